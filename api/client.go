@@ -1,0 +1,207 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// IndexHeader carries the state index of a response; pass it back as
+// QueryOptions.WaitIndex to block until something newer exists.
+const IndexHeader = "X-Gantry-Index"
+
+// DefaultAddress is where the CLI looks for a server when neither
+// --address nor GANTRY_ADDR is set.
+const DefaultAddress = "http://127.0.0.1:4646"
+
+// Config configures a Client.
+type Config struct {
+	// Address is the server's base URL, e.g. http://127.0.0.1:4646.
+	// Several comma-separated addresses are tried in order on connection
+	// errors (agents use this to fail over between servers).
+	Address string
+	// HTTPClient is used for requests; nil means a client without a global
+	// timeout (blocking queries and log streams are long).
+	HTTPClient *http.Client
+}
+
+// DefaultConfig reads GANTRY_ADDR.
+func DefaultConfig() Config {
+	addr := os.Getenv("GANTRY_ADDR")
+	if addr == "" {
+		addr = DefaultAddress
+	}
+	return Config{Address: addr}
+}
+
+// Client talks to a gantry server.
+type Client struct {
+	addrs []string
+	http  *http.Client
+}
+
+// NewClient validates the config and returns a client.
+func NewClient(c Config) (*Client, error) {
+	var addrs []string
+	for _, a := range strings.Split(c.Address, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if !strings.Contains(a, "://") {
+			a = "http://" + a
+		}
+		u, err := url.Parse(a)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("address %q: not a valid URL", a)
+		}
+		addrs = append(addrs, strings.TrimRight(a, "/"))
+	}
+	if len(addrs) == 0 {
+		return nil, errors.New("address: at least one server address is required")
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
+	}
+	return &Client{addrs: addrs, http: hc}, nil
+}
+
+// Addresses returns the configured server addresses.
+func (c *Client) Addresses() []string { return append([]string(nil), c.addrs...) }
+
+// APIError is a non-2xx answer from the server.
+type APIError struct {
+	StatusCode int
+	Message    string
+	Fields     []FieldError
+}
+
+func (e *APIError) Error() string {
+	if len(e.Fields) > 0 {
+		parts := make([]string, len(e.Fields))
+		for i, f := range e.Fields {
+			parts[i] = f.Field + ": " + f.Rule
+		}
+		return fmt.Sprintf("%s (%d):\n  %s", e.Message, e.StatusCode, strings.Join(parts, "\n  "))
+	}
+	return fmt.Sprintf("%s (HTTP %d)", e.Message, e.StatusCode)
+}
+
+// IsNotFound reports whether err is a 404 from the server.
+func IsNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound
+}
+
+// QueryOptions control reads.
+type QueryOptions struct {
+	// WaitIndex blocks the request until the state index exceeds it or
+	// WaitTime passes (a blocking query).
+	WaitIndex uint64
+	WaitTime  time.Duration
+	// Stale allows any server to answer from its local state, which may lag
+	// the leader (reads are served locally by default on one server).
+	Stale bool
+}
+
+// QueryMeta describes a read's result.
+type QueryMeta struct {
+	LastIndex uint64
+}
+
+func (q *QueryOptions) values() url.Values {
+	v := url.Values{}
+	if q == nil {
+		return v
+	}
+	if q.WaitIndex > 0 {
+		v.Set("index", strconv.FormatUint(q.WaitIndex, 10))
+	}
+	if q.WaitTime > 0 {
+		v.Set("wait", q.WaitTime.String())
+	}
+	if q.Stale {
+		v.Set("stale", "true")
+	}
+	return v
+}
+
+// do sends a request and decodes a JSON answer into out (if non-nil).
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) (*QueryMeta, error) {
+	resp, err := c.raw(ctx, method, path, query, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	meta := &QueryMeta{}
+	if idx := resp.Header.Get(IndexHeader); idx != "" {
+		meta.LastIndex, _ = strconv.ParseUint(idx, 10, 64)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return nil, fmt.Errorf("%s %s: decoding response: %w", method, path, err)
+		}
+	}
+	return meta, nil
+}
+
+// raw sends a request and returns the response for 2xx answers; the caller
+// closes the body. Connection errors fail over to the next address.
+func (c *Client) raw(ctx context.Context, method, path string, query url.Values, body any) (*http.Response, error) {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("encoding request: %w", err)
+		}
+	}
+	var lastErr error
+	for _, base := range c.addrs {
+		u := base + path
+		if len(query) > 0 {
+			u += "?" + query.Encode()
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(payload))
+		if err != nil {
+			return nil, err
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			lastErr = fmt.Errorf("%s %s: %w", method, u, err)
+			continue
+		}
+		if resp.StatusCode/100 == 2 {
+			return resp, nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var er ErrorResponse
+		if json.Unmarshal(b, &er) != nil || er.Error == "" {
+			er.Error = strings.TrimSpace(string(b))
+		}
+		apiErr := &APIError{StatusCode: resp.StatusCode, Message: er.Error, Fields: er.Fields}
+		// 503 means this server has no leader; another may.
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			lastErr = apiErr
+			continue
+		}
+		return nil, apiErr
+	}
+	return nil, lastErr
+}

@@ -1,0 +1,126 @@
+// Package api is gantry's public Go client for the HTTP API, and the JSON
+// wire types it speaks. The CLI, the agent, tests and external programs use
+// it.
+//
+// The wire types are aliases of gantry's domain model (internal/structs):
+// one definition, so the API cannot drift from what the server stores, and
+// programs outside this module can still name and build them through this
+// package.
+package api
+
+import "github.com/gantry-project/gantry/internal/structs"
+
+type (
+	Job               = structs.Job
+	JobType           = structs.JobType
+	Constraint        = structs.Constraint
+	Resources         = structs.Resources
+	RestartPolicy     = structs.RestartPolicy
+	ReschedulePolicy  = structs.ReschedulePolicy
+	Duration          = structs.Duration
+	Node              = structs.Node
+	Allocation        = structs.Allocation
+	TaskState         = structs.TaskState
+	TaskEvent         = structs.TaskEvent
+	PlacementFailure  = structs.PlacementFailure
+	AllocClientUpdate = structs.AllocClientUpdate
+	FieldError        = structs.FieldError
+)
+
+// JobRegisterRequest is the body of PUT /v1/jobs.
+type JobRegisterRequest struct {
+	Job *Job `json:"job"`
+}
+
+// JobRegisterResponse answers a register, scale or stop.
+type JobRegisterResponse struct {
+	JobID   string `json:"job_id"`
+	Version uint64 `json:"version"`
+	Index   uint64 `json:"index"`
+}
+
+// JobScaleRequest is the body of POST /v1/job/{id}/scale.
+type JobScaleRequest struct {
+	Count int `json:"count"`
+}
+
+// JobListStub is one row of GET /v1/jobs.
+type JobListStub struct {
+	ID          string         `json:"id"`
+	Type        JobType        `json:"type"`
+	Priority    int            `json:"priority"`
+	Count       int            `json:"count"`
+	Status      string         `json:"status"`
+	Stop        bool           `json:"stop"`
+	Version     uint64         `json:"version"`
+	Summary     map[string]int `json:"summary"` // client status -> live alloc count
+	SubmitTime  int64          `json:"submit_time"`
+	ModifyIndex uint64         `json:"modify_index"`
+}
+
+// JobStatusResponse is GET /v1/job/{id}/status: the job, its allocations
+// (without the embedded job) and why copies are pending, if they are.
+type JobStatusResponse struct {
+	Job              *Job              `json:"job"`
+	Allocations      []*Allocation     `json:"allocations"`
+	Summary          map[string]int    `json:"summary"`
+	PlacementFailure *PlacementFailure `json:"placement_failure,omitempty"`
+}
+
+// NodeRegisterRequest is the body of POST /v1/node/register.
+type NodeRegisterRequest struct {
+	Node *Node `json:"node"`
+}
+
+// NodeRegisterResponse tells the agent its ID and the heartbeat TTL.
+type NodeRegisterResponse struct {
+	NodeID       string   `json:"node_id"`
+	HeartbeatTTL Duration `json:"heartbeat_ttl"`
+	Index        uint64   `json:"index"`
+}
+
+// HeartbeatResponse carries the TTL within which the next heartbeat is due.
+type HeartbeatResponse struct {
+	HeartbeatTTL Duration `json:"heartbeat_ttl"`
+	Index        uint64   `json:"index"`
+}
+
+// NodeDrainRequest is the body of POST /v1/node/{id}/drain.
+type NodeDrainRequest struct {
+	Enable bool `json:"enable"`
+}
+
+// AllocUpdateRequest is the body of POST /v1/node/{id}/allocations.
+type AllocUpdateRequest struct {
+	Updates []*AllocClientUpdate `json:"updates"`
+}
+
+// IndexResponse answers writes that return only the Raft index.
+type IndexResponse struct {
+	Index uint64 `json:"index"`
+}
+
+// LeaderResponse is GET /v1/status/leader.
+type LeaderResponse struct {
+	Leader string `json:"leader"`
+}
+
+// SchedulerStatus is GET /v1/scheduler/status.
+type SchedulerStatus struct {
+	Architecture string  `json:"architecture"`
+	QueueDepth   int     `json:"queue_depth"`
+	Placements   uint64  `json:"placements"`
+	Evaluations  uint64  `json:"evaluations"`
+	Preemptions  uint64  `json:"preemptions"`
+	BusyFraction float64 `json:"busy_fraction"`
+	// Latency percentiles of scheduling one job, in milliseconds.
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
+	LatencyP99Ms float64 `json:"latency_p99_ms"`
+}
+
+// ErrorResponse is the body of every non-2xx answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	// Fields lists per-field validation errors, when that is the cause.
+	Fields []FieldError `json:"fields,omitempty"`
+}

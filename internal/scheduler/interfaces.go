@@ -1,0 +1,38 @@
+// Package scheduler is gantry's placement core: given a read-only view of
+// cluster state and a job, it decides which allocations to add, stop or
+// preempt, and hands the decision to a Planner as a Plan.
+//
+// It does not know who owns state or concurrency: the monolithic loop, the
+// shared-state workers, the two-level offer frameworks, peers and the
+// simulator all call the same code through these two interfaces.
+package scheduler
+
+import (
+	"context"
+
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// State is a read-only, consistent view of cluster state at one index
+// (a go-memdb snapshot on the server; maps in tests and the simulator).
+// Returned objects must not be modified.
+type State interface {
+	// Index is the Raft index the view reflects.
+	Index() uint64
+	// Nodes returns every node, in any order.
+	Nodes() []*structs.Node
+	// NodeByID returns a node or nil.
+	NodeByID(id string) *structs.Node
+	// JobByID returns a job or nil.
+	JobByID(id string) *structs.Job
+	// AllocsByNode returns every allocation on a node, terminal ones too.
+	AllocsByNode(nodeID string) []*structs.Allocation
+	// AllocsByJob returns every allocation of a job, terminal ones too.
+	AllocsByJob(jobID string) []*structs.Allocation
+}
+
+// Planner commits plans. The server's plan applier checks each node of the
+// plan against current state and commits what still fits.
+type Planner interface {
+	SubmitPlan(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, error)
+}

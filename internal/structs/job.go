@@ -1,0 +1,163 @@
+package structs
+
+import (
+	"encoding/json"
+	"reflect"
+)
+
+// JobType says how the scheduler treats a job's tasks.
+type JobType string
+
+const (
+	// JobTypeService keeps Count copies running forever, replacing and
+	// restarting them as needed.
+	JobTypeService JobType = "service"
+	// JobTypeBatch runs Count copies to completion; successful copies are
+	// never run again, failed ones are retried per the reschedule policy.
+	JobTypeBatch JobType = "batch"
+)
+
+// JobStatus is the lifecycle of a job as a whole.
+type JobStatus string
+
+const (
+	JobStatusPending JobStatus = "pending" // registered, nothing running yet
+	JobStatusRunning JobStatus = "running" // at least one allocation live
+	JobStatusDead    JobStatus = "dead"    // stopped, or a batch job that finished
+)
+
+// Placement strategies for ranking feasible nodes.
+const (
+	PlacementBinpack = "binpack" // fill the fullest node that fits (default)
+	PlacementSpread  = "spread"  // prefer the emptiest node
+)
+
+// Constraint operators on node labels.
+const (
+	OpEqual    = "="
+	OpNotEqual = "!="
+	OpIn       = "in"
+	OpRegexp   = "regexp"
+)
+
+// Constraint restricts which nodes may run a job. Label names a node label,
+// or a fingerprinted attribute as "attr.<name>" (attr.os, attr.arch).
+// A node without the label fails "=", "in" and "regexp" and passes "!=".
+type Constraint struct {
+	Label    string   `json:"label" yaml:"label"`
+	Operator string   `json:"op" yaml:"op"`
+	Value    string   `json:"value,omitempty" yaml:"value,omitempty"`
+	Values   []string `json:"values,omitempty" yaml:"values,omitempty"`
+}
+
+// String renders the constraint as users write it: "zone = a".
+func (c Constraint) String() string {
+	if c.Operator == OpIn {
+		b, _ := json.Marshal(c.Values)
+		return c.Label + " in " + string(b)
+	}
+	return c.Label + " " + c.Operator + " " + c.Value
+}
+
+// RestartPolicy governs restarts of a task in place, on its node, by the
+// agent, after the task exits (service: any exit; batch: a non-zero exit).
+type RestartPolicy struct {
+	// Attempts is how many restarts are allowed within Interval.
+	Attempts int `json:"attempts" yaml:"attempts"`
+	// Interval is the window over which Attempts are counted.
+	Interval Duration `json:"interval" yaml:"interval"`
+	// Delay is the wait before each restart.
+	Delay Duration `json:"delay" yaml:"delay"`
+}
+
+// ReschedulePolicy governs replacing a failed allocation with a new one,
+// possibly on another node, by the scheduler, once restarts are exhausted.
+type ReschedulePolicy struct {
+	// Attempts is the number of replacements; ignored when Unlimited.
+	Attempts  int  `json:"attempts" yaml:"attempts"`
+	Unlimited bool `json:"unlimited" yaml:"unlimited"`
+	// Delay is the wait before a replacement is placed.
+	Delay Duration `json:"delay" yaml:"delay"`
+}
+
+// Job is a unit of work users submit: Count copies of one task.
+//
+// A job holds a single task (no task groups): one job = one kind of process,
+// scaled by Count. This keeps the model and the CLI small; co-located tasks
+// can be a later feature.
+type Job struct {
+	// ID is the job's name; registering a job with an existing name updates it.
+	ID       string  `json:"id" yaml:"-"`
+	Name     string  `json:"name" yaml:"name"`
+	Type     JobType `json:"type" yaml:"type"`
+	Priority int     `json:"priority" yaml:"priority"`
+	Count    int     `json:"count" yaml:"count"`
+
+	Constraints []Constraint `json:"constraints,omitempty" yaml:"constraints,omitempty"`
+	// Placement is "binpack" (default) or "spread".
+	Placement string `json:"placement,omitempty" yaml:"placement,omitempty"`
+
+	Resources Resources         `json:"resources" yaml:"resources"`
+	Driver    string            `json:"driver" yaml:"driver"`
+	Config    map[string]any    `json:"config,omitempty" yaml:"config,omitempty"`
+	Env       map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
+
+	Restart    RestartPolicy    `json:"restart" yaml:"restart"`
+	Reschedule ReschedulePolicy `json:"reschedule" yaml:"reschedule"`
+
+	// Server-managed fields below; ignored on submit.
+
+	// Stop is set by "job stop": all allocations are stopped, the job kept.
+	Stop   bool      `json:"stop" yaml:"-"`
+	Status JobStatus `json:"status" yaml:"-"`
+	// Version increases on every change of the task spec (not of Count);
+	// allocations of an older version are replaced.
+	Version     uint64 `json:"version" yaml:"-"`
+	SubmitTime  int64  `json:"submit_time" yaml:"-"`
+	CreateIndex uint64 `json:"create_index" yaml:"-"`
+	ModifyIndex uint64 `json:"modify_index" yaml:"-"`
+}
+
+// Copy returns a deep copy.
+func (j *Job) Copy() *Job {
+	if j == nil {
+		return nil
+	}
+	c := *j
+	c.Constraints = append([]Constraint(nil), j.Constraints...)
+	for i := range c.Constraints {
+		c.Constraints[i].Values = append([]string(nil), j.Constraints[i].Values...)
+	}
+	c.Env = copyMap(j.Env)
+	if j.Config != nil {
+		// Config holds JSON-shaped values; a JSON round trip is the
+		// simplest correct deep copy.
+		b, _ := json.Marshal(j.Config)
+		c.Config = nil
+		_ = json.Unmarshal(b, &c.Config)
+	}
+	return &c
+}
+
+// SpecChanged reports whether a new submission changes what a task runs or
+// where it may run, which means existing allocations must be replaced. Count,
+// priority and policies are not part of it: changing them keeps allocations.
+func SpecChanged(old, updated *Job) bool {
+	if old == nil || updated == nil {
+		return true
+	}
+	type spec struct {
+		Constraints []Constraint
+		Resources   Resources
+		Driver      string
+		Config      map[string]any
+		Env         map[string]string
+	}
+	a := spec{old.Constraints, old.Resources, old.Driver, old.Config, old.Env}
+	b := spec{updated.Constraints, updated.Resources, updated.Driver, updated.Config, updated.Env}
+	// Compare through JSON so that map[string]any values decoded from YAML
+	// (int) and JSON (float64) compare by meaning.
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return !reflect.DeepEqual(ja, jb)
+}

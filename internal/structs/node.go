@@ -1,0 +1,73 @@
+package structs
+
+// NodeStatus is the server's view of a node's liveness.
+type NodeStatus string
+
+const (
+	// NodeStatusReady nodes heartbeat within their TTL and receive work.
+	NodeStatusReady NodeStatus = "ready"
+	// NodeStatusDown nodes missed their heartbeat TTL; their allocations
+	// are lost and replaced elsewhere.
+	NodeStatusDown NodeStatus = "down"
+)
+
+// Node is a worker machine running a gantry agent.
+type Node struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Datacenter string `json:"datacenter,omitempty"`
+	// HTTPAddr is the agent's own API (host:port), used by the server to
+	// proxy task logs.
+	HTTPAddr string            `json:"http_addr,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	// Attributes are fingerprinted facts (os, arch, cpu.cores ...).
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// Capacity is what the scheduler may hand out on this node.
+	Capacity Resources  `json:"capacity"`
+	Status   NodeStatus `json:"status"`
+	// Drain stops new placements and moves the node's allocations away.
+	Drain bool `json:"drain"`
+	// StatusUpdatedAt is unix nanoseconds, chosen by the proposer.
+	StatusUpdatedAt int64  `json:"status_updated_at"`
+	CreateIndex     uint64 `json:"create_index"`
+	ModifyIndex     uint64 `json:"modify_index"`
+}
+
+// Ready reports whether the node may receive new placements.
+func (n *Node) Ready() bool { return n.Status == NodeStatusReady && !n.Drain }
+
+// Copy returns a deep copy.
+func (n *Node) Copy() *Node {
+	if n == nil {
+		return nil
+	}
+	c := *n
+	c.Labels = copyMap(n.Labels)
+	c.Attributes = copyMap(n.Attributes)
+	return &c
+}
+
+// Label returns a label or attribute value by name. Labels win; attributes
+// are reachable as "attr.<name>" so constraints can target fingerprints.
+func (n *Node) Label(name string) (string, bool) {
+	if v, ok := n.Labels[name]; ok {
+		return v, true
+	}
+	const p = "attr."
+	if len(name) > len(p) && name[:len(p)] == p {
+		v, ok := n.Attributes[name[len(p):]]
+		return v, ok
+	}
+	return "", false
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}

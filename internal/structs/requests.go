@@ -1,0 +1,79 @@
+package structs
+
+// MessageType is the first byte of every Raft log entry; the body after it is
+// the JSON encoding of the matching request below. The FSM switches on it.
+// Values are persisted in logs and snapshots: never renumber, only append.
+type MessageType uint8
+
+const (
+	NodeRegisterRequestType MessageType = iota + 1
+	NodeUpdateStatusRequestType
+	NodeUpdateDrainRequestType
+	JobRegisterRequestType
+	JobDeregisterRequestType
+	AllocClientUpdateRequestType
+	ApplyPlanRequestType
+)
+
+// Requests below are what the leader proposes. Every ID, time and derived
+// value is chosen before proposing, so applying an entry is deterministic.
+
+// NodeRegisterRequest upserts a node and marks it ready.
+type NodeRegisterRequest struct {
+	Node *Node `json:"node"`
+	Time int64 `json:"time"`
+}
+
+// NodeUpdateStatusRequest changes a node's status. Going down marks every
+// live allocation on the node lost (client status "lost", desired "stop").
+type NodeUpdateStatusRequest struct {
+	NodeID string     `json:"node_id"`
+	Status NodeStatus `json:"status"`
+	Time   int64      `json:"time"`
+}
+
+// NodeUpdateDrainRequest turns draining on or off.
+type NodeUpdateDrainRequest struct {
+	NodeID string `json:"node_id"`
+	Drain  bool   `json:"drain"`
+	Time   int64  `json:"time"`
+}
+
+// JobRegisterRequest upserts a canonicalized, validated job.
+type JobRegisterRequest struct {
+	Job *Job `json:"job"`
+}
+
+// JobDeregisterRequest stops a job (its allocations get desired "stop");
+// with Purge the job and its allocations are removed from state.
+type JobDeregisterRequest struct {
+	JobID string `json:"job_id"`
+	Purge bool   `json:"purge"`
+	Time  int64  `json:"time"`
+}
+
+// AllocClientUpdate is an agent's report on one allocation.
+type AllocClientUpdate struct {
+	ID                string    `json:"id"`
+	ClientStatus      string    `json:"client_status"`
+	ClientDescription string    `json:"client_description,omitempty"`
+	TaskState         TaskState `json:"task_state"`
+}
+
+// AllocClientUpdateRequest applies a batch of agent reports.
+type AllocClientUpdateRequest struct {
+	NodeID  string               `json:"node_id"`
+	Updates []*AllocClientUpdate `json:"updates"`
+	Time    int64                `json:"time"`
+}
+
+// ApplyPlanRequest commits the checked part of a plan: full allocation
+// objects (new ones and updated copies of stopped/evicted ones) and the
+// job's placement failure record.
+type ApplyPlanRequest struct {
+	Allocs       []*Allocation     `json:"allocs"`
+	JobID        string            `json:"job_id,omitempty"`
+	Failure      *PlacementFailure `json:"failure,omitempty"`
+	ClearFailure bool              `json:"clear_failure,omitempty"`
+	Time         int64             `json:"time"`
+}

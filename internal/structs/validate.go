@@ -1,0 +1,178 @@
+package structs
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Limits on job fields.
+const (
+	MaxPriority  = 100
+	MaxCount     = 100000
+	MaxNameLen   = 128
+	DefaultPrio  = 50
+	DefaultCount = 1
+)
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// FieldError names the field of a document that breaks a rule.
+type FieldError struct {
+	Field string `json:"field"`
+	Rule  string `json:"rule"`
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Rule }
+
+// ValidationError lists every rule a document breaks, so a user fixes them
+// all in one round.
+type ValidationError struct {
+	Errors []FieldError `json:"errors"`
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Errors))
+	for i, f := range e.Errors {
+		parts[i] = f.Error()
+	}
+	return "invalid job: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Errors = append(e.Errors, FieldError{Field: field, Rule: fmt.Sprintf(format, args...)})
+}
+
+// DriverValidator checks a driver's config block; drivers register one so
+// validation on the server knows every driver's rules.
+type DriverValidator func(config map[string]any) []FieldError
+
+// Canonicalize fills defaults for fields the user left out. It is applied
+// before Validate, on the server, before the job is proposed to Raft.
+func (j *Job) Canonicalize() {
+	if j.ID == "" {
+		j.ID = j.Name
+	}
+	if j.Type == "" {
+		j.Type = JobTypeService
+	}
+	if j.Priority == 0 {
+		j.Priority = DefaultPrio
+	}
+	if j.Placement == "" {
+		j.Placement = PlacementBinpack
+	}
+	if j.Restart == (RestartPolicy{}) {
+		j.Restart = RestartPolicy{Attempts: 2, Interval: Duration(30 * 60e9), Delay: Duration(1e9)}
+		if j.Type == JobTypeBatch {
+			j.Restart.Attempts = 3
+		}
+	}
+	if j.Reschedule == (ReschedulePolicy{}) {
+		j.Reschedule = ReschedulePolicy{Unlimited: j.Type == JobTypeService, Attempts: 1, Delay: Duration(1e9)}
+	}
+}
+
+// Validate checks a canonicalized job. drivers maps each known driver name to
+// its config validator; a nil map skips driver checks.
+func (j *Job) Validate(drivers map[string]DriverValidator) error {
+	e := &ValidationError{}
+	switch {
+	case j.Name == "":
+		e.add("name", "is required")
+	case len(j.Name) > MaxNameLen:
+		e.add("name", "must be at most %d characters", MaxNameLen)
+	case !nameRE.MatchString(j.Name):
+		e.add("name", "must start with a letter or digit and contain only letters, digits, '_', '-' and '.' (got %q)", j.Name)
+	}
+	if j.ID != j.Name {
+		e.add("id", "must equal name (got %q)", j.ID)
+	}
+	if j.Type != JobTypeService && j.Type != JobTypeBatch {
+		e.add("type", "must be \"service\" or \"batch\" (got %q)", j.Type)
+	}
+	if j.Priority < 1 || j.Priority > MaxPriority {
+		e.add("priority", "must be between 1 and %d (got %d)", MaxPriority, j.Priority)
+	}
+	if j.Count < 0 || j.Count > MaxCount {
+		e.add("count", "must be between 0 and %d (got %d)", MaxCount, j.Count)
+	}
+	if j.Placement != PlacementBinpack && j.Placement != PlacementSpread {
+		e.add("placement", "must be \"binpack\" or \"spread\" (got %q)", j.Placement)
+	}
+	for i, c := range j.Constraints {
+		validateConstraint(e, fmt.Sprintf("constraints[%d]", i), c)
+	}
+	if j.Resources.CPU <= 0 {
+		e.add("resources.cpu", "must be > 0 millicores (got %d)", j.Resources.CPU)
+	}
+	if j.Resources.MemoryMB <= 0 {
+		e.add("resources.memory_mb", "must be > 0 MiB (got %d)", j.Resources.MemoryMB)
+	}
+	for k := range j.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			e.add("env", "variable name %q must be non-empty and contain no '=' or NUL", k)
+		}
+	}
+	if j.Restart.Attempts < 0 {
+		e.add("restart.attempts", "must be >= 0 (got %d)", j.Restart.Attempts)
+	}
+	if j.Restart.Delay < 0 || j.Restart.Interval < 0 {
+		e.add("restart", "delay and interval must be >= 0")
+	}
+	if j.Reschedule.Attempts < 0 {
+		e.add("reschedule.attempts", "must be >= 0 (got %d)", j.Reschedule.Attempts)
+	}
+	if j.Reschedule.Delay < 0 {
+		e.add("reschedule.delay", "must be >= 0")
+	}
+	if j.Driver == "" {
+		e.add("driver", "is required")
+	} else if drivers != nil {
+		v, ok := drivers[j.Driver]
+		if !ok {
+			names := make([]string, 0, len(drivers))
+			for n := range drivers {
+				names = append(names, n)
+			}
+			e.add("driver", "unknown driver %q (known: %s)", j.Driver, strings.Join(sorted(names), ", "))
+		} else if v != nil {
+			for _, fe := range v(j.Config) {
+				fe.Field = "config." + fe.Field
+				e.Errors = append(e.Errors, fe)
+			}
+		}
+	}
+	if len(e.Errors) > 0 {
+		return e
+	}
+	return nil
+}
+
+func validateConstraint(e *ValidationError, field string, c Constraint) {
+	if c.Label == "" {
+		e.add(field+".label", "is required")
+	}
+	switch c.Operator {
+	case OpEqual, OpNotEqual:
+		if len(c.Values) > 0 {
+			e.add(field+".values", "is only used with op \"in\"; use value")
+		}
+	case OpIn:
+		if len(c.Values) == 0 {
+			e.add(field+".values", "must list at least one value for op \"in\"")
+		}
+	case OpRegexp:
+		if _, err := regexp.Compile(c.Value); err != nil {
+			e.add(field+".value", "is not a valid regular expression: %v", err)
+		}
+	default:
+		e.add(field+".op", "must be one of \"=\", \"!=\", \"in\", \"regexp\" (got %q)", c.Operator)
+	}
+}
+
+func sorted(s []string) []string {
+	slices.Sort(s)
+	return s
+}
