@@ -1,0 +1,40 @@
+# gantry build and test entry points. `make dev` and `make test` are the
+# README's two quick-start commands.
+GO      ?= go
+BIN     ?= bin/gantry
+PKGS    ?= ./...
+LDFLAGS ?= -s -w
+
+.PHONY: build dev test test-short vet lint bench fuzz clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gantry
+
+# A dev cluster in one process (a server and 3 agents) with a sample job.
+dev: build
+	./$(BIN) dev --run-example examples/web.yaml
+
+# The whole suite: vet, then every test with the race detector. Tests that
+# need real processes build the binary themselves; tests that need Docker or
+# redis-server skip with a message where those are absent.
+test: vet
+	$(GO) test -race -timeout 40m $(PKGS)
+
+test-short:
+	$(GO) test -short $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint:
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2x ./internal/scheduler/...
+
+# Short fuzzing of every parser (seed corpora run in `make test` already).
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/jobspec
+
+clean:
+	rm -rf bin
