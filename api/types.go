@@ -124,3 +124,25 @@ type ErrorResponse struct {
 	// Fields lists per-field validation errors, when that is the cause.
 	Fields []FieldError `json:"fields,omitempty"`
 }
+
+// Status values, re-exported from the domain model.
+const (
+	NodeStatusReady = structs.NodeStatusReady
+	NodeStatusDown  = structs.NodeStatusDown
+
+	AllocDesiredRun   = structs.AllocDesiredRun
+	AllocDesiredStop  = structs.AllocDesiredStop
+	AllocDesiredEvict = structs.AllocDesiredEvict
+
+	AllocClientPending  = structs.AllocClientPending
+	AllocClientRunning  = structs.AllocClientRunning
+	AllocClientComplete = structs.AllocClientComplete
+	AllocClientFailed   = structs.AllocClientFailed
+	AllocClientLost     = structs.AllocClientLost
+
+	JobTypeService = structs.JobTypeService
+	JobTypeBatch   = structs.JobTypeBatch
+)
+
+// NodeStatus is a node's liveness as the server sees it.
+type NodeStatus = structs.NodeStatus
