@@ -1,0 +1,295 @@
+// Package e2e runs the built gantry binary as real processes (a server and
+// agents over loopback) and drives it through its HTTP API and its CLI.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-project/gantry/api"
+)
+
+// gantryBin is the binary under test, built once in TestMain.
+var gantryBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode (they start real processes)")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "gantry-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	gantryBin = filepath.Join(dir, "gantry")
+	build := exec.Command("go", "build", "-o", gantryBin, "../../cmd/gantry")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building gantry:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is one gantry process with its output kept for failure reports.
+type proc struct {
+	name string
+	args []string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startProc(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, args: args, out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(gantryBin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM, 10*time.Second)
+		if t.Failed() {
+			t.Logf("--- output of %s (%s) ---\n%s", name, strings.Join(args, " "), tail(p.out.String(), 6000))
+		}
+	})
+	return p
+}
+
+// stop signals the process and waits; SIGKILL after the grace period.
+func (p *proc) stop(sig syscall.Signal, grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// kill9 kills the process with SIGKILL, as a crash would.
+func (p *proc) kill9() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "...\n" + s[len(s)-n:]
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// cluster is one server and its agents, all real processes.
+type cluster struct {
+	t        *testing.T
+	dir      string
+	httpPort int
+	raftPort int
+	server   *proc
+	agents   map[string]*proc
+	client   *api.Client
+	ttl      string
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dir: t.TempDir(), httpPort: freePort(t), raftPort: freePort(t),
+		agents: map[string]*proc{}, ttl: "2s"}
+	var err error
+	c.client, err = api.NewClient(api.Config{Address: c.addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Tasks run under task-shim in their own sessions and outlive agents by
+	// design; make sure none outlives the test.
+	t.Cleanup(func() { killTasksUnder(c.dir) })
+	return c
+}
+
+func (c *cluster) addr() string { return fmt.Sprintf("http://127.0.0.1:%d", c.httpPort) }
+
+func (c *cluster) startServer() {
+	c.t.Helper()
+	c.server = startProc(c.t, "server",
+		"server",
+		"--data-dir", filepath.Join(c.dir, "server"),
+		"--http-addr", fmt.Sprintf("127.0.0.1:%d", c.httpPort),
+		"--raft-addr", fmt.Sprintf("127.0.0.1:%d", c.raftPort),
+		"--heartbeat-ttl", c.ttl,
+		"--reconcile-interval", "2s",
+	)
+	c.waitFor(30*time.Second, "server to elect itself leader", func() (bool, string) {
+		l, err := c.client.Leader(context.Background())
+		return err == nil && l != "", fmt.Sprint(l, err)
+	})
+}
+
+// startAgent starts an agent with a fixed size so placement is predictable.
+func (c *cluster) startAgent(name string, cpu, memMB int, labels ...string) *proc {
+	c.t.Helper()
+	args := []string{"agent",
+		"--servers", fmt.Sprintf("127.0.0.1:%d", c.httpPort),
+		"--data-dir", filepath.Join(c.dir, "agent-"+name),
+		"--name", name,
+		"--cpu", strconv.Itoa(cpu),
+		"--memory", strconv.Itoa(memMB),
+		"--http-addr", "127.0.0.1:0",
+	}
+	for _, l := range labels {
+		args = append(args, "--label", l)
+	}
+	p := startProc(c.t, "agent "+name, args...)
+	c.agents[name] = p
+	return p
+}
+
+func (c *cluster) waitReadyNodes(n int) {
+	c.t.Helper()
+	c.waitFor(30*time.Second, fmt.Sprintf("%d ready nodes", n), func() (bool, string) {
+		nodes, _, err := c.client.ListNodes(context.Background(), nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := 0
+		for _, n := range nodes {
+			if n.Status == api.NodeStatusReady {
+				ready++
+			}
+		}
+		return ready == n, fmt.Sprintf("%d ready of %d", ready, len(nodes))
+	})
+}
+
+// waitFor polls cond until it holds; the deadline is generous because the
+// machine is shared, and no test asserts on how fast it happened.
+func (c *cluster) waitFor(timeout time.Duration, what string, cond func() (bool, string)) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, last)
+}
+
+// liveAllocs returns a job's allocations that the server wants running and
+// that have not finished.
+func (c *cluster) liveAllocs(job string) []*api.Allocation {
+	c.t.Helper()
+	allocs, _, err := c.client.JobAllocations(context.Background(), job, nil)
+	if err != nil {
+		c.t.Fatalf("listing allocations of %s: %v", job, err)
+	}
+	var live []*api.Allocation
+	for _, a := range allocs {
+		if !a.Terminal() {
+			live = append(live, a)
+		}
+	}
+	return live
+}
+
+func (c *cluster) waitRunning(job string, n int) []*api.Allocation {
+	c.t.Helper()
+	var running []*api.Allocation
+	c.waitFor(60*time.Second, fmt.Sprintf("%d running allocations of %s", n, job), func() (bool, string) {
+		running = running[:0]
+		var states []string
+		for _, a := range c.liveAllocs(job) {
+			states = append(states, a.Name+"@"+a.NodeName+":"+a.ClientStatus)
+			if a.ClientStatus == api.AllocClientRunning {
+				running = append(running, a)
+			}
+		}
+		return len(running) == n, strings.Join(states, " ")
+	})
+	return running
+}
+
+// gantry runs the CLI against the cluster and returns its combined output.
+func (c *cluster) gantry(args ...string) (string, error) {
+	cmd := exec.Command(gantryBin, args...)
+	cmd.Env = append(os.Environ(), "GANTRY_ADDR="+c.addr())
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// killTasksUnder kills every process whose command line or environment
+// mentions dir: task shims and the test tasks, which all live there.
+func killTasksUnder(dir string) {
+	entries, _ := os.ReadDir("/proc")
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if bytes.Contains(cmdline, []byte(dir)) || bytes.Contains(environ, []byte(dir)) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// pidAlive reports whether a process exists.
+func pidAlive(pid int) bool {
+	return pid > 0 && syscall.Kill(pid, 0) == nil
+}
