@@ -1,0 +1,54 @@
+package state
+
+import "github.com/gantry-project/gantry/internal/structs"
+
+// JobStatus derives a job's status from its allocations at read time, so
+// the stored job never needs rewriting when an allocation changes:
+// dead if stopped, or a batch job whose every copy completed; running if
+// any allocation runs; pending otherwise.
+func JobStatus(job *structs.Job, allocs []*structs.Allocation) structs.JobStatus {
+	if job.Stop {
+		return structs.JobStatusDead
+	}
+	if job.Type == structs.JobTypeBatch && batchComplete(job, allocs) {
+		return structs.JobStatusDead
+	}
+	for _, a := range allocs {
+		if a.ClientStatus == structs.AllocClientRunning {
+			return structs.JobStatusRunning
+		}
+	}
+	return structs.JobStatusPending
+}
+
+func batchComplete(job *structs.Job, allocs []*structs.Allocation) bool {
+	if job.Count == 0 {
+		return true
+	}
+	done := make(map[int]bool, job.Count)
+	for _, a := range allocs {
+		if a.ClientStatus == structs.AllocClientComplete && a.Index < job.Count {
+			done[a.Index] = true
+		}
+	}
+	return len(done) == job.Count
+}
+
+// JobSummary counts a job's wanted allocations (desired status run, plus
+// completed batch copies) by client status.
+func JobSummary(allocs []*structs.Allocation) map[string]int {
+	out := map[string]int{}
+	for _, a := range allocs {
+		if a.DesiredStatus == structs.AllocDesiredRun {
+			out[a.ClientStatus]++
+		}
+	}
+	return out
+}
+
+// JobWithStatus returns a copy of the job with its derived status set.
+func (s *Snapshot) JobWithStatus(job *structs.Job) *structs.Job {
+	c := *job // shallow: only Status changes; shared maps are not modified
+	c.Status = JobStatus(job, s.AllocsByJob(job.ID))
+	return &c
+}

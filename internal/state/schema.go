@@ -1,0 +1,60 @@
+package state
+
+import (
+	"fmt"
+
+	memdb "github.com/hashicorp/go-memdb"
+)
+
+// Table names.
+const (
+	TableNodes             = "nodes"
+	TableJobs              = "jobs"
+	TableAllocs            = "allocs"
+	TablePlacementFailures = "placement_failures"
+	// tableIndex maps a table name to the last Raft index that changed it;
+	// blocking queries report it so clients can wait for something newer.
+	tableIndex = "index"
+)
+
+// IndexEntry is a row of the index table.
+type IndexEntry struct {
+	Key   string `json:"key"`
+	Value uint64 `json:"value"`
+}
+
+func schema() *memdb.DBSchema {
+	id := func(field string) *memdb.IndexSchema {
+		return &memdb.IndexSchema{Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: field}}
+	}
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		TableNodes: {Name: TableNodes, Indexes: map[string]*memdb.IndexSchema{
+			"id": id("ID"),
+			// Names are not unique: two agents may claim one name; lookups
+			// by name report the ambiguity.
+			"name": {Name: "name", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
+		}},
+		TableJobs: {Name: TableJobs, Indexes: map[string]*memdb.IndexSchema{
+			"id": id("ID"),
+		}},
+		TableAllocs: {Name: TableAllocs, Indexes: map[string]*memdb.IndexSchema{
+			"id":      id("ID"),
+			"node_id": {Name: "node_id", Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
+			"job_id":  {Name: "job_id", Indexer: &memdb.StringFieldIndex{Field: "JobID"}},
+		}},
+		TablePlacementFailures: {Name: TablePlacementFailures, Indexes: map[string]*memdb.IndexSchema{
+			"id": id("JobID"),
+		}},
+		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
+			"id": id("Key"),
+		}},
+	}}
+}
+
+func newDB() (*memdb.MemDB, error) {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, fmt.Errorf("state schema: %w", err)
+	}
+	return db, nil
+}

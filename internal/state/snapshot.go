@@ -1,0 +1,279 @@
+package state
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// Snapshot is a consistent read-only view of the store at one moment. It
+// implements scheduler.State. Objects it returns are shared with the store
+// and must not be modified. Every read takes an optional memdb.WatchSet (nil
+// to not watch) so blocking queries learn what to wait on.
+type Snapshot struct {
+	txn       *memdb.Txn
+	abandonCh <-chan struct{}
+}
+
+var _ scheduler.State = (*Snapshot)(nil)
+
+// Index is the highest Raft index that changed any table in this view.
+func (s *Snapshot) Index() uint64 {
+	return s.TableIndex(TableNodes, TableJobs, TableAllocs, TablePlacementFailures)
+}
+
+// TableIndex returns the highest index that changed any of the tables.
+func (s *Snapshot) TableIndex(tables ...string) uint64 {
+	var max uint64
+	for _, t := range tables {
+		raw, err := s.txn.First(tableIndex, "id", t)
+		if err == nil && raw != nil && raw.(*IndexEntry).Value > max {
+			max = raw.(*IndexEntry).Value
+		}
+	}
+	return max
+}
+
+// watchAbandon adds the store's abandon channel, which fires on Restore.
+func (s *Snapshot) watchAbandon(ws memdb.WatchSet) {
+	if ws != nil {
+		ws.Add(s.abandonCh)
+	}
+}
+
+func (s *Snapshot) first(ws memdb.WatchSet, table, index string, args ...any) any {
+	ch, raw, err := s.txn.FirstWatch(table, index, args...)
+	if err != nil {
+		// Only a schema mistake (unknown table or index) gets here.
+		panic(fmt.Sprintf("state: %s.%s: %v", table, index, err))
+	}
+	if ws != nil {
+		ws.Add(ch)
+	}
+	return raw
+}
+
+func (s *Snapshot) iter(ws memdb.WatchSet, table, index string, args ...any) memdb.ResultIterator {
+	it, err := s.txn.Get(table, index, args...)
+	if err != nil {
+		panic(fmt.Sprintf("state: %s.%s: %v", table, index, err))
+	}
+	if ws != nil {
+		ws.Add(it.WatchCh())
+	}
+	return it
+}
+
+// --- scheduler.State ---
+
+// Nodes returns every node, ordered by ID.
+func (s *Snapshot) Nodes() []*structs.Node { return s.NodesWatch(nil) }
+
+// NodeByID returns a node or nil.
+func (s *Snapshot) NodeByID(id string) *structs.Node { return s.NodeByIDWatch(nil, id) }
+
+// JobByID returns a job or nil.
+func (s *Snapshot) JobByID(id string) *structs.Job { return s.JobByIDWatch(nil, id) }
+
+// AllocsByNode returns every allocation on a node, terminal ones too.
+func (s *Snapshot) AllocsByNode(nodeID string) []*structs.Allocation {
+	return s.AllocsByNodeWatch(nil, nodeID)
+}
+
+// AllocsByJob returns every allocation of a job, terminal ones too.
+func (s *Snapshot) AllocsByJob(jobID string) []*structs.Allocation {
+	return s.AllocsByJobWatch(nil, jobID)
+}
+
+// --- watchable reads ---
+
+// NodesWatch returns every node, ordered by ID.
+func (s *Snapshot) NodesWatch(ws memdb.WatchSet) []*structs.Node {
+	s.watchAbandon(ws)
+	var out []*structs.Node
+	it := s.iter(ws, TableNodes, "id")
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*structs.Node))
+	}
+	return out
+}
+
+// NodeByIDWatch returns a node or nil.
+func (s *Snapshot) NodeByIDWatch(ws memdb.WatchSet, id string) *structs.Node {
+	s.watchAbandon(ws)
+	if raw := s.first(ws, TableNodes, "id", id); raw != nil {
+		return raw.(*structs.Node)
+	}
+	return nil
+}
+
+// JobsWatch returns every job, ordered by ID.
+func (s *Snapshot) JobsWatch(ws memdb.WatchSet) []*structs.Job {
+	s.watchAbandon(ws)
+	var out []*structs.Job
+	it := s.iter(ws, TableJobs, "id")
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*structs.Job))
+	}
+	return out
+}
+
+// Jobs returns every job, ordered by ID.
+func (s *Snapshot) Jobs() []*structs.Job { return s.JobsWatch(nil) }
+
+// JobByIDWatch returns a job or nil.
+func (s *Snapshot) JobByIDWatch(ws memdb.WatchSet, id string) *structs.Job {
+	s.watchAbandon(ws)
+	if raw := s.first(ws, TableJobs, "id", id); raw != nil {
+		return raw.(*structs.Job)
+	}
+	return nil
+}
+
+// AllocsWatch returns every allocation, ordered by ID.
+func (s *Snapshot) AllocsWatch(ws memdb.WatchSet) []*structs.Allocation {
+	s.watchAbandon(ws)
+	return collectAllocs(s.iter(ws, TableAllocs, "id"))
+}
+
+// Allocs returns every allocation, ordered by ID.
+func (s *Snapshot) Allocs() []*structs.Allocation { return s.AllocsWatch(nil) }
+
+// AllocByID returns an allocation or nil.
+func (s *Snapshot) AllocByID(id string) *structs.Allocation { return s.AllocByIDWatch(nil, id) }
+
+// AllocByIDWatch returns an allocation or nil.
+func (s *Snapshot) AllocByIDWatch(ws memdb.WatchSet, id string) *structs.Allocation {
+	s.watchAbandon(ws)
+	if raw := s.first(ws, TableAllocs, "id", id); raw != nil {
+		return raw.(*structs.Allocation)
+	}
+	return nil
+}
+
+// AllocsByNodeWatch returns every allocation on a node.
+func (s *Snapshot) AllocsByNodeWatch(ws memdb.WatchSet, nodeID string) []*structs.Allocation {
+	s.watchAbandon(ws)
+	return collectAllocs(s.iter(ws, TableAllocs, "node_id", nodeID))
+}
+
+// AllocsByJobWatch returns every allocation of a job.
+func (s *Snapshot) AllocsByJobWatch(ws memdb.WatchSet, jobID string) []*structs.Allocation {
+	s.watchAbandon(ws)
+	return collectAllocs(s.iter(ws, TableAllocs, "job_id", jobID))
+}
+
+func collectAllocs(it memdb.ResultIterator) []*structs.Allocation {
+	var out []*structs.Allocation
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*structs.Allocation))
+	}
+	return out
+}
+
+// PlacementFailure returns a job's stored placement failure or nil.
+func (s *Snapshot) PlacementFailure(jobID string) *structs.PlacementFailure {
+	return s.PlacementFailureWatch(nil, jobID)
+}
+
+// PlacementFailureWatch returns a job's stored placement failure or nil.
+func (s *Snapshot) PlacementFailureWatch(ws memdb.WatchSet, jobID string) *structs.PlacementFailure {
+	s.watchAbandon(ws)
+	if raw := s.first(ws, TablePlacementFailures, "id", jobID); raw != nil {
+		return raw.(*structs.PlacementFailure)
+	}
+	return nil
+}
+
+// PlacementFailures returns every stored placement failure.
+func (s *Snapshot) PlacementFailures() []*structs.PlacementFailure {
+	var out []*structs.PlacementFailure
+	it := s.iter(nil, TablePlacementFailures, "id")
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*structs.PlacementFailure))
+	}
+	return out
+}
+
+// --- lookups for the API ---
+
+// NodeByPrefix finds a node by exact ID, unique ID prefix or name.
+func (s *Snapshot) NodeByPrefix(ws memdb.WatchSet, ref string) (*structs.Node, error) {
+	s.watchAbandon(ws)
+	if n := s.NodeByIDWatch(ws, ref); n != nil {
+		return n, nil
+	}
+	if ref != "" {
+		var ids []string
+		var found *structs.Node
+		it := s.iter(ws, TableNodes, "id_prefix", ref)
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			found = raw.(*structs.Node)
+			ids = append(ids, found.ID)
+		}
+		if len(ids) == 1 {
+			return found, nil
+		}
+		if len(ids) > 1 {
+			return nil, ambiguous("node", ref, ids)
+		}
+	}
+	var ids []string
+	var found *structs.Node
+	it := s.iter(ws, TableNodes, "name", ref)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		found = raw.(*structs.Node)
+		ids = append(ids, found.ID)
+	}
+	switch len(ids) {
+	case 0:
+		return nil, fmt.Errorf("node %q: %w", ref, ErrNotFound)
+	case 1:
+		return found, nil
+	}
+	return nil, fmt.Errorf("node name %q is used by several nodes (%s); use an ID: %w",
+		ref, strings.Join(ids, ", "), ErrAmbiguous)
+}
+
+// AllocByPrefix finds an allocation by exact ID or unique ID prefix.
+func (s *Snapshot) AllocByPrefix(ws memdb.WatchSet, ref string) (*structs.Allocation, error) {
+	s.watchAbandon(ws)
+	if a := s.AllocByIDWatch(ws, ref); a != nil {
+		return a, nil
+	}
+	if ref == "" {
+		return nil, fmt.Errorf("allocation %q: %w", ref, ErrNotFound)
+	}
+	var ids []string
+	var found *structs.Allocation
+	it := s.iter(ws, TableAllocs, "id_prefix", ref)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		found = raw.(*structs.Allocation)
+		ids = append(ids, found.ID)
+		if len(ids) > 5 {
+			break
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return nil, fmt.Errorf("allocation %q: %w", ref, ErrNotFound)
+	case 1:
+		return found, nil
+	}
+	return nil, ambiguous("allocation", ref, ids)
+}
+
+func ambiguous(kind, ref string, ids []string) error {
+	sort.Strings(ids)
+	more := ""
+	if len(ids) > 5 {
+		ids, more = ids[:5], ", ..."
+	}
+	return fmt.Errorf("%s prefix %q matches several: %s%s; give more characters: %w",
+		kind, ref, strings.Join(ids, ", "), more, ErrAmbiguous)
+}

@@ -1,0 +1,457 @@
+// Package state is the server's state store: nodes, jobs, allocations and
+// placement failures in go-memdb tables, changed only by the Raft FSM (each
+// write carries the log index), read through consistent O(1) snapshots, and
+// watched by blocking queries.
+//
+// Objects stored are never modified in place: writes insert copies, and
+// objects returned by reads are shared and must not be modified.
+package state
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// Sentinel errors callers branch on (the HTTP layer maps them to 404/400).
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrAmbiguous = errors.New("ambiguous prefix")
+)
+
+// Store holds the cluster state. Writes are serialized by the FSM; reads may
+// run concurrently with them.
+type Store struct {
+	mu sync.RWMutex
+	db *memdb.MemDB // guarded by mu (replaced by Restore)
+	// abandonCh is closed when Restore replaces db, so blocking queries
+	// watching the old db wake up and read the new one.
+	abandonCh chan struct{} // guarded by mu
+}
+
+// New returns an empty store.
+func New() (*Store, error) {
+	db, err := newDB()
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db, abandonCh: make(chan struct{})}, nil
+}
+
+func (s *Store) current() (*memdb.MemDB, <-chan struct{}) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db, s.abandonCh
+}
+
+// Snapshot returns a consistent read-only view of the current state. It is
+// O(1): memdb's radix trees are immutable, a read transaction pins a root.
+func (s *Store) Snapshot() *Snapshot {
+	db, abandon := s.current()
+	txn := db.Txn(false)
+	return &Snapshot{txn: txn, abandonCh: abandon}
+}
+
+// write runs fn in one write transaction, committed only if fn succeeds.
+func (s *Store) write(fn func(txn *memdb.Txn) error) error {
+	db, _ := s.current()
+	txn := db.Txn(true)
+	defer txn.Abort()
+	if err := fn(txn); err != nil {
+		return err
+	}
+	txn.Commit()
+	return nil
+}
+
+func bumpIndex(txn *memdb.Txn, index uint64, tables ...string) error {
+	for _, t := range tables {
+		raw, err := txn.First(tableIndex, "id", t)
+		if err != nil {
+			return fmt.Errorf("index of %s: %w", t, err)
+		}
+		if raw != nil && raw.(*IndexEntry).Value >= index {
+			continue
+		}
+		if err := txn.Insert(tableIndex, &IndexEntry{Key: t, Value: index}); err != nil {
+			return fmt.Errorf("index of %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// UpsertNode inserts or replaces a node. CreateIndex and the operator's
+// drain flag survive re-registration.
+func (s *Store) UpsertNode(index uint64, node *structs.Node) error {
+	if node == nil || node.ID == "" {
+		return errors.New("upsert node: node ID is required")
+	}
+	return s.write(func(txn *memdb.Txn) error {
+		n := node.Copy()
+		raw, err := txn.First(TableNodes, "id", n.ID)
+		if err != nil {
+			return fmt.Errorf("node %s: %w", n.ID, err)
+		}
+		n.CreateIndex = index
+		if raw != nil {
+			old := raw.(*structs.Node)
+			n.CreateIndex = old.CreateIndex
+			n.Drain = old.Drain
+		}
+		n.ModifyIndex = index
+		if err := txn.Insert(TableNodes, n); err != nil {
+			return fmt.Errorf("node %s: %w", n.ID, err)
+		}
+		return bumpIndex(txn, index, TableNodes)
+	})
+}
+
+// UpdateNodeStatus sets a node's status. A node going down loses its live
+// allocations: client status lost, desired status stop.
+func (s *Store) UpdateNodeStatus(index uint64, nodeID string, status structs.NodeStatus, now int64) error {
+	return s.write(func(txn *memdb.Txn) error {
+		n, err := nodeForUpdate(txn, nodeID)
+		if err != nil {
+			return err
+		}
+		n.Status = status
+		n.StatusUpdatedAt = now
+		n.ModifyIndex = index
+		if err := txn.Insert(TableNodes, n); err != nil {
+			return fmt.Errorf("node %s: %w", nodeID, err)
+		}
+		tables := []string{TableNodes}
+		if status == structs.NodeStatusDown {
+			lost, err := markNodeAllocsLost(txn, index, nodeID, now)
+			if err != nil {
+				return err
+			}
+			if lost > 0 {
+				tables = append(tables, TableAllocs)
+			}
+		}
+		return bumpIndex(txn, index, tables...)
+	})
+}
+
+func markNodeAllocsLost(txn *memdb.Txn, index uint64, nodeID string, now int64) (int, error) {
+	it, err := txn.Get(TableAllocs, "node_id", nodeID)
+	if err != nil {
+		return 0, fmt.Errorf("allocs of node %s: %w", nodeID, err)
+	}
+	var lost []*structs.Allocation
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*structs.Allocation)
+		if a.ClientTerminal() {
+			continue
+		}
+		c := a.Copy()
+		c.ClientStatus = structs.AllocClientLost
+		c.ClientDescription = "node down"
+		if c.DesiredStatus == structs.AllocDesiredRun {
+			c.DesiredStatus = structs.AllocDesiredStop
+			c.DesiredDescription = "node down"
+		}
+		c.ModifyTime = now
+		c.ModifyIndex = index
+		lost = append(lost, c)
+	}
+	for _, c := range lost {
+		if err := txn.Insert(TableAllocs, c); err != nil {
+			return 0, fmt.Errorf("alloc %s: %w", c.ID, err)
+		}
+	}
+	return len(lost), nil
+}
+
+// UpdateNodeDrain turns draining on or off.
+func (s *Store) UpdateNodeDrain(index uint64, nodeID string, drain bool, now int64) error {
+	return s.write(func(txn *memdb.Txn) error {
+		n, err := nodeForUpdate(txn, nodeID)
+		if err != nil {
+			return err
+		}
+		n.Drain = drain
+		n.StatusUpdatedAt = now
+		n.ModifyIndex = index
+		if err := txn.Insert(TableNodes, n); err != nil {
+			return fmt.Errorf("node %s: %w", nodeID, err)
+		}
+		return bumpIndex(txn, index, TableNodes)
+	})
+}
+
+func nodeForUpdate(txn *memdb.Txn, nodeID string) (*structs.Node, error) {
+	raw, err := txn.First(TableNodes, "id", nodeID)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", nodeID, err)
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("node %s: %w", nodeID, ErrNotFound)
+	}
+	return raw.(*structs.Node).Copy(), nil
+}
+
+// UpsertJob inserts or replaces a job, keeping its CreateIndex.
+func (s *Store) UpsertJob(index uint64, job *structs.Job) error {
+	if job == nil || job.ID == "" {
+		return errors.New("upsert job: job ID is required")
+	}
+	return s.write(func(txn *memdb.Txn) error {
+		j := job.Copy()
+		raw, err := txn.First(TableJobs, "id", j.ID)
+		if err != nil {
+			return fmt.Errorf("job %s: %w", j.ID, err)
+		}
+		j.CreateIndex = index
+		if raw != nil {
+			j.CreateIndex = raw.(*structs.Job).CreateIndex
+		}
+		j.ModifyIndex = index
+		if err := txn.Insert(TableJobs, j); err != nil {
+			return fmt.Errorf("job %s: %w", j.ID, err)
+		}
+		return bumpIndex(txn, index, TableJobs)
+	})
+}
+
+// StopJob marks a job stopped (Stop, status dead) and asks every allocation
+// still wanted to stop.
+func (s *Store) StopJob(index uint64, jobID string, now int64) error {
+	return s.write(func(txn *memdb.Txn) error {
+		raw, err := txn.First(TableJobs, "id", jobID)
+		if err != nil {
+			return fmt.Errorf("job %s: %w", jobID, err)
+		}
+		if raw == nil {
+			return fmt.Errorf("job %s: %w", jobID, ErrNotFound)
+		}
+		j := raw.(*structs.Job).Copy()
+		j.Stop = true
+		j.Status = structs.JobStatusDead
+		j.ModifyIndex = index
+		if err := txn.Insert(TableJobs, j); err != nil {
+			return fmt.Errorf("job %s: %w", jobID, err)
+		}
+		it, err := txn.Get(TableAllocs, "job_id", jobID)
+		if err != nil {
+			return fmt.Errorf("allocs of job %s: %w", jobID, err)
+		}
+		var stopped []*structs.Allocation
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			a := raw.(*structs.Allocation)
+			if a.DesiredStatus != structs.AllocDesiredRun {
+				continue
+			}
+			c := a.Copy()
+			c.DesiredStatus = structs.AllocDesiredStop
+			c.DesiredDescription = "job stopped"
+			c.ModifyTime = now
+			c.ModifyIndex = index
+			stopped = append(stopped, c)
+		}
+		for _, c := range stopped {
+			if err := txn.Insert(TableAllocs, c); err != nil {
+				return fmt.Errorf("alloc %s: %w", c.ID, err)
+			}
+		}
+		return bumpIndex(txn, index, TableJobs, TableAllocs)
+	})
+}
+
+// PurgeJob deletes a job, its allocations and its placement failure.
+// Purging an unknown job is not an error (the entry may be replayed).
+func (s *Store) PurgeJob(index uint64, jobID string) error {
+	return s.write(func(txn *memdb.Txn) error {
+		if _, err := txn.DeleteAll(TableJobs, "id", jobID); err != nil {
+			return fmt.Errorf("job %s: %w", jobID, err)
+		}
+		if _, err := txn.DeleteAll(TableAllocs, "job_id", jobID); err != nil {
+			return fmt.Errorf("allocs of job %s: %w", jobID, err)
+		}
+		if _, err := txn.DeleteAll(TablePlacementFailures, "id", jobID); err != nil {
+			return fmt.Errorf("placement failure of job %s: %w", jobID, err)
+		}
+		return bumpIndex(txn, index, TableJobs, TableAllocs, TablePlacementFailures)
+	})
+}
+
+// UpsertAllocs writes allocations from a committed plan. New ones get
+// CreateIndex; for existing ones only the server-owned fields (desired
+// status, description, preemption, modify time) are taken, so an agent's
+// report applied between the plan check and this entry is not undone.
+func (s *Store) UpsertAllocs(index uint64, allocs []*structs.Allocation) error {
+	return s.write(func(txn *memdb.Txn) error {
+		if err := upsertAllocsTxn(txn, index, allocs); err != nil {
+			return err
+		}
+		return bumpIndex(txn, index, TableAllocs)
+	})
+}
+
+func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation) error {
+	for _, a := range allocs {
+		if a == nil || a.ID == "" {
+			return errors.New("upsert alloc: allocation ID is required")
+		}
+		raw, err := txn.First(TableAllocs, "id", a.ID)
+		if err != nil {
+			return fmt.Errorf("alloc %s: %w", a.ID, err)
+		}
+		var c *structs.Allocation
+		if raw == nil {
+			c = a.Copy()
+			c.CreateIndex = index
+		} else {
+			c = raw.(*structs.Allocation).Copy()
+			c.DesiredStatus = a.DesiredStatus
+			c.DesiredDescription = a.DesiredDescription
+			c.PreemptedBy = a.PreemptedBy
+			c.ModifyTime = a.ModifyTime
+		}
+		c.ModifyIndex = index
+		if err := txn.Insert(TableAllocs, c); err != nil {
+			return fmt.Errorf("alloc %s: %w", a.ID, err)
+		}
+	}
+	return nil
+}
+
+// UpdateAllocsFromClient applies an agent's reports. Reports for unknown
+// allocations, or for allocations placed on another node, are ignored: the
+// allocation may have been purged, and a node may only speak for itself.
+// It returns the allocations that became client-terminal with this update.
+func (s *Store) UpdateAllocsFromClient(index uint64, nodeID string, updates []*structs.AllocClientUpdate, now int64) ([]*structs.Allocation, error) {
+	var terminal []*structs.Allocation
+	err := s.write(func(txn *memdb.Txn) error {
+		changed := false
+		for _, u := range updates {
+			if u == nil {
+				continue
+			}
+			raw, err := txn.First(TableAllocs, "id", u.ID)
+			if err != nil {
+				return fmt.Errorf("alloc %s: %w", u.ID, err)
+			}
+			if raw == nil {
+				continue
+			}
+			old := raw.(*structs.Allocation)
+			if nodeID != "" && old.NodeID != nodeID {
+				continue
+			}
+			c := old.Copy()
+			c.ClientStatus = u.ClientStatus
+			c.ClientDescription = u.ClientDescription
+			c.TaskState = u.TaskState
+			if ev := c.TaskState.Events; len(ev) > structs.MaxTaskEvents {
+				c.TaskState.Events = append([]structs.TaskEvent(nil), ev[len(ev)-structs.MaxTaskEvents:]...)
+			} else {
+				c.TaskState.Events = append([]structs.TaskEvent(nil), ev...)
+			}
+			c.ModifyTime = now
+			c.ModifyIndex = index
+			if err := txn.Insert(TableAllocs, c); err != nil {
+				return fmt.Errorf("alloc %s: %w", u.ID, err)
+			}
+			changed = true
+			if c.ClientTerminal() && !old.ClientTerminal() {
+				terminal = append(terminal, c)
+			}
+		}
+		if !changed {
+			return nil
+		}
+		return bumpIndex(txn, index, TableAllocs)
+	})
+	return terminal, err
+}
+
+// UpsertPlacementFailure stores why copies of a job are pending.
+func (s *Store) UpsertPlacementFailure(index uint64, f *structs.PlacementFailure) error {
+	if f == nil || f.JobID == "" {
+		return errors.New("upsert placement failure: job ID is required")
+	}
+	return s.write(func(txn *memdb.Txn) error {
+		if err := upsertFailureTxn(txn, f); err != nil {
+			return err
+		}
+		return bumpIndex(txn, index, TablePlacementFailures)
+	})
+}
+
+func upsertFailureTxn(txn *memdb.Txn, f *structs.PlacementFailure) error {
+	c := *f
+	c.NodesFiltered = copyCounts(f.NodesFiltered)
+	c.NodesExhausted = copyCounts(f.NodesExhausted)
+	if err := txn.Insert(TablePlacementFailures, &c); err != nil {
+		return fmt.Errorf("placement failure of job %s: %w", f.JobID, err)
+	}
+	return nil
+}
+
+// DeletePlacementFailure removes a job's placement failure, if any.
+func (s *Store) DeletePlacementFailure(index uint64, jobID string) error {
+	return s.write(func(txn *memdb.Txn) error {
+		n, err := txn.DeleteAll(TablePlacementFailures, "id", jobID)
+		if err != nil {
+			return fmt.Errorf("placement failure of job %s: %w", jobID, err)
+		}
+		if n == 0 {
+			return nil
+		}
+		return bumpIndex(txn, index, TablePlacementFailures)
+	})
+}
+
+// ApplyPlan commits the checked part of a plan in one transaction: the
+// allocations and the job's placement failure record.
+func (s *Store) ApplyPlan(index uint64, req *structs.ApplyPlanRequest) error {
+	return s.write(func(txn *memdb.Txn) error {
+		tables := []string{}
+		if len(req.Allocs) > 0 {
+			if err := upsertAllocsTxn(txn, index, req.Allocs); err != nil {
+				return err
+			}
+			tables = append(tables, TableAllocs)
+		}
+		switch {
+		case req.Failure != nil:
+			f := *req.Failure
+			if f.JobID == "" {
+				f.JobID = req.JobID
+			}
+			if f.JobID == "" {
+				return errors.New("apply plan: placement failure without a job ID")
+			}
+			if err := upsertFailureTxn(txn, &f); err != nil {
+				return err
+			}
+			tables = append(tables, TablePlacementFailures)
+		case req.ClearFailure && req.JobID != "":
+			n, err := txn.DeleteAll(TablePlacementFailures, "id", req.JobID)
+			if err != nil {
+				return fmt.Errorf("placement failure of job %s: %w", req.JobID, err)
+			}
+			if n > 0 {
+				tables = append(tables, TablePlacementFailures)
+			}
+		}
+		return bumpIndex(txn, index, tables...)
+	})
+}
+
+func copyCounts(m map[string]int) map[string]int {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]int, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
