@@ -50,4 +50,3 @@ func (s *Store) BlockingQuery(ctx context.Context, minIndex uint64, wait time.Du
 		}
 	}
 }
-
