@@ -1,0 +1,86 @@
+package scheduler
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// Filter reasons shown to users in PlacementFailure.NodesFiltered.
+const (
+	ReasonNotReady = "not ready"
+	ReasonDraining = "draining"
+)
+
+// ReasonConstraint is the NodesFiltered key for a failed constraint.
+func ReasonConstraint(c structs.Constraint) string { return "constraint " + c.String() }
+
+// nodeStatusReason says why a node may not receive placements, or "".
+func nodeStatusReason(n *structs.Node) string {
+	switch {
+	case n.Status != structs.NodeStatusReady:
+		return ReasonNotReady
+	case n.Drain:
+		return ReasonDraining
+	}
+	return ""
+}
+
+// Constraints is a job's constraint list compiled once (regexps parsed), so
+// evaluating it against thousands of nodes does no parsing.
+type Constraints struct {
+	list []structs.Constraint
+	res  []*regexp.Regexp // res[i] is set for regexp constraints
+}
+
+// CompileConstraints prepares cs for matching. A regexp that does not
+// compile (Validate rejects those, but state may hold older data) matches no
+// node rather than crashing the scheduler.
+func CompileConstraints(cs []structs.Constraint) (*Constraints, error) {
+	c := &Constraints{list: cs, res: make([]*regexp.Regexp, len(cs))}
+	var firstErr error
+	for i, con := range cs {
+		if con.Operator != structs.OpRegexp {
+			continue
+		}
+		re, err := regexp.Compile(con.Value)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("constraint %s: %w", con, err)
+			}
+			continue
+		}
+		c.res[i] = re
+	}
+	return c, firstErr
+}
+
+// Check returns the first constraint the node fails as a reason string
+// ("constraint zone = a"), or "" when the node passes all of them.
+func (c *Constraints) Check(n *structs.Node) string {
+	for i, con := range c.list {
+		if !c.match(i, con, n) {
+			return ReasonConstraint(con)
+		}
+	}
+	return ""
+}
+
+func (c *Constraints) match(i int, con structs.Constraint, n *structs.Node) bool {
+	v, ok := n.Label(con.Label)
+	switch con.Operator {
+	case structs.OpEqual:
+		return ok && v == con.Value
+	case structs.OpNotEqual:
+		// A node without the label is "not equal" to any value.
+		return !ok || v != con.Value
+	case structs.OpIn:
+		return ok && slices.Contains(con.Values, v)
+	case structs.OpRegexp:
+		return ok && c.res[i] != nil && c.res[i].MatchString(v)
+	}
+	// Unknown operators match nothing: safer to place nowhere than anywhere.
+	return false
+}

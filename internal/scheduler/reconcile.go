@@ -1,0 +1,189 @@
+package scheduler
+
+import (
+	"slices"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// Stop descriptions users see on stopped allocations.
+const (
+	DescJobStopped  = "job stopped"
+	DescJobUpdated  = "job updated"
+	DescScaledDown  = "scaled down"
+	DescDuplicate   = "duplicate copy"
+	DescNodeDrained = "node drained"
+	DescNodeDown    = "node down"
+)
+
+// Reconciliation is what one job needs: allocations to stop, copies to
+// place, and when to look again if a replacement is waiting for its delay.
+type Reconciliation struct {
+	Stops []structs.AllocStop
+	Place []PlaceRequest
+	// RetryAt is the earliest time a failed copy may be replaced; zero when
+	// nothing waits.
+	RetryAt time.Time
+}
+
+// Reconcile compares a job with its allocations and decides what to stop and
+// what to place. It is pure: nodeByID looks nodes up in the same view, now is
+// the injected clock. A nil job means the job was purged.
+//
+// Rules: a purged or stopped job stops every live allocation. Otherwise each
+// index 0..Count-1 needs one live allocation of the current version. Copies
+// at index >= Count are scaled down, duplicates stopped, old versions and
+// copies on draining or down nodes stopped and replaced. An index with no
+// live copy is placed again unless its batch copy completed, or its latest
+// copy failed and the reschedule policy forbids (or delays) a replacement.
+func Reconcile(job *structs.Job, allocs []*structs.Allocation, nodeByID func(string) *structs.Node, now time.Time) *Reconciliation {
+	r := &Reconciliation{}
+	stop := func(a *structs.Allocation, desc string) {
+		r.Stops = append(r.Stops, structs.AllocStop{
+			AllocID: a.ID, NodeID: a.NodeID, Desired: structs.AllocDesiredStop, Description: desc,
+		})
+	}
+	if job == nil || job.Stop {
+		for _, a := range allocs {
+			if !a.Terminal() {
+				stop(a, DescJobStopped)
+			}
+		}
+		return r
+	}
+
+	byIndex := map[int][]*structs.Allocation{}
+	for _, a := range allocs {
+		byIndex[a.Index] = append(byIndex[a.Index], a)
+	}
+	// Scale down first, in index order so plans are deterministic.
+	for _, idx := range slices.Sorted(mapKeys(byIndex)) {
+		if idx >= 0 && idx < job.Count {
+			continue
+		}
+		for _, a := range byIndex[idx] {
+			if !a.Terminal() {
+				stop(a, DescScaledDown)
+			}
+		}
+	}
+	for idx := 0; idx < job.Count; idx++ {
+		r.reconcileIndex(job, idx, byIndex[idx], nodeByID, now, stop)
+	}
+	return r
+}
+
+func mapKeys[V any](m map[int]V) func(func(int) bool) {
+	return func(yield func(int) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// nodeProblem says why a live allocation must leave its node, or "".
+func nodeProblem(a *structs.Allocation, nodeByID func(string) *structs.Node) string {
+	n := nodeByID(a.NodeID)
+	switch {
+	case n == nil || n.Status != structs.NodeStatusReady:
+		return DescNodeDown
+	case n.Drain:
+		return DescNodeDrained
+	}
+	return ""
+}
+
+func (r *Reconciliation) reconcileIndex(job *structs.Job, idx int, allocs []*structs.Allocation,
+	nodeByID func(string) *structs.Node, now time.Time, stop func(*structs.Allocation, string)) {
+	// Newest first: the head of the replacement chain decides.
+	slices.SortFunc(allocs, newerFirst)
+
+	var keep *structs.Allocation
+	var replaced *structs.Allocation // the live copy stopped for a reason that needs a successor
+	for _, a := range allocs {
+		if a.Terminal() {
+			continue
+		}
+		switch {
+		case a.JobVersion < job.Version:
+			stop(a, DescJobUpdated)
+			replaced = pick(replaced, a)
+		case nodeProblem(a, nodeByID) != "":
+			stop(a, nodeProblem(a, nodeByID))
+			replaced = pick(replaced, a)
+		case keep == nil:
+			keep = a
+		default:
+			stop(a, DescDuplicate)
+		}
+	}
+	if keep != nil {
+		return
+	}
+	if replaced != nil {
+		r.Place = append(r.Place, PlaceRequest{
+			Index: idx, Previous: replaced.ID, RescheduleCount: replaced.RescheduleCount, Reason: "replacement",
+		})
+		return
+	}
+	if len(allocs) == 0 {
+		r.Place = append(r.Place, PlaceRequest{Index: idx, Reason: "new"})
+		return
+	}
+	if job.Type == structs.JobTypeBatch {
+		for _, a := range allocs {
+			if a.ClientStatus == structs.AllocClientComplete {
+				return // a batch copy that completed is done for good
+			}
+		}
+	}
+	last := allocs[0]
+	req := PlaceRequest{Index: idx, Previous: last.ID, RescheduleCount: last.RescheduleCount}
+	if last.ClientStatus == structs.AllocClientFailed && last.DesiredStatus == structs.AllocDesiredRun {
+		// Failed on its own (not stopped by us): the reschedule policy rules.
+		pol := job.Reschedule
+		if !pol.Unlimited && last.RescheduleCount >= pol.Attempts {
+			return
+		}
+		due := time.Unix(0, last.ModifyTime).Add(pol.Delay.D())
+		if now.Before(due) {
+			if r.RetryAt.IsZero() || due.Before(r.RetryAt) {
+				r.RetryAt = due
+			}
+			return
+		}
+		req.RescheduleCount++
+		req.Reason = "rescheduled"
+	} else {
+		// Lost, stopped, evicted, or a completed service copy: replace.
+		req.Reason = "replacement"
+	}
+	r.Place = append(r.Place, req)
+}
+
+// newerFirst orders allocations newest first by creation index, then time.
+func newerFirst(a, b *structs.Allocation) int {
+	switch {
+	case a.CreateIndex != b.CreateIndex:
+		if a.CreateIndex > b.CreateIndex {
+			return -1
+		}
+		return 1
+	case a.CreateTime != b.CreateTime:
+		if a.CreateTime > b.CreateTime {
+			return -1
+		}
+		return 1
+	}
+	return cmpString(a.ID, b.ID)
+}
+
+func pick(cur, a *structs.Allocation) *structs.Allocation {
+	if cur == nil {
+		return a
+	}
+	return cur
+}
