@@ -1,17 +1,33 @@
 // Package monolithic is gantry's monolithic scheduling architecture: one
 // loop on the Raft leader with the global view of all pending work, a
-// priority queue of jobs, and the shared placement core.
+// priority queue of jobs, and the shared placement core
+// (scheduler.ComputePlan) deciding each job.
 package monolithic
 
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// Architecture is the name shown by `gantry scheduler status`.
+const Architecture = "monolithic"
+
+// DefaultMaxPlanRetries is how often a partly rejected plan is recomputed on
+// a fresh snapshot before the job is left to the next enqueue.
+const DefaultMaxPlanRetries = 3
+
+// errorBackoff is the wait before a job whose snapshot or plan submission
+// failed is tried again.
+const errorBackoff = time.Second
 
 // Config tunes a Scheduler. The zero value is usable.
 type Config struct {
@@ -23,25 +39,268 @@ type Config struct {
 	MaxPlanRetries int                   // retries of a job whose plan was partly rejected; 0 = default (3)
 }
 
-// Scheduler is the single scheduling loop.
+// stopper is what a timer gives back; time.Timer satisfies it.
+type stopper interface{ Stop() bool }
+
+// Scheduler is the single scheduling loop. Enqueue and Status may be called
+// from any goroutine; Run runs the loop on the caller's goroutine.
 type Scheduler struct {
 	cfg      Config
 	snapshot func() (scheduler.State, error)
 	planner  scheduler.Planner
+	log      *slog.Logger
+	now      func() time.Time
+	rng      *rand.Rand // used only by the loop goroutine
+	m        *metrics
+	// afterFunc starts timers; tests replace it to fire them by hand.
+	afterFunc func(d time.Duration, f func()) stopper
+
+	wake chan struct{} // buffered(1): the queue may have work
+
+	mu          sync.Mutex // guards everything below
+	queue       *jobQueue
+	timers      map[string]timerEntry // pending re-enqueues by job
+	started     time.Time
+	busy        time.Duration
+	placements  uint64
+	preemptions uint64
+	evaluations uint64
+	lat         window
 }
 
-// New builds a scheduler; call Run to start it.
+type timerEntry struct {
+	at time.Time
+	t  stopper
+}
+
+// New builds a scheduler over a snapshot source and a planner; call Run to
+// start it.
 func New(cfg Config, snapshot func() (scheduler.State, error), planner scheduler.Planner) *Scheduler {
-	return &Scheduler{cfg: cfg, snapshot: snapshot, planner: planner}
+	if cfg.SampleSize <= 0 {
+		cfg.SampleSize = scheduler.DefaultSampleSize
+	}
+	if cfg.MaxPlanRetries <= 0 {
+		cfg.MaxPlanRetries = DefaultMaxPlanRetries
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	seed := uint64(cfg.Seed)
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	return &Scheduler{
+		cfg:      cfg,
+		snapshot: snapshot,
+		planner:  planner,
+		log:      cfg.Logger.With("component", "scheduler", "architecture", Architecture),
+		now:      cfg.Now,
+		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		m:        newMetrics(cfg.Registerer),
+		afterFunc: func(d time.Duration, f func()) stopper {
+			return time.AfterFunc(d, f)
+		},
+		wake:    make(chan struct{}, 1),
+		queue:   newJobQueue(),
+		timers:  map[string]timerEntry{},
+		started: cfg.Now(),
+	}
 }
 
-// Enqueue asks for the job to be reconciled.
-func (s *Scheduler) Enqueue(jobID string, priority int) {}
+// Enqueue asks for the job to be reconciled. Idempotent while the job is
+// queued (a new priority replaces the old one); a job enqueued while being
+// processed is processed again afterwards. The queue is ordered by priority
+// (higher first), then by first enqueue order.
+func (s *Scheduler) Enqueue(jobID string, priority int) {
+	s.mu.Lock()
+	s.queue.add(jobID, priority)
+	s.setDepthLocked()
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
 
-// Run is the single scheduling loop; it blocks until ctx is done.
-func (s *Scheduler) Run(ctx context.Context) { <-ctx.Done() }
+func (s *Scheduler) setDepthLocked() {
+	if s.m != nil {
+		s.m.queueDepth.Set(float64(s.queue.Len()))
+	}
+}
+
+// Run is the single scheduling loop; it blocks until ctx is done. The
+// server runs it only while it is the Raft leader, so no two leaders
+// schedule at once. Pending delayed re-enqueues are cancelled when it
+// returns: a new leader reconciles every job anyway.
+func (s *Scheduler) Run(ctx context.Context) {
+	s.mu.Lock()
+	s.started = s.now()
+	s.busy = 0
+	s.mu.Unlock()
+	defer s.stopTimers()
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		it, ok := s.queue.pop()
+		s.setDepthLocked()
+		s.mu.Unlock()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+			}
+			continue
+		}
+		s.process(ctx, it.jobID, it.priority)
+	}
+}
+
+// process schedules one job: snapshot, reconcile and place, submit; on a
+// partly rejected plan, again on a fresh snapshot.
+func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
+	start := s.now()
+	var placed, preempted int
+	opts := scheduler.Options{SampleSize: s.cfg.SampleSize, Rand: s.rng, Now: s.now}
+	for attempt := 0; ; attempt++ {
+		st, err := s.snapshot()
+		if err != nil {
+			s.log.Error("snapshot failed; retrying job later", "job", jobID, "error", err)
+			s.retryAfter(jobID, priority, s.now().Add(errorBackoff))
+			break
+		}
+		res, err := scheduler.ComputePlan(opts, st, jobID)
+		if err != nil {
+			// Bad data in state: retrying would fail the same way until
+			// the job changes, which enqueues it again.
+			s.log.Error("cannot schedule job", "job", jobID, "error", err)
+			break
+		}
+		if j := st.JobByID(jobID); j != nil {
+			priority = j.Priority
+		}
+		if !res.RetryAt.IsZero() {
+			s.retryAfter(jobID, priority, res.RetryAt)
+		}
+		if res.Plan.IsNoOp() {
+			break
+		}
+		pr, err := s.planner.SubmitPlan(ctx, res.Plan)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("plan submission failed; retrying job later", "job", jobID, "error", err)
+				s.retryAfter(jobID, priority, s.now().Add(errorBackoff))
+			}
+			break
+		}
+		placed += len(pr.Placed)
+		preempted += s.requeueVictims(st, res, pr)
+		if res.Plan.Failure != nil {
+			s.log.Info("copies not placed", "job", jobID, "unplaced", res.Unplaced, "reason", res.Plan.Failure.Message)
+		}
+		if len(pr.RejectedNodes) == 0 {
+			break
+		}
+		if attempt >= s.cfg.MaxPlanRetries {
+			s.log.Warn("plan still rejected after retries; waiting for the next enqueue",
+				"job", jobID, "retries", attempt, "rejected_nodes", len(pr.RejectedNodes))
+			break
+		}
+		s.log.Debug("plan partly rejected; retrying on a fresh snapshot",
+			"job", jobID, "rejected_nodes", len(pr.RejectedNodes), "refresh_index", pr.RefreshIndex)
+	}
+	d := s.now().Sub(start)
+	s.mu.Lock()
+	s.evaluations++
+	s.placements += uint64(placed)
+	s.preemptions += uint64(preempted)
+	s.busy += d
+	s.lat.add(d)
+	s.mu.Unlock()
+	if s.m != nil {
+		s.m.evaluations.Inc()
+		s.m.placements.Add(float64(placed))
+		s.m.preemptions.Add(float64(preempted))
+		s.m.latency.Observe(d.Seconds())
+	}
+}
+
+// requeueVictims enqueues the jobs of allocations the committed part of a
+// plan evicted, and returns how many were evicted.
+func (s *Scheduler) requeueVictims(st scheduler.State, res *scheduler.Result, pr *structs.PlanResult) int {
+	n := 0
+	seen := map[string]bool{}
+	for _, v := range res.Victims {
+		if slices.Contains(pr.RejectedNodes, v.NodeID) {
+			continue
+		}
+		n++
+		if seen[v.JobID] {
+			continue
+		}
+		seen[v.JobID] = true
+		prio := v.Priority
+		if j := st.JobByID(v.JobID); j != nil {
+			prio = j.Priority
+		}
+		s.Enqueue(v.JobID, prio)
+	}
+	return n
+}
+
+// retryAfter re-enqueues the job at time at, keeping only the earliest
+// pending timer per job.
+func (s *Scheduler) retryAfter(jobID string, priority int, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.timers[jobID]; ok {
+		if !at.Before(old.at) {
+			return
+		}
+		old.t.Stop()
+	}
+	var e timerEntry
+	e.at = at
+	e.t = s.afterFunc(at.Sub(s.now()), func() {
+		s.mu.Lock()
+		if cur, ok := s.timers[jobID]; ok && cur.at.Equal(at) {
+			delete(s.timers, jobID)
+		}
+		s.mu.Unlock()
+		s.Enqueue(jobID, priority)
+	})
+	s.timers[jobID] = e
+}
+
+func (s *Scheduler) stopTimers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, e := range s.timers {
+		e.t.Stop()
+		delete(s.timers, id)
+	}
+}
 
 // Status returns the figures shown by `gantry scheduler status`.
 func (s *Scheduler) Status() api.SchedulerStatus {
-	return api.SchedulerStatus{Architecture: "monolithic"}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := api.SchedulerStatus{
+		Architecture: Architecture,
+		QueueDepth:   s.queue.Len(),
+		Placements:   s.placements,
+		Evaluations:  s.evaluations,
+		Preemptions:  s.preemptions,
+	}
+	if wall := s.now().Sub(s.started); wall > 0 {
+		st.BusyFraction = min(float64(s.busy)/float64(wall), 1)
+	}
+	p := s.lat.percentiles(50, 99)
+	st.LatencyP50Ms, st.LatencyP99Ms = p[0], p[1]
+	return st
 }
