@@ -1,0 +1,215 @@
+package driver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// Driver runs one kind of task. A Driver is shared by every allocation on an
+// agent and must be safe for concurrent use.
+type Driver interface {
+	// Name is the name jobs use in their "driver" field.
+	Name() string
+	// Validate checks a job's config block; field names are relative to
+	// "config" (the job validator prefixes them).
+	Validate(config map[string]any) []structs.FieldError
+	// Start launches a task. The returned Task is running (or has already
+	// exited); an error means nothing was started.
+	Start(cfg *TaskConfig) (Task, error)
+	// Recover re-attaches to a task started by an earlier agent process from
+	// the handle that agent saved. It never starts the task again: a task
+	// that ended while no agent watched it is returned already exited, with
+	// its exit code if one was recorded and ExitResult.Err set if not.
+	Recover(h *Handle, cfg *TaskConfig) (Task, error)
+}
+
+// Task is one running (or finished) task.
+type Task interface {
+	// Handle is what the agent saves to re-attach after a restart.
+	Handle() *Handle
+	// Exited is closed once the task has ended; Result is then final.
+	Exited() <-chan struct{}
+	// Result is the task's end; valid after Exited is closed.
+	Result() ExitResult
+	// Stop asks the task to end (SIGTERM for processes), waits up to grace,
+	// then kills it. It returns when the task has ended or cannot be ended.
+	Stop(grace time.Duration) error
+	// Detach stops watching the task without stopping it, so a new agent
+	// process (or a new Agent on the same data dir) can re-attach. Exited is
+	// never closed after Detach unless the task had already ended.
+	Detach()
+}
+
+// TaskConfig is everything a driver needs to start one allocation's task.
+type TaskConfig struct {
+	AllocID    string
+	JobID      string
+	AllocIndex int
+	JobType    structs.JobType
+	Config     map[string]any
+	Env        map[string]string
+	Resources  structs.Resources
+	// AllocDir is <data-dir>/allocs/<alloc-id>, created by the caller;
+	// task logs go there as stdout.log and stderr.log.
+	AllocDir string
+}
+
+// Handle is the JSON-serializable identity of a started task. State is
+// private to the driver that made it.
+type Handle struct {
+	Driver    string          `json:"driver"`
+	AllocID   string          `json:"alloc_id"`
+	AllocDir  string          `json:"alloc_dir"`
+	StartedAt int64           `json:"started_at"` // unix nanoseconds
+	PID       int             `json:"pid,omitempty"`
+	State     json.RawMessage `json:"state,omitempty"`
+}
+
+// ExitResult is how a task ended.
+type ExitResult struct {
+	// ExitCode is the process exit code; 128+signal when killed by one.
+	ExitCode int
+	// Signal is the signal that killed the task, or 0.
+	Signal int
+	// Err is set when the task's end could not be observed (its supervisor
+	// vanished without recording an exit code): the task is lost.
+	Err        error
+	FinishedAt time.Time
+}
+
+// Successful reports an exit code of 0 without a signal or loss.
+func (r ExitResult) Successful() bool { return r.ExitCode == 0 && r.Signal == 0 && r.Err == nil }
+
+func (r ExitResult) String() string {
+	switch {
+	case r.Err != nil:
+		return r.Err.Error()
+	case r.Signal != 0:
+		return fmt.Sprintf("killed by signal %d (exit code %d)", r.Signal, r.ExitCode)
+	default:
+		return fmt.Sprintf("exit code %d", r.ExitCode)
+	}
+}
+
+// ErrStartFailed marks errors from Start that come from the task itself
+// (bad command, mock fail_start) rather than from the agent.
+var ErrStartFailed = errors.New("task failed to start")
+
+// unknownKeys reports config keys no driver option reads, so typos such as
+// "comand" are refused instead of silently ignored.
+func unknownKeys(config map[string]any, known ...string) []structs.FieldError {
+	var errs []structs.FieldError
+	keys := make([]string, 0, len(config))
+	for k := range config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ok := false
+		for _, n := range known {
+			if k == n {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			errs = append(errs, structs.FieldError{Field: k, Rule: fmt.Sprintf("unknown option (known: %v)", known)})
+		}
+	}
+	return errs
+}
+
+// Config values arrive decoded from JSON (float64, []any) or YAML (int,
+// []any); these helpers accept both.
+
+func configString(config map[string]any, key string) (string, bool, *structs.FieldError) {
+	v, ok := config[key]
+	if !ok || v == nil {
+		return "", false, nil
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		return "", true, &structs.FieldError{Field: key, Rule: fmt.Sprintf("must be a string (got %T)", v)}
+	}
+	return s, true, nil
+}
+
+func configStrings(config map[string]any, key string) ([]string, *structs.FieldError) {
+	v, ok := config[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	switch l := v.(type) {
+	case []string:
+		return append([]string(nil), l...), nil
+	case []any:
+		out := make([]string, len(l))
+		for i, e := range l {
+			s, ok := e.(string)
+			if !ok {
+				return nil, &structs.FieldError{Field: fmt.Sprintf("%s[%d]", key, i), Rule: fmt.Sprintf("must be a string (got %T)", e)}
+			}
+			out[i] = s
+		}
+		return out, nil
+	}
+	return nil, &structs.FieldError{Field: key, Rule: fmt.Sprintf("must be a list of strings (got %T)", v)}
+}
+
+func configInt(config map[string]any, key string) (int64, bool, *structs.FieldError) {
+	v, ok := config[key]
+	if !ok || v == nil {
+		return 0, false, nil
+	}
+	switch n := v.(type) {
+	case int:
+		return int64(n), true, nil
+	case int64:
+		return n, true, nil
+	case float64:
+		if n == float64(int64(n)) {
+			return int64(n), true, nil
+		}
+	case json.Number:
+		if i, err := n.Int64(); err == nil {
+			return i, true, nil
+		}
+	}
+	return 0, true, &structs.FieldError{Field: key, Rule: fmt.Sprintf("must be an integer (got %v)", v)}
+}
+
+func configBool(config map[string]any, key string) (bool, *structs.FieldError) {
+	v, ok := config[key]
+	if !ok || v == nil {
+		return false, nil
+	}
+	b, isBool := v.(bool)
+	if !isBool {
+		return false, &structs.FieldError{Field: key, Rule: fmt.Sprintf("must be true or false (got %v)", v)}
+	}
+	return b, nil
+}
+
+func configDuration(config map[string]any, key string) (time.Duration, *structs.FieldError) {
+	s, ok, fe := configString(config, key)
+	if fe != nil {
+		// Numbers are ambiguous (seconds? nanoseconds?): ask for a string.
+		return 0, &structs.FieldError{Field: key, Rule: fmt.Sprintf("must be a duration string like \"10s\" (got %v)", config[key])}
+	}
+	if !ok {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, &structs.FieldError{Field: key, Rule: fmt.Sprintf("invalid duration %q (want e.g. \"500ms\", \"10s\")", s)}
+	}
+	if d < 0 {
+		return 0, &structs.FieldError{Field: key, Rule: fmt.Sprintf("must be >= 0 (got %s)", s)}
+	}
+	return d, nil
+}
