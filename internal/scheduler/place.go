@@ -76,6 +76,7 @@ type Placer struct {
 	failed  *structs.PlacementFailure // set once a copy could not be placed
 	lastAsk structs.Resources
 	victims []*structs.Allocation // allocations evicted so far
+	visited int                   // node visits, for tests and benchmarks
 }
 
 // NewPlacer prepares to place copies of job into plan. Allocations the plan
@@ -109,12 +110,17 @@ func NewPlacer(cfg PlacerConfig, state State, job *structs.Job, plan *structs.Pl
 // the caller can requeue their jobs once the plan commits.
 func (p *Placer) Victims() []*structs.Allocation { return p.victims }
 
+// NodesVisited counts node visits so far (a node visited by two copies
+// counts twice): the work the sample bound limits.
+func (p *Placer) NodesVisited() int { return p.visited }
+
 // Failure returns the record of why copies could not be placed, or nil.
 func (p *Placer) Failure() *structs.PlacementFailure { return p.failed }
 
 // next returns the next position in the shuffled order, finalizing it (one
 // Fisher-Yates step) on first visit and evaluating the node's feasibility.
 func (p *Placer) next() int {
+	p.visited++
 	i := p.pos
 	p.pos++
 	if p.pos == len(p.nodes) {
