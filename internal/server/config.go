@@ -1,0 +1,123 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+)
+
+// Config configures a Server. Start from DefaultConfig; New validates it.
+type Config struct {
+	// DataDir holds the Raft log, stable store and snapshots.
+	DataDir string
+	// HTTPAddr is where the API listens (host:port; port 0 picks one, see
+	// Server.HTTPAddr).
+	HTTPAddr string
+	// RaftAddr is where Raft listens for other servers; it must be an
+	// address other servers can reach (not 0.0.0.0).
+	RaftAddr string
+	// NodeName names this server in logs and the Raft configuration.
+	NodeName string
+	// HeartbeatTTL is the time within which agents must heartbeat.
+	HeartbeatTTL time.Duration
+	// HeartbeatGrace is added to every node's first TTL after this server
+	// becomes leader, so a leader change never marks live nodes down.
+	// 0 = HeartbeatTTL.
+	HeartbeatGrace time.Duration
+	// ReconcileInterval is how often the leader enqueues every job (a
+	// safety net for missed triggers).
+	ReconcileInterval time.Duration
+	// SampleSize is passed to the scheduler (0 = its default).
+	SampleSize int
+	// Seed seeds placement randomness (0 = time-based).
+	Seed int64
+	// Logger receives structured logs (nil = discard).
+	Logger *slog.Logger
+	// RaftTimeout is the Raft heartbeat and election timeout (0 = 1s).
+	// Tests shorten it so a single server elects itself quickly.
+	RaftTimeout time.Duration
+	// ApplyTimeout bounds one Raft apply (0 = 30s).
+	ApplyTimeout time.Duration
+	// SnapshotThreshold is the number of Raft entries between snapshots
+	// (0 = 8192).
+	SnapshotThreshold uint64
+}
+
+// DefaultConfig returns a config for a single local server.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "server"
+	}
+	return Config{
+		DataDir:           "gantry-data/server",
+		HTTPAddr:          "127.0.0.1:4646",
+		RaftAddr:          "127.0.0.1:4647",
+		NodeName:          host,
+		HeartbeatTTL:      10 * time.Second,
+		ReconcileInterval: 30 * time.Second,
+		RaftTimeout:       time.Second,
+		ApplyTimeout:      30 * time.Second,
+		SnapshotThreshold: 8192,
+	}
+}
+
+// validate fills zero optional fields and reports every bad field, one
+// clear error each.
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "is required")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("http_addr", "must be host:port (got %q): %v", c.HTTPAddr, err)
+	}
+	if host, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
+		bad("raft_addr", "must be host:port (got %q): %v", c.RaftAddr, err)
+	} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		bad("raft_addr", "must name an address other servers can reach, not %q", c.RaftAddr)
+	}
+	if c.NodeName == "" {
+		bad("name", "is required")
+	}
+	if c.HeartbeatTTL <= 0 {
+		bad("heartbeat_ttl", "must be > 0 (got %s)", c.HeartbeatTTL)
+	}
+	if c.HeartbeatGrace < 0 {
+		bad("heartbeat_grace", "must be >= 0 (got %s)", c.HeartbeatGrace)
+	}
+	if c.ReconcileInterval <= 0 {
+		bad("reconcile_interval", "must be > 0 (got %s)", c.ReconcileInterval)
+	}
+	if c.SampleSize < 0 {
+		bad("sample_size", "must be >= 0 (got %d)", c.SampleSize)
+	}
+	if c.RaftTimeout < 0 || c.ApplyTimeout < 0 {
+		bad("raft_timeout", "timeouts must be >= 0")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid server config: %w", errors.Join(errs...))
+	}
+	if c.HeartbeatGrace == 0 {
+		c.HeartbeatGrace = c.HeartbeatTTL
+	}
+	if c.RaftTimeout == 0 {
+		c.RaftTimeout = time.Second
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = 30 * time.Second
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// fsm applies committed Raft entries to the state store. Raft calls Apply,
+// Snapshot and Restore from its single FSM goroutine (Persist runs on
+// another, against an immutable snapshot).
+//
+// Apply is deterministic: it reads only the entry and the store. Times and
+// IDs were chosen by the proposer.
+type fsm struct {
+	state  *state.Store
+	logger *slog.Logger
+}
+
+// fsmResult is what Apply returns for entries that report something.
+type fsmResult struct {
+	// terminal lists allocations that became client-terminal.
+	terminal []*structs.Allocation
+}
+
+// encodeEntry builds a Raft entry: one type byte then the JSON body.
+func encodeEntry(t structs.MessageType, req any) ([]byte, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", req, err)
+	}
+	return append([]byte{byte(t)}, body...), nil
+}
+
+// Apply implements raft.FSM. It returns nil, an error, or a *fsmResult.
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	if len(l.Data) == 0 {
+		return fmt.Errorf("raft entry %d is empty", l.Index)
+	}
+	t, body := structs.MessageType(l.Data[0]), l.Data[1:]
+	resp := f.apply(l.Index, t, body)
+	if err, ok := resp.(error); ok && err != nil {
+		f.logger.Warn("raft entry not applied", "index", l.Index, "type", t, "error", err)
+	}
+	return resp
+}
+
+func decode[T any](body []byte) (*T, error) {
+	var v T
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, fmt.Errorf("decoding %T: %w", v, err)
+	}
+	return &v, nil
+}
+
+// apply decodes and applies one entry and returns Apply's response.
+func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
+	switch t {
+	case structs.NodeRegisterRequestType:
+		req, err := decode[structs.NodeRegisterRequest](body)
+		if err != nil {
+			return err
+		}
+		if req.Node == nil {
+			return fmt.Errorf("node register at %d: no node", index)
+		}
+		n := req.Node.Copy()
+		n.Status = structs.NodeStatusReady
+		n.StatusUpdatedAt = req.Time
+		return f.state.UpsertNode(index, n)
+	case structs.NodeUpdateStatusRequestType:
+		req, err := decode[structs.NodeUpdateStatusRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.UpdateNodeStatus(index, req.NodeID, req.Status, req.Time)
+	case structs.NodeUpdateDrainRequestType:
+		req, err := decode[structs.NodeUpdateDrainRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.UpdateNodeDrain(index, req.NodeID, req.Drain, req.Time)
+	case structs.JobRegisterRequestType:
+		req, err := decode[structs.JobRegisterRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.UpsertJob(index, req.Job)
+	case structs.JobDeregisterRequestType:
+		req, err := decode[structs.JobDeregisterRequest](body)
+		if err != nil {
+			return err
+		}
+		if req.Purge {
+			return f.state.PurgeJob(index, req.JobID)
+		}
+		return f.state.StopJob(index, req.JobID, req.Time)
+	case structs.AllocClientUpdateRequestType:
+		req, err := decode[structs.AllocClientUpdateRequest](body)
+		if err != nil {
+			return err
+		}
+		terminal, err := f.state.UpdateAllocsFromClient(index, req.NodeID, req.Updates, req.Time)
+		if err != nil {
+			return err
+		}
+		return &fsmResult{terminal: terminal}
+	case structs.ApplyPlanRequestType:
+		req, err := decode[structs.ApplyPlanRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.ApplyPlan(index, req)
+	}
+	return fmt.Errorf("raft entry %d: unknown message type %d", index, t)
+}
+
+// Snapshot implements raft.FSM: an O(1) memdb snapshot, persisted later.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{snap: f.state.Snapshot()}, nil
+}
+
+// Restore implements raft.FSM: replaces the store's content.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.state.Restore(rc); err != nil {
+		return fmt.Errorf("restoring state from snapshot: %w", err)
+	}
+	return nil
+}
+
+type fsmSnapshot struct{ snap *state.Snapshot }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.snap.Persist(sink); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

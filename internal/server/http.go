@@ -1,0 +1,247 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	memdb "github.com/hashicorp/go-memdb"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// maxBodyBytes bounds request bodies; a job document or a batch of alloc
+// updates is far smaller.
+const maxBodyBytes = 4 << 20
+
+// handlerFunc is an API handler: it returns the value to encode as JSON, or
+// an error that writeError turns into a status code and an ErrorResponse.
+// A nil value and nil error means the handler wrote the response itself.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+// httpError is an error with an HTTP status and, for validation, fields.
+type httpError struct {
+	code   int
+	msg    string
+	fields []structs.FieldError
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &httpError{code: http.StatusNotFound, msg: fmt.Sprintf(format, args...)}
+}
+
+// handler builds the API's routes (see api/endpoints.go and docs/api.md).
+func (s *Server) handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, h handlerFunc) {
+		mux.Handle(pattern, s.wrap(pattern, h))
+	}
+	route("PUT /v1/jobs", s.jobRegister)
+	route("GET /v1/jobs", s.jobList)
+	route("GET /v1/job/{id}", s.jobGet)
+	route("GET /v1/job/{id}/status", s.jobStatus)
+	route("GET /v1/job/{id}/allocations", s.jobAllocs)
+	route("POST /v1/job/{id}/scale", s.jobScale)
+	route("DELETE /v1/job/{id}", s.jobStop)
+
+	route("POST /v1/node/register", s.nodeRegister)
+	route("POST /v1/node/{id}/heartbeat", s.nodeHeartbeat)
+	route("GET /v1/nodes", s.nodeList)
+	route("GET /v1/node/{id}", s.nodeGet)
+	route("POST /v1/node/{id}/drain", s.nodeDrain)
+	route("GET /v1/node/{id}/allocations", s.nodeAllocs)
+	route("POST /v1/node/{id}/allocations", s.nodeUpdateAllocs)
+
+	route("GET /v1/allocations", s.allocList)
+	route("GET /v1/allocation/{id}", s.allocGet)
+	route("GET /v1/allocation/{id}/logs", s.allocLogs)
+
+	route("GET /v1/status/leader", s.statusLeader)
+	route("GET /v1/scheduler/status", s.schedulerStatus)
+
+	metricsHandler := promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
+	mux.Handle("GET /metrics", metricsHandler)
+	route("/", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return nil, notFound("no such endpoint: %s %s", r.Method, r.URL.Path)
+	})
+	return mux
+}
+
+// wrap turns a handlerFunc into an http.Handler that encodes the result,
+// maps errors to status codes and records latency per route.
+func (s *Server) wrap(route string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				// Never let one bad request take the server down.
+				s.logger.Error("panic in API handler", "route", route, "panic", p)
+				if !rec.wrote {
+					writeError(rec, fmt.Errorf("internal error: %v", p))
+				}
+			}
+			s.metrics.apiLatency.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
+		}()
+		out, err := h(rec, r)
+		if err != nil {
+			if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+				return // the client went away
+			}
+			writeError(rec, err)
+			return
+		}
+		if out != nil {
+			writeJSON(rec, http.StatusOK, out)
+		}
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.code, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Flush lets log streams flush through the recorder.
+func (r *statusRecorder) Flush() {
+	r.wrote = true
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+// writeError maps an error to a status code and an api.ErrorResponse.
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	resp := api.ErrorResponse{Error: err.Error()}
+	var he *httpError
+	var ve *structs.ValidationError
+	switch {
+	case errors.As(err, &he):
+		code, resp.Fields = he.code, he.fields
+	case errors.As(err, &ve):
+		code, resp.Fields = http.StatusBadRequest, ve.Errors
+	case errors.Is(err, ErrNotLeader):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, state.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, state.ErrAmbiguous):
+		code = http.StatusBadRequest
+	}
+	writeJSON(w, code, resp)
+}
+
+// decodeBody decodes a JSON body strictly: bounded size, no unknown
+// fields, exactly one value.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return &httpError{code: http.StatusRequestEntityTooLarge,
+				msg: fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes)}
+		case errors.Is(err, io.EOF):
+			return badRequest("request body is empty; a JSON object is required")
+		}
+		return badRequest("invalid request body: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badRequest("invalid request body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// queryOptions reads ?index= and ?wait= of a blocking query.
+func queryOptions(r *http.Request) (uint64, time.Duration, error) {
+	q := r.URL.Query()
+	var index uint64
+	var wait time.Duration
+	if v := q.Get("index"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0, badRequest("index: must be a non-negative integer (got %q)", v)
+		}
+		index = n
+	}
+	if v := q.Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return 0, 0, badRequest("wait: must be a duration like \"30s\" (got %q)", v)
+		}
+		wait = d
+	}
+	return index, wait, nil
+}
+
+// readFn is a read for a blocking query: it returns the result's index
+// and the value to answer with.
+type readFn func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error)
+
+// blocking runs read as a blocking query and sets the index header.
+func (s *Server) blocking(w http.ResponseWriter, r *http.Request, read readFn) (any, error) {
+	minIndex, wait, err := queryOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	idx, err := s.state.BlockingQuery(r.Context(), minIndex, wait, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, error) {
+		i, v, err := read(ws, snap)
+		out = v
+		return i, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Never answer index 0: a client passing it back would not block.
+	if idx == 0 {
+		idx = 1
+	}
+	w.Header().Set(api.IndexHeader, strconv.FormatUint(idx, 10))
+	return out, nil
+}
+
+func (s *Server) statusLeader(w http.ResponseWriter, r *http.Request) (any, error) {
+	addr, _ := s.raft.LeaderWithID()
+	return &api.LeaderResponse{Leader: string(addr)}, nil
+}
+
+func (s *Server) schedulerStatus(w http.ResponseWriter, r *http.Request) (any, error) {
+	st := s.sched.Status()
+	return &st, nil
+}

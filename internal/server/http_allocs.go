@@ -1,0 +1,121 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/gantry-project/gantry/internal/state"
+)
+
+func (s *Server) allocList(w http.ResponseWriter, r *http.Request) (any, error) {
+	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		return snap.TableIndex(state.TableAllocs), stubs(snap.AllocsWatch(ws)), nil
+	})
+}
+
+func (s *Server) allocGet(w http.ResponseWriter, r *http.Request) (any, error) {
+	ref := r.PathValue("id")
+	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		a, err := snap.AllocByPrefix(ws, ref)
+		if err != nil {
+			return 0, nil, err
+		}
+		return snap.TableIndex(state.TableAllocs), a, nil
+	})
+}
+
+// allocLogs proxies a task's log from the agent running it, flushing bytes
+// to the client as they arrive (follow mode streams until the task is dead
+// and the log drained, or the client goes away).
+func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) (any, error) {
+	q := r.URL.Query()
+	stream := q.Get("type")
+	if stream == "" {
+		stream = "stdout"
+	}
+	if stream != "stdout" && stream != "stderr" {
+		return nil, badRequest("type: must be \"stdout\" or \"stderr\" (got %q)", stream)
+	}
+	follow := false
+	switch v := q.Get("follow"); v {
+	case "", "false":
+	case "true":
+		follow = true
+	default:
+		return nil, badRequest("follow: must be \"true\" or \"false\" (got %q)", v)
+	}
+	var offset int64
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, badRequest("offset: must be a non-negative integer (got %q)", v)
+		}
+		offset = n
+	}
+
+	snap := s.state.Snapshot()
+	a, err := snap.AllocByPrefix(nil, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	node := snap.NodeByID(a.NodeID)
+	if node == nil || node.HTTPAddr == "" {
+		return nil, &httpError{code: http.StatusBadGateway,
+			msg: fmt.Sprintf("allocation %s: node %s has no known agent address to read logs from", a.ID, a.NodeID)}
+	}
+	u := url.URL{Scheme: "http", Host: node.HTTPAddr, Path: "/v1/agent/allocation/" + url.PathEscape(a.ID) + "/logs"}
+	aq := url.Values{"type": {stream}, "offset": {strconv.FormatInt(offset, 10)}}
+	if follow {
+		aq.Set("follow", "true")
+	}
+	u.RawQuery = aq.Encode()
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("allocation %s: building log request: %w", a.ID, err)
+	}
+	resp, err := s.logClient.Do(req)
+	if err != nil {
+		return nil, &httpError{code: http.StatusBadGateway,
+			msg: fmt.Sprintf("allocation %s: agent of node %s (%s) is unreachable: %v", a.ID, node.Name, node.HTTPAddr, err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// Relay the agent's answer (e.g. 404 with a JSON error) as is.
+		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+		return nil, nil
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil, nil // client went away
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if rerr != nil {
+			if !errors.Is(rerr, io.EOF) && r.Context().Err() == nil {
+				s.logger.Warn("log stream from agent ended", "alloc", a.ID, "node", node.ID, "error", rerr)
+			}
+			return nil, nil
+		}
+	}
+}
+

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"net/http"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.JobRegisterRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return nil, err
+	}
+	if req.Job == nil {
+		return nil, &httpError{code: http.StatusBadRequest, msg: "invalid job: job is required",
+			fields: []structs.FieldError{{Field: "job", Rule: "is required"}}}
+	}
+	return s.registerJob(req.Job.Copy())
+}
+
+// registerJob canonicalizes, validates, versions and proposes a job, then
+// enqueues it. Nothing is proposed unless the whole job is valid.
+func (s *Server) registerJob(job *structs.Job) (*api.JobRegisterResponse, error) {
+	job.Canonicalize()
+	if err := job.Validate(driver.Validators()); err != nil {
+		return nil, err
+	}
+	s.jobMu.Lock()
+	defer s.jobMu.Unlock()
+	existing := s.state.Snapshot().JobByID(job.ID)
+	job.Status = structs.JobStatusPending
+	switch {
+	case existing == nil:
+		job.Version = 1
+	case structs.SpecChanged(existing, job):
+		job.Version = existing.Version + 1
+	default:
+		job.Version = existing.Version
+		if !existing.Stop {
+			job.Status = existing.Status
+		}
+	}
+	job.Stop = false
+	job.SubmitTime = s.now().UnixNano()
+	job.CreateIndex, job.ModifyIndex = 0, 0
+	index, _, err := s.raftApply(structs.JobRegisterRequestType, &structs.JobRegisterRequest{Job: job})
+	if err != nil {
+		return nil, err
+	}
+	s.sched.Enqueue(job.ID, job.Priority)
+	return &api.JobRegisterResponse{JobID: job.ID, Version: job.Version, Index: index}, nil
+}
+
+func (s *Server) jobScale(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.JobScaleRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return nil, err
+	}
+	id := r.PathValue("id")
+	job := s.state.Snapshot().JobByID(id)
+	if job == nil {
+		return nil, notFound("job %q not found", id)
+	}
+	c := job.Copy()
+	c.Count = req.Count
+	return s.registerJob(c)
+}
+
+func (s *Server) jobStop(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	purge := false
+	switch v := r.URL.Query().Get("purge"); v {
+	case "", "false":
+	case "true":
+		purge = true
+	default:
+		return nil, badRequest("purge: must be \"true\" or \"false\" (got %q)", v)
+	}
+	s.jobMu.Lock()
+	defer s.jobMu.Unlock()
+	job := s.state.Snapshot().JobByID(id)
+	if job == nil {
+		return nil, notFound("job %q not found", id)
+	}
+	index, _, err := s.raftApply(structs.JobDeregisterRequestType, &structs.JobDeregisterRequest{
+		JobID: id, Purge: purge, Time: s.now().UnixNano(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The scheduler sees a purged job gone and a stopped one stopped.
+	s.sched.Enqueue(job.ID, job.Priority)
+	return &api.JobRegisterResponse{JobID: id, Version: job.Version, Index: index}, nil
+}
+
+func (s *Server) jobList(w http.ResponseWriter, r *http.Request) (any, error) {
+	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		out := []*api.JobListStub{}
+		snap.AllocsWatch(ws) // job status and summary follow the allocations
+		for _, j := range snap.JobsWatch(ws) {
+			allocs := snap.AllocsByJob(j.ID)
+			out = append(out, &api.JobListStub{
+				ID: j.ID, Type: j.Type, Priority: j.Priority, Count: j.Count,
+				Status: string(state.JobStatus(j, allocs)), Stop: j.Stop, Version: j.Version,
+				Summary: state.JobSummary(allocs), SubmitTime: j.SubmitTime, ModifyIndex: j.ModifyIndex,
+			})
+		}
+		return snap.TableIndex(state.TableJobs, state.TableAllocs), out, nil
+	})
+}
+
+func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		j := snap.JobByIDWatch(ws, id)
+		if j == nil {
+			return 0, nil, notFound("job %q not found", id)
+		}
+		snap.AllocsByJobWatch(ws, id)
+		return snap.TableIndex(state.TableJobs, state.TableAllocs), snap.JobWithStatus(j), nil
+	})
+}
+
+func (s *Server) jobStatus(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		j := snap.JobByIDWatch(ws, id)
+		if j == nil {
+			return 0, nil, notFound("job %q not found", id)
+		}
+		allocs := snap.AllocsByJobWatch(ws, id)
+		out := &api.JobStatusResponse{
+			Job:              snap.JobWithStatus(j),
+			Allocations:      stubs(allocs),
+			Summary:          state.JobSummary(allocs),
+			PlacementFailure: snap.PlacementFailureWatch(ws, id),
+		}
+		return snap.TableIndex(state.TableJobs, state.TableAllocs, state.TablePlacementFailures), out, nil
+	})
+}
+
+func (s *Server) jobAllocs(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		if snap.JobByIDWatch(ws, id) == nil {
+			return 0, nil, notFound("job %q not found", id)
+		}
+		return snap.TableIndex(state.TableJobs, state.TableAllocs), stubs(snap.AllocsByJobWatch(ws, id)), nil
+	})
+}
+
+// stubs strips the embedded jobs from allocations for listings.
+func stubs(allocs []*structs.Allocation) []*structs.Allocation {
+	out := make([]*structs.Allocation, len(allocs))
+	for i, a := range allocs {
+		out[i] = a.Stub()
+	}
+	return out
+}

@@ -1,0 +1,214 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// validateNode checks what an agent registers.
+func validateNode(n *structs.Node) error {
+	e := &structs.ValidationError{}
+	add := func(field, format string, args ...any) {
+		e.Errors = append(e.Errors, structs.FieldError{Field: field, Rule: fmt.Sprintf(format, args...)})
+	}
+	if len(n.ID) > 128 {
+		add("id", "must be at most 128 characters")
+	}
+	if n.Name == "" {
+		add("name", "is required")
+	}
+	if n.Capacity.CPU <= 0 {
+		add("capacity.cpu", "must be > 0 millicores (got %d)", n.Capacity.CPU)
+	}
+	if n.Capacity.MemoryMB <= 0 {
+		add("capacity.memory_mb", "must be > 0 MiB (got %d)", n.Capacity.MemoryMB)
+	}
+	if len(e.Errors) > 0 {
+		parts := make([]string, len(e.Errors))
+		for i, f := range e.Errors {
+			parts[i] = f.Error()
+		}
+		return &httpError{code: http.StatusBadRequest, msg: "invalid node: " + strings.Join(parts, "; "), fields: e.Errors}
+	}
+	return nil
+}
+
+func (s *Server) nodeRegister(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.NodeRegisterRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return nil, err
+	}
+	if req.Node == nil {
+		return nil, &httpError{code: http.StatusBadRequest, msg: "invalid node: node is required",
+			fields: []structs.FieldError{{Field: "node", Rule: "is required"}}}
+	}
+	n := req.Node.Copy()
+	// Agents persist their ID, so a restarted agent is the same node; one
+	// that sends none gets a fresh ID to keep.
+	if n.ID == "" {
+		n.ID = newID()
+	}
+	if n.Name == "" {
+		n.Name = n.ID
+	}
+	if err := validateNode(n); err != nil {
+		return nil, err
+	}
+	now := s.now().UnixNano()
+	n.Status = structs.NodeStatusReady
+	n.StatusUpdatedAt = now
+	n.CreateIndex, n.ModifyIndex = 0, 0
+	index, _, err := s.raftApply(structs.NodeRegisterRequestType, &structs.NodeRegisterRequest{Node: n, Time: now})
+	if err != nil {
+		return nil, err
+	}
+	s.hb.reset(n.ID, s.cfg.HeartbeatTTL)
+	s.enqueueBlockedJobs()
+	return &api.NodeRegisterResponse{NodeID: n.ID, HeartbeatTTL: structs.Duration(s.cfg.HeartbeatTTL), Index: index}, nil
+}
+
+func (s *Server) nodeHeartbeat(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	if !s.Leader() {
+		return nil, ErrNotLeader
+	}
+	snap := s.state.Snapshot()
+	n := snap.NodeByID(id)
+	if n == nil {
+		return nil, notFound("node %q is not registered; register it again", id)
+	}
+	index := snap.Index()
+	if n.Status != structs.NodeStatusReady {
+		// A node that was marked down is back: ready again.
+		var err error
+		index, _, err = s.raftApply(structs.NodeUpdateStatusRequestType, &structs.NodeUpdateStatusRequest{
+			NodeID: id, Status: structs.NodeStatusReady, Time: s.now().UnixNano(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.logger.Info("node is back", "node", id, "name", n.Name)
+		s.enqueueBlockedJobs()
+	}
+	s.hb.reset(id, s.cfg.HeartbeatTTL)
+	return &api.HeartbeatResponse{HeartbeatTTL: structs.Duration(s.cfg.HeartbeatTTL), Index: index}, nil
+}
+
+func (s *Server) nodeList(w http.ResponseWriter, r *http.Request) (any, error) {
+	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		nodes := snap.NodesWatch(ws)
+		if nodes == nil {
+			nodes = []*structs.Node{}
+		}
+		return snap.TableIndex(state.TableNodes), nodes, nil
+	})
+}
+
+func (s *Server) nodeGet(w http.ResponseWriter, r *http.Request) (any, error) {
+	ref := r.PathValue("id")
+	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		n, err := snap.NodeByPrefix(ws, ref)
+		if err != nil {
+			return 0, nil, err
+		}
+		return snap.TableIndex(state.TableNodes), n, nil
+	})
+}
+
+func (s *Server) nodeDrain(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.NodeDrainRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return nil, err
+	}
+	n, err := s.state.Snapshot().NodeByPrefix(nil, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	index, _, err := s.raftApply(structs.NodeUpdateDrainRequestType, &structs.NodeUpdateDrainRequest{
+		NodeID: n.ID, Drain: req.Enable, Time: s.now().UnixNano(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if req.Enable {
+		s.enqueueNodeJobs(n.ID)
+	} else {
+		s.enqueueBlockedJobs()
+	}
+	return &api.IndexResponse{Index: index}, nil
+}
+
+// nodeAllocs is what agents watch (a blocking query) to learn their work:
+// every allocation on the node, with its job embedded.
+func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) (any, error) {
+	ref := r.PathValue("id")
+	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
+		n, err := snap.NodeByPrefix(ws, ref)
+		if err != nil {
+			return 0, nil, err
+		}
+		allocs := snap.AllocsByNodeWatch(ws, n.ID)
+		if allocs == nil {
+			allocs = []*structs.Allocation{}
+		}
+		return snap.TableIndex(state.TableAllocs), allocs, nil
+	})
+}
+
+var clientStatuses = map[string]bool{
+	structs.AllocClientPending: true, structs.AllocClientRunning: true, structs.AllocClientComplete: true,
+	structs.AllocClientFailed: true, structs.AllocClientLost: true,
+}
+
+func (s *Server) nodeUpdateAllocs(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req api.AllocUpdateRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return nil, err
+	}
+	id := r.PathValue("id")
+	snap := s.state.Snapshot()
+	if snap.NodeByID(id) == nil {
+		return nil, notFound("node %q is not registered; register it again", id)
+	}
+	var fields []structs.FieldError
+	for i, u := range req.Updates {
+		switch {
+		case u == nil:
+			fields = append(fields, structs.FieldError{Field: fmt.Sprintf("updates[%d]", i), Rule: "must not be null"})
+		case u.ID == "":
+			fields = append(fields, structs.FieldError{Field: fmt.Sprintf("updates[%d].id", i), Rule: "is required"})
+		case !clientStatuses[u.ClientStatus]:
+			fields = append(fields, structs.FieldError{Field: fmt.Sprintf("updates[%d].client_status", i),
+				Rule: fmt.Sprintf("must be pending, running, complete, failed or lost (got %q)", u.ClientStatus)})
+		}
+	}
+	if len(fields) > 0 {
+		return nil, &httpError{code: http.StatusBadRequest, msg: "invalid allocation updates", fields: fields}
+	}
+	if len(req.Updates) == 0 {
+		return &api.IndexResponse{Index: snap.TableIndex(state.TableAllocs)}, nil
+	}
+	index, resp, err := s.raftApply(structs.AllocClientUpdateRequestType, &structs.AllocClientUpdateRequest{
+		NodeID: id, Updates: req.Updates, Time: s.now().UnixNano(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if res, ok := resp.(*fsmResult); ok {
+		seen := map[string]bool{}
+		for _, a := range res.terminal {
+			if !seen[a.JobID] {
+				seen[a.JobID] = true
+				s.enqueueJob(a.JobID)
+			}
+		}
+	}
+	return &api.IndexResponse{Index: index}, nil
+}

@@ -1,0 +1,49 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's own Prometheus figures; the scheduler registers
+// its own on the same registry.
+type metrics struct {
+	registry        *prometheus.Registry
+	apiLatency      *prometheus.HistogramVec
+	raftApply       *prometheus.HistogramVec
+	heartbeatMisses prometheus.Counter
+	planApply       prometheus.Histogram
+	planRejected    prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		apiLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gantry_http_request_duration_seconds",
+			Help:    "Latency of API requests by route and status code (blocking queries include their wait).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"route", "code"}),
+		raftApply: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gantry_raft_apply_duration_seconds",
+			Help:    "Time from proposing a Raft entry until it is applied locally, by message type.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"type"}),
+		heartbeatMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gantry_heartbeat_misses_total",
+			Help: "Nodes marked down because they missed their heartbeat TTL.",
+		}),
+		planApply: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gantry_plan_apply_duration_seconds",
+			Help:    "Time to check and commit one plan.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		planRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gantry_plan_rejected_nodes_total",
+			Help: "Node parts of plans rejected by the plan applier because they no longer fit.",
+		}),
+	}
+	m.registry.MustRegister(m.apiLatency, m.raftApply, m.heartbeatMisses, m.planApply, m.planRejected,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

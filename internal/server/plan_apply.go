@@ -1,0 +1,216 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+var _ scheduler.Planner = (*Server)(nil)
+
+// SubmitPlan is the plan applier (scheduler.Planner). Plans are serialized;
+// each node of a plan is checked against the current state, and the parts
+// that fit are committed in one Raft entry. It returns once the committed
+// part is applied locally, so the scheduler's next snapshot sees it.
+func (s *Server) SubmitPlan(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, error) {
+	if plan == nil {
+		return nil, fmt.Errorf("submit plan: nil plan")
+	}
+	s.planMu.Lock()
+	defer s.planMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("plan for job %s: %w", plan.JobID, err)
+	}
+	if !s.Leader() {
+		return nil, fmt.Errorf("plan for job %s: %w", plan.JobID, ErrNotLeader)
+	}
+	start := time.Now()
+	defer func() { s.metrics.planApply.Observe(time.Since(start).Seconds()) }()
+
+	snap := s.state.Snapshot()
+	result, req := evaluatePlan(snap, plan, s.now().UnixNano())
+	s.metrics.planRejected.Add(float64(len(result.RejectedNodes)))
+	if req == nil {
+		result.Index = snap.Index()
+		if len(result.RejectedNodes) > 0 {
+			result.RefreshIndex = snap.Index()
+		}
+		return result, nil
+	}
+	index, _, err := s.raftApply(structs.ApplyPlanRequestType, req)
+	if err != nil {
+		return nil, fmt.Errorf("plan for job %s: %w", plan.JobID, err)
+	}
+	result.Index = index
+	if len(result.RejectedNodes) > 0 {
+		result.RefreshIndex = index
+	}
+	return result, nil
+}
+
+// evaluatePlan checks a plan against snap and builds the entry to commit
+// (nil when there is nothing to commit). It is pure so it can be tested
+// without Raft.
+//
+// Rules: stops are always committed. A node's placements are committed only
+// if the node exists, is ready and not draining, and its live allocations,
+// minus the plan's stops and preemptions there, plus the placements, fit its
+// capacity. Preemptions are committed only with the placements on their
+// node. With AllOrNothing, one rejected node rejects every placement.
+func evaluatePlan(snap *state.Snapshot, plan *structs.Plan, now int64) (*structs.PlanResult, *structs.ApplyPlanRequest) {
+	result := &structs.PlanResult{}
+	var allocs []*structs.Allocation
+
+	// Stops: always committed; allocations that vanished are skipped.
+	stopping := map[string]bool{}
+	for _, st := range plan.Stops {
+		a := snap.AllocByID(st.AllocID)
+		if a == nil {
+			continue
+		}
+		stopping[a.ID] = true
+		c := a.Copy()
+		c.DesiredStatus = st.Desired
+		if c.DesiredStatus != structs.AllocDesiredEvict {
+			c.DesiredStatus = structs.AllocDesiredStop
+		}
+		c.DesiredDescription = st.Description
+		c.ModifyTime = now
+		allocs = append(allocs, c)
+	}
+
+	byNode := map[string][]*structs.Allocation{}
+	for _, p := range plan.Placements {
+		if p != nil {
+			byNode[p.NodeID] = append(byNode[p.NodeID], p)
+		}
+	}
+	preemptByNode := map[string][]structs.AllocStop{}
+	for _, pr := range plan.Preemptions {
+		preemptByNode[pr.NodeID] = append(preemptByNode[pr.NodeID], pr)
+	}
+	nodes := make([]string, 0, len(byNode))
+	for id := range byNode {
+		nodes = append(nodes, id)
+	}
+	slices.Sort(nodes)
+
+	job := snap.JobByID(plan.JobID)
+	jobGone := job == nil || job.Stop
+
+	var placed, evicted []*structs.Allocation
+	for _, nodeID := range nodes {
+		if jobGone {
+			result.RejectedNodes = append(result.RejectedNodes, nodeID)
+			continue
+		}
+		node := snap.NodeByID(nodeID)
+		ok, nodeEvicted := nodeFits(snap, node, byNode[nodeID], preemptByNode[nodeID], stopping)
+		if !ok {
+			result.RejectedNodes = append(result.RejectedNodes, nodeID)
+			continue
+		}
+		for _, pr := range nodeEvicted {
+			c := pr.alloc.Copy()
+			c.DesiredStatus = structs.AllocDesiredEvict
+			c.DesiredDescription = pr.stop.Description
+			if c.DesiredDescription == "" {
+				c.DesiredDescription = "preempted by " + pr.stop.PreemptedBy
+			}
+			c.PreemptedBy = pr.stop.PreemptedBy
+			c.ModifyTime = now
+			evicted = append(evicted, c)
+		}
+		for _, p := range byNode[nodeID] {
+			c := p.Copy()
+			c.NodeName = node.Name
+			if c.JobID == "" {
+				c.JobID = plan.JobID
+			}
+			if c.Job == nil {
+				c.Job = job
+			}
+			if c.DesiredStatus == "" {
+				c.DesiredStatus = structs.AllocDesiredRun
+			}
+			if c.ClientStatus == "" {
+				c.ClientStatus = structs.AllocClientPending
+			}
+			if c.CreateTime == 0 {
+				c.CreateTime = now
+			}
+			c.ModifyTime = now
+			placed = append(placed, c)
+		}
+	}
+	if plan.AllOrNothing && len(result.RejectedNodes) > 0 {
+		result.RejectedNodes = nodes
+		placed, evicted = nil, nil
+	}
+	for _, p := range placed {
+		result.Placed = append(result.Placed, p.ID)
+	}
+	allocs = append(allocs, evicted...)
+	allocs = append(allocs, placed...)
+
+	req := &structs.ApplyPlanRequest{Allocs: allocs, JobID: plan.JobID, Failure: plan.Failure, Time: now}
+	// A job is fully placed only if nothing was rejected; otherwise the
+	// scheduler retries and decides again.
+	req.ClearFailure = plan.ClearFailure && len(result.RejectedNodes) == 0
+	if req.Failure != nil && req.Failure.JobID == "" {
+		f := *req.Failure
+		f.JobID = plan.JobID
+		req.Failure = &f
+	}
+	if len(req.Allocs) == 0 && req.Failure == nil && !req.ClearFailure {
+		return result, nil
+	}
+	return result, req
+}
+
+type preemption struct {
+	stop  structs.AllocStop
+	alloc *structs.Allocation
+}
+
+// nodeFits checks one node's part of a plan and returns the preemptions to
+// commit with it.
+func nodeFits(snap *state.Snapshot, node *structs.Node, placements []*structs.Allocation,
+	preempts []structs.AllocStop, stopping map[string]bool) (bool, []preemption) {
+	if node == nil || !node.Ready() {
+		return false, nil
+	}
+	freed := map[string]bool{}
+	var evict []preemption
+	for _, pr := range preempts {
+		a := snap.AllocByID(pr.AllocID)
+		if a == nil || a.NodeID != node.ID {
+			continue // gone or elsewhere: frees nothing here
+		}
+		freed[a.ID] = true
+		if !a.Terminal() {
+			evict = append(evict, preemption{stop: pr, alloc: a})
+		}
+	}
+	replaced := map[string]bool{}
+	for _, p := range placements {
+		replaced[p.ID] = true
+	}
+	var used structs.Resources
+	for _, a := range snap.AllocsByNode(node.ID) {
+		if a.Terminal() || stopping[a.ID] || freed[a.ID] || replaced[a.ID] {
+			continue
+		}
+		used = used.Add(a.Resources)
+	}
+	for _, p := range placements {
+		used = used.Add(p.Resources)
+	}
+	ok, _ := node.Capacity.Fits(used)
+	return ok, evict
+}

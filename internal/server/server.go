@@ -1,0 +1,185 @@
+// Package server is gantry's control plane: a Raft-replicated state store,
+// the HTTP API, and the leader's duties (heartbeat monitoring, the plan
+// applier, the scheduler loop and periodic reconciliation).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/scheduler/monolithic"
+	"github.com/gantry-project/gantry/internal/state"
+)
+
+// ErrNotLeader means this server cannot accept a write: it is not the Raft
+// leader (the API answers 503; issue 3 adds forwarding).
+var ErrNotLeader = errors.New("this server is not the cluster leader")
+
+// Server is one gantry server. Create it with New, then Start; Shutdown
+// stops it. All methods are safe for concurrent use.
+type Server struct {
+	cfg     Config
+	logger  *slog.Logger
+	state   *state.Store
+	fsm     *fsm
+	now     func() time.Time
+	metrics *metrics
+	sched   *monolithic.Scheduler
+	hb      *heartbeats
+
+	// Set by Start.
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	boltStore *raftboltdb.BoltStore
+	httpLn    net.Listener
+	httpSrv   *http.Server
+	// logClient proxies task logs from agents.
+	logClient *http.Client
+
+	// planMu serializes plans so each is checked against the state the
+	// previous one left (never over-commit).
+	planMu sync.Mutex
+	// jobMu serializes job writes that read the current version first.
+	jobMu sync.Mutex
+
+	mu           sync.Mutex
+	started      bool
+	shutdown     bool
+	leaderCancel context.CancelFunc // guarded by mu; non-nil while leading
+	leaderDone   chan struct{}      // guarded by mu
+	shutdownCh   chan struct{}
+	wg           sync.WaitGroup
+	// baseCtx is the context of every HTTP request; Shutdown cancels it so
+	// blocking queries and log streams end at once.
+	baseCtx    context.Context
+	baseCancel context.CancelFunc
+}
+
+// New validates cfg and builds a server without starting anything.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	st, err := state.New()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:        cfg,
+		logger:     cfg.Logger,
+		state:      st,
+		now:        time.Now,
+		shutdownCh: make(chan struct{}),
+		logClient:  &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 30 * time.Second}},
+	}
+	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
+	s.metrics = newMetrics()
+	s.sched = monolithic.New(monolithic.Config{
+		SampleSize: cfg.SampleSize,
+		Registerer: s.metrics.registry,
+		Logger:     cfg.Logger.With("component", "scheduler"),
+		Seed:       cfg.Seed,
+	}, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, s)
+	s.hb = newHeartbeats(s.heartbeatExpired)
+	return s, nil
+}
+
+// Registry returns the server's Prometheus registry (served at /metrics).
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
+
+// State returns the server's state store (read it; never write to it:
+// writes go through Raft).
+func (s *Server) State() *state.Store { return s.state }
+
+// Start opens the data directory, starts Raft and the HTTP API.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("server already started")
+	}
+	s.started = true
+	s.mu.Unlock()
+
+	if err := s.setupRaft(); err != nil {
+		s.closeRaft()
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		s.closeRaft()
+		return fmt.Errorf("http_addr %s: %w", s.cfg.HTTPAddr, err)
+	}
+	s.httpLn = ln
+	s.httpSrv = &http.Server{
+		Handler:           s.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+	}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http server stopped", "error", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.monitorLeadership()
+	}()
+	s.logger.Info("server started", "http", ln.Addr().String(), "raft", s.transport.LocalAddr(), "data_dir", s.cfg.DataDir)
+	return nil
+}
+
+// HTTPAddr returns the address the API listens on (after Start).
+func (s *Server) HTTPAddr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// Leader reports whether this server is the Raft leader.
+func (s *Server) Leader() bool {
+	return s.raft != nil && s.raft.State() == raft.Leader
+}
+
+// Shutdown stops the API, the leader duties and Raft. It is idempotent.
+func (s *Server) Shutdown() error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return nil
+	}
+	s.shutdown = true
+	close(s.shutdownCh)
+	s.mu.Unlock()
+
+	var errs []error
+	s.baseCancel()
+	if s.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Blocking queries and log streams end with their request context.
+		if err := s.httpSrv.Shutdown(ctx); err != nil {
+			_ = s.httpSrv.Close()
+		}
+		cancel()
+	}
+	s.revokeLeadership()
+	s.wg.Wait()
+	errs = append(errs, s.closeRaft())
+	s.logClient.CloseIdleConnections()
+	return errors.Join(errs...)
+}
