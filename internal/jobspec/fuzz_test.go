@@ -1,0 +1,80 @@
+package jobspec
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"go.uber.org/goleak"
+	"gopkg.in/yaml.v3"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// FuzzParse checks that no input panics the parser, and that every job it
+// accepts survives a round trip: written back as YAML or as JSON, it parses
+// to the same job. Plain `go test` runs the seeds below.
+func FuzzParse(f *testing.F) {
+	seeds := []string{
+		webYAML, webJSON, "", "name: x\n", "---\nname: a\n---\nname: b\n",
+		"{}", "[]", "null", "{\"name\": 1}", "name: [\n", "config: {a: {b: [1, 2.5, true, null, x]}}\n",
+		"restart: {delay: 3, interval: 1h}\n", "env: {A: 1, B: true, C: ~}\n",
+		"constraints: [{label: zone, op: in, values: [a, b]}]\n", "count: 1.0\n",
+		"a: &x 1\nb: *x\n", "config: {1: x}\n", "name: !!binary aGVsbG8=\n", "{\"config\": {\"x\": 1e400}}",
+		"resources: {cpu: 1e3}\n", "config: {x: 1e400}\n", "\xef\xbb\xbf{\"name\":\"x\"}",
+	}
+	if files, _ := filepath.Glob("../../examples/*.yaml"); len(files) > 0 {
+		for _, p := range files {
+			if b, err := os.ReadFile(p); err == nil {
+				seeds = append(seeds, string(b))
+			}
+		}
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		job, err := Parse(data)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error message")
+			}
+			return
+		}
+		// Validation must not panic either, whatever Parse let through.
+		c := job.Copy()
+		c.Canonicalize()
+		_ = c.Validate(nil)
+
+		y, err := yaml.Marshal(job)
+		if err != nil {
+			t.Fatalf("yaml.Marshal of a parsed job: %v", err)
+		}
+		again, err := Parse(y)
+		if err != nil {
+			t.Fatalf("re-parsing the YAML form failed: %v\n%s", err, y)
+		}
+		if !reflect.DeepEqual(job, again) {
+			t.Fatalf("YAML round trip changed the job:\n was %#v\n now %#v\n doc %s", job, again, y)
+		}
+
+		// The JSON form of the document: the YAML form's tree as JSON.
+		var tree map[string]any
+		if err := yaml.Unmarshal(y, &tree); err != nil {
+			t.Fatalf("yaml.Unmarshal of the YAML form: %v", err)
+		}
+		j, err := json.Marshal(tree)
+		if err != nil {
+			t.Fatalf("json.Marshal of the document tree: %v", err)
+		}
+		again, err = Parse(j)
+		if err != nil {
+			t.Fatalf("re-parsing the JSON form failed: %v\n%s", err, j)
+		}
+		if !reflect.DeepEqual(job, again) {
+			t.Fatalf("JSON round trip changed the job:\n was %#v\n now %#v\n doc %s", job, again, j)
+		}
+	})
+}
