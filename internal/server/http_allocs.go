@@ -118,4 +118,3 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) (any, error) 
 		}
 	}
 }
-
