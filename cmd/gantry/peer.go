@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantry-project/gantry/internal/kv"
+)
+
+func init() { rootCmd.AddCommand(newPeerCmd()) }
+
+func newPeerCmd() *cobra.Command {
+	var (
+		port        int
+		bind        string
+		dataDir     string
+		requirePass string
+		appendOnly  bool
+		appendFsync string
+	)
+	cmd := &cobra.Command{
+		Use:   "peer",
+		Short: "Run a data store peer that speaks the Redis protocol (single node)",
+		Long: `peer runs gantry's data store: strings, lists, sets, hashes and sorted sets
+with expiry, transactions and blocking pops, served over RESP2/RESP3 so
+redis-cli and Redis clients work unchanged. With --data-dir it keeps an
+append-only log and snapshots there (see docs/kv.md).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := kv.DefaultConfig()
+			cfg.DataDir = dataDir
+			cfg.RequirePass = requirePass
+			cfg.AppendOnly = appendOnly
+			cfg.AppendFsync = appendFsync
+			cfg.Logger = log.New(os.Stderr, "peer: ", log.LstdFlags|log.Lmicroseconds)
+			srv, err := kv.New(cfg)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
+			if err != nil {
+				srv.Close()
+				return fmt.Errorf("listen: %w", err)
+			}
+			cfg.Logger.Printf("ready to accept connections on %s", ln.Addr())
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case <-ctx.Done():
+				cfg.Logger.Printf("shutting down")
+				if err := srv.Close(); err != nil {
+					return err
+				}
+				<-errc
+				return nil
+			case err := <-errc:
+				srv.Close()
+				return err
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&port, "port", 6379, "TCP port to serve the Redis protocol on")
+	f.StringVar(&bind, "bind", "127.0.0.1", "address to listen on")
+	f.StringVar(&dataDir, "data-dir", "", "directory for the snapshot and append-only log (empty: memory only)")
+	f.StringVar(&requirePass, "requirepass", "", "password clients must AUTH with")
+	f.BoolVar(&appendOnly, "appendonly", true, "keep an append-only log in --data-dir")
+	f.StringVar(&appendFsync, "appendfsync", "everysec", "fsync policy of the log: always, everysec or no")
+	return cmd
+}

@@ -1,0 +1,318 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// aofLog is the append-only log of a data directory and the rewrites that
+// compact it into a snapshot.
+//
+// Writes are appended to an in-memory buffer while the command holds its
+// shard locks (so the log order agrees with the order of conflicting
+// commands) and get a logical offset. Before a connection sends the replies
+// of a pipeline it calls waitDurable with the highest offset they
+// acknowledge: the first waiter becomes the leader, writes the whole buffer
+// to the file (and fsyncs it with appendfsync always) while the others
+// wait on writeMu and then find their offset covered: a group commit, with
+// no goroutine hand-off.
+type aofLog struct {
+	s   *Server
+	dir string
+
+	writeMu sync.Mutex // held while writing or syncing the file, and to switch files
+
+	mu       sync.Mutex // guards the fields below
+	buf      []byte     // appended, not yet written
+	spare    []byte
+	off      int64 // logical offset of the end of buf
+	f        *os.File
+	gen      int
+	mode     string
+	sizeCur  int64 // bytes in the current log file
+	sizeBase int64
+
+	on     atomic.Bool // appendonly yes
+	always atomic.Bool // appendfsync always
+
+	written atomic.Int64 // offset written to the file (survives a process crash)
+	synced  atomic.Int64 // offset fsynced (survives a machine crash)
+
+	rw          atomic.Pointer[rewriteState]
+	rewriting   atomic.Bool
+	lastRWError atomic.Value // string
+	rewrites    atomic.Int64
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// File names in the data directory.
+const manifestName = "manifest"
+
+func snapshotName(gen int) string { return "snapshot." + strconv.Itoa(gen) + ".resp" }
+func logName(gen int) string      { return "log." + strconv.Itoa(gen) + ".aof" }
+
+func openAOF(s *Server, dir string, on bool, mode string) (*aofLog, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	a := &aofLog{s: s, dir: dir, mode: mode, stop: make(chan struct{})}
+	a.on.Store(on)
+	a.always.Store(mode == "always")
+	a.lastRWError.Store("")
+	if err := a.load(); err != nil {
+		return nil, err
+	}
+	a.wg.Add(1)
+	go a.syncLoop()
+	return a, nil
+}
+
+func (a *aofLog) enabled() bool { return a.on.Load() }
+
+func (a *aofLog) fsyncMode() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.mode
+}
+
+func (a *aofLog) setFsync(mode string) {
+	a.mu.Lock()
+	a.mode = mode
+	a.always.Store(mode == "always")
+	a.mu.Unlock()
+}
+
+// setEnabled turns the log on or off (CONFIG SET appendonly). Turning it
+// on starts a rewrite so the log describes the whole keyspace again.
+func (a *aofLog) setEnabled(on bool) error {
+	was := a.on.Swap(on)
+	if on && !was {
+		if _, err := a.startRewrite(); err != nil && err != errRewriteRunning {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepare runs right after a command locked its shards: while a rewrite is
+// running, a command whose shards are partly in the new snapshot gets the
+// others written to it first, so every shard it touches is on the same
+// side of the cut.
+func (a *aofLog) prepare(shards []int) {
+	rw := a.rw.Load()
+	if rw == nil || len(shards) < 2 {
+		return
+	}
+	ks := a.s.ks
+	done, notDone := 0, 0
+	for _, i := range shards {
+		if ks.shards[i].snapDone {
+			done++
+		} else {
+			notDone++
+		}
+	}
+	if done > 0 && notDone > 0 {
+		for _, i := range shards {
+			if !ks.shards[i].snapDone {
+				rw.snapshotShardLocked(i)
+			}
+		}
+	}
+}
+
+// append logs records of a command whose shards are locked and returns
+// the offset a reply acknowledging it must wait for.
+func (a *aofLog) append(rec []byte, shards []int) int64 {
+	toNew := false
+	rw := a.rw.Load()
+	if rw != nil {
+		toNew = len(shards) == 0
+		for _, i := range shards {
+			if a.s.ks.shards[i].snapDone {
+				toNew = true
+				break
+			}
+		}
+	}
+	a.mu.Lock()
+	a.buf = append(a.buf, rec...)
+	a.off += int64(len(rec))
+	off := a.off
+	if toNew {
+		if cur := a.rw.Load(); cur == rw { // not switched meanwhile
+			rw.newBuf = append(rw.newBuf, rec...)
+		}
+	}
+	a.mu.Unlock()
+	return off
+}
+
+// waitDurable returns once the log holds everything up to off: written to
+// the file, and fsynced with appendfsync always.
+func (a *aofLog) waitDurable(off int64) {
+	always := a.always.Load()
+	if a.covered(off, always) {
+		return
+	}
+	a.writeMu.Lock()
+	defer a.writeMu.Unlock()
+	if a.covered(off, always) {
+		return
+	}
+	a.flushLocked(always)
+}
+
+func (a *aofLog) covered(off int64, always bool) bool {
+	if always {
+		return a.synced.Load() >= off
+	}
+	return a.written.Load() >= off
+}
+
+// flushLocked writes the buffer to the file and optionally fsyncs it; the
+// caller holds writeMu.
+func (a *aofLog) flushLocked(sync bool) {
+	a.mu.Lock()
+	data := a.buf
+	a.buf = a.spare[:0]
+	a.spare = nil
+	end := a.off
+	f := a.f
+	a.mu.Unlock()
+	if len(data) > 0 {
+		if _, err := f.Write(data); err != nil {
+			a.s.logger.Printf("append-only log: write: %v", err)
+		}
+	}
+	a.written.Store(end)
+	if sync {
+		if err := f.Sync(); err != nil {
+			a.s.logger.Printf("append-only log: fsync: %v", err)
+		}
+		a.synced.Store(end)
+	}
+	a.mu.Lock()
+	a.sizeCur += int64(len(data))
+	if cap(data) <= 4<<20 {
+		a.spare = data[:0]
+	}
+	a.mu.Unlock()
+}
+
+// syncLoop fsyncs once a second with appendfsync everysec.
+func (a *aofLog) syncLoop() {
+	defer a.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		every := a.mode == "everysec"
+		pending := a.off > a.synced.Load()
+		a.mu.Unlock()
+		if every && pending {
+			a.writeMu.Lock()
+			a.flushLocked(true)
+			a.writeMu.Unlock()
+		}
+	}
+}
+
+func (a *aofLog) info() []string {
+	on := a.on.Load()
+	a.mu.Lock()
+	size, base := a.sizeCur, a.sizeBase
+	a.mu.Unlock()
+	rw := 0
+	if a.rewriting.Load() {
+		rw = 1
+	}
+	status := "ok"
+	if e, _ := a.lastRWError.Load().(string); e != "" {
+		status = "err"
+	}
+	return []string{
+		"rdb_bgsave_in_progress:" + strconv.Itoa(rw),
+		"rdb_last_bgsave_status:" + status,
+		"aof_enabled:" + strconv.Itoa(int(b2i(on))),
+		"aof_rewrite_in_progress:" + strconv.Itoa(rw),
+		"aof_rewrites:" + strconv.FormatInt(a.rewrites.Load(), 10),
+		"aof_last_bgrewrite_status:" + status,
+		"aof_current_size:" + strconv.FormatInt(size+base, 10),
+		"aof_base_size:" + strconv.FormatInt(base, 10),
+	}
+}
+
+// close waits for a running rewrite, writes and fsyncs what is buffered and
+// closes the file.
+func (a *aofLog) close() error {
+	for a.rewriting.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	close(a.stop)
+	a.wg.Wait()
+	a.writeMu.Lock()
+	defer a.writeMu.Unlock()
+	a.flushLocked(true)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.f.Close()
+}
+
+// writeManifest atomically replaces the manifest with generation gen.
+func (a *aofLog) writeManifest(gen int, withBase bool) error {
+	body := "gantry-kv 1\n"
+	if withBase {
+		body += "base " + snapshotName(gen) + "\n"
+	}
+	body += "log " + logName(gen) + "\n"
+	tmp := filepath.Join(a.dir, manifestName+".tmp")
+	if err := writeFileSync(tmp, []byte(body)); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(a.dir, manifestName)); err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	return syncDir(a.dir)
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,545 @@
+package kv
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Version is the Redis version gantry reports to clients (HELLO, INFO); the
+// command set follows Redis 7.2.
+const Version = "7.2.0"
+
+func cmdPing(c *Client) {
+	switch len(c.args) {
+	case 1:
+		c.w.Simple("PONG")
+	case 2:
+		c.w.Bulk(c.args[1])
+	default:
+		c.wrongArgs()
+	}
+}
+
+func cmdEcho(c *Client) { c.w.Bulk(c.args[1]) }
+
+// checkAuth validates AUTH arguments: [username] password.
+func (c *Client) checkAuth(user, pass []byte) bool {
+	want := c.srv.password()
+	if want == "" {
+		c.w.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		return false
+	}
+	if (user != nil && string(user) != "default") || string(pass) != want {
+		c.w.Error("WRONGPASS invalid username-password pair or user is disabled.")
+		return false
+	}
+	c.authed = true
+	return true
+}
+
+func cmdAuth(c *Client) {
+	switch len(c.args) {
+	case 2:
+		if c.checkAuth(nil, c.args[1]) {
+			c.w.OK()
+		}
+	case 3:
+		if c.checkAuth(c.args[1], c.args[2]) {
+			c.w.OK()
+		}
+	default:
+		c.w.Error(errSyntax)
+	}
+}
+
+// HELLO [protover [AUTH username password] [SETNAME clientname]]
+func cmdHello(c *Client) {
+	proto := c.w.Proto
+	if len(c.args) >= 2 {
+		n, ok := parseInt(c.args[1])
+		if !ok {
+			c.w.Error("ERR Protocol version is not an integer or out of range")
+			return
+		}
+		if n != 2 && n != 3 {
+			c.w.Error("NOPROTO unsupported protocol version")
+			return
+		}
+		proto = int(n)
+	}
+	var name []byte
+	hasName := false
+	for i := 2; i < len(c.args); i++ {
+		switch {
+		case equalFold(c.args[i], "auth") && i+2 < len(c.args):
+			if !c.checkAuth(c.args[i+1], c.args[i+2]) {
+				return
+			}
+			i += 2
+		case equalFold(c.args[i], "setname") && i+1 < len(c.args):
+			name, hasName = c.args[i+1], true
+			i++
+		default:
+			c.w.Error("ERR Syntax error in HELLO option '" + string(c.args[i]) + "'")
+			return
+		}
+	}
+	if !c.authed {
+		c.w.Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		return
+	}
+	if hasName {
+		if !validClientName(name) {
+			c.w.Error("ERR Client names cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.name = string(name)
+	}
+	c.w.Proto = proto
+	c.w.Map(7)
+	c.w.BulkString("server")
+	c.w.BulkString("redis")
+	c.w.BulkString("version")
+	c.w.BulkString(Version)
+	c.w.BulkString("proto")
+	c.w.Int(int64(proto))
+	c.w.BulkString("id")
+	c.w.Int(c.id)
+	c.w.BulkString("mode")
+	c.w.BulkString("standalone")
+	c.w.BulkString("role")
+	c.w.BulkString("master")
+	c.w.BulkString("modules")
+	c.w.Array(0)
+}
+
+func cmdSelect(c *Client) {
+	n, ok := c.argInt(1)
+	if !ok {
+		return
+	}
+	if n != 0 {
+		c.w.Error("ERR SELECT is not allowed in cluster mode")
+		return
+	}
+	c.w.OK()
+}
+
+func cmdQuit(c *Client) {
+	c.w.OK()
+	c.closing = true
+}
+
+func cmdReset(c *Client) {
+	c.discardMulti()
+	c.unwatchAll()
+	c.w.Proto = 2
+	c.name = ""
+	c.authed = c.srv.password() == ""
+	c.w.Simple("RESET")
+}
+
+func validClientName(b []byte) bool {
+	for _, ch := range b {
+		if ch < '!' || ch > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Client) infoLine() string {
+	now := c.srv.clock.Now()
+	flags := "N"
+	if c.multi {
+		flags = "x"
+	}
+	multi := -1
+	if c.multi {
+		multi = len(c.queued)
+	}
+	last := c.lastCmd
+	if last == "" {
+		last = "NULL"
+	}
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=0 sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=%d rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
+		c.id, c.nc.RemoteAddr(), c.nc.LocalAddr(), c.name, int(now.Sub(c.created).Seconds()),
+		(now.UnixMilli()-c.lastTime.Load())/1000, flags, multi, len(c.rbuf), last, c.w.Proto, c.libName, c.libVer)
+}
+
+// CLIENT SETNAME|GETNAME|ID|LIST|INFO|SETINFO|HELP
+func cmdClient(c *Client) {
+	sub := string(lowerInto(nil, c.args[1]))
+	argc := func(n int) bool {
+		if len(c.args) != n {
+			c.w.Error("ERR wrong number of arguments for 'client|" + sub + "' command")
+			return false
+		}
+		return true
+	}
+	switch sub {
+	case "setname":
+		if !argc(3) {
+			return
+		}
+		if !validClientName(c.args[2]) {
+			c.w.Error("ERR Client names cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.name = string(c.args[2])
+		c.w.OK()
+	case "getname":
+		if !argc(2) {
+			return
+		}
+		if c.name == "" {
+			c.w.Null()
+		} else {
+			c.w.BulkString(c.name)
+		}
+	case "id":
+		if argc(2) {
+			c.w.Int(c.id)
+		}
+	case "info":
+		if argc(2) {
+			c.w.Verbatim(c.infoLine() + "\n")
+		}
+	case "list":
+		s := c.srv
+		s.mu.Lock()
+		clients := make([]*Client, 0, len(s.clients))
+		for _, x := range s.clients {
+			clients = append(clients, x)
+		}
+		s.mu.Unlock()
+		sort.Slice(clients, func(i, j int) bool { return clients[i].id < clients[j].id })
+		var b strings.Builder
+		for _, x := range clients {
+			if x == c {
+				b.WriteString(c.infoLine())
+			} else {
+				// other clients' fields are read racily in Redis too; we
+				// report only what is safe to read from here.
+				fmt.Fprintf(&b, "id=%d addr=%s laddr=%s fd=0 name= age=%d idle=0 flags=N db=0 user=default resp=0",
+					x.id, x.nc.RemoteAddr(), x.nc.LocalAddr(), int(s.clock.Now().Sub(x.created).Seconds()))
+			}
+			b.WriteByte('\n')
+		}
+		c.w.Verbatim(b.String())
+	case "setinfo":
+		if !argc(4) {
+			return
+		}
+		v := string(c.args[3])
+		switch {
+		case equalFold(c.args[2], "lib-name"):
+			if !validClientName(c.args[3]) {
+				c.w.Error("ERR lib-name cannot contain spaces, newlines or special characters.")
+				return
+			}
+			c.libName = v
+		case equalFold(c.args[2], "lib-ver"):
+			if !validClientName(c.args[3]) {
+				c.w.Error("ERR lib-ver cannot contain spaces, newlines or special characters.")
+				return
+			}
+			c.libVer = v
+		default:
+			c.w.Error("ERR Unrecognized option '" + string(c.args[2]) + "'")
+			return
+		}
+		c.w.OK()
+	case "no-evict", "no-touch":
+		if argc(3) {
+			c.w.OK()
+		}
+	case "help":
+		help := []string{"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"GETNAME", "ID", "INFO", "LIST", "SETINFO <LIB-NAME|LIB-VER> <value>", "SETNAME <name>", "HELP"}
+		c.w.Array(len(help))
+		for _, h := range help {
+			c.w.Simple(h)
+		}
+	default:
+		c.w.Error("ERR unknown subcommand '" + string(c.args[1]) + "'. Try CLIENT HELP.")
+	}
+}
+
+func cmdTime(c *Client) {
+	now := c.srv.clock.Now()
+	c.w.Array(2)
+	c.w.BulkInt(now.Unix())
+	c.w.BulkInt(int64(now.Nanosecond() / 1000))
+}
+
+func cmdLastSave(c *Client) { c.w.Int(c.srv.lastSave.Load()) }
+
+// cmdSave serves SAVE, BGSAVE and BGREWRITEAOF: each writes a new snapshot
+// and starts a new empty log (see docs/kv.md); SAVE waits for it.
+func cmdSave(c *Client) {
+	s := c.srv
+	if s.aof == nil {
+		c.w.Error("ERR no data directory configured (start the peer with --data-dir)")
+		return
+	}
+	if c.cmd.Name == "bgsave" && len(c.args) == 2 && !equalFold(c.args[1], "schedule") {
+		c.w.Error(errSyntax)
+		return
+	}
+	done, err := s.aof.startRewrite()
+	if err != nil {
+		switch {
+		case c.cmd.Name == "bgrewriteaof" && err == errRewriteRunning:
+			c.w.Error("ERR Background append only file rewriting already in progress")
+		case err == errRewriteRunning && c.cmd.Name == "bgsave":
+			c.w.Error("ERR Background save already in progress")
+		default:
+			c.w.Error("ERR " + err.Error())
+		}
+		return
+	}
+	switch c.cmd.Name {
+	case "save":
+		if err := <-done; err != nil {
+			c.w.Error("ERR " + err.Error())
+			return
+		}
+		c.w.OK()
+	case "bgsave":
+		c.w.Simple("Background saving started")
+	default:
+		c.w.Simple("Background append only file rewriting started")
+	}
+}
+
+// configParams are the parameters CONFIG GET reports; settable ones have a
+// setter.
+func (s *Server) configParams() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	yesno := map[bool]string{true: "yes", false: "no"}
+	fsync, appendonly := s.cfg.AppendFsync, s.cfg.AppendOnly
+	if s.aof != nil {
+		fsync, appendonly = s.aof.fsyncMode(), s.aof.enabled()
+	}
+	return map[string]string{
+		"appendonly":         yesno[appendonly && s.aof != nil],
+		"appendfsync":        fsync,
+		"requirepass":        s.requirepass,
+		"dir":                s.cfg.DataDir,
+		"save":               "",
+		"databases":          "1",
+		"maxmemory":          "0",
+		"maxmemory-policy":   "noeviction",
+		"maxclients":         "10000",
+		"timeout":            "0",
+		"hz":                 strconv.Itoa(s.cfg.ActiveExpireHz),
+		"proto-max-bulk-len": strconv.Itoa(maxStringSize),
+		"cluster-enabled":    "no",
+		"port":               "",
+		"bind":               "",
+		"appendfilename":     "appendonly",
+		"io-threads":         "1",
+	}
+}
+
+// CONFIG GET pattern [pattern ...] | SET param value [param value ...] |
+// RESETSTAT | REWRITE
+func cmdConfig(c *Client) {
+	s := c.srv
+	sub := string(lowerInto(nil, c.args[1]))
+	switch sub {
+	case "get":
+		if len(c.args) < 3 {
+			c.w.Error("ERR wrong number of arguments for 'config|get' command")
+			return
+		}
+		params := s.configParams()
+		var names []string
+		for name := range params {
+			for _, p := range c.args[2:] {
+				if globMatch(lowerInto(nil, p), []byte(name)) {
+					names = append(names, name)
+					break
+				}
+			}
+		}
+		sort.Strings(names)
+		c.w.Map(len(names))
+		for _, n := range names {
+			c.w.BulkString(n)
+			c.w.BulkString(params[n])
+		}
+	case "set":
+		if len(c.args) < 4 || len(c.args)%2 != 0 {
+			c.w.Error("ERR wrong number of arguments for 'config|set' command")
+			return
+		}
+		for i := 2; i < len(c.args); i += 2 {
+			if err := s.setConfig(string(lowerInto(nil, c.args[i])), string(c.args[i+1])); err != "" {
+				c.w.Error(err)
+				return
+			}
+		}
+		c.w.OK()
+	case "resetstat":
+		s.totalCommands.Store(0)
+		s.totalConns.Store(0)
+		s.expiredKeys.Store(0)
+		c.w.OK()
+	case "rewrite":
+		c.w.Error("ERR The server is running without a config file")
+	case "help":
+		c.w.Array(1)
+		c.w.Simple("CONFIG GET|SET|RESETSTAT|REWRITE")
+	default:
+		c.w.Error("ERR unknown subcommand '" + string(c.args[1]) + "'. Try CONFIG HELP.")
+	}
+}
+
+func (s *Server) setConfig(name, val string) string {
+	immutable := []string{"dir", "databases", "cluster-enabled", "port", "bind", "appendfilename", "io-threads", "proto-max-bulk-len"}
+	if slices.Contains(immutable, name) {
+		return "ERR CONFIG SET failed (possibly related to argument '" + name + "') - can't set immutable config"
+	}
+	bad := func() string {
+		return "ERR CONFIG SET failed (possibly related to argument '" + name + "') - argument couldn't be parsed into an integer"
+	}
+	switch name {
+	case "requirepass":
+		s.mu.Lock()
+		s.requirepass = val
+		s.mu.Unlock()
+	case "appendfsync":
+		if val != "always" && val != "everysec" && val != "no" {
+			return "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) must be one of the following: always, everysec, no"
+		}
+		if s.aof != nil {
+			s.aof.setFsync(val)
+		}
+		s.mu.Lock()
+		s.cfg.AppendFsync = val
+		s.mu.Unlock()
+	case "appendonly":
+		if val != "yes" && val != "no" {
+			return "ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'yes' or 'no'"
+		}
+		if s.aof == nil {
+			if val == "yes" {
+				return "ERR CONFIG SET failed (possibly related to argument 'appendonly') - no data directory configured"
+			}
+			return ""
+		}
+		if err := s.aof.setEnabled(val == "yes"); err != nil {
+			return "ERR CONFIG SET failed (possibly related to argument 'appendonly') - " + err.Error()
+		}
+	case "save", "maxmemory-policy", "timeout", "maxclients", "hz":
+		if name != "save" && name != "maxmemory-policy" {
+			if _, err := strconv.Atoi(val); err != nil {
+				return bad()
+			}
+		}
+		// accepted for client compatibility; gantry has no RDB schedule,
+		// no eviction and a fixed expiry rate
+	case "maxmemory":
+		if val != "0" {
+			return "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - gantry does not limit memory"
+		}
+	default:
+		return "ERR Unknown option or number of arguments for CONFIG SET - '" + name + "'"
+	}
+	return ""
+}
+
+func cmdInfo(c *Client) {
+	s := c.srv
+	want := map[string]bool{}
+	for _, a := range c.args[1:] {
+		want[string(lowerInto(nil, a))] = true
+	}
+	all := len(want) == 0 || want["all"] || want["everything"] || want["default"]
+	var b strings.Builder
+	section := func(name string, lines ...string) {
+		if !all && !want[strings.ToLower(name)] {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteString("\r\n")
+		}
+		b.WriteString("# " + name + "\r\n")
+		for _, l := range lines {
+			b.WriteString(l + "\r\n")
+		}
+	}
+	now := s.clock.Now()
+	s.mu.Lock()
+	nclients := len(s.clients)
+	s.mu.Unlock()
+	var ms runtime.MemStats
+	if all || want["memory"] {
+		runtime.ReadMemStats(&ms)
+	}
+	up := int64(now.Sub(s.started).Seconds())
+	section("Server",
+		"redis_version:"+Version, "gantry:1", "redis_mode:standalone", "os:"+runtime.GOOS,
+		"arch_bits:64", "process_id:"+strconv.Itoa(pid()), "tcp_port:"+s.port(),
+		"uptime_in_seconds:"+strconv.FormatInt(up, 10), "uptime_in_days:"+strconv.FormatInt(up/86400, 10),
+		"hz:"+strconv.Itoa(s.cfg.ActiveExpireHz), "executable:gantry")
+	section("Clients", "connected_clients:"+strconv.Itoa(nclients), "blocked_clients:0", "maxclients:10000")
+	section("Memory", "used_memory:"+strconv.FormatUint(ms.HeapAlloc, 10),
+		"used_memory_human:"+fmt.Sprintf("%.2fM", float64(ms.HeapAlloc)/(1<<20)),
+		"used_memory_rss:"+strconv.FormatUint(ms.Sys, 10), "maxmemory:0", "maxmemory_policy:noeviction",
+		"mem_allocator:go")
+	p := []string{"loading:0", "rdb_changes_since_last_save:" + strconv.FormatInt(s.dirty.Load(), 10),
+		"rdb_last_save_time:" + strconv.FormatInt(s.lastSave.Load(), 10)}
+	if s.aof != nil {
+		p = append(p, s.aof.info()...)
+	} else {
+		p = append(p, "rdb_bgsave_in_progress:0", "aof_enabled:0", "aof_rewrite_in_progress:0")
+	}
+	section("Persistence", p...)
+	section("Stats", "total_connections_received:"+strconv.FormatInt(s.totalConns.Load(), 10),
+		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
+		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10), "evicted_keys:0")
+	section("Replication", "role:master", "connected_slaves:0")
+	section("CPU", "used_cpu_sys:0.0", "used_cpu_user:0.0")
+	section("Cluster", "cluster_enabled:0")
+	keys := s.ks.Len()
+	ks := []string{}
+	if keys > 0 {
+		ks = append(ks, fmt.Sprintf("db0:keys=%d,expires=%d,avg_ttl=0", keys, s.ks.expiresLen()))
+	}
+	section("Keyspace", ks...)
+	c.w.Verbatim(b.String())
+}
+
+func (s *Server) port() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return "0"
+	}
+	_, port, _ := strings.Cut(s.ln.Addr().String(), "]:")
+	if i := strings.LastIndexByte(s.ln.Addr().String(), ':'); i >= 0 {
+		port = s.ln.Addr().String()[i+1:]
+	}
+	return port
+}
+
+func (ks *Keyspace) expiresLen() int {
+	n := 0
+	for i := range ks.shards {
+		ks.shards[i].mu.Lock()
+		n += len(ks.shards[i].expires)
+		ks.shards[i].mu.Unlock()
+	}
+	return n
+}
+
+func pid() int { return os.Getpid() }

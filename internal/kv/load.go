@@ -1,0 +1,180 @@
+package kv
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gantry-project/gantry/internal/resp"
+)
+
+// manifest names the files of the current generation.
+type manifest struct {
+	base string // snapshot file, "" for none
+	log  string
+	gen  int
+}
+
+func readManifest(dir string) (manifest, bool, error) {
+	data, err := os.ReadFile(filepath.Join(dir, manifestName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return manifest{}, false, nil
+	}
+	if err != nil {
+		return manifest{}, false, err
+	}
+	var m manifest
+	sc := bufio.NewScanner(strings.NewReader(string(data)))
+	first := true
+	for sc.Scan() {
+		line := sc.Text()
+		if first {
+			if line != "gantry-kv 1" {
+				return m, false, fmt.Errorf("manifest: unknown format %q", line)
+			}
+			first = false
+			continue
+		}
+		kind, name, _ := strings.Cut(line, " ")
+		switch kind {
+		case "base":
+			m.base = name
+		case "log":
+			m.log = name
+			g := strings.TrimSuffix(strings.TrimPrefix(name, "log."), ".aof")
+			if m.gen, err = strconv.Atoi(g); err != nil {
+				return m, false, fmt.Errorf("manifest: bad log name %q", name)
+			}
+		}
+	}
+	if m.log == "" {
+		return m, false, errors.New("manifest: no log file")
+	}
+	return m, true, nil
+}
+
+// load reads the snapshot and the log of the data directory into the
+// keyspace, truncating a torn log tail, and opens the log for appending.
+func (a *aofLog) load() error {
+	m, ok, err := readManifest(a.dir)
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", a.dir, err)
+	}
+	if !ok {
+		m = manifest{log: logName(1), gen: 1}
+		if err := writeFileSync(filepath.Join(a.dir, m.log), nil); err != nil {
+			return err
+		}
+		if err := a.writeManifest(1, false); err != nil {
+			return err
+		}
+	}
+	if m.base != "" {
+		path := filepath.Join(a.dir, m.base)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+		good, n, perr := a.s.replay(data)
+		if good != len(data) {
+			return fmt.Errorf("snapshot %s: corrupt at byte %d of %d: %v", path, good, len(data), perr)
+		}
+		a.sizeBase = int64(len(data))
+		a.s.logger.Printf("loaded snapshot %s: %d commands", m.base, n)
+	}
+	path := filepath.Join(a.dir, m.log)
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("log: %w", err)
+	}
+	good, n, perr := a.s.replay(data)
+	if good < len(data) {
+		reason := "incomplete command"
+		if perr != nil {
+			reason = perr.Error()
+		}
+		a.s.logger.Printf("log %s: torn tail at byte %d of %d (%s): truncating %d bytes",
+			m.log, good, len(data), reason, len(data)-good)
+		if err := os.Truncate(path, int64(good)); err != nil {
+			return fmt.Errorf("truncate log: %w", err)
+		}
+	}
+	if len(data) > 0 {
+		a.s.logger.Printf("loaded log %s: %d commands", m.log, n)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	a.f, a.gen, a.sizeCur = f, m.gen, int64(good)
+	a.s.dirty.Store(0)
+	return nil
+}
+
+// replay executes the commands in data and returns the length of the valid
+// prefix: it ends after the last complete command outside a transaction or
+// after the EXEC of the last complete MULTI block. err says why the rest was
+// not valid (nil for an incomplete command).
+func (s *Server) replay(data []byte) (good, n int, err error) {
+	c := &Client{srv: s, authed: true}
+	c.w.Proto = 2
+	var tx [][][]byte
+	inTx := false
+	pos := 0
+	var args [][]byte
+	for pos < len(data) {
+		var used int
+		args, used, err = resp.ParseCommand(data[pos:], args)
+		if err != nil || used == 0 {
+			return good, n, err
+		}
+		pos += used
+		if len(args) == 0 {
+			if !inTx {
+				good = pos
+			}
+			continue
+		}
+		switch {
+		case equalFold(args[0], "multi"):
+			inTx, tx = true, tx[:0]
+			continue
+		case equalFold(args[0], "exec"):
+			for _, t := range tx {
+				s.replayOne(c, t)
+				n++
+			}
+			inTx, tx = false, tx[:0]
+			good = pos
+			continue
+		}
+		if inTx {
+			tx = append(tx, args)
+			args = nil
+			continue
+		}
+		s.replayOne(c, args)
+		n++
+		good = pos
+	}
+	return good, n, nil
+}
+
+func (s *Server) replayOne(c *Client, args [][]byte) {
+	cmd := s.cmds[string(lowerInto(nil, args[0]))]
+	if cmd == nil || cmd.flags&(flagSelfLock|flagWrite) != flagWrite {
+		s.logger.Printf("log: skipping command %q", trunc(args[0], 64))
+		return
+	}
+	c.args = args
+	s.call(c, cmd, true)
+	if len(c.w.B) > 0 && c.w.B[0] == '-' {
+		s.logger.Printf("log: %s: %s", cmd.Name, strings.TrimSpace(string(c.w.B[1:])))
+	}
+	c.w.B = c.w.B[:0]
+}

@@ -1,0 +1,327 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/resp"
+)
+
+// Clock tells the time; tests inject a fake one to make expiry deterministic.
+type Clock interface {
+	Now() time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// Config configures a Server.
+type Config struct {
+	// DataDir holds the snapshot and the append-only log; empty keeps the
+	// data in memory only.
+	DataDir string
+	// AppendOnly enables the append-only log (needs DataDir).
+	AppendOnly bool
+	// AppendFsync is "always", "everysec" or "no".
+	AppendFsync string
+	// RequirePass, when set, makes clients AUTH before other commands.
+	RequirePass string
+	// ActiveExpireHz is how many times a second the expirer samples keys
+	// with an expiry; 0 disables the active expirer (keys still expire
+	// lazily on access).
+	ActiveExpireHz int
+	// Clock tells the time (Unix milliseconds are used for expiry).
+	Clock Clock
+	// Logger receives operational messages (loading, truncation, rewrites).
+	Logger *log.Logger
+}
+
+// DefaultConfig returns the defaults: in memory, appendfsync everysec when
+// persistence is on, active expiry 10 times a second, the real clock.
+func DefaultConfig() Config {
+	return Config{
+		AppendOnly:     true,
+		AppendFsync:    "everysec",
+		ActiveExpireHz: 10,
+		Clock:          realClock{},
+		Logger:         log.New(os.Stderr, "kv: ", log.LstdFlags),
+	}
+}
+
+func (c *Config) validate() error {
+	switch c.AppendFsync {
+	case "always", "everysec", "no":
+	default:
+		return fmt.Errorf("appendfsync %q: want always, everysec or no", c.AppendFsync)
+	}
+	if c.ActiveExpireHz < 0 || c.ActiveExpireHz > 500 {
+		return fmt.Errorf("active expire hz %d: want 0..500", c.ActiveExpireHz)
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = log.New(io.Discard, "", 0)
+	}
+	return nil
+}
+
+// Server serves one keyspace over the Redis protocol.
+type Server struct {
+	cfg    Config
+	ks     *Keyspace
+	clock  Clock
+	logger *log.Logger
+	cmds   map[string]*Command
+	aof    *aofLog // nil without a data directory
+
+	mu          sync.Mutex // guards clients, ln, closed and the settable config
+	clients     map[int64]*Client
+	ln          net.Listener
+	closed      bool
+	requirepass string
+
+	done    chan struct{}
+	wg      sync.WaitGroup
+	nextID  atomic.Int64
+	started time.Time
+
+	// statistics for INFO
+	totalConns    atomic.Int64
+	totalCommands atomic.Int64
+	dirty         atomic.Int64 // changes since the last snapshot
+	lastSave      atomic.Int64 // Unix seconds
+	expiredKeys   atomic.Int64
+}
+
+// New creates a server and loads the snapshot and log of cfg.DataDir.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:         cfg,
+		ks:          newKeyspace(),
+		clock:       cfg.Clock,
+		logger:      cfg.Logger,
+		clients:     make(map[int64]*Client),
+		requirepass: cfg.RequirePass,
+		done:        make(chan struct{}),
+		started:     cfg.Clock.Now(),
+	}
+	s.cmds = commandTable()
+	s.lastSave.Store(s.started.Unix())
+	if cfg.DataDir != "" {
+		a, err := openAOF(s, cfg.DataDir, cfg.AppendOnly, cfg.AppendFsync)
+		if err != nil {
+			return nil, err
+		}
+		s.aof = a
+	}
+	if cfg.ActiveExpireHz > 0 {
+		s.goTracked(s.activeExpireLoop)
+	}
+	return s, nil
+}
+
+// goTracked runs fn on a goroutine that Close waits for.
+func (s *Server) goTracked(fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+}
+
+func (s *Server) nowMs() int64 { return s.clock.Now().UnixMilli() }
+
+// Keyspace returns the server's keyspace.
+func (s *Server) Keyspace() *Keyspace { return s.ks }
+
+// ListenAndServe listens on addr (host:port) and serves until Close.
+func (s *Server) ListenAndServe(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return s.Serve(ln)
+}
+
+// ErrServerClosed is returned by Serve after Close.
+var ErrServerClosed = errors.New("kv: server closed")
+
+// Serve accepts connections on ln until Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return ErrServerClosed
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		c := newClient(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		s.clients[c.id] = c
+		s.wg.Add(1)
+		s.mu.Unlock()
+		s.totalConns.Add(1)
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.clients, c.id)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops the listener, disconnects every client, stops background
+// work, flushes and closes the log, and waits for all goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for _, c := range s.clients {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	if s.aof != nil {
+		return s.aof.close()
+	}
+	return nil
+}
+
+// serve runs the connection: read what is available, execute every
+// complete command, flush all the replies at once, repeat.
+func (c *Client) serve() {
+	defer c.nc.Close()
+	defer c.unwatchAll()
+	c.rbuf = make([]byte, 16*1024)
+	for {
+		for c.rstart < c.rend {
+			args, n, err := resp.ParseCommand(c.rbuf[c.rstart:c.rend], c.args)
+			if err != nil {
+				c.w.Error("ERR " + err.Error())
+				c.flush()
+				return
+			}
+			if n == 0 {
+				break
+			}
+			c.rstart += n
+			c.args = args
+			if len(args) == 0 {
+				continue
+			}
+			c.srv.dispatch(c)
+			if c.closing {
+				c.flush()
+				return
+			}
+		}
+		if err := c.flush(); err != nil {
+			return
+		}
+		if c.rstart == c.rend {
+			c.rstart, c.rend = 0, 0
+		} else if c.rstart > 0 {
+			c.rend = copy(c.rbuf, c.rbuf[c.rstart:c.rend])
+			c.rstart = 0
+		}
+		if c.rend == len(c.rbuf) {
+			if len(c.rbuf) >= resp.MaxBulk+1024 {
+				return
+			}
+			nb := make([]byte, 2*len(c.rbuf))
+			copy(nb, c.rbuf[:c.rend])
+			c.rbuf = nb
+		}
+		if len(c.pending) > 0 { // bytes read while blocked
+			c.feed()
+			continue
+		}
+		n, err := c.nc.Read(c.rbuf[c.rend:])
+		c.rend += n
+		if err != nil && n == 0 {
+			return
+		}
+		if len(c.rbuf) > 1<<20 && c.rend < 16*1024 { // shrink after a big request
+			nb := make([]byte, 16*1024)
+			c.rend = copy(nb, c.rbuf[:c.rend])
+			c.rbuf = nb
+		}
+	}
+}
+
+// feed moves bytes read during a blocking wait into the read buffer.
+func (c *Client) feed() {
+	need := c.rend + len(c.pending)
+	if need > len(c.rbuf) {
+		nb := make([]byte, need+16*1024)
+		copy(nb, c.rbuf[:c.rend])
+		c.rbuf = nb
+	}
+	c.rend += copy(c.rbuf[c.rend:], c.pending)
+	c.pending = c.pending[:0]
+}
+
+// flush waits until the log holds the writes the replies acknowledge (and
+// has fsynced them with appendfsync always), then sends the replies.
+func (c *Client) flush() error {
+	if c.aofWait > 0 {
+		c.srv.aof.waitDurable(c.aofWait)
+		c.aofWait = 0
+	}
+	if len(c.w.B) == 0 {
+		return nil
+	}
+	_, err := c.nc.Write(c.w.B)
+	if cap(c.w.B) > 1<<20 {
+		c.w.B = nil
+	} else {
+		c.w.B = c.w.B[:0]
+	}
+	return err
+}

@@ -1,0 +1,204 @@
+// Package resp encodes and decodes the Redis serialization protocol (RESP2
+// and RESP3) as gantry's peers speak it.
+//
+// The parser works on a caller-owned buffer and returns arguments as slices
+// into it, so a connection can parse a whole pipeline without allocating; the
+// arguments are valid until the caller reuses the buffer.
+package resp
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// Limits of the parser, as Redis applies them.
+const (
+	MaxInline    = 64 * 1024         // longest inline command line
+	MaxBulk      = 512 * 1024 * 1024 // proto-max-bulk-len
+	MaxMultibulk = 1 << 24           // most arguments in one command
+)
+
+// ProtocolError is a malformed request; the server replies
+// "-ERR Protocol error: <msg>" and closes the connection, as Redis does.
+type ProtocolError struct{ Msg string }
+
+func (e *ProtocolError) Error() string { return "Protocol error: " + e.Msg }
+
+
+// ParseCommand parses one command (a RESP array of bulk strings, or an inline
+// command line) from the start of buf. It appends the arguments to dst[:0]
+// and returns them with the number of bytes consumed. When buf holds only a
+// part of a command it returns n == 0 and a nil error: read more and retry.
+// An empty inline line or an empty array yields no arguments and n > 0.
+func ParseCommand(buf []byte, dst [][]byte) (args [][]byte, n int, err error) {
+	args = dst[:0]
+	if len(buf) == 0 {
+		return args, 0, nil
+	}
+	if buf[0] != '*' {
+		return parseInline(buf, args)
+	}
+	count, pos, err := parseLen(buf, 1, MaxMultibulk, "invalid multibulk length")
+	if err != nil || pos == 0 {
+		return args, 0, err
+	}
+	for i := int64(0); i < count; i++ {
+		if pos >= len(buf) {
+			return args, 0, nil
+		}
+		if buf[pos] != '$' {
+			return args, 0, &ProtocolError{"expected '$', got '" + printable(buf[pos]) + "'"}
+		}
+		size, p, err := parseLen(buf, pos+1, MaxBulk, "invalid bulk length")
+		if err != nil || p == 0 {
+			return args, 0, err
+		}
+		if size < 0 {
+			return args, 0, &ProtocolError{"invalid bulk length"}
+		}
+		end := p + int(size)
+		if end+2 > len(buf) {
+			return args, 0, nil
+		}
+		if buf[end] != '\r' || buf[end+1] != '\n' {
+			return args, 0, &ProtocolError{"invalid bulk terminator"}
+		}
+		args = append(args, buf[p:end:end])
+		pos = end + 2
+	}
+	return args, pos, nil
+}
+
+// parseLen reads an integer terminated by CRLF starting at buf[pos]. It
+// returns the value and the position after the CRLF, or pos 0 when the line
+// is not complete yet. A count of -1 means an empty (null) array.
+func parseLen(buf []byte, pos int, limit int64, what string) (int64, int, error) {
+	i := bytes.IndexByte(buf[pos:], '\n')
+	if i < 0 {
+		if len(buf)-pos > 32 {
+			return 0, 0, &ProtocolError{what}
+		}
+		return 0, 0, nil
+	}
+	line := buf[pos : pos+i]
+	if len(line) == 0 || line[len(line)-1] != '\r' {
+		return 0, 0, &ProtocolError{what}
+	}
+	line = line[:len(line)-1]
+	v, err := strconv.ParseInt(string(line), 10, 64)
+	if err != nil || v > limit || v < -1 {
+		return 0, 0, &ProtocolError{what}
+	}
+	if v == -1 {
+		v = 0
+	}
+	return v, pos + i + 1, nil
+}
+
+func parseInline(buf []byte, args [][]byte) ([][]byte, int, error) {
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 {
+		if len(buf) > MaxInline {
+			return args, 0, &ProtocolError{"too big inline request"}
+		}
+		return args, 0, nil
+	}
+	line := buf[:i]
+	n := i + 1
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	// Split on spaces and tabs; double quotes group an argument with
+	// backslash escapes, single quotes group verbatim, as redis-cli writes.
+	for p := 0; p < len(line); {
+		c := line[p]
+		if c == ' ' || c == '\t' {
+			p++
+			continue
+		}
+		if c == '"' || c == '\'' {
+			arg, next, ok := unquote(line, p)
+			if !ok {
+				return args, 0, &ProtocolError{"unbalanced quotes in request"}
+			}
+			args = append(args, arg)
+			p = next
+			continue
+		}
+		start := p
+		for p < len(line) && line[p] != ' ' && line[p] != '\t' {
+			p++
+		}
+		args = append(args, line[start:p:p])
+	}
+	return args, n, nil
+}
+
+// unquote decodes a quoted inline argument starting at line[p]. The decoded
+// bytes overwrite the line in place (they are never longer), so no memory is
+// allocated.
+func unquote(line []byte, p int) ([]byte, int, bool) {
+	q := line[p]
+	out := line[p:p]
+	i := p + 1
+	for ; i < len(line); i++ {
+		c := line[i]
+		if c == q {
+			if i+1 < len(line) && line[i+1] != ' ' && line[i+1] != '\t' {
+				return nil, 0, false
+			}
+			return out[:len(out):len(out)], i + 1, true
+		}
+		if c == '\\' && q == '"' && i+1 < len(line) {
+			i++
+			switch line[i] {
+			case 'n':
+				c = '\n'
+			case 'r':
+				c = '\r'
+			case 't':
+				c = '\t'
+			case 'b':
+				c = '\b'
+			case 'a':
+				c = '\a'
+			case 'x':
+				if i+2 < len(line) && isHex(line[i+1]) && isHex(line[i+2]) {
+					c = hexVal(line[i+1])<<4 | hexVal(line[i+2])
+					i += 2
+				} else {
+					c = 'x'
+				}
+			default:
+				c = line[i]
+			}
+		} else if c == '\\' && q == '\'' && i+1 < len(line) && line[i+1] == '\'' {
+			i++
+			c = '\''
+		}
+		out = append(out, c)
+	}
+	return nil, 0, false
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func hexVal(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+func printable(c byte) string {
+	if c >= 32 && c < 127 {
+		return string(c)
+	}
+	return "\\x" + strconv.FormatUint(uint64(c), 16)
+}
