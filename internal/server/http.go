@@ -140,6 +140,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // error messages quote "<" and ">" rules
 	_ = enc.Encode(v)
 }
 

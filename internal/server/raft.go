@@ -41,9 +41,11 @@ func (s *Server) setupRaft() error {
 		return err
 	}
 	hlog := hclog.New(&hclog.LoggerOptions{
-		Name:   "raft",
-		Level:  hclog.Info,
-		Output: &slogWriter{logger: s.logger.With("component", "raft")},
+		Name:  "raft",
+		Level: hclog.Info,
+		// slog adds its own time stamp.
+		DisableTime: true,
+		Output:      &slogWriter{logger: s.logger.With("component", "raft")},
 	})
 
 	addr, err := net.ResolveTCPAddr("tcp", s.cfg.RaftAddr)

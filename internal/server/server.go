@@ -89,7 +89,7 @@ func New(cfg Config) (*Server, error) {
 	s.sched = monolithic.New(monolithic.Config{
 		SampleSize: cfg.SampleSize,
 		Registerer: s.metrics.registry,
-		Logger:     cfg.Logger.With("component", "scheduler"),
+		Logger:     cfg.Logger,
 		Seed:       cfg.Seed,
 	}, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, s)
 	s.hb = newHeartbeats(s.heartbeatExpired)

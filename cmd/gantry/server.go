@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantry-project/gantry/internal/server"
+)
+
+func init() { rootCmd.AddCommand(newServerCmd()) }
+
+func newServerCmd() *cobra.Command {
+	cfg := server.DefaultConfig()
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a control-plane server (Raft-replicated state, HTTP API, scheduler)",
+		Long: `server runs gantry's control plane: cluster state replicated through Raft
+and kept in --data-dir, the HTTP API agents and the CLI talk to, heartbeat
+monitoring of nodes and the scheduler. The first start bootstraps a
+single-server cluster; later starts with the same --data-dir rejoin it with
+every job, node and allocation.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level, err := serverLogLevel(logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			srv, err := server.New(cfg)
+			if err != nil {
+				return err
+			}
+			if err := srv.Start(); err != nil {
+				return err
+			}
+			cfg.Logger.Info("gantry server running", "http", srv.HTTPAddr())
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			<-ctx.Done()
+			cfg.Logger.Info("shutting down")
+			return srv.Shutdown()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the Raft log and snapshots")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the HTTP API (host:port)")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "address of Raft traffic between servers (host:port, reachable by them)")
+	f.StringVar(&cfg.NodeName, "name", cfg.NodeName, "name of this server")
+	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", cfg.HeartbeatTTL, "time within which agents must heartbeat before their node is marked down")
+	f.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often the leader reconciles every job")
+	f.IntVar(&cfg.SampleSize, "sample-size", cfg.SampleSize, "feasible nodes ranked per placement (0 = scheduler default)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func serverLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("--log-level: must be debug, info, warn or error (got %q)", s)
+}
