@@ -23,6 +23,10 @@ type Options struct {
 	SampleSize int              // 0 = DefaultSampleSize
 	Rand       *rand.Rand       // required
 	Now        func() time.Time // nil = time.Now
+	// Cache, when set, keeps feasibility verdicts across passes (see
+	// FeasibilityCache); the caller owns it and must not share it between
+	// goroutines.
+	Cache *FeasibilityCache
 }
 
 // Result is the outcome of ComputePlan.
@@ -78,7 +82,7 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 			// negative ask hide usage and over-commit a node.
 			return nil, fmt.Errorf("job %s: invalid resources %s", jobID, r)
 		}
-		pl := NewPlacer(PlacerConfig{SampleSize: opts.SampleSize, Rand: opts.Rand, Now: opts.Now}, state, job, plan)
+		pl := NewPlacer(PlacerConfig{SampleSize: opts.SampleSize, Rand: opts.Rand, Now: opts.Now, Cache: opts.Cache}, state, job, plan)
 		for _, req := range rec.Place {
 			if pl.Place(req) != nil {
 				res.Placed++

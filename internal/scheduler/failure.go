@@ -16,8 +16,14 @@ func (p *Placer) recordFailure(ask structs.Resources) {
 	f := &structs.PlacementFailure{
 		JobID:          p.job.ID,
 		Unplaced:       1,
-		NodesEvaluated: len(p.nodes),
+		NodesEvaluated: p.total,
 		Time:           p.now().UnixNano(),
+	}
+	for r, n := range p.prefiltered {
+		if f.NodesFiltered == nil {
+			f.NodesFiltered = map[string]int{}
+		}
+		f.NodesFiltered[r] += n
 	}
 	for i := range p.info {
 		if r := p.info[i].reason; r != "" {

@@ -31,17 +31,19 @@ func nodeStatusReason(n *structs.Node) string {
 // Constraints is a job's constraint list compiled once (regexps parsed), so
 // evaluating it against thousands of nodes does no parsing.
 type Constraints struct {
-	list []structs.Constraint
-	res  []*regexp.Regexp // res[i] is set for regexp constraints
+	list    []structs.Constraint
+	res     []*regexp.Regexp // res[i] is set for regexp constraints
+	reasons []string         // reasons[i] is ReasonConstraint(list[i]), built once
 }
 
 // CompileConstraints prepares cs for matching. A regexp that does not
 // compile (Validate rejects those, but state may hold older data) matches no
 // node rather than crashing the scheduler.
 func CompileConstraints(cs []structs.Constraint) (*Constraints, error) {
-	c := &Constraints{list: cs, res: make([]*regexp.Regexp, len(cs))}
+	c := &Constraints{list: cs, res: make([]*regexp.Regexp, len(cs)), reasons: make([]string, len(cs))}
 	var firstErr error
 	for i, con := range cs {
+		c.reasons[i] = ReasonConstraint(con)
 		if con.Operator != structs.OpRegexp {
 			continue
 		}
@@ -62,7 +64,7 @@ func CompileConstraints(cs []structs.Constraint) (*Constraints, error) {
 func (c *Constraints) Check(n *structs.Node) string {
 	for i, con := range c.list {
 		if !c.match(i, con, n) {
-			return ReasonConstraint(con)
+			return c.reasons[i]
 		}
 	}
 	return ""

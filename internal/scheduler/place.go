@@ -37,6 +37,9 @@ type PlacerConfig struct {
 	SampleSize int              // 0 = DefaultSampleSize
 	Rand       *rand.Rand       // required: shuffles nodes and draws IDs
 	Now        func() time.Time // nil = time.Now
+	// Cache, when set, filters nodes for jobs with constraints once per
+	// node object across passes; nil evaluates lazily per pass.
+	Cache *FeasibilityCache
 }
 
 // nodeInfo is what one pass knows about one node, computed on first visit:
@@ -72,6 +75,11 @@ type Placer struct {
 	info    []nodeInfo
 	pos     int
 	removed map[string]bool // allocation IDs the plan stops or evicts
+	// cached says nodes holds only the nodes the cache found feasible;
+	// total and prefiltered describe the whole list and what was left out.
+	cached      bool
+	total       int
+	prefiltered map[string]int
 
 	failed  *structs.PlacementFailure // set once a copy could not be placed
 	lastAsk structs.Resources
@@ -101,6 +109,12 @@ func NewPlacer(cfg PlacerConfig, state State, job *structs.Job, plan *structs.Pl
 		p.removed[s.AllocID] = true
 	}
 	src := state.Nodes()
+	p.total = len(src)
+	if cfg.Cache != nil && len(job.Constraints) > 0 {
+		p.nodes, p.prefiltered = cfg.Cache.filter(src, job.Constraints)
+		p.cached = true
+		return p
+	}
 	p.nodes = make([]*structs.Node, len(src))
 	copy(p.nodes, src)
 	return p
@@ -129,10 +143,13 @@ func (p *Placer) next() int {
 	if i == len(p.info) {
 		j := i + p.rng.IntN(len(p.nodes)-i)
 		p.nodes[i], p.nodes[j] = p.nodes[j], p.nodes[i]
-		n := p.nodes[i]
-		r := nodeStatusReason(n)
-		if r == "" {
-			r = p.cons.Check(n)
+		var r string
+		if !p.cached {
+			n := p.nodes[i]
+			r = nodeStatusReason(n)
+			if r == "" {
+				r = p.cons.Check(n)
+			}
 		}
 		p.info = append(p.info, nodeInfo{reason: r})
 	}
