@@ -1,0 +1,282 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// progress is a deployment's state as `job run` shows it, computed from one
+// JobStatus answer.
+type progress struct {
+	job   string
+	typ   structs.JobType
+	count int
+	// Per copy (index 0..count-1), from the newest allocation of the
+	// current job version; a copy without one is pending (unplaced).
+	running, pending, complete, failed int
+	unplaced                           int
+	// failedForGood counts batch copies that failed with no reschedule
+	// left; such a batch job cannot succeed.
+	failedForGood int
+	// failures describes failed copies: "web[2] on dev-1: exit code 1".
+	failures []string
+	done     bool
+	stopped  bool
+}
+
+// computeProgress reduces a job's allocations to per-copy states.
+func computeProgress(st *api.JobStatusResponse) progress {
+	job := st.Job
+	p := progress{job: job.Name, typ: job.Type, count: job.Count, stopped: job.Stop}
+	if p.job == "" {
+		p.job = job.ID
+	}
+	latest := make(map[int]*api.Allocation, job.Count)
+	for _, a := range st.Allocations {
+		if a.JobVersion != job.Version || a.Index < 0 || a.Index >= job.Count {
+			continue
+		}
+		if cur, ok := latest[a.Index]; !ok || a.CreateIndex > cur.CreateIndex ||
+			(a.CreateIndex == cur.CreateIndex && a.CreateTime > cur.CreateTime) {
+			latest[a.Index] = a
+		}
+	}
+	for i := 0; i < job.Count; i++ {
+		a, ok := latest[i]
+		if !ok {
+			p.pending++
+			p.unplaced++
+			continue
+		}
+		switch {
+		case a.ClientStatus == structs.AllocClientComplete && job.Type == structs.JobTypeBatch:
+			p.complete++
+		case a.ClientStatus == structs.AllocClientFailed:
+			p.failed++
+			p.failures = append(p.failures, failureText(a))
+			if job.Type == structs.JobTypeBatch && !rescheduleLeft(job, a) {
+				p.failedForGood++
+			}
+		case a.ClientStatus == structs.AllocClientRunning && a.DesiredStatus == structs.AllocDesiredRun:
+			p.running++
+		default:
+			// Placed and starting, or lost/stopped and awaiting a
+			// replacement.
+			p.pending++
+		}
+	}
+	switch job.Type {
+	case structs.JobTypeBatch:
+		p.done = p.complete+p.failedForGood == p.count
+	default:
+		p.done = p.running == p.count
+	}
+	return p
+}
+
+func rescheduleLeft(job *api.Job, a *api.Allocation) bool {
+	return job.Reschedule.Unlimited || a.RescheduleCount < job.Reschedule.Attempts
+}
+
+func failureText(a *api.Allocation) string {
+	s := fmt.Sprintf("%s on %s: exit code %d", a.Name, orDash(nodeLabel(a)), a.TaskState.ExitCode)
+	if a.ClientDescription != "" {
+		s += " (" + a.ClientDescription + ")"
+	}
+	return s
+}
+
+func nodeLabel(a *api.Allocation) string {
+	if a.NodeName != "" {
+		return a.NodeName
+	}
+	return shortID(a.NodeID)
+}
+
+// line is the one-line summary: "web: 3/5 running, 2 pending".
+func (p progress) line() string {
+	var parts []string
+	add := func(n int, what string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	head := fmt.Sprintf("%s: %d/%d running", p.job, p.running, p.count)
+	if p.typ == structs.JobTypeBatch {
+		head = fmt.Sprintf("%s: %d/%d complete", p.job, p.complete, p.count)
+		add(p.running, "running")
+	}
+	add(p.pending, "pending")
+	add(p.failed, "failed")
+	if len(parts) == 0 {
+		return head
+	}
+	return head + ", " + strings.Join(parts, ", ")
+}
+
+// progressWriter prints progress lines: redrawn in place on a terminal,
+// one line per change otherwise (logs and CI).
+type progressWriter struct {
+	w       io.Writer
+	tty     bool
+	last    string
+	drawn   bool // a redrawable line is on screen without a newline
+	lastPF  string
+	lastErr string
+}
+
+func (pw *progressWriter) update(line string) {
+	if line == pw.last {
+		return
+	}
+	pw.last = line
+	if pw.tty {
+		fmt.Fprintf(pw.w, "\r\033[K%s", line)
+		pw.drawn = true
+		return
+	}
+	fmt.Fprintln(pw.w, line)
+}
+
+// note prints a line that stays (a placement failure, a failed copy) above
+// the progress line.
+func (pw *progressWriter) note(s string) {
+	if pw.tty && pw.drawn {
+		fmt.Fprintf(pw.w, "\r\033[K%s\n%s", s, pw.last)
+		return
+	}
+	fmt.Fprintln(pw.w, s)
+}
+
+// finish ends a redrawn line with a newline.
+func (pw *progressWriter) finish() {
+	if pw.tty && pw.drawn {
+		fmt.Fprintln(pw.w)
+		pw.drawn = false
+	}
+}
+
+// followWait is the wait of each blocking query; the server answers
+// earlier as soon as the job or its allocations change.
+const followWait = 30 * time.Second
+
+// follow watches a job with blocking queries until every copy of version
+// (or newer) is running (service) or finished (batch), the job fails, or
+// ctx ends. It returns the last status seen.
+func (e *Env) follow(ctx context.Context, name string, version uint64, pw *progressWriter) (*api.JobStatusResponse, progress, error) {
+	var (
+		waitIndex uint64
+		last      *api.JobStatusResponse
+		p         progress
+	)
+	for {
+		st, meta, err := e.Client.JobStatus(ctx, name, &api.QueryOptions{WaitIndex: waitIndex, WaitTime: followWait})
+		if err != nil {
+			if ctx.Err() != nil {
+				return last, p, ctx.Err()
+			}
+			return last, p, err
+		}
+		switch {
+		case meta.LastIndex > waitIndex:
+			waitIndex = meta.LastIndex
+		case meta.LastIndex < waitIndex:
+			// The index went back (another server, restored state):
+			// start over rather than wait for an index that may never come.
+			waitIndex = 0
+			if err := sleepCtx(ctx, time.Second); err != nil {
+				return last, p, err
+			}
+			continue
+		default:
+			// Same index: the wait elapsed without a change. A server
+			// that answers at once without an index would spin us, so
+			// pause briefly when there is none.
+			if meta.LastIndex == 0 {
+				if err := sleepCtx(ctx, time.Second); err != nil {
+					return last, p, err
+				}
+			}
+			continue
+		}
+		if st.Job == nil || st.Job.Version < version {
+			continue // a server that has not applied the registration yet
+		}
+		last = st
+		p = computeProgress(st)
+		pw.update(p.line())
+		pf := ""
+		if p.unplaced > 0 && st.PlacementFailure != nil {
+			pf = placementFailureText(st.PlacementFailure)
+		}
+		if pf != "" && pf != pw.lastPF {
+			pw.note("  placement: " + pf)
+		}
+		pw.lastPF = pf
+		if len(p.failures) > 0 {
+			msg := "  failed: " + strings.Join(p.failures, "; ")
+			if msg != pw.lastErr {
+				pw.note(sanitize(msg))
+				pw.lastErr = msg
+			}
+		}
+		switch {
+		case p.stopped:
+			return last, p, notConvergedf("job %s was stopped while deploying", name)
+		case p.done && p.failedForGood > 0:
+			return last, p, notConvergedf("batch job %s: %d of %d copies failed:\n  %s",
+				name, p.failedForGood, p.count, strings.Join(p.failures, "\n  "))
+		case p.done:
+			return last, p, nil
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// notConverged explains a deployment that ran out of time.
+func notConverged(name string, timeout time.Duration, st *api.JobStatusResponse, p progress) error {
+	if st == nil {
+		return notConvergedf("job %s: no status within %s", name, timeout)
+	}
+	msg := fmt.Sprintf("job %s did not converge within %s: %s", name, timeout, strings.TrimPrefix(p.line(), p.job+": "))
+	if p.unplaced > 0 && st.PlacementFailure != nil {
+		msg += "; " + placementFailureText(st.PlacementFailure)
+	}
+	if len(p.failures) > 0 {
+		msg += "\n  failed: " + strings.Join(p.failures, "\n  failed: ")
+	}
+	return notConvergedf("%s", msg)
+}
+
+// deployError is a deployment that did not succeed; it matches
+// ErrNotConverged without repeating its text.
+type deployError struct{ msg string }
+
+func (e *deployError) Error() string        { return e.msg }
+func (e *deployError) Is(target error) bool { return target == ErrNotConverged }
+
+func notConvergedf(format string, args ...any) error {
+	return &deployError{msg: fmt.Sprintf(format, args...)}
+}
+
+// isTimeout reports whether err is the end of the --timeout context.
+func isTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded)
+}

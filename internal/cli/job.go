@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/jobspec"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// DefaultRunTimeout bounds how long `job run` follows a deployment.
+const DefaultRunTimeout = 2 * time.Minute
+
+// RunOptions are the flags of `job run`.
+type RunOptions struct {
+	// Detach returns after registering instead of following placement.
+	Detach bool
+	// Timeout bounds the follow; 0 means DefaultRunTimeout.
+	Timeout time.Duration
+}
+
+// ReadJobFile reads a job document from path, or from stdin for "-",
+// refusing files over the parser's size limit before reading them whole.
+func ReadJobFile(path string, stdin io.Reader) ([]byte, error) {
+	var r io.Reader = stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, jobspec.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(data) > jobspec.MaxSize {
+		return nil, fmt.Errorf("%s: %w", path, jobspec.ErrTooLarge)
+	}
+	return data, nil
+}
+
+// JobRun checks a job document locally, registers it, and unless detached
+// follows the deployment until every copy runs (service) or finishes
+// (batch). Errors matching ErrNotConverged mean the job was registered but
+// did not reach its goal.
+func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions) error {
+	job, err := jobspec.ParseAndValidate(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	resp, err := e.Client.RegisterJob(ctx, job)
+	if err != nil {
+		return fmt.Errorf("registering job %s: %w", job.Name, e.Humanize(err))
+	}
+	// Progress goes to stdout in table mode; with -o json|yaml stdout is
+	// for the data, so progress goes to stderr.
+	pw := &progressWriter{w: e.Out, tty: e.TTY}
+	if e.Format != FormatTable {
+		pw = &progressWriter{w: e.Err}
+	}
+	if o.Detach {
+		if ok, err := e.printData(resp); ok {
+			return err
+		}
+		fmt.Fprintf(e.Out, "Job %s registered: version %d at index %d\n", resp.JobID, resp.Version, resp.Index)
+		return nil
+	}
+	fmt.Fprintf(pw.w, "Job %s registered: version %d at index %d\n", resp.JobID, resp.Version, resp.Index)
+
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRunTimeout
+	}
+	start := e.Now()
+	fctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, p, err := e.follow(fctx, resp.JobID, resp.Version, pw)
+	pw.finish()
+	if err != nil {
+		if isTimeout(err) && ctx.Err() == nil {
+			return notConverged(resp.JobID, timeout, st, p)
+		}
+		return fmt.Errorf("following job %s: %w", resp.JobID, e.Humanize(err))
+	}
+	if ok, err := e.printData(st); ok {
+		return err
+	}
+	took := e.Now().Sub(start).Round(100 * time.Millisecond)
+	if p.typ == structs.JobTypeBatch {
+		fmt.Fprintf(e.Out, "==> Job %s version %d: all %d copies complete (%s)\n", resp.JobID, resp.Version, p.count, took)
+	} else {
+		fmt.Fprintf(e.Out, "==> Job %s version %d: %d/%d copies running (%s)\n", resp.JobID, resp.Version, p.running, p.count, took)
+	}
+	return nil
+}
+
+// JobList prints every job.
+func (e *Env) JobList(ctx context.Context) error {
+	jobs, _, err := e.Client.ListJobs(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("listing jobs: %w", e.Humanize(err))
+	}
+	sort.Slice(jobs, func(i, j int) bool { return jobs[i].ID < jobs[j].ID })
+	if ok, err := e.printData(jobs); ok {
+		return err
+	}
+	if len(jobs) == 0 {
+		fmt.Fprintln(e.Out, "No jobs")
+		return nil
+	}
+	t := newTable("ID", "TYPE", "PRIORITY", "STATUS", "COUNT", "RUNNING", "PENDING", "FAILED", "VERSION", "SUBMITTED")
+	for _, j := range jobs {
+		status := j.Status
+		if j.Stop {
+			status += " (stopped)"
+		}
+		t.row(j.ID, j.Type, j.Priority, status, j.Count, j.Summary[structs.AllocClientRunning],
+			j.Summary[structs.AllocClientPending], j.Summary[structs.AllocClientFailed], j.Version, age(e.Now(), j.SubmitTime))
+	}
+	return t.write(e.Out)
+}
+
+// JobStatus prints a job, its allocation summary and table, and why copies
+// are pending if they are.
+func (e *Env) JobStatus(ctx context.Context, name string) error {
+	st, _, err := e.Client.JobStatus(ctx, name, nil)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", name, e.Humanize(err))
+	}
+	if ok, err := e.printData(st); ok {
+		return err
+	}
+	j := st.Job
+	now := e.Now()
+	k := &kv{}
+	k.add("ID", j.ID)
+	k.add("Type", j.Type)
+	k.add("Priority", j.Priority)
+	k.add("Count", j.Count)
+	status := string(j.Status)
+	if j.Stop {
+		status += " (stopped)"
+	}
+	k.add("Status", status)
+	k.add("Version", j.Version)
+	k.add("Driver", j.Driver)
+	k.add("Resources", cpuMem(j.Resources)+" per copy")
+	k.add("Placement", orDash(j.Placement))
+	if len(j.Constraints) > 0 {
+		cs := make([]string, len(j.Constraints))
+		for i, c := range j.Constraints {
+			cs[i] = c.String()
+		}
+		k.add("Constraints", strings.Join(cs, "; "))
+	}
+	k.add("Submitted", timestamp(now, j.SubmitTime))
+	if err := k.write(e.Out); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(e.Out, "\nSummary")
+	t := newTable("PENDING", "RUNNING", "COMPLETE", "FAILED", "LOST")
+	cells := make([]any, len(clientStatuses))
+	for i, s := range clientStatuses {
+		cells[i] = st.Summary[s]
+	}
+	t.row(cells...)
+	if err := t.write(e.Out); err != nil {
+		return err
+	}
+
+	if st.PlacementFailure != nil {
+		fmt.Fprintf(e.Out, "\nPlacement failure\n  %s\n", placementFailureText(st.PlacementFailure))
+	}
+
+	fmt.Fprintln(e.Out, "\nAllocations")
+	if len(st.Allocations) == 0 {
+		fmt.Fprintln(e.Out, "No allocations")
+		return nil
+	}
+	return allocTable(e.Out, now, st.Allocations, true)
+}
+
+// allocTable writes allocations newest copy first within each index.
+func allocTable(w io.Writer, now time.Time, allocs []*api.Allocation, withNode bool) error {
+	sorted := append([]*api.Allocation(nil), allocs...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if a.JobID != b.JobID {
+			return a.JobID < b.JobID
+		}
+		if a.Index != b.Index {
+			return a.Index < b.Index
+		}
+		return a.CreateIndex > b.CreateIndex
+	})
+	header := []string{"ID", "NAME", "VERSION"}
+	if withNode {
+		header = append(header, "NODE")
+	}
+	header = append(header, "DESIRED", "STATUS", "RESTARTS", "EXIT", "AGE")
+	t := newTable(header...)
+	for _, a := range sorted {
+		exit := "-"
+		if a.TaskState.State == structs.TaskStateDead || a.ClientTerminal() {
+			exit = strconv.Itoa(a.TaskState.ExitCode)
+		}
+		cells := []any{shortID(a.ID), a.Name, a.JobVersion}
+		if withNode {
+			cells = append(cells, orDash(nodeLabel(a)))
+		}
+		cells = append(cells, a.DesiredStatus, a.ClientStatus, a.TaskState.Restarts, exit, age(now, a.CreateTime))
+		t.row(cells...)
+	}
+	return t.write(w)
+}
+
+// JobStop stops a job (its allocations stop, the job stays, `job run` or
+// scale brings it back); purge removes it and its allocations.
+func (e *Env) JobStop(ctx context.Context, name string, purge bool) error {
+	resp, err := e.Client.StopJob(ctx, name, purge)
+	if err != nil {
+		return fmt.Errorf("stopping job %s: %w", name, e.Humanize(err))
+	}
+	if ok, err := e.printData(resp); ok {
+		return err
+	}
+	verb := "stopped"
+	if purge {
+		verb = "stopped and purged"
+	}
+	fmt.Fprintf(e.Out, "Job %s %s at index %d\n", name, verb, resp.Index)
+	return nil
+}
+
+// JobScale changes a job's count.
+func (e *Env) JobScale(ctx context.Context, name, count string) error {
+	n, err := strconv.Atoi(count)
+	if err != nil || n < 0 || n > structs.MaxCount {
+		return fmt.Errorf("count %q: must be a whole number from 0 to %d", count, structs.MaxCount)
+	}
+	resp, err := e.Client.ScaleJob(ctx, name, n)
+	if err != nil {
+		return fmt.Errorf("scaling job %s: %w", name, e.Humanize(err))
+	}
+	if ok, err := e.printData(resp); ok {
+		return err
+	}
+	fmt.Fprintf(e.Out, "Job %s scaled to %d at index %d\n", name, n, resp.Index)
+	return nil
+}
+
+// JobNames lists job IDs, for shell completion.
+func (e *Env) JobNames(ctx context.Context) []string {
+	jobs, _, err := e.Client.ListJobs(ctx, nil)
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(jobs))
+	for i, j := range jobs {
+		out[i] = j.ID
+	}
+	return out
+}

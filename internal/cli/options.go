@@ -1,0 +1,104 @@
+// Package cli holds what gantry's client commands (job, node, alloc,
+// scheduler) share: the address and output flags, readable errors, tables,
+// JSON/YAML output, and the commands' logic itself, written against an
+// Env so tests drive them with an httptest server and a buffer.
+//
+// cmd/gantry only wires cobra commands to the functions here.
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantry-project/gantry/api"
+)
+
+// Output formats for -o.
+const (
+	FormatTable = "table"
+	FormatJSON  = "json"
+	FormatYAML  = "yaml"
+)
+
+// Options are the flags every client command takes.
+type Options struct {
+	// Address is one or more comma-separated server URLs.
+	Address string
+	// Output is table, json or yaml.
+	Output string
+}
+
+// AddClientFlags registers --address and -o/--output as persistent flags of
+// cmd (a noun such as "job"), so every verb under it takes them.
+//
+// They are not registered on the root command: server, agent and peer
+// commands have flags of their own and must not inherit a client's
+// --address or a -o shorthand they might want for something else.
+func AddClientFlags(cmd *cobra.Command) *Options {
+	o := &Options{}
+	def := os.Getenv("GANTRY_ADDR")
+	if def == "" {
+		def = api.DefaultAddress
+	}
+	fs := cmd.PersistentFlags()
+	fs.StringVar(&o.Address, "address", def, "gantry server address(es), comma-separated (env GANTRY_ADDR)")
+	fs.StringVarP(&o.Output, "output", "o", FormatTable, "output format: table, json or yaml")
+	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{FormatTable, FormatJSON, FormatYAML}, cobra.ShellCompDirectiveNoFileComp
+	})
+	return o
+}
+
+// Env builds the environment a command runs in: an API client for the
+// address, stdout/stderr, and whether stdout is a terminal.
+func (o *Options) Env(cmd *cobra.Command) (*Env, error) {
+	format := strings.ToLower(o.Output)
+	switch format {
+	case FormatTable, FormatJSON, FormatYAML:
+	default:
+		return nil, fmt.Errorf("-o %q: output format must be table, json or yaml", o.Output)
+	}
+	client, err := api.NewClient(api.Config{Address: o.Address})
+	if err != nil {
+		return nil, fmt.Errorf("--address: %w", err)
+	}
+	out := cmd.OutOrStdout()
+	return &Env{
+		Client: client,
+		Out:    out,
+		Err:    cmd.ErrOrStderr(),
+		Format: format,
+		Now:    time.Now,
+		TTY:    isTerminal(out),
+	}, nil
+}
+
+// Env is what a command needs to run: the client, where to write, and a
+// clock (injected so tests render fixed ages).
+type Env struct {
+	Client *api.Client
+	Out    io.Writer
+	Err    io.Writer
+	// Format is table, json or yaml.
+	Format string
+	Now    func() time.Time
+	// TTY is true when Out is a terminal: progress redraws one line in
+	// place instead of printing a line per change.
+	TTY bool
+}
+
+// isTerminal reports whether w is a character device (a terminal), without
+// a dependency: good enough to choose between redrawn and plain progress.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
