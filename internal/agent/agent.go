@@ -1,0 +1,407 @@
+// Package agent is the node agent: it fingerprints the machine, registers
+// it with the servers, heartbeats, learns its allocations through a
+// blocking query, runs them through the task drivers, reports every
+// transition back, and serves task logs and metrics on its own HTTP API.
+//
+// The agent survives its own restart: the node ID and the allocation state
+// (with each task's driver handle) live in the data dir, and a restarted
+// agent re-attaches to running tasks instead of starting them again.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// Agent runs one node.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	client  *api.Client
+	nodeID  string
+	node    *structs.Node // fingerprinted template; HTTPAddr set at Start
+	drivers map[string]driver.Driver
+	metrics *metrics
+	gather  prometheus.Gatherer
+	store   *stateStore
+	updates *updater
+
+	mu      sync.Mutex
+	runners map[string]*runner // guarded by mu
+	started bool
+	stopped bool
+
+	ln         net.Listener
+	httpServer *http.Server
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+
+	registered     chan struct{} // closed after the first registration
+	registeredOnce sync.Once
+	reregister     chan struct{} // the server does not know this node
+}
+
+// New validates cfg, loads (or creates) the node identity and fingerprints
+// the machine. Nothing runs until Start.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
+	}
+	cfg.setDefaults()
+	client, err := api.NewClient(api.Config{Address: strings.Join(cfg.Servers, ","), HTTPClient: cfg.HTTPClient})
+	if err != nil {
+		return nil, fmt.Errorf("agent config: servers: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, allocsDir), 0o755); err != nil {
+		return nil, fmt.Errorf("agent data dir: %w", err)
+	}
+	id, err := loadNodeID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	res, attrs, err := defaultFingerprinter().fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.CPU > 0 {
+		res.CPU = cfg.CPU
+	}
+	if cfg.MemoryMB > 0 {
+		res.MemoryMB = cfg.MemoryMB
+	}
+	name := cfg.Name
+	if name == "" {
+		if name, err = os.Hostname(); err != nil || name == "" {
+			name = "node-" + id[:8]
+		}
+	}
+	a := &Agent{
+		cfg: cfg, log: cfg.Logger.With("node", name), client: client, nodeID: id,
+		node: &structs.Node{
+			ID: id, Name: name, Labels: cfg.Labels, Attributes: attrs, Capacity: res,
+			Status: structs.NodeStatusReady,
+		},
+		drivers:    map[string]driver.Driver{},
+		runners:    map[string]*runner{},
+		registered: make(chan struct{}),
+		reregister: make(chan struct{}, 1),
+	}
+	reg := cfg.Registerer
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		reg, a.gather = r, r
+	} else if g, ok := reg.(prometheus.Gatherer); ok {
+		a.gather = g
+	} else {
+		a.gather = prometheus.DefaultGatherer
+	}
+	if a.metrics, err = newMetrics(reg); err != nil {
+		return nil, fmt.Errorf("agent metrics: %w", err)
+	}
+	drivers := cfg.Drivers
+	if drivers == nil {
+		exec, err := driver.NewExec(driver.ExecOptions{ShimCommand: cfg.ShimCommand, Logger: a.log})
+		if err != nil {
+			return nil, err
+		}
+		drivers = []driver.Driver{exec, driver.NewMock(nil)}
+	}
+	for _, d := range drivers {
+		a.drivers[d.Name()] = d
+	}
+	a.updates = newUpdater(cfg.UpdateWindow, cfg.Now, a.sendUpdates,
+		func(d time.Duration) { a.metrics.updateLatency.Observe(d.Seconds()) })
+	return a, nil
+}
+
+// NodeID is the node's persistent ID.
+func (a *Agent) NodeID() string { return a.nodeID }
+
+// HTTPAddr is the address the agent's API listens on (after Start).
+func (a *Agent) HTTPAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.node.HTTPAddr
+}
+
+// Node returns a copy of the node as the agent registers it.
+func (a *Agent) Node() *structs.Node {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.node.Copy()
+}
+
+// Start opens the HTTP API, re-attaches to the tasks a previous agent
+// process left running, and starts registering, heartbeating and watching
+// for allocations in the background. It returns once the API listens; the
+// agent runs until ctx is done or Shutdown is called.
+func (a *Agent) Start(ctx context.Context) error {
+	a.mu.Lock()
+	if a.started {
+		a.mu.Unlock()
+		return errors.New("agent already started")
+	}
+	a.started = true
+	a.mu.Unlock()
+
+	store, err := openState(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	a.store = store
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("agent http_addr %s: %w", a.cfg.HTTPAddr, err)
+	}
+	a.ln = ln
+	a.mu.Lock()
+	a.node.HTTPAddr = advertiseAddr(ln.Addr().(*net.TCPAddr))
+	a.mu.Unlock()
+	a.httpServer = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, cancel := context.WithCancel(ctx)
+	a.cancel = cancel
+	a.restore()
+	a.goFunc(func() {
+		if err := a.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("agent http server", "err", err)
+		}
+	})
+	a.goFunc(func() { a.heartbeatLoop(ctx) })
+	a.goFunc(func() { a.watchLoop(ctx) })
+	a.goFunc(func() {
+		a.updates.run(ctx, a.registered, func(err error) {
+			a.log.Warn("reporting allocation status", "err", err)
+			if api.IsNotFound(err) {
+				a.triggerReregister()
+			}
+		})
+	})
+	a.log.Info("agent started", "node_id", a.nodeID, "http", a.node.HTTPAddr,
+		"cpu", a.node.Capacity.CPU, "memory_mb", a.node.Capacity.MemoryMB)
+	return nil
+}
+
+// Shutdown stops the agent without stopping its tasks: they keep running
+// and a new agent on the same data dir re-attaches to them.
+func (a *Agent) Shutdown() error {
+	a.mu.Lock()
+	if !a.started || a.stopped {
+		a.mu.Unlock()
+		return nil
+	}
+	a.stopped = true
+	runners := make([]*runner, 0, len(a.runners))
+	for _, r := range a.runners {
+		runners = append(runners, r)
+	}
+	a.mu.Unlock()
+
+	a.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := a.httpServer.Shutdown(ctx)
+	if err != nil {
+		// Log followers may hold connections; cut them.
+		err = a.httpServer.Close()
+	}
+	for _, r := range runners {
+		r.detach()
+	}
+	for _, r := range runners {
+		<-r.done
+	}
+	a.wg.Wait()
+	a.log.Info("agent stopped; tasks left running")
+	return err
+}
+
+func (a *Agent) goFunc(f func()) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		f()
+	}()
+}
+
+// advertiseAddr turns a listen address into one the servers can reach.
+func advertiseAddr(addr *net.TCPAddr) string {
+	ip := addr.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+		if ifs, err := net.InterfaceAddrs(); err == nil {
+			for _, ia := range ifs {
+				if n, ok := ia.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+					ip = n.IP
+					break
+				}
+			}
+		}
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(addr.Port))
+}
+
+// restore brings back the allocations of the local state: running tasks
+// are re-attached at once (so their exits are seen), finished ones are
+// kept to be reported; the rest wait for the server to list them.
+func (a *Agent) restore() {
+	for _, rec := range a.store.all() {
+		switch rec.Phase {
+		case phaseRunning, phaseStarting:
+			a.startRunner(rec)
+		case phaseDone:
+			// Kept for its logs and re-reported after registration: the
+			// server may have missed the final state.
+			a.startRunner(rec)
+		}
+	}
+}
+
+// startRunner creates and starts the runner of rec.
+func (a *Agent) startRunner(rec *allocRecord) *runner {
+	r := newRunner(a, rec)
+	a.mu.Lock()
+	a.runners[rec.Alloc.ID] = r
+	a.mu.Unlock()
+	go r.run()
+	return r
+}
+
+// register registers the node, retrying with backoff across the servers
+// until it succeeds or ctx ends; it returns the heartbeat TTL.
+func (a *Agent) register(ctx context.Context) (time.Duration, bool) {
+	b := newBackoff(250*time.Millisecond, 10*time.Second)
+	for {
+		resp, err := a.client.RegisterNode(ctx, a.Node())
+		if err == nil {
+			if resp.NodeID != "" && resp.NodeID != a.nodeID {
+				a.log.Warn("server answered with another node ID; keeping ours", "ours", a.nodeID, "theirs", resp.NodeID)
+			}
+			a.registeredOnce.Do(func() { close(a.registered) })
+			a.log.Info("node registered", "ttl", resp.HeartbeatTTL.D())
+			// Send every allocation's current state: reports queued while
+			// the server did not know us may have been dropped.
+			a.resendAll()
+			return resp.HeartbeatTTL.D(), true
+		}
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		var ae *api.APIError
+		if errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest {
+			a.log.Error("server refused the node registration", "err", err)
+		} else {
+			a.log.Warn("registering node", "err", err)
+		}
+		if !sleepCtx(ctx, b.next()) {
+			return 0, false
+		}
+	}
+}
+
+func (a *Agent) resendAll() {
+	a.mu.Lock()
+	runners := make([]*runner, 0, len(a.runners))
+	for _, r := range a.runners {
+		runners = append(runners, r)
+	}
+	a.mu.Unlock()
+	for _, r := range runners {
+		rec := r.snapshot()
+		a.updates.push(&structs.AllocClientUpdate{ID: rec.Alloc.ID, ClientStatus: rec.ClientStatus,
+			ClientDescription: rec.ClientDescription, TaskState: rec.TaskState})
+	}
+}
+
+func (a *Agent) triggerReregister() {
+	select {
+	case a.reregister <- struct{}{}:
+	default:
+	}
+}
+
+// heartbeatLoop registers, then heartbeats at about a third of the TTL
+// (with jitter), and registers again whenever a server answers 404.
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	for {
+		ttl, ok := a.register(ctx)
+		if !ok {
+			return
+		}
+		// A re-register request raised before this registration is moot.
+		select {
+		case <-a.reregister:
+		default:
+		}
+		a.heartbeat(ctx, ttl)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// heartbeat returns when the node must register again or ctx ends.
+func (a *Agent) heartbeat(ctx context.Context, ttl time.Duration) {
+	if ttl <= 0 {
+		ttl = 10 * time.Second
+	}
+	wait := jitter(ttl/3, 0.2)
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-a.reregister:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		resp, err := a.client.Heartbeat(ctx, a.nodeID)
+		switch {
+		case err == nil:
+			if d := resp.HeartbeatTTL.D(); d > 0 {
+				ttl = d
+			}
+			wait = jitter(ttl/3, 0.2)
+		case ctx.Err() != nil:
+			return
+		case api.IsNotFound(err):
+			a.log.Warn("server does not know this node; registering again")
+			return
+		default:
+			a.metrics.hbFailures.Inc()
+			a.log.Warn("heartbeat failed", "err", err)
+			// Retry sooner than usual so one lost request does not cost
+			// the TTL.
+			wait = min(jitter(ttl/3, 0.2), time.Second)
+		}
+	}
+}
+
+// sendUpdates reports allocation states to the servers.
+func (a *Agent) sendUpdates(ctx context.Context, ups []*structs.AllocClientUpdate) error {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := a.client.UpdateAllocations(rctx, a.nodeID, ups)
+	if err != nil {
+		return fmt.Errorf("node %s: updating %d allocations: %w", a.nodeID, len(ups), err)
+	}
+	return nil
+}

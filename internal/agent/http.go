@@ -1,0 +1,168 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// Self is the body of GET /v1/agent/self.
+type Self struct {
+	NodeID     string            `json:"node_id"`
+	Name       string            `json:"name"`
+	HTTPAddr   string            `json:"http_addr"`
+	Resources  structs.Resources `json:"resources"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// Allocations counts the allocations the agent knows, by client status.
+	Allocations map[string]int `json:"allocations"`
+	Drivers     []string       `json:"drivers"`
+}
+
+// logPollInterval is how often a followed log is checked for new bytes.
+const logPollInterval = 100 * time.Millisecond
+
+func (a *Agent) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/agent/self", a.handleSelf)
+	mux.HandleFunc("GET /v1/agent/allocation/{alloc_id}/logs", a.handleLogs)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(api.ErrorResponse{Error: msg})
+}
+
+func (a *Agent) handleSelf(w http.ResponseWriter, _ *http.Request) {
+	n := a.Node()
+	s := Self{NodeID: n.ID, Name: n.Name, HTTPAddr: n.HTTPAddr, Resources: n.Capacity,
+		Labels: n.Labels, Attributes: n.Attributes, Allocations: map[string]int{}}
+	for name := range a.drivers {
+		s.Drivers = append(s.Drivers, name)
+	}
+	a.mu.Lock()
+	for _, r := range a.runners {
+		s.Allocations[r.snapshot().ClientStatus]++
+	}
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(s)
+}
+
+// handleLogs serves a task's log from an offset; with follow=true it keeps
+// sending new bytes until the task is dead and the file drained, or the
+// client goes away.
+func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("alloc_id")
+	stream := r.URL.Query().Get("type")
+	file := driver.StdoutFile
+	switch stream {
+	case "", "stdout":
+	case "stderr":
+		file = driver.StderrFile
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("type must be \"stdout\" or \"stderr\" (got %q)", stream))
+		return
+	}
+	follow := false
+	if v := r.URL.Query().Get("follow"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("follow must be true or false (got %q)", v))
+			return
+		}
+		follow = b
+	}
+	var offset int64
+	if v := r.URL.Query().Get("offset"); v != "" {
+		o, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || o < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("offset must be a byte count >= 0 (got %q)", v))
+			return
+		}
+		offset = o
+	}
+	a.mu.Lock()
+	run := a.runners[id]
+	a.mu.Unlock()
+	if run == nil && (a.store == nil || a.store.get(id) == nil) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("allocation %s is not known to this agent", id))
+		return
+	}
+	// dead reports whether no more output can come.
+	dead := func() bool { return run == nil || run.finished() }
+	path := filepath.Join(a.cfg.DataDir, allocsDir, id, file)
+
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	flusher, _ := w.(http.Flusher)
+	var f *os.File
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	buf := make([]byte, 32*1024)
+	tick := time.NewTicker(logPollInterval)
+	defer tick.Stop()
+	for {
+		// Read the state before the file: output written before the task
+		// died is then read in this pass.
+		wasDead := dead()
+		if f == nil {
+			var err error
+			f, err = os.Open(path)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				a.log.Warn("opening task log", "alloc", id, "err", err)
+				return
+			}
+			if f != nil {
+				if _, err := f.Seek(offset, io.SeekStart); err != nil {
+					return
+				}
+			}
+		}
+		if f != nil {
+			for {
+				n, err := f.Read(buf)
+				if n > 0 {
+					if _, werr := w.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if !follow || wasDead {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

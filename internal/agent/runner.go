@@ -1,0 +1,403 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// Task event types reported in TaskState.Events.
+const (
+	EventReceived      = "Received"
+	EventStarted       = "Started"
+	EventReattached    = "Reattached"
+	EventTerminated    = "Terminated"
+	EventRestarting    = "Restarting"
+	EventKilled        = "Killed"
+	EventDriverFailure = "Driver Failure"
+	EventNotRestarting = "Not Restarting"
+	EventLost          = "Lost"
+)
+
+// runner drives one allocation's task through its life on this node:
+// start, restarts in place under the job's restart policy, stop on the
+// server's request, and a report of every transition.
+//
+// One goroutine (run) owns the task; other goroutines only read the record
+// (under mu) or ask it to stop (kill) or to let go (detach).
+type runner struct {
+	a        *Agent
+	id       string
+	allocDir string
+
+	killCh     chan struct{}
+	killOnce   sync.Once
+	detachCh   chan struct{}
+	detachOnce sync.Once
+	done       chan struct{}
+
+	mu  sync.Mutex
+	rec *allocRecord // guarded by mu; the run goroutine writes it
+	// counted says the running-tasks gauge includes this task.
+	counted bool
+}
+
+func newRunner(a *Agent, rec *allocRecord) *runner {
+	return &runner{
+		a:        a,
+		id:       rec.Alloc.ID,
+		allocDir: filepath.Join(a.cfg.DataDir, allocsDir, rec.Alloc.ID),
+		killCh:   make(chan struct{}),
+		detachCh: make(chan struct{}),
+		done:     make(chan struct{}),
+		rec:      rec.copy(),
+	}
+}
+
+// kill asks the runner to stop its task for good (the server stopped or
+// evicted the allocation, or no longer lists it).
+func (r *runner) kill() { r.killOnce.Do(func() { close(r.killCh) }) }
+
+// detach lets the task run on without this agent (agent shutdown).
+func (r *runner) detach() { r.detachOnce.Do(func() { close(r.detachCh) }) }
+
+func (r *runner) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// snapshot returns a copy of the record.
+func (r *runner) snapshot() *allocRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rec.copy()
+}
+
+// setAlloc records the server's latest version of the allocation (its
+// desired status changes; the job does not).
+func (r *runner) setAlloc(a *structs.Allocation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a.Job == nil {
+		a = a.Copy()
+		a.Job = r.rec.Alloc.Job
+	}
+	r.rec.Alloc = a
+}
+
+// update changes the record under the lock, saves it and reports it.
+func (r *runner) update(f func(rec *allocRecord)) {
+	r.mu.Lock()
+	f(r.rec)
+	rec := r.rec.copy()
+	r.mu.Unlock()
+	if err := r.a.store.put(rec); err != nil {
+		r.a.log.Error("alloc state not saved; a restart may not re-attach", "alloc", r.id, "err", err)
+	}
+	r.a.updates.push(&structs.AllocClientUpdate{
+		ID: rec.Alloc.ID, ClientStatus: rec.ClientStatus,
+		ClientDescription: rec.ClientDescription, TaskState: rec.TaskState,
+	})
+}
+
+func (r *runner) event(rec *allocRecord, typ, msg string) {
+	ev := structs.TaskEvent{Time: r.a.cfg.Now().UnixNano(), Type: typ, Message: msg}
+	evs := append(rec.TaskState.Events, ev)
+	if n := len(evs) - structs.MaxTaskEvents; n > 0 {
+		evs = append([]structs.TaskEvent(nil), evs[n:]...)
+	}
+	rec.TaskState.Events = evs
+}
+
+func (r *runner) setCounted(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if on != r.counted {
+		r.counted = on
+		if on {
+			r.a.metrics.running.Inc()
+		} else {
+			r.a.metrics.running.Dec()
+		}
+	}
+}
+
+func (r *runner) taskConfig(alloc *structs.Allocation) *driver.TaskConfig {
+	j := alloc.Job
+	return &driver.TaskConfig{
+		AllocID: alloc.ID, JobID: alloc.JobID, AllocIndex: alloc.Index, JobType: j.Type,
+		Config: j.Config, Env: j.Env, Resources: alloc.Resources, AllocDir: r.allocDir,
+	}
+}
+
+// run is the runner's goroutine.
+func (r *runner) run() {
+	defer close(r.done)
+	rec := r.snapshot()
+	if rec.Phase == phaseDone {
+		return
+	}
+	alloc := rec.Alloc
+	if alloc.Job == nil {
+		r.finish(structs.AllocClientFailed, "allocation has no job to run", EventDriverFailure, nil)
+		return
+	}
+	drv, ok := r.a.drivers[alloc.Job.Driver]
+	if !ok {
+		r.finish(structs.AllocClientFailed, fmt.Sprintf("driver %q is not available on this node", alloc.Job.Driver), EventDriverFailure, nil)
+		return
+	}
+	var task driver.Task
+	switch rec.Phase {
+	case phaseStarting, phaseRunning:
+		if rec.Handle == nil {
+			r.finish(structs.AllocClientFailed, "task lost: the agent stopped while starting it, so it may or may not have run; it is not started again", EventLost, nil)
+			return
+		}
+		t, err := drv.Recover(rec.Handle, r.taskConfig(alloc))
+		if err != nil {
+			r.finish(structs.AllocClientFailed, fmt.Sprintf("task lost: re-attaching after an agent restart: %v", err), EventLost, nil)
+			return
+		}
+		task = t
+		r.setCounted(true)
+		r.update(func(rec *allocRecord) {
+			r.event(rec, EventReattached, fmt.Sprintf("agent restarted; re-attached to the running task (pid %d)", rec.Handle.PID))
+		})
+	case phaseReceived:
+		if err := os.MkdirAll(r.allocDir, 0o755); err != nil {
+			r.finish(structs.AllocClientFailed, fmt.Sprintf("creating alloc dir: %v", err), EventDriverFailure, nil)
+			return
+		}
+		r.update(func(rec *allocRecord) {
+			rec.ClientStatus = structs.AllocClientPending
+			rec.TaskState.State = structs.TaskStatePending
+			r.event(rec, EventReceived, "task received by the node")
+		})
+	}
+
+	for {
+		var res driver.ExitResult
+		startFailed := false
+		if task == nil {
+			select {
+			case <-r.killCh:
+				r.finishKilled(nil, driver.ExitResult{})
+				return
+			case <-r.detachCh:
+				return
+			default:
+			}
+			t, err := r.start(drv)
+			if err != nil {
+				res = driver.ExitResult{ExitCode: -1, Err: err}
+				startFailed = true
+			}
+			task = t
+		}
+		if task != nil {
+			select {
+			case <-task.Exited():
+				res = task.Result()
+			case <-r.killCh:
+				r.finishKilled(task, driver.ExitResult{})
+				return
+			case <-r.detachCh:
+				task.Detach()
+				r.setCounted(false)
+				return
+			}
+			r.setCounted(false)
+			task = nil
+		}
+		if !r.restartOrFinish(res, startFailed) {
+			return
+		}
+		// Wait out the restart delay unless stopped meanwhile.
+		delay := time.NewTimer(r.snapshot().Alloc.Job.Restart.Delay.D())
+		select {
+		case <-delay.C:
+		case <-r.killCh:
+			delay.Stop()
+			r.finishKilled(nil, driver.ExitResult{})
+			return
+		case <-r.detachCh:
+			delay.Stop()
+			return
+		}
+	}
+}
+
+// start launches the task. The phase is saved as "starting" first, so an
+// agent that dies mid-start never starts the task a second time.
+func (r *runner) start(drv driver.Driver) (driver.Task, error) {
+	r.update(func(rec *allocRecord) { rec.Phase = phaseStarting })
+	cfg := r.taskConfig(r.snapshot().Alloc)
+	task, err := drv.Start(cfg)
+	if err != nil {
+		r.update(func(rec *allocRecord) {
+			rec.Phase = phaseRestartWait
+			r.event(rec, EventDriverFailure, err.Error())
+		})
+		return nil, err
+	}
+	r.a.metrics.starts.Inc()
+	r.setCounted(true)
+	h := task.Handle()
+	r.update(func(rec *allocRecord) {
+		rec.Phase = phaseRunning
+		rec.Handle = h
+		rec.ClientStatus = structs.AllocClientRunning
+		rec.ClientDescription = ""
+		rec.TaskState.State = structs.TaskStateRunning
+		rec.TaskState.StartedAt = h.StartedAt
+		rec.TaskState.FinishedAt = 0
+		rec.TaskState.PID = h.PID
+		msg := "task started"
+		if h.PID > 0 {
+			msg = fmt.Sprintf("task started (pid %d)", h.PID)
+		}
+		r.event(rec, EventStarted, msg)
+	})
+	return task, nil
+}
+
+// restartOrFinish applies the restart policy to an exit: batch tasks that
+// exit 0 are complete; other exits restart while the policy allows
+// (Attempts within Interval), then the allocation fails. It reports
+// whether a restart follows.
+func (r *runner) restartOrFinish(res driver.ExitResult, startFailed bool) bool {
+	rec := r.snapshot()
+	job := rec.Alloc.Job
+	if res.Err != nil && !startFailed {
+		// Lost while running (its supervisor vanished): the outcome is
+		// unknown, so the scheduler, not a restart here, decides.
+		r.finish(structs.AllocClientFailed, res.Err.Error(), EventLost, &res)
+		return false
+	}
+	var exit *driver.ExitResult
+	if !startFailed {
+		exit = &res
+	}
+	if job.Type == structs.JobTypeBatch && res.Successful() {
+		r.finish(structs.AllocClientComplete, "", "", exit)
+		return false
+	}
+	now := r.a.cfg.Now()
+	p := job.Restart
+	recent := 0
+	var keep []int64
+	for _, t := range rec.RestartTimes {
+		if p.Interval <= 0 || now.Sub(time.Unix(0, t)) < p.Interval.D() {
+			recent++
+			keep = append(keep, t)
+		}
+	}
+	if recent >= p.Attempts {
+		why := fmt.Sprintf("exceeded the restart policy (%d attempts within %s); last: %s", p.Attempts, p.Interval, res)
+		if p.Attempts == 0 {
+			why = fmt.Sprintf("restart policy allows no restarts; %s", res)
+		}
+		r.finish(structs.AllocClientFailed, why, EventNotRestarting, exit)
+		return false
+	}
+	r.a.metrics.restarts.Inc()
+	r.update(func(rec *allocRecord) {
+		if !startFailed {
+			r.terminated(rec, res)
+		}
+		rec.Phase = phaseRestartWait
+		rec.RestartTimes = append(keep, now.UnixNano())
+		rec.TaskState.Restarts++
+		rec.TaskState.State = structs.TaskStatePending
+		rec.ClientStatus = structs.AllocClientPending
+		r.event(rec, EventRestarting, fmt.Sprintf("restart %d of %d within %s, in %s (%s)",
+			recent+1, p.Attempts, p.Interval, p.Delay, res))
+	})
+	return true
+}
+
+// terminated records a task's exit in rec. It is applied in the same
+// update as the decision that follows, so a crash cannot separate the two
+// (a finished batch task must never look restartable).
+func (r *runner) terminated(rec *allocRecord, res driver.ExitResult) {
+	rec.Handle = nil
+	rec.TaskState.ExitCode = res.ExitCode
+	if !res.FinishedAt.IsZero() {
+		rec.TaskState.FinishedAt = res.FinishedAt.UnixNano()
+	}
+	r.event(rec, EventTerminated, res.String())
+}
+
+// finish ends the allocation for good; res is the task's exit, if it just
+// exited.
+func (r *runner) finish(status, desc, evType string, res *driver.ExitResult) {
+	if status == structs.AllocClientFailed {
+		r.a.metrics.failures.Inc()
+	}
+	r.update(func(rec *allocRecord) {
+		rec.Phase = phaseDone
+		rec.Handle = nil
+		rec.ClientStatus = status
+		rec.ClientDescription = desc
+		rec.TaskState.State = structs.TaskStateDead
+		rec.TaskState.Failed = status == structs.AllocClientFailed
+		if res != nil {
+			r.terminated(rec, *res)
+		}
+		if rec.TaskState.FinishedAt == 0 {
+			rec.TaskState.FinishedAt = r.a.cfg.Now().UnixNano()
+		}
+		if evType != "" {
+			msg := desc
+			if msg == "" {
+				msg = "task is done"
+			}
+			r.event(rec, evType, msg)
+		}
+	})
+	r.a.log.Info("allocation finished", "alloc", r.id, "status", status, "description", desc)
+}
+
+// finishKilled stops the task (if one runs) because the server asked:
+// the allocation is complete, with a Killed event.
+func (r *runner) finishKilled(task driver.Task, res driver.ExitResult) {
+	msg := "task stopped by the server"
+	if d := r.snapshot().Alloc.DesiredDescription; d != "" {
+		msg += ": " + d
+	}
+	if task != nil {
+		if err := task.Stop(r.a.cfg.KillTimeout); err != nil {
+			r.a.log.Error("stopping task", "alloc", r.id, "err", err)
+			msg += fmt.Sprintf(" (stop error: %v)", err)
+		}
+		res = task.Result()
+		r.setCounted(false)
+	} else {
+		msg += " before it started"
+	}
+	r.update(func(rec *allocRecord) {
+		rec.Phase = phaseDone
+		rec.Handle = nil
+		rec.ClientStatus = structs.AllocClientComplete
+		rec.ClientDescription = msg
+		rec.TaskState.State = structs.TaskStateDead
+		rec.TaskState.Failed = false
+		if task != nil {
+			rec.TaskState.ExitCode = res.ExitCode
+			rec.TaskState.FinishedAt = res.FinishedAt.UnixNano()
+		} else if rec.TaskState.FinishedAt == 0 {
+			rec.TaskState.FinishedAt = r.a.cfg.Now().UnixNano()
+		}
+		r.event(rec, EventKilled, msg)
+	})
+}
