@@ -50,10 +50,13 @@ type Scheduler struct {
 	planner  scheduler.Planner
 	log      *slog.Logger
 	now      func() time.Time
-	rng      *rand.Rand // used only by the loop goroutine
+	rng      *rand.Rand                  // used only by the loop goroutine
+	cache    *scheduler.FeasibilityCache // used only by the loop goroutine
 	m        *metrics
 	// afterFunc starts timers; tests replace it to fire them by hand.
 	afterFunc func(d time.Duration, f func()) stopper
+	// processed, when set, is called after each job is processed (tests).
+	processed func(jobID string)
 
 	wake chan struct{} // buffered(1): the queue may have work
 
@@ -99,6 +102,7 @@ func New(cfg Config, snapshot func() (scheduler.State, error), planner scheduler
 		log:      cfg.Logger.With("component", "scheduler", "architecture", Architecture),
 		now:      cfg.Now,
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		cache:    scheduler.NewFeasibilityCache(0),
 		m:        newMetrics(cfg.Registerer),
 		afterFunc: func(d time.Duration, f func()) stopper {
 			return time.AfterFunc(d, f)
@@ -166,7 +170,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
 	start := s.now()
 	var placed, preempted int
-	opts := scheduler.Options{SampleSize: s.cfg.SampleSize, Rand: s.rng, Now: s.now}
+	opts := scheduler.Options{SampleSize: s.cfg.SampleSize, Rand: s.rng, Now: s.now, Cache: s.cache}
 	for attempt := 0; ; attempt++ {
 		st, err := s.snapshot()
 		if err != nil {
@@ -227,6 +231,9 @@ func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
 		s.m.placements.Add(float64(placed))
 		s.m.preemptions.Add(float64(preempted))
 		s.m.latency.Observe(d.Seconds())
+	}
+	if s.processed != nil {
+		s.processed(jobID)
 	}
 }
 
