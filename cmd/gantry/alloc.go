@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantry-project/gantry/internal/cli"
+)
+
+func init() {
+	allocCmd := &cobra.Command{
+		Use:     "alloc",
+		Aliases: []string{"allocation"},
+		Short:   "Inspect allocations (copies of a job placed on nodes) and read their logs",
+	}
+	opts := cli.AddClientFlags(allocCmd)
+	allocIDs := opts.Complete(func(e *cli.Env, ctx context.Context) []string { return e.AllocIDs(ctx) })
+
+	statusCmd := &cobra.Command{
+		Use:               "status ID",
+		Short:             "Show an allocation (ID or unique prefix): task state and events",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: allocIDs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := opts.Env(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := cli.Context(cmd)
+			defer cancel()
+			return e.AllocStatus(ctx, args[0])
+		},
+	}
+
+	var logs cli.LogOptions
+	logsCmd := &cobra.Command{
+		Use:               "logs ID",
+		Short:             "Print a task's stdout (or --stderr); -f keeps streaming",
+		Example:           "  gantry alloc logs 3f2a9c1e\n  gantry alloc logs -f --stderr 3f2a",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: allocIDs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := opts.Env(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := cli.Context(cmd)
+			defer cancel()
+			return e.AllocLogs(ctx, args[0], logs)
+		},
+	}
+	logsCmd.Flags().BoolVar(&logs.Stderr, "stderr", false, "show stderr instead of stdout")
+	logsCmd.Flags().BoolVarP(&logs.Follow, "follow", "f", false, "keep streaming new output until interrupted")
+
+	allocCmd.AddCommand(statusCmd, logsCmd)
+	rootCmd.AddCommand(allocCmd)
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantry-project/gantry/internal/cli"
+)
+
+func init() {
+	nodeCmd := &cobra.Command{
+		Use:   "node",
+		Short: "List and inspect worker nodes, drain them",
+	}
+	opts := cli.AddClientFlags(nodeCmd)
+	nodeNames := opts.Complete(func(e *cli.Env, ctx context.Context) []string { return e.NodeNames(ctx) })
+
+	listCmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List nodes with their CPU and memory use",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := opts.Env(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := cli.Context(cmd)
+			defer cancel()
+			return e.NodeList(ctx)
+		},
+	}
+
+	statusCmd := &cobra.Command{
+		Use:               "status ID|NAME",
+		Short:             "Show a node (by ID, unique ID prefix or name) and its allocations",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: nodeNames,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := opts.Env(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := cli.Context(cmd)
+			defer cancel()
+			return e.NodeStatus(ctx, args[0])
+		},
+	}
+
+	var disable bool
+	drainCmd := &cobra.Command{
+		Use:               "drain ID|NAME",
+		Short:             "Stop placing work on a node and move its allocations away (--disable to undo)",
+		Example:           "  gantry node drain dev-2\n  gantry node drain --disable dev-2",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: nodeNames,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := opts.Env(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := cli.Context(cmd)
+			defer cancel()
+			return e.NodeDrain(ctx, args[0], !disable)
+		},
+	}
+	drainCmd.Flags().BoolVar(&disable, "disable", false, "end draining: the node receives placements again")
+
+	nodeCmd.AddCommand(listCmd, statusCmd, drainCmd)
+	rootCmd.AddCommand(nodeCmd)
+}
