@@ -504,16 +504,16 @@ func cmdZRange(c *Client) {
 		x = nil
 	}
 	for ; x != nil && offset > 0; offset-- {
-		x = step(x, rev)
+		x = zstep(x, rev)
 	}
 	for ; x != nil && inRange(x) && limit != 0; limit-- {
 		nodes = append(nodes, x)
-		x = step(x, rev)
+		x = zstep(x, rev)
 	}
 	c.replyNodes(nodes, withScores)
 }
 
-func step(x *zNode, rev bool) *zNode {
+func zstep(x *zNode, rev bool) *zNode {
 	if rev {
 		return x.backward
 	}

@@ -28,7 +28,7 @@ const (
 type entry struct {
 	exp int64  // expiry in Unix milliseconds, 0 for none
 	str []byte // string value
-	obj any    // *list, *set, *hash or *zset
+	obj any    // *list, set, hash or *zset
 }
 
 func (e *entry) kind() string {
@@ -37,9 +37,9 @@ func (e *entry) kind() string {
 		return "string"
 	case *list:
 		return "list"
-	case *set:
+	case set:
 		return "set"
-	case *hash:
+	case hash:
 		return "hash"
 	case *zset:
 		return "zset"

@@ -24,7 +24,6 @@ type ProtocolError struct{ Msg string }
 
 func (e *ProtocolError) Error() string { return "Protocol error: " + e.Msg }
 
-
 // ParseCommand parses one command (a RESP array of bulk strings, or an inline
 // command line) from the start of buf. It appends the arguments to dst[:0]
 // and returns them with the number of bytes consumed. When buf holds only a
