@@ -15,7 +15,7 @@ import (
 // not changed; without it, it clears whenever a non-empty plan placed
 // everything.
 type FailureReader interface {
-	PlacementFailureByJob(jobID string) *structs.PlacementFailure
+	PlacementFailure(jobID string) *structs.PlacementFailure
 }
 
 // Options holds the injected parts of one scheduling pass.
@@ -64,7 +64,7 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 	var stored *structs.PlacementFailure
 	fr, haveFailures := state.(FailureReader)
 	if haveFailures {
-		stored = fr.PlacementFailureByJob(jobID)
+		stored = fr.PlacementFailure(jobID)
 	}
 	if job == nil {
 		plan.ClearFailure = stored != nil || (!haveFailures && len(plan.Stops) > 0)

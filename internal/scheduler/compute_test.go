@@ -8,6 +8,7 @@ import (
 
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/schedtest"
+	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -207,3 +208,10 @@ func checkPlanAgainstSnapshot(t *testing.T, snap scheduler.State, plan *structs.
 		}
 	}
 }
+
+// The server's go-memdb snapshot is the production State: it must keep
+// satisfying both interfaces, or failures stop being cleared precisely.
+var (
+	_ scheduler.State         = (*state.Snapshot)(nil)
+	_ scheduler.FailureReader = (*state.Snapshot)(nil)
+)

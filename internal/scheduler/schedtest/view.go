@@ -54,7 +54,7 @@ func (v *View) JobByID(id string) *structs.Job                   { return v.jobs
 func (v *View) AllocsByNode(nodeID string) []*structs.Allocation { return v.byNode[nodeID] }
 func (v *View) AllocsByJob(jobID string) []*structs.Allocation   { return v.byJob[jobID] }
 
-// PlacementFailureByJob implements scheduler.FailureReader.
-func (v *View) PlacementFailureByJob(jobID string) *structs.PlacementFailure {
+// PlacementFailure implements scheduler.FailureReader.
+func (v *View) PlacementFailure(jobID string) *structs.PlacementFailure {
 	return v.failures[jobID]
 }
