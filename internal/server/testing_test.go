@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/gantry-project/gantry/api"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The process collector's and http.Transport's background readers
+		// of connections closed by the peer end on their own shortly after.
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// testConfig is a config for an in-process server on free ports, with
+// short timeouts so a single server elects itself quickly.
+func testConfig(t *testing.T) Config {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.RaftAddr = "127.0.0.1:0"
+	cfg.NodeName = "test"
+	cfg.RaftTimeout = 100 * time.Millisecond
+	cfg.HeartbeatTTL = time.Minute
+	cfg.ReconcileInterval = time.Minute
+	cfg.Seed = 1
+	cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return cfg
+}
+
+// tWriter sends logs through t so they show with the failing test only.
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// startServer starts a server with cfg, waits until it leads and returns
+// it with an API client; both are closed when the test ends.
+func startServer(t *testing.T, cfg Config) (*Server, *api.Client) {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown() })
+	waitFor(t, 10*time.Second, "server to become leader", func() (bool, string) {
+		return s.Leader(), "not leader"
+	})
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(hc.CloseIdleConnections)
+	c, err := api.NewClient(api.Config{Address: "http://" + s.HTTPAddr(), HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, c
+}
+
+// waitFor polls cond with a generous deadline: the machine is shared, and
+// no test asserts how fast something happened.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, st := cond()
+		if ok {
+			return
+		}
+		last = st
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
+}
+
+func mockJob(name string, count int) *api.Job {
+	return &api.Job{Name: name, Count: count, Driver: "mock",
+		Resources: api.Resources{CPU: 500, MemoryMB: 256}}
+}
+
+func fakeNode(id string, cpu, mem int64) *api.Node {
+	return &api.Node{ID: id, Name: "node-" + id, Capacity: api.Resources{CPU: cpu, MemoryMB: mem},
+		Attributes: map[string]string{"os": "linux", "arch": "amd64"}}
+}
+
+var bg = context.Background()
+
+// liveAllocs returns the allocations the server wants running.
+func liveAllocs(t *testing.T, c *api.Client, job string) []*api.Allocation {
+	t.Helper()
+	allocs, _, err := c.JobAllocations(bg, job, nil)
+	if err != nil {
+		t.Fatalf("allocations of %s: %v", job, err)
+	}
+	var out []*api.Allocation
+	for _, a := range allocs {
+		if !a.Terminal() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func waitLive(t *testing.T, c *api.Client, job string, n int) []*api.Allocation {
+	t.Helper()
+	var live []*api.Allocation
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d live allocations of %s", n, job), func() (bool, string) {
+		live = liveAllocs(t, c, job)
+		return len(live) == n, fmt.Sprintf("%d live", len(live))
+	})
+	return live
+}
+
