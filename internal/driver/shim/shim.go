@@ -252,7 +252,10 @@ func report(ready *os.File, r Ready) {
 }
 
 // WriteJSONAtomic writes v to path through a temporary file and a rename, so
-// readers see either the old file or the whole new one.
+// readers see either the old file or the whole new one. It does not fsync:
+// these files guard against the agent or shim process dying, which leaves
+// the page cache intact; after a machine crash every task is gone anyway and
+// is reported lost.
 func WriteJSONAtomic(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -263,11 +266,6 @@ func WriteJSONAtomic(path string, v any) error {
 		return err
 	}
 	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return err

@@ -1,0 +1,258 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// fakeServer implements the server endpoints an agent uses: register,
+// heartbeat, the node's allocations as a blocking query, and allocation
+// updates. It keeps every update it receives so tests can check the
+// sequence of reports.
+type fakeServer struct {
+	t   *testing.T
+	srv *httptest.Server
+	ttl time.Duration
+
+	mu            sync.Mutex
+	index         uint64
+	changed       chan struct{} // closed and replaced on every change
+	nodes         map[string]*structs.Node
+	registrations int
+	heartbeats    int
+	updateCalls   int
+	allocs        map[string]*structs.Allocation
+	history       map[string][]*structs.AllocClientUpdate
+}
+
+func newFakeServer(t *testing.T) *fakeServer {
+	fs := &fakeServer{t: t, ttl: 300 * time.Millisecond, index: 1, changed: make(chan struct{}),
+		nodes: map[string]*structs.Node{}, allocs: map[string]*structs.Allocation{},
+		history: map[string][]*structs.AllocClientUpdate{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/node/register", fs.register)
+	mux.HandleFunc("POST /v1/node/{id}/heartbeat", fs.heartbeat)
+	mux.HandleFunc("GET /v1/node/{id}/allocations", fs.nodeAllocs)
+	mux.HandleFunc("POST /v1/node/{id}/allocations", fs.updateAllocs)
+	fs.srv = httptest.NewServer(mux)
+	t.Cleanup(fs.srv.Close)
+	return fs
+}
+
+func (fs *fakeServer) addr() string { return fs.srv.Listener.Addr().String() }
+
+// bumpLocked records a change and wakes blocking queries.
+func (fs *fakeServer) bumpLocked() uint64 {
+	fs.index++
+	close(fs.changed)
+	fs.changed = make(chan struct{})
+	return fs.index
+}
+
+func writeJSON(w http.ResponseWriter, code int, index uint64, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(api.IndexHeader, strconv.FormatUint(index, 10))
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (fs *fakeServer) register(w http.ResponseWriter, r *http.Request) {
+	var req api.NodeRegisterRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Node == nil || req.Node.ID == "" {
+		writeJSON(w, 400, 0, api.ErrorResponse{Error: fmt.Sprintf("bad register request: %v", err)})
+		return
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.nodes[req.Node.ID] = req.Node
+	fs.registrations++
+	idx := fs.bumpLocked()
+	writeJSON(w, 200, idx, api.NodeRegisterResponse{NodeID: req.Node.ID, HeartbeatTTL: structs.Duration(fs.ttl), Index: idx})
+}
+
+func (fs *fakeServer) knownLocked(w http.ResponseWriter, id string) bool {
+	if _, ok := fs.nodes[id]; !ok {
+		writeJSON(w, 404, fs.index, api.ErrorResponse{Error: "node " + id + " not found"})
+		return false
+	}
+	return true
+}
+
+func (fs *fakeServer) heartbeat(w http.ResponseWriter, r *http.Request) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if !fs.knownLocked(w, r.PathValue("id")) {
+		return
+	}
+	fs.heartbeats++
+	writeJSON(w, 200, fs.index, api.HeartbeatResponse{HeartbeatTTL: structs.Duration(fs.ttl), Index: fs.index})
+}
+
+func (fs *fakeServer) nodeAllocs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	minIndex, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+	wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
+	if wait == 0 {
+		wait = 30 * time.Second
+	}
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	for {
+		fs.mu.Lock()
+		if !fs.knownLocked(w, id) {
+			fs.mu.Unlock()
+			return
+		}
+		if fs.index > minIndex {
+			out := []*structs.Allocation{}
+			for _, a := range fs.allocs {
+				if a.NodeID == id {
+					out = append(out, a.Copy())
+				}
+			}
+			idx := fs.index
+			fs.mu.Unlock()
+			writeJSON(w, 200, idx, out)
+			return
+		}
+		ch := fs.changed
+		fs.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timeout.C:
+			minIndex = 0 // answer with the current state
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (fs *fakeServer) updateAllocs(w http.ResponseWriter, r *http.Request) {
+	var req api.AllocUpdateRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeJSON(w, 400, 0, api.ErrorResponse{Error: err.Error()})
+		return
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if !fs.knownLocked(w, r.PathValue("id")) {
+		return
+	}
+	fs.updateCalls++
+	for _, u := range req.Updates {
+		fs.history[u.ID] = append(fs.history[u.ID], u)
+		if a, ok := fs.allocs[u.ID]; ok {
+			a.ClientStatus, a.ClientDescription, a.TaskState = u.ClientStatus, u.ClientDescription, u.TaskState
+		}
+	}
+	idx := fs.bumpLocked()
+	writeJSON(w, 200, idx, api.IndexResponse{Index: idx})
+}
+
+// --- test controls ---
+
+func (fs *fakeServer) addAlloc(a *structs.Allocation) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	a = a.Copy()
+	a.DesiredStatus = structs.AllocDesiredRun
+	a.ClientStatus = structs.AllocClientPending
+	fs.allocs[a.ID] = a
+	fs.bumpLocked()
+}
+
+func (fs *fakeServer) setDesired(id, status string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.allocs[id].DesiredStatus = status
+	fs.allocs[id].DesiredDescription = "stopped by test"
+	fs.bumpLocked()
+}
+
+// apply changes several allocations in one index, as one plan would.
+func (fs *fakeServer) apply(f func(allocs map[string]*structs.Allocation)) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	f(fs.allocs)
+	fs.bumpLocked()
+}
+
+func (fs *fakeServer) removeAlloc(id string) {
+	fs.apply(func(m map[string]*structs.Allocation) { delete(m, id) })
+}
+
+func (fs *fakeServer) forgetNode(id string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	delete(fs.nodes, id)
+}
+
+func (fs *fakeServer) alloc(id string) *structs.Allocation {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.allocs[id].Copy()
+}
+
+func (fs *fakeServer) updates(id string) []*structs.AllocClientUpdate {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return append([]*structs.AllocClientUpdate(nil), fs.history[id]...)
+}
+
+func (fs *fakeServer) counts() (registrations, heartbeats int) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.registrations, fs.heartbeats
+}
+
+func (fs *fakeServer) node(id string) *structs.Node {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.nodes[id].Copy()
+}
+
+// waitStatus waits until the server's copy of an allocation has the client
+// status, and returns it.
+func (fs *fakeServer) waitStatus(id, status string) *structs.Allocation {
+	fs.t.Helper()
+	var a *structs.Allocation
+	eventually(fs.t, fmt.Sprintf("alloc %s to be %s", id, status), func() bool {
+		a = fs.alloc(id)
+		return a != nil && a.ClientStatus == status
+	})
+	return a
+}
+
+// statuses is the sequence of client statuses reported for an allocation,
+// with repeats collapsed.
+func (fs *fakeServer) statuses(id string) string {
+	var out []string
+	for _, u := range fs.updates(id) {
+		if len(out) == 0 || out[len(out)-1] != u.ClientStatus {
+			out = append(out, u.ClientStatus)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// eventually polls cond until it holds or a generous deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
