@@ -209,6 +209,9 @@ func nodeFits(snap *state.Snapshot, node *structs.Node, placements []*structs.Al
 		used = used.Add(a.Resources)
 	}
 	for _, p := range placements {
+		if p.Resources.CPU < 0 || p.Resources.MemoryMB < 0 {
+			return false, nil // a negative ask would hide real usage
+		}
 		used = used.Add(p.Resources)
 	}
 	ok, _ := node.Capacity.Fits(used)

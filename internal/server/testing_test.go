@@ -124,4 +124,3 @@ func waitLive(t *testing.T, c *api.Client, job string, n int) []*api.Allocation 
 	})
 	return live
 }
-
