@@ -56,7 +56,7 @@ func TestFSMApplySnapshotRestore(t *testing.T) {
 			Node: &structs.Node{ID: "n2", Name: "two", Capacity: structs.Resources{CPU: 1000, MemoryMB: 1000}}, Time: 11}),
 		entry(t, 5, structs.JobRegisterRequestType, &structs.JobRegisterRequest{Job: job}),
 		entry(t, 6, structs.ApplyPlanRequestType, &structs.ApplyPlanRequest{JobID: "web",
-			Allocs: []*structs.Allocation{alloc("a1", 0), alloc("a2", 1)},
+			Allocs:  []*structs.Allocation{alloc("a1", 0), alloc("a2", 1)},
 			Failure: &structs.PlacementFailure{Unplaced: 1, Message: "no room"}, Time: 12}),
 		entry(t, 7, structs.AllocClientUpdateRequestType, &structs.AllocClientUpdateRequest{NodeID: "n1",
 			Updates: []*structs.AllocClientUpdate{{ID: "a1", ClientStatus: structs.AllocClientFailed}}, Time: 13}),
