@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -101,13 +100,12 @@ func (e *Env) AllocLogs(ctx context.Context, ref string, o LogOptions) error {
 		stream = "stderr"
 	}
 	body, err := e.Client.AllocLogs(ctx, a.ID, api.LogOptions{Stream: stream, Follow: o.Follow})
-	if err != nil {
-		return fmt.Errorf("logs of allocation %s: %w", shortID(a.ID), e.Humanize(err))
+	if err == nil {
+		_, err = io.Copy(e.Out, body)
+		body.Close()
 	}
-	defer body.Close()
-	_, err = io.Copy(e.Out, body)
-	if err != nil && o.Follow && (errors.Is(err, context.Canceled) || ctx.Err() != nil) {
-		return nil // Ctrl-C ends a follow; that is success
+	if err != nil && o.Follow && ctx.Err() != nil {
+		return nil // Ctrl-C is how a follow ends: that is success
 	}
 	if err != nil {
 		return fmt.Errorf("logs of allocation %s: %w", shortID(a.ID), e.Humanize(err))

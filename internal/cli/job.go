@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -88,6 +89,9 @@ func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions
 	if err != nil {
 		if isTimeout(err) && ctx.Err() == nil {
 			return notConverged(resp.JobID, timeout, st, p)
+		}
+		if errors.Is(err, ErrNotConverged) {
+			return err
 		}
 		return fmt.Errorf("following job %s: %w", resp.JobID, e.Humanize(err))
 	}
