@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantry-project/gantry/internal/agent"
+	"github.com/gantry-project/gantry/internal/driver/shim"
+)
+
+func init() {
+	rootCmd.AddCommand(newAgentCmd(), newTaskShimCmd())
+}
+
+func newAgentCmd() *cobra.Command {
+	var (
+		servers  []string
+		labels   []string
+		logLevel string
+		cfg      agent.Config
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a node agent: register this machine and run the tasks the servers assign",
+		Long: `Run a node agent. It fingerprints the machine (CPU, memory, OS), registers
+with the servers, heartbeats, runs the allocations assigned to this node with
+the exec or mock driver, and reports their status.
+
+Stopping the agent (SIGINT/SIGTERM) leaves its tasks running; an agent started
+again on the same --data-dir re-attaches to them.`,
+		Example: `  gantry agent --servers 127.0.0.1:4646 --data-dir /var/lib/gantry/agent \
+    --label zone=a --label disk=ssd`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level, err := agentLogLevel(logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			for _, s := range servers {
+				for _, part := range strings.Split(s, ",") {
+					if part = strings.TrimSpace(part); part != "" {
+						cfg.Servers = append(cfg.Servers, part)
+					}
+				}
+			}
+			cfg.Labels = map[string]string{}
+			for _, l := range labels {
+				k, v, ok := strings.Cut(l, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--label %q: want key=value", l)
+				}
+				cfg.Labels[k] = v
+			}
+			a, err := agent.New(cfg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if err := a.Start(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "gantry agent: node %s, API on http://%s\n", a.NodeID(), a.HTTPAddr())
+			<-ctx.Done()
+			return a.Shutdown()
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&servers, "servers", []string{"127.0.0.1:4646"}, "server addresses host:port, comma-separated or repeated")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the node ID, allocation state and task logs (required)")
+	f.StringVar(&cfg.Name, "name", "", "node name (default: host name)")
+	f.StringArrayVar(&labels, "label", nil, "node label key=value (repeatable)")
+	f.Int64Var(&cfg.CPU, "cpu", 0, "CPU capacity in millicores (default: fingerprinted)")
+	f.Int64Var(&cfg.MemoryMB, "memory", 0, "memory capacity in MiB (default: fingerprinted)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:0", "address of the agent's own API (logs, metrics)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	_ = cmd.MarkFlagRequired("data-dir")
+	return cmd
+}
+
+// newTaskShimCmd is the hidden supervisor the exec driver runs for each
+// task (see internal/driver/shim). It reads its spec from the environment.
+func newTaskShimCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:                "task-shim",
+		Short:              "Supervise one exec task (started by the agent)",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(*cobra.Command, []string) error {
+			if os.Getenv(shim.EnvSpec) == "" {
+				return fmt.Errorf("task-shim is started by the agent's exec driver, not by hand (%s is not set)", shim.EnvSpec)
+			}
+			os.Exit(shim.Main())
+			return nil
+		},
+	}
+}
+
+func agentLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level: must be debug, info, warn or error (got %q)", s)
+	}
+	return l, nil
+}
