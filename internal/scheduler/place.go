@@ -35,7 +35,7 @@ type PlaceRequest struct {
 // PlacerConfig holds the injected parts of a Placer.
 type PlacerConfig struct {
 	SampleSize int              // 0 = DefaultSampleSize
-	Rand       *rand.Rand       // required: shuffles nodes and draws IDs
+	Rand       *rand.Rand       // shuffles nodes and draws IDs; nil = time-seeded
 	Now        func() time.Time // nil = time.Now
 	// Cache, when set, filters nodes for jobs with constraints once per
 	// node object across passes; nil evaluates lazily per pass.
@@ -95,6 +95,11 @@ func NewPlacer(cfg PlacerConfig, state State, job *structs.Job, plan *structs.Pl
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		// Callers should inject one (reproducible runs); never crash.
+		seed := uint64(time.Now().UnixNano())
+		cfg.Rand = rand.New(rand.NewPCG(seed, seed>>1))
 	}
 	cons, _ := CompileConstraints(job.Constraints) // a bad regexp matches nothing
 	p := &Placer{

@@ -6,6 +6,7 @@ package monolithic
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -43,7 +44,8 @@ type Config struct {
 type stopper interface{ Stop() bool }
 
 // Scheduler is the single scheduling loop. Enqueue and Status may be called
-// from any goroutine; Run runs the loop on the caller's goroutine.
+// from any goroutine; Run runs the loop on the caller's goroutine and must
+// not be called twice at once.
 type Scheduler struct {
 	cfg      Config
 	snapshot func() (scheduler.State, error)
@@ -173,6 +175,9 @@ func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
 	opts := scheduler.Options{SampleSize: s.cfg.SampleSize, Rand: s.rng, Now: s.now, Cache: s.cache}
 	for attempt := 0; ; attempt++ {
 		st, err := s.snapshot()
+		if err == nil && st == nil {
+			err = errors.New("snapshot function returned no state")
+		}
 		if err != nil {
 			s.log.Error("snapshot failed; retrying job later", "job", jobID, "error", err)
 			s.retryAfter(jobID, priority, s.now().Add(errorBackoff))
@@ -195,6 +200,9 @@ func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
 			break
 		}
 		pr, err := s.planner.SubmitPlan(ctx, res.Plan)
+		if err == nil && pr == nil {
+			err = errors.New("planner returned no result")
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Error("plan submission failed; retrying job later", "job", jobID, "error", err)
