@@ -14,11 +14,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// The process collector's and http.Transport's background readers
-		// of connections closed by the peer end on their own shortly after.
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 // testConfig is a config for an in-process server on free ports, with
