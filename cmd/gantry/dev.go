@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/agent"
+	"github.com/gantry-project/gantry/internal/cli"
+	"github.com/gantry-project/gantry/internal/server"
+)
+
+func init() { rootCmd.AddCommand(newDevCmd()) }
+
+type devOptions struct {
+	agents     int
+	dataDir    string
+	httpAddr   string
+	runExample string
+	logLevel   string
+}
+
+func newDevCmd() *cobra.Command {
+	o := &devOptions{}
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a dev cluster in one process: a server and N agents",
+		Long: `Run a server and N agents in one process, for trying gantry out.
+
+Each agent gets an equal share of this machine's CPU and memory, a name
+dev-1..dev-N and a label zone=a, zone=b, ... Tasks are real processes. With
+no --data-dir the state lives in a temporary directory removed on exit;
+Ctrl-C stops every job first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd, o) },
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.agents, "agents", 3, "number of agents")
+	f.StringVar(&o.dataDir, "data-dir", "", "directory for state and task logs (default: a temporary directory, removed on exit)")
+	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:4646", "address of the server's HTTP API")
+	f.StringVar(&o.runExample, "run-example", "", "job file to submit once the cluster is up (followed until running)")
+	f.StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func runDev(cmd *cobra.Command, o *devOptions) error {
+	if o.agents < 1 || o.agents > 26 {
+		return fmt.Errorf("--agents must be between 1 and 26 (got %d)", o.agents)
+	}
+	logger, err := newLogger(o.logLevel, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	dir, cleanup := o.dataDir, func() {}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "gantry-dev-"); err != nil {
+			return err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+	}
+	defer cleanup()
+
+	raftAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	scfg := server.DefaultConfig()
+	scfg.DataDir = filepath.Join(dir, "server")
+	scfg.HTTPAddr = o.httpAddr
+	scfg.RaftAddr = raftAddr
+	scfg.NodeName = "dev-server"
+	scfg.Logger = logger.With("component", "server")
+	srv, err := server.New(scfg)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("starting server: %w", err)
+	}
+	defer srv.Shutdown()
+	addr := "http://" + srv.HTTPAddr()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// Agents run on their own context: on Ctrl-C they must keep working
+	// until the jobs are stopped and their tasks killed (shutdownDev).
+	agentCtx, stopAgents := context.WithCancel(context.Background())
+	defer stopAgents()
+	if err := waitLeader(ctx, srv); err != nil {
+		return err
+	}
+	cpuShare, memShare := machineShare(o.agents)
+	var agents []*agent.Agent
+	var names []string
+	for i := 0; i < o.agents; i++ {
+		name := fmt.Sprintf("dev-%d", i+1)
+		zone := string(rune('a' + i))
+		a, err := agent.New(agent.Config{
+			Servers:  []string{srv.HTTPAddr()},
+			DataDir:  filepath.Join(dir, name),
+			Name:     name,
+			Labels:   map[string]string{"zone": zone},
+			CPU:      cpuShare,
+			MemoryMB: memShare,
+			Logger:   logger.With("component", "agent"),
+		})
+		if err != nil {
+			return fmt.Errorf("agent %s: %w", name, err)
+		}
+		if err := a.Start(agentCtx); err != nil {
+			return fmt.Errorf("starting agent %s: %w", name, err)
+		}
+		agents = append(agents, a)
+		names = append(names, fmt.Sprintf("%s (zone=%s)", name, zone))
+	}
+
+	client, err := api.NewClient(api.Config{Address: addr})
+	if err != nil {
+		return err
+	}
+	defer shutdownDev(client, agents, cmd.ErrOrStderr())
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "gantry dev cluster\n  server: %s (data in %s)\n  agents: %s, each cpu=%dm memory=%dMiB\n",
+		addr, dir, strings.Join(names, ", "), cpuShare, memShare)
+	if err := waitNodesReady(ctx, client, o.agents); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  %d nodes ready.\n\n", o.agents)
+
+	if o.runExample != "" {
+		data, err := cli.ReadJobFile(o.runExample, cmd.InOrStdin())
+		if err != nil {
+			return err
+		}
+		env := &cli.Env{Client: client, Out: out, Err: cmd.ErrOrStderr(), Format: cli.FormatTable, Now: time.Now}
+		fmt.Fprintf(out, "$ gantry job run %s\n", o.runExample)
+		if err := env.JobRun(ctx, o.runExample, data, cli.RunOptions{}); err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
+		}
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintf(out, "Try, in another terminal:\n  export GANTRY_ADDR=%s\n  gantry node list\n  gantry job status web\n  gantry job run examples/batch.yaml\n\nCtrl-C stops every job and the cluster.\n", addr)
+	<-ctx.Done()
+	fmt.Fprintln(out, "\nstopping jobs and the cluster...")
+	return nil
+}
+
+// shutdownDev stops every job and waits (bounded) for the tasks to end, so
+// Ctrl-C leaves no task processes behind, then stops the agents.
+func shutdownDev(client *api.Client, agents []*agent.Agent, errw io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	jobs, _, err := client.ListJobs(ctx, nil)
+	if err == nil {
+		for _, j := range jobs {
+			_, _ = client.StopJob(ctx, j.ID, false)
+		}
+		for ctx.Err() == nil {
+			allocs, _, err := client.ListAllocations(ctx, nil)
+			if err != nil {
+				break
+			}
+			live := 0
+			for _, a := range allocs {
+				if a.ClientStatus == api.AllocClientRunning || a.ClientStatus == api.AllocClientPending && a.DesiredStatus == api.AllocDesiredRun {
+					live++
+				}
+			}
+			if live == 0 {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for _, a := range agents {
+		if err := a.Shutdown(); err != nil {
+			fmt.Fprintln(errw, "agent shutdown:", err)
+		}
+	}
+}
+
+func waitLeader(ctx context.Context, srv *server.Server) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for !srv.Leader() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("server did not become leader within 30s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func waitNodesReady(ctx context.Context, client *api.Client, n int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		nodes, _, err := client.ListNodes(ctx, nil)
+		if err == nil {
+			ready := 0
+			for _, nd := range nodes {
+				if nd.Status == api.NodeStatusReady {
+					ready++
+				}
+			}
+			if ready >= n {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("agents did not register within 30s")
+}
+
+// machineShare divides this machine's CPU (millicores) and memory (MiB)
+// evenly among n agents.
+func machineShare(n int) (cpu, memMB int64) {
+	cpu = int64(runtime.NumCPU()) * 1000 / int64(n)
+	memMB = 1024
+	if total := totalMemoryMB(); total > 0 {
+		memMB = total / int64(n)
+	}
+	return cpu, memMB
+}
+
+// totalMemoryMB reads MemTotal from /proc/meminfo (0 if unknown).
+func totalMemoryMB() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb int64
+		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
