@@ -152,6 +152,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration", "restart:\n  delay: soon\n", nil, []string{`line 2: restart.delay: invalid duration "soon"`}},
 		{"duration overflow", "restart:\n  delay: 99999999999999\n", nil, []string{"restart.delay: duration 99999999999999 seconds is out of range"}},
 		{"json bool duration", `{"restart": {"delay": true}}`, nil, []string{"restart.delay: expected a duration string"}},
+		{"unquoted != is a YAML tag", "constraints:\n  - label: zone\n    op: !=\n    value: a\n", nil, []string{`line 3: constraints[0].op: expected a string, got the YAML tag != (quote values that start with "!", e.g. "!=")`}},
 		{"env list", "env:\n  - A=1\n", nil, []string{"env: expected a mapping of names to values, got a list"}},
 		{"env nested", "env:\n  A: {b: 1}\n", nil, []string{"env.A: expected a string, got a mapping"}},
 		{"duplicate yaml key", "name: a\ncount: 1\ncount: 2\n", nil, []string{"line 3: count: given twice (first on line 2)"}},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -85,6 +86,10 @@ func (n *node) describe() string {
 	case scalarBool:
 		return n.text
 	case scalarOther:
+		if !strings.HasPrefix(n.tag, "!!") {
+			// `op: !=` unquoted: YAML reads a leading "!" as a tag.
+			return fmt.Sprintf("the YAML tag %s (quote values that start with \"!\", e.g. \"!=\")", n.tag)
+		}
 		return n.tag + " " + strconv.Quote(truncate(n.text, 40))
 	}
 	return strconv.Quote(truncate(n.text, 40))
