@@ -68,6 +68,13 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent config: servers: %w", err)
 	}
+	// Task processes run in their alloc dirs: every path handed to them
+	// must be absolute.
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent data dir %q: %w", cfg.DataDir, err)
+	}
+	cfg.DataDir = dataDir
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, allocsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}

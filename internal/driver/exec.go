@@ -146,6 +146,11 @@ func (d *ExecDriver) Start(cfg *TaskConfig) (Task, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: invalid exec config: %v", ErrStartFailed, errs[0])
 	}
+	if !filepath.IsAbs(cfg.AllocDir) {
+		// The shim runs inside the alloc dir; a relative path would
+		// resolve against it.
+		return nil, fmt.Errorf("alloc %s: alloc dir %q must be an absolute path", cfg.AllocID, cfg.AllocDir)
+	}
 	if err := os.MkdirAll(cfg.AllocDir, 0o755); err != nil {
 		return nil, fmt.Errorf("alloc %s: creating alloc dir: %w", cfg.AllocID, err)
 	}
