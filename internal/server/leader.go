@@ -80,6 +80,9 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	}
 	s.logger.Info("leader duties started")
 
+	// Activate the timers before reading the nodes, so a node registering
+	// meanwhile gets its timer either from its own register or from here.
+	s.hb.start(nil, 0)
 	snap := s.state.Snapshot()
 	var ready []string
 	for _, n := range snap.Nodes() {
