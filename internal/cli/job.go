@@ -76,6 +76,10 @@ func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions
 		return nil
 	}
 	fmt.Fprintf(pw.w, "Job %s registered: version %d at index %d\n", resp.JobID, resp.Version, resp.Index)
+	if job.Count == 0 {
+		// Valid (a staged job), but usually a forgotten field.
+		fmt.Fprintf(pw.w, "Note: count is 0, so nothing runs; set count in %s or use `gantry job scale %s N`\n", path, resp.JobID)
+	}
 
 	timeout := o.Timeout
 	if timeout <= 0 {
@@ -92,6 +96,9 @@ func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions
 		}
 		if errors.Is(err, ErrNotConverged) {
 			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped following job %s (Ctrl-C); it stays registered: `gantry job status %s` shows its progress", resp.JobID, resp.JobID)
 		}
 		return fmt.Errorf("following job %s: %w", resp.JobID, e.Humanize(err))
 	}

@@ -283,3 +283,22 @@ func TestPlacementFailureText(t *testing.T) {
 		}
 	}
 }
+
+func TestJobRunInterrupted(t *testing.T) {
+	f := newFakeServer(t)
+	job := testJob("web", structs.JobTypeService, 5)
+	f.statuses = []*api.JobStatusResponse{status(job, nil)}
+	e := newEnv(t, f.srv.URL, FormatTable)
+	out := &signalWriter{wrote: make(chan struct{})}
+	e.Out = out
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.JobRun(ctx, "web.yaml", readExample(t, "web.yaml"), RunOptions{}) }()
+	<-out.wrote // registered; now following
+	cancel()    // Ctrl-C
+	err := <-done
+	if err == nil || errors.Is(err, ErrNotConverged) ||
+		err.Error() != "stopped following job web (Ctrl-C); it stays registered: `gantry job status web` shows its progress" {
+		t.Fatalf("error %v", err)
+	}
+}
