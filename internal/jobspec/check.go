@@ -112,7 +112,11 @@ func (c *checker) integer(n *node, path string) {
 	}
 	if n.stype == scalarFloat {
 		// yaml.v3 would silently truncate 2.5 to 2.
-		c.add(path, n.line, "expected %s, got %s (not a whole number)", want, n.describe())
+		why := "not a whole number"
+		if f, err := strconv.ParseFloat(n.text, 64); err == nil && f == math.Trunc(f) {
+			why = "write it without a fraction or exponent"
+		}
+		c.add(path, n.line, "expected %s, got %s (%s)", want, n.describe(), why)
 		return
 	}
 	var v int64

@@ -252,7 +252,9 @@ func (p *jsonParser) token() (json.Token, error) {
 
 func (p *jsonParser) syntax(off int64, msg string) error {
 	line, col := lineCol(p.data, off)
-	return &Error{Problems: []Problem{{Line: line, Column: col, Rule: "JSON syntax: " + msg}}}
+	// A YAML flow mapping ({name: web}) also starts with '{'; say why JSON
+	// rules apply.
+	return &Error{Problems: []Problem{{Line: line, Column: col, Rule: "JSON syntax (a document starting with '{' is read as JSON): " + msg}}}
 }
 
 // pos is the position of the token just read: tokens never span lines, so
