@@ -19,7 +19,7 @@ import (
 // Files in the data dir.
 const (
 	nodeIDFile = "node-id"
-	stateFile  = "state.json"
+	stateDir   = "state"
 	allocsDir  = "allocs"
 )
 
@@ -94,42 +94,49 @@ func (r *allocRecord) copy() *allocRecord {
 	return &c
 }
 
-// stateStore is the agent's local allocation state: one JSON file written
-// atomically on every change. A few hundred allocations per node keep it
-// small; the write happens outside the runners' hot path only on
-// transitions.
+// stateStore is the agent's local allocation state: one JSON file per
+// allocation in <data-dir>/state/, written atomically on every transition.
+// One file each keeps a transition's cost independent of how many
+// allocations the node holds.
 type stateStore struct {
-	path string
+	dir  string
 	mu   sync.Mutex
 	recs map[string]*allocRecord
 }
 
-type stateFileV1 struct {
-	Version int                     `json:"version"`
-	Allocs  map[string]*allocRecord `json:"allocs"`
-}
-
 func openState(dataDir string) (*stateStore, error) {
-	s := &stateStore{path: filepath.Join(dataDir, stateFile), recs: map[string]*allocRecord{}}
-	b, err := os.ReadFile(s.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return s, nil
+	s := &stateStore{dir: filepath.Join(dataDir, stateDir), recs: map[string]*allocRecord{}}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("local state: %w", err)
 	}
+	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading local state: %w", err)
 	}
-	var f stateFileV1
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("local state %s is corrupt: %w", s.path, err)
-	}
-	for id, r := range f.Allocs {
-		if r == nil || r.Alloc == nil || r.Alloc.ID != id {
-			return nil, fmt.Errorf("local state %s: bad record for allocation %q", s.path, id)
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+			continue // temp files of an interrupted write are ignored
 		}
-		s.recs[id] = r
+		path := filepath.Join(s.dir, name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading local state: %w", err)
+		}
+		var r allocRecord
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("local state %s is corrupt: %w", path, err)
+		}
+		id := strings.TrimSuffix(name, ".json")
+		if r.Alloc == nil || r.Alloc.ID != id {
+			return nil, fmt.Errorf("local state %s: record is not for allocation %q", path, id)
+		}
+		s.recs[id] = &r
 	}
 	return s, nil
 }
+
+func (s *stateStore) path(id string) string { return filepath.Join(s.dir, id+".json") }
 
 // all returns copies of every record.
 func (s *stateStore) all() []*allocRecord {
@@ -151,12 +158,19 @@ func (s *stateStore) get(id string) *allocRecord {
 	return nil
 }
 
-// put stores a record and writes the file.
+// put stores a record and writes its file.
 func (s *stateStore) put(r *allocRecord) error {
+	id := r.Alloc.ID
+	if !validFileID(id) {
+		return fmt.Errorf("allocation ID %q cannot name a state file", id)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.recs[r.Alloc.ID] = r.copy()
-	return s.saveLocked()
+	s.recs[id] = r.copy()
+	if err := shim.WriteJSONAtomic(s.path(id), r); err != nil {
+		return fmt.Errorf("saving local state of %s: %w", id, err)
+	}
+	return nil
 }
 
 func (s *stateStore) delete(id string) error {
@@ -166,12 +180,13 @@ func (s *stateStore) delete(id string) error {
 		return nil
 	}
 	delete(s.recs, id)
-	return s.saveLocked()
-}
-
-func (s *stateStore) saveLocked() error {
-	if err := shim.WriteJSONAtomic(s.path, stateFileV1{Version: 1, Allocs: s.recs}); err != nil {
-		return fmt.Errorf("saving local state: %w", err)
+	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing local state of %s: %w", id, err)
 	}
 	return nil
+}
+
+// validFileID refuses IDs that would escape the state or allocs directory.
+func validFileID(id string) bool {
+	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, "/\\\x00")
 }

@@ -55,9 +55,14 @@ func (a *Agent) watchLoop(ctx context.Context) {
 func (a *Agent) reconcile(ctx context.Context, allocs []*structs.Allocation) {
 	listed := make(map[string]*structs.Allocation, len(allocs))
 	for _, al := range allocs {
-		if al != nil && al.ID != "" {
-			listed[al.ID] = al
+		if al == nil {
+			continue
 		}
+		if !validFileID(al.ID) {
+			a.log.Warn("ignoring allocation with an unusable ID", "alloc", al.ID)
+			continue
+		}
+		listed[al.ID] = al
 	}
 	var stops, gone []*runner
 	var starts []*allocRecord

@@ -334,3 +334,21 @@ func TestExecCgroupFallback(t *testing.T) {
 		t.Errorf("cgroup dir not removed: %v", err)
 	}
 }
+
+// BenchmarkExecStartWait is the cost of running a trivial task through the
+// shim: start, exit, exit observed.
+func BenchmarkExecStartWait(b *testing.B) {
+	d, err := NewExec(ExecOptions{ShimCommand: []string{os.Args[0]}, PollInterval: 5 * time.Millisecond, Cgroups: cgroups.Disabled("bench")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	cfg := &TaskConfig{AllocID: "a", AllocDir: dir, Config: map[string]any{"command": "/bin/true"}}
+	for i := 0; i < b.N; i++ {
+		task, err := d.Start(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		<-task.Exited()
+	}
+}
