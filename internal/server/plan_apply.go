@@ -23,6 +23,11 @@ func (s *Server) SubmitPlan(ctx context.Context, plan *structs.Plan) (*structs.P
 	}
 	s.planMu.Lock()
 	defer s.planMu.Unlock()
+	// Job writes wait for the plan too, so the job a plan was checked
+	// against is still the job when the plan applies (never allocations
+	// of a purged job, and the FSM can re-embed the job it left out).
+	s.jobMu.Lock()
+	defer s.jobMu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("plan for job %s: %w", plan.JobID, err)
 	}
@@ -135,6 +140,14 @@ func evaluatePlan(snap *state.Snapshot, plan *structs.Plan, now int64) (*structs
 			if c.Job == nil {
 				c.Job = job
 			}
+			if c.JobVersion == 0 {
+				c.JobVersion = c.Job.Version
+			}
+			if sameJob(c.Job, job) {
+				// The FSM embeds the stored job again (state.UpsertAllocs),
+				// so the entry need not repeat it per allocation.
+				c.Job = nil
+			}
 			if c.DesiredStatus == "" {
 				c.DesiredStatus = structs.AllocDesiredRun
 			}
@@ -216,4 +229,9 @@ func nodeFits(snap *state.Snapshot, node *structs.Node, placements []*structs.Al
 	}
 	ok, _ := node.Capacity.Fits(used)
 	return ok, evict
+}
+
+// sameJob reports whether a and b are the same stored version of a job.
+func sameJob(a, b *structs.Job) bool {
+	return a != nil && b != nil && a.ID == b.ID && a.Version == b.Version && a.ModifyIndex == b.ModifyIndex
 }

@@ -65,6 +65,7 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	txn := db.Txn(true)
 	defer txn.Abort()
+	jobs := jobInterner{txn: txn}
 	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
 	for n := 1; ; n++ {
 		var rec record
@@ -73,6 +74,9 @@ func (s *Store) Restore(r io.Reader) error {
 				break
 			}
 			return fmt.Errorf("restore: record %d: %w", n, err)
+		}
+		if rec.Alloc != nil {
+			rec.Alloc.Job = jobs.intern(rec.Alloc)
 		}
 		if err := insertRecord(txn, &rec); err != nil {
 			return fmt.Errorf("restore: record %d: %w", n, err)

@@ -294,6 +294,7 @@ func (s *Store) UpsertAllocs(index uint64, allocs []*structs.Allocation) error {
 }
 
 func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation) error {
+	jobs := jobInterner{txn: txn}
 	for _, a := range allocs {
 		if a == nil || a.ID == "" {
 			return errors.New("upsert alloc: allocation ID is required")
@@ -305,7 +306,16 @@ func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation)
 		var c *structs.Allocation
 		if raw == nil {
 			c = a.Copy()
+			c.Job = jobs.intern(c)
 			c.CreateIndex = index
+			// A node that went down after the plan was checked never
+			// runs the allocation: it is lost at once, like the node's
+			// other allocations.
+			if n, err := txn.First(TableNodes, "id", c.NodeID); err == nil && n != nil &&
+				n.(*structs.Node).Status == structs.NodeStatusDown && !c.ClientTerminal() {
+				c.ClientStatus, c.ClientDescription = structs.AllocClientLost, "node down"
+				c.DesiredStatus, c.DesiredDescription = structs.AllocDesiredStop, "node down"
+			}
 		} else {
 			c = raw.(*structs.Allocation).Copy()
 			c.DesiredStatus = a.DesiredStatus
@@ -454,4 +464,48 @@ func copyCounts(m map[string]int) map[string]int {
 		c[k] = v
 	}
 	return c
+}
+
+// jobKey identifies one stored version of a job: equal keys mean equal
+// jobs, since stored jobs are never modified in place.
+type jobKey struct {
+	id            string
+	version, mods uint64
+}
+
+// jobInterner makes allocations share one job object instead of each
+// holding its own decoded copy (a job is ~1 KB; a million allocations of
+// one job would otherwise hold a million copies).
+type jobInterner struct {
+	txn  *memdb.Txn
+	seen map[jobKey]*structs.Job
+}
+
+// intern returns the job object a new allocation should hold: the stored
+// job when it is the same version (or when the plan left the job out, as
+// the plan applier does to keep Raft entries small), else one shared copy
+// per distinct version.
+func (in *jobInterner) intern(a *structs.Allocation) *structs.Job {
+	var stored *structs.Job
+	if raw, err := in.txn.First(TableJobs, "id", a.JobID); err == nil && raw != nil {
+		stored = raw.(*structs.Job)
+	}
+	if a.Job == nil {
+		if stored != nil && stored.Version == a.JobVersion {
+			return stored
+		}
+		return nil
+	}
+	k := jobKey{a.Job.ID, a.Job.Version, a.Job.ModifyIndex}
+	if stored != nil && k == (jobKey{stored.ID, stored.Version, stored.ModifyIndex}) {
+		return stored
+	}
+	if j, ok := in.seen[k]; ok {
+		return j
+	}
+	if in.seen == nil {
+		in.seen = map[jobKey]*structs.Job{}
+	}
+	in.seen[k] = a.Job
+	return a.Job
 }

@@ -379,3 +379,48 @@ func dump(t *testing.T, s *Store) string {
 	must(t, err)
 	return string(b)
 }
+
+func TestUpsertAllocsSharesJobs(t *testing.T) {
+	s := newStore(t)
+	must(t, s.UpsertJob(1, testJob("web")))
+	stored := s.Snapshot().JobByID("web")
+	must(t, s.UpsertNode(2, testNode("n1", "one")))
+	must(t, s.UpsertNode(3, testNode("n2", "two")))
+	must(t, s.UpdateNodeStatus(4, "n2", structs.NodeStatusDown, 0))
+
+	withJob := func(id string, j *structs.Job, node string) *structs.Allocation {
+		a := testAlloc(id, "web", node, 0)
+		a.Job, a.JobVersion = j, j.Version
+		return a
+	}
+	decoded := stored.Copy() // as decoded from a Raft entry: equal, not the same
+	older := stored.Copy()
+	older.Version = 0
+	a4 := withJob("a4", stored, "n1")
+	a4.Job = nil // left out by the plan applier
+	must(t, s.UpsertAllocs(5, []*structs.Allocation{
+		withJob("a1", decoded, "n1"), withJob("a2", older, "n1"), withJob("a3", older.Copy(), "n1"), a4,
+		withJob("a5", stored, "n2"),
+	}))
+	snap := s.Snapshot()
+	if snap.AllocByID("a1").Job != stored || snap.AllocByID("a4").Job != stored {
+		t.Error("allocations of the stored version do not share the stored job")
+	}
+	if a2, a3 := snap.AllocByID("a2").Job, snap.AllocByID("a3").Job; a2 != a3 || a2.Version != 0 {
+		t.Error("allocations of an older version do not share one copy")
+	}
+	// A placement on a node that went down meanwhile is lost at once.
+	if a := snap.AllocByID("a5"); a.ClientStatus != structs.AllocClientLost || a.DesiredStatus != structs.AllocDesiredStop {
+		t.Errorf("alloc placed on a down node: client %s desired %s", a.ClientStatus, a.DesiredStatus)
+	}
+
+	// Restore shares jobs the same way.
+	var buf bytes.Buffer
+	must(t, snap.Persist(&buf))
+	r := newStore(t)
+	must(t, r.Restore(&buf))
+	rs := r.Snapshot()
+	if rs.AllocByID("a1").Job != rs.JobByID("web") || rs.AllocByID("a2").Job != rs.AllocByID("a3").Job {
+		t.Error("restored allocations do not share jobs")
+	}
+}
