@@ -303,7 +303,7 @@ func (r *runner) restartOrFinish(res driver.ExitResult, startFailed bool) bool {
 		}
 	}
 	if recent >= p.Attempts {
-		why := fmt.Sprintf("exceeded the restart policy (%d attempts within %s); last: %s", p.Attempts, p.Interval, res)
+		why := fmt.Sprintf("restart policy exhausted (%d restarts within %s allowed); last: %s", p.Attempts, p.Interval, res)
 		if p.Attempts == 0 {
 			why = fmt.Sprintf("restart policy allows no restarts; %s", res)
 		}

@@ -253,6 +253,7 @@ func (d *ExecDriver) launch(cfg *TaskConfig, specPath, logPath string) (execStat
 	case res.err != nil:
 		_ = syscall.Kill(st.ShimPID, syscall.SIGKILL)
 		reap(st.ShimPID)
+		killRecordedTask(filepath.Join(cfg.AllocDir, shimPIDFile))
 		return st, fmt.Errorf("alloc %s: task shim did not report a start (see %s): %w", cfg.AllocID, logPath, res.err)
 	case res.r.Error != "":
 		reap(st.ShimPID)
@@ -261,6 +262,19 @@ func (d *ExecDriver) launch(cfg *TaskConfig, specPath, logPath string) (execStat
 	st.TaskPID = res.r.TaskPID
 	st.TaskStart, _ = shim.StartTime(st.TaskPID)
 	return st, nil
+}
+
+// killRecordedTask kills the task a shim recorded in its PID file, so a
+// start reported as failed leaves nothing running.
+func killRecordedTask(pidFile string) {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return
+	}
+	var rec shim.PIDRecord
+	if json.Unmarshal(b, &rec) == nil && shim.Alive(rec.TaskPID, rec.TaskStart) {
+		_ = syscall.Kill(-rec.TaskPID, syscall.SIGKILL)
+	}
 }
 
 // reap collects an exited (or exiting) child shim, waiting briefly.

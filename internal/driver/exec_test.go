@@ -352,3 +352,25 @@ func BenchmarkExecStartWait(b *testing.B) {
 		<-task.Exited()
 	}
 }
+
+func TestExecShimNeverReports(t *testing.T) {
+	// A "shim" that never reports a start is killed after StartTimeout.
+	d, err := NewExec(ExecOptions{ShimCommand: []string{"/bin/sleep", "300"}, StartTimeout: 200 * time.Millisecond, Cgroups: cgroups.Disabled("test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := shTask(t, "true")
+	_, err = d.Start(cfg)
+	if err == nil || !strings.Contains(err.Error(), "did not report a start") || errors.Is(err, ErrStartFailed) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestExecRefusesRelativeAllocDir(t *testing.T) {
+	d := newTestExec(t)
+	cfg := shTask(t, "true")
+	cfg.AllocDir = "relative/dir"
+	if _, err := d.Start(cfg); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Fatalf("err = %v", err)
+	}
+}
