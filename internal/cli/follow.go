@@ -163,6 +163,9 @@ func (pw *progressWriter) finish() {
 	}
 }
 
+// pollPause spaces queries to a server that cannot block (tests shorten it).
+var pollPause = time.Second
+
 // followWait is the wait of each blocking query; the server answers
 // earlier as soon as the job or its allocations change.
 const followWait = 30 * time.Second
@@ -176,7 +179,15 @@ func (e *Env) follow(ctx context.Context, name string, version uint64, pw *progr
 		last      *api.JobStatusResponse
 		p         progress
 	)
+	// pause is the wait before the next query: zero while the server
+	// blocks for us, a second when it cannot (no index to wait on).
+	var pause time.Duration
 	for {
+		if pause > 0 {
+			if err := sleepCtx(ctx, pause); err != nil {
+				return last, p, err
+			}
+		}
 		st, meta, err := e.Client.JobStatus(ctx, name, &api.QueryOptions{WaitIndex: waitIndex, WaitTime: followWait})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -184,27 +195,20 @@ func (e *Env) follow(ctx context.Context, name string, version uint64, pw *progr
 			}
 			return last, p, err
 		}
-		switch {
-		case meta.LastIndex > waitIndex:
-			waitIndex = meta.LastIndex
-		case meta.LastIndex < waitIndex:
+		pause = 0
+		switch idx := meta.LastIndex; {
+		case idx == 0:
+			// No index header: the server cannot block, so poll gently.
+			pause = pollPause
+		case idx < waitIndex:
 			// The index went back (another server, restored state):
 			// start over rather than wait for an index that may never come.
-			waitIndex = 0
-			if err := sleepCtx(ctx, time.Second); err != nil {
-				return last, p, err
-			}
+			waitIndex, pause = 0, pollPause
 			continue
+		case idx == waitIndex:
+			continue // the wait elapsed without a change
 		default:
-			// Same index: the wait elapsed without a change. A server
-			// that answers at once without an index would spin us, so
-			// pause briefly when there is none.
-			if meta.LastIndex == 0 {
-				if err := sleepCtx(ctx, time.Second); err != nil {
-					return last, p, err
-				}
-			}
-			continue
+			waitIndex = idx
 		}
 		if st.Job == nil || st.Job.Version < version {
 			continue // a server that has not applied the registration yet

@@ -302,3 +302,29 @@ func TestJobRunInterrupted(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// A server that sends no index cannot block; the follow polls it instead of
+// spinning or stalling.
+func TestJobRunPollsServerWithoutIndex(t *testing.T) {
+	defer func(d time.Duration) { pollPause = d }(pollPause)
+	pollPause = time.Millisecond
+	job := testJob("web", structs.JobTypeService, 1)
+	states := []*api.JobStatusResponse{status(job, nil), status(job, nil, testAlloc("web", 0, "running"))}
+	calls := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /v1/jobs", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 0, &api.JobRegisterResponse{JobID: "web", Version: 1, Index: 10})
+	})
+	mux.HandleFunc("GET /v1/job/{id}/status", func(w http.ResponseWriter, r *http.Request) {
+		st := states[min(calls, len(states)-1)]
+		calls++
+		writeJSON(w, 0, st) // no X-Gantry-Index
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	e := newEnv(t, srv.URL, FormatTable)
+	if err := e.JobRun(context.Background(), "web.yaml", readExample(t, "web.yaml"), RunOptions{Timeout: time.Minute}); err != nil {
+		t.Fatalf("JobRun: %v", err)
+	}
+	containsInOrder(t, e.out.String(), "web: 0/1 running, 1 pending\n", "web: 1/1 running\n")
+}
