@@ -578,3 +578,31 @@ func TestManyMockAllocs(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func TestRestartThenStoppedWhileDown(t *testing.T) {
+	// The server stops the allocation while the agent is down: the new
+	// agent re-attaches and stops the task, without starting it again.
+	fs := newFakeServer(t)
+	dataDir := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "starts")
+	a1 := startAgent(t, fs, dataDir)
+	al := testAlloc(a1.NodeID(), structs.JobTypeService, "exec", sh(fmt.Sprintf("echo s >> %s; sleep 300", marker)))
+	fs.addAlloc(al)
+	running := fs.waitStatus(al.ID, structs.AllocClientRunning)
+	start, _ := shim.StartTime(running.TaskState.PID)
+	if err := a1.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	fs.setDesired(al.ID, structs.AllocDesiredStop)
+	startAgent(t, fs, dataDir)
+	done := fs.waitStatus(al.ID, structs.AllocClientComplete)
+	if !hasEvent(done, EventKilled) {
+		t.Errorf("events = %+v", done.TaskState.Events)
+	}
+	if shim.Alive(running.TaskState.PID, start) {
+		t.Error("task still running")
+	}
+	if n := lines(t, marker); n != 1 {
+		t.Errorf("task started %d times, want 1", n)
+	}
+}
