@@ -468,3 +468,39 @@ func TestLogProxy(t *testing.T) {
 	}
 	_ = s
 }
+
+// TestWritesNeedLeader sends writes before the single server has elected
+// itself (its election timeout is long): they answer 503 and change
+// nothing, while reads are served from local state.
+func TestWritesNeedLeader(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.RaftTimeout = 10 * time.Second
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	defer http.DefaultClient.CloseIdleConnections()
+	if s.Leader() {
+		t.Skip("elected already; the machine must be very slow")
+	}
+	for _, tc := range []struct{ method, path, body string }{
+		{"PUT", "/v1/jobs", `{"job":{"name":"web","driver":"mock","resources":{"cpu":1,"memory_mb":1}}}`},
+		{"POST", "/v1/node/register", `{"node":{"id":"n1","name":"n1","capacity":{"cpu":1,"memory_mb":1}}}`},
+		{"POST", "/v1/node/n1/heartbeat", `{}`},
+	} {
+		code, er := rawRequest(t, s, tc.method, tc.path, tc.body)
+		if code != http.StatusServiceUnavailable || !strings.Contains(er.Error, "not the cluster leader") {
+			t.Errorf("%s %s: %d %q, want 503 naming the leader", tc.method, tc.path, code, er.Error)
+		}
+	}
+	if code, _ := rawRequest(t, s, "GET", "/v1/jobs", ""); code != http.StatusOK {
+		t.Errorf("read without leader: %d, want 200", code)
+	}
+	if _, err := s.SubmitPlan(bg, &structs.Plan{JobID: "web"}); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("plan without leadership: %v", err)
+	}
+}
