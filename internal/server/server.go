@@ -81,7 +81,11 @@ func New(cfg Config) (*Server, error) {
 		state:      st,
 		now:        time.Now,
 		shutdownCh: make(chan struct{}),
-		logClient:  &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 30 * time.Second}},
+		logClient: &http.Client{Transport: &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			ResponseHeaderTimeout: 30 * time.Second,
+			IdleConnTimeout:       time.Minute,
+		}},
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
@@ -126,6 +130,7 @@ func (s *Server) Start() error {
 	s.httpSrv = &http.Server{
 		Handler:           s.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 	}
 	s.wg.Add(2)
