@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,8 +20,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -118,7 +117,9 @@ func New(cfg Config) (*Agent, error) {
 	} else {
 		a.gather = prometheus.DefaultGatherer
 	}
-	if a.metrics, err = newMetrics(reg); err != nil {
+	// The node label lets several agents (gantry dev, the simulator) share
+	// one registry.
+	if a.metrics, err = newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"node": name}, reg)); err != nil {
 		return nil, fmt.Errorf("agent metrics: %w", err)
 	}
 	drivers := cfg.Drivers
@@ -167,14 +168,21 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.started = true
 	a.mu.Unlock()
 
+	fail := func(err error) error {
+		// Nothing runs yet: the agent may be started again.
+		a.mu.Lock()
+		a.started = false
+		a.mu.Unlock()
+		return err
+	}
 	store, err := openState(a.cfg.DataDir)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	a.store = store
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("agent http_addr %s: %w", a.cfg.HTTPAddr, err)
+		return fail(fmt.Errorf("agent http_addr %s: %w", a.cfg.HTTPAddr, err))
 	}
 	a.ln = ln
 	a.mu.Lock()

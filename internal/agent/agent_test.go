@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gantry-project/gantry/internal/driver"
 	"github.com/gantry-project/gantry/internal/driver/cgroups"
 	"github.com/gantry-project/gantry/internal/driver/shim"
@@ -546,7 +548,7 @@ func TestSelfAndMetrics(t *testing.T) {
 		}
 	}
 	m := get("/metrics")
-	for _, want := range []string{"gantry_agent_running_tasks 1", "gantry_agent_task_starts_total 1", "gantry_agent_alloc_update_latency_seconds_count"} {
+	for _, want := range []string{`gantry_agent_running_tasks{node="n1"} 1`, `gantry_agent_task_starts_total{node="n1"} 1`, "gantry_agent_alloc_update_latency_seconds_count"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics missing %q", want)
 		}
@@ -604,5 +606,24 @@ func TestRestartThenStoppedWhileDown(t *testing.T) {
 	}
 	if n := lines(t, marker); n != 1 {
 		t.Errorf("task started %d times, want 1", n)
+	}
+}
+
+func TestSharedRegistryAndStartFailure(t *testing.T) {
+	fs := newFakeServer(t)
+	reg := prometheus.NewRegistry()
+	a1 := startAgent(t, fs, t.TempDir(), func(c *Config) { c.Registerer = reg; c.Name = "n1" })
+	// A second agent on the same registry (as gantry dev runs them), and on
+	// the first one's HTTP address: Start fails cleanly.
+	a2, err := New(Config{Servers: []string{fs.addr()}, DataDir: t.TempDir(), Name: "n2",
+		Registerer: reg, HTTPAddr: a1.HTTPAddr(), Drivers: testDrivers(t)})
+	if err != nil {
+		t.Fatalf("second agent on a shared registry: %v", err)
+	}
+	if err := a2.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "http_addr") {
+		t.Fatalf("Start on a busy address: %v", err)
+	}
+	if err := a2.Shutdown(); err != nil {
+		t.Fatal(err)
 	}
 }
