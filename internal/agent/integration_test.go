@@ -52,6 +52,14 @@ func TestWithRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	// Register the job once the node is ready. (Registering it earlier
+	// races in the server: a placement failure committed from a snapshot
+	// taken just before the node registered is only retried at the next
+	// ReconcileInterval.)
+	eventually(t, "node ready", func() bool {
+		n, _, err := c.Node(ctx, a.NodeID(), nil)
+		return err == nil && n.Status == structs.NodeStatusReady
+	})
 	job := &structs.Job{Name: "hello", Type: structs.JobTypeService, Count: 1, Driver: "exec",
 		Config:    map[string]any{"command": "/bin/sh", "args": []any{"-c", `echo "hi from $GANTRY_JOB"; sleep 300`}},
 		Resources: structs.Resources{CPU: 100, MemoryMB: 32}}
@@ -59,6 +67,19 @@ func TestWithRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var alloc *structs.Allocation
+	t.Cleanup(func() {
+		if t.Failed() {
+			st, _, err := c.JobStatus(ctx, "hello", nil)
+			if err == nil {
+				t.Logf("job status: summary %v failure %+v", st.Summary, st.PlacementFailure)
+				for _, al := range st.Allocations {
+					t.Logf("alloc %s node %s desired %s client %s %q", al.ID, al.NodeID, al.DesiredStatus, al.ClientStatus, al.ClientDescription)
+				}
+			}
+			n, _, err := c.Node(ctx, a.NodeID(), nil)
+			t.Logf("node %+v %v", n, err)
+		}
+	})
 	eventually(t, "allocation running", func() bool {
 		allocs, _, err := c.JobAllocations(ctx, "hello", nil)
 		if err != nil || len(allocs) != 1 {
