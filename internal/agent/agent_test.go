@@ -627,3 +627,28 @@ func TestSharedRegistryAndStartFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestHeartbeatFailuresCountedAndRetried(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.ttl = 150 * time.Millisecond
+	fs.failHeartbeats = 2
+	reg := prometheus.NewRegistry()
+	startAgent(t, fs, t.TempDir(), func(c *Config) { c.Registerer = reg })
+	eventually(t, "a heartbeat after the failures", func() bool { _, hb := fs.counts(); return hb >= 1 })
+	if r, _ := fs.counts(); r != 1 {
+		t.Errorf("registrations = %d: a failed heartbeat must not re-register", r)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failures float64
+	for _, mf := range mfs {
+		if mf.GetName() == "gantry_agent_heartbeat_failures_total" {
+			failures = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if failures != 2 {
+		t.Errorf("heartbeat failures = %v, want 2", failures)
+	}
+}

@@ -31,6 +31,8 @@ type fakeServer struct {
 	registrations int
 	heartbeats    int
 	updateCalls   int
+	// failHeartbeats makes the next heartbeats answer 500.
+	failHeartbeats int
 	allocs        map[string]*structs.Allocation
 	history       map[string][]*structs.AllocClientUpdate
 }
@@ -92,6 +94,11 @@ func (fs *fakeServer) heartbeat(w http.ResponseWriter, r *http.Request) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if !fs.knownLocked(w, r.PathValue("id")) {
+		return
+	}
+	if fs.failHeartbeats > 0 {
+		fs.failHeartbeats--
+		writeJSON(w, 500, fs.index, api.ErrorResponse{Error: "injected failure"})
 		return
 	}
 	fs.heartbeats++
