@@ -33,8 +33,8 @@ type fakeServer struct {
 	updateCalls   int
 	// failHeartbeats makes the next heartbeats answer 500.
 	failHeartbeats int
-	allocs        map[string]*structs.Allocation
-	history       map[string][]*structs.AllocClientUpdate
+	allocs         map[string]*structs.Allocation
+	history        map[string][]*structs.AllocClientUpdate
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
