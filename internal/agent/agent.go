@@ -135,6 +135,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.updates = newUpdater(cfg.UpdateWindow, cfg.Now, a.sendUpdates,
 		func(d time.Duration) { a.metrics.updateLatency.Observe(d.Seconds()) })
+	a.updates.permanent = refused
 	return a, nil
 }
 
@@ -419,4 +420,18 @@ func (a *Agent) sendUpdates(ctx context.Context, ups []*structs.AllocClientUpdat
 		return fmt.Errorf("node %s: updating %d allocations: %w", a.nodeID, len(ups), err)
 	}
 	return nil
+}
+
+// refused reports a server answer that says the request itself is wrong
+// (4xx other than 404, 408 and 429), which no retry can fix.
+func refused(err error) bool {
+	var ae *api.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.StatusCode {
+	case http.StatusNotFound, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	}
+	return ae.StatusCode >= 400 && ae.StatusCode < 500
 }

@@ -17,6 +17,8 @@ type updater struct {
 	send    func(ctx context.Context, ups []*structs.AllocClientUpdate) error
 	now     func() time.Time
 	observe func(time.Duration)
+	// permanent reports errors that a retry cannot fix (nil: retry all).
+	permanent func(error) bool
 
 	mu      sync.Mutex
 	pending map[string]*pendingUpdate
@@ -96,11 +98,17 @@ func (u *updater) run(ctx context.Context, ready <-chan struct{}, onError func(e
 			ups = append(ups, p.up)
 		}
 		if err := u.send(ctx, ups); err != nil {
-			u.requeue(batch)
 			if ctx.Err() != nil {
+				u.requeue(batch)
 				return
 			}
 			onError(err)
+			if u.permanent != nil && u.permanent(err) {
+				// The server refused the reports themselves: sending them
+				// again cannot succeed, and must not hold up newer ones.
+				continue
+			}
+			u.requeue(batch)
 			if !sleepCtx(ctx, backoff.next()) {
 				return
 			}

@@ -60,3 +60,36 @@ func TestUpdaterCoalescesAndRetries(t *testing.T) {
 		t.Fatalf("sent %v, want a=complete b=running", got)
 	}
 }
+
+func TestUpdaterDropsRefusedBatch(t *testing.T) {
+	refusedErr := errors.New("refused")
+	calls := make(chan []*structs.AllocClientUpdate, 10)
+	first := true
+	send := func(_ context.Context, ups []*structs.AllocClientUpdate) error {
+		calls <- ups
+		if first {
+			first = false
+			return refusedErr
+		}
+		return nil
+	}
+	u := newUpdater(time.Millisecond, time.Now, send, func(time.Duration) {})
+	u.permanent = func(err error) bool { return errors.Is(err, refusedErr) }
+	u.push(&structs.AllocClientUpdate{ID: "bad", ClientStatus: "?"})
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	close(ready)
+	done := make(chan struct{})
+	go func() {
+		u.run(ctx, ready, func(error) {})
+		close(done)
+	}()
+	<-calls
+	u.push(&structs.AllocClientUpdate{ID: "good", ClientStatus: "running"})
+	second := <-calls
+	cancel()
+	<-done
+	if len(second) != 1 || second[0].ID != "good" {
+		t.Fatalf("second batch = %+v, want only the new report", second)
+	}
+}
