@@ -110,12 +110,14 @@ func cmdExec(c *Client) {
 	c.unwatchAll()
 }
 
+// cmdWatch registers the client on its keys' shards (locked by the
+// dispatcher); any change committed to them sets casDirty.
 func cmdWatch(c *Client) {
 	if c.multi {
 		c.w.Error("ERR WATCH inside MULTI is not allowed")
 		return
 	}
-	now := c.srv.nowMs()
+	now := c.now
 	for _, k := range c.args[1:] {
 		dup := false
 		for _, w := range c.watched {
@@ -127,8 +129,7 @@ func cmdWatch(c *Client) {
 		if dup {
 			continue
 		}
-		sh := &c.srv.ks.shards[shardOf(k)]
-		sh.mu.Lock()
+		sh := &c.srv.ks.shards[shardOf(k)] // locked by the dispatcher
 		var exp int64
 		if e := c.srv.ks.lookupLocked(k, now); e != nil {
 			exp = e.exp
@@ -137,7 +138,6 @@ func cmdWatch(c *Client) {
 			sh.watchers = make(map[string][]*Client)
 		}
 		sh.watchers[string(k)] = append(sh.watchers[string(k)], c)
-		sh.mu.Unlock()
 		c.watched = append(c.watched, watchedKey{key: string(k), exp: exp})
 	}
 	c.w.OK()

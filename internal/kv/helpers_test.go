@@ -236,3 +236,9 @@ func (r *rawConn) roundTrip(req, want string) {
 func formatInt(n int64) string { return fmt.Sprint(n) }
 
 func redisZ(score float64, member string) redis.Z { return redis.Z{Score: score, Member: member} }
+
+func atoi(v any) int {
+	var n int
+	fmt.Sscan(fmt.Sprint(v), &n)
+	return n
+}

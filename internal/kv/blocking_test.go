@@ -1,0 +1,137 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestBlockingTimeouts(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	start := time.Now()
+	_, err := e.rdb.BLPop(ctx, 100*time.Millisecond, "empty1", "empty2").Result()
+	if !errors.Is(err, redis.Nil) {
+		t.Fatalf("BLPOP on empty lists: %v, want nil reply", err)
+	}
+	if time.Since(start) < 90*time.Millisecond {
+		t.Fatalf("BLPOP returned before its timeout")
+	}
+	if _, err := e.rdb.BLMove(ctx, "empty", "dst", "LEFT", "RIGHT", 50*time.Millisecond).Result(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("BLMOVE: %v", err)
+	}
+	if _, _, err := e.rdb.BLMPop(ctx, 50*time.Millisecond, "left", 1, "empty").Result(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("BLMPOP: %v", err)
+	}
+	e.run([]step{
+		{"RPUSH l a b", "2"},
+		{"BLPOP l 0", "[l a]"},
+		{"BRPOP nokey l 1", "[l b]"},
+		{"BLPOP l -1", "ERR:ERR timeout is negative"},
+		{"BLPOP l x", "ERR:ERR timeout is not a float or out of range"},
+		{"SET str v", "OK"},
+		{"BLPOP str 1", "ERR:WRONGTYPE"},
+		{"RPUSH m 1 2 3", "3"},
+		{"BLMPOP 1 2 nokey m RIGHT COUNT 2", "[m [3 2]]"},
+		{"BRPOPLPUSH m dst 1", "1"},
+		{"BLMOVE dst m RIGHT LEFT 1", "1"},
+		{"BLMOVE dst m UP LEFT 1", "ERR:ERR syntax error"},
+	})
+}
+
+func TestBlockingWakeUps(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	type res struct {
+		v   []string
+		err error
+	}
+	// several clients wait on the same list; each push serves exactly one
+	const waiters = 3
+	out := make(chan res, waiters)
+	for i := 0; i < waiters; i++ {
+		c := e.client(2)
+		go func() {
+			v, err := c.BLPop(ctx, 5*time.Second, "q").Result()
+			out <- res{v, err}
+		}()
+	}
+	waitBlocked(t, e, "q", waiters)
+	pusher := e.client(2)
+	for i := 0; i < waiters; i++ {
+		pusher.RPush(ctx, "q", i)
+	}
+	got := map[string]bool{}
+	for i := 0; i < waiters; i++ {
+		r := <-out
+		if r.err != nil || len(r.v) != 2 || r.v[0] != "q" {
+			t.Fatalf("BLPOP = %v, %v", r.v, r.err)
+		}
+		got[r.v[1]] = true
+	}
+	if len(got) != waiters {
+		t.Fatalf("elements served: %v", got)
+	}
+	if n := pusher.Exists(ctx, "q").Val(); n != 0 {
+		t.Fatalf("list q still exists")
+	}
+
+	// BLMOVE wakes when another client LMOVEs into its source, and a
+	// transaction's push wakes too
+	done := make(chan res, 1)
+	c := e.client(2)
+	go func() {
+		v, err := c.BLMove(ctx, "src", "dst", "RIGHT", "LEFT", 5*time.Second).Result()
+		done <- res{[]string{v}, err}
+	}()
+	waitBlocked(t, e, "src", 1)
+	pusher.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.RPush(ctx, "src", "x")
+		return nil
+	})
+	r := <-done
+	if r.err != nil || r.v[0] != "x" {
+		t.Fatalf("BLMOVE = %v %v", r.v, r.err)
+	}
+	if v := pusher.LRange(ctx, "dst", 0, -1).Val(); len(v) != 1 || v[0] != "x" {
+		t.Fatalf("dst = %v", v)
+	}
+
+	// a client blocked forever goes away when it disconnects: a later push
+	// is not consumed by it
+	gone := e.raw()
+	gone.roundTrip("BLPOP lost 0\r\n", "")
+	waitBlocked(t, e, "lost", 1)
+	gone.nc.Close()
+	waitBlocked(t, e, "lost", 0)
+	pusher.RPush(ctx, "lost", "kept")
+	if v := pusher.LRange(ctx, "lost", 0, -1).Val(); len(v) != 1 {
+		t.Fatalf("lost = %v, want [kept]", v)
+	}
+
+	// commands pipelined after a blocking one run after it
+	raw := e.raw()
+	raw.roundTrip("BLPOP pipe 5\r\nPING\r\n", "")
+	waitBlocked(t, e, "pipe", 1)
+	pusher.RPush(ctx, "pipe", "v")
+	raw.roundTrip("", "*2\r\n$4\r\npipe\r\n$1\r\nv\r\n+PONG\r\n")
+}
+
+// waitBlocked waits until n clients are blocked on key.
+func waitBlocked(t *testing.T, e *testEnv, key string, n int) {
+	t.Helper()
+	sh := &e.srv.ks.shards[shardOf([]byte(key))]
+	for i := 0; i < 500; i++ {
+		sh.mu.Lock()
+		got := len(sh.blocked[key])
+		sh.mu.Unlock()
+		if got == n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d clients never blocked on %s", n, key)
+}
