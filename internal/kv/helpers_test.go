@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -18,7 +19,17 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // fakeClock is a settable clock for deterministic expiry.
@@ -241,4 +252,12 @@ func atoi(v any) int {
 	var n int
 	fmt.Sscan(fmt.Sprint(v), &n)
 	return n
+}
+
+var buildDir string
+
+func tempDirForBuild() (string, error) {
+	d, err := os.MkdirTemp("", "gantry-kv-test")
+	buildDir = d
+	return d, err
 }

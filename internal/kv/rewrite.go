@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gantry-project/gantry/internal/resp"
 )
@@ -89,6 +90,9 @@ func (rw *rewriteState) run() error {
 			rw.snapshotShardLocked(i)
 		}
 		ks.shards[i].mu.Unlock()
+		if d := a.s.rewriteShardDelay; d > 0 {
+			time.Sleep(d)
+		}
 	}
 	rw.fileMu.Lock()
 	err := rw.err

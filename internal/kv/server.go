@@ -100,6 +100,10 @@ type Server struct {
 	dirty         atomic.Int64 // changes since the last snapshot
 	lastSave      atomic.Int64 // Unix seconds
 	expiredKeys   atomic.Int64
+
+	// rewriteShardDelay slows rewrites down in tests so that writes
+	// interleave with them.
+	rewriteShardDelay time.Duration
 }
 
 // New creates a server and loads the snapshot and log of cfg.DataDir.
