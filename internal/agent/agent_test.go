@@ -54,8 +54,40 @@ func startAgent(t *testing.T, fs *fakeServer, dataDir string, mod ...func(*Confi
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = a.Shutdown() })
+	t.Cleanup(func() {
+		_ = a.Shutdown()
+		killLeftovers(a)
+	})
 	return a
+}
+
+// killLeftovers kills the exec tasks a test left running: Shutdown leaves
+// tasks running on purpose (a restarted agent re-attaches to them).
+func killLeftovers(a *Agent) {
+	for _, rec := range a.store.all() {
+		if rec.Handle == nil || rec.Handle.Driver != "exec" {
+			continue
+		}
+		var st struct {
+			ShimPID   int    `json:"shim_pid"`
+			ShimStart uint64 `json:"shim_start"`
+			TaskPID   int    `json:"task_pid"`
+			TaskStart uint64 `json:"task_start"`
+		}
+		if json.Unmarshal(rec.Handle.State, &st) != nil {
+			continue
+		}
+		if shim.Alive(st.TaskPID, st.TaskStart) {
+			_ = syscall.Kill(-st.TaskPID, syscall.SIGKILL)
+		}
+		if shim.Alive(st.ShimPID, st.ShimStart) {
+			_ = syscall.Kill(st.ShimPID, syscall.SIGKILL)
+		}
+		// The shim is this test process's child: reap it, or it stays a
+		// zombie (ECHILD if it was reaped already).
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(st.ShimPID, &ws, 0, nil)
+	}
 }
 
 var allocSeq int

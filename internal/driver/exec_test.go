@@ -17,6 +17,8 @@ import (
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
+const prSetChildSubreaper = 36
+
 func newTestExec(t *testing.T) *ExecDriver {
 	t.Helper()
 	d, err := NewExec(ExecOptions{
@@ -209,6 +211,11 @@ func TestExecStopEscalatesToKill(t *testing.T) {
 // TestShimSurvivesParent starts a task from a separate process that exits at
 // once, then re-attaches by the saved handle and learns the exit code.
 func TestShimSurvivesParent(t *testing.T) {
+	// Become the subreaper so the orphaned shim is re-parented to this
+	// process (which reaps it) rather than to a container init that may not.
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		t.Logf("PR_SET_CHILD_SUBREAPER: %v (the shim may stay a zombie)", errno)
+	}
 	cfg := shTask(t, `while [ ! -f go ]; do sleep 0.02; done; exit 7`)
 	dir := t.TempDir()
 	ls := launchSpec{Task: *cfg, HandleFile: filepath.Join(dir, "handle.json")}
