@@ -128,6 +128,9 @@ func (s *Server) replay(data []byte) (good, n int, err error) {
 	pos := 0
 	var args [][]byte
 	for pos < len(data) {
+		if data[pos] != '*' {
+			return good, n, errors.New("not a RESP array")
+		}
 		var used int
 		args, used, err = resp.ParseCommand(data[pos:], args)
 		if err != nil || used == 0 {
@@ -167,8 +170,9 @@ func (s *Server) replay(data []byte) (good, n int, err error) {
 
 func (s *Server) replayOne(c *Client, args [][]byte) {
 	cmd := s.cmds[string(lowerInto(nil, args[0]))]
-	if cmd == nil || cmd.flags&(flagSelfLock|flagWrite) != flagWrite {
-		s.logger.Printf("log: skipping command %q", trunc(args[0], 64))
+	if cmd == nil || cmd.flags&(flagSelfLock|flagWrite) != flagWrite ||
+		(cmd.Arity > 0 && len(args) != cmd.Arity) || (cmd.Arity < 0 && len(args) < -cmd.Arity) {
+		s.logger.Printf("log: skipping invalid command %q with %d arguments", trunc(args[0], 64), len(args))
 		return
 	}
 	c.args = args

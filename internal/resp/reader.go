@@ -41,23 +41,23 @@ func ParseCommand(buf []byte, dst [][]byte) (args [][]byte, n int, err error) {
 	if err != nil || pos == 0 {
 		return args, 0, err
 	}
-	for i := int64(0); i < count; i++ {
+	for i := int64(0); i < count; i++ { // a count of -1 (null array) is empty
 		if pos >= len(buf) {
-			return args, 0, nil
+			return args[:0], 0, nil
 		}
 		if buf[pos] != '$' {
 			return args, 0, &ProtocolError{"expected '$', got '" + printable(buf[pos]) + "'"}
 		}
 		size, p, err := parseLen(buf, pos+1, MaxBulk, "invalid bulk length")
 		if err != nil || p == 0 {
-			return args, 0, err
+			return args[:0], 0, err
 		}
 		if size < 0 {
 			return args, 0, &ProtocolError{"invalid bulk length"}
 		}
 		end := p + int(size)
 		if end+2 > len(buf) {
-			return args, 0, nil
+			return args[:0], 0, nil
 		}
 		if buf[end] != '\r' || buf[end+1] != '\n' {
 			return args, 0, &ProtocolError{"invalid bulk terminator"}
@@ -87,9 +87,6 @@ func parseLen(buf []byte, pos int, limit int64, what string) (int64, int, error)
 	v, err := strconv.ParseInt(string(line), 10, 64)
 	if err != nil || v > limit || v < -1 {
 		return 0, 0, &ProtocolError{what}
-	}
-	if v == -1 {
-		v = 0
 	}
 	return v, pos + i + 1, nil
 }

@@ -1,0 +1,133 @@
+package resp
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestParseCommand(t *testing.T) {
+	tests := []struct {
+		in   string
+		args []string
+		n    int
+		err  string
+	}{
+		{"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", []string{"GET", "k"}, 20, ""},
+		{"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nextra", []string{"GET", "k"}, 20, ""},
+		{"*2\r\n$3\r\nGET\r\n$1\r\nk", nil, 0, ""},
+		{"*2\r\n$3\r\nGE", nil, 0, ""},
+		{"*", nil, 0, ""},
+		{"*0\r\n", nil, 4, ""},
+		{"*-1\r\n", nil, 5, ""},
+		{"*1\r\n$0\r\n\r\n", []string{""}, 10, ""},
+		{"PING\r\n", []string{"PING"}, 6, ""},
+		{"SET  k   v\n", []string{"SET", "k", "v"}, 11, ""},
+		{"SET k \"a\\nb\"\r\n", []string{"SET", "k", "a\nb"}, 14, ""},
+		{"SET k 'it''s'\r\n", nil, 0, "Protocol error: unbalanced quotes in request"},
+		{"SET k 'a b'\r\n", []string{"SET", "k", "a b"}, 13, ""},
+		{"SET k \"a\r\n", nil, 0, "Protocol error: unbalanced quotes in request"},
+		{"\r\n", nil, 2, ""},
+		{"*1\r\n$3\r\nabcd\r\n", nil, 0, "Protocol error: invalid bulk terminator"},
+		{"*1\r\n:3\r\n", nil, 0, "Protocol error: expected '$', got ':'"},
+		{"*x\r\n", nil, 0, "Protocol error: invalid multibulk length"},
+		{"*1\r\n$-1\r\n", nil, 0, "Protocol error: invalid bulk length"},
+		{"*1\r\n$999999999999\r\n", nil, 0, "Protocol error: invalid bulk length"},
+		{"*1\n", nil, 0, "Protocol error: invalid multibulk length"},
+	}
+	for _, tt := range tests {
+		args, n, err := ParseCommand([]byte(tt.in), nil)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("%q: err %v, want %q", tt.in, err, tt.err)
+			}
+			var pe *ProtocolError
+			if !errors.As(err, &pe) {
+				t.Errorf("%q: error is not a *ProtocolError", tt.in)
+			}
+			continue
+		}
+		if err != nil || n != tt.n || len(args) != len(tt.args) {
+			t.Errorf("%q: got %q n=%d err=%v, want %q n=%d", tt.in, args, n, err, tt.args, tt.n)
+			continue
+		}
+		for i := range args {
+			if string(args[i]) != tt.args[i] {
+				t.Errorf("%q: arg %d = %q, want %q", tt.in, i, args[i], tt.args[i])
+			}
+		}
+	}
+}
+
+func TestWriter(t *testing.T) {
+	var w Writer
+	w.Proto = 2
+	w.Null()
+	w.Map(1)
+	w.Double(1.5)
+	w.Bool(true)
+	w.Error("ERR bad\r\nline")
+	want := "$-1\r\n*2\r\n$3\r\n1.5\r\n:1\r\n-ERR bad  line\r\n"
+	if string(w.B) != want {
+		t.Fatalf("RESP2: %q, want %q", w.B, want)
+	}
+	w = Writer{Proto: 3}
+	w.Null()
+	w.Map(1)
+	w.Double(1.5)
+	w.Bool(true)
+	w.Set(2)
+	w.Verbatim("hi")
+	want = "_\r\n%1\r\n,1.5\r\n#t\r\n~2\r\n=6\r\ntxt:hi\r\n"
+	if string(w.B) != want {
+		t.Fatalf("RESP3: %q, want %q", w.B, want)
+	}
+	for f, s := range map[float64]string{3: "3", 0.1: "0.1", 1e21: "1e+21", -2.5: "-2.5"} {
+		if got := string(AppendFloat(nil, f)); got != s {
+			t.Errorf("AppendFloat(%v) = %s, want %s", f, got, s)
+		}
+	}
+}
+
+// FuzzParseCommand checks that the parser never panics, never reads past
+// its input, and that what it parses from an array survives re-encoding.
+func FuzzParseCommand(f *testing.F) {
+	for _, s := range []string{
+		"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+		"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*1\r\n$4\r\nPING\r\n",
+		"PING\r\n",
+		"SET k \"a\\x41\\n\" 'b c'\r\n",
+		"*1\r\n$-1\r\n",
+		"*-1\r\n",
+		"*0\r\n",
+		"*1\r\n$3\r\nab",
+		"*99999999\r\n",
+		"\"unterminated\r\n",
+		"*1\r\n$0\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := append([]byte(nil), data...)
+		args, n, err := ParseCommand(in, nil)
+		if err != nil {
+			return
+		}
+		if n < 0 || n > len(data) {
+			t.Fatalf("consumed %d of %d bytes", n, len(data))
+		}
+		if n == 0 || len(data) == 0 || data[0] != '*' {
+			return
+		}
+		enc := AppendCommand(nil, args...)
+		again, m, err := ParseCommand(enc, nil)
+		if err != nil || m != len(enc) || len(again) != len(args) {
+			t.Fatalf("re-encoded %q: %q %d %v", enc, again, m, err)
+		}
+		for i := range args {
+			if !bytes.Equal(args[i], again[i]) {
+				t.Fatalf("arg %d changed: %q vs %q", i, args[i], again[i])
+			}
+		}
+	})
+}
