@@ -138,8 +138,8 @@ func TestTornTail(t *testing.T) {
 	good, _ := os.ReadFile(path)
 
 	tails := []string{
-		"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$5\r\nhel",          // torn bulk
-		"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n*2\r\n$3", // one good command, then torn
+		"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$5\r\nhel",                        // torn bulk
+		"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n*2\r\n$3",              // one good command, then torn
 		"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n", // MULTI without EXEC
 		"garbage\x00\xff*&^%",
 		"*2\r\n$3\r\nGET\r\n$-5\r\n",
