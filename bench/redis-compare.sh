@@ -89,10 +89,19 @@ results="$work/results"
 : >"$results"
 for mode in $MODES; do
 	start_servers "$mode"
+	first=g
 	for p in $PIPELINES; do
-		# alternate which server goes first so neither always gets a warm machine
-		bench "$GPORT" "$p" "$work/g.csv"
-		bench "$RPORT" "$p" "$work/r.csv"
+		# alternate which server goes first so neither always runs on a
+		# machine warmed up (or slowed down) by the other
+		if [ "$first" = g ]; then
+			bench "$GPORT" "$p" "$work/g.csv"
+			bench "$RPORT" "$p" "$work/r.csv"
+			first=r
+		else
+			bench "$RPORT" "$p" "$work/r.csv"
+			bench "$GPORT" "$p" "$work/g.csv"
+			first=g
+		fi
 		# CSV: "test","rps","avg","min","p50","p95","p99","max"
 		join -t, <(tail -n +2 "$work/g.csv" | tr -d '"' | cut -d, -f1,2,7 | sort) \
 			<(tail -n +2 "$work/r.csv" | tr -d '"' | cut -d, -f1,2,7 | sort) |

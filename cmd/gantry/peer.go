@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"syscall"
 
@@ -25,6 +28,8 @@ func newPeerCmd() *cobra.Command {
 		requirePass string
 		appendOnly  bool
 		appendFsync string
+		pprofAddr   string
+		cpus        int
 	)
 	cmd := &cobra.Command{
 		Use:   "peer",
@@ -40,6 +45,14 @@ append-only log and snapshots there (see docs/kv.md).`,
 			cfg.RequirePass = requirePass
 			cfg.AppendOnly = appendOnly
 			cfg.AppendFsync = appendFsync
+			if cpus > 0 {
+				// one event loop per CPU used; see docs/kv.md for why the
+				// default is one
+				runtime.GOMAXPROCS(cpus)
+				cfg.EventLoops = cpus
+			} else {
+				cfg.EventLoops = -1
+			}
 			cfg.Logger = log.New(os.Stderr, "peer: ", log.LstdFlags|log.Lmicroseconds)
 			srv, err := kv.New(cfg)
 			if err != nil {
@@ -49,6 +62,10 @@ append-only log and snapshots there (see docs/kv.md).`,
 			if err != nil {
 				srv.Close()
 				return fmt.Errorf("listen: %w", err)
+			}
+			if pprofAddr != "" {
+				// net/http/pprof registers on the default mux
+				go func() { cfg.Logger.Printf("pprof: %v", http.ListenAndServe(pprofAddr, nil)) }()
 			}
 			cfg.Logger.Printf("ready to accept connections on %s", ln.Addr())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -76,5 +93,7 @@ append-only log and snapshots there (see docs/kv.md).`,
 	f.StringVar(&requirePass, "requirepass", "", "password clients must AUTH with")
 	f.BoolVar(&appendOnly, "appendonly", true, "keep an append-only log in --data-dir")
 	f.StringVar(&appendFsync, "appendfsync", "everysec", "fsync policy of the log: always, everysec or no")
+	f.IntVar(&cpus, "cpus", 1, "CPUs (and epoll event loops) serving clients; 0 serves each connection from a goroutine on all CPUs")
+	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	return cmd
 }

@@ -26,7 +26,8 @@ type aofLog struct {
 	s   *Server
 	dir string
 
-	writeMu sync.Mutex // held while writing or syncing the file, and to switch files
+	writeMu sync.Mutex // held while writing the file (and fsyncing it with always), and to switch files
+	syncMu  sync.Mutex // held by the everysec fsync, and to switch files
 
 	mu       sync.Mutex // guards the fields below
 	buf      []byte     // appended, not yet written
@@ -198,7 +199,12 @@ func (a *aofLog) flushLocked(sync bool) {
 		if err := f.Sync(); err != nil {
 			a.s.logger.Printf("append-only log: fsync: %v", err)
 		}
-		a.synced.Store(end)
+		for {
+			cur := a.synced.Load()
+			if cur >= end || a.synced.CompareAndSwap(cur, end) {
+				break
+			}
+		}
 	}
 	a.mu.Lock()
 	a.sizeCur += int64(len(data))
@@ -224,9 +230,32 @@ func (a *aofLog) syncLoop() {
 		pending := a.off > a.synced.Load()
 		a.mu.Unlock()
 		if every && pending {
-			a.writeMu.Lock()
-			a.flushLocked(true)
-			a.writeMu.Unlock()
+			a.syncEverysec()
+		}
+	}
+}
+
+// syncEverysec writes the buffer, then fsyncs without holding writeMu, so
+// connections keep writing to the file (without waiting) during the fsync,
+// as Redis's background fsync thread allows.
+func (a *aofLog) syncEverysec() {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
+	a.writeMu.Lock()
+	a.flushLocked(false)
+	a.mu.Lock()
+	f := a.f
+	a.mu.Unlock()
+	end := a.written.Load()
+	a.writeMu.Unlock()
+	if err := f.Sync(); err != nil {
+		a.s.logger.Printf("append-only log: fsync: %v", err)
+		return
+	}
+	for {
+		cur := a.synced.Load()
+		if cur >= end || a.synced.CompareAndSwap(cur, end) {
+			return
 		}
 	}
 }

@@ -137,6 +137,11 @@ func cmdBPop(c *Client) {
 			c.unlock()
 			return
 		}
+		if c.inLoop { // an event loop must not block: move to a goroutine
+			c.unlock()
+			c.detach = true
+			return
+		}
 		c.register(wake)
 		c.unlock()
 		res := c.waitBlocked(wake, deadline)

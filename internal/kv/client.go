@@ -25,7 +25,14 @@ type Client struct {
 	rend    int
 	pending []byte // bytes read while blocked, parsed next
 	closing bool   // close after the replies are sent
-	nameBuf [32]byte
+	// event loop mode (see eventloop_linux.go)
+	fd     int
+	inLoop bool // served by an event loop, not by its own goroutine
+	detach bool // leave the event loop to block
+	wpos   int  // bytes of w.B already written
+	// waitingOut is set while the loop waits for the socket to drain.
+	waitingOut bool
+	nameBuf    [32]byte
 
 	name     string
 	libName  string

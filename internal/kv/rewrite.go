@@ -137,6 +137,7 @@ func (rw *rewriteState) run() error {
 			return fail(err)
 		}
 	}
+	a.syncMu.Lock()
 	a.writeMu.Lock()
 	a.mu.Lock()
 	_, err = nf.Write(rw.newBuf)
@@ -150,6 +151,7 @@ func (rw *rewriteState) run() error {
 		a.rw.Store(nil)
 		a.mu.Unlock()
 		a.writeMu.Unlock()
+		a.syncMu.Unlock()
 		nf.Close()
 		os.Remove(logPath)
 		os.Remove(snapPath)
@@ -168,6 +170,7 @@ func (rw *rewriteState) run() error {
 	a.rw.Store(nil)
 	a.mu.Unlock()
 	a.writeMu.Unlock()
+	a.syncMu.Unlock()
 	old.Close()
 	os.Remove(filepath.Join(a.dir, snapshotName(oldGen)))
 	os.Remove(filepath.Join(a.dir, logName(oldGen)))

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,10 @@ type Config struct {
 	AppendFsync string
 	// RequirePass, when set, makes clients AUTH before other commands.
 	RequirePass string
+	// EventLoops is the number of epoll event loops serving connections
+	// (Linux); 0 means one per CPU (GOMAXPROCS), a negative number serves
+	// each connection from its own goroutine instead.
+	EventLoops int
 	// ActiveExpireHz is how many times a second the expirer samples keys
 	// with an expiry; 0 disables the active expirer (keys still expire
 	// lazily on access).
@@ -104,6 +109,9 @@ type Server struct {
 	// rewriteShardDelay slows rewrites down in tests so that writes
 	// interleave with them.
 	rewriteShardDelay time.Duration
+
+	loops    []*eventLoop
+	nextLoop int
 }
 
 // New creates a server and loads the snapshot and log of cfg.DataDir.
@@ -132,6 +140,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ActiveExpireHz > 0 {
 		s.goTracked(s.activeExpireLoop)
+	}
+	if cfg.EventLoops >= 0 {
+		n := cfg.EventLoops
+		if n == 0 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		s.startLoops(n)
 	}
 	return s, nil
 }
@@ -200,15 +215,23 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		s.clients[c.id] = c
+		s.totalConns.Add(1)
+		if len(s.loops) > 0 {
+			if fd, ok := connFD(nc); ok {
+				c.fd, c.inLoop = fd, true
+				l := s.loops[s.nextLoop%len(s.loops)]
+				s.nextLoop++
+				s.mu.Unlock()
+				l.add(c)
+				continue
+			}
+		}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		s.totalConns.Add(1)
 		go func() {
 			defer s.wg.Done()
 			c.serve()
-			s.mu.Lock()
-			delete(s.clients, c.id)
-			s.mu.Unlock()
+			s.dropClient(c)
 		}()
 	}
 }
@@ -227,9 +250,12 @@ func (s *Server) Close() error {
 		s.ln.Close()
 	}
 	for _, c := range s.clients {
-		c.nc.Close()
+		if !c.inLoop { // loops close their own clients
+			c.nc.Close()
+		}
 	}
 	s.mu.Unlock()
+	s.wakeLoops()
 	s.wg.Wait()
 	if s.aof != nil {
 		return s.aof.close()
@@ -237,50 +263,93 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// serve runs the connection: read what is available, execute every
-// complete command, flush all the replies at once, repeat.
+// procResult says what a connection does after processing its input.
+type procResult int
+
+const (
+	procMore   procResult = iota // read more input
+	procClose                    // send the replies, then close
+	procDetach                   // hand the connection to its own goroutine (a blocking command)
+)
+
+func (s *Server) dropClient(c *Client) {
+	s.mu.Lock()
+	delete(s.clients, c.id)
+	s.mu.Unlock()
+}
+
+// process executes every complete command in the read buffer, appending
+// the replies to c.w.
+func (c *Client) process() procResult {
+	for c.rstart < c.rend {
+		args, n, err := resp.ParseCommand(c.rbuf[c.rstart:c.rend], c.args)
+		if err != nil {
+			c.w.Error("ERR " + err.Error())
+			return procClose
+		}
+		if n == 0 {
+			break
+		}
+		c.rstart += n
+		c.args = args
+		if len(args) == 0 {
+			continue
+		}
+		c.srv.dispatch(c)
+		if c.detach {
+			c.rstart -= n // the goroutine runs the command again
+			return procDetach
+		}
+		if c.closing {
+			return procClose
+		}
+	}
+	return procMore
+}
+
+// prepareRead compacts and grows the read buffer before a read; false
+// means the request is too big.
+func (c *Client) prepareRead() bool {
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, 16*1024)
+	}
+	if c.rstart == c.rend {
+		c.rstart, c.rend = 0, 0
+		if len(c.rbuf) > 1<<20 { // shrink after a big request
+			c.rbuf = make([]byte, 16*1024)
+		}
+	} else if c.rstart > 0 {
+		c.rend = copy(c.rbuf, c.rbuf[c.rstart:c.rend])
+		c.rstart = 0
+	}
+	if c.rend == len(c.rbuf) {
+		if len(c.rbuf) >= resp.MaxBulk+1024 {
+			return false
+		}
+		nb := make([]byte, 2*len(c.rbuf))
+		copy(nb, c.rbuf[:c.rend])
+		c.rbuf = nb
+	}
+	return true
+}
+
+// serve runs the connection on its own goroutine: read what is available,
+// execute every complete command, flush all the replies at once, repeat.
 func (c *Client) serve() {
 	defer c.nc.Close()
 	defer c.unwatchAll()
-	c.rbuf = make([]byte, 16*1024)
+	c.detach = false
 	for {
-		for c.rstart < c.rend {
-			args, n, err := resp.ParseCommand(c.rbuf[c.rstart:c.rend], c.args)
-			if err != nil {
-				c.w.Error("ERR " + err.Error())
-				c.flush()
-				return
-			}
-			if n == 0 {
-				break
-			}
-			c.rstart += n
-			c.args = args
-			if len(args) == 0 {
-				continue
-			}
-			c.srv.dispatch(c)
-			if c.closing {
-				c.flush()
-				return
-			}
+		switch c.process() {
+		case procClose:
+			c.flush()
+			return
 		}
 		if err := c.flush(); err != nil {
 			return
 		}
-		if c.rstart == c.rend {
-			c.rstart, c.rend = 0, 0
-		} else if c.rstart > 0 {
-			c.rend = copy(c.rbuf, c.rbuf[c.rstart:c.rend])
-			c.rstart = 0
-		}
-		if c.rend == len(c.rbuf) {
-			if len(c.rbuf) >= resp.MaxBulk+1024 {
-				return
-			}
-			nb := make([]byte, 2*len(c.rbuf))
-			copy(nb, c.rbuf[:c.rend])
-			c.rbuf = nb
+		if !c.prepareRead() {
+			return
 		}
 		if len(c.pending) > 0 { // bytes read while blocked
 			c.feed()
@@ -290,11 +359,6 @@ func (c *Client) serve() {
 		c.rend += n
 		if err != nil && n == 0 {
 			return
-		}
-		if len(c.rbuf) > 1<<20 && c.rend < 16*1024 { // shrink after a big request
-			nb := make([]byte, 16*1024)
-			c.rend = copy(nb, c.rbuf[:c.rend])
-			c.rbuf = nb
 		}
 	}
 }

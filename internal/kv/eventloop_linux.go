@@ -1,0 +1,320 @@
+//go:build linux
+
+package kv
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+)
+
+// eventLoop serves many connections from one goroutine with epoll, the way
+// Redis's event loop does: wait for readable sockets, read and execute
+// everything each one sent, wait once for the log (group commit), then
+// write every reply. Compared with a goroutine per connection this saves
+// the read that finds the socket empty and the goroutine switches, which
+// dominate the cost of unpipelined requests. The server runs one loop per
+// CPU, so unlike Redis it uses every core.
+//
+// A client whose blocking command (BLPOP ...) has to wait leaves its loop
+// for a goroutine of its own (procDetach) and stays there.
+type eventLoop struct {
+	s       *Server
+	epfd    int
+	wakeR   int
+	wakeW   int
+	clients map[int]*Client // by fd; loop goroutine only
+
+	mu      sync.Mutex // guards adds
+	adds    []*Client
+	touched []*Client
+}
+
+func newEventLoop(s *Server) (*eventLoop, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
+		syscall.Close(epfd)
+		return nil, err
+	}
+	l := &eventLoop{s: s, epfd: epfd, wakeR: p[0], wakeW: p[1], clients: make(map[int]*Client)}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wakeR)}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wakeR, &ev); err != nil {
+		l.closeFDs()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *eventLoop) closeFDs() {
+	syscall.Close(l.epfd)
+	syscall.Close(l.wakeR)
+	syscall.Close(l.wakeW)
+}
+
+func (l *eventLoop) wake() {
+	syscall.Write(l.wakeW, []byte{1})
+}
+
+// add hands a connection to the loop.
+func (l *eventLoop) add(c *Client) {
+	l.mu.Lock()
+	l.adds = append(l.adds, c)
+	l.mu.Unlock()
+	l.wake()
+}
+
+// connFD returns the file descriptor of a TCP connection; it stays valid
+// until the connection is closed.
+func connFD(nc net.Conn) (int, bool) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return 0, false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	fd := -1
+	if rc.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
+		return 0, false
+	}
+	return fd, true
+}
+
+func (l *eventLoop) run() {
+	defer l.closeFDs()
+	events := make([]syscall.EpollEvent, 256)
+	for {
+		n, err := syscall.EpollWait(l.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, syscall.EINTR) {
+				continue
+			}
+			l.s.logger.Printf("event loop: epoll_wait: %v", err)
+			return
+		}
+		for i := 0; i < n; i++ {
+			fd := int(events[i].Fd)
+			if fd == l.wakeR {
+				if !l.drainWake() {
+					l.shutdown()
+					return
+				}
+				continue
+			}
+			c := l.clients[fd]
+			if c == nil {
+				continue
+			}
+			if events[i].Events&syscall.EPOLLOUT != 0 {
+				l.writeOut(c)
+				continue
+			}
+			l.readClient(c)
+		}
+		l.flushTouched()
+	}
+}
+
+// drainWake takes new connections; false means the server is closing.
+func (l *eventLoop) drainWake() bool {
+	var buf [64]byte
+	for {
+		if n, _ := syscall.Read(l.wakeR, buf[:]); n <= 0 {
+			break
+		}
+	}
+	select {
+	case <-l.s.done:
+		return false
+	default:
+	}
+	l.mu.Lock()
+	adds := l.adds
+	l.adds = nil
+	l.mu.Unlock()
+	for _, c := range adds {
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(c.fd)}
+		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+			l.s.logger.Printf("event loop: add client: %v", err)
+			l.s.dropClient(c)
+			c.nc.Close()
+			continue
+		}
+		l.clients[c.fd] = c
+	}
+	return true
+}
+
+func (l *eventLoop) readClient(c *Client) {
+	if !c.prepareRead() {
+		l.closeClient(c)
+		return
+	}
+	n, err := syscall.Read(c.fd, c.rbuf[c.rend:])
+	if n <= 0 {
+		if err == syscall.EAGAIN || err == syscall.EINTR {
+			return
+		}
+		l.closeClient(c)
+		return
+	}
+	c.rend += n
+	l.runClient(c)
+}
+
+// runClient executes the client's buffered commands.
+func (l *eventLoop) runClient(c *Client) {
+	switch c.process() {
+	case procClose:
+		c.closing = true
+	case procDetach:
+		l.detachClient(c)
+		return
+	}
+	if len(c.w.B) > 0 || c.closing {
+		l.touched = append(l.touched, c)
+	}
+}
+
+// flushTouched waits once for the log to hold what the replies
+// acknowledge, then writes the replies.
+func (l *eventLoop) flushTouched() {
+	if len(l.touched) == 0 {
+		return
+	}
+	var wait int64
+	for _, c := range l.touched {
+		if c.aofWait > wait {
+			wait = c.aofWait
+		}
+		c.aofWait = 0
+	}
+	if wait > 0 {
+		l.s.aof.waitDurable(wait)
+	}
+	for _, c := range l.touched {
+		l.writeOut(c)
+	}
+	clear(l.touched)
+	l.touched = l.touched[:0]
+}
+
+// writeOut writes pending replies; when the socket is full it waits for
+// EPOLLOUT and stops reading the client meanwhile.
+func (l *eventLoop) writeOut(c *Client) {
+	for c.wpos < len(c.w.B) {
+		n, err := syscall.Write(c.fd, c.w.B[c.wpos:])
+		if n > 0 {
+			c.wpos += n
+			continue
+		}
+		if err == syscall.EAGAIN {
+			if !c.waitingOut {
+				c.waitingOut = true
+				ev := syscall.EpollEvent{Events: syscall.EPOLLOUT, Fd: int32(c.fd)}
+				syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev)
+			}
+			return
+		}
+		if err == syscall.EINTR {
+			continue
+		}
+		l.closeClient(c)
+		return
+	}
+	c.wpos = 0
+	if cap(c.w.B) > 1<<20 {
+		c.w.B = nil
+	} else {
+		c.w.B = c.w.B[:0]
+	}
+	if c.closing {
+		l.closeClient(c)
+		return
+	}
+	if c.waitingOut {
+		c.waitingOut = false
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(c.fd)}
+		syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev)
+		l.runClient(c) // input that arrived while we were not reading
+	}
+}
+
+func (l *eventLoop) closeClient(c *Client) {
+	if _, ok := l.clients[c.fd]; !ok {
+		return
+	}
+	syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	delete(l.clients, c.fd)
+	c.unwatchAll()
+	c.nc.Close()
+	l.s.dropClient(c)
+}
+
+// detachClient moves a client to a goroutine of its own.
+func (l *eventLoop) detachClient(c *Client) {
+	syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	delete(l.clients, c.fd)
+	s := l.s
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.nc.Close()
+		return
+	}
+	c.inLoop = false
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.dropClient(c)
+	}()
+}
+
+func (l *eventLoop) shutdown() {
+	for _, c := range l.clients {
+		c.nc.Close()
+		l.s.dropClient(c)
+	}
+	clear(l.clients)
+	l.mu.Lock()
+	for _, c := range l.adds {
+		c.nc.Close()
+	}
+	l.adds = nil
+	l.mu.Unlock()
+}
+
+// startLoops starts n event loops; it reports false when they are not
+// available.
+func (s *Server) startLoops(n int) bool {
+	for i := 0; i < n; i++ {
+		l, err := newEventLoop(s)
+		if err != nil {
+			s.logger.Printf("event loops unavailable, serving with goroutines: %v", err)
+			for _, l := range s.loops {
+				l.wake()
+			}
+			s.loops = nil
+			return false
+		}
+		s.loops = append(s.loops, l)
+	}
+	for _, l := range s.loops {
+		s.goTracked(l.run)
+	}
+	return true
+}
+
+func (s *Server) wakeLoops() {
+	for _, l := range s.loops {
+		l.wake()
+	}
+}
