@@ -2,7 +2,12 @@ package server
 
 import (
 	"fmt"
+	"net/http"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/gantry-project/gantry/api"
 
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
@@ -47,7 +52,7 @@ func BenchmarkSubmitPlan(b *testing.B) {
 	}
 	defer s.Shutdown()
 	for !s.Leader() {
-		<-s.raft.LeaderCh()
+		time.Sleep(10 * time.Millisecond) // LeaderCh belongs to the server
 	}
 	for _, e := range []struct {
 		t   structs.MessageType
@@ -72,4 +77,63 @@ func BenchmarkSubmitPlan(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "placements/s")
+}
+
+// BenchmarkSubmitToPlaced registers one-copy jobs through the HTTP API on a
+// 100-node cluster and waits (blocking query) until each is placed; it
+// reports the latency percentiles of submit-to-placed.
+func BenchmarkSubmitToPlaced(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.DataDir = b.TempDir()
+	cfg.HTTPAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.RaftTimeout = 100e6
+	cfg.HeartbeatTTL = time.Hour
+	s, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown()
+	for !s.Leader() {
+		time.Sleep(10 * time.Millisecond) // LeaderCh belongs to the server
+	}
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	c, _ := api.NewClient(api.Config{Address: "http://" + s.HTTPAddr(), HTTPClient: hc})
+	for i := range 100 {
+		if _, err := c.RegisterNode(bg, fakeNode(fmt.Sprint("n", i), 1<<30, 1<<30)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		start := time.Now()
+		reg, err := c.RegisterJob(bg, mockJob(fmt.Sprint("j", i), 1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		index := reg.Index
+		for {
+			allocs, meta, err := c.JobAllocations(bg, reg.JobID, &api.QueryOptions{WaitIndex: index, WaitTime: 10 * time.Second})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(allocs) > 0 {
+				break
+			}
+			if meta.LastIndex <= index {
+				b.Fatalf("job %s not placed within the wait", reg.JobID)
+			}
+			index = meta.LastIndex
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // monitorLeadership starts the leader duties when this server gains
-// leadership and stops them when it loses it.
+// leadership and stops them when it loses it. It is the only reader of
+// raft.LeaderCh: another reader would steal the notifications.
 func (s *Server) monitorLeadership() {
 	for {
 		select {
