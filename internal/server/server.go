@@ -1,6 +1,14 @@
 // Package server is gantry's control plane: a Raft-replicated state store,
 // the HTTP API, and the leader's duties (heartbeat monitoring, the plan
 // applier, the scheduler loop and periodic reconciliation).
+//
+// Goroutines: Raft's own (the FSM runs on one of them); the HTTP server;
+// monitorLeadership, the only reader of raft.LeaderCh, which starts
+// leaderLoop on gaining leadership and cancels and waits for it on losing
+// it; leaderLoop runs the scheduler (monolithic.Run) and the reconcile
+// ticker; heartbeat timers fire on their own goroutines. Every state change
+// is a Raft entry proposed through raftApply; handlers and leader duties
+// read the store through snapshots.
 package server
 
 import (
@@ -110,9 +118,9 @@ func (s *Server) State() *state.Store { return s.state }
 // Start opens the data directory, starts Raft and the HTTP API.
 func (s *Server) Start() error {
 	s.mu.Lock()
-	if s.started {
+	if s.started || s.shutdown {
 		s.mu.Unlock()
-		return errors.New("server already started")
+		return errors.New("server already started or shut down; create a new one")
 	}
 	s.started = true
 	s.mu.Unlock()
