@@ -424,3 +424,23 @@ func TestUpsertAllocsSharesJobs(t *testing.T) {
 		t.Error("restored allocations do not share jobs")
 	}
 }
+
+// A node's agent watching its allocations wakes for changes on its node
+// only.
+func TestWatchIsPerNode(t *testing.T) {
+	s := newStore(t)
+	must(t, s.UpsertAllocs(1, []*structs.Allocation{testAlloc("a1", "j", "n1", 0)}))
+	ws := memdb.NewWatchSet()
+	s.Snapshot().AllocsByNodeWatch(ws, "n1")
+
+	must(t, s.UpsertAllocs(2, []*structs.Allocation{testAlloc("b1", "j", "n2", 1)}))
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := ws.WatchCtx(canceled); err == nil {
+		t.Fatal("a write on n2 woke the watch of n1")
+	}
+	must(t, s.UpsertAllocs(3, []*structs.Allocation{testAlloc("a2", "j", "n1", 2)}))
+	if err := ws.WatchCtx(context.Background()); err != nil {
+		t.Fatalf("a write on n1 did not wake its watch: %v", err)
+	}
+}
