@@ -22,7 +22,7 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 	b.Run("hash-3-fields-100000", func(b *testing.B) {
 		for b.Loop() {
 			b.ReportMetric(bytesPerKey(100000, func(ks *Keyspace, k []byte) {
-				ks.addLocked(k, &entry{obj: hash{"a": "1", "b": "2", "c": "3"}})
+				ks.addLocked(k, newObjectEntry(hash{"a": "1", "b": "2", "c": "3"}))
 			}), "bytes/key")
 		}
 	})
