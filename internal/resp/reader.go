@@ -84,11 +84,30 @@ func parseLen(buf []byte, pos int, limit int64, what string) (int64, int, error)
 		return 0, 0, &ProtocolError{what}
 	}
 	line = line[:len(line)-1]
-	v, err := strconv.ParseInt(string(line), 10, 64)
-	if err != nil || v > limit || v < -1 {
+	v, ok := parseLength(line)
+	if !ok || v > limit || v < -1 {
 		return 0, 0, &ProtocolError{what}
 	}
 	return v, pos + i + 1, nil
+}
+
+// parseLength parses a length: decimal digits, or -1. It is the parser's
+// hot path, so it avoids strconv's generality.
+func parseLength(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	if b[0] == '-' {
+		return -1, len(b) == 2 && b[1] == '1'
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
 }
 
 func parseInline(buf []byte, args [][]byte) ([][]byte, int, error) {
