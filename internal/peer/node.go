@@ -1,0 +1,546 @@
+package peer
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Role is a peer's role in its shard.
+type Role uint8
+
+const (
+	RolePrimary Role = iota + 1
+	RoleReplica
+)
+
+func (r Role) String() string {
+	switch r {
+	case RolePrimary:
+		return "master"
+	case RoleReplica:
+		return "slave"
+	}
+	return "unknown"
+}
+
+// MsgType is the kind of a Message.
+type MsgType uint8
+
+const (
+	// MsgHeartbeat carries the sender's header: epochs, role, slots,
+	// replication offset and the peers it suspects (its failure reports).
+	MsgHeartbeat MsgType = iota + 1
+	// MsgFail announces that Subject is failed by a majority of primaries.
+	MsgFail
+	// MsgVoteRequest is a replica asking the primaries to let it take over
+	// the slots of its failed primary (Subject) in epoch CurrentEpoch.
+	MsgVoteRequest
+	// MsgVote grants a MsgVoteRequest of epoch CurrentEpoch.
+	MsgVote
+)
+
+func (t MsgType) String() string {
+	switch t {
+	case MsgHeartbeat:
+		return "heartbeat"
+	case MsgFail:
+		return "fail"
+	case MsgVoteRequest:
+		return "vote-request"
+	case MsgVote:
+		return "vote"
+	}
+	return fmt.Sprintf("msgtype(%d)", uint8(t))
+}
+
+// Message is what peers exchange. Every message carries the sender's
+// header so any message refreshes the receiver's view of the sender.
+type Message struct {
+	Type MsgType
+	From NodeID
+	// To is the destination; "" sends to every known peer.
+	To NodeID
+
+	CurrentEpoch uint64
+	ConfigEpoch  uint64
+	Addr         string
+	Role         Role
+	Primary      NodeID // the sender's primary when it is a replica
+	Offset       uint64 // the sender's replication offset
+	Slots        []SlotRange
+	Suspects     []NodeID // peers the sender considers PFAIL or FAIL
+	// Subject is the failed node of MsgFail and of MsgVoteRequest.
+	Subject NodeID
+	// Forced marks a vote request of a manual CLUSTER FAILOVER FORCE: the
+	// voters do not require the primary to be failed.
+	Forced bool
+}
+
+// PeerInfo is this node's view of one peer.
+type PeerInfo struct {
+	ID          NodeID
+	Addr        string
+	Role        Role
+	Primary     NodeID
+	ConfigEpoch uint64
+	Offset      uint64
+	LastSeen    time.Time
+	PFail       bool // this node has not heard from it for NodeTimeout
+	Fail        bool // a majority of primaries agreed it failed
+	FailTime    time.Time
+
+	// reports maps a reporting primary to when it last reported this peer
+	reports map[NodeID]time.Time
+	// votedAt is when this node last voted for a replica of this primary
+	votedAt time.Time
+}
+
+// Node is one peer's cluster state machine. It is not safe for concurrent
+// use: the caller serialises Tick, Step, Ready and the operator methods.
+type Node struct {
+	cfg          Config
+	id           NodeID
+	currentEpoch uint64
+	// lastVoteEpoch is the epoch this node last voted in; it is persisted
+	// before the vote leaves (Ready.MustSave) so a restart cannot vote twice.
+	lastVoteEpoch uint64
+	peers         map[NodeID]*PeerInfo // includes this node
+	slots         SlotMap
+
+	lastHeartbeat time.Time
+	el            election
+
+	msgs     []Message
+	mustSave bool
+}
+
+// election is a replica's failover attempt.
+type election struct {
+	startAt  time.Time // when to ask for votes; zero when none is scheduled
+	rank     int
+	asking   bool
+	epoch    uint64
+	deadline time.Time
+	votes    map[NodeID]bool
+	retryAt  time.Time // no new attempt before this
+	forced   bool
+}
+
+// NewNode returns a node that knows only itself: a primary without slots
+// at epoch 0.
+func NewNode(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, id: cfg.ID, peers: make(map[NodeID]*PeerInfo)}
+	n.peers[n.id] = &PeerInfo{ID: n.id, Addr: cfg.Addr, Role: RolePrimary}
+	return n, nil
+}
+
+// Ready is what the caller must do after Tick or Step: persist the state
+// (State) when MustSave, before sending Messages.
+type Ready struct {
+	Messages []Message
+	MustSave bool
+}
+
+// Ready returns and clears the pending output.
+func (n *Node) Ready() Ready {
+	rd := Ready{Messages: n.msgs, MustSave: n.mustSave}
+	n.msgs, n.mustSave = nil, false
+	return rd
+}
+
+// ID returns this node's ID.
+func (n *Node) ID() NodeID { return n.id }
+
+// CurrentEpoch returns the highest epoch this node has seen.
+func (n *Node) CurrentEpoch() uint64 { return n.currentEpoch }
+
+// Self returns a copy of this node's own entry.
+func (n *Node) Self() PeerInfo { return n.copyOf(n.peers[n.id]) }
+
+// Slots returns a copy of the slot map.
+func (n *Node) Slots() *SlotMap {
+	m := n.slots
+	return &m
+}
+
+// Peer returns a copy of the entry of id.
+func (n *Node) Peer(id NodeID) (PeerInfo, bool) {
+	p, ok := n.peers[id]
+	if !ok {
+		return PeerInfo{}, false
+	}
+	return n.copyOf(p), true
+}
+
+// Peers returns copies of every entry, this node included, sorted by ID.
+func (n *Node) Peers() []PeerInfo {
+	out := make([]PeerInfo, 0, len(n.peers))
+	for _, p := range n.peers {
+		out = append(out, n.copyOf(p))
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (n *Node) copyOf(p *PeerInfo) PeerInfo {
+	c := *p
+	c.reports = nil
+	return c
+}
+
+// FailureReports returns how many valid failure reports this node holds
+// about id (CLUSTER COUNT-FAILURE-REPORTS).
+func (n *Node) FailureReports(id NodeID, now time.Time) int {
+	p, ok := n.peers[id]
+	if !ok {
+		return 0
+	}
+	n.expireReports(p, now)
+	return len(p.reports)
+}
+
+// SetOffset records this node's replication offset (the replication layer
+// calls it as data arrives); it travels in heartbeats and ranks replicas.
+func (n *Node) SetOffset(off uint64) { n.peers[n.id].Offset = off }
+
+// AddPeer makes a peer known (CLUSTER MEET, or membership reported it);
+// its details arrive with its first heartbeat.
+func (n *Node) AddPeer(id NodeID, addr string, now time.Time) {
+	if id == n.id {
+		return
+	}
+	p, ok := n.peers[id]
+	if !ok {
+		p = &PeerInfo{ID: id, Role: RolePrimary, LastSeen: now}
+		n.peers[id] = p
+		n.mustSave = true
+	}
+	if addr != "" {
+		p.Addr = addr
+	}
+}
+
+// ErrUnknownNode is returned for operations naming a node this node does
+// not know.
+var ErrUnknownNode = errors.New("unknown node")
+
+// Forget removes a peer and its slots from this node's view (CLUSTER
+// FORGET); it comes back if it keeps talking.
+func (n *Node) Forget(id NodeID) error {
+	if id == n.id {
+		return errors.New("I tried hard but I can't forget myself")
+	}
+	if _, ok := n.peers[id]; !ok {
+		return fmt.Errorf("%s: %w", id, ErrUnknownNode)
+	}
+	if n.self().Primary == id {
+		return errors.New("Can't forget my master")
+	}
+	delete(n.peers, id)
+	for s := 0; s < NumSlots; s++ {
+		if n.slots.owners[s].Node == id {
+			n.slots.owners[s] = SlotOwner{}
+		}
+	}
+	n.mustSave = true
+	return nil
+}
+
+func (n *Node) self() *PeerInfo { return n.peers[n.id] }
+
+// primaryCount returns the number of primaries serving at least one slot:
+// the electorate of failure agreement and failover votes.
+func (n *Node) primaryCount() int {
+	owners := make(map[NodeID]bool)
+	for s := range n.slots.owners {
+		if o := n.slots.owners[s].Node; o != "" {
+			owners[o] = true
+		}
+	}
+	return len(owners)
+}
+
+func (n *Node) quorum() int { return n.primaryCount()/2 + 1 }
+
+// ownsSlots reports whether id owns at least one slot in this node's map.
+func (n *Node) ownsSlots(id NodeID) bool {
+	for s := range n.slots.owners {
+		if n.slots.owners[s].Node == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) observeEpoch(e uint64) {
+	if e > n.currentEpoch {
+		n.currentEpoch = e
+		n.mustSave = true
+	}
+}
+
+// header fills m with this node's header.
+func (n *Node) header(m Message) Message {
+	s := n.self()
+	m.From = n.id
+	m.CurrentEpoch = max(m.CurrentEpoch, n.currentEpoch)
+	m.ConfigEpoch = s.ConfigEpoch
+	m.Addr = s.Addr
+	m.Role = s.Role
+	m.Primary = s.Primary
+	m.Offset = s.Offset
+	if s.Role == RolePrimary {
+		m.Slots = n.slots.SlotsOf(n.id)
+	}
+	for _, id := range n.sortedPeerIDs() {
+		if p := n.peers[id]; id != n.id && (p.PFail || p.Fail) {
+			m.Suspects = append(m.Suspects, id)
+		}
+	}
+	return m
+}
+
+func (n *Node) send(m Message) { n.msgs = append(n.msgs, n.header(m)) }
+
+func (n *Node) sortedPeerIDs() []NodeID {
+	ids := make([]NodeID, 0, len(n.peers))
+	for id := range n.peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Tick advances time: heartbeats, suspicion of silent peers, failure
+// agreement, and the replica's election.
+func (n *Node) Tick(now time.Time) {
+	if now.Sub(n.lastHeartbeat) >= n.cfg.HeartbeatInterval {
+		n.lastHeartbeat = now
+		n.send(Message{Type: MsgHeartbeat})
+	}
+	for _, id := range n.sortedPeerIDs() {
+		p := n.peers[id]
+		if id == n.id {
+			continue
+		}
+		if !p.PFail && now.Sub(p.LastSeen) > n.cfg.NodeTimeout {
+			p.PFail = true
+		}
+		n.expireReports(p, now)
+		n.checkFailing(p, now)
+	}
+	n.tickElection(now)
+}
+
+// Step applies one message received at now.
+func (n *Node) Step(m Message, now time.Time) error {
+	if m.From == n.id {
+		return nil
+	}
+	if !ValidNodeID(string(m.From)) {
+		return fmt.Errorf("message from %q: bad node id", m.From)
+	}
+	if m.To != "" && m.To != n.id {
+		return fmt.Errorf("message for %s delivered to %s", m.To, n.id)
+	}
+	n.observeEpoch(m.CurrentEpoch)
+	n.updateSender(m, now)
+	switch m.Type {
+	case MsgHeartbeat:
+	case MsgFail:
+		if p, ok := n.peers[m.Subject]; ok && m.Subject != n.id && !p.Fail {
+			p.Fail, p.FailTime = true, now
+		}
+	case MsgVoteRequest:
+		n.handleVoteRequest(m, now)
+	case MsgVote:
+		n.handleVote(m, now)
+	default:
+		return fmt.Errorf("message from %s: unknown type %d", m.From, m.Type)
+	}
+	return nil
+}
+
+// updateSender refreshes the sender's entry from the header of m, applies
+// its slot claims and failure reports.
+func (n *Node) updateSender(m Message, now time.Time) {
+	p, ok := n.peers[m.From]
+	if !ok {
+		p = &PeerInfo{ID: m.From}
+		n.peers[m.From] = p
+		n.mustSave = true
+	}
+	if p.Addr != m.Addr || p.Role != m.Role || p.Primary != m.Primary || p.ConfigEpoch != m.ConfigEpoch {
+		n.mustSave = true
+	}
+	p.Addr, p.Role, p.Primary, p.ConfigEpoch, p.Offset = m.Addr, m.Role, m.Primary, m.ConfigEpoch, m.Offset
+	p.LastSeen = now
+	p.PFail = false
+	if p.Fail && n.mayClearFail(p, now) {
+		p.Fail = false
+	}
+	if m.Role == RolePrimary {
+		n.applyClaims(m.From, m.ConfigEpoch, m.Slots)
+		n.resolveCollision(p)
+	}
+	// failure reports count only from primaries that serve slots
+	if m.Role == RolePrimary && n.ownsSlots(m.From) {
+		suspects := make(map[NodeID]bool, len(m.Suspects))
+		for _, id := range m.Suspects {
+			suspects[id] = true
+		}
+		for id, q := range n.peers {
+			if id == m.From {
+				continue
+			}
+			if suspects[id] {
+				if q.reports == nil {
+					q.reports = make(map[NodeID]time.Time)
+				}
+				q.reports[m.From] = now
+			} else {
+				delete(q.reports, m.From)
+			}
+		}
+	}
+}
+
+// mayClearFail: a returning replica or slot-less primary is back at once;
+// a primary with slots only after FailReportValidity, giving its replicas
+// the time to take the slots over (Redis's FAIL_UNDO_TIME).
+func (n *Node) mayClearFail(p *PeerInfo, now time.Time) bool {
+	if p.Role == RoleReplica || !n.ownsSlots(p.ID) {
+		return true
+	}
+	return now.Sub(p.FailTime) > n.cfg.FailReportValidity
+}
+
+// applyClaims applies from's claims of slots at epoch and reacts when this
+// node, or its primary, lost all of its slots to a newer claim: it then
+// follows the new owner (the old primary comes back as a replica).
+func (n *Node) applyClaims(from NodeID, epoch uint64, ranges []SlotRange) {
+	me := n.self()
+	watched := n.id
+	if me.Role == RoleReplica {
+		watched = me.Primary
+	}
+	hadSlots := watched != "" && n.ownsSlots(watched)
+	changed := false
+	lostTo := NodeID("")
+	for _, r := range ranges {
+		for s := int(r.Start); s <= int(r.End); s++ {
+			prev := n.slots.owners[s].Node
+			if n.slots.Claim(uint16(s), from, epoch) {
+				changed = true
+				if prev == watched && prev != "" {
+					lostTo = from
+				}
+			}
+		}
+	}
+	if changed {
+		n.mustSave = true
+	}
+	if hadSlots && lostTo != "" && !n.ownsSlots(watched) && lostTo != n.id {
+		me.Role, me.Primary = RoleReplica, lostTo
+		n.el = election{retryAt: n.el.retryAt}
+	}
+}
+
+// resolveCollision: two primaries with the same config epoch could claim
+// the same slots forever; as in Redis the one with the smaller ID takes a
+// new, unique epoch (and the slot tie rule also favours the smaller ID).
+func (n *Node) resolveCollision(p *PeerInfo) {
+	me := n.self()
+	if me.Role != RolePrimary || p.ConfigEpoch != me.ConfigEpoch || me.ConfigEpoch == 0 && !n.ownsSlots(n.id) {
+		return
+	}
+	if n.id > p.ID {
+		return
+	}
+	n.currentEpoch++
+	n.setConfigEpoch(n.currentEpoch)
+}
+
+// setConfigEpoch gives this node a new config epoch and re-claims its
+// slots with it.
+func (n *Node) setConfigEpoch(e uint64) {
+	me := n.self()
+	me.ConfigEpoch = e
+	for s := range n.slots.owners {
+		if n.slots.owners[s].Node == n.id {
+			n.slots.owners[s].Epoch = e
+		}
+	}
+	n.mustSave = true
+}
+
+func (n *Node) expireReports(p *PeerInfo, now time.Time) {
+	for r, at := range p.reports {
+		if now.Sub(at) > n.cfg.FailReportValidity {
+			delete(p.reports, r)
+		}
+	}
+}
+
+// checkFailing marks p FAIL when this node suspects it and, counting
+// itself if it is a primary with slots, a majority of primaries reported
+// it within the validity window; it then tells everyone.
+func (n *Node) checkFailing(p *PeerInfo, now time.Time) {
+	if !p.PFail || p.Fail {
+		return
+	}
+	votes := len(p.reports)
+	if n.self().Role == RolePrimary && n.ownsSlots(n.id) {
+		votes++
+	}
+	if votes < n.quorum() {
+		return
+	}
+	p.Fail, p.FailTime = true, now
+	n.send(Message{Type: MsgFail, Subject: p.ID})
+}
+
+// ClusterOK reports whether this node should serve clients: it reaches a
+// majority of the primaries (a primary cut off in a minority stops
+// accepting writes after the node timeout, as in Redis), and, when
+// requireFull, every slot has an owner that is not FAIL.
+func (n *Node) ClusterOK(requireFull bool) bool {
+	owners := make(map[NodeID]bool)
+	for s := range n.slots.owners {
+		o := n.slots.owners[s].Node
+		if o == "" {
+			if requireFull {
+				return false
+			}
+			continue
+		}
+		owners[o] = true
+	}
+	if len(owners) == 0 {
+		return false
+	}
+	reach := 0
+	for id := range owners {
+		p := n.peers[id]
+		if id == n.id || p != nil && !p.PFail && !p.Fail {
+			reach++
+		} else if requireFull && p != nil && p.Fail {
+			return false
+		}
+	}
+	return reach >= len(owners)/2+1
+}

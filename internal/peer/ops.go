@@ -1,0 +1,276 @@
+package peer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Operator errors that the CLUSTER commands turn into Redis's replies.
+var (
+	ErrSlotBusy      = errors.New("slot is already busy")
+	ErrNotPrimary    = errors.New("this node is not a master")
+	ErrNotReplica    = errors.New("this node is not a replica")
+	ErrEpochNotEmpty = errors.New("the user can assign a config epoch only when the node does not know any other node")
+)
+
+// AddSlots assigns unassigned slots to this node (CLUSTER ADDSLOTS).
+func (n *Node) AddSlots(ranges []SlotRange) error {
+	if n.self().Role != RolePrimary {
+		return ErrNotPrimary
+	}
+	for _, r := range ranges {
+		for s := int(r.Start); s <= int(r.End); s++ {
+			if n.slots.owners[s].Node != "" {
+				return fmt.Errorf("slot %d: %w", s, ErrSlotBusy)
+			}
+		}
+	}
+	for _, r := range ranges {
+		for s := int(r.Start); s <= int(r.End); s++ {
+			n.slots.Set(uint16(s), n.id, n.self().ConfigEpoch)
+		}
+	}
+	n.mustSave = true
+	return nil
+}
+
+// DelSlots unassigns slots in this node's view only (CLUSTER DELSLOTS).
+func (n *Node) DelSlots(ranges []SlotRange) error {
+	for _, r := range ranges {
+		for s := int(r.Start); s <= int(r.End); s++ {
+			if n.slots.owners[s].Node == "" {
+				return fmt.Errorf("slot %d is already unassigned", s)
+			}
+		}
+	}
+	for _, r := range ranges {
+		for s := int(r.Start); s <= int(r.End); s++ {
+			n.slots.Set(uint16(s), "", 0)
+		}
+	}
+	n.mustSave = true
+	return nil
+}
+
+// SetSlotNode assigns slot s to node (CLUSTER SETSLOT s NODE id). When this
+// node takes a slot from another primary it bumps its config epoch
+// without agreement, as Redis does at the end of a migration, so that the
+// new ownership wins everywhere.
+func (n *Node) SetSlotNode(s uint16, node NodeID) error {
+	p, ok := n.peers[node]
+	if !ok {
+		return fmt.Errorf("%s: %w", node, ErrUnknownNode)
+	}
+	if p.Role != RolePrimary {
+		return errors.New("Target node is not a master")
+	}
+	prev := n.slots.owners[s].Node
+	if node == n.id && prev != n.id && prev != "" {
+		n.BumpEpoch()
+	}
+	n.slots.Set(s, node, p.ConfigEpoch)
+	n.mustSave = true
+	return nil
+}
+
+// BumpEpoch gives this node a config epoch above every epoch it has seen
+// unless its epoch already is the unique highest (CLUSTER BUMPEPOCH);
+// it reports whether it bumped.
+func (n *Node) BumpEpoch() bool {
+	me := n.self()
+	unique := me.ConfigEpoch > 0
+	for _, p := range n.peers {
+		if p.ID != n.id && p.ConfigEpoch >= me.ConfigEpoch {
+			unique = false
+		}
+	}
+	if unique && me.ConfigEpoch == n.currentEpoch {
+		return false
+	}
+	n.currentEpoch++
+	n.setConfigEpoch(n.currentEpoch)
+	return true
+}
+
+// SetConfigEpoch sets the config epoch of a fresh node (CLUSTER
+// SET-CONFIG-EPOCH), as redis-cli --cluster create does for every node.
+func (n *Node) SetConfigEpoch(e uint64) error {
+	if len(n.peers) > 1 {
+		return ErrEpochNotEmpty
+	}
+	if n.self().ConfigEpoch != 0 {
+		return errors.New("Node config epoch is already non-zero")
+	}
+	n.setConfigEpoch(e)
+	n.observeEpoch(e)
+	return nil
+}
+
+// Replicate makes this node a replica of primary (CLUSTER REPLICATE); a
+// primary must own no slots to become a replica.
+func (n *Node) Replicate(primary NodeID) error {
+	if primary == n.id {
+		return errors.New("Can't replicate myself")
+	}
+	p, ok := n.peers[primary]
+	if !ok {
+		return fmt.Errorf("%s: %w", primary, ErrUnknownNode)
+	}
+	if p.Role != RolePrimary {
+		return errors.New("I can only replicate a master, not a replica.")
+	}
+	if n.self().Role == RolePrimary && n.ownsSlots(n.id) {
+		return errors.New("To set a master the node must be empty and without assigned slots.")
+	}
+	me := n.self()
+	me.Role, me.Primary = RoleReplica, primary
+	n.el = election{}
+	n.mustSave = true
+	return nil
+}
+
+// FailoverMode selects the kind of manual failover.
+type FailoverMode uint8
+
+const (
+	// FailoverForce holds an election without waiting for the primary to
+	// fail (CLUSTER FAILOVER FORCE).
+	FailoverForce FailoverMode = iota + 1
+	// FailoverTakeover takes the slots without any vote, with a new epoch
+	// (CLUSTER FAILOVER TAKEOVER).
+	FailoverTakeover
+)
+
+// Failover starts a manual failover on this replica. The default mode,
+// which first waits for the replica to catch up with a paused primary,
+// needs the replication layer and is refused with ErrFailoverNeedsSync.
+func (n *Node) Failover(mode FailoverMode) error {
+	me := n.self()
+	if me.Role != RoleReplica {
+		return errors.New("You should send CLUSTER FAILOVER to a replica")
+	}
+	switch mode {
+	case FailoverTakeover:
+		n.currentEpoch++
+		n.promote(n.currentEpoch)
+		return nil
+	case FailoverForce:
+		n.el = election{forced: true}
+		return nil
+	}
+	return ErrFailoverNeedsSync
+}
+
+// ErrFailoverNeedsSync is returned for a plain CLUSTER FAILOVER until
+// replication can pause the primary and let the replica catch up.
+var ErrFailoverNeedsSync = errors.New("CLUSTER FAILOVER without FORCE or TAKEOVER is not supported yet")
+
+// State is the persisted view of a node: what a restarted peer needs to
+// come back with its view and without voting twice in one epoch.
+type State struct {
+	ID            NodeID      `json:"id"`
+	CurrentEpoch  uint64      `json:"current_epoch"`
+	LastVoteEpoch uint64      `json:"last_vote_epoch"`
+	Peers         []SavedPeer `json:"peers"`
+}
+
+// SavedPeer is one peer in a State.
+type SavedPeer struct {
+	ID          NodeID      `json:"id"`
+	Addr        string      `json:"addr"`
+	Role        Role        `json:"role"`
+	Primary     NodeID      `json:"primary,omitempty"`
+	ConfigEpoch uint64      `json:"config_epoch"`
+	Slots       []SlotRange `json:"slots,omitempty"`
+}
+
+// State returns the node's persistent state.
+func (n *Node) State() State {
+	st := State{ID: n.id, CurrentEpoch: n.currentEpoch, LastVoteEpoch: n.lastVoteEpoch}
+	for _, id := range n.sortedPeerIDs() {
+		p := n.peers[id]
+		st.Peers = append(st.Peers, SavedPeer{
+			ID: p.ID, Addr: p.Addr, Role: p.Role, Primary: p.Primary,
+			ConfigEpoch: p.ConfigEpoch, Slots: n.slots.SlotsOf(id),
+		})
+	}
+	return st
+}
+
+// Restore loads a saved state into a node created with the same ID; every
+// peer starts as last seen at now.
+func (n *Node) Restore(st State, now time.Time) error {
+	if st.ID != n.id {
+		return fmt.Errorf("saved state is of node %s, not %s", st.ID, n.id)
+	}
+	n.currentEpoch, n.lastVoteEpoch = st.CurrentEpoch, st.LastVoteEpoch
+	n.peers = make(map[NodeID]*PeerInfo)
+	n.slots = SlotMap{}
+	for _, sp := range st.Peers {
+		if !ValidNodeID(string(sp.ID)) {
+			return fmt.Errorf("saved peer %q: bad node id", sp.ID)
+		}
+		n.peers[sp.ID] = &PeerInfo{ID: sp.ID, Addr: sp.Addr, Role: sp.Role, Primary: sp.Primary,
+			ConfigEpoch: sp.ConfigEpoch, LastSeen: now}
+		for _, r := range sp.Slots {
+			if r.Start > r.End || int(r.End) >= NumSlots {
+				return fmt.Errorf("saved peer %s: slot range %v: %w", sp.ID, r, ErrBadSlot)
+			}
+			for s := int(r.Start); s <= int(r.End); s++ {
+				n.slots.Set(uint16(s), sp.ID, sp.ConfigEpoch)
+			}
+		}
+	}
+	me, ok := n.peers[n.id]
+	if !ok {
+		return fmt.Errorf("saved state of %s does not list the node itself", n.id)
+	}
+	me.Addr = n.cfg.Addr
+	return nil
+}
+
+// SaveState writes st to dir/nodes.json atomically (temp file, fsync,
+// rename), so a crash leaves the old or the new view, never half of one.
+func SaveState(dir string, st State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode cluster state: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "nodes-*.json.tmp")
+	if err != nil {
+		return fmt.Errorf("save cluster state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save cluster state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save cluster state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save cluster state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, "nodes.json")); err != nil {
+		return fmt.Errorf("save cluster state: %w", err)
+	}
+	return nil
+}
+
+// LoadState reads dir/nodes.json; os.ErrNotExist (wrapped) when there is none.
+func LoadState(dir string) (State, error) {
+	var st State
+	b, err := os.ReadFile(filepath.Join(dir, "nodes.json"))
+	if err != nil {
+		return st, fmt.Errorf("load cluster state: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("load cluster state %s: %w", filepath.Join(dir, "nodes.json"), err)
+	}
+	return st, nil
+}

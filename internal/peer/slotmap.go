@@ -1,0 +1,188 @@
+// Package peer is the decentralized side of gantry: the Redis-Cluster-style
+// slot map, configuration epochs, failure reports and failover elections of
+// a set of equal peers.
+//
+// The protocol is a pure state machine in the style of etcd-io/raft: a
+// Node changes only in Tick and Step, time is passed in by the caller, and
+// the messages it wants sent are collected by Ready. The network (gossip
+// through hashicorp/memberlist) and the disk live outside, so every rule is
+// tested deterministically with a simulated network (see sim_test.go).
+package peer
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gantry-project/gantry/internal/kv"
+)
+
+// NumSlots is the number of hash slots, as in Redis Cluster.
+const NumSlots = kv.NumSlots
+
+// KeySlot returns the hash slot of a key with Redis's {hash tag} rule; it is
+// kv's implementation, so the store and the router never disagree.
+func KeySlot(key []byte) uint16 { return kv.KeySlot(key) }
+
+// NodeID names a peer: 40 lowercase hex characters, as Redis node IDs.
+type NodeID string
+
+// SlotOwner is one slot's owner and the configuration epoch of the claim
+// that made it the owner.
+type SlotOwner struct {
+	Node  NodeID
+	Epoch uint64
+}
+
+// beats reports whether claim c replaces the current owner o: the higher
+// epoch wins; on equal epochs the smaller node ID wins, so that every peer
+// resolves a collision the same way whatever order the claims arrive in
+// (Redis instead makes one of the colliding nodes bump its epoch; peers
+// do that too, see Node.resolveCollision, this rule only makes the
+// transient state converge).
+func (c SlotOwner) beats(o SlotOwner) bool {
+	if o.Node == "" {
+		return true
+	}
+	if c.Epoch != o.Epoch {
+		return c.Epoch > o.Epoch
+	}
+	return c.Node < o.Node
+}
+
+// SlotMap maps every slot to its owner. The zero value has every slot
+// unassigned.
+type SlotMap struct {
+	owners [NumSlots]SlotOwner
+}
+
+// Owner returns the owner of slot s ("" when unassigned).
+func (m *SlotMap) Owner(s uint16) SlotOwner { return m.owners[s] }
+
+// Claim applies a claim of slot s by node at epoch and reports whether it
+// changed the map. A claim never loses to an older one, so applying the
+// same set of claims in any order gives the same map.
+func (m *SlotMap) Claim(s uint16, node NodeID, epoch uint64) bool {
+	c := SlotOwner{Node: node, Epoch: epoch}
+	cur := m.owners[s]
+	if cur == c || !c.beats(cur) {
+		return false
+	}
+	m.owners[s] = c
+	return true
+}
+
+// Set assigns slot s unconditionally (operator commands: ADDSLOTS, SETSLOT
+// NODE); node "" unassigns it.
+func (m *SlotMap) Set(s uint16, node NodeID, epoch uint64) {
+	if node == "" {
+		m.owners[s] = SlotOwner{}
+		return
+	}
+	m.owners[s] = SlotOwner{Node: node, Epoch: epoch}
+}
+
+// SlotsOf returns the slots node owns, as sorted ranges.
+func (m *SlotMap) SlotsOf(node NodeID) []SlotRange {
+	var out []SlotRange
+	for s := 0; s < NumSlots; s++ {
+		if m.owners[s].Node != node {
+			continue
+		}
+		if n := len(out); n > 0 && int(out[n-1].End) == s-1 {
+			out[n-1].End = uint16(s)
+		} else {
+			out = append(out, SlotRange{uint16(s), uint16(s)})
+		}
+	}
+	return out
+}
+
+// Covered reports whether every slot has an owner.
+func (m *SlotMap) Covered() bool {
+	for s := range m.owners {
+		if m.owners[s].Node == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Count returns how many slots are assigned.
+func (m *SlotMap) Count() int {
+	n := 0
+	for s := range m.owners {
+		if m.owners[s].Node != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// SlotRange is an inclusive range of slots.
+type SlotRange struct{ Start, End uint16 }
+
+func (r SlotRange) String() string {
+	if r.Start == r.End {
+		return strconv.Itoa(int(r.Start))
+	}
+	return fmt.Sprintf("%d-%d", r.Start, r.End)
+}
+
+// Len returns the number of slots in r.
+func (r SlotRange) Len() int { return int(r.End) - int(r.Start) + 1 }
+
+// ErrBadSlot is returned for a slot number outside 0..16383 or a malformed
+// range.
+var ErrBadSlot = errors.New("invalid or out of range slot")
+
+// ParseSlot parses one slot number.
+func ParseSlot(s string) (uint16, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n >= NumSlots {
+		return 0, fmt.Errorf("slot %q: %w", s, ErrBadSlot)
+	}
+	return uint16(n), nil
+}
+
+// ParseSlotRange parses "N" or "A-B" (A <= B).
+func ParseSlotRange(s string) (SlotRange, error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		n, err := ParseSlot(s)
+		return SlotRange{n, n}, err
+	}
+	lo, err := ParseSlot(a)
+	if err != nil {
+		return SlotRange{}, err
+	}
+	hi, err := ParseSlot(b)
+	if err != nil {
+		return SlotRange{}, err
+	}
+	if lo > hi {
+		return SlotRange{}, fmt.Errorf("range %q: start after end: %w", s, ErrBadSlot)
+	}
+	return SlotRange{lo, hi}, nil
+}
+
+// SplitEven divides all slots into n contiguous ranges of nearly equal size,
+// as redis-cli --cluster create does.
+func SplitEven(n int) []SlotRange {
+	if n <= 0 {
+		return nil
+	}
+	out := make([]SlotRange, n)
+	per := float64(NumSlots) / float64(n)
+	start := 0
+	for i := 0; i < n; i++ {
+		end := int(float64(i+1)*per+0.5) - 1
+		if i == n-1 || end >= NumSlots {
+			end = NumSlots - 1
+		}
+		out[i] = SlotRange{uint16(start), uint16(end)}
+		start = end + 1
+	}
+	return out
+}
