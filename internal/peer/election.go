@@ -131,7 +131,7 @@ func (n *Node) promote(e uint64) {
 	old := me.Primary
 	for s := range n.slots.owners {
 		if n.slots.owners[s].Node == old {
-			n.slots.owners[s] = SlotOwner{Node: n.id, Epoch: e}
+			n.slots.put(uint16(s), SlotOwner{Node: n.id, Epoch: e})
 		}
 	}
 	me.Role, me.Primary, me.ConfigEpoch = RolePrimary, "", e

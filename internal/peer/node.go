@@ -163,10 +163,7 @@ func (n *Node) CurrentEpoch() uint64 { return n.currentEpoch }
 func (n *Node) Self() PeerInfo { return n.copyOf(n.peers[n.id]) }
 
 // Slots returns a copy of the slot map.
-func (n *Node) Slots() *SlotMap {
-	m := n.slots
-	return &m
-}
+func (n *Node) Slots() *SlotMap { return n.slots.clone() }
 
 // Peer returns a copy of the entry of id.
 func (n *Node) Peer(id NodeID) (PeerInfo, bool) {
@@ -252,7 +249,7 @@ func (n *Node) Forget(id NodeID) error {
 	delete(n.peers, id)
 	for s := 0; s < NumSlots; s++ {
 		if n.slots.owners[s].Node == id {
-			n.slots.owners[s] = SlotOwner{}
+			n.slots.put(uint16(s), SlotOwner{})
 		}
 	}
 	n.mustSave = true
@@ -263,27 +260,12 @@ func (n *Node) self() *PeerInfo { return n.peers[n.id] }
 
 // primaryCount returns the number of primaries serving at least one slot:
 // the electorate of failure agreement and failover votes.
-func (n *Node) primaryCount() int {
-	owners := make(map[NodeID]bool)
-	for s := range n.slots.owners {
-		if o := n.slots.owners[s].Node; o != "" {
-			owners[o] = true
-		}
-	}
-	return len(owners)
-}
+func (n *Node) primaryCount() int { return n.slots.Primaries() }
 
 func (n *Node) quorum() int { return n.primaryCount()/2 + 1 }
 
 // ownsSlots reports whether id owns at least one slot in this node's map.
-func (n *Node) ownsSlots(id NodeID) bool {
-	for s := range n.slots.owners {
-		if n.slots.owners[s].Node == id {
-			return true
-		}
-	}
-	return false
-}
+func (n *Node) ownsSlots(id NodeID) bool { return n.slots.CountOf(id) > 0 }
 
 func (n *Node) observeEpoch(e uint64) {
 	if e > n.currentEpoch {
@@ -519,22 +501,11 @@ func (n *Node) checkFailing(p *PeerInfo, now time.Time) {
 // accepting writes after the node timeout, as in Redis), and, when
 // requireFull, every slot has an owner that is not FAIL.
 func (n *Node) ClusterOK(requireFull bool) bool {
-	owners := make(map[NodeID]bool)
-	for s := range n.slots.owners {
-		o := n.slots.owners[s].Node
-		if o == "" {
-			if requireFull {
-				return false
-			}
-			continue
-		}
-		owners[o] = true
-	}
-	if len(owners) == 0 {
+	if requireFull && !n.slots.Covered() || n.slots.Primaries() == 0 {
 		return false
 	}
 	reach := 0
-	for id := range owners {
+	for id := range n.slots.counts {
 		p := n.peers[id]
 		if id == n.id || p != nil && !p.PFail && !p.Fail {
 			reach++
@@ -542,5 +513,5 @@ func (n *Node) ClusterOK(requireFull bool) bool {
 			return false
 		}
 	}
-	return reach >= len(owners)/2+1
+	return reach >= n.slots.Primaries()/2+1
 }

@@ -237,7 +237,7 @@ func (nw *simNet) ownersOf(s uint16, among []NodeID) map[NodeID]int {
 	out := make(map[NodeID]int)
 	for _, id := range among {
 		if !nw.down[id] {
-			out[nw.nodes[id].Slots().Owner(s).Node]++
+			out[nw.nodes[id].slots.Owner(s).Node]++
 		}
 	}
 	return out
@@ -251,7 +251,7 @@ func (nw *simNet) agreed(among []NodeID) bool {
 		if nw.down[id] {
 			continue
 		}
-		m := nw.nodes[id].Slots()
+		m := &nw.nodes[id].slots
 		if !m.Covered() {
 			return false
 		}

@@ -55,6 +55,38 @@ func (c SlotOwner) beats(o SlotOwner) bool {
 // unassigned.
 type SlotMap struct {
 	owners [NumSlots]SlotOwner
+	counts map[NodeID]int // slots per owner, kept with owners
+}
+
+// put is the one place that changes owners, keeping counts in step.
+func (m *SlotMap) put(s uint16, o SlotOwner) {
+	if m.counts == nil {
+		m.counts = make(map[NodeID]int)
+	}
+	if prev := m.owners[s].Node; prev != "" {
+		if m.counts[prev]--; m.counts[prev] == 0 {
+			delete(m.counts, prev)
+		}
+	}
+	if o.Node != "" {
+		m.counts[o.Node]++
+	}
+	m.owners[s] = o
+}
+
+// CountOf returns how many slots node owns.
+func (m *SlotMap) CountOf(node NodeID) int { return m.counts[node] }
+
+// Primaries returns the number of distinct slot owners.
+func (m *SlotMap) Primaries() int { return len(m.counts) }
+
+// clone returns a deep copy.
+func (m *SlotMap) clone() *SlotMap {
+	c := &SlotMap{owners: m.owners, counts: make(map[NodeID]int, len(m.counts))}
+	for k, v := range m.counts {
+		c.counts[k] = v
+	}
+	return c
 }
 
 // Owner returns the owner of slot s ("" when unassigned).
@@ -69,7 +101,7 @@ func (m *SlotMap) Claim(s uint16, node NodeID, epoch uint64) bool {
 	if cur == c || !c.beats(cur) {
 		return false
 	}
-	m.owners[s] = c
+	m.put(s, c)
 	return true
 }
 
@@ -77,10 +109,10 @@ func (m *SlotMap) Claim(s uint16, node NodeID, epoch uint64) bool {
 // NODE); node "" unassigns it.
 func (m *SlotMap) Set(s uint16, node NodeID, epoch uint64) {
 	if node == "" {
-		m.owners[s] = SlotOwner{}
+		m.put(s, SlotOwner{})
 		return
 	}
-	m.owners[s] = SlotOwner{Node: node, Epoch: epoch}
+	m.put(s, SlotOwner{Node: node, Epoch: epoch})
 }
 
 // SlotsOf returns the slots node owns, as sorted ranges.
@@ -100,22 +132,13 @@ func (m *SlotMap) SlotsOf(node NodeID) []SlotRange {
 }
 
 // Covered reports whether every slot has an owner.
-func (m *SlotMap) Covered() bool {
-	for s := range m.owners {
-		if m.owners[s].Node == "" {
-			return false
-		}
-	}
-	return true
-}
+func (m *SlotMap) Covered() bool { return m.Count() == NumSlots }
 
 // Count returns how many slots are assigned.
 func (m *SlotMap) Count() int {
 	n := 0
-	for s := range m.owners {
-		if m.owners[s].Node != "" {
-			n++
-		}
+	for _, c := range m.counts {
+		n += c
 	}
 	return n
 }
