@@ -274,3 +274,33 @@ func LoadState(dir string) (State, error) {
 	}
 	return st, nil
 }
+
+// MergeView applies another peer's saved view (memberlist push-pull):
+// every peer it lists becomes known, and its primaries' slot claims apply
+// under the usual rule that the highest epoch wins.
+func (n *Node) MergeView(st State, now time.Time) error {
+	n.observeEpoch(st.CurrentEpoch)
+	for _, sp := range st.Peers {
+		if !ValidNodeID(string(sp.ID)) {
+			return fmt.Errorf("remote view of %s: peer %q: bad node id", st.ID, sp.ID)
+		}
+		if sp.ID == n.id {
+			continue
+		}
+		_, known := n.peers[sp.ID]
+		n.AddPeer(sp.ID, sp.Addr, now)
+		if !known {
+			p := n.peers[sp.ID]
+			p.Role, p.Primary, p.ConfigEpoch = sp.Role, sp.Primary, sp.ConfigEpoch
+		}
+		if sp.Role == RolePrimary {
+			for _, r := range sp.Slots {
+				if r.Start > r.End || int(r.End) >= NumSlots {
+					return fmt.Errorf("remote view of %s: %w", st.ID, ErrBadSlot)
+				}
+			}
+			n.applyClaims(sp.ID, sp.ConfigEpoch, sp.Slots)
+		}
+	}
+	return nil
+}
