@@ -65,6 +65,8 @@ type Client struct {
 	txrec    []byte
 	watched  []watchedKey
 	casDirty atomic.Bool
+
+	cluster clusterConnState
 }
 
 type watchedKey struct {
@@ -239,6 +241,17 @@ func (s *Server) dispatch(c *Client) {
 		c.multiErr = true
 		c.w.Error("ERR Command not allowed inside a transaction")
 		return
+	}
+	if s.cfg.Cluster != nil {
+		// ASKING lasts for one command; cmdAsking sets it again
+		asking := c.cluster.asking
+		c.cluster.asking = false
+		if cmd.flags&flagAllShards == 0 && !s.route(c, cmd, asking) {
+			if c.multi {
+				c.multiErr = true
+			}
+			return
+		}
 	}
 	if c.multi && cmd.flags&flagNoQueue == 0 {
 		q := make([][]byte, len(args))

@@ -341,7 +341,7 @@ func (s *Server) configParams() map[string]string {
 		"timeout":            "0",
 		"hz":                 strconv.Itoa(s.cfg.ActiveExpireHz),
 		"proto-max-bulk-len": strconv.Itoa(maxStringSize),
-		"cluster-enabled":    "no",
+		"cluster-enabled":    yesno[s.cfg.Cluster != nil],
 		"port":               "",
 		"bind":               "",
 		"appendfilename":     "appendonly",
@@ -486,8 +486,12 @@ func cmdInfo(c *Client) {
 		runtime.ReadMemStats(&ms)
 	}
 	up := int64(now.Sub(s.started).Seconds())
+	mode := "redis_mode:standalone"
+	if s.cfg.Cluster != nil {
+		mode = "redis_mode:cluster"
+	}
 	section("Server",
-		"redis_version:"+Version, "gantry:1", "redis_mode:standalone", "os:"+runtime.GOOS,
+		"redis_version:"+Version, "gantry:1", mode, "os:"+runtime.GOOS,
 		"arch_bits:64", "process_id:"+strconv.Itoa(pid()), "tcp_port:"+s.port(),
 		"uptime_in_seconds:"+strconv.FormatInt(up, 10), "uptime_in_days:"+strconv.FormatInt(up/86400, 10),
 		"hz:"+strconv.Itoa(s.cfg.ActiveExpireHz), "executable:gantry")
@@ -507,9 +511,17 @@ func cmdInfo(c *Client) {
 	section("Stats", "total_connections_received:"+strconv.FormatInt(s.totalConns.Load(), 10),
 		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
 		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10), "evicted_keys:0")
-	section("Replication", "role:master", "connected_slaves:0")
+	if s.cfg.Cluster != nil {
+		section("Replication", s.cfg.Cluster.InfoLines("replication")...)
+	} else {
+		section("Replication", "role:master", "connected_slaves:0")
+	}
 	section("CPU", "used_cpu_sys:0.0", "used_cpu_user:0.0")
-	section("Cluster", "cluster_enabled:0")
+	if s.cfg.Cluster != nil {
+		section("Cluster", "cluster_enabled:1")
+	} else {
+		section("Cluster", "cluster_enabled:0")
+	}
 	keys := s.ks.Len()
 	ks := []string{}
 	if keys > 0 {

@@ -90,7 +90,7 @@ type cmdSpec struct {
 // commandTable builds the registry; a duplicate name is a programming error.
 func commandTable() map[string]*Command {
 	m := make(map[string]*Command)
-	for _, sp := range commandSpecs() {
+	for _, sp := range append(commandSpecs(), clusterSpecs()...) {
 		name := strings.ToLower(sp.name)
 		if _, dup := m[name]; dup {
 			panic("kv: duplicate command " + name)

@@ -45,6 +45,9 @@ type Config struct {
 	ActiveExpireHz int
 	// Clock tells the time (Unix milliseconds are used for expiry).
 	Clock Clock
+	// Cluster, when set, routes commands with keys and serves CLUSTER
+	// (cluster mode); nil is a standalone server.
+	Cluster ClusterHook
 	// Logger receives operational messages (loading, truncation, rewrites).
 	Logger *log.Logger
 }
