@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-project/gantry/internal/kv"
+	"github.com/gantry-project/gantry/internal/peer"
 )
 
 func init() { rootCmd.AddCommand(newPeerCmd()) }
@@ -30,14 +31,18 @@ func newPeerCmd() *cobra.Command {
 		appendFsync string
 		pprofAddr   string
 		cpus        int
+		cl          clusterFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "peer",
-		Short: "Run a data store peer that speaks the Redis protocol (single node)",
+		Short: "Run a data store peer that speaks the Redis protocol (alone or in a cluster)",
 		Long: `peer runs gantry's data store: strings, lists, sets, hashes and sorted sets
 with expiry, transactions and blocking pops, served over RESP2/RESP3 so
 redis-cli and Redis clients work unchanged. With --data-dir it keeps an
-append-only log and snapshots there (see docs/kv.md).`,
+append-only log and snapshots there (see docs/kv.md). With --cluster it is a
+Redis Cluster node: gossip with hashicorp/memberlist on --cluster-port, 16384
+hash slots, MOVED/CROSSSLOT/CLUSTERDOWN and the CLUSTER commands that
+redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := kv.DefaultConfig()
@@ -54,9 +59,30 @@ append-only log and snapshots there (see docs/kv.md).`,
 				cfg.EventLoops = -1
 			}
 			cfg.Logger = log.New(os.Stderr, "peer: ", log.LstdFlags|log.Lmicroseconds)
+			var (
+				clu    *peer.Cluster
+				router *peer.Router
+			)
+			if cl.enabled {
+				var err error
+				clu, router, err = cl.start(bind, port, dataDir, cfg.Logger)
+				if err != nil {
+					return err
+				}
+				defer clu.Close()
+				cfg.Cluster = router
+			}
 			srv, err := kv.New(cfg)
 			if err != nil {
 				return err
+			}
+			if router != nil {
+				router.SetKeyspace(srv.Keyspace())
+				if len(cl.join) > 0 {
+					if err := clu.Join(cl.join); err != nil {
+						cfg.Logger.Printf("cluster: %v (peers can still MEET this node)", err)
+					}
+				}
 			}
 			ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
 			if err != nil {
@@ -95,5 +121,6 @@ append-only log and snapshots there (see docs/kv.md).`,
 	f.StringVar(&appendFsync, "appendfsync", "everysec", "fsync policy of the log: always, everysec or no")
 	f.IntVar(&cpus, "cpus", 1, "CPUs (and epoll event loops) serving clients; 0 serves each connection from a goroutine on all CPUs")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
+	cl.register(f)
 	return cmd
 }

@@ -59,6 +59,10 @@ type Cluster struct {
 	memMu   sync.Mutex
 	members map[string]memberlist.Node
 
+	// onChange, when set, runs with the node locked after every step (the
+	// Router refreshes its routing snapshot)
+	onChange func(n *Node)
+
 	saveMu sync.Mutex // serialises writes of nodes.json
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -185,8 +189,14 @@ func (c *Cluster) Update(fn func(n *Node, now time.Time) error) error {
 	return err
 }
 
+// ID returns this node's ID.
+func (c *Cluster) ID() NodeID { return c.node.id }
+
 func (c *Cluster) readyLocked() (Ready, State) {
 	rd := c.node.Ready()
+	if c.onChange != nil {
+		c.onChange(c.node)
+	}
 	var st State
 	if rd.MustSave {
 		st = c.node.State()

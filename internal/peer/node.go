@@ -114,6 +114,9 @@ type Node struct {
 
 	msgs     []Message
 	mustSave bool
+	// changed is set with mustSave and cleared by the Router once it has
+	// rebuilt its routing snapshot
+	changed bool
 }
 
 // election is a replica's failover attempt.
@@ -148,6 +151,9 @@ type Ready struct {
 
 // Ready returns and clears the pending output.
 func (n *Node) Ready() Ready {
+	if n.mustSave {
+		n.changed = true
+	}
 	rd := Ready{Messages: n.msgs, MustSave: n.mustSave}
 	n.msgs, n.mustSave = nil, false
 	return rd
