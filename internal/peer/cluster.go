@@ -92,6 +92,12 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	if cfg.Node.ID == "" {
 		cfg.Node.ID = NewNodeID(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	}
+	if cfg.Node.BusPort == 0 {
+		cfg.Node.BusPort = cfg.AdvertisePort
+		if cfg.Node.BusPort == 0 {
+			cfg.Node.BusPort = cfg.BusPort
+		}
+	}
 	node, err := NewNode(cfg.Node)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,9 @@ type Config struct {
 	// Addr is the address clients reach this peer's Redis port on
 	// (host:port, the announced address).
 	Addr string
+	// BusPort is the gossip port announced with Addr (CLUSTER NODES shows
+	// it after '@'; redis-cli MEETs it).
+	BusPort int
 	// NodeTimeout is how long a peer may stay silent before this node
 	// suspects it (PFAIL); a primary fails (FAIL) once a majority of
 	// primaries suspect it within FailReportValidity.

@@ -66,6 +66,7 @@ type Message struct {
 	CurrentEpoch uint64
 	ConfigEpoch  uint64
 	Addr         string
+	BusPort      int
 	Role         Role
 	Primary      NodeID // the sender's primary when it is a replica
 	Offset       uint64 // the sender's replication offset
@@ -82,6 +83,7 @@ type Message struct {
 type PeerInfo struct {
 	ID          NodeID
 	Addr        string
+	BusPort     int
 	Role        Role
 	Primary     NodeID
 	ConfigEpoch uint64
@@ -138,7 +140,7 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, id: cfg.ID, peers: make(map[NodeID]*PeerInfo)}
-	n.peers[n.id] = &PeerInfo{ID: n.id, Addr: cfg.Addr, Role: RolePrimary}
+	n.peers[n.id] = &PeerInfo{ID: n.id, Addr: cfg.Addr, BusPort: cfg.BusPort, Role: RolePrimary}
 	return n, nil
 }
 
@@ -287,6 +289,7 @@ func (n *Node) header(m Message) Message {
 	m.CurrentEpoch = max(m.CurrentEpoch, n.currentEpoch)
 	m.ConfigEpoch = s.ConfigEpoch
 	m.Addr = s.Addr
+	m.BusPort = s.BusPort
 	m.Role = s.Role
 	m.Primary = s.Primary
 	m.Offset = s.Offset
@@ -374,7 +377,10 @@ func (n *Node) updateSender(m Message, now time.Time) {
 	if p.Addr != m.Addr || p.Role != m.Role || p.Primary != m.Primary || p.ConfigEpoch != m.ConfigEpoch {
 		n.mustSave = true
 	}
-	p.Addr, p.Role, p.Primary, p.ConfigEpoch, p.Offset = m.Addr, m.Role, m.Primary, m.ConfigEpoch, m.Offset
+	if p.BusPort != m.BusPort {
+		n.mustSave = true
+	}
+	p.Addr, p.BusPort, p.Role, p.Primary, p.ConfigEpoch, p.Offset = m.Addr, m.BusPort, m.Role, m.Primary, m.ConfigEpoch, m.Offset
 	p.LastSeen = now
 	p.PFail = false
 	if p.Fail && n.mayClearFail(p, now) {

@@ -182,6 +182,7 @@ type State struct {
 type SavedPeer struct {
 	ID          NodeID      `json:"id"`
 	Addr        string      `json:"addr"`
+	BusPort     int         `json:"bus_port,omitempty"`
 	Role        Role        `json:"role"`
 	Primary     NodeID      `json:"primary,omitempty"`
 	ConfigEpoch uint64      `json:"config_epoch"`
@@ -194,7 +195,7 @@ func (n *Node) State() State {
 	for _, id := range n.sortedPeerIDs() {
 		p := n.peers[id]
 		st.Peers = append(st.Peers, SavedPeer{
-			ID: p.ID, Addr: p.Addr, Role: p.Role, Primary: p.Primary,
+			ID: p.ID, Addr: p.Addr, BusPort: p.BusPort, Role: p.Role, Primary: p.Primary,
 			ConfigEpoch: p.ConfigEpoch, Slots: n.slots.SlotsOf(id),
 		})
 	}
@@ -214,7 +215,7 @@ func (n *Node) Restore(st State, now time.Time) error {
 		if !ValidNodeID(string(sp.ID)) {
 			return fmt.Errorf("saved peer %q: bad node id", sp.ID)
 		}
-		n.peers[sp.ID] = &PeerInfo{ID: sp.ID, Addr: sp.Addr, Role: sp.Role, Primary: sp.Primary,
+		n.peers[sp.ID] = &PeerInfo{ID: sp.ID, Addr: sp.Addr, BusPort: sp.BusPort, Role: sp.Role, Primary: sp.Primary,
 			ConfigEpoch: sp.ConfigEpoch, LastSeen: now}
 		for _, r := range sp.Slots {
 			if r.Start > r.End || int(r.End) >= NumSlots {
@@ -229,7 +230,7 @@ func (n *Node) Restore(st State, now time.Time) error {
 	if !ok {
 		return fmt.Errorf("saved state of %s does not list the node itself", n.id)
 	}
-	me.Addr = n.cfg.Addr
+	me.Addr, me.BusPort = n.cfg.Addr, n.cfg.BusPort
 	return nil
 }
 
@@ -291,7 +292,7 @@ func (n *Node) MergeView(st State, now time.Time) error {
 		n.AddPeer(sp.ID, sp.Addr, now)
 		if !known {
 			p := n.peers[sp.ID]
-			p.Role, p.Primary, p.ConfigEpoch = sp.Role, sp.Primary, sp.ConfigEpoch
+			p.Role, p.Primary, p.ConfigEpoch, p.BusPort = sp.Role, sp.Primary, sp.ConfigEpoch, sp.BusPort
 		}
 		if sp.Role == RolePrimary {
 			for _, r := range sp.Slots {

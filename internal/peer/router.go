@@ -284,10 +284,13 @@ func (n *Node) myEpoch() uint64 {
 
 // busAddr is what CLUSTER NODES shows after '@': the client port + 10000
 // unless told otherwise.
-func busPortOf(addr string) string {
-	_, port := splitAddr(addr)
-	p, _ := strconv.Atoi(port)
-	return strconv.Itoa(p + 10000)
+func busPortOf(p PeerInfo) string {
+	if p.BusPort != 0 {
+		return strconv.Itoa(p.BusPort)
+	}
+	_, port := splitAddr(p.Addr)
+	n, _ := strconv.Atoi(port)
+	return strconv.Itoa(n + 10000)
 }
 
 func cmdNodes(r *Router, _ [][]byte, w *resp.Writer) {
@@ -317,7 +320,7 @@ func cmdNodes(r *Router, _ [][]byte, w *resp.Writer) {
 			if p.ID == n.id {
 				pong = now.UnixMilli()
 			}
-			fmt.Fprintf(&b, "%s %s@%s %s %s 0 %d %d %s", p.ID, p.Addr, busPortOf(p.Addr),
+			fmt.Fprintf(&b, "%s %s@%s %s %s 0 %d %d %s", p.ID, p.Addr, busPortOf(p),
 				strings.Join(flags, ","), primary, pong, p.ConfigEpoch, link)
 			if p.Role == RolePrimary {
 				for _, sr := range n.slots.SlotsOf(p.ID) {
