@@ -1,0 +1,127 @@
+package kv
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gantry-project/gantry/internal/resp"
+)
+
+// fakeHook serves keys starting with "mine" and moves the others; it
+// records what it was asked.
+type fakeHook struct {
+	mu   sync.Mutex
+	reqs []RouteRequest
+}
+
+func (h *fakeHook) Route(r RouteRequest) string {
+	h.mu.Lock()
+	h.reqs = append(h.reqs, RouteRequest{Write: r.Write, Asking: r.Asking, ReadOnly: r.ReadOnly})
+	h.mu.Unlock()
+	for _, k := range r.Keys {
+		if !strings.HasPrefix(string(k), "mine") && !r.Asking {
+			return "MOVED 1 127.0.0.1:1"
+		}
+	}
+	return ""
+}
+
+func (h *fakeHook) Command(args [][]byte, w *resp.Writer) { w.Simple("HOOK " + string(args[1])) }
+
+func (h *fakeHook) InfoLines(string) []string { return []string{"role:master"} }
+
+func (h *fakeHook) last() RouteRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.reqs[len(h.reqs)-1]
+}
+
+func TestClusterHook(t *testing.T) {
+	h := &fakeHook{}
+	e := startServer(t, func(c *Config) { c.Cluster = h })
+	ctx := context.Background()
+	c := e.rdb
+	tests := []struct {
+		name string
+		args []any
+		want string // reply or error text prefix
+	}{
+		{"own key runs", []any{"set", "mine1", "v"}, "OK"},
+		{"other key moves", []any{"get", "theirs"}, "MOVED 1 127.0.0.1:1"},
+		{"multi-key with one foreign key moves", []any{"mget", "mine1", "theirs"}, "MOVED"},
+		{"keyless command is not routed", []any{"ping"}, "PONG"},
+		{"whole-keyspace command is not routed", []any{"dbsize"}, "1"},
+		{"cluster goes to the hook", []any{"cluster", "info"}, "HOOK info"},
+		{"readonly", []any{"readonly"}, "OK"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := c.Do(ctx, tt.args...).Result()
+			got := fmt.Sprint(v)
+			if err != nil {
+				got = err.Error()
+			}
+			if !strings.HasPrefix(got, tt.want) {
+				t.Errorf("%v = %q, want %q", tt.args, got, tt.want)
+			}
+		})
+	}
+
+	// ASKING lets exactly one command through
+	conn := c.Conn()
+	defer conn.Close()
+	if err := conn.Do(ctx, "asking").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Do(ctx, "set", "theirs", "1").Err(); err != nil {
+		t.Fatalf("set after ASKING: %v", err)
+	}
+	if !h.last().Asking || !h.last().Write {
+		t.Errorf("route request after ASKING: %+v", h.last())
+	}
+	if err := conn.Do(ctx, "get", "theirs").Err(); err == nil || !strings.HasPrefix(err.Error(), "MOVED") {
+		t.Fatalf("second command after ASKING: %v, want MOVED", err)
+	}
+	if err := conn.Do(ctx, "readonly").Err(); err != nil {
+		t.Fatal(err)
+	}
+	conn.Do(ctx, "get", "mine1")
+	if r := h.last(); !r.ReadOnly || r.Write {
+		t.Errorf("route request after READONLY: %+v", r)
+	}
+
+	// a MOVED while queueing aborts the transaction
+	if err := conn.Do(ctx, "multi").Err(); err != nil {
+		t.Fatal(err)
+	}
+	conn.Do(ctx, "set", "mine2", "x")
+	if err := conn.Do(ctx, "set", "theirs", "x").Err(); err == nil || !strings.HasPrefix(err.Error(), "MOVED") {
+		t.Fatalf("queued foreign key: %v", err)
+	}
+	if err := conn.Do(ctx, "exec").Err(); err == nil || !strings.HasPrefix(err.Error(), "EXECABORT") {
+		t.Fatalf("exec: %v, want EXECABORT", err)
+	}
+	if n := c.Exists(ctx, "mine2").Val(); n != 0 {
+		t.Fatal("aborted transaction wrote mine2")
+	}
+	if info := c.Info(ctx, "cluster").Val(); !strings.Contains(info, "cluster_enabled:1") {
+		t.Fatalf("INFO cluster: %q", info)
+	}
+}
+
+func TestClusterCommandsStandalone(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	for _, cmd := range [][]any{{"cluster", "info"}, {"asking"}, {"readonly"}, {"readwrite"}} {
+		err := e.rdb.Do(ctx, cmd...).Err()
+		if err == nil || err.Error() != errNoCluster {
+			t.Errorf("%v: %v, want %q", cmd, err, errNoCluster)
+		}
+	}
+	if info := e.rdb.Info(ctx, "cluster").Val(); !strings.Contains(info, "cluster_enabled:0") {
+		t.Fatalf("INFO cluster: %q", info)
+	}
+}
