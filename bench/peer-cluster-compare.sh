@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# peer-cluster-compare.sh runs redis-benchmark --cluster against a
+# 3-primary gantry peer cluster and a 3-primary Redis Cluster side by side
+# (both made with redis-cli --cluster create, persistence off, loopback
+# only) and prints the throughput ratio gantry/redis per test.
+#
+# Usage: bench/peer-cluster-compare.sh     (from the repository root)
+# Environment: N (requests per test, default 300000), C (clients, 50),
+#   TESTS (default set,get,incr,lpush,hset), P (pipeline, default 1),
+#   GBASE/RBASE (first client port of each cluster, default 17101/17201;
+#   the gossip ports are +10000).
+# Needs: go, redis-server, redis-cli, redis-benchmark
+#   (apt-get install -y redis-server redis-tools).
+set -euo pipefail
+
+N=${N:-300000}
+C=${C:-50}
+TESTS=${TESTS:-set,get,incr,lpush,hset}
+P=${P:-1}
+GBASE=${GBASE:-17101}
+RBASE=${RBASE:-17201}
+
+for bin in go redis-server redis-benchmark redis-cli; do
+	command -v "$bin" >/dev/null || { echo "peer-cluster-compare: $bin not found (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
+done
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+(cd "$root" && go build -o "$work/gantry" ./cmd/gantry)
+
+wait_port() {
+	for _ in $(seq 1 100); do
+		redis-cli -h 127.0.0.1 -p "$1" ping >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "peer-cluster-compare: nothing answers on port $1" >&2
+	exit 1
+}
+
+gaddrs=()
+raddrs=()
+for i in 0 1 2; do
+	gp=$((GBASE + i))
+	rp=$((RBASE + i))
+	mkdir -p "$work/g$i" "$work/r$i"
+	"$work/gantry" peer --cluster --bind 127.0.0.1 --port "$gp" 2>"$work/g$i.log" &
+	pids+=($!)
+	redis-server --bind 127.0.0.1 --port "$rp" --cluster-enabled yes --cluster-config-file "$work/r$i/nodes.conf" \
+		--save "" --appendonly no --dir "$work/r$i" >"$work/r$i.log" 2>&1 &
+	pids+=($!)
+	gaddrs+=("127.0.0.1:$gp")
+	raddrs+=("127.0.0.1:$rp")
+done
+for a in "${gaddrs[@]}" "${raddrs[@]}"; do wait_port "${a##*:}"; done
+redis-cli --cluster create "${gaddrs[@]}" --cluster-replicas 0 --cluster-yes >"$work/gcreate.log"
+redis-cli --cluster create "${raddrs[@]}" --cluster-replicas 0 --cluster-yes >"$work/rcreate.log"
+for a in "${gaddrs[0]}" "${raddrs[0]}"; do
+	for _ in $(seq 1 100); do
+		redis-cli -h 127.0.0.1 -p "${a##*:}" cluster info | grep -q cluster_state:ok && break
+		sleep 0.1
+	done
+done
+
+bench() { # PORT OUT
+	redis-benchmark --cluster -h 127.0.0.1 -p "$1" -t "$TESTS" -n "$N" -c "$C" -P "$P" --csv >"$2" 2>"$2.err"
+}
+bench "${GBASE}" "$work/g.csv"
+bench "${RBASE}" "$work/r.csv"
+
+echo
+echo "3-primary gantry vs 3-primary Redis Cluster $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): redis-benchmark --cluster -n $N -c $C -P $P, 127.0.0.1, $(nproc) CPUs"
+printf '%-7s %11s %11s %7s\n' test gantry_rps redis_rps rps_x
+# keep the result rows ("TEST","rps",...): cluster mode adds other lines
+rows() { grep -E '^"[A-Z_ ()0-9-]+","[0-9.]+"' "$1" | tr -d '"' | cut -d, -f1,2 | sort; }
+join -t, <(rows "$work/g.csv") <(rows "$work/r.csv") |
+	awk -F, '{ printf "%-7s %11.0f %11.0f %6.2fx\n", $1, $2, $3, ($3 > 0) ? $2 / $3 : 0 }'
+echo "(rps_x = gantry/redis throughput, higher is better)"
