@@ -347,6 +347,17 @@ func (n *Node) Step(m Message, now time.Time) error {
 	if m.To != "" && m.To != n.id {
 		return fmt.Errorf("message for %s delivered to %s", m.To, n.id)
 	}
+	if m.Role != RolePrimary && m.Role != RoleReplica {
+		return fmt.Errorf("message from %s: unknown role %d", m.From, m.Role)
+	}
+	if m.Role == RoleReplica && !ValidNodeID(string(m.Primary)) {
+		return fmt.Errorf("message from %s: replica of bad node id %q", m.From, m.Primary)
+	}
+	for _, r := range m.Slots {
+		if r.Start > r.End || int(r.End) >= NumSlots {
+			return fmt.Errorf("message from %s: slot range %d-%d: %w", m.From, r.Start, r.End, ErrBadSlot)
+		}
+	}
 	n.observeEpoch(m.CurrentEpoch)
 	n.updateSender(m, now)
 	switch m.Type {

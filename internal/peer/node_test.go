@@ -368,12 +368,19 @@ func TestStepRejectsBadMessages(t *testing.T) {
 	nw := newSimNet(t, 2, 1)
 	n := nw.nodes[nw.ids[0]]
 	for _, m := range []Message{
-		{Type: MsgHeartbeat, From: "short"},
-		{Type: MsgHeartbeat, From: nw.ids[1], To: testID(9)},
-		{Type: 99, From: nw.ids[1]},
+		{Type: MsgHeartbeat, From: "short", Role: RolePrimary},
+		{Type: MsgHeartbeat, From: nw.ids[1], To: testID(9), Role: RolePrimary},
+		{Type: 99, From: nw.ids[1], Role: RolePrimary},
+		{Type: MsgHeartbeat, From: nw.ids[1]}, // no role
+		{Type: MsgHeartbeat, From: nw.ids[1], Role: RoleReplica, Primary: "x"},
+		{Type: MsgHeartbeat, From: nw.ids[1], Role: RolePrimary, Slots: []SlotRange{{10, 5}}},
+		{Type: MsgHeartbeat, From: nw.ids[1], Role: RolePrimary, Slots: []SlotRange{{0, 65535}}},
 	} {
 		if err := n.Step(m, nw.now); err == nil {
 			t.Errorf("Step(%+v): no error", m)
 		}
+	}
+	if n.Slots().Count() != 0 {
+		t.Fatal("a rejected message changed the slot map")
 	}
 }

@@ -13,7 +13,7 @@ import (
 // nodes, crashes and restarts from the persisted state. Every run with the
 // same seed is the same run.
 type simNet struct {
-	t     *testing.T
+	t     testing.TB
 	now   time.Time
 	step  time.Duration
 	nodes map[NodeID]*Node
@@ -43,7 +43,7 @@ type inflight struct {
 func testID(i int) NodeID { return NodeID(fmt.Sprintf("%040x", i+1)) }
 
 // newSimNet creates n fresh nodes that know each other.
-func newSimNet(t *testing.T, n int, seed uint64) *simNet {
+func newSimNet(t testing.TB, n int, seed uint64) *simNet {
 	t.Helper()
 	nw := &simNet{
 		t: t, now: time.Unix(1_700_000_000, 0), step: 10 * time.Millisecond,
