@@ -204,3 +204,40 @@ func intsToStrings(v []int) []string {
 	}
 	return out
 }
+
+// TestGantryClusterCreateAndCheck: gantry's own cluster create and check
+// make a cluster that redis-cli --cluster check also finds clean.
+func TestGantryClusterCreateAndCheck(t *testing.T) {
+	nodes := make([]*peerNode, 3)
+	var addrs []string
+	for i := range nodes {
+		nodes[i] = &peerNode{port: freePort(t), bus: freePort(t), dir: t.TempDir()}
+		startPeer(t, nodes[i])
+		addrs = append(addrs, nodes[i].addr())
+	}
+	out, err := exec.Command(gantryBin, append([]string{"cluster", "create"}, addrs...)...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "[OK] 3 nodes agree") {
+		t.Fatalf("gantry cluster create: %v\n%s", err, out)
+	}
+	// a second create refuses nodes that are no longer empty
+	if out, err := exec.Command(gantryBin, append([]string{"cluster", "create"}, addrs...)...).CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "is not empty") {
+		t.Fatalf("second create: %v\n%s", err, out)
+	}
+	out, err = exec.Command(gantryBin, "cluster", "check", addrs[2]).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "all 16384 slots covered") {
+		t.Fatalf("gantry cluster check: %v\n%s", err, out)
+	}
+	if _, err := exec.LookPath("redis-cli"); err == nil {
+		out := redisCLI(t, "--cluster", "check", addrs[0])
+		if !strings.Contains(out, "[OK] All 16384 slots covered") || strings.Contains(out, "[ERR]") {
+			t.Fatalf("redis-cli --cluster check:\n%s", out)
+		}
+	}
+	// a stopped primary makes check fail with a clear reason
+	nodes[1].p.stop(syscall.SIGTERM, 10*time.Second)
+	waitUntil(t, 30*time.Second, "check reports the stopped node", func() bool {
+		out, err := exec.Command(gantryBin, "cluster", "check", addrs[0]).CombinedOutput()
+		return err != nil && strings.Contains(string(out), "is failing")
+	})
+}
