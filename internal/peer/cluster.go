@@ -52,6 +52,7 @@ type Cluster struct {
 	node *Node
 
 	ml    atomic.Pointer[memberlist.Memberlist] // set once Create returns; callbacks may run before
+	mlLog *mlLog
 	queue *memberlist.TransmitLimitedQueue
 
 	// members are copies of memberlist's nodes taken in its event callbacks
@@ -127,7 +128,8 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	// judged by the protocol's own heartbeats (NodeTimeout), so memberlist
 	// keeps its LAN defaults except a quicker probe.
 	mc.ProbeInterval = 500 * time.Millisecond
-	mc.Logger = log.New(&mlLog{c.logger}, "", 0)
+	c.mlLog = &mlLog{l: c.logger}
+	mc.Logger = log.New(c.mlLog, "", 0)
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.numMembers, RetransmitMult: 3}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -149,6 +151,7 @@ func (c *Cluster) Close() error {
 	close(c.done)
 	c.wg.Wait()
 	err := c.ml.Load().Shutdown()
+	c.mlLog.closed.Store(true)
 	c.mu.Lock()
 	st := c.node.State()
 	c.mu.Unlock()
@@ -372,10 +375,15 @@ func (b *broadcast) Message() []byte                       { return b.msg }
 func (b *broadcast) Finished()                             {}
 
 // mlLog forwards memberlist's log lines to the cluster logger.
-type mlLog struct{ l *log.Logger }
+// After Close it drops them: memberlist's suspicion timers can still fire
+// and log after Shutdown returns.
+type mlLog struct {
+	l      *log.Logger
+	closed atomic.Bool
+}
 
 func (w *mlLog) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte("[DEBUG]")) {
+	if w.closed.Load() || bytes.Contains(p, []byte("[DEBUG]")) {
 		return len(p), nil
 	}
 	w.l.Printf("gossip: %s", p)
