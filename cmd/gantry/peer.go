@@ -59,14 +59,19 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 				cfg.EventLoops = -1
 			}
 			cfg.Logger = log.New(os.Stderr, "peer: ", log.LstdFlags|log.Lmicroseconds)
+			// listen first: a taken port fails before any data is loaded
+			ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
+			if err != nil {
+				return fmt.Errorf("listen: %w", err)
+			}
 			var (
 				clu    *peer.Cluster
 				router *peer.Router
 			)
 			if cl.enabled {
-				var err error
 				clu, router, err = cl.start(bind, port, dataDir, cfg.Logger)
 				if err != nil {
+					ln.Close()
 					return err
 				}
 				defer clu.Close()
@@ -74,6 +79,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			}
 			srv, err := kv.New(cfg)
 			if err != nil {
+				ln.Close()
 				return err
 			}
 			if router != nil {
@@ -83,11 +89,6 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 						cfg.Logger.Printf("cluster: %v (peers can still MEET this node)", err)
 					}
 				}
-			}
-			ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
-			if err != nil {
-				srv.Close()
-				return fmt.Errorf("listen: %w", err)
 			}
 			if pprofAddr != "" {
 				// net/http/pprof registers on the default mux
