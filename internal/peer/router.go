@@ -185,7 +185,7 @@ func init() {
 		"REPLICATE": notYet("REPLICATE (replication)"),
 		"FAILOVER":  notYet("FAILOVER (replication)"),
 		"SETSLOT":   notYet("SETSLOT (resharding)"),
-		"SHARDS":    notYet("SHARDS"),
+		"SHARDS":    {2, cmdShards},
 		"RESET":     notYet("RESET"),
 	}
 }
@@ -500,4 +500,67 @@ func cmdCountFailureReports(r *Router, args [][]byte, w *resp.Writer) {
 		return
 	}
 	w.Int(int64(n))
+}
+
+// cmdShards answers CLUSTER SHARDS: per primary its slot ranges (as a flat
+// start, end list) and its nodes with role, offset and health.
+func cmdShards(r *Router, _ [][]byte, w *resp.Writer) {
+	type shard struct {
+		slots []SlotRange
+		nodes []PeerInfo
+	}
+	var out []shard
+	r.c.View(func(n *Node) {
+		peers := n.Peers()
+		for _, p := range peers {
+			if p.Role != RolePrimary {
+				continue
+			}
+			sh := shard{slots: n.slots.SlotsOf(p.ID), nodes: []PeerInfo{p}}
+			for _, q := range peers {
+				if q.Role == RoleReplica && q.Primary == p.ID {
+					sh.nodes = append(sh.nodes, q)
+				}
+			}
+			out = append(out, sh)
+		}
+	})
+	w.Array(len(out))
+	for _, sh := range out {
+		w.Map(2)
+		w.BulkString("slots")
+		w.Array(2 * len(sh.slots))
+		for _, sr := range sh.slots {
+			w.Int(int64(sr.Start))
+			w.Int(int64(sr.End))
+		}
+		w.BulkString("nodes")
+		w.Array(len(sh.nodes))
+		for _, p := range sh.nodes {
+			host, port := splitAddr(p.Addr)
+			pn, _ := strconv.Atoi(port)
+			role, health := "master", "online"
+			if p.Role == RoleReplica {
+				role = "replica"
+			}
+			if p.Fail || p.PFail {
+				health = "fail"
+			}
+			w.Map(7)
+			w.BulkString("id")
+			w.BulkString(string(p.ID))
+			w.BulkString("port")
+			w.Int(int64(pn))
+			w.BulkString("ip")
+			w.BulkString(host)
+			w.BulkString("endpoint")
+			w.BulkString(host)
+			w.BulkString("role")
+			w.BulkString(role)
+			w.BulkString("replication-offset")
+			w.Int(int64(p.Offset))
+			w.BulkString("health")
+			w.BulkString(health)
+		}
+	}
 }

@@ -118,6 +118,23 @@ func TestPeerClusterWithRedisTools(t *testing.T) {
 		t.Fatalf("MSET with a hash tag: %v", err)
 	}
 
+	shards, err := cc.ClusterShards(ctx).Result()
+	if err != nil || len(shards) != 3 {
+		t.Fatalf("CLUSTER SHARDS: %v, %d shards", err, len(shards))
+	}
+	total := int64(0)
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			total += r.End - r.Start + 1
+		}
+		if len(sh.Nodes) != 1 || sh.Nodes[0].Role != "master" || sh.Nodes[0].Health != "online" {
+			t.Fatalf("CLUSTER SHARDS nodes: %+v", sh.Nodes)
+		}
+	}
+	if total != 16384 {
+		t.Fatalf("CLUSTER SHARDS covers %d slots", total)
+	}
+
 	// a restarted peer reloads its data and its view
 	var before string
 	c0 := redis.NewClient(&redis.Options{Addr: addrs[0]})
