@@ -37,6 +37,10 @@ func (c *clusterFlags) register(f *pflag.FlagSet) {
 
 func (c *clusterFlags) start(bind string, port int, dataDir string, logger *log.Logger) (*peer.Cluster, *peer.Router, error) {
 	addr := net.JoinHostPort(bind, strconv.Itoa(port))
+	if ip := net.ParseIP(bind); c.announce == "" && (ip == nil || ip.IsUnspecified()) {
+		// MOVED replies and CLUSTER NODES would send clients to 0.0.0.0
+		return nil, nil, fmt.Errorf("--bind %q is not one address: set --announce-addr host:port for clients and peers", bind)
+	}
 	if c.announce != "" {
 		if _, _, err := net.SplitHostPort(c.announce); err != nil {
 			return nil, nil, fmt.Errorf("--announce-addr %q: %w", c.announce, err)
