@@ -77,6 +77,9 @@ func (c *clusterFlags) start(bind string, port int, dataDir string, logger *log.
 	}
 	if c.announce != "" {
 		host, _, _ := net.SplitHostPort(c.announce)
+		if net.ParseIP(host) == nil {
+			return nil, nil, fmt.Errorf("--announce-addr %q: the host must be an IP address (gossip advertises it)", c.announce)
+		}
 		ccfg.AdvertiseAddr = host
 		ccfg.AdvertisePort = bus
 	}
