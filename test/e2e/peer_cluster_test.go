@@ -251,6 +251,37 @@ func TestGantryClusterCreateAndCheck(t *testing.T) {
 			t.Fatalf("redis-cli --cluster check:\n%s", out)
 		}
 	}
+	// primary 0 cut off from the two others (they are frozen with SIGSTOP,
+	// so to it they fall silent as behind a partition): it refuses writes
+	// once the node timeout has passed, and serves again when they return
+	ctx := context.Background()
+	c0 := redis.NewClient(&redis.Options{Addr: addrs[0], MaxRetries: -1})
+	defer c0.Close()
+	key := ""
+	for i := 0; ; i++ {
+		k := "p" + strconv.Itoa(i)
+		if c0.Set(ctx, k, "1", 0).Err() == nil {
+			key = k
+			break
+		}
+	}
+	for _, n := range nodes[1:] {
+		_ = n.p.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+	waitUntil(t, 30*time.Second, "isolated primary refuses writes", func() bool {
+		err := c0.Set(ctx, key, "2", 0).Err()
+		return err != nil && strings.HasPrefix(err.Error(), "CLUSTERDOWN")
+	})
+	for _, n := range nodes[1:] {
+		_ = n.p.cmd.Process.Signal(syscall.SIGCONT)
+	}
+	waitUntil(t, 30*time.Second, "writes accepted after healing", func() bool {
+		return c0.Set(ctx, key, "3", 0).Err() == nil
+	})
+	waitUntil(t, 30*time.Second, "check clean after healing", func() bool {
+		return exec.Command(gantryBin, "cluster", "check", addrs[1]).Run() == nil
+	})
+
 	// a stopped primary makes check fail with a clear reason
 	nodes[1].p.stop(syscall.SIGTERM, 10*time.Second)
 	waitUntil(t, 30*time.Second, "check reports the stopped node", func() bool {
