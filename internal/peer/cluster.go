@@ -39,6 +39,9 @@ type ClusterConfig struct {
 	SecretKey []byte
 	// TickInterval is how often the protocol's Tick runs.
 	TickInterval time.Duration
+	// ReconnectInterval is how often peers of the view that gossip lost
+	// are dialled again (default 1 s).
+	ReconnectInterval time.Duration
 	Logger       *log.Logger
 }
 
@@ -74,6 +77,9 @@ type Cluster struct {
 func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = 10 * time.Millisecond
+	}
+	if cfg.ReconnectInterval <= 0 {
+		cfg.ReconnectInterval = time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.New(io.Discard, "", 0)
@@ -128,6 +134,9 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	// judged by the protocol's own heartbeats (NodeTimeout), so memberlist
 	// keeps its LAN defaults except a quicker probe.
 	mc.ProbeInterval = 500 * time.Millisecond
+	// joins (at start, MEET, reconnects) must not hang on an unreachable
+	// peer for the LAN default of 10 s
+	mc.TCPTimeout = 2 * time.Second
 	c.mlLog = &mlLog{l: c.logger}
 	mc.Logger = log.New(c.mlLog, "", 0)
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.numMembers, RetransmitMult: 3}
@@ -136,8 +145,15 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, cfg.BusPort, err)
 	}
 	c.ml.Store(ml)
-	c.wg.Add(1)
+	if cfg.Node.BusPort == 0 {
+		// an automatic port: announce the one memberlist bound
+		c.mu.Lock()
+		c.node.self().BusPort = int(ml.LocalNode().Port)
+		c.mu.Unlock()
+	}
+	c.wg.Add(2)
 	go c.run()
+	go c.reconnect()
 	return c, nil
 }
 
@@ -295,6 +311,49 @@ func (c *Cluster) run() {
 			rd, st := c.readyLocked()
 			c.mu.Unlock()
 			c.output(rd, st)
+		}
+	}
+}
+
+// reconnect rejoins, every ReconnectInterval, the peers of this node's
+// view that memberlist does not list: memberlist forgets a peer it declared
+// dead (a partition, a restart), and nothing else would dial it again, so
+// the two sides of a healed partition would never merge their views.
+func (c *Cluster) reconnect() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.ReconnectInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		c.memMu.Lock()
+		known := make(map[string]bool, len(c.members))
+		for name := range c.members {
+			known[name] = true
+		}
+		c.memMu.Unlock()
+		var addrs []string
+		c.mu.Lock()
+		for id, p := range c.node.peers {
+			if id == c.node.id || known[string(id)] || p.BusPort == 0 {
+				continue
+			}
+			if host, _, err := net.SplitHostPort(p.Addr); err == nil {
+				addrs = append(addrs, net.JoinHostPort(host, strconv.Itoa(p.BusPort)))
+			}
+		}
+		c.mu.Unlock()
+		for _, a := range addrs {
+			select {
+			case <-c.done:
+				return
+			default:
+			}
+			// a peer that stays away is retried next round; it is not an error
+			_, _ = c.ml.Load().Join([]string{a})
 		}
 	}
 }
