@@ -42,7 +42,7 @@ type ClusterConfig struct {
 	// ReconnectInterval is how often peers of the view that gossip lost
 	// are dialled again (default 1 s).
 	ReconnectInterval time.Duration
-	Logger       *log.Logger
+	Logger            *log.Logger
 }
 
 // Cluster runs a Node on the real network: a ticker goroutine, memberlist
