@@ -120,6 +120,12 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 			return err
 		}
 		return f.state.ApplyPlan(index, req)
+	case structs.ApplyPlanBatchRequestType:
+		req, err := decode[structs.ApplyPlanBatchRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.ApplyPlans(index, req.Plans)
 	}
 	return fmt.Errorf("raft entry %d: unknown message type %d", index, t)
 }

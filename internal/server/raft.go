@@ -193,6 +193,8 @@ func messageName(t structs.MessageType) string {
 		return "alloc_client_update"
 	case structs.ApplyPlanRequestType:
 		return "apply_plan"
+	case structs.ApplyPlanBatchRequestType:
+		return "apply_plan_batch"
 	}
 	return fmt.Sprintf("type_%d", t)
 }

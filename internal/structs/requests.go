@@ -13,6 +13,7 @@ const (
 	JobDeregisterRequestType
 	AllocClientUpdateRequestType
 	ApplyPlanRequestType
+	ApplyPlanBatchRequestType
 )
 
 // Requests below are what the leader proposes. Every ID, time and derived
@@ -76,4 +77,11 @@ type ApplyPlanRequest struct {
 	Failure      *PlacementFailure `json:"failure,omitempty"`
 	ClearFailure bool              `json:"clear_failure,omitempty"`
 	Time         int64             `json:"time"`
+}
+
+// ApplyPlanBatchRequest commits several checked plans in one entry, in
+// order, in one transaction (the applier checked each against the state the
+// previous ones leave).
+type ApplyPlanBatchRequest struct {
+	Plans []*ApplyPlanRequest `json:"plans"`
 }
