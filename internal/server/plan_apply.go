@@ -62,6 +62,11 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 	byNode := map[string][]*structs.Allocation{}
 	for _, p := range plan.Placements {
 		if p != nil {
+			if p.JobID == "" {
+				c := p.Copy()
+				c.JobID = plan.JobID
+				p = c
+			}
 			byNode[p.NodeID] = append(byNode[p.NodeID], p)
 		}
 	}
@@ -194,6 +199,12 @@ func nodeFits(snap planView, node *structs.Node, placements []*structs.Allocatio
 	for _, p := range placements {
 		if p.Resources.CPU < 0 || p.Resources.MemoryMB < 0 {
 			return false, nil // a negative ask would hide real usage
+		}
+		if old := snap.AllocByID(p.ID); old != nil && (old.JobID != p.JobID || old.NodeID != node.ID) {
+			// An ID that names another job's or node's allocation (a
+			// scheduler's random source repeated itself) would overwrite
+			// it and lose it.
+			return false, nil
 		}
 		used = used.Add(p.Resources)
 	}

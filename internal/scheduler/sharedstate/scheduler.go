@@ -332,12 +332,16 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	defer s.stopTimers()
+	// Each run draws from fresh streams: a new leader with the same seed
+	// must not repeat the allocation IDs an earlier run drew. The start
+	// time comes from the injected clock, so tests stay deterministic.
+	runSeed := s.seed ^ uint64(s.now().UnixNano())
 	var wg sync.WaitGroup
 	n := uint64(0)
 	for pi, p := range s.pools {
 		for wi := range p.cfg.Workers {
 			n++
-			seed := s.seed + n*0x9e3779b97f4a7c15
+			seed := runSeed + n*0x9e3779b97f4a7c15
 			w := &worker{
 				s: s, pool: pi, id: wi,
 				rng:   rand.New(rand.NewPCG(seed, seed^0xd1b54a32d192ed03)),
