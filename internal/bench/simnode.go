@@ -36,6 +36,7 @@ type simNode struct {
 
 	mu      sync.Mutex
 	tasks   map[string]*simTask // by allocation ID
+	known   map[string]bool     // every allocation the server has listed (watch goroutine only)
 	pending []*structs.AllocClientUpdate
 	errs    int // failed requests (counted into the report)
 	kick    chan struct{}
@@ -53,6 +54,7 @@ func newSimNode(n *structs.Node, poll, write *api.Client, rec *recorder, ttl tim
 		drv:   driver.NewMock(nil),
 		rng:   rand.New(rand.NewPCG(seed, seed^0x5bd1e995)),
 		tasks: map[string]*simTask{},
+		known: map[string]bool{},
 		kick:  make(chan struct{}, 1),
 	}
 }
@@ -120,11 +122,13 @@ func (n *simNode) heartbeat(ctx context.Context) {
 	}
 }
 
-// watch is the agent's blocking query on its allocations.
+// watch is the agent's blocking query on its allocations, in its
+// changes-only form (see nodeAllocs in internal/server).
 func (n *simNode) watch(ctx context.Context) {
 	var index uint64
 	for {
-		allocs, meta, err := n.poll.NodeAllocations(ctx, n.node.ID, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Minute})
+		allocs, meta, err := n.poll.NodeAllocationsKnown(ctx, n.node.ID,
+			&api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Minute}, len(n.known), true)
 		if ctx.Err() != nil {
 			return
 		}
@@ -140,20 +144,39 @@ func (n *simNode) watch(ctx context.Context) {
 		} else {
 			index = meta.LastIndex
 		}
-		n.reconcile(allocs)
+		n.reconcile(allocs, meta.Full)
 	}
 }
 
-// reconcile starts new allocations, stops those the server stopped, and
-// queues the status reports.
-func (n *simNode) reconcile(allocs []*structs.Allocation) {
+// reconcile starts new allocations, stops those the server stopped (or no
+// longer lists, when the answer is the full list), and queues the status
+// reports.
+func (n *simNode) reconcile(allocs []*structs.Allocation, full bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	queued := false
+	if full {
+		listed := make(map[string]bool, len(allocs))
+		for _, a := range allocs {
+			if a != nil {
+				listed[a.ID] = true
+			}
+		}
+		for id, t := range n.tasks {
+			if !listed[id] && !t.finished {
+				if t.task != nil {
+					_ = t.task.Stop(0)
+				}
+				t.finished = true // purged: nothing to report to
+			}
+		}
+		n.known = listed
+	}
 	for _, a := range allocs {
 		if a == nil {
 			continue
 		}
+		n.known[a.ID] = true
 		t := n.tasks[a.ID]
 		if t == nil {
 			if a.DesiredStatus != structs.AllocDesiredRun || a.ClientTerminal() {

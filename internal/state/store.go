@@ -158,6 +158,7 @@ func markNodeAllocsLost(txn *memdb.Txn, index uint64, nodeID string, now int64) 
 		}
 		c.ModifyTime = now
 		c.ModifyIndex = index
+		c.AllocModifyIndex = index
 		lost = append(lost, c)
 	}
 	for _, c := range lost {
@@ -252,6 +253,7 @@ func (s *Store) StopJob(index uint64, jobID string, now int64) error {
 			c.DesiredDescription = "job stopped"
 			c.ModifyTime = now
 			c.ModifyIndex = index
+			c.AllocModifyIndex = index
 			stopped = append(stopped, c)
 		}
 		for _, c := range stopped {
@@ -324,6 +326,7 @@ func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation)
 			c.ModifyTime = a.ModifyTime
 		}
 		c.ModifyIndex = index
+		c.AllocModifyIndex = index
 		if err := txn.Insert(TableAllocs, c); err != nil {
 			return fmt.Errorf("alloc %s: %w", a.ID, err)
 		}
