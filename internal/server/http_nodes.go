@@ -178,20 +178,11 @@ func (s *Server) nodeUpdateAllocs(w http.ResponseWriter, r *http.Request) (any, 
 	if len(req.Updates) == 0 {
 		return &api.IndexResponse{Index: snap.TableIndex(state.TableAllocs)}, nil
 	}
-	index, resp, err := s.raftApply(structs.AllocClientUpdateRequestType, &structs.AllocClientUpdateRequest{
+	index, err := s.updates.submit(r.Context(), structs.AllocClientUpdateRequest{
 		NodeID: id, Updates: req.Updates, Time: s.now().UnixNano(),
 	})
 	if err != nil {
 		return nil, err
-	}
-	if res, ok := resp.(*fsmResult); ok {
-		seen := map[string]bool{}
-		for _, a := range res.terminal {
-			if !seen[a.JobID] {
-				seen[a.JobID] = true
-				s.enqueueJob(a.JobID)
-			}
-		}
 	}
 	return &api.IndexResponse{Index: index}, nil
 }

@@ -45,6 +45,7 @@ type Server struct {
 	metrics *metrics
 	sched   *monolithic.Scheduler
 	hb      *heartbeats
+	updates *updateBatcher // coalesces agents' status reports
 
 	// Set by Start.
 	raft      *raft.Raft
@@ -105,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 		Seed:       cfg.Seed,
 	}, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, s)
 	s.hb = newHeartbeats(s.heartbeatExpired)
+	s.updates = &updateBatcher{s: s}
 	return s, nil
 }
 
