@@ -22,9 +22,9 @@ import (
 //     allocation table's, so a node wakes only for server-side changes to
 //     its own allocations, not for every plan committed anywhere nor for
 //     its own status reports. Removals (purge) do not raise that index; K
-//     detects them: when fewer allocations than K are at or below the
-//     caller's index, something was removed and the answer comes at once,
-//     with the table index.
+//     detects them: when fewer than K allocations created at or before the
+//     caller's index remain, something was removed and the answer comes at
+//     once, with the table index.
 //   - changes=true (requires known): answer only the allocations the
 //     server changed after ?index=, unless the caller's view is stale
 //     (index 0 or a removal), when the full list is sent and the
@@ -78,7 +78,7 @@ func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) (any, error)
 		if full {
 			return idx, allocs, nil
 		}
-		changed := make([]*structs.Allocation, 0, len(allocs)-held)
+		changed := make([]*structs.Allocation, 0, 4)
 		for _, a := range allocs {
 			if a.AllocModifyIndex > minIndex {
 				changed = append(changed, a)
@@ -93,13 +93,15 @@ func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) (any, error)
 }
 
 // nodeAllocsIndex returns the node's index (the highest AllocModifyIndex of
-// its allocations) and how many allocations are at or below minIndex.
+// its allocations) and how many of them a caller at minIndex holds: those
+// created at or before it (an answer at index I listed every allocation
+// of the node created up to I, since creation sets AllocModifyIndex).
 func nodeAllocsIndex(allocs []*structs.Allocation, minIndex uint64) (uint64, int) {
 	var idx uint64
 	held := 0
 	for _, a := range allocs {
 		idx = max(idx, a.AllocModifyIndex)
-		if a.AllocModifyIndex <= minIndex {
+		if a.CreateIndex <= minIndex {
 			held++
 		}
 	}
