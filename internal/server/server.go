@@ -46,6 +46,7 @@ type Server struct {
 	metrics *metrics
 	sched   scheduler.Architecture
 	hb      *heartbeats
+	updates *updateBatcher // coalesces agents' status reports
 
 	// Set by Start.
 	raft      *raft.Raft
@@ -104,6 +105,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.hb = newHeartbeats(s.heartbeatExpired)
+	s.updates = &updateBatcher{s: s}
 	return s, nil
 }
 

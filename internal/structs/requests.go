@@ -13,8 +13,11 @@ const (
 	JobDeregisterRequestType
 	AllocClientUpdateRequestType
 	ApplyPlanRequestType
-	ApplyPlanBatchRequestType
 )
+
+// ApplyPlanBatchRequestType (issue 5) is numbered apart from the iota
+// block so that types appended there by other work never collide.
+const ApplyPlanBatchRequestType MessageType = 80
 
 // Requests below are what the leader proposes. Every ID, time and derived
 // value is chosen before proposing, so applying an entry is deterministic.

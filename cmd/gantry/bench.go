@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantry-project/gantry/internal/bench"
+)
+
+func init() { rootCmd.AddCommand(newBenchCmd()) }
+
+func newBenchCmd() *cobra.Command {
+	var (
+		output     string
+		serverMode string
+		profileDir string
+		profileSec int
+		dataDir    string
+		seed       int64
+		quiet      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench WORKLOAD.yaml",
+		Short: "Run a workload against a real control plane with simulated nodes and report placement figures",
+		Long: `bench starts a gantry server (a child process by default, so its CPU and
+memory are measured apart), registers the workload's simulated nodes, which
+speak the agent protocol over HTTP (register, heartbeat, blocking query on
+their allocations, status reports) and run tasks with the mock driver, then
+submits the workload's jobs and measures placements/s, time to place all,
+submit-to-placed and submit-to-running latency, scheduler busyness and the
+server's CPU and peak memory. Afterwards it checks the final state: no node
+over-committed and every task placed exactly once.
+
+Exit codes: 0 success, 1 error, 2 the final-state check failed or the run
+timed out (the report is still printed).`,
+		Example: `  gantry bench bench/workloads/c1m-like.yaml
+  gantry bench -o json bench/workloads/latency.yaml > latency.json
+  gantry bench --profile-dir prof bench/workloads/c1m-like.yaml
+  gantry bench compare old.json new.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("-o: must be table or json (got %q)", output)
+			}
+			w, err := bench.LoadWorkload(args[0])
+			if err != nil {
+				return err
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("finding the gantry binary: %w", err)
+			}
+			if dataDir == "" {
+				if dataDir, err = os.MkdirTemp("", "gantry-bench-"); err != nil {
+					return err
+				}
+				defer os.RemoveAll(dataDir)
+			} else if err := os.MkdirAll(dataDir, 0o755); err != nil {
+				return err
+			}
+			if profileDir != "" {
+				if err := os.MkdirAll(profileDir, 0o755); err != nil {
+					return err
+				}
+			}
+			opts := bench.Options{Workload: w, Server: serverMode, Exe: exe, DataDir: dataDir,
+				ProfileDir: profileDir, ProfileSeconds: profileSec, Seed: seed,
+				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+			if !quiet {
+				opts.Progress = cmd.ErrOrStderr()
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			rep, runErr := bench.Run(ctx, opts)
+			if rep == nil {
+				return runErr
+			}
+			if output == "json" {
+				err = rep.WriteJSON(cmd.OutOrStdout())
+			} else {
+				err = rep.WriteTable(cmd.OutOrStdout())
+			}
+			if err != nil {
+				return err
+			}
+			if runErr != nil && !errors.Is(runErr, bench.ErrTimeout) {
+				return runErr
+			}
+			if runErr != nil || !rep.Check.OK {
+				if runErr != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "Error:", runErr)
+				} else {
+					fmt.Fprintln(cmd.ErrOrStderr(), "Error: final-state check failed")
+				}
+				os.Exit(2)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.StringVar(&serverMode, "server", bench.ServerProcess, "where the server runs: process (a child gantry server) or inproc")
+	f.StringVar(&profileDir, "profile-dir", "", "save the server's CPU profile (during placement) and allocation profile here (server process only)")
+	f.IntVar(&profileSec, "profile-seconds", 20, "length of the CPU profile")
+	f.StringVar(&dataDir, "data-dir", "", "directory for the server's data and log (default: a temporary directory, removed afterwards)")
+	f.Int64Var(&seed, "seed", 1, "seed of the simulated nodes' jitter (and the in-process scheduler)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	cmd.AddCommand(newBenchCompareCmd())
+	return cmd
+}
+
+func newBenchCompareCmd() *cobra.Command {
+	var (
+		tolerance float64
+		failWorse bool
+		output    string
+	)
+	cmd := &cobra.Command{
+		Use:   "compare OLD.json NEW.json",
+		Short: "Compare two bench JSON reports and print new/old ratios",
+		Long: `compare reads two reports written by "gantry bench -o json" and prints each
+figure with its ratio new/old and whether it got better or worse (changes
+within --tolerance count as the same). With --fail-on-worse it exits 2 when a
+figure got worse: a regression guard that does not depend on a timed test.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if tolerance < 0 {
+				return fmt.Errorf("--tolerance: must be >= 0 (got %g)", tolerance)
+			}
+			old, err := bench.ReadReport(args[0])
+			if err != nil {
+				return err
+			}
+			cur, err := bench.ReadReport(args[1])
+			if err != nil {
+				return err
+			}
+			cs := bench.Compare(old, cur, tolerance)
+			switch output {
+			case "table":
+				err = bench.WriteComparison(cmd.OutOrStdout(), old, cur, cs)
+			case "json":
+				err = writeComparisonJSON(cmd, cs)
+			default:
+				return fmt.Errorf("-o: must be table or json (got %q)", output)
+			}
+			if err != nil {
+				return err
+			}
+			if failWorse {
+				for _, c := range cs {
+					if c.Change == "worse" {
+						fmt.Fprintf(cmd.ErrOrStderr(), "Error: %s got worse (%.3f -> %.3f)\n", c.Metric, c.Old, c.New)
+						os.Exit(2)
+					}
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Float64Var(&tolerance, "tolerance", 0.05, "relative change counted as the same (0.05 = 5%)")
+	cmd.Flags().BoolVar(&failWorse, "fail-on-worse", false, "exit 2 if any figure got worse beyond the tolerance")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func writeComparisonJSON(cmd *cobra.Command, cs []bench.Comparison) error {
+	// NaN ratios (old figure 0) are not valid JSON numbers: write null.
+	type row struct {
+		bench.Comparison
+		Ratio *float64 `json:"ratio"`
+	}
+	rows := make([]row, len(cs))
+	for i, c := range cs {
+		rows[i].Comparison = c
+		if c.Ratio == c.Ratio {
+			r := c.Ratio
+			rows[i].Ratio = &r
+		}
+	}
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(rows)
+}
