@@ -19,6 +19,10 @@ import (
 // QueryOptions.WaitIndex to block until something newer exists.
 const IndexHeader = "X-Gantry-Index"
 
+// FullHeader says whether an answer of NodeAllocationChanges is the node's
+// full allocation list ("true") or only what changed ("false").
+const FullHeader = "X-Gantry-Full"
+
 // DefaultAddress is where the CLI looks for a server when neither
 // --address nor GANTRY_ADDR is set.
 const DefaultAddress = "http://127.0.0.1:4646"
@@ -117,6 +121,9 @@ type QueryOptions struct {
 // QueryMeta describes a read's result.
 type QueryMeta struct {
 	LastIndex uint64
+	// Full is false only for NodeAllocationChanges answers that list just
+	// the changed allocations.
+	Full bool
 }
 
 func (q *QueryOptions) values() url.Values {
@@ -147,6 +154,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if idx := resp.Header.Get(IndexHeader); idx != "" {
 		meta.LastIndex, _ = strconv.ParseUint(idx, 10, 64)
 	}
+	meta.Full = resp.Header.Get(FullHeader) != "false"
 	if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			return nil, fmt.Errorf("%s %s: decoding response: %w", method, path, err)

@@ -112,6 +112,23 @@ func (c *Client) NodeAllocations(ctx context.Context, nodeID string, q *QueryOpt
 	return out, meta, err
 }
 
+// NodeAllocationsKnown is NodeAllocations for a caller that holds known
+// allocations from its last answer: the query then wakes only for
+// server-side changes to this node's allocations (not for other nodes'
+// plans or for this node's own reports), and with changesOnly the answer
+// lists only the allocations changed after q.WaitIndex unless meta.Full
+// says it is the whole list (the caller's view was stale).
+func (c *Client) NodeAllocationsKnown(ctx context.Context, nodeID string, q *QueryOptions, known int, changesOnly bool) ([]*Allocation, *QueryMeta, error) {
+	v := q.values()
+	v.Set("known", strconv.Itoa(known))
+	if changesOnly {
+		v.Set("changes", "true")
+	}
+	var out []*Allocation
+	meta, err := c.do(ctx, "GET", "/v1/node/"+url.PathEscape(nodeID)+"/allocations", v, nil, &out)
+	return out, meta, err
+}
+
 // UpdateAllocations reports task status changes from a node
 // (POST /v1/node/{id}/allocations).
 func (c *Client) UpdateAllocations(ctx context.Context, nodeID string, updates []*AllocClientUpdate) (*IndexResponse, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with --pprof
 	"os"
 	"os/signal"
 	"strings"
@@ -18,7 +20,7 @@ func init() { rootCmd.AddCommand(newServerCmd()) }
 
 func newServerCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
-	var logLevel string
+	var logLevel, pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a control-plane server (Raft-replicated state, HTTP API, scheduler)",
@@ -41,6 +43,11 @@ every job, node and allocation.`,
 			if err := srv.Start(); err != nil {
 				return err
 			}
+			if pprofAddr != "" {
+				// net/http/pprof registers on the default mux; the API
+				// uses its own, so profiles are only on this address.
+				go func() { cfg.Logger.Error("pprof stopped", "error", http.ListenAndServe(pprofAddr, nil)) }()
+			}
 			cfg.Logger.Info("gantry server running", "http", srv.HTTPAddr())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -57,6 +64,11 @@ every job, node and allocation.`,
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", cfg.HeartbeatTTL, "time within which agents must heartbeat before their node is marked down")
 	f.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often the leader reconciles every job")
 	f.IntVar(&cfg.SampleSize, "sample-size", cfg.SampleSize, "feasible nodes ranked per placement (0 = scheduler default)")
+	f.StringVar(&cfg.Scheduler, "scheduler", server.SchedulerMonolithic, "scheduling architecture: monolithic or shared-state")
+	f.IntVar(&cfg.Schedulers, "schedulers", 0, "shared-state: parallel scheduler workers (of the service scheduler with --batch-schedulers; 0 = 4)")
+	f.IntVar(&cfg.BatchSchedulers, "batch-schedulers", 0, "shared-state: run a separate batch scheduler with this many workers (0 = one scheduler for every job type)")
+	f.IntVar(&cfg.PlanBatch, "plan-batch", server.DefaultPlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
+	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; for profiling, e.g. by gantry bench)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

@@ -20,9 +20,12 @@ func (a *Agent) watchLoop(ctx context.Context) {
 		return
 	}
 	var index uint64
+	known := 0 // allocations in the last answer
 	b := newBackoff(250*time.Millisecond, 10*time.Second)
 	for {
-		allocs, meta, err := a.client.NodeAllocations(ctx, a.nodeID, &api.QueryOptions{WaitIndex: index, WaitTime: a.cfg.WatchWait})
+		// Passing known makes the server wake this query only for changes
+		// to this node's allocations (not every plan in the cluster).
+		allocs, meta, err := a.client.NodeAllocationsKnown(ctx, a.nodeID, &api.QueryOptions{WaitIndex: index, WaitTime: a.cfg.WatchWait}, known, false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -44,6 +47,7 @@ func (a *Agent) watchLoop(ctx context.Context) {
 		} else {
 			index = meta.LastIndex
 		}
+		known = len(allocs)
 		a.reconcile(ctx, allocs)
 	}
 }

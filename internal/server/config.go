@@ -32,6 +32,19 @@ type Config struct {
 	ReconcileInterval time.Duration
 	// SampleSize is passed to the scheduler (0 = its default).
 	SampleSize int
+	// Scheduler is the scheduling architecture: "monolithic" (default) or
+	// "shared-state".
+	Scheduler string
+	// Schedulers is the number of parallel shared-state workers (of the
+	// service scheduler when BatchSchedulers > 0); 0 = the default (4).
+	Schedulers int
+	// BatchSchedulers, when > 0, splits shared-state scheduling in two, as
+	// Omega does: a service scheduler with Schedulers workers and a batch
+	// scheduler with this many workers and cheaper placement.
+	BatchSchedulers int
+	// PlanBatch is the most plans the applier commits in one Raft entry
+	// (0 = 64; 1 = one entry per plan).
+	PlanBatch int
 	// Seed seeds placement randomness (0 = time-based).
 	Seed int64
 	// Logger receives structured logs (nil = discard).
@@ -45,6 +58,15 @@ type Config struct {
 	// (0 = 8192).
 	SnapshotThreshold uint64
 }
+
+// Scheduling architectures (Config.Scheduler, --scheduler).
+const (
+	SchedulerMonolithic  = "monolithic"
+	SchedulerSharedState = "shared-state"
+)
+
+// DefaultPlanBatch is the most plans committed in one Raft entry.
+const DefaultPlanBatch = 64
 
 // DefaultConfig returns a config for a single local server.
 func DefaultConfig() Config {
@@ -98,6 +120,23 @@ func (c *Config) validate() error {
 	if c.SampleSize < 0 {
 		bad("sample_size", "must be >= 0 (got %d)", c.SampleSize)
 	}
+	switch c.Scheduler {
+	case "", SchedulerMonolithic, SchedulerSharedState:
+	default:
+		bad("scheduler", "must be %q or %q (got %q)", SchedulerMonolithic, SchedulerSharedState, c.Scheduler)
+	}
+	if c.Schedulers < 0 {
+		bad("schedulers", "must be >= 0 (got %d)", c.Schedulers)
+	}
+	if c.BatchSchedulers < 0 {
+		bad("batch_schedulers", "must be >= 0 (got %d)", c.BatchSchedulers)
+	}
+	if c.Scheduler != SchedulerSharedState && (c.Schedulers > 0 || c.BatchSchedulers > 0) {
+		bad("schedulers", "parallel schedulers need scheduler %q (got %q)", SchedulerSharedState, c.Scheduler)
+	}
+	if c.PlanBatch < 0 {
+		bad("plan_batch", "must be >= 0 (got %d)", c.PlanBatch)
+	}
 	if c.RaftTimeout < 0 || c.ApplyTimeout < 0 {
 		bad("raft_timeout", "timeouts must be >= 0")
 	}
@@ -118,6 +157,12 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Scheduler == "" {
+		c.Scheduler = SchedulerMonolithic
+	}
+	if c.PlanBatch == 0 {
+		c.PlanBatch = DefaultPlanBatch
 	}
 	return nil
 }

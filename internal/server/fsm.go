@@ -114,12 +114,28 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 			return err
 		}
 		return &fsmResult{terminal: terminal}
+	case structs.AllocClientUpdateBatchRequestType:
+		req, err := decode[structs.AllocClientUpdateBatchRequest](body)
+		if err != nil {
+			return err
+		}
+		terminal, err := f.state.UpdateAllocsFromClientBatch(index, req.Nodes)
+		if err != nil {
+			return err
+		}
+		return &fsmResult{terminal: terminal}
 	case structs.ApplyPlanRequestType:
 		req, err := decode[structs.ApplyPlanRequest](body)
 		if err != nil {
 			return err
 		}
 		return f.state.ApplyPlan(index, req)
+	case structs.ApplyPlanBatchRequestType:
+		req, err := decode[structs.ApplyPlanBatchRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.ApplyPlans(index, req.Plans)
 	}
 	return fmt.Errorf("raft entry %d: unknown message type %d", index, t)
 }

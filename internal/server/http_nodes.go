@@ -145,23 +145,6 @@ func (s *Server) nodeDrain(w http.ResponseWriter, r *http.Request) (any, error) 
 	return &api.IndexResponse{Index: index}, nil
 }
 
-// nodeAllocs is what agents watch (a blocking query) to learn their work:
-// every allocation on the node, with its job embedded.
-func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) (any, error) {
-	ref := r.PathValue("id")
-	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
-		n, err := snap.NodeByPrefix(ws, ref)
-		if err != nil {
-			return 0, nil, err
-		}
-		allocs := snap.AllocsByNodeWatch(ws, n.ID)
-		if allocs == nil {
-			allocs = []*structs.Allocation{}
-		}
-		return snap.TableIndex(state.TableAllocs), allocs, nil
-	})
-}
-
 var clientStatuses = map[string]bool{
 	structs.AllocClientPending: true, structs.AllocClientRunning: true, structs.AllocClientComplete: true,
 	structs.AllocClientFailed: true, structs.AllocClientLost: true,
@@ -195,20 +178,11 @@ func (s *Server) nodeUpdateAllocs(w http.ResponseWriter, r *http.Request) (any, 
 	if len(req.Updates) == 0 {
 		return &api.IndexResponse{Index: snap.TableIndex(state.TableAllocs)}, nil
 	}
-	index, resp, err := s.raftApply(structs.AllocClientUpdateRequestType, &structs.AllocClientUpdateRequest{
+	index, err := s.updates.submit(r.Context(), structs.AllocClientUpdateRequest{
 		NodeID: id, Updates: req.Updates, Time: s.now().UnixNano(),
 	})
 	if err != nil {
 		return nil, err
-	}
-	if res, ok := resp.(*fsmResult); ok {
-		seen := map[string]bool{}
-		for _, a := range res.terminal {
-			if !seen[a.JobID] {
-				seen[a.JobID] = true
-				s.enqueueJob(a.JobID)
-			}
-		}
 	}
 	return &api.IndexResponse{Index: index}, nil
 }

@@ -30,6 +30,11 @@ func TestConfigValidation(t *testing.T) {
 		{"ttl", func(c *Config) { c.HeartbeatTTL = 0 }, "heartbeat_ttl"},
 		{"reconcile", func(c *Config) { c.ReconcileInterval = -time.Second }, "reconcile_interval"},
 		{"sample", func(c *Config) { c.SampleSize = -1 }, "sample_size"},
+		{"scheduler", func(c *Config) { c.Scheduler = "two-level" }, "scheduler"},
+		{"schedulers", func(c *Config) { c.Scheduler, c.Schedulers = SchedulerSharedState, -1 }, "schedulers"},
+		{"schedulers need shared-state", func(c *Config) { c.Schedulers = 4 }, "schedulers"},
+		{"batch schedulers", func(c *Config) { c.Scheduler, c.BatchSchedulers = SchedulerSharedState, -2 }, "batch_schedulers"},
+		{"plan batch", func(c *Config) { c.PlanBatch = -1 }, "plan_batch"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

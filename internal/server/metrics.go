@@ -14,6 +14,7 @@ type metrics struct {
 	heartbeatMisses prometheus.Counter
 	planApply       prometheus.Histogram
 	planRejected    prometheus.Counter
+	planBatch       prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -35,7 +36,7 @@ func newMetrics() *metrics {
 		}),
 		planApply: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "gantry_plan_apply_duration_seconds",
-			Help:    "Time to check and commit one plan.",
+			Help:    "Time to check and commit one batch of plans.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
 		planRejected: prometheus.NewCounter(prometheus.CounterOpts{
@@ -43,6 +44,12 @@ func newMetrics() *metrics {
 			Help: "Node parts of plans rejected by the plan applier because they no longer fit.",
 		}),
 	}
+	m.planBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "gantry_plan_batch_size",
+		Help:    "Plans checked and committed together in one Raft entry.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+	})
+	m.registry.MustRegister(m.planBatch)
 	m.registry.MustRegister(m.apiLatency, m.raftApply, m.heartbeatMisses, m.planApply, m.planRejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

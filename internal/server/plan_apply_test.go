@@ -93,6 +93,9 @@ func TestEvaluatePlan(t *testing.T) {
 		{name: "draining, down and unknown nodes", plan: structs.Plan{JobID: "j", Placements: []*structs.Allocation{
 			place("p1", "n2", 1), place("p2", "n3", 1), place("p3", "n9", 1)}},
 			wantRejected: []string{"n2", "n3", "n9"}, wantNoCommit: true},
+		{name: "ID of another job's allocation", plan: structs.Plan{JobID: "j", Placements: []*structs.Allocation{
+			place("low-2", "n1", 100), place("p2", "n4", 100)}},
+			wantPlaced: []string{"p2"}, wantRejected: []string{"n1"}},
 		{name: "all or nothing", plan: structs.Plan{JobID: "j", AllOrNothing: true, Placements: []*structs.Allocation{
 			place("p1", "n1", 600), place("p2", "n4", 300)}, Stops: []structs.AllocStop{stop("low-2", "n1")}},
 			wantRejected: []string{"n1", "n4"}, wantDesired: map[string]string{"low-2": "stop"}},

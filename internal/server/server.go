@@ -5,7 +5,7 @@
 // Goroutines: Raft's own (the FSM runs on one of them); the HTTP server;
 // monitorLeadership, the only reader of raft.LeaderCh, which starts
 // leaderLoop on gaining leadership and cancels and waits for it on losing
-// it; leaderLoop runs the scheduler (monolithic.Run) and the reconcile
+// it; leaderLoop runs the scheduler (the architecture --scheduler picks) and the reconcile
 // ticker; heartbeat timers fire on their own goroutines. Every state change
 // is a Raft entry proposed through raftApply; handlers and leader duties
 // read the store through snapshots.
@@ -27,6 +27,7 @@ import (
 
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/monolithic"
+	"github.com/gantry-project/gantry/internal/scheduler/sharedstate"
 	"github.com/gantry-project/gantry/internal/state"
 )
 
@@ -43,8 +44,9 @@ type Server struct {
 	fsm     *fsm
 	now     func() time.Time
 	metrics *metrics
-	sched   *monolithic.Scheduler
+	sched   scheduler.Architecture
 	hb      *heartbeats
+	updates *updateBatcher // coalesces agents' status reports
 
 	// Set by Start.
 	raft      *raft.Raft
@@ -55,9 +57,9 @@ type Server struct {
 	// logClient proxies task logs from agents.
 	logClient *http.Client
 
-	// planMu serializes plans so each is checked against the state the
-	// previous one left (never over-commit).
-	planMu sync.Mutex
+	// plans queues submitted plans; the applier serializes them so each is
+	// checked against the state the previous one left (never over-commit).
+	plans planQueue
 	// jobMu serializes job writes that read the current version first.
 	jobMu sync.Mutex
 
@@ -96,16 +98,42 @@ func New(cfg Config) (*Server, error) {
 		}},
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	s.plans.max = cfg.PlanBatch
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
 	s.metrics = newMetrics()
-	s.sched = monolithic.New(monolithic.Config{
+	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, s); err != nil {
+		return nil, err
+	}
+	s.hb = newHeartbeats(s.heartbeatExpired)
+	s.updates = &updateBatcher{s: s}
+	return s, nil
+}
+
+// newScheduler builds the architecture cfg.Scheduler names.
+func newScheduler(cfg Config, reg prometheus.Registerer, snapshot func() (scheduler.State, error), planner scheduler.Planner) (scheduler.Architecture, error) {
+	if cfg.Scheduler != SchedulerSharedState {
+		return monolithic.New(monolithic.Config{
+			SampleSize: cfg.SampleSize,
+			Registerer: reg,
+			Logger:     cfg.Logger,
+			Seed:       cfg.Seed,
+		}, snapshot, planner), nil
+	}
+	sc := sharedstate.Config{
+		Workers:    cfg.Schedulers,
 		SampleSize: cfg.SampleSize,
-		Registerer: s.metrics.registry,
+		Registerer: reg,
 		Logger:     cfg.Logger,
 		Seed:       cfg.Seed,
-	}, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, s)
-	s.hb = newHeartbeats(s.heartbeatExpired)
-	return s, nil
+	}
+	if cfg.BatchSchedulers > 0 {
+		sc.Pools = sharedstate.ServiceBatchPools(max(cfg.Schedulers, 1), cfg.BatchSchedulers)
+	}
+	sched, err := sharedstate.New(sc, snapshot, planner)
+	if err != nil {
+		return nil, fmt.Errorf("invalid server config: %w", err)
+	}
+	return sched, nil
 }
 
 // Registry returns the server's Prometheus registry (served at /metrics).

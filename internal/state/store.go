@@ -10,6 +10,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -158,6 +159,7 @@ func markNodeAllocsLost(txn *memdb.Txn, index uint64, nodeID string, now int64) 
 		}
 		c.ModifyTime = now
 		c.ModifyIndex = index
+		c.AllocModifyIndex = index
 		lost = append(lost, c)
 	}
 	for _, c := range lost {
@@ -252,6 +254,7 @@ func (s *Store) StopJob(index uint64, jobID string, now int64) error {
 			c.DesiredDescription = "job stopped"
 			c.ModifyTime = now
 			c.ModifyIndex = index
+			c.AllocModifyIndex = index
 			stopped = append(stopped, c)
 		}
 		for _, c := range stopped {
@@ -324,6 +327,7 @@ func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation)
 			c.ModifyTime = a.ModifyTime
 		}
 		c.ModifyIndex = index
+		c.AllocModifyIndex = index
 		if err := txn.Insert(TableAllocs, c); err != nil {
 			return fmt.Errorf("alloc %s: %w", a.ID, err)
 		}
@@ -336,42 +340,22 @@ func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation)
 // allocation may have been purged, and a node may only speak for itself.
 // It returns the allocations that became client-terminal with this update.
 func (s *Store) UpdateAllocsFromClient(index uint64, nodeID string, updates []*structs.AllocClientUpdate, now int64) ([]*structs.Allocation, error) {
+	return s.UpdateAllocsFromClientBatch(index, []structs.AllocClientUpdateRequest{{NodeID: nodeID, Updates: updates, Time: now}})
+}
+
+// UpdateAllocsFromClientBatch applies several nodes' reports in one
+// transaction, with the rules of UpdateAllocsFromClient for each.
+func (s *Store) UpdateAllocsFromClientBatch(index uint64, reqs []structs.AllocClientUpdateRequest) ([]*structs.Allocation, error) {
 	var terminal []*structs.Allocation
 	err := s.write(func(txn *memdb.Txn) error {
 		changed := false
-		for _, u := range updates {
-			if u == nil {
-				continue
-			}
-			raw, err := txn.First(TableAllocs, "id", u.ID)
+		for _, req := range reqs {
+			t, c, err := updateAllocsFromClientTxn(txn, index, req.NodeID, req.Updates, req.Time)
 			if err != nil {
-				return fmt.Errorf("alloc %s: %w", u.ID, err)
+				return err
 			}
-			if raw == nil {
-				continue
-			}
-			old := raw.(*structs.Allocation)
-			if nodeID != "" && old.NodeID != nodeID {
-				continue
-			}
-			c := old.Copy()
-			c.ClientStatus = u.ClientStatus
-			c.ClientDescription = u.ClientDescription
-			c.TaskState = u.TaskState
-			if ev := c.TaskState.Events; len(ev) > structs.MaxTaskEvents {
-				c.TaskState.Events = append([]structs.TaskEvent(nil), ev[len(ev)-structs.MaxTaskEvents:]...)
-			} else {
-				c.TaskState.Events = append([]structs.TaskEvent(nil), ev...)
-			}
-			c.ModifyTime = now
-			c.ModifyIndex = index
-			if err := txn.Insert(TableAllocs, c); err != nil {
-				return fmt.Errorf("alloc %s: %w", u.ID, err)
-			}
-			changed = true
-			if c.ClientTerminal() && !old.ClientTerminal() {
-				terminal = append(terminal, c)
-			}
+			terminal = append(terminal, t...)
+			changed = changed || c
 		}
 		if !changed {
 			return nil
@@ -379,6 +363,46 @@ func (s *Store) UpdateAllocsFromClient(index uint64, nodeID string, updates []*s
 		return bumpIndex(txn, index, TableAllocs)
 	})
 	return terminal, err
+}
+
+func updateAllocsFromClientTxn(txn *memdb.Txn, index uint64, nodeID string, updates []*structs.AllocClientUpdate, now int64) ([]*structs.Allocation, bool, error) {
+	var terminal []*structs.Allocation
+	changed := false
+	for _, u := range updates {
+		if u == nil {
+			continue
+		}
+		raw, err := txn.First(TableAllocs, "id", u.ID)
+		if err != nil {
+			return nil, false, fmt.Errorf("alloc %s: %w", u.ID, err)
+		}
+		if raw == nil {
+			continue
+		}
+		old := raw.(*structs.Allocation)
+		if nodeID != "" && old.NodeID != nodeID {
+			continue
+		}
+		c := old.Copy()
+		c.ClientStatus = u.ClientStatus
+		c.ClientDescription = u.ClientDescription
+		c.TaskState = u.TaskState
+		if ev := c.TaskState.Events; len(ev) > structs.MaxTaskEvents {
+			c.TaskState.Events = append([]structs.TaskEvent(nil), ev[len(ev)-structs.MaxTaskEvents:]...)
+		} else {
+			c.TaskState.Events = append([]structs.TaskEvent(nil), ev...)
+		}
+		c.ModifyTime = now
+		c.ModifyIndex = index
+		if err := txn.Insert(TableAllocs, c); err != nil {
+			return nil, false, fmt.Errorf("alloc %s: %w", u.ID, err)
+		}
+		changed = true
+		if c.ClientTerminal() && !old.ClientTerminal() {
+			terminal = append(terminal, c)
+		}
+	}
+	return terminal, changed, nil
 }
 
 // UpsertPlacementFailure stores why copies of a job are pending.
@@ -421,38 +445,64 @@ func (s *Store) DeletePlacementFailure(index uint64, jobID string) error {
 // ApplyPlan commits the checked part of a plan in one transaction: the
 // allocations and the job's placement failure record.
 func (s *Store) ApplyPlan(index uint64, req *structs.ApplyPlanRequest) error {
+	return s.ApplyPlans(index, []*structs.ApplyPlanRequest{req})
+}
+
+// ApplyPlans commits several checked plans, in order, in one transaction
+// (a batch the plan applier put in one Raft entry).
+func (s *Store) ApplyPlans(index uint64, reqs []*structs.ApplyPlanRequest) error {
 	return s.write(func(txn *memdb.Txn) error {
-		tables := []string{}
-		if len(req.Allocs) > 0 {
-			if err := upsertAllocsTxn(txn, index, req.Allocs); err != nil {
-				return err
+		var tables []string
+		for i, req := range reqs {
+			if req == nil {
+				return fmt.Errorf("apply plan %d of %d: empty plan", i+1, len(reqs))
 			}
-			tables = append(tables, TableAllocs)
-		}
-		switch {
-		case req.Failure != nil:
-			f := *req.Failure
-			if f.JobID == "" {
-				f.JobID = req.JobID
-			}
-			if f.JobID == "" {
-				return errors.New("apply plan: placement failure without a job ID")
-			}
-			if err := upsertFailureTxn(txn, &f); err != nil {
-				return err
-			}
-			tables = append(tables, TablePlacementFailures)
-		case req.ClearFailure && req.JobID != "":
-			n, err := txn.DeleteAll(TablePlacementFailures, "id", req.JobID)
+			t, err := applyPlanTxn(txn, index, req)
 			if err != nil {
-				return fmt.Errorf("placement failure of job %s: %w", req.JobID, err)
+				return err
 			}
-			if n > 0 {
-				tables = append(tables, TablePlacementFailures)
+			for _, tb := range t {
+				if !slices.Contains(tables, tb) {
+					tables = append(tables, tb)
+				}
 			}
 		}
 		return bumpIndex(txn, index, tables...)
 	})
+}
+
+// applyPlanTxn writes one plan and returns the tables it changed.
+func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) ([]string, error) {
+	tables := []string{}
+	if len(req.Allocs) > 0 {
+		if err := upsertAllocsTxn(txn, index, req.Allocs); err != nil {
+			return nil, err
+		}
+		tables = append(tables, TableAllocs)
+	}
+	switch {
+	case req.Failure != nil:
+		f := *req.Failure
+		if f.JobID == "" {
+			f.JobID = req.JobID
+		}
+		if f.JobID == "" {
+			return nil, errors.New("apply plan: placement failure without a job ID")
+		}
+		if err := upsertFailureTxn(txn, &f); err != nil {
+			return nil, err
+		}
+		tables = append(tables, TablePlacementFailures)
+	case req.ClearFailure && req.JobID != "":
+		n, err := txn.DeleteAll(TablePlacementFailures, "id", req.JobID)
+		if err != nil {
+			return nil, fmt.Errorf("placement failure of job %s: %w", req.JobID, err)
+		}
+		if n > 0 {
+			tables = append(tables, TablePlacementFailures)
+		}
+	}
+	return tables, nil
 }
 
 func copyCounts(m map[string]int) map[string]int {

@@ -83,6 +83,10 @@ type Allocation struct {
 	ModifyTime  int64  `json:"modify_time"`
 	CreateIndex uint64 `json:"create_index"`
 	ModifyIndex uint64 `json:"modify_index"`
+	// AllocModifyIndex is the index of the last change made by the server
+	// (placement, stop, eviction, lost); agents' own status reports do not
+	// move it, so a node's blocking query does not wake for its own reports.
+	AllocModifyIndex uint64 `json:"alloc_modify_index"`
 }
 
 // AllocName is the display name of copy idx of a job.

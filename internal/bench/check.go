@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// CheckResult is the verdict over the server's final state.
+type CheckResult struct {
+	OK     bool `json:"ok"`
+	Nodes  int  `json:"nodes"`
+	Allocs int  `json:"allocs"`
+	// Overcommitted counts nodes whose live allocations exceed capacity.
+	Overcommitted int `json:"overcommitted_nodes"`
+	// Duplicates counts task copies (job, index) held by more than one
+	// allocation that is running, pending or completed.
+	Duplicates int `json:"duplicates"`
+	// Missing counts task copies with no such allocation.
+	Missing int `json:"missing"`
+	// Unknown counts allocations of jobs the workload did not submit or
+	// with indexes outside the job's count.
+	Unknown int `json:"unknown"`
+	// NotOnServer counts copies the simulated nodes received that the
+	// server's final state does not hold (acknowledged work lost).
+	NotOnServer int      `json:"not_on_server"`
+	Problems    []string `json:"problems,omitempty"`
+}
+
+// checkFinalState reads every node's allocations through the agent
+// endpoint and checks the invariants.
+func (r *runner) checkFinalState(ctx context.Context) (*CheckResult, error) {
+	res := &CheckResult{}
+	problem := func(format string, args ...any) {
+		if len(res.Problems) < 20 {
+			res.Problems = append(res.Problems, fmt.Sprintf(format, args...))
+		}
+	}
+	nodes, _, err := r.ctl.ListNodes(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	res.Nodes = len(nodes)
+	// holders[job][index] = allocations that hold or held the copy.
+	holders := map[string][]int{}
+	for id, t := range r.rec.jobs {
+		holders[id] = make([]int, t.count)
+	}
+	var mu sync.Mutex
+	work := make(chan *structs.Node)
+	errc := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range work {
+				allocs, _, err := r.ctl.NodeAllocations(ctx, n.ID, nil)
+				if err != nil {
+					select {
+					case errc <- fmt.Errorf("allocations of node %s: %w", n.Name, err):
+					default:
+					}
+					continue
+				}
+				var used structs.Resources
+				for _, a := range allocs {
+					if !a.Terminal() {
+						used = used.Add(a.Resources)
+					}
+				}
+				mu.Lock()
+				res.Allocs += len(allocs)
+				if ok, dim := n.Capacity.Fits(used); !ok {
+					res.Overcommitted++
+					problem("node %s over-committed on %s: uses %s of %s", n.Name, dim, used, n.Capacity)
+				}
+				for _, a := range allocs {
+					if a.DesiredStatus != structs.AllocDesiredRun ||
+						a.ClientStatus == structs.AllocClientFailed || a.ClientStatus == structs.AllocClientLost {
+						continue // stopped, evicted or failed: does not hold the copy
+					}
+					h, ok := holders[a.JobID]
+					if !ok || a.Index < 0 || a.Index >= len(h) {
+						res.Unknown++
+						problem("allocation %s (%s) is not part of the workload", a.ID, a.Name)
+						continue
+					}
+					h[a.Index]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, n := range nodes {
+		select {
+		case work <- n:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return nil, err
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	for id, h := range holders {
+		t := r.rec.jobs[id]
+		t.mu.Lock()
+		for i, c := range h {
+			switch {
+			case c > 1:
+				res.Duplicates++
+				problem("task %s placed %d times", structs.AllocName(id, i), c)
+			case c == 0:
+				res.Missing++
+				if t.placed[i] && !r.w.hasPreemption() {
+					// A node received it, yet the server holds no live copy.
+					res.NotOnServer++
+					problem("task %s was received by a node but is not on the server", structs.AllocName(id, i))
+				}
+			}
+		}
+		t.mu.Unlock()
+	}
+	res.OK = res.Overcommitted == 0 && res.Duplicates == 0 && res.Unknown == 0 && res.NotOnServer == 0 &&
+		(res.Missing == 0 || r.w.ExpectUnplaced)
+	return res, nil
+}
+
+// hasPreemption reports whether jobs of different priorities compete, in
+// which case a received copy may rightly have been evicted since.
+func (w *Workload) hasPreemption() bool {
+	prio := -1
+	for _, g := range w.Jobs {
+		if prio >= 0 && g.Priority != prio {
+			return true
+		}
+		prio = g.Priority
+	}
+	return false
+}

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// maxBatchUpdates bounds the reports in one Raft entry (a report is ~200
+// bytes of JSON, so an entry stays around a few MB at most).
+const maxBatchUpdates = 16384
+
+// updateBatcher coalesces agents' status reports into one Raft entry per
+// batch (group commit): while one batch is being applied, reports from
+// every node queue into the next. Under load, thousands of nodes reporting
+// at once cost a handful of Raft entries instead of one each, and plans no
+// longer queue behind them in the log. An idle server applies a lone
+// report at once, so a quiet cluster sees no added latency.
+//
+// A flush goroutine runs only while batches are queued; it ends when the
+// queue is empty (so nothing outlives Shutdown: raftApply fails fast then).
+type updateBatcher struct {
+	s *Server
+
+	mu       sync.Mutex
+	queue    []*updateBatch // guarded by mu
+	flushing bool           // guarded by mu
+}
+
+type updateBatch struct {
+	req   structs.AllocClientUpdateBatchRequest
+	n     int // reports in req
+	done  chan struct{}
+	index uint64
+	err   error
+}
+
+// submit queues one node's reports and waits until the batch holding them
+// is applied (or ctx ends; the reports are applied anyway).
+func (b *updateBatcher) submit(ctx context.Context, req structs.AllocClientUpdateRequest) (uint64, error) {
+	b.mu.Lock()
+	var bt *updateBatch
+	if n := len(b.queue); n > 0 && b.queue[n-1].n+len(req.Updates) <= maxBatchUpdates {
+		bt = b.queue[n-1]
+	} else {
+		bt = &updateBatch{done: make(chan struct{})}
+		b.queue = append(b.queue, bt)
+	}
+	bt.req.Nodes = append(bt.req.Nodes, req)
+	bt.n += len(req.Updates)
+	if !b.flushing {
+		b.flushing = true
+		b.s.wg.Add(1)
+		go b.flush()
+	}
+	b.mu.Unlock()
+	select {
+	case <-bt.done:
+		return bt.index, bt.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (b *updateBatcher) flush() {
+	defer b.s.wg.Done()
+	for {
+		b.mu.Lock()
+		if len(b.queue) == 0 {
+			b.flushing = false
+			b.mu.Unlock()
+			return
+		}
+		bt := b.queue[0]
+		b.queue = b.queue[1:]
+		b.mu.Unlock()
+
+		index, resp, err := b.s.raftApply(structs.AllocClientUpdateBatchRequestType, &bt.req)
+		bt.index, bt.err = index, err
+		close(bt.done)
+		if res, ok := resp.(*fsmResult); ok && err == nil {
+			seen := map[string]bool{}
+			for _, a := range res.terminal {
+				if !seen[a.JobID] {
+					seen[a.JobID] = true
+					b.s.enqueueJob(a.JobID)
+				}
+			}
+		}
+	}
+}
