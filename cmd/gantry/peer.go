@@ -32,6 +32,7 @@ func newPeerCmd() *cobra.Command {
 		pprofAddr   string
 		cpus        int
 		cl          clusterFlags
+		configFile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "peer",
@@ -45,6 +46,9 @@ hash slots, MOVED/CROSSSLOT/CLUSTERDOWN and the CLUSTER commands that
 redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfigFile(cmd.Flags(), configFile); err != nil {
+				return err
+			}
 			cfg := kv.DefaultConfig()
 			cfg.DataDir = dataDir
 			cfg.RequirePass = requirePass
@@ -123,5 +127,6 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	f.IntVar(&cpus, "cpus", 1, "CPUs (and epoll event loops) serving clients; 0 serves each connection from a goroutine on all CPUs")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	cl.register(f)
+	f.StringVar(&configFile, "config", "", "YAML file of flag values (keys are flag names without --; flags on the command line win)")
 	return cmd
 }
