@@ -55,7 +55,24 @@ func (s *Server) SubmitPlan(ctx context.Context, plan *structs.Plan) (*structs.P
 	if len(result.RejectedNodes) > 0 {
 		result.RefreshIndex = index
 	}
+	s.retryIfNodesChanged(plan, req)
 	return result, nil
+}
+
+// retryIfNodesChanged re-enqueues a job whose plan recorded a placement
+// failure although nodes changed after the plan's snapshot (Nomad's blocked
+// evaluations). A node that registered in that window ran its
+// enqueueBlockedJobs before this failure was committed and so missed the
+// job; without this the job would wait for the next reconcile interval.
+// Node writes committed after this check see the failure themselves.
+func (s *Server) retryIfNodesChanged(plan *structs.Plan, req *structs.ApplyPlanRequest) {
+	if req.Failure == nil {
+		return
+	}
+	if s.state.Snapshot().TableIndex(state.TableNodes) > plan.SnapshotIndex {
+		s.metrics.blockedRetries.Inc()
+		s.sched.Enqueue(plan.JobID, plan.Priority)
+	}
 }
 
 // evaluatePlan checks a plan against snap and builds the entry to commit
