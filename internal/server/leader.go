@@ -51,6 +51,7 @@ func (s *Server) revokeLeadership() {
 	cancel, done := s.leaderCancel, s.leaderDone
 	s.leaderCancel, s.leaderDone = nil, nil
 	s.mu.Unlock()
+	s.leaderReady.Store(false)
 	if cancel == nil {
 		return
 	}
@@ -79,6 +80,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		case <-time.After(s.cfg.RaftTimeout):
 		}
 	}
+	s.leaderReady.Store(true)
 	s.logger.Info("leader duties started")
 
 	// Activate the timers before reading the nodes, so a node registering

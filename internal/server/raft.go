@@ -23,14 +23,15 @@ import (
 )
 
 const (
-	raftDir         = "raft"
-	serverIDFile    = "server-id"
-	snapshotsRetain = 2
+	raftDir      = "raft"
+	serverIDFile = "server-id"
 )
 
 // setupRaft opens the log and snapshot stores under DataDir, starts the TCP
-// transport and Raft, and bootstraps a one-voter cluster the first time.
-// With existing state Raft rejoins its stored configuration instead.
+// transport and Raft, and bootstraps a one-voter cluster the first time when
+// this server runs alone. With existing state Raft rejoins its stored
+// configuration; a multi-server cluster is bootstrapped later by the
+// cluster loop (cluster.go) once BootstrapExpect servers have met.
 func (s *Server) setupRaft() error {
 	dir := filepath.Join(s.cfg.DataDir, raftDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -40,6 +41,7 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return err
 	}
+	s.id = id
 	hlog := hclog.New(&hclog.LoggerOptions{
 		Name:  "raft",
 		Level: hclog.Info,
@@ -64,7 +66,7 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetain, hlog)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, s.cfg.SnapshotsRetain, hlog)
 	if err != nil {
 		return fmt.Errorf("raft snapshots in %s: %w", dir, err)
 	}
@@ -76,6 +78,8 @@ func (s *Server) setupRaft() error {
 	rc.ElectionTimeout = s.cfg.RaftTimeout
 	rc.LeaderLeaseTimeout = s.cfg.RaftTimeout / 2
 	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	rc.SnapshotInterval = s.cfg.SnapshotInterval
+	rc.TrailingLogs = s.cfg.TrailingLogs
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("raft config: %w", err)
 	}
@@ -84,7 +88,8 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("reading raft state: %w", err)
 	}
-	if !existing {
+	s.hadState = existing
+	if !existing && s.singleBootstrap() {
 		conf := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: s.transport.LocalAddr(),
 		}}}
@@ -193,6 +198,10 @@ func messageName(t structs.MessageType) string {
 		return "alloc_client_update"
 	case structs.ApplyPlanRequestType:
 		return "apply_plan"
+	case structs.ServerMemberUpsertRequestType:
+		return "server_upsert"
+	case structs.ServerMemberDeleteRequestType:
+		return "server_delete"
 	}
 	return fmt.Sprintf("type_%d", t)
 }

@@ -55,7 +55,7 @@ func startServer(t *testing.T, cfg Config) (*Server, *api.Client) {
 	}
 	t.Cleanup(func() { _ = s.Shutdown() })
 	waitFor(t, 10*time.Second, "server to become leader", func() (bool, string) {
-		return s.Leader(), "not leader"
+		return s.Leader() && s.leaderReady.Load(), "not leader"
 	})
 	hc := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(hc.CloseIdleConnections)

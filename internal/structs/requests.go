@@ -13,6 +13,8 @@ const (
 	JobDeregisterRequestType
 	AllocClientUpdateRequestType
 	ApplyPlanRequestType
+	ServerMemberUpsertRequestType
+	ServerMemberDeleteRequestType
 )
 
 // Requests below are what the leader proposes. Every ID, time and derived
