@@ -57,8 +57,10 @@ func (s *Server) revokeLeadership() {
 	}
 	cancel()
 	<-done
+	// Again: the loop may have set it between the store above and cancel.
+	s.leaderReady.Store(false)
 	s.hb.stop()
-	s.logger.Info("leader duties stopped")
+	s.logger.Info("leader duties stopped", "id", s.id, "name", s.cfg.NodeName)
 }
 
 // leaderLoop runs while this server leads: a barrier so the local state has
@@ -81,7 +83,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		}
 	}
 	s.leaderReady.Store(true)
-	s.logger.Info("leader duties started")
+	s.logger.Info("leader duties started", "id", s.id, "name", s.cfg.NodeName)
 
 	// Activate the timers before reading the nodes, so a node registering
 	// meanwhile gets its timer either from its own register or from here.

@@ -54,10 +54,13 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("raft_addr %s: %w", s.cfg.RaftAddr, err)
 	}
-	s.transport, err = raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, addr, 3, 10*time.Second, hlog)
+	stream, err := newTrackingStream(s.cfg.RaftAddr, addr)
 	if err != nil {
 		return fmt.Errorf("raft_addr %s: %w", s.cfg.RaftAddr, err)
 	}
+	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+	})
 	s.boltStore, err = raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
 	if err != nil {
 		return fmt.Errorf("opening raft log in %s: %w", dir, err)
