@@ -15,7 +15,7 @@ import (
 
 // freeAddrs reserves n loopback ports. Servers must know each other's API
 // addresses before they start (--join), so ports cannot be 0 here.
-func freeAddrs(t *testing.T, n int) []string {
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	var lns []net.Listener
 	var out []string
@@ -35,12 +35,12 @@ func freeAddrs(t *testing.T, n int) []string {
 
 // testCluster is n in-process servers bootstrapped with BootstrapExpect n.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	cfgs    []Config
 	servers []*Server
 }
 
-func newTestCluster(t *testing.T, n int) *testCluster {
+func newTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	httpAddrs, raftAddrs := freeAddrs(t, n), freeAddrs(t, n)
 	tc := &testCluster{t: t, servers: make([]*Server, n)}
