@@ -15,6 +15,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/test/lincheck"
 )
 
 // submitter registers uniquely named jobs in a loop and remembers which
@@ -80,7 +81,7 @@ func TestLeaderKillKeepsAcknowledgedJobs(t *testing.T) {
 	sub := &submitter{}
 	wg.Add(1)
 	go func() { defer wg.Done(); sub.run(ctx, c.client, 2000) }()
-	h := &history{start: time.Now()}
+	h := lincheck.NewHistory()
 	var badMu sync.Mutex
 	var bad []error
 	for w := range 3 {
@@ -92,7 +93,7 @@ func TestLeaderKillKeepsAcknowledgedJobs(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			linWorker(ctx, w, cl, h, seed, 5000, func(err error) {
+			lincheck.Worker(ctx, w, cl, h, seed, 5000, func(err error) {
 				badMu.Lock()
 				bad = append(bad, err)
 				badMu.Unlock()
@@ -213,16 +214,10 @@ func TestLeaderKillKeepsAcknowledgedJobs(t *testing.T) {
 	}
 
 	// The registry's history is linearizable.
-	ops := h.operations()
-	res, info := porcupine.CheckOperationsVerbose(registryModel, ops, 2*time.Minute)
-	t.Logf("linearizability: %d operations, result %s", len(ops), res)
+	res, n, vis := lincheck.Check(h, 2*time.Minute, os.TempDir())
+	t.Logf("linearizability: %d operations, result %s", n, res)
 	if res != porcupine.Ok {
-		path := fmt.Sprintf("%s/lincheck-%d.html", os.TempDir(), seed)
-		if f, err := os.Create(path); err == nil {
-			_ = porcupine.Visualize(registryModel, info, f)
-			f.Close()
-		}
-		t.Fatalf("history is not linearizable (%s); visualization in %s", res, path)
+		t.Fatalf("history is not linearizable (%s); visualization in %s (seed %d)", res, vis, seed)
 	}
 
 	sorted := slices.Clone(failovers)

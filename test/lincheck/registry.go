@@ -1,4 +1,7 @@
-package ha
+// Package lincheck records client operations on gantry's job registry and
+// checks the history for linearizability with porcupine. The HA and
+// partition tests share it.
+package lincheck
 
 import (
 	"context"
@@ -7,6 +10,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -19,13 +24,15 @@ import (
 // its count and whether it is stopped. Operations are register (sets count,
 // un-stops), stop (404 for a missing job) and a consistent read.
 
-type regInput struct {
+// Input is one operation on the registry.
+type Input struct {
 	Op    string // "register", "stop", "read"
 	Job   string
 	Count int
 }
 
-type regOutput struct {
+// Output is what the client saw.
+type Output struct {
 	NotFound bool
 	Count    int
 	Stopped  bool
@@ -41,12 +48,13 @@ type regState struct {
 	Stopped bool
 }
 
-var registryModel = porcupine.Model{
+// Model is the registry model for porcupine, partitioned by job name.
+var Model = porcupine.Model{
 	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
 		byJob := map[string][]porcupine.Operation{}
 		var order []string
 		for _, op := range h {
-			j := op.Input.(regInput).Job
+			j := op.Input.(Input).Job
 			if _, ok := byJob[j]; !ok {
 				order = append(order, j)
 			}
@@ -60,7 +68,7 @@ var registryModel = porcupine.Model{
 	},
 	Init: func() any { return regState{} },
 	Step: func(state, input, output any) (bool, any) {
-		st, in, out := state.(regState), input.(regInput), output.(regOutput)
+		st, in, out := state.(regState), input.(Input), output.(Output)
 		switch in.Op {
 		case "register":
 			return true, regState{Exists: true, Count: in.Count}
@@ -81,7 +89,7 @@ var registryModel = porcupine.Model{
 		return false, st
 	},
 	DescribeOperation: func(input, output any) string {
-		in, out := input.(regInput), output.(regOutput)
+		in, out := input.(Input), output.(Output)
 		switch {
 		case out.Unknown:
 			return fmt.Sprintf("%s(%s,%d) -> ?", in.Op, in.Job, in.Count)
@@ -92,34 +100,38 @@ var registryModel = porcupine.Model{
 	},
 }
 
-// history records client operations with their call and return times.
-type history struct {
+// History records client operations with their call and return times.
+type History struct {
 	mu    sync.Mutex
 	start time.Time
 	ops   []porcupine.Operation
 }
 
-func (h *history) now() int64 { return int64(time.Since(h.start)) }
+func (h *History) now() int64 { return int64(time.Since(h.start)) }
 
-func (h *history) add(op porcupine.Operation) {
+func (h *History) add(op porcupine.Operation) {
 	h.mu.Lock()
 	h.ops = append(h.ops, op)
 	h.mu.Unlock()
 }
 
-func (h *history) operations() []porcupine.Operation {
+// Operations returns a copy of the recorded operations.
+func (h *History) Operations() []porcupine.Operation {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]porcupine.Operation(nil), h.ops...)
 }
 
-// linWorker runs random register/stop/read operations on a few jobs until
+// NewHistory starts a history; times are relative to now.
+func NewHistory() *History { return &History{start: time.Now()} }
+
+// Worker runs random register/stop/read operations on a few jobs until
 // ctx ends or maxOps is reached, recording every one with a known outcome
 // (and every write with an unknown one).
-func linWorker(ctx context.Context, id int, c *api.Client, h *history, seed uint64, maxOps int, badErr func(error)) {
+func Worker(ctx context.Context, id int, c *api.Client, h *History, seed uint64, maxOps int, badErr func(error)) {
 	rng := rand.New(rand.NewPCG(seed, uint64(id)))
 	for n := 0; n < maxOps && ctx.Err() == nil; n++ {
-		in := regInput{Job: fmt.Sprintf("lin-%d", rng.IntN(4))}
+		in := Input{Job: fmt.Sprintf("lin-%d", rng.IntN(4))}
 		switch r := rng.IntN(10); {
 		case r < 5:
 			in.Op = "read"
@@ -130,11 +142,12 @@ func linWorker(ctx context.Context, id int, c *api.Client, h *history, seed uint
 		}
 		opCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		call := h.now()
-		var out regOutput
+		var out Output
 		var err error
 		switch in.Op {
 		case "register":
-			_, err = c.RegisterJob(opCtx, mockJob(in.Job, in.Count))
+			_, err = c.RegisterJob(opCtx, &api.Job{Name: in.Job, Count: in.Count, Driver: "mock",
+				Resources: api.Resources{CPU: 10, MemoryMB: 8}})
 		case "stop":
 			_, err = c.StopJob(opCtx, in.Job, false)
 		case "read":
@@ -150,7 +163,7 @@ func linWorker(ctx context.Context, id int, c *api.Client, h *history, seed uint
 			// The test is ending: an interrupted write is still recorded
 			// as unknown, an interrupted read is dropped.
 			if in.Op != "read" {
-				h.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: regOutput{Unknown: true}, Return: math.MaxInt64})
+				h.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: Output{Unknown: true}, Return: math.MaxInt64})
 			}
 			return
 		}
@@ -166,10 +179,26 @@ func linWorker(ctx context.Context, id int, c *api.Client, h *history, seed uint
 			if in.Op == "read" {
 				continue // a failed read observed nothing
 			}
-			h.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: regOutput{Unknown: true}, Return: math.MaxInt64})
+			h.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: Output{Unknown: true}, Return: math.MaxInt64})
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
 		h.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
 	}
+}
+
+// Check checks the history; on failure it writes porcupine's visualization
+// to a file in dir and returns its path.
+func Check(h *History, timeout time.Duration, dir string) (porcupine.CheckResult, int, string) {
+	ops := h.Operations()
+	res, info := porcupine.CheckOperationsVerbose(Model, ops, timeout)
+	if res == porcupine.Ok {
+		return res, len(ops), ""
+	}
+	path := filepath.Join(dir, "lincheck.html")
+	if f, err := os.Create(path); err == nil {
+		_ = porcupine.Visualize(Model, info, f)
+		_ = f.Close()
+	}
+	return res, len(ops), path
 }
