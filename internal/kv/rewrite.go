@@ -224,12 +224,12 @@ func appendEntry(b []byte, key string, e *entry) []byte {
 		}
 		args = args[:2]
 	}
-	switch v := e.obj.(type) {
+	switch v := e.object().(type) {
 	case nil:
 		if expArg != nil {
-			return resp.AppendCommand(b, bSET, k, e.str, bPXAT, expArg)
+			return resp.AppendCommand(b, bSET, k, e.bytes(), bPXAT, expArg)
 		}
-		return resp.AppendCommand(b, bSET, k, e.str)
+		return resp.AppendCommand(b, bSET, k, e.bytes())
 	case *list:
 		args = append(args, bRPUSH, k)
 		for i := 0; i < v.len(); i++ {
@@ -246,14 +246,14 @@ func appendEntry(b []byte, key string, e *entry) []byte {
 				flush()
 			}
 		}
-	case hash:
+	case *hash:
 		args = append(args, bHSET, k)
-		for f, x := range v {
-			args = append(args, []byte(f), []byte(x))
+		v.each(func(f, x []byte) {
+			args = append(args, f, x)
 			if len(args) >= 2+batch {
 				flush()
 			}
-		}
+		})
 	case *zset:
 		args = append(args, bZADD, k)
 		for x := v.header.level[0].forward; x != nil; x = x.level[0].forward {
