@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-project/gantry/internal/cli"
@@ -19,15 +21,9 @@ func init() {
 		Use:   "list-peers",
 		Short: "List the Raft peers, their addresses and which one leads",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, _ []string) error {
 			return e.RaftListPeers(ctx, stale)
-		},
+		}),
 	}
 	listCmd.Flags().BoolVar(&stale, "stale", false, "answer from the contacted server's own view (works without a leader)")
 	var id, address string
@@ -36,15 +32,9 @@ func init() {
 		Short:   "Remove a failed server from the Raft configuration (stop it first)",
 		Example: "  gantry operator raft remove-peer --id 4f0c...\n  gantry operator raft remove-peer --address 10.0.0.3:4647",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, _ []string) error {
 			return e.RaftRemovePeer(ctx, id, address)
-		},
+		}),
 	}
 	removeCmd.Flags().StringVar(&id, "id", "", "Raft ID of the server to remove")
 	removeCmd.Flags().StringVar(&address, "address", "", "Raft address (host:port) of the server to remove")
@@ -55,29 +45,17 @@ func init() {
 		Use:   "save FILE",
 		Short: "Save a point-in-time copy of the cluster state (taken on the leader) to FILE",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error {
 			return e.SnapshotSave(ctx, args[0])
-		},
+		}),
 	}
 	restoreCmd := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Replace the whole cluster state with a saved snapshot (disaster recovery)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error {
 			return e.SnapshotRestore(ctx, args[0])
-		},
+		}),
 	}
 	snapCmd.AddCommand(saveCmd, restoreCmd)
 

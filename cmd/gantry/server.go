@@ -27,22 +27,15 @@ func init() {
 // flags stay separate).
 func newServerMembersCmd() *cobra.Command {
 	var stale bool
-	var opts *cli.Options
 	cmd := &cobra.Command{
 		Use:   "members",
 		Short: "List the control-plane servers, their addresses, status and the leader",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
-			return e.ServerMembers(ctx, stale)
-		},
 	}
 	opts = cli.AddClientFlags(cmd)
+	cmd.RunE = clientRun(opts, func(ctx context.Context, e *cli.Env, _ []string) error {
+		return e.ServerMembers(ctx, stale)
+	})
 	cmd.Flags().BoolVar(&stale, "stale", false, "answer from the contacted server's own view (works without a leader)")
 	return cmd
 }
