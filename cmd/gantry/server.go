@@ -32,7 +32,7 @@ func newServerMembersCmd() *cobra.Command {
 		Short: "List the control-plane servers, their addresses, status and the leader",
 		Args:  cobra.NoArgs,
 	}
-	opts = cli.AddClientFlags(cmd)
+	opts := cli.AddClientFlags(cmd)
 	cmd.RunE = clientRun(opts, func(ctx context.Context, e *cli.Env, _ []string) error {
 		return e.ServerMembers(ctx, stale)
 	})
