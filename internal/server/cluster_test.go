@@ -329,3 +329,34 @@ func TestForwardHopLimit(t *testing.T) {
 		t.Fatal("unreachable")
 	}
 }
+
+// TestSnapshotRestoreKeepsServers restores a backup made by another
+// cluster: the state is replaced, but the servers table still describes
+// this cluster (followers need it to find the leader).
+func TestSnapshotRestoreKeepsServers(t *testing.T) {
+	other, oc := startServer(t, testConfig(t))
+	if _, err := oc.RegisterJob(bg, mockJob("from-other", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "other server to record itself", func() (bool, string) {
+		return other.state.Snapshot().ServerMember(other.id) != nil, "not recorded"
+	})
+	var buf bytes.Buffer
+	if _, err := oc.SnapshotSave(bg, &buf); err != nil {
+		t.Fatal(err)
+	}
+	s, c := startServer(t, testConfig(t))
+	waitFor(t, 10*time.Second, "server to record itself", func() (bool, string) {
+		return s.state.Snapshot().ServerMember(s.id) != nil, "not recorded"
+	})
+	if _, err := c.SnapshotRestore(bg, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Job(bg, "from-other", nil); err != nil {
+		t.Fatalf("restored job: %v", err)
+	}
+	snap := s.state.Snapshot()
+	if snap.ServerMember(s.id) == nil || snap.ServerMember(other.id) != nil {
+		t.Fatalf("servers after restore: %+v", snap.ServerMembers())
+	}
+}

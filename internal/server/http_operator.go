@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -182,9 +183,26 @@ func (s *Server) snapshotRestore(w http.ResponseWriter, r *http.Request) (any, e
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
+	// The backup may come from another cluster: keep this cluster's
+	// servers table, which followers need to find the leader.
+	members := s.state.Snapshot().ServerMembers()
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: hdr.Index, Size: size}
 	if err := s.raft.Restore(meta, f, s.cfg.ApplyTimeout); err != nil {
 		return nil, raftErr("restoring snapshot", err)
+	}
+	restored := s.state.Snapshot()
+	for _, id := range restored.ServerMembers() {
+		if !slices.ContainsFunc(members, func(m *structs.ServerMember) bool { return m.ID == id.ID }) {
+			_, _, _ = s.raftApply(structs.ServerMemberDeleteRequestType, &structs.ServerMemberDeleteRequest{ID: id.ID})
+		}
+	}
+	for _, m := range members {
+		if cur := restored.ServerMember(m.ID); cur == nil || !sameMember(cur, m) {
+			c := *m
+			if _, _, err := s.raftApply(structs.ServerMemberUpsertRequestType, &structs.ServerMemberUpsertRequest{Member: &c}); err != nil {
+				s.logger.Warn("re-recording server after restore", "id", m.ID, "error", err)
+			}
+		}
 	}
 	s.logger.Info("restored state from a snapshot", "snapshot_index", hdr.Index, "bytes", size, "file", filepath.Base(f.Name()))
 	// Restored nodes get a fresh TTL with grace, like after an election,
