@@ -42,6 +42,9 @@ const (
 	clusterRetryMin = 200 * time.Millisecond
 	clusterRetryMax = 2 * time.Second
 	peerTimeout     = 2 * time.Second
+	// maxDiscover bounds the addresses one discovery round asks (a cluster
+	// has 3 or 5 servers; a bad answer must not make us crawl forever).
+	maxDiscover = 32
 )
 
 // singleBootstrap reports whether this server bootstraps a one-server
@@ -167,6 +170,10 @@ func (s *Server) discover(ctx context.Context) (map[string]*structs.ServerMember
 		queue = queue[1:]
 		if asked[addr] {
 			continue
+		}
+		if len(asked) > maxDiscover {
+			s.logger.Warn("discovery found too many server addresses; ignoring the rest", "limit", maxDiscover)
+			break
 		}
 		asked[addr] = true
 		c, err := s.peerClient(addr)
