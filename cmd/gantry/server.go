@@ -85,6 +85,7 @@ with the same --data-dir rejoin with every job, node and allocation.`,
 	f.StringVar(&cfg.AdvertiseHTTPAddr, "advertise-http", "", "API address other servers use to reach this one (default: --http-addr)")
 	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "number of servers to wait for before bootstrapping a new cluster (3 or 5; 0 or 1 = single server)")
 	f.StringSliceVar(&cfg.Join, "join", nil, "API addresses (host:port) of other servers, comma-separated")
+	f.DurationVar(&cfg.RaftTimeout, "raft-timeout", cfg.RaftTimeout, "Raft heartbeat and election timeout: how soon followers notice a dead leader (lower fails over faster, and risks needless elections on a busy machine)")
 	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", cfg.SnapshotThreshold, "Raft log entries between snapshots (log compaction)")
 	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 2*time.Minute, "how often Raft checks whether a snapshot is due")
 	f.Uint64Var(&cfg.TrailingLogs, "raft-trailing-logs", 10240, "log entries kept after a snapshot for lagging followers")

@@ -199,6 +199,7 @@ func (c *haCluster) startServer(i int) {
 		"--join", strings.Join(join, ","),
 		"--heartbeat-ttl", "3s",
 		"--reconcile-interval", "5s",
+		"--raft-timeout", raftTimeout(),
 	)
 }
 
@@ -316,4 +317,13 @@ func (c *haCluster) metric(i int, name string) (float64, error) {
 func mockJob(name string, count int) *api.Job {
 	return &api.Job{Name: name, Count: count, Driver: "mock",
 		Resources: api.Resources{CPU: 10, MemoryMB: 8}}
+}
+
+// raftTimeout is the servers' --raft-timeout: GANTRY_HA_RAFT_TIMEOUT, or
+// the default of 1s.
+func raftTimeout() string {
+	if v := os.Getenv("GANTRY_HA_RAFT_TIMEOUT"); v != "" {
+		return v
+	}
+	return "1s"
 }
