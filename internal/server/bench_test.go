@@ -157,9 +157,13 @@ func BenchmarkJobRegisterServers(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			var c *api.Client
 			if tc.servers == 1 {
-				_, c = startServer(b, testConfig(b))
+				cfg := testConfig(b)
+				cfg.RaftTimeout = time.Second
+				_, c = startServer(b, cfg)
 			} else {
-				cl := newTestCluster(b, tc.servers)
+				// The production timeout: a loaded machine must not
+				// trigger elections mid-measurement.
+				cl := newTestCluster(b, tc.servers, func(c *Config) { c.RaftTimeout = time.Second })
 				l := cl.leader()
 				target := l
 				if tc.follower {

@@ -40,7 +40,7 @@ type testCluster struct {
 	servers []*Server
 }
 
-func newTestCluster(t testing.TB, n int) *testCluster {
+func newTestCluster(t testing.TB, n int, mods ...func(*Config)) *testCluster {
 	t.Helper()
 	httpAddrs, raftAddrs := freeAddrs(t, n), freeAddrs(t, n)
 	tc := &testCluster{t: t, servers: make([]*Server, n)}
@@ -59,6 +59,9 @@ func newTestCluster(t testing.TB, n int) *testCluster {
 		cfg.Seed = int64(i + 1)
 		// Elections on a shared machine: not too eager.
 		cfg.RaftTimeout = 300 * time.Millisecond
+		for _, m := range mods {
+			m(&cfg)
+		}
 		tc.cfgs = append(tc.cfgs, cfg)
 	}
 	for i := range n {
