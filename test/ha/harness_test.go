@@ -197,7 +197,9 @@ func (c *haCluster) startServer(i int) {
 		"--raft-addr", fmt.Sprintf("127.0.0.1:%d", c.raftPorts[i]),
 		"--bootstrap-expect", strconv.Itoa(len(c.httpPorts)),
 		"--join", strings.Join(join, ","),
-		"--heartbeat-ttl", "3s",
+		// The production TTL: on a loaded 2-core CI machine a shorter one
+		// can expire for reasons that have nothing to do with failover.
+		"--heartbeat-ttl", "10s",
 		"--reconcile-interval", "5s",
 		"--raft-timeout", raftTimeout(),
 	)
