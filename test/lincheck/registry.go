@@ -131,7 +131,9 @@ func NewHistory() *History { return &History{start: time.Now()} }
 func Worker(ctx context.Context, id int, c *api.Client, h *History, seed uint64, maxOps int, badErr func(error)) {
 	rng := rand.New(rand.NewPCG(seed, uint64(id)))
 	for n := 0; n < maxOps && ctx.Err() == nil; n++ {
-		in := Input{Job: fmt.Sprintf("lin-%d", rng.IntN(4))}
+		// Enough jobs that each partition of the history stays small:
+		// writes of unknown outcome make the search branch.
+		in := Input{Job: fmt.Sprintf("lin-%d", rng.IntN(12))}
 		switch r := rng.IntN(10); {
 		case r < 5:
 			in.Op = "read"
@@ -180,7 +182,9 @@ func Worker(ctx context.Context, id int, c *api.Client, h *History, seed uint64,
 				continue // a failed read observed nothing
 			}
 			h.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: Output{Unknown: true}, Return: math.MaxInt64})
-			time.Sleep(50 * time.Millisecond)
+			// Back off while there is no leader: every failed write is one
+			// more operation porcupine may place anywhere after its call.
+			time.Sleep(time.Second)
 			continue
 		}
 		h.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
