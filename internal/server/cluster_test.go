@@ -251,9 +251,12 @@ func TestRemovePeer(t *testing.T) {
 	if len(conf.Peers) != 2 {
 		t.Fatalf("peers %d, want 2", len(conf.Peers))
 	}
-	if _, err := c.RegisterJob(bg, mockJob("after", 1)); err != nil {
-		t.Fatalf("write with two servers: %v", err)
-	}
+	// The two left keep a quorum (an election may happen on a loaded
+	// machine: retry until one leads).
+	waitFor(t, 30*time.Second, "a write with two servers", func() (bool, string) {
+		_, err := tc.client(tc.leader()).RegisterJob(bg, mockJob("after", 1))
+		return err == nil, fmt.Sprint(err)
+	})
 }
 
 // TestSnapshotSaveRestore backs up the state, changes it, and restores it.
