@@ -153,6 +153,25 @@ func (tc *testCluster) waitMembers(c *api.Client, n int) {
 	})
 }
 
+// retryUnavailable retries fn while it answers 503: on a loaded machine an
+// election may happen at any time, and the tests check outcomes, not that
+// no election happened.
+func retryUnavailable(t *testing.T, what string, fn func() error) {
+	t.Helper()
+	var err error
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err = fn()
+		if !isStatus(err, http.StatusServiceUnavailable) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
 // TestClusterBootstrapForwardFailover: three servers find each other and
 // bootstrap one cluster; a follower forwards writes and consistent reads;
 // stale reads are local; after the leader stops, the others elect a new one
@@ -169,12 +188,14 @@ func TestClusterBootstrapForwardFailover(t *testing.T) {
 	tc.waitMembers(fc, 3)
 
 	// Writes through a follower reach the leader.
-	if _, err := fc.RegisterNode(bg, fakeNode("n1", 4000, 4096)); err != nil {
-		t.Fatalf("register node through follower: %v", err)
-	}
-	if _, err := fc.RegisterJob(bg, mockJob("web", 2)); err != nil {
-		t.Fatalf("register job through follower: %v", err)
-	}
+	retryUnavailable(t, "register node through follower", func() error {
+		_, err := fc.RegisterNode(bg, fakeNode("n1", 4000, 4096))
+		return err
+	})
+	retryUnavailable(t, "register job through follower", func() error {
+		_, err := fc.RegisterJob(bg, mockJob("web", 2))
+		return err
+	})
 	// A consistent read through the follower sees the write at once.
 	if j, _, err := fc.Job(bg, "web", nil); err != nil || j.Count != 2 {
 		t.Fatalf("consistent read through follower: %v %+v", err, j)
@@ -196,12 +217,14 @@ func TestClusterBootstrapForwardFailover(t *testing.T) {
 		t.Fatalf("stopped server still leads")
 	}
 	nc := tc.client(nl)
-	if _, err := nc.Heartbeat(bg, "n1"); err != nil {
-		t.Fatalf("heartbeat to new leader: %v", err)
-	}
-	if _, err := nc.RegisterJob(bg, mockJob("api", 1)); err != nil {
-		t.Fatalf("register after failover: %v", err)
-	}
+	retryUnavailable(t, "heartbeat to the new leader", func() error {
+		_, err := nc.Heartbeat(bg, "n1")
+		return err
+	})
+	retryUnavailable(t, "register after failover", func() error {
+		_, err := nc.RegisterJob(bg, mockJob("api", 1))
+		return err
+	})
 	waitLive(t, nc, "api", 1)
 	if n, _, err := nc.Node(bg, "n1", nil); err != nil || n.Status != "ready" {
 		t.Fatalf("node after failover: %v %+v", err, n)
