@@ -19,6 +19,19 @@ type Config struct {
 	// RaftAddr is where Raft listens for other servers; it must be an
 	// address other servers can reach (not 0.0.0.0).
 	RaftAddr string
+	// AdvertiseHTTPAddr is the API address other servers use to forward
+	// to this one (host:port). Empty = the address the API listens on,
+	// which must then not be 0.0.0.0 in a multi-server cluster.
+	AdvertiseHTTPAddr string
+	// BootstrapExpect is the number of servers to wait for before
+	// bootstrapping a new cluster: 0 or 1 bootstraps a single server at
+	// once (unless Join is set and BootstrapExpect is 0: then this server
+	// only joins an existing cluster). All N servers bootstrap with the
+	// identical configuration once each has seen the same N.
+	BootstrapExpect int
+	// Join lists API addresses (host:port) of other servers to discover
+	// before bootstrap, or to join an existing cluster through.
+	Join []string
 	// NodeName names this server in logs and the Raft configuration.
 	NodeName string
 	// HeartbeatTTL is the time within which agents must heartbeat.
@@ -57,6 +70,15 @@ type Config struct {
 	// SnapshotThreshold is the number of Raft entries between snapshots
 	// (0 = 8192).
 	SnapshotThreshold uint64
+	// SnapshotInterval is how often Raft checks whether to snapshot
+	// (0 = 2m; Raft adds jitter).
+	SnapshotInterval time.Duration
+	// TrailingLogs is the number of log entries kept after a snapshot so
+	// a slightly lagging follower catches up without a full snapshot
+	// (0 = 10240).
+	TrailingLogs uint64
+	// SnapshotsRetain is the number of snapshots kept on disk (0 = 2).
+	SnapshotsRetain int
 }
 
 // Scheduling architectures (Config.Scheduler, --scheduler).
@@ -105,6 +127,24 @@ func (c *Config) validate() error {
 	} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		bad("raft_addr", "must name an address other servers can reach, not %q", c.RaftAddr)
 	}
+	if c.BootstrapExpect < 0 {
+		bad("bootstrap_expect", "must be >= 0 (got %d)", c.BootstrapExpect)
+	}
+	if c.BootstrapExpect > 1 && len(c.Join) == 0 {
+		bad("join", "is required with bootstrap_expect %d (the addresses of the other servers)", c.BootstrapExpect)
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			bad("join", "%q must be host:port: %v", j, err)
+		}
+	}
+	if c.AdvertiseHTTPAddr != "" {
+		if host, _, err := net.SplitHostPort(c.AdvertiseHTTPAddr); err != nil {
+			bad("advertise_http_addr", "must be host:port (got %q): %v", c.AdvertiseHTTPAddr, err)
+		} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			bad("advertise_http_addr", "must name an address other servers can reach, not %q", c.AdvertiseHTTPAddr)
+		}
+	}
 	if c.NodeName == "" {
 		bad("name", "is required")
 	}
@@ -137,6 +177,12 @@ func (c *Config) validate() error {
 	if c.PlanBatch < 0 {
 		bad("plan_batch", "must be >= 0 (got %d)", c.PlanBatch)
 	}
+	if c.SnapshotInterval < 0 {
+		bad("snapshot_interval", "must be >= 0 (got %s)", c.SnapshotInterval)
+	}
+	if c.SnapshotsRetain < 0 {
+		bad("snapshots_retain", "must be >= 0 (got %d)", c.SnapshotsRetain)
+	}
 	if c.RaftTimeout < 0 || c.ApplyTimeout < 0 {
 		bad("raft_timeout", "timeouts must be >= 0")
 	}
@@ -154,6 +200,15 @@ func (c *Config) validate() error {
 	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 2 * time.Minute
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.SnapshotsRetain == 0 {
+		c.SnapshotsRetain = 2
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

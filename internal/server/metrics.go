@@ -15,6 +15,8 @@ type metrics struct {
 	planApply       prometheus.Histogram
 	planRejected    prometheus.Counter
 	planBatch       prometheus.Histogram
+	blockedRetries  prometheus.Counter
+	forwarded       *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -43,6 +45,14 @@ func newMetrics() *metrics {
 			Name: "gantry_plan_rejected_nodes_total",
 			Help: "Node parts of plans rejected by the plan applier because they no longer fit.",
 		}),
+		blockedRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gantry_plan_blocked_retries_total",
+			Help: "Jobs re-enqueued because a placement failure was decided on a snapshot older than the nodes table.",
+		}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_http_forwarded_total",
+			Help: "API requests this server forwarded to the leader, by outcome.",
+		}, []string{"outcome"}),
 	}
 	m.planBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "gantry_plan_batch_size",
@@ -51,6 +61,7 @@ func newMetrics() *metrics {
 	})
 	m.registry.MustRegister(m.planBatch)
 	m.registry.MustRegister(m.apiLatency, m.raftApply, m.heartbeatMisses, m.planApply, m.planRejected,
+		m.blockedRetries, m.forwarded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -26,6 +27,22 @@ func (s *Server) SubmitPlan(ctx context.Context, plan *structs.Plan) (*structs.P
 		return nil, fmt.Errorf("plan for job %s: %w", plan.JobID, err)
 	}
 	return s.plans.submit(ctx, plan, s.applyPlanBatch)
+}
+
+// retryIfNodesChanged re-enqueues a job whose plan recorded a placement
+// failure although nodes changed after the plan's snapshot (Nomad's blocked
+// evaluations). A node that registered in that window ran its
+// enqueueBlockedJobs before this failure was committed and so missed the
+// job; without this the job would wait for the next reconcile interval.
+// Node writes committed after this check see the failure themselves.
+func (s *Server) retryIfNodesChanged(plan *structs.Plan, req *structs.ApplyPlanRequest) {
+	if req.Failure == nil {
+		return
+	}
+	if s.state.Snapshot().TableIndex(state.TableNodes) > plan.SnapshotIndex {
+		s.metrics.blockedRetries.Inc()
+		s.sched.Enqueue(plan.JobID, plan.Priority)
+	}
 }
 
 // evaluatePlan checks a plan against snap and builds the entry to commit

@@ -27,6 +27,7 @@ type pendingPlan struct {
 	ctx  context.Context
 	plan *structs.Plan
 	res  *structs.PlanResult
+	req  *structs.ApplyPlanRequest // what was committed of it, if anything
 	err  error
 	done chan struct{} // closed once res or err is set
 }
@@ -111,6 +112,7 @@ func (s *Server) applyPlanBatch(batch []*pendingPlan) {
 		p.res = res
 		live = append(live, p)
 		if req != nil {
+			p.req = req
 			view.add(req.Allocs)
 			reqs = append(reqs, req)
 		}
@@ -134,6 +136,9 @@ func (s *Server) applyPlanBatch(batch []*pendingPlan) {
 		p.res.Index = index
 		if len(p.res.RejectedNodes) > 0 {
 			p.res.RefreshIndex = index
+		}
+		if p.req != nil {
+			s.retryIfNodesChanged(p.plan, p.req)
 		}
 		answer(p, nil)
 	}

@@ -18,7 +18,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -29,10 +31,12 @@ import (
 	"github.com/gantry-project/gantry/internal/scheduler/monolithic"
 	"github.com/gantry-project/gantry/internal/scheduler/sharedstate"
 	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
-// ErrNotLeader means this server cannot accept a write: it is not the Raft
-// leader (the API answers 503; issue 3 adds forwarding).
+// ErrNotLeader means this server cannot do what was asked because it is not
+// (or no longer, or not yet fully) the Raft leader; the API answers 503.
+// Requests that reach a follower are forwarded to the leader instead.
 var ErrNotLeader = errors.New("this server is not the cluster leader")
 
 // Server is one gantry server. Create it with New, then Start; Shutdown
@@ -48,7 +52,17 @@ type Server struct {
 	hb      *heartbeats
 	updates *updateBatcher // coalesces agents' status reports
 
+	// forwarder proxies requests to the leader; peerHTTP makes
+	// server-to-server calls (discovery, join, probes).
+	forwarder *httputil.ReverseProxy
+	peerHTTP  *http.Client
+	// leaderReady is true while this server leads and its barrier has
+	// completed (its state holds every committed entry).
+	leaderReady atomic.Bool
+
 	// Set by Start.
+	id        string // Raft server ID (persisted in DataDir)
+	hadState  bool   // Raft found existing state at start
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	boltStore *raftboltdb.BoltStore
@@ -69,6 +83,7 @@ type Server struct {
 	leaderCancel context.CancelFunc // guarded by mu; non-nil while leading
 	leaderDone   chan struct{}      // guarded by mu
 	shutdownCh   chan struct{}
+	discovered   map[string]*structs.ServerMember // guarded by mu; by discovery
 	wg           sync.WaitGroup
 	// baseCtx is the context of every HTTP request; Shutdown cancels it so
 	// blocking queries and log streams end at once.
@@ -99,6 +114,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.plans.max = cfg.PlanBatch
+	s.forwarder = s.newForwarder()
+	s.peerHTTP = newPeerHTTP()
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
 	s.metrics = newMetrics()
 	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, s); err != nil {
@@ -169,7 +186,7 @@ func (s *Server) Start() error {
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -179,6 +196,10 @@ func (s *Server) Start() error {
 	go func() {
 		defer s.wg.Done()
 		s.monitorLeadership()
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.clusterLoop()
 	}()
 	s.logger.Info("server started", "http", ln.Addr().String(), "raft", s.transport.LocalAddr(), "data_dir", s.cfg.DataDir)
 	return nil
@@ -222,5 +243,9 @@ func (s *Server) Shutdown() error {
 	s.wg.Wait()
 	errs = append(errs, s.closeRaft())
 	s.logClient.CloseIdleConnections()
+	s.peerHTTP.CloseIdleConnections()
+	if t, ok := s.forwarder.Transport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
 	return errors.Join(errs...)
 }

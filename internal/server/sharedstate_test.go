@@ -223,7 +223,7 @@ func TestSharedStateLeaderLossKeepsAckedPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Shutdown() })
-	waitFor(t, 10*time.Second, "leadership", func() (bool, string) { return s.Leader(), "not leader" })
+	waitFor(t, 10*time.Second, "leadership", func() (bool, string) { return s.Leader() && s.leaderReady.Load(), "not leader" })
 	c, err := api.NewClient(api.Config{Address: "http://" + s.HTTPAddr()})
 	if err != nil {
 		t.Fatal(err)

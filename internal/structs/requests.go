@@ -13,6 +13,8 @@ const (
 	JobDeregisterRequestType
 	AllocClientUpdateRequestType
 	ApplyPlanRequestType
+	ServerMemberUpsertRequestType
+	ServerMemberDeleteRequestType
 )
 
 // ApplyPlanBatchRequestType (issue 5) is numbered apart from the iota
