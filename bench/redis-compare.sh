@@ -113,9 +113,10 @@ done
 echo
 echo "gantry vs redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): -n $N -c $C, 127.0.0.1"
 printf '%-9s %-3s %-6s %11s %11s %7s %9s %9s %7s\n' persist P test gantry_rps redis_rps rps_x gantry_p99 redis_p99 p99_x
+# fields: mode, P, test, gantry rps, gantry p99, redis rps, redis p99
 awk -F, '{
-	rx = ($5 > 0) ? $4 / $5 : 0
-	px = ($7 > 0) ? $6 / $7 : 0
-	printf "%-9s %-3s %-6s %11.0f %11.0f %6.2fx %9.3f %9.3f %6.2fx\n", $1, $2, $3, $4, $5, rx, $6, $7, px
+	rx = ($6 > 0) ? $4 / $6 : 0
+	px = ($7 > 0) ? $5 / $7 : 0
+	printf "%-9s %-3s %-6s %11.0f %11.0f %6.2fx %9.3f %9.3f %6.2fx\n", $1, $2, $3, $4, $6, rx, $5, $7, px
 }' "$results"
 echo "(rps_x = gantry/redis throughput, higher is better; p99_x = gantry/redis p99 latency in ms, lower is better)"

@@ -22,15 +22,9 @@ func init() {
 		Short:             "Show an allocation (ID or unique prefix): task state and events",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: allocIDs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error {
 			return e.AllocStatus(ctx, args[0])
-		},
+		}),
 	}
 
 	var logs cli.LogOptions
@@ -40,15 +34,9 @@ func init() {
 		Example:           "  gantry alloc logs 3f2a9c1e\n  gantry alloc logs -f --stderr 3f2a",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: allocIDs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error {
 			return e.AllocLogs(ctx, args[0], logs)
-		},
+		}),
 	}
 	logsCmd.Flags().BoolVar(&logs.Stderr, "stderr", false, "show stderr instead of stdout")
 	logsCmd.Flags().BoolVarP(&logs.Follow, "follow", "f", false, "keep streaming new output until interrupted")

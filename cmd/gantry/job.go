@@ -62,15 +62,9 @@ converge within --timeout or a batch copy failed.`,
 		Short:             "Show a job, its allocations and why copies are pending",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: jobNames,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error {
 			return e.JobStatus(ctx, args[0])
-		},
+		}),
 	}
 
 	listCmd := &cobra.Command{
@@ -78,15 +72,9 @@ converge within --timeout or a batch copy failed.`,
 		Aliases: []string{"ls"},
 		Short:   "List jobs",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, _ []string) error {
 			return e.JobList(ctx)
-		},
+		}),
 	}
 
 	var purge bool
@@ -95,15 +83,9 @@ converge within --timeout or a batch copy failed.`,
 		Short:             "Stop a job's allocations (keep the job), or remove it with --purge",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: jobNames,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error {
 			return e.JobStop(ctx, args[0], purge)
-		},
+		}),
 	}
 	stopCmd.Flags().BoolVar(&purge, "purge", false, "also remove the job and its allocations from the cluster state")
 
@@ -113,15 +95,9 @@ converge within --timeout or a batch copy failed.`,
 		Example:           "  gantry job scale web 8",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: jobNames,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error {
 			return e.JobScale(ctx, args[0], args[1])
-		},
+		}),
 	}
 
 	jobCmd.AddCommand(runCmd, statusCmd, listCmd, stopCmd, scaleCmd)

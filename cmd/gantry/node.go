@@ -21,15 +21,9 @@ func init() {
 		Aliases: []string{"ls"},
 		Short:   "List nodes with their CPU and memory use",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, _ []string) error {
 			return e.NodeList(ctx)
-		},
+		}),
 	}
 
 	statusCmd := &cobra.Command{
@@ -37,15 +31,9 @@ func init() {
 		Short:             "Show a node (by ID, unique ID prefix or name) and its allocations",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: nodeNames,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error {
 			return e.NodeStatus(ctx, args[0])
-		},
+		}),
 	}
 
 	var disable bool
@@ -55,15 +43,9 @@ func init() {
 		Example:           "  gantry node drain dev-2\n  gantry node drain --disable dev-2",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: nodeNames,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error {
 			return e.NodeDrain(ctx, args[0], !disable)
-		},
+		}),
 	}
 	drainCmd.Flags().BoolVar(&disable, "disable", false, "end draining: the node receives placements again")
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-project/gantry/internal/cli"
@@ -16,15 +17,9 @@ func init() {
 		Use:   "status",
 		Short: "Show the scheduling architecture, queue depth, throughput and latency",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := opts.Env(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := cli.Context(cmd)
-			defer cancel()
+		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, _ []string) error {
 			return e.SchedulerStatus(ctx)
-		},
+		}),
 	}
 	schedCmd.AddCommand(statusCmd)
 	rootCmd.AddCommand(schedCmd)

@@ -43,14 +43,17 @@ type Client struct {
 	lastTime atomic.Int64
 
 	// the command being executed
-	cmd     *Command
-	now     int64    // Unix ms, fixed for the whole command
-	keys    [][]byte // its keys
-	locked  []int    // shard indices locked, ascending
-	dirty   int      // changes made; > 0 logs the command
-	custom  bool     // the handler wrote its own log records
-	rec     []byte   // log records of the command
-	aofWait int64    // log offset the pending replies acknowledge
+	cmd *Command
+	now int64 // Unix ms, fixed for the whole command
+	// batchNow, when not 0, is the time of the batch of pipelined
+	// commands being executed.
+	batchNow int64
+	keys     [][]byte // its keys
+	locked   []int    // shard indices locked, ascending
+	dirty    int      // changes made; > 0 logs the command
+	custom   bool     // the handler wrote its own log records
+	rec      []byte   // log records of the command
+	aofWait  int64    // log offset the pending replies acknowledge
 	// allLocked is set while EXEC holds every shard.
 	allLocked bool
 
@@ -257,7 +260,11 @@ func (s *Server) call(c *Client, cmd *Command, lock bool) {
 	c.cmd = cmd
 	c.dirty = 0
 	c.custom = false
-	c.now = s.nowMs()
+	if c.batchNow != 0 {
+		c.now = c.batchNow
+	} else {
+		c.now = s.nowMs()
+	}
 	c.keys = cmd.getKeys(c.args, c.keys[:0])
 	if cmd.flags&flagSelfLock != 0 {
 		cmd.Handler(c)

@@ -15,7 +15,7 @@ func (c *Client) lookupHash(key []byte) (hash, bool) {
 	if e == nil {
 		return nil, true
 	}
-	h, isHash := e.obj.(hash)
+	h, isHash := e.object().(hash)
 	if !isHash {
 		c.w.Error(errWrongType)
 		return nil, false
@@ -27,7 +27,7 @@ func (c *Client) hashForWrite(key []byte) (hash, bool) {
 	h, ok := c.lookupHash(key)
 	if ok && h == nil {
 		h = make(hash)
-		c.srv.ks.addLocked(key, &entry{obj: h})
+		c.srv.ks.addLocked(key, newObjectEntry(h))
 	}
 	return h, ok
 }

@@ -364,33 +364,33 @@ func cmdFlushAll(c *Client) {
 // cloneEntry deep-copies a value (COPY).
 func cloneEntry(e *entry) *entry {
 	n := &entry{exp: e.exp}
-	switch v := e.obj.(type) {
+	switch v := e.object().(type) {
 	case nil:
-		n.str = copyBytes(e.str)
+		n.setBytes(copyBytes(e.bytes()))
 	case *list:
 		l := &list{}
 		for i := 0; i < v.len(); i++ {
 			l.pushBack(v.at(i))
 		}
-		n.obj = l
+		n.setObject(l)
 	case set:
 		s := make(set, len(v))
 		for k := range v {
 			s[k] = struct{}{}
 		}
-		n.obj = s
+		n.setObject(s)
 	case hash:
 		h := make(hash, len(v))
 		for k, x := range v {
 			h[k] = x
 		}
-		n.obj = h
+		n.setObject(h)
 	case *zset:
 		z := newZSet()
 		for x := v.header.level[0].forward; x != nil; x = x.level[0].forward {
 			z.add(x.member, x.score)
 		}
-		n.obj = z
+		n.setObject(z)
 	}
 	return n
 }
@@ -442,14 +442,14 @@ func cmdCopy(c *Client) {
 // encoding names the Redis encoding a value of this size would have.
 func encoding(e *entry) string {
 	small := func(n int, maxLen int) bool { return n <= 128 && maxLen <= 64 }
-	switch v := e.obj.(type) {
+	switch v := e.object().(type) {
 	case nil:
-		if len(e.str) <= 20 {
-			if n, ok := parseInt(e.str); ok && strconv.FormatInt(n, 10) == string(e.str) {
+		if len(e.bytes()) <= 20 {
+			if n, ok := parseInt(e.bytes()); ok && strconv.FormatInt(n, 10) == string(e.bytes()) {
 				return "int"
 			}
 		}
-		if len(e.str) <= 44 {
+		if len(e.bytes()) <= 44 {
 			return "embstr"
 		}
 		return "raw"

@@ -11,7 +11,7 @@ func (c *Client) lookupList(key []byte) (*list, bool) {
 	if e == nil {
 		return nil, true
 	}
-	l, isList := e.obj.(*list)
+	l, isList := e.object().(*list)
 	if !isList {
 		c.w.Error(errWrongType)
 		return nil, false
@@ -21,7 +21,7 @@ func (c *Client) lookupList(key []byte) (*list, bool) {
 
 func (c *Client) createList(key []byte) *list {
 	l := &list{}
-	c.srv.ks.addLocked(key, &entry{obj: l})
+	c.srv.ks.addLocked(key, newObjectEntry(l))
 	return l
 }
 

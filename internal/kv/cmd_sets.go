@@ -13,7 +13,7 @@ func (c *Client) lookupSet(key []byte) (set, bool) {
 	if e == nil {
 		return nil, true
 	}
-	s, isSet := e.obj.(set)
+	s, isSet := e.object().(set)
 	if !isSet {
 		c.w.Error(errWrongType)
 		return nil, false
@@ -28,7 +28,7 @@ func cmdSAdd(c *Client) {
 	}
 	if s == nil {
 		s = make(set, len(c.args)-2)
-		c.srv.ks.addLocked(c.args[1], &entry{obj: s})
+		c.srv.ks.addLocked(c.args[1], newObjectEntry(s))
 	}
 	added := 0
 	for _, m := range c.args[2:] {
@@ -251,7 +251,7 @@ func cmdSMove(c *Client) {
 	c.dropIfEmpty(src, len(s))
 	if d == nil {
 		d = make(set)
-		c.srv.ks.addLocked(dst, &entry{obj: d})
+		c.srv.ks.addLocked(dst, newObjectEntry(d))
 	}
 	d[m] = struct{}{}
 	c.dirty++
@@ -336,7 +336,7 @@ func cmdSetOp(c *Client) {
 	dst := c.args[1]
 	existed := c.srv.ks.deleteLocked(dst)
 	if len(out) > 0 {
-		c.srv.ks.addLocked(dst, &entry{obj: out})
+		c.srv.ks.addLocked(dst, newObjectEntry(out))
 	}
 	if existed || len(out) > 0 {
 		c.dirty++

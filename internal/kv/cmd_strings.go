@@ -29,7 +29,7 @@ func (c *Client) lookup(key []byte) *entry { return c.srv.ks.lookupLocked(key, c
 // after replying WRONGTYPE.
 func (c *Client) lookupString(key []byte) (*entry, bool) {
 	e := c.lookup(key)
-	if e != nil && e.obj != nil {
+	if e != nil && !e.isString() {
 		c.w.Error(errWrongType)
 		return nil, false
 	}
@@ -77,7 +77,7 @@ func cmdGet(c *Client) {
 		c.w.Null()
 		return
 	}
-	c.w.Bulk(e.str)
+	c.w.Bulk(e.bytes())
 }
 
 // SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
@@ -113,13 +113,13 @@ func cmdSet(c *Client) {
 
 func (c *Client) setGeneric(key, val []byte, nx, xx, get, keepttl, hasExp bool, exp int64) {
 	e := c.lookup(key)
-	if get && e != nil && e.obj != nil {
+	if get && e != nil && !e.isString() {
 		c.w.Error(errWrongType)
 		return
 	}
 	var old []byte
 	if get && e != nil {
-		old = append([]byte(nil), e.str...)
+		old = append([]byte(nil), e.bytes()...)
 	}
 	if (nx && e != nil) || (xx && e == nil) {
 		if get {
@@ -191,10 +191,10 @@ func cmdMGet(c *Client) {
 	c.w.Array(len(c.args) - 1)
 	for _, k := range c.args[1:] {
 		e := c.lookup(k)
-		if e == nil || e.obj != nil {
+		if e == nil || !e.isString() {
 			c.w.Null()
 		} else {
-			c.w.Bulk(e.str)
+			c.w.Bulk(e.bytes())
 		}
 	}
 }
@@ -231,7 +231,7 @@ func cmdGetSet(c *Client) {
 	if e == nil {
 		c.w.Null()
 	} else {
-		c.w.Bulk(e.str)
+		c.w.Bulk(e.bytes())
 	}
 	c.srv.ks.setStringLocked(c.args[1], c.args[2], 0, c.now)
 	c.dirty++
@@ -247,7 +247,7 @@ func cmdGetDel(c *Client) {
 		c.w.Null()
 		return
 	}
-	c.w.Bulk(e.str)
+	c.w.Bulk(e.bytes())
 	c.srv.ks.deleteLocked(c.args[1])
 	c.dirty++
 	c.log(bDEL, c.args[1])
@@ -283,7 +283,7 @@ func cmdGetEx(c *Client) {
 		c.w.Null()
 		return
 	}
-	c.w.Bulk(e.str)
+	c.w.Bulk(e.bytes())
 	switch {
 	case hasExp && exp <= c.now:
 		c.srv.ks.deleteLocked(key)
@@ -309,12 +309,12 @@ func cmdAppend(c *Client) {
 		c.srv.ks.setStringLocked(c.args[1], c.args[2], 0, c.now)
 		c.w.Int(int64(len(c.args[2])))
 	} else {
-		if len(e.str)+len(c.args[2]) > maxStringSize {
+		if len(e.bytes())+len(c.args[2]) > maxStringSize {
 			c.w.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 			return
 		}
-		e.str = append(e.str, c.args[2]...)
-		c.w.Int(int64(len(e.str)))
+		e.setBytes(append(e.bytes(), c.args[2]...))
+		c.w.Int(int64(len(e.bytes())))
 	}
 	c.dirty++
 }
@@ -328,7 +328,7 @@ func cmdStrlen(c *Client) {
 		c.w.Int(0)
 		return
 	}
-	c.w.Int(int64(len(e.str)))
+	c.w.Int(int64(len(e.bytes())))
 }
 
 func cmdGetRange(c *Client) {
@@ -348,7 +348,7 @@ func cmdGetRange(c *Client) {
 		c.w.Bulk(nil)
 		return
 	}
-	n := int64(len(e.str))
+	n := int64(len(e.bytes()))
 	if start < 0 && end < 0 && start > end {
 		c.w.Bulk(nil)
 		return
@@ -372,7 +372,7 @@ func cmdGetRange(c *Client) {
 		c.w.Bulk(nil)
 		return
 	}
-	c.w.Bulk(e.str[start : end+1])
+	c.w.Bulk(e.bytes()[start : end+1])
 }
 
 func cmdSetRange(c *Client) {
@@ -398,21 +398,21 @@ func cmdSetRange(c *Client) {
 		return
 	}
 	if e == nil {
-		e = c.srv.ks.addLocked(c.args[1], &entry{str: []byte{}})
+		e = c.srv.ks.addLocked(c.args[1], newStringEntry(nil, 0))
 	}
 	if len(val) == 0 {
-		c.w.Int(int64(len(e.str)))
+		c.w.Int(int64(len(e.bytes())))
 		return
 	}
 	need := int(off) + len(val)
-	if need > len(e.str) {
+	if need > len(e.bytes()) {
 		nb := make([]byte, need)
-		copy(nb, e.str)
-		e.str = nb
+		copy(nb, e.bytes())
+		e.setBytes(nb)
 	}
-	copy(e.str[off:], val)
+	copy(e.bytes()[off:], val)
 	c.dirty++
-	c.w.Int(int64(len(e.str)))
+	c.w.Int(int64(len(e.bytes())))
 }
 
 func cmdIncr(c *Client) {
@@ -440,7 +440,7 @@ func cmdIncr(c *Client) {
 	}
 	var cur int64
 	if e != nil {
-		if cur, ok = parseInt(e.str); !ok {
+		if cur, ok = parseInt(e.bytes()); !ok {
 			c.w.Error(errNotInt)
 			return
 		}
@@ -453,9 +453,9 @@ func cmdIncr(c *Client) {
 	var tmp [20]byte
 	v := strconv.AppendInt(tmp[:0], cur, 10)
 	if e == nil {
-		c.srv.ks.addLocked(c.args[1], &entry{str: copyBytes(v)})
+		c.srv.ks.addLocked(c.args[1], newStringEntry(copyBytes(v), 0))
 	} else {
-		e.str = append(e.str[:0], v...)
+		e.setBytes(append(e.bytes()[:0], v...))
 	}
 	c.dirty++
 	c.w.Int(cur)
@@ -473,7 +473,7 @@ func cmdIncrByFloat(c *Client) {
 	}
 	var cur float64
 	if e != nil {
-		if cur, ok = parseFloat(e.str); !ok {
+		if cur, ok = parseFloat(e.bytes()); !ok {
 			c.w.Error(errNotFloat)
 			return
 		}
@@ -485,9 +485,9 @@ func cmdIncrByFloat(c *Client) {
 	}
 	v := []byte(strconv.FormatFloat(cur, 'f', -1, 64))
 	if e == nil {
-		c.srv.ks.addLocked(c.args[1], &entry{str: v})
+		c.srv.ks.addLocked(c.args[1], newStringEntry(v, 0))
 	} else {
-		e.str = v
+		e.setBytes(v)
 	}
 	c.dirty++
 	c.log(bSET, c.args[1], v, bKEEPTTL)

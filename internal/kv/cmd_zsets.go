@@ -16,7 +16,7 @@ func (c *Client) lookupZSet(key []byte) (*zset, bool) {
 	if e == nil {
 		return nil, true
 	}
-	z, isZ := e.obj.(*zset)
+	z, isZ := e.object().(*zset)
 	if !isZ {
 		c.w.Error(errWrongType)
 		return nil, false
@@ -90,7 +90,7 @@ loop:
 			return
 		}
 		z = newZSet()
-		c.srv.ks.addLocked(c.args[1], &entry{obj: z})
+		c.srv.ks.addLocked(c.args[1], newObjectEntry(z))
 	}
 	added, changed := 0, 0
 	var last float64
@@ -220,7 +220,7 @@ func cmdZIncrBy(c *Client) {
 	}
 	if z == nil {
 		z = newZSet()
-		c.srv.ks.addLocked(c.args[1], &entry{obj: z})
+		c.srv.ks.addLocked(c.args[1], newObjectEntry(z))
 	}
 	z.add(m, cur)
 	c.dirty++

@@ -12,7 +12,9 @@
 package kv
 
 import (
+	"math"
 	"sync"
+	"unsafe"
 )
 
 // NumSlots is the number of Redis Cluster hash slots.
@@ -23,25 +25,107 @@ const (
 	slotsPerShard = NumSlots / numShards
 )
 
-// entry is the value of a key. A string keeps its bytes in str and a nil obj;
-// the other kinds keep a pointer in obj.
+// entry is the value of a key, in 24 bytes (the smallest size class that
+// holds an expiry and a pointer): a string keeps its bytes at p with length
+// n and capacity c; any other kind keeps its object at p (a *list, a
+// *zset, or the pointer that a set or hash map is), n = objMark and c the
+// kind.
 type entry struct {
-	exp int64  // expiry in Unix milliseconds, 0 for none
-	str []byte // string value
-	obj any    // *list, set, hash or *zset
+	exp int64          // expiry in Unix milliseconds, 0 for none
+	p   unsafe.Pointer // string bytes or the object
+	n   uint32         // string length, or objMark
+	c   uint32         // string capacity, or the kind of object
+}
+
+const objMark = ^uint32(0)
+
+const (
+	kindList uint32 = iota + 1
+	kindSet
+	kindHash
+	kindZSet
+)
+
+func newStringEntry(b []byte, exp int64) *entry {
+	e := &entry{exp: exp}
+	e.setBytes(b)
+	return e
+}
+
+func newObjectEntry(o any) *entry {
+	e := &entry{}
+	e.setObject(o)
+	return e
+}
+
+func (e *entry) isString() bool { return e.n != objMark }
+
+// bytes returns the string value; it aliases the stored bytes.
+func (e *entry) bytes() []byte {
+	if e.p == nil || e.n == objMark {
+		return nil
+	}
+	return unsafe.Slice((*byte)(e.p), e.c)[:e.n]
+}
+
+// setBytes makes the entry a string holding b (which it takes over).
+func (e *entry) setBytes(b []byte) {
+	if cap(b) > math.MaxUint32-1 { // not reachable with 512 MB strings
+		b = b[:len(b):len(b)]
+	}
+	e.p, e.n, e.c = unsafe.Pointer(unsafe.SliceData(b)), uint32(len(b)), uint32(cap(b))
+	if cap(b) == 0 {
+		e.p = nil
+	}
+}
+
+// setObject makes the entry hold a collection.
+func (e *entry) setObject(o any) {
+	e.n = objMark
+	switch v := o.(type) {
+	case *list:
+		e.p, e.c = unsafe.Pointer(v), kindList
+	case *zset:
+		e.p, e.c = unsafe.Pointer(v), kindZSet
+	case set:
+		e.p, e.c = *(*unsafe.Pointer)(unsafe.Pointer(&v)), kindSet
+	case hash:
+		e.p, e.c = *(*unsafe.Pointer)(unsafe.Pointer(&v)), kindHash
+	default:
+		panic("kv: unknown value type")
+	}
+}
+
+// object returns the collection of a non-string entry, nil for a string.
+func (e *entry) object() any {
+	if e.n != objMark {
+		return nil
+	}
+	switch e.c {
+	case kindList:
+		return (*list)(e.p)
+	case kindZSet:
+		return (*zset)(e.p)
+	case kindSet:
+		return *(*set)(unsafe.Pointer(&e.p))
+	case kindHash:
+		return *(*hash)(unsafe.Pointer(&e.p))
+	}
+	return nil
 }
 
 func (e *entry) kind() string {
-	switch e.obj.(type) {
-	case nil:
+	if e.n != objMark {
 		return "string"
-	case *list:
+	}
+	switch e.c {
+	case kindList:
 		return "list"
-	case set:
+	case kindSet:
 		return "set"
-	case hash:
+	case kindHash:
 		return "hash"
-	case *zset:
+	case kindZSet:
 		return "zset"
 	}
 	return "none"
@@ -157,15 +241,14 @@ func (ks *Keyspace) setExpireLocked(key []byte, e *entry, exp int64) {
 func (ks *Keyspace) setStringLocked(key, val []byte, exp int64, now int64) {
 	e := ks.lookupLocked(key, now)
 	if e == nil {
-		ks.addLocked(key, &entry{exp: exp, str: copyBytes(val)})
+		ks.addLocked(key, newStringEntry(copyBytes(val), exp))
 		return
 	}
-	if e.obj == nil && cap(e.str) >= len(val) && cap(e.str) <= 2*len(val)+16 {
-		e.str = append(e.str[:0], val...)
+	if e.isString() && cap(e.bytes()) >= len(val) && cap(e.bytes()) <= 2*len(val)+16 {
+		e.setBytes(append(e.bytes()[:0], val...))
 	} else {
-		e.str = copyBytes(val)
+		e.setBytes(copyBytes(val))
 	}
-	e.obj = nil
 	ks.setExpireLocked(key, e, exp)
 }
 

@@ -224,12 +224,12 @@ func appendEntry(b []byte, key string, e *entry) []byte {
 		}
 		args = args[:2]
 	}
-	switch v := e.obj.(type) {
+	switch v := e.object().(type) {
 	case nil:
 		if expArg != nil {
-			return resp.AppendCommand(b, bSET, k, e.str, bPXAT, expArg)
+			return resp.AppendCommand(b, bSET, k, e.bytes(), bPXAT, expArg)
 		}
-		return resp.AppendCommand(b, bSET, k, e.str)
+		return resp.AppendCommand(b, bSET, k, e.bytes())
 	case *list:
 		args = append(args, bRPUSH, k)
 		for i := 0; i < v.len(); i++ {

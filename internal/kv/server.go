@@ -281,6 +281,10 @@ func (s *Server) dropClient(c *Client) {
 // process executes every complete command in the read buffer, appending
 // the replies to c.w.
 func (c *Client) process() procResult {
+	// the commands of one batch share one reading of the clock, as the
+	// commands of one event loop iteration do in Redis
+	c.batchNow = c.srv.nowMs()
+	defer func() { c.batchNow = 0 }()
 	for c.rstart < c.rend {
 		args, n, err := resp.ParseCommand(c.rbuf[c.rstart:c.rend], c.args)
 		if err != nil {

@@ -70,25 +70,43 @@ func ParseCommand(buf []byte, dst [][]byte) (args [][]byte, n int, err error) {
 
 // parseLen reads an integer terminated by CRLF starting at buf[pos]. It
 // returns the value and the position after the CRLF, or pos 0 when the line
-// is not complete yet. A count of -1 means an empty (null) array.
+// is not complete yet. A count of -1 means a null array (no arguments).
+// It is the parser's hot path: one pass, no search, no strconv.
 func parseLen(buf []byte, pos int, limit int64, what string) (int64, int, error) {
-	i := bytes.IndexByte(buf[pos:], '\n')
-	if i < 0 {
-		if len(buf)-pos > 32 {
+	i := pos
+	neg := i < len(buf) && buf[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	var v int64
+	for i < len(buf) {
+		c := buf[i]
+		if c < '0' || c > '9' {
+			break
+		}
+		v = v*10 + int64(c-'0')
+		if v > limit {
+			return 0, 0, &ProtocolError{what}
+		}
+		i++
+	}
+	if i+1 >= len(buf) { // the line is not complete
+		if i < len(buf) && (buf[i] != '\r' || i == start) {
 			return 0, 0, &ProtocolError{what}
 		}
 		return 0, 0, nil
 	}
-	line := buf[pos : pos+i]
-	if len(line) == 0 || line[len(line)-1] != '\r' {
+	if buf[i] != '\r' || buf[i+1] != '\n' || i == start {
 		return 0, 0, &ProtocolError{what}
 	}
-	line = line[:len(line)-1]
-	v, err := strconv.ParseInt(string(line), 10, 64)
-	if err != nil || v > limit || v < -1 {
-		return 0, 0, &ProtocolError{what}
+	if neg {
+		if v != 1 {
+			return 0, 0, &ProtocolError{what}
+		}
+		v = -1
 	}
-	return v, pos + i + 1, nil
+	return v, i + 2, nil
 }
 
 func parseInline(buf []byte, args [][]byte) ([][]byte, int, error) {
