@@ -109,7 +109,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 type runner struct {
-	o   Options
+	errMu sync.Mutex // guards rep.Errors and rep.SubmitErrors
+	o     Options
 	w   *Workload
 	cp  controlPlane
 	rep *Report
@@ -260,7 +261,6 @@ func (r *runner) submit(ctx context.Context, start time.Time) {
 	}
 	work := make(chan item, 1024)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	for range r.w.Arrival.Concurrency {
 		wg.Add(1)
 		go func() {
@@ -270,12 +270,10 @@ func (r *runner) submit(ctx context.Context, start time.Time) {
 					continue
 				}
 				if err := r.submitOne(ctx, it.job); err != nil {
-					mu.Lock()
+					r.errMu.Lock()
 					r.rep.SubmitErrors++
-					if len(r.rep.Errors) < 10 {
-						r.rep.Errors = append(r.rep.Errors, err.Error())
-					}
-					mu.Unlock()
+					r.errMu.Unlock()
+					r.addError(err)
 				}
 			}
 		}()
@@ -364,10 +362,12 @@ func (r *runner) startProfile(ctx context.Context) <-chan struct{} {
 		defer close(done)
 		path := filepath.Join(r.o.ProfileDir, "cpu.pprof")
 		if err := fetchProfile(ctx, addr, "profile?seconds="+strconv.Itoa(r.o.ProfileSeconds), path); err != nil {
-			r.rep.Errors = append(r.rep.Errors, err.Error())
+			r.addError(err)
 			return
 		}
+		r.errMu.Lock()
 		r.rep.Profiles = append(r.rep.Profiles, path)
+		r.errMu.Unlock()
 	}()
 	return done
 }
@@ -390,7 +390,7 @@ func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, busy0 
 		rep.ServerPeakRSSMB = float64(rss) / (1 << 20)
 		rep.UsageScope = scope
 	} else {
-		rep.Errors = append(rep.Errors, err.Error())
+		r.addError(err)
 	}
 	if st, err := r.ctl.SchedulerStatus(ctx); err == nil {
 		rep.Scheduler = SchedulerFigures{Evaluations: st.Evaluations, Placements: st.Placements, Preemptions: st.Preemptions}
@@ -405,8 +405,19 @@ func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, busy0 
 	if r.o.ProfileDir != "" && r.cp.PprofAddr() != "" {
 		path := filepath.Join(r.o.ProfileDir, "allocs.pprof")
 		if err := fetchProfile(ctx, r.cp.PprofAddr(), "allocs", path); err == nil {
+			r.errMu.Lock()
 			rep.Profiles = append(rep.Profiles, path)
+			r.errMu.Unlock()
 		}
+	}
+}
+
+// addError keeps the first few errors of a run for the report.
+func (r *runner) addError(err error) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if len(r.rep.Errors) < 10 {
+		r.rep.Errors = append(r.rep.Errors, err.Error())
 	}
 }
 
