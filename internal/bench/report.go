@@ -92,7 +92,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("submit to running", "%s", lat(r.SubmitToRunning))
 	row("scheduler", "busy %.0f%% (%.2f s), %d evaluations, %d placements, %d preemptions",
 		100*r.Scheduler.BusyFraction, r.Scheduler.BusySeconds, r.Scheduler.Evaluations, r.Scheduler.Placements, r.Scheduler.Preemptions)
-	row("server CPU", "%.2f s during placement (%.2f s total; %s)", r.ServerCPUSeconds, r.ServerCPUTotalSeconds, r.UsageScope)
+	perPlacement := 0.0
+	if r.Placed > 0 {
+		perPlacement = r.ServerCPUSeconds / float64(r.Placed) * 1e6
+	}
+	row("server CPU", "%.2f s during placement (%.0f µs per placement; %.2f s total; %s)",
+		r.ServerCPUSeconds, perPlacement, r.ServerCPUTotalSeconds, r.UsageScope)
 	row("server peak RSS", "%.0f MiB", r.ServerPeakRSSMB)
 	row("errors", "%d submit, %d node requests", r.SubmitErrors, r.NodeErrors)
 	verdict := "OK"
