@@ -25,8 +25,11 @@ type CheckResult struct {
 	Unknown int `json:"unknown"`
 	// NotOnServer counts copies the simulated nodes received that the
 	// server's final state does not hold (acknowledged work lost).
-	NotOnServer int      `json:"not_on_server"`
-	Problems    []string `json:"problems,omitempty"`
+	NotOnServer int `json:"not_on_server"`
+	// MaxNodeAllocs is the most allocations on one node (bin-packing
+	// concentrates them; per-node costs grow with it).
+	MaxNodeAllocs int      `json:"max_node_allocs"`
+	Problems      []string `json:"problems,omitempty"`
 }
 
 // checker accumulates the final-state check node by node. Safe for
@@ -66,6 +69,7 @@ func (c *checker) addNode(n *structs.Node, allocs []*structs.Allocation) {
 	defer c.mu.Unlock()
 	c.res.Nodes++
 	c.res.Allocs += len(allocs)
+	c.res.MaxNodeAllocs = max(c.res.MaxNodeAllocs, len(allocs))
 	if ok, dim := n.Capacity.Fits(used); !ok {
 		c.res.Overcommitted++
 		c.problem("node %s over-committed on %s: uses %s of %s", n.Name, dim, used, n.Capacity)

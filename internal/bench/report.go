@@ -104,8 +104,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if !r.Check.OK {
 		verdict = "FAILED"
 	}
-	row("final-state check", "%s: %d nodes, %d allocations, %d over-committed, %d duplicates, %d missing, %d unknown, %d lost",
-		verdict, r.Check.Nodes, r.Check.Allocs, r.Check.Overcommitted, r.Check.Duplicates, r.Check.Missing, r.Check.Unknown, r.Check.NotOnServer)
+	row("final-state check", "%s: %d nodes, %d allocations (at most %d on a node), %d over-committed, %d duplicates, %d missing, %d unknown, %d lost",
+		verdict, r.Check.Nodes, r.Check.Allocs, r.Check.MaxNodeAllocs, r.Check.Overcommitted, r.Check.Duplicates, r.Check.Missing, r.Check.Unknown, r.Check.NotOnServer)
 	for _, p := range r.Check.Problems {
 		row("", "%s", p)
 	}
