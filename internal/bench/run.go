@@ -111,10 +111,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 type runner struct {
 	errMu sync.Mutex // guards rep.Errors and rep.SubmitErrors
 	o     Options
-	w   *Workload
-	cp  controlPlane
-	rep *Report
-	rec *recorder
+	w     *Workload
+	cp    controlPlane
+	rep   *Report
+	rec   *recorder
 
 	pollHTTP, writeHTTP, ctlHTTP *http.Client
 	poll, write, ctl             *api.Client
