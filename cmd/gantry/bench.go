@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-project/gantry/internal/bench"
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
 func init() { rootCmd.AddCommand(newBenchCmd()) }
@@ -26,6 +28,7 @@ func newBenchCmd() *cobra.Command {
 		dataDir    string
 		seed       int64
 		quiet      bool
+		timeout    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD.yaml",
@@ -53,6 +56,12 @@ timed out (the report is still printed).`,
 			w, err := bench.LoadWorkload(args[0])
 			if err != nil {
 				return err
+			}
+			if timeout < 0 {
+				return fmt.Errorf("--timeout: must be >= 0 (got %s)", timeout)
+			}
+			if timeout > 0 {
+				w.Timeout = structs.Duration(timeout)
 			}
 			exe, err := os.Executable()
 			if err != nil {
@@ -113,6 +122,7 @@ timed out (the report is still printed).`,
 	f.StringVar(&dataDir, "data-dir", "", "directory for the server's data and log (default: a temporary directory, removed afterwards)")
 	f.Int64Var(&seed, "seed", 1, "seed of the simulated nodes' jitter (and the in-process scheduler)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	f.DurationVar(&timeout, "timeout", 0, "bound the run (overrides the workload's timeout; the report of a timed-out run is still printed)")
 	cmd.AddCommand(newBenchCompareCmd())
 	return cmd
 }
