@@ -5,17 +5,20 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
 
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
-// fired reports whether ws has fired, without waiting.
+// fired reports whether ws has fired. A watch that fired returns at once;
+// the short wait only bounds the negative case (an already-cancelled
+// context would race with a fired channel inside WatchCtx's select).
 func fired(ws memdb.WatchSet) bool {
-	canceled, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ws.WatchCtx(canceled) == nil
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	return ws.WatchCtx(ctx) == nil
 }
 
 // TestNodeAllocIndexWatch checks that a node's index row moves, and its
