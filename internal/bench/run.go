@@ -325,7 +325,7 @@ func (r *runner) waitPlaced(ctx context.Context, start time.Time, submitDone <-c
 	defer r.progressDone()
 	submitted := false
 	var lastCount int64
-	var lastEvals uint64
+	var lastServer uint64
 	lastChange := time.Now()
 	for {
 		select {
@@ -346,11 +346,13 @@ func (r *runner) waitPlaced(ctx context.Context, start time.Time, submitDone <-c
 			lastCount, lastChange = placed+running, time.Now()
 		}
 		if submitted && time.Since(lastChange) >= r.w.Settle.D() {
-			// Quiet for Settle: done unless the scheduler is still
-			// working (a queue, or evaluations since the last look).
+			// Quiet for Settle: done unless the server committed
+			// placements or evictions meanwhile that nodes have not
+			// seen yet. Evaluations alone do not count: the periodic
+			// reconcile keeps evaluating a settled cluster.
 			st, err := r.ctl.SchedulerStatus(ctx)
-			if err == nil && (st.QueueDepth > 0 || st.Evaluations != lastEvals) {
-				lastEvals, lastChange = st.Evaluations, time.Now()
+			if err == nil && st.Placements+st.Preemptions != lastServer {
+				lastServer, lastChange = st.Placements+st.Preemptions, time.Now()
 				continue
 			}
 			return nil // quiescent: the check reports what is missing
