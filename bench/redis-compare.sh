@@ -12,7 +12,8 @@
 # Environment: N (requests per test, default 1000000), C (clients, 50),
 #   TESTS (default set,get,incr,lpush,rpop,sadd,hset,spop,zadd),
 #   GPORT/RPORT (ports, default 16379/16380), PIPELINES ("1 16"),
-#   MODES ("off everysec").
+#   MODES ("off everysec"), REPEAT (runs per test, default 1; the table
+#   shows the best rps and the best p99 of the runs of each server).
 # Needs: go, redis-server and redis-benchmark
 #   (apt-get install -y redis-server redis-tools).
 set -euo pipefail
@@ -24,6 +25,7 @@ GPORT=${GPORT:-16379}
 RPORT=${RPORT:-16380}
 PIPELINES=${PIPELINES:-"1 16"}
 MODES=${MODES:-"off everysec"}
+REPEAT=${REPEAT:-1}
 
 for bin in go redis-server redis-benchmark redis-cli; do
 	command -v "$bin" >/dev/null || { echo "redis-compare: $bin not found (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
@@ -79,39 +81,49 @@ stop_servers() {
 	rpid=""
 }
 
-# bench PORT P OUT: one redis-benchmark run in CSV
+# bench PORT P TEST: one redis-benchmark run; prints "rps,p99"
 bench() {
 	redis-cli -h 127.0.0.1 -p "$1" flushall >/dev/null
-	redis-benchmark -h 127.0.0.1 -p "$1" -t "$TESTS" -n "$N" -c "$C" -P "$2" --csv >"$3"
+	# CSV: "test","rps","avg","min","p50","p95","p99","max"
+	redis-benchmark -h 127.0.0.1 -p "$1" -t "$3" -n "$N" -c "$C" -P "$2" --csv |
+		tail -n 1 | tr -d '"' | cut -d, -f2,7
+}
+
+# best RUNS: the highest rps and the lowest p99 of several runs ("rps,p99"
+# lines on stdin), to see through a machine shared with other work
+best() {
+	awk -F, 'NR == 1 || $1 > r { r = $1 } NR == 1 || $2 < p { p = $2 } END { printf "%s,%s", r, p }'
 }
 
 results="$work/results"
 : >"$results"
+turn=0
 for mode in $MODES; do
 	start_servers "$mode"
-	first=g
 	for p in $PIPELINES; do
-		# alternate which server goes first so neither always runs on a
-		# machine warmed up (or slowed down) by the other
-		if [ "$first" = g ]; then
-			bench "$GPORT" "$p" "$work/g.csv"
-			bench "$RPORT" "$p" "$work/r.csv"
-			first=r
-		else
-			bench "$RPORT" "$p" "$work/r.csv"
-			bench "$GPORT" "$p" "$work/g.csv"
-			first=g
-		fi
-		# CSV: "test","rps","avg","min","p50","p95","p99","max"
-		join -t, <(tail -n +2 "$work/g.csv" | tr -d '"' | cut -d, -f1,2,7 | sort) \
-			<(tail -n +2 "$work/r.csv" | tr -d '"' | cut -d, -f1,2,7 | sort) |
-			sed "s/^/$mode,$p,/" >>"$results"
+		for t in ${TESTS//,/ }; do
+			: >"$work/g.runs"
+			: >"$work/r.runs"
+			for _ in $(seq 1 "$REPEAT"); do
+				# interleave the two servers test by test and alternate which
+				# goes first, so load from elsewhere hits both alike
+				if [ $((turn % 2)) = 0 ]; then
+					bench "$GPORT" "$p" "$t" >>"$work/g.runs"
+					bench "$RPORT" "$p" "$t" >>"$work/r.runs"
+				else
+					bench "$RPORT" "$p" "$t" >>"$work/r.runs"
+					bench "$GPORT" "$p" "$t" >>"$work/g.runs"
+				fi
+				turn=$((turn + 1))
+			done
+			echo "$mode,$p,$(echo "$t" | tr a-z A-Z),$(best <"$work/g.runs"),$(best <"$work/r.runs")" >>"$results"
+		done
 	done
 	stop_servers
 done
 
 echo
-echo "gantry vs redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): -n $N -c $C, 127.0.0.1"
+echo "gantry vs redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): -n $N -c $C, best of $REPEAT, 127.0.0.1"
 printf '%-9s %-3s %-6s %11s %11s %7s %9s %9s %7s\n' persist P test gantry_rps redis_rps rps_x gantry_p99 redis_p99 p99_x
 # fields: mode, P, test, gantry rps, gantry p99, redis rps, redis p99
 awk -F, '{

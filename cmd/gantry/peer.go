@@ -54,14 +54,15 @@ append-only log and snapshots there (see docs/kv.md).`,
 				cfg.EventLoops = -1
 			}
 			cfg.Logger = log.New(os.Stderr, "peer: ", log.LstdFlags|log.Lmicroseconds)
-			srv, err := kv.New(cfg)
-			if err != nil {
-				return err
-			}
+			// listen first: a taken port fails before any data is loaded
 			ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
 			if err != nil {
-				srv.Close()
 				return fmt.Errorf("listen: %w", err)
+			}
+			srv, err := kv.New(cfg)
+			if err != nil {
+				ln.Close()
+				return err
 			}
 			if pprofAddr != "" {
 				// net/http/pprof registers on the default mux

@@ -52,6 +52,7 @@ type aofLog struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+	lock *os.File // dir/LOCK, held while open
 }
 
 // File names in the data directory.
@@ -64,11 +65,16 @@ func openAOF(s *Server, dir string, on bool, mode string) (*aofLog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
-	a := &aofLog{s: s, dir: dir, mode: mode, stop: make(chan struct{})}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	a := &aofLog{s: s, dir: dir, mode: mode, stop: make(chan struct{}), lock: lock}
 	a.on.Store(on)
 	a.always.Store(mode == "always")
 	a.lastRWError.Store("")
 	if err := a.load(); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	a.wg.Add(1)
@@ -298,7 +304,9 @@ func (a *aofLog) close() error {
 	a.flushLocked(true)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.f.Close()
+	err := a.f.Close()
+	a.lock.Close()
+	return err
 }
 
 // writeManifest atomically replaces the manifest with generation gen.

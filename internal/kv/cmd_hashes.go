@@ -10,12 +10,12 @@ var bHSET = []byte("HSET")
 
 // lookupHash returns the hash of key (nil if absent); ok is false after
 // replying WRONGTYPE.
-func (c *Client) lookupHash(key []byte) (hash, bool) {
+func (c *Client) lookupHash(key []byte) (*hash, bool) {
 	e := c.lookup(key)
 	if e == nil {
 		return nil, true
 	}
-	h, isHash := e.object().(hash)
+	h, isHash := e.object().(*hash)
 	if !isHash {
 		c.w.Error(errWrongType)
 		return nil, false
@@ -23,10 +23,10 @@ func (c *Client) lookupHash(key []byte) (hash, bool) {
 	return h, true
 }
 
-func (c *Client) hashForWrite(key []byte) (hash, bool) {
+func (c *Client) hashForWrite(key []byte) (*hash, bool) {
 	h, ok := c.lookupHash(key)
 	if ok && h == nil {
-		h = make(hash)
+		h = newHash()
 		c.srv.ks.addLocked(key, newObjectEntry(h))
 	}
 	return h, ok
@@ -43,15 +43,9 @@ func cmdHSet(c *Client) {
 	}
 	added := 0
 	for i := 2; i < len(c.args); i += 2 {
-		f := c.args[i]
-		if old, in := h[string(f)]; in {
-			if old != string(c.args[i+1]) {
-				h[string(f)] = string(c.args[i+1])
-			}
-			continue
+		if h.set(c.args[i], c.args[i+1]) {
+			added++
 		}
-		h[string(f)] = string(c.args[i+1])
-		added++
 	}
 	c.dirty++
 	if c.cmd.Name == "hmset" {
@@ -66,12 +60,12 @@ func cmdHSetNX(c *Client) {
 	if !ok {
 		return
 	}
-	if _, in := h[string(c.args[2])]; in {
+	if h != nil && h.has(c.args[2]) {
 		c.w.Int(0)
 		return
 	}
 	h, _ = c.hashForWrite(c.args[1])
-	h[string(c.args[2])] = string(c.args[3])
+	h.set(c.args[2], c.args[3])
 	c.dirty++
 	c.w.Int(1)
 }
@@ -81,12 +75,16 @@ func cmdHGet(c *Client) {
 	if !ok {
 		return
 	}
-	v, in := h[string(c.args[2])]
+	if h == nil {
+		c.w.Null()
+		return
+	}
+	v, in := h.get(c.args[2])
 	if !in {
 		c.w.Null()
 		return
 	}
-	c.w.BulkString(v)
+	c.w.Bulk(v)
 }
 
 func cmdHMGet(c *Client) {
@@ -96,8 +94,10 @@ func cmdHMGet(c *Client) {
 	}
 	c.w.Array(len(c.args) - 2)
 	for _, f := range c.args[2:] {
-		if v, in := h[string(f)]; in {
-			c.w.BulkString(v)
+		if h == nil {
+			c.w.Null()
+		} else if v, in := h.get(f); in {
+			c.w.Bulk(v)
 		} else {
 			c.w.Null()
 		}
@@ -110,23 +110,22 @@ func cmdHGetAll(c *Client) {
 	if !ok {
 		return
 	}
+	if h == nil {
+		h = newHash()
+	}
 	switch c.cmd.Name {
 	case "hgetall":
-		c.w.Map(len(h))
-		for f, v := range h {
-			c.w.BulkString(f)
-			c.w.BulkString(v)
-		}
+		c.w.Map(h.len())
+		h.each(func(f, v []byte) {
+			c.w.Bulk(f)
+			c.w.Bulk(v)
+		})
 	case "hkeys":
-		c.w.Array(len(h))
-		for f := range h {
-			c.w.BulkString(f)
-		}
+		c.w.Array(h.len())
+		h.each(func(f, _ []byte) { c.w.Bulk(f) })
 	default:
-		c.w.Array(len(h))
-		for _, v := range h {
-			c.w.BulkString(v)
-		}
+		c.w.Array(h.len())
+		h.each(func(_, v []byte) { c.w.Bulk(v) })
 	}
 }
 
@@ -137,14 +136,13 @@ func cmdHDel(c *Client) {
 	}
 	n := 0
 	for _, f := range c.args[2:] {
-		if _, in := h[string(f)]; in {
-			delete(h, string(f))
+		if h != nil && h.del(f) {
 			n++
 		}
 	}
 	if n > 0 {
 		c.dirty++
-		c.dropIfEmpty(c.args[1], len(h))
+		c.dropIfEmpty(c.args[1], h.len())
 	}
 	c.w.Int(int64(n))
 }
@@ -154,8 +152,7 @@ func cmdHExists(c *Client) {
 	if !ok {
 		return
 	}
-	_, in := h[string(c.args[2])]
-	c.w.Int(b2i(in))
+	c.w.Int(b2i(h != nil && h.has(c.args[2])))
 }
 
 func cmdHLen(c *Client) {
@@ -163,7 +160,11 @@ func cmdHLen(c *Client) {
 	if !ok {
 		return
 	}
-	c.w.Int(int64(len(h)))
+	if h == nil {
+		c.w.Int(0)
+		return
+	}
+	c.w.Int(int64(h.len()))
 }
 
 func cmdHStrlen(c *Client) {
@@ -171,7 +172,12 @@ func cmdHStrlen(c *Client) {
 	if !ok {
 		return
 	}
-	c.w.Int(int64(len(h[string(c.args[2])])))
+	if h == nil {
+		c.w.Int(0)
+		return
+	}
+	v, _ := h.get(c.args[2])
+	c.w.Int(int64(len(v)))
 }
 
 func cmdHIncrBy(c *Client) {
@@ -184,8 +190,8 @@ func cmdHIncrBy(c *Client) {
 		return
 	}
 	var cur int64
-	if v, in := h[string(c.args[2])]; in {
-		if cur, ok = parseInt([]byte(v)); !ok {
+	if v, in := hashGet(h, c.args[2]); in {
+		if cur, ok = parseInt(v); !ok {
 			c.w.Error("ERR hash value is not an integer")
 			return
 		}
@@ -196,7 +202,7 @@ func cmdHIncrBy(c *Client) {
 	}
 	cur += by
 	h, _ = c.hashForWrite(c.args[1])
-	h[string(c.args[2])] = strconv.FormatInt(cur, 10)
+	h.set(c.args[2], strconv.AppendInt(nil, cur, 10))
 	c.dirty++
 	c.w.Int(cur)
 }
@@ -212,8 +218,8 @@ func cmdHIncrByFloat(c *Client) {
 		return
 	}
 	var cur float64
-	if v, in := h[string(c.args[2])]; in {
-		if cur, ok = parseFloat([]byte(v)); !ok {
+	if v, in := hashGet(h, c.args[2]); in {
+		if cur, ok = parseFloat(v); !ok {
 			c.w.Error("ERR hash value is not a float")
 			return
 		}
@@ -225,7 +231,7 @@ func cmdHIncrByFloat(c *Client) {
 	}
 	v := strconv.FormatFloat(cur, 'f', -1, 64)
 	h, _ = c.hashForWrite(c.args[1])
-	h[string(c.args[2])] = v
+	h.set(c.args[2], []byte(v))
 	c.dirty++
 	c.log(bHSET, c.args[1], c.args[2], []byte(v))
 	c.w.BulkString(v)
@@ -254,51 +260,49 @@ func cmdHRandField(c *Client) {
 	if !ok {
 		return
 	}
+	var pairs [][2][]byte // field and value
+	if h != nil {
+		h.each(func(f, v []byte) { pairs = append(pairs, [2][]byte{f, v}) })
+	}
 	if !hasCount {
-		if h == nil {
+		if len(pairs) == 0 {
 			c.w.Null()
 			return
 		}
-		for f := range h {
-			c.w.BulkString(f)
-			return
-		}
+		c.w.Bulk(pairs[rand.IntN(len(pairs))][0])
+		return
 	}
-	var fields []string
+	var picked [][2][]byte
 	if count >= 0 {
-		for f := range h {
-			if int64(len(fields)) >= count {
+		for _, i := range rand.Perm(len(pairs)) {
+			if int64(len(picked)) >= count {
 				break
 			}
-			fields = append(fields, f)
+			picked = append(picked, pairs[i])
 		}
-	} else if len(h) > 0 {
-		all := make([]string, 0, len(h))
-		for f := range h {
-			all = append(all, f)
-		}
+	} else if len(pairs) > 0 {
 		for i := int64(0); i < -count; i++ {
-			fields = append(fields, all[rand.IntN(len(all))])
+			picked = append(picked, pairs[rand.IntN(len(pairs))])
 		}
 	}
 	if withValues && c.w.RESP3() {
-		c.w.Array(len(fields))
-		for _, f := range fields {
+		c.w.Array(len(picked))
+		for _, p := range picked {
 			c.w.Array(2)
-			c.w.BulkString(f)
-			c.w.BulkString(h[f])
+			c.w.Bulk(p[0])
+			c.w.Bulk(p[1])
 		}
 		return
 	}
-	n := len(fields)
+	n := len(picked)
 	if withValues {
 		n *= 2
 	}
 	c.w.Array(n)
-	for _, f := range fields {
-		c.w.BulkString(f)
+	for _, p := range picked {
+		c.w.Bulk(p[0])
 		if withValues {
-			c.w.BulkString(h[f])
+			c.w.Bulk(p[1])
 		}
 	}
 }
@@ -312,10 +316,22 @@ func cmdHScan(c *Client) {
 	if !ok {
 		return
 	}
-	fields := make([]string, 0, len(h))
-	for f := range h {
+	values := map[string][]byte{}
+	if h != nil {
+		h.each(func(f, v []byte) { values[string(f)] = append([]byte(nil), v...) })
+	}
+	fields := make([]string, 0, len(values))
+	for f := range values {
 		fields = append(fields, f)
 	}
 	picked, next := collScan(fields, cursor, count)
-	c.replyScan(next, picked, pattern, func(f string) [][]byte { return [][]byte{[]byte(f), []byte(h[f])} })
+	c.replyScan(next, picked, pattern, func(f string) [][]byte { return [][]byte{[]byte(f), values[f]} })
+}
+
+// hashGet reads a field of a hash that may be nil.
+func hashGet(h *hash, f []byte) ([]byte, bool) {
+	if h == nil {
+		return nil, false
+	}
+	return h.get(f)
 }

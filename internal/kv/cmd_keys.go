@@ -379,11 +379,9 @@ func cloneEntry(e *entry) *entry {
 			s[k] = struct{}{}
 		}
 		n.setObject(s)
-	case hash:
-		h := make(hash, len(v))
-		for k, x := range v {
-			h[k] = x
-		}
+	case *hash:
+		h := newHash()
+		v.each(func(f, x []byte) { h.set(f, x) })
 		n.setObject(h)
 	case *zset:
 		z := newZSet()
@@ -479,12 +477,8 @@ func encoding(e *entry) string {
 			return "listpack"
 		}
 		return "hashtable"
-	case hash:
-		maxLen := 0
-		for k, x := range v {
-			maxLen = max(maxLen, len(k), len(x))
-		}
-		if small(len(v), maxLen) {
+	case *hash:
+		if v.small() {
 			return "listpack"
 		}
 		return "hashtable"

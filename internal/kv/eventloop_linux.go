@@ -5,6 +5,7 @@ package kv
 import (
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -23,6 +24,8 @@ import (
 type eventLoop struct {
 	s       *Server
 	epfd    int
+	epFile  *os.File        // epfd, registered with Go's netpoller
+	epConn  syscall.RawConn // waits for epfd to have events
 	wakeR   int
 	wakeW   int
 	clients map[int]*Client // by fd; loop goroutine only
@@ -48,11 +51,29 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 		l.closeFDs()
 		return nil, err
 	}
+	// The loop never blocks in epoll_wait: an epoll descriptor is readable
+	// when it has events, so the loop goroutine parks in Go's netpoller
+	// like any goroutine waiting on a socket, and no thread is tied up.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		l.closeFDs()
+		return nil, err
+	}
+	l.epFile = os.NewFile(uintptr(epfd), "epoll")
+	rc, err := l.epFile.SyscallConn()
+	if err != nil {
+		l.closeFDs()
+		return nil, err
+	}
+	l.epConn = rc
 	return l, nil
 }
 
 func (l *eventLoop) closeFDs() {
-	syscall.Close(l.epfd)
+	if l.epFile != nil {
+		l.epFile.Close()
+	} else {
+		syscall.Close(l.epfd)
+	}
 	syscall.Close(l.wakeR)
 	syscall.Close(l.wakeW)
 }
@@ -91,11 +112,16 @@ func (l *eventLoop) run() {
 	defer l.closeFDs()
 	events := make([]syscall.EpollEvent, 256)
 	for {
-		// Under load a non-blocking poll finds work without the runtime's
-		// system call bookkeeping; only an idle loop blocks in epoll_wait.
+		// Under load a non-blocking poll finds work at once; an idle loop
+		// waits in the netpoller for the epoll descriptor to be readable.
 		n, err := pollNow(l.epfd, events)
 		if n == 0 && err == nil {
-			n, err = syscall.EpollWait(l.epfd, events, -1)
+			if rerr := l.epConn.Read(func(uintptr) bool {
+				n, err = pollNow(l.epfd, events)
+				return n > 0 || err != nil
+			}); rerr != nil {
+				err = rerr
+			}
 		}
 		if err != nil {
 			if errors.Is(err, syscall.EINTR) {

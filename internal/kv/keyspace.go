@@ -28,7 +28,7 @@ const (
 // entry is the value of a key, in 24 bytes (the smallest size class that
 // holds an expiry and a pointer): a string keeps its bytes at p with length
 // n and capacity c; any other kind keeps its object at p (a *list, a
-// *zset, or the pointer that a set or hash map is), n = objMark and c the
+// *hash, a *zset, or the pointer that a set's map is), n = objMark and c the
 // kind.
 type entry struct {
 	exp int64          // expiry in Unix milliseconds, 0 for none
@@ -89,8 +89,8 @@ func (e *entry) setObject(o any) {
 		e.p, e.c = unsafe.Pointer(v), kindZSet
 	case set:
 		e.p, e.c = *(*unsafe.Pointer)(unsafe.Pointer(&v)), kindSet
-	case hash:
-		e.p, e.c = *(*unsafe.Pointer)(unsafe.Pointer(&v)), kindHash
+	case *hash:
+		e.p, e.c = unsafe.Pointer(v), kindHash
 	default:
 		panic("kv: unknown value type")
 	}
@@ -109,7 +109,7 @@ func (e *entry) object() any {
 	case kindSet:
 		return *(*set)(unsafe.Pointer(&e.p))
 	case kindHash:
-		return *(*hash)(unsafe.Pointer(&e.p))
+		return (*hash)(e.p)
 	}
 	return nil
 }

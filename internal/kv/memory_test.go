@@ -22,7 +22,11 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 	b.Run("hash-3-fields-100000", func(b *testing.B) {
 		for b.Loop() {
 			b.ReportMetric(bytesPerKey(100000, func(ks *Keyspace, k []byte) {
-				ks.addLocked(k, newObjectEntry(hash{"a": "1", "b": "2", "c": "3"}))
+				h := newHash()
+				for _, f := range []string{"a", "b", "c"} {
+					h.set([]byte(f), []byte("1"))
+				}
+				ks.addLocked(k, newObjectEntry(h))
 			}), "bytes/key")
 		}
 	})

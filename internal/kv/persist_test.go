@@ -80,6 +80,18 @@ func fillAllTypes(t *testing.T, c *redis.Client, prefix string) {
 	})
 }
 
+func TestDataDirLock(t *testing.T) {
+	dir := t.TempDir()
+	startServer(t, func(c *Config) { c.DataDir = dir })
+	cfg := DefaultConfig()
+	cfg.DataDir = dir
+	cfg.Logger = testLogger(t)
+	if s, err := New(cfg); err == nil {
+		s.Close()
+		t.Fatal("a second server opened a data dir in use")
+	}
+}
+
 func TestPersistenceRestart(t *testing.T) {
 	dir := t.TempDir()
 	clock := newFakeClock()
@@ -104,8 +116,8 @@ func TestPersistenceRestart(t *testing.T) {
 	want = dumpKeyspace(t, e2.rdb)
 	e2.srv.Close()
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
-	if len(files) != 3 {
-		t.Fatalf("data dir holds %v, want manifest, snapshot and log", files)
+	if len(files) != 4 {
+		t.Fatalf("data dir holds %v, want LOCK, manifest, snapshot and log", files)
 	}
 	e3 := startServer(t, mod)
 	if got := dumpKeyspace(t, e3.rdb); got != want {
@@ -172,7 +184,9 @@ func TestTornTail(t *testing.T) {
 		logs.Reset()
 		mu.Unlock()
 		good, _ = os.ReadFile(path) // the truncated log (plus DEL b) is the new good state
-		want = dumpKeyspace(t, startServer(t, mod).rdb)
+		again := startServer(t, mod)
+		want = dumpKeyspace(t, again.rdb)
+		again.srv.Close()
 	}
 }
 

@@ -246,14 +246,14 @@ func appendEntry(b []byte, key string, e *entry) []byte {
 				flush()
 			}
 		}
-	case hash:
+	case *hash:
 		args = append(args, bHSET, k)
-		for f, x := range v {
-			args = append(args, []byte(f), []byte(x))
+		v.each(func(f, x []byte) {
+			args = append(args, f, x)
 			if len(args) >= 2+batch {
 				flush()
 			}
-		}
+		})
 	case *zset:
 		args = append(args, bZADD, k)
 		for x := v.header.level[0].forward; x != nil; x = x.level[0].forward {

@@ -3,9 +3,6 @@ package kv
 // set is the value of a set key.
 type set map[string]struct{}
 
-// hash is the value of a hash key.
-type hash map[string]string
-
 // list is the value of a list key: a ring buffer, O(1) at both ends.
 type list struct {
 	buf  [][]byte
