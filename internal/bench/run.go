@@ -190,7 +190,11 @@ func (r *runner) run(ctx context.Context) error {
 	r.collect(checkCtx, start, end, cpu0, busy0)
 	<-profDone
 
-	// 3. Check the final state.
+	// 3. Check the final state. Stop the nodes first, so nothing they
+	// receive after a node was read counts against the check (after a
+	// timeout the server may still be placing).
+	stopNodes()
+	nodesWG.Wait()
 	chk, err := r.checkFinalState(checkCtx)
 	if err != nil {
 		return errors.Join(waitErr, fmt.Errorf("final-state check: %w", err))
