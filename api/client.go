@@ -197,13 +197,7 @@ func (c *Client) raw(ctx context.Context, method, path string, query url.Values,
 		if resp.StatusCode/100 == 2 {
 			return resp, nil
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var er ErrorResponse
-		if json.Unmarshal(b, &er) != nil || er.Error == "" {
-			er.Error = strings.TrimSpace(string(b))
-		}
-		apiErr := &APIError{StatusCode: resp.StatusCode, Message: er.Error, Fields: er.Fields}
+		apiErr := readAPIError(resp)
 		// 503 means this server has no leader; another may.
 		if resp.StatusCode == http.StatusServiceUnavailable {
 			lastErr = apiErr
@@ -212,4 +206,31 @@ func (c *Client) raw(ctx context.Context, method, path string, query url.Values,
 		return nil, apiErr
 	}
 	return nil, lastErr
+}
+
+// readAPIError reads and closes a non-2xx answer.
+func readAPIError(resp *http.Response) *APIError {
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var er ErrorResponse
+	if json.Unmarshal(b, &er) != nil || er.Error == "" {
+		er.Error = strings.TrimSpace(string(b))
+	}
+	return &APIError{StatusCode: resp.StatusCode, Message: er.Error, Fields: er.Fields}
+}
+
+// decodeResponse decodes a 2xx JSON answer into out, or returns the
+// APIError of any other; it closes the body.
+func decodeResponse(resp *http.Response, out any) error {
+	if resp.StatusCode/100 != 2 {
+		return readAPIError(resp)
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decoding response: %w", err)
+	}
+	return nil
 }

@@ -12,7 +12,8 @@
 # Environment: N (requests per test, default 1000000), C (clients, 50),
 #   TESTS (default set,get,incr,lpush,rpop,sadd,hset,spop,zadd),
 #   GPORT/RPORT (ports, default 16379/16380), PIPELINES ("1 16"),
-#   MODES ("off everysec"), REPEAT (runs per test, default 1; the table
+#   PIPE_KEYS (keys loaded with redis-cli --pipe first, default 1000000; 0
+#   skips it), MODES ("off everysec"), REPEAT (runs per test, default 1; the table
 #   shows the best rps and the best p99 of the runs of each server).
 # Needs: go, redis-server and redis-benchmark
 #   (apt-get install -y redis-server redis-tools).
@@ -26,6 +27,7 @@ RPORT=${RPORT:-16380}
 PIPELINES=${PIPELINES:-"1 16"}
 MODES=${MODES:-"off everysec"}
 REPEAT=${REPEAT:-1}
+PIPE_KEYS=${PIPE_KEYS:-1000000}
 
 for bin in go redis-server redis-benchmark redis-cli; do
 	command -v "$bin" >/dev/null || { echo "redis-compare: $bin not found (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
@@ -94,6 +96,23 @@ bench() {
 best() {
 	awk -F, 'NR == 1 || $1 > r { r = $1 } NR == 1 || $2 < p { p = $2 } END { printf "%s,%s", r, p }'
 }
+
+# mass insertion: PIPE_KEYS SETs through redis-cli --pipe into each server
+if [ "$PIPE_KEYS" -gt 0 ]; then
+	awk -v n="$PIPE_KEYS" 'BEGIN { for (i = 0; i < n; i++) { k = "key:" i; v = i ""
+		printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v } }' >"$work/pipe.resp"
+	start_servers off
+	for srv in gantry:$GPORT redis:$RPORT; do
+		port=${srv#*:}
+		t0=$(date +%s.%N)
+		out=$(redis-cli -h 127.0.0.1 -p "$port" --pipe <"$work/pipe.resp" | tail -n 1)
+		t1=$(date +%s.%N)
+		keys=$(redis-cli -h 127.0.0.1 -p "$port" dbsize)
+		echo "redis-cli --pipe $PIPE_KEYS keys into ${srv%%:*}: $(echo "$t1 - $t0" | bc) s, $out, dbsize $keys"
+	done
+	stop_servers
+	rm -f "$work/pipe.resp"
+fi
 
 results="$work/results"
 : >"$results"

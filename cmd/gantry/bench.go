@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -29,6 +31,8 @@ func newBenchCmd() *cobra.Command {
 		seed       int64
 		quiet      bool
 		timeout    time.Duration
+		schedArch  []string
+		schedN     []int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD.yaml",
@@ -47,7 +51,9 @@ timed out (the report is still printed).`,
 		Example: `  gantry bench bench/workloads/c1m-like.yaml
   gantry bench -o json bench/workloads/latency.yaml > latency.json
   gantry bench --profile-dir prof bench/workloads/c1m-like.yaml
-  gantry bench compare old.json new.json`,
+  gantry bench compare old.json new.json
+  gantry bench --scheduler monolithic,shared-state bench/workloads/mixed.yaml
+  gantry bench --scheduler shared-state --schedulers 1,2,4,8 bench/workloads/small.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" {
@@ -80,6 +86,10 @@ timed out (the report is still printed).`,
 					return err
 				}
 			}
+			runs, err := benchRuns(schedArch, schedN)
+			if err != nil {
+				return err
+			}
 			opts := bench.Options{Workload: w, Server: serverMode, Exe: exe, DataDir: dataDir,
 				ProfileDir: profileDir, ProfileSeconds: profileSec, Seed: seed,
 				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
@@ -88,6 +98,12 @@ timed out (the report is still printed).`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if len(runs) > 1 {
+				return runSideBySide(ctx, cmd, opts, runs, output)
+			}
+			if len(runs) == 1 {
+				opts.Scheduler, opts.Schedulers = runs[0].arch, runs[0].workers
+			}
 			rep, runErr := bench.Run(ctx, opts)
 			if rep == nil {
 				return runErr
@@ -123,6 +139,8 @@ timed out (the report is still printed).`,
 	f.Int64Var(&seed, "seed", 1, "seed of the simulated nodes' jitter (and the in-process scheduler)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	f.DurationVar(&timeout, "timeout", 0, "bound the run (overrides the workload's timeout; the report of a timed-out run is still printed)")
+	f.StringSliceVar(&schedArch, "scheduler", nil, "server scheduling architecture(s), comma-separated (monolithic, shared-state); several run one after another and print side by side")
+	f.IntSliceVar(&schedN, "schedulers", nil, "shared-state worker counts, comma-separated (one run each)")
 	cmd.AddCommand(newBenchCompareCmd())
 	return cmd
 }
@@ -199,4 +217,96 @@ func writeComparisonJSON(cmd *cobra.Command, cs []bench.Comparison) error {
 	enc := json.NewEncoder(cmd.OutOrStdout())
 	enc.SetIndent("", "  ")
 	return enc.Encode(rows)
+}
+
+// benchRun is one server configuration of a side-by-side bench.
+type benchRun struct {
+	arch    string
+	workers int
+}
+
+// benchRuns expands --scheduler and --schedulers into runs: monolithic
+// once, shared-state once per worker count.
+func benchRuns(archs []string, workers []int) ([]benchRun, error) {
+	for _, n := range workers {
+		if n < 1 {
+			return nil, fmt.Errorf("--schedulers: worker counts must be >= 1 (got %d)", n)
+		}
+	}
+	if len(workers) > 0 && !slices.Contains(archs, "shared-state") {
+		if len(archs) > 0 {
+			return nil, errors.New("--schedulers: needs --scheduler shared-state")
+		}
+		archs = []string{"shared-state"}
+	}
+	var runs []benchRun
+	for _, a := range archs {
+		switch a {
+		case "monolithic":
+			runs = append(runs, benchRun{arch: a})
+		case "shared-state":
+			if len(workers) == 0 {
+				runs = append(runs, benchRun{arch: a})
+			}
+			for _, n := range workers {
+				runs = append(runs, benchRun{arch: a, workers: n})
+			}
+		default:
+			return nil, fmt.Errorf("--scheduler: must be monolithic or shared-state (got %q)", a)
+		}
+	}
+	return runs, nil
+}
+
+// runSideBySide runs the workload once per configuration, each on its own
+// server and data directory, and prints the reports as columns (or a JSON
+// array). It exits 2 if any run timed out or failed its final-state check.
+func runSideBySide(ctx context.Context, cmd *cobra.Command, opts bench.Options, runs []benchRun, output string) error {
+	var reps []*bench.Report
+	failed := false
+	for i, r := range runs {
+		o := opts
+		o.Scheduler, o.Schedulers = r.arch, r.workers
+		o.DataDir = filepath.Join(opts.DataDir, fmt.Sprintf("run-%d-%s", i+1, r.arch))
+		if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+			return err
+		}
+		if o.ProfileDir != "" {
+			o.ProfileDir = filepath.Join(opts.ProfileDir, fmt.Sprintf("run-%d-%s", i+1, r.arch))
+			if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+				return err
+			}
+		}
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "run %d of %d: %s (workers %d)\n", i+1, len(runs), r.arch, r.workers)
+		}
+		rep, err := bench.Run(ctx, o)
+		if rep == nil {
+			return fmt.Errorf("run %d (%s): %w", i+1, r.arch, err)
+		}
+		if err != nil {
+			if !errors.Is(err, bench.ErrTimeout) {
+				return fmt.Errorf("run %d (%s): %w", i+1, r.arch, err)
+			}
+			failed = true
+		}
+		failed = failed || !rep.Check.OK
+		reps = append(reps, rep)
+	}
+	var err error
+	if output == "json" {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		err = enc.Encode(reps)
+	} else {
+		err = bench.WriteSideBySide(cmd.OutOrStdout(), reps)
+	}
+	if err != nil {
+		return err
+	}
+	if failed {
+		fmt.Fprintln(cmd.ErrOrStderr(), "Error: a run timed out or failed its final-state check")
+		os.Exit(2)
+	}
+	return nil
 }

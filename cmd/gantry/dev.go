@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ import (
 func init() { rootCmd.AddCommand(newDevCmd()) }
 
 type devOptions struct {
+	servers    int
 	agents     int
 	dataDir    string
 	httpAddr   string
@@ -37,8 +39,9 @@ func newDevCmd() *cobra.Command {
 	o := &devOptions{}
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run a dev cluster in one process: a server and N agents",
-		Long: `Run a server and N agents in one process, for trying gantry out.
+		Short: "Run a dev cluster in one process: one or more servers and N agents",
+		Long: `Run a server (or, with --servers 3, three servers forming one Raft cluster)
+and N agents in one process, for trying gantry out.
 
 Each agent gets an equal share of this machine's CPU and memory, a name
 dev-1..dev-N and a label zone=a, zone=b, ... Tasks are real processes. With
@@ -48,6 +51,7 @@ Ctrl-C stops every job first.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd, o) },
 	}
 	f := cmd.Flags()
+	f.IntVar(&o.servers, "servers", 1, "number of servers (1, 3 or 5; more than one forms a Raft cluster; the first listens on --http-addr, the others on free ports)")
 	f.IntVar(&o.agents, "agents", 3, "number of agents")
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for state and task logs (default: a temporary directory, removed on exit)")
 	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:4646", "address of the server's HTTP API")
@@ -73,25 +77,20 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 	}
 	defer cleanup()
 
-	raftAddr, err := freeLoopbackAddr()
+	srvs, err := startDevServers(o, dir, logger)
+	defer func() {
+		for _, srv := range srvs {
+			_ = srv.Shutdown()
+		}
+	}()
 	if err != nil {
 		return err
 	}
-	scfg := server.DefaultConfig()
-	scfg.DataDir = filepath.Join(dir, "server")
-	scfg.HTTPAddr = o.httpAddr
-	scfg.RaftAddr = raftAddr
-	scfg.NodeName = "dev-server"
-	scfg.Logger = logger.With("component", "server")
-	srv, err := server.New(scfg)
-	if err != nil {
-		return err
+	var httpAddrs []string
+	for _, srv := range srvs {
+		httpAddrs = append(httpAddrs, srv.HTTPAddr())
 	}
-	if err := srv.Start(); err != nil {
-		return fmt.Errorf("starting server: %w", err)
-	}
-	defer srv.Shutdown()
-	addr := "http://" + srv.HTTPAddr()
+	addr := "http://" + strings.Join(httpAddrs, ",http://")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -100,7 +99,7 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 	// until the jobs are stopped and their tasks killed (shutdownDev).
 	agentCtx, stopAgents := context.WithCancel(context.Background())
 	defer stopAgents()
-	if err := waitLeader(ctx, srv); err != nil {
+	if err := waitLeader(ctx, srvs); err != nil {
 		return err
 	}
 	cpuShare, memShare := machineShare(o.agents)
@@ -110,7 +109,7 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 		name := fmt.Sprintf("dev-%d", i+1)
 		zone := string(rune('a' + i))
 		a, err := agent.New(agent.Config{
-			Servers:  []string{srv.HTTPAddr()},
+			Servers:  httpAddrs,
 			DataDir:  filepath.Join(dir, name),
 			Name:     name,
 			Labels:   map[string]string{"zone": zone},
@@ -134,8 +133,8 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 	}
 	defer shutdownDev(client, agents, cmd.ErrOrStderr())
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "gantry dev cluster\n  server: %s (data in %s)\n  agents: %s, each cpu=%dm memory=%dMiB\n",
-		addr, dir, strings.Join(names, ", "), cpuShare, memShare)
+	fmt.Fprintf(out, "gantry dev cluster\n  servers: %s (data in %s)\n  agents: %s, each cpu=%dm memory=%dMiB\n",
+		strings.Join(httpAddrs, ", "), dir, strings.Join(names, ", "), cpuShare, memShare)
 	if err := waitNodesReady(ctx, client, o.agents); err != nil {
 		return err
 	}
@@ -193,11 +192,65 @@ func shutdownDev(client *api.Client, agents []*agent.Agent, errw io.Writer) {
 	}
 }
 
-func waitLeader(ctx context.Context, srv *server.Server) error {
+// startDevServers starts o.servers servers. Several find each other with
+// --bootstrap-expect/--join over loopback, exactly as separate processes do.
+func startDevServers(o *devOptions, dir string, logger *slog.Logger) ([]*server.Server, error) {
+	switch o.servers {
+	case 1, 3, 5:
+	default:
+		return nil, fmt.Errorf("--servers must be 1, 3 or 5 (got %d)", o.servers)
+	}
+	httpAddrs := []string{o.httpAddr}
+	for len(httpAddrs) < o.servers {
+		a, err := freeLoopbackAddr()
+		if err != nil {
+			return nil, err
+		}
+		httpAddrs = append(httpAddrs, a)
+	}
+	var srvs []*server.Server
+	for i := range o.servers {
+		raftAddr, err := freeLoopbackAddr()
+		if err != nil {
+			return srvs, err
+		}
+		scfg := server.DefaultConfig()
+		scfg.DataDir = filepath.Join(dir, "server")
+		scfg.NodeName = "dev-server"
+		if o.servers > 1 {
+			scfg.DataDir = filepath.Join(dir, fmt.Sprintf("server-%d", i+1))
+			scfg.NodeName = fmt.Sprintf("dev-server-%d", i+1)
+			scfg.BootstrapExpect = o.servers
+			for j, a := range httpAddrs {
+				if j != i {
+					scfg.Join = append(scfg.Join, a)
+				}
+			}
+		}
+		scfg.HTTPAddr = httpAddrs[i]
+		scfg.RaftAddr = raftAddr
+		// Distinct seeds: allocation IDs come from the scheduler's
+		// generator, and each server may become the one scheduling.
+		scfg.Seed = time.Now().UnixNano() + int64(i)
+		scfg.Logger = logger.With("component", "server", "server", scfg.NodeName)
+		srv, err := server.New(scfg)
+		if err != nil {
+			return srvs, err
+		}
+		if err := srv.Start(); err != nil {
+			return srvs, fmt.Errorf("starting server %s: %w", scfg.NodeName, err)
+		}
+		srvs = append(srvs, srv)
+	}
+	return srvs, nil
+}
+
+// waitLeader waits until one of the servers leads.
+func waitLeader(ctx context.Context, srvs []*server.Server) error {
 	deadline := time.Now().Add(30 * time.Second)
-	for !srv.Leader() {
+	for !slices.ContainsFunc(srvs, (*server.Server).Leader) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("server did not become leader within 30s")
+			return fmt.Errorf("no server became leader within 30s")
 		}
 		select {
 		case <-ctx.Done():

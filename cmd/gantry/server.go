@@ -10,13 +10,37 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gantry-project/gantry/internal/cli"
 	"github.com/gantry-project/gantry/internal/server"
 )
 
-func init() { rootCmd.AddCommand(newServerCmd()) }
+func init() {
+	cmd := newServerCmd()
+	cmd.AddCommand(newServerMembersCmd())
+	rootCmd.AddCommand(cmd)
+}
+
+// newServerMembersCmd is `gantry server members`: a client command under
+// the server noun, with the client flags on itself only (the server's own
+// flags stay separate).
+func newServerMembersCmd() *cobra.Command {
+	var stale bool
+	cmd := &cobra.Command{
+		Use:   "members",
+		Short: "List the control-plane servers, their addresses, status and the leader",
+		Args:  cobra.NoArgs,
+	}
+	opts := cli.AddClientFlags(cmd)
+	cmd.RunE = clientRun(opts, func(ctx context.Context, e *cli.Env, _ []string) error {
+		return e.ServerMembers(ctx, stale)
+	})
+	cmd.Flags().BoolVar(&stale, "stale", false, "answer from the contacted server's own view (works without a leader)")
+	return cmd
+}
 
 func newServerCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
@@ -26,9 +50,13 @@ func newServerCmd() *cobra.Command {
 		Short: "Run a control-plane server (Raft-replicated state, HTTP API, scheduler)",
 		Long: `server runs gantry's control plane: cluster state replicated through Raft
 and kept in --data-dir, the HTTP API agents and the CLI talk to, heartbeat
-monitoring of nodes and the scheduler. The first start bootstraps a
-single-server cluster; later starts with the same --data-dir rejoin it with
-every job, node and allocation.`,
+monitoring of nodes and the scheduler. Alone (no --join), the first start
+bootstraps a single-server cluster. With --bootstrap-expect N and --join,
+servers find each other over their HTTP APIs and bootstrap one cluster of N
+voters once N have met; --join alone joins an existing cluster. Later starts
+with the same --data-dir rejoin with every job, node and allocation.`,
+		Example: `  gantry server --data-dir /var/lib/gantry --http-addr 10.0.0.1:4646 --raft-addr 10.0.0.1:4647 \
+      --bootstrap-expect 3 --join 10.0.0.2:4646,10.0.0.3:4646`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level, err := serverLogLevel(logLevel)
@@ -61,9 +89,21 @@ every job, node and allocation.`,
 	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the HTTP API (host:port)")
 	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "address of Raft traffic between servers (host:port, reachable by them)")
 	f.StringVar(&cfg.NodeName, "name", cfg.NodeName, "name of this server")
+	f.StringVar(&cfg.AdvertiseHTTPAddr, "advertise-http", "", "API address other servers use to reach this one (default: --http-addr)")
+	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "number of servers to wait for before bootstrapping a new cluster (3 or 5; 0 or 1 = single server)")
+	f.StringSliceVar(&cfg.Join, "join", nil, "API addresses (host:port) of other servers, comma-separated")
+	f.DurationVar(&cfg.RaftTimeout, "raft-timeout", cfg.RaftTimeout, "Raft heartbeat and election timeout: how soon followers notice a dead leader (lower fails over faster, and risks needless elections on a busy machine)")
+	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", cfg.SnapshotThreshold, "Raft log entries between snapshots (log compaction)")
+	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 2*time.Minute, "how often Raft checks whether a snapshot is due")
+	f.Uint64Var(&cfg.TrailingLogs, "raft-trailing-logs", 10240, "log entries kept after a snapshot for lagging followers")
+	f.IntVar(&cfg.SnapshotsRetain, "raft-snapshots-retain", 2, "snapshots kept on disk")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", cfg.HeartbeatTTL, "time within which agents must heartbeat before their node is marked down")
 	f.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often the leader reconciles every job")
 	f.IntVar(&cfg.SampleSize, "sample-size", cfg.SampleSize, "feasible nodes ranked per placement (0 = scheduler default)")
+	f.StringVar(&cfg.Scheduler, "scheduler", server.SchedulerMonolithic, "scheduling architecture: monolithic or shared-state")
+	f.IntVar(&cfg.Schedulers, "schedulers", 0, "shared-state: parallel scheduler workers (of the service scheduler with --batch-schedulers; 0 = 4)")
+	f.IntVar(&cfg.BatchSchedulers, "batch-schedulers", 0, "shared-state: run a separate batch scheduler with this many workers (0 = one scheduler for every job type)")
+	f.IntVar(&cfg.PlanBatch, "plan-batch", server.DefaultPlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; for profiling, e.g. by gantry bench)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd

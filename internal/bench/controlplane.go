@@ -38,6 +38,8 @@ type serverSettings struct {
 	heartbeatTTL time.Duration
 	sampleSize   int
 	seed         int64
+	scheduler    string // "" = the server's default architecture
+	schedulers   int    // shared-state workers; 0 = the server's default
 }
 
 // inProcess runs the server in this process (tests, `go test -bench`).
@@ -53,6 +55,7 @@ func startInProcess(s serverSettings, logger *slog.Logger) (*inProcess, error) {
 	cfg.HeartbeatTTL = s.heartbeatTTL
 	cfg.SampleSize = s.sampleSize
 	cfg.Seed = s.seed
+	cfg.Scheduler, cfg.Schedulers = s.scheduler, s.schedulers
 	cfg.RaftTimeout = 200 * time.Millisecond
 	cfg.Logger = logger
 	srv, err := server.New(cfg)
@@ -101,6 +104,12 @@ func startChild(exe string, s serverSettings, pprof bool) (*childProcess, error)
 		"--http-addr", c.addr, "--raft-addr", "127.0.0.1:" + ports[1], "--name", "bench",
 		"--heartbeat-ttl", s.heartbeatTTL.String(), "--sample-size", strconv.Itoa(s.sampleSize),
 		"--log-level", "warn"}
+	if s.scheduler != "" {
+		args = append(args, "--scheduler", s.scheduler)
+	}
+	if s.schedulers > 0 {
+		args = append(args, "--schedulers", strconv.Itoa(s.schedulers))
+	}
 	if pprof {
 		c.pprof = "127.0.0.1:" + ports[2]
 		args = append(args, "--pprof", c.pprof)

@@ -19,6 +19,10 @@ type Report struct {
 	GoVersion string    `json:"go_version"`
 	CPUs      int       `json:"cpus"`
 	Server    string    `json:"server"` // process or inproc
+	// Architecture is the server's scheduler; Workers its parallel
+	// shared-state workers (0 for monolithic).
+	Architecture string `json:"architecture,omitempty"`
+	Workers      int    `json:"workers,omitempty"`
 
 	Nodes int `json:"nodes"`
 	Jobs  int `json:"jobs"`
@@ -62,6 +66,14 @@ type SchedulerFigures struct {
 	Preemptions  uint64  `json:"preemptions"`
 	BusySeconds  float64 `json:"busy_s"`
 	BusyFraction float64 `json:"busy_fraction"`
+	// Shared-state figures (zero for monolithic) and the scheduler's own
+	// per-job latency (snapshot to commit, retries included).
+	PlansSubmitted   uint64  `json:"plans_submitted,omitempty"`
+	Conflicts        uint64  `json:"conflicts,omitempty"`
+	ConflictFraction float64 `json:"conflict_fraction"`
+	Retries          uint64  `json:"retries,omitempty"`
+	LatencyP50Ms     float64 `json:"latency_p50_ms"`
+	LatencyP99Ms     float64 `json:"latency_p99_ms"`
 }
 
 func newReport(w *Workload, server string) *Report {
@@ -92,6 +104,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("submit to running", "%s", lat(r.SubmitToRunning))
 	row("scheduler", "busy %.0f%% (%.2f s), %d evaluations, %d placements, %d preemptions",
 		100*r.Scheduler.BusyFraction, r.Scheduler.BusySeconds, r.Scheduler.Evaluations, r.Scheduler.Placements, r.Scheduler.Preemptions)
+	if r.Architecture != "" {
+		row("architecture", "%s", r.ArchitectureLabel())
+	}
+	if r.Scheduler.PlansSubmitted > 0 {
+		row("plans", "%d submitted, %d conflicts (fraction %.3f), %d retries; scheduler latency p99 %.2f ms",
+			r.Scheduler.PlansSubmitted, r.Scheduler.Conflicts, r.Scheduler.ConflictFraction, r.Scheduler.Retries, r.Scheduler.LatencyP99Ms)
+	}
 	perPlacement := 0.0
 	if r.Placed > 0 {
 		perPlacement = r.ServerCPUSeconds / float64(r.Placed) * 1e6

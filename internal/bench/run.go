@@ -45,6 +45,10 @@ type Options struct {
 	Seed int64
 	// Logger receives the in-process server's logs (nil = discard).
 	Logger *slog.Logger
+	// Scheduler is the server's architecture ("" = its default) and
+	// Schedulers its number of shared-state workers (0 = default).
+	Scheduler  string
+	Schedulers int
 }
 
 // ErrTimeout means the workload did not finish within its timeout; the
@@ -68,7 +72,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.Timeout.D())
 	defer cancel()
 
-	settings := serverSettings{dataDir: o.DataDir, heartbeatTTL: w.HeartbeatTTL.D(), sampleSize: w.SampleSize, seed: o.Seed}
+	settings := serverSettings{dataDir: o.DataDir, heartbeatTTL: w.HeartbeatTTL.D(), sampleSize: w.SampleSize, seed: o.Seed,
+		scheduler: o.Scheduler, schedulers: o.Schedulers}
 	var cp controlPlane
 	var exited <-chan error
 	switch o.Server {
@@ -407,13 +412,20 @@ func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, busy0 
 		r.addError(err)
 	}
 	if st, err := r.ctl.SchedulerStatus(ctx); err == nil {
-		rep.Scheduler = SchedulerFigures{Evaluations: st.Evaluations, Placements: st.Placements, Preemptions: st.Preemptions}
+		rep.Scheduler = SchedulerFigures{Evaluations: st.Evaluations, Placements: st.Placements, Preemptions: st.Preemptions,
+			PlansSubmitted: st.PlansSubmitted, Conflicts: st.Conflicts, ConflictFraction: st.ConflictFraction,
+			Retries: st.Retries, LatencyP50Ms: st.LatencyP50Ms, LatencyP99Ms: st.LatencyP99Ms}
+		rep.Architecture = st.Architecture
+		for _, p := range st.Schedulers {
+			rep.Workers += p.Workers
+		}
 	}
 	if busy, err := r.schedulerBusySeconds(ctx); err == nil {
 		wall := time.Since(start).Seconds()
 		rep.Scheduler.BusySeconds = busy - busy0
 		if wall > 0 {
-			rep.Scheduler.BusyFraction = min(rep.Scheduler.BusySeconds/wall, 1)
+			// Parallel workers: the fraction of their combined time.
+			rep.Scheduler.BusyFraction = min(rep.Scheduler.BusySeconds/wall/float64(max(rep.Workers, 1)), 1)
 		}
 	}
 	if r.o.ProfileDir != "" && r.cp.PprofAddr() != "" {
@@ -435,8 +447,9 @@ func (r *runner) addError(err error) {
 	}
 }
 
-// schedulerBusySeconds reads the sum of the scheduler's per-job latency
-// histogram from /metrics: the time the loop spent scheduling.
+// schedulerBusySeconds reads the time the scheduler spent scheduling from
+// /metrics: the sum of the monolithic loop's per-job latency histogram, or
+// the shared-state workers' busy seconds summed over schedulers.
 func (r *runner) schedulerBusySeconds(ctx context.Context) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", r.cp.Addr()+"/metrics", nil)
 	if err != nil {
@@ -449,12 +462,28 @@ func (r *runner) schedulerBusySeconds(ctx context.Context) (float64, error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var sum float64
+	found := false
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "gantry_scheduler_latency_seconds_sum "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		line := sc.Text()
+		v, ok := strings.CutPrefix(line, "gantry_scheduler_latency_seconds_sum ")
+		if !ok && strings.HasPrefix(line, "gantry_sharedstate_busy_seconds_total{") {
+			v, ok = line[strings.LastIndexByte(line, ' ')+1:], true
 		}
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return 0, fmt.Errorf("scheduler busy time in /metrics: %w", err)
+		}
+		sum += f
+		found = true
 	}
-	return 0, errors.New("gantry_scheduler_latency_seconds_sum not in /metrics")
+	if !found {
+		return 0, errors.New("no scheduler busy time (gantry_scheduler_latency_seconds_sum, gantry_sharedstate_busy_seconds_total) in /metrics")
+	}
+	return sum, nil
 }
 
 var (

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // SchedulerStatus prints the scheduler's architecture and figures.
@@ -23,5 +24,22 @@ func (e *Env) SchedulerStatus(ctx context.Context) error {
 	k.add("Busy", fmt.Sprintf("%.1f%%", 100*st.BusyFraction))
 	k.add("Latency p50", fmt.Sprintf("%.2f ms", st.LatencyP50Ms))
 	k.add("Latency p99", fmt.Sprintf("%.2f ms", st.LatencyP99Ms))
-	return k.write(e.Out)
+	k.add("Decisions/s", fmt.Sprintf("%.1f", st.DecisionsPerSec))
+	if len(st.Schedulers) == 0 {
+		return k.write(e.Out)
+	}
+	k.add("Plans submitted", st.PlansSubmitted)
+	k.add("Conflicts", st.Conflicts)
+	k.add("Conflict fraction", fmt.Sprintf("%.3f", st.ConflictFraction))
+	k.add("Retries", st.Retries)
+	if err := k.write(e.Out); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Out)
+	t := newTable("SCHEDULER", "JOB TYPES", "WORKERS", "BUSY", "QUEUE", "EVALUATIONS", "PLACEMENTS", "PLANS", "CONFLICTS", "RETRIES")
+	for _, p := range st.Schedulers {
+		t.row(p.Name, strings.Join(p.JobTypes, ","), p.Workers, fmt.Sprintf("%.1f%%", 100*p.BusyFraction),
+			p.QueueDepth, p.Evaluations, p.Placements, p.PlansSubmitted, p.Conflicts, p.Retries)
+	}
+	return t.write(e.Out)
 }

@@ -373,11 +373,9 @@ func cloneEntry(e *entry) *entry {
 			l.pushBack(v.at(i))
 		}
 		n.setObject(l)
-	case set:
-		s := make(set, len(v))
-		for k := range v {
-			s[k] = struct{}{}
-		}
+	case *set:
+		s := newSet()
+		v.each(func(m []byte) { s.add(m) })
 		n.setObject(s)
 	case *hash:
 		h := newHash()
@@ -460,20 +458,17 @@ func encoding(e *entry) string {
 			return "listpack"
 		}
 		return "quicklist"
-	case set:
-		ints, maxLen := true, 0
-		for k := range v {
-			maxLen = max(maxLen, len(k))
-			if ints {
-				if n, ok := parseInt([]byte(k)); !ok || strconv.FormatInt(n, 10) != k {
-					ints = false
-				}
+	case *set:
+		ints := true
+		v.each(func(m []byte) {
+			if n, ok := parseInt(m); !ok || strconv.FormatInt(n, 10) != string(m) {
+				ints = false
 			}
-		}
-		if ints && len(v) <= 512 {
+		})
+		if ints && v.len() <= 512 {
 			return "intset"
 		}
-		if small(len(v), maxLen) {
+		if v.small() {
 			return "listpack"
 		}
 		return "hashtable"

@@ -8,12 +8,12 @@ var bSREM = []byte("SREM")
 
 // lookupSet returns the set of key (nil if absent); ok is false after
 // replying WRONGTYPE.
-func (c *Client) lookupSet(key []byte) (set, bool) {
+func (c *Client) lookupSet(key []byte) (*set, bool) {
 	e := c.lookup(key)
 	if e == nil {
 		return nil, true
 	}
-	s, isSet := e.object().(set)
+	s, isSet := e.object().(*set)
 	if !isSet {
 		c.w.Error(errWrongType)
 		return nil, false
@@ -27,13 +27,12 @@ func cmdSAdd(c *Client) {
 		return
 	}
 	if s == nil {
-		s = make(set, len(c.args)-2)
+		s = newSet()
 		c.srv.ks.addLocked(c.args[1], newObjectEntry(s))
 	}
 	added := 0
 	for _, m := range c.args[2:] {
-		if _, dup := s[string(m)]; !dup {
-			s[string(m)] = struct{}{}
+		if s.add(m) {
 			added++
 		}
 	}
@@ -51,15 +50,14 @@ func cmdSRem(c *Client) {
 	removed := 0
 	if s != nil {
 		for _, m := range c.args[2:] {
-			if _, in := s[string(m)]; in {
-				delete(s, string(m))
+			if s.remove(m) {
 				removed++
 			}
 		}
 	}
 	if removed > 0 {
 		c.dirty++
-		c.dropIfEmpty(c.args[1], len(s))
+		c.dropIfEmpty(c.args[1], s.len())
 	}
 	c.w.Int(int64(removed))
 }
@@ -76,10 +74,8 @@ func cmdSMembers(c *Client) {
 	if !ok {
 		return
 	}
-	c.w.Set(len(s))
-	for m := range s {
-		c.w.BulkString(m)
-	}
+	c.w.Set(s.len())
+	s.each(func(m []byte) { c.w.Bulk(m) })
 }
 
 func cmdSIsMember(c *Client) {
@@ -88,14 +84,12 @@ func cmdSIsMember(c *Client) {
 		return
 	}
 	if c.cmd.Name == "sismember" {
-		_, in := s[string(c.args[2])]
-		c.w.Int(b2i(in))
+		c.w.Int(b2i(s.has(c.args[2])))
 		return
 	}
 	c.w.Array(len(c.args) - 2)
 	for _, m := range c.args[2:] {
-		_, in := s[string(m)]
-		c.w.Int(b2i(in))
+		c.w.Int(b2i(s.has(m)))
 	}
 }
 
@@ -111,19 +105,19 @@ func cmdSCard(c *Client) {
 	if !ok {
 		return
 	}
-	c.w.Int(int64(len(s)))
+	c.w.Int(int64(s.len()))
 }
 
 // randomMembers returns n distinct members (n <= len(s)). Go's map
 // iteration starts at a random place, which is what Redis's random picks
 // promise too (not a uniform distribution).
-func randomMembers(s set, n int) []string {
+func randomMembers(s *set, n int) []string {
 	out := make([]string, 0, n)
 	if n <= 0 {
 		return out
 	}
-	if n*2 < len(s) || len(s) < 64 {
-		for m := range s {
+	if s.m != nil && n*2 < len(s.m) {
+		for m := range s.m {
 			out = append(out, m)
 			if len(out) == n {
 				break
@@ -131,10 +125,7 @@ func randomMembers(s set, n int) []string {
 		}
 		return out
 	}
-	all := make([]string, 0, len(s))
-	for m := range s {
-		all = append(all, m)
-	}
+	all := s.members()
 	rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 	return append(out, all[:n]...)
 }
@@ -160,10 +151,10 @@ func cmdSPop(c *Client) {
 		}
 		return
 	}
-	picked := randomMembers(s, min(int(count), len(s)))
+	picked := randomMembers(s, min(int(count), s.len()))
 	rec := [][]byte{bSREM, c.args[1]}
 	for _, m := range picked {
-		delete(s, m)
+		s.remove([]byte(m))
 		rec = append(rec, []byte(m))
 	}
 	if hasCount {
@@ -174,7 +165,7 @@ func cmdSPop(c *Client) {
 	if len(picked) > 0 {
 		c.dirty++
 		c.log(rec...)
-		c.dropIfEmpty(c.args[1], len(s))
+		c.dropIfEmpty(c.args[1], s.len())
 	}
 }
 
@@ -212,17 +203,14 @@ func cmdSRandMember(c *Client) {
 		return
 	}
 	if count > 0 {
-		picked := randomMembers(s, min(int(count), len(s)))
+		picked := randomMembers(s, min(int(count), s.len()))
 		c.w.Array(len(picked))
 		for _, m := range picked {
 			c.w.BulkString(m)
 		}
 		return
 	}
-	all := make([]string, 0, len(s))
-	for m := range s {
-		all = append(all, m)
-	}
+	all := s.members()
 	c.w.Array(int(-count))
 	for i := int64(0); i < -count; i++ {
 		c.w.BulkString(all[rand.IntN(len(all))])
@@ -230,7 +218,7 @@ func cmdSRandMember(c *Client) {
 }
 
 func cmdSMove(c *Client) {
-	src, dst, m := c.args[1], c.args[2], string(c.args[3])
+	src, dst, m := c.args[1], c.args[2], c.args[3]
 	s, ok := c.lookupSet(src)
 	if !ok {
 		return
@@ -239,7 +227,7 @@ func cmdSMove(c *Client) {
 	if !ok {
 		return
 	}
-	if _, in := s[m]; !in {
+	if !s.has(m) {
 		c.w.Int(0)
 		return
 	}
@@ -247,21 +235,21 @@ func cmdSMove(c *Client) {
 		c.w.Int(1)
 		return
 	}
-	delete(s, m)
-	c.dropIfEmpty(src, len(s))
+	s.remove(m)
+	c.dropIfEmpty(src, s.len())
 	if d == nil {
-		d = make(set)
+		d = newSet()
 		c.srv.ks.addLocked(dst, newObjectEntry(d))
 	}
-	d[m] = struct{}{}
+	d.add(m)
 	c.dirty++
 	c.w.Int(1)
 }
 
 // setOp computes SINTER, SUNION or SDIFF of keys; ok is false after
 // replying WRONGTYPE.
-func (c *Client) setOp(op string, keys [][]byte) (set, bool) {
-	sets := make([]set, len(keys))
+func (c *Client) setOp(op string, keys [][]byte) (map[string]struct{}, bool) {
+	sets := make([]*set, len(keys))
 	for i, k := range keys {
 		s, ok := c.lookupSet(k)
 		if !ok {
@@ -269,47 +257,39 @@ func (c *Client) setOp(op string, keys [][]byte) (set, bool) {
 		}
 		sets[i] = s
 	}
-	out := make(set)
+	out := make(map[string]struct{})
 	switch op {
 	case "sinter":
-		for _, s := range sets {
-			if len(s) == 0 {
-				return out, true
-			}
-		}
 		smallest := 0
 		for i, s := range sets {
-			if len(s) < len(sets[smallest]) {
+			if s.len() == 0 {
+				return out, true
+			}
+			if s.len() < sets[smallest].len() {
 				smallest = i
 			}
 		}
-	next:
-		for m := range sets[smallest] {
+		sets[smallest].each(func(m []byte) {
 			for _, s := range sets {
-				if _, in := s[m]; !in {
-					continue next
+				if !s.has(m) {
+					return
 				}
 			}
-			out[m] = struct{}{}
-		}
+			out[string(m)] = struct{}{}
+		})
 	case "sunion":
 		for _, s := range sets {
-			for m := range s {
-				out[m] = struct{}{}
-			}
+			s.each(func(m []byte) { out[string(m)] = struct{}{} })
 		}
 	case "sdiff":
-		for m := range sets[0] {
-			in := false
+		sets[0].each(func(m []byte) {
 			for _, s := range sets[1:] {
-				if _, in = s[m]; in {
-					break
+				if s.has(m) {
+					return
 				}
 			}
-			if !in {
-				out[m] = struct{}{}
-			}
-		}
+			out[string(m)] = struct{}{}
+		})
 	}
 	return out, true
 }
@@ -336,7 +316,11 @@ func cmdSetOp(c *Client) {
 	dst := c.args[1]
 	existed := c.srv.ks.deleteLocked(dst)
 	if len(out) > 0 {
-		c.srv.ks.addLocked(dst, newObjectEntry(out))
+		ns := newSet()
+		for m := range out {
+			ns.add([]byte(m))
+		}
+		c.srv.ks.addLocked(dst, newObjectEntry(ns))
 	}
 	if existed || len(out) > 0 {
 		c.dirty++
@@ -398,10 +382,6 @@ func cmdSScan(c *Client) {
 	if !ok {
 		return
 	}
-	members := make([]string, 0, len(s))
-	for m := range s {
-		members = append(members, m)
-	}
-	picked, next := collScan(members, cursor, count)
+	picked, next := collScan(s.members(), cursor, count)
 	c.replyScan(next, picked, pattern, func(m string) [][]byte { return [][]byte{[]byte(m)} })
 }

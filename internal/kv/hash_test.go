@@ -56,3 +56,51 @@ func TestHashEncodings(t *testing.T) {
 		}
 	}
 }
+
+// TestSetEncodings drives the compact and the map form of a set with
+// random operations and compares both with a plain map.
+func TestSetEncodings(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 50; round++ {
+		s := newSet()
+		model := map[string]bool{}
+		for op := 0; op < 400; op++ {
+			m := fmt.Sprint("m", r.IntN(160))
+			if r.IntN(300) == 0 {
+				m = strings.Repeat("y", 80) // forces the map form
+			}
+			switch r.IntN(3) {
+			case 0:
+				if s.add([]byte(m)) == model[m] {
+					t.Fatalf("add %s", m)
+				}
+				model[m] = true
+			case 1:
+				if s.remove([]byte(m)) != model[m] {
+					t.Fatalf("remove %s", m)
+				}
+				delete(model, m)
+			case 2:
+				if s.has([]byte(m)) != model[m] {
+					t.Fatalf("has %s", m)
+				}
+			}
+			if s.len() != len(model) {
+				t.Fatalf("len %d, want %d", s.len(), len(model))
+			}
+		}
+		got := s.members()
+		if len(got) != len(model) {
+			t.Fatalf("members: %d, want %d", len(got), len(model))
+		}
+		for _, m := range got {
+			if !model[m] {
+				t.Fatalf("member %s not in model", m)
+			}
+		}
+	}
+	var nilSet *set
+	if nilSet.len() != 0 || nilSet.has([]byte("x")) || len(nilSet.members()) != 0 {
+		t.Fatal("nil set is not empty")
+	}
+}

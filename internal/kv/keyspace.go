@@ -28,7 +28,7 @@ const (
 // entry is the value of a key, in 24 bytes (the smallest size class that
 // holds an expiry and a pointer): a string keeps its bytes at p with length
 // n and capacity c; any other kind keeps its object at p (a *list, a
-// *hash, a *zset, or the pointer that a set's map is), n = objMark and c the
+// *set, a *hash or a *zset), n = objMark and c the
 // kind.
 type entry struct {
 	exp int64          // expiry in Unix milliseconds, 0 for none
@@ -87,8 +87,8 @@ func (e *entry) setObject(o any) {
 		e.p, e.c = unsafe.Pointer(v), kindList
 	case *zset:
 		e.p, e.c = unsafe.Pointer(v), kindZSet
-	case set:
-		e.p, e.c = *(*unsafe.Pointer)(unsafe.Pointer(&v)), kindSet
+	case *set:
+		e.p, e.c = unsafe.Pointer(v), kindSet
 	case *hash:
 		e.p, e.c = unsafe.Pointer(v), kindHash
 	default:
@@ -107,7 +107,7 @@ func (e *entry) object() any {
 	case kindZSet:
 		return (*zset)(e.p)
 	case kindSet:
-		return *(*set)(unsafe.Pointer(&e.p))
+		return (*set)(e.p)
 	case kindHash:
 		return (*hash)(e.p)
 	}

@@ -19,6 +19,17 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 			}
 		})
 	}
+	b.Run("set-3-members-100000", func(b *testing.B) {
+		for b.Loop() {
+			b.ReportMetric(bytesPerKey(100000, func(ks *Keyspace, k []byte) {
+				s := newSet()
+				for _, m := range []string{"a", "b", "c"} {
+					s.add([]byte(m))
+				}
+				ks.addLocked(k, newObjectEntry(s))
+			}), "bytes/key")
+		}
+	})
 	b.Run("hash-3-fields-100000", func(b *testing.B) {
 		for b.Loop() {
 			b.ReportMetric(bytesPerKey(100000, func(ks *Keyspace, k []byte) {

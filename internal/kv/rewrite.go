@@ -238,14 +238,14 @@ func appendEntry(b []byte, key string, e *entry) []byte {
 				flush()
 			}
 		}
-	case set:
+	case *set:
 		args = append(args, bSADD, k)
-		for m := range v {
-			args = append(args, []byte(m))
+		v.each(func(m []byte) {
+			args = append(args, m)
 			if len(args) == 2+batch {
 				flush()
 			}
-		}
+		})
 	case *hash:
 		args = append(args, bHSET, k)
 		v.each(func(f, x []byte) {

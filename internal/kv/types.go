@@ -1,8 +1,5 @@
 package kv
 
-// set is the value of a set key.
-type set map[string]struct{}
-
 // list is the value of a list key: a ring buffer, O(1) at both ends.
 type list struct {
 	buf  [][]byte

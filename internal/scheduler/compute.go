@@ -71,6 +71,7 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 		return res, nil
 	}
 	plan.Priority = job.Priority
+	plan.AllOrNothing = job.Gang
 	if job.Stop {
 		plan.ClearFailure = stored != nil || (!haveFailures && len(plan.Stops) > 0)
 		return res, nil
@@ -90,6 +91,13 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 		}
 		res.Victims = pl.Victims()
 		if f := pl.Failure(); f != nil {
+			if job.Gang {
+				// All or nothing: a gang that does not fit entirely
+				// places nothing and evicts nobody.
+				plan.Placements, plan.Preemptions, res.Victims = nil, nil, nil
+				res.Placed = 0
+				f = gangFailure(f, len(rec.Place))
+			}
 			res.Unplaced = f.Unplaced
 			if !SameFailure(f, stored) {
 				plan.Failure = f
@@ -104,4 +112,13 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 		plan.ClearFailure = len(plan.Placements) > 0 || len(plan.Stops) > 0
 	}
 	return res, nil
+}
+
+// gangFailure rewrites a placement failure for a gang: every copy of the
+// pass is unplaced, since none is committed without the others.
+func gangFailure(f *structs.PlacementFailure, copies int) *structs.PlacementFailure {
+	g := *f
+	g.Unplaced = copies
+	g.Message = fmt.Sprintf("gang of %d not placed: %s", copies, f.Message)
+	return &g
 }

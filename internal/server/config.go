@@ -19,6 +19,19 @@ type Config struct {
 	// RaftAddr is where Raft listens for other servers; it must be an
 	// address other servers can reach (not 0.0.0.0).
 	RaftAddr string
+	// AdvertiseHTTPAddr is the API address other servers use to forward
+	// to this one (host:port). Empty = the address the API listens on,
+	// which must then not be 0.0.0.0 in a multi-server cluster.
+	AdvertiseHTTPAddr string
+	// BootstrapExpect is the number of servers to wait for before
+	// bootstrapping a new cluster: 0 or 1 bootstraps a single server at
+	// once (unless Join is set and BootstrapExpect is 0: then this server
+	// only joins an existing cluster). All N servers bootstrap with the
+	// identical configuration once each has seen the same N.
+	BootstrapExpect int
+	// Join lists API addresses (host:port) of other servers to discover
+	// before bootstrap, or to join an existing cluster through.
+	Join []string
 	// NodeName names this server in logs and the Raft configuration.
 	NodeName string
 	// HeartbeatTTL is the time within which agents must heartbeat.
@@ -32,6 +45,19 @@ type Config struct {
 	ReconcileInterval time.Duration
 	// SampleSize is passed to the scheduler (0 = its default).
 	SampleSize int
+	// Scheduler is the scheduling architecture: "monolithic" (default) or
+	// "shared-state".
+	Scheduler string
+	// Schedulers is the number of parallel shared-state workers (of the
+	// service scheduler when BatchSchedulers > 0); 0 = the default (4).
+	Schedulers int
+	// BatchSchedulers, when > 0, splits shared-state scheduling in two, as
+	// Omega does: a service scheduler with Schedulers workers and a batch
+	// scheduler with this many workers and cheaper placement.
+	BatchSchedulers int
+	// PlanBatch is the most plans the applier commits in one Raft entry
+	// (0 = 64; 1 = one entry per plan).
+	PlanBatch int
 	// Seed seeds placement randomness (0 = time-based).
 	Seed int64
 	// Logger receives structured logs (nil = discard).
@@ -44,7 +70,25 @@ type Config struct {
 	// SnapshotThreshold is the number of Raft entries between snapshots
 	// (0 = 8192).
 	SnapshotThreshold uint64
+	// SnapshotInterval is how often Raft checks whether to snapshot
+	// (0 = 2m; Raft adds jitter).
+	SnapshotInterval time.Duration
+	// TrailingLogs is the number of log entries kept after a snapshot so
+	// a slightly lagging follower catches up without a full snapshot
+	// (0 = 10240).
+	TrailingLogs uint64
+	// SnapshotsRetain is the number of snapshots kept on disk (0 = 2).
+	SnapshotsRetain int
 }
+
+// Scheduling architectures (Config.Scheduler, --scheduler).
+const (
+	SchedulerMonolithic  = "monolithic"
+	SchedulerSharedState = "shared-state"
+)
+
+// DefaultPlanBatch is the most plans committed in one Raft entry.
+const DefaultPlanBatch = 64
 
 // DefaultConfig returns a config for a single local server.
 func DefaultConfig() Config {
@@ -83,6 +127,24 @@ func (c *Config) validate() error {
 	} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		bad("raft_addr", "must name an address other servers can reach, not %q", c.RaftAddr)
 	}
+	if c.BootstrapExpect < 0 {
+		bad("bootstrap_expect", "must be >= 0 (got %d)", c.BootstrapExpect)
+	}
+	if c.BootstrapExpect > 1 && len(c.Join) == 0 {
+		bad("join", "is required with bootstrap_expect %d (the addresses of the other servers)", c.BootstrapExpect)
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			bad("join", "%q must be host:port: %v", j, err)
+		}
+	}
+	if c.AdvertiseHTTPAddr != "" {
+		if host, _, err := net.SplitHostPort(c.AdvertiseHTTPAddr); err != nil {
+			bad("advertise_http_addr", "must be host:port (got %q): %v", c.AdvertiseHTTPAddr, err)
+		} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			bad("advertise_http_addr", "must name an address other servers can reach, not %q", c.AdvertiseHTTPAddr)
+		}
+	}
 	if c.NodeName == "" {
 		bad("name", "is required")
 	}
@@ -97,6 +159,29 @@ func (c *Config) validate() error {
 	}
 	if c.SampleSize < 0 {
 		bad("sample_size", "must be >= 0 (got %d)", c.SampleSize)
+	}
+	switch c.Scheduler {
+	case "", SchedulerMonolithic, SchedulerSharedState:
+	default:
+		bad("scheduler", "must be %q or %q (got %q)", SchedulerMonolithic, SchedulerSharedState, c.Scheduler)
+	}
+	if c.Schedulers < 0 {
+		bad("schedulers", "must be >= 0 (got %d)", c.Schedulers)
+	}
+	if c.BatchSchedulers < 0 {
+		bad("batch_schedulers", "must be >= 0 (got %d)", c.BatchSchedulers)
+	}
+	if c.Scheduler != SchedulerSharedState && (c.Schedulers > 0 || c.BatchSchedulers > 0) {
+		bad("schedulers", "parallel schedulers need scheduler %q (got %q)", SchedulerSharedState, c.Scheduler)
+	}
+	if c.PlanBatch < 0 {
+		bad("plan_batch", "must be >= 0 (got %d)", c.PlanBatch)
+	}
+	if c.SnapshotInterval < 0 {
+		bad("snapshot_interval", "must be >= 0 (got %s)", c.SnapshotInterval)
+	}
+	if c.SnapshotsRetain < 0 {
+		bad("snapshots_retain", "must be >= 0 (got %d)", c.SnapshotsRetain)
 	}
 	if c.RaftTimeout < 0 || c.ApplyTimeout < 0 {
 		bad("raft_timeout", "timeouts must be >= 0")
@@ -116,8 +201,23 @@ func (c *Config) validate() error {
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
 	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 2 * time.Minute
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.SnapshotsRetain == 0 {
+		c.SnapshotsRetain = 2
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Scheduler == "" {
+		c.Scheduler = SchedulerMonolithic
+	}
+	if c.PlanBatch == 0 {
+		c.PlanBatch = DefaultPlanBatch
 	}
 	return nil
 }

@@ -130,6 +130,24 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 			return err
 		}
 		return f.state.ApplyPlan(index, req)
+	case structs.ApplyPlanBatchRequestType:
+		req, err := decode[structs.ApplyPlanBatchRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.ApplyPlans(index, req.Plans)
+	case structs.ServerMemberUpsertRequestType:
+		req, err := decode[structs.ServerMemberUpsertRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.UpsertServerMember(index, req.Member)
+	case structs.ServerMemberDeleteRequestType:
+		req, err := decode[structs.ServerMemberDeleteRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.DeleteServerMember(index, req.ID)
 	}
 	return fmt.Errorf("raft entry %d: unknown message type %d", index, t)
 }

@@ -70,6 +70,12 @@ func (s *Server) handler() http.Handler {
 	route("GET /v1/allocation/{id}/logs", s.allocLogs)
 
 	route("GET /v1/status/leader", s.statusLeader)
+	route("GET /v1/status/self", s.statusSelf)
+	route("GET /v1/operator/raft/configuration", s.raftConfiguration)
+	route("DELETE /v1/operator/raft/peer", s.raftRemovePeer)
+	route("POST /v1/operator/raft/join", s.raftJoin)
+	route("GET /v1/operator/snapshot", s.snapshotSave)
+	route("PUT /v1/operator/snapshot", s.snapshotRestore)
 	route("GET /v1/scheduler/status", s.schedulerStatus)
 
 	metricsHandler := promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
@@ -96,6 +102,9 @@ func (s *Server) wrap(route string, h handlerFunc) http.Handler {
 			}
 			s.metrics.apiLatency.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
 		}()
+		if s.route(route, rec, r) {
+			return // forwarded to the leader, or refused
+		}
 		out, err := h(rec, r)
 		if err != nil {
 			if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
@@ -158,7 +167,7 @@ func writeError(w http.ResponseWriter, err error) {
 		code, resp.Fields = he.code, he.fields
 	case errors.As(err, &ve):
 		code, resp.Fields = http.StatusBadRequest, ve.Errors
-	case errors.Is(err, ErrNotLeader):
+	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader):
 		code = http.StatusServiceUnavailable
 	case errors.Is(err, state.ErrNotFound):
 		code = http.StatusNotFound

@@ -64,7 +64,7 @@ func (s *Server) jobScale(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	job := s.state.Snapshot().JobByID(id)
 	if job == nil {
-		return nil, notFound("job %q not found", id)
+		return nil, s.verifiedNotFound("job %q not found", id)
 	}
 	c := job.Copy()
 	c.Count = req.Count
@@ -85,7 +85,7 @@ func (s *Server) jobStop(w http.ResponseWriter, r *http.Request) (any, error) {
 	defer s.jobMu.Unlock()
 	job := s.state.Snapshot().JobByID(id)
 	if job == nil {
-		return nil, notFound("job %q not found", id)
+		return nil, s.verifiedNotFound("job %q not found", id)
 	}
 	index, _, err := s.raftApply(structs.JobDeregisterRequestType, &structs.JobDeregisterRequest{
 		JobID: id, Purge: purge, Time: s.now().UnixNano(),
@@ -161,4 +161,15 @@ func stubs(allocs []*structs.Allocation) []*structs.Allocation {
 		out[i] = a.Stub()
 	}
 	return out
+}
+
+// verifiedNotFound answers a write that found nothing to change. The answer
+// came from local state without a Raft round, so it is given only after the
+// leader confirms it still leads: a deposed leader must not report a job
+// missing that its successor already has.
+func (s *Server) verifiedNotFound(format string, args ...any) error {
+	if err := s.raft.VerifyLeader().Error(); err != nil {
+		return raftErr("verifying leadership", err)
+	}
+	return notFound(format, args...)
 }

@@ -30,6 +30,16 @@ func TestConfigValidation(t *testing.T) {
 		{"ttl", func(c *Config) { c.HeartbeatTTL = 0 }, "heartbeat_ttl"},
 		{"reconcile", func(c *Config) { c.ReconcileInterval = -time.Second }, "reconcile_interval"},
 		{"sample", func(c *Config) { c.SampleSize = -1 }, "sample_size"},
+		{"scheduler", func(c *Config) { c.Scheduler = "two-level" }, "scheduler"},
+		{"schedulers", func(c *Config) { c.Scheduler, c.Schedulers = SchedulerSharedState, -1 }, "schedulers"},
+		{"schedulers need shared-state", func(c *Config) { c.Schedulers = 4 }, "schedulers"},
+		{"batch schedulers", func(c *Config) { c.Scheduler, c.BatchSchedulers = SchedulerSharedState, -2 }, "batch_schedulers"},
+		{"plan batch", func(c *Config) { c.PlanBatch = -1 }, "plan_batch"},
+		{"expect negative", func(c *Config) { c.BootstrapExpect = -1 }, "bootstrap_expect"},
+		{"expect without join", func(c *Config) { c.BootstrapExpect = 3 }, "join"},
+		{"bad join", func(c *Config) { c.BootstrapExpect, c.Join = 3, []string{"nohost"} }, "join"},
+		{"advertise unspecified", func(c *Config) { c.AdvertiseHTTPAddr = "0.0.0.0:4646" }, "advertise_http_addr"},
+		{"snapshots retain", func(c *Config) { c.SnapshotsRetain = -1 }, "snapshots_retain"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -471,7 +481,8 @@ func TestLogProxy(t *testing.T) {
 
 // TestWritesNeedLeader sends writes before the single server has elected
 // itself (its election timeout is long): they answer 503 and change
-// nothing, while reads are served from local state.
+// nothing; so do consistent reads, while ?stale reads are served from
+// local state.
 func TestWritesNeedLeader(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.RaftTimeout = 10 * time.Second
@@ -493,12 +504,15 @@ func TestWritesNeedLeader(t *testing.T) {
 		{"POST", "/v1/node/n1/heartbeat", `{}`},
 	} {
 		code, er := rawRequest(t, s, tc.method, tc.path, tc.body)
-		if code != http.StatusServiceUnavailable || !strings.Contains(er.Error, "not the cluster leader") {
+		if code != http.StatusServiceUnavailable || !strings.Contains(er.Error, "no cluster leader") {
 			t.Errorf("%s %s: %d %q, want 503 naming the leader", tc.method, tc.path, code, er.Error)
 		}
 	}
-	if code, _ := rawRequest(t, s, "GET", "/v1/jobs", ""); code != http.StatusOK {
-		t.Errorf("read without leader: %d, want 200", code)
+	if code, _ := rawRequest(t, s, "GET", "/v1/jobs", ""); code != http.StatusServiceUnavailable {
+		t.Errorf("consistent read without leader: %d, want 503", code)
+	}
+	if code, _ := rawRequest(t, s, "GET", "/v1/jobs?stale", ""); code != http.StatusOK {
+		t.Errorf("stale read without leader: %d, want 200", code)
 	}
 	if _, err := s.SubmitPlan(bg, &structs.Plan{JobID: "web"}); !errors.Is(err, ErrNotLeader) {
 		t.Errorf("plan without leadership: %v", err)

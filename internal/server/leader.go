@@ -51,13 +51,16 @@ func (s *Server) revokeLeadership() {
 	cancel, done := s.leaderCancel, s.leaderDone
 	s.leaderCancel, s.leaderDone = nil, nil
 	s.mu.Unlock()
+	s.leaderReady.Store(false)
 	if cancel == nil {
 		return
 	}
 	cancel()
 	<-done
+	// Again: the loop may have set it between the store above and cancel.
+	s.leaderReady.Store(false)
 	s.hb.stop()
-	s.logger.Info("leader duties stopped")
+	s.logger.Info("leader duties stopped", "id", s.id, "name", s.cfg.NodeName)
 }
 
 // leaderLoop runs while this server leads: a barrier so the local state has
@@ -79,7 +82,8 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		case <-time.After(s.cfg.RaftTimeout):
 		}
 	}
-	s.logger.Info("leader duties started")
+	s.leaderReady.Store(true)
+	s.logger.Info("leader duties started", "id", s.id, "name", s.cfg.NodeName)
 
 	// Activate the timers before reading the nodes, so a node registering
 	// meanwhile gets its timer either from its own register or from here.

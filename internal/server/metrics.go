@@ -14,6 +14,9 @@ type metrics struct {
 	heartbeatMisses prometheus.Counter
 	planApply       prometheus.Histogram
 	planRejected    prometheus.Counter
+	planBatch       prometheus.Histogram
+	blockedRetries  prometheus.Counter
+	forwarded       *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -35,15 +38,30 @@ func newMetrics() *metrics {
 		}),
 		planApply: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "gantry_plan_apply_duration_seconds",
-			Help:    "Time to check and commit one plan.",
+			Help:    "Time to check and commit one batch of plans.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
 		planRejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gantry_plan_rejected_nodes_total",
 			Help: "Node parts of plans rejected by the plan applier because they no longer fit.",
 		}),
+		blockedRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gantry_plan_blocked_retries_total",
+			Help: "Jobs re-enqueued because a placement failure was decided on a snapshot older than the nodes table.",
+		}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_http_forwarded_total",
+			Help: "API requests this server forwarded to the leader, by outcome.",
+		}, []string{"outcome"}),
 	}
+	m.planBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "gantry_plan_batch_size",
+		Help:    "Plans checked and committed together in one Raft entry.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+	})
+	m.registry.MustRegister(m.planBatch)
 	m.registry.MustRegister(m.apiLatency, m.raftApply, m.heartbeatMisses, m.planApply, m.planRejected,
+		m.blockedRetries, m.forwarded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

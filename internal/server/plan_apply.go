@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/state"
@@ -15,47 +14,35 @@ var _ scheduler.Planner = (*Server)(nil)
 
 // SubmitPlan is the plan applier (scheduler.Planner). Plans are serialized;
 // each node of a plan is checked against the current state, and the parts
-// that fit are committed in one Raft entry. It returns once the committed
-// part is applied locally, so the scheduler's next snapshot sees it.
+// that fit are committed. Plans submitted while another batch commits are
+// checked in order, each against the state the previous ones leave, and
+// committed together in one Raft entry (plan_batch.go). It returns once the
+// committed part is applied locally, so the scheduler's next snapshot sees
+// it.
 func (s *Server) SubmitPlan(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, error) {
 	if plan == nil {
 		return nil, fmt.Errorf("submit plan: nil plan")
 	}
-	s.planMu.Lock()
-	defer s.planMu.Unlock()
-	// Job writes wait for the plan too, so the job a plan was checked
-	// against is still the job when the plan applies (never allocations
-	// of a purged job, and the FSM can re-embed the job it left out).
-	s.jobMu.Lock()
-	defer s.jobMu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("plan for job %s: %w", plan.JobID, err)
 	}
-	if !s.Leader() {
-		return nil, fmt.Errorf("plan for job %s: %w", plan.JobID, ErrNotLeader)
-	}
-	start := time.Now()
-	defer func() { s.metrics.planApply.Observe(time.Since(start).Seconds()) }()
+	return s.plans.submit(ctx, plan, s.applyPlanBatch)
+}
 
-	snap := s.state.Snapshot()
-	result, req := evaluatePlan(snap, plan, s.now().UnixNano())
-	s.metrics.planRejected.Add(float64(len(result.RejectedNodes)))
-	if req == nil {
-		result.Index = snap.Index()
-		if len(result.RejectedNodes) > 0 {
-			result.RefreshIndex = snap.Index()
-		}
-		return result, nil
+// retryIfNodesChanged re-enqueues a job whose plan recorded a placement
+// failure although nodes changed after the plan's snapshot (Nomad's blocked
+// evaluations). A node that registered in that window ran its
+// enqueueBlockedJobs before this failure was committed and so missed the
+// job; without this the job would wait for the next reconcile interval.
+// Node writes committed after this check see the failure themselves.
+func (s *Server) retryIfNodesChanged(plan *structs.Plan, req *structs.ApplyPlanRequest) {
+	if req.Failure == nil {
+		return
 	}
-	index, _, err := s.raftApply(structs.ApplyPlanRequestType, req)
-	if err != nil {
-		return nil, fmt.Errorf("plan for job %s: %w", plan.JobID, err)
+	if s.state.Snapshot().TableIndex(state.TableNodes) > plan.SnapshotIndex {
+		s.metrics.blockedRetries.Inc()
+		s.sched.Enqueue(plan.JobID, plan.Priority)
 	}
-	result.Index = index
-	if len(result.RejectedNodes) > 0 {
-		result.RefreshIndex = index
-	}
-	return result, nil
 }
 
 // evaluatePlan checks a plan against snap and builds the entry to commit
@@ -67,7 +54,7 @@ func (s *Server) SubmitPlan(ctx context.Context, plan *structs.Plan) (*structs.P
 // minus the plan's stops and preemptions there, plus the placements, fit its
 // capacity. Preemptions are committed only with the placements on their
 // node. With AllOrNothing, one rejected node rejects every placement.
-func evaluatePlan(snap *state.Snapshot, plan *structs.Plan, now int64) (*structs.PlanResult, *structs.ApplyPlanRequest) {
+func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanResult, *structs.ApplyPlanRequest) {
 	result := &structs.PlanResult{}
 	var allocs []*structs.Allocation
 
@@ -92,6 +79,11 @@ func evaluatePlan(snap *state.Snapshot, plan *structs.Plan, now int64) (*structs
 	byNode := map[string][]*structs.Allocation{}
 	for _, p := range plan.Placements {
 		if p != nil {
+			if p.JobID == "" {
+				c := p.Copy()
+				c.JobID = plan.JobID
+				p = c
+			}
 			byNode[p.NodeID] = append(byNode[p.NodeID], p)
 		}
 	}
@@ -193,7 +185,7 @@ type preemption struct {
 
 // nodeFits checks one node's part of a plan and returns the preemptions to
 // commit with it.
-func nodeFits(snap *state.Snapshot, node *structs.Node, placements []*structs.Allocation,
+func nodeFits(snap planView, node *structs.Node, placements []*structs.Allocation,
 	preempts []structs.AllocStop, stopping map[string]bool) (bool, []preemption) {
 	if node == nil || !node.Ready() {
 		return false, nil
@@ -224,6 +216,12 @@ func nodeFits(snap *state.Snapshot, node *structs.Node, placements []*structs.Al
 	for _, p := range placements {
 		if p.Resources.CPU < 0 || p.Resources.MemoryMB < 0 {
 			return false, nil // a negative ask would hide real usage
+		}
+		if old := snap.AllocByID(p.ID); old != nil && (old.JobID != p.JobID || old.NodeID != node.ID) {
+			// An ID that names another job's or node's allocation (a
+			// scheduler's random source repeated itself) would overwrite
+			// it and lose it.
+			return false, nil
 		}
 		used = used.Add(p.Resources)
 	}

@@ -93,6 +93,9 @@ func TestEvaluatePlan(t *testing.T) {
 		{name: "draining, down and unknown nodes", plan: structs.Plan{JobID: "j", Placements: []*structs.Allocation{
 			place("p1", "n2", 1), place("p2", "n3", 1), place("p3", "n9", 1)}},
 			wantRejected: []string{"n2", "n3", "n9"}, wantNoCommit: true},
+		{name: "ID of another job's allocation", plan: structs.Plan{JobID: "j", Placements: []*structs.Allocation{
+			place("low-2", "n1", 100), place("p2", "n4", 100)}},
+			wantPlaced: []string{"p2"}, wantRejected: []string{"n1"}},
 		{name: "all or nothing", plan: structs.Plan{JobID: "j", AllOrNothing: true, Placements: []*structs.Allocation{
 			place("p1", "n1", 600), place("p2", "n4", 300)}, Stops: []structs.AllocStop{stop("low-2", "n1")}},
 			wantRejected: []string{"n1", "n4"}, wantDesired: map[string]string{"low-2": "stop"}},
@@ -210,5 +213,46 @@ func TestPlanApplierNeverOverCommits(t *testing.T) {
 	}
 	if got := counterValue(t, s, "gantry_plan_rejected_nodes_total"); got != workers*perWorker-10 {
 		t.Errorf("rejected nodes metric %v, want %d", got, workers*perWorker-10)
+	}
+}
+
+// TestPlanFailureRetriedWhenNodesChanged covers the blocked-evaluation race:
+// a plan that records "no room" but was decided on a snapshot older than
+// the nodes table (a node registered meanwhile) re-enqueues its job; one
+// decided on a current snapshot does not.
+func TestPlanFailureRetriedWhenNodesChanged(t *testing.T) {
+	s, c := startServer(t, testConfig(t))
+	if _, err := c.RegisterJob(bg, mockJob("web", 1)); err != nil {
+		t.Fatal(err)
+	}
+	before := s.state.Snapshot().Index() // the scheduler's view: no nodes
+	if _, err := c.RegisterNode(bg, fakeNode("n1", 4000, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	nodesIndex := s.state.Snapshot().TableIndex(state.TableNodes)
+	// Let the real scheduler settle first (it may itself hit the race the
+	// fix covers, which would count here).
+	waitLive(t, c, "web", 1)
+	tests := []struct {
+		name      string
+		snapIndex uint64
+		retried   bool
+	}{
+		{"snapshot before the node", before, true},
+		{"snapshot after the node", nodesIndex, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			was := counterValue(t, s, "gantry_plan_blocked_retries_total")
+			_, err := s.SubmitPlan(bg, &structs.Plan{JobID: "web", SnapshotIndex: tc.snapIndex,
+				Failure: &structs.PlacementFailure{Unplaced: 1, Message: "no nodes in the cluster"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := counterValue(t, s, "gantry_plan_blocked_retries_total") - was
+			if (got == 1) != tc.retried {
+				t.Fatalf("retries %v, want retried=%v", got, tc.retried)
+			}
+		})
 	}
 }

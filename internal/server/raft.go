@@ -23,14 +23,15 @@ import (
 )
 
 const (
-	raftDir         = "raft"
-	serverIDFile    = "server-id"
-	snapshotsRetain = 2
+	raftDir      = "raft"
+	serverIDFile = "server-id"
 )
 
 // setupRaft opens the log and snapshot stores under DataDir, starts the TCP
-// transport and Raft, and bootstraps a one-voter cluster the first time.
-// With existing state Raft rejoins its stored configuration instead.
+// transport and Raft, and bootstraps a one-voter cluster the first time when
+// this server runs alone. With existing state Raft rejoins its stored
+// configuration; a multi-server cluster is bootstrapped later by the
+// cluster loop (cluster.go) once BootstrapExpect servers have met.
 func (s *Server) setupRaft() error {
 	dir := filepath.Join(s.cfg.DataDir, raftDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -40,6 +41,7 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return err
 	}
+	s.id = id
 	hlog := hclog.New(&hclog.LoggerOptions{
 		Name:  "raft",
 		Level: hclog.Info,
@@ -52,10 +54,13 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("raft_addr %s: %w", s.cfg.RaftAddr, err)
 	}
-	s.transport, err = raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, addr, 3, 10*time.Second, hlog)
+	stream, err := newTrackingStream(s.cfg.RaftAddr, addr)
 	if err != nil {
 		return fmt.Errorf("raft_addr %s: %w", s.cfg.RaftAddr, err)
 	}
+	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+	})
 	s.boltStore, err = raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
 	if err != nil {
 		return fmt.Errorf("opening raft log in %s: %w", dir, err)
@@ -64,7 +69,7 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetain, hlog)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, s.cfg.SnapshotsRetain, hlog)
 	if err != nil {
 		return fmt.Errorf("raft snapshots in %s: %w", dir, err)
 	}
@@ -80,6 +85,8 @@ func (s *Server) setupRaft() error {
 	// one log write and fsync instead of one each (docs/bench.md).
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 512
+	rc.SnapshotInterval = s.cfg.SnapshotInterval
+	rc.TrailingLogs = s.cfg.TrailingLogs
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("raft config: %w", err)
 	}
@@ -88,7 +95,8 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("reading raft state: %w", err)
 	}
-	if !existing {
+	s.hadState = existing
+	if !existing && s.singleBootstrap() {
 		conf := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: s.transport.LocalAddr(),
 		}}}
@@ -197,8 +205,14 @@ func messageName(t structs.MessageType) string {
 		return "alloc_client_update"
 	case structs.ApplyPlanRequestType:
 		return "apply_plan"
+	case structs.ApplyPlanBatchRequestType:
+		return "apply_plan_batch"
 	case structs.AllocClientUpdateBatchRequestType:
 		return "alloc_client_update_batch"
+	case structs.ServerMemberUpsertRequestType:
+		return "server_upsert"
+	case structs.ServerMemberDeleteRequestType:
+		return "server_delete"
 	}
 	return fmt.Sprintf("type_%d", t)
 }

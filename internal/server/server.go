@@ -5,7 +5,7 @@
 // Goroutines: Raft's own (the FSM runs on one of them); the HTTP server;
 // monitorLeadership, the only reader of raft.LeaderCh, which starts
 // leaderLoop on gaining leadership and cancels and waits for it on losing
-// it; leaderLoop runs the scheduler (monolithic.Run) and the reconcile
+// it; leaderLoop runs the scheduler (the architecture --scheduler picks) and the reconcile
 // ticker; heartbeat timers fire on their own goroutines. Every state change
 // is a Raft entry proposed through raftApply; handlers and leader duties
 // read the store through snapshots.
@@ -18,7 +18,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -27,11 +29,14 @@ import (
 
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/monolithic"
+	"github.com/gantry-project/gantry/internal/scheduler/sharedstate"
 	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
-// ErrNotLeader means this server cannot accept a write: it is not the Raft
-// leader (the API answers 503; issue 3 adds forwarding).
+// ErrNotLeader means this server cannot do what was asked because it is not
+// (or no longer, or not yet fully) the Raft leader; the API answers 503.
+// Requests that reach a follower are forwarded to the leader instead.
 var ErrNotLeader = errors.New("this server is not the cluster leader")
 
 // Server is one gantry server. Create it with New, then Start; Shutdown
@@ -43,11 +48,21 @@ type Server struct {
 	fsm     *fsm
 	now     func() time.Time
 	metrics *metrics
-	sched   *monolithic.Scheduler
+	sched   scheduler.Architecture
 	hb      *heartbeats
 	updates *updateBatcher // coalesces agents' status reports
 
+	// forwarder proxies requests to the leader; peerHTTP makes
+	// server-to-server calls (discovery, join, probes).
+	forwarder *httputil.ReverseProxy
+	peerHTTP  *http.Client
+	// leaderReady is true while this server leads and its barrier has
+	// completed (its state holds every committed entry).
+	leaderReady atomic.Bool
+
 	// Set by Start.
+	id        string // Raft server ID (persisted in DataDir)
+	hadState  bool   // Raft found existing state at start
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	boltStore *raftboltdb.BoltStore
@@ -56,9 +71,9 @@ type Server struct {
 	// logClient proxies task logs from agents.
 	logClient *http.Client
 
-	// planMu serializes plans so each is checked against the state the
-	// previous one left (never over-commit).
-	planMu sync.Mutex
+	// plans queues submitted plans; the applier serializes them so each is
+	// checked against the state the previous one left (never over-commit).
+	plans planQueue
 	// jobMu serializes job writes that read the current version first.
 	jobMu sync.Mutex
 
@@ -68,6 +83,7 @@ type Server struct {
 	leaderCancel context.CancelFunc // guarded by mu; non-nil while leading
 	leaderDone   chan struct{}      // guarded by mu
 	shutdownCh   chan struct{}
+	discovered   map[string]*structs.ServerMember // guarded by mu; by discovery
 	wg           sync.WaitGroup
 	// baseCtx is the context of every HTTP request; Shutdown cancels it so
 	// blocking queries and log streams end at once.
@@ -97,17 +113,44 @@ func New(cfg Config) (*Server, error) {
 		}},
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	s.plans.max = cfg.PlanBatch
+	s.forwarder = s.newForwarder()
+	s.peerHTTP = newPeerHTTP()
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
 	s.metrics = newMetrics()
-	s.sched = monolithic.New(monolithic.Config{
-		SampleSize: cfg.SampleSize,
-		Registerer: s.metrics.registry,
-		Logger:     cfg.Logger,
-		Seed:       cfg.Seed,
-	}, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, s)
+	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, s); err != nil {
+		return nil, err
+	}
 	s.hb = newHeartbeats(s.heartbeatExpired)
 	s.updates = &updateBatcher{s: s}
 	return s, nil
+}
+
+// newScheduler builds the architecture cfg.Scheduler names.
+func newScheduler(cfg Config, reg prometheus.Registerer, snapshot func() (scheduler.State, error), planner scheduler.Planner) (scheduler.Architecture, error) {
+	if cfg.Scheduler != SchedulerSharedState {
+		return monolithic.New(monolithic.Config{
+			SampleSize: cfg.SampleSize,
+			Registerer: reg,
+			Logger:     cfg.Logger,
+			Seed:       cfg.Seed,
+		}, snapshot, planner), nil
+	}
+	sc := sharedstate.Config{
+		Workers:    cfg.Schedulers,
+		SampleSize: cfg.SampleSize,
+		Registerer: reg,
+		Logger:     cfg.Logger,
+		Seed:       cfg.Seed,
+	}
+	if cfg.BatchSchedulers > 0 {
+		sc.Pools = sharedstate.ServiceBatchPools(max(cfg.Schedulers, 1), cfg.BatchSchedulers)
+	}
+	sched, err := sharedstate.New(sc, snapshot, planner)
+	if err != nil {
+		return nil, fmt.Errorf("invalid server config: %w", err)
+	}
+	return sched, nil
 }
 
 // Registry returns the server's Prometheus registry (served at /metrics).
@@ -143,7 +186,7 @@ func (s *Server) Start() error {
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -153,6 +196,10 @@ func (s *Server) Start() error {
 	go func() {
 		defer s.wg.Done()
 		s.monitorLeadership()
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.clusterLoop()
 	}()
 	s.logger.Info("server started", "http", ln.Addr().String(), "raft", s.transport.LocalAddr(), "data_dir", s.cfg.DataDir)
 	return nil
@@ -196,5 +243,9 @@ func (s *Server) Shutdown() error {
 	s.wg.Wait()
 	errs = append(errs, s.closeRaft())
 	s.logClient.CloseIdleConnections()
+	s.peerHTTP.CloseIdleConnections()
+	if t, ok := s.forwarder.Transport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
 	return errors.Join(errs...)
 }

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 
 // testConfig is a config for an in-process server on free ports, with
 // short timeouts so a single server elects itself quickly.
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
@@ -34,7 +34,7 @@ func testConfig(t *testing.T) Config {
 }
 
 // tWriter sends logs through t so they show with the failing test only.
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
@@ -44,7 +44,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 // startServer starts a server with cfg, waits until it leads and returns
 // it with an API client; both are closed when the test ends.
-func startServer(t *testing.T, cfg Config) (*Server, *api.Client) {
+func startServer(t testing.TB, cfg Config) (*Server, *api.Client) {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
@@ -55,7 +55,7 @@ func startServer(t *testing.T, cfg Config) (*Server, *api.Client) {
 	}
 	t.Cleanup(func() { _ = s.Shutdown() })
 	waitFor(t, 10*time.Second, "server to become leader", func() (bool, string) {
-		return s.Leader(), "not leader"
+		return s.Leader() && s.leaderReady.Load(), "not leader"
 	})
 	hc := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(hc.CloseIdleConnections)
@@ -68,7 +68,7 @@ func startServer(t *testing.T, cfg Config) (*Server, *api.Client) {
 
 // waitFor polls cond with a generous deadline: the machine is shared, and
 // no test asserts how fast something happened.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""

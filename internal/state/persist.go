@@ -20,6 +20,7 @@ type record struct {
 	Alloc   *structs.Allocation       `json:"alloc,omitempty"`
 	Failure *structs.PlacementFailure `json:"failure,omitempty"`
 	Index   *IndexEntry               `json:"index,omitempty"`
+	Server  *structs.ServerMember     `json:"server,omitempty"`
 }
 
 // Persist writes snap as a stream of JSON records. Raft calls it from its
@@ -27,7 +28,7 @@ type record struct {
 func (snap *Snapshot) Persist(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
-	tables := []string{TableNodes, TableJobs, TableAllocs, TablePlacementFailures, tableIndex}
+	tables := []string{TableNodes, TableJobs, TableAllocs, TablePlacementFailures, TableServers, tableIndex}
 	for _, t := range tables {
 		it := snap.iter(nil, t, "id")
 		for raw := it.Next(); raw != nil; raw = it.Next() {
@@ -43,6 +44,8 @@ func (snap *Snapshot) Persist(w io.Writer) error {
 				r.Failure = v
 			case *IndexEntry:
 				r.Index = v
+			case *structs.ServerMember:
+				r.Server = v
 			}
 			if err := enc.Encode(&r); err != nil {
 				return fmt.Errorf("persist %s: %w", t, err)
@@ -108,6 +111,8 @@ func insertRecord(txn *memdb.Txn, r *record) error {
 		return txn.Insert(TablePlacementFailures, r.Failure)
 	case r.Index != nil:
 		return txn.Insert(tableIndex, r.Index)
+	case r.Server != nil:
+		return txn.Insert(TableServers, r.Server)
 	}
 	return errors.New("empty record")
 }

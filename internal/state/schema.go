@@ -12,6 +12,8 @@ const (
 	TableJobs              = "jobs"
 	TableAllocs            = "allocs"
 	TablePlacementFailures = "placement_failures"
+	// TableServers lists the control-plane servers and their addresses.
+	TableServers = "servers"
 	// tableIndex maps a table name to the last Raft index that changed it;
 	// blocking queries report it so clients can wait for something newer.
 	tableIndex = "index"
@@ -44,6 +46,9 @@ func schema() *memdb.DBSchema {
 		}},
 		TablePlacementFailures: {Name: TablePlacementFailures, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("JobID"),
+		}},
+		TableServers: {Name: TableServers, Indexes: map[string]*memdb.IndexSchema{
+			"id": id("ID"),
 		}},
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("Key"),

@@ -10,6 +10,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -467,38 +468,64 @@ func (s *Store) DeletePlacementFailure(index uint64, jobID string) error {
 // ApplyPlan commits the checked part of a plan in one transaction: the
 // allocations and the job's placement failure record.
 func (s *Store) ApplyPlan(index uint64, req *structs.ApplyPlanRequest) error {
+	return s.ApplyPlans(index, []*structs.ApplyPlanRequest{req})
+}
+
+// ApplyPlans commits several checked plans, in order, in one transaction
+// (a batch the plan applier put in one Raft entry).
+func (s *Store) ApplyPlans(index uint64, reqs []*structs.ApplyPlanRequest) error {
 	return s.write(func(txn *memdb.Txn) error {
-		tables := []string{}
-		if len(req.Allocs) > 0 {
-			if err := upsertAllocsTxn(txn, index, req.Allocs); err != nil {
-				return err
+		var tables []string
+		for i, req := range reqs {
+			if req == nil {
+				return fmt.Errorf("apply plan %d of %d: empty plan", i+1, len(reqs))
 			}
-			tables = append(tables, TableAllocs)
-		}
-		switch {
-		case req.Failure != nil:
-			f := *req.Failure
-			if f.JobID == "" {
-				f.JobID = req.JobID
-			}
-			if f.JobID == "" {
-				return errors.New("apply plan: placement failure without a job ID")
-			}
-			if err := upsertFailureTxn(txn, &f); err != nil {
-				return err
-			}
-			tables = append(tables, TablePlacementFailures)
-		case req.ClearFailure && req.JobID != "":
-			n, err := txn.DeleteAll(TablePlacementFailures, "id", req.JobID)
+			t, err := applyPlanTxn(txn, index, req)
 			if err != nil {
-				return fmt.Errorf("placement failure of job %s: %w", req.JobID, err)
+				return err
 			}
-			if n > 0 {
-				tables = append(tables, TablePlacementFailures)
+			for _, tb := range t {
+				if !slices.Contains(tables, tb) {
+					tables = append(tables, tb)
+				}
 			}
 		}
 		return bumpIndex(txn, index, tables...)
 	})
+}
+
+// applyPlanTxn writes one plan and returns the tables it changed.
+func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) ([]string, error) {
+	tables := []string{}
+	if len(req.Allocs) > 0 {
+		if err := upsertAllocsTxn(txn, index, req.Allocs); err != nil {
+			return nil, err
+		}
+		tables = append(tables, TableAllocs)
+	}
+	switch {
+	case req.Failure != nil:
+		f := *req.Failure
+		if f.JobID == "" {
+			f.JobID = req.JobID
+		}
+		if f.JobID == "" {
+			return nil, errors.New("apply plan: placement failure without a job ID")
+		}
+		if err := upsertFailureTxn(txn, &f); err != nil {
+			return nil, err
+		}
+		tables = append(tables, TablePlacementFailures)
+	case req.ClearFailure && req.JobID != "":
+		n, err := txn.DeleteAll(TablePlacementFailures, "id", req.JobID)
+		if err != nil {
+			return nil, fmt.Errorf("placement failure of job %s: %w", req.JobID, err)
+		}
+		if n > 0 {
+			tables = append(tables, TablePlacementFailures)
+		}
+	}
+	return tables, nil
 }
 
 func copyCounts(m map[string]int) map[string]int {

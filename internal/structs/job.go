@@ -105,6 +105,11 @@ type Job struct {
 	Restart    RestartPolicy    `json:"restart" yaml:"restart"`
 	Reschedule ReschedulePolicy `json:"reschedule" yaml:"reschedule"`
 
+	// Gang asks for all-or-nothing placement: the copies a scheduling pass
+	// needs are committed together or not at all (default: incremental,
+	// whatever fits is committed).
+	Gang bool `json:"gang,omitempty" yaml:"gang,omitempty"`
+
 	// Server-managed fields below; ignored on submit.
 
 	// Stop is set by "job stop": all allocations are stopped, the job kept.

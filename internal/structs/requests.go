@@ -13,7 +13,13 @@ const (
 	JobDeregisterRequestType
 	AllocClientUpdateRequestType
 	ApplyPlanRequestType
+	ServerMemberUpsertRequestType
+	ServerMemberDeleteRequestType
 )
+
+// ApplyPlanBatchRequestType (issue 5) is numbered apart from the iota
+// block so that types appended there by other work never collide.
+const ApplyPlanBatchRequestType MessageType = 80
 
 // Requests below are what the leader proposes. Every ID, time and derived
 // value is chosen before proposing, so applying an entry is deterministic.
@@ -76,4 +82,11 @@ type ApplyPlanRequest struct {
 	Failure      *PlacementFailure `json:"failure,omitempty"`
 	ClearFailure bool              `json:"clear_failure,omitempty"`
 	Time         int64             `json:"time"`
+}
+
+// ApplyPlanBatchRequest commits several checked plans in one entry, in
+// order, in one transaction (the applier checked each against the state the
+// previous ones leave).
+type ApplyPlanBatchRequest struct {
+	Plans []*ApplyPlanRequest `json:"plans"`
 }

@@ -314,6 +314,7 @@ func (s *Scheduler) Status() api.SchedulerStatus {
 	}
 	if wall := s.now().Sub(s.started); wall > 0 {
 		st.BusyFraction = min(float64(s.busy)/float64(wall), 1)
+		st.DecisionsPerSec = float64(s.evaluations) / wall.Seconds()
 	}
 	p := s.lat.percentiles(50, 99)
 	st.LatencyP50Ms, st.LatencyP99Ms = p[0], p[1]

@@ -1,0 +1,128 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// ServerMember is a control-plane server and its addresses.
+type ServerMember = structs.ServerMember
+
+// ForwardHopsHeader counts how many servers forwarded a request towards the
+// leader; a server refuses to forward past the limit (a loop while the
+// cluster's view of its leader converges).
+const ForwardHopsHeader = "X-Gantry-Forward-Hops"
+
+// ServerSelf is GET /v1/status/self: who this server is, what it has
+// discovered and whether it is part of a bootstrapped Raft cluster. Servers
+// use it to find each other before bootstrap.
+type ServerSelf struct {
+	Member       ServerMember    `json:"member"`
+	Known        []*ServerMember `json:"known,omitempty"`
+	Bootstrapped bool            `json:"bootstrapped"`
+	LeaderID     string          `json:"leader_id,omitempty"`
+}
+
+// RaftPeer is one row of GET /v1/operator/raft/configuration.
+type RaftPeer struct {
+	ID       string `json:"id"`
+	Name     string `json:"name,omitempty"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr,omitempty"`
+	Voter    bool   `json:"voter"`
+	Leader   bool   `json:"leader"`
+	// Status is "alive" when the answering server reached the peer's API
+	// just now, "unreachable" otherwise, "" when not probed.
+	Status string `json:"status,omitempty"`
+}
+
+// RaftConfiguration is the Raft membership as the leader sees it.
+type RaftConfiguration struct {
+	Index uint64      `json:"index"`
+	Peers []*RaftPeer `json:"peers"`
+}
+
+// SnapshotRestoreResponse answers PUT /v1/operator/snapshot.
+type SnapshotRestoreResponse struct {
+	Index uint64 `json:"index"`
+}
+
+// ServerSelf asks the server at the first reachable address who it is
+// (GET /v1/status/self, answered locally).
+func (c *Client) ServerSelf(ctx context.Context) (*ServerSelf, error) {
+	var out ServerSelf
+	_, err := c.do(ctx, "GET", "/v1/status/self", nil, nil, &out)
+	return &out, err
+}
+
+// RaftConfiguration lists the Raft peers (GET /v1/operator/raft/configuration);
+// with q.Stale the answering server's own view is returned.
+func (c *Client) RaftConfiguration(ctx context.Context, q *QueryOptions) (*RaftConfiguration, error) {
+	var out RaftConfiguration
+	_, err := c.do(ctx, "GET", "/v1/operator/raft/configuration", q.values(), nil, &out)
+	return &out, err
+}
+
+// RemoveRaftPeer removes a server from the Raft configuration by ID or
+// Raft address (DELETE /v1/operator/raft/peer?id=|address=).
+func (c *Client) RemoveRaftPeer(ctx context.Context, id, address string) error {
+	q := url.Values{}
+	if id != "" {
+		q.Set("id", id)
+	}
+	if address != "" {
+		q.Set("address", address)
+	}
+	_, err := c.do(ctx, "DELETE", "/v1/operator/raft/peer", q, nil, nil)
+	return err
+}
+
+// JoinServer asks the leader to add a server as a voter and record its
+// addresses (POST /v1/operator/raft/join).
+func (c *Client) JoinServer(ctx context.Context, m *ServerMember) error {
+	_, err := c.do(ctx, "POST", "/v1/operator/raft/join", nil, m, nil)
+	return err
+}
+
+// SnapshotSave streams a point-in-time backup of the cluster state from the
+// leader into w (GET /v1/operator/snapshot) and returns the bytes written.
+func (c *Client) SnapshotSave(ctx context.Context, w io.Writer) (int64, error) {
+	resp, err := c.raw(ctx, "GET", "/v1/operator/snapshot", nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("reading snapshot: %w", err)
+	}
+	return n, nil
+}
+
+// SnapshotRestore replaces the cluster state with a backup made by
+// SnapshotSave (PUT /v1/operator/snapshot). The body is sent once: a 503
+// cannot be retried on another server, so point the client at the leader
+// or at a server that forwards.
+func (c *Client) SnapshotRestore(ctx context.Context, r io.Reader) (*SnapshotRestoreResponse, error) {
+	var out SnapshotRestoreResponse
+	// The body can be sent once, so only the first address is used.
+	base := c.addrs[0]
+	req, err := http.NewRequestWithContext(ctx, "PUT", base+"/v1/operator/snapshot", r)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("PUT %s/v1/operator/snapshot: %w", base, err)
+	}
+	if err := decodeResponse(resp, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/gantry-project/gantry/api"
+)
+
+// ServerMembers prints the control-plane servers: Raft membership as the
+// leader sees it (or, with stale, as the answering server sees it), each
+// server's addresses and whether its API answered just now.
+func (e *Env) ServerMembers(ctx context.Context, stale bool) error {
+	conf, err := e.Client.RaftConfiguration(ctx, &api.QueryOptions{Stale: stale})
+	if err != nil {
+		return fmt.Errorf("server members: %w", e.Humanize(err))
+	}
+	if ok, err := e.printData(conf.Peers); ok {
+		return err
+	}
+	t := newTable("NAME", "ID", "RAFT ADDRESS", "HTTP ADDRESS", "STATUS", "VOTER", "LEADER")
+	for _, p := range conf.Peers {
+		t.row(orDash(p.Name), p.ID, p.RaftAddr, orDash(p.HTTPAddr), orDash(p.Status), p.Voter, p.Leader)
+	}
+	return t.write(e.Out)
+}
+
+// RaftListPeers prints the Raft configuration (the same view as
+// ServerMembers, in Raft's terms).
+func (e *Env) RaftListPeers(ctx context.Context, stale bool) error {
+	conf, err := e.Client.RaftConfiguration(ctx, &api.QueryOptions{Stale: stale})
+	if err != nil {
+		return fmt.Errorf("raft list-peers: %w", e.Humanize(err))
+	}
+	if ok, err := e.printData(conf); ok {
+		return err
+	}
+	t := newTable("NODE", "ID", "ADDRESS", "STATE", "VOTER")
+	for _, p := range conf.Peers {
+		state := "follower"
+		if p.Leader {
+			state = "leader"
+		}
+		t.row(orDash(p.Name), p.ID, p.RaftAddr, state, p.Voter)
+	}
+	return t.write(e.Out)
+}
+
+// RaftRemovePeer removes a server from the Raft configuration.
+func (e *Env) RaftRemovePeer(ctx context.Context, id, address string) error {
+	if (id == "") == (address == "") {
+		return errors.New("raft remove-peer: give exactly one of --id or --address")
+	}
+	if err := e.Client.RemoveRaftPeer(ctx, id, address); err != nil {
+		return fmt.Errorf("raft remove-peer: %w", e.Humanize(err))
+	}
+	_, err := fmt.Fprintf(e.Out, "Removed peer %s%s\n", id, address)
+	return err
+}
+
+// SnapshotSave writes a backup of the cluster state to path. It writes to
+// a temporary file first so a failed save never leaves a truncated backup
+// under the final name.
+func (e *Env) SnapshotSave(ctx context.Context, path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("snapshot save: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := e.Client.SnapshotSave(ctx, tmp)
+	if err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("snapshot save: %w", e.Humanize(err))
+	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("snapshot save: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("snapshot save: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("snapshot save: %w", err)
+	}
+	_, err = fmt.Fprintf(e.Out, "Saved snapshot to %s (%d bytes)\n", path, n)
+	return err
+}
+
+// SnapshotRestore replaces the cluster state with the backup at path.
+func (e *Env) SnapshotRestore(ctx context.Context, path string) error {
+	var r io.Reader
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("snapshot restore: %w", err)
+	}
+	defer f.Close()
+	r = f
+	res, err := e.Client.SnapshotRestore(ctx, r)
+	if err != nil {
+		return fmt.Errorf("snapshot restore: %w", e.Humanize(err))
+	}
+	_, err = fmt.Fprintf(e.Out, "Restored snapshot %s (cluster index now %d)\n", path, res.Index)
+	return err
+}

@@ -1,0 +1,17 @@
+package scheduler
+
+import (
+	"context"
+
+	"github.com/gantry-project/gantry/api"
+)
+
+// Architecture is what the server needs from a scheduling architecture
+// (monolithic, shared-state ...): work to do, a loop to run while leading,
+// and the figures `gantry scheduler status` shows. Enqueue and Status may be
+// called from any goroutine; Run blocks until ctx is done.
+type Architecture interface {
+	Enqueue(jobID string, priority int)
+	Run(ctx context.Context)
+	Status() api.SchedulerStatus
+}

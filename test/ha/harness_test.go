@@ -1,0 +1,331 @@
+// Package ha runs a highly available control plane as real processes: three
+// gantry servers and three agents over loopback. The tests kill servers
+// with SIGKILL while clients write, and check that nothing acknowledged is
+// lost, that scheduling continues under a new leader, that no node is
+// marked down by a leader change, and that the job registry's history is
+// linearizable (porcupine).
+package ha
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-project/gantry/api"
+)
+
+var gantryBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("ha: skipped in -short mode (they start real processes)")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "gantry-ha-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	gantryBin = filepath.Join(dir, "gantry")
+	build := exec.Command("go", "build", "-o", gantryBin, "../../cmd/gantry")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ha: building gantry:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is one gantry process; its output is kept for failure reports.
+type proc struct {
+	name string
+	args []string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startProc(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, args: args, out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(gantryBin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM, 10*time.Second)
+		if t.Failed() {
+			t.Logf("--- output of %s ---\n%s", name, tail(p.out.String(), 5000))
+		}
+	})
+	return p
+}
+
+func (p *proc) stop(sig syscall.Signal, grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) kill9() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "...\n" + s[len(s)-n:]
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// haCluster is three (or n) server processes and their agents.
+type haCluster struct {
+	t         *testing.T
+	dir       string
+	httpPorts []int
+	raftPorts []int
+	servers   []*proc
+	agents    []*proc
+	hc        *http.Client
+	client    *api.Client // knows every server
+}
+
+func newHACluster(t *testing.T, n int) *haCluster {
+	t.Helper()
+	c := &haCluster{t: t, dir: t.TempDir(), servers: make([]*proc, n)}
+	for range n {
+		c.httpPorts = append(c.httpPorts, freePort(t))
+		c.raftPorts = append(c.raftPorts, freePort(t))
+	}
+	c.hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
+	t.Cleanup(c.hc.CloseIdleConnections)
+	c.client = c.clientFor(c.allAddrs()...)
+	for i := range n {
+		c.startServer(i)
+	}
+	return c
+}
+
+func (c *haCluster) httpAddr(i int) string { return fmt.Sprintf("127.0.0.1:%d", c.httpPorts[i]) }
+
+func (c *haCluster) allAddrs() []string {
+	var out []string
+	for i := range c.httpPorts {
+		out = append(out, c.httpAddr(i))
+	}
+	return out
+}
+
+func (c *haCluster) clientFor(addrs ...string) *api.Client {
+	cl, err := api.NewClient(api.Config{Address: strings.Join(addrs, ","), HTTPClient: c.hc})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return cl
+}
+
+// startServer starts (or restarts, with the same data dir) server i.
+func (c *haCluster) startServer(i int) {
+	c.t.Helper()
+	var join []string
+	for j := range c.httpPorts {
+		if j != i {
+			join = append(join, c.httpAddr(j))
+		}
+	}
+	c.servers[i] = startProc(c.t, fmt.Sprintf("server-%d", i+1), "server",
+		"--name", fmt.Sprintf("server-%d", i+1),
+		"--data-dir", filepath.Join(c.dir, fmt.Sprintf("server-%d", i+1)),
+		"--http-addr", c.httpAddr(i),
+		"--raft-addr", fmt.Sprintf("127.0.0.1:%d", c.raftPorts[i]),
+		"--bootstrap-expect", strconv.Itoa(len(c.httpPorts)),
+		"--join", strings.Join(join, ","),
+		// The production TTL: on a loaded 2-core CI machine a shorter one
+		// can expire for reasons that have nothing to do with failover.
+		"--heartbeat-ttl", "10s",
+		"--reconcile-interval", "5s",
+		"--raft-timeout", raftTimeout(),
+	)
+}
+
+func (c *haCluster) startAgents(n int) {
+	c.t.Helper()
+	for i := range n {
+		name := fmt.Sprintf("agent-%d", i+1)
+		c.agents = append(c.agents, startProc(c.t, name, "agent",
+			"--servers", strings.Join(c.allAddrs(), ","),
+			"--data-dir", filepath.Join(c.dir, name),
+			"--name", name,
+			"--cpu", "4000", "--memory", "8192",
+			"--http-addr", "127.0.0.1:0",
+		))
+	}
+}
+
+// leader waits until the running servers agree on one leader and returns
+// its position.
+func (c *haCluster) leader() int {
+	c.t.Helper()
+	idx := -1
+	c.waitFor(60*time.Second, "an agreed leader", func() (bool, string) {
+		ids := map[string]int{}
+		leaderID := ""
+		var seen []string
+		for i, p := range c.servers {
+			if p == nil {
+				continue
+			}
+			info, err := c.self(i)
+			if err != nil {
+				seen = append(seen, err.Error())
+				continue
+			}
+			ids[info.Member.ID] = i
+			seen = append(seen, fmt.Sprintf("%s->%s", info.Member.Name, info.LeaderID))
+			if leaderID == "" {
+				leaderID = info.LeaderID
+			} else if leaderID != info.LeaderID {
+				return false, strings.Join(seen, " ")
+			}
+		}
+		i, ok := ids[leaderID]
+		if !ok || leaderID == "" {
+			return false, strings.Join(seen, " ")
+		}
+		// The leader answers consistent reads only once ready.
+		if _, _, err := c.clientFor(c.httpAddr(i)).ListJobs(context.Background(), nil); err != nil {
+			return false, err.Error()
+		}
+		idx = i
+		return true, ""
+	})
+	return idx
+}
+
+func (c *haCluster) self(i int) (*api.ServerSelf, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return c.clientFor(c.httpAddr(i)).ServerSelf(ctx)
+}
+
+func (c *haCluster) waitReadyNodes(n int) {
+	c.t.Helper()
+	c.waitFor(60*time.Second, fmt.Sprintf("%d ready nodes", n), func() (bool, string) {
+		nodes, _, err := c.client.ListNodes(context.Background(), nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := 0
+		for _, n := range nodes {
+			if n.Status == api.NodeStatusReady {
+				ready++
+			}
+		}
+		return ready == n, fmt.Sprintf("%d ready of %d", ready, len(nodes))
+	})
+}
+
+// waitFor polls with a generous deadline: the machine is shared.
+func (c *haCluster) waitFor(timeout time.Duration, what string, cond func() (bool, string)) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, st := cond()
+		if ok {
+			return
+		}
+		last = st
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
+}
+
+// metric reads one un-labelled counter from a server's /metrics.
+func (c *haCluster) metric(i int, name string) (float64, error) {
+	resp, err := c.hc.Get("http://" + c.httpAddr(i) + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, name+" ") {
+			return strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, name)), 64)
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found", name)
+}
+
+func mockJob(name string, count int) *api.Job {
+	return &api.Job{Name: name, Count: count, Driver: "mock",
+		Resources: api.Resources{CPU: 10, MemoryMB: 8}}
+}
+
+// raftTimeout is the servers' --raft-timeout: GANTRY_HA_RAFT_TIMEOUT, or
+// the default of 1s.
+func raftTimeout() string {
+	if v := os.Getenv("GANTRY_HA_RAFT_TIMEOUT"); v != "" {
+		return v
+	}
+	return "1s"
+}
