@@ -319,4 +319,3 @@ func freeLoopbackAddr() (string, error) {
 	defer l.Close()
 	return l.Addr().String(), nil
 }
-
