@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -39,11 +38,10 @@ again on the same --data-dir re-attaches to them.`,
     --label zone=a --label disk=ssd`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			level, err := agentLogLevel(logLevel)
-			if err != nil {
+			var err error
+			if cfg.Logger, err = newLogger(logLevel, os.Stderr); err != nil {
 				return err
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			for _, s := range servers {
 				for _, part := range strings.Split(s, ",") {
 					if part = strings.TrimSpace(part); part != "" {
@@ -102,12 +100,4 @@ func newTaskShimCmd() *cobra.Command {
 			return nil
 		},
 	}
-}
-
-func agentLogLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("--log-level: must be debug, info, warn or error (got %q)", s)
-	}
-	return l, nil
 }

@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-project/gantry/internal/bench"
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
 func init() { rootCmd.AddCommand(newBenchCmd()) }
@@ -28,6 +30,7 @@ func newBenchCmd() *cobra.Command {
 		dataDir    string
 		seed       int64
 		quiet      bool
+		timeout    time.Duration
 		schedArch  []string
 		schedN     []int
 	)
@@ -59,6 +62,12 @@ timed out (the report is still printed).`,
 			w, err := bench.LoadWorkload(args[0])
 			if err != nil {
 				return err
+			}
+			if timeout < 0 {
+				return fmt.Errorf("--timeout: must be >= 0 (got %s)", timeout)
+			}
+			if timeout > 0 {
+				w.Timeout = structs.Duration(timeout)
 			}
 			exe, err := os.Executable()
 			if err != nil {
@@ -129,6 +138,7 @@ timed out (the report is still printed).`,
 	f.StringVar(&dataDir, "data-dir", "", "directory for the server's data and log (default: a temporary directory, removed afterwards)")
 	f.Int64Var(&seed, "seed", 1, "seed of the simulated nodes' jitter (and the in-process scheduler)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	f.DurationVar(&timeout, "timeout", 0, "bound the run (overrides the workload's timeout; the report of a timed-out run is still printed)")
 	f.StringSliceVar(&schedArch, "scheduler", nil, "server scheduling architecture(s), comma-separated (monolithic, shared-state); several run one after another and print side by side")
 	f.IntSliceVar(&schedN, "schedulers", nil, "shared-state worker counts, comma-separated (one run each)")
 	cmd.AddCommand(newBenchCompareCmd())

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"net/http"
 	_ "net/http/pprof" // served only with --pprof
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -59,11 +56,10 @@ with the same --data-dir rejoin with every job, node and allocation.`,
       --bootstrap-expect 3 --join 10.0.0.2:4646,10.0.0.3:4646`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			level, err := serverLogLevel(logLevel)
-			if err != nil {
+			var err error
+			if cfg.Logger, err = newLogger(logLevel, os.Stderr); err != nil {
 				return err
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			srv, err := server.New(cfg)
 			if err != nil {
 				return err
@@ -107,18 +103,4 @@ with the same --data-dir rejoin with every job, node and allocation.`,
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; for profiling, e.g. by gantry bench)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
-}
-
-func serverLogLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(s) {
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info", "":
-		return slog.LevelInfo, nil
-	case "warn", "warning":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("--log-level: must be debug, info, warn or error (got %q)", s)
 }

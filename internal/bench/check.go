@@ -25,30 +25,111 @@ type CheckResult struct {
 	Unknown int `json:"unknown"`
 	// NotOnServer counts copies the simulated nodes received that the
 	// server's final state does not hold (acknowledged work lost).
-	NotOnServer int      `json:"not_on_server"`
-	Problems    []string `json:"problems,omitempty"`
+	NotOnServer int `json:"not_on_server"`
+	// MaxNodeAllocs is the most allocations on one node (bin-packing
+	// concentrates them; per-node costs grow with it).
+	MaxNodeAllocs int      `json:"max_node_allocs"`
+	Problems      []string `json:"problems,omitempty"`
+}
+
+// checker accumulates the final-state check node by node. Safe for
+// concurrent addNode calls.
+type checker struct {
+	w    *Workload
+	rec  *recorder
+	mu   sync.Mutex
+	res  CheckResult
+	held map[string][]int // job -> per index, allocations holding the copy
+}
+
+func newChecker(w *Workload, rec *recorder) *checker {
+	c := &checker{w: w, rec: rec, held: map[string][]int{}}
+	for id, t := range rec.jobs {
+		c.held[id] = make([]int, t.count)
+	}
+	return c
+}
+
+func (c *checker) problem(format string, args ...any) {
+	if len(c.res.Problems) < 20 {
+		c.res.Problems = append(c.res.Problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// addNode checks one node's allocations against its capacity and counts
+// the task copies they hold.
+func (c *checker) addNode(n *structs.Node, allocs []*structs.Allocation) {
+	var used structs.Resources
+	for _, a := range allocs {
+		if !a.Terminal() {
+			used = used.Add(a.Resources)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.res.Nodes++
+	c.res.Allocs += len(allocs)
+	c.res.MaxNodeAllocs = max(c.res.MaxNodeAllocs, len(allocs))
+	if ok, dim := n.Capacity.Fits(used); !ok {
+		c.res.Overcommitted++
+		c.problem("node %s over-committed on %s: uses %s of %s", n.Name, dim, used, n.Capacity)
+	}
+	for _, a := range allocs {
+		if a.DesiredStatus != structs.AllocDesiredRun ||
+			a.ClientStatus == structs.AllocClientFailed || a.ClientStatus == structs.AllocClientLost {
+			continue // stopped, evicted or failed: does not hold the copy
+		}
+		h, ok := c.held[a.JobID]
+		if !ok || a.Index < 0 || a.Index >= len(h) {
+			c.res.Unknown++
+			c.problem("allocation %s (%s) is not part of the workload", a.ID, a.Name)
+			continue
+		}
+		h[a.Index]++
+	}
+}
+
+// finish counts duplicates and missing copies and gives the verdict.
+func (c *checker) finish() *CheckResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	res := &c.res
+	preempting := c.w.hasPreemption()
+	for id, h := range c.held {
+		t := c.rec.jobs[id]
+		t.mu.Lock()
+		for i, n := range h {
+			switch {
+			case n > 1:
+				res.Duplicates++
+				c.problem("task %s placed %d times", structs.AllocName(id, i), n)
+			case n == 0:
+				res.Missing++
+				// Without preemption nothing the server placed is ever
+				// taken back in these workloads: a copy a node received
+				// must still be held.
+				if t.placed[i] && !preempting {
+					res.NotOnServer++
+					c.problem("task %s was received by a node but is not on the server", structs.AllocName(id, i))
+				}
+			}
+		}
+		t.mu.Unlock()
+	}
+	res.OK = res.Overcommitted == 0 && res.Duplicates == 0 && res.Unknown == 0 && res.NotOnServer == 0 &&
+		(res.Missing == 0 || c.w.ExpectUnplaced)
+	out := *res
+	return &out
 }
 
 // checkFinalState reads every node's allocations through the agent
 // endpoint and checks the invariants.
 func (r *runner) checkFinalState(ctx context.Context) (*CheckResult, error) {
-	res := &CheckResult{}
-	problem := func(format string, args ...any) {
-		if len(res.Problems) < 20 {
-			res.Problems = append(res.Problems, fmt.Sprintf(format, args...))
-		}
-	}
 	nodes, _, err := r.ctl.ListNodes(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
-	res.Nodes = len(nodes)
-	// holders[job][index] = allocations that hold or held the copy.
-	holders := map[string][]int{}
-	for id, t := range r.rec.jobs {
-		holders[id] = make([]int, t.count)
-	}
-	var mu sync.Mutex
+	chk := newChecker(r.w, r.rec)
 	work := make(chan *structs.Node)
 	errc := make(chan error, 1)
 	var wg sync.WaitGroup
@@ -65,32 +146,7 @@ func (r *runner) checkFinalState(ctx context.Context) (*CheckResult, error) {
 					}
 					continue
 				}
-				var used structs.Resources
-				for _, a := range allocs {
-					if !a.Terminal() {
-						used = used.Add(a.Resources)
-					}
-				}
-				mu.Lock()
-				res.Allocs += len(allocs)
-				if ok, dim := n.Capacity.Fits(used); !ok {
-					res.Overcommitted++
-					problem("node %s over-committed on %s: uses %s of %s", n.Name, dim, used, n.Capacity)
-				}
-				for _, a := range allocs {
-					if a.DesiredStatus != structs.AllocDesiredRun ||
-						a.ClientStatus == structs.AllocClientFailed || a.ClientStatus == structs.AllocClientLost {
-						continue // stopped, evicted or failed: does not hold the copy
-					}
-					h, ok := holders[a.JobID]
-					if !ok || a.Index < 0 || a.Index >= len(h) {
-						res.Unknown++
-						problem("allocation %s (%s) is not part of the workload", a.ID, a.Name)
-						continue
-					}
-					h[a.Index]++
-				}
-				mu.Unlock()
+				chk.addNode(n, allocs)
 			}
 		}()
 	}
@@ -110,28 +166,7 @@ func (r *runner) checkFinalState(ctx context.Context) (*CheckResult, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	for id, h := range holders {
-		t := r.rec.jobs[id]
-		t.mu.Lock()
-		for i, c := range h {
-			switch {
-			case c > 1:
-				res.Duplicates++
-				problem("task %s placed %d times", structs.AllocName(id, i), c)
-			case c == 0:
-				res.Missing++
-				if t.placed[i] && !r.w.hasPreemption() {
-					// A node received it, yet the server holds no live copy.
-					res.NotOnServer++
-					problem("task %s was received by a node but is not on the server", structs.AllocName(id, i))
-				}
-			}
-		}
-		t.mu.Unlock()
-	}
-	res.OK = res.Overcommitted == 0 && res.Duplicates == 0 && res.Unknown == 0 && res.NotOnServer == 0 &&
-		(res.Missing == 0 || r.w.ExpectUnplaced)
-	return res, nil
+	return chk.finish(), nil
 }
 
 // hasPreemption reports whether jobs of different priorities compete, in

@@ -122,8 +122,8 @@ func startChild(exe string, s serverSettings, pprof bool) (*childProcess, error)
 	c.cmd = exec.Command(exe, args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	// Its own process group, so a Ctrl-C of the bench reaches it only
-	// through Stop.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// through Stop; killed if the bench dies without stopping it.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := c.cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("starting %s server: %w", exe, err)

@@ -111,15 +111,20 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("plans", "%d submitted, %d conflicts (fraction %.3f), %d retries; scheduler latency p99 %.2f ms",
 			r.Scheduler.PlansSubmitted, r.Scheduler.Conflicts, r.Scheduler.ConflictFraction, r.Scheduler.Retries, r.Scheduler.LatencyP99Ms)
 	}
-	row("server CPU", "%.2f s during placement (%.2f s total; %s)", r.ServerCPUSeconds, r.ServerCPUTotalSeconds, r.UsageScope)
+	perPlacement := 0.0
+	if r.Placed > 0 {
+		perPlacement = r.ServerCPUSeconds / float64(r.Placed) * 1e6
+	}
+	row("server CPU", "%.2f s during placement (%.0f µs per placement; %.2f s total; %s)",
+		r.ServerCPUSeconds, perPlacement, r.ServerCPUTotalSeconds, r.UsageScope)
 	row("server peak RSS", "%.0f MiB", r.ServerPeakRSSMB)
 	row("errors", "%d submit, %d node requests", r.SubmitErrors, r.NodeErrors)
 	verdict := "OK"
 	if !r.Check.OK {
 		verdict = "FAILED"
 	}
-	row("final-state check", "%s: %d nodes, %d allocations, %d over-committed, %d duplicates, %d missing, %d unknown, %d lost",
-		verdict, r.Check.Nodes, r.Check.Allocs, r.Check.Overcommitted, r.Check.Duplicates, r.Check.Missing, r.Check.Unknown, r.Check.NotOnServer)
+	row("final-state check", "%s: %d nodes, %d allocations (at most %d on a node), %d over-committed, %d duplicates, %d missing, %d unknown, %d lost",
+		verdict, r.Check.Nodes, r.Check.Allocs, r.Check.MaxNodeAllocs, r.Check.Overcommitted, r.Check.Duplicates, r.Check.Missing, r.Check.Unknown, r.Check.NotOnServer)
 	for _, p := range r.Check.Problems {
 		row("", "%s", p)
 	}

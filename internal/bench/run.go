@@ -114,11 +114,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 type runner struct {
-	o   Options
-	w   *Workload
-	cp  controlPlane
-	rep *Report
-	rec *recorder
+	errMu sync.Mutex // guards rep.Errors and rep.SubmitErrors
+	o     Options
+	w     *Workload
+	cp    controlPlane
+	rep   *Report
+	rec   *recorder
 
 	pollHTTP, writeHTTP, ctlHTTP *http.Client
 	poll, write, ctl             *api.Client
@@ -194,7 +195,11 @@ func (r *runner) run(ctx context.Context) error {
 	r.collect(checkCtx, start, end, cpu0, busy0)
 	<-profDone
 
-	// 3. Check the final state.
+	// 3. Check the final state. Stop the nodes first, so nothing they
+	// receive after a node was read counts against the check (after a
+	// timeout the server may still be placing).
+	stopNodes()
+	nodesWG.Wait()
 	chk, err := r.checkFinalState(checkCtx)
 	if err != nil {
 		return errors.Join(waitErr, fmt.Errorf("final-state check: %w", err))
@@ -265,7 +270,6 @@ func (r *runner) submit(ctx context.Context, start time.Time) {
 	}
 	work := make(chan item, 1024)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	for range r.w.Arrival.Concurrency {
 		wg.Add(1)
 		go func() {
@@ -275,12 +279,10 @@ func (r *runner) submit(ctx context.Context, start time.Time) {
 					continue
 				}
 				if err := r.submitOne(ctx, it.job); err != nil {
-					mu.Lock()
+					r.errMu.Lock()
 					r.rep.SubmitErrors++
-					if len(r.rep.Errors) < 10 {
-						r.rep.Errors = append(r.rep.Errors, err.Error())
-					}
-					mu.Unlock()
+					r.errMu.Unlock()
+					r.addError(err)
 				}
 			}
 		}()
@@ -332,6 +334,7 @@ func (r *runner) waitPlaced(ctx context.Context, start time.Time, submitDone <-c
 	defer r.progressDone()
 	submitted := false
 	var lastCount int64
+	var lastServer uint64
 	lastChange := time.Now()
 	for {
 		select {
@@ -352,6 +355,15 @@ func (r *runner) waitPlaced(ctx context.Context, start time.Time, submitDone <-c
 			lastCount, lastChange = placed+running, time.Now()
 		}
 		if submitted && time.Since(lastChange) >= r.w.Settle.D() {
+			// Quiet for Settle: done unless the server committed
+			// placements or evictions meanwhile that nodes have not
+			// seen yet. Evaluations alone do not count: the periodic
+			// reconcile keeps evaluating a settled cluster.
+			st, err := r.ctl.SchedulerStatus(ctx)
+			if err == nil && st.Placements+st.Preemptions != lastServer {
+				lastServer, lastChange = st.Placements+st.Preemptions, time.Now()
+				continue
+			}
 			return nil // quiescent: the check reports what is missing
 		}
 	}
@@ -369,10 +381,12 @@ func (r *runner) startProfile(ctx context.Context) <-chan struct{} {
 		defer close(done)
 		path := filepath.Join(r.o.ProfileDir, "cpu.pprof")
 		if err := fetchProfile(ctx, addr, "profile?seconds="+strconv.Itoa(r.o.ProfileSeconds), path); err != nil {
-			r.rep.Errors = append(r.rep.Errors, err.Error())
+			r.addError(err)
 			return
 		}
+		r.errMu.Lock()
 		r.rep.Profiles = append(r.rep.Profiles, path)
+		r.errMu.Unlock()
 	}()
 	return done
 }
@@ -395,7 +409,7 @@ func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, busy0 
 		rep.ServerPeakRSSMB = float64(rss) / (1 << 20)
 		rep.UsageScope = scope
 	} else {
-		rep.Errors = append(rep.Errors, err.Error())
+		r.addError(err)
 	}
 	if st, err := r.ctl.SchedulerStatus(ctx); err == nil {
 		rep.Scheduler = SchedulerFigures{Evaluations: st.Evaluations, Placements: st.Placements, Preemptions: st.Preemptions,
@@ -417,8 +431,19 @@ func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, busy0 
 	if r.o.ProfileDir != "" && r.cp.PprofAddr() != "" {
 		path := filepath.Join(r.o.ProfileDir, "allocs.pprof")
 		if err := fetchProfile(ctx, r.cp.PprofAddr(), "allocs", path); err == nil {
+			r.errMu.Lock()
 			rep.Profiles = append(rep.Profiles, path)
+			r.errMu.Unlock()
 		}
+	}
+}
+
+// addError keeps the first few errors of a run for the report.
+func (r *runner) addError(err error) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if len(r.rep.Errors) < 10 {
+		r.rep.Errors = append(r.rep.Errors, err.Error())
 	}
 }
 

@@ -4,31 +4,22 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/testutil"
 )
 
 // freeAddrs reserves n loopback ports. Servers must know each other's API
 // addresses before they start (--join), so ports cannot be 0 here.
 func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	var lns []net.Listener
-	var out []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
+	out := make([]string, n)
+	for i := range out {
+		out[i] = testutil.FreeAddr(t)
 	}
 	return out
 }

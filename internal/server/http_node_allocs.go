@@ -18,13 +18,12 @@ import (
 //
 //   - known=K: the number of allocations the caller holds from its last
 //     answer. With it, the answer's index is the node's own index (the
-//     highest AllocModifyIndex of its allocations) instead of the global
-//     allocation table's, so a node wakes only for server-side changes to
-//     its own allocations, not for every plan committed anywhere nor for
-//     its own status reports. Removals (purge) do not raise that index; K
-//     detects them: when fewer than K allocations created at or before the
-//     caller's index remain, something was removed and the answer comes at
-//     once, with the table index.
+//     last server-side change to its allocations, state.NodeAllocIndexWatch)
+//     instead of the global allocation table's, so a node wakes only for
+//     server-side changes to its own allocations, not for every plan
+//     committed anywhere nor for its own status reports. K detects
+//     removals (purge): when fewer than K allocations created at or before
+//     the caller's index remain, the caller's view is stale.
 //   - changes=true (requires known): answer only the allocations the
 //     server changed after ?index=, unless the caller's view is stale
 //     (index 0 or a removal), when the full list is sent and the
@@ -62,18 +61,21 @@ func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) (any, error)
 		if err != nil {
 			return 0, nil, err
 		}
-		allocs := snap.AllocsByNodeWatch(ws, n.ID)
+		if known < 0 {
+			allocs := snap.AllocsByNodeWatch(ws, n.ID)
+			if allocs == nil {
+				allocs = []*structs.Allocation{}
+			}
+			return snap.TableIndex(state.TableAllocs), allocs, nil
+		}
+		// Watch only the node's own index row: it moves with server-side
+		// changes to this node's allocations and nothing else.
+		idx := snap.NodeAllocIndexWatch(ws, n.ID)
+		allocs := snap.AllocsByNode(n.ID)
 		if allocs == nil {
 			allocs = []*structs.Allocation{}
 		}
-		if known < 0 {
-			return snap.TableIndex(state.TableAllocs), allocs, nil
-		}
-		idx, held := nodeAllocsIndex(allocs, minIndex)
-		removed := minIndex > 0 && held < known
-		if removed {
-			idx = snap.TableIndex(state.TableAllocs)
-		}
+		removed := minIndex > 0 && heldAt(allocs, minIndex) < known
 		full = !changes || removed || minIndex == 0
 		if full {
 			return idx, allocs, nil
@@ -92,18 +94,15 @@ func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) (any, error)
 	return out, err
 }
 
-// nodeAllocsIndex returns the node's index (the highest AllocModifyIndex of
-// its allocations) and how many of them a caller at minIndex holds: those
-// created at or before it (an answer at index I listed every allocation
-// of the node created up to I, since creation sets AllocModifyIndex).
-func nodeAllocsIndex(allocs []*structs.Allocation, minIndex uint64) (uint64, int) {
-	var idx uint64
+// heldAt counts the allocations a caller at minIndex holds: those created
+// at or before it (an answer at index I listed every allocation of the
+// node created up to I).
+func heldAt(allocs []*structs.Allocation, minIndex uint64) int {
 	held := 0
 	for _, a := range allocs {
-		idx = max(idx, a.AllocModifyIndex)
 		if a.CreateIndex <= minIndex {
 			held++
 		}
 	}
-	return idx, held
+	return held
 }

@@ -85,6 +85,9 @@ func (s *Store) Restore(r io.Reader) error {
 			return fmt.Errorf("restore: record %d: %w", n, err)
 		}
 	}
+	if err := rebuildNodeAllocIndex(txn); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	txn.Commit()
 
 	s.mu.Lock()

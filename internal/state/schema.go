@@ -53,6 +53,7 @@ func schema() *memdb.DBSchema {
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("Key"),
 		}},
+		tableNodeAllocIndex: nodeAllocIndexSchema(),
 	}}
 }
 

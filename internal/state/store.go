@@ -167,6 +167,11 @@ func markNodeAllocsLost(txn *memdb.Txn, index uint64, nodeID string, now int64) 
 			return 0, fmt.Errorf("alloc %s: %w", c.ID, err)
 		}
 	}
+	if len(lost) > 0 {
+		if err := (nodeBumper{nodeID: true}).write(txn, index); err != nil {
+			return 0, err
+		}
+	}
 	return len(lost), nil
 }
 
@@ -257,10 +262,15 @@ func (s *Store) StopJob(index uint64, jobID string, now int64) error {
 			c.AllocModifyIndex = index
 			stopped = append(stopped, c)
 		}
+		nodes := nodeBumper{}
 		for _, c := range stopped {
 			if err := txn.Insert(TableAllocs, c); err != nil {
 				return fmt.Errorf("alloc %s: %w", c.ID, err)
 			}
+			nodes.add(c.NodeID)
+		}
+		if err := nodes.write(txn, index); err != nil {
+			return err
 		}
 		return bumpIndex(txn, index, TableJobs, TableAllocs)
 	})
@@ -273,8 +283,19 @@ func (s *Store) PurgeJob(index uint64, jobID string) error {
 		if _, err := txn.DeleteAll(TableJobs, "id", jobID); err != nil {
 			return fmt.Errorf("job %s: %w", jobID, err)
 		}
+		it, err := txn.Get(TableAllocs, "job_id", jobID)
+		if err != nil {
+			return fmt.Errorf("allocs of job %s: %w", jobID, err)
+		}
+		nodes := nodeBumper{}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			nodes.add(raw.(*structs.Allocation).NodeID)
+		}
 		if _, err := txn.DeleteAll(TableAllocs, "job_id", jobID); err != nil {
 			return fmt.Errorf("allocs of job %s: %w", jobID, err)
+		}
+		if err := nodes.write(txn, index); err != nil {
+			return err
 		}
 		if _, err := txn.DeleteAll(TablePlacementFailures, "id", jobID); err != nil {
 			return fmt.Errorf("placement failure of job %s: %w", jobID, err)
@@ -298,6 +319,7 @@ func (s *Store) UpsertAllocs(index uint64, allocs []*structs.Allocation) error {
 
 func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation) error {
 	jobs := jobInterner{txn: txn}
+	nodes := nodeBumper{}
 	for _, a := range allocs {
 		if a == nil || a.ID == "" {
 			return errors.New("upsert alloc: allocation ID is required")
@@ -331,8 +353,9 @@ func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation)
 		if err := txn.Insert(TableAllocs, c); err != nil {
 			return fmt.Errorf("alloc %s: %w", a.ID, err)
 		}
+		nodes.add(c.NodeID)
 	}
-	return nil
+	return nodes.write(txn, index)
 }
 
 // UpdateAllocsFromClient applies an agent's reports. Reports for unknown

@@ -12,7 +12,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/testutil"
 )
 
 var gantryBin string
@@ -125,15 +125,7 @@ func tail(s string, n int) string {
 	return "...\n" + s[len(s)-n:]
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testutil.FreePort(t) }
 
 // haCluster is three (or n) server processes and their agents.
 type haCluster struct {
