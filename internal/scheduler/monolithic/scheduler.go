@@ -15,6 +15,7 @@ import (
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/scheduler/schedstat"
 	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -70,7 +71,7 @@ type Scheduler struct {
 	placements  uint64
 	preemptions uint64
 	evaluations uint64
-	lat         window
+	lat         schedstat.Window
 }
 
 type timerEntry struct {
@@ -232,7 +233,7 @@ func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
 	s.placements += uint64(placed)
 	s.preemptions += uint64(preempted)
 	s.busy += d
-	s.lat.add(d)
+	s.lat.Add(d)
 	s.mu.Unlock()
 	if s.m != nil {
 		s.m.evaluations.Inc()
@@ -316,7 +317,7 @@ func (s *Scheduler) Status() api.SchedulerStatus {
 		st.BusyFraction = min(float64(s.busy)/float64(wall), 1)
 		st.DecisionsPerSec = float64(s.evaluations) / wall.Seconds()
 	}
-	p := s.lat.percentiles(50, 99)
+	p := s.lat.Percentiles(50, 99)
 	st.LatencyP50Ms, st.LatencyP99Ms = p[0], p[1]
 	return st
 }

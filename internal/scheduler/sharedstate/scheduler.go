@@ -23,6 +23,7 @@ import (
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/scheduler/schedstat"
 	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -125,7 +126,7 @@ type Scheduler struct {
 	again    map[string]int    // jobs enqueued while held: priority
 	timers   map[string]timerE // pending re-enqueues by job
 	started  time.Time
-	lat      window
+	lat      schedstat.Window
 }
 
 type timerE struct {
@@ -483,7 +484,7 @@ func (s *Scheduler) Status() api.SchedulerStatus {
 	if commits > 0 {
 		st.ConflictFraction = float64(st.Conflicts) / float64(commits)
 	}
-	ps := s.lat.percentiles(50, 99)
+	ps := s.lat.Percentiles(50, 99)
 	st.LatencyP50Ms, st.LatencyP99Ms = ps[0], ps[1]
 	return st
 }

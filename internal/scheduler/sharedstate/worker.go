@@ -162,7 +162,7 @@ func (s *Scheduler) record(w *worker, d time.Duration, o outcome) {
 	p.conflicts += uint64(o.conflicts)
 	p.commits += uint64(o.commits)
 	p.retries += uint64(o.retries)
-	s.lat.add(d)
+	s.lat.Add(d)
 	s.mu.Unlock()
 	if m := s.m; m != nil {
 		l := p.cfg.Name
