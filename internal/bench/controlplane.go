@@ -220,7 +220,7 @@ func waitLeader(ctx context.Context, hc *http.Client, addr string, exited <-chan
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("server exited before it was ready: %v", err)
+			return fmt.Errorf("server exited before it was ready: %w", err)
 		default:
 		}
 		req, _ := http.NewRequestWithContext(ctx, "GET", addr+"/v1/status/leader", nil)

@@ -104,7 +104,7 @@ func ParseWorkload(data []byte) (*Workload, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&w); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidWorkload, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidWorkload, err)
 	}
 	if err := w.Validate(); err != nil {
 		return nil, err

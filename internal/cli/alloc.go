@@ -105,7 +105,7 @@ func (e *Env) AllocLogs(ctx context.Context, ref string, o LogOptions) error {
 		body.Close()
 	}
 	if err != nil && o.Follow && ctx.Err() != nil {
-		return nil // Ctrl-C is how a follow ends: that is success
+		return nil //nolint:nilerr // Ctrl-C is how a follow ends: that is success
 	}
 	if err != nil {
 		return fmt.Errorf("logs of allocation %s: %w", shortID(a.ID), e.Humanize(err))

@@ -144,7 +144,7 @@ type execState struct {
 func (d *ExecDriver) Start(cfg *TaskConfig) (Task, error) {
 	c, errs := parseExec(cfg.Config)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: invalid exec config: %v", ErrStartFailed, errs[0])
+		return nil, fmt.Errorf("%w: invalid exec config: %w", ErrStartFailed, errs[0])
 	}
 	if !filepath.IsAbs(cfg.AllocDir) {
 		// The shim runs inside the alloc dir; a relative path would

@@ -102,7 +102,7 @@ func (a *aofLog) setFsync(mode string) {
 func (a *aofLog) setEnabled(on bool) error {
 	was := a.on.Swap(on)
 	if on && !was {
-		if _, err := a.startRewrite(); err != nil && err != errRewriteRunning {
+		if _, err := a.startRewrite(); err != nil && !errors.Is(err, errRewriteRunning) {
 			return err
 		}
 	}

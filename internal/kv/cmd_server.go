@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -295,9 +296,9 @@ func cmdSave(c *Client) {
 	done, err := s.aof.startRewrite()
 	if err != nil {
 		switch {
-		case c.cmd.Name == "bgrewriteaof" && err == errRewriteRunning:
+		case c.cmd.Name == "bgrewriteaof" && errors.Is(err, errRewriteRunning):
 			c.w.Error("ERR Background append only file rewriting already in progress")
-		case err == errRewriteRunning && c.cmd.Name == "bgsave":
+		case errors.Is(err, errRewriteRunning) && c.cmd.Name == "bgsave":
 			c.w.Error("ERR Background save already in progress")
 		default:
 			c.w.Error("ERR " + err.Error())

@@ -67,16 +67,6 @@ func numKeysAt(pos int) func(args [][]byte, dst [][]byte) [][]byte {
 	}
 }
 
-// destAndNumKeys is the KeysFn of SINTERSTORE-like commands with a numkeys
-// argument after the destination (ZUNIONSTORE dst numkeys ...).
-func keysDestNumKeys(args [][]byte, dst [][]byte) [][]byte {
-	if len(args) < 3 {
-		return dst
-	}
-	dst = append(dst, args[1])
-	return numKeysAt(2)(args, dst)
-}
-
 type cmdSpec struct {
 	name              string
 	arity             int

@@ -190,7 +190,7 @@ func (l *eventLoop) readClient(c *Client) {
 	}
 	n, err := rawRead(c.fd, c.rbuf[c.rend:])
 	if n <= 0 {
-		if err == syscall.EAGAIN || err == syscall.EINTR {
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
 			return
 		}
 		l.closeClient(c)

@@ -109,14 +109,6 @@ func (l *list) insertAt(i int, v []byte) {
 	l.replace(s)
 }
 
-// removeAt deletes element i.
-func (l *list) removeAt(i int) {
-	s := l.slice()
-	copy(s[i:], s[i+1:])
-	s[len(s)-1] = nil
-	l.replace(s[:len(s)-1])
-}
-
 // normIndex converts a Redis index (negative from the end) into a position,
 // reporting whether it is inside the list.
 func normIndex(i int64, n int) (int, bool) {

@@ -131,7 +131,7 @@ func (s *Server) snapshotSave(w http.ResponseWriter, r *http.Request) (any, erro
 	w.Header().Set(api.IndexHeader, strconv.FormatUint(snap.Index(), 10))
 	hdr, _ := json.Marshal(snapshotHeader{Format: snapshotFormat, Index: snap.Index(), Time: s.now().UnixNano()})
 	if _, err := w.Write(append(hdr, '\n')); err != nil {
-		return nil, nil
+		return nil, nil //nolint:nilerr // the client went away; there is no one to answer
 	}
 	if err := snap.Persist(w); err != nil {
 		// Headers are sent: all we can do is cut the stream short, which
