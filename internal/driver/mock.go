@@ -103,7 +103,7 @@ type mockState struct {
 func (d *MockDriver) Start(cfg *TaskConfig) (Task, error) {
 	c, errs := parseMock(cfg.Config)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: invalid mock config: %v", ErrStartFailed, errs[0])
+		return nil, fmt.Errorf("%w: invalid mock config: %w", ErrStartFailed, errs[0])
 	}
 	if c.FailStart {
 		return nil, fmt.Errorf("%w: mock config sets fail_start", ErrStartFailed)

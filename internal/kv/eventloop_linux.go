@@ -246,7 +246,7 @@ func (l *eventLoop) writeOut(c *Client) {
 			c.wpos += n
 			continue
 		}
-		if err == syscall.EAGAIN {
+		if errors.Is(err, syscall.EAGAIN) {
 			if !c.waitingOut {
 				c.waitingOut = true
 				ev := syscall.EpollEvent{Events: syscall.EPOLLOUT, Fd: int32(c.fd)}
@@ -254,7 +254,7 @@ func (l *eventLoop) writeOut(c *Client) {
 			}
 			return
 		}
-		if err == syscall.EINTR {
+		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		l.closeClient(c)

@@ -82,7 +82,7 @@ func (a *aofLog) load() error {
 		}
 		good, n, perr := a.s.replay(data)
 		if good != len(data) {
-			return fmt.Errorf("snapshot %s: corrupt at byte %d of %d: %v", path, good, len(data), perr)
+			return fmt.Errorf("snapshot %s: corrupt at byte %d of %d: %w", path, good, len(data), perr)
 		}
 		a.sizeBase = int64(len(data))
 		a.s.logger.Printf("loaded snapshot %s: %d commands", m.base, n)

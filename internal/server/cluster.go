@@ -337,7 +337,7 @@ func (s *Server) removePeer(id, addr string) (string, error) {
 func raftErr(what string, err error) error {
 	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
 		errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrRaftShutdown) {
-		return fmt.Errorf("%s: %w (%v)", what, ErrNotLeader, err)
+		return fmt.Errorf("%s: %w (%w)", what, ErrNotLeader, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

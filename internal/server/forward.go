@@ -96,7 +96,7 @@ func (s *Server) newForwarder() *httputil.ReverseProxy {
 			// The leader was lost mid-request: the write may or may not
 			// have been applied; the client retries (writes are
 			// idempotent) or reads to find out.
-			writeError(w, fmt.Errorf("forwarding to the leader: %w (%v)", ErrNoLeader, err))
+			writeError(w, fmt.Errorf("forwarding to the leader: %w (%w)", ErrNoLeader, err))
 		},
 	}
 }

@@ -171,12 +171,12 @@ func (s *Server) Start() error {
 	s.mu.Unlock()
 
 	if err := s.setupRaft(); err != nil {
-		s.closeRaft()
+		_ = s.closeRaft() // the setup error is the one to report
 		return err
 	}
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
-		s.closeRaft()
+		_ = s.closeRaft() // the listen error is the one to report
 		return fmt.Errorf("http_addr %s: %w", s.cfg.HTTPAddr, err)
 	}
 	s.httpLn = ln
