@@ -15,6 +15,7 @@ import (
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/scheduler/jobqueue"
 	"github.com/gantry-project/gantry/internal/scheduler/schedstat"
 	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,7 +65,7 @@ type Scheduler struct {
 	wake chan struct{} // buffered(1): the queue may have work
 
 	mu          sync.Mutex // guards everything below
-	queue       *jobQueue
+	queue       *jobqueue.Queue
 	timers      map[string]timerEntry // pending re-enqueues by job
 	started     time.Time
 	busy        time.Duration
@@ -111,7 +112,7 @@ func New(cfg Config, snapshot func() (scheduler.State, error), planner scheduler
 			return time.AfterFunc(d, f)
 		},
 		wake:    make(chan struct{}, 1),
-		queue:   newJobQueue(),
+		queue:   jobqueue.New(nil),
 		timers:  map[string]timerEntry{},
 		started: cfg.Now(),
 	}
@@ -123,7 +124,7 @@ func New(cfg Config, snapshot func() (scheduler.State, error), planner scheduler
 // (higher first), then by first enqueue order.
 func (s *Scheduler) Enqueue(jobID string, priority int) {
 	s.mu.Lock()
-	s.queue.add(jobID, priority)
+	s.queue.Add(jobID, priority)
 	s.setDepthLocked()
 	s.mu.Unlock()
 	select {
@@ -153,7 +154,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			return
 		}
 		s.mu.Lock()
-		it, ok := s.queue.pop()
+		it, ok := s.queue.Pop()
 		s.setDepthLocked()
 		s.mu.Unlock()
 		if !ok {
@@ -164,7 +165,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			}
 			continue
 		}
-		s.process(ctx, it.jobID, it.priority)
+		s.process(ctx, it.JobID, it.Priority)
 	}
 }
 

@@ -147,26 +147,6 @@ func TestQueueOrder(t *testing.T) {
 	}
 }
 
-func TestQueueUnit(t *testing.T) {
-	q := newJobQueue()
-	q.add("a", 1)
-	q.add("b", 5)
-	q.add("c", 5)
-	q.add("a", 9) // raised priority keeps its first-enqueue sequence
-	q.add("d", 9)
-	var got []string
-	for {
-		it, ok := q.pop()
-		if !ok {
-			break
-		}
-		got = append(got, it.jobID)
-	}
-	if want := []string{"a", "d", "b", "c"}; !slices.Equal(got, want) {
-		t.Fatalf("order %v, want %v", got, want)
-	}
-}
-
 // TestEnqueueWhileProcessing: a job enqueued while it is being processed is
 // processed again afterwards.
 func TestEnqueueWhileProcessing(t *testing.T) {

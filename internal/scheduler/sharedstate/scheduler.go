@@ -23,6 +23,7 @@ import (
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/scheduler/jobqueue"
 	"github.com/gantry-project/gantry/internal/scheduler/schedstat"
 	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,7 +138,7 @@ type timerE struct {
 // pool is one scheduler's queue and counters (guarded by Scheduler.mu).
 type pool struct {
 	cfg   PoolConfig
-	queue *jobQueue
+	queue *jobqueue.Queue
 	wake  chan struct{} // buffered(Workers): the queue may have work
 
 	busy                                        []time.Duration // per worker
@@ -238,7 +239,7 @@ func (s *Scheduler) buildPools() error {
 		}
 		s.pools = append(s.pools, &pool{
 			cfg:   pc,
-			queue: newJobQueue(&s.seq),
+			queue: jobqueue.New(&s.seq),
 			wake:  make(chan struct{}, max(pc.Workers, 1)),
 			busy:  make([]time.Duration, max(pc.Workers, 0)),
 		})
@@ -296,14 +297,14 @@ func (s *Scheduler) enqueueLocked(jobID string, priority, target int) *pool {
 		return nil
 	}
 	for i, p := range s.pools {
-		if p.queue.has(jobID) {
-			p.queue.add(jobID, priority)
+		if p.queue.Has(jobID) {
+			p.queue.Add(jobID, priority)
 			s.setDepthLocked(i)
 			return p
 		}
 	}
 	p := s.pools[target]
-	p.queue.add(jobID, priority)
+	p.queue.Add(jobID, priority)
 	s.setDepthLocked(target)
 	return p
 }
@@ -355,23 +356,23 @@ func (s *Scheduler) Run(ctx context.Context) {
 }
 
 // take pops the next job of pool pi that no worker holds and marks it held.
-func (s *Scheduler) take(pi int) (*item, bool) {
+func (s *Scheduler) take(pi int) (*jobqueue.Item, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.pools[pi]
 	defer s.setDepthLocked(pi)
 	for {
-		it, ok := p.queue.pop()
+		it, ok := p.queue.Pop()
 		if !ok {
 			return nil, false
 		}
-		if s.inflight[it.jobID] {
+		if s.inflight[it.JobID] {
 			// Cannot happen through Enqueue; kept as a guard for the
 			// one-worker-per-job rule.
-			s.again[it.jobID] = it.priority
+			s.again[it.JobID] = it.Priority
 			continue
 		}
-		s.inflight[it.jobID] = true
+		s.inflight[it.JobID] = true
 		if p.queue.Len() > 0 {
 			p.signal() // more work: wake a sibling
 		}

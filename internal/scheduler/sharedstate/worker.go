@@ -43,7 +43,7 @@ func (w *worker) run(ctx context.Context) {
 			}
 			continue
 		}
-		w.process(ctx, it.jobID, it.priority)
+		w.process(ctx, it.JobID, it.Priority)
 	}
 }
 
