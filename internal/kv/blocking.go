@@ -132,6 +132,11 @@ func cmdBPop(c *Client) {
 	for {
 		c.now = c.srv.nowMs()
 		c.lockKeys()
+		if c.movingLocked() {
+			c.unlock()
+			c.w.Error(errMoving)
+			return
+		}
 		if try() {
 			c.commitLocked()
 			c.unlock()

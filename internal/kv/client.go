@@ -246,11 +246,24 @@ func (s *Server) dispatch(c *Client) {
 		// ASKING lasts for one command; cmdAsking sets it again
 		asking := c.cluster.asking
 		c.cluster.asking = false
-		if cmd.flags&flagAllShards == 0 && !s.route(c, cmd, asking) {
-			if c.multi {
-				c.multiErr = true
+		queue := c.multi && cmd.flags&flagNoQueue == 0
+		switch {
+		case cmd.flags&flagAllShards != 0:
+		case queue || cmd.flags&flagSelfLock != 0:
+			// not run now or not locked by call: route at once (EXEC
+			// routes the queued commands again under their locks)
+			var exists func([]byte) bool
+			if !queue {
+				exists = c.existsSelfLocking
 			}
-			return
+			if !s.route(c, cmd, asking, exists) {
+				if c.multi {
+					c.multiErr = true
+				}
+				return
+			}
+		default: // call routes it with the shards locked
+			c.cluster.pending, c.cluster.pendingAsking = true, asking
 		}
 	}
 	if c.multi && cmd.flags&flagNoQueue == 0 {
@@ -285,6 +298,10 @@ func (s *Server) call(c *Client, cmd *Command, lock bool) {
 	}
 	if lock {
 		c.lockKeys()
+		if !c.admitLocked(cmd) {
+			c.unlock()
+			return
+		}
 	}
 	cmd.Handler(c)
 	c.commitLocked()

@@ -29,31 +29,119 @@ type RouteRequest struct {
 	// imported); ReadOnly when the connection sent READONLY.
 	Asking   bool
 	ReadOnly bool
+	// Exists reports whether a key of Keys exists on this node. The store
+	// passes it when it routes with the command's shards locked, just
+	// before the command runs, so that the answer still holds when the
+	// command runs: a router that redirects by existence (ASK and TRYAGAIN
+	// while a slot migrates) must decide under the same locks as the
+	// command, or a key could be migrated between the decision and the
+	// write. The router calls it only for slots being migrated or
+	// imported, so other commands pay nothing for it. It is nil where the
+	// command does not run yet (queued in MULTI; EXEC routes again with
+	// it) and for blocking commands, which lock by themselves; a router
+	// then treats the keys as present.
+	Exists func(key []byte) bool
+	// Migrate is set for MIGRATE, which runs where it is sent while its
+	// slot is being migrated or imported (Redis's rule).
+	Migrate bool
 }
 
 // connection flags of cluster mode
 type clusterConnState struct {
 	asking   bool // set by ASKING, cleared after the next command
 	readOnly bool // READONLY until READWRITE
+	// pending: the dispatcher left the routing of the command to call,
+	// which routes it with its shards locked; pendingAsking is the ASKING
+	// flag it had
+	pending       bool
+	pendingAsking bool
+	exists        func(key []byte) bool // c.existsLocked, made once
 }
 
-// route runs the hook for a command with keys; false means the reply is
-// written and the command must not run.
-func (s *Server) route(c *Client, cmd *Command, asking bool) bool {
+// route runs the hook for a command with keys before it runs (queued in
+// MULTI, blocking commands, MIGRATE); false means the reply is written and
+// the command must not run. exists may be nil.
+func (s *Server) route(c *Client, cmd *Command, asking bool, exists func([]byte) bool) bool {
 	keys := cmd.getKeys(c.args, c.keys[:0])
 	c.keys = keys
 	if len(keys) == 0 {
 		return true
 	}
-	msg := s.cfg.Cluster.Route(RouteRequest{
-		Keys: keys, Write: cmd.flags&flagWrite != 0,
-		Asking: asking, ReadOnly: c.cluster.readOnly,
-	})
+	msg := s.cfg.Cluster.Route(c.routeRequest(cmd, keys, asking, exists))
 	if msg == "" {
 		return true
 	}
 	c.w.Error(msg)
 	return false
+}
+
+func (c *Client) routeRequest(cmd *Command, keys [][]byte, asking bool, exists func([]byte) bool) RouteRequest {
+	return RouteRequest{
+		Keys: keys, Write: cmd.flags&flagWrite != 0,
+		Asking: asking || cmd.flags&flagAsking != 0, ReadOnly: c.cluster.readOnly,
+		Exists: exists, Migrate: cmd.flags&flagSelfLock != 0 && cmd.Name == "migrate",
+	}
+}
+
+// existsLocked reports whether key exists; its shard is locked.
+func (c *Client) existsLocked(key []byte) bool { return c.srv.ks.lookupLocked(key, c.now) != nil }
+
+// existsSelfLocking reports whether key exists, locking its shard.
+func (c *Client) existsSelfLocking(key []byte) bool {
+	sh := &c.srv.ks.shards[shardOf(key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return c.srv.ks.lookupLocked(key, c.srv.nowMs()) != nil
+}
+
+// admitLocked runs, with the command's shards locked, the checks that
+// depend on the keys' state: the routing the dispatcher left pending
+// (ASK/TRYAGAIN need to know which keys exist) and writes to keys that
+// MIGRATE is sending. false means the reply is written.
+func (c *Client) admitLocked(cmd *Command) bool {
+	if c.cluster.pending {
+		c.cluster.pending = false
+		if len(c.keys) > 0 {
+			if c.cluster.exists == nil {
+				c.cluster.exists = c.existsLocked
+			}
+			msg := c.srv.cfg.Cluster.Route(c.routeRequest(cmd, c.keys, c.cluster.pendingAsking, c.cluster.exists))
+			if msg != "" {
+				c.w.Error(msg)
+				return false
+			}
+		}
+	}
+	if cmd.flags&flagWrite != 0 && c.movingLocked() {
+		c.w.Error(errMoving)
+		return false
+	}
+	return true
+}
+
+// execAdmitLocked routes the queued commands of EXEC again, with every
+// shard they use locked, and refuses the transaction when one of them
+// writes a key being migrated; it returns the error reply, "" to run.
+func (c *Client) execAdmitLocked(cmds []*Command, queued [][][]byte) string {
+	s := c.srv
+	saved := c.keys
+	defer func() { c.keys = saved }()
+	for i, cmd := range cmds {
+		keys := cmd.getKeys(queued[i], nil)
+		if len(keys) == 0 {
+			continue
+		}
+		if s.cfg.Cluster != nil && cmd.flags&flagAllShards == 0 {
+			if msg := s.cfg.Cluster.Route(c.routeRequest(cmd, keys, false, c.existsLocked)); msg != "" {
+				return msg
+			}
+		}
+		c.keys = keys
+		if cmd.flags&flagWrite != 0 && c.movingLocked() {
+			return errMoving
+		}
+	}
+	return ""
 }
 
 func clusterSpecs() []cmdSpec {

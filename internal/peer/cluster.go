@@ -118,8 +118,31 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, logger: cfg.Logger, node: node, done: make(chan struct{}),
 		members: make(map[string]memberlist.Node)}
 
+	c.mlLog = &mlLog{l: c.logger}
+	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.numMembers, RetransmitMult: 3}
+	ml, err := c.createMemberlist(string(node.ID()))
+	if err != nil {
+		return nil, err
+	}
+	c.ml.Store(ml)
+	if cfg.Node.BusPort == 0 {
+		// an automatic port: announce the one memberlist bound
+		c.mu.Lock()
+		c.node.self().BusPort = int(ml.LocalNode().Port)
+		c.mu.Unlock()
+	}
+	c.wg.Add(2)
+	go c.run()
+	go c.reconnect()
+	return c, nil
+}
+
+// createMemberlist starts the gossip under the node's name (at start, and
+// again after CLUSTER RESET).
+func (c *Cluster) createMemberlist(name string) (*memberlist.Memberlist, error) {
+	cfg := c.cfg
 	mc := memberlist.DefaultLANConfig()
-	mc.Name = string(node.ID())
+	mc.Name = name
 	mc.BindAddr = cfg.BindAddr
 	mc.BindPort = cfg.BusPort
 	mc.AdvertiseAddr = cfg.AdvertiseAddr
@@ -137,24 +160,12 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	// joins (at start, MEET, reconnects) must not hang on an unreachable
 	// peer for the LAN default of 10 s
 	mc.TCPTimeout = 2 * time.Second
-	c.mlLog = &mlLog{l: c.logger}
 	mc.Logger = log.New(c.mlLog, "", 0)
-	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.numMembers, RetransmitMult: 3}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, cfg.BusPort, err)
 	}
-	c.ml.Store(ml)
-	if cfg.Node.BusPort == 0 {
-		// an automatic port: announce the one memberlist bound
-		c.mu.Lock()
-		c.node.self().BusPort = int(ml.LocalNode().Port)
-		c.mu.Unlock()
-	}
-	c.wg.Add(2)
-	go c.run()
-	go c.reconnect()
-	return c, nil
+	return ml, nil
 }
 
 // Close leaves the gossip, stops the ticker and saves the view.
@@ -215,7 +226,11 @@ func (c *Cluster) Update(fn func(n *Node, now time.Time) error) error {
 }
 
 // ID returns this node's ID.
-func (c *Cluster) ID() NodeID { return c.node.id }
+func (c *Cluster) ID() NodeID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.node.id
+}
 
 func (c *Cluster) readyLocked() (Ready, State) {
 	rd := c.node.Ready()
@@ -277,7 +292,7 @@ func (c *Cluster) sendMsg(m Message) {
 	c.memMu.Unlock()
 	for i := range mems {
 		mem := &mems[i]
-		if mem.Name == string(c.node.id) || (m.To != "" && mem.Name != string(m.To)) {
+		if mem.Name == string(m.From) || (m.To != "" && mem.Name != string(m.To)) {
 			continue
 		}
 		// heartbeats are small and periodic: UDP; anything that does not

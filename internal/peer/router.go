@@ -19,6 +19,10 @@ type routes struct {
 	self    int32
 	primary int32 // this replica's primary, -1 for a primary
 	ok      bool  // cluster_state:ok
+	// open slots of this node (nil when none): migrating to the node at
+	// that index of addrs, importing
+	migrating map[uint16]int32
+	importing map[uint16]bool
 }
 
 // Router is the kv.ClusterHook of a cluster peer: it redirects commands
@@ -87,6 +91,7 @@ func (r *Router) build(n *Node) *routes {
 			rt.owner[s] = -1
 		}
 	}
+	r.buildOpenSlots(n, rt, index)
 	return rt
 }
 
@@ -102,6 +107,11 @@ func (r *Router) Route(req kv.RouteRequest) string {
 	o := rt.owner[slot]
 	if !rt.ok {
 		return "CLUSTERDOWN The cluster is down"
+	}
+	if rt.migrating != nil || rt.importing != nil {
+		if msg, done := routeOpenSlot(rt, slot, req); done {
+			return msg
+		}
 	}
 	if o < 0 {
 		return "CLUSTERDOWN Hash slot not served"
@@ -184,9 +194,9 @@ func init() {
 		// these need replication or slot migration, which are not built yet
 		"REPLICATE": notYet("REPLICATE (replication)"),
 		"FAILOVER":  notYet("FAILOVER (replication)"),
-		"SETSLOT":   notYet("SETSLOT (resharding)"),
+		"SETSLOT":   {-4, cmdSetSlot},
 		"SHARDS":    {2, cmdShards},
-		"RESET":     notYet("RESET"),
+		"RESET":     {-2, cmdReset},
 	}
 }
 
@@ -327,6 +337,9 @@ func cmdNodes(r *Router, _ [][]byte, w *resp.Writer) {
 					b.WriteString(" " + sr.String())
 				}
 			}
+			if p.ID == n.id {
+				writeOpenSlots(&b, n)
+			}
 			b.WriteString("\n")
 		}
 	})
@@ -455,12 +468,17 @@ func cmdMeet(r *Router, args [][]byte, w *resp.Writer) {
 
 func cmdForget(r *Router, args [][]byte, w *resp.Writer) {
 	id := NodeID(args[0])
-	r.updateReply(w, func(n *Node) error {
+	err := r.c.Update(func(n *Node, now time.Time) error {
 		if _, ok := n.peers[id]; !ok {
 			return fmt.Errorf("Unknown node %s", id)
 		}
-		return n.Forget(id)
+		return n.ForgetUntil(id, now.Add(ForgetTTL))
 	})
+	if err != nil {
+		w.Error("ERR " + err.Error())
+		return
+	}
+	w.OK()
 }
 
 func cmdSetConfigEpoch(r *Router, args [][]byte, w *resp.Writer) {

@@ -1,0 +1,226 @@
+package peer
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/kv"
+	"github.com/gantry-project/gantry/internal/resp"
+)
+
+const errTryAgainRehash = "TRYAGAIN Multiple keys request during rehashing of slot"
+
+// buildOpenSlots adds the node's migrating and importing slots to a
+// routing snapshot.
+func (r *Router) buildOpenSlots(n *Node, rt *routes, index func(NodeID) int32) {
+	for s := range n.mig.migrating {
+		if dst, ok := n.Migrating(s); ok {
+			if rt.migrating == nil {
+				rt.migrating = make(map[uint16]int32)
+			}
+			rt.migrating[s] = index(dst)
+		}
+	}
+	for s := range n.mig.importing {
+		if _, ok := n.Importing(s); ok {
+			if rt.importing == nil {
+				rt.importing = make(map[uint16]bool)
+			}
+			rt.importing[s] = true
+		}
+	}
+}
+
+// routeOpenSlot routes a command on a slot this node migrates or imports,
+// with Redis's rules; done is false when the normal rules apply.
+//
+//   - MIGRATE runs where it is sent.
+//   - Migrating (this node owns the slot): keys that all exist run here;
+//     all missing -> ASK to the destination; some missing -> TRYAGAIN.
+//   - Importing: a command after ASKING (or RESTORE-ASKING) runs here,
+//     except a multi-key command with a missing key (TRYAGAIN); without
+//     ASKING the owner's MOVED applies.
+//
+// Existence comes from req.Exists, called under the command's shard locks;
+// without it (a command queued in MULTI) the keys count as present.
+func routeOpenSlot(rt *routes, slot uint16, req kv.RouteRequest) (string, bool) {
+	to, migrating := rt.migrating[slot]
+	importing := rt.importing[slot]
+	if !migrating && !importing {
+		return "", false
+	}
+	if req.Migrate {
+		return "", true
+	}
+	missing := 0
+	if req.Exists != nil {
+		for _, k := range req.Keys {
+			if !req.Exists(k) {
+				missing++
+			}
+		}
+	}
+	if migrating {
+		switch {
+		case missing == 0:
+			return "", true
+		case missing < len(req.Keys):
+			return errTryAgainRehash, true
+		}
+		return "ASK " + strconv.Itoa(int(slot)) + " " + rt.addrs[to], true
+	}
+	if !req.Asking {
+		return "", false
+	}
+	if len(req.Keys) > 1 && missing > 0 {
+		return errTryAgainRehash, true
+	}
+	return "", true
+}
+
+// writeOpenSlots appends this node's open slots to its CLUSTER NODES line
+// as Redis does: [slot->-dst] migrating, [slot-<-src] importing.
+func writeOpenSlots(b *strings.Builder, n *Node) {
+	var ss []int
+	for s := range n.mig.migrating {
+		if _, ok := n.Migrating(s); ok {
+			ss = append(ss, int(s))
+		}
+	}
+	slices.Sort(ss)
+	for _, s := range ss {
+		fmt.Fprintf(b, " [%d->-%s]", s, n.mig.migrating[uint16(s)])
+	}
+	ss = ss[:0]
+	for s := range n.mig.importing {
+		if _, ok := n.Importing(s); ok {
+			ss = append(ss, int(s))
+		}
+	}
+	slices.Sort(ss)
+	for _, s := range ss {
+		fmt.Fprintf(b, " [%d-<-%s]", s, n.mig.importing[uint16(s)])
+	}
+}
+
+// cmdSetSlot: CLUSTER SETSLOT slot IMPORTING id | MIGRATING id | STABLE |
+// NODE id.
+func cmdSetSlot(r *Router, args [][]byte, w *resp.Writer) {
+	s, err := ParseSlot(string(args[0]))
+	if err != nil {
+		w.Error("ERR Invalid or out of range slot")
+		return
+	}
+	action := strings.ToUpper(string(args[1]))
+	wantArgs := 3
+	if action == "STABLE" {
+		wantArgs = 2
+	}
+	if len(args) != wantArgs || !slices.Contains([]string{"IMPORTING", "MIGRATING", "STABLE", "NODE"}, action) {
+		w.Error("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP")
+		return
+	}
+	var id NodeID
+	if wantArgs == 3 {
+		id = NodeID(args[2])
+	}
+	ks := r.ks.Load()
+	r.updateReply(w, func(n *Node) error {
+		switch action {
+		case "MIGRATING":
+			return n.SetSlotMigrating(s, id)
+		case "IMPORTING":
+			return n.SetSlotImporting(s, id)
+		case "STABLE":
+			return n.SetSlotStable(s)
+		}
+		if _, ok := n.peers[id]; !ok {
+			return fmt.Errorf("Unknown node %s", id)
+		}
+		if n.slots.owners[s].Node == n.id && id != n.id && ks != nil && ks.CountKeysInSlot(int(s)) > 0 {
+			return fmt.Errorf("Can't assign hashslot %d to a different node while I still hold keys for this hash slot.", s)
+		}
+		return n.SetSlotNode(s, id)
+	})
+}
+
+// cmdReset: CLUSTER RESET [HARD|SOFT]. A node holding keys refuses.
+func cmdReset(r *Router, args [][]byte, w *resp.Writer) {
+	hard := false
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && strings.EqualFold(string(args[0]), "hard"):
+		hard = true
+	case len(args) == 1 && strings.EqualFold(string(args[0]), "soft"):
+	default:
+		w.Error("ERR syntax error")
+		return
+	}
+	if ks := r.ks.Load(); ks != nil && ks.Len() > 0 {
+		w.Error("ERR CLUSTER RESET can't be called with master nodes containing keys")
+		return
+	}
+	if err := r.c.Reset(hard); err != nil {
+		w.Error("ERR " + err.Error())
+		return
+	}
+	w.OK()
+}
+
+// resetQuiet is how long a reset node ignores the peers it knew, so that
+// messages already on their way do not bring them back.
+const resetQuiet = 2 * time.Second
+
+// Reset runs CLUSTER RESET: the node forgets its view (a hard reset also
+// takes a new ID and epoch 0), saves it, and restarts the gossip so that
+// no old member is heard again.
+func (c *Cluster) Reset(hard bool) error {
+	newID := NodeID("")
+	if hard {
+		newID = NewNodeID(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
+	}
+	old := c.ml.Load()
+	c.mu.Lock()
+	now := time.Now()
+	var known []NodeID
+	for id := range c.node.peers {
+		if id != c.node.id {
+			known = append(known, id)
+		}
+	}
+	err := c.node.Reset(hard, newID)
+	if err == nil {
+		for _, id := range known {
+			if c.node.mig.forgotten == nil {
+				c.node.mig.forgotten = make(map[NodeID]time.Time)
+			}
+			c.node.mig.forgotten[id] = now.Add(resetQuiet)
+		}
+	}
+	name := string(c.node.id)
+	rd, st := c.readyLocked()
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.output(rd, st)
+	port := int(old.LocalNode().Port)
+	if err := old.Shutdown(); err != nil {
+		c.logger.Printf("cluster: reset: stop gossip: %v", err)
+	}
+	c.memMu.Lock()
+	clear(c.members)
+	c.memMu.Unlock()
+	c.cfg.BusPort = port
+	ml, err := c.createMemberlist(name)
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	c.ml.Store(ml)
+	c.logger.Printf("cluster: reset (hard=%v), node %s", hard, name)
+	return nil
+}
