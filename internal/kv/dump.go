@@ -84,6 +84,11 @@ func dumpEntry(e *entry) []byte {
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x.score))
 		}
 	}
+	return sealDump(b)
+}
+
+// sealDump appends the version and the checksum to a body.
+func sealDump(b []byte) []byte {
 	b = binary.LittleEndian.AppendUint16(b, dumpVersion)
 	return binary.LittleEndian.AppendUint64(b, crc64.Checksum(b, crcTable))
 }

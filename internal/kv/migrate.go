@@ -141,7 +141,7 @@ func cmdMigrate(c *Client) {
 		return
 	}
 	s := c.srv
-	c.keys = o.keys
+	// c.keys holds the same keys (migrateKeys); it must not alias c.args
 	c.now = s.nowMs()
 	c.lockKeys()
 	if c.movingLocked() {
