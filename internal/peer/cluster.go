@@ -67,6 +67,8 @@ type Cluster struct {
 	// Router refreshes its routing snapshot)
 	onChange func(n *Node)
 
+	gen int // gossip generation, bumped by CLUSTER RESET (guarded by mu)
+
 	saveMu sync.Mutex // serialises writes of nodes.json
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -292,7 +294,7 @@ func (c *Cluster) sendMsg(m Message) {
 	c.memMu.Unlock()
 	for i := range mems {
 		mem := &mems[i]
-		if mem.Name == string(m.From) || (m.To != "" && mem.Name != string(m.To)) {
+		if id := nodeOfMember(mem.Name); id == m.From || (m.To != "" && id != m.To) {
 			continue
 		}
 		// heartbeats are small and periodic: UDP; anything that does not
@@ -347,7 +349,7 @@ func (c *Cluster) reconnect() {
 		c.memMu.Lock()
 		known := make(map[string]bool, len(c.members))
 		for name := range c.members {
-			known[name] = true
+			known[string(nodeOfMember(name))] = true
 		}
 		c.memMu.Unlock()
 		var addrs []string
@@ -429,8 +431,8 @@ func (e *events) NotifyJoin(m *memberlist.Node) {
 	e.members[m.Name] = *m
 	e.memMu.Unlock()
 	(*Cluster)(e).Update(func(n *Node, now time.Time) error {
-		if ValidNodeID(m.Name) {
-			n.AddPeer(NodeID(m.Name), string(m.Meta), now)
+		if id := nodeOfMember(m.Name); ValidNodeID(string(id)) {
+			n.AddPeer(id, string(m.Meta), now)
 		}
 		return nil
 	})

@@ -171,13 +171,21 @@ func cmdReset(r *Router, args [][]byte, w *resp.Writer) {
 	w.OK()
 }
 
-// resetQuiet is how long a reset node ignores the peers it knew, so that
-// messages already on their way do not bring them back.
-const resetQuiet = 2 * time.Second
+// nodeOfMember returns the node ID of a memberlist member name: the ID,
+// followed after a reset by "." and the gossip generation.
+func nodeOfMember(name string) NodeID {
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		return NodeID(name[:i])
+	}
+	return NodeID(name)
+}
 
 // Reset runs CLUSTER RESET: the node forgets its view (a hard reset also
-// takes a new ID and epoch 0), saves it, and restarts the gossip so that
-// no old member is heard again.
+// takes a new ID and epoch 0), saves it, and restarts the gossip under a
+// new member name (ID.generation): the old cluster's memberlists lose the
+// old name (probes of it fail) instead of gossiping with the reset node,
+// and the reset node ignores the peers it knew for ForgetTTL, as they
+// ignore it after CLUSTER FORGET, so neither side brings the other back.
 func (c *Cluster) Reset(hard bool) error {
 	newID := NodeID("")
 	if hard {
@@ -198,10 +206,11 @@ func (c *Cluster) Reset(hard bool) error {
 			if c.node.mig.forgotten == nil {
 				c.node.mig.forgotten = make(map[NodeID]time.Time)
 			}
-			c.node.mig.forgotten[id] = now.Add(resetQuiet)
+			c.node.mig.forgotten[id] = now.Add(ForgetTTL)
 		}
 	}
-	name := string(c.node.id)
+	c.gen++
+	name := string(c.node.id) + "." + strconv.Itoa(c.gen)
 	rd, st := c.readyLocked()
 	c.mu.Unlock()
 	if err != nil {
