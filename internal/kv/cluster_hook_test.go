@@ -125,3 +125,70 @@ func TestClusterCommandsStandalone(t *testing.T) {
 		t.Fatalf("INFO cluster: %q", info)
 	}
 }
+
+// askHook migrates every key starting with "mig": a command whose keys
+// all exist runs, otherwise ASK (unless ASKING); it records whether the
+// store passed Exists.
+type askHook struct {
+	fakeHook
+	mu            sync.Mutex
+	withExists    int
+	withoutExists int
+}
+
+func (h *askHook) Route(r RouteRequest) string {
+	h.mu.Lock()
+	if r.Exists != nil {
+		h.withExists++
+	} else {
+		h.withoutExists++
+	}
+	h.mu.Unlock()
+	if r.Asking || r.Migrate {
+		return ""
+	}
+	for _, k := range r.Keys {
+		if strings.HasPrefix(string(k), "mig") && r.Exists != nil && !r.Exists(k) {
+			return "ASK 1 127.0.0.1:2"
+		}
+	}
+	return ""
+}
+
+// TestClusterHookExists: the store routes a command with its shards
+// locked and lets the router test which keys exist (ASK while a slot
+// migrates); EXEC routes its queued commands again that way.
+func TestClusterHookExists(t *testing.T) {
+	h := &askHook{}
+	e := startServer(t, func(c *Config) { c.Cluster = h })
+	ctx := context.Background()
+	conn := e.rdb.Conn()
+	defer conn.Close()
+	if err := conn.Get(ctx, "mig1").Err(); err == nil || err.Error() != "ASK 1 127.0.0.1:2" {
+		t.Fatalf("GET of a missing migrating key: %v, want ASK", err)
+	}
+	if h.withExists == 0 {
+		t.Fatal("the store did not pass Exists")
+	}
+	// ASKING, then the key is created here and served without ASKING
+	conn.Do(ctx, "asking")
+	if err := conn.Set(ctx, "mig1", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := conn.Get(ctx, "mig1").Result(); err != nil || v != "v" {
+		t.Fatalf("GET of a present key: %q %v", v, err)
+	}
+	// queued without existence, routed again by EXEC
+	conn.Do(ctx, "multi")
+	if v, err := conn.Do(ctx, "get", "mig2").Result(); err != nil || v != "QUEUED" {
+		t.Fatalf("queueing: %v %v", v, err)
+	}
+	if err := conn.Do(ctx, "exec").Err(); err == nil || err.Error() != "ASK 1 127.0.0.1:2" {
+		t.Fatalf("EXEC with a missing migrating key: %v, want ASK", err)
+	}
+	conn.Do(ctx, "multi")
+	conn.Do(ctx, "get", "mig1")
+	if res, err := conn.Do(ctx, "exec").Result(); err != nil || fmt.Sprint(res) != "[v]" {
+		t.Fatalf("EXEC with a present key: %v %v", res, err)
+	}
+}
