@@ -167,7 +167,10 @@ func TestClusterHookExists(t *testing.T) {
 	if err := conn.Get(ctx, "mig1").Err(); err == nil || err.Error() != "ASK 1 127.0.0.1:2" {
 		t.Fatalf("GET of a missing migrating key: %v, want ASK", err)
 	}
-	if h.withExists == 0 {
+	h.mu.Lock()
+	withExists := h.withExists
+	h.mu.Unlock()
+	if withExists == 0 {
 		t.Fatal("the store did not pass Exists")
 	}
 	// ASKING, then the key is created here and served without ASKING
