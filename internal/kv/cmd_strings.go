@@ -139,12 +139,13 @@ func (c *Client) setGeneric(key, val []byte, nx, xx, get, keepttl, hasExp bool, 
 	} else {
 		c.srv.ks.setStringLocked(key, val, exp, c.now)
 		c.dirty++
-		if hasExp {
+		switch {
+		case hasExp:
 			var tmp [20]byte
 			c.log(bSET, key, val, bPXAT, strconv.AppendInt(tmp[:0], exp, 10))
-		} else if keepttl {
+		case keepttl:
 			c.log(bSET, key, val, bKEEPTTL)
-		} else if c.cmd.Name != "set" || len(c.args) > 3 {
+		case c.cmd.Name != "set" || len(c.args) > 3:
 			c.log(bSET, key, val)
 		}
 	}
