@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gantry-project/gantry/internal/testutil"
 )
 
 // startPeerCluster starts n gantry peers and makes a cluster of them with
@@ -213,7 +215,7 @@ func TestPeerReshardUnderLoad(t *testing.T) {
 	if err != nil || strings.Contains(string(out), "[ERR]") {
 		stop()
 		wg.Wait()
-		t.Fatalf("redis-cli --cluster reshard: %v\n%s", err, tail(string(out), 4000))
+		t.Fatalf("redis-cli --cluster reshard: %v\n%s", err, testutil.Tail(string(out), 4000))
 	}
 	t.Logf("redis-cli --cluster reshard: 500 slots in %v", time.Since(start).Round(time.Millisecond))
 	waitCheckClean(t, addrs[0])
@@ -224,7 +226,7 @@ func TestPeerReshardUnderLoad(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "[OK] moved 500 slots") {
 		stop()
 		wg.Wait()
-		t.Fatalf("gantry cluster reshard: %v\n%s", err, tail(string(out), 4000))
+		t.Fatalf("gantry cluster reshard: %v\n%s", err, testutil.Tail(string(out), 4000))
 	}
 	t.Logf("gantry cluster reshard: 500 slots in %v; %s", time.Since(start).Round(time.Millisecond),
 		lastLine(string(out)))
@@ -268,7 +270,7 @@ func TestPeerAddRebalanceDelNode(t *testing.T) {
 
 	o, err := exec.Command(gantryBin, "cluster", "rebalance", addrs[1], "--use-empty-masters").CombinedOutput()
 	if err != nil || !strings.Contains(string(o), "[OK] moved") {
-		t.Fatalf("gantry cluster rebalance: %v\n%s", err, tail(string(o), 3000))
+		t.Fatalf("gantry cluster rebalance: %v\n%s", err, testutil.Tail(string(o), 3000))
 	}
 	waitCheckClean(t, n4.addr())
 	out = redisCLI(t, "--cluster", "check", addrs[0])
@@ -295,7 +297,7 @@ func TestPeerAddRebalanceDelNode(t *testing.T) {
 	o, err = exec.Command(gantryBin, "cluster", "reshard", addrs[0], "--from", id4, "--to", myID(t, addrs[0]),
 		"--slots", "4096", "--yes").CombinedOutput()
 	if err != nil || !strings.Contains(string(o), "[OK] moved 4096 slots") {
-		t.Fatalf("gantry cluster reshard away: %v\n%s", err, tail(string(o), 3000))
+		t.Fatalf("gantry cluster reshard away: %v\n%s", err, testutil.Tail(string(o), 3000))
 	}
 	waitCheckClean(t, addrs[0])
 	checkKeys() // the client follows MOVED from the emptied node
