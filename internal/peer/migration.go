@@ -208,7 +208,7 @@ func (n *Node) Reset(hard bool, newID NodeID) error {
 	n.peers = map[NodeID]*PeerInfo{n.id: {ID: n.id, Addr: me.Addr, BusPort: me.BusPort, Role: RolePrimary,
 		ConfigEpoch: me.ConfigEpoch, Offset: me.Offset}}
 	n.slots = SlotMap{}
-	n.mig = migration{}
+	n.mig = migration{forgotten: n.mig.forgotten} // still ignored after a reset
 	n.el = election{}
 	n.mustSave = true
 	return nil
