@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"errors"
 	"testing"
 )
 
@@ -27,7 +28,7 @@ func FuzzParseDump(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p []byte) {
 		e, err := parseDump(p)
 		if err != nil {
-			if err != errDumpChecksum && err != errDumpFormat {
+			if !errors.Is(err, errDumpChecksum) && !errors.Is(err, errDumpFormat) {
 				t.Fatalf("unexpected error %v", err)
 			}
 			return
@@ -54,7 +55,7 @@ func FuzzParseDumpBody(f *testing.F) {
 		p := sealDump(body)
 		e, err := parseDump(p)
 		if err != nil {
-			if err != errDumpFormat && err != errDumpChecksum {
+			if !errors.Is(err, errDumpFormat) && !errors.Is(err, errDumpChecksum) {
 				t.Fatalf("unexpected error %v", err)
 			}
 			return

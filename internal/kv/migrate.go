@@ -345,7 +345,7 @@ func (m *migrateConns) send(done <-chan struct{}, o migrateOpts, items []migrate
 			}
 			mc = &migrateConn{nc: nc, rd: bufio.NewReader(nc)}
 		}
-		oks, targetErr, ioErr, read := exchange(mc, req, nreplies, len(items), o.timeout)
+		oks, read, targetErr, ioErr := exchange(mc, req, nreplies, len(items), o.timeout)
 		if ioErr == nil {
 			m.put(o.addr, mc)
 			return oks, targetErr, nil
@@ -364,11 +364,13 @@ func (m *migrateConns) send(done <-chan struct{}, o migrateOpts, items []migrate
 
 // exchange writes req and reads the replies: first the nreplies of AUTH
 // and SELECT, then one per item. read counts the replies read.
-func exchange(mc *migrateConn, req []byte, nreplies, nitems int, timeout time.Duration) (oks []bool, targetErr string, ioErr error, read int) {
+func exchange(mc *migrateConn, req []byte, nreplies, nitems int, timeout time.Duration) (oks []bool, read int, targetErr string, ioErr error) {
 	oks = make([]bool, nitems)
-	mc.nc.SetWriteDeadline(time.Now().Add(timeout))
+	if err := mc.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return oks, 0, "", errors.New("writing to")
+	}
 	if _, err := mc.nc.Write(req); err != nil {
-		return oks, "", errors.New("writing to"), 0
+		return oks, 0, "", errors.New("writing to")
 	}
 	setupFailed := ""
 	for i := 0; i < nreplies+nitems; i++ {
@@ -384,7 +386,7 @@ func exchange(mc *migrateConn, req []byte, nreplies, nitems int, timeout time.Du
 				setupFailed = string(te)
 			}
 		case err != nil:
-			return oks, targetErr, errors.New("reading from"), read
+			return oks, read, targetErr, errors.New("reading from")
 		default:
 			if i >= nreplies && setupFailed == "" {
 				oks[i-nreplies] = true
@@ -392,8 +394,8 @@ func exchange(mc *migrateConn, req []byte, nreplies, nitems int, timeout time.Du
 		}
 		read++
 	}
-	mc.nc.SetDeadline(time.Time{})
-	return oks, targetErr, nil, read
+	// every use sets its own deadlines; the idle connection keeps these
+	return oks, read, targetErr, nil
 }
 
 // readReply reads one RESP reply; an error reply is an errTargetReply.
