@@ -2,6 +2,7 @@ package peer
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -295,5 +296,21 @@ func TestMigrationStatePersists(t *testing.T) {
 	}
 	if src, ok := nw.nodes[b].Importing(5); !ok || src != a {
 		t.Errorf("importing after restart: %v %v", src, ok)
+	}
+}
+
+func TestParseClusterNodesOpenSlots(t *testing.T) {
+	a, b := strings.Repeat("a", 40), strings.Repeat("b", 40)
+	s := a + " 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5 7 [5->-" + b + "] [9-<-" + b + "]\n" +
+		b + " 127.0.0.1:7001@17001 master - 0 0 2 connected 8-16383\n"
+	lines, err := ParseClusterNodes(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(lines[0].Slots, lines[0].Open); got != "[0-5 7] [[5->-"+b+"] [9-<-"+b+"]]" {
+		t.Errorf("parsed %s", got)
+	}
+	if len(lines[1].Open) != 0 || lines[1].BusPort != 17001 {
+		t.Errorf("second line: %+v", lines[1])
 	}
 }
