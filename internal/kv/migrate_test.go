@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gantry-project/gantry/internal/testutil"
 )
 
 // fillAllTypes writes one key of every type, small and large encodings.
@@ -332,15 +334,11 @@ func TestMigrateUnreachable(t *testing.T) {
 	src := startServer(t, nil)
 	ctx := context.Background()
 	a := src.rdb
-	// a port nobody listens on
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, port := hostPort(t, ln.Addr().String())
-	ln.Close()
+	// a port nobody listens on (below the ephemeral range, so no outgoing
+	// connection of another test takes it meanwhile)
+	host, port := "127.0.0.1", strconv.Itoa(testutil.FreePort(t))
 	a.Set(ctx, "k", "v", 0)
-	_, err = a.Do(ctx, "migrate", host, port, "k", 0, 200).Result()
+	_, err := a.Do(ctx, "migrate", host, port, "k", 0, 200).Result()
 	if err == nil || !strings.HasPrefix(err.Error(), "IOERR") {
 		t.Errorf("migrate to a closed port: %v, want IOERR", err)
 	}
