@@ -239,8 +239,9 @@ const migrateIdle = 10 * time.Second
 // taken out of the cache while a MIGRATE uses it, so each is used by one
 // command at a time.
 type migrateConns struct {
-	mu   sync.Mutex
-	idle map[string]*migrateConn
+	mu     sync.Mutex
+	idle   map[string]*migrateConn
+	closed bool // the server closed: connections are not kept
 }
 
 type migrateConn struct {
@@ -261,6 +262,10 @@ func (m *migrateConns) put(addr string, mc *migrateConn) {
 	mc.lastUse = time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		mc.nc.Close()
+		return
+	}
 	if m.idle == nil {
 		m.idle = make(map[string]*migrateConn)
 	}
@@ -270,10 +275,12 @@ func (m *migrateConns) put(addr string, mc *migrateConn) {
 	m.idle[addr] = mc
 }
 
-// expire closes connections idle for migrateIdle; all when all is set.
+// expire closes connections idle for migrateIdle; all (and any returned
+// later) when all is set.
 func (m *migrateConns) expire(all bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.closed = m.closed || all
 	for a, mc := range m.idle {
 		if all || time.Since(mc.lastUse) > migrateIdle {
 			mc.nc.Close()
@@ -345,7 +352,17 @@ func (m *migrateConns) send(done <-chan struct{}, o migrateOpts, items []migrate
 			}
 			mc = &migrateConn{nc: nc, rd: bufio.NewReader(nc)}
 		}
+		// a closing server does not wait for the target's timeout
+		finished := make(chan struct{})
+		go func() {
+			select {
+			case <-done:
+				mc.nc.Close()
+			case <-finished:
+			}
+		}()
 		oks, read, targetErr, ioErr := exchange(mc, req, nreplies, len(items), o.timeout)
+		close(finished)
 		if ioErr == nil {
 			m.put(o.addr, mc)
 			return oks, targetErr, nil

@@ -104,7 +104,12 @@ func (l *keyLoad) fail(err error) {
 }
 
 func (l *keyLoad) run(ctx context.Context, cc *redis.ClusterClient, worker, keys int) {
-	for seq := 0; ctx.Err() == nil; seq++ {
+	// bounded in time by ctx and in count; paced to leave the shared
+	// machine some room
+	for seq := 0; ctx.Err() == nil && seq < 500_000; seq++ {
+		if seq%10 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
 		k := fmt.Sprintf("rk:%d:%d", worker, seq%keys)
 		v := strconv.Itoa(seq)
 		err := cc.Set(context.Background(), k, v, 0).Err()
