@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gantry-project/gantry/internal/peer"
 	"github.com/gantry-project/gantry/internal/testutil"
 )
 
@@ -103,14 +104,14 @@ func (l *keyLoad) fail(err error) {
 	l.mu.Unlock()
 }
 
-func (l *keyLoad) run(ctx context.Context, cc *redis.ClusterClient, worker, keys int) {
+func (l *keyLoad) run(ctx context.Context, cc *redis.ClusterClient, keys []string) {
 	// bounded in time by ctx and in count; paced to leave the shared
 	// machine some room
 	for seq := 0; ctx.Err() == nil && seq < 500_000; seq++ {
 		if seq%10 == 0 {
 			time.Sleep(2 * time.Millisecond)
 		}
-		k := fmt.Sprintf("rk:%d:%d", worker, seq%keys)
+		k := keys[seq%len(keys)]
 		v := strconv.Itoa(seq)
 		err := cc.Set(context.Background(), k, v, 0).Err()
 		l.mu.Lock()
@@ -190,23 +191,41 @@ func (l *keyLoad) verify(t *testing.T, cc *redis.ClusterClient, addrs []string) 
 
 // TestPeerReshardUnderLoad: 1,000 slots move between three primaries (500
 // with redis-cli --cluster reshard, 500 with gantry cluster reshard) while
-// a go-redis ClusterClient writes and reads 200 keys; no acknowledged
+// a go-redis ClusterClient writes and reads 400 keys of the moved slots;
+// no acknowledged
 // write is lost, no key is on two nodes, check is clean, and the client
 // sees no error but retryable ones.
 func TestPeerReshardUnderLoad(t *testing.T) {
 	_, addrs := startPeerCluster(t, 3)
 	ids := []string{myID(t, addrs[0]), myID(t, addrs[1]), myID(t, addrs[2])}
+	redirects := &redirectCount{}
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, MaxRedirects: 16,
-		MinRetryBackoff: 5 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond})
+		MinRetryBackoff: 5 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond,
+		NewClient: func(o *redis.Options) *redis.Client {
+			c := redis.NewClient(o)
+			c.AddHook(redirects)
+			return c
+		}})
 	defer cc.Close()
 	load := &keyLoad{acked: map[string]string{}, uncertain: map[string][]string{}}
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	// 400 keys in the slots both moves take (redis-cli takes the first
+	// slots of each source: about 0-249 and 5461-5711; gantry's reshard
+	// then takes the first 500 of the receiver, the same ones), so keys
+	// are migrated while they are written
+	var keys []string
+	for i := 0; len(keys) < 400; i++ {
+		k := "rk:" + strconv.Itoa(i)
+		if s := peer.KeySlot([]byte(k)); s < 240 || s >= 5461 && s < 5700 {
+			keys = append(keys, k)
+		}
+	}
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			load.run(ctx, cc, w, 50)
+			load.run(ctx, cc, keys[w*100:(w+1)*100])
 		}()
 	}
 	// bounded: the moves below end the load; a hang ends it after 4 minutes
@@ -241,7 +260,11 @@ func TestPeerReshardUnderLoad(t *testing.T) {
 	if load.firstErr != nil {
 		t.Fatalf("client error: %v", load.firstErr)
 	}
-	t.Logf("client: %d SETs, %d retryable errors surfaced after go-redis's retries", load.ops, load.retryErrs)
+	t.Logf("client: %d SETs, %d retryable errors surfaced after go-redis's retries; replies go-redis followed: %s",
+		load.ops, load.retryErrs, redirects)
+	if redirects.total() == 0 {
+		t.Fatal("the client was never redirected: the slots did not move under it")
+	}
 	if load.ops < 100 {
 		t.Fatalf("only %d writes during the moves", load.ops)
 	}
@@ -332,4 +355,50 @@ func TestPeerAddRebalanceDelNode(t *testing.T) {
 func lastLine(s string) string {
 	s = strings.TrimSpace(s)
 	return s[strings.LastIndex(s, "\n")+1:]
+}
+
+// redirectCount counts the redirections and TRYAGAINs that node clients
+// received (and the ClusterClient followed).
+type redirectCount struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (r *redirectCount) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *redirectCount) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err != nil {
+			if kind, _, ok := strings.Cut(err.Error(), " "); ok && (kind == "MOVED" || kind == "ASK" || kind == "TRYAGAIN") {
+				r.mu.Lock()
+				if r.counts == nil {
+					r.counts = map[string]int{}
+				}
+				r.counts[kind]++
+				r.mu.Unlock()
+			}
+		}
+		return err
+	}
+}
+
+func (r *redirectCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (r *redirectCount) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.counts {
+		n += c
+	}
+	return n
+}
+
+func (r *redirectCount) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fmt.Sprintf("MOVED %d, ASK %d, TRYAGAIN %d", r.counts["MOVED"], r.counts["ASK"], r.counts["TRYAGAIN"])
 }
