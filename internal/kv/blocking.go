@@ -137,6 +137,13 @@ func cmdBPop(c *Client) {
 			c.w.Error(errMoving)
 			return
 		}
+		if msg := c.rerouteLocked(); msg != "" {
+			// the key left (MIGRATE woke us) or its slot moved: redirect,
+			// as Redis does with clients blocked on a moved slot
+			c.unlock()
+			c.w.Error(msg)
+			return
+		}
 		if try() {
 			c.commitLocked()
 			c.unlock()

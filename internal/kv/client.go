@@ -255,6 +255,8 @@ func (s *Server) dispatch(c *Client) {
 			var exists func([]byte) bool
 			if !queue {
 				exists = c.existsSelfLocking
+				// a blocking command routes again as it waits
+				c.cluster.pendingAsking = asking
 			}
 			if !s.route(c, cmd, asking, exists) {
 				if c.multi {
@@ -278,6 +280,11 @@ func (s *Server) dispatch(c *Client) {
 	c.lastCmd = cmd.Name
 	c.lastTime.Store(c.now)
 	s.call(c, cmd, true)
+	if c.detach && s.cfg.Cluster != nil {
+		// the command runs again on the connection's goroutine: with the
+		// same ASKING
+		c.cluster.asking = c.cluster.asking || c.cluster.pendingAsking
+	}
 }
 
 // call runs a command: it locks the shards of its keys (unless the caller

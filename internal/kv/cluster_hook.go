@@ -119,6 +119,38 @@ func (c *Client) admitLocked(cmd *Command) bool {
 	return true
 }
 
+// WakeBlocked wakes every client blocked on a key (BLPOP ...): each routes
+// its command again and, if its slot has moved or is migrating away, gets
+// the redirection instead of waiting on the wrong node. The cluster layer
+// calls it when its routing changes (Redis redirects blocked clients of a
+// moved slot the same way).
+func (ks *Keyspace) WakeBlocked() {
+	for i := range ks.shards {
+		sh := &ks.shards[i]
+		sh.mu.Lock()
+		for _, chans := range sh.blocked {
+			for _, ch := range chans {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// rerouteLocked routes a blocking command again, with its shards locked,
+// each time it tries (its keys may have been migrated meanwhile); "" lets
+// it go on.
+func (c *Client) rerouteLocked() string {
+	s := c.srv
+	if s.cfg.Cluster == nil || len(c.keys) == 0 || c.inExec {
+		return ""
+	}
+	return s.cfg.Cluster.Route(c.routeRequest(c.cmd, c.keys, c.cluster.pendingAsking, c.existsLocked))
+}
+
 // execAdmitLocked routes the queued commands of EXEC again, with every
 // shard they use locked, and refuses the transaction when one of them
 // writes a key being migrated; it returns the error reply, "" to run.

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gantry-project/gantry/internal/resp"
 )
@@ -193,5 +195,62 @@ func TestClusterHookExists(t *testing.T) {
 	conn.Do(ctx, "get", "mig1")
 	if res, err := conn.Do(ctx, "exec").Result(); err != nil || fmt.Sprint(res) != "[v]" {
 		t.Fatalf("EXEC with a present key: %v %v", res, err)
+	}
+}
+
+// switchHook routes everything here until migrating is set; then a key
+// that does not exist gets ASK.
+type switchHook struct {
+	fakeHook
+	migrating atomic.Bool
+}
+
+func (h *switchHook) Route(r RouteRequest) string {
+	if !h.migrating.Load() || r.Asking {
+		return ""
+	}
+	for _, k := range r.Keys {
+		if r.Exists != nil && !r.Exists(k) {
+			return "ASK 7 127.0.0.1:3"
+		}
+	}
+	return ""
+}
+
+// TestBlockedClientRedirected: a client blocked on a key whose slot starts
+// migrating away is woken by WakeBlocked and gets the redirection.
+func TestBlockedClientRedirected(t *testing.T) {
+	h := &switchHook{}
+	e := startServer(t, func(c *Config) { c.Cluster = h })
+	ctx := context.Background()
+	res := make(chan error, 1)
+	go func() { res <- e.rdb.BLPop(ctx, 0, "q").Err() }()
+	waitBlocked(t, e, "q", 1)
+	h.migrating.Store(true)
+	e.srv.Keyspace().WakeBlocked()
+	select {
+	case err := <-res:
+		if err == nil || err.Error() != "ASK 7 127.0.0.1:3" {
+			t.Fatalf("blocked BLPOP: %v, want ASK", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocked client was not redirected")
+	}
+	// after ASKING it blocks here, and a push reaches it
+	conn := e.rdb.Conn()
+	defer conn.Close()
+	go func() {
+		conn.Do(ctx, "asking")
+		res <- conn.BLPop(ctx, 0, "q").Err()
+	}()
+	waitBlocked(t, e, "q", 1)
+	// (without the ASKING restored when BLPOP left the event loop for its
+	// goroutine, it would have got ASK above)
+	h.migrating.Store(false)
+	if err := e.client(2).RPush(ctx, "q", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-res; err != nil {
+		t.Fatalf("BLPOP after ASKING: %v", err)
 	}
 }

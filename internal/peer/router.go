@@ -62,6 +62,9 @@ func (r *Router) refresh(n *Node) {
 	}
 	n.changed = false
 	r.rt.Store(r.build(n))
+	if ks := r.ks.Load(); ks != nil {
+		ks.WakeBlocked() // clients blocked on a slot that moved are redirected
+	}
 }
 
 func (r *Router) build(n *Node) *routes {
