@@ -176,10 +176,13 @@ func (c *Client) execAdmitLocked(cmds []*Command, queued [][][]byte) string {
 	return ""
 }
 
+// clusterSpecs: CLUSTER is refused inside MULTI: EXEC runs its commands
+// with shards locked, and CLUSTER takes the cluster layer's lock and, for
+// COUNTKEYSINSLOT, GETKEYSINSLOT and RESET, shard locks of its own.
 func clusterSpecs() []cmdSpec {
 	const flags = "noscript loading stale fast"
 	return []cmdSpec{
-		{"cluster", -2, "noscript loading stale", 0, 0, 0, "cluster", cmdCluster, nil},
+		{"cluster", -2, "noscript loading stale no-multi", 0, 0, 0, "cluster", cmdCluster, nil},
 		{"asking", 1, flags, 0, 0, 0, "cluster", cmdAsking, nil},
 		{"readonly", 1, flags, 0, 0, 0, "cluster", cmdReadOnly, nil},
 		{"readwrite", 1, flags, 0, 0, 0, "cluster", cmdReadWrite, nil},

@@ -254,3 +254,13 @@ func TestBlockedClientRedirected(t *testing.T) {
 		t.Fatalf("BLPOP after ASKING: %v", err)
 	}
 }
+
+func TestClusterRefusedInMulti(t *testing.T) {
+	e := startServer(t, func(c *Config) { c.Cluster = &fakeHook{} })
+	e.run([]step{
+		{"multi", "OK"},
+		{"set mine1 v", "QUEUED"},
+		{"cluster countkeysinslot 0", "ERR:ERR Command not allowed inside a transaction"},
+		{"exec", "ERR:EXECABORT"},
+	})
+}

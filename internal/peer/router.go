@@ -32,6 +32,7 @@ type Router struct {
 	ks                  atomic.Pointer[kv.Keyspace]
 	requireFullCoverage bool
 	rt                  atomic.Pointer[routes]
+	waking              atomic.Bool // a WakeBlocked is on its way
 }
 
 var _ kv.ClusterHook = (*Router)(nil)
@@ -62,9 +63,7 @@ func (r *Router) refresh(n *Node) {
 	}
 	n.changed = false
 	r.rt.Store(r.build(n))
-	if ks := r.ks.Load(); ks != nil {
-		ks.WakeBlocked() // clients blocked on a slot that moved are redirected
-	}
+	r.wakeBlocked()
 }
 
 func (r *Router) build(n *Node) *routes {

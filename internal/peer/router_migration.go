@@ -14,6 +14,22 @@ import (
 
 const errTryAgainRehash = "TRYAGAIN Multiple keys request during rehashing of slot"
 
+// wakeBlocked wakes the store's blocked clients so that they route again
+// (a client blocked on a slot that moved gets MOVED or ASK). It runs on a
+// goroutine of its own: refresh holds the cluster lock, and the shard
+// locks must never be taken under it (EXEC holds shard locks and may run
+// CLUSTER commands, which take the cluster lock).
+func (r *Router) wakeBlocked() {
+	ks := r.ks.Load()
+	if ks == nil || !r.waking.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		r.waking.Store(false)
+		ks.WakeBlocked()
+	}()
+}
+
 // buildOpenSlots adds the node's migrating and importing slots to a
 // routing snapshot.
 func (r *Router) buildOpenSlots(n *Node, rt *routes, index func(NodeID) int32) {
@@ -128,7 +144,12 @@ func cmdSetSlot(r *Router, args [][]byte, w *resp.Writer) {
 	if wantArgs == 3 {
 		id = NodeID(args[2])
 	}
-	ks := r.ks.Load()
+	// count the keys before taking the cluster lock: shard locks are never
+	// taken under it (see wakeBlocked)
+	keys := 0
+	if ks := r.ks.Load(); ks != nil && action == "NODE" {
+		keys = ks.CountKeysInSlot(int(s))
+	}
 	r.updateReply(w, func(n *Node) error {
 		switch action {
 		case "MIGRATING":
@@ -141,7 +162,7 @@ func cmdSetSlot(r *Router, args [][]byte, w *resp.Writer) {
 		if _, ok := n.peers[id]; !ok {
 			return fmt.Errorf("Unknown node %s", id)
 		}
-		if n.slots.owners[s].Node == n.id && id != n.id && ks != nil && ks.CountKeysInSlot(int(s)) > 0 {
+		if n.slots.owners[s].Node == n.id && id != n.id && keys > 0 {
 			return fmt.Errorf("Can't assign hashslot %d to a different node while I still hold keys for this hash slot.", s)
 		}
 		return n.SetSlotNode(s, id)
