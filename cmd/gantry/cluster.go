@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"time"
 
@@ -44,6 +45,9 @@ func newClusterCmd() *cobra.Command {
 		Short: "Move slots and their keys live between primaries (SETSLOT, MIGRATE), with progress",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" || nslots <= 0 {
+				return errors.New("reshard: --to ID and --slots N (> 0) are required")
+			}
 			return peer.Reshard(cmd.Context(), args[0], peer.ParseIDList(from), to, nslots, yes, mo, os.Stdout)
 		},
 	}
