@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,13 +51,21 @@ func newClusterCmd() *cobra.Command {
 			if to == "" || nslots <= 0 {
 				return errors.New("reshard: --to ID and --slots N (> 0) are required")
 			}
-			return peer.Reshard(cmd.Context(), args[0], peer.ParseIDList(from), to, nslots, yes, mo, os.Stdout)
+			confirm := func() bool {
+				fmt.Print("Do you want to proceed with the proposed reshard plan (yes/no)? ")
+				line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+				return strings.TrimSpace(line) == "yes"
+			}
+			if yes {
+				confirm = nil
+			}
+			return peer.Reshard(cmd.Context(), args[0], peer.ParseIDList(from), to, nslots, confirm, mo, os.Stdout)
 		},
 	}
 	reshard.Flags().StringVar(&from, "from", "all", "source node IDs, comma-separated, or all")
 	reshard.Flags().StringVar(&to, "to", "", "destination node ID")
 	reshard.Flags().IntVar(&nslots, "slots", 0, "number of slots to move")
-	reshard.Flags().BoolVar(&yes, "yes", false, "move without asking (without it the plan is printed only)")
+	reshard.Flags().BoolVar(&yes, "yes", false, "move without asking (else the plan is printed and \"yes\" on stdin confirms it)")
 	var useEmpty bool
 	var threshold float64
 	rebalance := &cobra.Command{

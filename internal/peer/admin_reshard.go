@@ -228,8 +228,9 @@ func (ac *adminCluster) run(ctx context.Context, plan []slotMove, o MoveOptions,
 
 // Reshard moves n slots to the node to from the nodes from (IDs or
 // unique ID prefixes of 8+ characters; empty or "all" for every other
-// primary). Without yes it prints the plan and stops.
-func Reshard(ctx context.Context, addr string, from []string, to string, n int, yes bool, o MoveOptions, out io.Writer) error {
+// primary). It prints the plan and moves only if confirm (nil: yes)
+// agrees.
+func Reshard(ctx context.Context, addr string, from []string, to string, n int, confirm func() bool, o MoveOptions, out io.Writer) error {
 	o = o.withDefaults()
 	ac, err := loadCluster(ctx, addr)
 	if err != nil {
@@ -251,8 +252,8 @@ func Reshard(ctx context.Context, addr string, from []string, to string, n int, 
 	for a, c := range counts {
 		fmt.Fprintf(out, "    %d slots from %s\n", c, a)
 	}
-	if !yes {
-		return errors.New("not moving anything without --yes")
+	if confirm != nil && !confirm() {
+		return errors.New("reshard: not confirmed, nothing moved")
 	}
 	return ac.run(ctx, plan, o, out)
 }
