@@ -117,7 +117,6 @@ func (s *Server) ReplOffset() int64 {
 // IsReplica reports whether the server replicates from a primary.
 func (s *Server) IsReplica() bool { return s.repl.replica.Load() }
 
-
 // expired is the keyspace's hook for keys it deletes because they expired
 // (on access or by the active expirer): replicas do not expire keys, they
 // receive a DEL in the stream, as in Redis. Called with the key's shard
