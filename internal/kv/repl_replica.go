@@ -58,8 +58,9 @@ func (s *Server) ReplicaOf(addr string) {
 	r.loading.Store(false)
 	s.ks.replicaMode.Store(addr != "")
 	r.replica.Store(addr != "")
+	// writes paused by a manual failover go on: here, or with a redirect
+	s.UnpauseWrites()
 	if addr == "" {
-		s.UnpauseWrites()
 		s.logger.Printf("replication: now a primary (replid %s, offset %d)", r.replid, s.ReplOffset())
 		return
 	}
