@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -289,4 +290,59 @@ func replicaLine(n *Node, p PeerInfo, now time.Time) string {
 	}
 	return fmt.Sprintf("%s %s@%s %s %s 0 %d %d %s", p.ID, p.Addr, busPortOf(p),
 		strings.Join(flags, ","), p.Primary, pong, p.ConfigEpoch, link)
+}
+
+// replicateAll makes replica i replicate primary i % len(primaries), once
+// it knows that primary (CLUSTER REPLICATE fails with an unknown node
+// until the MEETs have spread), and waits for every link to be up.
+func replicateAll(ctx context.Context, primaries, repAddrs []string, reps []*redis.Client, deadline time.Time, out io.Writer) error {
+	ids := make([]string, len(primaries))
+	for i, a := range primaries {
+		c := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1})
+		id, err := c.Do(ctx, "cluster", "myid").Text()
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("%s: cluster myid: %w", a, err)
+		}
+		ids[i] = id
+	}
+	for i, rc := range reps {
+		p := i % len(primaries)
+		fmt.Fprintf(out, ">>> %s replicates %s (%s)\n", repAddrs[i], primaries[p], ids[p])
+		for {
+			err := rc.Do(ctx, "cluster", "replicate", ids[p]).Err()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: cluster replicate %s: %w", repAddrs[i], ids[p], err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	fmt.Fprint(out, "waiting for the replicas to sync")
+	for i, rc := range reps {
+		for {
+			info, err := rc.Info(ctx, "replication").Result()
+			if err == nil && strings.Contains(info, "master_link_status:up") {
+				break
+			}
+			if time.Now().After(deadline) {
+				fmt.Fprintln(out)
+				return fmt.Errorf("%s: replication link not up in time", repAddrs[i])
+			}
+			fmt.Fprint(out, ".")
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	fmt.Fprintln(out, " ok")
+	return nil
 }
