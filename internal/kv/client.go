@@ -126,6 +126,9 @@ func (c *Client) prepare() {
 	if a := c.srv.aof; a != nil {
 		a.prepare(c.locked)
 	}
+	if r := c.srv.repl; r != nil {
+		r.prepare(c.locked)
+	}
 }
 
 // lockAll locks every shard (FLUSHALL, KEYS during EXEC).
@@ -167,7 +170,7 @@ func (c *Client) commitLocked() {
 	s.dirty.Add(int64(c.dirty))
 	aofOn := s.aof != nil && s.aof.enabled()
 	// the replica's stream is fed with the primary's bytes by its link
-	replOn := s.repl != nil && !c.master
+	replOn := s.repl != nil && !c.master && s.repl.active.Load()
 	if aofOn || replOn {
 		if !c.custom {
 			c.rec = resp.AppendCommand(c.rec[:0], c.args...)
@@ -180,7 +183,7 @@ func (c *Client) commitLocked() {
 					c.aofWait = s.aof.append(c.rec, c.locked)
 				}
 				if replOn {
-					c.replOff = s.repl.feed(c.rec)
+					c.replOff = s.repl.feed(c.rec, c.locked)
 				}
 			}
 		}

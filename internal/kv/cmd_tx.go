@@ -117,8 +117,8 @@ func cmdExec(c *Client) {
 		if s.aof != nil && s.aof.enabled() {
 			c.aofWait = s.aof.append(rec, c.locked)
 		}
-		if s.repl != nil && !c.master {
-			c.replOff = s.repl.feed(rec)
+		if s.repl != nil && !c.master && s.repl.active.Load() {
+			c.replOff = s.repl.feed(rec, c.locked)
 		}
 	}
 	c.allLocked = false

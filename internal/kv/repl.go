@@ -54,7 +54,18 @@ type replState struct {
 	syncing    bool     // a full sync is being received
 	lastIO     time.Time
 	syncs      int64 // full syncs served
+	lastAfter  int   // stream bytes recorded during the last snapshot (tests)
 	partials   int64 // partial resyncs served
+
+	// active: the stream is kept (since the first replica attached, or
+	// since this server was a replica); before, writes skip it and the
+	// offset stays 0, as in Redis
+	active atomic.Bool
+	// snap is the snapshot of a full sync being taken (also in snapPtr
+	// for the lock-free check of prepare); snapMu allows one at a time
+	snap    *snapState
+	snapPtr atomic.Pointer[snapState]
+	snapMu  sync.Mutex
 
 	gen     atomic.Int64 // changes at every REPLICAOF; a link of an older gen stops
 	applyMu sync.Mutex   // held while the link applies a command, and by REPLICAOF
@@ -91,11 +102,25 @@ func newReplState(s *Server, size int) *replState {
 }
 
 // feed appends records to the stream and wakes the replica links; it
-// returns the offset after them.
-func (r *replState) feed(rec []byte) int64 {
+// returns the offset after them. shards are the shards the caller holds
+// locked (the command's): while a snapshot is taken, records of commands
+// on shards already in it are kept for after it too.
+func (r *replState) feed(rec []byte, shards []int) int64 {
 	r.mu.Lock()
 	r.bl.write(rec)
 	end := r.bl.end
+	if sn := r.snap; sn != nil {
+		after := len(shards) == 0
+		for _, i := range shards {
+			if sn.done[i] {
+				after = true
+				break
+			}
+		}
+		if after {
+			sn.after = append(sn.after, rec...)
+		}
+	}
 	for l := range r.links {
 		select {
 		case l.notify <- struct{}{}:
@@ -122,7 +147,9 @@ func (s *Server) IsReplica() bool { return s.repl.replica.Load() }
 // receive a DEL in the stream, as in Redis. Called with the key's shard
 // locked.
 func (r *replState) expired(key []byte) {
-	r.feed(resp.AppendCommand(nil, bDEL, key))
+	if r.active.Load() {
+		r.feed(resp.AppendCommand(nil, bDEL, key), []int{shardOf(key)})
+	}
 }
 
 // pausedNow reports whether client writes are paused (CLIENT PAUSE WRITE,
@@ -348,7 +375,9 @@ func cmdWait(c *Client) {
 		return
 	}
 	// ask the replicas for an ACK now instead of within a second
-	s.repl.feed(resp.AppendCommand(nil, bREPLCONF, bGETACK, bStar))
+	if s.repl.active.Load() {
+		s.repl.feed(resp.AppendCommand(nil, bREPLCONF, bGETACK, bStar), nil)
+	}
 	var deadline <-chan time.Time
 	if ms > 0 {
 		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
@@ -436,7 +465,7 @@ func (s *Server) replInfo() []string {
 		"master_replid:"+r.replid, "master_replid2:"+r.replid2,
 		"master_repl_offset:"+strconv.FormatInt(r.bl.end, 10),
 		"second_repl_offset:"+strconv.FormatInt(r.secondOff, 10),
-		"repl_backlog_active:1",
+		"repl_backlog_active:"+strconv.Itoa(int(b2i(r.active.Load()))),
 		"repl_backlog_size:"+strconv.Itoa(len(r.bl.buf)),
 		"repl_backlog_first_byte_offset:"+strconv.FormatInt(first, 10),
 		"repl_backlog_histlen:"+strconv.FormatInt(r.bl.end-r.bl.start, 10),

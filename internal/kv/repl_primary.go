@@ -3,6 +3,7 @@ package kv
 import (
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/resp"
@@ -50,7 +51,7 @@ func cmdPSync(c *Client) {
 	var head, payload []byte
 	var pos int64
 	r.mu.Lock()
-	partial := !legacy && reqOff >= 0 && r.bl.holds(reqOff) &&
+	partial := !legacy && r.active.Load() && reqOff >= 0 && r.bl.holds(reqOff) &&
 		(reqID == r.replid || reqID == r.replid2 && reqOff <= r.secondOff)
 	if partial {
 		pos = reqOff
@@ -60,17 +61,8 @@ func cmdPSync(c *Client) {
 		r.mu.Unlock()
 	} else {
 		r.mu.Unlock()
-		// every shard locked: no write commits meanwhile, so the snapshot
-		// and the offset agree exactly
-		c.lockAll()
-		r.mu.Lock()
-		pos = r.bl.end
-		id := r.replid
-		r.links[l] = struct{}{}
-		r.syncs++
-		r.mu.Unlock()
-		payload = s.snapshotAllLocked()
-		c.unlock()
+		var id string
+		payload, pos, id = r.snapshot(func() { r.links[l] = struct{}{} })
 		if !legacy {
 			head = []byte("+FULLRESYNC " + id + " " + strconv.FormatInt(pos, 10) + "\r\n")
 		}
@@ -188,20 +180,100 @@ func (r *replState) readAcks(l *replLink, buf []byte) {
 	}
 }
 
-// snapshotAllLocked serialises the keyspace as RESP commands (SET with
-// PXAT, RPUSH, SADD, HSET, ZADD, PEXPIREAT); the caller holds every shard.
-// Keys that expired but were not deleted yet are included: the replica
-// hides them and the DEL that deletes them follows in the stream.
-func (s *Server) snapshotAllLocked() []byte {
+// snapState is a snapshot being taken for a full sync.
+type snapState struct {
+	// done[i] is set once shard i is in the snapshot; guarded by the
+	// shard's lock
+	done [numShards]bool
+	mu   sync.Mutex // guards data
+	data []byte
+	// after are the stream records of commands on shards already in the
+	// snapshot (guarded by replState.mu): snapshot + after is the state at
+	// the offset where the snapshot ends
+	after []byte
+}
+
+// snapshot takes a snapshot for a full sync and returns it with the
+// stream offset it corresponds to exactly, and the replication ID; attach
+// runs with r.mu held at that offset (the link registers, so it misses
+// nothing of the stream).
+//
+// The shards are written one at a time under their own lock, so writes
+// stall only on the shard being written, as in an append-only log
+// rewrite: a command on shards all written already goes to the stream
+// and to after; one on shards none written yet is in the snapshot when
+// they are written; prepare puts every shard of a command on the same side
+// before it runs. Keys that expired but were not deleted yet are included:
+// the replica hides them and the DEL that deletes them follows in the
+// stream.
+func (r *replState) snapshot(attach func()) (payload []byte, off int64, id string) {
+	r.snapMu.Lock()
+	defer r.snapMu.Unlock()
+	sn := &snapState{}
+	r.mu.Lock()
+	r.snap = sn
+	r.snapPtr.Store(sn)
+	r.mu.Unlock()
+	r.active.Store(true)
+	ks := r.s.ks
+	for i := range ks.shards {
+		ks.shards[i].mu.Lock()
+		if !sn.done[i] {
+			sn.shardLocked(ks, i)
+		}
+		ks.shards[i].mu.Unlock()
+		if d := r.s.replSnapshotDelay; d > 0 {
+			time.Sleep(d)
+		}
+	}
+	r.mu.Lock()
+	off, id = r.bl.end, r.replid
+	r.snap = nil
+	r.snapPtr.Store(nil)
+	r.syncs++
+	r.lastAfter = len(sn.after)
+	attach()
+	r.mu.Unlock()
+	return append(sn.data, sn.after...), off, id
+}
+
+// shardLocked writes shard i into the snapshot; the caller holds its lock.
+func (sn *snapState) shardLocked(ks *Keyspace, i int) {
 	var buf []byte
-	for i := range s.ks.shards {
-		for _, m := range s.ks.shards[i].slots {
-			for k, e := range m {
-				buf = appendEntry(buf, k, e)
+	for _, m := range ks.shards[i].slots {
+		for k, e := range m {
+			buf = appendEntry(buf, k, e)
+		}
+	}
+	sn.mu.Lock()
+	sn.data = append(sn.data, buf...)
+	sn.mu.Unlock()
+	sn.done[i] = true
+}
+
+// prepare runs after a command locked its shards: while a snapshot is
+// taken, a command whose shards are partly in it gets the others written
+// first, so it is wholly after the snapshot.
+func (r *replState) prepare(shards []int) {
+	sn := r.snapPtr.Load()
+	if sn == nil || len(shards) < 2 {
+		return
+	}
+	done, notDone := false, false
+	for _, i := range shards {
+		if sn.done[i] {
+			done = true
+		} else {
+			notDone = true
+		}
+	}
+	if done && notDone {
+		for _, i := range shards {
+			if !sn.done[i] {
+				sn.shardLocked(r.s.ks, i)
 			}
 		}
 	}
-	return buf
 }
 
 // replCron pings the replicas every second, so a replica notices a silent
@@ -221,7 +293,7 @@ func (s *Server) replCron() {
 		n := len(r.links)
 		r.mu.Unlock()
 		if n > 0 && !r.replica.Load() {
-			r.feed(ping)
+			r.feed(ping, nil)
 		}
 	}
 }

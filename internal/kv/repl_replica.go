@@ -222,6 +222,7 @@ func (s *Server) syncOnce(gen int64, addr string) error {
 			r.replid2, r.secondOff, r.replid = r.replid, r.bl.end, nid
 		}
 		r.mu.Unlock()
+		r.active.Store(true)
 		s.logger.Printf("replication from %s: partial resync at offset %d", addr, off)
 	}
 	r.mu.Lock()
@@ -300,6 +301,7 @@ func (m *masterConn) fullSync(id string, off int64) error {
 	r.replid, r.replid2, r.secondOff = id, noReplID, -1
 	r.bl.reset(off)
 	r.mu.Unlock()
+	r.active.Store(true)
 	s.logger.Printf("replication: full sync of %d bytes done at offset %d", size, off)
 	return nil
 }
@@ -322,7 +324,7 @@ func (m *masterConn) apply(raw []byte, cmds ...[][]byte) error {
 		m.mc.aofWait = 0
 	}
 	if len(raw) > 0 {
-		r.feed(raw)
+		r.feed(raw, nil)
 	}
 	return nil
 }

@@ -199,13 +199,15 @@ func TestReplBacklogOverrunFullSyncs(t *testing.T) {
 // with full syncs; afterwards every counter is exactly the same on both.
 func TestReplFullSyncUnderConcurrentWrites(t *testing.T) {
 	p := startServer(t, func(c *Config) { c.EventLoops = 2 })
+	// the snapshot pauses between shards, so writes interleave with it
+	p.srv.replSnapshotDelay = 200 * time.Microsecond
 	r1 := startServer(t, nil)
 	r2 := startServer(t, nil)
 	ctx := context.Background()
-	const workers, keys, rounds = 8, 32, 300
+	const workers, keys, maxOps = 8, 64, 20000
 	var wg sync.WaitGroup
 	counts := make([][]int, workers)
-	start := make(chan struct{})
+	stop := make(chan struct{})
 	for w := 0; w < workers; w++ {
 		counts[w] = make([]int, keys)
 		wg.Add(1)
@@ -213,11 +215,15 @@ func TestReplFullSyncUnderConcurrentWrites(t *testing.T) {
 			defer wg.Done()
 			c := redis.NewClient(&redis.Options{Addr: p.addr, MaxRetries: -1, PoolSize: 1})
 			defer c.Close()
-			<-start
-			for i := 0; i < rounds; i++ {
-				k := i % keys
+			for i := 0; i < maxOps; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := (i * 7) % keys
 				if i%10 == 9 { // a transaction over two shards
-					k2 := (i + 7) % keys
+					k2 := (k + 13) % keys
 					tx := c.TxPipeline()
 					tx.Incr(ctx, fmt.Sprintf("w%d:k%d", w, k))
 					tx.Incr(ctx, fmt.Sprintf("w%d:k%d", w, k2))
@@ -229,6 +235,15 @@ func TestReplFullSyncUnderConcurrentWrites(t *testing.T) {
 					counts[w][k2]++
 					continue
 				}
+				if i%10 == 4 { // a multi-key command over two shards
+					k2 := (k + 5) % keys
+					a, b := fmt.Sprintf("w%d:m%d", w, k), fmt.Sprintf("w%d:m%d", w, k2)
+					if err := c.MSet(ctx, a, i, b, i).Err(); err != nil {
+						t.Error(err)
+						return
+					}
+					continue
+				}
 				if err := c.Incr(ctx, fmt.Sprintf("w%d:k%d", w, k)).Err(); err != nil {
 					t.Error(err)
 					return
@@ -237,12 +252,29 @@ func TestReplFullSyncUnderConcurrentWrites(t *testing.T) {
 			}
 		}()
 	}
-	close(start)
-	time.Sleep(20 * time.Millisecond)
-	replicaOf(t, r1, p)
 	time.Sleep(30 * time.Millisecond)
+	replicaOf(t, r1, p)
+	waitLink := func(r *testEnv) {
+		for !r.srv.LinkUp() {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitLink(r1)
+	p.srv.repl.mu.Lock()
+	after1 := p.srv.repl.lastAfter
+	p.srv.repl.mu.Unlock()
 	replicaOf(t, r2, p)
+	waitLink(r2)
+	p.srv.repl.mu.Lock()
+	after2 := p.srv.repl.lastAfter
+	p.srv.repl.mu.Unlock()
+	time.Sleep(30 * time.Millisecond)
+	close(stop)
 	wg.Wait()
+	t.Logf("stream bytes recorded during the snapshots: %d, %d", after1, after2)
+	if after1 == 0 && after2 == 0 {
+		t.Error("no write interleaved with either snapshot: the test did not test the cut")
+	}
 	waitSynced(t, p, r1)
 	waitSynced(t, p, r2)
 	for _, r := range []*testEnv{r1, r2} {
@@ -257,7 +289,6 @@ func TestReplFullSyncUnderConcurrentWrites(t *testing.T) {
 		}
 		sameData(t, p, r)
 	}
-	t.Logf("primary: %v", p.srv.ReplInfo()["gantry_full_syncs"])
 }
 
 func TestReplWait(t *testing.T) {

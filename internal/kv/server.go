@@ -132,6 +132,8 @@ type Server struct {
 	// rewriteShardDelay slows rewrites down in tests so that writes
 	// interleave with them.
 	rewriteShardDelay time.Duration
+	// replSnapshotDelay slows full-sync snapshots down in tests likewise.
+	replSnapshotDelay time.Duration
 
 	loops    []*eventLoop
 	nextLoop int
