@@ -343,6 +343,32 @@ func replicateAll(ctx context.Context, primaries, repAddrs []string, reps []*red
 			}
 		}
 	}
+	// every node's view lists the replicas (gossip spreads the roles)
+	all := append(append([]string(nil), primaries...), repAddrs...)
+	for _, a := range all {
+		for {
+			lines, err := nodesOf(ctx, a)
+			n := 0
+			for _, l := range lines {
+				if l.has("slave") {
+					n++
+				}
+			}
+			if err == nil && n >= len(repAddrs) {
+				break
+			}
+			if time.Now().After(deadline) {
+				fmt.Fprintln(out)
+				return fmt.Errorf("%s does not see the %d replicas in time (%v)", a, len(repAddrs), err)
+			}
+			fmt.Fprint(out, ".")
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
 	fmt.Fprintln(out, " ok")
 	return nil
 }

@@ -216,3 +216,76 @@ func failoverRound(t *testing.T, ctx context.Context, cc *redis.ClusterClient, b
 	})
 	return took
 }
+
+// TestGantryClusterCreateWithReplicas: gantry cluster create --replicas 1
+// makes three primaries with a replica each; check is clean; a manual
+// CLUSTER FAILOVER swaps a primary and its replica without losing a
+// write.
+func TestGantryClusterCreateWithReplicas(t *testing.T) {
+	ctx := context.Background()
+	nodes := make([]*peerNode, 6)
+	var addrs []string
+	for i := range nodes {
+		nodes[i] = &peerNode{port: freePort(t), bus: freePort(t), dir: t.TempDir()}
+		startPeer(t, nodes[i])
+		addrs = append(addrs, nodes[i].addr())
+	}
+	out, err := exec.Command(gantryBin, append([]string{"cluster", "create", "--replicas", "1"}, addrs...)...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "[OK] 6 nodes agree") {
+		t.Fatalf("gantry cluster create --replicas 1: %v\n%s", err, out)
+	}
+	if strings.Count(string(out), "S: ") != 3 {
+		t.Fatalf("create does not list 3 replicas:\n%s", out)
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, MaxRedirects: 16, ClusterStateReloadInterval: 100 * time.Millisecond})
+	defer cc.Close()
+	for i := 0; i < 100; i++ {
+		if err := cc.Set(ctx, "g"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// manual failover of the shard of g0, then every value is still there
+	owner, err := cc.MasterForKey(ctx, "g0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	myID := owner.ClusterMyID(ctx).Val()
+	var replica *redis.Client
+	for _, a := range addrs[3:] {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		defer c.Close()
+		nodes := c.ClusterNodes(ctx).Val()
+		for _, l := range strings.Split(nodes, "\n") {
+			if strings.Contains(l, "myself,slave "+myID) {
+				replica = c
+			}
+		}
+	}
+	if replica == nil {
+		t.Fatalf("no replica of %s (%s)", owner.Options().Addr, myID)
+	}
+	if err := replica.Do(ctx, "cluster", "failover").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "the replica took over", func() bool {
+		return strings.Contains(replica.Info(ctx, "replication").Val(), "role:master") &&
+			strings.Contains(owner.Info(ctx, "replication").Val(), "role:slave")
+	})
+	for i := 0; i < 100; i++ {
+		var v string
+		var err error
+		for try := 0; try < 50; try++ {
+			if v, err = cc.Get(ctx, "g"+strconv.Itoa(i)).Result(); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil || v != strconv.Itoa(i) {
+			t.Fatalf("g%d = %q, %v after CLUSTER FAILOVER", i, v, err)
+		}
+	}
+	out, err = exec.Command(gantryBin, "cluster", "check", addrs[0]).CombinedOutput()
+	if err != nil {
+		t.Fatalf("gantry cluster check after the failover: %v\n%s", err, out)
+	}
+}
