@@ -81,14 +81,14 @@ func cmdPSync(c *Client) {
 		c.closing = true
 		return
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
 	if _, err := c.nc.Write(head); err != nil {
 		c.closing = true
 		return
 	}
 	for len(payload) > 0 { // chunks, so a slow replica gets a fresh deadline
 		n := min(len(payload), 1<<20)
-		c.nc.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
+		_ = c.nc.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
 		if _, err := c.nc.Write(payload[:n]); err != nil {
 			c.closing = true
 			return
@@ -124,7 +124,7 @@ func cmdPSync(c *Client) {
 			return
 		}
 		if len(buf) > 0 {
-			c.nc.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
+			_ = c.nc.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
 			if _, err := c.nc.Write(buf); err != nil {
 				return
 			}

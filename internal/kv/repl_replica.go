@@ -121,7 +121,7 @@ func (m *masterConn) send(args ...string) error {
 	for i, a := range args {
 		bs[i] = []byte(a)
 	}
-	m.nc.SetWriteDeadline(time.Now().Add(m.tout))
+	_ = m.nc.SetWriteDeadline(time.Now().Add(m.tout))
 	_, err := m.nc.Write(resp.AppendCommand(nil, bs...))
 	return err
 }
@@ -462,7 +462,7 @@ func validReplID(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
+		if (s[i] < '0' || s[i] > '9') && (s[i] < 'a' || s[i] > 'f') {
 			return false
 		}
 	}

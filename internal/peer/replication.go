@@ -115,7 +115,7 @@ func (c *Cluster) ManualFailover(ctx context.Context, timeout time.Duration) err
 	defer cancel()
 	cli := redis.NewClient(&redis.Options{Addr: primaryAddr, MaxRetries: -1, DialTimeout: time.Second,
 		ReadTimeout: timeout, PoolSize: 1, DisableIdentity: true})
-	defer cli.Close()
+	defer func() { _ = cli.Close() }()
 	pause := strconv.FormatInt((2 * timeout).Milliseconds(), 10)
 	if err := cli.Do(ctx, "client", "pause", pause, "write").Err(); err != nil {
 		return fmt.Errorf("pause the primary %s: %w", primaryAddr, err)
@@ -124,7 +124,7 @@ func (c *Cluster) ManualFailover(ctx context.Context, timeout time.Duration) err
 	role, err := cli.Do(ctx, "role").Slice()
 	if err != nil || len(role) < 2 {
 		unpause()
-		return fmt.Errorf("primary %s: ROLE: %v", primaryAddr, err)
+		return fmt.Errorf("primary %s: ROLE: %w", primaryAddr, err)
 	}
 	target, ok := role[1].(int64)
 	if !ok {
@@ -300,7 +300,7 @@ func replicateAll(ctx context.Context, primaries, repAddrs []string, reps []*red
 	for i, a := range primaries {
 		c := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1})
 		id, err := c.Do(ctx, "cluster", "myid").Text()
-		c.Close()
+		_ = c.Close()
 		if err != nil {
 			return fmt.Errorf("%s: cluster myid: %w", a, err)
 		}
@@ -359,7 +359,7 @@ func replicateAll(ctx context.Context, primaries, repAddrs []string, reps []*red
 			}
 			if time.Now().After(deadline) {
 				fmt.Fprintln(out)
-				return fmt.Errorf("%s does not see the %d replicas in time (%v)", a, len(repAddrs), err)
+				return fmt.Errorf("%s does not see the %d replicas in time: %w", a, len(repAddrs), err)
 			}
 			fmt.Fprint(out, ".")
 			select {
