@@ -208,7 +208,7 @@ func failoverRound(t *testing.T, ctx context.Context, cc *redis.ClusterClient, b
 	rep := redis.NewClient(&redis.Options{Addr: repAddr, MaxRetries: -1})
 	defer rep.Close()
 
-	victim.p.kill9()
+	victim.p.Kill9()
 	killed := time.Now()
 	promotedCh := make(chan time.Duration, 1)
 	go func() { // the replica's side, polled on its own connection
