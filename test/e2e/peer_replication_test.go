@@ -99,6 +99,28 @@ func TestPeerReplicasAndFailover(t *testing.T) {
 			t.Fatalf("CLUSTER SHARDS: a shard with nodes %+v", sh.Nodes)
 		}
 	}
+	waitUntil(t, 10*time.Second, "CLUSTER SHARDS shows the replicas' offsets", func() bool {
+		shards, err := cc.ClusterShards(ctx).Result()
+		if err != nil {
+			return false
+		}
+		for _, sh := range shards {
+			for _, n := range sh.Nodes {
+				if n.Role == "replica" && n.ReplicationOffset == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	// reads from the replicas (READONLY), as a ClusterClient with ReadOnly does
+	ro := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ReadOnly: true})
+	defer ro.Close()
+	for i := 0; i < 30; i++ {
+		if got := ro.Get(ctx, "cli:"+strconv.Itoa(i)).Val(); got != "v"+strconv.Itoa(i) {
+			t.Fatalf("READONLY read of cli:%d = %q", i, got)
+		}
+	}
 
 	rounds := failoverRounds(t)
 	var times, promos []time.Duration
