@@ -215,6 +215,12 @@ func cmdFailover(r *Router, args [][]byte, w *resp.Writer) {
 		return
 	}
 	c := r.c
+	select {
+	case <-c.done:
+		w.Error("ERR the node is shutting down")
+		return
+	default:
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
