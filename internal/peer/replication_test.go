@@ -171,14 +171,12 @@ func TestReplicatedCluster(t *testing.T) {
 	if err := rc.Set(ctx, "k7", "x", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "MOVED") {
 		t.Errorf("a write on a replica: %v, want MOVED", err)
 	}
-	reps, err := rc.Do(ctx, "cluster", "replicas", string(ps[0].id)).StringSlice()
-	if err != nil || len(reps) != 1 || !strings.Contains(reps[0], "slave "+string(ps[0].id)) {
-		t.Errorf("CLUSTER REPLICAS = %q, %v", reps, err)
-	}
-	nodes := rc.ClusterNodes(ctx).Val()
-	if strings.Count(nodes, " slave ") != 3 && strings.Count(nodes, "slave ") != 3 {
-		t.Errorf("CLUSTER NODES shows no 3 replicas:\n%s", nodes)
-	}
+	// the roles reach every view by gossip
+	waitFor(t, "CLUSTER REPLICAS and NODES list the replicas", func() bool {
+		reps, err := rc.Do(ctx, "cluster", "replicas", string(ps[0].id)).StringSlice()
+		return err == nil && len(reps) == 1 && strings.Contains(reps[0], "slave "+string(ps[0].id)) &&
+			strings.Count(rc.ClusterNodes(ctx).Val(), "slave ") == 3
+	})
 
 	// manual failover of shard 0 under writes to one of its keys
 	key := ""

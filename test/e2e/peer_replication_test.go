@@ -218,15 +218,15 @@ func failoverRound(t *testing.T, ctx context.Context, cc *redis.ClusterClient, b
 	// its replica, to see when the cluster promoted it
 	victimID := owner.ClusterMyID(ctx).Val()
 	var repAddr string
-	for _, l := range strings.Split(owner.ClusterNodes(ctx).Val(), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 3 && f[3] == victimID {
-			repAddr, _, _ = strings.Cut(f[1], "@")
+	waitUntil(t, 30*time.Second, "the primary's CLUSTER NODES lists its replica", func() bool {
+		for _, l := range strings.Split(owner.ClusterNodes(ctx).Val(), "\n") {
+			f := strings.Fields(l)
+			if len(f) > 3 && f[3] == victimID && strings.Contains(f[2], "slave") {
+				repAddr, _, _ = strings.Cut(f[1], "@")
+			}
 		}
-	}
-	if repAddr == "" {
-		t.Fatalf("no replica of %s in CLUSTER NODES", victim.addr())
-	}
+		return repAddr != ""
+	})
 	rep := redis.NewClient(&redis.Options{Addr: repAddr, MaxRetries: -1})
 	defer rep.Close()
 
