@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -421,5 +423,48 @@ func TestClientPauseWrites(t *testing.T) {
 	p.rdb.Do(ctx, "client", "unpause")
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplRestartPartialResync: a replica that shut down cleanly keeps its
+// replication ID and offset with its data (repl-state next to the log) and
+// continues with a partial resync after the restart; a crash (no file)
+// falls back to a full sync.
+func TestReplRestartPartialResync(t *testing.T) {
+	p := startServer(t, nil)
+	dir := t.TempDir()
+	withDir := func(c *Config) { c.DataDir = dir }
+	r := startServer(t, withDir)
+	ctx := context.Background()
+	for i := 0; i < 50; i++ {
+		p.rdb.Set(ctx, "a"+strconv.Itoa(i), i, 0)
+	}
+	r.srv.ReplicaOf(p.addr)
+	waitSynced(t, p, r)
+	if err := r.srv.Close(); err != nil { // a clean stop, still a replica
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ { // missed while the replica is down
+		p.rdb.Incr(ctx, "b"+strconv.Itoa(i))
+	}
+	r2 := startServer(t, withDir)
+	replicaOf(t, r2, p)
+	waitSynced(t, p, r2)
+	sameData(t, p, r2)
+	info := p.srv.ReplInfo()
+	if info["gantry_full_syncs"] != "1" || info["gantry_partial_syncs"] != "1" {
+		t.Errorf("after a clean restart: full %s partial %s, want 1 and 1", info["gantry_full_syncs"], info["gantry_partial_syncs"])
+	}
+	// the file is used once: a second start without a clean stop full-syncs
+	if _, err := os.Stat(filepath.Join(dir, replStateName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("repl-state still there after loading it: %v", err)
+	}
+	if id, off, err := parseReplState("gantry-repl 1\n" + strings.Repeat("a", 40) + " 12\n"); err != nil || off != 12 || len(id) != 40 {
+		t.Errorf("parseReplState: %q %d %v", id, off, err)
+	}
+	for _, bad := range []string{"", "gantry-repl 2\nx 1\n", "gantry-repl 1\n" + strings.Repeat("a", 40) + " -1\n", "gantry-repl 1\nzz 1\n"} {
+		if _, _, err := parseReplState(bad); err == nil {
+			t.Errorf("parseReplState(%q) accepted", bad)
+		}
 	}
 }

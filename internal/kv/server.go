@@ -166,6 +166,12 @@ func New(cfg Config) (*Server, error) {
 	// replication starts after loading: the loaded data is the state at
 	// offset 0 of a new replication ID
 	s.repl = newReplState(s, cfg.ReplBacklogSize)
+	if s.aof != nil && s.aof.enabled() {
+		if err := s.loadReplState(); err != nil {
+			s.aof.close()
+			return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+		}
+	}
 	s.ks.expireHook = s.repl.expired
 	s.goTracked(s.replCron)
 	if cfg.ActiveExpireHz > 0 {
@@ -289,7 +295,13 @@ func (s *Server) Close() error {
 	s.wakeLoops()
 	s.wg.Wait()
 	if s.aof != nil {
-		return s.aof.close()
+		err := s.aof.close()
+		if err == nil {
+			if err := s.saveReplState(); err != nil {
+				s.logger.Printf("replication state: %v (a restart full-syncs)", err)
+			}
+		}
+		return err
 	}
 	return nil
 }
