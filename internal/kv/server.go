@@ -168,7 +168,9 @@ func New(cfg Config) (*Server, error) {
 	s.repl = newReplState(s, cfg.ReplBacklogSize)
 	if s.aof != nil && s.aof.enabled() {
 		if err := s.loadReplState(); err != nil {
-			s.aof.close()
+			if cerr := s.aof.close(); cerr != nil {
+				s.logger.Printf("closing the log: %v", cerr)
+			}
 			return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 		}
 	}
