@@ -50,7 +50,20 @@ func cmdPSync(c *Client) {
 
 	var head, payload []byte
 	var pos int64
+	// a server that became a replica meanwhile serves no replica (its
+	// stream would be another primary's)
+	notPrimary := func() bool {
+		if r.masterAddr != "" {
+			c.w.Error("ERR gantry replicas do not serve replicas (no chained replication); PSYNC the primary")
+			return true
+		}
+		return false
+	}
 	r.mu.Lock()
+	if notPrimary() {
+		r.mu.Unlock()
+		return
+	}
 	partial := !legacy && r.active.Load() && reqOff >= 0 && r.bl.holds(reqOff) &&
 		(reqID == r.replid || reqID == r.replid2 && reqOff <= r.secondOff)
 	if partial {
@@ -62,7 +75,15 @@ func cmdPSync(c *Client) {
 	} else {
 		r.mu.Unlock()
 		var id string
-		payload, pos, id = r.snapshot(func() { r.links[l] = struct{}{} })
+		refused := false
+		payload, pos, id = r.snapshot(func() {
+			if refused = notPrimary(); !refused {
+				r.links[l] = struct{}{}
+			}
+		})
+		if refused {
+			return
+		}
 		if !legacy {
 			head = []byte("+FULLRESYNC " + id + " " + strconv.FormatInt(pos, 10) + "\r\n")
 		}

@@ -148,8 +148,8 @@ func CreateWithReplicas(ctx context.Context, addrs []string, replicas int, wait 
 	for i, a := range repAddrs {
 		repClients[i] = redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1})
 		defer repClients[i].Close()
-		if err := repClients[i].Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("%s: %w", a, err)
+		if err := checkEmpty(ctx, repClients[i], a); err != nil {
+			return err
 		}
 	}
 	clients = append(clients, repClients...)

@@ -378,3 +378,27 @@ func replicateAll(ctx context.Context, primaries, repAddrs []string, reps []*red
 	fmt.Fprintln(out, " ok")
 	return nil
 }
+
+// checkEmpty refuses a node that is not a fresh cluster node: a replica's
+// data would be replaced by its primary's.
+func checkEmpty(ctx context.Context, c *redis.Client, addr string) error {
+	info, err := c.Info(ctx, "cluster").Result()
+	if err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	if !strings.Contains(info, "cluster_enabled:1") {
+		return fmt.Errorf("%s is not a cluster node (start it with --cluster)", addr)
+	}
+	ci, err := c.ClusterInfo(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	n, err := c.DBSize(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	if !strings.Contains(ci, "cluster_known_nodes:1\r") || !strings.Contains(ci, "cluster_slots_assigned:0\r") || n != 0 {
+		return fmt.Errorf("%s is not empty (it knows other nodes, owns slots or holds keys)", addr)
+	}
+	return nil
+}
