@@ -320,6 +320,10 @@ func (m *masterConn) apply(raw []byte, cmds ...[][]byte) error {
 	for _, args := range cmds {
 		m.mc.args = args
 		m.s.dispatch(m.mc)
+		if b := m.mc.w.B; len(b) > 0 && b[0] == '-' {
+			// the primary ran it without error: the data differ
+			m.s.logger.Printf("replication: %s from the primary failed here: %s", trunc(args[0], 32), trunc(b[1:], 200))
+		}
 		m.mc.w.B = m.mc.w.B[:0]
 		m.mc.aofWait = 0
 	}
