@@ -146,12 +146,28 @@ func (c *Cluster) ManualFailover(ctx context.Context, timeout time.Duration) err
 		unpause()
 		return err
 	}
-	// wait for the outcome; a lost election ends the pause
+	// wait for the outcome; an election without a majority is tried again
+	// once the voters may vote for this shard again (2 x node timeout); no
+	// success by the deadline ends the pause
+	attempt := time.Now()
 	for {
-		var primary bool
-		c.View(func(n *Node) { primary = n.self().Role == RolePrimary })
+		var primary, running bool
+		var retryAfter time.Duration
+		c.View(func(n *Node) {
+			primary = n.self().Role == RolePrimary
+			running = n.el.asking || n.el.forced
+			retryAfter = 2*n.cfg.NodeTimeout + 100*time.Millisecond
+		})
 		if primary {
 			return nil
+		}
+		if !running && time.Since(attempt) > retryAfter {
+			attempt = time.Now()
+			c.logger.Printf("cluster: manual failover: no majority yet, asking again")
+			if err := c.Update(func(n *Node, _ time.Time) error { return n.Failover(FailoverForce) }); err != nil {
+				unpause()
+				return err
+			}
 		}
 		select {
 		case <-ctx.Done():
