@@ -271,12 +271,16 @@ func (s *Server) dispatch(c *Client) {
 			return
 		}
 	}
-	if msg := s.replicaCheck(c, cmd); msg != "" {
-		if c.multi {
-			c.multiErr = true
+	// a replica refuses writes; in cluster mode after routing (in call),
+	// so that a write for a slot of another shard gets MOVED, as in Redis
+	if s.cfg.Cluster == nil {
+		if msg := s.replicaCheck(c, cmd); msg != "" {
+			if c.multi {
+				c.multiErr = true
+			}
+			c.w.Error(msg)
+			return
 		}
-		c.w.Error(msg)
-		return
 	}
 	if c.multi && cmd.flags&flagNoQueue == 0 {
 		q := make([][]byte, len(args))
@@ -317,6 +321,9 @@ func (s *Server) call(c *Client, cmd *Command, lock bool) {
 	}
 	c.keys = cmd.getKeys(c.args, c.keys[:0])
 	if cmd.flags&flagSelfLock != 0 {
+		if !c.replicaAdmits(cmd) {
+			return
+		}
 		if c.pauseHit(cmd) {
 			c.pausedRetry = true
 			return
@@ -326,6 +333,12 @@ func (s *Server) call(c *Client, cmd *Command, lock bool) {
 	}
 	if lock {
 		c.lockKeys()
+	}
+	if !c.replicaAdmits(cmd) {
+		if lock {
+			c.unlock()
+		}
+		return
 	}
 	if c.pauseHit(cmd) {
 		if lock {

@@ -210,6 +210,21 @@ func (s *Server) replicaCheck(c *Client, cmd *Command) string {
 	return ""
 }
 
+// replicaAdmits is the replica check of cluster mode, run by call once the
+// command was routed (standalone servers check in dispatch); false means
+// the error reply is written.
+func (c *Client) replicaAdmits(cmd *Command) bool {
+	s := c.srv
+	if s.cfg.Cluster == nil || s.repl == nil {
+		return true
+	}
+	if msg := s.replicaCheck(c, cmd); msg != "" {
+		c.w.Error(msg)
+		return false
+	}
+	return true
+}
+
 func replSpecs() []cmdSpec {
 	const adm = "admin noscript loading stale"
 	return []cmdSpec{
