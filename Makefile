@@ -37,6 +37,8 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/jobspec
 	$(GO) test -run '^$$' -fuzz FuzzParseDumpBody -fuzztime 30s ./internal/kv
+	$(GO) test -run '^$$' -fuzz FuzzPSyncReply -fuzztime 30s ./internal/kv
+	$(GO) test -run '^$$' -fuzz FuzzBacklog -fuzztime 30s ./internal/kv
 
 clean:
 	rm -rf bin

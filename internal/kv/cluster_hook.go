@@ -140,6 +140,20 @@ func (ks *Keyspace) WakeBlocked() {
 	}
 }
 
+// FlushAll deletes every key, logged as FLUSHALL (CLUSTER RESET of a
+// replica, which Redis empties). It bypasses the replica's refusal of
+// writes: the cluster layer has already made the node a primary.
+func (s *Server) FlushAll() {
+	c := newClient(s, nil)
+	c.args = [][]byte{[]byte("FLUSHALL")}
+	c.cmd = s.cmds["flushall"]
+	c.now = s.nowMs()
+	cmdFlushAll(c)
+	if c.aofWait > 0 {
+		s.aof.waitDurable(c.aofWait)
+	}
+}
+
 // rerouteLocked routes a blocking command again, with its shards locked,
 // each time it tries (its keys may have been migrated meanwhile); "" lets
 // it go on.

@@ -171,11 +171,6 @@ type clusterCmd struct {
 var clusterCommands map[string]clusterCmd
 
 func init() {
-	notYet := func(name string) clusterCmd {
-		return clusterCmd{-2, func(_ *Router, _ [][]byte, w *resp.Writer) {
-			w.Error("ERR CLUSTER " + name + " is not supported yet")
-		}}
-	}
 	clusterCommands = map[string]clusterCmd{
 		"MYID":                  {2, cmdMyID},
 		"MYSHARDID":             {2, cmdMyShardID},
@@ -193,12 +188,13 @@ func init() {
 		"SET-CONFIG-EPOCH":      {3, cmdSetConfigEpoch},
 		"BUMPEPOCH":             {2, cmdBumpEpoch},
 		"COUNT-FAILURE-REPORTS": {3, cmdCountFailureReports},
-		// these need replication or slot migration, which are not built yet
-		"REPLICATE": notYet("REPLICATE (replication)"),
-		"FAILOVER":  notYet("FAILOVER (replication)"),
-		"SETSLOT":   {-4, cmdSetSlot},
-		"SHARDS":    {2, cmdShards},
-		"RESET":     {-2, cmdReset},
+		"REPLICATE":             {3, cmdReplicate},
+		"FAILOVER":              {-2, cmdFailover},
+		"REPLICAS":              {3, cmdReplicas},
+		"SLAVES":                {3, cmdReplicas},
+		"SETSLOT":               {-4, cmdSetSlot},
+		"SHARDS":                {2, cmdShards},
+		"RESET":                 {-2, cmdReset},
 	}
 }
 

@@ -169,7 +169,8 @@ func cmdSetSlot(r *Router, args [][]byte, w *resp.Writer) {
 	})
 }
 
-// cmdReset: CLUSTER RESET [HARD|SOFT]. A node holding keys refuses.
+// cmdReset: CLUSTER RESET [HARD|SOFT]. A primary holding keys refuses; a
+// replica is emptied.
 func cmdReset(r *Router, args [][]byte, w *resp.Writer) {
 	hard := false
 	switch {
@@ -181,13 +182,21 @@ func cmdReset(r *Router, args [][]byte, w *resp.Writer) {
 		w.Error("ERR syntax error")
 		return
 	}
-	if ks := r.ks.Load(); ks != nil && ks.Len() > 0 {
+	var replica bool
+	var repl Replicator
+	r.c.View(func(n *Node) { replica, repl = n.self().Role == RoleReplica, r.c.repl })
+	if ks := r.ks.Load(); ks != nil && ks.Len() > 0 && !replica {
 		w.Error("ERR CLUSTER RESET can't be called with master nodes containing keys")
 		return
 	}
 	if err := r.c.Reset(hard); err != nil {
 		w.Error("ERR " + err.Error())
 		return
+	}
+	// a replica is emptied, as in Redis (the reset made it a primary
+	// that replicates from nobody)
+	if f, ok := repl.(interface{ FlushAll() }); ok && replica {
+		f.FlushAll()
 	}
 	w.OK()
 }
