@@ -169,6 +169,8 @@ func (s *Server) nodeAllocsWatch(w http.ResponseWriter, r *http.Request) (any, e
 			// A restore replaced the state: the feed starts over. Let
 			// the caller reconnect with what it holds.
 			if !stream {
+				// Nothing was sent yet: start over from the request.
+				nw = newNodeWatcher(&req)
 				continue
 			}
 			return nil, nil

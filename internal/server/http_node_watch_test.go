@@ -283,3 +283,64 @@ func TestNodesBatchEndpoints(t *testing.T) {
 		})
 	}
 }
+
+// TestNodeWatchAcrossRestore checks that a stream ends when a snapshot
+// restore replaces the state, and that a caller reconnecting with its
+// index from the old history gets the restored full list.
+func TestNodeWatchAcrossRestore(t *testing.T) {
+	_, c := startServer(t, testConfig(t))
+	if _, err := c.RegisterNode(bg, labelledNode("n1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterJob(bg, pinnedJob("kept", "n1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	kept := waitLive(t, c, "kept", 1)[0]
+	var snap strings.Builder
+	if _, err := c.SnapshotSave(bg, &snap); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterJob(bg, pinnedJob("lost", "n1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, c, "lost", 1)
+
+	open := func(st api.NodeWatchState) *api.NodeWatch {
+		w, err := c.WatchNodeAllocations(bg, &api.NodeWatchRequest{Nodes: map[string]api.NodeWatchState{"n1": st}}, true, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = w.Close() })
+		return w
+	}
+	w := open(api.NodeWatchState{})
+	_, first, err := w.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := api.NodeWatchState{Index: first["n1"].Index, Known: len(first["n1"].Allocs)}
+	if held.Known != 2 {
+		t.Fatalf("first frame: %d allocations, want 2", held.Known)
+	}
+	if _, err := c.SnapshotRestore(bg, strings.NewReader(snap.String())); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, nodes, err := w.Next()
+		if err != nil {
+			break // the stream ended
+		}
+		if len(nodes) > 0 {
+			t.Logf("frame before the stream ended: %+v", nodes)
+		}
+	}
+	w = open(held)
+	_, nodes, err := w.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := nodes["n1"]
+	if d == nil || !d.Full || len(d.Allocs) != 1 || d.Allocs[0].ID != kept.ID {
+		t.Fatalf("after restore: %+v, want the full list with only %s", d, kept.ID)
+	}
+}
