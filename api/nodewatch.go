@@ -102,7 +102,7 @@ func (c *Client) WatchNodeAllocations(ctx context.Context, req *NodeWatchRequest
 	if wait > 0 {
 		q.Set("wait", wait.String())
 	}
-	resp, err := c.raw(ctx, "POST", "/v1/nodes/allocations/watch", q, req)
+	resp, err := c.raw(ctx, "POST", "/v1/nodes/allocations/watch", q, req) //nolint:bodyclose // NodeWatch.Close closes it
 	if err != nil {
 		return nil, err
 	}
