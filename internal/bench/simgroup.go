@@ -72,7 +72,8 @@ func (g *simGroup) run(ctx context.Context) {
 	}
 }
 
-func (g *simGroup) countErr() {
+func (g *simGroup) countErr(what string, err error) {
+	g.log.Warn("simulated nodes: "+what, "nodes", len(g.nodes), "err", err)
 	g.mu.Lock()
 	g.errs++
 	g.mu.Unlock()
@@ -110,12 +111,12 @@ func (g *simGroup) watch(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			g.countErr()
+			g.countErr("opening the watch", err)
 			sleepCtx(ctx, 100*time.Millisecond)
 			continue
 		}
 		if err := g.serveStream(ctx, w); err != nil && ctx.Err() == nil {
-			g.countErr()
+			g.countErr("reading the watch", err)
 			sleepCtx(ctx, 100*time.Millisecond)
 		}
 		_ = w.Close()
@@ -142,6 +143,7 @@ func (g *simGroup) serveStream(ctx context.Context, w *api.NodeWatch) error {
 				// The server forgot the node: register it again and
 				// watch it anew (the stream no longer carries it).
 				n.countErr()
+				g.log.Warn("simulated node unknown to the server; registering it again", "node", id)
 				if err := n.register(ctx); err != nil {
 					return err
 				}
@@ -174,12 +176,13 @@ func (g *simGroup) heartbeat(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			g.countErr()
+			g.countErr("heartbeat", err)
 			continue
 		}
 		for _, id := range resp.Unknown {
 			if n := g.byID[id]; n != nil {
 				n.countErr()
+				g.log.Warn("simulated node unknown to the server; registering it again", "node", id)
 				_ = n.register(ctx)
 			}
 		}
@@ -221,7 +224,7 @@ func (g *simGroup) report(ctx context.Context) {
 				return
 			}
 			if err != nil {
-				g.countErr()
+				g.countErr("reporting", err)
 				var ae *api.APIError
 				if errors.As(err, &ae) && ae.StatusCode/100 == 4 {
 					continue // refused for good: drop, as the agent does
@@ -240,7 +243,9 @@ func (g *simGroup) report(ctx context.Context) {
 			}
 			for id, p := range batch {
 				if unknown[id] {
-					g.byID[id].countErr() // dropped: the node re-registers on its next heartbeat
+					// Dropped: the node re-registers on its next heartbeat.
+					g.byID[id].countErr()
+					g.log.Warn("reports of a simulated node unknown to the server dropped", "node", id)
 					continue
 				}
 				g.byID[id].sent(p)

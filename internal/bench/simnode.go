@@ -68,6 +68,7 @@ func (n *simNode) register(ctx context.Context) error {
 			return ctx.Err()
 		}
 		n.countErr()
+		n.log.Warn("simulated node: registering", "node", n.node.Name, "err", err)
 		if !sleepCtx(ctx, backoff) {
 			return ctx.Err()
 		}
