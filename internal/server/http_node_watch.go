@@ -273,7 +273,7 @@ func (nw *nodeWatcher) examine(snap *state.Snapshot, f *api.NodeWatchFrame, id s
 	case rowIdx == st.index:
 		return
 	}
-	if st.index == 0 || full {
+	if full {
 		if snap.NodeByID(id) == nil {
 			// Reported once, then no longer watched: the caller
 			// registers the node again and watches it anew.
@@ -282,26 +282,32 @@ func (nw *nodeWatcher) examine(snap *state.Snapshot, f *api.NodeWatchFrame, id s
 			return
 		}
 	}
-	allocs := snap.AllocsByNode(id)
-	if !full {
-		// Fewer allocations created at or before the caller's index than
-		// it holds: some were removed (purged), so send the full list.
-		held := 0
-		for _, a := range allocs {
-			if a.CreateIndex <= st.index {
-				held++
-			}
-		}
-		full = held < st.known
-	}
+	// One pass: the allocations changed after the caller's index, and how
+	// many of the node's allocations the caller holds (created at or
+	// before its index). Fewer than it says it holds: some were removed
+	// (purged), so it gets the full list instead (a second pass).
 	d := &api.NodeAllocDelta{Index: rowIdx, Full: full}
-	for _, a := range allocs {
+	held, total := 0, 0
+	snap.EachAllocOfNode(id, func(a *structs.Allocation) bool {
+		total++
+		if a.CreateIndex <= st.index {
+			held++
+		}
 		if full || a.AllocModifyIndex > st.index {
 			d.Allocs = append(d.Allocs, nw.wire(f, a))
 		}
+		return true
+	})
+	if !full && held < st.known {
+		d.Full = true
+		d.Allocs = d.Allocs[:0]
+		snap.EachAllocOfNode(id, func(a *structs.Allocation) bool {
+			d.Allocs = append(d.Allocs, nw.wire(f, a))
+			return true
+		})
 	}
-	st.index, st.known = rowIdx, len(allocs)
-	if full || len(d.Allocs) > 0 {
+	st.index, st.known = rowIdx, total
+	if d.Full || len(d.Allocs) > 0 {
 		f.Nodes = addDelta(f.Nodes, id, d)
 	}
 }

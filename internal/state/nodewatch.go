@@ -2,6 +2,8 @@ package state
 
 import (
 	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
 // The change feed of node allocations.
@@ -67,3 +69,15 @@ func (s *Snapshot) NodeAllocIndex(nodeID string) (uint64, bool) {
 // change feed must start over then: the restored feed is not a
 // continuation of the old one.
 func (s *Snapshot) Abandoned() <-chan struct{} { return s.abandonCh }
+
+// EachAllocOfNode calls fn for every allocation on the node until fn
+// returns false, without collecting them (the node watch reads a changed
+// node's allocations once per change; a slice per read is garbage).
+func (s *Snapshot) EachAllocOfNode(nodeID string, fn func(*structs.Allocation) bool) {
+	it := s.iter(nil, TableAllocs, "node_id", nodeID)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if !fn(raw.(*structs.Allocation)) {
+			return
+		}
+	}
+}
