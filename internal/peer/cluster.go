@@ -67,6 +67,11 @@ type Cluster struct {
 	// Router refreshes its routing snapshot)
 	onChange func(n *Node)
 
+	// repl is the store's replication, driven by the node's role
+	// (replication.go); replWant is the primary address it follows
+	repl     Replicator
+	replWant string
+
 	saveMu sync.Mutex // serialises writes of nodes.json
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -222,6 +227,7 @@ func (c *Cluster) readyLocked() (Ready, State) {
 	if c.onChange != nil {
 		c.onChange(c.node)
 	}
+	c.syncReplLocked()
 	var st State
 	if rd.MustSave {
 		st = c.node.State()
@@ -307,6 +313,7 @@ func (c *Cluster) run() {
 			return
 		case now := <-t.C:
 			c.mu.Lock()
+			c.refreshOffsetLocked()
 			c.node.Tick(now)
 			rd, st := c.readyLocked()
 			c.mu.Unlock()
