@@ -1,6 +1,8 @@
 package kv
 
 import (
+	"fmt"
+
 	"github.com/gantry-project/gantry/internal/resp"
 )
 
@@ -255,4 +257,46 @@ func (ks *Keyspace) KeysInSlot(slot, count int) []string {
 		return true
 	})
 	return out
+}
+
+// delSlotBatch is how many keys one logged DEL of DeleteKeysInSlot names.
+const delSlotBatch = 1000
+
+// DeleteKeysInSlot deletes every key of a hash slot (expired or not) and
+// returns how many it deleted. The cluster layer calls it for a "dirty
+// slot": a slot this primary owned and another node took over by a newer
+// claim while this node still held keys of it (Redis's delKeysInSlot). The
+// deletion is logged as DELs (of up to 1000 keys each), so the append-only
+// log and the replicas drop the same keys; WATCHes on the keys are
+// invalidated. Like FlushAll it bypasses routing.
+func (s *Server) DeleteKeysInSlot(slot int) (int, error) {
+	if slot < 0 || slot >= NumSlots {
+		return 0, fmt.Errorf("delete keys in slot: slot %d out of range 0-%d", slot, NumSlots-1)
+	}
+	c := newClient(s, nil)
+	c.now = s.nowMs()
+	sh := slot % numShards
+	c.locked = append(c.locked[:0], sh)
+	s.ks.shards[sh].mu.Lock()
+	c.prepare()
+	var keys [][]byte
+	s.ks.forEachInSlotLocked(slot, func(key string, _ *entry) bool {
+		keys = append(keys, []byte(key))
+		return true
+	})
+	for _, k := range keys {
+		s.ks.deleteLocked(k)
+	}
+	for i := 0; i < len(keys); i += delSlotBatch {
+		batch := keys[i:min(i+delSlotBatch, len(keys))]
+		c.log(append([][]byte{bDEL}, batch...)...)
+	}
+	c.dirty = len(keys)
+	c.keys = keys
+	c.commitLocked()
+	c.unlock()
+	if c.aofWait > 0 {
+		s.aof.waitDurable(c.aofWait)
+	}
+	return len(keys), nil
 }
