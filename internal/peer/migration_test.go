@@ -3,6 +3,7 @@ package peer
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -312,5 +313,78 @@ func TestParseClusterNodesOpenSlots(t *testing.T) {
 	}
 	if len(lines[1].Open) != 0 || lines[1].BusPort != 17001 {
 		t.Errorf("second line: %+v", lines[1])
+	}
+}
+
+// TestSimDirtySlots: a primary whose slots another primary takes over by
+// a newer claim (SETSLOT NODE on the taker only, no migration) reports
+// exactly those slots as dirty, once, whether it learns the claim from a
+// heartbeat or a push-pull; a slot given away with SETSLOT NODE on the
+// owner itself is not dirty; a primary that loses its last slot becomes a
+// replica and reports none, nor do replicas.
+func TestSimDirtySlots(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		nw := newSimNet(t, 4, seed)
+		nw.shards(3) // a, b, c primaries; d replicates a
+		nw.dropRate = 0.2
+		nw.maxDelay = 20 * time.Millisecond
+		a, b, c, d := nw.ids[0], nw.ids[1], nw.ids[2], nw.ids[3]
+		clear(nw.dirty)
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// b takes slots 0 and 1 of a by itself: dirty on a
+		must(nw.nodes[b].SetSlotNode(0, b))
+		must(nw.nodes[b].SetSlotNode(1, b))
+		nw.collect(b)
+		// a gives slot 2 away itself (the end of a migration): not dirty
+		must(nw.nodes[a].SetSlotNode(2, b))
+		nw.collect(a)
+		must(nw.nodes[b].SetSlotNode(2, b))
+		nw.collect(b)
+		nw.runUntil(5*time.Second, "slots 0-2 at b", func() bool {
+			return nw.ownerEverywhere(0) == b && nw.ownerEverywhere(1) == b && nw.ownerEverywhere(2) == b
+		})
+		// b takes every slot of c at once: c becomes b's replica instead
+		for _, r := range nw.nodes[c].slots.SlotsOf(c) {
+			for s := int(r.Start); s <= int(r.End); s++ {
+				must(nw.nodes[b].SetSlotNode(uint16(s), b))
+			}
+		}
+		nw.collect(b)
+		nw.runUntil(5*time.Second, "c's slots at b", func() bool {
+			role, primary := nw.role(c)
+			return nw.agreed(nw.ids) && role == RoleReplica && primary == b
+		})
+		// a view merged by push-pull: b takes slot 3 of a, a hears of it
+		// only from c's view
+		nw.isolate(a)
+		must(nw.nodes[b].SetSlotNode(3, b))
+		nw.collect(b)
+		nw.runUntil(5*time.Second, "slot 3 at b on c", func() bool {
+			return nw.nodes[c].slots.Owner(3).Node == b
+		})
+		must(nw.nodes[a].MergeView(nw.nodes[c].State(), nw.now))
+		nw.collect(a)
+		if o := nw.nodes[a].slots.Owner(3).Node; o != b {
+			t.Fatalf("seed %d: after the merge a sees slot 3 at %s", seed, o)
+		}
+		nw.heal()
+		nw.run(500 * time.Millisecond)
+
+		want := map[NodeID][]uint16{a: {0, 1, 3}}
+		for _, id := range nw.ids {
+			got := slices.Clone(nw.dirty[id])
+			slices.Sort(got)
+			if !slices.Equal(got, want[id]) {
+				t.Errorf("seed %d: node %d reported dirty slots %v, want %v", seed, slices.Index(nw.ids, id), got, want[id])
+			}
+		}
+		if role, _ := nw.role(d); role != RoleReplica {
+			t.Errorf("seed %d: d is %v", seed, role)
+		}
 	}
 }

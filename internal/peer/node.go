@@ -117,6 +117,9 @@ type Node struct {
 
 	msgs     []Message
 	mustSave bool
+	// dirty are slots this primary lost to a newer claim while staying a
+	// primary (Ready.DirtySlots)
+	dirty []uint16
 	// changed is set with mustSave and cleared by the Router once it has
 	// rebuilt its routing snapshot
 	changed bool
@@ -150,6 +153,14 @@ func NewNode(cfg Config) (*Node, error) {
 type Ready struct {
 	Messages []Message
 	MustSave bool
+	// DirtySlots are slots this node owned as a primary and another
+	// primary took over by a claim with a newer config epoch, while this
+	// node stays a primary: any key of them still held here must be
+	// deleted (Redis's "dirty slots" in clusterUpdateSlotsConfigWith). A
+	// node that lost its last slot becomes a replica of the new owner
+	// instead and full-syncs, so it reports none. Slots given away with
+	// SETSLOT NODE (after their keys were migrated) are not reported.
+	DirtySlots []uint16
 }
 
 // Ready returns and clears the pending output.
@@ -157,8 +168,8 @@ func (n *Node) Ready() Ready {
 	if n.mustSave {
 		n.changed = true
 	}
-	rd := Ready{Messages: n.msgs, MustSave: n.mustSave}
-	n.msgs, n.mustSave = nil, false
+	rd := Ready{Messages: n.msgs, MustSave: n.mustSave, DirtySlots: n.dirty}
+	n.msgs, n.mustSave, n.dirty = nil, false, nil
 	return rd
 }
 
@@ -446,6 +457,7 @@ func (n *Node) applyClaims(from NodeID, epoch uint64, ranges []SlotRange) {
 	hadSlots := watched != "" && n.ownsSlots(watched)
 	changed := false
 	lostTo := NodeID("")
+	var lost []uint16 // slots this primary lost
 	for _, r := range ranges {
 		for s := int(r.Start); s <= int(r.End); s++ {
 			prev := n.slots.owners[s].Node
@@ -453,6 +465,9 @@ func (n *Node) applyClaims(from NodeID, epoch uint64, ranges []SlotRange) {
 				changed = true
 				if prev == watched && prev != "" {
 					lostTo = from
+				}
+				if prev == n.id && from != n.id && me.Role == RolePrimary {
+					lost = append(lost, uint16(s))
 				}
 			}
 		}
@@ -463,7 +478,9 @@ func (n *Node) applyClaims(from NodeID, epoch uint64, ranges []SlotRange) {
 	if hadSlots && lostTo != "" && !n.ownsSlots(watched) && lostTo != n.id {
 		me.Role, me.Primary = RoleReplica, lostTo
 		n.el = election{retryAt: n.el.retryAt}
+		return // a replica now: it full-syncs from the new owner
 	}
+	n.dirty = append(n.dirty, lost...)
 }
 
 // resolveCollision: two primaries with the same config epoch could claim

@@ -31,6 +31,8 @@ type simNet struct {
 	queue []inflight
 	seq   int
 	log   []string // delivered vote traffic, for failure messages
+	// dirty are the slots each node reported in Ready.DirtySlots
+	dirty map[NodeID][]uint16
 }
 
 type inflight struct {
@@ -51,6 +53,7 @@ func newSimNet(t testing.TB, n int, seed uint64) *simNet {
 		minDelay: time.Millisecond, maxDelay: 5 * time.Millisecond,
 		cut: make(map[[2]NodeID]bool), down: make(map[NodeID]bool),
 		saved: make(map[NodeID]State), cfgs: make(map[NodeID]Config),
+		dirty: make(map[NodeID][]uint16),
 	}
 	for i := 0; i < n; i++ {
 		id := testID(i)
@@ -148,6 +151,7 @@ func (nw *simNet) restart(id NodeID) {
 // collect takes a node's output: save first, then queue the messages.
 func (nw *simNet) collect(id NodeID) {
 	rd := nw.nodes[id].Ready()
+	nw.dirty[id] = append(nw.dirty[id], rd.DirtySlots...)
 	if rd.MustSave {
 		nw.saved[id] = nw.nodes[id].State()
 	}
