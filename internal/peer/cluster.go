@@ -260,6 +260,7 @@ func (c *Cluster) readyLocked() (Ready, State) {
 // output persists before sending, so a vote never leaves before the epoch
 // it was cast in is on disk.
 func (c *Cluster) output(rd Ready, st State) {
+	defer c.deleteDirty(rd.DirtySlots)
 	if rd.MustSave && c.cfg.DataDir != "" {
 		if err := c.save(st); err != nil {
 			c.logger.Printf("cluster: %v (messages held back)", err)
@@ -268,6 +269,35 @@ func (c *Cluster) output(rd Ready, st State) {
 	}
 	for _, m := range rd.Messages {
 		c.sendMsg(m)
+	}
+}
+
+// deleteDirty deletes the keys this primary still holds of slots another
+// primary took over by a newer claim (Ready.DirtySlots), as Redis does, so
+// that a key never lives on two primaries; the store logs the deletion as
+// DELs to its append-only log and replicas. It runs without c.mu (the
+// store locks the slot's shard): the router already sends the slot's
+// commands to the new owner (the store routes a command with its shards
+// locked), so no key of the slot is created here afterwards. A slot that
+// is this node's again by now, or a node that became a replica meanwhile
+// (it full-syncs from its primary), is left alone.
+func (c *Cluster) deleteDirty(slots []uint16) {
+	for _, s := range slots {
+		c.mu.Lock()
+		rep := c.repl
+		owner := c.node.slots.owners[s].Node
+		skip := rep == nil || owner == c.node.id || c.node.self().Role != RolePrimary
+		c.mu.Unlock()
+		if skip {
+			continue
+		}
+		n, err := rep.DeleteKeysInSlot(int(s))
+		switch {
+		case err != nil:
+			c.logger.Printf("cluster: slot %d moved to %s: deleting its keys here: %v", s, owner, err)
+		case n > 0:
+			c.logger.Printf("cluster: slot %d is served by %s now: deleted the %d keys of it held here", s, owner, n)
+		}
 	}
 }
 

@@ -14,15 +14,19 @@ import (
 	"github.com/gantry-project/gantry/internal/resp"
 )
 
-// Replicator is the data side of replication; *kv.Server implements it.
-// ReplicaOf must not block on the network: it is called with the node
-// locked.
+// Replicator is the data side of replication, and of slots lost to another
+// primary; *kv.Server implements it. ReplicaOf must not block on the
+// network: it is called with the node locked.
 type Replicator interface {
 	// ReplicaOf replicates from the primary at addr (host:port), or with
 	// "" becomes a primary keeping its data (REPLICAOF NO ONE).
 	ReplicaOf(addr string)
 	// ReplOffset is the replication offset (what a replica has applied).
 	ReplOffset() int64
+	// DeleteKeysInSlot deletes the keys of a slot another primary took
+	// over (Ready.DirtySlots), logged as DELs, and returns how many; it is
+	// called without the node locked.
+	DeleteKeysInSlot(slot int) (int, error)
 }
 
 // ManualFailoverTimeout bounds a CLUSTER FAILOVER (without FORCE): the
