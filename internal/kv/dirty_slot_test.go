@@ -2,6 +2,7 @@ package kv
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,7 +53,7 @@ func TestDeleteKeysInSlot(t *testing.T) {
 		})
 		return err
 	}, "{d}k1")
-	if err != redis.TxFailedErr {
+	if !errors.Is(err, redis.TxFailedErr) {
 		t.Errorf("WATCHed transaction: %v, want %v", err, redis.TxFailedErr)
 	}
 	if del != n+2 {
