@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"fmt"
 	"slices"
 
 	"github.com/gantry-project/gantry/internal/scheduler"
@@ -11,23 +9,6 @@ import (
 )
 
 var _ scheduler.Planner = (*Server)(nil)
-
-// SubmitPlan is the plan applier (scheduler.Planner). Plans are serialized;
-// each node of a plan is checked against the current state, and the parts
-// that fit are committed. Plans submitted while another batch commits are
-// checked in order, each against the state the previous ones leave, and
-// committed together in one Raft entry (plan_batch.go). It returns once the
-// committed part is applied locally, so the scheduler's next snapshot sees
-// it.
-func (s *Server) SubmitPlan(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, error) {
-	if plan == nil {
-		return nil, fmt.Errorf("submit plan: nil plan")
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("plan for job %s: %w", plan.JobID, err)
-	}
-	return s.plans.submit(ctx, plan, s.applyPlanBatch)
-}
 
 // retryIfNodesChanged re-enqueues a job whose plan recorded a placement
 // failure although nodes changed after the plan's snapshot (Nomad's blocked
@@ -164,6 +145,9 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 	allocs = append(allocs, placed...)
 
 	req := &structs.ApplyPlanRequest{Allocs: allocs, JobID: plan.JobID, Failure: plan.Failure, Time: now}
+	if len(placed) > 0 {
+		req.JobVersion = job.Version
+	}
 	// A job is fully placed only if nothing was rejected; otherwise the
 	// scheduler retries and decides again.
 	req.ClearFailure = plan.ClearFailure && len(result.RejectedNodes) == 0

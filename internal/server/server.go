@@ -71,9 +71,10 @@ type Server struct {
 	// logClient proxies task logs from agents.
 	logClient *http.Client
 
-	// plans queues submitted plans; the applier serializes them so each is
-	// checked against the state the previous one left (never over-commit).
-	plans planQueue
+	// plans is the plan applier: it checks plans one at a time against
+	// the state plus the plans checked before (never over-commit) and
+	// commits them in order, in batches (plan_pipeline.go).
+	plans planPipeline
 	// jobMu serializes job writes that read the current version first.
 	jobMu sync.Mutex
 
@@ -113,12 +114,12 @@ func New(cfg Config) (*Server, error) {
 		}},
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.plans.max = cfg.PlanBatch
+	s.plans.s, s.plans.max = s, cfg.PlanBatch
 	s.forwarder = s.newForwarder()
 	s.peerHTTP = newPeerHTTP()
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
 	s.metrics = newMetrics()
-	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, s); err != nil {
+	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.plans.snapshot(), nil }, s); err != nil {
 		return nil, err
 	}
 	s.hb = newHeartbeats(s.heartbeatExpired)

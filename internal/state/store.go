@@ -468,21 +468,29 @@ func (s *Store) DeletePlacementFailure(index uint64, jobID string) error {
 // ApplyPlan commits the checked part of a plan in one transaction: the
 // allocations and the job's placement failure record.
 func (s *Store) ApplyPlan(index uint64, req *structs.ApplyPlanRequest) error {
-	return s.ApplyPlans(index, []*structs.ApplyPlanRequest{req})
+	_, err := s.ApplyPlans(index, []*structs.ApplyPlanRequest{req})
+	return err
 }
 
 // ApplyPlans commits several checked plans, in order, in one transaction
-// (a batch the plan applier put in one Raft entry).
-func (s *Store) ApplyPlans(index uint64, reqs []*structs.ApplyPlanRequest) error {
-	return s.write(func(txn *memdb.Txn) error {
+// (a batch the plan applier put in one Raft entry). It returns the jobs
+// whose placements were dropped because the job changed after the check
+// (see ApplyPlanRequest.JobVersion).
+func (s *Store) ApplyPlans(index uint64, reqs []*structs.ApplyPlanRequest) ([]string, error) {
+	var dropped []string
+	err := s.write(func(txn *memdb.Txn) error {
+		dropped = dropped[:0]
 		var tables []string
 		for i, req := range reqs {
 			if req == nil {
 				return fmt.Errorf("apply plan %d of %d: empty plan", i+1, len(reqs))
 			}
-			t, err := applyPlanTxn(txn, index, req)
+			t, drop, err := applyPlanTxn(txn, index, req)
 			if err != nil {
 				return err
+			}
+			if drop && !slices.Contains(dropped, req.JobID) {
+				dropped = append(dropped, req.JobID)
 			}
 			for _, tb := range t {
 				if !slices.Contains(tables, tb) {
@@ -492,14 +500,55 @@ func (s *Store) ApplyPlans(index uint64, reqs []*structs.ApplyPlanRequest) error
 		}
 		return bumpIndex(txn, index, tables...)
 	})
+	return dropped, err
 }
 
-// applyPlanTxn writes one plan and returns the tables it changed.
-func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) ([]string, error) {
+// planJobChanged reports whether the job a plan was checked against is
+// gone, stopped or at another version now.
+func planJobChanged(txn *memdb.Txn, req *structs.ApplyPlanRequest) (bool, error) {
+	if req.JobVersion == 0 {
+		return false, nil
+	}
+	raw, err := txn.First(TableJobs, "id", req.JobID)
+	if err != nil {
+		return false, fmt.Errorf("job %s: %w", req.JobID, err)
+	}
+	if raw == nil {
+		return true, nil
+	}
+	j := raw.(*structs.Job)
+	return j.Stop || j.Version != req.JobVersion, nil
+}
+
+// applyPlanTxn writes one plan and returns the tables it changed and
+// whether its placements were dropped.
+func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) ([]string, bool, error) {
 	tables := []string{}
-	if len(req.Allocs) > 0 {
-		if err := upsertAllocsTxn(txn, index, req.Allocs); err != nil {
-			return nil, err
+	allocs := req.Allocs
+	changed, err := planJobChanged(txn, req)
+	if err != nil {
+		return nil, false, err
+	}
+	if changed {
+		// Keep the stops; drop new placements and the evictions made for
+		// them.
+		allocs = nil
+		for _, a := range req.Allocs {
+			if a == nil || a.DesiredStatus == structs.AllocDesiredEvict && a.PreemptedBy != "" {
+				continue
+			}
+			raw, err := txn.First(TableAllocs, "id", a.ID)
+			if err != nil {
+				return nil, false, fmt.Errorf("alloc %s: %w", a.ID, err)
+			}
+			if raw != nil {
+				allocs = append(allocs, a)
+			}
+		}
+	}
+	if len(allocs) > 0 {
+		if err := upsertAllocsTxn(txn, index, allocs); err != nil {
+			return nil, false, err
 		}
 		tables = append(tables, TableAllocs)
 	}
@@ -510,22 +559,22 @@ func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) (
 			f.JobID = req.JobID
 		}
 		if f.JobID == "" {
-			return nil, errors.New("apply plan: placement failure without a job ID")
+			return nil, false, errors.New("apply plan: placement failure without a job ID")
 		}
 		if err := upsertFailureTxn(txn, &f); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		tables = append(tables, TablePlacementFailures)
-	case req.ClearFailure && req.JobID != "":
+	case req.ClearFailure && req.JobID != "" && !changed:
 		n, err := txn.DeleteAll(TablePlacementFailures, "id", req.JobID)
 		if err != nil {
-			return nil, fmt.Errorf("placement failure of job %s: %w", req.JobID, err)
+			return nil, false, fmt.Errorf("placement failure of job %s: %w", req.JobID, err)
 		}
 		if n > 0 {
 			tables = append(tables, TablePlacementFailures)
 		}
 	}
-	return tables, nil
+	return tables, changed, nil
 }
 
 func copyCounts(m map[string]int) map[string]int {

@@ -1,0 +1,371 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// planView is what the plan check reads: a state snapshot, or a snapshot
+// with uncommitted plans laid over it.
+type planView interface {
+	NodeByID(id string) *structs.Node
+	JobByID(id string) *structs.Job
+	AllocByID(id string) *structs.Allocation
+	AllocsByNode(nodeID string) []*structs.Allocation
+}
+
+var (
+	_ planView        = (*state.Snapshot)(nil)
+	_ planView        = (*overlayView)(nil)
+	_ scheduler.State = (*overlayView)(nil)
+)
+
+// errPlanAborted answers plans checked against a plan whose commit failed.
+var errPlanAborted = errors.New("an earlier plan it was checked against failed to commit")
+
+// checkedPlan is a plan the applier accepted (part of) and that waits for,
+// or is in, its Raft entry. Its fields do not change after check, except
+// res.Index/RefreshIndex, err and done, which the committer sets.
+type checkedPlan struct {
+	plan *structs.Plan
+	res  *structs.PlanResult
+	req  *structs.ApplyPlanRequest
+	ov   *overlayEntry
+	err  error
+	done chan struct{}
+}
+
+// planPipeline is the plan applier: plans are checked one at a time, each
+// against the committed state plus every plan checked before it that is not
+// yet applied (the overlay), and committed in check order by one committer
+// goroutine, every queued plan (up to max) in one Raft entry (group
+// commit). The check never waits for Raft, and a submitter that does not
+// need the commit (the monolithic scheduler) goes on with its next job at
+// once. If an entry fails, every plan checked against it fails too and the
+// overlay is emptied: nothing is committed that was checked against a
+// state that did not happen.
+type planPipeline struct {
+	s   *Server
+	max int // most plans per entry
+
+	check sync.Mutex // serializes checks
+
+	mu         sync.Mutex
+	inflight   []*checkedPlan // checked, not yet applied, in check order
+	queued     int            // inflight[len-queued:] wait for the committer
+	committing bool
+	gen        uint64 // bumped when a commit fails and the overlay is dropped
+}
+
+// snapshot returns the committed state with the uncommitted plans laid
+// over it: the view schedulers decide on.
+func (q *planPipeline) snapshot() scheduler.State {
+	v, _ := q.view()
+	if len(v.entries) == 0 {
+		return v.Snapshot
+	}
+	return v
+}
+
+func (q *planPipeline) view() (*overlayView, uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	entries := make([]*overlayEntry, 0, len(q.inflight))
+	for _, c := range q.inflight {
+		entries = append(entries, c.ov)
+	}
+	return &overlayView{Snapshot: q.s.state.Snapshot(), entries: entries}, q.gen
+}
+
+// submit checks a plan and queues its accepted part for commit. It
+// returns the check's result and, if something is to be committed, the
+// queued plan (nil otherwise).
+func (q *planPipeline) submit(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, *checkedPlan, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("plan for job %s: %w", plan.JobID, err)
+	}
+	if !q.s.Leader() {
+		return nil, nil, fmt.Errorf("plan for job %s: %w", plan.JobID, ErrNotLeader)
+	}
+	q.check.Lock()
+	defer q.check.Unlock()
+	start := time.Now()
+	view, gen := q.view()
+	res, req := evaluatePlan(view, plan, q.s.now().UnixNano())
+	q.s.metrics.planRejected.Add(float64(len(res.RejectedNodes)))
+	q.s.metrics.planApply.Observe(time.Since(start).Seconds())
+	if req == nil {
+		// Nothing to commit. A rejection may be due to uncommitted plans:
+		// the scheduler's next view already holds them, so it need not
+		// wait for a newer index.
+		res.Index = view.Index()
+		if len(res.RejectedNodes) > 0 {
+			res.RefreshIndex = res.Index
+		}
+		return res, nil, nil
+	}
+	c := &checkedPlan{plan: plan, res: res, req: req, ov: newOverlayEntry(req), done: make(chan struct{})}
+	q.mu.Lock()
+	if q.gen != gen {
+		// A commit failed while this plan was checked against it.
+		q.mu.Unlock()
+		return nil, nil, fmt.Errorf("plan for job %s: %w", plan.JobID, errPlanAborted)
+	}
+	q.inflight = append(q.inflight, c)
+	q.queued++
+	if !q.committing {
+		q.committing = true
+		q.s.wg.Add(1)
+		go q.commitLoop()
+	}
+	q.mu.Unlock()
+	// What the submitter sees before the commit.
+	early := *res
+	return &early, c, nil
+}
+
+// wait returns a queued plan's result once committed and applied.
+func (c *checkedPlan) wait() (*structs.PlanResult, error) {
+	<-c.done
+	if c.err != nil {
+		return nil, c.err
+	}
+	return c.res, nil
+}
+
+// commitLoop commits queued plans until none are left.
+func (q *planPipeline) commitLoop() {
+	defer q.s.wg.Done()
+	for {
+		q.mu.Lock()
+		if q.queued == 0 {
+			q.committing = false
+			q.mu.Unlock()
+			return
+		}
+		first := len(q.inflight) - q.queued
+		n := min(q.queued, max(q.max, 1))
+		batch := slices.Clone(q.inflight[first : first+n])
+		q.queued -= n
+		q.mu.Unlock()
+		q.commit(batch)
+	}
+}
+
+// commit proposes one batch and answers its submitters.
+func (q *planPipeline) commit(batch []*checkedPlan) {
+	q.s.metrics.planBatch.Observe(float64(len(batch)))
+	var (
+		index uint64
+		resp  any
+		err   error
+	)
+	if len(batch) == 1 {
+		index, resp, err = q.s.raftApply(structs.ApplyPlanRequestType, batch[0].req)
+	} else {
+		reqs := make([]*structs.ApplyPlanRequest, len(batch))
+		for i, c := range batch {
+			reqs[i] = c.req
+		}
+		index, resp, err = q.s.raftApply(structs.ApplyPlanBatchRequestType, &structs.ApplyPlanBatchRequest{Plans: reqs})
+	}
+	q.mu.Lock()
+	var aborted []*checkedPlan
+	if err != nil {
+		// The entry may or may not commit (leadership lost): drop it and
+		// everything checked against it; schedulers retry on fresh views.
+		aborted = q.inflight[len(batch):]
+		q.inflight, q.queued = nil, 0
+		q.gen++
+	} else {
+		// The batch is applied to the store: it leaves the overlay.
+		q.inflight = slices.Delete(q.inflight, 0, len(batch))
+	}
+	q.mu.Unlock()
+	for _, c := range batch {
+		if err != nil {
+			c.err = fmt.Errorf("plan for job %s: %w", c.plan.JobID, err)
+		} else {
+			c.res.Index = index
+			if len(c.res.RejectedNodes) > 0 {
+				c.res.RefreshIndex = index
+			}
+			q.s.retryIfNodesChanged(c.plan, c.req)
+		}
+		close(c.done)
+	}
+	for _, c := range aborted {
+		c.err = fmt.Errorf("plan for job %s: %w", c.plan.JobID, errPlanAborted)
+		close(c.done)
+	}
+	if res, ok := resp.(*fsmResult); ok {
+		// Placements the FSM dropped because their job changed after the
+		// check: schedule those jobs again.
+		for _, id := range res.dropped {
+			q.s.enqueueJob(id)
+		}
+	}
+}
+
+// SubmitPlan is the plan applier (scheduler.Planner): it checks the plan
+// against the committed state plus the plans checked before it, commits
+// the parts that fit (group commit, plan_pipeline.go) and returns once the
+// committed part is applied locally, so the scheduler's next snapshot sees
+// it.
+func (s *Server) SubmitPlan(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, error) {
+	if plan == nil {
+		return nil, fmt.Errorf("submit plan: nil plan")
+	}
+	res, c, err := s.plans.submit(ctx, plan)
+	if err != nil || c == nil {
+		return res, err
+	}
+	return c.wait()
+}
+
+var _ scheduler.PipelinedPlanner = (*Server)(nil)
+
+// SubmitPlanPipelined checks the plan at once and returns a wait for its
+// commit (scheduler.PipelinedPlanner).
+func (s *Server) SubmitPlanPipelined(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, func() (*structs.PlanResult, error), error) {
+	if plan == nil {
+		return nil, nil, fmt.Errorf("submit plan: nil plan")
+	}
+	res, c, err := s.plans.submit(ctx, plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c == nil {
+		return res, func() (*structs.PlanResult, error) { return res, nil }, nil
+	}
+	return res, c.wait, nil
+}
+
+// overlayEntry is one checked plan's changes, indexed for the view.
+type overlayEntry struct {
+	allocs  map[string]*structs.Allocation
+	byNode  map[string][]*structs.Allocation
+	byJob   map[string][]*structs.Allocation
+	jobID   string
+	failure *structs.PlacementFailure // set: stored; nil and clear: removed
+	clear   bool
+}
+
+func newOverlayEntry(req *structs.ApplyPlanRequest) *overlayEntry {
+	e := &overlayEntry{
+		allocs: make(map[string]*structs.Allocation, len(req.Allocs)),
+		byNode: map[string][]*structs.Allocation{},
+		byJob:  map[string][]*structs.Allocation{},
+		jobID:  req.JobID, failure: req.Failure, clear: req.ClearFailure && req.Failure == nil,
+	}
+	for _, a := range req.Allocs {
+		e.allocs[a.ID] = a
+		e.byNode[a.NodeID] = append(e.byNode[a.NodeID], a)
+		e.byJob[a.JobID] = append(e.byJob[a.JobID], a)
+	}
+	return e
+}
+
+// overlayView lays uncommitted plans (oldest first) over a snapshot. An
+// allocation the overlay places that the snapshot already holds was
+// committed meanwhile: the snapshot's copy (perhaps with the agent's
+// report) wins. For changes to existing allocations (stops, evictions)
+// the overlay wins. Allocations never change node or job.
+type overlayView struct {
+	*state.Snapshot
+	entries []*overlayEntry
+}
+
+// pick returns the view's version of an allocation that an entry holds.
+func (v *overlayView) pick(ov, base *structs.Allocation) *structs.Allocation {
+	if base != nil && ov.CreateIndex == 0 && ov.DesiredStatus == structs.AllocDesiredRun {
+		return base
+	}
+	return ov
+}
+
+func (v *overlayView) AllocByID(id string) *structs.Allocation {
+	for i := len(v.entries) - 1; i >= 0; i-- {
+		if a, ok := v.entries[i].allocs[id]; ok {
+			return v.pick(a, v.Snapshot.AllocByID(id))
+		}
+	}
+	return v.Snapshot.AllocByID(id)
+}
+
+func (v *overlayView) merge(base []*structs.Allocation, lists [][]*structs.Allocation) []*structs.Allocation {
+	if len(lists) == 0 {
+		return base
+	}
+	over := map[string]*structs.Allocation{}
+	var order []string
+	for _, l := range lists {
+		for _, a := range l {
+			if _, seen := over[a.ID]; !seen {
+				order = append(order, a.ID)
+			}
+			over[a.ID] = a
+		}
+	}
+	out := make([]*structs.Allocation, 0, len(base)+len(order))
+	for _, a := range base {
+		if o, ok := over[a.ID]; ok {
+			out = append(out, v.pick(o, a))
+			delete(over, a.ID)
+			continue
+		}
+		out = append(out, a)
+	}
+	for _, id := range order {
+		if a, ok := over[id]; ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (v *overlayView) AllocsByNode(nodeID string) []*structs.Allocation {
+	var lists [][]*structs.Allocation
+	for _, e := range v.entries {
+		if l := e.byNode[nodeID]; len(l) > 0 {
+			lists = append(lists, l)
+		}
+	}
+	return v.merge(v.Snapshot.AllocsByNode(nodeID), lists)
+}
+
+func (v *overlayView) AllocsByJob(jobID string) []*structs.Allocation {
+	var lists [][]*structs.Allocation
+	for _, e := range v.entries {
+		if l := e.byJob[jobID]; len(l) > 0 {
+			lists = append(lists, l)
+		}
+	}
+	return v.merge(v.Snapshot.AllocsByJob(jobID), lists)
+}
+
+// PlacementFailure implements scheduler.FailureReader with the
+// uncommitted plans' failure records.
+func (v *overlayView) PlacementFailure(jobID string) *structs.PlacementFailure {
+	for i := len(v.entries) - 1; i >= 0; i-- {
+		e := v.entries[i]
+		if e.jobID != jobID {
+			continue
+		}
+		if e.failure != nil {
+			return e.failure
+		}
+		if e.clear {
+			return nil
+		}
+	}
+	return v.Snapshot.PlacementFailure(jobID)
+}
