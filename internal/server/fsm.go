@@ -107,6 +107,12 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 			return f.state.PurgeJob(index, req.JobID)
 		}
 		return f.state.StopJob(index, req.JobID, req.Time)
+	case structs.JobBatchRequestType:
+		req, err := decode[structs.JobBatchRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.ApplyJobWrites(index, req.Writes)
 	case structs.AllocClientUpdateRequestType:
 		req, err := decode[structs.AllocClientUpdateRequest](body)
 		if err != nil {

@@ -203,6 +203,8 @@ func messageName(t structs.MessageType) string {
 		return "job_deregister"
 	case structs.AllocClientUpdateRequestType:
 		return "alloc_client_update"
+	case structs.JobBatchRequestType:
+		return "job_batch"
 	case structs.ApplyPlanRequestType:
 		return "apply_plan"
 	case structs.ApplyPlanBatchRequestType:

@@ -75,8 +75,9 @@ type Server struct {
 	// the state plus the plans checked before (never over-commit) and
 	// commits them in order, in batches (plan_pipeline.go).
 	plans planPipeline
-	// jobMu serializes job writes that read the current version first.
-	jobMu sync.Mutex
+	// jobs group-commits job writes, versioning each against the state
+	// plus the writes queued before it (job_batch.go).
+	jobs jobWriter
 
 	mu           sync.Mutex
 	started      bool
@@ -115,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.plans.s, s.plans.max = s, cfg.PlanBatch
+	s.jobs.s = s
 	s.forwarder = s.newForwarder()
 	s.peerHTTP = newPeerHTTP()
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}

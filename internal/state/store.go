@@ -205,102 +205,155 @@ func nodeForUpdate(txn *memdb.Txn, nodeID string) (*structs.Node, error) {
 
 // UpsertJob inserts or replaces a job, keeping its CreateIndex.
 func (s *Store) UpsertJob(index uint64, job *structs.Job) error {
-	if job == nil || job.ID == "" {
-		return errors.New("upsert job: job ID is required")
-	}
 	return s.write(func(txn *memdb.Txn) error {
-		j := job.Copy()
-		raw, err := txn.First(TableJobs, "id", j.ID)
-		if err != nil {
-			return fmt.Errorf("job %s: %w", j.ID, err)
-		}
-		j.CreateIndex = index
-		if raw != nil {
-			j.CreateIndex = raw.(*structs.Job).CreateIndex
-		}
-		j.ModifyIndex = index
-		if err := txn.Insert(TableJobs, j); err != nil {
-			return fmt.Errorf("job %s: %w", j.ID, err)
+		if err := upsertJobTxn(txn, index, job); err != nil {
+			return err
 		}
 		return bumpIndex(txn, index, TableJobs)
 	})
+}
+
+func upsertJobTxn(txn *memdb.Txn, index uint64, job *structs.Job) error {
+	if job == nil || job.ID == "" {
+		return errors.New("upsert job: job ID is required")
+	}
+	j := job.Copy()
+	raw, err := txn.First(TableJobs, "id", j.ID)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", j.ID, err)
+	}
+	j.CreateIndex = index
+	if raw != nil {
+		j.CreateIndex = raw.(*structs.Job).CreateIndex
+	}
+	j.ModifyIndex = index
+	if err := txn.Insert(TableJobs, j); err != nil {
+		return fmt.Errorf("job %s: %w", j.ID, err)
+	}
+	return nil
 }
 
 // StopJob marks a job stopped (Stop, status dead) and asks every allocation
 // still wanted to stop.
 func (s *Store) StopJob(index uint64, jobID string, now int64) error {
 	return s.write(func(txn *memdb.Txn) error {
-		raw, err := txn.First(TableJobs, "id", jobID)
-		if err != nil {
-			return fmt.Errorf("job %s: %w", jobID, err)
-		}
-		if raw == nil {
-			return fmt.Errorf("job %s: %w", jobID, ErrNotFound)
-		}
-		j := raw.(*structs.Job).Copy()
-		j.Stop = true
-		j.Status = structs.JobStatusDead
-		j.ModifyIndex = index
-		if err := txn.Insert(TableJobs, j); err != nil {
-			return fmt.Errorf("job %s: %w", jobID, err)
-		}
-		it, err := txn.Get(TableAllocs, "job_id", jobID)
-		if err != nil {
-			return fmt.Errorf("allocs of job %s: %w", jobID, err)
-		}
-		var stopped []*structs.Allocation
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			a := raw.(*structs.Allocation)
-			if a.DesiredStatus != structs.AllocDesiredRun {
-				continue
-			}
-			c := a.Copy()
-			c.DesiredStatus = structs.AllocDesiredStop
-			c.DesiredDescription = "job stopped"
-			c.ModifyTime = now
-			c.ModifyIndex = index
-			c.AllocModifyIndex = index
-			stopped = append(stopped, c)
-		}
-		nodes := nodeBumper{}
-		for _, c := range stopped {
-			if err := txn.Insert(TableAllocs, c); err != nil {
-				return fmt.Errorf("alloc %s: %w", c.ID, err)
-			}
-			nodes.add(c.NodeID)
-		}
-		if err := nodes.write(txn, index); err != nil {
+		if err := stopJobTxn(txn, index, jobID, now); err != nil {
 			return err
 		}
 		return bumpIndex(txn, index, TableJobs, TableAllocs)
 	})
 }
 
+func stopJobTxn(txn *memdb.Txn, index uint64, jobID string, now int64) error {
+	raw, err := txn.First(TableJobs, "id", jobID)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	if raw == nil {
+		return fmt.Errorf("job %s: %w", jobID, ErrNotFound)
+	}
+	j := raw.(*structs.Job).Copy()
+	j.Stop = true
+	j.Status = structs.JobStatusDead
+	j.ModifyIndex = index
+	if err := txn.Insert(TableJobs, j); err != nil {
+		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	it, err := txn.Get(TableAllocs, "job_id", jobID)
+	if err != nil {
+		return fmt.Errorf("allocs of job %s: %w", jobID, err)
+	}
+	var stopped []*structs.Allocation
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*structs.Allocation)
+		if a.DesiredStatus != structs.AllocDesiredRun {
+			continue
+		}
+		c := a.Copy()
+		c.DesiredStatus = structs.AllocDesiredStop
+		c.DesiredDescription = "job stopped"
+		c.ModifyTime = now
+		c.ModifyIndex = index
+		c.AllocModifyIndex = index
+		stopped = append(stopped, c)
+	}
+	nodes := nodeBumper{}
+	for _, c := range stopped {
+		if err := txn.Insert(TableAllocs, c); err != nil {
+			return fmt.Errorf("alloc %s: %w", c.ID, err)
+		}
+		nodes.add(c.NodeID)
+	}
+	return nodes.write(txn, index)
+}
+
 // PurgeJob deletes a job, its allocations and its placement failure.
 // Purging an unknown job is not an error (the entry may be replayed).
 func (s *Store) PurgeJob(index uint64, jobID string) error {
 	return s.write(func(txn *memdb.Txn) error {
-		if _, err := txn.DeleteAll(TableJobs, "id", jobID); err != nil {
-			return fmt.Errorf("job %s: %w", jobID, err)
-		}
-		it, err := txn.Get(TableAllocs, "job_id", jobID)
-		if err != nil {
-			return fmt.Errorf("allocs of job %s: %w", jobID, err)
-		}
-		nodes := nodeBumper{}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			nodes.add(raw.(*structs.Allocation).NodeID)
-		}
-		if _, err := txn.DeleteAll(TableAllocs, "job_id", jobID); err != nil {
-			return fmt.Errorf("allocs of job %s: %w", jobID, err)
-		}
-		if err := nodes.write(txn, index); err != nil {
+		if err := purgeJobTxn(txn, index, jobID); err != nil {
 			return err
 		}
-		if _, err := txn.DeleteAll(TablePlacementFailures, "id", jobID); err != nil {
-			return fmt.Errorf("placement failure of job %s: %w", jobID, err)
-		}
 		return bumpIndex(txn, index, TableJobs, TableAllocs, TablePlacementFailures)
+	})
+}
+
+func purgeJobTxn(txn *memdb.Txn, index uint64, jobID string) error {
+	if _, err := txn.DeleteAll(TableJobs, "id", jobID); err != nil {
+		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	it, err := txn.Get(TableAllocs, "job_id", jobID)
+	if err != nil {
+		return fmt.Errorf("allocs of job %s: %w", jobID, err)
+	}
+	nodes := nodeBumper{}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		nodes.add(raw.(*structs.Allocation).NodeID)
+	}
+	if _, err := txn.DeleteAll(TableAllocs, "job_id", jobID); err != nil {
+		return fmt.Errorf("allocs of job %s: %w", jobID, err)
+	}
+	if err := nodes.write(txn, index); err != nil {
+		return err
+	}
+	if _, err := txn.DeleteAll(TablePlacementFailures, "id", jobID); err != nil {
+		return fmt.Errorf("placement failure of job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// ApplyJobWrites applies a batch of job writes in order, in one
+// transaction. A stop of a job that does not exist (purged earlier in the
+// batch) is skipped, as a purge of one is; a malformed write fails the
+// whole batch.
+func (s *Store) ApplyJobWrites(index uint64, writes []structs.JobWrite) error {
+	return s.write(func(txn *memdb.Txn) error {
+		tables := []string{TableJobs}
+		for i, w := range writes {
+			switch {
+			case w.Register != nil && w.Deregister == nil:
+				if err := upsertJobTxn(txn, index, w.Register.Job); err != nil {
+					return err
+				}
+			case w.Deregister != nil && w.Register == nil:
+				d := w.Deregister
+				var err error
+				if d.Purge {
+					err = purgeJobTxn(txn, index, d.JobID)
+					tables = append(tables, TablePlacementFailures)
+				} else {
+					err = stopJobTxn(txn, index, d.JobID, d.Time)
+				}
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+				tables = append(tables, TableAllocs)
+			default:
+				return fmt.Errorf("job write %d of %d: exactly one of register and deregister is required", i+1, len(writes))
+			}
+		}
+		slices.Sort(tables)
+		return bumpIndex(txn, index, slices.Compact(tables)...)
 	})
 }
 
