@@ -55,6 +55,8 @@ type checkedPlan struct {
 type planPipeline struct {
 	s   *Server
 	max int // most plans per entry
+	// propose commits an entry; nil = s.raftApply (tests inject failures).
+	propose func(t structs.MessageType, req any) (uint64, any, error)
 
 	check sync.Mutex // serializes checks
 
@@ -113,6 +115,9 @@ func (q *planPipeline) submit(ctx context.Context, plan *structs.Plan) (*structs
 		return res, nil, nil
 	}
 	c := &checkedPlan{plan: plan, res: res, req: req, ov: newOverlayEntry(req), done: make(chan struct{})}
+	// What the submitter sees before the commit (the committer sets
+	// res.Index once the plan is queued).
+	early := *res
 	q.mu.Lock()
 	if q.gen != gen {
 		// A commit failed while this plan was checked against it.
@@ -127,8 +132,6 @@ func (q *planPipeline) submit(ctx context.Context, plan *structs.Plan) (*structs
 		go q.commitLoop()
 	}
 	q.mu.Unlock()
-	// What the submitter sees before the commit.
-	early := *res
 	return &early, c, nil
 }
 
@@ -168,14 +171,18 @@ func (q *planPipeline) commit(batch []*checkedPlan) {
 		resp  any
 		err   error
 	)
+	propose := q.propose
+	if propose == nil {
+		propose = q.s.raftApply
+	}
 	if len(batch) == 1 {
-		index, resp, err = q.s.raftApply(structs.ApplyPlanRequestType, batch[0].req)
+		index, resp, err = propose(structs.ApplyPlanRequestType, batch[0].req)
 	} else {
 		reqs := make([]*structs.ApplyPlanRequest, len(batch))
 		for i, c := range batch {
 			reqs[i] = c.req
 		}
-		index, resp, err = q.s.raftApply(structs.ApplyPlanBatchRequestType, &structs.ApplyPlanBatchRequest{Plans: reqs})
+		index, resp, err = propose(structs.ApplyPlanBatchRequestType, &structs.ApplyPlanBatchRequest{Plans: reqs})
 	}
 	q.mu.Lock()
 	var aborted []*checkedPlan

@@ -1,0 +1,202 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// TestPipelinedPlansNeverOverCommit is a property test: per seed, four
+// submitters race random plans (placements of random sizes on three small
+// nodes, stops of the job's earlier allocations), half waiting for the
+// commit and half pipelined, while the proposer fails a random fifth of the
+// entries. Whatever the interleaving: no node is over-committed, every
+// placement reported committed is stored, no placement of a failed plan
+// (or of a plan checked against one) is, and the overlay ends empty.
+func TestPipelinedPlansNeverOverCommit(t *testing.T) {
+	for seed := uint64(1); seed <= 4; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.PlanBatch = 4
+			s, c := startServer(t, cfg)
+			registerNodes(t, c, 3, 4000)
+			jobs := []string{"a", "b"}
+			for _, j := range jobs {
+				if _, err := c.RegisterJob(bg, mockJob(j, 0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, 10*time.Second, "the scheduler to see the jobs", func() (bool, string) {
+				st := s.sched.Status()
+				return st.Evaluations >= 2 && st.QueueDepth == 0, fmt.Sprintf("%+v", st)
+			})
+			var rngMu sync.Mutex
+			failRng := rand.New(rand.NewPCG(seed, 99))
+			injected := errors.New("injected commit failure")
+			s.plans.propose = func(mt structs.MessageType, req any) (uint64, any, error) {
+				rngMu.Lock()
+				fail := failRng.IntN(5) == 0
+				rngMu.Unlock()
+				if fail {
+					// Like a Raft timeout: later plans queue meanwhile.
+					time.Sleep(3 * time.Millisecond)
+					return 0, nil, injected
+				}
+				return s.raftApply(mt, req)
+			}
+
+			var mu sync.Mutex
+			committed, failed := map[string]bool{}, map[string]bool{}
+			var wg sync.WaitGroup
+			for g := range 4 {
+				rng := rand.New(rand.NewPCG(seed, uint64(g)))
+				wg.Go(func() {
+					for i := range 40 {
+						job := jobs[rng.IntN(len(jobs))]
+						plan := &structs.Plan{JobID: job}
+						for k := range 1 + rng.IntN(3) {
+							id := fmt.Sprintf("g%d-%d-%d", g, i, k)
+							plan.Placements = append(plan.Placements, &structs.Allocation{
+								ID: id, JobID: job, Name: id, NodeID: fmt.Sprintf("n%d", rng.IntN(3)),
+								Resources: structs.Resources{CPU: 200 + rng.Int64N(1300), MemoryMB: 10},
+							})
+						}
+						if rng.IntN(3) != 0 {
+							var live []*structs.Allocation
+							for _, a := range s.plans.snapshot().AllocsByJob(job) {
+								if !a.Terminal() {
+									live = append(live, a)
+								}
+							}
+							if len(live) > 0 {
+								a := live[rng.IntN(len(live))]
+								plan.Stops = append(plan.Stops, structs.AllocStop{AllocID: a.ID, NodeID: a.NodeID, Desired: structs.AllocDesiredStop})
+							}
+						}
+						var res *structs.PlanResult
+						var err error
+						if rng.IntN(2) == 0 {
+							res, err = s.SubmitPlan(bg, plan)
+						} else {
+							var wait func() (*structs.PlanResult, error)
+							if _, wait, err = s.SubmitPlanPipelined(bg, plan); err == nil {
+								res, err = wait()
+							}
+						}
+						mu.Lock()
+						for _, p := range plan.Placements {
+							switch {
+							case err != nil:
+								failed[p.ID] = true
+							case slices.Contains(res.Placed, p.ID):
+								committed[p.ID] = true
+							}
+						}
+						mu.Unlock()
+						if err != nil && !errors.Is(err, injected) && !errors.Is(err, errPlanAborted) {
+							t.Errorf("plan %d of submitter %d: %v", i, g, err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			checkNoOverCommit(t, s)
+			snap := s.State().Snapshot()
+			for id := range committed {
+				if snap.AllocByID(id) == nil {
+					t.Errorf("placement %s reported committed is not stored", id)
+				}
+			}
+			for id := range failed {
+				if snap.AllocByID(id) != nil {
+					t.Errorf("placement %s of a failed plan is stored", id)
+				}
+			}
+			s.plans.mu.Lock()
+			left := len(s.plans.inflight)
+			s.plans.mu.Unlock()
+			if left != 0 {
+				t.Errorf("%d plans left in the overlay", left)
+			}
+			t.Logf("seed %d: %d placements committed, %d in failed plans", seed, len(committed), len(failed))
+			if len(committed) == 0 {
+				t.Error("nothing committed: the test exercised nothing")
+			}
+		})
+	}
+}
+
+// TestOverlayView: uncommitted plans laid over a snapshot, table-driven
+// over the reads the scheduler and the plan check make.
+func TestOverlayView(t *testing.T) {
+	st, err := state.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.UpsertNode(1, &structs.Node{ID: "n1", Status: structs.NodeStatusReady, Capacity: structs.Resources{CPU: 1000, MemoryMB: 1000}}))
+	must(st.UpsertJob(2, &structs.Job{ID: "j", Version: 1}))
+	run := func(id string, idx uint64) *structs.Allocation {
+		return &structs.Allocation{ID: id, JobID: "j", NodeID: "n1", DesiredStatus: "run", ClientStatus: "running",
+			Resources: structs.Resources{CPU: 100, MemoryMB: 10}, CreateIndex: idx}
+	}
+	must(st.UpsertAllocs(3, []*structs.Allocation{run("old", 0), run("dup", 0)}))
+	must(st.UpsertPlacementFailure(3, &structs.PlacementFailure{JobID: "j", Unplaced: 1}))
+	stopOld := run("old", 3)
+	stopOld.DesiredStatus = structs.AllocDesiredStop
+	placed := run("new", 0)
+	placed.ClientStatus = structs.AllocClientPending
+	// "dup" is in the overlay as a placement but the store has it already
+	// (committed meanwhile): the store's copy wins.
+	dup := run("dup", 0)
+	dup.ClientStatus = structs.AllocClientPending
+	e1 := newOverlayEntry(&structs.ApplyPlanRequest{JobID: "j", Allocs: []*structs.Allocation{stopOld, placed, dup}, ClearFailure: true})
+	v := &overlayView{Snapshot: st.Snapshot(), entries: []*overlayEntry{e1}}
+
+	desired := func(as []*structs.Allocation) map[string]string {
+		m := map[string]string{}
+		for _, a := range as {
+			m[a.ID] = a.DesiredStatus + "/" + a.ClientStatus
+		}
+		return m
+	}
+	want := map[string]string{"old": "stop/running", "new": "run/pending", "dup": "run/running"}
+	for name, got := range map[string]map[string]string{
+		"by node": desired(v.AllocsByNode("n1")),
+		"by job":  desired(v.AllocsByJob("j")),
+	} {
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+	}
+	if a := v.AllocByID("new"); a == nil || a.DesiredStatus != "run" {
+		t.Errorf("AllocByID(new) = %+v", a)
+	}
+	if a := v.AllocByID("dup"); a == nil || a.ClientStatus != "running" {
+		t.Errorf("AllocByID(dup) = %+v, want the stored copy", a)
+	}
+	if f := v.PlacementFailure("j"); f != nil {
+		t.Errorf("failure %+v, want cleared by the overlay", f)
+	}
+	if len(v.AllocsByNode("n2")) != 0 || v.AllocByID("nope") != nil {
+		t.Error("overlay invents allocations")
+	}
+	// A later entry records a failure again; it wins over the clear.
+	e2 := newOverlayEntry(&structs.ApplyPlanRequest{JobID: "j", Failure: &structs.PlacementFailure{JobID: "j", Unplaced: 7}})
+	v.entries = append(v.entries, e2)
+	if f := v.PlacementFailure("j"); f == nil || f.Unplaced != 7 {
+		t.Errorf("failure %+v, want the later entry's", f)
+	}
+}
