@@ -40,13 +40,13 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 	var allocs []*structs.Allocation
 
 	// Stops: always committed; allocations that vanished are skipped.
-	stopping := map[string]bool{}
+	stopping := map[string][]*structs.Allocation{} // by node
 	for _, st := range plan.Stops {
 		a := snap.AllocByID(st.AllocID)
 		if a == nil {
 			continue
 		}
-		stopping[a.ID] = true
+		stopping[a.NodeID] = append(stopping[a.NodeID], a)
 		c := a.Copy()
 		c.DesiredStatus = st.Desired
 		if c.DesiredStatus != structs.AllocDesiredEvict {
@@ -88,7 +88,7 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 			continue
 		}
 		node := snap.NodeByID(nodeID)
-		ok, nodeEvicted := nodeFits(snap, node, byNode[nodeID], preemptByNode[nodeID], stopping)
+		ok, nodeEvicted := nodeFits(snap, node, byNode[nodeID], preemptByNode[nodeID], stopping[nodeID])
 		if !ok {
 			result.RejectedNodes = append(result.RejectedNodes, nodeID)
 			continue
@@ -170,44 +170,48 @@ type preemption struct {
 // nodeFits checks one node's part of a plan and returns the preemptions to
 // commit with it.
 func nodeFits(snap planView, node *structs.Node, placements []*structs.Allocation,
-	preempts []structs.AllocStop, stopping map[string]bool) (bool, []preemption) {
+	preempts []structs.AllocStop, stopping []*structs.Allocation) (bool, []preemption) {
 	if node == nil || !node.Ready() {
 		return false, nil
 	}
-	freed := map[string]bool{}
+	// The node's usage row, minus the live allocations the plan stops,
+	// evicts or replaces there, plus the placements.
+	gone := map[string]*structs.Allocation{}
+	for _, a := range stopping {
+		gone[a.ID] = a
+	}
 	var evict []preemption
 	for _, pr := range preempts {
 		a := snap.AllocByID(pr.AllocID)
 		if a == nil || a.NodeID != node.ID {
 			continue // gone or elsewhere: frees nothing here
 		}
-		freed[a.ID] = true
+		gone[a.ID] = a
 		if !a.Terminal() {
 			evict = append(evict, preemption{stop: pr, alloc: a})
 		}
 	}
-	replaced := map[string]bool{}
-	for _, p := range placements {
-		replaced[p.ID] = true
-	}
-	var used structs.Resources
-	for _, a := range snap.AllocsByNode(node.ID) {
-		if a.Terminal() || stopping[a.ID] || freed[a.ID] || replaced[a.ID] {
-			continue
-		}
-		used = used.Add(a.Resources)
-	}
+	used := snap.NodeUsage(node.ID)
 	for _, p := range placements {
 		if p.Resources.CPU < 0 || p.Resources.MemoryMB < 0 {
 			return false, nil // a negative ask would hide real usage
 		}
-		if old := snap.AllocByID(p.ID); old != nil && (old.JobID != p.JobID || old.NodeID != node.ID) {
+		old := snap.AllocByID(p.ID)
+		if old != nil && (old.JobID != p.JobID || old.NodeID != node.ID) {
 			// An ID that names another job's or node's allocation (a
 			// scheduler's random source repeated itself) would overwrite
 			// it and lose it.
 			return false, nil
 		}
+		if old != nil {
+			gone[old.ID] = old
+		}
 		used = used.Add(p.Resources)
+	}
+	for _, a := range gone {
+		if !a.Terminal() {
+			used = used.Sub(a.Resources)
+		}
 	}
 	ok, _ := node.Capacity.Fits(used)
 	return ok, evict

@@ -20,12 +20,15 @@ type planView interface {
 	JobByID(id string) *structs.Job
 	AllocByID(id string) *structs.Allocation
 	AllocsByNode(nodeID string) []*structs.Allocation
+	// NodeUsage is what the node's live allocations use (their sum).
+	NodeUsage(nodeID string) structs.Resources
 }
 
 var (
-	_ planView        = (*state.Snapshot)(nil)
-	_ planView        = (*overlayView)(nil)
-	_ scheduler.State = (*overlayView)(nil)
+	_ planView                  = (*state.Snapshot)(nil)
+	_ planView                  = (*overlayView)(nil)
+	_ scheduler.State           = (*overlayView)(nil)
+	_ scheduler.NodeUsageReader = (*overlayView)(nil)
 )
 
 // errPlanAborted answers plans checked against a plan whose commit failed.
@@ -347,6 +350,31 @@ func (v *overlayView) AllocsByNode(nodeID string) []*structs.Allocation {
 		}
 	}
 	return v.merge(v.Snapshot.AllocsByNode(nodeID), lists)
+}
+
+// NodeUsage is the snapshot's usage row corrected by the uncommitted
+// plans' allocations on the node.
+func (v *overlayView) NodeUsage(nodeID string) structs.Resources {
+	used := v.Snapshot.NodeUsage(nodeID)
+	var latest map[string]*structs.Allocation
+	for _, e := range v.entries {
+		for _, a := range e.byNode[nodeID] {
+			if latest == nil {
+				latest = map[string]*structs.Allocation{}
+			}
+			latest[a.ID] = a
+		}
+	}
+	for id, ov := range latest {
+		base := v.Snapshot.AllocByID(id)
+		if base != nil && !base.Terminal() {
+			used = used.Sub(base.Resources)
+		}
+		if a := v.pick(ov, base); !a.Terminal() {
+			used = used.Add(a.Resources)
+		}
+	}
+	return used
 }
 
 func (v *overlayView) AllocsByJob(jobID string) []*structs.Allocation {

@@ -70,7 +70,13 @@ func TestPipelinedPlansNeverOverCommit(t *testing.T) {
 						}
 						if rng.IntN(3) != 0 {
 							var live []*structs.Allocation
-							for _, a := range s.plans.snapshot().AllocsByJob(job) {
+							view := s.plans.snapshot()
+							if ov, ok := view.(*overlayView); ok {
+								for n := range 3 {
+									checkOverlayUsage(t, ov, fmt.Sprintf("n%d", n))
+								}
+							}
+							for _, a := range view.AllocsByJob(job) {
 								if !a.Terminal() {
 									live = append(live, a)
 								}
@@ -181,6 +187,7 @@ func TestOverlayView(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, got, want)
 		}
 	}
+	checkOverlayUsage(t, v, "n1")
 	if a := v.AllocByID("new"); a == nil || a.DesiredStatus != "run" {
 		t.Errorf("AllocByID(new) = %+v", a)
 	}
@@ -198,5 +205,27 @@ func TestOverlayView(t *testing.T) {
 	v.entries = append(v.entries, e2)
 	if f := v.PlacementFailure("j"); f == nil || f.Unplaced != 7 {
 		t.Errorf("failure %+v, want the later entry's", f)
+	}
+	// A later entry evicts the uncommitted placement "new".
+	evictNew := placed.Copy()
+	evictNew.DesiredStatus = structs.AllocDesiredEvict
+	v.entries = append(v.entries, newOverlayEntry(&structs.ApplyPlanRequest{JobID: "j", Allocs: []*structs.Allocation{evictNew}}))
+	checkOverlayUsage(t, v, "n1")
+	if got := v.NodeUsage("n1"); got.CPU != 100 {
+		t.Errorf("usage %s, want only dup's 100m", got)
+	}
+}
+
+// checkOverlayUsage compares the view's usage of a node with a scan.
+func checkOverlayUsage(t *testing.T, v *overlayView, node string) {
+	t.Helper()
+	var want structs.Resources
+	for _, a := range v.AllocsByNode(node) {
+		if !a.Terminal() {
+			want = want.Add(a.Resources)
+		}
+	}
+	if got := v.NodeUsage(node); got != want {
+		t.Errorf("overlay usage of %s: %s, scan says %s", node, got, want)
 	}
 }

@@ -61,8 +61,12 @@ func (s *Store) Snapshot() *Snapshot {
 func (s *Store) write(fn func(txn *memdb.Txn) error) error {
 	db, _ := s.current()
 	txn := db.Txn(true)
+	txn.TrackChanges() // for the derived node usage rows
 	defer txn.Abort()
 	if err := fn(txn); err != nil {
+		return err
+	}
+	if err := updateNodeUsage(txn); err != nil {
 		return err
 	}
 	txn.Commit()

@@ -14,10 +14,10 @@ import (
 // gatedPlanner is a PipelinedPlanner over a schedtest planner: a plan is
 // checked and applied at once (so the next snapshot sees it, as the
 // server's overlay does), and its commit is reported only when the test
-// sends an outcome on commits (nil = committed).
+// sends an outcome on the job's gate (nil = committed).
 type gatedPlanner struct {
 	*schedtest.Planner
-	commits chan error
+	gates map[string]chan error // by job; set before the scheduler runs
 }
 
 var _ scheduler.PipelinedPlanner = (*gatedPlanner)(nil)
@@ -28,7 +28,7 @@ func (g *gatedPlanner) SubmitPlanPipelined(ctx context.Context, plan *structs.Pl
 		return nil, nil, err
 	}
 	return res, func() (*structs.PlanResult, error) {
-		if err := <-g.commits; err != nil {
+		if err := <-g.gates[plan.JobID]; err != nil {
 			return nil, err
 		}
 		return res, nil
@@ -37,7 +37,7 @@ func (g *gatedPlanner) SubmitPlanPipelined(ctx context.Context, plan *structs.Pl
 
 func newPipelinedHarness(t *testing.T) (*harness, *gatedPlanner) {
 	h := newHarness(t, Config{})
-	g := &gatedPlanner{Planner: h.planner, commits: make(chan error)}
+	g := &gatedPlanner{Planner: h.planner, gates: map[string]chan error{"a": make(chan error), "b": make(chan error)}}
 	h.s = New(Config{Now: h.clock.Now, Seed: 1}, h.st.SnapshotFunc(), g)
 	h.s.processed = func(id string) { h.processed <- id }
 	h.s.afterFunc = func(d time.Duration, f func()) stopper {
@@ -69,8 +69,8 @@ func TestPipelinedDoesNotWaitForCommit(t *testing.T) {
 	if st := h.s.Status(); st.Placements != 0 || st.Evaluations != 2 {
 		t.Fatalf("status before commits %+v, want 0 placements and 2 evaluations", st)
 	}
-	g.commits <- nil                      // a's plan commits
-	g.commits <- errors.New("raft: lost") // b's does not
+	g.gates["a"] <- nil                      // a's plan commits
+	g.gates["b"] <- errors.New("raft: lost") // b's does not
 	waitUntil(t, "a's placements counted and b's retry timer set", func() bool {
 		h.timersMu.Lock()
 		n := len(h.timers)
@@ -109,7 +109,7 @@ func TestPipelinedRunWaitsForCommits(t *testing.T) {
 		t.Fatal("Run returned with a commit outstanding")
 	case <-time.After(50 * time.Millisecond):
 	}
-	g.commits <- nil
+	g.gates["a"] <- nil
 	<-h.done
 	h.cancel = nil
 }
