@@ -142,6 +142,14 @@ func TestPipelinedPlansNeverOverCommit(t *testing.T) {
 // TestOverlayView: uncommitted plans laid over a snapshot, table-driven
 // over the reads the scheduler and the plan check make.
 func TestOverlayView(t *testing.T) {
+	for _, indexed := range []bool{false, true} {
+		t.Run(fmt.Sprint("indexed=", indexed), func(t *testing.T) { testOverlayView(t, indexed) })
+	}
+}
+
+// testOverlayView runs the checks on a view that finds entries by scanning
+// them, or through the pipeline's index.
+func testOverlayView(t *testing.T, indexed bool) {
 	st, err := state.New()
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +177,17 @@ func TestOverlayView(t *testing.T) {
 	dup := run("dup", 0)
 	dup.ClientStatus = structs.AllocClientPending
 	e1 := newOverlayEntry(&structs.ApplyPlanRequest{JobID: "j", Allocs: []*structs.Allocation{stopOld, placed, dup}, ClearFailure: true})
-	v := &overlayView{Snapshot: st.Snapshot(), entries: []*overlayEntry{e1}}
+	v := &overlayView{Snapshot: st.Snapshot()}
+	push := func(e *overlayEntry) {
+		v.entries = append(v.entries, e)
+		if indexed {
+			if v.index.byNode == nil {
+				v.index = newOverlayIndex()
+			}
+			v.index = v.index.add(e)
+		}
+	}
+	push(e1)
 
 	desired := func(as []*structs.Allocation) map[string]string {
 		m := map[string]string{}
@@ -202,17 +220,41 @@ func TestOverlayView(t *testing.T) {
 	}
 	// A later entry records a failure again; it wins over the clear.
 	e2 := newOverlayEntry(&structs.ApplyPlanRequest{JobID: "j", Failure: &structs.PlacementFailure{JobID: "j", Unplaced: 7}})
-	v.entries = append(v.entries, e2)
+	push(e2)
 	if f := v.PlacementFailure("j"); f == nil || f.Unplaced != 7 {
 		t.Errorf("failure %+v, want the later entry's", f)
 	}
 	// A later entry evicts the uncommitted placement "new".
 	evictNew := placed.Copy()
 	evictNew.DesiredStatus = structs.AllocDesiredEvict
-	v.entries = append(v.entries, newOverlayEntry(&structs.ApplyPlanRequest{JobID: "j", Allocs: []*structs.Allocation{evictNew}}))
+	e3 := newOverlayEntry(&structs.ApplyPlanRequest{JobID: "j", Allocs: []*structs.Allocation{evictNew}})
+	push(e3)
 	checkOverlayUsage(t, v, "n1")
 	if got := v.NodeUsage("n1"); got.CPU != 100 {
 		t.Errorf("usage %s, want only dup's 100m", got)
+	}
+	if a := v.AllocByID("new"); a == nil || a.DesiredStatus != structs.AllocDesiredEvict {
+		t.Errorf("AllocByID(new) = %+v, want the latest (evicted) version", a)
+	}
+	if indexed {
+		// Committed entries leave the index; the others stay, in order.
+		x := v.index.remove(map[*overlayEntry]bool{e1: true})
+		if got := x.nodeEntries("n1"); len(got) != 1 || got[0] != e3 {
+			t.Errorf("after removing e1: %d entries on n1", len(got))
+		}
+		if a := x.latest("new"); a != evictNew {
+			t.Errorf("latest(new) after removing e1 = %+v", a)
+		}
+		if a := x.latest("old"); a != nil {
+			t.Errorf("latest(old) after removing e1 = %+v, want none", a)
+		}
+		x = x.remove(map[*overlayEntry]bool{e2: true, e3: true})
+		if len(x.nodeEntries("n1")) != 0 || x.latest("new") != nil || x.byNode.Len() != 0 || x.byAlloc.Len() != 0 {
+			t.Error("index not empty after removing every entry")
+		}
+		if len(v.index.nodeEntries("n1")) != 2 {
+			t.Error("removing from a copy changed the view's index")
+		}
 	}
 }
 
