@@ -397,26 +397,49 @@ func (v *overlayView) AllocsByNode(nodeID string) []*structs.Allocation {
 }
 
 // NodeUsage is the snapshot's usage row corrected by the uncommitted
-// plans' allocations on the node.
+// plans' allocations on the node. A new placement is taken as not yet in
+// the snapshot without looking it up (the lookups were most of the cost):
+// in the moment between the FSM applying an entry and the committer
+// taking it out of the overlay, it is then counted twice, which can only
+// make a node look fuller than it is, never over-commit it.
 func (v *overlayView) NodeUsage(nodeID string) structs.Resources {
 	used := v.Snapshot.NodeUsage(nodeID)
+	entries := v.nodeEntries(nodeID)
+	if len(entries) == 0 {
+		return used
+	}
 	var latest map[string]*structs.Allocation
-	for _, e := range v.nodeEntries(nodeID) {
-		for _, a := range e.byNode[nodeID] {
-			if latest == nil {
-				latest = map[string]*structs.Allocation{}
+	if len(entries) > 1 {
+		latest = map[string]*structs.Allocation{}
+		for _, e := range entries {
+			for _, a := range e.byNode[nodeID] {
+				latest[a.ID] = a
 			}
-			latest[a.ID] = a
 		}
 	}
-	for id, ov := range latest {
-		base := v.Snapshot.AllocByID(id)
+	add := func(ov *structs.Allocation) {
+		if ov.CreateIndex == 0 && ov.DesiredStatus == structs.AllocDesiredRun {
+			if !ov.Terminal() {
+				used = used.Add(ov.Resources)
+			}
+			return
+		}
+		base := v.Snapshot.AllocByID(ov.ID)
 		if base != nil && !base.Terminal() {
 			used = used.Sub(base.Resources)
 		}
 		if a := v.pick(ov, base); !a.Terminal() {
 			used = used.Add(a.Resources)
 		}
+	}
+	if latest == nil {
+		for _, a := range entries[0].byNode[nodeID] {
+			add(a)
+		}
+		return used
+	}
+	for _, a := range latest {
+		add(a)
 	}
 	return used
 }

@@ -30,7 +30,7 @@ const DefaultMaxPlanRetries = 3
 
 // maxInflightPlans bounds the plans checked by a pipelined planner whose
 // commit this scheduler has not seen yet.
-const maxInflightPlans = 256
+const maxInflightPlans = 64
 
 // errorBackoff is the wait before a job whose snapshot or plan submission
 // failed is tried again.
