@@ -377,6 +377,7 @@ func (s *Store) UpsertAllocs(index uint64, allocs []*structs.Allocation) error {
 func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation) error {
 	jobs := jobInterner{txn: txn}
 	nodes := nodeBumper{}
+	var downNodes map[string]bool // node -> down, read once per transaction
 	for _, a := range allocs {
 		if a == nil || a.ID == "" {
 			return errors.New("upsert alloc: allocation ID is required")
@@ -393,8 +394,16 @@ func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation)
 			// A node that went down after the plan was checked never
 			// runs the allocation: it is lost at once, like the node's
 			// other allocations.
-			if n, err := txn.First(TableNodes, "id", c.NodeID); err == nil && n != nil &&
-				n.(*structs.Node).Status == structs.NodeStatusDown && !c.ClientTerminal() {
+			down, seen := downNodes[c.NodeID]
+			if !seen {
+				n, err := txn.First(TableNodes, "id", c.NodeID)
+				down = err == nil && n != nil && n.(*structs.Node).Status == structs.NodeStatusDown
+				if downNodes == nil {
+					downNodes = map[string]bool{}
+				}
+				downNodes[c.NodeID] = down
+			}
+			if down && !c.ClientTerminal() {
 				c.ClientStatus, c.ClientDescription = structs.AllocClientLost, "node down"
 				c.DesiredStatus, c.DesiredDescription = structs.AllocDesiredStop, "node down"
 			}
@@ -656,8 +665,9 @@ type jobKey struct {
 // holding its own decoded copy (a job is ~1 KB; a million allocations of
 // one job would otherwise hold a million copies).
 type jobInterner struct {
-	txn  *memdb.Txn
-	seen map[jobKey]*structs.Job
+	txn    *memdb.Txn
+	seen   map[jobKey]*structs.Job
+	stored map[string]*structs.Job // job ID -> stored job (nil: none), read once
 }
 
 // intern returns the job object a new allocation should hold: the stored
@@ -665,9 +675,15 @@ type jobInterner struct {
 // the plan applier does to keep Raft entries small), else one shared copy
 // per distinct version.
 func (in *jobInterner) intern(a *structs.Allocation) *structs.Job {
-	var stored *structs.Job
-	if raw, err := in.txn.First(TableJobs, "id", a.JobID); err == nil && raw != nil {
-		stored = raw.(*structs.Job)
+	stored, ok := in.stored[a.JobID]
+	if !ok {
+		if raw, err := in.txn.First(TableJobs, "id", a.JobID); err == nil && raw != nil {
+			stored = raw.(*structs.Job)
+		}
+		if in.stored == nil {
+			in.stored = map[string]*structs.Job{}
+		}
+		in.stored[a.JobID] = stored
 	}
 	if a.Job == nil {
 		if stored != nil && stored.Version == a.JobVersion {
