@@ -14,6 +14,7 @@ import (
 type overlayIndex struct {
 	byNode  *iradix.Tree // node ID -> []*overlayEntry, in check order
 	byAlloc *iradix.Tree // alloc ID -> []allocVersion, in check order
+	adds    *iradix.Tree // node ID -> structs.Resources the entries' new placements add
 }
 
 // allocVersion is one uncommitted plan's version of an allocation.
@@ -23,7 +24,7 @@ type allocVersion struct {
 }
 
 func newOverlayIndex() overlayIndex {
-	return overlayIndex{byNode: iradix.New(), byAlloc: iradix.New()}
+	return overlayIndex{byNode: iradix.New(), byAlloc: iradix.New(), adds: iradix.New()}
 }
 
 // add returns the index with e appended.
@@ -40,14 +41,37 @@ func (x overlayIndex) add(e *overlayEntry) overlayIndex {
 		list, _ := old.([]allocVersion)
 		at.Insert([]byte(id), append(list[:len(list):len(list)], allocVersion{entry: e, alloc: a}))
 	}
-	return overlayIndex{byNode: nt.CommitOnly(), byAlloc: at.CommitOnly()}
+	return overlayIndex{byNode: nt.CommitOnly(), byAlloc: at.CommitOnly(), adds: addUsage(x.adds, e, 1)}
+}
+
+// addUsage returns t with e's added usage per node added (sign 1) or
+// taken away (-1).
+func addUsage(t *iradix.Tree, e *overlayEntry, sign int64) *iradix.Tree {
+	if len(e.adds) == 0 {
+		return t
+	}
+	tx := t.Txn()
+	for node, r := range e.adds {
+		old, _ := tx.Get([]byte(node))
+		sum, _ := old.(structs.Resources)
+		sum.CPU += sign * r.CPU
+		sum.MemoryMB += sign * r.MemoryMB
+		if sum.IsZero() {
+			tx.Delete([]byte(node))
+		} else {
+			tx.Insert([]byte(node), sum)
+		}
+	}
+	return tx.CommitOnly()
 }
 
 // remove returns the index without the entries in gone.
 func (x overlayIndex) remove(gone map[*overlayEntry]bool) overlayIndex {
 	nt := x.byNode.Txn()
 	at := x.byAlloc.Txn()
+	adds := x.adds
 	for e := range gone {
+		adds = addUsage(adds, e, -1)
 		for node := range e.byNode {
 			old, _ := nt.Get([]byte(node))
 			list, _ := old.([]*overlayEntry)
@@ -79,7 +103,17 @@ func (x overlayIndex) remove(gone map[*overlayEntry]bool) overlayIndex {
 			}
 		}
 	}
-	return overlayIndex{byNode: nt.CommitOnly(), byAlloc: at.CommitOnly()}
+	return overlayIndex{byNode: nt.CommitOnly(), byAlloc: at.CommitOnly(), adds: adds}
+}
+
+// added returns what the entries' new placements add to a node.
+func (x overlayIndex) added(node string) structs.Resources {
+	if x.adds == nil {
+		return structs.Resources{}
+	}
+	v, _ := x.adds.Get([]byte(node))
+	r, _ := v.(structs.Resources)
+	return r
 }
 
 // nodeEntries returns the entries that touch a node, in check order.

@@ -286,6 +286,9 @@ func (s *Server) SubmitPlanPipelined(ctx context.Context, plan *structs.Plan) (*
 
 // overlayEntry is one checked plan's changes, indexed for the view.
 type overlayEntry struct {
+	// adds is what the entry's new placements (not Terminal) add per
+	// node; stops and evictions are not taken off (see NodeUsage).
+	adds    map[string]structs.Resources
 	allocs  map[string]*structs.Allocation
 	byNode  map[string][]*structs.Allocation
 	byJob   map[string][]*structs.Allocation
@@ -302,6 +305,12 @@ func newOverlayEntry(req *structs.ApplyPlanRequest) *overlayEntry {
 		jobID:  req.JobID, failure: req.Failure, clear: req.ClearFailure && req.Failure == nil,
 	}
 	for _, a := range req.Allocs {
+		if isPlacement(a) && !a.Terminal() {
+			if e.adds == nil {
+				e.adds = map[string]structs.Resources{}
+			}
+			e.adds[a.NodeID] = e.adds[a.NodeID].Add(a.Resources)
+		}
 		e.allocs[a.ID] = a
 		e.byNode[a.NodeID] = append(e.byNode[a.NodeID], a)
 		e.byJob[a.JobID] = append(e.byJob[a.JobID], a)
@@ -396,50 +405,27 @@ func (v *overlayView) AllocsByNode(nodeID string) []*structs.Allocation {
 	return v.merge(v.Snapshot.AllocsByNode(nodeID), lists)
 }
 
-// NodeUsage is the snapshot's usage row corrected by the uncommitted
-// plans' allocations on the node. A new placement is taken as not yet in
-// the snapshot without looking it up (the lookups were most of the cost):
-// in the moment between the FSM applying an entry and the committer
-// taking it out of the overlay, it is then counted twice, which can only
-// make a node look fuller than it is, never over-commit it.
+// isPlacement reports whether a plan's allocation is a new placement (the
+// applier copies existing allocations it stops, with their CreateIndex).
+func isPlacement(a *structs.Allocation) bool {
+	return a.CreateIndex == 0 && a.DesiredStatus == structs.AllocDesiredRun
+}
+
+// NodeUsage is the snapshot's usage row plus what the uncommitted plans'
+// new placements add to the node: one lookup in the overlay index however
+// many plans are in flight (per-allocation lookups were most of the
+// scheduler's time in c1m-like). It errs only on the safe side, making a
+// node look fuller than it is: stops and evictions in flight are not taken
+// off until committed (the plan that makes them counts them itself, see
+// nodeFits), and a placement committed but not yet out of the overlay is
+// counted twice for that moment.
 func (v *overlayView) NodeUsage(nodeID string) structs.Resources {
 	used := v.Snapshot.NodeUsage(nodeID)
-	entries := v.nodeEntries(nodeID)
-	if len(entries) == 0 {
-		return used
+	if v.index.adds != nil {
+		return used.Add(v.index.added(nodeID))
 	}
-	var latest map[string]*structs.Allocation
-	if len(entries) > 1 {
-		latest = map[string]*structs.Allocation{}
-		for _, e := range entries {
-			for _, a := range e.byNode[nodeID] {
-				latest[a.ID] = a
-			}
-		}
-	}
-	add := func(ov *structs.Allocation) {
-		if ov.CreateIndex == 0 && ov.DesiredStatus == structs.AllocDesiredRun {
-			if !ov.Terminal() {
-				used = used.Add(ov.Resources)
-			}
-			return
-		}
-		base := v.Snapshot.AllocByID(ov.ID)
-		if base != nil && !base.Terminal() {
-			used = used.Sub(base.Resources)
-		}
-		if a := v.pick(ov, base); !a.Terminal() {
-			used = used.Add(a.Resources)
-		}
-	}
-	if latest == nil {
-		for _, a := range entries[0].byNode[nodeID] {
-			add(a)
-		}
-		return used
-	}
-	for _, a := range latest {
-		add(a)
+	for _, e := range v.entries { // a view built by hand (tests)
+		used = used.Add(e.adds[nodeID])
 	}
 	return used
 }
