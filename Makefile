@@ -14,10 +14,11 @@ build:
 dev: build
 	./$(BIN) dev --run-example examples/web.yaml
 
-# The whole suite: vet, then every test with the race detector. Tests that
-# need real processes build the binary themselves; tests that need Docker or
-# redis-server skip with a message where those are absent.
-test: vet
+# The whole suite: vet and golangci-lint, then every test with the race
+# detector. Tests that need real processes build the binary themselves;
+# tests that need Docker or redis-server skip with a message where those
+# are absent.
+test: vet lint
 	$(GO) test -race -timeout 40m $(PKGS)
 
 test-short:

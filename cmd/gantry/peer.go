@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -78,7 +79,11 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 					ln.Close()
 					return err
 				}
-				defer clu.Close()
+				defer func() {
+					if err := clu.Close(); err != nil {
+						cfg.Logger.Printf("cluster: close: %v", err)
+					}
+				}()
 				cfg.Cluster = router
 			}
 			srv, err := kv.New(cfg)
@@ -109,10 +114,14 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 				if err := srv.Close(); err != nil {
 					return err
 				}
-				<-errc
+				if err := <-errc; err != nil && !errors.Is(err, kv.ErrServerClosed) {
+					return err
+				}
 				return nil
 			case err := <-errc:
-				srv.Close()
+				if cerr := srv.Close(); cerr != nil {
+					cfg.Logger.Printf("close: %v", cerr)
+				}
 				return err
 			}
 		},

@@ -111,11 +111,10 @@ func (r *runner) update(f func(rec *allocRecord)) {
 
 func (r *runner) event(rec *allocRecord, typ, msg string) {
 	ev := structs.TaskEvent{Time: r.a.cfg.Now().UnixNano(), Type: typ, Message: msg}
-	evs := append(rec.TaskState.Events, ev)
-	if n := len(evs) - structs.MaxTaskEvents; n > 0 {
-		evs = append([]structs.TaskEvent(nil), evs[n:]...)
+	rec.TaskState.Events = append(rec.TaskState.Events, ev)
+	if n := len(rec.TaskState.Events) - structs.MaxTaskEvents; n > 0 {
+		rec.TaskState.Events = append([]structs.TaskEvent(nil), rec.TaskState.Events[n:]...)
 	}
-	rec.TaskState.Events = evs
 }
 
 func (r *runner) setCounted(on bool) {
@@ -316,7 +315,8 @@ func (r *runner) restartOrFinish(res driver.ExitResult, startFailed bool) bool {
 			r.terminated(rec, res)
 		}
 		rec.Phase = phaseRestartWait
-		rec.RestartTimes = append(keep, now.UnixNano())
+		keep = append(keep, now.UnixNano())
+		rec.RestartTimes = keep
 		rec.TaskState.Restarts++
 		rec.TaskState.State = structs.TaskStatePending
 		rec.ClientStatus = structs.AllocClientPending

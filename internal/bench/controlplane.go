@@ -150,8 +150,8 @@ func (c *childProcess) Stop() error {
 		return err
 	case <-time.After(30 * time.Second):
 		_ = c.cmd.Process.Kill()
-		<-c.done
-		return fmt.Errorf("server did not stop within 30s; killed (log: %s)", c.logPath)
+		err := <-c.done
+		return fmt.Errorf("server did not stop within 30s; killed (%w; log: %s)", err, c.logPath)
 	}
 }
 

@@ -30,7 +30,7 @@ type RunOptions struct {
 // ReadJobFile reads a job document from path, or from stdin for "-",
 // refusing files over the parser's size limit before reading them whole.
 func ReadJobFile(path string, stdin io.Reader) ([]byte, error) {
-	var r io.Reader = stdin
+	r := stdin
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {

@@ -345,6 +345,16 @@ func (c *Client) argInt(i int) (int64, bool) {
 	return n, ok
 }
 
+// argInts2 parses the integer arguments i and i+1 (a start and a stop).
+func (c *Client) argInts2(i int) (int64, int64, bool) {
+	a, ok := c.argInt(i)
+	if !ok {
+		return 0, 0, false
+	}
+	b, ok := c.argInt(i + 1)
+	return a, b, ok
+}
+
 func parseFloat(b []byte) (float64, bool) {
 	if len(b) == 0 {
 		return 0, false

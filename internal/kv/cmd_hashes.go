@@ -10,18 +10,7 @@ var bHSET = []byte("HSET")
 
 // lookupHash returns the hash of key (nil if absent); ok is false after
 // replying WRONGTYPE.
-func (c *Client) lookupHash(key []byte) (*hash, bool) {
-	e := c.lookup(key)
-	if e == nil {
-		return nil, true
-	}
-	h, isHash := e.object().(*hash)
-	if !isHash {
-		c.w.Error(errWrongType)
-		return nil, false
-	}
-	return h, true
-}
+func (c *Client) lookupHash(key []byte) (*hash, bool) { return lookupAs[*hash](c, key) }
 
 func (c *Client) hashForWrite(key []byte) (*hash, bool) {
 	h, ok := c.lookupHash(key)

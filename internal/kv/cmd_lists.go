@@ -6,18 +6,7 @@ import (
 
 // lookupList returns the list of key (nil if absent); ok is false after
 // replying WRONGTYPE.
-func (c *Client) lookupList(key []byte) (*list, bool) {
-	e := c.lookup(key)
-	if e == nil {
-		return nil, true
-	}
-	l, isList := e.object().(*list)
-	if !isList {
-		c.w.Error(errWrongType)
-		return nil, false
-	}
-	return l, true
-}
+func (c *Client) lookupList(key []byte) (*list, bool) { return lookupAs[*list](c, key) }
 
 func (c *Client) createList(key []byte) *list {
 	l := &list{}
@@ -128,11 +117,7 @@ func cmdLLen(c *Client) {
 }
 
 func cmdLRange(c *Client) {
-	start, ok := c.argInt(2)
-	if !ok {
-		return
-	}
-	stop, ok := c.argInt(3)
+	start, stop, ok := c.argInts2(2)
 	if !ok {
 		return
 	}
@@ -252,11 +237,7 @@ func cmdLRem(c *Client) {
 }
 
 func cmdLTrim(c *Client) {
-	start, ok := c.argInt(2)
-	if !ok {
-		return
-	}
-	stop, ok := c.argInt(3)
+	start, stop, ok := c.argInts2(2)
 	if !ok {
 		return
 	}

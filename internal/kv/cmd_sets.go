@@ -8,18 +8,7 @@ var bSREM = []byte("SREM")
 
 // lookupSet returns the set of key (nil if absent); ok is false after
 // replying WRONGTYPE.
-func (c *Client) lookupSet(key []byte) (*set, bool) {
-	e := c.lookup(key)
-	if e == nil {
-		return nil, true
-	}
-	s, isSet := e.object().(*set)
-	if !isSet {
-		c.w.Error(errWrongType)
-		return nil, false
-	}
-	return s, true
-}
+func (c *Client) lookupSet(key []byte) (*set, bool) { return lookupAs[*set](c, key) }
 
 func cmdSAdd(c *Client) {
 	s, ok := c.lookupSet(c.args[1])

@@ -25,6 +25,21 @@ var (
 
 func (c *Client) lookup(key []byte) *entry { return c.srv.ks.lookupLocked(key, c.now) }
 
+// lookupAs returns the value of key as a T (the zero T if the key is
+// absent); ok is false after replying WRONGTYPE. lookupList, lookupSet,
+// lookupZSet and lookupHash are its instances.
+func lookupAs[T any](c *Client, key []byte) (v T, ok bool) {
+	e := c.lookup(key)
+	if e == nil {
+		return v, true
+	}
+	v, ok = e.object().(T)
+	if !ok {
+		c.w.Error(errWrongType)
+	}
+	return v, ok
+}
+
 // lookupString returns the string entry of key (nil if absent); ok is false
 // after replying WRONGTYPE.
 func (c *Client) lookupString(key []byte) (*entry, bool) {
@@ -139,12 +154,13 @@ func (c *Client) setGeneric(key, val []byte, nx, xx, get, keepttl, hasExp bool, 
 	} else {
 		c.srv.ks.setStringLocked(key, val, exp, c.now)
 		c.dirty++
-		if hasExp {
+		switch {
+		case hasExp:
 			var tmp [20]byte
 			c.log(bSET, key, val, bPXAT, strconv.AppendInt(tmp[:0], exp, 10))
-		} else if keepttl {
+		case keepttl:
 			c.log(bSET, key, val, bKEEPTTL)
-		} else if c.cmd.Name != "set" || len(c.args) > 3 {
+		case c.cmd.Name != "set" || len(c.args) > 3:
 			c.log(bSET, key, val)
 		}
 	}
@@ -332,11 +348,7 @@ func cmdStrlen(c *Client) {
 }
 
 func cmdGetRange(c *Client) {
-	start, ok := c.argInt(2)
-	if !ok {
-		return
-	}
-	end, ok := c.argInt(3)
+	start, end, ok := c.argInts2(2)
 	if !ok {
 		return
 	}

@@ -11,18 +11,7 @@ var bZADD = []byte("ZADD")
 
 // lookupZSet returns the sorted set of key (nil if absent); ok is false
 // after replying WRONGTYPE.
-func (c *Client) lookupZSet(key []byte) (*zset, bool) {
-	e := c.lookup(key)
-	if e == nil {
-		return nil, true
-	}
-	z, isZ := e.object().(*zset)
-	if !isZ {
-		c.w.Error(errWrongType)
-		return nil, false
-	}
-	return z, true
-}
+func (c *Client) lookupZSet(key []byte) (*zset, bool) { return lookupAs[*zset](c, key) }
 
 func fmtScore(f float64) []byte { return resp.AppendFloat(nil, f) }
 

@@ -79,7 +79,8 @@ func (l *eventLoop) closeFDs() {
 }
 
 func (l *eventLoop) wake() {
-	syscall.Write(l.wakeW, []byte{1})
+	// EAGAIN means the pipe already holds a wake-up: nothing is lost.
+	_, _ = syscall.Write(l.wakeW, []byte{1})
 }
 
 // add hands a connection to the loop.
@@ -250,7 +251,10 @@ func (l *eventLoop) writeOut(c *Client) {
 			if !c.waitingOut {
 				c.waitingOut = true
 				ev := syscall.EpollEvent{Events: syscall.EPOLLOUT, Fd: int32(c.fd)}
-				syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev)
+				if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
+					// the loop would never learn the socket drained
+					l.closeClient(c)
+				}
 			}
 			return
 		}
@@ -273,7 +277,10 @@ func (l *eventLoop) writeOut(c *Client) {
 	if c.waitingOut {
 		c.waitingOut = false
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(c.fd)}
-		syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev)
+		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
+			l.closeClient(c)
+			return
+		}
 		l.runClient(c) // input that arrived while we were not reading
 	}
 }
@@ -282,7 +289,8 @@ func (l *eventLoop) closeClient(c *Client) {
 	if _, ok := l.clients[c.fd]; !ok {
 		return
 	}
-	syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	// closing the socket removes it from the epoll set anyway
+	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
 	delete(l.clients, c.fd)
 	c.unwatchAll()
 	c.nc.Close()
@@ -291,7 +299,8 @@ func (l *eventLoop) closeClient(c *Client) {
 
 // detachClient moves a client to a goroutine of its own.
 func (l *eventLoop) detachClient(c *Client) {
-	syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	// DEL fails only for an fd that is not in the set: nothing to undo
+	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
 	delete(l.clients, c.fd)
 	s := l.s
 	s.mu.Lock()

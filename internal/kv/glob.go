@@ -41,18 +41,17 @@ func globMatchDepth(p, s []byte, depth int) bool {
 				p = p[1:]
 			}
 			match := false
-			for {
-				if len(p) == 0 {
+			for len(p) > 0 {
+				if p[0] == ']' {
 					break
 				}
-				if p[0] == '\\' && len(p) >= 2 {
+				switch {
+				case p[0] == '\\' && len(p) >= 2:
 					p = p[1:]
 					if p[0] == s[0] {
 						match = true
 					}
-				} else if p[0] == ']' {
-					break
-				} else if len(p) >= 3 && p[1] == '-' {
+				case len(p) >= 3 && p[1] == '-':
 					lo, hi := p[0], p[2]
 					if lo > hi {
 						lo, hi = hi, lo
@@ -61,7 +60,7 @@ func globMatchDepth(p, s []byte, depth int) bool {
 						match = true
 					}
 					p = p[2:]
-				} else if p[0] == s[0] {
+				case p[0] == s[0]:
 					match = true
 				}
 				p = p[1:]

@@ -24,7 +24,7 @@ var buildGantry = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(dir, "gantry")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/gantry-project/gantry/cmd/gantry").CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return bin, nil
 })

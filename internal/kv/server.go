@@ -347,9 +347,8 @@ func (c *Client) serve() {
 	defer c.unwatchAll()
 	c.detach = false
 	for {
-		switch c.process() {
-		case procClose:
-			c.flush()
+		if c.process() == procClose {
+			_ = c.flush() // best effort: the connection is closing anyway
 			return
 		}
 		if err := c.flush(); err != nil {

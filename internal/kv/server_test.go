@@ -2,6 +2,7 @@ package kv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -120,7 +121,7 @@ func TestRESP3(t *testing.T) {
 	if err != nil || len(zs) != 1 || zs[0].Score != 1.5 {
 		t.Fatalf("RESP3 ZRANGE WITHSCORES = %v %v", zs, err)
 	}
-	if _, err := c.Get(ctx, "nokey").Result(); err != redis.Nil {
+	if _, err := c.Get(ctx, "nokey").Result(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("RESP3 GET missing = %v", err)
 	}
 }

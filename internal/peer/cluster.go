@@ -402,7 +402,9 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 		d.logger.Printf("cluster: bad remote state: %v", err)
 		return
 	}
-	(*Cluster)(d).Update(func(n *Node, now time.Time) error { return n.MergeView(st, now) })
+	if err := (*Cluster)(d).Update(func(n *Node, now time.Time) error { return n.MergeView(st, now) }); err != nil {
+		d.logger.Printf("cluster: merging remote state: %v", err)
+	}
 }
 
 // events is memberlist's EventDelegate: membership feeds the node's peer
@@ -413,12 +415,14 @@ func (e *events) NotifyJoin(m *memberlist.Node) {
 	e.memMu.Lock()
 	e.members[m.Name] = *m
 	e.memMu.Unlock()
-	(*Cluster)(e).Update(func(n *Node, now time.Time) error {
+	if err := (*Cluster)(e).Update(func(n *Node, now time.Time) error {
 		if ValidNodeID(m.Name) {
 			n.AddPeer(NodeID(m.Name), string(m.Meta), now)
 		}
 		return nil
-	})
+	}); err != nil {
+		e.logger.Printf("cluster: adding peer %s: %v", m.Name, err)
+	}
 }
 func (e *events) NotifyLeave(m *memberlist.Node) {
 	e.memMu.Lock()

@@ -475,11 +475,14 @@ func cmdSetConfigEpoch(r *Router, args [][]byte, w *resp.Writer) {
 func cmdBumpEpoch(r *Router, _ [][]byte, w *resp.Writer) {
 	var bumped bool
 	var e uint64
-	r.c.Update(func(n *Node, _ time.Time) error {
+	if err := r.c.Update(func(n *Node, _ time.Time) error {
 		bumped = n.BumpEpoch()
 		e = n.self().ConfigEpoch
 		return nil
-	})
+	}); err != nil {
+		w.Error("ERR " + err.Error())
+		return
+	}
 	if bumped {
 		w.Simple("BUMPED " + strconv.FormatUint(e, 10))
 	} else {

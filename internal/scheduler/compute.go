@@ -83,7 +83,7 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 			// negative ask hide usage and over-commit a node.
 			return nil, fmt.Errorf("job %s: invalid resources %s", jobID, r)
 		}
-		pl := NewPlacer(PlacerConfig{SampleSize: opts.SampleSize, Rand: opts.Rand, Now: opts.Now, Cache: opts.Cache}, state, job, plan)
+		pl := NewPlacer(PlacerConfig(opts), state, job, plan)
 		for _, req := range rec.Place {
 			if pl.Place(req) != nil {
 				res.Placed++

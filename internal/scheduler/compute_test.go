@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -72,7 +73,7 @@ func TestComputePlanRejectsBadInput(t *testing.T) {
 	if _, err := scheduler.ComputePlan(scheduler.Options{Rand: rng(1)}, st.Snapshot(), "neg"); err == nil {
 		t.Fatal("negative resources accepted")
 	}
-	if _, err := scheduler.ComputePlan(scheduler.Options{}, st.Snapshot(), "neg"); err != scheduler.ErrNoRand {
+	if _, err := scheduler.ComputePlan(scheduler.Options{}, st.Snapshot(), "neg"); !errors.Is(err, scheduler.ErrNoRand) {
 		t.Fatalf("err = %v, want ErrNoRand", err)
 	}
 }

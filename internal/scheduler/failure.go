@@ -67,8 +67,8 @@ func FailureMessage(f *structs.PlacementFailure) string {
 	})
 	var b strings.Builder
 	for k, r := range reasons {
-		switch {
-		case k == 0:
+		switch k {
+		case 0:
 			noun := "nodes"
 			if counts[r] == 1 {
 				noun = "node"

@@ -178,7 +178,7 @@ func (s *Server) raftApply(t structs.MessageType, req any) (uint64, any, error) 
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
 			errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrRaftShutdown) {
-			return 0, nil, fmt.Errorf("%w (%v)", ErrNotLeader, err)
+			return 0, nil, fmt.Errorf("%w (%w)", ErrNotLeader, err)
 		}
 		return 0, nil, fmt.Errorf("raft apply: %w", err)
 	}

@@ -32,7 +32,7 @@ func newTrackingStream(bind string, advertise *net.TCPAddr) (*trackingStream, er
 	if err != nil {
 		return nil, err
 	}
-	var adv net.Addr = ln.Addr()
+	adv := ln.Addr()
 	if advertise != nil && advertise.Port != 0 {
 		adv = advertise
 	}

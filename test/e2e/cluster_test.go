@@ -83,7 +83,7 @@ func TestServiceJobSurvivesAgentKill(t *testing.T) {
 			orphans = append(orphans, a.TaskState.PID)
 		}
 	}
-	c.agents[victim].kill9()
+	c.agents[victim].Kill9()
 
 	c.waitFor(60*time.Second, "replacement of "+victim+"'s allocations", func() (bool, string) {
 		live := c.liveAllocs("web")
@@ -139,14 +139,14 @@ func TestRestartsDuplicateNothing(t *testing.T) {
 		return n == 3, fmt.Sprint(n)
 	})
 
-	c.server.kill9()
+	c.server.Kill9()
 	c.startServer()
 	after := c.waitRunning("api", 3)
 	if ids(before) != ids(after) {
 		t.Fatalf("allocations changed across server restart:\nbefore %s\nafter  %s", ids(before), ids(after))
 	}
 
-	c.agents["node-1"].kill9()
+	c.agents["node-1"].Kill9()
 	c.startAgent("node-1", 1000, 1024)
 	// Give the restarted agent time to sync with the server before checking
 	// nothing was started again: wait until it has heartbeated as ready.

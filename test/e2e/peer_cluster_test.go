@@ -140,7 +140,7 @@ func TestPeerClusterWithRedisTools(t *testing.T) {
 	c0 := redis.NewClient(&redis.Options{Addr: addrs[0]})
 	before = c0.ClusterMyID(ctx).Val()
 	c0.Close()
-	nodes[0].p.stop(syscall.SIGTERM, 10*time.Second)
+	nodes[0].p.Stop(syscall.SIGTERM, 10*time.Second)
 	startPeer(t, nodes[0])
 	c0 = redis.NewClient(&redis.Options{Addr: addrs[0]})
 	defer c0.Close()
@@ -266,14 +266,14 @@ func TestGantryClusterCreateAndCheck(t *testing.T) {
 		}
 	}
 	for _, n := range nodes[1:] {
-		_ = n.p.cmd.Process.Signal(syscall.SIGSTOP)
+		_ = n.p.Cmd.Process.Signal(syscall.SIGSTOP)
 	}
 	waitUntil(t, 30*time.Second, "isolated primary refuses writes", func() bool {
 		err := c0.Set(ctx, key, "2", 0).Err()
 		return err != nil && strings.HasPrefix(err.Error(), "CLUSTERDOWN")
 	})
 	for _, n := range nodes[1:] {
-		_ = n.p.cmd.Process.Signal(syscall.SIGCONT)
+		_ = n.p.Cmd.Process.Signal(syscall.SIGCONT)
 	}
 	waitUntil(t, 30*time.Second, "writes accepted after healing", func() bool {
 		return c0.Set(ctx, key, "3", 0).Err() == nil
@@ -283,7 +283,7 @@ func TestGantryClusterCreateAndCheck(t *testing.T) {
 	})
 
 	// a stopped primary makes check fail with a clear reason
-	nodes[1].p.stop(syscall.SIGTERM, 10*time.Second)
+	nodes[1].p.Stop(syscall.SIGTERM, 10*time.Second)
 	waitUntil(t, 30*time.Second, "check reports the stopped node", func() bool {
 		out, err := exec.Command(gantryBin, "cluster", "check", addrs[0]).CombinedOutput()
 		return err != nil && strings.Contains(string(out), "is failing")

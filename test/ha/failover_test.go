@@ -109,7 +109,7 @@ func TestLeaderKillKeepsAcknowledgedJobs(t *testing.T) {
 		})
 		l := c.leader()
 		killed := time.Now()
-		c.servers[l].kill9()
+		c.servers[l].Kill9()
 		c.servers[l] = nil
 		t.Logf("round %d: killed leader server-%d", round+1, l+1)
 

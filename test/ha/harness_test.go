@@ -8,18 +8,13 @@ package ha
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,100 +24,12 @@ import (
 
 var gantryBin string
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("ha: skipped in -short mode (they start real processes)")
-		os.Exit(0)
-	}
-	dir, err := os.MkdirTemp("", "gantry-ha-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	gantryBin = filepath.Join(dir, "gantry")
-	build := exec.Command("go", "build", "-o", gantryBin, "../../cmd/gantry")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "ha: building gantry:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testutil.MainWithGantry(m, "ha", &gantryBin)) }
 
-// proc is one gantry process; its output is kept for failure reports.
-type proc struct {
-	name string
-	args []string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type proc = testutil.Proc
 
 func startProc(t *testing.T, name string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, args: args, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(gantryBin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(syscall.SIGTERM, 10*time.Second)
-		if t.Failed() {
-			t.Logf("--- output of %s ---\n%s", name, tail(p.out.String(), 5000))
-		}
-	})
-	return p
-}
-
-func (p *proc) stop(sig syscall.Signal, grace time.Duration) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) kill9() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "...\n" + s[len(s)-n:]
+	return testutil.StartProc(t, gantryBin, name, args...)
 }
 
 func freePort(t *testing.T) int { return testutil.FreePort(t) }

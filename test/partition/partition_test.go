@@ -9,11 +9,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -68,42 +66,13 @@ func newDockerCluster(t *testing.T, n int) *dockerCluster {
 	t.Helper()
 	ctx := context.Background()
 	tag := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	c := &dockerCluster{t: t, tag: tag, image: "gantry-partition-test:" + tag,
+	c := &dockerCluster{t: t, tag: tag,
 		hc: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}}
 	t.Cleanup(c.hc.CloseIdleConnections)
 
-	dir := t.TempDir()
-	// The same flags as test/ha's build, so the two share the build cache.
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "gantry"), "../../cmd/gantry")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building static gantry: %v\n%s", err, out)
-	}
-	df := "FROM scratch\nCOPY gantry /gantry\nENTRYPOINT [\"/gantry\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := docker(ctx, "build", "-q", "-t", c.image, dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = docker(context.Background(), "rmi", "-f", c.image) })
-
-	// A private /24 that does not clash with the machine's networks.
+	c.image = buildImage(t, "gantry-partition-test:"+tag)
 	var subnet string
-	for try := 0; ; try++ {
-		third := 100 + rand.IntN(150)
-		subnet = fmt.Sprintf("172.30.%d", third)
-		name := "gantry-partition-" + tag
-		_, err := docker(ctx, "network", "create", "--subnet", subnet+".0/24", name)
-		if err == nil {
-			c.network = name
-			break
-		}
-		if try == 5 {
-			t.Fatalf("creating a network: %v", err)
-		}
-	}
-	t.Cleanup(func() { _, _ = docker(context.Background(), "network", "rm", c.network) })
+	c.network, subnet = createNetwork(t, "gantry-partition-"+tag)
 	for i := range n {
 		c.names = append(c.names, fmt.Sprintf("gantry-partition-%s-s%d", tag, i+1))
 		c.ips = append(c.ips, fmt.Sprintf("%s.%d", subnet, 11+i))

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ func TestReadProcSelf(t *testing.T) {
 	if Alive(os.Getpid(), p.StartTime+1) {
 		t.Error("a different start time must mean another process")
 	}
-	if _, err := ReadProc(1 << 30); err != ErrNoProcess {
+	if _, err := ReadProc(1 << 30); !errors.Is(err, ErrNoProcess) {
 		t.Errorf("missing pid: err = %v", err)
 	}
 	if Alive(0, 0) || Alive(-1, 0) {
