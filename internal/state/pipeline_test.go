@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -149,5 +150,27 @@ func TestApplyPlanDropsPlacementsOfChangedJob(t *testing.T) {
 	}
 	if _, err := newStore(t).ApplyPlans(1, []*structs.ApplyPlanRequest{nil}); err == nil || errors.Is(err, ErrNotFound) {
 		t.Errorf("nil plan: %v", err)
+	}
+}
+
+// TestNewAllocationsShareNodeAndJobStrings: a stored allocation points at
+// its node's ID and name and its job's ID instead of keeping the copies
+// decoded from the plan entry.
+func TestNewAllocationsShareNodeAndJobStrings(t *testing.T) {
+	s := newStore(t)
+	must(t, s.UpsertNode(1, &structs.Node{ID: "node-1", Name: "first", Status: structs.NodeStatusReady}))
+	j := testJob("web")
+	j.Version = 1
+	must(t, s.UpsertJob(2, j))
+	a := testAlloc("a1", string([]byte("web")), string([]byte("node-1")), 0)
+	a.NodeName = string([]byte("first"))
+	a.JobVersion = 1
+	must(t, s.UpsertAllocs(3, []*structs.Allocation{a}))
+	snap := s.Snapshot()
+	got, n, job := snap.AllocByID("a1"), snap.NodeByID("node-1"), snap.JobByID("web")
+	if unsafe.StringData(got.NodeID) != unsafe.StringData(n.ID) ||
+		unsafe.StringData(got.NodeName) != unsafe.StringData(n.Name) ||
+		unsafe.StringData(got.JobID) != unsafe.StringData(job.ID) || got.Job != job {
+		t.Fatal("the stored allocation keeps its own copies of the node's and job's strings")
 	}
 }

@@ -377,7 +377,7 @@ func (s *Store) UpsertAllocs(index uint64, allocs []*structs.Allocation) error {
 func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation) error {
 	jobs := jobInterner{txn: txn}
 	nodes := nodeBumper{}
-	var downNodes map[string]bool // node -> down, read once per transaction
+	var nodeByID map[string]*structs.Node // read once per transaction
 	for _, a := range allocs {
 		if a == nil || a.ID == "" {
 			return errors.New("upsert alloc: allocation ID is required")
@@ -394,16 +394,28 @@ func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation)
 			// A node that went down after the plan was checked never
 			// runs the allocation: it is lost at once, like the node's
 			// other allocations.
-			down, seen := downNodes[c.NodeID]
+			n, seen := nodeByID[c.NodeID]
 			if !seen {
-				n, err := txn.First(TableNodes, "id", c.NodeID)
-				down = err == nil && n != nil && n.(*structs.Node).Status == structs.NodeStatusDown
-				if downNodes == nil {
-					downNodes = map[string]bool{}
+				if raw, err := txn.First(TableNodes, "id", c.NodeID); err == nil && raw != nil {
+					n = raw.(*structs.Node)
 				}
-				downNodes[c.NodeID] = down
+				if nodeByID == nil {
+					nodeByID = map[string]*structs.Node{}
+				}
+				nodeByID[c.NodeID] = n
 			}
-			if down && !c.ClientTerminal() {
+			// Share the node's and the job's strings instead of keeping
+			// the decoded copies (memory per allocation, docs/bench.md).
+			if n != nil {
+				c.NodeID = n.ID
+				if c.NodeName == n.Name {
+					c.NodeName = n.Name
+				}
+			}
+			if c.Job != nil && c.JobID == c.Job.ID {
+				c.JobID = c.Job.ID
+			}
+			if n != nil && n.Status == structs.NodeStatusDown && !c.ClientTerminal() {
 				c.ClientStatus, c.ClientDescription = structs.AllocClientLost, "node down"
 				c.DesiredStatus, c.DesiredDescription = structs.AllocDesiredStop, "node down"
 			}
