@@ -36,7 +36,7 @@ var (
 // than ~8,000 radix nodes per index makes go-memdb fall back to a slow
 // notification walk (a fifth of the FSM's time with 64,000 allocations per
 // entry in c1m-like); the Raft log still writes queued entries together.
-const maxEntryAllocs = 2048
+const maxEntryAllocs = 1024
 
 // errPlanAborted answers plans checked against a plan whose commit failed.
 var errPlanAborted = errors.New("an earlier plan it was checked against failed to commit")
