@@ -40,16 +40,18 @@ func TestPipelinedPlansNeverOverCommit(t *testing.T) {
 			var rngMu sync.Mutex
 			failRng := rand.New(rand.NewPCG(seed, 99))
 			injected := errors.New("injected commit failure")
-			s.plans.propose = func(mt structs.MessageType, req any) (uint64, any, error) {
+			s.plans.propose = func(mt structs.MessageType, req any) func() (uint64, any, error) {
 				rngMu.Lock()
 				fail := failRng.IntN(5) == 0
 				rngMu.Unlock()
 				if fail {
 					// Like a Raft timeout: later plans queue meanwhile.
-					time.Sleep(3 * time.Millisecond)
-					return 0, nil, injected
+					return func() (uint64, any, error) {
+						time.Sleep(3 * time.Millisecond)
+						return 0, nil, injected
+					}
 				}
-				return s.raftApply(mt, req)
+				return s.raftPropose(mt, req, 0)
 			}
 
 			var mu sync.Mutex

@@ -174,3 +174,24 @@ func TestNewAllocationsShareNodeAndJobStrings(t *testing.T) {
 		t.Fatal("the stored allocation keeps its own copies of the node's and job's strings")
 	}
 }
+
+// TestApplyPlanSkipsChangesToMissingAllocations: a plan's stop or eviction
+// of an allocation that is not stored (placed by an earlier entry that did
+// not apply, or purged) stores nothing; its placements still apply.
+func TestApplyPlanSkipsChangesToMissingAllocations(t *testing.T) {
+	s := newStore(t)
+	ghost := testAlloc("ghost", "web", "n1", 0)
+	ghost.DesiredStatus = structs.AllocDesiredStop
+	evicted := testAlloc("gone", "low", "n1", 0)
+	evicted.DesiredStatus, evicted.PreemptedBy = structs.AllocDesiredEvict, "p1"
+	_, err := s.ApplyPlans(5, []*structs.ApplyPlanRequest{{JobID: "web",
+		Allocs: []*structs.Allocation{ghost, testAlloc("p1", "web", "n1", 1), evicted}}})
+	must(t, err)
+	snap := s.Snapshot()
+	if snap.AllocByID("ghost") != nil || snap.AllocByID("gone") != nil {
+		t.Fatal("a stop of a missing allocation created a record")
+	}
+	if snap.AllocByID("p1") == nil {
+		t.Fatal("the plan's placement was not stored")
+	}
+}

@@ -607,11 +607,37 @@ func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) (
 	if err != nil {
 		return nil, false, err
 	}
+	// A plan's changes to allocations (stops, evictions) apply only to
+	// allocations that exist: one placed by an earlier entry that did not
+	// apply is not created as a stopped record.
+	for i, a := range allocs {
+		if a == nil || (a.CreateIndex == 0 && a.DesiredStatus == structs.AllocDesiredRun) {
+			continue
+		}
+		raw, err := txn.First(TableAllocs, "id", a.ID)
+		if err != nil {
+			return nil, false, fmt.Errorf("alloc %s: %w", a.ID, err)
+		}
+		if raw == nil {
+			kept := slices.Clone(allocs[:i])
+			for _, b := range allocs[i:] {
+				if b != nil && !(b.CreateIndex == 0 && b.DesiredStatus == structs.AllocDesiredRun) {
+					if r, err := txn.First(TableAllocs, "id", b.ID); err != nil || r == nil {
+						continue
+					}
+				}
+				kept = append(kept, b)
+			}
+			allocs = kept
+			break
+		}
+	}
 	if changed {
 		// Keep the stops; drop new placements and the evictions made for
 		// them.
+		all := allocs
 		allocs = nil
-		for _, a := range req.Allocs {
+		for _, a := range all {
 			if a == nil || a.DesiredStatus == structs.AllocDesiredEvict && a.PreemptedBy != "" {
 				continue
 			}
