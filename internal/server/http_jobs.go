@@ -49,10 +49,17 @@ func (s *Server) registerJob(job *structs.Job) (*api.JobRegisterResponse, error)
 		job.SubmitTime = s.now().UnixNano()
 		job.CreateIndex, job.ModifyIndex = 0, 0
 		return structs.JobWrite{Register: &structs.JobRegisterRequest{Job: job}}, job, true
+	}, func() {
+		// Scheduled as soon as the registration is in the log: the plan
+		// is proposed after it, so it applies after it (the schedulers'
+		// view holds the job meanwhile, plan_pipeline.go).
+		s.sched.Enqueue(job.ID, job.Priority)
 	})
 	if w.err != nil {
 		return nil, w.err
 	}
+	// Once more when committed, for a scheduler whose view lacks writes
+	// in flight (a pass with nothing left to do is cheap).
 	s.sched.Enqueue(job.ID, job.Priority)
 	return &api.JobRegisterResponse{JobID: job.ID, Version: job.Version, Index: w.index}, nil
 }
@@ -97,6 +104,9 @@ func (s *Server) jobStop(w http.ResponseWriter, r *http.Request) (any, error) {
 		return structs.JobWrite{Deregister: &structs.JobDeregisterRequest{
 			JobID: id, Purge: purge, Time: s.now().UnixNano(),
 		}}, after, true
+	}, func() {
+		// The scheduler sees a purged job gone and a stopped one stopped.
+		s.sched.Enqueue(job.ID, job.Priority)
 	})
 	if !ok {
 		return nil, s.verifiedNotFound("job %q not found", id)
@@ -104,7 +114,6 @@ func (s *Server) jobStop(w http.ResponseWriter, r *http.Request) (any, error) {
 	if wr.err != nil {
 		return nil, wr.err
 	}
-	// The scheduler sees a purged job gone and a stopped one stopped.
 	s.sched.Enqueue(job.ID, job.Priority)
 	return &api.JobRegisterResponse{JobID: id, Version: job.Version, Index: wr.index}, nil
 }

@@ -24,6 +24,7 @@ type jobWriter struct {
 
 	mu         sync.Mutex
 	pending    map[string]*jobWrite // latest uncommitted write per job
+	proposed   map[string]*jobWrite // latest write per job in the Raft log, not yet applied
 	queue      []*jobWrite          // not yet proposed
 	committing bool
 }
@@ -33,9 +34,28 @@ type jobWrite struct {
 	jobID string
 	w     structs.JobWrite
 	after *structs.Job // the job once written; nil when purged
-	done  chan struct{}
-	index uint64
-	err   error
+	// proposed, when set, runs once the write is in the Raft log (before
+	// it commits): the job can be scheduled from then on.
+	proposed func()
+	done     chan struct{}
+	index    uint64
+	err      error
+}
+
+// inLog returns the jobs whose latest write is in the Raft log but not yet
+// applied (nil for a purge), for the schedulers' view: a plan for such a
+// job is proposed after the write, so Raft applies it after the write.
+func (jw *jobWriter) inLog() map[string]*structs.Job {
+	jw.mu.Lock()
+	defer jw.mu.Unlock()
+	if len(jw.proposed) == 0 {
+		return nil
+	}
+	out := make(map[string]*structs.Job, len(jw.proposed))
+	for id, w := range jw.proposed {
+		out[id] = w.after
+	}
+	return out
 }
 
 // current returns the job as the writes queued so far leave it: the last
@@ -50,14 +70,14 @@ func (jw *jobWriter) current(id string) *structs.Job {
 // write runs decide with the job's current version (nil if none) under the
 // lock; decide returns the write to queue and the job it leaves (or
 // ok=false to write nothing). write then waits for the commit.
-func (jw *jobWriter) write(id string, decide func(cur *structs.Job) (w structs.JobWrite, after *structs.Job, ok bool)) (*jobWrite, bool) {
+func (jw *jobWriter) write(id string, decide func(cur *structs.Job) (w structs.JobWrite, after *structs.Job, ok bool), proposed func()) (*jobWrite, bool) {
 	jw.mu.Lock()
 	w, after, ok := decide(jw.current(id))
 	if !ok {
 		jw.mu.Unlock()
 		return nil, false
 	}
-	jwr := &jobWrite{jobID: id, w: w, after: after, done: make(chan struct{})}
+	jwr := &jobWrite{jobID: id, w: w, after: after, proposed: proposed, done: make(chan struct{})}
 	if jw.pending == nil {
 		jw.pending = map[string]*jobWrite{}
 	}
@@ -87,25 +107,44 @@ func (jw *jobWriter) commitLoop() {
 		jw.queue = slices.Delete(jw.queue, 0, n)
 		jw.mu.Unlock()
 
-		var (
-			index uint64
-			err   error
-		)
+		// No timeout: an entry must not give up waiting to enter the log
+		// while a plan proposed after it (the job is scheduled once this
+		// returns) gets in.
+		var wait func() (uint64, any, error)
 		switch w := batch[0].w; {
 		case len(batch) > 1:
 			writes := make([]structs.JobWrite, len(batch))
 			for i, b := range batch {
 				writes[i] = b.w
 			}
-			index, _, err = jw.s.raftApply(structs.JobBatchRequestType, &structs.JobBatchRequest{Writes: writes})
+			wait = jw.s.raftPropose(structs.JobBatchRequestType, &structs.JobBatchRequest{Writes: writes}, 0)
 		case w.Register != nil:
-			index, _, err = jw.s.raftApply(structs.JobRegisterRequestType, w.Register)
+			wait = jw.s.raftPropose(structs.JobRegisterRequestType, w.Register, 0)
 		default:
-			index, _, err = jw.s.raftApply(structs.JobDeregisterRequestType, w.Deregister)
+			wait = jw.s.raftPropose(structs.JobDeregisterRequestType, w.Deregister, 0)
 		}
+		jw.mu.Lock()
+		if jw.proposed == nil {
+			jw.proposed = map[string]*jobWrite{}
+		}
+		for _, b := range batch {
+			jw.proposed[b.jobID] = b
+		}
+		jw.mu.Unlock()
+		for _, b := range batch {
+			if b.proposed != nil {
+				b.proposed()
+			}
+		}
+		index, _, err := wait()
 
 		jw.mu.Lock()
 		var failed []*jobWrite
+		for _, b := range batch {
+			if jw.proposed[b.jobID] == b {
+				delete(jw.proposed, b.jobID) // applied (or failed)
+			}
+		}
 		if err != nil {
 			// Everything queued was versioned against this batch.
 			failed = jw.queue

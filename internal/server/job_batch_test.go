@@ -120,3 +120,34 @@ func TestJobWritesOrderedWithQueuedOnes(t *testing.T) {
 func mockJobStruct(name string, count int) *structs.Job {
 	return &structs.Job{Name: name, Count: count, Driver: "mock", Resources: structs.Resources{CPU: 500, MemoryMB: 256}}
 }
+
+// TestSchedulersSeeJobWritesInTheLog: a job write proposed but not yet
+// applied is in the schedulers' view (a plan for it is proposed after it,
+// so it applies after it); once it leaves the set the store has it.
+func TestSchedulersSeeJobWritesInTheLog(t *testing.T) {
+	s, _ := startServer(t, testConfig(t))
+	job := mockJobStruct("inlog", 1)
+	job.ID = "inlog"
+	s.jobs.mu.Lock()
+	s.jobs.proposed = map[string]*jobWrite{
+		"inlog":  {jobID: "inlog", after: job},
+		"purged": {jobID: "purged"},
+	}
+	s.jobs.mu.Unlock()
+	view := s.plans.snapshot()
+	if j := view.JobByID("inlog"); j != job {
+		t.Fatalf("view has %+v, want the job in the log", j)
+	}
+	if j := view.JobByID("purged"); j != nil {
+		t.Fatalf("a purge in the log still shows %+v", j)
+	}
+	if s.State().Snapshot().JobByID("inlog") != nil {
+		t.Fatal("the store has a job that was never applied")
+	}
+	s.jobs.mu.Lock()
+	s.jobs.proposed = nil
+	s.jobs.mu.Unlock()
+	if j := s.plans.snapshot().JobByID("inlog"); j != nil {
+		t.Fatalf("view without writes in flight has %+v", j)
+	}
+}

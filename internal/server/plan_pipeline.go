@@ -83,7 +83,7 @@ type planPipeline struct {
 // over it: the view schedulers decide on.
 func (q *planPipeline) snapshot() scheduler.State {
 	v, _ := q.view()
-	if len(v.entries) == 0 {
+	if len(v.entries) == 0 && len(v.jobs) == 0 {
 		return v.Snapshot
 	}
 	return v
@@ -92,11 +92,14 @@ func (q *planPipeline) snapshot() scheduler.State {
 func (q *planPipeline) view() (*overlayView, uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	// The jobs first: a write leaves that set only once applied, so a
+	// snapshot taken after has whatever left it meanwhile.
+	jobs := q.s.jobs.inLog()
 	entries := make([]*overlayEntry, 0, len(q.inflight))
 	for _, c := range q.inflight {
 		entries = append(entries, c.ov)
 	}
-	return &overlayView{Snapshot: q.s.state.Snapshot(), entries: entries, index: q.index}, q.gen
+	return &overlayView{Snapshot: q.s.state.Snapshot(), entries: entries, index: q.index, jobs: jobs}, q.gen
 }
 
 // submit checks a plan and queues its accepted part for commit. It
@@ -418,6 +421,16 @@ type overlayView struct {
 	*state.Snapshot
 	entries []*overlayEntry // in check order
 	index   overlayIndex    // the same entries by node and allocation
+	// jobs are job writes in the Raft log, not yet applied (nil: purged).
+	jobs map[string]*structs.Job
+}
+
+// JobByID returns the job as the writes already in the Raft log leave it.
+func (v *overlayView) JobByID(id string) *structs.Job {
+	if j, ok := v.jobs[id]; ok {
+		return j
+	}
+	return v.Snapshot.JobByID(id)
 }
 
 // nodeEntries returns the entries touching a node, in check order.
