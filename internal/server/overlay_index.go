@@ -15,6 +15,7 @@ type overlayIndex struct {
 	byNode  *iradix.Tree // node ID -> []*overlayEntry, in check order
 	byAlloc *iradix.Tree // alloc ID -> []allocVersion, in check order
 	adds    *iradix.Tree // node ID -> structs.Resources the entries' new placements add
+	stops   *iradix.Tree // node ID -> []*overlayEntry that stop or evict there
 }
 
 // allocVersion is one uncommitted plan's version of an allocation.
@@ -24,7 +25,7 @@ type allocVersion struct {
 }
 
 func newOverlayIndex() overlayIndex {
-	return overlayIndex{byNode: iradix.New(), byAlloc: iradix.New(), adds: iradix.New()}
+	return overlayIndex{byNode: iradix.New(), byAlloc: iradix.New(), adds: iradix.New(), stops: iradix.New()}
 }
 
 // add returns the index with e appended.
@@ -41,7 +42,13 @@ func (x overlayIndex) add(e *overlayEntry) overlayIndex {
 		list, _ := old.([]allocVersion)
 		at.Insert([]byte(id), append(list[:len(list):len(list)], allocVersion{entry: e, alloc: a}))
 	}
-	return overlayIndex{byNode: nt.CommitOnly(), byAlloc: at.CommitOnly(), adds: addUsage(x.adds, e, 1)}
+	st := x.stops.Txn()
+	for node := range e.stops {
+		old, _ := st.Get([]byte(node))
+		list, _ := old.([]*overlayEntry)
+		st.Insert([]byte(node), append(list[:len(list):len(list)], e))
+	}
+	return overlayIndex{byNode: nt.CommitOnly(), byAlloc: at.CommitOnly(), adds: addUsage(x.adds, e, 1), stops: st.CommitOnly()}
 }
 
 // addUsage returns t with e's added usage per node added (sign 1) or
@@ -69,9 +76,25 @@ func addUsage(t *iradix.Tree, e *overlayEntry, sign int64) *iradix.Tree {
 func (x overlayIndex) remove(gone map[*overlayEntry]bool) overlayIndex {
 	nt := x.byNode.Txn()
 	at := x.byAlloc.Txn()
+	st := x.stops.Txn()
 	adds := x.adds
 	for e := range gone {
 		adds = addUsage(adds, e, -1)
+		for node := range e.stops {
+			old, _ := st.Get([]byte(node))
+			list, _ := old.([]*overlayEntry)
+			var keep []*overlayEntry
+			for _, o := range list {
+				if !gone[o] {
+					keep = append(keep, o)
+				}
+			}
+			if len(keep) == 0 {
+				st.Delete([]byte(node))
+			} else {
+				st.Insert([]byte(node), keep)
+			}
+		}
 		for node := range e.byNode {
 			old, _ := nt.Get([]byte(node))
 			list, _ := old.([]*overlayEntry)
@@ -103,7 +126,17 @@ func (x overlayIndex) remove(gone map[*overlayEntry]bool) overlayIndex {
 			}
 		}
 	}
-	return overlayIndex{byNode: nt.CommitOnly(), byAlloc: at.CommitOnly(), adds: adds}
+	return overlayIndex{byNode: nt.CommitOnly(), byAlloc: at.CommitOnly(), adds: adds, stops: st.CommitOnly()}
+}
+
+// stopEntries returns the entries that stop or evict on a node.
+func (x overlayIndex) stopEntries(node string) []*overlayEntry {
+	if x.stops == nil {
+		return nil
+	}
+	v, _ := x.stops.Get([]byte(node))
+	list, _ := v.([]*overlayEntry)
+	return list
 }
 
 // added returns what the entries' new placements add to a node.

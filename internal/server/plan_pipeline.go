@@ -174,10 +174,9 @@ type proposedBatch struct {
 	batch []*checkedPlan
 	wait  func() (uint64, any, error)
 	// frees says the entry stops or evicts allocations. Nothing is
-	// proposed after such an entry until it is applied, so no entry in
-	// flight can depend on room freed by one that may fail. (The overlay
-	// does not offer that room before it is committed either, see
-	// NodeUsage; this keeps the rule if that changes.)
+	// proposed after such an entry until it is applied: later plans may
+	// use the room it frees (the overlay offers it, see NodeUsage), and
+	// must not commit if it does not.
 	frees bool
 }
 
@@ -382,7 +381,9 @@ func (s *Server) SubmitPlanPipelined(ctx context.Context, plan *structs.Plan) (*
 type overlayEntry struct {
 	// adds is what the entry's new placements (not Terminal) add per
 	// node; stops and evictions are not taken off (see NodeUsage).
-	adds    map[string]structs.Resources
+	adds map[string]structs.Resources
+	// stops are the entry's stops and evictions per node.
+	stops   map[string][]*structs.Allocation
 	allocs  map[string]*structs.Allocation
 	byNode  map[string][]*structs.Allocation
 	byJob   map[string][]*structs.Allocation
@@ -399,11 +400,17 @@ func newOverlayEntry(req *structs.ApplyPlanRequest) *overlayEntry {
 		jobID:  req.JobID, failure: req.Failure, clear: req.ClearFailure && req.Failure == nil,
 	}
 	for _, a := range req.Allocs {
-		if isPlacement(a) && !a.Terminal() {
+		switch {
+		case isPlacement(a) && !a.Terminal():
 			if e.adds == nil {
 				e.adds = map[string]structs.Resources{}
 			}
 			e.adds[a.NodeID] = e.adds[a.NodeID].Add(a.Resources)
+		case !isPlacement(a) && a.Terminal():
+			if e.stops == nil {
+				e.stops = map[string][]*structs.Allocation{}
+			}
+			e.stops[a.NodeID] = append(e.stops[a.NodeID], a)
 		}
 		e.allocs[a.ID] = a
 		e.byNode[a.NodeID] = append(e.byNode[a.NodeID], a)
@@ -516,22 +523,69 @@ func isPlacement(a *structs.Allocation) bool {
 }
 
 // NodeUsage is the snapshot's usage row plus what the uncommitted plans'
-// new placements add to the node: one lookup in the overlay index however
-// many plans are in flight (per-allocation lookups were most of the
-// scheduler's time in c1m-like). It errs only on the safe side, making a
-// node look fuller than it is: stops and evictions in flight are not taken
-// off until committed (the plan that makes them counts them itself, see
-// nodeFits), and a placement committed but not yet out of the overlay is
-// counted twice for that moment.
+// new placements add to the node, minus what their stops and evictions
+// free: one lookup in the overlay index, plus one per allocation stopped
+// there in flight (per-allocation lookups of placements were most of the
+// scheduler's time in c1m-like). It errs only on the safe side: a
+// placement committed but not yet out of the overlay counts twice for
+// that moment, and a stop frees what the snapshot says the allocation
+// holds (nothing if it already ended), or, for a placement not committed
+// yet, what that placement added.
 func (v *overlayView) NodeUsage(nodeID string) structs.Resources {
 	used := v.Snapshot.NodeUsage(nodeID)
+	var stopEntries []*overlayEntry
 	if v.index.adds != nil {
-		return used.Add(v.index.added(nodeID))
+		used = used.Add(v.index.added(nodeID))
+		stopEntries = v.index.stopEntries(nodeID)
+	} else {
+		for _, e := range v.entries { // a view built by hand (tests)
+			used = used.Add(e.adds[nodeID])
+			if len(e.stops[nodeID]) > 0 {
+				stopEntries = append(stopEntries, e)
+			}
+		}
 	}
-	for _, e := range v.entries { // a view built by hand (tests)
-		used = used.Add(e.adds[nodeID])
+	if len(stopEntries) == 0 {
+		return used
+	}
+	freed := map[string]bool{}
+	for _, e := range stopEntries {
+		for _, a := range e.stops[nodeID] {
+			if freed[a.ID] {
+				continue
+			}
+			freed[a.ID] = true
+			if base := v.Snapshot.AllocByID(a.ID); base != nil {
+				if !base.Terminal() {
+					used = used.Sub(base.Resources)
+				}
+			} else if v.placedInOverlay(a.ID) {
+				used = used.Sub(a.Resources)
+			}
+		}
 	}
 	return used
+}
+
+// placedInOverlay reports whether an uncommitted entry places the
+// allocation (so its resources are in the overlay's added usage).
+func (v *overlayView) placedInOverlay(id string) bool {
+	if v.index.byAlloc != nil {
+		val, _ := v.index.byAlloc.Get([]byte(id))
+		list, _ := val.([]allocVersion)
+		for _, av := range list {
+			if isPlacement(av.alloc) && !av.alloc.Terminal() {
+				return true
+			}
+		}
+		return false
+	}
+	for _, e := range v.entries {
+		if a, ok := e.allocs[id]; ok && isPlacement(a) && !a.Terminal() {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *overlayView) AllocsByJob(jobID string) []*structs.Allocation {

@@ -60,6 +60,12 @@ func TestPipelinedPlansNeverOverCommit(t *testing.T) {
 			for g := range 4 {
 				rng := rand.New(rand.NewPCG(seed, uint64(g)))
 				wg.Go(func() {
+					var outstanding []pendingWait
+					defer func() {
+						for _, o := range outstanding {
+							_, _ = o.wait()
+						}
+					}()
 					for i := range 40 {
 						job := jobs[rng.IntN(len(jobs))]
 						plan := &structs.Plan{JobID: job}
@@ -88,28 +94,45 @@ func TestPipelinedPlansNeverOverCommit(t *testing.T) {
 								plan.Stops = append(plan.Stops, structs.AllocStop{AllocID: a.ID, NodeID: a.NodeID, Desired: structs.AllocDesiredStop})
 							}
 						}
-						var res *structs.PlanResult
-						var err error
+						record := func(plan *structs.Plan, res *structs.PlanResult, err error) {
+							mu.Lock()
+							for _, p := range plan.Placements {
+								switch {
+								case err != nil:
+									failed[p.ID] = true
+								case slices.Contains(res.Placed, p.ID):
+									committed[p.ID] = true
+								}
+							}
+							mu.Unlock()
+							if err != nil && !errors.Is(err, injected) && !errors.Is(err, errPlanAborted) {
+								t.Errorf("plan %d of submitter %d: %v", i, g, err)
+							}
+							// Not only at the end: a later stop could hide
+							// an over-commit that happened meanwhile.
+							if err := overCommitted(s.State().Snapshot()); err != nil {
+								t.Error(err)
+							}
+						}
 						if rng.IntN(2) == 0 {
-							res, err = s.SubmitPlan(bg, plan)
-						} else {
-							var wait func() (*structs.PlanResult, error)
-							if _, wait, err = s.SubmitPlanPipelined(bg, plan); err == nil {
-								res, err = wait()
-							}
+							res, err := s.SubmitPlan(bg, plan)
+							record(plan, res, err)
+							continue
 						}
-						mu.Lock()
-						for _, p := range plan.Placements {
-							switch {
-							case err != nil:
-								failed[p.ID] = true
-							case slices.Contains(res.Placed, p.ID):
-								committed[p.ID] = true
-							}
+						// Pipelined, as the monolithic scheduler: up to
+						// three plans outstanding before waiting.
+						_, wait, err := s.SubmitPlanPipelined(bg, plan)
+						if err != nil {
+							record(plan, nil, err)
+							continue
 						}
-						mu.Unlock()
-						if err != nil && !errors.Is(err, injected) && !errors.Is(err, errPlanAborted) {
-							t.Errorf("plan %d of submitter %d: %v", i, g, err)
+						outstanding = append(outstanding, pendingWait{plan, wait})
+						if len(outstanding) == 3 || i == 39 {
+							for _, o := range outstanding {
+								res, err := o.wait()
+								record(o.plan, res, err)
+							}
+							outstanding = nil
 						}
 					}
 				})
@@ -139,6 +162,28 @@ func TestPipelinedPlansNeverOverCommit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// overCommitted returns an error naming a node whose live allocations
+// exceed it in snap.
+func overCommitted(snap *state.Snapshot) error {
+	for _, n := range snap.Nodes() {
+		var used structs.Resources
+		for _, a := range snap.AllocsByNode(n.ID) {
+			if !a.Terminal() {
+				used = used.Add(a.Resources)
+			}
+		}
+		if ok, dim := n.Capacity.Fits(used); !ok {
+			return fmt.Errorf("node %s over-committed on %s: %s used of %s", n.ID, dim, used, n.Capacity)
+		}
+	}
+	return nil
+}
+
+type pendingWait struct {
+	plan *structs.Plan
+	wait func() (*structs.PlanResult, error)
 }
 
 // TestOverlayView: uncommitted plans laid over a snapshot, table-driven
@@ -208,8 +253,8 @@ func testOverlayView(t *testing.T, indexed bool) {
 		}
 	}
 	// "dup" was committed while in the overlay: counted twice; the stop of
-	// "old" is not taken off until committed.
-	checkOverlayUsage(t, v, "n1", true, dup.Resources.Add(stopOld.Resources))
+	// "old" frees its room.
+	checkOverlayUsage(t, v, "n1", true, dup.Resources)
 	if a := v.AllocByID("new"); a == nil || a.DesiredStatus != "run" {
 		t.Errorf("AllocByID(new) = %+v", a)
 	}
@@ -233,9 +278,11 @@ func testOverlayView(t *testing.T, indexed bool) {
 	evictNew.DesiredStatus = structs.AllocDesiredEvict
 	e3 := newOverlayEntry(&structs.ApplyPlanRequest{JobID: "j", Allocs: []*structs.Allocation{evictNew}})
 	push(e3)
-	checkOverlayUsage(t, v, "n1", true, dup.Resources.Add(stopOld.Resources).Add(evictNew.Resources))
-	if got := v.NodeUsage("n1"); got.CPU != 400 {
-		t.Errorf("usage %s, want 400m (old, dup twice, new)", got)
+	// Evicting "new", placed by an uncommitted entry, takes off what it
+	// added.
+	checkOverlayUsage(t, v, "n1", true, dup.Resources)
+	if got := v.NodeUsage("n1"); got.CPU != 200 {
+		t.Errorf("usage %s, want 200m (dup twice)", got)
 	}
 	if a := v.AllocByID("new"); a == nil || a.DesiredStatus != structs.AllocDesiredEvict {
 		t.Errorf("AllocByID(new) = %+v, want the latest (evicted) version", a)
@@ -264,8 +311,8 @@ func testOverlayView(t *testing.T, indexed bool) {
 
 // checkOverlayUsage compares the view's usage of a node with a scan. The
 // usage may exceed the scan (placements committed while still in the
-// overlay count twice, stops in flight are not taken off: the safe side),
-// never fall short of it; with exact set it must equal scan plus extra.
+// overlay count twice for that moment: the safe side), never fall short
+// of it; with exact set it must equal scan plus extra.
 func checkOverlayUsage(t *testing.T, v *overlayView, node string, exact bool, extra structs.Resources) {
 	t.Helper()
 	var want structs.Resources
