@@ -188,7 +188,7 @@ func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Durati
 		if err := f.Error(); err != nil {
 			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
 				errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrRaftShutdown) {
-				return 0, nil, fmt.Errorf("%w (%v)", ErrNotLeader, err)
+				return 0, nil, fmt.Errorf("%w (%w)", ErrNotLeader, err)
 			}
 			return 0, nil, fmt.Errorf("raft apply: %w", err)
 		}

@@ -581,6 +581,13 @@ func (s *Store) ApplyPlans(index uint64, reqs []*structs.ApplyPlanRequest) ([]st
 	return dropped, err
 }
 
+// isNewPlacement reports whether a plan's allocation is a new placement
+// (the applier copies the existing allocations it stops or evicts, with
+// their CreateIndex and a desired status other than run).
+func isNewPlacement(a *structs.Allocation) bool {
+	return a.CreateIndex == 0 && a.DesiredStatus == structs.AllocDesiredRun
+}
+
 // planJobChanged reports whether the job a plan was checked against is
 // gone, stopped or at another version now.
 func planJobChanged(txn *memdb.Txn, req *structs.ApplyPlanRequest) (bool, error) {
@@ -610,27 +617,30 @@ func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) (
 	// A plan's changes to allocations (stops, evictions) apply only to
 	// allocations that exist: one placed by an earlier entry that did not
 	// apply is not created as a stopped record.
-	for i, a := range allocs {
-		if a == nil || (a.CreateIndex == 0 && a.DesiredStatus == structs.AllocDesiredRun) {
-			continue
-		}
-		raw, err := txn.First(TableAllocs, "id", a.ID)
-		if err != nil {
-			return nil, false, fmt.Errorf("alloc %s: %w", a.ID, err)
-		}
-		if raw == nil {
-			kept := slices.Clone(allocs[:i])
-			for _, b := range allocs[i:] {
-				if b != nil && !(b.CreateIndex == 0 && b.DesiredStatus == structs.AllocDesiredRun) {
-					if r, err := txn.First(TableAllocs, "id", b.ID); err != nil || r == nil {
-						continue
-					}
-				}
-				kept = append(kept, b)
+	missing := false
+	for _, a := range allocs {
+		if a != nil && !isNewPlacement(a) {
+			raw, err := txn.First(TableAllocs, "id", a.ID)
+			if err != nil {
+				return nil, false, fmt.Errorf("alloc %s: %w", a.ID, err)
 			}
-			allocs = kept
-			break
+			if raw == nil {
+				missing = true
+				break
+			}
 		}
+	}
+	if missing {
+		kept := make([]*structs.Allocation, 0, len(allocs))
+		for _, a := range allocs {
+			if a != nil && !isNewPlacement(a) {
+				if raw, err := txn.First(TableAllocs, "id", a.ID); err != nil || raw == nil {
+					continue
+				}
+			}
+			kept = append(kept, a)
+		}
+		allocs = kept
 	}
 	if changed {
 		// Keep the stops; drop new placements and the evictions made for
