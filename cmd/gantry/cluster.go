@@ -18,16 +18,20 @@ func newClusterCmd() *cobra.Command {
 		Use:   "cluster",
 		Short: "Administer a cluster of gantry peers (create, check)",
 	}
-	var wait time.Duration
+	var (
+		wait     time.Duration
+		replicas int
+	)
 	create := &cobra.Command{
 		Use:   "create HOST:PORT HOST:PORT HOST:PORT...",
-		Short: "Make a cluster of empty peers: split the slots evenly, distinct epochs, MEET",
+		Short: "Make a cluster of empty peers: split the slots evenly, distinct epochs, MEET, replicas",
 		Args:  cobra.MinimumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return peer.Create(cmd.Context(), args, wait, os.Stdout)
+			return peer.CreateWithReplicas(cmd.Context(), args, replicas, wait, os.Stdout)
 		},
 	}
 	create.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for every node to agree")
+	create.Flags().IntVar(&replicas, "replicas", 0, "replicas per primary: the first N/(replicas+1) peers are primaries, the others replicate them in turn")
 	check := &cobra.Command{
 		Use:   "check HOST:PORT",
 		Short: "Check that every node has the same view and all slots are covered",

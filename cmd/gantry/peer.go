@@ -34,6 +34,8 @@ func newPeerCmd() *cobra.Command {
 		cpus        int
 		cl          clusterFlags
 		configFile  string
+		backlog     int
+		masterAuth  string
 	)
 	cmd := &cobra.Command{
 		Use:   "peer",
@@ -55,6 +57,8 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			cfg.RequirePass = requirePass
 			cfg.AppendOnly = appendOnly
 			cfg.AppendFsync = appendFsync
+			cfg.ReplBacklogSize = backlog
+			cfg.MasterAuth = masterAuth
 			if cpus > 0 {
 				// one event loop per CPU used; see docs/kv.md for why the
 				// default is one
@@ -93,6 +97,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			}
 			if router != nil {
 				router.SetKeyspace(srv.Keyspace())
+				clu.SetReplicator(srv)
 				if len(cl.join) > 0 {
 					if err := clu.Join(cl.join); err != nil {
 						cfg.Logger.Printf("cluster: %v (peers can still MEET this node)", err)
@@ -135,6 +140,8 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	f.StringVar(&appendFsync, "appendfsync", "everysec", "fsync policy of the log: always, everysec or no")
 	f.IntVar(&cpus, "cpus", 1, "CPUs (and epoll event loops) serving clients; 0 serves each connection from a goroutine on all CPUs")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
+	f.IntVar(&backlog, "repl-backlog-size", 1<<20, "bytes of the replication stream kept for partial resyncs of replicas")
+	f.StringVar(&masterAuth, "masterauth", "", "password this peer AUTHs with at its primary when it is a replica")
 	cl.register(f)
 	f.StringVar(&configFile, "config", "", "YAML file of flag values (keys are flag names without --; flags on the command line win)")
 	return cmd

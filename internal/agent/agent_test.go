@@ -323,6 +323,35 @@ func TestStopOnDesiredStop(t *testing.T) {
 	}
 }
 
+// TestWatchAcrossStreams checks the agent's side of the watch: when a
+// stream ends it opens the next with its index and the number of
+// allocations it holds, and it applies changes-only frames on top of its
+// view (a stop of one allocation does not disturb the other).
+func TestWatchAcrossStreams(t *testing.T) {
+	fs := newFakeServer(t)
+	a := startAgent(t, fs, t.TempDir(), func(c *Config) { c.WatchWait = 100 * time.Millisecond })
+	first := testAlloc(a.NodeID(), structs.JobTypeService, "exec", sh("sleep 300"))
+	fs.addAlloc(first)
+	fs.waitStatus(first.ID, structs.AllocClientRunning)
+	eventually(t, "a later watch carrying the agent's view", func() bool {
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		st := fs.lastWatch[a.NodeID()]
+		return fs.watches >= 3 && st.Index > 0 && st.Known == 1
+	})
+	second := testAlloc(a.NodeID(), structs.JobTypeService, "exec", sh("sleep 300"))
+	fs.addAlloc(second)
+	fs.waitStatus(second.ID, structs.AllocClientRunning)
+	fs.setDesired(first.ID, structs.AllocDesiredStop)
+	fs.waitStatus(first.ID, structs.AllocClientComplete)
+	if got := fs.alloc(second.ID).ClientStatus; got != structs.AllocClientRunning {
+		t.Fatalf("second allocation %s after the first was stopped, want running", got)
+	}
+	if got := fs.statuses(second.ID); !strings.HasSuffix(got, "running") || strings.Contains(got, "complete") {
+		t.Errorf("second allocation's reports = %s, want it only started", got)
+	}
+}
+
 func TestUnlistedAllocStopped(t *testing.T) {
 	fs := newFakeServer(t)
 	a := startAgent(t, fs, t.TempDir())

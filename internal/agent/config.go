@@ -48,7 +48,8 @@ type Config struct {
 	KillTimeout time.Duration
 	// UpdateWindow coalesces allocation status updates (default 50ms).
 	UpdateWindow time.Duration
-	// WatchWait is the wait of the blocking allocation query (default 30s).
+	// WatchWait is how long one allocation watch stream stays open before
+	// the agent opens the next (default 30s).
 	WatchWait time.Duration
 	// HTTPClient talks to the servers (default: no global timeout, since
 	// blocking queries are long).

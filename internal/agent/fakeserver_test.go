@@ -31,6 +31,8 @@ type fakeServer struct {
 	registrations int
 	heartbeats    int
 	updateCalls   int
+	watches       int                           // watch requests received
+	lastWatch     map[string]api.NodeWatchState // what the last watch of each node said it held
 	// failHeartbeats makes the next heartbeats answer 500.
 	failHeartbeats int
 	allocs         map[string]*structs.Allocation
@@ -39,12 +41,12 @@ type fakeServer struct {
 
 func newFakeServer(t *testing.T) *fakeServer {
 	fs := &fakeServer{t: t, ttl: 300 * time.Millisecond, index: 1, changed: make(chan struct{}),
-		nodes: map[string]*structs.Node{}, allocs: map[string]*structs.Allocation{},
+		nodes: map[string]*structs.Node{}, allocs: map[string]*structs.Allocation{}, lastWatch: map[string]api.NodeWatchState{},
 		history: map[string][]*structs.AllocClientUpdate{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/node/register", fs.register)
 	mux.HandleFunc("POST /v1/node/{id}/heartbeat", fs.heartbeat)
-	mux.HandleFunc("GET /v1/node/{id}/allocations", fs.nodeAllocs)
+	mux.HandleFunc("POST /v1/nodes/allocations/watch", fs.watch)
 	mux.HandleFunc("POST /v1/node/{id}/allocations", fs.updateAllocs)
 	fs.srv = httptest.NewServer(mux)
 	t.Cleanup(fs.srv.Close)
@@ -105,39 +107,106 @@ func (fs *fakeServer) heartbeat(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, fs.index, api.HeartbeatResponse{HeartbeatTTL: structs.Duration(fs.ttl), Index: fs.index})
 }
 
-func (fs *fakeServer) nodeAllocs(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	minIndex, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+// watch implements POST /v1/nodes/allocations/watch as the server does,
+// from the agent's point of view: the first frame of a watch holds each
+// node's full list, later frames only the allocations whose server-side
+// fields changed, or the full list again after a removal; jobs are sent
+// once per watch and referred to by number.
+func (fs *fakeServer) watch(w http.ResponseWriter, r *http.Request) {
+	var req api.NodeWatchRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Nodes) == 0 {
+		writeJSON(w, 400, 0, api.ErrorResponse{Error: fmt.Sprintf("bad watch request: %v", err)})
+		return
+	}
+	stream := r.URL.Query().Get("stream") == "true"
 	wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
 	if wait == 0 {
 		wait = 30 * time.Second
 	}
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
+	fs.mu.Lock()
+	fs.watches++
+	for id, st := range req.Nodes {
+		fs.lastWatch[id] = st
+	}
+	fs.mu.Unlock()
+	sent := map[string]map[string]string{} // node -> alloc ID -> server-side fields
+	jobs := map[string]int{}
+	started := false
 	for {
 		fs.mu.Lock()
-		if !fs.knownLocked(w, id) {
-			fs.mu.Unlock()
-			return
-		}
-		if fs.index > minIndex {
-			out := []*structs.Allocation{}
+		f := &api.NodeWatchFrame{Index: fs.index, Nodes: map[string]*api.NodeAllocDelta{}}
+		for id := range req.Nodes {
+			if _, ok := fs.nodes[id]; !ok {
+				f.Nodes[id] = &api.NodeAllocDelta{NotFound: true}
+				delete(req.Nodes, id)
+				continue
+			}
+			prev, cur := sent[id], map[string]string{}
+			var mine []*structs.Allocation
 			for _, a := range fs.allocs {
 				if a.NodeID == id {
-					out = append(out, a.Copy())
+					mine = append(mine, a)
+					c := a.Copy()
+					c.ClientStatus, c.ClientDescription, c.TaskState = "", "", structs.TaskState{}
+					b, _ := json.Marshal(c)
+					cur[a.ID] = string(b)
 				}
 			}
-			idx := fs.index
-			fs.mu.Unlock()
-			writeJSON(w, 200, idx, out)
-			return
+			full := prev == nil
+			for aid := range prev {
+				if _, ok := cur[aid]; !ok {
+					full = true // a removal
+				}
+			}
+			d := &api.NodeAllocDelta{Index: fs.index, Full: full}
+			for _, a := range mine {
+				if !full && prev[a.ID] == cur[a.ID] {
+					continue
+				}
+				c := a.Copy()
+				wa := &api.WatchAlloc{Allocation: c}
+				if c.Job != nil {
+					jb, _ := json.Marshal(c.Job) // tests reuse job IDs and versions with other specs
+					k := string(jb)
+					if jobs[k] == 0 {
+						jobs[k] = len(jobs) + 1
+						if f.Jobs == nil {
+							f.Jobs = map[int]*structs.Job{}
+						}
+						f.Jobs[jobs[k]] = c.Job
+					}
+					wa.JobRef = jobs[k]
+					c.Job = nil
+				}
+				d.Allocs = append(d.Allocs, wa)
+			}
+			sent[id] = cur
+			if full || len(d.Allocs) > 0 {
+				f.Nodes[id] = d
+			}
 		}
 		ch := fs.changed
 		fs.mu.Unlock()
+		if len(f.Nodes) > 0 || !started {
+			if !started {
+				w.Header().Set("Content-Type", "application/x-ndjson")
+				w.WriteHeader(200)
+				started = true
+			}
+			if err := json.NewEncoder(w).Encode(f); err != nil || !stream {
+				return
+			}
+			http.NewResponseController(w).Flush()
+		}
+		if len(req.Nodes) == 0 {
+			return
+		}
 		select {
 		case <-ch:
 		case <-timeout.C:
-			minIndex = 0 // answer with the current state
+			return
 		case <-r.Context().Done():
 			return
 		}

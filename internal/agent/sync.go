@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,8 +13,14 @@ import (
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
-// watchLoop learns the node's allocations with a blocking query and
-// reconciles the local runners with them after every answer.
+// watchLoop learns the node's allocations through the multiplexed watch
+// (POST /v1/nodes/allocations/watch?stream=true, for this one node) and
+// reconciles the local runners after every frame. The server sends only
+// what changed since the agent's index; the agent keeps the server's view
+// (every allocation listed, terminal ones included) and patches it, or
+// replaces it when a frame is the full list (the server found the agent's
+// view stale: first watch, a removal, a server with another history).
+// Reconcile always sees the whole view, as with full answers.
 func (a *Agent) watchLoop(ctx context.Context) {
 	select {
 	case <-a.registered:
@@ -20,34 +28,74 @@ func (a *Agent) watchLoop(ctx context.Context) {
 		return
 	}
 	var index uint64
-	known := 0 // allocations in the last answer
+	view := map[string]*structs.Allocation{} // the server's list, by ID
 	b := newBackoff(250*time.Millisecond, 10*time.Second)
 	for {
-		// Passing known makes the server wake this query only for changes
-		// to this node's allocations (not every plan in the cluster).
-		allocs, meta, err := a.client.NodeAllocationsKnown(ctx, a.nodeID, &api.QueryOptions{WaitIndex: index, WaitTime: a.cfg.WatchWait}, known, false)
+		req := &api.NodeWatchRequest{Nodes: map[string]api.NodeWatchState{a.nodeID: {Index: index, Known: len(view)}}}
+		w, err := a.client.WatchNodeAllocations(ctx, req, true, a.cfg.WatchWait)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
-			if api.IsNotFound(err) {
-				a.triggerReregister()
-			}
 			a.log.Warn("watching allocations", "err", err)
 			if !sleepCtx(ctx, b.next()) {
 				return
 			}
 			continue
 		}
-		b.reset()
-		// An index that goes backwards means a server with a fresh state
-		// (restored or replaced): start over from it.
-		if meta.LastIndex < index {
-			index = 0
-		} else {
-			index = meta.LastIndex
+		notFound, err := a.serveWatch(ctx, w, &index, view, b)
+		_ = w.Close()
+		if ctx.Err() != nil {
+			return
 		}
-		known = len(allocs)
+		if notFound {
+			index = 0
+			a.triggerReregister()
+		}
+		if err != nil || notFound {
+			if err != nil {
+				a.log.Warn("watching allocations", "err", err)
+			}
+			if !sleepCtx(ctx, b.next()) {
+				return
+			}
+		}
+	}
+}
+
+// serveWatch applies a watch stream's frames until it ends (io.EOF: the
+// server's wait passed; reconnect at once) or fails. It reports whether
+// the server said it does not know the node.
+func (a *Agent) serveWatch(ctx context.Context, w *api.NodeWatch, index *uint64, view map[string]*structs.Allocation, b *backoff) (bool, error) {
+	for {
+		_, nodes, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		b.reset()
+		ch := nodes[a.nodeID]
+		if ch == nil {
+			continue
+		}
+		if ch.NotFound {
+			return true, nil
+		}
+		if ch.Full {
+			clear(view)
+		}
+		for _, al := range ch.Allocs {
+			if al != nil {
+				view[al.ID] = al
+			}
+		}
+		*index = ch.Index
+		allocs := make([]*structs.Allocation, 0, len(view))
+		for _, al := range view {
+			allocs = append(allocs, al)
+		}
 		a.reconcile(ctx, allocs)
 	}
 }

@@ -127,14 +127,14 @@ func TestReadReportRejectsOtherJSON(t *testing.T) {
 
 // runSmall runs the CI workload (100 nodes, 1,000 tasks) against an
 // in-process server.
-func runSmall(tb testing.TB) *Report {
+func runSmall(tb testing.TB, nodesPerWatch int) *Report {
 	tb.Helper()
 	w, err := LoadWorkload(filepath.Join(workloadsDir, "small.yaml"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	rep, err := Run(context.Background(), Options{Workload: w, Server: ServerInProcess, DataDir: tb.TempDir(), Seed: 1,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger: slog.New(slog.DiscardHandler), NodesPerWatch: nodesPerWatch})
 	if err != nil {
 		tb.Fatalf("run: %v", err)
 	}
@@ -143,9 +143,20 @@ func runSmall(tb testing.TB) *Report {
 
 // TestRunSmallWorkload runs the whole path (server, simulated nodes over
 // HTTP, submission, final-state check) and checks the figures are
-// consistent. It asserts nothing about speed.
+// consistent. It asserts nothing about speed. The nodes share one watch
+// stream (a large watch, served from the change feed), or ten nodes per
+// stream (small watches, each on its nodes' own rows).
 func TestRunSmallWorkload(t *testing.T) {
-	rep := runSmall(t)
+	for _, tc := range []struct {
+		name string
+		per  int
+	}{{"one stream", 0}, {"ten per stream", 10}} {
+		t.Run(tc.name, func(t *testing.T) { testRunSmall(t, tc.per) })
+	}
+}
+
+func testRunSmall(t *testing.T, nodesPerWatch int) {
+	rep := runSmall(t, nodesPerWatch)
 	var sb strings.Builder
 	if err := rep.WriteTable(&sb); err != nil {
 		t.Fatal(err)
@@ -181,7 +192,7 @@ func TestRunSmallWorkload(t *testing.T) {
 // `gantry bench`: one run of the CI workload per iteration.
 func BenchmarkSmallWorkload(b *testing.B) {
 	for b.Loop() {
-		rep := runSmall(b)
+		rep := runSmall(b, 0)
 		if !rep.Check.OK {
 			b.Fatalf("final-state check failed: %+v", rep.Check)
 		}

@@ -49,6 +49,9 @@ type Options struct {
 	// Schedulers its number of shared-state workers (0 = default).
 	Scheduler  string
 	Schedulers int
+	// NodesPerWatch is how many simulated nodes share a watch stream,
+	// reporter and heartbeat loop (0 = DefaultNodesPerWatch).
+	NodesPerWatch int
 }
 
 // ErrTimeout means the workload did not finish within its timeout; the
@@ -124,11 +127,12 @@ type runner struct {
 	pollHTTP, writeHTTP, ctlHTTP *http.Client
 	poll, write, ctl             *api.Client
 	nodes                        []*simNode
+	groups                       []*simGroup
 }
 
 func (r *runner) setupClients() error {
 	n := r.w.TotalNodes()
-	// Every node's blocking query holds a connection for its whole wait.
+	// Every group's watch stream holds a connection.
 	r.pollHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n + 16, IdleConnTimeout: time.Minute}}
 	// Writes share a bounded pool: the server applies them through one
 	// Raft log anyway, so more connections only add contention.
@@ -205,20 +209,19 @@ func (r *runner) run(ctx context.Context) error {
 		return errors.Join(waitErr, fmt.Errorf("final-state check: %w", err))
 	}
 	r.rep.Check = *chk
-	for _, n := range r.nodes {
-		r.rep.NodeErrors += n.errorCount()
+	for _, g := range r.groups {
+		r.rep.NodeErrors += g.errorCount()
 	}
 	return waitErr
 }
 
 // registerNodes registers the nodes with a few concurrent workers (each
-// registration is a Raft entry; Raft batches concurrent ones) and starts
-// each node once registered.
+// registration is a Raft entry; Raft batches concurrent ones), then
+// starts their groups (NodesPerWatch nodes each).
 func (r *runner) registerNodes(ctx, nodeCtx context.Context, wg *sync.WaitGroup) error {
 	for gi, g := range r.w.Nodes {
 		for i := range g.Count {
-			seed := uint64(r.o.Seed)*1_000_003 + uint64(len(r.nodes))
-			r.nodes = append(r.nodes, newSimNode(g.node(gi, i), r.poll, r.write, r.rec, r.w.HeartbeatTTL.D(), seed, r.o.Logger))
+			r.nodes = append(r.nodes, newSimNode(g.node(gi, i), r.write, r.rec, r.o.Logger))
 		}
 	}
 	work := make(chan *simNode)
@@ -238,8 +241,6 @@ func (r *runner) registerNodes(ctx, nodeCtx context.Context, wg *sync.WaitGroup)
 					}
 					continue
 				}
-				wg.Add(1)
-				go func() { defer wg.Done(); n.run(nodeCtx) }()
 				mu.Lock()
 				done++
 				r.progress("registering nodes", done, int64(len(r.nodes)), 0)
@@ -257,8 +258,19 @@ func (r *runner) registerNodes(ctx, nodeCtx context.Context, wg *sync.WaitGroup)
 	case err := <-errc:
 		return err
 	default:
-		return nil
 	}
+	per := r.o.NodesPerWatch
+	if per <= 0 {
+		per = DefaultNodesPerWatch
+	}
+	for i := 0; i < len(r.nodes); i += per {
+		seed := uint64(r.o.Seed)*1_000_003 + uint64(i)
+		g := newSimGroup(r.nodes[i:min(i+per, len(r.nodes))], r.poll, r.write, r.w.HeartbeatTTL.D(), seed, r.o.Logger)
+		r.groups = append(r.groups, g)
+		wg.Add(1)
+		go func() { defer wg.Done(); g.run(nodeCtx) }()
+	}
+	return nil
 }
 
 // submit registers the jobs: all at once with Concurrency submitters, or

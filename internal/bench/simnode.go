@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -13,33 +11,34 @@ import (
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
-// simNode is one simulated agent. It speaks the real agent protocol over
-// HTTP (register, heartbeat, a blocking query on its allocations, batched
-// status reports) and runs its tasks with the mock driver, but keeps no
-// state files and serves no HTTP of its own, so 10,000 fit in one process.
-//
-// Goroutines: watch (the blocking query), heartbeat, report (sends queued
-// status updates, one request per batch). run starts them and returns
-// when all three have stopped.
+// simNode is one simulated agent: it runs its tasks with the mock driver
+// and keeps no state files and serves no HTTP of its own, so 10,000 fit
+// in one process. Its protocol traffic goes through its simGroup, which
+// multiplexes many nodes over the agent protocol's many-node endpoints: one
+// watch stream (POST /v1/nodes/allocations/watch?stream=true), batched
+// reports (POST /v1/nodes/allocations) and batched heartbeats
+// (PUT /v1/nodes/heartbeat). The server handles each node as it handles a
+// real agent's (the real agent uses the same watch for its one node).
 type simNode struct {
 	node  *structs.Node
-	poll  *api.Client // blocking queries hold a connection each
-	write *api.Client // registers, heartbeats and reports share a pool
+	write *api.Client // registers
 	rec   *recorder
 	drv   *driver.MockDriver
 	log   *slog.Logger
-	ttl   time.Duration
-	rng   *rand.Rand // used by the heartbeat goroutine only
+	group *simGroup // set before the group runs
 
-	ctx     context.Context // set by run before its goroutines start
+	ctx     context.Context // set by the group before it runs
 	waiters sync.WaitGroup  // goroutines waiting for tasks to exit
+
+	// watchIndex is the node's index from the last watch answer (the
+	// group's watch goroutine only).
+	watchIndex uint64
 
 	mu      sync.Mutex
 	tasks   map[string]*simTask // by allocation ID
-	known   map[string]bool     // every allocation the server has listed (watch goroutine only)
+	known   map[string]bool     // every allocation the server has listed
 	pending []*structs.AllocClientUpdate
 	errs    int // failed requests (counted into the report)
-	kick    chan struct{}
 }
 
 type simTask struct {
@@ -48,14 +47,12 @@ type simTask struct {
 	finished bool
 }
 
-func newSimNode(n *structs.Node, poll, write *api.Client, rec *recorder, ttl time.Duration, seed uint64, log *slog.Logger) *simNode {
+func newSimNode(n *structs.Node, write *api.Client, rec *recorder, log *slog.Logger) *simNode {
 	return &simNode{
-		node: n, poll: poll, write: write, rec: rec, log: log, ttl: ttl,
+		node: n, write: write, rec: rec, log: log,
 		drv:   driver.NewMock(nil),
-		rng:   rand.New(rand.NewPCG(seed, seed^0x5bd1e995)),
 		tasks: map[string]*simTask{},
 		known: map[string]bool{},
-		kick:  make(chan struct{}, 1),
 	}
 }
 
@@ -71,6 +68,7 @@ func (n *simNode) register(ctx context.Context) error {
 			return ctx.Err()
 		}
 		n.countErr()
+		n.log.Warn("simulated node: registering", "node", n.node.Name, "err", err)
 		if !sleepCtx(ctx, backoff) {
 			return ctx.Err()
 		}
@@ -78,20 +76,14 @@ func (n *simNode) register(ctx context.Context) error {
 	}
 }
 
-// run serves the node until ctx ends.
-func (n *simNode) run(ctx context.Context) {
-	n.ctx = ctx
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); n.watch(ctx) }()
-	go func() { defer wg.Done(); n.heartbeat(ctx) }()
-	go func() { defer wg.Done(); n.report(ctx) }()
-	wg.Wait()
+// detach stops the mock timers of the node's tasks once its group has
+// stopped; nothing else runs.
+func (n *simNode) detach() {
 	n.waiters.Wait()
 	n.mu.Lock()
 	for _, t := range n.tasks {
 		if t.task != nil {
-			t.task.Detach() // stop the mock timers; nothing else runs
+			t.task.Detach()
 		}
 	}
 	n.mu.Unlock()
@@ -101,51 +93,6 @@ func (n *simNode) countErr() {
 	n.mu.Lock()
 	n.errs++
 	n.mu.Unlock()
-}
-
-func (n *simNode) heartbeat(ctx context.Context) {
-	for {
-		// A third of the TTL, jittered so 10,000 nodes spread out.
-		d := n.ttl/3 - time.Duration(n.rng.Int64N(int64(n.ttl/6)+1))
-		if !sleepCtx(ctx, d) {
-			return
-		}
-		if _, err := n.write.Heartbeat(ctx, n.node.ID); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			n.countErr()
-			if api.IsNotFound(err) {
-				_ = n.register(ctx)
-			}
-		}
-	}
-}
-
-// watch is the agent's blocking query on its allocations, in its
-// changes-only form (see nodeAllocs in internal/server).
-func (n *simNode) watch(ctx context.Context) {
-	var index uint64
-	for {
-		allocs, meta, err := n.poll.NodeAllocationsKnown(ctx, n.node.ID,
-			&api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Minute}, len(n.known), true)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			n.countErr()
-			if !sleepCtx(ctx, 100*time.Millisecond) {
-				return
-			}
-			continue
-		}
-		if meta.LastIndex < index {
-			index = 0
-		} else {
-			index = meta.LastIndex
-		}
-		n.reconcile(allocs, meta.Full)
-	}
 }
 
 // reconcile starts new allocations, stops those the server stopped (or no
@@ -271,57 +218,33 @@ func (n *simNode) finishLocked(t *simTask, status, desc string) {
 			Failed: status == structs.AllocClientFailed}})
 }
 
-func (n *simNode) kickReport() {
-	select {
-	case n.kick <- struct{}{}:
-	default:
-	}
+func (n *simNode) kickReport() { n.group.kickReport() }
+
+// takePending returns and clears the node's queued reports.
+func (n *simNode) takePending() []*structs.AllocClientUpdate {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.pending
+	n.pending = nil
+	return p
 }
 
-// report sends queued updates, one request per batch, as the agent's
-// updater does; a failed batch is retried.
-func (n *simNode) report(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-n.kick:
-		}
-		for {
-			n.mu.Lock()
-			batch := n.pending
-			n.pending = nil
-			n.mu.Unlock()
-			if len(batch) == 0 {
-				break
+// requeue puts reports that could not be sent back in front of the queue.
+func (n *simNode) requeue(batch []*structs.AllocClientUpdate) {
+	n.mu.Lock()
+	n.pending = append(batch, n.pending...)
+	n.mu.Unlock()
+}
+
+// sent records the reports the server acknowledged.
+func (n *simNode) sent(batch []*structs.AllocClientUpdate) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, u := range batch {
+		if u.ClientStatus == structs.AllocClientRunning {
+			if t := n.tasks[u.ID]; t != nil {
+				n.rec.runningAlloc(t.alloc.JobID, t.alloc.Index)
 			}
-			_, err := n.write.UpdateAllocations(ctx, n.node.ID, batch)
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				n.countErr()
-				var ae *api.APIError
-				if errors.As(err, &ae) && ae.StatusCode/100 == 4 {
-					continue // refused for good: drop, as the agent does
-				}
-				n.mu.Lock()
-				n.pending = append(batch, n.pending...)
-				n.mu.Unlock()
-				if !sleepCtx(ctx, 100*time.Millisecond) {
-					return
-				}
-				continue
-			}
-			n.mu.Lock()
-			for _, u := range batch {
-				if u.ClientStatus == structs.AllocClientRunning {
-					if t := n.tasks[u.ID]; t != nil {
-						n.rec.runningAlloc(t.alloc.JobID, t.alloc.Index)
-					}
-				}
-			}
-			n.mu.Unlock()
 		}
 	}
 }

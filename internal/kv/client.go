@@ -67,6 +67,13 @@ type Client struct {
 	casDirty atomic.Bool
 
 	cluster clusterConnState
+
+	// replication
+	master      bool   // applies the primary's stream (bypasses READONLY and routing)
+	replOff     int64  // stream offset after this client's last write (WAIT)
+	replPort    string // REPLCONF listening-port of a replica
+	replIP      string // REPLCONF ip-address
+	pausedRetry bool   // the command met a write pause and runs again after it
 }
 
 type watchedKey struct {
@@ -119,6 +126,9 @@ func (c *Client) prepare() {
 	if a := c.srv.aof; a != nil {
 		a.prepare(c.locked)
 	}
+	if r := c.srv.repl; r != nil {
+		r.prepare(c.locked)
+	}
 }
 
 // lockAll locks every shard (FLUSHALL, KEYS during EXEC).
@@ -158,7 +168,10 @@ func (c *Client) commitLocked() {
 	}
 	s := c.srv
 	s.dirty.Add(int64(c.dirty))
-	if s.aof != nil && s.aof.enabled() {
+	aofOn := s.aof != nil && s.aof.enabled()
+	// the replica's stream is fed with the primary's bytes by its link
+	replOn := s.repl != nil && !c.master && s.repl.active.Load()
+	if aofOn || replOn {
 		if !c.custom {
 			c.rec = resp.AppendCommand(c.rec[:0], c.args...)
 		}
@@ -166,7 +179,12 @@ func (c *Client) commitLocked() {
 			if c.inExec {
 				c.txrec = append(c.txrec, c.rec...)
 			} else {
-				c.aofWait = s.aof.append(c.rec, c.locked)
+				if aofOn {
+					c.aofWait = s.aof.append(c.rec, c.locked)
+				}
+				if replOn {
+					c.replOff = s.repl.feed(c.rec, c.locked)
+				}
 			}
 		}
 	}
@@ -242,7 +260,7 @@ func (s *Server) dispatch(c *Client) {
 		c.w.Error("ERR Command not allowed inside a transaction")
 		return
 	}
-	if s.cfg.Cluster != nil {
+	if s.cfg.Cluster != nil && !c.master {
 		// ASKING lasts for one command; cmdAsking sets it again
 		asking := c.cluster.asking
 		c.cluster.asking = false
@@ -250,6 +268,17 @@ func (s *Server) dispatch(c *Client) {
 			if c.multi {
 				c.multiErr = true
 			}
+			return
+		}
+	}
+	// a replica refuses writes; in cluster mode after routing (in call),
+	// so that a write for a slot of another shard gets MOVED, as in Redis
+	if s.cfg.Cluster == nil {
+		if msg := s.replicaCheck(c, cmd); msg != "" {
+			if c.multi {
+				c.multiErr = true
+			}
+			c.w.Error(msg)
 			return
 		}
 	}
@@ -265,6 +294,18 @@ func (s *Server) dispatch(c *Client) {
 	c.lastCmd = cmd.Name
 	c.lastTime.Store(c.now)
 	s.call(c, cmd, true)
+	if c.pausedRetry { // writes are paused (CLUSTER FAILOVER, CLIENT PAUSE)
+		c.pausedRetry = false
+		if c.inLoop {
+			c.detach = true // wait on a goroutine, then run again
+			return
+		}
+		if !s.repl.waitUnpaused() {
+			c.closing = true
+			return
+		}
+		s.dispatch(c) // routing may have changed meanwhile
+	}
 }
 
 // call runs a command: it locks the shards of its keys (unless the caller
@@ -280,11 +321,31 @@ func (s *Server) call(c *Client, cmd *Command, lock bool) {
 	}
 	c.keys = cmd.getKeys(c.args, c.keys[:0])
 	if cmd.flags&flagSelfLock != 0 {
+		if !c.replicaAdmits(cmd) {
+			return
+		}
+		if c.pauseHit(cmd) {
+			c.pausedRetry = true
+			return
+		}
 		cmd.Handler(c)
 		return
 	}
 	if lock {
 		c.lockKeys()
+	}
+	if !c.replicaAdmits(cmd) {
+		if lock {
+			c.unlock()
+		}
+		return
+	}
+	if c.pauseHit(cmd) {
+		if lock {
+			c.unlock()
+		}
+		c.pausedRetry = true
+		return
 	}
 	cmd.Handler(c)
 	c.commitLocked()

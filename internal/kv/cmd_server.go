@@ -184,6 +184,8 @@ func cmdClient(c *Client) {
 		return true
 	}
 	switch sub {
+	case "pause", "unpause":
+		clientPause(c, sub)
 	case "setname":
 		if !argc(3) {
 			return
@@ -512,11 +514,7 @@ func cmdInfo(c *Client) {
 	section("Stats", "total_connections_received:"+strconv.FormatInt(s.totalConns.Load(), 10),
 		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
 		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10), "evicted_keys:0")
-	if s.cfg.Cluster != nil {
-		section("Replication", s.cfg.Cluster.InfoLines("replication")...)
-	} else {
-		section("Replication", "role:master", "connected_slaves:0")
-	}
+	section("Replication", s.replInfo()...)
 	section("CPU", "used_cpu_sys:0.0", "used_cpu_user:0.0")
 	if s.cfg.Cluster != nil {
 		section("Cluster", "cluster_enabled:1")

@@ -75,6 +75,17 @@ func cmdExec(c *Client) {
 		c.keys = keys
 		c.lockKeys()
 	}
+	if s.repl != nil && s.repl.pausedNow() && !c.master {
+		for _, cmd := range cmds {
+			if cmd.flags&flagWrite != 0 { // wait for the pause to end, then run again
+				c.allLocked = false
+				c.unlock()
+				c.multi, c.queued = true, queued
+				c.pausedRetry = true
+				return
+			}
+		}
+	}
 	now := s.nowMs()
 	aborted := c.casDirty.Load()
 	for _, w := range c.watched { // a watched key that expired counts as changed
@@ -99,11 +110,16 @@ func cmdExec(c *Client) {
 	}
 	c.args = saved
 	c.inExec = false
-	if len(c.txrec) > 0 && s.aof != nil && s.aof.enabled() {
+	if len(c.txrec) > 0 {
 		rec := resp.AppendCommand(nil, bMULTI)
 		rec = append(rec, c.txrec...)
 		rec = resp.AppendCommand(rec, bEXEC)
-		c.aofWait = s.aof.append(rec, c.locked)
+		if s.aof != nil && s.aof.enabled() {
+			c.aofWait = s.aof.append(rec, c.locked)
+		}
+		if s.repl != nil && !c.master && s.repl.active.Load() {
+			c.replOff = s.repl.feed(rec, c.locked)
+		}
 	}
 	c.allLocked = false
 	c.unlock()

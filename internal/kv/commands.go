@@ -80,7 +80,7 @@ type cmdSpec struct {
 // commandTable builds the registry; a duplicate name is a programming error.
 func commandTable() map[string]*Command {
 	m := make(map[string]*Command)
-	for _, sp := range append(commandSpecs(), clusterSpecs()...) {
+	for _, sp := range append(append(commandSpecs(), clusterSpecs()...), replSpecs()...) {
 		name := strings.ToLower(sp.name)
 		if _, dup := m[name]; dup {
 			panic("kv: duplicate command " + name)

@@ -36,6 +36,9 @@ func (s *Server) activeExpireLoop() {
 // iteration starts at a random place) and deletes those expired at now. It
 // returns how many it deleted.
 func (ks *Keyspace) expireSample(i int, now int64, n int) int {
+	if ks.replicaMode.Load() { // a replica waits for the primary's DEL
+		return 0
+	}
 	sh := &ks.shards[i]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -54,6 +57,9 @@ func (ks *Keyspace) expireSample(i int, now int64, n int) int {
 	}
 	for _, k := range victims {
 		ks.deleteLocked([]byte(k))
+		if ks.expireHook != nil {
+			ks.expireHook([]byte(k))
+		}
 	}
 	return len(victims)
 }

@@ -14,6 +14,7 @@ package kv
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -149,6 +150,12 @@ type shard struct {
 // Keyspace is the set of keys of one database, sharded by hash slot.
 type Keyspace struct {
 	shards [numShards]shard
+	// expireHook is told about every key deleted because it expired (the
+	// replication stream sends a DEL); set once before serving.
+	expireHook func(key []byte)
+	// replicaMode: on a replica expired keys are hidden from reads but not
+	// deleted; the primary's DEL deletes them.
+	replicaMode atomic.Bool
 }
 
 func newKeyspace() *Keyspace {
@@ -176,9 +183,15 @@ func (ks *Keyspace) lookupLocked(key []byte, now int64) *entry {
 		return nil
 	}
 	if e.exp != 0 && e.exp <= now {
+		if ks.replicaMode.Load() {
+			return nil
+		}
 		delete(m, string(key))
 		delete(sh.expires, string(key))
 		sh.keys--
+		if ks.expireHook != nil {
+			ks.expireHook(key)
+		}
 		return nil
 	}
 	return e

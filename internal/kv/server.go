@@ -50,6 +50,16 @@ type Config struct {
 	Cluster ClusterHook
 	// Logger receives operational messages (loading, truncation, rewrites).
 	Logger *log.Logger
+	// ReplBacklogSize is the size of the replication backlog in bytes
+	// (default 1 MiB): how much of the stream a replica can miss and still
+	// continue with a partial resync.
+	ReplBacklogSize int
+	// MasterAuth is the password a replica AUTHs with at its primary.
+	MasterAuth string
+	// ReplTimeout is how long a replication link may stay silent (the
+	// primary pings every second) before the replica reconnects; default
+	// 5 s.
+	ReplTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults: in memory, appendfsync everysec when
@@ -79,6 +89,15 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = log.New(io.Discard, "", 0)
 	}
+	if c.ReplBacklogSize == 0 {
+		c.ReplBacklogSize = 1 << 20
+	}
+	if c.ReplBacklogSize < 16*1024 || c.ReplBacklogSize > 1<<30 {
+		return fmt.Errorf("repl backlog size %d: want 16 KiB..1 GiB", c.ReplBacklogSize)
+	}
+	if c.ReplTimeout <= 0 {
+		c.ReplTimeout = 5 * time.Second
+	}
 	return nil
 }
 
@@ -90,6 +109,7 @@ type Server struct {
 	logger *log.Logger
 	cmds   map[string]*Command
 	aof    *aofLog // nil without a data directory
+	repl   *replState
 
 	mu          sync.Mutex // guards clients, ln, closed and the settable config
 	clients     map[int64]*Client
@@ -112,6 +132,8 @@ type Server struct {
 	// rewriteShardDelay slows rewrites down in tests so that writes
 	// interleave with them.
 	rewriteShardDelay time.Duration
+	// replSnapshotDelay slows full-sync snapshots down in tests likewise.
+	replSnapshotDelay time.Duration
 
 	loops    []*eventLoop
 	nextLoop int
@@ -141,6 +163,19 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.aof = a
 	}
+	// replication starts after loading: the loaded data is the state at
+	// offset 0 of a new replication ID
+	s.repl = newReplState(s, cfg.ReplBacklogSize)
+	if s.aof != nil && s.aof.enabled() {
+		if err := s.loadReplState(); err != nil {
+			if cerr := s.aof.close(); cerr != nil {
+				s.logger.Printf("closing the log: %v", cerr)
+			}
+			return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+		}
+	}
+	s.ks.expireHook = s.repl.expired
+	s.goTracked(s.replCron)
 	if cfg.ActiveExpireHz > 0 {
 		s.goTracked(s.activeExpireLoop)
 	}
@@ -258,10 +293,17 @@ func (s *Server) Close() error {
 		}
 	}
 	s.mu.Unlock()
+	s.repl.close()
 	s.wakeLoops()
 	s.wg.Wait()
 	if s.aof != nil {
-		return s.aof.close()
+		err := s.aof.close()
+		if err == nil {
+			if err := s.saveReplState(); err != nil {
+				s.logger.Printf("replication state: %v (a restart full-syncs)", err)
+			}
+		}
+		return err
 	}
 	return nil
 }

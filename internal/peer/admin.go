@@ -92,9 +92,24 @@ func nodesOf(ctx context.Context, addr string) ([]NodeLine, error) {
 // config epoch per node, MEET of every node with the first, then it waits
 // (up to wait) until every node has the same view. Progress goes to out.
 func Create(ctx context.Context, addrs []string, wait time.Duration, out io.Writer) error {
-	if len(addrs) < 3 {
-		return fmt.Errorf("create: %d nodes; a cluster needs at least 3 primaries", len(addrs))
+	return CreateWithReplicas(ctx, addrs, 0, wait, out)
+}
+
+// CreateWithReplicas is Create with replicas per primary (redis-cli's
+// --cluster-replicas): the first len(addrs)/(replicas+1) peers are the
+// primaries, the others replicate them in turn (CLUSTER REPLICATE once
+// they know each other).
+func CreateWithReplicas(ctx context.Context, addrs []string, replicas int, wait time.Duration, out io.Writer) error {
+	if replicas < 0 {
+		return fmt.Errorf("create: %d replicas", replicas)
 	}
+	all := addrs
+	nPrim := len(addrs) / (replicas + 1)
+	if nPrim < 3 {
+		return fmt.Errorf("create: %d nodes with %d replicas each leave %d primaries; a cluster needs at least 3", len(addrs), replicas, nPrim)
+	}
+	addrs = all[:nPrim]
+	repAddrs := all[nPrim:]
 	clients := make([]*redis.Client, len(addrs))
 	for i, a := range addrs {
 		clients[i] = redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1})
@@ -129,6 +144,15 @@ func Create(ctx context.Context, addrs []string, wait time.Duration, out io.Writ
 			return fmt.Errorf("%s: set-config-epoch: %w", addrs[i], err)
 		}
 	}
+	repClients := make([]*redis.Client, len(repAddrs))
+	for i, a := range repAddrs {
+		repClients[i] = redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1})
+		defer repClients[i].Close()
+		if err := checkEmpty(ctx, repClients[i], a); err != nil {
+			return err
+		}
+	}
+	clients = append(clients, repClients...)
 	first, err := nodesOf(ctx, addrs[0])
 	if err != nil {
 		return err
@@ -147,8 +171,13 @@ func Create(ctx context.Context, addrs []string, wait time.Duration, out io.Writ
 			}
 		}
 	}
-	fmt.Fprint(out, "waiting for the cluster to agree")
 	deadline := time.Now().Add(wait)
+	if len(repAddrs) > 0 {
+		if err := replicateAll(ctx, addrs, repAddrs, repClients, deadline, out); err != nil {
+			return err
+		}
+	}
+	fmt.Fprint(out, "waiting for the cluster to agree")
 	for {
 		err := Check(ctx, addrs[0], io.Discard)
 		if err == nil {

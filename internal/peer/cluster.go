@@ -67,6 +67,13 @@ type Cluster struct {
 	// Router refreshes its routing snapshot)
 	onChange func(n *Node)
 
+	// repl is the store's replication, driven by the node's role
+	// (replication.go); replWant is the primary address it follows
+	repl     Replicator
+	replWant string
+
+	send senders // per-peer queues of reliable messages (sender.go)
+
 	saveMu sync.Mutex // serialises writes of nodes.json
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -164,7 +171,10 @@ func (c *Cluster) Close() error {
 		return nil
 	default:
 	}
+	// under send.mu, so no sender starts (wg.Add) once Wait may be running
+	c.send.mu.Lock()
 	close(c.done)
+	c.send.mu.Unlock()
 	c.wg.Wait()
 	err := c.ml.Load().Shutdown()
 	c.mlLog.closed.Store(true)
@@ -222,6 +232,7 @@ func (c *Cluster) readyLocked() (Ready, State) {
 	if c.onChange != nil {
 		c.onChange(c.node)
 	}
+	c.syncReplLocked()
 	var st State
 	if rd.MustSave {
 		st = c.node.State()
@@ -283,12 +294,11 @@ func (c *Cluster) sendMsg(m Message) {
 		// heartbeats are small and periodic: UDP; anything that does not
 		// fit a packet, or must arrive (votes, FAIL), goes over TCP
 		if m.Type == MsgHeartbeat && len(b) < 1200 {
-			err = ml.SendBestEffort(mem, b)
+			if err := ml.SendBestEffort(mem, b); err != nil {
+				c.logger.Printf("cluster: send %s to %s: %v", m.Type, mem.Name, err)
+			}
 		} else {
-			err = ml.SendReliable(mem, b)
-		}
-		if err != nil {
-			c.logger.Printf("cluster: send %s to %s: %v", m.Type, mem.Name, err)
+			c.sendReliable(mem.Name, b) // queued: a hanging peer delays only itself
 		}
 	}
 	if m.Type == MsgFail {
@@ -307,6 +317,7 @@ func (c *Cluster) run() {
 			return
 		case now := <-t.C:
 			c.mu.Lock()
+			c.refreshOffsetLocked()
 			c.node.Tick(now)
 			rd, st := c.readyLocked()
 			c.mu.Unlock()

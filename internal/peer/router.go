@@ -181,12 +181,14 @@ func init() {
 		"SET-CONFIG-EPOCH":      {3, cmdSetConfigEpoch},
 		"BUMPEPOCH":             {2, cmdBumpEpoch},
 		"COUNT-FAILURE-REPORTS": {3, cmdCountFailureReports},
-		// these need replication or slot migration, which are not built yet
-		"REPLICATE": notYet("REPLICATE (replication)"),
-		"FAILOVER":  notYet("FAILOVER (replication)"),
-		"SETSLOT":   notYet("SETSLOT (resharding)"),
-		"SHARDS":    {2, cmdShards},
-		"RESET":     notYet("RESET"),
+		"REPLICATE":             {3, cmdReplicate},
+		"FAILOVER":              {-2, cmdFailover},
+		"REPLICAS":              {3, cmdReplicas},
+		"SLAVES":                {3, cmdReplicas},
+		// slot migration is not built yet
+		"SETSLOT": notYet("SETSLOT (resharding)"),
+		"SHARDS":  {2, cmdShards},
+		"RESET":   notYet("RESET"),
 	}
 }
 

@@ -39,16 +39,27 @@ type updateBatch struct {
 // submit queues one node's reports and waits until the batch holding them
 // is applied (or ctx ends; the reports are applied anyway).
 func (b *updateBatcher) submit(ctx context.Context, req structs.AllocClientUpdateRequest) (uint64, error) {
+	return b.submitAll(ctx, []structs.AllocClientUpdateRequest{req})
+}
+
+// submitAll queues several nodes' reports (one request of
+// POST /v1/nodes/allocations) into the same batch and waits until it is
+// applied (or ctx ends; the reports are applied anyway).
+func (b *updateBatcher) submitAll(ctx context.Context, reqs []structs.AllocClientUpdateRequest) (uint64, error) {
+	n := 0
+	for _, r := range reqs {
+		n += len(r.Updates)
+	}
 	b.mu.Lock()
 	var bt *updateBatch
-	if n := len(b.queue); n > 0 && b.queue[n-1].n+len(req.Updates) <= maxBatchUpdates {
-		bt = b.queue[n-1]
+	if q := len(b.queue); q > 0 && b.queue[q-1].n+n <= maxBatchUpdates {
+		bt = b.queue[q-1]
 	} else {
 		bt = &updateBatch{done: make(chan struct{})}
 		b.queue = append(b.queue, bt)
 	}
-	bt.req.Nodes = append(bt.req.Nodes, req)
-	bt.n += len(req.Updates)
+	bt.req.Nodes = append(bt.req.Nodes, reqs...)
+	bt.n += n
 	if !b.flushing {
 		b.flushing = true
 		b.s.wg.Add(1)

@@ -64,6 +64,9 @@ func (s *Server) handler() http.Handler {
 	route("POST /v1/node/{id}/drain", s.nodeDrain)
 	route("GET /v1/node/{id}/allocations", s.nodeAllocs)
 	route("POST /v1/node/{id}/allocations", s.nodeUpdateAllocs)
+	route("POST /v1/nodes/allocations/watch", s.nodeAllocsWatch)
+	route("POST /v1/nodes/allocations", s.nodesUpdateAllocs)
+	route("PUT /v1/nodes/heartbeat", s.nodesHeartbeat)
 
 	route("GET /v1/allocations", s.allocList)
 	route("GET /v1/allocation/{id}", s.allocGet)

@@ -26,6 +26,8 @@ type nodeAllocIndex struct {
 func nodeAllocIndexSchema() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableNodeAllocIndex, Indexes: map[string]*memdb.IndexSchema{
 		"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
+		// By index: the change feed of multiplexed node watches (nodewatch.go).
+		"index": {Name: "index", Indexer: &memdb.UintFieldIndex{Field: "Index"}},
 	}}
 }
 

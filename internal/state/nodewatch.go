@@ -1,0 +1,83 @@
+package state
+
+import (
+	memdb "github.com/hashicorp/go-memdb"
+
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// The change feed of node allocations.
+//
+// tableNodeAllocIndex keeps one row per node: the index of the last
+// server-side change to the node's allocations. Ordered by that index (its
+// "index" index) the table is a change feed: the rows above X are exactly
+// the nodes whose allocations changed after X, each once, however many
+// commits touched it. A watcher that serves many nodes (the multiplexed
+// watch, internal/server/http_node_watch.go) keeps a cursor, reads the
+// rows above it after each wake-up and filters them by its own nodes: its
+// work is proportional to the nodes that changed, not to the nodes it
+// serves nor to the number of commits. The feed needs no ring buffer and
+// cannot overflow: a slow reader sees each changed node once, with its
+// latest index.
+
+// NodeAllocChangesSince calls fn for every node whose allocations the
+// server changed after index after, in increasing index order, until fn
+// returns false. It does not watch: see NodeAllocFeedWatch.
+func (s *Snapshot) NodeAllocChangesSince(after uint64, fn func(nodeID string, index uint64) bool) {
+	if after == ^uint64(0) {
+		return
+	}
+	it, err := s.txn.LowerBound(tableNodeAllocIndex, "index", after+1)
+	if err != nil {
+		panic("state: node_alloc_index.index: " + err.Error())
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		r := raw.(*nodeAllocIndex)
+		if !fn(r.NodeID, r.Index) {
+			return
+		}
+	}
+}
+
+// NodeAllocFeedWatch adds to ws a channel that fires on the next
+// server-side change to any node's allocations (and on Restore).
+func (s *Snapshot) NodeAllocFeedWatch(ws memdb.WatchSet) {
+	if ws == nil {
+		return
+	}
+	s.watchAbandon(ws)
+	it, err := s.txn.Get(tableNodeAllocIndex, "id_prefix", "")
+	if err != nil {
+		panic("state: node_alloc_index.id_prefix: " + err.Error())
+	}
+	ws.Add(it.WatchCh())
+}
+
+// NodeAllocIndex returns the index of the last server-side change to the
+// node's allocations, and whether the node has such a row at all (a node
+// that never held an allocation has none).
+func (s *Snapshot) NodeAllocIndex(nodeID string) (uint64, bool) {
+	raw := s.first(nil, tableNodeAllocIndex, "id", nodeID)
+	if raw == nil {
+		return 0, false
+	}
+	return raw.(*nodeAllocIndex).Index, true
+}
+
+// Abandoned returns a channel closed when a Restore replaces the state
+// this snapshot reads. Long-lived watchers that keep a cursor into the
+// change feed must start over then: the restored feed is not a
+// continuation of the old one.
+func (s *Snapshot) Abandoned() <-chan struct{} { return s.abandonCh }
+
+// EachAllocOfNode calls fn for every allocation on the node until fn
+// returns false, without collecting them (the node watch reads a changed
+// node's allocations once per change; a slice per read is garbage).
+func (s *Snapshot) EachAllocOfNode(nodeID string, fn func(*structs.Allocation) bool) {
+	it := s.iter(nil, TableAllocs, "node_id", nodeID)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if !fn(raw.(*structs.Allocation)) {
+			return
+		}
+	}
+}
