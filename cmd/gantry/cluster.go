@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,7 +19,7 @@ func init() { rootCmd.AddCommand(newClusterCmd()) }
 func newClusterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Administer a cluster of gantry peers (create, check)",
+		Short: "Administer a cluster of gantry peers (create, check, reshard, rebalance, add-node, del-node)",
 	}
 	var (
 		wait     time.Duration
@@ -40,15 +43,67 @@ func newClusterCmd() *cobra.Command {
 			return peer.Check(cmd.Context(), args[0], os.Stdout)
 		},
 	}
-	notYet := func(use, short string) *cobra.Command {
-		return &cobra.Command{Use: use, Short: short + " (not supported yet)", RunE: func(*cobra.Command, []string) error {
-			return errors.New("gantry cluster " + use + " is not supported yet: it needs slot migration (MIGRATE) or replication")
-		}}
+	var mo peer.MoveOptions
+	var from, to string
+	var nslots int
+	var yes bool
+	reshard := &cobra.Command{
+		Use:   "reshard HOST:PORT --to ID --slots N [--from ID,ID|all] [--yes]",
+		Short: "Move slots and their keys live between primaries (SETSLOT, MIGRATE), with progress",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" || nslots <= 0 {
+				return errors.New("reshard: --to ID and --slots N (> 0) are required")
+			}
+			confirm := func() bool {
+				fmt.Print("Do you want to proceed with the proposed reshard plan (yes/no)? ")
+				line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+				return strings.TrimSpace(line) == "yes"
+			}
+			if yes {
+				confirm = nil
+			}
+			return peer.Reshard(cmd.Context(), args[0], peer.ParseIDList(from), to, nslots, confirm, mo, os.Stdout)
+		},
 	}
-	cmd.AddCommand(create, check,
-		notYet("reshard", "Move slots between primaries"),
-		notYet("add-node", "Add a peer as a primary or replica"),
-		notYet("del-node", "Remove an empty peer"))
+	reshard.Flags().StringVar(&from, "from", "all", "source node IDs, comma-separated, or all")
+	reshard.Flags().StringVar(&to, "to", "", "destination node ID")
+	reshard.Flags().IntVar(&nslots, "slots", 0, "number of slots to move")
+	reshard.Flags().BoolVar(&yes, "yes", false, "move without asking (else the plan is printed and \"yes\" on stdin confirms it)")
+	var useEmpty bool
+	var threshold float64
+	rebalance := &cobra.Command{
+		Use:   "rebalance HOST:PORT",
+		Short: "Move slots so that every primary owns about as many",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return peer.Rebalance(cmd.Context(), args[0], useEmpty, threshold, mo, os.Stdout)
+		},
+	}
+	rebalance.Flags().BoolVar(&useEmpty, "use-empty-masters", false, "also give slots to primaries that own none")
+	rebalance.Flags().Float64Var(&threshold, "threshold", 2, "leave primaries off by less than this percentage alone")
+	for _, c := range []*cobra.Command{reshard, rebalance} {
+		c.Flags().IntVar(&mo.Batch, "pipeline", 10, "keys per MIGRATE")
+		c.Flags().DurationVar(&mo.Timeout, "timeout", 60*time.Second, "MIGRATE timeout")
+	}
+	addNode := &cobra.Command{
+		Use:   "add-node NEW_HOST:PORT EXISTING_HOST:PORT",
+		Short: "Make an empty peer join a cluster as a primary without slots",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return peer.AddNode(cmd.Context(), args[0], args[1], wait, os.Stdout)
+		},
+	}
+	addNode.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for the cluster to know the node")
+	delNode := &cobra.Command{
+		Use:   "del-node HOST:PORT NODE_ID",
+		Short: "Remove a peer without slots: every node forgets it, then it is reset",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return peer.DelNode(cmd.Context(), args[0], args[1], os.Stdout)
+		},
+	}
+	cmd.AddCommand(create, check, reshard, rebalance, addNode, delNode)
 	cmd.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
 		if cmd.Context() == nil {
 			cmd.SetContext(context.Background())

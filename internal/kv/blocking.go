@@ -132,6 +132,18 @@ func cmdBPop(c *Client) {
 	for {
 		c.now = c.srv.nowMs()
 		c.lockKeys()
+		if c.movingLocked() {
+			c.unlock()
+			c.w.Error(errMoving)
+			return
+		}
+		if msg := c.rerouteLocked(); msg != "" {
+			// the key left (MIGRATE woke us) or its slot moved: redirect,
+			// as Redis does with clients blocked on a moved slot
+			c.unlock()
+			c.w.Error(msg)
+			return
+		}
 		if try() {
 			c.commitLocked()
 			c.unlock()

@@ -264,11 +264,27 @@ func (s *Server) dispatch(c *Client) {
 		// ASKING lasts for one command; cmdAsking sets it again
 		asking := c.cluster.asking
 		c.cluster.asking = false
-		if cmd.flags&flagAllShards == 0 && !s.route(c, cmd, asking) {
-			if c.multi {
-				c.multiErr = true
+		// kept for call, for a blocking command that routes again as it
+		// waits, and for a command that runs again after leaving the loop
+		c.cluster.pendingAsking = asking
+		queue := c.multi && cmd.flags&flagNoQueue == 0
+		switch {
+		case cmd.flags&flagAllShards != 0:
+		case queue || cmd.flags&flagSelfLock != 0:
+			// not run now or not locked by call: route at once (EXEC
+			// routes the queued commands again under their locks)
+			var exists func([]byte) bool
+			if !queue {
+				exists = c.existsSelfLocking
 			}
-			return
+			if !s.route(c, cmd, asking, exists) {
+				if c.multi {
+					c.multiErr = true
+				}
+				return
+			}
+		default: // call routes it with the shards locked
+			c.cluster.pending = true
 		}
 	}
 	// a replica refuses writes; in cluster mode after routing (in call),
@@ -298,13 +314,27 @@ func (s *Server) dispatch(c *Client) {
 		c.pausedRetry = false
 		if c.inLoop {
 			c.detach = true // wait on a goroutine, then run again
+			c.keepAsking()
 			return
 		}
 		if !s.repl.waitUnpaused() {
 			c.closing = true
 			return
 		}
+		c.keepAsking()
 		s.dispatch(c) // routing may have changed meanwhile
+		return
+	}
+	if c.detach { // it runs again on the connection's goroutine
+		c.keepAsking()
+	}
+}
+
+// keepAsking gives a command that is dispatched again (after leaving the
+// event loop, or after a pause) the ASKING it had.
+func (c *Client) keepAsking() {
+	if c.srv.cfg.Cluster != nil && !c.master {
+		c.cluster.asking = c.cluster.asking || c.cluster.pendingAsking
 	}
 }
 
@@ -333,6 +363,10 @@ func (s *Server) call(c *Client, cmd *Command, lock bool) {
 	}
 	if lock {
 		c.lockKeys()
+		if !c.admitLocked(cmd) {
+			c.unlock()
+			return
+		}
 	}
 	if !c.replicaAdmits(cmd) {
 		if lock {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gantry-project/gantry/internal/resp"
 )
@@ -124,4 +126,141 @@ func TestClusterCommandsStandalone(t *testing.T) {
 	if info := e.rdb.Info(ctx, "cluster").Val(); !strings.Contains(info, "cluster_enabled:0") {
 		t.Fatalf("INFO cluster: %q", info)
 	}
+}
+
+// askHook migrates every key starting with "mig": a command whose keys
+// all exist runs, otherwise ASK (unless ASKING); it records whether the
+// store passed Exists.
+type askHook struct {
+	fakeHook
+	mu            sync.Mutex
+	withExists    int
+	withoutExists int
+}
+
+func (h *askHook) Route(r RouteRequest) string {
+	h.mu.Lock()
+	if r.Exists != nil {
+		h.withExists++
+	} else {
+		h.withoutExists++
+	}
+	h.mu.Unlock()
+	if r.Asking || r.Migrate {
+		return ""
+	}
+	for _, k := range r.Keys {
+		if strings.HasPrefix(string(k), "mig") && r.Exists != nil && !r.Exists(k) {
+			return "ASK 1 127.0.0.1:2"
+		}
+	}
+	return ""
+}
+
+// TestClusterHookExists: the store routes a command with its shards
+// locked and lets the router test which keys exist (ASK while a slot
+// migrates); EXEC routes its queued commands again that way.
+func TestClusterHookExists(t *testing.T) {
+	h := &askHook{}
+	e := startServer(t, func(c *Config) { c.Cluster = h })
+	ctx := context.Background()
+	conn := e.rdb.Conn()
+	defer conn.Close()
+	if err := conn.Get(ctx, "mig1").Err(); err == nil || err.Error() != "ASK 1 127.0.0.1:2" {
+		t.Fatalf("GET of a missing migrating key: %v, want ASK", err)
+	}
+	h.mu.Lock()
+	withExists := h.withExists
+	h.mu.Unlock()
+	if withExists == 0 {
+		t.Fatal("the store did not pass Exists")
+	}
+	// ASKING, then the key is created here and served without ASKING
+	conn.Do(ctx, "asking")
+	if err := conn.Set(ctx, "mig1", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := conn.Get(ctx, "mig1").Result(); err != nil || v != "v" {
+		t.Fatalf("GET of a present key: %q %v", v, err)
+	}
+	// queued without existence, routed again by EXEC
+	conn.Do(ctx, "multi")
+	if v, err := conn.Do(ctx, "get", "mig2").Result(); err != nil || v != "QUEUED" {
+		t.Fatalf("queueing: %v %v", v, err)
+	}
+	if err := conn.Do(ctx, "exec").Err(); err == nil || err.Error() != "ASK 1 127.0.0.1:2" {
+		t.Fatalf("EXEC with a missing migrating key: %v, want ASK", err)
+	}
+	conn.Do(ctx, "multi")
+	conn.Do(ctx, "get", "mig1")
+	if res, err := conn.Do(ctx, "exec").Result(); err != nil || fmt.Sprint(res) != "[v]" {
+		t.Fatalf("EXEC with a present key: %v %v", res, err)
+	}
+}
+
+// switchHook routes everything here until migrating is set; then a key
+// that does not exist gets ASK.
+type switchHook struct {
+	fakeHook
+	migrating atomic.Bool
+}
+
+func (h *switchHook) Route(r RouteRequest) string {
+	if !h.migrating.Load() || r.Asking {
+		return ""
+	}
+	for _, k := range r.Keys {
+		if r.Exists != nil && !r.Exists(k) {
+			return "ASK 7 127.0.0.1:3"
+		}
+	}
+	return ""
+}
+
+// TestBlockedClientRedirected: a client blocked on a key whose slot starts
+// migrating away is woken by WakeBlocked and gets the redirection.
+func TestBlockedClientRedirected(t *testing.T) {
+	h := &switchHook{}
+	e := startServer(t, func(c *Config) { c.Cluster = h })
+	ctx := context.Background()
+	res := make(chan error, 1)
+	go func() { res <- e.rdb.BLPop(ctx, 0, "q").Err() }()
+	waitBlocked(t, e, "q", 1)
+	h.migrating.Store(true)
+	e.srv.Keyspace().WakeBlocked()
+	select {
+	case err := <-res:
+		if err == nil || err.Error() != "ASK 7 127.0.0.1:3" {
+			t.Fatalf("blocked BLPOP: %v, want ASK", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocked client was not redirected")
+	}
+	// after ASKING it blocks here, and a push reaches it
+	conn := e.rdb.Conn()
+	defer conn.Close()
+	go func() {
+		conn.Do(ctx, "asking")
+		res <- conn.BLPop(ctx, 0, "q").Err()
+	}()
+	waitBlocked(t, e, "q", 1)
+	// (without the ASKING restored when BLPOP left the event loop for its
+	// goroutine, it would have got ASK above)
+	h.migrating.Store(false)
+	if err := e.client(2).RPush(ctx, "q", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-res; err != nil {
+		t.Fatalf("BLPOP after ASKING: %v", err)
+	}
+}
+
+func TestClusterRefusedInMulti(t *testing.T) {
+	e := startServer(t, func(c *Config) { c.Cluster = &fakeHook{} })
+	e.run([]step{
+		{"multi", "OK"},
+		{"set mine1 v", "QUEUED"},
+		{"cluster countkeysinslot 0", "ERR:ERR Command not allowed inside a transaction"},
+		{"exec", "ERR:EXECABORT"},
+	})
 }

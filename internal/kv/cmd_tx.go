@@ -100,6 +100,14 @@ func cmdExec(c *Client) {
 		c.w.NullArray()
 		return
 	}
+	c.now = now
+	if msg := c.execAdmitLocked(cmds, queued); msg != "" {
+		c.allLocked = false
+		c.unlock()
+		c.unwatchAll()
+		c.w.Error(msg)
+		return
+	}
 	c.inExec = true
 	c.txrec = c.txrec[:0]
 	c.w.Array(len(queued))

@@ -32,6 +32,7 @@ const (
 	flagSelfLock  // the handler locks and commits itself (blocking commands)
 	flagAllShards // reads or writes the whole keyspace (KEYS, FLUSHALL ...)
 	flagNoMulti   // refused inside MULTI
+	flagAsking    // routed as after ASKING (RESTORE-ASKING)
 )
 
 // getKeys appends the keys of args to dst.
@@ -108,6 +109,8 @@ func commandTable() map[string]*Command {
 				continue
 			case "no-multi":
 				cmd.flags |= flagNoMulti
+			case "asking":
+				cmd.flags |= flagAsking
 			}
 			cmd.Flags = append(cmd.Flags, f)
 		}
@@ -182,6 +185,10 @@ func commandSpecs() []cmdSpec {
 		{"flushdb", -1, d + " allshards", 0, 0, 0, srv, cmdFlushAll, nil},
 		{"copy", -3, w, 1, 2, 1, gen, cmdCopy, nil},
 		{"object", -2, r, 2, 2, 1, gen, cmdObject, nil},
+		{"dump", 2, r, 1, 1, 1, gen, cmdDump, nil},
+		{"restore", -4, w, 1, 1, 1, gen, cmdRestore, nil},
+		{"restore-asking", -4, w + " asking", 1, 1, 1, gen, cmdRestore, nil},
+		{"migrate", -6, d + " selflock no-multi", 3, 3, 1, gen, cmdMigrate, migrateKeys},
 		// lists
 		{"lpush", -3, wf, 1, 1, 1, lst, cmdPush, nil},
 		{"rpush", -3, wf, 1, 1, 1, lst, cmdPush, nil},

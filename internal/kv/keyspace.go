@@ -141,6 +141,8 @@ type shard struct {
 	// watchers of keys (WATCH) and clients blocked on keys (BLPOP ...).
 	watchers map[string][]*Client
 	blocked  map[string][]chan struct{}
+	// moving are the keys MIGRATE is sending (writes to them get TRYAGAIN)
+	moving map[string]struct{}
 	// snapDone is true while a rewrite runs once this shard has been
 	// written to the new snapshot: its later writes go to the new log too.
 	snapDone bool

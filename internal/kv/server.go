@@ -137,6 +137,8 @@ type Server struct {
 
 	loops    []*eventLoop
 	nextLoop int
+
+	migrations migrateConns // MIGRATE's cached connections
 }
 
 // New creates a server and loads the snapshot and log of cfg.DataDir.
@@ -179,6 +181,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ActiveExpireHz > 0 {
 		s.goTracked(s.activeExpireLoop)
 	}
+	s.goTracked(s.migrateCacheLoop)
 	if cfg.EventLoops >= 0 {
 		n := cfg.EventLoops
 		if n == 0 {

@@ -27,6 +27,9 @@ type NodeLine struct {
 	Primary string
 	Epoch   uint64
 	Slots   []SlotRange
+	// Open are the node's migrating/importing slots as CLUSTER NODES
+	// shows them on the node's own line ("[5->-id]", "[5-<-id]")
+	Open []string
 }
 
 // ParseClusterNodes parses the reply of CLUSTER NODES.
@@ -45,6 +48,7 @@ func ParseClusterNodes(s string) ([]NodeLine, error) {
 		nl.Epoch, _ = strconv.ParseUint(f[6], 10, 64)
 		for _, sr := range f[8:] {
 			if strings.HasPrefix(sr, "[") { // a migrating/importing slot
+				nl.Open = append(nl.Open, sr)
 				continue
 			}
 			r, err := ParseSlotRange(sr)
@@ -232,6 +236,12 @@ func Check(ctx context.Context, addr string, out io.Writer) error {
 		}
 		if signature(view) != ref {
 			problems = append(problems, fmt.Sprintf("node %s (%s) has another view of the slots", l.ID, l.Addr))
+		}
+		for _, v := range view {
+			if v.has("myself") && len(v.Open) > 0 {
+				problems = append(problems, fmt.Sprintf("node %s (%s) has open slots %s (a move was interrupted: finish it or CLUSTER SETSLOT s STABLE)",
+					l.ID, l.Addr, strings.Join(v.Open, " ")))
+			}
 		}
 	}
 	if c := covered.Count(); c != NumSlots {

@@ -67,6 +67,8 @@ type Cluster struct {
 	// Router refreshes its routing snapshot)
 	onChange func(n *Node)
 
+	gen int // gossip generation, bumped by CLUSTER RESET (guarded by mu)
+
 	// repl is the store's replication, driven by the node's role
 	// (replication.go); replWant is the primary address it follows
 	repl     Replicator
@@ -125,8 +127,31 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, logger: cfg.Logger, node: node, done: make(chan struct{}),
 		members: make(map[string]memberlist.Node)}
 
+	c.mlLog = &mlLog{l: c.logger}
+	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.numMembers, RetransmitMult: 3}
+	ml, err := c.createMemberlist(string(node.ID()))
+	if err != nil {
+		return nil, err
+	}
+	c.ml.Store(ml)
+	if cfg.Node.BusPort == 0 {
+		// an automatic port: announce the one memberlist bound
+		c.mu.Lock()
+		c.node.self().BusPort = int(ml.LocalNode().Port)
+		c.mu.Unlock()
+	}
+	c.wg.Add(2)
+	go c.run()
+	go c.reconnect()
+	return c, nil
+}
+
+// createMemberlist starts the gossip under the node's name (at start, and
+// again after CLUSTER RESET).
+func (c *Cluster) createMemberlist(name string) (*memberlist.Memberlist, error) {
+	cfg := c.cfg
 	mc := memberlist.DefaultLANConfig()
-	mc.Name = string(node.ID())
+	mc.Name = name
 	mc.BindAddr = cfg.BindAddr
 	mc.BindPort = cfg.BusPort
 	mc.AdvertiseAddr = cfg.AdvertiseAddr
@@ -144,24 +169,12 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	// joins (at start, MEET, reconnects) must not hang on an unreachable
 	// peer for the LAN default of 10 s
 	mc.TCPTimeout = 2 * time.Second
-	c.mlLog = &mlLog{l: c.logger}
 	mc.Logger = log.New(c.mlLog, "", 0)
-	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.numMembers, RetransmitMult: 3}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, cfg.BusPort, err)
 	}
-	c.ml.Store(ml)
-	if cfg.Node.BusPort == 0 {
-		// an automatic port: announce the one memberlist bound
-		c.mu.Lock()
-		c.node.self().BusPort = int(ml.LocalNode().Port)
-		c.mu.Unlock()
-	}
-	c.wg.Add(2)
-	go c.run()
-	go c.reconnect()
-	return c, nil
+	return ml, nil
 }
 
 // Close leaves the gossip, stops the ticker and saves the view.
@@ -225,7 +238,11 @@ func (c *Cluster) Update(fn func(n *Node, now time.Time) error) error {
 }
 
 // ID returns this node's ID.
-func (c *Cluster) ID() NodeID { return c.node.id }
+func (c *Cluster) ID() NodeID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.node.id
+}
 
 func (c *Cluster) readyLocked() (Ready, State) {
 	rd := c.node.Ready()
@@ -288,7 +305,7 @@ func (c *Cluster) sendMsg(m Message) {
 	c.memMu.Unlock()
 	for i := range mems {
 		mem := &mems[i]
-		if mem.Name == string(c.node.id) || (m.To != "" && mem.Name != string(m.To)) {
+		if id := nodeOfMember(mem.Name); id == m.From || (m.To != "" && id != m.To) {
 			continue
 		}
 		// heartbeats are small and periodic: UDP; anything that does not
@@ -343,7 +360,7 @@ func (c *Cluster) reconnect() {
 		c.memMu.Lock()
 		known := make(map[string]bool, len(c.members))
 		for name := range c.members {
-			known[name] = true
+			known[string(nodeOfMember(name))] = true
 		}
 		c.memMu.Unlock()
 		var addrs []string
@@ -427,8 +444,8 @@ func (e *events) NotifyJoin(m *memberlist.Node) {
 	e.members[m.Name] = *m
 	e.memMu.Unlock()
 	if err := (*Cluster)(e).Update(func(n *Node, now time.Time) error {
-		if ValidNodeID(m.Name) {
-			n.AddPeer(NodeID(m.Name), string(m.Meta), now)
+		if id := nodeOfMember(m.Name); ValidNodeID(string(id)) {
+			n.AddPeer(id, string(m.Meta), now)
 		}
 		return nil
 	}); err != nil {

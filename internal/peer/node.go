@@ -113,6 +113,7 @@ type Node struct {
 
 	lastHeartbeat time.Time
 	el            election
+	mig           migration // SETSLOT state and FORGET's blacklist (migration.go)
 
 	msgs     []Message
 	mustSave bool
@@ -224,7 +225,7 @@ func (n *Node) SetOffset(off uint64) { n.peers[n.id].Offset = off }
 // AddPeer makes a peer known (CLUSTER MEET, or membership reported it);
 // its details arrive with its first heartbeat.
 func (n *Node) AddPeer(id NodeID, addr string, now time.Time) {
-	if id == n.id {
+	if id == n.id || n.isForgotten(id, now) {
 		return
 	}
 	p, ok := n.peers[id]
@@ -338,7 +339,7 @@ func (n *Node) Tick(now time.Time) {
 
 // Step applies one message received at now.
 func (n *Node) Step(m Message, now time.Time) error {
-	if m.From == n.id {
+	if m.From == n.id || n.isForgotten(m.From, now) {
 		return nil
 	}
 	if !ValidNodeID(string(m.From)) {

@@ -56,27 +56,6 @@ func (n *Node) DelSlots(ranges []SlotRange) error {
 	return nil
 }
 
-// SetSlotNode assigns slot s to node (CLUSTER SETSLOT s NODE id). When this
-// node takes a slot from another primary it bumps its config epoch
-// without agreement, as Redis does at the end of a migration, so that the
-// new ownership wins everywhere.
-func (n *Node) SetSlotNode(s uint16, node NodeID) error {
-	p, ok := n.peers[node]
-	if !ok {
-		return fmt.Errorf("%s: %w", node, ErrUnknownNode)
-	}
-	if p.Role != RolePrimary {
-		return errors.New("Target node is not a master")
-	}
-	prev := n.slots.owners[s].Node
-	if node == n.id && prev != n.id && prev != "" {
-		n.BumpEpoch()
-	}
-	n.slots.Set(s, node, p.ConfigEpoch)
-	n.mustSave = true
-	return nil
-}
-
 // BumpEpoch gives this node a config epoch above every epoch it has seen
 // unless its epoch already is the unique highest (CLUSTER BUMPEPOCH);
 // it reports whether it bumped.
@@ -176,6 +155,9 @@ type State struct {
 	CurrentEpoch  uint64      `json:"current_epoch"`
 	LastVoteEpoch uint64      `json:"last_vote_epoch"`
 	Peers         []SavedPeer `json:"peers"`
+	// Migrating and Importing are this node's open slots (CLUSTER SETSLOT)
+	Migrating map[uint16]NodeID `json:"migrating,omitempty"`
+	Importing map[uint16]NodeID `json:"importing,omitempty"`
 }
 
 // SavedPeer is one peer in a State.
@@ -192,6 +174,7 @@ type SavedPeer struct {
 // State returns the node's persistent state.
 func (n *Node) State() State {
 	st := State{ID: n.id, CurrentEpoch: n.currentEpoch, LastVoteEpoch: n.lastVoteEpoch}
+	st.Migrating, st.Importing = n.savedMigration()
 	for _, id := range n.sortedPeerIDs() {
 		p := n.peers[id]
 		st.Peers = append(st.Peers, SavedPeer{
@@ -229,6 +212,9 @@ func (n *Node) Restore(st State, now time.Time) error {
 	me, ok := n.peers[n.id]
 	if !ok {
 		return fmt.Errorf("saved state of %s does not list the node itself", n.id)
+	}
+	if err := n.restoreMigration(st); err != nil {
+		return err
 	}
 	me.Addr, me.BusPort = n.cfg.Addr, n.cfg.BusPort
 	return nil
@@ -285,7 +271,7 @@ func (n *Node) MergeView(st State, now time.Time) error {
 		if !ValidNodeID(string(sp.ID)) {
 			return fmt.Errorf("remote view of %s: peer %q: bad node id", st.ID, sp.ID)
 		}
-		if sp.ID == n.id {
+		if sp.ID == n.id || n.isForgotten(sp.ID, now) {
 			continue
 		}
 		_, known := n.peers[sp.ID]

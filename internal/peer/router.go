@@ -19,6 +19,10 @@ type routes struct {
 	self    int32
 	primary int32 // this replica's primary, -1 for a primary
 	ok      bool  // cluster_state:ok
+	// open slots of this node (nil when none): migrating to the node at
+	// that index of addrs, importing
+	migrating map[uint16]int32
+	importing map[uint16]bool
 }
 
 // Router is the kv.ClusterHook of a cluster peer: it redirects commands
@@ -28,6 +32,7 @@ type Router struct {
 	ks                  atomic.Pointer[kv.Keyspace]
 	requireFullCoverage bool
 	rt                  atomic.Pointer[routes]
+	waking              atomic.Bool // a WakeBlocked is on its way
 }
 
 var _ kv.ClusterHook = (*Router)(nil)
@@ -58,6 +63,7 @@ func (r *Router) refresh(n *Node) {
 	}
 	n.changed = false
 	r.rt.Store(r.build(n))
+	r.wakeBlocked()
 }
 
 func (r *Router) build(n *Node) *routes {
@@ -87,6 +93,7 @@ func (r *Router) build(n *Node) *routes {
 			rt.owner[s] = -1
 		}
 	}
+	r.buildOpenSlots(n, rt, index)
 	return rt
 }
 
@@ -102,6 +109,11 @@ func (r *Router) Route(req kv.RouteRequest) string {
 	o := rt.owner[slot]
 	if !rt.ok {
 		return "CLUSTERDOWN The cluster is down"
+	}
+	if rt.migrating != nil || rt.importing != nil {
+		if msg, done := routeOpenSlot(rt, slot, req); done {
+			return msg
+		}
 	}
 	if o < 0 {
 		return "CLUSTERDOWN Hash slot not served"
@@ -159,11 +171,6 @@ type clusterCmd struct {
 var clusterCommands map[string]clusterCmd
 
 func init() {
-	notYet := func(name string) clusterCmd {
-		return clusterCmd{-2, func(_ *Router, _ [][]byte, w *resp.Writer) {
-			w.Error("ERR CLUSTER " + name + " is not supported yet")
-		}}
-	}
 	clusterCommands = map[string]clusterCmd{
 		"MYID":                  {2, cmdMyID},
 		"MYSHARDID":             {2, cmdMyShardID},
@@ -185,10 +192,9 @@ func init() {
 		"FAILOVER":              {-2, cmdFailover},
 		"REPLICAS":              {3, cmdReplicas},
 		"SLAVES":                {3, cmdReplicas},
-		// slot migration is not built yet
-		"SETSLOT": notYet("SETSLOT (resharding)"),
-		"SHARDS":  {2, cmdShards},
-		"RESET":   notYet("RESET"),
+		"SETSLOT":               {-4, cmdSetSlot},
+		"SHARDS":                {2, cmdShards},
+		"RESET":                 {-2, cmdReset},
 	}
 }
 
@@ -329,6 +335,9 @@ func cmdNodes(r *Router, _ [][]byte, w *resp.Writer) {
 					b.WriteString(" " + sr.String())
 				}
 			}
+			if p.ID == n.id {
+				writeOpenSlots(&b, n)
+			}
 			b.WriteString("\n")
 		}
 	})
@@ -457,12 +466,17 @@ func cmdMeet(r *Router, args [][]byte, w *resp.Writer) {
 
 func cmdForget(r *Router, args [][]byte, w *resp.Writer) {
 	id := NodeID(args[0])
-	r.updateReply(w, func(n *Node) error {
+	err := r.c.Update(func(n *Node, now time.Time) error {
 		if _, ok := n.peers[id]; !ok {
 			return fmt.Errorf("Unknown node %s", id)
 		}
-		return n.Forget(id)
+		return n.ForgetUntil(id, now.Add(ForgetTTL))
 	})
+	if err != nil {
+		w.Error("ERR " + err.Error())
+		return
+	}
+	w.OK()
 }
 
 func cmdSetConfigEpoch(r *Router, args [][]byte, w *resp.Writer) {
