@@ -323,7 +323,11 @@ func (r *runner) submitOne(ctx context.Context, job *structs.Job) error {
 	var err error
 	for attempt := range 5 {
 		r.rec.submitted(job.ID, time.Now())
-		if _, err = r.write.RegisterJob(ctx, job); err == nil {
+		// Job submissions use the control client: a user submitting jobs
+		// does not queue for a connection behind 10,000 agents' reports
+		// (the shared write pool held c1m-like's submissions to ~1.5
+		// jobs/s while the server registered 16 in 0.3 s).
+		if _, err = r.ctl.RegisterJob(ctx, job); err == nil {
 			return nil
 		}
 		var ae *api.APIError

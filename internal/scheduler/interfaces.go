@@ -31,6 +31,15 @@ type State interface {
 	AllocsByJob(jobID string) []*structs.Allocation
 }
 
+// NodeUsageReader is implemented by State views that keep each node's usage
+// (the server's state store and its overlay of uncommitted plans). With it
+// the Placer reads a node's usage in O(1) instead of summing the node's
+// allocations; it must equal the sum of Resources over the node's
+// allocations that are not Terminal.
+type NodeUsageReader interface {
+	NodeUsage(nodeID string) structs.Resources
+}
+
 // Planner commits plans. The server's plan applier checks each node of the
 // plan against current state and commits what still fits.
 type Planner interface {

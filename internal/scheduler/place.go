@@ -47,11 +47,12 @@ type PlacerConfig struct {
 // node per job, Borg's equivalence classes at the granularity of a node) and
 // the node's usage including what the plan has added or removed so far.
 type nodeInfo struct {
-	reason    string // filter reason, "" = passes status and constraints
-	usageDone bool
-	used      structs.Resources
-	copies    int                   // live and planned copies of this job
-	allocs    []*structs.Allocation // the node's allocations in state (raw)
+	reason     string // filter reason, "" = passes status and constraints
+	usageDone  bool
+	used       structs.Resources
+	copies     int                   // live and planned copies of this job
+	allocsDone bool                  // allocs loaded (preemption needs them)
+	allocs     []*structs.Allocation // the node's allocations in state (raw)
 }
 
 // Placer places copies of one job onto the nodes of a State view, adding
@@ -80,6 +81,12 @@ type Placer struct {
 	cached      bool
 	total       int
 	prefiltered map[string]int
+
+	// With a NodeUsageReader, usage is the node's row minus what the
+	// plan stops there, and copies come from the job's allocations.
+	usageRows NodeUsageReader
+	stopped   map[string]structs.Resources // node -> live resources the plan's stops free
+	copiesOn  map[string]int               // node -> live copies of the job
 
 	failed  *structs.PlacementFailure // set once a copy could not be placed
 	lastAsk structs.Resources
@@ -113,6 +120,7 @@ func NewPlacer(cfg PlacerConfig, state State, job *structs.Job, plan *structs.Pl
 	for _, s := range plan.Preemptions {
 		p.removed[s.AllocID] = true
 	}
+	p.initUsageRows()
 	src := state.Nodes()
 	p.total = len(src)
 	if cfg.Cache != nil && len(job.Constraints) > 0 {
@@ -161,13 +169,59 @@ func (p *Placer) next() int {
 	return i
 }
 
+// initUsageRows prepares O(1) usage when the state keeps usage rows: the
+// job's live copies per node, and what the plan's stops free per node. It
+// falls back to scanning nodes if a removed allocation is not the job's
+// own (then its resources are unknown without the node's list).
+func (p *Placer) initUsageRows() {
+	r, ok := p.state.(NodeUsageReader)
+	if !ok {
+		return
+	}
+	p.stopped = map[string]structs.Resources{}
+	p.copiesOn = map[string]int{}
+	found := 0
+	for _, a := range p.state.AllocsByJob(p.job.ID) {
+		if a.Terminal() {
+			continue
+		}
+		if p.removed[a.ID] {
+			found++
+			p.stopped[a.NodeID] = p.stopped[a.NodeID].Add(a.Resources)
+			continue
+		}
+		p.copiesOn[a.NodeID]++
+	}
+	if found != len(p.removed) {
+		// Some removed allocation is terminal or another job's: scan.
+		p.stopped, p.copiesOn = nil, nil
+		return
+	}
+	p.usageRows = r
+}
+
+// nodeAllocs returns the node's allocations in state, loading them once.
+func (p *Placer) nodeAllocs(i int) []*structs.Allocation {
+	in := &p.info[i]
+	if !in.allocsDone {
+		in.allocsDone = true
+		in.allocs = p.state.AllocsByNode(p.nodes[i].ID)
+	}
+	return in.allocs
+}
+
 // usage returns the node's usage, computing it on first need.
 func (p *Placer) usage(i int) *nodeInfo {
 	in := &p.info[i]
+	if !in.usageDone && p.usageRows != nil {
+		id := p.nodes[i].ID
+		in.usageDone = true
+		in.used = p.usageRows.NodeUsage(id).Sub(p.stopped[id])
+		in.copies = p.copiesOn[id]
+	}
 	if !in.usageDone {
 		in.usageDone = true
-		in.allocs = p.state.AllocsByNode(p.nodes[i].ID)
-		for _, a := range in.allocs {
+		for _, a := range p.nodeAllocs(i) {
 			if a.Terminal() || p.removed[a.ID] {
 				continue
 			}

@@ -65,7 +65,7 @@ func (p *Placer) victimsOn(i int, ask structs.Resources) ([]*structs.Allocation,
 	n := p.nodes[i]
 	in := p.usage(i)
 	var cands []*structs.Allocation
-	for _, a := range in.allocs {
+	for _, a := range p.nodeAllocs(i) {
 		if a.Terminal() || p.removed[a.ID] || a.JobID == p.job.ID || a.Priority >= p.job.Priority {
 			continue
 		}

@@ -27,6 +27,9 @@ type fsm struct {
 type fsmResult struct {
 	// terminal lists allocations that became client-terminal.
 	terminal []*structs.Allocation
+	// dropped lists jobs whose planned placements were not committed
+	// because the job changed after the plan was checked.
+	dropped []string
 }
 
 // encodeEntry builds a Raft entry: one type byte then the JSON body.
@@ -104,6 +107,12 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 			return f.state.PurgeJob(index, req.JobID)
 		}
 		return f.state.StopJob(index, req.JobID, req.Time)
+	case structs.JobBatchRequestType:
+		req, err := decode[structs.JobBatchRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.ApplyJobWrites(index, req.Writes)
 	case structs.AllocClientUpdateRequestType:
 		req, err := decode[structs.AllocClientUpdateRequest](body)
 		if err != nil {
@@ -129,13 +138,13 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 		if err != nil {
 			return err
 		}
-		return f.state.ApplyPlan(index, req)
+		return planResult(f.state.ApplyPlans(index, []*structs.ApplyPlanRequest{req}))
 	case structs.ApplyPlanBatchRequestType:
 		req, err := decode[structs.ApplyPlanBatchRequest](body)
 		if err != nil {
 			return err
 		}
-		return f.state.ApplyPlans(index, req.Plans)
+		return planResult(f.state.ApplyPlans(index, req.Plans))
 	case structs.ServerMemberUpsertRequestType:
 		req, err := decode[structs.ServerMemberUpsertRequest](body)
 		if err != nil {
@@ -150,6 +159,17 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 		return f.state.DeleteServerMember(index, req.ID)
 	}
 	return fmt.Errorf("raft entry %d: unknown message type %d", index, t)
+}
+
+// planResult is Apply's response to a plan entry.
+func planResult(dropped []string, err error) any {
+	if err != nil {
+		return err
+	}
+	if len(dropped) > 0 {
+		return &fsmResult{dropped: dropped}
+	}
+	return nil
 }
 
 // Snapshot implements raft.FSM: an O(1) memdb snapshot, persisted later.

@@ -1,13 +1,18 @@
 package server
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
 // FuzzJobBody feeds arbitrary bodies through the strict decoder and the
@@ -37,6 +42,47 @@ func FuzzJobBody(f *testing.F) {
 		}
 		if job.Name == "" || job.Resources.CPU <= 0 || job.Count < 0 {
 			t.Fatalf("invalid job accepted: %+v", job)
+		}
+	})
+}
+
+// FuzzFSMEntry feeds arbitrary Raft entries (a type byte and a body) to
+// the FSM, after a job and a node exist: an entry may be refused with an
+// error, never crash the FSM, and a refused batch changes nothing.
+func FuzzFSMEntry(f *testing.F) {
+	seeds := []struct {
+		t    structs.MessageType
+		body string
+	}{
+		{structs.JobBatchRequestType, `{"writes":[{"register":{"job":{"id":"b","name":"b","version":1}}},{"deregister":{"job_id":"b","time":3}}]}`},
+		{structs.JobBatchRequestType, `{"writes":[{"deregister":{"job_id":"nope","purge":true}},{}]}`},
+		{structs.JobBatchRequestType, `{"writes":[{"register":{}}]}`},
+		{structs.JobBatchRequestType, `{"writes":null}`},
+		{structs.ApplyPlanRequestType, `{"job_id":"web","job_version":1,"allocs":[{"id":"a1","job_id":"web","node_id":"n1","desired_status":"run"}]}`},
+		{structs.ApplyPlanRequestType, `{"job_id":"web","job_version":9,"allocs":[{"id":"a2","job_id":"web","node_id":"n1","desired_status":"evict","preempted_by":"x"},null]}`},
+		{structs.ApplyPlanBatchRequestType, `{"plans":[null]}`},
+		{structs.JobRegisterRequestType, `{"job":null}`},
+		{99, `{}`},
+	}
+	for _, s := range seeds {
+		f.Add(byte(s.t), []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, mt byte, body []byte) {
+		st, err := state.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs := &fsm{state: st, logger: slog.New(slog.DiscardHandler)}
+		if err := st.UpsertJob(1, &structs.Job{ID: "web", Name: "web", Version: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UpsertNode(1, &structs.Node{ID: "n1", Status: structs.NodeStatusReady}); err != nil {
+			t.Fatal(err)
+		}
+		before := st.Snapshot().Index()
+		resp := fs.Apply(&raft.Log{Index: 5, Type: raft.LogCommand, Data: append([]byte{mt}, body...)})
+		if _, failed := resp.(error); failed && st.Snapshot().Index() != before {
+			t.Fatalf("a refused entry changed the store (index %d -> %d)", before, st.Snapshot().Index())
 		}
 	})
 }

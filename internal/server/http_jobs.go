@@ -24,36 +24,44 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, error
 }
 
 // registerJob canonicalizes, validates, versions and proposes a job, then
-// enqueues it. Nothing is proposed unless the whole job is valid.
+// enqueues it. Nothing is proposed unless the whole job is valid. The
+// version is computed against the state plus the job writes queued before
+// this one (job_batch.go), and concurrent writes share Raft entries.
 func (s *Server) registerJob(job *structs.Job) (*api.JobRegisterResponse, error) {
 	job.Canonicalize()
 	if err := job.Validate(driver.Validators()); err != nil {
 		return nil, err
 	}
-	s.jobMu.Lock()
-	defer s.jobMu.Unlock()
-	existing := s.state.Snapshot().JobByID(job.ID)
-	job.Status = structs.JobStatusPending
-	switch {
-	case existing == nil:
-		job.Version = 1
-	case structs.SpecChanged(existing, job):
-		job.Version = existing.Version + 1
-	default:
-		job.Version = existing.Version
-		if !existing.Stop {
-			job.Status = existing.Status
+	w, _ := s.jobs.write(job.ID, func(existing *structs.Job) (structs.JobWrite, *structs.Job, bool) {
+		job.Status = structs.JobStatusPending
+		switch {
+		case existing == nil:
+			job.Version = 1
+		case structs.SpecChanged(existing, job):
+			job.Version = existing.Version + 1
+		default:
+			job.Version = existing.Version
+			if !existing.Stop {
+				job.Status = existing.Status
+			}
 		}
+		job.Stop = false
+		job.SubmitTime = s.now().UnixNano()
+		job.CreateIndex, job.ModifyIndex = 0, 0
+		return structs.JobWrite{Register: &structs.JobRegisterRequest{Job: job}}, job, true
+	}, func() {
+		// Scheduled as soon as the registration is in the log: the plan
+		// is proposed after it, so it applies after it (the schedulers'
+		// view holds the job meanwhile, plan_pipeline.go).
+		s.sched.Enqueue(job.ID, job.Priority)
+	})
+	if w.err != nil {
+		return nil, w.err
 	}
-	job.Stop = false
-	job.SubmitTime = s.now().UnixNano()
-	job.CreateIndex, job.ModifyIndex = 0, 0
-	index, _, err := s.raftApply(structs.JobRegisterRequestType, &structs.JobRegisterRequest{Job: job})
-	if err != nil {
-		return nil, err
-	}
+	// Once more when committed, for a scheduler whose view lacks writes
+	// in flight (a pass with nothing left to do is cheap).
 	s.sched.Enqueue(job.ID, job.Priority)
-	return &api.JobRegisterResponse{JobID: job.ID, Version: job.Version, Index: index}, nil
+	return &api.JobRegisterResponse{JobID: job.ID, Version: job.Version, Index: w.index}, nil
 }
 
 func (s *Server) jobScale(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -81,21 +89,33 @@ func (s *Server) jobStop(w http.ResponseWriter, r *http.Request) (any, error) {
 	default:
 		return nil, badRequest("purge: must be \"true\" or \"false\" (got %q)", v)
 	}
-	s.jobMu.Lock()
-	defer s.jobMu.Unlock()
-	job := s.state.Snapshot().JobByID(id)
-	if job == nil {
+	var job *structs.Job
+	wr, ok := s.jobs.write(id, func(cur *structs.Job) (structs.JobWrite, *structs.Job, bool) {
+		if cur == nil {
+			return structs.JobWrite{}, nil, false
+		}
+		job = cur
+		var after *structs.Job
+		if !purge {
+			after = cur.Copy()
+			after.Stop = true
+			after.Status = structs.JobStatusDead
+		}
+		return structs.JobWrite{Deregister: &structs.JobDeregisterRequest{
+			JobID: id, Purge: purge, Time: s.now().UnixNano(),
+		}}, after, true
+	}, func() {
+		// The scheduler sees a purged job gone and a stopped one stopped.
+		s.sched.Enqueue(job.ID, job.Priority)
+	})
+	if !ok {
 		return nil, s.verifiedNotFound("job %q not found", id)
 	}
-	index, _, err := s.raftApply(structs.JobDeregisterRequestType, &structs.JobDeregisterRequest{
-		JobID: id, Purge: purge, Time: s.now().UnixNano(),
-	})
-	if err != nil {
-		return nil, err
+	if wr.err != nil {
+		return nil, wr.err
 	}
-	// The scheduler sees a purged job gone and a stopped one stopped.
 	s.sched.Enqueue(job.ID, job.Priority)
-	return &api.JobRegisterResponse{JobID: id, Version: job.Version, Index: index}, nil
+	return &api.JobRegisterResponse{JobID: id, Version: job.Version, Index: wr.index}, nil
 }
 
 func (s *Server) jobList(w http.ResponseWriter, r *http.Request) (any, error) {

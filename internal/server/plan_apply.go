@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"fmt"
 	"slices"
 
 	"github.com/gantry-project/gantry/internal/scheduler"
@@ -11,23 +9,6 @@ import (
 )
 
 var _ scheduler.Planner = (*Server)(nil)
-
-// SubmitPlan is the plan applier (scheduler.Planner). Plans are serialized;
-// each node of a plan is checked against the current state, and the parts
-// that fit are committed. Plans submitted while another batch commits are
-// checked in order, each against the state the previous ones leave, and
-// committed together in one Raft entry (plan_batch.go). It returns once the
-// committed part is applied locally, so the scheduler's next snapshot sees
-// it.
-func (s *Server) SubmitPlan(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, error) {
-	if plan == nil {
-		return nil, fmt.Errorf("submit plan: nil plan")
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("plan for job %s: %w", plan.JobID, err)
-	}
-	return s.plans.submit(ctx, plan, s.applyPlanBatch)
-}
 
 // retryIfNodesChanged re-enqueues a job whose plan recorded a placement
 // failure although nodes changed after the plan's snapshot (Nomad's blocked
@@ -59,13 +40,13 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 	var allocs []*structs.Allocation
 
 	// Stops: always committed; allocations that vanished are skipped.
-	stopping := map[string]bool{}
+	stopping := map[string][]*structs.Allocation{} // by node
 	for _, st := range plan.Stops {
 		a := snap.AllocByID(st.AllocID)
 		if a == nil {
 			continue
 		}
-		stopping[a.ID] = true
+		stopping[a.NodeID] = append(stopping[a.NodeID], a)
 		c := a.Copy()
 		c.DesiredStatus = st.Desired
 		if c.DesiredStatus != structs.AllocDesiredEvict {
@@ -107,7 +88,7 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 			continue
 		}
 		node := snap.NodeByID(nodeID)
-		ok, nodeEvicted := nodeFits(snap, node, byNode[nodeID], preemptByNode[nodeID], stopping)
+		ok, nodeEvicted := nodeFits(snap, node, byNode[nodeID], preemptByNode[nodeID], stopping[nodeID])
 		if !ok {
 			result.RejectedNodes = append(result.RejectedNodes, nodeID)
 			continue
@@ -164,6 +145,9 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 	allocs = append(allocs, placed...)
 
 	req := &structs.ApplyPlanRequest{Allocs: allocs, JobID: plan.JobID, Failure: plan.Failure, Time: now}
+	if len(placed) > 0 {
+		req.JobVersion = job.Version
+	}
 	// A job is fully placed only if nothing was rejected; otherwise the
 	// scheduler retries and decides again.
 	req.ClearFailure = plan.ClearFailure && len(result.RejectedNodes) == 0
@@ -186,44 +170,48 @@ type preemption struct {
 // nodeFits checks one node's part of a plan and returns the preemptions to
 // commit with it.
 func nodeFits(snap planView, node *structs.Node, placements []*structs.Allocation,
-	preempts []structs.AllocStop, stopping map[string]bool) (bool, []preemption) {
+	preempts []structs.AllocStop, stopping []*structs.Allocation) (bool, []preemption) {
 	if node == nil || !node.Ready() {
 		return false, nil
 	}
-	freed := map[string]bool{}
+	// The node's usage row, minus the live allocations the plan stops,
+	// evicts or replaces there, plus the placements.
+	gone := map[string]*structs.Allocation{}
+	for _, a := range stopping {
+		gone[a.ID] = a
+	}
 	var evict []preemption
 	for _, pr := range preempts {
 		a := snap.AllocByID(pr.AllocID)
 		if a == nil || a.NodeID != node.ID {
 			continue // gone or elsewhere: frees nothing here
 		}
-		freed[a.ID] = true
+		gone[a.ID] = a
 		if !a.Terminal() {
 			evict = append(evict, preemption{stop: pr, alloc: a})
 		}
 	}
-	replaced := map[string]bool{}
-	for _, p := range placements {
-		replaced[p.ID] = true
-	}
-	var used structs.Resources
-	for _, a := range snap.AllocsByNode(node.ID) {
-		if a.Terminal() || stopping[a.ID] || freed[a.ID] || replaced[a.ID] {
-			continue
-		}
-		used = used.Add(a.Resources)
-	}
+	used := snap.NodeUsage(node.ID)
 	for _, p := range placements {
 		if p.Resources.CPU < 0 || p.Resources.MemoryMB < 0 {
 			return false, nil // a negative ask would hide real usage
 		}
-		if old := snap.AllocByID(p.ID); old != nil && (old.JobID != p.JobID || old.NodeID != node.ID) {
+		old := snap.AllocByID(p.ID)
+		if old != nil && (old.JobID != p.JobID || old.NodeID != node.ID) {
 			// An ID that names another job's or node's allocation (a
 			// scheduler's random source repeated itself) would overwrite
 			// it and lose it.
 			return false, nil
 		}
+		if old != nil {
+			gone[old.ID] = old
+		}
 		used = used.Add(p.Resources)
+	}
+	for _, a := range gone {
+		if !a.Terminal() {
+			used = used.Sub(a.Resources)
+		}
 	}
 	ok, _ := node.Capacity.Fits(used)
 	return ok, evict

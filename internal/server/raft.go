@@ -166,27 +166,38 @@ func newID() string {
 // raftApply proposes one entry and waits until it is applied on this
 // server. It returns the entry's index and the FSM's non-error response.
 func (s *Server) raftApply(t structs.MessageType, req any) (uint64, any, error) {
+	return s.raftPropose(t, req, s.cfg.ApplyTimeout)()
+}
+
+// raftPropose proposes one entry and returns a wait for its outcome (as
+// raftApply's). Entries proposed one after another from one goroutine are
+// in the log in that order. With timeout 0 the proposal waits for Raft to
+// take it rather than giving up (an entry that timed out waiting to be
+// taken would be missing from the log while a later one is there).
+func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Duration) func() (uint64, any, error) {
 	if s.raft == nil {
-		return 0, nil, ErrNotLeader
+		return func() (uint64, any, error) { return 0, nil, ErrNotLeader }
 	}
 	buf, err := encodeEntry(t, req)
 	if err != nil {
-		return 0, nil, err
+		return func() (uint64, any, error) { return 0, nil, err }
 	}
 	start := time.Now()
-	f := s.raft.Apply(buf, s.cfg.ApplyTimeout)
-	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
-			errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrRaftShutdown) {
-			return 0, nil, fmt.Errorf("%w (%w)", ErrNotLeader, err)
+	f := s.raft.Apply(buf, timeout)
+	return func() (uint64, any, error) {
+		if err := f.Error(); err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+				errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrRaftShutdown) {
+				return 0, nil, fmt.Errorf("%w (%w)", ErrNotLeader, err)
+			}
+			return 0, nil, fmt.Errorf("raft apply: %w", err)
 		}
-		return 0, nil, fmt.Errorf("raft apply: %w", err)
+		s.metrics.raftApply.WithLabelValues(messageName(t)).Observe(time.Since(start).Seconds())
+		if err, ok := f.Response().(error); ok {
+			return f.Index(), nil, err
+		}
+		return f.Index(), f.Response(), nil
 	}
-	s.metrics.raftApply.WithLabelValues(messageName(t)).Observe(time.Since(start).Seconds())
-	if err, ok := f.Response().(error); ok {
-		return f.Index(), nil, err
-	}
-	return f.Index(), f.Response(), nil
 }
 
 func messageName(t structs.MessageType) string {
@@ -203,6 +214,8 @@ func messageName(t structs.MessageType) string {
 		return "job_deregister"
 	case structs.AllocClientUpdateRequestType:
 		return "alloc_client_update"
+	case structs.JobBatchRequestType:
+		return "job_batch"
 	case structs.ApplyPlanRequestType:
 		return "apply_plan"
 	case structs.ApplyPlanBatchRequestType:

@@ -71,11 +71,13 @@ type Server struct {
 	// logClient proxies task logs from agents.
 	logClient *http.Client
 
-	// plans queues submitted plans; the applier serializes them so each is
-	// checked against the state the previous one left (never over-commit).
-	plans planQueue
-	// jobMu serializes job writes that read the current version first.
-	jobMu sync.Mutex
+	// plans is the plan applier: it checks plans one at a time against
+	// the state plus the plans checked before (never over-commit) and
+	// commits them in order, in batches (plan_pipeline.go).
+	plans planPipeline
+	// jobs group-commits job writes, versioning each against the state
+	// plus the writes queued before it (job_batch.go).
+	jobs jobWriter
 
 	mu           sync.Mutex
 	started      bool
@@ -113,12 +115,13 @@ func New(cfg Config) (*Server, error) {
 		}},
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.plans.max = cfg.PlanBatch
+	s.plans.s, s.plans.max = s, cfg.PlanBatch
+	s.jobs.s = s
 	s.forwarder = s.newForwarder()
 	s.peerHTTP = newPeerHTTP()
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
 	s.metrics = newMetrics()
-	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, s); err != nil {
+	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.plans.snapshot(), nil }, s); err != nil {
 		return nil, err
 	}
 	s.hb = newHeartbeats(s.heartbeatExpired)

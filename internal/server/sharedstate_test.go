@@ -43,7 +43,8 @@ func checkNoOverCommit(t *testing.T, s *Server) {
 // TestPlanBatchChecksEachAgainstEarlier: plans committed in one entry are
 // each checked against the state the earlier ones leave: the second plan's
 // part on the node the first filled is rejected, its other part commits,
-// and both answers carry the index of the one entry.
+// and both answers carry the index of the one entry. A plan whose
+// submitter gave up is not checked.
 func TestPlanBatchChecksEachAgainstEarlier(t *testing.T) {
 	s, c := startServer(t, testConfig(t))
 	registerNodes(t, c, 2, 4000)
@@ -55,35 +56,41 @@ func TestPlanBatchChecksEachAgainstEarlier(t *testing.T) {
 	alloc := func(id, job, node string, cpu int64) *structs.Allocation {
 		return &structs.Allocation{ID: id, JobID: job, Name: id, NodeID: node, Resources: structs.Resources{CPU: cpu, MemoryMB: 10}}
 	}
-	pa := &pendingPlan{ctx: bg, done: make(chan struct{}), plan: &structs.Plan{JobID: "a",
-		Placements: []*structs.Allocation{alloc("a-1", "a", "n0", 3000)}}}
-	pb := &pendingPlan{ctx: bg, done: make(chan struct{}), plan: &structs.Plan{JobID: "b",
-		Placements: []*structs.Allocation{alloc("b-1", "b", "n0", 2000), alloc("b-2", "b", "n1", 2000)}}}
+	planA := &structs.Plan{JobID: "a", Placements: []*structs.Allocation{alloc("a-1", "a", "n0", 3000)}}
+	planB := &structs.Plan{JobID: "b", Placements: []*structs.Allocation{alloc("b-1", "b", "n0", 2000), alloc("b-2", "b", "n1", 2000)}}
+	planC := &structs.Plan{JobID: "a", Placements: []*structs.Allocation{alloc("a-2", "a", "n1", 100)}}
 	cancelled, cancel := context.WithCancel(bg)
 	cancel()
-	pc := &pendingPlan{ctx: cancelled, done: make(chan struct{}), plan: &structs.Plan{JobID: "a",
-		Placements: []*structs.Allocation{alloc("a-2", "a", "n1", 100)}}}
 	before := s.State().Snapshot().Index()
-	s.plans.apply.Lock()
-	s.applyPlanBatch([]*pendingPlan{pa, pc, pb})
-	s.plans.apply.Unlock()
-	for _, p := range []*pendingPlan{pa, pb, pc} {
-		<-p.done
+
+	// Hold the committer back so both plans queue for one entry.
+	s.plans.mu.Lock()
+	s.plans.committing = true
+	s.plans.mu.Unlock()
+	_, ca, errA := s.plans.submit(bg, planA)
+	_, cc, errC := s.plans.submit(cancelled, planC)
+	_, cb, errB := s.plans.submit(bg, planB)
+	if errA != nil || errB != nil || ca == nil || cb == nil {
+		t.Fatalf("submit: %v, %v", errA, errB)
 	}
-	if pa.err != nil || pb.err != nil {
-		t.Fatalf("errors %v, %v", pa.err, pb.err)
+	if errC == nil || cc != nil {
+		t.Fatal("a plan whose submitter gave up was queued")
 	}
-	if pc.err == nil {
-		t.Fatal("a plan whose submitter gave up was applied")
+	s.wg.Add(1)
+	go s.plans.commitLoop()
+	ra, errA := ca.wait()
+	rb, errB := cb.wait()
+	if errA != nil || errB != nil {
+		t.Fatalf("errors %v, %v", errA, errB)
 	}
-	if !slices.Equal(pa.res.Placed, []string{"a-1"}) || len(pa.res.RejectedNodes) != 0 {
-		t.Fatalf("a: %+v", pa.res)
+	if !slices.Equal(ra.Placed, []string{"a-1"}) || len(ra.RejectedNodes) != 0 {
+		t.Fatalf("a: %+v", ra)
 	}
-	if !slices.Equal(pb.res.Placed, []string{"b-2"}) || !slices.Equal(pb.res.RejectedNodes, []string{"n0"}) {
-		t.Fatalf("b: %+v, want b-2 placed and n0 rejected", pb.res)
+	if !slices.Equal(rb.Placed, []string{"b-2"}) || !slices.Equal(rb.RejectedNodes, []string{"n0"}) {
+		t.Fatalf("b: %+v, want b-2 placed and n0 rejected", rb)
 	}
-	if pa.res.Index != pb.res.Index || pb.res.RefreshIndex != pb.res.Index || pa.res.Index <= before {
-		t.Fatalf("indexes a=%d b=%d refresh=%d before=%d: want one new entry for both", pa.res.Index, pb.res.Index, pb.res.RefreshIndex, before)
+	if ra.Index != rb.Index || rb.RefreshIndex != rb.Index || ra.Index <= before {
+		t.Fatalf("indexes a=%d b=%d refresh=%d before=%d: want one new entry for both", ra.Index, rb.Index, rb.RefreshIndex, before)
 	}
 	snap := s.State().Snapshot()
 	for id, want := range map[string]bool{"a-1": true, "b-1": false, "b-2": true, "a-2": false} {
@@ -91,8 +98,8 @@ func TestPlanBatchChecksEachAgainstEarlier(t *testing.T) {
 		if (a != nil) != want {
 			t.Fatalf("allocation %s stored: %v, want %v", id, a != nil, want)
 		}
-		if a != nil && a.CreateIndex != pa.res.Index {
-			t.Fatalf("allocation %s at index %d, want %d", id, a.CreateIndex, pa.res.Index)
+		if a != nil && a.CreateIndex != ra.Index {
+			t.Fatalf("allocation %s at index %d, want %d", id, a.CreateIndex, ra.Index)
 		}
 	}
 	checkNoOverCommit(t, s)
@@ -106,6 +113,12 @@ func TestConcurrentPlansNeverOverCommit(t *testing.T) {
 	if _, err := c.RegisterJob(bg, mockJob("a", 0)); err != nil {
 		t.Fatal(err)
 	}
+	// The scheduler reconciles "a" (count 0) once after the registration;
+	// let it, so it does not stop the copies placed below meanwhile.
+	waitFor(t, 10*time.Second, "the scheduler to see job a", func() (bool, string) {
+		st := s.sched.Status()
+		return st.Evaluations >= 1 && st.QueueDepth == 0, fmt.Sprintf("%+v", st)
+	})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	placed := 0

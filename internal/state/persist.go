@@ -88,6 +88,9 @@ func (s *Store) Restore(r io.Reader) error {
 	if err := rebuildNodeAllocIndex(txn); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	if err := rebuildNodeUsage(txn); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	txn.Commit()
 
 	s.mu.Lock()

@@ -54,6 +54,7 @@ func schema() *memdb.DBSchema {
 			"id": id("Key"),
 		}},
 		tableNodeAllocIndex: nodeAllocIndexSchema(),
+		tableNodeUsage:      nodeUsageSchema(),
 	}}
 }
 

@@ -61,8 +61,12 @@ func (s *Store) Snapshot() *Snapshot {
 func (s *Store) write(fn func(txn *memdb.Txn) error) error {
 	db, _ := s.current()
 	txn := db.Txn(true)
+	txn.TrackChanges() // for the derived node usage rows
 	defer txn.Abort()
 	if err := fn(txn); err != nil {
+		return err
+	}
+	if err := updateNodeUsage(txn); err != nil {
 		return err
 	}
 	txn.Commit()
@@ -205,102 +209,155 @@ func nodeForUpdate(txn *memdb.Txn, nodeID string) (*structs.Node, error) {
 
 // UpsertJob inserts or replaces a job, keeping its CreateIndex.
 func (s *Store) UpsertJob(index uint64, job *structs.Job) error {
-	if job == nil || job.ID == "" {
-		return errors.New("upsert job: job ID is required")
-	}
 	return s.write(func(txn *memdb.Txn) error {
-		j := job.Copy()
-		raw, err := txn.First(TableJobs, "id", j.ID)
-		if err != nil {
-			return fmt.Errorf("job %s: %w", j.ID, err)
-		}
-		j.CreateIndex = index
-		if raw != nil {
-			j.CreateIndex = raw.(*structs.Job).CreateIndex
-		}
-		j.ModifyIndex = index
-		if err := txn.Insert(TableJobs, j); err != nil {
-			return fmt.Errorf("job %s: %w", j.ID, err)
+		if err := upsertJobTxn(txn, index, job); err != nil {
+			return err
 		}
 		return bumpIndex(txn, index, TableJobs)
 	})
+}
+
+func upsertJobTxn(txn *memdb.Txn, index uint64, job *structs.Job) error {
+	if job == nil || job.ID == "" {
+		return errors.New("upsert job: job ID is required")
+	}
+	j := job.Copy()
+	raw, err := txn.First(TableJobs, "id", j.ID)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", j.ID, err)
+	}
+	j.CreateIndex = index
+	if raw != nil {
+		j.CreateIndex = raw.(*structs.Job).CreateIndex
+	}
+	j.ModifyIndex = index
+	if err := txn.Insert(TableJobs, j); err != nil {
+		return fmt.Errorf("job %s: %w", j.ID, err)
+	}
+	return nil
 }
 
 // StopJob marks a job stopped (Stop, status dead) and asks every allocation
 // still wanted to stop.
 func (s *Store) StopJob(index uint64, jobID string, now int64) error {
 	return s.write(func(txn *memdb.Txn) error {
-		raw, err := txn.First(TableJobs, "id", jobID)
-		if err != nil {
-			return fmt.Errorf("job %s: %w", jobID, err)
-		}
-		if raw == nil {
-			return fmt.Errorf("job %s: %w", jobID, ErrNotFound)
-		}
-		j := raw.(*structs.Job).Copy()
-		j.Stop = true
-		j.Status = structs.JobStatusDead
-		j.ModifyIndex = index
-		if err := txn.Insert(TableJobs, j); err != nil {
-			return fmt.Errorf("job %s: %w", jobID, err)
-		}
-		it, err := txn.Get(TableAllocs, "job_id", jobID)
-		if err != nil {
-			return fmt.Errorf("allocs of job %s: %w", jobID, err)
-		}
-		var stopped []*structs.Allocation
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			a := raw.(*structs.Allocation)
-			if a.DesiredStatus != structs.AllocDesiredRun {
-				continue
-			}
-			c := a.Copy()
-			c.DesiredStatus = structs.AllocDesiredStop
-			c.DesiredDescription = "job stopped"
-			c.ModifyTime = now
-			c.ModifyIndex = index
-			c.AllocModifyIndex = index
-			stopped = append(stopped, c)
-		}
-		nodes := nodeBumper{}
-		for _, c := range stopped {
-			if err := txn.Insert(TableAllocs, c); err != nil {
-				return fmt.Errorf("alloc %s: %w", c.ID, err)
-			}
-			nodes.add(c.NodeID)
-		}
-		if err := nodes.write(txn, index); err != nil {
+		if err := stopJobTxn(txn, index, jobID, now); err != nil {
 			return err
 		}
 		return bumpIndex(txn, index, TableJobs, TableAllocs)
 	})
 }
 
+func stopJobTxn(txn *memdb.Txn, index uint64, jobID string, now int64) error {
+	raw, err := txn.First(TableJobs, "id", jobID)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	if raw == nil {
+		return fmt.Errorf("job %s: %w", jobID, ErrNotFound)
+	}
+	j := raw.(*structs.Job).Copy()
+	j.Stop = true
+	j.Status = structs.JobStatusDead
+	j.ModifyIndex = index
+	if err := txn.Insert(TableJobs, j); err != nil {
+		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	it, err := txn.Get(TableAllocs, "job_id", jobID)
+	if err != nil {
+		return fmt.Errorf("allocs of job %s: %w", jobID, err)
+	}
+	var stopped []*structs.Allocation
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*structs.Allocation)
+		if a.DesiredStatus != structs.AllocDesiredRun {
+			continue
+		}
+		c := a.Copy()
+		c.DesiredStatus = structs.AllocDesiredStop
+		c.DesiredDescription = "job stopped"
+		c.ModifyTime = now
+		c.ModifyIndex = index
+		c.AllocModifyIndex = index
+		stopped = append(stopped, c)
+	}
+	nodes := nodeBumper{}
+	for _, c := range stopped {
+		if err := txn.Insert(TableAllocs, c); err != nil {
+			return fmt.Errorf("alloc %s: %w", c.ID, err)
+		}
+		nodes.add(c.NodeID)
+	}
+	return nodes.write(txn, index)
+}
+
 // PurgeJob deletes a job, its allocations and its placement failure.
 // Purging an unknown job is not an error (the entry may be replayed).
 func (s *Store) PurgeJob(index uint64, jobID string) error {
 	return s.write(func(txn *memdb.Txn) error {
-		if _, err := txn.DeleteAll(TableJobs, "id", jobID); err != nil {
-			return fmt.Errorf("job %s: %w", jobID, err)
-		}
-		it, err := txn.Get(TableAllocs, "job_id", jobID)
-		if err != nil {
-			return fmt.Errorf("allocs of job %s: %w", jobID, err)
-		}
-		nodes := nodeBumper{}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			nodes.add(raw.(*structs.Allocation).NodeID)
-		}
-		if _, err := txn.DeleteAll(TableAllocs, "job_id", jobID); err != nil {
-			return fmt.Errorf("allocs of job %s: %w", jobID, err)
-		}
-		if err := nodes.write(txn, index); err != nil {
+		if err := purgeJobTxn(txn, index, jobID); err != nil {
 			return err
 		}
-		if _, err := txn.DeleteAll(TablePlacementFailures, "id", jobID); err != nil {
-			return fmt.Errorf("placement failure of job %s: %w", jobID, err)
-		}
 		return bumpIndex(txn, index, TableJobs, TableAllocs, TablePlacementFailures)
+	})
+}
+
+func purgeJobTxn(txn *memdb.Txn, index uint64, jobID string) error {
+	if _, err := txn.DeleteAll(TableJobs, "id", jobID); err != nil {
+		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	it, err := txn.Get(TableAllocs, "job_id", jobID)
+	if err != nil {
+		return fmt.Errorf("allocs of job %s: %w", jobID, err)
+	}
+	nodes := nodeBumper{}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		nodes.add(raw.(*structs.Allocation).NodeID)
+	}
+	if _, err := txn.DeleteAll(TableAllocs, "job_id", jobID); err != nil {
+		return fmt.Errorf("allocs of job %s: %w", jobID, err)
+	}
+	if err := nodes.write(txn, index); err != nil {
+		return err
+	}
+	if _, err := txn.DeleteAll(TablePlacementFailures, "id", jobID); err != nil {
+		return fmt.Errorf("placement failure of job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// ApplyJobWrites applies a batch of job writes in order, in one
+// transaction. A stop of a job that does not exist (purged earlier in the
+// batch) is skipped, as a purge of one is; a malformed write fails the
+// whole batch.
+func (s *Store) ApplyJobWrites(index uint64, writes []structs.JobWrite) error {
+	return s.write(func(txn *memdb.Txn) error {
+		tables := []string{TableJobs}
+		for i, w := range writes {
+			switch {
+			case w.Register != nil && w.Deregister == nil:
+				if err := upsertJobTxn(txn, index, w.Register.Job); err != nil {
+					return err
+				}
+			case w.Deregister != nil && w.Register == nil:
+				d := w.Deregister
+				var err error
+				if d.Purge {
+					err = purgeJobTxn(txn, index, d.JobID)
+					tables = append(tables, TablePlacementFailures)
+				} else {
+					err = stopJobTxn(txn, index, d.JobID, d.Time)
+				}
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+				tables = append(tables, TableAllocs)
+			default:
+				return fmt.Errorf("job write %d of %d: exactly one of register and deregister is required", i+1, len(writes))
+			}
+		}
+		slices.Sort(tables)
+		return bumpIndex(txn, index, slices.Compact(tables)...)
 	})
 }
 
@@ -320,6 +377,7 @@ func (s *Store) UpsertAllocs(index uint64, allocs []*structs.Allocation) error {
 func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation) error {
 	jobs := jobInterner{txn: txn}
 	nodes := nodeBumper{}
+	var nodeByID map[string]*structs.Node // read once per transaction
 	for _, a := range allocs {
 		if a == nil || a.ID == "" {
 			return errors.New("upsert alloc: allocation ID is required")
@@ -336,8 +394,28 @@ func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation)
 			// A node that went down after the plan was checked never
 			// runs the allocation: it is lost at once, like the node's
 			// other allocations.
-			if n, err := txn.First(TableNodes, "id", c.NodeID); err == nil && n != nil &&
-				n.(*structs.Node).Status == structs.NodeStatusDown && !c.ClientTerminal() {
+			n, seen := nodeByID[c.NodeID]
+			if !seen {
+				if raw, err := txn.First(TableNodes, "id", c.NodeID); err == nil && raw != nil {
+					n = raw.(*structs.Node)
+				}
+				if nodeByID == nil {
+					nodeByID = map[string]*structs.Node{}
+				}
+				nodeByID[c.NodeID] = n
+			}
+			// Share the node's and the job's strings instead of keeping
+			// the decoded copies (memory per allocation, docs/bench.md).
+			if n != nil {
+				c.NodeID = n.ID
+				if c.NodeName == n.Name {
+					c.NodeName = n.Name
+				}
+			}
+			if c.Job != nil && c.JobID == c.Job.ID {
+				c.JobID = c.Job.ID
+			}
+			if n != nil && n.Status == structs.NodeStatusDown && !c.ClientTerminal() {
 				c.ClientStatus, c.ClientDescription = structs.AllocClientLost, "node down"
 				c.DesiredStatus, c.DesiredDescription = structs.AllocDesiredStop, "node down"
 			}
@@ -468,21 +546,29 @@ func (s *Store) DeletePlacementFailure(index uint64, jobID string) error {
 // ApplyPlan commits the checked part of a plan in one transaction: the
 // allocations and the job's placement failure record.
 func (s *Store) ApplyPlan(index uint64, req *structs.ApplyPlanRequest) error {
-	return s.ApplyPlans(index, []*structs.ApplyPlanRequest{req})
+	_, err := s.ApplyPlans(index, []*structs.ApplyPlanRequest{req})
+	return err
 }
 
 // ApplyPlans commits several checked plans, in order, in one transaction
-// (a batch the plan applier put in one Raft entry).
-func (s *Store) ApplyPlans(index uint64, reqs []*structs.ApplyPlanRequest) error {
-	return s.write(func(txn *memdb.Txn) error {
+// (a batch the plan applier put in one Raft entry). It returns the jobs
+// whose placements were dropped because the job changed after the check
+// (see ApplyPlanRequest.JobVersion).
+func (s *Store) ApplyPlans(index uint64, reqs []*structs.ApplyPlanRequest) ([]string, error) {
+	var dropped []string
+	err := s.write(func(txn *memdb.Txn) error {
+		dropped = dropped[:0]
 		var tables []string
 		for i, req := range reqs {
 			if req == nil {
 				return fmt.Errorf("apply plan %d of %d: empty plan", i+1, len(reqs))
 			}
-			t, err := applyPlanTxn(txn, index, req)
+			t, drop, err := applyPlanTxn(txn, index, req)
 			if err != nil {
 				return err
+			}
+			if drop && !slices.Contains(dropped, req.JobID) {
+				dropped = append(dropped, req.JobID)
 			}
 			for _, tb := range t {
 				if !slices.Contains(tables, tb) {
@@ -492,14 +578,91 @@ func (s *Store) ApplyPlans(index uint64, reqs []*structs.ApplyPlanRequest) error
 		}
 		return bumpIndex(txn, index, tables...)
 	})
+	return dropped, err
 }
 
-// applyPlanTxn writes one plan and returns the tables it changed.
-func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) ([]string, error) {
+// isNewPlacement reports whether a plan's allocation is a new placement
+// (the applier copies the existing allocations it stops or evicts, with
+// their CreateIndex and a desired status other than run).
+func isNewPlacement(a *structs.Allocation) bool {
+	return a.CreateIndex == 0 && a.DesiredStatus == structs.AllocDesiredRun
+}
+
+// planJobChanged reports whether the job a plan was checked against is
+// gone, stopped or at another version now.
+func planJobChanged(txn *memdb.Txn, req *structs.ApplyPlanRequest) (bool, error) {
+	if req.JobVersion == 0 {
+		return false, nil
+	}
+	raw, err := txn.First(TableJobs, "id", req.JobID)
+	if err != nil {
+		return false, fmt.Errorf("job %s: %w", req.JobID, err)
+	}
+	if raw == nil {
+		return true, nil
+	}
+	j := raw.(*structs.Job)
+	return j.Stop || j.Version != req.JobVersion, nil
+}
+
+// applyPlanTxn writes one plan and returns the tables it changed and
+// whether its placements were dropped.
+func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) ([]string, bool, error) {
 	tables := []string{}
-	if len(req.Allocs) > 0 {
-		if err := upsertAllocsTxn(txn, index, req.Allocs); err != nil {
-			return nil, err
+	allocs := req.Allocs
+	changed, err := planJobChanged(txn, req)
+	if err != nil {
+		return nil, false, err
+	}
+	// A plan's changes to allocations (stops, evictions) apply only to
+	// allocations that exist: one placed by an earlier entry that did not
+	// apply is not created as a stopped record.
+	missing := false
+	for _, a := range allocs {
+		if a != nil && !isNewPlacement(a) {
+			raw, err := txn.First(TableAllocs, "id", a.ID)
+			if err != nil {
+				return nil, false, fmt.Errorf("alloc %s: %w", a.ID, err)
+			}
+			if raw == nil {
+				missing = true
+				break
+			}
+		}
+	}
+	if missing {
+		kept := make([]*structs.Allocation, 0, len(allocs))
+		for _, a := range allocs {
+			if a != nil && !isNewPlacement(a) {
+				if raw, err := txn.First(TableAllocs, "id", a.ID); err != nil || raw == nil {
+					continue
+				}
+			}
+			kept = append(kept, a)
+		}
+		allocs = kept
+	}
+	if changed {
+		// Keep the stops; drop new placements and the evictions made for
+		// them.
+		all := allocs
+		allocs = nil
+		for _, a := range all {
+			if a == nil || a.DesiredStatus == structs.AllocDesiredEvict && a.PreemptedBy != "" {
+				continue
+			}
+			raw, err := txn.First(TableAllocs, "id", a.ID)
+			if err != nil {
+				return nil, false, fmt.Errorf("alloc %s: %w", a.ID, err)
+			}
+			if raw != nil {
+				allocs = append(allocs, a)
+			}
+		}
+	}
+	if len(allocs) > 0 {
+		if err := upsertAllocsTxn(txn, index, allocs); err != nil {
+			return nil, false, err
 		}
 		tables = append(tables, TableAllocs)
 	}
@@ -510,22 +673,22 @@ func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) (
 			f.JobID = req.JobID
 		}
 		if f.JobID == "" {
-			return nil, errors.New("apply plan: placement failure without a job ID")
+			return nil, false, errors.New("apply plan: placement failure without a job ID")
 		}
 		if err := upsertFailureTxn(txn, &f); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		tables = append(tables, TablePlacementFailures)
-	case req.ClearFailure && req.JobID != "":
+	case req.ClearFailure && req.JobID != "" && !changed:
 		n, err := txn.DeleteAll(TablePlacementFailures, "id", req.JobID)
 		if err != nil {
-			return nil, fmt.Errorf("placement failure of job %s: %w", req.JobID, err)
+			return nil, false, fmt.Errorf("placement failure of job %s: %w", req.JobID, err)
 		}
 		if n > 0 {
 			tables = append(tables, TablePlacementFailures)
 		}
 	}
-	return tables, nil
+	return tables, changed, nil
 }
 
 func copyCounts(m map[string]int) map[string]int {
@@ -550,8 +713,9 @@ type jobKey struct {
 // holding its own decoded copy (a job is ~1 KB; a million allocations of
 // one job would otherwise hold a million copies).
 type jobInterner struct {
-	txn  *memdb.Txn
-	seen map[jobKey]*structs.Job
+	txn    *memdb.Txn
+	seen   map[jobKey]*structs.Job
+	stored map[string]*structs.Job // job ID -> stored job (nil: none), read once
 }
 
 // intern returns the job object a new allocation should hold: the stored
@@ -559,9 +723,15 @@ type jobInterner struct {
 // the plan applier does to keep Raft entries small), else one shared copy
 // per distinct version.
 func (in *jobInterner) intern(a *structs.Allocation) *structs.Job {
-	var stored *structs.Job
-	if raw, err := in.txn.First(TableJobs, "id", a.JobID); err == nil && raw != nil {
-		stored = raw.(*structs.Job)
+	stored, ok := in.stored[a.JobID]
+	if !ok {
+		if raw, err := in.txn.First(TableJobs, "id", a.JobID); err == nil && raw != nil {
+			stored = raw.(*structs.Job)
+		}
+		if in.stored == nil {
+			in.stored = map[string]*structs.Job{}
+		}
+		in.stored[a.JobID] = stored
 	}
 	if a.Job == nil {
 		if stored != nil && stored.Version == a.JobVersion {

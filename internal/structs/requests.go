@@ -82,6 +82,12 @@ type ApplyPlanRequest struct {
 	Failure      *PlacementFailure `json:"failure,omitempty"`
 	ClearFailure bool              `json:"clear_failure,omitempty"`
 	Time         int64             `json:"time"`
+	// JobVersion, when not zero, is the version of the job the plan was
+	// checked against: new placements (and the evictions made for them)
+	// are committed only if the job still exists at that version and is
+	// not stopped. The applier checks plans before the entries ahead of
+	// them are applied, so the job may change in between.
+	JobVersion uint64 `json:"job_version,omitempty"`
 }
 
 // ApplyPlanBatchRequest commits several checked plans in one entry, in

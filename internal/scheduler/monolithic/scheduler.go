@@ -28,6 +28,10 @@ const Architecture = "monolithic"
 // a fresh snapshot before the job is left to the next enqueue.
 const DefaultMaxPlanRetries = 3
 
+// maxInflightPlans bounds the plans checked by a pipelined planner whose
+// commit this scheduler has not seen yet.
+const maxInflightPlans = 64
+
 // errorBackoff is the wait before a job whose snapshot or plan submission
 // failed is tried again.
 const errorBackoff = time.Second
@@ -64,6 +68,13 @@ type Scheduler struct {
 
 	wake chan struct{} // buffered(1): the queue may have work
 
+	// With a scheduler.PipelinedPlanner the loop does not wait for a
+	// plan's commit: a watcher goroutine per plan does, holding a slot
+	// of inflight.
+	pipelined scheduler.PipelinedPlanner
+	inflight  chan struct{}
+	watchers  sync.WaitGroup
+
 	mu          sync.Mutex // guards everything below
 	queue       *jobqueue.Queue
 	timers      map[string]timerEntry // pending re-enqueues by job
@@ -99,15 +110,18 @@ func New(cfg Config, snapshot func() (scheduler.State, error), planner scheduler
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
+	pp, _ := planner.(scheduler.PipelinedPlanner)
 	return &Scheduler{
-		cfg:      cfg,
-		snapshot: snapshot,
-		planner:  planner,
-		log:      cfg.Logger.With("component", "scheduler", "architecture", Architecture),
-		now:      cfg.Now,
-		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		cache:    scheduler.NewFeasibilityCache(0),
-		m:        newMetrics(cfg.Registerer),
+		pipelined: pp,
+		inflight:  make(chan struct{}, maxInflightPlans),
+		cfg:       cfg,
+		snapshot:  snapshot,
+		planner:   planner,
+		log:       cfg.Logger.With("component", "scheduler", "architecture", Architecture),
+		now:       cfg.Now,
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		cache:     scheduler.NewFeasibilityCache(0),
+		m:         newMetrics(cfg.Registerer),
 		afterFunc: func(d time.Duration, f func()) stopper {
 			return time.AfterFunc(d, f)
 		},
@@ -149,6 +163,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	s.busy = 0
 	s.mu.Unlock()
 	defer s.stopTimers()
+	defer s.watchers.Wait() // before the timers stop: watchers may set one
 	for {
 		if ctx.Err() != nil {
 			return
@@ -201,7 +216,7 @@ func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
 		if res.Plan.IsNoOp() {
 			break
 		}
-		pr, err := s.planner.SubmitPlan(ctx, res.Plan)
+		pr, err := s.submit(ctx, jobID, priority, res.Plan)
 		if err == nil && pr == nil {
 			err = errors.New("planner returned no result")
 		}
@@ -212,7 +227,9 @@ func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
 			}
 			break
 		}
-		placed += len(pr.Placed)
+		if s.pipelined == nil {
+			placed += len(pr.Placed)
+		}
 		preempted += s.requeueVictims(st, res, pr)
 		if res.Plan.Failure != nil {
 			s.log.Info("copies not placed", "job", jobID, "unplaced", res.Unplaced, "reason", res.Plan.Failure.Message)
@@ -245,6 +262,49 @@ func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
 	if s.processed != nil {
 		s.processed(jobID)
 	}
+}
+
+// submit hands a plan to the planner. A pipelined planner answers once
+// the plan is checked; a watcher then waits for the commit, counts the
+// placements, and retries the job if the commit fails. Otherwise it waits
+// for the commit here.
+func (s *Scheduler) submit(ctx context.Context, jobID string, priority int, plan *structs.Plan) (*structs.PlanResult, error) {
+	if s.pipelined == nil {
+		return s.planner.SubmitPlan(ctx, plan)
+	}
+	select {
+	case s.inflight <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	pr, wait, err := s.pipelined.SubmitPlanPipelined(ctx, plan)
+	if err != nil || wait == nil {
+		<-s.inflight
+		if err == nil {
+			err = errors.New("planner returned no wait")
+		}
+		return nil, err
+	}
+	s.watchers.Add(1)
+	go func() {
+		defer s.watchers.Done()
+		defer func() { <-s.inflight }()
+		res, err := wait()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("plan commit failed; retrying job later", "job", jobID, "error", err)
+				s.retryAfter(jobID, priority, s.now().Add(errorBackoff))
+			}
+			return
+		}
+		s.mu.Lock()
+		s.placements += uint64(len(res.Placed))
+		s.mu.Unlock()
+		if s.m != nil {
+			s.m.placements.Add(float64(len(res.Placed)))
+		}
+	}()
+	return pr, nil
 }
 
 // requeueVictims enqueues the jobs of allocations the committed part of a
