@@ -164,9 +164,20 @@ func TestReplicatedCluster(t *testing.T) {
 	}
 	rc := rep.client()
 	defer rc.Close()
-	rc.Do(ctx, "readonly")
-	if got := rc.Get(ctx, "k7").Val(); got != "seven" {
-		t.Errorf("READONLY GET on the replica = %q", got)
+	// READONLY and GET on one connection (a pipeline), as READONLY is a
+	// connection's state. The replica answers CLUSTERDOWN until gossip
+	// has given it a view of the whole cluster, as Redis does.
+	var get *redis.StringCmd
+	waitFor(t, "the replica's cluster state to be ok", func() bool {
+		_, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.ReadOnly(ctx)
+			get = p.Get(ctx, "k7")
+			return nil
+		})
+		return err == nil || !strings.HasPrefix(err.Error(), "CLUSTERDOWN")
+	})
+	if got, err := get.Result(); err != nil || got != "seven" {
+		t.Errorf("READONLY GET on the replica = %q, %v", got, err)
 	}
 	if err := rc.Set(ctx, "k7", "x", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "MOVED") {
 		t.Errorf("a write on a replica: %v, want MOVED", err)
