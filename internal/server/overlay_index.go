@@ -81,34 +81,10 @@ func (x overlayIndex) remove(gone map[*overlayEntry]bool) overlayIndex {
 	for e := range gone {
 		adds = addUsage(adds, e, -1)
 		for node := range e.stops {
-			old, _ := st.Get([]byte(node))
-			list, _ := old.([]*overlayEntry)
-			var keep []*overlayEntry
-			for _, o := range list {
-				if !gone[o] {
-					keep = append(keep, o)
-				}
-			}
-			if len(keep) == 0 {
-				st.Delete([]byte(node))
-			} else {
-				st.Insert([]byte(node), keep)
-			}
+			dropEntries(st, node, gone)
 		}
 		for node := range e.byNode {
-			old, _ := nt.Get([]byte(node))
-			list, _ := old.([]*overlayEntry)
-			var keep []*overlayEntry
-			for _, o := range list {
-				if !gone[o] {
-					keep = append(keep, o)
-				}
-			}
-			if len(keep) == 0 {
-				nt.Delete([]byte(node))
-			} else {
-				nt.Insert([]byte(node), keep)
-			}
+			dropEntries(nt, node, gone)
 		}
 		for id := range e.allocs {
 			old, _ := at.Get([]byte(id))
@@ -170,4 +146,22 @@ func (x overlayIndex) latest(id string) *structs.Allocation {
 		return nil
 	}
 	return list[len(list)-1].alloc
+}
+
+// dropEntries removes the entries in gone from the list kept under node,
+// deleting the key when nothing is left.
+func dropEntries(t *iradix.Txn, node string, gone map[*overlayEntry]bool) {
+	old, _ := t.Get([]byte(node))
+	list, _ := old.([]*overlayEntry)
+	var keep []*overlayEntry
+	for _, o := range list {
+		if !gone[o] {
+			keep = append(keep, o)
+		}
+	}
+	if len(keep) == 0 {
+		t.Delete([]byte(node))
+	} else {
+		t.Insert([]byte(node), keep)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -70,17 +71,7 @@ func startServer(t testing.TB, cfg Config) (*Server, *api.Client) {
 // no test asserts how fast something happened.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, st := cond()
-		if ok {
-			return
-		}
-		last = st
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
+	testutil.WaitFor(t, timeout, 20*time.Millisecond, what, cond)
 }
 
 func mockJob(name string, count int) *api.Job {

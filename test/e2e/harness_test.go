@@ -117,17 +117,7 @@ func (c *cluster) waitReadyNodes(n int) {
 // machine is shared, and no test asserts on how fast it happened.
 func (c *cluster) waitFor(timeout time.Duration, what string, cond func() (bool, string)) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(200 * time.Millisecond)
-	}
-	c.t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, last)
+	testutil.WaitFor(c.t, timeout, 200*time.Millisecond, what, cond)
 }
 
 // liveAllocs returns a job's allocations that the server wants running and

@@ -184,17 +184,7 @@ func (c *haCluster) waitReadyNodes(n int) {
 // waitFor polls with a generous deadline: the machine is shared.
 func (c *haCluster) waitFor(timeout time.Duration, what string, cond func() (bool, string)) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, st := cond()
-		if ok {
-			return
-		}
-		last = st
-		time.Sleep(100 * time.Millisecond)
-	}
-	c.t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
+	testutil.WaitFor(c.t, timeout, 100*time.Millisecond, what, cond)
 }
 
 // metric reads one un-labelled counter from a server's /metrics.

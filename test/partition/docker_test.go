@@ -8,6 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/testutil"
 )
 
 // buildImage builds the static gantry binary and an image FROM scratch
@@ -50,4 +53,25 @@ func createNetwork(t *testing.T, name string) (string, string) {
 			t.Fatalf("creating network %s: %v", name, err)
 		}
 	}
+}
+
+// removeContainers removes the named containers when the test ends,
+// logging the tail of each one's output first if the test failed.
+func removeContainers(t *testing.T, names []string) {
+	t.Cleanup(func() {
+		for _, name := range names {
+			if t.Failed() {
+				logs, _ := docker(context.Background(), "logs", "--tail", "80", name)
+				t.Logf("--- logs of %s ---\n%s", name, logs)
+			}
+			_, _ = docker(context.Background(), "rm", "-f", name)
+		}
+	})
+}
+
+// waitFor polls cond every 100 ms until it holds, failing the test after
+// limit with cond's last explanation.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	testutil.WaitFor(t, limit, 100*time.Millisecond, what, cond)
 }

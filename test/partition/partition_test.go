@@ -77,15 +77,7 @@ func newDockerCluster(t *testing.T, n int) *dockerCluster {
 		c.names = append(c.names, fmt.Sprintf("gantry-partition-%s-s%d", tag, i+1))
 		c.ips = append(c.ips, fmt.Sprintf("%s.%d", subnet, 11+i))
 	}
-	t.Cleanup(func() {
-		for _, name := range c.names {
-			if t.Failed() {
-				logs, _ := docker(context.Background(), "logs", "--tail", "60", name)
-				t.Logf("--- logs of %s ---\n%s", name, logs)
-			}
-			_, _ = docker(context.Background(), "rm", "-f", name)
-		}
-	})
+	removeContainers(t, c.names)
 	for i := range n {
 		var join []string
 		for j := range n {
@@ -125,17 +117,7 @@ func (c *dockerCluster) client(idx ...int) *api.Client {
 
 func (c *dockerCluster) waitFor(timeout time.Duration, what string, cond func() (bool, string)) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, st := cond()
-		if ok {
-			return
-		}
-		last = st
-		time.Sleep(200 * time.Millisecond)
-	}
-	c.t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
+	waitFor(c.t, timeout, what, cond)
 }
 
 // leaderAmong waits until the given servers agree on a leader among them.

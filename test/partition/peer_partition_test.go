@@ -44,15 +44,7 @@ func newPeerCluster(t *testing.T, n int) *peerCluster {
 		c.clusterIPs = append(c.clusterIPs, fmt.Sprintf("%s.%d", clusterSub, 11+i))
 		c.ctlIPs = append(c.ctlIPs, fmt.Sprintf("%s.%d", ctlSub, 11+i))
 	}
-	t.Cleanup(func() {
-		for _, name := range c.names {
-			if t.Failed() {
-				logs, _ := docker(context.Background(), "logs", "--tail", "80", name)
-				t.Logf("--- logs of %s ---\n%s", name, logs)
-			}
-			_, _ = docker(context.Background(), "rm", "-f", name)
-		}
-	})
+	removeContainers(t, c.names)
 	for i := range n {
 		if _, err := docker(ctx, "run", "-d", "--name", c.names[i], "--network", clusterNet, "--ip", c.clusterIPs[i],
 			image, "peer", "--cluster",
@@ -93,21 +85,6 @@ func (c *peerCluster) view(ctx context.Context, i int) ([]peer.NodeLine, error) 
 		return nil, err
 	}
 	return peer.ParseClusterNodes(s)
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, st := cond()
-		if ok {
-			return
-		}
-		last = st
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s; last: %s", limit, what, last)
 }
 
 // ownerOfSlot returns the ID of the primary that lines says owns slot.
