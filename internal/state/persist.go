@@ -78,8 +78,21 @@ func (s *Store) Restore(r io.Reader) error {
 			}
 			return fmt.Errorf("restore: record %d: %w", n, err)
 		}
-		if rec.Alloc != nil {
-			rec.Alloc.Job = jobs.intern(rec.Alloc)
+		if a := rec.Alloc; a != nil {
+			a.Job = jobs.intern(a)
+			// Share strings as the FSM does for new allocations (nodes
+			// and jobs are persisted before allocations).
+			if a.Job != nil && a.JobID == a.Job.ID {
+				a.JobID = a.Job.ID
+			}
+			if raw, err := txn.First(TableNodes, "id", a.NodeID); err == nil && raw != nil {
+				n := raw.(*structs.Node)
+				a.NodeID = n.ID
+				if a.NodeName == n.Name {
+					a.NodeName = n.Name
+				}
+			}
+			internAlloc(a)
 		}
 		if err := insertRecord(txn, &rec); err != nil {
 			return fmt.Errorf("restore: record %d: %w", n, err)

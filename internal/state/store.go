@@ -419,10 +419,11 @@ func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation)
 				c.ClientStatus, c.ClientDescription = structs.AllocClientLost, "node down"
 				c.DesiredStatus, c.DesiredDescription = structs.AllocDesiredStop, "node down"
 			}
+			internAlloc(c)
 		} else {
 			c = raw.(*structs.Allocation).Copy()
-			c.DesiredStatus = a.DesiredStatus
-			c.DesiredDescription = a.DesiredDescription
+			c.DesiredStatus = intern(a.DesiredStatus)
+			c.DesiredDescription = intern(a.DesiredDescription)
 			c.PreemptedBy = a.PreemptedBy
 			c.ModifyTime = a.ModifyTime
 		}
@@ -485,14 +486,15 @@ func updateAllocsFromClientTxn(txn *memdb.Txn, index uint64, nodeID string, upda
 			continue
 		}
 		c := old.Copy()
-		c.ClientStatus = u.ClientStatus
-		c.ClientDescription = u.ClientDescription
+		c.ClientStatus = intern(u.ClientStatus)
+		c.ClientDescription = intern(u.ClientDescription)
 		c.TaskState = u.TaskState
 		if ev := c.TaskState.Events; len(ev) > structs.MaxTaskEvents {
 			c.TaskState.Events = append([]structs.TaskEvent(nil), ev[len(ev)-structs.MaxTaskEvents:]...)
 		} else {
 			c.TaskState.Events = append([]structs.TaskEvent(nil), ev...)
 		}
+		internTaskState(&c.TaskState)
 		c.ModifyTime = now
 		c.ModifyIndex = index
 		if err := txn.Insert(TableAllocs, c); err != nil {
