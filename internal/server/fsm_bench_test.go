@@ -122,7 +122,5 @@ func BenchmarkFSMAllocs(b *testing.B) {
 	b.ReportMetric(float64(reportNs)/float64(inserted), "report-ns/alloc")
 	b.ReportMetric((float64(after.HeapAlloc)-float64(before.HeapAlloc-uint64(entryBytes)))/float64(inserted), "heap-B/alloc")
 	runtime.KeepAlive(st)
-	keepFSMStore = st
 }
 
-var keepFSMStore *state.Store
