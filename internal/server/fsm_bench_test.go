@@ -123,4 +123,3 @@ func BenchmarkFSMAllocs(b *testing.B) {
 	b.ReportMetric((float64(after.HeapAlloc)-float64(before.HeapAlloc-uint64(entryBytes)))/float64(inserted), "heap-B/alloc")
 	runtime.KeepAlive(st)
 }
-
