@@ -40,7 +40,7 @@ func newPipelinedHarness(t *testing.T) (*harness, *gatedPlanner) {
 	g := &gatedPlanner{Planner: h.planner, gates: map[string]chan error{"a": make(chan error), "b": make(chan error)}}
 	h.s = New(Config{Now: h.clock.Now, Seed: 1}, h.st.SnapshotFunc(), g)
 	h.s.processed = func(id string) { h.processed <- id }
-	h.s.afterFunc = func(d time.Duration, f func()) stopper {
+	h.s.retries.AfterFunc = func(d time.Duration, f func()) stopper {
 		h.timersMu.Lock()
 		defer h.timersMu.Unlock()
 		ft := &fakeTimer{d: d, f: f}

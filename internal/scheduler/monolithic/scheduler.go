@@ -9,7 +9,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
@@ -47,7 +46,7 @@ type Config struct {
 }
 
 // stopper is what a timer gives back; time.Timer satisfies it.
-type stopper interface{ Stop() bool }
+type stopper = jobqueue.Stopper
 
 // Scheduler is the single scheduling loop. Enqueue and Status may be called
 // from any goroutine; Run runs the loop on the caller's goroutine and must
@@ -61,8 +60,9 @@ type Scheduler struct {
 	rng      *rand.Rand                  // used only by the loop goroutine
 	cache    *scheduler.FeasibilityCache // used only by the loop goroutine
 	m        *metrics
-	// afterFunc starts timers; tests replace it to fire them by hand.
-	afterFunc func(d time.Duration, f func()) stopper
+	// retries re-enqueues jobs later; tests replace its AfterFunc to fire
+	// the timers by hand.
+	retries *jobqueue.Retries
 	// processed, when set, is called after each job is processed (tests).
 	processed func(jobID string)
 
@@ -77,18 +77,12 @@ type Scheduler struct {
 
 	mu          sync.Mutex // guards everything below
 	queue       *jobqueue.Queue
-	timers      map[string]timerEntry // pending re-enqueues by job
 	started     time.Time
 	busy        time.Duration
 	placements  uint64
 	preemptions uint64
 	evaluations uint64
 	lat         schedstat.Window
-}
-
-type timerEntry struct {
-	at time.Time
-	t  stopper
 }
 
 // New builds a scheduler over a snapshot source and a planner; call Run to
@@ -111,7 +105,7 @@ func New(cfg Config, snapshot func() (scheduler.State, error), planner scheduler
 		seed = uint64(time.Now().UnixNano())
 	}
 	pp, _ := planner.(scheduler.PipelinedPlanner)
-	return &Scheduler{
+	s := &Scheduler{
 		pipelined: pp,
 		inflight:  make(chan struct{}, maxInflightPlans),
 		cfg:       cfg,
@@ -122,14 +116,12 @@ func New(cfg Config, snapshot func() (scheduler.State, error), planner scheduler
 		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		cache:     scheduler.NewFeasibilityCache(0),
 		m:         newMetrics(cfg.Registerer),
-		afterFunc: func(d time.Duration, f func()) stopper {
-			return time.AfterFunc(d, f)
-		},
-		wake:    make(chan struct{}, 1),
-		queue:   jobqueue.New(nil),
-		timers:  map[string]timerEntry{},
-		started: cfg.Now(),
+		wake:      make(chan struct{}, 1),
+		queue:     jobqueue.New(nil),
+		started:   cfg.Now(),
 	}
+	s.retries = jobqueue.NewRetries(cfg.Now, s.Enqueue)
+	return s
 }
 
 // Enqueue asks for the job to be reconciled. Idempotent while the job is
@@ -162,7 +154,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	s.started = s.now()
 	s.busy = 0
 	s.mu.Unlock()
-	defer s.stopTimers()
+	defer s.retries.Stop()
 	defer s.watchers.Wait() // before the timers stop: watchers may set one
 	for {
 		if ctx.Err() != nil {
@@ -197,7 +189,7 @@ func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
 		}
 		if err != nil {
 			s.log.Error("snapshot failed; retrying job later", "job", jobID, "error", err)
-			s.retryAfter(jobID, priority, s.now().Add(errorBackoff))
+			s.retries.After(jobID, priority, s.now().Add(errorBackoff))
 			break
 		}
 		res, err := scheduler.ComputePlan(opts, st, jobID)
@@ -211,7 +203,7 @@ func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
 			priority = j.Priority
 		}
 		if !res.RetryAt.IsZero() {
-			s.retryAfter(jobID, priority, res.RetryAt)
+			s.retries.After(jobID, priority, res.RetryAt)
 		}
 		if res.Plan.IsNoOp() {
 			break
@@ -223,14 +215,14 @@ func (s *Scheduler) process(ctx context.Context, jobID string, priority int) {
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Error("plan submission failed; retrying job later", "job", jobID, "error", err)
-				s.retryAfter(jobID, priority, s.now().Add(errorBackoff))
+				s.retries.After(jobID, priority, s.now().Add(errorBackoff))
 			}
 			break
 		}
 		if s.pipelined == nil {
 			placed += len(pr.Placed)
 		}
-		preempted += s.requeueVictims(st, res, pr)
+		preempted += scheduler.RequeueVictims(st, res, pr, s.Enqueue)
 		if res.Plan.Failure != nil {
 			s.log.Info("copies not placed", "job", jobID, "unplaced", res.Unplaced, "reason", res.Plan.Failure.Message)
 		}
@@ -293,7 +285,7 @@ func (s *Scheduler) submit(ctx context.Context, jobID string, priority int, plan
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Error("plan commit failed; retrying job later", "job", jobID, "error", err)
-				s.retryAfter(jobID, priority, s.now().Add(errorBackoff))
+				s.retries.After(jobID, priority, s.now().Add(errorBackoff))
 			}
 			return
 		}
@@ -305,62 +297,6 @@ func (s *Scheduler) submit(ctx context.Context, jobID string, priority int, plan
 		}
 	}()
 	return pr, nil
-}
-
-// requeueVictims enqueues the jobs of allocations the committed part of a
-// plan evicted, and returns how many were evicted.
-func (s *Scheduler) requeueVictims(st scheduler.State, res *scheduler.Result, pr *structs.PlanResult) int {
-	n := 0
-	seen := map[string]bool{}
-	for _, v := range res.Victims {
-		if slices.Contains(pr.RejectedNodes, v.NodeID) {
-			continue
-		}
-		n++
-		if seen[v.JobID] {
-			continue
-		}
-		seen[v.JobID] = true
-		prio := v.Priority
-		if j := st.JobByID(v.JobID); j != nil {
-			prio = j.Priority
-		}
-		s.Enqueue(v.JobID, prio)
-	}
-	return n
-}
-
-// retryAfter re-enqueues the job at time at, keeping only the earliest
-// pending timer per job.
-func (s *Scheduler) retryAfter(jobID string, priority int, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if old, ok := s.timers[jobID]; ok {
-		if !at.Before(old.at) {
-			return
-		}
-		old.t.Stop()
-	}
-	var e timerEntry
-	e.at = at
-	e.t = s.afterFunc(at.Sub(s.now()), func() {
-		s.mu.Lock()
-		if cur, ok := s.timers[jobID]; ok && cur.at.Equal(at) {
-			delete(s.timers, jobID)
-		}
-		s.mu.Unlock()
-		s.Enqueue(jobID, priority)
-	})
-	s.timers[jobID] = e
-}
-
-func (s *Scheduler) stopTimers() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, e := range s.timers {
-		e.t.Stop()
-		delete(s.timers, id)
-	}
 }
 
 // Status returns the figures shown by `gantry scheduler status`.

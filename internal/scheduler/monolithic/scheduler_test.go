@@ -72,7 +72,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	}
 	h.s = New(cfg, h.st.SnapshotFunc(), h.planner)
 	h.s.processed = func(id string) { h.processed <- id }
-	h.s.afterFunc = func(d time.Duration, f func()) stopper {
+	h.s.retries.AfterFunc = func(d time.Duration, f func()) stopper {
 		h.timersMu.Lock()
 		defer h.timersMu.Unlock()
 		ft := &fakeTimer{d: d, f: f}
@@ -390,7 +390,7 @@ func TestSnapshotErrorRetriesLater(t *testing.T) {
 // TestRunStopsTimers: pending timers are stopped when Run returns.
 func TestRunStopsTimers(t *testing.T) {
 	h := newHarness(t, Config{})
-	h.s.retryAfter("x", 1, epoch.Add(time.Hour))
+	h.s.retries.After("x", 1, epoch.Add(time.Hour))
 	h.start()
 	h.stop()
 	h.timersMu.Lock()

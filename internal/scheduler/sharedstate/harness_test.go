@@ -72,7 +72,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	}
 	h.s = s
 	h.s.processed = func(id string) { h.processed <- id }
-	h.s.afterFunc = func(d time.Duration, f func()) stopper {
+	h.s.retries.AfterFunc = func(d time.Duration, f func()) stopper {
 		h.timersMu.Lock()
 		defer h.timersMu.Unlock()
 		ft := &fakeTimer{d: d, f: f}

@@ -96,7 +96,7 @@ func ServiceBatchPools(serviceWorkers, batchWorkers int) []PoolConfig {
 }
 
 // stopper is what a timer gives back; time.Timer satisfies it.
-type stopper interface{ Stop() bool }
+type stopper = jobqueue.Stopper
 
 // Scheduler runs the pools. Enqueue and Status may be called from any
 // goroutine; Run starts the workers and blocks until ctx is done; it must
@@ -113,8 +113,9 @@ type Scheduler struct {
 	fallback int                     // pool of unclaimed types and unknown jobs
 	seed     uint64
 
-	// afterFunc starts timers; tests replace it to fire them by hand.
-	afterFunc func(d time.Duration, f func()) stopper
+	// retries re-enqueues jobs later; tests replace its AfterFunc to fire
+	// the timers by hand.
+	retries *jobqueue.Retries
 	// processed, when set, is called after each job is processed (tests).
 	processed func(jobID string)
 	// beforeSubmit, when set, is called by a worker between computing a
@@ -123,16 +124,10 @@ type Scheduler struct {
 
 	mu       sync.Mutex // guards everything below and each pool's queue and counters
 	seq      uint64
-	inflight map[string]bool   // jobs a worker holds
-	again    map[string]int    // jobs enqueued while held: priority
-	timers   map[string]timerE // pending re-enqueues by job
+	inflight map[string]bool // jobs a worker holds
+	again    map[string]int  // jobs enqueued while held: priority
 	started  time.Time
 	lat      schedstat.Window
-}
-
-type timerE struct {
-	at time.Time
-	t  stopper
 }
 
 // pool is one scheduler's queue and counters (guarded by Scheduler.mu).
@@ -181,14 +176,11 @@ func New(cfg Config, snapshot func() (scheduler.State, error), planner scheduler
 		now:      cfg.Now,
 		byType:   map[structs.JobType]int{},
 		fallback: -1,
-		afterFunc: func(d time.Duration, f func()) stopper {
-			return time.AfterFunc(d, f)
-		},
 		inflight: map[string]bool{},
 		again:    map[string]int{},
-		timers:   map[string]timerE{},
 		started:  cfg.Now(),
 	}
+	s.retries = jobqueue.NewRetries(cfg.Now, s.Enqueue)
 	if err := s.buildPools(); err != nil {
 		return nil, err
 	}
@@ -333,7 +325,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		clear(p.busy)
 	}
 	s.mu.Unlock()
-	defer s.stopTimers()
+	defer s.retries.Stop()
 	// Each run draws from fresh streams: a new leader with the same seed
 	// must not repeat the allocation IDs an earlier run drew. The start
 	// time comes from the injected clock, so tests stay deterministic.
@@ -398,38 +390,6 @@ func (s *Scheduler) release(jobID string, jobType structs.JobType, known bool, p
 	s.mu.Unlock()
 	if p != nil {
 		p.signal()
-	}
-}
-
-// retryAfter re-enqueues the job at time at, keeping only the earliest
-// pending timer per job.
-func (s *Scheduler) retryAfter(jobID string, priority int, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if old, ok := s.timers[jobID]; ok {
-		if !at.Before(old.at) {
-			return
-		}
-		old.t.Stop()
-	}
-	e := timerE{at: at}
-	e.t = s.afterFunc(at.Sub(s.now()), func() {
-		s.mu.Lock()
-		if cur, ok := s.timers[jobID]; ok && cur.at.Equal(at) {
-			delete(s.timers, jobID)
-		}
-		s.mu.Unlock()
-		s.Enqueue(jobID, priority)
-	})
-	s.timers[jobID] = e
-}
-
-func (s *Scheduler) stopTimers() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, e := range s.timers {
-		e.t.Stop()
-		delete(s.timers, id)
 	}
 }
 

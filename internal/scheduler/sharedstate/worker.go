@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/scheduler"
@@ -71,7 +70,7 @@ func (w *worker) process(ctx context.Context, jobID string, priority int) {
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Error("snapshot failed; retrying job later", "job", jobID, "scheduler", pc.Name, "error", err)
-				s.retryAfter(jobID, priority, s.now().Add(errorBackoff))
+				s.retries.After(jobID, priority, s.now().Add(errorBackoff))
 			}
 			break
 		}
@@ -86,7 +85,7 @@ func (w *worker) process(ctx context.Context, jobID string, priority int) {
 			priority, jobType, known = j.Priority, j.Type, true
 		}
 		if !res.RetryAt.IsZero() {
-			s.retryAfter(jobID, priority, res.RetryAt)
+			s.retries.After(jobID, priority, res.RetryAt)
 		}
 		if res.Plan.IsNoOp() {
 			break
@@ -101,13 +100,13 @@ func (w *worker) process(ctx context.Context, jobID string, priority int) {
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Error("plan submission failed; retrying job later", "job", jobID, "scheduler", pc.Name, "error", err)
-				s.retryAfter(jobID, priority, s.now().Add(errorBackoff))
+				s.retries.After(jobID, priority, s.now().Add(errorBackoff))
 			}
 			break
 		}
 		o.submitted++
 		o.placed += len(pr.Placed)
-		o.preempted += s.requeueVictims(st, res, pr)
+		o.preempted += scheduler.RequeueVictims(st, res, pr, s.Enqueue)
 		if len(pr.RejectedNodes) == 0 {
 			o.commits++
 			break
@@ -116,7 +115,7 @@ func (w *worker) process(ctx context.Context, jobID string, priority int) {
 		if attempt >= s.cfg.MaxPlanRetries {
 			s.log.Warn("plan still conflicting after retries; queueing the job again",
 				"job", jobID, "scheduler", pc.Name, "retries", attempt, "rejected_nodes", len(pr.RejectedNodes))
-			s.retryAfter(jobID, priority, s.now().Add(conflictBackoff))
+			s.retries.After(jobID, priority, s.now().Add(conflictBackoff))
 			break
 		}
 		o.retries++
@@ -175,27 +174,4 @@ func (s *Scheduler) record(w *worker, d time.Duration, o outcome) {
 		m.busy.WithLabelValues(l).Add(d.Seconds())
 		m.latency.WithLabelValues(l).Observe(d.Seconds())
 	}
-}
-
-// requeueVictims enqueues the jobs of allocations the committed part of a
-// plan evicted, and returns how many were evicted.
-func (s *Scheduler) requeueVictims(st scheduler.State, res *scheduler.Result, pr *structs.PlanResult) int {
-	n := 0
-	seen := map[string]bool{}
-	for _, v := range res.Victims {
-		if slices.Contains(pr.RejectedNodes, v.NodeID) {
-			continue
-		}
-		n++
-		if seen[v.JobID] {
-			continue
-		}
-		seen[v.JobID] = true
-		prio := v.Priority
-		if j := st.JobByID(v.JobID); j != nil {
-			prio = j.Priority
-		}
-		s.Enqueue(v.JobID, prio)
-	}
-	return n
 }
