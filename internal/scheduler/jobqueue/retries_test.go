@@ -4,15 +4,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gantry-project/gantry/internal/scheduler/schedtest"
 )
-
-type fakeTimer struct {
-	d       time.Duration
-	f       func()
-	stopped bool
-}
-
-func (t *fakeTimer) Stop() bool { t.stopped = true; return true }
 
 // TestRetriesKeepEarliest: per job only the earliest retry stays pending,
 // a fired retry enqueues once, and Stop cancels what is left.
@@ -25,9 +19,9 @@ func TestRetriesKeepEarliest(t *testing.T) {
 		defer mu.Unlock()
 		got = append(got, id)
 	})
-	var timers []*fakeTimer
+	var timers []*schedtest.FakeTimer
 	r.AfterFunc = func(d time.Duration, f func()) Stopper {
-		ft := &fakeTimer{d: d, f: f}
+		ft := &schedtest.FakeTimer{D: d, F: f}
 		timers = append(timers, ft)
 		return ft
 	}
@@ -35,17 +29,17 @@ func TestRetriesKeepEarliest(t *testing.T) {
 	r.After("a", 1, epoch.Add(20*time.Second)) // later: ignored
 	r.After("a", 1, epoch.Add(5*time.Second))  // earlier: replaces
 	r.After("b", 1, epoch.Add(time.Minute))
-	if len(timers) != 3 || !timers[0].stopped || timers[1].stopped || timers[1].d != 5*time.Second {
+	if len(timers) != 3 || !timers[0].Stopped || timers[1].Stopped || timers[1].D != 5*time.Second {
 		t.Fatalf("timers %+v, want a's 10s stopped, a's 5s and b's 1m pending", timers)
 	}
-	timers[0].f() // a stale timer that fired anyway still enqueues, as before
-	timers[1].f()
+	timers[0].F() // a stale timer that fired anyway still enqueues, as before
+	timers[1].F()
 	r.After("a", 1, epoch.Add(30*time.Second)) // a fired: a new retry is taken
 	if len(timers) != 4 {
 		t.Fatalf("a retry after the fired one was not scheduled: %d timers", len(timers))
 	}
 	r.Stop()
-	if !timers[2].stopped || !timers[3].stopped {
+	if !timers[2].Stopped || !timers[3].Stopped {
 		t.Fatalf("Stop left timers running: %+v", timers)
 	}
 	if len(got) != 2 || got[0] != "a" || got[1] != "a" {

@@ -43,7 +43,7 @@ func newPipelinedHarness(t *testing.T) (*harness, *gatedPlanner) {
 	h.s.retries.AfterFunc = func(d time.Duration, f func()) stopper {
 		h.timersMu.Lock()
 		defer h.timersMu.Unlock()
-		ft := &fakeTimer{d: d, f: f}
+		ft := &schedtest.FakeTimer{D: d, F: f}
 		h.timers = append(h.timers, ft)
 		return ft
 	}
@@ -80,12 +80,12 @@ func TestPipelinedDoesNotWaitForCommit(t *testing.T) {
 	h.timersMu.Lock()
 	ft := h.timers[0]
 	h.timersMu.Unlock()
-	if ft.d != errorBackoff {
-		t.Fatalf("retry after %s, want %s", ft.d, errorBackoff)
+	if ft.D != errorBackoff {
+		t.Fatalf("retry after %s, want %s", ft.D, errorBackoff)
 	}
 	// The retry decides b again; its copy is already in the (test) state,
 	// so there is nothing left to do.
-	ft.f()
+	ft.F()
 	if id := h.next(); id != "b" {
 		t.Fatalf("retried %s, want b", id)
 	}

@@ -20,33 +20,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var epoch = time.Unix(1_800_000_000, 0)
 
-// clock is a manual clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// fakeTimer records a timer the scheduler started; the test fires it.
-type fakeTimer struct {
-	d       time.Duration
-	f       func()
-	stopped bool
-}
-
-func (f *fakeTimer) Stop() bool { f.stopped = true; return true }
-
 // harness runs a Scheduler over a schedtest cluster and reports each
 // processed job on a channel.
 type harness struct {
@@ -54,16 +27,16 @@ type harness struct {
 	st        *schedtest.State
 	planner   *schedtest.Planner
 	s         *Scheduler
-	clock     *clock
+	clock     *schedtest.Clock
 	processed chan string
 	timersMu  sync.Mutex
-	timers    []*fakeTimer
+	timers    []*schedtest.FakeTimer
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
-	h := &harness{t: t, st: schedtest.NewState(), clock: &clock{t: epoch}, processed: make(chan string, 1000)}
+	h := &harness{t: t, st: schedtest.NewState(), clock: schedtest.NewClock(epoch), processed: make(chan string, 1000)}
 	h.st.Now = h.clock.Now
 	h.planner = schedtest.NewPlanner(h.st)
 	cfg.Now = h.clock.Now
@@ -75,7 +48,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	h.s.retries.AfterFunc = func(d time.Duration, f func()) stopper {
 		h.timersMu.Lock()
 		defer h.timersMu.Unlock()
-		ft := &fakeTimer{d: d, f: f}
+		ft := &schedtest.FakeTimer{D: d, F: f}
 		h.timers = append(h.timers, ft)
 		return ft
 	}
@@ -266,11 +239,11 @@ func TestRescheduleDelay(t *testing.T) {
 		t.Fatalf("replaced before the delay: %d live", n)
 	}
 	h.timersMu.Lock()
-	if len(h.timers) != 1 || h.timers[0].d != 20*time.Second {
+	if len(h.timers) != 1 || h.timers[0].D != 20*time.Second {
 		h.timersMu.Unlock()
 		t.Fatalf("timers %+v, want one of 20s", h.timers)
 	}
-	fire := h.timers[0].f
+	fire := h.timers[0].F
 	h.timersMu.Unlock()
 
 	h.clock.Advance(20 * time.Second)
@@ -373,11 +346,11 @@ func TestSnapshotErrorRetriesLater(t *testing.T) {
 	h.start()
 	h.next()
 	h.timersMu.Lock()
-	if len(h.timers) != 1 || h.timers[0].d != errorBackoff {
+	if len(h.timers) != 1 || h.timers[0].D != errorBackoff {
 		h.timersMu.Unlock()
 		t.Fatalf("timers %+v", h.timers)
 	}
-	fire := h.timers[0].f
+	fire := h.timers[0].F
 	h.timersMu.Unlock()
 	fail = false // the loop is idle: no race with the snapshot function
 	fire()
@@ -395,7 +368,7 @@ func TestRunStopsTimers(t *testing.T) {
 	h.stop()
 	h.timersMu.Lock()
 	defer h.timersMu.Unlock()
-	if len(h.timers) != 1 || !h.timers[0].stopped {
+	if len(h.timers) != 1 || !h.timers[0].Stopped {
 		t.Fatalf("timer not stopped: %+v", h.timers)
 	}
 }

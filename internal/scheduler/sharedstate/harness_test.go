@@ -15,33 +15,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var epoch = time.Unix(1_800_000_000, 0)
 
-// clock is a manual clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// fakeTimer records a timer the scheduler started; the test fires it.
-type fakeTimer struct {
-	d       time.Duration
-	f       func()
-	stopped bool
-}
-
-func (f *fakeTimer) Stop() bool { f.stopped = true; return true }
-
 // harness runs a Scheduler over a schedtest cluster and reports each
 // processed job on a channel.
 type harness struct {
@@ -49,17 +22,17 @@ type harness struct {
 	st        *schedtest.State
 	planner   *schedtest.Planner
 	s         *Scheduler
-	clock     *clock
+	clock     *schedtest.Clock
 	processed chan string
 	timersMu  sync.Mutex
-	timers    []*fakeTimer
+	timers    []*schedtest.FakeTimer
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	h := &harness{t: t, st: schedtest.NewState(), clock: &clock{t: epoch}, processed: make(chan string, 10000)}
+	h := &harness{t: t, st: schedtest.NewState(), clock: schedtest.NewClock(epoch), processed: make(chan string, 10000)}
 	h.st.Now = h.clock.Now
 	h.planner = schedtest.NewPlanner(h.st)
 	cfg.Now = h.clock.Now
@@ -75,7 +48,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	h.s.retries.AfterFunc = func(d time.Duration, f func()) stopper {
 		h.timersMu.Lock()
 		defer h.timersMu.Unlock()
-		ft := &fakeTimer{d: d, f: f}
+		ft := &schedtest.FakeTimer{D: d, F: f}
 		h.timers = append(h.timers, ft)
 		return ft
 	}

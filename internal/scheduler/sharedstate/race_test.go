@@ -99,8 +99,8 @@ func raceOnce(t *testing.T, seed int64) {
 			break
 		}
 		for _, ft := range ts {
-			if !ft.stopped {
-				ft.f()
+			if !ft.Stopped {
+				ft.F()
 			}
 		}
 		h.idle()

@@ -321,11 +321,11 @@ func TestConflictsGiveUpAndRequeue(t *testing.T) {
 		t.Fatalf("%d plans, want 3 (first + 2 retries)", n)
 	}
 	h.timersMu.Lock()
-	if len(h.timers) != 1 || h.timers[0].d != conflictBackoff {
+	if len(h.timers) != 1 || h.timers[0].D != conflictBackoff {
 		h.timersMu.Unlock()
 		t.Fatalf("timers %+v, want one of %s", h.timers, conflictBackoff)
 	}
-	fire := h.timers[0].f
+	fire := h.timers[0].F
 	h.timersMu.Unlock()
 	h.planner.Reject = nil // the loop is idle: no race with the planner
 	fire()
