@@ -18,12 +18,12 @@ const ApplyPlanBatchBinaryType MessageType = 112
 // the zero Allocation). The bits of a placement like the one before it
 // (new ID, index, node) fit the first byte.
 const (
-	amNil       = 1 << iota // a nil *Allocation; nothing follows
-	amIDString              // the ID is not a UUID: a string follows instead of 16 bytes
-	amIndex                 // Index, as the difference from the previous one
-	amNodeID                // string table
-	amNodeName              // string table
-	amJobID                 // string table
+	amNil      = 1 << iota // a nil *Allocation; nothing follows
+	amIDString             // the ID is not a UUID: a string follows instead of 16 bytes
+	amIndex                // Index, as the difference from the previous one
+	amNodeID               // string table
+	amNodeName             // string table
+	amJobID                // string table
 	amJobVersion
 	amName // inline; when absent Name is AllocName(JobID, Index)
 	amResources
