@@ -193,7 +193,7 @@ func (e *planEncoder) alloc(a *Allocation) error {
 	if a.JobVersion != p.JobVersion {
 		m |= amJobVersion
 	}
-	if a.Name != allocName(a.JobID, a.Index) {
+	if !isAllocName(a.Name, a.JobID, a.Index) {
 		m |= amName
 	}
 	if a.Resources != p.Resources {
@@ -331,6 +331,16 @@ func (ts *TaskState) equal(o *TaskState) bool {
 	return ts.State == o.State && ts.Restarts == o.Restarts && ts.ExitCode == o.ExitCode &&
 		ts.Failed == o.Failed && ts.StartedAt == o.StartedAt && ts.FinishedAt == o.FinishedAt &&
 		ts.PID == o.PID && (ts.Events == nil) == (o.Events == nil) && slices.Equal(ts.Events, o.Events)
+}
+
+// isAllocName reports whether name is AllocName(job, idx), without
+// building it.
+func isAllocName(name, job string, idx int) bool {
+	if len(name) < len(job)+3 || name[:len(job)] != job || name[len(job)] != '[' || name[len(name)-1] != ']' {
+		return false
+	}
+	var buf [20]byte
+	return name[len(job)+1:len(name)-1] == string(strconv.AppendInt(buf[:0], int64(idx), 10))
 }
 
 // allocName is AllocName without fmt (the decoder derives most names).

@@ -226,3 +226,28 @@ func TestDecodeErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestIsAllocName(t *testing.T) {
+	for _, tc := range []struct {
+		name, job string
+		idx       int
+		want      bool
+	}{
+		{"web[3]", "web", 3, true},
+		{"web[-3]", "web", -3, true},
+		{"[0]", "", 0, true},
+		{"web[3]", "web", 4, false},
+		{"web[03]", "web", 3, false},
+		{"web(3)", "web", 3, false},
+		{"we[3]", "web", 3, false},
+		{"web[3", "web", 3, false},
+		{"", "", 0, false},
+	} {
+		if got := isAllocName(tc.name, tc.job, tc.idx); got != tc.want {
+			t.Errorf("isAllocName(%q, %q, %d) = %v, want %v", tc.name, tc.job, tc.idx, got, tc.want)
+		}
+		if got := tc.name == AllocName(tc.job, tc.idx); got != tc.want {
+			t.Errorf("AllocName(%q, %d) == %q is %v, want %v", tc.job, tc.idx, tc.name, got, tc.want)
+		}
+	}
+}
