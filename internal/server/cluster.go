@@ -66,6 +66,7 @@ func (s *Server) self() *structs.ServerMember {
 	return &structs.ServerMember{
 		ID: s.id, Name: s.cfg.NodeName,
 		RaftAddr: string(s.transport.LocalAddr()), HTTPAddr: s.advertiseHTTP(),
+		RaftProtocol: s.advertisedProtocol(),
 	}
 }
 
@@ -261,8 +262,12 @@ func (s *Server) memberCurrent(m *structs.ServerMember) bool {
 	return inConf && rec != nil && sameMember(rec, m)
 }
 
+// sameMember compares what a server advertises; a record written by an
+// older build (no protocol) differs from the same server's after an upgrade,
+// so the upgraded server registers again and the leader learns its format.
 func sameMember(a, b *structs.ServerMember) bool {
-	return a.ID == b.ID && a.Name == b.Name && a.RaftAddr == b.RaftAddr && a.HTTPAddr == b.HTTPAddr
+	return a.ID == b.ID && a.Name == b.Name && a.RaftAddr == b.RaftAddr && a.HTTPAddr == b.HTTPAddr &&
+		a.Protocol() == b.Protocol()
 }
 
 // joinMember runs on the leader: make m a voter at its Raft address and
