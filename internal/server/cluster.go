@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -385,7 +386,19 @@ func (s *Server) joinThrough(ctx context.Context, addr string, m *structs.Server
 	if err != nil {
 		return err
 	}
-	return c.JoinServer(ctx, m)
+	err = c.JoinServer(ctx, m)
+	var ae *api.APIError
+	if m.RaftProtocol != 0 && errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest &&
+		strings.Contains(ae.Message, "raft_protocol") {
+		// A build from before the field refuses it (unknown field): join
+		// without it. The record then says RaftProtocolJSON, so this
+		// server keeps asking (memberCurrent) and the field is recorded
+		// once a newer build leads (docs/operations.md, upgrades).
+		old := *m
+		old.RaftProtocol = 0
+		err = c.JoinServer(ctx, &old)
+	}
+	return err
 }
 
 // newPeerHTTP is the client for server-to-server calls: short timeouts,

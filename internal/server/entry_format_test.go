@@ -1,8 +1,11 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -231,5 +234,42 @@ func TestEntryFormatRollingUpgrade(t *testing.T) {
 		if s.diverged.Load() != 0 {
 			t.Errorf("s%d diverged", i+1)
 		}
+	}
+}
+
+// TestJoinThroughOlderLeader: a leader on a build from before raft_protocol
+// refuses the field (its join handler disallows unknown fields); the
+// joining server asks again without it.
+func TestJoinThroughOlderLeader(t *testing.T) {
+	var got []string
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct {
+			ID       string `json:"id"`
+			Name     string `json:"name"`
+			RaftAddr string `json:"raft_addr"`
+			HTTPAddr string `json:"http_addr"`
+			Create   uint64 `json:"create_index"`
+			Modify   uint64 `json:"modify_index"`
+		}
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&m); err != nil {
+			got = append(got, "refused")
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid request body: " + err.Error()})
+			return
+		}
+		got = append(got, "joined "+m.ID)
+		_ = json.NewEncoder(w).Encode(map[string]string{"joined": m.ID})
+	}))
+	defer old.Close()
+	s := &Server{peerHTTP: newPeerHTTP()}
+	defer s.peerHTTP.CloseIdleConnections()
+	m := &structs.ServerMember{ID: "s2", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2", RaftProtocol: structs.RaftProtocolCurrent}
+	if err := s.joinThrough(bg, old.URL, m); err != nil {
+		t.Fatalf("joining through an older leader: %v", err)
+	}
+	if !slices.Equal(got, []string{"refused", "joined s2"}) || m.RaftProtocol != structs.RaftProtocolCurrent {
+		t.Fatalf("older leader saw %q (member %+v); want refused, then joined without the field", got, m)
 	}
 }
