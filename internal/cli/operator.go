@@ -55,15 +55,24 @@ func (e *Env) RaftListPeers(ctx context.Context, stale bool) error {
 	if ok, err := e.printData(conf); ok {
 		return err
 	}
-	t := newTable("NODE", "ID", "ADDRESS", "STATE", "VOTER")
+	t := newTable("NODE", "ID", "ADDRESS", "STATE", "VOTER", "PROTOCOL")
 	for _, p := range conf.Peers {
 		state := "follower"
-		if p.Leader {
+		switch {
+		case p.Status == "diverged":
+			state = "diverged"
+		case p.Leader:
 			state = "leader"
 		}
-		t.row(orDash(p.Name), p.ID, p.RaftAddr, state, p.Voter)
+		t.row(orDash(p.Name), p.ID, p.RaftAddr, state, p.Voter, orDash(protocolString(p.RaftProtocol)))
 	}
-	return t.write(e.Out)
+	if err := t.write(e.Out); err != nil {
+		return err
+	}
+	if conf.EntryFormat != "" {
+		_, err = fmt.Fprintf(e.Out, "\nRaft entry format: %s\n", conf.EntryFormat)
+	}
+	return err
 }
 
 // RaftRemovePeer removes a server from the Raft configuration.
