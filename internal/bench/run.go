@@ -418,7 +418,7 @@ func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, busy0 
 	if rep.TimeToPlaceAllSeconds > 0 {
 		rep.PlacementsPerSecond = float64(rep.Placed) / rep.TimeToPlaceAllSeconds
 	}
-	rep.SubmitToPlaced, rep.SubmitToRunning = r.rec.latencies()
+	rep.SubmitToPlaced, rep.SubmitToRunning, rep.PlacedStages = r.rec.latencies()
 	if cpu, rss, scope, err := r.cp.Usage(); err == nil {
 		rep.ServerCPUSeconds = cpu - cpu0
 		rep.ServerCPUTotalSeconds = cpu
