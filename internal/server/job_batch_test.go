@@ -64,7 +64,9 @@ func TestConcurrentRegistrationsGetConsecutiveVersions(t *testing.T) {
 // 404, and the job writer holds nothing once idle.
 func TestJobWritesOrderedWithQueuedOnes(t *testing.T) {
 	s, c := startServer(t, testConfig(t))
-	// Hold the committer back so the writes queue behind each other.
+	// Hold the proposer and flushes back so the writes queue behind each
+	// other.
+	s.jobs.proposeMu.Lock()
 	s.jobs.mu.Lock()
 	s.jobs.committing = true
 	s.jobs.mu.Unlock()
@@ -91,6 +93,7 @@ func TestJobWritesOrderedWithQueuedOnes(t *testing.T) {
 		defer s.jobs.mu.Unlock()
 		return len(s.jobs.queue) == 2, fmt.Sprint(len(s.jobs.queue))
 	})
+	s.jobs.proposeMu.Unlock()
 	s.wg.Add(1)
 	go s.jobs.commitLoop()
 	r, st := <-reg, <-stopped
@@ -121,15 +124,16 @@ func mockJobStruct(name string, count int) *structs.Job {
 	return &structs.Job{Name: name, Count: count, Driver: "mock", Resources: structs.Resources{CPU: 500, MemoryMB: 256}}
 }
 
-// TestSchedulersSeeJobWritesInTheLog: a job write proposed but not yet
-// applied is in the schedulers' view (a plan for it is proposed after it,
-// so it applies after it); once it leaves the set the store has it.
+// TestSchedulersSeeJobWritesInTheLog: a job write queued or proposed but
+// not yet applied is in the schedulers' view (a plan for it is proposed
+// after it, so it applies after it); once it leaves the set the store has
+// it.
 func TestSchedulersSeeJobWritesInTheLog(t *testing.T) {
 	s, _ := startServer(t, testConfig(t))
 	job := mockJobStruct("inlog", 1)
 	job.ID = "inlog"
 	s.jobs.mu.Lock()
-	s.jobs.proposed = map[string]*jobWrite{
+	s.jobs.pending = map[string]*jobWrite{
 		"inlog":  {jobID: "inlog", after: job},
 		"purged": {jobID: "purged"},
 	}
@@ -145,7 +149,7 @@ func TestSchedulersSeeJobWritesInTheLog(t *testing.T) {
 		t.Fatal("the store has a job that was never applied")
 	}
 	s.jobs.mu.Lock()
-	s.jobs.proposed = nil
+	s.jobs.pending = nil
 	s.jobs.mu.Unlock()
 	if j := s.plans.snapshot().JobByID("inlog"); j != nil {
 		t.Fatalf("view without writes in flight has %+v", j)
