@@ -52,8 +52,8 @@ func splitStages(submitted int64, a *structs.Allocation, frameAt int64, at time.
 }
 
 // StageFigure is one stage of submit-to-placed over every copy, and its
-// mean over the slowest 1% of copies (end to end): where the tail's time
-// goes.
+// mean over the slowest 1% of copies (end to end: those at or above the
+// p99 of submit-to-placed): where the tail's time goes.
 type StageFigure struct {
 	Stage      string  `json:"stage"`
 	P50        float64 `json:"p50_ms"`

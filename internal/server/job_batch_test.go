@@ -155,3 +155,47 @@ func TestSchedulersSeeJobWritesInTheLog(t *testing.T) {
 		t.Fatalf("view without writes in flight has %+v", j)
 	}
 }
+
+// TestFlushProposesQueuedWritesFirst: a job write queued (and already in
+// the schedulers' view) is in the Raft log once flush returns, so an entry
+// proposed after the flush (a plan checked against the write) applies
+// after it.
+func TestFlushProposesQueuedWritesFirst(t *testing.T) {
+	s, _ := startServer(t, testConfig(t))
+	// Hold the proposer back: only the flush proposes.
+	s.jobs.mu.Lock()
+	s.jobs.committing = true
+	s.jobs.mu.Unlock()
+	done := make(chan *jobWrite, 1)
+	go func() {
+		w, _ := s.jobs.write("flushed", func(*structs.Job) (structs.JobWrite, *structs.Job, bool) {
+			job := mockJobStruct("flushed", 1)
+			job.ID = "flushed"
+			job.Canonicalize()
+			return structs.JobWrite{Register: &structs.JobRegisterRequest{Job: job}}, job, true
+		}, nil)
+		done <- w
+	}()
+	waitFor(t, 5*time.Second, "the write to queue", func() (bool, string) {
+		s.jobs.mu.Lock()
+		defer s.jobs.mu.Unlock()
+		return len(s.jobs.queue) == 1, fmt.Sprint(len(s.jobs.queue))
+	})
+	if j := s.plans.snapshot().JobByID("flushed"); j == nil {
+		t.Fatal("a queued write is not in the schedulers' view")
+	}
+	s.jobs.flush()
+	later, _, err := s.raftApply(structs.NodeRegisterRequestType, &structs.NodeRegisterRequest{
+		Node: &structs.Node{ID: "n1", Name: "n1", Capacity: structs.Resources{CPU: 1000, MemoryMB: 1000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := <-done
+	if w.err != nil || w.index == 0 || w.index >= later {
+		t.Fatalf("job write at %d (err %v), entry proposed after the flush at %d: want the write first", w.index, w.err, later)
+	}
+	// Hand the writer back (nothing is queued).
+	s.jobs.mu.Lock()
+	s.jobs.committing = false
+	s.jobs.mu.Unlock()
+}
