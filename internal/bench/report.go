@@ -44,6 +44,10 @@ type Report struct {
 	PlacedStages []StageFigure `json:"submit_to_placed_stages,omitempty"`
 
 	Scheduler SchedulerFigures `json:"scheduler"`
+	// RaftWritesWaited is the mean number of log writes (each with its
+	// fsync) the server's Raft entries waited for during placement, from
+	// gantry_raft_log_writes_waited (0: not reported).
+	RaftWritesWaited float64 `json:"raft_log_writes_waited,omitempty"`
 
 	// ServerCPUSeconds is CPU used from the first submission to the end
 	// of placement; ServerCPUTotalSeconds includes node registration.
@@ -107,6 +111,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("  "+st.Stage, "p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  (slowest 1%%: mean %.2f ms)", st.P50, st.P90, st.P99, st.TailMeanMs)
 	}
 	row("submit to running", "%s", lat(r.SubmitToRunning))
+	if r.RaftWritesWaited > 0 {
+		row("raft", "%.2f log writes waited per entry (mean)", r.RaftWritesWaited)
+	}
 	row("scheduler", "busy %.0f%% (%.2f s), %d evaluations, %d placements, %d preemptions",
 		100*r.Scheduler.BusyFraction, r.Scheduler.BusySeconds, r.Scheduler.Evaluations, r.Scheduler.Placements, r.Scheduler.Preemptions)
 	if r.Architecture != "" {

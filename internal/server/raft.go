@@ -113,10 +113,12 @@ func (s *Server) setupRaft() error {
 		}
 		s.logger.Info("bootstrapped a new single-server cluster", "id", id)
 	}
-	s.raft, err = raft.NewRaft(rc, s.fsm, logs, s.boltStore, snaps, s.transport)
+	s.raft, err = raft.NewRaft(rc, gatedFSM{FSM: s.fsm, gate: &s.gate}, gatedLogStore{LogStore: logs, gate: &s.gate},
+		s.boltStore, snaps, s.transport)
 	if err != nil {
 		return fmt.Errorf("starting raft: %w", err)
 	}
+	s.gate.raft.Store(s.raft)
 	return nil
 }
 
@@ -191,6 +193,8 @@ func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Durati
 		return func() (uint64, any, error) { return 0, nil, err }
 	}
 	start := time.Now()
+	s.gate.wait(timeout, s.shutdownCh)
+	writes := s.gate.writes.Load()
 	f := s.raft.Apply(buf, timeout)
 	return func() (uint64, any, error) {
 		if err := f.Error(); err != nil {
@@ -201,6 +205,7 @@ func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Durati
 			return 0, nil, fmt.Errorf("raft apply: %w", err)
 		}
 		s.metrics.raftApply.WithLabelValues(messageName(t)).Observe(time.Since(start).Seconds())
+		s.metrics.raftWritesWaited.Observe(float64(s.gate.writes.Load() - writes))
 		if err, ok := f.Response().(error); ok {
 			return f.Index(), nil, err
 		}
