@@ -116,15 +116,14 @@ func (jw *jobWriter) write(id string, decide func(cur *structs.Job) (w structs.J
 	return jwr, true
 }
 
-// flush proposes every queued write now. The plan committer calls it
-// before proposing plans, which may have been checked against them.
+// flush proposes every queued write now and returns once they, and any
+// the proposer took off the queue before, are in the Raft log. The plan
+// committer calls it before proposing plans, which may have been checked
+// against them. (A write off the queue is not yet in the log until its
+// proposer returns from raftPropose: flush waits for it through
+// proposeMu.)
 func (jw *jobWriter) flush() {
-	jw.mu.Lock()
-	empty := len(jw.queue) == 0
-	jw.mu.Unlock()
-	if !empty {
-		jw.proposeQueued()
-	}
+	jw.proposeQueued()
 }
 
 // commitLoop proposes queued writes once the oldest has waited

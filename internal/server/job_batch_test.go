@@ -199,3 +199,24 @@ func TestFlushProposesQueuedWritesFirst(t *testing.T) {
 	s.jobs.committing = false
 	s.jobs.mu.Unlock()
 }
+
+// TestFlushWaitsForAProposalInProgress: a write the proposer took off the
+// queue is not in the Raft log until its proposal returns (which may wait
+// at the commit gate); a flush must not return before, or a plan checked
+// against the write could enter the log ahead of it.
+func TestFlushWaitsForAProposalInProgress(t *testing.T) {
+	s, _ := startServer(t, testConfig(t))
+	s.jobs.proposeMu.Lock() // a proposal in progress
+	returned := make(chan struct{})
+	go func() {
+		s.jobs.flush()
+		close(returned)
+	}()
+	select {
+	case <-returned:
+		t.Fatal("flush returned while a proposal was in progress")
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.jobs.proposeMu.Unlock()
+	<-returned
+}
