@@ -11,8 +11,8 @@ type metrics struct {
 	registry   *prometheus.Registry
 	apiLatency *prometheus.HistogramVec
 	raftApply  *prometheus.HistogramVec
-	// raftWritesWaited counts the leader's log writes (fsyncs) started
-	// while an entry waited to be applied (commit_gate.go).
+	// raftWritesWaited counts the log writes (fsyncs) started while an
+	// entry waited to be applied (raft.go, countingLogStore).
 	raftWritesWaited prometheus.Histogram
 	heartbeatMisses  prometheus.Counter
 	planApply        prometheus.Histogram
@@ -59,7 +59,7 @@ func newMetrics() *metrics {
 	}
 	m.raftWritesWaited = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "gantry_raft_log_writes_waited",
-		Help:    "Log writes the local log store started between proposing an entry and its local apply (1-2 is the least on a busy leader).",
+		Help:    "Log writes the local log store started between proposing an entry and its local apply (about 2 is the least on a busy one-voter leader).",
 		Buckets: []float64{0, 1, 2, 3, 4, 6, 8, 12, 16},
 	})
 	m.registry.MustRegister(m.raftWritesWaited)
