@@ -117,8 +117,7 @@ func (jw *jobWriter) write(id string, decide func(cur *structs.Job) (w structs.J
 }
 
 // flush proposes every queued write now and returns once they, and any
-// the proposer took off the queue before, are in the Raft log's order
-// (raftPropose returned). The plan
+// the proposer took off the queue before, are in the Raft log. The plan
 // committer calls it before proposing plans, which may have been checked
 // against them. (A write off the queue is not yet in the log until its
 // proposer returns from raftPropose: flush waits for it through

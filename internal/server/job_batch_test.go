@@ -201,9 +201,9 @@ func TestFlushProposesQueuedWritesFirst(t *testing.T) {
 }
 
 // TestFlushWaitsForAProposalInProgress: a write the proposer took off the
-// queue is not in the Raft log's order until its proposal returns; a flush
-// must not return before, or a plan checked against the write could enter
-// the log ahead of it.
+// queue is not in the Raft log until its proposal returns (which may wait
+// at the commit gate); a flush must not return before, or a plan checked
+// against the write could enter the log ahead of it.
 func TestFlushWaitsForAProposalInProgress(t *testing.T) {
 	s, _ := startServer(t, testConfig(t))
 	s.jobs.proposeMu.Lock() // a proposal in progress

@@ -12,7 +12,7 @@ type metrics struct {
 	apiLatency *prometheus.HistogramVec
 	raftApply  *prometheus.HistogramVec
 	// raftWritesWaited counts the log writes (fsyncs) started while an
-	// entry waited to be applied (commit_gate.go).
+	// entry waited to be applied (raft.go, countingLogStore).
 	raftWritesWaited prometheus.Histogram
 	heartbeatMisses  prometheus.Counter
 	planApply        prometheus.Histogram

@@ -66,7 +66,7 @@ type Server struct {
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	boltStore *raftboltdb.BoltStore
-	gate      commitGate // orders proposals; holds them while the leader's log write commits (commit_gate.go)
+	logWrites atomic.Uint64 // log writes started (raft.go, countingLogStore)
 	httpLn    net.Listener
 	httpSrv   *http.Server
 	// logClient proxies task logs from agents.
