@@ -228,9 +228,6 @@ func testOverlayView(t *testing.T, indexed bool) {
 	push := func(e *overlayEntry) {
 		v.entries = append(v.entries, e)
 		if indexed {
-			if v.index.byNode == nil {
-				v.index = newOverlayIndex()
-			}
 			v.index = v.index.add(e)
 		}
 	}
@@ -300,7 +297,7 @@ func testOverlayView(t *testing.T, indexed bool) {
 			t.Errorf("latest(old) after removing e1 = %+v, want none", a)
 		}
 		x = x.remove(map[*overlayEntry]bool{e2: true, e3: true})
-		if len(x.nodeEntries("n1")) != 0 || x.latest("new") != nil || x.byNode.Len() != 0 || x.byAlloc.Len() != 0 || x.adds.Len() != 0 {
+		if len(x.nodeEntries("n1")) != 0 || x.latest("new") != nil || x.nodes.Len() != 0 || x.allocs.Len() != 0 {
 			t.Error("index not empty after removing every entry")
 		}
 		if len(v.index.nodeEntries("n1")) != 2 {
