@@ -1,7 +1,9 @@
 package scheduler
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/structs"
@@ -53,6 +55,7 @@ type nodeInfo struct {
 	copies     int                   // live and planned copies of this job
 	allocsDone bool                  // allocs loaded (preemption needs them)
 	allocs     []*structs.Allocation // the node's allocations in state (raw)
+	kept       bool                  // in Placer.kept: a candidate of the next copy
 }
 
 // Placer places copies of one job onto the nodes of a State view, adding
@@ -88,10 +91,21 @@ type Placer struct {
 	stopped   map[string]structs.Resources // node -> live resources the plan's stops free
 	copiesOn  map[string]int               // node -> live copies of the job
 
+	// kept are the best candidates the last copy did not take (at most
+	// SampleSize/2): the next copy ranks them again without reading their
+	// usage again, and scans only for the rest of its sample.
+	kept  []int
+	cands []candidate // scratch of selectNode
+
 	failed  *structs.PlacementFailure // set once a copy could not be placed
 	lastAsk structs.Resources
 	victims []*structs.Allocation // allocations evicted so far
 	visited int                   // node visits, for tests and benchmarks
+
+	// The new allocations and their IDs and names come from chunks (ids.go).
+	strs  stringArena
+	slab  allocSlab
+	nowNS int64 // the clock read once per pass: every copy gets the same time
 }
 
 // NewPlacer prepares to place copies of job into plan. Allocations the plan
@@ -252,27 +266,64 @@ func (p *Placer) score(n *structs.Node, in *nodeInfo, ask structs.Resources) flo
 	return s - CopyPenalty*float64(in.copies)
 }
 
-// selectNode scans the shuffled nodes from where the last scan stopped until
-// SampleSize nodes that are feasible and have room were seen (or every node
-// was), and returns the best-scoring one, or -1.
+// candidate is a node of one selection and its score.
+type candidate struct {
+	i     int
+	score float64
+}
+
+// selectNode ranks SampleSize candidates, feasible nodes with room, and
+// returns the best-scoring one, or -1. The candidates are those the last
+// copy kept that still have room, then nodes scanned from where the last
+// scan stopped until the sample is full (or every node was seen). It keeps
+// the best half of the candidates it does not take for the next copy:
+// copies of a job are identical, so a kept node's usage and score are
+// still known, and a big job reads about half as many nodes' usage per
+// copy while every copy still ranks a sample of at least half fresh
+// random nodes. The node taken is not kept, so copies still spread.
 func (p *Placer) selectNode(ask structs.Resources) int {
-	best, bestScore, candidates := -1, 0.0, 0
-	for seen := 0; seen < len(p.nodes) && candidates < p.sample; seen++ {
-		i := p.next()
-		if p.info[i].reason != "" {
-			continue
-		}
+	cands := p.cands[:0]
+	consider := func(i int) {
 		in := p.usage(i)
 		n := p.nodes[i]
-		if ok, _ := n.Capacity.Sub(in.used).Fits(ask); !ok {
-			continue
-		}
-		candidates++
-		if s := p.score(n, in, ask); best < 0 || s > bestScore {
-			best, bestScore = i, s
+		if ok, _ := n.Capacity.Sub(in.used).Fits(ask); ok {
+			cands = append(cands, candidate{i: i, score: p.score(n, in, ask)})
 		}
 	}
-	return best
+	for _, i := range p.kept {
+		consider(i)
+	}
+	for seen := 0; seen < len(p.nodes) && len(cands) < p.sample; seen++ {
+		i := p.next()
+		if p.info[i].reason != "" || p.info[i].kept {
+			continue // filtered, or a candidate already
+		}
+		consider(i)
+	}
+	for _, i := range p.kept {
+		p.info[i].kept = false
+	}
+	p.kept = p.kept[:0]
+	best := -1
+	for k, c := range cands {
+		if best < 0 || c.score > cands[best].score {
+			best = k
+		}
+	}
+	if best < 0 {
+		p.cands = cands
+		return -1
+	}
+	chosen := cands[best].i
+	cands = slices.Delete(cands, best, best+1)
+	// Best first; equal scores keep their order, so runs are deterministic.
+	slices.SortStableFunc(cands, func(a, b candidate) int { return cmp.Compare(b.score, a.score) })
+	for _, c := range cands[:min(len(cands), keepCandidates(p.sample))] {
+		p.info[c.i].kept = true
+		p.kept = append(p.kept, c.i)
+	}
+	p.cands = cands
+	return chosen
 }
 
 // Place places one copy. It returns the new allocation, or nil when no node
@@ -296,12 +347,15 @@ func (p *Placer) Place(req PlaceRequest) *structs.Allocation {
 		return nil
 	}
 	n := p.nodes[i]
-	now := p.now().UnixNano()
-	a := &structs.Allocation{
-		ID:                 NewID(p.rng),
+	if p.nowNS == 0 {
+		p.nowNS = p.now().UnixNano()
+	}
+	a := p.slab.get()
+	*a = structs.Allocation{
+		ID:                 p.strs.id(p.rng),
 		JobID:              p.job.ID,
 		JobVersion:         p.job.Version,
-		Name:               structs.AllocName(p.job.ID, req.Index),
+		Name:               p.strs.name(p.job.ID, req.Index),
 		Index:              req.Index,
 		NodeID:             n.ID,
 		NodeName:           n.Name,
@@ -312,8 +366,8 @@ func (p *Placer) Place(req PlaceRequest) *structs.Allocation {
 		ClientStatus:       structs.AllocClientPending,
 		PreviousAllocation: req.Previous,
 		RescheduleCount:    req.RescheduleCount,
-		CreateTime:         now,
-		ModifyTime:         now,
+		CreateTime:         p.nowNS,
+		ModifyTime:         p.nowNS,
 	}
 	in := p.usage(i)
 	for _, v := range victims {
@@ -333,3 +387,10 @@ func (p *Placer) Place(req PlaceRequest) *structs.Allocation {
 	p.plan.Placements = append(p.plan.Placements, a)
 	return a
 }
+
+// keepCandidates is how many unchosen candidates a copy keeps for the
+// next: half the sample. Keeping all but one packed a little worse in
+// TestKeptCandidatesPackAsWell (each copy then ranks one fresh node and
+// the sample stops being random); keeping half packs as well as keeping
+// none while reading about half as many nodes.
+var keepCandidates = func(sample int) int { return sample / 2 }
