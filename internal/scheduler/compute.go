@@ -83,7 +83,11 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 			// negative ask hide usage and over-commit a node.
 			return nil, fmt.Errorf("job %s: invalid resources %s", jobID, r)
 		}
-		pl := NewPlacer(PlacerConfig(opts), state, job, plan)
+		known := allocs
+		if known == nil {
+			known = []*structs.Allocation{} // read: the job has none
+		}
+		pl := newPlacer(PlacerConfig(opts), state, job, plan, known)
 		for _, req := range rec.Place {
 			if pl.Place(req) != nil {
 				res.Placed++

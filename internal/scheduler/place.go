@@ -111,6 +111,13 @@ type Placer struct {
 // NewPlacer prepares to place copies of job into plan. Allocations the plan
 // already stops count as gone.
 func NewPlacer(cfg PlacerConfig, state State, job *structs.Job, plan *structs.Plan) *Placer {
+	return newPlacer(cfg, state, job, plan, nil)
+}
+
+// newPlacer is NewPlacer with the job's allocations already read from
+// state (nil: read them if needed), so ComputePlan does not merge a big
+// job's allocations with the overlay twice.
+func newPlacer(cfg PlacerConfig, state State, job *structs.Job, plan *structs.Plan, jobAllocs []*structs.Allocation) *Placer {
 	if cfg.SampleSize <= 0 {
 		cfg.SampleSize = DefaultSampleSize
 	}
@@ -134,7 +141,7 @@ func NewPlacer(cfg PlacerConfig, state State, job *structs.Job, plan *structs.Pl
 	for _, s := range plan.Preemptions {
 		p.removed[s.AllocID] = true
 	}
-	p.initUsageRows()
+	p.initUsageRows(jobAllocs)
 	src := state.Nodes()
 	p.total = len(src)
 	if cfg.Cache != nil && len(job.Constraints) > 0 {
@@ -187,15 +194,18 @@ func (p *Placer) next() int {
 // job's live copies per node, and what the plan's stops free per node. It
 // falls back to scanning nodes if a removed allocation is not the job's
 // own (then its resources are unknown without the node's list).
-func (p *Placer) initUsageRows() {
+func (p *Placer) initUsageRows(jobAllocs []*structs.Allocation) {
 	r, ok := p.state.(NodeUsageReader)
 	if !ok {
 		return
 	}
+	if jobAllocs == nil {
+		jobAllocs = p.state.AllocsByJob(p.job.ID)
+	}
 	p.stopped = map[string]structs.Resources{}
 	p.copiesOn = map[string]int{}
 	found := 0
-	for _, a := range p.state.AllocsByJob(p.job.ID) {
+	for _, a := range jobAllocs {
 		if a.Terminal() {
 			continue
 		}

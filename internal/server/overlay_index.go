@@ -123,13 +123,14 @@ func (x overlayIndex) add(e *overlayEntry) overlayIndex {
 		out.nodes.ReplaceOrInsert(nodeItem{id: id, n: n})
 	}
 	for _, a := range e.allocs {
+		// One descent when the allocation is new to the overlay (nearly
+		// always); a second to put back a merged item otherwise.
 		v := allocVersion{entry: e, alloc: a}
-		old := out.alloc(a.ID)
-		if old == nil {
-			out.allocs.ReplaceOrInsert(allocItem{id: a.ID, a: &allocOverlay{id: a.ID, first: v}})
+		old, found := out.allocs.ReplaceOrInsert(allocItem{id: a.ID, a: &allocOverlay{id: a.ID, first: v}})
+		if !found {
 			continue
 		}
-		n := *old
+		n := *old.a
 		n.more = append(n.more[:len(n.more):len(n.more)], v)
 		out.allocs.ReplaceOrInsert(allocItem{id: a.ID, a: &n})
 	}

@@ -326,3 +326,49 @@ func checkOverlayUsage(t *testing.T, v *overlayView, node string, exact bool, ex
 		t.Errorf("overlay usage of %s: %s, want the scan's %s plus %s", node, got, want, extra)
 	}
 }
+
+// TestNodeListFollowsNodeTable: the kept node list is reused while the
+// nodes table is unchanged and read again after any node write.
+func TestNodeListFollowsNodeTable(t *testing.T) {
+	st, err := state.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := func(id string, status structs.NodeStatus) *structs.Node {
+		return &structs.Node{ID: id, Name: id, Status: status, Capacity: structs.Resources{CPU: 1000, MemoryMB: 1000}}
+	}
+	var c nodeList
+	ids := func(ns []*structs.Node) string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, n.ID+"/"+string(n.Status))
+		}
+		return fmt.Sprint(out)
+	}
+	steps := []struct {
+		name  string
+		write func(index uint64) error
+		want  string
+	}{
+		{"empty", nil, "[]"},
+		{"one node", func(i uint64) error { return st.UpsertNode(i, node("a", structs.NodeStatusReady)) }, "[a/ready]"},
+		{"unrelated write keeps the list", func(i uint64) error { return st.UpsertJob(i, &structs.Job{ID: "j", Name: "j"}) }, "[a/ready]"},
+		{"second node", func(i uint64) error { return st.UpsertNode(i, node("b", structs.NodeStatusReady)) }, "[a/ready b/ready]"},
+		{"status change", func(i uint64) error { return st.UpdateNodeStatus(i, "a", structs.NodeStatusDown, 1) }, "[a/down b/ready]"},
+	}
+	for i, s := range steps {
+		if s.write != nil {
+			if err := s.write(uint64(10 + i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		snap := st.Snapshot()
+		got := c.get(snap)
+		if ids(got) != s.want || ids(got) != ids(snap.Nodes()) {
+			t.Errorf("%s: %s, want %s", s.name, ids(got), s.want)
+		}
+		if again := c.get(st.Snapshot()); len(got) > 0 && &again[0] != &got[0] {
+			t.Errorf("%s: the list was read again with the nodes table unchanged", s.name)
+		}
+	}
+}
