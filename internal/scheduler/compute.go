@@ -94,7 +94,9 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 			}
 		}
 		res.Victims = pl.Victims()
-		if f := pl.Failure(); f != nil {
+		f := pl.Failure()
+		pl.release()
+		if f != nil {
 			if job.Gang {
 				// All or nothing: a gang that does not fit entirely
 				// places nothing and evicts nobody.
