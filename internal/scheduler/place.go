@@ -78,7 +78,7 @@ type Placer struct {
 	info     []nodeInfo
 	allocsAt map[int][]*structs.Allocation // position -> the node's allocations, once read
 	pos      int
-	removed map[string]bool // allocation IDs the plan stops or evicts
+	removed  map[string]bool // allocation IDs the plan stops or evicts
 	// cached says nodes holds only the nodes the cache found feasible;
 	// total and prefiltered describe the whole list and what was left out.
 	cached      bool
