@@ -372,3 +372,108 @@ func TestNodeListFollowsNodeTable(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlayIndexMatchesScan is a property test of the overlay index: per
+// seed, random plan entries (placements, stops and evictions of committed
+// and of uncommitted allocations, several versions of one allocation) are
+// added and the oldest removed, as the pipeline does; after every step a
+// view through the index answers exactly like a view that scans the
+// entries.
+func TestOverlayIndexMatchesScan(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 42))
+			st, err := state.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes := []string{"n0", "n1", "n2", "n3"}
+			for _, n := range nodes {
+				if err := st.UpsertNode(1, &structs.Node{ID: n, Name: n, Status: structs.NodeStatusReady,
+					Capacity: structs.Resources{CPU: 1 << 30, MemoryMB: 1 << 30}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := func() structs.Resources {
+				return structs.Resources{CPU: 1 + rng.Int64N(100), MemoryMB: 1 + rng.Int64N(100)}
+			}
+			var committed []*structs.Allocation
+			for i := range 12 {
+				committed = append(committed, &structs.Allocation{ID: fmt.Sprint("c", i), JobID: "j",
+					NodeID: nodes[rng.IntN(len(nodes))], Resources: res(),
+					DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning})
+			}
+			if err := st.UpsertAllocs(2, committed); err != nil {
+				t.Fatal(err)
+			}
+			snap := st.Snapshot()
+			committed = snap.AllocsByJob("j")
+			var entries []*overlayEntry
+			var placed []*structs.Allocation // placements of the entries, for later stops
+			ix := newOverlayIndex()
+			for step := range 30 {
+				if len(entries) > 0 && rng.IntN(3) == 0 {
+					k := 1 + rng.IntN(len(entries))
+					gone := map[*overlayEntry]bool{}
+					for _, e := range entries[:k] {
+						gone[e] = true
+					}
+					ix = ix.remove(gone)
+					entries = entries[k:]
+				} else {
+					var allocs []*structs.Allocation
+					for range 1 + rng.IntN(4) {
+						a := &structs.Allocation{ID: fmt.Sprintf("p%d-%d", step, len(allocs)), JobID: "j",
+							NodeID: nodes[rng.IntN(len(nodes))], Resources: res(),
+							DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientPending}
+						allocs = append(allocs, a)
+						placed = append(placed, a)
+					}
+					for range rng.IntN(3) {
+						var src *structs.Allocation
+						if rng.IntN(2) == 0 {
+							src = committed[rng.IntN(len(committed))]
+						} else {
+							src = placed[rng.IntN(len(placed))]
+						}
+						stop := src.Copy()
+						stop.DesiredStatus = structs.AllocDesiredStop
+						if rng.IntN(2) == 0 {
+							stop.DesiredStatus = structs.AllocDesiredEvict
+						}
+						allocs = append(allocs, stop)
+					}
+					rng.Shuffle(len(allocs), func(i, j int) { allocs[i], allocs[j] = allocs[j], allocs[i] })
+					e := newOverlayEntry(&structs.ApplyPlanRequest{JobID: "j", Allocs: allocs})
+					entries = append(entries, e)
+					ix = ix.add(e)
+				}
+				indexed := &overlayView{Snapshot: snap, entries: entries, index: ix}
+				scan := &overlayView{Snapshot: snap, entries: entries}
+				for _, n := range nodes {
+					if a, b := indexed.NodeUsage(n), scan.NodeUsage(n); a != b {
+						t.Fatalf("step %d: usage of %s: indexed %s, scan %s", step, n, a, b)
+					}
+					if a, b := fmt.Sprint(indexed.AllocsByNode(n)), fmt.Sprint(scan.AllocsByNode(n)); a != b {
+						t.Fatalf("step %d: allocations of %s differ:\nindexed %s\nscan    %s", step, n, a, b)
+					}
+				}
+				for _, a := range append(slices.Clone(committed), placed...) {
+					if x, y := indexed.AllocByID(a.ID), scan.AllocByID(a.ID); x != y {
+						t.Fatalf("step %d: AllocByID(%s): indexed %+v, scan %+v", step, a.ID, x, y)
+					}
+				}
+			}
+			ix = ix.remove(func() map[*overlayEntry]bool {
+				m := map[*overlayEntry]bool{}
+				for _, e := range entries {
+					m[e] = true
+				}
+				return m
+			}())
+			if ix.nodes.Len() != 0 || ix.allocs.Len() != 0 {
+				t.Fatalf("index not empty after removing every entry: %d nodes, %d allocations", ix.nodes.Len(), ix.allocs.Len())
+			}
+		})
+	}
+}
