@@ -150,7 +150,8 @@ func newPlacer(cfg PlacerConfig, state State, job *structs.Job, plan *structs.Pl
 		return p
 	}
 	if b, ok := placerBufPool.Get().(*placerBufs); ok {
-		p.nodes, p.info = append(b.nodes[:0], src...), b.info[:0]
+		b.nodes = append(b.nodes[:0], src...)
+		p.nodes, p.info = b.nodes, b.info[:0]
 		return p
 	}
 	p.nodes = make([]*structs.Node, len(src))

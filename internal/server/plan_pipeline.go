@@ -81,36 +81,50 @@ type planPipeline struct {
 	nodes nodeList // the node list, kept while the nodes table does not change
 }
 
-// nodeList keeps the state's node list at one index of the nodes table:
-// every view a scheduler decides on needs it, and building it walks the
-// whole table (~2% of the server's CPU in c1m-like at 10,000 nodes, where
-// nodes change far less often than jobs are scheduled). Node objects are
-// never modified once stored, so a list read at the same index of the
-// nodes table is the same list.
+// nodeList keeps the state's nodes at one index of the nodes table:
+// every view a scheduler decides on lists them, and building the list
+// walks the whole table (~2% of the server's CPU in c1m-like at 10,000
+// nodes, where nodes change far less often than jobs are scheduled); the
+// reconciler and the plan check look nodes up by ID, a go-memdb read each.
+// Node objects are never modified once stored, so the nodes read at one
+// index of the nodes table are the same nodes.
 type nodeList struct {
-	mu    sync.Mutex
-	index uint64
-	list  []*structs.Node
+	mu  sync.Mutex
+	cur *nodeTable
 }
 
-// get returns the snapshot's nodes, from the kept list when the nodes
-// table has not changed since. The list is shared: callers must not
-// modify it (scheduler.State's rule for returned objects).
-func (c *nodeList) get(snap *state.Snapshot) []*structs.Node {
+// nodeTable is the nodes table at one index: the list and a map by ID.
+// Never modified once built.
+type nodeTable struct {
+	index uint64
+	list  []*structs.Node
+	byID  map[string]*structs.Node
+}
+
+// at returns the nodes table the snapshot holds: the kept one while the
+// table's index is unchanged, else read now.
+func (c *nodeList) at(snap *state.Snapshot) *nodeTable {
 	idx := snap.TableIndex(state.TableNodes)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.list == nil || c.index != idx {
-		c.index, c.list = idx, snap.Nodes()
+	if c.cur == nil || c.cur.index != idx {
+		t := &nodeTable{index: idx, list: snap.Nodes()}
+		t.byID = make(map[string]*structs.Node, len(t.list))
+		for _, n := range t.list {
+			t.byID[n.ID] = n
+		}
+		c.cur = t
 	}
-	return c.list
+	return c.cur
 }
+
+// get returns the snapshot's nodes (tests).
+func (c *nodeList) get(snap *state.Snapshot) []*structs.Node { return c.at(snap).list }
 
 // snapshot returns the committed state with the uncommitted plans laid
 // over it: the view schedulers decide on.
 func (q *planPipeline) snapshot() scheduler.State {
 	v, _ := q.view()
-	v.nodeList = &q.nodes
 	return v
 }
 
@@ -124,7 +138,8 @@ func (q *planPipeline) view() (*overlayView, uint64) {
 	for _, c := range q.inflight {
 		entries = append(entries, c.ov)
 	}
-	return &overlayView{Snapshot: q.s.state.Snapshot(), entries: entries, index: q.index, jobs: jobs}, q.gen
+	snap := q.s.state.Snapshot()
+	return &overlayView{Snapshot: snap, entries: entries, index: q.index, jobs: jobs, nodes: q.nodes.at(snap)}, q.gen
 }
 
 // submit checks a plan and queues its accepted part for commit. It
@@ -479,16 +494,25 @@ type overlayView struct {
 	index   overlayIndex    // the same entries by node and allocation
 	// jobs are job writes in the Raft log, not yet applied (nil: purged).
 	jobs map[string]*structs.Job
-	// nodeList, when set, keeps the node list between views.
-	nodeList *nodeList
+	// nodes, when set, are the snapshot's nodes, shared between views
+	// while the nodes table does not change.
+	nodes *nodeTable
 }
 
 // Nodes returns every node (scheduler.State).
 func (v *overlayView) Nodes() []*structs.Node {
-	if v.nodeList != nil {
-		return v.nodeList.get(v.Snapshot)
+	if v.nodes != nil {
+		return v.nodes.list // shared: callers must not modify it (scheduler.State)
 	}
 	return v.Snapshot.Nodes()
+}
+
+// NodeByID returns a node or nil.
+func (v *overlayView) NodeByID(id string) *structs.Node {
+	if v.nodes != nil {
+		return v.nodes.byID[id]
+	}
+	return v.Snapshot.NodeByID(id)
 }
 
 // JobByID returns the job as the writes already in the Raft log leave it.

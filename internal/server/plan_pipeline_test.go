@@ -327,8 +327,9 @@ func checkOverlayUsage(t *testing.T, v *overlayView, node string, exact bool, ex
 	}
 }
 
-// TestNodeListFollowsNodeTable: the kept node list is reused while the
-// nodes table is unchanged and read again after any node write.
+// TestNodeListFollowsNodeTable: the kept nodes are reused while the nodes
+// table is unchanged and read again after any node write; a view's Nodes
+// and NodeByID answer like the snapshot's.
 func TestNodeListFollowsNodeTable(t *testing.T) {
 	st, err := state.New()
 	if err != nil {
@@ -369,6 +370,12 @@ func TestNodeListFollowsNodeTable(t *testing.T) {
 		}
 		if again := c.get(st.Snapshot()); len(got) > 0 && &again[0] != &got[0] {
 			t.Errorf("%s: the list was read again with the nodes table unchanged", s.name)
+		}
+		v := &overlayView{Snapshot: snap, nodes: c.at(snap)}
+		for _, id := range []string{"a", "b", "nope"} {
+			if v.NodeByID(id) != snap.NodeByID(id) {
+				t.Errorf("%s: NodeByID(%s) = %+v, want %+v", s.name, id, v.NodeByID(id), snap.NodeByID(id))
+			}
 		}
 	}
 }
