@@ -51,16 +51,12 @@ func (b nodeBumper) write(txn *memdb.Txn, index uint64) error {
 }
 
 // rebuildNodeAllocIndex fills the table from the allocations (restore).
-func rebuildNodeAllocIndex(txn *memdb.Txn) error {
-	it, err := txn.Get(TableAllocs, "id")
-	if err != nil {
-		return err
-	}
+func rebuildNodeAllocIndex(txn *memdb.Txn, allocs *allocTable) error {
 	latest := map[string]uint64{}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		a := raw.(*structs.Allocation)
+	allocs.each(func(a *structs.Allocation) bool {
 		latest[a.NodeID] = max(latest[a.NodeID], a.AllocModifyIndex, a.CreateIndex)
-	}
+		return true
+	})
 	for id, idx := range latest {
 		if err := txn.Insert(tableNodeAllocIndex, &nodeAllocIndex{NodeID: id, Index: idx}); err != nil {
 			return err

@@ -74,10 +74,5 @@ func (s *Snapshot) Abandoned() <-chan struct{} { return s.abandonCh }
 // returns false, without collecting them (the node watch reads a changed
 // node's allocations once per change; a slice per read is garbage).
 func (s *Snapshot) EachAllocOfNode(nodeID string, fn func(*structs.Allocation) bool) {
-	it := s.iter(nil, TableAllocs, "node_id", nodeID)
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if !fn(raw.(*structs.Allocation)) {
-			return
-		}
-	}
+	s.allocs.nodeGroup(nodeID).each(fn)
 }
