@@ -91,10 +91,49 @@ type allocTable struct {
 	byID   *btree.BTreeG[allocItem]
 	byNode *btree.BTreeG[groupItem]
 	byJob  *btree.BTreeG[groupItem]
+	// The node alloc index (nodeindex.go): per node, the index of the last
+	// server-side change to its allocations, by node and by index (the
+	// change feed, nodewatch.go). A node keeps its row when its last
+	// allocation is purged.
+	nodeIndex *btree.BTreeG[nodeIndexItem] // by node
+	feed      *btree.BTreeG[nodeIndexItem] // by index, then node
 }
 
+// nodeIndexItem is a row of the node alloc index.
+type nodeIndexItem struct {
+	node  string
+	index uint64
+}
+
+func lessNodeIndexByNode(x, y nodeIndexItem) bool { return x.node < y.node }
+
+func lessNodeIndexByIndex(x, y nodeIndexItem) bool {
+	if x.index != y.index {
+		return x.index < y.index
+	}
+	return x.node < y.node
+}
+
+var nodeIndexFreeList = btree.NewFreeListG[nodeIndexItem](64)
+
 func newAllocTable() *allocTable {
-	return &allocTable{byID: newIDTree(idTreeDegree), byNode: newOuterTree(), byJob: newOuterTree()}
+	return &allocTable{
+		byID: newIDTree(idTreeDegree), byNode: newOuterTree(), byJob: newOuterTree(),
+		nodeIndex: btree.NewWithFreeListG(outerTreeDegree, lessNodeIndexByNode, nodeIndexFreeList),
+		feed:      btree.NewWithFreeListG(outerTreeDegree, lessNodeIndexByIndex, nodeIndexFreeList),
+	}
+}
+
+// nodeAllocIndex returns the node's row: its index and whether it has one.
+func (t *allocTable) nodeAllocIndex(nodeID string) (uint64, bool) {
+	it, ok := t.nodeIndex.Get(nodeIndexItem{node: nodeID})
+	return it.index, ok
+}
+
+// feedTop returns the highest index in the feed (0 if empty).
+func (t *allocTable) feedTop() uint64 {
+	it, _ := t.feed.Max()
+	return it.index
 }
 
 // get returns the allocation with the ID, or nil.
@@ -155,10 +194,12 @@ func (g *allocGroup) list() []*structs.Allocation {
 type watchKind uint8
 
 const (
-	watchTable watchKind = iota // any change to any allocation
-	watchID                     // one allocation
-	watchNode                   // a node's allocations
-	watchJob                    // a job's allocations
+	watchTable     watchKind = iota // any change to any allocation
+	watchID                         // one allocation
+	watchNode                       // a node's allocations
+	watchJob                        // a job's allocations
+	watchNodeIndex                  // a node's row of the node alloc index
+	watchFeed                       // any row of the node alloc index
 	numWatchKinds
 )
 
@@ -172,6 +213,7 @@ type allocTxn struct {
 	// repeats) and the groups it copied or created (each once).
 	ids    []string
 	groups []touchedGroup
+	bumped []string // nodes whose alloc index row moved
 }
 
 type touchedGroup struct {
@@ -201,7 +243,9 @@ func (x *allocTxn) get(id string) *structs.Allocation { return x.view().get(id) 
 
 func (x *allocTxn) mutable() *allocTable {
 	if x.t == nil {
-		x.t = &allocTable{byID: x.base.byID.Clone(), byNode: x.base.byNode.Clone(), byJob: x.base.byJob.Clone()}
+		b := x.base
+		x.t = &allocTable{byID: b.byID.Clone(), byNode: b.byNode.Clone(), byJob: b.byJob.Clone(),
+			nodeIndex: b.nodeIndex.Clone(), feed: b.feed.Clone()}
 	}
 	return x.t
 }
@@ -320,6 +364,26 @@ func (x *allocTxn) remove(id string) bool {
 	return true
 }
 
+// bumpNode sets the node's alloc index row to index (a server-side change
+// to its allocations); a repeat in the same transaction costs a lookup.
+func (x *allocTxn) bumpNode(nodeID string, index uint64) {
+	if nodeID == "" {
+		return
+	}
+	old, had := x.view().nodeIndex.Get(nodeIndexItem{node: nodeID})
+	if had && old.index == index {
+		return
+	}
+	t := x.mutable()
+	row := nodeIndexItem{node: nodeID, index: index}
+	t.nodeIndex.ReplaceOrInsert(row)
+	if had {
+		t.feed.Delete(old)
+	}
+	t.feed.ReplaceOrInsert(row)
+	x.bumped = append(x.bumped, nodeID)
+}
+
 // allocWatches hands out the channels of watched allocation keys. A channel
 // exists only while somebody waits on the key; a commit closes (and
 // forgets) the channels of the keys it touched.
@@ -379,6 +443,12 @@ func keyChanged(old, cur *allocTable, kind watchKind, key string) bool {
 		return old.nodeGroup(key) != cur.nodeGroup(key)
 	case watchJob:
 		return old.jobGroup(key) != cur.jobGroup(key)
+	case watchNodeIndex:
+		a, _ := old.nodeAllocIndex(key)
+		b, _ := cur.nodeAllocIndex(key)
+		return a != b
+	case watchFeed:
+		return old.feedTop() != cur.feedTop()
 	}
 	return true
 }
@@ -400,6 +470,14 @@ func (w *allocWatches) notify(x *allocTxn) {
 	if w.count[watchNode]+w.count[watchJob] > 0 {
 		for _, g := range x.groups {
 			w.fire(watchKey{kind: g.kind, key: g.key})
+		}
+	}
+	if len(x.bumped) > 0 {
+		w.fire(watchKey{kind: watchFeed})
+		if w.count[watchNodeIndex] > 0 {
+			for _, n := range x.bumped {
+				w.fire(watchKey{kind: watchNodeIndex, key: n})
+			}
 		}
 	}
 }

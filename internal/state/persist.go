@@ -112,9 +112,7 @@ func (s *Store) Restore(r io.Reader) error {
 			return fmt.Errorf("restore: record %d: %w", n, err)
 		}
 	}
-	if err := rebuildNodeAllocIndex(txn, allocs.view()); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
+	rebuildNodeAllocIndex(allocs)
 	txn.Commit()
 
 	s.mu.Lock()

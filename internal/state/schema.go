@@ -50,7 +50,6 @@ func schema() *memdb.DBSchema {
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("Key"),
 		}},
-		tableNodeAllocIndex: nodeAllocIndexSchema(),
 	}}
 }
 

@@ -192,7 +192,7 @@ func markNodeAllocsLost(txn *writeTxn, index uint64, nodeID string, now int64) (
 		}
 	}
 	if len(lost) > 0 {
-		if err := (nodeBumper{nodeID: true}).write(txn.Txn, index); err != nil {
+		if err := (nodeBumper{nodeID: true}).write(txn.allocs, index); err != nil {
 			return 0, err
 		}
 	}
@@ -303,7 +303,7 @@ func stopJobTxn(txn *writeTxn, index uint64, jobID string, now int64) error {
 		}
 		nodes.add(c.NodeID)
 	}
-	return nodes.write(txn.Txn, index)
+	return nodes.write(txn.allocs, index)
 }
 
 // PurgeJob deletes a job, its allocations and its placement failure.
@@ -326,7 +326,7 @@ func purgeJobTxn(txn *writeTxn, index uint64, jobID string) error {
 		nodes.add(a.NodeID)
 		txn.allocs.remove(a.ID)
 	}
-	if err := nodes.write(txn.Txn, index); err != nil {
+	if err := nodes.write(txn.allocs, index); err != nil {
 		return err
 	}
 	if _, err := txn.DeleteAll(TablePlacementFailures, "id", jobID); err != nil {
@@ -440,7 +440,7 @@ func upsertAllocsTxn(txn *writeTxn, index uint64, allocs []*structs.Allocation) 
 		}
 		nodes.add(c.NodeID)
 	}
-	return nodes.write(txn.Txn, index)
+	return nodes.write(txn.allocs, index)
 }
 
 // UpdateAllocsFromClient applies an agent's reports. Reports for unknown
