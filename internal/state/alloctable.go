@@ -212,13 +212,8 @@ type allocTxn struct {
 	// What the transaction touched, for the watches: allocation IDs (with
 	// repeats) and the groups it copied or created (each once).
 	ids    []string
-	groups []touchedGroup
+	groups []watchKey
 	bumped []string // nodes whose alloc index row moved
-}
-
-type touchedGroup struct {
-	kind watchKind
-	key  string
 }
 
 func newAllocTxn(base *allocTable, seq uint64) *allocTxn {
@@ -275,7 +270,7 @@ func (x *allocTxn) group(kind watchKind, key string, create bool) *allocGroup {
 		return nil
 	}
 	outer.ReplaceOrInsert(groupItem{key: key, g: g})
-	x.groups = append(x.groups, touchedGroup{kind: kind, key: key})
+	x.groups = append(x.groups, watchKey{kind: kind, key: key})
 	return g
 }
 
@@ -469,7 +464,7 @@ func (w *allocWatches) notify(x *allocTxn) {
 	}
 	if w.count[watchNode]+w.count[watchJob] > 0 {
 		for _, g := range x.groups {
-			w.fire(watchKey{kind: g.kind, key: g.key})
+			w.fire(g)
 		}
 	}
 	if len(x.bumped) > 0 {

@@ -329,7 +329,7 @@ func TestAllocByPrefix(t *testing.T) {
 		{"", "", ErrNotFound},
 	} {
 		a, err := snap.AllocByPrefix(nil, tc.ref)
-		if !errors.Is(err, tc.err) && !(err == nil && tc.err == nil) {
+		if !errors.Is(err, tc.err) {
 			t.Errorf("%q: err %v, want %v", tc.ref, err, tc.err)
 			continue
 		}
