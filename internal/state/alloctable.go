@@ -388,11 +388,20 @@ func (x *allocTxn) bumpNode(nodeID string, index uint64) {
 // committer publishes its table before taking mu: a registration either
 // sees the new table (and compares the key in both versions) or happens
 // before the close.
+//
+// A channel stays until its key changes, so keys that never change (an ID
+// nobody will place, asked for in a loop) would pile up: past
+// maxWatchChans the registry closes every channel and starts over. A
+// blocking query takes the wake-up as spurious, re-reads and registers
+// again.
 type allocWatches struct {
 	mu    sync.Mutex
 	chans map[watchKey]chan struct{} // guarded by mu
 	count [numWatchKinds]int         // guarded by mu: len(chans) by kind
 }
+
+// maxWatchChans bounds the channels of allocWatches.
+const maxWatchChans = 1 << 18
 
 type watchKey struct {
 	kind watchKind
@@ -417,6 +426,9 @@ func (w *allocWatches) register(snap *allocTable, cur func() *allocTable, kind w
 	k := watchKey{kind: kind, key: key}
 	ch := w.chans[k]
 	if ch == nil {
+		if len(w.chans) >= maxWatchChans {
+			w.closeAll()
+		}
 		if w.chans == nil {
 			w.chans = map[watchKey]chan struct{}{}
 		}
@@ -489,6 +501,10 @@ func (w *allocWatches) fire(k watchKey) {
 func (w *allocWatches) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.closeAll()
+}
+
+func (w *allocWatches) closeAll() {
 	for _, ch := range w.chans {
 		close(ch)
 	}

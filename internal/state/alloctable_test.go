@@ -381,3 +381,23 @@ func TestRestoreRebuildsAllocTable(t *testing.T) {
 		t.Fatalf("restored %d allocations, persisted %d", len(restored), len(model))
 	}
 }
+
+// TestAllocWatchesAreBounded checks the registry's bound: past it every
+// channel is closed (a spurious wake-up) and the registry starts over.
+func TestAllocWatchesAreBounded(t *testing.T) {
+	s := newStore(t)
+	snap := s.Snapshot()
+	first := memdb.NewWatchSet()
+	snap.AllocByIDWatch(first, "never-0")
+	for i := 1; i < maxWatchChans; i++ {
+		snap.AllocByIDWatch(nil, "x") // no channel without a watch set
+		s.watches.register(snap.allocs, s.allocs.Load, watchID, fmt.Sprint("never-", i))
+	}
+	if firedNow(first) || len(s.watches.chans) != maxWatchChans {
+		t.Fatalf("fired early or %d channels", len(s.watches.chans))
+	}
+	snap.AllocByIDWatch(memdb.NewWatchSet(), "one-more")
+	if !firedNow(first) || len(s.watches.chans) != 1 {
+		t.Fatalf("past the bound: fired %v, %d channels", firedNow(first), len(s.watches.chans))
+	}
+}
