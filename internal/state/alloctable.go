@@ -380,7 +380,7 @@ func (x *allocTxn) bumpNode(nodeID string, index uint64) {
 }
 
 // allocWatches hands out the channels of watched allocation keys. A channel
-// exists only while somebody waits on the key; a commit closes (and
+// is made only when somebody watches the key; a commit closes (and
 // forgets) the channels of the keys it touched.
 //
 // The check that a key did not change between the reader's snapshot and

@@ -1,7 +1,8 @@
-// Package state is the server's state store: nodes, jobs, allocations and
-// placement failures in go-memdb tables, changed only by the Raft FSM (each
-// write carries the log index), read through consistent O(1) snapshots, and
-// watched by blocking queries.
+// Package state is the server's state store: nodes, jobs, placement
+// failures and servers in go-memdb tables, allocations in a copy-on-write
+// table of its own (alloctable.go), changed only by the Raft FSM (each
+// write carries the log index) in transactions that cover both, read
+// through consistent O(1) snapshots, and watched by blocking queries.
 //
 // Objects stored are never modified in place: writes insert copies, and
 // objects returned by reads are shared and must not be modified.
