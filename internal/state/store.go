@@ -86,14 +86,17 @@ func (s *Store) write(fn func(txn *writeTxn) error) error {
 	if err := fn(txn); err != nil {
 		return err
 	}
-	changed := txn.allocs.changed()
 	s.mu.Lock()
-	if changed {
+	// A Restore that ran meanwhile replaced db: the transaction commits
+	// into the abandoned database, as it did before allocations had their
+	// own table, and its allocations are dropped with it.
+	publish := txn.allocs.changed() && s.db == db
+	if publish {
 		s.allocs.Store(txn.allocs.result())
 	}
 	mtx.Commit()
 	s.mu.Unlock()
-	if changed {
+	if publish {
 		s.watches.notify(txn.allocs)
 	}
 	return nil
