@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -47,12 +48,33 @@ const (
 
 // allocItem is an entry of an ID-ordered tree. The ID is held by value so
 // lookups need no probe allocation; it shares the allocation's string.
+// k holds the ID's first bytes, so most comparisons in a search read the
+// tree node only, not the string bytes elsewhere in the heap (a cache miss
+// each, ~20 per lookup in a million).
 type allocItem struct {
+	k  uint64
 	id string
 	a  *structs.Allocation
 }
 
-func lessAllocItem(x, y allocItem) bool { return x.id < y.id }
+func mkAllocItem(id string, a *structs.Allocation) allocItem {
+	return allocItem{k: keyPrefix(id), id: id, a: a}
+}
+
+func lessAllocItem(x, y allocItem) bool {
+	if x.k != y.k {
+		return x.k < y.k
+	}
+	return x.id < y.id
+}
+
+// keyPrefix returns s's first 8 bytes as a big-endian number, padded with
+// zeros: for two strings, unequal prefixes order as the strings do.
+func keyPrefix(s string) uint64 {
+	var b [8]byte
+	copy(b[:], s)
+	return binary.BigEndian.Uint64(b[:])
+}
 
 // allocGroup is one node's or one job's allocations.
 type allocGroup struct {
@@ -62,13 +84,23 @@ type allocGroup struct {
 	owner  uint64            // the transaction that may modify it in place
 }
 
-// groupItem is an entry of byNode or byJob.
+// groupItem is an entry of byNode or byJob (k as in allocItem).
 type groupItem struct {
+	k   uint64
 	key string
 	g   *allocGroup
 }
 
-func lessGroupItem(x, y groupItem) bool { return x.key < y.key }
+func mkGroupItem(key string, g *allocGroup) groupItem {
+	return groupItem{k: keyPrefix(key), key: key, g: g}
+}
+
+func lessGroupItem(x, y groupItem) bool {
+	if x.k != y.k {
+		return x.k < y.k
+	}
+	return x.key < y.key
+}
 
 // Free lists shared by all trees of one item type (go-memdb's writer is
 // single; the lists are locked anyway). They only ever receive nodes a
@@ -138,17 +170,17 @@ func (t *allocTable) feedTop() uint64 {
 
 // get returns the allocation with the ID, or nil.
 func (t *allocTable) get(id string) *structs.Allocation {
-	it, _ := t.byID.Get(allocItem{id: id})
+	it, _ := t.byID.Get(mkAllocItem(id, nil))
 	return it.a
 }
 
 func (t *allocTable) nodeGroup(nodeID string) *allocGroup {
-	it, _ := t.byNode.Get(groupItem{key: nodeID})
+	it, _ := t.byNode.Get(mkGroupItem(nodeID, nil))
 	return it.g
 }
 
 func (t *allocTable) jobGroup(jobID string) *allocGroup {
-	it, _ := t.byJob.Get(groupItem{key: jobID})
+	it, _ := t.byJob.Get(mkGroupItem(jobID, nil))
 	return it.g
 }
 
@@ -163,7 +195,7 @@ func (t *allocTable) each(fn func(*structs.Allocation) bool) {
 // eachWithPrefix calls fn for the allocations whose ID starts with prefix,
 // in ID order, until fn returns false.
 func (t *allocTable) eachWithPrefix(prefix string, fn func(*structs.Allocation) bool) {
-	t.byID.AscendGreaterOrEqual(allocItem{id: prefix}, func(it allocItem) bool {
+	t.byID.AscendGreaterOrEqual(mkAllocItem(prefix, nil), func(it allocItem) bool {
 		return strings.HasPrefix(it.id, prefix) && fn(it.a)
 	})
 }
@@ -253,7 +285,7 @@ func (x *allocTxn) group(kind watchKind, key string, create bool) *allocGroup {
 	if kind == watchJob {
 		outer = t.byJob
 	}
-	it, ok := outer.Get(groupItem{key: key})
+	it, ok := outer.Get(mkGroupItem(key, nil))
 	if ok && it.g.owner == x.seq {
 		return it.g
 	}
@@ -269,7 +301,7 @@ func (x *allocTxn) group(kind watchKind, key string, create bool) *allocGroup {
 	default:
 		return nil
 	}
-	outer.ReplaceOrInsert(groupItem{key: key, g: g})
+	outer.ReplaceOrInsert(mkGroupItem(key, g))
 	x.groups = append(x.groups, watchKey{kind: kind, key: key})
 	return g
 }
@@ -283,7 +315,7 @@ func (x *allocTxn) dropIfEmpty(kind watchKind, g *allocGroup) {
 	if kind == watchJob {
 		outer = x.t.byJob
 	}
-	outer.Delete(groupItem{key: g.key})
+	outer.Delete(mkGroupItem(g.key, nil))
 }
 
 func addUsage(g *allocGroup, a *structs.Allocation, sign int64) {
@@ -302,7 +334,7 @@ func (x *allocTxn) put(a *structs.Allocation) error {
 		return fmt.Errorf("alloc %s: node ID and job ID are required", a.ID)
 	}
 	t := x.mutable()
-	item := allocItem{id: a.ID, a: a}
+	item := mkAllocItem(a.ID, a)
 	old, _ := t.byID.ReplaceOrInsert(item)
 	x.ids = append(x.ids, a.ID)
 	x.link(watchNode, old.a, item)
@@ -339,7 +371,7 @@ func (x *allocTxn) unlink(kind watchKind, a *structs.Allocation) {
 	if g == nil {
 		return
 	}
-	if _, ok := g.allocs.Delete(allocItem{id: a.ID}); ok && kind == watchNode {
+	if _, ok := g.allocs.Delete(mkAllocItem(a.ID, nil)); ok && kind == watchNode {
 		addUsage(g, a, -1)
 	}
 	x.dropIfEmpty(kind, g)
@@ -348,7 +380,7 @@ func (x *allocTxn) unlink(kind watchKind, a *structs.Allocation) {
 // remove deletes the allocation with the ID; it reports whether there was
 // one.
 func (x *allocTxn) remove(id string) bool {
-	old, had := x.view().byID.Get(allocItem{id: id})
+	old, had := x.view().byID.Get(mkAllocItem(id, nil))
 	if !had {
 		return false
 	}

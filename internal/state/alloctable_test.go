@@ -401,3 +401,26 @@ func TestAllocWatchesAreBounded(t *testing.T) {
 		t.Fatalf("past the bound: fired %v, %d channels", firedNow(first), len(s.watches.chans))
 	}
 }
+
+// TestItemOrderIsStringOrder checks that the inline key prefix does not
+// change the order: items compare as their strings do.
+func TestItemOrderIsStringOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	alphabet := []byte{0, 1, 'a', 'b', 0xff}
+	word := func() string {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for range 20000 {
+		x, y := word(), word()
+		if got := lessAllocItem(mkAllocItem(x, nil), mkAllocItem(y, nil)); got != (x < y) {
+			t.Fatalf("%q < %q: items say %v", x, y, got)
+		}
+		if got := lessGroupItem(mkGroupItem(x, nil), mkGroupItem(y, nil)); got != (x < y) {
+			t.Fatalf("%q < %q: group items say %v", x, y, got)
+		}
+	}
+}

@@ -3,11 +3,13 @@ package state
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 
 	memdb "github.com/hashicorp/go-memdb"
 
+	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -73,6 +75,27 @@ func BenchmarkBlockingQueryRead(b *testing.B) {
 	for b.Loop() {
 		if _, err := s.BlockingQuery(b.Context(), 0, 0, read); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAllocTableGet looks up random-UUID allocations in a table of
+// 1,000,000 (as the FSM does for every report and stop).
+func BenchmarkAllocTableGet(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := newAllocTxn(newAllocTable(), 1)
+	ids := make([]string, 1_000_000)
+	for i := range ids {
+		ids[i] = scheduler.NewID(rng)
+		if err := x.put(&structs.Allocation{ID: ids[i], NodeID: ids[i%10000], JobID: ids[i%1000]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	t := x.result()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if t.get(ids[(i*7919)%len(ids)]) == nil {
+			b.Fatal("missing")
 		}
 	}
 }
