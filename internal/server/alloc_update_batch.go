@@ -7,8 +7,10 @@ import (
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
-// maxBatchUpdates bounds the reports in one Raft entry (a report is ~200
-// bytes of JSON, so an entry stays around a few MB at most).
+// maxBatchUpdates bounds the reports in one Raft entry. A running report
+// (two task events) is ~50 bytes in the binary entry
+// (structs.EncodeReportBatch; ~450 as JSON), so an entry stays under 1 MB;
+// the bound is also what one go-memdb transaction of the FSM changes.
 const maxBatchUpdates = 16384
 
 // updateBatcher coalesces agents' status reports into one Raft entry per

@@ -32,8 +32,40 @@ type fsmResult struct {
 	dropped []string
 }
 
-// encodeEntry builds a Raft entry: one type byte then the JSON body.
+// encodeEntry builds a Raft entry: one type byte then the body. Plans and
+// agents' reports, the entries that carry allocations by the thousand, are
+// written in their binary encodings (structs.EncodePlanBatch,
+// structs.EncodeReportBatch) under their own types; everything else, and
+// those requests when the caller's type does not match, is JSON.
 func encodeEntry(t structs.MessageType, req any) ([]byte, error) {
+	switch r := req.(type) {
+	case *structs.ApplyPlanBatchRequest:
+		if t == structs.ApplyPlanBatchRequestType {
+			return encodePlanEntry(r)
+		}
+	case *structs.ApplyPlanRequest:
+		if t == structs.ApplyPlanRequestType {
+			// A batch of one applies exactly as the single plan.
+			return encodePlanEntry(&structs.ApplyPlanBatchRequest{Plans: []*structs.ApplyPlanRequest{r}})
+		}
+	case *structs.AllocClientUpdateBatchRequest:
+		if t == structs.AllocClientUpdateBatchRequestType {
+			return append([]byte{byte(structs.AllocClientUpdateBatchBinaryType)}, structs.EncodeReportBatch(r)...), nil
+		}
+	}
+	return encodeJSONEntry(t, req)
+}
+
+func encodePlanEntry(req *structs.ApplyPlanBatchRequest) ([]byte, error) {
+	body, err := structs.EncodePlanBatch(req)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{byte(structs.ApplyPlanBatchBinaryType)}, body...), nil
+}
+
+// encodeJSONEntry builds a Raft entry: one type byte then the JSON body.
+func encodeJSONEntry(t structs.MessageType, req any) ([]byte, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %T: %w", req, err)
@@ -145,6 +177,22 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 			return err
 		}
 		return planResult(f.state.ApplyPlans(index, req.Plans))
+	case structs.ApplyPlanBatchBinaryType:
+		req, err := structs.DecodePlanBatch(body)
+		if err != nil {
+			return err
+		}
+		return planResult(f.state.ApplyPlans(index, req.Plans))
+	case structs.AllocClientUpdateBatchBinaryType:
+		req, err := structs.DecodeReportBatch(body)
+		if err != nil {
+			return err
+		}
+		terminal, err := f.state.UpdateAllocsFromClientBatch(index, req.Nodes)
+		if err != nil {
+			return err
+		}
+		return &fsmResult{terminal: terminal}
 	case structs.ServerMemberUpsertRequestType:
 		req, err := decode[structs.ServerMemberUpsertRequest](body)
 		if err != nil {

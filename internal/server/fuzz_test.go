@@ -67,6 +67,22 @@ func FuzzFSMEntry(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(byte(s.t), []byte(s.body))
 	}
+	// The binary entries the server proposes for plans and reports.
+	for _, e := range []struct {
+		t   structs.MessageType
+		req any
+	}{
+		{structs.ApplyPlanRequestType, &structs.ApplyPlanRequest{JobID: "web", JobVersion: 1, Allocs: []*structs.Allocation{
+			{ID: "4f1d2c3b-0000-4a5b-8c6d-000000000001", JobID: "web", NodeID: "n1", DesiredStatus: structs.AllocDesiredRun}, nil}}},
+		{structs.AllocClientUpdateBatchRequestType, &structs.AllocClientUpdateBatchRequest{Nodes: []structs.AllocClientUpdateRequest{
+			{NodeID: "n1", Updates: []*structs.AllocClientUpdate{{ID: "a1", ClientStatus: structs.AllocClientRunning}}}}}},
+	} {
+		b, err := encodeEntry(e.t, e.req)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b[0], b[1:])
+	}
 	f.Fuzz(func(t *testing.T, mt byte, body []byte) {
 		st, err := state.New()
 		if err != nil {

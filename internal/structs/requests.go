@@ -1,7 +1,9 @@
 package structs
 
 // MessageType is the first byte of every Raft log entry; the body after it is
-// the JSON encoding of the matching request below. The FSM switches on it.
+// the JSON encoding of the matching request below, or for the binary types
+// (codec_plan.go, codec_report.go) their compact encoding. The FSM switches
+// on it.
 // Values are persisted in logs and snapshots: never renumber, only append.
 type MessageType uint8
 
