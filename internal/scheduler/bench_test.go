@@ -114,3 +114,43 @@ func BenchmarkUnplaceable(b *testing.B) {
 		}
 	}
 }
+
+// usageView is a schedtest view with usage rows kept in a map, as the
+// state store keeps them, so the Placer takes its O(1) usage path and the
+// benchmark measures the scheduler, not a scan.
+type usageView struct {
+	*schedtest.View
+	usage map[string]structs.Resources
+}
+
+func (v *usageView) NodeUsage(nodeID string) structs.Resources { return v.usage[nodeID] }
+
+// BenchmarkComputePlanBigJob runs ComputePlan for a new 1,000-copy job on
+// 10,000 half-full nodes with usage rows: the c1m-like shape. It reports
+// the cost per placement.
+func BenchmarkComputePlanBigJob(b *testing.B) {
+	ns, jobs, allocs := benchCluster(10000)
+	job := schedtest.Job("web", 1000, 500, 1024)
+	v := &usageView{View: schedtest.NewView(1, ns, append(jobs, job), allocs), usage: map[string]structs.Resources{}}
+	for _, a := range allocs {
+		v.usage[a.NodeID] = v.usage[a.NodeID].Add(a.Resources)
+	}
+	r := rng(1)
+	cache := scheduler.NewFeasibilityCache(0)
+	b.ReportAllocs()
+	placed := 0
+	for b.Loop() {
+		res, err := scheduler.ComputePlan(scheduler.Options{Rand: r, Now: fixedNow, Cache: cache}, v, job.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		placed += res.Placed
+	}
+	if placed != b.N*job.Count {
+		b.Fatalf("placed %d of %d", placed, b.N*job.Count)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(placed), "ns/placement")
+	b.ReportMetric(float64(testing.AllocsPerRun(1, func() {
+		_, _ = scheduler.ComputePlan(scheduler.Options{Rand: r, Now: fixedNow, Cache: cache}, v, job.ID)
+	}))/float64(job.Count), "allocs/placement")
+}

@@ -83,14 +83,20 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 			// negative ask hide usage and over-commit a node.
 			return nil, fmt.Errorf("job %s: invalid resources %s", jobID, r)
 		}
-		pl := NewPlacer(PlacerConfig(opts), state, job, plan)
+		known := allocs
+		if known == nil {
+			known = []*structs.Allocation{} // read: the job has none
+		}
+		pl := newPlacer(PlacerConfig(opts), state, job, plan, known)
 		for _, req := range rec.Place {
 			if pl.Place(req) != nil {
 				res.Placed++
 			}
 		}
 		res.Victims = pl.Victims()
-		if f := pl.Failure(); f != nil {
+		f := pl.Failure()
+		pl.release()
+		if f != nil {
 			if job.Gang {
 				// All or nothing: a gang that does not fit entirely
 				// places nothing and evicts nobody.

@@ -1,7 +1,7 @@
 package server
 
 import (
-	iradix "github.com/hashicorp/go-immutable-radix"
+	"github.com/google/btree"
 
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -11,11 +11,45 @@ import (
 // in flight, scanning them per node visit was ~18% of the server's CPU in
 // c1m-like). It is immutable: a view keeps the index it was built with,
 // and the pipeline replaces its index on every change.
+//
+// Both maps are copy-on-write B-trees (google/btree's Clone): adding a
+// plan copies only the tree nodes it touches, once per plan, and a view
+// reads its version without locks. They replaced go-immutable-radix
+// trees, whose every new node carries a watch channel and whose
+// transactions track written nodes in an LRU: ~50 heap allocations per
+// placement for upkeep alone, against ~2 now (docs/bench.md).
 type overlayIndex struct {
-	byNode  *iradix.Tree // node ID -> []*overlayEntry, in check order
-	byAlloc *iradix.Tree // alloc ID -> []allocVersion, in check order
-	adds    *iradix.Tree // node ID -> structs.Resources the entries' new placements add
-	stops   *iradix.Tree // node ID -> []*overlayEntry that stop or evict there
+	nodes  *btree.BTreeG[nodeItem]  // by node ID
+	allocs *btree.BTreeG[allocItem] // by allocation ID
+}
+
+// nodeItem and allocItem are the trees' items: a key and a pointer, by
+// value so a lookup's key does not escape to the heap.
+type nodeItem struct {
+	id string
+	n  *nodeOverlay
+}
+
+type allocItem struct {
+	id string
+	a  *allocOverlay
+}
+
+// nodeOverlay is what the uncommitted plans do on one node. It is never
+// modified once in a tree: a change inserts a new one.
+type nodeOverlay struct {
+	id      string
+	entries []*overlayEntry   // entries touching the node, in check order
+	stops   []*overlayEntry   // the entries among them that stop or evict there
+	adds    structs.Resources // what their new placements (not Terminal) add
+}
+
+// allocOverlay holds the uncommitted plans' versions of one allocation, in
+// check order (nearly always one). Never modified once in a tree.
+type allocOverlay struct {
+	id    string
+	first allocVersion
+	more  []allocVersion
 }
 
 // allocVersion is one uncommitted plan's version of an allocation.
@@ -24,144 +58,165 @@ type allocVersion struct {
 	alloc *structs.Allocation
 }
 
+func (a *allocOverlay) latest() *structs.Allocation {
+	if n := len(a.more); n > 0 {
+		return a.more[n-1].alloc
+	}
+	return a.first.alloc
+}
+
+// each calls f for every version, oldest first.
+func (a *allocOverlay) each(f func(allocVersion)) {
+	f(a.first)
+	for _, v := range a.more {
+		f(v)
+	}
+}
+
+// overlayDegree is the B-trees' degree: nodes of up to 63 items, so a
+// copy-on-write copy of a tree node stays ~1.5 KB.
+const overlayDegree = 32
+
 func newOverlayIndex() overlayIndex {
-	return overlayIndex{byNode: iradix.New(), byAlloc: iradix.New(), adds: iradix.New(), stops: iradix.New()}
+	return overlayIndex{
+		nodes:  btree.NewG(overlayDegree, func(a, b nodeItem) bool { return a.id < b.id }),
+		allocs: btree.NewG(overlayDegree, func(a, b allocItem) bool { return a.id < b.id }),
+	}
+}
+
+// indexed reports whether the index was built (views built by hand in
+// tests may have none).
+func (x overlayIndex) indexed() bool { return x.nodes != nil }
+
+func (x overlayIndex) node(id string) *nodeOverlay {
+	if x.nodes == nil {
+		return nil
+	}
+	it, _ := x.nodes.Get(nodeItem{id: id})
+	return it.n
+}
+
+func (x overlayIndex) alloc(id string) *allocOverlay {
+	if x.allocs == nil {
+		return nil
+	}
+	it, _ := x.allocs.Get(allocItem{id: id})
+	return it.a
 }
 
 // add returns the index with e appended.
 func (x overlayIndex) add(e *overlayEntry) overlayIndex {
-	nt := x.byNode.Txn()
-	for node := range e.byNode {
-		old, _ := nt.Get([]byte(node))
-		list, _ := old.([]*overlayEntry)
-		nt.Insert([]byte(node), append(list[:len(list):len(list)], e))
+	if !x.indexed() {
+		x = newOverlayIndex()
 	}
-	at := x.byAlloc.Txn()
-	for id, a := range e.allocs {
-		old, _ := at.Get([]byte(id))
-		list, _ := old.([]allocVersion)
-		at.Insert([]byte(id), append(list[:len(list):len(list)], allocVersion{entry: e, alloc: a}))
-	}
-	st := x.stops.Txn()
-	for node := range e.stops {
-		old, _ := st.Get([]byte(node))
-		list, _ := old.([]*overlayEntry)
-		st.Insert([]byte(node), append(list[:len(list):len(list)], e))
-	}
-	return overlayIndex{byNode: nt.CommitOnly(), byAlloc: at.CommitOnly(), adds: addUsage(x.adds, e, 1), stops: st.CommitOnly()}
-}
-
-// addUsage returns t with e's added usage per node added (sign 1) or
-// taken away (-1).
-func addUsage(t *iradix.Tree, e *overlayEntry, sign int64) *iradix.Tree {
-	if len(e.adds) == 0 {
-		return t
-	}
-	tx := t.Txn()
-	for node, r := range e.adds {
-		old, _ := tx.Get([]byte(node))
-		sum, _ := old.(structs.Resources)
-		sum.CPU += sign * r.CPU
-		sum.MemoryMB += sign * r.MemoryMB
-		if sum.IsZero() {
-			tx.Delete([]byte(node))
-		} else {
-			tx.Insert([]byte(node), sum)
+	out := overlayIndex{nodes: x.nodes.Clone(), allocs: x.allocs.Clone()}
+	for id, part := range e.nodes {
+		n := &nodeOverlay{id: id}
+		if old := out.node(id); old != nil {
+			*n = *old
 		}
+		n.entries = append(n.entries[:len(n.entries):len(n.entries)], e)
+		if part.stops {
+			n.stops = append(n.stops[:len(n.stops):len(n.stops)], e)
+		}
+		n.adds = n.adds.Add(part.adds)
+		out.nodes.ReplaceOrInsert(nodeItem{id: id, n: n})
 	}
-	return tx.CommitOnly()
+	for _, a := range e.allocs {
+		// One descent when the allocation is new to the overlay (nearly
+		// always); a second to put back a merged item otherwise.
+		v := allocVersion{entry: e, alloc: a}
+		old, found := out.allocs.ReplaceOrInsert(allocItem{id: a.ID, a: &allocOverlay{id: a.ID, first: v}})
+		if !found {
+			continue
+		}
+		n := *old.a
+		n.more = append(n.more[:len(n.more):len(n.more)], v)
+		out.allocs.ReplaceOrInsert(allocItem{id: a.ID, a: &n})
+	}
+	return out
 }
 
 // remove returns the index without the entries in gone.
 func (x overlayIndex) remove(gone map[*overlayEntry]bool) overlayIndex {
-	nt := x.byNode.Txn()
-	at := x.byAlloc.Txn()
-	st := x.stops.Txn()
-	adds := x.adds
+	if !x.indexed() {
+		return x
+	}
+	out := overlayIndex{nodes: x.nodes.Clone(), allocs: x.allocs.Clone()}
 	for e := range gone {
-		adds = addUsage(adds, e, -1)
-		for node := range e.stops {
-			dropEntries(st, node, gone)
+		for id, part := range e.nodes {
+			old := out.node(id)
+			if old == nil {
+				continue // dropped with another gone entry's last visit
+			}
+			// Every gone entry leaves the lists now; each takes off its
+			// own adds on its own visit.
+			n := &nodeOverlay{id: id, adds: old.adds.Sub(part.adds)}
+			for _, o := range old.entries {
+				if !gone[o] {
+					n.entries = append(n.entries, o)
+				}
+			}
+			if len(n.entries) == 0 {
+				out.nodes.Delete(nodeItem{id: id})
+				continue
+			}
+			for _, o := range old.stops {
+				if !gone[o] {
+					n.stops = append(n.stops, o)
+				}
+			}
+			out.nodes.ReplaceOrInsert(nodeItem{id: id, n: n})
 		}
-		for node := range e.byNode {
-			dropEntries(nt, node, gone)
-		}
-		for id := range e.allocs {
-			old, _ := at.Get([]byte(id))
-			list, _ := old.([]allocVersion)
+		for _, a := range e.allocs {
+			old := out.alloc(a.ID)
+			if old == nil {
+				continue
+			}
 			var keep []allocVersion
-			for _, v := range list {
+			old.each(func(v allocVersion) {
 				if !gone[v.entry] {
 					keep = append(keep, v)
 				}
-			}
+			})
 			if len(keep) == 0 {
-				at.Delete([]byte(id))
-			} else {
-				at.Insert([]byte(id), keep)
+				out.allocs.Delete(allocItem{id: a.ID})
+				continue
 			}
+			out.allocs.ReplaceOrInsert(allocItem{id: a.ID, a: &allocOverlay{id: a.ID, first: keep[0], more: keep[1:]}})
 		}
 	}
-	return overlayIndex{byNode: nt.CommitOnly(), byAlloc: at.CommitOnly(), adds: adds, stops: st.CommitOnly()}
-}
-
-// stopEntries returns the entries that stop or evict on a node.
-func (x overlayIndex) stopEntries(node string) []*overlayEntry {
-	if x.stops == nil {
-		return nil
-	}
-	v, _ := x.stops.Get([]byte(node))
-	list, _ := v.([]*overlayEntry)
-	return list
-}
-
-// added returns what the entries' new placements add to a node.
-func (x overlayIndex) added(node string) structs.Resources {
-	if x.adds == nil {
-		return structs.Resources{}
-	}
-	v, _ := x.adds.Get([]byte(node))
-	r, _ := v.(structs.Resources)
-	return r
+	return out
 }
 
 // nodeEntries returns the entries that touch a node, in check order.
 func (x overlayIndex) nodeEntries(node string) []*overlayEntry {
-	if x.byNode == nil {
-		return nil
+	if n := x.node(node); n != nil {
+		return n.entries
 	}
-	v, _ := x.byNode.Get([]byte(node))
-	list, _ := v.([]*overlayEntry)
-	return list
+	return nil
 }
 
 // latest returns the newest uncommitted version of an allocation, or nil.
 func (x overlayIndex) latest(id string) *structs.Allocation {
-	if x.byAlloc == nil {
-		return nil
+	if a := x.alloc(id); a != nil {
+		return a.latest()
 	}
-	v, _ := x.byAlloc.Get([]byte(id))
-	list, _ := v.([]allocVersion)
-	if len(list) == 0 {
-		return nil
-	}
-	return list[len(list)-1].alloc
+	return nil
 }
 
-// dropEntries removes the entries in gone from the list kept under node,
-// deleting the key when nothing is left.
-func dropEntries(t *iradix.Txn, node string, gone map[*overlayEntry]bool) {
-	old, _ := t.Get([]byte(node))
-	list, _ := old.([]*overlayEntry)
-	var keep []*overlayEntry
-	for _, o := range list {
-		if !gone[o] {
-			keep = append(keep, o)
+// placed reports whether an uncommitted entry places the allocation (so
+// its resources are in the node's added usage).
+func (x overlayIndex) placed(id string) bool {
+	a := x.alloc(id)
+	if a == nil {
+		return false
+	}
+	found := false
+	a.each(func(v allocVersion) {
+		if isPlacement(v.alloc) && !v.alloc.Terminal() {
+			found = true
 		}
-	}
-	if len(keep) == 0 {
-		t.Delete([]byte(node))
-	} else {
-		t.Insert([]byte(node), keep)
-	}
+	})
+	return found
 }

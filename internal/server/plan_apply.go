@@ -2,6 +2,7 @@ package server
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/state"
@@ -40,11 +41,14 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 	var allocs []*structs.Allocation
 
 	// Stops: always committed; allocations that vanished are skipped.
-	stopping := map[string][]*structs.Allocation{} // by node
+	var stopping map[string][]*structs.Allocation // by node
 	for _, st := range plan.Stops {
 		a := snap.AllocByID(st.AllocID)
 		if a == nil {
 			continue
+		}
+		if stopping == nil {
+			stopping = map[string][]*structs.Allocation{}
 		}
 		stopping[a.NodeID] = append(stopping[a.NodeID], a)
 		c := a.Copy()
@@ -57,38 +61,31 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 		allocs = append(allocs, c)
 	}
 
-	byNode := map[string][]*structs.Allocation{}
-	for _, p := range plan.Placements {
-		if p != nil {
-			if p.JobID == "" {
-				c := p.Copy()
-				c.JobID = plan.JobID
-				p = c
-			}
-			byNode[p.NodeID] = append(byNode[p.NodeID], p)
-		}
-	}
-	preemptByNode := map[string][]structs.AllocStop{}
+	groups := groupByNode(plan.Placements)
+	var preemptByNode map[string][]structs.AllocStop
 	for _, pr := range plan.Preemptions {
+		if preemptByNode == nil {
+			preemptByNode = map[string][]structs.AllocStop{}
+		}
 		preemptByNode[pr.NodeID] = append(preemptByNode[pr.NodeID], pr)
 	}
-	nodes := make([]string, 0, len(byNode))
-	for id := range byNode {
-		nodes = append(nodes, id)
-	}
-	slices.Sort(nodes)
 
 	job := snap.JobByID(plan.JobID)
 	jobGone := job == nil || job.Stop
 
-	var placed, evicted []*structs.Allocation
-	for _, nodeID := range nodes {
+	var evicted []*structs.Allocation
+	// The placements are copied into one array: the plan's own objects
+	// stay as the scheduler made them, at one heap allocation per plan.
+	copies := make([]structs.Allocation, 0, len(plan.Placements))
+	placed := make([]*structs.Allocation, 0, len(plan.Placements))
+	for _, g := range groups {
+		nodeID := g.node
 		if jobGone {
 			result.RejectedNodes = append(result.RejectedNodes, nodeID)
 			continue
 		}
 		node := snap.NodeByID(nodeID)
-		ok, nodeEvicted := nodeFits(snap, node, byNode[nodeID], preemptByNode[nodeID], stopping[nodeID])
+		ok, nodeEvicted := nodeFits(snap, plan.JobID, node, g.allocs, preemptByNode[nodeID], stopping[nodeID])
 		if !ok {
 			result.RejectedNodes = append(result.RejectedNodes, nodeID)
 			continue
@@ -104,8 +101,9 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 			c.ModifyTime = now
 			evicted = append(evicted, c)
 		}
-		for _, p := range byNode[nodeID] {
-			c := p.Copy()
+		for _, p := range g.allocs {
+			copies = append(copies, *p)
+			c := &copies[len(copies)-1]
 			c.NodeName = node.Name
 			if c.JobID == "" {
 				c.JobID = plan.JobID
@@ -135,14 +133,23 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 		}
 	}
 	if plan.AllOrNothing && len(result.RejectedNodes) > 0 {
-		result.RejectedNodes = nodes
+		result.RejectedNodes = result.RejectedNodes[:0]
+		for _, g := range groups {
+			result.RejectedNodes = append(result.RejectedNodes, g.node)
+		}
 		placed, evicted = nil, nil
 	}
-	for _, p := range placed {
-		result.Placed = append(result.Placed, p.ID)
+	if len(placed) > 0 {
+		result.Placed = make([]string, len(placed))
+		for i, p := range placed {
+			result.Placed[i] = p.ID
+		}
 	}
-	allocs = append(allocs, evicted...)
-	allocs = append(allocs, placed...)
+	if len(evicted)+len(placed) > 0 {
+		allocs = slices.Grow(allocs, len(evicted)+len(placed))
+		allocs = append(allocs, evicted...)
+		allocs = append(allocs, placed...)
+	}
 
 	req := &structs.ApplyPlanRequest{Allocs: allocs, JobID: plan.JobID, Failure: plan.Failure, Time: now}
 	if len(placed) > 0 {
@@ -162,6 +169,44 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 	return result, req
 }
 
+// nodeGroup is a plan's placements on one node.
+type nodeGroup struct {
+	node   string
+	allocs []*structs.Allocation
+}
+
+// groupByNode groups placements by node, nodes in ID order and each
+// node's placements in plan order, in one array (a counting sort: no
+// slice per node).
+func groupByNode(placements []*structs.Allocation) []nodeGroup {
+	count := make(map[string]int, len(placements))
+	for _, p := range placements {
+		if p != nil {
+			count[p.NodeID]++
+		}
+	}
+	groups := make([]nodeGroup, 0, len(count))
+	for id := range count {
+		groups = append(groups, nodeGroup{node: id})
+	}
+	slices.SortFunc(groups, func(a, b nodeGroup) int { return strings.Compare(a.node, b.node) })
+	flat := make([]*structs.Allocation, 0, len(placements))
+	at := make(map[string]int, len(groups)) // node -> its group
+	for i := range groups {
+		g := &groups[i]
+		g.allocs = flat[len(flat) : len(flat) : len(flat)+count[g.node]]
+		flat = flat[:len(flat)+count[g.node]]
+		at[g.node] = i
+	}
+	for _, p := range placements {
+		if p != nil {
+			g := &groups[at[p.NodeID]]
+			g.allocs = append(g.allocs, p)
+		}
+	}
+	return groups
+}
+
 type preemption struct {
 	stop  structs.AllocStop
 	alloc *structs.Allocation
@@ -169,16 +214,22 @@ type preemption struct {
 
 // nodeFits checks one node's part of a plan and returns the preemptions to
 // commit with it.
-func nodeFits(snap planView, node *structs.Node, placements []*structs.Allocation,
+func nodeFits(snap planView, jobID string, node *structs.Node, placements []*structs.Allocation,
 	preempts []structs.AllocStop, stopping []*structs.Allocation) (bool, []preemption) {
 	if node == nil || !node.Ready() {
 		return false, nil
 	}
 	// The node's usage row, minus the live allocations the plan stops,
-	// evicts or replaces there, plus the placements.
-	gone := map[string]*structs.Allocation{}
+	// evicts or replaces there, plus the placements. gone is nearly
+	// always empty: a slice, checked for repeats.
+	var gone []*structs.Allocation
+	leave := func(a *structs.Allocation) {
+		if !slices.ContainsFunc(gone, func(g *structs.Allocation) bool { return g.ID == a.ID }) {
+			gone = append(gone, a)
+		}
+	}
 	for _, a := range stopping {
-		gone[a.ID] = a
+		leave(a)
 	}
 	var evict []preemption
 	for _, pr := range preempts {
@@ -186,7 +237,7 @@ func nodeFits(snap planView, node *structs.Node, placements []*structs.Allocatio
 		if a == nil || a.NodeID != node.ID {
 			continue // gone or elsewhere: frees nothing here
 		}
-		gone[a.ID] = a
+		leave(a)
 		if !a.Terminal() {
 			evict = append(evict, preemption{stop: pr, alloc: a})
 		}
@@ -197,14 +248,18 @@ func nodeFits(snap planView, node *structs.Node, placements []*structs.Allocatio
 			return false, nil // a negative ask would hide real usage
 		}
 		old := snap.AllocByID(p.ID)
-		if old != nil && (old.JobID != p.JobID || old.NodeID != node.ID) {
+		pj := p.JobID
+		if pj == "" {
+			pj = jobID
+		}
+		if old != nil && (old.JobID != pj || old.NodeID != node.ID) {
 			// An ID that names another job's or node's allocation (a
 			// scheduler's random source repeated itself) would overwrite
 			// it and lose it.
 			return false, nil
 		}
 		if old != nil {
-			gone[old.ID] = old
+			leave(old)
 		}
 		used = used.Add(p.Resources)
 	}

@@ -228,9 +228,6 @@ func testOverlayView(t *testing.T, indexed bool) {
 	push := func(e *overlayEntry) {
 		v.entries = append(v.entries, e)
 		if indexed {
-			if v.index.byNode == nil {
-				v.index = newOverlayIndex()
-			}
 			v.index = v.index.add(e)
 		}
 	}
@@ -300,7 +297,7 @@ func testOverlayView(t *testing.T, indexed bool) {
 			t.Errorf("latest(old) after removing e1 = %+v, want none", a)
 		}
 		x = x.remove(map[*overlayEntry]bool{e2: true, e3: true})
-		if len(x.nodeEntries("n1")) != 0 || x.latest("new") != nil || x.byNode.Len() != 0 || x.byAlloc.Len() != 0 || x.adds.Len() != 0 {
+		if len(x.nodeEntries("n1")) != 0 || x.latest("new") != nil || x.nodes.Len() != 0 || x.allocs.Len() != 0 {
 			t.Error("index not empty after removing every entry")
 		}
 		if len(v.index.nodeEntries("n1")) != 2 {
@@ -327,5 +324,163 @@ func checkOverlayUsage(t *testing.T, v *overlayView, node string, exact bool, ex
 	}
 	if exact && got != want.Add(extra) {
 		t.Errorf("overlay usage of %s: %s, want the scan's %s plus %s", node, got, want, extra)
+	}
+}
+
+// TestNodeListFollowsNodeTable: the kept nodes are reused while the nodes
+// table is unchanged and read again after any node write; a view's Nodes
+// and NodeByID answer like the snapshot's.
+func TestNodeListFollowsNodeTable(t *testing.T) {
+	st, err := state.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := func(id string, status structs.NodeStatus) *structs.Node {
+		return &structs.Node{ID: id, Name: id, Status: status, Capacity: structs.Resources{CPU: 1000, MemoryMB: 1000}}
+	}
+	var c nodeList
+	ids := func(ns []*structs.Node) string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, n.ID+"/"+string(n.Status))
+		}
+		return fmt.Sprint(out)
+	}
+	steps := []struct {
+		name  string
+		write func(index uint64) error
+		want  string
+	}{
+		{"empty", nil, "[]"},
+		{"one node", func(i uint64) error { return st.UpsertNode(i, node("a", structs.NodeStatusReady)) }, "[a/ready]"},
+		{"unrelated write keeps the list", func(i uint64) error { return st.UpsertJob(i, &structs.Job{ID: "j", Name: "j"}) }, "[a/ready]"},
+		{"second node", func(i uint64) error { return st.UpsertNode(i, node("b", structs.NodeStatusReady)) }, "[a/ready b/ready]"},
+		{"status change", func(i uint64) error { return st.UpdateNodeStatus(i, "a", structs.NodeStatusDown, 1) }, "[a/down b/ready]"},
+	}
+	for i, s := range steps {
+		if s.write != nil {
+			if err := s.write(uint64(10 + i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		snap := st.Snapshot()
+		got := c.get(snap)
+		if ids(got) != s.want || ids(got) != ids(snap.Nodes()) {
+			t.Errorf("%s: %s, want %s", s.name, ids(got), s.want)
+		}
+		if again := c.get(st.Snapshot()); len(got) > 0 && &again[0] != &got[0] {
+			t.Errorf("%s: the list was read again with the nodes table unchanged", s.name)
+		}
+		v := &overlayView{Snapshot: snap, nodes: c.at(snap)}
+		for _, id := range []string{"a", "b", "nope"} {
+			if v.NodeByID(id) != snap.NodeByID(id) {
+				t.Errorf("%s: NodeByID(%s) = %+v, want %+v", s.name, id, v.NodeByID(id), snap.NodeByID(id))
+			}
+		}
+	}
+}
+
+// TestOverlayIndexMatchesScan is a property test of the overlay index: per
+// seed, random plan entries (placements, stops and evictions of committed
+// and of uncommitted allocations, several versions of one allocation) are
+// added and the oldest removed, as the pipeline does; after every step a
+// view through the index answers exactly like a view that scans the
+// entries.
+func TestOverlayIndexMatchesScan(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 42))
+			st, err := state.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes := []string{"n0", "n1", "n2", "n3"}
+			for _, n := range nodes {
+				if err := st.UpsertNode(1, &structs.Node{ID: n, Name: n, Status: structs.NodeStatusReady,
+					Capacity: structs.Resources{CPU: 1 << 30, MemoryMB: 1 << 30}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := func() structs.Resources {
+				return structs.Resources{CPU: 1 + rng.Int64N(100), MemoryMB: 1 + rng.Int64N(100)}
+			}
+			var committed []*structs.Allocation
+			for i := range 12 {
+				committed = append(committed, &structs.Allocation{ID: fmt.Sprint("c", i), JobID: "j",
+					NodeID: nodes[rng.IntN(len(nodes))], Resources: res(),
+					DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning})
+			}
+			if err := st.UpsertAllocs(2, committed); err != nil {
+				t.Fatal(err)
+			}
+			snap := st.Snapshot()
+			committed = snap.AllocsByJob("j")
+			var entries []*overlayEntry
+			var placed []*structs.Allocation // placements of the entries, for later stops
+			ix := newOverlayIndex()
+			for step := range 30 {
+				if len(entries) > 0 && rng.IntN(3) == 0 {
+					k := 1 + rng.IntN(len(entries))
+					gone := map[*overlayEntry]bool{}
+					for _, e := range entries[:k] {
+						gone[e] = true
+					}
+					ix = ix.remove(gone)
+					entries = entries[k:]
+				} else {
+					var allocs []*structs.Allocation
+					for range 1 + rng.IntN(4) {
+						a := &structs.Allocation{ID: fmt.Sprintf("p%d-%d", step, len(allocs)), JobID: "j",
+							NodeID: nodes[rng.IntN(len(nodes))], Resources: res(),
+							DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientPending}
+						allocs = append(allocs, a)
+						placed = append(placed, a)
+					}
+					for range rng.IntN(3) {
+						var src *structs.Allocation
+						if rng.IntN(2) == 0 {
+							src = committed[rng.IntN(len(committed))]
+						} else {
+							src = placed[rng.IntN(len(placed))]
+						}
+						stop := src.Copy()
+						stop.DesiredStatus = structs.AllocDesiredStop
+						if rng.IntN(2) == 0 {
+							stop.DesiredStatus = structs.AllocDesiredEvict
+						}
+						allocs = append(allocs, stop)
+					}
+					rng.Shuffle(len(allocs), func(i, j int) { allocs[i], allocs[j] = allocs[j], allocs[i] })
+					e := newOverlayEntry(&structs.ApplyPlanRequest{JobID: "j", Allocs: allocs})
+					entries = append(entries, e)
+					ix = ix.add(e)
+				}
+				indexed := &overlayView{Snapshot: snap, entries: entries, index: ix}
+				scan := &overlayView{Snapshot: snap, entries: entries}
+				for _, n := range nodes {
+					if a, b := indexed.NodeUsage(n), scan.NodeUsage(n); a != b {
+						t.Fatalf("step %d: usage of %s: indexed %s, scan %s", step, n, a, b)
+					}
+					if a, b := fmt.Sprint(indexed.AllocsByNode(n)), fmt.Sprint(scan.AllocsByNode(n)); a != b {
+						t.Fatalf("step %d: allocations of %s differ:\nindexed %s\nscan    %s", step, n, a, b)
+					}
+				}
+				for _, a := range append(slices.Clone(committed), placed...) {
+					if x, y := indexed.AllocByID(a.ID), scan.AllocByID(a.ID); x != y {
+						t.Fatalf("step %d: AllocByID(%s): indexed %+v, scan %+v", step, a.ID, x, y)
+					}
+				}
+			}
+			ix = ix.remove(func() map[*overlayEntry]bool {
+				m := map[*overlayEntry]bool{}
+				for _, e := range entries {
+					m[e] = true
+				}
+				return m
+			}())
+			if ix.nodes.Len() != 0 || ix.allocs.Len() != 0 {
+				t.Fatalf("index not empty after removing every entry: %d nodes, %d allocations", ix.nodes.Len(), ix.allocs.Len())
+			}
+		})
 	}
 }
