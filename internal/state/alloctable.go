@@ -76,10 +76,32 @@ func keyPrefix(s string) uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
+// groupEntry is an entry of a group's tree, ordered by allocation ID. It
+// keeps the allocation's create and server-side modify indexes next to the
+// key, so NodeAllocDelta finds a node's changed allocations reading the
+// tree's nodes only. It holds no ID string: a group is only searched with
+// an allocation in hand, and k settles nearly every comparison.
+type groupEntry struct {
+	k           uint64
+	a           *structs.Allocation
+	create, mod uint64 // CreateIndex, AllocModifyIndex
+}
+
+func mkGroupEntry(a *structs.Allocation) groupEntry {
+	return groupEntry{k: keyPrefix(a.ID), a: a, create: a.CreateIndex, mod: a.AllocModifyIndex}
+}
+
+func lessGroupEntry(x, y groupEntry) bool {
+	if x.k != y.k {
+		return x.k < y.k
+	}
+	return x.a.ID < y.a.ID
+}
+
 // allocGroup is one node's or one job's allocations.
 type allocGroup struct {
 	key    string
-	allocs *btree.BTreeG[allocItem]
+	allocs *btree.BTreeG[groupEntry]
 	used   structs.Resources // live (not Terminal) allocations' use; node groups only
 	owner  uint64            // the transaction that may modify it in place
 }
@@ -108,10 +130,15 @@ func lessGroupItem(x, y groupItem) bool {
 var (
 	allocFreeList = btree.NewFreeListG[allocItem](256)
 	groupFreeList = btree.NewFreeListG[groupItem](64)
+	entryFreeList = btree.NewFreeListG[groupEntry](256)
 )
 
-func newIDTree(degree int) *btree.BTreeG[allocItem] {
-	return btree.NewWithFreeListG(degree, lessAllocItem, allocFreeList)
+func newGroupTree() *btree.BTreeG[groupEntry] {
+	return btree.NewWithFreeListG(groupTreeDegree, lessGroupEntry, entryFreeList)
+}
+
+func newIDTree() *btree.BTreeG[allocItem] {
+	return btree.NewWithFreeListG(idTreeDegree, lessAllocItem, allocFreeList)
 }
 
 func newOuterTree() *btree.BTreeG[groupItem] {
@@ -150,7 +177,7 @@ var nodeIndexFreeList = btree.NewFreeListG[nodeIndexItem](64)
 
 func newAllocTable() *allocTable {
 	return &allocTable{
-		byID: newIDTree(idTreeDegree), byNode: newOuterTree(), byJob: newOuterTree(),
+		byID: newIDTree(), byNode: newOuterTree(), byJob: newOuterTree(),
 		nodeIndex: btree.NewWithFreeListG(outerTreeDegree, lessNodeIndexByNode, nodeIndexFreeList),
 		feed:      btree.NewWithFreeListG(outerTreeDegree, lessNodeIndexByIndex, nodeIndexFreeList),
 	}
@@ -206,7 +233,27 @@ func (g *allocGroup) each(fn func(*structs.Allocation) bool) {
 	if g == nil {
 		return
 	}
-	g.allocs.Ascend(func(it allocItem) bool { return fn(it.a) })
+	g.allocs.Ascend(func(e groupEntry) bool { return fn(e.a) })
+}
+
+// delta calls fn, in ID order, for the group's allocations whose
+// AllocModifyIndex is above since, and counts the allocations created at
+// or before since and all of them. Only the allocations passed to fn are
+// read; the rest is the tree's own memory.
+func (g *allocGroup) delta(since uint64, fn func(*structs.Allocation)) (held, total int) {
+	if g == nil {
+		return 0, 0
+	}
+	g.allocs.Ascend(func(e groupEntry) bool {
+		if e.create <= since {
+			held++
+		}
+		if e.mod > since {
+			fn(e.a)
+		}
+		return true
+	})
+	return held, g.allocs.Len()
 }
 
 // list returns the group's allocations in ID order (nil if none).
@@ -215,8 +262,8 @@ func (g *allocGroup) list() []*structs.Allocation {
 		return nil
 	}
 	out := make([]*structs.Allocation, 0, g.allocs.Len())
-	g.allocs.Ascend(func(it allocItem) bool {
-		out = append(out, it.a)
+	g.allocs.Ascend(func(e groupEntry) bool {
+		out = append(out, e.a)
 		return true
 	})
 	return out
@@ -297,7 +344,7 @@ func (x *allocTxn) group(kind watchKind, key string, create bool) *allocGroup {
 		c.owner = x.seq
 		g = &c
 	case create:
-		g = &allocGroup{key: key, allocs: newIDTree(groupTreeDegree), owner: x.seq}
+		g = &allocGroup{key: key, allocs: newGroupTree(), owner: x.seq}
 	default:
 		return nil
 	}
@@ -358,7 +405,7 @@ func (x *allocTxn) link(kind watchKind, prev *structs.Allocation, item allocItem
 		prev = nil
 	}
 	g := x.group(kind, key, true)
-	g.allocs.ReplaceOrInsert(item)
+	g.allocs.ReplaceOrInsert(mkGroupEntry(item.a))
 	if kind == watchNode {
 		addUsage(g, prev, -1)
 		addUsage(g, item.a, 1)
@@ -371,7 +418,7 @@ func (x *allocTxn) unlink(kind watchKind, a *structs.Allocation) {
 	if g == nil {
 		return
 	}
-	if _, ok := g.allocs.Delete(mkAllocItem(a.ID, nil)); ok && kind == watchNode {
+	if _, ok := g.allocs.Delete(groupEntry{k: keyPrefix(a.ID), a: a}); ok && kind == watchNode {
 		addUsage(g, a, -1)
 	}
 	x.dropIfEmpty(kind, g)

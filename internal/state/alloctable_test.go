@@ -72,9 +72,26 @@ func checkTable(t *testing.T, tb *allocTable, m allocModel, step string) {
 	}
 	groups(byNode, tb.nodeGroup, tb.byNode.Len())
 	groups(byJob, tb.jobGroup, tb.byJob.Len())
-	for node := range byNode {
+	for node, ids := range byNode {
 		if got := tb.nodeGroup(node).used; got != used[node] {
 			t.Fatalf("%s: node %s uses %s, model %s", step, node, got, used[node])
+		}
+		for _, since := range []uint64{0, 2, 5, 9} {
+			var want, got []string
+			wantHeld := 0
+			for _, id := range ids {
+				if m[id].AllocModifyIndex > since {
+					want = append(want, id)
+				}
+				if m[id].CreateIndex <= since {
+					wantHeld++
+				}
+			}
+			held, total := tb.nodeGroup(node).delta(since, func(a *structs.Allocation) { got = append(got, a.ID) })
+			if !slices.Equal(got, want) || held != wantHeld || total != len(ids) {
+				t.Fatalf("%s: node %s delta since %d: %v held %d of %d, model %v held %d of %d",
+					step, node, since, got, held, total, want, wantHeld, len(ids))
+			}
 		}
 	}
 }
@@ -107,7 +124,8 @@ func runAllocOps(t *testing.T, ops []byte) {
 			case 0, 1: // insert or replace, maybe moving groups
 				a := &structs.Allocation{ID: id, NodeID: fmt.Sprintf("n%d", op/4%5), JobID: fmt.Sprintf("j%d", op/32%3),
 					Resources:     structs.Resources{CPU: int64(arg) + 1, MemoryMB: int64(op) + 1},
-					DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning}
+					DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning,
+					CreateIndex: uint64(arg % 8), AllocModifyIndex: uint64(arg%8 + op%5)}
 				if op%4 == 1 {
 					a.ClientStatus = structs.AllocClientComplete
 				}
@@ -421,6 +439,10 @@ func TestItemOrderIsStringOrder(t *testing.T) {
 		}
 		if got := lessGroupItem(mkGroupItem(x, nil), mkGroupItem(y, nil)); got != (x < y) {
 			t.Fatalf("%q < %q: group items say %v", x, y, got)
+		}
+		ex, ey := mkGroupEntry(&structs.Allocation{ID: x}), mkGroupEntry(&structs.Allocation{ID: y})
+		if got := lessGroupEntry(ex, ey); got != (x < y) {
+			t.Fatalf("%q < %q: group entries say %v", x, y, got)
 		}
 	}
 }

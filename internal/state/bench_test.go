@@ -99,3 +99,43 @@ func BenchmarkAllocTableGet(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNodeDelta compares the node watch's two ways to find a changed
+// node's new allocations in a table of 1,000,000 on 10,000 nodes: a scan
+// reading each allocation (EachAllocOfNode) and NodeAllocDelta.
+func BenchmarkNodeDelta(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := newAllocTxn(newAllocTable(), 1)
+	nodes := make([]string, 10000)
+	for i := range nodes {
+		nodes[i] = scheduler.NewID(rng)
+	}
+	for i := range 1_000_000 {
+		a := &structs.Allocation{ID: scheduler.NewID(rng), NodeID: nodes[rng.IntN(len(nodes))], JobID: "j",
+			CreateIndex: uint64(i / 1000), AllocModifyIndex: uint64(i / 1000)}
+		if err := x.put(a); err != nil {
+			b.Fatal(err)
+		}
+	}
+	snap := &Snapshot{allocs: x.result()}
+	since := uint64(990)
+	b.Run("scan", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			n := 0
+			snap.EachAllocOfNode(nodes[(i*7919)%len(nodes)], func(a *structs.Allocation) bool {
+				if a.CreateIndex <= since {
+					n++
+				}
+				if a.AllocModifyIndex > since {
+					n--
+				}
+				return true
+			})
+		}
+	})
+	b.Run("delta", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			snap.NodeAllocDelta(nodes[(i*7919)%len(nodes)], since, func(*structs.Allocation) {})
+		}
+	})
+}

@@ -61,3 +61,15 @@ func (s *Snapshot) Abandoned() <-chan struct{} { return s.abandonCh }
 func (s *Snapshot) EachAllocOfNode(nodeID string, fn func(*structs.Allocation) bool) {
 	s.allocs.nodeGroup(nodeID).each(fn)
 }
+
+// NodeAllocDelta is what a node watch needs of a changed node without
+// reading each of its allocations: it calls fn, in ID order, for the
+// allocations on the node whose AllocModifyIndex is above since, and
+// returns how many of the node's allocations were created at or before
+// since (fewer than the caller holds: some were removed) and how many the
+// node has. The indexes are kept in the node's group next to the IDs, so
+// only the changed allocations are touched (a scan with EachAllocOfNode
+// loads every allocation of the node: ~19% of the server in c1m-like).
+func (s *Snapshot) NodeAllocDelta(nodeID string, since uint64, fn func(*structs.Allocation)) (held, total int) {
+	return s.allocs.nodeGroup(nodeID).delta(since, fn)
+}
