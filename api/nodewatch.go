@@ -39,6 +39,9 @@ type NodeWatchState struct {
 type NodeWatchFrame struct {
 	// Index is the state index the frame was read at.
 	Index uint64 `json:"index"`
+	// Time is when the server sent the frame (unix nanoseconds; 0 from
+	// servers that do not say), for measuring delivery.
+	Time int64 `json:"time,omitempty"`
 	// Jobs are the jobs that allocations of this frame refer to (JobRef)
 	// and that this answer or stream has not sent before: each version of
 	// a job is sent once, not embedded in every allocation.
@@ -86,6 +89,9 @@ type NodeWatch struct {
 	jobs map[int]*Job
 	// Index is the server's state index when the watch was answered.
 	Index uint64
+	// FrameTime is the server's send time of the last frame Next
+	// returned (unix nanoseconds; 0 if the server does not say).
+	FrameTime int64
 }
 
 // WatchNodeAllocations watches many nodes' allocations in one request
@@ -121,6 +127,7 @@ func (w *NodeWatch) Next() (uint64, map[string]*NodeAllocChanges, error) {
 		}
 		return 0, nil, fmt.Errorf("node watch: decoding a frame: %w", err)
 	}
+	w.FrameTime = f.Time
 	for ref, j := range f.Jobs {
 		if j != nil {
 			w.jobs[ref] = j

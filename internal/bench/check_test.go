@@ -64,7 +64,7 @@ jobs: [{name: j, count: 1, tasks: 2, cpu: 60, memory_mb: 10}]
 		t.Run(tc.name, func(t *testing.T) {
 			rec := newRecorder(time.Now, w)
 			for _, i := range tc.received {
-				rec.placedAlloc("j-0", i)
+				rec.placedAlloc(&structs.Allocation{JobID: "j-0", Index: i}, 0)
 			}
 			c := newChecker(w, rec)
 			for _, p := range tc.state {

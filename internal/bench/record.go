@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
 // jobTrack follows one submitted job: when it was submitted and which of
@@ -33,6 +35,7 @@ type recorder struct {
 	mu         sync.Mutex
 	placedLat  []time.Duration
 	runningLat []time.Duration
+	stages     []stageSample // submit-to-placed by stage, where time stamps allow
 }
 
 func newRecorder(now func() time.Time, w *Workload) *recorder {
@@ -84,19 +87,25 @@ func (r *recorder) mark(jobID string, idx int, running bool, at time.Time) (lat 
 	return at.Sub(time.Unix(0, sub)), true, true
 }
 
-// placedAlloc is called when a node first receives an allocation to run.
-func (r *recorder) placedAlloc(jobID string, idx int) {
+// placedAlloc is called when a node first receives an allocation to run,
+// in a watch frame the server sent at frameAt (unix nanoseconds, 0 if
+// unknown).
+func (r *recorder) placedAlloc(a *structs.Allocation, frameAt int64) {
 	now := r.now()
 	r.received.Add(1)
-	lat, hasLat, isNew := r.mark(jobID, idx, false, now)
+	lat, hasLat, isNew := r.mark(a.JobID, a.Index, false, now)
 	if !isNew {
 		return
 	}
 	r.placed.Add(1)
 	r.lastPlaced.Store(now.UnixNano())
 	if hasLat {
+		st, ok := splitStages(r.jobs[a.JobID].submitted.Load(), a, frameAt, now)
 		r.mu.Lock()
 		r.placedLat = append(r.placedLat, lat)
+		if ok {
+			r.stages = append(r.stages, st)
+		}
 		r.mu.Unlock()
 	}
 }
@@ -137,8 +146,8 @@ func percentiles(d []time.Duration) Percentiles {
 	return Percentiles{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: at(1), N: len(s)}
 }
 
-func (r *recorder) latencies() (placed, running Percentiles) {
+func (r *recorder) latencies() (placed, running Percentiles, stages []StageFigure) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return percentiles(r.placedLat), percentiles(r.runningLat)
+	return percentiles(r.placedLat), percentiles(r.runningLat), stageFigures(r.stages)
 }

@@ -40,8 +40,14 @@ type Report struct {
 
 	SubmitToPlaced  Percentiles `json:"submit_to_placed"`
 	SubmitToRunning Percentiles `json:"submit_to_running"`
+	// PlacedStages splits submit-to-placed into stages (stages.go).
+	PlacedStages []StageFigure `json:"submit_to_placed_stages,omitempty"`
 
 	Scheduler SchedulerFigures `json:"scheduler"`
+	// RaftWritesWaited is the mean number of log writes (each with its
+	// fsync) the server's Raft entries waited for during placement, from
+	// gantry_raft_log_writes_waited (0: not reported).
+	RaftWritesWaited float64 `json:"raft_log_writes_waited,omitempty"`
 
 	// ServerCPUSeconds is CPU used from the first submission to the end
 	// of placement; ServerCPUTotalSeconds includes node registration.
@@ -101,7 +107,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("placements/s", "%.0f", r.PlacementsPerSecond)
 	row("time to place all", "%.2f s  (submission took %.2f s; node registration %.2f s)", r.TimeToPlaceAllSeconds, r.SubmitSeconds, r.RegisterSeconds)
 	row("submit to placed", "%s", lat(r.SubmitToPlaced))
+	for _, st := range r.PlacedStages {
+		row("  "+st.Stage, "p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  (slowest 1%%: mean %.2f ms)", st.P50, st.P90, st.P99, st.TailMeanMs)
+	}
 	row("submit to running", "%s", lat(r.SubmitToRunning))
+	if r.RaftWritesWaited > 0 {
+		row("raft", "%.2f log writes waited per entry (mean)", r.RaftWritesWaited)
+	}
 	row("scheduler", "busy %.0f%% (%.2f s), %d evaluations, %d placements, %d preemptions",
 		100*r.Scheduler.BusyFraction, r.Scheduler.BusySeconds, r.Scheduler.Evaluations, r.Scheduler.Placements, r.Scheduler.Preemptions)
 	if r.Architecture != "" {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,6 +178,7 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	busy0, _ := r.schedulerBusySeconds(ctx)
+	writes0 := r.metricValues(ctx, writesWaitedSum, writesWaitedCount)
 
 	// 2. Submit and watch placements.
 	start := time.Now()
@@ -197,6 +199,9 @@ func (r *runner) run(ctx context.Context) error {
 	checkCtx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r.collect(checkCtx, start, end, cpu0, busy0)
+	if w := r.metricValues(checkCtx, writesWaitedSum, writesWaitedCount); w[writesWaitedCount] > writes0[writesWaitedCount] {
+		r.rep.RaftWritesWaited = (w[writesWaitedSum] - writes0[writesWaitedSum]) / (w[writesWaitedCount] - writes0[writesWaitedCount])
+	}
 	<-profDone
 
 	// 3. Check the final state. Stop the nodes first, so nothing they
@@ -418,7 +423,7 @@ func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, busy0 
 	if rep.TimeToPlaceAllSeconds > 0 {
 		rep.PlacementsPerSecond = float64(rep.Placed) / rep.TimeToPlaceAllSeconds
 	}
-	rep.SubmitToPlaced, rep.SubmitToRunning = r.rec.latencies()
+	rep.SubmitToPlaced, rep.SubmitToRunning, rep.PlacedStages = r.rec.latencies()
 	if cpu, rss, scope, err := r.cp.Usage(); err == nil {
 		rep.ServerCPUSeconds = cpu - cpu0
 		rep.ServerCPUTotalSeconds = cpu
@@ -461,6 +466,39 @@ func (r *runner) addError(err error) {
 	if len(r.rep.Errors) < 10 {
 		r.rep.Errors = append(r.rep.Errors, err.Error())
 	}
+}
+
+// The server's count of log writes its Raft entries waited for.
+const (
+	writesWaitedSum   = "gantry_raft_log_writes_waited_sum"
+	writesWaitedCount = "gantry_raft_log_writes_waited_count"
+)
+
+// metricValues reads unlabelled figures from the server's /metrics (those
+// missing are left out).
+func (r *runner) metricValues(ctx context.Context, names ...string) map[string]float64 {
+	out := map[string]float64{}
+	req, err := http.NewRequestWithContext(ctx, "GET", r.cp.Addr()+"/metrics", nil)
+	if err != nil {
+		return out
+	}
+	resp, err := r.ctlHTTP.Do(req)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !slices.Contains(names, name) {
+			continue
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			out[name] = f
+		}
+	}
+	return out
 }
 
 // schedulerBusySeconds reads the time the scheduler spent scheduling from

@@ -152,7 +152,7 @@ func (g *simGroup) serveStream(ctx context.Context, w *api.NodeWatch) error {
 				continue
 			}
 			n.watchIndex = ch.Index
-			n.reconcile(ch.Allocs, ch.Full)
+			n.reconcile(ch.Allocs, ch.Full, w.FrameTime)
 		}
 		if lost {
 			return nil

@@ -97,8 +97,9 @@ func (n *simNode) countErr() {
 
 // reconcile starts new allocations, stops those the server stopped (or no
 // longer lists, when the answer is the full list), and queues the status
-// reports.
-func (n *simNode) reconcile(allocs []*structs.Allocation, full bool) {
+// reports. frameAt is when the server sent the frame (unix nanoseconds; 0
+// if unknown).
+func (n *simNode) reconcile(allocs []*structs.Allocation, full bool, frameAt int64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	queued := false
@@ -129,7 +130,7 @@ func (n *simNode) reconcile(allocs []*structs.Allocation, full bool) {
 			if a.DesiredStatus != structs.AllocDesiredRun || a.ClientTerminal() {
 				continue
 			}
-			n.rec.placedAlloc(a.JobID, a.Index)
+			n.rec.placedAlloc(a, frameAt)
 			t = &simTask{alloc: a}
 			n.tasks[a.ID] = t
 			n.start(t)

@@ -50,9 +50,9 @@ func (s *Server) registerJob(job *structs.Job) (*api.JobRegisterResponse, error)
 		job.CreateIndex, job.ModifyIndex = 0, 0
 		return structs.JobWrite{Register: &structs.JobRegisterRequest{Job: job}}, job, true
 	}, func() {
-		// Scheduled as soon as the registration is in the log: the plan
-		// is proposed after it, so it applies after it (the schedulers'
-		// view holds the job meanwhile, plan_pipeline.go).
+		// Scheduled as soon as the registration is queued: the plan is
+		// proposed after it, so it applies after it (the schedulers'
+		// view holds the job meanwhile, job_batch.go, plan_pipeline.go).
 		s.sched.Enqueue(job.ID, job.Priority)
 	})
 	if w.err != nil {

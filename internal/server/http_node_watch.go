@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
 
@@ -139,6 +140,7 @@ func (s *Server) nodeAllocsWatch(w http.ResponseWriter, r *http.Request) (any, e
 			w.Header().Set(api.IndexHeader, strconv.FormatUint(max(f.Index, 1), 10))
 			w.WriteHeader(http.StatusOK)
 		}
+		f.Time = time.Now().UnixNano()
 		if err := enc.Encode(f); err != nil {
 			return err
 		}

@@ -64,7 +64,9 @@ func TestConcurrentRegistrationsGetConsecutiveVersions(t *testing.T) {
 // 404, and the job writer holds nothing once idle.
 func TestJobWritesOrderedWithQueuedOnes(t *testing.T) {
 	s, c := startServer(t, testConfig(t))
-	// Hold the committer back so the writes queue behind each other.
+	// Hold the proposer and flushes back so the writes queue behind each
+	// other.
+	s.jobs.proposeMu.Lock()
 	s.jobs.mu.Lock()
 	s.jobs.committing = true
 	s.jobs.mu.Unlock()
@@ -91,6 +93,7 @@ func TestJobWritesOrderedWithQueuedOnes(t *testing.T) {
 		defer s.jobs.mu.Unlock()
 		return len(s.jobs.queue) == 2, fmt.Sprint(len(s.jobs.queue))
 	})
+	s.jobs.proposeMu.Unlock()
 	s.wg.Add(1)
 	go s.jobs.commitLoop()
 	r, st := <-reg, <-stopped
@@ -121,15 +124,16 @@ func mockJobStruct(name string, count int) *structs.Job {
 	return &structs.Job{Name: name, Count: count, Driver: "mock", Resources: structs.Resources{CPU: 500, MemoryMB: 256}}
 }
 
-// TestSchedulersSeeJobWritesInTheLog: a job write proposed but not yet
-// applied is in the schedulers' view (a plan for it is proposed after it,
-// so it applies after it); once it leaves the set the store has it.
+// TestSchedulersSeeJobWritesInTheLog: a job write queued or proposed but
+// not yet applied is in the schedulers' view (a plan for it is proposed
+// after it, so it applies after it); once it leaves the set the store has
+// it.
 func TestSchedulersSeeJobWritesInTheLog(t *testing.T) {
 	s, _ := startServer(t, testConfig(t))
 	job := mockJobStruct("inlog", 1)
 	job.ID = "inlog"
 	s.jobs.mu.Lock()
-	s.jobs.proposed = map[string]*jobWrite{
+	s.jobs.pending = map[string]*jobWrite{
 		"inlog":  {jobID: "inlog", after: job},
 		"purged": {jobID: "purged"},
 	}
@@ -145,9 +149,74 @@ func TestSchedulersSeeJobWritesInTheLog(t *testing.T) {
 		t.Fatal("the store has a job that was never applied")
 	}
 	s.jobs.mu.Lock()
-	s.jobs.proposed = nil
+	s.jobs.pending = nil
 	s.jobs.mu.Unlock()
 	if j := s.plans.snapshot().JobByID("inlog"); j != nil {
 		t.Fatalf("view without writes in flight has %+v", j)
 	}
+}
+
+// TestFlushProposesQueuedWritesFirst: a job write queued (and already in
+// the schedulers' view) is in the Raft log once flush returns, so an entry
+// proposed after the flush (a plan checked against the write) applies
+// after it.
+func TestFlushProposesQueuedWritesFirst(t *testing.T) {
+	s, _ := startServer(t, testConfig(t))
+	// Hold the proposer back: only the flush proposes.
+	s.jobs.mu.Lock()
+	s.jobs.committing = true
+	s.jobs.mu.Unlock()
+	done := make(chan *jobWrite, 1)
+	go func() {
+		w, _ := s.jobs.write("flushed", func(*structs.Job) (structs.JobWrite, *structs.Job, bool) {
+			job := mockJobStruct("flushed", 1)
+			job.ID = "flushed"
+			job.Canonicalize()
+			return structs.JobWrite{Register: &structs.JobRegisterRequest{Job: job}}, job, true
+		}, nil)
+		done <- w
+	}()
+	waitFor(t, 5*time.Second, "the write to queue", func() (bool, string) {
+		s.jobs.mu.Lock()
+		defer s.jobs.mu.Unlock()
+		return len(s.jobs.queue) == 1, fmt.Sprint(len(s.jobs.queue))
+	})
+	if j := s.plans.snapshot().JobByID("flushed"); j == nil {
+		t.Fatal("a queued write is not in the schedulers' view")
+	}
+	s.jobs.flush()
+	later, _, err := s.raftApply(structs.NodeRegisterRequestType, &structs.NodeRegisterRequest{
+		Node: &structs.Node{ID: "n1", Name: "n1", Capacity: structs.Resources{CPU: 1000, MemoryMB: 1000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := <-done
+	if w.err != nil || w.index == 0 || w.index >= later {
+		t.Fatalf("job write at %d (err %v), entry proposed after the flush at %d: want the write first", w.index, w.err, later)
+	}
+	// Hand the writer back (nothing is queued).
+	s.jobs.mu.Lock()
+	s.jobs.committing = false
+	s.jobs.mu.Unlock()
+}
+
+// TestFlushWaitsForAProposalInProgress: a write the proposer took off the
+// queue is not in the Raft log until its proposal returns (which may wait
+// at the commit gate); a flush must not return before, or a plan checked
+// against the write could enter the log ahead of it.
+func TestFlushWaitsForAProposalInProgress(t *testing.T) {
+	s, _ := startServer(t, testConfig(t))
+	s.jobs.proposeMu.Lock() // a proposal in progress
+	returned := make(chan struct{})
+	go func() {
+		s.jobs.flush()
+		close(returned)
+	}()
+	select {
+	case <-returned:
+		t.Fatal("flush returned while a proposal was in progress")
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.jobs.proposeMu.Unlock()
+	<-returned
 }

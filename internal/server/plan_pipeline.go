@@ -308,6 +308,9 @@ func (q *planPipeline) proposeBatch(batch []*checkedPlan) func() (uint64, any, e
 			return q.s.raftPropose(t, req, 0)
 		}
 	}
+	// Job writes still queued go first: the plans may have been checked
+	// against them (job_batch.go), and both share one log write.
+	q.s.jobs.flush()
 	if len(batch) == 1 {
 		return propose(structs.ApplyPlanRequestType, batch[0].req)
 	}

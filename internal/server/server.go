@@ -66,6 +66,7 @@ type Server struct {
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	boltStore *raftboltdb.BoltStore
+	logWrites atomic.Uint64 // log writes started (raft.go, countingLogStore)
 	httpLn    net.Listener
 	httpSrv   *http.Server
 	// logClient proxies task logs from agents.
