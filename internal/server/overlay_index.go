@@ -1,6 +1,8 @@
 package server
 
 import (
+	"hash/maphash"
+
 	"github.com/google/btree"
 
 	"github.com/gantry-project/gantry/internal/structs"
@@ -24,15 +26,45 @@ type overlayIndex struct {
 }
 
 // nodeItem and allocItem are the trees' items: a key and a pointer, by
-// value so a lookup's key does not escape to the heap.
+// value so a lookup's key does not escape to the heap. The trees are only
+// looked up, never listed, so they are ordered by a hash of the key (h)
+// first: a search compares integers, and strings only to confirm the item
+// it lands on (node IDs are often names with long common prefixes, which
+// made every comparison a string compare).
 type nodeItem struct {
+	h  uint64
 	id string
 	n  *nodeOverlay
 }
 
 type allocItem struct {
+	h  uint64
 	id string
 	a  *allocOverlay
+}
+
+var overlaySeed = maphash.MakeSeed()
+
+func mkNodeItem(id string, n *nodeOverlay) nodeItem {
+	return nodeItem{h: maphash.String(overlaySeed, id), id: id, n: n}
+}
+
+func mkAllocItem(id string, a *allocOverlay) allocItem {
+	return allocItem{h: maphash.String(overlaySeed, id), id: id, a: a}
+}
+
+func lessNodeItem(x, y nodeItem) bool {
+	if x.h != y.h {
+		return x.h < y.h
+	}
+	return x.id < y.id
+}
+
+func lessAllocItem(x, y allocItem) bool {
+	if x.h != y.h {
+		return x.h < y.h
+	}
+	return x.id < y.id
 }
 
 // nodeOverlay is what the uncommitted plans do on one node. It is never
@@ -79,8 +111,8 @@ const overlayDegree = 32
 
 func newOverlayIndex() overlayIndex {
 	return overlayIndex{
-		nodes:  btree.NewG(overlayDegree, func(a, b nodeItem) bool { return a.id < b.id }),
-		allocs: btree.NewG(overlayDegree, func(a, b allocItem) bool { return a.id < b.id }),
+		nodes:  btree.NewG(overlayDegree, lessNodeItem),
+		allocs: btree.NewG(overlayDegree, lessAllocItem),
 	}
 }
 
@@ -92,7 +124,7 @@ func (x overlayIndex) node(id string) *nodeOverlay {
 	if x.nodes == nil {
 		return nil
 	}
-	it, _ := x.nodes.Get(nodeItem{id: id})
+	it, _ := x.nodes.Get(mkNodeItem(id, nil))
 	return it.n
 }
 
@@ -100,7 +132,7 @@ func (x overlayIndex) alloc(id string) *allocOverlay {
 	if x.allocs == nil {
 		return nil
 	}
-	it, _ := x.allocs.Get(allocItem{id: id})
+	it, _ := x.allocs.Get(mkAllocItem(id, nil))
 	return it.a
 }
 
@@ -120,19 +152,19 @@ func (x overlayIndex) add(e *overlayEntry) overlayIndex {
 			n.stops = append(n.stops[:len(n.stops):len(n.stops)], e)
 		}
 		n.adds = n.adds.Add(part.adds)
-		out.nodes.ReplaceOrInsert(nodeItem{id: id, n: n})
+		out.nodes.ReplaceOrInsert(mkNodeItem(id, n))
 	}
 	for _, a := range e.allocs {
 		// One descent when the allocation is new to the overlay (nearly
 		// always); a second to put back a merged item otherwise.
 		v := allocVersion{entry: e, alloc: a}
-		old, found := out.allocs.ReplaceOrInsert(allocItem{id: a.ID, a: &allocOverlay{id: a.ID, first: v}})
+		old, found := out.allocs.ReplaceOrInsert(mkAllocItem(a.ID, &allocOverlay{id: a.ID, first: v}))
 		if !found {
 			continue
 		}
 		n := *old.a
 		n.more = append(n.more[:len(n.more):len(n.more)], v)
-		out.allocs.ReplaceOrInsert(allocItem{id: a.ID, a: &n})
+		out.allocs.ReplaceOrInsert(mkAllocItem(a.ID, &n))
 	}
 	return out
 }
@@ -158,7 +190,7 @@ func (x overlayIndex) remove(gone map[*overlayEntry]bool) overlayIndex {
 				}
 			}
 			if len(n.entries) == 0 {
-				out.nodes.Delete(nodeItem{id: id})
+				out.nodes.Delete(mkNodeItem(id, nil))
 				continue
 			}
 			for _, o := range old.stops {
@@ -166,7 +198,7 @@ func (x overlayIndex) remove(gone map[*overlayEntry]bool) overlayIndex {
 					n.stops = append(n.stops, o)
 				}
 			}
-			out.nodes.ReplaceOrInsert(nodeItem{id: id, n: n})
+			out.nodes.ReplaceOrInsert(mkNodeItem(id, n))
 		}
 		for _, a := range e.allocs {
 			old := out.alloc(a.ID)
@@ -180,10 +212,10 @@ func (x overlayIndex) remove(gone map[*overlayEntry]bool) overlayIndex {
 				}
 			})
 			if len(keep) == 0 {
-				out.allocs.Delete(allocItem{id: a.ID})
+				out.allocs.Delete(mkAllocItem(a.ID, nil))
 				continue
 			}
-			out.allocs.ReplaceOrInsert(allocItem{id: a.ID, a: &allocOverlay{id: a.ID, first: keep[0], more: keep[1:]}})
+			out.allocs.ReplaceOrInsert(mkAllocItem(a.ID, &allocOverlay{id: a.ID, first: keep[0], more: keep[1:]}))
 		}
 	}
 	return out

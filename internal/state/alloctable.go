@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
 
@@ -106,23 +107,34 @@ type allocGroup struct {
 	owner  uint64            // the transaction that may modify it in place
 }
 
-// groupItem is an entry of byNode or byJob (k as in allocItem).
+// groupItem is an entry of byNode or byJob. Those trees are only looked
+// up, never listed, so they are ordered by a hash of the key (h) first:
+// node and job IDs are often names with long common prefixes ("sim-0-00123"),
+// which a prefix of the key would not tell apart, and every comparison of
+// a search would compare strings.
 type groupItem struct {
-	k   uint64
+	h   uint64
 	key string
 	g   *allocGroup
 }
 
 func mkGroupItem(key string, g *allocGroup) groupItem {
-	return groupItem{k: keyPrefix(key), key: key, g: g}
+	return groupItem{h: keyHash(key), key: key, g: g}
 }
 
 func lessGroupItem(x, y groupItem) bool {
-	if x.k != y.k {
-		return x.k < y.k
+	if x.h != y.h {
+		return x.h < y.h
 	}
 	return x.key < y.key
 }
+
+// keySeed seeds keyHash. The order of hashed trees is the process's own:
+// nothing persisted or listed depends on it.
+var keySeed = maphash.MakeSeed()
+
+// keyHash is the hash that orders the trees that are only looked up.
+func keyHash(s string) uint64 { return maphash.String(keySeed, s) }
 
 // Free lists shared by all trees of one item type (go-memdb's writer is
 // single; the lists are locked anyway). They only ever receive nodes a
@@ -158,19 +170,33 @@ type allocTable struct {
 	feed      *btree.BTreeG[nodeIndexItem] // by index, then node
 }
 
-// nodeIndexItem is a row of the node alloc index.
+// nodeIndexItem is a row of the node alloc index. h is the node's
+// keyHash: the by-node tree is only looked up, so it is ordered by h first
+// (as byNode).
 type nodeIndexItem struct {
+	h     uint64
 	node  string
 	index uint64
 }
 
-func lessNodeIndexByNode(x, y nodeIndexItem) bool { return x.node < y.node }
+func mkNodeIndexItem(node string, index uint64) nodeIndexItem {
+	return nodeIndexItem{h: keyHash(node), node: node, index: index}
+}
 
+func lessNodeIndexByNode(x, y nodeIndexItem) bool {
+	if x.h != y.h {
+		return x.h < y.h
+	}
+	return x.node < y.node
+}
+
+// lessNodeIndexByIndex orders the feed: by index, then (a plan bumps
+// hundreds of nodes to one index) as the by-node tree.
 func lessNodeIndexByIndex(x, y nodeIndexItem) bool {
 	if x.index != y.index {
 		return x.index < y.index
 	}
-	return x.node < y.node
+	return lessNodeIndexByNode(x, y)
 }
 
 var nodeIndexFreeList = btree.NewFreeListG[nodeIndexItem](64)
@@ -185,7 +211,7 @@ func newAllocTable() *allocTable {
 
 // nodeAllocIndex returns the node's row: its index and whether it has one.
 func (t *allocTable) nodeAllocIndex(nodeID string) (uint64, bool) {
-	it, ok := t.nodeIndex.Get(nodeIndexItem{node: nodeID})
+	it, ok := t.nodeIndex.Get(mkNodeIndexItem(nodeID, 0))
 	return it.index, ok
 }
 
@@ -444,12 +470,12 @@ func (x *allocTxn) bumpNode(nodeID string, index uint64) {
 	if nodeID == "" {
 		return
 	}
-	old, had := x.view().nodeIndex.Get(nodeIndexItem{node: nodeID})
+	row := mkNodeIndexItem(nodeID, index)
+	old, had := x.view().nodeIndex.Get(row)
 	if had && old.index == index {
 		return
 	}
 	t := x.mutable()
-	row := nodeIndexItem{node: nodeID, index: index}
 	t.nodeIndex.ReplaceOrInsert(row)
 	if had {
 		t.feed.Delete(old)

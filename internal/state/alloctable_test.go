@@ -421,7 +421,8 @@ func TestAllocWatchesAreBounded(t *testing.T) {
 }
 
 // TestItemOrderIsStringOrder checks that the inline key prefix does not
-// change the order: items compare as their strings do.
+// change the order: items compare as their strings do (and that the
+// hashed trees' items are a total order on their strings).
 func TestItemOrderIsStringOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
 	alphabet := []byte{0, 1, 'a', 'b', 0xff}
@@ -437,8 +438,15 @@ func TestItemOrderIsStringOrder(t *testing.T) {
 		if got := lessAllocItem(mkAllocItem(x, nil), mkAllocItem(y, nil)); got != (x < y) {
 			t.Fatalf("%q < %q: items say %v", x, y, got)
 		}
-		if got := lessGroupItem(mkGroupItem(x, nil), mkGroupItem(y, nil)); got != (x < y) {
-			t.Fatalf("%q < %q: group items say %v", x, y, got)
+		// Group items are ordered by hash: a total order whose equality
+		// is the strings'.
+		gx, gy := mkGroupItem(x, nil), mkGroupItem(y, nil)
+		if xy, yx := lessGroupItem(gx, gy), lessGroupItem(gy, gx); (xy && yx) || (x == y) != (!xy && !yx) {
+			t.Fatalf("%q, %q: group items say x<y %v, y<x %v", x, y, xy, yx)
+		}
+		rx, ry := mkNodeIndexItem(x, 1), mkNodeIndexItem(y, 1)
+		if xy, yx := lessNodeIndexByIndex(rx, ry), lessNodeIndexByIndex(ry, rx); (xy && yx) || (x == y) != (!xy && !yx) {
+			t.Fatalf("%q, %q: feed rows say x<y %v, y<x %v", x, y, xy, yx)
 		}
 		ex, ey := mkGroupEntry(&structs.Allocation{ID: x}), mkGroupEntry(&structs.Allocation{ID: y})
 		if got := lessGroupEntry(ex, ey); got != (x < y) {
