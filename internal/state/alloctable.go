@@ -319,6 +319,19 @@ type allocTxn struct {
 	ids    []string
 	groups []watchKey
 	bumped []string // nodes whose alloc index row moved
+	// The group each kind (node, job) touched last, owned by this
+	// transaction: a plan's allocations share one job and an agent's
+	// reports one node, so most puts find their group here instead of
+	// searching the outer tree.
+	last [2]*allocGroup
+}
+
+// lastSlot returns the index of kind's entry in allocTxn.last.
+func lastSlot(kind watchKind) int {
+	if kind == watchJob {
+		return 1
+	}
+	return 0
 }
 
 func newAllocTxn(base *allocTable, seq uint64) *allocTxn {
@@ -353,6 +366,18 @@ func (x *allocTxn) mutable() *allocTable {
 // group returns the transaction's own copy of the node's or job's group,
 // creating it if create is set; nil if it does not exist and create is not.
 func (x *allocTxn) group(kind watchKind, key string, create bool) *allocGroup {
+	if g := x.last[lastSlot(kind)]; g != nil && g.key == key {
+		return g
+	}
+	g := x.findGroup(kind, key, create)
+	if g != nil {
+		x.last[lastSlot(kind)] = g
+	}
+	return g
+}
+
+// findGroup is group without the last-group shortcut.
+func (x *allocTxn) findGroup(kind watchKind, key string, create bool) *allocGroup {
 	t := x.mutable()
 	outer := t.byNode
 	if kind == watchJob {
@@ -389,6 +414,9 @@ func (x *allocTxn) dropIfEmpty(kind watchKind, g *allocGroup) {
 		outer = x.t.byJob
 	}
 	outer.Delete(mkGroupItem(g.key, nil))
+	if x.last[lastSlot(kind)] == g {
+		x.last[lastSlot(kind)] = nil
+	}
 }
 
 func addUsage(g *allocGroup, a *structs.Allocation, sign int64) {

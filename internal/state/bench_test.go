@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"syscall"
 	"testing"
+	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
 
@@ -138,4 +140,105 @@ func BenchmarkNodeDelta(b *testing.B) {
 			snap.NodeAllocDelta(nodes[(i*7919)%len(nodes)], since, func(*structs.Allocation) {})
 		}
 	})
+}
+
+// BenchmarkAllocTableC1M writes allocations as c1m-like does (docs/bench.md):
+// 10,000 nodes named like the bench's simulated ones ("sim-0-00042", IDs
+// with a long common prefix), jobs of 1,000 tasks, random UUIDs, each plan
+// placing a new job's 1,000 allocations on random nodes and then one
+// report batch marking them running, on a table that already holds
+// 100,000 allocations. b.N counts allocations; it reports the time per
+// placed and per reported allocation, wall and process CPU (GC included).
+func BenchmarkAllocTableC1M(b *testing.B) {
+	const nodes, batch, preload = 10000, 1000, 100
+	s, _ := New()
+	for i := range nodes {
+		id := fmt.Sprintf("sim-0-%05d", i)
+		_ = s.UpsertNode(1, &structs.Node{ID: id, Name: id, Status: structs.NodeStatusReady,
+			Capacity: structs.Resources{CPU: 64000, MemoryMB: 262144}})
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	uuid := func() string {
+		var b [16]byte
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	}
+	index := uint64(2)
+	// place writes one job's plan and its report batch.
+	place := func(jobNo int) (plan, report func() error) {
+		job := testJob(fmt.Sprintf("c1m-%d", jobNo))
+		job.Count = batch
+		_ = s.UpsertJob(index, job)
+		index++
+		allocs := make([]*structs.Allocation, batch)
+		byNode := map[string]*structs.AllocClientUpdateRequest{}
+		for i := range allocs {
+			node := fmt.Sprintf("sim-0-%05d", rng.IntN(nodes))
+			allocs[i] = testAlloc(uuid(), job.ID, node, i)
+			r := byNode[node]
+			if r == nil {
+				r = &structs.AllocClientUpdateRequest{NodeID: node, Time: 2e18}
+				byNode[node] = r
+			}
+			r.Updates = append(r.Updates, &structs.AllocClientUpdate{ID: allocs[i].ID,
+				ClientStatus: structs.AllocClientRunning,
+				TaskState:    structs.TaskState{State: structs.TaskStateRunning, StartedAt: 2e18}})
+		}
+		reqs := make([]structs.AllocClientUpdateRequest, 0, len(byNode))
+		for _, r := range byNode {
+			reqs = append(reqs, *r)
+		}
+		planIndex, reportIndex := index, index+1
+		index += 2
+		return func() error { return s.UpsertAllocs(planIndex, allocs) },
+			func() error { _, err := s.UpdateAllocsFromClientBatch(reportIndex, reqs); return err }
+	}
+	for j := range preload {
+		plan, report := place(j)
+		if plan() != nil || report() != nil {
+			b.Fatal("preload failed")
+		}
+	}
+	var plans, reports []func() error
+	for n := 0; n < b.N; n += batch {
+		p, r := place(preload + n/batch)
+		plans, reports = append(plans, p), append(reports, r)
+	}
+	runtime.GC()
+	b.ResetTimer()
+	var planNs, reportNs time.Duration
+	var planCPU, reportCPU int64
+	for i := range plans {
+		start, startCPU := time.Now(), processCPU(b)
+		if err := plans[i](); err != nil {
+			b.Fatal(err)
+		}
+		mid, midCPU := time.Now(), processCPU(b)
+		if err := reports[i](); err != nil {
+			b.Fatal(err)
+		}
+		planNs += mid.Sub(start)
+		reportNs += time.Since(mid)
+		planCPU += midCPU - startCPU
+		reportCPU += processCPU(b) - midCPU
+	}
+	b.StopTimer()
+	placed := float64(len(plans) * batch)
+	b.ReportMetric(float64(planNs)/placed, "plan-ns/alloc")
+	b.ReportMetric(float64(reportNs)/placed, "report-ns/alloc")
+	b.ReportMetric(float64(planCPU)/placed, "plan-cpu-ns/alloc")
+	b.ReportMetric(float64(reportCPU)/placed, "report-cpu-ns/alloc")
+}
+
+// processCPU is the CPU time the process has used (every thread, the
+// garbage collector's included), in nanoseconds: on a shared machine it
+// moves less with other work than wall time does.
+func processCPU(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
