@@ -47,33 +47,26 @@ const (
 	outerTreeDegree = 16
 )
 
-// allocItem is an entry of the ID-ordered tree: 16 bytes, one pointer (a
-// tree node copied on write is half the size it was with the ID string in
-// the item, and the collector has one pointer less to follow per item).
+// allocItem is an entry of an ID-ordered tree. The ID is held by value so
+// lookups need no probe allocation; it shares the allocation's string.
 // k holds the ID's first bytes, so most comparisons in a search read the
-// tree node only, not the ID's bytes elsewhere in the heap (a cache miss
-// each, ~20 per lookup in a million); items whose k ties compare a.ID.
-//
-// A probe (a nil) carries only k and orders before every item with its k:
-// lookups by ID (allocTable.get) start there and walk the few items with
-// the same k, so they need no probe allocation.
+// tree node only, not the string bytes elsewhere in the heap (a cache miss
+// each, ~20 per lookup in a million).
 type allocItem struct {
-	k uint64
-	a *structs.Allocation // nil in a probe
+	k  uint64
+	id string
+	a  *structs.Allocation
 }
 
-func mkAllocItem(a *structs.Allocation) allocItem {
-	return allocItem{k: keyPrefix(a.ID), a: a}
+func mkAllocItem(id string, a *structs.Allocation) allocItem {
+	return allocItem{k: keyPrefix(id), id: id, a: a}
 }
 
 func lessAllocItem(x, y allocItem) bool {
 	if x.k != y.k {
 		return x.k < y.k
 	}
-	if x.a == nil || y.a == nil {
-		return x.a == nil && y.a != nil
-	}
-	return x.a.ID < y.a.ID
+	return x.id < y.id
 }
 
 // keyPrefix returns s's first 8 bytes as a big-endian number, padded with
@@ -230,19 +223,8 @@ func (t *allocTable) feedTop() uint64 {
 
 // get returns the allocation with the ID, or nil.
 func (t *allocTable) get(id string) *structs.Allocation {
-	k := keyPrefix(id)
-	var found *structs.Allocation
-	t.byID.AscendGreaterOrEqual(allocItem{k: k}, func(it allocItem) bool {
-		if it.k != k || it.a.ID > id {
-			return false
-		}
-		if it.a.ID == id {
-			found = it.a
-			return false
-		}
-		return true
-	})
-	return found
+	it, _ := t.byID.Get(mkAllocItem(id, nil))
+	return it.a
 }
 
 func (t *allocTable) nodeGroup(nodeID string) *allocGroup {
@@ -266,13 +248,8 @@ func (t *allocTable) each(fn func(*structs.Allocation) bool) {
 // eachWithPrefix calls fn for the allocations whose ID starts with prefix,
 // in ID order, until fn returns false.
 func (t *allocTable) eachWithPrefix(prefix string, fn func(*structs.Allocation) bool) {
-	// The probe starts at the first item with the prefix's first 8 bytes
-	// (padded): for a longer prefix, items below it come first.
-	t.byID.AscendGreaterOrEqual(allocItem{k: keyPrefix(prefix)}, func(it allocItem) bool {
-		if strings.HasPrefix(it.a.ID, prefix) {
-			return fn(it.a)
-		}
-		return it.a.ID < prefix
+	t.byID.AscendGreaterOrEqual(mkAllocItem(prefix, nil), func(it allocItem) bool {
+		return strings.HasPrefix(it.id, prefix) && fn(it.a)
 	})
 }
 
@@ -458,7 +435,7 @@ func (x *allocTxn) put(a *structs.Allocation) error {
 		return fmt.Errorf("alloc %s: node ID and job ID are required", a.ID)
 	}
 	t := x.mutable()
-	item := mkAllocItem(a)
+	item := mkAllocItem(a.ID, a)
 	old, _ := t.byID.ReplaceOrInsert(item)
 	x.ids = append(x.ids, a.ID)
 	x.link(watchNode, old.a, item)
@@ -504,11 +481,10 @@ func (x *allocTxn) unlink(kind watchKind, a *structs.Allocation) {
 // remove deletes the allocation with the ID; it reports whether there was
 // one.
 func (x *allocTxn) remove(id string) bool {
-	a := x.view().get(id)
-	if a == nil {
+	old, had := x.view().byID.Get(mkAllocItem(id, nil))
+	if !had {
 		return false
 	}
-	old := mkAllocItem(a)
 	x.mutable().byID.Delete(old)
 	x.ids = append(x.ids, id)
 	x.unlink(watchNode, old.a)
