@@ -331,6 +331,10 @@ func TestAllocByPrefix(t *testing.T) {
 	s := newStore(t)
 	must(t, s.UpsertAllocs(2, []*structs.Allocation{
 		testAlloc("abc1", "j", "n1", 0), testAlloc("abc2", "j", "n1", 1), testAlloc("abd", "j", "n1", 2), testAlloc("b", "j", "n1", 3),
+		// IDs whose first 8 bytes tie: the table's inline key does not
+		// tell them apart.
+		testAlloc("01234567-aaaa", "j", "n1", 4), testAlloc("01234567-abbb", "j", "n1", 5),
+		testAlloc("01234567-b", "j", "n1", 6), testAlloc("012345", "j", "n1", 7),
 	}))
 	snap := s.Snapshot()
 	for _, tc := range []struct {
@@ -345,6 +349,15 @@ func TestAllocByPrefix(t *testing.T) {
 		{"b", "b", nil},
 		{"c", "", ErrNotFound},
 		{"", "", ErrNotFound},
+		{"01234567-ab", "01234567-abbb", nil},
+		{"01234567-abbb", "01234567-abbb", nil},
+		{"01234567-a", "", ErrAmbiguous},
+		{"01234567-b", "01234567-b", nil},
+		{"01234567-c", "", ErrNotFound},
+		{"01234567-", "", ErrAmbiguous},
+		{"012345", "012345", nil}, // exact ID
+		{"0123456", "", ErrAmbiguous},
+		{"01234", "", ErrAmbiguous},
 	} {
 		a, err := snap.AllocByPrefix(nil, tc.ref)
 		if !errors.Is(err, tc.err) {
