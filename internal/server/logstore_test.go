@@ -11,7 +11,6 @@ import (
 	"time"
 
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	wal "github.com/hashicorp/raft-wal"
 
 	"github.com/gantry-project/gantry/api"
 )
@@ -20,7 +19,7 @@ import (
 func storeKind(t *testing.T, s *Server) string {
 	t.Helper()
 	switch s.logStore.(type) {
-	case *wal.WAL:
+	case *walStore:
 		return LogStoreWAL
 	case *raftboltdb.BoltStore:
 		return LogStoreBoltDB

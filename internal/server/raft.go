@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 	"go.etcd.io/bbolt"
 
 	"github.com/gantry-project/gantry/internal/structs"
@@ -44,6 +45,19 @@ type raftStore interface {
 	raft.LogStore
 	raft.StableStore
 	io.Closer
+}
+
+// walStore is a raft-wal log that closes its meta database too: v0.4.0's
+// Close leaves it open (fixed upstream after that release, raft-wal#28),
+// and with it bbolt's file lock, so reopening the data dir in the same
+// process (a restarted Server, the tests) would wait forever.
+type walStore struct {
+	*wal.WAL
+	meta *metadb.BoltMetaDB
+}
+
+func (w *walStore) Close() error {
+	return errors.Join(w.WAL.Close(), w.meta.Close())
 }
 
 // existingLogStore reports which log store dir (DataDir/raft) already
@@ -110,11 +124,12 @@ func openLogStore(dir, want string, hlog hclog.Logger) (raftStore, string, error
 		if err := os.MkdirAll(wdir, 0o700); err != nil {
 			return nil, "", fmt.Errorf("raft log in %s: %w", wdir, err)
 		}
-		w, err := wal.Open(wdir, wal.WithLogger(hlog.Named("wal")))
+		meta := &metadb.BoltMetaDB{}
+		w, err := wal.Open(wdir, wal.WithLogger(hlog.Named("wal")), wal.WithMetaStore(meta))
 		if err != nil {
-			return nil, "", fmt.Errorf("opening raft log (wal) in %s: %w", wdir, err)
+			return nil, "", errors.Join(fmt.Errorf("opening raft log (wal) in %s: %w", wdir, err), meta.Close())
 		}
-		return w, kind, nil
+		return &walStore{WAL: w, meta: meta}, kind, nil
 	default:
 		// The free page list is rebuilt when the log is opened instead of
 		// written with every commit: fewer pages per log write (each waits
