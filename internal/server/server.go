@@ -64,7 +64,7 @@ type Server struct {
 	hadState  bool   // Raft found existing state at start
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
-	logStore  raftStore // raft log and stable store (raft.go)
+	logStore  raftStore     // raft log and stable store (raft.go)
 	logWrites atomic.Uint64 // log writes started (raft.go, countingLogStore)
 	httpLn    net.Listener
 	httpSrv   *http.Server
