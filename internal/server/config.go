@@ -84,6 +84,11 @@ type Config struct {
 	// holds a log keeps its store; naming the other one is an error at
 	// start (docs/operations.md, "Raft log store").
 	RaftLogStore string
+
+	// raftProtocol is the entry format this server advertises
+	// (0 = structs.RaftProtocolCurrent). Tests set it lower to stand for a
+	// server running an older build.
+	raftProtocol int
 }
 
 // Raft log stores (Config.RaftLogStore, --raft-log-store).
