@@ -55,6 +55,12 @@ type Report struct {
 	ServerCPUTotalSeconds float64 `json:"server_cpu_total_s"`
 	ServerPeakRSSMB       float64 `json:"server_peak_rss_mb"`
 	UsageScope            string  `json:"usage_scope"`
+	// BenchCPUSeconds is the CPU the bench process itself used (the
+	// simulated nodes, submitters and recorder) in the same window as
+	// ServerCPUSeconds; BenchCPUTotalSeconds includes node registration.
+	// With the server in process they include the server's.
+	BenchCPUSeconds      float64 `json:"bench_cpu_s"`
+	BenchCPUTotalSeconds float64 `json:"bench_cpu_total_s"`
 
 	SubmitErrors int      `json:"submit_errors"`
 	NodeErrors   int      `json:"node_errors"`
@@ -129,6 +135,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	row("server CPU", "%.2f s during placement (%.0f µs per placement; %.2f s total; %s)",
 		r.ServerCPUSeconds, perPlacement, r.ServerCPUTotalSeconds, r.UsageScope)
+	benchPer := 0.0
+	if r.Placed > 0 {
+		benchPer = r.BenchCPUSeconds / float64(r.Placed) * 1e6
+	}
+	row("bench CPU", "%.2f s during placement (%.0f µs per placement; %.2f s total; simulated nodes and submitters)",
+		r.BenchCPUSeconds, benchPer, r.BenchCPUTotalSeconds)
 	row("server peak RSS", "%.0f MiB", r.ServerPeakRSSMB)
 	row("errors", "%d submit, %d node requests", r.SubmitErrors, r.NodeErrors)
 	verdict := "OK"
@@ -196,6 +208,7 @@ func Compare(old, cur *Report, tolerance float64) []Comparison {
 		{"submit to running p99 (ms)", false, func(r *Report) float64 { return r.SubmitToRunning.P99 }},
 		{"scheduler busy fraction", false, func(r *Report) float64 { return r.Scheduler.BusyFraction }},
 		{"server CPU during placement (s)", false, func(r *Report) float64 { return r.ServerCPUSeconds }},
+		{"bench CPU during placement (s)", false, func(r *Report) float64 { return r.BenchCPUSeconds }},
 		{"server peak RSS (MiB)", false, func(r *Report) float64 { return r.ServerPeakRSSMB }},
 		{"placed", true, func(r *Report) float64 { return float64(r.Placed) }},
 	}
