@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -26,7 +27,8 @@ import (
 // since the caller's index (or the full list when the caller's view is
 // stale), without embedded jobs; each job version is sent once per answer
 // or stream and referred to by number. With ?stream=true the response is
-// a stream of frames (newline-delimited JSON), one per batch of changes,
+// a stream of frames (newline-delimited JSON, or length-prefixed binary
+// frames when the request accepts api.FrameContentType), one per batch of changes,
 // the first at once; else the request answers one frame when any of its
 // nodes changed, or an empty one when ?wait= passed.
 //
@@ -128,20 +130,37 @@ func (s *Server) nodeAllocsWatch(w http.ResponseWriter, r *http.Request) (any, e
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	binaryFrames := api.AcceptsFrames(r.Header.Values("Accept"))
+	var lenBuf [binary.MaxVarintLen64]byte
 	started := false
 	send := func(f *api.NodeWatchFrame) error {
 		if !started {
 			started = true
-			if stream {
+			switch {
+			case binaryFrames:
+				w.Header().Set("Content-Type", api.FrameContentType)
+			case stream:
 				w.Header().Set("Content-Type", "application/x-ndjson")
-			} else {
+			default:
 				w.Header().Set("Content-Type", "application/json")
 			}
 			w.Header().Set(api.IndexHeader, strconv.FormatUint(max(f.Index, 1), 10))
 			w.WriteHeader(http.StatusOK)
 		}
 		f.Time = time.Now().UnixNano()
-		if err := enc.Encode(f); err != nil {
+		if binaryFrames {
+			// Each frame is its length (uvarint), then the frame.
+			b, err := structs.EncodeNodeWatchFrame(f)
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(binary.AppendUvarint(lenBuf[:0], uint64(len(b)))); err != nil {
+				return err
+			}
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		} else if err := enc.Encode(f); err != nil {
 			return err
 		}
 		if stream {
