@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -59,6 +60,10 @@ type Options struct {
 	NodesPerWatch int
 }
 
+// benchGCPercent is the bench process's GOGC while a child server runs
+// (unless GOGC is set): GC was a fifth of its CPU at the default 100.
+const benchGCPercent = 400
+
 // ErrTimeout means the workload did not finish within its timeout; the
 // report still carries what was measured.
 var ErrTimeout = errors.New("benchmark timed out")
@@ -95,6 +100,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	case ServerProcess:
 		if o.Exe == "" {
 			return nil, errors.New("bench: server mode process needs the gantry binary")
+		}
+		if os.Getenv("GOGC") == "" {
+			// The simulated nodes hold little but churn through frames
+			// and reports: collect less often (the server, a child
+			// process, keeps its own setting).
+			defer debug.SetGCPercent(debug.SetGCPercent(benchGCPercent))
 		}
 		c, err := startChild(o.Exe, settings, o.ProfileDir != "")
 		if err != nil {
