@@ -254,42 +254,47 @@ type NodesAllocUpdateResponse struct {
 // before it answers 400): then as JSON, from then on.
 func (c *Client) UpdateNodesAllocations(ctx context.Context, updates map[string][]*AllocClientUpdate) (*NodesAllocUpdateResponse, error) {
 	var out NodesAllocUpdateResponse
-	if c.nodeWireJSON || c.reportWire.Load() == reportJSON {
+	err := c.sendReports(ctx, "/v1/nodes/allocations", updates, &out, func() error {
+		out = NodesAllocUpdateResponse{}
 		_, err := c.do(ctx, "POST", "/v1/nodes/allocations", nil, &NodesAllocUpdateRequest{Nodes: updates}, &out)
-		return &out, err
-	}
-	err := c.sendReports(ctx, updates, &out)
-	var ae *APIError
-	if err == nil || c.reportWire.Load() != reportUnknown || !errors.As(err, &ae) ||
-		(ae.StatusCode != http.StatusBadRequest && ae.StatusCode != http.StatusUnsupportedMediaType) {
-		if err == nil {
-			c.reportWire.Store(reportBinary)
-		}
-		return &out, err
-	}
-	// Perhaps a server without binary reports: JSON says.
-	out = NodesAllocUpdateResponse{}
-	if _, err := c.do(ctx, "POST", "/v1/nodes/allocations", nil, &NodesAllocUpdateRequest{Nodes: updates}, &out); err != nil {
-		return &out, err
-	}
-	c.reportWire.Store(reportJSON)
-	return &out, nil
+		return err
+	})
+	return &out, err
 }
 
-// What batched reports are sent as (Client.reportWire).
+// What reports are sent as (Client.reportWire).
 const (
 	reportUnknown = iota
 	reportBinary
 	reportJSON
 )
 
-// sendReports sends a batched report in binary: EncodeNodesReports's body.
-func (c *Client) sendReports(ctx context.Context, updates map[string][]*AllocClientUpdate, out *NodesAllocUpdateResponse) error {
-	resp, err := c.send(ctx, "POST", "/v1/nodes/allocations", nil, EncodeNodesReports(updates), FrameContentType, "")
-	if err != nil {
+// sendReports posts reports to path in binary (EncodeNodesReports's body)
+// and decodes the answer into out, or calls sendJSON when the client
+// speaks JSON: when Config.NodeWireJSON is set, or the server refused
+// binary once (a server before it answers 400 or 415; the JSON sent then
+// says whether binary was the trouble).
+func (c *Client) sendReports(ctx context.Context, path string, updates map[string][]*AllocClientUpdate, out any, sendJSON func() error) error {
+	if c.nodeWireJSON || c.reportWire.Load() == reportJSON {
+		return sendJSON()
+	}
+	resp, err := c.send(ctx, "POST", path, nil, EncodeNodesReports(updates), FrameContentType, "")
+	if err == nil {
+		err = decodeResponse(resp, out)
+	}
+	var ae *APIError
+	if err == nil || c.reportWire.Load() != reportUnknown || !errors.As(err, &ae) ||
+		(ae.StatusCode != http.StatusBadRequest && ae.StatusCode != http.StatusUnsupportedMediaType) {
+		if err == nil {
+			c.reportWire.Store(reportBinary)
+		}
 		return err
 	}
-	return decodeResponse(resp, out)
+	if err := sendJSON(); err != nil {
+		return err
+	}
+	c.reportWire.Store(reportJSON)
+	return nil
 }
 
 // EncodeNodesReports returns a batched report's binary body: the

@@ -315,6 +315,8 @@ func testNodesBatchEndpoints(t *testing.T, jsonWire bool) {
 		{"POST", "/v1/nodes/allocations", "\x01garbage", "invalid request body: decoding report batch"},
 		{"POST", "/v1/nodes/allocations", "", "request body is empty"},
 		{"POST", "/v1/nodes/allocations", bad, "invalid allocation updates"},
+		{"POST", "/v1/node/n1/allocations", bad, "invalid allocation updates"},
+		{"POST", "/v1/node/n2/allocations", bad, `reports of node "n1" sent for node "n2"`},
 	} {
 		t.Run("binary "+tc.want, func(t *testing.T) {
 			code, er := frameRequest(t, s, tc.method, tc.path, tc.body)
