@@ -26,6 +26,14 @@ type ServerSelf struct {
 	Known        []*ServerMember `json:"known,omitempty"`
 	Bootstrapped bool            `json:"bootstrapped"`
 	LeaderID     string          `json:"leader_id,omitempty"`
+	// EntryFormat is the Raft entry format this server would propose in
+	// as leader: "binary (...)" once every server applies it, else
+	// "json (...)" naming the servers on older builds.
+	EntryFormat string `json:"entry_format,omitempty"`
+	// DivergedAt is the index of the first committed Raft entry this
+	// server's build could not apply (0: none). Its state is then behind
+	// the cluster's and it has stopped its Raft: upgrade and restart it.
+	DivergedAt uint64 `json:"diverged_at,omitempty"`
 }
 
 // RaftPeer is one row of GET /v1/operator/raft/configuration.
@@ -37,14 +45,21 @@ type RaftPeer struct {
 	Voter    bool   `json:"voter"`
 	Leader   bool   `json:"leader"`
 	// Status is "alive" when the answering server reached the peer's API
-	// just now, "unreachable" otherwise, "" when not probed.
+	// just now, "diverged" when the peer answered that it met a Raft entry
+	// its build cannot apply, "unreachable" otherwise, "" when not probed.
 	Status string `json:"status,omitempty"`
+	// RaftProtocol is the entry format the peer's record advertises (1:
+	// JSON only, also for records written by builds before the field; 0:
+	// no record yet).
+	RaftProtocol int `json:"raft_protocol,omitempty"`
 }
 
 // RaftConfiguration is the Raft membership as the leader sees it.
 type RaftConfiguration struct {
 	Index uint64      `json:"index"`
 	Peers []*RaftPeer `json:"peers"`
+	// EntryFormat is the answering server's ServerSelf.EntryFormat.
+	EntryFormat string `json:"entry_format,omitempty"`
 }
 
 // SnapshotRestoreResponse answers PUT /v1/operator/snapshot.

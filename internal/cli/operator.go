@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/gantry-project/gantry/api"
 )
@@ -22,11 +23,26 @@ func (e *Env) ServerMembers(ctx context.Context, stale bool) error {
 	if ok, err := e.printData(conf.Peers); ok {
 		return err
 	}
-	t := newTable("NAME", "ID", "RAFT ADDRESS", "HTTP ADDRESS", "STATUS", "VOTER", "LEADER")
+	t := newTable("NAME", "ID", "RAFT ADDRESS", "HTTP ADDRESS", "STATUS", "VOTER", "LEADER", "PROTOCOL")
 	for _, p := range conf.Peers {
-		t.row(orDash(p.Name), p.ID, p.RaftAddr, orDash(p.HTTPAddr), orDash(p.Status), p.Voter, p.Leader)
+		t.row(orDash(p.Name), p.ID, p.RaftAddr, orDash(p.HTTPAddr), orDash(p.Status), p.Voter, p.Leader, orDash(protocolString(p.RaftProtocol)))
 	}
-	return t.write(e.Out)
+	if err := t.write(e.Out); err != nil {
+		return err
+	}
+	if conf.EntryFormat != "" {
+		_, err = fmt.Fprintf(e.Out, "\nRaft entry format: %s\n", conf.EntryFormat)
+	}
+	return err
+}
+
+// protocolString shows a peer's advertised entry format ("" without a
+// record).
+func protocolString(p int) string {
+	if p == 0 {
+		return ""
+	}
+	return strconv.Itoa(p)
 }
 
 // RaftListPeers prints the Raft configuration (the same view as
@@ -39,15 +55,24 @@ func (e *Env) RaftListPeers(ctx context.Context, stale bool) error {
 	if ok, err := e.printData(conf); ok {
 		return err
 	}
-	t := newTable("NODE", "ID", "ADDRESS", "STATE", "VOTER")
+	t := newTable("NODE", "ID", "ADDRESS", "STATE", "VOTER", "PROTOCOL")
 	for _, p := range conf.Peers {
 		state := "follower"
-		if p.Leader {
+		switch {
+		case p.Status == "diverged":
+			state = "diverged"
+		case p.Leader:
 			state = "leader"
 		}
-		t.row(orDash(p.Name), p.ID, p.RaftAddr, state, p.Voter)
+		t.row(orDash(p.Name), p.ID, p.RaftAddr, state, p.Voter, orDash(protocolString(p.RaftProtocol)))
 	}
-	return t.write(e.Out)
+	if err := t.write(e.Out); err != nil {
+		return err
+	}
+	if conf.EntryFormat != "" {
+		_, err = fmt.Fprintf(e.Out, "\nRaft entry format: %s\n", conf.EntryFormat)
+	}
+	return err
 }
 
 // RaftRemovePeer removes a server from the Raft configuration.

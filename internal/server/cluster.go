@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -66,6 +67,7 @@ func (s *Server) self() *structs.ServerMember {
 	return &structs.ServerMember{
 		ID: s.id, Name: s.cfg.NodeName,
 		RaftAddr: string(s.transport.LocalAddr()), HTTPAddr: s.advertiseHTTP(),
+		RaftProtocol: s.advertisedProtocol(),
 	}
 }
 
@@ -261,8 +263,12 @@ func (s *Server) memberCurrent(m *structs.ServerMember) bool {
 	return inConf && rec != nil && sameMember(rec, m)
 }
 
+// sameMember compares what a server advertises; a record written by an
+// older build (no protocol) differs from the same server's after an upgrade,
+// so the upgraded server registers again and the leader learns its format.
 func sameMember(a, b *structs.ServerMember) bool {
-	return a.ID == b.ID && a.Name == b.Name && a.RaftAddr == b.RaftAddr && a.HTTPAddr == b.HTTPAddr
+	return a.ID == b.ID && a.Name == b.Name && a.RaftAddr == b.RaftAddr && a.HTTPAddr == b.HTTPAddr &&
+		a.Protocol() == b.Protocol()
 }
 
 // joinMember runs on the leader: make m a voter at its Raft address and
@@ -380,7 +386,19 @@ func (s *Server) joinThrough(ctx context.Context, addr string, m *structs.Server
 	if err != nil {
 		return err
 	}
-	return c.JoinServer(ctx, m)
+	err = c.JoinServer(ctx, m)
+	var ae *api.APIError
+	if m.RaftProtocol != 0 && errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest &&
+		strings.Contains(ae.Message, "raft_protocol") {
+		// A build from before the field refuses it (unknown field): join
+		// without it. The record then says RaftProtocolJSON, so this
+		// server keeps asking (memberCurrent) and the field is recorded
+		// once a newer build leads (docs/operations.md, upgrades).
+		old := *m
+		old.RaftProtocol = 0
+		err = c.JoinServer(ctx, &old)
+	}
+	return err
 }
 
 // newPeerHTTP is the client for server-to-server calls: short timeouts,

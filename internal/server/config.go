@@ -79,6 +79,11 @@ type Config struct {
 	TrailingLogs uint64
 	// SnapshotsRetain is the number of snapshots kept on disk (0 = 2).
 	SnapshotsRetain int
+
+	// raftProtocol is the entry format this server advertises
+	// (0 = structs.RaftProtocolCurrent). Tests set it lower to stand for a
+	// server running an older build.
+	raftProtocol int
 }
 
 // Scheduling architectures (Config.Scheduler, --scheduler).

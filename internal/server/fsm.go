@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,13 @@ import (
 type fsm struct {
 	state  *state.Store
 	logger *slog.Logger
+	// onMembers, if set, is called after the servers table may have
+	// changed (a server record or a snapshot was applied); it must not
+	// block.
+	onMembers func()
+	// onUnknown, if set, is called for an entry of a type this build does
+	// not know (entry_format.go); it must not block.
+	onUnknown func(index uint64, t structs.MessageType)
 }
 
 // fsmResult is what Apply returns for entries that report something.
@@ -30,6 +38,15 @@ type fsmResult struct {
 	// dropped lists jobs whose planned placements were not committed
 	// because the job changed after the plan was checked.
 	dropped []string
+}
+
+// encodeProposal encodes an entry this server proposes: in the binary
+// types once every server applies them (entry_format.go), in JSON before.
+func (s *Server) encodeProposal(t structs.MessageType, req any) ([]byte, error) {
+	if s.format.binary.Load() {
+		return encodeEntry(t, req)
+	}
+	return encodeJSONEntry(t, req)
 }
 
 // encodeEntry builds a Raft entry: one type byte then the body. Plans and
@@ -83,8 +100,20 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	t, body := structs.MessageType(l.Data[0]), l.Data[1:]
 	resp := f.apply(l.Index, t, body)
+	var unknown *unknownEntryError
 	if err, ok := resp.(error); ok && err != nil {
-		f.logger.Warn("raft entry not applied", "index", l.Index, "type", t, "error", err)
+		if errors.As(err, &unknown) {
+			if f.onUnknown != nil {
+				f.onUnknown(l.Index, t)
+			} else {
+				f.logger.Error("raft entry of a type this build does not know", "index", l.Index, "type", int(t))
+			}
+		} else {
+			f.logger.Warn("raft entry not applied", "index", l.Index, "type", t, "error", err)
+		}
+	}
+	if f.onMembers != nil && (t == structs.ServerMemberUpsertRequestType || t == structs.ServerMemberDeleteRequestType) {
+		f.onMembers()
 	}
 	return resp
 }
@@ -206,7 +235,18 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 		}
 		return f.state.DeleteServerMember(index, req.ID)
 	}
-	return fmt.Errorf("raft entry %d: unknown message type %d", index, t)
+	return &unknownEntryError{index: index, t: t}
+}
+
+// unknownEntryError is Apply's response to an entry of a type this build
+// does not know (a newer build proposed it).
+type unknownEntryError struct {
+	index uint64
+	t     structs.MessageType
+}
+
+func (e *unknownEntryError) Error() string {
+	return fmt.Sprintf("raft entry %d: unknown message type %d", e.index, e.t)
 }
 
 // planResult is Apply's response to a plan entry.
@@ -230,6 +270,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	if err := f.state.Restore(rc); err != nil {
 		return fmt.Errorf("restoring state from snapshot: %w", err)
+	}
+	if f.onMembers != nil {
+		f.onMembers()
 	}
 	return nil
 }

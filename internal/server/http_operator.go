@@ -43,6 +43,8 @@ func (s *Server) statusSelf(w http.ResponseWriter, r *http.Request) (any, error)
 		Known:        s.knownMembers(),
 		Bootstrapped: s.bootstrapped(),
 		LeaderID:     string(leaderID),
+		EntryFormat:  s.entryFormatName(),
+		DivergedAt:   s.diverged.Load(),
 	}, nil
 }
 
@@ -53,14 +55,14 @@ func (s *Server) raftConfiguration(w http.ResponseWriter, r *http.Request) (any,
 	}
 	_, leaderID := s.raft.LeaderWithID()
 	snap := s.state.Snapshot()
-	out := &api.RaftConfiguration{Index: index}
+	out := &api.RaftConfiguration{Index: index, EntryFormat: s.entryFormatName()}
 	for _, sv := range conf.Servers {
 		p := &api.RaftPeer{
 			ID: string(sv.ID), RaftAddr: string(sv.Address),
 			Voter: sv.Suffrage == raft.Voter, Leader: sv.ID == leaderID,
 		}
 		if m := snap.ServerMember(p.ID); m != nil {
-			p.Name, p.HTTPAddr = m.Name, m.HTTPAddr
+			p.Name, p.HTTPAddr, p.RaftProtocol = m.Name, m.HTTPAddr, m.Protocol()
 		}
 		out.Peers = append(out.Peers, p)
 	}
@@ -74,6 +76,9 @@ func (s *Server) probePeers(ctx context.Context, peers []*api.RaftPeer) {
 	for _, p := range peers {
 		if p.ID == s.id {
 			p.Status = "alive"
+			if s.diverged.Load() != 0 {
+				p.Status = "diverged"
+			}
 			continue
 		}
 		if p.HTTPAddr == "" {
@@ -92,6 +97,9 @@ func (s *Server) probePeers(ctx context.Context, peers []*api.RaftPeer) {
 			defer cancel()
 			if info, err := c.ServerSelf(pctx); err == nil && info.Member.ID == p.ID {
 				p.Status = "alive"
+				if info.DivergedAt != 0 {
+					p.Status = "diverged"
+				}
 			}
 		}()
 	}

@@ -20,6 +20,7 @@ type metrics struct {
 	planBatch        prometheus.Histogram
 	blockedRetries   prometheus.Counter
 	forwarded        *prometheus.CounterVec
+	unknownEntries   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -68,7 +69,11 @@ func newMetrics() *metrics {
 		Help:    "Plans checked and committed together in one Raft entry.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
 	})
-	m.registry.MustRegister(m.planBatch)
+	m.unknownEntries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gantry_raft_unknown_entries_total",
+		Help: "Committed Raft entries of a type this build does not know (it is older than the leader's): the server stops its Raft at the first.",
+	})
+	m.registry.MustRegister(m.planBatch, m.unknownEntries)
 	m.registry.MustRegister(m.apiLatency, m.raftApply, m.heartbeatMisses, m.planApply, m.planRejected,
 		m.blockedRetries, m.forwarded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

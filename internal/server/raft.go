@@ -187,7 +187,7 @@ func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Durati
 	if s.raft == nil {
 		return func() (uint64, any, error) { return 0, nil, ErrNotLeader }
 	}
-	buf, err := encodeEntry(t, req)
+	buf, err := s.encodeProposal(t, req)
 	if err != nil {
 		return func() (uint64, any, error) { return 0, nil, err }
 	}

@@ -59,6 +59,13 @@ type Server struct {
 	// leaderReady is true while this server leads and its barrier has
 	// completed (its state holds every committed entry).
 	leaderReady atomic.Bool
+	// format is the Raft entry format the leader proposes in, kept by
+	// entryFormatLoop (entry_format.go).
+	format *entryFormat
+	// diverged is the index of the first entry of a type this build does
+	// not know (0: none); divergedCh closes then.
+	diverged   atomic.Uint64
+	divergedCh chan struct{}
 
 	// Set by Start.
 	id        string // Raft server ID (persisted in DataDir)
@@ -109,6 +116,8 @@ func New(cfg Config) (*Server, error) {
 		state:      st,
 		now:        time.Now,
 		shutdownCh: make(chan struct{}),
+		format:     newEntryFormat(),
+		divergedCh: make(chan struct{}),
 		logClient: &http.Client{Transport: &http.Transport{
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			ResponseHeaderTimeout: 30 * time.Second,
@@ -122,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 	s.peerHTTP = newPeerHTTP()
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
 	s.metrics = newMetrics()
+	s.fsm.onMembers, s.fsm.onUnknown = s.format.changed, s.unknownEntry
 	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.plans.snapshot(), nil }, s); err != nil {
 		return nil, err
 	}
@@ -190,7 +200,11 @@ func (s *Server) Start() error {
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 	}
-	s.wg.Add(3)
+	s.wg.Add(4)
+	go func() {
+		defer s.wg.Done()
+		s.entryFormatLoop()
+	}()
 	go func() {
 		defer s.wg.Done()
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,35 +1,19 @@
 package state
 
 import (
-	"fmt"
-
 	memdb "github.com/hashicorp/go-memdb"
 
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
-// tableNodeAllocIndex holds, per node, the Raft index of the last
+// The node alloc index holds, per node, the Raft index of the last
 // server-side change to the node's allocations (placed, stopped, evicted,
 // lost, purged). Agents' blocking queries watch this one row instead of
-// the node's slice of the allocation index, whose radix-tree watch also
-// fires for neighbouring nodes and for the agents' own status reports:
-// with 10,000 nodes every commit woke thousands of queries (docs/bench.md).
+// the node's allocations, which also change with the agents' own status
+// reports: with 10,000 nodes every commit woke thousands of queries
+// (docs/bench.md). The rows live in the allocation table (allocTable
+// nodeIndex and feed), written in the same transaction as the allocations.
 // It is derived state: rebuilt on restore, not persisted.
-const tableNodeAllocIndex = "node_alloc_index"
-
-// nodeAllocIndex is a row of tableNodeAllocIndex.
-type nodeAllocIndex struct {
-	NodeID string
-	Index  uint64
-}
-
-func nodeAllocIndexSchema() *memdb.TableSchema {
-	return &memdb.TableSchema{Name: tableNodeAllocIndex, Indexes: map[string]*memdb.IndexSchema{
-		"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
-		// By index: the change feed of multiplexed node watches (nodewatch.go).
-		"index": {Name: "index", Indexer: &memdb.UintFieldIndex{Field: "Index"}},
-	}}
-}
 
 // nodeBumper records the nodes whose allocations a transaction changed and
 // writes their rows once at the end.
@@ -41,32 +25,23 @@ func (b nodeBumper) add(nodeID string) {
 	}
 }
 
-func (b nodeBumper) write(txn *memdb.Txn, index uint64) error {
+func (b nodeBumper) write(x *allocTxn, index uint64) error {
 	for id := range b {
-		if err := txn.Insert(tableNodeAllocIndex, &nodeAllocIndex{NodeID: id, Index: index}); err != nil {
-			return fmt.Errorf("node alloc index of %s: %w", id, err)
-		}
+		x.bumpNode(id, index)
 	}
 	return nil
 }
 
-// rebuildNodeAllocIndex fills the table from the allocations (restore).
-func rebuildNodeAllocIndex(txn *memdb.Txn) error {
-	it, err := txn.Get(TableAllocs, "id")
-	if err != nil {
-		return err
-	}
+// rebuildNodeAllocIndex fills the rows from the allocations (restore).
+func rebuildNodeAllocIndex(x *allocTxn) {
 	latest := map[string]uint64{}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		a := raw.(*structs.Allocation)
+	x.view().each(func(a *structs.Allocation) bool {
 		latest[a.NodeID] = max(latest[a.NodeID], a.AllocModifyIndex, a.CreateIndex)
-	}
+		return true
+	})
 	for id, idx := range latest {
-		if err := txn.Insert(tableNodeAllocIndex, &nodeAllocIndex{NodeID: id, Index: idx}); err != nil {
-			return err
-		}
+		x.bumpNode(id, idx)
 	}
-	return nil
 }
 
 // NodeAllocIndexWatch returns the index of the last server-side change to
@@ -74,9 +49,7 @@ func rebuildNodeAllocIndex(txn *memdb.Txn) error {
 // wakes only for such changes on this node.
 func (s *Snapshot) NodeAllocIndexWatch(ws memdb.WatchSet, nodeID string) uint64 {
 	s.watchAbandon(ws)
-	raw := s.first(ws, tableNodeAllocIndex, "id", nodeID)
-	if raw == nil {
-		return 0
-	}
-	return raw.(*nodeAllocIndex).Index
+	s.watchAllocs(ws, watchNodeIndex, nodeID)
+	idx, _ := s.allocs.nodeAllocIndex(nodeID)
+	return idx
 }

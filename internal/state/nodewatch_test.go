@@ -102,3 +102,36 @@ func TestNodeAllocFeed(t *testing.T) {
 		t.Error("NodeAllocIndex of a node without allocations reported a row")
 	}
 }
+
+// TestNodeAllocDelta checks the node watch's delta against the store's
+// writes: placements and stops move it, agents' reports do not.
+func TestNodeAllocDelta(t *testing.T) {
+	s := newStore(t)
+	must(t, s.UpsertJob(1, testJob("j")))
+	must(t, s.UpsertAllocs(2, []*structs.Allocation{testAlloc("a1", "j", "n1", 0), testAlloc("a2", "j", "n1", 1)}))
+	must(t, report(s, 3, "n1", "a2"))
+	stop := s.Snapshot().AllocByID("a1").Copy()
+	stop.DesiredStatus = structs.AllocDesiredStop
+	must(t, s.UpsertAllocs(4, []*structs.Allocation{stop}))
+	must(t, s.UpsertAllocs(5, []*structs.Allocation{testAlloc("a3", "j", "n1", 2)}))
+	for _, tc := range []struct {
+		since       uint64
+		want        []string
+		held, total int
+	}{
+		{0, []string{"a1", "a2", "a3"}, 0, 3},
+		{2, []string{"a1", "a3"}, 2, 3},
+		{3, []string{"a1", "a3"}, 2, 3},
+		{4, []string{"a3"}, 2, 3},
+		{5, nil, 3, 3},
+	} {
+		var got []string
+		held, total := s.Snapshot().NodeAllocDelta("n1", tc.since, func(a *structs.Allocation) { got = append(got, a.ID) })
+		if !slices.Equal(got, tc.want) || held != tc.held || total != tc.total {
+			t.Errorf("since %d: %v held %d of %d, want %v held %d of %d", tc.since, got, held, total, tc.want, tc.held, tc.total)
+		}
+	}
+	if held, total := s.Snapshot().NodeAllocDelta("none", 0, func(*structs.Allocation) { t.Error("called") }); held != 0 || total != 0 {
+		t.Errorf("unknown node: held %d of %d", held, total)
+	}
+}

@@ -30,6 +30,17 @@ func (snap *Snapshot) Persist(w io.Writer) error {
 	enc := json.NewEncoder(bw)
 	tables := []string{TableNodes, TableJobs, TableAllocs, TablePlacementFailures, TableServers, tableIndex}
 	for _, t := range tables {
+		if t == TableAllocs {
+			var err error
+			snap.allocs.each(func(a *structs.Allocation) bool {
+				err = enc.Encode(&record{Alloc: a})
+				return err == nil
+			})
+			if err != nil {
+				return fmt.Errorf("persist %s: %w", t, err)
+			}
+			continue
+		}
 		it := snap.iter(nil, t, "id")
 		for raw := it.Next(); raw != nil; raw = it.Next() {
 			var r record
@@ -38,8 +49,6 @@ func (snap *Snapshot) Persist(w io.Writer) error {
 				r.Node = v
 			case *structs.Job:
 				r.Job = v
-			case *structs.Allocation:
-				r.Alloc = v
 			case *structs.PlacementFailure:
 				r.Failure = v
 			case *IndexEntry:
@@ -68,6 +77,7 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	txn := db.Txn(true)
 	defer txn.Abort()
+	allocs := newAllocTxn(newAllocTable(), s.seq.Add(1))
 	jobs := jobInterner{txn: txn}
 	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
 	for n := 1; ; n++ {
@@ -93,25 +103,26 @@ func (s *Store) Restore(r io.Reader) error {
 				}
 			}
 			internAlloc(a)
+			if err := allocs.put(a); err != nil {
+				return fmt.Errorf("restore: record %d: %w", n, err)
+			}
+			continue
 		}
 		if err := insertRecord(txn, &rec); err != nil {
 			return fmt.Errorf("restore: record %d: %w", n, err)
 		}
 	}
-	if err := rebuildNodeAllocIndex(txn); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if err := rebuildNodeUsage(txn); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
+	rebuildNodeAllocIndex(allocs)
 	txn.Commit()
 
 	s.mu.Lock()
 	old := s.abandonCh
 	s.db = db
+	s.allocs.Store(allocs.view())
 	s.abandonCh = make(chan struct{})
 	s.mu.Unlock()
 	close(old)
+	s.watches.reset()
 	return nil
 }
 
@@ -121,8 +132,6 @@ func insertRecord(txn *memdb.Txn, r *record) error {
 		return txn.Insert(TableNodes, r.Node)
 	case r.Job != nil:
 		return txn.Insert(TableJobs, r.Job)
-	case r.Alloc != nil:
-		return txn.Insert(TableAllocs, r.Alloc)
 	case r.Failure != nil:
 		return txn.Insert(TablePlacementFailures, r.Failure)
 	case r.Index != nil:

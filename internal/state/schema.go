@@ -8,8 +8,10 @@ import (
 
 // Table names.
 const (
-	TableNodes             = "nodes"
-	TableJobs              = "jobs"
+	TableNodes = "nodes"
+	TableJobs  = "jobs"
+	// TableAllocs is not a memdb table (alloctable.go) but has its index
+	// row like one.
 	TableAllocs            = "allocs"
 	TablePlacementFailures = "placement_failures"
 	// TableServers lists the control-plane servers and their addresses.
@@ -39,11 +41,6 @@ func schema() *memdb.DBSchema {
 		TableJobs: {Name: TableJobs, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("ID"),
 		}},
-		TableAllocs: {Name: TableAllocs, Indexes: map[string]*memdb.IndexSchema{
-			"id":      id("ID"),
-			"node_id": {Name: "node_id", Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
-			"job_id":  {Name: "job_id", Indexer: &memdb.StringFieldIndex{Field: "JobID"}},
-		}},
 		TablePlacementFailures: {Name: TablePlacementFailures, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("JobID"),
 		}},
@@ -53,8 +50,6 @@ func schema() *memdb.DBSchema {
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("Key"),
 		}},
-		tableNodeAllocIndex: nodeAllocIndexSchema(),
-		tableNodeUsage:      nodeUsageSchema(),
 	}}
 }
 

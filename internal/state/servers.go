@@ -3,8 +3,6 @@ package state
 import (
 	"fmt"
 
-	memdb "github.com/hashicorp/go-memdb"
-
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -13,7 +11,7 @@ func (s *Store) UpsertServerMember(index uint64, m *structs.ServerMember) error 
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		c := *m
 		c.CreateIndex = index
 		raw, err := txn.First(TableServers, "id", c.ID)
@@ -34,7 +32,7 @@ func (s *Store) UpsertServerMember(index uint64, m *structs.ServerMember) error 
 // DeleteServerMember forgets a server; a missing one is not an error (the
 // entry may be replayed).
 func (s *Store) DeleteServerMember(index uint64, id string) error {
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		if _, err := txn.DeleteAll(TableServers, "id", id); err != nil {
 			return fmt.Errorf("server %s: %w", id, err)
 		}

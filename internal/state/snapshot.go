@@ -17,7 +17,9 @@ import (
 // to not watch) so blocking queries learn what to wait on.
 type Snapshot struct {
 	txn       *memdb.Txn
+	allocs    *allocTable
 	abandonCh <-chan struct{}
+	store     *Store
 }
 
 var _ scheduler.State = (*Snapshot)(nil)
@@ -135,45 +137,55 @@ func (s *Snapshot) JobByIDWatch(ws memdb.WatchSet, id string) *structs.Job {
 	return nil
 }
 
+// watchAllocs adds to ws the channel of an allocation key: it fires on the
+// next commit that touches the key (at once if one did since the snapshot).
+func (s *Snapshot) watchAllocs(ws memdb.WatchSet, kind watchKind, key string) {
+	if ws == nil {
+		return
+	}
+	ws.Add(s.store.watches.register(s.allocs, s.store.allocs.Load, kind, key))
+}
+
 // AllocsWatch returns every allocation, ordered by ID.
 func (s *Snapshot) AllocsWatch(ws memdb.WatchSet) []*structs.Allocation {
 	s.watchAbandon(ws)
-	return collectAllocs(s.iter(ws, TableAllocs, "id"))
+	s.watchAllocs(ws, watchTable, "")
+	if s.allocs.len() == 0 {
+		return nil
+	}
+	out := make([]*structs.Allocation, 0, s.allocs.len())
+	s.allocs.each(func(a *structs.Allocation) bool {
+		out = append(out, a)
+		return true
+	})
+	return out
 }
 
 // Allocs returns every allocation, ordered by ID.
 func (s *Snapshot) Allocs() []*structs.Allocation { return s.AllocsWatch(nil) }
 
 // AllocByID returns an allocation or nil.
-func (s *Snapshot) AllocByID(id string) *structs.Allocation { return s.AllocByIDWatch(nil, id) }
+func (s *Snapshot) AllocByID(id string) *structs.Allocation { return s.allocs.get(id) }
 
 // AllocByIDWatch returns an allocation or nil.
 func (s *Snapshot) AllocByIDWatch(ws memdb.WatchSet, id string) *structs.Allocation {
 	s.watchAbandon(ws)
-	if raw := s.first(ws, TableAllocs, "id", id); raw != nil {
-		return raw.(*structs.Allocation)
-	}
-	return nil
+	s.watchAllocs(ws, watchID, id)
+	return s.allocs.get(id)
 }
 
-// AllocsByNodeWatch returns every allocation on a node.
+// AllocsByNodeWatch returns every allocation on a node, ordered by ID.
 func (s *Snapshot) AllocsByNodeWatch(ws memdb.WatchSet, nodeID string) []*structs.Allocation {
 	s.watchAbandon(ws)
-	return collectAllocs(s.iter(ws, TableAllocs, "node_id", nodeID))
+	s.watchAllocs(ws, watchNode, nodeID)
+	return s.allocs.nodeGroup(nodeID).list()
 }
 
-// AllocsByJobWatch returns every allocation of a job.
+// AllocsByJobWatch returns every allocation of a job, ordered by ID.
 func (s *Snapshot) AllocsByJobWatch(ws memdb.WatchSet, jobID string) []*structs.Allocation {
 	s.watchAbandon(ws)
-	return collectAllocs(s.iter(ws, TableAllocs, "job_id", jobID))
-}
-
-func collectAllocs(it memdb.ResultIterator) []*structs.Allocation {
-	var out []*structs.Allocation
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*structs.Allocation))
-	}
-	return out
+	s.watchAllocs(ws, watchJob, jobID)
+	return s.allocs.jobGroup(jobID).list()
 }
 
 // PlacementFailure returns a job's stored placement failure or nil.
@@ -249,16 +261,16 @@ func (s *Snapshot) AllocByPrefix(ws memdb.WatchSet, ref string) (*structs.Alloca
 	if ref == "" {
 		return nil, fmt.Errorf("allocation %q: %w", ref, ErrNotFound)
 	}
+	// A prefix lookup watches the whole table: any new allocation may
+	// match it.
+	s.watchAllocs(ws, watchTable, "")
 	var ids []string
 	var found *structs.Allocation
-	it := s.iter(ws, TableAllocs, "id_prefix", ref)
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		found = raw.(*structs.Allocation)
-		ids = append(ids, found.ID)
-		if len(ids) > 5 {
-			break
-		}
-	}
+	s.allocs.eachWithPrefix(ref, func(a *structs.Allocation) bool {
+		found = a
+		ids = append(ids, a.ID)
+		return len(ids) <= 5
+	})
 	switch len(ids) {
 	case 0:
 		return nil, fmt.Errorf("allocation %q: %w", ref, ErrNotFound)

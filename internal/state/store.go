@@ -1,7 +1,8 @@
-// Package state is the server's state store: nodes, jobs, allocations and
-// placement failures in go-memdb tables, changed only by the Raft FSM (each
-// write carries the log index), read through consistent O(1) snapshots, and
-// watched by blocking queries.
+// Package state is the server's state store: nodes, jobs, placement
+// failures and servers in go-memdb tables, allocations in a copy-on-write
+// table of its own (alloctable.go), changed only by the Raft FSM (each
+// write carries the log index) in transactions that cover both, read
+// through consistent O(1) snapshots, and watched by blocking queries.
 //
 // Objects stored are never modified in place: writes insert copies, and
 // objects returned by reads are shared and must not be modified.
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	memdb "github.com/hashicorp/go-memdb"
 
@@ -29,6 +31,12 @@ var (
 type Store struct {
 	mu sync.RWMutex
 	db *memdb.MemDB // guarded by mu (replaced by Restore)
+	// allocs is the published allocation table (alloctable.go). It is
+	// stored under mu together with the commit of db's transaction, so a
+	// snapshot sees both or neither; watch registration reads it alone.
+	allocs  atomic.Pointer[allocTable]
+	watches allocWatches
+	seq     atomic.Uint64 // numbers write transactions (ownership marks)
 	// abandonCh is closed when Restore replaces db, so blocking queries
 	// watching the old db wake up and read the new one.
 	abandonCh chan struct{} // guarded by mu
@@ -40,7 +48,9 @@ func New() (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, abandonCh: make(chan struct{})}, nil
+	s := &Store{db: db, abandonCh: make(chan struct{})}
+	s.allocs.Store(newAllocTable())
+	return s, nil
 }
 
 func (s *Store) current() (*memdb.MemDB, <-chan struct{}) {
@@ -50,30 +60,49 @@ func (s *Store) current() (*memdb.MemDB, <-chan struct{}) {
 }
 
 // Snapshot returns a consistent read-only view of the current state. It is
-// O(1): memdb's radix trees are immutable, a read transaction pins a root.
+// O(1): memdb's radix trees and the allocation table are immutable, a
+// snapshot pins their roots.
 func (s *Store) Snapshot() *Snapshot {
-	db, abandon := s.current()
-	txn := db.Txn(false)
-	return &Snapshot{txn: txn, abandonCh: abandon}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return &Snapshot{txn: s.db.Txn(false), allocs: s.allocs.Load(), abandonCh: s.abandonCh, store: s}
+}
+
+// writeTxn is a write transaction on the memdb tables and the allocation
+// table together.
+type writeTxn struct {
+	*memdb.Txn
+	allocs *allocTxn
 }
 
 // write runs fn in one write transaction, committed only if fn succeeds.
-func (s *Store) write(fn func(txn *memdb.Txn) error) error {
+// memdb's writer lock serializes writes; the allocation table of the
+// transaction starts from the table published when it took the lock.
+func (s *Store) write(fn func(txn *writeTxn) error) error {
 	db, _ := s.current()
-	txn := db.Txn(true)
-	txn.TrackChanges() // for the derived node usage rows
-	defer txn.Abort()
+	mtx := db.Txn(true)
+	defer mtx.Abort()
+	txn := &writeTxn{Txn: mtx, allocs: newAllocTxn(s.allocs.Load(), s.seq.Add(1))}
 	if err := fn(txn); err != nil {
 		return err
 	}
-	if err := updateNodeUsage(txn); err != nil {
-		return err
+	s.mu.Lock()
+	// A Restore that ran meanwhile replaced db: the transaction commits
+	// into the abandoned database, as it did before allocations had their
+	// own table, and its allocations are dropped with it.
+	publish := txn.allocs.changed() && s.db == db
+	if publish {
+		s.allocs.Store(txn.allocs.result())
 	}
-	txn.Commit()
+	mtx.Commit()
+	s.mu.Unlock()
+	if publish {
+		s.watches.notify(txn.allocs)
+	}
 	return nil
 }
 
-func bumpIndex(txn *memdb.Txn, index uint64, tables ...string) error {
+func bumpIndex(txn *writeTxn, index uint64, tables ...string) error {
 	for _, t := range tables {
 		raw, err := txn.First(tableIndex, "id", t)
 		if err != nil {
@@ -95,7 +124,7 @@ func (s *Store) UpsertNode(index uint64, node *structs.Node) error {
 	if node == nil || node.ID == "" {
 		return errors.New("upsert node: node ID is required")
 	}
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		n := node.Copy()
 		raw, err := txn.First(TableNodes, "id", n.ID)
 		if err != nil {
@@ -118,7 +147,7 @@ func (s *Store) UpsertNode(index uint64, node *structs.Node) error {
 // UpdateNodeStatus sets a node's status. A node going down loses its live
 // allocations: client status lost, desired status stop.
 func (s *Store) UpdateNodeStatus(index uint64, nodeID string, status structs.NodeStatus, now int64) error {
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		n, err := nodeForUpdate(txn, nodeID)
 		if err != nil {
 			return err
@@ -143,14 +172,9 @@ func (s *Store) UpdateNodeStatus(index uint64, nodeID string, status structs.Nod
 	})
 }
 
-func markNodeAllocsLost(txn *memdb.Txn, index uint64, nodeID string, now int64) (int, error) {
-	it, err := txn.Get(TableAllocs, "node_id", nodeID)
-	if err != nil {
-		return 0, fmt.Errorf("allocs of node %s: %w", nodeID, err)
-	}
+func markNodeAllocsLost(txn *writeTxn, index uint64, nodeID string, now int64) (int, error) {
 	var lost []*structs.Allocation
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		a := raw.(*structs.Allocation)
+	for _, a := range txn.allocs.view().nodeGroup(nodeID).list() {
 		if a.ClientTerminal() {
 			continue
 		}
@@ -167,12 +191,12 @@ func markNodeAllocsLost(txn *memdb.Txn, index uint64, nodeID string, now int64) 
 		lost = append(lost, c)
 	}
 	for _, c := range lost {
-		if err := txn.Insert(TableAllocs, c); err != nil {
-			return 0, fmt.Errorf("alloc %s: %w", c.ID, err)
+		if err := txn.allocs.put(c); err != nil {
+			return 0, err
 		}
 	}
 	if len(lost) > 0 {
-		if err := (nodeBumper{nodeID: true}).write(txn, index); err != nil {
+		if err := (nodeBumper{nodeID: true}).write(txn.allocs, index); err != nil {
 			return 0, err
 		}
 	}
@@ -181,7 +205,7 @@ func markNodeAllocsLost(txn *memdb.Txn, index uint64, nodeID string, now int64) 
 
 // UpdateNodeDrain turns draining on or off.
 func (s *Store) UpdateNodeDrain(index uint64, nodeID string, drain bool, now int64) error {
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		n, err := nodeForUpdate(txn, nodeID)
 		if err != nil {
 			return err
@@ -196,7 +220,7 @@ func (s *Store) UpdateNodeDrain(index uint64, nodeID string, drain bool, now int
 	})
 }
 
-func nodeForUpdate(txn *memdb.Txn, nodeID string) (*structs.Node, error) {
+func nodeForUpdate(txn *writeTxn, nodeID string) (*structs.Node, error) {
 	raw, err := txn.First(TableNodes, "id", nodeID)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", nodeID, err)
@@ -209,7 +233,7 @@ func nodeForUpdate(txn *memdb.Txn, nodeID string) (*structs.Node, error) {
 
 // UpsertJob inserts or replaces a job, keeping its CreateIndex.
 func (s *Store) UpsertJob(index uint64, job *structs.Job) error {
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		if err := upsertJobTxn(txn, index, job); err != nil {
 			return err
 		}
@@ -217,7 +241,7 @@ func (s *Store) UpsertJob(index uint64, job *structs.Job) error {
 	})
 }
 
-func upsertJobTxn(txn *memdb.Txn, index uint64, job *structs.Job) error {
+func upsertJobTxn(txn *writeTxn, index uint64, job *structs.Job) error {
 	if job == nil || job.ID == "" {
 		return errors.New("upsert job: job ID is required")
 	}
@@ -240,7 +264,7 @@ func upsertJobTxn(txn *memdb.Txn, index uint64, job *structs.Job) error {
 // StopJob marks a job stopped (Stop, status dead) and asks every allocation
 // still wanted to stop.
 func (s *Store) StopJob(index uint64, jobID string, now int64) error {
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		if err := stopJobTxn(txn, index, jobID, now); err != nil {
 			return err
 		}
@@ -248,7 +272,7 @@ func (s *Store) StopJob(index uint64, jobID string, now int64) error {
 	})
 }
 
-func stopJobTxn(txn *memdb.Txn, index uint64, jobID string, now int64) error {
+func stopJobTxn(txn *writeTxn, index uint64, jobID string, now int64) error {
 	raw, err := txn.First(TableJobs, "id", jobID)
 	if err != nil {
 		return fmt.Errorf("job %s: %w", jobID, err)
@@ -263,13 +287,8 @@ func stopJobTxn(txn *memdb.Txn, index uint64, jobID string, now int64) error {
 	if err := txn.Insert(TableJobs, j); err != nil {
 		return fmt.Errorf("job %s: %w", jobID, err)
 	}
-	it, err := txn.Get(TableAllocs, "job_id", jobID)
-	if err != nil {
-		return fmt.Errorf("allocs of job %s: %w", jobID, err)
-	}
 	var stopped []*structs.Allocation
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		a := raw.(*structs.Allocation)
+	for _, a := range txn.allocs.view().jobGroup(jobID).list() {
 		if a.DesiredStatus != structs.AllocDesiredRun {
 			continue
 		}
@@ -283,18 +302,18 @@ func stopJobTxn(txn *memdb.Txn, index uint64, jobID string, now int64) error {
 	}
 	nodes := nodeBumper{}
 	for _, c := range stopped {
-		if err := txn.Insert(TableAllocs, c); err != nil {
-			return fmt.Errorf("alloc %s: %w", c.ID, err)
+		if err := txn.allocs.put(c); err != nil {
+			return err
 		}
 		nodes.add(c.NodeID)
 	}
-	return nodes.write(txn, index)
+	return nodes.write(txn.allocs, index)
 }
 
 // PurgeJob deletes a job, its allocations and its placement failure.
 // Purging an unknown job is not an error (the entry may be replayed).
 func (s *Store) PurgeJob(index uint64, jobID string) error {
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		if err := purgeJobTxn(txn, index, jobID); err != nil {
 			return err
 		}
@@ -302,22 +321,16 @@ func (s *Store) PurgeJob(index uint64, jobID string) error {
 	})
 }
 
-func purgeJobTxn(txn *memdb.Txn, index uint64, jobID string) error {
+func purgeJobTxn(txn *writeTxn, index uint64, jobID string) error {
 	if _, err := txn.DeleteAll(TableJobs, "id", jobID); err != nil {
 		return fmt.Errorf("job %s: %w", jobID, err)
 	}
-	it, err := txn.Get(TableAllocs, "job_id", jobID)
-	if err != nil {
-		return fmt.Errorf("allocs of job %s: %w", jobID, err)
-	}
 	nodes := nodeBumper{}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		nodes.add(raw.(*structs.Allocation).NodeID)
+	for _, a := range txn.allocs.view().jobGroup(jobID).list() {
+		nodes.add(a.NodeID)
+		txn.allocs.remove(a.ID)
 	}
-	if _, err := txn.DeleteAll(TableAllocs, "job_id", jobID); err != nil {
-		return fmt.Errorf("allocs of job %s: %w", jobID, err)
-	}
-	if err := nodes.write(txn, index); err != nil {
+	if err := nodes.write(txn.allocs, index); err != nil {
 		return err
 	}
 	if _, err := txn.DeleteAll(TablePlacementFailures, "id", jobID); err != nil {
@@ -331,7 +344,7 @@ func purgeJobTxn(txn *memdb.Txn, index uint64, jobID string) error {
 // batch) is skipped, as a purge of one is; a malformed write fails the
 // whole batch.
 func (s *Store) ApplyJobWrites(index uint64, writes []structs.JobWrite) error {
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		tables := []string{TableJobs}
 		for i, w := range writes {
 			switch {
@@ -366,7 +379,7 @@ func (s *Store) ApplyJobWrites(index uint64, writes []structs.JobWrite) error {
 // status, description, preemption, modify time) are taken, so an agent's
 // report applied between the plan check and this entry is not undone.
 func (s *Store) UpsertAllocs(index uint64, allocs []*structs.Allocation) error {
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		if err := upsertAllocsTxn(txn, index, allocs); err != nil {
 			return err
 		}
@@ -374,20 +387,17 @@ func (s *Store) UpsertAllocs(index uint64, allocs []*structs.Allocation) error {
 	})
 }
 
-func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation) error {
-	jobs := jobInterner{txn: txn}
+func upsertAllocsTxn(txn *writeTxn, index uint64, allocs []*structs.Allocation) error {
+	jobs := jobInterner{txn: txn.Txn}
 	nodes := nodeBumper{}
 	var nodeByID map[string]*structs.Node // read once per transaction
 	for _, a := range allocs {
 		if a == nil || a.ID == "" {
 			return errors.New("upsert alloc: allocation ID is required")
 		}
-		raw, err := txn.First(TableAllocs, "id", a.ID)
-		if err != nil {
-			return fmt.Errorf("alloc %s: %w", a.ID, err)
-		}
+		old := txn.allocs.get(a.ID)
 		var c *structs.Allocation
-		if raw == nil {
+		if old == nil {
 			c = a.Copy()
 			c.Job = jobs.intern(c)
 			c.CreateIndex = index
@@ -421,7 +431,7 @@ func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation)
 			}
 			internAlloc(c)
 		} else {
-			c = raw.(*structs.Allocation).Copy()
+			c = old.Copy()
 			c.DesiredStatus = intern(a.DesiredStatus)
 			c.DesiredDescription = intern(a.DesiredDescription)
 			c.PreemptedBy = a.PreemptedBy
@@ -429,12 +439,12 @@ func upsertAllocsTxn(txn *memdb.Txn, index uint64, allocs []*structs.Allocation)
 		}
 		c.ModifyIndex = index
 		c.AllocModifyIndex = index
-		if err := txn.Insert(TableAllocs, c); err != nil {
-			return fmt.Errorf("alloc %s: %w", a.ID, err)
+		if err := txn.allocs.put(c); err != nil {
+			return err
 		}
 		nodes.add(c.NodeID)
 	}
-	return nodes.write(txn, index)
+	return nodes.write(txn.allocs, index)
 }
 
 // UpdateAllocsFromClient applies an agent's reports. Reports for unknown
@@ -449,7 +459,7 @@ func (s *Store) UpdateAllocsFromClient(index uint64, nodeID string, updates []*s
 // transaction, with the rules of UpdateAllocsFromClient for each.
 func (s *Store) UpdateAllocsFromClientBatch(index uint64, reqs []structs.AllocClientUpdateRequest) ([]*structs.Allocation, error) {
 	var terminal []*structs.Allocation
-	err := s.write(func(txn *memdb.Txn) error {
+	err := s.write(func(txn *writeTxn) error {
 		changed := false
 		for _, req := range reqs {
 			t, c, err := updateAllocsFromClientTxn(txn, index, req.NodeID, req.Updates, req.Time)
@@ -467,21 +477,17 @@ func (s *Store) UpdateAllocsFromClientBatch(index uint64, reqs []structs.AllocCl
 	return terminal, err
 }
 
-func updateAllocsFromClientTxn(txn *memdb.Txn, index uint64, nodeID string, updates []*structs.AllocClientUpdate, now int64) ([]*structs.Allocation, bool, error) {
+func updateAllocsFromClientTxn(txn *writeTxn, index uint64, nodeID string, updates []*structs.AllocClientUpdate, now int64) ([]*structs.Allocation, bool, error) {
 	var terminal []*structs.Allocation
 	changed := false
 	for _, u := range updates {
 		if u == nil {
 			continue
 		}
-		raw, err := txn.First(TableAllocs, "id", u.ID)
-		if err != nil {
-			return nil, false, fmt.Errorf("alloc %s: %w", u.ID, err)
-		}
-		if raw == nil {
+		old := txn.allocs.get(u.ID)
+		if old == nil {
 			continue
 		}
-		old := raw.(*structs.Allocation)
 		if nodeID != "" && old.NodeID != nodeID {
 			continue
 		}
@@ -497,8 +503,8 @@ func updateAllocsFromClientTxn(txn *memdb.Txn, index uint64, nodeID string, upda
 		internTaskState(&c.TaskState)
 		c.ModifyTime = now
 		c.ModifyIndex = index
-		if err := txn.Insert(TableAllocs, c); err != nil {
-			return nil, false, fmt.Errorf("alloc %s: %w", u.ID, err)
+		if err := txn.allocs.put(c); err != nil {
+			return nil, false, err
 		}
 		changed = true
 		if c.ClientTerminal() && !old.ClientTerminal() {
@@ -513,7 +519,7 @@ func (s *Store) UpsertPlacementFailure(index uint64, f *structs.PlacementFailure
 	if f == nil || f.JobID == "" {
 		return errors.New("upsert placement failure: job ID is required")
 	}
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		if err := upsertFailureTxn(txn, f); err != nil {
 			return err
 		}
@@ -521,7 +527,7 @@ func (s *Store) UpsertPlacementFailure(index uint64, f *structs.PlacementFailure
 	})
 }
 
-func upsertFailureTxn(txn *memdb.Txn, f *structs.PlacementFailure) error {
+func upsertFailureTxn(txn *writeTxn, f *structs.PlacementFailure) error {
 	c := *f
 	c.NodesFiltered = copyCounts(f.NodesFiltered)
 	c.NodesExhausted = copyCounts(f.NodesExhausted)
@@ -533,7 +539,7 @@ func upsertFailureTxn(txn *memdb.Txn, f *structs.PlacementFailure) error {
 
 // DeletePlacementFailure removes a job's placement failure, if any.
 func (s *Store) DeletePlacementFailure(index uint64, jobID string) error {
-	return s.write(func(txn *memdb.Txn) error {
+	return s.write(func(txn *writeTxn) error {
 		n, err := txn.DeleteAll(TablePlacementFailures, "id", jobID)
 		if err != nil {
 			return fmt.Errorf("placement failure of job %s: %w", jobID, err)
@@ -558,7 +564,7 @@ func (s *Store) ApplyPlan(index uint64, req *structs.ApplyPlanRequest) error {
 // (see ApplyPlanRequest.JobVersion).
 func (s *Store) ApplyPlans(index uint64, reqs []*structs.ApplyPlanRequest) ([]string, error) {
 	var dropped []string
-	err := s.write(func(txn *memdb.Txn) error {
+	err := s.write(func(txn *writeTxn) error {
 		dropped = dropped[:0]
 		var tables []string
 		for i, req := range reqs {
@@ -592,7 +598,7 @@ func isNewPlacement(a *structs.Allocation) bool {
 
 // planJobChanged reports whether the job a plan was checked against is
 // gone, stopped or at another version now.
-func planJobChanged(txn *memdb.Txn, req *structs.ApplyPlanRequest) (bool, error) {
+func planJobChanged(txn *writeTxn, req *structs.ApplyPlanRequest) (bool, error) {
 	if req.JobVersion == 0 {
 		return false, nil
 	}
@@ -609,7 +615,7 @@ func planJobChanged(txn *memdb.Txn, req *structs.ApplyPlanRequest) (bool, error)
 
 // applyPlanTxn writes one plan and returns the tables it changed and
 // whether its placements were dropped.
-func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) ([]string, bool, error) {
+func applyPlanTxn(txn *writeTxn, index uint64, req *structs.ApplyPlanRequest) ([]string, bool, error) {
 	tables := []string{}
 	allocs := req.Allocs
 	changed, err := planJobChanged(txn, req)
@@ -622,11 +628,7 @@ func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) (
 	missing := false
 	for _, a := range allocs {
 		if a != nil && !isNewPlacement(a) {
-			raw, err := txn.First(TableAllocs, "id", a.ID)
-			if err != nil {
-				return nil, false, fmt.Errorf("alloc %s: %w", a.ID, err)
-			}
-			if raw == nil {
+			if txn.allocs.get(a.ID) == nil {
 				missing = true
 				break
 			}
@@ -636,7 +638,7 @@ func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) (
 		kept := make([]*structs.Allocation, 0, len(allocs))
 		for _, a := range allocs {
 			if a != nil && !isNewPlacement(a) {
-				if raw, err := txn.First(TableAllocs, "id", a.ID); err != nil || raw == nil {
+				if txn.allocs.get(a.ID) == nil {
 					continue
 				}
 			}
@@ -653,11 +655,7 @@ func applyPlanTxn(txn *memdb.Txn, index uint64, req *structs.ApplyPlanRequest) (
 			if a == nil || a.DesiredStatus == structs.AllocDesiredEvict && a.PreemptedBy != "" {
 				continue
 			}
-			raw, err := txn.First(TableAllocs, "id", a.ID)
-			if err != nil {
-				return nil, false, fmt.Errorf("alloc %s: %w", a.ID, err)
-			}
-			if raw != nil {
+			if txn.allocs.get(a.ID) != nil {
 				allocs = append(allocs, a)
 			}
 		}

@@ -13,9 +13,37 @@ type ServerMember struct {
 	Name     string `json:"name"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
+	// RaftProtocol is the highest Raft entry format the server's build
+	// applies (RaftProtocolJSON, RaftProtocolBinary). Records written by
+	// builds before the field existed have 0, which means RaftProtocolJSON:
+	// read it through Protocol.
+	RaftProtocol int `json:"raft_protocol,omitempty"`
 
 	CreateIndex uint64 `json:"create_index"`
 	ModifyIndex uint64 `json:"modify_index"`
+}
+
+// Raft entry formats (protocol versions). Each server advertises the highest
+// it applies in its ServerMember record; the leader proposes an entry type
+// only when every server in the Raft configuration applies it.
+const (
+	// RaftProtocolJSON: every entry type up to ApplyPlanBatchRequestType,
+	// bodies in JSON. Every build applies it.
+	RaftProtocolJSON = 1
+	// RaftProtocolBinary adds ApplyPlanBatchBinaryType and
+	// AllocClientUpdateBatchBinaryType (codec_plan.go, codec_report.go).
+	RaftProtocolBinary = 2
+	// RaftProtocolCurrent is the highest format this build applies.
+	RaftProtocolCurrent = RaftProtocolBinary
+)
+
+// Protocol returns the entry format the member applies: RaftProtocol, or
+// RaftProtocolJSON for a record written before the field existed.
+func (m *ServerMember) Protocol() int {
+	if m.RaftProtocol < RaftProtocolJSON {
+		return RaftProtocolJSON
+	}
+	return m.RaftProtocol
 }
 
 // Validate checks the fields a member needs to be reachable.
