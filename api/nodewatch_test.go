@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -183,7 +184,7 @@ func TestNodeWireNegotiation(t *testing.T) {
 			if err != nil || idx != 6 || len(nodes["n1"].Allocs) != 1 || !reflect.DeepEqual(nodes["n1"].Allocs[0].Job, job) {
 				t.Fatalf("second frame: %d %+v %v", idx, nodes, err)
 			}
-			if _, _, err := w.Next(); err != io.EOF {
+			if _, _, err := w.Next(); !errors.Is(err, io.EOF) {
 				t.Fatalf("after the last frame: %v, want io.EOF", err)
 			}
 			for range 2 {
