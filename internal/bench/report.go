@@ -198,6 +198,9 @@ func Compare(old, cur *Report, tolerance float64) []Comparison {
 		higher bool
 		get    func(*Report) float64
 	}
+	// Figures added later: reports from before them have 0, which
+	// compares as "same" rather than as a change.
+	added := map[string]bool{"bench CPU during placement (s)": true}
 	metrics := []metric{
 		{"placements/s", true, func(r *Report) float64 { return r.PlacementsPerSecond }},
 		{"time to place all (s)", false, func(r *Report) float64 { return r.TimeToPlaceAllSeconds }},
@@ -220,7 +223,7 @@ func Compare(old, cur *Report, tolerance float64) []Comparison {
 			c.Ratio = c.New / c.Old
 		}
 		switch {
-		case c.Old == c.New:
+		case c.Old == c.New, added[m.name] && (c.Old == 0 || c.New == 0):
 		case c.Old == 0:
 			c.Change = "worse"
 			if (c.New > 0) == m.higher {
