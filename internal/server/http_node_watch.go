@@ -303,26 +303,27 @@ func (nw *nodeWatcher) examine(snap *state.Snapshot, f *api.NodeWatchFrame, id s
 			return
 		}
 	}
-	// One pass: the allocations changed after the caller's index, and how
-	// many of the node's allocations the caller holds (created at or
-	// before its index). Fewer than it says it holds: some were removed
-	// (purged), so it gets the full list instead (a second pass).
+	// The allocations changed after the caller's index, and how many of
+	// the node's allocations the caller holds (created at or before its
+	// index), from the node's index entries without loading the unchanged
+	// allocations. Fewer than it says it holds: some were removed (purged),
+	// so it gets the full list instead.
 	d := &api.NodeAllocDelta{Index: rowIdx, Full: full}
-	held, total := 0, 0
-	snap.EachAllocOfNode(id, func(a *structs.Allocation) bool {
-		total++
-		if a.CreateIndex <= st.index {
-			held++
-		}
-		if full || a.AllocModifyIndex > st.index {
+	total := 0
+	if !full {
+		var held int
+		held, total = snap.NodeAllocDelta(id, st.index, func(a *structs.Allocation) {
 			d.Allocs = append(d.Allocs, nw.wire(f, a))
+		})
+		if held < st.known {
+			d.Full = true
+			d.Allocs = d.Allocs[:0]
 		}
-		return true
-	})
-	if !full && held < st.known {
-		d.Full = true
-		d.Allocs = d.Allocs[:0]
+	}
+	if d.Full {
+		total = 0
 		snap.EachAllocOfNode(id, func(a *structs.Allocation) bool {
+			total++
 			d.Allocs = append(d.Allocs, nw.wire(f, a))
 			return true
 		})
