@@ -133,7 +133,7 @@ timed out (the report is still printed).`,
 	f := cmd.Flags()
 	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	f.StringVar(&serverMode, "server", bench.ServerProcess, "where the server runs: process (a child gantry server) or inproc")
-	f.StringVar(&profileDir, "profile-dir", "", "save the server's CPU profile (during placement) and allocation profile here (server process only)")
+	f.StringVar(&profileDir, "profile-dir", "", "save CPU profiles of the server (cpu.pprof) and of the simulated nodes (bench-cpu.pprof) during placement, and the server's allocation profile, here")
 	f.IntVar(&profileSec, "profile-seconds", 20, "length of the CPU profile")
 	f.StringVar(&dataDir, "data-dir", "", "directory for the server's data and log (default: a temporary directory, removed afterwards)")
 	f.Int64Var(&seed, "seed", 1, "seed of the simulated nodes' jitter (and the in-process scheduler)")

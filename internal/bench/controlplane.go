@@ -73,13 +73,20 @@ func (p *inProcess) PprofAddr() string { return "" }
 func (p *inProcess) Stop() error       { return p.srv.Shutdown() }
 
 func (p *inProcess) Usage() (float64, int64, string, error) {
+	cpu, rss, err := selfUsage()
+	return cpu, rss, "whole process (server and simulated nodes)", err
+}
+
+// selfUsage returns this process's CPU seconds (user and system) and peak
+// RSS in bytes.
+func selfUsage() (float64, int64, error) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, 0, "", fmt.Errorf("getrusage: %w", err)
+		return 0, 0, fmt.Errorf("getrusage: %w", err)
 	}
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	// Linux reports ru_maxrss in KiB.
-	return cpu, ru.Maxrss * 1024, "whole process (server and simulated nodes)", nil
+	return cpu, ru.Maxrss * 1024, nil
 }
 
 // childProcess runs `gantry server` as a separate process, so its CPU and
