@@ -40,6 +40,7 @@ type serverSettings struct {
 	seed         int64
 	scheduler    string // "" = the server's default architecture
 	schedulers   int    // shared-state workers; 0 = the server's default
+	logStore     string // Raft log store; "" = the server's default
 }
 
 // inProcess runs the server in this process (tests, `go test -bench`).
@@ -56,6 +57,7 @@ func startInProcess(s serverSettings, logger *slog.Logger) (*inProcess, error) {
 	cfg.SampleSize = s.sampleSize
 	cfg.Seed = s.seed
 	cfg.Scheduler, cfg.Schedulers = s.scheduler, s.schedulers
+	cfg.RaftLogStore = s.logStore
 	cfg.RaftTimeout = 200 * time.Millisecond
 	cfg.Logger = logger
 	srv, err := server.New(cfg)
@@ -116,6 +118,9 @@ func startChild(exe string, s serverSettings, pprof bool) (*childProcess, error)
 	}
 	if s.schedulers > 0 {
 		args = append(args, "--schedulers", strconv.Itoa(s.schedulers))
+	}
+	if s.logStore != "" {
+		args = append(args, "--raft-log-store", s.logStore)
 	}
 	if pprof {
 		c.pprof = "127.0.0.1:" + ports[2]

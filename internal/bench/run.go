@@ -38,6 +38,9 @@ type Options struct {
 	Exe string
 	// DataDir holds the server's data and log; it must exist.
 	DataDir string
+	// RaftLogStore is the server's Raft log store (wal or boltdb; "" =
+	// the server's default).
+	RaftLogStore string
 	// Progress receives a progress line while the run goes (nil = none).
 	Progress io.Writer
 	// ProfileDir, when set, receives bench-cpu.pprof (a CPU profile of
@@ -86,7 +89,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer cancel()
 
 	settings := serverSettings{dataDir: o.DataDir, heartbeatTTL: w.HeartbeatTTL.D(), sampleSize: w.SampleSize, seed: o.Seed,
-		scheduler: o.Scheduler, schedulers: o.Schedulers}
+		scheduler: o.Scheduler, schedulers: o.Schedulers, logStore: o.RaftLogStore}
 	var cp controlPlane
 	var exited <-chan error
 	switch o.Server {
