@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,11 @@ type Config struct {
 	// HTTPClient is used for requests; nil means a client without a global
 	// timeout (blocking queries and log streams are long).
 	HTTPClient *http.Client
+	// NodeWireJSON makes the node endpoints (the watch and batched
+	// reports) speak JSON only, as clients before the binary frames did;
+	// by default they ask for binary and fall back to what the server
+	// speaks.
+	NodeWireJSON bool
 }
 
 // DefaultConfig reads GANTRY_ADDR.
@@ -49,8 +55,13 @@ func DefaultConfig() Config {
 
 // Client talks to a gantry server.
 type Client struct {
-	addrs []string
-	http  *http.Client
+	addrs        []string
+	http         *http.Client
+	nodeWireJSON bool
+	// reportWire is what batched reports are sent as: 0 not known yet
+	// (binary is tried), reportBinary or reportJSON (the server refused
+	// binary).
+	reportWire atomic.Int32
 }
 
 // NewClient validates the config and returns a client.
@@ -77,7 +88,7 @@ func NewClient(c Config) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
 	}
-	return &Client{addrs: addrs, http: hc}, nil
+	return &Client{addrs: addrs, http: hc, nodeWireJSON: c.NodeWireJSON}, nil
 }
 
 // Addresses returns the configured server addresses.
@@ -167,12 +178,21 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 // closes the body. Connection errors fail over to the next address.
 func (c *Client) raw(ctx context.Context, method, path string, query url.Values, body any) (*http.Response, error) {
 	var payload []byte
+	contentType := ""
 	if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
 			return nil, fmt.Errorf("encoding request: %w", err)
 		}
+		contentType = "application/json"
 	}
+	return c.send(ctx, method, path, query, payload, contentType, "")
+}
+
+// send sends a request with an encoded body (contentType "" for none)
+// and, unless accept is "", an Accept header; it returns the response for
+// 2xx answers and the caller closes the body.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, payload []byte, contentType, accept string) (*http.Response, error) {
 	var lastErr error
 	for _, base := range c.addrs {
 		u := base + path
@@ -183,8 +203,11 @@ func (c *Client) raw(ctx context.Context, method, path string, query url.Values,
 		if err != nil {
 			return nil, err
 		}
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		if accept != "" {
+			req.Header.Set("Accept", accept)
 		}
 		resp, err := c.http.Do(req)
 		if err != nil {

@@ -131,9 +131,16 @@ func (c *Client) NodeAllocationsKnown(ctx context.Context, nodeID string, q *Que
 
 // UpdateAllocations reports task status changes from a node
 // (POST /v1/node/{id}/allocations).
+//
+// The reports go in binary, as UpdateNodesAllocations's do.
 func (c *Client) UpdateAllocations(ctx context.Context, nodeID string, updates []*AllocClientUpdate) (*IndexResponse, error) {
 	var out IndexResponse
-	_, err := c.do(ctx, "POST", "/v1/node/"+url.PathEscape(nodeID)+"/allocations", nil, &AllocUpdateRequest{Updates: updates}, &out)
+	path := "/v1/node/" + url.PathEscape(nodeID) + "/allocations"
+	err := c.sendReports(ctx, path, map[string][]*AllocClientUpdate{nodeID: updates}, &out,
+		func() error {
+			_, err := c.do(ctx, "POST", path, nil, &AllocUpdateRequest{Updates: updates}, &out)
+			return err
+		})
 	return &out, err
 }
 

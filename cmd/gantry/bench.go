@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-project/gantry/internal/bench"
+	"github.com/gantry-project/gantry/internal/server"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -28,6 +29,7 @@ func newBenchCmd() *cobra.Command {
 		profileDir string
 		profileSec int
 		dataDir    string
+		logStore   string
 		seed       int64
 		quiet      bool
 		timeout    time.Duration
@@ -90,7 +92,12 @@ timed out (the report is still printed).`,
 			if err != nil {
 				return err
 			}
-			opts := bench.Options{Workload: w, Server: serverMode, Exe: exe, DataDir: dataDir,
+			switch logStore {
+			case "", server.LogStoreWAL, server.LogStoreBoltDB:
+			default:
+				return fmt.Errorf("--raft-log-store: must be %s or %s (got %q)", server.LogStoreWAL, server.LogStoreBoltDB, logStore)
+			}
+			opts := bench.Options{Workload: w, Server: serverMode, Exe: exe, DataDir: dataDir, RaftLogStore: logStore,
 				ProfileDir: profileDir, ProfileSeconds: profileSec, Seed: seed,
 				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 			if !quiet {
@@ -133,8 +140,9 @@ timed out (the report is still printed).`,
 	f := cmd.Flags()
 	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	f.StringVar(&serverMode, "server", bench.ServerProcess, "where the server runs: process (a child gantry server) or inproc")
-	f.StringVar(&profileDir, "profile-dir", "", "save the server's CPU profile (during placement) and allocation profile here (server process only)")
+	f.StringVar(&profileDir, "profile-dir", "", "save CPU profiles of the server (cpu.pprof) and of the simulated nodes (bench-cpu.pprof) during placement, and the server's allocation profile, here")
 	f.IntVar(&profileSec, "profile-seconds", 20, "length of the CPU profile")
+	f.StringVar(&logStore, "raft-log-store", "", "the server's Raft log store: wal or boltdb (default: the server's, "+server.DefaultLogStore+")")
 	f.StringVar(&dataDir, "data-dir", "", "directory for the server's data and log (default: a temporary directory, removed afterwards)")
 	f.Int64Var(&seed, "seed", 1, "seed of the simulated nodes' jitter (and the in-process scheduler)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")

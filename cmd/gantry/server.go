@@ -93,6 +93,7 @@ with the same --data-dir rejoin with every job, node and allocation.`,
 	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 2*time.Minute, "how often Raft checks whether a snapshot is due")
 	f.Uint64Var(&cfg.TrailingLogs, "raft-trailing-logs", 10240, "log entries kept after a snapshot for lagging followers")
 	f.IntVar(&cfg.SnapshotsRetain, "raft-snapshots-retain", 2, "snapshots kept on disk")
+	f.StringVar(&cfg.RaftLogStore, "raft-log-store", "", "Raft log store of a new --data-dir: wal or boltdb (default "+server.DefaultLogStore+"); an existing data dir keeps its own")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", cfg.HeartbeatTTL, "time within which agents must heartbeat before their node is marked down")
 	f.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often the leader reconciles every job")
 	f.IntVar(&cfg.SampleSize, "sample-size", cfg.SampleSize, "feasible nodes ranked per placement (0 = scheduler default)")

@@ -84,7 +84,8 @@ jobs: [{name: j, count: 3, tasks: 4, cpu: 10, memory_mb: 10}]
 func TestCompare(t *testing.T) {
 	old := &Report{Workload: "w", PlacementsPerSecond: 1000, TimeToPlaceAllSeconds: 10, ServerPeakRSSMB: 100, Placed: 10}
 	old.SubmitToPlaced.P99 = 20
-	cur := &Report{Workload: "w", PlacementsPerSecond: 2000, TimeToPlaceAllSeconds: 5, ServerPeakRSSMB: 103, Placed: 10}
+	cur := &Report{Workload: "w", PlacementsPerSecond: 2000, TimeToPlaceAllSeconds: 5, ServerPeakRSSMB: 103, Placed: 10,
+		BenchCPUSeconds: 2} // old is from before bench CPU was measured
 	cur.SubmitToPlaced.P99 = 40
 	got := map[string]Comparison{}
 	for _, c := range Compare(old, cur, 0.05) {
@@ -100,12 +101,13 @@ func TestCompare(t *testing.T) {
 		{"submit to placed p99 (ms)", 2, "worse"},
 		{"server peak RSS (MiB)", 1.03, "same"},
 		{"placed", 1, "same"},
+		{"bench CPU during placement (s)", math.NaN(), "same"},
 	} {
 		c, ok := got[tc.metric]
 		if !ok {
 			t.Fatalf("metric %q missing", tc.metric)
 		}
-		if math.Abs(c.Ratio-tc.ratio) > 1e-9 || c.Change != tc.change {
+		if (math.IsNaN(tc.ratio) != math.IsNaN(c.Ratio)) || (!math.IsNaN(tc.ratio) && math.Abs(c.Ratio-tc.ratio) > 1e-9) || c.Change != tc.change {
 			t.Errorf("%s: ratio %g %s; want %g %s", tc.metric, c.Ratio, c.Change, tc.ratio, tc.change)
 		}
 	}

@@ -40,6 +40,7 @@ type serverSettings struct {
 	seed         int64
 	scheduler    string // "" = the server's default architecture
 	schedulers   int    // shared-state workers; 0 = the server's default
+	logStore     string // Raft log store; "" = the server's default
 }
 
 // inProcess runs the server in this process (tests, `go test -bench`).
@@ -56,6 +57,7 @@ func startInProcess(s serverSettings, logger *slog.Logger) (*inProcess, error) {
 	cfg.SampleSize = s.sampleSize
 	cfg.Seed = s.seed
 	cfg.Scheduler, cfg.Schedulers = s.scheduler, s.schedulers
+	cfg.RaftLogStore = s.logStore
 	cfg.RaftTimeout = 200 * time.Millisecond
 	cfg.Logger = logger
 	srv, err := server.New(cfg)
@@ -73,13 +75,20 @@ func (p *inProcess) PprofAddr() string { return "" }
 func (p *inProcess) Stop() error       { return p.srv.Shutdown() }
 
 func (p *inProcess) Usage() (float64, int64, string, error) {
+	cpu, rss, err := selfUsage()
+	return cpu, rss, "whole process (server and simulated nodes)", err
+}
+
+// selfUsage returns this process's CPU seconds (user and system) and peak
+// RSS in bytes.
+func selfUsage() (float64, int64, error) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, 0, "", fmt.Errorf("getrusage: %w", err)
+		return 0, 0, fmt.Errorf("getrusage: %w", err)
 	}
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	// Linux reports ru_maxrss in KiB.
-	return cpu, ru.Maxrss * 1024, "whole process (server and simulated nodes)", nil
+	return cpu, ru.Maxrss * 1024, nil
 }
 
 // childProcess runs `gantry server` as a separate process, so its CPU and
@@ -109,6 +118,9 @@ func startChild(exe string, s serverSettings, pprof bool) (*childProcess, error)
 	}
 	if s.schedulers > 0 {
 		args = append(args, "--schedulers", strconv.Itoa(s.schedulers))
+	}
+	if s.logStore != "" {
+		args = append(args, "--raft-log-store", s.logStore)
 	}
 	if pprof {
 		c.pprof = "127.0.0.1:" + ports[2]

@@ -55,6 +55,12 @@ type Report struct {
 	ServerCPUTotalSeconds float64 `json:"server_cpu_total_s"`
 	ServerPeakRSSMB       float64 `json:"server_peak_rss_mb"`
 	UsageScope            string  `json:"usage_scope"`
+	// BenchCPUSeconds is the CPU the bench process itself used (the
+	// simulated nodes, submitters and recorder) in the same window as
+	// ServerCPUSeconds; BenchCPUTotalSeconds includes node registration.
+	// With the server in process they include the server's.
+	BenchCPUSeconds      float64 `json:"bench_cpu_s"`
+	BenchCPUTotalSeconds float64 `json:"bench_cpu_total_s"`
 
 	SubmitErrors int      `json:"submit_errors"`
 	NodeErrors   int      `json:"node_errors"`
@@ -129,6 +135,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	row("server CPU", "%.2f s during placement (%.0f µs per placement; %.2f s total; %s)",
 		r.ServerCPUSeconds, perPlacement, r.ServerCPUTotalSeconds, r.UsageScope)
+	benchPer := 0.0
+	if r.Placed > 0 {
+		benchPer = r.BenchCPUSeconds / float64(r.Placed) * 1e6
+	}
+	row("bench CPU", "%.2f s during placement (%.0f µs per placement; %.2f s total; simulated nodes and submitters)",
+		r.BenchCPUSeconds, benchPer, r.BenchCPUTotalSeconds)
 	row("server peak RSS", "%.0f MiB", r.ServerPeakRSSMB)
 	row("errors", "%d submit, %d node requests", r.SubmitErrors, r.NodeErrors)
 	verdict := "OK"
@@ -186,6 +198,9 @@ func Compare(old, cur *Report, tolerance float64) []Comparison {
 		higher bool
 		get    func(*Report) float64
 	}
+	// Figures added later: reports from before them have 0, which
+	// compares as "same" rather than as a change.
+	added := map[string]bool{"bench CPU during placement (s)": true}
 	metrics := []metric{
 		{"placements/s", true, func(r *Report) float64 { return r.PlacementsPerSecond }},
 		{"time to place all (s)", false, func(r *Report) float64 { return r.TimeToPlaceAllSeconds }},
@@ -196,6 +211,7 @@ func Compare(old, cur *Report, tolerance float64) []Comparison {
 		{"submit to running p99 (ms)", false, func(r *Report) float64 { return r.SubmitToRunning.P99 }},
 		{"scheduler busy fraction", false, func(r *Report) float64 { return r.Scheduler.BusyFraction }},
 		{"server CPU during placement (s)", false, func(r *Report) float64 { return r.ServerCPUSeconds }},
+		{"bench CPU during placement (s)", false, func(r *Report) float64 { return r.BenchCPUSeconds }},
 		{"server peak RSS (MiB)", false, func(r *Report) float64 { return r.ServerPeakRSSMB }},
 		{"placed", true, func(r *Report) float64 { return float64(r.Placed) }},
 	}
@@ -207,7 +223,7 @@ func Compare(old, cur *Report, tolerance float64) []Comparison {
 			c.Ratio = c.New / c.Old
 		}
 		switch {
-		case c.Old == c.New:
+		case c.Old == c.New, added[m.name] && (c.Old == 0 || c.New == 0):
 		case c.Old == 0:
 			c.Change = "worse"
 			if (c.New > 0) == m.higher {

@@ -8,8 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,10 +38,15 @@ type Options struct {
 	Exe string
 	// DataDir holds the server's data and log; it must exist.
 	DataDir string
+	// RaftLogStore is the server's Raft log store (wal or boltdb; "" =
+	// the server's default).
+	RaftLogStore string
 	// Progress receives a progress line while the run goes (nil = none).
 	Progress io.Writer
-	// ProfileDir, when set (ServerProcess only), receives cpu.pprof (a CPU
-	// profile of the server during placement) and allocs.pprof.
+	// ProfileDir, when set, receives bench-cpu.pprof (a CPU profile of
+	// this process, the simulated nodes, during placement) and, with
+	// ServerProcess, cpu.pprof (the server's over the same window) and
+	// allocs.pprof.
 	ProfileDir string
 	// ProfileSeconds is the CPU profile's length (0 = 20s).
 	ProfileSeconds int
@@ -54,6 +62,10 @@ type Options struct {
 	// reporter and heartbeat loop (0 = DefaultNodesPerWatch).
 	NodesPerWatch int
 }
+
+// benchGCPercent is the bench process's GOGC while a child server runs
+// (unless GOGC is set): GC was a fifth of its CPU at the default 100.
+const benchGCPercent = 400
 
 // ErrTimeout means the workload did not finish within its timeout; the
 // report still carries what was measured.
@@ -77,7 +89,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer cancel()
 
 	settings := serverSettings{dataDir: o.DataDir, heartbeatTTL: w.HeartbeatTTL.D(), sampleSize: w.SampleSize, seed: o.Seed,
-		scheduler: o.Scheduler, schedulers: o.Schedulers}
+		scheduler: o.Scheduler, schedulers: o.Schedulers, logStore: o.RaftLogStore}
 	var cp controlPlane
 	var exited <-chan error
 	switch o.Server {
@@ -91,6 +103,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	case ServerProcess:
 		if o.Exe == "" {
 			return nil, errors.New("bench: server mode process needs the gantry binary")
+		}
+		if os.Getenv("GOGC") == "" {
+			// The simulated nodes hold little but churn through frames
+			// and reports: collect less often (the server, a child
+			// process, keeps its own setting).
+			defer debug.SetGCPercent(debug.SetGCPercent(benchGCPercent))
 		}
 		c, err := startChild(o.Exe, settings, o.ProfileDir != "")
 		if err != nil {
@@ -177,6 +195,10 @@ func (r *runner) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	benchCPU0, _, err := selfUsage()
+	if err != nil {
+		return err
+	}
 	busy0, _ := r.schedulerBusySeconds(ctx)
 	writes0 := r.metricValues(ctx, writesWaitedSum, writesWaitedCount)
 
@@ -198,7 +220,7 @@ func (r *runner) run(ctx context.Context) error {
 	// A fresh deadline, so a timed-out run is still measured and checked.
 	checkCtx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	r.collect(checkCtx, start, end, cpu0, busy0)
+	r.collect(checkCtx, start, end, cpu0, benchCPU0, busy0)
 	if w := r.metricValues(checkCtx, writesWaitedSum, writesWaitedCount); w[writesWaitedCount] > writes0[writesWaitedCount] {
 		r.rep.RaftWritesWaited = (w[writesWaitedSum] - writes0[writesWaitedSum]) / (w[writesWaitedCount] - writes0[writesWaitedCount])
 	}
@@ -390,30 +412,67 @@ func (r *runner) waitPlaced(ctx context.Context, start time.Time, submitDone <-c
 	}
 }
 
-// startProfile takes a CPU profile of the server while placement runs.
+// startProfile takes a CPU profile of the server, and one of this process
+// (bench-cpu.pprof: the simulated nodes), while placement runs.
 func (r *runner) startProfile(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
-	addr := r.cp.PprofAddr()
-	if r.o.ProfileDir == "" || addr == "" {
+	if r.o.ProfileDir == "" {
 		close(done)
 		return done
 	}
-	go func() {
-		defer close(done)
-		path := filepath.Join(r.o.ProfileDir, "cpu.pprof")
-		if err := fetchProfile(ctx, addr, "profile?seconds="+strconv.Itoa(r.o.ProfileSeconds), path); err != nil {
-			r.addError(err)
-			return
-		}
-		r.errMu.Lock()
-		r.rep.Profiles = append(r.rep.Profiles, path)
-		r.errMu.Unlock()
-	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); r.profileSelf(ctx) }()
+	go func() { defer wg.Done(); r.profileServer(ctx) }()
+	go func() { wg.Wait(); close(done) }()
 	return done
 }
 
+// profileSelf writes bench-cpu.pprof, a CPU profile of the bench process
+// over the server profile's window (the whole process when the server
+// runs in it).
+func (r *runner) profileSelf(ctx context.Context) {
+	path := filepath.Join(r.o.ProfileDir, "bench-cpu.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		r.addError(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		r.addError(fmt.Errorf("bench CPU profile: %w", err))
+		return
+	}
+	sleepCtx(ctx, time.Duration(r.o.ProfileSeconds)*time.Second)
+	pprof.StopCPUProfile()
+	if err := f.Close(); err != nil {
+		r.addError(err)
+		return
+	}
+	r.errMu.Lock()
+	r.rep.Profiles = append(r.rep.Profiles, path)
+	r.errMu.Unlock()
+}
+
+// profileServer saves cpu.pprof, the server's CPU profile (server process
+// only).
+func (r *runner) profileServer(ctx context.Context) {
+	addr := r.cp.PprofAddr()
+	if addr == "" {
+		return
+	}
+	path := filepath.Join(r.o.ProfileDir, "cpu.pprof")
+	if err := fetchProfile(ctx, addr, "profile?seconds="+strconv.Itoa(r.o.ProfileSeconds), path); err != nil {
+		r.addError(err)
+		return
+	}
+	r.errMu.Lock()
+	r.rep.Profiles = append(r.rep.Profiles, path)
+	r.errMu.Unlock()
+}
+
 // collect fills the report's figures after placement.
-func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, busy0 float64) {
+func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, benchCPU0, busy0 float64) {
 	rep := r.rep
 	rep.Placed = r.rec.placed.Load()
 	rep.Running = r.rec.running.Load()
@@ -431,6 +490,10 @@ func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, busy0 
 		rep.UsageScope = scope
 	} else {
 		r.addError(err)
+	}
+	if cpu, _, err := selfUsage(); err == nil {
+		rep.BenchCPUSeconds = cpu - benchCPU0
+		rep.BenchCPUTotalSeconds = cpu
 	}
 	if st, err := r.ctl.SchedulerStatus(ctx); err == nil {
 		rep.Scheduler = SchedulerFigures{Evaluations: st.Evaluations, Placements: st.Placements, Preemptions: st.Preemptions,

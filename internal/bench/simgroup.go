@@ -103,7 +103,7 @@ func (g *simGroup) watch(ctx context.Context) {
 		req := &api.NodeWatchRequest{Nodes: make(map[string]api.NodeWatchState, len(g.nodes))}
 		for _, n := range g.nodes {
 			n.mu.Lock()
-			req.Nodes[n.node.ID] = api.NodeWatchState{Index: n.watchIndex, Known: len(n.known)}
+			req.Nodes[n.node.ID] = api.NodeWatchState{Index: n.watchIndex, Known: n.known()}
 			n.mu.Unlock()
 		}
 		w, err := g.poll.WatchNodeAllocations(ctx, req, true, 5*time.Minute)
@@ -201,6 +201,7 @@ func (g *simGroup) report(ctx context.Context) {
 		}
 		for {
 			batch := map[string][]*structs.AllocClientUpdate{}
+			taken := map[string]reports{}
 			total := 0
 			// Start where the last batch stopped, so no node waits
 			// behind busier ones when a batch is full.
@@ -211,9 +212,10 @@ func (g *simGroup) report(ctx context.Context) {
 				}
 				n := g.nodes[(start+i)%len(g.nodes)]
 				next = (start + i + 1) % len(g.nodes)
-				if p := n.takePending(); len(p) > 0 {
-					batch[n.node.ID] = p
-					total += len(p)
+				if p := n.takePending(); len(p.updates) > 0 {
+					batch[n.node.ID] = p.updates
+					taken[n.node.ID] = p
+					total += len(p.updates)
 				}
 			}
 			if total == 0 {
@@ -229,7 +231,7 @@ func (g *simGroup) report(ctx context.Context) {
 				if errors.As(err, &ae) && ae.StatusCode/100 == 4 {
 					continue // refused for good: drop, as the agent does
 				}
-				for id, p := range batch {
+				for id, p := range taken {
 					g.byID[id].requeue(p)
 				}
 				if !sleepCtx(ctx, 100*time.Millisecond) {
@@ -241,7 +243,7 @@ func (g *simGroup) report(ctx context.Context) {
 			for _, id := range resp.Unknown {
 				unknown[id] = true
 			}
-			for id, p := range batch {
+			for id, p := range taken {
 				if unknown[id] {
 					// Dropped: the node re-registers on its next heartbeat.
 					g.byID[id].countErr()

@@ -34,17 +34,23 @@ type simNode struct {
 	// group's watch goroutine only).
 	watchIndex uint64
 
-	mu      sync.Mutex
-	tasks   map[string]*simTask // by allocation ID
-	known   map[string]bool     // every allocation the server has listed
-	pending []*structs.AllocClientUpdate
-	errs    int // failed requests (counted into the report)
+	mu sync.Mutex
+	// tasks holds every allocation the server has listed, by ID (those
+	// it listed already stopped too, as finished): its size is what the
+	// node holds, for the watch.
+	tasks map[string]*simTask
+	// pending are the queued reports, pendingTasks their tasks.
+	pending      []*structs.AllocClientUpdate
+	pendingTasks []*simTask
+	listGen      uint64 // full lists received, to find the unlisted
+	errs         int    // failed requests (counted into the report)
 }
 
 type simTask struct {
 	alloc    *structs.Allocation
 	task     driver.Task
 	finished bool
+	listed   uint64 // the full list (listGen) it was last in
 }
 
 func newSimNode(n *structs.Node, write *api.Client, rec *recorder, log *slog.Logger) *simNode {
@@ -52,7 +58,6 @@ func newSimNode(n *structs.Node, write *api.Client, rec *recorder, log *slog.Log
 		node: n, write: write, rec: rec, log: log,
 		drv:   driver.NewMock(nil),
 		tasks: map[string]*simTask{},
-		known: map[string]bool{},
 	}
 }
 
@@ -104,39 +109,26 @@ func (n *simNode) reconcile(allocs []*structs.Allocation, full bool, frameAt int
 	defer n.mu.Unlock()
 	queued := false
 	if full {
-		listed := make(map[string]bool, len(allocs))
-		for _, a := range allocs {
-			if a != nil {
-				listed[a.ID] = true
-			}
-		}
-		for id, t := range n.tasks {
-			if !listed[id] && !t.finished {
-				if t.task != nil {
-					_ = t.task.Stop(0)
-				}
-				t.finished = true // purged: nothing to report to
-			}
-		}
-		n.known = listed
+		n.listGen++
 	}
 	for _, a := range allocs {
 		if a == nil {
 			continue
 		}
-		n.known[a.ID] = true
 		t := n.tasks[a.ID]
 		if t == nil {
+			t = &simTask{alloc: a, listed: n.listGen}
+			n.tasks[a.ID] = t
 			if a.DesiredStatus != structs.AllocDesiredRun || a.ClientTerminal() {
+				t.finished = true // listed, never to run
 				continue
 			}
 			n.rec.placedAlloc(a, frameAt)
-			t = &simTask{alloc: a}
-			n.tasks[a.ID] = t
 			n.start(t)
 			queued = true
 			continue
 		}
+		t.listed = n.listGen
 		if a.DesiredStatus != structs.AllocDesiredRun && !t.finished {
 			if t.task != nil {
 				_ = t.task.Stop(0)
@@ -145,10 +137,28 @@ func (n *simNode) reconcile(allocs []*structs.Allocation, full bool, frameAt int
 			queued = true
 		}
 	}
+	if full {
+		// What the full list leaves out was purged: stop it, with
+		// nothing to report to, and forget it.
+		for id, t := range n.tasks {
+			if t.listed == n.listGen {
+				continue
+			}
+			if !t.finished && t.task != nil {
+				_ = t.task.Stop(0)
+			}
+			t.finished = true
+			delete(n.tasks, id)
+		}
+	}
 	if queued {
 		n.kickReport()
 	}
 }
+
+// known is the number of allocations the node holds from the server's
+// answers (mu held).
+func (n *simNode) known() int { return len(n.tasks) }
 
 // start runs the allocation's task with the mock driver (mu held).
 func (n *simNode) start(t *simTask) {
@@ -165,7 +175,7 @@ func (n *simNode) start(t *simTask) {
 	}
 	t.task = task
 	now := time.Now().UnixNano()
-	n.pending = append(n.pending, &structs.AllocClientUpdate{ID: a.ID, ClientStatus: structs.AllocClientRunning,
+	n.queue(t, &structs.AllocClientUpdate{ID: a.ID, ClientStatus: structs.AllocClientRunning,
 		TaskState: structs.TaskState{State: structs.TaskStateRunning, StartedAt: now}})
 	select {
 	case <-task.Exited():
@@ -214,38 +224,48 @@ func (n *simNode) exitedLocked(t *simTask) {
 
 func (n *simNode) finishLocked(t *simTask, status, desc string) {
 	t.finished = true
-	n.pending = append(n.pending, &structs.AllocClientUpdate{ID: t.alloc.ID, ClientStatus: status, ClientDescription: desc,
+	n.queue(t, &structs.AllocClientUpdate{ID: t.alloc.ID, ClientStatus: status, ClientDescription: desc,
 		TaskState: structs.TaskState{State: structs.TaskStateDead, FinishedAt: time.Now().UnixNano(),
 			Failed: status == structs.AllocClientFailed}})
 }
 
+// queue queues a report of t (mu held).
+func (n *simNode) queue(t *simTask, u *structs.AllocClientUpdate) {
+	n.pending = append(n.pending, u)
+	n.pendingTasks = append(n.pendingTasks, t)
+}
+
 func (n *simNode) kickReport() { n.group.kickReport() }
 
+// reports are reports taken from a node's queue, with their tasks.
+type reports struct {
+	updates []*structs.AllocClientUpdate
+	tasks   []*simTask
+}
+
 // takePending returns and clears the node's queued reports.
-func (n *simNode) takePending() []*structs.AllocClientUpdate {
+func (n *simNode) takePending() reports {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	p := n.pending
-	n.pending = nil
+	p := reports{n.pending, n.pendingTasks}
+	n.pending, n.pendingTasks = nil, nil
 	return p
 }
 
 // requeue puts reports that could not be sent back in front of the queue.
-func (n *simNode) requeue(batch []*structs.AllocClientUpdate) {
+func (n *simNode) requeue(p reports) {
 	n.mu.Lock()
-	n.pending = append(batch, n.pending...)
+	n.pending = append(p.updates, n.pending...)
+	n.pendingTasks = append(p.tasks, n.pendingTasks...)
 	n.mu.Unlock()
 }
 
 // sent records the reports the server acknowledged.
-func (n *simNode) sent(batch []*structs.AllocClientUpdate) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, u := range batch {
+func (n *simNode) sent(p reports) {
+	for i, u := range p.updates {
 		if u.ClientStatus == structs.AllocClientRunning {
-			if t := n.tasks[u.ID]; t != nil {
-				n.rec.runningAlloc(t.alloc.JobID, t.alloc.Index)
-			}
+			t := p.tasks[i]
+			n.rec.runningAlloc(t.alloc.JobID, t.alloc.Index)
 		}
 	}
 }

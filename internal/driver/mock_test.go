@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -212,5 +213,23 @@ func BenchmarkMockStartStop(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = task.Stop(0)
+	}
+}
+
+// TestMockStateJSON checks the hand-written handle state against
+// encoding/json, which Recover reads it with.
+func TestMockStateJSON(t *testing.T) {
+	for _, st := range []mockState{
+		{},
+		{StartedAt: 1_700_000_000_000_000_000, RunFor: 1_500_000_000, ExitCode: 3},
+		{StartedAt: -1 << 63, RunFor: 1<<63 - 1, Forever: true, ExitCode: 255},
+	} {
+		want, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.appendJSON(nil); string(got) != string(want) {
+			t.Errorf("appendJSON(%+v) = %s, want %s", st, got, want)
+		}
 	}
 }

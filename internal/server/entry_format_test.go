@@ -135,18 +135,18 @@ func TestUnknownEntryStopsRaft(t *testing.T) {
 // by type.
 func entryTypes(t *testing.T, s *Server, from uint64) map[structs.MessageType]int {
 	t.Helper()
-	first, err := s.boltStore.FirstIndex()
+	first, err := s.logStore.FirstIndex()
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, err := s.boltStore.LastIndex()
+	last, err := s.logStore.LastIndex()
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[structs.MessageType]int{}
 	for i := max(first, from+1); i <= last && i > 0; i++ {
 		var l raft.Log
-		if err := s.boltStore.GetLog(i, &l); err != nil {
+		if err := s.logStore.GetLog(i, &l); err != nil {
 			t.Fatalf("log entry %d: %v", i, err)
 		}
 		if l.Type == raft.LogCommand && len(l.Data) > 0 {

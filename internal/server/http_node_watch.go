@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -26,7 +27,8 @@ import (
 // since the caller's index (or the full list when the caller's view is
 // stale), without embedded jobs; each job version is sent once per answer
 // or stream and referred to by number. With ?stream=true the response is
-// a stream of frames (newline-delimited JSON), one per batch of changes,
+// a stream of frames (newline-delimited JSON, or length-prefixed binary
+// frames when the request accepts api.FrameContentType), one per batch of changes,
 // the first at once; else the request answers one frame when any of its
 // nodes changed, or an empty one when ?wait= passed.
 //
@@ -128,20 +130,37 @@ func (s *Server) nodeAllocsWatch(w http.ResponseWriter, r *http.Request) (any, e
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	binaryFrames := api.AcceptsFrames(r.Header.Values("Accept"))
+	var lenBuf [binary.MaxVarintLen64]byte
 	started := false
 	send := func(f *api.NodeWatchFrame) error {
 		if !started {
 			started = true
-			if stream {
+			switch {
+			case binaryFrames:
+				w.Header().Set("Content-Type", api.FrameContentType)
+			case stream:
 				w.Header().Set("Content-Type", "application/x-ndjson")
-			} else {
+			default:
 				w.Header().Set("Content-Type", "application/json")
 			}
 			w.Header().Set(api.IndexHeader, strconv.FormatUint(max(f.Index, 1), 10))
 			w.WriteHeader(http.StatusOK)
 		}
 		f.Time = time.Now().UnixNano()
-		if err := enc.Encode(f); err != nil {
+		if binaryFrames {
+			// Each frame is its length (uvarint), then the frame.
+			b, err := structs.EncodeNodeWatchFrame(f)
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(binary.AppendUvarint(lenBuf[:0], uint64(len(b)))); err != nil {
+				return err
+			}
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		} else if err := enc.Encode(f); err != nil {
 			return err
 		}
 		if stream {
@@ -284,26 +303,27 @@ func (nw *nodeWatcher) examine(snap *state.Snapshot, f *api.NodeWatchFrame, id s
 			return
 		}
 	}
-	// One pass: the allocations changed after the caller's index, and how
-	// many of the node's allocations the caller holds (created at or
-	// before its index). Fewer than it says it holds: some were removed
-	// (purged), so it gets the full list instead (a second pass).
+	// The allocations changed after the caller's index, and how many of
+	// the node's allocations the caller holds (created at or before its
+	// index), from the node's index entries without loading the unchanged
+	// allocations. Fewer than it says it holds: some were removed (purged),
+	// so it gets the full list instead.
 	d := &api.NodeAllocDelta{Index: rowIdx, Full: full}
-	held, total := 0, 0
-	snap.EachAllocOfNode(id, func(a *structs.Allocation) bool {
-		total++
-		if a.CreateIndex <= st.index {
-			held++
-		}
-		if full || a.AllocModifyIndex > st.index {
+	total := 0
+	if !full {
+		var held int
+		held, total = snap.NodeAllocDelta(id, st.index, func(a *structs.Allocation) {
 			d.Allocs = append(d.Allocs, nw.wire(f, a))
+		})
+		if held < st.known {
+			d.Full = true
+			d.Allocs = d.Allocs[:0]
 		}
-		return true
-	})
-	if !full && held < st.known {
-		d.Full = true
-		d.Allocs = d.Allocs[:0]
+	}
+	if d.Full {
+		total = 0
 		snap.EachAllocOfNode(id, func(a *structs.Allocation) bool {
+			total++
 			d.Allocs = append(d.Allocs, nw.wire(f, a))
 			return true
 		})

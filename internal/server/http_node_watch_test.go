@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -165,7 +166,36 @@ func TestNodeWatchEndpoint(t *testing.T) {
 // later frames carry each change of the watched nodes as it commits, a
 // job is sent once per stream, and closing the client ends it.
 func TestNodeWatchStream(t *testing.T) {
-	_, c := startServer(t, testConfig(t))
+	for _, jsonWire := range []bool{false, true} {
+		t.Run(wireName(jsonWire), func(t *testing.T) { testNodeWatchStream(t, jsonWire) })
+	}
+}
+
+func wireName(jsonWire bool) string {
+	if jsonWire {
+		return "json"
+	}
+	return "binary"
+}
+
+// jsonClient is a client of s that speaks JSON on the node endpoints, as
+// clients before the binary frames did.
+func jsonClient(t *testing.T, s *Server) *api.Client {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(hc.CloseIdleConnections)
+	c, err := api.NewClient(api.Config{Address: "http://" + s.HTTPAddr(), HTTPClient: hc, NodeWireJSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func testNodeWatchStream(t *testing.T, jsonWire bool) {
+	s, c := startServer(t, testConfig(t))
+	if jsonWire {
+		c = jsonClient(t, s)
+	}
 	for _, id := range []string{"n1", "n2"} {
 		if _, err := c.RegisterNode(bg, labelledNode(id)); err != nil {
 			t.Fatal(err)
@@ -178,6 +208,9 @@ func TestNodeWatchStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	if w.Binary == jsonWire {
+		t.Fatalf("answer in binary: %v, want %v", w.Binary, !jsonWire)
+	}
 	_, first, err := w.Next()
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +261,16 @@ func TestNodeWatchStream(t *testing.T) {
 // nodes are listed, known ones renewed or updated, a node still cannot
 // report another node's allocation, and bad bodies are refused.
 func TestNodesBatchEndpoints(t *testing.T) {
+	for _, jsonWire := range []bool{false, true} {
+		t.Run(wireName(jsonWire), func(t *testing.T) { testNodesBatchEndpoints(t, jsonWire) })
+	}
+}
+
+func testNodesBatchEndpoints(t *testing.T, jsonWire bool) {
 	s, c := startServer(t, testConfig(t))
+	if jsonWire {
+		c = jsonClient(t, s)
+	}
 	for _, id := range []string{"n1", "n2"} {
 		if _, err := c.RegisterNode(bg, labelledNode(id)); err != nil {
 			t.Fatal(err)
@@ -267,6 +309,21 @@ func TestNodesBatchEndpoints(t *testing.T) {
 		if got.ClientStatus != api.AllocClientRunning {
 			t.Errorf("allocation %s on %s: client status %s, want running (and no other node's report)", al.ID, al.NodeID, got.ClientStatus)
 		}
+	}
+	bad := string(api.EncodeNodesReports(map[string][]*api.AllocClientUpdate{"n1": {{ID: "x", ClientStatus: "dancing"}}}))
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"POST", "/v1/nodes/allocations", "\x01garbage", "invalid request body: decoding report batch"},
+		{"POST", "/v1/nodes/allocations", "", "request body is empty"},
+		{"POST", "/v1/nodes/allocations", bad, "invalid allocation updates"},
+		{"POST", "/v1/node/n1/allocations", bad, "invalid allocation updates"},
+		{"POST", "/v1/node/n2/allocations", bad, `reports of node "n1" sent for node "n2"`},
+	} {
+		t.Run("binary "+tc.want, func(t *testing.T) {
+			code, er := frameRequest(t, s, tc.method, tc.path, tc.body)
+			if code != http.StatusBadRequest || !strings.Contains(er.Error, tc.want) {
+				t.Fatalf("%s %s %q: %d %q, want 400 with %q", tc.method, tc.path, tc.body, code, er.Error, tc.want)
+			}
+		})
 	}
 	for _, tc := range []struct{ method, path, body, want string }{
 		{"PUT", "/v1/nodes/heartbeat", `{"node_ids":[]}`, "at least one node"},
@@ -348,4 +405,22 @@ func TestNodeWatchAcrossRestore(t *testing.T) {
 	if d == nil || !d.Full || len(d.Allocs) != 1 || d.Allocs[0].ID != kept.ID {
 		t.Fatalf("after restore: %+v, want the full list with only %s", d, kept.ID)
 	}
+}
+
+// frameRequest sends a body of Content-Type api.FrameContentType.
+func frameRequest(t *testing.T, s *Server, method, path, body string) (int, api.ErrorResponse) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+s.HTTPAddr()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", api.FrameContentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var er api.ErrorResponse
+	_ = json.NewDecoder(resp.Body).Decode(&er)
+	return resp.StatusCode, er
 }

@@ -151,11 +151,27 @@ var clientStatuses = map[string]bool{
 }
 
 func (s *Server) nodeUpdateAllocs(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
 	var req api.AllocUpdateRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	if isFrameBody(r) {
+		// Binary: the batched reports' encoding, of this node alone.
+		body, err := readBody(w, r)
+		if err != nil {
+			return nil, err
+		}
+		dec, err := api.DecodeNodesReports(body)
+		if err != nil {
+			return nil, badRequest("invalid request body: %v", err)
+		}
+		for node, ups := range dec.Nodes {
+			if node != id {
+				return nil, badRequest("invalid request body: reports of node %q sent for node %q", node, id)
+			}
+			req.Updates = ups
+		}
+	} else if err := decodeBody(w, r, &req); err != nil {
 		return nil, err
 	}
-	id := r.PathValue("id")
 	snap := s.state.Snapshot()
 	if snap.NodeByID(id) == nil {
 		return nil, notFound("node %q is not registered; register it again", id)

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/structs"
@@ -65,9 +68,22 @@ func (s *Server) nodesHeartbeat(w http.ResponseWriter, r *http.Request) (any, er
 // nodesUpdateAllocs applies many nodes' reports: POST /v1/nodes/allocations.
 // The rules are those of POST /v1/node/{id}/allocations for each node, and
 // the reports join the same group commit.
+//
+// A body of Content-Type api.FrameContentType is the binary encoding of
+// api.EncodeNodesReports; any other is JSON.
 func (s *Server) nodesUpdateAllocs(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req api.NodesAllocUpdateRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	if isFrameBody(r) {
+		body, err := readBody(w, r)
+		if err != nil {
+			return nil, err
+		}
+		dec, err := api.DecodeNodesReports(body)
+		if err != nil {
+			return nil, badRequest("invalid request body: %v", err)
+		}
+		req = *dec
+	} else if err := decodeBody(w, r, &req); err != nil {
 		return nil, err
 	}
 	ids, err := validateNodesUpdate(&req)
@@ -137,4 +153,28 @@ func validateNodesUpdate(req *api.NodesAllocUpdateRequest) ([]string, error) {
 		return nil, badRequest("nodes: at most %d updates per request (got %d)", maxBatchUpdates, total)
 	}
 	return ids, nil
+}
+
+// isFrameBody reports whether the request's body is in the binary
+// encoding (Content-Type api.FrameContentType).
+func isFrameBody(r *http.Request) bool {
+	typ, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	return strings.EqualFold(strings.TrimSpace(typ), api.FrameContentType)
+}
+
+// readBody reads a request body of at most maxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &httpError{code: http.StatusRequestEntityTooLarge,
+				msg: fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes)}
+		}
+		return nil, badRequest("reading the request body: %v", err)
+	}
+	if len(body) == 0 {
+		return nil, badRequest("request body is empty")
+	}
+	return body, nil
 }

@@ -40,6 +40,7 @@ func TestConfigValidation(t *testing.T) {
 		{"bad join", func(c *Config) { c.BootstrapExpect, c.Join = 3, []string{"nohost"} }, "join"},
 		{"advertise unspecified", func(c *Config) { c.AdvertiseHTTPAddr = "0.0.0.0:4646" }, "advertise_http_addr"},
 		{"snapshots retain", func(c *Config) { c.SnapshotsRetain = -1 }, "snapshots_retain"},
+		{"raft log store", func(c *Config) { c.RaftLogStore = "rocksdb" }, "raft_log_store"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 	"go.etcd.io/bbolt"
 
 	"github.com/gantry-project/gantry/internal/structs"
@@ -27,7 +29,122 @@ import (
 const (
 	raftDir      = "raft"
 	serverIDFile = "server-id"
+	// boltLogFile is the boltdb log and stable store in raftDir.
+	boltLogFile = "raft.db"
+	// walDir holds the raft-wal segment files and wal-meta.db (its
+	// segment list and the stable store) in raftDir.
+	walDir = "wal"
+	// walMetaFile is raft-wal's metadata database in walDir; its presence
+	// marks a data dir whose log is a WAL.
+	walMetaFile = "wal-meta.db"
 )
+
+// raftStore is a Raft log and stable store in one (both raft-boltdb and
+// raft-wal are).
+type raftStore interface {
+	raft.LogStore
+	raft.StableStore
+	io.Closer
+}
+
+// walStore is a raft-wal log that closes its meta database too: v0.4.0's
+// Close leaves it open (fixed upstream after that release, raft-wal#28),
+// and with it bbolt's file lock, so reopening the data dir in the same
+// process (a restarted Server, the tests) would wait forever.
+type walStore struct {
+	*wal.WAL
+	meta *metadb.BoltMetaDB
+}
+
+func (w *walStore) Close() error {
+	return errors.Join(w.WAL.Close(), w.meta.Close())
+}
+
+// existingLogStore reports which log store dir (DataDir/raft) already
+// holds: LogStoreBoltDB, LogStoreWAL or "" for none. Both at once is an
+// error: gantry never writes both, so someone copied files in.
+func existingLogStore(dir string) (string, error) {
+	has := func(path string) (bool, error) {
+		_, err := os.Stat(path)
+		if err == nil {
+			return true, nil
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("raft log store: %w", err)
+	}
+	bolt, err := has(filepath.Join(dir, boltLogFile))
+	if err != nil {
+		return "", err
+	}
+	w, err := has(filepath.Join(dir, walDir, walMetaFile))
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case bolt && w:
+		return "", fmt.Errorf("%s holds both a boltdb log (%s) and a WAL (%s/); move the one not in use away",
+			dir, boltLogFile, walDir)
+	case bolt:
+		return LogStoreBoltDB, nil
+	case w:
+		return LogStoreWAL, nil
+	}
+	return "", nil
+}
+
+// openLogStore opens the Raft log and stable store in dir (DataDir/raft):
+// the one already there, else the configured one (want; "" = the
+// default). An existing store other than a configured one is an error
+// rather than a silent switch: the log cannot move between them in place
+// (docs/operations.md, "Raft log store").
+func openLogStore(dir, want string, hlog hclog.Logger) (raftStore, string, error) {
+	have, err := existingLogStore(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	kind := want
+	switch {
+	case have != "" && want != "" && have != want:
+		return nil, "", fmt.Errorf("raft_log_store %s: %s already holds a %s log; start with raft_log_store %s "+
+			"(or leave it unset), or move this server to %s as docs/operations.md describes", want, dir, have, have, want)
+	case have != "":
+		kind = have
+	case kind == "":
+		kind = DefaultLogStore
+	}
+	switch kind {
+	case LogStoreWAL:
+		// One append and one fsync per StoreLogs; its bbolt meta
+		// database (also the stable store: term and vote, synced on
+		// every Set) is written only when a segment is rotated or the
+		// log truncated.
+		wdir := filepath.Join(dir, walDir)
+		if err := os.MkdirAll(wdir, 0o700); err != nil {
+			return nil, "", fmt.Errorf("raft log in %s: %w", wdir, err)
+		}
+		meta := &metadb.BoltMetaDB{}
+		w, err := wal.Open(wdir, wal.WithLogger(hlog.Named("wal")), wal.WithMetaStore(meta))
+		if err != nil {
+			return nil, "", errors.Join(fmt.Errorf("opening raft log (wal) in %s: %w", wdir, err), meta.Close())
+		}
+		return &walStore{WAL: w, meta: meta}, kind, nil
+	default:
+		// The free page list is rebuilt when the log is opened instead of
+		// written with every commit: fewer pages per log write (each waits
+		// for its fsync; docs/bench.md, latency). Entries and the meta page
+		// are still synced before Raft counts them stored.
+		b, err := raftboltdb.New(raftboltdb.Options{
+			Path:        filepath.Join(dir, boltLogFile),
+			BoltOptions: &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("opening raft log (boltdb) in %s: %w", dir, err)
+		}
+		return b, kind, nil
+	}
+}
 
 // setupRaft opens the log and snapshot stores under DataDir, starts the TCP
 // transport and Raft, and bootstraps a one-voter cluster the first time when
@@ -63,18 +180,13 @@ func (s *Server) setupRaft() error {
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
 	})
-	// The free page list is rebuilt when the log is opened instead of
-	// written with every commit: fewer pages per log write (each waits
-	// for its fsync; docs/bench.md, latency). Entries and the meta page
-	// are still synced before Raft counts them stored.
-	s.boltStore, err = raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(dir, "raft.db"),
-		BoltOptions: &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
-	})
+	store, kind, err := openLogStore(dir, s.cfg.RaftLogStore, hlog)
 	if err != nil {
-		return fmt.Errorf("opening raft log in %s: %w", dir, err)
+		return err
 	}
-	logs, err := raft.NewLogCache(512, s.boltStore)
+	s.logStore = store
+	s.logger.Info("raft log store", "store", kind, "dir", dir)
+	logs, err := raft.NewLogCache(512, s.logStore)
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
 	}
@@ -100,7 +212,7 @@ func (s *Server) setupRaft() error {
 		return fmt.Errorf("raft config: %w", err)
 	}
 
-	existing, err := raft.HasExistingState(logs, s.boltStore, snaps)
+	existing, err := raft.HasExistingState(logs, s.logStore, snaps)
 	if err != nil {
 		return fmt.Errorf("reading raft state: %w", err)
 	}
@@ -109,12 +221,12 @@ func (s *Server) setupRaft() error {
 		conf := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: s.transport.LocalAddr(),
 		}}}
-		if err := raft.BootstrapCluster(rc, logs, s.boltStore, snaps, s.transport, conf); err != nil {
+		if err := raft.BootstrapCluster(rc, logs, s.logStore, snaps, s.transport, conf); err != nil {
 			return fmt.Errorf("bootstrapping raft: %w", err)
 		}
 		s.logger.Info("bootstrapped a new single-server cluster", "id", id)
 	}
-	s.raft, err = raft.NewRaft(rc, s.fsm, countingLogStore{LogStore: logs, writes: &s.logWrites}, s.boltStore, snaps, s.transport)
+	s.raft, err = raft.NewRaft(rc, s.fsm, countingLogStore{LogStore: logs, writes: &s.logWrites}, s.logStore, snaps, s.transport)
 	if err != nil {
 		return fmt.Errorf("starting raft: %w", err)
 	}
@@ -134,8 +246,8 @@ func (s *Server) closeRaft() error {
 			errs = append(errs, fmt.Errorf("raft transport: %w", err))
 		}
 	}
-	if s.boltStore != nil {
-		if err := s.boltStore.Close(); err != nil {
+	if s.logStore != nil {
+		if err := s.logStore.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("raft log: %w", err))
 		}
 	}
@@ -230,6 +342,14 @@ func (s countingLogStore) StoreLog(l *raft.Log) error {
 func (s countingLogStore) StoreLogs(logs []*raft.Log) error {
 	s.writes.Add(1)
 	return s.LogStore.StoreLogs(logs)
+}
+
+// IsMonotonic passes raft.MonotonicLogStore through: raft-wal takes no
+// gaps in the log, so after installing a snapshot Raft must delete the old
+// log rather than continue after a gap.
+func (s countingLogStore) IsMonotonic() bool {
+	m, ok := s.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
 }
 
 func messageName(t structs.MessageType) string {

@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gantry-project/gantry/internal/scheduler"
@@ -72,7 +71,7 @@ type Server struct {
 	hadState  bool   // Raft found existing state at start
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
-	boltStore *raftboltdb.BoltStore
+	logStore  raftStore     // raft log and stable store (raft.go)
 	logWrites atomic.Uint64 // log writes started (raft.go, countingLogStore)
 	httpLn    net.Listener
 	httpSrv   *http.Server
