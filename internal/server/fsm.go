@@ -184,8 +184,8 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 			return err
 		}
 		return &fsmResult{terminal: terminal}
-	case structs.AllocClientUpdateBatchRequestType:
-		req, err := decode[structs.AllocClientUpdateBatchRequest](body)
+	case structs.AllocClientUpdateBatchRequestType, structs.AllocClientUpdateBatchBinaryType:
+		req, err := decodeReportBatch(t, body)
 		if err != nil {
 			return err
 		}
@@ -200,28 +200,12 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 			return err
 		}
 		return planResult(f.state.ApplyPlans(index, []*structs.ApplyPlanRequest{req}))
-	case structs.ApplyPlanBatchRequestType:
-		req, err := decode[structs.ApplyPlanBatchRequest](body)
+	case structs.ApplyPlanBatchRequestType, structs.ApplyPlanBatchBinaryType:
+		req, err := decodePlanBatch(t, body)
 		if err != nil {
 			return err
 		}
 		return planResult(f.state.ApplyPlans(index, req.Plans))
-	case structs.ApplyPlanBatchBinaryType:
-		req, err := structs.DecodePlanBatch(body)
-		if err != nil {
-			return err
-		}
-		return planResult(f.state.ApplyPlans(index, req.Plans))
-	case structs.AllocClientUpdateBatchBinaryType:
-		req, err := structs.DecodeReportBatch(body)
-		if err != nil {
-			return err
-		}
-		terminal, err := f.state.UpdateAllocsFromClientBatch(index, req.Nodes)
-		if err != nil {
-			return err
-		}
-		return &fsmResult{terminal: terminal}
 	case structs.ServerMemberUpsertRequestType:
 		req, err := decode[structs.ServerMemberUpsertRequest](body)
 		if err != nil {
@@ -247,6 +231,22 @@ type unknownEntryError struct {
 
 func (e *unknownEntryError) Error() string {
 	return fmt.Sprintf("raft entry %d: unknown message type %d", e.index, e.t)
+}
+
+// decodePlanBatch decodes a plan batch entry of either encoding.
+func decodePlanBatch(t structs.MessageType, body []byte) (*structs.ApplyPlanBatchRequest, error) {
+	if t == structs.ApplyPlanBatchBinaryType {
+		return structs.DecodePlanBatch(body)
+	}
+	return decode[structs.ApplyPlanBatchRequest](body)
+}
+
+// decodeReportBatch decodes a report batch entry of either encoding.
+func decodeReportBatch(t structs.MessageType, body []byte) (*structs.AllocClientUpdateBatchRequest, error) {
+	if t == structs.AllocClientUpdateBatchBinaryType {
+		return structs.DecodeReportBatch(body)
+	}
+	return decode[structs.AllocClientUpdateBatchRequest](body)
 }
 
 // planResult is Apply's response to a plan entry.

@@ -155,13 +155,9 @@ func (s *Server) nodeUpdateAllocs(w http.ResponseWriter, r *http.Request) (any, 
 	var req api.AllocUpdateRequest
 	if isFrameBody(r) {
 		// Binary: the batched reports' encoding, of this node alone.
-		body, err := readBody(w, r)
+		dec, err := decodeReportsFrame(w, r)
 		if err != nil {
 			return nil, err
-		}
-		dec, err := api.DecodeNodesReports(body)
-		if err != nil {
-			return nil, badRequest("invalid request body: %v", err)
 		}
 		for node, ups := range dec.Nodes {
 			if node != id {

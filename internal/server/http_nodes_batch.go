@@ -74,13 +74,9 @@ func (s *Server) nodesHeartbeat(w http.ResponseWriter, r *http.Request) (any, er
 func (s *Server) nodesUpdateAllocs(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req api.NodesAllocUpdateRequest
 	if isFrameBody(r) {
-		body, err := readBody(w, r)
+		dec, err := decodeReportsFrame(w, r)
 		if err != nil {
 			return nil, err
-		}
-		dec, err := api.DecodeNodesReports(body)
-		if err != nil {
-			return nil, badRequest("invalid request body: %v", err)
 		}
 		req = *dec
 	} else if err := decodeBody(w, r, &req); err != nil {
@@ -177,4 +173,18 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, badRequest("request body is empty")
 	}
 	return body, nil
+}
+
+// decodeReportsFrame reads a binary body of batched reports
+// (api.EncodeNodesReports).
+func decodeReportsFrame(w http.ResponseWriter, r *http.Request) (*api.NodesAllocUpdateRequest, error) {
+	body, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	dec, err := api.DecodeNodesReports(body)
+	if err != nil {
+		return nil, badRequest("invalid request body: %v", err)
+	}
+	return dec, nil
 }
