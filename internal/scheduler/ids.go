@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"encoding/hex"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -28,15 +27,7 @@ func formatID(s *[36]byte, rng *rand.Rand) {
 	}
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:36], b[10:16])
+	structs.EncodeUUID(s, &b)
 }
 
 // arenaChunk is the most bytes (and allocation structs) a Placer's arenas

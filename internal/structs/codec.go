@@ -157,16 +157,22 @@ func unhex(c byte) byte {
 
 func formatUUID(u []byte) string {
 	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:36], u[10:16])
+	EncodeUUID(&b, (*[16]byte)(u))
 	return string(b[:])
+}
+
+// EncodeUUID writes u in the canonical lower-case form
+// (8-4-4-4-12 hex digits) into dst, without allocating.
+func EncodeUUID(dst *[36]byte, u *[16]byte) {
+	hex.Encode(dst[0:8], u[0:4])
+	dst[8] = '-'
+	hex.Encode(dst[9:13], u[4:6])
+	dst[13] = '-'
+	hex.Encode(dst[14:18], u[6:8])
+	dst[18] = '-'
+	hex.Encode(dst[19:23], u[8:10])
+	dst[23] = '-'
+	hex.Encode(dst[24:36], u[10:16])
 }
 
 // decoder reads a binary body. The first error sticks: later reads return
