@@ -81,7 +81,14 @@ func EncodePlanBatch(req *ApplyPlanBatchRequest) ([]byte, error) {
 			return nil, fmt.Errorf("encoding plan %d of the batch: %w", i, err)
 		}
 	}
-	// The job table goes between the string table and the plans.
+	e.prependJobTable()
+	return e.finish(), nil
+}
+
+// prependJobTable puts the job table (the JSON documents of the jobs
+// embedded in allocations) before the body: it goes between the string
+// table and the plans or nodes.
+func (e *planEncoder) prependJobTable() {
 	jt := newEncoder(0)
 	jt.uvarint(uint64(len(e.jobs)))
 	for _, doc := range e.jobs {
@@ -89,7 +96,6 @@ func EncodePlanBatch(req *ApplyPlanBatchRequest) ([]byte, error) {
 		jt.body = append(jt.body, doc...)
 	}
 	e.body = append(jt.body, e.body...)
-	return e.finish(), nil
 }
 
 func (e *planEncoder) plan(p *ApplyPlanRequest) error {

@@ -66,13 +66,7 @@ func EncodeNodeWatchFrame(f *NodeWatchFrame) ([]byte, error) {
 			return nil, fmt.Errorf("encoding frame node %q: %w", id, err)
 		}
 	}
-	jt := newEncoder(0)
-	jt.uvarint(uint64(len(e.jobs)))
-	for _, doc := range e.jobs {
-		jt.uvarint(uint64(len(doc)))
-		jt.body = append(jt.body, doc...)
-	}
-	e.body = append(jt.body, e.body...)
+	e.prependJobTable()
 	return e.finish(), nil
 }
 
