@@ -297,7 +297,13 @@ func TestRestartIntervalWindow(t *testing.T) {
 	al.Job.Restart = structs.RestartPolicy{Attempts: 1, Interval: structs.Duration(30 * time.Second), Delay: structs.Duration(time.Millisecond)}
 	fs.addAlloc(al)
 	eventually(t, "5 starts", func() bool { return lines(t, marker) >= 5 })
-	if st := fs.waitStatus(al.ID, structs.AllocClientRunning); st.TaskState.Restarts != 4 {
+	// The fifth start is reported after the marker line is written: wait
+	// for the report, then check that no further restart followed.
+	eventually(t, "the fifth start reported", func() bool {
+		st := fs.alloc(al.ID)
+		return st != nil && st.ClientStatus == structs.AllocClientRunning && st.TaskState.Restarts >= 4
+	})
+	if st := fs.alloc(al.ID); st.TaskState.Restarts != 4 {
 		t.Errorf("restarts = %d, want 4", st.TaskState.Restarts)
 	}
 }

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gantry-project/gantry/internal/driver"
 	"github.com/gantry-project/gantry/internal/driver/shim"
+	"github.com/gantry-project/gantry/internal/durable"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -40,17 +40,8 @@ func loadNodeID(dataDir string) (string, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("reading node ID: %w", err)
 	}
-	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
-		return "", err
-	}
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
-	id := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-	if err := os.WriteFile(path+".tmp", []byte(id+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("saving node ID: %w", err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
+	id := structs.NewUUID()
+	if err := durable.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("saving node ID: %w", err)
 	}
 	return id, nil

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/durable"
 )
 
 // ServerMembers prints the control-plane servers: Raft membership as the
@@ -91,24 +91,16 @@ func (e *Env) RaftRemovePeer(ctx context.Context, id, address string) error {
 // a temporary file first so a failed save never leaves a truncated backup
 // under the final name.
 func (e *Env) SnapshotSave(ctx context.Context, path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	var n int64
+	err := durable.WriteFileFrom(path, 0o600, func(w io.Writer) error {
+		var err error
+		n, err = e.Client.SnapshotSave(ctx, w)
+		if err != nil {
+			return e.Humanize(err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("snapshot save: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	n, err := e.Client.SnapshotSave(ctx, tmp)
-	if err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("snapshot save: %w", e.Humanize(err))
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("snapshot save: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("snapshot save: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("snapshot save: %w", err)
 	}
 	_, err = fmt.Fprintf(e.Out, "Saved snapshot to %s (%d bytes)\n", path, n)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gantry-project/gantry/internal/durable"
 )
 
 // aofLog is the append-only log of a data directory and the rewrites that
@@ -316,40 +318,8 @@ func (a *aofLog) writeManifest(gen int, withBase bool) error {
 		body += "base " + snapshotName(gen) + "\n"
 	}
 	body += "log " + logName(gen) + "\n"
-	tmp := filepath.Join(a.dir, manifestName+".tmp")
-	if err := writeFileSync(tmp, []byte(body)); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(a.dir, manifestName)); err != nil {
+	if err := durable.WriteFile(filepath.Join(a.dir, manifestName), []byte(body), 0o644); err != nil {
 		return fmt.Errorf("manifest: %w", err)
-	}
-	return syncDir(a.dir)
-}
-
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
 	}
 	return nil
 }

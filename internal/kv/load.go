@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gantry-project/gantry/internal/durable"
 	"github.com/gantry-project/gantry/internal/resp"
 )
 
@@ -67,7 +68,7 @@ func (a *aofLog) load() error {
 	}
 	if !ok {
 		m = manifest{log: logName(1), gen: 1}
-		if err := writeFileSync(filepath.Join(a.dir, m.log), nil); err != nil {
+		if err := durable.WriteFile(filepath.Join(a.dir, m.log), nil, 0o644); err != nil {
 			return err
 		}
 		if err := a.writeManifest(1, false); err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/gantry-project/gantry/internal/durable"
 )
 
 // replStateName is the file in the data directory that keeps the
@@ -33,14 +35,7 @@ func (s *Server) saveReplState() error {
 	r.mu.Lock()
 	body := "gantry-repl 1\n" + r.replid + " " + strconv.FormatInt(r.bl.end, 10) + "\n"
 	r.mu.Unlock()
-	tmp := path + ".tmp"
-	if err := writeFileSync(tmp, []byte(body)); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(s.cfg.DataDir)
+	return durable.WriteFile(path, []byte(body), 0o644)
 }
 
 // loadReplState reads and removes the file (it describes the data only
@@ -58,7 +53,7 @@ func (s *Server) loadReplState() error {
 	if err := os.Remove(path); err != nil {
 		return err
 	}
-	if err := syncDir(s.cfg.DataDir); err != nil {
+	if err := durable.SyncDir(s.cfg.DataDir); err != nil {
 		return err
 	}
 	id, off, err := parseReplState(string(data))

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/gantry-project/gantry/internal/durable"
 )
 
 // Operator errors that the CLUSTER commands turn into Redis's replies.
@@ -227,23 +229,7 @@ func SaveState(dir string, st State) error {
 	if err != nil {
 		return fmt.Errorf("encode cluster state: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "nodes-*.json.tmp")
-	if err != nil {
-		return fmt.Errorf("save cluster state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save cluster state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save cluster state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save cluster state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, "nodes.json")); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, "nodes.json"), b, 0o644); err != nil {
 		return fmt.Errorf("save cluster state: %w", err)
 	}
 	return nil

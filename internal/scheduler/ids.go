@@ -10,25 +10,7 @@ import (
 
 // NewID returns a random version-4 UUID string drawn from rng, so that
 // allocation IDs are reproducible under a fixed seed.
-func NewID(rng *rand.Rand) string {
-	var s [36]byte
-	formatID(&s, rng)
-	return string(s[:])
-}
-
-// formatID draws a version-4 UUID from rng into s.
-func formatID(s *[36]byte, rng *rand.Rand) {
-	var b [16]byte
-	for i := 0; i < 16; i += 8 {
-		v := rng.Uint64()
-		for j := 0; j < 8; j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
-	structs.EncodeUUID(s, &b)
-}
+func NewID(rng *rand.Rand) string { return structs.NewUUIDFrom(rng) }
 
 // arenaChunk is the most bytes (and allocation structs) a Placer's arenas
 // take from the heap at once.
@@ -60,7 +42,7 @@ func (a *stringArena) carve(start int) string { return a.b.String()[start:] }
 // id draws a version-4 UUID from rng (the same one NewID would).
 func (a *stringArena) id(rng *rand.Rand) string {
 	var s [36]byte
-	formatID(&s, rng)
+	structs.FormatRandomUUID(&s, rng)
 	a.reserve(len(s))
 	start := a.b.Len()
 	a.b.Write(s[:])

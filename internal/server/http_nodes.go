@@ -53,7 +53,7 @@ func (s *Server) nodeRegister(w http.ResponseWriter, r *http.Request) (any, erro
 	// Agents persist their ID, so a restarted agent is the same node; one
 	// that sends none gets a fresh ID to keep.
 	if n.ID == "" {
-		n.ID = newID()
+		n.ID = structs.NewUUID()
 	}
 	if n.Name == "" {
 		n.Name = n.ID

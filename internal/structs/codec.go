@@ -2,7 +2,6 @@ package structs
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -159,20 +158,6 @@ func formatUUID(u []byte) string {
 	var b [36]byte
 	EncodeUUID(&b, (*[16]byte)(u))
 	return string(b[:])
-}
-
-// EncodeUUID writes u in the canonical lower-case form
-// (8-4-4-4-12 hex digits) into dst, without allocating.
-func EncodeUUID(dst *[36]byte, u *[16]byte) {
-	hex.Encode(dst[0:8], u[0:4])
-	dst[8] = '-'
-	hex.Encode(dst[9:13], u[4:6])
-	dst[13] = '-'
-	hex.Encode(dst[14:18], u[6:8])
-	dst[18] = '-'
-	hex.Encode(dst[19:23], u[8:10])
-	dst[23] = '-'
-	hex.Encode(dst[24:36], u[10:16])
 }
 
 // decoder reads a binary body. The first error sticks: later reads return

@@ -18,13 +18,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/driver/cgroups"
+	"github.com/gantry-project/gantry/internal/durable"
 )
 
 // Environment variables of the shim process (never passed to the task).
@@ -251,34 +251,15 @@ func report(ready *os.File, r Ready) {
 	_ = ready.Close()
 }
 
-// WriteJSONAtomic writes v to path through a temporary file and a rename, so
-// readers see either the old file or the whole new one. It does not fsync:
-// these files guard against the agent or shim process dying, which leaves
-// the page cache intact; after a machine crash every task is gone anyway and
-// is reported lost.
+// WriteJSONAtomic replaces path with v encoded as JSON, durably (see
+// package durable): readers, and a restarted agent after a machine crash,
+// see either the old file or the whole new one.
 func WriteJSONAtomic(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return durable.WriteFile(path, b, 0o644)
 }
 
 // ProcInfo is what /proc/<pid>/stat says about a process.
