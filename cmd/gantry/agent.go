@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/gantry-project/gantry/internal/agent"
 	"github.com/gantry-project/gantry/internal/driver/shim"
@@ -20,10 +21,9 @@ func init() {
 
 func newAgentCmd() *cobra.Command {
 	var (
-		servers  []string
 		labels   []string
 		logLevel string
-		cfg      agent.Config
+		cfg      = agent.DefaultConfig()
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -42,13 +42,15 @@ again on the same --data-dir re-attaches to them.`,
 			if cfg.Logger, err = newLogger(logLevel, os.Stderr); err != nil {
 				return err
 			}
-			for _, s := range servers {
+			var servers []string
+			for _, s := range cfg.Servers {
 				for _, part := range strings.Split(s, ",") {
 					if part = strings.TrimSpace(part); part != "" {
-						cfg.Servers = append(cfg.Servers, part)
+						servers = append(servers, part)
 					}
 				}
 			}
+			cfg.Servers = servers
 			cfg.Labels = map[string]string{}
 			for _, l := range labels {
 				k, v, ok := strings.Cut(l, "=")
@@ -72,13 +74,7 @@ again on the same --data-dir re-attaches to them.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&servers, "servers", []string{"127.0.0.1:4646"}, "server addresses host:port, comma-separated or repeated")
-	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the node ID, allocation state and task logs (required)")
-	f.StringVar(&cfg.Name, "name", "", "node name (default: host name)")
-	f.StringArrayVar(&labels, "label", nil, "node label key=value (repeatable)")
-	f.Int64Var(&cfg.CPU, "cpu", 0, "CPU capacity in millicores (default: fingerprinted)")
-	f.Int64Var(&cfg.MemoryMB, "memory", 0, "memory capacity in MiB (default: fingerprinted)")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:0", "address of the agent's own API (logs, metrics)")
+	agentFlags(f, &cfg, &labels)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd
@@ -100,4 +96,17 @@ func newTaskShimCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// agentFlags maps the agent's flags onto cfg, whose values (from
+// agent.DefaultConfig) are the flags' defaults, and labels (key=value,
+// parsed by the command); validation is agent.New's.
+func agentFlags(f *pflag.FlagSet, cfg *agent.Config, labels *[]string) {
+	f.StringSliceVar(&cfg.Servers, "servers", cfg.Servers, "server addresses host:port, comma-separated or repeated")
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the node ID, allocation state and task logs (required)")
+	f.StringVar(&cfg.Name, "name", cfg.Name, "node name (default: host name)")
+	f.StringArrayVar(labels, "label", nil, "node label key=value (repeatable)")
+	f.Int64Var(&cfg.CPU, "cpu", cfg.CPU, "CPU capacity in millicores (default: fingerprinted)")
+	f.Int64Var(&cfg.MemoryMB, "memory", cfg.MemoryMB, "memory capacity in MiB (default: fingerprinted)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the agent's own API (logs, metrics)")
 }

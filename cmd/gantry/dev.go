@@ -108,15 +108,12 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 	for i := 0; i < o.agents; i++ {
 		name := fmt.Sprintf("dev-%d", i+1)
 		zone := string(rune('a' + i))
-		a, err := agent.New(agent.Config{
-			Servers:  httpAddrs,
-			DataDir:  filepath.Join(dir, name),
-			Name:     name,
-			Labels:   map[string]string{"zone": zone},
-			CPU:      cpuShare,
-			MemoryMB: memShare,
-			Logger:   logger.With("component", "agent"),
-		})
+		acfg := agent.DefaultConfig()
+		acfg.Servers, acfg.DataDir, acfg.Name = httpAddrs, filepath.Join(dir, name), name
+		acfg.Labels = map[string]string{"zone": zone}
+		acfg.CPU, acfg.MemoryMB = cpuShare, memShare
+		acfg.Logger = logger.With("component", "agent")
+		a, err := agent.New(acfg)
 		if err != nil {
 			return fmt.Errorf("agent %s: %w", name, err)
 		}

@@ -7,9 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/gantry-project/gantry/internal/cli"
 	"github.com/gantry-project/gantry/internal/server"
@@ -81,27 +81,34 @@ with the same --data-dir rejoin with every job, node and allocation.`,
 		},
 	}
 	f := cmd.Flags()
+	serverFlags(f, &cfg)
+	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; for profiling, e.g. by gantry bench)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+// serverFlags maps the server's flags onto cfg, whose values (from
+// server.DefaultConfig) are the flags' defaults; validation is
+// server.New's.
+func serverFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the Raft log and snapshots")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the HTTP API (host:port)")
 	f.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "address of Raft traffic between servers (host:port, reachable by them)")
 	f.StringVar(&cfg.NodeName, "name", cfg.NodeName, "name of this server")
-	f.StringVar(&cfg.AdvertiseHTTPAddr, "advertise-http", "", "API address other servers use to reach this one (default: --http-addr)")
-	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "number of servers to wait for before bootstrapping a new cluster (3 or 5; 0 or 1 = single server)")
-	f.StringSliceVar(&cfg.Join, "join", nil, "API addresses (host:port) of other servers, comma-separated")
+	f.StringVar(&cfg.AdvertiseHTTPAddr, "advertise-http", cfg.AdvertiseHTTPAddr, "API address other servers use to reach this one (default: --http-addr)")
+	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", cfg.BootstrapExpect, "number of servers to wait for before bootstrapping a new cluster (3 or 5; 0 or 1 = single server)")
+	f.StringSliceVar(&cfg.Join, "join", cfg.Join, "API addresses (host:port) of other servers, comma-separated")
 	f.DurationVar(&cfg.RaftTimeout, "raft-timeout", cfg.RaftTimeout, "Raft heartbeat and election timeout: how soon followers notice a dead leader (lower fails over faster, and risks needless elections on a busy machine)")
 	f.Uint64Var(&cfg.SnapshotThreshold, "raft-snapshot-threshold", cfg.SnapshotThreshold, "Raft log entries between snapshots (log compaction)")
-	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", 2*time.Minute, "how often Raft checks whether a snapshot is due")
-	f.Uint64Var(&cfg.TrailingLogs, "raft-trailing-logs", 10240, "log entries kept after a snapshot for lagging followers")
-	f.IntVar(&cfg.SnapshotsRetain, "raft-snapshots-retain", 2, "snapshots kept on disk")
-	f.StringVar(&cfg.RaftLogStore, "raft-log-store", "", "Raft log store of a new --data-dir: wal or boltdb (default "+server.DefaultLogStore+"); an existing data dir keeps its own")
+	f.DurationVar(&cfg.SnapshotInterval, "raft-snapshot-interval", cfg.SnapshotInterval, "how often Raft checks whether a snapshot is due")
+	f.Uint64Var(&cfg.TrailingLogs, "raft-trailing-logs", cfg.TrailingLogs, "log entries kept after a snapshot for lagging followers")
+	f.IntVar(&cfg.SnapshotsRetain, "raft-snapshots-retain", cfg.SnapshotsRetain, "snapshots kept on disk")
+	f.StringVar(&cfg.RaftLogStore, "raft-log-store", cfg.RaftLogStore, "Raft log store of a new --data-dir: wal or boltdb (default "+server.DefaultLogStore+"); an existing data dir keeps its own")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", cfg.HeartbeatTTL, "time within which agents must heartbeat before their node is marked down")
 	f.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often the leader reconciles every job")
 	f.IntVar(&cfg.SampleSize, "sample-size", cfg.SampleSize, "feasible nodes ranked per placement (0 = scheduler default)")
 	f.StringVar(&cfg.Scheduler, "scheduler", server.SchedulerMonolithic, "scheduling architecture: monolithic or shared-state")
 	f.IntVar(&cfg.Schedulers, "schedulers", 0, "shared-state: parallel scheduler workers (of the service scheduler with --batch-schedulers; 0 = 4)")
 	f.IntVar(&cfg.BatchSchedulers, "batch-schedulers", 0, "shared-state: run a separate batch scheduler with this many workers (0 = one scheduler for every job type)")
-	f.IntVar(&cfg.PlanBatch, "plan-batch", server.DefaultPlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
-	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; for profiling, e.g. by gantry bench)")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	return cmd
+	f.IntVar(&cfg.PlanBatch, "plan-batch", cfg.PlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
 }

@@ -59,10 +59,9 @@ type Agent struct {
 // New validates cfg, loads (or creates) the node identity and fingerprints
 // the machine. Nothing runs until Start.
 func New(cfg Config) (*Agent, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("agent config: %w", err)
 	}
-	cfg.setDefaults()
 	client, err := api.NewClient(api.Config{Address: strings.Join(cfg.Servers, ","), HTTPClient: cfg.HTTPClient})
 	if err != nil {
 		return nil, fmt.Errorf("agent config: servers: %w", err)

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,12 +39,11 @@ func testDrivers(t *testing.T) []driver.Driver {
 // left running) at the end of the test unless the test did it.
 func startAgent(t *testing.T, fs *fakeServer, dataDir string, mod ...func(*Config)) *Agent {
 	t.Helper()
-	cfg := Config{
-		Servers: []string{fs.addr()}, DataDir: dataDir, Name: "n1",
-		Labels: map[string]string{"zone": "a"}, CPU: 2000, MemoryMB: 1024,
-		Drivers: testDrivers(t), KillTimeout: 5 * time.Second, WatchWait: 5 * time.Second,
-		UpdateWindow: 10 * time.Millisecond,
-	}
+	cfg := DefaultConfig()
+	cfg.Servers, cfg.DataDir, cfg.Name = []string{fs.addr()}, dataDir, "n1"
+	cfg.Labels, cfg.CPU, cfg.MemoryMB = map[string]string{"zone": "a"}, 2000, 1024
+	cfg.Drivers, cfg.KillTimeout, cfg.WatchWait = testDrivers(t), 5*time.Second, 5*time.Second
+	cfg.UpdateWindow = 10 * time.Millisecond
 	for _, f := range mod {
 		f(&cfg)
 	}
@@ -130,7 +130,8 @@ func hasEvent(a *structs.Allocation, typ string) bool {
 }
 
 func TestConfigValidation(t *testing.T) {
-	ok := Config{Servers: []string{"127.0.0.1:4646"}, DataDir: t.TempDir()}
+	ok := DefaultConfig()
+	ok.DataDir = t.TempDir()
 	cases := []struct {
 		name  string
 		mod   func(*Config)
@@ -145,15 +146,26 @@ func TestConfigValidation(t *testing.T) {
 		{"negative cpu", func(c *Config) { c.CPU = -1 }, "cpu"},
 		{"negative memory", func(c *Config) { c.MemoryMB = -1 }, "memory_mb"},
 		{"bad http addr", func(c *Config) { c.HTTPAddr = "nope" }, "http_addr"},
+		{"no http addr", func(c *Config) { c.HTTPAddr = "" }, "http_addr"},
+		{"no logger", func(c *Config) { c.Logger = nil }, "logger"},
+		{"no clock", func(c *Config) { c.Now = nil }, "now"},
+		{"negative kill timeout", func(c *Config) { c.KillTimeout = -time.Second }, "kill_timeout"},
+		{"negative update window", func(c *Config) { c.UpdateWindow = -time.Second }, "update_window"},
+		{"negative watch wait", func(c *Config) { c.WatchWait = -time.Second }, "watch_wait"},
 		{"duplicate driver", func(c *Config) { c.Drivers = []driver.Driver{driver.NewMock(nil), driver.NewMock(nil)} }, "drivers[1]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
 			tc.mod(&c)
-			_, err := New(c)
-			if err == nil || !strings.Contains(err.Error(), tc.field+":") {
-				t.Fatalf("err = %v, want one naming %q", err, tc.field)
+			err := c.Validate()
+			// Exactly one error, naming the field.
+			var joined interface{ Unwrap() []error }
+			if !errors.As(err, &joined) || len(joined.Unwrap()) != 1 || !strings.HasPrefix(joined.Unwrap()[0].Error(), tc.field+": ") {
+				t.Fatalf("err = %v, want exactly one, naming %q", err, tc.field)
+			}
+			if _, err := New(c); err == nil {
+				t.Fatal("New accepted the config Validate refuses")
 			}
 		})
 	}
@@ -163,6 +175,20 @@ func TestConfigValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), f) {
 			t.Errorf("err = %v, want it to name %s", err, f)
 		}
+	}
+}
+
+// TestDefaultConfig: DefaultConfig lacks only the data dir.
+func TestDefaultConfig(t *testing.T) {
+	err := DefaultConfig().Validate()
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) || len(joined.Unwrap()) != 1 || !strings.HasPrefix(err.Error(), "data_dir: ") {
+		t.Fatalf("err = %v, want only data_dir", err)
+	}
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -682,8 +708,10 @@ func TestSharedRegistryAndStartFailure(t *testing.T) {
 	a1 := startAgent(t, fs, t.TempDir(), func(c *Config) { c.Registerer = reg; c.Name = "n1" })
 	// A second agent on the same registry (as gantry dev runs them), and on
 	// the first one's HTTP address: Start fails cleanly.
-	a2, err := New(Config{Servers: []string{fs.addr()}, DataDir: t.TempDir(), Name: "n2",
-		Registerer: reg, HTTPAddr: a1.HTTPAddr(), Drivers: testDrivers(t)})
+	cfg := DefaultConfig()
+	cfg.Servers, cfg.DataDir, cfg.Name = []string{fs.addr()}, t.TempDir(), "n2"
+	cfg.Registerer, cfg.HTTPAddr, cfg.Drivers = reg, a1.HTTPAddr(), testDrivers(t)
+	a2, err := New(cfg)
 	if err != nil {
 		t.Fatalf("second agent on a shared registry: %v", err)
 	}

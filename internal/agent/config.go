@@ -15,15 +15,17 @@ import (
 	"github.com/gantry-project/gantry/internal/driver"
 )
 
-// Config configures an Agent. Zero values take the defaults noted.
+// Config configures an Agent. Start from DefaultConfig and change what you
+// need: New validates the config (Validate) and uses it as it is, so a zero
+// field means what its comment says, never "the default".
 type Config struct {
 	// Servers are the servers' HTTP addresses (host:port or URLs); the
-	// agent fails over between them.
+	// agent fails over between them (default: 127.0.0.1:4646).
 	Servers []string
 	// DataDir holds the node ID, the local allocation state and the
 	// allocation directories (task logs). Required.
 	DataDir string
-	// Name is the node's name (default: the host name).
+	// Name is the node's name ("" = the host name).
 	Name string
 	// Labels are user-defined node labels for job constraints.
 	Labels map[string]string
@@ -33,35 +35,54 @@ type Config struct {
 	MemoryMB int64
 	// HTTPAddr is where the agent's own API listens (default
 	// 127.0.0.1:0, an ephemeral port).
-	HTTPAddr   string
-	Logger     *slog.Logger
+	HTTPAddr string
+	// Logger receives structured logs (default: discarded).
+	Logger *slog.Logger
+	// Registerer receives the agent's metrics (nil = a registry of its
+	// own, served by the agent's API).
 	Registerer prometheus.Registerer
 	// ShimCommand overrides the argv of the exec driver's task shim
-	// (default: this binary as "gantry task-shim").
+	// (nil = this binary as "gantry task-shim").
 	ShimCommand []string
 
-	// Drivers replaces the built-in drivers (exec and mock); tests and the
-	// simulator use it.
+	// Drivers replaces the built-in drivers, exec and mock (nil = those);
+	// tests and the simulator use it.
 	Drivers []driver.Driver
 	// KillTimeout is the grace between SIGTERM and SIGKILL when a task is
-	// stopped (default 5s).
+	// stopped (default 5s; 0 kills at once).
 	KillTimeout time.Duration
-	// UpdateWindow coalesces allocation status updates (default 50ms).
+	// UpdateWindow coalesces allocation status updates (default 50ms; 0
+	// sends each at once).
 	UpdateWindow time.Duration
 	// WatchWait is how long one allocation watch stream stays open before
-	// the agent opens the next (default 30s).
+	// the agent opens the next (default 30s; 0 = the server's limit).
 	WatchWait time.Duration
-	// HTTPClient talks to the servers (default: no global timeout, since
-	// blocking queries are long).
+	// HTTPClient talks to the servers (nil = a client without a global
+	// timeout, since blocking queries are long).
 	HTTPClient *http.Client
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
+// DefaultConfig returns a config for an agent of a local server: every
+// field that has a default holds it. DataDir is left to the caller.
+func DefaultConfig() Config {
+	return Config{
+		Servers:      []string{"127.0.0.1:4646"},
+		HTTPAddr:     "127.0.0.1:0",
+		Logger:       slog.New(slog.DiscardHandler),
+		KillTimeout:  5 * time.Second,
+		UpdateWindow: 50 * time.Millisecond,
+		WatchWait:    30 * time.Second,
+		Now:          time.Now,
+	}
+}
+
 var labelKeyRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_./-]*$`)
 
-// validate checks every field and reports each bad one.
-func (c *Config) validate() error {
+// Validate reports every bad field, one clear error each, naming the field
+// in snake case. It changes nothing: defaults come from DefaultConfig only.
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
@@ -96,13 +117,23 @@ func (c *Config) validate() error {
 	if c.MemoryMB < 0 {
 		bad("memory_mb", "must be >= 0 MiB (got %d)", c.MemoryMB)
 	}
-	if c.HTTPAddr != "" {
-		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-			bad("http_addr", "%q is not host:port: %v", c.HTTPAddr, err)
-		}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("http_addr", "%q is not host:port: %v", c.HTTPAddr, err)
 	}
-	if c.KillTimeout < 0 || c.UpdateWindow < 0 || c.WatchWait < 0 {
-		bad("timeouts", "kill_timeout, update_window and watch_wait must be >= 0")
+	if c.Logger == nil {
+		bad("logger", "is required (DefaultConfig's discards)")
+	}
+	if c.KillTimeout < 0 {
+		bad("kill_timeout", "must be >= 0 (got %s)", c.KillTimeout)
+	}
+	if c.UpdateWindow < 0 {
+		bad("update_window", "must be >= 0 (got %s)", c.UpdateWindow)
+	}
+	if c.WatchWait < 0 {
+		bad("watch_wait", "must be >= 0 (got %s)", c.WatchWait)
+	}
+	if c.Now == nil {
+		bad("now", "is required (DefaultConfig's is time.Now)")
 	}
 	seen := map[string]bool{}
 	for i, d := range c.Drivers {
@@ -116,25 +147,4 @@ func (c *Config) validate() error {
 		seen[d.Name()] = true
 	}
 	return errors.Join(errs...)
-}
-
-func (c *Config) setDefaults() {
-	if c.HTTPAddr == "" {
-		c.HTTPAddr = "127.0.0.1:0"
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.KillTimeout == 0 {
-		c.KillTimeout = 5 * time.Second
-	}
-	if c.UpdateWindow == 0 {
-		c.UpdateWindow = 50 * time.Millisecond
-	}
-	if c.WatchWait == 0 {
-		c.WatchWait = 30 * time.Second
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
 }

@@ -35,8 +35,10 @@ func TestWithRealServer(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Shutdown() })
 	eventually(t, "server leadership", srv.Leader)
 
-	a, err := New(Config{Servers: []string{srv.HTTPAddr()}, DataDir: t.TempDir(), Name: "n1",
-		CPU: 2000, MemoryMB: 1024, Drivers: testDrivers(t)})
+	acfg := DefaultConfig()
+	acfg.Servers, acfg.DataDir, acfg.Name = []string{srv.HTTPAddr()}, t.TempDir(), "n1"
+	acfg.CPU, acfg.MemoryMB, acfg.Drivers = 2000, 1024, testDrivers(t)
+	a, err := New(acfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,17 @@ import (
 	"github.com/gantry-project/gantry/internal/driver/cgroups"
 	"github.com/gantry-project/gantry/internal/driver/shim"
 	"github.com/gantry-project/gantry/internal/structs"
+	"github.com/gantry-project/gantry/internal/structs/driverschema"
 )
 
-func init() { registerValidator("exec", validateExec) }
+// execSchema is what the exec driver accepts in a job's config block.
+var execSchema = driverschema.Schema{Driver: "exec", Options: []driverschema.Option{
+	{Name: "command", Kind: driverschema.KindString, Required: true, Doc: "the program to run, e.g. \"/bin/sh\""},
+	{Name: "args", Kind: driverschema.KindStringList, Doc: "its arguments"},
+	{Name: "dir", Kind: driverschema.KindString, Doc: "its working directory, relative to the allocation directory (default: that directory)"},
+}}
+
+func init() { driverschema.Register(execSchema) }
 
 // Files of a task in its allocation directory.
 const (
@@ -92,7 +100,7 @@ func (d *ExecDriver) Name() string { return "exec" }
 
 // Validate implements Driver.
 func (d *ExecDriver) Validate(config map[string]any) []structs.FieldError {
-	return validateExec(config)
+	return execSchema.Validate(config)
 }
 
 type execConfig struct {
@@ -102,32 +110,14 @@ type execConfig struct {
 }
 
 func parseExec(config map[string]any) (execConfig, []structs.FieldError) {
-	var c execConfig
-	errs := unknownKeys(config, "command", "args", "dir")
-	cmd, ok, fe := configString(config, "command")
-	switch {
-	case fe != nil:
-		errs = append(errs, *fe)
-	case !ok || cmd == "":
-		errs = append(errs, structs.FieldError{Field: "command", Rule: "is required (the program to run, e.g. \"/bin/sh\")"})
+	if errs := execSchema.Validate(config); len(errs) > 0 {
+		return execConfig{}, errs
 	}
-	c.Command = cmd
-	args, fe := configStrings(config, "args")
-	if fe != nil {
-		errs = append(errs, *fe)
-	}
-	c.Args = args
-	dir, _, fe := configString(config, "dir")
-	if fe != nil {
-		errs = append(errs, *fe)
-	}
-	c.Dir = dir
-	return c, errs
-}
-
-func validateExec(config map[string]any) []structs.FieldError {
-	_, errs := parseExec(config)
-	return errs
+	return execConfig{
+		Command: driverschema.String(config, "command"),
+		Args:    driverschema.Strings(config, "args"),
+		Dir:     driverschema.String(config, "dir"),
+	}, nil
 }
 
 // execState is the exec driver's part of a Handle.

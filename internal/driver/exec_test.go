@@ -97,7 +97,7 @@ func TestExecValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := Validators()["exec"](tc.config)
+			errs := execSchema.Validate(tc.config)
 			var got []string
 			for _, e := range errs {
 				got = append(got, e.Field)

@@ -9,9 +9,17 @@ import (
 	"time"
 
 	"github.com/gantry-project/gantry/internal/structs"
+	"github.com/gantry-project/gantry/internal/structs/driverschema"
 )
 
-func init() { registerValidator("mock", validateMock) }
+// mockSchema is what the mock driver accepts in a job's config block.
+var mockSchema = driverschema.Schema{Driver: "mock", Options: []driverschema.Option{
+	{Name: "run_for", Kind: driverschema.KindDuration, Doc: "how long the task runs (0: until stopped for a service job, exits at once for a batch job)"},
+	{Name: "exit_code", Kind: driverschema.KindInt, Min: 0, Max: 255, Doc: "the code it exits with"},
+	{Name: "fail_start", Kind: driverschema.KindBool, Doc: "Start fails"},
+}}
+
+func init() { driverschema.Register(mockSchema) }
 
 // Clock is the time source of the mock driver; tests inject a fake one.
 type Clock interface {
@@ -53,7 +61,7 @@ func (d *MockDriver) Name() string { return "mock" }
 
 // Validate implements Driver.
 func (d *MockDriver) Validate(config map[string]any) []structs.FieldError {
-	return validateMock(config)
+	return mockSchema.Validate(config)
 }
 
 type mockConfig struct {
@@ -63,32 +71,14 @@ type mockConfig struct {
 }
 
 func parseMock(config map[string]any) (mockConfig, []structs.FieldError) {
-	var c mockConfig
-	errs := unknownKeys(config, "run_for", "exit_code", "fail_start")
-	d, fe := configDuration(config, "run_for")
-	if fe != nil {
-		errs = append(errs, *fe)
+	if errs := mockSchema.Validate(config); len(errs) > 0 {
+		return mockConfig{}, errs
 	}
-	c.RunFor = d
-	code, _, fe := configInt(config, "exit_code")
-	switch {
-	case fe != nil:
-		errs = append(errs, *fe)
-	case code < 0 || code > 255:
-		errs = append(errs, structs.FieldError{Field: "exit_code", Rule: fmt.Sprintf("must be between 0 and 255 (got %d)", code)})
-	}
-	c.ExitCode = int(code)
-	fail, fe := configBool(config, "fail_start")
-	if fe != nil {
-		errs = append(errs, *fe)
-	}
-	c.FailStart = fail
-	return c, errs
-}
-
-func validateMock(config map[string]any) []structs.FieldError {
-	_, errs := parseMock(config)
-	return errs
+	return mockConfig{
+		RunFor:    driverschema.Duration(config, "run_for"),
+		ExitCode:  int(driverschema.Int(config, "exit_code")),
+		FailStart: driverschema.Bool(config, "fail_start"),
+	}, nil
 }
 
 // mockState is the mock driver's part of a Handle: enough to know, after a

@@ -94,7 +94,7 @@ func TestMockValidate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, e := range Validators()["mock"](tc.config) {
+			for _, e := range mockSchema.Validate(tc.config) {
 				got = append(got, e.Field)
 			}
 			if strings.Join(got, ",") != strings.Join(tc.fields, ",") {

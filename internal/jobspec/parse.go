@@ -19,8 +19,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/gantry-project/gantry/internal/driver"
 	"github.com/gantry-project/gantry/internal/structs"
+	"github.com/gantry-project/gantry/internal/structs/driverschema"
 )
 
 // MaxSize is the largest job document accepted, in bytes. Real documents
@@ -88,19 +88,27 @@ func Parse(data []byte) (*structs.Job, error) {
 
 // ParseAndValidate decodes a job document, applies defaults
 // (Canonicalize) and checks it (Validate, with the config rules of every
-// known driver). Validation errors are returned as *Error with the line of
-// each field that is present.
+// driver registered in driverschema.Default: the gantry binary links them
+// all). Validation errors are returned as *Error with the line of each
+// field that is present. In a program that registers no driver, the driver
+// and its config are left for the server to check.
 func ParseAndValidate(data []byte) (*structs.Job, error) {
+	var drivers structs.DriverRules
+	if len(driverschema.Default.Names()) > 0 {
+		drivers = driverschema.Default
+	}
+	return parseAndValidate(data, drivers)
+}
+
+// parseAndValidate is ParseAndValidate with the driver rules given (nil
+// skips the driver checks).
+func parseAndValidate(data []byte, drivers structs.DriverRules) (*structs.Job, error) {
 	job, lines, err := parse(data)
 	if err != nil {
 		return nil, err
 	}
 	job.Canonicalize()
-	validators := driver.Validators()
-	if len(validators) == 0 {
-		validators = nil // no driver compiled in: skip driver checks rather than refuse all
-	}
-	if err := job.Validate(validators); err != nil {
+	if err := job.Validate(drivers); err != nil {
 		var ve *structs.ValidationError
 		if !errors.As(err, &ve) {
 			return nil, err

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"testing"
@@ -37,7 +38,7 @@ func BenchmarkArchitectures(b *testing.B) {
 			cfg.HTTPAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0"
 			cfg.RaftTimeout = 100 * time.Millisecond
 			cfg.HeartbeatTTL, cfg.ReconcileInterval = time.Hour, time.Hour
-			cfg.Scheduler, cfg.Schedulers, cfg.PlanBatch = tc.scheduler, tc.workers, tc.planBatch
+			cfg.Scheduler, cfg.Schedulers, cfg.PlanBatch = tc.scheduler, tc.workers, cmp.Or(tc.planBatch, DefaultPlanBatch)
 			s, err := New(cfg)
 			if err != nil {
 				b.Fatal(err)

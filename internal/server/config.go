@@ -1,15 +1,21 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"time"
+
+	"github.com/gantry-project/gantry/internal/structs"
+	"github.com/gantry-project/gantry/internal/structs/driverschema"
 )
 
-// Config configures a Server. Start from DefaultConfig; New validates it.
+// Config configures a Server. Start from DefaultConfig and change what you
+// need: New validates the config (Validate) and uses it as it is, so a zero
+// field is a zero value, never a request for a default.
 type Config struct {
 	// DataDir holds the Raft log, stable store and snapshots.
 	DataDir string
@@ -32,16 +38,18 @@ type Config struct {
 	// Join lists API addresses (host:port) of other servers to discover
 	// before bootstrap, or to join an existing cluster through.
 	Join []string
-	// NodeName names this server in logs and the Raft configuration.
+	// NodeName names this server in logs and the Raft configuration
+	// (default: the host name).
 	NodeName string
-	// HeartbeatTTL is the time within which agents must heartbeat.
+	// HeartbeatTTL is the time within which agents must heartbeat
+	// (default 10s).
 	HeartbeatTTL time.Duration
 	// HeartbeatGrace is added to every node's first TTL after this server
 	// becomes leader, so a leader change never marks live nodes down.
-	// 0 = HeartbeatTTL.
+	// 0 = HeartbeatTTL (the default).
 	HeartbeatGrace time.Duration
 	// ReconcileInterval is how often the leader enqueues every job (a
-	// safety net for missed triggers).
+	// safety net for missed triggers; default 30s).
 	ReconcileInterval time.Duration
 	// SampleSize is passed to the scheduler (0 = its default).
 	SampleSize int
@@ -56,34 +64,40 @@ type Config struct {
 	// scheduler with this many workers and cheaper placement.
 	BatchSchedulers int
 	// PlanBatch is the most plans the applier commits in one Raft entry
-	// (0 = 64; 1 = one entry per plan).
+	// (default DefaultPlanBatch; 1 = one entry per plan).
 	PlanBatch int
 	// Seed seeds placement randomness (0 = time-based).
 	Seed int64
-	// Logger receives structured logs (nil = discard).
+	// Logger receives structured logs (default: discarded).
 	Logger *slog.Logger
-	// RaftTimeout is the Raft heartbeat and election timeout (0 = 1s).
-	// Tests shorten it so a single server elects itself quickly.
+	// RaftTimeout is the Raft heartbeat and election timeout (default 1s,
+	// at least 10ms). Tests shorten it so a single server elects itself
+	// quickly.
 	RaftTimeout time.Duration
-	// ApplyTimeout bounds one Raft apply (0 = 30s).
+	// ApplyTimeout bounds one Raft apply (default 30s).
 	ApplyTimeout time.Duration
 	// SnapshotThreshold is the number of Raft entries between snapshots
-	// (0 = 8192).
+	// (default 8192).
 	SnapshotThreshold uint64
 	// SnapshotInterval is how often Raft checks whether to snapshot
-	// (0 = 2m; Raft adds jitter).
+	// (default 2m, at least 5ms; Raft adds jitter).
 	SnapshotInterval time.Duration
 	// TrailingLogs is the number of log entries kept after a snapshot so
 	// a slightly lagging follower catches up without a full snapshot
-	// (0 = 10240).
+	// (default 10240).
 	TrailingLogs uint64
-	// SnapshotsRetain is the number of snapshots kept on disk (0 = 2).
+	// SnapshotsRetain is the number of snapshots kept on disk (default 2,
+	// at least 1).
 	SnapshotsRetain int
 	// RaftLogStore is the Raft log store of a new data dir: LogStoreWAL or
-	// LogStoreBoltDB ("" = DefaultLogStore). A data dir that already
-	// holds a log keeps its store; naming the other one is an error at
-	// start (docs/operations.md, "Raft log store").
+	// LogStoreBoltDB; "" (the default) = DefaultLogStore. A data dir that
+	// already holds a log keeps its store; naming the other one is an
+	// error at start (docs/operations.md, "Raft log store").
 	RaftLogStore string
+	// Drivers knows the task drivers jobs may name and checks their
+	// config blocks (default: driverschema.Default, which the drivers
+	// linked into the program fill; a server needs at least one).
+	Drivers structs.DriverRules
 
 	// raftProtocol is the entry format this server advertises
 	// (0 = structs.RaftProtocolCurrent). Tests set it lower to stand for a
@@ -113,10 +127,19 @@ const (
 	SchedulerSharedState = "shared-state"
 )
 
-// DefaultPlanBatch is the most plans committed in one Raft entry.
-const DefaultPlanBatch = 64
+// Defaults and bounds of Config fields.
+const (
+	// DefaultPlanBatch is the most plans committed in one Raft entry.
+	DefaultPlanBatch = 64
+	// MinRaftTimeout is the shortest RaftTimeout: Raft's leader lease is
+	// half of it, and Raft refuses one below 5ms.
+	MinRaftTimeout = 10 * time.Millisecond
+	// MinSnapshotInterval is the shortest SnapshotInterval Raft takes.
+	MinSnapshotInterval = 5 * time.Millisecond
+)
 
-// DefaultConfig returns a config for a single local server.
+// DefaultConfig returns a config for a single local server: every field
+// that has a default holds it.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	if host == "" {
@@ -129,15 +152,26 @@ func DefaultConfig() Config {
 		NodeName:          host,
 		HeartbeatTTL:      10 * time.Second,
 		ReconcileInterval: 30 * time.Second,
+		PlanBatch:         DefaultPlanBatch,
+		Logger:            slog.New(slog.DiscardHandler),
 		RaftTimeout:       time.Second,
 		ApplyTimeout:      30 * time.Second,
 		SnapshotThreshold: 8192,
+		SnapshotInterval:  2 * time.Minute,
+		TrailingLogs:      10240,
+		SnapshotsRetain:   2,
+		Drivers:           driverschema.Default,
 	}
 }
 
-// validate fills zero optional fields and reports every bad field, one
-// clear error each.
-func (c *Config) validate() error {
+// heartbeatGrace is HeartbeatGrace, or HeartbeatTTL when it is 0.
+func (c Config) heartbeatGrace() time.Duration {
+	return cmp.Or(c.HeartbeatGrace, c.HeartbeatTTL)
+}
+
+// Validate reports every bad field, one clear error each, naming the field
+// in snake case. It changes nothing: defaults come from DefaultConfig only.
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
@@ -200,55 +234,39 @@ func (c *Config) validate() error {
 	if c.Scheduler != SchedulerSharedState && (c.Schedulers > 0 || c.BatchSchedulers > 0) {
 		bad("schedulers", "parallel schedulers need scheduler %q (got %q)", SchedulerSharedState, c.Scheduler)
 	}
-	if c.PlanBatch < 0 {
-		bad("plan_batch", "must be >= 0 (got %d)", c.PlanBatch)
+	if c.PlanBatch < 1 {
+		bad("plan_batch", "must be >= 1 (got %d; 1 commits each plan in its own entry)", c.PlanBatch)
 	}
-	if c.SnapshotInterval < 0 {
-		bad("snapshot_interval", "must be >= 0 (got %s)", c.SnapshotInterval)
+	if c.Logger == nil {
+		bad("logger", "is required (DefaultConfig's discards)")
 	}
-	if c.SnapshotsRetain < 0 {
-		bad("snapshots_retain", "must be >= 0 (got %d)", c.SnapshotsRetain)
+	if c.RaftTimeout < MinRaftTimeout {
+		bad("raft_timeout", "must be >= %s (got %s)", MinRaftTimeout, c.RaftTimeout)
+	}
+	if c.ApplyTimeout <= 0 {
+		bad("apply_timeout", "must be > 0 (got %s)", c.ApplyTimeout)
+	}
+	if c.SnapshotThreshold == 0 {
+		bad("snapshot_threshold", "must be > 0")
+	}
+	if c.SnapshotInterval < MinSnapshotInterval {
+		bad("snapshot_interval", "must be >= %s (got %s)", MinSnapshotInterval, c.SnapshotInterval)
+	}
+	if c.SnapshotsRetain < 1 {
+		bad("snapshots_retain", "must be >= 1 (got %d)", c.SnapshotsRetain)
 	}
 	switch c.RaftLogStore {
 	case "", LogStoreWAL, LogStoreBoltDB:
 	default:
 		bad("raft_log_store", "must be %q or %q (got %q)", LogStoreWAL, LogStoreBoltDB, c.RaftLogStore)
 	}
-	if c.RaftTimeout < 0 || c.ApplyTimeout < 0 {
-		bad("raft_timeout", "timeouts must be >= 0")
+	if c.Drivers == nil {
+		bad("drivers", "is required (DefaultConfig's is driverschema.Default)")
+	} else if len(c.Drivers.Names()) == 0 {
+		bad("drivers", "no task driver is registered, so every job would be refused: link internal/driver, which registers exec and mock")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid server config: %w", errors.Join(errs...))
-	}
-	if c.HeartbeatGrace == 0 {
-		c.HeartbeatGrace = c.HeartbeatTTL
-	}
-	if c.RaftTimeout == 0 {
-		c.RaftTimeout = time.Second
-	}
-	if c.ApplyTimeout == 0 {
-		c.ApplyTimeout = 30 * time.Second
-	}
-	if c.SnapshotThreshold == 0 {
-		c.SnapshotThreshold = 8192
-	}
-	if c.SnapshotInterval == 0 {
-		c.SnapshotInterval = 2 * time.Minute
-	}
-	if c.TrailingLogs == 0 {
-		c.TrailingLogs = 10240
-	}
-	if c.SnapshotsRetain == 0 {
-		c.SnapshotsRetain = 2
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Scheduler == "" {
-		c.Scheduler = SchedulerMonolithic
-	}
-	if c.PlanBatch == 0 {
-		c.PlanBatch = DefaultPlanBatch
 	}
 	return nil
 }

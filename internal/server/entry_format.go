@@ -186,10 +186,11 @@ func (s *Server) unknownEntry(index uint64, t structs.MessageType) {
 }
 
 // stopDivergedRaft stops Raft after an unknown entry. raft.Shutdown waits
-// for the FSM goroutine, so the FSM cannot call it itself.
+// for the FSM goroutine, so the FSM cannot call it itself. The format goes
+// back to JSON first, so no one sees Raft stopped and binary still chosen.
 func (s *Server) stopDivergedRaft() {
+	s.format.binary.Store(false)
 	if err := s.raft.Shutdown().Error(); err != nil {
 		s.logger.Error("stopping raft after an unknown entry", "error", err)
 	}
-	s.format.binary.Store(false)
 }

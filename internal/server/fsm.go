@@ -126,7 +126,9 @@ func decode[T any](body []byte) (*T, error) {
 	return &v, nil
 }
 
-// apply decodes and applies one entry and returns Apply's response.
+// apply decodes and applies one entry and returns Apply's response. It has
+// a case for every structs.MessageTypes() (fsm_types_test.go checks); any
+// other type is refused with an *unknownEntryError.
 func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 	switch t {
 	case structs.NodeRegisterRequestType:

@@ -10,9 +10,9 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/gantry-project/gantry/api"
-	"github.com/gantry-project/gantry/internal/driver"
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
+	"github.com/gantry-project/gantry/internal/structs/driverschema"
 )
 
 // FuzzJobBody feeds arbitrary bodies through the strict decoder and the
@@ -37,7 +37,7 @@ func FuzzJobBody(f *testing.F) {
 		}
 		job := req.Job.Copy()
 		job.Canonicalize()
-		if err := job.Validate(driver.Validators()); err != nil {
+		if err := job.Validate(driverschema.Default); err != nil {
 			return
 		}
 		if job.Name == "" || job.Resources.CPU <= 0 || job.Count < 0 {

@@ -6,7 +6,6 @@ import (
 	memdb "github.com/hashicorp/go-memdb"
 
 	"github.com/gantry-project/gantry/api"
-	"github.com/gantry-project/gantry/internal/driver"
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -29,7 +28,7 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, error
 // this one (job_batch.go), and concurrent writes share Raft entries.
 func (s *Server) registerJob(job *structs.Job) (*api.JobRegisterResponse, error) {
 	job.Canonicalize()
-	if err := job.Validate(driver.Validators()); err != nil {
+	if err := job.Validate(s.cfg.Drivers); err != nil {
 		return nil, err
 	}
 	w, _ := s.jobs.write(job.ID, func(existing *structs.Job) (structs.JobWrite, *structs.Job, bool) {

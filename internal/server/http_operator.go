@@ -221,7 +221,7 @@ func (s *Server) snapshotRestore(w http.ResponseWriter, r *http.Request) (any, e
 			ready = append(ready, n.ID)
 		}
 	}
-	s.hb.start(ready, s.cfg.HeartbeatTTL+s.cfg.HeartbeatGrace)
+	s.hb.start(ready, s.cfg.HeartbeatTTL+s.cfg.heartbeatGrace())
 	s.enqueueAllJobs()
 	return &api.SnapshotRestoreResponse{Index: s.raft.AppliedIndex()}, nil
 }

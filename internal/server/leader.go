@@ -95,7 +95,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			ready = append(ready, n.ID)
 		}
 	}
-	s.hb.start(ready, s.cfg.HeartbeatTTL+s.cfg.HeartbeatGrace)
+	s.hb.start(ready, s.cfg.HeartbeatTTL+s.cfg.heartbeatGrace())
 
 	schedDone := make(chan struct{})
 	go func() {

@@ -25,6 +25,7 @@ type planView interface {
 }
 
 var (
+	_ scheduler.State           = (*state.Snapshot)(nil)
 	_ planView                  = (*state.Snapshot)(nil)
 	_ planView                  = (*overlayView)(nil)
 	_ scheduler.State           = (*overlayView)(nil)

@@ -304,7 +304,7 @@ func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Durati
 			}
 			return 0, nil, fmt.Errorf("raft apply: %w", err)
 		}
-		s.metrics.raftApply.WithLabelValues(messageName(t)).Observe(time.Since(start).Seconds())
+		s.metrics.raftApply.WithLabelValues(t.String()).Observe(time.Since(start).Seconds())
 		s.metrics.raftWritesWaited.Observe(float64(s.logWrites.Load() - writes))
 		if err, ok := f.Response().(error); ok {
 			return f.Index(), nil, err
@@ -340,36 +340,6 @@ func (s countingLogStore) StoreLogs(logs []*raft.Log) error {
 func (s countingLogStore) IsMonotonic() bool {
 	m, ok := s.LogStore.(raft.MonotonicLogStore)
 	return ok && m.IsMonotonic()
-}
-
-func messageName(t structs.MessageType) string {
-	switch t {
-	case structs.NodeRegisterRequestType:
-		return "node_register"
-	case structs.NodeUpdateStatusRequestType:
-		return "node_status"
-	case structs.NodeUpdateDrainRequestType:
-		return "node_drain"
-	case structs.JobRegisterRequestType:
-		return "job_register"
-	case structs.JobDeregisterRequestType:
-		return "job_deregister"
-	case structs.AllocClientUpdateRequestType:
-		return "alloc_client_update"
-	case structs.JobBatchRequestType:
-		return "job_batch"
-	case structs.ApplyPlanRequestType:
-		return "apply_plan"
-	case structs.ApplyPlanBatchRequestType:
-		return "apply_plan_batch"
-	case structs.AllocClientUpdateBatchRequestType:
-		return "alloc_client_update_batch"
-	case structs.ServerMemberUpsertRequestType:
-		return "server_upsert"
-	case structs.ServerMemberDeleteRequestType:
-		return "server_delete"
-	}
-	return fmt.Sprintf("type_%d", t)
 }
 
 // slogWriter turns hclog's text lines into slog records.

@@ -100,9 +100,10 @@ type Server struct {
 	baseCancel context.CancelFunc
 }
 
-// New validates cfg and builds a server without starting anything.
+// New validates cfg (Config.Validate) and builds a server without starting
+// anything.
 func New(cfg Config) (*Server, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	st, err := state.New()

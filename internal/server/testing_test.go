@@ -11,6 +11,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gantry-project/gantry/api"
+	// The drivers register their config schemas, as in the gantry binary,
+	// so the API validates jobs against the real rules.
+	_ "github.com/gantry-project/gantry/internal/driver"
 	"github.com/gantry-project/gantry/internal/testutil"
 )
 

@@ -11,7 +11,6 @@ import (
 
 	memdb "github.com/hashicorp/go-memdb"
 
-	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -88,7 +87,7 @@ func BenchmarkAllocTableGet(b *testing.B) {
 	x := newAllocTxn(newAllocTable(), 1)
 	ids := make([]string, 1_000_000)
 	for i := range ids {
-		ids[i] = scheduler.NewID(rng)
+		ids[i] = structs.NewUUIDFrom(rng)
 		if err := x.put(&structs.Allocation{ID: ids[i], NodeID: ids[i%10000], JobID: ids[i%1000]}); err != nil {
 			b.Fatal(err)
 		}
@@ -110,10 +109,10 @@ func BenchmarkNodeDelta(b *testing.B) {
 	x := newAllocTxn(newAllocTable(), 1)
 	nodes := make([]string, 10000)
 	for i := range nodes {
-		nodes[i] = scheduler.NewID(rng)
+		nodes[i] = structs.NewUUIDFrom(rng)
 	}
 	for i := range 1_000_000 {
-		a := &structs.Allocation{ID: scheduler.NewID(rng), NodeID: nodes[rng.IntN(len(nodes))], JobID: "j",
+		a := &structs.Allocation{ID: structs.NewUUIDFrom(rng), NodeID: nodes[rng.IntN(len(nodes))], JobID: "j",
 			CreateIndex: uint64(i / 1000), AllocModifyIndex: uint64(i / 1000)}
 		if err := x.put(a); err != nil {
 			b.Fatal(err)

@@ -7,22 +7,21 @@ import (
 
 	memdb "github.com/hashicorp/go-memdb"
 
-	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
 // Snapshot is a consistent read-only view of the store at one moment. It
-// implements scheduler.State. Objects it returns are shared with the store
-// and must not be modified. Every read takes an optional memdb.WatchSet (nil
-// to not watch) so blocking queries learn what to wait on.
+// implements scheduler.State; internal/server, which joins the two, asserts
+// it, so the store imports nothing of gantry's but structs. Objects it
+// returns are shared with the store and must not be modified. Every read
+// takes an optional memdb.WatchSet (nil to not watch) so blocking queries
+// learn what to wait on.
 type Snapshot struct {
 	txn       *memdb.Txn
 	allocs    *allocTable
 	abandonCh <-chan struct{}
 	store     *Store
 }
-
-var _ scheduler.State = (*Snapshot)(nil)
 
 // Index is the highest Raft index that changed any table in this view.
 func (s *Snapshot) Index() uint64 {

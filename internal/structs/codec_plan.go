@@ -7,12 +7,6 @@ import (
 	"strconv"
 )
 
-// ApplyPlanBatchBinaryType carries an ApplyPlanBatchRequest in the binary
-// encoding of EncodePlanBatch (issue 4); the leader proposes plans as this
-// type, and ApplyPlanRequestType/ApplyPlanBatchRequestType (JSON) still
-// apply from older logs. Numbered apart from the other batch types.
-const ApplyPlanBatchBinaryType MessageType = 112
-
 // Bits of an allocation's mask: which fields follow because they differ
 // from the previous allocation of the entry (the first is compared with
 // the zero Allocation). The bits of a placement like the one before it

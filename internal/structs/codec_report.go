@@ -2,12 +2,6 @@ package structs
 
 import "fmt"
 
-// AllocClientUpdateBatchBinaryType carries an AllocClientUpdateBatchRequest
-// in the binary encoding of EncodeReportBatch (issue 4); the server proposes
-// agents' reports as this type, and AllocClientUpdateBatchRequestType (JSON)
-// still applies from older logs.
-const AllocClientUpdateBatchBinaryType MessageType = 113
-
 // Bits of a report's mask: statuses written only when they differ from the
 // previous report of the entry.
 const (

@@ -1,30 +1,8 @@
 package structs
 
-// MessageType is the first byte of every Raft log entry; the body after it is
-// the JSON encoding of the matching request below, or for the binary types
-// (codec_plan.go, codec_report.go) their compact encoding. The FSM switches
-// on it.
-// Values are persisted in logs and snapshots: never renumber, only append.
-type MessageType uint8
-
-const (
-	NodeRegisterRequestType MessageType = iota + 1
-	NodeUpdateStatusRequestType
-	NodeUpdateDrainRequestType
-	JobRegisterRequestType
-	JobDeregisterRequestType
-	AllocClientUpdateRequestType
-	ApplyPlanRequestType
-	ServerMemberUpsertRequestType
-	ServerMemberDeleteRequestType
-)
-
-// ApplyPlanBatchRequestType (issue 5) is numbered apart from the iota
-// block so that types appended there by other work never collide.
-const ApplyPlanBatchRequestType MessageType = 80
-
-// Requests below are what the leader proposes. Every ID, time and derived
-// value is chosen before proposing, so applying an entry is deterministic.
+// Requests below are what the leader proposes, each under its MessageType
+// (message_type.go). Every ID, time and derived value is chosen before
+// proposing, so applying an entry is deterministic.
 
 // NodeRegisterRequest upserts a node and marks it ready.
 type NodeRegisterRequest struct {

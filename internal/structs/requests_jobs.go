@@ -1,10 +1,5 @@
 package structs
 
-// JobBatchRequestType carries several job writes (registrations, stops,
-// purges) in one entry: the server group-commits concurrent job writes
-// (issue 4). Numbered apart from the iota block and the other batch types.
-const JobBatchRequestType MessageType = 72
-
 // JobWrite is one job write of a batch: exactly one of Register and
 // Deregister is set.
 type JobWrite struct {

@@ -3,7 +3,6 @@ package structs
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -44,9 +43,17 @@ func (e *ValidationError) add(field, format string, args ...any) {
 	e.Errors = append(e.Errors, FieldError{Field: field, Rule: fmt.Sprintf(format, args...)})
 }
 
-// DriverValidator checks a driver's config block; drivers register one so
-// validation on the server knows every driver's rules.
-type DriverValidator func(config map[string]any) []FieldError
+// DriverRules knows the task drivers a job may name and checks their config
+// blocks. internal/driverschema's registry, which the drivers fill, is the
+// one the server and the job parser use.
+type DriverRules interface {
+	// CheckConfig returns the problems of a config block for the named
+	// driver, field names relative to "config"; known is false if no
+	// such driver is registered.
+	CheckConfig(driver string, config map[string]any) (errs []FieldError, known bool)
+	// Names lists the known drivers, sorted.
+	Names() []string
+}
 
 // Canonicalize fills defaults for fields the user left out. It is applied
 // before Validate, on the server, before the job is proposed to Raft.
@@ -74,9 +81,9 @@ func (j *Job) Canonicalize() {
 	}
 }
 
-// Validate checks a canonicalized job. drivers maps each known driver name to
-// its config validator; a nil map skips driver checks.
-func (j *Job) Validate(drivers map[string]DriverValidator) error {
+// Validate checks a canonicalized job: the driver it names and that
+// driver's config block against drivers; nil drivers skips those checks.
+func (j *Job) Validate(drivers DriverRules) error {
 	e := &ValidationError{}
 	switch {
 	case j.Name == "":
@@ -130,18 +137,15 @@ func (j *Job) Validate(drivers map[string]DriverValidator) error {
 	if j.Driver == "" {
 		e.add("driver", "is required")
 	} else if drivers != nil {
-		v, ok := drivers[j.Driver]
-		if !ok {
-			names := make([]string, 0, len(drivers))
-			for n := range drivers {
-				names = append(names, n)
-			}
-			e.add("driver", "unknown driver %q (known: %s)", j.Driver, strings.Join(sorted(names), ", "))
-		} else if v != nil {
-			for _, fe := range v(j.Config) {
+		if errs, known := drivers.CheckConfig(j.Driver, j.Config); known {
+			for _, fe := range errs {
 				fe.Field = "config." + fe.Field
 				e.Errors = append(e.Errors, fe)
 			}
+		} else if names := drivers.Names(); len(names) == 0 {
+			e.add("driver", "unknown driver %q (no task driver is registered in this program)", j.Driver)
+		} else {
+			e.add("driver", "unknown driver %q (known: %s)", j.Driver, strings.Join(names, ", "))
 		}
 	}
 	if len(e.Errors) > 0 {
@@ -170,9 +174,4 @@ func validateConstraint(e *ValidationError, field string, c Constraint) {
 	default:
 		e.add(field+".op", "must be one of \"=\", \"!=\", \"in\", \"regexp\" (got %q)", c.Operator)
 	}
-}
-
-func sorted(s []string) []string {
-	slices.Sort(s)
-	return s
 }
