@@ -2,6 +2,7 @@ package peer
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,9 +13,9 @@ import (
 // only its routing snapshot is used.
 func routerFor(t *testing.T, nw *simNet, id NodeID, requireFull bool) *Router {
 	t.Helper()
-	r := &Router{requireFullCoverage: requireFull}
-	r.rt.Store(r.build(nw.nodes[id]))
-	return r
+	var rt atomic.Pointer[routes]
+	rt.Store(buildRoutes(nw.nodes[id], requireFull))
+	return &Router{rt: &rt}
 }
 
 // keyIn returns a key whose slot lies in [lo, hi].
@@ -77,9 +78,7 @@ func TestRouteClusterDown(t *testing.T) {
 	nw.shards(3)
 	key := [][]byte{[]byte(keyIn(t, 0, 5460))}
 	// an unassigned slot: down with full coverage required, served without
-	if err := nw.nodes[nw.ids[0]].DelSlots([]SlotRange{{16383, 16383}}); err != nil {
-		t.Fatal(err)
-	}
+	nw.must(nw.do(nw.ids[0], Op{Kind: OpDelSlots, Slots: []SlotRange{{16383, 16383}}}))
 	if got := routerFor(t, nw, nw.ids[0], true).Route(kv.RouteRequest{Keys: key}); !strings.HasPrefix(got, "CLUSTERDOWN") {
 		t.Errorf("uncovered, full coverage required: %q", got)
 	}
