@@ -306,7 +306,7 @@ func unknownNode(id NodeID) error { return &unknownNodeError{id} }
 
 type unknownNodeError struct{ id NodeID }
 
-func (e *unknownNodeError) Error() string { return "Unknown node " + string(e.id) }
+func (e *unknownNodeError) Error() string        { return "Unknown node " + string(e.id) }
 func (e *unknownNodeError) Is(target error) bool { return target == ErrUnknownNode }
 
 // forget removes a peer and its slots from this node's view (CLUSTER

@@ -136,4 +136,3 @@ func init() {
 		"RESET":                 {-2, cmdReset},
 	}
 }
-

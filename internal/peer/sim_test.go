@@ -89,7 +89,7 @@ type simRepl struct {
 	id NodeID
 }
 
-func (r simRepl) ReplicaOf(string)   {}
+func (r simRepl) ReplicaOf(string)  {}
 func (r simRepl) ReplOffset() int64 { return int64(r.nw.offsets[r.id]) }
 func (r simRepl) DeleteKeysInSlot(s int) (int, error) {
 	r.nw.dirty[r.id] = append(r.nw.dirty[r.id], uint16(s))
