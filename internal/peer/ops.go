@@ -176,9 +176,7 @@ func (n *Node) addSlots(ranges []SlotRange) error {
 		}
 	}
 	for _, r := range ranges {
-		for s := int(r.Start); s <= int(r.End); s++ {
-			n.slots.Set(uint16(s), n.id, n.self().ConfigEpoch)
-		}
+		n.slots.setRange(r, n.id, n.self().ConfigEpoch)
 	}
 	n.mustSave = true
 	return nil
@@ -197,9 +195,7 @@ func (n *Node) delSlots(ranges []SlotRange) error {
 		}
 	}
 	for _, r := range ranges {
-		for s := int(r.Start); s <= int(r.End); s++ {
-			n.slots.Set(uint16(s), "", 0)
-		}
+		n.slots.setRange(r, "", 0)
 	}
 	n.mustSave = true
 	return nil
@@ -334,11 +330,12 @@ type SavedPeer struct {
 func (n *Node) State() State {
 	st := State{ID: n.id, CurrentEpoch: n.currentEpoch, LastVoteEpoch: n.lastVoteEpoch}
 	st.Migrating, st.Importing = n.savedMigration()
+	ranges := n.slots.ranges()
 	for _, id := range n.sortedPeerIDs() {
 		p := n.peers[id]
 		st.Peers = append(st.Peers, SavedPeer{
 			ID: p.ID, Addr: p.Addr, BusPort: p.BusPort, Role: p.Role, Primary: p.Primary,
-			ConfigEpoch: p.ConfigEpoch, Slots: n.slots.SlotsOf(id),
+			ConfigEpoch: p.ConfigEpoch, Slots: ranges[id],
 		})
 	}
 	return st
@@ -363,9 +360,7 @@ func (n *Node) Restore(st State, now time.Time) error {
 			if r.Start > r.End || int(r.End) >= NumSlots {
 				return fmt.Errorf("saved peer %s: slot range %v: %w", sp.ID, r, ErrBadSlot)
 			}
-			for s := int(r.Start); s <= int(r.End); s++ {
-				n.slots.Set(uint16(s), sp.ID, sp.ConfigEpoch)
-			}
+			n.slots.setRange(r, sp.ID, sp.ConfigEpoch)
 		}
 	}
 	me, ok := n.peers[n.id]

@@ -51,12 +51,15 @@ func buildRoutes(n *Node, requireFull bool) *routes {
 	if me := n.self(); me.Role == RoleReplica {
 		rt.primary = index(me.Primary)
 	}
+	last, li := NodeID(""), int32(-1) // slots come in runs of one owner
 	for s := range n.slots.owners {
-		if o := n.slots.owners[s].Node; o != "" {
-			rt.owner[s] = index(o)
-		} else {
-			rt.owner[s] = -1
+		if o := n.slots.owners[s].Node; o != last {
+			last, li = o, -1
+			if o != "" {
+				li = index(o)
+			}
 		}
+		rt.owner[s] = li
 	}
 	for s := range n.mig.migrating {
 		if dst, ok := n.Migrating(s); ok {

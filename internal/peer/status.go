@@ -66,23 +66,17 @@ func (n *Node) Status(now time.Time, requireFull bool) Status {
 		ID: n.id, CurrentEpoch: n.currentEpoch, MyEpoch: n.myEpoch(), OK: n.ClusterOK(requireFull),
 		Size: n.primaryCount(), Electing: n.el.asking || n.el.forced, NodeTimeout: n.cfg.NodeTimeout,
 	}
-	ranges := make(map[NodeID][]SlotRange, n.slots.Primaries())
-	for s := 0; s < NumSlots; s++ {
-		o := n.slots.owners[s].Node
-		if o == "" {
-			continue
+	ranges := n.slots.ranges()
+	for o, rs := range ranges {
+		c := 0
+		for _, r := range rs {
+			c += r.Len()
 		}
-		st.SlotsAssigned++
+		st.SlotsAssigned += c
 		if p := n.peers[o]; p != nil && p.Fail {
-			st.SlotsFail++
+			st.SlotsFail += c
 		} else if p != nil && p.PFail {
-			st.SlotsPFail++
-		}
-		rs := ranges[o]
-		if k := len(rs); k > 0 && int(rs[k-1].End) == s-1 {
-			rs[k-1].End = uint16(s)
-		} else {
-			ranges[o] = append(rs, SlotRange{uint16(s), uint16(s)})
+			st.SlotsPFail += c
 		}
 	}
 	for _, p := range n.Peers() {
