@@ -234,6 +234,9 @@ func (n *Node) Self() PeerInfo { return n.copyOf(n.peers[n.id]) }
 // Slots returns a copy of the slot map.
 func (n *Node) Slots() *SlotMap { return n.slots.clone() }
 
+// SlotOwner returns the owner of slot s ("" when unassigned).
+func (n *Node) SlotOwner(s uint16) NodeID { return n.slots.owners[s].Node }
+
 // Peer returns a copy of the entry of id.
 func (n *Node) Peer(id NodeID) (PeerInfo, bool) {
 	p, ok := n.peers[id]

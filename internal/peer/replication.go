@@ -75,10 +75,10 @@ func (c *Cluster) syncRepl() {
 	if c.repl == nil {
 		return
 	}
-	me := c.node.self()
+	me := c.node.Self()
 	want := ""
 	if me.Role == RoleReplica {
-		if p, ok := c.node.peers[me.Primary]; ok && p.Addr != "" {
+		if p, ok := c.node.Peer(me.Primary); ok && p.Addr != "" {
 			want = p.Addr
 		} else {
 			want = c.replWant // primary unknown yet: keep what we have
