@@ -49,7 +49,8 @@ type ClusterConfig struct {
 
 // DefaultClusterConfig returns the settings of gantry peer --cluster: the
 // default protocol timers, gossip on loopback at any port, full coverage
-// required, a 10 ms tick, reconnects every second, no persistence.
+// required, a 10 ms tick, reconnects every second, no persistence. The
+// announced address (Node.Addr) is the caller's to set.
 func DefaultClusterConfig() ClusterConfig {
 	return ClusterConfig{
 		Node:                DefaultNodeConfig("", ""),
@@ -65,6 +66,9 @@ func DefaultClusterConfig() ClusterConfig {
 func (c ClusterConfig) Validate() error {
 	if c.Node.ID != "" && !ValidNodeID(string(c.Node.ID)) {
 		return badConfig("node id %q: want 40 lowercase hex characters or none", c.Node.ID)
+	}
+	if c.Node.Addr == "" {
+		return badConfig("announced address: empty (host:port clients and peers reach this node on)")
 	}
 	if err := c.Node.validateTimers(); err != nil {
 		return err
@@ -340,7 +344,8 @@ func (c *Cluster) Do(op Op) (OpResult, error) {
 	return r.res, r.err
 }
 
-// Status returns a copy of the node's view.
+// Status returns a copy of the node's view; callers in one batch share
+// it, so it must not be modified.
 func (c *Cluster) Status() (*Status, error) {
 	r, err := c.call(input{query: queryStatus})
 	if err != nil {

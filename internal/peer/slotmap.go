@@ -3,10 +3,17 @@
 // a set of equal peers.
 //
 // The protocol is a pure state machine in the style of etcd-io/raft: a
-// Node changes only in Tick and Step, time is passed in by the caller, and
-// the messages it wants sent are collected by Ready. The network (gossip
-// through hashicorp/memberlist) and the disk live outside, so every rule is
-// tested deterministically with a simulated network (see sim_test.go).
+// Node changes only in Tick, Step (a peer's message) and Apply (an
+// operator command or a local event), time is passed in by the caller,
+// and its output (messages, the state to persist) waits in Ready until
+// Advance. The network (gossip through hashicorp/memberlist) and the disk
+// (a Store) live outside, in Cluster, whose one owner goroutine persists
+// each Ready before sending it; so every rule is tested deterministically
+// with a simulated network driving the same owner code (see sim_test.go).
+//
+// New assembles a whole peer: the store (internal/kv), and in cluster
+// mode the Cluster, the Router that routes the store's commands, and the
+// store's replication driven by the node's role.
 package peer
 
 import (
