@@ -63,20 +63,20 @@ func (r *Router) Route(req kv.RouteRequest) string {
 	return "MOVED " + strconv.Itoa(int(slot)) + " " + rt.addrs[o]
 }
 
-// InfoLines implements kv.ClusterHook.
+// InfoLines implements kv.ClusterHook. It reads the routing snapshot and
+// the store's offset, so INFO never waits for the cluster layer.
 func (r *Router) InfoLines(section string) []string {
-	st, err := r.c.Status()
-	if err != nil {
-		return nil
+	rt := r.rt.Load()
+	var off uint64
+	if rep := r.c.replicator(); rep != nil {
+		off = uint64(rep.ReplOffset())
 	}
-	me := st.Self()
-	off := "master_repl_offset:" + strconv.FormatUint(me.Offset, 10)
-	if me.Role == RoleReplica {
-		p, _ := st.Peer(me.Primary)
-		host, port := splitAddr(p.Addr)
-		return []string{"role:slave", "master_host:" + host, "master_port:" + port, "master_link_status:down", off}
+	offLine := "master_repl_offset:" + strconv.FormatUint(off, 10)
+	if rt.primary >= 0 {
+		host, port := splitAddr(rt.addrs[rt.primary])
+		return []string{"role:slave", "master_host:" + host, "master_port:" + port, "master_link_status:down", offLine}
 	}
-	return []string{"role:master", "connected_slaves:0", off}
+	return []string{"role:master", "connected_slaves:0", offLine}
 }
 
 func splitAddr(a string) (string, string) {
