@@ -2,21 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log"
-	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
-	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/gantry-project/gantry/internal/kv"
 	"github.com/gantry-project/gantry/internal/peer"
 )
 
@@ -52,80 +47,50 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			if err := applyConfigFile(cmd.Flags(), configFile); err != nil {
 				return err
 			}
-			cfg := kv.DefaultConfig()
-			cfg.DataDir = dataDir
-			cfg.RequirePass = requirePass
-			cfg.AppendOnly = appendOnly
-			cfg.AppendFsync = appendFsync
-			cfg.ReplBacklogSize = backlog
-			cfg.MasterAuth = masterAuth
+			cfg := peer.DefaultConfig()
+			cfg.Bind, cfg.Port = bind, port
+			cfg.Store.DataDir = dataDir
+			cfg.Store.RequirePass = requirePass
+			cfg.Store.AppendOnly = appendOnly
+			cfg.Store.AppendFsync = appendFsync
+			cfg.Store.ReplBacklogSize = backlog
+			cfg.Store.MasterAuth = masterAuth
 			if cpus > 0 {
 				// one event loop per CPU used; see docs/kv.md for why the
 				// default is one
 				runtime.GOMAXPROCS(cpus)
-				cfg.EventLoops = cpus
+				cfg.Store.EventLoops = cpus
 			} else {
-				cfg.EventLoops = -1
+				cfg.Store.EventLoops = -1
 			}
-			cfg.Logger = log.New(os.Stderr, "peer: ", log.LstdFlags|log.Lmicroseconds)
-			// listen first: a taken port fails before any data is loaded
-			ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
-			if err != nil {
-				return fmt.Errorf("listen: %w", err)
-			}
-			var (
-				clu    *peer.Cluster
-				router *peer.Router
-			)
-			if cl.enabled {
-				clu, router, err = cl.start(bind, port, dataDir, cfg.Logger)
-				if err != nil {
-					ln.Close()
-					return err
-				}
-				defer func() {
-					if err := clu.Close(); err != nil {
-						cfg.Logger.Printf("cluster: close: %v", err)
-					}
-				}()
-				cfg.Cluster = router
-			}
-			srv, err := kv.New(cfg)
-			if err != nil {
-				ln.Close()
+			logger := log.New(os.Stderr, "peer: ", log.LstdFlags|log.Lmicroseconds)
+			cfg.Store.Logger, cfg.Logger = logger, logger
+			if err := cl.apply(&cfg); err != nil {
 				return err
 			}
-			if router != nil {
-				router.SetKeyspace(srv.Keyspace())
-				clu.SetReplicator(srv)
-				if len(cl.join) > 0 {
-					if err := clu.Join(cl.join); err != nil {
-						cfg.Logger.Printf("cluster: %v (peers can still MEET this node)", err)
-					}
-				}
+			p, err := peer.New(cfg)
+			if err != nil {
+				return err
 			}
 			if pprofAddr != "" {
 				// net/http/pprof registers on the default mux
-				go func() { cfg.Logger.Printf("pprof: %v", http.ListenAndServe(pprofAddr, nil)) }()
+				go func() { logger.Printf("pprof: %v", http.ListenAndServe(pprofAddr, nil)) }()
 			}
-			cfg.Logger.Printf("ready to accept connections on %s", ln.Addr())
+			logger.Printf("ready to accept connections on %s", p.Addr())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
+			go func() { errc <- p.Serve() }()
 			select {
 			case <-ctx.Done():
-				cfg.Logger.Printf("shutting down")
-				if err := srv.Close(); err != nil {
+				logger.Printf("shutting down")
+				if err := p.Close(); err != nil {
 					return err
 				}
-				if err := <-errc; err != nil && !errors.Is(err, kv.ErrServerClosed) {
-					return err
-				}
-				return nil
+				return <-errc
 			case err := <-errc:
-				if cerr := srv.Close(); cerr != nil {
-					cfg.Logger.Printf("close: %v", cerr)
+				if cerr := p.Close(); cerr != nil {
+					logger.Printf("close: %v", cerr)
 				}
 				return err
 			}

@@ -1,7 +1,6 @@
 package peer
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,205 +8,383 @@ import (
 	"log"
 	"math/rand/v2"
 	"net"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/hashicorp/memberlist"
 )
 
 // ClusterConfig configures a running peer's cluster layer: the protocol
-// Node plus its network (hashicorp/memberlist) and disk.
+// Node, its network (hashicorp/memberlist) and its disk (a Store).
 type ClusterConfig struct {
-	// Node configures the protocol; Node.ID may be empty: a saved ID from
-	// DataDir is used, else a new random one.
-	Node Config
-	// BindAddr and BusPort are where memberlist listens (TCP and UDP); Redis
-	// Cluster's convention is the client port + 10000, which CLUSTER MEET
-	// relies on.
+	// Node configures the protocol. Node.ID may be empty: the ID saved in
+	// Store is used, else a new random one. Node.BusPort 0 announces the
+	// gossip port (AdvertisePort, else the bound one).
+	Node NodeConfig
+	// BindAddr and BusPort are where memberlist listens (TCP and UDP);
+	// BusPort 0 takes any free port. Redis Cluster's convention is the
+	// client port + 10000, which CLUSTER MEET relies on.
 	BindAddr string
 	BusPort  int
-	// AdvertiseAddr/AdvertisePort, when set, are announced to other peers
-	// instead of the bind address (NAT, containers).
+	// AdvertiseAddr (an IP address) and AdvertisePort, when set, are
+	// announced to other peers instead of the bind address (NAT,
+	// containers).
 	AdvertiseAddr string
 	AdvertisePort int
-	// DataDir keeps nodes.json (this node's view); empty keeps it in memory.
-	DataDir string
 	// SecretKey, when set (16, 24 or 32 bytes), encrypts the gossip.
 	SecretKey []byte
+	// RequireFullCoverage is Redis's cluster-require-full-coverage:
+	// refuse every command while a slot is unassigned or its owner failed.
+	RequireFullCoverage bool
 	// TickInterval is how often the protocol's Tick runs.
 	TickInterval time.Duration
 	// ReconnectInterval is how often peers of the view that gossip lost
-	// are dialled again (default 1 s).
+	// are dialled again.
 	ReconnectInterval time.Duration
-	Logger            *log.Logger
+	// Store keeps the node's state across restarts (NewFileStore); nil
+	// keeps it in memory only.
+	Store Store
+	// Logger receives operational messages; nil discards them.
+	Logger *log.Logger
 }
 
-// Cluster runs a Node on the real network: a ticker goroutine, memberlist
-// for membership and message transport, nodes.json for persistence.
+// DefaultClusterConfig returns the settings of gantry peer --cluster: the
+// default protocol timers, gossip on loopback at any port, full coverage
+// required, a 10 ms tick, reconnects every second, no persistence. The
+// announced address (Node.Addr) is the caller's to set.
+func DefaultClusterConfig() ClusterConfig {
+	return ClusterConfig{
+		Node:                DefaultNodeConfig("", ""),
+		BindAddr:            "127.0.0.1",
+		RequireFullCoverage: true,
+		TickInterval:        10 * time.Millisecond,
+		ReconnectInterval:   time.Second,
+	}
+}
+
+// Validate reports the first setting that is out of range; it changes
+// nothing.
+func (c ClusterConfig) Validate() error {
+	if c.Node.ID != "" && !ValidNodeID(string(c.Node.ID)) {
+		return badConfig("node id %q: want 40 lowercase hex characters or none", c.Node.ID)
+	}
+	if c.Node.Addr == "" {
+		return badConfig("announced address: empty (host:port clients and peers reach this node on)")
+	}
+	if err := c.Node.validateTimers(); err != nil {
+		return err
+	}
+	if c.BusPort < 0 || c.BusPort > 65535 || c.AdvertisePort < 0 || c.AdvertisePort > 65535 || c.Node.BusPort < 0 || c.Node.BusPort > 65535 {
+		return badConfig("bus port %d, advertised port %d, announced bus port %d: want 0..65535", c.BusPort, c.AdvertisePort, c.Node.BusPort)
+	}
+	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
+		return badConfig("advertise address %q: want an IP address (gossip announces it)", c.AdvertiseAddr)
+	}
+	if l := len(c.SecretKey); l != 0 && l != 16 && l != 24 && l != 32 {
+		return badConfig("gossip key of %d bytes: want 16, 24 or 32", l)
+	}
+	if c.TickInterval <= 0 || c.TickInterval > c.Node.HeartbeatInterval {
+		return badConfig("tick interval %v: must be positive and at most the heartbeat interval %v", c.TickInterval, c.Node.HeartbeatInterval)
+	}
+	if c.ReconnectInterval <= 0 {
+		return badConfig("reconnect interval %v: must be positive", c.ReconnectInterval)
+	}
+	return nil
+}
+
+// Transport carries the owner's messages to the peers. Send is called
+// from the owner goroutine only, after the state the message depends on
+// is durable; it must not block on the network (memberlist's sends are
+// queued per peer, sender.go).
+type Transport interface {
+	Send(m Message)
+}
+
+// ErrClosed is returned by calls into a closed Cluster.
+var ErrClosed = errors.New("cluster layer closed")
+
+// inputsQueue bounds the inputs waiting for the owner; senders block
+// (memberlist's handlers, CLUSTER commands) until there is room.
+const inputsQueue = 256
+
+// maxBatch bounds how many queued inputs one owner step takes before it
+// persists and sends: one save covers them all, and a long queue still
+// gets its replies in bounded time.
+const maxBatch = 64
+
+// Cluster runs a Node on the real network. One goroutine, the owner
+// (run), is the only one that touches the Node. It takes every input
+// (peer messages, gossip events, operator commands, queries) from one
+// channel, steps the node, and then handles the node's Ready in a fixed
+// order: persist the state and wait until it is durable, make the store
+// and the router follow it, send the messages, Advance, answer the
+// callers. So a vote never leaves before the epoch it was cast in is on
+// disk, states reach the disk in the order they were produced, and a
+// CLUSTER command answers only once its change is durable.
+//
+// Everyone else sees the node through what the owner publishes: the
+// routing snapshot (an atomic pointer the router reads on every command,
+// without a lock) and Status copies taken on request.
 type Cluster struct {
 	cfg    ClusterConfig
 	logger *log.Logger
+	now    func() time.Time
 
-	mu   sync.Mutex // guards node; held only for protocol steps, never for I/O
-	node *Node
+	// owned by the owner goroutine (and by the constructor before it runs)
+	node       *Node
+	repl       Replicator
+	replWant   string
+	saveFailed bool // the last save failed (logged once until one succeeds)
 
-	ml    atomic.Pointer[memberlist.Memberlist] // set once Create returns; callbacks may run before
-	mlLog *mlLog
-	queue *memberlist.TransmitLimitedQueue
+	inputs   chan input
+	routes   atomic.Pointer[routes]
+	onRoutes atomic.Pointer[func()] // the router's wake-up of blocked clients
 
-	// members are copies of memberlist's nodes taken in its event callbacks
-	// (memberlist mutates the nodes Members returns while we would read them)
-	memMu   sync.Mutex
-	members map[string]memberlist.Node
+	tr     Transport
+	gossip *gossip // nil when tr is not memberlist (tests)
 
-	// onChange, when set, runs with the node locked after every step (the
-	// Router refreshes its routing snapshot)
-	onChange func(n *Node)
-
-	gen int // gossip generation, bumped by CLUSTER RESET (guarded by mu)
-
-	// repl is the store's replication, driven by the node's role
-	// (replication.go); replWant is the primary address it follows
-	repl     Replicator
-	replWant string
-
-	send senders // per-peer queues of reliable messages (sender.go)
-
-	saveMu sync.Mutex // serialises writes of nodes.json
-	done   chan struct{}
-	wg     sync.WaitGroup
+	done      chan struct{}
+	closeOnce sync.Once
+	trackMu   sync.Mutex // held to close done, and to start a tracked goroutine
+	wg        sync.WaitGroup
+	// replShared is the Replicator for goroutines other than the owner
+	replShared atomic.Pointer[replBox]
 }
 
-// StartCluster loads the saved view (if any), starts memberlist and the
-// ticker. Close stops both.
-func StartCluster(cfg ClusterConfig) (*Cluster, error) {
-	if cfg.TickInterval <= 0 {
-		cfg.TickInterval = 10 * time.Millisecond
+// input is one thing for the owner to do. Exactly one of msg, op, query
+// and repl is set; reply, when set, gets the answer once the owner has
+// persisted and sent what the input caused.
+type input struct {
+	msg   *Message
+	op    *Op
+	query queryKind
+	repl  Replicator
+	reply chan<- result
+}
+
+type queryKind uint8
+
+const (
+	queryNone   queryKind = iota
+	queryStatus           // result.status
+	queryState            // result.state (what push-pull sends)
+)
+
+type result struct {
+	res    OpResult
+	err    error
+	status *Status
+	state  *State
+}
+
+// pending is an input waiting for its answer until the step is durable.
+type pending struct {
+	in  input
+	res OpResult
+	err error
+}
+
+// NewCluster loads the saved view from cfg.Store (if any), starts
+// memberlist and the owner goroutine. Close stops both.
+func NewCluster(cfg ClusterConfig) (*Cluster, error) {
+	c, saved, err := newCluster(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.ReconnectInterval <= 0 {
-		cfg.ReconnectInterval = time.Second
+	g, err := startGossip(c, c.cfg.Node.ID)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = log.New(io.Discard, "", 0)
+	c.gossip, c.tr = g, g
+	bus := cfg.Node.BusPort
+	if bus == 0 {
+		bus = cfg.AdvertisePort
+	}
+	if bus == 0 {
+		bus = g.port() // an automatic port: announce the one memberlist bound
+	}
+	if err := c.initNode(bus, saved); err != nil {
+		if serr := g.shutdown(); serr != nil {
+			c.logger.Printf("cluster: stop gossip: %v", serr)
+		}
+		return nil, err
+	}
+	c.start()
+	return c, nil
+}
+
+// newCluster validates cfg, loads the saved state and settles the node's
+// ID; the node itself is made by initNode once the bus port is known.
+func newCluster(cfg ClusterConfig) (*Cluster, *State, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = log.New(io.Discard, "", 0)
 	}
 	var saved *State
-	if cfg.DataDir != "" {
-		st, err := LoadState(cfg.DataDir)
-		switch {
-		case err == nil:
+	if cfg.Store != nil {
+		st, ok, err := cfg.Store.Load()
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
 			saved = &st
 			cfg.Node.ID = st.ID
-		case errors.Is(err, os.ErrNotExist):
-		default:
-			return nil, err
 		}
 	}
 	if cfg.Node.ID == "" {
 		cfg.Node.ID = NewNodeID(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	}
-	if cfg.Node.BusPort == 0 {
-		cfg.Node.BusPort = cfg.AdvertisePort
-		if cfg.Node.BusPort == 0 {
-			cfg.Node.BusPort = cfg.BusPort
-		}
-	}
-	node, err := NewNode(cfg.Node)
+	c := &Cluster{cfg: cfg, logger: logger, now: time.Now,
+		inputs: make(chan input, inputsQueue), done: make(chan struct{})}
+	return c, saved, nil
+}
+
+// initNode makes the node, restores the saved state and publishes the
+// first routing snapshot.
+func (c *Cluster) initNode(busPort int, saved *State) error {
+	ncfg := c.cfg.Node
+	ncfg.BusPort = busPort
+	node, err := NewNode(ncfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if saved != nil {
-		if err := node.Restore(*saved, time.Now()); err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.DataDir, err)
+		if err := node.Restore(*saved, c.now()); err != nil {
+			return fmt.Errorf("saved cluster state: %w", err)
 		}
-		cfg.Logger.Printf("cluster: loaded view of %d nodes from %s", len(saved.Peers), cfg.DataDir)
+		c.logger.Printf("cluster: loaded view of %d nodes", len(saved.Peers))
 	}
-	c := &Cluster{cfg: cfg, logger: cfg.Logger, node: node, done: make(chan struct{}),
-		members: make(map[string]memberlist.Node)}
+	c.node = node
+	c.routes.Store(buildRoutes(node, c.cfg.RequireFullCoverage))
+	return nil
+}
 
-	c.mlLog = &mlLog{l: c.logger}
-	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: c.numMembers, RetransmitMult: 3}
-	ml, err := c.createMemberlist(string(node.ID()))
+// start runs the owner goroutine, and the reconnects when gossiping.
+func (c *Cluster) start() {
+	c.goTracked(c.run)
+	if c.gossip != nil {
+		c.goTracked(c.gossip.reconnect)
+	}
+}
+
+// goTracked runs fn on a goroutine that Close waits for; false (and fn
+// not run) once the cluster is closing.
+func (c *Cluster) goTracked(fn func()) bool {
+	c.trackMu.Lock()
+	defer c.trackMu.Unlock()
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// Close stops the owner (which saves what is pending) and every other
+// goroutine of the cluster layer, then leaves the gossip.
+func (c *Cluster) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		// under trackMu, so no goroutine starts (wg.Add) once Wait may run
+		c.trackMu.Lock()
+		close(c.done)
+		c.trackMu.Unlock()
+		c.wg.Wait()
+		if c.gossip != nil {
+			err = c.gossip.shutdown()
+		}
+	})
+	return err
+}
+
+// submit queues an input for the owner; false once the cluster is closed.
+func (c *Cluster) submit(in input) bool {
+	select {
+	case c.inputs <- in:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+// call submits in and waits for its answer.
+func (c *Cluster) call(in input) (result, error) {
+	ch := make(chan result, 1)
+	in.reply = ch
+	if !c.submit(in) {
+		return result{}, ErrClosed
+	}
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-c.done:
+		select {
+		case r := <-ch:
+			return r, nil
+		default:
+			return result{}, ErrClosed
+		}
+	}
+}
+
+// Do applies op (an operator command) on the owner goroutine and returns
+// once the state it changed is durable and its messages are sent.
+func (c *Cluster) Do(op Op) (OpResult, error) {
+	r, err := c.call(input{op: &op})
+	if err != nil {
+		return OpResult{}, err
+	}
+	return r.res, r.err
+}
+
+// Status returns a copy of the node's view; callers in one batch share
+// it, so it must not be modified.
+func (c *Cluster) Status() (*Status, error) {
+	r, err := c.call(input{query: queryStatus})
 	if err != nil {
 		return nil, err
 	}
-	c.ml.Store(ml)
-	if cfg.Node.BusPort == 0 {
-		// an automatic port: announce the one memberlist bound
-		c.mu.Lock()
-		c.node.self().BusPort = int(ml.LocalNode().Port)
-		c.mu.Unlock()
-	}
-	c.wg.Add(2)
-	go c.run()
-	go c.reconnect()
-	return c, nil
+	return r.status, nil
 }
 
-// createMemberlist starts the gossip under the node's name (at start, and
-// again after CLUSTER RESET).
-func (c *Cluster) createMemberlist(name string) (*memberlist.Memberlist, error) {
-	cfg := c.cfg
-	mc := memberlist.DefaultLANConfig()
-	mc.Name = name
-	mc.BindAddr = cfg.BindAddr
-	mc.BindPort = cfg.BusPort
-	mc.AdvertiseAddr = cfg.AdvertiseAddr
-	mc.AdvertisePort = cfg.AdvertisePort
-	if mc.AdvertisePort == 0 {
-		mc.AdvertisePort = cfg.BusPort
-	}
-	mc.SecretKey = cfg.SecretKey
-	mc.Delegate = (*delegate)(c)
-	mc.Events = (*events)(c)
-	// memberlist is the membership layer; failures that move slots are
-	// judged by the protocol's own heartbeats (NodeTimeout), so memberlist
-	// keeps its LAN defaults except a quicker probe.
-	mc.ProbeInterval = 500 * time.Millisecond
-	// joins (at start, MEET, reconnects) must not hang on an unreachable
-	// peer for the LAN default of 10 s
-	mc.TCPTimeout = 2 * time.Second
-	mc.Logger = log.New(c.mlLog, "", 0)
-	ml, err := memberlist.Create(mc)
+// State returns the node's persistent state (what push-pull sends).
+func (c *Cluster) State() (*State, error) {
+	r, err := c.call(input{query: queryState})
 	if err != nil {
-		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, cfg.BusPort, err)
+		return nil, err
 	}
-	return ml, nil
+	return r.state, nil
 }
 
-// Close leaves the gossip, stops the ticker and saves the view.
-func (c *Cluster) Close() error {
-	select {
-	case <-c.done:
-		return nil
-	default:
+// ID returns this node's ID (from the routing snapshot: no round trip).
+func (c *Cluster) ID() NodeID { return c.routes.Load().id() }
+
+// SlotOwner returns the owner of slot s in the current routing snapshot.
+func (c *Cluster) SlotOwner(s uint16) NodeID { return c.routes.Load().ownerOf(s) }
+
+// receive queues a message that arrived from the network.
+func (c *Cluster) receive(b []byte) {
+	var m Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		c.logger.Printf("cluster: bad message: %v", err)
+		return
 	}
-	// under send.mu, so no sender starts (wg.Add) once Wait may be running
-	c.send.mu.Lock()
-	close(c.done)
-	c.send.mu.Unlock()
-	c.wg.Wait()
-	err := c.ml.Load().Shutdown()
-	c.mlLog.closed.Store(true)
-	c.mu.Lock()
-	st := c.node.State()
-	c.mu.Unlock()
-	if c.cfg.DataDir != "" {
-		if serr := c.save(st); serr != nil && err == nil {
-			err = serr
-		}
-	}
-	return err
+	c.submit(input{msg: &m})
 }
 
 // Join contacts peers by their gossip addresses (host:busport).
 func (c *Cluster) Join(addrs []string) error {
-	if _, err := c.ml.Load().Join(addrs); err != nil {
-		return fmt.Errorf("join %v: %w", addrs, err)
+	if c.gossip == nil {
+		return errors.New("join: no gossip")
 	}
-	return nil
+	return c.gossip.join(addrs)
 }
 
 // Meet joins the peer whose client port is host:port (CLUSTER MEET), at
@@ -216,297 +393,36 @@ func (c *Cluster) Meet(host string, port, busPort int) error {
 	if busPort == 0 {
 		busPort = port + 10000
 	}
-	return c.Join([]string{net.JoinHostPort(host, strconv.Itoa(busPort))})
-}
-
-// View runs fn with the node locked, for reads.
-func (c *Cluster) View(fn func(n *Node)) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	fn(c.node)
-}
-
-// Update runs fn with the node locked, then saves and sends what it
-// produced.
-func (c *Cluster) Update(fn func(n *Node, now time.Time) error) error {
-	c.mu.Lock()
-	err := fn(c.node, time.Now())
-	rd, st := c.readyLocked()
-	c.mu.Unlock()
-	c.output(rd, st)
-	return err
-}
-
-// ID returns this node's ID.
-func (c *Cluster) ID() NodeID {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.node.id
-}
-
-func (c *Cluster) readyLocked() (Ready, State) {
-	rd := c.node.Ready()
-	if c.onChange != nil {
-		c.onChange(c.node)
-	}
-	c.syncReplLocked()
-	var st State
-	if rd.MustSave {
-		st = c.node.State()
-	}
-	return rd, st
-}
-
-// output persists before sending, so a vote never leaves before the epoch
-// it was cast in is on disk.
-func (c *Cluster) output(rd Ready, st State) {
-	defer c.deleteDirty(rd.DirtySlots)
-	if rd.MustSave && c.cfg.DataDir != "" {
-		if err := c.save(st); err != nil {
-			c.logger.Printf("cluster: %v (messages held back)", err)
-			return
-		}
-	}
-	for _, m := range rd.Messages {
-		c.sendMsg(m)
-	}
-}
-
-// deleteDirty deletes the keys this primary still holds of slots another
-// primary took over by a newer claim (Ready.DirtySlots), as Redis does, so
-// that a key never lives on two primaries; the store logs the deletion as
-// DELs to its append-only log and replicas. It runs without c.mu (the
-// store locks the slot's shard): the router already sends the slot's
-// commands to the new owner (the store routes a command with its shards
-// locked), so no key of the slot is created here afterwards. A slot that
-// is this node's again by now, or a node that became a replica meanwhile
-// (it full-syncs from its primary), is left alone.
-func (c *Cluster) deleteDirty(slots []uint16) {
-	for _, s := range slots {
-		c.mu.Lock()
-		rep := c.repl
-		owner := c.node.slots.owners[s].Node
-		skip := rep == nil || owner == c.node.id || c.node.self().Role != RolePrimary
-		c.mu.Unlock()
-		if skip {
-			continue
-		}
-		n, err := rep.DeleteKeysInSlot(int(s))
-		switch {
-		case err != nil:
-			c.logger.Printf("cluster: slot %d moved to %s: deleting its keys here: %v", s, owner, err)
-		case n > 0:
-			c.logger.Printf("cluster: slot %d is served by %s now: deleted the %d keys of it held here", s, owner, n)
-		}
-	}
-}
-
-func (c *Cluster) save(st State) error {
-	c.saveMu.Lock()
-	defer c.saveMu.Unlock()
-	return SaveState(c.cfg.DataDir, st)
-}
-
-func (c *Cluster) numMembers() int {
-	if ml := c.ml.Load(); ml != nil {
-		return ml.NumMembers()
-	}
-	return 1
+	return c.Join([]string{net.JoinHostPort(host, fmt.Sprint(busPort))})
 }
 
 // BusPort returns the port memberlist listens on (useful with port 0).
-func (c *Cluster) BusPort() int { return int(c.ml.Load().LocalNode().Port) }
-
-func (c *Cluster) sendMsg(m Message) {
-	ml := c.ml.Load()
-	if ml == nil {
-		return
+func (c *Cluster) BusPort() int {
+	if c.gossip == nil {
+		return 0
 	}
-	b, err := json.Marshal(m)
+	return c.gossip.port()
+}
+
+// Reset runs CLUSTER RESET: the node forgets its view (a hard reset also
+// takes a new ID and epoch 0) and saves it; then the gossip restarts under
+// a new member name (ID.generation), so the old cluster's memberlists
+// lose the old name (probes of it fail) instead of gossiping with the
+// reset node, which ignores its old peers for ForgetTTL.
+func (c *Cluster) Reset(hard bool) error {
+	var newID NodeID
+	if hard {
+		newID = NewNodeID(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
+	}
+	res, err := c.Do(Op{Kind: OpReset, Hard: hard, Node: newID})
 	if err != nil {
-		c.logger.Printf("cluster: encode %s: %v", m.Type, err)
-		return
+		return err
 	}
-	c.memMu.Lock()
-	mems := make([]memberlist.Node, 0, len(c.members))
-	for _, m := range c.members {
-		mems = append(mems, m)
-	}
-	c.memMu.Unlock()
-	for i := range mems {
-		mem := &mems[i]
-		if id := nodeOfMember(mem.Name); id == m.From || (m.To != "" && id != m.To) {
-			continue
-		}
-		// heartbeats are small and periodic: UDP; anything that does not
-		// fit a packet, or must arrive (votes, FAIL), goes over TCP
-		if m.Type == MsgHeartbeat && len(b) < 1200 {
-			if err := ml.SendBestEffort(mem, b); err != nil {
-				c.logger.Printf("cluster: send %s to %s: %v", m.Type, mem.Name, err)
-			}
-		} else {
-			c.sendReliable(mem.Name, b) // queued: a hanging peer delays only itself
+	if c.gossip != nil {
+		if err := c.gossip.restart(res.ID); err != nil {
+			return fmt.Errorf("reset: %w", err)
 		}
 	}
-	if m.Type == MsgFail {
-		// also spread it by gossip, reaching peers a direct send missed
-		c.queue.QueueBroadcast(&broadcast{msg: b})
-	}
-}
-
-func (c *Cluster) run() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.cfg.TickInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case now := <-t.C:
-			c.mu.Lock()
-			c.refreshOffsetLocked()
-			c.node.Tick(now)
-			rd, st := c.readyLocked()
-			c.mu.Unlock()
-			c.output(rd, st)
-		}
-	}
-}
-
-// reconnect rejoins, every ReconnectInterval, the peers of this node's
-// view that memberlist does not list: memberlist forgets a peer it declared
-// dead (a partition, a restart), and nothing else would dial it again, so
-// the two sides of a healed partition would never merge their views.
-func (c *Cluster) reconnect() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.cfg.ReconnectInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-t.C:
-		}
-		c.memMu.Lock()
-		known := make(map[string]bool, len(c.members))
-		for name := range c.members {
-			known[string(nodeOfMember(name))] = true
-		}
-		c.memMu.Unlock()
-		var addrs []string
-		c.mu.Lock()
-		for id, p := range c.node.peers {
-			if id == c.node.id || known[string(id)] || p.BusPort == 0 {
-				continue
-			}
-			if host, _, err := net.SplitHostPort(p.Addr); err == nil {
-				addrs = append(addrs, net.JoinHostPort(host, strconv.Itoa(p.BusPort)))
-			}
-		}
-		c.mu.Unlock()
-		for _, a := range addrs {
-			select {
-			case <-c.done:
-				return
-			default:
-			}
-			// a peer that stays away is retried next round; it is not an error
-			_, _ = c.ml.Load().Join([]string{a})
-		}
-	}
-}
-
-func (c *Cluster) receive(b []byte) {
-	var m Message
-	if err := json.Unmarshal(b, &m); err != nil {
-		c.logger.Printf("cluster: bad message: %v", err)
-		return
-	}
-	err := c.Update(func(n *Node, now time.Time) error { return n.Step(m, now) })
-	if err != nil {
-		c.logger.Printf("cluster: %v", err)
-	}
-}
-
-// delegate is memberlist's Delegate. Its callbacks run on memberlist's
-// goroutines and must not block: they take c.mu only for a protocol step.
-type delegate Cluster
-
-func (d *delegate) NodeMeta(limit int) []byte {
-	return []byte(d.cfg.Node.Addr)
-}
-
-func (d *delegate) NotifyMsg(b []byte) {
-	(*Cluster)(d).receive(b) // json.Unmarshal copies what it keeps
-}
-
-func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
-	return d.queue.GetBroadcasts(overhead, limit)
-}
-
-// LocalState sends this node's whole view in push-pull exchanges, so that
-// a joining or partitioned peer learns every slot claim at once.
-func (d *delegate) LocalState(join bool) []byte {
-	d.mu.Lock()
-	st := d.node.State()
-	d.mu.Unlock()
-	b, _ := json.Marshal(st)
-	return b
-}
-
-func (d *delegate) MergeRemoteState(buf []byte, join bool) {
-	var st State
-	if err := json.Unmarshal(buf, &st); err != nil {
-		d.logger.Printf("cluster: bad remote state: %v", err)
-		return
-	}
-	if err := (*Cluster)(d).Update(func(n *Node, now time.Time) error { return n.MergeView(st, now) }); err != nil {
-		d.logger.Printf("cluster: merging remote state: %v", err)
-	}
-}
-
-// events is memberlist's EventDelegate: membership feeds the node's peer
-// list; failure judgement stays with the protocol.
-type events Cluster
-
-func (e *events) NotifyJoin(m *memberlist.Node) {
-	e.memMu.Lock()
-	e.members[m.Name] = *m
-	e.memMu.Unlock()
-	if err := (*Cluster)(e).Update(func(n *Node, now time.Time) error {
-		if id := nodeOfMember(m.Name); ValidNodeID(string(id)) {
-			n.AddPeer(id, string(m.Meta), now)
-		}
-		return nil
-	}); err != nil {
-		e.logger.Printf("cluster: adding peer %s: %v", m.Name, err)
-	}
-}
-func (e *events) NotifyLeave(m *memberlist.Node) {
-	e.memMu.Lock()
-	delete(e.members, m.Name)
-	e.memMu.Unlock()
-}
-func (e *events) NotifyUpdate(m *memberlist.Node) { e.NotifyJoin(m) }
-
-type broadcast struct{ msg []byte }
-
-func (b *broadcast) Invalidates(memberlist.Broadcast) bool { return false }
-func (b *broadcast) Message() []byte                       { return b.msg }
-func (b *broadcast) Finished()                             {}
-
-// mlLog forwards memberlist's log lines to the cluster logger.
-// After Close it drops them: memberlist's suspicion timers can still fire
-// and log after Shutdown returns.
-type mlLog struct {
-	l      *log.Logger
-	closed atomic.Bool
-}
-
-func (w *mlLog) Write(p []byte) (int, error) {
-	if w.closed.Load() || bytes.Contains(p, []byte("[DEBUG]")) {
-		return len(p), nil
-	}
-	w.l.Printf("gossip: %s", p)
-	return len(p), nil
+	c.logger.Printf("cluster: reset (hard=%v), node %s", hard, res.ID)
+	return nil
 }

@@ -17,15 +17,49 @@ func (w tlog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), 
 
 func startTestCluster(t *testing.T, i int, dir string) *Cluster {
 	t.Helper()
-	cfg := DefaultConfig("", fmt.Sprintf("127.0.0.1:%d", 7000+i))
-	c, err := StartCluster(ClusterConfig{
-		Node: cfg, BindAddr: "127.0.0.1", BusPort: 0, DataDir: dir,
-		Logger: log.New(tlog{t}, fmt.Sprintf("n%d ", i), log.Lmicroseconds),
-	})
+	cfg := DefaultClusterConfig()
+	cfg.Node = DefaultNodeConfig("", fmt.Sprintf("127.0.0.1:%d", 7000+i))
+	cfg.Store = NewFileStore(dir)
+	cfg.Logger = log.New(tlog{t}, fmt.Sprintf("n%d ", i), log.Lmicroseconds)
+	c, err := NewCluster(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// mustDo runs an operator command on c.
+func mustDo(t *testing.T, c *Cluster, op Op) {
+	t.Helper()
+	if _, err := c.Do(op); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// formShards gives cs[0..2] a third of the slots each with config epochs
+// 1..3 (as redis-cli --cluster create does, before they meet), then joins
+// every cluster to the first.
+func formShards(t *testing.T, cs []*Cluster) {
+	t.Helper()
+	for i, r := range SplitEven(3) {
+		mustDo(t, cs[i], Op{Kind: OpSetConfigEpoch, Epoch: uint64(i + 1)})
+		mustDo(t, cs[i], Op{Kind: OpAddSlots, Slots: []SlotRange{r}})
+	}
+	for i := 1; i < len(cs); i++ {
+		if err := cs[i].Join([]string{busAddr(cs[0])}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// statusOf returns c's Status.
+func statusOf(t *testing.T, c *Cluster) *Status {
+	t.Helper()
+	st, err := c.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -78,68 +112,47 @@ func TestClusterOverMemberlist(t *testing.T) {
 			}
 		}
 	}()
-	for i := 1; i < 4; i++ {
-		if err := cs[i].Join([]string{busAddr(cs[0])}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	ids := make([]NodeID, 4)
 	for i, c := range cs {
-		c.View(func(n *Node) { ids[i] = n.ID() })
+		ids[i] = c.ID()
 	}
-	for i, r := range SplitEven(3) {
-		err := cs[i].Update(func(n *Node, _ time.Time) error {
-			n.setConfigEpoch(uint64(i + 1))
-			n.observeEpoch(uint64(i + 1))
-			return n.AddSlots([]SlotRange{r})
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	formShards(t, cs)
 	agreed := func(among ...int) bool {
-		var ref *SlotMap
-		for _, i := range among {
-			var m *SlotMap
-			cs[i].View(func(n *Node) { m = n.Slots() })
-			if !m.Covered() {
+		for s := uint16(0); s < NumSlots; s++ {
+			ref := cs[among[0]].SlotOwner(s)
+			if ref == "" {
 				return false
 			}
-			if ref == nil {
-				ref = m
-			} else if ref.owners != m.owners {
-				return false
+			for _, i := range among[1:] {
+				if cs[i].SlotOwner(s) != ref {
+					return false
+				}
 			}
 		}
 		return true
 	}
 	waitFor(t, "slot map agreed", func() bool { return agreed(0, 1, 2, 3) })
 	waitFor(t, "replicate", func() bool {
-		return cs[3].Update(func(n *Node, _ time.Time) error { return n.Replicate(ids[0]) }) == nil
+		_, err := cs[3].Do(Op{Kind: OpReplicate, Node: ids[0]})
+		return err == nil
 	})
 	waitFor(t, "replica known", func() bool {
-		var ok bool
-		cs[1].View(func(n *Node) { p, _ := n.Peer(ids[3]); ok = p.Role == RoleReplica && p.Primary == ids[0] })
-		return ok
+		p, _ := statusOf(t, cs[1]).Peer(ids[3])
+		return p.Role == RoleReplica && p.Primary == ids[0]
 	})
 
 	cs[0].Close()
 	cs[0] = nil
 	start := time.Now()
-	owner := func(i int) NodeID {
-		var o NodeID
-		cs[i].View(func(n *Node) { o = n.Slots().Owner(0).Node })
-		return o
-	}
+	owner := func(i int) NodeID { return cs[i].SlotOwner(0) }
 	waitFor(t, "failover", func() bool { return owner(1) == ids[3] && owner(2) == ids[3] && owner(3) == ids[3] })
 	t.Logf("failover seen everywhere %v after the primary stopped (shared machine)", time.Since(start))
 
 	// no Join: the restarted peer dials the peers of its saved view
 	cs[0] = startTestCluster(t, 0, dirs[0])
 	waitFor(t, "old primary rejoins as a replica", func() bool {
-		var r Role
-		var p, id NodeID
-		cs[0].View(func(n *Node) { s := n.Self(); r, p, id = s.Role, s.Primary, n.ID() })
-		return id == ids[0] && r == RoleReplica && p == ids[3] && agreed(0, 1, 2, 3)
+		st := statusOf(t, cs[0])
+		me := st.Self()
+		return st.ID == ids[0] && me.Role == RoleReplica && me.Primary == ids[3] && agreed(0, 1, 2, 3)
 	})
 }

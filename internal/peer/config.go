@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// Config configures a Node. Durations are measured on the clock the caller
-// passes to Tick and Step.
-type Config struct {
+// NodeConfig configures a Node. Durations are measured on the clock the
+// caller passes to Tick, Step and Apply.
+type NodeConfig struct {
 	// ID is this peer's node ID (see NewNodeID).
 	ID NodeID
 	// Addr is the address clients reach this peer's Redis port on
@@ -40,15 +40,16 @@ type Config struct {
 	// ElectionTimeout is how long a candidate waits for a majority before
 	// giving up; it retries after twice this.
 	ElectionTimeout time.Duration
-	// Rand supplies the jitter; tests seed it so every run replays.
+	// Rand supplies the jitter; tests seed it so every run replays. nil
+	// draws from a generator seeded by the runtime.
 	Rand *rand.Rand
 }
 
-// DefaultConfig returns settings for a LAN where failure detection plus
-// failover stays under 2 s: suspect after 1 s of silence, heartbeats every
-// 100 ms, ask for votes 50-150 ms (+200 ms per rank) after the FAIL.
-func DefaultConfig(id NodeID, addr string) Config {
-	return Config{
+// DefaultNodeConfig returns settings for a LAN where failure detection
+// plus failover stays under 2 s: suspect after 1 s of silence, heartbeats
+// every 100 ms, ask for votes 50-150 ms (+200 ms per rank) after the FAIL.
+func DefaultNodeConfig(id NodeID, addr string) NodeConfig {
+	return NodeConfig{
 		ID:                 id,
 		Addr:               addr,
 		NodeTimeout:        time.Second,
@@ -61,16 +62,37 @@ func DefaultConfig(id NodeID, addr string) Config {
 	}
 }
 
+// WithNodeTimeout returns c with the node timeout d and the settings that
+// scale with it: failure reports valid for 2d, heartbeats every d/10, an
+// election given up after d (the default's proportions).
+func (c NodeConfig) WithNodeTimeout(d time.Duration) NodeConfig {
+	c.NodeTimeout = d
+	c.FailReportValidity = 2 * d
+	c.HeartbeatInterval = d / 10
+	c.ElectionTimeout = d
+	return c
+}
+
 // ErrConfig wraps every configuration error.
 var ErrConfig = errors.New("invalid peer configuration")
 
-func (c *Config) validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
-	}
+func badConfig(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+}
+
+// Validate reports the first setting that is out of range; it changes
+// nothing.
+func (c NodeConfig) Validate() error {
 	if !ValidNodeID(string(c.ID)) {
-		return bad("node id %q: want 40 lowercase hex characters", c.ID)
+		return badConfig("node id %q: want 40 lowercase hex characters", c.ID)
 	}
+	return c.validateTimers()
+}
+
+// validateTimers checks everything but the ID (a ClusterConfig may leave
+// the ID to be loaded or drawn).
+func (c NodeConfig) validateTimers() error {
+	bad := badConfig
 	if c.NodeTimeout <= 0 {
 		return bad("node timeout %v: must be positive", c.NodeTimeout)
 	}
@@ -85,9 +107,6 @@ func (c *Config) validate() error {
 	}
 	if c.ElectionTimeout <= 0 {
 		return bad("election timeout %v: must be positive", c.ElectionTimeout)
-	}
-	if c.Rand == nil {
-		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestDirtySlotDeleted: three primaries and a replica of the first, in
@@ -26,26 +25,9 @@ func TestDirtySlotDeleted(t *testing.T) {
 			p.stop()
 		}
 	}()
-	for i := 1; i < len(ps); i++ {
-		if err := ps[i].c.Join([]string{busAddr(ps[0].c)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	formShards(t, clustersOf(ps))
 	ranges := SplitEven(3)
-	for i, r := range ranges {
-		if err := ps[i].c.Update(func(n *Node, _ time.Time) error {
-			n.setConfigEpoch(uint64(i + 1))
-			n.observeEpoch(uint64(i + 1))
-			return n.AddSlots([]SlotRange{r})
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	owner := func(i int, s uint16) NodeID {
-		var o NodeID
-		ps[i].c.View(func(n *Node) { o = n.Slots().Owner(s).Node })
-		return o
-	}
+	owner := func(i int, s uint16) NodeID { return ps[i].c.SlotOwner(s) }
 	waitFor(t, "slots known", func() bool {
 		for i := range ps {
 			if owner(i, 0) != ps[0].id || owner(i, 16383) != ps[2].id {
@@ -95,9 +77,7 @@ func TestDirtySlotDeleted(t *testing.T) {
 	if c0, c3 := count(ps[0], kept), count(ps[3], kept); c0 != n || c3 != n {
 		t.Errorf("keys of the kept slot: %d on the primary, %d on its replica, want %d", c0, c3, n)
 	}
-	var role Role
-	ps[0].c.View(func(n *Node) { role = n.Self().Role })
-	if role != RolePrimary {
+	if role := statusOf(t, ps[0].c).Self().Role; role != RolePrimary {
 		t.Errorf("the old owner is %v", role)
 	}
 	err := pc.Get(ctx, tags[0]+"k1").Err()

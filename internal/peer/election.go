@@ -48,7 +48,7 @@ func (n *Node) tickElection(now time.Time) {
 		n.el.rank = n.rank()
 		delay := n.cfg.ElectionDelay + time.Duration(n.el.rank)*n.cfg.RankDelay
 		if n.cfg.ElectionJitter > 0 && !n.el.forced {
-			delay += time.Duration(n.cfg.Rand.Int64N(int64(n.cfg.ElectionJitter)))
+			delay += time.Duration(n.rng.Int64N(int64(n.cfg.ElectionJitter)))
 		}
 		n.el.startAt = now.Add(delay)
 		return

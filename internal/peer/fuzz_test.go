@@ -32,10 +32,10 @@ func FuzzStep(f *testing.F) {
 		}
 		var st State
 		if json.Unmarshal(b, &st) == nil {
-			_ = n.MergeView(st, nw.now)
+			_, _ = n.Apply(Op{Kind: OpMergeView, View: &st}, nw.now)
 		}
 		n.Tick(nw.now.Add(time.Second))
-		n.Ready()
+		n.Advance(n.Ready())
 		if c := n.Slots().Count(); c > NumSlots {
 			t.Fatalf("%d slots assigned", c)
 		}

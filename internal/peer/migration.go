@@ -66,9 +66,9 @@ func (n *Node) setSlotTarget(id NodeID) (*PeerInfo, error) {
 	return p, nil
 }
 
-// SetSlotMigrating marks slot s as moving to dst (CLUSTER SETSLOT s
+// setSlotMigrating marks slot s as moving to dst (CLUSTER SETSLOT s
 // MIGRATING dst): this node must own it.
-func (n *Node) SetSlotMigrating(s uint16, dst NodeID) error {
+func (n *Node) setSlotMigrating(s uint16, dst NodeID) error {
 	if _, err := n.setSlotTarget(dst); err != nil {
 		return err
 	}
@@ -86,9 +86,9 @@ func (n *Node) SetSlotMigrating(s uint16, dst NodeID) error {
 	return nil
 }
 
-// SetSlotImporting marks slot s as arriving from src (CLUSTER SETSLOT s
+// setSlotImporting marks slot s as arriving from src (CLUSTER SETSLOT s
 // IMPORTING src): this node must not own it.
-func (n *Node) SetSlotImporting(s uint16, src NodeID) error {
+func (n *Node) setSlotImporting(s uint16, src NodeID) error {
 	if _, err := n.setSlotTarget(src); err != nil {
 		return err
 	}
@@ -106,9 +106,9 @@ func (n *Node) SetSlotImporting(s uint16, src NodeID) error {
 	return nil
 }
 
-// SetSlotStable clears the migration state of slot s (CLUSTER SETSLOT s
+// setSlotStable clears the migration state of slot s (CLUSTER SETSLOT s
 // STABLE).
-func (n *Node) SetSlotStable(s uint16) error {
+func (n *Node) setSlotStable(s uint16) error {
 	if n.self().Role != RolePrimary {
 		return ErrSetSlotReplica
 	}
@@ -118,14 +118,14 @@ func (n *Node) SetSlotStable(s uint16) error {
 	return nil
 }
 
-// SetSlotNode assigns slot s to node (CLUSTER SETSLOT s NODE id). The
-// caller (the Router) first checks that this node holds no key of s when
-// it gives s away. Taking a slot that was being imported, or that another
+// setSlotNode assigns slot s to node (CLUSTER SETSLOT s NODE id). The
+// caller (Apply, with the key count Op.KeysHeld) first checks that this
+// node holds no key of s when it gives s away. Taking a slot that was being imported, or that another
 // primary owned, bumps this node's config epoch without agreement, as
 // Redis does at the end of a migration, so that the new ownership wins
 // everywhere. A primary that gives away its last slot becomes a replica
 // of the new owner.
-func (n *Node) SetSlotNode(s uint16, node NodeID) error {
+func (n *Node) setSlotNode(s uint16, node NodeID) error {
 	p, err := n.setSlotTarget(node)
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ func (n *Node) SetSlotNode(s uint16, node NodeID) error {
 		_, importing := n.mig.importing[s]
 		delete(n.mig.importing, s)
 		if importing || (prev != n.id && prev != "") {
-			n.BumpEpoch()
+			n.bumpEpoch()
 		}
 		n.slots.Set(s, n.id, n.self().ConfigEpoch)
 		n.mustSave = true
@@ -154,10 +154,10 @@ func (n *Node) SetSlotNode(s uint16, node NodeID) error {
 	return nil
 }
 
-// ForgetUntil removes a peer (CLUSTER FORGET) and ignores it until the
+// forgetUntil removes a peer (CLUSTER FORGET) and ignores it until the
 // given time.
-func (n *Node) ForgetUntil(id NodeID, until time.Time) error {
-	if err := n.Forget(id); err != nil {
+func (n *Node) forgetUntil(id NodeID, until time.Time) error {
+	if err := n.forget(id); err != nil {
 		return err
 	}
 	if n.mig.forgotten == nil {
@@ -191,16 +191,26 @@ func (n *Node) isForgotten(id NodeID, now time.Time) bool {
 	return true
 }
 
-// Reset forgets every peer and slot (CLUSTER RESET): the node becomes a
-// slot-less primary that knows only itself. A hard reset also takes the
-// new ID and sets every epoch to 0. The caller checks that the node holds
-// no keys and restarts the gossip under the (new) ID.
-func (n *Node) Reset(hard bool, newID NodeID) error {
+// reset forgets every peer and slot (CLUSTER RESET): the node becomes a
+// slot-less primary that knows only itself, and ignores the peers it knew
+// for ForgetTTL, as they ignore it after CLUSTER FORGET, so neither side
+// gossips the other back. A hard reset also takes the new ID and sets
+// every epoch to 0. The caller checks that the store holds no keys and
+// restarts the gossip under the (new) ID.
+func (n *Node) reset(hard bool, newID NodeID, now time.Time) error {
+	if hard && !ValidNodeID(string(newID)) {
+		return fmt.Errorf("reset: bad node id %q", newID)
+	}
 	me := *n.self()
-	if hard {
-		if !ValidNodeID(string(newID)) {
-			return fmt.Errorf("reset: bad node id %q", newID)
+	if n.mig.forgotten == nil {
+		n.mig.forgotten = make(map[NodeID]time.Time)
+	}
+	for id := range n.peers {
+		if id != n.id {
+			n.mig.forgotten[id] = now.Add(ForgetTTL)
 		}
+	}
+	if hard {
 		n.id, n.cfg.ID = newID, newID
 		n.currentEpoch, n.lastVoteEpoch = 0, 0
 		me.ConfigEpoch = 0

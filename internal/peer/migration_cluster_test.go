@@ -30,7 +30,7 @@ func TestClusterSetSlotForgetReset(t *testing.T) {
 	ids := make([]NodeID, 3)
 	for i := range cs {
 		cs[i] = startTestCluster(t, i, t.TempDir())
-		rs[i] = NewRouter(cs[i], true)
+		rs[i] = NewRouter(cs[i])
 		ids[i] = cs[i].ID()
 	}
 	defer func() {
@@ -38,25 +38,8 @@ func TestClusterSetSlotForgetReset(t *testing.T) {
 			c.Close()
 		}
 	}()
-	for i := 1; i < 3; i++ {
-		if err := cs[i].Join([]string{busAddr(cs[0])}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i, r := range SplitEven(3) {
-		if err := cs[i].Update(func(n *Node, _ time.Time) error {
-			n.setConfigEpoch(uint64(i + 1))
-			n.observeEpoch(uint64(i + 1))
-			return n.AddSlots([]SlotRange{r})
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	owner := func(i int, s uint16) NodeID {
-		var o NodeID
-		cs[i].View(func(n *Node) { o = n.Slots().Owner(s).Node })
-		return o
-	}
+	formShards(t, cs)
+	owner := func(i int, s uint16) NodeID { return cs[i].SlotOwner(s) }
 	waitFor(t, "slots known", func() bool { return owner(1, 0) == ids[0] && owner(2, 0) == ids[0] && owner(0, 16383) == ids[2] })
 
 	for _, c := range []struct{ args, want string }{

@@ -31,12 +31,8 @@ func TestRouteMigration(t *testing.T) {
 	if KeySlot([]byte(k2)) != s {
 		t.Fatal("hash tag")
 	}
-	if err := nw.nodes[b].SetSlotImporting(s, a); err != nil {
-		t.Fatal(err)
-	}
-	if err := nw.nodes[a].SetSlotMigrating(s, b); err != nil {
-		t.Fatal(err)
-	}
+	nw.must(nw.do(b, Op{Kind: OpSetSlot, Action: SlotImporting, Slot: s, Node: a}))
+	nw.must(nw.do(a, Op{Kind: OpSetSlot, Action: SlotMigrating, Slot: s, Node: b}))
 	slot := itoa(int(s))
 	key := func(ks ...string) [][]byte {
 		var out [][]byte
@@ -74,12 +70,8 @@ func TestRouteMigration(t *testing.T) {
 		})
 	}
 	// once the slot is the target's, the source's MIGRATING state is moot
-	if err := nw.nodes[b].SetSlotNode(s, b); err != nil {
-		t.Fatal(err)
-	}
-	if err := nw.nodes[a].SetSlotNode(s, b); err != nil {
-		t.Fatal(err)
-	}
+	nw.must(nw.do(b, Op{Kind: OpSetSlot, Action: SlotNode, Slot: s, Node: b}))
+	nw.must(nw.do(a, Op{Kind: OpSetSlot, Action: SlotNode, Slot: s, Node: b}))
 	if got := routerFor(t, nw, a, true).Route(kv.RouteRequest{Keys: key(k1), Exists: existsSet()}); !strings.HasPrefix(got, "MOVED "+slot+" 127.0.0.1:7001") {
 		t.Errorf("after the move, source: %q", got)
 	}
@@ -91,25 +83,35 @@ func TestRouteMigration(t *testing.T) {
 func TestSetSlotErrors(t *testing.T) {
 	nw := newSimNet(t, 4, 3)
 	nw.shards(3) // node 3 replicates node 0
-	a, b, rep := nw.nodes[nw.ids[0]], nw.ids[1], nw.nodes[nw.ids[3]]
+	a, b, rep := nw.ids[0], nw.ids[1], nw.ids[3]
 	unknown := testID(99)
+	setslot := func(at NodeID, act SetSlotAction, s uint16, id NodeID, keys int) error {
+		_, err := nw.do(at, Op{Kind: OpSetSlot, Action: act, Slot: s, Node: id, KeysHeld: keys})
+		return err
+	}
 	cases := []struct {
 		name string
 		err  error
 		want string
 	}{
-		{"migrating a slot not mine", a.SetSlotMigrating(6000, b), "I'm not the owner of hash slot 6000"},
-		{"migrating to an unknown node", a.SetSlotMigrating(1, unknown), "I don't know about node"},
-		{"migrating to a replica", a.SetSlotMigrating(1, nw.ids[3]), "Target node is not a master"},
-		{"migrating to myself", a.SetSlotMigrating(1, nw.ids[0]), "Can't migrate a slot to myself"},
-		{"importing a slot I own", a.SetSlotImporting(1, b), "I'm already the owner of hash slot 1"},
-		{"setslot on a replica", rep.SetSlotStable(1), ErrSetSlotReplica.Error()},
-		{"node on a replica", rep.SetSlotNode(1, b), ErrSetSlotReplica.Error()},
+		{"migrating a slot not mine", setslot(a, SlotMigrating, 6000, b, 0), "I'm not the owner of hash slot 6000"},
+		{"migrating to an unknown node", setslot(a, SlotMigrating, 1, unknown, 0), "I don't know about node"},
+		{"migrating to a replica", setslot(a, SlotMigrating, 1, nw.ids[3], 0), "Target node is not a master"},
+		{"migrating to myself", setslot(a, SlotMigrating, 1, a, 0), "Can't migrate a slot to myself"},
+		{"importing a slot I own", setslot(a, SlotImporting, 1, b, 0), "I'm already the owner of hash slot 1"},
+		{"setslot on a replica", setslot(rep, SlotStable, 1, "", 0), ErrSetSlotReplica.Error()},
+		{"node on a replica", setslot(rep, SlotNode, 1, b, 0), ErrSetSlotReplica.Error()},
+		{"node to an unknown node", setslot(a, SlotNode, 1, unknown, 0), "Unknown node " + string(unknown)},
+		{"node away while holding keys", setslot(a, SlotNode, 1, b, 3), "Can't assign hashslot 1 to a different node while I still hold keys"},
+		{"bad slot", setslot(a, SlotStable, NumSlots, "", 0), ErrBadSlot.Error()},
 	}
 	for _, c := range cases {
 		if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, c.err, c.want)
 		}
+	}
+	if o := nw.nodes[a].slots.Owner(1).Node; o != a {
+		t.Errorf("slot 1 moved to %s although the owner held keys", o)
 	}
 }
 
@@ -123,35 +125,33 @@ func migrateSlot(t *testing.T, nw *simNet, s uint16, src, dst NodeID, tellSrc bo
 // migrateSlotFor is migrateSlot with the time the keys take to move.
 func migrateSlotFor(t *testing.T, nw *simNet, keys time.Duration, s uint16, src, dst NodeID, tellSrc bool, others ...NodeID) {
 	t.Helper()
+	setslot := func(at NodeID, act SetSlotAction, id NodeID) error {
+		op := Op{Kind: OpSetSlot, Action: act, Slot: s, Node: id}
+		if keys == 0 { // many slots: the next tick persists and sends
+			return nw.apply(at, op)
+		}
+		_, err := nw.do(at, op)
+		return err
+	}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	collect := func(id NodeID) {
-		if keys > 0 { // else the next tick collects
-			nw.collect(id)
-		}
-	}
-	must(nw.nodes[dst].SetSlotImporting(s, src))
-	collect(dst)
-	must(nw.nodes[src].SetSlotMigrating(s, dst))
-	collect(src)
+	must(setslot(dst, SlotImporting, src))
+	must(setslot(src, SlotMigrating, dst))
 	if keys > 0 {
 		nw.run(keys) // keys move meanwhile
 	}
-	must(nw.nodes[dst].SetSlotNode(s, dst))
-	collect(dst)
+	must(setslot(dst, SlotNode, dst))
 	if tellSrc {
-		if err := nw.nodes[src].SetSlotNode(s, dst); err != nil && !errors.Is(err, ErrSetSlotReplica) {
+		if err := setslot(src, SlotNode, dst); err != nil && !errors.Is(err, ErrSetSlotReplica) {
 			t.Fatal(err)
 		}
-		collect(src)
 	}
 	for _, o := range others {
-		must(nw.nodes[o].SetSlotNode(s, dst))
-		collect(o)
+		must(setslot(o, SlotNode, dst))
 	}
 }
 
@@ -241,10 +241,7 @@ func TestForgetBlacklist(t *testing.T) {
 	}
 	nw.run(500 * time.Millisecond)
 	for _, id := range nw.ids[:2] {
-		if err := nw.nodes[id].ForgetUntil(c, nw.now.Add(ForgetTTL)); err != nil {
-			t.Fatal(err)
-		}
-		nw.collect(id)
+		nw.must(nw.do(id, Op{Kind: OpForget, Node: c}))
 	}
 	nw.run(10 * time.Second) // c keeps talking
 	for _, id := range nw.ids[:2] {
@@ -253,23 +250,21 @@ func TestForgetBlacklist(t *testing.T) {
 		}
 	}
 	// c is reset: it knows only itself, owns nothing, is a primary again
-	if err := nw.nodes[c].Reset(false, ""); err != nil {
-		t.Fatal(err)
-	}
+	nw.must(nw.do(c, Op{Kind: OpReset}))
 	self := nw.nodes[c].Self()
 	if len(nw.nodes[c].Peers()) != 1 || nw.nodes[c].slots.Count() != 0 || self.Role != RolePrimary || self.ID != c {
 		t.Fatalf("after a soft reset: %d peers, %d slots, role %v", len(nw.nodes[c].Peers()), nw.nodes[c].slots.Count(), self.Role)
 	}
 	newID := testID(50)
-	if err := nw.nodes[c].Reset(true, newID); err != nil {
-		t.Fatal(err)
+	if res, err := nw.do(c, Op{Kind: OpReset, Hard: true, Node: newID}); err != nil || res.ID != newID {
+		t.Fatalf("hard reset: %v, id %s", err, res.ID)
 	}
 	if nw.nodes[c].ID() != newID || nw.nodes[c].CurrentEpoch() != 0 || nw.nodes[c].Self().ConfigEpoch != 0 {
 		t.Fatalf("hard reset: id %s epoch %d", nw.nodes[c].ID(), nw.nodes[c].CurrentEpoch())
 	}
 	// after the blacklist, the old ID may come back
 	nw.now = nw.now.Add(ForgetTTL)
-	nw.nodes[a].AddPeer(c, "127.0.0.1:7002", nw.now)
+	nw.must(nw.do(a, Op{Kind: OpAddPeer, Node: c, Addr: "127.0.0.1:7002"}))
 	if _, ok := nw.nodes[a].Peer(c); !ok {
 		t.Error("blacklist did not expire")
 	}
@@ -280,14 +275,8 @@ func TestMigrationStatePersists(t *testing.T) {
 	nw := newSimNet(t, 3, 9)
 	nw.shards(3)
 	a, b := nw.ids[0], nw.ids[1]
-	if err := nw.nodes[a].SetSlotMigrating(5, b); err != nil {
-		t.Fatal(err)
-	}
-	if err := nw.nodes[b].SetSlotImporting(5, a); err != nil {
-		t.Fatal(err)
-	}
-	nw.collect(a)
-	nw.collect(b)
+	nw.must(nw.do(a, Op{Kind: OpSetSlot, Action: SlotMigrating, Slot: 5, Node: b}))
+	nw.must(nw.do(b, Op{Kind: OpSetSlot, Action: SlotImporting, Slot: 5, Node: a}))
 	nw.crash(a)
 	nw.crash(b)
 	nw.restart(a)
@@ -337,13 +326,16 @@ func TestSimDirtySlots(t *testing.T) {
 			}
 		}
 		// b takes slots 0 and 1 of a by itself: dirty on a
-		must(nw.nodes[b].SetSlotNode(0, b))
-		must(nw.nodes[b].SetSlotNode(1, b))
+		setNode := func(at NodeID, s uint16) error {
+			return nw.apply(at, Op{Kind: OpSetSlot, Action: SlotNode, Slot: s, Node: b})
+		}
+		must(setNode(b, 0))
+		must(setNode(b, 1))
 		nw.collect(b)
 		// a gives slot 2 away itself (the end of a migration): not dirty
-		must(nw.nodes[a].SetSlotNode(2, b))
+		must(setNode(a, 2))
 		nw.collect(a)
-		must(nw.nodes[b].SetSlotNode(2, b))
+		must(setNode(b, 2))
 		nw.collect(b)
 		nw.runUntil(5*time.Second, "slots 0-2 at b", func() bool {
 			return nw.ownerEverywhere(0) == b && nw.ownerEverywhere(1) == b && nw.ownerEverywhere(2) == b
@@ -351,7 +343,7 @@ func TestSimDirtySlots(t *testing.T) {
 		// b takes every slot of c at once: c becomes b's replica instead
 		for _, r := range nw.nodes[c].slots.SlotsOf(c) {
 			for s := int(r.Start); s <= int(r.End); s++ {
-				must(nw.nodes[b].SetSlotNode(uint16(s), b))
+				must(setNode(b, uint16(s)))
 			}
 		}
 		nw.collect(b)
@@ -362,12 +354,13 @@ func TestSimDirtySlots(t *testing.T) {
 		// a view merged by push-pull: b takes slot 3 of a, a hears of it
 		// only from c's view
 		nw.isolate(a)
-		must(nw.nodes[b].SetSlotNode(3, b))
+		must(setNode(b, 3))
 		nw.collect(b)
 		nw.runUntil(5*time.Second, "slot 3 at b on c", func() bool {
 			return nw.nodes[c].slots.Owner(3).Node == b
 		})
-		must(nw.nodes[a].MergeView(nw.nodes[c].State(), nw.now))
+		view := nw.nodes[c].State()
+		must(nw.apply(a, Op{Kind: OpMergeView, View: &view}))
 		nw.collect(a)
 		if o := nw.nodes[a].slots.Owner(3).Node; o != b {
 			t.Fatalf("seed %d: after the merge a sees slot 3 at %s", seed, o)

@@ -3,6 +3,7 @@ package peer
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -99,14 +100,24 @@ type PeerInfo struct {
 	votedAt time.Time
 }
 
-// Node is one peer's cluster state machine. It is not safe for concurrent
-// use: the caller serialises Tick, Step, Ready and the operator methods.
+// Node is one peer's cluster state machine, in the style of etcd-io/raft's
+// RawNode: no goroutines, no clock, no I/O. Time enters as the now of Tick,
+// Step and Apply; the output (messages, state to persist, dirty slots)
+// waits in Ready until Advance acknowledges it.
+//
+// A Node is not safe for concurrent use. It has one owner (Cluster's owner
+// goroutine, or a test's simulated network) that is the only caller of
+// every method, and that handles each Ready in the order persist, send,
+// Advance (see Ready). Nobody else reads its fields: the owner publishes
+// what others need (the routing snapshot, Status).
 type Node struct {
-	cfg          Config
+	cfg          NodeConfig
+	rng          *rand.Rand
 	id           NodeID
 	currentEpoch uint64
-	// lastVoteEpoch is the epoch this node last voted in; it is persisted
-	// before the vote leaves (Ready.MustSave) so a restart cannot vote twice.
+	// lastVoteEpoch is the epoch this node last voted in; the vote leaves
+	// only in a Ready whose State carries it, which the owner persists
+	// before sending, so a restart cannot vote twice in one epoch.
 	lastVoteEpoch uint64
 	peers         map[NodeID]*PeerInfo // includes this node
 	slots         SlotMap
@@ -115,14 +126,12 @@ type Node struct {
 	el            election
 	mig           migration // SETSLOT state and FORGET's blacklist (migration.go)
 
+	// the pending output (Ready) until Advance
 	msgs     []Message
 	mustSave bool
 	// dirty are slots this primary lost to a newer claim while staying a
 	// primary (Ready.DirtySlots)
 	dirty []uint16
-	// changed is set with mustSave and cleared by the Router once it has
-	// rebuilt its routing snapshot
-	changed bool
 }
 
 // election is a replica's failover attempt.
@@ -139,20 +148,37 @@ type election struct {
 
 // NewNode returns a node that knows only itself: a primary without slots
 // at epoch 0.
-func NewNode(cfg Config) (*Node, error) {
-	if err := cfg.validate(); err != nil {
+func NewNode(cfg NodeConfig) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, id: cfg.ID, peers: make(map[NodeID]*PeerInfo)}
+	rng := cfg.Rand
+	if rng == nil {
+		rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	n := &Node{cfg: cfg, rng: rng, id: cfg.ID, peers: make(map[NodeID]*PeerInfo)}
 	n.peers[n.id] = &PeerInfo{ID: n.id, Addr: cfg.Addr, BusPort: cfg.BusPort, Role: RolePrimary}
 	return n, nil
 }
 
-// Ready is what the caller must do after Tick or Step: persist the state
-// (State) when MustSave, before sending Messages.
+// Ready is the output of the steps since the last Advance. Its owner
+// handles it in this order, and only this order:
+//
+//  1. when MustSave, persist State and wait until it is durable;
+//  2. send Messages;
+//  3. call Advance(rd).
+//
+// State and Messages are taken at the same moment, so the state that
+// makes a message safe to send (the epoch a vote was cast in, the claim a
+// heartbeat announces) is in the State persisted before it. A State that
+// could not be persisted must not be followed by its Messages: the owner
+// then drops them and acknowledges only them (Advance with MustSave
+// false), and the next Ready asks to persist again.
 type Ready struct {
 	Messages []Message
 	MustSave bool
+	// State is the state to persist when MustSave (nil otherwise).
+	State *State
 	// DirtySlots are slots this node owned as a primary and another
 	// primary took over by a claim with a newer config epoch, while this
 	// node stays a primary: any key of them still held here must be
@@ -163,14 +189,37 @@ type Ready struct {
 	DirtySlots []uint16
 }
 
-// Ready returns and clears the pending output.
+// HasReady reports whether Ready has anything to do.
+func (n *Node) HasReady() bool { return len(n.msgs) > 0 || n.mustSave || len(n.dirty) > 0 }
+
+// Ready returns the pending output; it stays pending until Advance.
 func (n *Node) Ready() Ready {
-	if n.mustSave {
-		n.changed = true
-	}
 	rd := Ready{Messages: n.msgs, MustSave: n.mustSave, DirtySlots: n.dirty}
-	n.msgs, n.mustSave, n.dirty = nil, false, nil
+	if n.mustSave {
+		st := n.State()
+		rd.State = &st
+	}
 	return rd
+}
+
+// Advance acknowledges rd, the last Ready: its State is durable (if
+// rd.MustSave), its Messages were sent (or dropped) and its DirtySlots
+// handled. No Tick, Step or Apply may run between Ready and Advance.
+func (n *Node) Advance(rd Ready) {
+	n.msgs = trimFront(n.msgs, len(rd.Messages))
+	n.dirty = trimFront(n.dirty, len(rd.DirtySlots))
+	if rd.MustSave {
+		n.mustSave = false
+	}
+}
+
+// trimFront drops the first k elements; an emptied slice is released
+// (the caller may still hold the old one).
+func trimFront[T any](s []T, k int) []T {
+	if k >= len(s) {
+		return nil
+	}
+	return s[k:]
 }
 
 // ID returns this node's ID.
@@ -185,6 +234,9 @@ func (n *Node) Self() PeerInfo { return n.copyOf(n.peers[n.id]) }
 // Slots returns a copy of the slot map.
 func (n *Node) Slots() *SlotMap { return n.slots.clone() }
 
+// SlotOwner returns the owner of slot s ("" when unassigned).
+func (n *Node) SlotOwner(s uint16) NodeID { return n.slots.owners[s].Node }
+
 // Peer returns a copy of the entry of id.
 func (n *Node) Peer(id NodeID) (PeerInfo, bool) {
 	p, ok := n.peers[id]
@@ -197,18 +249,9 @@ func (n *Node) Peer(id NodeID) (PeerInfo, bool) {
 // Peers returns copies of every entry, this node included, sorted by ID.
 func (n *Node) Peers() []PeerInfo {
 	out := make([]PeerInfo, 0, len(n.peers))
-	for _, p := range n.peers {
-		out = append(out, n.copyOf(p))
+	for _, id := range n.sortedPeerIDs() {
+		out = append(out, n.copyOf(n.peers[id]))
 	}
-	slices.SortFunc(out, func(a, b PeerInfo) int {
-		if a.ID < b.ID {
-			return -1
-		}
-		if a.ID > b.ID {
-			return 1
-		}
-		return 0
-	})
 	return out
 }
 
@@ -218,24 +261,30 @@ func (n *Node) copyOf(p *PeerInfo) PeerInfo {
 	return c
 }
 
-// FailureReports returns how many valid failure reports this node holds
-// about id (CLUSTER COUNT-FAILURE-REPORTS).
+// FailureReports returns how many failure reports about id this node
+// holds that are still valid at now (CLUSTER COUNT-FAILURE-REPORTS). It
+// changes nothing: expired reports are dropped by Tick.
 func (n *Node) FailureReports(id NodeID, now time.Time) int {
 	p, ok := n.peers[id]
 	if !ok {
 		return 0
 	}
-	n.expireReports(p, now)
-	return len(p.reports)
+	c := 0
+	for _, at := range p.reports {
+		if now.Sub(at) <= n.cfg.FailReportValidity {
+			c++
+		}
+	}
+	return c
 }
 
-// SetOffset records this node's replication offset (the replication layer
-// calls it as data arrives); it travels in heartbeats and ranks replicas.
-func (n *Node) SetOffset(off uint64) { n.peers[n.id].Offset = off }
+// setOffset records this node's replication offset (its owner copies the
+// store's before every Tick); it travels in heartbeats and ranks replicas.
+func (n *Node) setOffset(off uint64) { n.peers[n.id].Offset = off }
 
-// AddPeer makes a peer known (CLUSTER MEET, or membership reported it);
+// addPeer makes a peer known (CLUSTER MEET, or membership reported it);
 // its details arrive with its first heartbeat.
-func (n *Node) AddPeer(id NodeID, addr string, now time.Time) {
+func (n *Node) addPeer(id NodeID, addr string, now time.Time) {
 	if id == n.id || n.isForgotten(id, now) {
 		return
 	}
@@ -245,23 +294,32 @@ func (n *Node) AddPeer(id NodeID, addr string, now time.Time) {
 		n.peers[id] = p
 		n.mustSave = true
 	}
-	if addr != "" {
+	if addr != "" && p.Addr != addr {
 		p.Addr = addr
+		n.mustSave = true
 	}
 }
 
 // ErrUnknownNode is returned for operations naming a node this node does
-// not know.
+// not know; its text is Redis's reply ("Unknown node <id>").
 var ErrUnknownNode = errors.New("unknown node")
 
-// Forget removes a peer and its slots from this node's view (CLUSTER
+// unknownNode is ErrUnknownNode with Redis's wording.
+func unknownNode(id NodeID) error { return &unknownNodeError{id} }
+
+type unknownNodeError struct{ id NodeID }
+
+func (e *unknownNodeError) Error() string        { return "Unknown node " + string(e.id) }
+func (e *unknownNodeError) Is(target error) bool { return target == ErrUnknownNode }
+
+// forget removes a peer and its slots from this node's view (CLUSTER
 // FORGET); it comes back if it keeps talking.
-func (n *Node) Forget(id NodeID) error {
+func (n *Node) forget(id NodeID) error {
 	if id == n.id {
 		return errors.New("I tried hard but I can't forget myself")
 	}
 	if _, ok := n.peers[id]; !ok {
-		return fmt.Errorf("%s: %w", id, ErrUnknownNode)
+		return unknownNode(id)
 	}
 	if n.self().Primary == id {
 		return errors.New("Can't forget my master")

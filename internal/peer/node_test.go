@@ -2,7 +2,6 @@ package peer
 
 import (
 	"errors"
-	"os"
 	"testing"
 	"time"
 )
@@ -62,12 +61,10 @@ func TestBestReplicaWins(t *testing.T) {
 		nw := newSimNet(t, 5, uint64(better))
 		nw.shards(3)
 		// node 3 replicates primary 0; make node 4 a second replica of 0
-		if err := nw.nodes[nw.ids[4]].Replicate(nw.ids[0]); err != nil {
-			t.Fatal(err)
-		}
-		nw.nodes[nw.ids[3]].SetOffset(1000)
-		nw.nodes[nw.ids[4]].SetOffset(1000)
-		nw.nodes[nw.ids[better]].SetOffset(5000)
+		nw.must(nw.do(nw.ids[4], Op{Kind: OpReplicate, Node: nw.ids[0]}))
+		nw.offsets[nw.ids[3]] = 1000
+		nw.offsets[nw.ids[4]] = 1000
+		nw.offsets[nw.ids[better]] = 5000
 		nw.run(500 * time.Millisecond)
 		nw.crash(nw.ids[0])
 		nw.runUntil(5*time.Second, "failover", func() bool { return nw.ownerEverywhere(0) == nw.ids[better] })
@@ -201,14 +198,14 @@ func TestOneVotePerEpoch(t *testing.T) {
 	}
 	votes := func() int {
 		n := 0
-		for _, m := range v.Ready().Messages {
+		for _, m := range drain(v).Messages {
 			if m.Type == MsgVote {
 				n++
 			}
 		}
 		return n
 	}
-	v.Ready()
+	drain(v)
 	if err := v.Step(req(nw.ids[3], 10), nw.now); err != nil {
 		t.Fatal(err)
 	}
@@ -237,13 +234,13 @@ func TestStaleRequestRefused(t *testing.T) {
 	v := nw.nodes[nw.ids[1]]
 	v.peers[nw.ids[0]].Fail = true
 	v.slots.Set(0, nw.ids[0], 9) // the voter knows a newer claim of slot 0
-	v.Ready()
+	drain(v)
 	m := Message{Type: MsgVoteRequest, From: nw.ids[3], CurrentEpoch: 20, Role: RoleReplica,
 		Primary: nw.ids[0], Subject: nw.ids[0], ConfigEpoch: 1, Slots: []SlotRange{{0, 5460}}}
 	if err := v.Step(m, nw.now); err != nil {
 		t.Fatal(err)
 	}
-	for _, out := range v.Ready().Messages {
+	for _, out := range drain(v).Messages {
 		if out.Type == MsgVote {
 			t.Fatal("voted for a replica with a stale slot view")
 		}
@@ -256,9 +253,7 @@ func TestEpochCollisionResolves(t *testing.T) {
 		nw.nodes[id].setConfigEpoch(1)
 	}
 	for i, r := range SplitEven(3) {
-		if err := nw.nodes[nw.ids[i]].AddSlots([]SlotRange{r}); err != nil {
-			t.Fatal(err)
-		}
+		nw.must(nw.do(nw.ids[i], Op{Kind: OpAddSlots, Slots: []SlotRange{r}}))
 	}
 	nw.runUntil(3*time.Second, "distinct config epochs", func() bool {
 		seen := map[uint64]bool{}
@@ -282,9 +277,7 @@ func TestManualFailover(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			nw := newSimNet(t, 6, 9)
 			nw.shards(3)
-			if err := nw.nodes[nw.ids[5]].Failover(tt.mode); err != nil {
-				t.Fatal(err)
-			}
+			nw.must(nw.do(nw.ids[5], Op{Kind: OpFailover, Mode: tt.mode}))
 			nw.runUntil(3*time.Second, "manual failover", func() bool {
 				r, p := nw.role(nw.ids[2])
 				return nw.ownerEverywhere(16383) == nw.ids[5] && r == RoleReplica && p == nw.ids[5]
@@ -293,10 +286,10 @@ func TestManualFailover(t *testing.T) {
 	}
 	nw := newSimNet(t, 4, 9)
 	nw.shards(3)
-	if err := nw.nodes[nw.ids[3]].Failover(0); !errors.Is(err, ErrFailoverNeedsSync) {
+	if _, err := nw.do(nw.ids[3], Op{Kind: OpFailover}); !errors.Is(err, ErrFailoverNeedsSync) {
 		t.Fatalf("plain failover: err %v, want ErrFailoverNeedsSync", err)
 	}
-	if err := nw.nodes[nw.ids[0]].Failover(FailoverForce); err == nil {
+	if _, err := nw.do(nw.ids[0], Op{Kind: OpFailover, Mode: FailoverForce}); err == nil {
 		t.Fatal("failover on a primary: no error")
 	}
 }
@@ -304,14 +297,14 @@ func TestManualFailover(t *testing.T) {
 func TestStatePersistence(t *testing.T) {
 	nw := newSimNet(t, 4, 4)
 	nw.shards(3)
-	dir := t.TempDir()
+	fs := NewFileStore(t.TempDir())
 	want := nw.nodes[nw.ids[3]].State()
-	if err := SaveState(dir, want); err != nil {
+	if err := fs.Save(want); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadState(dir)
-	if err != nil {
-		t.Fatal(err)
+	got, ok, err := fs.Load()
+	if err != nil || !ok {
+		t.Fatalf("load: %v, %v", ok, err)
 	}
 	node, err := NewNode(nw.cfgs[nw.ids[3]])
 	if err != nil {
@@ -330,8 +323,8 @@ func TestStatePersistence(t *testing.T) {
 			t.Fatalf("slot %d: restored %v, want %v", s, m.Owner(uint16(s)), ref.Owner(uint16(s)))
 		}
 	}
-	if _, err := LoadState(t.TempDir()); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("missing state: err %v", err)
+	if _, ok, err := NewFileStore(t.TempDir()).Load(); ok || err != nil {
+		t.Fatalf("missing state: %v, %v; want none and no error", ok, err)
 	}
 	other, _ := NewNode(nw.cfgs[nw.ids[0]])
 	if err := other.Restore(got, nw.now); err == nil {
@@ -340,17 +333,17 @@ func TestStatePersistence(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
-	good := DefaultConfig(testID(0), "127.0.0.1:7000")
+	good := DefaultNodeConfig(testID(0), "127.0.0.1:7000")
 	tests := []struct {
 		name string
-		mod  func(*Config)
+		mod  func(*NodeConfig)
 	}{
-		{"bad id", func(c *Config) { c.ID = "xyz" }},
-		{"zero timeout", func(c *Config) { c.NodeTimeout = 0 }},
-		{"validity below timeout", func(c *Config) { c.FailReportValidity = c.NodeTimeout / 2 }},
-		{"heartbeat too slow", func(c *Config) { c.HeartbeatInterval = c.NodeTimeout }},
-		{"negative delay", func(c *Config) { c.RankDelay = -1 }},
-		{"zero election timeout", func(c *Config) { c.ElectionTimeout = 0 }},
+		{"bad id", func(c *NodeConfig) { c.ID = "xyz" }},
+		{"zero timeout", func(c *NodeConfig) { c.NodeTimeout = 0 }},
+		{"validity below timeout", func(c *NodeConfig) { c.FailReportValidity = c.NodeTimeout / 2 }},
+		{"heartbeat too slow", func(c *NodeConfig) { c.HeartbeatInterval = c.NodeTimeout }},
+		{"negative delay", func(c *NodeConfig) { c.RankDelay = -1 }},
+		{"zero election timeout", func(c *NodeConfig) { c.ElectionTimeout = 0 }},
 	}
 	for _, tt := range tests {
 		c := good
@@ -383,4 +376,12 @@ func TestStepRejectsBadMessages(t *testing.T) {
 	if n.Slots().Count() != 0 {
 		t.Fatal("a rejected message changed the slot map")
 	}
+}
+
+// drain takes a node's Ready and acknowledges it, as an owner that
+// persisted and sent it would.
+func drain(n *Node) Ready {
+	rd := n.Ready()
+	n.Advance(rd)
+	return rd
 }

@@ -1,14 +1,9 @@
 package peer
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
-
-	"github.com/gantry-project/gantry/internal/durable"
 )
 
 // Operator errors that the CLUSTER commands turn into Redis's replies.
@@ -19,10 +14,159 @@ var (
 	ErrEpochNotEmpty = errors.New("the user can assign a config epoch only when the node does not know any other node")
 )
 
-// AddSlots assigns unassigned slots to this node (CLUSTER ADDSLOTS).
-func (n *Node) AddSlots(ranges []SlotRange) error {
+// OpKind is the kind of an Op.
+type OpKind uint8
+
+// The operator commands and local events a Node applies. Append only.
+const (
+	// OpAddSlots assigns unassigned Slots to this node (CLUSTER ADDSLOTS).
+	OpAddSlots OpKind = iota + 1
+	// OpDelSlots unassigns Slots in this node's view (CLUSTER DELSLOTS).
+	OpDelSlots
+	// OpAddPeer makes Node (at Addr, which may be empty) known: CLUSTER
+	// MEET or the membership layer reported it.
+	OpAddPeer
+	// OpForget removes Node and ignores it for ForgetTTL (CLUSTER FORGET).
+	OpForget
+	// OpSetConfigEpoch sets a fresh node's config epoch to Epoch (CLUSTER
+	// SET-CONFIG-EPOCH).
+	OpSetConfigEpoch
+	// OpBumpEpoch takes a config epoch above every epoch seen (CLUSTER
+	// BUMPEPOCH); the result says whether it bumped.
+	OpBumpEpoch
+	// OpReplicate makes this node a replica of Node (CLUSTER REPLICATE).
+	OpReplicate
+	// OpFailover starts a manual failover of Mode (CLUSTER FAILOVER).
+	OpFailover
+	// OpSetSlot changes Slot by Action (CLUSTER SETSLOT).
+	OpSetSlot
+	// OpReset forgets every peer and slot (CLUSTER RESET); Hard also takes
+	// the new ID Node and epoch 0.
+	OpReset
+	// OpMergeView applies another peer's view View (gossip push-pull).
+	OpMergeView
+	// OpSetOffset records this node's replication Offset.
+	OpSetOffset
+)
+
+// SetSlotAction is the action of CLUSTER SETSLOT.
+type SetSlotAction uint8
+
+const (
+	SlotMigrating SetSlotAction = iota + 1 // to Node
+	SlotImporting                          // from Node
+	SlotStable                             // clear the slot's migration state
+	SlotNode                               // assign the slot to Node
+)
+
+// Op is an input that is not a peer's message: an operator command or a
+// local event. It enters the Node only through Apply; which fields a kind
+// reads is said at its constant.
+type Op struct {
+	Kind   OpKind
+	Slots  []SlotRange
+	Slot   uint16
+	Action SetSlotAction
+	Node   NodeID
+	Addr   string
+	Epoch  uint64
+	Mode   FailoverMode
+	Hard   bool
+	View   *State
+	Offset uint64
+	// KeysHeld is how many keys of Slot the store holds (SETSLOT NODE:
+	// an owner holding keys refuses to give the slot away). The caller
+	// counts them, since the Node knows nothing of the store.
+	KeysHeld int
+}
+
+// OpResult is what an Op reports besides its error.
+type OpResult struct {
+	// Bumped and ConfigEpoch answer OpBumpEpoch.
+	Bumped      bool
+	ConfigEpoch uint64
+	// ID is this node's ID after the op (a hard reset changes it).
+	ID NodeID
+}
+
+// Apply applies op at now. Like Step it only changes the node; the
+// output waits in Ready.
+func (n *Node) Apply(op Op, now time.Time) (OpResult, error) {
+	var res OpResult
+	var err error
+	if op.Kind == OpBumpEpoch {
+		res.Bumped = n.bumpEpoch()
+	} else {
+		err = n.apply(op, now)
+	}
+	res.ConfigEpoch, res.ID = n.self().ConfigEpoch, n.id
+	return res, err
+}
+
+func (n *Node) apply(op Op, now time.Time) error {
+	switch op.Kind {
+	case OpAddSlots:
+		return n.addSlots(op.Slots)
+	case OpDelSlots:
+		return n.delSlots(op.Slots)
+	case OpAddPeer:
+		n.addPeer(op.Node, op.Addr, now)
+		return nil
+	case OpForget:
+		return n.forgetUntil(op.Node, now.Add(ForgetTTL))
+	case OpSetConfigEpoch:
+		return n.assignConfigEpoch(op.Epoch)
+	case OpReplicate:
+		return n.replicate(op.Node)
+	case OpFailover:
+		return n.failover(op.Mode)
+	case OpSetSlot:
+		return n.setSlot(op)
+	case OpReset:
+		return n.reset(op.Hard, op.Node, now)
+	case OpMergeView:
+		if op.View == nil {
+			return errors.New("merge view: no view")
+		}
+		return n.mergeView(*op.View, now)
+	case OpSetOffset:
+		n.setOffset(op.Offset)
+		return nil
+	}
+	return fmt.Errorf("unknown op kind %d", op.Kind)
+}
+
+// setSlot runs CLUSTER SETSLOT.
+func (n *Node) setSlot(op Op) error {
+	if int(op.Slot) >= NumSlots {
+		return fmt.Errorf("slot %d: %w", op.Slot, ErrBadSlot)
+	}
+	switch op.Action {
+	case SlotMigrating:
+		return n.setSlotMigrating(op.Slot, op.Node)
+	case SlotImporting:
+		return n.setSlotImporting(op.Slot, op.Node)
+	case SlotStable:
+		return n.setSlotStable(op.Slot)
+	case SlotNode:
+		if _, ok := n.peers[op.Node]; !ok {
+			return unknownNode(op.Node)
+		}
+		if n.slots.owners[op.Slot].Node == n.id && op.Node != n.id && op.KeysHeld > 0 {
+			return fmt.Errorf("Can't assign hashslot %d to a different node while I still hold keys for this hash slot.", op.Slot)
+		}
+		return n.setSlotNode(op.Slot, op.Node)
+	}
+	return fmt.Errorf("setslot: unknown action %d", op.Action)
+}
+
+// addSlots assigns unassigned slots to this node (CLUSTER ADDSLOTS).
+func (n *Node) addSlots(ranges []SlotRange) error {
 	if n.self().Role != RolePrimary {
 		return ErrNotPrimary
+	}
+	if err := checkRanges(ranges); err != nil {
+		return err
 	}
 	for _, r := range ranges {
 		for s := int(r.Start); s <= int(r.End); s++ {
@@ -32,16 +176,17 @@ func (n *Node) AddSlots(ranges []SlotRange) error {
 		}
 	}
 	for _, r := range ranges {
-		for s := int(r.Start); s <= int(r.End); s++ {
-			n.slots.Set(uint16(s), n.id, n.self().ConfigEpoch)
-		}
+		n.slots.setRange(r, n.id, n.self().ConfigEpoch)
 	}
 	n.mustSave = true
 	return nil
 }
 
-// DelSlots unassigns slots in this node's view only (CLUSTER DELSLOTS).
-func (n *Node) DelSlots(ranges []SlotRange) error {
+// delSlots unassigns slots in this node's view only (CLUSTER DELSLOTS).
+func (n *Node) delSlots(ranges []SlotRange) error {
+	if err := checkRanges(ranges); err != nil {
+		return err
+	}
 	for _, r := range ranges {
 		for s := int(r.Start); s <= int(r.End); s++ {
 			if n.slots.owners[s].Node == "" {
@@ -50,18 +195,25 @@ func (n *Node) DelSlots(ranges []SlotRange) error {
 		}
 	}
 	for _, r := range ranges {
-		for s := int(r.Start); s <= int(r.End); s++ {
-			n.slots.Set(uint16(s), "", 0)
-		}
+		n.slots.setRange(r, "", 0)
 	}
 	n.mustSave = true
 	return nil
 }
 
-// BumpEpoch gives this node a config epoch above every epoch it has seen
+func checkRanges(ranges []SlotRange) error {
+	for _, r := range ranges {
+		if r.Start > r.End || int(r.End) >= NumSlots {
+			return fmt.Errorf("slot range %d-%d: %w", r.Start, r.End, ErrBadSlot)
+		}
+	}
+	return nil
+}
+
+// bumpEpoch gives this node a config epoch above every epoch it has seen
 // unless its epoch already is the unique highest (CLUSTER BUMPEPOCH);
 // it reports whether it bumped.
-func (n *Node) BumpEpoch() bool {
+func (n *Node) bumpEpoch() bool {
 	me := n.self()
 	unique := me.ConfigEpoch > 0
 	for _, p := range n.peers {
@@ -77,9 +229,9 @@ func (n *Node) BumpEpoch() bool {
 	return true
 }
 
-// SetConfigEpoch sets the config epoch of a fresh node (CLUSTER
+// assignConfigEpoch sets the config epoch of a fresh node (CLUSTER
 // SET-CONFIG-EPOCH), as redis-cli --cluster create does for every node.
-func (n *Node) SetConfigEpoch(e uint64) error {
+func (n *Node) assignConfigEpoch(e uint64) error {
 	if len(n.peers) > 1 {
 		return ErrEpochNotEmpty
 	}
@@ -91,15 +243,15 @@ func (n *Node) SetConfigEpoch(e uint64) error {
 	return nil
 }
 
-// Replicate makes this node a replica of primary (CLUSTER REPLICATE); a
+// replicate makes this node a replica of primary (CLUSTER REPLICATE); a
 // primary must own no slots to become a replica.
-func (n *Node) Replicate(primary NodeID) error {
+func (n *Node) replicate(primary NodeID) error {
 	if primary == n.id {
 		return errors.New("Can't replicate myself")
 	}
 	p, ok := n.peers[primary]
 	if !ok {
-		return fmt.Errorf("%s: %w", primary, ErrUnknownNode)
+		return unknownNode(primary)
 	}
 	if p.Role != RolePrimary {
 		return errors.New("I can only replicate a master, not a replica.")
@@ -126,10 +278,11 @@ const (
 	FailoverTakeover
 )
 
-// Failover starts a manual failover on this replica. The default mode,
+// failover starts a manual failover on this replica. The default mode,
 // which first waits for the replica to catch up with a paused primary,
-// needs the replication layer and is refused with ErrFailoverNeedsSync.
-func (n *Node) Failover(mode FailoverMode) error {
+// needs the replication layer (Cluster.ManualFailover, which then applies
+// FailoverForce) and is refused with ErrFailoverNeedsSync.
+func (n *Node) failover(mode FailoverMode) error {
 	me := n.self()
 	if me.Role != RoleReplica {
 		return errors.New("You should send CLUSTER FAILOVER to a replica")
@@ -146,9 +299,9 @@ func (n *Node) Failover(mode FailoverMode) error {
 	return ErrFailoverNeedsSync
 }
 
-// ErrFailoverNeedsSync is returned for a plain CLUSTER FAILOVER until
-// replication can pause the primary and let the replica catch up.
-var ErrFailoverNeedsSync = errors.New("CLUSTER FAILOVER without FORCE or TAKEOVER is not supported yet")
+// ErrFailoverNeedsSync is returned by the Node for a plain CLUSTER
+// FAILOVER: the catch-up with a paused primary is the replication layer's.
+var ErrFailoverNeedsSync = errors.New("CLUSTER FAILOVER without FORCE or TAKEOVER needs the replication layer")
 
 // State is the persisted view of a node: what a restarted peer needs to
 // come back with its view and without voting twice in one epoch.
@@ -177,11 +330,12 @@ type SavedPeer struct {
 func (n *Node) State() State {
 	st := State{ID: n.id, CurrentEpoch: n.currentEpoch, LastVoteEpoch: n.lastVoteEpoch}
 	st.Migrating, st.Importing = n.savedMigration()
+	ranges := n.slots.ranges()
 	for _, id := range n.sortedPeerIDs() {
 		p := n.peers[id]
 		st.Peers = append(st.Peers, SavedPeer{
 			ID: p.ID, Addr: p.Addr, BusPort: p.BusPort, Role: p.Role, Primary: p.Primary,
-			ConfigEpoch: p.ConfigEpoch, Slots: n.slots.SlotsOf(id),
+			ConfigEpoch: p.ConfigEpoch, Slots: ranges[id],
 		})
 	}
 	return st
@@ -206,9 +360,7 @@ func (n *Node) Restore(st State, now time.Time) error {
 			if r.Start > r.End || int(r.End) >= NumSlots {
 				return fmt.Errorf("saved peer %s: slot range %v: %w", sp.ID, r, ErrBadSlot)
 			}
-			for s := int(r.Start); s <= int(r.End); s++ {
-				n.slots.Set(uint16(s), sp.ID, sp.ConfigEpoch)
-			}
+			n.slots.setRange(r, sp.ID, sp.ConfigEpoch)
 		}
 	}
 	me, ok := n.peers[n.id]
@@ -222,36 +374,10 @@ func (n *Node) Restore(st State, now time.Time) error {
 	return nil
 }
 
-// SaveState writes st to dir/nodes.json atomically (temp file, fsync,
-// rename), so a crash leaves the old or the new view, never half of one.
-func SaveState(dir string, st State) error {
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode cluster state: %w", err)
-	}
-	if err := durable.WriteFile(filepath.Join(dir, "nodes.json"), b, 0o644); err != nil {
-		return fmt.Errorf("save cluster state: %w", err)
-	}
-	return nil
-}
-
-// LoadState reads dir/nodes.json; os.ErrNotExist (wrapped) when there is none.
-func LoadState(dir string) (State, error) {
-	var st State
-	b, err := os.ReadFile(filepath.Join(dir, "nodes.json"))
-	if err != nil {
-		return st, fmt.Errorf("load cluster state: %w", err)
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("load cluster state %s: %w", filepath.Join(dir, "nodes.json"), err)
-	}
-	return st, nil
-}
-
-// MergeView applies another peer's saved view (memberlist push-pull):
+// mergeView applies another peer's saved view (memberlist push-pull):
 // every peer it lists becomes known, and its primaries' slot claims apply
 // under the usual rule that the highest epoch wins.
-func (n *Node) MergeView(st State, now time.Time) error {
+func (n *Node) mergeView(st State, now time.Time) error {
 	n.observeEpoch(st.CurrentEpoch)
 	for _, sp := range st.Peers {
 		if !ValidNodeID(string(sp.ID)) {
@@ -261,7 +387,7 @@ func (n *Node) MergeView(st State, now time.Time) error {
 			continue
 		}
 		_, known := n.peers[sp.ID]
-		n.AddPeer(sp.ID, sp.Addr, now)
+		n.addPeer(sp.ID, sp.Addr, now)
 		if !known {
 			p := n.peers[sp.ID]
 			p.Role, p.Primary, p.ConfigEpoch, p.BusPort = sp.Role, sp.Primary, sp.ConfigEpoch, sp.BusPort

@@ -15,8 +15,8 @@ import (
 )
 
 // Replicator is the data side of replication, and of slots lost to another
-// primary; *kv.Server implements it. ReplicaOf must not block on the
-// network: it is called with the node locked.
+// primary; *kv.Server implements it. The Cluster's owner goroutine calls
+// it: ReplicaOf must not block on the network.
 type Replicator interface {
 	// ReplicaOf replicates from the primary at addr (host:port), or with
 	// "" becomes a primary keeping its data (REPLICAOF NO ONE).
@@ -24,8 +24,7 @@ type Replicator interface {
 	// ReplOffset is the replication offset (what a replica has applied).
 	ReplOffset() int64
 	// DeleteKeysInSlot deletes the keys of a slot another primary took
-	// over (Ready.DirtySlots), logged as DELs, and returns how many; it is
-	// called without the node locked.
+	// over (Ready.DirtySlots), logged as DELs, and returns how many.
 	DeleteKeysInSlot(slot int) (int, error)
 }
 
@@ -37,26 +36,49 @@ var ManualFailoverTimeout = 5 * time.Second
 // it (a replica replicates from its primary's address, a primary stops
 // replicating), and its replication offset is the node's offset in
 // heartbeats (election rank, CLUSTER SHARDS).
-func (c *Cluster) SetReplicator(rep Replicator) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.repl = rep
-	c.node.SetOffset(uint64(rep.ReplOffset()))
-	c.syncReplLocked()
+func (c *Cluster) SetReplicator(rep Replicator) error {
+	c.replShared.Store(&replBox{rep})
+	_, err := c.call(input{repl: rep})
+	return err
 }
 
-// syncReplLocked makes the store follow the node's role; the caller holds
-// c.mu. It runs after every protocol step, so a replica that won an
-// election is a writable primary before the next command is routed to it,
-// and a demoted primary replicates from the new owner of its slots.
-func (c *Cluster) syncReplLocked() {
+// replBox holds the Replicator for the goroutines other than the owner
+// (a manual failover waits for its offset; CLUSTER RESET empties it).
+type replBox struct{ Replicator }
+
+// replicator returns the store set by SetReplicator, or nil.
+func (c *Cluster) replicator() Replicator {
+	if b := c.replShared.Load(); b != nil {
+		return b.Replicator
+	}
+	return nil
+}
+
+// manualFailoverCheck refuses a plain CLUSTER FAILOVER on a primary, or
+// when the primary failed (FORCE is for that).
+func manualFailoverCheck(st *Status) error {
+	me := st.Self()
+	if me.Role != RoleReplica {
+		return errors.New("You should send CLUSTER FAILOVER to a replica")
+	}
+	if p, ok := st.Peer(me.Primary); ok && p.Fail {
+		return errors.New("Master is down or failed, please use CLUSTER FAILOVER FORCE")
+	}
+	return nil
+}
+
+// syncRepl makes the store follow the node's role; it runs on the owner
+// after every persisted step, so a replica that won an election is a
+// writable primary before the router sends it a command, and a demoted
+// primary replicates from the new owner of its slots.
+func (c *Cluster) syncRepl() {
 	if c.repl == nil {
 		return
 	}
-	me := c.node.self()
+	me := c.node.Self()
 	want := ""
 	if me.Role == RoleReplica {
-		if p, ok := c.node.peers[me.Primary]; ok && p.Addr != "" {
+		if p, ok := c.node.Peer(me.Primary); ok && p.Addr != "" {
 			want = p.Addr
 		} else {
 			want = c.replWant // primary unknown yet: keep what we have
@@ -74,13 +96,6 @@ func (c *Cluster) syncReplLocked() {
 	c.repl.ReplicaOf(want)
 }
 
-// refreshOffsetLocked copies the store's offset into the node.
-func (c *Cluster) refreshOffsetLocked() {
-	if c.repl != nil {
-		c.node.SetOffset(uint64(c.repl.ReplOffset()))
-	}
-}
-
 // ManualFailover is CLUSTER FAILOVER without options, as Redis does it: the
 // replica asks its primary to pause client writes (CLIENT PAUSE WRITE),
 // learns the primary's replication offset at the pause, waits until it
@@ -90,29 +105,20 @@ func (c *Cluster) refreshOffsetLocked() {
 // learns of the new epoch, follows the new primary and ends the pause; a
 // failed attempt ends the pause at once.
 func (c *Cluster) ManualFailover(ctx context.Context, timeout time.Duration) error {
-	var primaryAddr string
-	var err error
-	c.View(func(n *Node) {
-		me := n.self()
-		if me.Role != RoleReplica {
-			err = errors.New("You should send CLUSTER FAILOVER to a replica")
-			return
-		}
-		p, ok := n.peers[me.Primary]
-		if !ok || p.Addr == "" {
-			err = errors.New("my primary is unknown")
-			return
-		}
-		if p.Fail {
-			err = errors.New("Master is down or failed, please use CLUSTER FAILOVER FORCE")
-			return
-		}
-		primaryAddr = p.Addr
-	})
+	st, err := c.Status()
 	if err != nil {
 		return err
 	}
-	if c.repl == nil {
+	if err := manualFailoverCheck(st); err != nil {
+		return err
+	}
+	p, _ := st.Peer(st.Self().Primary)
+	if p.Addr == "" {
+		return errors.New("my primary is unknown")
+	}
+	primaryAddr := p.Addr
+	rep := c.replicator()
+	if rep == nil {
 		return errors.New("no replication")
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -135,18 +141,17 @@ func (c *Cluster) ManualFailover(ctx context.Context, timeout time.Duration) err
 		unpause()
 		return fmt.Errorf("primary %s: ROLE offset %v", primaryAddr, role[1])
 	}
-	for c.repl.ReplOffset() < target {
+	for rep.ReplOffset() < target {
 		select {
 		case <-ctx.Done():
 			unpause()
 			return fmt.Errorf("manual failover: the replica did not reach the primary's offset %d in %v (at %d)",
-				target, timeout, c.repl.ReplOffset())
+				target, timeout, rep.ReplOffset())
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
 	c.logger.Printf("cluster: manual failover: caught up with %s at offset %d, asking for votes", primaryAddr, target)
-	err = c.Update(func(n *Node, _ time.Time) error { return n.Failover(FailoverForce) })
-	if err != nil {
+	if _, err := c.Do(Op{Kind: OpFailover, Mode: FailoverForce}); err != nil {
 		unpause()
 		return err
 	}
@@ -155,20 +160,18 @@ func (c *Cluster) ManualFailover(ctx context.Context, timeout time.Duration) err
 	// success by the deadline ends the pause
 	attempt := time.Now()
 	for {
-		var primary, running bool
-		var retryAfter time.Duration
-		c.View(func(n *Node) {
-			primary = n.self().Role == RolePrimary
-			running = n.el.asking || n.el.forced
-			retryAfter = 2*n.cfg.NodeTimeout + 100*time.Millisecond
-		})
-		if primary {
+		st, err := c.Status()
+		if err != nil {
+			unpause()
+			return err
+		}
+		if st.Self().Role == RolePrimary {
 			return nil
 		}
-		if !running && time.Since(attempt) > retryAfter {
+		if retryAfter := 2*st.NodeTimeout + 100*time.Millisecond; !st.Electing && time.Since(attempt) > retryAfter {
 			attempt = time.Now()
 			c.logger.Printf("cluster: manual failover: no majority yet, asking again")
-			if err := c.Update(func(n *Node, _ time.Time) error { return n.Failover(FailoverForce) }); err != nil {
+			if _, err := c.Do(Op{Kind: OpFailover, Mode: FailoverForce}); err != nil {
 				unpause()
 				return err
 			}
@@ -184,18 +187,7 @@ func (c *Cluster) ManualFailover(ctx context.Context, timeout time.Duration) err
 
 // CLUSTER REPLICATE node-id
 func cmdReplicate(r *Router, args [][]byte, w *resp.Writer) {
-	id := NodeID(args[0])
-	err := r.c.Update(func(n *Node, _ time.Time) error {
-		if _, ok := n.peers[id]; !ok {
-			return fmt.Errorf("Unknown node %s", id)
-		}
-		return n.Replicate(id)
-	})
-	if err != nil {
-		w.Error("ERR " + err.Error())
-		return
-	}
-	w.OK()
+	r.doReply(w, Op{Kind: OpReplicate, Node: NodeID(args[0])})
 }
 
 // CLUSTER FAILOVER [FORCE|TAKEOVER]: the default mode runs in the
@@ -215,35 +207,22 @@ func cmdFailover(r *Router, args [][]byte, w *resp.Writer) {
 	}
 	switch mode {
 	case "FORCE":
-		r.updateReply(w, func(n *Node) error { return n.Failover(FailoverForce) })
+		r.doReply(w, Op{Kind: OpFailover, Mode: FailoverForce})
 		return
 	case "TAKEOVER":
-		r.updateReply(w, func(n *Node) error { return n.Failover(FailoverTakeover) })
+		r.doReply(w, Op{Kind: OpFailover, Mode: FailoverTakeover})
 		return
 	}
-	var err error
-	r.c.View(func(n *Node) {
-		me := n.self()
-		if me.Role != RoleReplica {
-			err = errors.New("You should send CLUSTER FAILOVER to a replica")
-		} else if p, ok := n.peers[me.Primary]; ok && p.Fail {
-			err = errors.New("Master is down or failed, please use CLUSTER FAILOVER FORCE")
-		}
-	})
+	st, err := r.c.Status()
+	if err == nil {
+		err = manualFailoverCheck(st)
+	}
 	if err != nil {
 		w.Error("ERR " + err.Error())
 		return
 	}
 	c := r.c
-	select {
-	case <-c.done:
-		w.Error("ERR the node is shutting down")
-		return
-	default:
-	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	if !c.goTracked(func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() {
@@ -258,64 +237,41 @@ func cmdFailover(r *Router, args [][]byte, w *resp.Writer) {
 			return
 		}
 		c.logger.Printf("cluster: manual failover done")
-	}()
+	}) {
+		w.Error("ERR the node is shutting down")
+		return
+	}
 	w.OK()
 }
 
 // CLUSTER REPLICAS|SLAVES node-id: the CLUSTER NODES lines of its replicas.
 func cmdReplicas(r *Router, args [][]byte, w *resp.Writer) {
 	id := NodeID(args[0])
-	var lines []string
-	var err error
-	now := time.Now()
-	r.c.View(func(n *Node) {
-		p, ok := n.peers[id]
-		if !ok {
-			err = fmt.Errorf("Unknown node %s", id)
-			return
-		}
-		if p.Role != RolePrimary {
-			err = errors.New("The specified node is not a master")
-			return
-		}
-		for _, q := range n.Peers() {
-			if q.Role == RoleReplica && q.Primary == id {
-				lines = append(lines, replicaLine(n, q, now))
-			}
-		}
-	})
+	st, err := r.c.Status()
 	if err != nil {
 		w.Error("ERR " + err.Error())
 		return
+	}
+	p, ok := st.Peer(id)
+	if !ok {
+		w.Error("ERR " + unknownNode(id).Error())
+		return
+	}
+	if p.Role != RolePrimary {
+		w.Error("ERR The specified node is not a master")
+		return
+	}
+	now := time.Now()
+	var lines []string
+	for _, q := range st.Peers {
+		if q.Role == RoleReplica && q.Primary == id {
+			lines = append(lines, nodeLine(st, q, now))
+		}
 	}
 	w.Array(len(lines))
 	for _, l := range lines {
 		w.BulkString(l)
 	}
-}
-
-// replicaLine is the CLUSTER NODES line of a replica.
-func replicaLine(n *Node, p PeerInfo, now time.Time) string {
-	flags := []string{}
-	if p.ID == n.id {
-		flags = append(flags, "myself")
-	}
-	flags = append(flags, "slave")
-	link := "connected"
-	if p.Fail {
-		flags = append(flags, "fail")
-	} else if p.PFail {
-		flags = append(flags, "fail?")
-	}
-	if p.Fail || p.PFail {
-		link = "disconnected"
-	}
-	pong := p.LastSeen.UnixMilli()
-	if p.ID == n.id {
-		pong = now.UnixMilli()
-	}
-	return fmt.Sprintf("%s %s@%s %s %s 0 %d %d %s", p.ID, p.Addr, busPortOf(p),
-		strings.Join(flags, ","), p.Primary, pong, p.ConfigEpoch, link)
 }
 
 // replicateAll makes replica i replicate primary i % len(primaries), once

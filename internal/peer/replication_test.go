@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,11 +14,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gantry-project/gantry/internal/kv"
-	"github.com/gantry-project/gantry/internal/testutil"
 )
 
-// testPeer is a whole peer in process: cluster layer, router and store.
+// testPeer is a whole peer in process, made by the front door (New):
+// cluster layer, router and store.
 type testPeer struct {
+	p    *Peer
 	c    *Cluster
 	srv  *kv.Server
 	addr string
@@ -29,42 +29,38 @@ type testPeer struct {
 
 func startTestPeer(t *testing.T, i int, dir string) *testPeer {
 	t.Helper()
-	port := testutil.FreePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	c, err := StartCluster(ClusterConfig{
-		Node: DefaultConfig("", addr), BindAddr: "127.0.0.1", BusPort: 0, DataDir: dir,
-		Logger: log.New(tlog{t}, fmt.Sprintf("p%d ", i), log.Lmicroseconds),
-	})
+	cfg := DefaultConfig()
+	cfg.Port = 0 // any free port, and any free bus port
+	cfg.Cluster = true
+	cfg.Store.DataDir = dir
+	cfg.Store.EventLoops = 1
+	cfg.Store.Logger = log.New(tlog{t}, fmt.Sprintf("kv%d ", i), log.Lmicroseconds)
+	cfg.Logger = log.New(tlog{t}, fmt.Sprintf("p%d ", i), log.Lmicroseconds)
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	router := NewRouter(c, true)
-	cfg := kv.DefaultConfig()
-	cfg.Cluster = router
-	cfg.EventLoops = 1
-	cfg.Logger = log.New(tlog{t}, fmt.Sprintf("kv%d ", i), log.Lmicroseconds)
-	srv, err := kv.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	router.SetKeyspace(srv.Keyspace())
-	c.SetReplicator(srv)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &testPeer{c: c, srv: srv, addr: addr, id: c.ID(), done: make(chan struct{})}
+	tp := &testPeer{p: p, c: p.Cluster(), srv: p.Store(), addr: p.Addr().String(), id: p.Cluster().ID(), done: make(chan struct{})}
 	go func() {
-		srv.Serve(ln)
-		close(p.done)
+		if err := p.Serve(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		close(tp.done)
 	}()
-	return p
+	return tp
 }
 
 func (p *testPeer) stop() {
-	p.srv.Close()
+	p.p.Close()
 	<-p.done
-	p.c.Close()
+}
+
+func clustersOf(ps []*testPeer) []*Cluster {
+	cs := make([]*Cluster, len(ps))
+	for i, p := range ps {
+		cs[i] = p.c
+	}
+	return cs
 }
 
 func (p *testPeer) client() *redis.Client {
@@ -90,24 +86,22 @@ func TestReplicatedCluster(t *testing.T) {
 			}
 		}
 	}()
-	for i := 1; i < 6; i++ {
-		if err := ps[i].c.Join([]string{busAddr(ps[0].c)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// slots and config epochs as redis-cli sets them, before the peers
+	// know each other
 	for i, r := range SplitEven(3) {
 		cl := ps[i].client()
 		if err := cl.Do(ctx, "cluster", "addslotsrange", r.Start, r.End).Err(); err != nil {
 			t.Fatal(err)
 		}
-		// epochs as redis-cli sets them, before the peers know each other
-		// here they already do: give distinct epochs through the node
-		ps[i].c.Update(func(n *Node, _ time.Time) error {
-			n.setConfigEpoch(uint64(i + 1))
-			n.observeEpoch(uint64(i + 1))
-			return nil
-		})
+		if err := cl.Do(ctx, "cluster", "set-config-epoch", i+1).Err(); err != nil {
+			t.Fatal(err)
+		}
 		cl.Close()
+	}
+	for i := 1; i < 6; i++ {
+		if err := ps[i].c.Join([]string{busAddr(ps[0].c)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := 3; i < 6; i++ {
 		cl := ps[i].client()
@@ -153,9 +147,7 @@ func TestReplicatedCluster(t *testing.T) {
 	slot := KeySlot([]byte("k7"))
 	var rep *testPeer
 	for i := 3; i < 6; i++ {
-		var own NodeID
-		ps[i].c.View(func(n *Node) { own = n.Slots().Owner(slot).Node })
-		if own == ps[i-3].id && ps[i-3].addr == owner.Options().Addr {
+		if own := ps[i].c.SlotOwner(slot); own == ps[i-3].id && ps[i-3].addr == owner.Options().Addr {
 			rep = ps[i]
 		}
 	}
@@ -193,7 +185,7 @@ func TestReplicatedCluster(t *testing.T) {
 	key := ""
 	for i := 0; ; i++ {
 		k := "c" + strconv.Itoa(i)
-		if ps[0].c.node.slots.Owner(KeySlot([]byte(k))).Node == ps[0].id {
+		if ps[0].c.SlotOwner(KeySlot([]byte(k))) == ps[0].id {
 			key = k
 			break
 		}
@@ -222,8 +214,7 @@ func TestReplicatedCluster(t *testing.T) {
 	}
 	r0.Close()
 	waitFor(t, "manual failover", func() bool {
-		var role Role
-		ps[3].c.View(func(n *Node) { role = n.Self().Role })
+		role := statusOf(t, ps[3].c).Self().Role
 		return role == RolePrimary && !ps[3].srv.IsReplica() && ps[0].srv.IsReplica()
 	})
 	time.Sleep(200 * time.Millisecond)
@@ -243,8 +234,7 @@ func TestReplicatedCluster(t *testing.T) {
 	ps[1] = nil
 	start := time.Now()
 	waitFor(t, "automatic failover", func() bool {
-		var role Role
-		ps[4].c.View(func(n *Node) { role = n.Self().Role })
+		role := statusOf(t, ps[4].c).Self().Role
 		return role == RolePrimary && !ps[4].srv.IsReplica()
 	})
 	t.Logf("replica promoted %v after its primary stopped", time.Since(start))

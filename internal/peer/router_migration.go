@@ -2,11 +2,10 @@ package peer
 
 import (
 	"fmt"
-	"math/rand/v2"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gantry-project/gantry/internal/kv"
 	"github.com/gantry-project/gantry/internal/resp"
@@ -15,10 +14,10 @@ import (
 const errTryAgainRehash = "TRYAGAIN Multiple keys request during rehashing of slot"
 
 // wakeBlocked wakes the store's blocked clients so that they route again
-// (a client blocked on a slot that moved gets MOVED or ASK). It runs on a
-// goroutine of its own: refresh holds the cluster lock, and the shard
-// locks must never be taken under it (EXEC holds shard locks and may run
-// CLUSTER commands, which take the cluster lock).
+// (a client blocked on a slot that moved gets MOVED or ASK). The Cluster's
+// owner calls it after publishing a new routing snapshot; the wake-up runs
+// on a goroutine of its own, so the owner (heartbeats, votes) never waits
+// for the shard locks of every shard.
 func (r *Router) wakeBlocked() {
 	ks := r.ks.Load()
 	if ks == nil || !r.waking.CompareAndSwap(false, true) {
@@ -28,27 +27,6 @@ func (r *Router) wakeBlocked() {
 		r.waking.Store(false)
 		ks.WakeBlocked()
 	}()
-}
-
-// buildOpenSlots adds the node's migrating and importing slots to a
-// routing snapshot.
-func (r *Router) buildOpenSlots(n *Node, rt *routes, index func(NodeID) int32) {
-	for s := range n.mig.migrating {
-		if dst, ok := n.Migrating(s); ok {
-			if rt.migrating == nil {
-				rt.migrating = make(map[uint16]int32)
-			}
-			rt.migrating[s] = index(dst)
-		}
-	}
-	for s := range n.mig.importing {
-		if _, ok := n.Importing(s); ok {
-			if rt.importing == nil {
-				rt.importing = make(map[uint16]bool)
-			}
-			rt.importing[s] = true
-		}
-	}
 }
 
 // routeOpenSlot routes a command on a slot this node migrates or imports,
@@ -100,26 +78,12 @@ func routeOpenSlot(rt *routes, slot uint16, req kv.RouteRequest) (string, bool) 
 
 // writeOpenSlots appends this node's open slots to its CLUSTER NODES line
 // as Redis does: [slot->-dst] migrating, [slot-<-src] importing.
-func writeOpenSlots(b *strings.Builder, n *Node) {
-	var ss []int
-	for s := range n.mig.migrating {
-		if _, ok := n.Migrating(s); ok {
-			ss = append(ss, int(s))
-		}
+func writeOpenSlots(b *strings.Builder, st *Status) {
+	for _, s := range slices.Sorted(maps.Keys(st.Migrating)) {
+		fmt.Fprintf(b, " [%d->-%s]", s, st.Migrating[s])
 	}
-	slices.Sort(ss)
-	for _, s := range ss {
-		fmt.Fprintf(b, " [%d->-%s]", s, n.mig.migrating[uint16(s)])
-	}
-	ss = ss[:0]
-	for s := range n.mig.importing {
-		if _, ok := n.Importing(s); ok {
-			ss = append(ss, int(s))
-		}
-	}
-	slices.Sort(ss)
-	for _, s := range ss {
-		fmt.Fprintf(b, " [%d-<-%s]", s, n.mig.importing[uint16(s)])
+	for _, s := range slices.Sorted(maps.Keys(st.Importing)) {
+		fmt.Fprintf(b, " [%d-<-%s]", s, st.Importing[s])
 	}
 }
 
@@ -144,29 +108,23 @@ func cmdSetSlot(r *Router, args [][]byte, w *resp.Writer) {
 	if wantArgs == 3 {
 		id = NodeID(args[2])
 	}
-	// count the keys before taking the cluster lock: shard locks are never
-	// taken under it (see wakeBlocked)
-	keys := 0
-	if ks := r.ks.Load(); ks != nil && action == "NODE" {
-		keys = ks.CountKeysInSlot(int(s))
+	op := Op{Kind: OpSetSlot, Slot: s, Node: id}
+	switch action {
+	case "MIGRATING":
+		op.Action = SlotMigrating
+	case "IMPORTING":
+		op.Action = SlotImporting
+	case "STABLE":
+		op.Action = SlotStable
+	case "NODE":
+		op.Action = SlotNode
+		// the owner refuses to give a slot away while it holds keys of it;
+		// the store counts them (the Node knows nothing of keys)
+		if ks := r.ks.Load(); ks != nil {
+			op.KeysHeld = ks.CountKeysInSlot(int(s))
+		}
 	}
-	r.updateReply(w, func(n *Node) error {
-		switch action {
-		case "MIGRATING":
-			return n.SetSlotMigrating(s, id)
-		case "IMPORTING":
-			return n.SetSlotImporting(s, id)
-		case "STABLE":
-			return n.SetSlotStable(s)
-		}
-		if _, ok := n.peers[id]; !ok {
-			return fmt.Errorf("Unknown node %s", id)
-		}
-		if n.slots.owners[s].Node == n.id && id != n.id && keys > 0 {
-			return fmt.Errorf("Can't assign hashslot %d to a different node while I still hold keys for this hash slot.", s)
-		}
-		return n.SetSlotNode(s, id)
-	})
+	r.doReply(w, op)
 }
 
 // cmdReset: CLUSTER RESET [HARD|SOFT]. A primary holding keys refuses; a
@@ -182,9 +140,7 @@ func cmdReset(r *Router, args [][]byte, w *resp.Writer) {
 		w.Error("ERR syntax error")
 		return
 	}
-	var replica bool
-	var repl Replicator
-	r.c.View(func(n *Node) { replica, repl = n.self().Role == RoleReplica, r.c.repl })
+	replica := r.rt.Load().primary >= 0
 	if ks := r.ks.Load(); ks != nil && ks.Len() > 0 && !replica {
 		w.Error("ERR CLUSTER RESET can't be called with master nodes containing keys")
 		return
@@ -195,71 +151,8 @@ func cmdReset(r *Router, args [][]byte, w *resp.Writer) {
 	}
 	// a replica is emptied, as in Redis (the reset made it a primary
 	// that replicates from nobody)
-	if f, ok := repl.(interface{ FlushAll() }); ok && replica {
+	if f, ok := r.c.replicator().(interface{ FlushAll() }); ok && replica {
 		f.FlushAll()
 	}
 	w.OK()
-}
-
-// nodeOfMember returns the node ID of a memberlist member name: the ID,
-// followed after a reset by "." and the gossip generation.
-func nodeOfMember(name string) NodeID {
-	if i := strings.IndexByte(name, '.'); i >= 0 {
-		return NodeID(name[:i])
-	}
-	return NodeID(name)
-}
-
-// Reset runs CLUSTER RESET: the node forgets its view (a hard reset also
-// takes a new ID and epoch 0), saves it, and restarts the gossip under a
-// new member name (ID.generation): the old cluster's memberlists lose the
-// old name (probes of it fail) instead of gossiping with the reset node,
-// and the reset node ignores the peers it knew for ForgetTTL, as they
-// ignore it after CLUSTER FORGET, so neither side brings the other back.
-func (c *Cluster) Reset(hard bool) error {
-	newID := NodeID("")
-	if hard {
-		newID = NewNodeID(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
-	}
-	old := c.ml.Load()
-	c.mu.Lock()
-	now := time.Now()
-	var known []NodeID
-	for id := range c.node.peers {
-		if id != c.node.id {
-			known = append(known, id)
-		}
-	}
-	err := c.node.Reset(hard, newID)
-	if err == nil {
-		for _, id := range known {
-			if c.node.mig.forgotten == nil {
-				c.node.mig.forgotten = make(map[NodeID]time.Time)
-			}
-			c.node.mig.forgotten[id] = now.Add(ForgetTTL)
-		}
-	}
-	c.gen++
-	name := string(c.node.id) + "." + strconv.Itoa(c.gen)
-	rd, st := c.readyLocked()
-	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	c.output(rd, st)
-	port := int(old.LocalNode().Port)
-	if err := old.Shutdown(); err != nil {
-		c.logger.Printf("cluster: reset: stop gossip: %v", err)
-	}
-	c.memMu.Lock()
-	clear(c.members)
-	c.memMu.Unlock()
-	c.cfg.BusPort = port
-	ml, err := c.createMemberlist(name)
-	if err != nil {
-		return fmt.Errorf("reset: %w", err)
-	}
-	c.ml.Store(ml)
-	c.logger.Printf("cluster: reset (hard=%v), node %s", hard, name)
-	return nil
 }

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,15 +11,15 @@ import (
 
 // routerFor builds a Router over the simulated node id without a network:
 // only its routing snapshot is used.
-func routerFor(t *testing.T, nw *simNet, id NodeID, requireFull bool) *Router {
+func routerFor(t testing.TB, nw *simNet, id NodeID, requireFull bool) *Router {
 	t.Helper()
-	r := &Router{requireFullCoverage: requireFull}
-	r.rt.Store(r.build(nw.nodes[id]))
-	return r
+	var rt atomic.Pointer[routes]
+	rt.Store(buildRoutes(nw.nodes[id], requireFull))
+	return &Router{rt: &rt}
 }
 
 // keyIn returns a key whose slot lies in [lo, hi].
-func keyIn(t *testing.T, lo, hi uint16) string {
+func keyIn(t testing.TB, lo, hi uint16) string {
 	t.Helper()
 	for i := 0; i < 100000; i++ {
 		k := "k" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + itoa(i)
@@ -77,9 +78,7 @@ func TestRouteClusterDown(t *testing.T) {
 	nw.shards(3)
 	key := [][]byte{[]byte(keyIn(t, 0, 5460))}
 	// an unassigned slot: down with full coverage required, served without
-	if err := nw.nodes[nw.ids[0]].DelSlots([]SlotRange{{16383, 16383}}); err != nil {
-		t.Fatal(err)
-	}
+	nw.must(nw.do(nw.ids[0], Op{Kind: OpDelSlots, Slots: []SlotRange{{16383, 16383}}}))
 	if got := routerFor(t, nw, nw.ids[0], true).Route(kv.RouteRequest{Keys: key}); !strings.HasPrefix(got, "CLUSTERDOWN") {
 		t.Errorf("uncovered, full coverage required: %q", got)
 	}
@@ -95,5 +94,21 @@ func TestRouteClusterDown(t *testing.T) {
 	nw.run(1500 * time.Millisecond)
 	if got := routerFor(t, nw, nw.ids[0], false).Route(kv.RouteRequest{Keys: key, Write: true}); !strings.HasPrefix(got, "CLUSTERDOWN") {
 		t.Errorf("isolated primary: %q, want CLUSTERDOWN", got)
+	}
+}
+
+// BenchmarkRoute is the per-command cost of routing a key this node
+// serves: one atomic load of the routing snapshot, no lock, no allocation.
+func BenchmarkRoute(b *testing.B) {
+	nw := newSimNet(b, 3, 1)
+	nw.shards(3)
+	r := routerFor(b, nw, nw.ids[0], true)
+	req := kv.RouteRequest{Keys: [][]byte{[]byte(keyIn(b, 0, 5460))}, Write: true}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r.Route(req) != "" {
+			b.Fatal("not served here")
+		}
 	}
 }

@@ -34,34 +34,31 @@ type senders struct {
 }
 
 // sendReliable queues b for the member named name.
-func (c *Cluster) sendReliable(name string, b []byte) {
-	c.send.mu.Lock()
-	if c.send.m == nil {
-		c.send.m = map[string]*peerSender{}
+func (g *gossip) sendReliable(name string, b []byte) {
+	c := g.c
+	g.send.mu.Lock()
+	if g.send.m == nil {
+		g.send.m = map[string]*peerSender{}
 	}
-	s := c.send.m[name]
+	s := g.send.m[name]
 	if s == nil {
-		select {
-		case <-c.done:
-			c.send.mu.Unlock()
-			return
-		default:
-		}
 		s = &peerSender{ch: make(chan []byte, senderQueue)}
-		c.send.m[name] = s
-		c.wg.Add(1)
-		go c.runSender(name, s)
+		if !c.goTracked(func() { g.runSender(name, s) }) {
+			g.send.mu.Unlock()
+			return // closing
+		}
+		g.send.m[name] = s
 	}
 	select {
 	case s.ch <- b:
 	default:
 		c.logger.Printf("cluster: send queue to %s full (%d messages); dropping one", name, senderQueue)
 	}
-	c.send.mu.Unlock()
+	g.send.mu.Unlock()
 }
 
-func (c *Cluster) runSender(name string, s *peerSender) {
-	defer c.wg.Done()
+func (g *gossip) runSender(name string, s *peerSender) {
+	c := g.c
 	idle := time.NewTimer(senderIdle)
 	defer idle.Stop()
 	for {
@@ -69,16 +66,16 @@ func (c *Cluster) runSender(name string, s *peerSender) {
 		case <-c.done:
 			return
 		case b := <-s.ch:
-			c.deliver(name, b)
+			g.deliver(name, b)
 			idle.Reset(senderIdle)
 		case <-idle.C:
-			c.send.mu.Lock()
+			g.send.mu.Lock()
 			if len(s.ch) == 0 {
-				delete(c.send.m, name)
-				c.send.mu.Unlock()
+				delete(g.send.m, name)
+				g.send.mu.Unlock()
 				return
 			}
-			c.send.mu.Unlock()
+			g.send.mu.Unlock()
 			idle.Reset(senderIdle)
 		}
 	}
@@ -86,15 +83,15 @@ func (c *Cluster) runSender(name string, s *peerSender) {
 
 // deliver sends b to the member's current address (it may have moved
 // since the message was queued); a member that left is skipped.
-func (c *Cluster) deliver(name string, b []byte) {
-	ml := c.ml.Load()
-	c.memMu.Lock()
-	mem, ok := c.members[name]
-	c.memMu.Unlock()
+func (g *gossip) deliver(name string, b []byte) {
+	ml := g.ml.Load()
+	g.memMu.Lock()
+	mem, ok := g.members[name]
+	g.memMu.Unlock()
 	if ml == nil || !ok {
 		return
 	}
 	if err := ml.SendReliable(&mem, b); err != nil {
-		c.logger.Printf("cluster: send to %s: %v", name, err)
+		g.c.logger.Printf("cluster: send to %s: %v", name, err)
 	}
 }

@@ -3,10 +3,17 @@
 // a set of equal peers.
 //
 // The protocol is a pure state machine in the style of etcd-io/raft: a
-// Node changes only in Tick and Step, time is passed in by the caller, and
-// the messages it wants sent are collected by Ready. The network (gossip
-// through hashicorp/memberlist) and the disk live outside, so every rule is
-// tested deterministically with a simulated network (see sim_test.go).
+// Node changes only in Tick, Step (a peer's message) and Apply (an
+// operator command or a local event), time is passed in by the caller,
+// and its output (messages, the state to persist) waits in Ready until
+// Advance. The network (gossip through hashicorp/memberlist) and the disk
+// (a Store) live outside, in Cluster, whose one owner goroutine persists
+// each Ready before sending it; so every rule is tested deterministically
+// with a simulated network driving the same owner code (see sim_test.go).
+//
+// New assembles a whole peer: the store (internal/kv), and in cluster
+// mode the Cluster, the Router that routes the store's commands, and the
+// store's replication driven by the node's role.
 package peer
 
 import (
@@ -115,6 +122,29 @@ func (m *SlotMap) Set(s uint16, node NodeID, epoch uint64) {
 	m.put(s, SlotOwner{Node: node, Epoch: epoch})
 }
 
+// setRange assigns every slot of r to node at epoch (node "" unassigns
+// them); the new owner's count changes once per range, not per slot.
+func (m *SlotMap) setRange(r SlotRange, node NodeID, epoch uint64) {
+	if m.counts == nil {
+		m.counts = make(map[NodeID]int)
+	}
+	o := SlotOwner{}
+	if node != "" {
+		o = SlotOwner{Node: node, Epoch: epoch}
+	}
+	for s := int(r.Start); s <= int(r.End); s++ {
+		if prev := m.owners[s].Node; prev != "" {
+			if m.counts[prev]--; m.counts[prev] == 0 {
+				delete(m.counts, prev)
+			}
+		}
+		m.owners[s] = o
+	}
+	if node != "" {
+		m.counts[node] += r.Len()
+	}
+}
+
 // SlotsOf returns the slots node owns, as sorted ranges.
 func (m *SlotMap) SlotsOf(node NodeID) []SlotRange {
 	var out []SlotRange
@@ -127,6 +157,23 @@ func (m *SlotMap) SlotsOf(node NodeID) []SlotRange {
 		} else {
 			out = append(out, SlotRange{uint16(s), uint16(s)})
 		}
+	}
+	return out
+}
+
+// ranges returns every owner's slots as sorted ranges, in one pass.
+func (m *SlotMap) ranges() map[NodeID][]SlotRange {
+	out := make(map[NodeID][]SlotRange, len(m.counts))
+	for s := 0; s < NumSlots; {
+		o := m.owners[s].Node
+		e := s
+		for e+1 < NumSlots && m.owners[e+1].Node == o {
+			e++
+		}
+		if o != "" {
+			out[o] = append(out[o], SlotRange{uint16(s), uint16(e)})
+		}
+		s = e + 1
 	}
 	return out
 }

@@ -136,3 +136,31 @@ func TestSlotsOf(t *testing.T) {
 		}
 	}
 }
+
+// TestSetRange: assigning ranges keeps the per-owner counts that
+// Primaries and CountOf read, as slot-by-slot Set does.
+func TestSetRange(t *testing.T) {
+	a, b := testID(0), testID(1)
+	var byRange, bySlot SlotMap
+	steps := []struct {
+		r    SlotRange
+		node NodeID
+	}{{SlotRange{0, 99}, a}, {SlotRange{50, 149}, b}, {SlotRange{0, 9}, ""}, {SlotRange{140, 160}, a}}
+	for _, st := range steps {
+		byRange.setRange(st.r, st.node, 7)
+		for s := int(st.r.Start); s <= int(st.r.End); s++ {
+			bySlot.Set(uint16(s), st.node, 7)
+		}
+	}
+	if byRange.owners != bySlot.owners {
+		t.Fatal("owners differ")
+	}
+	for _, id := range []NodeID{a, b} {
+		if byRange.CountOf(id) != bySlot.CountOf(id) {
+			t.Errorf("count of %s: %d, want %d", id[36:], byRange.CountOf(id), bySlot.CountOf(id))
+		}
+	}
+	if byRange.Primaries() != 2 || byRange.Count() != 151 {
+		t.Errorf("primaries %d, count %d", byRange.Primaries(), byRange.Count())
+	}
+}

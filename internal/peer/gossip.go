@@ -1,0 +1,304 @@
+package peer
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// gossip is the Cluster's Transport over hashicorp/memberlist: direct
+// UDP (heartbeats) and TCP (votes, FAIL, anything larger) sends, FAIL
+// also as a broadcast, push-pull of the whole view, and membership
+// events. Its callbacks run on memberlist's goroutines; they only queue
+// inputs for the Cluster's owner (and wait for its answer where
+// memberlist wants one), never touching the Node.
+type gossip struct {
+	c     *Cluster
+	ml    atomic.Pointer[memberlist.Memberlist] // set once Create returns; callbacks may run before
+	mlLog *mlLog
+	queue *memberlist.TransmitLimitedQueue
+
+	// members are copies of memberlist's nodes taken in its event callbacks
+	// (memberlist mutates the nodes Members returns while we would read them)
+	memMu   sync.Mutex
+	members map[string]memberlist.Node
+
+	send senders // per-peer queues of reliable messages (sender.go)
+
+	restartMu sync.Mutex // serialises CLUSTER RESET's restarts
+	gen       int        // gossip generation, bumped by each restart (restartMu)
+	bindPort  int        // the configured bus port, then the bound one (restartMu)
+}
+
+var _ Transport = (*gossip)(nil)
+
+// startGossip starts memberlist under the node's name.
+func startGossip(c *Cluster, id NodeID) (*gossip, error) {
+	g := &gossip{c: c, mlLog: &mlLog{l: c.logger}, members: make(map[string]memberlist.Node), bindPort: c.cfg.BusPort}
+	g.queue = &memberlist.TransmitLimitedQueue{NumNodes: g.numMembers, RetransmitMult: 3}
+	ml, err := g.create(string(id), g.bindPort)
+	if err != nil {
+		return nil, err
+	}
+	g.ml.Store(ml)
+	return g, nil
+}
+
+// create starts memberlist under name on port (at start, and again after
+// CLUSTER RESET).
+func (g *gossip) create(name string, port int) (*memberlist.Memberlist, error) {
+	cfg := &g.c.cfg
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = name
+	mc.BindAddr = cfg.BindAddr
+	mc.BindPort = port
+	mc.AdvertiseAddr = cfg.AdvertiseAddr
+	mc.AdvertisePort = cfg.AdvertisePort
+	if mc.AdvertisePort == 0 {
+		mc.AdvertisePort = port
+	}
+	mc.SecretKey = cfg.SecretKey
+	mc.Delegate = (*delegate)(g)
+	mc.Events = (*events)(g)
+	// memberlist is the membership layer; failures that move slots are
+	// judged by the protocol's own heartbeats (NodeTimeout), so memberlist
+	// keeps its LAN defaults except a quicker probe.
+	mc.ProbeInterval = 500 * time.Millisecond
+	// joins (at start, MEET, reconnects) must not hang on an unreachable
+	// peer for the LAN default of 10 s
+	mc.TCPTimeout = 2 * time.Second
+	mc.Logger = log.New(g.mlLog, "", 0)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, port, err)
+	}
+	return ml, nil
+}
+
+func (g *gossip) port() int { return int(g.ml.Load().LocalNode().Port) }
+
+func (g *gossip) numMembers() int {
+	if ml := g.ml.Load(); ml != nil {
+		return ml.NumMembers()
+	}
+	return 1
+}
+
+func (g *gossip) join(addrs []string) error {
+	if _, err := g.ml.Load().Join(addrs); err != nil {
+		return fmt.Errorf("join %v: %w", addrs, err)
+	}
+	return nil
+}
+
+// shutdown leaves the gossip; memberlist's log lines after it are dropped
+// (its suspicion timers can still fire).
+func (g *gossip) shutdown() error {
+	err := g.ml.Load().Shutdown()
+	g.mlLog.closed.Store(true)
+	return err
+}
+
+// restart starts memberlist again on the same port under the name
+// id.generation (CLUSTER RESET).
+func (g *gossip) restart(id NodeID) error {
+	g.restartMu.Lock()
+	defer g.restartMu.Unlock()
+	g.gen++
+	name := string(id) + "." + strconv.Itoa(g.gen)
+	old := g.ml.Load()
+	port := int(old.LocalNode().Port)
+	if err := old.Shutdown(); err != nil {
+		g.c.logger.Printf("cluster: reset: stop gossip: %v", err)
+	}
+	g.memMu.Lock()
+	clear(g.members)
+	g.memMu.Unlock()
+	g.bindPort = port
+	ml, err := g.create(name, port)
+	if err != nil {
+		return err
+	}
+	g.ml.Store(ml)
+	return nil
+}
+
+// Send implements Transport.
+func (g *gossip) Send(m Message) {
+	ml := g.ml.Load()
+	if ml == nil {
+		return
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		g.c.logger.Printf("cluster: encode %s: %v", m.Type, err)
+		return
+	}
+	g.memMu.Lock()
+	mems := make([]memberlist.Node, 0, len(g.members))
+	for _, m := range g.members {
+		mems = append(mems, m)
+	}
+	g.memMu.Unlock()
+	for i := range mems {
+		mem := &mems[i]
+		if id := nodeOfMember(mem.Name); id == m.From || (m.To != "" && id != m.To) {
+			continue
+		}
+		// heartbeats are small and periodic: UDP; anything that does not
+		// fit a packet, or must arrive (votes, FAIL), goes over TCP
+		if m.Type == MsgHeartbeat && len(b) < 1200 {
+			if err := ml.SendBestEffort(mem, b); err != nil {
+				g.c.logger.Printf("cluster: send %s to %s: %v", m.Type, mem.Name, err)
+			}
+		} else {
+			g.sendReliable(mem.Name, b) // queued: a hanging peer delays only itself
+		}
+	}
+	if m.Type == MsgFail {
+		// also spread it by gossip, reaching peers a direct send missed
+		g.queue.QueueBroadcast(&broadcast{msg: b})
+	}
+}
+
+// reconnect rejoins, every ReconnectInterval, the peers of this node's
+// view that memberlist does not list: memberlist forgets a peer it declared
+// dead (a partition, a restart), and nothing else would dial it again, so
+// the two sides of a healed partition would never merge their views.
+func (g *gossip) reconnect() {
+	c := g.c
+	t := time.NewTicker(c.cfg.ReconnectInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		st, err := c.Status()
+		if err != nil {
+			return // closed
+		}
+		g.memMu.Lock()
+		known := make(map[string]bool, len(g.members))
+		for name := range g.members {
+			known[string(nodeOfMember(name))] = true
+		}
+		g.memMu.Unlock()
+		var addrs []string
+		for _, p := range st.Peers {
+			if p.ID == st.ID || known[string(p.ID)] || p.BusPort == 0 {
+				continue
+			}
+			if host, _, err := net.SplitHostPort(p.Addr); err == nil {
+				addrs = append(addrs, net.JoinHostPort(host, strconv.Itoa(p.BusPort)))
+			}
+		}
+		for _, a := range addrs {
+			select {
+			case <-c.done:
+				return
+			default:
+			}
+			// a peer that stays away is retried next round; it is not an error
+			_, _ = g.ml.Load().Join([]string{a})
+		}
+	}
+}
+
+// nodeOfMember returns the node ID of a memberlist member name: the ID,
+// followed after a reset by "." and the gossip generation.
+func nodeOfMember(name string) NodeID {
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		return NodeID(name[:i])
+	}
+	return NodeID(name)
+}
+
+// delegate is memberlist's Delegate. Its callbacks run on memberlist's
+// goroutines: they queue inputs for the owner.
+type delegate gossip
+
+func (d *delegate) NodeMeta(limit int) []byte {
+	return []byte(d.c.cfg.Node.Addr)
+}
+
+func (d *delegate) NotifyMsg(b []byte) {
+	d.c.receive(b) // json.Unmarshal copies what it keeps
+}
+
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.queue.GetBroadcasts(overhead, limit)
+}
+
+// LocalState sends this node's whole view in push-pull exchanges, so that
+// a joining or partitioned peer learns every slot claim at once.
+func (d *delegate) LocalState(join bool) []byte {
+	st, err := d.c.State()
+	if err != nil {
+		return nil
+	}
+	b, _ := json.Marshal(st)
+	return b
+}
+
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	var st State
+	if err := json.Unmarshal(buf, &st); err != nil {
+		d.c.logger.Printf("cluster: bad remote state: %v", err)
+		return
+	}
+	d.c.submit(input{op: &Op{Kind: OpMergeView, View: &st}})
+}
+
+// events is memberlist's EventDelegate: membership feeds the node's peer
+// list; failure judgement stays with the protocol.
+type events gossip
+
+func (e *events) NotifyJoin(m *memberlist.Node) {
+	e.memMu.Lock()
+	e.members[m.Name] = *m
+	e.memMu.Unlock()
+	if id := nodeOfMember(m.Name); ValidNodeID(string(id)) {
+		e.c.submit(input{op: &Op{Kind: OpAddPeer, Node: id, Addr: string(m.Meta)}})
+	}
+}
+
+func (e *events) NotifyLeave(m *memberlist.Node) {
+	e.memMu.Lock()
+	delete(e.members, m.Name)
+	e.memMu.Unlock()
+}
+
+func (e *events) NotifyUpdate(m *memberlist.Node) { e.NotifyJoin(m) }
+
+type broadcast struct{ msg []byte }
+
+func (b *broadcast) Invalidates(memberlist.Broadcast) bool { return false }
+func (b *broadcast) Message() []byte                       { return b.msg }
+func (b *broadcast) Finished()                             {}
+
+// mlLog forwards memberlist's log lines to the cluster logger.
+// After Close it drops them: memberlist's suspicion timers can still fire
+// and log after Shutdown returns.
+type mlLog struct {
+	l      *log.Logger
+	closed atomic.Bool
+}
+
+func (w *mlLog) Write(p []byte) (int, error) {
+	if w.closed.Load() || bytes.Contains(p, []byte("[DEBUG]")) {
+		return len(p), nil
+	}
+	w.l.Printf("gossip: %s", p)
+	return len(p), nil
+}

@@ -1,0 +1,190 @@
+package peer
+
+import (
+	"time"
+)
+
+// The owner goroutine of a Cluster: the only code that touches the Node.
+// run takes one input (or a tick) and whatever else is queued, steps the
+// node, then flush handles the node's Ready (persist, publish, send,
+// Advance) and answer replies to the callers. The simulation (sim_test.go)
+// calls handle, tick and flush itself, so it drives the same code.
+
+// run is the owner goroutine.
+func (c *Cluster) run() {
+	t := time.NewTicker(c.cfg.TickInterval)
+	defer t.Stop()
+	var waiting []pending
+	for {
+		select {
+		case <-c.done:
+			if c.node.HasReady() {
+				_ = c.flush() // a failure is logged; nobody waits for it
+			}
+			return
+		case now := <-t.C:
+			c.tick(now)
+		case in := <-c.inputs:
+			waiting = c.handle(in, c.now(), waiting)
+		batch:
+			for len(waiting) < maxBatch {
+				select {
+				case in := <-c.inputs:
+					waiting = c.handle(in, c.now(), waiting)
+				default:
+					break batch
+				}
+			}
+		}
+		err := c.flush()
+		c.answer(waiting, err)
+		clear(waiting)
+		waiting = waiting[:0]
+	}
+}
+
+// tick advances the node's clock, with the store's replication offset
+// copied in first (it ranks replicas in elections).
+func (c *Cluster) tick(now time.Time) {
+	if c.repl != nil {
+		_, _ = c.node.Apply(Op{Kind: OpSetOffset, Offset: uint64(c.repl.ReplOffset())}, now)
+	}
+	c.node.Tick(now)
+}
+
+// handle steps the node with one input; what needs an answer waits in
+// the returned list until the step is durable.
+func (c *Cluster) handle(in input, now time.Time, waiting []pending) []pending {
+	p := pending{in: in}
+	switch {
+	case in.msg != nil:
+		if err := c.node.Step(*in.msg, now); err != nil {
+			c.logger.Printf("cluster: %v", err)
+		}
+	case in.op != nil:
+		p.res, p.err = c.node.Apply(*in.op, now)
+		if p.err != nil && in.reply == nil {
+			c.logger.Printf("cluster: %v", p.err)
+		}
+	case in.repl != nil:
+		c.repl = in.repl
+		_, _ = c.node.Apply(Op{Kind: OpSetOffset, Offset: uint64(in.repl.ReplOffset())}, now)
+	}
+	if in.reply == nil {
+		return waiting
+	}
+	return append(waiting, p)
+}
+
+// flush handles the node's Ready, in this order:
+//
+//  1. persist the state, when it changed, and wait until it is durable;
+//     if that fails, drop the messages (they may depend on the state)
+//     and stop: nothing of the step takes effect outside the node, and
+//     the next Ready asks to persist again;
+//  2. make the store's replication follow the node's role, then publish
+//     the routing snapshot: a replica that won an election is a writable
+//     primary before the router sends it a command;
+//  3. send the messages;
+//  4. delete the keys of dirty slots (the snapshot already redirects
+//     them, so none is created here afterwards);
+//  5. Advance.
+func (c *Cluster) flush() error {
+	n := c.node
+	if !n.HasReady() {
+		c.publish(false) // ClusterOK may change with time (PFAIL)
+		return nil
+	}
+	rd := n.Ready()
+	if rd.MustSave && c.cfg.Store != nil {
+		if err := c.cfg.Store.Save(*rd.State); err != nil {
+			if !c.saveFailed {
+				c.logger.Printf("cluster: %v (messages held back until a save succeeds)", err)
+			}
+			c.saveFailed = true
+			n.Advance(Ready{Messages: rd.Messages})
+			return err
+		}
+		if c.saveFailed {
+			c.logger.Printf("cluster: state saved again")
+			c.saveFailed = false
+		}
+	}
+	c.syncRepl()
+	c.publish(rd.MustSave)
+	for _, m := range rd.Messages {
+		c.tr.Send(m)
+	}
+	c.deleteDirty(rd.DirtySlots)
+	n.Advance(rd)
+	return nil
+}
+
+// publish replaces the routing snapshot when the node's persistent view
+// changed (every change that routing depends on is one) or its
+// cluster_state flipped.
+func (c *Cluster) publish(changed bool) {
+	ok := c.node.ClusterOK(c.cfg.RequireFullCoverage)
+	if !changed && c.routes.Load().ok == ok {
+		return
+	}
+	c.routes.Store(buildRoutes(c.node, c.cfg.RequireFullCoverage))
+	if f := c.onRoutes.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// answer replies to the inputs of the step; err is the step's save error.
+func (c *Cluster) answer(waiting []pending, err error) {
+	now := c.now()
+	var status *Status
+	var state *State
+	for _, p := range waiting {
+		r := result{res: p.res, err: p.err}
+		if r.err == nil && err != nil && p.in.op != nil {
+			r.err = err
+		}
+		switch p.in.query {
+		case queryStatus:
+			if status == nil {
+				st := c.node.Status(now, c.cfg.RequireFullCoverage)
+				status = &st
+			}
+			r.status = status
+		case queryState:
+			if state == nil {
+				st := c.node.State()
+				state = &st
+			}
+			r.state = state
+		}
+		p.in.reply <- r // buffered: never blocks
+	}
+}
+
+// deleteDirty deletes the keys this primary still holds of slots another
+// primary took over by a newer claim (Ready.DirtySlots), as Redis does, so
+// that a key never lives on two primaries; the store logs the deletion as
+// DELs to its append-only log and replicas. It runs on the owner after
+// the routing snapshot that sends the slot's commands to the new owner is
+// published (the store routes a command with its shards locked), so no
+// key of the slot is created here afterwards. A node that is a replica by
+// now (it full-syncs from its primary) deletes nothing.
+func (c *Cluster) deleteDirty(slots []uint16) {
+	if c.repl == nil || len(slots) == 0 || c.node.Self().Role != RolePrimary {
+		return
+	}
+	for _, s := range slots {
+		owner := c.node.SlotOwner(s)
+		if owner == c.node.ID() {
+			continue
+		}
+		n, err := c.repl.DeleteKeysInSlot(int(s))
+		switch {
+		case err != nil:
+			c.logger.Printf("cluster: slot %d moved to %s: deleting its keys here: %v", s, owner, err)
+		case n > 0:
+			c.logger.Printf("cluster: slot %d is served by %s now: deleted the %d keys of it held here", s, owner, n)
+		}
+	}
+}
