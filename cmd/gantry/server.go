@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	_ "net/http/pprof" // served only with --pprof
 	"os"
@@ -10,8 +11,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/gantry-project/gantry/internal/cli"
+	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/server"
 )
 
@@ -56,6 +59,9 @@ with the same --data-dir rejoin with every job, node and allocation.`,
       --bootstrap-expect 3 --join 10.0.0.2:4646,10.0.0.3:4646`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := sharedStateFlagsNeedIt(cmd.Flags(), cfg.Scheduler.Architecture); err != nil {
+				return err
+			}
 			var err error
 			if cfg.Logger, err = newLogger(logLevel, os.Stderr); err != nil {
 				return err
@@ -96,12 +102,26 @@ with the same --data-dir rejoin with every job, node and allocation.`,
 	f.StringVar(&cfg.RaftLogStore, "raft-log-store", "", "Raft log store of a new --data-dir: wal or boltdb (default "+server.DefaultLogStore+"); an existing data dir keeps its own")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", cfg.HeartbeatTTL, "time within which agents must heartbeat before their node is marked down")
 	f.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often the leader reconciles every job")
-	f.IntVar(&cfg.SampleSize, "sample-size", cfg.SampleSize, "feasible nodes ranked per placement (0 = scheduler default)")
-	f.StringVar(&cfg.Scheduler, "scheduler", server.SchedulerMonolithic, "scheduling architecture: monolithic or shared-state")
-	f.IntVar(&cfg.Schedulers, "schedulers", 0, "shared-state: parallel scheduler workers (of the service scheduler with --batch-schedulers; 0 = 4)")
-	f.IntVar(&cfg.BatchSchedulers, "batch-schedulers", 0, "shared-state: run a separate batch scheduler with this many workers (0 = one scheduler for every job type)")
+	f.IntVar(&cfg.Scheduler.SampleSize, "sample-size", cfg.Scheduler.SampleSize, "feasible nodes ranked per placement")
+	f.StringVar(&cfg.Scheduler.Architecture, "scheduler", cfg.Scheduler.Architecture, "scheduling architecture: "+architecture.Monolithic+" or "+architecture.SharedState)
+	f.IntVar(&cfg.Scheduler.SharedState.Workers, "schedulers", cfg.Scheduler.SharedState.Workers, "shared-state: parallel scheduler workers (of the service scheduler with --batch-schedulers)")
+	f.IntVar(&cfg.Scheduler.SharedState.BatchWorkers, "batch-schedulers", cfg.Scheduler.SharedState.BatchWorkers, "shared-state: run a separate batch scheduler with this many workers (0 = one scheduler for every job type)")
 	f.IntVar(&cfg.PlanBatch, "plan-batch", server.DefaultPlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; for profiling, e.g. by gantry bench)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
+}
+
+// sharedStateFlagsNeedIt refuses shared-state settings given with another
+// architecture, which would ignore them.
+func sharedStateFlagsNeedIt(f *pflag.FlagSet, arch string) error {
+	if arch == architecture.SharedState {
+		return nil
+	}
+	for _, name := range []string{"schedulers", "batch-schedulers"} {
+		if f.Changed(name) {
+			return fmt.Errorf("--%s: needs --scheduler %s (got %q)", name, architecture.SharedState, arch)
+		}
+	}
+	return nil
 }

@@ -210,9 +210,5 @@ func checkPlanAgainstSnapshot(t *testing.T, snap scheduler.State, plan *structs.
 	}
 }
 
-// The server's go-memdb snapshot is the production State: it must keep
-// satisfying both interfaces, or failures stop being cleared precisely.
-var (
-	_ scheduler.State         = (*state.Snapshot)(nil)
-	_ scheduler.FailureReader = (*state.Snapshot)(nil)
-)
+// The server's go-memdb snapshot is the production State.
+var _ scheduler.State = (*state.Snapshot)(nil)

@@ -7,6 +7,9 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 )
 
 // Config configures a Server. Start from DefaultConfig; New validates it.
@@ -43,23 +46,14 @@ type Config struct {
 	// ReconcileInterval is how often the leader enqueues every job (a
 	// safety net for missed triggers).
 	ReconcileInterval time.Duration
-	// SampleSize is passed to the scheduler (0 = its default).
-	SampleSize int
-	// Scheduler is the scheduling architecture: "monolithic" (default) or
-	// "shared-state".
-	Scheduler string
-	// Schedulers is the number of parallel shared-state workers (of the
-	// service scheduler when BatchSchedulers > 0); 0 = the default (4).
-	Schedulers int
-	// BatchSchedulers, when > 0, splits shared-state scheduling in two, as
-	// Omega does: a service scheduler with Schedulers workers and a batch
-	// scheduler with this many workers and cheaper placement.
-	BatchSchedulers int
+	// Scheduler picks the scheduling architecture the leader runs and
+	// holds its settings, each under the part that owns it: the
+	// evaluation loop's (sample size, seed) and the architecture's own
+	// (shared-state workers).
+	Scheduler architecture.Config
 	// PlanBatch is the most plans the applier commits in one Raft entry
 	// (0 = 64; 1 = one entry per plan).
 	PlanBatch int
-	// Seed seeds placement randomness (0 = time-based).
-	Seed int64
 	// Logger receives structured logs (nil = discard).
 	Logger *slog.Logger
 	// RaftTimeout is the Raft heartbeat and election timeout (0 = 1s).
@@ -107,12 +101,6 @@ const (
 // costs more than the milliseconds it saves (docs/operations.md).
 const DefaultLogStore = LogStoreBoltDB
 
-// Scheduling architectures (Config.Scheduler, --scheduler).
-const (
-	SchedulerMonolithic  = "monolithic"
-	SchedulerSharedState = "shared-state"
-)
-
 // DefaultPlanBatch is the most plans committed in one Raft entry.
 const DefaultPlanBatch = 64
 
@@ -132,6 +120,7 @@ func DefaultConfig() Config {
 		RaftTimeout:       time.Second,
 		ApplyTimeout:      30 * time.Second,
 		SnapshotThreshold: 8192,
+		Scheduler:         architecture.DefaultConfig(),
 	}
 }
 
@@ -183,22 +172,8 @@ func (c *Config) validate() error {
 	if c.ReconcileInterval <= 0 {
 		bad("reconcile_interval", "must be > 0 (got %s)", c.ReconcileInterval)
 	}
-	if c.SampleSize < 0 {
-		bad("sample_size", "must be >= 0 (got %d)", c.SampleSize)
-	}
-	switch c.Scheduler {
-	case "", SchedulerMonolithic, SchedulerSharedState:
-	default:
-		bad("scheduler", "must be %q or %q (got %q)", SchedulerMonolithic, SchedulerSharedState, c.Scheduler)
-	}
-	if c.Schedulers < 0 {
-		bad("schedulers", "must be >= 0 (got %d)", c.Schedulers)
-	}
-	if c.BatchSchedulers < 0 {
-		bad("batch_schedulers", "must be >= 0 (got %d)", c.BatchSchedulers)
-	}
-	if c.Scheduler != SchedulerSharedState && (c.Schedulers > 0 || c.BatchSchedulers > 0) {
-		bad("schedulers", "parallel schedulers need scheduler %q (got %q)", SchedulerSharedState, c.Scheduler)
+	if err := scheduler.NestErrors("scheduler", c.Scheduler.Validate()); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PlanBatch < 0 {
 		bad("plan_batch", "must be >= 0 (got %d)", c.PlanBatch)
@@ -243,9 +218,6 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Scheduler == "" {
-		c.Scheduler = SchedulerMonolithic
 	}
 	if c.PlanBatch == 0 {
 		c.PlanBatch = DefaultPlanBatch
