@@ -43,6 +43,12 @@ func newServerMembersCmd() *cobra.Command {
 }
 
 func newServerCmd() *cobra.Command {
+	cmd, _ := newServerCmdConfig()
+	return cmd
+}
+
+// newServerCmdConfig returns the command and the config its flags fill.
+func newServerCmdConfig() (*cobra.Command, *server.Config) {
 	cfg := server.DefaultConfig()
 	var logLevel, pprofAddr string
 	cmd := &cobra.Command{
@@ -109,7 +115,7 @@ with the same --data-dir rejoin with every job, node and allocation.`,
 	f.IntVar(&cfg.PlanBatch, "plan-batch", server.DefaultPlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; for profiling, e.g. by gantry bench)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	return cmd
+	return cmd, &cfg
 }
 
 // sharedStateFlagsNeedIt refuses shared-state settings given with another

@@ -71,7 +71,7 @@ func FieldErrorf(field, format string, args ...any) error {
 // NestErrors places every structs.FieldError in err (one error or a join)
 // under parent, so a config nested in another names its fields by their
 // full path ("workers" in "shared_state" becomes "shared_state.workers").
-// Other errors keep their text.
+// Other errors are prefixed with parent.
 func NestErrors(parent string, err error) error {
 	if err == nil {
 		return nil
@@ -83,7 +83,8 @@ func NestErrors(parent string, err error) error {
 		}
 		return errors.Join(errs...)
 	}
-	if fe, ok := err.(structs.FieldError); ok {
+	var fe structs.FieldError
+	if errors.As(err, &fe) {
 		fe.Field = parent + "." + fe.Field
 		return fe
 	}
