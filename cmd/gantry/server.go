@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	_ "net/http/pprof" // served only with --pprof
 	"os"
@@ -11,10 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/gantry-project/gantry/internal/cli"
-	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/server"
 )
 
@@ -43,12 +40,6 @@ func newServerMembersCmd() *cobra.Command {
 }
 
 func newServerCmd() *cobra.Command {
-	cmd, _ := newServerCmdConfig()
-	return cmd
-}
-
-// newServerCmdConfig returns the command and the config its flags fill.
-func newServerCmdConfig() (*cobra.Command, *server.Config) {
 	cfg := server.DefaultConfig()
 	var logLevel, pprofAddr string
 	cmd := &cobra.Command{
@@ -108,26 +99,9 @@ with the same --data-dir rejoin with every job, node and allocation.`,
 	f.StringVar(&cfg.RaftLogStore, "raft-log-store", "", "Raft log store of a new --data-dir: wal or boltdb (default "+server.DefaultLogStore+"); an existing data dir keeps its own")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", cfg.HeartbeatTTL, "time within which agents must heartbeat before their node is marked down")
 	f.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often the leader reconciles every job")
-	f.IntVar(&cfg.Scheduler.SampleSize, "sample-size", cfg.Scheduler.SampleSize, "feasible nodes ranked per placement")
-	f.StringVar(&cfg.Scheduler.Architecture, "scheduler", cfg.Scheduler.Architecture, "scheduling architecture: "+architecture.Monolithic+" or "+architecture.SharedState)
-	f.IntVar(&cfg.Scheduler.SharedState.Workers, "schedulers", cfg.Scheduler.SharedState.Workers, "shared-state: parallel scheduler workers (of the service scheduler with --batch-schedulers)")
-	f.IntVar(&cfg.Scheduler.SharedState.BatchWorkers, "batch-schedulers", cfg.Scheduler.SharedState.BatchWorkers, "shared-state: run a separate batch scheduler with this many workers (0 = one scheduler for every job type)")
+	schedulerFlags(f, &cfg.Scheduler)
 	f.IntVar(&cfg.PlanBatch, "plan-batch", server.DefaultPlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; for profiling, e.g. by gantry bench)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	return cmd, &cfg
-}
-
-// sharedStateFlagsNeedIt refuses shared-state settings given with another
-// architecture, which would ignore them.
-func sharedStateFlagsNeedIt(f *pflag.FlagSet, arch string) error {
-	if arch == architecture.SharedState {
-		return nil
-	}
-	for _, name := range []string{"schedulers", "batch-schedulers"} {
-		if f.Changed(name) {
-			return fmt.Errorf("--%s: needs --scheduler %s (got %q)", name, architecture.SharedState, arch)
-		}
-	}
-	return nil
+	return cmd
 }

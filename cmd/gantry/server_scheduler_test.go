@@ -3,9 +3,13 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 )
 
-// TestServerSchedulerFlags: the scheduler flags keep their names and land
+// TestServerSchedulerFlags: the server's scheduler flags keep their names and land
 // in the nested settings of the architecture that owns them; shared-state
 // settings given with another architecture are refused, not ignored.
 func TestServerSchedulerFlags(t *testing.T) {
@@ -26,11 +30,13 @@ func TestServerSchedulerFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd, cfg := newServerCmdConfig()
-			if err := cmd.ParseFlags(tt.args); err != nil {
+			cfg := architecture.DefaultConfig()
+			f := pflag.NewFlagSet("server", pflag.ContinueOnError)
+			schedulerFlags(f, &cfg)
+			if err := f.Parse(tt.args); err != nil {
 				t.Fatal(err)
 			}
-			err := sharedStateFlagsNeedIt(cmd.Flags(), cfg.Scheduler.Architecture)
+			err := sharedStateFlagsNeedIt(f, cfg.Architecture)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error %v, want %q", err, tt.err)
@@ -40,7 +46,7 @@ func TestServerSchedulerFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := cfg.Scheduler
+			s := cfg
 			if s.Architecture != tt.arch || s.SharedState.Workers != tt.workers || s.SharedState.BatchWorkers != tt.batch || s.SampleSize != tt.sample {
 				t.Fatalf("scheduler config %+v", s)
 			}
