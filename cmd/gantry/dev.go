@@ -228,7 +228,7 @@ func startDevServers(o *devOptions, dir string, logger *slog.Logger) ([]*server.
 		scfg.RaftAddr = raftAddr
 		// Distinct seeds: allocation IDs come from the scheduler's
 		// generator, and each server may become the one scheduling.
-		scfg.Seed = time.Now().UnixNano() + int64(i)
+		scfg.Scheduler.Seed = time.Now().UnixNano() + int64(i)
 		scfg.Logger = logger.With("component", "server", "server", scfg.NodeName)
 		srv, err := server.New(scfg)
 		if err != nil {

@@ -26,11 +26,6 @@ func TestServerFlagsMapOntoDefaultConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.Logger = nil // set by the command from --log-level
-		// The scheduler's settings are its own (--scheduler names the
-		// monolithic default that DefaultConfig leaves empty).
-		if cfg.Scheduler == server.SchedulerMonolithic {
-			cfg.Scheduler = ""
-		}
 		return cfg
 	}
 	want := server.DefaultConfig()

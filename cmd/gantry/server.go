@@ -56,6 +56,9 @@ with the same --data-dir rejoin with every job, node and allocation.`,
       --bootstrap-expect 3 --join 10.0.0.2:4646,10.0.0.3:4646`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := sharedStateFlagsNeedIt(cmd.Flags(), cfg.Scheduler.Architecture); err != nil {
+				return err
+			}
 			var err error
 			if cfg.Logger, err = newLogger(logLevel, os.Stderr); err != nil {
 				return err
@@ -106,9 +109,6 @@ func serverFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.StringVar(&cfg.RaftLogStore, "raft-log-store", cfg.RaftLogStore, "Raft log store of a new --data-dir: wal or boltdb (default "+server.DefaultLogStore+"); an existing data dir keeps its own")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", cfg.HeartbeatTTL, "time within which agents must heartbeat before their node is marked down")
 	f.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often the leader reconciles every job")
-	f.IntVar(&cfg.SampleSize, "sample-size", cfg.SampleSize, "feasible nodes ranked per placement (0 = scheduler default)")
-	f.StringVar(&cfg.Scheduler, "scheduler", server.SchedulerMonolithic, "scheduling architecture: monolithic or shared-state")
-	f.IntVar(&cfg.Schedulers, "schedulers", 0, "shared-state: parallel scheduler workers (of the service scheduler with --batch-schedulers; 0 = 4)")
-	f.IntVar(&cfg.BatchSchedulers, "batch-schedulers", 0, "shared-state: run a separate batch scheduler with this many workers (0 = one scheduler for every job type)")
+	schedulerFlags(f, &cfg.Scheduler)
 	f.IntVar(&cfg.PlanBatch, "plan-batch", cfg.PlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
 }

@@ -24,7 +24,7 @@ func TestWithRealServer(t *testing.T) {
 	cfg.RaftTimeout = 100 * time.Millisecond
 	cfg.HeartbeatTTL = 5 * time.Second
 	cfg.ReconcileInterval = time.Minute
-	cfg.Seed = 1
+	cfg.Scheduler.Seed = 1
 	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,7 @@ type controlPlane interface {
 type serverSettings struct {
 	dataDir      string
 	heartbeatTTL time.Duration
-	sampleSize   int
+	sampleSize   int // 0 = the server's default
 	seed         int64
 	scheduler    string // "" = the server's default architecture
 	schedulers   int    // shared-state workers; 0 = the server's default
@@ -54,9 +54,16 @@ func startInProcess(s serverSettings, logger *slog.Logger) (*inProcess, error) {
 	cfg.HTTPAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.NodeName = "bench"
 	cfg.HeartbeatTTL = s.heartbeatTTL
-	cfg.SampleSize = s.sampleSize
-	cfg.Seed = s.seed
-	cfg.Scheduler, cfg.Schedulers = s.scheduler, s.schedulers
+	if s.sampleSize > 0 {
+		cfg.Scheduler.SampleSize = s.sampleSize
+	}
+	cfg.Scheduler.Seed = s.seed
+	if s.scheduler != "" {
+		cfg.Scheduler.Architecture = s.scheduler
+	}
+	if s.schedulers > 0 {
+		cfg.Scheduler.SharedState.Workers = s.schedulers
+	}
 	cfg.RaftLogStore = s.logStore
 	cfg.RaftTimeout = 200 * time.Millisecond
 	cfg.Logger = logger
@@ -111,8 +118,10 @@ func startChild(exe string, s serverSettings, pprof bool) (*childProcess, error)
 	c := &childProcess{addr: "127.0.0.1:" + ports[0], done: make(chan error, 1)}
 	args := []string{"server", "--data-dir", filepath.Join(s.dataDir, "server"),
 		"--http-addr", c.addr, "--raft-addr", "127.0.0.1:" + ports[1], "--name", "bench",
-		"--heartbeat-ttl", s.heartbeatTTL.String(), "--sample-size", strconv.Itoa(s.sampleSize),
-		"--log-level", "warn"}
+		"--heartbeat-ttl", s.heartbeatTTL.String(), "--log-level", "warn"}
+	if s.sampleSize > 0 {
+		args = append(args, "--sample-size", strconv.Itoa(s.sampleSize))
+	}
 	if s.scheduler != "" {
 		args = append(args, "--scheduler", s.scheduler)
 	}

@@ -39,7 +39,10 @@ func benchPlace(b *testing.B, nodes int, job *structs.Job, cache *scheduler.Feas
 	placed := 0
 	for b.Loop() {
 		plan := &structs.Plan{JobID: job.ID}
-		p := scheduler.NewPlacer(scheduler.PlacerConfig{Rand: r, Now: fixedNow, Cache: cache}, v, job, plan)
+		p, err := scheduler.NewPlacer(scheduler.Options{Rand: r, Now: fixedNow, Cache: cache}, v, job, plan)
+		if err != nil {
+			b.Fatal(err)
+		}
 		for i := range job.Count {
 			if p.Place(scheduler.PlaceRequest{Index: i}) != nil {
 				placed++

@@ -9,24 +9,36 @@ import (
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
-// FailureReader is implemented by State views that store placement
-// failures (the server's state store, schedtest). With it ComputePlan clears
-// a stored failure exactly when one exists and skips rewriting one that has
-// not changed; without it, it clears whenever a non-empty plan placed
-// everything.
-type FailureReader interface {
-	PlacementFailure(jobID string) *structs.PlacementFailure
-}
-
-// Options holds the injected parts of one scheduling pass.
+// Options holds the injected parts of one scheduling pass. ComputePlan and
+// NewPlacer take the same; an evaluation loop keeps one per goroutine (its
+// own random source and cache).
 type Options struct {
-	SampleSize int              // 0 = DefaultSampleSize
-	Rand       *rand.Rand       // required
-	Now        func() time.Time // nil = time.Now
+	// SampleSize is how many feasible nodes with room are ranked per
+	// placement; 0 = DefaultSampleSize.
+	SampleSize int
+	// Rand shuffles nodes and draws allocation IDs; required, so every
+	// run can be replayed from its seed.
+	Rand *rand.Rand
+	// Now stamps new allocations and failures; nil = time.Now.
+	Now func() time.Time
 	// Cache, when set, keeps feasibility verdicts across passes (see
 	// FeasibilityCache); the caller owns it and must not share it between
-	// goroutines.
+	// goroutines. nil evaluates constraints lazily per pass.
 	Cache *FeasibilityCache
+}
+
+// complete returns o with its zero optional parts replaced, or ErrNoRand.
+func (o Options) complete() (Options, error) {
+	if o.Rand == nil {
+		return o, ErrNoRand
+	}
+	if o.SampleSize <= 0 {
+		o.SampleSize = DefaultSampleSize
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
 }
 
 // Result is the outcome of ComputePlan.
@@ -49,11 +61,9 @@ var ErrNoRand = errors.New("scheduler: Options.Rand is required")
 // reconcile, then place each copy that is needed, then record or clear the
 // placement failure. It does not submit the plan.
 func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
-	if opts.Rand == nil {
-		return nil, ErrNoRand
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	opts, err := opts.complete()
+	if err != nil {
+		return nil, err
 	}
 	job := state.JobByID(jobID)
 	allocs := state.AllocsByJob(jobID)
@@ -61,19 +71,16 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 
 	plan := &structs.Plan{JobID: jobID, SnapshotIndex: state.Index(), Stops: rec.Stops}
 	res := &Result{Plan: plan, RetryAt: rec.RetryAt}
-	var stored *structs.PlacementFailure
-	fr, haveFailures := state.(FailureReader)
-	if haveFailures {
-		stored = fr.PlacementFailure(jobID)
-	}
+	// A stored failure is cleared exactly when there is one and the pass
+	// leaves nothing unplaced; an unchanged one is not written again.
+	stored := state.PlacementFailure(jobID)
+	plan.ClearFailure = stored != nil
 	if job == nil {
-		plan.ClearFailure = stored != nil || (!haveFailures && len(plan.Stops) > 0)
 		return res, nil
 	}
 	plan.Priority = job.Priority
 	plan.AllOrNothing = job.Gang
 	if job.Stop {
-		plan.ClearFailure = stored != nil || (!haveFailures && len(plan.Stops) > 0)
 		return res, nil
 	}
 
@@ -87,7 +94,7 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 		if known == nil {
 			known = []*structs.Allocation{} // read: the job has none
 		}
-		pl := newPlacer(PlacerConfig(opts), state, job, plan, known)
+		pl := newPlacer(opts, state, job, plan, known)
 		for _, req := range rec.Place {
 			if pl.Place(req) != nil {
 				res.Placed++
@@ -105,17 +112,12 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 				f = gangFailure(f, len(rec.Place))
 			}
 			res.Unplaced = f.Unplaced
+			plan.ClearFailure = false
 			if !SameFailure(f, stored) {
 				plan.Failure = f
 			}
 			return res, nil
 		}
-	}
-	switch {
-	case haveFailures:
-		plan.ClearFailure = stored != nil
-	default:
-		plan.ClearFailure = len(plan.Placements) > 0 || len(plan.Stops) > 0
 	}
 	return res, nil
 }

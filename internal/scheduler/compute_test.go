@@ -64,6 +64,47 @@ func TestFailureLifecycle(t *testing.T) {
 	}
 }
 
+// wrappedView decorates a view through the State interface alone, as an
+// architecture narrowing what a scheduler sees (an offer's nodes) does.
+type wrappedView struct{ scheduler.State }
+
+// TestFailureThroughWrappedView: failures are decided the same through a
+// decorated view: an unchanged failure is not rewritten, a stored one is
+// cleared once everything is placed, and a plan never clears a failure
+// that is not stored.
+func TestFailureThroughWrappedView(t *testing.T) {
+	st := schedtest.NewState()
+	st.UpsertNode(schedtest.Node("n1", 1000, 1024))
+	st.UpsertJob(schedtest.Job("web", 3, 400, 100))
+	schedule(t, st, "web", 1) // 2 placed, the failure stored
+	opts := scheduler.Options{Rand: rng(2), Now: fixedNow}
+	res, err := scheduler.ComputePlan(opts, wrappedView{st.Snapshot()}, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Plan.IsNoOp() {
+		t.Fatalf("unchanged failure rewritten through a wrapped view: %+v", res.Plan)
+	}
+
+	st.UpsertNode(schedtest.Node("n2", 1000, 1024))
+	res, err = scheduler.ComputePlan(opts, wrappedView{st.Snapshot()}, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Placed != 1 || !res.Plan.ClearFailure {
+		t.Fatalf("stored failure not cleared through a wrapped view: %+v", res.Plan)
+	}
+
+	st.UpsertJob(schedtest.Job("api", 1, 100, 100)) // fits: no failure ever
+	res, err = scheduler.ComputePlan(opts, wrappedView{st.Snapshot()}, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Placed != 1 || res.Plan.ClearFailure {
+		t.Fatalf("plan clears a failure that is not stored: %+v", res.Plan)
+	}
+}
+
 func TestComputePlanRejectsBadInput(t *testing.T) {
 	st := schedtest.NewState()
 	st.UpsertNode(schedtest.Node("n1", 1000, 1024))
@@ -210,9 +251,5 @@ func checkPlanAgainstSnapshot(t *testing.T, snap scheduler.State, plan *structs.
 	}
 }
 
-// The server's go-memdb snapshot is the production State: it must keep
-// satisfying both interfaces, or failures stop being cleared precisely.
-var (
-	_ scheduler.State         = (*state.Snapshot)(nil)
-	_ scheduler.FailureReader = (*state.Snapshot)(nil)
-)
+// The server's go-memdb snapshot is the production State.
+var _ scheduler.State = (*state.Snapshot)(nil)

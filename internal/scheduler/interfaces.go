@@ -29,6 +29,11 @@ type State interface {
 	AllocsByNode(nodeID string) []*structs.Allocation
 	// AllocsByJob returns every allocation of a job, terminal ones too.
 	AllocsByJob(jobID string) []*structs.Allocation
+	// PlacementFailure returns the job's stored placement failure, or nil.
+	// ComputePlan reads it to clear a failure exactly when one is stored
+	// and to skip rewriting one that has not changed; a view that keeps
+	// none returns nil, and its plans then never clear one.
+	PlacementFailure(jobID string) *structs.PlacementFailure
 }
 
 // NodeUsageReader is implemented by State views that keep each node's usage

@@ -34,7 +34,10 @@ func fillUntilFull(t *testing.T, seed uint64) (cpu, mem, visits float64) {
 		}
 		st.UpsertJob(job)
 		plan := &structs.Plan{JobID: job.ID}
-		p := scheduler.NewPlacer(scheduler.PlacerConfig{Rand: rng, Now: fixedNow}, st.Snapshot(), job, plan)
+		p, err := scheduler.NewPlacer(scheduler.Options{Rand: rng, Now: fixedNow}, st.Snapshot(), job, plan)
+		if err != nil {
+			t.Fatal(err)
+		}
 		failed := false
 		for i := range job.Count {
 			if p.Place(scheduler.PlaceRequest{Index: i}) == nil {

@@ -35,16 +35,6 @@ type PlaceRequest struct {
 	Reason string
 }
 
-// PlacerConfig holds the injected parts of a Placer.
-type PlacerConfig struct {
-	SampleSize int              // 0 = DefaultSampleSize
-	Rand       *rand.Rand       // shuffles nodes and draws IDs; nil = time-seeded
-	Now        func() time.Time // nil = time.Now
-	// Cache, when set, filters nodes for jobs with constraints once per
-	// node object across passes; nil evaluates lazily per pass.
-	Cache *FeasibilityCache
-}
-
 // nodeInfo is what one pass knows about one node, computed on first visit:
 // the job's feasibility verdict (cached so constraints are evaluated once per
 // node per job, Borg's equivalence classes at the granularity of a node) and
@@ -109,30 +99,23 @@ type Placer struct {
 }
 
 // NewPlacer prepares to place copies of job into plan. Allocations the plan
-// already stops count as gone.
-func NewPlacer(cfg PlacerConfig, state State, job *structs.Job, plan *structs.Plan) *Placer {
-	return newPlacer(cfg, state, job, plan, nil)
+// already stops count as gone. It fails only without opts.Rand.
+func NewPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan) (*Placer, error) {
+	opts, err := opts.complete()
+	if err != nil {
+		return nil, err
+	}
+	return newPlacer(opts, state, job, plan, nil), nil
 }
 
-// newPlacer is NewPlacer with the job's allocations already read from
-// state (nil: read them if needed), so ComputePlan does not merge a big
-// job's allocations with the overlay twice.
-func newPlacer(cfg PlacerConfig, state State, job *structs.Job, plan *structs.Plan, jobAllocs []*structs.Allocation) *Placer {
-	if cfg.SampleSize <= 0 {
-		cfg.SampleSize = DefaultSampleSize
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Rand == nil {
-		// Callers should inject one (reproducible runs); never crash.
-		seed := uint64(time.Now().UnixNano())
-		cfg.Rand = rand.New(rand.NewPCG(seed, seed>>1))
-	}
+// newPlacer is NewPlacer with complete options and the job's allocations
+// already read from state (nil: read them if needed), so ComputePlan does
+// not merge a big job's allocations with the overlay twice.
+func newPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan, jobAllocs []*structs.Allocation) *Placer {
 	cons, _ := CompileConstraints(job.Constraints) // a bad regexp matches nothing
 	p := &Placer{
 		state: state, job: job, jobCopy: job.Copy(), plan: plan,
-		rng: cfg.Rand, now: cfg.Now, sample: cfg.SampleSize, cons: cons,
+		rng: opts.Rand, now: opts.Now, sample: opts.SampleSize, cons: cons,
 		removed: make(map[string]bool, len(plan.Stops)+len(plan.Preemptions)),
 	}
 	for _, s := range plan.Stops {
@@ -144,8 +127,8 @@ func newPlacer(cfg PlacerConfig, state State, job *structs.Job, plan *structs.Pl
 	p.initUsageRows(jobAllocs)
 	src := state.Nodes()
 	p.total = len(src)
-	if cfg.Cache != nil && len(job.Constraints) > 0 {
-		p.nodes, p.prefiltered = cfg.Cache.filter(src, job.Constraints)
+	if opts.Cache != nil && len(job.Constraints) > 0 {
+		p.nodes, p.prefiltered = opts.Cache.filter(src, job.Constraints)
 		p.cached = true
 		return p
 	}

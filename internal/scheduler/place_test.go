@@ -19,7 +19,11 @@ func rng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed+1)) }
 
 func newPlacer(v scheduler.State, job *structs.Job, sample int, seed uint64) (*scheduler.Placer, *structs.Plan) {
 	plan := &structs.Plan{JobID: job.ID}
-	return scheduler.NewPlacer(scheduler.PlacerConfig{SampleSize: sample, Rand: rng(seed), Now: fixedNow}, v, job, plan), plan
+	p, err := scheduler.NewPlacer(scheduler.Options{SampleSize: sample, Rand: rng(seed), Now: fixedNow}, v, job, plan)
+	if err != nil {
+		panic(err) // Rand is set
+	}
+	return p, plan
 }
 
 // TestRanking checks that bin-packing picks the fullest node that fits and

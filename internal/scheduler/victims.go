@@ -6,11 +6,14 @@ import (
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
-// RequeueVictims hands the jobs of the allocations that the committed part
-// of a plan evicted to enqueue (each job once, at its current priority),
-// and returns how many allocations were evicted. Victims on nodes the
-// applier rejected were not evicted.
-func RequeueVictims(st State, res *Result, pr *structs.PlanResult, enqueue func(jobID string, priority int)) int {
+// requeueVictims hands the jobs of the allocations that the accepted part
+// of a plan evicts to host (each job once, at its current priority), and
+// returns how many allocations are evicted. Victims on nodes the planner
+// rejected are not evicted.
+func requeueVictims(st State, res *Result, pr *structs.PlanResult, host Host) int {
+	if len(res.Victims) == 0 {
+		return 0
+	}
 	n := 0
 	seen := map[string]bool{}
 	for _, v := range res.Victims {
@@ -26,7 +29,7 @@ func RequeueVictims(st State, res *Result, pr *structs.PlanResult, enqueue func(
 		if j := st.JobByID(v.JobID); j != nil {
 			prio = j.Priority
 		}
-		enqueue(v.JobID, prio)
+		host.Enqueue(v.JobID, prio)
 	}
 	return n
 }

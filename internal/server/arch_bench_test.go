@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -24,12 +25,12 @@ func BenchmarkArchitectures(b *testing.B) {
 		workers   int
 		planBatch int
 	}{
-		{"monolithic", SchedulerMonolithic, 0, 0},
-		{"shared-state/workers=1", SchedulerSharedState, 1, 0},
-		{"shared-state/workers=2", SchedulerSharedState, 2, 0},
-		{"shared-state/workers=4", SchedulerSharedState, 4, 0},
-		{"shared-state/workers=8", SchedulerSharedState, 8, 0},
-		{"shared-state/workers=8/plan-batch=1", SchedulerSharedState, 8, 1},
+		{"monolithic", architecture.Monolithic, 0, 0},
+		{"shared-state/workers=1", architecture.SharedState, 1, 0},
+		{"shared-state/workers=2", architecture.SharedState, 2, 0},
+		{"shared-state/workers=4", architecture.SharedState, 4, 0},
+		{"shared-state/workers=8", architecture.SharedState, 8, 0},
+		{"shared-state/workers=8/plan-batch=1", architecture.SharedState, 8, 1},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -38,7 +39,10 @@ func BenchmarkArchitectures(b *testing.B) {
 			cfg.HTTPAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0"
 			cfg.RaftTimeout = 100 * time.Millisecond
 			cfg.HeartbeatTTL, cfg.ReconcileInterval = time.Hour, time.Hour
-			cfg.Scheduler, cfg.Schedulers, cfg.PlanBatch = tc.scheduler, tc.workers, cmp.Or(tc.planBatch, DefaultPlanBatch)
+			cfg.Scheduler.Architecture, cfg.PlanBatch = tc.scheduler, cmp.Or(tc.planBatch, DefaultPlanBatch)
+			if tc.workers > 0 {
+				cfg.Scheduler.SharedState.Workers = tc.workers
+			}
 			s, err := New(cfg)
 			if err != nil {
 				b.Fatal(err)

@@ -47,7 +47,7 @@ func newTestCluster(t testing.TB, n int, mods ...func(*Config)) *testCluster {
 		}
 		// Allocation IDs come from the scheduler's seeded generator:
 		// servers sharing a seed would reuse each other's IDs.
-		cfg.Seed = int64(i + 1)
+		cfg.Scheduler.Seed = int64(i + 1)
 		// Elections on a shared machine: not too eager.
 		cfg.RaftTimeout = 300 * time.Millisecond
 		for _, m := range mods {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/gantry-project/gantry/internal/structs/driverschema"
 )
@@ -51,23 +53,14 @@ type Config struct {
 	// ReconcileInterval is how often the leader enqueues every job (a
 	// safety net for missed triggers; default 30s).
 	ReconcileInterval time.Duration
-	// SampleSize is passed to the scheduler (0 = its default).
-	SampleSize int
-	// Scheduler is the scheduling architecture: "monolithic" (default) or
-	// "shared-state".
-	Scheduler string
-	// Schedulers is the number of parallel shared-state workers (of the
-	// service scheduler when BatchSchedulers > 0); 0 = the default (4).
-	Schedulers int
-	// BatchSchedulers, when > 0, splits shared-state scheduling in two, as
-	// Omega does: a service scheduler with Schedulers workers and a batch
-	// scheduler with this many workers and cheaper placement.
-	BatchSchedulers int
+	// Scheduler picks the scheduling architecture the leader runs and
+	// holds its settings, each under the part that owns it: the
+	// evaluation loop's (sample size, seed) and the architecture's own
+	// (shared-state workers).
+	Scheduler architecture.Config
 	// PlanBatch is the most plans the applier commits in one Raft entry
 	// (default DefaultPlanBatch; 1 = one entry per plan).
 	PlanBatch int
-	// Seed seeds placement randomness (0 = time-based).
-	Seed int64
 	// Logger receives structured logs (default: discarded).
 	Logger *slog.Logger
 	// RaftTimeout is the Raft heartbeat and election timeout (default 1s,
@@ -121,12 +114,6 @@ const (
 // costs more than the milliseconds it saves (docs/operations.md).
 const DefaultLogStore = LogStoreBoltDB
 
-// Scheduling architectures (Config.Scheduler, --scheduler).
-const (
-	SchedulerMonolithic  = "monolithic"
-	SchedulerSharedState = "shared-state"
-)
-
 // Defaults and bounds of Config fields.
 const (
 	// DefaultPlanBatch is the most plans committed in one Raft entry.
@@ -161,6 +148,7 @@ func DefaultConfig() Config {
 		TrailingLogs:      10240,
 		SnapshotsRetain:   2,
 		Drivers:           driverschema.Default,
+		Scheduler:         architecture.DefaultConfig(),
 	}
 }
 
@@ -217,22 +205,8 @@ func (c Config) Validate() error {
 	if c.ReconcileInterval <= 0 {
 		bad("reconcile_interval", "must be > 0 (got %s)", c.ReconcileInterval)
 	}
-	if c.SampleSize < 0 {
-		bad("sample_size", "must be >= 0 (got %d)", c.SampleSize)
-	}
-	switch c.Scheduler {
-	case "", SchedulerMonolithic, SchedulerSharedState:
-	default:
-		bad("scheduler", "must be %q or %q (got %q)", SchedulerMonolithic, SchedulerSharedState, c.Scheduler)
-	}
-	if c.Schedulers < 0 {
-		bad("schedulers", "must be >= 0 (got %d)", c.Schedulers)
-	}
-	if c.BatchSchedulers < 0 {
-		bad("batch_schedulers", "must be >= 0 (got %d)", c.BatchSchedulers)
-	}
-	if c.Scheduler != SchedulerSharedState && (c.Schedulers > 0 || c.BatchSchedulers > 0) {
-		bad("schedulers", "parallel schedulers need scheduler %q (got %q)", SchedulerSharedState, c.Scheduler)
+	if err := scheduler.NestErrors("scheduler", c.Scheduler.Validate()); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PlanBatch < 1 {
 		bad("plan_batch", "must be >= 1 (got %d; 1 commits each plan in its own entry)", c.PlanBatch)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func TestConfigZeroIsNotDefault(t *testing.T) {
 // config as given (HeartbeatGrace 0 still means "the TTL").
 func TestConfigValidateIsPure(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.HeartbeatGrace, cfg.Scheduler = 0, ""
+	cfg.HeartbeatGrace = 0
 	before := cfg
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -71,7 +72,7 @@ func TestConfigValidateIsPure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.cfg.HeartbeatGrace != 0 || s.cfg.Scheduler != "" || s.cfg.Logger != before.Logger {
+	if s.cfg.HeartbeatGrace != 0 || !reflect.DeepEqual(s.cfg.Scheduler, before.Scheduler) || s.cfg.Logger != before.Logger {
 		t.Fatalf("New changed the config: %+v", s.cfg)
 	}
 	if got := s.cfg.heartbeatGrace(); got != cfg.HeartbeatTTL {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -29,11 +30,14 @@ func TestConfigValidation(t *testing.T) {
 		{"name", func(c *Config) { c.NodeName = "" }, "name"},
 		{"ttl", func(c *Config) { c.HeartbeatTTL = 0 }, "heartbeat_ttl"},
 		{"reconcile", func(c *Config) { c.ReconcileInterval = -time.Second }, "reconcile_interval"},
-		{"sample", func(c *Config) { c.SampleSize = -1 }, "sample_size"},
-		{"scheduler", func(c *Config) { c.Scheduler = "two-level" }, "scheduler"},
-		{"schedulers", func(c *Config) { c.Scheduler, c.Schedulers = SchedulerSharedState, -1 }, "schedulers"},
-		{"schedulers need shared-state", func(c *Config) { c.Schedulers = 4 }, "schedulers"},
-		{"batch schedulers", func(c *Config) { c.Scheduler, c.BatchSchedulers = SchedulerSharedState, -2 }, "batch_schedulers"},
+		{"sample", func(c *Config) { c.Scheduler.SampleSize = 0 }, "scheduler.sample_size"},
+		{"scheduler", func(c *Config) { c.Scheduler.Architecture = "two-level" }, "scheduler.architecture"},
+		{"schedulers", func(c *Config) {
+			c.Scheduler.Architecture, c.Scheduler.SharedState.Workers = architecture.SharedState, 0
+		}, "scheduler.shared_state.workers"},
+		{"batch schedulers", func(c *Config) {
+			c.Scheduler.Architecture, c.Scheduler.SharedState.BatchWorkers = architecture.SharedState, -2
+		}, "scheduler.shared_state.batch_workers"},
 		{"plan batch", func(c *Config) { c.PlanBatch = -1 }, "plan_batch"},
 		{"expect negative", func(c *Config) { c.BootstrapExpect = -1 }, "bootstrap_expect"},
 		{"expect without join", func(c *Config) { c.BootstrapExpect = 3 }, "join"},

@@ -61,8 +61,8 @@ type checkedPlan struct {
 // yet applied (the overlay), and committed in check order by one committer
 // goroutine, every queued plan (up to max) in one Raft entry (group
 // commit). The check never waits for Raft, and a submitter that does not
-// need the commit (the monolithic scheduler) goes on with its next job at
-// once. If an entry fails, every plan checked against it fails too and the
+// need the commit (every scheduler, through the evaluation loop) goes on
+// with its next job at once. If an entry fails, every plan checked against it fails too and the
 // overlay is emptied: nothing is committed that was checked against a
 // state that did not happen.
 type planPipeline struct {
@@ -704,8 +704,8 @@ func (v *overlayView) AllocsByJob(jobID string) []*structs.Allocation {
 	return v.merge(v.Snapshot.AllocsByJob(jobID), lists)
 }
 
-// PlacementFailure implements scheduler.FailureReader with the
-// uncommitted plans' failure records.
+// PlacementFailure returns the job's failure record, the uncommitted
+// plans' over the state's (scheduler.State).
 func (v *overlayView) PlacementFailure(jobID string) *structs.PlacementFailure {
 	for i := len(v.entries) - 1; i >= 0; i-- {
 		e := v.entries[i]

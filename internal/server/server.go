@@ -27,8 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gantry-project/gantry/internal/scheduler"
-	"github.com/gantry-project/gantry/internal/scheduler/monolithic"
-	"github.com/gantry-project/gantry/internal/scheduler/sharedstate"
+	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -140,27 +139,15 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// newScheduler builds the architecture cfg.Scheduler names.
+// newScheduler builds the architecture cfg.Scheduler picks over the given
+// views and planner.
 func newScheduler(cfg Config, reg prometheus.Registerer, snapshot func() (scheduler.State, error), planner scheduler.Planner) (scheduler.Architecture, error) {
-	if cfg.Scheduler != SchedulerSharedState {
-		return monolithic.New(monolithic.Config{
-			SampleSize: cfg.SampleSize,
-			Registerer: reg,
-			Logger:     cfg.Logger,
-			Seed:       cfg.Seed,
-		}, snapshot, planner), nil
-	}
-	sc := sharedstate.Config{
-		Workers:    cfg.Schedulers,
-		SampleSize: cfg.SampleSize,
-		Registerer: reg,
+	sched, err := architecture.New(cfg.Scheduler, scheduler.Env{
+		Snapshot:   snapshot,
+		Planner:    planner,
 		Logger:     cfg.Logger,
-		Seed:       cfg.Seed,
-	}
-	if cfg.BatchSchedulers > 0 {
-		sc.Pools = sharedstate.ServiceBatchPools(max(cfg.Schedulers, 1), cfg.BatchSchedulers)
-	}
-	sched, err := sharedstate.New(sc, snapshot, planner)
+		Registerer: reg,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("invalid server config: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/scheduler/sharedstate"
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -147,7 +148,8 @@ func TestConcurrentPlansNeverOverCommit(t *testing.T) {
 // a service and a batch scheduler, end to end through the API.
 func TestSharedStateServer(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.Scheduler, cfg.Schedulers, cfg.BatchSchedulers = SchedulerSharedState, 3, 2
+	cfg.Scheduler.Architecture = architecture.SharedState
+	cfg.Scheduler.SharedState.Workers, cfg.Scheduler.SharedState.BatchWorkers = 3, 2
 	s, c := startServer(t, cfg)
 	registerNodes(t, c, 4, 4000)
 	jobs := map[string]int{}
@@ -223,7 +225,7 @@ func (r *recordingPlanner) ackedIDs() []string {
 // committed, and the new leader finishes the work.
 func TestSharedStateLeaderLossKeepsAckedPlans(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.Scheduler, cfg.Schedulers = SchedulerSharedState, 8
+	cfg.Scheduler.Architecture, cfg.Scheduler.SharedState.Workers = architecture.SharedState, 8
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -32,7 +32,7 @@ func testConfig(t testing.TB) Config {
 	cfg.RaftTimeout = 100 * time.Millisecond
 	cfg.HeartbeatTTL = time.Minute
 	cfg.ReconcileInterval = time.Minute
-	cfg.Seed = 1
+	cfg.Scheduler.Seed = 1
 	cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return cfg
 }

@@ -1,10 +1,11 @@
-package jobqueue
+package jobqueue_test
 
 import (
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/scheduler/jobqueue"
 	"github.com/gantry-project/gantry/internal/scheduler/schedtest"
 )
 
@@ -14,13 +15,13 @@ func TestRetriesKeepEarliest(t *testing.T) {
 	epoch := time.Unix(1000, 0)
 	var mu sync.Mutex
 	var got []string
-	r := NewRetries(func() time.Time { return epoch }, func(id string, prio int) {
+	r := jobqueue.NewRetries(func() time.Time { return epoch }, func(id string, prio int) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, id)
 	})
 	var timers []*schedtest.FakeTimer
-	r.AfterFunc = func(d time.Duration, f func()) Stopper {
+	r.AfterFunc = func(d time.Duration, f func()) jobqueue.Stopper {
 		ft := &schedtest.FakeTimer{D: d, F: f}
 		timers = append(timers, ft)
 		return ft

@@ -20,6 +20,10 @@ type Planner struct {
 	// Reject, when set, is asked per node with placements before the fit
 	// check; returning true rejects that node's part (to test conflicts).
 	Reject func(nodeID string) bool
+	// BeforeApply, when set, is called with each plan before it is
+	// checked, outside the lock (tests hold submitters there to line
+	// them up).
+	BeforeApply func(*structs.Plan)
 	// OnApply, when set, is called after each plan is applied, outside the
 	// lock.
 	OnApply func(*structs.Plan, *structs.PlanResult)
@@ -54,6 +58,9 @@ func (p *Planner) Results() []*structs.PlanResult {
 func (p *Planner) SubmitPlan(ctx context.Context, plan *structs.Plan) (*structs.PlanResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("submit plan for job %s: %w", plan.JobID, err)
+	}
+	if p.BeforeApply != nil {
+		p.BeforeApply(plan)
 	}
 	res := p.State.apply(plan, p.Reject)
 	p.mu.Lock()

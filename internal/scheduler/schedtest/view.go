@@ -17,10 +17,7 @@ type View struct {
 	failures map[string]*structs.PlacementFailure
 }
 
-var (
-	_ scheduler.State         = (*View)(nil)
-	_ scheduler.FailureReader = (*View)(nil)
-)
+var _ scheduler.State = (*View)(nil)
 
 // NewView indexes the given objects; it keeps the pointers, which must not
 // be modified afterwards.
@@ -54,7 +51,7 @@ func (v *View) JobByID(id string) *structs.Job                   { return v.jobs
 func (v *View) AllocsByNode(nodeID string) []*structs.Allocation { return v.byNode[nodeID] }
 func (v *View) AllocsByJob(jobID string) []*structs.Allocation   { return v.byJob[jobID] }
 
-// PlacementFailure implements scheduler.FailureReader.
+// PlacementFailure returns the job's stored placement failure, or nil.
 func (v *View) PlacementFailure(jobID string) *structs.PlacementFailure {
 	return v.failures[jobID]
 }

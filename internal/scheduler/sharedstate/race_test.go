@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/schedtest"
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -24,14 +25,16 @@ func TestParallelSchedulersRace(t *testing.T) {
 func raceOnce(t *testing.T, seed int64) {
 	// Every worker samples all 12 nodes, so all 8 first plans pick n00 and
 	// exactly 7 conflict, whatever each worker's random draw.
-	h := newHarness(t, Config{Workers: 8, Seed: seed, SampleSize: 16})
+	h := newHarness(t, func(core *scheduler.Config, c *Config, _ *scheduler.Env) {
+		c.Workers, core.Seed, core.SampleSize = 8, seed, 16
+	})
 	const nodes = 12
 	for i := range nodes {
-		h.st.UpsertNode(schedtest.Node(fmt.Sprintf("n%02d", i), 4000, 8192))
+		h.State.UpsertNode(schedtest.Node(fmt.Sprintf("n%02d", i), 4000, 8192))
 	}
 	// n00 is nearly full: the best binpack target for every first plan.
 	filler := schedtest.Job("filler", 1, 3000, 64)
-	h.st.UpsertAllocs(schedtest.Alloc(filler, 0, "n00"))
+	h.State.UpsertAllocs(schedtest.Alloc(filler, 0, "n00"))
 
 	rng := rand.New(rand.NewPCG(uint64(seed), 7))
 	type spec struct {
@@ -54,16 +57,16 @@ func raceOnce(t *testing.T, seed int64) {
 	}
 	jobs = append(jobs, spec{id: "huge-gang", count: 60, gang: true}) // 60 cpus > 48 in the cluster
 	for _, s := range jobs {
-		j := h.addJob(s.id, structs.JobTypeBatch, s.count, 50, 1000)
+		j := h.AddJob(s.id, structs.JobTypeBatch, s.count, 50, 1000)
 		j.Gang = s.gang
-		h.st.UpsertJob(j)
+		h.State.UpsertJob(j)
 	}
 
 	// Hold the first 8 submissions until 8 plans are computed.
 	var mu sync.Mutex
 	held := 0
 	gate := make(chan struct{})
-	h.s.beforeSubmit = func(string) {
+	h.Planner.BeforeApply = func(*structs.Plan) {
 		mu.Lock()
 		held++
 		n := held
@@ -91,10 +94,7 @@ func raceOnce(t *testing.T, seed int64) {
 	// Jobs given up after retries sit on backoff timers; fire them until
 	// none is left (bounded).
 	for round := 0; round < 20; round++ {
-		h.timersMu.Lock()
-		ts := h.timers
-		h.timers = nil
-		h.timersMu.Unlock()
+		ts := h.TakeTimers()
 		if len(ts) == 0 {
 			break
 		}
@@ -106,17 +106,17 @@ func raceOnce(t *testing.T, seed int64) {
 		h.idle()
 	}
 
-	if err := h.st.CheckInvariants(); err != nil {
+	if err := h.State.CheckInvariants(); err != nil {
 		t.Fatal(err)
 	}
 	free := int64(nodes*4000 - 3000)
 	for _, s := range jobs {
-		for _, a := range h.st.LiveAllocs(s.id) {
+		for _, a := range h.State.LiveAllocs(s.id) {
 			free -= a.Resources.CPU
 		}
 	}
 	for _, s := range jobs {
-		live := h.st.LiveAllocs(s.id)
+		live := h.State.LiveAllocs(s.id)
 		seen := map[int]bool{}
 		for _, a := range live {
 			if seen[a.Index] {
@@ -130,13 +130,13 @@ func raceOnce(t *testing.T, seed int64) {
 		case s.id == "huge-gang" && len(live) != 0:
 			t.Fatalf("huge gang placed %d copies", len(live))
 		}
-		if len(live) < s.count && h.st.Failure(s.id) == nil && s.id != "huge-gang" && free >= 1000 {
+		if len(live) < s.count && h.State.Failure(s.id) == nil && s.id != "huge-gang" && free >= 1000 {
 			// A copy may be unplaced only for lack of room, and then it
 			// says so.
 			t.Errorf("job %s: %d of %d placed, no failure recorded", s.id, len(live), s.count)
 		}
 	}
-	if f := h.st.Failure("huge-gang"); f == nil || f.Unplaced != 60 {
+	if f := h.State.Failure("huge-gang"); f == nil || f.Unplaced != 60 {
 		t.Fatalf("huge gang failure %+v", f)
 	}
 	st := h.s.Status()
@@ -144,7 +144,7 @@ func raceOnce(t *testing.T, seed int64) {
 		t.Fatalf("conflicts %d, retries %d: want at least 7 and 1 (8 plans on one node)", st.Conflicts, st.Retries)
 	}
 	commits := 0
-	for _, r := range h.planner.Results() {
+	for _, r := range h.Planner.Results() {
 		if len(r.RejectedNodes) == 0 {
 			commits++
 		}
@@ -152,8 +152,8 @@ func raceOnce(t *testing.T, seed int64) {
 	if want := float64(st.Conflicts) / float64(commits); st.ConflictFraction != want {
 		t.Fatalf("conflict fraction %v, want %v", st.ConflictFraction, want)
 	}
-	if int(st.PlansSubmitted) != len(h.planner.Plans()) {
-		t.Fatalf("plans submitted %d, planner saw %d", st.PlansSubmitted, len(h.planner.Plans()))
+	if int(st.PlansSubmitted) != len(h.Planner.Plans()) {
+		t.Fatalf("plans submitted %d, planner saw %d", st.PlansSubmitted, len(h.Planner.Plans()))
 	}
 	t.Logf("plans %d, conflicts %d, retries %d, placements %d, conflict fraction %.3f",
 		st.PlansSubmitted, st.Conflicts, st.Retries, st.Placements, st.ConflictFraction)

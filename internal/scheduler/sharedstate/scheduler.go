@@ -1,8 +1,8 @@
 // Package sharedstate is gantry's shared-state scheduling architecture
 // (Omega; Nomad works this way): several schedulers, each a pool of worker
 // goroutines, decide in parallel without locks, each worker on its own
-// snapshot of the whole cluster state through the shared placement core
-// (scheduler.ComputePlan), and submit plans as optimistic transactions to
+// snapshot of the whole cluster state through the core's evaluation loop
+// (scheduler.Evaluator), and submit plans as optimistic transactions to
 // the leader's plan applier. The applier checks every node of a plan
 // against current state and commits what still fits; a worker whose plan
 // conflicted recomputes the job on a newer snapshot.
@@ -16,45 +16,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
 
-	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/jobqueue"
 	"github.com/gantry-project/gantry/internal/scheduler/schedstat"
 	"github.com/gantry-project/gantry/internal/structs"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Architecture is the name shown by `gantry scheduler status`.
+// Architecture is the name shown by `gantry scheduler status` and taken by
+// `gantry server --scheduler`.
 const Architecture = "shared-state"
 
 // Defaults.
 const (
 	// DefaultWorkers is the worker count of the default pool.
 	DefaultWorkers = 4
-	// DefaultMaxPlanRetries is how often a conflicting plan is recomputed
-	// in a row before the job goes back to the queue after conflictBackoff.
-	DefaultMaxPlanRetries = 5
+	// DefaultMaxInflightPlans bounds, per pool, the plans a pipelined
+	// planner has checked whose commit the workers have not seen yet.
+	DefaultMaxInflightPlans = 64
 	// BatchSampleSize is the batch scheduler's sample: two choices, as
 	// Nomad uses for batch work (cheap decisions, good enough packing).
 	BatchSampleSize = 2
 )
-
-const (
-	// errorBackoff is the wait before a job whose snapshot or plan
-	// submission failed is tried again.
-	errorBackoff = time.Second
-	// conflictBackoff is the wait before a job that kept conflicting is
-	// tried again, so a hot spot cannot spin a worker.
-	conflictBackoff = 50 * time.Millisecond
-)
-
-// ErrInvalidConfig wraps every configuration error from New.
-var ErrInvalidConfig = errors.New("invalid shared-state scheduler config")
 
 // PoolConfig describes one scheduler: a pool of workers with its own
 // placement settings, serving some job types.
@@ -66,23 +52,36 @@ type PoolConfig struct {
 	JobTypes []structs.JobType
 	// Workers is the number of parallel workers (>= 1).
 	Workers int
-	// SampleSize is the pool's placement sample; 0 = Config.SampleSize.
+	// SampleSize is the pool's placement sample; 0 = the core's
+	// (scheduler.Config.SampleSize).
 	SampleSize int
 }
 
-// Config tunes a Scheduler.
+// Config holds what the shared-state architecture itself owns: its pools
+// of workers and their concurrency. The evaluation loop's settings are the
+// core's (scheduler.Config). Start from DefaultConfig.
 type Config struct {
-	// Pools are the schedulers; nil = one pool "general" serving every job
-	// type with Workers workers.
+	// Workers is the worker count of the one scheduler serving every job
+	// type, or of the service scheduler when BatchWorkers > 0 (>= 1;
+	// `gantry server --schedulers`).
+	Workers int
+	// BatchWorkers, when > 0, splits scheduling in two as Omega does: a
+	// service scheduler with Workers workers and a batch scheduler with
+	// this many and BatchSampleSize (`--batch-schedulers`).
+	BatchWorkers int
+	// Pools, when not nil, are the schedulers instead of those Workers
+	// and BatchWorkers describe (any set: names, job types, workers,
+	// samples).
 	Pools []PoolConfig
-	// Workers of the default pool when Pools is nil; 0 = DefaultWorkers.
-	Workers        int
-	SampleSize     int                   // default placement sample; 0 = core default
-	Registerer     prometheus.Registerer // nil = no metrics registered
-	Logger         *slog.Logger          // nil = discard
-	Now            func() time.Time      // nil = time.Now (injected in tests)
-	Seed           int64                 // seed of the placement randomness; 0 = time-based
-	MaxPlanRetries int                   // 0 = DefaultMaxPlanRetries
+	// MaxInflightPlans bounds, per pool, the plans whose commit its
+	// workers do not wait for, with a pipelined planner (>= 1).
+	MaxInflightPlans int
+}
+
+// DefaultConfig returns one scheduler of DefaultWorkers workers serving
+// every job type.
+func DefaultConfig() Config {
+	return Config{Workers: DefaultWorkers, MaxInflightPlans: DefaultMaxInflightPlans}
 }
 
 // ServiceBatchPools returns the Omega-style specialised pair: a service
@@ -95,32 +94,101 @@ func ServiceBatchPools(serviceWorkers, batchWorkers int) []PoolConfig {
 	}
 }
 
-// stopper is what a timer gives back; time.Timer satisfies it.
-type stopper = jobqueue.Stopper
+// pools returns the schedulers c describes.
+func (c Config) pools() []PoolConfig {
+	switch {
+	case c.Pools != nil:
+		return c.Pools
+	case c.BatchWorkers > 0:
+		return ServiceBatchPools(c.Workers, c.BatchWorkers)
+	default:
+		return []PoolConfig{{Name: "general", Workers: c.Workers}}
+	}
+}
+
+// Validate reports every field that breaks a rule, and every pool set
+// that leaves a job type unserved or serves one twice; it changes
+// nothing.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Pools == nil {
+		if c.Workers < 1 {
+			errs = append(errs, scheduler.FieldErrorf("workers", "must be >= 1 (got %d)", c.Workers))
+		}
+		if c.BatchWorkers < 0 {
+			errs = append(errs, scheduler.FieldErrorf("batch_workers", "must be >= 0 (got %d)", c.BatchWorkers))
+		}
+	} else if _, _, err := route(c.Pools); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxInflightPlans < 1 {
+		errs = append(errs, scheduler.FieldErrorf("max_inflight_plans", "must be >= 1 (got %d)", c.MaxInflightPlans))
+	}
+	return errors.Join(errs...)
+}
+
+// route checks a set of pools and returns which pool serves each job type
+// and which serves the rest (and jobs whose type is unknown).
+func route(pools []PoolConfig) (map[structs.JobType]int, int, error) {
+	var errs []error
+	byType := map[structs.JobType]int{}
+	fallback := -1
+	seen := map[string]bool{}
+	for i, pc := range pools {
+		field := fmt.Sprintf("pools[%d]", i)
+		switch {
+		case pc.Name == "":
+			errs = append(errs, scheduler.FieldErrorf(field+".name", "is required"))
+		case seen[pc.Name]:
+			errs = append(errs, scheduler.FieldErrorf(field+".name", "duplicate name %q", pc.Name))
+		}
+		seen[pc.Name] = true
+		if pc.Workers < 1 {
+			errs = append(errs, scheduler.FieldErrorf(field+".workers", "pool %q: must be >= 1 (got %d)", pc.Name, pc.Workers))
+		}
+		if pc.SampleSize < 0 {
+			errs = append(errs, scheduler.FieldErrorf(field+".sample_size", "pool %q: must be >= 0 (got %d)", pc.Name, pc.SampleSize))
+		}
+		if len(pc.JobTypes) == 0 {
+			if fallback >= 0 {
+				errs = append(errs, scheduler.FieldErrorf(field+".job_types", "pool %q: only one pool may serve every other job type (%q already does)", pc.Name, pools[fallback].Name))
+			}
+			fallback = i
+		}
+		for _, t := range pc.JobTypes {
+			if prev, ok := byType[t]; ok {
+				errs = append(errs, scheduler.FieldErrorf(field+".job_types", "pool %q: job type %q is already served by %q", pc.Name, t, pools[prev].Name))
+			}
+			byType[t] = i
+		}
+	}
+	if len(pools) == 0 {
+		errs = append(errs, scheduler.FieldErrorf("pools", "at least one pool is required"))
+	}
+	if fallback < 0 && len(errs) == 0 {
+		for _, t := range []structs.JobType{structs.JobTypeService, structs.JobTypeBatch} {
+			if _, ok := byType[t]; !ok {
+				errs = append(errs, scheduler.FieldErrorf("pools", "job type %q is served by no pool", t))
+			}
+		}
+		fallback = 0 // jobs whose type is unknown (purged) still need stopping
+	}
+	return byType, fallback, errors.Join(errs...)
+}
 
 // Scheduler runs the pools. Enqueue and Status may be called from any
 // goroutine; Run starts the workers and blocks until ctx is done; it must
 // not be called twice at once.
 type Scheduler struct {
-	cfg      Config
-	snapshot func() (scheduler.State, error)
-	planner  scheduler.Planner
-	log      *slog.Logger
-	now      func() time.Time
+	env      scheduler.Env
 	m        *metrics
 	pools    []*pool
 	byType   map[structs.JobType]int // job type -> pool index
 	fallback int                     // pool of unclaimed types and unknown jobs
 	seed     uint64
 
-	// retries re-enqueues jobs later; tests replace its AfterFunc to fire
-	// the timers by hand.
+	// retries re-enqueues jobs later.
 	retries *jobqueue.Retries
-	// processed, when set, is called after each job is processed (tests).
-	processed func(jobID string)
-	// beforeSubmit, when set, is called by a worker between computing a
-	// plan and submitting it (tests use it to line workers up).
-	beforeSubmit func(jobID string)
 
 	mu       sync.Mutex // guards everything below and each pool's queue and counters
 	seq      uint64
@@ -130,9 +198,12 @@ type Scheduler struct {
 	lat      schedstat.Window
 }
 
-// pool is one scheduler's queue and counters (guarded by Scheduler.mu).
+// pool is one scheduler: its evaluator, queue and counters (guarded by
+// Scheduler.mu). It is its evaluator's scheduler.Host.
 type pool struct {
+	s     *Scheduler
 	cfg   PoolConfig
+	eval  *scheduler.Evaluator
 	queue *jobqueue.Queue
 	wake  chan struct{} // buffered(Workers): the queue may have work
 
@@ -141,120 +212,58 @@ type pool struct {
 	plansSubmitted, conflicts, commits, retries uint64
 }
 
-// New validates cfg and builds a scheduler over a snapshot source and a
-// planner; call Run to start it.
-func New(cfg Config, snapshot func() (scheduler.State, error), planner scheduler.Planner) (*Scheduler, error) {
-	if snapshot == nil || planner == nil {
-		return nil, fmt.Errorf("%w: snapshot source and planner are required", ErrInvalidConfig)
+// New validates the settings and builds a scheduler over env; call Run to
+// start it.
+func New(core scheduler.Config, cfg Config, env scheduler.Env) (*Scheduler, error) {
+	if err := errors.Join(core.Validate(), cfg.Validate()); err != nil {
+		return nil, fmt.Errorf("%w: %w", scheduler.ErrInvalidConfig, err)
 	}
-	if cfg.Workers < 0 {
-		return nil, fmt.Errorf("%w: workers must be >= 0 (got %d)", ErrInvalidConfig, cfg.Workers)
-	}
-	if cfg.Workers == 0 {
-		cfg.Workers = DefaultWorkers
-	}
-	if cfg.Pools == nil {
-		cfg.Pools = []PoolConfig{{Name: "general", Workers: cfg.Workers}}
-	}
-	if cfg.SampleSize <= 0 {
-		cfg.SampleSize = scheduler.DefaultSampleSize
-	}
-	if cfg.MaxPlanRetries <= 0 {
-		cfg.MaxPlanRetries = DefaultMaxPlanRetries
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	s := &Scheduler{
-		cfg:      cfg,
-		snapshot: snapshot,
-		planner:  planner,
-		log:      cfg.Logger.With("component", "scheduler", "architecture", Architecture),
-		now:      cfg.Now,
-		byType:   map[structs.JobType]int{},
-		fallback: -1,
-		inflight: map[string]bool{},
-		again:    map[string]int{},
-		started:  cfg.Now(),
-	}
-	s.retries = jobqueue.NewRetries(cfg.Now, s.Enqueue)
-	if err := s.buildPools(); err != nil {
+	env, err := env.Complete()
+	if err != nil {
 		return nil, err
 	}
-	s.seed = uint64(cfg.Seed)
+	env.Logger = env.Logger.With("component", "scheduler", "architecture", Architecture)
+	pcs := cfg.pools()
+	byType, fallback, _ := route(pcs) // valid: checked above
+	s := &Scheduler{
+		env:      env,
+		byType:   byType,
+		fallback: fallback,
+		inflight: map[string]bool{},
+		again:    map[string]int{},
+		started:  env.Now(),
+	}
+	s.retries = env.Retries(s.Enqueue)
+	names := make([]string, len(pcs))
+	for i, pc := range pcs {
+		if pc.SampleSize == 0 {
+			pc.SampleSize = core.SampleSize
+		}
+		p := &pool{
+			s:     s,
+			cfg:   pc,
+			queue: jobqueue.New(&s.seq),
+			wake:  make(chan struct{}, pc.Workers),
+			busy:  make([]time.Duration, pc.Workers),
+		}
+		penv := env
+		penv.Logger = env.Logger.With("scheduler", pc.Name)
+		if p.eval, err = scheduler.NewEvaluator(core, penv, p, cfg.MaxInflightPlans); err != nil {
+			return nil, err
+		}
+		s.pools = append(s.pools, p)
+		names[i] = pc.Name
+	}
+	s.seed = uint64(core.Seed)
 	if s.seed == 0 {
 		s.seed = uint64(time.Now().UnixNano())
 	}
-	names := make([]string, len(s.pools))
-	for i, p := range s.pools {
-		names[i] = p.cfg.Name
-	}
-	s.m = newMetrics(cfg.Registerer, names)
+	s.m = newMetrics(env.Registerer, names)
 	return s, nil
 }
 
-// buildPools validates the pools and the job-type routing.
-func (s *Scheduler) buildPools() error {
-	var errs []error
-	seen := map[string]bool{}
-	for i, pc := range s.cfg.Pools {
-		switch {
-		case pc.Name == "":
-			errs = append(errs, fmt.Errorf("pools[%d]: name is required", i))
-		case seen[pc.Name]:
-			errs = append(errs, fmt.Errorf("pools[%d]: duplicate name %q", i, pc.Name))
-		}
-		seen[pc.Name] = true
-		if pc.Workers < 1 {
-			errs = append(errs, fmt.Errorf("pool %q: workers must be >= 1 (got %d)", pc.Name, pc.Workers))
-		}
-		if pc.SampleSize < 0 {
-			errs = append(errs, fmt.Errorf("pool %q: sample size must be >= 0 (got %d)", pc.Name, pc.SampleSize))
-		}
-		if pc.SampleSize == 0 {
-			pc.SampleSize = s.cfg.SampleSize
-		}
-		if len(pc.JobTypes) == 0 {
-			if s.fallback >= 0 {
-				errs = append(errs, fmt.Errorf("pool %q: only one pool may serve every other job type (%q already does)", pc.Name, s.cfg.Pools[s.fallback].Name))
-			}
-			s.fallback = i
-		}
-		for _, t := range pc.JobTypes {
-			if prev, ok := s.byType[t]; ok {
-				errs = append(errs, fmt.Errorf("pool %q: job type %q is already served by %q", pc.Name, t, s.cfg.Pools[prev].Name))
-			}
-			s.byType[t] = i
-		}
-		s.pools = append(s.pools, &pool{
-			cfg:   pc,
-			queue: jobqueue.New(&s.seq),
-			wake:  make(chan struct{}, max(pc.Workers, 1)),
-			busy:  make([]time.Duration, max(pc.Workers, 0)),
-		})
-	}
-	if len(s.cfg.Pools) == 0 {
-		errs = append(errs, errors.New("at least one pool is required"))
-	}
-	if s.fallback < 0 && len(errs) == 0 {
-		for _, t := range []structs.JobType{structs.JobTypeService, structs.JobTypeBatch} {
-			if _, ok := s.byType[t]; !ok {
-				errs = append(errs, fmt.Errorf("job type %q is served by no pool", t))
-			}
-		}
-		s.fallback = 0 // jobs whose type is unknown (purged) still need stopping
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
-	}
-	return nil
-}
-
-// route returns the pool serving a job type.
-func (s *Scheduler) route(t structs.JobType) int {
+// poolFor returns the pool serving a job type.
+func (s *Scheduler) poolFor(t structs.JobType) int {
 	if i, ok := s.byType[t]; ok {
 		return i
 	}
@@ -268,9 +277,9 @@ func (s *Scheduler) route(t structs.JobType) int {
 func (s *Scheduler) Enqueue(jobID string, priority int) {
 	target := s.fallback
 	if len(s.pools) > 1 {
-		if st, err := s.snapshot(); err == nil && st != nil {
+		if st, err := s.env.Snapshot(); err == nil && st != nil {
 			if j := st.JobByID(jobID); j != nil {
-				target = s.route(j.Type)
+				target = s.poolFor(j.Type)
 			}
 		}
 	}
@@ -320,16 +329,21 @@ func (s *Scheduler) setDepthLocked(i int) {
 // reconciles every job anyway.
 func (s *Scheduler) Run(ctx context.Context) {
 	s.mu.Lock()
-	s.started = s.now()
+	s.started = s.env.Now()
 	for _, p := range s.pools {
 		clear(p.busy)
 	}
 	s.mu.Unlock()
 	defer s.retries.Stop()
+	defer func() { // before the timers stop: a failed commit sets one
+		for _, p := range s.pools {
+			p.eval.Wait()
+		}
+	}()
 	// Each run draws from fresh streams: a new leader with the same seed
 	// must not repeat the allocation IDs an earlier run drew. The start
 	// time comes from the injected clock, so tests stay deterministic.
-	runSeed := s.seed ^ uint64(s.now().UnixNano())
+	runSeed := s.seed ^ uint64(s.env.Now().UnixNano())
 	var wg sync.WaitGroup
 	n := uint64(0)
 	for pi, p := range s.pools {
@@ -338,8 +352,12 @@ func (s *Scheduler) Run(ctx context.Context) {
 			seed := runSeed + n*0x9e3779b97f4a7c15
 			w := &worker{
 				s: s, pool: pi, id: wi,
-				rng:   rand.New(rand.NewPCG(seed, seed^0xd1b54a32d192ed03)),
-				cache: scheduler.NewFeasibilityCache(0),
+				opts: scheduler.Options{
+					SampleSize: p.cfg.SampleSize,
+					Rand:       rand.New(rand.NewPCG(seed, seed^0xd1b54a32d192ed03)),
+					Now:        s.env.Now,
+					Cache:      scheduler.NewFeasibilityCache(0),
+				},
 			}
 			wg.Go(func() { w.run(ctx) })
 		}
@@ -373,8 +391,9 @@ func (s *Scheduler) take(pi int) (*jobqueue.Item, bool) {
 }
 
 // release ends a worker's hold on a job and queues it again if it was
-// enqueued meanwhile, in the pool serving its current type.
-func (s *Scheduler) release(jobID string, jobType structs.JobType, known bool, pi int) {
+// enqueued meanwhile, in the pool serving its current type (job as last
+// seen; nil: the pool that held it).
+func (s *Scheduler) release(jobID string, job *structs.Job, pi int) {
 	s.mu.Lock()
 	delete(s.inflight, jobID)
 	prio, again := s.again[jobID]
@@ -382,8 +401,8 @@ func (s *Scheduler) release(jobID string, jobType structs.JobType, known bool, p
 	var p *pool
 	if again {
 		target := pi
-		if known {
-			target = s.route(jobType)
+		if job != nil {
+			target = s.poolFor(job.Type)
 		}
 		p = s.enqueueLocked(jobID, prio, target)
 	}
@@ -394,15 +413,15 @@ func (s *Scheduler) release(jobID string, jobType structs.JobType, known bool, p
 }
 
 // Status returns the figures shown by `gantry scheduler status`.
-func (s *Scheduler) Status() api.SchedulerStatus {
+func (s *Scheduler) Status() structs.SchedulerStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := api.SchedulerStatus{Architecture: Architecture}
-	wall := s.now().Sub(s.started)
+	st := structs.SchedulerStatus{Architecture: Architecture}
+	wall := s.env.Now().Sub(s.started)
 	var busy time.Duration
 	workers, commits := 0, uint64(0)
 	for _, p := range s.pools {
-		ps := api.SchedulerPoolStatus{
+		ps := structs.SchedulerPoolStatus{
 			Name: p.cfg.Name, Workers: p.cfg.Workers, QueueDepth: p.queue.Len(),
 			Evaluations: p.evaluations, Placements: p.placements,
 			PlansSubmitted: p.plansSubmitted, Conflicts: p.conflicts, Retries: p.retries,

@@ -17,34 +17,49 @@ import (
 func TestConfigValidation(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  Config
+		mod  func(*Config)
 		want string // "" = valid
 	}{
-		{"defaults", Config{}, ""},
-		{"service and batch", Config{Pools: ServiceBatchPools(2, 3)}, ""},
-		{"negative workers", Config{Workers: -1}, "workers must be >= 0"},
-		{"pool without workers", Config{Pools: []PoolConfig{{Name: "a"}}}, `pool "a": workers must be >= 1`},
-		{"no name", Config{Pools: []PoolConfig{{Workers: 1}}}, "pools[0]: name is required"},
-		{"duplicate name", Config{Pools: []PoolConfig{{Name: "a", Workers: 1}, {Name: "a", Workers: 1, JobTypes: []structs.JobType{"batch"}}}}, `duplicate name "a"`},
-		{"two catch-all pools", Config{Pools: []PoolConfig{{Name: "a", Workers: 1}, {Name: "b", Workers: 1}}}, "only one pool may serve every other job type"},
-		{"type twice", Config{Pools: []PoolConfig{
-			{Name: "a", Workers: 1, JobTypes: []structs.JobType{"batch"}},
-			{Name: "b", Workers: 1, JobTypes: []structs.JobType{"batch", "service"}},
-		}}, `job type "batch" is already served by "a"`},
-		{"type unserved", Config{Pools: []PoolConfig{{Name: "a", Workers: 1, JobTypes: []structs.JobType{"batch"}}}}, `job type "service" is served by no pool`},
-		{"empty pools", Config{Pools: []PoolConfig{}}, "at least one pool is required"},
+		{"defaults", func(*Config) {}, ""},
+		{"service and batch", func(c *Config) { c.BatchWorkers = 3 }, ""},
+		{"explicit pools", func(c *Config) { c.Pools = ServiceBatchPools(2, 3) }, ""},
+		{"no workers", func(c *Config) { c.Workers = 0 }, "workers: must be >= 1 (got 0)"},
+		{"negative batch workers", func(c *Config) { c.BatchWorkers = -1 }, "batch_workers: must be >= 0"},
+		{"no plans in flight", func(c *Config) { c.MaxInflightPlans = 0 }, "max_inflight_plans: must be >= 1"},
+		{"pool without workers", func(c *Config) { c.Pools = []PoolConfig{{Name: "a"}} }, `pools[0].workers: pool "a": must be >= 1`},
+		{"no name", func(c *Config) { c.Pools = []PoolConfig{{Workers: 1}} }, "pools[0].name: is required"},
+		{"duplicate name", func(c *Config) {
+			c.Pools = []PoolConfig{{Name: "a", Workers: 1}, {Name: "a", Workers: 1, JobTypes: []structs.JobType{"batch"}}}
+		}, `duplicate name "a"`},
+		{"two catch-all pools", func(c *Config) { c.Pools = []PoolConfig{{Name: "a", Workers: 1}, {Name: "b", Workers: 1}} }, "only one pool may serve every other job type"},
+		{"type twice", func(c *Config) {
+			c.Pools = []PoolConfig{
+				{Name: "a", Workers: 1, JobTypes: []structs.JobType{"batch"}},
+				{Name: "b", Workers: 1, JobTypes: []structs.JobType{"batch", "service"}},
+			}
+		}, `job type "batch" is already served by "a"`},
+		{"type unserved", func(c *Config) { c.Pools = []PoolConfig{{Name: "a", Workers: 1, JobTypes: []structs.JobType{"batch"}}} }, `job type "service" is served by no pool`},
+		{"empty pools", func(c *Config) { c.Pools = []PoolConfig{} }, "at least one pool is required"},
 	}
 	st := schedtest.NewState()
+	env := scheduler.Env{Snapshot: st.SnapshotFunc(), Planner: schedtest.NewPlanner(st)}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.cfg, st.SnapshotFunc(), schedtest.NewPlanner(st))
+			cfg := DefaultConfig()
+			tt.mod(&cfg)
+			before := fmt.Sprintf("%+v", cfg)
+			verr := cfg.Validate()
+			if after := fmt.Sprintf("%+v", cfg); after != before {
+				t.Fatalf("Validate changed the config: %s -> %s", before, after)
+			}
+			_, err := New(scheduler.DefaultConfig(), cfg, env)
 			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("error %v, want it to contain %q", err, tt.want)
-			case tt.want != "" && !errors.Is(err, ErrInvalidConfig):
-				t.Fatalf("error %v does not wrap ErrInvalidConfig", err)
+			case tt.want == "" && (err != nil || verr != nil):
+				t.Fatalf("unexpected error: %v / %v", verr, err)
+			case tt.want != "" && (verr == nil || !strings.Contains(verr.Error(), tt.want)):
+				t.Fatalf("Validate: %v, want it to contain %q", verr, tt.want)
+			case tt.want != "" && !errors.Is(err, scheduler.ErrInvalidConfig):
+				t.Fatalf("New: %v does not wrap scheduler.ErrInvalidConfig", err)
 			}
 		})
 	}
@@ -56,55 +71,54 @@ func TestConfigValidation(t *testing.T) {
 // granular commit); b's worker retries on a newer snapshot and places its
 // second copy on n3.
 func TestConflictPartialCommitAndRetry(t *testing.T) {
-	h := newHarness(t, Config{Workers: 2})
+	h := newHarness(t, workers(2))
 	for _, n := range []*structs.Node{
 		schedtest.Node("n1", 1000, 1024, "zone=a"),
 		schedtest.Node("n2", 1000, 1024, "zone=b"),
 		schedtest.Node("n3", 1000, 1024, "zone=b"),
 	} {
-		h.st.UpsertNode(n)
+		h.State.UpsertNode(n)
 	}
 	// Fillers make binpack prefer n1 (fullest), then n2; n3 is empty.
 	f1, f2 := schedtest.Job("fill1", 1, 350, 64), schedtest.Job("fill2", 1, 300, 64)
-	h.st.UpsertAllocs(schedtest.Alloc(f1, 0, "n1"), schedtest.Alloc(f2, 0, "n2"))
-	a := h.addJob("a", structs.JobTypeService, 1, 50, 600)
+	h.State.UpsertAllocs(schedtest.Alloc(f1, 0, "n1"), schedtest.Alloc(f2, 0, "n2"))
+	a := h.AddJob("a", structs.JobTypeService, 1, 50, 600)
 	a.Constraints = []structs.Constraint{{Label: "zone", Operator: "=", Value: "a"}}
-	h.st.UpsertJob(a)
-	h.addJob("b", structs.JobTypeService, 2, 50, 600)
+	h.State.UpsertJob(a)
+	h.AddJob("b", structs.JobTypeService, 2, 50, 600)
 
 	// Both workers' first snapshot is the same one.
-	frozen := h.st.Snapshot()
+	frozen := h.State.Snapshot()
 	var mu sync.Mutex
 	calls := 0
-	fresh := h.s.snapshot
-	h.s.snapshot = func() (scheduler.State, error) {
+	h.Snapshot = func() (scheduler.State, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		calls++
 		if calls <= 2 {
 			return frozen, nil
 		}
-		return fresh()
+		return h.State.Snapshot(), nil
 	}
 	// b submits only once a's plan is applied.
 	aApplied := make(chan struct{})
-	h.planner.OnApply = func(p *structs.Plan, _ *structs.PlanResult) {
+	h.Planner.OnApply = func(p *structs.Plan, _ *structs.PlanResult) {
 		if p.JobID == "a" {
 			close(aApplied)
 		}
 	}
-	h.s.beforeSubmit = func(jobID string) {
-		if jobID == "b" {
+	h.Planner.BeforeApply = func(p *structs.Plan) {
+		if p.JobID == "b" {
 			<-aApplied
 		}
 	}
 	h.s.Enqueue("a", 50)
 	h.s.Enqueue("b", 50)
 	h.start()
-	h.next()
-	h.next()
+	h.Next()
+	h.Next()
 
-	plans, results := h.planner.Plans(), h.planner.Results()
+	plans, results := h.Planner.Plans(), h.Planner.Results()
 	var bResults []*structs.PlanResult
 	for i, p := range plans {
 		if p.JobID == "b" {
@@ -126,7 +140,7 @@ func TestConflictPartialCommitAndRetry(t *testing.T) {
 	}
 	nodes := func(job string) []string {
 		var out []string
-		for _, a := range h.st.LiveAllocs(job) {
+		for _, a := range h.State.LiveAllocs(job) {
 			out = append(out, a.NodeID)
 		}
 		slices.Sort(out)
@@ -138,7 +152,7 @@ func TestConflictPartialCommitAndRetry(t *testing.T) {
 	if got := nodes("b"); !slices.Equal(got, []string{"n2", "n3"}) {
 		t.Fatalf("b on %v, want [n2 n3]", got)
 	}
-	if err := h.st.CheckInvariants(); err != nil {
+	if err := h.State.CheckInvariants(); err != nil {
 		t.Fatal(err)
 	}
 	st := h.s.Status()
@@ -150,14 +164,14 @@ func TestConflictPartialCommitAndRetry(t *testing.T) {
 // TestOneWorkerPerJob: a job enqueued while a worker holds it is not
 // picked up by another worker; it is processed again afterwards.
 func TestOneWorkerPerJob(t *testing.T) {
-	h := newHarness(t, Config{Workers: 4})
-	h.st.UpsertNode(schedtest.Node("n1", 100000, 100000))
-	h.addJob("web", structs.JobTypeService, 1, 50, 100)
+	h := newHarness(t, workers(4))
+	h.State.UpsertNode(schedtest.Node("n1", 100000, 100000))
+	h.AddJob("web", structs.JobTypeService, 1, 50, 100)
 	entered := make(chan struct{}, 10)
 	release := make(chan struct{})
 	var mu sync.Mutex
 	holding := 0
-	h.s.beforeSubmit = func(string) {
+	h.Planner.BeforeApply = func(*structs.Plan) {
 		mu.Lock()
 		holding++
 		if holding > 1 {
@@ -188,12 +202,12 @@ func TestOneWorkerPerJob(t *testing.T) {
 		t.Fatalf("queued %d, again %v: want 0 and true", queued, again)
 	}
 	close(release)
-	h.next()
-	h.next() // the second pass: nothing left to place
-	if n := len(h.st.LiveAllocs("web")); n != 1 {
+	h.Next()
+	h.Next() // the second pass: nothing left to place
+	if n := len(h.State.LiveAllocs("web")); n != 1 {
 		t.Fatalf("%d live, want 1", n)
 	}
-	if n := len(h.planner.Plans()); n != 1 {
+	if n := len(h.Planner.Plans()); n != 1 {
 		t.Fatalf("%d plans, want 1 (the second pass is a no-op)", n)
 	}
 }
@@ -201,16 +215,16 @@ func TestOneWorkerPerJob(t *testing.T) {
 // TestSpecialisedPools: batch jobs go to the batch scheduler (two-choice
 // sample), others to the service scheduler; each counts its own work.
 func TestSpecialisedPools(t *testing.T) {
-	h := newHarness(t, Config{Pools: ServiceBatchPools(2, 1)})
+	h := newHarness(t, func(_ *scheduler.Config, c *Config, _ *scheduler.Env) { c.Workers, c.BatchWorkers = 2, 1 })
 	for i := range 4 {
-		h.st.UpsertNode(schedtest.Node(fmt.Sprintf("n%d", i), 4000, 4096))
+		h.State.UpsertNode(schedtest.Node(fmt.Sprintf("n%d", i), 4000, 4096))
 	}
 	for i := range 3 {
-		h.addJob(fmt.Sprintf("svc%d", i), structs.JobTypeService, 2, 50, 100)
+		h.AddJob(fmt.Sprintf("svc%d", i), structs.JobTypeService, 2, 50, 100)
 		h.s.Enqueue(fmt.Sprintf("svc%d", i), 50)
 	}
 	for i := range 2 {
-		h.addJob(fmt.Sprintf("bat%d", i), structs.JobTypeBatch, 3, 50, 100)
+		h.AddJob(fmt.Sprintf("bat%d", i), structs.JobTypeBatch, 3, 50, 100)
 		h.s.Enqueue(fmt.Sprintf("bat%d", i), 50)
 	}
 	h.s.mu.Lock()
@@ -221,7 +235,7 @@ func TestSpecialisedPools(t *testing.T) {
 	}
 	h.start()
 	for range 5 {
-		h.next()
+		h.Next()
 	}
 	st := h.s.Status()
 	if len(st.Schedulers) != 2 {
@@ -242,36 +256,36 @@ func TestSpecialisedPools(t *testing.T) {
 // TestGangAllOrNothing: a gang that does not fit entirely places nothing
 // and records why; an incremental job of the same size places what fits.
 func TestGangAllOrNothing(t *testing.T) {
-	h := newHarness(t, Config{Workers: 2})
-	h.st.UpsertNode(schedtest.Node("n1", 1000, 4096))
-	h.st.UpsertNode(schedtest.Node("n2", 1000, 4096))
-	gang := h.addJob("gang", structs.JobTypeBatch, 5, 50, 400)
+	h := newHarness(t, workers(2))
+	h.State.UpsertNode(schedtest.Node("n1", 1000, 4096))
+	h.State.UpsertNode(schedtest.Node("n2", 1000, 4096))
+	gang := h.AddJob("gang", structs.JobTypeBatch, 5, 50, 400)
 	gang.Gang = true
-	h.st.UpsertJob(gang)
+	h.State.UpsertJob(gang)
 	h.s.Enqueue("gang", 50)
 	h.start()
-	h.next()
-	if n := len(h.st.LiveAllocs("gang")); n != 0 {
+	h.Next()
+	if n := len(h.State.LiveAllocs("gang")); n != 0 {
 		t.Fatalf("gang placed %d of 5, want none", n)
 	}
-	f := h.st.Failure("gang")
+	f := h.State.Failure("gang")
 	if f == nil || f.Unplaced != 5 || !strings.Contains(f.Message, "gang of 5 not placed") {
 		t.Fatalf("gang failure %+v", f)
 	}
-	for _, p := range h.planner.Plans() {
+	for _, p := range h.Planner.Plans() {
 		if len(p.Placements) != 0 || !p.AllOrNothing {
 			t.Fatalf("gang plan %+v: want all-or-nothing, no placements", p)
 		}
 	}
 	// Shrunk to what fits, the gang is placed whole.
 	gang.Count = 4
-	h.st.UpsertJob(gang)
+	h.State.UpsertJob(gang)
 	h.s.Enqueue("gang", 50)
-	h.next()
-	if n := len(h.st.LiveAllocs("gang")); n != 4 {
+	h.Next()
+	if n := len(h.State.LiveAllocs("gang")); n != 4 {
 		t.Fatalf("gang placed %d of 4", n)
 	}
-	if h.st.Failure("gang") != nil {
+	if h.State.Failure("gang") != nil {
 		t.Fatal("failure not cleared")
 	}
 }
@@ -279,16 +293,16 @@ func TestGangAllOrNothing(t *testing.T) {
 // TestGangConflictRejectsWhole: the applier rejects a gang plan entirely
 // when one node conflicts, and the retry places the whole gang.
 func TestGangConflictRejectsWhole(t *testing.T) {
-	h := newHarness(t, Config{Workers: 1})
+	h := newHarness(t, workers(1))
 	for i := range 3 {
-		h.st.UpsertNode(schedtest.Node(fmt.Sprintf("n%d", i), 1000, 4096))
+		h.State.UpsertNode(schedtest.Node(fmt.Sprintf("n%d", i), 1000, 4096))
 	}
-	gang := h.addJob("gang", structs.JobTypeBatch, 3, 50, 600)
+	gang := h.AddJob("gang", structs.JobTypeBatch, 3, 50, 600)
 	gang.Gang = true
-	h.st.UpsertJob(gang)
+	h.State.UpsertJob(gang)
 	var mu sync.Mutex
 	rejectOnce := true
-	h.planner.Reject = func(node string) bool {
+	h.Planner.Reject = func(node string) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		r := rejectOnce
@@ -297,8 +311,8 @@ func TestGangConflictRejectsWhole(t *testing.T) {
 	}
 	h.s.Enqueue("gang", 50)
 	h.start()
-	h.next()
-	res := h.planner.Results()
+	h.Next()
+	res := h.Planner.Results()
 	if len(res) != 2 || len(res[0].Placed) != 0 || len(res[0].RejectedNodes) != 3 || len(res[1].Placed) != 3 {
 		t.Fatalf("results %+v: want the first wholly rejected, the retry placing 3", res)
 	}
@@ -307,56 +321,25 @@ func TestGangConflictRejectsWhole(t *testing.T) {
 	}
 }
 
-// TestConflictsGiveUpAndRequeue: a job that keeps conflicting is retried
-// MaxPlanRetries times, then queued again after a backoff timer.
-func TestConflictsGiveUpAndRequeue(t *testing.T) {
-	h := newHarness(t, Config{Workers: 1, MaxPlanRetries: 2})
-	h.st.UpsertNode(schedtest.Node("n1", 1000, 1024))
-	h.addJob("web", structs.JobTypeService, 1, 50, 100)
-	h.planner.Reject = func(string) bool { return true }
-	h.s.Enqueue("web", 50)
-	h.start()
-	h.next()
-	if n := len(h.planner.Plans()); n != 3 {
-		t.Fatalf("%d plans, want 3 (first + 2 retries)", n)
-	}
-	h.timersMu.Lock()
-	if len(h.timers) != 1 || h.timers[0].D != conflictBackoff {
-		h.timersMu.Unlock()
-		t.Fatalf("timers %+v, want one of %s", h.timers, conflictBackoff)
-	}
-	fire := h.timers[0].F
-	h.timersMu.Unlock()
-	h.planner.Reject = nil // the loop is idle: no race with the planner
-	fire()
-	h.next()
-	if n := len(h.st.LiveAllocs("web")); n != 1 {
-		t.Fatalf("%d live, want 1", n)
-	}
-	if st := h.s.Status(); st.Conflicts != 3 || st.Retries != 2 || st.PlansSubmitted != 4 || st.ConflictFraction != 3 {
-		t.Fatalf("status %+v", st)
-	}
-}
-
 func TestMetricsAndStatus(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := newHarness(t, Config{Workers: 2, Registerer: reg})
+	h := newHarness(t, func(_ *scheduler.Config, c *Config, env *scheduler.Env) { c.Workers, env.Registerer = 2, reg })
 	// A second scheduler on the same registry (leadership regained) must
 	// not fail to register.
-	if _, err := New(Config{Registerer: reg}, h.st.SnapshotFunc(), h.planner); err != nil {
+	if _, err := New(scheduler.DefaultConfig(), DefaultConfig(), scheduler.Env{Snapshot: h.State.SnapshotFunc(), Planner: h.Planner, Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
-	h.st.UpsertNode(schedtest.Node("n1", 4000, 4096))
+	h.State.UpsertNode(schedtest.Node("n1", 4000, 4096))
 	for i := range 4 {
 		id := fmt.Sprintf("j%d", i)
-		h.addJob(id, structs.JobTypeService, 2, 50, 300)
+		h.AddJob(id, structs.JobTypeService, 2, 50, 300)
 		h.s.Enqueue(id, 50)
 	}
 	h.start()
 	for range 4 {
-		h.next()
+		h.Next()
 	}
-	h.clock.Advance(2 * 1e9) // 2s of wall time
+	h.Clock.Advance(2 * 1e9) // 2s of wall time
 	st := h.s.Status()
 	if st.Evaluations != 4 || st.Placements != 8 || st.PlansSubmitted != 4 || st.DecisionsPerSec != 2 || st.QueueDepth != 0 {
 		t.Fatalf("status %+v", st)

@@ -1,4 +1,4 @@
-package sharedstate
+package architecture_test
 
 import (
 	"context"
@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/scheduler"
-	"github.com/gantry-project/gantry/internal/scheduler/monolithic"
+	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/scheduler/schedtest"
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
 // BenchmarkArchitectures compares monolithic and shared-state (1, 2, 4, 8
@@ -19,9 +19,6 @@ import (
 // isolates the schedulers' decision work; the server's BenchmarkArchitectures
 // adds Raft and batching.
 func BenchmarkArchitectures(b *testing.B) {
-	type arch interface {
-		scheduler.Architecture
-	}
 	cases := []struct {
 		name    string
 		workers int // 0 = monolithic
@@ -40,15 +37,14 @@ func BenchmarkArchitectures(b *testing.B) {
 					st.UpsertJob(schedtest.Job(fmt.Sprintf("j%03d", j), copies, 500, 256))
 				}
 				planner := schedtest.NewPlanner(st)
-				var a arch
-				if tc.workers == 0 {
-					a = monolithic.New(monolithic.Config{Seed: 1}, st.SnapshotFunc(), planner)
-				} else {
-					s, err := New(Config{Workers: tc.workers, Seed: 1}, st.SnapshotFunc(), planner)
-					if err != nil {
-						b.Fatal(err)
-					}
-					a = s
+				cfg := architecture.DefaultConfig()
+				cfg.Seed = 1
+				if tc.workers > 0 {
+					cfg.Architecture, cfg.SharedState.Workers = architecture.SharedState, tc.workers
+				}
+				a, err := architecture.New(cfg, scheduler.Env{Snapshot: st.SnapshotFunc(), Planner: planner})
+				if err != nil {
+					b.Fatal(err)
 				}
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan struct{})
@@ -58,7 +54,7 @@ func BenchmarkArchitectures(b *testing.B) {
 					a.Enqueue(fmt.Sprintf("j%03d", j), 50)
 				}
 				deadline := time.Now().Add(time.Minute)
-				var s api.SchedulerStatus
+				var s structs.SchedulerStatus
 				for s = a.Status(); s.Evaluations < jobs || s.QueueDepth > 0; s = a.Status() {
 					if time.Now().After(deadline) {
 						b.Fatalf("not done after 1m: %+v", s)
