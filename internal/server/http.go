@@ -105,6 +105,12 @@ func (s *Server) wrap(route string, h handlerFunc) http.Handler {
 			}
 			s.metrics.apiLatency.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
 		}()
+		if r.Body != nil && r.Body != http.NoBody {
+			// A copy: net/http looks at its own request's body after
+			// the handler (to discard what is left unread).
+			r = r.WithContext(r.Context())
+			r.Body = newDeadlineBody(w, r.Body, s.cfg.BodyTimeout)
+		}
 		if s.route(route, rec, r) {
 			return // forwarded to the leader, or refused
 		}
@@ -188,7 +194,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
+		var he *httpError
 		switch {
+		case errors.As(err, &he):
+			return he // the body came too slowly (deadlineBody)
 		case errors.As(err, &mbe):
 			return &httpError{code: http.StatusRequestEntityTooLarge,
 				msg: fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes)}

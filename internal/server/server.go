@@ -77,6 +77,9 @@ type Server struct {
 	httpSrv   *http.Server
 	// logClient proxies task logs from agents.
 	logClient *http.Client
+	// diskFree, if set, replaces statfs for the spool's free-space checks
+	// (tests).
+	diskFree func(dir string) (uint64, error)
 
 	// plans is the plan applier: it checks plans one at a time against
 	// the state plus the plans checked before (never over-commit) and
