@@ -120,11 +120,7 @@ func New(cfg Config) (*Server, error) {
 		shutdownCh: make(chan struct{}),
 		format:     newEntryFormat(),
 		divergedCh: make(chan struct{}),
-		logClient: &http.Client{Transport: &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			ResponseHeaderTimeout: 30 * time.Second,
-			IdleConnTimeout:       time.Minute,
-		}},
+		logClient:  newLogClient(),
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.plans.s, s.plans.max = s, cfg.PlanBatch
