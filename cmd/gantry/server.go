@@ -101,6 +101,10 @@ with the same --data-dir rejoin with every job, node and allocation.`,
 	f.IntVar(&cfg.Schedulers, "schedulers", 0, "shared-state: parallel scheduler workers (of the service scheduler with --batch-schedulers; 0 = 4)")
 	f.IntVar(&cfg.BatchSchedulers, "batch-schedulers", 0, "shared-state: run a separate batch scheduler with this many workers (0 = one scheduler for every job type)")
 	f.IntVar(&cfg.PlanBatch, "plan-batch", server.DefaultPlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
+	f.StringVar(&cfg.SpoolDir, "spool-dir", "", "directory an uploaded snapshot is written to while it is checked (default <data-dir>/spool; not inside <data-dir>/raft)")
+	f.Int64Var(&cfg.MaxSnapshotUpload, "max-snapshot-upload", cfg.MaxSnapshotUpload, "largest snapshot upload accepted, in bytes")
+	f.Int64Var(&cfg.DiskReserve, "disk-reserve", cfg.DiskReserve, "free space, in bytes, a snapshot upload must leave on the spool's and the data dir's file systems")
+	f.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "time a client has to send each MiB of a request body (or a shorter body whole), and to accept each MiB of a snapshot download")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; for profiling, e.g. by gantry bench)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
