@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,40 @@ func TestBodyTimeoutSparesLongPolls(t *testing.T) {
 	}
 	if _, _, err := c.ListJobs(bg, &api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: wait}); err != nil {
 		t.Fatalf("blocking query after a download on the same connection: %v", err)
+	}
+}
+
+// TestDownloadDeadline: a response written through a deadlineWriter to a
+// client that stopped reading fails once the client has accepted nothing
+// for the timeout, instead of blocking for ever (a backup download holds a
+// snapshot of the whole state while it runs).
+func TestDownloadDeadline(t *testing.T) {
+	result := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dw := newDeadlineWriter(w, 100*time.Millisecond)
+		chunk := make([]byte, 64<<10)
+		var err error
+		// Far more than socket buffers hold.
+		for i := 0; i < 1024 && err == nil; i++ {
+			_, err = dw.Write(chunk)
+		}
+		result <- err
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	// Read nothing. The bound only turns a writer that never gives up
+	// into a failure.
+	select {
+	case err := <-result:
+		if !isTimeout(err) {
+			t.Fatalf("write to a client that stopped reading: %v, want a timeout", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the download still blocks on a client that stopped reading")
 	}
 }
