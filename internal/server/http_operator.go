@@ -125,13 +125,10 @@ func (s *Server) snapshotSave(w http.ResponseWriter, r *http.Request) (any, erro
 	w.Header().Set("Content-Disposition", `attachment; filename="gantry.snap"`)
 	w.Header().Set(api.IndexHeader, strconv.FormatUint(snap.Index(), 10))
 	dw := newDeadlineWriter(w, s.cfg.BodyTimeout)
-	if err := snap.PersistBackup(dw, s.now().UnixNano()); err != nil {
+	if err := snap.PersistBackup(dw, s.now().UnixNano()); err != nil && r.Context().Err() == nil {
 		// Headers are sent: all we can do is cut the stream short. The
 		// trailer is then missing, which the client and restore refuse.
-		if r.Context().Err() == nil {
-			s.logger.Error("snapshot save failed mid-stream", "error", err)
-		}
-		return nil, nil
+		s.logger.Error("snapshot save failed mid-stream", "error", err)
 	}
 	return nil, nil
 }
@@ -142,13 +139,13 @@ func (s *Server) snapshotSave(w http.ResponseWriter, r *http.Request) (any, erro
 // not a whole, intact backup is refused (400) before anything changes.
 // Raft then installs the records, which every server takes.
 func (s *Server) snapshotRestore(w http.ResponseWriter, r *http.Request) (any, error) {
-	max := s.cfg.MaxSnapshotUpload
-	if r.ContentLength > max {
-		return nil, tooLarge(max)
+	limit := s.cfg.MaxSnapshotUpload
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
 	}
-	body := bufio.NewReaderSize(http.MaxBytesReader(w, r.Body, max), 64<<10)
+	body := bufio.NewReaderSize(http.MaxBytesReader(w, r.Body, limit), 64<<10)
 	// Refuse what is not a backup before spooling anything.
-	if _, err := readBackupHeader(body); err != nil {
+	if err := checkBackupHeader(body); err != nil {
 		return nil, err
 	}
 	f, size, err := s.spoolUpload(body, r.ContentLength)

@@ -36,9 +36,9 @@ const spoolCheckBytes = 4 << 20
 // tell; uploads are then bounded by size only.
 var errDiskFreeUnknown = errors.New("free space is unknown on this platform")
 
-func tooLarge(max int64) error {
+func tooLarge(limit int64) error {
 	return &httpError{code: http.StatusRequestEntityTooLarge,
-		msg: fmt.Sprintf("snapshot is larger than the limit of %s (%d bytes; server setting --max-snapshot-upload)", byteSize(max), max)}
+		msg: fmt.Sprintf("snapshot is larger than the limit of %s (%d bytes; server setting --max-snapshot-upload)", byteSize(limit), limit)}
 }
 
 // spoolDir is where uploads are spooled.
@@ -81,32 +81,31 @@ func (s *Server) checkSpace(dir string, need int64, what string) error {
 	return nil
 }
 
-// readBackupHeader checks that an upload starts with a backup's header
+// checkBackupHeader checks that an upload starts with a backup's header
 // line, without consuming it.
-func readBackupHeader(body *bufio.Reader) (backup.Header, error) {
+func checkBackupHeader(body *bufio.Reader) error {
 	head, err := body.Peek(backup.MaxHeader)
 	if i := bytes.IndexByte(head, '\n'); i >= 0 {
-		h, perr := backup.ParseHeader(head[:i])
-		if perr != nil {
-			return h, badRequest("snapshot: %v", perr)
+		if _, err := backup.ParseHeader(head[:i]); err != nil {
+			return badRequest("snapshot: %v", err)
 		}
-		return h, nil
+		return nil
 	}
 	var he *httpError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &he):
-		return backup.Header{}, he // too slow (deadlineBody)
+		return he // too slow (deadlineBody)
 	case errors.As(err, &mbe):
-		return backup.Header{}, tooLarge(mbe.Limit)
+		return tooLarge(mbe.Limit)
 	case err == nil || errors.Is(err, bufio.ErrBufferFull):
-		return backup.Header{}, badRequest("snapshot: %v: not a gantry snapshot: the first line is not a snapshot header", backup.ErrInvalid)
+		return badRequest("snapshot: %v: not a gantry snapshot: the first line is not a snapshot header", backup.ErrInvalid)
 	case errors.Is(err, io.EOF) && len(head) == 0:
-		return backup.Header{}, badRequest("snapshot: %v: the upload is empty", backup.ErrInvalid)
+		return badRequest("snapshot: %v: the upload is empty", backup.ErrInvalid)
 	case errors.Is(err, io.EOF):
-		return backup.Header{}, badRequest("snapshot: %v: the upload ends inside its header line", backup.ErrInvalid)
+		return badRequest("snapshot: %v: the upload ends inside its header line", backup.ErrInvalid)
 	}
-	return backup.Header{}, badRequest("snapshot: reading upload: %v", err)
+	return badRequest("snapshot: reading upload: %v", err)
 }
 
 // spoolUpload copies body to a new file in the spool dir within the size
