@@ -2,11 +2,13 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 
+	"github.com/gantry-project/gantry/internal/backup"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -106,23 +108,43 @@ func (c *Client) JoinServer(ctx context.Context, m *ServerMember) error {
 
 // SnapshotSave streams a point-in-time backup of the cluster state from the
 // leader into w (GET /v1/operator/snapshot) and returns the bytes written.
+// It checks the backup as it arrives (package backup: header, trailer,
+// record count, checksum): a stream the server cut short or that arrived
+// damaged is an error wrapping backup.ErrInvalid, and the caller must not
+// keep what was written.
 func (c *Client) SnapshotSave(ctx context.Context, w io.Writer) (int64, error) {
 	resp, err := c.raw(ctx, "GET", "/v1/operator/snapshot", nil, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	n, err := io.Copy(w, resp.Body)
-	if err != nil {
-		return n, fmt.Errorf("reading snapshot: %w", err)
+	cw := &countingWriter{w: w}
+	if _, err := backup.Verify(io.TeeReader(resp.Body, cw)); err != nil {
+		if errors.Is(err, backup.ErrInvalid) {
+			return cw.n, fmt.Errorf("the snapshot received is not whole: %w", err)
+		}
+		return cw.n, fmt.Errorf("reading snapshot: %w", err)
 	}
-	return n, nil
+	return cw.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // SnapshotRestore replaces the cluster state with a backup made by
-// SnapshotSave (PUT /v1/operator/snapshot). The body is sent once: a 503
-// cannot be retried on another server, so point the client at the leader
-// or at a server that forwards.
+// SnapshotSave (PUT /v1/operator/snapshot). The server refuses, changing
+// nothing, a file that is not a whole backup (400), one over its size
+// limit (413) or one that would fill its disk (507). The body is sent
+// once: a 503 cannot be retried on another server, so point the client at
+// the leader or at a server that forwards.
 func (c *Client) SnapshotRestore(ctx context.Context, r io.Reader) (*SnapshotRestoreResponse, error) {
 	var out SnapshotRestoreResponse
 	// The body can be sent once, so only the first address is used.

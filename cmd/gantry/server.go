@@ -111,4 +111,8 @@ func serverFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "how often the leader reconciles every job")
 	schedulerFlags(f, &cfg.Scheduler)
 	f.IntVar(&cfg.PlanBatch, "plan-batch", cfg.PlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
+	f.StringVar(&cfg.SpoolDir, "spool-dir", cfg.SpoolDir, "directory an uploaded snapshot is written to while it is checked (default <data-dir>/spool; not inside <data-dir>/raft)")
+	f.Int64Var(&cfg.MaxSnapshotUpload, "max-snapshot-upload", cfg.MaxSnapshotUpload, "largest snapshot upload accepted, in bytes")
+	f.Int64Var(&cfg.DiskReserve, "disk-reserve", cfg.DiskReserve, "free space, in bytes, a snapshot upload must leave on the spool's and the data dir's file systems")
+	f.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "time a client has to send each MiB of a request body (or a shorter body whole), and to accept each MiB of a snapshot download")
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/backup"
 	"github.com/gantry-project/gantry/internal/durable"
 )
 
@@ -107,16 +109,22 @@ func (e *Env) SnapshotSave(ctx context.Context, path string) error {
 	return err
 }
 
-// SnapshotRestore replaces the cluster state with the backup at path.
+// SnapshotRestore replaces the cluster state with the backup at path. The
+// file is checked here first (the server checks it again), so a damaged
+// or cut-short backup is named before anything is sent.
 func (e *Env) SnapshotRestore(ctx context.Context, path string) error {
-	var r io.Reader
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("snapshot restore: %w", err)
 	}
 	defer f.Close()
-	r = f
-	res, err := e.Client.SnapshotRestore(ctx, r)
+	if _, err := backup.Verify(bufio.NewReader(f)); err != nil {
+		return fmt.Errorf("snapshot restore: %s: %w; nothing was sent", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("snapshot restore: %w", err)
+	}
+	res, err := e.Client.SnapshotRestore(ctx, f)
 	if err != nil {
 		return fmt.Errorf("snapshot restore: %w", e.Humanize(err))
 	}

@@ -2,6 +2,12 @@ package cli
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gantry-project/gantry/api"
@@ -49,5 +55,42 @@ func TestServerMembersShowsProtocols(t *testing.T) {
 			}
 			containsInOrder(t, e.out.String(), tc.want...)
 		})
+	}
+}
+
+// TestSnapshotCutShort: `snapshot save` keeps nothing of a download that
+// ends before its trailer (the server failed mid-stream), and `snapshot
+// restore` of a file cut short names the problem and sends nothing.
+func TestSnapshotCutShort(t *testing.T) {
+	cut := `{"gantry_snapshot":2,"index":3,"time":1}` + "\n" + `{"job":{"id":"a"}}` + "\n"
+	f := newFakeServer(t)
+	var restores atomic.Int32
+	f.mux.HandleFunc("GET /v1/operator/snapshot", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, cut)
+	})
+	f.mux.HandleFunc("PUT /v1/operator/snapshot", func(w http.ResponseWriter, r *http.Request) {
+		restores.Add(1)
+		writeJSON(w, 4, &api.SnapshotRestoreResponse{Index: 4})
+	})
+	e := newEnv(t, f.srv.URL, FormatTable)
+	dir := t.TempDir()
+
+	saved := filepath.Join(dir, "saved.snap")
+	if err := e.SnapshotSave(context.Background(), saved); err == nil || !strings.Contains(err.Error(), "incomplete") {
+		t.Errorf("save of a cut stream: %v, want an error saying it is incomplete", err)
+	}
+	if _, err := os.Stat(saved); !os.IsNotExist(err) {
+		t.Errorf("save of a cut stream left a file: %v", err)
+	}
+
+	file := filepath.Join(dir, "cut.snap")
+	if err := os.WriteFile(file, []byte(cut), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SnapshotRestore(context.Background(), file); err == nil || !strings.Contains(err.Error(), "incomplete") {
+		t.Errorf("restore of a cut file: %v, want an error saying it is incomplete", err)
+	}
+	if n := restores.Load(); n != 0 {
+		t.Errorf("restore of a cut file sent it (%d uploads)", n)
 	}
 }

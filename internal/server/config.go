@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/scheduler"
@@ -91,6 +93,22 @@ type Config struct {
 	// config blocks (default: driverschema.Default, which the drivers
 	// linked into the program fill; a server needs at least one).
 	Drivers structs.DriverRules
+	// SpoolDir is where an uploaded backup (PUT /v1/operator/snapshot) is
+	// written while it is checked, before Raft installs it ("" =
+	// <DataDir>/spool). It must not be inside <DataDir>/raft.
+	SpoolDir string
+	// MaxSnapshotUpload bounds an uploaded backup, in bytes (413 above).
+	MaxSnapshotUpload int64
+	// DiskReserve is the free space, in bytes, an upload must leave on the
+	// file systems of SpoolDir and DataDir (507 otherwise), so that a
+	// backup being spooled never starves Raft's log of space.
+	DiskReserve int64
+	// BodyTimeout is how long a request body may take to deliver each MiB
+	// (a shorter body: to arrive whole), and a backup download
+	// (GET /v1/operator/snapshot) to be accepted, each MiB: a slower client
+	// is answered 408, or cut off. Other responses have no write timeout:
+	// blocking queries and log streams stay open as long as they need.
+	BodyTimeout time.Duration
 
 	// raftProtocol is the entry format this server advertises
 	// (0 = structs.RaftProtocolCurrent). Tests set it lower to stand for a
@@ -149,6 +167,9 @@ func DefaultConfig() Config {
 		SnapshotsRetain:   2,
 		Drivers:           driverschema.Default,
 		Scheduler:         architecture.DefaultConfig(),
+		MaxSnapshotUpload: 4 << 30,
+		DiskReserve:       1 << 30,
+		BodyTimeout:       30 * time.Second,
 	}
 }
 
@@ -234,6 +255,18 @@ func (c Config) Validate() error {
 	default:
 		bad("raft_log_store", "must be %q or %q (got %q)", LogStoreWAL, LogStoreBoltDB, c.RaftLogStore)
 	}
+	if c.SpoolDir != "" && c.DataDir != "" && within(c.SpoolDir, filepath.Join(c.DataDir, raftDir)) {
+		bad("spool_dir", "must not be inside the Raft directory %s (got %q)", filepath.Join(c.DataDir, raftDir), c.SpoolDir)
+	}
+	if c.MaxSnapshotUpload <= 0 {
+		bad("max_snapshot_upload", "must be > 0 bytes (got %d)", c.MaxSnapshotUpload)
+	}
+	if c.DiskReserve < 0 {
+		bad("disk_reserve", "must be >= 0 bytes (got %d)", c.DiskReserve)
+	}
+	if c.BodyTimeout <= 0 {
+		bad("body_timeout", "must be > 0 (got %s)", c.BodyTimeout)
+	}
 	if c.Drivers == nil {
 		bad("drivers", "is required (DefaultConfig's is driverschema.Default)")
 	} else if len(c.Drivers.Names()) == 0 {
@@ -243,4 +276,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("invalid server config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// within reports whether path is dir or inside it (by name: symbolic
+// links are not followed).
+func within(path, dir string) bool {
+	p, err1 := filepath.Abs(path)
+	d, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }

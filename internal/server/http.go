@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -43,50 +45,100 @@ func notFound(format string, args ...any) error {
 	return &httpError{code: http.StatusNotFound, msg: fmt.Sprintf(format, args...)}
 }
 
-// handler builds the API's routes (see api/endpoints.go and docs/api.md).
+// endpoint is one row of the API's route table.
+type endpoint struct {
+	method, path string
+	h            handlerFunc
+	// raw, if set, serves the route instead of h, without wrap.
+	raw http.Handler
+}
+
+// endpoints is the API's route table (see api/endpoints.go and
+// docs/api.md).
+func (s *Server) endpoints() []endpoint {
+	return []endpoint{
+		{method: "PUT", path: "/v1/jobs", h: s.jobRegister},
+		{method: "GET", path: "/v1/jobs", h: s.jobList},
+		{method: "GET", path: "/v1/job/{id}", h: s.jobGet},
+		{method: "GET", path: "/v1/job/{id}/status", h: s.jobStatus},
+		{method: "GET", path: "/v1/job/{id}/allocations", h: s.jobAllocs},
+		{method: "POST", path: "/v1/job/{id}/scale", h: s.jobScale},
+		{method: "DELETE", path: "/v1/job/{id}", h: s.jobStop},
+
+		{method: "POST", path: "/v1/node/register", h: s.nodeRegister},
+		{method: "POST", path: "/v1/node/{id}/heartbeat", h: s.nodeHeartbeat},
+		{method: "GET", path: "/v1/nodes", h: s.nodeList},
+		{method: "GET", path: "/v1/node/{id}", h: s.nodeGet},
+		{method: "POST", path: "/v1/node/{id}/drain", h: s.nodeDrain},
+		{method: "GET", path: "/v1/node/{id}/allocations", h: s.nodeAllocs},
+		{method: "POST", path: "/v1/node/{id}/allocations", h: s.nodeUpdateAllocs},
+		{method: "POST", path: "/v1/nodes/allocations/watch", h: s.nodeAllocsWatch},
+		{method: "POST", path: "/v1/nodes/allocations", h: s.nodesUpdateAllocs},
+		{method: "PUT", path: "/v1/nodes/heartbeat", h: s.nodesHeartbeat},
+
+		{method: "GET", path: "/v1/allocations", h: s.allocList},
+		{method: "GET", path: "/v1/allocation/{id}", h: s.allocGet},
+		{method: "GET", path: "/v1/allocation/{id}/logs", h: s.allocLogs},
+
+		{method: "GET", path: "/v1/status/leader", h: s.statusLeader},
+		{method: "GET", path: "/v1/status/self", h: s.statusSelf},
+		{method: "GET", path: "/v1/operator/raft/configuration", h: s.raftConfiguration},
+		{method: "DELETE", path: "/v1/operator/raft/peer", h: s.raftRemovePeer},
+		{method: "POST", path: "/v1/operator/raft/join", h: s.raftJoin},
+		{method: "GET", path: "/v1/operator/snapshot", h: s.snapshotSave},
+		{method: "PUT", path: "/v1/operator/snapshot", h: s.snapshotRestore},
+		{method: "GET", path: "/v1/scheduler/status", h: s.schedulerStatus},
+
+		{method: "GET", path: "/metrics", raw: promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})},
+	}
+}
+
+// handler builds the API's mux from the route table. Every route is
+// registered with its method, so the mux knows which methods a path
+// takes; a request matching none falls to the catch-all, which answers
+// 405 with Allow when the path exists under other methods, else 404.
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
-	route := func(pattern string, h handlerFunc) {
-		mux.Handle(pattern, s.wrap(pattern, h))
+	var methods []string
+	for _, e := range s.endpoints() {
+		pattern := e.method + " " + e.path
+		if e.raw != nil {
+			mux.Handle(pattern, e.raw)
+		} else {
+			mux.Handle(pattern, s.wrap(pattern, e.h))
+		}
+		methods = append(methods, e.method)
+		if e.method == http.MethodGet {
+			methods = append(methods, http.MethodHead) // GET patterns serve HEAD
+		}
 	}
-	route("PUT /v1/jobs", s.jobRegister)
-	route("GET /v1/jobs", s.jobList)
-	route("GET /v1/job/{id}", s.jobGet)
-	route("GET /v1/job/{id}/status", s.jobStatus)
-	route("GET /v1/job/{id}/allocations", s.jobAllocs)
-	route("POST /v1/job/{id}/scale", s.jobScale)
-	route("DELETE /v1/job/{id}", s.jobStop)
-
-	route("POST /v1/node/register", s.nodeRegister)
-	route("POST /v1/node/{id}/heartbeat", s.nodeHeartbeat)
-	route("GET /v1/nodes", s.nodeList)
-	route("GET /v1/node/{id}", s.nodeGet)
-	route("POST /v1/node/{id}/drain", s.nodeDrain)
-	route("GET /v1/node/{id}/allocations", s.nodeAllocs)
-	route("POST /v1/node/{id}/allocations", s.nodeUpdateAllocs)
-	route("POST /v1/nodes/allocations/watch", s.nodeAllocsWatch)
-	route("POST /v1/nodes/allocations", s.nodesUpdateAllocs)
-	route("PUT /v1/nodes/heartbeat", s.nodesHeartbeat)
-
-	route("GET /v1/allocations", s.allocList)
-	route("GET /v1/allocation/{id}", s.allocGet)
-	route("GET /v1/allocation/{id}/logs", s.allocLogs)
-
-	route("GET /v1/status/leader", s.statusLeader)
-	route("GET /v1/status/self", s.statusSelf)
-	route("GET /v1/operator/raft/configuration", s.raftConfiguration)
-	route("DELETE /v1/operator/raft/peer", s.raftRemovePeer)
-	route("POST /v1/operator/raft/join", s.raftJoin)
-	route("GET /v1/operator/snapshot", s.snapshotSave)
-	route("PUT /v1/operator/snapshot", s.snapshotRestore)
-	route("GET /v1/scheduler/status", s.schedulerStatus)
-
-	metricsHandler := promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
-	mux.Handle("GET /metrics", metricsHandler)
-	route("/", func(w http.ResponseWriter, r *http.Request) (any, error) {
-		return nil, notFound("no such endpoint: %s %s", r.Method, r.URL.Path)
-	})
+	slices.Sort(methods)
+	methods = slices.Compact(methods)
+	mux.Handle("/", s.wrap("/", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return nil, noRoute(mux, methods, w, r)
+	}))
 	return mux
+}
+
+// noRoute is the answer to a request no route matched: 405 naming the
+// methods the path takes in Allow, or 404 for an unknown path. It runs
+// only on this error path, so the mux is asked again once per method.
+func noRoute(mux *http.ServeMux, methods []string, w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range methods {
+		probe := r.WithContext(r.Context()) // a shallow copy
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		return notFound("no such endpoint: %s %s", r.Method, r.URL.Path)
+	}
+	list := strings.Join(allow, ", ")
+	w.Header().Set("Allow", list)
+	return &httpError{code: http.StatusMethodNotAllowed,
+		msg: fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, list)}
 }
 
 // wrap turns a handlerFunc into an http.Handler that encodes the result,
@@ -105,6 +157,12 @@ func (s *Server) wrap(route string, h handlerFunc) http.Handler {
 			}
 			s.metrics.apiLatency.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
 		}()
+		if r.Body != nil && r.Body != http.NoBody {
+			// A copy: net/http looks at its own request's body after
+			// the handler (to discard what is left unread).
+			r = r.WithContext(r.Context())
+			r.Body = newDeadlineBody(w, r.Body, s.cfg.BodyTimeout)
+		}
 		if s.route(route, rec, r) {
 			return // forwarded to the leader, or refused
 		}
@@ -188,7 +246,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
+		var he *httpError
 		switch {
+		case errors.As(err, &he):
+			return he // the body came too slowly (deadlineBody)
 		case errors.As(err, &mbe):
 			return &httpError{code: http.StatusRequestEntityTooLarge,
 				msg: fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes)}

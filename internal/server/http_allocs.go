@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
 
@@ -28,6 +30,19 @@ func (s *Server) allocGet(w http.ResponseWriter, r *http.Request) (any, error) {
 		}
 		return snap.TableIndex(state.TableAllocs), a, nil
 	})
+}
+
+// newLogClient is the client of the log proxy. It follows no redirects:
+// the proxy reaches exactly the agent address a node registered.
+func newLogClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			ResponseHeaderTimeout: 30 * time.Second,
+			IdleConnTimeout:       time.Minute,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // allocLogs proxies a task's log from the agent running it, flushing bytes
@@ -69,6 +84,12 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, &httpError{code: http.StatusBadGateway,
 			msg: fmt.Sprintf("allocation %s: node %s has no known agent address to read logs from", a.ID, a.NodeID)}
 	}
+	// Registration checks the address; a node registered by an older
+	// build may hold anything.
+	if err := checkHTTPAddr(node.HTTPAddr); err != nil {
+		return nil, &httpError{code: http.StatusBadGateway,
+			msg: fmt.Sprintf("allocation %s: node %s has an invalid agent address %q: %v", a.ID, node.Name, node.HTTPAddr, err)}
+	}
 	u := url.URL{Scheme: "http", Host: node.HTTPAddr, Path: "/v1/agent/allocation/" + url.PathEscape(a.ID) + "/logs"}
 	aq := url.Values{"type": {stream}, "offset": {strconv.FormatInt(offset, 10)}}
 	if follow {
@@ -85,6 +106,14 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) (any, error) 
 			msg: fmt.Sprintf("allocation %s: agent of node %s (%s) is unreachable: %v", a.ID, node.Name, node.HTTPAddr, err)}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// An agent never redirects; following one would let whoever
+		// registered the node make the server fetch any URL and hand
+		// back the answer.
+		return nil, &httpError{code: http.StatusBadGateway,
+			msg: fmt.Sprintf("allocation %s: agent of node %s (%s) answered with a redirect (%d to %q); the log proxy does not follow redirects",
+				a.ID, node.Name, node.HTTPAddr, resp.StatusCode, resp.Header.Get("Location"))}
+	}
 	if resp.StatusCode != http.StatusOK {
 		// Relay the agent's answer (e.g. 404 with a JSON error) as is.
 		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))

@@ -1,8 +1,12 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -30,6 +34,11 @@ func validateNode(n *structs.Node) error {
 	if n.Capacity.MemoryMB <= 0 {
 		add("capacity.memory_mb", "must be > 0 MiB (got %d)", n.Capacity.MemoryMB)
 	}
+	if n.HTTPAddr != "" {
+		if err := checkHTTPAddr(n.HTTPAddr); err != nil {
+			add("http_addr", "%v (got %q)", err, n.HTTPAddr)
+		}
+	}
 	if len(e.Errors) > 0 {
 		parts := make([]string, len(e.Errors))
 		for i, f := range e.Errors {
@@ -38,6 +47,51 @@ func validateNode(n *structs.Node) error {
 		return &httpError{code: http.StatusBadRequest, msg: "invalid node: " + strings.Join(parts, "; "), fields: e.Errors}
 	}
 	return nil
+}
+
+// checkHTTPAddr checks an agent's API address: host:port and nothing else
+// (no scheme, path or user), a port from 1 to 65535, a host that is an IP
+// address other than 0.0.0.0/:: or a DNS name. The server dials it to
+// proxy task logs.
+func checkHTTPAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("must be host:port, without scheme or path")
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return fmt.Errorf("port must be a number from 1 to 65535 (got %q)", port)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.IsUnspecified() {
+			return errors.New("must name an address the servers can reach, not an unspecified one")
+		}
+		return nil
+	}
+	if !isDNSName(host) {
+		return fmt.Errorf("host %q is neither an IP address nor a DNS name", host)
+	}
+	return nil
+}
+
+// isDNSName reports whether host is a DNS name: dot-separated labels of
+// 1 to 63 letters, digits, '-' or '_', not starting or ending with '-'.
+func isDNSName(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (s *Server) nodeRegister(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,22 +17,9 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/backup"
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
-)
-
-// snapshotHeader is the first line of a backup made by
-// GET /v1/operator/snapshot; the state store's records follow.
-type snapshotHeader struct {
-	Format int    `json:"gantry_snapshot"`
-	Index  uint64 `json:"index"`
-	Time   int64  `json:"time"`
-}
-
-const (
-	snapshotFormat = 1
-	// maxSnapshotBytes bounds an uploaded backup (spooled to disk).
-	maxSnapshotBytes = 4 << 30
 )
 
 func (s *Server) statusSelf(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -130,72 +116,70 @@ func (s *Server) raftJoin(w http.ResponseWriter, r *http.Request) (any, error) {
 	return map[string]string{"joined": m.ID}, nil
 }
 
-// snapshotSave streams a point-in-time copy of the state store: the header
-// line, then the records (the same stream Raft snapshots hold).
+// snapshotSave streams a point-in-time backup of the state store: a
+// header, the records, a trailer with their count and checksum (package
+// backup).
 func (s *Server) snapshotSave(w http.ResponseWriter, r *http.Request) (any, error) {
 	snap := s.state.Snapshot()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="gantry.snap"`)
 	w.Header().Set(api.IndexHeader, strconv.FormatUint(snap.Index(), 10))
-	hdr, _ := json.Marshal(snapshotHeader{Format: snapshotFormat, Index: snap.Index(), Time: s.now().UnixNano()})
-	if _, err := w.Write(append(hdr, '\n')); err != nil {
-		return nil, nil //nolint:nilerr // the client went away; there is no one to answer
-	}
-	if err := snap.Persist(w); err != nil {
-		// Headers are sent: all we can do is cut the stream short, which
-		// restore rejects (the records do not parse).
+	dw := newDeadlineWriter(w, s.cfg.BodyTimeout)
+	if err := snap.PersistBackup(dw, s.now().UnixNano()); err != nil && r.Context().Err() == nil {
+		// Headers are sent: all we can do is cut the stream short. The
+		// trailer is then missing, which the client and restore refuse.
 		s.logger.Error("snapshot save failed mid-stream", "error", err)
 	}
 	return nil, nil
 }
 
 // snapshotRestore replaces the cluster state with an uploaded backup. The
-// upload is spooled to disk and loaded into a scratch store first, so a bad
-// file is refused before anything changes.
+// upload is spooled to SpoolDir, within the size and free-space limits
+// (spool.go), and loaded into a scratch store first, so a file that is
+// not a whole, intact backup is refused (400) before anything changes.
+// Raft then installs the records, which every server takes.
 func (s *Server) snapshotRestore(w http.ResponseWriter, r *http.Request) (any, error) {
-	body := bufio.NewReaderSize(http.MaxBytesReader(w, r.Body, maxSnapshotBytes), 64<<10)
-	line, err := body.ReadSlice('\n')
-	if err != nil {
-		return nil, badRequest("snapshot: missing header line: %v", err)
+	limit := s.cfg.MaxSnapshotUpload
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
 	}
-	var hdr snapshotHeader
-	if err := json.Unmarshal(line, &hdr); err != nil || hdr.Format != snapshotFormat {
-		return nil, badRequest("snapshot: not a gantry snapshot (format %d; want %d)", hdr.Format, snapshotFormat)
+	body := bufio.NewReaderSize(http.MaxBytesReader(w, r.Body, limit), 64<<10)
+	// Refuse what is not a backup before spooling anything.
+	if err := checkBackupHeader(body); err != nil {
+		return nil, err
 	}
-	f, err := os.CreateTemp(s.cfg.DataDir, "restore-*.snap")
+	f, size, err := s.spoolUpload(body, r.ContentLength)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: spooling upload: %w", err)
+		return nil, err
 	}
 	defer func() {
 		_ = f.Close()
 		_ = os.Remove(f.Name())
 	}()
-	size, err := io.Copy(f, body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, &httpError{code: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("snapshot is larger than %d bytes", int64(maxSnapshotBytes))}
-		}
-		return nil, badRequest("snapshot: reading upload: %v", err)
-	}
 	scratch, err := state.New()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	info, err := scratch.RestoreBackup(io.NewSectionReader(f, 0, size))
+	if err != nil {
+		if errors.Is(err, backup.ErrInvalid) {
+			return nil, badRequest("snapshot: %v", err)
+		}
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	if err := scratch.Restore(bufio.NewReader(f)); err != nil {
-		return nil, badRequest("snapshot: %v", err)
+	// Raft writes the records into a snapshot of its own under the data
+	// dir before installing them.
+	if err := s.checkSpace(filepath.Join(s.cfg.DataDir, raftDir), info.Length, "installing the snapshot"); err != nil {
+		return nil, err
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
+	hdr := info.Header
 	// The backup may come from another cluster: keep this cluster's
 	// servers table, which followers need to find the leader.
 	members := s.state.Snapshot().ServerMembers()
-	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: hdr.Index, Size: size}
-	if err := s.raft.Restore(meta, f, s.cfg.ApplyTimeout); err != nil {
+	// Raft installs the bare record stream, the form of its own
+	// snapshots, which servers of the previous build read too.
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: hdr.Index, Size: info.Length}
+	if err := s.raft.Restore(meta, io.NewSectionReader(f, info.Offset, info.Length), s.cfg.ApplyTimeout); err != nil {
 		return nil, raftErr("restoring snapshot", err)
 	}
 	restored := s.state.Snapshot()
@@ -212,7 +196,7 @@ func (s *Server) snapshotRestore(w http.ResponseWriter, r *http.Request) (any, e
 			}
 		}
 	}
-	s.logger.Info("restored state from a snapshot", "snapshot_index", hdr.Index, "bytes", size, "file", filepath.Base(f.Name()))
+	s.logger.Info("restored state from a snapshot", "snapshot_index", hdr.Index, "records", info.Records, "bytes", size, "file", filepath.Base(f.Name()))
 	// Restored nodes get a fresh TTL with grace, like after an election,
 	// and every job is reconciled against the restored state.
 	var ready []string

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,10 @@ func TestConfigValidation(t *testing.T) {
 		{"advertise unspecified", func(c *Config) { c.AdvertiseHTTPAddr = "0.0.0.0:4646" }, "advertise_http_addr"},
 		{"snapshots retain", func(c *Config) { c.SnapshotsRetain = -1 }, "snapshots_retain"},
 		{"raft log store", func(c *Config) { c.RaftLogStore = "rocksdb" }, "raft_log_store"},
+		{"spool in raft dir", func(c *Config) { c.SpoolDir = filepath.Join(c.DataDir, "raft", "spool") }, "spool_dir"},
+		{"max snapshot upload", func(c *Config) { c.MaxSnapshotUpload = 0 }, "max_snapshot_upload"},
+		{"disk reserve", func(c *Config) { c.DiskReserve = -1 }, "disk_reserve"},
+		{"body timeout", func(c *Config) { c.BodyTimeout = 0 }, "body_timeout"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

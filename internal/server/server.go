@@ -76,6 +76,9 @@ type Server struct {
 	httpSrv   *http.Server
 	// logClient proxies task logs from agents.
 	logClient *http.Client
+	// diskFree, if set, replaces statfs for the spool's free-space checks
+	// (tests).
+	diskFree func(dir string) (uint64, error)
 
 	// plans is the plan applier: it checks plans one at a time against
 	// the state plus the plans checked before (never over-commit) and
@@ -117,11 +120,7 @@ func New(cfg Config) (*Server, error) {
 		shutdownCh: make(chan struct{}),
 		format:     newEntryFormat(),
 		divergedCh: make(chan struct{}),
-		logClient: &http.Client{Transport: &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			ResponseHeaderTimeout: 30 * time.Second,
-			IdleConnTimeout:       time.Minute,
-		}},
+		logClient:  newLogClient(),
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.plans.s, s.plans.max = s, cfg.PlanBatch

@@ -50,9 +50,19 @@ func (w tWriter) Write(p []byte) (int, error) {
 // it with an API client; both are closed when the test ends.
 func startServer(t testing.TB, cfg Config) (*Server, *api.Client) {
 	t.Helper()
+	return startServerWith(t, cfg, nil)
+}
+
+// startServerWith is startServer with setup (if not nil) run on the
+// server before it starts, so the fields it sets need no lock.
+func startServerWith(t testing.TB, cfg Config, setup func(*Server)) (*Server, *api.Client) {
+	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(s)
 	}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
