@@ -402,9 +402,10 @@ func (s *Server) joinThrough(ctx context.Context, addr string, m *structs.Server
 }
 
 // newPeerHTTP is the client for server-to-server calls: short timeouts,
-// these are small requests.
+// these are small requests. It follows no redirects: a server answers
+// other servers directly, and a 3xx would send the call elsewhere.
 func newPeerHTTP() *http.Client {
 	return &http.Client{Timeout: peerTimeout, Transport: &http.Transport{
 		MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute,
-	}}
+	}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }

@@ -33,6 +33,9 @@ func testConfig(t testing.TB) Config {
 	cfg.HeartbeatTTL = time.Minute
 	cfg.ReconcileInterval = time.Minute
 	cfg.Scheduler.Seed = 1
+	// Tests restore small snapshots; a CI machine may have less free disk
+	// than the production reserve (snapshot_test.go tests the reserve).
+	cfg.DiskReserve = 16 << 20
 	cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return cfg
 }
