@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -66,6 +67,12 @@ func (t *trackingStream) Accept() (net.Conn, error) {
 	return t.track(c)
 }
 
+func (t *trackingStream) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
 // Close closes the listener and every tracked connection.
 func (t *trackingStream) Close() error {
 	t.mu.Lock()
@@ -100,4 +107,27 @@ type trackedConn struct {
 func (c *trackedConn) Close() error {
 	c.once.Do(func() { c.owner.forget(c) })
 	return c.Conn.Close()
+}
+
+// Read ends the stream with io.EOF once the stream layer itself closed the
+// connection: that is a shutdown, and Raft's transport logs any other read
+// error as "failed to decode incoming command".
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil && errors.Is(err, net.ErrClosed) && c.owner.isClosed() {
+		return n, io.EOF
+	}
+	return n, err
+}
+
+// Write drops what is written after the stream layer closed the
+// connection (the answer to a request that raced with the shutdown): the
+// peer can no longer receive it, and the error would be logged as a failed
+// flush although nothing failed but the stop we asked for.
+func (c *trackedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil && errors.Is(err, net.ErrClosed) && c.owner.isClosed() {
+		return len(b), nil
+	}
+	return n, err
 }
