@@ -1,10 +1,14 @@
 package shim
 
 import (
+	"bufio"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -70,4 +74,39 @@ func TestWriteJSONAtomic(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("temp files left: %v", entries)
 	}
+}
+
+func TestDescendants(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "sleep 300 & echo $!; wait")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleeper, _ := strconv.Atoi(strings.TrimSpace(line))
+	ds, err := Descendants(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[int]ProcInfo{}
+	for _, p := range ds {
+		found[p.PID] = p
+	}
+	if p, ok := found[cmd.Process.Pid]; !ok || p.PPID != os.Getpid() {
+		t.Fatalf("the child shell %d is not listed as our child: %+v", cmd.Process.Pid, ds)
+	}
+	if p, ok := found[sleeper]; !ok || p.PPID != cmd.Process.Pid {
+		t.Fatalf("the grandchild %d is not listed below the shell: %+v", sleeper, ds)
+	}
+	_ = syscall.Kill(sleeper, syscall.SIGKILL)
 }

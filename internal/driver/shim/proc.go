@@ -1,0 +1,164 @@
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ProcInfo is what /proc/<pid>/stat says about a process.
+type ProcInfo struct {
+	PID       int
+	PPID      int
+	State     byte   // R, S, D, Z (zombie), X (dead) ...
+	StartTime uint64 // clock ticks after boot
+}
+
+// ErrNoProcess means the PID does not exist.
+var ErrNoProcess = errors.New("no such process")
+
+// ReadProc parses /proc/<pid>/stat.
+func ReadProc(pid int) (ProcInfo, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+			return ProcInfo{}, ErrNoProcess
+		}
+		return ProcInfo{}, err
+	}
+	// The command name (field 2) is in parentheses and may contain spaces
+	// or ')'; the fields after the last ')' are plain.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ProcInfo{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state), f[1] field 4 (ppid); start time is field
+	// 22, f[19].
+	if len(f) < 20 {
+		return ProcInfo{}, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return ProcInfo{}, fmt.Errorf("/proc/%d/stat: parent pid: %w", pid, err)
+	}
+	st, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return ProcInfo{}, fmt.Errorf("/proc/%d/stat: start time: %w", pid, err)
+	}
+	return ProcInfo{PID: pid, PPID: ppid, State: f[0][0], StartTime: st}, nil
+}
+
+// StartTime returns a process's start time in clock ticks after boot.
+func StartTime(pid int) (uint64, error) {
+	p, err := ReadProc(pid)
+	return p.StartTime, err
+}
+
+// Alive reports whether pid is the process that started at start and has
+// not exited (a zombie has exited).
+func Alive(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	p, err := ReadProc(pid)
+	if err != nil {
+		return false
+	}
+	return p.StartTime == start && !p.exited()
+}
+
+func (p ProcInfo) exited() bool { return p.State == 'Z' || p.State == 'X' }
+
+// Descendants lists the live (not zombie) processes below root: its
+// children, theirs, and so on, from one pass over /proc. The shim is a
+// child subreaper, so a process that double-forked or called setsid to
+// leave the task is re-parented to the shim and still listed here.
+func Descendants(root int) ([]ProcInfo, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	children := map[int][]ProcInfo{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		p, err := ReadProc(pid)
+		if err != nil {
+			continue // exited since the listing
+		}
+		children[p.PPID] = append(children[p.PPID], p)
+	}
+	var out []ProcInfo
+	queue := []int{root}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		for _, c := range children[pid] {
+			queue = append(queue, c.PID)
+			if !c.exited() {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+// signalProc sends sig to p unless p's PID now names another process. A
+// pidfd pins the process between the check and the signal; kernels older
+// than 5.3 get a plain kill after the check.
+func signalProc(p ProcInfo, sig syscall.Signal) {
+	fd, err := unix.PidfdOpen(p.PID, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ENOSYS) && Alive(p.PID, p.StartTime) {
+			_ = syscall.Kill(p.PID, sig)
+		}
+		return
+	}
+	defer syscall.Close(fd)
+	if st, err := StartTime(p.PID); err != nil || st != p.StartTime {
+		return
+	}
+	_ = unix.PidfdSendSignal(fd, sig, nil, 0)
+}
+
+// signalTree sends sig to every live process below the shim.
+func signalTree(self int, sig syscall.Signal) int {
+	ps, err := Descendants(self)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "task-shim: listing the task's processes:", err)
+		return 0
+	}
+	for _, p := range ps {
+		signalProc(p, sig)
+	}
+	return len(ps)
+}
+
+// killTree SIGKILLs every process below the shim until none is left alive.
+// Processes forking while they are killed need another pass; the bound only
+// stops a fork bomb from holding the shim forever.
+func killTree(self int) {
+	for i := 0; i < 200; i++ {
+		if signalTree(self, syscall.SIGKILL) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Fprintln(os.Stderr, "task-shim: processes of the task are still alive after 200 rounds of SIGKILL")
+}
+
+// setChildSubreaper makes orphaned descendants children of this process
+// instead of init (prctl PR_SET_CHILD_SUBREAPER).
+func setChildSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
