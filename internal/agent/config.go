@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -39,6 +40,20 @@ type Config struct {
 	// ShimCommand overrides the argv of the exec driver's task shim
 	// (default: this binary as "gantry task-shim").
 	ShimCommand []string
+	// TaskLifeline makes exec tasks die with this process (gantry dev):
+	// see driver.ExecOptions.Lifeline. Nil (a real agent) lets tasks
+	// survive the agent's restarts.
+	TaskLifeline *os.File
+
+	// DiskMinFreeMB: while the file system of DataDir has less free space
+	// than this, the node reports itself ineligible for new placements
+	// (default 100 MiB; negative turns the check off).
+	DiskMinFreeMB int64
+	// DiskCheckInterval is how often free space is checked (default 30s).
+	DiskCheckInterval time.Duration
+	// DiskFree returns the bytes the agent may still use on the file
+	// system holding path (default: statfs); tests inject a full disk.
+	DiskFree func(path string) (uint64, error)
 
 	// Drivers replaces the built-in drivers (exec and mock); tests and the
 	// simulator use it.
@@ -101,8 +116,8 @@ func (c *Config) validate() error {
 			bad("http_addr", "%q is not host:port: %v", c.HTTPAddr, err)
 		}
 	}
-	if c.KillTimeout < 0 || c.UpdateWindow < 0 || c.WatchWait < 0 {
-		bad("timeouts", "kill_timeout, update_window and watch_wait must be >= 0")
+	if c.KillTimeout < 0 || c.UpdateWindow < 0 || c.WatchWait < 0 || c.DiskCheckInterval < 0 {
+		bad("timeouts", "kill_timeout, update_window, watch_wait and disk_check_interval must be >= 0")
 	}
 	seen := map[string]bool{}
 	for i, d := range c.Drivers {
@@ -136,5 +151,14 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.DiskMinFreeMB == 0 {
+		c.DiskMinFreeMB = DefaultDiskMinFreeMB
+	}
+	if c.DiskCheckInterval == 0 {
+		c.DiskCheckInterval = 30 * time.Second
+	}
+	if c.DiskFree == nil {
+		c.DiskFree = statfsFree
 	}
 }

@@ -12,6 +12,10 @@ import (
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
+// maxIneligibleLen bounds the reason a node gives for refusing placements
+// (kept in the state and shown by the CLI).
+const maxIneligibleLen = 256
+
 // validateNode checks what an agent registers.
 func validateNode(n *structs.Node) error {
 	e := &structs.ValidationError{}
@@ -29,6 +33,9 @@ func validateNode(n *structs.Node) error {
 	}
 	if n.Capacity.MemoryMB <= 0 {
 		add("capacity.memory_mb", "must be > 0 MiB (got %d)", n.Capacity.MemoryMB)
+	}
+	if len(n.Ineligible) > maxIneligibleLen {
+		add("ineligible", "the reason must be at most %d bytes (got %d)", maxIneligibleLen, len(n.Ineligible))
 	}
 	if len(e.Errors) > 0 {
 		parts := make([]string, len(e.Errors))
