@@ -79,6 +79,7 @@ again on the same --data-dir re-attaches to them.`,
 	f.Int64Var(&cfg.CPU, "cpu", 0, "CPU capacity in millicores (default: fingerprinted)")
 	f.Int64Var(&cfg.MemoryMB, "memory", 0, "memory capacity in MiB (default: fingerprinted)")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:0", "address of the agent's own API (logs, metrics)")
+	f.Int64Var(&cfg.DiskMinFreeMB, "disk-min-free-mb", agent.DefaultDiskMinFreeMB, "the node refuses new placements while the data dir's disk has less free space than this (MiB; negative: never)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd

@@ -46,7 +46,8 @@ and N agents in one process, for trying gantry out.
 Each agent gets an equal share of this machine's CPU and memory, a name
 dev-1..dev-N and a label zone=a, zone=b, ... Tasks are real processes. With
 no --data-dir the state lives in a temporary directory removed on exit;
-Ctrl-C stops every job first.`,
+Ctrl-C stops every job first. Tasks never outlive this process: if it dies
+(kill -9, a crash), each task gets SIGTERM, then SIGKILL after 5 s.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd, o) },
 	}
@@ -64,6 +65,21 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 	if o.agents < 1 || o.agents > 26 {
 		return fmt.Errorf("--agents must be between 1 and 26 (got %d)", o.agents)
 	}
+	// `gantry dev | tee log` then Ctrl-C: tee dies first, and the next line
+	// printed would kill this process with SIGPIPE before it stops its
+	// jobs. Catching SIGPIPE (not ignoring it, which the task shims would
+	// inherit) turns that into a failed write, so the shutdown goes on.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	// The lifeline: every task shim holds the read end, only this process
+	// the write end. However this process ends, even by SIGKILL, the kernel
+	// closes it and each shim stops its task: the dev cluster never leaves
+	// tasks behind. (A real agent has none: its tasks survive its restarts.)
+	lifeline, lifelineW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("task lifeline pipe: %w", err)
+	}
+	defer runtime.KeepAlive(lifelineW)
+	defer lifeline.Close()
 	logger, err := newLogger(o.logLevel, cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -113,9 +129,10 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 			DataDir:  filepath.Join(dir, name),
 			Name:     name,
 			Labels:   map[string]string{"zone": zone},
-			CPU:      cpuShare,
-			MemoryMB: memShare,
-			Logger:   logger.With("component", "agent"),
+			CPU:          cpuShare,
+			MemoryMB:     memShare,
+			Logger:       logger.With("component", "agent"),
+			TaskLifeline: lifeline,
 		})
 		if err != nil {
 			return fmt.Errorf("agent %s: %w", name, err)
