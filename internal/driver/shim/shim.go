@@ -169,12 +169,14 @@ func ReadSpec(path string) (*Spec, error) {
 // Run reaps every child of the process and makes it a subreaper: call it
 // only in the shim's own process.
 func Run(spec *Spec, ready, lifeline *os.File) error {
-	// Forward termination requests; hang-ups from the agent's terminal or
-	// session going away must not end the task.
+	// Forward termination requests. Hang-ups and broken pipes must not end
+	// the shim; they are caught and dropped, not ignored, because an ignored
+	// disposition would pass through exec to the task, which must start
+	// with the defaults.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
-	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGPIPE)
 	self := os.Getpid()
 	if err := setChildSubreaper(); err != nil {
 		fmt.Fprintf(os.Stderr, "task-shim: PR_SET_CHILD_SUBREAPER: %v; processes that leave the task's session may survive a stop\n", err)
