@@ -125,10 +125,10 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 		name := fmt.Sprintf("dev-%d", i+1)
 		zone := string(rune('a' + i))
 		a, err := agent.New(agent.Config{
-			Servers:  httpAddrs,
-			DataDir:  filepath.Join(dir, name),
-			Name:     name,
-			Labels:   map[string]string{"zone": zone},
+			Servers:      httpAddrs,
+			DataDir:      filepath.Join(dir, name),
+			Name:         name,
+			Labels:       map[string]string{"zone": zone},
 			CPU:          cpuShare,
 			MemoryMB:     memShare,
 			Logger:       logger.With("component", "agent"),
