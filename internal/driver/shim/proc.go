@@ -16,6 +16,7 @@ import (
 type ProcInfo struct {
 	PID       int
 	PPID      int
+	PGID      int    // process group
 	State     byte   // R, S, D, Z (zombie), X (dead) ...
 	StartTime uint64 // clock ticks after boot
 }
@@ -40,8 +41,8 @@ func ReadProc(pid int) (ProcInfo, error) {
 		return ProcInfo{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state), f[1] field 4 (ppid); start time is field
-	// 22, f[19].
+	// f[0] is field 3 (state), f[1] field 4 (ppid), f[2] field 5 (pgrp);
+	// start time is field 22, f[19].
 	if len(f) < 20 {
 		return ProcInfo{}, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
@@ -49,11 +50,15 @@ func ReadProc(pid int) (ProcInfo, error) {
 	if err != nil {
 		return ProcInfo{}, fmt.Errorf("/proc/%d/stat: parent pid: %w", pid, err)
 	}
+	pgid, err := strconv.Atoi(f[2])
+	if err != nil {
+		return ProcInfo{}, fmt.Errorf("/proc/%d/stat: process group: %w", pid, err)
+	}
 	st, err := strconv.ParseUint(f[19], 10, 64)
 	if err != nil {
 		return ProcInfo{}, fmt.Errorf("/proc/%d/stat: start time: %w", pid, err)
 	}
-	return ProcInfo{PID: pid, PPID: ppid, State: f[0][0], StartTime: st}, nil
+	return ProcInfo{PID: pid, PPID: ppid, PGID: pgid, State: f[0][0], StartTime: st}, nil
 }
 
 // StartTime returns a process's start time in clock ticks after boot.
@@ -131,15 +136,20 @@ func signalProc(p ProcInfo, sig syscall.Signal) {
 	_ = unix.PidfdSendSignal(fd, sig, nil, 0)
 }
 
-// signalTree sends sig to every live process below the shim.
-func signalTree(self int, sig syscall.Signal) int {
+// signalTree sends sig to every live process below the shim, except the
+// members of process group skip (0: none), which the caller signalled as a
+// group: a second SIGTERM could cut short the handler the first one started.
+// It returns how many processes it found alive.
+func signalTree(self int, sig syscall.Signal, skip int) int {
 	ps, err := Descendants(self)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "task-shim: listing the task's processes:", err)
 		return 0
 	}
 	for _, p := range ps {
-		signalProc(p, sig)
+		if skip == 0 || p.PGID != skip {
+			signalProc(p, sig)
+		}
 	}
 	return len(ps)
 }
@@ -149,7 +159,7 @@ func signalTree(self int, sig syscall.Signal) int {
 // stops a fork bomb from holding the shim forever.
 func killTree(self int) {
 	for i := 0; i < 200; i++ {
-		if signalTree(self, syscall.SIGKILL) == 0 {
+		if signalTree(self, syscall.SIGKILL, 0) == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -270,10 +270,10 @@ func supervise(spec *Spec, self, pid int, sigs <-chan os.Signal, lifeline <-chan
 
 // terminate sends SIGTERM to the task's process group (its main process is
 // not reaped yet, so the group ID cannot name anything else) and to every
-// process below the shim, including those that left the group.
+// other process below the shim: those that left the group.
 func terminate(self, pid int) {
 	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	signalTree(self, syscall.SIGTERM)
+	signalTree(self, syscall.SIGTERM, pid)
 }
 
 // reapChildren collects every child of the shim: the task (its status goes

@@ -105,7 +105,7 @@ func TestDescendants(t *testing.T) {
 	if p, ok := found[cmd.Process.Pid]; !ok || p.PPID != os.Getpid() {
 		t.Fatalf("the child shell %d is not listed as our child: %+v", cmd.Process.Pid, ds)
 	}
-	if p, ok := found[sleeper]; !ok || p.PPID != cmd.Process.Pid {
+	if p, ok := found[sleeper]; !ok || p.PPID != cmd.Process.Pid || p.PGID != found[cmd.Process.Pid].PGID {
 		t.Fatalf("the grandchild %d is not listed below the shell: %+v", sleeper, ds)
 	}
 	_ = syscall.Kill(sleeper, syscall.SIGKILL)
