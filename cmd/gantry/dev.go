@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -94,11 +95,7 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 	defer cleanup()
 
 	srvs, err := startDevServers(o, dir, logger)
-	defer func() {
-		for _, srv := range srvs {
-			_ = srv.Shutdown()
-		}
-	}()
+	defer stopDevServers(srvs)
 	if err != nil {
 		return err
 	}
@@ -207,6 +204,31 @@ func shutdownDev(client *api.Client, agents []*agent.Agent, errw io.Writer) {
 			fmt.Fprintln(errw, "agent shutdown:", err)
 		}
 	}
+}
+
+// stopDevServers stops the whole Raft cluster so that no server sees a
+// peer vanish while it still needs it, which Raft logs as an error: the
+// leader first (its followers are all alive while it stops heartbeating
+// them), then the followers at once, well before any of them times out
+// waiting for a leader and starts an election.
+func stopDevServers(srvs []*server.Server) {
+	var followers []*server.Server
+	for _, srv := range srvs {
+		if srv.Leader() {
+			_ = srv.Shutdown()
+		} else {
+			followers = append(followers, srv)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, srv := range followers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = srv.Shutdown()
+		}()
+	}
+	wg.Wait()
 }
 
 // startDevServers starts o.servers servers. Several find each other with

@@ -89,13 +89,21 @@ func TestCleanStopLogsNoError(t *testing.T) {
 		return n > 0, fmt.Sprintf("%d watch requests ended on the follower", n)
 	})
 
-	// Followers first, then the leader, as the dev cluster stops them.
+	// As the dev cluster stops its servers: the leader first (while its
+	// followers live, it has no peer to lose), then the followers at once
+	// (before any of them times out waiting for a leader).
+	tc.stop(leader)
+	var wg sync.WaitGroup
 	for i := range tc.servers {
 		if i != leader {
-			tc.stop(i)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tc.stop(i)
+			}()
 		}
 	}
-	tc.stop(leader)
+	wg.Wait()
 	if errs := logs.recorded(); len(errs) > 0 {
 		t.Fatalf("a clean stop logged %d errors:\n%s", len(errs), strings.Join(errs, "\n"))
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -109,12 +110,17 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// Read ends the stream with io.EOF once the stream layer itself closed the
-// connection: that is a shutdown, and Raft's transport logs any other read
-// error as "failed to decode incoming command".
+// Read ends the stream with io.EOF when it ends by a hang-up rather than a
+// fault: the stream layer itself closed the connection (a shutdown), or the
+// peer did and reset it (a peer closing a connection with unread data in its
+// buffer resets it instead of ending it). Raft's transport logs any other
+// read error between two requests as "failed to decode incoming command".
+// A reset in the middle of a request still fails that request's decoding.
 func (c *trackedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if err != nil && errors.Is(err, net.ErrClosed) && c.owner.isClosed() {
+	switch {
+	case err == nil:
+	case errors.Is(err, net.ErrClosed) && c.owner.isClosed(), errors.Is(err, syscall.ECONNRESET):
 		return n, io.EOF
 	}
 	return n, err
