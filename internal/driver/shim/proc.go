@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -83,10 +84,76 @@ func Alive(pid int, start uint64) bool {
 func (p ProcInfo) exited() bool { return p.State == 'Z' || p.State == 'X' }
 
 // Descendants lists the live (not zombie) processes below root: its
-// children, theirs, and so on, from one pass over /proc. The shim is a
-// child subreaper, so a process that double-forked or called setsid to
-// leave the task is re-parented to the shim and still listed here.
+// children, theirs, and so on. The shim is a child subreaper, so a process
+// that double-forked or called setsid to leave the task is re-parented to
+// the shim and still listed here. With /proc/<pid>/task/<tid>/children
+// (CONFIG_PROC_CHILDREN, on in common kernels) the walk reads only the
+// tree; without it, one pass over all of /proc.
 func Descendants(root int) ([]ProcInfo, error) {
+	if hasProcChildren() {
+		return walkChildren(root)
+	}
+	return scanProc(root)
+}
+
+var hasProcChildren = sync.OnceValue(func() bool {
+	_, err := os.Stat("/proc/self/task/" + strconv.Itoa(syscall.Gettid()) + "/children")
+	return err == nil
+})
+
+// walkChildren follows the children files from root down.
+func walkChildren(root int) ([]ProcInfo, error) {
+	var out []ProcInfo
+	queue := []int{root}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		kids, err := childrenOf(pid)
+		if err != nil {
+			if pid == root {
+				return nil, err
+			}
+			continue // exited meanwhile: its children are re-parented to us, found next pass
+		}
+		for _, c := range kids {
+			p, err := ReadProc(c)
+			if err != nil {
+				continue
+			}
+			queue = append(queue, c)
+			if !p.exited() {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// childrenOf lists the children of every thread of pid.
+func childrenOf(pid int) ([]int, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+// scanProc reads every process's parent from /proc and walks down from
+// root.
+func scanProc(root int) ([]ProcInfo, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, err
@@ -155,14 +222,21 @@ func signalTree(self int, sig syscall.Signal, skip int) int {
 }
 
 // killTree SIGKILLs every process below the shim until none is left alive.
-// Processes forking while they are killed need another pass; the bound only
-// stops a fork bomb from holding the shim forever.
+// Processes forking while they are killed need another pass, and so does a
+// process whose parent died during a pass (it is re-parented to the shim
+// after the pass read the shim's children): only two empty passes in a row
+// end it. The bound only stops a fork bomb from holding the shim forever.
 func killTree(self int) {
+	empty := 0
 	for i := 0; i < 200; i++ {
-		if signalTree(self, syscall.SIGKILL, 0) == 0 {
+		if signalTree(self, syscall.SIGKILL, 0) > 0 {
+			empty = 0
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if empty++; empty == 2 {
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	fmt.Fprintln(os.Stderr, "task-shim: processes of the task are still alive after 200 rounds of SIGKILL")
 }

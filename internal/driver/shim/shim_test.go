@@ -94,19 +94,43 @@ func TestDescendants(t *testing.T) {
 		t.Fatal(err)
 	}
 	sleeper, _ := strconv.Atoi(strings.TrimSpace(line))
-	ds, err := Descendants(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
+	defer syscall.Kill(sleeper, syscall.SIGKILL)
+	walks := map[string]func(int) ([]ProcInfo, error){"scan": scanProc, "default": Descendants}
+	if hasProcChildren() {
+		walks["children files"] = walkChildren
 	}
-	found := map[int]ProcInfo{}
-	for _, p := range ds {
-		found[p.PID] = p
+	for name, walk := range walks {
+		ds, err := walk(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := map[int]ProcInfo{}
+		for _, p := range ds {
+			found[p.PID] = p
+		}
+		if p, ok := found[cmd.Process.Pid]; !ok || p.PPID != os.Getpid() {
+			t.Fatalf("%s: the child shell %d is not listed as our child: %+v", name, cmd.Process.Pid, ds)
+		}
+		if p, ok := found[sleeper]; !ok || p.PPID != cmd.Process.Pid || p.PGID != found[cmd.Process.Pid].PGID {
+			t.Fatalf("%s: the grandchild %d is not listed below the shell: %+v", name, sleeper, ds)
+		}
 	}
-	if p, ok := found[cmd.Process.Pid]; !ok || p.PPID != os.Getpid() {
-		t.Fatalf("the child shell %d is not listed as our child: %+v", cmd.Process.Pid, ds)
+}
+
+// BenchmarkDescendants is the cost of one look for a task's processes (a
+// stop makes one or two).
+func BenchmarkDescendants(b *testing.B) {
+	walks := map[string]func(int) ([]ProcInfo, error){"scan": scanProc}
+	if hasProcChildren() {
+		walks["children"] = walkChildren
 	}
-	if p, ok := found[sleeper]; !ok || p.PPID != cmd.Process.Pid || p.PGID != found[cmd.Process.Pid].PGID {
-		t.Fatalf("the grandchild %d is not listed below the shell: %+v", sleeper, ds)
+	for name, walk := range walks {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				if _, err := walk(os.Getpid()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
-	_ = syscall.Kill(sleeper, syscall.SIGKILL)
 }
