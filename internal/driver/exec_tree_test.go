@@ -81,13 +81,17 @@ func TestExecStopKillsEscapedProcesses(t *testing.T) {
 func TestExecExitKillsEscapedProcesses(t *testing.T) {
 	requireSetsid(t)
 	d := newTestExec(t)
-	cfg := shTask(t, escapeScript+"exit 4")
+	// The task waits for the test to note the sleeper before it exits.
+	cfg := shTask(t, escapeScript+"while [ ! -f go ]; do sleep 0.01; done; exit 4")
 	task, err := d.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pid, start := escaped(t, cfg, task)
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if err := os.WriteFile(filepath.Join(cfg.AllocDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if res := waitExit(t, task); res.ExitCode != 4 {
 		t.Fatalf("result = %+v, want exit code 4", res)
 	}
