@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,7 +47,8 @@ and N agents in one process, for trying gantry out.
 Each agent gets an equal share of this machine's CPU and memory, a name
 dev-1..dev-N and a label zone=a, zone=b, ... Tasks are real processes. With
 no --data-dir the state lives in a temporary directory removed on exit;
-Ctrl-C stops every job first.`,
+Ctrl-C stops every job first. Tasks never outlive this process: if it dies
+(kill -9, a crash), each task gets SIGTERM, then SIGKILL after 5 s.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd, o) },
 	}
@@ -64,6 +66,21 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 	if o.agents < 1 || o.agents > 26 {
 		return fmt.Errorf("--agents must be between 1 and 26 (got %d)", o.agents)
 	}
+	// `gantry dev | tee log` then Ctrl-C: tee dies first, and the next line
+	// printed would kill this process with SIGPIPE before it stops its
+	// jobs. Catching SIGPIPE (not ignoring it, which the task shims would
+	// inherit) turns that into a failed write, so the shutdown goes on.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	// The lifeline: every task shim holds the read end, only this process
+	// the write end. However this process ends, even by SIGKILL, the kernel
+	// closes it and each shim stops its task: the dev cluster never leaves
+	// tasks behind. (A real agent has none: its tasks survive its restarts.)
+	lifeline, lifelineW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("task lifeline pipe: %w", err)
+	}
+	defer runtime.KeepAlive(lifelineW)
+	defer lifeline.Close()
 	logger, err := newLogger(o.logLevel, cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -78,11 +95,7 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 	defer cleanup()
 
 	srvs, err := startDevServers(o, dir, logger)
-	defer func() {
-		for _, srv := range srvs {
-			_ = srv.Shutdown()
-		}
-	}()
+	defer stopDevServers(srvs)
 	if err != nil {
 		return err
 	}
@@ -113,6 +126,7 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 		acfg.Labels = map[string]string{"zone": zone}
 		acfg.CPU, acfg.MemoryMB = cpuShare, memShare
 		acfg.Logger = logger.With("component", "agent")
+		acfg.TaskLifeline = lifeline
 		a, err := agent.New(acfg)
 		if err != nil {
 			return fmt.Errorf("agent %s: %w", name, err)
@@ -187,6 +201,31 @@ func shutdownDev(client *api.Client, agents []*agent.Agent, errw io.Writer) {
 			fmt.Fprintln(errw, "agent shutdown:", err)
 		}
 	}
+}
+
+// stopDevServers stops the whole Raft cluster so that no server sees a
+// peer vanish while it still needs it, which Raft logs as an error: the
+// leader first (its followers are all alive while it stops heartbeating
+// them), then the followers at once, well before any of them times out
+// waiting for a leader and starts an election.
+func stopDevServers(srvs []*server.Server) {
+	var followers []*server.Server
+	for _, srv := range srvs {
+		if srv.Leader() {
+			_ = srv.Shutdown()
+		} else {
+			followers = append(followers, srv)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, srv := range followers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = srv.Shutdown()
+		}()
+	}
+	wg.Wait()
 }
 
 // startDevServers starts o.servers servers. Several find each other with

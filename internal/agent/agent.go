@@ -123,7 +123,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	drivers := cfg.Drivers
 	if drivers == nil {
-		exec, err := driver.NewExec(driver.ExecOptions{ShimCommand: cfg.ShimCommand, Logger: a.log})
+		exec, err := driver.NewExec(driver.ExecOptions{ShimCommand: cfg.ShimCommand, Logger: a.log,
+			Lifeline: cfg.TaskLifeline, KillTimeout: cfg.KillTimeout})
 		if err != nil {
 			return nil, err
 		}
@@ -192,6 +193,9 @@ func (a *Agent) Start(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	a.cancel = cancel
+	// Before the first registration, so a node starting on a full disk
+	// never looks eligible.
+	a.checkDisk()
 	a.restore()
 	a.goFunc(func() {
 		if err := a.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -200,6 +204,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	})
 	a.goFunc(func() { a.heartbeatLoop(ctx) })
 	a.goFunc(func() { a.watchLoop(ctx) })
+	a.goFunc(func() { a.diskLoop(ctx) })
 	a.goFunc(func() {
 		a.updates.run(ctx, a.registered, func(err error) {
 			a.log.Warn("reporting allocation status", "err", err)

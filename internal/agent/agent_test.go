@@ -20,6 +20,7 @@ import (
 	"github.com/gantry-project/gantry/internal/driver"
 	"github.com/gantry-project/gantry/internal/driver/cgroups"
 	"github.com/gantry-project/gantry/internal/driver/shim"
+	"github.com/gantry-project/gantry/internal/driver/tasklog"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -264,9 +265,9 @@ func TestBatchTaskCompletes(t *testing.T) {
 	if got := fs.statuses(al.ID); !strings.HasSuffix(got, "running,complete") {
 		t.Errorf("statuses = %s, want ...running,complete", got)
 	}
-	b, _ := os.ReadFile(filepath.Join(a.cfg.DataDir, "allocs", al.ID, "stdout.log"))
+	b, _ := tasklog.ReadAll(filepath.Join(a.cfg.DataDir, "allocs", al.ID), driver.StdoutFile)
 	if string(b) != "hello\n" {
-		t.Errorf("stdout.log = %q", b)
+		t.Errorf("stdout = %q", b)
 	}
 }
 

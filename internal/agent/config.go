@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -44,6 +45,20 @@ type Config struct {
 	// ShimCommand overrides the argv of the exec driver's task shim
 	// (nil = this binary as "gantry task-shim").
 	ShimCommand []string
+	// TaskLifeline makes exec tasks die with this process (gantry dev):
+	// see driver.ExecOptions.Lifeline. Nil (a real agent) lets tasks
+	// survive the agent's restarts.
+	TaskLifeline *os.File
+
+	// DiskMinFreeMB: while the file system of DataDir has less free space
+	// than this, the node reports itself ineligible for new placements
+	// (default 100 MiB; negative turns the check off).
+	DiskMinFreeMB int64
+	// DiskCheckInterval is how often free space is checked (default 30s).
+	DiskCheckInterval time.Duration
+	// DiskFree returns the bytes the agent may still use on the file
+	// system holding path (default: statfs); tests inject a full disk.
+	DiskFree func(path string) (uint64, error)
 
 	// Drivers replaces the built-in drivers, exec and mock (nil = those);
 	// tests and the simulator use it.
@@ -75,6 +90,10 @@ func DefaultConfig() Config {
 		UpdateWindow: 50 * time.Millisecond,
 		WatchWait:    30 * time.Second,
 		Now:          time.Now,
+
+		DiskMinFreeMB:     DefaultDiskMinFreeMB,
+		DiskCheckInterval: 30 * time.Second,
+		DiskFree:          statfsFree,
 	}
 }
 
@@ -134,6 +153,12 @@ func (c Config) Validate() error {
 	}
 	if c.Now == nil {
 		bad("now", "is required (DefaultConfig's is time.Now)")
+	}
+	if c.DiskCheckInterval <= 0 && c.DiskMinFreeMB >= 0 {
+		bad("disk_check_interval", "must be > 0 while the disk check is on (got %s)", c.DiskCheckInterval)
+	}
+	if c.DiskFree == nil {
+		bad("disk_free", "is required (DefaultConfig's reads statfs)")
 	}
 	seen := map[string]bool{}
 	for i, d := range c.Drivers {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/driver/tasklog"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -109,52 +109,39 @@ func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	// dead reports whether no more output can come.
 	dead := func() bool { return run == nil || run.finished() }
-	path := filepath.Join(a.cfg.DataDir, allocsDir, id, file)
+	// The log is a set of rotated files read as one stream (package
+	// tasklog): offsets count from the task's first byte of output, and a
+	// follower moves on to each new file as the shim rotates.
+	logs := tasklog.NewReader(filepath.Join(a.cfg.DataDir, allocsDir, id), file, offset)
+	defer func() { _ = logs.Close() }()
 
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	flusher, _ := w.(http.Flusher)
-	var f *os.File
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
 	buf := make([]byte, 32*1024)
 	tick := time.NewTicker(logPollInterval)
 	defer tick.Stop()
 	for {
-		// Read the state before the file: output written before the task
+		// Read the state before the log: output written before the task
 		// died is then read in this pass.
 		wasDead := dead()
-		if f == nil {
-			var err error
-			f, err = os.Open(path)
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				a.log.Warn("opening task log", "alloc", id, "err", err)
-				return
-			}
-			if f != nil {
-				if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		for {
+			n, err := logs.Read(buf)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
 					return
 				}
 			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				a.log.Warn("reading task log", "alloc", id, "err", err)
+				return
+			}
 		}
-		if f != nil {
-			for {
-				n, err := f.Read(buf)
-				if n > 0 {
-					if _, werr := w.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					break
-				}
-			}
-			if flusher != nil {
-				flusher.Flush()
-			}
+		if flusher != nil {
+			flusher.Flush()
 		}
 		if !follow || wasDead {
 			return

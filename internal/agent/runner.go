@@ -134,7 +134,7 @@ func (r *runner) taskConfig(alloc *structs.Allocation) *driver.TaskConfig {
 	j := alloc.Job
 	return &driver.TaskConfig{
 		AllocID: alloc.ID, JobID: alloc.JobID, AllocIndex: alloc.Index, JobType: j.Type,
-		Config: j.Config, Env: j.Env, Resources: alloc.Resources, AllocDir: r.allocDir,
+		Config: j.Config, Env: j.Env, Resources: alloc.Resources, Logs: j.Logs, AllocDir: r.allocDir,
 	}
 }
 
@@ -245,6 +245,11 @@ func (r *runner) start(drv driver.Driver) (driver.Task, error) {
 	if err != nil {
 		r.update(func(rec *allocRecord) {
 			rec.Phase = phaseRestartWait
+			// This attempt has no start time, PID or exit code: views then
+			// show the start error (in the events and the description), not
+			// an "exit code 0" no process ever returned.
+			rec.TaskState.StartedAt, rec.TaskState.PID, rec.TaskState.ExitCode = 0, 0, 0
+			rec.TaskState.FinishedAt = r.a.cfg.Now().UnixNano()
 			r.event(rec, EventDriverFailure, err.Error())
 		})
 		return nil, err

@@ -61,7 +61,7 @@ func (e *Env) AllocStatus(ctx context.Context, ref string) error {
 	tk.add("Started", timestamp(now, ts.StartedAt))
 	if ts.FinishedAt != 0 {
 		tk.add("Finished", timestamp(now, ts.FinishedAt))
-		tk.add("Exit code", ts.ExitCode)
+		tk.add("Exit code", exitCode(ts))
 		tk.add("Failed", ts.Failed)
 	}
 	if err := tk.write(e.Out); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,11 +87,28 @@ func rescheduleLeft(job *api.Job, a *api.Allocation) bool {
 }
 
 func failureText(a *api.Allocation) string {
-	s := fmt.Sprintf("%s on %s: exit code %d", a.Name, orDash(nodeLabel(a)), a.TaskState.ExitCode)
+	what := "exit code " + exitCode(a.TaskState)
+	if !started(a.TaskState) {
+		what = "did not start" // the description says why
+	}
+	s := fmt.Sprintf("%s on %s: %s", a.Name, orDash(nodeLabel(a)), what)
 	if a.ClientDescription != "" {
 		s += " (" + a.ClientDescription + ")"
 	}
 	return s
+}
+
+// started reports whether the task's last attempt ran at all: an agent
+// records no start time for an attempt that failed to start (command not
+// found), or for a task stopped before it started.
+func started(ts api.TaskState) bool { return ts.StartedAt != 0 }
+
+// exitCode is the task's exit code, or "-" when its last attempt never ran.
+func exitCode(ts api.TaskState) string {
+	if !started(ts) {
+		return "-"
+	}
+	return strconv.Itoa(ts.ExitCode)
 }
 
 func nodeLabel(a *api.Allocation) string {

@@ -223,7 +223,7 @@ func allocTable(w io.Writer, now time.Time, allocs []*api.Allocation, withNode b
 	for _, a := range sorted {
 		exit := "-"
 		if a.TaskState.State == structs.TaskStateDead || a.ClientTerminal() {
-			exit = strconv.Itoa(a.TaskState.ExitCode)
+			exit = exitCode(a.TaskState)
 		}
 		cells := []any{shortID(a.ID), a.Name, a.JobVersion}
 		if withNode {

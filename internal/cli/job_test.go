@@ -109,8 +109,14 @@ func TestJobRunBatch(t *testing.T) {
 	job := testJob("batch", structs.JobTypeBatch, 3)
 	failed := testAlloc("batch", 2, "failed")
 	failed.TaskState.ExitCode = 3
+	failed.TaskState.StartedAt = 1
 	failed.ClientDescription = "restarts exhausted"
 	failed.RescheduleCount = 1 // the policy allows 1: none left
+	// A command that does not exist: no attempt ever ran, so there is no
+	// exit code to report, only the start error.
+	neverRan := testAlloc("batch", 2, "failed")
+	neverRan.ClientDescription = `restart policy allows no restarts; task failed to start: exec: "nosuch": executable file not found in $PATH`
+	neverRan.RescheduleCount = 1
 	retried := testAlloc("batch", 2, "failed")
 	retried.RescheduleCount = 0 // a reschedule is still coming
 
@@ -124,6 +130,9 @@ func TestJobRunBatch(t *testing.T) {
 			"", "==> Job batch version 1: all 3 copies complete"},
 		{"a copy failed for good", status(job, nil, testAlloc("batch", 0, "complete"), testAlloc("batch", 1, "complete"), failed),
 			"batch job batch: 1 of 3 copies failed:\n  batch[2] on dev-3: exit code 3 (restarts exhausted)", "batch: 2/3 complete, 1 failed\n"},
+		{"a copy failed to start", status(job, nil, testAlloc("batch", 0, "complete"), testAlloc("batch", 1, "complete"), neverRan),
+			"batch job batch: 1 of 3 copies failed:\n  batch[2] on dev-3: did not start (restart policy allows no restarts; task failed to start: exec: \"nosuch\": executable file not found in $PATH)",
+			"batch: 2/3 complete, 1 failed\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

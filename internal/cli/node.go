@@ -67,9 +67,9 @@ func (e *Env) NodeList(ctx context.Context) error {
 		fmt.Fprintln(e.Out, "No nodes")
 		return nil
 	}
-	t := newTable("ID", "NAME", "STATUS", "DRAIN", "CPU (USED/TOTAL)", "MEMORY (USED/TOTAL)", "ALLOCS", "LABELS")
+	t := newTable("ID", "NAME", "STATUS", "DRAIN", "ELIGIBLE", "CPU (USED/TOTAL)", "MEMORY (USED/TOTAL)", "ALLOCS", "LABELS")
 	for _, r := range rows {
-		t.row(shortID(r.ID), r.Name, r.Status, r.Drain,
+		t.row(shortID(r.ID), r.Name, r.Status, r.Drain, eligibility(r.Node),
 			fmt.Sprintf("%d/%dm", r.Used.CPU, r.Capacity.CPU),
 			fmt.Sprintf("%d/%d MiB", r.Used.MemoryMB, r.Capacity.MemoryMB),
 			r.Allocs, sortedMap(r.Labels))
@@ -105,6 +105,9 @@ func (e *Env) NodeStatus(ctx context.Context, ref string) error {
 	k.add("Status", n.Status)
 	k.add("Drain", n.Drain)
 	k.add("Eligible", n.Ready())
+	if n.Ineligible != "" {
+		k.add("Ineligible", n.Ineligible)
+	}
 	if n.Datacenter != "" {
 		k.add("Datacenter", n.Datacenter)
 	}
@@ -123,6 +126,15 @@ func (e *Env) NodeStatus(ctx context.Context, ref string) error {
 		return nil
 	}
 	return allocTable(e.Out, now, allocs, false)
+}
+
+// eligibility is the ELIGIBLE column: "true", "false", or the reason the
+// node gave for refusing placements.
+func eligibility(n *api.Node) string {
+	if n.Ineligible != "" {
+		return "no: " + n.Ineligible
+	}
+	return fmt.Sprint(n.Ready())
 }
 
 func percent(used, total int64) string {

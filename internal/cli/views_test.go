@@ -34,7 +34,7 @@ func viewServer(t *testing.T) *fakeServer {
 		}}
 	a1 := testAlloc("web", 1, "failed")
 	a1.NodeID, a1.NodeName = "node2bbbb-2222", "dev-2"
-	a1.TaskState = api.TaskState{State: "dead", ExitCode: 2, Failed: true, Restarts: 2}
+	a1.TaskState = api.TaskState{State: "dead", ExitCode: 2, Failed: true, Restarts: 2, StartedAt: ago(3 * time.Minute)}
 	a2 := testAlloc("web", 2, "pending")
 	a2.NodeID, a2.NodeName = "node1aaaa-1111", "dev-1"
 	a1.Job = job // embedded jobs must not leak into status views
@@ -47,6 +47,8 @@ func viewServer(t *testing.T) *fakeServer {
 		{ID: "node1aaaa-1111", Name: "dev-1", Status: structs.NodeStatusReady, HTTPAddr: "127.0.0.1:4700",
 			Labels: map[string]string{"zone": "a", "rack": "r1"}, Attributes: map[string]string{"os": "linux"},
 			Capacity: api.Resources{CPU: 666, MemoryMB: 2048}, StatusUpdatedAt: ago(3 * time.Hour)},
+		{ID: "node3cccc-3333", Name: "dev-3", Status: structs.NodeStatusReady, Ineligible: "data disk full (42 MiB free, minimum 100 MiB)",
+			Labels: map[string]string{"zone": "c"}, Capacity: api.Resources{CPU: 666, MemoryMB: 2048}},
 	}
 	f.serve("GET /v1/nodes", nodes)
 	f.serve("GET /v1/allocations", allocs)
@@ -99,9 +101,10 @@ a2c0ffee   web[2]   1         dev-1   run       pending   0          -      3m
 batch   batch     70         dead (stopped)   2       0         0         0        4         3d
 web     service   50         running          3       1         1         1        1         2h
 `},
-		{"node list", func(e *Env) error { return e.NodeList(context.Background()) }, `ID         NAME    STATUS   DRAIN   CPU (USED/TOTAL)   MEMORY (USED/TOTAL)   ALLOCS   LABELS
-node1aaa   dev-1   ready    false   100/666m           64/2048 MiB           2        rack=r1, zone=a
-node2bbb   dev-2   ready    true    0/666m             0/2048 MiB            0        zone=b
+		{"node list", func(e *Env) error { return e.NodeList(context.Background()) }, `ID         NAME    STATUS   DRAIN   ELIGIBLE                                            CPU (USED/TOTAL)   MEMORY (USED/TOTAL)   ALLOCS   LABELS
+node1aaa   dev-1   ready    false   true                                                100/666m           64/2048 MiB           2        rack=r1, zone=a
+node2bbb   dev-2   ready    true    false                                               0/666m             0/2048 MiB            0        zone=b
+node3ccc   dev-3   ready    false   no: data disk full (42 MiB free, minimum 100 MiB)   0/666m             0/2048 MiB            0        zone=c
 `},
 		{"node status", func(e *Env) error { return e.NodeStatus(context.Background(), "dev-1") }, `ID             = node1aaaa-1111
 Name           = dev-1
@@ -213,7 +216,7 @@ func TestDataViews(t *testing.T) {
 	if err := json.Unmarshal(e.out.Bytes(), &rows); err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 2 || rows[0].Name != "dev-1" || rows[0].Used.CPU != 100 || rows[0].Allocs != 2 {
+	if len(rows) != 3 || rows[0].Name != "dev-1" || rows[0].Used.CPU != 100 || rows[0].Allocs != 2 {
 		t.Fatalf("node list JSON %+v", rows)
 	}
 }

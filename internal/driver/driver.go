@@ -53,8 +53,11 @@ type TaskConfig struct {
 	Config     map[string]any
 	Env        map[string]string
 	Resources  structs.Resources
+	// Logs bounds the task's log files (zero fields take the defaults).
+	Logs structs.LogConfig
 	// AllocDir is <data-dir>/allocs/<alloc-id>, created by the caller;
-	// task logs go there as stdout.log and stderr.log.
+	// task logs go there as rotated stdout.log.<offset> and
+	// stderr.log.<offset> files (package tasklog).
 	AllocDir string
 }
 

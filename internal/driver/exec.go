@@ -30,7 +30,9 @@ var execSchema = driverschema.Schema{Driver: "exec", Options: []driverschema.Opt
 
 func init() { driverschema.Register(execSchema) }
 
-// Files of a task in its allocation directory.
+// Files of a task in its allocation directory. StdoutFile and StderrFile
+// name the logs, kept as rotated "<name>.<offset>" files: read them with
+// package tasklog.
 const (
 	StdoutFile   = "stdout.log"
 	StderrFile   = "stderr.log"
@@ -55,6 +57,16 @@ type ExecOptions struct {
 	StartTimeout time.Duration
 	// Cgroups enforces limits; nil probes /sys/fs/cgroup.
 	Cgroups *cgroups.Manager
+	// Lifeline, when set, is the read end of a pipe whose write end only
+	// this process holds. Every shim inherits it and stops its task (SIGTERM,
+	// SIGKILL after KillTimeout) once the pipe reaches end of file, which is
+	// when this process is gone, however it died. gantry dev sets it so its
+	// tasks die with it; a real agent leaves it nil, so its tasks survive
+	// the agent's restarts.
+	Lifeline *os.File
+	// KillTimeout is the grace a shim gives its task between SIGTERM and
+	// SIGKILL when it stops it on its own (lifeline broken); default 5s.
+	KillTimeout time.Duration
 }
 
 // ExecDriver runs a task as a real process under a task shim.
@@ -83,6 +95,9 @@ func NewExec(opts ExecOptions) (*ExecDriver, error) {
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 30 * time.Second
+	}
+	if opts.KillTimeout <= 0 {
+		opts.KillTimeout = 5 * time.Second
 	}
 	if opts.Cgroups == nil {
 		opts.Cgroups = cgroups.Detect("")
@@ -158,10 +173,13 @@ func (d *ExecDriver) Start(cfg *TaskConfig) (Task, error) {
 	} else if !filepath.IsAbs(dir) {
 		dir = filepath.Join(cfg.AllocDir, dir)
 	}
+	logs := cfg.Logs.WithDefaults()
 	spec := &shim.Spec{
 		Command: c.Command, Args: c.Args, Dir: dir, Env: taskEnv(cfg),
 		Stdout: p(StdoutFile), Stderr: p(StderrFile),
+		LogMaxFiles: logs.MaxFiles, LogMaxFileSize: int64(logs.MaxFileSizeMB) << 20,
 		PIDFile: p(shimPIDFile), ExitFile: p(shimExitFile),
+		KillTimeoutMS: d.opts.KillTimeout.Milliseconds(),
 	}
 	if d.opts.Cgroups.Enabled() {
 		cg, err := d.opts.Cgroups.Create(cfg.AllocID, cfg.Resources.CPU, cfg.Resources.MemoryMB)
@@ -206,10 +224,15 @@ func (d *ExecDriver) launch(cfg *TaskConfig, specPath, logPath string) (execStat
 	}
 	defer pr.Close()
 	env := append(os.Environ(), shim.EnvMarker+"=1", shim.EnvSpec+"="+specPath, shim.EnvReadyFD+"=3")
+	files := []*os.File{devnull, logf, logf, pw}
+	if d.opts.Lifeline != nil {
+		env = append(env, shim.EnvLifelineFD+"=4")
+		files = append(files, d.opts.Lifeline)
+	}
 	proc, err := os.StartProcess(d.opts.ShimCommand[0], d.opts.ShimCommand, &os.ProcAttr{
 		Dir:   cfg.AllocDir,
 		Env:   env,
-		Files: []*os.File{devnull, logf, logf, pw},
+		Files: files,
 		// A new session: the shim survives the agent's exit and is out of
 		// reach of signals sent to the agent's process group or terminal.
 		Sys: &syscall.SysProcAttr{Setsid: true},

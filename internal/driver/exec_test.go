@@ -14,6 +14,7 @@ import (
 
 	"github.com/gantry-project/gantry/internal/driver/cgroups"
 	"github.com/gantry-project/gantry/internal/driver/shim"
+	"github.com/gantry-project/gantry/internal/driver/tasklog"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -70,6 +71,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// readLog returns a task's whole log (across rotated files).
+func readLog(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := tasklog.ReadAll(dir, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -123,7 +134,7 @@ func TestExecRunsProcess(t *testing.T) {
 		{"success", "echo hello; echo oops >&2", 0, "hello\n", "oops\n"},
 		{"exit code", "exit 3", 3, "", ""},
 		{"env", `echo "$GANTRY_ALLOC_ID $GANTRY_JOB $GANTRY_ALLOC_INDEX $FOO"; [ -z "$GANTRY_TASK_SHIM" ]`, 0, "a1 web 2 bar\n", ""},
-		{"cwd is alloc dir", `[ -f stdout.log ] && echo yes`, 0, "yes\n", ""},
+		{"cwd is alloc dir", `[ -f shim.json ] && echo yes`, 0, "yes\n", ""},
 	}
 	d := newTestExec(t)
 	for _, tc := range cases {
@@ -140,10 +151,10 @@ func TestExecRunsProcess(t *testing.T) {
 			if res.ExitCode != tc.code || res.Err != nil {
 				t.Fatalf("result = %+v, want exit code %d", res, tc.code)
 			}
-			if got := readFile(t, filepath.Join(cfg.AllocDir, StdoutFile)); got != tc.stdout {
+			if got := readLog(t, cfg.AllocDir, StdoutFile); got != tc.stdout {
 				t.Errorf("stdout = %q, want %q", got, tc.stdout)
 			}
-			if got := readFile(t, filepath.Join(cfg.AllocDir, StderrFile)); got != tc.stderr {
+			if got := readLog(t, cfg.AllocDir, StderrFile); got != tc.stderr {
 				t.Errorf("stderr = %q, want %q", got, tc.stderr)
 			}
 		})
@@ -197,7 +208,7 @@ func TestExecStopEscalatesToKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "task ready", func() bool {
-		b, _ := os.ReadFile(filepath.Join(cfg.AllocDir, StdoutFile))
+		b, _ := tasklog.ReadAll(cfg.AllocDir, StdoutFile)
 		return string(b) == "ready\n"
 	})
 	if err := task.Stop(100 * time.Millisecond); err != nil {
@@ -334,7 +345,7 @@ func TestExecCgroupFallback(t *testing.T) {
 	if res := waitExit(t, task); res.ExitCode != 0 {
 		t.Fatalf("result = %+v", res)
 	}
-	if got := readFile(t, filepath.Join(cfg.AllocDir, StdoutFile)); got != "ran\n" {
+	if got := readLog(t, cfg.AllocDir, StdoutFile); got != "ran\n" {
 		t.Errorf("stdout = %q", got)
 	}
 	if _, err := os.Stat(filepath.Join(root, "gantry", "a1")); !errors.Is(err, os.ErrNotExist) {

@@ -10,8 +10,9 @@ import (
 
 // Filter reasons shown to users in PlacementFailure.NodesFiltered.
 const (
-	ReasonNotReady = "not ready"
-	ReasonDraining = "draining"
+	ReasonNotReady   = "not ready"
+	ReasonDraining   = "draining"
+	ReasonIneligible = "ineligible"
 )
 
 // ReasonConstraint is the NodesFiltered key for a failed constraint.
@@ -24,6 +25,8 @@ func nodeStatusReason(n *structs.Node) string {
 		return ReasonNotReady
 	case n.Drain:
 		return ReasonDraining
+	case n.Ineligible != "":
+		return ReasonIneligible
 	}
 	return ""
 }

@@ -67,6 +67,7 @@ func TestNodeStatusReason(t *testing.T) {
 		{"down", structs.Node{Status: structs.NodeStatusDown}, ReasonNotReady},
 		{"draining", structs.Node{Status: structs.NodeStatusReady, Drain: true}, ReasonDraining},
 		{"down and draining", structs.Node{Status: structs.NodeStatusDown, Drain: true}, ReasonNotReady},
+		{"ineligible", structs.Node{Status: structs.NodeStatusReady, Ineligible: "data disk full"}, ReasonIneligible},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -148,7 +148,9 @@ func (s *Server) wrap(route string, h handlerFunc) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		defer func() {
-			if p := recover(); p != nil {
+			p := recover()
+			abort := p == http.ErrAbortHandler //nolint:errorlint // the panic value itself, compared as net/http does
+			if p != nil && !abort {
 				// Never let one bad request take the server down.
 				s.logger.Error("panic in API handler", "route", route, "panic", p)
 				if !rec.wrote {
@@ -156,6 +158,14 @@ func (s *Server) wrap(route string, h handlerFunc) http.Handler {
 				}
 			}
 			s.metrics.apiLatency.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
+			if abort {
+				// A deliberate abort, not a bug: the leader-forwarding
+				// proxy lost its client or its upstream mid-stream (an
+				// agent stopping, a server shutting down). net/http cuts
+				// the connection, so the client sees a truncated answer,
+				// and logs nothing.
+				panic(p)
+			}
 		}()
 		if r.Body != nil && r.Body != http.NoBody {
 			// A copy: net/http looks at its own request's body after

@@ -16,6 +16,10 @@ import (
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
+// maxIneligibleLen bounds the reason a node gives for refusing placements
+// (kept in the state and shown by the CLI).
+const maxIneligibleLen = 256
+
 // validateNode checks what an agent registers.
 func validateNode(n *structs.Node) error {
 	e := &structs.ValidationError{}
@@ -38,6 +42,9 @@ func validateNode(n *structs.Node) error {
 		if err := checkHTTPAddr(n.HTTPAddr); err != nil {
 			add("http_addr", "%v (got %q)", err, n.HTTPAddr)
 		}
+	}
+	if len(n.Ineligible) > maxIneligibleLen {
+		add("ineligible", "the reason must be at most %d bytes (got %d)", maxIneligibleLen, len(n.Ineligible))
 	}
 	if len(e.Errors) > 0 {
 		parts := make([]string, len(e.Errors))

@@ -2,8 +2,10 @@ package server
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -66,6 +68,12 @@ func (t *trackingStream) Accept() (net.Conn, error) {
 	return t.track(c)
 }
 
+func (t *trackingStream) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
 // Close closes the listener and every tracked connection.
 func (t *trackingStream) Close() error {
 	t.mu.Lock()
@@ -100,4 +108,32 @@ type trackedConn struct {
 func (c *trackedConn) Close() error {
 	c.once.Do(func() { c.owner.forget(c) })
 	return c.Conn.Close()
+}
+
+// Read ends the stream with io.EOF when it ends by a hang-up rather than a
+// fault: the stream layer itself closed the connection (a shutdown), or the
+// peer did and reset it (a peer closing a connection with unread data in its
+// buffer resets it instead of ending it). Raft's transport logs any other
+// read error between two requests as "failed to decode incoming command".
+// A reset in the middle of a request still fails that request's decoding.
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	switch {
+	case err == nil:
+	case errors.Is(err, net.ErrClosed) && c.owner.isClosed(), errors.Is(err, syscall.ECONNRESET):
+		return n, io.EOF
+	}
+	return n, err
+}
+
+// Write drops what is written after the stream layer closed the
+// connection (the answer to a request that raced with the shutdown): the
+// peer can no longer receive it, and the error would be logged as a failed
+// flush although nothing failed but the stop we asked for.
+func (c *trackedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil && errors.Is(err, net.ErrClosed) && c.owner.isClosed() {
+		return len(b), nil
+	}
+	return n, err
 }

@@ -80,6 +80,35 @@ type ReschedulePolicy struct {
 	Delay Duration `json:"delay" yaml:"delay"`
 }
 
+// Task log limits: Nomad's defaults, and bounds that keep one job from
+// claiming a node's disk by mistake.
+const (
+	DefaultLogMaxFiles      = 10
+	DefaultLogMaxFileSizeMB = 10
+	MaxLogFiles             = 100
+	MaxLogFileSizeMB        = 10 * 1024
+)
+
+// LogConfig bounds what a task's output takes on its node: stdout and
+// stderr are each kept as at most MaxFiles files of at most MaxFileSizeMB
+// MiB; the oldest file is deleted when a new one starts.
+type LogConfig struct {
+	MaxFiles      int `json:"max_files" yaml:"max_files"`
+	MaxFileSizeMB int `json:"max_file_size_mb" yaml:"max_file_size_mb"`
+}
+
+// WithDefaults fills the fields left at zero. Agents apply it too, for jobs
+// stored before the field existed.
+func (l LogConfig) WithDefaults() LogConfig {
+	if l.MaxFiles == 0 {
+		l.MaxFiles = DefaultLogMaxFiles
+	}
+	if l.MaxFileSizeMB == 0 {
+		l.MaxFileSizeMB = DefaultLogMaxFileSizeMB
+	}
+	return l
+}
+
 // Job is a unit of work users submit: Count copies of one task.
 //
 // A job holds a single task (no task groups): one job = one kind of process,
@@ -104,6 +133,9 @@ type Job struct {
 
 	Restart    RestartPolicy    `json:"restart" yaml:"restart"`
 	Reschedule ReschedulePolicy `json:"reschedule" yaml:"reschedule"`
+	// Logs bounds the task's stdout and stderr files on its node. A change
+	// applies to allocations started after it.
+	Logs LogConfig `json:"logs" yaml:"logs"`
 
 	// Gang asks for all-or-nothing placement: the copies a scheduling pass
 	// needs are committed together or not at all (default: incremental,

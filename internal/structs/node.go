@@ -27,6 +27,10 @@ type Node struct {
 	Status   NodeStatus `json:"status"`
 	// Drain stops new placements and moves the node's allocations away.
 	Drain bool `json:"drain"`
+	// Ineligible, when set, is why the node itself refuses new placements
+	// (its agent found its data disk full). Its allocations stay; the agent
+	// clears it, registering again, once the condition passes.
+	Ineligible string `json:"ineligible,omitempty"`
 	// StatusUpdatedAt is unix nanoseconds, chosen by the proposer.
 	StatusUpdatedAt int64  `json:"status_updated_at"`
 	CreateIndex     uint64 `json:"create_index"`
@@ -34,7 +38,7 @@ type Node struct {
 }
 
 // Ready reports whether the node may receive new placements.
-func (n *Node) Ready() bool { return n.Status == NodeStatusReady && !n.Drain }
+func (n *Node) Ready() bool { return n.Status == NodeStatusReady && !n.Drain && n.Ineligible == "" }
 
 // Copy returns a deep copy.
 func (n *Node) Copy() *Node {

@@ -79,6 +79,7 @@ func (j *Job) Canonicalize() {
 	if j.Reschedule == (ReschedulePolicy{}) {
 		j.Reschedule = ReschedulePolicy{Unlimited: j.Type == JobTypeService, Attempts: 1, Delay: Duration(1e9)}
 	}
+	j.Logs = j.Logs.WithDefaults()
 }
 
 // Validate checks a canonicalized job: the driver it names and that
@@ -133,6 +134,12 @@ func (j *Job) Validate(drivers DriverRules) error {
 	}
 	if j.Reschedule.Delay < 0 {
 		e.add("reschedule.delay", "must be >= 0")
+	}
+	if l := j.Logs; l.MaxFiles < 1 || l.MaxFiles > MaxLogFiles {
+		e.add("logs.max_files", "must be between 1 and %d files per stream (got %d)", MaxLogFiles, l.MaxFiles)
+	}
+	if l := j.Logs; l.MaxFileSizeMB < 1 || l.MaxFileSizeMB > MaxLogFileSizeMB {
+		e.add("logs.max_file_size_mb", "must be between 1 and %d MiB (got %d)", MaxLogFileSizeMB, l.MaxFileSizeMB)
 	}
 	if j.Driver == "" {
 		e.add("driver", "is required")

@@ -137,6 +137,16 @@ func MemoryMax(mb int64) string {
 	return strconv.FormatInt(mb*1024*1024, 10)
 }
 
+// Kill SIGKILLs every process in the cgroup at once (cgroup.kill, Linux
+// 5.14+): unlike signalling PIDs one by one, nothing can fork its way out.
+// Without cgroup.kill the shim's kill of the task's process tree stands.
+func Kill(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	return os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0o644)
+}
+
 // Remove kills whatever is left in the cgroup and removes it. A missing
 // directory is not an error.
 func Remove(dir string) error {
@@ -146,9 +156,7 @@ func Remove(dir string) error {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	// cgroup.kill exists since Linux 5.14; without it stragglers were
-	// already killed through the process group.
-	_ = os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0o644)
+	_ = Kill(dir)
 	var err error
 	for i := 0; i < 50; i++ {
 		// rmdir succeeds once the killed processes are reaped.

@@ -57,3 +57,19 @@ func TestDetectNotCgroup2(t *testing.T) {
 		t.Fatal("Disabled manager is enabled")
 	}
 }
+
+func TestKillWritesCgroupKill(t *testing.T) {
+	dir, err := ForRoot(t.TempDir()).Create("a1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Kill(dir); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "cgroup.kill")); err != nil || string(b) != "1" {
+		t.Fatalf("cgroup.kill = %q, %v", b, err)
+	}
+	if err := Kill(""); err != nil {
+		t.Fatalf("Kill without a cgroup: %v", err)
+	}
+}

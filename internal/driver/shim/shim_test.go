@@ -1,10 +1,14 @@
 package shim
 
 import (
+	"bufio"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -69,5 +73,64 @@ func TestWriteJSONAtomic(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(p))
 	if len(entries) != 1 {
 		t.Fatalf("temp files left: %v", entries)
+	}
+}
+
+func TestDescendants(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "sleep 300 & echo $!; wait")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleeper, _ := strconv.Atoi(strings.TrimSpace(line))
+	defer syscall.Kill(sleeper, syscall.SIGKILL)
+	walks := map[string]func(int) ([]ProcInfo, error){"scan": scanProc, "default": Descendants}
+	if hasProcChildren() {
+		walks["children files"] = walkChildren
+	}
+	for name, walk := range walks {
+		ds, err := walk(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := map[int]ProcInfo{}
+		for _, p := range ds {
+			found[p.PID] = p
+		}
+		if p, ok := found[cmd.Process.Pid]; !ok || p.PPID != os.Getpid() {
+			t.Fatalf("%s: the child shell %d is not listed as our child: %+v", name, cmd.Process.Pid, ds)
+		}
+		if p, ok := found[sleeper]; !ok || p.PPID != cmd.Process.Pid || p.PGID != found[cmd.Process.Pid].PGID {
+			t.Fatalf("%s: the grandchild %d is not listed below the shell: %+v", name, sleeper, ds)
+		}
+	}
+}
+
+// BenchmarkDescendants is the cost of one look for a task's processes (a
+// stop makes one or two).
+func BenchmarkDescendants(b *testing.B) {
+	walks := map[string]func(int) ([]ProcInfo, error){"scan": scanProc}
+	if hasProcChildren() {
+		walks["children"] = walkChildren
+	}
+	for name, walk := range walks {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				if _, err := walk(os.Getpid()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
