@@ -175,6 +175,7 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("raft_addr %s: %w", s.cfg.RaftAddr, err)
 	}
+	s.stream = stream
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
 	})
@@ -234,6 +235,9 @@ func (s *Server) setupRaft() error {
 // closeRaft stops Raft and closes its stores; safe on a partial setup.
 func (s *Server) closeRaft() error {
 	var errs []error
+	if s.stream != nil {
+		s.stream.RefuseInbound()
+	}
 	if s.raft != nil {
 		if err := s.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))

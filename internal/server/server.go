@@ -70,8 +70,9 @@ type Server struct {
 	hadState  bool   // Raft found existing state at start
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
-	logStore  raftStore     // raft log and stable store (raft.go)
-	logWrites atomic.Uint64 // log writes started (raft.go, countingLogStore)
+	stream    *trackingStream // the transport's stream layer
+	logStore  raftStore       // raft log and stable store (raft.go)
+	logWrites atomic.Uint64   // log writes started (raft.go, countingLogStore)
 	httpLn    net.Listener
 	httpSrv   *http.Server
 	// logClient proxies task logs from agents.

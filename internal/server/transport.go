@@ -20,9 +20,10 @@ type trackingStream struct {
 	ln        net.Listener
 	advertise net.Addr
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{} // guarded by mu
-	closed bool                  // guarded by mu
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{} // guarded by mu
+	closed  bool                  // guarded by mu
+	refused bool                  // inbound connections refused (guarded by mu)
 }
 
 var _ raft.StreamLayer = (*trackingStream)(nil)
@@ -41,14 +42,14 @@ func newTrackingStream(bind string, advertise *net.TCPAddr) (*trackingStream, er
 	return &trackingStream{ln: ln, advertise: adv, conns: map[net.Conn]struct{}{}}, nil
 }
 
-func (t *trackingStream) track(c net.Conn) (net.Conn, error) {
+func (t *trackingStream) track(c net.Conn, inbound bool) (net.Conn, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		_ = c.Close()
 		return nil, errors.New("raft transport closed")
 	}
-	tc := &trackedConn{Conn: c, owner: t}
+	tc := &trackedConn{Conn: c, owner: t, inbound: inbound}
 	t.conns[tc] = struct{}{}
 	return tc, nil
 }
@@ -59,19 +60,52 @@ func (t *trackingStream) forget(c net.Conn) {
 	t.mu.Unlock()
 }
 
-// Accept implements net.Listener.
+// Accept implements net.Listener. Once inbound connections are refused it
+// closes every new one at once instead of returning an error, which Raft's
+// transport would log (and retry) as a failed accept.
 func (t *trackingStream) Accept() (net.Conn, error) {
-	c, err := t.ln.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		refused := t.refused
+		t.mu.Unlock()
+		if refused {
+			_ = c.Close()
+			continue
+		}
+		return t.track(c, true)
 	}
-	return t.track(c)
 }
 
-func (t *trackingStream) isClosed() bool {
+// RefuseInbound closes every accepted connection and refuses new ones,
+// while connections this server dialed keep working. A stopping server
+// calls it before shutting Raft down: a request that arrived after Raft
+// stopped would wait for a consumer that is gone and be logged as a
+// failed decode when the transport closes.
+func (t *trackingStream) RefuseInbound() {
+	t.mu.Lock()
+	t.refused = true
+	var inbound []*trackedConn
+	for c := range t.conns {
+		if tc := c.(*trackedConn); tc.inbound {
+			inbound = append(inbound, tc)
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range inbound {
+		_ = c.Conn.Close()
+	}
+}
+
+// ownClose reports whether the stream layer itself closed c (a shutdown,
+// or refused inbound connections).
+func (t *trackingStream) ownClose(c *trackedConn) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.closed
+	return t.closed || (c.inbound && t.refused)
 }
 
 // Close closes the listener and every tracked connection.
@@ -96,13 +130,14 @@ func (t *trackingStream) Dial(address raft.ServerAddress, timeout time.Duration)
 	if err != nil {
 		return nil, err
 	}
-	return t.track(c)
+	return t.track(c, false)
 }
 
 type trackedConn struct {
 	net.Conn
-	owner *trackingStream
-	once  sync.Once
+	owner   *trackingStream
+	inbound bool // accepted, not dialed
+	once    sync.Once
 }
 
 func (c *trackedConn) Close() error {
@@ -120,7 +155,7 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	switch {
 	case err == nil:
-	case errors.Is(err, net.ErrClosed) && c.owner.isClosed(), errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, net.ErrClosed) && c.owner.ownClose(c), errors.Is(err, syscall.ECONNRESET):
 		return n, io.EOF
 	}
 	return n, err
@@ -132,7 +167,7 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 // flush although nothing failed but the stop we asked for.
 func (c *trackedConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
-	if err != nil && errors.Is(err, net.ErrClosed) && c.owner.isClosed() {
+	if err != nil && errors.Is(err, net.ErrClosed) && c.owner.ownClose(c) {
 		return len(b), nil
 	}
 	return n, err
