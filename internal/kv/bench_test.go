@@ -65,7 +65,7 @@ func BenchmarkCommandPath(b *testing.B) {
 				copy(c.rbuf, pipe)
 				c.rstart, c.rend = 0, len(pipe)
 				if c.process() != procMore {
-					b.Fatalf("process: %q", c.w.B)
+					b.Fatalf("process: %q", c.W.B)
 				}
 				if err := c.flush(); err != nil {
 					b.Fatal(err)
