@@ -217,4 +217,3 @@ func ParseDump(p []byte) (*Entry, error) {
 	}
 	return e, nil
 }
-

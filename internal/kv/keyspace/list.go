@@ -108,4 +108,3 @@ func (l *List) InsertAt(i int, v []byte) {
 	s[i] = v
 	l.Replace(s)
 }
-

@@ -111,12 +111,12 @@ func (r *State) replicaLoop(gen int64, addr string) {
 
 // masterConn is the replica's side of the link.
 type masterConn struct {
-	r     *State
-	gen   int64
-	nc    net.Conn
-	br    *bufio.Reader
+	r        *State
+	gen      int64
+	nc       net.Conn
+	br       *bufio.Reader
 	applyOne func(args [][]byte) string // runs a command through the server's command path
-	tout  time.Duration
+	tout     time.Duration
 }
 
 func (m *masterConn) send(args ...string) error {
