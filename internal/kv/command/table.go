@@ -65,7 +65,10 @@ func (cmd *Command) Has(f Flag) bool { return cmd.Mask&f != 0 }
 
 // ArityOK reports whether n arguments (with the name) fit the arity.
 func (cmd *Command) ArityOK(n int) bool {
-	return !(cmd.Arity > 0 && n != cmd.Arity) && !(cmd.Arity < 0 && n < -cmd.Arity)
+	if cmd.Arity >= 0 {
+		return cmd.Arity == 0 || n == cmd.Arity
+	}
+	return n >= -cmd.Arity
 }
 
 // GetKeys appends the keys of args to dst.
