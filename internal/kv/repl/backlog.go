@@ -2,7 +2,7 @@ package repl
 
 // backlog is the replication backlog: a ring holding the last len(buf)
 // bytes of the replication stream, addressed by absolute stream offsets.
-// The caller serialises access (replState.mu).
+// The caller serialises access (State.mu).
 type backlog struct {
 	buf   []byte
 	start int64 // offset of the oldest byte held
