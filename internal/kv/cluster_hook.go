@@ -133,6 +133,26 @@ func (c *Client) admitLocked(cmd *command.Command) bool {
 	return true
 }
 
+// ClusterStore is everything the cluster layer (internal/peer) calls on
+// the store, in one place; *Server implements it. The other direction is
+// ClusterHook. (internal/peer holds the Keyspace and, through its own
+// Replicator interface, the replication methods.)
+type ClusterStore interface {
+	// Keyspace returns the slot view: counts, listings, WakeBlocked.
+	Keyspace() *Keyspace
+	// ReplicaOf follows the node's role: replicate from addr, or be a
+	// primary with "".
+	ReplicaOf(addr string)
+	// ReplOffset is the replication offset (election rank, CLUSTER SHARDS).
+	ReplOffset() int64
+	// DeleteKeysInSlot drops a slot another primary took over.
+	DeleteKeysInSlot(slot int) (int, error)
+	// FlushAll empties a replica that CLUSTER RESET made a primary.
+	FlushAll()
+}
+
+var _ ClusterStore = (*Server)(nil)
+
 // Keyspace is the store as the cluster layer (internal/peer) reads it:
 // how many and which keys a slot holds, whether the node holds any, and
 // waking blocked clients when routing changes. Server.Keyspace returns it;
