@@ -159,8 +159,8 @@ func (t *Table) Register(specs ...Spec) {
 			case "allshards":
 				cmd.Mask |= AllShards
 				continue
-			case "lockall":
-				cmd.Mask |= LockAll
+			case "lockall": // it spans the keyspace: EXEC locks every shard too
+				cmd.Mask |= LockAll | AllShards
 				continue
 			case "no-multi":
 				cmd.Mask |= NoMulti
