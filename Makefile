@@ -36,9 +36,10 @@ bench:
 # Short fuzzing of every parser (seed corpora run in `make test` already).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/jobspec
-	$(GO) test -run '^$$' -fuzz FuzzParseDumpBody -fuzztime 30s ./internal/kv
-	$(GO) test -run '^$$' -fuzz FuzzPSyncReply -fuzztime 30s ./internal/kv
-	$(GO) test -run '^$$' -fuzz FuzzBacklog -fuzztime 30s ./internal/kv
+	$(GO) test -run '^$$' -fuzz FuzzParseDumpBody -fuzztime 30s ./internal/kv/keyspace
+	$(GO) test -run '^$$' -fuzz FuzzLogReader -fuzztime 30s ./internal/kv/aof
+	$(GO) test -run '^$$' -fuzz FuzzPSyncReply -fuzztime 30s ./internal/kv/repl
+	$(GO) test -run '^$$' -fuzz FuzzBacklog -fuzztime 30s ./internal/kv/repl
 	$(GO) test -run '^$$' -fuzz FuzzRestoreBackup -fuzztime 30s ./internal/state
 
 clean:

@@ -2,149 +2,54 @@ package kv
 
 import (
 	"errors"
-	"math"
 	"os"
 	"time"
+
+	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
 )
 
-var (
-	bLPOP  = []byte("LPOP")
-	bRPOP  = []byte("RPOP")
-	bLMOVE = []byte("LMOVE")
-	bLEFT  = []byte("LEFT")
-	bRIGHT = []byte("RIGHT")
-)
-
-func sideArg(left bool) []byte {
-	if left {
-		return bLEFT
-	}
-	return bRIGHT
-}
-
-// parseTimeout parses a blocking timeout in seconds (0 blocks forever).
-func (c *Client) parseTimeout(b []byte) (time.Duration, bool) {
-	f, ok := parseFloat(b)
-	if !ok || math.IsInf(f, 0) || f > 1e12 {
-		c.w.Error("ERR timeout is not a float or out of range")
-		return 0, false
-	}
-	if f < 0 {
-		c.w.Error("ERR timeout is negative")
-		return 0, false
-	}
-	return time.Duration(f * float64(time.Second)), true
-}
-
-// cmdBPop implements BLPOP, BRPOP, BLMOVE, BRPOPLPUSH and BLMPOP. It
-// tries the non-blocking form; when every list is empty it registers on the
-// keys' shards, releases the locks and waits for a push, the timeout, the
-// client disconnecting or the server closing. Woken clients race for the
-// element; the loser waits again. Inside EXEC it never blocks.
+// cmdBPop serves BLPOP, BRPOP, BLMOVE, BRPOPLPUSH and BLMPOP
+// (command.BlockingPop pops). It tries the non-blocking form; when every
+// list is empty it registers on the keys, releases the locks and waits for
+// a push, the timeout, the client disconnecting or the server closing.
+// Woken clients race for the element; the loser waits again. Inside EXEC
+// it never blocks.
 func cmdBPop(c *Client) {
-	var try func() bool
-	var timeoutArg []byte
-	switch c.cmd.Name {
-	case "blpop", "brpop":
-		left := c.cmd.Name == "blpop"
-		keys := c.args[1 : len(c.args)-1]
-		timeoutArg = c.args[len(c.args)-1]
-		try = func() bool {
-			for _, k := range keys {
-				l, ok := c.lookupList(k)
-				if !ok {
-					return true
-				}
-				if l == nil {
-					continue
-				}
-				v := popList(l, left)
-				c.w.Array(2)
-				c.w.Bulk(k)
-				c.w.Bulk(v)
-				c.dirty++
-				if left {
-					c.log(bLPOP, k)
-				} else {
-					c.log(bRPOP, k)
-				}
-				c.dropIfEmpty(k, l.len())
-				return true
-			}
-			return false
-		}
-	case "blmove", "brpoplpush":
-		src, dst := c.args[1], c.args[2]
-		fromLeft, toLeft := false, true
-		timeoutArg = c.args[3]
-		if c.cmd.Name == "blmove" {
-			var ok1, ok2 bool
-			fromLeft, ok1 = parseSide(c.args[3])
-			toLeft, ok2 = parseSide(c.args[4])
-			if !ok1 || !ok2 {
-				c.w.Error(errSyntax)
-				return
-			}
-			timeoutArg = c.args[5]
-		}
-		try = func() bool {
-			if !c.moveLocked(src, dst, fromLeft, toLeft, false) {
-				return false
-			}
-			if c.dirty > 0 {
-				c.log(bLMOVE, src, dst, sideArg(fromLeft), sideArg(toLeft))
-			}
-			return true
-		}
-	case "blmpop":
-		timeoutArg = c.args[1]
-		keys, left, count, ok := c.parseMPop(2)
-		if !ok {
-			return
-		}
-		try = func() bool { return c.mpopLocked(keys, left, count) }
-	}
-	timeout, ok := c.parseTimeout(timeoutArg)
+	bp, ok := command.ParseBlockingPop(&c.Ctx)
 	if !ok {
 		return
 	}
-	nullReply := func() {
-		if c.cmd.Name == "blmove" || c.cmd.Name == "brpoplpush" {
-			c.w.Null()
-		} else {
-			c.w.NullArray()
-		}
-	}
-	if c.inExec { // EXEC holds the locks; a blocking command never blocks there
-		if !try() {
-			nullReply()
+	if c.InExec { // EXEC holds the locks; a blocking command never blocks there
+		if !bp.Try() {
+			bp.ReplyTimeout()
 		}
 		c.commitLocked()
 		return
 	}
 	var deadline <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
+	if bp.Timeout > 0 {
+		t := time.NewTimer(bp.Timeout)
 		defer t.Stop()
 		deadline = t.C
 	}
 	wake := make(chan struct{}, 1)
 	for {
-		c.now = c.srv.nowMs()
+		c.Now = c.srv.nowMs()
 		c.lockKeys()
-		if c.movingLocked() {
+		if c.Track.MovingLocked(c.Keys) {
 			c.unlock()
-			c.w.Error(errMoving)
+			c.W.Error(errMoving)
 			return
 		}
 		if msg := c.rerouteLocked(); msg != "" {
 			// the key left (MIGRATE woke us) or its slot moved: redirect,
 			// as Redis does with clients blocked on a moved slot
 			c.unlock()
-			c.w.Error(msg)
+			c.W.Error(msg)
 			return
 		}
-		if try() {
+		if bp.Try() {
 			c.commitLocked()
 			c.unlock()
 			return
@@ -160,7 +65,7 @@ func cmdBPop(c *Client) {
 		c.unregister(wake)
 		switch res {
 		case waitTimeout:
-			nullReply()
+			bp.ReplyTimeout()
 			return
 		case waitGone:
 			c.closing = true
@@ -169,33 +74,20 @@ func cmdBPop(c *Client) {
 	}
 }
 
+// register asks to be woken when one of c.Keys changes; the shards are
+// locked.
 func (c *Client) register(ch chan struct{}) {
-	for _, k := range c.keys {
-		sh := &c.srv.ks.shards[shardOf(k)]
-		if sh.blocked == nil {
-			sh.blocked = make(map[string][]chan struct{})
-		}
-		sh.blocked[string(k)] = append(sh.blocked[string(k)], ch)
+	for _, k := range c.Keys {
+		c.Track.BlockLocked(k, ch)
 	}
 }
 
 func (c *Client) unregister(ch chan struct{}) {
-	for _, k := range c.keys {
-		sh := &c.srv.ks.shards[shardOf(k)]
-		sh.mu.Lock()
-		chans := sh.blocked[string(k)]
-		for i, x := range chans {
-			if x == ch {
-				chans = append(chans[:i], chans[i+1:]...)
-				break
-			}
-		}
-		if len(chans) == 0 {
-			delete(sh.blocked, string(k))
-		} else {
-			sh.blocked[string(k)] = chans
-		}
-		sh.mu.Unlock()
+	for _, k := range c.Keys {
+		i := keyspace.ShardOf(k)
+		c.KS.LockShard(i)
+		c.Track.UnblockLocked(k, ch)
+		c.KS.UnlockShard(i)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -123,11 +124,12 @@ func TestBlockingWakeUps(t *testing.T) {
 // waitBlocked waits until n clients are blocked on key.
 func waitBlocked(t *testing.T, e *testEnv, key string, n int) {
 	t.Helper()
-	sh := &e.srv.ks.shards[shardOf([]byte(key))]
+	k := []byte(key)
+	sh := keyspace.ShardOf(k)
 	for i := 0; i < 500; i++ {
-		sh.mu.Lock()
-		got := len(sh.blocked[key])
-		sh.mu.Unlock()
+		e.srv.ks.LockShard(sh)
+		got := e.srv.track.BlockedLocked(k)
+		e.srv.ks.UnlockShard(sh)
 		if got == n {
 			return
 		}

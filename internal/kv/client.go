@@ -3,23 +3,24 @@ package kv
 import (
 	"net"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
-	"github.com/gantry-project/gantry/internal/resp"
+	"github.com/gantry-project/gantry/internal/kv/command"
 )
 
-// Client is the state of one connection, and the context a command handler
-// runs in: its arguments, the reply writer and the locks it holds.
+// Client is the state of one connection. It embeds the command.Ctx its
+// commands run in (arguments, reply writer, keys and locks), so a handler
+// reaches the connection through Ctx.Conn only when it needs it
+// (connection, transaction and replication commands).
 // A Client is used by its connection's goroutine only, except casDirty.
 type Client struct {
+	command.Ctx
+
 	srv *Server
 	nc  net.Conn
 	id  int64
 
-	w       resp.Writer
-	args    [][]byte
 	rbuf    []byte
 	rstart  int
 	rend    int
@@ -29,10 +30,9 @@ type Client struct {
 	fd     int
 	inLoop bool // served by an event loop, not by its own goroutine
 	detach bool // leave the event loop to block
-	wpos   int  // bytes of w.B already written
+	wpos   int  // bytes of W.B already written
 	// waitingOut is set while the loop waits for the socket to drain.
 	waitingOut bool
-	nameBuf    [32]byte
 
 	name     string
 	libName  string
@@ -42,29 +42,18 @@ type Client struct {
 	lastCmd  string
 	lastTime atomic.Int64
 
-	// the command being executed
-	cmd *Command
-	now int64 // Unix ms, fixed for the whole command
 	// batchNow, when not 0, is the time of the batch of pipelined
 	// commands being executed.
 	batchNow int64
-	keys     [][]byte // its keys
-	locked   []int    // shard indices locked, ascending
-	dirty    int      // changes made; > 0 logs the command
-	custom   bool     // the handler wrote its own log records
-	rec      []byte   // log records of the command
-	aofWait  int64    // log offset the pending replies acknowledge
-	// allLocked is set while EXEC holds every shard.
-	allLocked bool
+	aofWait  int64 // log offset the pending replies acknowledge
 
 	// transactions
 	multi    bool
 	multiErr bool
 	queued   [][][]byte
-	inExec   bool
 	txrec    []byte
 	watched  []watchedKey
-	casDirty atomic.Bool
+	casDirty atomic.Bool // a watched key changed (set by other clients' commits)
 
 	cluster clusterConnState
 
@@ -83,11 +72,22 @@ type watchedKey struct {
 
 func newClient(s *Server, nc net.Conn) *Client {
 	c := &Client{srv: s, nc: nc, id: s.nextID.Add(1), created: s.clock.Now()}
-	c.w.Proto = 2
+	c.initCtx()
 	c.authed = s.password() == ""
-	c.args = make([][]byte, 0, 8)
+	c.Args = make([][]byte, 0, 8)
 	return c
 }
+
+// initCtx points the embedded command context at the server's keyspace.
+func (c *Client) initCtx() {
+	c.W.Proto = 2
+	c.KS = c.srv.ks
+	c.Track = &c.srv.track
+	c.Conn = c
+}
+
+// clientOf returns the connection of a command context.
+func clientOf(x *command.Ctx) *Client { return x.Conn.(*Client) }
 
 func (s *Server) password() string {
 	s.mu.Lock()
@@ -95,169 +95,104 @@ func (s *Server) password() string {
 	return s.requirepass
 }
 
-// lockKeys locks the shards of c.keys in ascending order.
+// lockKeys locks the shards of c.Keys in ascending order.
 func (c *Client) lockKeys() {
-	ks := c.srv.ks
-	c.locked = c.locked[:0]
-	switch len(c.keys) {
-	case 0:
-		return
-	case 1:
-		i := shardOf(c.keys[0])
-		c.locked = append(c.locked, i)
-		ks.shards[i].mu.Lock()
-		c.prepare()
-		return
-	}
-	for _, k := range c.keys {
-		c.locked = append(c.locked, shardOf(k))
-	}
-	slices.Sort(c.locked)
-	c.locked = slices.Compact(c.locked)
-	for _, i := range c.locked {
-		ks.shards[i].mu.Lock()
-	}
+	c.LockKeys()
 	c.prepare()
 }
 
-// prepare lets a running rewrite put the locked shards on one side of its
-// cut before the command changes them.
+// lockAll locks every shard (FLUSHALL, EXEC of a keyspace-wide command).
+func (c *Client) lockAll() {
+	c.LockAll()
+	c.prepare()
+}
+
+// unlock unlocks what lockKeys or lockAll locked.
+func (c *Client) unlock() { c.Unlock() }
+
+// prepare lets a running rewrite or full-sync snapshot put the locked
+// shards on one side of its cut before the command changes them.
 func (c *Client) prepare() {
+	if len(c.Locked) < 2 {
+		return
+	}
 	if a := c.srv.aof; a != nil {
-		a.prepare(c.locked)
+		a.Prepare(c.Locked)
 	}
 	if r := c.srv.repl; r != nil {
-		r.prepare(c.locked)
+		r.Prepare(c.Locked)
 	}
-}
-
-// lockAll locks every shard (FLUSHALL, KEYS during EXEC).
-func (c *Client) lockAll() {
-	c.locked = c.locked[:0]
-	for i := range c.srv.ks.shards {
-		c.locked = append(c.locked, i)
-		c.srv.ks.shards[i].mu.Lock()
-	}
-	c.prepare()
-}
-
-func (c *Client) unlock() {
-	for j := len(c.locked) - 1; j >= 0; j-- {
-		c.srv.ks.shards[c.locked[j]].mu.Unlock()
-	}
-	c.locked = c.locked[:0]
-}
-
-// log replaces the record of the current command by args (called by
-// handlers whose effect differs from their arguments: relative expiries,
-// random pops, float increments). It may be called several times.
-func (c *Client) log(args ...[]byte) {
-	if !c.custom {
-		c.custom = true
-		c.rec = c.rec[:0]
-	}
-	c.rec = resp.AppendCommand(c.rec, args...)
 }
 
 // commitLocked runs after a handler, with its shards still locked: it logs
 // a changing command, invalidates WATCHes on its keys and wakes clients
 // blocked on them.
 func (c *Client) commitLocked() {
-	if c.dirty == 0 {
+	if c.Dirty == 0 {
 		return
 	}
 	s := c.srv
-	s.dirty.Add(int64(c.dirty))
-	aofOn := s.aof != nil && s.aof.enabled()
+	s.dirty.Add(int64(c.Dirty))
+	aofOn := s.aof != nil && s.aof.Enabled()
 	// the replica's stream is fed with the primary's bytes by its link
-	replOn := s.repl != nil && !c.master && s.repl.active.Load()
+	replOn := s.repl != nil && !c.master && s.repl.Active()
 	if aofOn || replOn {
-		if !c.custom {
-			c.rec = resp.AppendCommand(c.rec[:0], c.args...)
-		}
-		if len(c.rec) > 0 {
-			if c.inExec {
-				c.txrec = append(c.txrec, c.rec...)
+		if rec := c.Record(); len(rec) > 0 {
+			if c.InExec {
+				c.txrec = append(c.txrec, rec...)
 			} else {
 				if aofOn {
-					c.aofWait = s.aof.append(c.rec, c.locked)
+					c.aofWait = s.aof.Append(rec, c.Locked)
 				}
 				if replOn {
-					c.replOff = s.repl.feed(c.rec, c.locked)
+					c.replOff = s.repl.Feed(rec, c.Locked)
 				}
 			}
 		}
 	}
-	c.rec = c.rec[:0]
-	c.custom = false
-	c.dirty = 0
-	for _, k := range c.keys {
-		sh := &s.ks.shards[shardOf(k)]
-		if len(sh.watchers) > 0 {
-			for _, w := range sh.watchers[string(k)] {
-				w.casDirty.Store(true)
-			}
-		}
-		if len(sh.blocked) > 0 {
-			for _, ch := range sh.blocked[string(k)] {
-				select {
-				case ch <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}
-}
-
-// touchAllLocked invalidates every WATCH (FLUSHALL with all shards locked).
-func (c *Client) touchAllLocked() {
-	for i := range c.srv.ks.shards {
-		for _, ws := range c.srv.ks.shards[i].watchers {
-			for _, w := range ws {
-				w.casDirty.Store(true)
-			}
-		}
+	c.ResetRecord()
+	for _, k := range c.Keys {
+		s.track.TouchLocked(k)
 	}
 }
 
 // dispatch looks a command up, checks arity, authentication and MULTI
 // queueing, and calls it.
 func (s *Server) dispatch(c *Client) {
-	args := c.args
-	name := lowerInto(c.nameBuf[:0], args[0])
-	cmd := s.cmds[string(name)]
+	args := c.Args
+	cmd := s.cmds.Lookup(args[0])
 	s.totalCommands.Add(1)
 	if cmd == nil {
 		if c.multi {
 			c.multiErr = true
 		}
-		msg := "ERR unknown command '" + trunc(args[0], 128) + "', with args beginning with: "
+		msg := "ERR unknown command '" + command.Trunc(args[0], 128) + "', with args beginning with: "
 		for _, a := range args[1:] {
 			if len(msg) > 256 {
 				break
 			}
-			msg += "'" + trunc(a, 128) + "' "
+			msg += "'" + command.Trunc(a, 128) + "' "
 		}
-		c.w.Error(msg)
+		c.W.Error(msg)
 		return
 	}
-	if (cmd.Arity > 0 && len(args) != cmd.Arity) || (cmd.Arity < 0 && len(args) < -cmd.Arity) {
+	if !cmd.ArityOK(len(args)) {
 		if c.multi {
 			c.multiErr = true
 		}
-		c.w.Error("ERR wrong number of arguments for '" + cmd.Name + "' command")
+		c.W.Error("ERR wrong number of arguments for '" + cmd.Name + "' command")
 		return
 	}
-	if !c.authed && cmd.flags&flagNoAuth == 0 {
+	if !c.authed && !cmd.Has(command.NoAuth) {
 		if c.multi {
 			c.multiErr = true
 		}
-		c.w.Error("NOAUTH Authentication required.")
+		c.W.Error("NOAUTH Authentication required.")
 		return
 	}
-	if c.multi && cmd.flags&flagNoMulti != 0 {
+	if c.multi && cmd.Has(command.NoMulti) {
 		c.multiErr = true
-		c.w.Error("ERR Command not allowed inside a transaction")
+		c.W.Error("ERR Command not allowed inside a transaction")
 		return
 	}
 	if s.cfg.Cluster != nil && !c.master {
@@ -267,10 +202,10 @@ func (s *Server) dispatch(c *Client) {
 		// kept for call, for a blocking command that routes again as it
 		// waits, and for a command that runs again after leaving the loop
 		c.cluster.pendingAsking = asking
-		queue := c.multi && cmd.flags&flagNoQueue == 0
+		queue := c.multi && !cmd.Has(command.NoQueue)
 		switch {
-		case cmd.flags&flagAllShards != 0:
-		case queue || cmd.flags&flagSelfLock != 0:
+		case cmd.Has(command.AllShards):
+		case queue || cmd.Has(command.SelfLock):
 			// not run now or not locked by call: route at once (EXEC
 			// routes the queued commands again under their locks)
 			var exists func([]byte) bool
@@ -294,21 +229,21 @@ func (s *Server) dispatch(c *Client) {
 			if c.multi {
 				c.multiErr = true
 			}
-			c.w.Error(msg)
+			c.W.Error(msg)
 			return
 		}
 	}
-	if c.multi && cmd.flags&flagNoQueue == 0 {
+	if c.multi && !cmd.Has(command.NoQueue) {
 		q := make([][]byte, len(args))
 		for i, a := range args {
 			q[i] = slices.Clone(a)
 		}
 		c.queued = append(c.queued, q)
-		c.w.Simple("QUEUED")
+		c.W.Simple("QUEUED")
 		return
 	}
 	c.lastCmd = cmd.Name
-	c.lastTime.Store(c.now)
+	c.lastTime.Store(c.Now)
 	s.call(c, cmd, true)
 	if c.pausedRetry { // writes are paused (CLUSTER FAILOVER, CLIENT PAUSE)
 		c.pausedRetry = false
@@ -317,7 +252,7 @@ func (s *Server) dispatch(c *Client) {
 			c.keepAsking()
 			return
 		}
-		if !s.repl.waitUnpaused() {
+		if !s.repl.WaitUnpaused() {
 			c.closing = true
 			return
 		}
@@ -340,17 +275,16 @@ func (c *Client) keepAsking() {
 
 // call runs a command: it locks the shards of its keys (unless the caller
 // holds them, as EXEC does), runs the handler and commits.
-func (s *Server) call(c *Client, cmd *Command, lock bool) {
-	c.cmd = cmd
-	c.dirty = 0
-	c.custom = false
+func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
+	c.Cmd = cmd
+	c.Dirty = 0
 	if c.batchNow != 0 {
-		c.now = c.batchNow
+		c.Now = c.batchNow
 	} else {
-		c.now = s.nowMs()
+		c.Now = s.nowMs()
 	}
-	c.keys = cmd.getKeys(c.args, c.keys[:0])
-	if cmd.flags&flagSelfLock != 0 {
+	c.Keys = cmd.GetKeys(c.Args, c.Keys[:0])
+	if cmd.Has(command.SelfLock) {
 		if !c.replicaAdmits(cmd) {
 			return
 		}
@@ -358,11 +292,15 @@ func (s *Server) call(c *Client, cmd *Command, lock bool) {
 			c.pausedRetry = true
 			return
 		}
-		cmd.Handler(c)
+		cmd.Handler(&c.Ctx)
 		return
 	}
 	if lock {
-		c.lockKeys()
+		if cmd.Has(command.LockAll) {
+			c.lockAll()
+		} else {
+			c.lockKeys()
+		}
 		if !c.admitLocked(cmd) {
 			c.unlock()
 			return
@@ -381,109 +319,39 @@ func (s *Server) call(c *Client, cmd *Command, lock bool) {
 		c.pausedRetry = true
 		return
 	}
-	cmd.Handler(c)
+	cmd.Handler(&c.Ctx)
 	c.commitLocked()
 	if lock {
 		c.unlock()
 	}
 }
 
-func lowerInto(dst, b []byte) []byte {
-	for _, ch := range b {
-		if ch >= 'A' && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		dst = append(dst, ch)
-	}
-	return dst
+// cmdSpec registers a command whose handler needs the connection.
+type cmdSpec struct {
+	name              string
+	arity             int
+	flags             string
+	first, last, step int
+	group             string
+	handler           func(c *Client)
+	keysFn            func(args [][]byte, dst [][]byte) [][]byte
 }
 
-func trunc(b []byte, n int) string {
-	if len(b) > n {
-		b = b[:n]
-	}
-	return string(b)
-}
-
-// Reply helpers shared by the handlers.
-
-const (
-	errWrongType = "WRONGTYPE Operation against a key holding the wrong kind of value"
-	errNotInt    = "ERR value is not an integer or out of range"
-	errNotFloat  = "ERR value is not a valid float"
-	errSyntax    = "ERR syntax error"
-	errOverflow  = "ERR increment or decrement would overflow"
-	errNoSuchKey = "ERR no such key"
-)
-
-func (c *Client) wrongArgs() {
-	c.w.Error("ERR wrong number of arguments for '" + c.cmd.Name + "' command")
-}
-
-func parseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return n, true
-}
-
-// argInt parses args[i] as an integer, replying the Redis error if not.
-func (c *Client) argInt(i int) (int64, bool) {
-	n, ok := parseInt(c.args[i])
-	if !ok {
-		c.w.Error(errNotInt)
-	}
-	return n, ok
-}
-
-// argInts2 parses the integer arguments i and i+1 (a start and a stop).
-func (c *Client) argInts2(i int) (int64, int64, bool) {
-	a, ok := c.argInt(i)
-	if !ok {
-		return 0, 0, false
-	}
-	b, ok := c.argInt(i + 1)
-	return a, b, ok
-}
-
-func parseFloat(b []byte) (float64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		// strconv rejects "inf" spellings Redis accepts only partly; and
-		// reports range errors for huge values.
-		switch string(b) {
-		case "inf", "+inf", "Inf", "+Inf", "INF", "+INF":
-			return posInf, true
-		case "-inf", "-Inf", "-INF":
-			return negInf, true
-		}
-		return 0, false
-	}
-	if f != f { // NaN
-		return 0, false
-	}
-	return f, true
-}
-
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
+// commandTable builds the registry: the data commands of the command
+// layer and the server's own.
+func commandTable() *command.Table {
+	t := command.NewTable()
+	t.Register(command.DataCommands()...)
+	t.Register(command.BlockingSpecs(func(x *command.Ctx) { cmdBPop(clientOf(x)) })...)
+	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs()} {
+		for _, sp := range specs {
+			h := sp.handler
+			t.Register(command.Spec{
+				Name: sp.name, Arity: sp.arity, Flags: sp.flags, First: sp.first, Last: sp.last,
+				Step: sp.step, Group: sp.group, KeysFn: sp.keysFn,
+				Handler: func(x *command.Ctx) { h(clientOf(x)) },
+			})
 		}
 	}
-	return true
+	return t
 }

@@ -3,6 +3,8 @@ package kv
 import (
 	"fmt"
 
+	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
 	"github.com/gantry-project/gantry/internal/resp"
 )
 
@@ -48,6 +50,16 @@ type RouteRequest struct {
 	Migrate bool
 }
 
+// NumSlots is the number of Redis Cluster hash slots.
+const NumSlots = keyspace.NumSlots
+
+// KeySlot returns the Redis Cluster hash slot of a key: CRC16 of the key, or
+// of the part between the first '{' and the next '}' when that is not empty,
+// modulo 16384.
+func KeySlot(key []byte) uint16 { return keyspace.KeySlot(key) }
+
+var bDEL = []byte("DEL")
+
 // connection flags of cluster mode
 type clusterConnState struct {
 	asking   bool // set by ASKING, cleared after the next command
@@ -63,9 +75,9 @@ type clusterConnState struct {
 // route runs the hook for a command with keys before it runs (queued in
 // MULTI, blocking commands, MIGRATE); false means the reply is written and
 // the command must not run. exists may be nil.
-func (s *Server) route(c *Client, cmd *Command, asking bool, exists func([]byte) bool) bool {
-	keys := cmd.getKeys(c.args, c.keys[:0])
-	c.keys = keys
+func (s *Server) route(c *Client, cmd *command.Command, asking bool, exists func([]byte) bool) bool {
+	keys := cmd.GetKeys(c.Args, c.Keys[:0])
+	c.Keys = keys
 	if len(keys) == 0 {
 		return true
 	}
@@ -73,72 +85,103 @@ func (s *Server) route(c *Client, cmd *Command, asking bool, exists func([]byte)
 	if msg == "" {
 		return true
 	}
-	c.w.Error(msg)
+	c.W.Error(msg)
 	return false
 }
 
-func (c *Client) routeRequest(cmd *Command, keys [][]byte, asking bool, exists func([]byte) bool) RouteRequest {
+func (c *Client) routeRequest(cmd *command.Command, keys [][]byte, asking bool, exists func([]byte) bool) RouteRequest {
 	return RouteRequest{
-		Keys: keys, Write: cmd.flags&flagWrite != 0,
-		Asking: asking || cmd.flags&flagAsking != 0, ReadOnly: c.cluster.readOnly,
-		Exists: exists, Migrate: cmd.flags&flagSelfLock != 0 && cmd.Name == "migrate",
+		Keys: keys, Write: cmd.Mask&command.Write != 0,
+		Asking: asking || cmd.Mask&command.Asking != 0, ReadOnly: c.cluster.readOnly,
+		Exists: exists, Migrate: cmd.Mask&command.SelfLock != 0 && cmd.Name == "migrate",
 	}
 }
 
 // existsLocked reports whether key exists; its shard is locked.
-func (c *Client) existsLocked(key []byte) bool { return c.srv.ks.lookupLocked(key, c.now) != nil }
+func (c *Client) existsLocked(key []byte) bool { return c.srv.ks.LookupLocked(key, c.Now) != nil }
 
 // existsSelfLocking reports whether key exists, locking its shard.
 func (c *Client) existsSelfLocking(key []byte) bool {
-	sh := &c.srv.ks.shards[shardOf(key)]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return c.srv.ks.lookupLocked(key, c.srv.nowMs()) != nil
+	i := keyspace.ShardOf(key)
+	c.KS.LockShard(i)
+	defer c.KS.UnlockShard(i)
+	return c.KS.LookupLocked(key, c.srv.nowMs()) != nil
 }
 
 // admitLocked runs, with the command's shards locked, the checks that
 // depend on the keys' state: the routing the dispatcher left pending
 // (ASK/TRYAGAIN need to know which keys exist) and writes to keys that
 // MIGRATE is sending. false means the reply is written.
-func (c *Client) admitLocked(cmd *Command) bool {
+func (c *Client) admitLocked(cmd *command.Command) bool {
 	if c.cluster.pending {
 		c.cluster.pending = false
-		if len(c.keys) > 0 {
+		if len(c.Keys) > 0 {
 			if c.cluster.exists == nil {
 				c.cluster.exists = c.existsLocked
 			}
-			msg := c.srv.cfg.Cluster.Route(c.routeRequest(cmd, c.keys, c.cluster.pendingAsking, c.cluster.exists))
+			msg := c.srv.cfg.Cluster.Route(c.routeRequest(cmd, c.Keys, c.cluster.pendingAsking, c.cluster.exists))
 			if msg != "" {
-				c.w.Error(msg)
+				c.W.Error(msg)
 				return false
 			}
 		}
 	}
-	if cmd.flags&flagWrite != 0 && c.movingLocked() {
-		c.w.Error(errMoving)
+	if cmd.Mask&command.Write != 0 && c.Track.MovingLocked(c.Keys) {
+		c.W.Error(errMoving)
 		return false
 	}
 	return true
 }
+
+// ClusterStore is everything the cluster layer (internal/peer) calls on
+// the store, in one place; *Server implements it. The other direction is
+// ClusterHook. (internal/peer holds the Keyspace and, through its own
+// Replicator interface, the replication methods.)
+type ClusterStore interface {
+	// Keyspace returns the slot view: counts, listings, WakeBlocked.
+	Keyspace() *Keyspace
+	// ReplicaOf follows the node's role: replicate from addr, or be a
+	// primary with "".
+	ReplicaOf(addr string)
+	// ReplOffset is the replication offset (election rank, CLUSTER SHARDS).
+	ReplOffset() int64
+	// DeleteKeysInSlot drops a slot another primary took over.
+	DeleteKeysInSlot(slot int) (int, error)
+	// FlushAll empties a replica that CLUSTER RESET made a primary.
+	FlushAll()
+}
+
+var _ ClusterStore = (*Server)(nil)
+
+// Keyspace is the store as the cluster layer (internal/peer) reads it:
+// how many and which keys a slot holds, whether the node holds any, and
+// waking blocked clients when routing changes. Server.Keyspace returns it;
+// together with ClusterHook (the other direction) and the Server's
+// replication methods (peer.Replicator) it is all the cluster layer
+// reaches of the store.
+type Keyspace struct{ s *Server }
+
+// CountKeysInSlot returns the number of keys stored in a hash slot.
+func (k *Keyspace) CountKeysInSlot(slot int) int { return k.s.ks.CountKeysInSlot(slot) }
+
+// KeysInSlot returns up to count keys stored in slot (CLUSTER
+// GETKEYSINSLOT).
+func (k *Keyspace) KeysInSlot(slot, count int) []string { return k.s.ks.KeysInSlot(slot, count) }
+
+// Len returns the number of keys, including expired keys not yet removed.
+func (k *Keyspace) Len() int { return k.s.ks.Len() }
 
 // WakeBlocked wakes every client blocked on a key (BLPOP ...): each routes
 // its command again and, if its slot has moved or is migrating away, gets
 // the redirection instead of waiting on the wrong node. The cluster layer
 // calls it when its routing changes (Redis redirects blocked clients of a
 // moved slot the same way).
-func (ks *Keyspace) WakeBlocked() {
-	for i := range ks.shards {
-		sh := &ks.shards[i]
-		sh.mu.Lock()
-		for _, chans := range sh.blocked {
-			for _, ch := range chans {
-				select {
-				case ch <- struct{}{}:
-				default:
-				}
-			}
-		}
-		sh.mu.Unlock()
+func (k *Keyspace) WakeBlocked() {
+	s := k.s
+	for i := 0; i < keyspace.NumShards; i++ {
+		s.ks.LockShard(i)
+		s.track.WakeBlockedLocked(i)
+		s.ks.UnlockShard(i)
 	}
 }
 
@@ -147,12 +190,15 @@ func (ks *Keyspace) WakeBlocked() {
 // writes: the cluster layer has already made the node a primary.
 func (s *Server) FlushAll() {
 	c := newClient(s, nil)
-	c.args = [][]byte{[]byte("FLUSHALL")}
-	c.cmd = s.cmds["flushall"]
-	c.now = s.nowMs()
-	cmdFlushAll(c)
+	c.Args = [][]byte{[]byte("FLUSHALL")}
+	c.Cmd = s.cmds.Lookup(c.Args[0])
+	c.Now = s.nowMs()
+	c.lockAll()
+	c.Cmd.Handler(&c.Ctx)
+	c.commitLocked()
+	c.unlock()
 	if c.aofWait > 0 {
-		s.aof.waitDurable(c.aofWait)
+		s.aof.WaitDurable(c.aofWait)
 	}
 }
 
@@ -161,38 +207,38 @@ func (s *Server) FlushAll() {
 // it go on.
 func (c *Client) rerouteLocked() string {
 	s := c.srv
-	if s.cfg.Cluster == nil || len(c.keys) == 0 || c.inExec {
+	if s.cfg.Cluster == nil || len(c.Keys) == 0 || c.InExec {
 		return ""
 	}
-	return s.cfg.Cluster.Route(c.routeRequest(c.cmd, c.keys, c.cluster.pendingAsking, c.existsLocked))
+	return s.cfg.Cluster.Route(c.routeRequest(c.Cmd, c.Keys, c.cluster.pendingAsking, c.existsLocked))
 }
 
 // execAdmitLocked routes the queued commands of EXEC again, with every
 // shard they use locked, and refuses the transaction when one of them
 // writes a key being migrated; it returns the error reply, "" to run.
-func (c *Client) execAdmitLocked(cmds []*Command, queued [][][]byte) string {
+func (c *Client) execAdmitLocked(cmds []*command.Command, queued [][][]byte) string {
 	s := c.srv
-	saved := c.keys
-	defer func() { c.keys = saved }()
+	saved := c.Keys
+	defer func() { c.Keys = saved }()
 	for i, cmd := range cmds {
-		keys := cmd.getKeys(queued[i], nil)
+		keys := cmd.GetKeys(queued[i], nil)
 		if len(keys) == 0 {
 			continue
 		}
-		if s.cfg.Cluster != nil && cmd.flags&flagAllShards == 0 {
+		if s.cfg.Cluster != nil && cmd.Mask&command.AllShards == 0 {
 			if msg := s.cfg.Cluster.Route(c.routeRequest(cmd, keys, false, c.existsLocked)); msg != "" {
 				return msg
 			}
 		}
-		c.keys = keys
-		if cmd.flags&flagWrite != 0 && c.movingLocked() {
+		c.Keys = keys
+		if cmd.Mask&command.Write != 0 && c.Track.MovingLocked(c.Keys) {
 			return errMoving
 		}
 	}
 	return ""
 }
 
-// clusterSpecs: CLUSTER is refused inside MULTI: EXEC runs its commands
+// clusterSpecs: the cluster commands and MIGRATE. CLUSTER is refused inside MULTI: EXEC runs its commands
 // with shards locked, and CLUSTER takes the cluster layer's lock and, for
 // COUNTKEYSINSLOT, GETKEYSINSLOT and RESET, shard locks of its own.
 func clusterSpecs() []cmdSpec {
@@ -202,6 +248,7 @@ func clusterSpecs() []cmdSpec {
 		{"asking", 1, flags, 0, 0, 0, "cluster", cmdAsking, nil},
 		{"readonly", 1, flags, 0, 0, 0, "cluster", cmdReadOnly, nil},
 		{"readwrite", 1, flags, 0, 0, 0, "cluster", cmdReadWrite, nil},
+		{"migrate", -6, "write selflock no-multi", 3, 3, 1, "generic", cmdMigrate, migrateKeys},
 	}
 }
 
@@ -209,54 +256,37 @@ const errNoCluster = "ERR This instance has cluster support disabled"
 
 func cmdCluster(c *Client) {
 	if c.srv.cfg.Cluster == nil {
-		c.w.Error(errNoCluster)
+		c.W.Error(errNoCluster)
 		return
 	}
-	c.srv.cfg.Cluster.Command(c.args, &c.w)
+	c.srv.cfg.Cluster.Command(c.Args, &c.W)
 }
 
 func cmdAsking(c *Client) {
 	if c.srv.cfg.Cluster == nil {
-		c.w.Error(errNoCluster)
+		c.W.Error(errNoCluster)
 		return
 	}
 	c.cluster.asking = true
-	c.w.OK()
+	c.W.OK()
 }
 
 func cmdReadOnly(c *Client) {
 	if c.srv.cfg.Cluster == nil {
-		c.w.Error(errNoCluster)
+		c.W.Error(errNoCluster)
 		return
 	}
 	c.cluster.readOnly = true
-	c.w.OK()
+	c.W.OK()
 }
 
 func cmdReadWrite(c *Client) {
 	if c.srv.cfg.Cluster == nil {
-		c.w.Error(errNoCluster)
+		c.W.Error(errNoCluster)
 		return
 	}
 	c.cluster.readOnly = false
-	c.w.OK()
-}
-
-// KeysInSlot returns up to count keys stored in slot (CLUSTER
-// GETKEYSINSLOT).
-func (ks *Keyspace) KeysInSlot(slot, count int) []string {
-	sh := &ks.shards[slot%numShards]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	var out []string
-	ks.forEachInSlotLocked(slot, func(key string, _ *entry) bool {
-		if len(out) >= count {
-			return false
-		}
-		out = append(out, key)
-		return true
-	})
-	return out
+	c.W.OK()
 }
 
 // delSlotBatch is how many keys one logged DEL of DeleteKeysInSlot names.
@@ -270,33 +300,33 @@ const delSlotBatch = 1000
 // log and the replicas drop the same keys; WATCHes on the keys are
 // invalidated. Like FlushAll it bypasses routing.
 func (s *Server) DeleteKeysInSlot(slot int) (int, error) {
-	if slot < 0 || slot >= NumSlots {
-		return 0, fmt.Errorf("delete keys in slot: slot %d out of range 0-%d", slot, NumSlots-1)
+	if slot < 0 || slot >= keyspace.NumSlots {
+		return 0, fmt.Errorf("delete keys in slot: slot %d out of range 0-%d", slot, keyspace.NumSlots-1)
 	}
 	c := newClient(s, nil)
-	c.now = s.nowMs()
-	sh := slot % numShards
-	c.locked = append(c.locked[:0], sh)
-	s.ks.shards[sh].mu.Lock()
+	c.Now = s.nowMs()
+	sh := slot % keyspace.NumShards
+	c.Locked = append(c.Locked[:0], sh)
+	s.ks.LockShard(sh)
 	c.prepare()
 	var keys [][]byte
-	s.ks.forEachInSlotLocked(slot, func(key string, _ *entry) bool {
+	s.ks.ForEachInSlotLocked(slot, func(key string, _ *keyspace.Entry) bool {
 		keys = append(keys, []byte(key))
 		return true
 	})
 	for _, k := range keys {
-		s.ks.deleteLocked(k)
+		s.ks.DeleteLocked(k)
 	}
 	for i := 0; i < len(keys); i += delSlotBatch {
 		batch := keys[i:min(i+delSlotBatch, len(keys))]
-		c.log(append([][]byte{bDEL}, batch...)...)
+		c.Log(append([][]byte{bDEL}, batch...)...)
 	}
-	c.dirty = len(keys)
-	c.keys = keys
+	c.Dirty = len(keys)
+	c.Keys = keys
 	c.commitLocked()
 	c.unlock()
 	if c.aofWait > 0 {
-		s.aof.waitDurable(c.aofWait)
+		s.aof.WaitDurable(c.aofWait)
 	}
 	return len(keys), nil
 }

@@ -1,162 +1,155 @@
 package kv
 
 import (
-	"sort"
+	"github.com/gantry-project/gantry/internal/kv/command"
 )
 
-func (c *Client) commandInfo(cmd *Command) {
-	c.w.Array(10)
-	c.w.BulkString(cmd.Name)
-	c.w.Int(int64(cmd.Arity))
-	c.w.Set(len(cmd.Flags))
+func (c *Client) commandInfo(cmd *command.Command) {
+	c.W.Array(10)
+	c.W.BulkString(cmd.Name)
+	c.W.Int(int64(cmd.Arity))
+	c.W.Set(len(cmd.Flags))
 	for _, f := range cmd.Flags {
-		c.w.Simple(f)
+		c.W.Simple(f)
 	}
-	c.w.Int(int64(cmd.First))
-	c.w.Int(int64(cmd.Last))
-	c.w.Int(int64(cmd.Step))
-	c.w.Set(1)
-	c.w.Simple("@" + cmd.Group)
-	c.w.Array(0) // tips
+	c.W.Int(int64(cmd.First))
+	c.W.Int(int64(cmd.Last))
+	c.W.Int(int64(cmd.Step))
+	c.W.Set(1)
+	c.W.Simple("@" + cmd.Group)
+	c.W.Array(0) // tips
 	if cmd.First == 0 {
-		c.w.Array(0)
+		c.W.Array(0)
 	} else { // one key spec: a range from First to Last by Step
-		c.w.Array(1)
-		c.w.Map(4)
-		c.w.BulkString("flags")
-		c.w.Array(0)
-		c.w.BulkString("begin_search")
-		c.w.Map(2)
-		c.w.BulkString("type")
-		c.w.BulkString("index")
-		c.w.BulkString("spec")
-		c.w.Map(1)
-		c.w.BulkString("index")
-		c.w.Int(int64(cmd.First))
-		c.w.BulkString("find_keys")
-		c.w.Map(2)
-		c.w.BulkString("type")
-		c.w.BulkString("range")
-		c.w.BulkString("spec")
-		c.w.Map(3)
-		c.w.BulkString("lastkey")
+		c.W.Array(1)
+		c.W.Map(4)
+		c.W.BulkString("flags")
+		c.W.Array(0)
+		c.W.BulkString("begin_search")
+		c.W.Map(2)
+		c.W.BulkString("type")
+		c.W.BulkString("index")
+		c.W.BulkString("spec")
+		c.W.Map(1)
+		c.W.BulkString("index")
+		c.W.Int(int64(cmd.First))
+		c.W.BulkString("find_keys")
+		c.W.Map(2)
+		c.W.BulkString("type")
+		c.W.BulkString("range")
+		c.W.BulkString("spec")
+		c.W.Map(3)
+		c.W.BulkString("lastkey")
 		if cmd.Last < 0 {
-			c.w.Int(int64(cmd.Last))
+			c.W.Int(int64(cmd.Last))
 		} else {
-			c.w.Int(int64(cmd.Last - cmd.First))
+			c.W.Int(int64(cmd.Last - cmd.First))
 		}
-		c.w.BulkString("keystep")
-		c.w.Int(int64(cmd.Step))
-		c.w.BulkString("limit")
-		c.w.Int(0)
-		c.w.BulkString("notes")
-		c.w.BulkString("")
+		c.W.BulkString("keystep")
+		c.W.Int(int64(cmd.Step))
+		c.W.BulkString("limit")
+		c.W.Int(0)
+		c.W.BulkString("notes")
+		c.W.BulkString("")
 	}
-	c.w.Array(0) // subcommands
+	c.W.Array(0) // subcommands
 }
 
-func (s *Server) sortedCommands() []*Command {
-	out := make([]*Command, 0, len(s.cmds))
-	for _, cmd := range s.cmds {
-		out = append(out, cmd)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func (s *Server) sortedCommands() []*command.Command { return s.cmds.Sorted() }
 
 // COMMAND [COUNT | INFO name... | DOCS name... | LIST | GETKEYS cmd args...]
 func cmdCommand(c *Client) {
 	s := c.srv
-	if len(c.args) == 1 {
+	if len(c.Args) == 1 {
 		cmds := s.sortedCommands()
-		c.w.Array(len(cmds))
+		c.W.Array(len(cmds))
 		for _, cmd := range cmds {
 			c.commandInfo(cmd)
 		}
 		return
 	}
-	sub := string(lowerInto(nil, c.args[1]))
+	sub := string(command.LowerInto(nil, c.Args[1]))
 	switch sub {
 	case "count":
-		c.w.Int(int64(len(s.cmds)))
+		c.W.Int(int64(s.cmds.Len()))
 	case "list":
 		cmds := s.sortedCommands()
-		c.w.Array(len(cmds))
+		c.W.Array(len(cmds))
 		for _, cmd := range cmds {
-			c.w.BulkString(cmd.Name)
+			c.W.BulkString(cmd.Name)
 		}
 	case "info":
-		names := c.args[2:]
+		names := c.Args[2:]
 		if len(names) == 0 {
 			cmds := s.sortedCommands()
-			c.w.Array(len(cmds))
+			c.W.Array(len(cmds))
 			for _, cmd := range cmds {
 				c.commandInfo(cmd)
 			}
 			return
 		}
-		c.w.Array(len(names))
+		c.W.Array(len(names))
 		for _, n := range names {
-			if cmd := s.cmds[string(lowerInto(nil, n))]; cmd != nil {
+			if cmd := s.cmds.Lookup(n); cmd != nil {
 				c.commandInfo(cmd)
 			} else {
-				c.w.NullArray()
+				c.W.NullArray()
 			}
 		}
 	case "docs":
-		var cmds []*Command
-		if len(c.args) == 2 {
+		var cmds []*command.Command
+		if len(c.Args) == 2 {
 			cmds = s.sortedCommands()
 		} else {
-			for _, n := range c.args[2:] {
-				if cmd := s.cmds[string(lowerInto(nil, n))]; cmd != nil {
+			for _, n := range c.Args[2:] {
+				if cmd := s.cmds.Lookup(n); cmd != nil {
 					cmds = append(cmds, cmd)
 				}
 			}
 		}
-		c.w.Map(len(cmds))
+		c.W.Map(len(cmds))
 		for _, cmd := range cmds {
-			c.w.BulkString(cmd.Name)
-			c.w.Map(3)
-			c.w.BulkString("summary")
-			c.w.BulkString(summary(cmd))
-			c.w.BulkString("since")
-			c.w.BulkString("1.0.0")
-			c.w.BulkString("group")
-			c.w.BulkString(cmd.Group)
+			c.W.BulkString(cmd.Name)
+			c.W.Map(3)
+			c.W.BulkString("summary")
+			c.W.BulkString(summary(cmd))
+			c.W.BulkString("since")
+			c.W.BulkString("1.0.0")
+			c.W.BulkString("group")
+			c.W.BulkString(cmd.Group)
 		}
 	case "getkeys":
-		if len(c.args) < 3 {
-			c.w.Error("ERR wrong number of arguments for 'command|getkeys' command")
+		if len(c.Args) < 3 {
+			c.W.Error("ERR wrong number of arguments for 'command|getkeys' command")
 			return
 		}
-		args := c.args[2:]
-		cmd := s.cmds[string(lowerInto(nil, args[0]))]
+		args := c.Args[2:]
+		cmd := s.cmds.Lookup(args[0])
 		if cmd == nil {
-			c.w.Error("ERR Invalid command specified")
+			c.W.Error("ERR Invalid command specified")
 			return
 		}
-		if (cmd.Arity > 0 && len(args) != cmd.Arity) || (cmd.Arity < 0 && len(args) < -cmd.Arity) {
-			c.w.Error("ERR Invalid number of arguments specified for command")
+		if !cmd.ArityOK(len(args)) {
+			c.W.Error("ERR Invalid number of arguments specified for command")
 			return
 		}
-		keys := cmd.getKeys(args, nil)
+		keys := cmd.GetKeys(args, nil)
 		if len(keys) == 0 {
-			c.w.Error("ERR The command has no key arguments")
+			c.W.Error("ERR The command has no key arguments")
 			return
 		}
-		c.w.Array(len(keys))
+		c.W.Array(len(keys))
 		for _, k := range keys {
-			c.w.Bulk(k)
+			c.W.Bulk(k)
 		}
 	case "help":
-		c.w.Array(1)
-		c.w.Simple("COMMAND [COUNT | INFO | DOCS | LIST | GETKEYS]")
+		c.W.Array(1)
+		c.W.Simple("COMMAND [COUNT | INFO | DOCS | LIST | GETKEYS]")
 	default:
-		c.w.Error("ERR unknown subcommand '" + string(c.args[1]) + "'. Try COMMAND HELP.")
+		c.W.Error("ERR unknown subcommand '" + string(c.Args[1]) + "'. Try COMMAND HELP.")
 	}
 }
 
-func summary(cmd *Command) string {
+func summary(cmd *command.Command) string {
 	return "The " + cmd.Name + " command (" + cmd.Group + "), as Redis documents it."
 }

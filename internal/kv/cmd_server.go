@@ -9,6 +9,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gantry-project/gantry/internal/kv/aof"
+	"github.com/gantry-project/gantry/internal/kv/command"
 )
 
 // Version is the Redis version gantry reports to clients (HELLO, INFO); the
@@ -16,27 +19,27 @@ import (
 const Version = "7.2.0"
 
 func cmdPing(c *Client) {
-	switch len(c.args) {
+	switch len(c.Args) {
 	case 1:
-		c.w.Simple("PONG")
+		c.W.Simple("PONG")
 	case 2:
-		c.w.Bulk(c.args[1])
+		c.W.Bulk(c.Args[1])
 	default:
-		c.wrongArgs()
+		c.WrongArgs()
 	}
 }
 
-func cmdEcho(c *Client) { c.w.Bulk(c.args[1]) }
+func cmdEcho(c *Client) { c.W.Bulk(c.Args[1]) }
 
 // checkAuth validates AUTH arguments: [username] password.
 func (c *Client) checkAuth(user, pass []byte) bool {
 	want := c.srv.password()
 	if want == "" {
-		c.w.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		c.W.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 		return false
 	}
 	if (user != nil && string(user) != "default") || string(pass) != want {
-		c.w.Error("WRONGPASS invalid username-password pair or user is disabled.")
+		c.W.Error("WRONGPASS invalid username-password pair or user is disabled.")
 		return false
 	}
 	c.authed = true
@@ -44,105 +47,105 @@ func (c *Client) checkAuth(user, pass []byte) bool {
 }
 
 func cmdAuth(c *Client) {
-	switch len(c.args) {
+	switch len(c.Args) {
 	case 2:
-		if c.checkAuth(nil, c.args[1]) {
-			c.w.OK()
+		if c.checkAuth(nil, c.Args[1]) {
+			c.W.OK()
 		}
 	case 3:
-		if c.checkAuth(c.args[1], c.args[2]) {
-			c.w.OK()
+		if c.checkAuth(c.Args[1], c.Args[2]) {
+			c.W.OK()
 		}
 	default:
-		c.w.Error(errSyntax)
+		c.W.Error(command.ErrSyntax)
 	}
 }
 
 // HELLO [protover [AUTH username password] [SETNAME clientname]]
 func cmdHello(c *Client) {
-	proto := c.w.Proto
-	if len(c.args) >= 2 {
-		n, ok := parseInt(c.args[1])
+	proto := c.W.Proto
+	if len(c.Args) >= 2 {
+		n, ok := command.ParseInt(c.Args[1])
 		if !ok {
-			c.w.Error("ERR Protocol version is not an integer or out of range")
+			c.W.Error("ERR Protocol version is not an integer or out of range")
 			return
 		}
 		if n != 2 && n != 3 {
-			c.w.Error("NOPROTO unsupported protocol version")
+			c.W.Error("NOPROTO unsupported protocol version")
 			return
 		}
 		proto = int(n)
 	}
 	var name []byte
 	hasName := false
-	for i := 2; i < len(c.args); i++ {
+	for i := 2; i < len(c.Args); i++ {
 		switch {
-		case equalFold(c.args[i], "auth") && i+2 < len(c.args):
-			if !c.checkAuth(c.args[i+1], c.args[i+2]) {
+		case command.EqualFold(c.Args[i], "auth") && i+2 < len(c.Args):
+			if !c.checkAuth(c.Args[i+1], c.Args[i+2]) {
 				return
 			}
 			i += 2
-		case equalFold(c.args[i], "setname") && i+1 < len(c.args):
-			name, hasName = c.args[i+1], true
+		case command.EqualFold(c.Args[i], "setname") && i+1 < len(c.Args):
+			name, hasName = c.Args[i+1], true
 			i++
 		default:
-			c.w.Error("ERR Syntax error in HELLO option '" + string(c.args[i]) + "'")
+			c.W.Error("ERR Syntax error in HELLO option '" + string(c.Args[i]) + "'")
 			return
 		}
 	}
 	if !c.authed {
-		c.w.Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		c.W.Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 		return
 	}
 	if hasName {
 		if !validClientName(name) {
-			c.w.Error("ERR Client names cannot contain spaces, newlines or special characters.")
+			c.W.Error("ERR Client names cannot contain spaces, newlines or special characters.")
 			return
 		}
 		c.name = string(name)
 	}
-	c.w.Proto = proto
-	c.w.Map(7)
-	c.w.BulkString("server")
-	c.w.BulkString("redis")
-	c.w.BulkString("version")
-	c.w.BulkString(Version)
-	c.w.BulkString("proto")
-	c.w.Int(int64(proto))
-	c.w.BulkString("id")
-	c.w.Int(c.id)
-	c.w.BulkString("mode")
-	c.w.BulkString("standalone")
-	c.w.BulkString("role")
-	c.w.BulkString("master")
-	c.w.BulkString("modules")
-	c.w.Array(0)
+	c.W.Proto = proto
+	c.W.Map(7)
+	c.W.BulkString("server")
+	c.W.BulkString("redis")
+	c.W.BulkString("version")
+	c.W.BulkString(Version)
+	c.W.BulkString("proto")
+	c.W.Int(int64(proto))
+	c.W.BulkString("id")
+	c.W.Int(c.id)
+	c.W.BulkString("mode")
+	c.W.BulkString("standalone")
+	c.W.BulkString("role")
+	c.W.BulkString("master")
+	c.W.BulkString("modules")
+	c.W.Array(0)
 }
 
 func cmdSelect(c *Client) {
-	n, ok := c.argInt(1)
+	n, ok := c.ArgInt(1)
 	if !ok {
 		return
 	}
 	if n != 0 {
-		c.w.Error("ERR SELECT is not allowed in cluster mode")
+		c.W.Error("ERR SELECT is not allowed in cluster mode")
 		return
 	}
-	c.w.OK()
+	c.W.OK()
 }
 
 func cmdQuit(c *Client) {
-	c.w.OK()
+	c.W.OK()
 	c.closing = true
 }
 
 func cmdReset(c *Client) {
 	c.discardMulti()
 	c.unwatchAll()
-	c.w.Proto = 2
+	c.W.Proto = 2
 	c.name = ""
 	c.authed = c.srv.password() == ""
-	c.w.Simple("RESET")
+	c.W.Simple("RESET")
 }
 
 func validClientName(b []byte) bool {
@@ -170,15 +173,15 @@ func (c *Client) infoLine() string {
 	}
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=0 sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=%d rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
 		c.id, c.nc.RemoteAddr(), c.nc.LocalAddr(), c.name, int(now.Sub(c.created).Seconds()),
-		(now.UnixMilli()-c.lastTime.Load())/1000, flags, multi, len(c.rbuf), last, c.w.Proto, c.libName, c.libVer)
+		(now.UnixMilli()-c.lastTime.Load())/1000, flags, multi, len(c.rbuf), last, c.W.Proto, c.libName, c.libVer)
 }
 
 // CLIENT SETNAME|GETNAME|ID|LIST|INFO|SETINFO|HELP
 func cmdClient(c *Client) {
-	sub := string(lowerInto(nil, c.args[1]))
+	sub := string(command.LowerInto(nil, c.Args[1]))
 	argc := func(n int) bool {
-		if len(c.args) != n {
-			c.w.Error("ERR wrong number of arguments for 'client|" + sub + "' command")
+		if len(c.Args) != n {
+			c.W.Error("ERR wrong number of arguments for 'client|" + sub + "' command")
 			return false
 		}
 		return true
@@ -190,28 +193,28 @@ func cmdClient(c *Client) {
 		if !argc(3) {
 			return
 		}
-		if !validClientName(c.args[2]) {
-			c.w.Error("ERR Client names cannot contain spaces, newlines or special characters.")
+		if !validClientName(c.Args[2]) {
+			c.W.Error("ERR Client names cannot contain spaces, newlines or special characters.")
 			return
 		}
-		c.name = string(c.args[2])
-		c.w.OK()
+		c.name = string(c.Args[2])
+		c.W.OK()
 	case "getname":
 		if !argc(2) {
 			return
 		}
 		if c.name == "" {
-			c.w.Null()
+			c.W.Null()
 		} else {
-			c.w.BulkString(c.name)
+			c.W.BulkString(c.name)
 		}
 	case "id":
 		if argc(2) {
-			c.w.Int(c.id)
+			c.W.Int(c.id)
 		}
 	case "info":
 		if argc(2) {
-			c.w.Verbatim(c.infoLine() + "\n")
+			c.W.Verbatim(c.infoLine() + "\n")
 		}
 	case "list":
 		s := c.srv
@@ -234,90 +237,90 @@ func cmdClient(c *Client) {
 			}
 			b.WriteByte('\n')
 		}
-		c.w.Verbatim(b.String())
+		c.W.Verbatim(b.String())
 	case "setinfo":
 		if !argc(4) {
 			return
 		}
-		v := string(c.args[3])
+		v := string(c.Args[3])
 		switch {
-		case equalFold(c.args[2], "lib-name"):
-			if !validClientName(c.args[3]) {
-				c.w.Error("ERR lib-name cannot contain spaces, newlines or special characters.")
+		case command.EqualFold(c.Args[2], "lib-name"):
+			if !validClientName(c.Args[3]) {
+				c.W.Error("ERR lib-name cannot contain spaces, newlines or special characters.")
 				return
 			}
 			c.libName = v
-		case equalFold(c.args[2], "lib-ver"):
-			if !validClientName(c.args[3]) {
-				c.w.Error("ERR lib-ver cannot contain spaces, newlines or special characters.")
+		case command.EqualFold(c.Args[2], "lib-ver"):
+			if !validClientName(c.Args[3]) {
+				c.W.Error("ERR lib-ver cannot contain spaces, newlines or special characters.")
 				return
 			}
 			c.libVer = v
 		default:
-			c.w.Error("ERR Unrecognized option '" + string(c.args[2]) + "'")
+			c.W.Error("ERR Unrecognized option '" + string(c.Args[2]) + "'")
 			return
 		}
-		c.w.OK()
+		c.W.OK()
 	case "no-evict", "no-touch":
 		if argc(3) {
-			c.w.OK()
+			c.W.OK()
 		}
 	case "help":
 		help := []string{"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"GETNAME", "ID", "INFO", "LIST", "SETINFO <LIB-NAME|LIB-VER> <value>", "SETNAME <name>", "HELP"}
-		c.w.Array(len(help))
+		c.W.Array(len(help))
 		for _, h := range help {
-			c.w.Simple(h)
+			c.W.Simple(h)
 		}
 	default:
-		c.w.Error("ERR unknown subcommand '" + string(c.args[1]) + "'. Try CLIENT HELP.")
+		c.W.Error("ERR unknown subcommand '" + string(c.Args[1]) + "'. Try CLIENT HELP.")
 	}
 }
 
 func cmdTime(c *Client) {
 	now := c.srv.clock.Now()
-	c.w.Array(2)
-	c.w.BulkInt(now.Unix())
-	c.w.BulkInt(int64(now.Nanosecond() / 1000))
+	c.W.Array(2)
+	c.W.BulkInt(now.Unix())
+	c.W.BulkInt(int64(now.Nanosecond() / 1000))
 }
 
-func cmdLastSave(c *Client) { c.w.Int(c.srv.lastSave.Load()) }
+func cmdLastSave(c *Client) { c.W.Int(c.srv.lastSave.Load()) }
 
 // cmdSave serves SAVE, BGSAVE and BGREWRITEAOF: each writes a new snapshot
 // and starts a new empty log (see docs/kv.md); SAVE waits for it.
 func cmdSave(c *Client) {
 	s := c.srv
 	if s.aof == nil {
-		c.w.Error("ERR no data directory configured (start the peer with --data-dir)")
+		c.W.Error("ERR no data directory configured (start the peer with --data-dir)")
 		return
 	}
-	if c.cmd.Name == "bgsave" && len(c.args) == 2 && !equalFold(c.args[1], "schedule") {
-		c.w.Error(errSyntax)
+	if c.Cmd.Name == "bgsave" && len(c.Args) == 2 && !command.EqualFold(c.Args[1], "schedule") {
+		c.W.Error(command.ErrSyntax)
 		return
 	}
-	done, err := s.aof.startRewrite()
+	done, err := s.aof.StartRewrite()
 	if err != nil {
 		switch {
-		case c.cmd.Name == "bgrewriteaof" && errors.Is(err, errRewriteRunning):
-			c.w.Error("ERR Background append only file rewriting already in progress")
-		case errors.Is(err, errRewriteRunning) && c.cmd.Name == "bgsave":
-			c.w.Error("ERR Background save already in progress")
+		case c.Cmd.Name == "bgrewriteaof" && errors.Is(err, aof.ErrRewriteRunning):
+			c.W.Error("ERR Background append only file rewriting already in progress")
+		case errors.Is(err, aof.ErrRewriteRunning) && c.Cmd.Name == "bgsave":
+			c.W.Error("ERR Background save already in progress")
 		default:
-			c.w.Error("ERR " + err.Error())
+			c.W.Error("ERR " + err.Error())
 		}
 		return
 	}
-	switch c.cmd.Name {
+	switch c.Cmd.Name {
 	case "save":
 		if err := <-done; err != nil {
-			c.w.Error("ERR " + err.Error())
+			c.W.Error("ERR " + err.Error())
 			return
 		}
-		c.w.OK()
+		c.W.OK()
 	case "bgsave":
-		c.w.Simple("Background saving started")
+		c.W.Simple("Background saving started")
 	default:
-		c.w.Simple("Background append only file rewriting started")
+		c.W.Simple("Background append only file rewriting started")
 	}
 }
 
@@ -329,7 +332,7 @@ func (s *Server) configParams() map[string]string {
 	yesno := map[bool]string{true: "yes", false: "no"}
 	fsync, appendonly := s.cfg.AppendFsync, s.cfg.AppendOnly
 	if s.aof != nil {
-		fsync, appendonly = s.aof.fsyncMode(), s.aof.enabled()
+		fsync, appendonly = s.aof.FsyncMode(), s.aof.Enabled()
 	}
 	return map[string]string{
 		"appendonly":         yesno[appendonly && s.aof != nil],
@@ -343,7 +346,7 @@ func (s *Server) configParams() map[string]string {
 		"maxclients":         "10000",
 		"timeout":            "0",
 		"hz":                 strconv.Itoa(s.cfg.ActiveExpireHz),
-		"proto-max-bulk-len": strconv.Itoa(maxStringSize),
+		"proto-max-bulk-len": strconv.Itoa(command.MaxStringSize),
 		"cluster-enabled":    yesno[s.cfg.Cluster != nil],
 		"port":               "",
 		"bind":               "",
@@ -356,53 +359,53 @@ func (s *Server) configParams() map[string]string {
 // RESETSTAT | REWRITE
 func cmdConfig(c *Client) {
 	s := c.srv
-	sub := string(lowerInto(nil, c.args[1]))
+	sub := string(command.LowerInto(nil, c.Args[1]))
 	switch sub {
 	case "get":
-		if len(c.args) < 3 {
-			c.w.Error("ERR wrong number of arguments for 'config|get' command")
+		if len(c.Args) < 3 {
+			c.W.Error("ERR wrong number of arguments for 'config|get' command")
 			return
 		}
 		params := s.configParams()
 		var names []string
 		for name := range params {
-			for _, p := range c.args[2:] {
-				if globMatch(lowerInto(nil, p), []byte(name)) {
+			for _, p := range c.Args[2:] {
+				if command.GlobMatch(command.LowerInto(nil, p), []byte(name)) {
 					names = append(names, name)
 					break
 				}
 			}
 		}
 		sort.Strings(names)
-		c.w.Map(len(names))
+		c.W.Map(len(names))
 		for _, n := range names {
-			c.w.BulkString(n)
-			c.w.BulkString(params[n])
+			c.W.BulkString(n)
+			c.W.BulkString(params[n])
 		}
 	case "set":
-		if len(c.args) < 4 || len(c.args)%2 != 0 {
-			c.w.Error("ERR wrong number of arguments for 'config|set' command")
+		if len(c.Args) < 4 || len(c.Args)%2 != 0 {
+			c.W.Error("ERR wrong number of arguments for 'config|set' command")
 			return
 		}
-		for i := 2; i < len(c.args); i += 2 {
-			if err := s.setConfig(string(lowerInto(nil, c.args[i])), string(c.args[i+1])); err != "" {
-				c.w.Error(err)
+		for i := 2; i < len(c.Args); i += 2 {
+			if err := s.setConfig(string(command.LowerInto(nil, c.Args[i])), string(c.Args[i+1])); err != "" {
+				c.W.Error(err)
 				return
 			}
 		}
-		c.w.OK()
+		c.W.OK()
 	case "resetstat":
 		s.totalCommands.Store(0)
 		s.totalConns.Store(0)
 		s.expiredKeys.Store(0)
-		c.w.OK()
+		c.W.OK()
 	case "rewrite":
-		c.w.Error("ERR The server is running without a config file")
+		c.W.Error("ERR The server is running without a config file")
 	case "help":
-		c.w.Array(1)
-		c.w.Simple("CONFIG GET|SET|RESETSTAT|REWRITE")
+		c.W.Array(1)
+		c.W.Simple("CONFIG GET|SET|RESETSTAT|REWRITE")
 	default:
-		c.w.Error("ERR unknown subcommand '" + string(c.args[1]) + "'. Try CONFIG HELP.")
+		c.W.Error("ERR unknown subcommand '" + string(c.Args[1]) + "'. Try CONFIG HELP.")
 	}
 }
 
@@ -424,7 +427,7 @@ func (s *Server) setConfig(name, val string) string {
 			return "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) must be one of the following: always, everysec, no"
 		}
 		if s.aof != nil {
-			s.aof.setFsync(val)
+			s.aof.SetFsync(val)
 		}
 		s.mu.Lock()
 		s.cfg.AppendFsync = val
@@ -439,7 +442,7 @@ func (s *Server) setConfig(name, val string) string {
 			}
 			return ""
 		}
-		if err := s.aof.setEnabled(val == "yes"); err != nil {
+		if err := s.aof.SetEnabled(val == "yes"); err != nil {
 			return "ERR CONFIG SET failed (possibly related to argument 'appendonly') - " + err.Error()
 		}
 	case "save", "maxmemory-policy", "timeout", "maxclients", "hz":
@@ -463,8 +466,8 @@ func (s *Server) setConfig(name, val string) string {
 func cmdInfo(c *Client) {
 	s := c.srv
 	want := map[string]bool{}
-	for _, a := range c.args[1:] {
-		want[string(lowerInto(nil, a))] = true
+	for _, a := range c.Args[1:] {
+		want[string(command.LowerInto(nil, a))] = true
 	}
 	all := len(want) == 0 || want["all"] || want["everything"] || want["default"]
 	var b strings.Builder
@@ -506,7 +509,7 @@ func cmdInfo(c *Client) {
 	p := []string{"loading:0", "rdb_changes_since_last_save:" + strconv.FormatInt(s.dirty.Load(), 10),
 		"rdb_last_save_time:" + strconv.FormatInt(s.lastSave.Load(), 10)}
 	if s.aof != nil {
-		p = append(p, s.aof.info()...)
+		p = append(p, s.aof.Info()...)
 	} else {
 		p = append(p, "rdb_bgsave_in_progress:0", "aof_enabled:0", "aof_rewrite_in_progress:0")
 	}
@@ -514,7 +517,7 @@ func cmdInfo(c *Client) {
 	section("Stats", "total_connections_received:"+strconv.FormatInt(s.totalConns.Load(), 10),
 		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
 		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10), "evicted_keys:0")
-	section("Replication", s.replInfo()...)
+	section("Replication", s.repl.Info()...)
 	section("CPU", "used_cpu_sys:0.0", "used_cpu_user:0.0")
 	if s.cfg.Cluster != nil {
 		section("Cluster", "cluster_enabled:1")
@@ -524,10 +527,10 @@ func cmdInfo(c *Client) {
 	keys := s.ks.Len()
 	ks := []string{}
 	if keys > 0 {
-		ks = append(ks, fmt.Sprintf("db0:keys=%d,expires=%d,avg_ttl=0", keys, s.ks.expiresLen()))
+		ks = append(ks, fmt.Sprintf("db0:keys=%d,expires=%d,avg_ttl=0", keys, s.ks.ExpiresLen()))
 	}
 	section("Keyspace", ks...)
-	c.w.Verbatim(b.String())
+	c.W.Verbatim(b.String())
 }
 
 func (s *Server) port() string {
@@ -543,14 +546,29 @@ func (s *Server) port() string {
 	return port
 }
 
-func (ks *Keyspace) expiresLen() int {
-	n := 0
-	for i := range ks.shards {
-		ks.shards[i].mu.Lock()
-		n += len(ks.shards[i].expires)
-		ks.shards[i].mu.Unlock()
-	}
-	return n
-}
-
 func pid() int { return os.Getpid() }
+
+func serverSpecs() []cmdSpec {
+	const (
+		srv = "server"
+		con = "connection"
+	)
+	return []cmdSpec{
+		{"ping", -1, "fast", 0, 0, 0, con, cmdPing, nil},
+		{"echo", 2, "fast", 0, 0, 0, con, cmdEcho, nil},
+		{"auth", -2, "noscript loading stale fast no-auth allow-busy", 0, 0, 0, con, cmdAuth, nil},
+		{"hello", -1, "noscript loading stale fast no-auth allow-busy", 0, 0, 0, con, cmdHello, nil},
+		{"select", 2, "loading stale fast", 0, 0, 0, con, cmdSelect, nil},
+		{"quit", -1, "noscript loading stale fast no-auth allow-busy noqueue", 0, 0, 0, con, cmdQuit, nil},
+		{"reset", 1, "noscript loading stale fast no-auth allow-busy noqueue", 0, 0, 0, con, cmdReset, nil},
+		{"client", -2, "noscript loading stale", 0, 0, 0, con, cmdClient, nil},
+		{"info", -1, "loading stale", 0, 0, 0, srv, cmdInfo, nil},
+		{"config", -2, "admin noscript loading stale", 0, 0, 0, srv, cmdConfig, nil},
+		{"command", -1, "loading stale", 0, 0, 0, srv, cmdCommand, nil},
+		{"time", 1, "loading stale fast", 0, 0, 0, srv, cmdTime, nil},
+		{"save", 1, "admin noscript no-async-loading no-multi", 0, 0, 0, srv, cmdSave, nil},
+		{"bgsave", -1, "admin noscript no-async-loading", 0, 0, 0, srv, cmdSave, nil},
+		{"bgrewriteaof", 1, "admin noscript no-async-loading", 0, 0, 0, srv, cmdSave, nil},
+		{"lastsave", 1, "loading stale fast", 0, 0, 0, srv, cmdLastSave, nil},
+	}
+}

@@ -1,6 +1,8 @@
 package kv
 
 import (
+	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
 	"github.com/gantry-project/gantry/internal/resp"
 )
 
@@ -11,13 +13,13 @@ var (
 
 func cmdMulti(c *Client) {
 	if c.multi {
-		c.w.Error("ERR MULTI calls can not be nested")
+		c.W.Error("ERR MULTI calls can not be nested")
 		return
 	}
 	c.multi = true
 	c.multiErr = false
 	c.queued = c.queued[:0]
-	c.w.OK()
+	c.W.OK()
 }
 
 func (c *Client) discardMulti() {
@@ -28,12 +30,12 @@ func (c *Client) discardMulti() {
 
 func cmdDiscard(c *Client) {
 	if !c.multi {
-		c.w.Error("ERR DISCARD without MULTI")
+		c.W.Error("ERR DISCARD without MULTI")
 		return
 	}
 	c.discardMulti()
 	c.unwatchAll()
-	c.w.OK()
+	c.W.OK()
 }
 
 // cmdExec runs the queued commands atomically: it locks the shards of all
@@ -42,7 +44,7 @@ func cmdDiscard(c *Client) {
 // block, so a torn log never replays half a transaction.
 func cmdExec(c *Client) {
 	if !c.multi {
-		c.w.Error("ERR EXEC without MULTI")
+		c.W.Error("ERR EXEC without MULTI")
 		return
 	}
 	queued := c.queued
@@ -50,35 +52,35 @@ func cmdExec(c *Client) {
 	c.discardMulti()
 	if failed {
 		c.unwatchAll()
-		c.w.Error("EXECABORT Transaction discarded because of previous errors.")
+		c.W.Error("EXECABORT Transaction discarded because of previous errors.")
 		return
 	}
 	s := c.srv
 	all := false
 	var keys [][]byte
-	cmds := make([]*Command, len(queued))
+	cmds := make([]*command.Command, len(queued))
 	for i, args := range queued {
-		cmd := s.cmds[string(lowerInto(nil, args[0]))]
+		cmd := s.cmds.Lookup(args[0])
 		cmds[i] = cmd
-		if cmd.flags&flagAllShards != 0 {
+		if cmd.Mask&command.AllShards != 0 {
 			all = true
 		}
-		keys = cmd.getKeys(args, keys)
+		keys = cmd.GetKeys(args, keys)
 	}
 	for _, w := range c.watched {
 		keys = append(keys, []byte(w.key))
 	}
 	if all {
 		c.lockAll()
-		c.allLocked = true
+		c.AllLocked = true
 	} else {
-		c.keys = keys
+		c.Keys = keys
 		c.lockKeys()
 	}
-	if s.repl != nil && s.repl.pausedNow() && !c.master {
+	if s.repl != nil && s.repl.Paused() && !c.master {
 		for _, cmd := range cmds {
-			if cmd.flags&flagWrite != 0 { // wait for the pause to end, then run again
-				c.allLocked = false
+			if cmd.Mask&command.Write != 0 { // wait for the pause to end, then run again
+				c.AllLocked = false
 				c.unlock()
 				c.multi, c.queued = true, queued
 				c.pausedRetry = true
@@ -94,42 +96,42 @@ func cmdExec(c *Client) {
 		}
 	}
 	if aborted {
-		c.allLocked = false
+		c.AllLocked = false
 		c.unlock()
 		c.unwatchAll()
-		c.w.NullArray()
+		c.W.NullArray()
 		return
 	}
-	c.now = now
+	c.Now = now
 	if msg := c.execAdmitLocked(cmds, queued); msg != "" {
-		c.allLocked = false
+		c.AllLocked = false
 		c.unlock()
 		c.unwatchAll()
-		c.w.Error(msg)
+		c.W.Error(msg)
 		return
 	}
-	c.inExec = true
+	c.InExec = true
 	c.txrec = c.txrec[:0]
-	c.w.Array(len(queued))
-	saved := c.args
+	c.W.Array(len(queued))
+	saved := c.Args
 	for i, args := range queued {
-		c.args = args
+		c.Args = args
 		s.call(c, cmds[i], false)
 	}
-	c.args = saved
-	c.inExec = false
+	c.Args = saved
+	c.InExec = false
 	if len(c.txrec) > 0 {
 		rec := resp.AppendCommand(nil, bMULTI)
 		rec = append(rec, c.txrec...)
 		rec = resp.AppendCommand(rec, bEXEC)
-		if s.aof != nil && s.aof.enabled() {
-			c.aofWait = s.aof.append(rec, c.locked)
+		if s.aof != nil && s.aof.Enabled() {
+			c.aofWait = s.aof.Append(rec, c.Locked)
 		}
-		if s.repl != nil && !c.master && s.repl.active.Load() {
-			c.replOff = s.repl.feed(rec, c.locked)
+		if s.repl != nil && !c.master && s.repl.Active() {
+			c.replOff = s.repl.Feed(rec, c.Locked)
 		}
 	}
-	c.allLocked = false
+	c.AllLocked = false
 	c.unlock()
 	c.unwatchAll()
 }
@@ -138,11 +140,11 @@ func cmdExec(c *Client) {
 // dispatcher); any change committed to them sets casDirty.
 func cmdWatch(c *Client) {
 	if c.multi {
-		c.w.Error("ERR WATCH inside MULTI is not allowed")
+		c.W.Error("ERR WATCH inside MULTI is not allowed")
 		return
 	}
-	now := c.now
-	for _, k := range c.args[1:] {
+	now := c.Now
+	for _, k := range c.Args[1:] {
 		dup := false
 		for _, w := range c.watched {
 			if w.key == string(k) {
@@ -153,44 +155,41 @@ func cmdWatch(c *Client) {
 		if dup {
 			continue
 		}
-		sh := &c.srv.ks.shards[shardOf(k)] // locked by the dispatcher
-		var exp int64
-		if e := c.srv.ks.lookupLocked(k, now); e != nil {
-			exp = e.exp
+		var exp int64 // the shard is locked by the dispatcher
+		if e := c.KS.LookupLocked(k, now); e != nil {
+			exp = e.Expiry()
 		}
-		if sh.watchers == nil {
-			sh.watchers = make(map[string][]*Client)
-		}
-		sh.watchers[string(k)] = append(sh.watchers[string(k)], c)
+		c.Track.WatchLocked(k, &c.casDirty)
 		c.watched = append(c.watched, watchedKey{key: string(k), exp: exp})
 	}
-	c.w.OK()
+	c.W.OK()
 }
 
 func cmdUnwatch(c *Client) {
 	c.unwatchAll()
-	c.w.OK()
+	c.W.OK()
 }
 
 // unwatchAll forgets the client's WATCHes.
 func (c *Client) unwatchAll() {
 	for _, w := range c.watched {
-		sh := &c.srv.ks.shards[shardOf([]byte(w.key))]
-		sh.mu.Lock()
-		ws := sh.watchers[w.key]
-		for i, x := range ws {
-			if x == c {
-				ws = append(ws[:i], ws[i+1:]...)
-				break
-			}
-		}
-		if len(ws) == 0 {
-			delete(sh.watchers, w.key)
-		} else {
-			sh.watchers[w.key] = ws
-		}
-		sh.mu.Unlock()
+		k := []byte(w.key)
+		i := keyspace.ShardOf(k)
+		c.KS.LockShard(i)
+		c.Track.UnwatchLocked(k, &c.casDirty)
+		c.KS.UnlockShard(i)
 	}
 	c.watched = c.watched[:0]
 	c.casDirty.Store(false)
+}
+
+func txSpecs() []cmdSpec {
+	const tx = "transactions"
+	return []cmdSpec{
+		{"multi", 1, "noscript loading stale fast allow-busy noqueue", 0, 0, 0, tx, cmdMulti, nil},
+		{"exec", 1, "noscript loading stale skip-slowlog noqueue", 0, 0, 0, tx, cmdExec, nil},
+		{"discard", 1, "noscript loading stale fast allow-busy noqueue", 0, 0, 0, tx, cmdDiscard, nil},
+		{"watch", -2, "noscript loading stale fast allow-busy noqueue", 1, -1, 1, tx, cmdWatch, nil},
+		{"unwatch", 1, "noscript loading stale fast allow-busy", 0, 0, 0, tx, cmdUnwatch, nil},
+	}
 }

@@ -210,7 +210,7 @@ func (l *eventLoop) runClient(c *Client) {
 		l.detachClient(c)
 		return
 	}
-	if len(c.w.B) > 0 || c.closing {
+	if len(c.W.B) > 0 || c.closing {
 		l.touched = append(l.touched, c)
 	}
 }
@@ -229,7 +229,7 @@ func (l *eventLoop) flushTouched() {
 		c.aofWait = 0
 	}
 	if wait > 0 {
-		l.s.aof.waitDurable(wait)
+		l.s.aof.WaitDurable(wait)
 	}
 	for _, c := range l.touched {
 		l.writeOut(c)
@@ -241,8 +241,8 @@ func (l *eventLoop) flushTouched() {
 // writeOut writes pending replies; when the socket is full it waits for
 // EPOLLOUT and stops reading the client meanwhile.
 func (l *eventLoop) writeOut(c *Client) {
-	for c.wpos < len(c.w.B) {
-		n, err := rawWrite(c.fd, c.w.B[c.wpos:])
+	for c.wpos < len(c.W.B) {
+		n, err := rawWrite(c.fd, c.W.B[c.wpos:])
 		if n > 0 {
 			c.wpos += n
 			continue
@@ -265,10 +265,10 @@ func (l *eventLoop) writeOut(c *Client) {
 		return
 	}
 	c.wpos = 0
-	if cap(c.w.B) > 1<<20 {
-		c.w.B = nil
+	if cap(c.W.B) > 1<<20 {
+		c.W.B = nil
 	} else {
-		c.w.B = c.w.B[:0]
+		c.W.B = c.W.B[:0]
 	}
 	if c.closing {
 		l.closeClient(c)

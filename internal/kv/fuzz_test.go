@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/resp"
 )
 
@@ -19,67 +18,6 @@ func cmdBytes(args ...string) []byte {
 		b[i] = []byte(a)
 	}
 	return resp.AppendCommand(nil, b...)
-}
-
-// FuzzLogReader feeds arbitrary bytes to the log reader as a data
-// directory's log: loading never fails or panics, the log is truncated to
-// its valid prefix, and loading the truncated log again reads all of it
-// into the same keyspace.
-func FuzzLogReader(f *testing.F) {
-	maxStringSize = 1 << 20
-	var valid []byte
-	valid = append(valid, cmdBytes("SET", "a", "1")...)
-	valid = append(valid, cmdBytes("RPUSH", "l", "x", "y")...)
-	valid = append(valid, cmdBytes("MULTI")...)
-	valid = append(valid, cmdBytes("SADD", "s", "m")...)
-	valid = append(valid, cmdBytes("ZADD", "z", "1.5", "m")...)
-	valid = append(valid, cmdBytes("EXEC")...)
-	valid = append(valid, cmdBytes("HSET", "h", "f", "v")...)
-	valid = append(valid, cmdBytes("PEXPIREAT", "a", "99999999999999")...)
-	f.Add(valid)
-	f.Add(valid[:len(valid)-3])
-	f.Add(append(cmdBytes("MULTI"), cmdBytes("SET", "x", "y")...))
-	f.Add([]byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhel"))
-	f.Add([]byte("garbage\x00\xff"))
-	f.Add(cmdBytes("LPUSH", "k", "v", "BLPOP", "k", "0"))
-	f.Add(cmdBytes("INCRBYFLOAT", "f", "1e308"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, manifestName), []byte("gantry-kv 1\nlog "+logName(1)+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, logName(1))
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		open := func() *Server {
-			cfg := DefaultConfig()
-			cfg.DataDir = dir
-			cfg.Logger = nil
-			cfg.ActiveExpireHz = 0
-			cfg.Clock = newFakeClock()
-			s, err := New(cfg)
-			if err != nil {
-				t.Fatalf("load: %v", err)
-			}
-			return s
-		}
-		s := open()
-		n1 := s.ks.Len()
-		s.Close()
-		trunc, _ := os.ReadFile(path)
-		if len(trunc) > len(data) || string(trunc) != string(data[:len(trunc)]) {
-			t.Fatalf("log is not a prefix of the input after loading")
-		}
-		s2 := open()
-		defer s2.Close()
-		if got, _ := os.ReadFile(path); len(got) != len(trunc) {
-			t.Fatalf("second load truncated again: %d -> %d", len(trunc), len(got))
-		}
-		if s2.ks.Len() != n1 {
-			t.Fatalf("second load has %d keys, first %d", s2.ks.Len(), n1)
-		}
-	})
 }
 
 // nullConn is a net.Conn that discards writes, for driving a Client
@@ -99,7 +37,7 @@ func (nullConn) SetDeadline(time.Time) error      { return nil }
 // (every handler's argument parsing): nothing panics, replies are valid
 // RESP, and the keyspace stays consistent.
 func FuzzCommands(f *testing.F) {
-	maxStringSize = 1 << 20
+	command.MaxStringSize = 1 << 20
 	seeds := [][]string{
 		{"SET", "k", "v", "EX", "10", "GET"},
 		{"ZADD", "z", "GT", "CH", "1", "a", "2", "b"},
@@ -139,23 +77,23 @@ func FuzzCommands(f *testing.F) {
 		c.rbuf = append([]byte(nil), data...)
 		c.rend = len(c.rbuf)
 		for c.rstart < c.rend {
-			args, n, err := resp.ParseCommand(c.rbuf[c.rstart:c.rend], c.args)
+			args, n, err := resp.ParseCommand(c.rbuf[c.rstart:c.rend], c.Args)
 			if err != nil || n == 0 {
 				break
 			}
 			c.rstart += n
-			c.args = args
+			c.Args = args
 			if len(args) == 0 {
 				continue
 			}
-			if lc := string(lowerInto(nil, args[0])); lc == "save" || lc == "bgsave" || lc == "bgrewriteaof" {
+			if lc := string(command.LowerInto(nil, args[0])); lc == "save" || lc == "bgsave" || lc == "bgrewriteaof" {
 				continue
 			}
 			c.detach = false
 			s.dispatch(c)
 		}
 		// every reply must parse as RESP
-		for b := c.w.B; len(b) > 0; {
+		for b := c.W.B; len(b) > 0; {
 			n := respValueLen(b)
 			if n <= 0 {
 				t.Fatalf("invalid reply bytes: %q", b)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
 	"github.com/gantry-project/gantry/internal/resp"
 )
 
@@ -35,11 +37,11 @@ func migrateKeys(args [][]byte, dst [][]byte) [][]byte {
 	}
 	for i := 6; i < len(args); i++ {
 		switch {
-		case equalFold(args[i], "auth"):
+		case command.EqualFold(args[i], "auth"):
 			i++
-		case equalFold(args[i], "auth2"):
+		case command.EqualFold(args[i], "auth2"):
 			i += 2
-		case equalFold(args[i], "keys"):
+		case command.EqualFold(args[i], "keys"):
 			if len(args[3]) != 0 {
 				return dst
 			}
@@ -66,18 +68,18 @@ type migrateOpts struct {
 // parseMigrate parses the arguments, replying the Redis error when they
 // are wrong.
 func (c *Client) parseMigrate() (migrateOpts, bool) {
-	a := c.args
+	a := c.Args
 	var o migrateOpts
-	port, ok := parseInt(a[2])
+	port, ok := command.ParseInt(a[2])
 	if !ok || port <= 0 || port > 65535 {
-		c.w.Error(errNotInt)
+		c.W.Error(command.ErrNotInt)
 		return o, false
 	}
 	o.addr = net.JoinHostPort(string(a[1]), strconv.FormatInt(port, 10))
-	if o.db, ok = c.argInt(4); !ok {
+	if o.db, ok = c.ArgInt(4); !ok {
 		return o, false
 	}
-	ms, ok := c.argInt(5)
+	ms, ok := c.ArgInt(5)
 	if !ok {
 		return o, false
 	}
@@ -88,32 +90,32 @@ func (c *Client) parseMigrate() (migrateOpts, bool) {
 	keysAt := 0
 	for i := 6; i < len(a) && keysAt == 0; i++ {
 		switch {
-		case equalFold(a[i], "copy"):
+		case command.EqualFold(a[i], "copy"):
 			o.copy = true
-		case equalFold(a[i], "replace"):
+		case command.EqualFold(a[i], "replace"):
 			o.replace = true
-		case equalFold(a[i], "auth"):
+		case command.EqualFold(a[i], "auth"):
 			if i+1 >= len(a) {
-				c.w.Error(errSyntax)
+				c.W.Error(command.ErrSyntax)
 				return o, false
 			}
 			o.authUser, o.authPass = nil, a[i+1]
 			i++
-		case equalFold(a[i], "auth2"):
+		case command.EqualFold(a[i], "auth2"):
 			if i+2 >= len(a) {
-				c.w.Error(errSyntax)
+				c.W.Error(command.ErrSyntax)
 				return o, false
 			}
 			o.authUser, o.authPass = a[i+1], a[i+2]
 			i += 2
-		case equalFold(a[i], "keys"):
+		case command.EqualFold(a[i], "keys"):
 			if len(a[3]) != 0 {
-				c.w.Error("ERR When using MIGRATE KEYS option, the key argument must be set to the empty string")
+				c.W.Error("ERR When using MIGRATE KEYS option, the key argument must be set to the empty string")
 				return o, false
 			}
 			keysAt = i + 1
 		default:
-			c.w.Error(errSyntax)
+			c.W.Error(command.ErrSyntax)
 			return o, false
 		}
 	}
@@ -141,12 +143,12 @@ func cmdMigrate(c *Client) {
 		return
 	}
 	s := c.srv
-	// c.keys holds the same keys (migrateKeys); it must not alias c.args
-	c.now = s.nowMs()
+	// c.Keys holds the same keys (migrateKeys); it must not alias c.Args
+	c.Now = s.nowMs()
 	c.lockKeys()
-	if c.movingLocked() {
+	if c.Track.MovingLocked(c.Keys) {
 		c.unlock()
-		c.w.Error(errMoving)
+		c.W.Error(errMoving)
 		return
 	}
 	var items []migrateItem
@@ -156,79 +158,52 @@ func cmdMigrate(c *Client) {
 			continue
 		}
 		seen[string(k)] = true
-		e := c.lookup(k)
+		e := c.Lookup(k)
 		if e == nil {
 			continue
 		}
-		it := migrateItem{key: k, payload: dumpEntry(e)}
-		if e.exp != 0 {
-			it.ttl = max(e.exp-c.now, 1)
+		it := migrateItem{key: k, payload: keyspace.Dump(e)}
+		if it.payload == nil {
+			continue // a value type without a DUMP format stays here
+		}
+		if e.Expiry() != 0 {
+			it.ttl = max(e.Expiry()-c.Now, 1)
 		}
 		items = append(items, it)
-		s.ks.markMovingLocked(k, true)
+		c.Track.SetMovingLocked(k, true)
 	}
 	c.unlock()
 	if len(items) == 0 {
-		c.w.Simple("NOKEY")
+		c.W.Simple("NOKEY")
 		return
 	}
 	oks, targetErr, ioErr := s.migrations.send(s.done, o, items, s.cfg.Cluster != nil)
 
-	c.now = s.nowMs()
-	c.dirty = 0
-	c.custom = false
+	c.Now = s.nowMs()
+	c.ResetRecord()
 	c.lockKeys()
 	var del [][]byte
 	for i, it := range items {
-		s.ks.markMovingLocked(it.key, false)
-		if oks[i] && !o.copy && c.lookup(it.key) != nil {
-			s.ks.deleteLocked(it.key)
+		c.Track.SetMovingLocked(it.key, false)
+		if oks[i] && !o.copy && c.Lookup(it.key) != nil {
+			s.ks.DeleteLocked(it.key)
 			del = append(del, it.key)
 		}
 	}
 	if len(del) > 0 {
-		c.dirty += len(del)
-		c.log(append([][]byte{bDEL}, del...)...)
+		c.Dirty += len(del)
+		c.Log(append([][]byte{bDEL}, del...)...)
 	}
 	c.commitLocked()
 	c.unlock()
 	switch {
 	case ioErr != nil:
-		c.w.Error("IOERR error or timeout " + ioErr.Error() + " target instance")
+		c.W.Error("IOERR error or timeout " + ioErr.Error() + " target instance")
 	case targetErr != "":
-		c.w.Error("ERR Target instance replied with error: " + targetErr)
+		c.W.Error("ERR Target instance replied with error: " + targetErr)
 	default:
-		c.w.OK()
+		c.W.OK()
 	}
-}
-
-// markMovingLocked marks or unmarks a key as being sent by MIGRATE; the
-// caller holds its shard lock.
-func (ks *Keyspace) markMovingLocked(key []byte, on bool) {
-	sh := &ks.shards[shardOf(key)]
-	if on {
-		if sh.moving == nil {
-			sh.moving = make(map[string]struct{})
-		}
-		sh.moving[string(key)] = struct{}{}
-		return
-	}
-	delete(sh.moving, string(key))
-}
-
-// movingLocked reports whether MIGRATE is sending one of c.keys; their
-// shards are locked.
-func (c *Client) movingLocked() bool {
-	for _, k := range c.keys {
-		sh := &c.srv.ks.shards[shardOf(k)]
-		if len(sh.moving) == 0 {
-			continue
-		}
-		if _, ok := sh.moving[string(k)]; ok {
-			return true
-		}
-	}
-	return false
 }
 
 // migrateIdle is how long an unused connection to a MIGRATE target stays
@@ -457,3 +432,8 @@ func readReply(rd *bufio.Reader) error {
 	}
 	return fmt.Errorf("bad reply %q", line)
 }
+
+var (
+	bRESTORE = []byte("RESTORE")
+	bREPLACE = []byte("REPLACE")
+)

@@ -146,7 +146,7 @@ func TestTornTail(t *testing.T) {
 	e.rdb.RPush(ctx, "l", "x")
 	want := dumpKeyspace(t, e.rdb)
 	e.srv.Close()
-	path := filepath.Join(dir, logName(1))
+	path := filepath.Join(dir, "log.1.aof") // the first generation's log (aof.logName)
 	good, _ := os.ReadFile(path)
 
 	tails := []string{
@@ -211,7 +211,7 @@ func TestRewriteDuringWrites(t *testing.T) {
 		c.AppendFsync = "no"
 	}
 	e := startServer(t, mod)
-	e.srv.rewriteShardDelay = 200 * time.Microsecond
+	e.srv.aof.SetRewriteDelay(200 * time.Microsecond)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	stop := make(chan struct{})

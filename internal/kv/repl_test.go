@@ -157,12 +157,7 @@ func TestReplPartialResyncAfterDroppedLink(t *testing.T) {
 	waitSynced(t, p, r)
 	for i := 0; i < 3; i++ {
 		// drop the link from the replica's side, write meanwhile
-		r.srv.repl.mu.Lock()
-		nc := r.srv.repl.masterConn
-		r.srv.repl.mu.Unlock()
-		if nc != nil {
-			nc.Close()
-		}
+		r.srv.repl.DropLink()
 		for j := 0; j < 50; j++ {
 			p.rdb.Incr(ctx, "n"+strconv.Itoa(j))
 		}
@@ -203,7 +198,7 @@ func TestReplBacklogOverrunFullSyncs(t *testing.T) {
 func TestReplFullSyncUnderConcurrentWrites(t *testing.T) {
 	p := startServer(t, func(c *Config) { c.EventLoops = 2 })
 	// the snapshot pauses between shards, so writes interleave with it
-	p.srv.replSnapshotDelay = 200 * time.Microsecond
+	p.srv.repl.SetSnapshotDelay(200 * time.Microsecond)
 	r1 := startServer(t, nil)
 	r2 := startServer(t, nil)
 	ctx := context.Background()
@@ -263,14 +258,10 @@ func TestReplFullSyncUnderConcurrentWrites(t *testing.T) {
 		}
 	}
 	waitLink(r1)
-	p.srv.repl.mu.Lock()
-	after1 := p.srv.repl.lastAfter
-	p.srv.repl.mu.Unlock()
+	after1 := p.srv.repl.LastSnapshotTail()
 	replicaOf(t, r2, p)
 	waitLink(r2)
-	p.srv.repl.mu.Lock()
-	after2 := p.srv.repl.lastAfter
-	p.srv.repl.mu.Unlock()
+	after2 := p.srv.repl.LastSnapshotTail()
 	time.Sleep(30 * time.Millisecond)
 	close(stop)
 	wg.Wait()
@@ -456,15 +447,7 @@ func TestReplRestartPartialResync(t *testing.T) {
 		t.Errorf("after a clean restart: full %s partial %s, want 1 and 1", info["gantry_full_syncs"], info["gantry_partial_syncs"])
 	}
 	// the file is used once: a second start without a clean stop full-syncs
-	if _, err := os.Stat(filepath.Join(dir, replStateName)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, "repl-state")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("repl-state still there after loading it: %v", err)
-	}
-	if id, off, err := parseReplState("gantry-repl 1\n" + strings.Repeat("a", 40) + " 12\n"); err != nil || off != 12 || len(id) != 40 {
-		t.Errorf("parseReplState: %q %d %v", id, off, err)
-	}
-	for _, bad := range []string{"", "gantry-repl 2\nx 1\n", "gantry-repl 1\n" + strings.Repeat("a", 40) + " -1\n", "gantry-repl 1\nzz 1\n"} {
-		if _, _, err := parseReplState(bad); err == nil {
-			t.Errorf("parseReplState(%q) accepted", bad)
-		}
 	}
 }

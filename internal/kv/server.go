@@ -12,6 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/aof"
+	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
+	"github.com/gantry-project/gantry/internal/kv/repl"
 	"github.com/gantry-project/gantry/internal/resp"
 )
 
@@ -104,12 +108,14 @@ func (c *Config) validate() error {
 // Server serves one keyspace over the Redis protocol.
 type Server struct {
 	cfg    Config
-	ks     *Keyspace
+	ks     *keyspace.Keyspace
+	track  command.Tracker // WATCHes, blocked clients and migrating keys, beside ks
+	view   Keyspace        // what Keyspace returns to the cluster layer
 	clock  Clock
 	logger *log.Logger
-	cmds   map[string]*Command
-	aof    *aofLog // nil without a data directory
-	repl   *replState
+	cmds   *command.Table
+	aof    *aof.Log // nil without a data directory
+	repl   *repl.State
 
 	mu          sync.Mutex // guards clients, ln, closed and the settable config
 	clients     map[int64]*Client
@@ -129,12 +135,6 @@ type Server struct {
 	lastSave      atomic.Int64 // Unix seconds
 	expiredKeys   atomic.Int64
 
-	// rewriteShardDelay slows rewrites down in tests so that writes
-	// interleave with them.
-	rewriteShardDelay time.Duration
-	// replSnapshotDelay slows full-sync snapshots down in tests likewise.
-	replSnapshotDelay time.Duration
-
 	loops    []*eventLoop
 	nextLoop int
 
@@ -148,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:         cfg,
-		ks:          newKeyspace(),
+		ks:          keyspace.New(),
 		clock:       cfg.Clock,
 		logger:      cfg.Logger,
 		clients:     make(map[int64]*Client),
@@ -157,9 +157,14 @@ func New(cfg Config) (*Server, error) {
 		started:     cfg.Clock.Now(),
 	}
 	s.cmds = commandTable()
+	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
 	if cfg.DataDir != "" {
-		a, err := openAOF(s, cfg.DataDir, cfg.AppendOnly, cfg.AppendFsync)
+		a, err := aof.Open(aof.Config{
+			Dir: cfg.DataDir, On: cfg.AppendOnly, Fsync: cfg.AppendFsync,
+			KS: s.ks, Table: s.cmds, Track: &s.track, Clock: cfg.Clock, Logger: cfg.Logger,
+			Dirty: &s.dirty, LastSave: &s.lastSave,
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -167,17 +172,21 @@ func New(cfg Config) (*Server, error) {
 	}
 	// replication starts after loading: the loaded data is the state at
 	// offset 0 of a new replication ID
-	s.repl = newReplState(s, cfg.ReplBacklogSize)
-	if s.aof != nil && s.aof.enabled() {
-		if err := s.loadReplState(); err != nil {
-			if cerr := s.aof.close(); cerr != nil {
+	s.repl = repl.New(repl.Config{
+		KS: s.ks, BacklogSize: cfg.ReplBacklogSize, MasterAuth: cfg.MasterAuth,
+		Timeout: cfg.ReplTimeout, Logger: cfg.Logger,
+		NewApplier: s.newApplier, ListenPort: s.port,
+	})
+	if s.aof != nil && s.aof.Enabled() {
+		if err := s.repl.LoadState(cfg.DataDir); err != nil {
+			s.repl.Close()
+			if cerr := s.aof.Close(); cerr != nil {
 				s.logger.Printf("closing the log: %v", cerr)
 			}
 			return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 		}
 	}
-	s.ks.expireHook = s.repl.expired
-	s.goTracked(s.replCron)
+	s.ks.SetExpireHook(s.repl.Expired)
 	if cfg.ActiveExpireHz > 0 {
 		s.goTracked(s.activeExpireLoop)
 	}
@@ -203,8 +212,8 @@ func (s *Server) goTracked(fn func()) {
 
 func (s *Server) nowMs() int64 { return s.clock.Now().UnixMilli() }
 
-// Keyspace returns the server's keyspace.
-func (s *Server) Keyspace() *Keyspace { return s.ks }
+// Keyspace returns the view of the store the cluster layer uses.
+func (s *Server) Keyspace() *Keyspace { return &s.view }
 
 // ListenAndServe listens on addr (host:port) and serves until Close.
 func (s *Server) ListenAndServe(addr string) error {
@@ -296,13 +305,13 @@ func (s *Server) Close() error {
 		}
 	}
 	s.mu.Unlock()
-	s.repl.close()
+	s.repl.Close()
 	s.wakeLoops()
 	s.wg.Wait()
 	if s.aof != nil {
-		err := s.aof.close()
+		err := s.aof.Close()
 		if err == nil {
-			if err := s.saveReplState(); err != nil {
+			if err := s.repl.SaveState(s.cfg.DataDir, s.aof.Enabled()); err != nil {
 				s.logger.Printf("replication state: %v (a restart full-syncs)", err)
 			}
 		}
@@ -327,23 +336,23 @@ func (s *Server) dropClient(c *Client) {
 }
 
 // process executes every complete command in the read buffer, appending
-// the replies to c.w.
+// the replies to c.W.
 func (c *Client) process() procResult {
 	// the commands of one batch share one reading of the clock, as the
 	// commands of one event loop iteration do in Redis
 	c.batchNow = c.srv.nowMs()
 	defer func() { c.batchNow = 0 }()
 	for c.rstart < c.rend {
-		args, n, err := resp.ParseCommand(c.rbuf[c.rstart:c.rend], c.args)
+		args, n, err := resp.ParseCommand(c.rbuf[c.rstart:c.rend], c.Args)
 		if err != nil {
-			c.w.Error("ERR " + err.Error())
+			c.W.Error("ERR " + err.Error())
 			return procClose
 		}
 		if n == 0 {
 			break
 		}
 		c.rstart += n
-		c.args = args
+		c.Args = args
 		if len(args) == 0 {
 			continue
 		}
@@ -430,17 +439,17 @@ func (c *Client) feed() {
 // has fsynced them with appendfsync always), then sends the replies.
 func (c *Client) flush() error {
 	if c.aofWait > 0 {
-		c.srv.aof.waitDurable(c.aofWait)
+		c.srv.aof.WaitDurable(c.aofWait)
 		c.aofWait = 0
 	}
-	if len(c.w.B) == 0 {
+	if len(c.W.B) == 0 {
 		return nil
 	}
-	_, err := c.nc.Write(c.w.B)
-	if cap(c.w.B) > 1<<20 {
-		c.w.B = nil
+	_, err := c.nc.Write(c.W.B)
+	if cap(c.W.B) > 1<<20 {
+		c.W.B = nil
 	} else {
-		c.w.B = c.w.B[:0]
+		c.W.B = c.W.B[:0]
 	}
 	return err
 }

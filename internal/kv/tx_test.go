@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -170,7 +171,7 @@ func TestMultiAtomicAcrossShards(t *testing.T) {
 	e := startServer(t, nil)
 	ctx := context.Background()
 	e.rdb.MSet(ctx, "acct:a", 100, "acct:b", 100)
-	if shardOf([]byte("acct:a")) == shardOf([]byte("acct:b")) {
+	if keyspace.ShardOf([]byte("acct:a")) == keyspace.ShardOf([]byte("acct:b")) {
 		t.Fatal("test keys share a shard")
 	}
 	stop := make(chan struct{})

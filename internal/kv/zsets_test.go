@@ -98,39 +98,3 @@ func TestSortedSets(t *testing.T) {
 		{"ZRANGE str 0 -1", "ERR:WRONGTYPE"},
 	})
 }
-
-// TestZSetRanks checks the skip list's spans against a sorted model.
-func TestZSetRanks(t *testing.T) {
-	z := newZSet()
-	model := map[string]float64{}
-	for i := 0; i < 2000; i++ {
-		m := itoa(int64(i * 7919 % 1000))
-		s := float64(i*31%97) / 3
-		z.add(m, s)
-		model[m] = s
-		if i%5 == 0 {
-			victim := itoa(int64(i * 13 % 1000))
-			z.remove(victim)
-			delete(model, victim)
-		}
-	}
-	if z.card() != len(model) || z.length != len(model) {
-		t.Fatalf("card %d length %d, model %d", z.card(), z.length, len(model))
-	}
-	rank := 0
-	for x := z.header.level[0].forward; x != nil; x = x.level[0].forward {
-		if got := z.rank(x.member); got != rank {
-			t.Fatalf("rank(%s) = %d, want %d", x.member, got, rank)
-		}
-		if y := z.byRank(rank); y != x {
-			t.Fatalf("byRank(%d) wrong", rank)
-		}
-		if x.level[0].forward != nil && !zless(x.score, x.member, x.level[0].forward.score, x.level[0].forward.member) {
-			t.Fatalf("order broken at %s", x.member)
-		}
-		rank++
-	}
-	if rank != len(model) {
-		t.Fatalf("walked %d nodes, want %d", rank, len(model))
-	}
-}

@@ -1,0 +1,203 @@
+package aof
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
+)
+
+// ErrRewriteRunning is StartRewrite's error while a rewrite runs.
+var ErrRewriteRunning = errors.New("a rewrite is already in progress")
+
+// rewriteState is a running rewrite: the new snapshot being written shard
+// by shard, and the log records of commands on shards already in it, which
+// start the new log.
+type rewriteState struct {
+	a   *Log
+	gen int
+
+	fileMu sync.Mutex // guards snap and err
+	snap   *bufio.Writer
+	snapF  *os.File
+	err    error
+
+	newBuf []byte // guarded by a.mu
+}
+
+// StartRewrite begins a rewrite in the background; the channel receives its
+// result.
+func (a *Log) StartRewrite() (<-chan error, error) {
+	if !a.rewriting.CompareAndSwap(false, true) {
+		return nil, ErrRewriteRunning
+	}
+	a.mu.Lock()
+	gen := a.gen + 1
+	a.mu.Unlock()
+	tmp := filepath.Join(a.dir, snapshotName(gen)+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		a.rewriting.Store(false)
+		return nil, fmt.Errorf("rewrite: %w", err)
+	}
+	rw := &rewriteState{a: a, gen: gen, snapF: f, snap: bufio.NewWriterSize(f, 256*1024)}
+	ks := a.cfg.KS
+	for i := range a.snapDone { // no shard is in the new snapshot yet
+		ks.LockShard(i)
+		a.snapDone[i] = false
+		ks.UnlockShard(i)
+	}
+	a.rw.Store(rw)
+	done := make(chan error, 1)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		err := rw.run()
+		if err != nil {
+			a.cfg.Logger.Printf("rewrite %d failed: %v", gen, err)
+			a.lastRWError.Store(err.Error())
+		} else {
+			a.lastRWError.Store("")
+			a.rewrites.Add(1)
+		}
+		a.rewriting.Store(false)
+		done <- err
+	}()
+	return done, nil
+}
+
+// run writes every shard into the snapshot, then switches to the new
+// generation.
+func (rw *rewriteState) run() error {
+	a := rw.a
+	ks := a.cfg.KS
+	dirtyAtStart := a.cfg.Dirty.Load()
+	tmp := rw.snapF.Name()
+	fail := func(err error) error {
+		a.mu.Lock()
+		a.rw.Store(nil)
+		a.mu.Unlock()
+		rw.snapF.Close()
+		os.Remove(tmp)
+		return err
+	}
+	for i := range a.snapDone {
+		ks.LockShard(i)
+		if !a.snapDone[i] {
+			rw.snapshotShardLocked(i)
+		}
+		ks.UnlockShard(i)
+		if d := time.Duration(a.shardDelay.Load()); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	rw.fileMu.Lock()
+	err := rw.err
+	if err == nil {
+		err = rw.snap.Flush()
+	}
+	rw.fileMu.Unlock()
+	if err != nil {
+		return fail(err)
+	}
+	st, _ := rw.snapF.Stat()
+	if err := rw.snapF.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := rw.snapF.Close(); err != nil {
+		return fail(err)
+	}
+	snapPath := filepath.Join(a.dir, snapshotName(rw.gen))
+	if err := os.Rename(tmp, snapPath); err != nil {
+		return fail(err)
+	}
+	logPath := filepath.Join(a.dir, logName(rw.gen))
+	nf, err := os.OpenFile(logPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fail(err)
+	}
+	// Write most of the new log outside the locks, then switch with the
+	// writers stopped only for the last piece.
+	for range 8 {
+		a.mu.Lock()
+		chunk := rw.newBuf
+		rw.newBuf = nil
+		a.mu.Unlock()
+		if len(chunk) < 64*1024 {
+			a.mu.Lock()
+			rw.newBuf = append(chunk, rw.newBuf...)
+			a.mu.Unlock()
+			break
+		}
+		if _, err := nf.Write(chunk); err != nil {
+			nf.Close()
+			return fail(err)
+		}
+	}
+	a.syncMu.Lock()
+	a.writeMu.Lock()
+	a.mu.Lock()
+	_, err = nf.Write(rw.newBuf)
+	if err == nil {
+		err = nf.Sync()
+	}
+	if err == nil {
+		err = a.writeManifest(rw.gen, true)
+	}
+	if err != nil {
+		a.rw.Store(nil)
+		a.mu.Unlock()
+		a.writeMu.Unlock()
+		a.syncMu.Unlock()
+		nf.Close()
+		os.Remove(logPath)
+		os.Remove(snapPath)
+		return err
+	}
+	old, oldGen := a.f, a.gen
+	a.f, a.gen = nf, rw.gen
+	// What is still buffered is in the snapshot or already in the new log.
+	a.buf = a.buf[:0]
+	a.written.Store(a.off)
+	a.synced.Store(a.off)
+	a.sizeCur = int64(len(rw.newBuf))
+	if st != nil {
+		a.sizeBase = st.Size()
+	}
+	a.rw.Store(nil)
+	a.mu.Unlock()
+	a.writeMu.Unlock()
+	a.syncMu.Unlock()
+	old.Close()
+	os.Remove(filepath.Join(a.dir, snapshotName(oldGen)))
+	os.Remove(filepath.Join(a.dir, logName(oldGen)))
+	a.cfg.Dirty.Add(-dirtyAtStart)
+	a.cfg.LastSave.Store(a.cfg.Clock.Now().Unix())
+	a.cfg.Logger.Printf("rewrite %d done: snapshot %d bytes", rw.gen, a.sizeBase)
+	return nil
+}
+
+// snapshotShardLocked writes a shard's keys to the snapshot and marks it
+// done; the caller holds the shard's lock.
+func (rw *rewriteState) snapshotShardLocked(i int) {
+	now := rw.a.cfg.Clock.Now().UnixMilli()
+	rw.fileMu.Lock()
+	defer rw.fileMu.Unlock()
+	var buf []byte
+	rw.a.cfg.KS.ForEachInShardLocked(i, func(k string, e *keyspace.Entry) {
+		if e.ExpiredAt(now) {
+			return
+		}
+		buf = command.AppendEntry(buf[:0], k, e)
+		if rw.err == nil {
+			_, rw.err = rw.snap.Write(buf)
+		}
+	})
+	rw.a.snapDone[i] = true
+}

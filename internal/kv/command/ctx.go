@@ -1,0 +1,190 @@
+package command
+
+import (
+	"strconv"
+
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
+	"github.com/gantry-project/gantry/internal/resp"
+)
+
+// Ctx is the context a command handler runs in: its arguments, the reply
+// writer, the keyspace with the shards of its keys locked, and what the
+// handler changed (Dirty and the log record). The server embeds one in
+// each connection and reuses it for every command; a Ctx is used by one
+// goroutine at a time.
+type Ctx struct {
+	Args [][]byte
+	W    resp.Writer
+	Cmd  *Command
+	// Now is the time of the command in Unix ms, read once: every expiry
+	// check of the command sees the same time.
+	Now int64
+	// Keys are the command's keys (Command.GetKeys) and Locked the shards
+	// the dispatcher locked for them, ascending.
+	Keys   [][]byte
+	Locked []int
+	// Dirty counts the changes the handler made; a command that ends with
+	// Dirty > 0 is logged and replicated, and WATCHes on its keys fail.
+	Dirty int
+	// AllLocked is set while the caller holds every shard (EXEC with a
+	// keyspace-wide command); InExec while EXEC runs its queued commands.
+	AllLocked bool
+	InExec    bool
+
+	KS    *keyspace.Keyspace
+	Track *Tracker
+	// Conn is the connection the command came from (the server's client),
+	// nil while a log is replayed.
+	Conn any
+
+	custom bool   // the handler wrote its own log records
+	rec    []byte // log records of the command
+}
+
+// Log replaces the record of the current command by args (called by
+// handlers whose effect differs from their arguments: relative expiries,
+// random pops, float increments). It may be called several times.
+func (c *Ctx) Log(args ...[]byte) {
+	if !c.custom {
+		c.custom = true
+		c.rec = c.rec[:0]
+	}
+	c.rec = resp.AppendCommand(c.rec, args...)
+}
+
+// Record returns the log record of a command that changed the keyspace:
+// what the handler logged, or else the command itself. It is valid until
+// ResetRecord.
+func (c *Ctx) Record() []byte {
+	if !c.custom {
+		c.rec = resp.AppendCommand(c.rec[:0], c.Args...)
+	}
+	return c.rec
+}
+
+// ResetRecord forgets the record and the changes of the last command.
+func (c *Ctx) ResetRecord() {
+	c.rec = c.rec[:0]
+	c.custom = false
+	c.Dirty = 0
+}
+
+// lockShard locks shard i for keyspace-wide commands, unless the caller
+// already holds every shard (inside EXEC).
+func (c *Ctx) lockShard(i int) {
+	if !c.AllLocked {
+		c.KS.LockShard(i)
+	}
+}
+
+func (c *Ctx) unlockShard(i int) {
+	if !c.AllLocked {
+		c.KS.UnlockShard(i)
+	}
+}
+
+// Error replies shared by the handlers, in Redis's words.
+const (
+	ErrWrongType = "WRONGTYPE Operation against a key holding the wrong kind of value"
+	ErrNotInt    = "ERR value is not an integer or out of range"
+	ErrNotFloat  = "ERR value is not a valid float"
+	ErrSyntax    = "ERR syntax error"
+	ErrOverflow  = "ERR increment or decrement would overflow"
+	ErrNoSuchKey = "ERR no such key"
+)
+
+// WrongArgs replies the wrong-number-of-arguments error of the command.
+func (c *Ctx) WrongArgs() {
+	c.W.Error("ERR wrong number of arguments for '" + c.Cmd.Name + "' command")
+}
+
+// ArgInt parses Args[i] as an integer, replying the Redis error if not.
+func (c *Ctx) ArgInt(i int) (int64, bool) {
+	n, ok := ParseInt(c.Args[i])
+	if !ok {
+		c.W.Error(ErrNotInt)
+	}
+	return n, ok
+}
+
+// argInts2 parses the integer arguments i and i+1 (a start and a stop).
+func (c *Ctx) argInts2(i int) (int64, int64, bool) {
+	a, ok := c.ArgInt(i)
+	if !ok {
+		return 0, 0, false
+	}
+	b, ok := c.ArgInt(i + 1)
+	return a, b, ok
+}
+
+// ParseInt parses a decimal 64-bit integer as Redis does.
+func ParseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// ParseFloat parses a float as Redis does (inf spellings, no NaN).
+func ParseFloat(b []byte) (float64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		// strconv rejects "inf" spellings Redis accepts only partly; and
+		// reports range errors for huge values.
+		switch string(b) {
+		case "inf", "+inf", "Inf", "+Inf", "INF", "+INF":
+			return posInf, true
+		case "-inf", "-Inf", "-INF":
+			return negInf, true
+		}
+		return 0, false
+	}
+	if f != f { // NaN
+		return 0, false
+	}
+	return f, true
+}
+
+// EqualFold reports whether b equals the lower-case ASCII s, ignoring case.
+func EqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// LowerInto appends b in lower-case ASCII to dst.
+func LowerInto(dst, b []byte) []byte {
+	for _, ch := range b {
+		if ch >= 'A' && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		dst = append(dst, ch)
+	}
+	return dst
+}
+
+// Trunc returns b as a string of at most n bytes (for error replies and
+// log lines that quote client input).
+func Trunc(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(b)
+}

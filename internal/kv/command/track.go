@@ -1,0 +1,154 @@
+package command
+
+import (
+	"sync/atomic"
+
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
+)
+
+// Tracker keeps the per-key state of clients that the keyspace does not
+// know: WATCHes (a flag each watching client owns, set when a watched key
+// changes), clients blocked on keys (a channel each, woken when a key
+// changes), and the keys MIGRATE is sending (writes to them get
+// TRYAGAIN). Its shard i is guarded by the keyspace's lock of shard i, so
+// the dispatcher checks it under the locks it holds for the command
+// anyway; methods named ...Locked expect that lock held.
+type Tracker struct {
+	shards [keyspace.NumShards]trackShard
+}
+
+type trackShard struct {
+	watchers map[string][]*atomic.Bool
+	blocked  map[string][]chan struct{}
+	moving   map[string]struct{}
+}
+
+// WatchLocked sets flag when key changes, until UnwatchLocked.
+func (t *Tracker) WatchLocked(key []byte, flag *atomic.Bool) {
+	sh := &t.shards[keyspace.ShardOf(key)]
+	if sh.watchers == nil {
+		sh.watchers = make(map[string][]*atomic.Bool)
+	}
+	sh.watchers[string(key)] = append(sh.watchers[string(key)], flag)
+}
+
+// UnwatchLocked undoes one WatchLocked.
+func (t *Tracker) UnwatchLocked(key []byte, flag *atomic.Bool) {
+	sh := &t.shards[keyspace.ShardOf(key)]
+	ws := sh.watchers[string(key)]
+	for i, x := range ws {
+		if x == flag {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(sh.watchers, string(key))
+	} else {
+		sh.watchers[string(key)] = ws
+	}
+}
+
+// BlockLocked sends to ch (without blocking) when key changes, until
+// UnblockLocked.
+func (t *Tracker) BlockLocked(key []byte, ch chan struct{}) {
+	sh := &t.shards[keyspace.ShardOf(key)]
+	if sh.blocked == nil {
+		sh.blocked = make(map[string][]chan struct{})
+	}
+	sh.blocked[string(key)] = append(sh.blocked[string(key)], ch)
+}
+
+// UnblockLocked undoes one BlockLocked.
+func (t *Tracker) UnblockLocked(key []byte, ch chan struct{}) {
+	sh := &t.shards[keyspace.ShardOf(key)]
+	chans := sh.blocked[string(key)]
+	for i, x := range chans {
+		if x == ch {
+			chans = append(chans[:i], chans[i+1:]...)
+			break
+		}
+	}
+	if len(chans) == 0 {
+		delete(sh.blocked, string(key))
+	} else {
+		sh.blocked[string(key)] = chans
+	}
+}
+
+// TouchLocked tells the watchers and the blocked clients of key that it
+// changed. It runs for every key of every changing command, so it costs
+// two length checks when nobody watches or waits in the key's shard.
+func (t *Tracker) TouchLocked(key []byte) {
+	sh := &t.shards[keyspace.ShardOf(key)]
+	if len(sh.watchers) > 0 || len(sh.blocked) > 0 {
+		sh.touch(key)
+	}
+}
+
+func (sh *trackShard) touch(key []byte) {
+	for _, w := range sh.watchers[string(key)] {
+		w.Store(true)
+	}
+	for _, ch := range sh.blocked[string(key)] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// TouchAllLocked fails every WATCH (FLUSHALL, with every shard locked).
+func (t *Tracker) TouchAllLocked() {
+	for i := range t.shards {
+		for _, ws := range t.shards[i].watchers {
+			for _, w := range ws {
+				w.Store(true)
+			}
+		}
+	}
+}
+
+// WakeBlockedLocked wakes every client blocked on a key of shard i.
+func (t *Tracker) WakeBlockedLocked(i int) {
+	for _, chans := range t.shards[i].blocked {
+		for _, ch := range chans {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// BlockedLocked returns how many clients are blocked on key.
+func (t *Tracker) BlockedLocked(key []byte) int {
+	return len(t.shards[keyspace.ShardOf(key)].blocked[string(key)])
+}
+
+// SetMovingLocked marks or unmarks key as being sent by MIGRATE.
+func (t *Tracker) SetMovingLocked(key []byte, on bool) {
+	sh := &t.shards[keyspace.ShardOf(key)]
+	if on {
+		if sh.moving == nil {
+			sh.moving = make(map[string]struct{})
+		}
+		sh.moving[string(key)] = struct{}{}
+		return
+	}
+	delete(sh.moving, string(key))
+}
+
+// MovingLocked reports whether MIGRATE is sending one of keys.
+func (t *Tracker) MovingLocked(keys [][]byte) bool {
+	for _, k := range keys {
+		sh := &t.shards[keyspace.ShardOf(k)]
+		if len(sh.moving) == 0 {
+			continue
+		}
+		if _, ok := sh.moving[string(k)]; ok {
+			return true
+		}
+	}
+	return false
+}

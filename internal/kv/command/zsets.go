@@ -1,0 +1,620 @@
+package command
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
+	"github.com/gantry-project/gantry/internal/resp"
+)
+
+var bZADD = []byte("ZADD")
+
+// lookupZSet returns the sorted set of key (nil if absent); ok is false
+// after replying WRONGTYPE.
+func (c *Ctx) lookupZSet(key []byte) (*keyspace.ZSet, bool) { return LookupAs(c, keyspace.ZSets, key) }
+
+func fmtScore(f float64) []byte { return resp.AppendFloat(nil, f) }
+
+// ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]
+func cmdZAdd(c *Ctx) {
+	var nx, xx, gt, lt, ch, incr bool
+	i := 2
+loop:
+	for ; i < len(c.Args); i++ {
+		a := c.Args[i]
+		switch {
+		case EqualFold(a, "nx"):
+			nx = true
+		case EqualFold(a, "xx"):
+			xx = true
+		case EqualFold(a, "gt"):
+			gt = true
+		case EqualFold(a, "lt"):
+			lt = true
+		case EqualFold(a, "ch"):
+			ch = true
+		case EqualFold(a, "incr"):
+			incr = true
+		default:
+			break loop
+		}
+	}
+	pairs := c.Args[i:]
+	if len(pairs) == 0 || len(pairs)%2 != 0 {
+		c.W.Error(ErrSyntax)
+		return
+	}
+	if nx && xx {
+		c.W.Error("ERR XX and NX options at the same time are not compatible")
+		return
+	}
+	if (gt && lt) || (gt && nx) || (lt && nx) {
+		c.W.Error("ERR GT, LT, and/or NX options at the same time are not compatible")
+		return
+	}
+	if incr && len(pairs) != 2 {
+		c.W.Error("ERR INCR option supports a single increment-element pair")
+		return
+	}
+	scores := make([]float64, len(pairs)/2)
+	for j := range scores {
+		f, ok := ParseFloat(pairs[2*j])
+		if !ok {
+			c.W.Error(ErrNotFloat)
+			return
+		}
+		scores[j] = f
+	}
+	z, ok := c.lookupZSet(c.Args[1])
+	if !ok {
+		return
+	}
+	if z == nil {
+		if xx {
+			if incr {
+				c.W.Null()
+			} else {
+				c.W.Int(0)
+			}
+			return
+		}
+		z = keyspace.NewZSet()
+		c.KS.AddLocked(c.Args[1], keyspace.ZSets.NewEntry(z))
+	}
+	added, changed := 0, 0
+	var last float64
+	aborted := false
+	for j, score := range scores {
+		m := string(pairs[2*j+1])
+		old, exists := z.Score(m)
+		if incr {
+			if exists {
+				score += old
+			}
+			if math.IsNaN(score) {
+				c.W.Error("ERR resulting score is not a number (NaN)")
+				c.dropIfEmpty(c.Args[1], z.Card())
+				return
+			}
+		}
+		switch {
+		case exists && nx, !exists && xx,
+			exists && gt && score <= old, exists && lt && score >= old:
+			aborted = true
+			continue
+		}
+		last = score
+		if !exists {
+			z.Add(m, score)
+			added++
+		} else if old != score {
+			z.Add(m, score)
+			changed++
+		}
+	}
+	if added+changed > 0 {
+		c.Dirty++
+		if incr {
+			c.Log(bZADD, c.Args[1], fmtScore(last), pairs[1])
+		}
+	}
+	c.dropIfEmpty(c.Args[1], z.Card())
+	if incr {
+		if aborted {
+			c.W.Null()
+		} else {
+			c.W.Double(last)
+		}
+		return
+	}
+	if ch {
+		c.W.Int(int64(added + changed))
+	} else {
+		c.W.Int(int64(added))
+	}
+}
+
+func cmdZRem(c *Ctx) {
+	z, ok := c.lookupZSet(c.Args[1])
+	if !ok {
+		return
+	}
+	n := 0
+	if z != nil {
+		for _, m := range c.Args[2:] {
+			if z.Remove(string(m)) {
+				n++
+			}
+		}
+	}
+	if n > 0 {
+		c.Dirty++
+		c.dropIfEmpty(c.Args[1], z.Card())
+	}
+	c.W.Int(int64(n))
+}
+
+func cmdZScore(c *Ctx) {
+	z, ok := c.lookupZSet(c.Args[1])
+	if !ok {
+		return
+	}
+	if c.Cmd.Name == "zscore" {
+		if z == nil {
+			c.W.Null()
+			return
+		}
+		s, in := z.Score(string(c.Args[2]))
+		if !in {
+			c.W.Null()
+			return
+		}
+		c.W.Double(s)
+		return
+	}
+	c.W.Array(len(c.Args) - 2)
+	for _, m := range c.Args[2:] {
+		var s float64
+		in := false
+		if z != nil {
+			s, in = z.Score(string(m))
+		}
+		if in {
+			c.W.Double(s)
+		} else {
+			c.W.Null()
+		}
+	}
+}
+
+func cmdZIncrBy(c *Ctx) {
+	by, ok := ParseFloat(c.Args[2])
+	if !ok {
+		c.W.Error(ErrNotFloat)
+		return
+	}
+	z, ok := c.lookupZSet(c.Args[1])
+	if !ok {
+		return
+	}
+	m := string(c.Args[3])
+	var cur float64
+	if z != nil {
+		cur, _ = z.Score(m)
+	}
+	cur += by
+	if math.IsNaN(cur) {
+		c.W.Error("ERR resulting score is not a number (NaN)")
+		return
+	}
+	if z == nil {
+		z = keyspace.NewZSet()
+		c.KS.AddLocked(c.Args[1], keyspace.ZSets.NewEntry(z))
+	}
+	z.Add(m, cur)
+	c.Dirty++
+	c.Log(bZADD, c.Args[1], fmtScore(cur), c.Args[3])
+	c.W.Double(cur)
+}
+
+func cmdZCard(c *Ctx) {
+	z, ok := c.lookupZSet(c.Args[1])
+	if !ok {
+		return
+	}
+	if z == nil {
+		c.W.Int(0)
+		return
+	}
+	c.W.Int(int64(z.Card()))
+}
+
+func parseScoreBound(b []byte) (float64, bool, bool) {
+	ex := len(b) > 0 && b[0] == '('
+	if ex {
+		b = b[1:]
+	}
+	f, ok := ParseFloat(b)
+	return f, ex, ok
+}
+
+func (c *Ctx) scoreRangeArgs(minArg, maxArg []byte) (keyspace.ScoreRange, bool) {
+	var r keyspace.ScoreRange
+	var ok1, ok2 bool
+	r.Min, r.MinEx, ok1 = parseScoreBound(minArg)
+	r.Max, r.MaxEx, ok2 = parseScoreBound(maxArg)
+	if !ok1 || !ok2 {
+		c.W.Error("ERR min or max is not a float")
+		return r, false
+	}
+	return r, true
+}
+
+func (c *Ctx) lexRangeArgs(minArg, maxArg []byte) (keyspace.LexRange, bool) {
+	var r keyspace.LexRange
+	bad := func() (keyspace.LexRange, bool) {
+		c.W.Error("ERR min or max not valid string range item")
+		return r, false
+	}
+	switch {
+	case string(minArg) == "-":
+		r.MinInf = true
+	case string(minArg) == "+":
+		r.MinPos = true
+	case len(minArg) > 0 && (minArg[0] == '(' || minArg[0] == '['):
+		r.Min, r.MinEx = string(minArg[1:]), minArg[0] == '('
+	default:
+		return bad()
+	}
+	switch {
+	case string(maxArg) == "+":
+		r.MaxInf = true
+	case string(maxArg) == "-":
+		r.MaxNeg = true
+	case len(maxArg) > 0 && (maxArg[0] == '(' || maxArg[0] == '['):
+		r.Max, r.MaxEx = string(maxArg[1:]), maxArg[0] == '('
+	default:
+		return bad()
+	}
+	return r, true
+}
+
+func cmdZCount(c *Ctx) {
+	r, ok := c.scoreRangeArgs(c.Args[2], c.Args[3])
+	if !ok {
+		return
+	}
+	z, ok := c.lookupZSet(c.Args[1])
+	if !ok {
+		return
+	}
+	if z == nil {
+		c.W.Int(0)
+		return
+	}
+	first := z.FirstInScore(&r)
+	if first == nil {
+		c.W.Int(0)
+		return
+	}
+	last := z.LastInScore(&r)
+	c.W.Int(int64(z.Rank(last.Member) - z.Rank(first.Member) + 1))
+}
+
+// ZRANK key member [WITHSCORE] and ZREVRANK.
+func cmdZRank(c *Ctx) {
+	withScore := false
+	if len(c.Args) == 4 && EqualFold(c.Args[3], "withscore") {
+		withScore = true
+	} else if len(c.Args) != 3 {
+		c.W.Error(ErrSyntax)
+		return
+	}
+	z, ok := c.lookupZSet(c.Args[1])
+	if !ok {
+		return
+	}
+	r := -1
+	if z != nil {
+		r = z.Rank(string(c.Args[2]))
+	}
+	if r < 0 {
+		if withScore {
+			c.W.NullArray()
+		} else {
+			c.W.Null()
+		}
+		return
+	}
+	if c.Cmd.Name == "zrevrank" {
+		r = z.Card() - 1 - r
+	}
+	if withScore {
+		c.W.Array(2)
+		c.W.Int(int64(r))
+		s, _ := z.Score(string(c.Args[2]))
+		c.W.Double(s)
+		return
+	}
+	c.W.Int(int64(r))
+}
+
+// replyNodes writes members (with scores) in RESP2 or RESP3 shape.
+func (c *Ctx) replyNodes(nodes []*keyspace.ZNode, withScores bool) {
+	if withScores && c.W.RESP3() {
+		c.W.Array(len(nodes))
+		for _, x := range nodes {
+			c.W.Array(2)
+			c.W.BulkString(x.Member)
+			c.W.Double(x.Score)
+		}
+		return
+	}
+	n := len(nodes)
+	if withScores {
+		n *= 2
+	}
+	c.W.Array(n)
+	for _, x := range nodes {
+		c.W.BulkString(x.Member)
+		if withScores {
+			c.W.Double(x.Score)
+		}
+	}
+}
+
+// cmdZRange serves ZRANGE and its older forms (ZRANGEBYSCORE,
+// ZREVRANGEBYSCORE, ZREVRANGE, ZRANGEBYLEX, ZREVRANGEBYLEX).
+func cmdZRange(c *Ctx) {
+	var byScore, byLex, rev, withScores, hasLimit bool
+	var offset, limit int64 = 0, -1
+	name := c.Cmd.Name
+	switch name {
+	case "zrangebyscore":
+		byScore = true
+	case "zrevrangebyscore":
+		byScore, rev = true, true
+	case "zrevrange":
+		rev = true
+	case "zrangebylex":
+		byLex = true
+	case "zrevrangebylex":
+		byLex, rev = true, true
+	}
+	for i := 4; i < len(c.Args); i++ {
+		a := c.Args[i]
+		switch {
+		case EqualFold(a, "withscores"):
+			withScores = true
+		case EqualFold(a, "limit") && i+2 < len(c.Args):
+			var ok bool
+			if offset, ok = c.ArgInt(i + 1); !ok {
+				return
+			}
+			if limit, ok = c.ArgInt(i + 2); !ok {
+				return
+			}
+			hasLimit = true
+			i += 2
+		case EqualFold(a, "byscore") && name == "zrange":
+			byScore = true
+		case EqualFold(a, "bylex") && name == "zrange":
+			byLex = true
+		case EqualFold(a, "rev") && name == "zrange":
+			rev = true
+		default:
+			c.W.Error(ErrSyntax)
+			return
+		}
+	}
+	if byScore && byLex {
+		c.W.Error(ErrSyntax)
+		return
+	}
+	if hasLimit && !byScore && !byLex {
+		c.W.Error("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
+		return
+	}
+	if withScores && byLex {
+		c.W.Error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+		return
+	}
+	lo, hi := c.Args[2], c.Args[3]
+	if rev && (byScore || byLex) {
+		lo, hi = hi, lo // the reverse forms take max before min
+	}
+	var sr keyspace.ScoreRange
+	var lr keyspace.LexRange
+	var start, stop int64
+	var ok bool
+	switch {
+	case byScore:
+		if sr, ok = c.scoreRangeArgs(lo, hi); !ok {
+			return
+		}
+	case byLex:
+		if lr, ok = c.lexRangeArgs(lo, hi); !ok {
+			return
+		}
+	default:
+		if start, ok = c.ArgInt(2); !ok {
+			return
+		}
+		if stop, ok = c.ArgInt(3); !ok {
+			return
+		}
+	}
+	z, ok := c.lookupZSet(c.Args[1])
+	if !ok {
+		return
+	}
+	if z == nil {
+		c.W.Array(0)
+		return
+	}
+	var nodes []*keyspace.ZNode
+	if !byScore && !byLex {
+		s, e, in := normRange(start, stop, z.Card())
+		if in {
+			if rev {
+				s, e = z.Card()-1-e, z.Card()-1-s
+			}
+			x := z.ByRank(s)
+			for i := s; i <= e && x != nil; i++ {
+				nodes = append(nodes, x)
+				x = x.Next()
+			}
+			if rev {
+				for i, j := 0, len(nodes)-1; i < j; i, j = i+1, j-1 {
+					nodes[i], nodes[j] = nodes[j], nodes[i]
+				}
+			}
+		}
+		c.replyNodes(nodes, withScores)
+		return
+	}
+	var x *keyspace.ZNode
+	inRange := func(x *keyspace.ZNode) bool {
+		if byScore {
+			return sr.GteMin(x.Score) && sr.LteMax(x.Score)
+		}
+		return lr.GteMin(x.Member) && lr.LteMax(x.Member)
+	}
+	switch {
+	case byScore && rev:
+		x = z.LastInScore(&sr)
+	case byScore:
+		x = z.FirstInScore(&sr)
+	case rev:
+		x = z.LastInLex(&lr)
+	default:
+		x = z.FirstInLex(&lr)
+	}
+	if offset < 0 {
+		x = nil
+	}
+	for ; x != nil && offset > 0; offset-- {
+		x = zstep(x, rev)
+	}
+	for ; x != nil && inRange(x) && limit != 0; limit-- {
+		nodes = append(nodes, x)
+		x = zstep(x, rev)
+	}
+	c.replyNodes(nodes, withScores)
+}
+
+func zstep(x *keyspace.ZNode, rev bool) *keyspace.ZNode {
+	if rev {
+		return x.Prev()
+	}
+	return x.Next()
+}
+
+func cmdZRemRange(c *Ctx) {
+	var sr keyspace.ScoreRange
+	var start, stop int64
+	var ok bool
+	byScore := c.Cmd.Name == "zremrangebyscore"
+	if byScore {
+		if sr, ok = c.scoreRangeArgs(c.Args[2], c.Args[3]); !ok {
+			return
+		}
+	} else {
+		if start, ok = c.ArgInt(2); !ok {
+			return
+		}
+		if stop, ok = c.ArgInt(3); !ok {
+			return
+		}
+	}
+	z, ok := c.lookupZSet(c.Args[1])
+	if !ok {
+		return
+	}
+	if z == nil {
+		c.W.Int(0)
+		return
+	}
+	var victims []string
+	if byScore {
+		for x := z.FirstInScore(&sr); x != nil && sr.LteMax(x.Score); x = x.Next() {
+			victims = append(victims, x.Member)
+		}
+	} else if s, e, in := normRange(start, stop, z.Card()); in {
+		x := z.ByRank(s)
+		for i := s; i <= e && x != nil; i++ {
+			victims = append(victims, x.Member)
+			x = x.Next()
+		}
+	}
+	for _, m := range victims {
+		z.Remove(m)
+	}
+	if len(victims) > 0 {
+		c.Dirty++
+		c.dropIfEmpty(c.Args[1], z.Card())
+	}
+	c.W.Int(int64(len(victims)))
+}
+
+func cmdZPop(c *Ctx) {
+	if len(c.Args) > 3 {
+		c.W.Error(ErrSyntax)
+		return
+	}
+	count, hasCount, ok := c.optCount(2)
+	if !ok {
+		return
+	}
+	z, ok := c.lookupZSet(c.Args[1])
+	if !ok {
+		return
+	}
+	max := c.Cmd.Name == "zpopmax"
+	var nodes []*keyspace.ZNode
+	if z != nil {
+		for int64(len(nodes)) < count && z.Card() > 0 {
+			x := z.First()
+			if max {
+				x = z.Last()
+			}
+			nodes = append(nodes, x)
+			z.Remove(x.Member)
+		}
+	}
+	if hasCount {
+		c.replyNodes(nodes, true)
+	} else {
+		c.W.Array(2 * len(nodes))
+		for _, x := range nodes {
+			c.W.BulkString(x.Member)
+			c.W.Double(x.Score)
+		}
+	}
+	if len(nodes) > 0 {
+		c.Dirty++
+		c.dropIfEmpty(c.Args[1], z.Card())
+	}
+}
+
+func cmdZScan(c *Ctx) {
+	cursor, pattern, count, ok := c.scanArgs()
+	if !ok {
+		return
+	}
+	z, ok := c.lookupZSet(c.Args[1])
+	if !ok {
+		return
+	}
+	var members []string
+	if z != nil {
+		members = make([]string, 0, z.Card())
+		z.Members(func(m string, _ float64) { members = append(members, m) })
+	}
+	picked, next := collScan(members, cursor, count)
+	c.replyScan(next, picked, pattern, func(m string) [][]byte {
+		s, _ := z.Score(m)
+		return [][]byte{[]byte(m), []byte(strconv.FormatFloat(s, 'g', -1, 64))}
+	})
+}

@@ -1,0 +1,152 @@
+package keyspace
+
+import (
+	"encoding/binary"
+)
+
+// Small hashes are kept as one byte slice of length-prefixed fields and
+// values (like Redis's listpack), which costs a few bytes per field instead
+// of a Go map's hundreds of bytes per hash; a hash that grows past
+// hashMaxSmall fields or gets a field or value longer than hashMaxSmallLen
+// bytes becomes a map for good.
+const (
+	hashMaxSmall    = 128
+	hashMaxSmallLen = 64
+)
+
+// Hash is the value of a hash key: lp (small) or m (large).
+type Hash struct {
+	lp []byte            // uvarint length + field, uvarint length + value, ...
+	n  int               // fields in lp
+	m  map[string]string // nil while small
+}
+
+func NewHash() *Hash { return &Hash{} }
+
+func (h *Hash) Len() int {
+	if h.m != nil {
+		return len(h.m)
+	}
+	return h.n
+}
+
+// lpNext decodes the string at lp[pos:] and returns it and the next position.
+func lpNext(lp []byte, pos int) ([]byte, int) {
+	n, k := binary.Uvarint(lp[pos:])
+	pos += k
+	return lp[pos : pos+int(n)], pos + int(n)
+}
+
+// find returns the positions of a field's entry and of its value in lp,
+// or -1.
+func (h *Hash) find(f []byte) (start, vpos int) {
+	for pos := 0; pos < len(h.lp); {
+		s := pos
+		field, p := lpNext(h.lp, pos)
+		_, next := lpNext(h.lp, p)
+		if string(field) == string(f) {
+			return s, p
+		}
+		pos = next
+	}
+	return -1, -1
+}
+
+// Get returns a field's value; the slice aliases the hash for small ones.
+func (h *Hash) Get(f []byte) ([]byte, bool) {
+	if h.m != nil {
+		v, ok := h.m[string(f)]
+		return []byte(v), ok
+	}
+	_, vpos := h.find(f)
+	if vpos < 0 {
+		return nil, false
+	}
+	v, _ := lpNext(h.lp, vpos)
+	return v, true
+}
+
+func (h *Hash) Has(f []byte) bool {
+	if h.m != nil {
+		_, ok := h.m[string(f)]
+		return ok
+	}
+	s, _ := h.find(f)
+	return s >= 0
+}
+
+// Set sets a field and reports whether it is new.
+func (h *Hash) Set(f, v []byte) bool {
+	if h.m == nil && (len(f) > hashMaxSmallLen || len(v) > hashMaxSmallLen) {
+		h.toMap()
+	}
+	if h.m != nil {
+		_, ok := h.m[string(f)]
+		h.m[string(f)] = string(v)
+		return !ok
+	}
+	start, vpos := h.find(f)
+	if start >= 0 {
+		old, end := lpNext(h.lp, vpos)
+		if len(old) == len(v) {
+			copy(old, v)
+			return false
+		}
+		h.lp = append(h.lp[:start], h.lp[end:]...)
+		h.n--
+	}
+	if start < 0 && h.n >= hashMaxSmall {
+		h.toMap()
+		h.m[string(f)] = string(v)
+		return true
+	}
+	h.lp = binary.AppendUvarint(h.lp, uint64(len(f)))
+	h.lp = append(h.lp, f...)
+	h.lp = binary.AppendUvarint(h.lp, uint64(len(v)))
+	h.lp = append(h.lp, v...)
+	h.n++
+	return start < 0
+}
+
+// Del removes a field and reports whether it existed.
+func (h *Hash) Del(f []byte) bool {
+	if h.m != nil {
+		_, ok := h.m[string(f)]
+		delete(h.m, string(f))
+		return ok
+	}
+	start, vpos := h.find(f)
+	if start < 0 {
+		return false
+	}
+	_, end := lpNext(h.lp, vpos)
+	h.lp = append(h.lp[:start], h.lp[end:]...)
+	h.n--
+	return true
+}
+
+// Each calls fn for every field and value; the slices are valid only
+// during the call and fn must not change the hash.
+func (h *Hash) Each(fn func(f, v []byte)) {
+	if h.m != nil {
+		for f, v := range h.m {
+			fn([]byte(f), []byte(v))
+		}
+		return
+	}
+	for pos := 0; pos < len(h.lp); {
+		var f, v []byte
+		f, pos = lpNext(h.lp, pos)
+		v, pos = lpNext(h.lp, pos)
+		fn(f, v)
+	}
+}
+
+func (h *Hash) toMap() {
+	m := make(map[string]string, h.n+1)
+	h.Each(func(f, v []byte) { m[string(f)] = string(v) })
+	h.m, h.lp, h.n = m, nil, 0
+}
+
+// Small reports whether the hash is in its compact form.
+func (h *Hash) Small() bool { return h.m == nil }

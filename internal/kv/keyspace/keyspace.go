@@ -1,0 +1,301 @@
+// Package keyspace holds the values of the data store (strings, lists,
+// sets, hashes, sorted sets, and any collection type a later feature
+// registers with NewType) and the keyspace that maps keys to them. It knows
+// nothing of clients, commands, logs or the network: the packages above it
+// (command, aof, repl and the server in internal/kv) lock its shards, read
+// and change entries, and keep their own per-key state (WATCH, blocked
+// clients, keys being migrated) beside it.
+//
+// The keyspace is split into 256 shards, each guarded by its own mutex; a
+// key belongs to the shard of its Redis Cluster hash slot (CRC16 of the key
+// or of its {hash tag}, modulo 16384), and inside a shard keys are grouped
+// per slot, so the keys of one slot can be counted, listed, moved or
+// dropped without touching the others. Methods named ...Locked expect the
+// caller to hold the lock of the key's shard (LockShard); callers lock
+// several shards in ascending order.
+package keyspace
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// NumSlots is the number of Redis Cluster hash slots.
+const NumSlots = 16384
+
+const (
+	// NumShards is the number of shards; it divides NumSlots, and slot s
+	// is in shard s % NumShards.
+	NumShards     = 256
+	slotsPerShard = NumSlots / NumShards
+)
+
+// shard is one part of the keyspace. All fields are guarded by mu.
+type shard struct {
+	mu      sync.Mutex
+	slots   [slotsPerShard]map[string]*Entry // keys by slot/NumShards
+	keys    int                              // number of keys
+	expires map[string]struct{}              // keys with an expiry, sampled by the active expirer
+	_       [40]byte                         // 576 bytes: shards on separate cache lines
+}
+
+// Keyspace is the set of keys of one database, sharded by hash slot.
+type Keyspace struct {
+	shards [NumShards]shard
+	// expireHook is told about every key deleted because it expired (the
+	// replication stream sends a DEL); set once before serving.
+	expireHook func(key []byte)
+	// replicaMode: on a replica expired keys are hidden from reads but not
+	// deleted; the primary's DEL deletes them.
+	replicaMode atomic.Bool
+}
+
+// New returns an empty keyspace.
+func New() *Keyspace {
+	ks := &Keyspace{}
+	for i := range ks.shards {
+		ks.shards[i].expires = make(map[string]struct{})
+	}
+	return ks
+}
+
+// ShardOf returns the shard index of a key.
+func ShardOf(key []byte) int { return int(KeySlot(key)) % NumShards }
+
+// LockShard locks shard i.
+func (ks *Keyspace) LockShard(i int) { ks.shards[i].mu.Lock() }
+
+// UnlockShard unlocks shard i.
+func (ks *Keyspace) UnlockShard(i int) { ks.shards[i].mu.Unlock() }
+
+// SetExpireHook sets the function told about every key deleted because
+// it expired, with the key's shard locked; it must be set before the
+// keyspace is shared.
+func (ks *Keyspace) SetExpireHook(fn func(key []byte)) { ks.expireHook = fn }
+
+// SetReplicaMode turns replica mode on or off: a replica hides expired
+// keys from reads but leaves deleting them to its primary's DEL.
+func (ks *Keyspace) SetReplicaMode(on bool) { ks.replicaMode.Store(on) }
+
+// LookupLocked returns the live entry of key, deleting it when it has
+// expired at now.
+func (ks *Keyspace) LookupLocked(key []byte, now int64) *Entry {
+	slot := KeySlot(key)
+	sh := &ks.shards[int(slot)%NumShards]
+	m := sh.slots[int(slot)/NumShards]
+	if m == nil {
+		return nil
+	}
+	e := m[string(key)]
+	if e == nil {
+		return nil
+	}
+	if e.exp != 0 && e.exp <= now {
+		if ks.replicaMode.Load() {
+			return nil
+		}
+		delete(m, string(key))
+		delete(sh.expires, string(key))
+		sh.keys--
+		if ks.expireHook != nil {
+			ks.expireHook(key)
+		}
+		return nil
+	}
+	return e
+}
+
+// AddLocked inserts a new key (which must not exist) and returns its entry.
+func (ks *Keyspace) AddLocked(key []byte, e *Entry) *Entry {
+	slot := KeySlot(key)
+	sh := &ks.shards[int(slot)%NumShards]
+	m := sh.slots[int(slot)/NumShards]
+	if m == nil {
+		m = make(map[string]*Entry)
+		sh.slots[int(slot)/NumShards] = m
+	}
+	k := string(key)
+	m[k] = e
+	sh.keys++
+	if e.exp != 0 {
+		sh.expires[k] = struct{}{}
+	}
+	return e
+}
+
+// DeleteLocked removes key and reports whether it existed (expired or not).
+func (ks *Keyspace) DeleteLocked(key []byte) bool {
+	slot := KeySlot(key)
+	sh := &ks.shards[int(slot)%NumShards]
+	m := sh.slots[int(slot)/NumShards]
+	if m == nil {
+		return false
+	}
+	if _, ok := m[string(key)]; !ok {
+		return false
+	}
+	delete(m, string(key))
+	delete(sh.expires, string(key))
+	sh.keys--
+	if len(m) == 0 {
+		sh.slots[int(slot)/NumShards] = nil
+	}
+	return true
+}
+
+// SetExpireLocked changes the expiry of the entry e of key.
+func (ks *Keyspace) SetExpireLocked(key []byte, e *Entry, exp int64) {
+	if e.exp == exp {
+		return
+	}
+	sh := &ks.shards[ShardOf(key)]
+	if exp == 0 {
+		delete(sh.expires, string(key))
+	} else if e.exp == 0 {
+		sh.expires[string(key)] = struct{}{}
+	}
+	e.exp = exp
+}
+
+// SetStringLocked sets key to a string value with the given expiry,
+// replacing any value. It reuses the entry and its buffer when it can.
+func (ks *Keyspace) SetStringLocked(key, val []byte, exp int64, now int64) {
+	e := ks.LookupLocked(key, now)
+	if e == nil {
+		ks.AddLocked(key, NewString(CopyBytes(val), exp))
+		return
+	}
+	if e.IsString() && cap(e.Bytes()) >= len(val) && cap(e.Bytes()) <= 2*len(val)+16 {
+		e.SetBytes(append(e.Bytes()[:0], val...))
+	} else {
+		e.SetBytes(CopyBytes(val))
+	}
+	ks.SetExpireLocked(key, e, exp)
+}
+
+// CopyBytes returns a copy of b that a value can keep (never nil).
+func CopyBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte{}
+	}
+	c := make([]byte, len(b))
+	copy(c, b)
+	return c
+}
+
+// Len returns the number of keys, including expired keys not yet removed.
+func (ks *Keyspace) Len() int {
+	n := 0
+	for i := range ks.shards {
+		sh := &ks.shards[i]
+		sh.mu.Lock()
+		n += sh.keys
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// ShardLenLocked returns the number of keys of shard i, including expired
+// keys not yet removed.
+func (ks *Keyspace) ShardLenLocked(i int) int { return ks.shards[i].keys }
+
+// ExpiresLen returns the number of keys with an expiry.
+func (ks *Keyspace) ExpiresLen() int {
+	n := 0
+	for i := range ks.shards {
+		ks.shards[i].mu.Lock()
+		n += len(ks.shards[i].expires)
+		ks.shards[i].mu.Unlock()
+	}
+	return n
+}
+
+// ForEachInSlotLocked calls fn for each key of a slot (live or expired, the
+// caller checks) until fn returns false; the caller holds the slot's shard
+// lock. fn must not add or delete keys of the slot.
+func (ks *Keyspace) ForEachInSlotLocked(slot int, fn func(key string, e *Entry) bool) {
+	m := ks.shards[slot%NumShards].slots[slot/NumShards]
+	for k, e := range m {
+		if !fn(k, e) {
+			return
+		}
+	}
+}
+
+// ForEachInShardLocked calls fn for each key of shard i (live or expired);
+// the caller holds its lock. fn must not add or delete keys.
+func (ks *Keyspace) ForEachInShardLocked(i int, fn func(key string, e *Entry)) {
+	for _, m := range ks.shards[i].slots {
+		for k, e := range m {
+			fn(k, e)
+		}
+	}
+}
+
+// CountKeysInSlot returns the number of keys stored in a hash slot.
+func (ks *Keyspace) CountKeysInSlot(slot int) int {
+	sh := &ks.shards[slot%NumShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return len(sh.slots[slot/NumShards])
+}
+
+// KeysInSlot returns up to count keys stored in slot (CLUSTER
+// GETKEYSINSLOT).
+func (ks *Keyspace) KeysInSlot(slot, count int) []string {
+	sh := &ks.shards[slot%NumShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var out []string
+	ks.ForEachInSlotLocked(slot, func(key string, _ *Entry) bool {
+		if len(out) >= count {
+			return false
+		}
+		out = append(out, key)
+		return true
+	})
+	return out
+}
+
+// FlushShardLocked drops every key of shard i.
+func (ks *Keyspace) FlushShardLocked(i int) {
+	sh := &ks.shards[i]
+	for j := range sh.slots {
+		sh.slots[j] = nil
+	}
+	sh.keys = 0
+	sh.expires = make(map[string]struct{})
+}
+
+// ExpireSample checks up to n keys with an expiry of shard i (map
+// iteration starts at a random place) and deletes those expired at now,
+// as Redis's active expiry cycle does. It returns how many it deleted; a
+// replica deletes none (it waits for the primary's DEL).
+func (ks *Keyspace) ExpireSample(i int, now int64, n int) int {
+	if ks.replicaMode.Load() {
+		return 0
+	}
+	sh := &ks.shards[i]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var victims []string
+	seen := 0
+	for k := range sh.expires {
+		if seen == n {
+			break
+		}
+		seen++
+		slot := KeySlot([]byte(k))
+		e := sh.slots[int(slot)/NumShards][k]
+		if e != nil && e.exp != 0 && e.exp <= now {
+			victims = append(victims, k)
+		}
+	}
+	for _, k := range victims {
+		ks.DeleteLocked([]byte(k))
+		if ks.expireHook != nil {
+			ks.expireHook([]byte(k))
+		}
+	}
+	return len(victims)
+}

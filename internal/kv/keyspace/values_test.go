@@ -1,0 +1,143 @@
+package keyspace
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestHashEncodings drives the compact and the map form of a hash with
+// random operations and compares both with a plain map.
+func TestHashEncodings(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 50; round++ {
+		h := NewHash()
+		model := map[string]string{}
+		for op := 0; op < 400; op++ {
+			f := fmt.Sprint("f", r.IntN(150))
+			switch r.IntN(4) {
+			case 0, 1:
+				v := strings.Repeat("v", r.IntN(8))
+				if r.IntN(200) == 0 {
+					v = strings.Repeat("x", 100) // forces the map form
+				}
+				_, existed := model[f]
+				if added := h.Set([]byte(f), []byte(v)); added == existed {
+					t.Fatalf("set %s: added=%v, existed=%v", f, added, existed)
+				}
+				model[f] = v
+			case 2:
+				_, existed := model[f]
+				if h.Del([]byte(f)) != existed {
+					t.Fatalf("del %s", f)
+				}
+				delete(model, f)
+			case 3:
+				v, ok := h.Get([]byte(f))
+				mv, mok := model[f]
+				if ok != mok || string(v) != mv {
+					t.Fatalf("get %s = %q %v, want %q %v", f, v, ok, mv, mok)
+				}
+			}
+			if h.Len() != len(model) {
+				t.Fatalf("len %d, want %d", h.Len(), len(model))
+			}
+		}
+		seen := 0
+		h.Each(func(f, v []byte) {
+			seen++
+			if model[string(f)] != string(v) {
+				t.Fatalf("each: %s=%s, want %s", f, v, model[string(f)])
+			}
+		})
+		if seen != len(model) {
+			t.Fatalf("each saw %d fields, want %d", seen, len(model))
+		}
+	}
+}
+
+// TestSetEncodings drives the compact and the map form of a set with
+// random operations and compares both with a plain map.
+func TestSetEncodings(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 50; round++ {
+		s := NewSet()
+		model := map[string]bool{}
+		for op := 0; op < 400; op++ {
+			m := fmt.Sprint("m", r.IntN(160))
+			if r.IntN(300) == 0 {
+				m = strings.Repeat("y", 80) // forces the map form
+			}
+			switch r.IntN(3) {
+			case 0:
+				if s.Add([]byte(m)) == model[m] {
+					t.Fatalf("add %s", m)
+				}
+				model[m] = true
+			case 1:
+				if s.Remove([]byte(m)) != model[m] {
+					t.Fatalf("remove %s", m)
+				}
+				delete(model, m)
+			case 2:
+				if s.Has([]byte(m)) != model[m] {
+					t.Fatalf("has %s", m)
+				}
+			}
+			if s.Len() != len(model) {
+				t.Fatalf("len %d, want %d", s.Len(), len(model))
+			}
+		}
+		got := s.Members()
+		if len(got) != len(model) {
+			t.Fatalf("members: %d, want %d", len(got), len(model))
+		}
+		for _, m := range got {
+			if !model[m] {
+				t.Fatalf("member %s not in model", m)
+			}
+		}
+	}
+	var nilSet *Set
+	if nilSet.Len() != 0 || nilSet.Has([]byte("x")) || len(nilSet.Members()) != 0 {
+		t.Fatal("nil set is not empty")
+	}
+}
+
+// TestZSetRanks checks the skip list's spans against a sorted model.
+func TestZSetRanks(t *testing.T) {
+	z := NewZSet()
+	model := map[string]float64{}
+	for i := 0; i < 2000; i++ {
+		m := strconv.Itoa(i * 7919 % 1000)
+		s := float64(i*31%97) / 3
+		z.Add(m, s)
+		model[m] = s
+		if i%5 == 0 {
+			victim := strconv.Itoa(i * 13 % 1000)
+			z.Remove(victim)
+			delete(model, victim)
+		}
+	}
+	if z.Card() != len(model) || z.length != len(model) {
+		t.Fatalf("card %d length %d, model %d", z.Card(), z.length, len(model))
+	}
+	rank := 0
+	for x := z.header.level[0].forward; x != nil; x = x.level[0].forward {
+		if got := z.Rank(x.Member); got != rank {
+			t.Fatalf("rank(%s) = %d, want %d", x.Member, got, rank)
+		}
+		if y := z.ByRank(rank); y != x {
+			t.Fatalf("byRank(%d) wrong", rank)
+		}
+		if x.level[0].forward != nil && !zless(x.Score, x.Member, x.level[0].forward.Score, x.level[0].forward.Member) {
+			t.Fatalf("order broken at %s", x.Member)
+		}
+		rank++
+	}
+	if rank != len(model) {
+		t.Fatalf("walked %d nodes, want %d", rank, len(model))
+	}
+}

@@ -1,0 +1,333 @@
+// Package repl is the replication of the data store (docs/kv.md,
+// "Replication"): the stream of committed writes and its backlog, the
+// primary's side of PSYNC (full and partial resyncs, the replicas' ACKs,
+// WAIT), the replica's link to its primary, write pauses (CLIENT PAUSE,
+// failover) and the replication ID and offset kept across restarts. The
+// server feeds it the records of committed commands and gives it a way to
+// apply the primary's commands through its own command path.
+package repl
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
+	"github.com/gantry-project/gantry/internal/resp"
+)
+
+// Every committed write is appended to the replication stream while its
+// command still holds its shard locks, in the same order as the
+// append-only log, so the stream order agrees with the order of
+// conflicting commands. The stream is addressed by byte offsets; the last
+// ReplBacklogSize bytes stay in a ring (the backlog) from which replicas
+// continue after a short disconnect (PSYNC replid offset). A full sync
+// locks every shard, notes the stream offset, serialises the keyspace
+// (gantry's own format: the RESP commands of a snapshot file) and
+// unlocks: the snapshot holds exactly the writes before the offset and
+// the stream from the offset holds exactly the others.
+
+const noReplID = "0000000000000000000000000000000000000000"
+
+var errStaleLink = errors.New("replication link replaced")
+
+// Config configures the replication of a server.
+type Config struct {
+	// KS is the keyspace: snapshots of full syncs read it, write pauses
+	// pass through its shard locks, and a replica hides expired keys.
+	KS *keyspace.Keyspace
+	// BacklogSize is the size of the backlog in bytes: how much of the
+	// stream a replica can miss and still continue with a partial resync.
+	BacklogSize int
+	// MasterAuth is the password a replica AUTHs with at its primary.
+	MasterAuth string
+	// Timeout is how long a link may stay silent before the replica
+	// reconnects.
+	Timeout time.Duration
+	Logger  *log.Logger
+	// NewApplier returns the function a replica's link applies the
+	// primary's commands with, through the server's command path (so its
+	// own log records them and WATCHes and blocked clients hear of them);
+	// it returns the error reply, "" for success. One per link: a
+	// transaction's MULTI ... EXEC go through one applier.
+	NewApplier func() func(args [][]byte) string
+	// ListenPort returns the port clients reach this server on (a replica
+	// tells its primary with REPLCONF listening-port).
+	ListenPort func() string
+}
+
+// State is the replication state of a server: its stream and backlog,
+// the replicas attached to it and, on a replica, its link to the primary.
+type State struct {
+	cfg  Config
+	done chan struct{} // closed by Close
+	wg   sync.WaitGroup
+
+	mu        sync.Mutex // guards the fields below
+	closed    bool
+	bl        backlog
+	replid    string
+	replid2   string
+	secondOff int64 // replid2 is valid for offsets up to this; -1 none
+	links     map[*replLink]struct{}
+	waiters   map[chan struct{}]struct{}
+	// replica side
+	masterAddr string   // "" on a primary
+	masterConn net.Conn // the current link's connection
+	linkUp     bool     // handshake done, streaming
+	syncing    bool     // a full sync is being received
+	lastIO     time.Time
+	syncs      int64 // full syncs served
+	lastAfter  int   // stream bytes recorded during the last snapshot (tests)
+	partials   int64 // partial resyncs served
+
+	// active: the stream is kept (since the first replica attached, or
+	// since this server was a replica); before, writes skip it and the
+	// offset stays 0, as in Redis
+	active atomic.Bool
+	// snap is the snapshot of a full sync being taken (also in snapPtr
+	// for the lock-free check of Prepare); snapMu allows one at a time
+	snap          *snapState
+	snapPtr       atomic.Pointer[snapState]
+	snapMu        sync.Mutex
+	snapshotDelay atomic.Int64 // see SetSnapshotDelay
+
+	gen     atomic.Int64 // changes at every ReplicaOf; a link of an older gen stops
+	applyMu sync.Mutex   // held while the link applies a command, and by ReplicaOf
+
+	replica     atomic.Bool
+	loading     atomic.Bool
+	pausedUntil atomic.Int64 // Unix ns; writes wait until then (CLIENT PAUSE WRITE)
+}
+
+// replLink is a replica attached to this server.
+type replLink struct {
+	nc      net.Conn
+	ip      string
+	port    string
+	notify  chan struct{}
+	online  atomic.Bool
+	ack     atomic.Int64
+	ackTime atomic.Int64 // Unix seconds of the last ACK
+}
+
+func newReplID() string {
+	var b [20]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("repl: no randomness for a replication id: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// New returns the replication state of a primary with a new replication
+// ID at offset 0, and starts pinging replicas once a second.
+func New(cfg Config) *State {
+	r := &State{
+		cfg: cfg, done: make(chan struct{}),
+		bl: newBacklog(cfg.BacklogSize), replid: newReplID(), replid2: noReplID, secondOff: -1,
+		links: make(map[*replLink]struct{}), waiters: make(map[chan struct{}]struct{}),
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.cron()
+	}()
+	return r
+}
+
+// Active reports whether the stream is kept: writes must be fed.
+func (r *State) Active() bool { return r.active.Load() }
+
+// IsReplica reports whether the server replicates from a primary.
+func (r *State) IsReplica() bool { return r.replica.Load() }
+
+// Loading reports whether a replica is loading a full sync.
+func (r *State) Loading() bool { return r.loading.Load() }
+
+// Feed appends records to the stream and wakes the replica links; it
+// returns the offset after them. shards are the shards the caller holds
+// locked (the command's): while a snapshot is taken, records of commands
+// on shards already in it are kept for after it too.
+func (r *State) Feed(rec []byte, shards []int) int64 {
+	r.mu.Lock()
+	r.bl.write(rec)
+	end := r.bl.end
+	if sn := r.snap; sn != nil {
+		after := len(shards) == 0
+		for _, i := range shards {
+			if sn.done[i] {
+				after = true
+				break
+			}
+		}
+		if after {
+			sn.after = append(sn.after, rec...)
+		}
+	}
+	for l := range r.links {
+		select {
+		case l.notify <- struct{}{}:
+		default:
+		}
+	}
+	r.mu.Unlock()
+	return end
+}
+
+// Offset returns the replication offset: the end of this server's stream
+// (master_repl_offset; on a replica, what it has applied).
+func (r *State) Offset() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bl.end
+}
+
+var bDEL = []byte("DEL")
+
+// Expired is the keyspace's hook for keys it deletes because they expired
+// (on access or by the active expirer): replicas do not expire keys, they
+// receive a DEL in the stream, as in Redis. Called with the key's shard
+// locked.
+func (r *State) Expired(key []byte) {
+	if r.active.Load() {
+		r.Feed(resp.AppendCommand(nil, bDEL, key), []int{keyspace.ShardOf(key)})
+	}
+}
+
+// Paused reports whether client writes are paused (CLIENT PAUSE WRITE,
+// CLUSTER FAILOVER).
+func (r *State) Paused() bool {
+	u := r.pausedUntil.Load()
+	return u != 0 && time.Now().UnixNano() < u
+}
+
+// PauseWrites makes client writes wait for d (or until UnpauseWrites) and
+// returns the stream offset once every write already executing has
+// committed: the writes acknowledged before the pause are all below it.
+func (r *State) PauseWrites(d time.Duration) int64 {
+	r.pausedUntil.Store(time.Now().Add(d).UnixNano())
+	// barrier: a command checks the pause after locking its shards, so
+	// once every shard was free once, later writes see the pause
+	for i := 0; i < keyspace.NumShards; i++ {
+		r.cfg.KS.LockShard(i)
+		r.cfg.KS.UnlockShard(i) //nolint:staticcheck // an empty critical section is the point
+	}
+	return r.Offset()
+}
+
+// UnpauseWrites ends a pause.
+func (r *State) UnpauseWrites() { r.pausedUntil.Store(0) }
+
+// WaitUnpaused waits until writes are no longer paused; false when the
+// server is closing.
+func (r *State) WaitUnpaused() bool {
+	for r.Paused() {
+		select {
+		case <-r.done:
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// CountAcked returns how many online replicas acknowledged off.
+func (r *State) CountAcked(off int64) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for l := range r.links {
+		if l.online.Load() && l.ack.Load() >= off {
+			n++
+		}
+	}
+	return n
+}
+
+var (
+	bREPLCONF = []byte("REPLCONF")
+	bGETACK   = []byte("GETACK")
+	bStar     = []byte("*")
+	bPING     = []byte("PING")
+)
+
+// RequestAcks asks the replicas for an ACK now instead of within a second
+// (WAIT).
+func (r *State) RequestAcks() {
+	if r.active.Load() {
+		r.Feed(resp.AppendCommand(nil, bREPLCONF, bGETACK, bStar), nil)
+	}
+}
+
+// AddWaiter makes ch receive (without blocking) whenever a replica
+// acknowledges, until RemoveWaiter.
+func (r *State) AddWaiter(ch chan struct{}) {
+	r.mu.Lock()
+	r.waiters[ch] = struct{}{}
+	r.mu.Unlock()
+}
+
+// RemoveWaiter undoes AddWaiter.
+func (r *State) RemoveWaiter(ch chan struct{}) {
+	r.mu.Lock()
+	delete(r.waiters, ch)
+	r.mu.Unlock()
+}
+
+// wakeWaitersLocked tells WAITing clients an ACK arrived; the caller
+// holds r.mu.
+func (r *State) wakeWaitersLocked() {
+	for ch := range r.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Close ends the replica's link and every replica's, stops the
+// background work and waits for it.
+func (r *State) Close() {
+	r.gen.Add(1)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	close(r.done)
+	nc := r.masterConn
+	r.mu.Unlock()
+	if nc != nil {
+		nc.Close()
+	}
+	r.wg.Wait()
+}
+
+// SetSnapshotDelay makes full-sync snapshots pause d after each shard, so
+// tests can interleave writes with a snapshot.
+func (r *State) SetSnapshotDelay(d time.Duration) { r.snapshotDelay.Store(int64(d)) }
+
+// LastSnapshotTail returns how many stream bytes were recorded during the
+// last full-sync snapshot (tests).
+func (r *State) LastSnapshotTail() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastAfter
+}
+
+// DropLink closes a replica's connection to its primary; the link
+// reconnects (tests).
+func (r *State) DropLink() {
+	r.mu.Lock()
+	nc := r.masterConn
+	r.mu.Unlock()
+	if nc != nil {
+		nc.Close()
+	}
+}
