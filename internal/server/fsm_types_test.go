@@ -54,6 +54,8 @@ func TestFSMAppliesEveryMessageType(t *testing.T) {
 		{structs.NodeUpdateDrainRequestType, json, &structs.NodeUpdateDrainRequest{NodeID: node, Drain: true, Time: 14}},
 		{structs.NodeUpdateStatusRequestType, json, &structs.NodeUpdateStatusRequest{NodeID: node, Status: structs.NodeStatusDown, Time: 15}},
 		{structs.JobDeregisterRequestType, json, &structs.JobDeregisterRequest{JobID: "web", Time: 16}},
+		// The node went down: every copy is lost, and the job stopped.
+		{structs.GCRequestType, json, &structs.GCRequest{Allocs: []string{"a0"}, Time: 17}},
 		{structs.ServerMemberUpsertRequestType, json, &structs.ServerMemberUpsertRequest{Member: member}},
 		{structs.ServerMemberDeleteRequestType, json, &structs.ServerMemberDeleteRequest{ID: "s1"}},
 	}

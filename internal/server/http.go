@@ -80,6 +80,7 @@ func (s *Server) handler() http.Handler {
 	route("GET /v1/operator/snapshot", s.snapshotSave)
 	route("PUT /v1/operator/snapshot", s.snapshotRestore)
 	route("GET /v1/scheduler/status", s.schedulerStatus)
+	route("POST /v1/system/gc", s.systemGC)
 
 	metricsHandler := promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
 	mux.Handle("GET /metrics", metricsHandler)
