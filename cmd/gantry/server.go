@@ -111,4 +111,9 @@ func serverFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.IntVar(&cfg.Schedulers, "schedulers", 0, "shared-state: parallel scheduler workers (of the service scheduler with --batch-schedulers; 0 = 4)")
 	f.IntVar(&cfg.BatchSchedulers, "batch-schedulers", 0, "shared-state: run a separate batch scheduler with this many workers (0 = one scheduler for every job type)")
 	f.IntVar(&cfg.PlanBatch, "plan-batch", cfg.PlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
+	f.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often the leader deletes terminal allocations and finished jobs")
+	f.DurationVar(&cfg.GCAllocThreshold, "gc-alloc-threshold", cfg.GCAllocThreshold, "age (since its last change) past which a terminal allocation is deleted")
+	f.DurationVar(&cfg.GCJobThreshold, "gc-job-threshold", cfg.GCJobThreshold, "how long a stopped or finished batch job, all its allocations terminal, is kept")
+	f.IntVar(&cfg.GCMaxTerminalAllocsPerJob, "gc-max-terminal-allocs-per-job", cfg.GCMaxTerminalAllocsPerJob, "terminal allocations kept per job whatever their age, besides those the scheduler still reads")
+	f.IntVar(&cfg.GCBatchSize, "gc-batch-size", cfg.GCBatchSize, "most allocations and jobs deleted by one Raft entry")
 }
