@@ -309,7 +309,8 @@ func (r *runner) restartOrFinish(res driver.ExitResult, startFailed bool) (bool,
 			r.terminated(rec, res)
 		}
 		rec.Phase = phaseRestartWait
-		rec.RestartTimes = append(d.keep, now.UnixNano())
+		d.keep = append(d.keep, now.UnixNano())
+		rec.RestartTimes = d.keep
 		rec.TaskState.Restarts++
 		rec.TaskState.State = structs.TaskStatePending
 		rec.ClientStatus = structs.AllocClientPending
