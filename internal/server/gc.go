@@ -45,8 +45,9 @@ func (c Config) gcPolicy(force bool) gcPolicy {
 	return gcPolicy{allocAge: c.GCAllocThreshold, jobAge: c.GCJobThreshold, keepPerJob: c.GCMaxTerminalAllocsPerJob, force: force}
 }
 
-// gcItem is one thing to delete: an allocation, or a job (JobID set) with
-// whatever allocations it has left.
+// gcItem is one thing to delete: an allocation (allocID set) of a job at
+// its ModifyIndex (0: its record is gone), or the job itself with whatever
+// allocations it has left.
 type gcItem struct {
 	allocID string
 	job     structs.GCJob
@@ -80,14 +81,15 @@ func chooseGarbage(v gcView, now time.Time, p gcPolicy) []gcItem {
 	}
 	for _, j := range v.Jobs() {
 		allocs := v.AllocsByJob(j.ID)
+		ref := structs.GCJob{ID: j.ID, ModifyIndex: j.ModifyIndex}
 		if state.Finished(j, allocs) && !slices.ContainsFunc(allocs, notCollectable) && older(finishedAt(j, allocs), p.jobAge) {
 			for _, a := range allocs {
-				out = append(out, gcItem{allocID: a.ID})
+				out = append(out, gcItem{allocID: a.ID, job: ref})
 			}
-			out = append(out, gcItem{job: structs.GCJob{ID: j.ID, ModifyIndex: j.ModifyIndex}})
+			out = append(out, gcItem{job: ref})
 			continue
 		}
-		out = chooseAllocs(out, allocs, state.NeededAllocs(j, allocs), older, p)
+		out = chooseAllocs(out, ref, allocs, state.NeededAllocs(j, allocs), older, p)
 	}
 	var orphans []string
 	v.EachAllocJob(func(id string) bool {
@@ -98,15 +100,15 @@ func chooseGarbage(v gcView, now time.Time, p gcPolicy) []gcItem {
 	})
 	slices.Sort(orphans)
 	for _, id := range orphans {
-		out = chooseAllocs(out, v.AllocsByJob(id), nil, older, p)
+		out = chooseAllocs(out, structs.GCJob{ID: id}, v.AllocsByJob(id), nil, older, p)
 	}
 	return out
 }
 
 func notCollectable(a *structs.Allocation) bool { return !state.Collectable(a) }
 
-// chooseAllocs appends one job's allocations to delete.
-func chooseAllocs(out []gcItem, allocs []*structs.Allocation, needed map[string]bool,
+// chooseAllocs appends the allocations to delete of one job (ref).
+func chooseAllocs(out []gcItem, ref structs.GCJob, allocs []*structs.Allocation, needed map[string]bool,
 	older func(int64, time.Duration) bool, p gcPolicy) []gcItem {
 	var cands []*structs.Allocation
 	for _, a := range allocs {
@@ -118,7 +120,7 @@ func chooseAllocs(out []gcItem, allocs []*structs.Allocation, needed map[string]
 	start := len(out)
 	for i, a := range cands {
 		if i >= p.keepPerJob || older(a.ModifyTime, p.allocAge) {
-			out = append(out, gcItem{allocID: a.ID})
+			out = append(out, gcItem{allocID: a.ID, job: ref})
 		}
 	}
 	// In ID order, as everything else: the choice reads the same however
@@ -137,17 +139,21 @@ func finishedAt(j *structs.Job, allocs []*structs.Allocation) int64 {
 	return t
 }
 
-// gcEntries splits the choice into requests of at most size items each.
+// gcEntries splits the choice into requests of at most size items each,
+// in order; consecutive allocations of one job share a GCAllocs.
 func gcEntries(items []gcItem, size int, now int64) []*structs.GCRequest {
 	var out []*structs.GCRequest
 	for len(items) > 0 {
 		n := min(size, len(items))
 		req := &structs.GCRequest{Time: now}
 		for _, it := range items[:n] {
-			if it.job.ID != "" {
+			switch last := len(req.Allocs) - 1; {
+			case it.allocID == "":
 				req.Jobs = append(req.Jobs, it.job)
-			} else {
-				req.Allocs = append(req.Allocs, it.allocID)
+			case last >= 0 && req.Allocs[last].JobID == it.job.ID:
+				req.Allocs[last].IDs = append(req.Allocs[last].IDs, it.allocID)
+			default:
+				req.Allocs = append(req.Allocs, structs.GCAllocs{JobID: it.job.ID, ModifyIndex: it.job.ModifyIndex, IDs: []string{it.allocID}})
 			}
 		}
 		out = append(out, req)

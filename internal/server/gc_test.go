@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,7 +71,7 @@ func (fx *gcFixture) report(id, client string, at time.Time) {
 func names(items []gcItem) []string {
 	var out []string
 	for _, it := range items {
-		if it.job.ID != "" {
+		if it.allocID == "" {
 			out = append(out, "job:"+it.job.ID)
 		} else {
 			out = append(out, it.allocID)
@@ -178,23 +179,38 @@ func (v *orphanView) JobByID(id string) *structs.Job {
 }
 
 // TestGCEntries: a collection is split into entries of at most the batch
-// size, in order, so a job's deletion comes after its allocations'.
+// size, in order, so a job's deletion comes after its allocations'; the
+// allocations of one job in an entry share its index.
 func TestGCEntries(t *testing.T) {
+	j := structs.GCJob{ID: "j", ModifyIndex: 4}
+	k := structs.GCJob{ID: "k", ModifyIndex: 9}
 	var items []gcItem
-	for i := range 7 {
-		items = append(items, gcItem{allocID: fmt.Sprint("a", i)})
+	for i := range 2 {
+		items = append(items, gcItem{allocID: fmt.Sprint("k", i), job: k})
 	}
-	items = append(items, gcItem{job: structs.GCJob{ID: "j", ModifyIndex: 4}})
+	for i := range 5 {
+		items = append(items, gcItem{allocID: fmt.Sprint("j", i), job: j})
+	}
+	items = append(items, gcItem{job: j})
 	reqs := gcEntries(items, 3, 42)
 	var got []string
 	for _, r := range reqs {
-		if len(r.Allocs)+len(r.Jobs) > 3 || r.Time != 42 {
+		n := len(r.Jobs)
+		for _, g := range r.Allocs {
+			n += len(g.IDs)
+		}
+		if n > 3 || r.Time != 42 {
 			t.Fatalf("entry %+v: over the batch size or without the time", r)
 		}
 		got = append(got, fmt.Sprint(r.Allocs, r.Jobs))
 	}
-	if want := []string{"[a0 a1 a2] []", "[a3 a4 a5] []", "[a6] [{j 4}]"}; !slices.Equal(got, want) {
-		t.Fatalf("entries %v, want %v", got, want)
+	want := []string{
+		"[{k 9 [k0 k1]} {j 4 [j0]}] []",
+		"[{j 4 [j1 j2 j3]}] []",
+		"[{j 4 [j4]}] [{j 4}]",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("entries\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if gcEntries(nil, 3, 1) != nil {
 		t.Fatal("entries for nothing to collect")
@@ -295,16 +311,26 @@ func TestCrashLoopStaysBounded(t *testing.T) {
 		failures, clock.Sub(gcNow).Round(time.Hour), collected, peak)
 }
 
-// TestFSMAppliesGC: a GC entry goes through the FSM's JSON path and its
-// result says what was deleted.
+// TestFSMAppliesGC: a GC entry goes through the FSM's JSON path; the
+// allocations of a job that changed since the choice, of another job or
+// still running are kept; the result says what was deleted.
 func TestFSMAppliesGC(t *testing.T) {
 	fx := newGCFixture(t)
 	fx.job("web", structs.JobTypeService, 1)
 	fx.alloc("a", "web", 0, gcNow, structs.AllocClientFailed)
 	fx.alloc("b", "web", 0, gcNow, structs.AllocClientFailed)
-	resp := fx.f.Apply(entry(t, 100, structs.GCRequestType, &structs.GCRequest{Allocs: []string{"a", "b"}, Time: gcNow.UnixNano()}))
+	fx.alloc("c", "web", 0, gcNow, structs.AllocClientRunning)
+	mod := fx.f.state.Snapshot().JobByID("web").ModifyIndex
+	resp := fx.f.Apply(entry(t, 100, structs.GCRequestType, &structs.GCRequest{Time: gcNow.UnixNano(), Allocs: []structs.GCAllocs{
+		{JobID: "web", ModifyIndex: mod - 1, IDs: []string{"b"}}, // chosen before the job changed: kept
+		{JobID: "web", ModifyIndex: mod, IDs: []string{"a", "c"}},
+		{JobID: "gone", IDs: []string{"b"}}, // not that job's
+	}}))
 	if r, ok := resp.(*state.GCResult); !ok || *r != (state.GCResult{Allocs: 1}) {
-		t.Fatalf("response %#v, want 1 allocation deleted (b heads the chain)", resp)
+		t.Fatalf("response %#v, want 1 allocation deleted", resp)
+	}
+	if ids := fx.f.state.Snapshot().AllocsByJob("web"); len(ids) != 2 || ids[0].ID != "b" {
+		t.Fatalf("left %v, want b and c", ids)
 	}
 	if got := fx.f.state.Snapshot().TableIndex(state.TableAllocs); got != 100 {
 		t.Fatalf("allocs index %d", got)

@@ -12,10 +12,14 @@ import (
 //
 // The leader chooses what to delete (internal/server/gc.go) and proposes it
 // as structs.GCRequest entries; GarbageCollect applies one. The rules of
-// what may go are here, so the leader's choice and the apply agree: an
-// allocation is Collectable once it holds no resources and its task no
-// longer runs, unless the scheduler still reads it (NeededAllocs); a job
-// once it is Finished and every allocation it has is collectable. Deleting
+// what may go are here: an allocation is Collectable once it holds no
+// resources and its task no longer runs, unless the scheduler still reads
+// it (NeededAllocs, which the leader applies); a job once it is Finished
+// and every allocation it has is collectable. Both properties only move one
+// way (a terminal allocation stays terminal, an allocation that is not the
+// newest at its index never becomes it), except through a change to the
+// job, which moves its ModifyIndex: so the apply rechecks the job's index
+// and each allocation's own state, never the whole job. Deleting
 // an allocation is alloctable.go's remove (ID tree, node and job groups
 // and node usage in one step) plus a bump of its node's alloc index row,
 // so agents learn of it and drop their copy and its directory. None of it
@@ -100,12 +104,16 @@ type GCResult struct {
 }
 
 // GarbageCollect applies a garbage collection entry: it deletes the listed
-// allocations that are still Collectable and not needed (NeededAllocs),
-// then the listed jobs that are still at the given ModifyIndex, Finished,
-// and whose allocations are all collectable, with those allocations and
-// the job's placement failure. Anything else listed is left as it is (it
-// changed after the leader chose it); unknown IDs are skipped (the entry
-// may be replayed). It reads no clock.
+// allocations of each job still at the listed ModifyIndex (still gone,
+// for 0) that are still Collectable, then the listed jobs that are still
+// at their ModifyIndex, Finished, and whose allocations are all
+// collectable, with those allocations and the job's placement failure.
+// Anything else listed is left as it is (it changed after the leader chose
+// it); unknown IDs are skipped (the entry may be replayed). It reads no
+// clock, and its work is the deletions plus one lookup per job: whether an
+// allocation is needed (NeededAllocs) depends only on its job and on
+// allocations newer than it, so the job's index guards the leader's choice
+// and the job's other allocations are not read again.
 func (s *Store) GarbageCollect(index uint64, req *structs.GCRequest) (GCResult, error) {
 	var res GCResult
 	if req == nil {
@@ -114,29 +122,23 @@ func (s *Store) GarbageCollect(index uint64, req *structs.GCRequest) (GCResult, 
 	err := s.write(func(txn *writeTxn) error {
 		res = GCResult{}
 		nodes := nodeBumper{}
-		needed := map[string]map[string]bool{} // by job, read once per entry
-		for _, id := range req.Allocs {
-			a := txn.allocs.get(id)
-			if a == nil || !Collectable(a) {
+		for _, g := range req.Allocs {
+			job, err := jobTxn(txn, g.JobID)
+			if err != nil {
+				return err
+			}
+			if (job == nil && g.ModifyIndex != 0) || (job != nil && job.ModifyIndex != g.ModifyIndex) {
 				continue
 			}
-			n, ok := needed[a.JobID]
-			if !ok {
-				job, err := jobTxn(txn, a.JobID)
-				if err != nil {
-					return err
+			for _, id := range g.IDs {
+				a := txn.allocs.get(id)
+				if a == nil || a.JobID != g.JobID || !Collectable(a) {
+					continue
 				}
-				// Deleting allocations that are not needed changes no
-				// chain's head, so the set holds for the whole entry.
-				n = NeededAllocs(job, txn.allocs.view().jobGroup(a.JobID).list())
-				needed[a.JobID] = n
+				txn.allocs.remove(id)
+				nodes.add(a.NodeID)
+				res.Allocs++
 			}
-			if n[id] {
-				continue
-			}
-			txn.allocs.remove(id)
-			nodes.add(a.NodeID)
-			res.Allocs++
 		}
 		failures := false
 		for _, gj := range req.Jobs {

@@ -38,11 +38,11 @@ func ids(allocs []*structs.Allocation) []string {
 	return out
 }
 
-// TestGarbageCollectAllocs: listed allocations go if they are terminal,
-// not running on their node, and not needed by the scheduler (the head of
-// each index's chain of a live job, a live batch job's completed copies);
-// the table's indexes stay consistent and the nodes' alloc index rows move,
-// so agents learn of it.
+// TestGarbageCollectAllocs: listed allocations go if they are still
+// terminal and not running on their node, and their job is still at the
+// index the leader chose them at (which of them the scheduler still needs
+// is the leader's choice, NeededAllocs); the table's indexes stay
+// consistent and the nodes' alloc index rows move, so agents learn of it.
 func TestGarbageCollectAllocs(t *testing.T) {
 	const (
 		run, stop                 = structs.AllocDesiredRun, structs.AllocDesiredStop
@@ -51,21 +51,14 @@ func TestGarbageCollectAllocs(t *testing.T) {
 	s := newStore(t)
 	must(t, s.UpsertNode(1, testNode("n1", "one")))
 	must(t, s.UpsertNode(2, testNode("n2", "two")))
-	web := testJob("web") // service, count 2
-	must(t, s.UpsertJob(3, web))
-	batch := testJob("batch")
-	batch.Type = structs.JobTypeBatch
-	must(t, s.UpsertJob(4, batch))
-	// The store gives each its create index in this order (older first).
+	must(t, s.UpsertJob(3, testJob("web")))
+	must(t, s.UpsertJob(4, testJob("batch")))
 	allocs := []*structs.Allocation{
-		gcAlloc("w-scaled", "web", "n2", 5, 0, stop, complete),  // scaled down: goes
-		gcAlloc("w-old", "web", "n1", 0, 0, run, failed),        // replaced: goes
-		gcAlloc("w-head", "web", "n1", 0, 0, run, failed),       // heads index 0, waits for its reschedule: kept
+		gcAlloc("w-scaled", "web", "n2", 5, 0, stop, complete),
+		gcAlloc("w-old", "web", "n1", 0, 0, run, failed),
 		gcAlloc("w-stopping", "web", "n2", 1, 0, stop, running), // stopped, task still running: kept
 		gcAlloc("w-live", "web", "n2", 1, 0, run, running),      // live: kept
-		gcAlloc("b-done", "batch", "n1", 0, 0, run, complete),   // marks index 0 done: kept
-		gcAlloc("b-failed", "batch", "n1", 1, 0, run, failed),   // replaced below: goes
-		gcAlloc("b-retry", "batch", "n2", 1, 0, run, running),
+		gcAlloc("b-failed", "batch", "n1", 1, 0, run, failed),   // its job changed since: kept
 	}
 	for i, a := range allocs {
 		must(t, s.UpsertAllocs(uint64(20+i), []*structs.Allocation{a}))
@@ -75,14 +68,17 @@ func TestGarbageCollectAllocs(t *testing.T) {
 	s.Snapshot().NodeAllocIndexWatch(ws, "n2")
 	s.Snapshot().AllocsByJobWatch(ws, "web")
 
-	req := &structs.GCRequest{Allocs: []string{"w-old", "w-head", "w-live", "w-stopping", "w-scaled", "b-done", "b-failed", "b-retry", "unknown"}, Time: 99}
+	req := &structs.GCRequest{Time: 99, Allocs: []structs.GCAllocs{
+		{JobID: "web", ModifyIndex: 3, IDs: []string{"w-scaled", "w-old", "w-stopping", "w-live", "unknown", "b-failed"}},
+		{JobID: "batch", ModifyIndex: 2, IDs: []string{"b-failed"}},
+	}}
 	res, err := s.GarbageCollect(40, req)
 	must(t, err)
-	if res != (GCResult{Allocs: 3}) {
-		t.Fatalf("result %+v, want 3 allocations", res)
+	if res != (GCResult{Allocs: 2}) {
+		t.Fatalf("result %+v, want 2 allocations", res)
 	}
 	snap := s.Snapshot()
-	if got, want := ids(snap.Allocs()), []string{"b-done", "b-retry", "w-head", "w-live", "w-stopping"}; !slices.Equal(got, want) {
+	if got, want := ids(snap.Allocs()), []string{"b-failed", "w-live", "w-stopping"}; !slices.Equal(got, want) {
 		t.Fatalf("left %v, want %v", got, want)
 	}
 	checkConsistent(t, s, "after")
@@ -103,6 +99,15 @@ func TestGarbageCollectAllocs(t *testing.T) {
 	if res != (GCResult{}) || s.Snapshot().TableIndex(TableAllocs) != 40 {
 		t.Fatalf("replay: %+v, index %d", res, s.Snapshot().TableIndex(TableAllocs))
 	}
+	// Allocations left by a job whose record is gone go under index 0.
+	must(t, s.PurgeJob(42, "batch"))
+	must(t, s.UpsertAllocs(43, []*structs.Allocation{gcAlloc("orphan", "batch", "n1", 0, 0, stop, complete)}))
+	res, err = s.GarbageCollect(44, &structs.GCRequest{Allocs: []structs.GCAllocs{{JobID: "batch", IDs: []string{"orphan"}}}})
+	must(t, err)
+	if res != (GCResult{Allocs: 1}) || s.Snapshot().AllocByID("orphan") != nil {
+		t.Fatalf("orphan: %+v", res)
+	}
+	checkConsistent(t, s, "orphan")
 }
 
 // TestGarbageCollectJobs: a listed job goes, with its allocations and

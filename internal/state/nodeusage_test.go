@@ -85,10 +85,17 @@ func TestNodeUsageFollowsEveryWrite(t *testing.T) {
 					must(t, s.StopJob(next(), jobs[rng.IntN(3)], 1)) // purged jobs are registered again
 				case op == 9: // garbage collection of some allocations and a job
 					req := &structs.GCRequest{Time: 1}
-					for _, id := range ids {
-						if rng.IntN(3) == 0 {
-							req.Allocs = append(req.Allocs, id)
+					for _, j := range jobs {
+						g := structs.GCAllocs{JobID: j}
+						if job := snap.JobByID(j); job != nil {
+							g.ModifyIndex = job.ModifyIndex
 						}
+						for _, a := range snap.AllocsByJob(j) {
+							if rng.IntN(3) == 0 {
+								g.IDs = append(g.IDs, a.ID)
+							}
+						}
+						req.Allocs = append(req.Allocs, g)
 					}
 					if j := snap.JobByID(jobs[rng.IntN(3)]); j != nil {
 						req.Jobs = append(req.Jobs, structs.GCJob{ID: j.ID, ModifyIndex: j.ModifyIndex})
