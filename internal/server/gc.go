@@ -89,7 +89,7 @@ func chooseGarbage(v gcView, now time.Time, p gcPolicy) []gcItem {
 			out = append(out, gcItem{job: ref})
 			continue
 		}
-		out = chooseAllocs(out, ref, allocs, state.NeededAllocs(j, allocs), older, p)
+		out = chooseAllocs(out, ref, allocs, j, older, p)
 	}
 	var orphans []string
 	v.EachAllocJob(func(id string) bool {
@@ -107,14 +107,21 @@ func chooseGarbage(v gcView, now time.Time, p gcPolicy) []gcItem {
 
 func notCollectable(a *structs.Allocation) bool { return !state.Collectable(a) }
 
-// chooseAllocs appends the allocations to delete of one job (ref).
-func chooseAllocs(out []gcItem, ref structs.GCJob, allocs []*structs.Allocation, needed map[string]bool,
+// chooseAllocs appends the allocations to delete of one job (ref; job is
+// nil when its record is gone).
+func chooseAllocs(out []gcItem, ref structs.GCJob, allocs []*structs.Allocation, job *structs.Job,
 	older func(int64, time.Duration) bool, p gcPolicy) []gcItem {
 	var cands []*structs.Allocation
 	for _, a := range allocs {
-		if state.Collectable(a) && !needed[a.ID] {
+		if state.Collectable(a) {
 			cands = append(cands, a)
 		}
+	}
+	if len(cands) == 0 {
+		return out // the usual case: a job whose copies all run
+	}
+	if needed := state.NeededAllocs(job, allocs); len(needed) > 0 {
+		cands = slices.DeleteFunc(cands, func(a *structs.Allocation) bool { return needed[a.ID] })
 	}
 	state.SortNewestFirst(cands)
 	start := len(out)
