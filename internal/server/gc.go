@@ -69,7 +69,10 @@ var _ gcView = (*state.Snapshot)(nil)
 //   - a finished job (state.Finished) whose allocations are all
 //     collectable, once it has been finished for the job age (counted from
 //     its stop, its submission or its newest allocation change, whichever
-//     is latest), with all its allocations;
+//     is latest), with all its allocations: those the scheduler does not
+//     read first, then the job, whose entry deletes the rest with it (at
+//     most one per index, so the entry's work stays bounded by the job's
+//     count);
 //   - otherwise, of each job's collectable allocations that the scheduler
 //     does not need (state.NeededAllocs), those older than the alloc age
 //     (since their last change) and all but the newest keepPerJob;
@@ -83,8 +86,15 @@ func chooseGarbage(v gcView, now time.Time, p gcPolicy) []gcItem {
 		allocs := v.AllocsByJob(j.ID)
 		ref := structs.GCJob{ID: j.ID, ModifyIndex: j.ModifyIndex}
 		if state.Finished(j, allocs) && !slices.ContainsFunc(allocs, notCollectable) && older(finishedAt(j, allocs), p.jobAge) {
+			// The allocations the scheduler reads of a finished batch
+			// job (its completed copies) go in the job's own entry,
+			// with it: deleted before it, the job would look unrun
+			// and be placed again. The others go first, in batches.
+			needed := state.NeededAllocs(j, allocs)
 			for _, a := range allocs {
-				out = append(out, gcItem{allocID: a.ID, job: ref})
+				if !needed[a.ID] {
+					out = append(out, gcItem{allocID: a.ID, job: ref})
+				}
 			}
 			out = append(out, gcItem{job: ref})
 			continue

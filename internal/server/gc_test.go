@@ -128,9 +128,9 @@ func TestChooseGarbage(t *testing.T) {
 		want []string
 	}{
 		{"defaults", DefaultConfig().gcPolicy(false), []string{
-			"job:ancient",                         // finished 5h ago, over the 4h threshold
-			"old-a",                               // old: stopped 3h ago, its copy done for over an hour
-			"report-f", "report-ok", "job:report", // finished 5h ago
+			"job:ancient",            // finished 5h ago, over the 4h threshold
+			"old-a",                  // old: stopped 3h ago, its copy done for over an hour
+			"report-f", "job:report", // finished 5h ago; its entry deletes report-ok with it
 			"web-f0", "web-f1", // failed over an hour ago, and not the head
 			"lost-a", // over an hour old; lost-b runs
 		}},
@@ -146,7 +146,7 @@ func TestChooseGarbage(t *testing.T) {
 		{"forced", gcPolicy{allocAge: 24 * hour, jobAge: 24 * hour, keepPerJob: 20, force: true}, []string{
 			"job:ancient",
 			"old-a", "job:old",
-			"report-f", "report-ok", "job:report",
+			"report-f", "job:report",
 			"web-f0", "web-f1", "web-f2", "web-f3",
 			"lost-a",
 		}},
@@ -339,5 +339,34 @@ func TestFSMAppliesGC(t *testing.T) {
 	bad.Index, bad.Type, bad.Data = 101, raft.LogCommand, []byte{byte(structs.GCRequestType), '{'}
 	if _, ok := fx.f.Apply(&bad).(error); !ok {
 		t.Fatal("a damaged GC entry was applied")
+	}
+}
+
+// TestFinishedBatchJobNeverLooksUnrun: a finished batch job collected in
+// entries of one ID each keeps its completed copies until the entry that
+// deletes the job itself, so the scheduler, reconciling it between two
+// entries, never sees an index without its completed copy and runs it
+// again.
+func TestFinishedBatchJobNeverLooksUnrun(t *testing.T) {
+	fx := newGCFixture(t)
+	fx.job("report", structs.JobTypeBatch, 2)
+	fx.alloc("f0", "report", 0, gcNow.Add(-6*time.Hour), structs.AllocClientFailed)
+	fx.alloc("ok0", "report", 0, gcNow.Add(-5*time.Hour), structs.AllocClientComplete)
+	fx.alloc("ok1", "report", 1, gcNow.Add(-5*time.Hour), structs.AllocClientComplete)
+	opts := scheduler.Options{Rand: rand.New(rand.NewPCG(1, 2)), Now: func() time.Time { return gcNow }}
+	reqs := gcEntries(chooseGarbage(fx.f.state.Snapshot(), gcNow, DefaultConfig().gcPolicy(true)), 1, gcNow.UnixNano())
+	if len(reqs) != 2 {
+		t.Fatalf("%d entries, want 2 (f0, then the job with ok0 and ok1)", len(reqs))
+	}
+	for i, req := range reqs {
+		res, err := scheduler.ComputePlan(opts, fx.f.state.Snapshot(), "report")
+		if err != nil || len(res.Plan.Placements) != 0 {
+			t.Fatalf("before entry %d the scheduler places %d copies (%v)", i, len(res.Plan.Placements), err)
+		}
+		fx.apply(structs.GCRequestType, req)
+	}
+	snap := fx.f.state.Snapshot()
+	if snap.JobByID("report") != nil || len(snap.AllocsByJob("report")) != 0 {
+		t.Fatalf("left the job %v and %d allocations", snap.JobByID("report"), len(snap.AllocsByJob("report")))
 	}
 }

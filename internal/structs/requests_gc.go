@@ -4,7 +4,9 @@ package structs
 // (GCRequestType). The leader picks the allocations and jobs from its
 // state at Time, which it chose before proposing; applying the entry reads
 // no clock. A large collection is split into several requests
-// (Config.GCBatchSize), a job's allocations before the job.
+// (Config.GCBatchSize), a job's allocations before the job, except those
+// the scheduler reads (a finished batch job's completed copies), which the
+// job's own request deletes with it.
 type GCRequest struct {
 	Allocs []GCAllocs `json:"allocs,omitempty"`
 	Jobs   []GCJob    `json:"jobs,omitempty"`
