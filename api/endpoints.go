@@ -64,6 +64,15 @@ func (c *Client) StopJob(ctx context.Context, id string, purge bool) (*JobRegist
 	return &out, err
 }
 
+// SystemGC runs garbage collection on the leader now, ignoring the age
+// thresholds: terminal allocations and finished jobs are deleted, except
+// the allocations the scheduler still reads (POST /v1/system/gc).
+func (c *Client) SystemGC(ctx context.Context) (*GCResponse, error) {
+	var out GCResponse
+	_, err := c.do(ctx, "POST", "/v1/system/gc", nil, struct{}{}, &out)
+	return &out, err
+}
+
 // --- nodes ---
 
 // RegisterNode registers an agent's node (POST /v1/node/register).

@@ -69,6 +69,36 @@ type JobStatusResponse struct {
 	Allocations      []*Allocation     `json:"allocations"`
 	Summary          map[string]int    `json:"summary"`
 	PlacementFailure *PlacementFailure `json:"placement_failure,omitempty"`
+	// Reschedules lists the failed copies whose replacement waits for
+	// the reschedule policy's delay, by index.
+	Reschedules []*PendingReschedule `json:"reschedules,omitempty"`
+}
+
+// PendingReschedule is a failed copy whose replacement waits: the
+// scheduler places it at Time, not before (the job's reschedule policy and
+// its delay function decide the wait).
+type PendingReschedule struct {
+	Index int    `json:"index"`
+	Name  string `json:"name"`
+	// PreviousAllocation is the failed allocation the replacement
+	// replaces.
+	PreviousAllocation string `json:"previous_allocation"`
+	// Attempt is the reschedule the replacement will be: its
+	// reschedule_count (1 for the first of its chain).
+	Attempt int `json:"attempt"`
+	// Delay is the wait the delay function gives this attempt, from the
+	// failure; Time (unix nanoseconds) is when it ends.
+	Delay Duration `json:"delay"`
+	Time  int64    `json:"time"`
+}
+
+// GCResponse answers POST /v1/system/gc: what the garbage collection it
+// ran deleted, in how many Raft entries, and the index of the last one.
+type GCResponse struct {
+	Allocations int    `json:"allocations"`
+	Jobs        int    `json:"jobs"`
+	Entries     int    `json:"entries"`
+	Index       uint64 `json:"index"`
 }
 
 // NodeRegisterRequest is the body of POST /v1/node/register.

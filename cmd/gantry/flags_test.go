@@ -39,6 +39,12 @@ func TestServerFlagsMapOntoDefaultConfig(t *testing.T) {
 		got.PlanBatch != 1 || !slices.Equal(got.Join, []string{"a:1", "b:2"}) || got.RaftTimeout != 200*time.Millisecond {
 		t.Fatalf("flags not mapped: %+v", got)
 	}
+	got = parse("--gc-interval", "1m", "--gc-alloc-threshold", "0s", "--gc-job-threshold", "2h",
+		"--gc-max-terminal-allocs-per-job", "3", "--gc-batch-size", "100")
+	if got.GCInterval != time.Minute || got.GCAllocThreshold != 0 || got.GCJobThreshold != 2*time.Hour ||
+		got.GCMaxTerminalAllocsPerJob != 3 || got.GCBatchSize != 100 {
+		t.Fatalf("gc flags not mapped: %+v", got)
+	}
 }
 
 // TestAgentFlagsMapOntoDefaultConfig: the same for the agent.

@@ -218,11 +218,12 @@ func (r *runner) run() {
 			r.setCounted(false)
 			task = nil
 		}
-		if !r.restartOrFinish(res, startFailed) {
+		restart, wait := r.restartOrFinish(res, startFailed)
+		if !restart {
 			return
 		}
 		// Wait out the restart delay unless stopped meanwhile.
-		delay := time.NewTimer(r.snapshot().Alloc.Job.Restart.Delay.D())
+		delay := time.NewTimer(wait)
 		select {
 		case <-delay.C:
 		case <-r.killCh:
@@ -278,15 +279,15 @@ func (r *runner) start(drv driver.Driver) (driver.Task, error) {
 // restartOrFinish applies the restart policy to an exit: batch tasks that
 // exit 0 are complete; other exits restart while the policy allows
 // (Attempts within Interval), then the allocation fails. It reports
-// whether a restart follows.
-func (r *runner) restartOrFinish(res driver.ExitResult, startFailed bool) bool {
+// whether a restart follows, and the wait before it.
+func (r *runner) restartOrFinish(res driver.ExitResult, startFailed bool) (bool, time.Duration) {
 	rec := r.snapshot()
 	job := rec.Alloc.Job
 	if res.Err != nil && !startFailed {
 		// Lost while running (its supervisor vanished): the outcome is
 		// unknown, so the scheduler, not a restart here, decides.
 		r.finish(structs.AllocClientFailed, res.Err.Error(), EventLost, &res)
-		return false
+		return false, 0
 	}
 	var exit *driver.ExitResult
 	if !startFailed {
@@ -294,25 +295,18 @@ func (r *runner) restartOrFinish(res driver.ExitResult, startFailed bool) bool {
 	}
 	if job.Type == structs.JobTypeBatch && res.Successful() {
 		r.finish(structs.AllocClientComplete, "", "", exit)
-		return false
+		return false, 0
 	}
 	now := r.a.cfg.Now()
 	p := job.Restart
-	recent := 0
-	var keep []int64
-	for _, t := range rec.RestartTimes {
-		if p.Interval <= 0 || now.Sub(time.Unix(0, t)) < p.Interval.D() {
-			recent++
-			keep = append(keep, t)
-		}
-	}
-	if recent >= p.Attempts {
+	d := decideRestart(p, rec.RestartTimes, now)
+	if !d.restart {
 		why := fmt.Sprintf("restart policy exhausted (%d restarts within %s allowed); last: %s", p.Attempts, p.Interval, res)
 		if p.Attempts == 0 {
 			why = fmt.Sprintf("restart policy allows no restarts; %s", res)
 		}
 		r.finish(structs.AllocClientFailed, why, EventNotRestarting, exit)
-		return false
+		return false, 0
 	}
 	r.a.metrics.restarts.Inc()
 	r.update(func(rec *allocRecord) {
@@ -320,15 +314,45 @@ func (r *runner) restartOrFinish(res driver.ExitResult, startFailed bool) bool {
 			r.terminated(rec, res)
 		}
 		rec.Phase = phaseRestartWait
-		keep = append(keep, now.UnixNano())
-		rec.RestartTimes = keep
+		d.keep = append(d.keep, now.UnixNano())
+		rec.RestartTimes = d.keep
 		rec.TaskState.Restarts++
 		rec.TaskState.State = structs.TaskStatePending
 		rec.ClientStatus = structs.AllocClientPending
 		r.event(rec, EventRestarting, fmt.Sprintf("restart %d of %d within %s, in %s (%s)",
-			recent+1, p.Attempts, p.Interval, p.Delay, res))
+			d.attempt, p.Attempts, p.Interval, d.wait, res))
 	})
-	return true
+	return true, d.wait
+}
+
+// restartDecision is what the restart policy says of one more exit.
+type restartDecision struct {
+	restart bool
+	// attempt is the restart this is within the interval (1 is the
+	// first); wait the delay before it, from the policy's delay function.
+	attempt int
+	wait    time.Duration
+	// keep are the earlier restart times still within the interval.
+	keep []int64
+}
+
+// decideRestart applies a restart policy at now, given the times of the
+// earlier restarts (unix nanoseconds): a restart is allowed while fewer
+// than Attempts happened within Interval (0: ever), and its wait grows
+// with their number as the delay function says, so a task that keeps
+// crashing backs off instead of restarting every Delay.
+func decideRestart(p structs.RestartPolicy, times []int64, now time.Time) restartDecision {
+	var keep []int64
+	for _, t := range times {
+		if p.Interval <= 0 || now.Sub(time.Unix(0, t)) < p.Interval.D() {
+			keep = append(keep, t)
+		}
+	}
+	if len(keep) >= p.Attempts {
+		return restartDecision{keep: keep}
+	}
+	attempt := len(keep) + 1
+	return restartDecision{restart: true, attempt: attempt, wait: p.NextDelay(attempt), keep: keep}
 }
 
 // terminated records a task's exit in rec. It is applied in the same

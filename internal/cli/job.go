@@ -166,6 +166,8 @@ func (e *Env) JobStatus(ctx context.Context, name string) error {
 	k.add("Driver", j.Driver)
 	k.add("Resources", cpuMem(j.Resources)+" per copy")
 	k.add("Placement", orDash(j.Placement))
+	k.add("Restart", restartText(j.Restart))
+	k.add("Reschedule", rescheduleText(j.Reschedule))
 	if len(j.Constraints) > 0 {
 		cs := make([]string, len(j.Constraints))
 		for i, c := range j.Constraints {
@@ -191,6 +193,24 @@ func (e *Env) JobStatus(ctx context.Context, name string) error {
 
 	if st.PlacementFailure != nil {
 		fmt.Fprintf(e.Out, "\nPlacement failure\n  %s\n", placementFailureText(st.PlacementFailure))
+	}
+	if len(st.Reschedules) > 0 {
+		fmt.Fprintln(e.Out, "\nReschedules")
+		for _, r := range st.Reschedules {
+			fmt.Fprintf(e.Out, "  %s\n", sanitize(rescheduleLine(now, j, r)))
+		}
+	}
+	var restarting []string
+	for _, a := range st.Allocations {
+		if l := restartingLine(now, a); l != "" {
+			restarting = append(restarting, l)
+		}
+	}
+	if len(restarting) > 0 {
+		fmt.Fprintln(e.Out, "\nRestarting")
+		for _, l := range restarting {
+			fmt.Fprintf(e.Out, "  %s\n", sanitize(l))
+		}
 	}
 
 	fmt.Fprintln(e.Out, "\nAllocations")

@@ -23,6 +23,10 @@ func viewServer(t *testing.T) *fakeServer {
 	job := testJob("web", structs.JobTypeService, 3)
 	job.Constraints = []api.Constraint{{Label: "zone", Operator: "=", Value: "a"}}
 	job.Placement = "spread"
+	job.Restart = api.RestartPolicy{Attempts: 2, Interval: api.Duration(30 * time.Minute), Delay: api.Duration(15 * time.Second),
+		DelayFunction: structs.DelayConstant}
+	job.Reschedule = api.ReschedulePolicy{Unlimited: true, Delay: api.Duration(30 * time.Second),
+		DelayFunction: structs.DelayExponential, MaxDelay: api.Duration(time.Hour)}
 	a0 := testAlloc("web", 0, "running")
 	a0.NodeID, a0.NodeName = "node1aaaa-1111", "dev-1"
 	a0.TaskState = api.TaskState{State: "running", Restarts: 1, StartedAt: ago(50 * time.Second), PID: 4242,
@@ -37,9 +41,18 @@ func viewServer(t *testing.T) *fakeServer {
 	a1.TaskState = api.TaskState{State: "dead", ExitCode: 2, Failed: true, Restarts: 2, StartedAt: ago(3 * time.Minute)}
 	a2 := testAlloc("web", 2, "pending")
 	a2.NodeID, a2.NodeName = "node1aaaa-1111", "dev-1"
+	a2.TaskState = api.TaskState{State: "pending", Restarts: 1, Events: []api.TaskEvent{
+		{Time: ago(70 * time.Second), Type: "Received"},
+		{Time: ago(69 * time.Second), Type: "Started", Message: "pid 4300"},
+		{Time: ago(5 * time.Second), Type: "Terminated", Message: "exit code 1"},
+		{Time: ago(5 * time.Second), Type: "Restarting", Message: "restart 1 of 2 within 30m0s, in 15s (exit code 1)"},
+	}}
 	a1.Job = job // embedded jobs must not leak into status views
 	allocs := []*api.Allocation{a0, a1, a2}
-	f.statuses = []*api.JobStatusResponse{status(job, &api.PlacementFailure{Unplaced: 1, NodesEvaluated: 2, NodesFiltered: map[string]int{"constraint zone = a": 1}}, allocs...)}
+	st := status(job, &api.PlacementFailure{Unplaced: 1, NodesEvaluated: 2, NodesFiltered: map[string]int{"constraint zone = a": 1}}, allocs...)
+	st.Reschedules = []*api.PendingReschedule{{Index: 1, Name: "web[1]", PreviousAllocation: a1.ID, Attempt: 4,
+		Delay: api.Duration(4 * time.Minute), Time: now.Add(8 * time.Second).UnixNano()}}
+	f.statuses = []*api.JobStatusResponse{st}
 
 	nodes := []*api.Node{
 		{ID: "node2bbbb-2222", Name: "dev-2", Status: structs.NodeStatusReady, Drain: true,
@@ -81,6 +94,8 @@ Version     = 1
 Driver      = exec
 Resources   = 50m CPU, 32 MiB per copy
 Placement   = spread
+Restart     = 2 within 30m, after 15s
+Reschedule  = unlimited, after 30s, doubling up to 1h
 Constraints = zone = a
 Submitted   = 2026-11-27T11:58:30Z (1m ago)
 
@@ -91,11 +106,17 @@ PENDING   RUNNING   COMPLETE   FAILED   LOST
 Placement failure
   1 unplaced (2 nodes evaluated): 1 node excluded by constraint zone = a
 
+Reschedules
+  web[1]: next reschedule in 8s, attempt 4 (replaces a1c0ffee)
+
+Restarting
+  a2c0ffee web[2]: restart 1 of 2 within 30m0s, in 15s (exit code 1) (5s ago)
+
 Allocations
 ID         NAME     VERSION   NODE    DESIRED   STATUS    RESTARTS   EXIT   AGE
 a0c0ffee   web[0]   1         dev-1   run       running   1          -      1m
 a1c0ffee   web[1]   1         dev-2   run       failed    2          2      2m
-a2c0ffee   web[2]   1         dev-1   run       pending   0          -      3m
+a2c0ffee   web[2]   1         dev-1   run       pending   1          -      3m
 `},
 		{"job list", func(e *Env) error { return e.JobList(context.Background()) }, `ID      TYPE      PRIORITY   STATUS           COUNT   RUNNING   PENDING   FAILED   VERSION   SUBMITTED
 batch   batch     70         dead (stopped)   2       0         0         0        4         3d
@@ -121,7 +142,7 @@ Status updated = 2026-11-27T09:00:00Z (3h ago)
 Allocations
 ID         NAME     VERSION   DESIRED   STATUS    RESTARTS   EXIT   AGE
 a0c0ffee   web[0]   1         run       running   1          -      1m
-a2c0ffee   web[2]   1         run       pending   0          -      3m
+a2c0ffee   web[2]   1         run       pending   1          -      3m
 `},
 		{"alloc status", func(e *Env) error { return e.AllocStatus(context.Background(), "a0c0") }, `ID        = a0c0ffee-0000-0000-0000-000000000000
 Name      = web[0]

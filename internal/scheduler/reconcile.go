@@ -22,9 +22,45 @@ const (
 type Reconciliation struct {
 	Stops []structs.AllocStop
 	Place []PlaceRequest
-	// RetryAt is the earliest time a failed copy may be replaced; zero when
-	// nothing waits.
+	// Delayed lists the failed copies whose replacement waits for the
+	// reschedule policy's delay, by index.
+	Delayed []DelayedReschedule
+	// RetryAt is the earliest time a failed copy may be replaced (the
+	// earliest of Delayed); zero when nothing waits. The caller wakes the
+	// job then (the architectures' delayed retries): nothing polls.
 	RetryAt time.Time
+}
+
+// DelayedReschedule is a failed copy waiting to be replaced.
+type DelayedReschedule struct {
+	Index int
+	// Previous is the failed allocation the replacement will replace.
+	Previous string
+	// Attempt is the reschedule the replacement will be: its
+	// RescheduleCount (1 for the first of a chain).
+	Attempt int
+	// Delay is the wait the policy's delay function gives this attempt,
+	// counted from the failure (the failed copy's last change); At is when
+	// it ends.
+	Delay time.Duration
+	At    time.Time
+}
+
+// rescheduleAttempt returns the reschedule a failed copy's replacement is
+// (its RescheduleCount) and the wait before it, from the policy's delay
+// function. A copy that ran (from placement to failure) for longer than
+// MaxDelay failed after a good run, not in a crash loop: the backoff
+// starts over at Delay, and for an unlimited policy so does the count (a
+// limited one keeps counting towards its Attempts).
+func rescheduleAttempt(pol structs.ReschedulePolicy, failed *structs.Allocation) (int, time.Duration) {
+	attempt := failed.RescheduleCount + 1
+	if pol.MaxDelay > 0 && failed.ModifyTime-failed.CreateTime > int64(pol.MaxDelay) {
+		if pol.Unlimited {
+			attempt = 1
+		}
+		return attempt, pol.NextDelay(1)
+	}
+	return attempt, pol.NextDelay(attempt)
 }
 
 // Reconcile compares a job with its allocations and decides what to stop and
@@ -36,7 +72,10 @@ type Reconciliation struct {
 // at index >= Count are scaled down, duplicates stopped, old versions and
 // copies on draining or down nodes stopped and replaced. An index with no
 // live copy is placed again unless its batch copy completed, or its latest
-// copy failed and the reschedule policy forbids (or delays) a replacement.
+// copy failed and the reschedule policy forbids (or delays) a replacement:
+// the delay grows with the chain's reschedule count as the policy's delay
+// function says (rescheduleAttempt), so a crash loop backs off up to
+// MaxDelay instead of placing a copy every few seconds.
 func Reconcile(job *structs.Job, allocs []*structs.Allocation, nodeByID func(string) *structs.Node, now time.Time) *Reconciliation {
 	r := &Reconciliation{}
 	stop := func(a *structs.Allocation, desc string) {
@@ -148,14 +187,16 @@ func (r *Reconciliation) reconcileIndex(job *structs.Job, idx int, allocs []*str
 		if !pol.Unlimited && last.RescheduleCount >= pol.Attempts {
 			return
 		}
-		due := time.Unix(0, last.ModifyTime).Add(pol.Delay.D())
+		attempt, delay := rescheduleAttempt(pol, last)
+		due := time.Unix(0, last.ModifyTime).Add(delay)
 		if now.Before(due) {
+			r.Delayed = append(r.Delayed, DelayedReschedule{Index: idx, Previous: last.ID, Attempt: attempt, Delay: delay, At: due})
 			if r.RetryAt.IsZero() || due.Before(r.RetryAt) {
 				r.RetryAt = due
 			}
 			return
 		}
-		req.RescheduleCount++
+		req.RescheduleCount = attempt
 		req.Reason = "rescheduled"
 	} else {
 		// Lost, stopped, evicted, or a completed service copy: replace.

@@ -89,6 +89,35 @@ type Config struct {
 	// already holds a log keeps its store; naming the other one is an
 	// error at start (docs/operations.md, "Raft log store").
 	RaftLogStore string
+
+	// Garbage collection (gc.go). Every GCInterval, and on
+	// POST /v1/system/gc, the leader deletes through Raft the terminal
+	// allocations (those holding no resources whose task no longer runs)
+	// and the finished jobs (stopped, or batch jobs whose copies all
+	// completed) that the rules below select. The allocations the
+	// scheduler still reads (the latest failed copy of each index, a
+	// batch job's completed copies) stay while their job lives.
+
+	// GCInterval is how often the leader collects (default 5m).
+	GCInterval time.Duration
+	// GCAllocThreshold is the age (since its last change) past which a
+	// terminal allocation is collected (default 1h; 0 collects each at
+	// the next run).
+	GCAllocThreshold time.Duration
+	// GCJobThreshold is how long a finished job whose allocations are all
+	// terminal is kept (counted from its stop or its last allocation
+	// change; default 4h; 0 collects at the next run).
+	GCJobThreshold time.Duration
+	// GCMaxTerminalAllocsPerJob is the most terminal allocations kept per
+	// job, besides those the scheduler still reads, whatever their age:
+	// the newest stay, older ones are collected at the next run
+	// (default 20; 0 keeps none).
+	GCMaxTerminalAllocsPerJob int
+	// GCBatchSize is the most allocations and jobs deleted by one Raft
+	// entry: a large collection is several entries (default 1024, at
+	// most MaxGCBatchSize).
+	GCBatchSize int
+
 	// Drivers knows the task drivers jobs may name and checks their
 	// config blocks (default: driverschema.Default, which the drivers
 	// linked into the program fill; a server needs at least one).
@@ -141,6 +170,9 @@ const (
 	MinRaftTimeout = 10 * time.Millisecond
 	// MinSnapshotInterval is the shortest SnapshotInterval Raft takes.
 	MinSnapshotInterval = 5 * time.Millisecond
+	// MaxGCBatchSize bounds GCBatchSize: an entry of that many IDs is
+	// ~50 KB of JSON.
+	MaxGCBatchSize = 8192
 )
 
 // DefaultConfig returns a config for a single local server: every field
@@ -165,11 +197,18 @@ func DefaultConfig() Config {
 		SnapshotInterval:  2 * time.Minute,
 		TrailingLogs:      10240,
 		SnapshotsRetain:   2,
-		Drivers:           driverschema.Default,
-		Scheduler:         architecture.DefaultConfig(),
-		MaxSnapshotUpload: 4 << 30,
-		DiskReserve:       1 << 30,
-		BodyTimeout:       30 * time.Second,
+		// Nomad's defaults: collect every 5 minutes, terminal
+		// allocations after an hour, finished jobs after 4 hours.
+		GCInterval:                5 * time.Minute,
+		GCAllocThreshold:          time.Hour,
+		GCJobThreshold:            4 * time.Hour,
+		GCMaxTerminalAllocsPerJob: 20,
+		GCBatchSize:               1024,
+		Drivers:                   driverschema.Default,
+		Scheduler:                 architecture.DefaultConfig(),
+		MaxSnapshotUpload:         4 << 30,
+		DiskReserve:               1 << 30,
+		BodyTimeout:               30 * time.Second,
 	}
 }
 
@@ -249,6 +288,21 @@ func (c Config) Validate() error {
 	}
 	if c.SnapshotsRetain < 1 {
 		bad("snapshots_retain", "must be >= 1 (got %d)", c.SnapshotsRetain)
+	}
+	if c.GCInterval <= 0 {
+		bad("gc_interval", "must be > 0 (got %s)", c.GCInterval)
+	}
+	if c.GCAllocThreshold < 0 {
+		bad("gc_alloc_threshold", "must be >= 0 (got %s)", c.GCAllocThreshold)
+	}
+	if c.GCJobThreshold < 0 {
+		bad("gc_job_threshold", "must be >= 0 (got %s)", c.GCJobThreshold)
+	}
+	if c.GCMaxTerminalAllocsPerJob < 0 {
+		bad("gc_max_terminal_allocs_per_job", "must be >= 0 (got %d)", c.GCMaxTerminalAllocsPerJob)
+	}
+	if c.GCBatchSize < 1 || c.GCBatchSize > MaxGCBatchSize {
+		bad("gc_batch_size", "must be between 1 and %d (got %d)", MaxGCBatchSize, c.GCBatchSize)
 	}
 	switch c.RaftLogStore {
 	case "", LogStoreWAL, LogStoreBoltDB:

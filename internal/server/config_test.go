@@ -38,6 +38,12 @@ func TestConfigZeroIsNotDefault(t *testing.T) {
 		{"heartbeat grace", func(c *Config) { c.HeartbeatGrace = -time.Second }, "heartbeat_grace"},
 		{"no driver rules", func(c *Config) { c.Drivers = nil }, "drivers"},
 		{"no driver registered", func(c *Config) { c.Drivers = &driverschema.Registry{} }, "drivers"},
+		{"gc interval", func(c *Config) { c.GCInterval = 0 }, "gc_interval"},
+		{"negative gc alloc threshold", func(c *Config) { c.GCAllocThreshold = -time.Second }, "gc_alloc_threshold"},
+		{"negative gc job threshold", func(c *Config) { c.GCJobThreshold = -time.Second }, "gc_job_threshold"},
+		{"negative gc allocs kept", func(c *Config) { c.GCMaxTerminalAllocsPerJob = -1 }, "gc_max_terminal_allocs_per_job"},
+		{"gc batch size", func(c *Config) { c.GCBatchSize = 0 }, "gc_batch_size"},
+		{"gc batch too large", func(c *Config) { c.GCBatchSize = MaxGCBatchSize + 1 }, "gc_batch_size"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

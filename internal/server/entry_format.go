@@ -20,7 +20,9 @@ import (
 // The leader proposes plans and agents' reports in the binary types only
 // while every server in the Raft configuration has a record at
 // RaftProtocolBinary or above; otherwise in the JSON types, which every
-// build applies. A server without a record (it is joining) or with a record
+// build applies. It proposes garbage collection (GCRequestType, which has
+// no older equivalent) only while every server is at RaftProtocolGC;
+// until then it collects nothing. A server without a record (it is joining) or with a record
 // written by an older build (no field) counts as RaftProtocolJSON until it
 // registers again.
 //
@@ -47,6 +49,9 @@ import (
 type entryFormat struct {
 	// binary is read per proposed entry: propose the binary types.
 	binary atomic.Bool
+	// gc allows garbage collection entries (GCRequestType): every server
+	// applies them (RaftProtocolGC). Before, the leader collects nothing.
+	gc atomic.Bool
 	// status is the last computation, for the operator API.
 	status atomic.Pointer[formatStatus]
 	// kick asks entryFormatLoop to recompute (capacity 1: one pending
@@ -149,6 +154,9 @@ func (s *Server) refreshEntryFormat() {
 	prev := s.format.status.Swap(&formatStatus{protocol: proto, behind: behind})
 	binary := proto >= structs.RaftProtocolBinary
 	s.format.binary.Store(binary)
+	if gc := proto >= structs.RaftProtocolGC; s.format.gc.Swap(gc) != gc && !gc && len(conf.Servers) > 0 {
+		s.logger.Info("garbage collection waits until every server applies its entries", "protocol", proto, "behind", strings.Join(behind, ", "))
+	}
 	if prev != nil && (prev.protocol >= structs.RaftProtocolBinary) == binary {
 		return
 	}
@@ -190,6 +198,7 @@ func (s *Server) unknownEntry(index uint64, t structs.MessageType) {
 // back to JSON first, so no one sees Raft stopped and binary still chosen.
 func (s *Server) stopDivergedRaft() {
 	s.format.binary.Store(false)
+	s.format.gc.Store(false)
 	if err := s.raft.Shutdown().Error(); err != nil {
 		s.logger.Error("stopping raft after an unknown entry", "error", err)
 	}

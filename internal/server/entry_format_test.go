@@ -28,6 +28,9 @@ func TestClusterProtocol(t *testing.T) {
 	rec := func(id string, proto int) *structs.ServerMember {
 		return &structs.ServerMember{ID: id, Name: "n-" + id, RaftProtocol: proto}
 	}
+	// Records at this build's protocol are up to date; older ones are
+	// behind.
+	cur := structs.RaftProtocolCurrent
 	cases := []struct {
 		name     string
 		servers  []raft.Server
@@ -36,29 +39,32 @@ func TestClusterProtocol(t *testing.T) {
 		want     int
 		behind   []string
 	}{
-		{name: "all new", servers: voters("a", "b", "c"), selfProt: 2,
-			records: []*structs.ServerMember{rec("a", 2), rec("b", 2), rec("c", 2)}, want: 2},
-		{name: "one old member", servers: voters("a", "b", "c"), selfProt: 2,
-			records: []*structs.ServerMember{rec("a", 2), rec("b", 1), rec("c", 2)}, want: 1,
+		{name: "all new", servers: voters("a", "b", "c"), selfProt: cur,
+			records: []*structs.ServerMember{rec("a", cur), rec("b", cur), rec("c", cur)}, want: cur},
+		{name: "one old member", servers: voters("a", "b", "c"), selfProt: cur,
+			records: []*structs.ServerMember{rec("a", cur), rec("b", 1), rec("c", cur)}, want: 1,
 			behind: []string{"n-b: protocol 1"}},
-		{name: "record from a build before the field", servers: voters("a", "b", "c"), selfProt: 2,
-			records: []*structs.ServerMember{rec("a", 2), rec("b", 0), rec("c", 2)}, want: 1,
+		{name: "record from a build before the field", servers: voters("a", "b", "c"), selfProt: cur,
+			records: []*structs.ServerMember{rec("a", cur), rec("b", 0), rec("c", cur)}, want: 1,
 			behind: []string{"n-b: protocol 1"}},
-		{name: "member without record", servers: voters("a", "b", "c"), selfProt: 2,
-			records: []*structs.ServerMember{rec("a", 2), rec("b", 2)}, want: 1,
+		{name: "member without record", servers: voters("a", "b", "c"), selfProt: cur,
+			records: []*structs.ServerMember{rec("a", cur), rec("b", cur)}, want: 1,
 			behind: []string{"c (no record): protocol 1"}},
-		{name: "nonvoter counts", servers: append(voters("a", "b"), raft.Server{ID: "c", Suffrage: raft.Nonvoter}), selfProt: 2,
-			records: []*structs.ServerMember{rec("a", 2), rec("b", 2), rec("c", 1)}, want: 1,
+		{name: "nonvoter counts", servers: append(voters("a", "b"), raft.Server{ID: "c", Suffrage: raft.Nonvoter}), selfProt: cur,
+			records: []*structs.ServerMember{rec("a", cur), rec("b", cur), rec("c", 1)}, want: 1,
 			behind: []string{"n-c: protocol 1"}},
-		{name: "removed server's record ignored", servers: voters("a", "b"), selfProt: 2,
-			records: []*structs.ServerMember{rec("a", 2), rec("b", 2), rec("gone", 1)}, want: 2},
-		{name: "single server without record", servers: voters("a"), selfProt: 2, want: 2},
-		{name: "self's stale record ignored", servers: voters("a", "b"), selfProt: 2,
-			records: []*structs.ServerMember{rec("a", 1), rec("b", 2)}, want: 2},
+		{name: "removed server's record ignored", servers: voters("a", "b"), selfProt: cur,
+			records: []*structs.ServerMember{rec("a", cur), rec("b", cur), rec("gone", 1)}, want: cur},
+		{name: "single server without record", servers: voters("a"), selfProt: cur, want: cur},
+		{name: "self's stale record ignored", servers: voters("a", "b"), selfProt: cur,
+			records: []*structs.ServerMember{rec("a", 1), rec("b", cur)}, want: cur},
 		{name: "self on an older build", servers: voters("a", "b"), selfProt: 1,
-			records: []*structs.ServerMember{rec("b", 2)}, want: 1, behind: []string{"a (no record): protocol 1"}},
-		{name: "newer member than this build", servers: voters("a", "b"), selfProt: 2,
-			records: []*structs.ServerMember{rec("b", 3)}, want: 2},
+			records: []*structs.ServerMember{rec("b", cur)}, want: 1, behind: []string{"a (no record): protocol 1"}},
+		{name: "newer member than this build", servers: voters("a", "b"), selfProt: cur,
+			records: []*structs.ServerMember{rec("b", cur+1)}, want: cur},
+		{name: "member on a build before garbage collection", servers: voters("a", "b"), selfProt: cur,
+			records: []*structs.ServerMember{rec("b", structs.RaftProtocolBinary)}, want: structs.RaftProtocolBinary,
+			behind: []string{"n-b: protocol 2"}},
 		{name: "no configuration", want: 1},
 	}
 	for _, tc := range cases {

@@ -208,6 +208,16 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 			return err
 		}
 		return planResult(f.state.ApplyPlans(index, req.Plans))
+	case structs.GCRequestType:
+		req, err := decode[structs.GCRequest](body)
+		if err != nil {
+			return err
+		}
+		res, err := f.state.GarbageCollect(index, req)
+		if err != nil {
+			return err
+		}
+		return &res
 	case structs.ServerMemberUpsertRequestType:
 		req, err := decode[structs.ServerMemberUpsertRequest](body)
 		if err != nil {

@@ -54,6 +54,11 @@ func TestFSMAppliesEveryMessageType(t *testing.T) {
 		{structs.NodeUpdateDrainRequestType, json, &structs.NodeUpdateDrainRequest{NodeID: node, Drain: true, Time: 14}},
 		{structs.NodeUpdateStatusRequestType, json, &structs.NodeUpdateStatusRequest{NodeID: node, Status: structs.NodeStatusDown, Time: 15}},
 		{structs.JobDeregisterRequestType, json, &structs.JobDeregisterRequest{JobID: "web", Time: 16}},
+		// The node went down: every copy is lost, and the job stopped.
+		{structs.GCRequestType, json, func(f *fsm) any {
+			j := f.state.Snapshot().JobByID("web")
+			return &structs.GCRequest{Allocs: []structs.GCAllocs{{JobID: "web", ModifyIndex: j.ModifyIndex, IDs: []string{"a0"}}}, Time: 17}
+		}},
 		{structs.ServerMemberUpsertRequestType, json, &structs.ServerMemberUpsertRequest{Member: member}},
 		{structs.ServerMemberDeleteRequestType, json, &structs.ServerMemberDeleteRequest{ID: "s1"}},
 	}
@@ -69,7 +74,11 @@ func TestFSMAppliesEveryMessageType(t *testing.T) {
 		if as, ok := proposeAs[mt]; ok {
 			mt = as
 		}
-		data, err := step.enc(mt, step.req)
+		req := step.req
+		if build, ok := req.(func(*fsm) any); ok { // a request that depends on the state so far
+			req = build(f)
+		}
+		data, err := step.enc(mt, req)
 		if err != nil {
 			t.Fatal(err)
 		}

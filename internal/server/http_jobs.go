@@ -2,10 +2,12 @@ package server
 
 import (
 	"net/http"
+	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -44,7 +46,7 @@ func (s *Server) registerJob(job *structs.Job) (*api.JobRegisterResponse, error)
 				job.Status = existing.Status
 			}
 		}
-		job.Stop = false
+		job.Stop, job.StopTime = false, 0
 		job.SubmitTime = s.now().UnixNano()
 		job.CreateIndex, job.ModifyIndex = 0, 0
 		return structs.JobWrite{Register: &structs.JobRegisterRequest{Job: job}}, job, true
@@ -94,14 +96,16 @@ func (s *Server) jobStop(w http.ResponseWriter, r *http.Request) (any, error) {
 			return structs.JobWrite{}, nil, false
 		}
 		job = cur
+		now := s.now().UnixNano()
 		var after *structs.Job
 		if !purge {
 			after = cur.Copy()
 			after.Stop = true
+			after.StopTime = now
 			after.Status = structs.JobStatusDead
 		}
 		return structs.JobWrite{Deregister: &structs.JobDeregisterRequest{
-			JobID: id, Purge: purge, Time: s.now().UnixNano(),
+			JobID: id, Purge: purge, Time: now,
 		}}, after, true
 	}, func() {
 		// The scheduler sees a purged job gone and a stopped one stopped.
@@ -158,6 +162,7 @@ func (s *Server) jobStatus(w http.ResponseWriter, r *http.Request) (any, error) 
 			Allocations:      stubs(allocs),
 			Summary:          state.JobSummary(allocs),
 			PlacementFailure: snap.PlacementFailureWatch(ws, id),
+			Reschedules:      pendingReschedules(j, allocs, snap, s.now()),
 		}
 		return snap.TableIndex(state.TableJobs, state.TableAllocs, state.TablePlacementFailures), out, nil
 	})
@@ -171,6 +176,18 @@ func (s *Server) jobAllocs(w http.ResponseWriter, r *http.Request) (any, error) 
 		}
 		return snap.TableIndex(state.TableJobs, state.TableAllocs), stubs(snap.AllocsByJobWatch(ws, id)), nil
 	})
+}
+
+// pendingReschedules asks the reconciler which failed copies of a job wait
+// for their reschedule delay at now: the answer is what the scheduler
+// does, not a second reading of the policy.
+func pendingReschedules(j *structs.Job, allocs []*structs.Allocation, snap *state.Snapshot, now time.Time) []*api.PendingReschedule {
+	var out []*api.PendingReschedule
+	for _, d := range scheduler.Reconcile(j, allocs, snap.NodeByID, now).Delayed {
+		out = append(out, &api.PendingReschedule{Index: d.Index, Name: structs.AllocName(j.ID, d.Index),
+			PreviousAllocation: d.Previous, Attempt: d.Attempt, Delay: api.Duration(d.Delay), Time: d.At.UnixNano()})
+	}
+	return out
 }
 
 // stubs strips the embedded jobs from allocations for listings.

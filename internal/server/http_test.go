@@ -358,7 +358,10 @@ func TestEndToEndPlacement(t *testing.T) {
 	if _, err := c.RegisterNode(bg, fakeNode("n1", 2000, 2048)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.RegisterJob(bg, mockJob("web", 3)); err != nil {
+	job := mockJob("web", 3)
+	// Replace a failed copy at once (the default waits 30s first).
+	job.Reschedule = api.ReschedulePolicy{Unlimited: true, Delay: api.Duration(time.Millisecond)}
+	if _, err := c.RegisterJob(bg, job); err != nil {
 		t.Fatal(err)
 	}
 	// The agent's loop: block until its allocations change.

@@ -64,8 +64,8 @@ func (s *Server) revokeLeadership() {
 }
 
 // leaderLoop runs while this server leads: a barrier so the local state has
-// every committed entry, then heartbeat timers, the scheduler and the
-// periodic reconciliation.
+// every committed entry, then heartbeat timers, the scheduler, garbage
+// collection (gc.go) and the periodic reconciliation.
 func (s *Server) leaderLoop(ctx context.Context) {
 	for {
 		err := s.raft.Barrier(s.cfg.ApplyTimeout).Error()
@@ -102,6 +102,11 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		defer close(schedDone)
 		s.sched.Run(ctx)
 	}()
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		s.gcLoop(ctx)
+	}()
 	s.enqueueAllJobs()
 
 	tick := time.NewTicker(s.cfg.ReconcileInterval)
@@ -110,6 +115,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			<-schedDone
+			<-gcDone
 			return
 		case <-tick.C:
 			s.enqueueAllJobs()

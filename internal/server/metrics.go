@@ -21,6 +21,8 @@ type metrics struct {
 	blockedRetries   prometheus.Counter
 	forwarded        *prometheus.CounterVec
 	unknownEntries   prometheus.Counter
+	gcAllocs         prometheus.Counter
+	gcJobs           prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -73,7 +75,15 @@ func newMetrics() *metrics {
 		Name: "gantry_raft_unknown_entries_total",
 		Help: "Committed Raft entries of a type this build does not know (it is older than the leader's): the server stops its Raft at the first.",
 	})
-	m.registry.MustRegister(m.planBatch, m.unknownEntries)
+	m.gcAllocs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gantry_gc_allocations_total",
+		Help: "Terminal allocations deleted by garbage collection (with their jobs or alone).",
+	})
+	m.gcJobs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gantry_gc_jobs_total",
+		Help: "Finished jobs deleted by garbage collection.",
+	})
+	m.registry.MustRegister(m.planBatch, m.unknownEntries, m.gcAllocs, m.gcJobs)
 	m.registry.MustRegister(m.apiLatency, m.raftApply, m.heartbeatMisses, m.planApply, m.planRejected,
 		m.blockedRetries, m.forwarded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -88,6 +88,8 @@ type Server struct {
 	// jobs group-commits job writes, versioning each against the state
 	// plus the writes queued before it (job_batch.go).
 	jobs jobWriter
+	// gcMu serializes garbage collection runs (gc.go).
+	gcMu sync.Mutex
 
 	mu           sync.Mutex
 	started      bool

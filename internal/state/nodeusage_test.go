@@ -28,7 +28,8 @@ func checkUsage(t *testing.T, snap *Snapshot, step string) {
 
 // TestNodeUsageFollowsEveryWrite is a property test: random sequences of
 // every kind of allocation write (plans, agents' reports, node down, job
-// stop and purge, restore) keep the usage rows equal to a scan.
+// stop and purge, garbage collection, restore) keep the usage rows equal to
+// a scan.
 func TestNodeUsageFollowsEveryWrite(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -47,7 +48,7 @@ func TestNodeUsageFollowsEveryWrite(t *testing.T) {
 			statuses := []string{structs.AllocClientRunning, structs.AllocClientComplete, structs.AllocClientFailed, structs.AllocClientPending}
 			for step := range 120 {
 				snap := s.Snapshot()
-				switch op := rng.IntN(10); {
+				switch op := rng.IntN(11); {
 				case op < 4: // a plan: placements and a stop or eviction
 					var allocs []*structs.Allocation
 					for range 1 + rng.IntN(3) {
@@ -82,6 +83,30 @@ func TestNodeUsageFollowsEveryWrite(t *testing.T) {
 					must(t, s.UpdateNodeStatus(next(), fmt.Sprintf("n%d", rng.IntN(4)), structs.NodeStatusDown, 1))
 				case op == 8:
 					must(t, s.StopJob(next(), jobs[rng.IntN(3)], 1)) // purged jobs are registered again
+				case op == 9: // garbage collection of some allocations and a job
+					req := &structs.GCRequest{Time: 1}
+					for _, j := range jobs {
+						g := structs.GCAllocs{JobID: j}
+						if job := snap.JobByID(j); job != nil {
+							g.ModifyIndex = job.ModifyIndex
+						}
+						for _, a := range snap.AllocsByJob(j) {
+							if rng.IntN(3) == 0 {
+								g.IDs = append(g.IDs, a.ID)
+							}
+						}
+						req.Allocs = append(req.Allocs, g)
+					}
+					if j := snap.JobByID(jobs[rng.IntN(3)]); j != nil {
+						req.Jobs = append(req.Jobs, structs.GCJob{ID: j.ID, ModifyIndex: j.ModifyIndex})
+					}
+					_, err := s.GarbageCollect(next(), req)
+					must(t, err)
+					for _, j := range jobs { // a collected job is registered again
+						if s.Snapshot().JobByID(j) == nil {
+							must(t, s.UpsertJob(next(), &structs.Job{ID: j, Name: j, Version: 1}))
+						}
+					}
 				default:
 					j := jobs[rng.IntN(3)]
 					must(t, s.PurgeJob(next(), j))

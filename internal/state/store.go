@@ -283,6 +283,7 @@ func stopJobTxn(txn *writeTxn, index uint64, jobID string, now int64) error {
 	j := raw.(*structs.Job).Copy()
 	j.Stop = true
 	j.Status = structs.JobStatusDead
+	j.StopTime = now
 	j.ModifyIndex = index
 	if err := txn.Insert(TableJobs, j); err != nil {
 		return fmt.Errorf("job %s: %w", jobID, err)

@@ -66,8 +66,14 @@ type RestartPolicy struct {
 	Attempts int `json:"attempts" yaml:"attempts"`
 	// Interval is the window over which Attempts are counted.
 	Interval Duration `json:"interval" yaml:"interval"`
-	// Delay is the wait before each restart.
+	// Delay is the wait before the first restart within Interval; the
+	// waits before later ones follow DelayFunction (backoff.go).
 	Delay Duration `json:"delay" yaml:"delay"`
+	// DelayFunction is how the wait grows with each restart within
+	// Interval: DelayConstant, DelayExponential or DelayFibonacci.
+	DelayFunction string `json:"delay_function,omitempty" yaml:"delay_function,omitempty"`
+	// MaxDelay caps the wait of the exponential and fibonacci functions.
+	MaxDelay Duration `json:"max_delay,omitempty" yaml:"max_delay,omitempty"`
 }
 
 // ReschedulePolicy governs replacing a failed allocation with a new one,
@@ -76,8 +82,16 @@ type ReschedulePolicy struct {
 	// Attempts is the number of replacements; ignored when Unlimited.
 	Attempts  int  `json:"attempts" yaml:"attempts"`
 	Unlimited bool `json:"unlimited" yaml:"unlimited"`
-	// Delay is the wait before a replacement is placed.
+	// Delay is the wait before the first replacement of a chain; the
+	// waits before later ones follow DelayFunction (backoff.go).
 	Delay Duration `json:"delay" yaml:"delay"`
+	// DelayFunction is how the wait grows with each replacement:
+	// DelayConstant, DelayExponential or DelayFibonacci.
+	DelayFunction string `json:"delay_function,omitempty" yaml:"delay_function,omitempty"`
+	// MaxDelay caps the wait of the exponential and fibonacci functions.
+	// A failed copy that ran for longer than MaxDelay starts the backoff
+	// over (Delay again).
+	MaxDelay Duration `json:"max_delay,omitempty" yaml:"max_delay,omitempty"`
 }
 
 // Task log limits: Nomad's defaults, and bounds that keep one job from
@@ -145,8 +159,11 @@ type Job struct {
 	// Server-managed fields below; ignored on submit.
 
 	// Stop is set by "job stop": all allocations are stopped, the job kept.
-	Stop   bool      `json:"stop" yaml:"-"`
-	Status JobStatus `json:"status" yaml:"-"`
+	Stop bool `json:"stop" yaml:"-"`
+	// StopTime is when the job was stopped (unix nanoseconds; 0 while it
+	// is not): garbage collection counts a stopped job's age from it.
+	StopTime int64     `json:"stop_time,omitempty" yaml:"-"`
+	Status   JobStatus `json:"status" yaml:"-"`
 	// Version increases on every change of the task spec (not of Count);
 	// allocations of an older version are replaced.
 	Version     uint64 `json:"version" yaml:"-"`

@@ -53,7 +53,11 @@ const (
 	// once every server applies it, and AllocClientUpdateBatchRequestType
 	// (JSON) before.
 	AllocClientUpdateBatchBinaryType MessageType = 113
-	// Next: 114.
+	// GCRequestType deletes terminal allocations and dead jobs the leader
+	// chose for garbage collection (GCRequest, JSON). It is proposed only
+	// once every server applies it (RaftProtocolGC).
+	GCRequestType MessageType = 114
+	// Next: 115.
 )
 
 // messageTypeNames names every known type (metric labels, logs). An array
@@ -73,6 +77,7 @@ var messageTypeNames = [...]string{
 	ApplyPlanBatchRequestType:         "apply_plan_batch",
 	ApplyPlanBatchBinaryType:          "apply_plan_batch_binary",
 	AllocClientUpdateBatchBinaryType:  "alloc_client_update_batch_binary",
+	GCRequestType:                     "gc",
 }
 
 // Known reports whether t is one of the types above.

@@ -29,6 +29,7 @@ var persistedMessageTypes = map[string]MessageType{
 	"ApplyPlanBatchRequestType":         80,
 	"ApplyPlanBatchBinaryType":          112,
 	"AllocClientUpdateBatchBinaryType":  113,
+	"GCRequestType":                     114,
 }
 
 // messageTypeConst is one MessageType constant found in the source.
@@ -150,13 +151,14 @@ func TestMessageTypeNames(t *testing.T) {
 		{ApplyPlanBatchRequestType, "apply_plan_batch"},
 		{0, "type_0"},
 		{10, "type_10"},
-		{114, "type_114"},
+		{GCRequestType, "gc"},
+		{115, "type_115"},
 		{255, "type_255"},
 	} {
 		if got := tc.t.String(); got != tc.want {
 			t.Errorf("MessageType(%d).String() = %q, want %q", tc.t, got, tc.want)
 		}
-		if known := tc.t.Known(); known != (tc.t == ApplyPlanBatchRequestType) {
+		if known := tc.t.Known(); known != (tc.t == ApplyPlanBatchRequestType || tc.t == GCRequestType) {
 			t.Errorf("MessageType(%d).Known() = %v", tc.t, known)
 		}
 	}

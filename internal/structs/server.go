@@ -33,8 +33,11 @@ const (
 	// RaftProtocolBinary adds ApplyPlanBatchBinaryType and
 	// AllocClientUpdateBatchBinaryType (codec_plan.go, codec_report.go).
 	RaftProtocolBinary = 2
+	// RaftProtocolGC adds GCRequestType (garbage collection of terminal
+	// allocations and dead jobs).
+	RaftProtocolGC = 3
 	// RaftProtocolCurrent is the highest format this build applies.
-	RaftProtocolCurrent = RaftProtocolBinary
+	RaftProtocolCurrent = RaftProtocolGC
 )
 
 // Protocol returns the entry format the member applies: RaftProtocol, or

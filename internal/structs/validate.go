@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Limits on job fields.
@@ -71,15 +72,41 @@ func (j *Job) Canonicalize() {
 		j.Placement = PlacementBinpack
 	}
 	if j.Restart == (RestartPolicy{}) {
-		j.Restart = RestartPolicy{Attempts: 2, Interval: Duration(30 * 60e9), Delay: Duration(1e9)}
-		if j.Type == JobTypeBatch {
-			j.Restart.Attempts = 3
-		}
+		j.Restart = DefaultRestartPolicy(j.Type)
 	}
 	if j.Reschedule == (ReschedulePolicy{}) {
-		j.Reschedule = ReschedulePolicy{Unlimited: j.Type == JobTypeService, Attempts: 1, Delay: Duration(1e9)}
+		j.Reschedule = DefaultReschedulePolicy(j.Type)
 	}
 	j.Logs = j.Logs.WithDefaults()
+	// A block written before delay functions existed keeps its meaning.
+	if j.Restart.DelayFunction == "" {
+		j.Restart.DelayFunction = DelayConstant
+	}
+	if j.Reschedule.DelayFunction == "" {
+		j.Reschedule.DelayFunction = DelayConstant
+	}
+}
+
+// DefaultRestartPolicy is the restart policy of a job that sets none:
+// Nomad's (2 restarts in 30 minutes for services, 3 in a day for batch
+// jobs, 15 s apart).
+func DefaultRestartPolicy(t JobType) RestartPolicy {
+	if t == JobTypeBatch {
+		return RestartPolicy{Attempts: 3, Interval: Duration(24 * time.Hour), Delay: Duration(15 * time.Second), DelayFunction: DelayConstant}
+	}
+	return RestartPolicy{Attempts: 2, Interval: Duration(30 * time.Minute), Delay: Duration(15 * time.Second), DelayFunction: DelayConstant}
+}
+
+// DefaultReschedulePolicy is the reschedule policy of a job that sets
+// none: Nomad's. A service's failed copies are replaced forever, 30 s after
+// the first failure, then with the wait doubling up to an hour (a crash
+// loop costs one placement an hour, not one every few seconds); a batch
+// job's once, after 5 s.
+func DefaultReschedulePolicy(t JobType) ReschedulePolicy {
+	if t == JobTypeBatch {
+		return ReschedulePolicy{Attempts: 1, Delay: Duration(5 * time.Second), DelayFunction: DelayConstant}
+	}
+	return ReschedulePolicy{Unlimited: true, Delay: Duration(30 * time.Second), DelayFunction: DelayExponential, MaxDelay: Duration(time.Hour)}
 }
 
 // Validate checks a canonicalized job: the driver it names and that
@@ -129,6 +156,7 @@ func (j *Job) Validate(drivers DriverRules) error {
 	if j.Restart.Delay < 0 || j.Restart.Interval < 0 {
 		e.add("restart", "delay and interval must be >= 0")
 	}
+	validateBackoff(e, "restart", j.Restart.DelayFunction, j.Restart.Delay, j.Restart.MaxDelay)
 	if j.Reschedule.Attempts < 0 {
 		e.add("reschedule.attempts", "must be >= 0 (got %d)", j.Reschedule.Attempts)
 	}
@@ -141,6 +169,7 @@ func (j *Job) Validate(drivers DriverRules) error {
 	if l := j.Logs; l.MaxFileSizeMB < 1 || l.MaxFileSizeMB > MaxLogFileSizeMB {
 		e.add("logs.max_file_size_mb", "must be between 1 and %d MiB (got %d)", MaxLogFileSizeMB, l.MaxFileSizeMB)
 	}
+	validateBackoff(e, "reschedule", j.Reschedule.DelayFunction, j.Reschedule.Delay, j.Reschedule.MaxDelay)
 	if j.Driver == "" {
 		e.add("driver", "is required")
 	} else if drivers != nil {
@@ -159,6 +188,24 @@ func (j *Job) Validate(drivers DriverRules) error {
 		return e
 	}
 	return nil
+}
+
+// validateBackoff checks a policy's delay function and its cap.
+func validateBackoff(e *ValidationError, block, function string, delay, maxDelay Duration) {
+	switch function {
+	case DelayConstant:
+	case DelayExponential, DelayFibonacci:
+		if maxDelay < delay || maxDelay <= 0 {
+			e.add(block+".max_delay", "must be set, and at least delay (%s), with delay_function %q: it caps the growing wait (got %s)",
+				delay, function, maxDelay)
+			return
+		}
+	default:
+		e.add(block+".delay_function", "must be %q, %q or %q (got %q)", DelayConstant, DelayExponential, DelayFibonacci, function)
+	}
+	if maxDelay < 0 {
+		e.add(block+".max_delay", "must be >= 0 (got %s)", maxDelay)
+	}
 }
 
 func validateConstraint(e *ValidationError, field string, c Constraint) {
