@@ -58,16 +58,16 @@ func TestAgentFlagsMapOntoDefaultConfig(t *testing.T) {
 		if err := f.Parse(args); err != nil {
 			t.Fatal(err)
 		}
-		cfg.Logger, cfg.Now = nil, nil // functions and loggers do not compare
+		cfg.Logger, cfg.Now, cfg.DiskFree = nil, nil, nil // functions and loggers do not compare
 		return cfg
 	}
 	want := agent.DefaultConfig()
-	want.Logger, want.Now = nil, nil
+	want.Logger, want.Now, want.DiskFree = nil, nil, nil
 	if got := parse(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("flag defaults differ from DefaultConfig:\n got %+v\nwant %+v", got, want)
 	}
-	got := parse("--servers", "a:1,b:2", "--data-dir", "d", "--cpu", "500", "--http-addr", "127.0.0.1:9")
-	if !slices.Equal(got.Servers, []string{"a:1", "b:2"}) || got.DataDir != "d" || got.CPU != 500 || got.HTTPAddr != "127.0.0.1:9" {
+	got := parse("--servers", "a:1,b:2", "--data-dir", "d", "--cpu", "500", "--http-addr", "127.0.0.1:9", "--disk-min-free-mb", "7")
+	if !slices.Equal(got.Servers, []string{"a:1", "b:2"}) || got.DataDir != "d" || got.CPU != 500 || got.HTTPAddr != "127.0.0.1:9" || got.DiskMinFreeMB != 7 {
 		t.Fatalf("flags not mapped: %+v", got)
 	}
 }
