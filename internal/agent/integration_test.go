@@ -17,23 +17,7 @@ import (
 // a job is placed on the agent's node, runs, its log is read through the
 // server's proxy, and stopping the job kills the task.
 func TestWithRealServer(t *testing.T) {
-	cfg := server.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.NodeName = "s1"
-	cfg.RaftTimeout = 100 * time.Millisecond
-	cfg.HeartbeatTTL = 5 * time.Second
-	cfg.ReconcileInterval = time.Minute
-	cfg.Scheduler.Seed = 1
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	eventually(t, "server leadership", srv.Leader)
+	srv := startRealServer(t)
 
 	acfg := DefaultConfig()
 	acfg.Servers, acfg.DataDir, acfg.Name = []string{srv.HTTPAddr()}, t.TempDir(), "n1"
@@ -107,4 +91,28 @@ func TestWithRealServer(t *testing.T) {
 		return err == nil && got.ClientStatus == structs.AllocClientComplete &&
 			strings.Contains(got.ClientDescription, "stopped by the server")
 	})
+}
+
+// startRealServer starts a single in-process server that has elected
+// itself leader, stopped when the test ends.
+func startRealServer(t *testing.T) *server.Server {
+	t.Helper()
+	cfg := server.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.NodeName = "s1"
+	cfg.RaftTimeout = 100 * time.Millisecond
+	cfg.HeartbeatTTL = 5 * time.Second
+	cfg.ReconcileInterval = time.Minute
+	cfg.Scheduler.Seed = 1
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	eventually(t, "server leadership", srv.Leader)
+	return srv
 }

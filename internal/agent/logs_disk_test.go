@@ -15,7 +15,6 @@ import (
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/driver"
-	"github.com/gantry-project/gantry/internal/server"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -111,23 +110,7 @@ func (d *fakeDisk) Free(string) (uint64, error) { return d.free.Load(), nil }
 // no node for it, and once space returns the node is eligible again and the
 // job is placed there.
 func TestDiskFullNodeIneligible(t *testing.T) {
-	cfg := server.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTPAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.NodeName = "s1"
-	cfg.RaftTimeout = 100 * time.Millisecond
-	cfg.HeartbeatTTL = 5 * time.Second
-	cfg.ReconcileInterval = time.Minute
-	cfg.Scheduler.Seed = 1
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	eventually(t, "server leadership", srv.Leader)
+	srv := startRealServer(t)
 
 	disk := &fakeDisk{}
 	disk.free.Store(10 << 20) // 10 MiB: under the 100 MiB default
