@@ -12,6 +12,7 @@ import (
 	"github.com/gantry-project/gantry/internal/agent"
 	"github.com/gantry-project/gantry/internal/jobspec"
 	"github.com/gantry-project/gantry/internal/server"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // TestServerFlagsMapOntoDefaultConfig: with no flags the server runs with
@@ -44,6 +45,11 @@ func TestServerFlagsMapOntoDefaultConfig(t *testing.T) {
 		got.PlanBatch != 1 || !slices.Equal(got.Join, []string{"a:1", "b:2"}) || got.RaftTimeout != 200*time.Millisecond {
 		t.Fatalf("flags not mapped: %+v", got)
 	}
+	got = parse("--ca-file", "ca.pem", "--cert-file", "s.pem", "--key-file", "s-key.pem", "--region", "eu",
+		"--verify-server-hostname=false")
+	if want := (tlsutil.Config{CAFile: "ca.pem", CertFile: "s.pem", KeyFile: "s-key.pem", Region: "eu"}); got.TLS != want {
+		t.Fatalf("TLS flags not mapped: %+v", got.TLS)
+	}
 }
 
 // TestAgentFlagsMapOntoDefaultConfig: the same for the agent.
@@ -65,9 +71,13 @@ func TestAgentFlagsMapOntoDefaultConfig(t *testing.T) {
 	if got := parse(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("flag defaults differ from DefaultConfig:\n got %+v\nwant %+v", got, want)
 	}
-	got := parse("--servers", "a:1,b:2", "--data-dir", "d", "--cpu", "500", "--http-addr", "127.0.0.1:9")
+	got := parse("--servers", "a:1,b:2", "--data-dir", "d", "--cpu", "500", "--http-addr", "127.0.0.1:9",
+		"--ca-file", "ca.pem", "--cert-file", "a.pem", "--key-file", "a-key.pem")
 	if !slices.Equal(got.Servers, []string{"a:1", "b:2"}) || got.DataDir != "d" || got.CPU != 500 || got.HTTPAddr != "127.0.0.1:9" {
 		t.Fatalf("flags not mapped: %+v", got)
+	}
+	if want := (tlsutil.Config{CAFile: "ca.pem", CertFile: "a.pem", KeyFile: "a-key.pem", Region: "global", VerifyServerHostname: true}); got.TLS != want {
+		t.Fatalf("TLS flags not mapped: %+v", got.TLS)
 	}
 }
 

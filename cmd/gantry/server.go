@@ -51,7 +51,11 @@ monitoring of nodes and the scheduler. Alone (no --join), the first start
 bootstraps a single-server cluster. With --bootstrap-expect N and --join,
 servers find each other over their HTTP APIs and bootstrap one cluster of N
 voters once N have met; --join alone joins an existing cluster. Later starts
-with the same --data-dir rejoin with every job, node and allocation.`,
+with the same --data-dir rejoin with every job, node and allocation.
+
+With --ca-file, --cert-file and --key-file (a server certificate from gantry
+tls cert create --server) every connection is mutual TLS: the API, Raft,
+forwarding and reading task logs from agents. SIGHUP reloads the files.`,
 		Example: `  gantry server --data-dir /var/lib/gantry --http-addr 10.0.0.1:4646 --raft-addr 10.0.0.1:4647 \
       --bootstrap-expect 3 --join 10.0.0.2:4646,10.0.0.3:4646`,
 		Args: cobra.NoArgs,
@@ -75,6 +79,7 @@ with the same --data-dir rejoin with every job, node and allocation.`,
 			cfg.Logger.Info("gantry server running", "http", srv.HTTPAddr())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			reloadOnHUP(ctx, cfg.Logger, srv.ReloadTLS)
 			<-ctx.Done()
 			cfg.Logger.Info("shutting down")
 			return srv.Shutdown()
@@ -111,4 +116,5 @@ func serverFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.IntVar(&cfg.Schedulers, "schedulers", 0, "shared-state: parallel scheduler workers (of the service scheduler with --batch-schedulers; 0 = 4)")
 	f.IntVar(&cfg.BatchSchedulers, "batch-schedulers", 0, "shared-state: run a separate batch scheduler with this many workers (0 = one scheduler for every job type)")
 	f.IntVar(&cfg.PlanBatch, "plan-batch", cfg.PlanBatch, "most plans the applier commits in one Raft entry (1 = no batching)")
+	tlsFlags(f, &cfg.TLS)
 }

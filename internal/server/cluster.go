@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -372,7 +373,7 @@ func (s *Server) leaderHTTPAddr() (string, error) {
 
 // peerClient returns an API client for another server.
 func (s *Server) peerClient(addr string) (*api.Client, error) {
-	c, err := api.NewClient(api.Config{Address: addr, HTTPClient: s.peerHTTP})
+	c, err := api.NewClient(api.Config{Address: s.scheme() + "://" + addr, HTTPClient: s.peerHTTP})
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}
@@ -402,9 +403,9 @@ func (s *Server) joinThrough(ctx context.Context, addr string, m *structs.Server
 }
 
 // newPeerHTTP is the client for server-to-server calls: short timeouts,
-// these are small requests.
-func newPeerHTTP() *http.Client {
+// these are small requests. tlsCfg is nil without TLS.
+func newPeerHTTP(tlsCfg *tls.Config) *http.Client {
 	return &http.Client{Timeout: peerTimeout, Transport: &http.Transport{
-		MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute,
+		MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute, TLSClientConfig: tlsCfg,
 	}}
 }

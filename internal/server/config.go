@@ -11,6 +11,7 @@ import (
 
 	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/gantry-project/gantry/internal/structs/driverschema"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // Config configures a Server. Start from DefaultConfig and change what you
@@ -98,6 +99,11 @@ type Config struct {
 	// config blocks (default: driverschema.Default, which the drivers
 	// linked into the program fill; a server needs at least one).
 	Drivers structs.DriverRules
+	// TLS turns on mutual TLS for the API, Raft, forwarding and reading
+	// task logs from agents once its files are set (default off; see
+	// tls.go and docs/operations.md, "TLS"). The certificate must name
+	// server.<region>.gantry.
+	TLS tlsutil.Config
 
 	// raftProtocol is the entry format this server advertises
 	// (0 = structs.RaftProtocolCurrent). Tests set it lower to stand for a
@@ -161,6 +167,7 @@ func DefaultConfig() Config {
 		TrailingLogs:      10240,
 		SnapshotsRetain:   2,
 		Drivers:           driverschema.Default,
+		TLS:               tlsutil.DefaultConfig(),
 	}
 }
 
@@ -264,6 +271,9 @@ func (c Config) Validate() error {
 		bad("drivers", "is required (DefaultConfig's is driverschema.Default)")
 	} else if len(c.Drivers.Names()) == 0 {
 		bad("drivers", "no task driver is registered, so every job would be refused: link internal/driver, which registers exec and mock")
+	}
+	if err := c.TLS.Validate(true); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid server config: %w", errors.Join(errs...))

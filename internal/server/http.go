@@ -105,6 +105,10 @@ func (s *Server) wrap(route string, h handlerFunc) http.Handler {
 			}
 			s.metrics.apiLatency.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
 		}()
+		if err := checkRole(route, r); err != nil {
+			writeError(rec, err)
+			return
+		}
 		if s.route(route, rec, r) {
 			return // forwarded to the leader, or refused
 		}

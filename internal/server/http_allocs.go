@@ -69,7 +69,7 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, &httpError{code: http.StatusBadGateway,
 			msg: fmt.Sprintf("allocation %s: node %s has no known agent address to read logs from", a.ID, a.NodeID)}
 	}
-	u := url.URL{Scheme: "http", Host: node.HTTPAddr, Path: "/v1/agent/allocation/" + url.PathEscape(a.ID) + "/logs"}
+	u := url.URL{Scheme: s.scheme(), Host: node.HTTPAddr, Path: "/v1/agent/allocation/" + url.PathEscape(a.ID) + "/logs"}
 	aq := url.Values{"type": {stream}, "offset": {strconv.FormatInt(offset, 10)}}
 	if follow {
 		aq.Set("follow", "true")
