@@ -56,7 +56,7 @@ func (a *Agent) serversOnly(h http.HandlerFunc) http.HandlerFunc {
 		if a.tls != nil {
 			if role := tlsutil.PeerRole(r.TLS, a.cfg.TLS.Region); role != tlsutil.RoleServer {
 				writeError(w, http.StatusForbidden, fmt.Sprintf(
-					"task logs are served to gantry servers only (a %s certificate may not read them; ask a server: GET /v1/allocation/{id}/logs)",
+					"task logs are served to gantry servers only (the caller's certificate has role %s; ask a server: GET /v1/allocation/{id}/logs)",
 					roleName(role)))
 				return
 			}
@@ -67,7 +67,7 @@ func (a *Agent) serversOnly(h http.HandlerFunc) http.HandlerFunc {
 
 func roleName(r tlsutil.Role) string {
 	if r == tlsutil.RoleNone {
-		return "roleless"
+		return "none"
 	}
 	return string(r)
 }

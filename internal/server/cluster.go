@@ -373,7 +373,10 @@ func (s *Server) leaderHTTPAddr() (string, error) {
 
 // peerClient returns an API client for another server.
 func (s *Server) peerClient(addr string) (*api.Client, error) {
-	c, err := api.NewClient(api.Config{Address: s.scheme() + "://" + addr, HTTPClient: s.peerHTTP})
+	if !strings.Contains(addr, "://") {
+		addr = s.scheme() + "://" + addr
+	}
+	c, err := api.NewClient(api.Config{Address: addr, HTTPClient: s.peerHTTP})
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}

@@ -85,7 +85,7 @@ func (s *Server) identify(next http.Handler) http.Handler {
 		if fwd != "" || r.Header.Get(api.ForwardHopsHeader) != "" {
 			if role != tlsutil.RoleServer {
 				writeError(w, &httpError{code: http.StatusForbidden, msg: fmt.Sprintf(
-					"only servers forward requests: a %s certificate may not send %s or %s",
+					"only servers forward requests: a certificate of role %s may not send %s or %s",
 					role, api.ForwardedRoleHeader, api.ForwardHopsHeader)})
 				return
 			}
@@ -117,7 +117,7 @@ func checkRole(route string, r *http.Request) error {
 		names[i] = string(a)
 	}
 	return &httpError{code: http.StatusForbidden, msg: fmt.Sprintf(
-		"%s needs a %s certificate; the caller's is a %s certificate", route, strings.Join(names, " or "), role)}
+		"%s needs a certificate of role %s; the caller's has role %s", route, strings.Join(names, " or "), role)}
 }
 
 // setForwardedRole sets the header a forwarded request carries: the

@@ -204,9 +204,17 @@ func (s *Store) checkClientRole(cs tls.ConnectionState, allowed []Role) error {
 			RoleName(RoleClient, s.cfg.Region), name)
 	}
 	if len(allowed) > 0 && !slices.Contains(allowed, role) {
-		return fmt.Errorf("tls: a %s certificate may not connect here (%s only)", role, joinRoles(allowed))
+		return fmt.Errorf("tls: %s %s certificate may not connect here (%s only)", article(role), role, joinRoles(allowed))
 	}
 	return nil
+}
+
+// article is "a" or "an" before a role's name.
+func article(r Role) string {
+	if r == RoleAgent {
+		return "an"
+	}
+	return "a"
 }
 
 func joinRoles(rs []Role) string {
