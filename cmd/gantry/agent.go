@@ -69,10 +69,10 @@ serves task logs to servers only. SIGHUP reloads the files.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			reloadOnHUP(ctx, cfg.Logger, a.ReloadTLS)
 			if err := a.Start(ctx); err != nil {
 				return err
 			}
-			reloadOnHUP(ctx, cfg.Logger, a.ReloadTLS)
 			scheme := "http"
 			if cfg.TLS.Enabled() {
 				scheme = "https"

@@ -68,6 +68,10 @@ forwarding and reading task logs from agents. SIGHUP reloads the files.`,
 			if err != nil {
 				return err
 			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			// Before Start: a SIGHUP from then on reloads, never kills.
+			reloadOnHUP(ctx, cfg.Logger, srv.ReloadTLS)
 			if err := srv.Start(); err != nil {
 				return err
 			}
@@ -77,9 +81,6 @@ forwarding and reading task logs from agents. SIGHUP reloads the files.`,
 				go func() { cfg.Logger.Error("pprof stopped", "error", http.ListenAndServe(pprofAddr, nil)) }()
 			}
 			cfg.Logger.Info("gantry server running", "http", srv.HTTPAddr())
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			reloadOnHUP(ctx, cfg.Logger, srv.ReloadTLS)
 			<-ctx.Done()
 			cfg.Logger.Info("shutting down")
 			return srv.Shutdown()
