@@ -139,7 +139,7 @@ func (c *serverTLSConn) handshake() error {
 	c.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 		defer cancel()
-		if err := c.Conn.HandshakeContext(ctx); err != nil {
+		if err := c.HandshakeContext(ctx); err != nil {
 			c.err = fmt.Errorf("raft: refused TLS connection from %s: %w", c.RemoteAddr(), err)
 		}
 	})
