@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -132,6 +133,13 @@ agent certificates serve and dial; client certificates only dial.`,
 			if days <= 0 {
 				return fmt.Errorf("--days: must be > 0 (got %d)", days)
 			}
+			// The CA made by `tls ca create --dir D` is found in D.
+			if !cmd.Flags().Changed("ca") {
+				caFile = filepath.Join(dir, tlsutil.CAFile)
+			}
+			if !cmd.Flags().Changed("key") {
+				keyFile = filepath.Join(dir, tlsutil.CAKeyFile)
+			}
 			var ips []net.IP
 			for _, s := range ipStrs {
 				ip := net.ParseIP(s)
@@ -155,8 +163,8 @@ agent certificates serve and dial; client certificates only dial.`,
 	f.BoolVar(&agent, "agent", false, "an agent certificate (agent.<region>.gantry)")
 	f.BoolVar(&cli, "client", false, "a client certificate for the CLI and API users (client.<region>.gantry)")
 	f.StringVar(&region, "region", tlsutil.DefaultRegion, "region in the role name")
-	f.StringVar(&caFile, "ca", tlsutil.CAFile, "the CA certificate")
-	f.StringVar(&keyFile, "key", tlsutil.CAKeyFile, "the CA key")
+	f.StringVar(&caFile, "ca", tlsutil.CAFile, "the CA certificate (default: in --dir)")
+	f.StringVar(&keyFile, "key", tlsutil.CAKeyFile, "the CA key (default: in --dir)")
 	f.IntVar(&days, "days", tlsutil.DefaultCertDays, "days the certificate is valid (never past the CA's end)")
 	f.StringArrayVar(&dnsNames, "additional-dnsname", nil, "another DNS name to add (repeatable)")
 	f.StringArrayVar(&ipStrs, "additional-ipaddress", nil, "another IP address to add (repeatable)")

@@ -31,7 +31,8 @@ func TestTLSCommands(t *testing.T) {
 		flag string
 		role tlsutil.Role
 	}{{"--server", tlsutil.RoleServer}, {"--agent", tlsutil.RoleAgent}, {"--client", tlsutil.RoleClient}} {
-		out, err := run("cert", "create", tc.flag, "--ca", ca, "--key", key,
+		// The CA is found in --dir without --ca and --key.
+		out, err := run("cert", "create", tc.flag,
 			"--additional-dnsname", "gantry.example", "--additional-ipaddress", "10.0.0.1")
 		if err != nil {
 			t.Fatalf("cert create %s: %v\n%s", tc.flag, err, out)
@@ -64,6 +65,7 @@ func TestTLSCommands(t *testing.T) {
 		{[]string{"cert", "create", "--server", "--ca", ca, "--key", key}, "already exists"},
 		{[]string{"cert", "create", "--agent", "--region", "EU", "--ca", ca, "--key", key}, "region"},
 		{[]string{"ca", "create"}, "already exists"},
+		{[]string{"cert", "create", "--agent", "--region", "eu", "--ca", filepath.Join(dir, "nope.pem")}, "nope.pem"},
 	} {
 		if out, err := run(bad.args...); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%v: %v (%s), want an error saying %q", bad.args, err, out, bad.want)
