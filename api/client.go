@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // IndexHeader carries the state index of a response; pass it back as
@@ -42,15 +44,94 @@ type Config struct {
 	// by default they ask for binary and fall back to what the server
 	// speaks.
 	NodeWireJSON bool
+	// TLS, when set, makes addresses without a scheme https and, unless
+	// HTTPClient is set (it is then used as it is), builds the client's
+	// TLS from these files. Servers with TLS on refuse plain HTTP and
+	// callers without a certificate of their CA.
+	TLS *TLSConfig
 }
 
-// DefaultConfig reads GANTRY_ADDR.
+// TLSConfig is a client's TLS: PEM files as `gantry tls` makes them.
+type TLSConfig struct {
+	// CACert is the CA bundle the server's certificate must chain to.
+	CACert string
+	// ClientCert and ClientKey are the client's certificate and key
+	// (global-client-gantry.pem); servers require one.
+	ClientCert string
+	ClientKey  string
+	// ServerName is the name the server's certificate must carry
+	// ("" = DefaultTLSServerName, the servers of region global).
+	ServerName string
+}
+
+// DefaultTLSServerName is the name a client expects in a server's
+// certificate unless told otherwise: the servers of region global.
+const DefaultTLSServerName = "server.global.gantry"
+
+// Environment variables of DefaultConfig, as Nomad's NOMAD_ADDR,
+// NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME.
+const (
+	EnvAddress       = "GANTRY_ADDR"
+	EnvCACert        = "GANTRY_CACERT"
+	EnvClientCert    = "GANTRY_CLIENT_CERT"
+	EnvClientKey     = "GANTRY_CLIENT_KEY"
+	EnvTLSServerName = "GANTRY_TLS_SERVER_NAME"
+)
+
+// DefaultConfig reads GANTRY_ADDR and, when any is set, GANTRY_CACERT,
+// GANTRY_CLIENT_CERT, GANTRY_CLIENT_KEY and GANTRY_TLS_SERVER_NAME.
 func DefaultConfig() Config {
-	addr := os.Getenv("GANTRY_ADDR")
+	addr := os.Getenv(EnvAddress)
+	tc := TLSFromEnv()
 	if addr == "" {
 		addr = DefaultAddress
+		if tc != nil {
+			addr = DefaultTLSAddress
+		}
 	}
-	return Config{Address: addr}
+	return Config{Address: addr, TLS: tc}
+}
+
+// DefaultTLSAddress is DefaultAddress over TLS.
+const DefaultTLSAddress = "https://127.0.0.1:4646"
+
+// TLSFromEnv returns the TLS configuration of the environment variables,
+// or nil when none is set.
+func TLSFromEnv() *TLSConfig {
+	tc := &TLSConfig{
+		CACert:     os.Getenv(EnvCACert),
+		ClientCert: os.Getenv(EnvClientCert),
+		ClientKey:  os.Getenv(EnvClientKey),
+		ServerName: os.Getenv(EnvTLSServerName),
+	}
+	if *tc == (TLSConfig{}) {
+		return nil
+	}
+	return tc
+}
+
+// tlsTransport builds an HTTP transport from tc's files.
+func tlsTransport(tc *TLSConfig) (*http.Transport, error) {
+	if tc.CACert == "" {
+		return nil, errors.New("tls: a CA certificate is required (GANTRY_CACERT, --ca-file)")
+	}
+	certs, err := tlsutil.Load(tlsutil.Config{
+		CAFile: tc.CACert, CertFile: tc.ClientCert, KeyFile: tc.ClientKey,
+		// The region only names roles, which a client does not check
+		// of itself; ServerName below is what it checks of the server.
+		Region: tlsutil.DefaultRegion,
+	}, tlsutil.RoleNone)
+	if err != nil {
+		return nil, err
+	}
+	name := tc.ServerName
+	if name == "" {
+		name = DefaultTLSServerName
+	}
+	return &http.Transport{
+		MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+		TLSClientConfig: certs.ClientConfigName(name),
+	}, nil
 }
 
 // Client talks to a gantry server.
@@ -66,6 +147,10 @@ type Client struct {
 
 // NewClient validates the config and returns a client.
 func NewClient(c Config) (*Client, error) {
+	scheme := "http://"
+	if c.TLS != nil {
+		scheme = "https://"
+	}
 	var addrs []string
 	for _, a := range strings.Split(c.Address, ",") {
 		a = strings.TrimSpace(a)
@@ -73,7 +158,7 @@ func NewClient(c Config) (*Client, error) {
 			continue
 		}
 		if !strings.Contains(a, "://") {
-			a = "http://" + a
+			a = scheme + a
 		}
 		u, err := url.Parse(a)
 		if err != nil || u.Host == "" {
@@ -85,7 +170,15 @@ func NewClient(c Config) (*Client, error) {
 		return nil, errors.New("address: at least one server address is required")
 	}
 	hc := c.HTTPClient
-	if hc == nil {
+	switch {
+	case hc != nil:
+	case c.TLS != nil:
+		t, err := tlsTransport(c.TLS)
+		if err != nil {
+			return nil, err
+		}
+		hc = &http.Client{Transport: t}
+	default:
 		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
 	}
 	return &Client{addrs: addrs, http: hc, nodeWireJSON: c.NodeWireJSON}, nil

@@ -20,6 +20,13 @@ type ServerMember = structs.ServerMember
 // cluster's view of its leader converges).
 const ForwardHopsHeader = "X-Gantry-Forward-Hops"
 
+// ForwardedRoleHeader carries, on a request a server forwards to the
+// leader with TLS on, the certificate role of the caller it came from
+// (client, agent or server), so the leader checks the caller rather than
+// the forwarding server. Servers accept it, and ForwardHopsHeader, only
+// over a connection that presented a server certificate.
+const ForwardedRoleHeader = "X-Gantry-Forwarded-Role"
+
 // ServerSelf is GET /v1/status/self: who this server is, what it has
 // discovered and whether it is part of a bootstrapped Raft cluster. Servers
 // use it to find each other before bootstrap.

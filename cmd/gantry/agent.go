@@ -33,7 +33,11 @@ with the servers, heartbeats, runs the allocations assigned to this node with
 the exec or mock driver, and reports their status.
 
 Stopping the agent (SIGINT/SIGTERM) leaves its tasks running; an agent started
-again on the same --data-dir re-attaches to them.`,
+again on the same --data-dir re-attaches to them.
+
+With --ca-file, --cert-file and --key-file (an agent certificate from gantry
+tls cert create --agent) the agent talks to the servers over mutual TLS and
+serves task logs to servers only. SIGHUP reloads the files.`,
 		Example: `  gantry agent --servers 127.0.0.1:4646 --data-dir /var/lib/gantry/agent \
     --label zone=a --label disk=ssd`,
 		Args: cobra.NoArgs,
@@ -65,10 +69,15 @@ again on the same --data-dir re-attaches to them.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			reloadOnHUP(ctx, cfg.Logger, a.ReloadTLS)
 			if err := a.Start(ctx); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "gantry agent: node %s, API on http://%s\n", a.NodeID(), a.HTTPAddr())
+			scheme := "http"
+			if cfg.TLS.Enabled() {
+				scheme = "https"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "gantry agent: node %s, API on %s://%s\n", a.NodeID(), scheme, a.HTTPAddr())
 			<-ctx.Done()
 			return a.Shutdown()
 		},
@@ -110,4 +119,5 @@ func agentFlags(f *pflag.FlagSet, cfg *agent.Config, labels *[]string) {
 	f.Int64Var(&cfg.MemoryMB, "memory", cfg.MemoryMB, "memory capacity in MiB (default: fingerprinted)")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the agent's own API (logs, metrics)")
 	f.Int64Var(&cfg.DiskMinFreeMB, "disk-min-free-mb", cfg.DiskMinFreeMB, "the node refuses new placements while the data dir's disk has less free space than this (MiB; negative: never)")
+	tlsFlags(f, &cfg.TLS)
 }

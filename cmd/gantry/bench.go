@@ -32,6 +32,7 @@ func newBenchCmd() *cobra.Command {
 		logStore   string
 		seed       int64
 		quiet      bool
+		useTLS     bool
 		timeout    time.Duration
 		schedArch  []string
 		schedN     []int
@@ -53,6 +54,7 @@ timed out (the report is still printed).`,
 		Example: `  gantry bench bench/workloads/c1m-like.yaml
   gantry bench -o json bench/workloads/latency.yaml > latency.json
   gantry bench --profile-dir prof bench/workloads/c1m-like.yaml
+  gantry bench --tls bench/workloads/latency.yaml
   gantry bench compare old.json new.json
   gantry bench --scheduler monolithic,shared-state bench/workloads/mixed.yaml
   gantry bench --scheduler shared-state --schedulers 1,2,4,8 bench/workloads/small.yaml`,
@@ -98,7 +100,7 @@ timed out (the report is still printed).`,
 				return fmt.Errorf("--raft-log-store: must be %s or %s (got %q)", server.LogStoreWAL, server.LogStoreBoltDB, logStore)
 			}
 			opts := bench.Options{Workload: w, Server: serverMode, Exe: exe, DataDir: dataDir, RaftLogStore: logStore,
-				ProfileDir: profileDir, ProfileSeconds: profileSec, Seed: seed,
+				ProfileDir: profileDir, ProfileSeconds: profileSec, Seed: seed, TLS: useTLS,
 				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 			if !quiet {
 				opts.Progress = cmd.ErrOrStderr()
@@ -146,6 +148,7 @@ timed out (the report is still printed).`,
 	f.StringVar(&dataDir, "data-dir", "", "directory for the server's data and log (default: a temporary directory, removed afterwards)")
 	f.Int64Var(&seed, "seed", 1, "seed of the simulated nodes' jitter (and the in-process scheduler)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	f.BoolVar(&useTLS, "tls", false, "run the control plane with mutual TLS (a throwaway CA and certificates in the data directory; nodes present an agent certificate, submitters a client one)")
 	f.DurationVar(&timeout, "timeout", 0, "bound the run (overrides the workload's timeout; the report of a timed-out run is still printed)")
 	f.StringSliceVar(&schedArch, "scheduler", nil, "server scheduling architecture(s), comma-separated (monolithic, shared-state); several run one after another and print side by side")
 	f.IntSliceVar(&schedN, "schedulers", nil, "shared-state worker counts, comma-separated (one run each)")

@@ -12,6 +12,7 @@ import (
 	"github.com/gantry-project/gantry/internal/agent"
 	"github.com/gantry-project/gantry/internal/jobspec"
 	"github.com/gantry-project/gantry/internal/server"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // TestServerFlagsMapOntoDefaultConfig: with no flags the server runs with
@@ -45,6 +46,11 @@ func TestServerFlagsMapOntoDefaultConfig(t *testing.T) {
 		got.GCMaxTerminalAllocsPerJob != 3 || got.GCBatchSize != 100 {
 		t.Fatalf("gc flags not mapped: %+v", got)
 	}
+	got = parse("--ca-file", "ca.pem", "--cert-file", "s.pem", "--key-file", "s-key.pem", "--region", "eu",
+		"--verify-server-hostname=false")
+	if want := (tlsutil.Config{CAFile: "ca.pem", CertFile: "s.pem", KeyFile: "s-key.pem", Region: "eu"}); got.TLS != want {
+		t.Fatalf("TLS flags not mapped: %+v", got.TLS)
+	}
 }
 
 // TestAgentFlagsMapOntoDefaultConfig: the same for the agent.
@@ -66,9 +72,13 @@ func TestAgentFlagsMapOntoDefaultConfig(t *testing.T) {
 	if got := parse(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("flag defaults differ from DefaultConfig:\n got %+v\nwant %+v", got, want)
 	}
-	got := parse("--servers", "a:1,b:2", "--data-dir", "d", "--cpu", "500", "--http-addr", "127.0.0.1:9", "--disk-min-free-mb", "7")
+	got := parse("--servers", "a:1,b:2", "--data-dir", "d", "--cpu", "500", "--http-addr", "127.0.0.1:9", "--disk-min-free-mb", "7",
+		"--ca-file", "ca.pem", "--cert-file", "a.pem", "--key-file", "a-key.pem")
 	if !slices.Equal(got.Servers, []string{"a:1", "b:2"}) || got.DataDir != "d" || got.CPU != 500 || got.HTTPAddr != "127.0.0.1:9" || got.DiskMinFreeMB != 7 {
 		t.Fatalf("flags not mapped: %+v", got)
+	}
+	if want := (tlsutil.Config{CAFile: "ca.pem", CertFile: "a.pem", KeyFile: "a-key.pem", Region: "global", VerifyServerHostname: true}); got.TLS != want {
+		t.Fatalf("TLS flags not mapped: %+v", got.TLS)
 	}
 }
 

@@ -51,7 +51,11 @@ monitoring of nodes and the scheduler. Alone (no --join), the first start
 bootstraps a single-server cluster. With --bootstrap-expect N and --join,
 servers find each other over their HTTP APIs and bootstrap one cluster of N
 voters once N have met; --join alone joins an existing cluster. Later starts
-with the same --data-dir rejoin with every job, node and allocation.`,
+with the same --data-dir rejoin with every job, node and allocation.
+
+With --ca-file, --cert-file and --key-file (a server certificate from gantry
+tls cert create --server) every connection is mutual TLS: the API, Raft,
+forwarding and reading task logs from agents. SIGHUP reloads the files.`,
 		Example: `  gantry server --data-dir /var/lib/gantry --http-addr 10.0.0.1:4646 --raft-addr 10.0.0.1:4647 \
       --bootstrap-expect 3 --join 10.0.0.2:4646,10.0.0.3:4646`,
 		Args: cobra.NoArgs,
@@ -67,6 +71,10 @@ with the same --data-dir rejoin with every job, node and allocation.`,
 			if err != nil {
 				return err
 			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			// Before Start: a SIGHUP from then on reloads, never kills.
+			reloadOnHUP(ctx, cfg.Logger, srv.ReloadTLS)
 			if err := srv.Start(); err != nil {
 				return err
 			}
@@ -76,8 +84,6 @@ with the same --data-dir rejoin with every job, node and allocation.`,
 				go func() { cfg.Logger.Error("pprof stopped", "error", http.ListenAndServe(pprofAddr, nil)) }()
 			}
 			cfg.Logger.Info("gantry server running", "http", srv.HTTPAddr())
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			<-ctx.Done()
 			cfg.Logger.Info("shutting down")
 			return srv.Shutdown()
@@ -120,4 +126,5 @@ func serverFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.DurationVar(&cfg.GCJobThreshold, "gc-job-threshold", cfg.GCJobThreshold, "how long a stopped or finished batch job, all its allocations terminal, is kept")
 	f.IntVar(&cfg.GCMaxTerminalAllocsPerJob, "gc-max-terminal-allocs-per-job", cfg.GCMaxTerminalAllocsPerJob, "terminal allocations kept per job whatever their age, besides those the scheduler still reads")
 	f.IntVar(&cfg.GCBatchSize, "gc-batch-size", cfg.GCBatchSize, "most allocations and jobs deleted by one Raft entry")
+	tlsFlags(f, &cfg.TLS)
 }

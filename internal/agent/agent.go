@@ -10,6 +10,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/driver"
 	"github.com/gantry-project/gantry/internal/structs"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // Agent runs one node.
@@ -33,6 +35,8 @@ type Agent struct {
 	cfg     Config
 	log     *slog.Logger
 	client  *api.Client
+	tls     *tlsutil.Store // nil: TLS off
+	ownHTTP *http.Client   // the client New built for TLS, closed at Shutdown
 	nodeID  string
 	node    *structs.Node // fingerprinted template; HTTPAddr set at Start
 	drivers map[string]driver.Driver
@@ -62,7 +66,15 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("agent config: %w", err)
 	}
-	client, err := api.NewClient(api.Config{Address: strings.Join(cfg.Servers, ","), HTTPClient: cfg.HTTPClient})
+	certs, ownHTTP, err := agentTLS(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = ownHTTP
+	}
+	client, err := api.NewClient(api.Config{Address: strings.Join(serverURLs(cfg.Servers, certs != nil), ","), HTTPClient: hc})
 	if err != nil {
 		return nil, fmt.Errorf("agent config: servers: %w", err)
 	}
@@ -97,7 +109,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 	a := &Agent{
-		cfg: cfg, log: cfg.Logger.With("node", name), client: client, nodeID: id,
+		cfg: cfg, log: cfg.Logger.With("node", name), client: client, nodeID: id, tls: certs, ownHTTP: ownHTTP,
 		node: &structs.Node{
 			ID: id, Name: name, Labels: cfg.Labels, Attributes: attrs, Capacity: res,
 			Status: structs.NodeStatusReady,
@@ -185,11 +197,16 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err != nil {
 		return fail(fmt.Errorf("agent http_addr %s: %w", a.cfg.HTTPAddr, err))
 	}
-	a.ln = ln
 	a.mu.Lock()
 	a.node.HTTPAddr = advertiseAddr(ln.Addr().(*net.TCPAddr))
 	a.mu.Unlock()
-	a.httpServer = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	if a.tls != nil {
+		ln = tls.NewListener(ln, a.tls.ServerConfig())
+	}
+	a.ln = ln
+	a.httpServer = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
+		// Refused TLS handshakes are logged here, with the reason.
+		ErrorLog: slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelWarn)}
 
 	ctx, cancel := context.WithCancel(ctx)
 	a.cancel = cancel
@@ -213,7 +230,7 @@ func (a *Agent) Start(ctx context.Context) error {
 			}
 		})
 	})
-	a.log.Info("agent started", "node_id", a.nodeID, "http", a.node.HTTPAddr,
+	a.log.Info("agent started", "node_id", a.nodeID, "http", a.node.HTTPAddr, "tls", a.tls != nil,
 		"cpu", a.node.Capacity.CPU, "memory_mb", a.node.Capacity.MemoryMB)
 	return nil
 }
@@ -248,6 +265,9 @@ func (a *Agent) Shutdown() error {
 		<-r.done
 	}
 	a.wg.Wait()
+	if a.ownHTTP != nil {
+		a.ownHTTP.CloseIdleConnections()
+	}
 	a.log.Info("agent stopped; tasks left running")
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // Config configures an Agent. Start from DefaultConfig and change what you
@@ -73,8 +74,14 @@ type Config struct {
 	// the agent opens the next (default 30s; 0 = the server's limit).
 	WatchWait time.Duration
 	// HTTPClient talks to the servers (nil = a client without a global
-	// timeout, since blocking queries are long).
+	// timeout, since blocking queries are long, with TLS when TLS is on;
+	// a client set here is used as it is).
 	HTTPClient *http.Client
+	// TLS turns on mutual TLS once its files are set (default off): the
+	// agent dials the servers over https checking their certificates,
+	// and serves its own API over TLS, task logs to servers only. The
+	// certificate must name agent.<region>.gantry (tls.go).
+	TLS tlsutil.Config
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -94,6 +101,7 @@ func DefaultConfig() Config {
 		DiskMinFreeMB:     DefaultDiskMinFreeMB,
 		DiskCheckInterval: 30 * time.Second,
 		DiskFree:          statfsFree,
+		TLS:               tlsutil.DefaultConfig(),
 	}
 }
 
@@ -170,6 +178,9 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("drivers[%d]", i), "duplicate driver %q", d.Name())
 		}
 		seen[d.Name()] = true
+	}
+	if err := c.TLS.Validate(true); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -37,7 +37,7 @@ const logPollInterval = 100 * time.Millisecond
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/agent/self", a.handleSelf)
-	mux.HandleFunc("GET /v1/agent/allocation/{alloc_id}/logs", a.handleLogs)
+	mux.HandleFunc("GET /v1/agent/allocation/{alloc_id}/logs", a.serversOnly(a.handleLogs))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))

@@ -129,14 +129,14 @@ func TestReadReportRejectsOtherJSON(t *testing.T) {
 
 // runSmall runs the CI workload (100 nodes, 1,000 tasks) against an
 // in-process server.
-func runSmall(tb testing.TB, nodesPerWatch int) *Report {
+func runSmall(tb testing.TB, nodesPerWatch int, useTLS bool) *Report {
 	tb.Helper()
 	w, err := LoadWorkload(filepath.Join(workloadsDir, "small.yaml"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	rep, err := Run(context.Background(), Options{Workload: w, Server: ServerInProcess, DataDir: tb.TempDir(), Seed: 1,
-		Logger: slog.New(slog.DiscardHandler), NodesPerWatch: nodesPerWatch})
+		Logger: slog.New(slog.DiscardHandler), NodesPerWatch: nodesPerWatch, TLS: useTLS})
 	if err != nil {
 		tb.Fatalf("run: %v", err)
 	}
@@ -152,13 +152,17 @@ func TestRunSmallWorkload(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		per  int
-	}{{"one stream", 0}, {"ten per stream", 10}} {
-		t.Run(tc.name, func(t *testing.T) { testRunSmall(t, tc.per) })
+		tls  bool
+	}{{"one stream", 0, false}, {"ten per stream", 10, false}, {"with TLS", 0, true}} {
+		t.Run(tc.name, func(t *testing.T) { testRunSmall(t, tc.per, tc.tls) })
 	}
 }
 
-func testRunSmall(t *testing.T, nodesPerWatch int) {
-	rep := runSmall(t, nodesPerWatch)
+func testRunSmall(t *testing.T, nodesPerWatch int, useTLS bool) {
+	rep := runSmall(t, nodesPerWatch, useTLS)
+	if rep.TLS != useTLS {
+		t.Errorf("report says TLS %v, the run %v", rep.TLS, useTLS)
+	}
 	var sb strings.Builder
 	if err := rep.WriteTable(&sb); err != nil {
 		t.Fatal(err)
@@ -194,7 +198,7 @@ func testRunSmall(t *testing.T, nodesPerWatch int) {
 // `gantry bench`: one run of the CI workload per iteration.
 func BenchmarkSmallWorkload(b *testing.B) {
 	for b.Loop() {
-		rep := runSmall(b, 0)
+		rep := runSmall(b, 0, false)
 		if !rep.Check.OK {
 			b.Fatalf("final-state check failed: %+v", rep.Check)
 		}

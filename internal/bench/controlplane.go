@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gantry-project/gantry/internal/server"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // controlPlane is the server under test.
@@ -38,14 +39,16 @@ type serverSettings struct {
 	heartbeatTTL time.Duration
 	sampleSize   int // 0 = the server's default
 	seed         int64
-	scheduler    string // "" = the server's default architecture
-	schedulers   int    // shared-state workers; 0 = the server's default
-	logStore     string // Raft log store; "" = the server's default
+	scheduler    string         // "" = the server's default architecture
+	schedulers   int            // shared-state workers; 0 = the server's default
+	logStore     string         // Raft log store; "" = the server's default
+	tls          tlsutil.Config // the server's TLS; off unless --tls
 }
 
 // inProcess runs the server in this process (tests, `go test -bench`).
 type inProcess struct {
-	srv *server.Server
+	srv    *server.Server
+	scheme string
 }
 
 func startInProcess(s serverSettings, logger *slog.Logger) (*inProcess, error) {
@@ -66,6 +69,7 @@ func startInProcess(s serverSettings, logger *slog.Logger) (*inProcess, error) {
 	}
 	cfg.RaftLogStore = s.logStore
 	cfg.RaftTimeout = 200 * time.Millisecond
+	cfg.TLS = s.tls
 	cfg.Logger = logger
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -74,10 +78,18 @@ func startInProcess(s serverSettings, logger *slog.Logger) (*inProcess, error) {
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
-	return &inProcess{srv: srv}, nil
+	return &inProcess{srv: srv, scheme: scheme(s.tls)}, nil
 }
 
-func (p *inProcess) Addr() string      { return "http://" + p.srv.HTTPAddr() }
+// scheme is the API's URL scheme.
+func scheme(c tlsutil.Config) string {
+	if c.Enabled() {
+		return "https://"
+	}
+	return "http://"
+}
+
+func (p *inProcess) Addr() string      { return p.scheme + p.srv.HTTPAddr() }
 func (p *inProcess) PprofAddr() string { return "" }
 func (p *inProcess) Stop() error       { return p.srv.Shutdown() }
 
@@ -102,6 +114,7 @@ func selfUsage() (float64, int64, error) {
 // memory are measured apart from the simulated nodes.
 type childProcess struct {
 	cmd     *exec.Cmd
+	scheme  string
 	addr    string
 	pprof   string
 	logPath string
@@ -131,6 +144,10 @@ func startChild(exe string, s serverSettings, pprof bool) (*childProcess, error)
 	if s.logStore != "" {
 		args = append(args, "--raft-log-store", s.logStore)
 	}
+	if s.tls.Enabled() {
+		args = append(args, "--ca-file", s.tls.CAFile, "--cert-file", s.tls.CertFile, "--key-file", s.tls.KeyFile)
+	}
+	c.scheme = scheme(s.tls)
 	if pprof {
 		c.pprof = "127.0.0.1:" + ports[2]
 		args = append(args, "--pprof", c.pprof)
@@ -156,7 +173,7 @@ func startChild(exe string, s serverSettings, pprof bool) (*childProcess, error)
 	return c, nil
 }
 
-func (c *childProcess) Addr() string      { return "http://" + c.addr }
+func (c *childProcess) Addr() string      { return c.scheme + c.addr }
 func (c *childProcess) PprofAddr() string { return c.pprof }
 
 // Stop sends SIGTERM and waits (then SIGKILL after 30s).

@@ -23,6 +23,8 @@ type Report struct {
 	// shared-state workers (0 for monolithic).
 	Architecture string `json:"architecture,omitempty"`
 	Workers      int    `json:"workers,omitempty"`
+	// TLS says the control plane ran with mutual TLS (--tls).
+	TLS bool `json:"tls,omitempty"`
 
 	Nodes int `json:"nodes"`
 	Jobs  int `json:"jobs"`
@@ -108,7 +110,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	lat := func(p Percentiles) string {
 		return fmt.Sprintf("p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms  (n=%d)", p.P50, p.P90, p.P99, p.Max, p.N)
 	}
-	row("workload", "%s  (%d nodes, %d jobs, %d tasks; server %s; %d CPUs; %s)", r.Workload, r.Nodes, r.Jobs, r.Tasks, r.Server, r.CPUs, r.GoVersion)
+	tlsNote := ""
+	if r.TLS {
+		tlsNote = " with TLS"
+	}
+	row("workload", "%s  (%d nodes, %d jobs, %d tasks; server %s%s; %d CPUs; %s)", r.Workload, r.Nodes, r.Jobs, r.Tasks, r.Server, tlsNote, r.CPUs, r.GoVersion)
 	row("placed", "%d of %d (running %d, unplaced %d, received %d)", r.Placed, r.Tasks, r.Running, r.Unplaced, r.Received)
 	row("placements/s", "%.0f", r.PlacementsPerSecond)
 	row("time to place all", "%.2f s  (submission took %.2f s; node registration %.2f s)", r.TimeToPlaceAllSeconds, r.SubmitSeconds, r.RegisterSeconds)

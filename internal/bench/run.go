@@ -21,6 +21,7 @@ import (
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/structs"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // Server modes.
@@ -61,6 +62,11 @@ type Options struct {
 	// NodesPerWatch is how many simulated nodes share a watch stream,
 	// reporter and heartbeat loop (0 = DefaultNodesPerWatch).
 	NodesPerWatch int
+	// TLS runs the control plane with mutual TLS: a throwaway CA and a
+	// server, an agent and a client certificate are made in
+	// DataDir/tls; the simulated nodes present the agent certificate,
+	// the submitters the client one (tls.go).
+	TLS bool
 }
 
 // benchGCPercent is the bench process's GOGC while a child server runs
@@ -90,6 +96,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	settings := serverSettings{dataDir: o.DataDir, heartbeatTTL: w.HeartbeatTTL.D(), sampleSize: w.SampleSize, seed: o.Seed,
 		scheduler: o.Scheduler, schedulers: o.Schedulers, logStore: o.RaftLogStore}
+	var certs *benchTLS
+	if o.TLS {
+		var err error
+		if certs, err = newBenchTLS(filepath.Join(o.DataDir, "tls")); err != nil {
+			return nil, err
+		}
+		settings.tls = certs.server
+	}
 	var cp controlPlane
 	var exited <-chan error
 	switch o.Server {
@@ -118,7 +132,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	default:
 		return nil, fmt.Errorf("bench: server mode must be %q or %q (got %q)", ServerProcess, ServerInProcess, o.Server)
 	}
-	r := &runner{o: o, w: w, cp: cp, rep: newReport(w, o.Server)}
+	r := &runner{o: o, w: w, cp: cp, rep: newReport(w, o.Server), certs: certs}
+	r.rep.TLS = o.TLS
 	defer func() {
 		if err := cp.Stop(); err != nil {
 			o.Logger.Warn("stopping server", "error", err)
@@ -145,6 +160,7 @@ type runner struct {
 
 	pollHTTP, writeHTTP, ctlHTTP *http.Client
 	poll, write, ctl             *api.Client
+	certs                        *benchTLS // nil: no TLS
 	nodes                        []*simNode
 	groups                       []*simGroup
 }
@@ -152,11 +168,16 @@ type runner struct {
 func (r *runner) setupClients() error {
 	n := r.w.TotalNodes()
 	// Every group's watch stream holds a connection.
-	r.pollHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n + 16, IdleConnTimeout: time.Minute}}
+	r.pollHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n + 16, IdleConnTimeout: time.Minute,
+		TLSClientConfig: r.certs.forRole(tlsutil.RoleAgent)}}
 	// Writes share a bounded pool: the server applies them through one
-	// Raft log anyway, so more connections only add contention.
-	r.writeHTTP = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 128, MaxIdleConnsPerHost: 128, IdleConnTimeout: time.Minute}}
-	r.ctlHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
+	// Raft log anyway, so more connections only add contention. They are
+	// the nodes' registrations, heartbeats and reports: an agent's.
+	r.writeHTTP = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 128, MaxIdleConnsPerHost: 128, IdleConnTimeout: time.Minute,
+		TLSClientConfig: r.certs.forRole(tlsutil.RoleAgent)}}
+	// Job submissions, status and the final check: a client's.
+	r.ctlHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute,
+		TLSClientConfig: r.certs.forRole(tlsutil.RoleClient)}}
 	var err error
 	mk := func(hc *http.Client) *api.Client {
 		if err != nil {

@@ -34,6 +34,9 @@ type Options struct {
 	Address string
 	// Output is table, json or yaml.
 	Output string
+	// TLS are the TLS files and the server name to check; any file set
+	// turns TLS on.
+	TLS api.TLSConfig
 }
 
 // AddClientFlags registers --address and -o/--output as persistent flags of
@@ -51,6 +54,10 @@ func AddClientFlags(cmd *cobra.Command) *Options {
 	fs := cmd.PersistentFlags()
 	fs.StringVar(&o.Address, "address", def, "gantry server address(es), comma-separated (env GANTRY_ADDR)")
 	fs.StringVarP(&o.Output, "output", "o", FormatTable, "output format: table, json or yaml")
+	fs.StringVar(&o.TLS.CACert, "ca-file", os.Getenv(api.EnvCACert), "CA certificate (PEM) the servers' certificates must chain to; turns TLS on (env "+api.EnvCACert+")")
+	fs.StringVar(&o.TLS.ClientCert, "cert-file", os.Getenv(api.EnvClientCert), "client certificate (PEM) to present, e.g. global-client-gantry.pem (env "+api.EnvClientCert+")")
+	fs.StringVar(&o.TLS.ClientKey, "key-file", os.Getenv(api.EnvClientKey), "key of --cert-file (env "+api.EnvClientKey+")")
+	fs.StringVar(&o.TLS.ServerName, "tls-server-name", os.Getenv(api.EnvTLSServerName), "name the servers' certificates must carry (default "+api.DefaultTLSServerName+"; env "+api.EnvTLSServerName+")")
 	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{FormatTable, FormatJSON, FormatYAML}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -66,8 +73,19 @@ func (o *Options) Env(cmd *cobra.Command) (*Env, error) {
 	default:
 		return nil, fmt.Errorf("-o %q: output format must be table, json or yaml", o.Output)
 	}
-	client, err := api.NewClient(api.Config{Address: o.Address})
+	cfg := api.Config{Address: o.Address}
+	if o.TLS.CACert != "" || o.TLS.ClientCert != "" || o.TLS.ClientKey != "" {
+		tc := o.TLS
+		cfg.TLS = &tc
+		if cfg.Address == api.DefaultAddress {
+			cfg.Address = api.DefaultTLSAddress
+		}
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
+		if cfg.TLS != nil {
+			return nil, fmt.Errorf("--address or TLS flags: %w", err)
+		}
 		return nil, fmt.Errorf("--address: %w", err)
 	}
 	out := cmd.OutOrStdout()

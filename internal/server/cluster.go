@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -372,6 +373,9 @@ func (s *Server) leaderHTTPAddr() (string, error) {
 
 // peerClient returns an API client for another server.
 func (s *Server) peerClient(addr string) (*api.Client, error) {
+	if !strings.Contains(addr, "://") {
+		addr = s.scheme() + "://" + addr
+	}
 	c, err := api.NewClient(api.Config{Address: addr, HTTPClient: s.peerHTTP})
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
@@ -402,10 +406,11 @@ func (s *Server) joinThrough(ctx context.Context, addr string, m *structs.Server
 }
 
 // newPeerHTTP is the client for server-to-server calls: short timeouts,
-// these are small requests. It follows no redirects: a server answers
-// other servers directly, and a 3xx would send the call elsewhere.
-func newPeerHTTP() *http.Client {
+// these are small requests. tlsCfg is nil without TLS. It follows no
+// redirects: a server answers other servers directly, and a 3xx would send
+// the call elsewhere.
+func newPeerHTTP(tlsCfg *tls.Config) *http.Client {
 	return &http.Client{Timeout: peerTimeout, Transport: &http.Transport{
-		MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute,
+		MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute, TLSClientConfig: tlsCfg,
 	}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }

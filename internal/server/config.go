@@ -15,6 +15,7 @@ import (
 	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/gantry-project/gantry/internal/structs/driverschema"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // Config configures a Server. Start from DefaultConfig and change what you
@@ -138,6 +139,11 @@ type Config struct {
 	// is answered 408, or cut off. Other responses have no write timeout:
 	// blocking queries and log streams stay open as long as they need.
 	BodyTimeout time.Duration
+	// TLS turns on mutual TLS for the API, Raft, forwarding and reading
+	// task logs from agents once its files are set (default off; see
+	// tls.go and docs/operations.md, "TLS"). The certificate must name
+	// server.<region>.gantry.
+	TLS tlsutil.Config
 
 	// raftProtocol is the entry format this server advertises
 	// (0 = structs.RaftProtocolCurrent). Tests set it lower to stand for a
@@ -209,6 +215,7 @@ func DefaultConfig() Config {
 		MaxSnapshotUpload:         4 << 30,
 		DiskReserve:               1 << 30,
 		BodyTimeout:               30 * time.Second,
+		TLS:                       tlsutil.DefaultConfig(),
 	}
 }
 
@@ -325,6 +332,9 @@ func (c Config) Validate() error {
 		bad("drivers", "is required (DefaultConfig's is driverschema.Default)")
 	} else if len(c.Drivers.Names()) == 0 {
 		bad("drivers", "no task driver is registered, so every job would be refused: link internal/driver, which registers exec and mock")
+	}
+	if err := c.TLS.Validate(true); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid server config: %w", errors.Join(errs...))

@@ -269,7 +269,7 @@ func TestJoinThroughOlderLeader(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"joined": m.ID})
 	}))
 	defer old.Close()
-	s := &Server{peerHTTP: newPeerHTTP()}
+	s := &Server{peerHTTP: newPeerHTTP(nil)}
 	defer s.peerHTTP.CloseIdleConnections()
 	m := &structs.ServerMember{ID: "s2", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2", RaftProtocol: structs.RaftProtocolCurrent}
 	if err := s.joinThrough(bg, old.URL, m); err != nil {

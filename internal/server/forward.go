@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // Read consistency and forwarding (see docs/api.md):
@@ -81,11 +82,13 @@ func (s *Server) newForwarder() *httputil.ReverseProxy {
 			pr.SetURL(target)
 			pr.Out.Host = target.Host
 			pr.Out.Header.Set(api.ForwardHopsHeader, strconv.Itoa(forwardHops(pr.In)+1))
+			setForwardedRole(pr.In, pr.Out)
 		},
 		Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     time.Minute,
+			TLSClientConfig:     s.tlsClient(tlsutil.RoleServer),
 		},
 		// Blocking queries answer once; flush at the end is enough.
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -139,7 +142,7 @@ func (s *Server) route(route string, w http.ResponseWriter, r *http.Request) boo
 		writeError(w, err)
 		return true
 	}
-	target := &url.URL{Scheme: "http", Host: addr}
+	target := &url.URL{Scheme: s.scheme(), Host: addr}
 	s.metrics.forwarded.WithLabelValues("forwarded").Inc()
 	s.forwarder.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardKey{}, target)))
 	return true

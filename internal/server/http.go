@@ -168,6 +168,10 @@ func (s *Server) wrap(route string, h handlerFunc) http.Handler {
 				panic(p)
 			}
 		}()
+		if err := checkRole(route, r); err != nil {
+			writeError(rec, err)
+			return
+		}
 		if r.Body != nil && r.Body != http.NoBody {
 			// A copy: net/http looks at its own request's body after
 			// the handler (to discard what is left unread).

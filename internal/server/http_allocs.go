@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,13 +34,15 @@ func (s *Server) allocGet(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 // newLogClient is the client of the log proxy. It follows no redirects:
-// the proxy reaches exactly the agent address a node registered.
-func newLogClient() *http.Client {
+// the proxy reaches exactly the agent address a node registered. tlsCfg
+// is nil without TLS.
+func newLogClient(tlsCfg *tls.Config) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			ResponseHeaderTimeout: 30 * time.Second,
 			IdleConnTimeout:       time.Minute,
+			TLSClientConfig:       tlsCfg,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -90,7 +93,7 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, &httpError{code: http.StatusBadGateway,
 			msg: fmt.Sprintf("allocation %s: node %s has an invalid agent address %q: %v", a.ID, node.Name, node.HTTPAddr, err)}
 	}
-	u := url.URL{Scheme: "http", Host: node.HTTPAddr, Path: "/v1/agent/allocation/" + url.PathEscape(a.ID) + "/logs"}
+	u := url.URL{Scheme: s.scheme(), Host: node.HTTPAddr, Path: "/v1/agent/allocation/" + url.PathEscape(a.ID) + "/logs"}
 	aq := url.Values{"type": {stream}, "offset": {strconv.FormatInt(offset, 10)}}
 	if follow {
 		aq.Set("follow", "true")

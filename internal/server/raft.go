@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/gantry-project/gantry/internal/structs"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 const (
@@ -171,7 +173,12 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("raft_addr %s: %w", s.cfg.RaftAddr, err)
 	}
-	stream, err := newTrackingStream(s.cfg.RaftAddr, addr)
+	var srvTLS, cliTLS *tls.Config
+	if s.tls != nil {
+		// Raft takes server certificates only.
+		srvTLS, cliTLS = s.tls.ServerConfig(tlsutil.RoleServer), s.tls.ClientConfig(tlsutil.RoleServer)
+	}
+	stream, err := newTrackingStream(s.cfg.RaftAddr, addr, srvTLS, cliTLS)
 	if err != nil {
 		return fmt.Errorf("raft_addr %s: %w", s.cfg.RaftAddr, err)
 	}

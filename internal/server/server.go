@@ -13,6 +13,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,7 @@ import (
 	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // ErrNotLeader means this server cannot do what was asked because it is not
@@ -80,6 +82,9 @@ type Server struct {
 	// diskFree, if set, replaces statfs for the spool's free-space checks
 	// (tests).
 	diskFree func(dir string) (uint64, error)
+	// tls holds the CA and this server's keypair when TLS is on (nil:
+	// off); Reload swaps them (tls.go).
+	tls *tlsutil.Store
 
 	// plans is the plan applier: it checks plans one at a time against
 	// the state plus the plans checked before (never over-commit) and
@@ -115,6 +120,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var certs *tlsutil.Store
+	if cfg.TLS.Enabled() {
+		if certs, err = tlsutil.Load(cfg.TLS, tlsutil.RoleServer); err != nil {
+			return nil, fmt.Errorf("invalid server config: %w", err)
+		}
+	}
 	s := &Server{
 		cfg:        cfg,
 		logger:     cfg.Logger,
@@ -123,13 +134,14 @@ func New(cfg Config) (*Server, error) {
 		shutdownCh: make(chan struct{}),
 		format:     newEntryFormat(),
 		divergedCh: make(chan struct{}),
-		logClient:  newLogClient(),
+		tls:        certs,
 	}
+	s.logClient = newLogClient(s.tlsClient(tlsutil.RoleAgent))
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.plans.s, s.plans.max = s, cfg.PlanBatch
 	s.jobs.s = s
 	s.forwarder = s.newForwarder()
-	s.peerHTTP = newPeerHTTP()
+	s.peerHTTP = newPeerHTTP(s.tlsClient(tlsutil.RoleServer))
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
 	s.metrics = newMetrics()
 	s.fsm.onMembers, s.fsm.onUnknown = s.format.changed, s.unknownEntry
@@ -182,12 +194,17 @@ func (s *Server) Start() error {
 		_ = s.closeRaft() // the listen error is the one to report
 		return fmt.Errorf("http_addr %s: %w", s.cfg.HTTPAddr, err)
 	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls.ServerConfig())
+	}
 	s.httpLn = ln
 	s.httpSrv = &http.Server{
-		Handler:           s.handler(),
+		Handler:           s.identify(s.handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		// Refused TLS handshakes are logged here, with the reason.
+		ErrorLog: slog.NewLogLogger(s.logger.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	s.wg.Add(4)
 	go func() {
@@ -208,7 +225,11 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.clusterLoop()
 	}()
-	s.logger.Info("server started", "http", ln.Addr().String(), "raft", s.transport.LocalAddr(), "data_dir", s.cfg.DataDir)
+	s.logger.Info("server started", "http", ln.Addr().String(), "raft", s.transport.LocalAddr(), "data_dir", s.cfg.DataDir,
+		"tls", s.tls != nil)
+	for _, w := range securityWarnings(s.cfg) {
+		s.logger.Warn(w)
+	}
 	return nil
 }
 

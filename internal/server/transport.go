@@ -1,7 +1,10 @@
 package server
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -16,9 +19,16 @@ import (
 // layer closes only the listener, so connection goroutines of a shut-down
 // server lingered until the peer hung up (leaked in tests, and kept a
 // removed server's sockets open).
+//
+// With TLS (srvTLS and cliTLS set) every accepted connection is a TLS
+// server connection whose handshake runs on its first read or write,
+// bounded by handshakeTimeout, and every dialed one completes its
+// handshake in Dial, within Dial's timeout.
 type trackingStream struct {
 	ln        net.Listener
 	advertise net.Addr
+	srvTLS    *tls.Config // nil: plain TCP
+	cliTLS    *tls.Config
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{} // guarded by mu
@@ -28,9 +38,18 @@ type trackingStream struct {
 
 var _ raft.StreamLayer = (*trackingStream)(nil)
 
+// handshakeTimeout bounds an accepted connection's TLS handshake, so a
+// peer that connects and says nothing does not hold a Raft goroutine.
+const handshakeTimeout = 10 * time.Second
+
 // newTrackingStream listens on bind. advertise is the address other servers
-// dial; nil (or port 0) means the listener's own address.
-func newTrackingStream(bind string, advertise *net.TCPAddr) (*trackingStream, error) {
+// dial; nil (or port 0) means the listener's own address. srvTLS and
+// cliTLS turn TLS on for accepted and dialed connections (both or
+// neither).
+func newTrackingStream(bind string, advertise *net.TCPAddr, srvTLS, cliTLS *tls.Config) (*trackingStream, error) {
+	if (srvTLS == nil) != (cliTLS == nil) {
+		return nil, errors.New("raft transport: TLS needs both a listener and a dialer config")
+	}
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, err
@@ -39,7 +58,7 @@ func newTrackingStream(bind string, advertise *net.TCPAddr) (*trackingStream, er
 	if advertise != nil && advertise.Port != 0 {
 		adv = advertise
 	}
-	return &trackingStream{ln: ln, advertise: adv, conns: map[net.Conn]struct{}{}}, nil
+	return &trackingStream{ln: ln, advertise: adv, srvTLS: srvTLS, cliTLS: cliTLS, conns: map[net.Conn]struct{}{}}, nil
 }
 
 func (t *trackingStream) track(c net.Conn, inbound bool) (net.Conn, error) {
@@ -76,7 +95,13 @@ func (t *trackingStream) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		return t.track(c, true)
+		tc, err := t.track(c, true)
+		if err != nil || t.srvTLS == nil {
+			return tc, err
+		}
+		// Raft accepts on one goroutine: the handshake happens on the
+		// connection's own, at its first read.
+		return &serverTLSConn{Conn: tls.Server(tc, t.srvTLS)}, nil
 	}
 }
 
@@ -130,7 +155,51 @@ func (t *trackingStream) Dial(address raft.ServerAddress, timeout time.Duration)
 	if err != nil {
 		return nil, err
 	}
-	return t.track(c, false)
+	tc, err := t.track(c, false)
+	if err != nil || t.cliTLS == nil {
+		return tc, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn := tls.Client(tc, t.cliTLS)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		_ = tc.Close()
+		return nil, fmt.Errorf("raft: TLS handshake with %s: %w", address, err)
+	}
+	return conn, nil
+}
+
+// serverTLSConn is an accepted TLS connection that completes its handshake,
+// within handshakeTimeout, before its first read or write.
+type serverTLSConn struct {
+	*tls.Conn
+	once sync.Once
+	err  error
+}
+
+func (c *serverTLSConn) handshake() error {
+	c.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		defer cancel()
+		if err := c.HandshakeContext(ctx); err != nil {
+			c.err = fmt.Errorf("raft: refused TLS connection from %s: %w", c.RemoteAddr(), err)
+		}
+	})
+	return c.err
+}
+
+func (c *serverTLSConn) Read(p []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *serverTLSConn) Write(p []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
 }
 
 type trackedConn struct {
