@@ -82,11 +82,8 @@ func misconf(err error) string {
 
 // logRefusal returns the error a write gets before it runs while the log
 // fails to write or fsync (Redis's aof_last_write_status:err), "" when it
-// may run. Checking may retry the disk (aof.Log.Writable).
+// may run; the caller checked aof.Writable (which may retry the disk).
 func (s *Server) logRefusal() string {
-	if s.aof == nil || s.aof.Writable() {
-		return ""
-	}
 	if err := s.aof.Failure(); err != nil {
 		return misconf(err)
 	}
@@ -94,9 +91,9 @@ func (s *Server) logRefusal() string {
 }
 
 // execLogRefusal is logRefusal for EXEC: a transaction with a write is
-// refused as a whole.
-func (s *Server) execLogRefusal(queued [][][]byte) string {
-	if s.aof == nil || s.aof.Writable() {
+// refused as a whole (not on a replica's link to its primary).
+func (s *Server) execLogRefusal(c *Client, queued [][][]byte) string {
+	if s.aof == nil || c.master || s.aof.Writable() {
 		return ""
 	}
 	for _, args := range queued {

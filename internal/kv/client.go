@@ -236,7 +236,7 @@ func (s *Server) dispatch(c *Client) {
 	}
 	// a write does not run while the log cannot hold it (a replica
 	// applies its primary's stream regardless: the log retries it)
-	if s.aof != nil && !c.master && cmd.Has(command.Write) {
+	if s.aof != nil && cmd.Has(command.Write) && !c.master && !s.aof.Writable() {
 		if msg := s.logRefusal(); msg != "" {
 			if c.multi {
 				c.multiErr = true

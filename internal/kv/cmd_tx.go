@@ -56,7 +56,7 @@ func cmdExec(c *Client) {
 		return
 	}
 	s := c.srv
-	if msg := s.execLogRefusal(queued); msg != "" && !c.master {
+	if msg := s.execLogRefusal(c, queued); msg != "" {
 		c.unwatchAll()
 		c.W.Error("EXECABORT Transaction discarded because of: " + msg)
 		return

@@ -299,10 +299,10 @@ func (a *Log) flushLocked(sync bool) error {
 			// rather than trust the page cache
 			return a.writeFailed(f, data, len(data), good, end, err)
 		}
-		advance(&a.written, end)
+	}
+	a.written.Store(end) // only flushes move it, under writeMu
+	if sync {
 		advance(&a.synced, end)
-	} else {
-		advance(&a.written, end)
 	}
 	a.mu.Lock()
 	a.sizeCur = good + int64(len(data))
@@ -342,8 +342,8 @@ func (a *Log) writeFailed(f File, data []byte, n int, good, end int64, err error
 	err = fmt.Errorf("append-only log: %w", err)
 	a.mu.Lock()
 	a.sizeCur = good
-	held := append(data[:0], kept...) // the same array: copy moves it down
-	held = append(held, a.buf...)     // what was appended meanwhile
+	held := data[:copy(data, kept)] // kept is a tail of data: move it down
+	held = append(held, a.buf...)   // what was appended meanwhile
 	if cap(a.buf) <= 4<<20 {
 		a.spare = a.buf[:0]
 	}
@@ -380,7 +380,14 @@ const retryInterval = 100 * time.Millisecond
 // waiting for a flush in progress, so writes resume as soon as the disk
 // has space.
 func (a *Log) Writable() bool {
-	if !a.failing.Load() || !a.on.Load() {
+	if !a.failing.Load() { // the write path: inlined, one atomic load
+		return true
+	}
+	return a.retryWritable()
+}
+
+func (a *Log) retryWritable() bool {
+	if !a.on.Load() {
 		return true
 	}
 	now := time.Now().UnixNano()
@@ -425,7 +432,7 @@ func (a *Log) syncLoop() {
 			return
 		case <-t.C:
 		}
-		a.Fsync()
+		_ = a.Fsync() // a failure is recorded for Writable and INFO
 	}
 }
 

@@ -94,7 +94,7 @@ func (rw *rewriteState) run() error {
 		a.mu.Lock()
 		a.rw.Store(nil)
 		a.mu.Unlock()
-		rw.snapF.Close()
+		_ = rw.snapF.Close() // removed anyway
 		os.Remove(tmp)
 		return err
 	}
@@ -151,7 +151,7 @@ func (rw *rewriteState) run() error {
 			break
 		}
 		if _, err := nf.Write(chunk); err != nil {
-			nf.Close()
+			_ = nf.Close() // removed anyway
 			os.Remove(logPath)
 			os.Remove(snapPath)
 			return fail(fmt.Errorf("new log: %w", err))
@@ -179,7 +179,7 @@ func (rw *rewriteState) run() error {
 		a.mu.Unlock()
 		a.writeMu.Unlock()
 		a.syncMu.Unlock()
-		nf.Close()
+		_ = nf.Close() // removed anyway
 		os.Remove(logPath)
 		os.Remove(snapPath)
 		return err
@@ -203,7 +203,9 @@ func (rw *rewriteState) run() error {
 	a.mu.Unlock()
 	a.writeMu.Unlock()
 	a.syncMu.Unlock()
-	old.Close()
+	if err := old.Close(); err != nil {
+		a.cfg.Logger.Printf("rewrite %d: closing the old log: %v", rw.gen, err)
+	}
 	os.Remove(filepath.Join(a.dir, snapshotName(oldGen)))
 	os.Remove(filepath.Join(a.dir, logName(oldGen)))
 	a.cfg.Dirty.Add(-dirtyAtStart)
