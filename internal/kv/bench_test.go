@@ -24,6 +24,10 @@ func BenchmarkCommandPath(b *testing.B) {
 		cfg.DataDir = b.TempDir()
 		cfg.AppendFsync = "no"
 	}
+	aofAlways := func(b *testing.B, cfg *Config) { // one write and fsync per pipeline
+		cfg.DataDir = b.TempDir()
+		cfg.AppendFsync = "always"
+	}
 	cluster := func(_ *testing.B, cfg *Config) { cfg.Cluster = benchHook{} }
 	variants := []variant{
 		{"set", [][]string{{"SET", "key:000000000042", "xxx"}}, nil},
@@ -34,6 +38,7 @@ func BenchmarkCommandPath(b *testing.B) {
 		{"hset", [][]string{{"HSET", "myhash", "element:42", "xxx"}}, nil},
 		{"zadd", [][]string{{"ZADD", "myzset", "42", "element:42"}}, nil},
 		{"set-aof", [][]string{{"SET", "key:000000000042", "xxx"}}, aof},
+		{"set-aof-always", [][]string{{"SET", "key:000000000042", "xxx"}}, aofAlways},
 		{"set-cluster", [][]string{{"SET", "key:000000000042", "xxx"}}, cluster},
 		{"get-cluster", [][]string{{"GET", "key:000000000042"}}, cluster},
 	}

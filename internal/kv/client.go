@@ -45,7 +45,8 @@ type Client struct {
 	// batchNow, when not 0, is the time of the batch of pipelined
 	// commands being executed.
 	batchNow int64
-	aofWait  int64 // log offset the pending replies acknowledge
+	aofWait  int64     // log offset the pending replies acknowledge
+	acks     []ackSpan // the pending replies that acknowledge logged writes (ack.go)
 
 	// transactions
 	multi    bool
@@ -226,6 +227,17 @@ func (s *Server) dispatch(c *Client) {
 	// so that a write for a slot of another shard gets MOVED, as in Redis
 	if s.cfg.Cluster == nil {
 		if msg := s.replicaCheck(c, cmd); msg != "" {
+			if c.multi {
+				c.multiErr = true
+			}
+			c.W.Error(msg)
+			return
+		}
+	}
+	// a write does not run while the log cannot hold it (a replica
+	// applies its primary's stream regardless: the log retries it)
+	if s.aof != nil && cmd.Has(command.Write) && !c.master && !s.aof.Writable() {
+		if msg := s.logRefusal(); msg != "" {
 			if c.multi {
 				c.multiErr = true
 			}

@@ -198,7 +198,9 @@ func (s *Server) FlushAll() {
 	c.commitLocked()
 	c.unlock()
 	if c.aofWait > 0 {
-		s.aof.WaitDurable(c.aofWait)
+		if err := s.aof.WaitDurable(c.aofWait); err != nil {
+			s.logger.Printf("FLUSHALL of a reset replica not logged yet (the log retries it): %v", err)
+		}
 	}
 }
 
@@ -326,7 +328,9 @@ func (s *Server) DeleteKeysInSlot(slot int) (int, error) {
 	c.commitLocked()
 	c.unlock()
 	if c.aofWait > 0 {
-		s.aof.WaitDurable(c.aofWait)
+		if err := s.aof.WaitDurable(c.aofWait); err != nil {
+			return len(keys), fmt.Errorf("slot %d: %d keys deleted, not logged yet (the log retries): %w", slot, len(keys), err)
+		}
 	}
 	return len(keys), nil
 }

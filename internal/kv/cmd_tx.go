@@ -56,6 +56,11 @@ func cmdExec(c *Client) {
 		return
 	}
 	s := c.srv
+	if msg := s.execLogRefusal(c, queued); msg != "" {
+		c.unwatchAll()
+		c.W.Error("EXECABORT Transaction discarded because of: " + msg)
+		return
+	}
 	all := false
 	var keys [][]byte
 	cmds := make([]*command.Command, len(queued))

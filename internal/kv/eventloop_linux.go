@@ -229,7 +229,10 @@ func (l *eventLoop) flushTouched() {
 		c.aofWait = 0
 	}
 	if wait > 0 {
-		l.s.aof.WaitDurable(wait)
+		durable, refusal := l.s.waitLog(wait)
+		for _, c := range l.touched {
+			c.settleAcks(durable, refusal)
+		}
 	}
 	for _, c := range l.touched {
 		l.writeOut(c)

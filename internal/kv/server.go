@@ -37,6 +37,9 @@ type Config struct {
 	AppendOnly bool
 	// AppendFsync is "always", "everysec" or "no".
 	AppendFsync string
+	// LogFS opens the files the append-only log writes; nil is the
+	// operating system's (tests inject a full disk with aof.FaultFS).
+	LogFS aof.FS
 	// RequirePass, when set, makes clients AUTH before other commands.
 	RequirePass string
 	// EventLoops is the number of epoll event loops serving connections
@@ -163,7 +166,7 @@ func New(cfg Config) (*Server, error) {
 		a, err := aof.Open(aof.Config{
 			Dir: cfg.DataDir, On: cfg.AppendOnly, Fsync: cfg.AppendFsync,
 			KS: s.ks, Table: s.cmds, Track: &s.track, Clock: cfg.Clock, Logger: cfg.Logger,
-			Dirty: &s.dirty, LastSave: &s.lastSave,
+			Dirty: &s.dirty, LastSave: &s.lastSave, FS: cfg.LogFS,
 		})
 		if err != nil {
 			return nil, err
@@ -356,7 +359,9 @@ func (c *Client) process() procResult {
 		if len(args) == 0 {
 			continue
 		}
+		start, prev := len(c.W.B), c.aofWait
 		c.srv.dispatch(c)
+		c.noteAck(start, prev)
 		if c.detach {
 			c.rstart -= n // the goroutine runs the command again
 			return procDetach
@@ -436,10 +441,11 @@ func (c *Client) feed() {
 }
 
 // flush waits until the log holds the writes the replies acknowledge (and
-// has fsynced them with appendfsync always), then sends the replies.
+// has fsynced them with appendfsync always), then sends the replies; a
+// reply to a write the log failed to hold becomes an error.
 func (c *Client) flush() error {
 	if c.aofWait > 0 {
-		c.srv.aof.WaitDurable(c.aofWait)
+		c.settleAcks(c.srv.waitLog(c.aofWait))
 		c.aofWait = 0
 	}
 	if len(c.W.B) == 0 {

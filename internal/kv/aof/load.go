@@ -109,7 +109,7 @@ func (a *Log) load() error {
 	if len(data) > 0 {
 		a.cfg.Logger.Printf("loaded log %s: %d commands", m.log, n)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := a.fs.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
 	}

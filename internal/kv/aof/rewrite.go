@@ -25,7 +25,8 @@ type rewriteState struct {
 
 	fileMu sync.Mutex // guards snap and err
 	snap   *bufio.Writer
-	snapF  *os.File
+	snapF  File
+	tmp    string // snapF's path
 	err    error
 
 	newBuf []byte // guarded by a.mu
@@ -41,12 +42,13 @@ func (a *Log) StartRewrite() (<-chan error, error) {
 	gen := a.gen + 1
 	a.mu.Unlock()
 	tmp := filepath.Join(a.dir, snapshotName(gen)+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := a.fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		a.rewriting.Store(false)
+		a.rewriteDone(err)
 		return nil, fmt.Errorf("rewrite: %w", err)
 	}
-	rw := &rewriteState{a: a, gen: gen, snapF: f, snap: bufio.NewWriterSize(f, 256*1024)}
+	rw := &rewriteState{a: a, gen: gen, snapF: f, tmp: tmp, snap: bufio.NewWriterSize(f, 256*1024)}
 	ks := a.cfg.KS
 	for i := range a.snapDone { // no shard is in the new snapshot yet
 		ks.LockShard(i)
@@ -60,16 +62,25 @@ func (a *Log) StartRewrite() (<-chan error, error) {
 		defer a.wg.Done()
 		err := rw.run()
 		if err != nil {
-			a.cfg.Logger.Printf("rewrite %d failed: %v", gen, err)
-			a.lastRWError.Store(err.Error())
-		} else {
-			a.lastRWError.Store("")
-			a.rewrites.Add(1)
+			a.cfg.Logger.Printf("rewrite %d failed (generation %d stays current): %v", gen, gen-1, err)
 		}
+		a.rewriteDone(err)
 		a.rewriting.Store(false)
 		done <- err
 	}()
 	return done, nil
+}
+
+// rewriteDone records the outcome of a rewrite for INFO.
+func (a *Log) rewriteDone(err error) {
+	if err != nil {
+		a.lastRWError.Store(err.Error())
+		a.rwFailures.Add(1)
+		return
+	}
+	a.lastRWError.Store("")
+	a.rwFailures.Store(0)
+	a.rewrites.Add(1)
 }
 
 // run writes every shard into the snapshot, then switches to the new
@@ -78,12 +89,12 @@ func (rw *rewriteState) run() error {
 	a := rw.a
 	ks := a.cfg.KS
 	dirtyAtStart := a.cfg.Dirty.Load()
-	tmp := rw.snapF.Name()
+	tmp := rw.tmp
 	fail := func(err error) error {
 		a.mu.Lock()
 		a.rw.Store(nil)
 		a.mu.Unlock()
-		rw.snapF.Close()
+		_ = rw.snapF.Close() // removed anyway
 		os.Remove(tmp)
 		return err
 	}
@@ -104,9 +115,8 @@ func (rw *rewriteState) run() error {
 	}
 	rw.fileMu.Unlock()
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("snapshot: %w", err))
 	}
-	st, _ := rw.snapF.Stat()
 	if err := rw.snapF.Sync(); err != nil {
 		return fail(err)
 	}
@@ -117,9 +127,14 @@ func (rw *rewriteState) run() error {
 	if err := os.Rename(tmp, snapPath); err != nil {
 		return fail(err)
 	}
+	var snapSize int64
+	if st, err := os.Stat(snapPath); err == nil {
+		snapSize = st.Size()
+	}
 	logPath := filepath.Join(a.dir, logName(rw.gen))
-	nf, err := os.OpenFile(logPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o644)
+	nf, err := a.fs.OpenFile(logPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
+		os.Remove(snapPath)
 		return fail(err)
 	}
 	// Write most of the new log outside the locks, then switch with the
@@ -136,8 +151,10 @@ func (rw *rewriteState) run() error {
 			break
 		}
 		if _, err := nf.Write(chunk); err != nil {
-			nf.Close()
-			return fail(err)
+			_ = nf.Close() // removed anyway
+			os.Remove(logPath)
+			os.Remove(snapPath)
+			return fail(fmt.Errorf("new log: %w", err))
 		}
 	}
 	a.syncMu.Lock()
@@ -147,34 +164,48 @@ func (rw *rewriteState) run() error {
 	if err == nil {
 		err = nf.Sync()
 	}
-	if err == nil {
-		err = a.writeManifest(rw.gen, true)
+	if err != nil {
+		err = fmt.Errorf("new log: %w", err)
+	} else if err = a.writeManifest(rw.gen, true); err != nil {
+		// the rename may have happened before the failure (of the
+		// directory's fsync): then the new generation is the current one
+		if m, ok, _ := readManifest(a.dir); ok && m.gen == rw.gen {
+			a.cfg.Logger.Printf("rewrite %d: %v; the manifest names the new generation: keeping it", rw.gen, err)
+			err = nil
+		}
 	}
 	if err != nil {
 		a.rw.Store(nil)
 		a.mu.Unlock()
 		a.writeMu.Unlock()
 		a.syncMu.Unlock()
-		nf.Close()
+		_ = nf.Close() // removed anyway
 		os.Remove(logPath)
 		os.Remove(snapPath)
 		return err
 	}
 	old, oldGen := a.f, a.gen
 	a.f, a.gen = nf, rw.gen
-	// What is still buffered is in the snapshot or already in the new log.
+	// What is still buffered is in the snapshot or already in the new log,
+	// also what a failed write held back: the new generation, written
+	// and fsynced, holds every change, so the log accepts writes again.
 	a.buf = a.buf[:0]
 	a.written.Store(a.off)
 	a.synced.Store(a.off)
 	a.sizeCur = int64(len(rw.newBuf))
-	if st != nil {
-		a.sizeBase = st.Size()
+	a.sizeBase = snapSize
+	if a.writeErr != nil || a.fsyncErr != nil {
+		a.cfg.Logger.Printf("rewrite %d wrote everything the failing log held back: accepting writes", rw.gen)
+		a.writeErr, a.fsyncErr = nil, nil
+		a.failing.Store(false)
 	}
 	a.rw.Store(nil)
 	a.mu.Unlock()
 	a.writeMu.Unlock()
 	a.syncMu.Unlock()
-	old.Close()
+	if err := old.Close(); err != nil {
+		a.cfg.Logger.Printf("rewrite %d: closing the old log: %v", rw.gen, err)
+	}
 	os.Remove(filepath.Join(a.dir, snapshotName(oldGen)))
 	os.Remove(filepath.Join(a.dir, logName(oldGen)))
 	a.cfg.Dirty.Add(-dirtyAtStart)
