@@ -29,6 +29,13 @@ var persistedMessageTypes = map[string]MessageType{
 	"ApplyPlanBatchRequestType":         80,
 	"ApplyPlanBatchBinaryType":          112,
 	"AllocClientUpdateBatchBinaryType":  113,
+	"ACLBootstrapRequestType":           120,
+	"ACLPolicyUpsertRequestType":        121,
+	"ACLPolicyDeleteRequestType":        122,
+	"ACLTokenUpsertRequestType":         123,
+	"ACLTokenDeleteRequestType":         124,
+	"NamespaceUpsertRequestType":        125,
+	"NamespaceDeleteRequestType":        126,
 }
 
 // messageTypeConst is one MessageType constant found in the source.
@@ -151,6 +158,7 @@ func TestMessageTypeNames(t *testing.T) {
 		{0, "type_0"},
 		{10, "type_10"},
 		{114, "type_114"},
+		{127, "type_127"},
 		{255, "type_255"},
 	} {
 		if got := tc.t.String(); got != tc.want {
