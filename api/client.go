@@ -24,6 +24,10 @@ const IndexHeader = "X-Gantry-Index"
 // full allocation list ("true") or only what changed ("false").
 const FullHeader = "X-Gantry-Full"
 
+// TokenHeader carries a request's ACL token secret (also accepted as
+// "Authorization: Bearer <secret>").
+const TokenHeader = "X-Gantry-Token"
+
 // DefaultAddress is where the CLI looks for a server when neither
 // --address nor GANTRY_ADDR is set.
 const DefaultAddress = "http://127.0.0.1:4646"

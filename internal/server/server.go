@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,6 +50,15 @@ type Server struct {
 	sched   scheduler.Architecture
 	hb      *heartbeats
 	updates *updateBatcher // coalesces agents' status reports
+	// acls resolves tokens to permissions, cached (acl_resolve.go).
+	acls *aclResolver
+	// peerRole, when set, returns the role ("server", "agent", "client")
+	// a request's verified TLS certificate names, "" for none
+	// (acl_check.go). Set before Start.
+	peerRole func(*http.Request) string
+	// aclRand is where token IDs and secrets come from (nil:
+	// crypto/rand).
+	aclRand io.Reader
 
 	// forwarder proxies requests to the leader; peerHTTP makes
 	// server-to-server calls (discovery, join, probes).
@@ -128,6 +138,7 @@ func New(cfg Config) (*Server, error) {
 	s.forwarder = s.newForwarder()
 	s.peerHTTP = newPeerHTTP()
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
+	s.acls = newACLResolver(st, cfg.Logger.With("component", "acl"))
 	s.metrics = newMetrics()
 	s.fsm.onMembers, s.fsm.onUnknown = s.format.changed, s.unknownEntry
 	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.plans.snapshot(), nil }, s); err != nil {

@@ -130,7 +130,7 @@ func TestNamespaceLimit(t *testing.T) {
 		nss = append(nss, &structs.Namespace{Name: "ns-" + strconv.Itoa(i)})
 	}
 	must(t, s.UpsertNamespaces(2, nss))
-	if err := s.UpsertNamespaces(3, []*structs.Namespace{{Name: "one-more"}}); err == nil || !strings.Contains(err.Error(), "most allowed") {
+	if err := s.UpsertNamespaces(3, []*structs.Namespace{{Name: "one-more"}}); err == nil || !errors.Is(err, ErrNamespaceLimit) {
 		t.Fatalf("namespace %d: %v, want refused", structs.MaxNamespaces+1, err)
 	}
 	must(t, s.UpsertNamespaces(4, []*structs.Namespace{{Name: "ns-0", Description: "an update is not a new one"}}))

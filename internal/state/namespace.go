@@ -21,8 +21,13 @@ import (
 // quota check in the scheduler and the plan applier is one map lookup,
 // never a scan.
 
-// ErrNamespaceNotEmpty refuses to delete a namespace that holds jobs.
-var ErrNamespaceNotEmpty = errors.New("namespace still holds jobs")
+// Sentinel errors of namespace writes (the API answers 409 and 400).
+var (
+	// ErrNamespaceNotEmpty refuses to delete a namespace that holds jobs.
+	ErrNamespaceNotEmpty = errors.New("namespace still holds jobs")
+	// ErrNamespaceLimit refuses a namespace past structs.MaxNamespaces.
+	ErrNamespaceLimit = errors.New("too many namespaces")
+)
 
 // UpsertNamespaces creates or replaces namespaces, keeping CreateIndex.
 // It refuses to grow past structs.MaxNamespaces.
@@ -49,7 +54,7 @@ func (s *Store) UpsertNamespaces(index uint64, nss []*structs.Namespace) error {
 			if raw != nil {
 				c.CreateIndex = raw.(*structs.Namespace).CreateIndex
 			} else if count >= structs.MaxNamespaces {
-				return fmt.Errorf("namespace %s: the cluster already has %d namespaces, the most allowed", c.Name, count)
+				return fmt.Errorf("namespace %s: %w: the cluster already has %d, the most allowed", c.Name, ErrNamespaceLimit, count)
 			} else {
 				count++
 			}
