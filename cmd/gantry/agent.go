@@ -109,4 +109,5 @@ func agentFlags(f *pflag.FlagSet, cfg *agent.Config, labels *[]string) {
 	f.Int64Var(&cfg.CPU, "cpu", cfg.CPU, "CPU capacity in millicores (default: fingerprinted)")
 	f.Int64Var(&cfg.MemoryMB, "memory", cfg.MemoryMB, "memory capacity in MiB (default: fingerprinted)")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the agent's own API (logs, metrics)")
+	f.StringVar(&cfg.Token, "token", os.Getenv("GANTRY_TOKEN"), "ACL token the agent presents to the servers; needs node write when ACLs are on (env GANTRY_TOKEN)")
 }

@@ -115,4 +115,6 @@ func serverFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.Int64Var(&cfg.MaxSnapshotUpload, "max-snapshot-upload", cfg.MaxSnapshotUpload, "largest snapshot upload accepted, in bytes")
 	f.Int64Var(&cfg.DiskReserve, "disk-reserve", cfg.DiskReserve, "free space, in bytes, a snapshot upload must leave on the spool's and the data dir's file systems")
 	f.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "time a client has to send each MiB of a request body (or a shorter body whole), and to accept each MiB of a snapshot download")
+	f.BoolVar(&cfg.ACL.Enabled, "acl-enabled", cfg.ACL.Enabled, "refuse API calls their ACL token does not allow (acl.enabled; every server must agree); `gantry acl bootstrap` makes the first token")
+	f.StringVar(&cfg.ACL.Token, "acl-token", os.Getenv("GANTRY_ACL_TOKEN"), "ACL token this server presents when it joins other servers; needs operator write (acl.token; env GANTRY_ACL_TOKEN)")
 }

@@ -62,7 +62,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("agent config: %w", err)
 	}
-	client, err := api.NewClient(api.Config{Address: strings.Join(cfg.Servers, ","), HTTPClient: cfg.HTTPClient})
+	client, err := api.NewClient(api.Config{Address: strings.Join(cfg.Servers, ","), HTTPClient: cfg.HTTPClient, Token: cfg.Token})
 	if err != nil {
 		return nil, fmt.Errorf("agent config: servers: %w", err)
 	}

@@ -34,6 +34,12 @@ type Options struct {
 	Address string
 	// Output is table, json or yaml.
 	Output string
+	// Token is the ACL token secret sent with every request.
+	Token string
+	// Namespace is the namespace of job and allocation commands ("*":
+	// every namespace, for listings); set only by nouns that take
+	// -n (AddNamespaceFlag).
+	Namespace string
 }
 
 // AddClientFlags registers --address and -o/--output as persistent flags of
@@ -51,10 +57,18 @@ func AddClientFlags(cmd *cobra.Command) *Options {
 	fs := cmd.PersistentFlags()
 	fs.StringVar(&o.Address, "address", def, "gantry server address(es), comma-separated (env GANTRY_ADDR)")
 	fs.StringVarP(&o.Output, "output", "o", FormatTable, "output format: table, json or yaml")
+	fs.StringVar(&o.Token, "token", os.Getenv("GANTRY_TOKEN"), "ACL token secret sent with every request (env GANTRY_TOKEN)")
 	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{FormatTable, FormatJSON, FormatYAML}, cobra.ShellCompDirectiveNoFileComp
 	})
 	return o
+}
+
+// AddNamespaceFlag registers -n/--namespace on a noun whose objects live
+// in namespaces (jobs, allocations), for every verb under it.
+func AddNamespaceFlag(cmd *cobra.Command, o *Options) {
+	cmd.PersistentFlags().StringVarP(&o.Namespace, "namespace", "n", os.Getenv("GANTRY_NAMESPACE"),
+		`namespace of the jobs and allocations ("*" lists every namespace you may read; default "default"; env GANTRY_NAMESPACE)`)
 }
 
 // Env builds the environment a command runs in: an API client for the
@@ -66,7 +80,7 @@ func (o *Options) Env(cmd *cobra.Command) (*Env, error) {
 	default:
 		return nil, fmt.Errorf("-o %q: output format must be table, json or yaml", o.Output)
 	}
-	client, err := api.NewClient(api.Config{Address: o.Address})
+	client, err := api.NewClient(api.Config{Address: o.Address, Token: o.Token, Namespace: o.Namespace})
 	if err != nil {
 		return nil, fmt.Errorf("--address: %w", err)
 	}

@@ -372,7 +372,7 @@ func (s *Server) leaderHTTPAddr() (string, error) {
 
 // peerClient returns an API client for another server.
 func (s *Server) peerClient(addr string) (*api.Client, error) {
-	c, err := api.NewClient(api.Config{Address: addr, HTTPClient: s.peerHTTP})
+	c, err := api.NewClient(api.Config{Address: addr, HTTPClient: s.peerHTTP, Token: s.cfg.ACL.Token})
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}
