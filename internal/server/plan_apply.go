@@ -35,7 +35,13 @@ func (s *Server) retryIfNodesChanged(plan *structs.Plan, req *structs.ApplyPlanR
 // if the node exists, is ready and not draining, and its live allocations,
 // minus the plan's stops and preemptions there, plus the placements, fit its
 // capacity. Preemptions are committed only with the placements on their
-// node. With AllOrNothing, one rejected node rejects every placement.
+// node. When the job's namespace has a quota, the namespace's live
+// allocations, minus the plan's stops of its own, plus the placements
+// accepted so far (nodes in ID order), must stay within it: a node whose
+// placements would go over is rejected, so schedulers deciding on one
+// view at once cannot together exceed a quota (the scheduler then finds
+// the quota full and records why). With AllOrNothing, one rejected node
+// rejects every placement.
 func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanResult, *structs.ApplyPlanRequest) {
 	result := &structs.PlanResult{}
 	var allocs []*structs.Allocation
@@ -72,6 +78,7 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 
 	job := snap.JobByID(plan.JobID)
 	jobGone := job == nil || job.Stop
+	quota, nsUsed := planQuota(snap, plan.JobID, stopping)
 
 	var evicted []*structs.Allocation
 	// The placements are copied into one array: the plan's own objects
@@ -89,6 +96,14 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 		if !ok {
 			result.RejectedNodes = append(result.RejectedNodes, nodeID)
 			continue
+		}
+		if quota != nil {
+			add := placementsAsk(snap, g.allocs)
+			if quota.Exceeds(nsUsed.Add(add)) != "" {
+				result.RejectedNodes = append(result.RejectedNodes, nodeID)
+				continue
+			}
+			nsUsed = nsUsed.Add(add)
 		}
 		for _, pr := range nodeEvicted {
 			c := pr.alloc.Copy()
@@ -167,6 +182,44 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 		return result, nil
 	}
 	return result, req
+}
+
+// planQuota returns the quota of the plan's namespace (nil: none, or a
+// view without quotas) and what the namespace holds once the plan's
+// stops of live allocations there are applied.
+func planQuota(snap planView, jobID string, stopping map[string][]*structs.Allocation) (*structs.Quota, structs.Resources) {
+	qr, ok := snap.(scheduler.QuotaReader)
+	if !ok {
+		return nil, structs.Resources{}
+	}
+	ns := structs.JobNamespace(jobID)
+	q := qr.NamespaceQuota(ns)
+	if q == nil {
+		return nil, structs.Resources{}
+	}
+	used := qr.NamespaceUsage(ns)
+	for _, as := range stopping {
+		for _, a := range as {
+			if !a.Terminal() && structs.JobNamespace(a.JobID) == ns {
+				used = used.Sub(a.Resources)
+			}
+		}
+	}
+	return q, used
+}
+
+// placementsAsk is what a node's placements add to their namespace: their
+// resources, less those of a live allocation a placement's ID already
+// names (its usage is counted already).
+func placementsAsk(snap planView, placements []*structs.Allocation) structs.Resources {
+	var add structs.Resources
+	for _, p := range placements {
+		add = add.Add(p.Resources)
+		if old := snap.AllocByID(p.ID); old != nil && !old.Terminal() {
+			add = add.Sub(old.Resources)
+		}
+	}
+	return add
 }
 
 // nodeGroup is a plan's placements on one node.

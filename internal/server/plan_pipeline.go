@@ -30,6 +30,8 @@ var (
 	_ planView                  = (*overlayView)(nil)
 	_ scheduler.State           = (*overlayView)(nil)
 	_ scheduler.NodeUsageReader = (*overlayView)(nil)
+	_ scheduler.QuotaReader     = (*overlayView)(nil)
+	_ scheduler.QuotaReader     = (*state.Snapshot)(nil)
 )
 
 // maxEntryAllocs bounds the allocations of one plan entry (a plan bigger
@@ -432,6 +434,9 @@ type overlayEntry struct {
 	jobID   string
 	failure *structs.PlacementFailure // set: stored; nil and clear: removed
 	clear   bool
+	// nsAdds is what the new placements (not Terminal) add per namespace
+	// (nil when they add nothing).
+	nsAdds map[string]structs.Resources
 }
 
 // entryNode is one entry's part on one node.
@@ -470,6 +475,9 @@ func newOverlayEntry(req *structs.ApplyPlanRequest) *overlayEntry {
 		p.lo, p.hi, off = off, off, off+p.hi
 		e.nodes[id] = p
 	}
+	// What the plan's own job's placements add (nearly all of them), in
+	// one sum; others' go to the map directly.
+	var jobAdds structs.Resources
 	for _, a := range req.Allocs {
 		p := e.nodes[a.NodeID]
 		e.allocs[p.hi] = a
@@ -477,6 +485,11 @@ func newOverlayEntry(req *structs.ApplyPlanRequest) *overlayEntry {
 		switch {
 		case isPlacement(a) && !a.Terminal():
 			p.adds = p.adds.Add(a.Resources)
+			if a.JobID == req.JobID {
+				jobAdds = jobAdds.Add(a.Resources)
+			} else {
+				e.addNamespace(a.JobID, a.Resources)
+			}
 		case !isPlacement(a) && a.Terminal():
 			p.stops = true
 		}
@@ -488,7 +501,19 @@ func newOverlayEntry(req *structs.ApplyPlanRequest) *overlayEntry {
 		}
 		e.byJob[a.JobID] = append(e.byJob[a.JobID], a)
 	}
+	if !jobAdds.IsZero() {
+		e.addNamespace(req.JobID, jobAdds)
+	}
 	return e
+}
+
+// addNamespace adds what a placement of job holds to its namespace's row.
+func (e *overlayEntry) addNamespace(jobID string, r structs.Resources) {
+	if e.nsAdds == nil {
+		e.nsAdds = map[string]structs.Resources{}
+	}
+	ns := structs.JobNamespace(jobID)
+	e.nsAdds[ns] = e.nsAdds[ns].Add(r)
 }
 
 // overlayView lays uncommitted plans (oldest first) over a snapshot. An
@@ -672,6 +697,32 @@ func (v *overlayView) NodeUsage(nodeID string) structs.Resources {
 				}
 			} else if v.placedInOverlay(a.ID) {
 				used = used.Sub(a.Resources)
+			}
+		}
+	}
+	return used
+}
+
+// NamespaceUsage is the snapshot's usage row of the namespace plus what
+// the uncommitted plans' new placements there add (scheduler.QuotaReader).
+// Unlike NodeUsage it is exact about placements committed but not yet out
+// of the overlay: counted twice, they would make the scheduler record a
+// quota failure that is not real, and the job would wait for the next
+// trigger. So it looks at each uncommitted placement in the namespace
+// (only namespaces with a quota are ever asked, and only when the overlay
+// places something there). Stops free nothing until committed.
+func (v *overlayView) NamespaceUsage(ns string) structs.Resources {
+	used := v.Snapshot.NamespaceUsage(ns)
+	if v.index.indexed() && v.index.nsAdds[ns].IsZero() {
+		return used
+	}
+	for _, e := range v.entries {
+		if e.nsAdds[ns].IsZero() {
+			continue
+		}
+		for _, a := range e.allocs {
+			if isPlacement(a) && !a.Terminal() && structs.JobNamespace(a.JobID) == ns && v.Snapshot.AllocByID(a.ID) == nil {
+				used = used.Add(a.Resources)
 			}
 		}
 	}
