@@ -26,11 +26,12 @@ import (
 // given, or the one given is unknown) and 403 when the token given lacks
 // the capability; the JSON error says which capability the route needs.
 //
-// Mutual TLS (another part of the server) will add the verified
-// certificate's role as a second source of identity: peerRole, when set,
-// returns it for a request, and a "server" role on a request that was not
-// forwarded counts as operator write (servers joining each other). Until
-// then servers present Config.ACL.Token on their calls to each other.
+// Mutual TLS adds the verified certificate's role as a second source of
+// identity: peerRole, when set, returns the role of the request's original
+// caller (a forwarding server vouches for it, as the TLS layer arranges),
+// and the "server" role is allowed the operator routes (servers joining
+// each other) without a token. Without TLS, servers present
+// Config.ACL.Token on their calls to each other.
 
 // aclKind says what a route's rule checks.
 type aclKind uint8
@@ -167,7 +168,7 @@ func (s *Server) authorize(rule aclRule, r *http.Request) (*http.Request, error)
 	if rule.kind == aclUnset {
 		return nil, forbidden("permission denied: %s %s has no access rule (a server bug: every route declares one)", r.Method, r.URL.Path)
 	}
-	if rule.kind == aclOperator && s.peerRole != nil && forwardHops(r) == 0 && s.peerRole(r) == "server" {
+	if rule.kind == aclOperator && s.peerRole != nil && s.peerRole(r) == "server" {
 		return r, nil
 	}
 	secret := requestSecret(r)

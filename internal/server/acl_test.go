@@ -262,3 +262,46 @@ func TestACLDisabled(t *testing.T) {
 		t.Fatalf("bootstrap with ACLs off: %v, want 400 saying ACLs are disabled", err)
 	}
 }
+
+// TestACLServerRole: with a TLS role source (peerRole), a caller whose
+// certificate names the server role may call the operator routes without
+// a token (servers joining each other); other roles need a token.
+func TestACLServerRole(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ACL.Enabled = true
+	s, _ := startServerWith(t, cfg, func(s *Server) {
+		// Stands for the TLS layer's verified role of the original caller.
+		s.peerRole = func(r *http.Request) string { return r.Header.Get("X-Test-Role") }
+	})
+	for _, tc := range []struct {
+		role string
+		want int
+	}{
+		{"server", http.StatusBadRequest}, // past the ACL check: the empty member is refused
+		{"client", http.StatusUnauthorized},
+		{"agent", http.StatusUnauthorized},
+		{"", http.StatusUnauthorized},
+	} {
+		req, _ := http.NewRequest("POST", "http://"+s.HTTPAddr()+"/v1/operator/raft/join", strings.NewReader("{}"))
+		req.Header.Set("X-Test-Role", tc.role)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("raft join as role %q: %d, want %d", tc.role, resp.StatusCode, tc.want)
+		}
+	}
+	// The role grants the operator routes only.
+	req, _ := http.NewRequest("GET", "http://"+s.HTTPAddr()+"/v1/jobs", nil)
+	req.Header.Set("X-Test-Role", "server")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("job list as role server without a token: %d, want 401", resp.StatusCode)
+	}
+}
