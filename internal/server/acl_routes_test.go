@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -275,4 +278,40 @@ func sanitizeName(route string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestRouteRulesDocumented checks docs/api.md's table of access rules
+// against the route table: every route is documented with the rule it
+// declares, and the table names no route that does not exist. A rule
+// changed in the code alone, or in the docs alone, fails.
+func TestRouteRulesDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "api.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("^\\| `([A-Z]+ /[^`]*)` \\| ([^|]+) \\|$")
+	documented := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := row.FindStringSubmatch(line); m != nil {
+			documented[m[1]] = strings.TrimSpace(m[2])
+		}
+	}
+	s, err := New(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range s.endpoints() {
+		route := e.method + " " + e.path
+		got, ok := documented[route]
+		switch {
+		case !ok:
+			t.Errorf("%s (rule %q) is missing from docs/api.md's table of access rules", route, e.acl)
+		case got != e.acl.String():
+			t.Errorf("%s: docs/api.md says %q, the route table %q", route, got, e.acl)
+		}
+		delete(documented, route)
+	}
+	for route := range documented {
+		t.Errorf("docs/api.md documents a rule for %s, which is not a route", route)
+	}
 }
