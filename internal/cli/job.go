@@ -58,9 +58,19 @@ func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if job.Namespace != "" && job.Namespace != structs.DefaultNamespace && e.Client.Namespace() == "" {
-		// The document names its namespace: follow it there.
-		e.Client = e.Client.WithNamespace(job.Namespace)
+	// The namespace as the document writes it ("" if it names none; the
+	// check above filled in the default).
+	written := ""
+	if raw, err := jobspec.Parse(data); err == nil {
+		written = raw.Namespace
+	}
+	switch {
+	case written == "":
+		// The server puts the job in the request's namespace (-n).
+		job.Namespace, job.ID = "", ""
+	case e.Client.Namespace() == "":
+		// The document names its namespace: follow the job there.
+		e.Client = e.Client.WithNamespace(written)
 	}
 	resp, err := e.Client.RegisterJob(ctx, job)
 	if err != nil {
