@@ -188,11 +188,17 @@ func ValidPattern(p string) string {
 		return "may hold '*' only at its end"
 	}
 	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+		if !patternRune(r) {
 			return fmt.Sprintf("may hold only letters, digits, '-', '_' and a final '*' (found %q)", r)
 		}
 	}
 	return ""
+}
+
+// patternRune reports whether r may appear in a namespace pattern before
+// its final '*'.
+func patternRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
 // Format writes p in the canonical form Parse reads back as an equal

@@ -51,11 +51,12 @@ func (s *Store) UpsertNamespaces(index uint64, nss []*structs.Namespace) error {
 			if err != nil {
 				return fmt.Errorf("namespace %s: %w", c.Name, err)
 			}
-			if raw != nil {
+			switch {
+			case raw != nil:
 				c.CreateIndex = raw.(*structs.Namespace).CreateIndex
-			} else if count >= structs.MaxNamespaces {
+			case count >= structs.MaxNamespaces:
 				return fmt.Errorf("namespace %s: %w: the cluster already has %d, the most allowed", c.Name, ErrNamespaceLimit, count)
-			} else {
+			default:
 				count++
 			}
 			c.ModifyIndex = index
