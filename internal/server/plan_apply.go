@@ -92,13 +92,12 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 			continue
 		}
 		node := snap.NodeByID(nodeID)
-		ok, nodeEvicted := nodeFits(snap, plan.JobID, node, g.allocs, preemptByNode[nodeID], stopping[nodeID])
+		ok, nodeEvicted, add := nodeFits(snap, plan.JobID, node, g.allocs, preemptByNode[nodeID], stopping[nodeID])
 		if !ok {
 			result.RejectedNodes = append(result.RejectedNodes, nodeID)
 			continue
 		}
 		if quota != nil {
-			add := placementsAsk(snap, g.allocs)
 			if quota.Exceeds(nsUsed.Add(add)) != "" {
 				result.RejectedNodes = append(result.RejectedNodes, nodeID)
 				continue
@@ -208,20 +207,6 @@ func planQuota(snap planView, jobID string, stopping map[string][]*structs.Alloc
 	return q, used
 }
 
-// placementsAsk is what a node's placements add to their namespace: their
-// resources, less those of a live allocation a placement's ID already
-// names (its usage is counted already).
-func placementsAsk(snap planView, placements []*structs.Allocation) structs.Resources {
-	var add structs.Resources
-	for _, p := range placements {
-		add = add.Add(p.Resources)
-		if old := snap.AllocByID(p.ID); old != nil && !old.Terminal() {
-			add = add.Sub(old.Resources)
-		}
-	}
-	return add
-}
-
 // nodeGroup is a plan's placements on one node.
 type nodeGroup struct {
 	node   string
@@ -266,11 +251,14 @@ type preemption struct {
 }
 
 // nodeFits checks one node's part of a plan and returns the preemptions to
-// commit with it.
+// commit with it, and what its placements add to their namespace (their
+// resources, less those of a live allocation a placement's ID already
+// names: its use is counted already).
 func nodeFits(snap planView, jobID string, node *structs.Node, placements []*structs.Allocation,
-	preempts []structs.AllocStop, stopping []*structs.Allocation) (bool, []preemption) {
+	preempts []structs.AllocStop, stopping []*structs.Allocation) (bool, []preemption, structs.Resources) {
+	var add structs.Resources
 	if node == nil || !node.Ready() {
-		return false, nil
+		return false, nil, add
 	}
 	// The node's usage row, minus the live allocations the plan stops,
 	// evicts or replaces there, plus the placements. gone is nearly
@@ -298,7 +286,7 @@ func nodeFits(snap planView, jobID string, node *structs.Node, placements []*str
 	used := snap.NodeUsage(node.ID)
 	for _, p := range placements {
 		if p.Resources.CPU < 0 || p.Resources.MemoryMB < 0 {
-			return false, nil // a negative ask would hide real usage
+			return false, nil, add // a negative ask would hide real usage
 		}
 		old := snap.AllocByID(p.ID)
 		pj := p.JobID
@@ -309,12 +297,16 @@ func nodeFits(snap planView, jobID string, node *structs.Node, placements []*str
 			// An ID that names another job's or node's allocation (a
 			// scheduler's random source repeated itself) would overwrite
 			// it and lose it.
-			return false, nil
+			return false, nil, add
 		}
 		if old != nil {
 			leave(old)
+			if !old.Terminal() {
+				add = add.Sub(old.Resources)
+			}
 		}
 		used = used.Add(p.Resources)
+		add = add.Add(p.Resources)
 	}
 	for _, a := range gone {
 		if !a.Terminal() {
@@ -322,7 +314,7 @@ func nodeFits(snap planView, jobID string, node *structs.Node, placements []*str
 		}
 	}
 	ok, _ := node.Capacity.Fits(used)
-	return ok, evict
+	return ok, evict, add
 }
 
 // sameJob reports whether a and b are the same stored version of a job.

@@ -435,8 +435,9 @@ type overlayEntry struct {
 	failure *structs.PlacementFailure // set: stored; nil and clear: removed
 	clear   bool
 	// nsAdds is what the new placements (not Terminal) add per namespace
-	// (nil when they add nothing).
+	// (nil when they add nothing); placed is the ID of one of them.
 	nsAdds map[string]structs.Resources
+	placed string
 }
 
 // entryNode is one entry's part on one node.
@@ -485,6 +486,7 @@ func newOverlayEntry(req *structs.ApplyPlanRequest) *overlayEntry {
 		switch {
 		case isPlacement(a) && !a.Terminal():
 			p.adds = p.adds.Add(a.Resources)
+			e.placed = a.ID
 			if a.JobID == req.JobID {
 				jobAdds = jobAdds.Add(a.Resources)
 			} else {
@@ -705,25 +707,22 @@ func (v *overlayView) NodeUsage(nodeID string) structs.Resources {
 
 // NamespaceUsage is the snapshot's usage row of the namespace plus what
 // the uncommitted plans' new placements there add (scheduler.QuotaReader).
-// Unlike NodeUsage it is exact about placements committed but not yet out
-// of the overlay: counted twice, they would make the scheduler record a
-// quota failure that is not real, and the job would wait for the next
-// trigger. So it looks at each uncommitted placement in the namespace
-// (only namespaces with a quota are ever asked, and only when the overlay
-// places something there). Stops free nothing until committed.
+// Unlike NodeUsage it leaves out the entries already committed but not yet
+// out of the overlay: counted twice, they would make the scheduler record
+// a quota failure that is not real, and the job would wait for the next
+// trigger. An entry commits whole (one transaction) or its placements are
+// dropped together (its job changed), so one placement of it in the
+// snapshot says it is there: one lookup per entry in flight, and only for
+// namespaces with a quota, which alone are asked. Stops free nothing until
+// committed.
 func (v *overlayView) NamespaceUsage(ns string) structs.Resources {
 	used := v.Snapshot.NamespaceUsage(ns)
 	if v.index.indexed() && v.index.nsAdds[ns].IsZero() {
 		return used
 	}
 	for _, e := range v.entries {
-		if e.nsAdds[ns].IsZero() {
-			continue
-		}
-		for _, a := range e.allocs {
-			if isPlacement(a) && !a.Terminal() && structs.JobNamespace(a.JobID) == ns && v.Snapshot.AllocByID(a.ID) == nil {
-				used = used.Add(a.Resources)
-			}
+		if add := e.nsAdds[ns]; !add.IsZero() && v.Snapshot.AllocByID(e.placed) == nil {
+			used = used.Add(add)
 		}
 	}
 	return used
