@@ -172,10 +172,21 @@ func TestACLTokenLifecycle(t *testing.T) {
 		}
 	}
 
-	// Authorization: Bearer.
+	// A 401 names the scheme.
 	req, _ := http.NewRequest("GET", "http://"+s.HTTPAddr()+"/v1/jobs", nil)
-	req.Header.Set("Authorization", "Bearer "+secret)
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Bearer realm="gantry"` {
+		t.Fatalf("anonymous: %d WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+
+	// Authorization: Bearer.
+	req, _ = http.NewRequest("GET", "http://"+s.HTTPAddr()+"/v1/jobs", nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -274,6 +274,10 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, state.ErrNamespaceNotEmpty):
 		code = http.StatusConflict
 	}
+	if code == http.StatusUnauthorized {
+		// RFC 9110: a 401 names the scheme that would be accepted.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gantry"`)
+	}
 	writeJSON(w, code, resp)
 }
 
