@@ -38,6 +38,8 @@ func TestConfigZeroIsNotDefault(t *testing.T) {
 		{"heartbeat grace", func(c *Config) { c.HeartbeatGrace = -time.Second }, "heartbeat_grace"},
 		{"no driver rules", func(c *Config) { c.Drivers = nil }, "drivers"},
 		{"no driver registered", func(c *Config) { c.Drivers = &driverschema.Registry{} }, "drivers"},
+		{"acl token with a line break", func(c *Config) { c.ACL.Token = "abc\n" }, "acl.token"},
+		{"acl token with spaces around", func(c *Config) { c.ACL.Token = " abc" }, "acl.token"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
