@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzPSyncReply -fuzztime 30s ./internal/kv/repl
 	$(GO) test -run '^$$' -fuzz FuzzBacklog -fuzztime 30s ./internal/kv/repl
 	$(GO) test -run '^$$' -fuzz FuzzRestoreBackup -fuzztime 30s ./internal/state
+	$(GO) test -run '^$$' -fuzz FuzzParsePolicy -fuzztime 30s ./internal/acl
 
 clean:
 	rm -rf bin

@@ -26,6 +26,10 @@ const IndexHeader = "X-Gantry-Index"
 // full allocation list ("true") or only what changed ("false").
 const FullHeader = "X-Gantry-Full"
 
+// TokenHeader carries a request's ACL token secret (also accepted as
+// "Authorization: Bearer <secret>").
+const TokenHeader = "X-Gantry-Token"
+
 // DefaultAddress is where the CLI looks for a server when neither
 // --address nor GANTRY_ADDR is set.
 const DefaultAddress = "http://127.0.0.1:4646"
@@ -49,6 +53,13 @@ type Config struct {
 	// TLS from these files. Servers with TLS on refuse plain HTTP and
 	// callers without a certificate of their CA.
 	TLS *TLSConfig
+	// Token is the ACL token secret sent with every request (TokenHeader);
+	// "" sends none (anonymous).
+	Token string
+	// Namespace is the namespace of job and allocation calls that name
+	// none ("" = the server's default namespace; "*" lists every
+	// namespace the token may read).
+	Namespace string
 }
 
 // TLSConfig is a client's TLS: PEM files as `gantry tls` makes them.
@@ -76,10 +87,13 @@ const (
 	EnvClientCert    = "GANTRY_CLIENT_CERT"
 	EnvClientKey     = "GANTRY_CLIENT_KEY"
 	EnvTLSServerName = "GANTRY_TLS_SERVER_NAME"
+	EnvToken         = "GANTRY_TOKEN"
+	EnvNamespace     = "GANTRY_NAMESPACE"
 )
 
-// DefaultConfig reads GANTRY_ADDR and, when any is set, GANTRY_CACERT,
-// GANTRY_CLIENT_CERT, GANTRY_CLIENT_KEY and GANTRY_TLS_SERVER_NAME.
+// DefaultConfig reads GANTRY_ADDR, GANTRY_TOKEN, GANTRY_NAMESPACE and,
+// when any is set, GANTRY_CACERT, GANTRY_CLIENT_CERT, GANTRY_CLIENT_KEY
+// and GANTRY_TLS_SERVER_NAME.
 func DefaultConfig() Config {
 	addr := os.Getenv(EnvAddress)
 	tc := TLSFromEnv()
@@ -89,7 +103,7 @@ func DefaultConfig() Config {
 			addr = DefaultTLSAddress
 		}
 	}
-	return Config{Address: addr, TLS: tc}
+	return Config{Address: addr, TLS: tc, Token: os.Getenv(EnvToken), Namespace: os.Getenv(EnvNamespace)}
 }
 
 // DefaultTLSAddress is DefaultAddress over TLS.
@@ -139,10 +153,12 @@ type Client struct {
 	addrs        []string
 	http         *http.Client
 	nodeWireJSON bool
+	token        string
+	namespace    string
 	// reportWire is what batched reports are sent as: 0 not known yet
 	// (binary is tried), reportBinary or reportJSON (the server refused
-	// binary).
-	reportWire atomic.Int32
+	// binary). Shared by the copies WithNamespace makes.
+	reportWire *atomic.Int32
 }
 
 // NewClient validates the config and returns a client.
@@ -181,8 +197,23 @@ func NewClient(c Config) (*Client, error) {
 	default:
 		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
 	}
-	return &Client{addrs: addrs, http: hc, nodeWireJSON: c.NodeWireJSON}, nil
+	if strings.ContainsAny(c.Token, "\r\n") {
+		return nil, errors.New("token: must not hold line breaks")
+	}
+	return &Client{addrs: addrs, http: hc, nodeWireJSON: c.NodeWireJSON,
+		token: strings.TrimSpace(c.Token), namespace: c.Namespace, reportWire: new(atomic.Int32)}, nil
 }
+
+// WithNamespace returns a client for the same servers and token whose
+// job and allocation calls default to namespace ns.
+func (c *Client) WithNamespace(ns string) *Client {
+	cc := *c
+	cc.namespace = ns
+	return &cc
+}
+
+// Namespace returns the client's default namespace ("" = the server's).
+func (c *Client) Namespace() string { return c.namespace }
 
 // Addresses returns the configured server addresses.
 func (c *Client) Addresses() []string { return append([]string(nil), c.addrs...) }
@@ -220,6 +251,9 @@ type QueryOptions struct {
 	// Stale allows any server to answer from its local state, which may lag
 	// the leader (reads are served locally by default on one server).
 	Stale bool
+	// Namespace overrides the client's namespace for job and allocation
+	// reads ("*": every namespace the token may read, for listings).
+	Namespace string
 }
 
 // QueryMeta describes a read's result.
@@ -245,6 +279,32 @@ func (q *QueryOptions) values() url.Values {
 		v.Set("stale", "true")
 	}
 	return v
+}
+
+// nsValues is q's query with the namespace of a namespaced call: q's,
+// else the client's (none: the server's default).
+func (c *Client) nsValues(q *QueryOptions) url.Values {
+	v := q.values()
+	ns := c.namespace
+	if q != nil && q.Namespace != "" {
+		ns = q.Namespace
+	}
+	if ns != "" {
+		v.Set("namespace", ns)
+	}
+	return v
+}
+
+// nsQuery is the query of a namespaced write: the given namespace, else
+// the client's.
+func (c *Client) nsQuery(ns string) url.Values {
+	if ns == "" {
+		ns = c.namespace
+	}
+	if ns == "" {
+		return nil
+	}
+	return url.Values{"namespace": {ns}}
 }
 
 // do sends a request and decodes a JSON answer into out (if non-nil).
@@ -301,6 +361,9 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		}
 		if accept != "" {
 			req.Header.Set("Accept", accept)
+		}
+		if c.token != "" {
+			req.Header.Set(TokenHeader, c.token)
 		}
 		resp, err := c.http.Do(req)
 		if err != nil {

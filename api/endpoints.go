@@ -12,21 +12,21 @@ import (
 // RegisterJob creates or updates a job (PUT /v1/jobs).
 func (c *Client) RegisterJob(ctx context.Context, job *Job) (*JobRegisterResponse, error) {
 	var out JobRegisterResponse
-	_, err := c.do(ctx, "PUT", "/v1/jobs", nil, &JobRegisterRequest{Job: job}, &out)
+	_, err := c.do(ctx, "PUT", "/v1/jobs", c.nsQuery(job.Namespace), &JobRegisterRequest{Job: job}, &out)
 	return &out, err
 }
 
 // ListJobs lists jobs (GET /v1/jobs).
 func (c *Client) ListJobs(ctx context.Context, q *QueryOptions) ([]*JobListStub, *QueryMeta, error) {
 	var out []*JobListStub
-	meta, err := c.do(ctx, "GET", "/v1/jobs", q.values(), nil, &out)
+	meta, err := c.do(ctx, "GET", "/v1/jobs", c.nsValues(q), nil, &out)
 	return out, meta, err
 }
 
 // Job reads one job (GET /v1/job/{id}).
 func (c *Client) Job(ctx context.Context, id string, q *QueryOptions) (*Job, *QueryMeta, error) {
 	var out Job
-	meta, err := c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id), q.values(), nil, &out)
+	meta, err := c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id), c.nsValues(q), nil, &out)
 	return &out, meta, err
 }
 
@@ -34,28 +34,28 @@ func (c *Client) Job(ctx context.Context, id string, q *QueryOptions) (*Job, *Qu
 // (GET /v1/job/{id}/status).
 func (c *Client) JobStatus(ctx context.Context, id string, q *QueryOptions) (*JobStatusResponse, *QueryMeta, error) {
 	var out JobStatusResponse
-	meta, err := c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id)+"/status", q.values(), nil, &out)
+	meta, err := c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id)+"/status", c.nsValues(q), nil, &out)
 	return &out, meta, err
 }
 
 // JobAllocations lists a job's allocations (GET /v1/job/{id}/allocations).
 func (c *Client) JobAllocations(ctx context.Context, id string, q *QueryOptions) ([]*Allocation, *QueryMeta, error) {
 	var out []*Allocation
-	meta, err := c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id)+"/allocations", q.values(), nil, &out)
+	meta, err := c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id)+"/allocations", c.nsValues(q), nil, &out)
 	return out, meta, err
 }
 
 // ScaleJob changes a job's count (POST /v1/job/{id}/scale).
 func (c *Client) ScaleJob(ctx context.Context, id string, count int) (*JobRegisterResponse, error) {
 	var out JobRegisterResponse
-	_, err := c.do(ctx, "POST", "/v1/job/"+url.PathEscape(id)+"/scale", nil, &JobScaleRequest{Count: count}, &out)
+	_, err := c.do(ctx, "POST", "/v1/job/"+url.PathEscape(id)+"/scale", c.nsQuery(""), &JobScaleRequest{Count: count}, &out)
 	return &out, err
 }
 
 // StopJob stops a job, or removes it and its allocations with purge
 // (DELETE /v1/job/{id}[?purge=true]).
 func (c *Client) StopJob(ctx context.Context, id string, purge bool) (*JobRegisterResponse, error) {
-	q := url.Values{}
+	q := c.nsValues(nil)
 	if purge {
 		q.Set("purge", "true")
 	}
@@ -158,7 +158,7 @@ func (c *Client) UpdateAllocations(ctx context.Context, nodeID string, updates [
 // ListAllocations lists allocations without their jobs (GET /v1/allocations).
 func (c *Client) ListAllocations(ctx context.Context, q *QueryOptions) ([]*Allocation, *QueryMeta, error) {
 	var out []*Allocation
-	meta, err := c.do(ctx, "GET", "/v1/allocations", q.values(), nil, &out)
+	meta, err := c.do(ctx, "GET", "/v1/allocations", c.nsValues(q), nil, &out)
 	return out, meta, err
 }
 
@@ -166,7 +166,7 @@ func (c *Client) ListAllocations(ctx context.Context, q *QueryOptions) ([]*Alloc
 // unique prefix.
 func (c *Client) Allocation(ctx context.Context, id string, q *QueryOptions) (*Allocation, *QueryMeta, error) {
 	var out Allocation
-	meta, err := c.do(ctx, "GET", "/v1/allocation/"+url.PathEscape(id), q.values(), nil, &out)
+	meta, err := c.do(ctx, "GET", "/v1/allocation/"+url.PathEscape(id), c.nsValues(q), nil, &out)
 	return &out, meta, err
 }
 
@@ -183,7 +183,7 @@ type LogOptions struct {
 // AllocLogs streams an allocation's task log through the server
 // (GET /v1/allocation/{id}/logs). The caller closes the reader.
 func (c *Client) AllocLogs(ctx context.Context, id string, o LogOptions) (io.ReadCloser, error) {
-	q := url.Values{}
+	q := c.nsValues(nil)
 	if o.Stream != "" {
 		q.Set("type", o.Stream)
 	}

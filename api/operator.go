@@ -161,6 +161,9 @@ func (c *Client) SnapshotRestore(ctx context.Context, r io.Reader) (*SnapshotRes
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	if c.token != "" {
+		req.Header.Set(TokenHeader, c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("PUT %s/v1/operator/snapshot: %w", base, err)

@@ -50,7 +50,11 @@ type JobScaleRequest struct {
 
 // JobListStub is one row of GET /v1/jobs.
 type JobListStub struct {
+	// ID is the job's key: its name in the default namespace,
+	// "<namespace>/<name>" in others.
 	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	Namespace   string         `json:"namespace"`
 	Type        JobType        `json:"type"`
 	Priority    int            `json:"priority"`
 	Count       int            `json:"count"`

@@ -120,4 +120,5 @@ func agentFlags(f *pflag.FlagSet, cfg *agent.Config, labels *[]string) {
 	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the agent's own API (logs, metrics)")
 	f.Int64Var(&cfg.DiskMinFreeMB, "disk-min-free-mb", cfg.DiskMinFreeMB, "the node refuses new placements while the data dir's disk has less free space than this (MiB; negative: never)")
 	tlsFlags(f, &cfg.TLS)
+	f.StringVar(&cfg.Token, "token", os.Getenv("GANTRY_TOKEN"), "ACL token the agent presents to the servers; needs node write when ACLs are on (env GANTRY_TOKEN)")
 }

@@ -15,6 +15,7 @@ func init() {
 		Short:   "Inspect allocations (copies of a job placed on nodes) and read their logs",
 	}
 	opts := cli.AddClientFlags(allocCmd)
+	cli.AddNamespaceFlag(allocCmd, opts)
 	allocIDs := opts.Complete(func(e *cli.Env, ctx context.Context) []string { return e.AllocIDs(ctx) })
 
 	statusCmd := &cobra.Command{

@@ -17,6 +17,7 @@ func init() {
 		Short: "Run, inspect, scale and stop jobs",
 	}
 	opts := cli.AddClientFlags(jobCmd)
+	cli.AddNamespaceFlag(jobCmd, opts)
 	jobNames := opts.Complete(func(e *cli.Env, ctx context.Context) []string { return e.JobNames(ctx) })
 
 	var run cli.RunOptions

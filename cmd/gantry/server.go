@@ -127,4 +127,6 @@ func serverFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.IntVar(&cfg.GCMaxTerminalAllocsPerJob, "gc-max-terminal-allocs-per-job", cfg.GCMaxTerminalAllocsPerJob, "terminal allocations kept per job whatever their age, besides those the scheduler still reads")
 	f.IntVar(&cfg.GCBatchSize, "gc-batch-size", cfg.GCBatchSize, "most allocations and jobs deleted by one Raft entry")
 	tlsFlags(f, &cfg.TLS)
+	f.BoolVar(&cfg.ACL.Enabled, "acl-enabled", cfg.ACL.Enabled, "refuse API calls their ACL token does not allow (acl.enabled; every server must agree); `gantry acl bootstrap` makes the first token")
+	f.StringVar(&cfg.ACL.Token, "acl-token", os.Getenv("GANTRY_ACL_TOKEN"), "ACL token this server presents when it joins other servers; needs operator write (acl.token; env GANTRY_ACL_TOKEN)")
 }

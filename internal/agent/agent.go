@@ -74,7 +74,7 @@ func New(cfg Config) (*Agent, error) {
 	if hc == nil {
 		hc = ownHTTP
 	}
-	client, err := api.NewClient(api.Config{Address: strings.Join(serverURLs(cfg.Servers, certs != nil), ","), HTTPClient: hc})
+	client, err := api.NewClient(api.Config{Address: strings.Join(serverURLs(cfg.Servers, certs != nil), ","), HTTPClient: hc, Token: cfg.Token})
 	if err != nil {
 		return nil, fmt.Errorf("agent config: servers: %w", err)
 	}

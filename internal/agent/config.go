@@ -82,6 +82,9 @@ type Config struct {
 	// and serves its own API over TLS, task logs to servers only. The
 	// certificate must name agent.<region>.gantry (tls.go).
 	TLS tlsutil.Config
+	// Token is the ACL token secret the agent presents to the servers;
+	// with ACLs on it needs node write (docs/operations.md). Empty: none.
+	Token string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -116,6 +119,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Servers) == 0 {
 		bad("servers", "at least one server address is required")
+	}
+	if strings.TrimSpace(c.Token) != c.Token || strings.ContainsAny(c.Token, "\r\n") {
+		bad("token", "must not hold white space at its ends or line breaks")
 	}
 	for i, s := range c.Servers {
 		if strings.TrimSpace(s) == "" {

@@ -49,6 +49,11 @@ func humanizeAPI(e *api.APIError) error {
 	switch e.StatusCode {
 	case http.StatusServiceUnavailable:
 		return fmt.Errorf("the cluster has no leader (servers may be electing one; retry in a moment): %s", msg)
+	case http.StatusUnauthorized:
+		if !strings.Contains(msg, "GANTRY_TOKEN") {
+			msg += " (the CLI sends the token of --token or GANTRY_TOKEN)"
+		}
+		return errors.New(msg)
 	case http.StatusBadRequest:
 		if len(e.Fields) == 0 {
 			return fmt.Errorf("rejected by the server: %s", msg)

@@ -58,6 +58,20 @@ func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	// The namespace as the document writes it ("" if it names none; the
+	// check above filled in the default).
+	written := ""
+	if raw, err := jobspec.Parse(data); err == nil {
+		written = raw.Namespace
+	}
+	switch {
+	case written == "":
+		// The server puts the job in the request's namespace (-n).
+		job.Namespace, job.ID = "", ""
+	case e.Client.Namespace() == "":
+		// The document names its namespace: follow the job there.
+		e.Client = e.Client.WithNamespace(written)
+	}
 	resp, err := e.Client.RegisterJob(ctx, job)
 	if err != nil {
 		return fmt.Errorf("registering job %s: %w", job.Name, e.Humanize(err))
@@ -78,7 +92,7 @@ func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions
 	fmt.Fprintf(pw.w, "Job %s registered: version %d at index %d\n", resp.JobID, resp.Version, resp.Index)
 	if job.Count == 0 {
 		// Valid (a staged job), but usually a forgotten field.
-		fmt.Fprintf(pw.w, "Note: count is 0, so nothing runs; set count in %s or use `gantry job scale %s N`\n", path, resp.JobID)
+		fmt.Fprintf(pw.w, "Note: count is 0, so nothing runs; set count in %s or use `gantry job scale%s %s N`\n", path, e.nsFlag(), job.Name)
 	}
 
 	timeout := o.Timeout
@@ -88,7 +102,7 @@ func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions
 	start := e.Now()
 	fctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	st, p, err := e.follow(fctx, resp.JobID, resp.Version, pw)
+	st, p, err := e.follow(fctx, job.Name, resp.Version, pw)
 	pw.finish()
 	if err != nil {
 		if isTimeout(err) && ctx.Err() == nil {
@@ -98,7 +112,7 @@ func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions
 			return err
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("stopped following job %s (Ctrl-C); it stays registered: `gantry job status %s` shows its progress", resp.JobID, resp.JobID)
+			return fmt.Errorf("stopped following job %s (Ctrl-C); it stays registered: `gantry job status%s %s` shows its progress", resp.JobID, e.nsFlag(), job.Name)
 		}
 		return fmt.Errorf("following job %s: %w", resp.JobID, e.Humanize(err))
 	}
@@ -128,14 +142,24 @@ func (e *Env) JobList(ctx context.Context) error {
 		fmt.Fprintln(e.Out, "No jobs")
 		return nil
 	}
-	t := newTable("ID", "TYPE", "PRIORITY", "STATUS", "COUNT", "RUNNING", "PENDING", "FAILED", "VERSION", "SUBMITTED")
+	all := e.Client.Namespace() == structs.AllNamespaces
+	header := []string{"ID", "TYPE", "PRIORITY", "STATUS", "COUNT", "RUNNING", "PENDING", "FAILED", "VERSION", "SUBMITTED"}
+	if all {
+		header = append([]string{"NAMESPACE"}, header...)
+	}
+	t := newTable(header...)
 	for _, j := range jobs {
 		status := j.Status
 		if j.Stop {
 			status += " (stopped)"
 		}
-		t.row(j.ID, j.Type, j.Priority, status, j.Count, j.Summary[structs.AllocClientRunning],
-			j.Summary[structs.AllocClientPending], j.Summary[structs.AllocClientFailed], j.Version, age(e.Now(), j.SubmitTime))
+		cells := []any{j.ID, j.Type, j.Priority, status, j.Count, j.Summary[structs.AllocClientRunning],
+			j.Summary[structs.AllocClientPending], j.Summary[structs.AllocClientFailed], j.Version, age(e.Now(), j.SubmitTime)}
+		if all {
+			cells = append([]any{j.Namespace}, cells...)
+			cells[1] = j.Name
+		}
+		t.row(cells...)
 	}
 	return t.write(e.Out)
 }
@@ -154,6 +178,9 @@ func (e *Env) JobStatus(ctx context.Context, name string) error {
 	now := e.Now()
 	k := &kv{}
 	k.add("ID", j.ID)
+	if j.Namespace != "" && j.Namespace != structs.DefaultNamespace {
+		k.add("Namespace", j.Namespace)
+	}
 	k.add("Type", j.Type)
 	k.add("Priority", j.Priority)
 	k.add("Count", j.Count)
@@ -298,7 +325,20 @@ func (e *Env) JobNames(ctx context.Context) []string {
 	}
 	out := make([]string, len(jobs))
 	for i, j := range jobs {
-		out[i] = j.ID
+		out[i] = j.Name
+		if out[i] == "" {
+			out[i] = j.ID // a server from before namespaces
+		}
 	}
 	return out
+}
+
+// nsFlag is the -n flag that reaches the client's namespace again, for
+// commands printed as hints ("" in the default namespace).
+func (e *Env) nsFlag() string {
+	ns := e.Client.Namespace()
+	if ns == "" || ns == structs.DefaultNamespace {
+		return ""
+	}
+	return " -n " + ns
 }

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
 // nodeUsage is what the live allocations on a node hold.
@@ -44,8 +47,15 @@ func (e *Env) NodeList(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing nodes: %w", e.Humanize(err))
 	}
-	allocs, _, err := e.Client.ListAllocations(ctx, nil)
-	if err != nil {
+	// Nodes are shared by every namespace: their use is the allocations
+	// of all the namespaces the token may read.
+	allocs, _, err := e.Client.ListAllocations(ctx, &api.QueryOptions{Namespace: structs.AllNamespaces})
+	hidden := false
+	var ae *api.APIError
+	switch {
+	case errors.As(err, &ae) && (ae.StatusCode == http.StatusUnauthorized || ae.StatusCode == http.StatusForbidden):
+		hidden = true // a node token: the nodes without their use
+	case err != nil:
 		return fmt.Errorf("listing allocations: %w", e.Humanize(err))
 	}
 	usage := usageByNode(allocs)
@@ -74,7 +84,13 @@ func (e *Env) NodeList(ctx context.Context) error {
 			fmt.Sprintf("%d/%d MiB", r.Used.MemoryMB, r.Capacity.MemoryMB),
 			r.Allocs, sortedMap(r.Labels))
 	}
-	return t.write(e.Out)
+	if err := t.write(e.Out); err != nil {
+		return err
+	}
+	if hidden {
+		_, err = fmt.Fprintln(e.Out, "\n(used and allocs count nothing: the token may not read allocations in any namespace)")
+	}
+	return err
 }
 
 // NodeStatus prints one node (by ID, unique ID prefix or name) and its

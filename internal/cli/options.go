@@ -37,6 +37,12 @@ type Options struct {
 	// TLS are the TLS files and the server name to check; any file set
 	// turns TLS on.
 	TLS api.TLSConfig
+	// Token is the ACL token secret sent with every request.
+	Token string
+	// Namespace is the namespace of job and allocation commands ("*":
+	// every namespace, for listings); set only by nouns that take
+	// -n (AddNamespaceFlag).
+	Namespace string
 }
 
 // AddClientFlags registers --address and -o/--output as persistent flags of
@@ -58,10 +64,18 @@ func AddClientFlags(cmd *cobra.Command) *Options {
 	fs.StringVar(&o.TLS.ClientCert, "cert-file", os.Getenv(api.EnvClientCert), "client certificate (PEM) to present, e.g. global-client-gantry.pem (env "+api.EnvClientCert+")")
 	fs.StringVar(&o.TLS.ClientKey, "key-file", os.Getenv(api.EnvClientKey), "key of --cert-file (env "+api.EnvClientKey+")")
 	fs.StringVar(&o.TLS.ServerName, "tls-server-name", os.Getenv(api.EnvTLSServerName), "name the servers' certificates must carry (default "+api.DefaultTLSServerName+"; env "+api.EnvTLSServerName+")")
+	fs.StringVar(&o.Token, "token", os.Getenv("GANTRY_TOKEN"), "ACL token secret sent with every request (env GANTRY_TOKEN)")
 	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{FormatTable, FormatJSON, FormatYAML}, cobra.ShellCompDirectiveNoFileComp
 	})
 	return o
+}
+
+// AddNamespaceFlag registers -n/--namespace on a noun whose objects live
+// in namespaces (jobs, allocations), for every verb under it.
+func AddNamespaceFlag(cmd *cobra.Command, o *Options) {
+	cmd.PersistentFlags().StringVarP(&o.Namespace, "namespace", "n", os.Getenv("GANTRY_NAMESPACE"),
+		`namespace of the jobs and allocations ("*" lists every namespace you may read; default "default"; env GANTRY_NAMESPACE)`)
 }
 
 // Env builds the environment a command runs in: an API client for the
@@ -73,7 +87,7 @@ func (o *Options) Env(cmd *cobra.Command) (*Env, error) {
 	default:
 		return nil, fmt.Errorf("-o %q: output format must be table, json or yaml", o.Output)
 	}
-	cfg := api.Config{Address: o.Address}
+	cfg := api.Config{Address: o.Address, Token: o.Token, Namespace: o.Namespace}
 	if o.TLS.CACert != "" || o.TLS.ClientCert != "" || o.TLS.ClientKey != "" {
 		tc := o.TLS
 		cfg.TLS = &tc

@@ -45,6 +45,19 @@ type NodeUsageReader interface {
 	NodeUsage(nodeID string) structs.Resources
 }
 
+// QuotaReader is implemented by State views that know namespaces'
+// quotas (the server's state store and its overlay of uncommitted plans).
+// The Placer refuses a copy that would take its job's namespace over its
+// quota, and says so in the placement failure; a view without it has no
+// quotas. NamespaceUsage must equal the sum of Resources over the
+// namespace's allocations that are not Terminal (structs.JobNamespace of
+// their JobID), read in O(1).
+type QuotaReader interface {
+	// NamespaceQuota returns the namespace's quota, or nil for none.
+	NamespaceQuota(ns string) *structs.Quota
+	NamespaceUsage(ns string) structs.Resources
+}
+
 // Planner commits plans. The server's plan applier checks each node of the
 // plan against current state and commits what still fits.
 type Planner interface {

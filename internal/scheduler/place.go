@@ -87,6 +87,12 @@ type Placer struct {
 	kept  []int
 	cands []candidate // scratch of selectNode
 
+	// With a QuotaReader and a quota on the job's namespace: the quota,
+	// and what the namespace holds with this pass's placements so far
+	// (its own stops taken off: they commit in the same entry).
+	quota     *structs.Quota
+	quotaUsed structs.Resources
+
 	failed  *structs.PlacementFailure // set once a copy could not be placed
 	lastAsk structs.Resources
 	victims []*structs.Allocation // allocations evicted so far
@@ -125,6 +131,7 @@ func newPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan, 
 		p.removed[s.AllocID] = true
 	}
 	p.initUsageRows(jobAllocs)
+	p.initQuota(jobAllocs)
 	src := state.Nodes()
 	p.total = len(src)
 	if opts.Cache != nil && len(job.Constraints) > 0 {
@@ -233,6 +240,43 @@ func (p *Placer) initUsageRows(jobAllocs []*structs.Allocation) {
 		return
 	}
 	p.usageRows = r
+}
+
+// initQuota reads the quota of the job's namespace, if the state keeps
+// quotas and the namespace has one, and what the namespace holds minus
+// the job's live allocations the plan stops.
+func (p *Placer) initQuota(jobAllocs []*structs.Allocation) {
+	qr, ok := p.state.(QuotaReader)
+	if !ok {
+		return
+	}
+	ns := structs.JobNamespace(p.job.ID)
+	if p.quota = qr.NamespaceQuota(ns); p.quota == nil {
+		return
+	}
+	p.quotaUsed = qr.NamespaceUsage(ns)
+	if len(p.removed) == 0 {
+		return
+	}
+	if jobAllocs == nil {
+		jobAllocs = p.state.AllocsByJob(p.job.ID)
+	}
+	for _, a := range jobAllocs {
+		if p.removed[a.ID] && !a.Terminal() {
+			p.quotaUsed = p.quotaUsed.Sub(a.Resources)
+		}
+	}
+}
+
+// recordQuotaFailure fills p.failed after a copy would have taken the
+// namespace over its quota in dimension dim.
+func (p *Placer) recordQuotaFailure(dim string) {
+	p.failed = &structs.PlacementFailure{
+		JobID:    p.job.ID,
+		Unplaced: 1,
+		Time:     p.now().UnixNano(),
+		Message:  "quota " + structs.JobNamespace(p.job.ID) + ": " + p.quota.Describe(dim, p.quotaUsed),
+	}
 }
 
 // nodeAllocs returns the node's allocations in state, loading them once
@@ -362,6 +406,12 @@ func (p *Placer) Place(req PlaceRequest) *structs.Allocation {
 		return nil
 	}
 	p.lastAsk = ask
+	if p.quota != nil {
+		if dim := p.quota.Exceeds(p.quotaUsed.Add(ask)); dim != "" {
+			p.recordQuotaFailure(dim)
+			return nil
+		}
+	}
 	i := p.selectNode(ask)
 	var victims []*structs.Allocation
 	if i < 0 {
@@ -409,6 +459,7 @@ func (p *Placer) Place(req PlaceRequest) *structs.Allocation {
 	}
 	in.used = in.used.Add(ask)
 	in.copies++
+	p.quotaUsed = p.quotaUsed.Add(ask)
 	p.plan.Placements = append(p.plan.Placements, a)
 	return a
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/gantry-project/gantry/internal/structs"
@@ -94,11 +95,19 @@ func (b *updateBatcher) flush() {
 		close(bt.done)
 		if res, ok := resp.(*fsmResult); ok && err == nil {
 			seen := map[string]bool{}
+			var namespaces []string
 			for _, a := range res.terminal {
 				if !seen[a.JobID] {
 					seen[a.JobID] = true
 					b.s.enqueueJob(a.JobID)
+					if ns := structs.JobNamespace(a.JobID); !slices.Contains(namespaces, ns) {
+						namespaces = append(namespaces, ns)
+					}
 				}
+			}
+			// Ended allocations free room under their namespaces' quotas.
+			for _, ns := range namespaces {
+				b.s.enqueueQuotaBlocked(ns)
 			}
 		}
 	}

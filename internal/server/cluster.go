@@ -376,7 +376,7 @@ func (s *Server) peerClient(addr string) (*api.Client, error) {
 	if !strings.Contains(addr, "://") {
 		addr = s.scheme() + "://" + addr
 	}
-	c, err := api.NewClient(api.Config{Address: addr, HTTPClient: s.peerHTTP})
+	c, err := api.NewClient(api.Config{Address: addr, HTTPClient: s.peerHTTP, Token: s.cfg.ACL.Token})
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}

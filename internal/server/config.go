@@ -144,11 +144,35 @@ type Config struct {
 	// tls.go and docs/operations.md, "TLS"). The certificate must name
 	// server.<region>.gantry.
 	TLS tlsutil.Config
+	// ACL turns access control on and holds its settings (acl.enabled,
+	// acl.token).
+	ACL ACLConfig
 
 	// raftProtocol is the entry format this server advertises
 	// (0 = structs.RaftProtocolCurrent). Tests set it lower to stand for a
 	// server running an older build.
 	raftProtocol int
+}
+
+// ACLConfig is the access control part of a server's Config
+// (docs/operations.md, "Access control").
+type ACLConfig struct {
+	// Enabled makes the API refuse requests their token (or, without one,
+	// the anonymous policy) does not allow. Every server of a cluster
+	// must agree. Off by default, and in `gantry dev`.
+	Enabled bool
+	// Token is the secret this server presents on its calls to other
+	// servers (joining the cluster, recording its addresses); with ACLs
+	// on it needs operator write. Empty: none.
+	Token string
+}
+
+// Validate reports every bad field, named relative to the block.
+func (c ACLConfig) Validate() error {
+	if strings.TrimSpace(c.Token) != c.Token || strings.ContainsAny(c.Token, "\r\n") {
+		return structs.FieldError{Field: "token", Rule: "must not hold white space at its ends or line breaks"}
+	}
+	return nil
 }
 
 // Raft log stores (Config.RaftLogStore, --raft-log-store).
@@ -327,6 +351,9 @@ func (c Config) Validate() error {
 	}
 	if c.BodyTimeout <= 0 {
 		bad("body_timeout", "must be > 0 (got %s)", c.BodyTimeout)
+	}
+	if err := scheduler.NestErrors("acl", c.ACL.Validate()); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Drivers == nil {
 		bad("drivers", "is required (DefaultConfig's is driverschema.Default)")

@@ -44,6 +44,8 @@ func TestConfigZeroIsNotDefault(t *testing.T) {
 		{"negative gc allocs kept", func(c *Config) { c.GCMaxTerminalAllocsPerJob = -1 }, "gc_max_terminal_allocs_per_job"},
 		{"gc batch size", func(c *Config) { c.GCBatchSize = 0 }, "gc_batch_size"},
 		{"gc batch too large", func(c *Config) { c.GCBatchSize = MaxGCBatchSize + 1 }, "gc_batch_size"},
+		{"acl token with a line break", func(c *Config) { c.ACL.Token = "abc\n" }, "acl.token"},
+		{"acl token with spaces around", func(c *Config) { c.ACL.Token = " abc" }, "acl.token"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

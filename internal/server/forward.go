@@ -112,38 +112,51 @@ func forwardHops(r *http.Request) int {
 	return n
 }
 
-// route decides whether this server answers r itself. It returns true when
-// it has already answered (forwarded, or refused with 503).
-func (s *Server) route(route string, w http.ResponseWriter, r *http.Request) bool {
+// route decides whether this server answers r itself, and if so runs
+// check (the route's access rule) first: a request is checked where it
+// is answered, and a refused one costs no leadership round. It returns
+// the request to serve (check may attach the caller's identity), or true
+// when it has already answered (forwarded, or refused).
+func (s *Server) route(route string, w http.ResponseWriter, r *http.Request, check func(*http.Request) (*http.Request, error)) (*http.Request, bool) {
 	if classify(route, r) == routeLocal {
-		return false
+		r, err := check(r)
+		if err != nil {
+			writeError(w, err)
+			return nil, true
+		}
+		return r, false
 	}
 	if s.Leader() {
 		// A new leader answers only after its barrier: its state then
 		// holds every entry committed by earlier leaders.
 		if !s.leaderReady.Load() {
 			writeError(w, fmt.Errorf("%w: this server was just elected and is catching up", ErrNotLeader))
-			return true
+			return nil, true
+		}
+		r, err := check(r)
+		if err != nil {
+			writeError(w, err)
+			return nil, true
 		}
 		if r.Method == http.MethodGet {
 			if err := s.raft.VerifyLeader().Error(); err != nil {
 				writeError(w, raftErr("verifying leadership for a consistent read", err))
-				return true
+				return nil, true
 			}
 		}
-		return false
+		return r, false
 	}
 	if hops := forwardHops(r); hops >= maxForwardHops {
 		writeError(w, fmt.Errorf("%w: request already forwarded %d times", ErrNoLeader, hops))
-		return true
+		return nil, true
 	}
 	addr, err := s.leaderHTTPAddr()
 	if err != nil {
 		writeError(w, err)
-		return true
+		return nil, true
 	}
 	target := &url.URL{Scheme: s.scheme(), Host: addr}
 	s.metrics.forwarded.WithLabelValues("forwarded").Inc()
 	s.forwarder.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardKey{}, target)))
-	return true
+	return nil, true
 }

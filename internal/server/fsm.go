@@ -231,6 +231,56 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 		}
 		return f.state.DeleteServerMember(index, req.ID)
 	}
+	return f.applyACL(index, t, body)
+}
+
+// applyACL applies the ACL and namespace entries;
+// any other type is refused with an *unknownEntryError.
+func (f *fsm) applyACL(index uint64, t structs.MessageType, body []byte) any {
+	switch t {
+	case structs.ACLBootstrapRequestType:
+		req, err := decode[structs.ACLBootstrapRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.ACLBootstrap(index, req.Token, req.ResetIndex)
+	case structs.ACLPolicyUpsertRequestType:
+		req, err := decode[structs.ACLPolicyUpsertRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.UpsertACLPolicies(index, req.Policies)
+	case structs.ACLPolicyDeleteRequestType:
+		req, err := decode[structs.ACLPolicyDeleteRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.DeleteACLPolicies(index, req.Names)
+	case structs.ACLTokenUpsertRequestType:
+		req, err := decode[structs.ACLTokenUpsertRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.UpsertACLTokens(index, req.Tokens)
+	case structs.ACLTokenDeleteRequestType:
+		req, err := decode[structs.ACLTokenDeleteRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.DeleteACLTokens(index, req.AccessorIDs)
+	case structs.NamespaceUpsertRequestType:
+		req, err := decode[structs.NamespaceUpsertRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.UpsertNamespaces(index, req.Namespaces)
+	case structs.NamespaceDeleteRequestType:
+		req, err := decode[structs.NamespaceDeleteRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.DeleteNamespaces(index, req.Names)
+	}
 	return &unknownEntryError{index: index, t: t}
 }
 

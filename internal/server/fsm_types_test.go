@@ -61,6 +61,17 @@ func TestFSMAppliesEveryMessageType(t *testing.T) {
 		}},
 		{structs.ServerMemberUpsertRequestType, json, &structs.ServerMemberUpsertRequest{Member: member}},
 		{structs.ServerMemberDeleteRequestType, json, &structs.ServerMemberDeleteRequest{ID: "s1"}},
+		{structs.ACLBootstrapRequestType, json, &structs.ACLBootstrapRequest{Token: &structs.ACLToken{
+			AccessorID: "boot", SecretHash: "h0", Type: structs.ACLManagementToken}}},
+		{structs.ACLPolicyUpsertRequestType, json, &structs.ACLPolicyUpsertRequest{Policies: []*structs.ACLPolicy{
+			{Name: "p", Rules: `node { policy = "read" }`}}}},
+		{structs.ACLTokenUpsertRequestType, json, &structs.ACLTokenUpsertRequest{Tokens: []*structs.ACLToken{
+			{AccessorID: "t", SecretHash: "h1", Type: structs.ACLClientToken, Policies: []string{"p"}}}}},
+		{structs.ACLTokenDeleteRequestType, json, &structs.ACLTokenDeleteRequest{AccessorIDs: []string{"t"}}},
+		{structs.ACLPolicyDeleteRequestType, json, &structs.ACLPolicyDeleteRequest{Names: []string{"p"}}},
+		{structs.NamespaceUpsertRequestType, json, &structs.NamespaceUpsertRequest{Namespaces: []*structs.Namespace{
+			{Name: "team", Quota: &structs.Quota{MemoryMB: 1024}}}}},
+		{structs.NamespaceDeleteRequestType, json, &structs.NamespaceDeleteRequest{Names: []string{"team"}}},
 	}
 	// The binary types are proposed under their JSON request's type.
 	proposeAs := map[structs.MessageType]structs.MessageType{
@@ -104,7 +115,8 @@ func TestFSMAppliesEveryMessageType(t *testing.T) {
 // lastIndex is the highest index that changed any table.
 func lastIndex(f *fsm) uint64 {
 	return f.state.Snapshot().TableIndex(state.TableNodes, state.TableJobs, state.TableAllocs,
-		state.TablePlacementFailures, state.TableServers)
+		state.TablePlacementFailures, state.TableServers, state.TableACLPolicies, state.TableACLTokens,
+		state.TableNamespaces)
 }
 
 // TestFSMRefusesUnknownTypes: every byte that is not a known type is

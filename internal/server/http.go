@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/acl"
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -48,8 +49,12 @@ func notFound(format string, args ...any) error {
 // endpoint is one row of the API's route table.
 type endpoint struct {
 	method, path string
-	h            handlerFunc
-	// raw, if set, serves the route instead of h, without wrap.
+	// acl is who may call the route (acl_check.go); a route without one
+	// is refused to everyone when ACLs are on.
+	acl aclRule
+	h   handlerFunc
+	// raw, if set, serves the route instead of h, without wrap (its
+	// rule is still checked).
 	raw http.Handler
 }
 
@@ -57,40 +62,57 @@ type endpoint struct {
 // docs/api.md).
 func (s *Server) endpoints() []endpoint {
 	return []endpoint{
-		{method: "PUT", path: "/v1/jobs", h: s.jobRegister},
-		{method: "GET", path: "/v1/jobs", h: s.jobList},
-		{method: "GET", path: "/v1/job/{id}", h: s.jobGet},
-		{method: "GET", path: "/v1/job/{id}/status", h: s.jobStatus},
-		{method: "GET", path: "/v1/job/{id}/allocations", h: s.jobAllocs},
-		{method: "POST", path: "/v1/job/{id}/scale", h: s.jobScale},
-		{method: "DELETE", path: "/v1/job/{id}", h: s.jobStop},
+		{method: "PUT", path: "/v1/jobs", acl: nsCap(acl.CapSubmit), h: s.jobRegister},
+		{method: "GET", path: "/v1/jobs", acl: nsCap(acl.CapRead), h: s.jobList},
+		{method: "GET", path: "/v1/job/{id}", acl: nsCap(acl.CapRead), h: s.jobGet},
+		{method: "GET", path: "/v1/job/{id}/status", acl: nsCap(acl.CapRead), h: s.jobStatus},
+		{method: "GET", path: "/v1/job/{id}/allocations", acl: nsCap(acl.CapRead), h: s.jobAllocs},
+		{method: "POST", path: "/v1/job/{id}/scale", acl: nsCap(acl.CapScale), h: s.jobScale},
+		{method: "DELETE", path: "/v1/job/{id}", acl: nsCap(acl.CapSubmit), h: s.jobStop},
 
-		{method: "POST", path: "/v1/node/register", h: s.nodeRegister},
-		{method: "POST", path: "/v1/node/{id}/heartbeat", h: s.nodeHeartbeat},
-		{method: "GET", path: "/v1/nodes", h: s.nodeList},
-		{method: "GET", path: "/v1/node/{id}", h: s.nodeGet},
-		{method: "POST", path: "/v1/node/{id}/drain", h: s.nodeDrain},
-		{method: "GET", path: "/v1/node/{id}/allocations", h: s.nodeAllocs},
-		{method: "POST", path: "/v1/node/{id}/allocations", h: s.nodeUpdateAllocs},
-		{method: "POST", path: "/v1/nodes/allocations/watch", h: s.nodeAllocsWatch},
-		{method: "POST", path: "/v1/nodes/allocations", h: s.nodesUpdateAllocs},
-		{method: "PUT", path: "/v1/nodes/heartbeat", h: s.nodesHeartbeat},
+		{method: "POST", path: "/v1/node/register", acl: nodeRule(acl.LevelWrite), h: s.nodeRegister},
+		{method: "POST", path: "/v1/node/{id}/heartbeat", acl: nodeRule(acl.LevelWrite), h: s.nodeHeartbeat},
+		{method: "GET", path: "/v1/nodes", acl: nodeRule(acl.LevelRead), h: s.nodeList},
+		{method: "GET", path: "/v1/node/{id}", acl: nodeRule(acl.LevelRead), h: s.nodeGet},
+		{method: "POST", path: "/v1/node/{id}/drain", acl: nodeRule(acl.LevelWrite), h: s.nodeDrain},
+		{method: "GET", path: "/v1/node/{id}/allocations", acl: nodeRule(acl.LevelRead), h: s.nodeAllocs},
+		{method: "POST", path: "/v1/node/{id}/allocations", acl: nodeRule(acl.LevelWrite), h: s.nodeUpdateAllocs},
+		{method: "POST", path: "/v1/nodes/allocations/watch", acl: nodeRule(acl.LevelRead), h: s.nodeAllocsWatch},
+		{method: "POST", path: "/v1/nodes/allocations", acl: nodeRule(acl.LevelWrite), h: s.nodesUpdateAllocs},
+		{method: "PUT", path: "/v1/nodes/heartbeat", acl: nodeRule(acl.LevelWrite), h: s.nodesHeartbeat},
 
-		{method: "GET", path: "/v1/allocations", h: s.allocList},
-		{method: "GET", path: "/v1/allocation/{id}", h: s.allocGet},
-		{method: "GET", path: "/v1/allocation/{id}/logs", h: s.allocLogs},
+		{method: "GET", path: "/v1/allocations", acl: nsCap(acl.CapRead), h: s.allocList},
+		{method: "GET", path: "/v1/allocation/{id}", acl: nsCap(acl.CapRead), h: s.allocGet},
+		{method: "GET", path: "/v1/allocation/{id}/logs", acl: nsCap(acl.CapLogs), h: s.allocLogs},
 
-		{method: "GET", path: "/v1/status/leader", h: s.statusLeader},
-		{method: "GET", path: "/v1/status/self", h: s.statusSelf},
-		{method: "GET", path: "/v1/operator/raft/configuration", h: s.raftConfiguration},
-		{method: "DELETE", path: "/v1/operator/raft/peer", h: s.raftRemovePeer},
-		{method: "POST", path: "/v1/operator/raft/join", h: s.raftJoin},
-		{method: "GET", path: "/v1/operator/snapshot", h: s.snapshotSave},
-		{method: "PUT", path: "/v1/operator/snapshot", h: s.snapshotRestore},
-		{method: "GET", path: "/v1/scheduler/status", h: s.schedulerStatus},
-		{method: "POST", path: "/v1/system/gc", h: s.systemGC},
+		{method: "GET", path: "/v1/namespaces", acl: anyNamespace(acl.CapRead), h: s.namespaceList},
+		{method: "PUT", path: "/v1/namespace/{name}", acl: operatorRule(acl.LevelWrite), h: s.namespaceApply},
+		{method: "DELETE", path: "/v1/namespace/{name}", acl: operatorRule(acl.LevelWrite), h: s.namespaceDelete},
 
-		{method: "GET", path: "/metrics", raw: promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})},
+		{method: "POST", path: "/v1/acl/bootstrap", acl: public(), h: s.aclBootstrap},
+		{method: "GET", path: "/v1/acl/policies", acl: management(), h: s.aclPolicyList},
+		{method: "GET", path: "/v1/acl/policy/{name}", acl: management(), h: s.aclPolicyGet},
+		{method: "PUT", path: "/v1/acl/policy/{name}", acl: management(), h: s.aclPolicyApply},
+		{method: "DELETE", path: "/v1/acl/policy/{name}", acl: management(), h: s.aclPolicyDelete},
+		{method: "GET", path: "/v1/acl/tokens", acl: management(), h: s.aclTokenList},
+		{method: "POST", path: "/v1/acl/token", acl: management(), h: s.aclTokenCreate},
+		{method: "GET", path: "/v1/acl/token/self", acl: anyToken(), h: s.aclTokenSelf},
+		{method: "GET", path: "/v1/acl/token/{accessor}", acl: management(), h: s.aclTokenGet},
+		{method: "DELETE", path: "/v1/acl/token/{accessor}", acl: management(), h: s.aclTokenDelete},
+
+		{method: "GET", path: "/v1/status/leader", acl: public(), h: s.statusLeader},
+		// Servers discover each other through status/self before any
+		// token exists.
+		{method: "GET", path: "/v1/status/self", acl: public(), h: s.statusSelf},
+		{method: "GET", path: "/v1/operator/raft/configuration", acl: operatorRule(acl.LevelRead), h: s.raftConfiguration},
+		{method: "DELETE", path: "/v1/operator/raft/peer", acl: operatorRule(acl.LevelWrite), h: s.raftRemovePeer},
+		{method: "POST", path: "/v1/operator/raft/join", acl: operatorRule(acl.LevelWrite), h: s.raftJoin},
+		{method: "GET", path: "/v1/operator/snapshot", acl: operatorRule(acl.LevelWrite), h: s.snapshotSave},
+		{method: "PUT", path: "/v1/operator/snapshot", acl: operatorRule(acl.LevelWrite), h: s.snapshotRestore},
+		{method: "GET", path: "/v1/scheduler/status", acl: operatorRule(acl.LevelRead), h: s.schedulerStatus},
+		{method: "POST", path: "/v1/system/gc", acl: operatorRule(acl.LevelWrite), h: s.systemGC},
+
+		{method: "GET", path: "/metrics", acl: operatorRule(acl.LevelRead), raw: promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})},
 	}
 }
 
@@ -104,9 +126,9 @@ func (s *Server) handler() http.Handler {
 	for _, e := range s.endpoints() {
 		pattern := e.method + " " + e.path
 		if e.raw != nil {
-			mux.Handle(pattern, e.raw)
+			mux.Handle(pattern, s.guard(e.acl, e.raw))
 		} else {
-			mux.Handle(pattern, s.wrap(pattern, e.h))
+			mux.Handle(pattern, s.wrap(pattern, e.acl, e.h))
 		}
 		methods = append(methods, e.method)
 		if e.method == http.MethodGet {
@@ -115,7 +137,7 @@ func (s *Server) handler() http.Handler {
 	}
 	slices.Sort(methods)
 	methods = slices.Compact(methods)
-	mux.Handle("/", s.wrap("/", func(w http.ResponseWriter, r *http.Request) (any, error) {
+	mux.Handle("/", s.wrap("/", public(), func(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, noRoute(mux, methods, w, r)
 	}))
 	return mux
@@ -142,9 +164,23 @@ func noRoute(mux *http.ServeMux, methods []string, w http.ResponseWriter, r *htt
 		msg: fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, list)}
 }
 
-// wrap turns a handlerFunc into an http.Handler that encodes the result,
-// maps errors to status codes and records latency per route.
-func (s *Server) wrap(route string, h handlerFunc) http.Handler {
+// guard serves h once rule allows the request (the raw routes, which
+// are always answered locally).
+func (s *Server) guard(rule aclRule, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, err := s.authorize(rule, r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// wrap turns a handlerFunc into an http.Handler that checks the route's
+// access rule where the request is answered, encodes the result, maps
+// errors to status codes and records latency per route.
+func (s *Server) wrap(route string, rule aclRule, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
@@ -178,7 +214,8 @@ func (s *Server) wrap(route string, h handlerFunc) http.Handler {
 			r = r.WithContext(r.Context())
 			r.Body = newDeadlineBody(w, r.Body, s.cfg.BodyTimeout)
 		}
-		if s.route(route, rec, r) {
+		r, handled := s.route(route, rec, r, func(r *http.Request) (*http.Request, error) { return s.authorize(rule, r) })
+		if handled {
 			return // forwarded to the leader, or refused
 		}
 		out, err := h(rec, r)
@@ -247,8 +284,14 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusServiceUnavailable
 	case errors.Is(err, state.ErrNotFound):
 		code = http.StatusNotFound
-	case errors.Is(err, state.ErrAmbiguous):
+	case errors.Is(err, state.ErrAmbiguous), errors.Is(err, state.ErrNamespaceLimit):
 		code = http.StatusBadRequest
+	case errors.Is(err, state.ErrNamespaceNotEmpty):
+		code = http.StatusConflict
+	}
+	if code == http.StatusUnauthorized {
+		// RFC 9110: a 401 names the scheme that would be accepted.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gantry"`)
 	}
 	writeJSON(w, code, resp)
 }

@@ -13,13 +13,48 @@ import (
 
 	memdb "github.com/hashicorp/go-memdb"
 
+	"github.com/gantry-project/gantry/internal/acl"
 	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
 func (s *Server) allocList(w http.ResponseWriter, r *http.Request) (any, error) {
+	ns, err := requestNamespace(r)
+	if err != nil {
+		return nil, err
+	}
+	a := s.aclOf(r)
 	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
-		return snap.TableIndex(state.TableAllocs), stubs(snap.AllocsWatch(ws)), nil
+		all := snap.AllocsWatch(ws)
+		out := make([]*structs.Allocation, 0, len(all))
+		for _, al := range all {
+			if aNS := structs.JobNamespace(al.JobID); ns == structs.AllNamespaces && a.AllowNamespace(aNS, acl.CapRead) || aNS == ns {
+				out = append(out, al.Stub())
+			}
+		}
+		return snap.TableIndex(state.TableAllocs), out, nil
 	})
+}
+
+// allocInScope checks that an allocation found by ID belongs to the
+// request's namespace (any the caller holds want in, for "*"); an
+// allocation elsewhere is not found there.
+func (s *Server) allocInScope(r *http.Request, a *structs.Allocation, want acl.Capability) error {
+	ns, err := requestNamespace(r)
+	if err != nil {
+		return err
+	}
+	aNS := structs.JobNamespace(a.JobID)
+	if ns == structs.AllNamespaces {
+		if !s.aclOf(r).AllowNamespace(aNS, want) {
+			return forbidden("permission denied: allocation %s is in namespace %s, where the token lacks %s", a.ID, aNS, want)
+		}
+		return nil
+	}
+	if aNS != ns {
+		return notFound("allocation %q not found in namespace %s (give its namespace with -n/?namespace=)", a.ID, ns)
+	}
+	return nil
 }
 
 func (s *Server) allocGet(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -27,6 +62,9 @@ func (s *Server) allocGet(w http.ResponseWriter, r *http.Request) (any, error) {
 	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
 		a, err := snap.AllocByPrefix(ws, ref)
 		if err != nil {
+			return 0, nil, err
+		}
+		if err := s.allocInScope(r, a, acl.CapRead); err != nil {
 			return 0, nil, err
 		}
 		return snap.TableIndex(state.TableAllocs), a, nil
@@ -80,6 +118,9 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) (any, error) 
 	snap := s.state.Snapshot()
 	a, err := snap.AllocByPrefix(nil, r.PathValue("id"))
 	if err != nil {
+		return nil, err
+	}
+	if err := s.allocInScope(r, a, acl.CapLogs); err != nil {
 		return nil, err
 	}
 	node := snap.NodeByID(a.NodeID)

@@ -1,12 +1,15 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/acl"
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
@@ -21,7 +24,47 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, error
 		return nil, &httpError{code: http.StatusBadRequest, msg: "invalid job: job is required",
 			fields: []structs.FieldError{{Field: "job", Rule: "is required"}}}
 	}
-	return s.registerJob(req.Job.Copy())
+	ns, err := requestNamespace(r)
+	if err != nil {
+		return nil, err
+	}
+	job := req.Job.Copy()
+	switch {
+	case ns == structs.AllNamespaces:
+		return nil, badRequest("namespace: a job is registered in one namespace, not %q", ns)
+	case job.Namespace == "":
+		job.Namespace = ns
+	case job.Namespace != ns:
+		// The access check was for the request's namespace.
+		return nil, &httpError{code: http.StatusBadRequest,
+			msg:    fmt.Sprintf("invalid job: namespace: the job names namespace %q but the request is for %q (?namespace=, default %q)", job.Namespace, ns, structs.DefaultNamespace),
+			fields: []structs.FieldError{{Field: "namespace", Rule: fmt.Sprintf("must be the request's namespace %q (got %q)", ns, job.Namespace)}}}
+	}
+	if s.state.Snapshot().Namespace(nil, ns) == nil {
+		return nil, &httpError{code: http.StatusBadRequest,
+			msg:    fmt.Sprintf("invalid job: namespace %q does not exist; create it first (gantry namespace apply %s)", ns, ns),
+			fields: []structs.FieldError{{Field: "namespace", Rule: fmt.Sprintf("namespace %q does not exist", ns)}}}
+	}
+	return s.registerJob(job)
+}
+
+// jobKey returns the key of the job a request names: the path's name in
+// the request's namespace.
+func jobKey(r *http.Request) (string, error) {
+	ns, err := requestNamespace(r)
+	if err != nil {
+		return "", err
+	}
+	if ns == structs.AllNamespaces {
+		return "", badRequest("namespace: name one namespace to address a job, not %q", ns)
+	}
+	name := r.PathValue("id")
+	if strings.ContainsRune(name, '/') {
+		// A name never holds '/': "team-a/web" in the default namespace
+		// would otherwise name web in team-a.
+		return "", badRequest("job name %q: names hold no '/'; give the namespace with ?namespace=", name)
+	}
+	return structs.JobKey(ns, name), nil
 }
 
 // registerJob canonicalizes, validates, versions and proposes a job, then
@@ -70,7 +113,10 @@ func (s *Server) jobScale(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := decodeBody(w, r, &req); err != nil {
 		return nil, err
 	}
-	id := r.PathValue("id")
+	id, err := jobKey(r)
+	if err != nil {
+		return nil, err
+	}
 	job := s.state.Snapshot().JobByID(id)
 	if job == nil {
 		return nil, s.verifiedNotFound("job %q not found", id)
@@ -81,7 +127,10 @@ func (s *Server) jobScale(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 func (s *Server) jobStop(w http.ResponseWriter, r *http.Request) (any, error) {
-	id := r.PathValue("id")
+	id, err := jobKey(r)
+	if err != nil {
+		return nil, err
+	}
 	purge := false
 	switch v := r.URL.Query().Get("purge"); v {
 	case "", "false":
@@ -118,17 +167,34 @@ func (s *Server) jobStop(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, wr.err
 	}
 	s.sched.Enqueue(job.ID, job.Priority)
+	// Its allocations stopped: jobs waiting on the namespace's quota may
+	// fit now.
+	s.enqueueQuotaBlocked(structs.JobNamespace(id))
 	return &api.JobRegisterResponse{JobID: id, Version: job.Version, Index: wr.index}, nil
 }
 
 func (s *Server) jobList(w http.ResponseWriter, r *http.Request) (any, error) {
+	ns, err := requestNamespace(r)
+	if err != nil {
+		return nil, err
+	}
+	a := s.aclOf(r)
 	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
 		out := []*api.JobListStub{}
 		snap.AllocsWatch(ws) // job status and summary follow the allocations
-		for _, j := range snap.JobsWatch(ws) {
+		var jobs []*structs.Job
+		if ns == structs.AllNamespaces {
+			jobs = snap.JobsWatch(ws)
+		} else {
+			jobs = snap.JobsInNamespace(ws, ns)
+		}
+		for _, j := range jobs {
+			if ns == structs.AllNamespaces && !a.AllowNamespace(j.Namespace, acl.CapRead) {
+				continue
+			}
 			allocs := snap.AllocsByJob(j.ID)
 			out = append(out, &api.JobListStub{
-				ID: j.ID, Type: j.Type, Priority: j.Priority, Count: j.Count,
+				ID: j.ID, Name: j.Name, Namespace: j.Namespace, Type: j.Type, Priority: j.Priority, Count: j.Count,
 				Status: string(state.JobStatus(j, allocs)), Stop: j.Stop, Version: j.Version,
 				Summary: state.JobSummary(allocs), SubmitTime: j.SubmitTime, ModifyIndex: j.ModifyIndex,
 			})
@@ -138,7 +204,10 @@ func (s *Server) jobList(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) (any, error) {
-	id := r.PathValue("id")
+	id, err := jobKey(r)
+	if err != nil {
+		return nil, err
+	}
 	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
 		j := snap.JobByIDWatch(ws, id)
 		if j == nil {
@@ -150,7 +219,10 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 func (s *Server) jobStatus(w http.ResponseWriter, r *http.Request) (any, error) {
-	id := r.PathValue("id")
+	id, err := jobKey(r)
+	if err != nil {
+		return nil, err
+	}
 	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
 		j := snap.JobByIDWatch(ws, id)
 		if j == nil {
@@ -169,7 +241,10 @@ func (s *Server) jobStatus(w http.ResponseWriter, r *http.Request) (any, error) 
 }
 
 func (s *Server) jobAllocs(w http.ResponseWriter, r *http.Request) (any, error) {
-	id := r.PathValue("id")
+	id, err := jobKey(r)
+	if err != nil {
+		return nil, err
+	}
 	return s.blocking(w, r, func(ws memdb.WatchSet, snap *state.Snapshot) (uint64, any, error) {
 		if snap.JobByIDWatch(ws, id) == nil {
 			return 0, nil, notFound("job %q not found", id)

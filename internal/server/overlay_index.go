@@ -23,6 +23,10 @@ import (
 type overlayIndex struct {
 	nodes  *btree.BTreeG[nodeItem]  // by node ID
 	allocs *btree.BTreeG[allocItem] // by allocation ID
+	// nsAdds is what the entries' new placements (not Terminal) add per
+	// namespace, for the quota checks; a few namespaces, so copied whole
+	// on every change, and never modified once built.
+	nsAdds map[string]structs.Resources
 }
 
 // nodeItem and allocItem are the trees' items: a key and a pointer, by
@@ -141,7 +145,7 @@ func (x overlayIndex) add(e *overlayEntry) overlayIndex {
 	if !x.indexed() {
 		x = newOverlayIndex()
 	}
-	out := overlayIndex{nodes: x.nodes.Clone(), allocs: x.allocs.Clone()}
+	out := overlayIndex{nodes: x.nodes.Clone(), allocs: x.allocs.Clone(), nsAdds: addNamespaces(x.nsAdds, e.nsAdds, 1)}
 	for id, part := range e.nodes {
 		n := &nodeOverlay{id: id}
 		if old := out.node(id); old != nil {
@@ -174,8 +178,9 @@ func (x overlayIndex) remove(gone map[*overlayEntry]bool) overlayIndex {
 	if !x.indexed() {
 		return x
 	}
-	out := overlayIndex{nodes: x.nodes.Clone(), allocs: x.allocs.Clone()}
+	out := overlayIndex{nodes: x.nodes.Clone(), allocs: x.allocs.Clone(), nsAdds: x.nsAdds}
 	for e := range gone {
+		out.nsAdds = addNamespaces(out.nsAdds, e.nsAdds, -1)
 		for id, part := range e.nodes {
 			old := out.node(id)
 			if old == nil {
@@ -216,6 +221,30 @@ func (x overlayIndex) remove(gone map[*overlayEntry]bool) overlayIndex {
 				continue
 			}
 			out.allocs.ReplaceOrInsert(mkAllocItem(a.ID, &allocOverlay{id: a.ID, first: keep[0], more: keep[1:]}))
+		}
+	}
+	return out
+}
+
+// addNamespaces returns base with adds added (sign 1) or taken off (-1),
+// as a new map when adds has anything (base is shared by views); zero
+// rows are dropped.
+func addNamespaces(base, adds map[string]structs.Resources, sign int64) map[string]structs.Resources {
+	if len(adds) == 0 {
+		return base
+	}
+	out := make(map[string]structs.Resources, len(base)+len(adds))
+	for ns, r := range base {
+		out[ns] = r
+	}
+	for ns, r := range adds {
+		v := out[ns]
+		v.CPU += sign * r.CPU
+		v.MemoryMB += sign * r.MemoryMB
+		if v.IsZero() {
+			delete(out, ns)
+		} else {
+			out[ns] = v
 		}
 	}
 	return out

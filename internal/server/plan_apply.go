@@ -35,7 +35,13 @@ func (s *Server) retryIfNodesChanged(plan *structs.Plan, req *structs.ApplyPlanR
 // if the node exists, is ready and not draining, and its live allocations,
 // minus the plan's stops and preemptions there, plus the placements, fit its
 // capacity. Preemptions are committed only with the placements on their
-// node. With AllOrNothing, one rejected node rejects every placement.
+// node. When the job's namespace has a quota, the namespace's live
+// allocations, minus the plan's stops of its own, plus the placements
+// accepted so far (nodes in ID order), must stay within it: a node whose
+// placements would go over is rejected, so schedulers deciding on one
+// view at once cannot together exceed a quota (the scheduler then finds
+// the quota full and records why). With AllOrNothing, one rejected node
+// rejects every placement.
 func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanResult, *structs.ApplyPlanRequest) {
 	result := &structs.PlanResult{}
 	var allocs []*structs.Allocation
@@ -72,6 +78,7 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 
 	job := snap.JobByID(plan.JobID)
 	jobGone := job == nil || job.Stop
+	quota, nsUsed := planQuota(snap, plan.JobID, stopping)
 
 	var evicted []*structs.Allocation
 	// The placements are copied into one array: the plan's own objects
@@ -85,10 +92,17 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 			continue
 		}
 		node := snap.NodeByID(nodeID)
-		ok, nodeEvicted := nodeFits(snap, plan.JobID, node, g.allocs, preemptByNode[nodeID], stopping[nodeID])
+		ok, nodeEvicted, add := nodeFits(snap, plan.JobID, node, g.allocs, preemptByNode[nodeID], stopping[nodeID])
 		if !ok {
 			result.RejectedNodes = append(result.RejectedNodes, nodeID)
 			continue
+		}
+		if quota != nil {
+			if quota.Exceeds(nsUsed.Add(add)) != "" {
+				result.RejectedNodes = append(result.RejectedNodes, nodeID)
+				continue
+			}
+			nsUsed = nsUsed.Add(add)
 		}
 		for _, pr := range nodeEvicted {
 			c := pr.alloc.Copy()
@@ -169,6 +183,30 @@ func evaluatePlan(snap planView, plan *structs.Plan, now int64) (*structs.PlanRe
 	return result, req
 }
 
+// planQuota returns the quota of the plan's namespace (nil: none, or a
+// view without quotas) and what the namespace holds once the plan's
+// stops of live allocations there are applied.
+func planQuota(snap planView, jobID string, stopping map[string][]*structs.Allocation) (*structs.Quota, structs.Resources) {
+	qr, ok := snap.(scheduler.QuotaReader)
+	if !ok {
+		return nil, structs.Resources{}
+	}
+	ns := structs.JobNamespace(jobID)
+	q := qr.NamespaceQuota(ns)
+	if q == nil {
+		return nil, structs.Resources{}
+	}
+	used := qr.NamespaceUsage(ns)
+	for _, as := range stopping {
+		for _, a := range as {
+			if !a.Terminal() && structs.JobNamespace(a.JobID) == ns {
+				used = used.Sub(a.Resources)
+			}
+		}
+	}
+	return q, used
+}
+
 // nodeGroup is a plan's placements on one node.
 type nodeGroup struct {
 	node   string
@@ -213,11 +251,14 @@ type preemption struct {
 }
 
 // nodeFits checks one node's part of a plan and returns the preemptions to
-// commit with it.
+// commit with it, and what its placements add to their namespace (their
+// resources, less those of a live allocation a placement's ID already
+// names: its use is counted already).
 func nodeFits(snap planView, jobID string, node *structs.Node, placements []*structs.Allocation,
-	preempts []structs.AllocStop, stopping []*structs.Allocation) (bool, []preemption) {
+	preempts []structs.AllocStop, stopping []*structs.Allocation) (bool, []preemption, structs.Resources) {
+	var add structs.Resources
 	if node == nil || !node.Ready() {
-		return false, nil
+		return false, nil, add
 	}
 	// The node's usage row, minus the live allocations the plan stops,
 	// evicts or replaces there, plus the placements. gone is nearly
@@ -245,7 +286,7 @@ func nodeFits(snap planView, jobID string, node *structs.Node, placements []*str
 	used := snap.NodeUsage(node.ID)
 	for _, p := range placements {
 		if p.Resources.CPU < 0 || p.Resources.MemoryMB < 0 {
-			return false, nil // a negative ask would hide real usage
+			return false, nil, add // a negative ask would hide real usage
 		}
 		old := snap.AllocByID(p.ID)
 		pj := p.JobID
@@ -256,12 +297,16 @@ func nodeFits(snap planView, jobID string, node *structs.Node, placements []*str
 			// An ID that names another job's or node's allocation (a
 			// scheduler's random source repeated itself) would overwrite
 			// it and lose it.
-			return false, nil
+			return false, nil, add
 		}
 		if old != nil {
 			leave(old)
+			if !old.Terminal() {
+				add = add.Sub(old.Resources)
+			}
 		}
 		used = used.Add(p.Resources)
+		add = add.Add(p.Resources)
 	}
 	for _, a := range gone {
 		if !a.Terminal() {
@@ -269,7 +314,7 @@ func nodeFits(snap planView, jobID string, node *structs.Node, placements []*str
 		}
 	}
 	ok, _ := node.Capacity.Fits(used)
-	return ok, evict
+	return ok, evict, add
 }
 
 // sameJob reports whether a and b are the same stored version of a job.

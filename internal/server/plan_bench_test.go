@@ -18,12 +18,27 @@ import (
 // rows, up to 8 plans in flight laid over the snapshot), checked by
 // evaluatePlan, and added to the overlay index; the oldest plan in flight
 // is then committed to the store (not timed: the FSM's cost) and leaves
-// the overlay. It reports ns and allocations per placement.
+// the overlay. It reports ns and allocations per placement. The quota
+// variant runs the jobs in a namespace with a quota (large enough for
+// every placement): the cost of the quota checks of the placement core and
+// the plan applier.
 func BenchmarkSchedulePipeline(b *testing.B) {
+	b.Run("no-quota", func(b *testing.B) { benchSchedulePipeline(b, false) })
+	b.Run("quota", func(b *testing.B) { benchSchedulePipeline(b, true) })
+}
+
+func benchSchedulePipeline(b *testing.B, quota bool) {
 	const nodes, copies, inflight = 10000, 1000, 8
 	st, err := state.New()
 	if err != nil {
 		b.Fatal(err)
+	}
+	ns := structs.DefaultNamespace
+	if quota {
+		ns = "team"
+		if err := st.UpsertNamespaces(1, []*structs.Namespace{{Name: ns, Quota: &structs.Quota{CPU: 1 << 50, MemoryMB: 1 << 50}}}); err != nil {
+			b.Fatal(err)
+		}
 	}
 	for i := range nodes {
 		id := fmt.Sprintf("node-%05d", i)
@@ -45,7 +60,8 @@ func BenchmarkSchedulePipeline(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		index++
-		job := &structs.Job{ID: fmt.Sprint("job-", index), Name: "j", Count: copies, Driver: "mock", Version: 1,
+		name := fmt.Sprint("job-", index)
+		job := &structs.Job{ID: structs.JobKey(ns, name), Name: name, Namespace: ns, Count: copies, Driver: "mock", Version: 1,
 			Resources: structs.Resources{CPU: 100, MemoryMB: 128}}
 		job.Canonicalize()
 		if err := st.UpsertJob(index, job); err != nil {

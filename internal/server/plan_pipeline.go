@@ -30,6 +30,8 @@ var (
 	_ planView                  = (*overlayView)(nil)
 	_ scheduler.State           = (*overlayView)(nil)
 	_ scheduler.NodeUsageReader = (*overlayView)(nil)
+	_ scheduler.QuotaReader     = (*overlayView)(nil)
+	_ scheduler.QuotaReader     = (*state.Snapshot)(nil)
 )
 
 // maxEntryAllocs bounds the allocations of one plan entry (a plan bigger
@@ -432,6 +434,10 @@ type overlayEntry struct {
 	jobID   string
 	failure *structs.PlacementFailure // set: stored; nil and clear: removed
 	clear   bool
+	// nsAdds is what the new placements (not Terminal) add per namespace
+	// (nil when they add nothing); placed is the ID of one of them.
+	nsAdds map[string]structs.Resources
+	placed string
 }
 
 // entryNode is one entry's part on one node.
@@ -470,6 +476,9 @@ func newOverlayEntry(req *structs.ApplyPlanRequest) *overlayEntry {
 		p.lo, p.hi, off = off, off, off+p.hi
 		e.nodes[id] = p
 	}
+	// What the plan's own job's placements add (nearly all of them), in
+	// one sum; others' go to the map directly.
+	var jobAdds structs.Resources
 	for _, a := range req.Allocs {
 		p := e.nodes[a.NodeID]
 		e.allocs[p.hi] = a
@@ -477,6 +486,12 @@ func newOverlayEntry(req *structs.ApplyPlanRequest) *overlayEntry {
 		switch {
 		case isPlacement(a) && !a.Terminal():
 			p.adds = p.adds.Add(a.Resources)
+			e.placed = a.ID
+			if a.JobID == req.JobID {
+				jobAdds = jobAdds.Add(a.Resources)
+			} else {
+				e.addNamespace(a.JobID, a.Resources)
+			}
 		case !isPlacement(a) && a.Terminal():
 			p.stops = true
 		}
@@ -488,7 +503,19 @@ func newOverlayEntry(req *structs.ApplyPlanRequest) *overlayEntry {
 		}
 		e.byJob[a.JobID] = append(e.byJob[a.JobID], a)
 	}
+	if !jobAdds.IsZero() {
+		e.addNamespace(req.JobID, jobAdds)
+	}
 	return e
+}
+
+// addNamespace adds what a placement of job holds to its namespace's row.
+func (e *overlayEntry) addNamespace(jobID string, r structs.Resources) {
+	if e.nsAdds == nil {
+		e.nsAdds = map[string]structs.Resources{}
+	}
+	ns := structs.JobNamespace(jobID)
+	e.nsAdds[ns] = e.nsAdds[ns].Add(r)
 }
 
 // overlayView lays uncommitted plans (oldest first) over a snapshot. An
@@ -673,6 +700,29 @@ func (v *overlayView) NodeUsage(nodeID string) structs.Resources {
 			} else if v.placedInOverlay(a.ID) {
 				used = used.Sub(a.Resources)
 			}
+		}
+	}
+	return used
+}
+
+// NamespaceUsage is the snapshot's usage row of the namespace plus what
+// the uncommitted plans' new placements there add (scheduler.QuotaReader).
+// Unlike NodeUsage it leaves out the entries already committed but not yet
+// out of the overlay: counted twice, they would make the scheduler record
+// a quota failure that is not real, and the job would wait for the next
+// trigger. An entry commits whole (one transaction) or its placements are
+// dropped together (its job changed), so one placement of it in the
+// snapshot says it is there: one lookup per entry in flight, and only for
+// namespaces with a quota, which alone are asked. Stops free nothing until
+// committed.
+func (v *overlayView) NamespaceUsage(ns string) structs.Resources {
+	used := v.Snapshot.NamespaceUsage(ns)
+	if v.index.indexed() && v.index.nsAdds[ns].IsZero() {
+		return used
+	}
+	for _, e := range v.entries {
+		if add := e.nsAdds[ns]; !add.IsZero() && v.Snapshot.AllocByID(e.placed) == nil {
+			used = used.Add(add)
 		}
 	}
 	return used

@@ -16,6 +16,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -51,6 +52,15 @@ type Server struct {
 	sched   scheduler.Architecture
 	hb      *heartbeats
 	updates *updateBatcher // coalesces agents' status reports
+	// acls resolves tokens to permissions, cached (acl_resolve.go).
+	acls *aclResolver
+	// peerRole, when set, returns the role ("server", "agent", "client")
+	// a request's verified TLS certificate names, "" for none
+	// (acl_check.go). Set before Start.
+	peerRole func(*http.Request) string
+	// aclRand is where token IDs and secrets come from (nil:
+	// crypto/rand).
+	aclRand io.Reader
 
 	// forwarder proxies requests to the leader; peerHTTP makes
 	// server-to-server calls (discovery, join, probes).
@@ -136,6 +146,14 @@ func New(cfg Config) (*Server, error) {
 		divergedCh: make(chan struct{}),
 		tls:        certs,
 	}
+	if certs != nil {
+		// A verified server certificate may call operator routes without
+		// a token (servers joining each other; acl_check.go).
+		s.peerRole = func(r *http.Request) string {
+			role, _ := tlsutil.RoleFromContext(r.Context())
+			return string(role)
+		}
+	}
 	s.logClient = newLogClient(s.tlsClient(tlsutil.RoleAgent))
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.plans.s, s.plans.max = s, cfg.PlanBatch
@@ -143,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 	s.forwarder = s.newForwarder()
 	s.peerHTTP = newPeerHTTP(s.tlsClient(tlsutil.RoleServer))
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
+	s.acls = newACLResolver(st, cfg.Logger.With("component", "acl"))
 	s.metrics = newMetrics()
 	s.fsm.onMembers, s.fsm.onUnknown = s.format.changed, s.unknownEntry
 	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.plans.snapshot(), nil }, s); err != nil {

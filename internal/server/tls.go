@@ -135,9 +135,6 @@ func setForwardedRole(in, out *http.Request) {
 // exist, their absence belongs here too (a server with TLS and no ACLs
 // still runs any client certificate's jobs).
 func securityWarnings(cfg Config) []string {
-	if cfg.TLS.Enabled() {
-		return nil
-	}
 	var open []string
 	for _, a := range []struct{ field, addr string }{{"http_addr", cfg.HTTPAddr}, {"raft_addr", cfg.RaftAddr}} {
 		if !loopback(a.addr) {
@@ -147,9 +144,18 @@ func securityWarnings(cfg Config) []string {
 	if len(open) == 0 {
 		return nil
 	}
-	return []string{fmt.Sprintf("TLS is off and this server listens beyond loopback (%s): anyone who can reach it "+
-		"can run jobs, register nodes, join servers and restore snapshots; turn TLS on "+
-		"(--ca-file, --cert-file, --key-file; docs/operations.md, TLS)", strings.Join(open, ", "))}
+	var warn []string
+	if !cfg.TLS.Enabled() {
+		warn = append(warn, fmt.Sprintf("TLS is off and this server listens beyond loopback (%s): anyone who can reach it "+
+			"can read and change the traffic and pose as a server or an agent; turn TLS on "+
+			"(--ca-file, --cert-file, --key-file; docs/operations.md, TLS)", strings.Join(open, ", ")))
+	}
+	if !cfg.ACL.Enabled {
+		warn = append(warn, fmt.Sprintf("ACLs are off and this server listens beyond loopback (%s): any caller "+
+			"can run jobs, register nodes, join servers and restore snapshots; turn ACLs on "+
+			"(--acl-enabled, then gantry acl bootstrap; docs/operations.md, Access control)", strings.Join(open, ", ")))
+	}
+	return warn
 }
 
 // loopback reports whether addr (host:port) listens on loopback only.

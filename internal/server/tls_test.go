@@ -395,34 +395,37 @@ func TestTLSReload(t *testing.T) {
 }
 
 func TestSecurityWarnings(t *testing.T) {
-	withTLS := DefaultConfig()
-	withTLS.TLS.CAFile, withTLS.TLS.CertFile, withTLS.TLS.KeyFile = "ca", "c", "k"
 	cases := []struct {
 		name       string
 		http, raft string
-		tls        bool
-		warn       string // "" = no warning
+		tls, acl   bool
+		warn       []string // a substring of each warning expected, in order
 	}{
-		{"loopback", "127.0.0.1:4646", "127.0.0.1:4647", false, ""},
-		{"localhost", "localhost:4646", "[::1]:4647", false, ""},
-		{"all interfaces", "0.0.0.0:4646", "127.0.0.1:4647", false, "http_addr 0.0.0.0:4646"},
-		{"empty host", ":4646", "127.0.0.1:4647", false, "http_addr :4646"},
-		{"routable raft", "127.0.0.1:4646", "10.0.0.1:4647", false, "raft_addr 10.0.0.1:4647"},
-		{"host name", "gantry.example:4646", "10.0.0.1:4647", false, "http_addr gantry.example:4646, raft_addr 10.0.0.1:4647"},
-		{"routable with TLS", "0.0.0.0:4646", "10.0.0.1:4647", true, ""},
+		{"loopback", "127.0.0.1:4646", "127.0.0.1:4647", false, false, nil},
+		{"localhost", "localhost:4646", "[::1]:4647", false, false, nil},
+		{"all interfaces", "0.0.0.0:4646", "127.0.0.1:4647", false, false, []string{"TLS is off", "ACLs are off"}},
+		{"empty host", ":4646", "127.0.0.1:4647", false, true, []string{"TLS is off and this server listens beyond loopback (http_addr :4646)"}},
+		{"routable raft", "127.0.0.1:4646", "10.0.0.1:4647", false, true, []string{"raft_addr 10.0.0.1:4647"}},
+		{"host name", "gantry.example:4646", "10.0.0.1:4647", false, true, []string{"http_addr gantry.example:4646, raft_addr 10.0.0.1:4647"}},
+		{"routable with TLS, no ACLs", "0.0.0.0:4646", "10.0.0.1:4647", true, false, []string{"ACLs are off"}},
+		{"routable with TLS and ACLs", "0.0.0.0:4646", "10.0.0.1:4647", true, true, nil},
 	}
 	for _, tc := range cases {
 		cfg := DefaultConfig()
 		if tc.tls {
-			cfg = withTLS
+			cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile = "ca", "c", "k"
 		}
+		cfg.ACL.Enabled = tc.acl
 		cfg.HTTPAddr, cfg.RaftAddr = tc.http, tc.raft
 		got := securityWarnings(cfg)
-		switch {
-		case tc.warn == "" && len(got) > 0:
-			t.Errorf("%s: unexpected warning %q", tc.name, got)
-		case tc.warn != "" && (len(got) != 1 || !strings.Contains(got[0], tc.warn) || !strings.Contains(got[0], "TLS is off")):
-			t.Errorf("%s: warnings %q, want one naming %q", tc.name, got, tc.warn)
+		if len(got) != len(tc.warn) {
+			t.Errorf("%s: warnings %q, want %d", tc.name, got, len(tc.warn))
+			continue
+		}
+		for i, w := range tc.warn {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("%s: warning %d %q, want one naming %q", tc.name, i, got[i], w)
+			}
 		}
 	}
 }

@@ -172,6 +172,12 @@ type allocTable struct {
 	// allocation is purged.
 	nodeIndex *btree.BTreeG[nodeIndexItem] // by node
 	feed      *btree.BTreeG[nodeIndexItem] // by index, then node
+	// nsUsed is, per namespace, what its live (not Terminal) allocations
+	// hold (namespace.go); namespaces without any have no entry. Never
+	// modified once published: a transaction copies it on its first
+	// change (a few namespaces, and only placements and terminations
+	// change it, never status reports of live allocations).
+	nsUsed map[string]structs.Resources
 }
 
 // nodeIndexItem is a row of the node alloc index. h is the node's
@@ -328,6 +334,8 @@ type allocTxn struct {
 	// reports one node, so most puts find their group here instead of
 	// searching the outer tree.
 	last [2]*allocGroup
+	// nsOwned says t.nsUsed is this transaction's own copy.
+	nsOwned bool
 }
 
 // lastSlot returns the index of kind's entry in allocTxn.last.
@@ -362,7 +370,7 @@ func (x *allocTxn) mutable() *allocTable {
 	if x.t == nil {
 		b := x.base
 		x.t = &allocTable{byID: b.byID.Clone(), byNode: b.byNode.Clone(), byJob: b.byJob.Clone(),
-			nodeIndex: b.nodeIndex.Clone(), feed: b.feed.Clone()}
+			nodeIndex: b.nodeIndex.Clone(), feed: b.feed.Clone(), nsUsed: b.nsUsed}
 	}
 	return x.t
 }
@@ -444,7 +452,49 @@ func (x *allocTxn) put(a *structs.Allocation) error {
 	x.ids = append(x.ids, a.ID)
 	x.link(watchNode, old.a, item)
 	x.link(watchJob, old.a, item)
+	if !sameUsage(old.a, a) {
+		x.addNamespaceUsage(old.a, -1)
+		x.addNamespaceUsage(a, 1)
+	}
 	return nil
+}
+
+// sameUsage reports whether two versions of an allocation hold the same
+// in the same namespace (an agent's report on a live allocation), which
+// leaves the namespace usage as it is.
+func sameUsage(old, cur *structs.Allocation) bool {
+	if old == nil {
+		return cur.Terminal()
+	}
+	if old.Terminal() || cur.Terminal() {
+		return old.Terminal() == cur.Terminal()
+	}
+	return old.Resources == cur.Resources && old.JobID == cur.JobID
+}
+
+// addNamespaceUsage adds (sign 1) or takes off (sign -1) what a live
+// allocation holds to its namespace's usage.
+func (x *allocTxn) addNamespaceUsage(a *structs.Allocation, sign int64) {
+	if a == nil || a.Terminal() {
+		return
+	}
+	t := x.mutable()
+	if !x.nsOwned {
+		m := make(map[string]structs.Resources, len(t.nsUsed)+1)
+		for k, v := range t.nsUsed {
+			m[k] = v
+		}
+		t.nsUsed, x.nsOwned = m, true
+	}
+	ns := structs.JobNamespace(a.JobID)
+	r := t.nsUsed[ns]
+	r.CPU += sign * a.Resources.CPU
+	r.MemoryMB += sign * a.Resources.MemoryMB
+	if r.IsZero() {
+		delete(t.nsUsed, ns)
+	} else {
+		t.nsUsed[ns] = r
+	}
 }
 
 func groupKey(kind watchKind, a *structs.Allocation) string {
@@ -493,6 +543,7 @@ func (x *allocTxn) remove(id string) bool {
 	x.ids = append(x.ids, id)
 	x.unlink(watchNode, old.a)
 	x.unlink(watchJob, old.a)
+	x.addNamespaceUsage(old.a, -1)
 	return true
 }
 

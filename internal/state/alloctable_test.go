@@ -44,6 +44,7 @@ func checkTable(t *testing.T, tb *allocTable, m allocModel, step string) {
 	byNode := map[string][]string{}
 	byJob := map[string][]string{}
 	used := map[string]structs.Resources{}
+	nsUsed := map[string]structs.Resources{}
 	for _, id := range ids {
 		a := m[id]
 		if tb.get(id) != a {
@@ -53,7 +54,12 @@ func checkTable(t *testing.T, tb *allocTable, m allocModel, step string) {
 		byJob[a.JobID] = append(byJob[a.JobID], id)
 		if !a.Terminal() {
 			used[a.NodeID] = used[a.NodeID].Add(a.Resources)
+			ns := structs.JobNamespace(a.JobID)
+			nsUsed[ns] = nsUsed[ns].Add(a.Resources)
 		}
+	}
+	if !maps.Equal(tb.nsUsed, nsUsed) {
+		t.Fatalf("%s: namespace usage %v, model %v", step, tb.nsUsed, nsUsed)
 	}
 	groups := func(outer map[string][]string, get func(string) *allocGroup, n int) {
 		t.Helper()
@@ -122,7 +128,7 @@ func runAllocOps(t *testing.T, ops []byte) {
 			id := fmt.Sprintf("a%02x", arg%48)
 			switch op % 4 {
 			case 0, 1: // insert or replace, maybe moving groups
-				a := &structs.Allocation{ID: id, NodeID: fmt.Sprintf("n%d", op/4%5), JobID: fmt.Sprintf("j%d", op/32%3),
+				a := &structs.Allocation{ID: id, NodeID: fmt.Sprintf("n%d", op/4%5), JobID: []string{"j0", "ns1/j1", "ns2/j2"}[op/32%3],
 					Resources:     structs.Resources{CPU: int64(arg) + 1, MemoryMB: int64(op) + 1},
 					DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning,
 					CreateIndex: uint64(arg % 8), AllocModifyIndex: uint64(arg%8 + op%5)}

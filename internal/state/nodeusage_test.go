@@ -24,12 +24,24 @@ func checkUsage(t *testing.T, snap *Snapshot, step string) {
 			t.Fatalf("%s: node %s usage %s, scan says %s", step, n.ID, got, want)
 		}
 	}
+	nsWant := map[string]structs.Resources{}
+	for _, a := range snap.Allocs() {
+		if !a.Terminal() {
+			ns := structs.JobNamespace(a.JobID)
+			nsWant[ns] = nsWant[ns].Add(a.Resources)
+		}
+	}
+	for _, ns := range []string{structs.DefaultNamespace, "team", "other"} {
+		if got := snap.NamespaceUsage(ns); got != nsWant[ns] {
+			t.Fatalf("%s: namespace %s usage %s, scan says %s", step, ns, got, nsWant[ns])
+		}
+	}
 }
 
 // TestNodeUsageFollowsEveryWrite is a property test: random sequences of
 // every kind of allocation write (plans, agents' reports, node down, job
-// stop and purge, garbage collection, restore) keep the usage rows equal to
-// a scan.
+// stop and purge, garbage collection, restore) keep the usage rows of
+// nodes and namespaces equal to a scan.
 func TestNodeUsageFollowsEveryWrite(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -40,9 +52,12 @@ func TestNodeUsageFollowsEveryWrite(t *testing.T) {
 			for i := range 4 {
 				must(t, s.UpsertNode(next(), &structs.Node{ID: fmt.Sprintf("n%d", i), Status: structs.NodeStatusReady}))
 			}
-			jobs := []string{"a", "b", "c"}
+			jobs := []string{"a", "team/b", "team/c"}
+			upsert := func(key string) {
+				must(t, s.UpsertJob(next(), &structs.Job{ID: key, Name: structs.JobName(key), Namespace: structs.JobNamespace(key), Version: 1}))
+			}
 			for _, j := range jobs {
-				must(t, s.UpsertJob(next(), &structs.Job{ID: j, Name: j, Version: 1}))
+				upsert(j)
 			}
 			var ids []string
 			statuses := []string{structs.AllocClientRunning, structs.AllocClientComplete, structs.AllocClientFailed, structs.AllocClientPending}
@@ -110,7 +125,7 @@ func TestNodeUsageFollowsEveryWrite(t *testing.T) {
 				default:
 					j := jobs[rng.IntN(3)]
 					must(t, s.PurgeJob(next(), j))
-					must(t, s.UpsertJob(next(), &structs.Job{ID: j, Name: j, Version: 1}))
+					upsert(j)
 				}
 				checkUsage(t, s.Snapshot(), fmt.Sprint("step ", step))
 			}
@@ -123,6 +138,9 @@ func TestNodeUsageFollowsEveryWrite(t *testing.T) {
 				if a, b := s.Snapshot().NodeUsage(n.ID), r.Snapshot().NodeUsage(n.ID); a != b {
 					t.Fatalf("node %s: %s before persist, %s after restore", n.ID, a, b)
 				}
+			}
+			if a, b := s.Snapshot().NamespaceUsage("team"), r.Snapshot().NamespaceUsage("team"); a != b {
+				t.Fatalf("namespace team: %s before persist, %s after restore", a, b)
 			}
 		})
 	}

@@ -22,6 +22,11 @@ type record struct {
 	Failure *structs.PlacementFailure `json:"failure,omitempty"`
 	Index   *IndexEntry               `json:"index,omitempty"`
 	Server  *structs.ServerMember     `json:"server,omitempty"`
+	// Policy, Token and Namespace are written by builds with ACLs and
+	// namespaces; earlier snapshots have none.
+	Policy    *structs.ACLPolicy `json:"acl_policy,omitempty"`
+	Token     *structs.ACLToken  `json:"acl_token,omitempty"`
+	Namespace *structs.Namespace `json:"namespace,omitempty"`
 }
 
 // Persist writes snap as a bare stream of JSON records, the form of
@@ -61,7 +66,8 @@ func (snap *Snapshot) PersistBackup(w io.Writer, now int64) error {
 // persist hands every record of snap to encode: nodes and jobs before
 // allocations (Restore links allocations to them).
 func (snap *Snapshot) persist(encode func(*record) error) error {
-	tables := []string{TableNodes, TableJobs, TableAllocs, TablePlacementFailures, TableServers, tableIndex}
+	tables := []string{TableNodes, TableNamespaces, TableJobs, TableAllocs, TablePlacementFailures, TableServers,
+		TableACLPolicies, TableACLTokens, tableIndex}
 	for _, t := range tables {
 		if t == TableAllocs {
 			var err error
@@ -88,6 +94,12 @@ func (snap *Snapshot) persist(encode func(*record) error) error {
 				r.Index = v
 			case *structs.ServerMember:
 				r.Server = v
+			case *structs.ACLPolicy:
+				r.Policy = v
+			case *structs.ACLToken:
+				r.Token = v
+			case *structs.Namespace:
+				r.Namespace = v
 			}
 			if err := encode(&r); err != nil {
 				return fmt.Errorf("persist %s: %w", t, err)
@@ -235,6 +247,7 @@ func (s *Store) install(l *loaded) {
 	s.allocs.Store(l.allocs.view())
 	s.abandonCh = make(chan struct{})
 	s.mu.Unlock()
+	s.aclGen.Add(1)
 	close(old)
 	s.watches.reset()
 }
@@ -244,6 +257,10 @@ func insertRecord(txn *memdb.Txn, r *record) error {
 	case r.Node != nil:
 		return txn.Insert(TableNodes, r.Node)
 	case r.Job != nil:
+		if r.Job.Namespace == "" {
+			// Persisted before namespaces existed.
+			r.Job.Namespace = structs.DefaultNamespace
+		}
 		return txn.Insert(TableJobs, r.Job)
 	case r.Failure != nil:
 		return txn.Insert(TablePlacementFailures, r.Failure)
@@ -251,6 +268,12 @@ func insertRecord(txn *memdb.Txn, r *record) error {
 		return txn.Insert(tableIndex, r.Index)
 	case r.Server != nil:
 		return txn.Insert(TableServers, r.Server)
+	case r.Policy != nil:
+		return txn.Insert(TableACLPolicies, r.Policy)
+	case r.Token != nil:
+		return txn.Insert(TableACLTokens, r.Token)
+	case r.Namespace != nil:
+		return txn.Insert(TableNamespaces, r.Namespace)
 	}
 	return errors.New("empty record")
 }

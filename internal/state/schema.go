@@ -16,6 +16,12 @@ const (
 	TablePlacementFailures = "placement_failures"
 	// TableServers lists the control-plane servers and their addresses.
 	TableServers = "servers"
+	// TableACLPolicies, TableACLTokens and TableNamespaces hold the ACL
+	// system's policies and tokens (acl.go) and the namespaces with their
+	// quotas (namespace.go).
+	TableACLPolicies = "acl_policies"
+	TableACLTokens   = "acl_tokens"
+	TableNamespaces  = "namespaces"
 	// tableIndex maps a table name to the last Raft index that changed it;
 	// blocking queries report it so clients can wait for something newer.
 	tableIndex = "index"
@@ -40,12 +46,25 @@ func schema() *memdb.DBSchema {
 		}},
 		TableJobs: {Name: TableJobs, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("ID"),
+			// Every stored job has its namespace set (upsertJobTxn and
+			// Restore fill in the default for jobs from before).
+			"namespace": {Name: "namespace", Indexer: &memdb.StringFieldIndex{Field: "Namespace"}},
 		}},
 		TablePlacementFailures: {Name: TablePlacementFailures, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("JobID"),
 		}},
 		TableServers: {Name: TableServers, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("ID"),
+		}},
+		TableACLPolicies: {Name: TableACLPolicies, Indexes: map[string]*memdb.IndexSchema{
+			"id": id("Name"),
+		}},
+		TableACLTokens: {Name: TableACLTokens, Indexes: map[string]*memdb.IndexSchema{
+			"id":     id("AccessorID"),
+			"secret": {Name: "secret", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "SecretHash"}},
+		}},
+		TableNamespaces: {Name: TableNamespaces, Indexes: map[string]*memdb.IndexSchema{
+			"id": id("Name"),
 		}},
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("Key"),

@@ -37,6 +37,9 @@ type Store struct {
 	allocs  atomic.Pointer[allocTable]
 	watches allocWatches
 	seq     atomic.Uint64 // numbers write transactions (ownership marks)
+	// aclGen moves after every commit that changes ACL policies or tokens
+	// and after Restore (ACLGeneration).
+	aclGen atomic.Uint64
 	// abandonCh is closed when Restore replaces db, so blocking queries
 	// watching the old db wake up and read the new one.
 	abandonCh chan struct{} // guarded by mu
@@ -73,6 +76,8 @@ func (s *Store) Snapshot() *Snapshot {
 type writeTxn struct {
 	*memdb.Txn
 	allocs *allocTxn
+	// aclChanged says the transaction wrote ACL policies or tokens.
+	aclChanged bool
 }
 
 // write runs fn in one write transaction, committed only if fn succeeds.
@@ -96,6 +101,9 @@ func (s *Store) write(fn func(txn *writeTxn) error) error {
 	}
 	mtx.Commit()
 	s.mu.Unlock()
+	if txn.aclChanged {
+		s.aclGen.Add(1)
+	}
 	if publish {
 		s.watches.notify(txn.allocs)
 	}
@@ -246,6 +254,10 @@ func upsertJobTxn(txn *writeTxn, index uint64, job *structs.Job) error {
 		return errors.New("upsert job: job ID is required")
 	}
 	j := job.Copy()
+	if j.Namespace == "" {
+		// Written before namespaces existed.
+		j.Namespace = structs.DefaultNamespace
+	}
 	raw, err := txn.First(TableJobs, "id", j.ID)
 	if err != nil {
 		return fmt.Errorf("job %s: %w", j.ID, err)

@@ -129,12 +129,17 @@ func (l LogConfig) WithDefaults() LogConfig {
 // scaled by Count. This keeps the model and the CLI small; co-located tasks
 // can be a later feature.
 type Job struct {
-	// ID is the job's name; registering a job with an existing name updates it.
-	ID       string  `json:"id" yaml:"-"`
-	Name     string  `json:"name" yaml:"name"`
-	Type     JobType `json:"type" yaml:"type"`
-	Priority int     `json:"priority" yaml:"priority"`
-	Count    int     `json:"count" yaml:"count"`
+	// ID is the job's identity in state: JobKey(Namespace, Name), which
+	// is the name in the default namespace. Registering a job with an
+	// existing name in its namespace updates it.
+	ID   string `json:"id" yaml:"-"`
+	Name string `json:"name" yaml:"name"`
+	// Namespace holds the job (DefaultNamespace when not given; a job
+	// stored before namespaces existed reads as that).
+	Namespace string  `json:"namespace,omitempty" yaml:"namespace,omitempty"`
+	Type      JobType `json:"type" yaml:"type"`
+	Priority  int     `json:"priority" yaml:"priority"`
+	Count     int     `json:"count" yaml:"count"`
 
 	Constraints []Constraint `json:"constraints,omitempty" yaml:"constraints,omitempty"`
 	// Placement is "binpack" (default) or "spread".

@@ -17,7 +17,7 @@ import "strconv"
 // that meets a type it does not know refuses it (fsm.go, entry_format.go).
 //
 // The gaps are historical: types added by concurrent work were numbered
-// apart (64, 72, 80, 112) so that none could collide.
+// apart (64, 72, 80, 112, 120) so that none could collide.
 type MessageType uint8
 
 const (
@@ -57,7 +57,27 @@ const (
 	// chose for garbage collection (GCRequest, JSON). It is proposed only
 	// once every server applies it (RaftProtocolGC).
 	GCRequestType MessageType = 114
-	// Next: 115.
+	// 115-119 were never assigned (the ACL types were numbered apart
+	// from work written at the same time); they stay free.
+
+	// ACLBootstrapRequestType stores the first management token
+	// (ACLBootstrapRequest); the FSM refuses a second unless reset.
+	ACLBootstrapRequestType MessageType = 120
+	// ACLPolicyUpsertRequestType creates or replaces ACL policies.
+	ACLPolicyUpsertRequestType MessageType = 121
+	// ACLPolicyDeleteRequestType deletes ACL policies.
+	ACLPolicyDeleteRequestType MessageType = 122
+	// ACLTokenUpsertRequestType creates or replaces ACL tokens (secrets
+	// hashed).
+	ACLTokenUpsertRequestType MessageType = 123
+	// ACLTokenDeleteRequestType deletes ACL tokens.
+	ACLTokenDeleteRequestType MessageType = 124
+	// NamespaceUpsertRequestType creates or replaces namespaces (and
+	// their quotas).
+	NamespaceUpsertRequestType MessageType = 125
+	// NamespaceDeleteRequestType deletes empty namespaces.
+	NamespaceDeleteRequestType MessageType = 126
+	// Next: 127.
 )
 
 // messageTypeNames names every known type (metric labels, logs). An array
@@ -78,6 +98,13 @@ var messageTypeNames = [...]string{
 	ApplyPlanBatchBinaryType:          "apply_plan_batch_binary",
 	AllocClientUpdateBatchBinaryType:  "alloc_client_update_batch_binary",
 	GCRequestType:                     "gc",
+	ACLBootstrapRequestType:           "acl_bootstrap",
+	ACLPolicyUpsertRequestType:        "acl_policy_upsert",
+	ACLPolicyDeleteRequestType:        "acl_policy_delete",
+	ACLTokenUpsertRequestType:         "acl_token_upsert",
+	ACLTokenDeleteRequestType:         "acl_token_delete",
+	NamespaceUpsertRequestType:        "namespace_upsert",
+	NamespaceDeleteRequestType:        "namespace_delete",
 }
 
 // Known reports whether t is one of the types above.

@@ -30,6 +30,13 @@ var persistedMessageTypes = map[string]MessageType{
 	"ApplyPlanBatchBinaryType":          112,
 	"AllocClientUpdateBatchBinaryType":  113,
 	"GCRequestType":                     114,
+	"ACLBootstrapRequestType":           120,
+	"ACLPolicyUpsertRequestType":        121,
+	"ACLPolicyDeleteRequestType":        122,
+	"ACLTokenUpsertRequestType":         123,
+	"ACLTokenDeleteRequestType":         124,
+	"NamespaceUpsertRequestType":        125,
+	"NamespaceDeleteRequestType":        126,
 }
 
 // messageTypeConst is one MessageType constant found in the source.
@@ -153,6 +160,7 @@ func TestMessageTypeNames(t *testing.T) {
 		{10, "type_10"},
 		{GCRequestType, "gc"},
 		{115, "type_115"},
+		{127, "type_127"},
 		{255, "type_255"},
 	} {
 		if got := tc.t.String(); got != tc.want {

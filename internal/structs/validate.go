@@ -30,6 +30,8 @@ func (e FieldError) Error() string { return e.Field + ": " + e.Rule }
 // all in one round.
 type ValidationError struct {
 	Errors []FieldError `json:"errors"`
+	// what names the document ("" = job).
+	what string
 }
 
 func (e *ValidationError) Error() string {
@@ -37,7 +39,11 @@ func (e *ValidationError) Error() string {
 	for i, f := range e.Errors {
 		parts[i] = f.Error()
 	}
-	return "invalid job: " + strings.Join(parts, "; ")
+	what := e.what
+	if what == "" {
+		what = "job"
+	}
+	return "invalid " + what + ": " + strings.Join(parts, "; ")
 }
 
 func (e *ValidationError) add(field, format string, args ...any) {
@@ -59,8 +65,11 @@ type DriverRules interface {
 // Canonicalize fills defaults for fields the user left out. It is applied
 // before Validate, on the server, before the job is proposed to Raft.
 func (j *Job) Canonicalize() {
+	if j.Namespace == "" {
+		j.Namespace = DefaultNamespace
+	}
 	if j.ID == "" {
-		j.ID = j.Name
+		j.ID = JobKey(j.Namespace, j.Name)
 	}
 	if j.Type == "" {
 		j.Type = JobTypeService
@@ -121,8 +130,11 @@ func (j *Job) Validate(drivers DriverRules) error {
 	case !nameRE.MatchString(j.Name):
 		e.add("name", "must start with a letter or digit and contain only letters, digits, '_', '-' and '.' (got %q)", j.Name)
 	}
-	if j.ID != j.Name {
-		e.add("id", "must equal name (got %q)", j.ID)
+	if err := ValidateNamespaceName(j.Namespace); err != nil {
+		e.add("namespace", "%v", err)
+	}
+	if want := JobKey(j.Namespace, j.Name); j.ID != want {
+		e.add("id", "must be the name in the default namespace and <namespace>/<name> in others (want %q, got %q)", want, j.ID)
 	}
 	if j.Type != JobTypeService && j.Type != JobTypeBatch {
 		e.add("type", "must be \"service\" or \"batch\" (got %q)", j.Type)

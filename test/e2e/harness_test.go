@@ -42,6 +42,10 @@ type cluster struct {
 	agents   map[string]*proc
 	client   *api.Client
 	ttl      string
+	// serverArgs and agentArgs are added to every server's and agent's
+	// flags; token is the CLI's GANTRY_TOKEN ("" none).
+	serverArgs, agentArgs []string
+	token                 string
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -63,14 +67,14 @@ func (c *cluster) addr() string { return fmt.Sprintf("http://127.0.0.1:%d", c.ht
 
 func (c *cluster) startServer() {
 	c.t.Helper()
-	c.server = startProc(c.t, "server",
-		"server",
+	args := []string{"server",
 		"--data-dir", filepath.Join(c.dir, "server"),
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", c.httpPort),
 		"--raft-addr", fmt.Sprintf("127.0.0.1:%d", c.raftPort),
 		"--heartbeat-ttl", c.ttl,
 		"--reconcile-interval", "2s",
-	)
+	}
+	c.server = startProc(c.t, "server", append(args, c.serverArgs...)...)
 	c.waitFor(30*time.Second, "server to elect itself leader", func() (bool, string) {
 		l, err := c.client.Leader(context.Background())
 		return err == nil && l != "", fmt.Sprint(l, err)
@@ -91,6 +95,7 @@ func (c *cluster) startAgent(name string, cpu, memMB int, labels ...string) *pro
 	for _, l := range labels {
 		args = append(args, "--label", l)
 	}
+	args = append(args, c.agentArgs...)
 	p := startProc(c.t, "agent "+name, args...)
 	c.agents[name] = p
 	return p
@@ -157,7 +162,7 @@ func (c *cluster) waitRunning(job string, n int) []*api.Allocation {
 // gantry runs the CLI against the cluster and returns its combined output.
 func (c *cluster) gantry(args ...string) (string, error) {
 	cmd := exec.Command(gantryBin, args...)
-	cmd.Env = append(os.Environ(), "GANTRY_ADDR="+c.addr())
+	cmd.Env = append(os.Environ(), "GANTRY_ADDR="+c.addr(), "GANTRY_TOKEN="+c.token, "GANTRY_NAMESPACE=")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
