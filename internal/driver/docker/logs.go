@@ -93,18 +93,28 @@ func (c *logCopier) copyStream(ctx context.Context, follow bool) error {
 		return fmt.Errorf("reading the log of container %s: %w", short(cur.Container), err)
 	}
 	defer rc.Close()
-	skip := cur.Count // entries at cur.Time already written
+	if err := c.copyFrames(rc, cur); err != nil {
+		return fmt.Errorf("reading the log of container %s: %w", short(cur.Container), err)
+	}
+	return nil
+}
+
+// copyFrames copies a multiplexed log stream (8-byte frame headers: stream
+// type, 3 zero bytes, big-endian size) that starts at the cursor from, to
+// its end.
+func (c *logCopier) copyFrames(r io.Reader, from cursor) error {
+	skip := from.Count // entries at from.Time already written
 	var hdr [8]byte
 	for {
-		if _, err := io.ReadFull(rc, hdr[:]); err != nil {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			return fmt.Errorf("reading the log of container %s: %w", short(cur.Container), err)
+			return err
 		}
 		stream, size := hdr[0], int(binary.BigEndian.Uint32(hdr[4:]))
-		if err := c.frame(rc, stream, size, cur.Time, &skip); err != nil {
-			return fmt.Errorf("reading the log of container %s: %w", short(cur.Container), err)
+		if err := c.frame(r, stream, size, from.Time, &skip); err != nil {
+			return err
 		}
 	}
 }
