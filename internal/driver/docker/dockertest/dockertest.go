@@ -129,8 +129,11 @@ func Build(ctx context.Context, cli *client.Client) (string, error) {
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	tag := "gantry-test-busybox:" + hex.EncodeToString(id[:])
+	// A label of its own makes the image's ID unique too: two test
+	// binaries building at once must not share an image, or removing one's
+	// (with the containers on it) would remove the other's.
 	res, err := cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{tag}, Remove: true,
-		ForceRemove: true, Labels: map[string]string{LabelTest: "true"}})
+		ForceRemove: true, NoCache: true, Labels: map[string]string{LabelTest: tag}})
 	if err != nil {
 		return "", fmt.Errorf("docker build: %w", err)
 	}
