@@ -31,7 +31,7 @@ func TestConfigValidation(t *testing.T) {
 		{"minimal", map[string]any{"image": "busybox"}, nil},
 		{"everything", map[string]any{"image": "busybox:1", "command": "sh", "args": []any{"-c", "x"},
 			"entrypoint": []any{"/bin/env"}, "work_dir": "/tmp", "labels": map[string]any{"team": "a", "n": 1},
-			"ports": map[string]any{"8080": 80, "127.0.0.1:53": "53/udp", "[::1]:9000": "9000/tcp"},
+			"ports":   map[string]any{"8080": 80, "127.0.0.1:53": "53/udp", "[::1]:9000": "9000/tcp"},
 			"volumes": []any{"data:/data", "./cache:/cache:ro", "/etc/hosts:/h:ro"}, "network_mode": "host",
 			"kill_signal": "INT", "kill_timeout": "30s", "force_pull": true}, nil},
 		{"image required", map[string]any{}, []string{"image: is required"}},

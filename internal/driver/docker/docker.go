@@ -88,7 +88,10 @@ func New(opts Options) (*Driver, error) {
 	if opts.LogCursorInterval <= 0 {
 		opts.LogCursorInterval = time.Second
 	}
-	copts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	// The client negotiates the API version on its first request (the
+	// highest both sides speak); FromEnv honours DOCKER_HOST, DOCKER_API_VERSION
+	// and the DOCKER_TLS settings.
+	copts := []client.Opt{client.FromEnv}
 	if opts.Endpoint != "" {
 		copts = append(copts, client.WithHost(opts.Endpoint))
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/gantry-project/gantry/internal/driver"
-		"github.com/gantry-project/gantry/internal/driver/tasklog"
+	"github.com/gantry-project/gantry/internal/driver/tasklog"
 	"github.com/gantry-project/gantry/internal/durable"
 )
 

@@ -35,7 +35,7 @@ const LabelTest = "gantry.test"
 // reason when none answers.
 func Client(t testing.TB) *client.Client {
 	t.Helper()
-	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		t.Skipf("docker tests skipped: no Docker client: %v", err)
 	}
@@ -72,7 +72,7 @@ func staticBusybox() error {
 	if err != nil {
 		return fmt.Errorf("no busybox at %s: %w", BusyboxPath, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			return fmt.Errorf("%s is dynamically linked", BusyboxPath)
