@@ -44,7 +44,7 @@ func TestDriverHooks(t *testing.T) {
 	fake := &fingerprintingMock{MockDriver: driver.NewMock(nil)}
 	fs := newFakeServer(t)
 	a := startAgent(t, fs, t.TempDir(), func(c *Config) {
-		c.Drivers = append(testDrivers(t)[:1], fake)
+		c.Drivers = []driver.Driver{testDrivers(t)[0], fake} // exec and the fake
 		c.DriverCleanupInterval = 10 * time.Millisecond
 	})
 	if got := a.Node().Attributes; got["driver.fake"] != "true" || got["driver.fake.version"] != "1.2" || got["os"] == "" {
