@@ -30,7 +30,10 @@ func newAgentCmd() *cobra.Command {
 		Short: "Run a node agent: register this machine and run the tasks the servers assign",
 		Long: `Run a node agent. It fingerprints the machine (CPU, memory, OS), registers
 with the servers, heartbeats, runs the allocations assigned to this node with
-the exec or mock driver, and reports their status.
+the exec, docker or mock driver, and reports their status. The docker driver
+is available when a Docker daemon answers at --docker-endpoint; the node then
+carries the attribute driver.docker = true (constrain jobs on
+attr.driver.docker).
 
 Stopping the agent (SIGINT/SIGTERM) leaves its tasks running; an agent started
 again on the same --data-dir re-attaches to them.
@@ -119,6 +122,8 @@ func agentFlags(f *pflag.FlagSet, cfg *agent.Config, labels *[]string) {
 	f.Int64Var(&cfg.MemoryMB, "memory", cfg.MemoryMB, "memory capacity in MiB (default: fingerprinted)")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the agent's own API (logs, metrics)")
 	f.Int64Var(&cfg.DiskMinFreeMB, "disk-min-free-mb", cfg.DiskMinFreeMB, "the node refuses new placements while the data dir's disk has less free space than this (MiB; negative: never)")
+	f.StringVar(&cfg.DockerEndpoint, "docker-endpoint", cfg.DockerEndpoint, "Docker daemon of the docker driver, e.g. unix:///var/run/docker.sock or tcp://host:2375 (default: $DOCKER_HOST, else the local socket)")
+	f.BoolVar(&cfg.DockerHostBinds, "docker-allow-host-binds", cfg.DockerHostBinds, "let docker jobs bind-mount absolute host paths (default: named volumes and paths in the allocation directory only)")
 	tlsFlags(f, &cfg.TLS)
 	f.StringVar(&cfg.Token, "token", os.Getenv("GANTRY_TOKEN"), "ACL token the agent presents to the servers; needs node write when ACLs are on (env GANTRY_TOKEN)")
 }

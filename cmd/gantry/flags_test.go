@@ -73,8 +73,10 @@ func TestAgentFlagsMapOntoDefaultConfig(t *testing.T) {
 		t.Fatalf("flag defaults differ from DefaultConfig:\n got %+v\nwant %+v", got, want)
 	}
 	got := parse("--servers", "a:1,b:2", "--data-dir", "d", "--cpu", "500", "--http-addr", "127.0.0.1:9", "--disk-min-free-mb", "7",
-		"--ca-file", "ca.pem", "--cert-file", "a.pem", "--key-file", "a-key.pem")
-	if !slices.Equal(got.Servers, []string{"a:1", "b:2"}) || got.DataDir != "d" || got.CPU != 500 || got.HTTPAddr != "127.0.0.1:9" || got.DiskMinFreeMB != 7 {
+		"--ca-file", "ca.pem", "--cert-file", "a.pem", "--key-file", "a-key.pem",
+		"--docker-endpoint", "tcp://10.0.0.5:2375", "--docker-allow-host-binds")
+	if !slices.Equal(got.Servers, []string{"a:1", "b:2"}) || got.DataDir != "d" || got.CPU != 500 || got.HTTPAddr != "127.0.0.1:9" || got.DiskMinFreeMB != 7 ||
+		got.DockerEndpoint != "tcp://10.0.0.5:2375" || !got.DockerHostBinds {
 		t.Fatalf("flags not mapped: %+v", got)
 	}
 	if want := (tlsutil.Config{CAFile: "ca.pem", CertFile: "a.pem", KeyFile: "a-key.pem", Region: "global", VerifyServerHostname: true}); got.TLS != want {
@@ -86,8 +88,8 @@ func TestAgentFlagsMapOntoDefaultConfig(t *testing.T) {
 // runs knows them and the CLI checks driver configs before submitting, even
 // though neither package imports internal/driver.
 func TestDriversLinked(t *testing.T) {
-	if names := server.DefaultConfig().Drivers.Names(); !slices.Equal(names, []string{"exec", "mock"}) {
-		t.Fatalf("drivers %v, want [exec mock]", names)
+	if names := server.DefaultConfig().Drivers.Names(); !slices.Equal(names, []string{"docker", "exec", "mock"}) {
+		t.Fatalf("drivers %v, want [docker exec mock]", names)
 	}
 	_, err := jobspec.ParseAndValidate([]byte("name: x\ndriver: exec\nconfig: {args: [-c]}\nresources: {cpu: 1, memory_mb: 1}\n"))
 	if err == nil || !strings.Contains(err.Error(), "config.command: is required") {

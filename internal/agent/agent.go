@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -40,6 +41,7 @@ type Agent struct {
 	nodeID  string
 	node    *structs.Node // fingerprinted template; HTTPAddr set at Start
 	drivers map[string]driver.Driver
+	closers []io.Closer // drivers New made, closed at Shutdown
 	metrics *metrics
 	gather  prometheus.Gatherer
 	store   *stateStore
@@ -135,13 +137,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	drivers := cfg.Drivers
 	if drivers == nil {
-		exec, err := driver.NewExec(driver.ExecOptions{ShimCommand: cfg.ShimCommand, Logger: a.log,
-			Lifeline: cfg.TaskLifeline, KillTimeout: cfg.KillTimeout})
-		if err != nil {
+		if drivers, a.closers, err = builtinDrivers(cfg, a); err != nil {
 			return nil, err
 		}
-		drivers = []driver.Driver{exec, driver.NewMock(nil)}
 	}
+	fingerprintDrivers(drivers, a.node.Attributes)
 	for _, d := range drivers {
 		a.drivers[d.Name()] = d
 	}
@@ -214,6 +214,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	// never looks eligible.
 	a.checkDisk()
 	a.restore()
+	a.goFunc(func() { a.cleanupLoop(ctx) })
 	a.goFunc(func() {
 		if err := a.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("agent http server", "err", err)
@@ -265,6 +266,9 @@ func (a *Agent) Shutdown() error {
 		<-r.done
 	}
 	a.wg.Wait()
+	for _, c := range a.closers {
+		_ = c.Close()
+	}
 	if a.ownHTTP != nil {
 		a.ownHTTP.CloseIdleConnections()
 	}

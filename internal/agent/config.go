@@ -61,9 +61,19 @@ type Config struct {
 	// system holding path (default: statfs); tests inject a full disk.
 	DiskFree func(path string) (uint64, error)
 
-	// Drivers replaces the built-in drivers, exec and mock (nil = those);
-	// tests and the simulator use it.
+	// Drivers replaces the built-in drivers, exec, mock and docker (nil =
+	// those); tests and the simulator use it.
 	Drivers []driver.Driver
+	// DockerEndpoint is the Docker daemon of the docker driver ("" =
+	// $DOCKER_HOST, else unix:///var/run/docker.sock).
+	DockerEndpoint string
+	// DockerHostBinds lets docker jobs bind-mount absolute host paths
+	// (default off: named volumes and paths in the allocation directory).
+	DockerHostBinds bool
+	// DriverCleanupInterval is how often drivers remove what no allocation
+	// of this agent owns, e.g. containers left by a crash (default 1m; a
+	// pass also runs at start).
+	DriverCleanupInterval time.Duration
 	// KillTimeout is the grace between SIGTERM and SIGKILL when a task is
 	// stopped (default 5s; 0 kills at once).
 	KillTimeout time.Duration
@@ -100,6 +110,8 @@ func DefaultConfig() Config {
 		UpdateWindow: 50 * time.Millisecond,
 		WatchWait:    30 * time.Second,
 		Now:          time.Now,
+
+		DriverCleanupInterval: time.Minute,
 
 		DiskMinFreeMB:     DefaultDiskMinFreeMB,
 		DiskCheckInterval: 30 * time.Second,
@@ -164,6 +176,9 @@ func (c Config) Validate() error {
 	}
 	if c.WatchWait < 0 {
 		bad("watch_wait", "must be >= 0 (got %s)", c.WatchWait)
+	}
+	if c.DriverCleanupInterval <= 0 {
+		bad("driver_cleanup_interval", "must be > 0 (got %s)", c.DriverCleanupInterval)
 	}
 	if c.Now == nil {
 		bad("now", "is required (DefaultConfig's is time.Now)")

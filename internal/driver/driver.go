@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +60,23 @@ type TaskConfig struct {
 	// task logs go there as rotated stdout.log.<offset> and
 	// stderr.log.<offset> files (package tasklog).
 	AllocDir string
+	// Ports are host ports the agent reserved for this task. Drivers that
+	// give a task its own network (docker) publish each one; others ignore
+	// them. Nil until the agent allocates ports.
+	Ports []PortMapping
+}
+
+// PortMapping publishes one host port to a task.
+type PortMapping struct {
+	// Label names the port ("http"); it is what jobs refer to.
+	Label string `json:"label,omitempty"`
+	// HostIP is the host address to bind ("" = all addresses).
+	HostIP   string `json:"host_ip,omitempty"`
+	HostPort int    `json:"host_port"`
+	// ContainerPort is the port inside the task's network (0 = HostPort).
+	ContainerPort int `json:"container_port,omitempty"`
+	// Protocol is "tcp" (the default when empty) or "udp".
+	Protocol string `json:"protocol,omitempty"`
 }
 
 // Handle is the JSON-serializable identity of a started task. State is
@@ -78,6 +96,9 @@ type ExitResult struct {
 	ExitCode int
 	// Signal is the signal that killed the task, or 0.
 	Signal int
+	// OOMKilled says the kernel killed the task for exceeding its memory
+	// limit (reported by drivers that can tell, such as docker).
+	OOMKilled bool
 	// Err is set when the task's end could not be observed (its supervisor
 	// vanished without recording an exit code): the task is lost.
 	Err        error
@@ -91,11 +112,30 @@ func (r ExitResult) String() string {
 	switch {
 	case r.Err != nil:
 		return r.Err.Error()
+	case r.OOMKilled:
+		return fmt.Sprintf("out of memory: killed at its memory limit (exit code %d)", r.ExitCode)
 	case r.Signal != 0:
 		return fmt.Sprintf("killed by signal %d (exit code %d)", r.Signal, r.ExitCode)
 	default:
 		return fmt.Sprintf("exit code %d", r.ExitCode)
 	}
+}
+
+// Fingerprinter is implemented by drivers whose availability depends on the
+// machine (docker needs a reachable daemon). The agent merges the attributes
+// into the node's at start, so jobs can constrain on them
+// ("attr.driver.docker = true"); an unavailable driver returns none.
+type Fingerprinter interface {
+	Fingerprint(ctx context.Context) map[string]string
+}
+
+// Cleaner is implemented by drivers whose tasks leave resources outside the
+// agent's data dir (docker containers). The agent calls Cleanup after it has
+// re-attached to its tasks and then periodically; the driver removes what it
+// created for allocations owns does not report as live. It returns how many
+// resources it removed.
+type Cleaner interface {
+	Cleanup(ctx context.Context, owns func(allocID string) bool) (int, error)
 }
 
 // ErrStartFailed marks errors from Start that come from the task itself

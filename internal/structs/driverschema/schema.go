@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/structs"
@@ -33,6 +34,10 @@ const (
 	// KindDuration is a Go duration string >= 0 ("500ms", "10s"); numbers
 	// are refused as ambiguous (seconds? nanoseconds?).
 	KindDuration
+	// KindStringMap is a map of string keys to scalar values (strings,
+	// numbers, booleans), read as strings: labels, environments, port maps,
+	// where YAML users write `8080: 80` as readily as `"8080": "80"`.
+	KindStringMap
 )
 
 func (k Kind) String() string {
@@ -47,6 +52,8 @@ func (k Kind) String() string {
 		return "bool"
 	case KindDuration:
 		return "duration"
+	case KindStringMap:
+		return "string map"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -64,6 +71,12 @@ type Option struct {
 	// Doc says what the option is for; the error for a missing required
 	// option quotes it.
 	Doc string
+	// Check, if set, checks the value beyond its kind (a port's syntax, a
+	// signal's name) once the kind is right; it gets the value as the
+	// accessor of the kind returns it (string, []string, int64, bool,
+	// time.Duration, map[string]string). Its error becomes the option's
+	// rule, so it should name what is wrong ("\"80x\": not a port").
+	Check func(v any) error
 }
 
 // Schema is everything a driver accepts in its config block.
@@ -85,7 +98,7 @@ func (s *Schema) check() error {
 			return fmt.Errorf("driver %s: option %d has no name", s.Driver, i)
 		case seen[o.Name]:
 			return fmt.Errorf("driver %s: option %q declared twice", s.Driver, o.Name)
-		case o.Kind < KindString || o.Kind > KindDuration:
+		case o.Kind < KindString || o.Kind > KindStringMap:
 			return fmt.Errorf("driver %s: option %q has unknown %s", s.Driver, o.Name, o.Kind)
 		case o.Min > o.Max:
 			return fmt.Errorf("driver %s: option %q has min %d > max %d", s.Driver, o.Name, o.Min, o.Max)
@@ -149,30 +162,42 @@ func (o *Option) validate(config map[string]any) *structs.FieldError {
 		}
 		return nil
 	}
+	var (
+		val any
+		fe  *structs.FieldError
+	)
 	switch o.Kind {
 	case KindString:
-		s, fe := decodeString(o.Name, v)
+		var s string
+		s, fe = decodeString(o.Name, v)
 		if fe == nil && s == "" && o.Required {
 			return o.missing()
 		}
-		return fe
+		val = s
 	case KindStringList:
-		_, fe := decodeStrings(o.Name, v)
-		return fe
+		val, fe = decodeStrings(o.Name, v)
 	case KindInt:
-		n, fe := decodeInt(o.Name, v)
+		var n int64
+		n, fe = decodeInt(o.Name, v)
 		if fe == nil && (o.Min != 0 || o.Max != 0) && (n < o.Min || n > o.Max) {
 			return &structs.FieldError{Field: o.Name, Rule: fmt.Sprintf("must be between %d and %d (got %d)", o.Min, o.Max, n)}
 		}
-		return fe
+		val = n
 	case KindBool:
-		_, fe := decodeBool(o.Name, v)
-		return fe
+		val, fe = decodeBool(o.Name, v)
 	case KindDuration:
-		_, fe := decodeDuration(o.Name, v)
-		return fe
+		val, fe = decodeDuration(o.Name, v)
+	case KindStringMap:
+		val, fe = decodeStringMap(o.Name, v)
+	default:
+		return &structs.FieldError{Field: o.Name, Rule: "has an option kind this build does not know"}
 	}
-	return &structs.FieldError{Field: o.Name, Rule: "has an option kind this build does not know"}
+	if fe == nil && o.Check != nil {
+		if err := o.Check(val); err != nil {
+			return &structs.FieldError{Field: o.Name, Rule: err.Error()}
+		}
+	}
+	return fe
 }
 
 func (o *Option) missing() *structs.FieldError {
@@ -250,6 +275,35 @@ func decodeDuration(key string, v any) (time.Duration, *structs.FieldError) {
 	return d, nil
 }
 
+func decodeStringMap(key string, v any) (map[string]string, *structs.FieldError) {
+	switch m := v.(type) {
+	case map[string]string:
+		out := make(map[string]string, len(m))
+		for k, e := range m {
+			out[k] = e
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]string, len(m))
+		for k, e := range m {
+			switch e := e.(type) {
+			case string:
+				out[k] = e
+			case bool:
+				out[k] = strconv.FormatBool(e)
+			case int, int64, json.Number:
+				out[k] = fmt.Sprint(e)
+			case float64:
+				out[k] = strconv.FormatFloat(e, 'f', -1, 64)
+			default:
+				return nil, &structs.FieldError{Field: key + "." + k, Rule: fmt.Sprintf("must be a string, number or boolean (got %T)", e)}
+			}
+		}
+		return out, nil
+	}
+	return nil, &structs.FieldError{Field: key, Rule: fmt.Sprintf("must be a map of strings (got %T)", v)}
+}
+
 // The accessors below read one option of a config block that Validate
 // accepted; an absent, null or (had it not been validated) malformed value
 // reads as the zero value.
@@ -287,6 +341,16 @@ func Bool(config map[string]any, key string) bool {
 		return false
 	}
 	v, _ := decodeBool(key, config[key])
+	return v
+}
+
+// StringMap returns a KindStringMap option, as a copy with every value a
+// string.
+func StringMap(config map[string]any, key string) map[string]string {
+	if config[key] == nil {
+		return nil
+	}
+	v, _ := decodeStringMap(key, config[key])
 	return v
 }
 

@@ -2,6 +2,7 @@ package driverschema
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -151,5 +152,60 @@ func TestRegistryKeepsItsCopy(t *testing.T) {
 	s.Options[0].Kind = KindString
 	if errs, _ := r.CheckConfig("x", map[string]any{"a": true}); len(errs) != 0 {
 		t.Fatalf("registry follows the caller's schema: %v", errs)
+	}
+}
+
+// TestStringMapAndCheck: maps take scalar values as strings, and an
+// option's Check runs on the decoded value once its kind is right.
+func TestStringMapAndCheck(t *testing.T) {
+	s := Schema{Driver: "m", Options: []Option{
+		{Name: "labels", Kind: KindStringMap, Check: func(v any) error {
+			for k := range v.(map[string]string) {
+				if strings.HasPrefix(k, "x.") {
+					return fmt.Errorf("%q: the x. prefix is reserved", k)
+				}
+			}
+			return nil
+		}},
+		{Name: "port", Kind: KindInt, Check: func(v any) error {
+			if v.(int64)%2 != 0 {
+				return fmt.Errorf("%d is odd", v)
+			}
+			return nil
+		}},
+	}}
+	tests := []struct {
+		name   string
+		config map[string]any
+		want   []string
+	}{
+		{"json map", map[string]any{"labels": map[string]any{"a": "x", "n": 80.0, "on": true}}, nil},
+		{"yaml map", map[string]any{"labels": map[string]any{"n": 80}}, nil},
+		{"typed map", map[string]any{"labels": map[string]string{"a": "b"}}, nil},
+		{"not a map", map[string]any{"labels": []any{"a"}}, []string{"labels: must be a map of strings"}},
+		{"nested value", map[string]any{"labels": map[string]any{"a": []any{1}}}, []string{"labels.a: must be a string, number or boolean"}},
+		{"check on map", map[string]any{"labels": map[string]any{"x.y": "1"}}, []string{`labels: "x.y": the x. prefix is reserved`}},
+		{"check on int", map[string]any{"port": 3}, []string{"port: 3 is odd"}},
+		{"check skipped on wrong kind", map[string]any{"port": "3"}, []string{"port: must be an integer"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := s.Validate(tc.config)
+			if len(errs) != len(tc.want) {
+				t.Fatalf("errors %v, want %v", errs, tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(errs[i].Error(), w) {
+					t.Errorf("error %d = %q, want prefix %q", i, errs[i], w)
+				}
+			}
+		})
+	}
+	m := StringMap(map[string]any{"labels": map[string]any{"n": 80.0, "f": 1.5}}, "labels")
+	if m["n"] != "80" || m["f"] != "1.5" {
+		t.Errorf("StringMap = %v", m)
+	}
+	if StringMap(nil, "labels") != nil {
+		t.Error("absent map is not nil")
 	}
 }
