@@ -7,6 +7,7 @@ import (
 
 	"github.com/gantry-project/gantry/internal/driver"
 	"github.com/gantry-project/gantry/internal/driver/docker"
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
 // builtinDrivers are the drivers an agent runs when Config.Drivers is nil:
@@ -29,12 +30,16 @@ func builtinDrivers(cfg Config, a *Agent) ([]driver.Driver, []io.Closer, error) 
 // fingerprintTimeout bounds each driver's fingerprint at start.
 const fingerprintTimeout = 10 * time.Second
 
-// fingerprintDrivers adds the attributes of the drivers that fingerprint
-// the machine (docker: driver.docker, driver.docker.version) to attrs.
+// fingerprintDrivers adds each driver's attributes to attrs: those of the
+// drivers that fingerprint the machine (docker: driver.docker when the
+// daemon answers, driver.docker.version), and driver.<name> = true for the
+// others, which always work. The scheduler places a job only on nodes with
+// its driver's attribute (structs.Node.HasDriver).
 func fingerprintDrivers(drivers []driver.Driver, attrs map[string]string) {
 	for _, d := range drivers {
 		f, ok := d.(driver.Fingerprinter)
 		if !ok {
+			attrs[structs.DriverAttrPrefix+d.Name()] = "true"
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), fingerprintTimeout)

@@ -40,8 +40,10 @@ func NewFeasibilityCache(maxClasses int) *FeasibilityCache {
 	return &FeasibilityCache{max: maxClasses, classes: map[string]*feasClass{}}
 }
 
-func classKey(cs []structs.Constraint) string {
+func classKey(cs []structs.Constraint, driver string) string {
 	var b strings.Builder
+	b.WriteString(driver)
+	b.WriteByte(0)
 	for _, c := range cs {
 		b.WriteString(c.String())
 		b.WriteByte(0)
@@ -51,16 +53,15 @@ func classKey(cs []structs.Constraint) string {
 
 // filter returns the nodes that are ready and pass the constraints, and how
 // many nodes each reason excluded (nil when none).
-func (c *FeasibilityCache) filter(nodes []*structs.Node, cs []structs.Constraint) ([]*structs.Node, map[string]int) {
+func (c *FeasibilityCache) filter(nodes []*structs.Node, cs []structs.Constraint, driver string) ([]*structs.Node, map[string]int) {
 	c.tick++
-	key := classKey(cs)
+	key := classKey(cs, driver)
 	cl := c.classes[key]
 	if cl == nil {
 		if len(c.classes) >= c.max {
 			c.evict()
 		}
-		cons, _ := CompileConstraints(cs) // a bad regexp matches nothing
-		cl = &feasClass{cons: cons}
+		cl = &feasClass{cons: compileJobConstraints(cs, driver)}
 		c.classes[key] = cl
 	}
 	cl.used = c.tick

@@ -253,3 +253,39 @@ func checkPlanAgainstSnapshot(t *testing.T, snap scheduler.State, plan *structs.
 
 // The server's go-memdb snapshot is the production State.
 var _ scheduler.State = (*state.Snapshot)(nil)
+
+// TestDriverIsAnImplicitConstraint: a job is placed only on nodes that run
+// its driver, with or without constraints (the feasibility cache's path
+// and the plain one), and the failure names the missing driver.
+func TestDriverIsAnImplicitConstraint(t *testing.T) {
+	for _, withConstraint := range []bool{false, true} {
+		st := schedtest.NewState()
+		plain := schedtest.Node("plain", 4000, 4096, "zone=a")
+		plain.Attributes["driver.exec"], plain.Attributes["driver.mock"] = "true", "true"
+		legacy := schedtest.Node("legacy", 4000, 4096, "zone=a") // no driver attributes: exec and mock
+		docker := schedtest.Node("docker", 1000, 1024, "zone=a")
+		docker.Attributes["driver.docker"] = "true"
+		for _, n := range []*structs.Node{plain, legacy, docker} {
+			st.UpsertNode(n)
+		}
+		job := schedtest.Job("web", 3, 400, 100)
+		job.Driver = "docker"
+		if withConstraint {
+			job.Constraints = []structs.Constraint{{Label: "zone", Operator: "=", Value: "a"}}
+		}
+		st.UpsertJob(job)
+		res, _ := schedule(t, st, "web", 1)
+		if res.Placed != 2 || res.Unplaced != 1 {
+			t.Fatalf("constraint %v: placed %d unplaced %d, want 2 and 1 (one docker node with room for 2)", withConstraint, res.Placed, res.Unplaced)
+		}
+		for _, a := range res.Plan.Placements {
+			if a.NodeID != "docker" {
+				t.Fatalf("constraint %v: a docker copy on %s", withConstraint, a.NodeID)
+			}
+		}
+		f := res.Plan.Failure
+		if f == nil || f.NodesFiltered[scheduler.ReasonDriver("docker")] != 2 {
+			t.Fatalf("constraint %v: failure %+v, want 2 nodes filtered by %q", withConstraint, f, scheduler.ReasonDriver("docker"))
+		}
+	}
+}

@@ -18,6 +18,10 @@ const (
 // ReasonConstraint is the NodesFiltered key for a failed constraint.
 func ReasonConstraint(c structs.Constraint) string { return "constraint " + c.String() }
 
+// ReasonDriver is the NodesFiltered key for a node that does not run the
+// job's task driver.
+func ReasonDriver(driver string) string { return "driver " + driver + " missing" }
+
 // nodeStatusReason says why a node may not receive placements, or "".
 func nodeStatusReason(n *structs.Node) string {
 	switch {
@@ -37,6 +41,10 @@ type Constraints struct {
 	list    []structs.Constraint
 	res     []*regexp.Regexp // res[i] is set for regexp constraints
 	reasons []string         // reasons[i] is ReasonConstraint(list[i]), built once
+
+	// driverAttr, when set, is the attribute of the job's task driver a
+	// node must have (structs.Node.HasDriver); driverReason its reason.
+	driverAttr, driverReason string
 }
 
 // CompileConstraints prepares cs for matching. A regexp that does not
@@ -62,6 +70,17 @@ func CompileConstraints(cs []structs.Constraint) (*Constraints, error) {
 	return c, firstErr
 }
 
+// compileJobConstraints is CompileConstraints of the job's constraints
+// plus the implicit one every job has: its node must run its task driver
+// (a docker job never lands on a node without Docker).
+func compileJobConstraints(cs []structs.Constraint, driver string) *Constraints {
+	c, _ := CompileConstraints(cs) // a bad regexp matches nothing
+	if driver != "" {
+		c.driverAttr, c.driverReason = structs.DriverAttrPrefix+driver, ReasonDriver(driver)
+	}
+	return c
+}
+
 // Check returns the first constraint the node fails as a reason string
 // ("constraint zone = a"), or "" when the node passes all of them.
 func (c *Constraints) Check(n *structs.Node) string {
@@ -69,6 +88,9 @@ func (c *Constraints) Check(n *structs.Node) string {
 		if !c.match(i, con, n) {
 			return c.reasons[i]
 		}
+	}
+	if c.driverAttr != "" && !n.HasDriver(c.driverAttr) {
+		return c.driverReason
 	}
 	return ""
 }

@@ -118,7 +118,7 @@ func NewPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan) 
 // already read from state (nil: read them if needed), so ComputePlan does
 // not merge a big job's allocations with the overlay twice.
 func newPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan, jobAllocs []*structs.Allocation) *Placer {
-	cons, _ := CompileConstraints(job.Constraints) // a bad regexp matches nothing
+	cons := compileJobConstraints(job.Constraints, job.Driver)
 	p := &Placer{
 		state: state, job: job, jobCopy: job.Copy(), plan: plan,
 		rng: opts.Rand, now: opts.Now, sample: opts.SampleSize, cons: cons,
@@ -135,7 +135,7 @@ func newPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan, 
 	src := state.Nodes()
 	p.total = len(src)
 	if opts.Cache != nil && len(job.Constraints) > 0 {
-		p.nodes, p.prefiltered = opts.Cache.filter(src, job.Constraints)
+		p.nodes, p.prefiltered = opts.Cache.filter(src, job.Constraints, job.Driver)
 		p.cached = true
 		return p
 	}

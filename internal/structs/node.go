@@ -65,6 +65,29 @@ func (n *Node) Label(name string) (string, bool) {
 	return "", false
 }
 
+// DriverAttrPrefix starts the attribute a node sets for each task driver
+// it runs ("driver.docker" = "true").
+const DriverAttrPrefix = "driver."
+
+// HasDriver reports whether the node runs the task driver whose attribute
+// key is attr (DriverAttrPrefix + name; passed in so that checking
+// thousands of nodes builds the key once). A set value other than "",
+// "0" and "false" means yes. A node that sets no driver attribute at all
+// was registered by an agent from before drivers were advertised; every
+// such agent ran exec and mock.
+func (n *Node) HasDriver(attr string) bool {
+	if v, ok := n.Attributes[attr]; ok {
+		return v != "" && v != "0" && v != "false"
+	}
+	for k := range n.Attributes {
+		if len(k) > len(DriverAttrPrefix) && k[:len(DriverAttrPrefix)] == DriverAttrPrefix {
+			return false
+		}
+	}
+	name := attr[min(len(DriverAttrPrefix), len(attr)):]
+	return name == "exec" || name == "mock"
+}
+
 func copyMap(m map[string]string) map[string]string {
 	if m == nil {
 		return nil
