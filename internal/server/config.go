@@ -144,6 +144,8 @@ type Config struct {
 	// tls.go and docs/operations.md, "TLS"). The certificate must name
 	// server.<region>.gantry.
 	TLS tlsutil.Config
+	// Events sizes the event stream (events.go).
+	Events EventsConfig
 
 	// raftProtocol is the entry format this server advertises
 	// (0 = structs.RaftProtocolCurrent). Tests set it lower to stand for a
@@ -216,6 +218,7 @@ func DefaultConfig() Config {
 		DiskReserve:               1 << 30,
 		BodyTimeout:               30 * time.Second,
 		TLS:                       tlsutil.DefaultConfig(),
+		Events:                    DefaultEventsConfig(),
 	}
 }
 
@@ -273,6 +276,9 @@ func (c Config) Validate() error {
 		bad("reconcile_interval", "must be > 0 (got %s)", c.ReconcileInterval)
 	}
 	if err := scheduler.NestErrors("scheduler", c.Scheduler.Validate()); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Events.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.PlanBatch < 1 {

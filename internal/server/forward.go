@@ -49,6 +49,7 @@ var localRoutes = map[string]bool{
 	"GET /v1/status/leader":        true,
 	"GET /v1/status/self":          true,
 	"GET /v1/allocation/{id}/logs": true,
+	"GET /v1/event/stream":         true,
 	"/":                            true,
 }
 

@@ -89,6 +89,7 @@ func (s *Server) endpoints() []endpoint {
 		{method: "PUT", path: "/v1/operator/snapshot", h: s.snapshotRestore},
 		{method: "GET", path: "/v1/scheduler/status", h: s.schedulerStatus},
 		{method: "POST", path: "/v1/system/gc", h: s.systemGC},
+		{method: "GET", path: "/v1/event/stream", h: s.eventStream},
 
 		{method: "GET", path: "/metrics", raw: promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})},
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/stream"
 	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/gantry-project/gantry/internal/tlsutil"
 )
@@ -51,6 +52,8 @@ type Server struct {
 	sched   scheduler.Architecture
 	hb      *heartbeats
 	updates *updateBatcher // coalesces agents' status reports
+	// events fans committed changes out to GET /v1/event/stream (events.go).
+	events *stream.Broker
 
 	// forwarder proxies requests to the leader; peerHTTP makes
 	// server-to-server calls (discovery, join, probes).
@@ -145,6 +148,12 @@ func New(cfg Config) (*Server, error) {
 	s.fsm = &fsm{state: st, logger: cfg.Logger.With("component", "fsm")}
 	s.metrics = newMetrics()
 	s.fsm.onMembers, s.fsm.onUnknown = s.format.changed, s.unknownEntry
+	bcfg := cfg.Events.Broker
+	bcfg.Logger = cfg.Logger.With("component", "events")
+	if s.events, err = stream.New(bcfg); err != nil {
+		return nil, fmt.Errorf("invalid server config: %w", err)
+	}
+	s.fsm.events = s.events
 	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.plans.snapshot(), nil }, s); err != nil {
 		return nil, err
 	}
@@ -270,6 +279,7 @@ func (s *Server) Shutdown() error {
 	s.revokeLeadership()
 	s.wg.Wait()
 	errs = append(errs, s.closeRaft())
+	s.events.Close()
 	s.logClient.CloseIdleConnections()
 	s.peerHTTP.CloseIdleConnections()
 	if t, ok := s.forwarder.Transport.(*http.Transport); ok {
