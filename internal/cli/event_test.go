@@ -18,7 +18,7 @@ func TestEventStream(t *testing.T) {
 		format string
 		want   []string
 	}{
-		{FormatTable, []string{"INDEX", "7          Job         JobRegistered          web", "12         Allocation  AllocationPlaced       a1", "12         Plan        PlanApplied            web"}},
+		{FormatTable, []string{"INDEX      TOPIC       TYPE                   KEY", "7          Job         JobRegistered          web", "12         Allocation  AllocationPlaced       a1", "12         Plan        PlanApplied            web"}},
 		{FormatJSON, []string{`{"topic":"Job","type":"JobRegistered","key":"web","namespace":"default","index":7,"payload":{"id":"web"}}`,
 			`{"topic":"Plan","type":"PlanApplied","key":"web","index":12}`}},
 	}
