@@ -50,6 +50,7 @@ var localRoutes = map[string]bool{
 	"GET /v1/status/self":          true,
 	"GET /v1/allocation/{id}/logs": true,
 	"GET /v1/event/stream":         true,
+	"POST /v1/jobs/parse":          true,
 	"/":                            true,
 }
 

@@ -58,7 +58,8 @@ type endpoint struct {
 func (s *Server) endpoints() []endpoint {
 	return []endpoint{
 		{method: "PUT", path: "/v1/jobs", h: s.jobRegister},
-		{method: "GET", path: "/v1/jobs", h: s.jobList},
+		{method: "POST", path: "/v1/jobs/parse", h: s.jobParse},
+		{method: "GET", path: "/v1/jobs", h: s.listed(s.jobList)},
 		{method: "GET", path: "/v1/job/{id}", h: s.jobGet},
 		{method: "GET", path: "/v1/job/{id}/status", h: s.jobStatus},
 		{method: "GET", path: "/v1/job/{id}/allocations", h: s.jobAllocs},
@@ -67,7 +68,8 @@ func (s *Server) endpoints() []endpoint {
 
 		{method: "POST", path: "/v1/node/register", h: s.nodeRegister},
 		{method: "POST", path: "/v1/node/{id}/heartbeat", h: s.nodeHeartbeat},
-		{method: "GET", path: "/v1/nodes", h: s.nodeList},
+		{method: "GET", path: "/v1/nodes", h: s.listed(s.nodeList)},
+		{method: "GET", path: "/v1/nodes/usage", h: s.nodesUsage},
 		{method: "GET", path: "/v1/node/{id}", h: s.nodeGet},
 		{method: "POST", path: "/v1/node/{id}/drain", h: s.nodeDrain},
 		{method: "GET", path: "/v1/node/{id}/allocations", h: s.nodeAllocs},
@@ -76,7 +78,7 @@ func (s *Server) endpoints() []endpoint {
 		{method: "POST", path: "/v1/nodes/allocations", h: s.nodesUpdateAllocs},
 		{method: "PUT", path: "/v1/nodes/heartbeat", h: s.nodesHeartbeat},
 
-		{method: "GET", path: "/v1/allocations", h: s.allocList},
+		{method: "GET", path: "/v1/allocations", h: s.listed(s.allocList)},
 		{method: "GET", path: "/v1/allocation/{id}", h: s.allocGet},
 		{method: "GET", path: "/v1/allocation/{id}/logs", h: s.allocLogs},
 
@@ -90,6 +92,10 @@ func (s *Server) endpoints() []endpoint {
 		{method: "GET", path: "/v1/scheduler/status", h: s.schedulerStatus},
 		{method: "POST", path: "/v1/system/gc", h: s.systemGC},
 		{method: "GET", path: "/v1/event/stream", h: s.eventStream},
+
+		// The web UI (http_ui.go): its files, and / sends a browser there.
+		{method: "GET", path: "/ui/", raw: uiHandler()},
+		{method: "GET", path: "/{$}", raw: rootRedirect()},
 
 		{method: "GET", path: "/metrics", raw: promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})},
 	}
