@@ -91,11 +91,14 @@ function niceMax(v) {
 
 export function fmt(v) {
   if (v === null || v === undefined || !Number.isFinite(v)) return '-';
-  if (Math.abs(v) >= 1e6) return `${(v / 1e6).toFixed(1)}M`;
-  if (Math.abs(v) >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
-  if (Math.abs(v) >= 100) return v.toFixed(0);
-  if (Math.abs(v) >= 1) return v.toFixed(1);
-  return v.toFixed(3).replace(/0+$/, '').replace(/\.$/, '') || '0';
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${(v / 1e6).toFixed(1)}M`;
+  if (Number.isInteger(v)) return v.toLocaleString('en');
+  if (a >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 1) return v.toFixed(1);
+  if (a === 0) return '0';
+  return String(Number(v.toPrecision(2)));
 }
 
 // usageColor maps a fraction 0..1 to green, yellow, red; NaN is grey.

@@ -151,7 +151,7 @@ export class VirtualList {
       const entry = this.pages.get(Math.floor(i / this.pageSize));
       const row = entry && entry.rows && entry.rows[i % this.pageSize];
       if (!row) continue;
-      const a = h('a', { class: `row${i === this.active ? ' active' : ''}`, href: this.href(row), tabindex: '-1', role: 'option', 'aria-selected': i === this.active ? 'true' : 'false' },
+      const a = h('a', { class: `row${i === this.active ? ' active' : ''}`, href: this.href(row), tabindex: '-1', role: 'option', 'data-i': i, 'aria-selected': i === this.active ? 'true' : 'false' },
         this.columns.map((c) => h('span', {}, c.value(row))));
       a.style.top = `${i * rh + 24}px`;
       a.style.height = `${rh}px`;

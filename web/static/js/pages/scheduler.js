@@ -28,7 +28,7 @@ export async function render(main, _params, signal) {
   const pools = h('section', { class: 'card wide', 'aria-labelledby': 'sc-pools' }, h('h2', { id: 'sc-pools' }, 'Busyness per scheduler'));
   const poolBody = h('div');
   pools.append(poolBody);
-  const grid = h('div', { class: 'grid' }, about, ...Object.values(charts).map((c) => c.el), pools);
+  const grid = h('div', { class: 'grid charts' }, about, ...Object.values(charts).map((c) => c.el), pools);
   main.append(grid);
   let offers = null;
 
