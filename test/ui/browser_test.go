@@ -189,6 +189,8 @@ func (b *browser) checkKeyboard(page string) {
 	}
 }
 
-func evalVoid(expr string) chromedp.Action[chromedp.Void] { return chromedp.Evaluate[chromedp.Void](expr) }
+func evalVoid(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](expr)
+}
 
 func navigate(url string) chromedp.Action[chromedp.Void] { return chromedp.Navigate(url) }
