@@ -79,7 +79,7 @@ func (c *Client) EventStream(ctx context.Context, o EventStreamOptions) (*EventS
 	if o.Resume {
 		q.Set("index", strconv.FormatUint(o.Index, 10))
 	}
-	resp, err := c.send(ctx, "GET", "/v1/event/stream", q, nil, "", "application/x-ndjson")
+	resp, err := c.send(ctx, "GET", "/v1/event/stream", q, nil, "", "application/x-ndjson") //nolint:bodyclose // EventStream.Close closes it
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 					_ = p.Close()
 					return err
 				}
-				defer hs.Close()
+				defer func() { _ = hs.Close() }()
 			}
 			if pprofAddr != "" {
 				// net/http/pprof registers on the default mux

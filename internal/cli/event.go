@@ -27,7 +27,7 @@ func (e *Env) EventStream(ctx context.Context, o EventStreamOptions) error {
 	if err != nil {
 		return fmt.Errorf("event stream: %w", e.Humanize(err))
 	}
-	defer es.Close()
+	defer func() { _ = es.Close() }()
 	enc := json.NewEncoder(e.Out)
 	enc.SetEscapeHTML(false)
 	if e.Format == FormatTable {

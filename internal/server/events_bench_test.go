@@ -191,7 +191,7 @@ func BenchmarkEventStreamHTTP(b *testing.B) {
 	ready := make(chan struct{}, subs)
 	for i := range subs {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, hs.URL+"/v1/event/stream", nil)
-		resp, err := hs.Client().Do(req)
+		resp, err := hs.Client().Do(req) //nolint:bodyclose // the reader goroutine closes it
 		if err != nil {
 			b.Fatal(err)
 		}

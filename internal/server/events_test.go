@@ -3,13 +3,12 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/gantry-project/gantry/internal/stream"
 	"github.com/gantry-project/gantry/internal/structs"
@@ -199,7 +198,8 @@ func TestEventsNotPublishedWithoutSubscribers(t *testing.T) {
 		t.Fatalf("broker holds %d batches (active %v) with nobody subscribed", st.Batches, st.Active)
 	}
 	_, err = b.Subscribe(stream.SubscribeRequest{Resume: true, Index: 2})
-	if se, ok := err.(*stream.Error); !ok || se.Code != stream.CodeIndexTooOld || se.Floor != 4 {
+	var se *stream.Error
+	if !errors.As(err, &se) || se.Code != stream.CodeIndexTooOld || se.Floor != 4 {
 		t.Fatalf("resume from before the subscriber: %v", err)
 	}
 }
@@ -232,13 +232,3 @@ func TestEventsRestoreResets(t *testing.T) {
 type nopCloser struct{ *memSink }
 
 func (nopCloser) Close() error { return nil }
-
-// applyLog applies an entry and fails on an error response.
-func applyLog(t testing.TB, f *fsm, l *raft.Log) {
-	t.Helper()
-	if resp := f.Apply(l); resp != nil {
-		if err, ok := resp.(error); ok {
-			t.Fatal(err)
-		}
-	}
-}
