@@ -29,6 +29,10 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK) // a stream has no length to announce
+		return nil, nil
+	}
 	sub, err := s.events.Subscribe(req)
 	var serr *stream.Error
 	if errors.As(err, &serr) {
