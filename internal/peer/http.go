@@ -113,9 +113,7 @@ func (hs *httpSide) status() (*HTTPStatus, error) {
 		}
 		out.Importing[s] = string(d)
 	}
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	roles := make(map[NodeID]Role, len(st.Peers))
+	out.Failovers = hs.observe(st.Peers)
 	for _, ps := range st.Peers {
 		hp := HTTPPeerStatus{ID: string(ps.ID), Addr: ps.Addr, BusPort: ps.BusPort, Role: "replica", Primary: string(ps.Primary),
 			Link: "connected", ConfigEpoch: ps.ConfigEpoch, Offset: ps.Offset, FailureReports: ps.FailureReports, Self: ps.ID == st.ID}
@@ -134,13 +132,24 @@ func (hs *httpSide) status() (*HTTPStatus, error) {
 		for _, r := range ps.Slots {
 			hp.Slots = append(hp.Slots, [2]uint16{r.Start, r.End})
 		}
+		out.Peers = append(out.Peers, hp)
+	}
+	return out, nil
+}
+
+// observe counts the peers that were replicas at the last reading and are
+// primaries now (failovers), keeps the roles of the peers known now, and
+// returns the count so far.
+func (hs *httpSide) observe(peers []PeerStatus) int {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	roles := make(map[NodeID]Role, len(peers))
+	for _, ps := range peers {
 		if prev, ok := hs.roles[ps.ID]; ok && prev == RoleReplica && ps.Role == RolePrimary {
 			hs.failovers++
 		}
 		roles[ps.ID] = ps.Role
-		out.Peers = append(out.Peers, hp)
 	}
-	hs.roles = roles // only the peers known now
-	out.Failovers = hs.failovers
-	return out, nil
+	hs.roles = roles
+	return hs.failovers
 }

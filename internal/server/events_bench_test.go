@@ -93,24 +93,37 @@ func (eb *eventBench) apply(b *testing.B, data []byte) {
 
 // BenchmarkFSMEvents is the event stream's cost on the commit path: the
 // FSM's time per allocation (a placement and its running report) with no
-// broker (the code before the stream), a broker nobody subscribes to,
-// and a broker with 10 subscribers reading everything (deriving and
-// encoding then run on the broker's goroutine, beside the FSM: cpu-ns
-// counts the whole process).
+// broker (the code before the stream), a broker nobody subscribes to, a
+// broker with 10 subscribers reading everything (deriving and encoding
+// then run on the broker's goroutine, beside the FSM: cpu-ns counts the
+// whole process), and one subscriber that never reads (with a ring of 8
+// entries, so it is dropped early on: the FSM never waits for it).
 func BenchmarkFSMEvents(b *testing.B) {
 	for _, tc := range []struct {
-		name   string
-		broker bool
-		subs   int
-	}{{"no-broker", false, 0}, {"idle", true, 0}, {"subscribers-10", true, 10}} {
+		name    string
+		broker  bool
+		subs    int
+		stalled bool
+	}{{"no-broker", false, 0, false}, {"idle", true, 0, false}, {"subscribers-10", true, 10, false}, {"stalled-1", true, 0, true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var broker *stream.Broker
 			if tc.broker {
+				cfg := stream.DefaultConfig()
+				if tc.stalled {
+					cfg.MaxBatches = 8
+				}
 				var err error
-				if broker, err = stream.New(stream.DefaultConfig()); err != nil {
+				if broker, err = stream.New(cfg); err != nil {
 					b.Fatal(err)
 				}
 				defer broker.Close()
+			}
+			var stalled *stream.Subscription
+			if tc.stalled {
+				var err error
+				if stalled, err = broker.Subscribe(stream.SubscribeRequest{}); err != nil {
+					b.Fatal(err)
+				}
 			}
 			eb := newEventBench(b, broker, max(b.N, 1000))
 			var wg sync.WaitGroup
@@ -149,6 +162,12 @@ func BenchmarkFSMEvents(b *testing.B) {
 				}
 				if st := broker.Stats(); st.Subscribers != tc.subs {
 					b.Fatalf("a subscriber was dropped: %+v", st)
+				}
+			}
+			if stalled != nil {
+				<-stalled.Done()
+				if e := stalled.Err(); e.Code != stream.CodeSlow {
+					b.Fatalf("the stalled subscriber ended with %v", e)
 				}
 			}
 			cpu := processCPU(b) - startCPU
