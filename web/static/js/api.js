@@ -69,14 +69,18 @@ export async function send(method, path, body, params) {
 }
 
 // watch runs a blocking query over and over, calling fn with each new
-// answer, until signal aborts. Errors are passed to onError and retried
-// after a pause.
-export async function watch(path, params, signal, fn, onError) {
+// answer, until signal aborts; at most one answer per minInterval ms, so
+// a busy cluster (thousands of changes a second) costs a page one read a
+// second. Errors are passed to onError and retried after a pause.
+export async function watch(path, params, signal, fn, onError, minInterval = 1000) {
   let index = 0;
   while (!signal.aborted) {
     try {
+      const started = performance.now();
       const r = await get(path, Object.assign({}, params, index ? { index, wait: '60s' } : {}), signal);
       if (r.index !== index) { index = r.index; fn(r); }
+      const left = minInterval - (performance.now() - started);
+      if (left > 0) await sleep(left, signal);
     } catch (e) {
       if (signal.aborted) return;
       if (onError) onError(e);

@@ -61,6 +61,7 @@ async function nodesCard(el, signal) {
   const mapBox = h('div');
   el.append(h('div', { class: 'filters' }, h('label', { for: 'heat-mode' }, 'Color by', mode)), summary, mapBox, legend);
   let usage = null;
+  let map = null;
   let first = true;
   const draw = () => {
     if (!usage) return;
@@ -85,15 +86,23 @@ async function nodesCard(el, signal) {
       h('div', {}, h('div', { class: 'stat' }, fmt(allocs)), 'live allocations'));
     const colors = new Array(n);
     for (let i = 0; i < n; i++) colors[i] = usageColor(frac(i));
-    const map = new CellMap({
-      label: `Heat map of ${n} nodes; focus it and use the arrow keys to read each node, Enter to open it`,
-      n,
-      width: Math.max(320, Math.min(1300, el.clientWidth - 24)),
-      color: (i) => colors[i],
-      describe: (i) => `${u.names[i]} (${u.status[i]}): CPU ${u.cpu_used[i]}/${u.cpu[i]} m, memory ${u.memory_mb_used[i]}/${u.memory_mb[i]} MiB, ${u.allocs[i]} allocations`,
-      open: (i) => { location.hash = `#/node/${encodeURIComponent(u.ids[i])}`; },
-    });
-    mapBox.replaceChildren(map.el);
+    const describe = (i) => `${u.names[i]} (${u.status[i]}): CPU ${u.cpu_used[i]}/${u.cpu[i]} m, memory ${u.memory_mb_used[i]}/${u.memory_mb[i]} MiB, ${u.allocs[i]} allocations`;
+    const open = (i) => { location.hash = `#/node/${encodeURIComponent(u.ids[i])}`; };
+    if (map && map.n === n) {
+      // Same nodes: repaint in place, keeping the keyboard's place.
+      Object.assign(map, { color: (i) => colors[i], describe, open });
+      map.draw();
+    } else {
+      map = new CellMap({
+        label: `Heat map of ${n} nodes; focus it and use the arrow keys to read each node, Enter to open it`,
+        n,
+        width: Math.max(320, Math.min(1300, el.clientWidth - 24)),
+        color: (i) => colors[i],
+        describe,
+        open,
+      });
+      mapBox.replaceChildren(map.el);
+    }
     if (first) {
       first = false;
       // Time to first render of the overview's heat map, read by the
@@ -104,7 +113,7 @@ async function nodesCard(el, signal) {
   };
   mode.addEventListener('change', draw);
   watch('/v1/nodes/usage', {}, signal, (r) => { usage = r.data; draw(); },
-    (e) => mapBox.replaceChildren(h('p', { class: 'err' }, errorText(e))));
+    (e) => mapBox.replaceChildren(h('p', { class: 'err' }, errorText(e))), 2000);
 }
 
 async function eventsCard(el, signal) {
