@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log"
+	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +35,7 @@ func newPeerCmd() *cobra.Command {
 		configFile  string
 		backlog     int
 		masterAuth  string
+		httpAddr    string
 	)
 	cmd := &cobra.Command{
 		Use:   "peer",
@@ -72,6 +77,14 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			if err != nil {
 				return err
 			}
+			if httpAddr != "" {
+				hs, err := servePeerHTTP(httpAddr, p, logger)
+				if err != nil {
+					_ = p.Close()
+					return err
+				}
+				defer func() { _ = hs.Close() }()
+			}
 			if pprofAddr != "" {
 				// net/http/pprof registers on the default mux
 				go func() { logger.Printf("pprof: %v", http.ListenAndServe(pprofAddr, nil)) }()
@@ -104,10 +117,28 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	f.BoolVar(&appendOnly, "appendonly", true, "keep an append-only log in --data-dir")
 	f.StringVar(&appendFsync, "appendfsync", "everysec", "fsync policy of the log: always, everysec or no")
 	f.IntVar(&cpus, "cpus", 1, "CPUs (and epoll event loops) serving clients; 0 serves each connection from a goroutine on all CPUs")
+	f.StringVar(&httpAddr, "http-addr", "", "serve the web UI's Peers page and GET /v1/peer/status on this address (e.g. 127.0.0.1:6380; empty: off)")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	f.IntVar(&backlog, "repl-backlog-size", 1<<20, "bytes of the replication stream kept for partial resyncs of replicas")
 	f.StringVar(&masterAuth, "masterauth", "", "password this peer AUTHs with at its primary when it is a replica")
 	cl.register(f)
 	f.StringVar(&configFile, "config", "", "YAML file of flag values (keys are flag names without --; flags on the command line win)")
 	return cmd
+}
+
+// servePeerHTTP serves the peer's HTTP side (the UI's Peers page) on addr
+// until the returned server is closed.
+func servePeerHTTP(addr string, p *peer.Peer, logger *log.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http-addr %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: p.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Printf("http: %v", err)
+		}
+	}()
+	logger.Printf("web UI on http://%s/ui/", ln.Addr())
+	return hs, nil
 }

@@ -191,6 +191,13 @@ func TestRouteACLTable(t *testing.T) {
 		"GET /v1/scheduler/status":            {ok: 200},
 		"POST /v1/system/gc":                  {ok: 200},
 		"GET /metrics":                        {ok: 200},
+		"POST /v1/jobs/parse":                 {body: `{"job_spec":"name: p\ndriver: mock\nresources: {cpu: 1, memory_mb: 1}\n"}`, ok: 200},
+		"GET /v1/nodes/usage":                 {ok: 200},
+		// A resume from an index the stream no longer holds answers one
+		// line saying so and ends, so the call returns.
+		"GET /v1/event/stream": {url: "/v1/event/stream?index=1", ok: 200},
+		"GET /ui/":             {ok: 200},
+		"GET /{$}":             {url: "/", ok: 200}, // redirected to /ui/
 	}
 
 	hc := &http.Client{Transport: &http.Transport{}}

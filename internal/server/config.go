@@ -147,6 +147,8 @@ type Config struct {
 	// ACL turns access control on and holds its settings (acl.enabled,
 	// acl.token).
 	ACL ACLConfig
+	// Events sizes the event stream (events.go).
+	Events EventsConfig
 
 	// raftProtocol is the entry format this server advertises
 	// (0 = structs.RaftProtocolCurrent). Tests set it lower to stand for a
@@ -240,6 +242,7 @@ func DefaultConfig() Config {
 		DiskReserve:               1 << 30,
 		BodyTimeout:               30 * time.Second,
 		TLS:                       tlsutil.DefaultConfig(),
+		Events:                    DefaultEventsConfig(),
 	}
 }
 
@@ -297,6 +300,9 @@ func (c Config) Validate() error {
 		bad("reconcile_interval", "must be > 0 (got %s)", c.ReconcileInterval)
 	}
 	if err := scheduler.NestErrors("scheduler", c.Scheduler.Validate()); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Events.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.PlanBatch < 1 {

@@ -49,6 +49,8 @@ var localRoutes = map[string]bool{
 	"GET /v1/status/leader":        true,
 	"GET /v1/status/self":          true,
 	"GET /v1/allocation/{id}/logs": true,
+	"GET /v1/event/stream":         true,
+	"POST /v1/jobs/parse":          true,
 	"/":                            true,
 }
 

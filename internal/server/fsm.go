@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/stream"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -29,6 +30,9 @@ type fsm struct {
 	// onUnknown, if set, is called for an entry of a type this build does
 	// not know (entry_format.go); it must not block.
 	onUnknown func(index uint64, t structs.MessageType)
+	// events, if set, receives every applied entry while someone
+	// subscribes to the event stream (events.go).
+	events *stream.Broker
 }
 
 // fsmResult is what Apply returns for entries that report something.
@@ -99,7 +103,15 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return fmt.Errorf("raft entry %d is empty", l.Index)
 	}
 	t, body := structs.MessageType(l.Data[0]), l.Data[1:]
+	publish := f.events != nil && f.events.Want(l.Index)
+	var before *state.Snapshot
+	if publish && needsBefore(t) {
+		before = f.state.Snapshot()
+	}
 	resp := f.apply(l.Index, t, body)
+	if publish {
+		f.publishEntry(l.Index, t, body, before, resp)
+	}
 	var unknown *unknownEntryError
 	if err, ok := resp.(error); ok && err != nil {
 		if errors.As(err, &unknown) {
@@ -332,6 +344,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	if err := f.state.Restore(rc); err != nil {
 		return fmt.Errorf("restoring state from snapshot: %w", err)
+	}
+	if f.events != nil {
+		idx := f.state.Snapshot().Index()
+		f.events.Reset(idx, fmt.Sprintf("the state was replaced by a snapshot at index %d: read it again and subscribe from there", idx))
 	}
 	if f.onMembers != nil {
 		f.onMembers()

@@ -63,7 +63,8 @@ type endpoint struct {
 func (s *Server) endpoints() []endpoint {
 	return []endpoint{
 		{method: "PUT", path: "/v1/jobs", acl: nsCap(acl.CapSubmit), h: s.jobRegister},
-		{method: "GET", path: "/v1/jobs", acl: nsCap(acl.CapRead), h: s.jobList},
+		{method: "POST", path: "/v1/jobs/parse", acl: nsCap(acl.CapRead), h: s.jobParse},
+		{method: "GET", path: "/v1/jobs", acl: nsCap(acl.CapRead), h: s.listed(s.jobList)},
 		{method: "GET", path: "/v1/job/{id}", acl: nsCap(acl.CapRead), h: s.jobGet},
 		{method: "GET", path: "/v1/job/{id}/status", acl: nsCap(acl.CapRead), h: s.jobStatus},
 		{method: "GET", path: "/v1/job/{id}/allocations", acl: nsCap(acl.CapRead), h: s.jobAllocs},
@@ -72,7 +73,8 @@ func (s *Server) endpoints() []endpoint {
 
 		{method: "POST", path: "/v1/node/register", acl: nodeRule(acl.LevelWrite), h: s.nodeRegister},
 		{method: "POST", path: "/v1/node/{id}/heartbeat", acl: nodeRule(acl.LevelWrite), h: s.nodeHeartbeat},
-		{method: "GET", path: "/v1/nodes", acl: nodeRule(acl.LevelRead), h: s.nodeList},
+		{method: "GET", path: "/v1/nodes", acl: nodeRule(acl.LevelRead), h: s.listed(s.nodeList)},
+		{method: "GET", path: "/v1/nodes/usage", acl: nodeRule(acl.LevelRead), h: s.nodesUsage},
 		{method: "GET", path: "/v1/node/{id}", acl: nodeRule(acl.LevelRead), h: s.nodeGet},
 		{method: "POST", path: "/v1/node/{id}/drain", acl: nodeRule(acl.LevelWrite), h: s.nodeDrain},
 		{method: "GET", path: "/v1/node/{id}/allocations", acl: nodeRule(acl.LevelRead), h: s.nodeAllocs},
@@ -81,7 +83,7 @@ func (s *Server) endpoints() []endpoint {
 		{method: "POST", path: "/v1/nodes/allocations", acl: nodeRule(acl.LevelWrite), h: s.nodesUpdateAllocs},
 		{method: "PUT", path: "/v1/nodes/heartbeat", acl: nodeRule(acl.LevelWrite), h: s.nodesHeartbeat},
 
-		{method: "GET", path: "/v1/allocations", acl: nsCap(acl.CapRead), h: s.allocList},
+		{method: "GET", path: "/v1/allocations", acl: nsCap(acl.CapRead), h: s.listed(s.allocList)},
 		{method: "GET", path: "/v1/allocation/{id}", acl: nsCap(acl.CapRead), h: s.allocGet},
 		{method: "GET", path: "/v1/allocation/{id}/logs", acl: nsCap(acl.CapLogs), h: s.allocLogs},
 
@@ -111,6 +113,13 @@ func (s *Server) endpoints() []endpoint {
 		{method: "PUT", path: "/v1/operator/snapshot", acl: operatorRule(acl.LevelWrite), h: s.snapshotRestore},
 		{method: "GET", path: "/v1/scheduler/status", acl: operatorRule(acl.LevelRead), h: s.schedulerStatus},
 		{method: "POST", path: "/v1/system/gc", acl: operatorRule(acl.LevelWrite), h: s.systemGC},
+		// Each event is also checked against the token (eventAllowed).
+		{method: "GET", path: "/v1/event/stream", acl: anyNamespace(acl.CapRead), h: s.eventStream},
+
+		// The web UI (http_ui.go): its files, and / sends a browser there.
+		// The pages hold nothing; what they show comes through the API.
+		{method: "GET", path: "/ui/", acl: public(), raw: uiHandler()},
+		{method: "GET", path: "/{$}", acl: public(), raw: rootRedirect()},
 
 		{method: "GET", path: "/metrics", acl: operatorRule(acl.LevelRead), raw: promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})},
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/stream"
 	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/gantry-project/gantry/internal/tlsutil"
 )
@@ -61,6 +62,8 @@ type Server struct {
 	// aclRand is where token IDs and secrets come from (nil:
 	// crypto/rand).
 	aclRand io.Reader
+	// events fans committed changes out to GET /v1/event/stream (events.go).
+	events *stream.Broker
 
 	// forwarder proxies requests to the leader; peerHTTP makes
 	// server-to-server calls (discovery, join, probes).
@@ -164,6 +167,12 @@ func New(cfg Config) (*Server, error) {
 	s.acls = newACLResolver(st, cfg.Logger.With("component", "acl"))
 	s.metrics = newMetrics()
 	s.fsm.onMembers, s.fsm.onUnknown = s.format.changed, s.unknownEntry
+	bcfg := cfg.Events.Broker
+	bcfg.Logger = cfg.Logger.With("component", "events")
+	if s.events, err = stream.New(bcfg); err != nil {
+		return nil, fmt.Errorf("invalid server config: %w", err)
+	}
+	s.fsm.events = s.events
 	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.plans.snapshot(), nil }, s); err != nil {
 		return nil, err
 	}
@@ -289,6 +298,7 @@ func (s *Server) Shutdown() error {
 	s.revokeLeadership()
 	s.wg.Wait()
 	errs = append(errs, s.closeRaft())
+	s.events.Close()
 	s.logClient.CloseIdleConnections()
 	s.peerHTTP.CloseIdleConnections()
 	if t, ok := s.forwarder.Transport.(*http.Transport); ok {

@@ -1,0 +1,383 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/state"
+	"github.com/gantry-project/gantry/internal/stream"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// The event stream (GET /v1/event/stream, docs/api.md) is fed from the
+// FSM: after an entry is applied, and only while someone subscribes
+// (stream.Broker.Want), the FSM hands the broker the entry's body and
+// snapshots of the state before and after it. The broker's goroutine
+// derives the events from them (deriveEvents), so the FSM pays one O(1)
+// snapshot or two and a copy of the body per entry while subscribed, and
+// three atomic operations otherwise.
+//
+// An event says what the entry changed, read from the state after it:
+// an allocation named by a plan or a report gives an event only if the
+// entry modified it (its ModifyIndex is the entry's index), so placements
+// dropped because their job changed, and reports for unknown allocations,
+// give none; each object gives at most one event per entry.
+
+// EventsConfig sizes the event stream.
+type EventsConfig struct {
+	// Broker sizes the ring of recent events and the queue of entries
+	// waiting to be derived (stream.DefaultConfig).
+	Broker stream.Config
+	// Heartbeat is how often an idle stream sends a line without events
+	// (its index lets a filtering client resume from there).
+	Heartbeat time.Duration
+	// WriteTimeout is how long one write to a subscriber may block (its
+	// TCP window full) before the subscriber is dropped.
+	WriteTimeout time.Duration
+}
+
+// DefaultEventsConfig: the broker's defaults, a 10 s heartbeat and a 30 s
+// write timeout.
+func DefaultEventsConfig() EventsConfig {
+	return EventsConfig{Broker: stream.DefaultConfig(), Heartbeat: 10 * time.Second, WriteTimeout: 30 * time.Second}
+}
+
+// Validate checks the sizes and durations.
+func (c EventsConfig) Validate() error {
+	errs := []error{c.Broker.Validate()}
+	if c.Heartbeat <= 0 {
+		errs = append(errs, fmt.Errorf("event stream: heartbeat must be positive (got %s)", c.Heartbeat))
+	}
+	if c.WriteTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("event stream: write timeout must be positive (got %s)", c.WriteTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// defaultNamespace is the namespace of every job until jobs carry one.
+const defaultNamespace = "default"
+
+// jobNamespace is the namespace of a job's events.
+func jobNamespace(j *structs.Job) string {
+	if j == nil || j.Namespace == "" {
+		return defaultNamespace
+	}
+	return j.Namespace
+}
+
+// publishEntry is the FSM's hook, called after the entry at index was
+// applied with resp, when the broker wants it.
+func (f *fsm) publishEntry(index uint64, t structs.MessageType, body []byte, before *state.Snapshot, resp any) {
+	if err, ok := resp.(error); ok && err != nil {
+		f.events.Publish(index, func() []*stream.Event { return nil })
+		return
+	}
+	d := &deriver{index: index, before: before, after: f.state.Snapshot(), seen: map[string]bool{}}
+	body = slices.Clone(body) // the entry's bytes belong to Raft
+	f.events.Publish(index, func() []*stream.Event {
+		if err := d.derive(t, body); err != nil {
+			f.logger.Warn("events of a raft entry not derived", "index", index, "type", t, "error", err)
+		}
+		return d.out
+	})
+}
+
+// needsBefore reports whether deriving the events of an entry of type t
+// reads the state before it (what a stop, purge or collection removed).
+func needsBefore(t structs.MessageType) bool {
+	switch t {
+	case structs.JobRegisterRequestType, structs.JobDeregisterRequestType, structs.JobBatchRequestType, structs.GCRequestType:
+		return true
+	}
+	return false
+}
+
+// deriver collects the events of one entry.
+type deriver struct {
+	index         uint64
+	before, after *state.Snapshot
+	out           []*stream.Event
+	// seen holds topic/key of the events made, so each object changes
+	// once per entry.
+	seen map[string]bool
+}
+
+func (d *deriver) add(topic stream.Topic, typ, key, ns string, payload any, filterKeys ...string) {
+	id := string(topic) + "/" + key
+	if d.seen[id] {
+		return
+	}
+	d.seen[id] = true
+	d.out = append(d.out, &stream.Event{Topic: topic, Type: typ, Key: key, Namespace: ns, Payload: payload, FilterKeys: filterKeys})
+}
+
+// derive decodes the entry again (off the FSM goroutine) and adds its
+// events.
+func (d *deriver) derive(t structs.MessageType, body []byte) error {
+	switch t {
+	case structs.NodeRegisterRequestType:
+		req, err := decode[structs.NodeRegisterRequest](body)
+		if err != nil || req.Node == nil {
+			return err
+		}
+		d.node("NodeRegistered", req.Node.ID)
+	case structs.NodeUpdateStatusRequestType:
+		req, err := decode[structs.NodeUpdateStatusRequest](body)
+		if err != nil {
+			return err
+		}
+		d.node("NodeStatus", req.NodeID)
+		d.after.EachAllocOfNode(req.NodeID, func(a *structs.Allocation) bool {
+			d.alloc(a)
+			return true
+		})
+	case structs.NodeUpdateDrainRequestType:
+		req, err := decode[structs.NodeUpdateDrainRequest](body)
+		if err != nil {
+			return err
+		}
+		d.node("NodeDrain", req.NodeID)
+	case structs.JobRegisterRequestType:
+		req, err := decode[structs.JobRegisterRequest](body)
+		if err != nil || req.Job == nil {
+			return err
+		}
+		d.jobRegistered(req.Job.ID)
+	case structs.JobDeregisterRequestType:
+		req, err := decode[structs.JobDeregisterRequest](body)
+		if err != nil {
+			return err
+		}
+		d.jobDeregistered(req)
+	case structs.JobBatchRequestType:
+		req, err := decode[structs.JobBatchRequest](body)
+		if err != nil {
+			return err
+		}
+		for _, w := range req.Writes {
+			switch {
+			case w.Register != nil && w.Register.Job != nil:
+				d.jobRegistered(w.Register.Job.ID)
+			case w.Deregister != nil:
+				d.jobDeregistered(w.Deregister)
+			}
+		}
+	case structs.AllocClientUpdateRequestType:
+		req, err := decode[structs.AllocClientUpdateRequest](body)
+		if err != nil {
+			return err
+		}
+		d.reports([]structs.AllocClientUpdateRequest{*req})
+	case structs.AllocClientUpdateBatchRequestType, structs.AllocClientUpdateBatchBinaryType:
+		req, err := decodeReportBatch(t, body)
+		if err != nil {
+			return err
+		}
+		d.reports(req.Nodes)
+	case structs.ApplyPlanRequestType:
+		req, err := decode[structs.ApplyPlanRequest](body)
+		if err != nil {
+			return err
+		}
+		d.plan(req)
+	case structs.ApplyPlanBatchRequestType, structs.ApplyPlanBatchBinaryType:
+		req, err := decodePlanBatch(t, body)
+		if err != nil {
+			return err
+		}
+		for _, p := range req.Plans {
+			d.plan(p)
+		}
+	case structs.GCRequestType:
+		req, err := decode[structs.GCRequest](body)
+		if err != nil {
+			return err
+		}
+		d.gc(req)
+	case structs.ServerMemberUpsertRequestType:
+		req, err := decode[structs.ServerMemberUpsertRequest](body)
+		if err != nil || req.Member == nil {
+			return err
+		}
+		d.add(stream.TopicServer, "ServerMemberUpserted", req.Member.ID, "", req.Member)
+	case structs.ServerMemberDeleteRequestType:
+		req, err := decode[structs.ServerMemberDeleteRequest](body)
+		if err != nil {
+			return err
+		}
+		d.add(stream.TopicServer, "ServerMemberDeleted", req.ID, "", map[string]string{"id": req.ID})
+	}
+	return nil
+}
+
+func (d *deriver) node(typ, id string) {
+	if n := d.after.NodeByID(id); n != nil && n.ModifyIndex == d.index {
+		d.add(stream.TopicNode, typ, n.ID, "", n)
+	}
+}
+
+// alloc adds an allocation's event if this entry changed it.
+func (d *deriver) alloc(a *structs.Allocation) {
+	if a == nil || a.ModifyIndex != d.index {
+		return
+	}
+	typ := "AllocationUpdated"
+	if a.CreateIndex == d.index {
+		typ = "AllocationPlaced"
+	}
+	d.add(stream.TopicAllocation, typ, a.ID, jobNamespace(a.Job), a.Stub(), a.JobID, a.NodeID)
+}
+
+func (d *deriver) reports(nodes []structs.AllocClientUpdateRequest) {
+	for _, n := range nodes {
+		for _, u := range n.Updates {
+			if u != nil {
+				d.alloc(d.after.AllocByID(u.ID))
+			}
+		}
+	}
+}
+
+// DeploymentEvent is the payload of a Deployment event: what a job
+// registration, stop or purge changed of what should run.
+type DeploymentEvent struct {
+	JobID           string `json:"job_id"`
+	Version         uint64 `json:"version"`
+	Count           int    `json:"count"`
+	PreviousVersion uint64 `json:"previous_version,omitempty"`
+	PreviousCount   int    `json:"previous_count,omitempty"`
+}
+
+func (d *deriver) jobRegistered(id string) {
+	j := d.after.JobByID(id)
+	if j == nil || j.ModifyIndex != d.index {
+		return
+	}
+	ns := jobNamespace(j)
+	d.add(stream.TopicJob, "JobRegistered", j.ID, ns, d.after.JobWithStatus(j))
+	dep := &DeploymentEvent{JobID: j.ID, Version: j.Version, Count: j.Count}
+	prev := d.before.JobByID(id)
+	switch {
+	case prev == nil || prev.Stop || prev.Version != j.Version:
+		if prev != nil {
+			dep.PreviousVersion, dep.PreviousCount = prev.Version, prev.Count
+		}
+		d.add(stream.TopicDeployment, "DeploymentStarted", j.ID, ns, dep)
+	case prev.Count != j.Count:
+		dep.PreviousVersion, dep.PreviousCount = prev.Version, prev.Count
+		d.add(stream.TopicDeployment, "DeploymentScaled", j.ID, ns, dep)
+	}
+}
+
+func (d *deriver) jobDeregistered(req *structs.JobDeregisterRequest) {
+	prev := d.before.JobByID(req.JobID)
+	if prev == nil {
+		return
+	}
+	ns := jobNamespace(prev)
+	dep := &DeploymentEvent{JobID: prev.ID, Version: prev.Version, PreviousVersion: prev.Version, PreviousCount: prev.Count}
+	if req.Purge {
+		if d.after.JobByID(req.JobID) != nil {
+			return
+		}
+		d.add(stream.TopicJob, "JobPurged", prev.ID, ns, map[string]string{"id": prev.ID})
+		for _, a := range d.before.AllocsByJob(prev.ID) {
+			d.allocDeleted(a)
+		}
+		if !prev.Stop {
+			d.add(stream.TopicDeployment, "DeploymentStopped", prev.ID, ns, dep)
+		}
+		return
+	}
+	j := d.after.JobByID(req.JobID)
+	if j == nil || j.ModifyIndex != d.index {
+		return
+	}
+	d.add(stream.TopicJob, "JobStopped", j.ID, ns, d.after.JobWithStatus(j))
+	for _, a := range d.after.AllocsByJob(j.ID) {
+		d.alloc(a)
+	}
+	if !prev.Stop {
+		d.add(stream.TopicDeployment, "DeploymentStopped", j.ID, ns, dep)
+	}
+}
+
+func (d *deriver) allocDeleted(a *structs.Allocation) {
+	if a == nil || d.after.AllocByID(a.ID) != nil {
+		return
+	}
+	d.add(stream.TopicAllocation, "AllocationDeleted", a.ID, jobNamespace(a.Job),
+		map[string]string{"id": a.ID, "job_id": a.JobID, "node_id": a.NodeID}, a.JobID, a.NodeID)
+}
+
+// PlanEvent is the payload of a Plan event: one plan as committed.
+type PlanEvent struct {
+	JobID   string `json:"job_id"`
+	Placed  int    `json:"placed"`
+	Stopped int    `json:"stopped"`
+	Evicted int    `json:"evicted"`
+	// Dropped is set when the job changed after the plan was checked:
+	// its placements were not committed.
+	Dropped bool `json:"dropped,omitempty"`
+	// Failure is why copies are still pending (after the plan).
+	Failure *structs.PlacementFailure `json:"failure,omitempty"`
+}
+
+func (d *deriver) plan(p *structs.ApplyPlanRequest) {
+	if p == nil {
+		return
+	}
+	ev := &PlanEvent{JobID: p.JobID}
+	var ns string
+	for _, pa := range p.Allocs {
+		if pa == nil {
+			continue
+		}
+		a := d.after.AllocByID(pa.ID)
+		if a == nil || a.ModifyIndex != d.index {
+			if pa.CreateIndex == 0 && pa.DesiredStatus == structs.AllocDesiredRun {
+				ev.Dropped = true
+			}
+			continue
+		}
+		ns = jobNamespace(a.Job)
+		switch {
+		case a.CreateIndex == d.index:
+			ev.Placed++
+		case a.DesiredStatus == structs.AllocDesiredEvict:
+			ev.Evicted++
+		default:
+			ev.Stopped++
+		}
+		d.alloc(a)
+	}
+	if p.Failure != nil {
+		ev.Failure = d.after.PlacementFailure(p.JobID)
+	}
+	if ns == "" {
+		ns = jobNamespace(d.after.JobByID(p.JobID))
+	}
+	if ev.Placed+ev.Stopped+ev.Evicted > 0 || ev.Failure != nil || ev.Dropped || p.ClearFailure {
+		d.add(stream.TopicPlan, "PlanApplied", p.JobID, ns, ev)
+	}
+}
+
+func (d *deriver) gc(req *structs.GCRequest) {
+	for _, g := range req.Allocs {
+		for _, id := range g.IDs {
+			d.allocDeleted(d.before.AllocByID(id))
+		}
+	}
+	for _, g := range req.Jobs {
+		prev := d.before.JobByID(g.ID)
+		if prev == nil || d.after.JobByID(g.ID) != nil {
+			continue
+		}
+		for _, a := range d.before.AllocsByJob(g.ID) {
+			d.allocDeleted(a)
+		}
+		d.add(stream.TopicJob, "JobDeleted", g.ID, jobNamespace(prev), map[string]string{"id": g.ID})
+	}
+}

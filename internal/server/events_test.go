@@ -1,0 +1,234 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/stream"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// scriptStep is one entry of a scripted sequence and the events it must
+// give, as "Topic Type Key".
+type scriptStep struct {
+	t    structs.MessageType
+	req  any
+	want []string
+}
+
+// eventScript covers every kind of entry: nodes, a job, its placements, a
+// plan dropped because its job changed, reports (one for an unknown
+// allocation), drain, node down, stop, purge, garbage collection and
+// server records.
+func eventScript() []scriptStep {
+	job := &structs.Job{ID: "web", Name: "web", Type: structs.JobTypeService, Priority: 50, Count: 2, Version: 1,
+		Driver: "mock", Resources: structs.Resources{CPU: 100, MemoryMB: 64}}
+	node := func(id string) *structs.Node {
+		return &structs.Node{ID: id, Name: id, Capacity: structs.Resources{CPU: 4000, MemoryMB: 4096}}
+	}
+	alloc := func(id, node string, idx int) *structs.Allocation {
+		return &structs.Allocation{ID: id, JobID: "web", JobVersion: 1, Name: structs.AllocName("web", idx), Index: idx,
+			NodeID: node, Resources: job.Resources, Priority: 50, DesiredStatus: structs.AllocDesiredRun,
+			ClientStatus: structs.AllocClientPending, Job: job}
+	}
+	running := func(id string) *structs.AllocClientUpdate {
+		return &structs.AllocClientUpdate{ID: id, ClientStatus: structs.AllocClientRunning,
+			TaskState: structs.TaskState{State: structs.TaskStateRunning}}
+	}
+	scaled := job.Copy()
+	scaled.Count = 3
+	return []scriptStep{
+		{structs.NodeRegisterRequestType, &structs.NodeRegisterRequest{Node: node("n1")}, []string{"Node NodeRegistered n1"}},
+		{structs.NodeRegisterRequestType, &structs.NodeRegisterRequest{Node: node("n2")}, []string{"Node NodeRegistered n2"}},
+		{structs.JobBatchRequestType, &structs.JobBatchRequest{Writes: []structs.JobWrite{{Register: &structs.JobRegisterRequest{Job: job}}}},
+			[]string{"Job JobRegistered web", "Deployment DeploymentStarted web"}},
+		{structs.ApplyPlanBatchRequestType, &structs.ApplyPlanBatchRequest{Plans: []*structs.ApplyPlanRequest{{
+			JobID: "web", JobVersion: 1, Allocs: []*structs.Allocation{alloc("a1", "n1", 0), alloc("a2", "n2", 1)}}}},
+			[]string{"Allocation AllocationPlaced a1", "Allocation AllocationPlaced a2", "Plan PlanApplied web"}},
+		// Checked against version 7: the placement is not committed.
+		{structs.ApplyPlanBatchRequestType, &structs.ApplyPlanBatchRequest{Plans: []*structs.ApplyPlanRequest{{
+			JobID: "web", JobVersion: 7, Allocs: []*structs.Allocation{alloc("a3", "n1", 2)}}}},
+			[]string{"Plan PlanApplied web"}},
+		{structs.AllocClientUpdateBatchRequestType, &structs.AllocClientUpdateBatchRequest{Nodes: []structs.AllocClientUpdateRequest{
+			{NodeID: "n1", Updates: []*structs.AllocClientUpdate{running("a1"), running("nope")}},
+			{NodeID: "n2", Updates: []*structs.AllocClientUpdate{running("a2")}}}},
+			[]string{"Allocation AllocationUpdated a1", "Allocation AllocationUpdated a2"}},
+		{structs.JobRegisterRequestType, &structs.JobRegisterRequest{Job: scaled},
+			[]string{"Job JobRegistered web", "Deployment DeploymentScaled web"}},
+		{structs.NodeUpdateDrainRequestType, &structs.NodeUpdateDrainRequest{NodeID: "n1", Drain: true}, []string{"Node NodeDrain n1"}},
+		{structs.NodeUpdateStatusRequestType, &structs.NodeUpdateStatusRequest{NodeID: "n2", Status: structs.NodeStatusDown},
+			[]string{"Node NodeStatus n2", "Allocation AllocationUpdated a2"}},
+		{structs.JobDeregisterRequestType, &structs.JobDeregisterRequest{JobID: "web"},
+			[]string{"Job JobStopped web", "Allocation AllocationUpdated a1", "Deployment DeploymentStopped web"}},
+		{structs.GCRequestType, &structs.GCRequest{Allocs: []structs.GCAllocs{{JobID: "web", ModifyIndex: 10, IDs: []string{"a2"}}}},
+			[]string{"Allocation AllocationDeleted a2"}},
+		{structs.JobDeregisterRequestType, &structs.JobDeregisterRequest{JobID: "web", Purge: true},
+			[]string{"Job JobPurged web", "Allocation AllocationDeleted a1"}},
+		{structs.ServerMemberUpsertRequestType, &structs.ServerMemberUpsertRequest{Member: &structs.ServerMember{ID: "s1", Name: "s1", RaftAddr: "127.0.0.1:4647", HTTPAddr: "127.0.0.1:4646"}},
+			[]string{"Server ServerMemberUpserted s1"}},
+		{structs.ServerMemberDeleteRequestType, &structs.ServerMemberDeleteRequest{ID: "s1"}, []string{"Server ServerMemberDeleted s1"}},
+	}
+}
+
+func newEventFSM(t *testing.T) (*fsm, *stream.Broker) {
+	t.Helper()
+	f := newTestFSM(t)
+	cfg := stream.DefaultConfig()
+	cfg.Linger = time.Hour
+	b, err := stream.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	f.events = b
+	return f, b
+}
+
+// readEvents reads n events as "index Topic Type Key".
+func readEvents(t *testing.T, sub *stream.Subscription, n int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var got []string
+	for len(got) < n {
+		b, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %d events %q: %v", len(got), got, err)
+		}
+		for _, e := range b.Events {
+			got = append(got, fmt.Sprintf("%d %s %s %s", e.Index, e.Topic, e.Type, e.Key))
+			var w stream.WireEvent
+			if err := json.Unmarshal(e.Encoded(), &w); err != nil || w.Key != e.Key || w.Index != e.Index {
+				t.Fatalf("event %s %s encoded as %s (%v)", e.Type, e.Key, e.Encoded(), err)
+			}
+		}
+	}
+	return got
+}
+
+func TestEventsOfScriptedSequence(t *testing.T) {
+	f, b := newEventFSM(t)
+	sub, err := b.Subscribe(stream.SubscribeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var want []string
+	for i, step := range eventScript() {
+		index := uint64(i + 1)
+		if resp := f.Apply(entry(t, index, step.t, step.req)); resp != nil {
+			if err, ok := resp.(error); ok {
+				t.Fatalf("entry %d: %v", index, err)
+			}
+		}
+		for _, w := range step.want {
+			want = append(want, fmt.Sprintf("%d %s", index, w))
+		}
+	}
+	got := readEvents(t, sub, len(want))
+	// Within an entry the order is the deriver's; across entries it is
+	// the index order.
+	if !slices.IsSortedFunc(got, func(a, b string) int { return cmpIndex(a) - cmpIndex(b) }) {
+		t.Fatalf("events out of index order:\n%s", strings.Join(got, "\n"))
+	}
+	sortWithinIndex(got)
+	sortWithinIndex(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Resuming after any entry gives exactly the events after it.
+	for _, from := range []uint64{0, 3, 9, 13} {
+		rs, err := b.Subscribe(stream.SubscribeRequest{Resume: true, Index: from})
+		if err != nil {
+			t.Fatalf("resume from %d: %v", from, err)
+		}
+		var tail []string
+		for _, w := range want {
+			if uint64(cmpIndex(w)) > from {
+				tail = append(tail, w)
+			}
+		}
+		got := readEvents(t, rs, len(tail))
+		sortWithinIndex(got)
+		if !slices.Equal(got, tail) {
+			t.Fatalf("resumed from %d:\n%s\nwant:\n%s", from, strings.Join(got, "\n"), strings.Join(tail, "\n"))
+		}
+		rs.Close()
+	}
+}
+
+func cmpIndex(s string) int {
+	var n int
+	_, _ = fmt.Sscanf(s, "%d", &n)
+	return n
+}
+
+func sortWithinIndex(s []string) {
+	slices.SortStableFunc(s, func(a, b string) int {
+		if d := cmpIndex(a) - cmpIndex(b); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+}
+
+// TestEventsNotPublishedWithoutSubscribers: nothing is derived while
+// nobody listens, and a later subscriber cannot resume from before.
+func TestEventsNotPublishedWithoutSubscribers(t *testing.T) {
+	f := newTestFSM(t)
+	cfg := stream.DefaultConfig()
+	cfg.Linger = 0
+	b, err := stream.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	f.events = b
+	for i, step := range eventScript()[:4] {
+		f.Apply(entry(t, uint64(i+1), step.t, step.req))
+	}
+	if st := b.Stats(); st.Batches != 0 || st.Active {
+		t.Fatalf("broker holds %d batches (active %v) with nobody subscribed", st.Batches, st.Active)
+	}
+	_, err = b.Subscribe(stream.SubscribeRequest{Resume: true, Index: 2})
+	var se *stream.Error
+	if !errors.As(err, &se) || se.Code != stream.CodeIndexTooOld || se.Floor != 4 {
+		t.Fatalf("resume from before the subscriber: %v", err)
+	}
+}
+
+// TestEventsRestoreResets: a snapshot restore ends subscriptions.
+func TestEventsRestoreResets(t *testing.T) {
+	f, b := newEventFSM(t)
+	sub, _ := b.Subscribe(stream.SubscribeRequest{})
+	defer sub.Close()
+	for i, step := range eventScript()[:3] {
+		f.Apply(entry(t, uint64(i+1), step.t, step.req))
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Restore(nopCloser{&sink}); err != nil {
+		t.Fatal(err)
+	}
+	<-sub.Done()
+	if e := sub.Err(); e.Code != stream.CodeReset {
+		t.Fatalf("after a restore: %v", e)
+	}
+}
+
+type nopCloser struct{ *memSink }
+
+func (nopCloser) Close() error { return nil }

@@ -1,0 +1,203 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/acl"
+	"github.com/gantry-project/gantry/internal/stream"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// maxFilterValues bounds the topics, keys and namespaces one stream
+// filters on.
+const maxFilterValues = 256
+
+// eventStream serves GET /v1/event/stream: NDJSON, one line per committed
+// entry with matching events, heartbeats while idle, and a last line with
+// an error when the server ends the stream (docs/api.md). It is answered
+// by the server that receives it, from its own FSM.
+func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error) {
+	req, err := eventRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.ACL.Enabled {
+		req.Filter.Allow = eventAllowed(s.aclOf(r))
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK) // a stream has no length to announce
+		return nil, nil
+	}
+	sub, err := s.events.Subscribe(req)
+	var serr *stream.Error
+	if errors.As(err, &serr) {
+		// The stream exists but cannot start where asked: say why as
+		// its one line, as it would say why it ended.
+		w.Header().Set(api.IndexHeader, strconv.FormatUint(max(serr.Floor, 1), 10))
+		w.WriteHeader(http.StatusOK)
+		bw := bufio.NewWriter(w)
+		writeEventError(bw, serr)
+		_ = bw.Flush()
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Close()
+
+	rc := http.NewResponseController(w)
+	// A subscriber the broker drops (it fell behind) may be blocked in a
+	// write to a client that reads nothing: cut that write short.
+	stopWatch := make(chan struct{})
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		select {
+		case <-sub.Done():
+			_ = rc.SetWriteDeadline(time.Now().Add(time.Second))
+		case <-stopWatch:
+		}
+	}()
+	defer func() {
+		close(stopWatch)
+		<-watchDone
+		_ = rc.SetWriteDeadline(time.Time{}) // the connection may serve more requests
+	}()
+
+	w.Header().Set(api.IndexHeader, strconv.FormatUint(max(sub.LastIndex(), 1), 10))
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	flush := func() error {
+		if err := rc.SetWriteDeadline(time.Now().Add(s.cfg.Events.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if err := flush(); err != nil {
+		return nil, nil
+	}
+	heartbeat := time.NewTicker(s.cfg.Events.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		batch, err := sub.NextOrIdle(r.Context(), heartbeat.C)
+		switch {
+		case errors.As(err, &serr):
+			writeEventError(bw, serr)
+			_ = flush()
+			return nil, nil
+		case err != nil:
+			return nil, nil // the client went away
+		case batch == nil:
+			writeEventLine(bw, sub.LastIndex(), nil)
+		default:
+			writeEventLine(bw, batch.Index, batch.Events)
+			heartbeat.Reset(s.cfg.Events.Heartbeat)
+		}
+		if err := flush(); err != nil {
+			return nil, nil
+		}
+	}
+}
+
+// writeEventLine writes {"index":N,"events":[...]} from the events'
+// shared encodings.
+func writeEventLine(bw *bufio.Writer, index uint64, events []*stream.Event) {
+	var num [20]byte
+	_, _ = bw.WriteString(`{"index":`)
+	_, _ = bw.Write(strconv.AppendUint(num[:0], index, 10))
+	if len(events) > 0 {
+		_, _ = bw.WriteString(`,"events":[`)
+		for i, e := range events {
+			if i > 0 {
+				_ = bw.WriteByte(',')
+			}
+			_, _ = bw.Write(e.Encoded())
+		}
+		_ = bw.WriteByte(']')
+	}
+	_, _ = bw.WriteString("}\n")
+}
+
+func writeEventError(bw *bufio.Writer, e *stream.Error) {
+	line, _ := json.Marshal(stream.WireBatch{Index: e.Floor, Error: e.Msg, Code: e.Code})
+	_, _ = bw.Write(line)
+	_ = bw.WriteByte('\n')
+}
+
+// eventRequest reads the stream's parameters: topic, key, namespace
+// (each repeated or comma-separated) and index.
+// eventAllowed keeps the events the caller's token may read: a job's,
+// allocation's, deployment's or plan's with read in its namespace, a
+// node's with node read, a server's with operator read.
+func eventAllowed(a *acl.ACL) func(*stream.Event) bool {
+	return func(e *stream.Event) bool {
+		switch e.Topic {
+		case stream.TopicNode:
+			return a.AllowNode(acl.LevelRead)
+		case stream.TopicServer:
+			return a.AllowOperator(acl.LevelRead)
+		}
+		ns := e.Namespace
+		if ns == "" {
+			ns = structs.DefaultNamespace
+		}
+		return a.AllowNamespace(ns, acl.CapRead)
+	}
+}
+
+func eventRequest(r *http.Request) (stream.SubscribeRequest, error) {
+	var req stream.SubscribeRequest
+	q := r.URL.Query()
+	list := func(name string) ([]string, error) {
+		var out []string
+		for _, v := range q[name] {
+			for _, p := range strings.Split(v, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					out = append(out, p)
+				}
+			}
+		}
+		if len(out) > maxFilterValues {
+			return nil, badRequest("%s: at most %d values (got %d)", name, maxFilterValues, len(out))
+		}
+		return out, nil
+	}
+	topics, err := list("topic")
+	if err != nil {
+		return req, err
+	}
+	for _, t := range topics {
+		topic, err := stream.ParseTopic(t)
+		if err != nil {
+			return req, badRequest("topic: %v", err)
+		}
+		req.Filter.Topics = append(req.Filter.Topics, topic)
+	}
+	if req.Filter.Keys, err = list("key"); err != nil {
+		return req, err
+	}
+	if req.Filter.Namespaces, err = list("namespace"); err != nil {
+		return req, err
+	}
+	if v := q.Get("index"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return req, badRequest("index: must be a non-negative integer (got %q)", v)
+		}
+		req.Resume, req.Index = true, n
+	}
+	return req, nil
+}

@@ -1,0 +1,234 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/acl"
+	"github.com/gantry-project/gantry/internal/stream"
+)
+
+// streamUntil reads the stream until cond holds over the events read so
+// far, and returns them as "Topic Type Key".
+func streamUntil(t *testing.T, es *api.EventStream, what string, cond func([]string) bool) []string {
+	t.Helper()
+	var got []string
+	var last uint64
+	done := make(chan error, 1)
+	go func() {
+		for {
+			b, err := es.Next()
+			if err != nil {
+				done <- err
+				return
+			}
+			if b.Index < last {
+				done <- fmt.Errorf("line at index %d after one at %d", b.Index, last)
+				return
+			}
+			last = b.Index
+			for _, e := range b.Events {
+				if e.Index != b.Index {
+					done <- fmt.Errorf("event %s %s at %d in the line of %d", e.Type, e.Key, e.Index, b.Index)
+					return
+				}
+				got = append(got, e.Topic+" "+e.Type+" "+e.Key)
+			}
+			if cond(got) {
+				done <- nil
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("waiting for %s: %v (read %q)", what, err, got)
+		}
+	case <-time.After(30 * time.Second):
+		_ = es.Close()
+		<-done
+		t.Fatalf("waiting for %s: read %q", what, got)
+	}
+	return got
+}
+
+func count(events []string, prefix string) int {
+	n := 0
+	for _, e := range events {
+		if strings.HasPrefix(e, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestEventStreamHTTP(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Events.Broker.Linger = 0
+	s, c := startServer(t, cfg)
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	es, err := c.EventStream(ctx, api.EventStreamOptions{Topics: []string{"Job", "Allocation", "Node"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	for i := range 2 {
+		if _, err := c.RegisterNode(bg, fakeNode(fmt.Sprintf("n%d", i), 4000, 4096)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.RegisterJob(bg, mockJob("web", 3)); err != nil {
+		t.Fatal(err)
+	}
+	got := streamUntil(t, es, "three placements", func(ev []string) bool {
+		return count(ev, "Allocation AllocationPlaced") == 3
+	})
+	if count(got, "Node NodeRegistered") != 2 || count(got, "Job JobRegistered web") != 1 {
+		t.Fatalf("events %q", got)
+	}
+	mark := es.Index()
+
+	// A filtered stream resumed from the mark sees the stop and nothing
+	// of other topics.
+	if _, err := c.StopJob(bg, "web", false); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := c.EventStream(ctx, api.EventStreamOptions{Topics: []string{"Job"}, Keys: []string{"web"}, Resume: true, Index: mark})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	got = streamUntil(t, rs, "the stop", func(ev []string) bool { return slices.Contains(ev, "Job JobStopped web") })
+	for _, e := range got {
+		if !strings.HasPrefix(e, "Job ") {
+			t.Fatalf("filtered stream sent %q", e)
+		}
+	}
+
+	// Once nobody listens nothing is recorded: a resume from before a
+	// change made then says so.
+	_ = es.Close()
+	_ = rs.Close()
+	waitFor(t, 10*time.Second, "the streams to end", func() (bool, string) {
+		return s.events.Stats().Subscribers == 0, fmt.Sprintf("%+v", s.events.Stats())
+	})
+	reg, err := c.RegisterNode(bg, fakeNode("n9", 4000, 4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := c.EventStream(ctx, api.EventStreamOptions{Resume: true, Index: mark})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	_, err = s2.Next()
+	var ee *api.EventStreamError
+	if !errors.As(err, &ee) || ee.Code != api.EventIndexTooOld || ee.Floor < reg.Index {
+		t.Fatalf("resume from %d after a change at %d nobody heard: %v", mark, reg.Index, err)
+	}
+
+	// Bad parameters are refused before the stream starts.
+	_, err = c.EventStream(ctx, api.EventStreamOptions{Topics: []string{"Jobz"}})
+	var ae *api.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusBadRequest || !strings.Contains(ae.Message, "unknown topic") {
+		t.Fatalf("unknown topic: %v", err)
+	}
+}
+
+// TestEventStreamSlowClientDropped: a client that never reads is dropped
+// once it falls behind the ring, and the server keeps committing.
+func TestEventStreamSlowClientDropped(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Events.Broker.MaxBatches = 4
+	cfg.Events.WriteTimeout = time.Minute // dropped by the broker, not the timeout
+	s, c := startServer(t, cfg)
+	for i := range 4 {
+		if _, err := c.RegisterNode(bg, fakeNode(fmt.Sprintf("n%d", i), 1<<30, 1<<30)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A connection with a small receive window that sends its request
+	// and never reads the answer.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	conn, err := d.Dial("tcp", s.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "GET /v1/event/stream HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the subscriber", func() (bool, string) {
+		return s.events.Stats().Subscribers == 1, "not subscribed"
+	})
+	// Jobs of 500 copies: each plan entry is a line of ~250 KB, 10 MB in
+	// all, more than the kernel buffers of the connection hold.
+	const jobs = 40
+	for i := range jobs {
+		if _, err := c.RegisterJob(bg, mockJob(fmt.Sprintf("job-%d", i), 500)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range jobs {
+		waitLive(t, c, fmt.Sprintf("job-%d", i), 500)
+	}
+	waitFor(t, 30*time.Second, "the slow subscriber to be dropped", func() (bool, string) {
+		return s.events.Stats().Subscribers == 0, fmt.Sprintf("%+v", s.events.Stats())
+	})
+	// What it could read ends with the reason.
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	sc := bufio.NewScanner(conn)
+	sc.Buffer(nil, 64<<20)
+	var last string
+	for sc.Scan() {
+		last = sc.Text()
+	}
+	if !strings.Contains(last, api.EventSlow) {
+		t.Logf("last line read: %.200s (the connection may be cut before the reason arrives)", last)
+	}
+}
+
+// TestEventAllowed: with ACLs on, a stream keeps only the events the
+// token may read.
+func TestEventAllowed(t *testing.T) {
+	pol, err := acl.Parse(`namespace "team-a" { policy = "read" }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := eventAllowed(acl.Compile(pol))
+	tests := []struct {
+		ev   stream.Event
+		want bool
+	}{
+		{stream.Event{Topic: stream.TopicJob, Namespace: "team-a"}, true},
+		{stream.Event{Topic: stream.TopicAllocation, Namespace: "team-a"}, true},
+		{stream.Event{Topic: stream.TopicJob, Namespace: "team-b"}, false},
+		{stream.Event{Topic: stream.TopicPlan}, false}, // the default namespace
+		{stream.Event{Topic: stream.TopicNode}, false},
+		{stream.Event{Topic: stream.TopicServer}, false},
+	}
+	for _, tt := range tests {
+		if got := allow(&tt.ev); got != tt.want {
+			t.Errorf("%s in %q: allowed %v, want %v", tt.ev.Topic, tt.ev.Namespace, got, tt.want)
+		}
+	}
+	if all := eventAllowed(acl.Management); !all(&stream.Event{Topic: stream.TopicServer}) {
+		t.Error("a management token is refused a server event")
+	}
+}

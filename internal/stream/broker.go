@@ -1,0 +1,333 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Error codes of a stream's last line (WireBatch.Code) and of the errors
+// Subscribe and Next return.
+const (
+	// CodeIndexTooOld: the events after the index asked for are no longer
+	// kept (the ring moved on, or nobody was subscribed then).
+	CodeIndexTooOld = "index_too_old"
+	// CodeSlow: the subscriber fell further behind than the ring holds.
+	CodeSlow = "slow_subscriber"
+	// CodeReset: the events were interrupted (a snapshot restore replaced
+	// the state, or the broker could not keep up with the commits).
+	CodeReset = "reset"
+	// CodeClosed: the server is stopping.
+	CodeClosed = "closed"
+)
+
+// Error is why a subscription could not start or ended.
+type Error struct {
+	Code string
+	Msg  string
+	// Floor is the lowest index a new subscription may resume from.
+	Floor uint64
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// ErrClosed ends every subscription when the broker closes.
+var ErrClosed = &Error{Code: CodeClosed, Msg: "event stream closed: the server is stopping"}
+
+// DeriveFunc returns the events of one committed entry. It runs on the
+// broker's goroutine, after the entry was applied.
+type DeriveFunc func() []*Event
+
+// Config sizes the broker. Every field has a default (DefaultConfig).
+type Config struct {
+	// MaxBatches bounds the entries kept in the ring.
+	MaxBatches int
+	// MaxBytes bounds the encoded events kept in the ring.
+	MaxBytes int
+	// QueueLen bounds the entries applied but not yet derived; when it is
+	// full the broker cannot keep up and resets (CodeReset) rather than
+	// make the FSM wait.
+	QueueLen int
+	// Linger keeps recording events for a while after the last subscriber
+	// left, so a client that reconnects resumes without a gap.
+	Linger time.Duration
+	Logger *slog.Logger
+}
+
+// DefaultConfig: 16,384 entries or 64 MiB of events, whichever is reached
+// first; a queue of 1,024 entries (each holds two state snapshots until
+// derived, so the queue is kept short); one minute of linger.
+func DefaultConfig() Config {
+	return Config{MaxBatches: 16384, MaxBytes: 64 << 20, QueueLen: 1024, Linger: time.Minute}
+}
+
+// Validate checks the sizes.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBatches < 1 {
+		errs = append(errs, fmt.Errorf("event stream: max batches must be at least 1 (got %d)", c.MaxBatches))
+	}
+	if c.MaxBytes < 1 {
+		errs = append(errs, fmt.Errorf("event stream: max bytes must be at least 1 (got %d)", c.MaxBytes))
+	}
+	if c.QueueLen < 1 {
+		errs = append(errs, fmt.Errorf("event stream: queue length must be at least 1 (got %d)", c.QueueLen))
+	}
+	if c.Linger < 0 {
+		errs = append(errs, fmt.Errorf("event stream: linger must not be negative (got %s)", c.Linger))
+	}
+	return errors.Join(errs...)
+}
+
+// published is an entry waiting for the broker's goroutine.
+type published struct {
+	index  uint64
+	derive DeriveFunc
+}
+
+// Broker fans events out to subscribers. Publish and Active are called
+// from the FSM goroutine only (one publisher); everything else from any
+// goroutine.
+type Broker struct {
+	cfg    Config
+	logger *slog.Logger
+	queue  chan published
+
+	// active is true while events are recorded: someone subscribes, or
+	// the last one left less than Linger ago. The FSM reads it on every
+	// entry, so it is the whole cost of the stream when nobody listens.
+	active atomic.Bool
+	// skipped is the index of the last entry the FSM did not publish
+	// because the broker was inactive.
+	skipped atomic.Uint64
+	// overflow is the index of the last entry dropped because the queue
+	// was full (0: none since the broker's goroutine last looked).
+	overflow atomic.Uint64
+
+	mu   sync.Mutex
+	ring ring // guarded by mu
+	// floor is the highest index whose events are gone (evicted from the
+	// ring, skipped, or lost); a subscription may resume from any index
+	// at or above it. Guarded by mu.
+	floor uint64
+	// notify is closed and replaced when a batch is appended. Guarded by
+	// mu.
+	notify chan struct{}
+	subs   map[*Subscription]struct{} // guarded by mu
+	linger *time.Timer                // guarded by mu
+	closed bool                       // guarded by mu
+	// started is set when the goroutine runs (the first Subscribe):
+	// nothing is published before, so a broker nobody subscribed to
+	// holds no goroutine. Guarded by mu.
+	started bool
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// New makes a broker. Its goroutine starts with the first subscription
+// and runs until Close.
+func New(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{
+		cfg:    cfg,
+		logger: cfg.Logger,
+		queue:  make(chan published, cfg.QueueLen),
+		ring:   newRing(cfg.MaxBatches),
+		notify: make(chan struct{}),
+		subs:   map[*Subscription]struct{}{},
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	return b, nil
+}
+
+// Want reports whether the FSM should publish the entry at index, and
+// records it as skipped when not. It is the whole cost of the stream on
+// the FSM while nobody subscribes: an atomic load, store and load.
+//
+// The order matters: Want stores the skipped index and then loads
+// active; Subscribe stores active and then loads the skipped index. With
+// Go's sequentially consistent atomics at least one sees the other's
+// store, so either the entry is published or the subscriber knows it was
+// skipped; never neither.
+func (b *Broker) Want(index uint64) bool {
+	if b.active.Load() {
+		return true
+	}
+	b.skipped.Store(index)
+	return b.active.Load()
+}
+
+// Publish hands the entry at index to the broker's goroutine; it never
+// blocks. When the queue is full the entry is lost: the broker resets
+// its subscribers (CodeReset) once it catches up.
+func (b *Broker) Publish(index uint64, derive DeriveFunc) {
+	select {
+	case b.queue <- published{index: index, derive: derive}:
+	default:
+		b.overflow.Store(index)
+	}
+}
+
+// run derives and encodes the published entries, in order, and appends
+// them to the ring.
+func (b *Broker) run() {
+	defer close(b.done)
+	for {
+		select {
+		case <-b.stop:
+			return
+		case p := <-b.queue:
+			if lost := b.overflow.Swap(0); lost != 0 {
+				b.reset(lost, fmt.Sprintf("events interrupted at index %d: the server could not derive events as fast as entries were committed", lost))
+			}
+			b.append(p.index, p.derive())
+		}
+	}
+}
+
+// append encodes events and adds them to the ring as one batch.
+func (b *Broker) append(index uint64, events []*Event) {
+	size := 0
+	kept := events[:0]
+	for _, e := range events {
+		e.Index = index
+		if err := e.encode(); err != nil {
+			b.logger.Error("event not encoded", "error", err)
+			continue
+		}
+		size += len(e.encoded)
+		kept = append(kept, e)
+	}
+	batch := &Batch{Index: index, Events: kept, size: size}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || index <= b.floor {
+		return // recorded as lost already (a reset overtook it)
+	}
+	for evicted := range b.ring.push(batch, b.cfg.MaxBytes) {
+		b.evicted(evicted)
+	}
+	close(b.notify)
+	b.notify = make(chan struct{})
+}
+
+// evicted drops the subscribers that had not read a batch leaving the
+// ring. Called with mu held.
+func (b *Broker) evicted(old *Batch) {
+	if old.Index > b.floor {
+		b.floor = old.Index
+	}
+	for s := range b.subs {
+		if s.cursor <= old.seq {
+			b.endLocked(s, &Error{Code: CodeSlow, Floor: b.floor, Msg: fmt.Sprintf(
+				"subscriber dropped: it fell behind by more than the %d entries (or %d bytes) of events the server keeps, at index %d; resume from a newer index",
+				b.cfg.MaxBatches, b.cfg.MaxBytes, s.lastIndex)})
+		}
+	}
+}
+
+// Reset ends every subscription with CodeReset and forgets the ring: the
+// events up to index can no longer be followed (a snapshot restore
+// replaced the state at index). Any goroutine may call it.
+func (b *Broker) Reset(index uint64, reason string) {
+	b.reset(index, reason)
+}
+
+func (b *Broker) reset(index uint64, reason string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if index > b.floor {
+		b.floor = index
+	}
+	b.ring.clear()
+	for s := range b.subs {
+		b.endLocked(s, &Error{Code: CodeReset, Msg: reason, Floor: b.floor})
+	}
+}
+
+// endLocked ends s with err and removes it. Called with mu held.
+func (b *Broker) endLocked(s *Subscription, err *Error) {
+	if s.err != nil {
+		return
+	}
+	s.err = err
+	close(s.done)
+	delete(b.subs, s)
+	b.left()
+}
+
+// left deactivates the broker once the last subscriber is gone and the
+// linger passed. Called with mu held.
+func (b *Broker) left() {
+	if len(b.subs) > 0 || b.closed {
+		return
+	}
+	if b.cfg.Linger == 0 {
+		b.active.Store(false)
+		return
+	}
+	if b.linger != nil {
+		b.linger.Stop()
+	}
+	b.linger = time.AfterFunc(b.cfg.Linger, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if len(b.subs) == 0 {
+			b.active.Store(false)
+		}
+	})
+}
+
+// Close ends every subscription (ErrClosed) and stops the broker's
+// goroutine. Entries still queued are dropped.
+func (b *Broker) Close() {
+	b.mu.Lock()
+	if b.closed {
+		started := b.started
+		b.mu.Unlock()
+		if started {
+			<-b.done
+		}
+		return
+	}
+	for s := range b.subs {
+		b.endLocked(s, ErrClosed)
+	}
+	b.closed = true
+	b.active.Store(false)
+	if b.linger != nil {
+		b.linger.Stop()
+	}
+	started := b.started
+	b.mu.Unlock()
+	close(b.stop)
+	if started {
+		<-b.done
+	}
+}
+
+// Stats is what the broker holds now.
+type Stats struct {
+	Subscribers int
+	Batches     int
+	Bytes       int
+	Floor       uint64
+	Active      bool
+}
+
+// Stats returns the broker's figures.
+func (b *Broker) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return Stats{Subscribers: len(b.subs), Batches: b.ring.len(), Bytes: b.ring.bytes, Floor: b.floor, Active: b.active.Load()}
+}

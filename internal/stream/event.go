@@ -1,0 +1,156 @@
+// Package stream is the server's event broker: committed Raft entries
+// become events (what each entry changed), kept in a bounded ring of
+// recent batches from which any number of subscribers read at their own
+// pace, resuming from an index. The FSM publishes without ever waiting on
+// a subscriber: deriving and encoding the events happens on the broker's
+// own goroutine, and a subscriber that falls further behind than the ring
+// holds is dropped with a reason rather than slowing anyone.
+//
+// The package knows nothing of Raft or the state store: the server hands
+// it an index and a function that derives that entry's events
+// (internal/server/events.go).
+package stream
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Topic groups events by what they are about.
+type Topic string
+
+// The topics. Plan events are the scheduler's decisions as committed (a
+// plan per job per entry: placements, stops, evictions, why copies are
+// pending); gantry has no evaluation objects, so "Evaluation" is accepted
+// as another name for Plan. Deployment events mark a new version of a
+// job rolling out and its end (stopped or purged).
+const (
+	TopicJob        Topic = "Job"
+	TopicAllocation Topic = "Allocation"
+	TopicNode       Topic = "Node"
+	TopicDeployment Topic = "Deployment"
+	TopicPlan       Topic = "Plan"
+	TopicServer     Topic = "Server"
+)
+
+// Topics lists every topic in the order the docs give them.
+func Topics() []Topic {
+	return []Topic{TopicJob, TopicAllocation, TopicNode, TopicDeployment, TopicPlan, TopicServer}
+}
+
+// ParseTopic reads a topic name, case-insensitively ("Evaluation" is
+// Plan). The error names the topics there are.
+func ParseTopic(s string) (Topic, error) {
+	if strings.EqualFold(s, "Evaluation") {
+		return TopicPlan, nil
+	}
+	for _, t := range Topics() {
+		if strings.EqualFold(s, string(t)) {
+			return t, nil
+		}
+	}
+	names := make([]string, 0, 6)
+	for _, t := range Topics() {
+		names = append(names, string(t))
+	}
+	return "", fmt.Errorf("unknown topic %q (topics: %s)", s, strings.Join(names, ", "))
+}
+
+// Event is one change of one object, as the server derived it from a
+// committed entry.
+type Event struct {
+	Topic Topic
+	// Type says what happened (AllocationPlaced, NodeDrain ...).
+	Type string
+	// Key is the object's ID (job, allocation, node, server).
+	Key string
+	// Namespace is the namespace of the job the event concerns (empty for
+	// nodes and servers).
+	Namespace string
+	// Index is the Raft index of the entry.
+	Index uint64
+	// FilterKeys are other IDs a key filter matches (an allocation's job
+	// and node): not sent.
+	FilterKeys []string
+	// Payload is the object (or a summary), encoded once as JSON.
+	Payload any
+
+	// encoded is the event's JSON, made by the broker before the event is
+	// shared with subscribers.
+	encoded []byte
+}
+
+// Encoded returns the event's JSON (set once the broker published it).
+func (e *Event) Encoded() []byte { return e.encoded }
+
+// wireEvent is an Event on the wire (WireEvent's shape, with the payload
+// not yet encoded).
+type wireEvent struct {
+	Topic     Topic  `json:"topic"`
+	Type      string `json:"type"`
+	Key       string `json:"key"`
+	Namespace string `json:"namespace,omitempty"`
+	Index     uint64 `json:"index"`
+	Payload   any    `json:"payload,omitempty"`
+}
+
+// encode makes the event's JSON.
+func (e *Event) encode() error {
+	b, err := json.Marshal(wireEvent{Topic: e.Topic, Type: e.Type, Key: e.Key, Namespace: e.Namespace, Index: e.Index, Payload: e.Payload})
+	if err != nil {
+		return fmt.Errorf("event %s %s %s at %d: %w", e.Topic, e.Type, e.Key, e.Index, err)
+	}
+	e.encoded = b
+	return nil
+}
+
+// WireEvent is an event as a client reads it (api.Event).
+type WireEvent struct {
+	Topic     string          `json:"topic"`
+	Type      string          `json:"type"`
+	Key       string          `json:"key"`
+	Namespace string          `json:"namespace,omitempty"`
+	Index     uint64          `json:"index"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+}
+
+// WireBatch is one line of GET /v1/event/stream (api.EventBatch): the
+// events of one committed entry that match the subscriber's filter; a
+// heartbeat (no events: every entry up to Index was looked at); or, last,
+// an error saying why the stream ended.
+type WireBatch struct {
+	Index  uint64      `json:"index"`
+	Events []WireEvent `json:"events,omitempty"`
+	Error  string      `json:"error,omitempty"`
+	// Code is the error's kind: CodeIndexTooOld, CodeSlow, CodeReset,
+	// CodeClosed.
+	Code string `json:"code,omitempty"`
+}
+
+// Filter selects events. An empty field matches everything.
+type Filter struct {
+	Topics []Topic
+	// Keys match an event's Key or one of its FilterKeys.
+	Keys []string
+	// Namespaces match an event's namespace; events without one (nodes,
+	// servers) always match.
+	Namespaces []string
+	// Allow, if set, is asked last (access control by token).
+	Allow func(*Event) bool
+}
+
+// Match reports whether the filter selects e.
+func (f *Filter) Match(e *Event) bool {
+	if len(f.Topics) > 0 && !slices.Contains(f.Topics, e.Topic) {
+		return false
+	}
+	if len(f.Keys) > 0 && !slices.Contains(f.Keys, e.Key) && !slices.ContainsFunc(e.FilterKeys, func(k string) bool { return slices.Contains(f.Keys, k) }) {
+		return false
+	}
+	if len(f.Namespaces) > 0 && e.Namespace != "" && !slices.Contains(f.Namespaces, e.Namespace) {
+		return false
+	}
+	return f.Allow == nil || f.Allow(e)
+}
