@@ -19,6 +19,7 @@ func cmdMulti(c *Client) {
 	c.multi = true
 	c.multiErr = false
 	c.queued = c.queued[:0]
+	c.queuedBytes = 0
 	c.W.OK()
 }
 
@@ -26,6 +27,7 @@ func (c *Client) discardMulti() {
 	c.multi = false
 	c.multiErr = false
 	c.queued = nil
+	c.queuedBytes = 0
 }
 
 func cmdDiscard(c *Client) {
