@@ -61,8 +61,8 @@ type Client struct {
 	// (client-query-buffer-limit)
 	queuedBytes int64
 	txrec       []byte
-	watched  []watchedKey
-	casDirty atomic.Bool // a watched key changed (set by other clients' commits)
+	watched     []watchedKey
+	casDirty    atomic.Bool // a watched key changed (set by other clients' commits)
 
 	cluster clusterConnState
 
@@ -244,6 +244,15 @@ func (s *Server) dispatch(c *Client) {
 		}
 	}
 	if c.multi && !cmd.Has(command.NoQueue) {
+		size := 0
+		for _, a := range args {
+			size += len(a) + 24
+		}
+		if c.queryOver(size) { // a transaction counts as input held
+			c.closing = true
+			return
+		}
+		c.queuedBytes += int64(size)
 		q := make([][]byte, len(args))
 		for i, a := range args {
 			q[i] = slices.Clone(a)

@@ -165,15 +165,15 @@ func (l *eventLoop) run() {
 }
 
 // resumeClients runs the input of clients that stopped to send their
-// replies (procOut), if the replies are out; one that still waits for the
-// socket resumes in writeOut.
+// replies (procOut), once the socket took enough of them; one whose socket
+// takes nothing resumes in writeOut when it does.
 func (l *eventLoop) resumeClients() {
 	if len(l.resume) == 0 {
 		return
 	}
 	l.resuming, l.resume = l.resume, l.resuming[:0]
 	for _, c := range l.resuming {
-		if l.clients[c.fd] == c && !c.waitingOut && !c.closing && c.wpos == len(c.W.B) {
+		if l.clients[c.fd] == c && !c.closing && !c.outputPaused() {
 			l.runClient(c)
 		}
 	}
@@ -333,6 +333,7 @@ func (l *eventLoop) writeOut(c *Client) {
 	}
 	c.wpos = 0
 	if cap(c.W.B) > keptBufSize {
+		l.s.released.Add(int64(cap(c.W.B)))
 		c.W.B = nil
 	} else {
 		c.W.B = c.W.B[:0]

@@ -36,8 +36,8 @@ const (
 	keptBufSize = 64 << 10
 	// keptArgs is the most argument slots a client keeps after a command.
 	keptArgs = 1024
-	// outputPause: while more than max(outputPause, the soft and the hard
-	// limit) bytes of a client's replies are unsent, the server runs no
+	// outputPause: while more than max(outputPause, the hard limit, the
+	// soft limit + outputPause) bytes of a client's replies are unsent, the server runs no
 	// more of its pipelined commands (and reads none) until the socket
 	// takes them. With Redis's default "normal 0 0 0" this bounds what a
 	// client that never reads can make the server hold, without closing
@@ -215,10 +215,21 @@ func (c *Client) checkOutput(out int, now int64) procResult {
 			strconv.FormatInt(o.softSecs.Load(), 10)+" s")
 		return procClose
 	}
-	if int64(out) > max(outputPause, hard, soft) {
+	if int64(out) > pauseAt(hard, soft) {
 		return procOut
 	}
 	return procMore
+}
+
+// pauseAt is the unsent bytes over which a client's commands wait: past
+// the soft limit by a margin, so a client that stops reading stays over
+// it and its seconds run, and never below the hard limit.
+func pauseAt(hard, soft int64) int64 { return max(outputPause, hard, soft+outputPause) }
+
+// outputPaused reports whether a client's unsent replies are over pauseAt.
+func (c *Client) outputPaused() bool {
+	o := &c.srv.lim.output[classNormal]
+	return int64(len(c.W.B)-c.wpos) > pauseAt(o.hard.Load(), o.soft.Load())
 }
 
 // softOver keeps the time a client went over the soft limit and reports

@@ -186,6 +186,9 @@ type Server struct {
 	queryLimitCloses  atomic.Int64 // client-query-buffer-limit
 	outputLimitCloses atomic.Int64 // client-output-buffer-limit
 	timeoutCloses     atomic.Int64 // timeout
+	// released counts the bytes of big client buffers dropped since the
+	// cron last gave memory back to the OS
+	released atomic.Int64
 
 	loops    []*eventLoop
 	nextLoop int
@@ -463,6 +466,10 @@ func (c *Client) process() procResult {
 			if !complete {
 				break
 			}
+			// all its bytes are here: room for exactly its arguments
+			if n := c.partial.Count(); n > cap(c.Args) {
+				c.Args = make([][]byte, 0, n)
+			}
 		}
 		args, n, err := resp.ParseCommandLimits(buf, c.Args, lim)
 		if err != nil {
@@ -499,6 +506,7 @@ func (c *Client) process() procResult {
 		}
 	}
 	if cap(c.Args) > keptArgs { // after a command with many arguments
+		c.srv.released.Add(int64(cap(c.Args)) * 24)
 		c.Args = make([][]byte, 0, 8)
 	}
 	return res
@@ -516,6 +524,7 @@ func (c *Client) prepareRead() bool {
 	if c.rstart == c.rend {
 		c.rstart, c.rend = 0, 0
 		if len(c.rbuf) > keptBufSize { // give a big request's memory back
+			c.srv.released.Add(int64(len(c.rbuf)))
 			c.rbuf = getReadBuf()
 		}
 	} else if c.rstart > 0 {
@@ -610,6 +619,7 @@ func (c *Client) flush() error {
 	_, err := c.nc.Write(c.W.B[c.wpos:])
 	c.wpos = 0
 	if cap(c.W.B) > keptBufSize {
+		c.srv.released.Add(int64(cap(c.W.B)))
 		c.W.B = nil
 	} else {
 		c.W.B = c.W.B[:0]

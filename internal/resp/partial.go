@@ -24,6 +24,11 @@ func (p *Partial) Active() bool { return p.need > 0 }
 // argument not yet announced as empty; 0 when no scan is under way.
 func (p *Partial) Need() int { return p.need }
 
+// Count returns the number of arguments the command announced (known
+// once Scan read its header), so the caller can make room for them when
+// the command is complete.
+func (p *Partial) Count() int { return int(max(p.count, 0)) }
+
 // Reset forgets the progress (the command was parsed, or the connection
 // reset).
 func (p *Partial) Reset() { *p = Partial{} }
