@@ -60,9 +60,12 @@ type Client struct {
 	// queuedBytes is the size of queued, counted as input held
 	// (client-query-buffer-limit)
 	queuedBytes int64
-	txrec       []byte
-	watched     []watchedKey
-	casDirty    atomic.Bool // a watched key changed (set by other clients' commits)
+	// queuedDenyOOM: a queued command is flagged denyoom (EXEC is
+	// refused when memory is over maxmemory)
+	queuedDenyOOM bool
+	txrec         []byte
+	watched       []watchedKey
+	casDirty      atomic.Bool // a watched key changed (set by other clients' commits)
 
 	cluster clusterConnState
 
@@ -243,7 +246,11 @@ func (s *Server) dispatch(c *Client) {
 			return
 		}
 	}
+	if !c.master && s.maxmemory.Load() > 0 && !s.admitMemory(c, cmd) {
+		return
+	}
 	if c.multi && !cmd.Has(command.NoQueue) {
+		c.queuedDenyOOM = c.queuedDenyOOM || cmd.Has(command.DenyOOM)
 		size := 0
 		for _, a := range args {
 			size += len(a) + 24

@@ -337,6 +337,8 @@ func cmdConfig(c *Client) {
 		s.totalCommands.Store(0)
 		s.totalConns.Store(0)
 		s.expiredKeys.Store(0)
+		s.evictedKeys.Store(0)
+		s.oomRejected.Store(0)
 		s.rejectedConns.Store(0)
 		s.queryLimitCloses.Store(0)
 		s.outputLimitCloses.Store(0)
@@ -391,9 +393,14 @@ func cmdInfo(c *Client) {
 		"hz:"+strconv.Itoa(s.cfg.ActiveExpireHz), "executable:gantry")
 	section("Clients", "connected_clients:"+strconv.Itoa(nclients), "blocked_clients:0",
 		"maxclients:"+strconv.FormatInt(s.lim.maxClients.Load(), 10))
-	section("Memory", "used_memory:"+strconv.FormatUint(ms.HeapAlloc, 10),
-		"used_memory_human:"+fmt.Sprintf("%.2fM", float64(ms.HeapAlloc)/(1<<20)),
-		"used_memory_rss:"+strconv.FormatUint(ms.Sys, 10), "maxmemory:0", "maxmemory_policy:noeviction",
+	used, maxmem := s.ks.UsedMemory(), s.maxmemory.Load()
+	section("Memory", "used_memory:"+strconv.FormatInt(used, 10),
+		"used_memory_human:"+humanBytes(used),
+		"used_memory_dataset:"+strconv.FormatInt(used, 10),
+		"used_memory_rss:"+strconv.FormatUint(ms.Sys, 10),
+		"maxmemory:"+strconv.FormatInt(maxmem, 10), "maxmemory_human:"+humanBytes(maxmem),
+		"maxmemory_policy:"+s.ks.Policy().String(),
+		"gantry_heap_alloc:"+strconv.FormatUint(ms.HeapAlloc, 10),
 		"mem_allocator:go")
 	p := []string{"loading:0", "rdb_changes_since_last_save:" + strconv.FormatInt(s.dirty.Load(), 10),
 		"rdb_last_save_time:" + strconv.FormatInt(s.lastSave.Load(), 10)}
@@ -406,7 +413,9 @@ func cmdInfo(c *Client) {
 	section("Stats", "total_connections_received:"+strconv.FormatInt(s.totalConns.Load(), 10),
 		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
 		"rejected_connections:"+strconv.FormatInt(s.rejectedConns.Load(), 10),
-		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10), "evicted_keys:0",
+		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10),
+		"evicted_keys:"+strconv.FormatInt(s.evictedKeys.Load(), 10),
+		"gantry_oom_rejected_commands:"+strconv.FormatInt(s.oomRejected.Load(), 10),
 		"client_query_buffer_limit_disconnections:"+strconv.FormatInt(s.queryLimitCloses.Load(), 10),
 		"client_output_buffer_limit_disconnections:"+strconv.FormatInt(s.outputLimitCloses.Load(), 10),
 		"gantry_timeout_disconnections:"+strconv.FormatInt(s.timeoutCloses.Load(), 10))
@@ -424,6 +433,19 @@ func cmdInfo(c *Client) {
 	}
 	section("Keyspace", ks...)
 	c.W.Verbatim(b.String())
+}
+
+// humanBytes formats a byte count as Redis's *_human fields (1.50M).
+func humanBytes(n int64) string {
+	switch {
+	case n < 1<<10:
+		return strconv.FormatInt(n, 10) + "B"
+	case n < 1<<20:
+		return fmt.Sprintf("%.2fK", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.2fM", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.2fG", float64(n)/(1<<30))
 }
 
 func (s *Server) port() string {

@@ -20,6 +20,7 @@ func cmdMulti(c *Client) {
 	c.multiErr = false
 	c.queued = c.queued[:0]
 	c.queuedBytes = 0
+	c.queuedDenyOOM = false
 	c.W.OK()
 }
 
@@ -28,6 +29,7 @@ func (c *Client) discardMulti() {
 	c.multiErr = false
 	c.queued = nil
 	c.queuedBytes = 0
+	c.queuedDenyOOM = false
 }
 
 func cmdDiscard(c *Client) {

@@ -3,9 +3,11 @@ package kv
 import (
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
 	"github.com/gantry-project/gantry/internal/resp"
 )
 
@@ -40,6 +42,19 @@ func configTable() map[string]configParam {
 					return "argument must be a memory value"
 				}
 				if v < min || v > max {
+					return "argument must be between " + strconv.FormatInt(min, 10) + " and " + strconv.FormatInt(max, 10) + " inclusive"
+				}
+				set(s, v)
+				return ""
+			},
+		}
+	}
+	integer := func(p func(s *Server) int64, min, max int64, set func(s *Server, v int64)) configParam {
+		return configParam{
+			get: func(s *Server) string { return strconv.FormatInt(p(s), 10) },
+			set: func(s *Server, val string) string {
+				v, err := strconv.ParseInt(val, 10, 64)
+				if err != nil || v < min || v > max {
 					return "argument must be between " + strconv.FormatInt(min, 10) + " and " + strconv.FormatInt(max, 10) + " inclusive"
 				}
 				set(s, v)
@@ -97,22 +112,34 @@ func configTable() map[string]configParam {
 				return ""
 			},
 		},
-		"dir":              {get: func(s *Server) string { return s.cfg.DataDir }},
-		"databases":        fixed("1"),
-		"cluster-enabled":  {get: func(s *Server) string { return yesno[s.cfg.Cluster != nil] }},
-		"port":             fixed(""),
-		"bind":             fixed(""),
-		"appendfilename":   fixed("appendonly"),
-		"io-threads":       fixed("1"),
-		"hz":               ignored("10", true),
-		"save":             ignored("", false),
-		"maxmemory-policy": ignored("noeviction", false),
-		"maxmemory": {get: func(*Server) string { return "0" }, set: func(_ *Server, val string) string {
-			if val != "0" {
-				return "gantry does not limit memory"
-			}
-			return ""
-		}},
+		"dir":             {get: func(s *Server) string { return s.cfg.DataDir }},
+		"databases":       fixed("1"),
+		"cluster-enabled": {get: func(s *Server) string { return yesno[s.cfg.Cluster != nil] }},
+		"port":            fixed(""),
+		"bind":            fixed(""),
+		"appendfilename":  fixed("appendonly"),
+		"io-threads":      fixed("1"),
+		"hz":              ignored("10", true),
+		"save":            ignored("", false),
+		"maxmemory": memory(func(s *Server) int64 { return s.maxmemory.Load() }, 0, 1<<62,
+			func(s *Server, v int64) { s.maxmemory.Store(v) }), // the cron evicts what is over
+		"maxmemory-policy": {
+			get: func(s *Server) string { return s.ks.Policy().String() },
+			set: func(s *Server, val string) string {
+				p, ok := keyspace.ParsePolicy(strings.ToLower(val))
+				if !ok {
+					return "argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction"
+				}
+				s.ks.SetPolicy(p)
+				return ""
+			},
+		},
+		"maxmemory-samples": integer(func(s *Server) int64 { return int64(s.ks.Samples()) }, 1, 64,
+			func(s *Server, v int64) { s.ks.SetSamples(int(v)) }),
+		"lfu-log-factor": integer(func(s *Server) int64 { f, _ := s.ks.LFU(); return int64(f) }, 0, 1<<31-1,
+			func(s *Server, v int64) { _, d := s.ks.LFU(); s.ks.SetLFU(int(v), d) }),
+		"lfu-decay-time": integer(func(s *Server) int64 { _, d := s.ks.LFU(); return int64(d) }, 0, 1<<31-1,
+			func(s *Server, v int64) { f, _ := s.ks.LFU(); s.ks.SetLFU(f, int(v)) }),
 		"maxclients": {
 			get: func(s *Server) string { return strconv.FormatInt(s.lim.maxClients.Load(), 10) },
 			set: func(s *Server, val string) string {

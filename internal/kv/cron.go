@@ -34,6 +34,9 @@ func (s *Server) cronLoop() {
 		for _, l := range s.loops {
 			l.requestCron()
 		}
+		if s.maxmemory.Load() > 0 {
+			s.evictInBackground()
+		}
 		if s.released.Load() >= releaseMin && time.Since(lastRelease) >= releaseEvery {
 			s.released.Store(0)
 			lastRelease = time.Now()

@@ -84,6 +84,20 @@ type Config struct {
 	// "class hard soft seconds" (classes normal, replica, pubsub);
 	// classes not named keep Redis's defaults.
 	ClientOutputBufferLimit string
+
+	// MaxMemory is maxmemory, the estimated bytes of keys and values over
+	// which keys are evicted or writes refused (memory.go); 0: no limit.
+	MaxMemory int64
+	// MaxMemoryPolicy is maxmemory-policy: noeviction (default),
+	// allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru,
+	// volatile-lfu, volatile-random or volatile-ttl.
+	MaxMemoryPolicy string
+	// MaxMemorySamples is the keys sampled per eviction (1..64; 0: 5).
+	MaxMemorySamples int
+	// LFULogFactor and LFUDecayTime (minutes) tune the LFU counters
+	// (Redis's lfu-log-factor 10 and lfu-decay-time 1 by default).
+	LFULogFactor int
+	LFUDecayTime int
 }
 
 // DefaultConfig returns the defaults: in memory, appendfsync everysec when
@@ -93,6 +107,8 @@ func DefaultConfig() Config {
 		AppendOnly:     true,
 		AppendFsync:    "everysec",
 		ActiveExpireHz: 10,
+		LFULogFactor:   10,
+		LFUDecayTime:   1,
 		Clock:          realClock{},
 		Logger:         log.New(os.Stderr, "kv: ", log.LstdFlags),
 	}
@@ -146,6 +162,24 @@ func (c *Config) validate() error {
 	if c.ClientQueryBufferLimit < 1<<20 {
 		return fmt.Errorf("client-query-buffer-limit %d: want at least 1mb", c.ClientQueryBufferLimit)
 	}
+	if c.MaxMemory < 0 {
+		return fmt.Errorf("maxmemory %d: want >= 0", c.MaxMemory)
+	}
+	if c.MaxMemoryPolicy == "" {
+		c.MaxMemoryPolicy = "noeviction"
+	}
+	if _, ok := keyspace.ParsePolicy(c.MaxMemoryPolicy); !ok {
+		return fmt.Errorf("maxmemory-policy %q: want noeviction, allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random or volatile-ttl", c.MaxMemoryPolicy)
+	}
+	if c.MaxMemorySamples == 0 {
+		c.MaxMemorySamples = 5
+	}
+	if c.MaxMemorySamples < 1 || c.MaxMemorySamples > 64 {
+		return fmt.Errorf("maxmemory-samples %d: want 1..64", c.MaxMemorySamples)
+	}
+	if c.LFULogFactor < 0 || c.LFUDecayTime < 0 {
+		return fmt.Errorf("lfu-log-factor %d, lfu-decay-time %d: want >= 0", c.LFULogFactor, c.LFUDecayTime)
+	}
 	return nil
 }
 
@@ -181,6 +215,9 @@ type Server struct {
 	dirty         atomic.Int64 // changes since the last snapshot
 	lastSave      atomic.Int64 // Unix seconds
 	expiredKeys   atomic.Int64
+	evictedKeys   atomic.Int64
+	oomRejected   atomic.Int64 // commands refused with -OOM
+	maxmemory     atomic.Int64 // 0: no limit
 	// clients refused or closed by a limit
 	rejectedConns     atomic.Int64 // maxclients
 	queryLimitCloses  atomic.Int64 // client-query-buffer-limit
@@ -246,6 +283,12 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.ks.SetExpireHook(s.repl.Expired)
+	s.ks.SetEvictHook(s.evicted)
+	policy, _ := keyspace.ParsePolicy(cfg.MaxMemoryPolicy)
+	s.ks.SetPolicy(policy)
+	s.ks.SetSamples(cfg.MaxMemorySamples)
+	s.ks.SetLFU(cfg.LFULogFactor, cfg.LFUDecayTime)
+	s.maxmemory.Store(cfg.MaxMemory)
 	if cfg.ActiveExpireHz > 0 {
 		s.goTracked(s.activeExpireLoop)
 	}
