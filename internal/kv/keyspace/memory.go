@@ -26,17 +26,19 @@ import "unsafe"
 const (
 	// keyCost is a key's slot in its slot map (16-byte header, 8-byte
 	// pointer, control byte, at the maps' average load) and its entry.
-	keyCost = 72
+	keyCost = 84
 	// expireCost is a key's slot in its shard's map of expiring keys.
 	expireCost = 32
 	// objCost is a collection's structure.
 	objCost = 48
-	// per member: a list's slice header; a big set's and a big hash's
-	// map slot (and the strings' headers); a sorted set's dictionary slot,
-	// skip list node and levels.
+	// per member: a list's slice header (per slot of its ring); a big
+	// set's and a big hash's map slot, at the maps' average load, and the
+	// rounding of the strings' allocations; a sorted set's dictionary
+	// slot, skip list node and levels.
 	listElemCost   = 24
-	setMemberCost  = 32
-	hashFieldCost  = 64
+	listAllocCost  = 8 // an element's allocation, rounded up
+	setMemberCost  = 60
+	hashFieldCost  = 92
 	zsetMemberCost = 128
 )
 
@@ -82,7 +84,9 @@ func keyMemory(key int, exp int64) int64 {
 func KeyMemory(key []byte, e *Entry) int64 { return keyMemory(len(key), e.exp) + e.memory() }
 
 // Memory is the estimated size of a list.
-func (l *List) Memory() int64 { return objCost + int64(len(l.buf))*listElemCost + int64(l.bytes) }
+func (l *List) Memory() int64 {
+	return objCost + int64(len(l.buf))*listElemCost + int64(l.n)*listAllocCost + int64(l.bytes)
+}
 
 // Memory is the estimated size of a set.
 func (s *Set) Memory() int64 {
