@@ -156,8 +156,10 @@ func (l *limits) outputString() string {
 	return b.String()
 }
 
-// parseMemory parses a byte count as Redis's configuration does: a number
+// ParseMemory parses a byte count as Redis's configuration does: a number
 // with an optional unit (k=1000, kb=1024, m, mb, g, gb; any case).
+func ParseMemory(s string) (int64, error) { return parseMemory(s) }
+
 func parseMemory(s string) (int64, error) {
 	l := strings.ToLower(s)
 	mult := int64(1)

@@ -99,9 +99,9 @@ func (ks *Keyspace) SetReplicaMode(on bool) { ks.replicaMode.Store(on) }
 func (ks *Keyspace) LookupLocked(key []byte, now int64) *Entry {
 	slot := KeySlot(key)
 	sh := &ks.shards[int(slot)%NumShards]
+	sh.lastNow = now // the time a key added next is created at
 	e := ks.find(sh, slot, key, now)
 	if e != nil {
-		sh.lastNow = now
 		ks.touch(sh, e, now)
 		sh.open(e)
 	}
