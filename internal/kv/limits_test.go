@@ -104,13 +104,15 @@ func TestAcceptOutOfDescriptors(t *testing.T) {
 	}
 	ln := &flakyListener{Listener: inner}
 	ln.fails.Store(5)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	var serveErr error
+	served := make(chan struct{})
+	go func() {
+		serveErr = srv.Serve(ln)
+		close(served)
+	}()
 	defer func() {
 		srv.Close()
-		if err := <-served; err != ErrServerClosed {
-			t.Errorf("Serve after Close: %v", err)
-		}
+		<-served
 	}()
 	nc, err := net.Dial("tcp", inner.Addr().String())
 	if err != nil {
@@ -121,8 +123,8 @@ func TestAcceptOutOfDescriptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-served:
-		t.Fatalf("Serve returned on EMFILE: %v", err)
+	case <-served:
+		t.Fatalf("Serve returned on EMFILE: %v", serveErr)
 	default:
 	}
 	if line, err := readLine(t, nc); err != nil || line != "+PONG" {
@@ -130,6 +132,11 @@ func TestAcceptOutOfDescriptors(t *testing.T) {
 	}
 	if n := ln.fails.Load(); n >= 0 {
 		t.Fatalf("%d injected failures left", n+1)
+	}
+	srv.Close()
+	<-served
+	if serveErr != ErrServerClosed {
+		t.Errorf("Serve after Close: %v", serveErr)
 	}
 }
 

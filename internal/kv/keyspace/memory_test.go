@@ -49,7 +49,10 @@ func bytesPerKey(n int, put func(ks *Keyspace, k []byte)) float64 {
 	runtime.ReadMemStats(&before)
 	ks := New()
 	for i := 0; i < n; i++ {
-		put(ks, []byte(fmt.Sprintf("key:%012d", i)))
+		k := []byte(fmt.Sprintf("key:%012d", i))
+		ks.LockShard(ShardOf(k)) // ...Locked methods count memory when the shard is unlocked
+		put(ks, k)
+		ks.UnlockShard(ShardOf(k))
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
