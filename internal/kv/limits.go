@@ -109,7 +109,7 @@ func (l *limits) setOutput(v string) error {
 	}
 	var gs []group
 	for i := 0; i < len(f); i += 4 {
-		class := -1
+		var class int
 		switch strings.ToLower(f[i]) {
 		case "normal":
 			class = classNormal

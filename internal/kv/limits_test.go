@@ -69,7 +69,7 @@ func closedByServer(nc net.Conn) bool {
 			continue // replies sent before the close
 		}
 		var ne net.Error
-		return !(errors.As(err, &ne) && ne.Timeout())
+		return !errors.As(err, &ne) || !ne.Timeout()
 	}
 }
 
@@ -135,7 +135,7 @@ func TestAcceptOutOfDescriptors(t *testing.T) {
 	}
 	srv.Close()
 	<-served
-	if serveErr != ErrServerClosed {
+	if !errors.Is(serveErr, ErrServerClosed) {
 		t.Errorf("Serve after Close: %v", serveErr)
 	}
 }

@@ -56,7 +56,7 @@ func (s *Server) admitMemory(c *Client, cmd *command.Command) bool {
 		return true
 	}
 	isExec := cmd.Name == "exec" && c.multi
-	if !cmd.Has(command.DenyOOM) && !(isExec && c.queuedDenyOOM) {
+	if !cmd.Has(command.DenyOOM) && (!isExec || !c.queuedDenyOOM) {
 		return true
 	}
 	s.oomRejected.Add(1)

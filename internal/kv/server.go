@@ -579,7 +579,7 @@ func (c *Client) prepareRead() bool {
 			return false
 		}
 		size := 2 * len(c.rbuf)
-		if need := c.partial.Need(); need > len(c.rbuf) && need < size {
+		if need := c.partial.Size(); need > len(c.rbuf) && need < size {
 			size = min(need+need/8, size)
 		}
 		size = int(min(int64(size), c.srv.lim.queryLimit.Load()+1))

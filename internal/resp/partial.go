@@ -8,21 +8,27 @@ import "bytes"
 // arguments) would be scanned once per read: quadratic work. A connection
 // that holds an incomplete command instead calls Scan, which resumes where
 // it stopped, and calls ParseCommand once Scan reports the command complete.
-// Need tells how many bytes the command takes at least, so a reader waits
-// for them (and sizes its buffer for them) without scanning again.
+// Need tells how many bytes Scan needs to make progress, so a reader waits
+// for them without scanning again, and Size how many the command takes at
+// least, so it can size its buffer.
 type Partial struct {
 	pos   int   // bytes of the command scanned so far (whole lines and arguments)
 	count int64 // arguments announced; -1 until the header is read
 	done  int64 // arguments complete
-	need  int   // the command is not complete with fewer bytes
+	need  int   // scanning again needs at least this many bytes
+	size  int   // the command is not complete with fewer bytes
 }
 
 // Active reports whether a scan is under way (Reset ends it).
 func (p *Partial) Active() bool { return p.need > 0 }
 
-// Need returns the fewest bytes the command can take, counting every
-// argument not yet announced as empty; 0 when no scan is under way.
+// Need returns how many bytes Scan needs before it can make progress (or
+// find an error); 0 when no scan is under way.
 func (p *Partial) Need() int { return p.need }
+
+// Size returns the fewest bytes the whole command can take, counting the
+// arguments not yet read as empty: what a reader may make room for.
+func (p *Partial) Size() int { return p.size }
 
 // Count returns the number of arguments the command announced (known
 // once Scan read its header), so the caller can make room for them when
@@ -42,7 +48,7 @@ func (p *Partial) Scan(buf []byte, lim Limits) (complete bool, err error) {
 		*p = Partial{count: -1}
 	}
 	if len(buf) == 0 {
-		p.need = 1
+		p.need, p.size = 1, 1
 		return false, nil
 	}
 	if buf[0] != '*' { // inline: complete at the end of the line
@@ -52,7 +58,7 @@ func (p *Partial) Scan(buf []byte, lim Limits) (complete bool, err error) {
 		if len(buf) > MaxInline {
 			return false, &ProtocolError{"too big inline request"}
 		}
-		p.pos, p.need = len(buf), len(buf)+1
+		p.pos, p.need, p.size = len(buf), len(buf)+1, len(buf)+1
 		return false, nil
 	}
 	maxCount, maxBulk, overCount, overBulk := lim.bounds()
@@ -62,7 +68,7 @@ func (p *Partial) Scan(buf []byte, lim Limits) (complete bool, err error) {
 			return false, err
 		}
 		if pos == 0 {
-			p.need = len(buf) + 1
+			p.need, p.size = len(buf)+1, len(buf)+1
 			return false, nil
 		}
 		p.count, p.pos = max(count, 0), pos
@@ -71,7 +77,7 @@ func (p *Partial) Scan(buf []byte, lim Limits) (complete bool, err error) {
 		// an argument takes at least "$0\r\n\r\n"
 		rest := int(p.count-p.done-1) * 6
 		if p.pos >= len(buf) {
-			p.need = p.pos + 6 + rest
+			p.need, p.size = p.pos+1, p.pos+6+rest
 			return false, nil
 		}
 		if buf[p.pos] != '$' {
@@ -82,7 +88,7 @@ func (p *Partial) Scan(buf []byte, lim Limits) (complete bool, err error) {
 			return false, err
 		}
 		if start == 0 {
-			p.need = len(buf) + 1 + rest
+			p.need, p.size = len(buf)+1, len(buf)+1+rest
 			return false, nil
 		}
 		if size < 0 {
@@ -90,8 +96,11 @@ func (p *Partial) Scan(buf []byte, lim Limits) (complete bool, err error) {
 		}
 		end := start + int(size) + 2
 		if end > len(buf) {
-			p.need = end + rest
+			p.need, p.size = end, end+rest
 			return false, nil
+		}
+		if buf[end-2] != '\r' || buf[end-1] != '\n' {
+			return false, &ProtocolError{"invalid bulk terminator"}
 		}
 		p.pos = end
 		p.done++
