@@ -493,9 +493,10 @@ func (c *Client) process() procResult {
 	c.lastIO = c.batchNow
 	defer func() { c.batchNow = 0 }()
 	res := procMore
+	lim := c.parseLimits()
 	for c.rstart < c.rend {
 		buf := c.rbuf[c.rstart:c.rend]
-		lim := c.parseLimits() // AUTH changes it between commands
+		lim.Unauthenticated = !c.authed // AUTH changes it between commands
 		if c.partial.Active() {
 			// a big command is arriving: scan only the new bytes
 			if len(buf) < c.partial.Need() {

@@ -65,7 +65,20 @@ func (e *Entry) memory() int64 {
 		}
 		return int64(e.m&lenMask) + int64(slackOf(e.m>>slackShift&0xff))
 	}
-	return kindMem[e.m&lenMask](e.p)
+	// the built-in types directly: an interface assertion per call costs
+	// more than the rest of the bookkeeping
+	switch k := Kind(e.m & lenMask); k {
+	case Lists.kind:
+		return (*List)(e.p).Memory()
+	case Sets.kind:
+		return (*Set)(e.p).Memory()
+	case Hashes.kind:
+		return (*Hash)(e.p).Memory()
+	case ZSets.kind:
+		return (*ZSet)(e.p).Memory()
+	default:
+		return kindMem[k](e.p)
+	}
 }
 
 // Memory returns the estimated size of the value in bytes.
@@ -145,18 +158,17 @@ func (sh *shard) drop(key int, e *Entry) {
 // shard's change to the keyspace's total; it runs before the shard is
 // unlocked.
 func (ks *Keyspace) settle(sh *shard) {
-	if len(sh.opened) > 0 {
-		for _, e := range sh.opened {
+	if n := len(sh.opened); n > 0 {
+		for i, e := range sh.opened {
 			if e.m&openFlag != 0 {
 				e.m &^= openFlag
 				sh.used += e.memory()
 			}
+			sh.opened[i] = nil
 		}
-		clear(sh.opened)
-		if cap(sh.opened) > 1024 {
+		sh.opened = sh.opened[:0]
+		if n > 1024 { // after a command on many keys
 			sh.opened = nil
-		} else {
-			sh.opened = sh.opened[:0]
 		}
 	}
 	if d := sh.used - sh.published; d != 0 {
