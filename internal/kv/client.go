@@ -32,6 +32,7 @@ type Client struct {
 	lastIO    int64 // Unix ms of the last read or write progress (timeout)
 	softSince int64 // Unix ms since the replies are over the soft limit, 0 if not
 	deadline  bool  // a read deadline is set (goroutine mode, timeout)
+	wdeadline bool  // a write deadline is set (goroutine mode, timeout)
 	// event loop mode (see eventloop_linux.go)
 	fd     int
 	inLoop bool // served by an event loop, not by its own goroutine

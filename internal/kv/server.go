@@ -659,6 +659,10 @@ func (c *Client) flush() error {
 	}
 	if t := c.srv.lim.timeoutMs.Load(); t > 0 { // a client that never reads is idle too
 		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Duration(t) * time.Millisecond))
+		c.wdeadline = true
+	} else if c.wdeadline {
+		_ = c.nc.SetWriteDeadline(time.Time{})
+		c.wdeadline = false
 	}
 	_, err := c.nc.Write(c.W.B[c.wpos:])
 	c.wpos = 0
