@@ -293,7 +293,6 @@ func New(cfg Config) (*Server, error) {
 		s.goTracked(s.activeExpireLoop)
 	}
 	s.goTracked(s.migrateCacheLoop)
-	s.goTracked(s.cronLoop)
 	if cfg.EventLoops >= 0 {
 		n := cfg.EventLoops
 		if n == 0 {
@@ -301,6 +300,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.startLoops(n)
 	}
+	s.goTracked(s.cronLoop) // after the loops: it reads s.loops
 	return s, nil
 }
 
