@@ -99,12 +99,20 @@ func NewType[T any](name string) *Type[T] {
 	return &Type[T]{kind: Kind(len(kindNames) - 1)}
 }
 
-// The built-in collection types.
+// The built-in collection types, registered first: their kinds are
+// constants where speed matters (memory.go).
 var (
 	Lists  = NewType[List]("list")
 	Sets   = NewType[Set]("set")
 	Hashes = NewType[Hash]("hash")
 	ZSets  = NewType[ZSet]("zset")
+)
+
+const (
+	kindList Kind = iota + 1
+	kindSet
+	kindHash
+	kindZSet
 )
 
 // Kind returns the type's kind.

@@ -80,7 +80,9 @@ func (ks *Keyspace) LockShard(i int) { ks.shards[i].mu.Lock() }
 // (memory.go).
 func (ks *Keyspace) UnlockShard(i int) {
 	sh := &ks.shards[i]
-	ks.settle(sh)
+	if len(sh.opened) != 0 || sh.used != sh.published {
+		ks.settle(sh)
+	}
 	sh.mu.Unlock()
 }
 
@@ -101,10 +103,15 @@ func (ks *Keyspace) LookupLocked(key []byte, now int64) *Entry {
 	sh := &ks.shards[int(slot)%NumShards]
 	sh.lastNow = now // the time a key added next is created at
 	e := ks.find(sh, slot, key, now)
-	if e != nil {
-		ks.touch(sh, e, now)
-		sh.open(e)
+	if e == nil {
+		return nil
 	}
+	if ks.evict.policy.Load() == int32(AllKeysLFU) || ks.evict.policy.Load() == int32(VolatileLFU) {
+		ks.touch(sh, e, now)
+	} else { // the LRU clock, in the same write as the open flag below
+		e.m = e.m&^(accessMask<<accessShift) | uint64(lruClock(now))<<accessShift
+	}
+	sh.open(e)
 	return e
 }
 

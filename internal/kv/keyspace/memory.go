@@ -68,13 +68,13 @@ func (e *Entry) memory() int64 {
 	// the built-in types directly: an interface assertion per call costs
 	// more than the rest of the bookkeeping
 	switch k := Kind(e.m & lenMask); k {
-	case Lists.kind:
+	case kindList:
 		return (*List)(e.p).Memory()
-	case Sets.kind:
+	case kindSet:
 		return (*Set)(e.p).Memory()
-	case Hashes.kind:
+	case kindHash:
 		return (*Hash)(e.p).Memory()
-	case ZSets.kind:
+	case kindZSet:
 		return (*ZSet)(e.p).Memory()
 	default:
 		return kindMem[k](e.p)
