@@ -36,6 +36,7 @@ func newPeerCmd() *cobra.Command {
 		backlog     int
 		masterAuth  string
 		httpAddr    string
+		limits      storeLimits
 	)
 	cmd := &cobra.Command{
 		Use:   "peer",
@@ -60,6 +61,9 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			cfg.Store.AppendFsync = appendFsync
 			cfg.Store.ReplBacklogSize = backlog
 			cfg.Store.MasterAuth = masterAuth
+			if err := limits.apply(&cfg.Store); err != nil {
+				return err
+			}
 			if cpus > 0 {
 				// one event loop per CPU used; see docs/kv.md for why the
 				// default is one
@@ -121,6 +125,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	f.IntVar(&backlog, "repl-backlog-size", 1<<20, "bytes of the replication stream kept for partial resyncs of replicas")
 	f.StringVar(&masterAuth, "masterauth", "", "password this peer AUTHs with at its primary when it is a replica")
+	limits.register(f)
 	cl.register(f)
 	f.StringVar(&configFile, "config", "", "YAML file of flag values (keys are flag names without --; flags on the command line win)")
 	return cmd

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/resp"
 )
 
 // Client is the state of one connection. It embeds the command.Ctx its
@@ -24,8 +25,14 @@ type Client struct {
 	rbuf    []byte
 	rstart  int
 	rend    int
-	pending []byte // bytes read while blocked, parsed next
-	closing bool   // close after the replies are sent
+	partial resp.Partial // progress of a big command still arriving
+	pending []byte       // bytes read while blocked, parsed next
+	closing bool         // close after the replies are sent
+	// limits (limits.go)
+	lastIO    int64 // Unix ms of the last read or write progress (timeout)
+	softSince int64 // Unix ms since the replies are over the soft limit, 0 if not
+	deadline  bool  // a read deadline is set (goroutine mode, timeout)
+	wdeadline bool  // a write deadline is set (goroutine mode, timeout)
 	// event loop mode (see eventloop_linux.go)
 	fd     int
 	inLoop bool // served by an event loop, not by its own goroutine
@@ -52,9 +59,15 @@ type Client struct {
 	multi    bool
 	multiErr bool
 	queued   [][][]byte
-	txrec    []byte
-	watched  []watchedKey
-	casDirty atomic.Bool // a watched key changed (set by other clients' commits)
+	// queuedBytes is the size of queued, counted as input held
+	// (client-query-buffer-limit)
+	queuedBytes int64
+	// queuedDenyOOM: a queued command is flagged denyoom (EXEC is
+	// refused when memory is over maxmemory)
+	queuedDenyOOM bool
+	txrec         []byte
+	watched       []watchedKey
+	casDirty      atomic.Bool // a watched key changed (set by other clients' commits)
 
 	cluster clusterConnState
 
@@ -73,6 +86,7 @@ type watchedKey struct {
 
 func newClient(s *Server, nc net.Conn) *Client {
 	c := &Client{srv: s, nc: nc, id: s.nextID.Add(1), created: s.clock.Now()}
+	c.lastIO = c.created.UnixMilli()
 	c.initCtx()
 	c.authed = s.password() == ""
 	c.Args = make([][]byte, 0, 8)
@@ -245,7 +259,20 @@ func (s *Server) dispatch(c *Client) {
 			return
 		}
 	}
+	if !c.master && s.maxmemory.Load() > 0 && !s.admitMemory(c, cmd) {
+		return
+	}
 	if c.multi && !cmd.Has(command.NoQueue) {
+		c.queuedDenyOOM = c.queuedDenyOOM || cmd.Has(command.DenyOOM)
+		size := 0
+		for _, a := range args {
+			size += len(a) + 24
+		}
+		if c.queryOver(size) { // a transaction counts as input held
+			c.closing = true
+			return
+		}
+		c.queuedBytes += int64(size)
 		q := make([][]byte, len(args))
 		for i, a := range args {
 			q[i] = slices.Clone(a)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -324,37 +323,6 @@ func cmdSave(c *Client) {
 	}
 }
 
-// configParams are the parameters CONFIG GET reports; settable ones have a
-// setter.
-func (s *Server) configParams() map[string]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	yesno := map[bool]string{true: "yes", false: "no"}
-	fsync, appendonly := s.cfg.AppendFsync, s.cfg.AppendOnly
-	if s.aof != nil {
-		fsync, appendonly = s.aof.FsyncMode(), s.aof.Enabled()
-	}
-	return map[string]string{
-		"appendonly":         yesno[appendonly && s.aof != nil],
-		"appendfsync":        fsync,
-		"requirepass":        s.requirepass,
-		"dir":                s.cfg.DataDir,
-		"save":               "",
-		"databases":          "1",
-		"maxmemory":          "0",
-		"maxmemory-policy":   "noeviction",
-		"maxclients":         "10000",
-		"timeout":            "0",
-		"hz":                 strconv.Itoa(s.cfg.ActiveExpireHz),
-		"proto-max-bulk-len": strconv.Itoa(command.MaxStringSize),
-		"cluster-enabled":    yesno[s.cfg.Cluster != nil],
-		"port":               "",
-		"bind":               "",
-		"appendfilename":     "appendonly",
-		"io-threads":         "1",
-	}
-}
-
 // CONFIG GET pattern [pattern ...] | SET param value [param value ...] |
 // RESETSTAT | REWRITE
 func cmdConfig(c *Client) {
@@ -362,42 +330,18 @@ func cmdConfig(c *Client) {
 	sub := string(command.LowerInto(nil, c.Args[1]))
 	switch sub {
 	case "get":
-		if len(c.Args) < 3 {
-			c.W.Error("ERR wrong number of arguments for 'config|get' command")
-			return
-		}
-		params := s.configParams()
-		var names []string
-		for name := range params {
-			for _, p := range c.Args[2:] {
-				if command.GlobMatch(command.LowerInto(nil, p), []byte(name)) {
-					names = append(names, name)
-					break
-				}
-			}
-		}
-		sort.Strings(names)
-		c.W.Map(len(names))
-		for _, n := range names {
-			c.W.BulkString(n)
-			c.W.BulkString(params[n])
-		}
+		configGet(c)
 	case "set":
-		if len(c.Args) < 4 || len(c.Args)%2 != 0 {
-			c.W.Error("ERR wrong number of arguments for 'config|set' command")
-			return
-		}
-		for i := 2; i < len(c.Args); i += 2 {
-			if err := s.setConfig(string(command.LowerInto(nil, c.Args[i])), string(c.Args[i+1])); err != "" {
-				c.W.Error(err)
-				return
-			}
-		}
-		c.W.OK()
+		configSet(c)
 	case "resetstat":
 		s.totalCommands.Store(0)
 		s.totalConns.Store(0)
 		s.expiredKeys.Store(0)
+		s.evictedKeys.Store(0)
+		s.oomRejected.Store(0)
+		s.rejectedConns.Store(0)
+		s.queryLimitCloses.Store(0)
+		s.outputLimitCloses.Store(0)
 		c.W.OK()
 	case "rewrite":
 		c.W.Error("ERR The server is running without a config file")
@@ -407,60 +351,6 @@ func cmdConfig(c *Client) {
 	default:
 		c.W.Error("ERR unknown subcommand '" + string(c.Args[1]) + "'. Try CONFIG HELP.")
 	}
-}
-
-func (s *Server) setConfig(name, val string) string {
-	immutable := []string{"dir", "databases", "cluster-enabled", "port", "bind", "appendfilename", "io-threads", "proto-max-bulk-len"}
-	if slices.Contains(immutable, name) {
-		return "ERR CONFIG SET failed (possibly related to argument '" + name + "') - can't set immutable config"
-	}
-	bad := func() string {
-		return "ERR CONFIG SET failed (possibly related to argument '" + name + "') - argument couldn't be parsed into an integer"
-	}
-	switch name {
-	case "requirepass":
-		s.mu.Lock()
-		s.requirepass = val
-		s.mu.Unlock()
-	case "appendfsync":
-		if val != "always" && val != "everysec" && val != "no" {
-			return "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) must be one of the following: always, everysec, no"
-		}
-		if s.aof != nil {
-			s.aof.SetFsync(val)
-		}
-		s.mu.Lock()
-		s.cfg.AppendFsync = val
-		s.mu.Unlock()
-	case "appendonly":
-		if val != "yes" && val != "no" {
-			return "ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'yes' or 'no'"
-		}
-		if s.aof == nil {
-			if val == "yes" {
-				return "ERR CONFIG SET failed (possibly related to argument 'appendonly') - no data directory configured"
-			}
-			return ""
-		}
-		if err := s.aof.SetEnabled(val == "yes"); err != nil {
-			return "ERR CONFIG SET failed (possibly related to argument 'appendonly') - " + err.Error()
-		}
-	case "save", "maxmemory-policy", "timeout", "maxclients", "hz":
-		if name != "save" && name != "maxmemory-policy" {
-			if _, err := strconv.Atoi(val); err != nil {
-				return bad()
-			}
-		}
-		// accepted for client compatibility; gantry has no RDB schedule,
-		// no eviction and a fixed expiry rate
-	case "maxmemory":
-		if val != "0" {
-			return "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - gantry does not limit memory"
-		}
-	default:
-		return "ERR Unknown option or number of arguments for CONFIG SET - '" + name + "'"
-	}
-	return ""
 }
 
 func cmdInfo(c *Client) {
@@ -501,10 +391,16 @@ func cmdInfo(c *Client) {
 		"arch_bits:64", "process_id:"+strconv.Itoa(pid()), "tcp_port:"+s.port(),
 		"uptime_in_seconds:"+strconv.FormatInt(up, 10), "uptime_in_days:"+strconv.FormatInt(up/86400, 10),
 		"hz:"+strconv.Itoa(s.cfg.ActiveExpireHz), "executable:gantry")
-	section("Clients", "connected_clients:"+strconv.Itoa(nclients), "blocked_clients:0", "maxclients:10000")
-	section("Memory", "used_memory:"+strconv.FormatUint(ms.HeapAlloc, 10),
-		"used_memory_human:"+fmt.Sprintf("%.2fM", float64(ms.HeapAlloc)/(1<<20)),
-		"used_memory_rss:"+strconv.FormatUint(ms.Sys, 10), "maxmemory:0", "maxmemory_policy:noeviction",
+	section("Clients", "connected_clients:"+strconv.Itoa(nclients), "blocked_clients:0",
+		"maxclients:"+strconv.FormatInt(s.lim.maxClients.Load(), 10))
+	used, maxmem := s.ks.UsedMemory(), s.maxmemory.Load()
+	section("Memory", "used_memory:"+strconv.FormatInt(used, 10),
+		"used_memory_human:"+humanBytes(used),
+		"used_memory_dataset:"+strconv.FormatInt(used, 10),
+		"used_memory_rss:"+strconv.FormatUint(ms.Sys, 10),
+		"maxmemory:"+strconv.FormatInt(maxmem, 10), "maxmemory_human:"+humanBytes(maxmem),
+		"maxmemory_policy:"+s.ks.Policy().String(),
+		"gantry_heap_alloc:"+strconv.FormatUint(ms.HeapAlloc, 10),
 		"mem_allocator:go")
 	p := []string{"loading:0", "rdb_changes_since_last_save:" + strconv.FormatInt(s.dirty.Load(), 10),
 		"rdb_last_save_time:" + strconv.FormatInt(s.lastSave.Load(), 10)}
@@ -516,7 +412,13 @@ func cmdInfo(c *Client) {
 	section("Persistence", p...)
 	section("Stats", "total_connections_received:"+strconv.FormatInt(s.totalConns.Load(), 10),
 		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
-		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10), "evicted_keys:0")
+		"rejected_connections:"+strconv.FormatInt(s.rejectedConns.Load(), 10),
+		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10),
+		"evicted_keys:"+strconv.FormatInt(s.evictedKeys.Load(), 10),
+		"gantry_oom_rejected_commands:"+strconv.FormatInt(s.oomRejected.Load(), 10),
+		"client_query_buffer_limit_disconnections:"+strconv.FormatInt(s.queryLimitCloses.Load(), 10),
+		"client_output_buffer_limit_disconnections:"+strconv.FormatInt(s.outputLimitCloses.Load(), 10),
+		"gantry_timeout_disconnections:"+strconv.FormatInt(s.timeoutCloses.Load(), 10))
 	section("Replication", s.repl.Info()...)
 	section("CPU", "used_cpu_sys:0.0", "used_cpu_user:0.0")
 	if s.cfg.Cluster != nil {
@@ -531,6 +433,19 @@ func cmdInfo(c *Client) {
 	}
 	section("Keyspace", ks...)
 	c.W.Verbatim(b.String())
+}
+
+// humanBytes formats a byte count as Redis's *_human fields (1.50M).
+func humanBytes(n int64) string {
+	switch {
+	case n < 1<<10:
+		return strconv.FormatInt(n, 10) + "B"
+	case n < 1<<20:
+		return fmt.Sprintf("%.2fK", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.2fM", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.2fG", float64(n)/(1<<30))
 }
 
 func (s *Server) port() string {

@@ -19,6 +19,8 @@ func cmdMulti(c *Client) {
 	c.multi = true
 	c.multiErr = false
 	c.queued = c.queued[:0]
+	c.queuedBytes = 0
+	c.queuedDenyOOM = false
 	c.W.OK()
 }
 
@@ -26,6 +28,8 @@ func (c *Client) discardMulti() {
 	c.multi = false
 	c.multiErr = false
 	c.queued = nil
+	c.queuedBytes = 0
+	c.queuedDenyOOM = false
 }
 
 func cmdDiscard(c *Client) {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -33,6 +35,10 @@ type eventLoop struct {
 	mu      sync.Mutex // guards adds
 	adds    []*Client
 	touched []*Client
+	// resume holds clients that stopped running their input to send
+	// their replies first (procOut); they run again once those are out.
+	resume, resuming []*Client
+	cronDue          atomic.Bool // the server's cron asks for l.cron
 }
 
 func newEventLoop(s *Server) (*eventLoop, error) {
@@ -116,7 +122,7 @@ func (l *eventLoop) run() {
 		// Under load a non-blocking poll finds work at once; an idle loop
 		// waits in the netpoller for the epoll descriptor to be readable.
 		n, err := pollNow(l.epfd, events)
-		if n == 0 && err == nil {
+		if n == 0 && err == nil && len(l.resume) == 0 {
 			if rerr := l.epConn.Read(func(uintptr) bool {
 				n, err = pollNow(l.epfd, events)
 				return n > 0 || err != nil
@@ -131,6 +137,7 @@ func (l *eventLoop) run() {
 			l.s.logger.Printf("event loop: epoll_wait: %v", err)
 			return
 		}
+		l.resumeClients() // flushed at the end of the last iteration
 		for i := 0; i < n; i++ {
 			fd := int(events[i].Fd)
 			if fd == l.wakeR {
@@ -151,6 +158,61 @@ func (l *eventLoop) run() {
 			l.readClient(c)
 		}
 		l.flushTouched()
+		if l.cronDue.Swap(false) {
+			l.cron()
+		}
+	}
+}
+
+// resumeClients runs the input of clients that stopped to send their
+// replies (procOut), once the socket took enough of them; one whose socket
+// takes nothing resumes in writeOut when it does.
+func (l *eventLoop) resumeClients() {
+	if len(l.resume) == 0 {
+		return
+	}
+	l.resuming, l.resume = l.resume, l.resuming[:0]
+	for _, c := range l.resuming {
+		if l.clients[c.fd] == c && !c.closing && !c.outputPaused() {
+			l.runClient(c)
+		}
+	}
+	clear(l.resuming)
+}
+
+// requestCron makes the loop run its cron at its next iteration.
+func (l *eventLoop) requestCron() {
+	l.cronDue.Store(true)
+	l.wake()
+}
+
+// cron is the loop's share of Redis's clientsCron: it closes clients idle
+// longer than timeout and clients whose unsent replies stayed over the soft
+// output limit too long while the loop waited for their socket, and gives
+// the buffers of idle clients back.
+func (l *eventLoop) cron() {
+	s := l.s
+	now := s.nowMs()
+	timeout := s.lim.timeoutMs.Load()
+	o := &s.lim.output[classNormal]
+	soft, secs := o.soft.Load(), o.softSecs.Load()
+	for _, c := range l.clients {
+		idle := now - c.lastIO
+		if timeout > 0 && idle > timeout {
+			s.timeoutCloses.Add(1)
+			l.closeClient(c)
+			continue
+		}
+		if c.waitingOut {
+			if out := len(c.W.B) - c.wpos; c.softOver(out, soft, secs, now) {
+				c.closeForOutput(out, "soft limit "+strconv.FormatInt(soft, 10)+" for more than "+strconv.FormatInt(secs, 10)+" s")
+				l.closeClient(c)
+			}
+			continue
+		}
+		if idle > idleRelease.Milliseconds() {
+			c.releaseBuffers()
+		}
 	}
 }
 
@@ -209,6 +271,8 @@ func (l *eventLoop) runClient(c *Client) {
 	case procDetach:
 		l.detachClient(c)
 		return
+	case procOut:
+		l.resume = append(l.resume, c)
 	}
 	if len(c.W.B) > 0 || c.closing {
 		l.touched = append(l.touched, c)
@@ -248,6 +312,9 @@ func (l *eventLoop) writeOut(c *Client) {
 		n, err := rawWrite(c.fd, c.W.B[c.wpos:])
 		if n > 0 {
 			c.wpos += n
+			if c.waitingOut { // a slow reader is not idle
+				c.lastIO = l.s.nowMs()
+			}
 			continue
 		}
 		if errors.Is(err, syscall.EAGAIN) {
@@ -268,7 +335,8 @@ func (l *eventLoop) writeOut(c *Client) {
 		return
 	}
 	c.wpos = 0
-	if cap(c.W.B) > 1<<20 {
+	if cap(c.W.B) > keptBufSize {
+		l.s.released.Add(int64(cap(c.W.B)))
 		c.W.B = nil
 	} else {
 		c.W.B = c.W.B[:0]

@@ -14,3 +14,5 @@ func connFD(nc net.Conn) (int, bool) { return 0, false }
 func (s *Server) startLoops(n int) bool { return false }
 
 func (s *Server) wakeLoops() {}
+
+func (l *eventLoop) requestCron() {}

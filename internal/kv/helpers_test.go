@@ -19,6 +19,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	execWithFileLimit() // as a helper process, never returns
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

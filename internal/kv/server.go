@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/kv/aof"
@@ -67,6 +68,39 @@ type Config struct {
 	// primary pings every second) before the replica reconnects; default
 	// 5 s.
 	ReplTimeout time.Duration
+
+	// MaxClients is the most connections served at once (maxclients);
+	// more are answered "-ERR max number of clients reached" and closed.
+	// 0 means 10000; either way at most the descriptor limit
+	// (RLIMIT_NOFILE) less 32, as Redis.
+	MaxClients int
+	// Timeout closes a client idle this long (timeout); 0 never does.
+	Timeout time.Duration
+	// ProtoMaxBulkLen is the longest bulk string a client may send
+	// (proto-max-bulk-len); 0 means 512 MB, which is also the most.
+	ProtoMaxBulkLen int64
+	// ClientQueryBufferLimit is the most input a client may have the
+	// server hold: unparsed bytes and a transaction's queued commands
+	// (client-query-buffer-limit); 0 means 1 GB.
+	ClientQueryBufferLimit int64
+	// ClientOutputBufferLimit is client-output-buffer-limit: groups of
+	// "class hard soft seconds" (classes normal, replica, pubsub);
+	// classes not named keep Redis's defaults.
+	ClientOutputBufferLimit string
+
+	// MaxMemory is maxmemory, the estimated bytes of keys and values over
+	// which keys are evicted or writes refused (memory.go); 0: no limit.
+	MaxMemory int64
+	// MaxMemoryPolicy is maxmemory-policy: noeviction (default),
+	// allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru,
+	// volatile-lfu, volatile-random or volatile-ttl.
+	MaxMemoryPolicy string
+	// MaxMemorySamples is the keys sampled per eviction (1..64; 0: 5).
+	MaxMemorySamples int
+	// LFULogFactor and LFUDecayTime (minutes) tune the LFU counters
+	// (Redis's lfu-log-factor 10 and lfu-decay-time 1 by default).
+	LFULogFactor int
+	LFUDecayTime int
 }
 
 // DefaultConfig returns the defaults: in memory, appendfsync everysec when
@@ -76,6 +110,8 @@ func DefaultConfig() Config {
 		AppendOnly:     true,
 		AppendFsync:    "everysec",
 		ActiveExpireHz: 10,
+		LFULogFactor:   10,
+		LFUDecayTime:   1,
 		Clock:          realClock{},
 		Logger:         log.New(os.Stderr, "kv: ", log.LstdFlags),
 	}
@@ -105,6 +141,48 @@ func (c *Config) validate() error {
 	if c.ReplTimeout <= 0 {
 		c.ReplTimeout = 5 * time.Second
 	}
+	if c.MaxClients < 0 {
+		return fmt.Errorf("maxclients %d: want >= 1 (0 for the default)", c.MaxClients)
+	}
+	want := c.MaxClients
+	c.MaxClients = maxClientsFor(fileLimit(), want)
+	if want > c.MaxClients {
+		c.Logger.Printf("maxclients %d is over the descriptor limit less %d reserved: serving at most %d clients (raise ulimit -n)",
+			want, reservedFDs, c.MaxClients)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("timeout %v: want >= 0", c.Timeout)
+	}
+	if c.ProtoMaxBulkLen == 0 {
+		c.ProtoMaxBulkLen = resp.MaxBulk
+	}
+	if c.ProtoMaxBulkLen < 1<<20 || c.ProtoMaxBulkLen > resp.MaxBulk {
+		return fmt.Errorf("proto-max-bulk-len %d: want 1mb..512mb", c.ProtoMaxBulkLen)
+	}
+	if c.ClientQueryBufferLimit == 0 {
+		c.ClientQueryBufferLimit = 1 << 30
+	}
+	if c.ClientQueryBufferLimit < 1<<20 {
+		return fmt.Errorf("client-query-buffer-limit %d: want at least 1mb", c.ClientQueryBufferLimit)
+	}
+	if c.MaxMemory < 0 {
+		return fmt.Errorf("maxmemory %d: want >= 0", c.MaxMemory)
+	}
+	if c.MaxMemoryPolicy == "" {
+		c.MaxMemoryPolicy = "noeviction"
+	}
+	if _, ok := keyspace.ParsePolicy(c.MaxMemoryPolicy); !ok {
+		return fmt.Errorf("maxmemory-policy %q: want noeviction, allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random or volatile-ttl", c.MaxMemoryPolicy)
+	}
+	if c.MaxMemorySamples == 0 {
+		c.MaxMemorySamples = 5
+	}
+	if c.MaxMemorySamples < 1 || c.MaxMemorySamples > 64 {
+		return fmt.Errorf("maxmemory-samples %d: want 1..64", c.MaxMemorySamples)
+	}
+	if c.LFULogFactor < 0 || c.LFUDecayTime < 0 {
+		return fmt.Errorf("lfu-log-factor %d, lfu-decay-time %d: want >= 0", c.LFULogFactor, c.LFUDecayTime)
+	}
 	return nil
 }
 
@@ -119,6 +197,9 @@ type Server struct {
 	cmds   *command.Table
 	aof    *aof.Log // nil without a data directory
 	repl   *repl.State
+
+	lim    limits                 // settable limits on clients
+	config map[string]configParam // CONFIG GET and SET
 
 	mu          sync.Mutex // guards clients, ln, closed and the settable config
 	clients     map[int64]*Client
@@ -137,6 +218,17 @@ type Server struct {
 	dirty         atomic.Int64 // changes since the last snapshot
 	lastSave      atomic.Int64 // Unix seconds
 	expiredKeys   atomic.Int64
+	evictedKeys   atomic.Int64
+	oomRejected   atomic.Int64 // commands refused with -OOM
+	maxmemory     atomic.Int64 // 0: no limit
+	// clients refused or closed by a limit
+	rejectedConns     atomic.Int64 // maxclients
+	queryLimitCloses  atomic.Int64 // client-query-buffer-limit
+	outputLimitCloses atomic.Int64 // client-output-buffer-limit
+	timeoutCloses     atomic.Int64 // timeout
+	// released counts the bytes of big client buffers dropped since the
+	// cron last gave memory back to the OS
+	released atomic.Int64
 
 	loops    []*eventLoop
 	nextLoop int
@@ -159,6 +251,10 @@ func New(cfg Config) (*Server, error) {
 		done:        make(chan struct{}),
 		started:     cfg.Clock.Now(),
 	}
+	if err := s.lim.init(&cfg); err != nil {
+		return nil, err
+	}
+	s.config = configTable()
 	s.cmds = commandTable()
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
@@ -190,6 +286,12 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.ks.SetExpireHook(s.repl.Expired)
+	s.ks.SetEvictHook(s.evicted)
+	policy, _ := keyspace.ParsePolicy(cfg.MaxMemoryPolicy)
+	s.ks.SetPolicy(policy)
+	s.ks.SetSamples(cfg.MaxMemorySamples)
+	s.ks.SetLFU(cfg.LFULogFactor, cfg.LFUDecayTime)
+	s.maxmemory.Store(cfg.MaxMemory)
 	if cfg.ActiveExpireHz > 0 {
 		s.goTracked(s.activeExpireLoop)
 	}
@@ -201,6 +303,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.startLoops(n)
 	}
+	s.goTracked(s.cronLoop) // after the loops: it reads s.loops
 	return s, nil
 }
 
@@ -230,7 +333,11 @@ func (s *Server) ListenAndServe(addr string) error {
 // ErrServerClosed is returned by Serve after Close.
 var ErrServerClosed = errors.New("kv: server closed")
 
-// Serve accepts connections on ln until Close.
+// Serve accepts connections on ln until Close. An accept that fails for
+// want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) is
+// retried after a pause that doubles from 5 ms to 1 s, as net/http does,
+// so running out of descriptors delays new clients but never stops the
+// server; maxclients keeps the clients below the descriptor limit.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -242,6 +349,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
+	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -250,13 +358,25 @@ func (s *Server) Serve(ln net.Listener) error {
 				return ErrServerClosed
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond)
-				continue
+			if !temporaryAccept(err) {
+				return fmt.Errorf("accept: %w", err)
 			}
-			return fmt.Errorf("accept: %w", err)
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+				s.logger.Printf("accept: %v; retrying (maxclients %d, %d clients)", err, s.lim.maxClients.Load(), s.numClients())
+			} else {
+				delay = min(2*delay, time.Second)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-s.done:
+				t.Stop()
+				return ErrServerClosed
+			case <-t.C:
+			}
+			continue
 		}
+		delay = 0
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
@@ -264,6 +384,14 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		if int64(len(s.clients)) >= s.lim.maxClients.Load() {
+			s.mu.Unlock()
+			s.rejectedConns.Add(1)
+			// a new socket's send buffer is empty: this does not block
+			_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
 			nc.Close()
 			continue
 		}
@@ -287,6 +415,25 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.dropClient(c)
 		}()
 	}
+}
+
+// temporaryAccept reports whether an accept error is a shortage that
+// passes (descriptors, buffers, memory, a connection aborted before it was
+// taken) rather than a broken listener.
+func temporaryAccept(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (s *Server) numClients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
 }
 
 // Close stops the listener, disconnects every client, stops background
@@ -330,6 +477,7 @@ const (
 	procMore   procResult = iota // read more input
 	procClose                    // send the replies, then close
 	procDetach                   // hand the connection to its own goroutine (a blocking command)
+	procOut                      // send the replies, then run the rest of the input (output backpressure)
 )
 
 func (s *Server) dropClient(c *Client) {
@@ -339,21 +487,52 @@ func (s *Server) dropClient(c *Client) {
 }
 
 // process executes every complete command in the read buffer, appending
-// the replies to c.W.
+// the replies to c.W. It stops early when the replies pile up
+// (checkOutput): procOut asks the caller to send them and call it again.
 func (c *Client) process() procResult {
 	// the commands of one batch share one reading of the clock, as the
 	// commands of one event loop iteration do in Redis
 	c.batchNow = c.srv.nowMs()
+	c.lastIO = c.batchNow
 	defer func() { c.batchNow = 0 }()
+	res := procMore
+	lim := c.parseLimits()
 	for c.rstart < c.rend {
-		args, n, err := resp.ParseCommand(c.rbuf[c.rstart:c.rend], c.Args)
+		buf := c.rbuf[c.rstart:c.rend]
+		lim.Unauthenticated = !c.authed // AUTH changes it between commands
+		if c.partial.Active() {
+			// a big command is arriving: scan only the new bytes
+			if len(buf) < c.partial.Need() {
+				break
+			}
+			complete, err := c.partial.Scan(buf, lim)
+			if err != nil {
+				c.W.Error("ERR " + err.Error())
+				return procClose
+			}
+			if !complete {
+				break
+			}
+			// all its bytes are here: room for exactly its arguments
+			if n := c.partial.Count(); n > cap(c.Args) {
+				c.Args = make([][]byte, 0, n)
+			}
+		}
+		args, n, err := resp.ParseCommandLimits(buf, c.Args, lim)
 		if err != nil {
 			c.W.Error("ERR " + err.Error())
 			return procClose
 		}
 		if n == 0 {
+			if len(buf) >= partialScanMin && !c.partial.Active() {
+				if _, err := c.partial.Scan(buf, lim); err != nil {
+					c.W.Error("ERR " + err.Error())
+					return procClose
+				}
+			}
 			break
 		}
+		c.partial.Reset()
 		c.rstart += n
 		c.Args = args
 		if len(args) == 0 {
@@ -369,30 +548,48 @@ func (c *Client) process() procResult {
 		if c.closing {
 			return procClose
 		}
+		if out := len(c.W.B) - c.wpos; out > outputPause {
+			if res = c.checkOutput(out, c.batchNow); res != procMore {
+				break
+			}
+		}
 	}
-	return procMore
+	if cap(c.Args) > keptArgs { // after a command with many arguments
+		c.srv.released.Add(int64(cap(c.Args)) * 24)
+		c.Args = make([][]byte, 0, 8)
+	}
+	return res
 }
 
 // prepareRead compacts and grows the read buffer before a read; false
-// means the request is too big.
+// means the client holds more input than client-query-buffer-limit.
+// The buffer grows by doubling only when what the client sent fills it,
+// never to a length a command announces but has not sent, and for a
+// command whose end is known (resp.Partial) to little more than that end.
 func (c *Client) prepareRead() bool {
 	if c.rbuf == nil {
-		c.rbuf = make([]byte, 16*1024)
+		c.rbuf = getReadBuf()
 	}
 	if c.rstart == c.rend {
 		c.rstart, c.rend = 0, 0
-		if len(c.rbuf) > 1<<20 { // shrink after a big request
-			c.rbuf = make([]byte, 16*1024)
+		if len(c.rbuf) > keptBufSize { // give a big request's memory back
+			c.srv.released.Add(int64(len(c.rbuf)))
+			c.rbuf = getReadBuf()
 		}
 	} else if c.rstart > 0 {
 		c.rend = copy(c.rbuf, c.rbuf[c.rstart:c.rend])
 		c.rstart = 0
 	}
 	if c.rend == len(c.rbuf) {
-		if len(c.rbuf) >= resp.MaxBulk+1024 {
+		if c.queryOver(1) {
 			return false
 		}
-		nb := make([]byte, 2*len(c.rbuf))
+		size := 2 * len(c.rbuf)
+		if need := c.partial.Size(); need > len(c.rbuf) && need < size {
+			size = min(need+need/8, size)
+		}
+		size = int(min(int64(size), c.srv.lim.queryLimit.Load()+1))
+		nb := make([]byte, size)
 		copy(nb, c.rbuf[:c.rend])
 		c.rbuf = nb
 	}
@@ -406,12 +603,16 @@ func (c *Client) serve() {
 	defer c.unwatchAll()
 	c.detach = false
 	for {
-		if c.process() == procClose {
+		res := c.process()
+		if res == procClose {
 			_ = c.flush() // best effort: the connection is closing anyway
 			return
 		}
 		if err := c.flush(); err != nil {
 			return
+		}
+		if res == procOut { // the rest of the input, now the replies are out
+			continue
 		}
 		if !c.prepareRead() {
 			return
@@ -420,9 +621,20 @@ func (c *Client) serve() {
 			c.feed()
 			continue
 		}
+		if t := c.srv.lim.timeoutMs.Load(); t > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(t) * time.Millisecond))
+			c.deadline = true
+		} else if c.deadline {
+			_ = c.nc.SetReadDeadline(time.Time{})
+			c.deadline = false
+		}
 		n, err := c.nc.Read(c.rbuf[c.rend:])
 		c.rend += n
 		if err != nil && n == 0 {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.srv.timeoutCloses.Add(1)
+			}
 			return
 		}
 	}
@@ -451,11 +663,39 @@ func (c *Client) flush() error {
 	if len(c.W.B) == 0 {
 		return nil
 	}
-	_, err := c.nc.Write(c.W.B)
-	if cap(c.W.B) > 1<<20 {
+	if t := c.srv.lim.timeoutMs.Load(); t > 0 { // a client that never reads is idle too
+		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Duration(t) * time.Millisecond))
+		c.wdeadline = true
+	} else if c.wdeadline {
+		_ = c.nc.SetWriteDeadline(time.Time{})
+		c.wdeadline = false
+	}
+	_, err := c.nc.Write(c.W.B[c.wpos:])
+	c.wpos = 0
+	if cap(c.W.B) > keptBufSize {
+		c.srv.released.Add(int64(cap(c.W.B)))
 		c.W.B = nil
 	} else {
 		c.W.B = c.W.B[:0]
 	}
 	return err
+}
+
+// readBufs holds the read buffers of idle clients for the next reads.
+var readBufs = sync.Pool{New: func() any { return new([readBufSize]byte) }}
+
+func getReadBuf() []byte { return readBufs.Get().(*[readBufSize]byte)[:] }
+
+// releaseBuffers gives an idle client's buffers back: the read buffer to
+// the pool (when it holds no input) and an empty reply buffer to the heap.
+func (c *Client) releaseBuffers() {
+	if c.rbuf != nil && c.rstart == c.rend && !c.partial.Active() {
+		if len(c.rbuf) == readBufSize {
+			readBufs.Put((*[readBufSize]byte)(c.rbuf))
+		}
+		c.rbuf, c.rstart, c.rend = nil, 0, 0
+	}
+	if len(c.W.B) == 0 && c.wpos == 0 {
+		c.W.B = nil
+	}
 }

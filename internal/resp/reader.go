@@ -14,9 +14,42 @@ import (
 // Limits of the parser, as Redis applies them.
 const (
 	MaxInline    = 64 * 1024         // longest inline command line
-	MaxBulk      = 512 * 1024 * 1024 // proto-max-bulk-len
+	MaxBulk      = 512 * 1024 * 1024 // largest proto-max-bulk-len (and its default)
 	MaxMultibulk = 1 << 24           // most arguments in one command
+	// A client that has not authenticated while a password is set may
+	// send at most MaxUnauthMultibulk arguments of at most MaxUnauthBulk
+	// bytes (Redis 7's caps), so it cannot make the server buffer much
+	// before it proves it knows the password.
+	MaxUnauthMultibulk = 10
+	MaxUnauthBulk      = 16384
 )
+
+// Limits are a connection's limits on what it may send.
+type Limits struct {
+	// MaxBulk is the longest bulk string (proto-max-bulk-len); 0, or more
+	// than the package's MaxBulk, means MaxBulk.
+	MaxBulk int64
+	// Unauthenticated applies the caps on clients that have not
+	// authenticated (MaxUnauthMultibulk, MaxUnauthBulk).
+	Unauthenticated bool
+}
+
+// bounds returns the largest argument count and bulk length and the
+// error messages for going over them.
+func (l Limits) bounds() (count, bulk int64, overCount, overBulk string) {
+	count, bulk = MaxMultibulk, MaxBulk
+	overCount, overBulk = "invalid multibulk length", "invalid bulk length"
+	if l.MaxBulk > 0 && l.MaxBulk < bulk {
+		bulk = l.MaxBulk
+	}
+	if l.Unauthenticated {
+		count, overCount = MaxUnauthMultibulk, "unauthenticated multibulk length"
+		if bulk > MaxUnauthBulk {
+			bulk, overBulk = MaxUnauthBulk, "unauthenticated bulk length"
+		}
+	}
+	return count, bulk, overCount, overBulk
+}
 
 // ProtocolError is a malformed request; the server replies
 // "-ERR Protocol error: <msg>" and closes the connection, as Redis does.
@@ -30,6 +63,13 @@ func (e *ProtocolError) Error() string { return "Protocol error: " + e.Msg }
 // part of a command it returns n == 0 and a nil error: read more and retry.
 // An empty inline line or an empty array yields no arguments and n > 0.
 func ParseCommand(buf []byte, dst [][]byte) (args [][]byte, n int, err error) {
+	return ParseCommandLimits(buf, dst, Limits{})
+}
+
+// ParseCommandLimits is ParseCommand with a connection's limits: a count
+// or a length over them is a ProtocolError as soon as its header is read,
+// before any of the payload it announces.
+func ParseCommandLimits(buf []byte, dst [][]byte, lim Limits) (args [][]byte, n int, err error) {
 	args = dst[:0]
 	if len(buf) == 0 {
 		return args, 0, nil
@@ -37,7 +77,8 @@ func ParseCommand(buf []byte, dst [][]byte) (args [][]byte, n int, err error) {
 	if buf[0] != '*' {
 		return parseInline(buf, args)
 	}
-	count, pos, err := parseLen(buf, 1, MaxMultibulk, "invalid multibulk length")
+	maxCount, maxBulk, overCount, overBulk := lim.bounds()
+	count, pos, err := parseLen(buf, 1, maxCount, "invalid multibulk length", overCount)
 	if err != nil || pos == 0 {
 		return args, 0, err
 	}
@@ -48,7 +89,7 @@ func ParseCommand(buf []byte, dst [][]byte) (args [][]byte, n int, err error) {
 		if buf[pos] != '$' {
 			return args, 0, &ProtocolError{"expected '$', got '" + printable(buf[pos]) + "'"}
 		}
-		size, p, err := parseLen(buf, pos+1, MaxBulk, "invalid bulk length")
+		size, p, err := parseLen(buf, pos+1, maxBulk, "invalid bulk length", overBulk)
 		if err != nil || p == 0 {
 			return args[:0], 0, err
 		}
@@ -71,8 +112,9 @@ func ParseCommand(buf []byte, dst [][]byte) (args [][]byte, n int, err error) {
 // parseLen reads an integer terminated by CRLF starting at buf[pos]. It
 // returns the value and the position after the CRLF, or pos 0 when the line
 // is not complete yet. A count of -1 means a null array (no arguments).
+// A malformed line is the error what, a value over limit the error over.
 // It is the parser's hot path: one pass, no search, no strconv.
-func parseLen(buf []byte, pos int, limit int64, what string) (int64, int, error) {
+func parseLen(buf []byte, pos int, limit int64, what, over string) (int64, int, error) {
 	i := pos
 	neg := i < len(buf) && buf[i] == '-'
 	if neg {
@@ -87,7 +129,7 @@ func parseLen(buf []byte, pos int, limit int64, what string) (int64, int, error)
 		}
 		v = v*10 + int64(c-'0')
 		if v > limit {
-			return 0, 0, &ProtocolError{what}
+			return 0, 0, &ProtocolError{over}
 		}
 		i++
 	}

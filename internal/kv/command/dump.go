@@ -34,6 +34,7 @@ func cmdRestore(c *Ctx) {
 		return
 	}
 	replace, absTTL := false, false
+	idle, freq := int64(-1), int64(-1)
 	for i := 4; i < len(c.Args); i++ {
 		a := c.Args[i]
 		switch {
@@ -50,6 +51,7 @@ func cmdRestore(c *Ctx) {
 				c.W.Error("ERR Invalid IDLETIME value, must be >= 0")
 				return
 			}
+			idle = n
 			i++
 		case EqualFold(a, "freq") && i+1 < len(c.Args):
 			n, ok := c.ArgInt(i + 1)
@@ -60,6 +62,7 @@ func cmdRestore(c *Ctx) {
 				c.W.Error("ERR Invalid FREQ value, must be >= 0 and <= 255")
 				return
 			}
+			freq = n
 			i++
 		default:
 			c.W.Error(ErrSyntax)
@@ -106,6 +109,7 @@ func cmdRestore(c *Ctx) {
 		return
 	}
 	c.KS.AddLocked(key, e.WithExpiry(exp))
+	c.KS.SetAccessLocked(e, idle, freq, c.Now)
 	c.Dirty++
 	if exp != 0 {
 		c.Log(bRESTORE, key, strconv.AppendInt(nil, exp, 10), c.Args[3], bREPLACE, bABSTTL)

@@ -502,19 +502,28 @@ func cmdObject(c *Ctx) {
 		c.W.Error("ERR wrong number of arguments for 'object|" + sub + "' command")
 		return
 	}
-	e := c.Lookup(c.Args[2])
+	e := c.KS.PeekLocked(c.Args[2], c.Now) // OBJECT is not an access
 	if e == nil {
 		c.W.Null()
 		return
 	}
+	lfu := c.KS.Policy().LFU()
 	switch sub {
 	case "encoding":
 		c.W.BulkString(encoding(e))
 	case "refcount":
 		c.W.Int(1)
 	case "idletime":
-		c.W.Int(0)
+		if lfu {
+			c.W.Error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+			return
+		}
+		c.W.Int(e.IdleTime(c.Now))
 	case "freq":
-		c.W.Error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+		if !lfu {
+			c.W.Error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+			return
+		}
+		c.W.Int(int64(c.KS.Freq(e, c.Now)))
 	}
 }

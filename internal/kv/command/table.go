@@ -38,6 +38,7 @@ const (
 	LockAll                    // the dispatcher locks every shard for it: FLUSHALL (internal "lockall")
 	NoMulti                    // refused inside MULTI ("no-multi")
 	Asking                     // routed as after ASKING: RESTORE-ASKING ("asking")
+	DenyOOM                    // refused while memory is over maxmemory and nothing can be evicted ("denyoom")
 )
 
 // Command describes one command: its name, arity (negative: at least -Arity
@@ -166,6 +167,8 @@ func (t *Table) Register(specs ...Spec) {
 				cmd.Mask |= NoMulti
 			case "asking":
 				cmd.Mask |= Asking
+			case "denyoom":
+				cmd.Mask |= DenyOOM
 			}
 			cmd.Flags = append(cmd.Flags, f)
 		}

@@ -1,22 +1,62 @@
 package keyspace
 
 import (
-	"math"
+	"math/bits"
+	"strconv"
 	"unsafe"
 )
 
 // Entry is the value of a key, in 24 bytes (the smallest size class that
-// holds an expiry and a pointer): a string keeps its bytes at p with
-// length n and capacity c; a collection keeps its object at p, with n =
-// objMark and c its Kind.
+// holds an expiry and a pointer): a string keeps its bytes at p, a
+// collection its object; m packs the rest:
+//
+//	bits  0-29  a string's length (at most 1 GiB - 1), or the Kind of a collection
+//	bit   30    objFlag: the value is a collection
+//	bit   31    openFlag: the entry is being measured again (memory.go)
+//	bits 32-39  a string's spare capacity, rounded down (slackCode)
+//	bits 40-63  the access bits of eviction: an LRU clock in seconds, or
+//	            an LFU time in minutes (16 bits) and counter (8 bits)
+//
+// Packing the capacity in 8 bits instead of 32 is what makes room for the
+// access bits without growing the entry.
 type Entry struct {
 	exp int64          // expiry in Unix milliseconds, 0 for none
 	p   unsafe.Pointer // string bytes or the object
-	n   uint32         // string length, or objMark
-	c   uint32         // string capacity, or the Kind of the object
+	m   uint64
 }
 
-const objMark = ^uint32(0)
+const (
+	lenBits     = 30
+	lenMask     = 1<<lenBits - 1
+	objFlag     = 1 << 30
+	openFlag    = 1 << 31
+	slackShift  = 32
+	accessShift = 40
+	accessMask  = 1<<24 - 1
+	// MaxLen is the longest string an entry holds.
+	MaxLen = lenMask
+)
+
+// slackCode encodes a string's spare capacity in 8 bits, rounded down:
+// exact below 8, then 3 bits of mantissa and 5 of exponent (within 1/8).
+func slackCode(slack int) uint64 {
+	if slack < 8 {
+		return uint64(slack)
+	}
+	e := bits.Len(uint(slack)) - 3 // >= 1
+	if e > 31 {
+		return 0xff
+	}
+	return uint64(e)<<3 | uint64(slack>>(e-1)-8)
+}
+
+// slackOf decodes slackCode.
+func slackOf(code uint64) int {
+	if code < 8 {
+		return int(code)
+	}
+	return (8 + int(code&7)) << (code>>3 - 1)
+}
 
 // Kind identifies the type of a value: KindString, or the kind of a
 // collection Type.
@@ -55,10 +95,12 @@ func NewType[T any](name string) *Type[T] {
 		}
 	}
 	kindNames = append(kindNames, name)
+	kindMem = append(kindMem, memoryOf[T])
 	return &Type[T]{kind: Kind(len(kindNames) - 1)}
 }
 
-// The built-in collection types.
+// The built-in collection types, registered first: their kinds are
+// constants where speed matters (memory.go).
 var (
 	Lists  = NewType[List]("list")
 	Sets   = NewType[Set]("set")
@@ -66,12 +108,19 @@ var (
 	ZSets  = NewType[ZSet]("zset")
 )
 
+const (
+	kindList Kind = iota + 1
+	kindSet
+	kindHash
+	kindZSet
+)
+
 // Kind returns the type's kind.
 func (t *Type[T]) Kind() Kind { return t.kind }
 
 // Of returns the value of e if it is of this type, else nil.
 func (t *Type[T]) Of(e *Entry) *T {
-	if e.n != objMark || Kind(e.c) != t.kind {
+	if e.m&(objFlag|lenMask) != objFlag|uint64(t.kind) {
 		return nil
 	}
 	return (*T)(e.p)
@@ -79,7 +128,7 @@ func (t *Type[T]) Of(e *Entry) *T {
 
 // NewEntry returns a new entry (without expiry) holding v.
 func (t *Type[T]) NewEntry(v *T) *Entry {
-	return &Entry{p: unsafe.Pointer(v), n: objMark, c: uint32(t.kind)}
+	return &Entry{p: unsafe.Pointer(v), m: objFlag | uint64(t.kind)}
 }
 
 // NewString returns a new string entry holding b (which it takes over),
@@ -92,14 +141,14 @@ func NewString(b []byte, exp int64) *Entry {
 
 // Kind returns the kind of the value.
 func (e *Entry) Kind() Kind {
-	if e.n != objMark {
+	if e.m&objFlag == 0 {
 		return KindString
 	}
-	return Kind(e.c)
+	return Kind(e.m & lenMask)
 }
 
 // IsString reports whether the value is a string.
-func (e *Entry) IsString() bool { return e.n != objMark }
+func (e *Entry) IsString() bool { return e.m&objFlag == 0 }
 
 // Expiry returns the expiry in Unix milliseconds, 0 for none.
 func (e *Entry) Expiry() int64 { return e.exp }
@@ -115,20 +164,25 @@ func (e *Entry) WithExpiry(exp int64) *Entry {
 	return e
 }
 
-// Bytes returns the string value; it aliases the stored bytes.
+// Bytes returns the string value; it aliases the stored bytes. Its
+// capacity may be less than the buffer's (slackCode rounds down).
 func (e *Entry) Bytes() []byte {
-	if e.p == nil || e.n == objMark {
+	if e.p == nil || e.m&objFlag != 0 {
 		return nil
 	}
-	return unsafe.Slice((*byte)(e.p), e.c)[:e.n]
+	n := int(e.m & lenMask)
+	return unsafe.Slice((*byte)(e.p), n+slackOf(e.m>>slackShift&0xff))[:n]
 }
 
-// SetBytes makes the entry a string holding b (which it takes over).
+// SetBytes makes the entry a string holding b (which it takes over). A
+// string is at most MaxLen bytes (the protocol allows 512 MB).
 func (e *Entry) SetBytes(b []byte) {
-	if cap(b) > math.MaxUint32-1 { // not reachable with 512 MB strings
-		b = b[:len(b):len(b)]
+	if len(b) > MaxLen {
+		panic("keyspace: string of " + strconv.Itoa(len(b)) + " bytes is over the maximum")
 	}
-	e.p, e.n, e.c = unsafe.Pointer(unsafe.SliceData(b)), uint32(len(b)), uint32(cap(b))
+	keep := e.m & (openFlag | accessMask<<accessShift)
+	e.p = unsafe.Pointer(unsafe.SliceData(b))
+	e.m = keep | uint64(len(b)) | slackCode(cap(b)-len(b))<<slackShift
 	if cap(b) == 0 {
 		e.p = nil
 	}

@@ -86,3 +86,9 @@ func TestKeyspaceBasics(t *testing.T) {
 		t.Fatal("the key is not in its hash tag's slot")
 	}
 }
+
+func TestBuiltinKinds(t *testing.T) {
+	if Lists.Kind() != kindList || Sets.Kind() != kindSet || Hashes.Kind() != kindHash || ZSets.Kind() != kindZSet {
+		t.Fatal("the built-in kinds are not the constants memory.go uses")
+	}
+}

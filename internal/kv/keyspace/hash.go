@@ -16,9 +16,10 @@ const (
 
 // Hash is the value of a hash key: lp (small) or m (large).
 type Hash struct {
-	lp []byte            // uvarint length + field, uvarint length + value, ...
-	n  int               // fields in lp
-	m  map[string]string // nil while small
+	lp    []byte            // uvarint length + field, uvarint length + value, ...
+	n     int               // fields in lp
+	m     map[string]string // nil while small
+	bytes int               // of the fields and values while m is used (Memory)
 }
 
 func NewHash() *Hash { return &Hash{} }
@@ -81,8 +82,13 @@ func (h *Hash) Set(f, v []byte) bool {
 		h.toMap()
 	}
 	if h.m != nil {
-		_, ok := h.m[string(f)]
+		old, ok := h.m[string(f)]
 		h.m[string(f)] = string(v)
+		if ok {
+			h.bytes += len(v) - len(old)
+		} else {
+			h.bytes += len(f) + len(v)
+		}
 		return !ok
 	}
 	start, vpos := h.find(f)
@@ -98,6 +104,7 @@ func (h *Hash) Set(f, v []byte) bool {
 	if start < 0 && h.n >= hashMaxSmall {
 		h.toMap()
 		h.m[string(f)] = string(v)
+		h.bytes += len(f) + len(v)
 		return true
 	}
 	h.lp = binary.AppendUvarint(h.lp, uint64(len(f)))
@@ -111,8 +118,11 @@ func (h *Hash) Set(f, v []byte) bool {
 // Del removes a field and reports whether it existed.
 func (h *Hash) Del(f []byte) bool {
 	if h.m != nil {
-		_, ok := h.m[string(f)]
-		delete(h.m, string(f))
+		v, ok := h.m[string(f)]
+		if ok {
+			delete(h.m, string(f))
+			h.bytes -= len(f) + len(v)
+		}
 		return ok
 	}
 	start, vpos := h.find(f)
@@ -144,7 +154,11 @@ func (h *Hash) Each(fn func(f, v []byte)) {
 
 func (h *Hash) toMap() {
 	m := make(map[string]string, h.n+1)
-	h.Each(func(f, v []byte) { m[string(f)] = string(v) })
+	h.bytes = 0
+	h.Each(func(f, v []byte) {
+		m[string(f)] = string(v)
+		h.bytes += len(f) + len(v)
+	})
 	h.m, h.lp, h.n = m, nil, 0
 }
 

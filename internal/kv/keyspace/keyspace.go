@@ -36,7 +36,14 @@ type shard struct {
 	slots   [slotsPerShard]map[string]*Entry // keys by slot/NumShards
 	keys    int                              // number of keys
 	expires map[string]struct{}              // keys with an expiry, sampled by the active expirer
-	_       [40]byte                         // 576 bytes: shards on separate cache lines
+	// memory accounting (memory.go)
+	used      int64    // estimated bytes of the shard's keys and values
+	published int64    // the part of used the keyspace's total has
+	opened    []*Entry // entries opened since the shard was locked
+	// eviction (evict.go)
+	lastNow int64    // the time of the last lookup: new keys' access time
+	rng     uint64   // LFU's random increments
+	_       [48]byte // 640 bytes: shards on separate cache lines
 }
 
 // Keyspace is the set of keys of one database, sharded by hash slot.
@@ -48,6 +55,8 @@ type Keyspace struct {
 	// replicaMode: on a replica expired keys are hidden from reads but not
 	// deleted; the primary's DEL deletes them.
 	replicaMode atomic.Bool
+	used        atomic.Int64 // estimated bytes of keys and values (memory.go)
+	evict       evictor      // eviction policy and pool (evict.go)
 }
 
 // New returns an empty keyspace.
@@ -55,7 +64,9 @@ func New() *Keyspace {
 	ks := &Keyspace{}
 	for i := range ks.shards {
 		ks.shards[i].expires = make(map[string]struct{})
+		ks.shards[i].rng = uint64(i)*0x9e3779b97f4a7c15 + 1
 	}
+	ks.evict.init()
 	return ks
 }
 
@@ -65,8 +76,15 @@ func ShardOf(key []byte) int { return int(KeySlot(key)) % NumShards }
 // LockShard locks shard i.
 func (ks *Keyspace) LockShard(i int) { ks.shards[i].mu.Lock() }
 
-// UnlockShard unlocks shard i.
-func (ks *Keyspace) UnlockShard(i int) { ks.shards[i].mu.Unlock() }
+// UnlockShard unlocks shard i, after counting what changed in it
+// (memory.go).
+func (ks *Keyspace) UnlockShard(i int) {
+	sh := &ks.shards[i]
+	if len(sh.opened) != 0 || sh.used != sh.published {
+		ks.settle(sh)
+	}
+	sh.mu.Unlock()
+}
 
 // SetExpireHook sets the function told about every key deleted because
 // it expired, with the key's shard locked; it must be set before the
@@ -78,10 +96,35 @@ func (ks *Keyspace) SetExpireHook(fn func(key []byte)) { ks.expireHook = fn }
 func (ks *Keyspace) SetReplicaMode(on bool) { ks.replicaMode.Store(on) }
 
 // LookupLocked returns the live entry of key, deleting it when it has
-// expired at now.
+// expired at now. It counts as an access for eviction (LRU, LFU), and the
+// caller may change the entry until it unlocks the shard.
 func (ks *Keyspace) LookupLocked(key []byte, now int64) *Entry {
 	slot := KeySlot(key)
 	sh := &ks.shards[int(slot)%NumShards]
+	sh.lastNow = now // the time a key added next is created at
+	e := ks.find(sh, slot, key, now)
+	if e == nil {
+		return nil
+	}
+	if ks.evict.policy.Load() == int32(AllKeysLFU) || ks.evict.policy.Load() == int32(VolatileLFU) {
+		ks.touch(sh, e, now)
+	} else { // the LRU clock, in the same write as the open flag below
+		e.m = e.m&^(accessMask<<accessShift) | uint64(lruClock(now))<<accessShift
+	}
+	sh.open(e)
+	return e
+}
+
+// PeekLocked returns the live entry of key like LookupLocked, without
+// counting an access (OBJECT, eviction's sampling). The caller must not
+// change the entry.
+func (ks *Keyspace) PeekLocked(key []byte, now int64) *Entry {
+	slot := KeySlot(key)
+	return ks.find(&ks.shards[int(slot)%NumShards], slot, key, now)
+}
+
+// find returns the live entry of key, deleting it when it has expired.
+func (ks *Keyspace) find(sh *shard, slot uint16, key []byte, now int64) *Entry {
 	m := sh.slots[int(slot)/NumShards]
 	if m == nil {
 		return nil
@@ -97,6 +140,7 @@ func (ks *Keyspace) LookupLocked(key []byte, now int64) *Entry {
 		delete(m, string(key))
 		delete(sh.expires, string(key))
 		sh.keys--
+		sh.drop(len(key), e)
 		if ks.expireHook != nil {
 			ks.expireHook(key)
 		}
@@ -106,6 +150,7 @@ func (ks *Keyspace) LookupLocked(key []byte, now int64) *Entry {
 }
 
 // AddLocked inserts a new key (which must not exist) and returns its entry.
+// The caller may change the entry until it unlocks the shard.
 func (ks *Keyspace) AddLocked(key []byte, e *Entry) *Entry {
 	slot := KeySlot(key)
 	sh := &ks.shards[int(slot)%NumShards]
@@ -120,6 +165,10 @@ func (ks *Keyspace) AddLocked(key []byte, e *Entry) *Entry {
 	if e.exp != 0 {
 		sh.expires[k] = struct{}{}
 	}
+	if e.access() == 0 {
+		ks.initAccess(sh, e, sh.lastNow)
+	}
+	sh.added(len(key), e)
 	return e
 }
 
@@ -131,12 +180,14 @@ func (ks *Keyspace) DeleteLocked(key []byte) bool {
 	if m == nil {
 		return false
 	}
-	if _, ok := m[string(key)]; !ok {
+	e, ok := m[string(key)]
+	if !ok {
 		return false
 	}
 	delete(m, string(key))
 	delete(sh.expires, string(key))
 	sh.keys--
+	sh.drop(len(key), e)
 	if len(m) == 0 {
 		sh.slots[int(slot)/NumShards] = nil
 	}
@@ -151,8 +202,10 @@ func (ks *Keyspace) SetExpireLocked(key []byte, e *Entry, exp int64) {
 	sh := &ks.shards[ShardOf(key)]
 	if exp == 0 {
 		delete(sh.expires, string(key))
+		sh.used -= expireCost
 	} else if e.exp == 0 {
 		sh.expires[string(key)] = struct{}{}
+		sh.used += expireCost
 	}
 	e.exp = exp
 }
@@ -265,6 +318,12 @@ func (ks *Keyspace) FlushShardLocked(i int) {
 	}
 	sh.keys = 0
 	sh.expires = make(map[string]struct{})
+	for _, e := range sh.opened {
+		e.m &^= openFlag
+	}
+	clear(sh.opened)
+	sh.opened = sh.opened[:0]
+	sh.used = 0
 }
 
 // ExpireSample checks up to n keys with an expiry of shard i (map
@@ -277,7 +336,7 @@ func (ks *Keyspace) ExpireSample(i int, now int64, n int) int {
 	}
 	sh := &ks.shards[i]
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	defer ks.UnlockShard(i)
 	var victims []string
 	seen := 0
 	for k := range sh.expires {

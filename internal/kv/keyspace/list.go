@@ -2,9 +2,10 @@ package keyspace
 
 // List is the value of a list key: a ring buffer, O(1) at both ends.
 type List struct {
-	buf  [][]byte
-	head int
-	n    int
+	buf   [][]byte
+	head  int
+	n     int
+	bytes int // of the elements (Memory)
 }
 
 func (l *List) Len() int { return l.n }
@@ -20,7 +21,11 @@ func (l *List) idx(i int) int {
 // At returns element i, 0 <= i < len.
 func (l *List) At(i int) []byte { return l.buf[l.idx(i)] }
 
-func (l *List) Set(i int, v []byte) { l.buf[l.idx(i)] = v }
+func (l *List) Set(i int, v []byte) {
+	j := l.idx(i)
+	l.bytes += len(v) - len(l.buf[j])
+	l.buf[j] = v
+}
 
 func (l *List) grow() {
 	if l.n < len(l.buf) {
@@ -41,6 +46,7 @@ func (l *List) PushBack(v []byte) {
 	l.grow()
 	l.buf[l.idx(l.n)] = v
 	l.n++
+	l.bytes += len(v)
 }
 
 func (l *List) PushFront(v []byte) {
@@ -51,6 +57,7 @@ func (l *List) PushFront(v []byte) {
 	}
 	l.buf[l.head] = v
 	l.n++
+	l.bytes += len(v)
 }
 
 func (l *List) PopFront() []byte {
@@ -58,6 +65,7 @@ func (l *List) PopFront() []byte {
 	l.buf[l.head] = nil
 	l.head = l.idx(1)
 	l.n--
+	l.bytes -= len(v)
 	l.shrink()
 	return v
 }
@@ -67,6 +75,7 @@ func (l *List) PopBack() []byte {
 	v := l.buf[j]
 	l.buf[j] = nil
 	l.n--
+	l.bytes -= len(v)
 	l.shrink()
 	return v
 }
@@ -97,6 +106,10 @@ func (l *List) Slice() [][]byte {
 // Replace sets the elements to s (which the list takes over).
 func (l *List) Replace(s [][]byte) {
 	l.buf, l.head, l.n = s, 0, len(s)
+	l.bytes = 0
+	for _, v := range s {
+		l.bytes += len(v)
+	}
 	l.shrink()
 }
 

@@ -49,10 +49,107 @@ func bytesPerKey(n int, put func(ks *Keyspace, k []byte)) float64 {
 	runtime.ReadMemStats(&before)
 	ks := New()
 	for i := 0; i < n; i++ {
-		put(ks, []byte(fmt.Sprintf("key:%012d", i)))
+		k := []byte(fmt.Sprintf("key:%012d", i))
+		ks.LockShard(ShardOf(k)) // ...Locked methods count memory when the shard is unlocked
+		put(ks, k)
+		ks.UnlockShard(ShardOf(k))
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(ks)
 	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 }
+
+// TestMemoryEstimate compares the keyspace's estimate of its memory
+// (UsedMemory, what maxmemory limits) with the Go heap it takes, for
+// strings and for small and big collections of every type.
+func TestMemoryEstimate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a keyspace several times")
+	}
+	val := func(i int) []byte { return fmt.Appendf(nil, "value-%d", i) }
+	for _, tt := range []struct {
+		name string
+		keys int
+		put  func(ks *Keyspace, k []byte)
+	}{
+		{"strings-3B", 200000, func(ks *Keyspace, k []byte) { ks.SetStringLocked(k, []byte("xxx"), 0, 0) }},
+		{"strings-100B-ttl", 100000, func(ks *Keyspace, k []byte) {
+			ks.SetStringLocked(k, make([]byte, 100), 1e15, 0)
+		}},
+		{"lists-20", 20000, func(ks *Keyspace, k []byte) {
+			l := &List{}
+			for i := 0; i < 20; i++ {
+				l.PushBack(val(i))
+			}
+			ks.AddLocked(k, Lists.NewEntry(l))
+		}},
+		{"sets-small-3", 50000, func(ks *Keyspace, k []byte) {
+			s := NewSet()
+			for i := 0; i < 3; i++ {
+				s.Add(val(i))
+			}
+			ks.AddLocked(k, Sets.NewEntry(s))
+		}},
+		{"sets-big-500", 200, func(ks *Keyspace, k []byte) {
+			s := NewSet()
+			for i := 0; i < 500; i++ {
+				s.Add(val(i))
+			}
+			ks.AddLocked(k, Sets.NewEntry(s))
+		}},
+		{"hashes-small-5", 50000, func(ks *Keyspace, k []byte) {
+			h := NewHash()
+			for i := 0; i < 5; i++ {
+				h.Set(val(i), val(i))
+			}
+			ks.AddLocked(k, Hashes.NewEntry(h))
+		}},
+		{"hashes-big-500", 200, func(ks *Keyspace, k []byte) {
+			h := NewHash()
+			for i := 0; i < 500; i++ {
+				h.Set(val(i), val(i))
+			}
+			ks.AddLocked(k, Hashes.NewEntry(h))
+		}},
+		{"zsets-100", 1000, func(ks *Keyspace, k []byte) {
+			z := NewZSet()
+			for i := 0; i < 100; i++ {
+				z.Add(string(val(i)), float64(i))
+			}
+			ks.AddLocked(k, ZSets.NewEntry(z))
+		}},
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		ks := New()
+		for i := 0; i < tt.keys; i++ {
+			k := []byte(fmt.Sprintf("key:%012d", i))
+			ks.LockShard(ShardOf(k))
+			tt.put(ks, k)
+			ks.UnlockShard(ShardOf(k))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap := float64(after.HeapAlloc-before.HeapAlloc) - emptyKeyspace
+		est := float64(ks.UsedMemory())
+		runtime.KeepAlive(ks)
+		t.Logf("%-18s estimate %6.1f MB, heap %6.1f MB: %.2f", tt.name, est/1e6, heap/1e6, est/heap)
+		if r := est / heap; r < 0.8 || r > 1.25 {
+			t.Errorf("%s: estimate %.0f bytes, heap %.0f: ratio %.2f, want 0.8..1.25", tt.name, est, heap, r)
+		}
+	}
+}
+
+// emptyKeyspace is the heap of a keyspace without keys (its shards).
+var emptyKeyspace = func() float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	ks := New()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(ks)
+	return float64(after.HeapAlloc - before.HeapAlloc)
+}()

@@ -16,9 +16,10 @@ const (
 // Set is the value of a set key: lp (small) or m (large). The methods
 // accept a nil *Set as the empty set.
 type Set struct {
-	lp []byte
-	n  int
-	m  map[string]struct{}
+	lp    []byte
+	n     int
+	m     map[string]struct{}
+	bytes int // of the members while m is used (Memory)
 }
 
 func NewSet() *Set { return &Set{} }
@@ -73,6 +74,7 @@ func (s *Set) Add(b []byte) bool {
 			return false
 		}
 		s.m[string(b)] = struct{}{}
+		s.bytes += len(b)
 		return true
 	}
 	if p, _ := s.find(b); p >= 0 {
@@ -91,7 +93,10 @@ func (s *Set) Remove(b []byte) bool {
 	}
 	if s.m != nil {
 		_, ok := s.m[string(b)]
-		delete(s.m, string(b))
+		if ok {
+			delete(s.m, string(b))
+			s.bytes -= len(b)
+		}
 		return ok
 	}
 	p, next := s.find(b)
@@ -137,7 +142,11 @@ func (s *Set) Members() []string {
 
 func (s *Set) toMap() {
 	m := make(map[string]struct{}, s.n+1)
-	s.Each(func(b []byte) { m[string(b)] = struct{}{} })
+	s.bytes = 0
+	s.Each(func(b []byte) {
+		m[string(b)] = struct{}{}
+		s.bytes += len(b)
+	})
 	s.m, s.lp, s.n = m, nil, 0
 }
 

@@ -13,6 +13,7 @@ type ZSet struct {
 	tail   *ZNode
 	length int
 	level  int
+	bytes  int // of the members (Memory)
 }
 
 type ZNode struct {
@@ -62,6 +63,9 @@ func (z *ZSet) Add(member string, score float64) bool {
 	}
 	z.dict[member] = score
 	z.slInsert(score, member)
+	if !ok {
+		z.bytes += len(member)
+	}
 	return !ok
 }
 
@@ -73,6 +77,7 @@ func (z *ZSet) Remove(member string) bool {
 	}
 	delete(z.dict, member)
 	z.slDelete(score, member)
+	z.bytes -= len(member)
 	return true
 }
 

@@ -1,0 +1,232 @@
+package kv
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
+	"github.com/gantry-project/gantry/internal/resp"
+)
+
+// configParam is a parameter of CONFIG GET and SET: get returns its value
+// as CONFIG GET shows it; set (nil for an immutable parameter) applies a
+// value and returns the reason it is refused, "" if it is not.
+type configParam struct {
+	get func(s *Server) string
+	set func(s *Server, v string) string
+}
+
+// configTable returns the parameters CONFIG knows.
+func configTable() map[string]configParam {
+	yesno := map[bool]string{true: "yes", false: "no"}
+	fixed := func(v string) configParam { return configParam{get: func(*Server) string { return v }} }
+	// accepted for client compatibility: gantry has no RDB schedule and a
+	// fixed expiry rate
+	ignored := func(v string, number bool) configParam {
+		return configParam{get: func(*Server) string { return v }, set: func(_ *Server, val string) string {
+			if _, err := strconv.Atoi(val); number && err != nil {
+				return "argument couldn't be parsed into an integer"
+			}
+			return ""
+		}}
+	}
+	memory := func(p func(s *Server) int64, min, max int64, set func(s *Server, v int64)) configParam {
+		return configParam{
+			get: func(s *Server) string { return strconv.FormatInt(p(s), 10) },
+			set: func(s *Server, val string) string {
+				v, err := parseMemory(val)
+				if err != nil {
+					return "argument must be a memory value"
+				}
+				if v < min || v > max {
+					return "argument must be between " + strconv.FormatInt(min, 10) + " and " + strconv.FormatInt(max, 10) + " inclusive"
+				}
+				set(s, v)
+				return ""
+			},
+		}
+	}
+	integer := func(p func(s *Server) int64, min, max int64, set func(s *Server, v int64)) configParam {
+		return configParam{
+			get: func(s *Server) string { return strconv.FormatInt(p(s), 10) },
+			set: func(s *Server, val string) string {
+				v, err := strconv.ParseInt(val, 10, 64)
+				if err != nil || v < min || v > max {
+					return "argument must be between " + strconv.FormatInt(min, 10) + " and " + strconv.FormatInt(max, 10) + " inclusive"
+				}
+				set(s, v)
+				return ""
+			},
+		}
+	}
+	return map[string]configParam{
+		"appendonly": {
+			get: func(s *Server) string { return yesno[s.aof != nil && s.aof.Enabled()] },
+			set: func(s *Server, val string) string {
+				if val != "yes" && val != "no" {
+					return "argument must be 'yes' or 'no'"
+				}
+				if s.aof == nil {
+					if val == "yes" {
+						return "no data directory configured"
+					}
+					return ""
+				}
+				if err := s.aof.SetEnabled(val == "yes"); err != nil {
+					return err.Error()
+				}
+				return ""
+			},
+		},
+		"appendfsync": {
+			get: func(s *Server) string {
+				if s.aof != nil {
+					return s.aof.FsyncMode()
+				}
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return s.cfg.AppendFsync
+			},
+			set: func(s *Server, val string) string {
+				if val != "always" && val != "everysec" && val != "no" {
+					return "argument(s) must be one of the following: always, everysec, no"
+				}
+				if s.aof != nil {
+					s.aof.SetFsync(val)
+				}
+				s.mu.Lock()
+				s.cfg.AppendFsync = val
+				s.mu.Unlock()
+				return ""
+			},
+		},
+		"requirepass": {
+			get: func(s *Server) string { return s.password() },
+			set: func(s *Server, val string) string {
+				s.mu.Lock()
+				s.requirepass = val
+				s.mu.Unlock()
+				return ""
+			},
+		},
+		"dir":             {get: func(s *Server) string { return s.cfg.DataDir }},
+		"databases":       fixed("1"),
+		"cluster-enabled": {get: func(s *Server) string { return yesno[s.cfg.Cluster != nil] }},
+		"port":            fixed(""),
+		"bind":            fixed(""),
+		"appendfilename":  fixed("appendonly"),
+		"io-threads":      fixed("1"),
+		"hz":              ignored("10", true),
+		"save":            ignored("", false),
+		"maxmemory": memory(func(s *Server) int64 { return s.maxmemory.Load() }, 0, 1<<62,
+			func(s *Server, v int64) { s.maxmemory.Store(v) }), // the cron evicts what is over
+		"maxmemory-policy": {
+			get: func(s *Server) string { return s.ks.Policy().String() },
+			set: func(s *Server, val string) string {
+				p, ok := keyspace.ParsePolicy(strings.ToLower(val))
+				if !ok {
+					return "argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction"
+				}
+				s.ks.SetPolicy(p)
+				return ""
+			},
+		},
+		"maxmemory-samples": integer(func(s *Server) int64 { return int64(s.ks.Samples()) }, 1, 64,
+			func(s *Server, v int64) { s.ks.SetSamples(int(v)) }),
+		"lfu-log-factor": integer(func(s *Server) int64 { f, _ := s.ks.LFU(); return int64(f) }, 0, 1<<31-1,
+			func(s *Server, v int64) { _, d := s.ks.LFU(); s.ks.SetLFU(int(v), d) }),
+		"lfu-decay-time": integer(func(s *Server) int64 { _, d := s.ks.LFU(); return int64(d) }, 0, 1<<31-1,
+			func(s *Server, v int64) { f, _ := s.ks.LFU(); s.ks.SetLFU(f, int(v)) }),
+		"maxclients": {
+			get: func(s *Server) string { return strconv.FormatInt(s.lim.maxClients.Load(), 10) },
+			set: func(s *Server, val string) string {
+				n, err := strconv.Atoi(val)
+				if err != nil || n < 1 {
+					return "argument must be between 1 and 2147483647 inclusive"
+				}
+				if most := maxClientsFor(fileLimit(), n); most < n {
+					return "The operating system is not able to handle the specified number of clients, try with " + strconv.Itoa(most)
+				}
+				s.lim.maxClients.Store(int64(n))
+				return ""
+			},
+		},
+		"timeout": {
+			get: func(s *Server) string { return strconv.FormatInt(s.lim.timeoutMs.Load()/1000, 10) },
+			set: func(s *Server, val string) string {
+				n, err := strconv.ParseInt(val, 10, 64)
+				if err != nil || n < 0 || n > 1<<31 {
+					return "argument must be between 0 and 2147483647 inclusive"
+				}
+				s.lim.timeoutMs.Store((time.Duration(n) * time.Second).Milliseconds())
+				return ""
+			},
+		},
+		"proto-max-bulk-len": memory(func(s *Server) int64 { return s.lim.maxBulk.Load() }, 1<<20, resp.MaxBulk,
+			func(s *Server, v int64) { s.lim.maxBulk.Store(v) }),
+		"client-query-buffer-limit": memory(func(s *Server) int64 { return s.lim.queryLimit.Load() }, 1<<20, 1<<62,
+			func(s *Server, v int64) { s.lim.queryLimit.Store(v) }),
+		"client-output-buffer-limit": {
+			get: func(s *Server) string { return s.lim.outputString() },
+			set: func(s *Server, val string) string {
+				if err := s.lim.setOutput(val); err != nil {
+					return err.Error()
+				}
+				return ""
+			},
+		},
+	}
+}
+
+// CONFIG GET pattern [pattern ...] | SET param value [param value ...] |
+// RESETSTAT | REWRITE
+func configGet(c *Client) {
+	s := c.srv
+	if len(c.Args) < 3 {
+		c.W.Error("ERR wrong number of arguments for 'config|get' command")
+		return
+	}
+	var names []string
+	for name := range s.config {
+		for _, p := range c.Args[2:] {
+			if command.GlobMatch(command.LowerInto(nil, p), []byte(name)) {
+				names = append(names, name)
+				break
+			}
+		}
+	}
+	sort.Strings(names)
+	c.W.Map(len(names))
+	for _, n := range names {
+		c.W.BulkString(n)
+		c.W.BulkString(s.config[n].get(s))
+	}
+}
+
+func configSet(c *Client) {
+	s := c.srv
+	if len(c.Args) < 4 || len(c.Args)%2 != 0 {
+		c.W.Error("ERR wrong number of arguments for 'config|set' command")
+		return
+	}
+	for i := 2; i < len(c.Args); i += 2 {
+		name := string(command.LowerInto(nil, c.Args[i]))
+		p, ok := s.config[name]
+		if !ok {
+			c.W.Error("ERR Unknown option or number of arguments for CONFIG SET - '" + name + "'")
+			return
+		}
+		if p.set == nil {
+			c.W.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - can't set immutable config")
+			return
+		}
+		if msg := p.set(s, string(c.Args[i+1])); msg != "" {
+			c.W.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + msg)
+			return
+		}
+	}
+	c.W.OK()
+}

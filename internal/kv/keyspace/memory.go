@@ -1,0 +1,181 @@
+package keyspace
+
+import "unsafe"
+
+// Memory accounting (maxmemory). The keyspace keeps an estimate of the
+// bytes its keys and values take, updated as they change rather than
+// measured (runtime.ReadMemStats stops the world; it cannot run per
+// command). The estimate counts what a key costs in Go's structures: the
+// slot map's slot, the key's bytes, the 24-byte entry, the expiry map's
+// slot, and the value: a string's capacity, a collection's structure and
+// the bytes of its members, with per-member costs of its maps and nodes.
+// The costs below were measured against the Go heap
+// (TestMemoryEstimate compares them on strings, lists, sets, hashes and
+// sorted sets); like Redis's used_memory for maxmemory, the estimate
+// leaves out client buffers and the replication backlog.
+//
+// How it stays current without a lookup before and after every command:
+// LookupLocked opens the entry it returns (openFlag), subtracting its
+// size from its shard's total, and notes it; when the shard is unlocked
+// (UnlockShard) every noted entry still open adds its size, as it is after
+// the command, and is closed. A deleted open entry is closed at once
+// (its size was subtracted when it was opened); an added entry is opened,
+// so whatever the command does to it afterwards is counted. The keyspace's
+// total (UsedMemory) takes each shard's change at unlock, one atomic add
+// per unlock that changed something; reads change nothing.
+const (
+	// keyCost is a key's slot in its slot map (16-byte header, 8-byte
+	// pointer, control byte, at the maps' average load) and its entry.
+	keyCost = 84
+	// expireCost is a key's slot in its shard's map of expiring keys.
+	expireCost = 32
+	// objCost is a collection's structure.
+	objCost = 48
+	// per member: a list's slice header (per slot of its ring); a big
+	// set's and a big hash's map slot, at the maps' average load, and the
+	// rounding of the strings' allocations; a sorted set's dictionary
+	// slot, skip list node and levels.
+	listElemCost   = 24
+	listAllocCost  = 8 // an element's allocation, rounded up
+	setMemberCost  = 60
+	hashFieldCost  = 92
+	zsetMemberCost = 128
+)
+
+// kindMem are the memory functions of the kinds (NewType), by Kind; a
+// string's is not used.
+var kindMem = []func(unsafe.Pointer) int64{nil}
+
+// memorySizer is a collection that estimates its own size; a type without
+// it counts as objCost.
+type memorySizer interface{ Memory() int64 }
+
+func memoryOf[T any](p unsafe.Pointer) int64 {
+	if m, ok := any((*T)(p)).(memorySizer); ok {
+		return m.Memory()
+	}
+	return objCost
+}
+
+// memory is the estimated size of the value.
+func (e *Entry) memory() int64 {
+	if e.m&objFlag == 0 {
+		if e.p == nil {
+			return 0
+		}
+		return int64(e.m&lenMask) + int64(slackOf(e.m>>slackShift&0xff))
+	}
+	// the built-in types directly: an interface assertion per call costs
+	// more than the rest of the bookkeeping
+	switch k := Kind(e.m & lenMask); k {
+	case kindList:
+		return (*List)(e.p).Memory()
+	case kindSet:
+		return (*Set)(e.p).Memory()
+	case kindHash:
+		return (*Hash)(e.p).Memory()
+	case kindZSet:
+		return (*ZSet)(e.p).Memory()
+	default:
+		return kindMem[k](e.p)
+	}
+}
+
+// Memory returns the estimated size of the value in bytes.
+func (e *Entry) Memory() int64 { return e.memory() }
+
+// keyMemory is the estimated size of a key beside its value.
+func keyMemory(key int, exp int64) int64 {
+	n := int64(keyCost + key)
+	if exp != 0 {
+		n += expireCost
+	}
+	return n
+}
+
+// KeyMemory returns the estimated size of key and its value.
+func KeyMemory(key []byte, e *Entry) int64 { return keyMemory(len(key), e.exp) + e.memory() }
+
+// Memory is the estimated size of a list.
+func (l *List) Memory() int64 {
+	return objCost + int64(len(l.buf))*listElemCost + int64(l.n)*listAllocCost + int64(l.bytes)
+}
+
+// Memory is the estimated size of a set.
+func (s *Set) Memory() int64 {
+	if s.m == nil {
+		return objCost + int64(cap(s.lp))
+	}
+	return objCost + int64(len(s.m))*setMemberCost + int64(s.bytes)
+}
+
+// Memory is the estimated size of a hash.
+func (h *Hash) Memory() int64 {
+	if h.m == nil {
+		return objCost + int64(cap(h.lp))
+	}
+	return objCost + int64(len(h.m))*hashFieldCost + int64(h.bytes)
+}
+
+// Memory is the estimated size of a sorted set.
+func (z *ZSet) Memory() int64 {
+	return objCost + zMaxLevel*16 + int64(len(z.dict))*zsetMemberCost + int64(z.bytes)
+}
+
+// open marks e as being measured again: its size leaves the shard's total
+// until settle adds it back.
+func (sh *shard) open(e *Entry) {
+	if e.m&openFlag != 0 {
+		return
+	}
+	e.m |= openFlag
+	sh.used -= e.memory()
+	sh.opened = append(sh.opened, e)
+}
+
+// added counts a key added with its entry: the entry is open, so its
+// size is counted (as it is then) when the shard is unlocked. Its size is
+// in no total now: it is new, or it was deleted (drop) from another key.
+func (sh *shard) added(key int, e *Entry) {
+	sh.used += keyMemory(key, e.exp)
+	if e.m&openFlag == 0 {
+		e.m |= openFlag
+		sh.opened = append(sh.opened, e)
+	}
+}
+
+// drop takes a deleted key out of the shard's total.
+func (sh *shard) drop(key int, e *Entry) {
+	sh.used -= keyMemory(key, e.exp)
+	if e.m&openFlag != 0 {
+		e.m &^= openFlag // its size left the total when it was opened
+	} else {
+		sh.used -= e.memory()
+	}
+}
+
+// settle adds the size of the entries still open and publishes the
+// shard's change to the keyspace's total; it runs before the shard is
+// unlocked.
+func (ks *Keyspace) settle(sh *shard) {
+	if n := len(sh.opened); n > 0 {
+		for i, e := range sh.opened {
+			if e.m&openFlag != 0 {
+				e.m &^= openFlag
+				sh.used += e.memory()
+			}
+			sh.opened[i] = nil
+		}
+		sh.opened = sh.opened[:0]
+		if n > 1024 { // after a command on many keys
+			sh.opened = nil
+		}
+	}
+	if d := sh.used - sh.published; d != 0 {
+		ks.used.Add(d)
+		sh.published = sh.used
+	}
+}
+
+// UsedMemory returns the estimated bytes of the keys and values.
+func (ks *Keyspace) UsedMemory() int64 { return ks.used.Load() }
