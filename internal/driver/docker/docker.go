@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -59,6 +60,10 @@ type Driver struct {
 	opts Options
 	cli  *client.Client
 	log  *slog.Logger
+
+	// watchers counts the tasks' log watchers, each holding one of the
+	// client's connections while it follows a container.
+	watchers sync.WaitGroup
 }
 
 var (
@@ -102,8 +107,23 @@ func New(opts Options) (*Driver, error) {
 	return &Driver{opts: opts, cli: cli, log: opts.Logger}, nil
 }
 
-// Close releases the client's idle connections.
-func (d *Driver) Close() error { return d.cli.Close() }
+// closeWait bounds how long Close waits for the tasks' watchers.
+const closeWait = 5 * time.Second
+
+// Close releases the client's connections. Call it once every task has
+// ended or been detached: it waits (up to closeWait) for their watchers to
+// give their connections back, so that none is returned to the pool, and
+// kept open, after the pool was emptied.
+func (d *Driver) Close() error {
+	done := make(chan struct{})
+	go func() { d.watchers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeWait):
+		d.log.Warn("docker driver: closing while tasks still follow their containers")
+	}
+	return d.cli.Close()
+}
 
 // Name implements driver.Driver.
 func (d *Driver) Name() string { return "docker" }

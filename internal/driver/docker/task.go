@@ -92,7 +92,8 @@ func (d *Driver) Start(cfg *driver.TaskConfig) (driver.Task, error) {
 	}
 	h.State, _ = json.Marshal(st)
 	t := d.newTask(h, st, s, logs)
-	go t.watch()
+	d.watchers.Add(1)
+	go func() { defer d.watchers.Done(); t.watch() }()
 	return t, nil
 }
 
@@ -167,7 +168,8 @@ func (d *Driver) Recover(h *driver.Handle, cfg *driver.TaskConfig) (driver.Task,
 		return nil, fmt.Errorf("alloc %s: %w", h.AllocID, err)
 	}
 	t := d.newTask(h, st, s, logs)
-	go t.watch()
+	d.watchers.Add(1)
+	go func() { defer d.watchers.Done(); t.watch() }()
 	return t, nil
 }
 
