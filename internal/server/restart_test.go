@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -25,9 +26,12 @@ func TestRestartKeepsState(t *testing.T) {
 
 	for _, withSnapshot := range []bool{false, true} {
 		if withSnapshot {
-			if err := s.raft.Snapshot().Error(); err != nil {
-				t.Fatalf("snapshot: %v", err)
-			}
+			// Raft refuses a snapshot until the restarted server has
+			// applied its latest configuration entry: try again until then.
+			waitFor(t, 10*time.Second, "a snapshot", func() (bool, string) {
+				err := s.raft.Snapshot().Error()
+				return err == nil, fmt.Sprint(err)
+			})
 			// A write after the snapshot is replayed from the log.
 			if _, err := c.RegisterJob(bg, mockJob("batchy", 0)); err != nil {
 				t.Fatal(err)
