@@ -2,6 +2,7 @@ package twolevel
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/structs"
@@ -205,10 +206,14 @@ func (a *Allocator) headroom() structs.Resources {
 // makeOffer offers n's free room to f.
 func (a *Allocator) makeOffer(f *framework, n *node, free structs.Resources, now time.Time) {
 	a.seq++
-	o := &offer{
-		id: "o-" + a.epoch + "-" + strconv.FormatUint(a.seq, 10),
-		fw: f, node: n, res: free, created: now, idx: -1,
-	}
+	var id strings.Builder
+	id.Grow(len(a.epoch) + 24)
+	id.WriteString("o-")
+	id.WriteString(a.epoch)
+	id.WriteByte('-')
+	var num [20]byte
+	id.Write(strconv.AppendUint(num[:0], a.seq, 10))
+	o := &offer{id: id.String(), fw: f, node: n, res: free, created: now}
 	if a.cfg.OfferTimeout > 0 {
 		o.expires = now.Add(a.cfg.OfferTimeout)
 		a.offerExpiry.push(o)
@@ -221,12 +226,6 @@ func (a *Allocator) makeOffer(f *framework, n *node, free structs.Resources, now
 	a.offers[o.id] = o
 	f.stats.offersSent++
 	a.stats.offersSent++
-	wire := structs.Offer{
-		ID: o.id, FrameworkID: f.id, AgentID: n.id, Hostname: n.name,
-		Resources: free, Attributes: n.labels, Role: n.role,
-	}
-	if !o.expires.IsZero() {
-		wire.Expires = structs.Seconds(o.expires)
-	}
-	a.out = append(a.out, Output{Kind: OutputOffer, Framework: f.id, Offer: wire})
+	a.out = append(a.out, Output{Kind: OutputOffer, Framework: f.id, OfferID: o.id, NodeID: n.id,
+		Resources: free, Expires: o.expires, node: n})
 }

@@ -133,10 +133,29 @@ const (
 type Output struct {
 	Kind      OutputKind
 	Framework string
-	Offer     structs.Offer // OutputOffer
-	OfferID   string        // OutputRescind
-	Reason    string        // OutputRescind
-	Expired   bool          // OutputRescind: the offer timed out
+	OfferID   string
+	// OutputOffer: the offered node and resources, and when the offer
+	// expires (zero: never).
+	NodeID    string
+	Resources structs.Resources
+	Expires   time.Time
+	// OutputRescind: why, and whether the offer timed out.
+	Reason  string
+	Expired bool
+
+	node *node
+}
+
+// Wire returns an OutputOffer as frameworks receive it.
+func (o Output) Wire() structs.Offer {
+	w := structs.Offer{ID: o.OfferID, FrameworkID: o.Framework, AgentID: o.NodeID, Resources: o.Resources}
+	if o.node != nil {
+		w.Hostname, w.Attributes, w.Role = o.node.name, o.node.labels, o.node.role
+	}
+	if !o.Expires.IsZero() {
+		w.Expires = structs.Seconds(o.Expires)
+	}
+	return w
 }
 
 // Allocator is the DRF allocator; see the comment at the top of the file.
@@ -159,11 +178,11 @@ type Allocator struct {
 	roles      map[string]*role
 
 	offers      map[string]*offer
-	offerExpiry timeHeap[*offer]
+	offerExpiry offerQueue
 	filterHeap  timeHeap[*filter]
 
-	out   []Output
-	stats allocStats
+	out, spare []Output // outputs since TakeOutputs; the buffer given out before
+	stats      allocStats
 }
 
 type allocStats struct {
@@ -226,7 +245,8 @@ type offer struct {
 	res     structs.Resources
 	created time.Time
 	expires time.Time // zero = never
-	idx     int       // in Allocator.offerExpiry; -1 = not in it
+	closed  bool
+	queued  bool // in Allocator.offerExpiry
 }
 
 // filter keeps a framework from being offered a node's resources again
@@ -258,10 +278,13 @@ func NewAllocator(cfg AllocatorConfig, rng *rand.Rand) (*Allocator, error) {
 	return a, nil
 }
 
-// TakeOutputs returns the outputs since the last call, in order.
+// TakeOutputs returns the outputs since the last call, in order. The
+// slice is valid until the next call (the two calls' buffers are reused,
+// so a round of 10,000 offers does not allocate them again).
 func (a *Allocator) TakeOutputs() []Output {
 	out := a.out
-	a.out = nil
+	clear(a.spare)
+	a.out, a.spare = a.spare[:0], out
 	return out
 }
 

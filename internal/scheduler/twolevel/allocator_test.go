@@ -77,7 +77,7 @@ func (s *sim) drain() []Output {
 	for _, o := range out {
 		switch o.Kind {
 		case OutputOffer:
-			of := o.Offer
+			of := o.Wire()
 			if _, dup := s.offers[of.ID]; dup {
 				s.t.Fatalf("offer %s sent twice", of.ID)
 			}

@@ -125,6 +125,24 @@ func (a *Allocator) checkInvariants() error {
 			bad("node %s: negative launching %s", n.id, n.pending)
 		}
 	}
+	closedQueued, liveQueued := 0, 0
+	for _, o := range a.offerExpiry.q[a.offerExpiry.head:] {
+		if o == nil || !o.queued {
+			bad("offer queue holds an offer not marked queued")
+			continue
+		}
+		if o.closed {
+			closedQueued++
+		} else {
+			liveQueued++
+		}
+	}
+	if closedQueued != a.offerExpiry.nclose {
+		bad("offer queue: %d closed offers counted, %d in it", a.offerExpiry.nclose, closedQueued)
+	}
+	if a.cfg.OfferTimeout > 0 && liveQueued != len(a.offers) {
+		bad("offer queue: %d live offers, %d outstanding", liveQueued, len(a.offers))
+	}
 	if seenOffers != len(a.offers) {
 		bad("%d offers on nodes, %d in the offer table: an offer is outstanding twice or lost", seenOffers, len(a.offers))
 	}

@@ -128,7 +128,10 @@ func (a *Allocator) close(o *offer, now time.Time) {
 	n, f := o.node, o.fw
 	a.uncount(n)
 	n.offer = nil
-	a.offerExpiry.remove(o)
+	o.closed = true
+	if o.queued {
+		a.offerExpiry.closed()
+	}
 	a.count(n)
 	a.addAlloc(f, &f.offered, o.res, -1)
 	f.offers--
@@ -186,7 +189,9 @@ func (a *Allocator) Expire(now time.Time) {
 		if !ok {
 			break
 		}
-		a.rescind(o, "offer timed out", true, now)
+		if !o.closed {
+			a.rescind(o, "offer timed out", true, now)
+		}
 	}
 	for {
 		flt, ok := a.filterHeap.popDue(now)
@@ -220,6 +225,66 @@ func (a *Allocator) NextDeadline() (time.Time, bool) {
 // HasWork reports whether a round would look at any node.
 func (a *Allocator) HasWork() bool { return len(a.visit) > 0 }
 
+// offerQueue holds outstanding offers in the order they expire: every
+// offer gets the same timeout, so that is the order they were made in,
+// and a FIFO does what a heap would at O(1). Closed offers are skipped
+// when they reach the front, and compacted away once they are more than
+// half the queue, so it holds at most twice the offers outstanding.
+type offerQueue struct {
+	q      []*offer
+	head   int
+	nclose int // closed offers still in q[head:]
+}
+
+func (q *offerQueue) push(o *offer) {
+	o.queued = true
+	q.q = append(q.q, o)
+}
+
+// closed notes that an offer in the queue was closed.
+func (q *offerQueue) closed() {
+	q.nclose++
+	if live := len(q.q) - q.head - q.nclose; q.nclose > 64 && q.nclose > live {
+		kept := q.q[:0]
+		for _, o := range q.q[q.head:] {
+			if o.closed {
+				o.queued = false
+			} else {
+				kept = append(kept, o)
+			}
+		}
+		clear(q.q[len(kept):])
+		q.q, q.head, q.nclose = kept, 0, 0
+	}
+}
+
+func (q *offerQueue) peek() (time.Time, bool) {
+	for q.head < len(q.q) && q.q[q.head].closed {
+		q.q[q.head].queued = false
+		q.q[q.head] = nil
+		q.head++
+		q.nclose--
+	}
+	if q.head == len(q.q) {
+		q.q, q.head = q.q[:0], 0
+		return time.Time{}, false
+	}
+	return q.q[q.head].expires, true
+}
+
+// popDue returns the first live offer if it expired by now.
+func (q *offerQueue) popDue(now time.Time) (*offer, bool) {
+	at, ok := q.peek()
+	if !ok || at.After(now) {
+		return nil, false
+	}
+	o := q.q[q.head]
+	o.queued = false
+	q.q[q.head] = nil
+	q.head++
+	return o, true
+}
+
 // timed is an item of a timeHeap: its deadline and its slot in the heap
 // (-1 when not in it), so it can be removed when it no longer applies.
 type timed interface {
@@ -227,8 +292,6 @@ type timed interface {
 	slot() *int
 }
 
-func (o *offer) deadline() time.Time  { return o.expires }
-func (o *offer) slot() *int           { return &o.idx }
 func (f *filter) deadline() time.Time { return f.until }
 func (f *filter) slot() *int          { return &f.idx }
 
