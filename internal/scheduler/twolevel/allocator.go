@@ -182,12 +182,28 @@ type Allocator struct {
 	filterHeap  timeHeap[*filter]
 
 	out, spare []Output // outputs since TakeOutputs; the buffer given out before
+	// lastNow is the latest time a call gave; rescinds caused by calls
+	// without a time (a node lost) are stamped with it.
+	lastNow time.Time
 	stats      allocStats
 }
 
 type allocStats struct {
 	offersSent, declined, accepted, rescinded, expired, rounds uint64
 	holds                                                      schedstat.Window
+	// holdLog are the hold times of offers closed since TakeHolds (for
+	// a histogram), at most maxHoldLog.
+	holdLog []time.Duration
+}
+
+const maxHoldLog = 4096
+
+// TakeHolds returns how long each offer closed since the last call was
+// held (at most the last maxHoldLog).
+func (a *Allocator) TakeHolds() []time.Duration {
+	h := a.stats.holdLog
+	a.stats.holdLog = nil
+	return h
 }
 
 // node is the allocator's state of one node.
@@ -316,7 +332,7 @@ func (a *Allocator) UpsertNode(info NodeInfo, reason string) {
 		if reason == "" {
 			reason = "node changed"
 		}
-		a.rescind(n.offer, reason, false, time.Time{})
+		a.rescind(n.offer, reason, false, a.lastNow)
 	}
 	a.wantVisit(n)
 }
@@ -328,7 +344,7 @@ func (a *Allocator) RemoveNode(id, reason string) {
 		return
 	}
 	if n.offer != nil {
-		a.rescind(n.offer, reason, false, time.Time{})
+		a.rescind(n.offer, reason, false, a.lastNow)
 	}
 	a.SetNodeUsage(id, structs.Resources{}, nil)
 	a.uncount(n)
@@ -370,10 +386,37 @@ func (a *Allocator) SetNodeUsage(id string, used structs.Resources, by []Use) {
 	a.forgetIdle()
 	a.count(n)
 	if n.offer != nil && !a.offerFits(n) {
-		a.rescind(n.offer, "the offered resources were used", false, time.Time{})
+		a.rescind(n.offer, "the offered resources were used", false, a.lastNow)
 	}
 	if grew || n.offer == nil {
 		a.wantVisit(n)
+	}
+}
+
+// AddUsage adds res to what framework fwID (of role) uses on a node: a
+// launch the caller knows was placed, without reading the node again.
+// A later SetNodeUsage replaces it with what state says.
+func (a *Allocator) AddUsage(nodeID, fwID, roleName string, res structs.Resources) {
+	n := a.nodes[nodeID]
+	if n == nil || res.IsZero() {
+		return
+	}
+	a.uncount(n)
+	n.used = n.used.Add(res)
+	i := slices.IndexFunc(n.usedBy, func(u Use) bool { return u.Framework == fwID })
+	if i < 0 {
+		n.usedBy = append(n.usedBy, Use{Framework: fwID, Role: roleName})
+		i = len(n.usedBy) - 1
+	}
+	n.usedBy[i].Resources = n.usedBy[i].Resources.Add(res)
+	f := a.frameworks[fwID]
+	if f == nil {
+		f = a.addFramework(fwID, "", roleName)
+	}
+	a.addAlloc(f, &f.used, res, +1)
+	a.count(n)
+	if n.offer != nil && !a.offerFits(n) {
+		a.rescind(n.offer, "the offered resources were used", false, a.lastNow)
 	}
 }
 
@@ -495,7 +538,7 @@ func (a *Allocator) RemoveFramework(id, reason string) {
 func (a *Allocator) rescindAll(f *framework, reason string) {
 	for _, n := range a.nodeList {
 		if n.offer != nil && n.offer.fw == f {
-			a.rescind(n.offer, reason, false, time.Time{})
+			a.rescind(n.offer, reason, false, a.lastNow)
 		}
 	}
 }

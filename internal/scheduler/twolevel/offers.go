@@ -66,6 +66,7 @@ func (a *Allocator) Settle(fwID, nodeID string, res structs.Resources) {
 // no filter). Offers that are not outstanding are skipped and reported
 // (ErrOfferNotOutstanding); the others are declined anyway.
 func (a *Allocator) Decline(fwID string, offerIDs []string, refuse time.Duration, now time.Time) error {
+	a.tick(now)
 	var firstErr error
 	for _, id := range offerIDs {
 		o, err := a.lookup(fwID, id)
@@ -88,6 +89,7 @@ func (a *Allocator) Decline(fwID string, offerIDs []string, refuse time.Duration
 // Accept closes offers a framework used (after Use took what its launches
 // need): counted as accepted, the rest declined with a filter of refuse.
 func (a *Allocator) Accept(fwID string, offerIDs []string, refuse time.Duration, now time.Time) error {
+	a.tick(now)
 	var firstErr error
 	for _, id := range offerIDs {
 		o, err := a.lookup(fwID, id)
@@ -105,6 +107,13 @@ func (a *Allocator) Accept(fwID string, offerIDs []string, refuse time.Duration,
 		}
 	}
 	return firstErr
+}
+
+// tick moves the allocator's idea of the time forward.
+func (a *Allocator) tick(now time.Time) {
+	if now.After(a.lastNow) {
+		a.lastNow = now
+	}
 }
 
 // Outstanding reports whether offerID is an outstanding offer of fwID.
@@ -137,7 +146,11 @@ func (a *Allocator) close(o *offer, now time.Time) {
 	f.offers--
 	delete(a.offers, o.id)
 	if !o.created.IsZero() && !now.IsZero() {
-		a.stats.holds.Add(now.Sub(o.created))
+		d := now.Sub(o.created)
+		a.stats.holds.Add(d)
+		if len(a.stats.holdLog) < maxHoldLog {
+			a.stats.holdLog = append(a.stats.holdLog, d)
+		}
 	}
 	a.wantVisit(n)
 }
@@ -184,6 +197,7 @@ func (a *Allocator) dropFilters(f *framework) {
 // Expire rescinds the offers whose timeout passed and lifts the filters
 // that lapsed (their nodes are looked at again). Allocate calls it.
 func (a *Allocator) Expire(now time.Time) {
+	a.tick(now)
 	for {
 		o, ok := a.offerExpiry.popDue(now)
 		if !ok {
