@@ -185,7 +185,7 @@ type Allocator struct {
 	// lastNow is the latest time a call gave; rescinds caused by calls
 	// without a time (a node lost) are stamped with it.
 	lastNow time.Time
-	stats      allocStats
+	stats   allocStats
 }
 
 type allocStats struct {

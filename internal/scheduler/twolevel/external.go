@@ -39,7 +39,7 @@ var (
 
 // extFramework is an external framework. Guarded by Scheduler.mu.
 type extFramework struct {
-	id, name, role string
+	id, name, role  string
 	failoverTimeout time.Duration
 	sub             *Subscription // nil while disconnected
 	disconnected    time.Time

@@ -81,10 +81,10 @@ type Scheduler struct {
 	// allocation.
 	taskJob, taskAlloc map[string]*task
 	timer              jobqueue.Stopper // the next deadline's
-	timerAt time.Time
-	started time.Time
-	rounds  roundStats
-	bg      sync.WaitGroup // goroutines started by calls (kills, launches)
+	timerAt            time.Time
+	started            time.Time
+	rounds             roundStats
+	bg                 sync.WaitGroup // goroutines started by calls (kills, launches)
 }
 
 // New validates the settings and builds the architecture over env; call
