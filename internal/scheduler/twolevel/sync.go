@@ -163,6 +163,7 @@ func (s *Scheduler) syncNodesLocked(view scheduler.State) {
 	}
 	seen := make(map[string]bool, len(list))
 	changed := false
+	var lost []string
 	for _, n := range list {
 		seen[n.ID] = true
 		old := s.sync.nodes[n.ID]
@@ -183,7 +184,7 @@ func (s *Scheduler) syncNodesLocked(view scheduler.State) {
 		s.alloc.UpsertNode(NodeInfo{ID: n.ID, Name: n.Name, Capacity: n.Capacity, Labels: n.Labels, Ready: n.Ready()}, reason)
 		s.markDirtyLocked(n.ID)
 		if old != nil && old.Status == structs.NodeStatusReady && n.Status != structs.NodeStatusReady {
-			s.nodeLostLocked(n.ID)
+			lost = append(lost, n.ID)
 		}
 	}
 	for id := range s.sync.nodes {
@@ -192,13 +193,21 @@ func (s *Scheduler) syncNodesLocked(view scheduler.State) {
 			delete(s.sync.nodes, id)
 			delete(s.sync.dirty, id)
 			s.alloc.RemoveNode(id, "node removed")
-			s.nodeLostLocked(id)
+			lost = append(lost, id)
 		}
 	}
 	if changed {
 		s.sync.ids = slices.Sorted(mapKeys(s.sync.nodes))
 	}
 	s.sync.lastList = list
+	if len(lost) > 0 {
+		// The rescinds of the nodes' offers go out before FAILURE.
+		s.flushLocked()
+		slices.Sort(lost)
+		for _, id := range lost {
+			s.nodeLostLocked(id)
+		}
+	}
 }
 
 // readFeedLocked marks the nodes the state's change feed names.

@@ -536,7 +536,7 @@ func (s *Scheduler) nodeLostLocked(nodeID string) {
 	for _, id := range slices.Sorted(mapKeys(s.fws)) {
 		f := s.fws[id]
 		for _, t := range f.tasks {
-			if t.nodeID == nodeID && !t.state.Terminal() {
+			if t.nodeID == nodeID {
 				s.sendLocked(f, structs.FrameworkEvent{Type: structs.EventTypeFailure, Failure: &structs.EventFailure{AgentID: nodeID}})
 				s.tasksQ.add(t.jobID)
 				break
