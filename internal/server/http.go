@@ -89,6 +89,11 @@ func (s *Server) endpoints() []endpoint {
 		{method: "PUT", path: "/v1/operator/snapshot", h: s.snapshotRestore},
 		{method: "GET", path: "/v1/scheduler/status", h: s.schedulerStatus},
 
+		// The framework API (two-level scheduling, http_frameworks.go).
+		{method: "POST", path: "/v1/frameworks/scheduler", h: s.frameworkCall},
+		{method: "GET", path: "/v1/frameworks", h: s.frameworkList},
+		{method: "GET", path: "/v1/framework/{id}", h: s.frameworkGet},
+
 		{method: "GET", path: "/metrics", raw: promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})},
 	}
 }

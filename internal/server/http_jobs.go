@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -19,7 +20,28 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, error
 		return nil, &httpError{code: http.StatusBadRequest, msg: "invalid job: job is required",
 			fields: []structs.FieldError{{Field: "job", Rule: "is required"}}}
 	}
-	return s.registerJob(req.Job.Copy())
+	job := req.Job.Copy()
+	job.FrameworkTask = nil // server-managed: only frameworks' launches set it
+	if err := s.checkUserJobWrite(job.ID, job.Name); err != nil {
+		return nil, err
+	}
+	if err := s.checkJobForScheduler(job); err != nil {
+		return nil, err
+	}
+	return s.registerJob(job)
+}
+
+// checkUserJobWrite refuses a user's write to a job holding an external
+// framework's task: the framework owns it (its API kills it).
+func (s *Server) checkUserJobWrite(ids ...string) error {
+	snap := s.state.Snapshot()
+	for _, id := range ids {
+		if j := snap.JobByID(id); j != nil && j.FrameworkTask != nil {
+			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("job %q holds task %s of framework %s (%s): the framework manages it",
+				id, j.FrameworkTask.TaskID, j.FrameworkTask.FrameworkName, j.FrameworkTask.FrameworkID)}
+		}
+	}
+	return nil
 }
 
 // registerJob canonicalizes, validates, versions and proposes a job, then
@@ -72,6 +94,9 @@ func (s *Server) jobScale(w http.ResponseWriter, r *http.Request) (any, error) {
 	job := s.state.Snapshot().JobByID(id)
 	if job == nil {
 		return nil, s.verifiedNotFound("job %q not found", id)
+	}
+	if err := s.checkUserJobWrite(id); err != nil {
+		return nil, err
 	}
 	c := job.Copy()
 	c.Count = req.Count
@@ -158,6 +183,7 @@ func (s *Server) jobStatus(w http.ResponseWriter, r *http.Request) (any, error) 
 			Allocations:      stubs(allocs),
 			Summary:          state.JobSummary(allocs),
 			PlacementFailure: snap.PlacementFailureWatch(ws, id),
+			WaitingForOffers: s.whyPending(id),
 		}
 		return snap.TableIndex(state.TableJobs, state.TableAllocs, state.TablePlacementFailures), out, nil
 	})
