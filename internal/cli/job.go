@@ -192,6 +192,9 @@ func (e *Env) JobStatus(ctx context.Context, name string) error {
 	if st.PlacementFailure != nil {
 		fmt.Fprintf(e.Out, "\nPlacement failure\n  %s\n", placementFailureText(st.PlacementFailure))
 	}
+	if st.WaitingForOffers != "" {
+		fmt.Fprintf(e.Out, "\nWaiting for offers\n  %s\n", st.WaitingForOffers)
+	}
 
 	fmt.Fprintln(e.Out, "\nAllocations")
 	if len(st.Allocations) == 0 {

@@ -220,17 +220,20 @@ type passItem struct {
 }
 
 // takePass takes the jobs of the next pass: every queued job if the
-// framework holds offers, else only those that need none.
+// framework holds offers, else only those that need none. needOffers says
+// jobs are queued that need offers the framework does not hold: jobs
+// enqueued since they were last evaluated (waiting jobs alone wait for new
+// offers; they do not ask for the room they declined again).
 func (b *builtin) takePass() (jobs []passItem, needOffers, haveOffers bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.newOffers {
+	haveOffers = len(b.offers) > 0
+	if b.newOffers && haveOffers {
 		for id, w := range b.waiting {
 			b.queue.Add(id, w.priority)
 		}
-		b.newOffers = false
 	}
-	haveOffers = len(b.offers) > 0
+	b.newOffers = false
 	var keep []*jobqueue.Item
 	for {
 		it, ok := b.queue.Pop()
@@ -248,8 +251,7 @@ func (b *builtin) takePass() (jobs []passItem, needOffers, haveOffers bool) {
 	for _, it := range keep {
 		b.queue.Add(it.JobID, it.Priority)
 	}
-	needOffers = len(keep) > 0 || len(b.waiting) > 0
-	return jobs, needOffers, haveOffers
+	return jobs, len(keep) > 0, haveOffers
 }
 
 // evaluate runs the evaluation loop for one job and notes whether copies

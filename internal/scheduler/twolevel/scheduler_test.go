@@ -110,6 +110,17 @@ func TestJobWaitsForOffers(t *testing.T) {
 	if want := "waiting for offers: framework batch holds 0 of 0 offers; dominant share 0.60; on the offered nodes: 1 node excluded by cpu"; why != want {
 		t.Fatalf("WhyPending = %q, want %q", why, want)
 	}
+	// Nothing changes: the declined room (filtered) is not offered again,
+	// so the waiting job does not spin (it did: the framework revived
+	// itself for its waiting jobs and cleared its own filters).
+	sent := s.Status().OffersSent
+	for range 20 {
+		s.poke()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if now := s.Status().OffersSent; now != sent {
+		t.Fatalf("%d more offers sent while nothing changed", now-sent)
+	}
 	h.WaitUntil("the failure stored", func() bool { return h.State.Failure("big") != nil })
 	if f := h.State.Failure("big"); f.Message != "waiting for offers from framework batch" || f.Unplaced != 1 {
 		t.Fatalf("stored failure %+v", f)
