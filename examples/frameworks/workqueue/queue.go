@@ -20,6 +20,7 @@ type itemState int
 
 const (
 	pending  itemState = iota // to launch
+	unsure                    // the launch call failed: launched or not, reconciliation says
 	launched                  // placed, not yet running
 	running
 	finished
@@ -56,7 +57,7 @@ type queue struct {
 	keep    bool
 
 	ready      bool            // reconciled since the last subscription
-	reconciled map[string]bool // task IDs whose answer is awaited
+	reconciled map[string]bool // task IDs whose reconciliation answer is awaited
 	suppressed bool
 	done       chan struct{}
 	closed     bool
@@ -132,10 +133,17 @@ func (q *queue) Offers(ctx context.Context, d *framework.Driver, offers []api.Of
 		}
 		statuses, err := d.Launch(ctx, o, tasks, time.Second)
 		if err != nil {
+			// The answer is lost, not the launch: the tasks may be
+			// running (the leader committed them and died). Ask, rather
+			// than launch them again under new IDs.
 			fmt.Fprintln(os.Stderr, "workqueue: launch:", err)
+			var ids []string
 			for _, it := range its {
-				it.state = pending // not launched: the call failed
+				it.state = unsure
+				q.reconciled[it.taskID()] = true
+				ids = append(ids, it.taskID())
 			}
+			_ = d.Reconcile(ctx, ids...)
 			continue
 		}
 		for _, st := range statuses {
@@ -156,18 +164,35 @@ func (q *queue) Update(ctx context.Context, d *framework.Driver, st api.TaskStat
 		return
 	}
 	it := q.items[index]
-	if st.Reason == "reconciliation" && !q.ready {
+	if st.Reason == "reconciliation" && q.reconciled[st.TaskID] {
 		delete(q.reconciled, st.TaskID)
-		if st.State != "TASK_UNKNOWN" && attempt >= it.attempt {
+		switch {
+		case st.State != "TASK_UNKNOWN" && attempt >= it.attempt:
 			it.attempt = attempt
 			it.state = stateOf(st.State)
+		case it.state == unsure && attempt == it.attempt:
+			it.state = pending // never launched
+		}
+		if q.ready {
+			if it.state == failed {
+				it.state = pending
+				q.failedAttempt(it.taskID())
+			}
+			if it.state == pending {
+				_ = d.Revive(ctx)
+				q.suppressed = false
+			}
+			return
 		}
 		if len(q.reconciled) == 0 {
 			q.ready = true
 			for _, it := range q.items {
-				if it.state == failed { // its last attempt failed: retry?
+				switch it.state {
+				case failed: // its last attempt failed: retry?
 					it.state = pending
 					q.failedAttempt(it.taskID())
+				case unsure:
+					it.state = pending
 				}
 			}
 			fmt.Printf("reconciled: %s\n", q.progress())
@@ -282,7 +307,7 @@ func (q *queue) progress() string {
 		counts[it.state]++
 	}
 	return fmt.Sprintf("%d pending, %d launched, %d running, %d finished, %d failed",
-		counts[pending], counts[launched], counts[running], counts[finished], counts[failed])
+		counts[pending]+counts[unsure], counts[launched], counts[running], counts[finished], counts[failed])
 }
 
 // writeFileAtomic replaces path with data (a rename, so a crash leaves the

@@ -336,3 +336,29 @@ func TestSlowSubscriberDropped(t *testing.T) {
 		t.Fatalf("dropped framework %+v: want disconnected, its offers rescinded", f)
 	}
 }
+
+// TestReconcileOrphanLaunch: a task job a lost leader registered but
+// never placed is reported dropped (and stopped), not staging forever.
+func TestReconcileOrphanLaunch(t *testing.T) {
+	h, s, _ := startExternal(t, nil)
+	h.State.UpsertNode(schedtest.Node("n1", 2000, 2048))
+	const fw = "5f0c1c9e-0000-4000-8000-000000000001"
+	h.State.UpsertJob(&structs.Job{ID: "queue.t1", Name: "queue.t1", Type: structs.JobTypeBatch, Count: 1, Priority: 50, Version: 1,
+		Driver: "mock", Resources: res(100, 64), FrameworkTask: &structs.FrameworkTask{FrameworkID: fw, FrameworkName: "queue", TaskID: "t1"}})
+	h.Run(s)
+	sub := subscribe(t, h, s, structs.FrameworkInfo{ID: fw, Name: "queue"})
+	next(t, sub, structs.EventTypeSubscribed)
+	rec := &structs.FrameworkCall{FrameworkID: fw, Type: structs.CallTypeReconcile, Reconcile: &structs.CallReconcile{Tasks: []structs.ReconcileTask{{TaskID: "t1"}, {TaskID: "t9"}}}}
+	if err := s.Call(context.Background(), sub.StreamID, rec); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]structs.FrameworkTaskState{}
+	for len(got) < 2 {
+		st := next(t, sub, structs.EventTypeUpdate).Update.Status
+		got[st.TaskID] = st.State
+	}
+	if got["t1"] != structs.TaskDropped || got["t9"] != structs.TaskUnknown {
+		t.Fatalf("reconciled %v: want t1 dropped (never placed), t9 unknown", got)
+	}
+	h.WaitUntil("the orphan's job stopped", func() bool { return h.State.Snapshot().JobByID("queue.t1").Stop })
+}

@@ -389,7 +389,16 @@ func (s *Scheduler) statusFromState(view scheduler.State, f *extFramework, taskI
 		}
 		return st
 	}
-	return taskStatus(job, view.AllocsByJob(jobID), now)
+	allocs := view.AllocsByJob(jobID)
+	if len(allocs) == 0 && !job.Stop && f.tasks[taskID] == nil {
+		// Registered but never placed, and not being launched now: the
+		// leader that launched it was lost between the job and its plan.
+		// Nothing ran; the job is stopped so the answer stays the same.
+		st.State, st.Message = structs.TaskDropped, "its launch did not complete (the leader changed); launch it again under a new ID"
+		s.killJobsLocked([]string{jobID})
+		return st
+	}
+	return taskStatus(job, allocs, now)
 }
 
 // taskStatus maps a task job and its allocations to the task's status.
