@@ -215,7 +215,14 @@ func (r *runner) session(ctx context.Context) (bool, error) {
 			return subscribed, fmt.Errorf("no event for %s", silence)
 		case ev, ok := <-events:
 			if !ok {
-				err := <-errc
+				// The reader sends its error before it closes events,
+				// or stops without one when ctx ends.
+				var err error
+				select {
+				case err = <-errc:
+				default:
+					err = ctx.Err()
+				}
 				if errors.Is(err, io.EOF) {
 					err = errors.New("the server closed the stream")
 				}

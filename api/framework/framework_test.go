@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -155,6 +156,19 @@ func TestRunReconnects(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not subscribe again after the stream ended")
 	}
+	// The second SUBSCRIBED was written before open closed: wait for the
+	// scheduler to see it.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		n := len(s.ids)
+		s.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second subscription never reached the scheduler")
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
@@ -195,5 +209,41 @@ func TestRunFatal(t *testing.T) {
 		if !errors.Is(err, ErrFatal) {
 			t.Fatalf("status %d: Run returned %v, want ErrFatal", code, err)
 		}
+	}
+}
+
+// canceler stops the run from inside an Update, while more events wait.
+type canceler struct {
+	Base
+	cancel context.CancelFunc
+}
+
+func (c *canceler) Update(context.Context, *Driver, api.TaskStatus) { c.cancel() }
+
+// TestRunReturnsWhenStoppedMidStream: Run returns once its context ends,
+// even while its reader is handing over events (it used to wait for a
+// read error that never came).
+func TestRunReturnsWhenStoppedMidStream(t *testing.T) {
+	var updates []structs.FrameworkEvent
+	for i := range 50 {
+		updates = append(updates, structs.FrameworkEvent{Type: structs.EventTypeUpdate,
+			Update: &structs.EventUpdate{Status: structs.TaskStatus{TaskID: fmt.Sprint("t", i), State: structs.TaskRunning}}})
+	}
+	for range 20 {
+		f := &fakeCluster{t: t, open: make(chan struct{}), scripts: [][]structs.FrameworkEvent{updates}}
+		srv := httptest.NewServer(f)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, Config{Client: client(t, srv.URL), Name: "q"}, &canceler{cancel: cancel}) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not return after its context ended")
+		}
+		cancel()
+		srv.Close()
 	}
 }

@@ -42,6 +42,8 @@ type cluster struct {
 	agents   map[string]*proc
 	client   *api.Client
 	ttl      string
+	// serverArgs are more flags for the server (e.g. --scheduler).
+	serverArgs []string
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -63,14 +65,14 @@ func (c *cluster) addr() string { return fmt.Sprintf("http://127.0.0.1:%d", c.ht
 
 func (c *cluster) startServer() {
 	c.t.Helper()
-	c.server = startProc(c.t, "server",
-		"server",
+	args := []string{"server",
 		"--data-dir", filepath.Join(c.dir, "server"),
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", c.httpPort),
 		"--raft-addr", fmt.Sprintf("127.0.0.1:%d", c.raftPort),
 		"--heartbeat-ttl", c.ttl,
 		"--reconcile-interval", "2s",
-	)
+	}
+	c.server = startProc(c.t, "server", append(args, c.serverArgs...)...)
 	c.waitFor(30*time.Second, "server to elect itself leader", func() (bool, string) {
 		l, err := c.client.Leader(context.Background())
 		return err == nil && l != "", fmt.Sprint(l, err)
