@@ -218,7 +218,12 @@ type canceler struct {
 	cancel context.CancelFunc
 }
 
-func (c *canceler) Update(context.Context, *Driver, api.TaskStatus) { c.cancel() }
+func (c *canceler) Update(context.Context, *Driver, api.TaskStatus) {
+	c.cancel()
+	// Stay busy, as a framework's own work does, so the reader sees the
+	// end before Run's loop does.
+	time.Sleep(2 * time.Millisecond)
+}
 
 // TestRunReturnsWhenStoppedMidStream: Run returns once its context ends,
 // even while its reader is handing over events (it used to wait for a
