@@ -54,7 +54,7 @@ timed out (the report is still printed).`,
   gantry bench -o json bench/workloads/latency.yaml > latency.json
   gantry bench --profile-dir prof bench/workloads/c1m-like.yaml
   gantry bench compare old.json new.json
-  gantry bench --scheduler monolithic,shared-state bench/workloads/mixed.yaml
+  gantry bench --scheduler monolithic,shared-state,two-level bench/workloads/mixed.yaml
   gantry bench --scheduler shared-state --schedulers 1,2,4,8 bench/workloads/small.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -147,7 +147,7 @@ timed out (the report is still printed).`,
 	f.Int64Var(&seed, "seed", 1, "seed of the simulated nodes' jitter (and the in-process scheduler)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	f.DurationVar(&timeout, "timeout", 0, "bound the run (overrides the workload's timeout; the report of a timed-out run is still printed)")
-	f.StringSliceVar(&schedArch, "scheduler", nil, "server scheduling architecture(s), comma-separated (monolithic, shared-state); several run one after another and print side by side")
+	f.StringSliceVar(&schedArch, "scheduler", nil, "server scheduling architecture(s), comma-separated (monolithic, shared-state, two-level); several run one after another and print side by side")
 	f.IntSliceVar(&schedN, "schedulers", nil, "shared-state worker counts, comma-separated (one run each)")
 	cmd.AddCommand(newBenchCompareCmd())
 	return cmd
@@ -250,7 +250,7 @@ func benchRuns(archs []string, workers []int) ([]benchRun, error) {
 	var runs []benchRun
 	for _, a := range archs {
 		switch a {
-		case "monolithic":
+		case "monolithic", "two-level":
 			runs = append(runs, benchRun{arch: a})
 		case "shared-state":
 			if len(workers) == 0 {
@@ -260,7 +260,7 @@ func benchRuns(archs []string, workers []int) ([]benchRun, error) {
 				runs = append(runs, benchRun{arch: a, workers: n})
 			}
 		default:
-			return nil, fmt.Errorf("--scheduler: must be monolithic or shared-state (got %q)", a)
+			return nil, fmt.Errorf("--scheduler: must be monolithic, shared-state or two-level (got %q)", a)
 		}
 	}
 	return runs, nil
