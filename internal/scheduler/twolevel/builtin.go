@@ -51,9 +51,10 @@ type builtin struct {
 	// Scheduler.mu, not mu).
 	suppressed, filtered bool
 
-	evaluations, placements uint64
-	busy                    time.Duration
-	lat                     schedstat.Window
+	evaluations, placements       uint64
+	plans, conflicts, planRetries uint64
+	busy                          time.Duration
+	lat                           schedstat.Window
 }
 
 // heldOffer is an offer a built-in framework holds; res is what is left
@@ -262,6 +263,9 @@ func (b *builtin) evaluate(ctx context.Context, jobID string, priority int) {
 	d := b.s.now().Sub(start)
 	b.mu.Lock()
 	b.evaluations++
+	b.plans += uint64(ev.Plans)
+	b.conflicts += uint64(ev.Conflicts)
+	b.planRetries += uint64(ev.Retries)
 	b.busy += d
 	b.lat.Add(d)
 	if ev.Outcome == scheduler.OutcomeDone {

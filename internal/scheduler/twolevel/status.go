@@ -27,6 +27,9 @@ func (s *Scheduler) Status() structs.SchedulerStatus {
 		st.Evaluations += b.evaluations
 		st.Placements += b.placements
 		st.JobsWaiting += len(b.waiting)
+		st.PlansSubmitted += b.plans
+		st.Conflicts += b.conflicts
+		st.Retries += b.planRetries
 		busy += b.busy
 		lat = append(lat, b.lat.Percentiles(50, 99)...)
 		b.mu.Unlock()
@@ -36,6 +39,9 @@ func (s *Scheduler) Status() structs.SchedulerStatus {
 	if wall > 0 {
 		st.BusyFraction = min(float64(busy)/float64(wall)/float64(len(s.builtins)), 1)
 		st.DecisionsPerSec = float64(st.Evaluations) / wall.Seconds()
+	}
+	if commits := st.PlansSubmitted - st.Conflicts; commits > 0 {
+		st.ConflictFraction = float64(st.Conflicts) / float64(commits)
 	}
 	// The slower framework's percentiles: the figures of one window.
 	for i := 0; i+1 < len(lat); i += 2 {
