@@ -24,8 +24,10 @@ import (
 // A pass evaluates every job queued when it starts, on the offers held.
 // Jobs with copies left over wait for more offers. When the queue is
 // empty the offers are declined: with a filter (Refuse) if jobs still
-// wait (the room did not fit them), and the framework suppresses offers
-// if none wait. A job enqueued revives it.
+// wait (the room did not fit them); if none wait, the framework keeps its
+// offers for Linger (work arriving meanwhile is placed at once, without a
+// new allocation round), then declines them and suppresses offers. A job
+// enqueued revives it.
 type builtin struct {
 	s       *Scheduler
 	name    string
@@ -186,15 +188,26 @@ func (b *builtin) dropLocked(node string) {
 // run is the framework's loop: passes over its queue while it holds
 // offers (jobs that only stop allocations need none).
 func (b *builtin) run(ctx context.Context) {
+	lingered := false
 	for ctx.Err() == nil {
 		jobs, needOffers, haveOffers := b.takePass()
 		if needOffers && !haveOffers {
 			b.s.setDemand(b, true)
 		}
 		if len(jobs) == 0 {
+			if haveOffers && !lingered && b.idle() && b.cfg.Linger > 0 {
+				// Idle with offers: keep them a moment for work that
+				// arrives now (no new round, no new offers), then go.
+				lingered = true
+				if !b.lingerFor(ctx, b.cfg.Linger) {
+					return
+				}
+				continue
+			}
 			if haveOffers {
 				b.endPass()
 			}
+			lingered = false
 			select {
 			case <-ctx.Done():
 				return
@@ -202,6 +215,7 @@ func (b *builtin) run(ctx context.Context) {
 			}
 			continue
 		}
+		lingered = false
 		for _, it := range jobs {
 			if ctx.Err() != nil {
 				return
@@ -211,8 +225,31 @@ func (b *builtin) run(ctx context.Context) {
 			}
 			b.evaluate(ctx, it.JobID, it.Priority)
 		}
-		b.endPass()
+		if !b.idle() {
+			b.endPass() // jobs wait: return what did not fit them
+		}
 	}
+}
+
+// idle reports whether nothing is queued and no job waits.
+func (b *builtin) idle() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.queue.Len() == 0 && len(b.waiting) == 0
+}
+
+// lingerFor waits d, or less if work arrives; false if ctx ended.
+func (b *builtin) lingerFor(ctx context.Context, d time.Duration) bool {
+	fired := make(chan struct{})
+	t := b.s.env.AfterFunc(d, func() { close(fired) })
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-fired:
+	case <-b.wake:
+	}
+	return true
 }
 
 type passItem struct {
@@ -293,7 +330,7 @@ func (b *builtin) evaluate(ctx context.Context, jobID string, priority int) {
 
 // endPass returns the offers once nothing is queued: declined with a
 // filter if jobs still wait (the room did not fit them), and the
-// framework suppresses offers when nothing waits.
+// framework suppresses offers when nothing waits (after Linger: see run).
 func (b *builtin) endPass() {
 	b.mu.Lock()
 	queued := b.queue.Len() > 0

@@ -13,7 +13,7 @@ const Architecture = "two-level"
 
 // Defaults.
 const (
-	DefaultAllocationInterval = time.Millisecond
+	DefaultAllocationInterval = 0
 	DefaultSweepInterval      = time.Second
 	DefaultSweepNodes         = 1024
 	DefaultHeartbeatInterval  = 15 * time.Second
@@ -21,6 +21,7 @@ const (
 	DefaultMaxFrameworks      = 64
 	DefaultMaxTasks           = 100000
 	DefaultBuiltinRefuse      = 5 * time.Second
+	DefaultBuiltinLinger      = 20 * time.Millisecond
 	DefaultMaxInflightPlans   = 64
 )
 
@@ -33,7 +34,9 @@ type Config struct {
 	// quotas, reservations).
 	Allocator AllocatorConfig
 	// AllocationInterval batches allocation rounds: after something
-	// changes, the round waits this long for more changes (0 = at once).
+	// changes, the round waits this long for more changes. 0 (default):
+	// at once; changes that arrive while a round runs are handled by the
+	// next, so rounds batch under load anyway.
 	AllocationInterval time.Duration
 	// SweepInterval and SweepNodes: besides the nodes whose allocations
 	// are known to have changed, every SweepInterval the allocator re-reads
@@ -67,6 +70,11 @@ type BuiltinConfig struct {
 	// not fit): the same room is not offered again for this long unless
 	// it grows.
 	Refuse time.Duration
+	// Linger is how long an idle framework keeps its offers for work
+	// that arrives meanwhile before it declines them and suppresses
+	// offers (0 = at once). Longer placed bursts of jobs sooner; it also
+	// holds the room from other frameworks that long.
+	Linger time.Duration
 	// MaxInflightPlans bounds the plans whose commit the framework does
 	// not wait for, with a pipelined planner.
 	MaxInflightPlans int
@@ -74,7 +82,7 @@ type BuiltinConfig struct {
 
 // DefaultConfig returns the two-level architecture's standard settings.
 func DefaultConfig() Config {
-	b := BuiltinConfig{Refuse: DefaultBuiltinRefuse, MaxInflightPlans: DefaultMaxInflightPlans}
+	b := BuiltinConfig{Refuse: DefaultBuiltinRefuse, Linger: DefaultBuiltinLinger, MaxInflightPlans: DefaultMaxInflightPlans}
 	return Config{
 		Allocator:          DefaultAllocatorConfig(),
 		AllocationInterval: DefaultAllocationInterval,
@@ -124,6 +132,9 @@ func (b BuiltinConfig) validate() error {
 	}
 	if b.Refuse < 0 {
 		errs = append(errs, fieldErrorf("refuse", "must be >= 0 (got %s)", b.Refuse))
+	}
+	if b.Linger < 0 {
+		errs = append(errs, fieldErrorf("linger", "must be >= 0 (got %s)", b.Linger))
 	}
 	if b.MaxInflightPlans < 1 {
 		errs = append(errs, fieldErrorf("max_inflight_plans", "must be >= 1 (got %d)", b.MaxInflightPlans))

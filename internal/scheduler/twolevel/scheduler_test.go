@@ -23,6 +23,9 @@ func newTwoLevel(t *testing.T, h *schedtest.Harness, mod func(*Config)) *Schedul
 	core.Seed = 1
 	cfg := DefaultConfig()
 	cfg.AllocationInterval = 0
+	// Idle frameworks return their offers at once (the harness's timers
+	// fire only by hand; TestLinger fires one).
+	cfg.Service.Linger, cfg.Batch.Linger = 0, 0
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -201,4 +204,33 @@ func TestRunStopsCleanly(t *testing.T) {
 		cancel()
 		<-done
 	}
+}
+
+// TestLinger: an idle framework keeps its offers for Linger, so a job
+// arriving meanwhile is placed on them without a new round of offers;
+// then it returns them and suppresses offers.
+func TestLinger(t *testing.T) {
+	h := schedtest.NewHarness(t)
+	h.State.UpsertNode(schedtest.Node("n1", 2000, 2048))
+	batchJob(h, "a", 1, 100)
+	batchJob(h, "b", 1, 100)
+	s := newTwoLevel(t, h, func(c *Config) { c.Batch.Linger = time.Minute })
+	h.Run(s)
+	s.Enqueue("a", 50)
+	h.WaitUntil("a placed", func() bool { return len(h.State.LiveAllocs("a")) == 1 })
+	sent := s.Status().OffersSent
+	if held := frameworkNamed(s, structs.FrameworkBatch).OffersHeld; held != 1 {
+		t.Fatalf("batch holds %d offers while it lingers, want 1", held)
+	}
+	s.Enqueue("b", 50)
+	h.WaitUntil("b placed", func() bool { return len(h.State.LiveAllocs("b")) == 1 })
+	if now := s.Status().OffersSent; now != sent {
+		t.Fatalf("%d offers sent for b, want none: it used the offer held", now-sent)
+	}
+	fireTimer(t, h, time.Minute)
+	h.WaitUntil("the offer returned", func() bool {
+		f := frameworkNamed(s, structs.FrameworkBatch)
+		return f.OffersHeld == 0 && f.Suppressed
+	})
+	invariants(t, s, h)
 }
