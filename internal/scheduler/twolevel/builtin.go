@@ -188,34 +188,38 @@ func (b *builtin) dropLocked(node string) {
 // run is the framework's loop: passes over its queue while it holds
 // offers (jobs that only stop allocations need none).
 func (b *builtin) run(ctx context.Context) {
-	lingered := false
+	var linger *lingerTimer // running while idle with offers
+	defer func() { linger.stop() }()
 	for ctx.Err() == nil {
 		jobs, needOffers, haveOffers := b.takePass()
 		if needOffers && !haveOffers {
 			b.s.setDemand(b, true)
 		}
 		if len(jobs) == 0 {
-			if haveOffers && !lingered && b.idle() && b.cfg.Linger > 0 {
+			var lingered <-chan struct{}
+			switch {
+			case haveOffers && b.idle() && b.cfg.Linger > 0:
 				// Idle with offers: keep them a moment for work that
-				// arrives now (no new round, no new offers), then go.
-				lingered = true
-				if !b.lingerFor(ctx, b.cfg.Linger) {
-					return
+				// arrives meanwhile (no new round, no new offers).
+				if linger == nil {
+					linger = b.startLinger(b.cfg.Linger)
 				}
-				continue
-			}
-			if haveOffers {
+				lingered = linger.done
+			case haveOffers:
 				b.endPass()
 			}
-			lingered = false
 			select {
 			case <-ctx.Done():
 				return
+			case <-lingered:
+				linger = nil
+				b.endPass()
 			case <-b.wake:
 			}
 			continue
 		}
-		lingered = false
+		linger.stop()
+		linger = nil
 		for _, it := range jobs {
 			if ctx.Err() != nil {
 				return
@@ -231,25 +235,29 @@ func (b *builtin) run(ctx context.Context) {
 	}
 }
 
+// lingerTimer ends an idle framework's hold on its offers.
+type lingerTimer struct {
+	done chan struct{}
+	t    interface{ Stop() bool }
+}
+
+func (b *builtin) startLinger(d time.Duration) *lingerTimer {
+	l := &lingerTimer{done: make(chan struct{})}
+	l.t = b.s.env.AfterFunc(d, func() { close(l.done) })
+	return l
+}
+
+func (l *lingerTimer) stop() {
+	if l != nil {
+		l.t.Stop()
+	}
+}
+
 // idle reports whether nothing is queued and no job waits.
 func (b *builtin) idle() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.queue.Len() == 0 && len(b.waiting) == 0
-}
-
-// lingerFor waits d, or less if work arrives; false if ctx ended.
-func (b *builtin) lingerFor(ctx context.Context, d time.Duration) bool {
-	fired := make(chan struct{})
-	t := b.s.env.AfterFunc(d, func() { close(fired) })
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-fired:
-	case <-b.wake:
-	}
-	return true
 }
 
 type passItem struct {
