@@ -107,6 +107,7 @@ func (c *Client) SubscribeFramework(ctx context.Context, info FrameworkInfo) (*E
 	if err != nil {
 		return nil, err
 	}
+	//nolint:bodyclose // the stream owns the body: EventStream.Close closes it.
 	resp, err := c.sendWith(ctx, "POST", FrameworkCallPath, payload, map[string]string{"Accept": FrameworkStreamContentType})
 	if err != nil {
 		return nil, err

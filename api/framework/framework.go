@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg Config, s Scheduler) error {
 	for {
 		subscribed, err := r.session(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // stopped on purpose: the stream's end is no error
 		}
 		if errors.Is(err, ErrFatal) {
 			return err
@@ -177,7 +177,7 @@ func (r *runner) session(ctx context.Context) (bool, error) {
 		}
 		return false, err
 	}
-	defer stream.Close()
+	defer func() { _ = stream.Close() }()
 	events := make(chan *api.FrameworkEvent)
 	errc := make(chan error, 1)
 	go func() {

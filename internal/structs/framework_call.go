@@ -235,7 +235,7 @@ func DecodeFrameworkCall(body []byte) (*FrameworkCall, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: empty body; a JSON object is required", ErrInvalidCall)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrInvalidCall, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidCall, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: unexpected data after the JSON object", ErrInvalidCall)

@@ -39,7 +39,7 @@ func buildWorkqueue(t *testing.T) string {
 		cmd := exec.Command("go", "build", "-o", workqueueBin, "../../examples/frameworks/workqueue")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			workqueueErr = fmt.Errorf("building the workqueue example: %v\n%s", err, out)
+			workqueueErr = fmt.Errorf("building the workqueue example: %w\n%s", err, out)
 		}
 	})
 	if workqueueErr != nil {
@@ -395,4 +395,3 @@ func (c *threeServers) leader() int {
 	})
 	return idx
 }
-

@@ -96,7 +96,9 @@ func run() error {
 	select {
 	case <-q.done:
 		cancel()
-		<-errc
+		if err := <-errc; err != nil {
+			fmt.Fprintln(os.Stderr, "workqueue:", err)
+		}
 	case err := <-errc:
 		if err != nil {
 			return err

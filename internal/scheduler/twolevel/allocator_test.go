@@ -41,7 +41,6 @@ type sim struct {
 	tasks  map[string]int // per framework, tasks launched and live
 	shape  map[string]structs.Resources
 	role   map[string]string
-	log    []string
 }
 
 type simNode struct {

@@ -447,7 +447,7 @@ func (v *offerView) NodeUsage(id string) structs.Resources {
 		used = scheduler.LiveUsage(v.State.AllocsByNode(id), nil)
 	}
 	h := v.set.held[id]
-	n := v.State.NodeByID(id)
+	n := v.NodeByID(id)
 	if h == nil || n == nil {
 		if n != nil {
 			return n.Capacity // not offered: no room
