@@ -267,6 +267,11 @@ func TestFrameworkSurvivesLeaderChange(t *testing.T) {
 	if k := strings.Count(out, "subscribed as"); k < 2 {
 		t.Fatalf("subscribed %d times, want again after the leader change:\n%s", k, out)
 	}
+	// The second wave could only start once the first freed its room,
+	// after the leader was killed: on the new leader's offers.
+	if after := out[strings.LastIndex(out, "subscribed as"):]; !strings.Contains(after, "TASK_STAGING on") {
+		t.Fatalf("nothing launched after subscribing to the new leader:\n%s", out)
+	}
 	for i, r := range runsOf(t, dir, n) {
 		if r != 1 {
 			t.Errorf("command %d ran %d times, want once", i, r)
