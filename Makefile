@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzBacklog -fuzztime 30s ./internal/kv/repl
 	$(GO) test -run '^$$' -fuzz FuzzRestoreBackup -fuzztime 30s ./internal/state
 	$(GO) test -run '^$$' -fuzz FuzzParsePolicy -fuzztime 30s ./internal/acl
+	$(GO) test -run '^$$' -fuzz FuzzDecodeFrameworkCall -fuzztime 30s ./internal/structs
 
 clean:
 	rm -rf bin

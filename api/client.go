@@ -346,6 +346,15 @@ func (c *Client) raw(ctx context.Context, method, path string, query url.Values,
 // and, unless accept is "", an Accept header; it returns the response for
 // 2xx answers and the caller closes the body.
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, payload []byte, contentType, accept string) (*http.Response, error) {
+	var headers map[string]string
+	if accept != "" {
+		headers = map[string]string{"Accept": accept}
+	}
+	return c.sendHeaders(ctx, method, path, query, payload, contentType, headers)
+}
+
+// sendHeaders is send with any request headers.
+func (c *Client) sendHeaders(ctx context.Context, method, path string, query url.Values, payload []byte, contentType string, headers map[string]string) (*http.Response, error) {
 	var lastErr error
 	for _, base := range c.addrs {
 		u := base + path
@@ -359,8 +368,8 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		if contentType != "" {
 			req.Header.Set("Content-Type", contentType)
 		}
-		if accept != "" {
-			req.Header.Set("Accept", accept)
+		for k, v := range headers {
+			req.Header.Set(k, v)
 		}
 		if c.token != "" {
 			req.Header.Set(TokenHeader, c.token)

@@ -73,6 +73,10 @@ type JobStatusResponse struct {
 	Allocations      []*Allocation     `json:"allocations"`
 	Summary          map[string]int    `json:"summary"`
 	PlacementFailure *PlacementFailure `json:"placement_failure,omitempty"`
+	// WaitingForOffers, under the two-level architecture, says why copies
+	// wait: "waiting for offers: framework batch holds 0 of 3 offers;
+	// dominant share 0.62" and what the last offers lacked.
+	WaitingForOffers string `json:"waiting_for_offers,omitempty"`
 	// Reschedules lists the failed copies whose replacement waits for
 	// the reschedule policy's delay, by index.
 	Reschedules []*PendingReschedule `json:"reschedules,omitempty"`

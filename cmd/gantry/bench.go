@@ -56,7 +56,7 @@ timed out (the report is still printed).`,
   gantry bench --profile-dir prof bench/workloads/c1m-like.yaml
   gantry bench --tls bench/workloads/latency.yaml
   gantry bench compare old.json new.json
-  gantry bench --scheduler monolithic,shared-state bench/workloads/mixed.yaml
+  gantry bench --scheduler monolithic,shared-state,two-level bench/workloads/mixed.yaml
   gantry bench --scheduler shared-state --schedulers 1,2,4,8 bench/workloads/small.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -150,7 +150,7 @@ timed out (the report is still printed).`,
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	f.BoolVar(&useTLS, "tls", false, "run the control plane with mutual TLS (a throwaway CA and certificates in the data directory; nodes present an agent certificate, submitters a client one)")
 	f.DurationVar(&timeout, "timeout", 0, "bound the run (overrides the workload's timeout; the report of a timed-out run is still printed)")
-	f.StringSliceVar(&schedArch, "scheduler", nil, "server scheduling architecture(s), comma-separated (monolithic, shared-state); several run one after another and print side by side")
+	f.StringSliceVar(&schedArch, "scheduler", nil, "server scheduling architecture(s), comma-separated (monolithic, shared-state, two-level); several run one after another and print side by side")
 	f.IntSliceVar(&schedN, "schedulers", nil, "shared-state worker counts, comma-separated (one run each)")
 	cmd.AddCommand(newBenchCompareCmd())
 	return cmd
@@ -253,7 +253,7 @@ func benchRuns(archs []string, workers []int) ([]benchRun, error) {
 	var runs []benchRun
 	for _, a := range archs {
 		switch a {
-		case "monolithic":
+		case "monolithic", "two-level":
 			runs = append(runs, benchRun{arch: a})
 		case "shared-state":
 			if len(workers) == 0 {
@@ -263,7 +263,7 @@ func benchRuns(archs []string, workers []int) ([]benchRun, error) {
 				runs = append(runs, benchRun{arch: a, workers: n})
 			}
 		default:
-			return nil, fmt.Errorf("--scheduler: must be monolithic or shared-state (got %q)", a)
+			return nil, fmt.Errorf("--scheduler: must be monolithic, shared-state or two-level (got %q)", a)
 		}
 	}
 	return runs, nil

@@ -19,7 +19,8 @@ func TestBenchRuns(t *testing.T) {
 		{"scaling", []string{"shared-state"}, []int{1, 2, 4, 8}, []benchRun{{"shared-state", 1}, {"shared-state", 2}, {"shared-state", 4}, {"shared-state", 8}}, ""},
 		{"workers imply shared-state", nil, []int{2}, []benchRun{{"shared-state", 2}}, ""},
 		{"mono and scaling", []string{"monolithic", "shared-state"}, []int{1, 8}, []benchRun{{"monolithic", 0}, {"shared-state", 1}, {"shared-state", 8}}, ""},
-		{"unknown", []string{"two-level"}, nil, nil, `must be monolithic or shared-state (got "two-level")`},
+		{"all three", []string{"monolithic", "shared-state", "two-level"}, nil, []benchRun{{"monolithic", 0}, {"shared-state", 0}, {"two-level", 0}}, ""},
+		{"unknown", []string{"three-level"}, nil, nil, `must be monolithic, shared-state or two-level (got "three-level")`},
 		{"workers without shared-state", []string{"monolithic"}, []int{2}, nil, "needs --scheduler shared-state"},
 		{"zero workers", []string{"shared-state"}, []int{0}, nil, "must be >= 1"},
 	}

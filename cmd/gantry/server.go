@@ -60,7 +60,7 @@ forwarding and reading task logs from agents. SIGHUP reloads the files.`,
       --bootstrap-expect 3 --join 10.0.0.2:4646,10.0.0.3:4646`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := sharedStateFlagsNeedIt(cmd.Flags(), cfg.Scheduler.Architecture); err != nil {
+			if err := archFlagsNeedIt(cmd.Flags(), cfg.Scheduler.Architecture); err != nil {
 				return err
 			}
 			var err error

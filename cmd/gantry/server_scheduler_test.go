@@ -27,16 +27,19 @@ func TestServerSchedulerFlags(t *testing.T) {
 		{"monolithic sample", []string{"--sample-size", "2"}, "monolithic", 4, 0, 2, ""},
 		{"workers without shared-state", []string{"--schedulers", "8"}, "", 0, 0, 0, "--schedulers: needs --scheduler shared-state"},
 		{"batch without shared-state", []string{"--scheduler", "monolithic", "--batch-schedulers", "1"}, "", 0, 0, 0, "--batch-schedulers: needs --scheduler shared-state"},
+		{"two-level", []string{"--scheduler", "two-level", "--offer-timeout", "5s", "--role-weight", "ml=2", "--role-quota", "ml=4000,8192"}, "two-level", 4, 0, 8, ""},
+		{"two-level flag without it", []string{"--scheduler", "shared-state", "--role-weight", "ml=2"}, "", 0, 0, 0, "--role-weight: needs --scheduler two-level"},
+		{"bad role weight", []string{"--scheduler", "two-level", "--role-weight", "ml"}, "", 0, 0, 0, "role=weight"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := architecture.DefaultConfig()
 			f := pflag.NewFlagSet("server", pflag.ContinueOnError)
 			schedulerFlags(f, &cfg)
-			if err := f.Parse(tt.args); err != nil {
-				t.Fatal(err)
+			err := f.Parse(tt.args)
+			if err == nil {
+				err = archFlagsNeedIt(f, cfg.Architecture)
 			}
-			err := sharedStateFlagsNeedIt(f, cfg.Architecture)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error %v, want %q", err, tt.err)
@@ -52,6 +55,12 @@ func TestServerSchedulerFlags(t *testing.T) {
 			}
 			if err := s.Validate(); err != nil {
 				t.Fatalf("flags gave an invalid config: %v", err)
+			}
+			if tt.arch == "two-level" {
+				ml := s.TwoLevel.Allocator.Roles["ml"]
+				if s.TwoLevel.Allocator.OfferTimeout.String() != "5s" || ml.Weight != 2 || ml.Quota.CPU != 4000 || ml.Quota.MemoryMB != 8192 {
+					t.Fatalf("two-level settings %+v", s.TwoLevel.Allocator)
+				}
 			}
 		})
 	}

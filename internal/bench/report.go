@@ -88,6 +88,11 @@ type SchedulerFigures struct {
 	Retries          uint64  `json:"retries,omitempty"`
 	LatencyP50Ms     float64 `json:"latency_p50_ms"`
 	LatencyP99Ms     float64 `json:"latency_p99_ms"`
+	// Two-level figures (zero for the other architectures).
+	OffersSent     uint64  `json:"offers_sent,omitempty"`
+	Declines       uint64  `json:"declines,omitempty"`
+	Rescinds       uint64  `json:"rescinds,omitempty"`
+	OfferHoldP99Ms float64 `json:"offer_hold_p99_ms,omitempty"`
 }
 
 func newReport(w *Workload, server string) *Report {

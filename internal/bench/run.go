@@ -519,7 +519,8 @@ func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, benchC
 	if st, err := r.ctl.SchedulerStatus(ctx); err == nil {
 		rep.Scheduler = SchedulerFigures{Evaluations: st.Evaluations, Placements: st.Placements, Preemptions: st.Preemptions,
 			PlansSubmitted: st.PlansSubmitted, Conflicts: st.Conflicts, ConflictFraction: st.ConflictFraction,
-			Retries: st.Retries, LatencyP50Ms: st.LatencyP50Ms, LatencyP99Ms: st.LatencyP99Ms}
+			Retries: st.Retries, LatencyP50Ms: st.LatencyP50Ms, LatencyP99Ms: st.LatencyP99Ms,
+			OffersSent: st.OffersSent, Declines: st.Declines, Rescinds: st.Rescinds + st.OffersExpired, OfferHoldP99Ms: st.OfferHoldP99Ms}
 		rep.Architecture = st.Architecture
 		for _, p := range st.Schedulers {
 			rep.Workers += p.Workers
@@ -528,9 +529,13 @@ func (r *runner) collect(ctx context.Context, start, end time.Time, cpu0, benchC
 	if busy, err := r.schedulerBusySeconds(ctx); err == nil {
 		wall := time.Since(start).Seconds()
 		rep.Scheduler.BusySeconds = busy - busy0
+		deciders := max(rep.Workers, 1)
+		if rep.Architecture == "two-level" {
+			deciders = 2 // the built-in service and batch frameworks
+		}
 		if wall > 0 {
-			// Parallel workers: the fraction of their combined time.
-			rep.Scheduler.BusyFraction = min(rep.Scheduler.BusySeconds/wall/float64(max(rep.Workers, 1)), 1)
+			// Parallel deciders: the fraction of their combined time.
+			rep.Scheduler.BusyFraction = min(rep.Scheduler.BusySeconds/wall/float64(deciders), 1)
 		}
 	}
 	if r.o.ProfileDir != "" && r.cp.PprofAddr() != "" {
@@ -587,7 +592,8 @@ func (r *runner) metricValues(ctx context.Context, names ...string) map[string]f
 
 // schedulerBusySeconds reads the time the scheduler spent scheduling from
 // /metrics: the sum of the monolithic loop's per-job latency histogram, or
-// the shared-state workers' busy seconds summed over schedulers.
+// the shared-state workers' (two-level built-in frameworks') busy seconds
+// summed over schedulers (frameworks).
 func (r *runner) schedulerBusySeconds(ctx context.Context) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", r.cp.Addr()+"/metrics", nil)
 	if err != nil {
@@ -605,7 +611,7 @@ func (r *runner) schedulerBusySeconds(ctx context.Context) (float64, error) {
 	for sc.Scan() {
 		line := sc.Text()
 		v, ok := strings.CutPrefix(line, "gantry_scheduler_latency_seconds_sum ")
-		if !ok && strings.HasPrefix(line, "gantry_sharedstate_busy_seconds_total{") {
+		if !ok && (strings.HasPrefix(line, "gantry_sharedstate_busy_seconds_total{") || strings.HasPrefix(line, "gantry_twolevel_busy_seconds_total{")) {
 			v, ok = line[strings.LastIndexByte(line, ' ')+1:], true
 		}
 		if !ok {
@@ -619,7 +625,7 @@ func (r *runner) schedulerBusySeconds(ctx context.Context) (float64, error) {
 		found = true
 	}
 	if !found {
-		return 0, errors.New("no scheduler busy time (gantry_scheduler_latency_seconds_sum, gantry_sharedstate_busy_seconds_total) in /metrics")
+		return 0, errors.New("no scheduler busy time (gantry_scheduler_latency_seconds_sum, gantry_sharedstate_busy_seconds_total, gantry_twolevel_busy_seconds_total) in /metrics")
 	}
 	return sum, nil
 }

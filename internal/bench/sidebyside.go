@@ -52,6 +52,11 @@ func WriteSideBySide(w io.Writer, reps []*Report) error {
 	row("conflicts", f("%.0f", func(r *Report) float64 { return float64(r.Scheduler.Conflicts) }))
 	row("conflict fraction", f("%.3f", func(r *Report) float64 { return r.Scheduler.ConflictFraction }))
 	row("retries", f("%.0f", func(r *Report) float64 { return float64(r.Scheduler.Retries) }))
+	row("offers sent", f("%.0f", func(r *Report) float64 { return float64(r.Scheduler.OffersSent) }))
+	row("offers declined / rescinded", func(r *Report) string {
+		return fmt.Sprintf("%d / %d", r.Scheduler.Declines, r.Scheduler.Rescinds)
+	})
+	row("offer hold p99 (ms)", f("%.2f", func(r *Report) float64 { return r.Scheduler.OfferHoldP99Ms }))
 	row("scheduler busy", f("%.0f%%", func(r *Report) float64 { return 100 * r.Scheduler.BusyFraction }))
 	row("server CPU (s)", f("%.2f", func(r *Report) float64 { return r.ServerCPUSeconds }))
 	row("server peak RSS (MiB)", f("%.0f", func(r *Report) float64 { return r.ServerPeakRSSMB }))

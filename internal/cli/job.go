@@ -221,6 +221,9 @@ func (e *Env) JobStatus(ctx context.Context, name string) error {
 	if st.PlacementFailure != nil {
 		fmt.Fprintf(e.Out, "\nPlacement failure\n  %s\n", placementFailureText(st.PlacementFailure))
 	}
+	if st.WaitingForOffers != "" {
+		fmt.Fprintf(e.Out, "\nWaiting for offers\n  %s\n", sanitize(st.WaitingForOffers))
+	}
 	if len(st.Reschedules) > 0 {
 		fmt.Fprintln(e.Out, "\nReschedules")
 		for _, r := range st.Reschedules {

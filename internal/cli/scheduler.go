@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/gantry-project/gantry/api"
 )
 
 // SchedulerStatus prints the scheduler's architecture and figures.
@@ -25,6 +27,9 @@ func (e *Env) SchedulerStatus(ctx context.Context) error {
 	k.add("Latency p50", fmt.Sprintf("%.2f ms", st.LatencyP50Ms))
 	k.add("Latency p99", fmt.Sprintf("%.2f ms", st.LatencyP99Ms))
 	k.add("Decisions/s", fmt.Sprintf("%.1f", st.DecisionsPerSec))
+	if len(st.Frameworks) > 0 {
+		return e.twoLevelStatus(k, st)
+	}
 	if len(st.Schedulers) == 0 {
 		return k.write(e.Out)
 	}
@@ -42,4 +47,24 @@ func (e *Env) SchedulerStatus(ctx context.Context) error {
 			p.QueueDepth, p.Evaluations, p.Placements, p.PlansSubmitted, p.Conflicts, p.Retries)
 	}
 	return t.write(e.Out)
+}
+
+// twoLevelStatus adds the two-level figures: the offers and each
+// framework's share.
+func (e *Env) twoLevelStatus(k *kv, st *api.SchedulerStatus) error {
+	k.add("Offers outstanding", st.OffersOutstanding)
+	k.add("Offer hold p50", fmt.Sprintf("%.2f ms", st.OfferHoldP50Ms))
+	k.add("Offer hold p99", fmt.Sprintf("%.2f ms", st.OfferHoldP99Ms))
+	k.add("Offers sent", st.OffersSent)
+	k.add("Declines", st.Declines)
+	k.add("Rescinds", st.Rescinds)
+	k.add("Offers expired", st.OffersExpired)
+	k.add("Jobs waiting", st.JobsWaiting)
+	k.add("Allocation rounds", st.AllocationRounds)
+	k.add("Round p99", fmt.Sprintf("%.2f ms", st.AllocationRoundP99Ms))
+	if err := k.write(e.Out); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Out)
+	return frameworkTable(e.Out, st.Frameworks)
 }

@@ -197,7 +197,12 @@ func TestRouteACLTable(t *testing.T) {
 		// line saying so and ends, so the call returns.
 		"GET /v1/event/stream": {url: "/v1/event/stream?index=1", ok: 200},
 		"GET /ui/":             {ok: 200},
-		"GET /{$}":             {url: "/", ok: 200}, // redirected to /ui/
+		// The test server is monolithic: the framework API answers, for
+		// a caller it allows, that it needs two-level scheduling.
+		"POST /v1/frameworks/scheduler": {body: `{"type":"SUBSCRIBE"}`, ok: http.StatusBadRequest},
+		"GET /v1/frameworks":            {ok: http.StatusBadRequest},
+		"GET /v1/framework/{id}":        {url: "/v1/framework/x", ok: http.StatusBadRequest},
+		"GET /{$}":                      {url: "/", ok: 200}, // redirected to /ui/
 	}
 
 	hc := &http.Client{Transport: &http.Transport{}}

@@ -93,6 +93,9 @@ func (b *updateBatcher) flush() {
 		index, resp, err := b.s.raftApply(structs.AllocClientUpdateBatchRequestType, &bt.req)
 		bt.index, bt.err = index, err
 		close(bt.done)
+		if err == nil {
+			b.s.allocsReported(bt.req.Nodes)
+		}
 		if res, ok := resp.(*fsmResult); ok && err == nil {
 			seen := map[string]bool{}
 			var namespaces []string

@@ -121,6 +121,12 @@ func (s *Server) endpoints() []endpoint {
 		{method: "GET", path: "/ui/", acl: public(), raw: uiHandler()},
 		{method: "GET", path: "/{$}", acl: public(), raw: rootRedirect()},
 
+		// The framework API (two-level scheduling, http_frameworks.go).
+		// Frameworks and their tasks live in the default namespace.
+		{method: "POST", path: "/v1/frameworks/scheduler", acl: nsCap(acl.CapSubmit), h: s.frameworkCall},
+		{method: "GET", path: "/v1/frameworks", acl: nsCap(acl.CapRead), h: s.frameworkList},
+		{method: "GET", path: "/v1/framework/{id}", acl: nsCap(acl.CapRead), h: s.frameworkGet},
+
 		{method: "GET", path: "/metrics", acl: operatorRule(acl.LevelRead), raw: promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})},
 	}
 }

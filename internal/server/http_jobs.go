@@ -45,6 +45,13 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, error
 			msg:    fmt.Sprintf("invalid job: namespace %q does not exist; create it first (gantry namespace apply %s)", ns, ns),
 			fields: []structs.FieldError{{Field: "namespace", Rule: fmt.Sprintf("namespace %q does not exist", ns)}}}
 	}
+	job.FrameworkTask = nil // server-managed: only frameworks' launches set it
+	if err := s.checkUserJobWrite(structs.JobKey(job.Namespace, job.Name)); err != nil {
+		return nil, err
+	}
+	if err := s.checkJobForScheduler(job); err != nil {
+		return nil, err
+	}
 	return s.registerJob(job)
 }
 
@@ -65,6 +72,19 @@ func jobKey(r *http.Request) (string, error) {
 		return "", badRequest("job name %q: names hold no '/'; give the namespace with ?namespace=", name)
 	}
 	return structs.JobKey(ns, name), nil
+}
+
+// checkUserJobWrite refuses a user's write to a job holding an external
+// framework's task: the framework owns it (its API kills it).
+func (s *Server) checkUserJobWrite(ids ...string) error {
+	snap := s.state.Snapshot()
+	for _, id := range ids {
+		if j := snap.JobByID(id); j != nil && j.FrameworkTask != nil {
+			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("job %q holds task %s of framework %s (%s): the framework manages it",
+				id, j.FrameworkTask.TaskID, j.FrameworkTask.FrameworkName, j.FrameworkTask.FrameworkID)}
+		}
+	}
+	return nil
 }
 
 // registerJob canonicalizes, validates, versions and proposes a job, then
@@ -120,6 +140,9 @@ func (s *Server) jobScale(w http.ResponseWriter, r *http.Request) (any, error) {
 	job := s.state.Snapshot().JobByID(id)
 	if job == nil {
 		return nil, s.verifiedNotFound("job %q not found", id)
+	}
+	if err := s.checkUserJobWrite(id); err != nil {
+		return nil, err
 	}
 	c := job.Copy()
 	c.Count = req.Count
@@ -235,6 +258,7 @@ func (s *Server) jobStatus(w http.ResponseWriter, r *http.Request) (any, error) 
 			Summary:          state.JobSummary(allocs),
 			PlacementFailure: snap.PlacementFailureWatch(ws, id),
 			Reschedules:      pendingReschedules(j, allocs, snap, s.now()),
+			WaitingForOffers: s.whyPending(id),
 		}
 		return snap.TableIndex(state.TableJobs, state.TableAllocs, state.TablePlacementFailures), out, nil
 	})

@@ -32,7 +32,10 @@ func TestConfigValidation(t *testing.T) {
 		{"ttl", func(c *Config) { c.HeartbeatTTL = 0 }, "heartbeat_ttl"},
 		{"reconcile", func(c *Config) { c.ReconcileInterval = -time.Second }, "reconcile_interval"},
 		{"sample", func(c *Config) { c.Scheduler.SampleSize = 0 }, "scheduler.sample_size"},
-		{"scheduler", func(c *Config) { c.Scheduler.Architecture = "two-level" }, "scheduler.architecture"},
+		{"scheduler", func(c *Config) { c.Scheduler.Architecture = "three-level" }, "scheduler.architecture"},
+		{"two-level offer timeout", func(c *Config) {
+			c.Scheduler.Architecture, c.Scheduler.TwoLevel.Allocator.OfferTimeout = architecture.TwoLevel, -time.Second
+		}, "scheduler.two_level.allocator.offer_timeout"},
 		{"schedulers", func(c *Config) {
 			c.Scheduler.Architecture, c.Scheduler.SharedState.Workers = architecture.SharedState, 0
 		}, "scheduler.shared_state.workers"},

@@ -30,6 +30,7 @@ import (
 
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/architecture"
+	"github.com/gantry-project/gantry/internal/scheduler/twolevel"
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/stream"
 	"github.com/gantry-project/gantry/internal/structs"
@@ -175,6 +176,9 @@ func New(cfg Config) (*Server, error) {
 	s.fsm.events = s.events
 	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.plans.snapshot(), nil }, s); err != nil {
 		return nil, err
+	}
+	if tl, ok := s.sched.(*twolevel.Scheduler); ok {
+		tl.SetLauncher(taskLauncher{s})
 	}
 	s.hb = newHeartbeats(s.heartbeatExpired)
 	s.updates = &updateBatcher{s: s}

@@ -161,7 +161,18 @@ type Job struct {
 	// whatever fits is committed).
 	Gang bool `json:"gang,omitempty" yaml:"gang,omitempty"`
 
+	// Framework names the framework that schedules the job under the
+	// two-level architecture (`gantry server --scheduler two-level`): a
+	// built-in one, "service" or "batch"; empty = the one of the job's
+	// type (FrameworkFor). The other architectures ignore it.
+	Framework string `json:"framework,omitempty" yaml:"framework,omitempty"`
+
 	// Server-managed fields below; ignored on submit.
+
+	// FrameworkTask is set on the jobs the server creates for tasks an
+	// external framework launches (one job per task, see FrameworkTask);
+	// nil for every job users submit.
+	FrameworkTask *FrameworkTask `json:"framework_task,omitempty" yaml:"-"`
 
 	// Stop is set by "job stop": all allocations are stopped, the job kept.
 	Stop bool `json:"stop" yaml:"-"`
@@ -188,6 +199,10 @@ func (j *Job) Copy() *Job {
 		c.Constraints[i].Values = append([]string(nil), j.Constraints[i].Values...)
 	}
 	c.Env = copyMap(j.Env)
+	if j.FrameworkTask != nil {
+		t := *j.FrameworkTask
+		c.FrameworkTask = &t
+	}
 	if j.Config != nil {
 		// Config holds JSON-shaped values; a JSON round trip is the
 		// simplest correct deep copy.

@@ -33,6 +33,31 @@ type SchedulerStatus struct {
 	// Retries counts plans recomputed on a newer snapshot after a
 	// conflict.
 	Retries uint64 `json:"retries,omitempty"`
+
+	// Two-level figures (zero for other architectures).
+
+	// Frameworks are the registered frameworks, built-in and external.
+	Frameworks []FrameworkStatus `json:"frameworks,omitempty"`
+	// OffersOutstanding counts offers sent and not yet used, declined,
+	// rescinded or expired.
+	OffersOutstanding int `json:"offers_outstanding,omitempty"`
+	// OfferHoldP50Ms and OfferHoldP99Ms are how long offers stayed with
+	// a framework (over the last 1,024 offers closed).
+	OfferHoldP50Ms float64 `json:"offer_hold_p50_ms,omitempty"`
+	OfferHoldP99Ms float64 `json:"offer_hold_p99_ms,omitempty"`
+	// OffersSent, Declines, Rescinds and OffersExpired count offers sent,
+	// declined, rescinded (node lost or drained, framework gone) and
+	// rescinded because they timed out.
+	OffersSent    uint64 `json:"offers_sent,omitempty"`
+	Declines      uint64 `json:"declines,omitempty"`
+	Rescinds      uint64 `json:"rescinds,omitempty"`
+	OffersExpired uint64 `json:"offers_expired,omitempty"`
+	// JobsWaiting counts jobs with copies waiting for offers.
+	JobsWaiting int `json:"jobs_waiting,omitempty"`
+	// AllocationRounds counts the allocator's rounds; AllocationRoundP99Ms
+	// is the 99th percentile of their duration.
+	AllocationRounds     uint64  `json:"allocation_rounds,omitempty"`
+	AllocationRoundP99Ms float64 `json:"allocation_round_p99_ms,omitempty"`
 }
 
 // SchedulerPoolStatus is one shared-state scheduler: a pool of workers with

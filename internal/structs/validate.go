@@ -145,6 +145,9 @@ func (j *Job) Validate(drivers DriverRules) error {
 	if j.Count < 0 || j.Count > MaxCount {
 		e.add("count", "must be between 0 and %d (got %d)", MaxCount, j.Count)
 	}
+	if j.Framework != "" && (len(j.Framework) > MaxNameLen || !nameRE.MatchString(j.Framework)) {
+		e.add("framework", "must be a framework name: letters, digits, '_', '-' and '.', at most %d characters (got %q)", MaxNameLen, j.Framework)
+	}
 	if j.Placement != PlacementBinpack && j.Placement != PlacementSpread {
 		e.add("placement", "must be \"binpack\" or \"spread\" (got %q)", j.Placement)
 	}

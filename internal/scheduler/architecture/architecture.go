@@ -12,18 +12,24 @@ import (
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/monolithic"
 	"github.com/gantry-project/gantry/internal/scheduler/sharedstate"
+	"github.com/gantry-project/gantry/internal/scheduler/twolevel"
 )
 
 // The architectures (Config.Architecture, `gantry server --scheduler`).
 const (
 	Monolithic  = monolithic.Architecture
 	SharedState = sharedstate.Architecture
+	TwoLevel    = twolevel.Architecture
 )
+
+// Names lists the architectures, in the order docs and flags name them.
+var Names = []string{Monolithic, SharedState, TwoLevel}
 
 // Config picks and tunes the scheduling architecture. Start from
 // DefaultConfig; Validate reports every bad field and changes nothing.
 type Config struct {
-	// Architecture is the one to run: Monolithic or SharedState.
+	// Architecture is the one to run: Monolithic, SharedState or
+	// TwoLevel.
 	Architecture string
 	// Config holds the evaluation loop's settings (sample size, plan
 	// retries, seed), whichever architecture runs it.
@@ -34,6 +40,9 @@ type Config struct {
 	// SharedState holds the shared-state pools' settings, read only when
 	// Architecture is SharedState.
 	SharedState sharedstate.Config
+	// TwoLevel holds the allocator's and the built-in frameworks'
+	// settings, read only when Architecture is TwoLevel.
+	TwoLevel twolevel.Config
 }
 
 // DefaultConfig returns the monolithic architecture with every part's
@@ -44,6 +53,7 @@ func DefaultConfig() Config {
 		Config:       scheduler.DefaultConfig(),
 		Monolithic:   monolithic.DefaultConfig(),
 		SharedState:  sharedstate.DefaultConfig(),
+		TwoLevel:     twolevel.DefaultConfig(),
 	}
 }
 
@@ -58,8 +68,10 @@ func (c Config) Validate() error {
 		errs = append(errs, scheduler.NestErrors("monolithic", c.Monolithic.Validate()))
 	case SharedState:
 		errs = append(errs, scheduler.NestErrors("shared_state", c.SharedState.Validate()))
+	case TwoLevel:
+		errs = append(errs, scheduler.NestErrors("two_level", c.TwoLevel.Validate()))
 	default:
-		errs = append(errs, scheduler.FieldErrorf("architecture", "must be %q or %q (got %q)", Monolithic, SharedState, c.Architecture))
+		errs = append(errs, scheduler.FieldErrorf("architecture", "must be %q, %q or %q (got %q)", Monolithic, SharedState, TwoLevel, c.Architecture))
 	}
 	return errors.Join(errs...)
 }
@@ -70,6 +82,13 @@ func New(c Config, env scheduler.Env) (scheduler.Architecture, error) {
 		return nil, fmt.Errorf("%w: %w", scheduler.ErrInvalidConfig, err)
 	}
 	// Each branch returns a nil interface on error, never a typed nil.
+	if c.Architecture == TwoLevel {
+		s, err := twolevel.New(c.Config, c.TwoLevel, env)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if c.Architecture == SharedState {
 		s, err := sharedstate.New(c.Config, c.SharedState, env)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/scheduler/schedtest"
+	"github.com/gantry-project/gantry/internal/scheduler/twolevel"
 	"github.com/gantry-project/gantry/internal/structs"
 	"go.uber.org/goleak"
 )
@@ -302,7 +303,13 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"defaults", func(*architecture.Config) {}, nil},
 		{"shared-state defaults", func(c *architecture.Config) { c.Architecture = architecture.SharedState }, nil},
-		{"unknown architecture", func(c *architecture.Config) { c.Architecture = "two-level" }, []string{"architecture:"}},
+		{"two-level defaults", func(c *architecture.Config) { c.Architecture = architecture.TwoLevel }, nil},
+		{"unknown architecture", func(c *architecture.Config) { c.Architecture = "three-level" }, []string{"architecture:"}},
+		{"nested two-level fields", func(c *architecture.Config) {
+			c.Architecture = architecture.TwoLevel
+			c.TwoLevel.Allocator.OfferTimeout, c.TwoLevel.Batch.MaxInflightPlans = -1, 0
+			c.TwoLevel.Allocator.Roles = map[string]twolevel.RoleConfig{"ml": {Weight: -2}}
+		}, []string{"two_level.allocator.offer_timeout:", "two_level.batch.max_inflight_plans:", "two_level.allocator.roles.ml.weight:"}},
 		{"core fields", func(c *architecture.Config) { c.SampleSize, c.MaxPlanRetries = 0, -1 }, []string{"sample_size:", "max_plan_retries:"}},
 		{"nested shared-state fields", func(c *architecture.Config) {
 			c.Architecture, c.SharedState.Workers, c.SharedState.BatchWorkers = architecture.SharedState, 0, -1
