@@ -6,15 +6,16 @@ import (
 	"time"
 
 	"github.com/gantry-project/gantry/internal/kv/command"
-	"github.com/gantry-project/gantry/internal/kv/keyspace"
 )
 
-// cmdBPop serves BLPOP, BRPOP, BLMOVE, BRPOPLPUSH and BLMPOP
-// (command.BlockingPop pops). It tries the non-blocking form; when every
-// list is empty it registers on the keys, releases the locks and waits for
-// a push, the timeout, the client disconnecting or the server closing.
-// Woken clients race for the element; the loser waits again. Inside EXEC
-// it never blocks.
+// cmdBPop serves the blocking commands (command.BlockingPop pops or
+// reads): BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX,
+// BZMPOP, XREAD and XREADGROUP. It tries the non-blocking form; when there
+// is nothing to take it registers on the keys, releases the locks and
+// waits for a change of one of them, the timeout, the client disconnecting
+// or the server closing. Clients blocked on a key are served in the order
+// they blocked: a change wakes the first, who passes the turn on after
+// trying. Inside EXEC, and for XREAD without BLOCK, it never blocks.
 func cmdBPop(c *Client) {
 	bp, ok := command.ParseBlockingPop(&c.Ctx)
 	if !ok {
@@ -27,14 +28,7 @@ func cmdBPop(c *Client) {
 		c.commitLocked()
 		return
 	}
-	var deadline <-chan time.Time
-	if bp.Timeout > 0 {
-		t := time.NewTimer(bp.Timeout)
-		defer t.Stop()
-		deadline = t.C
-	}
-	wake := make(chan struct{}, 1)
-	for {
+	if bp.NoWait {
 		c.Now = c.srv.nowMs()
 		c.lockKeys()
 		if c.Track.MovingLocked(c.Keys) {
@@ -42,52 +36,98 @@ func cmdBPop(c *Client) {
 			c.W.Error(errMoving)
 			return
 		}
+		if !bp.Try() {
+			bp.ReplyTimeout()
+		}
+		c.commitLocked()
+		c.unlock()
+		return
+	}
+	var deadline <-chan time.Time
+	if bp.Timeout > 0 {
+		t := time.NewTimer(bp.Timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	wake := make(chan struct{}, 1)
+	registered := false
+	// leave takes the client out of its keys' lines (their shards locked)
+	// and wakes whoever is first now: a client that was woken must not
+	// keep the turn when it goes
+	leave := func() {
+		if registered {
+			for _, k := range c.Keys {
+				c.Track.UnblockLocked(k, wake)
+				c.Track.PassLocked(k, nil)
+			}
+		}
+	}
+	for {
+		c.Now = c.srv.nowMs()
+		c.lockKeys()
+		if c.Track.MovingLocked(c.Keys) {
+			leave()
+			c.unlock()
+			c.W.Error(errMoving)
+			return
+		}
 		if msg := c.rerouteLocked(); msg != "" {
 			// the key left (MIGRATE woke us) or its slot moved: redirect,
 			// as Redis does with clients blocked on a moved slot
+			leave()
 			c.unlock()
 			c.W.Error(msg)
 			return
 		}
 		if bp.Try() {
 			c.commitLocked()
+			leave()
 			c.unlock()
 			return
 		}
+		// a try that waits may still have changed something (XREADGROUP
+		// creating its consumer)
+		c.commitLocked()
 		if c.inLoop { // an event loop must not block: move to a goroutine
 			c.unlock()
+			bp.Detach()
 			c.detach = true
 			return
 		}
-		c.register(wake)
+		if registered {
+			// nothing for us: the next in line may want something else
+			// (another consumer group of a stream)
+			for _, k := range c.Keys {
+				c.Track.PassLocked(k, wake)
+			}
+		} else {
+			c.register(wake)
+			registered = true
+		}
 		c.unlock()
+		c.srv.blocked.Add(1)
 		res := c.waitBlocked(wake, deadline)
-		c.unregister(wake)
-		switch res {
-		case waitTimeout:
+		c.srv.blocked.Add(-1)
+		if res == waitWoken {
+			continue
+		}
+		c.lockKeys()
+		leave()
+		c.unlock()
+		if res == waitTimeout {
 			bp.ReplyTimeout()
 			return
-		case waitGone:
-			c.closing = true
-			return
 		}
+		c.closing = true
+		return
 	}
 }
 
-// register asks to be woken when one of c.Keys changes; the shards are
-// locked.
+// register puts the client in the line of each of c.Keys, to be woken
+// when one changes; the shards are locked.
 func (c *Client) register(ch chan struct{}) {
 	for _, k := range c.Keys {
 		c.Track.BlockLocked(k, ch)
-	}
-}
-
-func (c *Client) unregister(ch chan struct{}) {
-	for _, k := range c.Keys {
-		i := keyspace.ShardOf(k)
-		c.KS.LockShard(i)
-		c.Track.UnblockLocked(k, ch)
-		c.KS.UnlockShard(i)
 	}
 }
 

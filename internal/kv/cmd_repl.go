@@ -67,6 +67,7 @@ func (s *Server) newApplier() func(args [][]byte) string {
 	mc.initCtx()
 	// the primary decides expiry: its commands see every key, expired or not
 	mc.batchNow = 1
+	mc.Replaying = true
 	return func(args [][]byte) string {
 		mc.Args = args
 		s.dispatch(mc)

@@ -391,7 +391,7 @@ func cmdInfo(c *Client) {
 		"arch_bits:64", "process_id:"+strconv.Itoa(pid()), "tcp_port:"+s.port(),
 		"uptime_in_seconds:"+strconv.FormatInt(up, 10), "uptime_in_days:"+strconv.FormatInt(up/86400, 10),
 		"hz:"+strconv.Itoa(s.cfg.ActiveExpireHz), "executable:gantry")
-	section("Clients", "connected_clients:"+strconv.Itoa(nclients), "blocked_clients:0",
+	section("Clients", "connected_clients:"+strconv.Itoa(nclients), "blocked_clients:"+strconv.FormatInt(s.blocked.Load(), 10),
 		"maxclients:"+strconv.FormatInt(s.lim.maxClients.Load(), 10))
 	used, maxmem := s.ks.UsedMemory(), s.maxmemory.Load()
 	section("Memory", "used_memory:"+strconv.FormatInt(used, 10),

@@ -62,7 +62,7 @@ func configTable() map[string]configParam {
 			},
 		}
 	}
-	return map[string]configParam{
+	table := map[string]configParam{
 		"appendonly": {
 			get: func(s *Server) string { return yesno[s.aof != nil && s.aof.Enabled()] },
 			set: func(s *Server, val string) string {
@@ -179,6 +179,17 @@ func configTable() map[string]configParam {
 			},
 		},
 	}
+	// the value types' own parameters (stream node sizes, HyperLogLog)
+	for _, name := range command.SettingNames() {
+		table[name] = configParam{
+			get: func(s *Server) string { return s.track.Settings.Params()[name] },
+			set: func(s *Server, val string) string {
+				_, reason := s.track.Settings.Set(name, val)
+				return reason
+			},
+		}
+	}
+	return table
 }
 
 // CONFIG GET pattern [pattern ...] | SET param value [param value ...] |

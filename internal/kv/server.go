@@ -229,6 +229,7 @@ type Server struct {
 	// released counts the bytes of big client buffers dropped since the
 	// cron last gave memory back to the OS
 	released atomic.Int64
+	blocked  atomic.Int64 // clients waiting in a blocking command
 
 	loops    []*eventLoop
 	nextLoop int
@@ -256,6 +257,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.config = configTable()
 	s.cmds = commandTable()
+	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
 	if cfg.DataDir != "" {

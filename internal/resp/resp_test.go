@@ -82,7 +82,11 @@ func TestWriter(t *testing.T) {
 	if string(w.B) != want {
 		t.Fatalf("RESP3: %q, want %q", w.B, want)
 	}
-	for f, s := range map[float64]string{3: "3", 0.1: "0.1", 1e21: "1e+21", -2.5: "-2.5"} {
+	// as Redis 7.2's fpconv_dtoa lays its digits out
+	for f, s := range map[float64]string{3: "3", 0.1: "0.1", 1e21: "1e+21", -2.5: "-2.5",
+		1234567: "1234567", 3479099956230698: "3479099956230698", 1.2345678901234568e+17: "123456789012345680",
+		0.0001: "0.0001", 1e-7: "1e-7", 1.5e-7: "1.5e-7", 1e-6: "0.000001", 123.456: "123.456", -1e300: "-1e+300",
+		1e22: "1e+22", 12e20: "1.2e+21", 0.5: "0.5", -0.00012: "-0.00012"} {
 		if got := string(AppendFloat(nil, f)); got != s {
 			t.Errorf("AppendFloat(%v) = %s, want %s", f, got, s)
 		}

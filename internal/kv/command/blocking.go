@@ -34,15 +34,20 @@ func (c *Ctx) parseTimeout(b []byte) (time.Duration, bool) {
 	return time.Duration(f * float64(time.Second)), true
 }
 
-// BlockingPop is a parsed BLPOP, BRPOP, BLMOVE, BRPOPLPUSH or BLMPOP. The
-// command layer knows how to pop; waiting is the connection's business:
-// the server calls Try with the shards of the command's keys locked, and
-// when every list is empty waits for a change of one of the keys (or the
-// Timeout, 0 for none) and tries again.
+// BlockingPop is a parsed blocking command: BLPOP, BRPOP, BLMOVE,
+// BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD and XREADGROUP. The
+// command layer knows how to pop or read; waiting is the connection's
+// business: the server calls Try with the shards of the command's keys
+// locked, and when there is nothing to take waits for a change of one of
+// the keys (or the Timeout, 0 for none) and tries again.
 type BlockingPop struct {
 	Timeout time.Duration
-	c       *Ctx
-	try     func() bool
+	// NoWait is set for a command that must not wait (XREAD without
+	// BLOCK): one Try, then the timeout reply.
+	NoWait bool
+	c      *Ctx
+	try    func() bool
+	detach func()
 }
 
 // ParseBlockingPop parses the blocking pop in c; false means the error
@@ -51,6 +56,16 @@ func ParseBlockingPop(c *Ctx) (*BlockingPop, bool) {
 	b := &BlockingPop{c: c}
 	var timeoutArg []byte
 	switch c.Cmd.Name {
+	case "xread", "xreadgroup":
+		if !parseStreamRead(c, b) {
+			return nil, false
+		}
+		return b, true
+	case "bzpopmin", "bzpopmax", "bzmpop":
+		if !parseBZPop(c, b) {
+			return nil, false
+		}
+		return b, true
 	case "blpop", "brpop":
 		left := c.Cmd.Name == "blpop"
 		keys := c.Args[1 : len(c.Args)-1]
@@ -121,8 +136,19 @@ func ParseBlockingPop(c *Ctx) (*BlockingPop, bool) {
 }
 
 // Try pops if a list has an element (or replies an error) and reports
-// whether the command is done; the keys' shards are locked.
+// whether the command is done; the keys' shards are locked. A Try that is
+// not done may still have changed something (XREADGROUP creates its
+// consumer) for the server to commit.
 func (b *BlockingPop) Try() bool { return b.try() }
+
+// Detach is called when the command leaves the event loop to wait on the
+// connection's goroutine, where it is parsed and run again: it keeps what
+// the second run must not compute afresh (the IDs XREAD resolved "$" to).
+func (b *BlockingPop) Detach() {
+	if b.detach != nil {
+		b.detach()
+	}
+}
 
 // ReplyTimeout replies what the command answers when nothing came.
 func (b *BlockingPop) ReplyTimeout() {
@@ -137,8 +163,9 @@ func (b *BlockingPop) ReplyTimeout() {
 // (it waits on the connection) and is given as h.
 func BlockingSpecs(h Handler) []Spec {
 	const (
-		w = "write denyoom blocking selflock"
-		d = "write blocking selflock"
+		w  = "write denyoom blocking selflock"
+		d  = "write blocking selflock"
+		df = "write fast blocking selflock"
 	)
 	return []Spec{
 		{"blpop", -3, d, 1, -2, 1, "list", h, nil},
@@ -146,5 +173,10 @@ func BlockingSpecs(h Handler) []Spec {
 		{"blmove", 6, w, 1, 2, 1, "list", h, nil},
 		{"brpoplpush", 4, w, 1, 2, 1, "list", h, nil},
 		{"blmpop", -5, d, 0, 0, 0, "list", h, NumKeysAt(2)},
+		{"bzpopmin", -3, df, 1, -2, 1, "sorted-set", h, nil},
+		{"bzpopmax", -3, df, 1, -2, 1, "sorted-set", h, nil},
+		{"bzmpop", -5, d, 0, 0, 0, "sorted-set", h, NumKeysAt(2)},
+		{"xread", -4, "readonly blocking selflock", 0, 0, 0, "stream", h, StreamKeys},
+		{"xreadgroup", -7, "write blocking selflock", 0, 0, 0, "stream", h, StreamKeys},
 	}
 }

@@ -30,6 +30,11 @@ type Ctx struct {
 	// keyspace-wide command); InExec while EXEC runs its queued commands.
 	AllLocked bool
 	InExec    bool
+	// Replaying is set while the command is an effect recorded elsewhere
+	// (a log being loaded, a primary's stream on a replica): handlers apply
+	// it as given and do not bound times by the local clock, which a
+	// replica does not use (its Now stays at 1 so nothing expires).
+	Replaying bool
 
 	KS    *keyspace.Keyspace
 	Track *Tracker
@@ -39,6 +44,9 @@ type Ctx struct {
 
 	custom bool   // the handler wrote its own log records
 	rec    []byte // log records of the command
+	// resume is what a blocking command that left the event loop keeps
+	// for its second run on the connection's goroutine (BlockingPop.Detach).
+	resume any
 }
 
 // Log replaces the record of the current command by args (called by
@@ -50,6 +58,27 @@ func (c *Ctx) Log(args ...[]byte) {
 		c.rec = c.rec[:0]
 	}
 	c.rec = resp.AppendCommand(c.rec, args...)
+}
+
+// LogParts is Log of one command made of head then tail, without a slice
+// holding both (a hot handler builds head on its stack).
+func (c *Ctx) LogParts(head, tail [][]byte) {
+	if !c.custom {
+		c.custom = true
+		c.rec = c.rec[:0]
+	}
+	c.rec = append(c.rec, '*')
+	c.rec = strconv.AppendInt(c.rec, int64(len(head)+len(tail)), 10)
+	c.rec = append(c.rec, '\r', '\n')
+	for _, part := range [2][][]byte{head, tail} {
+		for _, a := range part {
+			c.rec = append(c.rec, '$')
+			c.rec = strconv.AppendInt(c.rec, int64(len(a)), 10)
+			c.rec = append(c.rec, '\r', '\n')
+			c.rec = append(c.rec, a...)
+			c.rec = append(c.rec, '\r', '\n')
+		}
+	}
 }
 
 // Record returns the log record of a command that changed the keyspace:

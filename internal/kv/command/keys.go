@@ -338,6 +338,8 @@ func cmdFlushAll(c *Ctx) {
 	c.Track.TouchAllLocked()
 	for i := 0; i < keyspace.NumShards; i++ {
 		c.KS.FlushShardLocked(i)
+		// an XREADGROUP blocked on a flushed stream must learn it is gone
+		c.Track.WakeBlockedLocked(i)
 	}
 	c.Dirty++
 	c.W.OK()
@@ -370,6 +372,8 @@ func cloneEntry(e *keyspace.Entry) *keyspace.Entry {
 			z.Add(x.Member, x.Score)
 		}
 		n = keyspace.ZSets.NewEntry(z)
+	case keyspace.Streams.Kind():
+		n = keyspace.Streams.NewEntry(keyspace.Streams.Of(e).Clone())
 	default:
 		return nil
 	}
@@ -478,6 +482,8 @@ func encoding(e *keyspace.Entry) string {
 			return "listpack"
 		}
 		return "skiplist"
+	case keyspace.Streams.Kind():
+		return "stream"
 	}
 	return "raw"
 }

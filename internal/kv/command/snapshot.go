@@ -13,7 +13,8 @@ var (
 )
 
 // AppendEntry appends the commands that recreate a key: SET (with PXAT),
-// or RPUSH/SADD/HSET/ZADD in batches of 128 elements, then PEXPIREAT. A
+// or RPUSH/SADD/HSET/ZADD in batches of 128 elements, or the XADD, XSETID,
+// XGROUP and XCLAIM commands of a stream, then PEXPIREAT. A
 // snapshot (of a log rewrite or of a full sync) is these commands for
 // every key, so loading one is replaying commands; a value of a type
 // without a case here is left out.
@@ -73,6 +74,8 @@ func AppendEntry(b []byte, key string, e *keyspace.Entry) []byte {
 				flush()
 			}
 		}
+	case keyspace.Streams.Kind():
+		b = appendStream(b, k, keyspace.Streams.Of(e))
 	default:
 		return b
 	}

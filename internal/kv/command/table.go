@@ -206,6 +206,7 @@ func (t *Table) Apply(c *Ctx, args [][]byte, now int64) error {
 		return fmt.Errorf("invalid command %q with %d arguments", Trunc(args[0], 64), len(args))
 	}
 	c.Args, c.Cmd, c.Now = args, cmd, now
+	c.Replaying = true
 	c.Keys = cmd.GetKeys(args, c.Keys[:0])
 	if cmd.Has(LockAll) {
 		c.LockAll()
@@ -283,7 +284,7 @@ func DataCommands() []Spec {
 		zs  = "sorted-set"
 		srv = "server"
 	)
-	return []Spec{
+	return append([]Spec{
 		// strings
 		{"get", 2, rf, 1, 1, 1, str, cmdGet, nil},
 		{"set", -3, w, 1, 1, 1, str, cmdSet, nil},
@@ -408,5 +409,5 @@ func DataCommands() []Spec {
 		{"zpopmin", -2, df, 1, 1, 1, zs, cmdZPop, nil},
 		{"zpopmax", -2, df, 1, 1, 1, zs, cmdZPop, nil},
 		{"zscan", -3, r, 1, 1, 1, zs, cmdZScan, nil},
-	}
+	}, typeCommands()...)
 }

@@ -12,9 +12,12 @@ import (
 // changes), and the keys MIGRATE is sending (writes to them get
 // TRYAGAIN). Its shard i is guarded by the keyspace's lock of shard i, so
 // the dispatcher checks it under the locks it holds for the command
-// anyway; methods named ...Locked expect that lock held.
+// anyway; methods named ...Locked expect that lock held. It also carries
+// the server's Settings, which every handler reaches through Ctx.Track.
 type Tracker struct {
 	shards [keyspace.NumShards]trackShard
+	// Settings are the run-time parameters of the value types.
+	Settings Settings
 }
 
 type trackShard struct {
@@ -49,14 +52,41 @@ func (t *Tracker) UnwatchLocked(key []byte, flag *atomic.Bool) {
 	}
 }
 
-// BlockLocked sends to ch (without blocking) when key changes, until
-// UnblockLocked.
+// BlockLocked puts ch at the end of the line of clients blocked on key,
+// unless it is in it already, until UnblockLocked. A change of the key
+// wakes the first in line (a send on ch that never blocks); a woken client
+// passes the turn on with PassLocked once it has tried, so clients are
+// served in the order they blocked, as in Redis.
 func (t *Tracker) BlockLocked(key []byte, ch chan struct{}) {
 	sh := &t.shards[keyspace.ShardOf(key)]
 	if sh.blocked == nil {
 		sh.blocked = make(map[string][]chan struct{})
 	}
+	for _, x := range sh.blocked[string(key)] {
+		if x == ch {
+			return
+		}
+	}
 	sh.blocked[string(key)] = append(sh.blocked[string(key)], ch)
+}
+
+// PassLocked wakes the client after ch in the line of key (the first one
+// when ch is not in it): the turn goes on after ch tried, or left.
+func (t *Tracker) PassLocked(key []byte, ch chan struct{}) {
+	chans := t.shards[keyspace.ShardOf(key)].blocked[string(key)]
+	next := 0
+	for i, x := range chans {
+		if x == ch {
+			next = i + 1
+			break
+		}
+	}
+	if next < len(chans) {
+		select {
+		case chans[next] <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // UnblockLocked undoes one BlockLocked.
@@ -76,8 +106,8 @@ func (t *Tracker) UnblockLocked(key []byte, ch chan struct{}) {
 	}
 }
 
-// TouchLocked tells the watchers and the blocked clients of key that it
-// changed. It runs for every key of every changing command, so it costs
+// TouchLocked tells the watchers and the first client blocked on key that
+// it changed. It runs for every key of every changing command, so it costs
 // two length checks when nobody watches or waits in the key's shard.
 func (t *Tracker) TouchLocked(key []byte) {
 	sh := &t.shards[keyspace.ShardOf(key)]
@@ -90,9 +120,9 @@ func (sh *trackShard) touch(key []byte) {
 	for _, w := range sh.watchers[string(key)] {
 		w.Store(true)
 	}
-	for _, ch := range sh.blocked[string(key)] {
+	if chans := sh.blocked[string(key)]; len(chans) > 0 {
 		select {
-		case ch <- struct{}{}:
+		case chans[0] <- struct{}{}:
 		default:
 		}
 	}

@@ -364,86 +364,147 @@ func (c *Ctx) replyNodes(nodes []*keyspace.ZNode, withScores bool) {
 	}
 }
 
-// cmdZRange serves ZRANGE and its older forms (ZRANGEBYSCORE,
-// ZREVRANGEBYSCORE, ZREVRANGE, ZRANGEBYLEX, ZREVRANGEBYLEX).
-func cmdZRange(c *Ctx) {
-	var byScore, byLex, rev, withScores, hasLimit bool
-	var offset, limit int64 = 0, -1
-	name := c.Cmd.Name
+// zrangeArgs is a parsed range of ZRANGE and its older forms, or of
+// ZRANGESTORE.
+type zrangeArgs struct {
+	byScore, byLex, rev, withScores bool
+	offset, limit                   int64
+	sr                              keyspace.ScoreRange
+	lr                              keyspace.LexRange
+	start, stop                     int64
+}
+
+// parseZRange parses the range of command name whose min and max are at
+// c.Args[base] and c.Args[base+1], options after them.
+func (c *Ctx) parseZRange(name string, base int) (a zrangeArgs, ok bool) {
+	var hasLimit bool
+	a.limit = -1
 	switch name {
 	case "zrangebyscore":
-		byScore = true
+		a.byScore = true
 	case "zrevrangebyscore":
-		byScore, rev = true, true
+		a.byScore, a.rev = true, true
 	case "zrevrange":
-		rev = true
+		a.rev = true
 	case "zrangebylex":
-		byLex = true
+		a.byLex = true
 	case "zrevrangebylex":
-		byLex, rev = true, true
+		a.byLex, a.rev = true, true
 	}
-	for i := 4; i < len(c.Args); i++ {
-		a := c.Args[i]
+	general := name == "zrange" || name == "zrangestore"
+	for i := base + 2; i < len(c.Args); i++ {
+		arg := c.Args[i]
 		switch {
-		case EqualFold(a, "withscores"):
-			withScores = true
-		case EqualFold(a, "limit") && i+2 < len(c.Args):
-			var ok bool
-			if offset, ok = c.ArgInt(i + 1); !ok {
-				return
+		case EqualFold(arg, "withscores") && name != "zrangestore":
+			a.withScores = true
+		case EqualFold(arg, "limit") && i+2 < len(c.Args):
+			if a.offset, ok = c.ArgInt(i + 1); !ok {
+				return a, false
 			}
-			if limit, ok = c.ArgInt(i + 2); !ok {
-				return
+			if a.limit, ok = c.ArgInt(i + 2); !ok {
+				return a, false
 			}
 			hasLimit = true
 			i += 2
-		case EqualFold(a, "byscore") && name == "zrange":
-			byScore = true
-		case EqualFold(a, "bylex") && name == "zrange":
-			byLex = true
-		case EqualFold(a, "rev") && name == "zrange":
-			rev = true
+		case EqualFold(arg, "byscore") && general:
+			a.byScore = true
+		case EqualFold(arg, "bylex") && general:
+			a.byLex = true
+		case EqualFold(arg, "rev") && general:
+			a.rev = true
 		default:
 			c.W.Error(ErrSyntax)
-			return
+			return a, false
 		}
 	}
-	if byScore && byLex {
+	if a.byScore && a.byLex {
 		c.W.Error(ErrSyntax)
-		return
+		return a, false
 	}
-	if hasLimit && !byScore && !byLex {
+	if hasLimit && !a.byScore && !a.byLex {
 		c.W.Error("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
-		return
+		return a, false
 	}
-	if withScores && byLex {
+	if a.withScores && a.byLex {
 		c.W.Error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
-		return
+		return a, false
 	}
-	lo, hi := c.Args[2], c.Args[3]
-	if rev && (byScore || byLex) {
+	lo, hi := c.Args[base], c.Args[base+1]
+	if a.rev && (a.byScore || a.byLex) {
 		lo, hi = hi, lo // the reverse forms take max before min
 	}
-	var sr keyspace.ScoreRange
-	var lr keyspace.LexRange
-	var start, stop int64
-	var ok bool
 	switch {
-	case byScore:
-		if sr, ok = c.scoreRangeArgs(lo, hi); !ok {
-			return
-		}
-	case byLex:
-		if lr, ok = c.lexRangeArgs(lo, hi); !ok {
-			return
-		}
+	case a.byScore:
+		a.sr, ok = c.scoreRangeArgs(lo, hi)
+	case a.byLex:
+		a.lr, ok = c.lexRangeArgs(lo, hi)
 	default:
-		if start, ok = c.ArgInt(2); !ok {
-			return
+		if a.start, ok = c.ArgInt(base); ok {
+			a.stop, ok = c.ArgInt(base + 1)
 		}
-		if stop, ok = c.ArgInt(3); !ok {
-			return
+	}
+	return a, ok
+}
+
+// collect returns the nodes of z in the range, in reply order.
+func (a *zrangeArgs) collect(z *keyspace.ZSet) []*keyspace.ZNode {
+	var nodes []*keyspace.ZNode
+	if !a.byScore && !a.byLex {
+		s, e, in := normRange(a.start, a.stop, z.Card())
+		if in {
+			if a.rev {
+				s, e = z.Card()-1-e, z.Card()-1-s
+			}
+			x := z.ByRank(s)
+			for i := s; i <= e && x != nil; i++ {
+				nodes = append(nodes, x)
+				x = x.Next()
+			}
+			if a.rev {
+				for i, j := 0, len(nodes)-1; i < j; i, j = i+1, j-1 {
+					nodes[i], nodes[j] = nodes[j], nodes[i]
+				}
+			}
 		}
+		return nodes
+	}
+	var x *keyspace.ZNode
+	inRange := func(x *keyspace.ZNode) bool {
+		if a.byScore {
+			return a.sr.GteMin(x.Score) && a.sr.LteMax(x.Score)
+		}
+		return a.lr.GteMin(x.Member) && a.lr.LteMax(x.Member)
+	}
+	switch {
+	case a.byScore && a.rev:
+		x = z.LastInScore(&a.sr)
+	case a.byScore:
+		x = z.FirstInScore(&a.sr)
+	case a.rev:
+		x = z.LastInLex(&a.lr)
+	default:
+		x = z.FirstInLex(&a.lr)
+	}
+	offset, limit := a.offset, a.limit
+	if offset < 0 {
+		x = nil
+	}
+	for ; x != nil && offset > 0; offset-- {
+		x = zstep(x, a.rev)
+	}
+	for ; x != nil && inRange(x) && limit != 0; limit-- {
+		nodes = append(nodes, x)
+		x = zstep(x, a.rev)
+	}
+	return nodes
+}
+
+// cmdZRange serves ZRANGE and its older forms (ZRANGEBYSCORE,
+// ZREVRANGEBYSCORE, ZREVRANGE, ZRANGEBYLEX, ZREVRANGEBYLEX).
+func cmdZRange(c *Ctx) {
+	a, ok := c.parseZRange(c.Cmd.Name, 2)
+	if !ok {
+		return
 	}
 	z, ok := c.lookupZSet(c.Args[1])
 	if !ok {
@@ -453,55 +514,7 @@ func cmdZRange(c *Ctx) {
 		c.W.Array(0)
 		return
 	}
-	var nodes []*keyspace.ZNode
-	if !byScore && !byLex {
-		s, e, in := normRange(start, stop, z.Card())
-		if in {
-			if rev {
-				s, e = z.Card()-1-e, z.Card()-1-s
-			}
-			x := z.ByRank(s)
-			for i := s; i <= e && x != nil; i++ {
-				nodes = append(nodes, x)
-				x = x.Next()
-			}
-			if rev {
-				for i, j := 0, len(nodes)-1; i < j; i, j = i+1, j-1 {
-					nodes[i], nodes[j] = nodes[j], nodes[i]
-				}
-			}
-		}
-		c.replyNodes(nodes, withScores)
-		return
-	}
-	var x *keyspace.ZNode
-	inRange := func(x *keyspace.ZNode) bool {
-		if byScore {
-			return sr.GteMin(x.Score) && sr.LteMax(x.Score)
-		}
-		return lr.GteMin(x.Member) && lr.LteMax(x.Member)
-	}
-	switch {
-	case byScore && rev:
-		x = z.LastInScore(&sr)
-	case byScore:
-		x = z.FirstInScore(&sr)
-	case rev:
-		x = z.LastInLex(&lr)
-	default:
-		x = z.FirstInLex(&lr)
-	}
-	if offset < 0 {
-		x = nil
-	}
-	for ; x != nil && offset > 0; offset-- {
-		x = zstep(x, rev)
-	}
-	for ; x != nil && inRange(x) && limit != 0; limit-- {
-		nodes = append(nodes, x)
-		x = zstep(x, rev)
-	}
-	c.replyNodes(nodes, withScores)
+	c.replyNodes(a.collect(z), a.withScores)
 }
 
 func zstep(x *keyspace.ZNode, rev bool) *keyspace.ZNode {

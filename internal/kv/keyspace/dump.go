@@ -15,7 +15,7 @@ import (
 //	checksum= 8 bytes, little endian, CRC-64/ECMA of body and version
 //
 // type is one byte (0xC0 string, 0xC1 list, 0xC2 set, 0xC3 hash, 0xC4
-// sorted set; Redis's own types are 0..21, so a Redis payload is refused by
+// sorted set, 0xC5 stream, see stream_dump.go; Redis's own types are 0..21, so a Redis payload is refused by
 // its type even if its checksum happened to match). A string is
 // uvarint(len) bytes; a collection is uvarint(count) then, per element,
 // uvarint(len) bytes (a hash: field then value; a sorted set: member then
@@ -28,6 +28,7 @@ const (
 	dumpSet
 	dumpHash
 	dumpZSet
+	dumpStream
 )
 
 // dumpVersion is the payload format version; a payload of another version
@@ -86,6 +87,8 @@ func Dump(e *Entry) []byte {
 			b = appendDumpString(b, []byte(x.Member))
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x.Score))
 		}
+	case Streams.Kind():
+		b = appendDumpStream(append(b, dumpStream), Streams.Of(e))
 	default:
 		return nil // a type registered elsewhere has no DUMP format yet
 	}
@@ -209,6 +212,12 @@ func ParseDump(p []byte) (*Entry, error) {
 			z.Add(string(m), score)
 		}
 		e = ZSets.NewEntry(z)
+	case dumpStream:
+		st := r.stream()
+		if r.err {
+			return nil, ErrDumpFormat
+		}
+		e = Streams.NewEntry(st)
 	default:
 		return nil, ErrDumpFormat
 	}

@@ -20,7 +20,8 @@ func FuzzParseDump(f *testing.F) {
 	z.Add("m", 1.5)
 	z.Add("n", -2)
 	for _, e := range []*Entry{NewString([]byte("hello"), 0), NewString([]byte{}, 0),
-		Lists.NewEntry(l), Sets.NewEntry(s), Hashes.NewEntry(h), ZSets.NewEntry(z)} {
+		Lists.NewEntry(l), Sets.NewEntry(s), Hashes.NewEntry(h), ZSets.NewEntry(z),
+		Streams.NewEntry(sampleStream()), Streams.NewEntry(NewStream())} {
 		f.Add(Dump(e))
 	}
 	f.Add([]byte("\x00\x03bar\n\x00\xb5\x90\x17\x8b\x1c\x8a\x8a\xf7"))
@@ -51,6 +52,8 @@ func FuzzParseDumpBody(f *testing.F) {
 	f.Add([]byte{dumpList, 2, 1, 'a', 0})
 	f.Add([]byte{dumpZSet, 1, 1, 'm', 0, 0, 0, 0, 0, 0, 0xf8, 0x7f}) // NaN
 	f.Add([]byte{dumpHash, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add(Dump(Streams.NewEntry(sampleStream()))[:len(Dump(Streams.NewEntry(sampleStream())))-10])
+	f.Add([]byte{dumpStream, 0, 0, 0, 0, 0, 0, 1, 1, 'g', 0, 0, 1, 0, 1, 1, 1, 0, 0, 2})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p := SealDump(body)
 		e, err := ParseDump(p)
@@ -64,4 +67,21 @@ func FuzzParseDumpBody(f *testing.F) {
 			t.Fatalf("re-dump does not parse: %v", err)
 		}
 	})
+}
+
+// sampleStream is a stream with entries, a deleted entry, groups,
+// consumers and pending entries (one of them deleted).
+func sampleStream() *Stream {
+	s := NewStream()
+	for i := uint64(1); i <= 5; i++ {
+		s.Append(StreamID{i, 0}, [][]byte{[]byte("f"), {byte('a' + i)}}, DefaultNodeLimits)
+	}
+	g := s.CreateGroup([]byte("g"), StreamID{4, 0}, 4)
+	a := g.CreateConsumer([]byte("a"), 100)
+	g.CreateConsumer([]byte("idle"), 50)
+	g.Deliver(a, StreamID{2, 0}, 110)
+	g.Deliver(a, StreamID{3, 0}, 120)
+	s.Delete(StreamID{3, 0})
+	s.CreateGroup([]byte("empty"), StreamID{}, InvalidEntriesRead)
+	return s
 }
