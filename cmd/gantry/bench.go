@@ -28,6 +28,7 @@ func newBenchCmd() *cobra.Command {
 		serverMode string
 		profileDir string
 		profileSec int
+		eventSubs  int
 		dataDir    string
 		logStore   string
 		seed       int64
@@ -67,6 +68,9 @@ timed out (the report is still printed).`,
 			if err != nil {
 				return err
 			}
+			if eventSubs < 0 || eventSubs > 1000 {
+				return fmt.Errorf("--event-subscribers: must be between 0 and 1000 (got %d)", eventSubs)
+			}
 			if timeout < 0 {
 				return fmt.Errorf("--timeout: must be >= 0 (got %s)", timeout)
 			}
@@ -101,7 +105,8 @@ timed out (the report is still printed).`,
 			}
 			opts := bench.Options{Workload: w, Server: serverMode, Exe: exe, DataDir: dataDir, RaftLogStore: logStore,
 				ProfileDir: profileDir, ProfileSeconds: profileSec, Seed: seed, TLS: useTLS,
-				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+				EventSubscribers: eventSubs,
+				Logger:           slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 			if !quiet {
 				opts.Progress = cmd.ErrOrStderr()
 			}
@@ -144,6 +149,7 @@ timed out (the report is still printed).`,
 	f.StringVar(&serverMode, "server", bench.ServerProcess, "where the server runs: process (a child gantry server) or inproc")
 	f.StringVar(&profileDir, "profile-dir", "", "save CPU profiles of the server (cpu.pprof) and of the simulated nodes (bench-cpu.pprof) during placement, and the server's allocation profile, here")
 	f.IntVar(&profileSec, "profile-seconds", 20, "length of the CPU profile")
+	f.IntVar(&eventSubs, "event-subscribers", 0, "follow the event stream (every topic) with this many subscribers during placement and report what they received")
 	f.StringVar(&logStore, "raft-log-store", "", "the server's Raft log store: wal or boltdb (default: the server's, "+server.DefaultLogStore+")")
 	f.StringVar(&dataDir, "data-dir", "", "directory for the server's data and log (default: a temporary directory, removed afterwards)")
 	f.Int64Var(&seed, "seed", 1, "seed of the simulated nodes' jitter (and the in-process scheduler)")

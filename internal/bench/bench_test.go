@@ -129,14 +129,14 @@ func TestReadReportRejectsOtherJSON(t *testing.T) {
 
 // runSmall runs the CI workload (100 nodes, 1,000 tasks) against an
 // in-process server.
-func runSmall(tb testing.TB, nodesPerWatch int, useTLS bool) *Report {
+func runSmall(tb testing.TB, nodesPerWatch int, useTLS bool, eventSubs int) *Report {
 	tb.Helper()
 	w, err := LoadWorkload(filepath.Join(workloadsDir, "small.yaml"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	rep, err := Run(context.Background(), Options{Workload: w, Server: ServerInProcess, DataDir: tb.TempDir(), Seed: 1,
-		Logger: slog.New(slog.DiscardHandler), NodesPerWatch: nodesPerWatch, TLS: useTLS})
+		Logger: slog.New(slog.DiscardHandler), NodesPerWatch: nodesPerWatch, TLS: useTLS, EventSubscribers: eventSubs})
 	if err != nil {
 		tb.Fatalf("run: %v", err)
 	}
@@ -150,16 +150,28 @@ func runSmall(tb testing.TB, nodesPerWatch int, useTLS bool) *Report {
 // stream (small watches, each on its nodes' own rows).
 func TestRunSmallWorkload(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		per  int
-		tls  bool
-	}{{"one stream", 0, false}, {"ten per stream", 10, false}, {"with TLS", 0, true}} {
-		t.Run(tc.name, func(t *testing.T) { testRunSmall(t, tc.per, tc.tls) })
+		name   string
+		per    int
+		tls    bool
+		events int
+	}{{"one stream", 0, false, 0}, {"ten per stream", 10, false, 0}, {"with TLS", 0, true, 0}, {"event subscribers", 0, false, 3}} {
+		t.Run(tc.name, func(t *testing.T) { testRunSmall(t, tc.per, tc.tls, tc.events) })
 	}
 }
 
-func testRunSmall(t *testing.T, nodesPerWatch int, useTLS bool) {
-	rep := runSmall(t, nodesPerWatch, useTLS)
+func testRunSmall(t *testing.T, nodesPerWatch int, useTLS bool, eventSubs int) {
+	rep := runSmall(t, nodesPerWatch, useTLS, eventSubs)
+	switch e := rep.Events; {
+	case eventSubs == 0 && e != nil:
+		t.Errorf("event figures without subscribers: %+v", e)
+	case eventSubs > 0 && e == nil:
+		t.Errorf("no event figures with %d subscribers", eventSubs)
+	case eventSubs > 0:
+		// every subscriber sees at least each placement's allocation
+		if e.Subscribers != eventSubs || e.Dropped != 0 || e.Events < int64(eventSubs*rep.Tasks) || e.Bytes == 0 {
+			t.Errorf("event figures %+v; want %d subscribers, none dropped, at least %d events", e, eventSubs, eventSubs*rep.Tasks)
+		}
+	}
 	if rep.TLS != useTLS {
 		t.Errorf("report says TLS %v, the run %v", rep.TLS, useTLS)
 	}
@@ -198,7 +210,7 @@ func testRunSmall(t *testing.T, nodesPerWatch int, useTLS bool) {
 // `gantry bench`: one run of the CI workload per iteration.
 func BenchmarkSmallWorkload(b *testing.B) {
 	for b.Loop() {
-		rep := runSmall(b, 0, false)
+		rep := runSmall(b, 0, false, 0)
 		if !rep.Check.OK {
 			b.Fatalf("final-state check failed: %+v", rep.Check)
 		}

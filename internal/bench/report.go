@@ -69,6 +69,9 @@ type Report struct {
 	Errors       []string `json:"errors,omitempty"`
 	TimedOut     bool     `json:"timed_out"`
 
+	// Events is what the event subscribers received (--event-subscribers).
+	Events *EventFigures `json:"events,omitempty"`
+
 	Check    CheckResult `json:"check"`
 	Profiles []string    `json:"profiles,omitempty"`
 }
@@ -153,6 +156,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("bench CPU", "%.2f s during placement (%.0f µs per placement; %.2f s total; simulated nodes and submitters)",
 		r.BenchCPUSeconds, benchPer, r.BenchCPUTotalSeconds)
 	row("server peak RSS", "%.0f MiB", r.ServerPeakRSSMB)
+	if e := r.Events; e != nil {
+		row("event stream", "%d subscribers received %d events (%.0f/s in all, %.1f MiB), %d dropped",
+			e.Subscribers, e.Events, e.PerSecond, float64(e.Bytes)/(1<<20), e.Dropped)
+		for _, why := range e.Reasons {
+			row("", "dropped: %s", why)
+		}
+	}
 	row("errors", "%d submit, %d node requests", r.SubmitErrors, r.NodeErrors)
 	verdict := "OK"
 	if !r.Check.OK {

@@ -67,6 +67,9 @@ type Options struct {
 	// DataDir/tls; the simulated nodes present the agent certificate,
 	// the submitters the client one (tls.go).
 	TLS bool
+	// EventSubscribers follow the event stream (every topic) during
+	// placement; the report's Events says what they received.
+	EventSubscribers int
 }
 
 // benchGCPercent is the bench process's GOGC while a child server runs
@@ -224,6 +227,13 @@ func (r *runner) run(ctx context.Context) error {
 	writes0 := r.metricValues(ctx, writesWaitedSum, writesWaitedCount)
 
 	// 2. Submit and watch placements.
+	var events *eventFollowers
+	if r.o.EventSubscribers > 0 {
+		if events, err = startEventFollowers(ctx, r.cp.Addr(), r.o.EventSubscribers, r.certs); err != nil {
+			return err
+		}
+		defer events.stop() // stops them too on an early return
+	}
 	start := time.Now()
 	profDone := r.startProfile(ctx)
 	submitDone := make(chan struct{})
@@ -242,6 +252,10 @@ func (r *runner) run(ctx context.Context) error {
 	checkCtx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r.collect(checkCtx, start, end, cpu0, benchCPU0, busy0)
+	if events != nil {
+		ef := events.figures(r.o.EventSubscribers, end.Sub(start))
+		r.rep.Events = &ef
+	}
 	if w := r.metricValues(checkCtx, writesWaitedSum, writesWaitedCount); w[writesWaitedCount] > writes0[writesWaitedCount] {
 		r.rep.RaftWritesWaited = (w[writesWaitedSum] - writes0[writesWaitedSum]) / (w[writesWaitedCount] - writes0[writesWaitedCount])
 	}

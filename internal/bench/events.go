@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/tlsutil"
+)
+
+// EventFigures are what the event subscribers of a run (Options.
+// EventSubscribers) received during placement: the cost of the event
+// stream is read beside the run's other figures (server CPU, time to
+// place all) against a run without subscribers.
+type EventFigures struct {
+	Subscribers int   `json:"subscribers"`
+	Events      int64 `json:"events"` // summed over subscribers
+	Bytes       int64 `json:"bytes"`
+	// PerSecond is Events over the placement window (all subscribers).
+	PerSecond float64 `json:"events_per_s"`
+	// Dropped counts subscribers the server ended (e.g. slow_subscriber)
+	// with its reasons.
+	Dropped int      `json:"dropped"`
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// maxBenchEventLine bounds one line read by a subscriber (a plan batch of
+// thousands of placements).
+const maxBenchEventLine = 256 << 20
+
+// eventFollowers reads GET /v1/event/stream with n subscribers, every
+// topic, counting events and bytes. A subscriber decodes each line
+// enough to count its events, as a real consumer at least would.
+type eventFollowers struct {
+	hc      *http.Client
+	wg      sync.WaitGroup
+	cancel  context.CancelFunc
+	events  atomic.Int64
+	bytes   atomic.Int64
+	mu      sync.Mutex
+	reasons []string
+}
+
+func startEventFollowers(parent context.Context, addr string, n int, certs *benchTLS) (*eventFollowers, error) {
+	f := &eventFollowers{hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n,
+		TLSClientConfig: certs.forRole(tlsutil.RoleClient)}}}
+	ctx, cancel := context.WithCancel(parent)
+	f.cancel = cancel
+	u, err := url.Parse(addr)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	u.Path = "/v1/event/stream"
+	opened := make(chan error, n)
+	for range n {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			f.follow(ctx, u.String(), opened)
+		}()
+	}
+	// Wait until every subscriber has its stream open, so none misses
+	// the first placements.
+	for range n {
+		if err := <-opened; err != nil {
+			f.stop()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+func (f *eventFollowers) follow(ctx context.Context, u string, opened chan<- error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		opened <- err
+		return
+	}
+	resp, err := f.hc.Do(req)
+	if err != nil {
+		opened <- fmt.Errorf("opening the event stream: %w", err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		opened <- fmt.Errorf("opening the event stream: %s", resp.Status)
+		return
+	}
+	opened <- nil
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), maxBenchEventLine)
+	var line struct {
+		Events []json.RawMessage `json:"events"`
+		Error  string            `json:"error"`
+		Code   string            `json:"code"`
+	}
+	for sc.Scan() {
+		f.bytes.Add(int64(len(sc.Bytes()) + 1))
+		line.Events, line.Error, line.Code = line.Events[:0], "", ""
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			f.drop("undecodable line: " + err.Error())
+			return
+		}
+		if line.Code != "" || line.Error != "" {
+			f.drop(line.Code + ": " + line.Error)
+			return
+		}
+		f.events.Add(int64(len(line.Events)))
+	}
+	if err := sc.Err(); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
+		f.drop(err.Error())
+	}
+}
+
+func (f *eventFollowers) drop(reason string) {
+	f.mu.Lock()
+	f.reasons = append(f.reasons, reason)
+	f.mu.Unlock()
+}
+
+func (f *eventFollowers) stop() {
+	f.cancel()
+	f.wg.Wait()
+	f.hc.CloseIdleConnections()
+}
+
+// figures stops the followers and returns what they received over a
+// placement window of d.
+func (f *eventFollowers) figures(n int, d time.Duration) EventFigures {
+	f.stop()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ef := EventFigures{Subscribers: n, Events: f.events.Load(), Bytes: f.bytes.Load(),
+		Dropped: len(f.reasons), Reasons: f.reasons}
+	if d > 0 {
+		ef.PerSecond = float64(ef.Events) / d.Seconds()
+	}
+	return ef
+}
