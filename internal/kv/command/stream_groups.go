@@ -257,22 +257,7 @@ func cmdXAck(c *Ctx) {
 		c.W.Int(0)
 		return
 	}
-	ids := make([]keyspace.StreamID, 0, len(c.Args)-3)
-	for _, a := range c.Args[3:] {
-		id, ok := c.streamID(a)
-		if !ok {
-			return
-		}
-		ids = append(ids, id)
-	}
-	n := 0
-	for _, id := range ids {
-		if g.Ack(id) {
-			n++
-		}
-	}
-	c.Dirty += n
-	c.W.Int(int64(n))
+	c.removeIDs(c.Args[3:], g.Ack)
 }
 
 // XPENDING key group [[IDLE min-idle] start end count [consumer]]

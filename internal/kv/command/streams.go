@@ -103,6 +103,29 @@ func (c *Ctx) streamID(b []byte) (keyspace.StreamID, bool) {
 	return id, ok
 }
 
+// removeIDs parses args as stream IDs (answering the error for a bad
+// one) and then applies remove to each, answering how many it removed:
+// XDEL's and XACK's shape. Every ID is checked before any is removed, as
+// Redis does.
+func (c *Ctx) removeIDs(args [][]byte, remove func(keyspace.StreamID) bool) {
+	ids := make([]keyspace.StreamID, 0, len(args))
+	for _, a := range args {
+		id, ok := c.streamID(a)
+		if !ok {
+			return
+		}
+		ids = append(ids, id)
+	}
+	n := 0
+	for _, id := range ids {
+		if remove(id) {
+			n++
+		}
+	}
+	c.Dirty += n
+	c.W.Int(int64(n))
+}
+
 // intervalID parses a range bound: an ID, "-", "+", or "(" and a strict
 // ID for an exclusive bound, which it turns into the next (start) or
 // previous (end) ID.
@@ -475,22 +498,7 @@ func cmdXDel(c *Ctx) {
 		c.W.Int(0)
 		return
 	}
-	ids := make([]keyspace.StreamID, 0, len(c.Args)-2)
-	for _, a := range c.Args[2:] {
-		id, ok := c.streamID(a)
-		if !ok {
-			return
-		}
-		ids = append(ids, id)
-	}
-	n := 0
-	for _, id := range ids {
-		if s.Delete(id) {
-			n++
-		}
-	}
-	c.Dirty += n
-	c.W.Int(int64(n))
+	c.removeIDs(c.Args[2:], s.Delete)
 }
 
 // XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]
