@@ -51,7 +51,9 @@ const (
 	// peer starts at about 20 MB). Without the output limits and
 	// backpressure of issue 13, the non-reading clients alone would make
 	// the peer hold their 24 × 50 MB of replies (1.8 GB was measured for
-	// four such clients before the fix, docs/kv.md "Limits").
+	// four such clients before the fix, docs/kv.md "Limits"). Backpressure
+	// alone would keep them small: the count of clients closed by the
+	// output limit, checked below, is what catches a missing limit.
 	rssBound = 3*maxMemory + nonReadingBatches*nonReadingPer*2*hardLimit + 64<<20
 
 	// The disk holds the log comfortably; it is then filled by a file.
