@@ -5,7 +5,7 @@ BIN     ?= bin/gantry
 PKGS    ?= ./...
 LDFLAGS ?= -s -w
 
-.PHONY: build dev test test-short vet lint bench fuzz clean
+.PHONY: build dev test test-short vet lint bench fuzz soak clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gantry
@@ -20,6 +20,10 @@ dev: build
 # are absent.
 test: vet lint
 	$(GO) test -race -timeout 40m $(PKGS)
+
+# The peer's soak test alone (about a minute; part of `make test` too).
+soak:
+	$(GO) test -count=1 -run TestSoak -v ./test/soak
 
 test-short:
 	$(GO) test -short $(PKGS)
