@@ -282,7 +282,11 @@ func (s *Server) jobAllocs(w http.ResponseWriter, r *http.Request) (any, error) 
 // does, not a second reading of the policy.
 func pendingReschedules(j *structs.Job, allocs []*structs.Allocation, snap *state.Snapshot, now time.Time) []*api.PendingReschedule {
 	var out []*api.PendingReschedule
-	for _, d := range scheduler.Reconcile(j, allocs, snap.NodeByID, now).Delayed {
+	delayed := scheduler.Reconcile(j, allocs, snap.NodeByID, now).Delayed
+	if j.Type.PerNode() {
+		delayed = scheduler.ReconcilePerNode(j, allocs, snap.Nodes(), now).Delayed
+	}
+	for _, d := range delayed {
 		out = append(out, &api.PendingReschedule{Index: d.Index, Name: structs.AllocName(j.ID, d.Index),
 			PreviousAllocation: d.Previous, Attempt: d.Attempt, Delay: api.Duration(d.Delay), Time: d.At.UnixNano()})
 	}

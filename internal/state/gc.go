@@ -156,6 +156,9 @@ func (s *Store) GarbageCollect(index uint64, req *structs.GCRequest) (GCResult, 
 			if _, err := txn.DeleteAll(TableJobs, "id", gj.ID); err != nil {
 				return fmt.Errorf("job %s: %w", gj.ID, err)
 			}
+			if err := deleteJobVersions(txn, gj.ID); err != nil {
+				return err
+			}
 			for _, a := range allocs {
 				txn.allocs.remove(a.ID)
 				nodes.add(a.NodeID)
