@@ -164,7 +164,8 @@ func (r *PerNodeReconciliation) reconcileNode(job *structs.Job, n *structs.Node,
 // copy waits for room on its node.
 func computePerNodePlan(opts Options, state State, job *structs.Job) *Result {
 	allocs := state.AllocsByJob(job.ID)
-	rec := ReconcilePerNode(job, allocs, state.Nodes(), opts.Now())
+	nodes := state.Nodes()
+	rec := ReconcilePerNode(job, allocs, nodes, opts.Now())
 	stored := state.PlacementFailure(job.ID)
 	plan := &structs.Plan{JobID: job.ID, SnapshotIndex: state.Index(), Stops: rec.Stops,
 		Priority: job.Priority, ClearFailure: stored != nil}
@@ -211,7 +212,7 @@ func computePerNodePlan(opts Options, state State, job *structs.Job) *Result {
 	now := opts.Now()
 	jobCopy := job.Copy()
 	ask := job.Resources
-	f := &structs.PlacementFailure{JobID: job.ID, NodesEvaluated: len(rec.Place), Time: now.UnixNano()}
+	f := &structs.PlacementFailure{JobID: job.ID, NodesEvaluated: len(nodes), Time: now.UnixNano()}
 	for _, p := range rec.Place {
 		n := state.NodeByID(p.NodeID)
 		if quota != nil {
