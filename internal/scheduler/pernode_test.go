@@ -117,4 +117,3 @@ func TestReconcilePerNode(t *testing.T) {
 		t.Fatalf("stopped job: %+v", r)
 	}
 }
-

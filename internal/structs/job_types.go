@@ -71,7 +71,7 @@ func (p *PeriodicConfig) Schedule() (cron.Schedule, *time.Location, error) {
 	}
 	s, err := cronParser.Parse(p.Cron)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cron: %q: %v", p.Cron, err)
+		return nil, nil, fmt.Errorf("cron: %q: %w", p.Cron, err)
 	}
 	return s, loc, nil
 }

@@ -1,6 +1,7 @@
 package structs
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -74,8 +75,8 @@ func TestValidateJobKinds(t *testing.T) {
 				}
 				return
 			}
-			ve, ok := err.(*ValidationError)
-			if !ok {
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
 				t.Fatalf("want an error on %s, got %v", tc.field, err)
 			}
 			for _, fe := range ve.Errors {
