@@ -442,3 +442,53 @@ func TestDispatch(t *testing.T) {
 		})
 	}
 }
+
+// TestTwoLevelRefusesPerNodeJobs: system jobs are refused with the reason
+// under the two-level architecture; periodic templates are accepted.
+func TestTwoLevelRefusesPerNodeJobs(t *testing.T) {
+	_, c := startServer(t, archConfig(t, architecture.TwoLevel))
+	j := mockJob("agent", 0)
+	j.Type = structs.JobTypeSystem
+	if _, err := c.RegisterJob(bg, j); !isStatus(err, 400) {
+		t.Fatalf("system job under two-level: %v, want 400", err)
+	}
+	p := mockJob("nightly", 1)
+	p.Type = structs.JobTypeBatch
+	p.Periodic = &api.PeriodicConfig{Cron: "@daily"}
+	if _, err := c.RegisterJob(bg, p); err != nil {
+		t.Fatalf("periodic job under two-level: %v", err)
+	}
+}
+
+// TestDecidePeriodic: the launcher's rule on a virtual clock.
+func TestDecidePeriodic(t *testing.T) {
+	at := func(m int) time.Time { return time.Date(2026, 6, 1, 10, m, 0, 0, time.UTC) }
+	job := func(cron string, overlap bool) *structs.Job {
+		return &structs.Job{ID: "p", Name: "p", SubmitTime: at(0).UnixNano(),
+			Periodic: &structs.PeriodicConfig{Cron: cron, ProhibitOverlap: overlap}}
+	}
+	cases := []struct {
+		name               string
+		job                *structs.Job
+		last, skipped, now time.Time
+		running            bool
+		launch, skip, next time.Time
+	}{
+		{"not yet", job("*/10 * * * *", false), time.Time{}, time.Time{}, at(5), false, time.Time{}, time.Time{}, at(10)},
+		{"due", job("*/10 * * * *", false), time.Time{}, time.Time{}, at(10), false, at(10), time.Time{}, at(20)},
+		{"missed ones launch once, the latest", job("*/10 * * * *", false), time.Time{}, time.Time{}, at(35), false, at(30), time.Time{}, at(40)},
+		{"launched already", job("*/10 * * * *", false), at(30), time.Time{}, at(35), false, time.Time{}, time.Time{}, at(40)},
+		{"overlap allowed", job("*/10 * * * *", false), at(10), time.Time{}, at(20), true, at(20), time.Time{}, at(30)},
+		{"overlap prohibited", job("*/10 * * * *", true), at(10), time.Time{}, at(20), true, time.Time{}, at(20), at(30)},
+		{"skipped stays skipped", job("*/10 * * * *", true), at(10), at(20), at(25), false, time.Time{}, time.Time{}, at(30)},
+		{"never fires", job("0 0 30 2 *", false), time.Time{}, time.Time{}, at(5), false, time.Time{}, time.Time{}, time.Time{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := decidePeriodic(tc.job, tc.last, tc.skipped, tc.running, tc.now)
+			if !d.Launch.Equal(tc.launch) || !d.Skip.Equal(tc.skip) || !d.Next.Equal(tc.next) {
+				t.Fatalf("got launch %v skip %v next %v; want %v %v %v", d.Launch, d.Skip, d.Next, tc.launch, tc.skip, tc.next)
+			}
+		})
+	}
+}

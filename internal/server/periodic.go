@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -229,4 +231,18 @@ func (s *Server) enqueuePerNodeJobs(snap *state.Snapshot) {
 			s.sched.Enqueue(j.ID, j.Priority)
 		}
 	}
+}
+
+// checkJobKindForScheduler refuses system and sysbatch jobs under the
+// two-level architecture: its built-in frameworks decide on views
+// restricted to their offers, where a node not offered would look gone
+// and its copy be stopped. (Periodic and parameterized templates are
+// fine: their children are ordinary jobs.)
+func (s *Server) checkJobKindForScheduler(job *structs.Job) error {
+	if job.Type.PerNode() && s.cfg.Scheduler.Architecture == architecture.TwoLevel {
+		return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf(
+			"invalid job: type: %s jobs are not supported by the two-level scheduler (run the server with --scheduler monolithic or shared-state)", job.Type),
+			fields: []structs.FieldError{{Field: "type", Rule: "not supported by the two-level scheduler"}}}
+	}
+	return nil
 }
