@@ -93,7 +93,7 @@ func (e *Env) JobPlan(ctx context.Context, path string, data []byte) error {
 	fmt.Fprintln(e.Out, "Scheduler dry run:")
 	fmt.Fprint(e.Out, PlanSummary(p))
 	if p.Failure != nil && p.Unplaced > 0 {
-		fmt.Fprintf(e.Out, "  - WARNING: %s would not be placed: %s\n", plural(p.Unplaced, "1 copy", fmt.Sprintf("%d copies", p.Unplaced)), placementFailureText(p.Failure))
+		fmt.Fprintf(e.Out, "  - placement: %s\n", placementFailureText(p.Failure))
 	}
 	if p.NextLaunch != 0 {
 		fmt.Fprintf(e.Out, "  - next periodic launch: %s\n", time.Unix(0, p.NextLaunch).UTC().Format(time.RFC3339))
