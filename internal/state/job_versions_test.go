@@ -76,3 +76,24 @@ func TestJobVersionsKeptSetting(t *testing.T) {
 		t.Fatalf("capped to %d", s.JobVersionsKept())
 	}
 }
+
+// TestJobStatusOfKinds: templates read as running; a sysbatch job is dead
+// once its copies all ended with one completed.
+func TestJobStatusOfKinds(t *testing.T) {
+	tmpl := &structs.Job{Type: structs.JobTypeBatch, Periodic: &structs.PeriodicConfig{Cron: "@daily"}}
+	if got := JobStatus(tmpl, nil); got != structs.JobStatusRunning {
+		t.Fatalf("template: %s", got)
+	}
+	sb := &structs.Job{Type: structs.JobTypeSysBatch, Version: 1}
+	done := &structs.Allocation{JobVersion: 1, DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientComplete}
+	running := &structs.Allocation{JobVersion: 1, DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning}
+	if got := JobStatus(sb, []*structs.Allocation{done, running}); got != structs.JobStatusRunning {
+		t.Fatalf("sysbatch running: %s", got)
+	}
+	if got := JobStatus(sb, []*structs.Allocation{done, done}); got != structs.JobStatusDead {
+		t.Fatalf("sysbatch done: %s", got)
+	}
+	if got := JobStatus(sb, nil); got != structs.JobStatusPending {
+		t.Fatalf("sysbatch never run: %s", got)
+	}
+}

@@ -10,7 +10,13 @@ func JobStatus(job *structs.Job, allocs []*structs.Allocation) structs.JobStatus
 	if job.Stop {
 		return structs.JobStatusDead
 	}
+	if job.IsParent() {
+		return structs.JobStatusRunning // a template: its children run (Nomad says running too)
+	}
 	if job.Type == structs.JobTypeBatch && batchComplete(job, allocs) {
+		return structs.JobStatusDead
+	}
+	if job.Type == structs.JobTypeSysBatch && sysbatchComplete(job, allocs) {
 		return structs.JobStatusDead
 	}
 	for _, a := range allocs {
@@ -51,4 +57,20 @@ func (s *Snapshot) JobWithStatus(job *structs.Job) *structs.Job {
 	c := *job // shallow: only Status changes; shared maps are not modified
 	c.Status = JobStatus(job, s.AllocsByJob(job.ID))
 	return &c
+}
+
+// sysbatchComplete: a sysbatch job is done once it ran somewhere and no
+// copy is wanted and unfinished (every node's copy completed or ended).
+// A node joining later reopens it.
+func sysbatchComplete(job *structs.Job, allocs []*structs.Allocation) bool {
+	completed := false
+	for _, a := range allocs {
+		if !a.Terminal() {
+			return false
+		}
+		if a.JobVersion == job.Version && a.ClientStatus == structs.AllocClientComplete {
+			completed = true
+		}
+	}
+	return completed
 }
