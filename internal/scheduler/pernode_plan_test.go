@@ -1,7 +1,10 @@
 package scheduler_test
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/gantry-project/gantry/internal/scheduler"
 
 	"github.com/gantry-project/gantry/internal/scheduler/schedtest"
 	"github.com/gantry-project/gantry/internal/structs"
@@ -46,5 +49,39 @@ func TestComputePerNodePlan(t *testing.T) {
 	res, _ = schedule(t, st, "agent", 4)
 	if !res.Plan.IsNoOp() {
 		t.Fatalf("converged job planned again: %+v", res.Plan)
+	}
+}
+
+// BenchmarkComputePerNodePlan computes a system job's first plan (one
+// copy per zone=a node: nine in ten nodes) on a cluster filled to ~50%,
+// against a service job of as many copies.
+func BenchmarkComputePerNodePlan(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		for _, typ := range []structs.JobType{structs.JobTypeSystem, structs.JobTypeService} {
+			b.Run(fmt.Sprintf("%s/nodes=%d", typ, n), func(b *testing.B) {
+				ns, jobs, allocs := benchCluster(n)
+				j := schedtest.Job("agent", n*9/10, 100, 64)
+				j.Type = typ
+				if typ == structs.JobTypeSystem {
+					j.Count = 0
+				}
+				j.Constraints = []structs.Constraint{{Label: "zone", Operator: "=", Value: "a"}}
+				v := schedtest.NewView(1, ns, append(jobs, j), allocs)
+				r := rng(1)
+				b.ReportAllocs()
+				placed := 0
+				for b.Loop() {
+					res, err := scheduler.ComputePlan(scheduler.Options{Rand: r, Now: fixedNow}, v, "agent")
+					if err != nil {
+						b.Fatal(err)
+					}
+					placed += res.Placed
+				}
+				if placed == 0 {
+					b.Fatal("nothing placed")
+				}
+				b.ReportMetric(float64(placed)/b.Elapsed().Seconds(), "placements/s")
+			})
+		}
 	}
 }
