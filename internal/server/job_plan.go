@@ -58,6 +58,9 @@ func (s *Server) jobPlan(w http.ResponseWriter, r *http.Request) (any, error) {
 		job.Namespace = structs.JobNamespace(id)
 	}
 	job.ID, job.FrameworkTask = "", nil
+	if s.state.Snapshot().Namespace(nil, job.Namespace) == nil {
+		return nil, badRequest("invalid job: namespace %q does not exist; create it first (gantry namespace apply %s)", job.Namespace, job.Namespace)
+	}
 	job.Canonicalize()
 	if job.ID != id {
 		return nil, badRequest("job %q: the path names job %q", job.ID, id)

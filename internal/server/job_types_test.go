@@ -382,6 +382,20 @@ func TestPeriodicLaunchesOnVirtualClock(t *testing.T) {
 	if next := s.periodicPass(at(13, 56)); !next.Equal(time.Date(2026, 1, 2, 13, 5, 0, 0, time.UTC)) || len(children()) != 2 {
 		t.Fatalf("at 13:56: next %v, children %v", next, children())
 	}
+	// Garbage collection keeps the latest child (the launcher reads the
+	// last launch from it) and collects older finished ones.
+	if _, err := c.StopJob(bg, name(13, 20), false); err != nil {
+		t.Fatal(err)
+	}
+	collected := map[string]bool{}
+	for _, it := range chooseGarbage(s.State().Snapshot(), at(13, 56), DefaultConfig().gcPolicy(true)) {
+		if it.allocID == "" {
+			collected[it.job.ID] = true
+		}
+	}
+	if !collected[name(13, 5)] || collected[name(13, 20)] || collected["report"] {
+		t.Fatalf("collected %v: want the 13:05 child only", collected)
+	}
 	// A periodic parent places nothing itself even with nodes around.
 	registerNodes(t, c, 1, 4000)
 	if live := liveAllocs(t, c, "report"); len(live) != 0 {

@@ -246,3 +246,33 @@ func (s *Server) checkJobKindForScheduler(job *structs.Job) error {
 	}
 	return nil
 }
+
+// latestPeriodicChildren returns the latest child of every periodic job
+// that is not stopped: garbage collection keeps it, since the launcher
+// reads the job's last launch from it (without it, the launch would look
+// never done and run again).
+func latestPeriodicChildren(jobs []*structs.Job) map[string]bool {
+	parents := map[string]*structs.Job{}
+	for _, j := range jobs {
+		if j.Periodic != nil && !j.Stop {
+			parents[j.ID] = j
+		}
+	}
+	latest := map[string]*structs.Job{} // parent ID -> child
+	at := map[string]time.Time{}
+	for _, j := range jobs {
+		p := parents[j.ParentID]
+		if p == nil {
+			continue
+		}
+		t, ok := structs.PeriodicLaunchTime(p.Name, j.Name)
+		if ok && (latest[p.ID] == nil || t.After(at[p.ID])) {
+			latest[p.ID], at[p.ID] = j, t
+		}
+	}
+	out := make(map[string]bool, len(latest))
+	for _, c := range latest {
+		out[c.ID] = true
+	}
+	return out
+}
