@@ -55,6 +55,9 @@ func NeededAllocs(job *structs.Job, allocs []*structs.Allocation) map[string]boo
 	if job == nil || job.Stop {
 		return nil
 	}
+	if job.Type.PerNode() {
+		return neededPerNode(job, allocs) // jobstatus.go
+	}
 	var needed map[string]bool
 	keep := func(id string) {
 		if needed == nil {

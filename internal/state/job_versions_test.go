@@ -97,3 +97,25 @@ func TestJobStatusOfKinds(t *testing.T) {
 		t.Fatalf("sysbatch never run: %s", got)
 	}
 }
+
+// TestNeededAllocsPerNode: garbage collection keeps each node's head and a
+// sysbatch job's completed copies of the current version.
+func TestNeededAllocsPerNode(t *testing.T) {
+	sb := &structs.Job{Type: structs.JobTypeSysBatch, Version: 2}
+	mk := func(id, node string, version uint64, create uint64, client string) *structs.Allocation {
+		return &structs.Allocation{ID: id, NodeID: node, JobVersion: version, CreateIndex: create,
+			DesiredStatus: structs.AllocDesiredRun, ClientStatus: client}
+	}
+	allocs := []*structs.Allocation{
+		mk("old-done", "n1", 1, 1, structs.AllocClientComplete),
+		mk("n1-done", "n1", 2, 5, structs.AllocClientComplete),
+		mk("n2-failed-old", "n2", 2, 3, structs.AllocClientFailed),
+		mk("n2-failed", "n2", 2, 6, structs.AllocClientFailed),
+		mk("n3-running", "n3", 2, 7, structs.AllocClientRunning),
+	}
+	got := NeededAllocs(sb, allocs)
+	want := map[string]bool{"n1-done": true, "n2-failed": true}
+	if len(got) != len(want) || !got["n1-done"] || !got["n2-failed"] {
+		t.Fatalf("needed %v, want %v", got, want)
+	}
+}

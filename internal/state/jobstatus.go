@@ -74,3 +74,30 @@ func sysbatchComplete(job *structs.Job, allocs []*structs.Allocation) bool {
 	}
 	return completed
 }
+
+// neededPerNode is NeededAllocs for system and sysbatch jobs: on each node,
+// the newest allocation when it is terminal (it heads the node's chain,
+// as an index's head for other jobs: scheduler.ReconcilePerNode reads its
+// failure and reschedule count), and a sysbatch job's completed copies of
+// the current version (without them the node would run it again).
+func neededPerNode(job *structs.Job, allocs []*structs.Allocation) map[string]bool {
+	needed := map[string]bool{}
+	head := map[string]*structs.Allocation{}
+	for _, a := range allocs {
+		if job.Type == structs.JobTypeSysBatch && a.JobVersion == job.Version && a.ClientStatus == structs.AllocClientComplete {
+			needed[a.ID] = true
+		}
+		if h := head[a.NodeID]; h == nil || newerFirst(a, h) < 0 {
+			head[a.NodeID] = a
+		}
+	}
+	for _, a := range head {
+		if a.Terminal() {
+			needed[a.ID] = true
+		}
+	}
+	if len(needed) == 0 {
+		return nil
+	}
+	return needed
+}
