@@ -9,6 +9,7 @@ import (
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/scheduler/architecture"
+	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -502,6 +503,52 @@ func TestDecidePeriodic(t *testing.T) {
 			d := decidePeriodic(tc.job, tc.last, tc.skipped, tc.running, tc.now)
 			if !d.Launch.Equal(tc.launch) || !d.Skip.Equal(tc.skip) || !d.Next.Equal(tc.next) {
 				t.Fatalf("got launch %v skip %v next %v; want %v %v %v", d.Launch, d.Skip, d.Next, tc.launch, tc.skip, tc.next)
+			}
+		})
+	}
+}
+
+// TestSysbatchRunsOncePerNode: a sysbatch copy that completes on a node is
+// not run there again; once every copy completed the job is dead, and a
+// node that joins later runs it, which makes it live again.
+func TestSysbatchRunsOncePerNode(t *testing.T) {
+	for _, arch := range testArchitectures {
+		t.Run(arch, func(t *testing.T) {
+			s, c := startServer(t, archConfig(t, arch))
+			registerNodes(t, c, 2, 4000)
+			j := mockJob("sweep", 0)
+			j.Type = structs.JobTypeSysBatch
+			if _, err := c.RegisterJob(bg, j); err != nil {
+				t.Fatal(err)
+			}
+			complete := func(live []*api.Allocation) {
+				for _, a := range live {
+					if _, err := c.UpdateAllocations(bg, a.NodeID, []*api.AllocClientUpdate{{ID: a.ID, ClientStatus: structs.AllocClientComplete}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			complete(waitLive(t, c, "sweep", 2))
+			status := func() structs.JobStatus {
+				snap := s.State().Snapshot()
+				return state.JobStatus(snap.JobByID("sweep"), snap.AllocsByJob("sweep"))
+			}
+			waitFor(t, 20*time.Second, "the sysbatch job dead", func() (bool, string) {
+				return status() == structs.JobStatusDead, string(status())
+			})
+			s.enqueueAllJobs() // a pass over the finished job places nothing
+			if _, err := c.RegisterNode(bg, fakeNode("n9", 4000, 64*1024)); err != nil {
+				t.Fatal(err)
+			}
+			live := waitLive(t, c, "sweep", 1)
+			if live[0].NodeID != "n9" {
+				t.Fatalf("copy on %s, want the new node n9", live[0].NodeID)
+			}
+			if st := status(); st == structs.JobStatusDead {
+				t.Fatal("the job is still dead with a copy to run")
+			}
+			if n := len(s.State().Snapshot().AllocsByJob("sweep")); n != 3 {
+				t.Fatalf("%d allocations, want 3 (one per node, none run twice)", n)
 			}
 		})
 	}
