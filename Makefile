@@ -50,6 +50,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRestoreBackup -fuzztime 30s ./internal/state
 	$(GO) test -run '^$$' -fuzz FuzzParsePolicy -fuzztime 30s ./internal/acl
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrameworkCall -fuzztime 30s ./internal/structs
+	$(GO) test -run '^$$' -fuzz FuzzPeriodicSchedule -fuzztime 30s ./internal/structs
+	$(GO) test -run '^$$' -fuzz FuzzCheckDispatch -fuzztime 30s ./internal/structs
+	$(GO) test -run '^$$' -fuzz FuzzParseMeta -fuzztime 30s ./internal/cli
 
 clean:
 	rm -rf bin

@@ -34,6 +34,11 @@ type (
 // JobRegisterRequest is the body of PUT /v1/jobs.
 type JobRegisterRequest struct {
 	Job *Job `json:"job"`
+	// EnforceIndex makes the registration conditional (`gantry job run
+	// --check-index`): it is refused with 409 unless the job's modify
+	// index is JobModifyIndex (0: the job must not exist).
+	EnforceIndex   bool   `json:"enforce_index,omitempty"`
+	JobModifyIndex uint64 `json:"job_modify_index,omitempty"`
 }
 
 // JobRegisterResponse answers a register, scale or stop.

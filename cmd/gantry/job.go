@@ -101,6 +101,15 @@ converge within --timeout or a batch copy failed.`,
 		}),
 	}
 
+	var checkIndex uint64
+	runCmd.Flags().Uint64Var(&checkIndex, "check-index", 0, "register only if the job's modify index is still this one, as job plan printed it (0: only if the job does not exist)")
+	runCmd.PreRun = func(cmd *cobra.Command, _ []string) {
+		if cmd.Flags().Changed("check-index") {
+			run.CheckIndex = &checkIndex
+		}
+	}
+
 	jobCmd.AddCommand(runCmd, statusCmd, listCmd, stopCmd, scaleCmd)
+	addJobVersionCommands(jobCmd, opts, jobNames) // job_versions.go
 	rootCmd.AddCommand(jobCmd)
 }

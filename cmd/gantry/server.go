@@ -121,6 +121,7 @@ func serverFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.Int64Var(&cfg.MaxSnapshotUpload, "max-snapshot-upload", cfg.MaxSnapshotUpload, "largest snapshot upload accepted, in bytes")
 	f.Int64Var(&cfg.DiskReserve, "disk-reserve", cfg.DiskReserve, "free space, in bytes, a snapshot upload must leave on the spool's and the data dir's file systems")
 	f.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "time a client has to send each MiB of a request body (or a shorter body whole), and to accept each MiB of a snapshot download")
+	f.IntVar(&cfg.JobVersionsKept, "job-versions-kept", cfg.JobVersionsKept, "versions of each job kept for job history and revert (1-100)")
 	f.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often the leader deletes terminal allocations and finished jobs")
 	f.DurationVar(&cfg.GCAllocThreshold, "gc-alloc-threshold", cfg.GCAllocThreshold, "age (since its last change) past which a terminal allocation is deleted")
 	f.DurationVar(&cfg.GCJobThreshold, "gc-job-threshold", cfg.GCJobThreshold, "how long a stopped or finished batch job, all its allocations terminal, is kept")

@@ -134,7 +134,7 @@ func (r *runner) taskConfig(alloc *structs.Allocation) *driver.TaskConfig {
 	j := alloc.Job
 	return &driver.TaskConfig{
 		AllocID: alloc.ID, JobID: alloc.JobID, AllocIndex: alloc.Index, JobType: j.Type,
-		Config: j.Config, Env: j.Env, Resources: alloc.Resources, Logs: j.Logs, AllocDir: r.allocDir,
+		Config: j.Config, Env: jobEnv(j), Resources: alloc.Resources, Logs: j.Logs, AllocDir: r.allocDir,
 	}
 }
 
@@ -175,6 +175,10 @@ func (r *runner) run() {
 	case phaseReceived:
 		if err := os.MkdirAll(r.allocDir, 0o755); err != nil {
 			r.finish(structs.AllocClientFailed, fmt.Sprintf("creating alloc dir: %v", err), EventDriverFailure, nil)
+			return
+		}
+		if err := writePayload(r.allocDir, alloc.Job); err != nil { // dispatch.go
+			r.finish(structs.AllocClientFailed, fmt.Sprintf("writing the dispatch payload: %v", err), EventDriverFailure, nil)
 			return
 		}
 		r.update(func(rec *allocRecord) {

@@ -25,6 +25,9 @@ type RunOptions struct {
 	Detach bool
 	// Timeout bounds the follow; 0 means DefaultRunTimeout.
 	Timeout time.Duration
+	// CheckIndex, when set, registers only if the job's modify index is
+	// still this one (from `job plan`; 0: the job must not exist).
+	CheckIndex *uint64
 }
 
 // ReadJobFile reads a job document from path, or from stdin for "-",
@@ -72,7 +75,12 @@ func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions
 		// The document names its namespace: follow the job there.
 		e.Client = e.Client.WithNamespace(written)
 	}
-	resp, err := e.Client.RegisterJob(ctx, job)
+	var resp *api.JobRegisterResponse
+	if o.CheckIndex != nil {
+		resp, err = e.Client.RegisterJobIndex(ctx, job, *o.CheckIndex)
+	} else {
+		resp, err = e.Client.RegisterJob(ctx, job)
+	}
 	if err != nil {
 		return fmt.Errorf("registering job %s: %w", job.Name, e.Humanize(err))
 	}
@@ -90,6 +98,11 @@ func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions
 		return nil
 	}
 	fmt.Fprintf(pw.w, "Job %s registered: version %d at index %d\n", resp.JobID, resp.Version, resp.Index)
+	if job.IsParent() || job.Type.PerNode() {
+		// No count to converge to: templates launch children, per-node
+		// jobs follow the nodes (job_versions.go).
+		return e.runNoFollow(resp, job)
+	}
 	if job.Count == 0 {
 		// Valid (a staged job), but usually a forgotten field.
 		fmt.Fprintf(pw.w, "Note: count is 0, so nothing runs; set count in %s or use `gantry job scale%s %s N`\n", path, e.nsFlag(), job.Name)

@@ -64,6 +64,8 @@ func (c *checker) check(n *node, t reflect.Type, path string) {
 		return
 	}
 	switch t.Kind() {
+	case reflect.Pointer: // an optional block (periodic, parameterized)
+		c.check(n, t.Elem(), path)
 	case reflect.Struct:
 		c.object(n, t, path)
 	case reflect.Map:

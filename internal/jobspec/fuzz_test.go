@@ -24,6 +24,12 @@ func FuzzParse(f *testing.F) {
 		"constraints: [{label: zone, op: in, values: [a, b]}]\n", "count: 1.0\n",
 		"a: &x 1\nb: *x\n", "config: {1: x}\n", "name: !!binary aGVsbG8=\n", "{\"config\": {\"x\": 1e400}}",
 		"resources: {cpu: 1e3}\n", "config: {x: 1e400}\n", "\xef\xbb\xbf{\"name\":\"x\"}",
+		// Job types, periodic and parameterized blocks, meta.
+		"type: system\nmeta: {team: web}\n", "type: sysbatch\ncount: 2\n",
+		"type: batch\nperiodic: {cron: \"*/5 * * * *\", time_zone: Europe/Paris, prohibit_overlap: true}\n",
+		"periodic: {cron: \"@every 1m\"}\n", "periodic: {cron: \"CRON_TZ=UTC 0 * * * *\"}\n",
+		"type: batch\nparameterized: {payload: required, meta_required: [a], meta_optional: [b]}\n",
+		"parameterized: {meta_required: a}\n", "meta: {\"\": x, a=b: y}\n", "payload: aGk=\n", "parent_id: x\n",
 	}
 	if files, _ := filepath.Glob("../../examples/*.yaml"); len(files) > 0 {
 		for _, p := range files {

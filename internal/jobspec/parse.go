@@ -230,5 +230,6 @@ func normalize(job *structs.Job) error {
 			job.Constraints[i].Values = nil
 		}
 	}
+	normalizeJobKinds(job) // kinds.go
 	return nil
 }

@@ -251,3 +251,41 @@ func TestExamples(t *testing.T) {
 		})
 	}
 }
+
+// TestParseJobKinds: the blocks of job types parse, in YAML and JSON, and
+// their mistakes are reported with the field and line.
+func TestParseJobKinds(t *testing.T) {
+	yamlDoc := `name: resize
+type: batch
+meta: {owner: media}
+parameterized: {payload: required, meta_required: [size]}
+resources: {cpu: 10, memory_mb: 8}
+driver: mock
+`
+	j, err := parseAndValidate([]byte(yamlDoc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Parameterized == nil || j.Parameterized.Payload != "required" || j.Meta["owner"] != "media" {
+		t.Fatalf("job %+v", j)
+	}
+	jsonDoc := `{"name": "report", "type": "batch", "periodic": {"cron": "0 8 * * *", "time_zone": "Europe/Paris", "prohibit_overlap": true},
+	  "resources": {"cpu": 10, "memory_mb": 8}, "driver": "mock"}`
+	j, err = parseAndValidate([]byte(jsonDoc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := j.Periodic; p == nil || p.Cron != "0 8 * * *" || !p.ProhibitOverlap {
+		t.Fatalf("periodic %+v", p)
+	}
+	for doc, want := range map[string]string{
+		"name: x\ntype: batch\nperiodic: {crons: x}\nresources: {cpu: 1, memory_mb: 1}\ndriver: mock\n":             "line 3",
+		"name: x\ntype: batch\nperiodic: {cron: \"61 * * * *\"}\nresources: {cpu: 1, memory_mb: 1}\ndriver: mock\n": "line 3",
+		"name: x\nparameterized: [a]\nresources: {cpu: 1, memory_mb: 1}\ndriver: mock\n":                            "line 2",
+	} {
+		_, err := parseAndValidate([]byte(doc), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%q: %v, want an error at %s", doc, err, want)
+		}
+	}
+}

@@ -66,6 +66,9 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 		return nil, err
 	}
 	job := state.JobByID(jobID)
+	if job != nil && job.Type.PerNode() && !job.Stop {
+		return computePerNodePlan(opts, state, job), nil // pernode.go
+	}
 	allocs := state.AllocsByJob(jobID)
 	rec := Reconcile(job, allocs, state.NodeByID, opts.Now())
 

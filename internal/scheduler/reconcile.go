@@ -83,7 +83,7 @@ func Reconcile(job *structs.Job, allocs []*structs.Allocation, nodeByID func(str
 			AllocID: a.ID, NodeID: a.NodeID, Desired: structs.AllocDesiredStop, Description: desc,
 		})
 	}
-	if job == nil || job.Stop {
+	if job == nil || job.Stop || job.IsParent() { // a periodic or parameterized template runs nothing itself
 		for _, a := range allocs {
 			if !a.Terminal() {
 				stop(a, DescJobStopped)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/architecture"
+	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/gantry-project/gantry/internal/structs/driverschema"
 	"github.com/gantry-project/gantry/internal/tlsutil"
@@ -114,6 +115,10 @@ type Config struct {
 	// the newest stay, older ones are collected at the next run
 	// (default 20; 0 keeps none).
 	GCMaxTerminalAllocsPerJob int
+	// JobVersionsKept is how many versions of each job the history keeps
+	// (`gantry job history`, `revert`; default 6, Nomad's
+	// job_tracked_versions; 1-100). Give every server the same value.
+	JobVersionsKept int
 	// GCBatchSize is the most allocations and jobs deleted by one Raft
 	// entry: a large collection is several entries (default 1024, at
 	// most MaxGCBatchSize).
@@ -232,6 +237,7 @@ func DefaultConfig() Config {
 		// Nomad's defaults: collect every 5 minutes, terminal
 		// allocations after an hour, finished jobs after 4 hours.
 		GCInterval:                5 * time.Minute,
+		JobVersionsKept:           6,
 		GCAllocThreshold:          time.Hour,
 		GCJobThreshold:            4 * time.Hour,
 		GCMaxTerminalAllocsPerJob: 20,
@@ -325,6 +331,9 @@ func (c Config) Validate() error {
 	}
 	if c.SnapshotsRetain < 1 {
 		bad("snapshots_retain", "must be >= 1 (got %d)", c.SnapshotsRetain)
+	}
+	if c.JobVersionsKept < 1 || c.JobVersionsKept > state.MaxJobVersionsKept {
+		bad("job_versions_kept", "must be between 1 and %d (got %d)", state.MaxJobVersionsKept, c.JobVersionsKept)
 	}
 	if c.GCInterval <= 0 {
 		bad("gc_interval", "must be > 0 (got %s)", c.GCInterval)

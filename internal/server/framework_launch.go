@@ -107,6 +107,9 @@ func (s *Server) allocsReported(reqs []structs.AllocClientUpdateRequest) {
 // checkJobForScheduler refuses a job the scheduler cannot schedule (the
 // two-level architecture: a framework that is not built in).
 func (s *Server) checkJobForScheduler(job *structs.Job) error {
+	if err := s.checkJobKindForScheduler(job); err != nil { // periodic.go
+		return err
+	}
 	if c, ok := s.sched.(interface{ CheckJob(*structs.Job) error }); ok {
 		return c.CheckJob(job)
 	}

@@ -82,10 +82,12 @@ func chooseGarbage(v gcView, now time.Time, p gcPolicy) []gcItem {
 	older := func(t int64, age time.Duration) bool {
 		return p.force || now.Sub(time.Unix(0, t)) >= age
 	}
-	for _, j := range v.Jobs() {
+	jobs := v.Jobs()
+	lastLaunch := latestPeriodicChildren(jobs) // periodic.go
+	for _, j := range jobs {
 		allocs := v.AllocsByJob(j.ID)
 		ref := structs.GCJob{ID: j.ID, ModifyIndex: j.ModifyIndex}
-		if state.Finished(j, allocs) && !slices.ContainsFunc(allocs, notCollectable) && older(finishedAt(j, allocs), p.jobAge) {
+		if !lastLaunch[j.ID] && state.Finished(j, allocs) && !slices.ContainsFunc(allocs, notCollectable) && older(finishedAt(j, allocs), p.jobAge) {
 			// The allocations the scheduler reads of a finished batch
 			// job (its completed copies) go in the job's own entry,
 			// with it: deleted before it, the job would look unrun

@@ -70,6 +70,10 @@ func (s *Server) endpoints() []endpoint {
 		{method: "GET", path: "/v1/job/{id}/allocations", acl: nsCap(acl.CapRead), h: s.jobAllocs},
 		{method: "POST", path: "/v1/job/{id}/scale", acl: nsCap(acl.CapScale), h: s.jobScale},
 		{method: "DELETE", path: "/v1/job/{id}", acl: nsCap(acl.CapSubmit), h: s.jobStop},
+		{method: "POST", path: "/v1/job/{id}/plan", acl: nsCap(acl.CapSubmit), h: s.jobPlan},
+		{method: "GET", path: "/v1/job/{id}/versions", acl: nsCap(acl.CapRead), h: s.jobVersions},
+		{method: "POST", path: "/v1/job/{id}/revert", acl: nsCap(acl.CapSubmit), h: s.jobRevert},
+		{method: "POST", path: "/v1/job/{id}/dispatch", acl: nsCap(acl.CapSubmit), h: s.jobDispatch},
 
 		{method: "POST", path: "/v1/node/register", acl: nodeRule(acl.LevelWrite), h: s.nodeRegister},
 		{method: "POST", path: "/v1/node/{id}/heartbeat", acl: nodeRule(acl.LevelWrite), h: s.nodeHeartbeat},

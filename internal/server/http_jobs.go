@@ -52,7 +52,15 @@ func (s *Server) jobRegister(w http.ResponseWriter, r *http.Request) (any, error
 	if err := s.checkJobForScheduler(job); err != nil {
 		return nil, err
 	}
-	return s.registerJob(job)
+	var cond *uint64
+	if req.EnforceIndex {
+		cond = &req.JobModifyIndex // job_plan.go
+	}
+	res, err := s.registerJobIf(job, cond)
+	if err == nil && job.Periodic != nil {
+		s.periodic.poke() // periodic.go
+	}
+	return res, err
 }
 
 // jobKey returns the key of the job a request names: the path's name in
@@ -92,11 +100,21 @@ func (s *Server) checkUserJobWrite(ids ...string) error {
 // version is computed against the state plus the job writes queued before
 // this one (job_batch.go), and concurrent writes share Raft entries.
 func (s *Server) registerJob(job *structs.Job) (*api.JobRegisterResponse, error) {
+	return s.registerJobIf(job, nil)
+}
+
+// registerJobIf is registerJob, refused with a conflict unless the job's
+// modify index is *index (0: it must not exist), when index is set.
+func (s *Server) registerJobIf(job *structs.Job, index *uint64) (*api.JobRegisterResponse, error) {
 	job.Canonicalize()
 	if err := job.Validate(s.cfg.Drivers); err != nil {
 		return nil, err
 	}
+	var conflict error
 	w, _ := s.jobs.write(job.ID, func(existing *structs.Job) (structs.JobWrite, *structs.Job, bool) {
+		if conflict = checkModifyIndex(job.ID, existing, index); conflict != nil {
+			return structs.JobWrite{}, nil, false
+		}
 		job.Status = structs.JobStatusPending
 		switch {
 		case existing == nil:
@@ -119,6 +137,9 @@ func (s *Server) registerJob(job *structs.Job) (*api.JobRegisterResponse, error)
 		// view holds the job meanwhile, job_batch.go, plan_pipeline.go).
 		s.sched.Enqueue(job.ID, job.Priority)
 	})
+	if conflict != nil {
+		return nil, conflict
+	}
 	if w.err != nil {
 		return nil, w.err
 	}
@@ -282,7 +303,11 @@ func (s *Server) jobAllocs(w http.ResponseWriter, r *http.Request) (any, error) 
 // does, not a second reading of the policy.
 func pendingReschedules(j *structs.Job, allocs []*structs.Allocation, snap *state.Snapshot, now time.Time) []*api.PendingReschedule {
 	var out []*api.PendingReschedule
-	for _, d := range scheduler.Reconcile(j, allocs, snap.NodeByID, now).Delayed {
+	delayed := scheduler.Reconcile(j, allocs, snap.NodeByID, now).Delayed
+	if j.Type.PerNode() {
+		delayed = scheduler.ReconcilePerNode(j, allocs, snap.Nodes(), now).Delayed
+	}
+	for _, d := range delayed {
 		out = append(out, &api.PendingReschedule{Index: d.Index, Name: structs.AllocName(j.ID, d.Index),
 			PreviousAllocation: d.Previous, Attempt: d.Attempt, Delay: api.Duration(d.Delay), Time: d.At.UnixNano()})
 	}

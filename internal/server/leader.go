@@ -107,6 +107,11 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		defer close(gcDone)
 		s.gcLoop(ctx)
 	}()
+	periodicDone := make(chan struct{})
+	go func() {
+		defer close(periodicDone)
+		s.periodicLoop(ctx)
+	}()
 	s.enqueueAllJobs()
 
 	tick := time.NewTicker(s.cfg.ReconcileInterval)
@@ -116,6 +121,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		case <-ctx.Done():
 			<-schedDone
 			<-gcDone
+			<-periodicDone
 			return
 		case <-tick.C:
 			s.enqueueAllJobs()
@@ -155,9 +161,11 @@ func (s *Server) enqueueNodeJobs(nodeID string) {
 }
 
 // enqueueBlockedJobs enqueues every job with a stored placement failure (a
-// node became available, so they may fit now).
+// node became available, so they may fit now), and every system and
+// sysbatch job (the node may be one they must run on).
 func (s *Server) enqueueBlockedJobs() {
 	snap := s.state.Snapshot()
+	s.enqueuePerNodeJobs(snap)
 	for _, f := range snap.PlacementFailures() {
 		if j := snap.JobByID(f.JobID); j != nil {
 			s.sched.Enqueue(j.ID, j.Priority)

@@ -54,6 +54,8 @@ type Server struct {
 	sched   scheduler.Architecture
 	hb      *heartbeats
 	updates *updateBatcher // coalesces agents' status reports
+	// periodic launches periodic jobs' children on the leader (periodic.go).
+	periodic *periodicLauncher
 	// acls resolves tokens to permissions, cached (acl_resolve.go).
 	acls *aclResolver
 	// peerRole, when set, returns the role ("server", "agent", "client")
@@ -131,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	st, err := state.New()
+	if err == nil {
+		st.SetJobVersionsKept(cfg.JobVersionsKept)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +154,7 @@ func New(cfg Config) (*Server, error) {
 		format:     newEntryFormat(),
 		divergedCh: make(chan struct{}),
 		tls:        certs,
+		periodic:   newPeriodicLauncher(),
 	}
 	if certs != nil {
 		// A verified server certificate may call operator routes without

@@ -55,6 +55,9 @@ func NeededAllocs(job *structs.Job, allocs []*structs.Allocation) map[string]boo
 	if job == nil || job.Stop {
 		return nil
 	}
+	if job.Type.PerNode() {
+		return neededPerNode(job, allocs) // jobstatus.go
+	}
 	var needed map[string]bool
 	keep := func(id string) {
 		if needed == nil {
@@ -155,6 +158,9 @@ func (s *Store) GarbageCollect(index uint64, req *structs.GCRequest) (GCResult, 
 			}
 			if _, err := txn.DeleteAll(TableJobs, "id", gj.ID); err != nil {
 				return fmt.Errorf("job %s: %w", gj.ID, err)
+			}
+			if err := deleteJobVersions(txn, gj.ID); err != nil {
+				return err
 			}
 			for _, a := range allocs {
 				txn.allocs.remove(a.ID)

@@ -27,6 +27,9 @@ type record struct {
 	Policy    *structs.ACLPolicy `json:"acl_policy,omitempty"`
 	Token     *structs.ACLToken  `json:"acl_token,omitempty"`
 	Namespace *structs.Namespace `json:"namespace,omitempty"`
+	// JobVersion is a row of a job's history (job_versions.go), written
+	// by builds with job versions.
+	JobVersion *structs.Job `json:"job_version,omitempty"`
 }
 
 // Persist writes snap as a bare stream of JSON records, the form of
@@ -66,7 +69,7 @@ func (snap *Snapshot) PersistBackup(w io.Writer, now int64) error {
 // persist hands every record of snap to encode: nodes and jobs before
 // allocations (Restore links allocations to them).
 func (snap *Snapshot) persist(encode func(*record) error) error {
-	tables := []string{TableNodes, TableNamespaces, TableJobs, TableAllocs, TablePlacementFailures, TableServers,
+	tables := []string{TableNodes, TableNamespaces, TableJobs, TableJobVersions, TableAllocs, TablePlacementFailures, TableServers,
 		TableACLPolicies, TableACLTokens, tableIndex}
 	for _, t := range tables {
 		if t == TableAllocs {
@@ -84,10 +87,14 @@ func (snap *Snapshot) persist(encode func(*record) error) error {
 		for raw := it.Next(); raw != nil; raw = it.Next() {
 			var r record
 			switch v := raw.(type) {
+			case *structs.Job:
+				if t == TableJobVersions {
+					r.JobVersion = v
+				} else {
+					r.Job = v
+				}
 			case *structs.Node:
 				r.Node = v
-			case *structs.Job:
-				r.Job = v
 			case *structs.PlacementFailure:
 				r.Failure = v
 			case *IndexEntry:
@@ -262,6 +269,8 @@ func insertRecord(txn *memdb.Txn, r *record) error {
 			r.Job.Namespace = structs.DefaultNamespace
 		}
 		return txn.Insert(TableJobs, r.Job)
+	case r.JobVersion != nil:
+		return txn.Insert(TableJobVersions, r.JobVersion)
 	case r.Failure != nil:
 		return txn.Insert(TablePlacementFailures, r.Failure)
 	case r.Index != nil:

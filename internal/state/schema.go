@@ -50,6 +50,7 @@ func schema() *memdb.DBSchema {
 			// Restore fill in the default for jobs from before).
 			"namespace": {Name: "namespace", Indexer: &memdb.StringFieldIndex{Field: "Namespace"}},
 		}},
+		TableJobVersions: jobVersionsSchema(),
 		TablePlacementFailures: {Name: TablePlacementFailures, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("JobID"),
 		}},

@@ -43,6 +43,9 @@ type Store struct {
 	// abandonCh is closed when Restore replaces db, so blocking queries
 	// watching the old db wake up and read the new one.
 	abandonCh chan struct{} // guarded by mu
+	// versionsKept is how many versions of each job the history keeps
+	// (0 = DefaultJobVersionsKept); see job_versions.go.
+	versionsKept atomic.Int64
 }
 
 // New returns an empty store.
@@ -78,6 +81,8 @@ type writeTxn struct {
 	allocs *allocTxn
 	// aclChanged says the transaction wrote ACL policies or tokens.
 	aclChanged bool
+	// versionsKept bounds each job's history (job_versions.go).
+	versionsKept int
 }
 
 // write runs fn in one write transaction, committed only if fn succeeds.
@@ -87,7 +92,7 @@ func (s *Store) write(fn func(txn *writeTxn) error) error {
 	db, _ := s.current()
 	mtx := db.Txn(true)
 	defer mtx.Abort()
-	txn := &writeTxn{Txn: mtx, allocs: newAllocTxn(s.allocs.Load(), s.seq.Add(1))}
+	txn := &writeTxn{Txn: mtx, allocs: newAllocTxn(s.allocs.Load(), s.seq.Add(1)), versionsKept: s.JobVersionsKept()}
 	if err := fn(txn); err != nil {
 		return err
 	}
@@ -270,7 +275,7 @@ func upsertJobTxn(txn *writeTxn, index uint64, job *structs.Job) error {
 	if err := txn.Insert(TableJobs, j); err != nil {
 		return fmt.Errorf("job %s: %w", j.ID, err)
 	}
-	return nil
+	return recordJobVersion(txn, j)
 }
 
 // StopJob marks a job stopped (Stop, status dead) and asks every allocation
@@ -337,6 +342,9 @@ func (s *Store) PurgeJob(index uint64, jobID string) error {
 func purgeJobTxn(txn *writeTxn, index uint64, jobID string) error {
 	if _, err := txn.DeleteAll(TableJobs, "id", jobID); err != nil {
 		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	if err := deleteJobVersions(txn, jobID); err != nil {
+		return err
 	}
 	nodes := nodeBumper{}
 	for _, a := range txn.allocs.view().jobGroup(jobID).list() {

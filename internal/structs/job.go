@@ -167,7 +167,20 @@ type Job struct {
 	// type (FrameworkFor). The other architectures ignore it.
 	Framework string `json:"framework,omitempty" yaml:"framework,omitempty"`
 
+	// Meta is free-form metadata; changing it updates the job in place
+	// (no new version, allocations kept). Job types: job_types.go.
+	Meta map[string]string `json:"meta,omitempty" yaml:"meta,omitempty"`
+	// Periodic makes the job a template launched on a cron schedule.
+	Periodic *PeriodicConfig `json:"periodic,omitempty" yaml:"periodic,omitempty"`
+	// Parameterized makes the job a template started by dispatches.
+	Parameterized *ParameterizedConfig `json:"parameterized,omitempty" yaml:"parameterized,omitempty"`
+
 	// Server-managed fields below; ignored on submit.
+
+	// ParentID is the periodic or parameterized job that launched this
+	// one; Payload the dispatch's payload.
+	ParentID string `json:"parent_id,omitempty" yaml:"-"`
+	Payload  []byte `json:"payload,omitempty" yaml:"-"`
 
 	// FrameworkTask is set on the jobs the server creates for tasks an
 	// external framework launches (one job per task, see FrameworkTask);
@@ -199,6 +212,18 @@ func (j *Job) Copy() *Job {
 		c.Constraints[i].Values = append([]string(nil), j.Constraints[i].Values...)
 	}
 	c.Env = copyMap(j.Env)
+	c.Meta = copyMap(j.Meta)
+	c.Payload = append([]byte(nil), j.Payload...)
+	if j.Periodic != nil {
+		p := *j.Periodic
+		c.Periodic = &p
+	}
+	if j.Parameterized != nil {
+		p := *j.Parameterized
+		p.MetaRequired = append([]string(nil), p.MetaRequired...)
+		p.MetaOptional = append([]string(nil), p.MetaOptional...)
+		c.Parameterized = &p
+	}
 	if j.FrameworkTask != nil {
 		t := *j.FrameworkTask
 		c.FrameworkTask = &t
@@ -217,7 +242,7 @@ func (j *Job) Copy() *Job {
 // where it may run, which means existing allocations must be replaced. Count,
 // priority and policies are not part of it: changing them keeps allocations.
 func SpecChanged(old, updated *Job) bool {
-	if old == nil || updated == nil {
+	if old == nil || updated == nil || old.Type.PerNode() != updated.Type.PerNode() {
 		return true
 	}
 	type spec struct {

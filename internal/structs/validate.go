@@ -100,7 +100,7 @@ func (j *Job) Canonicalize() {
 // Nomad's (2 restarts in 30 minutes for services, 3 in a day for batch
 // jobs, 15 s apart).
 func DefaultRestartPolicy(t JobType) RestartPolicy {
-	if t == JobTypeBatch {
+	if t.RunsToCompletion() {
 		return RestartPolicy{Attempts: 3, Interval: Duration(24 * time.Hour), Delay: Duration(15 * time.Second), DelayFunction: DelayConstant}
 	}
 	return RestartPolicy{Attempts: 2, Interval: Duration(30 * time.Minute), Delay: Duration(15 * time.Second), DelayFunction: DelayConstant}
@@ -112,7 +112,7 @@ func DefaultRestartPolicy(t JobType) RestartPolicy {
 // loop costs one placement an hour, not one every few seconds); a batch
 // job's once, after 5 s.
 func DefaultReschedulePolicy(t JobType) ReschedulePolicy {
-	if t == JobTypeBatch {
+	if t.RunsToCompletion() {
 		return ReschedulePolicy{Attempts: 1, Delay: Duration(5 * time.Second), DelayFunction: DelayConstant}
 	}
 	return ReschedulePolicy{Unlimited: true, Delay: Duration(30 * time.Second), DelayFunction: DelayExponential, MaxDelay: Duration(time.Hour)}
@@ -136,9 +136,12 @@ func (j *Job) Validate(drivers DriverRules) error {
 	if want := JobKey(j.Namespace, j.Name); j.ID != want {
 		e.add("id", "must be the name in the default namespace and <namespace>/<name> in others (want %q, got %q)", want, j.ID)
 	}
-	if j.Type != JobTypeService && j.Type != JobTypeBatch {
-		e.add("type", "must be \"service\" or \"batch\" (got %q)", j.Type)
+	switch j.Type {
+	case JobTypeService, JobTypeBatch, JobTypeSystem, JobTypeSysBatch:
+	default:
+		e.add("type", "must be \"service\", \"batch\", \"system\" or \"sysbatch\" (got %q)", j.Type)
 	}
+	validateJobKinds(e, j)
 	if j.Priority < 1 || j.Priority > MaxPriority {
 		e.add("priority", "must be between 1 and %d (got %d)", MaxPriority, j.Priority)
 	}
