@@ -82,10 +82,12 @@ func TestDockerAgentRestartAndKill(t *testing.T) {
 	if ev := fs.alloc(al.ID).TaskState.Events; !hasEvent(fs.alloc(al.ID), EventRestarting) {
 		t.Errorf("no Restarting event: %+v", ev)
 	}
-	logs, err := readAllocLog(a2, al.ID)
-	if err != nil || logs != "started\nstarted\n" {
-		t.Errorf("task log %q (%v), want two starts", logs, err)
-	}
+	// the new container's output reaches the log file a moment after it
+	// runs (the log watcher copies it)
+	eventually(t, "two starts in the task log", func() bool {
+		logs, err := readAllocLog(a2, al.ID)
+		return err == nil && logs == "started\nstarted\n"
+	})
 
 	fs.setDesired(al.ID, structs.AllocDesiredStop)
 	fs.waitStatus(al.ID, structs.AllocClientComplete)
