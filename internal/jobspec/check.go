@@ -64,6 +64,8 @@ func (c *checker) check(n *node, t reflect.Type, path string) {
 		return
 	}
 	switch t.Kind() {
+	case reflect.Pointer:
+		c.check(n, t.Elem(), path) // an optional block (network)
 	case reflect.Struct:
 		c.object(n, t, path)
 	case reflect.Map:

@@ -24,6 +24,12 @@ func FuzzParse(f *testing.F) {
 		"constraints: [{label: zone, op: in, values: [a, b]}]\n", "count: 1.0\n",
 		"a: &x 1\nb: *x\n", "config: {1: x}\n", "name: !!binary aGVsbG8=\n", "{\"config\": {\"x\": 1e400}}",
 		"resources: {cpu: 1e3}\n", "config: {x: 1e400}\n", "\xef\xbb\xbf{\"name\":\"x\"}",
+		// Ports.
+		"network: {ports: [{label: http, static: 8080}, {label: db, to: 5432}]}\n",
+		"network: {ports: [{label: http, static: 8080}, {label: HTTP, static: 8080}]}\n",
+		"network: {ports: []}\n", "network: {}\n", "network: [1]\n", "network: {ports: [{label: a, static: 1.5}]}\n",
+		"{\"network\": {\"ports\": [{\"label\": \"x\", \"static\": 70000, \"to\": -1}]}}",
+		"network: {ports: [{label: a, stat: 1}]}\n", "network: {ports: [{label: a, static: \"80\"}]}\n",
 	}
 	if files, _ := filepath.Glob("../../examples/*.yaml"); len(files) > 0 {
 		for _, p := range files {
