@@ -37,7 +37,7 @@ const (
 	amModifyIndex
 	amAllocModifyIndex
 	amPorts // the host ports: a count (nil-or-length), then label, value, to each
-	amAll = amPorts<<1 - 1
+	amAll   = amPorts<<1 - 1
 )
 
 // Bits of a plan's flags.
