@@ -142,6 +142,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 	fingerprintDrivers(drivers, a.node.Attributes)
+	a.node.Attributes[structs.NodeAttrDynamicPorts] = cfg.DynamicPorts
 	for _, d := range drivers {
 		a.drivers[d.Name()] = d
 	}

@@ -132,10 +132,12 @@ func (r *runner) setCounted(on bool) {
 
 func (r *runner) taskConfig(alloc *structs.Allocation) *driver.TaskConfig {
 	j := alloc.Job
-	return &driver.TaskConfig{
+	cfg := &driver.TaskConfig{
 		AllocID: alloc.ID, JobID: alloc.JobID, AllocIndex: alloc.Index, JobType: j.Type,
 		Config: j.Config, Env: j.Env, Resources: alloc.Resources, Logs: j.Logs, AllocDir: r.allocDir,
 	}
+	r.a.addPorts(cfg, alloc)
+	return cfg
 }
 
 // run is the runner's goroutine.

@@ -87,8 +87,11 @@ func (j *Job) validateNetwork(e *ValidationError) {
 			}
 			statics[p.Static] = p.Label
 		}
-		if p.To < 0 || p.To > 65535 {
+		switch {
+		case p.To < 0 || p.To > 65535:
 			e.add(f+".to", "must be a port number, 1-65535 (got %d)", p.To)
+		case p.To > 0 && j.Driver == "exec":
+			e.add(f+".to", "needs a driver that gives the task its own network (docker); an exec task shares the host's and listens on the host port")
 		}
 	}
 }
