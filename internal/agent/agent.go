@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,8 @@ type Agent struct {
 
 	mu      sync.Mutex
 	runners map[string]*runner // guarded by mu
+	// execSessions counts the alloc exec sessions served (alloc_ops.go).
+	execSessions atomic.Int64
 	started bool
 	stopped bool
 
