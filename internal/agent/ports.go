@@ -36,12 +36,22 @@ func (a *Agent) addPorts(cfg *driver.TaskConfig, alloc *structs.Allocation) {
 	cfg.Env = env
 }
 
-// portIP is the address tasks are told their ports are reachable at.
+// portIP is the address tasks are told their ports are reachable at: the
+// setting, else the host the agent advertises to the servers (its first
+// non-loopback address when it listens on a wildcard).
 func (a *Agent) portIP() string {
 	if a.cfg.PortIP != "" {
 		return a.cfg.PortIP
 	}
-	host, _, err := net.SplitHostPort(a.cfg.HTTPAddr)
+	addr := a.cfg.HTTPAddr
+	if a.node != nil {
+		a.mu.Lock()
+		if a.node.HTTPAddr != "" {
+			addr = a.node.HTTPAddr
+		}
+		a.mu.Unlock()
+	}
+	host, _, err := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); err == nil && ip != nil && !ip.IsUnspecified() {
 		return host
 	}
