@@ -277,4 +277,3 @@ func (c *Client) AllocStop(ctx context.Context, allocID string) (*AllocStopRespo
 	_, err := c.do(ctx, "POST", "/v1/allocation/"+url.PathEscape(allocID)+"/stop", c.nsValues(nil), nil, &out)
 	return &out, err
 }
-

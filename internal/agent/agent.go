@@ -52,8 +52,8 @@ type Agent struct {
 	runners map[string]*runner // guarded by mu
 	// execSessions counts the alloc exec sessions served (alloc_ops.go).
 	execSessions atomic.Int64
-	started bool
-	stopped bool
+	started      bool
+	stopped      bool
 
 	ln         net.Listener
 	httpServer *http.Server

@@ -222,7 +222,7 @@ func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
 	resize := make(chan driver.TermSize, 4)
 	go func() {
 		defer cancel()
-		defer stdinW.Close()
+		defer func() { _ = stdinW.Close() }()
 		buf := make([]byte, 32<<10)
 		for {
 			typ, p, err := api.ReadExecFrame(brw, buf)
@@ -290,4 +290,3 @@ func (f frameWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-

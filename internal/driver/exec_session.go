@@ -159,4 +159,3 @@ func runTTY(ctx context.Context, cmd *exec.Cmd, req ExecRequest) (int, error) {
 	<-copied
 	return code, err
 }
-
