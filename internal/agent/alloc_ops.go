@@ -98,6 +98,10 @@ func (a *Agent) handleRestart(w http.ResponseWriter, r *http.Request) {
 	if run == nil {
 		return
 	}
+	if run.current() == nil {
+		writeError(w, http.StatusConflict, fmt.Sprintf("allocation %s: %v (starting, waiting to restart, or done)", run.id, driver.ErrTaskNotRunning))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.KillTimeout+30*time.Second)
 	defer cancel()
 	if err := run.restart(ctx); err != nil {
