@@ -124,6 +124,8 @@ func agentFlags(f *pflag.FlagSet, cfg *agent.Config, labels *[]string) {
 	f.Int64Var(&cfg.DiskMinFreeMB, "disk-min-free-mb", cfg.DiskMinFreeMB, "the node refuses new placements while the data dir's disk has less free space than this (MiB; negative: never)")
 	f.StringVar(&cfg.DockerEndpoint, "docker-endpoint", cfg.DockerEndpoint, "Docker daemon of the docker driver, e.g. unix:///var/run/docker.sock or tcp://host:2375 (default: $DOCKER_HOST, else the local socket)")
 	f.BoolVar(&cfg.DockerHostBinds, "docker-allow-host-binds", cfg.DockerHostBinds, "let docker jobs bind-mount absolute host paths (default: named volumes and paths in the allocation directory only)")
+	f.StringVar(&cfg.DynamicPorts, "dynamic-ports", cfg.DynamicPorts, "range MIN-MAX the scheduler picks this node's dynamic host ports from")
+	f.StringVar(&cfg.PortIP, "port-ip", cfg.PortIP, "address tasks are told their ports are reachable at, GANTRY_IP_<LABEL> (default: the host of --http-addr, 127.0.0.1 for a wildcard)")
 	tlsFlags(f, &cfg.TLS)
 	f.StringVar(&cfg.Token, "token", os.Getenv("GANTRY_TOKEN"), "ACL token the agent presents to the servers; needs node write when ACLs are on (env GANTRY_TOKEN)")
 }

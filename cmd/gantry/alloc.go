@@ -12,7 +12,7 @@ func init() {
 	allocCmd := &cobra.Command{
 		Use:     "alloc",
 		Aliases: []string{"allocation"},
-		Short:   "Inspect allocations (copies of a job placed on nodes) and read their logs",
+		Short:   "Inspect allocations (copies of a job placed on nodes), read their logs, exec into, restart, signal or stop them",
 	}
 	opts := cli.AddClientFlags(allocCmd)
 	cli.AddNamespaceFlag(allocCmd, opts)
@@ -43,5 +43,6 @@ func init() {
 	logsCmd.Flags().BoolVarP(&logs.Follow, "follow", "f", false, "keep streaming new output until interrupted")
 
 	allocCmd.AddCommand(statusCmd, logsCmd)
+	allocCmd.AddCommand(allocOpCmds(opts, allocIDs)...)
 	rootCmd.AddCommand(allocCmd)
 }

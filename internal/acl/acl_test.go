@@ -31,11 +31,11 @@ namespace "prod"   { policy = "write" }`),
 		want Capability
 	}{
 		{"default", CapRead}, // "*"
-		{"team-a", CapRead | CapSubmit | CapScale | CapLogs}, // exact beats the prefix
-		{"team-b", CapRead | CapSubmit},                      // the prefix, both policies
-		{"team-", CapRead | CapSubmit},                       // a prefix matches itself
-		{"prod", 0},                                          // deny wins over write
-		{"tea", CapRead},                                     // not the prefix: "*"
+		{"team-a", CapRead | CapSubmit | CapScale | CapLogs | CapAllocExec | CapAllocLifecycle}, // exact beats the prefix
+		{"team-b", CapRead | CapSubmit}, // the prefix, both policies
+		{"team-", CapRead | CapSubmit},  // a prefix matches itself
+		{"prod", 0},                     // deny wins over write
+		{"tea", CapRead},                // not the prefix: "*"
 	} {
 		if got := a.Namespace(tc.ns); got != tc.want {
 			t.Errorf("Namespace(%q) = %v, want %v", tc.ns, got, tc.want)

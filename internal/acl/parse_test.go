@@ -31,7 +31,7 @@ operator {
 }`,
 			want: Policy{
 				Namespaces: []NamespaceRule{
-					{Pattern: "team-a", Policy: "write", Capabilities: CapRead | CapSubmit | CapScale | CapLogs},
+					{Pattern: "team-a", Policy: "write", Capabilities: CapRead | CapSubmit | CapScale | CapLogs | CapAllocExec | CapAllocLifecycle},
 					{Pattern: "*", Policy: "read", Capabilities: CapRead | CapLogs},
 				},
 				Node: LevelRead, Operator: LevelWrite,

@@ -56,8 +56,14 @@ const (
 	// CapDeny refuses everything in the namespace, whatever else grants
 	// it.
 	CapDeny
+	// CapAllocExec runs commands in allocations' tasks (`alloc exec`):
+	// its own capability, as Nomad's alloc-exec, since it reaches
+	// inside a task where submit only describes one.
+	CapAllocExec
+	// CapAllocLifecycle restarts, signals and stops allocations.
+	CapAllocLifecycle
 
-	capAll = CapRead | CapSubmit | CapScale | CapLogs
+	capAll = CapRead | CapSubmit | CapScale | CapLogs | CapAllocExec | CapAllocLifecycle
 )
 
 // capNames are the capabilities as policies name them, in bit order.
@@ -66,6 +72,7 @@ var capNames = []struct {
 	name string
 }{
 	{CapRead, "read"}, {CapSubmit, "submit"}, {CapScale, "scale"}, {CapLogs, "logs"}, {CapDeny, "deny"},
+	{CapAllocExec, "alloc-exec"}, {CapAllocLifecycle, "alloc-lifecycle"},
 }
 
 // ParseCapability returns the capability a policy names.

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,8 +50,10 @@ type Agent struct {
 
 	mu      sync.Mutex
 	runners map[string]*runner // guarded by mu
-	started bool
-	stopped bool
+	// execSessions counts the alloc exec sessions served (alloc_ops.go).
+	execSessions atomic.Int64
+	started      bool
+	stopped      bool
 
 	ln         net.Listener
 	httpServer *http.Server
@@ -142,6 +145,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 	fingerprintDrivers(drivers, a.node.Attributes)
+	a.node.Attributes[structs.NodeAttrDynamicPorts] = cfg.DynamicPorts
 	for _, d := range drivers {
 		a.drivers[d.Name()] = d
 	}

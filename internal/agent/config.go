@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
@@ -70,6 +71,14 @@ type Config struct {
 	// DockerHostBinds lets docker jobs bind-mount absolute host paths
 	// (default off: named volumes and paths in the allocation directory).
 	DockerHostBinds bool
+	// DynamicPorts is the range the scheduler picks this node's dynamic
+	// host ports from, "MIN-MAX" (default 20000-32000, Nomad's); it is
+	// advertised as the node attribute network.dynamic_ports.
+	DynamicPorts string
+	// PortIP is the address tasks are told their ports are reachable at
+	// (GANTRY_IP_<LABEL>; "" = the host of HTTPAddr, or 127.0.0.1 when
+	// that is a wildcard address).
+	PortIP string
 	// DriverCleanupInterval is how often drivers remove what no allocation
 	// of this agent owns, e.g. containers left by a crash (default 1m; a
 	// pass also runs at start).
@@ -112,6 +121,7 @@ func DefaultConfig() Config {
 		Now:          time.Now,
 
 		DriverCleanupInterval: time.Minute,
+		DynamicPorts:          structs.PortRange{Min: structs.DefaultMinDynamicPort, Max: structs.DefaultMaxDynamicPort}.String(),
 
 		DiskMinFreeMB:     DefaultDiskMinFreeMB,
 		DiskCheckInterval: 30 * time.Second,
@@ -176,6 +186,12 @@ func (c Config) Validate() error {
 	}
 	if c.WatchWait < 0 {
 		bad("watch_wait", "must be >= 0 (got %s)", c.WatchWait)
+	}
+	if _, err := structs.ParsePortRange(c.DynamicPorts); err != nil {
+		bad("dynamic_ports", "%v", err)
+	}
+	if c.PortIP != "" && net.ParseIP(c.PortIP) == nil {
+		bad("port_ip", "%q is not an IP address", c.PortIP)
 	}
 	if c.DriverCleanupInterval <= 0 {
 		bad("driver_cleanup_interval", "must be > 0 (got %s)", c.DriverCleanupInterval)

@@ -38,6 +38,9 @@ func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/agent/self", a.handleSelf)
 	mux.HandleFunc("GET /v1/agent/allocation/{alloc_id}/logs", a.serversOnly(a.handleLogs))
+	mux.HandleFunc("POST /v1/agent/allocation/{alloc_id}/exec", a.serversOnly(a.handleExec))
+	mux.HandleFunc("POST /v1/agent/allocation/{alloc_id}/restart", a.serversOnly(a.handleRestart))
+	mux.HandleFunc("POST /v1/agent/allocation/{alloc_id}/signal", a.serversOnly(a.handleSignal))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))

@@ -41,6 +41,12 @@ type runner struct {
 	detachOnce sync.Once
 	done       chan struct{}
 
+	// restartCh asks the run goroutine to restart the task in place
+	// (`alloc restart`); cur is the running task, for exec and signals
+	// (alloc_ops.go).
+	restartCh chan chan error
+	cur       driver.Task // guarded by mu
+
 	mu  sync.Mutex
 	rec *allocRecord // guarded by mu; the run goroutine writes it
 	// counted says the running-tasks gauge includes this task.
@@ -56,6 +62,8 @@ func newRunner(a *Agent, rec *allocRecord) *runner {
 		detachCh: make(chan struct{}),
 		done:     make(chan struct{}),
 		rec:      rec.copy(),
+
+		restartCh: make(chan chan error),
 	}
 }
 
@@ -132,10 +140,12 @@ func (r *runner) setCounted(on bool) {
 
 func (r *runner) taskConfig(alloc *structs.Allocation) *driver.TaskConfig {
 	j := alloc.Job
-	return &driver.TaskConfig{
+	cfg := &driver.TaskConfig{
 		AllocID: alloc.ID, JobID: alloc.JobID, AllocIndex: alloc.Index, JobType: j.Type,
 		Config: j.Config, Env: jobEnv(j), Resources: alloc.Resources, Logs: j.Logs, AllocDir: r.allocDir,
 	}
+	r.a.addPorts(cfg, alloc)
+	return cfg
 }
 
 // run is the runner's goroutine.
@@ -208,19 +218,30 @@ func (r *runner) run() {
 			task = t
 		}
 		if task != nil {
+			r.setCurrent(task)
+			restarted := false
 			select {
 			case <-task.Exited():
 				res = task.Result()
 			case <-r.killCh:
+				r.setCurrent(nil)
 				r.finishKilled(task, driver.ExitResult{})
 				return
 			case <-r.detachCh:
+				r.setCurrent(nil)
 				task.Detach()
 				r.setCounted(false)
 				return
+			case reply := <-r.restartCh:
+				reply <- r.restartInPlace(task)
+				restarted = true
 			}
+			r.setCurrent(nil)
 			r.setCounted(false)
 			task = nil
+			if restarted {
+				continue // asked for: not an exit the restart policy counts
+			}
 		}
 		restart, wait := r.restartOrFinish(res, startFailed)
 		if !restart {

@@ -201,6 +201,7 @@ func (d *ExecDriver) Start(cfg *TaskConfig) (Task, error) {
 	h := &Handle{Driver: d.Name(), AllocID: cfg.AllocID, AllocDir: cfg.AllocDir,
 		StartedAt: time.Now().UnixNano(), PID: st.TaskPID, State: raw}
 	t := d.newTask(h, st, true)
+	t.cfg = cfg
 	go t.watch()
 	return t, nil
 }
@@ -313,6 +314,7 @@ func (d *ExecDriver) Recover(h *Handle, cfg *TaskConfig) (Task, error) {
 		return nil, fmt.Errorf("alloc %s: exec handle has no usable shim PID (state %s)", h.AllocID, string(h.State))
 	}
 	t := d.newTask(h, st, true)
+	t.cfg = cfg
 	if t.shimGone() {
 		t.finish()
 		return t, nil
@@ -360,6 +362,9 @@ type execTask struct {
 	st     execState
 	exited chan struct{}
 	detach chan struct{}
+	// cfg is what the task was started with: alloc exec runs commands
+	// in its environment and directory (exec_session.go).
+	cfg *TaskConfig
 
 	mu       sync.Mutex
 	child    bool // the shim may be our child: reap it with wait4

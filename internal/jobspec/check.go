@@ -64,7 +64,7 @@ func (c *checker) check(n *node, t reflect.Type, path string) {
 		return
 	}
 	switch t.Kind() {
-	case reflect.Pointer: // an optional block (periodic, parameterized)
+	case reflect.Pointer: // an optional block (periodic, parameterized, network)
 		c.check(n, t.Elem(), path)
 	case reflect.Struct:
 		c.object(n, t, path)

@@ -30,6 +30,12 @@ func FuzzParse(f *testing.F) {
 		"periodic: {cron: \"@every 1m\"}\n", "periodic: {cron: \"CRON_TZ=UTC 0 * * * *\"}\n",
 		"type: batch\nparameterized: {payload: required, meta_required: [a], meta_optional: [b]}\n",
 		"parameterized: {meta_required: a}\n", "meta: {\"\": x, a=b: y}\n", "payload: aGk=\n", "parent_id: x\n",
+		// Ports.
+		"network: {ports: [{label: http, static: 8080}, {label: db, to: 5432}]}\n",
+		"network: {ports: [{label: http, static: 8080}, {label: HTTP, static: 8080}]}\n",
+		"network: {ports: []}\n", "network: {}\n", "network: [1]\n", "network: {ports: [{label: a, static: 1.5}]}\n",
+		"{\"network\": {\"ports\": [{\"label\": \"x\", \"static\": 70000, \"to\": -1}]}}",
+		"network: {ports: [{label: a, stat: 1}]}\n", "network: {ports: [{label: a, static: \"80\"}]}\n",
 	}
 	if files, _ := filepath.Glob("../../examples/*.yaml"); len(files) > 0 {
 		for _, p := range files {

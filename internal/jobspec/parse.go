@@ -225,6 +225,9 @@ func normalize(job *structs.Job) error {
 	if len(job.Constraints) == 0 {
 		job.Constraints = nil
 	}
+	if job.Network != nil && len(job.Network.Ports) == 0 {
+		job.Network = nil // `network: {}` is the same as leaving it out
+	}
 	for i := range job.Constraints {
 		if len(job.Constraints[i].Values) == 0 {
 			job.Constraints[i].Values = nil

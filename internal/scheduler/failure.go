@@ -37,6 +37,10 @@ func (p *Placer) recordFailure(ask structs.Resources) {
 		dim := "capacity"
 		if ok, d := p.nodes[i].Capacity.Sub(in.used).Fits(ask); !ok {
 			dim = d
+		} else if p.job.HasPorts() {
+			if r := p.portsFit(i); r != "" {
+				dim = r
+			}
 		}
 		if f.NodesExhausted == nil {
 			f.NodesExhausted = map[string]int{}

@@ -49,5 +49,5 @@ func CheckNodeFit(node *structs.Node, existing []*structs.Allocation, removed ma
 	if ok, dim := node.Capacity.Fits(used); !ok {
 		return fmt.Errorf("node %s: %w: %s needs %s of %s", node.ID, ErrNodeFull, dim, used, node.Capacity)
 	}
-	return nil
+	return checkPorts(node, existing, removed, placements)
 }

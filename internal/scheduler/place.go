@@ -93,6 +93,10 @@ type Placer struct {
 	quota     *structs.Quota
 	quotaUsed structs.Resources
 
+	// portsAt holds, for jobs that ask for host ports, each visited
+	// node's used ports (position -> set; ports.go).
+	portsAt map[int]portSet
+
 	failed  *structs.PlacementFailure // set once a copy could not be placed
 	lastAsk structs.Resources
 	victims []*structs.Allocation // allocations evicted so far
@@ -355,7 +359,7 @@ func (p *Placer) selectNode(ask structs.Resources) int {
 	consider := func(i int) {
 		in := p.usage(i)
 		n := p.nodes[i]
-		if ok, _ := n.Capacity.Sub(in.used).Fits(ask); ok {
+		if ok, _ := n.Capacity.Sub(in.used).Fits(ask); ok && (!p.job.HasPorts() || p.portsFit(i) == "") {
 			cands = append(cands, candidate{i: i, score: p.score(n, in, ask)})
 		}
 	}
@@ -416,6 +420,11 @@ func (p *Placer) Place(req PlaceRequest) *structs.Allocation {
 	var victims []*structs.Allocation
 	if i < 0 {
 		i, victims = p.findPreemption(ask)
+		if i >= 0 && p.job.HasPorts() && p.portsFit(i) != "" {
+			// Preemption frees cpu and memory; a port another job holds
+			// stays taken.
+			i, victims = -1, nil
+		}
 	}
 	if i < 0 {
 		p.recordFailure(ask)
@@ -443,6 +452,9 @@ func (p *Placer) Place(req PlaceRequest) *structs.Allocation {
 		RescheduleCount:    req.RescheduleCount,
 		CreateTime:         p.nowNS,
 		ModifyTime:         p.nowNS,
+	}
+	if p.job.HasPorts() {
+		a.Ports = p.takePorts(i)
 	}
 	in := p.usage(i)
 	for _, v := range victims {

@@ -76,7 +76,7 @@ func grantRules(r aclRule) string {
 // not it: the other capabilities in every namespace, the level below,
 // everything else at write.
 func lackRules(r aclRule) string {
-	nsCaps := []string{`"read"`, `"submit"`, `"scale"`, `"logs"`}
+	nsCaps := []string{`"read"`, `"submit"`, `"scale"`, `"logs"`, `"alloc-exec"`, `"alloc-lifecycle"`}
 	node, op := "write", "write"
 	switch r.kind {
 	case aclNamespace:
@@ -148,30 +148,37 @@ func TestRouteACLTable(t *testing.T) {
 	must(err)
 
 	cases := map[string]routeCase{
-		"PUT /v1/jobs":                        {body: `{"job":{"name":"new","count":0,"driver":"mock","resources":{"cpu":1,"memory_mb":1}}}`, ok: 200},
-		"GET /v1/jobs":                        {ok: 200},
-		"GET /v1/job/{id}":                    {url: "/v1/job/web", ok: 200},
-		"GET /v1/job/{id}/status":             {url: "/v1/job/web/status", ok: 200},
-		"GET /v1/job/{id}/allocations":        {url: "/v1/job/web/allocations", ok: 200},
-		"POST /v1/job/{id}/scale":             {url: "/v1/job/web/scale", body: `{"count":1}`, ok: 200},
-		"DELETE /v1/job/{id}":                 {url: "/v1/job/victim", ok: 200},
-		"POST /v1/job/{id}/plan":              {url: "/v1/job/web/plan", body: `{"job":{"name":"web","count":2,"driver":"mock","resources":{"cpu":1,"memory_mb":1}}}`, ok: 200},
-		"GET /v1/job/{id}/versions":           {url: "/v1/job/web/versions", ok: 200},
-		"POST /v1/job/{id}/revert":            {url: "/v1/job/web/revert", body: `{"version":9}`, ok: 404},
-		"POST /v1/job/{id}/dispatch":          {url: "/v1/job/web/dispatch", body: `{}`, ok: 400},
-		"POST /v1/node/register":              {body: `{"node":{"id":"n2","name":"two","capacity":{"cpu":1000,"memory_mb":1024}}}`, ok: 200},
-		"POST /v1/node/{id}/heartbeat":        {url: "/v1/node/n1/heartbeat", body: `{}`, ok: 200},
-		"GET /v1/nodes":                       {ok: 200},
-		"GET /v1/node/{id}":                   {url: "/v1/node/n1", ok: 200},
-		"POST /v1/node/{id}/drain":            {url: "/v1/node/n2/drain", body: `{"enable":false}`, ok: 200},
-		"GET /v1/node/{id}/allocations":       {url: "/v1/node/n1/allocations", ok: 200},
-		"POST /v1/node/{id}/allocations":      {url: "/v1/node/n1/allocations", body: `{"updates":[]}`, ok: 200},
-		"POST /v1/nodes/allocations/watch":    {url: "/v1/nodes/allocations/watch?wait=10ms", body: `{"nodes":{"n1":{"index":0,"known":0}}}`, ok: 200},
-		"POST /v1/nodes/allocations":          {body: `{"nodes":{"n1":[]}}`, ok: 200},
-		"PUT /v1/nodes/heartbeat":             {body: `{"node_ids":["n1"]}`, ok: 200},
-		"GET /v1/allocations":                 {ok: 200},
-		"GET /v1/allocation/{id}":             {url: "/v1/allocation/" + allocID, ok: 200},
-		"GET /v1/allocation/{id}/logs":        {url: "/v1/allocation/" + allocID + "/logs", ok: http.StatusBadGateway}, // the fake node has no agent
+		"PUT /v1/jobs":                     {body: `{"job":{"name":"new","count":0,"driver":"mock","resources":{"cpu":1,"memory_mb":1}}}`, ok: 200},
+		"GET /v1/jobs":                     {ok: 200},
+		"GET /v1/job/{id}":                 {url: "/v1/job/web", ok: 200},
+		"GET /v1/job/{id}/status":          {url: "/v1/job/web/status", ok: 200},
+		"GET /v1/job/{id}/allocations":     {url: "/v1/job/web/allocations", ok: 200},
+		"POST /v1/job/{id}/scale":          {url: "/v1/job/web/scale", body: `{"count":1}`, ok: 200},
+		"DELETE /v1/job/{id}":              {url: "/v1/job/victim", ok: 200},
+		"POST /v1/job/{id}/plan":           {url: "/v1/job/web/plan", body: `{"job":{"name":"web","count":2,"driver":"mock","resources":{"cpu":1,"memory_mb":1}}}`, ok: 200},
+		"GET /v1/job/{id}/versions":        {url: "/v1/job/web/versions", ok: 200},
+		"POST /v1/job/{id}/revert":         {url: "/v1/job/web/revert", body: `{"version":9}`, ok: 404},
+		"POST /v1/job/{id}/dispatch":       {url: "/v1/job/web/dispatch", body: `{}`, ok: 400},
+		"POST /v1/node/register":           {body: `{"node":{"id":"n2","name":"two","capacity":{"cpu":1000,"memory_mb":1024}}}`, ok: 200},
+		"POST /v1/node/{id}/heartbeat":     {url: "/v1/node/n1/heartbeat", body: `{}`, ok: 200},
+		"GET /v1/nodes":                    {ok: 200},
+		"GET /v1/node/{id}":                {url: "/v1/node/n1", ok: 200},
+		"POST /v1/node/{id}/drain":         {url: "/v1/node/n2/drain", body: `{"enable":false}`, ok: 200},
+		"GET /v1/node/{id}/allocations":    {url: "/v1/node/n1/allocations", ok: 200},
+		"POST /v1/node/{id}/allocations":   {url: "/v1/node/n1/allocations", body: `{"updates":[]}`, ok: 200},
+		"POST /v1/nodes/allocations/watch": {url: "/v1/nodes/allocations/watch?wait=10ms", body: `{"nodes":{"n1":{"index":0,"known":0}}}`, ok: 200},
+		"POST /v1/nodes/allocations":       {body: `{"nodes":{"n1":[]}}`, ok: 200},
+		"PUT /v1/nodes/heartbeat":          {body: `{"node_ids":["n1"]}`, ok: 200},
+		"GET /v1/allocations":              {ok: 200},
+		"GET /v1/allocation/{id}":          {url: "/v1/allocation/" + allocID, ok: 200},
+		"GET /v1/allocation/{id}/logs":     {url: "/v1/allocation/" + allocID + "/logs", ok: http.StatusBadGateway}, // the fake node has no agent
+		// Without an upgrade exec is refused as a bad request; the
+		// fake node has no agent for restart and signal; stop is a
+		// write on the servers (and runs after them: table order).
+		"POST /v1/allocation/{id}/exec":       {url: "/v1/allocation/" + allocID + "/exec?cmd=true", ok: http.StatusBadRequest},
+		"POST /v1/allocation/{id}/restart":    {url: "/v1/allocation/" + allocID + "/restart", body: `{}`, ok: http.StatusBadGateway},
+		"POST /v1/allocation/{id}/signal":     {url: "/v1/allocation/" + allocID + "/signal", body: `{"signal":"SIGHUP"}`, ok: http.StatusBadGateway},
+		"POST /v1/allocation/{id}/stop":       {url: "/v1/allocation/" + allocID + "/stop", ok: 200},
 		"GET /v1/namespaces":                  {ok: 200},
 		"PUT /v1/namespace/{name}":            {url: "/v1/namespace/other", body: `{"quota":{"memory_mb":1024}}`, ok: 200},
 		"DELETE /v1/namespace/{name}":         {url: "/v1/namespace/scratch", ok: 200},

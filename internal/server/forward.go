@@ -49,9 +49,13 @@ var localRoutes = map[string]bool{
 	"GET /v1/status/leader":        true,
 	"GET /v1/status/self":          true,
 	"GET /v1/allocation/{id}/logs": true,
-	"GET /v1/event/stream":         true,
-	"POST /v1/jobs/parse":          true,
-	"/":                            true,
+	// The task's agent answers these; any server relays them.
+	"POST /v1/allocation/{id}/exec":    true,
+	"POST /v1/allocation/{id}/restart": true,
+	"POST /v1/allocation/{id}/signal":  true,
+	"GET /v1/event/stream":             true,
+	"POST /v1/jobs/parse":              true,
+	"/":                                true,
 }
 
 func classify(route string, r *http.Request) routeClass {

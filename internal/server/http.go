@@ -90,6 +90,10 @@ func (s *Server) endpoints() []endpoint {
 		{method: "GET", path: "/v1/allocations", acl: nsCap(acl.CapRead), h: s.listed(s.allocList)},
 		{method: "GET", path: "/v1/allocation/{id}", acl: nsCap(acl.CapRead), h: s.allocGet},
 		{method: "GET", path: "/v1/allocation/{id}/logs", acl: nsCap(acl.CapLogs), h: s.allocLogs},
+		{method: "POST", path: "/v1/allocation/{id}/exec", acl: nsCap(acl.CapAllocExec), h: s.allocExec},
+		{method: "POST", path: "/v1/allocation/{id}/restart", acl: nsCap(acl.CapAllocLifecycle), h: s.allocRestart},
+		{method: "POST", path: "/v1/allocation/{id}/signal", acl: nsCap(acl.CapAllocLifecycle), h: s.allocSignal},
+		{method: "POST", path: "/v1/allocation/{id}/stop", acl: nsCap(acl.CapAllocLifecycle), h: s.allocStop},
 
 		{method: "GET", path: "/v1/namespaces", acl: anyNamespace(acl.CapRead), h: s.namespaceList},
 		{method: "PUT", path: "/v1/namespace/{name}", acl: operatorRule(acl.LevelWrite), h: s.namespaceApply},

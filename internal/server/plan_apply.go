@@ -314,7 +314,25 @@ func nodeFits(snap planView, jobID string, node *structs.Node, placements []*str
 		}
 	}
 	ok, _ := node.Capacity.Fits(used)
+	if ok && placementsHavePorts(placements) {
+		// Two schedulers may pick the same host port on one node.
+		isGone := func(a *structs.Allocation) bool {
+			return slices.ContainsFunc(gone, func(g *structs.Allocation) bool { return g.ID == a.ID })
+		}
+		ok = scheduler.PortCollision(node.ID, snap.AllocsByNode(node.ID), isGone, placements) == nil
+	}
 	return ok, evict, add
+}
+
+// placementsHavePorts reports whether any placement holds host ports (the
+// port check reads the node's allocations, so it runs only then).
+func placementsHavePorts(placements []*structs.Allocation) bool {
+	for _, p := range placements {
+		if len(p.Ports) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // sameJob reports whether a and b are the same stored version of a job.

@@ -36,7 +36,8 @@ func planState(t *testing.T) *state.Store {
 	}
 	must(st.StopJob(5, "j2", 0))
 	must(st.UpsertAllocs(6, []*structs.Allocation{
-		{ID: "low-1", JobID: "low", NodeID: "n1", Resources: structs.Resources{CPU: 500, MemoryMB: 100}, DesiredStatus: "run", ClientStatus: "running"},
+		{ID: "low-1", JobID: "low", NodeID: "n1", Resources: structs.Resources{CPU: 500, MemoryMB: 100}, DesiredStatus: "run", ClientStatus: "running",
+			Ports: []structs.AllocPort{{Label: "http", Value: 8080}}},
 		{ID: "low-2", JobID: "low", NodeID: "n1", Resources: structs.Resources{CPU: 300, MemoryMB: 100}, DesiredStatus: "run", ClientStatus: "running"},
 		// Terminal: holds nothing.
 		{ID: "old", JobID: "low", NodeID: "n1", Resources: structs.Resources{CPU: 900, MemoryMB: 100}, DesiredStatus: "stop", ClientStatus: "complete"},
@@ -46,6 +47,12 @@ func planState(t *testing.T) *state.Store {
 
 func place(id, node string, cpu int64) *structs.Allocation {
 	return &structs.Allocation{ID: id, JobID: "j", NodeID: node, Resources: structs.Resources{CPU: cpu, MemoryMB: 10}}
+}
+
+// withPort gives a placement a host port.
+func withPort(a *structs.Allocation, port int) *structs.Allocation {
+	a.Ports = []structs.AllocPort{{Label: "http", Value: port}}
+	return a
 }
 
 func stop(id, node string) structs.AllocStop {
@@ -107,6 +114,15 @@ func TestEvaluatePlan(t *testing.T) {
 		{name: "clear failure kept back when rejected", plan: structs.Plan{JobID: "j", ClearFailure: true,
 			Placements: []*structs.Allocation{place("p1", "n1", 999)}},
 			wantRejected: []string{"n1"}, wantNoCommit: true},
+		{name: "port held on the node", plan: structs.Plan{JobID: "j", Placements: []*structs.Allocation{
+			withPort(place("p1", "n1", 100), 8080), withPort(place("p2", "n4", 100), 8080)}},
+			wantPlaced: []string{"p2"}, wantRejected: []string{"n1"}},
+		{name: "port freed by a stop", plan: structs.Plan{JobID: "j", Placements: []*structs.Allocation{withPort(place("p1", "n1", 100), 8080)},
+			Stops: []structs.AllocStop{stop("low-1", "n1")}},
+			wantPlaced: []string{"p1"}, wantDesired: map[string]string{"low-1": "stop"}},
+		{name: "two placements on one port", plan: structs.Plan{JobID: "j", Placements: []*structs.Allocation{
+			withPort(place("p1", "n4", 100), 20000), withPort(place("p2", "n4", 100), 20000)}},
+			wantRejected: []string{"n4"}, wantNoCommit: true},
 		{name: "stop of vanished alloc", plan: structs.Plan{JobID: "j", Stops: []structs.AllocStop{stop("gone", "n1")}},
 			wantNoCommit: true},
 	}

@@ -95,6 +95,8 @@ type Server struct {
 	httpSrv   *http.Server
 	// logClient proxies task logs from agents.
 	logClient *http.Client
+	// execRelays counts the alloc exec sessions relayed (http_alloc_ops.go).
+	execRelays atomic.Int64
 	// diskFree, if set, replaces statfs for the spool's free-space checks
 	// (tests).
 	diskFree func(dir string) (uint64, error)

@@ -59,6 +59,8 @@ type Allocation struct {
 	NodeID    string    `json:"node_id"`
 	NodeName  string    `json:"node_name,omitempty"`
 	Resources Resources `json:"resources"`
+	// Ports are the host ports the scheduler gave this copy (network.go).
+	Ports []AllocPort `json:"ports,omitempty"`
 	// Priority is the job's priority when placed, used for preemption.
 	Priority int `json:"priority"`
 	// Job is the job as it was when the allocation was placed, so an agent
@@ -116,6 +118,7 @@ func (a *Allocation) Copy() *Allocation {
 	}
 	c := *a
 	c.TaskState.Events = append([]TaskEvent(nil), a.TaskState.Events...)
+	c.Ports = append([]AllocPort(nil), a.Ports...)
 	return &c
 }
 

@@ -79,7 +79,7 @@ func (g *gen) alloc(prev *Allocation) *Allocation {
 	a.JobID = g.str()
 	a.Name = AllocName(a.JobID, a.Index)
 	for range g.n(6) {
-		switch g.n(14) {
+		switch g.n(15) {
 		case 0:
 			a.Name = g.str()
 		case 1:
@@ -108,6 +108,14 @@ func (g *gen) alloc(prev *Allocation) *Allocation {
 			a.CreateIndex, a.ModifyIndex, a.AllocModifyIndex = g.uint64(), g.uint64(), g.uint64()
 		case 13:
 			a.Index = int(g.int64())
+		case 14:
+			a.Ports = nil
+			if n := g.n(3); n > 0 {
+				a.Ports = []AllocPort{}
+				for range n - 1 {
+					a.Ports = append(a.Ports, AllocPort{Label: g.str(), Value: int(g.int64()), To: int(g.int64())})
+				}
+			}
 		}
 	}
 	return a

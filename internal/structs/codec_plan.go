@@ -36,7 +36,8 @@ const (
 	amCreateIndex
 	amModifyIndex
 	amAllocModifyIndex
-	amAll = amAllocModifyIndex<<1 - 1
+	amPorts // the host ports: a count (nil-or-length), then label, value, to each
+	amAll   = amPorts<<1 - 1
 )
 
 // Bits of a plan's flags.
@@ -244,6 +245,9 @@ func (e *planEncoder) alloc(a *Allocation) error {
 	if a.AllocModifyIndex != p.AllocModifyIndex {
 		m |= amAllocModifyIndex
 	}
+	if !slices.Equal(a.Ports, p.Ports) || (a.Ports == nil) != (p.Ports == nil) {
+		m |= amPorts
+	}
 
 	e.uvarint(m)
 	if m&amIDString != 0 {
@@ -321,6 +325,14 @@ func (e *planEncoder) alloc(a *Allocation) error {
 	}
 	if m&amAllocModifyIndex != 0 {
 		e.uvarint(a.AllocModifyIndex)
+	}
+	if m&amPorts != 0 {
+		e.count(len(a.Ports), a.Ports == nil)
+		for _, pt := range a.Ports {
+			e.ref(pt.Label)
+			e.int(pt.Value)
+			e.int(pt.To)
+		}
 	}
 	e.prev = *a
 	return nil
@@ -593,6 +605,22 @@ func (d *planDecoder) alloc(a *Allocation) bool {
 	}
 	if m&amAllocModifyIndex != 0 {
 		a.AllocModifyIndex = d.uvarint("allocation alloc_modify_index")
+	}
+	if m&amPorts != 0 {
+		a.Ports = nil
+		if n := d.optCount("allocation ports"); n >= 0 {
+			a.Ports = make([]AllocPort, 0, n)
+			for i := 0; i < n && d.err == nil; i++ {
+				a.Ports = append(a.Ports, AllocPort{
+					Label: d.ref("allocation port label"),
+					Value: d.int("allocation port value"),
+					To:    d.int("allocation port to"),
+				})
+			}
+		}
+	} else if a.Ports != nil {
+		// Same ports as the previous allocation: its own copy.
+		a.Ports = slices.Clone(a.Ports)
 	}
 	*p = *a
 	return true

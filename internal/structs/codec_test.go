@@ -29,7 +29,8 @@ func testPlanBatch() *ApplyPlanBatchRequest {
 		TaskState: TaskState{State: TaskStateRunning, Restarts: 2, ExitCode: -1, Failed: true, StartedAt: 5, FinishedAt: -7,
 			PID: 99, Events: []TaskEvent{{Time: 1, Type: "Received"}, {Time: 2, Type: "Started", Message: "task started"}}},
 		PreviousAllocation: testUUID, RescheduleCount: 1, PreemptedBy: testUUID, CreateTime: 3, ModifyTime: 9,
-		CreateIndex: 10, ModifyIndex: 12, AllocModifyIndex: 11}
+		CreateIndex: 10, ModifyIndex: 12, AllocModifyIndex: 11,
+		Ports: []AllocPort{{Label: "http", Value: 20001, To: 80}, {Label: "db", Value: -1}}}
 	evicted2 := evicted.Copy()
 	evicted2.ID = testUUID
 	evicted2.TaskState.Events = []TaskEvent{}

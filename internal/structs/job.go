@@ -149,6 +149,8 @@ type Job struct {
 	Driver    string            `json:"driver" yaml:"driver"`
 	Config    map[string]any    `json:"config,omitempty" yaml:"config,omitempty"`
 	Env       map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
+	// Network asks for host ports for each copy (network.go).
+	Network *Network `json:"network,omitempty" yaml:"network,omitempty"`
 
 	Restart    RestartPolicy    `json:"restart" yaml:"restart"`
 	Reschedule ReschedulePolicy `json:"reschedule" yaml:"reschedule"`
@@ -224,6 +226,9 @@ func (j *Job) Copy() *Job {
 		p.MetaOptional = append([]string(nil), p.MetaOptional...)
 		c.Parameterized = &p
 	}
+	if j.Network != nil {
+		c.Network = &Network{Ports: append([]Port(nil), j.Network.Ports...)}
+	}
 	if j.FrameworkTask != nil {
 		t := *j.FrameworkTask
 		c.FrameworkTask = &t
@@ -251,9 +256,10 @@ func SpecChanged(old, updated *Job) bool {
 		Driver      string
 		Config      map[string]any
 		Env         map[string]string
+		Network     *Network `json:",omitempty"`
 	}
-	a := spec{old.Constraints, old.Resources, old.Driver, old.Config, old.Env}
-	b := spec{updated.Constraints, updated.Resources, updated.Driver, updated.Config, updated.Env}
+	a := spec{old.Constraints, old.Resources, old.Driver, old.Config, old.Env, old.Network}
+	b := spec{updated.Constraints, updated.Resources, updated.Driver, updated.Config, updated.Env, updated.Network}
 	// Compare through JSON so that map[string]any values decoded from YAML
 	// (int) and JSON (float64) compare by meaning.
 	ja, _ := json.Marshal(a)

@@ -187,6 +187,7 @@ func (j *Job) Validate(drivers DriverRules) error {
 	if l := j.Logs; l.MaxFileSizeMB < 1 || l.MaxFileSizeMB > MaxLogFileSizeMB {
 		e.add("logs.max_file_size_mb", "must be between 1 and %d MiB (got %d)", MaxLogFileSizeMB, l.MaxFileSizeMB)
 	}
+	j.validateNetwork(e)
 	validateBackoff(e, "reschedule", j.Reschedule.DelayFunction, j.Reschedule.Delay, j.Reschedule.MaxDelay)
 	if j.Driver == "" {
 		e.add("driver", "is required")

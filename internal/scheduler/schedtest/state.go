@@ -206,17 +206,29 @@ func (s *State) LiveAllocs(jobID string) []*structs.Allocation {
 }
 
 // CheckInvariants returns an error naming every node whose live
-// allocations exceed its capacity.
+// allocations exceed its capacity or hold one host port twice.
 func (s *State) CheckInvariants() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	used := map[string]structs.Resources{}
+	type nodePort struct {
+		node string
+		port int
+	}
+	holder := map[nodePort]string{}
+	var errs []string
 	for _, a := range s.allocs {
 		if !a.Terminal() {
 			used[a.NodeID] = used[a.NodeID].Add(a.Resources)
+			for _, p := range a.Ports {
+				k := nodePort{a.NodeID, p.Value}
+				if other, dup := holder[k]; dup {
+					errs = append(errs, fmt.Sprintf("node %s: port %d held by %s and %s", a.NodeID, p.Value, other, a.Name))
+				}
+				holder[k] = a.Name
+			}
 		}
 	}
-	var errs []string
 	for id, u := range used {
 		n := s.nodes[id]
 		if n == nil {

@@ -431,8 +431,9 @@ type offerView struct {
 }
 
 var (
-	_ scheduler.State           = (*offerView)(nil)
-	_ scheduler.NodeUsageReader = (*offerView)(nil)
+	_ scheduler.State             = (*offerView)(nil)
+	_ scheduler.NodeUsageReader   = (*offerView)(nil)
+	_ scheduler.PortHoldersReader = (*offerView)(nil)
 )
 
 func (v *offerView) Nodes() []*structs.Node { return v.set.nodes }
@@ -464,6 +465,11 @@ func (v *offerView) AllocsByNode(id string) []*structs.Allocation {
 	}
 	return v.State.AllocsByNode(id)
 }
+
+// PortHolders shows every allocation of a node for its used host ports:
+// an offer holds cpu and memory, not the ports other frameworks' copies
+// hold there.
+func (v *offerView) PortHolders(id string) []*structs.Allocation { return v.State.AllocsByNode(id) }
 
 // waitingReason says why a job of this framework waits, or "".
 func (b *builtin) waitingReason(jobID string) (string, bool) {
