@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/acl"
 	"github.com/gantry-project/gantry/internal/kv/aof"
 	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
@@ -64,6 +65,12 @@ type Config struct {
 	ReplBacklogSize int
 	// MasterAuth is the password a replica AUTHs with at its primary.
 	MasterAuth string
+	// MasterUser is the user a replica AUTHs as (masteruser); empty is
+	// the default user.
+	MasterUser string
+	// ACLFile is the file of ACL users (aclfile) that ACL LOAD reads and
+	// ACL SAVE writes; empty keeps users in memory only.
+	ACLFile string
 	// ReplTimeout is how long a replication link may stay silent (the
 	// primary pings every second) before the replica reconnects; default
 	// 5 s.
@@ -207,6 +214,9 @@ type Server struct {
 	closed      bool
 	requirepass string
 
+	users  *acl.Users // ACL users (cmd_acl.go)
+	aclLog *acl.Log
+
 	done    chan struct{}
 	wg      sync.WaitGroup
 	nextID  atomic.Int64
@@ -257,6 +267,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.config = configTable()
 	s.cmds = commandTable()
+	if err := s.initACL(); err != nil {
+		return nil, err
+	}
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
@@ -274,7 +287,7 @@ func New(cfg Config) (*Server, error) {
 	// replication starts after loading: the loaded data is the state at
 	// offset 0 of a new replication ID
 	s.repl = repl.New(repl.Config{
-		KS: s.ks, BacklogSize: cfg.ReplBacklogSize, MasterAuth: cfg.MasterAuth,
+		KS: s.ks, BacklogSize: cfg.ReplBacklogSize, MasterAuth: cfg.MasterAuth, MasterUser: cfg.MasterUser,
 		Timeout: cfg.ReplTimeout, Logger: cfg.Logger,
 		NewApplier: s.newApplier, ListenPort: s.port,
 	})

@@ -175,7 +175,11 @@ func (r *State) syncOnce(gen int64, addr string) error {
 	m := &masterConn{r: r, gen: gen, nc: nc, br: bufio.NewReaderSize(nc, 64*1024),
 		applyOne: r.cfg.NewApplier(), tout: r.cfg.Timeout}
 	if pass := r.cfg.MasterAuth; pass != "" {
-		l, err := m.call("AUTH", pass)
+		auth := []string{"AUTH", pass}
+		if u := r.cfg.MasterUser; u != "" {
+			auth = []string{"AUTH", u, pass}
+		}
+		l, err := m.call(auth...)
 		if err != nil {
 			return err
 		}

@@ -46,6 +46,8 @@ type Config struct {
 	BacklogSize int
 	// MasterAuth is the password a replica AUTHs with at its primary.
 	MasterAuth string
+	// MasterUser is the user it AUTHs as (masteruser); empty: default.
+	MasterUser string
 	// Timeout is how long a link may stay silent before the replica
 	// reconnects.
 	Timeout time.Duration
