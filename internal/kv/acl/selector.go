@@ -17,6 +17,18 @@ var (
 	errFirstArgBad    = errors.New("First-arg can't be used to block commands")
 )
 
+// Limits on what ACL SETUSER can grow, so that a client cannot make the
+// server hold unbounded rules (Redis has none).
+const (
+	MaxUsers     = 10000
+	MaxPatterns  = 1024 // key or channel patterns of one selector
+	MaxSelectors = 64   // added selectors of one user
+	MaxPasswords = 64
+	MaxFirstArgs = 64 // first arguments of one command (+select|0)
+)
+
+var errTooMany = errors.New("Too many patterns, passwords, selectors or first arguments for one user")
+
 // keyPattern is a ~pattern with the access it grants (%R~, %W~, %RW~).
 type keyPattern struct {
 	pattern string
@@ -111,8 +123,8 @@ func (s *Selector) apply(rule string) error {
 	case "nocommands":
 		rule = "-@all"
 	}
-	if rule == "" {
-		return errSyntax
+	if rule == "" || hasSpace(rule) {
+		return errSyntax // a pattern with spaces would not read back from the file
 	}
 	switch {
 	case rule[0] == '~' || rule[0] == '%':
@@ -127,6 +139,9 @@ func (s *Selector) apply(rule string) error {
 			return nil
 		}
 		if !slices.Contains(s.channels, p) {
+			if len(s.channels) >= MaxPatterns {
+				return errTooMany
+			}
 			s.channels = append(s.channels, p)
 		}
 		return nil
@@ -169,8 +184,14 @@ func (s *Selector) addKeyPattern(rule string) error {
 	for i := range s.keys {
 		if s.keys[i].pattern == p { // %R~foo %W~foo is ~foo
 			s.keys[i].flags |= flags
+			if p == "*" && s.keys[i].flags == KeyRead|KeyWrite { // and %R~* %W~* is allkeys
+				s.keys, s.allKeys = nil, true
+			}
 			return nil
 		}
+	}
+	if len(s.keys) >= MaxPatterns {
+		return errTooMany
 	}
 	s.keys = append(s.keys, keyPattern{p, flags})
 	return nil
@@ -236,6 +257,9 @@ func (s *Selector) applyCommandRule(rule string) error {
 			s.firstArgs = make(map[int][]string)
 		}
 		if !slices.Contains(s.firstArgs[ci.id], parts[1]) {
+			if len(s.firstArgs[ci.id]) >= MaxFirstArgs {
+				return errTooMany
+			}
 			s.firstArgs[ci.id] = append(s.firstArgs[ci.id], parts[1])
 		}
 		return nil
@@ -379,4 +403,17 @@ func (s *Selector) describe() string {
 	}
 	parts = append(parts, s.describeCommands())
 	return strings.Join(parts, " ")
+}
+
+// hasSpace reports whether s has white space or NUL, which names,
+// patterns and commands may not have.
+func hasSpace(s string) bool { return strings.ContainsAny(s, " \t\n\r\v\f\x00") }
+
+// fields splits s at the white space hasSpace refuses (ASCII only, as
+// Redis splits the ACL file; strings.Fields would also split at Unicode
+// spaces a pattern may hold).
+func fields(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f' || r == 0
+	})
 }

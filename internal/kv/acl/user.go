@@ -113,12 +113,21 @@ func validHash(h string) bool {
 
 // apply applies one rule to the user (u is a private copy).
 func (u *User) apply(cat *Catalog, rule string) error {
+	if rule == "" {
+		return errSyntax
+	}
 	if strings.HasPrefix(rule, "(") && strings.HasSuffix(rule, ")") {
 		sel := newSelector(cat)
-		for _, r := range strings.Fields(rule[1 : len(rule)-1]) {
+		for _, r := range fields(rule[1 : len(rule)-1]) {
+			if strings.ContainsAny(r, "()") {
+				return errSyntax // no nesting: the file could not tell where it ends
+			}
 			if err := sel.apply(r); err != nil {
 				return err
 			}
+		}
+		if len(u.selectors) >= MaxSelectors {
+			return errTooMany
 		}
 		u.selectors = append(u.selectors, sel)
 		return nil
@@ -150,6 +159,9 @@ func (u *User) apply(cat *Catalog, rule string) error {
 	case '>':
 		h := HashPassword(rule[1:])
 		if !slices.Contains(u.passwords, h) {
+			if len(u.passwords) >= MaxPasswords {
+				return errTooMany
+			}
 			u.passwords = append(u.passwords, h)
 		}
 		u.nopass = false
@@ -159,6 +171,9 @@ func (u *User) apply(cat *Catalog, rule string) error {
 			return errBadHash
 		}
 		if !slices.Contains(u.passwords, rule[1:]) {
+			if len(u.passwords) >= MaxPasswords {
+				return errTooMany
+			}
 			u.passwords = append(u.passwords, rule[1:])
 		}
 		u.nopass = false

@@ -104,7 +104,7 @@ func (us *Users) List() []string {
 
 // validName refuses names Redis refuses.
 func validName(name string) error {
-	if strings.ContainsAny(name, " \x00") {
+	if hasSpace(name) {
 		return errors.New("Usernames can't contain spaces or null characters")
 	}
 	return nil
@@ -137,6 +137,9 @@ func (us *Users) SetUser(name string, rules []string) error {
 	}
 	u.finish()
 	if h == nil {
+		if len(us.users) >= MaxUsers {
+			return fmt.Errorf("Too many users: at most %d", MaxUsers)
+		}
 		h = &Handle{}
 		us.users[name] = h
 	}
@@ -197,17 +200,20 @@ func (us *Users) Authenticate(name, pass string) *Handle {
 func (us *Users) Parse(text string) (map[string]*User, error) {
 	users := make(map[string]*User)
 	for i, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
+		line = strings.Trim(line, " \t\r\v\f")
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		f := strings.Fields(line)
-		if f[0] != "user" || len(f) < 2 {
+		f := fields(line)
+		if len(f) < 2 || f[0] != "user" {
 			return nil, fmt.Errorf("line %d: should start with user keyword", i+1)
 		}
 		name := f[1]
 		if err := validName(name); err != nil {
 			return nil, fmt.Errorf("line %d: %v", i+1, err)
+		}
+		if len(users) >= MaxUsers {
+			return nil, fmt.Errorf("line %d: too many users: at most %d", i+1, MaxUsers)
 		}
 		if _, dup := users[name]; dup {
 			return nil, fmt.Errorf("duplicate user '%s' found on line %d", name, i+1)
