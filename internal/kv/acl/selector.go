@@ -47,7 +47,7 @@ type Selector struct {
 	allCommands bool
 	// firstArgs are the first arguments allowed for a command whose bit is
 	// clear (+select|0).
-	firstArgs map[int][]string
+	firstArgs   map[int][]string
 	keys        []keyPattern
 	allKeys     bool
 	channels    []string

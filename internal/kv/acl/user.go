@@ -93,8 +93,8 @@ func (e *RuleError) Error() string {
 func (e *RuleError) Unwrap() error { return e.Err }
 
 var (
-	errNoSuchPass     = errors.New("The password you are trying to remove from the user does not exist")
-	errBadHash        = errors.New("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters")
+	errNoSuchPass = errors.New("The password you are trying to remove from the user does not exist")
+	errBadHash    = errors.New("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters")
 )
 
 // validHash reports whether h is 64 lower-case hex digits.
