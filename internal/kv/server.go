@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,15 @@ type Config struct {
 	// ACLFile is the file of ACL users (aclfile) that ACL LOAD reads and
 	// ACL SAVE writes; empty keeps users in memory only.
 	ACLFile string
+	// ProtectedMode refuses clients from other hosts while the default
+	// user has no password (protected-mode, as Redis 7).
+	ProtectedMode bool
+	// ReplTLS, when set, is the TLS configuration a replica dials its
+	// primary with (tls-replication).
+	ReplTLS *tls.Config
+	// MigrateTLS, when set, is the TLS configuration MIGRATE dials other
+	// peers with (tls-cluster).
+	MigrateTLS *tls.Config
 	// ReplTimeout is how long a replication link may stay silent (the
 	// primary pings every second) before the replica reconnects; default
 	// 5 s.
@@ -208,14 +218,19 @@ type Server struct {
 	lim    limits                 // settable limits on clients
 	config map[string]configParam // CONFIG GET and SET
 
-	mu          sync.Mutex // guards clients, ln, closed and the settable config
+	mu          sync.Mutex // guards clients, ln, lns, closed and the settable config
 	clients     map[int64]*Client
-	ln          net.Listener
+	ln          net.Listener   // the first listener (its port is the replica's listening-port)
+	lns         []net.Listener // every listener (plain and TLS)
 	closed      bool
 	requirepass string
 
 	users  *acl.Users // ACL users (cmd_acl.go)
 	aclLog *acl.Log
+
+	protectedMode      atomic.Bool // security.go
+	protectedRefused   atomic.Int64
+	tlsHandshakeErrors atomic.Int64
 
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -270,6 +285,7 @@ func New(cfg Config) (*Server, error) {
 	if err := s.initACL(); err != nil {
 		return nil, err
 	}
+	s.initSecurity()
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
@@ -287,7 +303,7 @@ func New(cfg Config) (*Server, error) {
 	// replication starts after loading: the loaded data is the state at
 	// offset 0 of a new replication ID
 	s.repl = repl.New(repl.Config{
-		KS: s.ks, BacklogSize: cfg.ReplBacklogSize, MasterAuth: cfg.MasterAuth, MasterUser: cfg.MasterUser,
+		KS: s.ks, BacklogSize: cfg.ReplBacklogSize, MasterAuth: cfg.MasterAuth, MasterUser: cfg.MasterUser, TLS: cfg.ReplTLS,
 		Timeout: cfg.ReplTimeout, Logger: cfg.Logger,
 		NewApplier: s.newApplier, ListenPort: s.port,
 	})
@@ -360,7 +376,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 		return ErrServerClosed
 	}
-	s.ln = ln
+	if s.ln == nil {
+		s.ln = ln
+	}
+	s.lns = append(s.lns, ln)
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
@@ -395,6 +414,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
+		if !s.admitPlain(nc) { // protected mode (security.go)
+			continue
+		}
 		c := newClient(s, nc)
 		s.mu.Lock()
 		if s.closed {
@@ -426,7 +448,11 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
-			c.serve()
+			if c.admitTLS() { // a TLS handshake (security.go)
+				c.serve()
+			} else {
+				c.nc.Close()
+			}
 			s.dropClient(c)
 		}()
 	}
@@ -461,8 +487,8 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.done)
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 	for _, c := range s.clients {
 		if !c.inLoop { // loops close their own clients

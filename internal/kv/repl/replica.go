@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"crypto/tls"
 	"bufio"
 	"errors"
 	"fmt"
@@ -154,6 +155,16 @@ func (r *State) syncOnce(gen int64, addr string) error {
 	nc, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
+	}
+	if r.cfg.TLS != nil { // tls-replication
+		tc := tls.Client(nc, r.cfg.TLS)
+		_ = tc.SetDeadline(time.Now().Add(r.cfg.Timeout))
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			return fmt.Errorf("TLS handshake with the primary: %w", err)
+		}
+		_ = tc.SetDeadline(time.Time{})
+		nc = tc
 	}
 	r.mu.Lock()
 	if r.gen.Load() != gen {

@@ -8,6 +8,7 @@
 package repl
 
 import (
+	"crypto/tls"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -48,6 +49,8 @@ type Config struct {
 	MasterAuth string
 	// MasterUser is the user it AUTHs as (masteruser); empty: default.
 	MasterUser string
+	// TLS, when set, is how a replica dials its primary (tls-replication).
+	TLS *tls.Config
 	// Timeout is how long a link may stay silent before the replica
 	// reconnects.
 	Timeout time.Duration
