@@ -209,7 +209,7 @@ func (s *Server) dispatch(c *Client) {
 		c.W.Error("NOAUTH Authentication required.")
 		return
 	}
-	if u := c.user.User(); !u.Unrestricted() && !c.aclAllowed(cmd, args, "toplevel") {
+	if c.restricted() && !c.aclAllowed(cmd, args, "toplevel") {
 		if c.multi {
 			c.multiErr = true
 		}

@@ -99,6 +99,14 @@ func (s *Server) defaultAuthed() bool {
 	return u.NoPass() && u.Enabled()
 }
 
+// restricted reports whether the connection's commands are checked: its
+// user is not unrestricted. The fast path of the default user is this one
+// atomic load and test. Internal clients (the replication stream's) have
+// no user and are not checked.
+func (c *Client) restricted() bool {
+	return c.user != nil && !c.user.User().Unrestricted()
+}
+
 // aclAllowed checks a command against the connection's user, past the
 // fast path of an unrestricted user. A refusal is logged and answered.
 func (c *Client) aclAllowed(cmd *command.Command, args [][]byte, context string) bool {

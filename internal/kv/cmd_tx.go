@@ -125,7 +125,7 @@ func cmdExec(c *Client) {
 	saved := c.Args
 	for i, args := range queued {
 		c.Args = args
-		if u := c.user.User(); !u.Unrestricted() && !c.aclAllowed(cmds[i], args, "multi") {
+		if c.restricted() && !c.aclAllowed(cmds[i], args, "multi") {
 			continue // permissions changed since it was queued: its reply is the refusal
 		}
 		s.call(c, cmds[i], false)
