@@ -134,6 +134,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	limits.register(f)
 	cl.register(f)
 	sec.register(f)
+	cmd.AddCommand(newPeerKeyringCmd()) // peer_keyring.go
 	f.StringVar(&configFile, "config", "", "YAML file of flag values (keys are flag names without --; flags on the command line win)")
 	return cmd
 }

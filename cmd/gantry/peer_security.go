@@ -15,6 +15,7 @@ type peerSecurity struct {
 	aclFile       string
 	masterUser    string
 	protectedMode string
+	keyringFile   string
 	tls           peer.TLSConfig
 }
 
@@ -22,6 +23,7 @@ func (s *peerSecurity) register(f *pflag.FlagSet) {
 	f.StringVar(&s.aclFile, "aclfile", "", "file of ACL users (ACL LOAD reads it, ACL SAVE writes it); not with --requirepass")
 	f.StringVar(&s.masterUser, "masteruser", "", "ACL user this peer AUTHs as at its primary (with --masterauth)")
 	f.StringVar(&s.protectedMode, "protected-mode", "yes", "refuse clients from other hosts while the default user has no password (yes or no)")
+	f.StringVar(&s.keyringFile, "gossip-keyring-file", "", "gossip keyring file (JSON array of base64 keys, the primary first); default <data-dir>/gossip.keyring, used when it exists")
 	f.IntVar(&s.tls.Port, "tls-port", 0, "serve the Redis protocol over TLS on this port too (0: off)")
 	f.StringVar(&s.tls.CertFile, "tls-cert-file", "", "PEM certificate served on --tls-port and presented to other peers")
 	f.StringVar(&s.tls.KeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
@@ -34,6 +36,7 @@ func (s *peerSecurity) register(f *pflag.FlagSet) {
 func (s *peerSecurity) apply(cfg *peer.Config) error {
 	cfg.Store.ACLFile = s.aclFile
 	cfg.Store.MasterUser = s.masterUser
+	cfg.KeyringFile = s.keyringFile
 	switch s.protectedMode {
 	case "yes":
 		cfg.Store.ProtectedMode = true

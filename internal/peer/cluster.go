@@ -22,6 +22,9 @@ type ClusterConfig struct {
 	// own connections to other peers (a replica pausing its primary for
 	// CLUSTER FAILOVER): masteruser and masterauth, TLS with tls-cluster.
 	PeerClient func(*redis.Options)
+	// Keyring, when set, encrypts the gossip (keyring.go); it takes the
+	// place of SecretKey and CLUSTER KEYRING changes it.
+	Keyring *Keyring
 	// Node configures the protocol. Node.ID may be empty: the ID saved in
 	// Store is used, else a new random one. Node.BusPort 0 announces the
 	// gossip port (AdvertisePort, else the bound one).

@@ -46,6 +46,10 @@ type Config struct {
 	RequireFullCoverage bool
 	// GossipKey, when set (16, 24 or 32 bytes), encrypts the gossip.
 	GossipKey []byte
+	// KeyringFile is the gossip keyring (keyring.go); empty is
+	// gossip.keyring in Store.DataDir. When it exists it encrypts the
+	// gossip (over GossipKey); GossipKey without it starts it.
+	KeyringFile string
 	// TLS configures the TLS port and TLS between peers (tls.go).
 	TLS TLSConfig
 	// Logger receives the cluster layer's messages (Store.Logger gets the
@@ -203,6 +207,11 @@ func (p *Peer) startCluster() error {
 		}
 		ccfg.Store = NewFileStore(dir)
 	}
+	kr, err := p.loadKeyring() // keyring.go
+	if err != nil {
+		return err
+	}
+	ccfg.Keyring = kr
 	c, err := NewCluster(ccfg)
 	if err != nil {
 		return err
