@@ -1,8 +1,8 @@
 package repl
 
 import (
-	"crypto/tls"
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
