@@ -172,7 +172,7 @@ func TestGenPass(t *testing.T) {
 			t.Errorf("GenPass(%d) = %q: want %d hex digits", bits, p, n)
 		}
 	}
-	if GenPass(128) == GenPass(128) {
+	if a, b := GenPass(128), GenPass(128); a == b {
 		t.Error("two passwords are equal")
 	}
 }

@@ -1,20 +1,25 @@
 package acl
 
 import (
-	"errors"
 	"slices"
 	"strings"
 )
 
+// redisError is an error worded as Redis words it, capitals and all:
+// clients and tests match the text.
+type redisError string
+
+func (e redisError) Error() string { return string(e) }
+
 // Errors of ACL rules, worded as Redis words them (after "Error in ACL
 // SETUSER modifier '<rule>': ").
-var (
-	errSyntax         = errors.New("Syntax error")
-	errUnknownCommand = errors.New("Unknown command or category name in ACL")
-	errKeyAfterAll    = errors.New("Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns")
-	errChanAfterAll   = errors.New("Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels")
-	errFirstArgSub    = errors.New("Allowing first-arg of a subcommand is not supported")
-	errFirstArgBad    = errors.New("First-arg can't be used to block commands")
+const (
+	errSyntax         = redisError("Syntax error")
+	errUnknownCommand = redisError("Unknown command or category name in ACL")
+	errKeyAfterAll    = redisError("Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns")
+	errChanAfterAll   = redisError("Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels")
+	errFirstArgSub    = redisError("Allowing first-arg of a subcommand is not supported")
+	errFirstArgBad    = redisError("First-arg can't be used to block commands")
 )
 
 // Limits on what ACL SETUSER can grow, so that a client cannot make the
@@ -27,7 +32,7 @@ const (
 	MaxFirstArgs = 64 // first arguments of one command (+select|0)
 )
 
-var errTooMany = errors.New("Too many patterns, passwords, selectors or first arguments for one user")
+const errTooMany = redisError("Too many patterns, passwords, selectors or first arguments for one user")
 
 // keyPattern is a ~pattern with the access it grants (%R~, %W~, %RW~).
 type keyPattern struct {
@@ -126,10 +131,10 @@ func (s *Selector) apply(rule string) error {
 	if rule == "" || hasSpace(rule) {
 		return errSyntax // a pattern with spaces would not read back from the file
 	}
-	switch {
-	case rule[0] == '~' || rule[0] == '%':
+	switch rule[0] {
+	case '~', '%':
 		return s.addKeyPattern(rule)
-	case rule[0] == '&':
+	case '&':
 		if s.allChannels {
 			return errChanAfterAll
 		}
@@ -145,7 +150,7 @@ func (s *Selector) apply(rule string) error {
 			s.channels = append(s.channels, p)
 		}
 		return nil
-	case rule[0] == '+' || rule[0] == '-':
+	case '+', '-':
 		return s.applyCommandRule(rule)
 	}
 	return errSyntax

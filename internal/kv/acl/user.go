@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -92,9 +91,9 @@ func (e *RuleError) Error() string {
 
 func (e *RuleError) Unwrap() error { return e.Err }
 
-var (
-	errNoSuchPass = errors.New("The password you are trying to remove from the user does not exist")
-	errBadHash    = errors.New("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters")
+const (
+	errNoSuchPass = redisError("The password you are trying to remove from the user does not exist")
+	errBadHash    = redisError("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters")
 )
 
 // validHash reports whether h is 64 lower-case hex digits.
@@ -215,7 +214,7 @@ func mergeSelectorArgs(rules []string) ([]string, error) {
 			j++
 		}
 		if j == len(rules) {
-			return nil, fmt.Errorf("Unmatched parenthesis in acl selector starting at '%s'.", r)
+			return nil, redisError("Unmatched parenthesis in acl selector starting at '" + r + "'.")
 		}
 		out = append(out, strings.Join(rules[i:j+1], " "))
 		i = j

@@ -1,7 +1,6 @@
 package acl
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -39,7 +38,7 @@ type Users struct {
 }
 
 // ErrDefaultUser refuses to delete the default user.
-var ErrDefaultUser = errors.New("The 'default' user cannot be removed")
+const ErrDefaultUser = redisError("The 'default' user cannot be removed")
 
 // NewUsers returns the users of a new server: only the default user,
 // allowed everything, with requirepass as its password (nopass without
@@ -105,7 +104,7 @@ func (us *Users) List() []string {
 // validName refuses names Redis refuses.
 func validName(name string) error {
 	if hasSpace(name) {
-		return errors.New("Usernames can't contain spaces or null characters")
+		return redisError("Usernames can't contain spaces or null characters")
 	}
 	return nil
 }
@@ -138,7 +137,7 @@ func (us *Users) SetUser(name string, rules []string) error {
 	u.finish()
 	if h == nil {
 		if len(us.users) >= MaxUsers {
-			return fmt.Errorf("Too many users: at most %d", MaxUsers)
+			return redisError(fmt.Sprintf("Too many users: at most %d", MaxUsers))
 		}
 		h = &Handle{}
 		us.users[name] = h
@@ -210,7 +209,7 @@ func (us *Users) Parse(text string) (map[string]*User, error) {
 		}
 		name := f[1]
 		if err := validName(name); err != nil {
-			return nil, fmt.Errorf("line %d: %v", i+1, err)
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
 		}
 		if len(users) >= MaxUsers {
 			return nil, fmt.Errorf("line %d: too many users: at most %d", i+1, MaxUsers)
@@ -220,12 +219,12 @@ func (us *Users) Parse(text string) (map[string]*User, error) {
 		}
 		rules, err := mergeSelectorArgs(f[2:])
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %v", i+1, err)
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
 		}
 		u := newUser(us.cat, name)
 		for _, r := range rules {
 			if err := u.apply(us.cat, r); err != nil {
-				return nil, fmt.Errorf("line %d: %v", i+1, &RuleError{r, err})
+				return nil, fmt.Errorf("line %d: %w", i+1, &RuleError{r, err})
 			}
 		}
 		u.finish()
