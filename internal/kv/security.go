@@ -85,6 +85,16 @@ func (c *Client) admitTLS() bool {
 	return true
 }
 
+// refuseMaxClients tells a client over maxclients so. A new socket's send
+// buffer is empty: the write does not block the accept loop. A TLS client
+// is closed without it: writing would wait for its handshake.
+func refuseMaxClients(nc net.Conn) {
+	if _, isTLS := nc.(*tls.Conn); isTLS {
+		return
+	}
+	_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
+}
+
 // ServeTLS accepts TLS clients on ln (--tls-port) with cfg until Close.
 // They are served each by its own goroutine (the event loops read the
 // socket themselves, which TLS does not allow), with the same commands,

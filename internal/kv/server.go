@@ -427,8 +427,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		if int64(len(s.clients)) >= s.lim.maxClients.Load() {
 			s.mu.Unlock()
 			s.rejectedConns.Add(1)
-			// a new socket's send buffer is empty: this does not block
-			_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
+			refuseMaxClients(nc) // security.go
 			nc.Close()
 			continue
 		}
