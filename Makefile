@@ -48,6 +48,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLogReader -fuzztime 30s ./internal/kv/aof
 	$(GO) test -run '^$$' -fuzz FuzzPSyncReply -fuzztime 30s ./internal/kv/repl
 	$(GO) test -run '^$$' -fuzz FuzzBacklog -fuzztime 30s ./internal/kv/repl
+	$(GO) test -run '^$$' -fuzz FuzzSetUser -fuzztime 30s ./internal/kv/acl
+	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime 30s ./internal/kv/acl
 	$(GO) test -run '^$$' -fuzz FuzzRestoreBackup -fuzztime 30s ./internal/state
 	$(GO) test -run '^$$' -fuzz FuzzParsePolicy -fuzztime 30s ./internal/acl
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrameworkCall -fuzztime 30s ./internal/structs

@@ -14,7 +14,10 @@
 #   GPORT/RPORT (ports, default 16379/16380), PIPELINES ("1 16"),
 #   PIPE_KEYS (keys loaded with redis-cli --pipe first, default 1000000; 0
 #   skips it), MODES ("off everysec"), REPEAT (runs per test, default 1; the table
-#   shows the best rps and the best p99 of the runs of each server).
+#   shows the best rps and the best p99 of the runs of each server),
+#   TLS (1: both servers serve a TLS port with client certificates, made
+#   with gantry tls, and redis-benchmark connects to it with --tls; the
+#   redis-server must be built with TLS, as Debian's is).
 # Needs: go, redis-server and redis-benchmark
 #   (apt-get install -y redis-server redis-tools).
 set -euo pipefail
@@ -28,6 +31,7 @@ PIPELINES=${PIPELINES:-"1 16"}
 MODES=${MODES:-"off everysec"}
 REPEAT=${REPEAT:-1}
 PIPE_KEYS=${PIPE_KEYS:-1000000}
+TLS=${TLS:-0}
 
 for bin in go redis-server redis-benchmark redis-cli; do
 	command -v "$bin" >/dev/null || { echo "redis-compare: $bin not found (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
@@ -46,6 +50,26 @@ trap cleanup EXIT
 
 (cd "$root" && go build -o "$work/gantry" ./cmd/gantry)
 
+# TLS: a CA, a server and a client certificate; the benchmarked ports are
+# then the TLS ports (the plain ones stay for redis-cli's setup commands)
+gtls=()
+rtls=()
+btls=()
+GBPORT=$GPORT
+RBPORT=$RPORT
+if [ "$TLS" = 1 ]; then
+	(cd "$work" && ./gantry tls ca create >/dev/null && ./gantry tls cert create --server >/dev/null &&
+		./gantry tls cert create --client >/dev/null)
+	ca=$work/gantry-agent-ca.pem
+	GBPORT=$((GPORT + 1000))
+	RBPORT=$((RPORT + 1000))
+	gtls=(--tls-port "$GBPORT" --tls-cert-file "$work/global-server-gantry.pem"
+		--tls-key-file "$work/global-server-gantry-key.pem" --tls-ca-cert-file "$ca")
+	rtls=(--tls-port "$RBPORT" --tls-cert-file "$work/global-server-gantry.pem"
+		--tls-key-file "$work/global-server-gantry-key.pem" --tls-ca-cert-file "$ca")
+	btls=(--tls --cacert "$ca" --cert "$work/global-client-gantry.pem" --key "$work/global-client-gantry-key.pem")
+fi
+
 wait_port() {
 	for _ in $(seq 1 100); do
 		redis-cli -h 127.0.0.1 -p "$1" ping >/dev/null 2>&1 && return 0
@@ -59,17 +83,17 @@ start_servers() { # $1: off | everysec
 	rm -rf "$work/gdata" "$work/rdata"
 	mkdir -p "$work/gdata" "$work/rdata"
 	if [ "$1" = off ]; then
-		"$work/gantry" peer --bind 127.0.0.1 --port "$GPORT" 2>"$work/gantry.log" &
+		"$work/gantry" peer --bind 127.0.0.1 --port "$GPORT" "${gtls[@]}" 2>"$work/gantry.log" &
 		gpid=$!
 		redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly no \
-			--dir "$work/rdata" >"$work/redis.log" 2>&1 &
+			--dir "$work/rdata" "${rtls[@]}" >"$work/redis.log" 2>&1 &
 		rpid=$!
 	else
 		"$work/gantry" peer --bind 127.0.0.1 --port "$GPORT" --data-dir "$work/gdata" \
-			--appendfsync "$1" 2>"$work/gantry.log" &
+			--appendfsync "$1" "${gtls[@]}" 2>"$work/gantry.log" &
 		gpid=$!
 		redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly yes \
-			--appendfsync "$1" --dir "$work/rdata" >"$work/redis.log" 2>&1 &
+			--appendfsync "$1" --dir "$work/rdata" "${rtls[@]}" >"$work/redis.log" 2>&1 &
 		rpid=$!
 	fi
 	wait_port "$GPORT"
@@ -86,8 +110,12 @@ stop_servers() {
 # bench PORT P TEST: one redis-benchmark run; prints "rps,p99"
 bench() {
 	redis-cli -h 127.0.0.1 -p "$1" flushall >/dev/null
+	local port=$1
+	if [ "$TLS" = 1 ]; then # the TLS port beside the plain one
+		port=$(( $1 == GPORT ? GBPORT : RBPORT ))
+	fi
 	# CSV: "test","rps","avg","min","p50","p95","p99","max"
-	redis-benchmark -h 127.0.0.1 -p "$1" -t "$3" -n "$N" -c "$C" -P "$2" --csv |
+	redis-benchmark -h 127.0.0.1 -p "$port" "${btls[@]}" -t "$3" -n "$N" -c "$C" -P "$2" --csv |
 		tail -n 1 | tr -d '"' | cut -d, -f2,7
 }
 
@@ -142,7 +170,7 @@ for mode in $MODES; do
 done
 
 echo
-echo "gantry vs redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): -n $N -c $C, best of $REPEAT, 127.0.0.1"
+echo "gantry vs redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): -n $N -c $C, best of $REPEAT, 127.0.0.1, TLS=$TLS"
 printf '%-9s %-3s %-6s %11s %11s %7s %9s %9s %7s\n' persist P test gantry_rps redis_rps rps_x gantry_p99 redis_p99 p99_x
 # fields: mode, P, test, gantry rps, gantry p99, redis rps, redis p99
 awk -F, '{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	_ "net/http/pprof"
@@ -37,6 +38,7 @@ func newPeerCmd() *cobra.Command {
 		masterAuth  string
 		httpAddr    string
 		limits      storeLimits
+		sec         peerSecurity
 	)
 	cmd := &cobra.Command{
 		Use:   "peer",
@@ -62,6 +64,9 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			cfg.Store.ReplBacklogSize = backlog
 			cfg.Store.MasterAuth = masterAuth
 			if err := limits.apply(&cfg.Store); err != nil {
+				return err
+			}
+			if err := sec.apply(&cfg); err != nil {
 				return err
 			}
 			if cpus > 0 {
@@ -96,6 +101,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			logger.Printf("ready to accept connections on %s", p.Addr())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			reloadOnHUP(ctx, slog.New(slog.DiscardHandler), peerReload(p, logger))
 			errc := make(chan error, 1)
 			go func() { errc <- p.Serve() }()
 			select {
@@ -127,6 +133,8 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	f.StringVar(&masterAuth, "masterauth", "", "password this peer AUTHs with at its primary when it is a replica")
 	limits.register(f)
 	cl.register(f)
+	sec.register(f)
+	cmd.AddCommand(newPeerKeyringCmd()) // peer_keyring.go
 	f.StringVar(&configFile, "config", "", "YAML file of flag values (keys are flag names without --; flags on the command line win)")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/acl"
 	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/resp"
 )
@@ -45,6 +46,8 @@ type Client struct {
 	libName  string
 	libVer   string
 	authed   bool
+	user     *acl.Handle // the ACL user (cmd_acl.go)
+	aclKeys  [][]byte    // keys of the command being checked
 	created  time.Time
 	lastCmd  string
 	lastTime atomic.Int64
@@ -88,7 +91,8 @@ func newClient(s *Server, nc net.Conn) *Client {
 	c := &Client{srv: s, nc: nc, id: s.nextID.Add(1), created: s.clock.Now()}
 	c.lastIO = c.created.UnixMilli()
 	c.initCtx()
-	c.authed = s.password() == ""
+	c.user = s.users.Default()
+	c.authed = s.defaultAuthed()
 	c.Args = make([][]byte, 0, 8)
 	return c
 }
@@ -203,6 +207,12 @@ func (s *Server) dispatch(c *Client) {
 			c.multiErr = true
 		}
 		c.W.Error("NOAUTH Authentication required.")
+		return
+	}
+	if c.restricted() && !c.aclAllowed(cmd, args, "toplevel") {
+		if c.multi {
+			c.multiErr = true
+		}
 		return
 	}
 	if c.multi && cmd.Has(command.NoMulti) {
@@ -382,7 +392,7 @@ func commandTable() *command.Table {
 	t := command.NewTable()
 	t.Register(command.DataCommands()...)
 	t.Register(command.BlockingSpecs(func(x *command.Ctx) { cmdBPop(clientOf(x)) })...)
-	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs()} {
+	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs(), aclSpecs()} {
 		for _, sp := range specs {
 			h := sp.handler
 			t.Register(command.Spec{

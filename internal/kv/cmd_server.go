@@ -32,17 +32,14 @@ func cmdEcho(c *Client) { c.W.Bulk(c.Args[1]) }
 
 // checkAuth validates AUTH arguments: [username] password.
 func (c *Client) checkAuth(user, pass []byte) bool {
-	want := c.srv.password()
-	if want == "" {
-		c.W.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-		return false
+	if user == nil {
+		if c.srv.users.Default().User().NoPass() {
+			c.W.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+			return false
+		}
+		return c.auth("default", string(pass))
 	}
-	if (user != nil && string(user) != "default") || string(pass) != want {
-		c.W.Error("WRONGPASS invalid username-password pair or user is disabled.")
-		return false
-	}
-	c.authed = true
-	return true
+	return c.auth(string(user), string(pass))
 }
 
 func cmdAuth(c *Client) {
@@ -143,7 +140,8 @@ func cmdReset(c *Client) {
 	c.unwatchAll()
 	c.W.Proto = 2
 	c.name = ""
-	c.authed = c.srv.password() == ""
+	c.user = c.srv.users.Default()
+	c.authed = c.srv.defaultAuthed()
 	c.W.Simple("RESET")
 }
 
@@ -170,9 +168,9 @@ func (c *Client) infoLine() string {
 	if last == "" {
 		last = "NULL"
 	}
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=0 sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=%d rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=0 sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=%d rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=%s redir=-1 resp=%d lib-name=%s lib-ver=%s",
 		c.id, c.nc.RemoteAddr(), c.nc.LocalAddr(), c.name, int(now.Sub(c.created).Seconds()),
-		(now.UnixMilli()-c.lastTime.Load())/1000, flags, multi, len(c.rbuf), last, c.W.Proto, c.libName, c.libVer)
+		(now.UnixMilli()-c.lastTime.Load())/1000, flags, multi, len(c.rbuf), last, c.userName(), c.W.Proto, c.libName, c.libVer)
 }
 
 // CLIENT SETNAME|GETNAME|ID|LIST|INFO|SETINFO|HELP

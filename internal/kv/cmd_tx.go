@@ -125,6 +125,9 @@ func cmdExec(c *Client) {
 	saved := c.Args
 	for i, args := range queued {
 		c.Args = args
+		if c.restricted() && !c.aclAllowed(cmds[i], args, "multi") {
+			continue // permissions changed since it was queued: its reply is the refusal
+		}
 		s.call(c, cmds[i], false)
 	}
 	c.Args = saved

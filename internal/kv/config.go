@@ -109,6 +109,7 @@ func configTable() map[string]configParam {
 				s.mu.Lock()
 				s.requirepass = val
 				s.mu.Unlock()
+				s.users.SetDefaultPassword(val)
 				return ""
 			},
 		},

@@ -22,7 +22,8 @@ func TestLayers(t *testing.T) {
 		{"command", []string{"kv/keyspace", "resp"}, []string{"net", "os", "log"}},
 		{"aof", []string{"kv/keyspace", "kv/command", "resp", "durable"}, []string{"net"}},
 		{"repl", []string{"kv/keyspace", "kv/command", "resp", "durable"}, nil},
-		{".", []string{"kv/keyspace", "kv/command", "kv/aof", "kv/repl", "resp"}, nil},
+		{"acl", []string{"kv/command"}, []string{"net"}},
+		{".", []string{"kv/keyspace", "kv/command", "kv/aof", "kv/repl", "kv/acl", "resp"}, nil},
 	}
 	for _, tt := range tests {
 		name := strings.TrimSuffix("internal/kv/"+tt.dir, "/.")

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -214,6 +215,7 @@ const migrateIdle = 10 * time.Second
 // taken out of the cache while a MIGRATE uses it, so each is used by one
 // command at a time.
 type migrateConns struct {
+	tls    *tls.Config // tls-cluster: dial targets with TLS (security.go)
 	mu     sync.Mutex
 	idle   map[string]*migrateConn
 	closed bool // the server closed: connections are not kept
@@ -323,6 +325,9 @@ func (m *migrateConns) send(done <-chan struct{}, o migrateOpts, items []migrate
 			d := net.Dialer{Timeout: o.timeout}
 			nc, err := d.Dial("tcp", o.addr)
 			if err != nil {
+				return make([]bool, len(items)), "", errors.New("connecting to")
+			}
+			if nc, err = migrateTLS(nc, m.tls, o.timeout); err != nil { // tls-cluster (security.go)
 				return make([]bool, len(items)), "", errors.New("connecting to")
 			}
 			mc = &migrateConn{nc: nc, rd: bufio.NewReader(nc)}

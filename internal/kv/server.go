@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/acl"
 	"github.com/gantry-project/gantry/internal/kv/aof"
 	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
@@ -64,6 +66,21 @@ type Config struct {
 	ReplBacklogSize int
 	// MasterAuth is the password a replica AUTHs with at its primary.
 	MasterAuth string
+	// MasterUser is the user a replica AUTHs as (masteruser); empty is
+	// the default user.
+	MasterUser string
+	// ACLFile is the file of ACL users (aclfile) that ACL LOAD reads and
+	// ACL SAVE writes; empty keeps users in memory only.
+	ACLFile string
+	// ProtectedMode refuses clients from other hosts while the default
+	// user has no password (protected-mode, as Redis 7).
+	ProtectedMode bool
+	// ReplTLS, when set, is the TLS configuration a replica dials its
+	// primary with (tls-replication).
+	ReplTLS *tls.Config
+	// MigrateTLS, when set, is the TLS configuration MIGRATE dials other
+	// peers with (tls-cluster).
+	MigrateTLS *tls.Config
 	// ReplTimeout is how long a replication link may stay silent (the
 	// primary pings every second) before the replica reconnects; default
 	// 5 s.
@@ -201,11 +218,19 @@ type Server struct {
 	lim    limits                 // settable limits on clients
 	config map[string]configParam // CONFIG GET and SET
 
-	mu          sync.Mutex // guards clients, ln, closed and the settable config
+	mu          sync.Mutex // guards clients, ln, lns, closed and the settable config
 	clients     map[int64]*Client
-	ln          net.Listener
+	ln          net.Listener   // the first listener (its port is the replica's listening-port)
+	lns         []net.Listener // every listener (plain and TLS)
 	closed      bool
 	requirepass string
+
+	users  *acl.Users // ACL users (cmd_acl.go)
+	aclLog *acl.Log
+
+	protectedMode      atomic.Bool // security.go
+	protectedRefused   atomic.Int64
+	tlsHandshakeErrors atomic.Int64
 
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -257,6 +282,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.config = configTable()
 	s.cmds = commandTable()
+	if err := s.initACL(); err != nil {
+		return nil, err
+	}
+	s.initSecurity()
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
@@ -274,7 +303,7 @@ func New(cfg Config) (*Server, error) {
 	// replication starts after loading: the loaded data is the state at
 	// offset 0 of a new replication ID
 	s.repl = repl.New(repl.Config{
-		KS: s.ks, BacklogSize: cfg.ReplBacklogSize, MasterAuth: cfg.MasterAuth,
+		KS: s.ks, BacklogSize: cfg.ReplBacklogSize, MasterAuth: cfg.MasterAuth, MasterUser: cfg.MasterUser, TLS: cfg.ReplTLS,
 		Timeout: cfg.ReplTimeout, Logger: cfg.Logger,
 		NewApplier: s.newApplier, ListenPort: s.port,
 	})
@@ -347,7 +376,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 		return ErrServerClosed
 	}
-	s.ln = ln
+	if s.ln == nil {
+		s.ln = ln
+	}
+	s.lns = append(s.lns, ln)
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
@@ -382,6 +414,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
+		if !s.admitPlain(nc) { // protected mode (security.go)
+			continue
+		}
 		c := newClient(s, nc)
 		s.mu.Lock()
 		if s.closed {
@@ -392,8 +427,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		if int64(len(s.clients)) >= s.lim.maxClients.Load() {
 			s.mu.Unlock()
 			s.rejectedConns.Add(1)
-			// a new socket's send buffer is empty: this does not block
-			_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
+			refuseMaxClients(nc) // security.go
 			nc.Close()
 			continue
 		}
@@ -413,7 +447,11 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
-			c.serve()
+			if c.admitTLS() { // a TLS handshake (security.go)
+				c.serve()
+			} else {
+				c.nc.Close()
+			}
 			s.dropClient(c)
 		}()
 	}
@@ -448,8 +486,8 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.done)
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 	for _, c := range s.clients {
 		if !c.inLoop { // loops close their own clients

@@ -11,11 +11,20 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // ClusterConfig configures a running peer's cluster layer: the protocol
 // Node, its network (hashicorp/memberlist) and its disk (a Store).
 type ClusterConfig struct {
+	// PeerClient, when set, completes the options of the cluster layer's
+	// own connections to other peers (a replica pausing its primary for
+	// CLUSTER FAILOVER): masteruser and masterauth, TLS with tls-cluster.
+	PeerClient func(*redis.Options)
+	// Keyring, when set, encrypts the gossip (keyring.go); it takes the
+	// place of SecretKey and CLUSTER KEYRING changes it.
+	Keyring *Keyring
 	// Node configures the protocol. Node.ID may be empty: the ID saved in
 	// Store is used, else a new random one. Node.BusPort 0 announces the
 	// gossip port (AdvertisePort, else the bound one).

@@ -67,6 +67,9 @@ func (g *gossip) create(name string, port int) (*memberlist.Memberlist, error) {
 		mc.AdvertisePort = port
 	}
 	mc.SecretKey = cfg.SecretKey
+	if cfg.Keyring != nil { // survives CLUSTER RESET's restarts
+		mc.SecretKey, mc.Keyring = nil, cfg.Keyring.Memberlist()
+	}
 	mc.Delegate = (*delegate)(g)
 	mc.Events = (*events)(g)
 	// memberlist is the membership layer; failures that move slots are

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/kv"
@@ -45,6 +46,12 @@ type Config struct {
 	RequireFullCoverage bool
 	// GossipKey, when set (16, 24 or 32 bytes), encrypts the gossip.
 	GossipKey []byte
+	// KeyringFile is the gossip keyring (keyring.go); empty is
+	// gossip.keyring in Store.DataDir. When it exists it encrypts the
+	// gossip (over GossipKey); GossipKey without it starts it.
+	KeyringFile string
+	// TLS configures the TLS port and TLS between peers (tls.go).
+	TLS TLSConfig
 	// Logger receives the cluster layer's messages (Store.Logger gets the
 	// store's); nil discards them.
 	Logger *log.Logger
@@ -68,6 +75,9 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if c.Port < 0 || c.Port > 65535 {
 		return badConfig("port %d: want 0..65535", c.Port)
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return err
 	}
 	if !c.Cluster {
 		return nil
@@ -104,6 +114,10 @@ type Peer struct {
 	srv     *kv.Server
 	cluster *Cluster // nil when standalone
 	router  *Router
+
+	tls   *TLSFiles    // nil without TLS (tls.go)
+	tlsLn net.Listener // the TLS port, nil without one
+	tlsWG sync.WaitGroup
 }
 
 // New listens on Bind:Port, starts the cluster layer in cluster mode
@@ -124,6 +138,10 @@ func New(cfg Config) (*Peer, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	p := &Peer{cfg: cfg, logger: logger, ln: ln}
+	if err := p.startTLS(); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	if err := p.start(); err != nil {
 		p.abort()
 		return nil, err
@@ -133,6 +151,7 @@ func New(cfg Config) (*Peer, error) {
 
 func (p *Peer) start() error {
 	kcfg := p.cfg.Store
+	p.storeTLS(&kcfg)
 	if p.cfg.Cluster {
 		if err := p.startCluster(); err != nil {
 			return err
@@ -175,6 +194,7 @@ func (p *Peer) startCluster() error {
 	ccfg.Node = DefaultNodeConfig("", addr).WithNodeTimeout(cfg.NodeTimeout)
 	ccfg.BindAddr, ccfg.BusPort = cfg.Bind, bus
 	ccfg.SecretKey = cfg.GossipKey
+	ccfg.PeerClient = p.peerClient
 	ccfg.RequireFullCoverage = cfg.RequireFullCoverage
 	ccfg.Logger = p.logger
 	if cfg.Announce != "" {
@@ -187,6 +207,11 @@ func (p *Peer) startCluster() error {
 		}
 		ccfg.Store = NewFileStore(dir)
 	}
+	kr, err := p.loadKeyring() // keyring.go
+	if err != nil {
+		return err
+	}
+	ccfg.Keyring = kr
 	c, err := NewCluster(ccfg)
 	if err != nil {
 		return err
@@ -209,6 +234,9 @@ func (p *Peer) abort() {
 		}
 	}
 	p.ln.Close()
+	if p.tlsLn != nil {
+		p.tlsLn.Close()
+	}
 }
 
 // Addr returns the address clients connect to.
@@ -222,6 +250,7 @@ func (p *Peer) Cluster() *Cluster { return p.cluster }
 
 // Serve serves clients until Close, after which it returns nil.
 func (p *Peer) Serve() error {
+	p.serveTLS()
 	if err := p.srv.Serve(p.ln); !errors.Is(err, kv.ErrServerClosed) {
 		return err
 	}
@@ -233,6 +262,10 @@ func (p *Peer) Serve() error {
 func (p *Peer) Close() error {
 	err := p.srv.Close()
 	p.ln.Close() // in case Serve never ran
+	if p.tlsLn != nil {
+		p.tlsLn.Close()
+	}
+	p.tlsWG.Wait()
 	if p.cluster != nil {
 		if cerr := p.cluster.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cluster: %w", cerr))

@@ -123,8 +123,12 @@ func (c *Cluster) ManualFailover(ctx context.Context, timeout time.Duration) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cli := redis.NewClient(&redis.Options{Addr: primaryAddr, MaxRetries: -1, DialTimeout: time.Second,
-		ReadTimeout: timeout, PoolSize: 1, DisableIdentity: true})
+	opts := &redis.Options{Addr: primaryAddr, MaxRetries: -1, DialTimeout: time.Second,
+		ReadTimeout: timeout, PoolSize: 1, DisableIdentity: true}
+	if c.cfg.PeerClient != nil {
+		c.cfg.PeerClient(opts)
+	}
+	cli := redis.NewClient(opts)
 	defer func() { _ = cli.Close() }()
 	pause := strconv.FormatInt((2 * timeout).Milliseconds(), 10)
 	if err := cli.Do(ctx, "client", "pause", pause, "write").Err(); err != nil {

@@ -134,5 +134,6 @@ func init() {
 		"SETSLOT":               {-4, cmdSetSlot},
 		"SHARDS":                {2, cmdShards},
 		"RESET":                 {-2, cmdReset},
+		"KEYRING":               {-3, cmdKeyring}, // gantry's: the gossip keyring (keyring.go)
 	}
 }

@@ -49,6 +49,7 @@ func newPeerCluster(t *testing.T, n int) *peerCluster {
 		if _, err := docker(ctx, "run", "-d", "--name", c.names[i], "--network", clusterNet, "--ip", c.clusterIPs[i],
 			image, "peer", "--cluster",
 			"--bind", "0.0.0.0", "--port", "6379", "--cluster-port", "16379",
+			"--protected-mode", "no", // replicas connect from other hosts, without a password
 			"--announce-addr", c.clusterIPs[i]+":6379",
 			"--cluster-node-timeout", peerNodeTimeout.String(),
 			"--data-dir", "/data",

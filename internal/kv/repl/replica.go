@@ -2,6 +2,7 @@ package repl
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -155,6 +156,16 @@ func (r *State) syncOnce(gen int64, addr string) error {
 	if err != nil {
 		return err
 	}
+	if r.cfg.TLS != nil { // tls-replication
+		tc := tls.Client(nc, r.cfg.TLS)
+		_ = tc.SetDeadline(time.Now().Add(r.cfg.Timeout))
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			return fmt.Errorf("TLS handshake with the primary: %w", err)
+		}
+		_ = tc.SetDeadline(time.Time{})
+		nc = tc
+	}
 	r.mu.Lock()
 	if r.gen.Load() != gen {
 		r.mu.Unlock()
@@ -175,7 +186,11 @@ func (r *State) syncOnce(gen int64, addr string) error {
 	m := &masterConn{r: r, gen: gen, nc: nc, br: bufio.NewReaderSize(nc, 64*1024),
 		applyOne: r.cfg.NewApplier(), tout: r.cfg.Timeout}
 	if pass := r.cfg.MasterAuth; pass != "" {
-		l, err := m.call("AUTH", pass)
+		auth := []string{"AUTH", pass}
+		if u := r.cfg.MasterUser; u != "" {
+			auth = []string{"AUTH", u, pass}
+		}
+		l, err := m.call(auth...)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ package repl
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"log"
@@ -46,6 +47,10 @@ type Config struct {
 	BacklogSize int
 	// MasterAuth is the password a replica AUTHs with at its primary.
 	MasterAuth string
+	// MasterUser is the user it AUTHs as (masteruser); empty: default.
+	MasterUser string
+	// TLS, when set, is how a replica dials its primary (tls-replication).
+	TLS *tls.Config
 	// Timeout is how long a link may stay silent before the replica
 	// reconnects.
 	Timeout time.Duration
