@@ -29,6 +29,10 @@ func (n *Node) tickElection(now time.Time) {
 		n.el = election{}
 		return
 	}
+	if n.el.expired(now) {
+		n.el = election{}
+		return
+	}
 	prim, ok := n.peers[me.Primary]
 	failed := ok && prim.Fail && n.ownsSlots(prim.ID)
 	if n.el.asking {
@@ -115,7 +119,7 @@ func (n *Node) handleVoteRequest(m Message, now time.Time) {
 // handleVote counts a vote for the running election; a majority of the
 // primaries promotes this replica.
 func (n *Node) handleVote(m Message, now time.Time) {
-	if !n.el.asking || m.CurrentEpoch != n.el.epoch || m.Role != RolePrimary || !n.ownsSlots(m.From) {
+	if !n.el.asking || m.CurrentEpoch != n.el.epoch || m.Role != RolePrimary || !n.ownsSlots(m.From) || n.el.expired(now) {
 		return
 	}
 	n.el.votes[m.From] = true

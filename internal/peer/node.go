@@ -144,6 +144,13 @@ type election struct {
 	votes    map[NodeID]bool
 	retryAt  time.Time // no new attempt before this
 	forced   bool
+	until    time.Time // a forced election's end (Op.Until); zero: none
+}
+
+// expired reports whether a manual failover's election is past its end:
+// its votes must promote nothing.
+func (e *election) expired(now time.Time) bool {
+	return e.forced && !e.until.IsZero() && now.After(e.until)
 }
 
 // NewNode returns a node that knows only itself: a primary without slots

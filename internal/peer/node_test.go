@@ -294,6 +294,33 @@ func TestManualFailover(t *testing.T) {
 	}
 }
 
+// TestManualFailoverEnds: the forced election of a manual failover (the
+// replication layer's CLUSTER FAILOVER, with its primary paused) promotes
+// nothing after its end (Op.Until): the primary may be taking writes
+// again, and a late promotion would lose them. Before its end it wins as
+// a plain FORCE does.
+func TestManualFailoverEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		until   time.Duration // after now
+		promote bool
+	}{{"ended before the votes", time.Millisecond, false}, {"votes in time", 10 * time.Second, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			nw := newSimNet(t, 6, 9)
+			nw.shards(3)
+			nw.must(nw.do(nw.ids[5], Op{Kind: OpFailover, Mode: FailoverForce, Until: nw.now.Add(tc.until)}))
+			nw.run(3 * time.Second)
+			r, _ := nw.role(nw.ids[5])
+			if promoted := r == RolePrimary; promoted != tc.promote {
+				t.Fatalf("replica promoted %v, want %v", promoted, tc.promote)
+			}
+			if owner := nw.ownerEverywhere(16383); tc.promote && owner != nw.ids[5] || !tc.promote && owner != nw.ids[2] {
+				t.Fatalf("slot 16383 owned by %q everywhere", owner)
+			}
+		})
+	}
+}
+
 func TestStatePersistence(t *testing.T) {
 	nw := newSimNet(t, 4, 4)
 	nw.shards(3)

@@ -71,6 +71,11 @@ type Op struct {
 	Addr   string
 	Epoch  uint64
 	Mode   FailoverMode
+	// Until ends a FailoverForce election that a manual failover holds
+	// while its primary is paused: a vote that arrives after it promotes
+	// nothing, since the primary may be taking writes again (zero: no
+	// end but the election's own timeout, as CLUSTER FAILOVER FORCE).
+	Until  time.Time
 	Hard   bool
 	View   *State
 	Offset uint64
@@ -119,7 +124,7 @@ func (n *Node) apply(op Op, now time.Time) error {
 	case OpReplicate:
 		return n.replicate(op.Node)
 	case OpFailover:
-		return n.failover(op.Mode)
+		return n.failover(op.Mode, op.Until)
 	case OpSetSlot:
 		return n.setSlot(op)
 	case OpReset:
@@ -282,7 +287,7 @@ const (
 // which first waits for the replica to catch up with a paused primary,
 // needs the replication layer (Cluster.ManualFailover, which then applies
 // FailoverForce) and is refused with ErrFailoverNeedsSync.
-func (n *Node) failover(mode FailoverMode) error {
+func (n *Node) failover(mode FailoverMode, until time.Time) error {
 	me := n.self()
 	if me.Role != RoleReplica {
 		return errors.New("You should send CLUSTER FAILOVER to a replica")
@@ -293,7 +298,7 @@ func (n *Node) failover(mode FailoverMode) error {
 		n.promote(n.currentEpoch)
 		return nil
 	case FailoverForce:
-		n.el = election{forced: true}
+		n.el = election{forced: true, until: until}
 		return nil
 	}
 	return ErrFailoverNeedsSync

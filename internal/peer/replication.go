@@ -121,6 +121,11 @@ func (c *Cluster) ManualFailover(ctx context.Context, timeout time.Duration) err
 	if rep == nil {
 		return errors.New("no replication")
 	}
+	// The election may promote this replica only while the primary is
+	// surely paused: it ends no later than this call (taken first, so
+	// the call's deadline is not before it), and the pause lasts twice
+	// as long.
+	until := c.now().Add(timeout)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	opts := &redis.Options{Addr: primaryAddr, MaxRetries: -1, DialTimeout: time.Second,
@@ -155,7 +160,7 @@ func (c *Cluster) ManualFailover(ctx context.Context, timeout time.Duration) err
 		}
 	}
 	c.logger.Printf("cluster: manual failover: caught up with %s at offset %d, asking for votes", primaryAddr, target)
-	if _, err := c.Do(Op{Kind: OpFailover, Mode: FailoverForce}); err != nil {
+	if _, err := c.Do(Op{Kind: OpFailover, Mode: FailoverForce, Until: until}); err != nil {
 		unpause()
 		return err
 	}
@@ -175,13 +180,21 @@ func (c *Cluster) ManualFailover(ctx context.Context, timeout time.Duration) err
 		if retryAfter := 2*st.NodeTimeout + 100*time.Millisecond; !st.Electing && time.Since(attempt) > retryAfter {
 			attempt = time.Now()
 			c.logger.Printf("cluster: manual failover: no majority yet, asking again")
-			if _, err := c.Do(Op{Kind: OpFailover, Mode: FailoverForce}); err != nil {
+			if _, err := c.Do(Op{Kind: OpFailover, Mode: FailoverForce, Until: until}); err != nil {
 				unpause()
 				return err
 			}
 		}
 		select {
 		case <-ctx.Done():
+			// A vote counted just before the end promoted this replica:
+			// the primary stays paused until it follows it. Otherwise
+			// no vote can promote it any more (the owner handles the
+			// Status call after any vote it counted), and the primary
+			// may go on.
+			if st, err := c.Status(); err == nil && st.Self().Role == RolePrimary {
+				return nil
+			}
 			unpause()
 			return errors.New("manual failover: no majority of votes in time")
 		case <-time.After(5 * time.Millisecond):
