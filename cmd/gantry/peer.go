@@ -37,6 +37,7 @@ func newPeerCmd() *cobra.Command {
 		masterAuth  string
 		httpAddr    string
 		limits      storeLimits
+		admin       storeAdmin
 	)
 	cmd := &cobra.Command{
 		Use:   "peer",
@@ -61,6 +62,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			cfg.Store.AppendFsync = appendFsync
 			cfg.Store.ReplBacklogSize = backlog
 			cfg.Store.MasterAuth = masterAuth
+			admin.apply(&cfg.Store)
 			if err := limits.apply(&cfg.Store); err != nil {
 				return err
 			}
@@ -126,6 +128,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	f.IntVar(&backlog, "repl-backlog-size", 1<<20, "bytes of the replication stream kept for partial resyncs of replicas")
 	f.StringVar(&masterAuth, "masterauth", "", "password this peer AUTHs with at its primary when it is a replica")
 	limits.register(f)
+	admin.register(f)
 	cl.register(f)
 	f.StringVar(&configFile, "config", "", "YAML file of flag values (keys are flag names without --; flags on the command line win)")
 	return cmd

@@ -77,6 +77,11 @@ type Client struct {
 	replPort    string // REPLCONF listening-port of a replica
 	replIP      string // REPLCONF ip-address
 	pausedRetry bool   // the command met a write pause and runs again after it
+
+	// introspection (admin.go, client_admin.go)
+	shared    clientShared
+	ranCmd    *command.Command // the command just run (INFO commandstats failed_calls)
+	replyMode replyMode        // CLIENT REPLY
 }
 
 type watchedKey struct {
@@ -283,7 +288,9 @@ func (s *Server) dispatch(c *Client) {
 	}
 	c.lastCmd = cmd.Name
 	c.lastTime.Store(c.Now)
+	start := time.Now()
 	s.call(c, cmd, true)
+	s.afterCall(c, cmd, start)
 	if c.pausedRetry { // writes are paused (CLUSTER FAILOVER, CLIENT PAUSE)
 		c.pausedRetry = false
 		if c.inLoop {
@@ -382,7 +389,7 @@ func commandTable() *command.Table {
 	t := command.NewTable()
 	t.Register(command.DataCommands()...)
 	t.Register(command.BlockingSpecs(func(x *command.Ctx) { cmdBPop(clientOf(x)) })...)
-	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs()} {
+	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs(), adminSpecs()} {
 		for _, sp := range specs {
 			h := sp.handler
 			t.Register(command.Spec{

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
+
 	"strconv"
 	"strings"
 
@@ -101,7 +101,7 @@ func cmdHello(c *Client) {
 			c.W.Error("ERR Client names cannot contain spaces, newlines or special characters.")
 			return
 		}
-		c.name = string(name)
+		c.setName(string(name))
 	}
 	c.W.Proto = proto
 	c.W.Map(7)
@@ -142,7 +142,8 @@ func cmdReset(c *Client) {
 	c.discardMulti()
 	c.unwatchAll()
 	c.W.Proto = 2
-	c.name = ""
+	c.setName("")
+	c.replyMode = replyOn
 	c.authed = c.srv.password() == ""
 	c.W.Simple("RESET")
 }
@@ -154,25 +155,6 @@ func validClientName(b []byte) bool {
 		}
 	}
 	return true
-}
-
-func (c *Client) infoLine() string {
-	now := c.srv.clock.Now()
-	flags := "N"
-	if c.multi {
-		flags = "x"
-	}
-	multi := -1
-	if c.multi {
-		multi = len(c.queued)
-	}
-	last := c.lastCmd
-	if last == "" {
-		last = "NULL"
-	}
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=0 sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=%d rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
-		c.id, c.nc.RemoteAddr(), c.nc.LocalAddr(), c.name, int(now.Sub(c.created).Seconds()),
-		(now.UnixMilli()-c.lastTime.Load())/1000, flags, multi, len(c.rbuf), last, c.W.Proto, c.libName, c.libVer)
 }
 
 // CLIENT SETNAME|GETNAME|ID|LIST|INFO|SETINFO|HELP
@@ -196,7 +178,7 @@ func cmdClient(c *Client) {
 			c.W.Error("ERR Client names cannot contain spaces, newlines or special characters.")
 			return
 		}
-		c.name = string(c.Args[2])
+		c.setName(string(c.Args[2]))
 		c.W.OK()
 	case "getname":
 		if !argc(2) {
@@ -211,32 +193,6 @@ func cmdClient(c *Client) {
 		if argc(2) {
 			c.W.Int(c.id)
 		}
-	case "info":
-		if argc(2) {
-			c.W.Verbatim(c.infoLine() + "\n")
-		}
-	case "list":
-		s := c.srv
-		s.mu.Lock()
-		clients := make([]*Client, 0, len(s.clients))
-		for _, x := range s.clients {
-			clients = append(clients, x)
-		}
-		s.mu.Unlock()
-		sort.Slice(clients, func(i, j int) bool { return clients[i].id < clients[j].id })
-		var b strings.Builder
-		for _, x := range clients {
-			if x == c {
-				b.WriteString(c.infoLine())
-			} else {
-				// other clients' fields are read racily in Redis too; we
-				// report only what is safe to read from here.
-				fmt.Fprintf(&b, "id=%d addr=%s laddr=%s fd=0 name= age=%d idle=0 flags=N db=0 user=default resp=0",
-					x.id, x.nc.RemoteAddr(), x.nc.LocalAddr(), int(s.clock.Now().Sub(x.created).Seconds()))
-			}
-			b.WriteByte('\n')
-		}
-		c.W.Verbatim(b.String())
 	case "setinfo":
 		if !argc(4) {
 			return
@@ -260,10 +216,6 @@ func cmdClient(c *Client) {
 			return
 		}
 		c.W.OK()
-	case "no-evict", "no-touch":
-		if argc(3) {
-			c.W.OK()
-		}
 	case "help":
 		help := []string{"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"GETNAME", "ID", "INFO", "LIST", "SETINFO <LIB-NAME|LIB-VER> <value>", "SETNAME <name>", "HELP"}
@@ -272,7 +224,9 @@ func cmdClient(c *Client) {
 			c.W.Simple(h)
 		}
 	default:
-		c.W.Error("ERR unknown subcommand '" + string(c.Args[1]) + "'. Try CLIENT HELP.")
+		if !clientAdmin(c, sub) {
+			c.W.Error("ERR unknown subcommand '" + string(c.Args[1]) + "'. Try CLIENT HELP.")
+		}
 	}
 }
 
@@ -342,6 +296,7 @@ func cmdConfig(c *Client) {
 		s.rejectedConns.Store(0)
 		s.queryLimitCloses.Store(0)
 		s.outputLimitCloses.Store(0)
+		s.resetStats()
 		c.W.OK()
 	case "rewrite":
 		c.W.Error("ERR The server is running without a config file")
@@ -412,6 +367,7 @@ func cmdInfo(c *Client) {
 	section("Persistence", p...)
 	section("Stats", "total_connections_received:"+strconv.FormatInt(s.totalConns.Load(), 10),
 		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
+		"total_error_replies:"+strconv.FormatInt(s.adm.errTotal.Load(), 10),
 		"rejected_connections:"+strconv.FormatInt(s.rejectedConns.Load(), 10),
 		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10),
 		"evicted_keys:"+strconv.FormatInt(s.evictedKeys.Load(), 10),
@@ -420,7 +376,11 @@ func cmdInfo(c *Client) {
 		"client_output_buffer_limit_disconnections:"+strconv.FormatInt(s.outputLimitCloses.Load(), 10),
 		"gantry_timeout_disconnections:"+strconv.FormatInt(s.timeoutCloses.Load(), 10))
 	section("Replication", s.repl.Info()...)
-	section("CPU", "used_cpu_sys:0.0", "used_cpu_user:0.0")
+	section("CPU", s.cpuInfo()...)
+	if full := want["all"] || want["everything"]; full || want["commandstats"] {
+		section("Commandstats", s.commandStatsInfo()...)
+	}
+	section("Errorstats", s.errorStatsInfo()...)
 	if s.cfg.Cluster != nil {
 		section("Cluster", "cluster_enabled:1")
 	} else {
