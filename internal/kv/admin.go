@@ -131,7 +131,11 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Time) {
 	a := &s.adm
 	stats := &cmd.Stats
 	if len(c.Args) > 1 && cmd.Arity != 2 && isContainerName(cmd.Name) {
-		stats = s.subStatsFor(cmd.Name + "|" + strings.ToLower(string(c.Args[1])))
+		full := cmd.Name + "|" + strings.ToLower(string(c.Args[1]))
+		stats = s.subStatsFor(full)
+		c.shared.lastSub.Store(&full)
+	} else {
+		c.shared.lastSub.Store(nil)
 	}
 	stats.Record(usec)
 	if t := a.slowThreshold.Load(); t >= 0 && usec >= t && !a.skipSlow[cmd] {

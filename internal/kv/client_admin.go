@@ -16,6 +16,7 @@ import (
 type clientShared struct {
 	name    atomic.Pointer[string]
 	lastCmd atomic.Pointer[command.Command]
+	lastSub atomic.Pointer[string] // "client|list" when lastCmd has subcommands
 	killed  atomic.Bool  // CLIENT KILL: close at the next chance
 	flags   atomic.Int32 // clientFlag bits
 	noEvict atomic.Bool
@@ -94,7 +95,9 @@ func (c *Client) clientLine(x *Client) string {
 		flags = "N"
 	}
 	cmd := "NULL"
-	if lc := x.shared.lastCmd.Load(); lc != nil {
+	if sub := x.shared.lastSub.Load(); sub != nil {
+		cmd = *sub
+	} else if lc := x.shared.lastCmd.Load(); lc != nil {
 		cmd = lc.Name
 	}
 	if x == c && len(c.Args) > 1 && c.Cmd != nil && isContainerName(c.Cmd.Name) {

@@ -242,13 +242,37 @@ func debugObject(c *Client) {
 	})
 }
 
-// digestOf is the SHA-1 of a key and its serialized value (with expiry):
-// equal data gives equal digests, whatever the order of the keys.
+// digestOf is the SHA-1 of a key, its expiry and its value: equal data
+// gives equal digests, whatever the order of the keys and, for sets and
+// hashes, of their elements (their digests are XORed, as Redis does).
 func digestOf(key []byte, e *keyspace.Entry) [20]byte {
 	h := sha1.New()
 	h.Write(key)
-	h.Write(keyspace.Dump(e))
-	fmt.Fprintf(h, "%d", e.Expiry())
+	fmt.Fprintf(h, "\x00%d\x00", e.Expiry())
+	unordered := func(each func(fn func(parts ...[]byte))) {
+		var acc [20]byte
+		each(func(parts ...[]byte) {
+			eh := sha1.New()
+			for _, p := range parts {
+				fmt.Fprintf(eh, "%d:", len(p))
+				eh.Write(p)
+			}
+			for i, x := range eh.Sum(nil) {
+				acc[i] ^= x
+			}
+		})
+		h.Write(acc[:])
+	}
+	switch e.Kind() {
+	case keyspace.Sets.Kind():
+		h.Write([]byte("set"))
+		unordered(func(fn func(parts ...[]byte)) { keyspace.Sets.Of(e).Each(func(m []byte) { fn(m) }) })
+	case keyspace.Hashes.Kind():
+		h.Write([]byte("hash"))
+		unordered(func(fn func(parts ...[]byte)) { keyspace.Hashes.Of(e).Each(func(f, v []byte) { fn(f, v) }) })
+	default: // strings, lists, sorted sets and streams serialize in order
+		h.Write(keyspace.Dump(e))
+	}
 	var out [20]byte
 	copy(out[:], h.Sum(nil))
 	return out
