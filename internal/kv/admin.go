@@ -239,7 +239,7 @@ func (s *Server) slowlogAdd(c *Client, usec int64) {
 	if max <= 0 {
 		return
 	}
-	e := slowEntry{time: s.clock.Now().Unix(), usec: usec, addr: c.nc.RemoteAddr().String(), name: c.name, argCount: len(c.Args)}
+	e := slowEntry{time: s.clock.Now().Unix(), usec: usec, addr: c.remoteAddr(), name: c.name, argCount: len(c.Args)}
 	n := min(len(c.Args), slowlogArgs)
 	for i := 0; i < n; i++ {
 		if i == slowlogArgs-1 && len(c.Args) > slowlogArgs {
@@ -650,7 +650,7 @@ func (s *Server) feedMonitors(c *Client, cmd *command.Command) {
 	b = append(b, '.')
 	b = append(b, fmt.Sprintf("%06d", now.Nanosecond()/1000)...)
 	b = append(b, " [0 "...)
-	b = append(b, c.nc.RemoteAddr().String()...)
+	b = append(b, c.remoteAddr()...)
 	b = append(b, ']')
 	red := redacted(cmd)
 	for i, a := range c.Args {
@@ -678,9 +678,21 @@ func (s *Server) feedMonitors(c *Client, cmd *command.Command) {
 	s.adm.monMu.Unlock()
 }
 
+// remoteAddr is the client's address; the link applying a primary's
+// stream has no connection of its own and shows as "master".
+func (c *Client) remoteAddr() string {
+	if c.nc == nil {
+		return "master"
+	}
+	return c.nc.RemoteAddr().String()
+}
+
 // loopback reports whether the client connects from this machine
 // (enable-debug-command local).
 func (c *Client) loopback() bool {
+	if c.nc == nil {
+		return false
+	}
 	addr, ok := c.nc.RemoteAddr().(*net.TCPAddr)
 	return !ok || addr.IP.IsLoopback()
 }

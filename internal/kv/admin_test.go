@@ -348,3 +348,46 @@ func TestDigestIgnoresOrder(t *testing.T) {
 		t.Error("different data, same digest")
 	}
 }
+
+// TestReplicaStreamIntrospected: the link applying a primary's stream has
+// no connection; the slow log and MONITOR on the replica show it as
+// "master".
+func TestReplicaStreamIntrospected(t *testing.T) {
+	p := startServer(t, nil)
+	r := startServer(t, nil)
+	r.run([]step{{"config set slowlog-log-slower-than 0", "OK"}, {"slowlog reset", "OK"}})
+	mon := r.raw()
+	mon.roundTrip("MONITOR\r\n", "+OK\r\n")
+	replicaOf(t, r, p)
+	waitSynced(t, p, r)
+	p.run([]step{{"set k v", "OK"}}) // streamed, not in the full sync
+	waitSynced(t, p, r)
+	mon.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(mon.nc)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("monitor: %v", err)
+		}
+		if strings.Contains(line, `"set" "k" "v"`) {
+			if !strings.Contains(line, "[0 master]") {
+				t.Errorf("monitor line %q: want the master link", line)
+			}
+			break
+		}
+	}
+	res, err := r.rdb.Do(context.Background(), "slowlog", "get", "-1").Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, x := range res {
+		e := x.([]any)
+		if fmt.Sprint(e[3]) == "[set k v]" && e[4] == "master" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("slow log %v: no SET from the master link", res)
+	}
+}

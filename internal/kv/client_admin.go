@@ -17,8 +17,8 @@ type clientShared struct {
 	name    atomic.Pointer[string]
 	lastCmd atomic.Pointer[command.Command]
 	lastSub atomic.Pointer[string] // "client|list" when lastCmd has subcommands
-	killed  atomic.Bool  // CLIENT KILL: close at the next chance
-	flags   atomic.Int32 // clientFlag bits
+	killed  atomic.Bool            // CLIENT KILL: close at the next chance
+	flags   atomic.Int32           // clientFlag bits
 	noEvict atomic.Bool
 	noTouch atomic.Bool
 }
@@ -173,13 +173,12 @@ func (s *Server) clientsSorted() []*Client {
 	return clients
 }
 
-// clientType is the type CLIENT LIST TYPE and CLIENT KILL TYPE name.
+// clientType is the type CLIENT LIST TYPE and CLIENT KILL TYPE name:
+// master for the link applying a primary's stream, normal otherwise (a
+// replica's link and pub/sub are not told apart from other clients).
 func clientType(x *Client) string {
-	switch {
-	case x.master:
+	if x.master {
 		return "master"
-	case x.shared.flags.Load()&flagMonitor != 0:
-		return "normal"
 	}
 	return "normal"
 }
@@ -204,6 +203,9 @@ func clientList(c *Client) {
 				c.W.Error("ERR Unknown client type '" + string(c.Args[i+1]) + "'")
 				return
 			}
+			if typ == "slave" {
+				typ = "replica"
+			}
 			i++
 		case command.EqualFold(c.Args[i], "id") && i+1 < len(c.Args):
 			for i++; i < len(c.Args); i++ {
@@ -221,7 +223,7 @@ func clientList(c *Client) {
 	}
 	var b strings.Builder
 	for _, x := range c.srv.clientsSorted() {
-		if typ != "" && clientType(x) != typ && !(typ == "slave" && clientType(x) == "replica") {
+		if typ != "" && clientType(x) != typ {
 			continue
 		}
 		if len(ids) > 0 && !ids[x.id] {
