@@ -605,18 +605,27 @@ func cmdMonitor(c *Client) {
 		c.closing = true
 		return
 	}
-	gone := make(chan struct{})
+	c.shared.flags.Or(flagMonitor)
+	defer c.shared.flags.And(^flagMonitor)
+	// a monitor sends nothing but QUIT or RESET: any other end ends it
+	gone := make(chan string, 1)
 	s.wg.Add(1)
-	go func() { // a monitor sends nothing but QUIT or RESET; any end ends it
+	go func() {
 		defer s.wg.Done()
-		defer close(gone)
 		var buf [512]byte
 		for {
 			n, err := c.nc.Read(buf[:])
 			if err != nil || n == 0 {
+				gone <- ""
 				return
 			}
-			if strings.Contains(strings.ToLower(string(buf[:n])), "quit") {
+			in := strings.ToLower(string(buf[:n]))
+			switch {
+			case strings.Contains(in, "reset"):
+				gone <- "reset"
+				return
+			case strings.Contains(in, "quit"):
+				gone <- "quit"
 				return
 			}
 		}
@@ -632,8 +641,16 @@ func cmdMonitor(c *Client) {
 				c.closing = true
 				return
 			}
-		case <-gone:
-			c.closing = true
+		case why := <-gone:
+			switch why {
+			case "reset": // a client again, its reader gone
+				cmdReset(c)
+			case "quit":
+				c.W.OK()
+				c.closing = true
+			default:
+				c.closing = true
+			}
 			return
 		case <-s.done:
 			c.closing = true

@@ -391,3 +391,23 @@ func TestReplicaStreamIntrospected(t *testing.T) {
 		t.Errorf("slow log %v: no SET from the master link", res)
 	}
 }
+
+func TestMonitorReset(t *testing.T) {
+	e := startServer(t, nil)
+	r := e.raw()
+	r.roundTrip("MONITOR\r\n", "+OK\r\n")
+	monitoring := func() bool {
+		for _, x := range e.srv.clientsSorted() {
+			if x.shared.flags.Load()&flagMonitor != 0 {
+				return true
+			}
+		}
+		return false
+	}
+	testutilWait(t, monitoring)
+	r.roundTrip("RESET\r\n", "+RESET\r\n")
+	r.roundTrip("PING\r\n", "+PONG\r\n")
+	if monitoring() {
+		t.Error("after RESET still a monitor")
+	}
+}

@@ -127,7 +127,13 @@ func cmdSelect(c *Client) {
 		return
 	}
 	if n != 0 {
-		c.W.Error("ERR SELECT is not allowed in cluster mode")
+		// one database (docs/kv.md, "Not done yet"): a standalone peer
+		// answers as a Redis with databases 1, a cluster node as Redis Cluster
+		if c.srv.cfg.Cluster != nil {
+			c.W.Error("ERR SELECT is not allowed in cluster mode")
+		} else {
+			c.W.Error("ERR DB index is out of range")
+		}
 		return
 	}
 	c.W.OK()

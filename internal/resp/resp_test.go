@@ -20,6 +20,8 @@ func TestParseCommand(t *testing.T) {
 		{"*", nil, 0, ""},
 		{"*0\r\n", nil, 4, ""},
 		{"*-1\r\n", nil, 5, ""},
+		{"*-10\r\n", nil, 6, ""}, // any negative count is empty, as Redis
+		{"*1\r\n$-10\r\n", nil, 0, "Protocol error: invalid bulk length"},
 		{"*1\r\n$0\r\n\r\n", []string{""}, 10, ""},
 		{"PING\r\n", []string{"PING"}, 6, ""},
 		{"SET  k   v\n", []string{"SET", "k", "v"}, 11, ""},
