@@ -299,11 +299,8 @@ func cmdSetOp(c *Ctx) {
 
 // SINTERCARD numkeys key [key ...] [LIMIT limit]
 func cmdSInterCard(c *Ctx) {
-	n, ok := c.ArgInt(1)
-	if !ok {
-		return
-	}
-	if n <= 0 {
+	n, ok := ParseInt(c.Args[1])
+	if !ok || n <= 0 {
 		c.W.Error("ERR numkeys should be greater than 0")
 		return
 	}
