@@ -453,3 +453,29 @@ func TestReplStreamStartsWithSelect(t *testing.T) {
 		t.Errorf("stream %q, want %q", got, want)
 	}
 }
+
+// TestBLPopPassesOverWrongType: a blocked BLPOP whose key becomes a string
+// keeps waiting and takes the next list pushed there, as Redis.
+func TestBLPopPassesOverWrongType(t *testing.T) {
+	for _, loops := range []int{0, -1} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			e := startServer(t, func(c *Config) { c.EventLoops = loops })
+			ctx := context.Background()
+			res := make(chan string, 1)
+			blocked := e.client(2)
+			go func() {
+				v, err := blocked.BLPop(ctx, 5*time.Second, "list").Result()
+				res <- fmt.Sprint(v, err)
+			}()
+			testutilWait(t, func() bool { return e.srv.blocked.Load() == 1 })
+			e.run([]step{
+				{"multi", "OK"}, {"lpush list a", "QUEUED"}, {"del list", "QUEUED"}, {"set list foo", "QUEUED"},
+				{"exec", "[1 1 OK]"}, {"del list", "1"}, {"lpush list b", "1"},
+			})
+			if got := <-res; got != "[list b] <nil>" {
+				t.Errorf("BLPOP: %s, want [list b]", got)
+			}
+			e.run([]step{{"set s x", "OK"}, {"blpop s 0", "ERR:WRONGTYPE"}})
+		})
+	}
+}
