@@ -388,6 +388,7 @@ type cmdSpec struct {
 func commandTable() *command.Table {
 	t := command.NewTable()
 	t.Register(command.DataCommands()...)
+	t.Register(command.LCSSpecs()...)
 	t.Register(command.BlockingSpecs(func(x *command.Ctx) { cmdBPop(clientOf(x)) })...)
 	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs(), adminSpecs()} {
 		for _, sp := range specs {
