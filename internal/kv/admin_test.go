@@ -479,3 +479,12 @@ func TestBLPopPassesOverWrongType(t *testing.T) {
 		})
 	}
 }
+
+// TestFlushAllWatchedKeys: FLUSHALL fails a WATCH on a key it deletes, not
+// on a key that was not there, as Redis.
+func TestFlushAllWatchedKeys(t *testing.T) {
+	e := startServer(t, nil)
+	r := e.raw()
+	r.roundTrip("DEL x\r\nWATCH x\r\nFLUSHALL\r\nMULTI\r\nPING\r\nEXEC\r\n", ":0\r\n+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+PONG\r\n")
+	r.roundTrip("SET x 30\r\nWATCH x\r\nFLUSHALL\r\nMULTI\r\nPING\r\nEXEC\r\n", "+OK\r\n+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*-1\r\n")
+}

@@ -361,6 +361,7 @@ func cmdInfo(c *Client) {
 		"used_memory_rss:"+strconv.FormatUint(ms.Sys, 10),
 		"maxmemory:"+strconv.FormatInt(maxmem, 10), "maxmemory_human:"+humanBytes(maxmem),
 		"maxmemory_policy:"+s.ks.Policy().String(),
+		"lazyfree_pending_objects:0", // gantry frees at once: the collector reclaims
 		"gantry_heap_alloc:"+strconv.FormatUint(ms.HeapAlloc, 10),
 		"mem_allocator:go")
 	p := []string{"loading:0", "rdb_changes_since_last_save:" + strconv.FormatInt(s.dirty.Load(), 10),
@@ -374,6 +375,7 @@ func cmdInfo(c *Client) {
 	section("Stats", "total_connections_received:"+strconv.FormatInt(s.totalConns.Load(), 10),
 		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
 		"total_error_replies:"+strconv.FormatInt(s.adm.errTotal.Load(), 10),
+		"lazyfreed_objects:0",
 		"rejected_connections:"+strconv.FormatInt(s.rejectedConns.Load(), 10),
 		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10),
 		"evicted_keys:"+strconv.FormatInt(s.evictedKeys.Load(), 10),
