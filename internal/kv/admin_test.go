@@ -475,6 +475,18 @@ func TestBLPopPassesOverWrongType(t *testing.T) {
 			if got := <-res; got != "[list b] <nil>" {
 				t.Errorf("BLPOP: %s, want [list b]", got)
 			}
+			go func() {
+				k, v, err := blocked.BLMPop(ctx, 5*time.Second, "left", 1, "list2").Result()
+				res <- fmt.Sprint(k, v, err)
+			}()
+			testutilWait(t, func() bool { return e.srv.blocked.Load() == 1 })
+			e.run([]step{
+				{"multi", "OK"}, {"lpush list2 a", "QUEUED"}, {"del list2", "QUEUED"}, {"set list2 foo", "QUEUED"},
+				{"exec", "[1 1 OK]"}, {"del list2", "1"}, {"lpush list2 b", "1"},
+			})
+			if got := <-res; got != "list2[b] <nil>" {
+				t.Errorf("BLMPOP: %s, want list2 [b]", got)
+			}
 			e.run([]step{{"set s x", "OK"}, {"blpop s 0", "ERR:WRONGTYPE"}})
 		})
 	}

@@ -138,7 +138,12 @@ func ParseBlockingPop(c *Ctx) (*BlockingPop, bool) {
 		if !ok {
 			return nil, false
 		}
-		b.try = func() bool { return c.mpopLocked(keys, left, count) }
+		retry := resumed(c)
+		b.detach = func() { c.resume = &blockResume{args: cloneArgs(c.Args)} }
+		b.try = func() bool {
+			defer func() { retry = true }()
+			return c.mpopListLocked(keys, left, count, retry)
+		}
 	default:
 		c.W.Error("ERR " + c.Cmd.Name + " is not a blocking pop")
 		return nil, false
