@@ -94,6 +94,7 @@ func (s *Server) initAdmin() {
 	a.skipSlow = map[*command.Command]bool{}
 	a.skipMon = map[*command.Command]bool{}
 	for _, cmd := range s.cmds.Sorted() {
+		cmd.Stats.Container = isContainer(cmd)
 		for _, f := range cmd.Flags {
 			switch f {
 			case "skip-slowlog":
@@ -127,14 +128,16 @@ func isContainer(cmd *command.Command) bool {
 func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Time) {
 	usec := time.Since(start).Microseconds()
 	c.ranCmd = cmd
-	c.shared.lastCmd.Store(cmd)
+	if c.shared.lastCmd.Load() != cmd { // a pipeline of one command stores once
+		c.shared.lastCmd.Store(cmd)
+	}
 	a := &s.adm
 	stats := &cmd.Stats
-	if len(c.Args) > 1 && cmd.Arity != 2 && isContainerName(cmd.Name) {
+	if cmd.Stats.Container && len(c.Args) > 1 {
 		full := cmd.Name + "|" + strings.ToLower(string(c.Args[1]))
 		stats = s.subStatsFor(full)
 		c.shared.lastSub.Store(&full)
-	} else {
+	} else if c.shared.lastSub.Load() != nil {
 		c.shared.lastSub.Store(nil)
 	}
 	stats.Record(usec)
@@ -153,20 +156,6 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Time) {
 	if a.monitorsN.Load() > 0 && !a.skipMon[cmd] {
 		s.feedMonitors(c, cmd)
 	}
-}
-
-// isContainerName is isContainer by name, for the hot path: a switch on
-// the first byte rules most commands out at once.
-func isContainerName(n string) bool {
-	switch n[0] {
-	case 'c', 'l', 'm', 'o', 's', 'x', 'f', 'p', 'a':
-		for _, x := range containerCommands {
-			if n == x {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func (s *Server) subStatsFor(name string) *command.CallStats {

@@ -100,7 +100,7 @@ func (c *Client) clientLine(x *Client) string {
 	} else if lc := x.shared.lastCmd.Load(); lc != nil {
 		cmd = lc.Name
 	}
-	if x == c && len(c.Args) > 1 && c.Cmd != nil && isContainerName(c.Cmd.Name) {
+	if x == c && len(c.Args) > 1 && c.Cmd != nil && c.Cmd.Stats.Container {
 		cmd = c.Cmd.Name + "|" + strings.ToLower(string(c.Args[1]))
 	} else if x == c && c.Cmd != nil {
 		cmd = c.Cmd.Name

@@ -20,6 +20,9 @@ type CallStats struct {
 	Rejected atomic.Int64
 	Failed   atomic.Int64
 	Hist     [HistBuckets]atomic.Int64
+	// Container is set (before serving) for commands whose subcommands
+	// have statistics of their own (CLIENT, CONFIG ...).
+	Container bool
 }
 
 // Record counts one call that took usec microseconds.
