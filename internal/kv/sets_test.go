@@ -54,6 +54,7 @@ func TestSets(t *testing.T) {
 		{"SINTERCARD a a", "ERR:ERR numkeys should be greater than 0"}, // as Redis: not the integer error
 		{"SINTERCARD 3 a b", "ERR:ERR Number of keys can't be greater than number of args"},
 		{"SINTERCARD 1 a LIMIT -1", "ERR:ERR LIMIT can't be negative"},
+		{"SINTERCARD 1 a LIMIT a", "ERR:ERR LIMIT can't be negative"}, // as Redis
 		{"SMOVE a b 1", "1"},
 		{"SMOVE a b 1", "0"},
 		{"SISMEMBER b 1", "1"},

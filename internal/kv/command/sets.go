@@ -315,11 +315,7 @@ func cmdSInterCard(c *Ctx) {
 	case len(rest) == 0:
 	case len(rest) == 2 && EqualFold(rest[0], "limit"):
 		l, ok := ParseInt(rest[1])
-		if !ok {
-			c.W.Error(ErrNotInt)
-			return
-		}
-		if l < 0 {
+		if !ok || l < 0 { // as Redis: one error for both
 			c.W.Error("ERR LIMIT can't be negative")
 			return
 		}
