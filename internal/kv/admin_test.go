@@ -500,3 +500,20 @@ func TestFlushAllWatchedKeys(t *testing.T) {
 	r.roundTrip("DEL x\r\nWATCH x\r\nFLUSHALL\r\nMULTI\r\nPING\r\nEXEC\r\n", ":0\r\n+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+PONG\r\n")
 	r.roundTrip("SET x 30\r\nWATCH x\r\nFLUSHALL\r\nMULTI\r\nPING\r\nEXEC\r\n", "+OK\r\n+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*-1\r\n")
 }
+
+func TestInfoMigrateCachedSockets(t *testing.T) {
+	src, dst := startServer(t, nil), startServer(t, nil)
+	host, port, _ := strings.Cut(dst.addr, ":")
+	ctx := context.Background()
+	count := func() string {
+		info, _ := src.rdb.Info(ctx, "stats").Result()
+		return regexp.MustCompile(`migrate_cached_sockets:(\d+)`).FindStringSubmatch(info)[1]
+	}
+	if got := count(); got != "0" {
+		t.Fatalf("migrate_cached_sockets %s before any MIGRATE", got)
+	}
+	src.run([]step{{"set k v", "OK"}, {"migrate " + host + " " + port + " k 0 5000", "OK"}})
+	if got := count(); got != "1" {
+		t.Errorf("migrate_cached_sockets %s after a MIGRATE, want 1", got)
+	}
+}

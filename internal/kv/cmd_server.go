@@ -376,6 +376,7 @@ func cmdInfo(c *Client) {
 		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
 		"total_error_replies:"+strconv.FormatInt(s.adm.errTotal.Load(), 10),
 		"lazyfreed_objects:0",
+		"migrate_cached_sockets:"+strconv.Itoa(s.migrations.cached()),
 		"rejected_connections:"+strconv.FormatInt(s.rejectedConns.Load(), 10),
 		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10),
 		"evicted_keys:"+strconv.FormatInt(s.evictedKeys.Load(), 10),

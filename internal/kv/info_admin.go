@@ -59,3 +59,11 @@ func (s *Server) errorStatsInfo() []string {
 	sort.Strings(lines)
 	return lines
 }
+
+// cached is the number of idle MIGRATE connections kept (INFO
+// migrate_cached_sockets).
+func (m *migrateConns) cached() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.idle)
+}
