@@ -80,12 +80,13 @@ func cmdLCS(c *Ctx) {
 		emit := false
 		if a[i-1] == b[j-1] {
 			result[idx-1] = a[i-1]
-			if aStart == alen { // a new range
+			switch {
+			case aStart == alen: // a new range
 				aStart, aEnd, bStart, bEnd = i-1, i-1, j-1, j-1
-			} else if aStart == i && bStart == j { // contiguous: extend it back
+			case aStart == i && bStart == j: // contiguous: extend it back
 				aStart--
 				bStart--
-			} else {
+			default:
 				emit = true
 			}
 			if aStart == 0 || bStart == 0 {
