@@ -124,9 +124,11 @@ func isContainer(cmd *command.Command) bool {
 }
 
 // afterCall records a command that ran: its statistics, the slow log, the
-// latency monitor and the monitors' feed.
-func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Time) {
-	usec := time.Since(start).Microseconds()
+// latency monitor and the monitors' feed. It returns when the command
+// ended, the start of the next one of the batch.
+func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Time) time.Time {
+	end := time.Now()
+	usec := end.Sub(start).Microseconds()
 	c.ranCmd = cmd
 	if c.shared.lastCmd.Load() != cmd { // a pipeline of one command stores once
 		c.shared.lastCmd.Store(cmd)
@@ -156,6 +158,7 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Time) {
 	if a.monitorsN.Load() > 0 && !a.skipMon[cmd] {
 		s.feedMonitors(c, cmd)
 	}
+	return end
 }
 
 func (s *Server) subStatsFor(name string) *command.CallStats {

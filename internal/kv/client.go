@@ -82,6 +82,9 @@ type Client struct {
 	shared    clientShared
 	ranCmd    *command.Command // the command just run (INFO commandstats failed_calls)
 	replyMode replyMode        // CLIENT REPLY
+	// mark is when the previous command of the batch ended (the batch's
+	// start for its first): one clock reading per command times them all
+	mark time.Time
 }
 
 type watchedKey struct {
@@ -288,9 +291,12 @@ func (s *Server) dispatch(c *Client) {
 	}
 	c.lastCmd = cmd.Name
 	c.lastTime.Store(c.Now)
-	start := time.Now()
+	start := c.mark // the end of the previous command of the batch
+	if start.IsZero() {
+		start = time.Now()
+	}
 	s.call(c, cmd, true)
-	s.afterCall(c, cmd, start)
+	c.mark = s.afterCall(c, cmd, start)
 	if c.pausedRetry { // writes are paused (CLUSTER FAILOVER, CLIENT PAUSE)
 		c.pausedRetry = false
 		if c.inLoop {

@@ -512,7 +512,8 @@ func (c *Client) process() procResult {
 	// commands of one event loop iteration do in Redis
 	c.batchNow = c.srv.nowMs()
 	c.lastIO = c.batchNow
-	defer func() { c.batchNow = 0 }()
+	c.mark = time.Now()
+	defer func() { c.batchNow, c.mark = 0, time.Time{} }()
 	res := procMore
 	lim := c.parseLimits()
 	for c.rstart < c.rend {
