@@ -45,6 +45,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzHLL -fuzztime 30s ./internal/kv/keyspace
 	$(GO) test -run '^$$' -fuzz FuzzParseStreamID -fuzztime 30s ./internal/kv/command
 	$(GO) test -run '^$$' -fuzz FuzzBitfield -fuzztime 30s ./internal/kv/command
+	$(GO) test -run '^$$' -fuzz FuzzCheckInert -fuzztime 30s ./internal/kv
 	$(GO) test -run '^$$' -fuzz FuzzLogReader -fuzztime 30s ./internal/kv/aof
 	$(GO) test -run '^$$' -fuzz FuzzPSyncReply -fuzztime 30s ./internal/kv/repl
 	$(GO) test -run '^$$' -fuzz FuzzBacklog -fuzztime 30s ./internal/kv/repl

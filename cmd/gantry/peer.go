@@ -39,6 +39,7 @@ func newPeerCmd() *cobra.Command {
 		httpAddr    string
 		limits      storeLimits
 		sec         peerSecurity
+		admin       storeAdmin
 	)
 	cmd := &cobra.Command{
 		Use:   "peer",
@@ -63,6 +64,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			cfg.Store.AppendFsync = appendFsync
 			cfg.Store.ReplBacklogSize = backlog
 			cfg.Store.MasterAuth = masterAuth
+			admin.apply(&cfg.Store)
 			if err := limits.apply(&cfg.Store); err != nil {
 				return err
 			}
@@ -132,6 +134,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	f.IntVar(&backlog, "repl-backlog-size", 1<<20, "bytes of the replication stream kept for partial resyncs of replicas")
 	f.StringVar(&masterAuth, "masterauth", "", "password this peer AUTHs with at its primary when it is a replica")
 	limits.register(f)
+	admin.register(f)
 	cl.register(f)
 	sec.register(f)
 	cmd.AddCommand(newPeerKeyringCmd()) // peer_keyring.go

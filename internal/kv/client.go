@@ -80,6 +80,14 @@ type Client struct {
 	replPort    string // REPLCONF listening-port of a replica
 	replIP      string // REPLCONF ip-address
 	pausedRetry bool   // the command met a write pause and runs again after it
+
+	// introspection (admin.go, client_admin.go)
+	shared    clientShared
+	ranCmd    *command.Command // the command just run (INFO commandstats failed_calls)
+	replyMode replyMode        // CLIENT REPLY
+	// mark is when the previous command of the batch ended (the batch's
+	// start for its first): one clock reading per command times them all
+	mark time.Time
 }
 
 type watchedKey struct {
@@ -91,7 +99,7 @@ func newClient(s *Server, nc net.Conn) *Client {
 	c := &Client{srv: s, nc: nc, id: s.nextID.Add(1), created: s.clock.Now()}
 	c.lastIO = c.created.UnixMilli()
 	c.initCtx()
-	c.user = s.users.Default()
+	c.setUser(s.users.Default())
 	c.authed = s.defaultAuthed()
 	c.Args = make([][]byte, 0, 8)
 	return c
@@ -293,7 +301,12 @@ func (s *Server) dispatch(c *Client) {
 	}
 	c.lastCmd = cmd.Name
 	c.lastTime.Store(c.Now)
+	start := c.mark // the end of the previous command of the batch
+	if start.IsZero() {
+		start = time.Now()
+	}
 	s.call(c, cmd, true)
+	c.mark = s.afterCall(c, cmd, start)
 	if c.pausedRetry { // writes are paused (CLUSTER FAILOVER, CLIENT PAUSE)
 		c.pausedRetry = false
 		if c.inLoop {
@@ -391,8 +404,9 @@ type cmdSpec struct {
 func commandTable() *command.Table {
 	t := command.NewTable()
 	t.Register(command.DataCommands()...)
+	t.Register(command.LCSSpecs()...)
 	t.Register(command.BlockingSpecs(func(x *command.Ctx) { cmdBPop(clientOf(x)) })...)
-	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs(), aclSpecs()} {
+	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs(), aclSpecs(), adminSpecs()} {
 		for _, sp := range specs {
 			h := sp.handler
 			t.Register(command.Spec{

@@ -143,7 +143,7 @@ func (c *Client) auth(user, pass string) bool {
 		c.W.Error("WRONGPASS invalid username-password pair or user is disabled.")
 		return false
 	}
-	c.user = h
+	c.setUser(h)
 	c.authed = true
 	return true
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
+
 	"strconv"
 	"strings"
 
@@ -98,7 +98,7 @@ func cmdHello(c *Client) {
 			c.W.Error("ERR Client names cannot contain spaces, newlines or special characters.")
 			return
 		}
-		c.name = string(name)
+		c.setName(string(name))
 	}
 	c.W.Proto = proto
 	c.W.Map(7)
@@ -124,7 +124,13 @@ func cmdSelect(c *Client) {
 		return
 	}
 	if n != 0 {
-		c.W.Error("ERR SELECT is not allowed in cluster mode")
+		// one database (docs/kv.md, "Not done yet"): a standalone peer
+		// answers as a Redis with databases 1, a cluster node as Redis Cluster
+		if c.srv.cfg.Cluster != nil {
+			c.W.Error("ERR SELECT is not allowed in cluster mode")
+		} else {
+			c.W.Error("ERR DB index is out of range")
+		}
 		return
 	}
 	c.W.OK()
@@ -139,8 +145,9 @@ func cmdReset(c *Client) {
 	c.discardMulti()
 	c.unwatchAll()
 	c.W.Proto = 2
-	c.name = ""
-	c.user = c.srv.users.Default()
+	c.setName("")
+	c.replyMode = replyOn
+	c.setUser(c.srv.users.Default())
 	c.authed = c.srv.defaultAuthed()
 	c.W.Simple("RESET")
 }
@@ -152,25 +159,6 @@ func validClientName(b []byte) bool {
 		}
 	}
 	return true
-}
-
-func (c *Client) infoLine() string {
-	now := c.srv.clock.Now()
-	flags := "N"
-	if c.multi {
-		flags = "x"
-	}
-	multi := -1
-	if c.multi {
-		multi = len(c.queued)
-	}
-	last := c.lastCmd
-	if last == "" {
-		last = "NULL"
-	}
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=0 sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=%d rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=%s redir=-1 resp=%d lib-name=%s lib-ver=%s",
-		c.id, c.nc.RemoteAddr(), c.nc.LocalAddr(), c.name, int(now.Sub(c.created).Seconds()),
-		(now.UnixMilli()-c.lastTime.Load())/1000, flags, multi, len(c.rbuf), last, c.userName(), c.W.Proto, c.libName, c.libVer)
 }
 
 // CLIENT SETNAME|GETNAME|ID|LIST|INFO|SETINFO|HELP
@@ -194,7 +182,7 @@ func cmdClient(c *Client) {
 			c.W.Error("ERR Client names cannot contain spaces, newlines or special characters.")
 			return
 		}
-		c.name = string(c.Args[2])
+		c.setName(string(c.Args[2]))
 		c.W.OK()
 	case "getname":
 		if !argc(2) {
@@ -209,32 +197,6 @@ func cmdClient(c *Client) {
 		if argc(2) {
 			c.W.Int(c.id)
 		}
-	case "info":
-		if argc(2) {
-			c.W.Verbatim(c.infoLine() + "\n")
-		}
-	case "list":
-		s := c.srv
-		s.mu.Lock()
-		clients := make([]*Client, 0, len(s.clients))
-		for _, x := range s.clients {
-			clients = append(clients, x)
-		}
-		s.mu.Unlock()
-		sort.Slice(clients, func(i, j int) bool { return clients[i].id < clients[j].id })
-		var b strings.Builder
-		for _, x := range clients {
-			if x == c {
-				b.WriteString(c.infoLine())
-			} else {
-				// other clients' fields are read racily in Redis too; we
-				// report only what is safe to read from here.
-				fmt.Fprintf(&b, "id=%d addr=%s laddr=%s fd=0 name= age=%d idle=0 flags=N db=0 user=default resp=0",
-					x.id, x.nc.RemoteAddr(), x.nc.LocalAddr(), int(s.clock.Now().Sub(x.created).Seconds()))
-			}
-			b.WriteByte('\n')
-		}
-		c.W.Verbatim(b.String())
 	case "setinfo":
 		if !argc(4) {
 			return
@@ -258,10 +220,6 @@ func cmdClient(c *Client) {
 			return
 		}
 		c.W.OK()
-	case "no-evict", "no-touch":
-		if argc(3) {
-			c.W.OK()
-		}
 	case "help":
 		help := []string{"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"GETNAME", "ID", "INFO", "LIST", "SETINFO <LIB-NAME|LIB-VER> <value>", "SETNAME <name>", "HELP"}
@@ -270,7 +228,9 @@ func cmdClient(c *Client) {
 			c.W.Simple(h)
 		}
 	default:
-		c.W.Error("ERR unknown subcommand '" + string(c.Args[1]) + "'. Try CLIENT HELP.")
+		if !clientAdmin(c, sub) {
+			c.W.Error("ERR unknown subcommand '" + string(c.Args[1]) + "'. Try CLIENT HELP.")
+		}
 	}
 }
 
@@ -340,6 +300,7 @@ func cmdConfig(c *Client) {
 		s.rejectedConns.Store(0)
 		s.queryLimitCloses.Store(0)
 		s.outputLimitCloses.Store(0)
+		s.resetStats()
 		c.W.OK()
 	case "rewrite":
 		c.W.Error("ERR The server is running without a config file")
@@ -398,6 +359,7 @@ func cmdInfo(c *Client) {
 		"used_memory_rss:"+strconv.FormatUint(ms.Sys, 10),
 		"maxmemory:"+strconv.FormatInt(maxmem, 10), "maxmemory_human:"+humanBytes(maxmem),
 		"maxmemory_policy:"+s.ks.Policy().String(),
+		"lazyfree_pending_objects:0", // gantry frees at once: the collector reclaims
 		"gantry_heap_alloc:"+strconv.FormatUint(ms.HeapAlloc, 10),
 		"mem_allocator:go")
 	p := []string{"loading:0", "rdb_changes_since_last_save:" + strconv.FormatInt(s.dirty.Load(), 10),
@@ -410,6 +372,9 @@ func cmdInfo(c *Client) {
 	section("Persistence", p...)
 	section("Stats", "total_connections_received:"+strconv.FormatInt(s.totalConns.Load(), 10),
 		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
+		"total_error_replies:"+strconv.FormatInt(s.adm.errTotal.Load(), 10),
+		"lazyfreed_objects:0",
+		"migrate_cached_sockets:"+strconv.Itoa(s.migrations.cached()),
 		"rejected_connections:"+strconv.FormatInt(s.rejectedConns.Load(), 10),
 		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10),
 		"evicted_keys:"+strconv.FormatInt(s.evictedKeys.Load(), 10),
@@ -418,7 +383,11 @@ func cmdInfo(c *Client) {
 		"client_output_buffer_limit_disconnections:"+strconv.FormatInt(s.outputLimitCloses.Load(), 10),
 		"gantry_timeout_disconnections:"+strconv.FormatInt(s.timeoutCloses.Load(), 10))
 	section("Replication", s.repl.Info()...)
-	section("CPU", "used_cpu_sys:0.0", "used_cpu_user:0.0")
+	section("CPU", s.cpuInfo()...)
+	if full := want["all"] || want["everything"]; full || want["commandstats"] {
+		section("Commandstats", s.commandStatsInfo()...)
+	}
+	section("Errorstats", s.errorStatsInfo()...)
 	if s.cfg.Cluster != nil {
 		section("Cluster", "cluster_enabled:1")
 	} else {

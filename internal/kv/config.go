@@ -116,7 +116,6 @@ func configTable() map[string]configParam {
 		"dir":             {get: func(s *Server) string { return s.cfg.DataDir }},
 		"databases":       fixed("1"),
 		"cluster-enabled": {get: func(s *Server) string { return yesno[s.cfg.Cluster != nil] }},
-		"port":            fixed(""),
 		"bind":            fixed(""),
 		"appendfilename":  fixed("appendonly"),
 		"io-threads":      fixed("1"),
@@ -190,7 +189,7 @@ func configTable() map[string]configParam {
 			},
 		}
 	}
-	return table
+	return addCompatParams(table)
 }
 
 // CONFIG GET pattern [pattern ...] | SET param value [param value ...] |
@@ -218,12 +217,16 @@ func configGet(c *Client) {
 	}
 }
 
+// configSet sets every pair or none, as Redis: names are checked first
+// (unknown, immutable, given twice), then values are applied in order and
+// the ones applied are set back if a later one is refused.
 func configSet(c *Client) {
 	s := c.srv
 	if len(c.Args) < 4 || len(c.Args)%2 != 0 {
 		c.W.Error("ERR wrong number of arguments for 'config|set' command")
 		return
 	}
+	seen := map[string]bool{}
 	for i := 2; i < len(c.Args); i += 2 {
 		name := string(command.LowerInto(nil, c.Args[i]))
 		p, ok := s.config[name]
@@ -235,10 +238,29 @@ func configSet(c *Client) {
 			c.W.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - can't set immutable config")
 			return
 		}
+		if seen[name] {
+			c.W.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - duplicate parameter")
+			return
+		}
+		seen[name] = true
+	}
+	type undo struct {
+		p   configParam
+		old string
+	}
+	var done []undo
+	for i := 2; i < len(c.Args); i += 2 {
+		name := string(command.LowerInto(nil, c.Args[i]))
+		p := s.config[name]
+		old := p.get(s)
 		if msg := p.set(s, string(c.Args[i+1])); msg != "" {
+			for j := len(done) - 1; j >= 0; j-- {
+				_ = done[j].p.set(s, done[j].old) // a value it held is valid
+			}
 			c.W.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + msg)
 			return
 		}
+		done = append(done, undo{p, old})
 	}
 	c.W.OK()
 }

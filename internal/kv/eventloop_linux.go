@@ -197,6 +197,10 @@ func (l *eventLoop) cron() {
 	o := &s.lim.output[classNormal]
 	soft, secs := o.soft.Load(), o.softSecs.Load()
 	for _, c := range l.clients {
+		if c.shared.killed.Load() { // CLIENT KILL
+			l.closeClient(c)
+			continue
+		}
 		idle := now - c.lastIO
 		if timeout > 0 && idle > timeout {
 			s.timeoutCloses.Add(1)

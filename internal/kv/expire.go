@@ -21,6 +21,9 @@ func (s *Server) activeExpireLoop() {
 			return
 		case <-t.C:
 		}
+		if s.adm.activeExpireOff.Load() { // DEBUG SET-ACTIVE-EXPIRE 0
+			continue
+		}
 		deadline := time.Now().Add(period / 4)
 		for i := 0; i < keyspace.NumShards && time.Now().Before(deadline); i++ {
 			for {

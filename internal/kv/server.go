@@ -118,6 +118,16 @@ type Config struct {
 	// (Redis's lfu-log-factor 10 and lfu-decay-time 1 by default).
 	LFULogFactor int
 	LFUDecayTime int
+
+	// EnableDebugCommand is enable-debug-command: "no" (default), "yes",
+	// or "local" (loopback clients only).
+	EnableDebugCommand string
+	// SlowlogLogSlowerThan (µs; negative: off) and SlowlogMaxLen configure
+	// the slow log; both 0 means Redis's defaults, 10000 and 128.
+	SlowlogLogSlowerThan int64
+	SlowlogMaxLen        int
+	// LatencyMonitorThreshold (ms) records latency events; 0 is off.
+	LatencyMonitorThreshold int64
 }
 
 // DefaultConfig returns the defaults: in memory, appendfsync everysec when
@@ -197,6 +207,9 @@ func (c *Config) validate() error {
 	if c.MaxMemorySamples < 1 || c.MaxMemorySamples > 64 {
 		return fmt.Errorf("maxmemory-samples %d: want 1..64", c.MaxMemorySamples)
 	}
+	if err := c.validateAdmin(); err != nil {
+		return err
+	}
 	if c.LFULogFactor < 0 || c.LFUDecayTime < 0 {
 		return fmt.Errorf("lfu-log-factor %d, lfu-decay-time %d: want >= 0", c.LFULogFactor, c.LFUDecayTime)
 	}
@@ -256,6 +269,8 @@ type Server struct {
 	released atomic.Int64
 	blocked  atomic.Int64 // clients waiting in a blocking command
 
+	adm adminState // introspection: stats, slow log, latency, MONITOR (admin.go)
+
 	loops    []*eventLoop
 	nextLoop int
 
@@ -286,6 +301,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.initSecurity()
+	s.initAdmin()
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
@@ -534,7 +550,8 @@ func (c *Client) process() procResult {
 	// commands of one event loop iteration do in Redis
 	c.batchNow = c.srv.nowMs()
 	c.lastIO = c.batchNow
-	defer func() { c.batchNow = 0 }()
+	c.mark = time.Now()
+	defer func() { c.batchNow, c.mark = 0, time.Time{} }()
 	res := procMore
 	lim := c.parseLimits()
 	for c.rstart < c.rend {
@@ -580,6 +597,10 @@ func (c *Client) process() procResult {
 		}
 		start, prev := len(c.W.B), c.aofWait
 		c.srv.dispatch(c)
+		c.srv.noteReply(c, start)
+		if c.replyMode != replyOn {
+			c.applyReplyMode(start)
+		}
 		c.noteAck(start, prev)
 		if c.detach {
 			c.rstart -= n // the goroutine runs the command again
@@ -667,6 +688,9 @@ func (c *Client) serve() {
 		} else if c.deadline {
 			_ = c.nc.SetReadDeadline(time.Time{})
 			c.deadline = false
+		}
+		if c.shared.killed.Load() { // CLIENT KILL
+			return
 		}
 		n, err := c.nc.Read(c.rbuf[c.rend:])
 		c.rend += n

@@ -51,8 +51,10 @@ func TestSets(t *testing.T) {
 		{"SINTERCARD 2 a b", "2"},
 		{"SINTERCARD 2 a b LIMIT 1", "1"},
 		{"SINTERCARD 0 a", "ERR:ERR numkeys should be greater than 0"},
+		{"SINTERCARD a a", "ERR:ERR numkeys should be greater than 0"}, // as Redis: not the integer error
 		{"SINTERCARD 3 a b", "ERR:ERR Number of keys can't be greater than number of args"},
 		{"SINTERCARD 1 a LIMIT -1", "ERR:ERR LIMIT can't be negative"},
+		{"SINTERCARD 1 a LIMIT a", "ERR:ERR LIMIT can't be negative"}, // as Redis
 		{"SMOVE a b 1", "1"},
 		{"SMOVE a b 1", "0"},
 		{"SISMEMBER b 1", "1"},
@@ -106,6 +108,7 @@ func TestHashes(t *testing.T) {
 		{"HINCRBYFLOAT h f 1.5", "1.5"},
 		{"HINCRBYFLOAT h f 2.25", "3.75"},
 		{"HINCRBYFLOAT h s 1", "ERR:ERR hash value is not a float"},
+		{"HINCRBYFLOAT h f +inf", "ERR:ERR value is NaN or Infinity"},
 		{"HINCRBYFLOAT h f x", "ERR:ERR value is not a valid float"},
 		{"HRANDFIELD nokey", "nil"},
 		{"HRANDFIELD nokey 3", "[]"},

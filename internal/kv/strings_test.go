@@ -47,6 +47,8 @@ func TestStrings(t *testing.T) {
 		{"SETRANGE pad 3 x", "4"},
 		{"SETRANGE s -1 x", "ERR:ERR offset is out of range"},
 		{"SETRANGE empty 0 \"\"", "0"},
+		{"SETRANGE s 9223372036854775807 A", "ERR:ERR string exceeds maximum allowed size"}, // off+len overflows int64
+		{"SETRANGE s 2147483647 A", "ERR:ERR string exceeds maximum allowed size"},
 		{"EXISTS empty", "0"},
 		{"INCR n", "1"},
 		{"INCRBY n 10", "11"},

@@ -111,7 +111,8 @@ func ParseCommandLimits(buf []byte, dst [][]byte, lim Limits) (args [][]byte, n 
 
 // parseLen reads an integer terminated by CRLF starting at buf[pos]. It
 // returns the value and the position after the CRLF, or pos 0 when the line
-// is not complete yet. A count of -1 means a null array (no arguments).
+// is not complete yet. A negative count (-1, a null array, or any other,
+// as Redis) means no arguments.
 // A malformed line is the error what, a value over limit the error over.
 // It is the parser's hot path: one pass, no search, no strconv.
 func parseLen(buf []byte, pos int, limit int64, what, over string) (int64, int, error) {
@@ -142,11 +143,8 @@ func parseLen(buf []byte, pos int, limit int64, what, over string) (int64, int, 
 	if buf[i] != '\r' || buf[i+1] != '\n' || i == start {
 		return 0, 0, &ProtocolError{what}
 	}
-	if neg {
-		if v != 1 {
-			return 0, 0, &ProtocolError{what}
-		}
-		v = -1
+	if neg { // an array of length <= 0 is empty, as Redis takes it; a bulk is refused by the caller
+		v = -v
 	}
 	return v, i + 2, nil
 }

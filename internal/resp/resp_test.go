@@ -3,6 +3,7 @@ package resp
 import (
 	"bytes"
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -20,6 +21,8 @@ func TestParseCommand(t *testing.T) {
 		{"*", nil, 0, ""},
 		{"*0\r\n", nil, 4, ""},
 		{"*-1\r\n", nil, 5, ""},
+		{"*-10\r\n", nil, 6, ""}, // any negative count is empty, as Redis
+		{"*1\r\n$-10\r\n", nil, 0, "Protocol error: invalid bulk length"},
 		{"*1\r\n$0\r\n\r\n", []string{""}, 10, ""},
 		{"PING\r\n", []string{"PING"}, 6, ""},
 		{"SET  k   v\n", []string{"SET", "k", "v"}, 11, ""},
@@ -82,11 +85,12 @@ func TestWriter(t *testing.T) {
 	if string(w.B) != want {
 		t.Fatalf("RESP3: %q, want %q", w.B, want)
 	}
-	// as Redis 7.2's fpconv_dtoa lays its digits out
-	for f, s := range map[float64]string{3: "3", 0.1: "0.1", 1e21: "1e+21", -2.5: "-2.5",
-		1234567: "1234567", 3479099956230698: "3479099956230698", 1.2345678901234568e+17: "123456789012345680",
-		0.0001: "0.0001", 1e-7: "1e-7", 1.5e-7: "1.5e-7", 1e-6: "0.000001", 123.456: "123.456", -1e300: "-1e+300",
-		1e22: "1e+22", 12e20: "1.2e+21", 0.5: "0.5", -0.00012: "-0.00012"} {
+	// as Redis 7.0's "%.17g" (checked with C's printf)
+	for f, s := range map[float64]string{3: "3", 0.1: "0.10000000000000001", 1e21: "1e+21", -2.5: "-2.5",
+		1234567: "1234567", 3479099956230698: "3479099956230698", 1.2345678901234568e+17: "1.2345678901234568e+17",
+		0.0001: "0.0001", 1e-7: "9.9999999999999995e-08", 1e-5: "1.0000000000000001e-05", 123.456: "123.456",
+		-1e300: "-1.0000000000000001e+300", 1e16: "10000000000000000", 1e17: "1e+17", 0.5: "0.5",
+		math.Inf(1): "inf", math.Inf(-1): "-inf", 0: "0"} {
 		if got := string(AppendFloat(nil, f)); got != s {
 			t.Errorf("AppendFloat(%v) = %s, want %s", f, got, s)
 		}

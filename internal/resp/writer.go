@@ -163,12 +163,10 @@ func (w *Writer) header(c byte, n int) {
 	w.B = append(w.B, '\r', '\n')
 }
 
-// AppendFloat formats f the way Redis replies with scores and float
-// as Redis 7.2 does: the shortest representation that reads back to f,
-// laid out as its fpconv_dtoa does (a plain integer up to 7 digits past
-// the shortest digits, so 1234567 and a geohash score print whole; plain
-// decimals down to 1e-7; an exponent without leading zeros otherwise),
-// "inf" and "-inf" for infinities.
+// AppendFloat formats f the way Redis 7.0 replies with scores and float
+// values ("%.17g": 17 significant digits, so 0.1 reads 0.10000000000000001,
+// as redis-server 7.0 and its test suite have it; Redis 7.2 moved to the
+// shortest form), "inf" and "-inf" for infinities, "nan".
 func AppendFloat(b []byte, f float64) []byte {
 	switch {
 	case math.IsInf(f, 1):
@@ -177,72 +175,8 @@ func AppendFloat(b []byte, f float64) []byte {
 		return append(b, "-inf"...)
 	case math.IsNaN(f):
 		return append(b, "nan"...)
-	case f == 0:
-		if math.Signbit(f) {
-			return append(b, "-0"...)
-		}
-		return append(b, '0')
 	}
-	var tmp [32]byte
-	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, 64) // [-]d[.ddd]e±XX
-	neg := e[0] == '-'
-	if neg {
-		e = e[1:]
-		b = append(b, '-')
-	}
-	var digits [24]byte
-	nd := 0
-	i := 0
-	for ; e[i] != 'e'; i++ {
-		if e[i] != '.' {
-			digits[nd] = e[i]
-			nd++
-		}
-	}
-	exp10 := 0
-	for _, ch := range e[i+2:] {
-		exp10 = exp10*10 + int(ch-'0')
-	}
-	if e[i+1] == '-' {
-		exp10 = -exp10
-	}
-	k := exp10 - (nd - 1) // f = digits * 10^k
-	absExp := exp10
-	if absExp < 0 {
-		absExp = -absExp
-	}
-	switch {
-	case k >= 0 && absExp < nd+7: // plain integer
-		b = append(b, digits[:nd]...)
-		for ; k > 0; k-- {
-			b = append(b, '0')
-		}
-		return b
-	case k < 0 && (k > -7 || absExp < 4): // plain decimal
-		offset := nd + k
-		if offset <= 0 {
-			b = append(b, '0', '.')
-			for ; offset < 0; offset++ {
-				b = append(b, '0')
-			}
-			return append(b, digits[:nd]...)
-		}
-		b = append(b, digits[:offset]...)
-		b = append(b, '.')
-		return append(b, digits[offset:nd]...)
-	}
-	b = append(b, digits[0])
-	if nd > 1 {
-		b = append(b, '.')
-		b = append(b, digits[1:nd]...)
-	}
-	b = append(b, 'e')
-	if exp10 < 0 {
-		b = append(b, '-')
-	} else {
-		b = append(b, '+')
-	}
-	return strconv.AppendInt(b, int64(absExp), 10)
+	return strconv.AppendFloat(b, f, 'g', 17, 64)
 }
 
 // AppendCommand appends args as a RESP array of bulk strings, the format of

@@ -3,6 +3,8 @@ package command
 import (
 	"math"
 	"time"
+
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
 )
 
 var (
@@ -70,9 +72,22 @@ func ParseBlockingPop(c *Ctx) (*BlockingPop, bool) {
 		left := c.Cmd.Name == "blpop"
 		keys := c.Args[1 : len(c.Args)-1]
 		timeoutArg = c.Args[len(c.Args)-1]
+		retry := resumed(c)
+		b.detach = func() { c.resume = &blockResume{args: cloneArgs(c.Args)} }
 		b.try = func() bool {
+			// woken, a key that is no list now is passed over, as Redis
+			// serves only lists; the first try answers WRONGTYPE
+			defer func() { retry = true }()
 			for _, k := range keys {
-				l, ok := c.lookupList(k)
+				var l *keyspace.List
+				ok := true
+				if retry {
+					if e := c.Lookup(k); e != nil {
+						l = keyspace.Lists.Of(e)
+					}
+				} else {
+					l, ok = c.lookupList(k)
+				}
 				if !ok {
 					return true
 				}
@@ -123,7 +138,12 @@ func ParseBlockingPop(c *Ctx) (*BlockingPop, bool) {
 		if !ok {
 			return nil, false
 		}
-		b.try = func() bool { return c.mpopLocked(keys, left, count) }
+		retry := resumed(c)
+		b.detach = func() { c.resume = &blockResume{args: cloneArgs(c.Args)} }
+		b.try = func() bool {
+			defer func() { retry = true }()
+			return c.mpopListLocked(keys, left, count, retry)
+		}
 	default:
 		c.W.Error("ERR " + c.Cmd.Name + " is not a blocking pop")
 		return nil, false

@@ -204,6 +204,10 @@ func cmdHIncrByFloat(c *Ctx) {
 		c.W.Error(ErrNotFloat)
 		return
 	}
+	if math.IsNaN(by) || math.IsInf(by, 0) { // as Redis, before the key is read
+		c.W.Error("ERR value is NaN or Infinity")
+		return
+	}
 	h, ok := c.lookupHash(c.Args[1])
 	if !ok {
 		return

@@ -335,7 +335,7 @@ func cmdFlushAll(c *Ctx) {
 		c.W.Error(ErrSyntax)
 		return
 	}
-	c.Track.TouchAllLocked()
+	c.Track.TouchAllLocked(func(key string) bool { return c.KS.PeekLocked([]byte(key), c.Now) != nil })
 	for i := 0; i < keyspace.NumShards; i++ {
 		c.KS.FlushShardLocked(i)
 		// an XREADGROUP blocked on a flushed stream must learn it is gone

@@ -481,8 +481,22 @@ func (c *Ctx) parseMPop(pos int) (keys [][]byte, left bool, count int64, ok bool
 // mpopLocked pops up to count elements from the first non-empty list of
 // keys; it reports whether it found one (or replied an error).
 func (c *Ctx) mpopLocked(keys [][]byte, left bool, count int64) bool {
+	return c.mpopListLocked(keys, left, count, false)
+}
+
+// mpopListLocked is mpopLocked; woken is set for a blocked BLMPOP's tries
+// after the first, which pass over a key of another type, as Redis.
+func (c *Ctx) mpopListLocked(keys [][]byte, left bool, count int64, woken bool) bool {
 	for _, k := range keys {
-		l, ok := c.lookupList(k)
+		var l *keyspace.List
+		ok := true
+		if woken {
+			if e := c.Lookup(k); e != nil {
+				l = keyspace.Lists.Of(e)
+			}
+		} else {
+			l, ok = c.lookupList(k)
+		}
 		if !ok {
 			return true
 		}

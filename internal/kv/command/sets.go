@@ -299,11 +299,8 @@ func cmdSetOp(c *Ctx) {
 
 // SINTERCARD numkeys key [key ...] [LIMIT limit]
 func cmdSInterCard(c *Ctx) {
-	n, ok := c.ArgInt(1)
-	if !ok {
-		return
-	}
-	if n <= 0 {
+	n, ok := ParseInt(c.Args[1])
+	if !ok || n <= 0 {
 		c.W.Error("ERR numkeys should be greater than 0")
 		return
 	}
@@ -318,11 +315,7 @@ func cmdSInterCard(c *Ctx) {
 	case len(rest) == 0:
 	case len(rest) == 2 && EqualFold(rest[0], "limit"):
 		l, ok := ParseInt(rest[1])
-		if !ok {
-			c.W.Error(ErrNotInt)
-			return
-		}
-		if l < 0 {
+		if !ok || l < 0 { // as Redis: one error for both
 			c.W.Error("ERR LIMIT can't be negative")
 			return
 		}

@@ -408,7 +408,7 @@ func cmdSetRange(c *Ctx) {
 		c.W.Int(0)
 		return
 	}
-	if off+int64(len(val)) > int64(MaxStringSize) {
+	if off > int64(MaxStringSize)-int64(len(val)) { // not off+len: it overflows
 		c.W.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 		return
 	}

@@ -59,6 +59,8 @@ type Command struct {
 	// positions (a numkeys argument).
 	KeysFn  func(args [][]byte, dst [][]byte) [][]byte
 	Handler Handler
+	// Stats are the command's call statistics (INFO commandstats).
+	Stats CallStats
 }
 
 // Has reports whether the command has flag f.

@@ -128,10 +128,15 @@ func (sh *trackShard) touch(key []byte) {
 	}
 }
 
-// TouchAllLocked fails every WATCH (FLUSHALL, with every shard locked).
-func (t *Tracker) TouchAllLocked() {
+// TouchAllLocked fails the WATCHes of the keys that exist (FLUSHALL, with
+// every shard locked): as in Redis, a flush does not touch a watched key
+// that was not there.
+func (t *Tracker) TouchAllLocked(exists func(key string) bool) {
 	for i := range t.shards {
-		for _, ws := range t.shards[i].watchers {
+		for key, ws := range t.shards[i].watchers {
+			if !exists(key) {
+				continue
+			}
 			for _, w := range ws {
 				w.Store(true)
 			}

@@ -240,6 +240,7 @@ func (r *State) snapshot(attach func()) (payload []byte, off int64, id string) {
 	r.snapPtr.Store(nil)
 	r.syncs++
 	r.lastAfter = len(sn.after)
+	r.needSelect = true
 	attach()
 	r.mu.Unlock()
 	return append(sn.data, sn.after...), off, id

@@ -90,6 +90,9 @@ type State struct {
 	syncs      int64 // full syncs served
 	lastAfter  int   // stream bytes recorded during the last snapshot (tests)
 	partials   int64 // partial resyncs served
+	// needSelect: a replica attached with a full sync, the next record
+	// starts with SELECT 0, as Redis's stream does after a full sync
+	needSelect bool
 
 	// active: the stream is kept (since the first replica attached, or
 	// since this server was a replica); before, writes skip it and the
@@ -160,6 +163,10 @@ func (r *State) Loading() bool { return r.loading.Load() }
 // on shards already in it are kept for after it too.
 func (r *State) Feed(rec []byte, shards []int) int64 {
 	r.mu.Lock()
+	if r.needSelect {
+		r.needSelect = false
+		rec = append(append([]byte(nil), selectZero...), rec...)
+	}
 	r.bl.write(rec)
 	end := r.bl.end
 	if sn := r.snap; sn != nil {
@@ -192,7 +199,10 @@ func (r *State) Offset() int64 {
 	return r.bl.end
 }
 
-var bDEL = []byte("DEL")
+var (
+	bDEL       = []byte("DEL")
+	selectZero = resp.AppendCommand(nil, []byte("SELECT"), []byte("0"))
+)
 
 // Expired is the keyspace's hook for keys it deletes because they expired
 // (on access or by the active expirer): replicas do not expire keys, they

@@ -1,0 +1,48 @@
+package command
+
+import (
+	"math/bits"
+	"sync/atomic"
+)
+
+// HistBuckets is the number of latency buckets of a CallStats: bucket i
+// counts calls that took less than 2^i microseconds (the last one the rest).
+const HistBuckets = 32
+
+// CallStats are the statistics of one command for INFO commandstats and
+// LATENCY HISTOGRAM: calls, microseconds spent, calls refused before
+// running (rejected) and calls that answered an error (failed). The server
+// updates them after each call; they are atomics so INFO reads them from
+// any connection.
+type CallStats struct {
+	Calls    atomic.Int64
+	Usec     atomic.Int64
+	Rejected atomic.Int64
+	Failed   atomic.Int64
+	Hist     [HistBuckets]atomic.Int64
+	// Container is set (before serving) for commands whose subcommands
+	// have statistics of their own (CLIENT, CONFIG ...).
+	Container bool
+}
+
+// Record counts one call that took usec microseconds.
+func (s *CallStats) Record(usec int64) {
+	s.Calls.Add(1)
+	s.Usec.Add(usec)
+	b := bits.Len64(uint64(usec))
+	if b >= HistBuckets {
+		b = HistBuckets - 1
+	}
+	s.Hist[b].Add(1)
+}
+
+// Reset zeroes the statistics (CONFIG RESETSTAT).
+func (s *CallStats) Reset() {
+	s.Calls.Store(0)
+	s.Usec.Store(0)
+	s.Rejected.Store(0)
+	s.Failed.Store(0)
+	for i := range s.Hist {
+		s.Hist[i].Store(0)
+	}
+}

@@ -1,0 +1,377 @@
+package kv
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
+)
+
+// memoryKeys: MEMORY USAGE has its key at position 2.
+func memoryKeys(args [][]byte, dst [][]byte) [][]byte {
+	if len(args) >= 3 && command.EqualFold(args[1], "usage") {
+		return append(dst, args[2])
+	}
+	return dst
+}
+
+// MEMORY USAGE key [SAMPLES n] | STATS | DOCTOR | MALLOC-STATS | PURGE | HELP
+func cmdMemory(c *Client) {
+	s := c.srv
+	switch strings.ToLower(string(c.Args[1])) {
+	case "usage":
+		if len(c.Args) != 3 && len(c.Args) != 5 {
+			c.W.Error(command.ErrSyntax)
+			return
+		}
+		if len(c.Args) == 5 {
+			if !command.EqualFold(c.Args[3], "samples") {
+				c.W.Error(command.ErrSyntax)
+				return
+			}
+			if _, ok := c.ArgInt(4); !ok {
+				return
+			}
+		}
+		// gantry counts every element (the estimate of docs/kv.md,
+		// "Memory"): SAMPLES changes nothing
+		e := c.KS.PeekLocked(c.Args[2], c.Now)
+		if e == nil {
+			c.W.Null()
+			return
+		}
+		c.W.Int(keyspace.KeyMemory(c.Args[2], e))
+	case "stats":
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		used := s.ks.UsedMemory()
+		keys := s.ks.Len()
+		perKey := int64(0)
+		if keys > 0 {
+			perKey = used / int64(keys)
+		}
+		fields := []struct {
+			name string
+			v    int64
+		}{
+			{"peak.allocated", int64(ms.HeapSys)}, {"total.allocated", int64(ms.HeapAlloc)},
+			{"startup.allocated", 0}, {"replication.backlog", int64(s.cfg.ReplBacklogSize)},
+			{"clients.slaves", 0}, {"clients.normal", 0}, {"cluster.links", 0}, {"aof.buffer", 0},
+			{"lua.caches", 0}, {"functions.caches", 0}, {"overhead.total", int64(ms.HeapAlloc) - used},
+			{"keys.count", int64(keys)}, {"keys.bytes-per-key", perKey}, {"dataset.bytes", used},
+		}
+		c.W.Map(len(fields) + 1)
+		for _, f := range fields {
+			c.W.BulkString(f.name)
+			c.W.Int(f.v)
+		}
+		c.W.BulkString("db.0")
+		c.W.Map(2)
+		c.W.BulkString("overhead.hashtable.main")
+		c.W.Int(int64(keys) * 48)
+		c.W.BulkString("overhead.hashtable.expires")
+		c.W.Int(int64(s.ks.ExpiresLen()) * 48)
+	case "doctor":
+		if s.ks.Len() == 0 {
+			c.W.Verbatim("Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n")
+			return
+		}
+		c.W.Verbatim("Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n")
+	case "malloc-stats":
+		c.W.Verbatim(jmapReport())
+	case "purge":
+		runtime.GC()
+		c.W.OK()
+	case "help":
+		writeHelp(c, "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"DOCTOR", "MALLOC-STATS", "PURGE", "STATS", "USAGE <key> [SAMPLES <count>]", "HELP")
+	default:
+		c.W.Error("ERR unknown subcommand '" + command.Trunc(c.Args[1], 128) + "'. Try MEMORY HELP.")
+	}
+}
+
+// jmapReport is the Go runtime's view of the heap, for DEBUG JMAP and
+// MEMORY MALLOC-STATS.
+func jmapReport() string {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return fmt.Sprintf("heap_alloc:%d\nheap_sys:%d\nheap_idle:%d\nheap_inuse:%d\nheap_released:%d\nheap_objects:%d\nstack_inuse:%d\nsys:%d\nnum_gc:%d\ngc_cpu_fraction:%.6f\ngoroutines:%d\n",
+		ms.HeapAlloc, ms.HeapSys, ms.HeapIdle, ms.HeapInuse, ms.HeapReleased, ms.HeapObjects,
+		ms.StackInuse, ms.Sys, ms.NumGC, ms.GCCPUFraction, runtime.NumGoroutine())
+}
+
+const debugRefused = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."
+
+// DEBUG subcommand ...: refused unless enable-debug-command is yes (or
+// local and the client connects over loopback), as in Redis 7.
+func cmdDebug(c *Client) {
+	s := c.srv
+	switch s.adm.debugMode {
+	case "yes":
+	case "local":
+		if !c.loopback() {
+			c.W.Error(debugRefused)
+			return
+		}
+	default:
+		c.W.Error(debugRefused)
+		return
+	}
+	sub := strings.ToLower(string(c.Args[1]))
+	switch sub {
+	case "help":
+		writeHelp(c, "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"CHANGE-REPL-ID", "DIGEST", "DIGEST-VALUE <key> [<key> ...]", "JMAP", "LISTPACK <key>",
+			"OBJECT <key>", "POPULATE <count> [<prefix>] [<size>]", "QUICKLIST-PACKED-THRESHOLD <size>",
+			"RELOAD", "SET-ACTIVE-EXPIRE <0|1>", "SLEEP <seconds>", "HELP")
+	case "sleep":
+		if len(c.Args) != 3 {
+			c.WrongArgs()
+			return
+		}
+		secs, err := strconv.ParseFloat(string(c.Args[2]), 64)
+		if err != nil || secs < 0 || secs > 3600 {
+			c.W.Error("ERR value is not a valid float")
+			return
+		}
+		// like Redis, the whole event loop sleeps: that is its purpose
+		time.Sleep(time.Duration(secs * float64(time.Second)))
+		c.W.OK()
+	case "set-active-expire":
+		if len(c.Args) != 3 {
+			c.WrongArgs()
+			return
+		}
+		n, ok := c.ArgInt(2)
+		if !ok {
+			return
+		}
+		s.adm.activeExpireOff.Store(n == 0)
+		c.W.OK()
+	case "quicklist-packed-threshold":
+		if len(c.Args) != 3 {
+			c.WrongArgs()
+			return
+		}
+		n, err := parseMemory(string(c.Args[2]))
+		if err != nil || n <= 0 || n > 1<<32 {
+			c.W.Error("ERR argument must be a memory value bigger than 1 and smaller than 4gb")
+			return
+		}
+		s.adm.quicklistPackedN.Store(n) // gantry's lists have no packed nodes: nothing else changes
+		c.W.OK()
+	case "change-repl-id":
+		s.repl.ChangeReplID()
+		c.W.OK()
+	case "jmap":
+		s.logger.Printf("DEBUG JMAP:\n%s", jmapReport())
+		c.W.OK()
+	case "reload":
+		// Redis saves and loads its RDB; gantry writes a new snapshot (as
+		// SAVE) and keeps what it holds, which is what the snapshot holds
+		if s.aof != nil {
+			done, err := s.aof.StartRewrite()
+			if err == nil {
+				err = <-done
+			}
+			if err != nil {
+				c.W.Error("ERR Error trying to save the DB: " + err.Error())
+				return
+			}
+		}
+		c.W.OK()
+	case "object":
+		debugObject(c)
+	case "listpack", "quicklist-info", "stringmatch-len":
+		c.W.Simple("OK")
+	case "digest":
+		if len(c.Args) != 2 {
+			c.WrongArgs()
+			return
+		}
+		c.W.BulkString(s.digest())
+	case "digest-value":
+		c.W.Array(len(c.Args) - 2)
+		for _, k := range c.Args[2:] {
+			c.W.BulkString(s.digestKey(k))
+		}
+	case "populate":
+		debugPopulate(c)
+	default:
+		c.W.Error("ERR unknown subcommand or wrong number of arguments for '" + command.Trunc(c.Args[1], 128) + "'. Try DEBUG HELP.")
+	}
+}
+
+// withKey runs fn with the shard of key locked.
+func (c *Client) withKey(key []byte, fn func(e *keyspace.Entry)) {
+	keys := c.Keys
+	c.Keys = append(c.Keys[:0], key)
+	c.Now = c.srv.nowMs()
+	c.lockKeys()
+	fn(c.KS.PeekLocked(key, c.Now))
+	c.unlock()
+	c.Keys = keys[:0]
+}
+
+func debugObject(c *Client) {
+	if len(c.Args) != 3 {
+		c.WrongArgs()
+		return
+	}
+	c.withKey(c.Args[2], func(e *keyspace.Entry) {
+		if e == nil {
+			c.W.Error("ERR no such key")
+			return
+		}
+		enc := command.Encoding(e)
+		ser := len(keyspace.Dump(e))
+		extra := ""
+		if enc == "quicklist" && e.Kind() == keyspace.Lists.Kind() {
+			extra = fmt.Sprintf(" ql_nodes:%d ql_avg_node:%.2f ql_listpack_max:%d ql_compressed:0 ql_uncompressed_size:%d",
+				1, float64(keyspace.Lists.Of(e).Len()), -2, ser)
+		}
+		c.W.Simple(fmt.Sprintf("Value at:%p refcount:1 encoding:%s serializedlength:%d lru:%d lru_seconds_idle:%d%s",
+			e, enc, ser, (c.Now/1000)&(1<<24-1), e.IdleTime(c.Now), extra))
+	})
+}
+
+// digestOf is the SHA-1 of a key, its expiry and its value: equal data
+// gives equal digests, whatever the order of the keys and, for sets and
+// hashes, of their elements (their digests are XORed, as Redis does).
+func digestOf(key []byte, e *keyspace.Entry) [20]byte {
+	h := sha1.New()
+	h.Write(key)
+	fmt.Fprintf(h, "\x00%d\x00", e.Expiry())
+	unordered := func(each func(fn func(parts ...[]byte))) {
+		var acc [20]byte
+		each(func(parts ...[]byte) {
+			eh := sha1.New()
+			for _, p := range parts {
+				fmt.Fprintf(eh, "%d:", len(p))
+				eh.Write(p)
+			}
+			for i, x := range eh.Sum(nil) {
+				acc[i] ^= x
+			}
+		})
+		h.Write(acc[:])
+	}
+	switch e.Kind() {
+	case keyspace.Sets.Kind():
+		h.Write([]byte("set"))
+		unordered(func(fn func(parts ...[]byte)) { keyspace.Sets.Of(e).Each(func(m []byte) { fn(m) }) })
+	case keyspace.Hashes.Kind():
+		h.Write([]byte("hash"))
+		unordered(func(fn func(parts ...[]byte)) { keyspace.Hashes.Of(e).Each(func(f, v []byte) { fn(f, v) }) })
+	default: // strings, lists, sorted sets and streams serialize in order
+		h.Write(keyspace.Dump(e))
+	}
+	var out [20]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// digest is DEBUG DIGEST: the XOR of every key's digest, 40 zeros for an
+// empty keyspace, as Redis.
+func (s *Server) digest() string {
+	var acc [20]byte
+	any := false
+	for i := 0; i < keyspace.NumShards; i++ {
+		s.ks.LockShard(i)
+		s.ks.ForEachInShardLocked(i, func(key string, e *keyspace.Entry) {
+			any = true
+			d := digestOf([]byte(key), e)
+			for j := range acc {
+				acc[j] ^= d[j]
+			}
+		})
+		s.ks.UnlockShard(i)
+	}
+	if !any {
+		return strings.Repeat("0", 40)
+	}
+	return hex.EncodeToString(acc[:])
+}
+
+func (s *Server) digestKey(key []byte) string {
+	out := strings.Repeat("0", 40)
+	sh := keyspace.ShardOf(key)
+	s.ks.LockShard(sh)
+	if e := s.ks.PeekLocked(key, s.nowMs()); e != nil {
+		d := digestOf(key, e)
+		out = hex.EncodeToString(d[:])
+	}
+	s.ks.UnlockShard(sh)
+	return out
+}
+
+// debugPopulate is DEBUG POPULATE count [prefix] [size]: SET prefix:N to
+// value:N (padded or cut to size) where the key does not exist, each as a
+// logged and replicated SET.
+func debugPopulate(c *Client) {
+	if len(c.Args) < 3 || len(c.Args) > 5 {
+		c.WrongArgs()
+		return
+	}
+	n, ok := command.ParseInt(c.Args[2])
+	if !ok || n < 0 {
+		c.W.Error("ERR count is not an integer or out of range")
+		return
+	}
+	prefix := "key"
+	if len(c.Args) >= 4 {
+		prefix = string(c.Args[3])
+	}
+	size := int64(-1)
+	if len(c.Args) == 5 {
+		v, ok := command.ParseInt(c.Args[4])
+		if !ok || v < 0 || v > 1<<20 {
+			c.W.Error("ERR size is out of range")
+			return
+		}
+		size = v
+	}
+	set := c.srv.cmds.Lookup([]byte("set"))
+	saved := c.Args
+	mark := len(c.W.B)
+	for i := int64(0); i < n; i++ {
+		key := []byte(prefix + ":" + strconv.FormatInt(i, 10))
+		val := []byte("value:" + strconv.FormatInt(i, 10))
+		if size >= 0 {
+			v := make([]byte, size)
+			copy(v, val)
+			val = v
+		}
+		c.Args = [][]byte{[]byte("set"), key, val, []byte("nx")}
+		c.srv.call(c, set, true)
+		c.W.B = c.W.B[:mark]
+	}
+	c.Args = saved
+	c.W.OK()
+}
+
+// cpuTimes returns the user and system CPU seconds of the process.
+func cpuTimes() (user, sys float64) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime), tv(ru.Stime)
+}
+
+func cpuChildren() (user, sys float64) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return 0, 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime), tv(ru.Stime)
+}
