@@ -37,6 +37,7 @@ func newPeerCmd() *cobra.Command {
 		masterAuth  string
 		httpAddr    string
 		limits      storeLimits
+		ex          execFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "peer",
@@ -81,8 +82,20 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			if err != nil {
 				return err
 			}
+			svc, err := ex.start(p, httpAddr, dataDir, requirePass, logger)
+			if err != nil {
+				_ = p.Close()
+				return err
+			}
+			if svc != nil {
+				defer func() { _ = svc.Close() }()
+			}
 			if httpAddr != "" {
-				hs, err := servePeerHTTP(httpAddr, p, logger)
+				var h http.Handler = p.HTTPHandler()
+				if svc != nil {
+					h = svc.Handler(h)
+				}
+				hs, err := servePeerHTTP(httpAddr, h, logger)
 				if err != nil {
 					_ = p.Close()
 					return err
@@ -127,18 +140,19 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	f.StringVar(&masterAuth, "masterauth", "", "password this peer AUTHs with at its primary when it is a replica")
 	limits.register(f)
 	cl.register(f)
+	ex.register(f)
 	f.StringVar(&configFile, "config", "", "YAML file of flag values (keys are flag names without --; flags on the command line win)")
 	return cmd
 }
 
 // servePeerHTTP serves the peer's HTTP side (the UI's Peers page) on addr
 // until the returned server is closed.
-func servePeerHTTP(addr string, p *peer.Peer, logger *log.Logger) (*http.Server, error) {
+func servePeerHTTP(addr string, h http.Handler, logger *log.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http-addr %s: %w", addr, err)
 	}
-	hs := &http.Server{Handler: p.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Printf("http: %v", err)

@@ -561,3 +561,14 @@ func (e *Engine) Loads() map[string]Load {
 	}
 	return out
 }
+
+// LiveTasks returns copies of the allocations this peer runs now.
+func (e *Engine) LiveTasks() []*structs.Allocation {
+	var out []*structs.Allocation
+	for _, id := range sortedKeys(e.tasks) {
+		if t := e.tasks[id]; t.doneAt.IsZero() {
+			out = append(out, e.LocalTask(id))
+		}
+	}
+	return out
+}

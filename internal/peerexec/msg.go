@@ -133,7 +133,7 @@ func Decode(b []byte) (*Message, error) {
 	}
 	var m Message
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
 	if m.From == "" {
 		return nil, fmt.Errorf("%w: no sender", ErrBadMessage)

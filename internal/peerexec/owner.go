@@ -328,7 +328,7 @@ func (e *Engine) handleReport(from, inc string, r *Report) {
 			e.putAlloc(a)
 		}
 	}
-	if stops := append(unknown, restop...); len(stops) > 0 {
+	if stops := slices.Concat(unknown, restop); len(stops) > 0 {
 		e.sendTo(from, &Message{Type: MsgStop, Stop: stops})
 	}
 }
