@@ -19,7 +19,11 @@ import (
 	"github.com/gantry-project/gantry/internal/peer"
 )
 
-func init() { rootCmd.AddCommand(newPeerCmd()) }
+func init() {
+	pc := newPeerCmd()
+	pc.AddCommand(newPeerMembersCmd(), newPeerLeaveCmd())
+	rootCmd.AddCommand(pc)
+}
 
 func newPeerCmd() *cobra.Command {
 	var (
@@ -111,7 +115,18 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			defer stop()
 			errc := make(chan error, 1)
 			go func() { errc <- p.Serve() }()
+			var left <-chan struct{}
+			if svc != nil {
+				left = svc.Left()
+			}
 			select {
+			case <-left:
+				logger.Printf("left the cluster; shutting down")
+				_ = svc.Close()
+				if err := p.Close(); err != nil {
+					return err
+				}
+				return <-errc
 			case <-ctx.Done():
 				logger.Printf("shutting down")
 				if err := p.Close(); err != nil {

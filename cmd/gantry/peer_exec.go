@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"text/tabwriter"
+	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/gantry-project/gantry/internal/driver"
@@ -53,9 +61,7 @@ func (f *execFlags) start(p *peer.Peer, httpAddr, dataDir, password string, logg
 		}
 		node.Labels[k] = v
 	}
-	if host, err := os.Hostname(); err == nil {
-		node.Name = host
-	}
+	node.Name = p.Addr().String() // several peers may share a host
 	var drivers []driver.Driver
 	for _, name := range f.drivers {
 		switch name {
@@ -92,3 +98,104 @@ func (f *execFlags) start(p *peer.Peer, httpAddr, dataDir, password string, logg
 // keepLifeline holds the write ends of the exec tasks' lifelines for the
 // life of the process.
 var keepLifeline []*os.File
+
+// peerAPI returns the base URL of a peer's HTTP side.
+func peerAPI(addr string) string {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return strings.TrimRight(addr, "/")
+}
+
+func newPeerMembersCmd() *cobra.Command {
+	var addr, output string
+	cmd := &cobra.Command{
+		Use:   "members",
+		Short: "List the peers with their lifecycle state, role, capacity, usage and task count",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerAPI(addr)+"/v1/peer/members", nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+			}
+			if output == "json" {
+				_, err := cmd.OutOrStdout().Write(body)
+				return err
+			}
+			var ms []peerexec.MemberInfo
+			if err := json.Unmarshal(body, &ms); err != nil {
+				return fmt.Errorf("decoding the members: %w", err)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
+			fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tROLE\tCPU USED\tMEMORY USED\tTASKS")
+			for _, m := range ms {
+				id := m.ID
+				if len(id) > 8 {
+					id = id[:8]
+				}
+				if m.Self {
+					id += "*"
+				}
+				role := m.Role
+				if m.Primary != "" && len(m.Primary) >= 8 {
+					role += " of " + m.Primary[:8]
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d MiB\t%d\n", id, m.Addr, m.State, role,
+					m.Used.CPU, m.Capacity.CPU, m.Used.MemoryMB, m.Capacity.MemoryMB, m.Tasks)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&addr, "address", "http://127.0.0.1:6380", "HTTP address (--http-addr) of any peer")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
+}
+
+func newPeerLeaveCmd() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "leave",
+		Short: "Make a peer leave the cluster: its copies and slots move to others, then it exits",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, peerAPI(addr)+"/v1/peer/leave", nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			var last string
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				last = sc.Text()
+				fmt.Fprintln(cmd.OutOrStdout(), last)
+			}
+			if err := sc.Err(); err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusOK || last != "left" {
+				return fmt.Errorf("the peer did not leave (%s)", resp.Status)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "address", "http://127.0.0.1:6380", "HTTP address (--http-addr) of the peer that leaves")
+	return cmd
+}

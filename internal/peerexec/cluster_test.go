@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -296,4 +297,84 @@ func TestPeerJobs(t *testing.T) {
 	if _, _, err := c.JobStatus(ctx, "nope", nil); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown job: %v", err)
 	}
+}
+
+// TestPeerLeave: a primary leaves: its copies move first (the job never
+// runs fewer than count copies), its slots go to its replica, the others
+// forget it, and its jobs stay supervised.
+func TestPeerLeave(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts six peers")
+	}
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		httpTransport.CloseIdleConnections()
+		goleak.VerifyNone(t, ignore)
+	})
+	ps := startCluster(t)
+	ctx := context.Background()
+	c := client(t, ps[0])
+	for _, j := range []*structs.Job{job("a", structs.JobTypeService, 15), job("b", structs.JobTypeService, 9)} {
+		if _, err := c.RegisterJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "copies running", 20*time.Second, func() bool {
+		l := live(ps)
+		return exactly(l["a"], 15) && exactly(l["b"], 9)
+	})
+	leaver := ps[1]
+	if len(leaver.svc.LiveTasks()) == 0 {
+		t.Fatal("the leaving peer runs nothing: nothing to test")
+	}
+	leftID := leaver.svc.ID()
+	errc := make(chan error, 1)
+	var out strings.Builder
+	go func() { errc <- leaver.svc.Leave(ctx, &out) }()
+	deadline := time.After(60 * time.Second)
+	for done := false; !done; {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatalf("leave: %v\n%s", err, out.String())
+			}
+			done = true
+		case <-deadline:
+			t.Fatalf("leave did not finish:\n%s", out.String())
+		case <-time.After(20 * time.Millisecond):
+			// never fewer than count copies running while copies move
+			l := live(ps)
+			for name, n := range map[string]int{"a": 15, "b": 9} {
+				running := 0
+				for _, p := range ps {
+					for _, a := range p.svc.LiveTasks() {
+						if a.JobID == name && a.ClientStatus == structs.AllocClientRunning {
+							running++
+						}
+					}
+				}
+				if running < n && len(l[name]) == n {
+					t.Errorf("%s: %d copies running during the leave, want at least %d", name, running, n)
+				}
+			}
+		}
+	}
+	<-leaver.svc.Left()
+	if n := len(leaver.svc.LiveTasks()); n != 0 {
+		t.Errorf("the peer left with %d tasks", n)
+	}
+	leaver.stop()
+	waitFor(t, "jobs at count without the peer, which the others forgot", 20*time.Second, func() bool {
+		l := live(ps)
+		if !exactly(l["a"], 15) || !exactly(l["b"], 9) {
+			return false
+		}
+		for _, m := range members(t, ps[0]) {
+			if m.ID == leftID {
+				return false
+			}
+		}
+		st, _, err := client(t, ps[2]).JobStatus(ctx, "a", nil)
+		return err == nil && st.Summary[structs.AllocClientRunning] == 15
+	})
 }

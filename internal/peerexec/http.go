@@ -642,7 +642,29 @@ func (s *Service) members(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// leave is POST /v1/peer/leave (not done yet: see docs/peer.md).
+// leave is POST /v1/peer/leave: it streams Leave's progress as text and
+// ends with "left" or the error.
 func (s *Service) leave(w http.ResponseWriter, _ *http.Request) {
-	writeError(w, &httpError{code: http.StatusNotImplemented, msg: "peer leave is not implemented yet"})
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	fw := flushWriter{w: w}
+	// not the request's context: a client that goes away must not leave
+	// the peer half gone
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := s.Leave(ctx, fw); err != nil {
+		fmt.Fprintf(fw, "error: %v\n", err)
+		return
+	}
+	fmt.Fprintf(fw, "left\n")
+}
+
+type flushWriter struct{ w http.ResponseWriter }
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if fl, ok := f.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	return n, err
 }

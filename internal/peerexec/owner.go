@@ -148,6 +148,9 @@ func (e *Engine) reconcile(oj *ownedJob) {
 		if a == nil {
 			continue
 		}
+		if st.Description == scheduler.DescNodeDrained && !replacedAndRunning(oj, a) {
+			continue // a leaving peer's copy stops once its replacement runs
+		}
 		a = a.Copy()
 		a.DesiredStatus, a.DesiredDescription, a.ModifyTime = st.Desired, st.Description, e.now.UnixNano()
 		a.PreemptedBy = st.PreemptedBy
@@ -179,6 +182,17 @@ func (e *Engine) reconcile(oj *ownedJob) {
 		oj.failure = nil
 	}
 	oj.retryAt = res.RetryAt
+}
+
+// replacedAndRunning reports whether another copy of a's index runs on
+// another peer.
+func replacedAndRunning(oj *ownedJob, a *structs.Allocation) bool {
+	for _, b := range oj.allocs {
+		if b.Index == a.Index && b.ID != a.ID && b.NodeID != a.NodeID && !b.Terminal() && b.ClientStatus == structs.AllocClientRunning {
+			return true
+		}
+	}
+	return false
 }
 
 // sendTo stamps and sends a message; to this peer it is handled at once.

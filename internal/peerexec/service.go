@@ -52,6 +52,9 @@ type Service struct {
 	owners   []string    // guarded by mu: slot owners of cv
 	replicas atomic.Int32
 
+	leaving atomic.Bool
+	left    chan struct{} // closed when Leave finished
+
 	done chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
@@ -70,7 +73,7 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 	if logger == nil {
 		logger = log.New(io.Discard, "", 0)
 	}
-	s := &Service{cfg: cfg, p: p, cluster: c, logger: logger, done: make(chan struct{}), owners: make([]string, numSlots)}
+	s := &Service{cfg: cfg, p: p, cluster: c, logger: logger, done: make(chan struct{}), left: make(chan struct{}), owners: make([]string, numSlots)}
 	s.store = NewRESPStore(p.Addr().String(), cfg.Password, func() int { return int(s.replicas.Load()) })
 	s.runner = NewDriverRunner(cfg.Drivers, filepath.Join(cfg.DataDir, "allocs"), s.taskUpdate)
 	ecfg := DefaultConfig(string(c.ID()))
