@@ -95,7 +95,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 				defer func() { _ = svc.Close() }()
 			}
 			if httpAddr != "" {
-				var h http.Handler = p.HTTPHandler()
+				h := p.HTTPHandler()
 				if svc != nil {
 					h = svc.Handler(h)
 				}
