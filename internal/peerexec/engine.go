@@ -125,6 +125,9 @@ type Config struct {
 	// keeps reporting (so an owner that lost their records learns them).
 	TerminalRetention time.Duration
 	MaxTerminal       int
+	// OnPlaced and OnRunning, when set, see each copy of an owned job
+	// admitted by its peer and first reported running (benchmarks).
+	OnPlaced, OnRunning func(jobID string)
 }
 
 // DefaultConfig returns the timings used by gantry peer.
@@ -450,34 +453,36 @@ func (e *Engine) taskReport(t *localTask) TaskReport {
 	}
 }
 
-// admitCheck is the peer's exact local check of an allocation.
-func (e *Engine) admitCheck(from string, a *structs.Allocation) string {
+// admitCheck is the peer's exact local check of an allocation: the
+// reason of a refusal ("" to admit), and whether only room was lacking.
+func (e *Engine) admitCheck(from string, a *structs.Allocation) (string, bool) {
 	if o := e.cv.Owner(JobSlot(a.JobID)); o != from {
-		return fmt.Sprintf("not the job's owner in this peer's view (owner %q)", o)
+		return fmt.Sprintf("not the job's owner in this peer's view (owner %q)", o), false
 	}
 	if e.state != StateUp {
-		return "peer is " + e.state
+		return "peer is " + e.state, false
 	}
 	node := e.selfNode()
 	cons, _ := scheduler.CompileConstraints(a.Job.Constraints)
 	if r := cons.Check(node); r != "" {
-		return r
+		return r, false
 	}
 	if a.Job.Driver != "" && !node.HasDriver(structs.DriverAttrPrefix+a.Job.Driver) {
-		return scheduler.ReasonDriver(a.Job.Driver)
+		return scheduler.ReasonDriver(a.Job.Driver), false
 	}
 	used, _ := e.used()
 	if ok, dim := node.Capacity.Fits(used.Add(a.Resources)); !ok {
-		return fmt.Sprintf("out of %s: %s used of %s, %s asked", dim, used, node.Capacity, a.Resources)
+		return fmt.Sprintf("out of %s: %s used of %s, %s asked", dim, used, node.Capacity, a.Resources), true
 	}
-	return ""
+	return "", false
 }
 
 func (e *Engine) handleAdmit(m *Message) {
 	a := m.Alloc
+	full := false
 	reply := func(ok bool, reason string) {
 		used, _ := e.used()
-		ad := &Admitted{AllocID: a.ID, OK: ok, Reason: reason, Seq: e.seq, Used: used}
+		ad := &Admitted{AllocID: a.ID, OK: ok, Reason: reason, Full: full, Seq: e.seq, Used: used}
 		if m.From == e.cfg.ID {
 			e.handleAdmitted(&Message{Type: MsgAdmitted, From: e.cfg.ID, Inc: e.inc, Admitted: ad})
 			return
@@ -488,7 +493,8 @@ func (e *Engine) handleAdmit(m *Message) {
 		reply(true, "") // a repeated admit
 		return
 	}
-	if r := e.admitCheck(m.From, a); r != "" {
+	if r, room := e.admitCheck(m.From, a); r != "" {
+		full = room
 		reply(false, r)
 		return
 	}

@@ -43,6 +43,34 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// FuzzDecodeBatch: the same for packets of several messages.
+func FuzzDecodeBatch(f *testing.F) {
+	b, err := EncodeBatch([]*Message{
+		{Type: MsgAdmitted, From: "b", Admitted: &Admitted{AllocID: "x", OK: true, Seq: 1}},
+		{Type: MsgStop, From: "a", Stop: []StopRequest{{AllocID: "x", JobID: "web"}}},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(` [{"type":"stop","from":"a"}]`))
+	f.Add([]byte(`{"type":"nope","from":"a"}`))
+	f.Add([]byte(`[[[`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ms, err := DecodeBatch(b)
+		if err != nil {
+			return
+		}
+		again, err := EncodeBatch(ms)
+		if err != nil {
+			t.Fatalf("encode a decoded batch: %v", err)
+		}
+		if _, err := DecodeBatch(again); err != nil {
+			t.Fatalf("decode its encoding: %v", err)
+		}
+	})
+}
+
 func TestDecodeRejects(t *testing.T) {
 	for _, tc := range []struct{ name, in string }{
 		{"not json", `{`},

@@ -77,6 +77,9 @@ type Admitted struct {
 	AllocID string `json:"alloc_id"`
 	OK      bool   `json:"ok"`
 	Reason  string `json:"reason,omitempty"`
+	// Full says the refusal was for room only: the owner corrects its view
+	// of the peer's usage (Used) and may still place other copies there.
+	Full bool `json:"full,omitempty"`
 	// Seq is the peer's admission counter after this admission: a later
 	// report with Seq >= it lists the allocation if the peer still has it.
 	Seq  uint64            `json:"seq"`
@@ -121,6 +124,49 @@ type TaskReport struct {
 
 // Encode renders m for the wire.
 func Encode(m *Message) ([]byte, error) { return json.Marshal(m) }
+
+// MaxBatch bounds the messages of one batch.
+const MaxBatch = 10000
+
+// EncodeBatch renders several messages as one packet (a JSON array): a
+// peer sends everything one step produced for a peer at once, since each
+// packet on the cluster bus costs a connection.
+func EncodeBatch(ms []*Message) ([]byte, error) { return json.Marshal(ms) }
+
+// DecodeBatch parses a packet of EncodeBatch (or a single message) and
+// checks each message as Decode does.
+func DecodeBatch(b []byte) ([]*Message, error) {
+	if len(b) > MaxMessageSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadMessage, len(b), MaxMessageSize)
+	}
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	if i == len(b) || b[i] != '[' {
+		m, err := Decode(b)
+		if err != nil {
+			return nil, err
+		}
+		return []*Message{m}, nil
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(b, &raws); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
+	}
+	if len(raws) > MaxBatch {
+		return nil, fmt.Errorf("%w: %d messages in a batch, limit %d", ErrBadMessage, len(raws), MaxBatch)
+	}
+	out := make([]*Message, 0, len(raws))
+	for _, r := range raws {
+		m, err := Decode(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
 
 // ErrBadMessage wraps every decoding failure.
 var ErrBadMessage = errors.New("bad execution message")

@@ -244,9 +244,12 @@ func (e *Engine) handleAdmitted(m *Message) {
 		return
 	}
 	if !ad.OK {
-		oj.refused[m.From] = e.now.Add(e.cfg.RefuseBackoff)
-		if l := e.loads[m.From]; l != nil {
-			l.load.Used = ad.Used
+		if !ad.Full {
+			oj.refused[m.From] = e.now.Add(e.cfg.RefuseBackoff)
+		}
+		if l := e.loads[m.From]; l != nil && ad.Seq >= l.load.Seq {
+			// the peer's exact usage now: the view corrects itself
+			l.load.Used, l.load.Seq = ad.Used, ad.Seq
 		}
 		oj.dirty = true
 		return
@@ -256,6 +259,9 @@ func (e *Engine) handleAdmitted(m *Message) {
 	oj.allocs[a.ID] = a
 	oj.admits[a.ID] = admission{inc: m.Inc, seq: ad.Seq}
 	e.putAlloc(a)
+	if e.cfg.OnPlaced != nil {
+		e.cfg.OnPlaced(a.JobID)
+	}
 }
 
 // handleReport merges a peer's full report for the slots it believes
@@ -295,6 +301,9 @@ func (e *Engine) handleReport(from, inc string, r *Report) {
 				a = p.alloc
 				delete(oj.props, t.AllocID)
 				delete(e.props, t.AllocID)
+				if e.cfg.OnPlaced != nil {
+					e.cfg.OnPlaced(a.JobID)
+				}
 			} else {
 				a = adopt(oj.job, from, t)
 			}
@@ -306,6 +315,9 @@ func (e *Engine) handleReport(from, inc string, r *Report) {
 		}
 		if a.ClientStatus != t.ClientStatus || a.TaskState.State != t.TaskState.State || a.TaskState.Restarts != t.TaskState.Restarts {
 			if !a.ClientTerminal() || a.ClientStatus == structs.AllocClientLost {
+				if t.ClientStatus == structs.AllocClientRunning && a.ClientStatus == structs.AllocClientPending && e.cfg.OnRunning != nil {
+					e.cfg.OnRunning(a.JobID)
+				}
 				a = a.Copy()
 				a.ClientStatus, a.TaskState, a.ModifyTime = t.ClientStatus, t.TaskState, e.now.UnixNano()
 				if t.ClientStatus == structs.AllocClientRunning {

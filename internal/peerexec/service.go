@@ -47,9 +47,10 @@ type Service struct {
 	logger  *log.Logger
 
 	mu       sync.Mutex
-	eng      *Engine     // guarded by mu
-	cv       ClusterView // guarded by mu: the view of the last tick
-	owners   []string    // guarded by mu: slot owners of cv
+	eng      *Engine               // guarded by mu
+	cv       ClusterView           // guarded by mu: the view of the last tick
+	owners   []string              // guarded by mu: slot owners of cv
+	outbox   map[string][]*Message // guarded by mu: messages of the current step, per peer
 	replicas atomic.Int32
 
 	leaving atomic.Bool
@@ -128,7 +129,7 @@ func (s *Service) loop() {
 		s.refreshView()
 		s.mu.Lock()
 		s.eng.Tick(time.Now(), s.cv)
-		s.mu.Unlock()
+		s.unlock()
 	}
 }
 
@@ -170,36 +171,57 @@ func (s *Service) refreshView() {
 	s.cv = cv
 }
 
+// send queues a message of the current step (under mu); unlock sends
+// each peer's queue as one packet.
 func (s *Service) send(to string, m *Message) {
-	b, err := Encode(m)
-	if err != nil {
-		s.logger.Printf("exec: encode %s: %v", m.Type, err)
-		return
+	if s.outbox == nil {
+		s.outbox = map[string][]*Message{}
 	}
-	s.cluster.SendExt(peer.NodeID(to), b)
+	s.outbox[to] = append(s.outbox[to], m)
+}
+
+// unlock sends the step's messages and releases mu.
+func (s *Service) unlock() {
+	out := s.outbox
+	s.outbox = nil
+	s.mu.Unlock()
+	for to, ms := range out {
+		for len(ms) > 0 {
+			n := min(len(ms), 500) // packets well under MaxMessageSize
+			b, err := EncodeBatch(ms[:n])
+			ms = ms[n:]
+			if err != nil {
+				s.logger.Printf("exec: encode: %v", err)
+				continue
+			}
+			s.cluster.SendExt(peer.NodeID(to), b)
+		}
+	}
 }
 
 func (s *Service) receive(b []byte) {
-	m, err := Decode(b)
+	ms, err := DecodeBatch(b)
 	if err != nil {
 		s.logger.Printf("exec: %v", err)
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.eng.Step(time.Now(), s.cv, m)
+	defer s.unlock()
+	for _, m := range ms {
+		s.eng.Step(time.Now(), s.cv, m)
+	}
 }
 
 func (s *Service) taskUpdate(allocID, status string, ts structs.TaskState) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	s.eng.TaskUpdate(time.Now(), allocID, status, ts)
 }
 
 // with runs fn on the engine under its lock, with the current view.
 func (s *Service) with(fn func(e *Engine, cv ClusterView)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	fn(s.eng, s.cv)
 }
 
@@ -217,3 +239,22 @@ func (s *Service) LiveTasks() []*structs.Allocation {
 
 // ID returns the peer's node ID.
 func (s *Service) ID() string { return string(s.cluster.ID()) }
+
+// Ready reports whether the cluster is ok here and this peer has the
+// loads of n peers (itself included) with their API addresses.
+func (s *Service) Ready(n int) bool {
+	ok := false
+	s.with(func(e *Engine, cv ClusterView) {
+		if !cv.OK {
+			return
+		}
+		c := 0
+		for _, l := range e.Loads() {
+			if l.HTTPAddr != "" {
+				c++
+			}
+		}
+		ok = c >= n
+	})
+	return ok
+}
