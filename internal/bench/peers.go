@@ -90,7 +90,7 @@ func RunPeers(ctx context.Context, o Options, primaries int) (*Report, error) {
 				}
 				j := jobs[i]
 				rec.submit(j.ID)
-				if _, err := cl.clients[i%len(cl.clients)].RegisterJob(ctx, j); err != nil {
+				if err := submitPeerJob(ctx, cl.clients[i%len(cl.clients)], j); err != nil {
 					errOnce.Do(func() { subErr = fmt.Errorf("submit %s: %w", j.ID, err) })
 					return
 				}
@@ -299,4 +299,21 @@ func (cl *benchPeers) close() {
 		<-cl.done[i]
 	}
 	cl.tr.CloseIdleConnections()
+}
+
+// submitPeerJob registers a job, retrying while the cluster answers 503
+// (an owner not ready yet, a slot changing hands), as a client would.
+func submitPeerJob(ctx context.Context, c *api.Client, j *structs.Job) error {
+	for attempt := 0; ; attempt++ {
+		_, err := c.RegisterJob(ctx, j)
+		var ae *api.APIError
+		if err == nil || attempt >= 50 || !errors.As(err, &ae) || ae.StatusCode != http.StatusServiceUnavailable {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -42,6 +42,22 @@ func (s *RESPStore) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.timeout)
 }
 
+// storeErr marks the store's refusals of a slot it does not serve now
+// (CLUSTERDOWN, MOVED, ASK, TRYAGAIN) as ErrClusterDown: the caller may
+// retry, here or at the new owner.
+func storeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, p := range []string{"CLUSTERDOWN", "MOVED", "ASK", "TRYAGAIN"} {
+		if strings.HasPrefix(msg, p) {
+			return fmt.Errorf("%w: store: %w", ErrClusterDown, err)
+		}
+	}
+	return err
+}
+
 // PutJob implements Store.
 func (s *RESPStore) PutJob(j *structs.Job) error {
 	b, err := json.Marshal(j)
@@ -50,7 +66,7 @@ func (s *RESPStore) PutJob(j *structs.Job) error {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return s.c.Set(ctx, JobKey(j.ID), b, 0).Err()
+	return storeErr(s.c.Set(ctx, JobKey(j.ID), b, 0).Err())
 }
 
 // ErrNotReplicated: the shard has replicas and none confirmed the write
@@ -80,7 +96,7 @@ func (s *RESPStore) Sync() error {
 func (s *RESPStore) DeleteJob(id string) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return s.c.Del(ctx, JobKey(id), AllocsKey(id)).Err()
+	return storeErr(s.c.Del(ctx, JobKey(id), AllocsKey(id)).Err())
 }
 
 // PutAlloc implements Store.
@@ -93,7 +109,7 @@ func (s *RESPStore) PutAlloc(a *structs.Allocation) error {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return s.c.HSet(ctx, AllocsKey(a.JobID), a.ID, b).Err()
+	return storeErr(s.c.HSet(ctx, AllocsKey(a.JobID), a.ID, b).Err())
 }
 
 // Load implements Store: SCAN for job keys, then read the owned ones.
