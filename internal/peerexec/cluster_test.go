@@ -41,6 +41,9 @@ func startPeer(t *testing.T, i int) *testPeer {
 	cfg.Cluster = true
 	cfg.Store.DataDir = t.TempDir()
 	cfg.Store.EventLoops = 1
+	// generous: a shared machine under the race detector stalls peers for
+	// longer than the default second, and flapping would hide what is tested
+	cfg.NodeTimeout = 3 * time.Second
 	cfg.Store.Logger = log.New(io.Discard, "", 0)
 	cfg.Logger = log.New(io.Discard, "", 0)
 	p, err := peer.New(cfg)
@@ -84,6 +87,24 @@ func (tp *testPeer) stop() {
 	<-tp.done
 }
 
+// verifyNoLeaks waits (bounded) for goroutines to end: memberlist's
+// probe timers outlive its Shutdown for a moment.
+func verifyNoLeaks(t *testing.T, opts ...goleak.Option) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := goleak.Find(opts...)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Error(err)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -120,9 +141,8 @@ func startCluster(t *testing.T) []*testPeer {
 	}
 	bus := fmt.Sprintf("127.0.0.1:%d", ps[0].p.Cluster().BusPort())
 	for i := 1; i < 6; i++ {
-		if err := ps[i].p.Cluster().Join([]string{bus}); err != nil {
-			t.Fatal(err)
-		}
+		// a loaded machine can miss a join's deadline: try again
+		waitFor(t, "join", 20*time.Second, func() bool { return ps[i].p.Cluster().Join([]string{bus}) == nil })
 	}
 	for i := 3; i < 6; i++ {
 		cl := redis.NewClient(&redis.Options{Addr: ps[i].p.Addr().String(), DisableIdentity: true})
@@ -131,7 +151,7 @@ func startCluster(t *testing.T) []*testPeer {
 		})
 		cl.Close()
 	}
-	waitFor(t, "cluster ok and loads everywhere", 15*time.Second, func() bool {
+	waitFor(t, "cluster ok and loads everywhere", 60*time.Second, func() bool {
 		for _, p := range ps {
 			st, err := p.p.Cluster().Status()
 			if err != nil || !st.OK {
@@ -224,16 +244,14 @@ func TestPeerJobs(t *testing.T) {
 	t.Cleanup(func() { // runs after the peers' cleanup
 		httpTransport.CloseIdleConnections()
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-		goleak.VerifyNone(t, ignore)
+		verifyNoLeaks(t, ignore)
 	})
 	ps := startCluster(t)
 	ctx := context.Background()
 	c := client(t, ps[5]) // a replica: every job is forwarded to its owner
 	jobs := []*structs.Job{job("web", structs.JobTypeService, 12), job("api", structs.JobTypeService, 7), job("etl", structs.JobTypeBatch, 5)}
 	for _, j := range jobs {
-		if _, err := c.RegisterJob(ctx, j); err != nil {
-			t.Fatalf("register %s: %v", j.Name, err)
-		}
+		waitFor(t, "register "+j.Name, 30*time.Second, func() bool { _, err := c.RegisterJob(ctx, j); return err == nil })
 	}
 	waitFor(t, "copies running", 20*time.Second, func() bool {
 		l := live(ps)
@@ -255,9 +273,7 @@ func TestPeerJobs(t *testing.T) {
 	if err != nil || a.JobID != "web" {
 		t.Fatalf("allocation by prefix: %v %v", a, err)
 	}
-	if _, err := c.ScaleJob(ctx, "api", 3); err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, "scale", 30*time.Second, func() bool { _, err := c.ScaleJob(ctx, "api", 3); return err == nil })
 	waitFor(t, "scaled down", 10*time.Second, func() bool { return exactly(live(ps)["api"], 3) })
 
 	// stop the owner of web: its replica takes the slot and the job
@@ -278,7 +294,7 @@ func TestPeerJobs(t *testing.T) {
 			rest = append(rest, p)
 		}
 	}
-	waitFor(t, "web supervised again at count", 30*time.Second, func() bool {
+	waitFor(t, "web supervised again at count", 90*time.Second, func() bool {
 		st, _, err := client(t, rest[0]).JobStatus(ctx, "web", nil)
 		if err != nil {
 			return false
@@ -309,15 +325,13 @@ func TestPeerLeave(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() {
 		httpTransport.CloseIdleConnections()
-		goleak.VerifyNone(t, ignore)
+		verifyNoLeaks(t, ignore)
 	})
 	ps := startCluster(t)
 	ctx := context.Background()
 	c := client(t, ps[0])
 	for _, j := range []*structs.Job{job("a", structs.JobTypeService, 15), job("b", structs.JobTypeService, 9)} {
-		if _, err := c.RegisterJob(ctx, j); err != nil {
-			t.Fatal(err)
-		}
+		waitFor(t, "register "+j.Name, 30*time.Second, func() bool { _, err := c.RegisterJob(ctx, j); return err == nil })
 	}
 	waitFor(t, "copies running", 20*time.Second, func() bool {
 		l := live(ps)
