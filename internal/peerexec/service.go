@@ -180,12 +180,15 @@ func (s *Service) send(to string, m *Message) {
 	s.outbox[to] = append(s.outbox[to], m)
 }
 
-// unlock sends the step's messages and releases mu.
+// unlock encodes the step's messages (under mu: they point into the
+// engine's state), releases mu, then sends each peer's packets.
 func (s *Service) unlock() {
-	out := s.outbox
-	s.outbox = nil
-	s.mu.Unlock()
-	for to, ms := range out {
+	type packet struct {
+		to string
+		b  []byte
+	}
+	var packets []packet
+	for to, ms := range s.outbox {
 		for len(ms) > 0 {
 			n := min(len(ms), 500) // packets well under MaxMessageSize
 			b, err := EncodeBatch(ms[:n])
@@ -194,8 +197,13 @@ func (s *Service) unlock() {
 				s.logger.Printf("exec: encode: %v", err)
 				continue
 			}
-			s.cluster.SendExt(peer.NodeID(to), b)
+			packets = append(packets, packet{to, b})
 		}
+	}
+	s.outbox = nil
+	s.mu.Unlock()
+	for _, p := range packets {
+		s.cluster.SendExt(peer.NodeID(p.to), p.b)
 	}
 }
 
