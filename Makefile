@@ -48,6 +48,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCheckInert -fuzztime 30s ./internal/kv
 	$(GO) test -run '^$$' -fuzz FuzzLogReader -fuzztime 30s ./internal/kv/aof
 	$(GO) test -run '^$$' -fuzz FuzzPSyncReply -fuzztime 30s ./internal/kv/repl
+	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime 30s ./internal/peerexec
+	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime 30s ./internal/peerexec
 	$(GO) test -run '^$$' -fuzz FuzzBacklog -fuzztime 30s ./internal/kv/repl
 	$(GO) test -run '^$$' -fuzz FuzzSetUser -fuzztime 30s ./internal/kv/acl
 	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime 30s ./internal/kv/acl

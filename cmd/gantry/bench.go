@@ -37,6 +37,7 @@ func newBenchCmd() *cobra.Command {
 		timeout    time.Duration
 		schedArch  []string
 		schedN     []int
+		primaries  []int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD.yaml",
@@ -98,6 +99,7 @@ timed out (the report is still printed).`,
 			if err != nil {
 				return err
 			}
+			runs = expandPeerRuns(runs, primaries)
 			switch logStore {
 			case "", server.LogStoreWAL, server.LogStoreBoltDB:
 			default:
@@ -118,7 +120,7 @@ timed out (the report is still printed).`,
 			if len(runs) == 1 {
 				opts.Scheduler, opts.Schedulers = runs[0].arch, runs[0].workers
 			}
-			rep, runErr := bench.Run(ctx, opts)
+			rep, runErr := runBench(ctx, opts, benchRun{arch: opts.Scheduler, workers: opts.Schedulers})
 			if rep == nil {
 				return runErr
 			}
@@ -158,6 +160,7 @@ timed out (the report is still printed).`,
 	f.DurationVar(&timeout, "timeout", 0, "bound the run (overrides the workload's timeout; the report of a timed-out run is still printed)")
 	f.StringSliceVar(&schedArch, "scheduler", nil, "server scheduling architecture(s), comma-separated (monolithic, shared-state, two-level); several run one after another and print side by side")
 	f.IntSliceVar(&schedN, "schedulers", nil, "shared-state worker counts, comma-separated (one run each)")
+	f.IntSliceVar(&primaries, "primaries", []int{3}, "with --scheduler peer: peer cluster sizes (primaries, in-process), comma-separated (one run each)")
 	cmd.AddCommand(newBenchCompareCmd())
 	return cmd
 }
@@ -259,7 +262,7 @@ func benchRuns(archs []string, workers []int) ([]benchRun, error) {
 	var runs []benchRun
 	for _, a := range archs {
 		switch a {
-		case "monolithic", "two-level":
+		case "monolithic", "two-level", bench.ArchitecturePeer:
 			runs = append(runs, benchRun{arch: a})
 		case "shared-state":
 			if len(workers) == 0 {
@@ -269,7 +272,7 @@ func benchRuns(archs []string, workers []int) ([]benchRun, error) {
 				runs = append(runs, benchRun{arch: a, workers: n})
 			}
 		default:
-			return nil, fmt.Errorf("--scheduler: must be monolithic, shared-state or two-level (got %q)", a)
+			return nil, fmt.Errorf("--scheduler: must be monolithic, shared-state, two-level or peer (got %q)", a)
 		}
 	}
 	return runs, nil
@@ -297,7 +300,7 @@ func runSideBySide(ctx context.Context, cmd *cobra.Command, opts bench.Options, 
 		if opts.Progress != nil {
 			fmt.Fprintf(opts.Progress, "run %d of %d: %s (workers %d)\n", i+1, len(runs), r.arch, r.workers)
 		}
-		rep, err := bench.Run(ctx, o)
+		rep, err := runBench(ctx, o, r)
 		if rep == nil {
 			return fmt.Errorf("run %d (%s): %w", i+1, r.arch, err)
 		}
@@ -326,4 +329,28 @@ func runSideBySide(ctx context.Context, cmd *cobra.Command, opts bench.Options, 
 		os.Exit(2)
 	}
 	return nil
+}
+
+// expandPeerRuns makes one peer run per --primaries size.
+func expandPeerRuns(runs []benchRun, primaries []int) []benchRun {
+	var out []benchRun
+	for _, r := range runs {
+		if r.arch != bench.ArchitecturePeer {
+			out = append(out, r)
+			continue
+		}
+		for _, n := range primaries {
+			out = append(out, benchRun{arch: r.arch, workers: n})
+		}
+	}
+	return out
+}
+
+// runBench runs one configuration: a server architecture, or a peer
+// cluster of r.workers primaries (bench.RunPeers).
+func runBench(ctx context.Context, o bench.Options, r benchRun) (*bench.Report, error) {
+	if r.arch == bench.ArchitecturePeer {
+		return bench.RunPeers(ctx, o, r.workers)
+	}
+	return bench.Run(ctx, o)
 }

@@ -20,7 +20,11 @@ import (
 	"github.com/gantry-project/gantry/internal/peer"
 )
 
-func init() { rootCmd.AddCommand(newPeerCmd()) }
+func init() {
+	pc := newPeerCmd()
+	pc.AddCommand(newPeerMembersCmd(), newPeerLeaveCmd())
+	rootCmd.AddCommand(pc)
+}
 
 func newPeerCmd() *cobra.Command {
 	var (
@@ -40,6 +44,7 @@ func newPeerCmd() *cobra.Command {
 		limits      storeLimits
 		sec         peerSecurity
 		admin       storeAdmin
+		ex          execFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "peer",
@@ -88,8 +93,20 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			if err != nil {
 				return err
 			}
+			svc, err := ex.start(p, httpAddr, dataDir, requirePass, logger)
+			if err != nil {
+				_ = p.Close()
+				return err
+			}
+			if svc != nil {
+				defer func() { _ = svc.Close() }()
+			}
 			if httpAddr != "" {
-				hs, err := servePeerHTTP(httpAddr, p, logger)
+				h := p.HTTPHandler()
+				if svc != nil {
+					h = svc.Handler(h)
+				}
+				hs, err := servePeerHTTP(httpAddr, h, logger)
 				if err != nil {
 					_ = p.Close()
 					return err
@@ -106,7 +123,18 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			reloadOnHUP(ctx, slog.New(slog.DiscardHandler), peerReload(p, logger))
 			errc := make(chan error, 1)
 			go func() { errc <- p.Serve() }()
+			var left <-chan struct{}
+			if svc != nil {
+				left = svc.Left()
+			}
 			select {
+			case <-left:
+				logger.Printf("left the cluster; shutting down")
+				_ = svc.Close()
+				if err := p.Close(); err != nil {
+					return err
+				}
+				return <-errc
 			case <-ctx.Done():
 				logger.Printf("shutting down")
 				if err := p.Close(); err != nil {
@@ -138,18 +166,19 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	cl.register(f)
 	sec.register(f)
 	cmd.AddCommand(newPeerKeyringCmd()) // peer_keyring.go
+	ex.register(f)
 	f.StringVar(&configFile, "config", "", "YAML file of flag values (keys are flag names without --; flags on the command line win)")
 	return cmd
 }
 
 // servePeerHTTP serves the peer's HTTP side (the UI's Peers page) on addr
 // until the returned server is closed.
-func servePeerHTTP(addr string, p *peer.Peer, logger *log.Logger) (*http.Server, error) {
+func servePeerHTTP(addr string, h http.Handler, logger *log.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http-addr %s: %w", addr, err)
 	}
-	hs := &http.Server{Handler: p.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Printf("http: %v", err)

@@ -150,6 +150,7 @@ type Cluster struct {
 
 	tr     Transport
 	gossip *gossip // nil when tr is not memberlist (tests)
+	ext    extHook // receiver of extension messages (ext.go)
 
 	done      chan struct{}
 	closeOnce sync.Once

@@ -236,6 +236,10 @@ func (d *delegate) NodeMeta(limit int) []byte {
 }
 
 func (d *delegate) NotifyMsg(b []byte) {
+	if len(b) > 0 && b[0] == extMarker {
+		d.c.receiveExt(b[1:]) // another layer's message (ext.go)
+		return
+	}
 	d.c.receive(b) // json.Unmarshal copies what it keeps
 }
 

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/peer"
+	"github.com/gantry-project/gantry/internal/peerexec"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// execFlags turn on the peer's execution layer (docs/peer.md, "Running
+// work on peers"): the peer stores jobs, owns those of its slots, and runs
+// tasks.
+type execFlags struct {
+	run      bool
+	drivers  []string
+	cpu      int64
+	memoryMB int64
+	labels   []string
+}
+
+func (f *execFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.run, "run-tasks", false, "run jobs on the peer cluster: store and own jobs, place and run tasks (needs --cluster and --http-addr)")
+	fs.StringSliceVar(&f.drivers, "drivers", []string{"exec", "mock"}, "task drivers this peer runs (exec, mock)")
+	fs.Int64Var(&f.cpu, "cpu", 4000, "CPU (MHz) this peer offers to tasks")
+	fs.Int64Var(&f.memoryMB, "memory-mb", 4096, "memory (MiB) this peer offers to tasks")
+	fs.StringSliceVar(&f.labels, "label", nil, "node label key=value for job constraints (repeatable)")
+}
+
+// start attaches the execution layer to p, or returns nil when off. The
+// returned lifeline keeps exec tasks alive while this process lives.
+func (f *execFlags) start(p *peer.Peer, httpAddr, dataDir, password string, logger *log.Logger) (*peerexec.Service, error) {
+	if !f.run {
+		return nil, nil
+	}
+	if p.Cluster() == nil || httpAddr == "" {
+		return nil, fmt.Errorf("--run-tasks needs --cluster and --http-addr")
+	}
+	node := structs.Node{Capacity: structs.Resources{CPU: f.cpu, MemoryMB: f.memoryMB}, Labels: map[string]string{},
+		Attributes: map[string]string{"os": runtime.GOOS, "arch": runtime.GOARCH}}
+	for _, l := range f.labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--label %q: want key=value", l)
+		}
+		node.Labels[k] = v
+	}
+	node.Name = p.Addr().String() // several peers may share a host
+	var drivers []driver.Driver
+	for _, name := range f.drivers {
+		switch name {
+		case "mock":
+			drivers = append(drivers, driver.NewMock(nil))
+		case "exec":
+			// a peer does not re-attach to tasks after a restart: its
+			// tasks die with it (the lifeline) and owners place them again
+			lifeline, w, err := os.Pipe()
+			if err != nil {
+				return nil, fmt.Errorf("task lifeline: %w", err)
+			}
+			keepLifeline = append(keepLifeline, w)
+			d, err := driver.NewExec(driver.ExecOptions{Lifeline: lifeline})
+			if err != nil {
+				return nil, err
+			}
+			drivers = append(drivers, d)
+		default:
+			return nil, fmt.Errorf("--drivers: %q: peers run exec and mock", name)
+		}
+	}
+	if dataDir == "" {
+		dir, err := os.MkdirTemp("", "gantry-peer-tasks-")
+		if err != nil {
+			return nil, err
+		}
+		dataDir = dir
+	}
+	return peerexec.Start(p, peerexec.ServiceConfig{Node: node, HTTPAddr: httpAddr, DataDir: filepath.Clean(dataDir),
+		Drivers: drivers, Password: password, Logger: logger})
+}
+
+// keepLifeline holds the write ends of the exec tasks' lifelines for the
+// life of the process.
+var keepLifeline []*os.File
+
+// peerAPI returns the base URL of a peer's HTTP side.
+func peerAPI(addr string) string {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return strings.TrimRight(addr, "/")
+}
+
+func newPeerMembersCmd() *cobra.Command {
+	var addr, output string
+	cmd := &cobra.Command{
+		Use:   "members",
+		Short: "List the peers with their lifecycle state, role, capacity, usage and task count",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerAPI(addr)+"/v1/peer/members", nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+			}
+			if output == "json" {
+				_, err := cmd.OutOrStdout().Write(body)
+				return err
+			}
+			var ms []peerexec.MemberInfo
+			if err := json.Unmarshal(body, &ms); err != nil {
+				return fmt.Errorf("decoding the members: %w", err)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
+			fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tROLE\tCPU USED\tMEMORY USED\tTASKS")
+			for _, m := range ms {
+				id := m.ID
+				if len(id) > 8 {
+					id = id[:8]
+				}
+				if m.Self {
+					id += "*"
+				}
+				role := m.Role
+				if m.Primary != "" && len(m.Primary) >= 8 {
+					role += " of " + m.Primary[:8]
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d MiB\t%d\n", id, m.Addr, m.State, role,
+					m.Used.CPU, m.Capacity.CPU, m.Used.MemoryMB, m.Capacity.MemoryMB, m.Tasks)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&addr, "address", "http://127.0.0.1:6380", "HTTP address (--http-addr) of any peer")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
+}
+
+func newPeerLeaveCmd() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "leave",
+		Short: "Make a peer leave the cluster: its copies and slots move to others, then it exits",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, peerAPI(addr)+"/v1/peer/leave", nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			var last string
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				last = sc.Text()
+				fmt.Fprintln(cmd.OutOrStdout(), last)
+			}
+			if err := sc.Err(); err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusOK || last != "left" {
+				return fmt.Errorf("the peer did not leave (%s)", resp.Status)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "address", "http://127.0.0.1:6380", "HTTP address (--http-addr) of the peer that leaves")
+	return cmd
+}

@@ -1,0 +1,580 @@
+// Package peerexec runs jobs on a peer cluster with no central server
+// (issue 16, SPEC §4 "Decentralized execution").
+//
+// A job lives in the peers' data store under a key whose hash slot
+// decides its owner: the primary of that slot supervises it, as an entity
+// of Akka cluster sharding. The owner places the job's copies with the
+// placement core (internal/scheduler) over a view of every peer's labels,
+// capacity and usage that the peers send each other; the chosen peer
+// admits or refuses with its own exact check, and the owner retries
+// elsewhere on a refusal. Every peer runs the tasks it admitted through a
+// Runner (the agents' drivers in production), reports them to their
+// owners, and keeps them running while owners change. When a replica is
+// promoted for a slot, it loads the slot's job and allocation records
+// (replicated to it like any key) and learns from the peers' reports what
+// runs, so nothing is lost or run twice.
+//
+// The Engine is the protocol, single-threaded and without clock or I/O of
+// its own: time enters as the now of Tick and Step, the network as Send,
+// the data store as Store and the tasks as Runner. Service (service.go)
+// wires it to a real peer; sim_test.go drives several engines over a
+// seeded network.
+package peerexec
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/kv"
+	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+const numSlots = 16384
+
+// Member lifecycle states (Akka's), as peers announce them in their loads.
+const (
+	StateJoining = "joining"
+	StateUp      = "up"
+	StateLeaving = "leaving"
+	StateExiting = "exiting"
+	StateRemoved = "removed"
+	StateDown    = "down"
+)
+
+// JobKey is the data-store key of a job's record; its hash tag is the
+// job ID, so the job and its allocations share one slot.
+func JobKey(jobID string) string { return "gantry/job/{" + jobID + "}" }
+
+// AllocsKey is the hash holding a job's allocation records (field:
+// allocation ID, value: JSON).
+func AllocsKey(jobID string) string { return "gantry/allocs/{" + jobID + "}" }
+
+// JobSlot is the hash slot of a job: the primary owning it is the job's
+// owner.
+func JobSlot(jobID string) uint16 { return kv.KeySlot([]byte(JobKey(jobID))) }
+
+// ClusterView is the membership the engine acts on, read from the
+// cluster layer before each input.
+type ClusterView struct {
+	// OK is cluster_state:ok: this peer reaches a majority of the
+	// slot-owning primaries. An owner places and stops nothing otherwise.
+	OK bool
+	// Owner returns the primary owning a slot ("" unassigned).
+	Owner func(slot uint16) string
+	// Members are every known peer, this one included.
+	Members []string
+	// Failed are the peers the cluster agreed have failed (FAIL).
+	Failed map[string]bool
+	// Version changes whenever Owner's answers may have changed; 0 means
+	// unknown (the engine then rescans the slots at every input).
+	Version uint64
+}
+
+// Store keeps job and allocation records in the data store. The engine
+// calls it only for jobs whose slot it owns.
+type Store interface {
+	PutJob(job *structs.Job) error
+	// Sync waits until the writes so far are durable as documented (the
+	// owner's log and, with replicas, one replica); it backs the
+	// acknowledgement of submissions.
+	Sync() error
+	DeleteJob(jobID string) error
+	PutAlloc(a *structs.Allocation) error
+	// Load returns the jobs, and their allocations, for which owned(jobID)
+	// is true.
+	Load(owned func(jobID string) bool) ([]*structs.Job, []*structs.Allocation, error)
+}
+
+// Runner runs the tasks a peer admitted. Start must not block on the
+// task; the runner reports what happens through Engine.TaskUpdate.
+type Runner interface {
+	Start(a *structs.Allocation) error
+	Stop(allocID string)
+}
+
+// Config configures an engine.
+type Config struct {
+	// ID is the peer's node ID.
+	ID string
+	// Node describes the peer to owners: labels, attributes (driver.mock,
+	// driver.exec), capacity. ID and Status are set by the engine.
+	Node structs.Node
+	// HTTPAddr is announced in loads (forwarding, logs).
+	HTTPAddr string
+	// Inc is this incarnation's identity; empty draws one from Seed.
+	Inc  string
+	Seed uint64
+
+	LoadInterval   time.Duration // loads sent to every member
+	ReportInterval time.Duration // full reports to every owner
+	AdmitTimeout   time.Duration // an unanswered admit is sent again
+	AdmitTries     int           // ... at most this many times, then given up
+	// TakeoverGrace is how long a new owner of a slot listens to reports
+	// before it places or stops anything for the slot's jobs.
+	TakeoverGrace time.Duration
+	// RefuseBackoff keeps a peer that refused a job out of its placements.
+	RefuseBackoff time.Duration
+	// ResyncInterval: every job is reconciled at least this often.
+	ResyncInterval time.Duration
+	// TerminalRetention and MaxTerminal bound the finished tasks a peer
+	// keeps reporting (so an owner that lost their records learns them).
+	TerminalRetention time.Duration
+	MaxTerminal       int
+	// OnPlaced and OnRunning, when set, see each copy of an owned job
+	// admitted by its peer and first reported running (benchmarks).
+	OnPlaced, OnRunning func(jobID string)
+}
+
+// DefaultConfig returns the timings used by gantry peer.
+func DefaultConfig(id string) Config {
+	return Config{
+		ID: id, LoadInterval: 250 * time.Millisecond, ReportInterval: 250 * time.Millisecond,
+		AdmitTimeout: time.Second, AdmitTries: 3, TakeoverGrace: 750 * time.Millisecond,
+		RefuseBackoff: 5 * time.Second, ResyncInterval: time.Second,
+		TerminalRetention: 10 * time.Minute, MaxTerminal: 2000,
+	}
+}
+
+// Validate checks the settings.
+func (c Config) Validate() error {
+	switch {
+	case c.ID == "":
+		return errors.New("peerexec: no node ID")
+	case c.LoadInterval <= 0 || c.ReportInterval <= 0 || c.AdmitTimeout <= 0 || c.ResyncInterval <= 0:
+		return errors.New("peerexec: intervals must be positive")
+	case c.AdmitTries < 1:
+		return errors.New("peerexec: AdmitTries must be at least 1")
+	case c.MaxTerminal < 0 || c.TakeoverGrace < 0 || c.RefuseBackoff < 0 || c.TerminalRetention < 0:
+		return errors.New("peerexec: negative limit")
+	}
+	return nil
+}
+
+// Errors of the owner's API.
+var (
+	ErrNotOwner    = errors.New("not the owner of the job's slot")
+	ErrClusterDown = errors.New("cluster down: this peer does not reach a majority of primaries")
+	ErrNotFound    = errors.New("not found")
+)
+
+// NotOwnerError says which peer owns a job (for forwarding).
+type NotOwnerError struct{ Owner string }
+
+func (e *NotOwnerError) Error() string { return fmt.Sprintf("%v: owner is %q", ErrNotOwner, e.Owner) }
+func (e *NotOwnerError) Unwrap() error { return ErrNotOwner }
+
+// Engine is one peer's execution protocol: the worker side (tasks it
+// runs) and the owner side (jobs of the slots it owns). Not safe for
+// concurrent use: one caller at a time (Service holds a mutex).
+type Engine struct {
+	cfg    Config
+	inc    string
+	send   func(to string, m *Message)
+	store  Store
+	runner Runner
+	rng    *rand.Rand
+	now    time.Time
+	cv     ClusterView
+	state  string
+
+	// worker side
+	tasks      map[string]*localTask
+	seq        uint64 // admissions so far
+	lastLoad   time.Time
+	lastReport time.Time
+	reportNow  bool
+
+	// what every peer told about itself
+	loads map[string]*peerLoad
+
+	// owner side
+	owned     []bool      // slots owned at the last tick
+	graceTill []time.Time // per slot: end of its takeover grace
+	jobs      map[string]*ownedJob
+	props     map[string]string // proposed allocation ID -> job ID
+	lastSync  time.Time
+	index     uint64
+	ownedVer  uint64                 // view version followOwnership last completed for
+	ranges    map[string][][2]uint16 // slot ranges per owner, for rangesVer
+	rangesVer uint64
+}
+
+type peerLoad struct {
+	load Load
+	seq  uint64 // the peer's admission counter when it sent the load
+	at   time.Time
+}
+
+type localTask struct {
+	alloc       *structs.Allocation
+	seq         uint64
+	status      string
+	ts          structs.TaskState
+	desiredStop bool
+	doneAt      time.Time // when it became terminal
+}
+
+type ownedJob struct {
+	job     *structs.Job
+	allocs  map[string]*structs.Allocation
+	admits  map[string]admission // how each allocation was admitted (memory only)
+	props   map[string]*proposal
+	refused map[string]time.Time // node -> until
+	failure *structs.PlacementFailure
+	retryAt time.Time
+	dirty   bool
+	slot    uint16
+}
+
+type admission struct {
+	inc string
+	seq uint64
+}
+
+type proposal struct {
+	alloc *structs.Allocation
+	sent  time.Time
+	tries int
+}
+
+// New returns an engine; send delivers a message to a peer (best effort).
+func New(cfg Config, send func(to string, m *Message), store Store, runner Runner) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	inc := cfg.Inc
+	if inc == "" {
+		inc = fmt.Sprintf("%016x", rng.Uint64())
+	}
+	e := &Engine{
+		cfg: cfg, inc: inc, send: send, store: store, runner: runner, rng: rng, state: StateUp,
+		tasks: map[string]*localTask{}, loads: map[string]*peerLoad{},
+		owned: make([]bool, numSlots), graceTill: make([]time.Time, numSlots),
+		jobs: map[string]*ownedJob{}, props: map[string]string{},
+	}
+	return e, nil
+}
+
+// ID returns the peer's ID; Inc its incarnation.
+func (e *Engine) ID() string  { return e.cfg.ID }
+func (e *Engine) Inc() string { return e.inc }
+
+// SetState sets the member lifecycle state announced in loads. A peer
+// that is not up admits nothing; owners move its copies away (leaving).
+func (e *Engine) SetState(s string) { e.state = s; e.lastLoad = time.Time{} }
+
+// State returns the lifecycle state.
+func (e *Engine) State() string { return e.state }
+
+func (e *Engine) observe(now time.Time, cv ClusterView) {
+	if now.After(e.now) {
+		e.now = now
+	}
+	e.cv = cv
+	if e.cv.Owner == nil {
+		e.cv.Owner = func(uint16) string { return "" }
+	}
+}
+
+func (e *Engine) failed(id string) bool { return e.cv.Failed[id] }
+
+// Tick runs the periodic work: loads, reports, ownership changes,
+// reconciliation and admit retries.
+func (e *Engine) Tick(now time.Time, cv ClusterView) {
+	e.observe(now, cv)
+	e.workerTick()
+	e.ownerTick()
+}
+
+// Step handles one message from a peer.
+func (e *Engine) Step(now time.Time, cv ClusterView, m *Message) {
+	e.observe(now, cv)
+	switch m.Type {
+	case MsgLoad:
+		e.loads[m.From] = &peerLoad{load: *m.Load, seq: m.Load.Seq, at: e.now}
+	case MsgAdmit:
+		e.handleAdmit(m)
+	case MsgAdmitted:
+		e.handleAdmitted(m)
+	case MsgStop:
+		e.handleStop(m)
+	case MsgReport:
+		e.handleReport(m.From, m.Inc, m.Report)
+	}
+}
+
+// ---- worker side ----
+
+// used sums the resources of the live local tasks.
+func (e *Engine) used() (structs.Resources, int) {
+	var r structs.Resources
+	n := 0
+	for _, t := range e.tasks {
+		if t.doneAt.IsZero() {
+			r = r.Add(t.alloc.Resources)
+			n++
+		}
+	}
+	return r, n
+}
+
+func (e *Engine) selfNode() *structs.Node {
+	n := e.cfg.Node.Copy()
+	n.ID = e.cfg.ID
+	if n.Name == "" {
+		n.Name = e.cfg.ID
+	}
+	n.Status = structs.NodeStatusReady
+	n.Drain = e.state == StateLeaving || e.state == StateExiting
+	return n
+}
+
+func (e *Engine) load() *Load {
+	used, n := e.used()
+	return &Load{Node: e.selfNode(), Used: used, Tasks: n, HTTPAddr: e.cfg.HTTPAddr, State: e.state, Seq: e.seq}
+}
+
+func (e *Engine) workerTick() {
+	if e.now.Sub(e.lastLoad) >= e.cfg.LoadInterval {
+		e.lastLoad = e.now
+		l := e.load()
+		e.loads[e.cfg.ID] = &peerLoad{load: *l, seq: e.seq, at: e.now}
+		for _, id := range e.cv.Members {
+			if id != e.cfg.ID {
+				e.send(id, &Message{Type: MsgLoad, From: e.cfg.ID, Inc: e.inc, Load: l})
+			}
+		}
+	}
+	e.expireTerminal()
+	if e.reportNow || e.now.Sub(e.lastReport) >= e.cfg.ReportInterval {
+		e.reportNow = false
+		e.lastReport = e.now
+		e.sendReports()
+	}
+}
+
+// expireTerminal forgets finished tasks past their retention, oldest
+// first beyond MaxTerminal.
+func (e *Engine) expireTerminal() {
+	var done []*localTask
+	for id, t := range e.tasks {
+		if t.doneAt.IsZero() {
+			continue
+		}
+		if e.now.Sub(t.doneAt) > e.cfg.TerminalRetention {
+			delete(e.tasks, id)
+			continue
+		}
+		done = append(done, t)
+	}
+	if len(done) <= e.cfg.MaxTerminal {
+		return
+	}
+	slices.SortFunc(done, func(a, b *localTask) int { return a.doneAt.Compare(b.doneAt) })
+	for _, t := range done[:len(done)-e.cfg.MaxTerminal] {
+		delete(e.tasks, t.alloc.ID)
+	}
+}
+
+// sendReports sends every slot owner the full list of this peer's tasks
+// for the slots it owns in this peer's view (an empty list too: that is
+// how an owner learns a restarted peer lost its tasks).
+func (e *Engine) sendReports() {
+	ranges := e.ownerRanges()
+	byOwner := map[string][]TaskReport{}
+	for _, t := range e.tasks {
+		o := e.cv.Owner(JobSlot(t.alloc.JobID))
+		if o != "" {
+			byOwner[o] = append(byOwner[o], e.taskReport(t))
+		}
+	}
+	for _, o := range slices.Sorted(mapKeys(ranges)) {
+		if e.failed(o) {
+			continue
+		}
+		tasks := byOwner[o]
+		slices.SortFunc(tasks, func(a, b TaskReport) int { return cmp.Compare(a.AllocID, b.AllocID) })
+		r := &Report{Seq: e.seq, Slots: ranges[o], Tasks: tasks}
+		if o == e.cfg.ID {
+			e.handleReport(e.cfg.ID, e.inc, r)
+			continue
+		}
+		e.send(o, &Message{Type: MsgReport, From: e.cfg.ID, Inc: e.inc, Report: r})
+	}
+}
+
+// ownerRanges returns the slot ranges of every owner in the view.
+func (e *Engine) ownerRanges() map[string][][2]uint16 {
+	if e.ranges != nil && e.cv.Version != 0 && e.cv.Version == e.rangesVer {
+		return e.ranges
+	}
+	ranges := map[string][][2]uint16{}
+	last, start := "", 0
+	flush := func(end int) {
+		if last != "" {
+			ranges[last] = append(ranges[last], [2]uint16{uint16(start), uint16(end)})
+		}
+	}
+	for s := 0; s < numSlots; s++ {
+		o := e.cv.Owner(uint16(s))
+		if o != last {
+			flush(s - 1)
+			last, start = o, s
+		}
+	}
+	flush(numSlots - 1)
+	e.ranges, e.rangesVer = ranges, e.cv.Version
+	return ranges
+}
+
+func mapKeys[K cmp.Ordered, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func (e *Engine) taskReport(t *localTask) TaskReport {
+	a := t.alloc
+	return TaskReport{
+		AllocID: a.ID, JobID: a.JobID, JobVersion: a.JobVersion, Name: a.Name, Index: a.Index,
+		Resources: a.Resources, Priority: a.Priority, ClientStatus: t.status, DesiredStop: t.desiredStop,
+		TaskState: t.ts, CreateTime: a.CreateTime, CreateIndex: a.CreateIndex,
+		RescheduleCount: a.RescheduleCount, Previous: a.PreviousAllocation,
+	}
+}
+
+// admitCheck is the peer's exact local check of an allocation: the
+// reason of a refusal ("" to admit), and whether only room was lacking.
+func (e *Engine) admitCheck(from string, a *structs.Allocation) (string, bool) {
+	if o := e.cv.Owner(JobSlot(a.JobID)); o != from {
+		return fmt.Sprintf("not the job's owner in this peer's view (owner %q)", o), false
+	}
+	if e.state != StateUp {
+		return "peer is " + e.state, false
+	}
+	node := e.selfNode()
+	cons, _ := scheduler.CompileConstraints(a.Job.Constraints)
+	if r := cons.Check(node); r != "" {
+		return r, false
+	}
+	if a.Job.Driver != "" && !node.HasDriver(structs.DriverAttrPrefix+a.Job.Driver) {
+		return scheduler.ReasonDriver(a.Job.Driver), false
+	}
+	used, _ := e.used()
+	if ok, dim := node.Capacity.Fits(used.Add(a.Resources)); !ok {
+		return fmt.Sprintf("out of %s: %s used of %s, %s asked", dim, used, node.Capacity, a.Resources), true
+	}
+	return "", false
+}
+
+func (e *Engine) handleAdmit(m *Message) {
+	a := m.Alloc
+	full := false
+	reply := func(ok bool, reason string) {
+		used, _ := e.used()
+		ad := &Admitted{AllocID: a.ID, OK: ok, Reason: reason, Full: full, Seq: e.seq, Used: used}
+		if m.From == e.cfg.ID {
+			e.handleAdmitted(&Message{Type: MsgAdmitted, From: e.cfg.ID, Inc: e.inc, Admitted: ad})
+			return
+		}
+		e.send(m.From, &Message{Type: MsgAdmitted, From: e.cfg.ID, Inc: e.inc, Admitted: ad})
+	}
+	if _, ok := e.tasks[a.ID]; ok {
+		reply(true, "") // a repeated admit
+		return
+	}
+	if r, room := e.admitCheck(m.From, a); r != "" {
+		full = room
+		reply(false, r)
+		return
+	}
+	a = a.Copy()
+	a.NodeID = e.cfg.ID
+	if err := e.runner.Start(a); err != nil {
+		reply(false, "start: "+err.Error())
+		return
+	}
+	e.seq++
+	e.tasks[a.ID] = &localTask{alloc: a, seq: e.seq, status: structs.AllocClientPending,
+		ts: structs.TaskState{State: structs.TaskStatePending}}
+	reply(true, "")
+}
+
+func (e *Engine) handleStop(m *Message) {
+	for _, s := range m.Stop {
+		t := e.tasks[s.AllocID]
+		if t == nil || t.desiredStop {
+			continue
+		}
+		if o := e.cv.Owner(JobSlot(t.alloc.JobID)); o != m.From {
+			continue // only the job's owner in this peer's view stops its tasks
+		}
+		t.desiredStop = true
+		e.reportNow = true
+		if t.doneAt.IsZero() {
+			e.runner.Stop(s.AllocID)
+		}
+	}
+}
+
+// TaskUpdate is the runner's report of a task's state. A terminal client
+// status (complete, failed) is final.
+func (e *Engine) TaskUpdate(now time.Time, allocID, clientStatus string, ts structs.TaskState) {
+	if now.After(e.now) {
+		e.now = now
+	}
+	t := e.tasks[allocID]
+	if t == nil || !t.doneAt.IsZero() {
+		return
+	}
+	t.status, t.ts = clientStatus, ts
+	if clientStatus == structs.AllocClientComplete || clientStatus == structs.AllocClientFailed || clientStatus == structs.AllocClientLost {
+		t.doneAt = e.now
+	}
+	e.reportNow = true
+}
+
+// LocalTask returns a copy of the allocation of a task this peer runs (or
+// ran), with its state; nil when unknown.
+func (e *Engine) LocalTask(allocID string) *structs.Allocation {
+	t := e.tasks[allocID]
+	if t == nil {
+		return nil
+	}
+	a := t.alloc.Copy()
+	a.ClientStatus, a.TaskState = t.status, t.ts
+	return a
+}
+
+// LocalTasks counts this peer's live tasks.
+func (e *Engine) LocalTasks() int { _, n := e.used(); return n }
+
+// Loads returns the last load of every peer (its own included).
+func (e *Engine) Loads() map[string]Load {
+	out := make(map[string]Load, len(e.loads))
+	for id, l := range e.loads {
+		out[id] = l.load
+	}
+	return out
+}
+
+// LiveTasks returns copies of the allocations this peer runs now.
+func (e *Engine) LiveTasks() []*structs.Allocation {
+	var out []*structs.Allocation
+	for _, id := range sortedKeys(e.tasks) {
+		if t := e.tasks[id]; t.doneAt.IsZero() {
+			out = append(out, e.LocalTask(id))
+		}
+	}
+	return out
+}

@@ -1,0 +1,231 @@
+package peerexec
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// Message kinds of the execution layer. Every message is idempotent and
+// periodic or retried, so a lost or repeated one only delays convergence.
+const (
+	// MsgLoad: a peer's labels, capacity, usage and lifecycle state, sent
+	// to every member each LoadInterval (the gossip view owners place on).
+	MsgLoad = "load"
+	// MsgAdmit: an owner asks a peer to run an allocation.
+	MsgAdmit = "admit"
+	// MsgAdmitted: the peer's answer (OK, or a refusal with its reason and
+	// its exact usage).
+	MsgAdmitted = "admitted"
+	// MsgStop: an owner asks a peer to stop allocations.
+	MsgStop = "stop"
+	// MsgReport: a peer's full list of the tasks it runs (or ran) for
+	// the jobs of the slots it believes the receiver owns.
+	MsgReport = "report"
+)
+
+// MaxMessageSize bounds a decoded message; bigger input is refused before
+// it is parsed.
+const MaxMessageSize = 4 << 20
+
+// Limits on a message's lists, so a bad peer cannot make another allocate
+// without bound.
+const (
+	maxReportTasks = 100000
+	maxStopIDs     = 100000
+	maxSlotRanges  = 16384
+)
+
+// Message is one execution-layer message between peers.
+type Message struct {
+	Type string `json:"type"`
+	From string `json:"from"`
+	// Inc is the sender's incarnation (a new value at every start): a
+	// report from a new incarnation is authoritative about what the
+	// peer runs, whatever the previous one admitted.
+	Inc string `json:"inc,omitempty"`
+
+	Load     *Load               `json:"load,omitempty"`
+	Alloc    *structs.Allocation `json:"alloc,omitempty"`    // admit
+	Admitted *Admitted           `json:"admitted,omitempty"` // admitted
+	Stop     []StopRequest       `json:"stop,omitempty"`     // stop
+	Report   *Report             `json:"report,omitempty"`   // report
+}
+
+// Load is what a peer tells every other about itself.
+type Load struct {
+	// Node carries the peer's labels, attributes (drivers), capacity and
+	// status ("ready"; Drain while it leaves).
+	Node *structs.Node `json:"node"`
+	// Used is the sum of the resources of its live tasks.
+	Used structs.Resources `json:"used"`
+	// Tasks counts its live tasks.
+	Tasks int `json:"tasks"`
+	// HTTPAddr is where its API answers (forwarding, logs).
+	HTTPAddr string `json:"http_addr,omitempty"`
+	// State is its member lifecycle state (up, leaving, ...).
+	State string `json:"state,omitempty"`
+	// Seq is its admission counter: allocations admitted up to it are in
+	// Used.
+	Seq uint64 `json:"seq"`
+}
+
+// Admitted answers an admit.
+type Admitted struct {
+	AllocID string `json:"alloc_id"`
+	OK      bool   `json:"ok"`
+	Reason  string `json:"reason,omitempty"`
+	// Full says the refusal was for room only: the owner corrects its view
+	// of the peer's usage (Used) and may still place other copies there.
+	Full bool `json:"full,omitempty"`
+	// Seq is the peer's admission counter after this admission: a later
+	// report with Seq >= it lists the allocation if the peer still has it.
+	Seq  uint64            `json:"seq"`
+	Used structs.Resources `json:"used"`
+}
+
+// StopRequest asks for one allocation to stop.
+type StopRequest struct {
+	AllocID     string `json:"alloc_id"`
+	JobID       string `json:"job_id"`
+	Description string `json:"description,omitempty"`
+}
+
+// Report lists a peer's tasks for the receiver's slots.
+type Report struct {
+	// Seq is the peer's admission counter when the report was made.
+	Seq uint64 `json:"seq"`
+	// Slots are the slot ranges the peer believes the receiver owns; the
+	// report is complete for the jobs of these slots.
+	Slots [][2]uint16  `json:"slots"`
+	Tasks []TaskReport `json:"tasks"`
+}
+
+// TaskReport is one task as its peer knows it: enough to rebuild the
+// allocation's record when the owner lost it.
+type TaskReport struct {
+	AllocID         string            `json:"alloc_id"`
+	JobID           string            `json:"job_id"`
+	JobVersion      uint64            `json:"job_version"`
+	Name            string            `json:"name"`
+	Index           int               `json:"index"`
+	Resources       structs.Resources `json:"resources"`
+	Priority        int               `json:"priority"`
+	ClientStatus    string            `json:"client_status"`
+	DesiredStop     bool              `json:"desired_stop,omitempty"`
+	TaskState       structs.TaskState `json:"task_state"`
+	CreateTime      int64             `json:"create_time"`
+	CreateIndex     uint64            `json:"create_index"`
+	RescheduleCount int               `json:"reschedule_count"`
+	Previous        string            `json:"previous,omitempty"`
+}
+
+// Encode renders m for the wire.
+func Encode(m *Message) ([]byte, error) { return json.Marshal(m) }
+
+// MaxBatch bounds the messages of one batch.
+const MaxBatch = 10000
+
+// EncodeBatch renders several messages as one packet (a JSON array): a
+// peer sends everything one step produced for a peer at once, since each
+// packet on the cluster bus costs a connection.
+func EncodeBatch(ms []*Message) ([]byte, error) { return json.Marshal(ms) }
+
+// DecodeBatch parses a packet of EncodeBatch (or a single message) and
+// checks each message as Decode does.
+func DecodeBatch(b []byte) ([]*Message, error) {
+	if len(b) > MaxMessageSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadMessage, len(b), MaxMessageSize)
+	}
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	if i == len(b) || b[i] != '[' {
+		m, err := Decode(b)
+		if err != nil {
+			return nil, err
+		}
+		return []*Message{m}, nil
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(b, &raws); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
+	}
+	if len(raws) > MaxBatch {
+		return nil, fmt.Errorf("%w: %d messages in a batch, limit %d", ErrBadMessage, len(raws), MaxBatch)
+	}
+	out := make([]*Message, 0, len(raws))
+	for _, r := range raws {
+		m, err := Decode(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// ErrBadMessage wraps every decoding failure.
+var ErrBadMessage = errors.New("bad execution message")
+
+// Decode parses and checks one message: size, kind, required parts and
+// list lengths. It never panics on any input.
+func Decode(b []byte) (*Message, error) {
+	if len(b) > MaxMessageSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadMessage, len(b), MaxMessageSize)
+	}
+	var m Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
+	}
+	if m.From == "" {
+		return nil, fmt.Errorf("%w: no sender", ErrBadMessage)
+	}
+	bad := func(what string) (*Message, error) {
+		return nil, fmt.Errorf("%w: %s message without %s", ErrBadMessage, m.Type, what)
+	}
+	switch m.Type {
+	case MsgLoad:
+		if m.Load == nil || m.Load.Node == nil {
+			return bad("load")
+		}
+	case MsgAdmit:
+		if m.Alloc == nil || m.Alloc.ID == "" || m.Alloc.Job == nil || m.Alloc.JobID == "" {
+			return bad("allocation and job")
+		}
+	case MsgAdmitted:
+		if m.Admitted == nil || m.Admitted.AllocID == "" {
+			return bad("answer")
+		}
+	case MsgStop:
+		if len(m.Stop) == 0 {
+			return bad("allocations")
+		}
+		if len(m.Stop) > maxStopIDs {
+			return nil, fmt.Errorf("%w: %d stops, limit %d", ErrBadMessage, len(m.Stop), maxStopIDs)
+		}
+	case MsgReport:
+		if m.Report == nil {
+			return bad("report")
+		}
+		if len(m.Report.Tasks) > maxReportTasks || len(m.Report.Slots) > maxSlotRanges {
+			return nil, fmt.Errorf("%w: report too long", ErrBadMessage)
+		}
+		for _, r := range m.Report.Slots {
+			if r[0] > r[1] || r[1] >= numSlots {
+				return nil, fmt.Errorf("%w: slot range %d-%d", ErrBadMessage, r[0], r[1])
+			}
+		}
+		for _, t := range m.Report.Tasks {
+			if t.AllocID == "" || t.JobID == "" {
+				return nil, fmt.Errorf("%w: task without allocation or job", ErrBadMessage)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown type %q", ErrBadMessage, m.Type)
+	}
+	return &m, nil
+}

@@ -1,0 +1,559 @@
+package peerexec
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/scheduler"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// ---- owner side: the jobs of the slots this peer owns ----
+
+// ownerTick follows slot ownership, then (with a majority) reconciles
+// jobs and retries admits.
+func (e *Engine) ownerTick() {
+	e.followOwnership()
+	if !e.cv.OK {
+		return // a minority owner changes nothing; its workers keep running
+	}
+	full := e.now.Sub(e.lastSync) >= e.cfg.ResyncInterval
+	if full {
+		e.lastSync = e.now
+	}
+	for _, id := range slices.Sorted(mapKeys(e.jobs)) {
+		oj := e.jobs[id]
+		e.retryAdmits(oj)
+		if e.now.Before(e.graceTill[oj.slot]) {
+			continue
+		}
+		if oj.dirty || full || (!oj.retryAt.IsZero() && !e.now.Before(oj.retryAt)) {
+			e.reconcile(oj)
+		}
+	}
+}
+
+// followOwnership drops the jobs of slots this peer no longer owns and
+// loads those of slots it gained (a promotion, a reshard, the start).
+func (e *Engine) followOwnership() {
+	if e.cv.Version != 0 && e.cv.Version == e.ownedVer {
+		return
+	}
+	var gained map[uint16]bool
+	for s := 0; s < numSlots; s++ {
+		own := e.cv.Owner(uint16(s)) == e.cfg.ID
+		if own == e.owned[s] {
+			continue
+		}
+		if !own {
+			e.owned[s] = false
+			for id, oj := range e.jobs {
+				if oj.slot == uint16(s) {
+					e.dropJob(id)
+				}
+			}
+			continue
+		}
+		if gained == nil {
+			gained = map[uint16]bool{}
+		}
+		gained[uint16(s)] = true
+	}
+	if len(gained) == 0 {
+		e.ownedVer = e.cv.Version
+		return
+	}
+	jobs, allocs, err := e.store.Load(func(jobID string) bool { return gained[JobSlot(jobID)] })
+	if err != nil {
+		return // tried again next tick
+	}
+	e.ownedVer = e.cv.Version
+	for s := range gained {
+		e.owned[s] = true
+		e.graceTill[s] = e.now.Add(e.cfg.TakeoverGrace)
+	}
+	for _, j := range jobs {
+		if _, ok := e.jobs[j.ID]; !ok {
+			e.jobs[j.ID] = newOwnedJob(j)
+		}
+	}
+	for _, a := range allocs {
+		if oj := e.jobs[a.JobID]; oj != nil {
+			if _, ok := oj.allocs[a.ID]; !ok {
+				oj.allocs[a.ID] = a
+				e.bumpIndex(a.CreateIndex)
+			}
+		}
+	}
+}
+
+func newOwnedJob(j *structs.Job) *ownedJob {
+	return &ownedJob{job: j, allocs: map[string]*structs.Allocation{}, admits: map[string]admission{},
+		props: map[string]*proposal{}, refused: map[string]time.Time{}, dirty: true, slot: JobSlot(j.ID)}
+}
+
+func (e *Engine) dropJob(id string) {
+	if oj := e.jobs[id]; oj != nil {
+		for pid := range oj.props {
+			delete(e.props, pid)
+		}
+	}
+	delete(e.jobs, id)
+}
+
+func (e *Engine) bumpIndex(i uint64) {
+	if i > e.index {
+		e.index = i
+	}
+}
+
+// nextIndex orders allocations across owners: unix nanoseconds, kept
+// increasing on this peer.
+func (e *Engine) nextIndex() uint64 {
+	i := uint64(e.now.UnixNano())
+	if i <= e.index {
+		i = e.index + 1
+	}
+	e.index = i
+	return i
+}
+
+func (e *Engine) putAlloc(a *structs.Allocation) {
+	// a failed write means the slot moved away: followOwnership drops it
+	_ = e.store.PutAlloc(a)
+}
+
+// reconcile runs the placement core on one job and acts on its plan:
+// stops go to their peers (and the records), placements become admits.
+func (e *Engine) reconcile(oj *ownedJob) {
+	oj.dirty = false
+	v := e.view(oj)
+	res, err := scheduler.ComputePlan(scheduler.Options{Rand: e.rng, Now: func() time.Time { return e.now }}, v, oj.job.ID)
+	if err != nil {
+		return
+	}
+	plan := res.Plan
+	stops := map[string][]StopRequest{}
+	for _, st := range append(plan.Stops, plan.Preemptions...) {
+		if p := oj.props[st.AllocID]; p != nil {
+			delete(oj.props, st.AllocID)
+			delete(e.props, st.AllocID)
+			if !e.failed(p.alloc.NodeID) {
+				stops[p.alloc.NodeID] = append(stops[p.alloc.NodeID], StopRequest{AllocID: st.AllocID, JobID: oj.job.ID})
+			}
+			continue
+		}
+		a := oj.allocs[st.AllocID]
+		if a == nil {
+			continue
+		}
+		if st.Description == scheduler.DescNodeDrained && !replacedAndRunning(oj, a) {
+			continue // a leaving peer's copy stops once its replacement runs
+		}
+		a = a.Copy()
+		a.DesiredStatus, a.DesiredDescription, a.ModifyTime = st.Desired, st.Description, e.now.UnixNano()
+		a.PreemptedBy = st.PreemptedBy
+		if nodeGone := v.NodeByID(a.NodeID); (nodeGone == nil || nodeGone.Status != structs.NodeStatusReady) && !a.ClientTerminal() {
+			a.ClientStatus, a.ClientDescription = structs.AllocClientLost, "its peer failed"
+		}
+		oj.allocs[a.ID] = a
+		e.putAlloc(a)
+		if !e.failed(a.NodeID) && !a.ClientTerminal() {
+			stops[a.NodeID] = append(stops[a.NodeID], StopRequest{AllocID: a.ID, JobID: oj.job.ID, Description: st.Description})
+		}
+	}
+	for _, node := range slices.Sorted(mapKeys(stops)) {
+		e.sendTo(node, &Message{Type: MsgStop, Stop: stops[node]})
+	}
+	for _, p := range plan.Placements {
+		a := p.Copy()
+		a.Job = oj.job
+		a.CreateIndex = e.nextIndex()
+		a.ModifyTime = a.CreateTime
+		oj.props[a.ID] = &proposal{alloc: a, sent: e.now, tries: 1}
+		e.props[a.ID] = oj.job.ID
+		e.sendTo(a.NodeID, &Message{Type: MsgAdmit, Alloc: a})
+	}
+	switch {
+	case plan.Failure != nil:
+		oj.failure = plan.Failure
+	case plan.ClearFailure:
+		oj.failure = nil
+	}
+	oj.retryAt = res.RetryAt
+}
+
+// replacedAndRunning reports whether another copy of a's index runs on
+// another peer.
+func replacedAndRunning(oj *ownedJob, a *structs.Allocation) bool {
+	for _, b := range oj.allocs {
+		if b.Index == a.Index && b.ID != a.ID && b.NodeID != a.NodeID && !b.Terminal() && b.ClientStatus == structs.AllocClientRunning {
+			return true
+		}
+	}
+	return false
+}
+
+// sendTo stamps and sends a message; to this peer it is handled at once.
+func (e *Engine) sendTo(to string, m *Message) {
+	m.From, m.Inc = e.cfg.ID, e.inc
+	if to == e.cfg.ID {
+		e.Step(e.now, e.cv, m)
+		return
+	}
+	e.send(to, m)
+}
+
+// retryAdmits sends unanswered admits again, and gives them up after
+// AdmitTries (or at once when the peer failed): the peer may still have
+// started the copy, and then reports it and Reconcile stops the extra.
+func (e *Engine) retryAdmits(oj *ownedJob) {
+	for _, id := range slices.Sorted(mapKeys(oj.props)) {
+		p := oj.props[id]
+		if e.now.Sub(p.sent) < e.cfg.AdmitTimeout && !e.failed(p.alloc.NodeID) {
+			continue
+		}
+		if p.tries >= e.cfg.AdmitTries || e.failed(p.alloc.NodeID) || !e.cv.OK {
+			delete(oj.props, id)
+			delete(e.props, id)
+			oj.dirty = true
+			continue
+		}
+		p.tries++
+		p.sent = e.now
+		e.sendTo(p.alloc.NodeID, &Message{Type: MsgAdmit, Alloc: p.alloc})
+	}
+}
+
+func (e *Engine) handleAdmitted(m *Message) {
+	ad := m.Admitted
+	jobID, ok := e.props[ad.AllocID]
+	if !ok {
+		return // given up, or answered before
+	}
+	oj := e.jobs[jobID]
+	if oj == nil {
+		delete(e.props, ad.AllocID)
+		return
+	}
+	p := oj.props[ad.AllocID]
+	delete(oj.props, ad.AllocID)
+	delete(e.props, ad.AllocID)
+	if p == nil || p.alloc.NodeID != m.From {
+		return
+	}
+	if !ad.OK {
+		if !ad.Full {
+			oj.refused[m.From] = e.now.Add(e.cfg.RefuseBackoff)
+		}
+		if l := e.loads[m.From]; l != nil && ad.Seq >= l.load.Seq {
+			// the peer's exact usage now: the view corrects itself
+			l.load.Used, l.load.Seq = ad.Used, ad.Seq
+		}
+		oj.dirty = true
+		return
+	}
+	a := p.alloc
+	a.ModifyTime = e.now.UnixNano()
+	oj.allocs[a.ID] = a
+	oj.admits[a.ID] = admission{inc: m.Inc, seq: ad.Seq}
+	e.putAlloc(a)
+	if e.cfg.OnPlaced != nil {
+		e.cfg.OnPlaced(a.JobID)
+	}
+}
+
+// handleReport merges a peer's full report for the slots it believes
+// this peer owns: states are recorded, copies the records lost are
+// adopted, copies of unknown jobs stopped, and live records the peer no
+// longer has (a new incarnation, or a report made after the admission)
+// become lost so that Reconcile replaces them.
+func (e *Engine) handleReport(from, inc string, r *Report) {
+	covered := func(slot uint16) bool {
+		for _, rg := range r.Slots {
+			if slot >= rg[0] && slot <= rg[1] {
+				return true
+			}
+		}
+		return false
+	}
+	listed := make(map[string]bool, len(r.Tasks))
+	unknown := []StopRequest{}
+	restop := []StopRequest{}
+	for i := range r.Tasks {
+		t := &r.Tasks[i]
+		listed[t.AllocID] = true
+		slot := JobSlot(t.JobID)
+		if !e.owned[slot] {
+			continue
+		}
+		oj := e.jobs[t.JobID]
+		if oj == nil {
+			if e.cv.OK && !e.now.Before(e.graceTill[slot]) && !terminalStatus(t.ClientStatus) && !t.DesiredStop {
+				unknown = append(unknown, StopRequest{AllocID: t.AllocID, JobID: t.JobID, Description: "job not found"})
+			}
+			continue
+		}
+		a := oj.allocs[t.AllocID]
+		if a == nil {
+			if p := oj.props[t.AllocID]; p != nil && p.alloc.NodeID == from {
+				a = p.alloc
+				delete(oj.props, t.AllocID)
+				delete(e.props, t.AllocID)
+				if e.cfg.OnPlaced != nil {
+					e.cfg.OnPlaced(a.JobID)
+				}
+			} else {
+				a = adopt(oj.job, from, t)
+			}
+			oj.admits[a.ID] = admission{inc: inc, seq: r.Seq}
+			oj.allocs[a.ID] = a
+			e.bumpIndex(a.CreateIndex)
+			oj.dirty = true
+			e.putAlloc(a)
+		}
+		if a.ClientStatus != t.ClientStatus || a.TaskState.State != t.TaskState.State || a.TaskState.Restarts != t.TaskState.Restarts {
+			if !a.ClientTerminal() || a.ClientStatus == structs.AllocClientLost {
+				if t.ClientStatus == structs.AllocClientRunning && a.ClientStatus == structs.AllocClientPending && e.cfg.OnRunning != nil {
+					e.cfg.OnRunning(a.JobID)
+				}
+				a = a.Copy()
+				a.ClientStatus, a.TaskState, a.ModifyTime = t.ClientStatus, t.TaskState, e.now.UnixNano()
+				if t.ClientStatus == structs.AllocClientRunning {
+					a.ClientDescription = ""
+				}
+				oj.allocs[a.ID] = a
+				oj.dirty = true
+				e.putAlloc(a)
+			}
+		}
+		if a.DesiredStatus != structs.AllocDesiredRun && !terminalStatus(t.ClientStatus) && !t.DesiredStop && e.cv.OK {
+			restop = append(restop, StopRequest{AllocID: a.ID, JobID: a.JobID, Description: a.DesiredDescription})
+		}
+	}
+	// live records on this peer that it no longer lists
+	for _, oj := range e.jobs {
+		if !covered(oj.slot) {
+			continue
+		}
+		for id, a := range oj.allocs {
+			if a.NodeID != from || listed[id] || a.ClientTerminal() {
+				continue
+			}
+			if ad, ok := oj.admits[id]; ok && ad.inc == inc && r.Seq < ad.seq {
+				continue // the report was made before the admission
+			}
+			a = a.Copy()
+			a.ClientStatus, a.ClientDescription, a.ModifyTime = structs.AllocClientLost, "not running on its peer", e.now.UnixNano()
+			if a.TaskState.State != structs.TaskStateDead {
+				a.TaskState.State = structs.TaskStateDead
+			}
+			oj.allocs[id] = a
+			oj.dirty = true
+			e.putAlloc(a)
+		}
+	}
+	if stops := slices.Concat(unknown, restop); len(stops) > 0 {
+		e.sendTo(from, &Message{Type: MsgStop, Stop: stops})
+	}
+}
+
+func terminalStatus(s string) bool {
+	return s == structs.AllocClientComplete || s == structs.AllocClientFailed || s == structs.AllocClientLost
+}
+
+// adopt rebuilds the record of a copy a peer runs but the records lost
+// (the previous owner admitted it and failed before its write reached the
+// replica).
+func adopt(job *structs.Job, node string, t *TaskReport) *structs.Allocation {
+	a := &structs.Allocation{
+		ID: t.AllocID, JobID: t.JobID, JobVersion: t.JobVersion, Name: t.Name, Index: t.Index,
+		NodeID: node, NodeName: node, Resources: t.Resources, Priority: t.Priority,
+		DesiredStatus: structs.AllocDesiredRun, ClientStatus: t.ClientStatus, TaskState: t.TaskState,
+		PreviousAllocation: t.Previous, RescheduleCount: t.RescheduleCount,
+		CreateTime: t.CreateTime, ModifyTime: t.CreateTime, CreateIndex: t.CreateIndex,
+	}
+	if t.DesiredStop {
+		a.DesiredStatus = structs.AllocDesiredStop
+	}
+	if a.Name == "" {
+		a.Name = structs.AllocName(job.Name, t.Index)
+	}
+	return a
+}
+
+// ---- the owner's API ----
+
+// owns reports whether this peer may act for the job now.
+func (e *Engine) owns(jobID string) error {
+	s := JobSlot(jobID)
+	if o := e.cv.Owner(s); o != e.cfg.ID {
+		return &NotOwnerError{Owner: o}
+	}
+	if !e.cv.OK {
+		return ErrClusterDown
+	}
+	if !e.owned[s] {
+		// gained but not loaded yet: the records must be read first
+		return fmt.Errorf("%w: taking the slot over, try again", ErrClusterDown)
+	}
+	return nil
+}
+
+// Register creates or updates a job (already validated, ID set). It is
+// acknowledged once the store has made the record durable.
+func (e *Engine) Register(now time.Time, cv ClusterView, job *structs.Job) (*structs.Job, error) {
+	e.observe(now, cv)
+	if err := e.owns(job.ID); err != nil {
+		return nil, err
+	}
+	j := job.Copy()
+	j.Stop, j.StopTime = false, 0
+	j.SubmitTime = e.now.UnixNano()
+	if old := e.jobs[j.ID]; old != nil {
+		j.Version = old.job.Version
+		j.CreateIndex = old.job.CreateIndex
+		if structs.SpecChanged(old.job, j) {
+			j.Version++
+		}
+	} else {
+		j.CreateIndex = e.nextIndex()
+	}
+	j.ModifyIndex = e.nextIndex()
+	j.Status = structs.JobStatusPending
+	return j, e.saveJob(j)
+}
+
+// Scale changes a job's count.
+func (e *Engine) Scale(now time.Time, cv ClusterView, jobID string, count int) (*structs.Job, error) {
+	e.observe(now, cv)
+	if err := e.owns(jobID); err != nil {
+		return nil, err
+	}
+	oj := e.jobs[jobID]
+	if oj == nil {
+		return nil, fmt.Errorf("job %s: %w", jobID, ErrNotFound)
+	}
+	if count < 0 {
+		return nil, fmt.Errorf("count %d: must not be negative", count)
+	}
+	j := oj.job.Copy()
+	j.Count = count
+	j.ModifyIndex = e.nextIndex()
+	return j, e.saveJob(j)
+}
+
+// StopJob stops a job's copies; purge also removes its records (its
+// copies are then stopped as copies of an unknown job).
+func (e *Engine) StopJob(now time.Time, cv ClusterView, jobID string, purge bool) (*structs.Job, error) {
+	e.observe(now, cv)
+	if err := e.owns(jobID); err != nil {
+		return nil, err
+	}
+	oj := e.jobs[jobID]
+	if oj == nil {
+		return nil, fmt.Errorf("job %s: %w", jobID, ErrNotFound)
+	}
+	j := oj.job.Copy()
+	j.Stop, j.StopTime = true, e.now.UnixNano()
+	j.ModifyIndex = e.nextIndex()
+	if err := e.saveJob(j); err != nil {
+		return nil, err
+	}
+	e.reconcile(e.jobs[jobID]) // send the stops now
+	if purge {
+		if err := e.store.DeleteJob(jobID); err != nil {
+			return nil, err
+		}
+		if err := e.store.Sync(); err != nil {
+			return nil, err
+		}
+		e.dropJob(jobID)
+	}
+	return j, nil
+}
+
+func (e *Engine) saveJob(j *structs.Job) error {
+	if err := e.store.PutJob(j); err != nil {
+		return err
+	}
+	if err := e.store.Sync(); err != nil {
+		return err
+	}
+	oj := e.jobs[j.ID]
+	if oj == nil {
+		oj = newOwnedJob(j)
+		e.jobs[j.ID] = oj
+	}
+	oj.job = j
+	oj.dirty = true
+	for _, a := range oj.allocs {
+		a.Job = nil // records keep no stale job copy
+	}
+	return nil
+}
+
+// JobStatus is one owned job with its allocations (without the job).
+type JobStatus struct {
+	Job         *structs.Job
+	Allocations []*structs.Allocation
+	Failure     *structs.PlacementFailure
+	Reschedules []scheduler.DelayedReschedule
+}
+
+// Job returns an owned job's status.
+func (e *Engine) Job(jobID string) (*JobStatus, error) {
+	if o := e.cv.Owner(JobSlot(jobID)); o != e.cfg.ID {
+		return nil, &NotOwnerError{Owner: o}
+	}
+	oj := e.jobs[jobID]
+	if oj == nil {
+		return nil, fmt.Errorf("job %s: %w", jobID, ErrNotFound)
+	}
+	st := &JobStatus{Job: oj.job.Copy(), Failure: oj.failure}
+	for _, id := range slices.Sorted(mapKeys(oj.allocs)) {
+		st.Allocations = append(st.Allocations, oj.allocs[id].Stub())
+	}
+	st.Job.Status = jobStatus(oj)
+	return st, nil
+}
+
+func jobStatus(oj *ownedJob) structs.JobStatus {
+	live, done := 0, 0
+	for _, a := range oj.allocs {
+		switch {
+		case !a.Terminal():
+			live++
+		case a.ClientStatus == structs.AllocClientComplete:
+			done++
+		}
+	}
+	switch {
+	case oj.job.Stop:
+		return structs.JobStatusDead
+	case live > 0:
+		return structs.JobStatusRunning
+	case oj.job.Type == structs.JobTypeBatch && done >= oj.job.Count:
+		return structs.JobStatusDead
+	}
+	return structs.JobStatusPending
+}
+
+// Jobs returns the IDs of the jobs this peer owns.
+func (e *Engine) Jobs() []string { return slices.Sorted(mapKeys(e.jobs)) }
+
+// FindAlloc returns an owned allocation by ID or unique prefix.
+func (e *Engine) FindAlloc(ref string) ([]*structs.Allocation, error) {
+	var out []*structs.Allocation
+	for _, oj := range e.jobs {
+		for id, a := range oj.allocs {
+			if len(id) >= len(ref) && id[:len(ref)] == ref {
+				c := a.Copy()
+				c.Job = oj.job.Copy()
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}

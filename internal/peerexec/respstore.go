@@ -1,0 +1,165 @@
+package peerexec
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// RESPStore keeps records in the peer's own data store, through its RESP
+// port like any client: a job is the string JobKey(id), its allocations
+// the hash AllocsKey(id), both in the job's slot. So they are logged
+// (appendonly), replicated to the slot's replicas, moved by resharding,
+// and refused with MOVED once the slot belongs to another primary, which
+// fences an owner that lost its slot.
+type RESPStore struct {
+	c *redis.Client
+	// replicas returns how many replicas the peer has now; Sync waits for
+	// one of them when there is any.
+	replicas func() int
+	timeout  time.Duration
+}
+
+// NewRESPStore connects to the peer's own address.
+func NewRESPStore(addr, password string, replicas func() int) *RESPStore {
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, PoolSize: 1, MaxRetries: -1, // one connection: WAIT counts the writes of its own connection
+
+		DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+	return &RESPStore{c: c, replicas: replicas, timeout: 5 * time.Second}
+}
+
+// Close closes the connections.
+func (s *RESPStore) Close() error { return s.c.Close() }
+
+func (s *RESPStore) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.timeout)
+}
+
+// storeErr marks the store's refusals of a slot it does not serve now
+// (CLUSTERDOWN, MOVED, ASK, TRYAGAIN) as ErrClusterDown: the caller may
+// retry, here or at the new owner.
+func storeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, p := range []string{"CLUSTERDOWN", "MOVED", "ASK", "TRYAGAIN"} {
+		if strings.HasPrefix(msg, p) {
+			return fmt.Errorf("%w: store: %w", ErrClusterDown, err)
+		}
+	}
+	return err
+}
+
+// PutJob implements Store.
+func (s *RESPStore) PutJob(j *structs.Job) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return storeErr(s.c.Set(ctx, JobKey(j.ID), b, 0).Err())
+}
+
+// ErrNotReplicated: the shard has replicas and none confirmed the write
+// in time; the submission is not acknowledged (it may still apply).
+var ErrNotReplicated = fmt.Errorf("%w: no replica confirmed the write within 1s", ErrClusterDown)
+
+// Sync implements Store: WAIT for one replica (up to 1 s) when the peer
+// has any.
+func (s *RESPStore) Sync() error {
+	n := s.replicas()
+	if n == 0 {
+		return nil
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	got, err := s.c.Wait(ctx, 1, time.Second).Result()
+	if err != nil {
+		return err
+	}
+	if got < 1 {
+		return ErrNotReplicated
+	}
+	return nil
+}
+
+// DeleteJob implements Store.
+func (s *RESPStore) DeleteJob(id string) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return storeErr(s.c.Del(ctx, JobKey(id), AllocsKey(id)).Err())
+}
+
+// PutAlloc implements Store.
+func (s *RESPStore) PutAlloc(a *structs.Allocation) error {
+	c := *a
+	c.Job = nil
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return storeErr(s.c.HSet(ctx, AllocsKey(a.JobID), a.ID, b).Err())
+}
+
+// Load implements Store: SCAN for job keys, then read the owned ones.
+func (s *RESPStore) Load(owned func(string) bool) ([]*structs.Job, []*structs.Allocation, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var jobs []*structs.Job
+	var allocs []*structs.Allocation
+	var cursor uint64
+	const prefix = "gantry/job/{"
+	for {
+		keys, next, err := s.c.Scan(ctx, cursor, prefix+"*", 1000).Result()
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, k := range keys {
+			if !strings.HasPrefix(k, prefix) || !strings.HasSuffix(k, "}") {
+				continue
+			}
+			id := k[len(prefix) : len(k)-1]
+			if !owned(id) {
+				continue
+			}
+			b, err := s.c.Get(ctx, k).Bytes()
+			if errors.Is(err, redis.Nil) {
+				continue
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			var j structs.Job
+			if err := json.Unmarshal(b, &j); err != nil {
+				return nil, nil, fmt.Errorf("job record %s: %w", k, err)
+			}
+			jobs = append(jobs, &j)
+			m, err := s.c.HGetAll(ctx, AllocsKey(id)).Result()
+			if err != nil {
+				return nil, nil, err
+			}
+			for aid, v := range m {
+				var a structs.Allocation
+				if err := json.Unmarshal([]byte(v), &a); err != nil {
+					return nil, nil, fmt.Errorf("allocation record %s: %w", aid, err)
+				}
+				allocs = append(allocs, &a)
+			}
+		}
+		cursor = next
+		if cursor == 0 {
+			return jobs, allocs, nil
+		}
+	}
+}

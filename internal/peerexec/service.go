@@ -1,0 +1,268 @@
+package peerexec
+
+import (
+	"errors"
+	"io"
+	"log"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/peer"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// ServiceConfig configures the execution layer of a running peer.
+type ServiceConfig struct {
+	// Node carries the peer's labels and capacity (ID and drivers are
+	// filled in).
+	Node structs.Node
+	// HTTPAddr is the address this peer's API is reached at, announced to
+	// the others (forwarding, logs).
+	HTTPAddr string
+	// DataDir keeps the tasks' directories (DataDir/allocs/<id>).
+	DataDir string
+	// Drivers run the tasks (exec, mock).
+	Drivers []driver.Driver
+	// Password is the peer's requirepass, for the store's own client.
+	Password string
+	// Engine overrides the protocol's timings (zero: DefaultConfig).
+	Engine *Config
+	// Tick is how often the engine ticks and the cluster view is read.
+	Tick   time.Duration
+	Logger *log.Logger
+}
+
+// Service runs the engine on a peer: cluster view from the cluster
+// layer, messages on the cluster bus, records in the peer's store, tasks
+// through the drivers, and the HTTP API (http.go).
+type Service struct {
+	cfg     ServiceConfig
+	p       *peer.Peer
+	cluster *peer.Cluster
+	store   *RESPStore
+	runner  *DriverRunner
+	logger  *log.Logger
+
+	mu       sync.Mutex
+	eng      *Engine               // guarded by mu
+	cv       ClusterView           // guarded by mu: the view of the last tick
+	owners   []string              // guarded by mu: slot owners of cv
+	outbox   map[string][]*Message // guarded by mu: messages of the current step, per peer
+	replicas atomic.Int32
+
+	leaving atomic.Bool
+	left    chan struct{} // closed when Leave finished
+
+	done chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// Start attaches the execution layer to a peer in cluster mode.
+func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
+	c := p.Cluster()
+	if c == nil {
+		return nil, errors.New("peerexec: running jobs needs cluster mode (--cluster)")
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 50 * time.Millisecond
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = log.New(io.Discard, "", 0)
+	}
+	s := &Service{cfg: cfg, p: p, cluster: c, logger: logger, done: make(chan struct{}), left: make(chan struct{}), owners: make([]string, numSlots)}
+	s.store = NewRESPStore(p.Addr().String(), cfg.Password, func() int { return int(s.replicas.Load()) })
+	s.runner = NewDriverRunner(cfg.Drivers, filepath.Join(cfg.DataDir, "allocs"), s.taskUpdate)
+	ecfg := DefaultConfig(string(c.ID()))
+	if cfg.Engine != nil {
+		ecfg = *cfg.Engine
+		ecfg.ID = string(c.ID())
+	}
+	ecfg.Node = *cfg.Node.Copy()
+	if ecfg.Node.Attributes == nil {
+		ecfg.Node.Attributes = map[string]string{}
+	}
+	for k, v := range s.runner.Drivers() {
+		ecfg.Node.Attributes[k] = v
+	}
+	ecfg.HTTPAddr = cfg.HTTPAddr
+	ecfg.Seed = uint64(time.Now().UnixNano())
+	eng, err := New(ecfg, s.send, s.store, s.runner)
+	if err != nil {
+		return nil, err
+	}
+	s.eng = eng
+	s.refreshView()
+	c.SetExtHandler(s.receive)
+	s.wg.Add(1)
+	go s.loop()
+	return s, nil
+}
+
+// Close stops the engine and every task this peer runs (their owners
+// place them again), then the store's connections.
+func (s *Service) Close() error {
+	s.once.Do(func() {
+		s.cluster.SetExtHandler(nil)
+		close(s.done)
+		s.wg.Wait()
+		s.runner.Close()
+		_ = s.store.Close()
+	})
+	return nil
+}
+
+func (s *Service) loop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		s.refreshView()
+		s.mu.Lock()
+		s.eng.Tick(time.Now(), s.cv)
+		s.unlock()
+	}
+}
+
+// refreshView reads the cluster layer's view (Status and the routing
+// snapshot); the owners' version moves when any slot's owner changed.
+func (s *Service) refreshView() {
+	st, err := s.cluster.Status()
+	if err != nil {
+		return
+	}
+	owners := make([]string, numSlots)
+	for i := range owners {
+		owners[i] = string(s.cluster.SlotOwner(uint16(i)))
+	}
+	cv := ClusterView{OK: st.OK, Failed: map[string]bool{}}
+	replicas := 0
+	for _, ps := range st.Peers {
+		cv.Members = append(cv.Members, string(ps.ID))
+		if ps.Fail {
+			cv.Failed[string(ps.ID)] = true
+		}
+		if ps.Role == peer.RoleReplica && ps.Primary == st.ID && !ps.Fail {
+			replicas++
+		}
+	}
+	s.replicas.Store(int32(replicas))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ver := s.cv.Version
+	for i := range owners {
+		if owners[i] != s.owners[i] {
+			ver++
+			break
+		}
+	}
+	s.owners = owners
+	cv.Owner = func(slot uint16) string { return owners[slot] }
+	cv.Version = ver
+	s.cv = cv
+}
+
+// send queues a message of the current step (under mu); unlock sends
+// each peer's queue as one packet.
+func (s *Service) send(to string, m *Message) {
+	if s.outbox == nil {
+		s.outbox = map[string][]*Message{}
+	}
+	s.outbox[to] = append(s.outbox[to], m)
+}
+
+// unlock encodes the step's messages (under mu: they point into the
+// engine's state), releases mu, then sends each peer's packets.
+func (s *Service) unlock() {
+	type packet struct {
+		to string
+		b  []byte
+	}
+	var packets []packet
+	for to, ms := range s.outbox {
+		for len(ms) > 0 {
+			n := min(len(ms), 500) // packets well under MaxMessageSize
+			b, err := EncodeBatch(ms[:n])
+			ms = ms[n:]
+			if err != nil {
+				s.logger.Printf("exec: encode: %v", err)
+				continue
+			}
+			packets = append(packets, packet{to, b})
+		}
+	}
+	s.outbox = nil
+	s.mu.Unlock()
+	for _, p := range packets {
+		s.cluster.SendExt(peer.NodeID(p.to), p.b)
+	}
+}
+
+func (s *Service) receive(b []byte) {
+	ms, err := DecodeBatch(b)
+	if err != nil {
+		s.logger.Printf("exec: %v", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.unlock()
+	for _, m := range ms {
+		s.eng.Step(time.Now(), s.cv, m)
+	}
+}
+
+func (s *Service) taskUpdate(allocID, status string, ts structs.TaskState) {
+	s.mu.Lock()
+	defer s.unlock()
+	s.eng.TaskUpdate(time.Now(), allocID, status, ts)
+}
+
+// with runs fn on the engine under its lock, with the current view.
+func (s *Service) with(fn func(e *Engine, cv ClusterView)) {
+	s.mu.Lock()
+	defer s.unlock()
+	fn(s.eng, s.cv)
+}
+
+// SetState sets the member lifecycle state this peer announces.
+func (s *Service) SetState(state string) {
+	s.with(func(e *Engine, _ ClusterView) { e.SetState(state) })
+}
+
+// LiveTasks returns the allocations this peer runs now.
+func (s *Service) LiveTasks() []*structs.Allocation {
+	var out []*structs.Allocation
+	s.with(func(e *Engine, _ ClusterView) { out = e.LiveTasks() })
+	return out
+}
+
+// ID returns the peer's node ID.
+func (s *Service) ID() string { return string(s.cluster.ID()) }
+
+// Ready reports whether the cluster is ok here and this peer has the
+// loads of n peers (itself included) with their API addresses.
+func (s *Service) Ready(n int) bool {
+	ok := false
+	s.with(func(e *Engine, cv ClusterView) {
+		if !cv.OK {
+			return
+		}
+		c := 0
+		for _, l := range e.Loads() {
+			if l.HTTPAddr != "" {
+				c++
+			}
+		}
+		ok = c >= n
+	})
+	return ok
+}
