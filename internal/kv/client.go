@@ -71,6 +71,14 @@ type Client struct {
 
 	cluster clusterConnState
 
+	// pub/sub (pubsub.go)
+	subs    *clientSubs
+	mail    mailbox
+	newKeys [][]byte // keys a write creates (notify.go)
+	// scriptWait: the script this client's EVAL runs, after the client
+	// left its event loop to wait for it (cmd_script.go)
+	scriptWait chan scriptResult
+
 	// replication
 	master      bool   // applies the primary's stream (bypasses READONLY and routing)
 	replOff     int64  // stream offset after this client's last write (WAIT)
@@ -169,11 +177,16 @@ func (c *Client) commitLocked() {
 	for _, k := range c.Keys {
 		s.track.TouchLocked(k)
 	}
+	c.afterWrite()
 }
 
 // dispatch looks a command up, checks arity, authentication and MULTI
 // queueing, and calls it.
 func (s *Server) dispatch(c *Client) {
+	if c.scriptWait != nil { // the EVAL that left the event loop
+		c.awaitScript()
+		return
+	}
 	args := c.Args
 	cmd := s.cmds.Lookup(args[0])
 	s.totalCommands.Add(1)
@@ -204,6 +217,18 @@ func (s *Server) dispatch(c *Client) {
 		}
 		c.W.Error("NOAUTH Authentication required.")
 		return
+	}
+	if c.subs != nil && s.pubsubGate(c, cmd) {
+		return
+	}
+	if s.script.busy.Load() && !c.master {
+		if msg := s.busyRefusal(cmd); msg != "" {
+			if c.multi {
+				c.multiErr = true
+			}
+			c.W.Error(msg)
+			return
+		}
 	}
 	if c.multi && cmd.Has(command.NoMulti) {
 		c.multiErr = true
@@ -358,6 +383,9 @@ func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
 		c.pausedRetry = true
 		return
 	}
+	if s.ps.notify.Load()&notifyNew != 0 && cmd.Has(command.Write) {
+		c.noteNewKeys()
+	}
 	cmd.Handler(&c.Ctx)
 	c.commitLocked()
 	if lock {
@@ -382,7 +410,7 @@ func commandTable() *command.Table {
 	t := command.NewTable()
 	t.Register(command.DataCommands()...)
 	t.Register(command.BlockingSpecs(func(x *command.Ctx) { cmdBPop(clientOf(x)) })...)
-	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs()} {
+	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs(), pubsubSpecs(), scriptSpecs()} {
 		for _, sp := range specs {
 			h := sp.handler
 			t.Register(command.Spec{

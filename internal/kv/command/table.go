@@ -39,6 +39,8 @@ const (
 	NoMulti                    // refused inside MULTI ("no-multi")
 	Asking                     // routed as after ASKING: RESTORE-ASKING ("asking")
 	DenyOOM                    // refused while memory is over maxmemory and nothing can be evicted ("denyoom")
+	AllowBusy                  // runs while a script is busy ("allow-busy")
+	MayReplicate               // logged when it changes state other than keys: FUNCTION ("may-replicate")
 )
 
 // Command describes one command: its name, arity (negative: at least -Arity
@@ -61,7 +63,7 @@ type Command struct {
 	Handler Handler
 }
 
-// Has reports whether the command has flag f.
+// Has reports whether the command has one of the flags f.
 func (cmd *Command) Has(f Flag) bool { return cmd.Mask&f != 0 }
 
 // ArityOK reports whether n arguments (with the name) fit the arity.
@@ -169,6 +171,10 @@ func (t *Table) Register(specs ...Spec) {
 				cmd.Mask |= Asking
 			case "denyoom":
 				cmd.Mask |= DenyOOM
+			case "allow-busy":
+				cmd.Mask |= AllowBusy
+			case "may-replicate":
+				cmd.Mask |= MayReplicate
 			}
 			cmd.Flags = append(cmd.Flags, f)
 		}
@@ -202,7 +208,7 @@ func (t *Table) Sorted() []*Command {
 // wrong arity) and returns the error a handler replied.
 func (t *Table) Apply(c *Ctx, args [][]byte, now int64) error {
 	cmd := t.Lookup(args[0])
-	if cmd == nil || cmd.Mask&(SelfLock|Write) != Write || !cmd.ArityOK(len(args)) {
+	if cmd == nil || cmd.Has(SelfLock) || !cmd.Has(Write|MayReplicate) || !cmd.ArityOK(len(args)) {
 		return fmt.Errorf("invalid command %q with %d arguments", Trunc(args[0], 64), len(args))
 	}
 	c.Args, c.Cmd, c.Now = args, cmd, now
