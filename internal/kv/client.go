@@ -152,6 +152,7 @@ func (c *Client) prepare() {
 // blocked on them.
 func (c *Client) commitLocked() {
 	if c.Dirty == 0 {
+		c.ResetEvents()
 		return
 	}
 	s := c.srv
@@ -173,11 +174,11 @@ func (c *Client) commitLocked() {
 			}
 		}
 	}
+	c.afterWrite()
 	c.ResetRecord()
 	for _, k := range c.Keys {
 		s.track.TouchLocked(k)
 	}
-	c.afterWrite()
 }
 
 // dispatch looks a command up, checks arity, authentication and MULTI

@@ -130,7 +130,11 @@ func (s *Server) busyRefusal(cmd *command.Command) string {
 func scriptKeys(c *Client) (keys, argv [][]byte, ok bool) {
 	n, ok := command.ParseInt(c.Args[2])
 	if !ok {
-		c.W.Error(command.ErrNotInt)
+		if strings.HasPrefix(c.Cmd.Name, "fcall") {
+			c.W.Error("ERR Bad number of keys provided")
+		} else {
+			c.W.Error(command.ErrNotInt)
+		}
 		return nil, nil, false
 	}
 	if n < 0 {

@@ -126,7 +126,19 @@ var notifyEvents = map[string]notifyEvent{
 	"hmset":     {event: "hset", class: notifyHash}, "hsetnx": {event: "hset", class: notifyHash},
 	"zincrby":        {event: "zincr", class: notifyZset},
 	"zremrangebylex": {event: "zremrangebylex", class: notifyZset},
-	"flushall":       {}, "flushdb": {}, "publish": {}, "spublish": {},
+	// no event of their own (a consumer they create raises one)
+	"flushall": {}, "flushdb": {}, "publish": {}, "spublish": {},
+	"xreadgroup": {}, "xclaim": {}, "xautoclaim": {}, "xack": {},
+}
+
+// classOf maps a notify-keyspace-events class character to its flag.
+func classOf(c byte) uint32 {
+	for _, nc := range notifyChars {
+		if nc.c == c {
+			return nc.flag
+		}
+	}
+	return notifyGeneric
 }
 
 // groupClass maps a command's group to its notification class.
@@ -148,8 +160,15 @@ func groupClass(group string) uint32 {
 	return notifyGeneric
 }
 
-// notifyCommand publishes the events of the command c just committed.
+// notifyCommand publishes the events of the command c just committed:
+// those its handler raised, or else the default of its name.
 func (s *Server) notifyCommand(c *Client, flags uint32) {
+	if evs, own := c.Events(); own {
+		for _, ev := range evs {
+			s.notifyKey(flags, classOf(ev.Class), ev.Name, ev.Key)
+		}
+		return
+	}
 	cmd := c.Cmd
 	if cmd == nil || len(c.Keys) == 0 {
 		return

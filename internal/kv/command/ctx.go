@@ -44,6 +44,9 @@ type Ctx struct {
 
 	custom bool   // the handler wrote its own log records
 	rec    []byte // log records of the command
+	// events are the keyspace notifications the handler raised (Notify)
+	events   []Event
+	notified bool
 	// resume is what a blocking command that left the event loop keeps
 	// for its second run on the connection's goroutine (BlockingPop.Detach).
 	resume any
@@ -96,6 +99,7 @@ func (c *Ctx) ResetRecord() {
 	c.rec = c.rec[:0]
 	c.custom = false
 	c.Dirty = 0
+	c.ResetEvents()
 }
 
 // lockShard locks shard i for keyspace-wide commands, unless the caller

@@ -29,18 +29,18 @@ type Flag uint32
 // The flags of commands. The lower-case names in a Spec's Flags set them;
 // those marked (internal) are not reported by COMMAND.
 const (
-	Write     Flag = 1 << iota // changes the keyspace ("write")
-	ReadOnly                   // "readonly"
-	NoAuth                     // allowed before AUTH ("no-auth")
-	NoQueue                    // runs at once inside MULTI: EXEC, DISCARD, WATCH ... (internal "noqueue")
-	SelfLock                   // the handler locks and commits itself: blocking commands, MIGRATE (internal "selflock")
-	AllShards                  // reads or writes the whole keyspace: KEYS, FLUSHALL ... (internal "allshards")
-	LockAll                    // the dispatcher locks every shard for it: FLUSHALL (internal "lockall")
-	NoMulti                    // refused inside MULTI ("no-multi")
-	Asking                     // routed as after ASKING: RESTORE-ASKING ("asking")
-	DenyOOM                    // refused while memory is over maxmemory and nothing can be evicted ("denyoom")
-	AllowBusy                  // runs while a script is busy ("allow-busy")
-	MayReplicate               // logged when it changes state other than keys: FUNCTION ("may-replicate")
+	Write        Flag = 1 << iota // changes the keyspace ("write")
+	ReadOnly                      // "readonly"
+	NoAuth                        // allowed before AUTH ("no-auth")
+	NoQueue                       // runs at once inside MULTI: EXEC, DISCARD, WATCH ... (internal "noqueue")
+	SelfLock                      // the handler locks and commits itself: blocking commands, MIGRATE (internal "selflock")
+	AllShards                     // reads or writes the whole keyspace: KEYS, FLUSHALL ... (internal "allshards")
+	LockAll                       // the dispatcher locks every shard for it: FLUSHALL (internal "lockall")
+	NoMulti                       // refused inside MULTI ("no-multi")
+	Asking                        // routed as after ASKING: RESTORE-ASKING ("asking")
+	DenyOOM                       // refused while memory is over maxmemory and nothing can be evicted ("denyoom")
+	AllowBusy                     // runs while a script is busy ("allow-busy")
+	MayReplicate                  // logged when it changes state other than keys: FUNCTION ("may-replicate")
 )
 
 // Command describes one command: its name, arity (negative: at least -Arity

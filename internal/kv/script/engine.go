@@ -117,6 +117,10 @@ type Engine struct {
 	// otherwise
 	loading *Library
 	rand    lrand48
+	// redisRaw is the redis table itself (scripts see a read-only view)
+	redisRaw *lua.LTable
+	// libEnv is the environment of libraries' code (loadEnv)
+	libEnv *lua.LTable
 }
 
 // ErrNoScript is EvalSHA's error for an unknown SHA1.

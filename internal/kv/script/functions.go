@@ -130,24 +130,24 @@ func (e *Engine) compileLibrary(code string) (*Library, error) {
 func (e *Engine) install(libs []*Library, replace bool) error {
 	ls := e.lib
 	for _, lib := range libs {
-		if old := ls.libs[lib.Name]; old != nil && !replace {
+		if old := ls.libs[strings.ToLower(lib.Name)]; old != nil && !replace {
 			return errors.New("ERR Library '" + lib.Name + "' already exists")
 		}
 		for _, f := range lib.Funcs {
-			if of := ls.funcs[f.Name]; of != nil && of.Lib.Name != lib.Name {
+			if of := ls.funcs[strings.ToLower(f.Name)]; of != nil && !strings.EqualFold(of.Lib.Name, lib.Name) {
 				return errors.New("ERR Function " + f.Name + " already exists")
 			}
 		}
 	}
 	for _, lib := range libs {
-		if old := ls.libs[lib.Name]; old != nil {
+		if old := ls.libs[strings.ToLower(lib.Name)]; old != nil {
 			for _, f := range old.Funcs {
-				delete(ls.funcs, f.Name)
+				delete(ls.funcs, strings.ToLower(f.Name))
 			}
 		}
-		ls.libs[lib.Name] = lib
+		ls.libs[strings.ToLower(lib.Name)] = lib
 		for _, f := range lib.Funcs {
-			ls.funcs[f.Name] = f
+			ls.funcs[strings.ToLower(f.Name)] = f
 		}
 	}
 	return nil
@@ -170,9 +170,12 @@ func validName(s string) bool {
 // redis table that has register_function while the library loads (and
 // the full one when its functions run later).
 func (e *Engine) loadEnv() *lua.LTable {
+	if e.libEnv != nil {
+		return e.libEnv
+	}
 	L := e.L
 	loadRedis := L.NewTable()
-	full := e.globals.RawGetString("redis").(*lua.LTable)
+	full := e.redisRaw
 	for _, name := range []string{"register_function", "log", "setresp", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION", "REDIS_VERSION_NUM", "sha1hex", "error_reply", "status_reply"} {
 		loadRedis.RawSetString(name, full.RawGetString(name))
 	}
@@ -194,6 +197,7 @@ func (e *Engine) loadEnv() *lua.LTable {
 	}))
 	L.SetMetatable(env, mt)
 	e.readonly[env] = true
+	e.libEnv = env
 	return env
 }
 
@@ -274,7 +278,7 @@ func (e *Engine) registerFunction(L *lua.LState) int {
 		L.RaiseError("Function names can only contain letters, numbers, or underscores(_) and must be at least one character long")
 	}
 	for _, g := range e.loading.Funcs {
-		if g.Name == f.Name {
+		if strings.EqualFold(g.Name, f.Name) {
 			L.RaiseError("Function already exists in the library")
 		}
 	}
@@ -282,8 +286,8 @@ func (e *Engine) registerFunction(L *lua.LState) int {
 	return 0
 }
 
-// Function returns the function named name, nil if none.
-func (e *Engine) Function(name string) *Function { return e.lib.funcs[name] }
+// Function returns the function named name (in any case), nil if none.
+func (e *Engine) Function(name string) *Function { return e.lib.funcs[strings.ToLower(name)] }
 
 // FCall runs f with inv and writes its reply to w.
 func (e *Engine) FCall(f *Function, inv *Invocation, w *resp.Writer) {
@@ -294,14 +298,14 @@ func (e *Engine) FCall(f *Function, inv *Invocation, w *resp.Writer) {
 
 // FunctionDelete removes a library.
 func (e *Engine) FunctionDelete(name string) error {
-	lib := e.lib.libs[name]
+	lib := e.lib.libs[strings.ToLower(name)]
 	if lib == nil {
 		return errors.New("ERR Library not found")
 	}
 	for _, f := range lib.Funcs {
-		delete(e.lib.funcs, f.Name)
+		delete(e.lib.funcs, strings.ToLower(f.Name))
 	}
-	delete(e.lib.libs, name)
+	delete(e.lib.libs, strings.ToLower(name))
 	return nil
 }
 
@@ -367,7 +371,7 @@ func (e *Engine) FunctionRestore(payload []byte, policy RestorePolicy) error {
 		e.FunctionFlush()
 	case RestoreAppend:
 		for _, l := range libs {
-			if e.lib.libs[l.Name] != nil {
+			if e.lib.libs[strings.ToLower(l.Name)] != nil {
 				return errors.New("ERR Library " + l.Name + " already exists")
 			}
 		}

@@ -1,6 +1,7 @@
 package script
 
 import (
+	"math"
 	"strconv"
 
 	lua "github.com/yuin/gopher-lua"
@@ -51,7 +52,8 @@ func (e *Engine) openLibs() {
 	math.RawSetString("random", L.NewFunction(e.mathRandom))
 	math.RawSetString("randomseed", L.NewFunction(e.mathRandomSeed))
 
-	g.RawSetString("redis", e.redisLib())
+	e.redisRaw = e.redisLib()
+	g.RawSetString("redis", e.redisRaw)
 	g.RawSetString("cjson", cjsonLib(L))
 	g.RawSetString("cmsgpack", cmsgpackLib(L))
 	g.RawSetString("bit", bitLib(L))
@@ -183,8 +185,13 @@ func argString(v lua.LValue) ([]byte, bool) {
 	case lua.LString:
 		return []byte(x), true
 	case lua.LNumber:
-		// Lua's lua_tolstring: "%.14g"
-		return []byte(strconv.FormatFloat(float64(x), 'g', 14, 64)), true
+		// Redis 7 formats with fpconv_dtoa: the shortest form that reads
+		// back the same, without an exponent below 1e21
+		f := float64(x)
+		if f == math.Trunc(f) && math.Abs(f) < 1e21 {
+			return strconv.AppendFloat(nil, f, 'f', -1, 64), true
+		}
+		return strconv.AppendFloat(nil, f, 'g', -1, 64), true
 	}
 	return nil, false
 }
