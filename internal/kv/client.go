@@ -222,7 +222,7 @@ func (s *Server) dispatch(c *Client) {
 	if c.subs != nil && s.pubsubGate(c, cmd) {
 		return
 	}
-	if s.script.busy.Load() && !c.master {
+	if s.script.busyRun.Load() != nil && !c.master {
 		if msg := s.busyRefusal(cmd); msg != "" {
 			if c.multi {
 				c.multiErr = true

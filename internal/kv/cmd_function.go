@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"strings"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/kv/command"
@@ -61,7 +62,11 @@ func (s *Server) cmdFunction(x *command.Ctx) {
 		x.Dirty++
 		x.W.OK()
 	case "flush":
-		if len(args) > 1 || len(args) == 1 && !command.EqualFold(args[0], "sync") && !command.EqualFold(args[0], "async") {
+		if len(args) > 1 {
+			wrongArgsSub(x, "function|flush")
+			return
+		}
+		if len(args) == 1 && !command.EqualFold(args[0], "sync") && !command.EqualFold(args[0], "async") {
 			x.W.Error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
 			return
 		}
@@ -208,8 +213,10 @@ func (s *Server) functionStats(x *command.Ctx) {
 		x.W.BulkString("name")
 		x.W.BulkString(r.name)
 		x.W.BulkString("command")
-		x.W.Array(1)
-		x.W.BulkString(r.cmd)
+		x.W.Array(len(r.args))
+		for _, a := range r.args {
+			x.W.Bulk(a)
+		}
 		x.W.BulkString("duration_ms")
 		x.W.Int(time.Since(r.start).Milliseconds())
 	} else {
@@ -253,5 +260,6 @@ func (se *scriptEngine) functionsChanged() {
 
 // wrongArgsSub replies the arity error of a subcommand.
 func wrongArgsSub(x *command.Ctx, name string) {
-	x.W.Error("ERR wrong number of arguments for '" + name + "' command")
+	_, sub, _ := strings.Cut(name, "|")
+	x.W.Error("ERR unknown subcommand or wrong number of arguments for '" + sub + "'. Try FUNCTION HELP.")
 }

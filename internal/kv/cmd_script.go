@@ -40,8 +40,10 @@ type scriptEngine struct {
 	// noscript: the commands scripts may not call
 	noscript map[*command.Command]bool
 	running  atomic.Pointer[runningScript]
-	// busy is set while a script has run longer than busy-reply-threshold
-	busy      atomic.Bool
+	// busyRun is the script that ran longer than busy-reply-threshold;
+	// it is busy while it is still the running one (a timer that fires
+	// as the script ends may leave it set)
+	busyRun   atomic.Pointer[runningScript]
 	threshold atomic.Int64 // busy-reply-threshold, ms
 	// fake is the client the scripts' commands run as; only the holder of
 	// every shard uses it
@@ -60,6 +62,7 @@ type runningScript struct {
 	name     string
 	function bool
 	cmd      string
+	args     [][]byte // the command, for FUNCTION STATS
 	start    time.Time
 	cancel   context.CancelFunc
 	wrote    atomic.Bool
@@ -92,7 +95,7 @@ func (s *Server) initPubsubScripting() {
 	}
 	fc := &Client{srv: s, authed: true, created: s.clock.Now()}
 	fc.initCtx()
-	fc.AllLocked, fc.InExec = true, true
+	fc.AllLocked, fc.InExec, fc.InScript = true, true, true
 	se.fake = fc
 	s.cmds.Register(command.Spec{
 		Name: "function", Arity: -2, Flags: "noscript may-replicate allow-busy", Group: "scripting",
@@ -117,7 +120,7 @@ func (s *Server) initPubsubScripting() {
 // busyRefusal is the -BUSY reply of a command that cannot run while a
 // script is over busy-reply-threshold; "" when it may run.
 func (s *Server) busyRefusal(cmd *command.Command) string {
-	if !s.script.busy.Load() || cmd.Has(command.AllowBusy) {
+	if !s.script.isBusy() || cmd.Has(command.AllowBusy) {
 		return ""
 	}
 	if r := s.script.running.Load(); r != nil && r.function {
@@ -221,7 +224,8 @@ func cmdEval(c *Client) {
 		}
 	}
 	inv := &script.Invocation{Keys: cloneArgs(keys), Argv: cloneArgs(argv), ReadOnly: ro, Repl: script.ReplAll}
-	job := func() scriptResult { return s.runScript(c.InExec, c.W.Proto, name, sc, fn, inv) }
+	cmdArgs := cloneArgs(c.Args)
+	job := func() scriptResult { return s.runScript(c.InExec, c.W.Proto, cmdArgs, sc, fn, inv) }
 	if c.InExec || !c.inLoop {
 		r := job()
 		c.finishScript(r)
@@ -274,7 +278,7 @@ func (c *Client) awaitScript() {
 
 // runScript runs a script with every shard locked (held already inside
 // EXEC) and logs its effects.
-func (s *Server) runScript(inExec bool, proto int, cmdName string, sc *script.Script, fn *script.Function,
+func (s *Server) runScript(inExec bool, proto int, cmdArgs [][]byte, sc *script.Script, fn *script.Function,
 	inv *script.Invocation) scriptResult {
 	se := &s.script
 	if !inExec {
@@ -297,7 +301,7 @@ func (s *Server) runScript(inExec bool, proto int, cmdName string, sc *script.Sc
 	defer se.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	run := &runningScript{cancel: cancel, cmd: cmdName, start: s.clock.Now()}
+	run := &runningScript{cancel: cancel, cmd: string(cmdArgs[0]), args: cmdArgs, start: time.Now()}
 	if fn != nil {
 		run.name, run.function = fn.Name, true
 	} else {
@@ -312,7 +316,8 @@ func (s *Server) runScript(inExec bool, proto int, cmdName string, sc *script.Sc
 	inv.Caller, inv.Ctx = caller, ctx
 	se.running.Store(run)
 	se.calls.Add(1)
-	timer := time.AfterFunc(time.Duration(se.threshold.Load())*time.Millisecond, func() { se.busy.Store(true) })
+	se.busyRun.Store(nil)
+	timer := time.AfterFunc(time.Duration(se.threshold.Load())*time.Millisecond, func() { se.busyRun.Store(run) })
 	w := resp.Writer{Proto: proto}
 	if fn != nil {
 		se.eng.FCall(fn, inv, &w)
@@ -321,7 +326,7 @@ func (s *Server) runScript(inExec bool, proto int, cmdName string, sc *script.Sc
 	}
 	timer.Stop()
 	se.running.Store(nil)
-	se.busy.Store(false)
+	se.busyRun.Store(nil)
 	res := scriptResult{reply: w.B, aofWait: fake.aofWait}
 	if len(fake.txrec) > 0 {
 		if inExec { // the client's EXEC logs them in its block
@@ -474,9 +479,16 @@ func cmdScript(c *Client) {
 	}
 }
 
+// isBusy reports whether a script has been running longer than
+// busy-reply-threshold.
+func (se *scriptEngine) isBusy() bool {
+	r := se.busyRun.Load()
+	return r != nil && r == se.running.Load()
+}
+
 // busyRefusalAll is busyRefusal for a command without allow-busy.
 func (s *Server) busyRefusalAll() string {
-	if !s.script.busy.Load() {
+	if !s.script.isBusy() {
 		return ""
 	}
 	return s.busyRefusal(&command.Command{})
@@ -497,7 +509,7 @@ func (c *Client) killScript(function bool) {
 		c.W.Error("NOTBUSY No scripts in execution right now.")
 	case r.function != function:
 		if function {
-			c.W.Error("NOTBUSY No scripts in execution right now.")
+			c.W.Error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
 		} else {
 			c.W.Error("BUSY Redis is busy running a function. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.")
 		}

@@ -30,6 +30,8 @@ type Ctx struct {
 	// keyspace-wide command); InExec while EXEC runs its queued commands.
 	AllLocked bool
 	InExec    bool
+	// InScript is set while a script's commands run (EVAL, FCALL).
+	InScript bool
 	// Replaying is set while the command is an effect recorded elsewhere
 	// (a log being loaded, a primary's stream on a replica): handlers apply
 	// it as given and do not bound times by the local clock, which a

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -135,8 +136,14 @@ func New() *Engine {
 	}
 	e.L = lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024 * 4, RegistryMaxSize: 1024 * 1024})
 	e.openLibs()
+	// scripts are replicated by their effects, so math.random need not
+	// repeat itself (Redis 7 does not reseed it per script either)
+	e.rand.seed(int32(time.Now().UnixNano()))
 	return e
 }
+
+// Seed seeds math.random (tests make it repeatable).
+func (e *Engine) Seed(s int32) { e.rand.seed(s) }
 
 // Close releases the Lua state.
 func (e *Engine) Close() { e.L.Close() }
@@ -288,7 +295,6 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 	}
 	e.inv = inv
 	defer func() { e.inv = nil }()
-	e.rand.seed(0) // every run sees the same random sequence, as in Redis
 	if prepare != nil {
 		prepare(L)
 	}

@@ -68,20 +68,24 @@ func (e *Engine) compileLibrary(code string) (*Library, error) {
 		return nil, errors.New("ERR Missing library metadata")
 	}
 	line, rest, _ := strings.Cut(code, "\n")
-	parts := strings.Fields(line[2:])
-	if len(parts) == 0 {
-		return nil, errors.New("ERR Engine '' not found")
+	eng, opts, _ := strings.Cut(line[2:], " ")
+	parts := append([]string{eng}, strings.Fields(opts)...)
+	if !strings.EqualFold(eng, "lua") {
+		return nil, errors.New("ERR Engine '" + eng + "' not found")
 	}
-	if !strings.EqualFold(parts[0], "lua") {
-		return nil, errors.New("ERR Engine '" + parts[0] + "' not found")
-	}
-	name := ""
+	name, named := "", false
 	for _, p := range parts[1:] {
 		v, ok := strings.CutPrefix(p, "name=")
 		if !ok {
 			return nil, errors.New("ERR Invalid metadata value given: " + p)
 		}
-		name = v
+		if named {
+			return nil, errors.New("ERR Invalid metadata value, name argument was given multiple times")
+		}
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' { // quoted, as Redis's argument splitting reads it
+			v = v[1 : len(v)-1]
+		}
+		name, named = v, true
 	}
 	if name == "" {
 		return nil, errors.New("ERR Library name was not given")
@@ -176,17 +180,23 @@ func (e *Engine) loadEnv() *lua.LTable {
 	L := e.L
 	loadRedis := L.NewTable()
 	full := e.redisRaw
-	for _, name := range []string{"register_function", "log", "setresp", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION", "REDIS_VERSION_NUM", "sha1hex", "error_reply", "status_reply"} {
+	for _, name := range []string{"register_function", "log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION", "REDIS_VERSION_NUM"} {
 		loadRedis.RawSetString(name, full.RawGetString(name))
 	}
-	roLoad := e.readOnly(loadRedis, false)
+	loadRedis.RawSetString("register_function", L.NewFunction(e.registerFunction))
+	roLoad := e.readOnly(loadRedis, true)
 	env := L.NewTable()
 	mt := L.NewTable()
+	// while the library loads only the library API is there; its
+	// functions, run later, see the globals scripts see
 	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 		k := L.Get(2)
-		if s, ok := k.(lua.LString); ok && s == "redis" && e.loading != nil {
-			L.Push(roLoad)
-			return 1
+		if e.loading != nil {
+			if s, ok := k.(lua.LString); ok && s == "redis" {
+				L.Push(roLoad)
+				return 1
+			}
+			L.RaiseError("Script attempted to access nonexistent global variable '%s'", lua.LVAsString(k))
 		}
 		L.Push(L.GetField(e.env, lua.LVAsString(k)))
 		return 1
@@ -275,7 +285,8 @@ func (e *Engine) registerFunction(L *lua.LState) int {
 		L.RaiseError("wrong number of arguments to redis.register_function")
 	}
 	if !validName(f.Name) {
-		L.RaiseError("Function names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+		// Redis 7.0's words, "Library" included
+		L.RaiseError("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
 	}
 	for _, g := range e.loading.Funcs {
 		if strings.EqualFold(g.Name, f.Name) {

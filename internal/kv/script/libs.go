@@ -3,6 +3,7 @@ package script
 import (
 	"math"
 	"strconv"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -164,7 +165,17 @@ func (e *Engine) mathRandom(L *lua.LState) int {
 }
 
 func (e *Engine) mathRandomSeed(L *lua.LState) int {
-	e.rand.seed(int32(L.CheckInt(1)))
+	// Lua 5.1's luaL_checkint takes numeric strings too
+	n, ok := L.Get(1).(lua.LNumber)
+	if !ok {
+		s, isStr := L.Get(1).(lua.LString)
+		f, err := strconv.ParseFloat(strings.TrimSpace(string(s)), 64)
+		if !isStr || err != nil {
+			L.ArgError(1, "number expected, got "+L.Get(1).Type().String())
+		}
+		n = lua.LNumber(f)
+	}
+	e.rand.seed(int32(int64(n)))
 	return 0
 }
 

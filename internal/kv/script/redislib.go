@@ -102,6 +102,18 @@ func (e *Engine) redisLib() *lua.LTable {
 		},
 		"register_function": e.registerFunction,
 	}
+	// loadRedis (the library API) takes register_function from here; the
+	// redis table of running scripts and functions has none, and calling
+	// it fails as calling Lua's nil does
+	defer func() {
+		t.RawSetString("register_function", L.NewFunction(func(L *lua.LState) int {
+			if e.loading != nil {
+				return e.registerFunction(L)
+			}
+			L.RaiseError("attempt to call field 'register_function' (a nil value)")
+			return 0
+		}))
+	}()
 	for name, fn := range fns {
 		t.RawSetString(name, L.NewFunction(fn))
 	}
