@@ -42,6 +42,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzBitfield -fuzztime 30s ./internal/kv/command
 	$(GO) test -run '^$$' -fuzz FuzzLogReader -fuzztime 30s ./internal/kv/aof
 	$(GO) test -run '^$$' -fuzz FuzzPSyncReply -fuzztime 30s ./internal/kv/repl
+	$(GO) test -run '^$$' -fuzz FuzzReplyToLua -fuzztime 30s ./internal/kv/script
+	$(GO) test -run '^$$' -fuzz FuzzDecoders -fuzztime 30s ./internal/kv/script
 	$(GO) test -run '^$$' -fuzz FuzzBacklog -fuzztime 30s ./internal/kv/repl
 	$(GO) test -run '^$$' -fuzz FuzzRestoreBackup -fuzztime 30s ./internal/state
 	$(GO) test -run '^$$' -fuzz FuzzParsePolicy -fuzztime 30s ./internal/acl
