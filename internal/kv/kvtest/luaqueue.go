@@ -35,7 +35,7 @@ end
 return #due`)
 	fetchScript = redis.NewScript(`
 local id = redis.call('RPOPLPUSH', KEYS[1], KEYS[2])
-if not id then return false end
+if not id then return nil end
 return {id, redis.call('HGET', KEYS[3], id)}`)
 	completeScript = redis.NewScript(`
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
