@@ -71,7 +71,6 @@ type mailbox struct {
 	loop   *eventLoop // the loop serving the client, nil on a goroutine
 	queued bool       // in loop's mail list already
 	kill   bool       // over the hard limit: close the client
-	since  int64      // Unix ms since the mailbox and replies are over the soft limit
 }
 
 // subscribed reports whether a RESP2 client is in subscribed mode.

@@ -3,6 +3,7 @@ package kv
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -202,7 +203,7 @@ func TestKeyspaceNotifications(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, c := range tt.cmds {
-				if err := e.rdb.Do(ctx, splitArgs(c)...).Err(); err != nil && err != redis.Nil {
+				if err := e.rdb.Do(ctx, splitArgs(c)...).Err(); err != nil && !errors.Is(err, redis.Nil) {
 					t.Fatalf("%s: %v", c, err)
 				}
 			}

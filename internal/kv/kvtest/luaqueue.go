@@ -71,7 +71,7 @@ func (q Queue) Fetch(ctx context.Context) (id, payload string, ok bool, err erro
 		return "", "", false, nil
 	}
 	if err != nil || len(res) != 2 {
-		return "", "", false, fmt.Errorf("fetch: %v %v", res, err)
+		return "", "", false, fmt.Errorf("fetch: %v: %w", res, err)
 	}
 	return res[0], res[1], true, nil
 }
@@ -159,15 +159,15 @@ func RunQueue(ctx context.Context, r interface {
 		}
 	}
 	if err := q.Complete(ctx, "1"); err == nil || err.Error() != "NOTACTIVE job 1 is not active" {
-		return fmt.Errorf("completing a done job: %v", err)
+		return fmt.Errorf("completing a done job: %w", err)
 	}
 	done, err := r.Get(ctx, q.key("done")).Int()
 	if err != nil || done != jobs {
-		return fmt.Errorf("done counter %d %v", done, err)
+		return fmt.Errorf("done counter %d: %w", done, err)
 	}
 	for _, k := range []string{"wait", "active", "delayed", "jobs"} {
 		if n, err := r.Exists(ctx, q.key(k)).Result(); err != nil || n != 0 {
-			return fmt.Errorf("%s left: %d %v", k, n, err)
+			return fmt.Errorf("%s left: %d: %w", k, n, err)
 		}
 	}
 	return nil

@@ -49,7 +49,7 @@ func (c *echoCaller) Call(inv *Invocation, args [][]byte) []byte {
 	return w.B
 }
 
-func (c *echoCaller) Log(int, string)       {}
+func (c *echoCaller) Log(int, string)        {}
 func (c *echoCaller) Known(name []byte) bool { return string(name) != "nosuch" }
 
 func run(t *testing.T, e *Engine, body string, proto int, keys, argv []string) string {
