@@ -50,6 +50,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzPSyncReply -fuzztime 30s ./internal/kv/repl
 	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime 30s ./internal/peerexec
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime 30s ./internal/peerexec
+	$(GO) test -run '^$$' -fuzz FuzzReplyToLua -fuzztime 30s ./internal/kv/script
+	$(GO) test -run '^$$' -fuzz FuzzDecoders -fuzztime 30s ./internal/kv/script
 	$(GO) test -run '^$$' -fuzz FuzzBacklog -fuzztime 30s ./internal/kv/repl
 	$(GO) test -run '^$$' -fuzz FuzzSetUser -fuzztime 30s ./internal/kv/acl
 	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime 30s ./internal/kv/acl

@@ -10,7 +10,9 @@
 #
 # Usage: bench/redis-compare.sh            (from the repository root)
 # Environment: N (requests per test, default 1000000), C (clients, 50),
-#   TESTS (default set,get,incr,lpush,rpop,sadd,hset,spop,zadd),
+#   TESTS (default set,get,incr,lpush,rpop,sadd,hset,spop,zadd,evalsha,publish;
+#   evalsha runs a cached script that INCRs a random key, publish publishes
+#   to a channel one redis-cli client subscribes to),
 #   GPORT/RPORT (ports, default 16379/16380), PIPELINES ("1 16"),
 #   PIPE_KEYS (keys loaded with redis-cli --pipe first, default 1000000; 0
 #   skips it), MODES ("off everysec"), REPEAT (runs per test, default 1; the table
@@ -24,7 +26,7 @@ set -euo pipefail
 
 N=${N:-1000000}
 C=${C:-50}
-TESTS=${TESTS:-set,get,incr,lpush,rpop,sadd,hset,spop,zadd}
+TESTS=${TESTS:-set,get,incr,lpush,rpop,sadd,hset,spop,zadd,evalsha,publish}
 GPORT=${GPORT:-16379}
 RPORT=${RPORT:-16380}
 PIPELINES=${PIPELINES:-"1 16"}
@@ -107,6 +109,9 @@ stop_servers() {
 	rpid=""
 }
 
+# the script of the evalsha test
+SCRIPT="return redis.call('incr', KEYS[1])"
+
 # bench PORT P TEST: one redis-benchmark run; prints "rps,p99"
 bench() {
 	redis-cli -h 127.0.0.1 -p "$1" flushall >/dev/null
@@ -114,9 +119,27 @@ bench() {
 	if [ "$TLS" = 1 ]; then # the TLS port beside the plain one
 		port=$(( $1 == GPORT ? GBPORT : RBPORT ))
 	fi
+	local cmd=(-t "$3")
+	case "$3" in
+	evalsha)
+		cmd=(-r 100000 evalsha "$(redis-cli -h 127.0.0.1 -p "$1" script load "$SCRIPT")" 1 "key:__rand_int__")
+		;;
+	publish)
+		# one subscriber, so every message is delivered (bounded: the
+		# subscriber ends with the test)
+		redis-cli -h 127.0.0.1 -p "$1" subscribe bench >/dev/null &
+		subpid=$!
+		sleep 0.2
+		cmd=(publish bench "message-of-some-bytes")
+		;;
+	esac
 	# CSV: "test","rps","avg","min","p50","p95","p99","max"
-	redis-benchmark -h 127.0.0.1 -p "$port" "${btls[@]}" -t "$3" -n "$N" -c "$C" -P "$2" --csv |
+	redis-benchmark -h 127.0.0.1 -p "$port" "${btls[@]}" -n "$N" -c "$C" -P "$2" --csv "${cmd[@]}" |
 		tail -n 1 | tr -d '"' | cut -d, -f2,7
+	if [ "$3" = publish ]; then
+		kill "$subpid" 2>/dev/null || true
+		wait "$subpid" 2>/dev/null || true
+	fi
 }
 
 # best RUNS: the highest rps and the lowest p99 of several runs ("rps,p99"

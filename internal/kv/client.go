@@ -74,6 +74,14 @@ type Client struct {
 
 	cluster clusterConnState
 
+	// pub/sub (pubsub.go)
+	subs    *clientSubs
+	mail    mailbox
+	newKeys [][]byte // keys a write creates (notify.go)
+	// scriptWait: the script this client's EVAL runs, after the client
+	// left its event loop to wait for it (cmd_script.go)
+	scriptWait chan scriptResult
+
 	// replication
 	master      bool   // applies the primary's stream (bypasses READONLY and routing)
 	replOff     int64  // stream offset after this client's last write (WAIT)
@@ -156,6 +164,7 @@ func (c *Client) prepare() {
 // blocked on them.
 func (c *Client) commitLocked() {
 	if c.Dirty == 0 {
+		c.ResetEvents()
 		return
 	}
 	s := c.srv
@@ -177,6 +186,7 @@ func (c *Client) commitLocked() {
 			}
 		}
 	}
+	c.afterWrite()
 	c.ResetRecord()
 	for _, k := range c.Keys {
 		s.track.TouchLocked(k)
@@ -186,6 +196,10 @@ func (c *Client) commitLocked() {
 // dispatch looks a command up, checks arity, authentication and MULTI
 // queueing, and calls it.
 func (s *Server) dispatch(c *Client) {
+	if c.scriptWait != nil { // the EVAL that left the event loop
+		c.awaitScript()
+		return
+	}
 	args := c.Args
 	cmd := s.cmds.Lookup(args[0])
 	s.totalCommands.Add(1)
@@ -222,6 +236,18 @@ func (s *Server) dispatch(c *Client) {
 			c.multiErr = true
 		}
 		return
+	}
+	if c.subs != nil && s.pubsubGate(c, cmd) {
+		return
+	}
+	if s.script.busyRun.Load() != nil && !c.master {
+		if msg := s.busyRefusal(cmd); msg != "" {
+			if c.multi {
+				c.multiErr = true
+			}
+			c.W.Error(msg)
+			return
+		}
 	}
 	if c.multi && cmd.Has(command.NoMulti) {
 		c.multiErr = true
@@ -381,6 +407,9 @@ func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
 		c.pausedRetry = true
 		return
 	}
+	if s.ps.notify.Load()&notifyNew != 0 && cmd.Has(command.Write) {
+		c.noteNewKeys()
+	}
 	cmd.Handler(&c.Ctx)
 	c.commitLocked()
 	if lock {
@@ -406,7 +435,7 @@ func commandTable() *command.Table {
 	t.Register(command.DataCommands()...)
 	t.Register(command.LCSSpecs()...)
 	t.Register(command.BlockingSpecs(func(x *command.Ctx) { cmdBPop(clientOf(x)) })...)
-	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs(), aclSpecs(), adminSpecs()} {
+	for _, specs := range [][]cmdSpec{serverSpecs(), txSpecs(), clusterSpecs(), replSpecs(), aclSpecs(), adminSpecs(), pubsubSpecs(), scriptSpecs()} {
 		for _, sp := range specs {
 			h := sp.handler
 			t.Register(command.Spec{

@@ -32,8 +32,9 @@ type eventLoop struct {
 	wakeW   int
 	clients map[int]*Client // by fd; loop goroutine only
 
-	mu      sync.Mutex // guards adds
+	mu      sync.Mutex // guards adds and mail
 	adds    []*Client
+	mail    []*Client // clients with pub/sub messages (postMail)
 	touched []*Client
 	// resume holds clients that stopped running their input to send
 	// their replies first (procOut); they run again once those are out.
@@ -196,10 +197,15 @@ func (l *eventLoop) cron() {
 	timeout := s.lim.timeoutMs.Load()
 	o := &s.lim.output[classNormal]
 	soft, secs := o.soft.Load(), o.softSecs.Load()
+	ps := &s.lim.output[classPubsub]
 	for _, c := range l.clients {
 		if c.shared.killed.Load() { // CLIENT KILL
 			l.closeClient(c)
 			continue
+		}
+		soft, secs := soft, secs
+		if c.subs.count() > 0 {
+			soft, secs = ps.soft.Load(), ps.softSecs.Load()
 		}
 		idle := now - c.lastIO
 		if timeout > 0 && idle > timeout {
@@ -234,9 +240,10 @@ func (l *eventLoop) drainWake() bool {
 	default:
 	}
 	l.mu.Lock()
-	adds := l.adds
-	l.adds = nil
+	adds, mail := l.adds, l.mail
+	l.adds, l.mail = nil, nil
 	l.mu.Unlock()
+	defer l.deliverMail(mail)
 	for _, c := range adds {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(c.fd)}
 		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
@@ -246,6 +253,7 @@ func (l *eventLoop) drainWake() bool {
 			continue
 		}
 		l.clients[c.fd] = c
+		c.setMailLoop(l)
 	}
 	return true
 }
@@ -377,6 +385,7 @@ func (l *eventLoop) detachClient(c *Client) {
 	// DEL fails only for an fd that is not in the set: nothing to undo
 	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
 	delete(l.clients, c.fd)
+	c.setMailLoop(nil)
 	s := l.s
 	s.mu.Lock()
 	if s.closed {
@@ -462,4 +471,29 @@ func rawWrite(fd int, b []byte) (int, error) {
 		return -1, e
 	}
 	return int(r), nil
+}
+
+// postMail asks the loop to move c's pub/sub messages into its replies.
+func (l *eventLoop) postMail(c *Client) {
+	l.mu.Lock()
+	l.mail = append(l.mail, c)
+	l.mu.Unlock()
+	l.wake()
+}
+
+// deliverMail moves the mailboxes of clients still served by the loop
+// into their replies, which flushTouched writes.
+func (l *eventLoop) deliverMail(mail []*Client) {
+	for _, c := range mail {
+		if l.clients[c.fd] != c {
+			continue
+		}
+		if !c.takeMail() {
+			l.closeClient(c)
+			continue
+		}
+		if len(c.W.B) > c.wpos && !c.waitingOut {
+			l.touched = append(l.touched, c)
+		}
+	}
 }

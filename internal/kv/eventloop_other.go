@@ -16,3 +16,5 @@ func (s *Server) startLoops(n int) bool { return false }
 func (s *Server) wakeLoops() {}
 
 func (l *eventLoop) requestCron() {}
+
+func (l *eventLoop) postMail(c *Client) {}

@@ -8,7 +8,8 @@ import (
 )
 
 // TestLayers keeps the imports of the data store's packages pointing one
-// way (docs/kv.md, "Code"): keyspace <- command <- aof, repl <- kv. A
+// way (docs/kv.md, "Code"): keyspace <- command <- aof, repl <- kv, and
+// script (Lua, given commands through an interface) <- kv. A
 // package may import only the gantry packages listed for it (none above
 // it, no cycle), and the two lower layers no network or file packages.
 func TestLayers(t *testing.T) {
@@ -23,7 +24,9 @@ func TestLayers(t *testing.T) {
 		{"aof", []string{"kv/keyspace", "kv/command", "resp", "durable"}, []string{"net"}},
 		{"repl", []string{"kv/keyspace", "kv/command", "resp", "durable"}, nil},
 		{"acl", []string{"kv/command"}, []string{"net"}},
-		{".", []string{"kv/keyspace", "kv/command", "kv/aof", "kv/repl", "kv/acl", "resp"}, nil},
+		// scripts run commands through the Caller the server gives them
+		{"script", []string{"resp"}, []string{"net", "os", "log", "io/fs"}},
+		{".", []string{"kv/keyspace", "kv/command", "kv/aof", "kv/repl", "kv/acl", "kv/script", "resp"}, nil},
 	}
 	for _, tt := range tests {
 		name := strings.TrimSuffix("internal/kv/"+tt.dir, "/.")

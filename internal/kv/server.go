@@ -275,6 +275,9 @@ type Server struct {
 	nextLoop int
 
 	migrations migrateConns // MIGRATE's cached connections
+
+	ps     pubsub       // subscriptions and keyspace notifications (pubsub.go)
+	script scriptEngine // EVAL and FUNCTION (cmd_script.go)
 }
 
 // New creates a server and loads the snapshot and log of cfg.DataDir.
@@ -302,6 +305,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.initSecurity()
 	s.initAdmin()
+	s.initPubsubScripting()
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
@@ -309,7 +313,7 @@ func New(cfg Config) (*Server, error) {
 		a, err := aof.Open(aof.Config{
 			Dir: cfg.DataDir, On: cfg.AppendOnly, Fsync: cfg.AppendFsync,
 			KS: s.ks, Table: s.cmds, Track: &s.track, Clock: cfg.Clock, Logger: cfg.Logger,
-			Dirty: &s.dirty, LastSave: &s.lastSave, FS: cfg.LogFS,
+			Dirty: &s.dirty, LastSave: &s.lastSave, FS: cfg.LogFS, Preamble: s.functionsPreamble,
 		})
 		if err != nil {
 			return nil, err
@@ -321,7 +325,7 @@ func New(cfg Config) (*Server, error) {
 	s.repl = repl.New(repl.Config{
 		KS: s.ks, BacklogSize: cfg.ReplBacklogSize, MasterAuth: cfg.MasterAuth, MasterUser: cfg.MasterUser, TLS: cfg.ReplTLS,
 		Timeout: cfg.ReplTimeout, Logger: cfg.Logger,
-		NewApplier: s.newApplier, ListenPort: s.port,
+		NewApplier: s.newApplier, ListenPort: s.port, Preamble: s.functionsPreamble,
 	})
 	if s.aof != nil && s.aof.Enabled() {
 		if err := s.repl.LoadState(cfg.DataDir); err != nil {
@@ -332,8 +336,8 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 		}
 	}
-	s.ks.SetExpireHook(s.repl.Expired)
-	s.ks.SetEvictHook(s.evicted)
+	s.ks.SetExpireHook(s.expired)
+	s.ks.SetEvictHook(s.evictedNotify)
 	policy, _ := keyspace.ParsePolicy(cfg.MaxMemoryPolicy)
 	s.ks.SetPolicy(policy)
 	s.ks.SetSamples(cfg.MaxMemorySamples)
@@ -537,6 +541,7 @@ const (
 )
 
 func (s *Server) dropClient(c *Client) {
+	c.pubsubDrop()
 	s.mu.Lock()
 	delete(s.clients, c.id)
 	s.mu.Unlock()
@@ -692,11 +697,22 @@ func (c *Client) serve() {
 		if c.shared.killed.Load() { // CLIENT KILL
 			return
 		}
+		if c.subs != nil { // after setting the deadline: a publisher may reset it
+			if more, ok := c.serveMail(); !ok {
+				return
+			} else if more {
+				continue
+			}
+		}
 		n, err := c.nc.Read(c.rbuf[c.rend:])
 		c.rend += n
 		if err != nil && n == 0 {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				if c.subs != nil && !c.idleTooLong() { // woken by a publisher
+					c.deadline = true
+					continue
+				}
 				c.srv.timeoutCloses.Add(1)
 			}
 			return

@@ -123,6 +123,9 @@ type Config struct {
 	// FS opens the files the log writes; nil is OS. Tests inject a full
 	// disk or a failing fsync with a FaultFS.
 	FS FS
+	// Preamble, when set, returns records a snapshot starts with: state
+	// other than keys (the function libraries).
+	Preamble func() []byte
 }
 
 // Open loads the snapshot and the log of cfg.Dir into cfg.KS and opens

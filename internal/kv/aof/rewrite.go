@@ -98,6 +98,15 @@ func (rw *rewriteState) run() error {
 		os.Remove(tmp)
 		return err
 	}
+	if a.cfg.Preamble != nil {
+		if pre := a.cfg.Preamble(); len(pre) > 0 {
+			rw.fileMu.Lock()
+			if rw.err == nil {
+				_, rw.err = rw.snap.Write(pre)
+			}
+			rw.fileMu.Unlock()
+		}
+	}
 	for i := range a.snapDone {
 		ks.LockShard(i)
 		if !a.snapDone[i] {

@@ -30,6 +30,8 @@ type Ctx struct {
 	// keyspace-wide command); InExec while EXEC runs its queued commands.
 	AllLocked bool
 	InExec    bool
+	// InScript is set while a script's commands run (EVAL, FCALL).
+	InScript bool
 	// Replaying is set while the command is an effect recorded elsewhere
 	// (a log being loaded, a primary's stream on a replica): handlers apply
 	// it as given and do not bound times by the local clock, which a
@@ -44,6 +46,9 @@ type Ctx struct {
 
 	custom bool   // the handler wrote its own log records
 	rec    []byte // log records of the command
+	// events are the keyspace notifications the handler raised (Notify)
+	events   []Event
+	notified bool
 	// resume is what a blocking command that left the event loop keeps
 	// for its second run on the connection's goroutine (BlockingPop.Detach).
 	resume any
@@ -96,6 +101,7 @@ func (c *Ctx) ResetRecord() {
 	c.rec = c.rec[:0]
 	c.custom = false
 	c.Dirty = 0
+	c.ResetEvents()
 }
 
 // lockShard locks shard i for keyspace-wide commands, unless the caller

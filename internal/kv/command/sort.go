@@ -254,9 +254,9 @@ func (c *Ctx) sortGeneric(readonly bool) {
 		}
 	}
 	by := a.by
-	if a.dontSort && set != nil && a.store != nil {
-		// a set has no order of its own: a stored result is sorted ALPHA,
-		// so it is the same on a replica
+	if a.dontSort && set != nil && (a.store != nil || c.InScript) {
+		// a set has no order of its own: a stored result (and a script's,
+		// as in Redis) is sorted ALPHA, so it is the same on a replica
 		a.dontSort, a.alpha, by = false, true, nil
 	}
 	n := 0

@@ -57,6 +57,7 @@ func (c *Ctx) consumerFor(key, group []byte, g *keyspace.StreamGroup, name []byt
 		cons = g.CreateConsumer(name, c.Now)
 		c.Log(bXGROUP, bCREATECONSUMER, key, group, name)
 		c.Dirty++
+		c.Notify('t', "xgroup-createconsumer", key)
 	}
 	cons.SeenTime = c.Now
 	return cons

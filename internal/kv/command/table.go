@@ -29,16 +29,18 @@ type Flag uint32
 // The flags of commands. The lower-case names in a Spec's Flags set them;
 // those marked (internal) are not reported by COMMAND.
 const (
-	Write     Flag = 1 << iota // changes the keyspace ("write")
-	ReadOnly                   // "readonly"
-	NoAuth                     // allowed before AUTH ("no-auth")
-	NoQueue                    // runs at once inside MULTI: EXEC, DISCARD, WATCH ... (internal "noqueue")
-	SelfLock                   // the handler locks and commits itself: blocking commands, MIGRATE (internal "selflock")
-	AllShards                  // reads or writes the whole keyspace: KEYS, FLUSHALL ... (internal "allshards")
-	LockAll                    // the dispatcher locks every shard for it: FLUSHALL (internal "lockall")
-	NoMulti                    // refused inside MULTI ("no-multi")
-	Asking                     // routed as after ASKING: RESTORE-ASKING ("asking")
-	DenyOOM                    // refused while memory is over maxmemory and nothing can be evicted ("denyoom")
+	Write        Flag = 1 << iota // changes the keyspace ("write")
+	ReadOnly                      // "readonly"
+	NoAuth                        // allowed before AUTH ("no-auth")
+	NoQueue                       // runs at once inside MULTI: EXEC, DISCARD, WATCH ... (internal "noqueue")
+	SelfLock                      // the handler locks and commits itself: blocking commands, MIGRATE (internal "selflock")
+	AllShards                     // reads or writes the whole keyspace: KEYS, FLUSHALL ... (internal "allshards")
+	LockAll                       // the dispatcher locks every shard for it: FLUSHALL (internal "lockall")
+	NoMulti                       // refused inside MULTI ("no-multi")
+	Asking                        // routed as after ASKING: RESTORE-ASKING ("asking")
+	DenyOOM                       // refused while memory is over maxmemory and nothing can be evicted ("denyoom")
+	AllowBusy                     // runs while a script is busy ("allow-busy")
+	MayReplicate                  // logged when it changes state other than keys: FUNCTION ("may-replicate")
 )
 
 // Command describes one command: its name, arity (negative: at least -Arity
@@ -63,7 +65,7 @@ type Command struct {
 	Stats CallStats
 }
 
-// Has reports whether the command has flag f.
+// Has reports whether the command has one of the flags f.
 func (cmd *Command) Has(f Flag) bool { return cmd.Mask&f != 0 }
 
 // ArityOK reports whether n arguments (with the name) fit the arity.
@@ -171,6 +173,10 @@ func (t *Table) Register(specs ...Spec) {
 				cmd.Mask |= Asking
 			case "denyoom":
 				cmd.Mask |= DenyOOM
+			case "allow-busy":
+				cmd.Mask |= AllowBusy
+			case "may-replicate":
+				cmd.Mask |= MayReplicate
 			}
 			cmd.Flags = append(cmd.Flags, f)
 		}
@@ -204,7 +210,7 @@ func (t *Table) Sorted() []*Command {
 // wrong arity) and returns the error a handler replied.
 func (t *Table) Apply(c *Ctx, args [][]byte, now int64) error {
 	cmd := t.Lookup(args[0])
-	if cmd == nil || cmd.Mask&(SelfLock|Write) != Write || !cmd.ArityOK(len(args)) {
+	if cmd == nil || cmd.Has(SelfLock) || !cmd.Has(Write|MayReplicate) || !cmd.ArityOK(len(args)) {
 		return fmt.Errorf("invalid command %q with %d arguments", Trunc(args[0], 64), len(args))
 	}
 	c.Args, c.Cmd, c.Now = args, cmd, now

@@ -218,6 +218,9 @@ func (r *State) snapshot(attach func()) (payload []byte, off int64, id string) {
 	r.snapMu.Lock()
 	defer r.snapMu.Unlock()
 	sn := &snapState{}
+	if r.cfg.Preamble != nil {
+		sn.data = append(sn.data, r.cfg.Preamble()...)
+	}
 	r.mu.Lock()
 	r.snap = sn
 	r.snapPtr.Store(sn)

@@ -64,6 +64,9 @@ type Config struct {
 	// ListenPort returns the port clients reach this server on (a replica
 	// tells its primary with REPLCONF listening-port).
 	ListenPort func() string
+	// Preamble, when set, returns records a full sync's snapshot starts
+	// with: state other than keys (the function libraries).
+	Preamble func() []byte
 }
 
 // State is the replication state of a server: its stream and backlog,

@@ -1,0 +1,375 @@
+// Package script runs Redis's Lua scripts (EVAL, EVALSHA) and functions
+// (FUNCTION LOAD, FCALL) on gopher-lua, an embedded Lua 5.1. It knows
+// nothing of connections, locks or logs: the server (internal/kv) runs a
+// script with the keyspace locked and gives it a Caller that runs the
+// commands the script calls; this package converts between Lua values and
+// RESP replies as Redis does, provides the redis, cjson, cmsgpack and bit
+// libraries, and keeps scripts inside Redis 7's sandbox (no os, io or
+// loadfile; the globals and the libraries are read-only).
+package script
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/gantry-project/gantry/internal/resp"
+)
+
+// Caller runs the Redis commands a script calls.
+type Caller interface {
+	// Call runs args and returns the reply encoded in RESP version
+	// inv.Resp: an error reply for a command the script may not run.
+	Call(inv *Invocation, args [][]byte) []byte
+	// Log writes a message of redis.log at a level (0 debug .. 3 warning).
+	Log(level int, msg string)
+	// Known reports whether name is a command (redis.acl_check_cmd).
+	Known(name []byte) bool
+}
+
+// Invocation is one run of a script or function.
+type Invocation struct {
+	Caller Caller
+	Keys   [][]byte
+	Argv   [][]byte
+	// ReadOnly refuses writes (EVAL_RO, FCALL_RO, the no-writes flag).
+	ReadOnly bool
+	// Resp is the protocol of the replies redis.call returns (setresp).
+	Resp int
+	// Repl is redis.set_repl's flags (ReplAll by default).
+	Repl int
+	// Ctx cancels the script (SCRIPT KILL, FUNCTION KILL).
+	Ctx context.Context
+	// Name is the script's function name in error replies: f_<sha1> or
+	// the function's name.
+	Name string
+}
+
+// redis.set_repl flags.
+const (
+	ReplNone  = 0
+	ReplAOF   = 1
+	ReplSlave = 2
+	ReplAll   = ReplAOF | ReplSlave
+)
+
+// Flags are a script's or function's shebang flags.
+type Flags uint8
+
+const (
+	FlagNoWrites Flags = 1 << iota
+	FlagAllowOOM
+	FlagAllowStale
+	FlagNoCluster
+	FlagAllowCrossSlot
+	// FlagShebang is set for an EVAL script that declared flags with
+	// "#!lua" (its flags are enforced; without it, none are).
+	FlagShebang
+)
+
+var flagNames = []struct {
+	name string
+	f    Flags
+}{
+	{"no-writes", FlagNoWrites}, {"allow-oom", FlagAllowOOM}, {"allow-stale", FlagAllowStale},
+	{"no-cluster", FlagNoCluster}, {"allow-cross-slot-keys", FlagAllowCrossSlot},
+}
+
+// Names returns the flags' names, in Redis's order.
+func (f Flags) Names() []string {
+	var out []string
+	for _, fn := range flagNames {
+		if f&fn.f != 0 {
+			out = append(out, fn.name)
+		}
+	}
+	return out
+}
+
+// Script is a compiled EVAL script.
+type Script struct {
+	SHA   string
+	Body  string
+	Flags Flags
+	fn    *lua.LFunction
+}
+
+// Engine holds the Lua state, the script cache and the function
+// libraries. It is used by one goroutine at a time (the server runs one
+// script at a time, with the keyspace locked).
+type Engine struct {
+	L       *lua.LState
+	scripts map[string]*Script
+	// the running invocation, for the redis library
+	inv *Invocation
+	// globals: the real table; env: the read-only view scripts see
+	globals *lua.LTable
+	env     *lua.LTable
+	// readonly records the read-only proxies (setmetatable, rawset refuse
+	// them)
+	readonly map[*lua.LTable]bool
+	lib      *Libraries
+	// loading is the library being loaded (register_function), nil
+	// otherwise
+	loading *Library
+	rand    lrand48
+	// redisRaw is the redis table itself (scripts see a read-only view)
+	redisRaw *lua.LTable
+	// libEnv is the environment of libraries' code (loadEnv)
+	libEnv *lua.LTable
+}
+
+// ErrNoScript is EvalSHA's error for an unknown SHA1.
+var ErrNoScript = errors.New("NOSCRIPT No matching script. Please use EVAL.")
+
+// New returns an engine with the sandboxed libraries loaded.
+func New() *Engine {
+	e := &Engine{
+		scripts:  make(map[string]*Script),
+		readonly: make(map[*lua.LTable]bool),
+		lib:      newLibraries(),
+	}
+	e.L = lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024 * 4, RegistryMaxSize: 1024 * 1024})
+	e.openLibs()
+	// scripts are replicated by their effects, so math.random need not
+	// repeat itself (Redis 7 does not reseed it per script either)
+	e.rand.seed(int32(time.Now().UnixNano()))
+	return e
+}
+
+// Seed seeds math.random (tests make it repeatable).
+func (e *Engine) Seed(s int32) { e.rand.seed(s) }
+
+// Close releases the Lua state.
+func (e *Engine) Close() { e.L.Close() }
+
+// SHA1Hex returns the SHA1 of s in lower-case hex, as redis.sha1hex.
+func SHA1Hex(s string) string {
+	h := sha1.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// Load compiles body and caches it (SCRIPT LOAD, EVAL).
+func (e *Engine) Load(body string) (*Script, error) {
+	sha := SHA1Hex(body)
+	if s, ok := e.scripts[sha]; ok {
+		return s, nil
+	}
+	flags, code, err := parseShebang(body)
+	if err != nil {
+		return nil, err
+	}
+	fn, err := e.L.Load(strings.NewReader(code), "user_script")
+	if err != nil {
+		return nil, errors.New("ERR Error compiling script (new function): " + oneLine(compileMsg(err)))
+	}
+	fn.Env = e.env
+	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn}
+	e.scripts[sha] = s
+	return s, nil
+}
+
+// Lookup returns the cached script with sha (any case), nil if none.
+func (e *Engine) Lookup(sha string) *Script {
+	if len(sha) != 40 {
+		return nil
+	}
+	return e.scripts[strings.ToLower(sha)]
+}
+
+// Exists reports whether a script is cached.
+func (e *Engine) Exists(sha string) bool { return e.Lookup(sha) != nil }
+
+// Flush forgets every cached script (SCRIPT FLUSH).
+func (e *Engine) Flush() { e.scripts = make(map[string]*Script) }
+
+// NumScripts is the number of cached scripts.
+func (e *Engine) NumScripts() int { return len(e.scripts) }
+
+// ScriptsMemory estimates the bytes the cached scripts hold.
+func (e *Engine) ScriptsMemory() int64 {
+	var n int64
+	for _, s := range e.scripts {
+		n += int64(len(s.Body)) + 200
+	}
+	return n
+}
+
+// parseShebang reads "#!lua flags=a,b" on the first line of an EVAL
+// script; the line is replaced by an empty one so line numbers stay.
+func parseShebang(body string) (Flags, string, error) {
+	if !strings.HasPrefix(body, "#!") {
+		return 0, body, nil
+	}
+	line, rest, _ := strings.Cut(body, "\n")
+	parts := strings.Fields(line[2:])
+	if len(parts) == 0 || parts[0] != "lua" {
+		eng := ""
+		if len(parts) > 0 {
+			eng = parts[0]
+		}
+		return 0, "", errors.New("ERR Unexpected engine in script shebang: " + eng)
+	}
+	flags := FlagShebang
+	for _, p := range parts[1:] {
+		v, ok := strings.CutPrefix(p, "flags=")
+		if !ok {
+			return 0, "", errors.New("ERR Unknown lua shebang option: " + p)
+		}
+		for _, name := range strings.Split(v, ",") {
+			if name == "" {
+				continue
+			}
+			f, ok := flagByName(name)
+			if !ok {
+				return 0, "", errors.New("ERR Unexpected flag in script shebang: " + name)
+			}
+			flags |= f
+		}
+	}
+	return flags, "\n" + rest, nil
+}
+
+func flagByName(name string) (Flags, bool) {
+	for _, fn := range flagNames {
+		if fn.name == name {
+			return fn.f, true
+		}
+	}
+	return 0, false
+}
+
+// compileMsg strips gopher-lua's wrapping of a syntax error.
+func compileMsg(err error) string {
+	var apiErr *lua.ApiError
+	if errors.As(err, &apiErr) {
+		return apiErr.Object.String()
+	}
+	return err.Error()
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// Run runs a cached script with inv and writes its reply to w.
+func (e *Engine) Run(s *Script, inv *Invocation, w *resp.Writer) {
+	if inv.Name == "" {
+		inv.Name = "f_" + s.SHA
+	}
+	e.call(s.fn, inv, w, "@user_script", func(L *lua.LState) int {
+		L.SetGlobal("KEYS", bytesTable(L, inv.Keys))
+		L.SetGlobal("ARGV", bytesTable(L, inv.Argv))
+		return 0
+	}, nil)
+}
+
+func bytesTable(L *lua.LState, items [][]byte) *lua.LTable {
+	t := L.CreateTable(len(items), 0)
+	for _, it := range items {
+		t.Append(lua.LString(it))
+	}
+	return t
+}
+
+// call runs fn: prepare sets up globals, args are fn's arguments. A Lua
+// error becomes an error reply in Redis's format: the message, then
+// " script: <name>, on <source>:<line>." when the place is known.
+func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source string,
+	prepare func(L *lua.LState) int, args []lua.LValue) {
+	L := e.L
+	if inv.Resp == 0 {
+		inv.Resp = 2
+	}
+	if inv.Ctx == nil {
+		inv.Ctx = context.Background()
+	}
+	e.inv = inv
+	defer func() { e.inv = nil }()
+	if prepare != nil {
+		prepare(L)
+	}
+	L.SetContext(inv.Ctx)
+	defer L.RemoveContext()
+	top := L.GetTop()
+	L.Push(fn)
+	for _, a := range args {
+		L.Push(a)
+	}
+	err := L.PCall(len(args), 1, L.NewFunction(errorHandler))
+	if err != nil {
+		L.SetTop(top)
+		if inv.Ctx.Err() != nil {
+			w.Error("ERR Script killed by user with SCRIPT KILL...")
+			return
+		}
+		e.writeError(err, inv, w, source)
+		return
+	}
+	ret := L.Get(-1)
+	L.SetTop(top)
+	writeReply(L, ret, w, 0)
+}
+
+// errorHandler turns an error into Redis's error table {err=, source=,
+// line=} (what Redis's __redis__err__handler does).
+func errorHandler(L *lua.LState) int {
+	v := L.Get(1)
+	t, ok := v.(*lua.LTable)
+	if !ok || t.RawGetString("err") == lua.LNil {
+		msg := v.String()
+		if ok {
+			msg = "execution failure"
+		}
+		t = L.NewTable()
+		t.RawSetString("err", lua.LString("ERR "+msg))
+	}
+	// the innermost Lua frame is where the error happened
+	for lvl := 0; lvl < 8; lvl++ {
+		dbg, ok := L.GetStack(lvl)
+		if !ok {
+			break
+		}
+		if _, err := L.GetInfo("Sl", dbg, lua.LNil); err != nil {
+			break
+		}
+		if dbg.What == "G" || dbg.CurrentLine <= 0 {
+			continue
+		}
+		t.RawSetString("source", lua.LString("@"+dbg.Source))
+		t.RawSetString("line", lua.LNumber(dbg.CurrentLine))
+		break
+	}
+	L.Push(t)
+	return 1
+}
+
+func (e *Engine) writeError(err error, inv *Invocation, w *resp.Writer, source string) {
+	var apiErr *lua.ApiError
+	if !errors.As(err, &apiErr) {
+		w.Error("ERR Error running script " + inv.Name + ", " + oneLine(err.Error()))
+		return
+	}
+	t, ok := apiErr.Object.(*lua.LTable)
+	if !ok {
+		w.Error("ERR Error running script " + inv.Name + ", " + oneLine(apiErr.Object.String()))
+		return
+	}
+	msg := oneLine(lua.LVAsString(t.RawGetString("err")))
+	if msg == "" {
+		msg = "ERR"
+	}
+	if src, line := t.RawGetString("source"), t.RawGetString("line"); src != lua.LNil && line != lua.LNil {
+		msg += " script: " + inv.Name + ", on " + lua.LVAsString(src) + ":" + lua.LVAsString(line) + "."
+	}
+	w.Error(msg)
+}

@@ -1,0 +1,245 @@
+package script
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/gantry-project/gantry/internal/resp"
+)
+
+// echoCaller answers every command with a reply chosen by its name, and
+// records the commands.
+type echoCaller struct {
+	calls [][]string
+}
+
+func (c *echoCaller) Call(inv *Invocation, args [][]byte) []byte {
+	var s []string
+	for _, a := range args {
+		s = append(s, string(a))
+	}
+	c.calls = append(c.calls, s)
+	w := resp.Writer{Proto: inv.Resp}
+	switch strings.ToLower(s[0]) {
+	case "get":
+		w.BulkString("v")
+	case "nil":
+		w.Null()
+	case "incr":
+		w.Int(7)
+	case "set":
+		w.OK()
+	case "err":
+		w.Error("WRONGTYPE Operation against a key holding the wrong kind of value")
+	case "arr":
+		w.Array(3)
+		w.Int(1)
+		w.BulkString("two")
+		w.Null()
+	case "map":
+		w.Map(1)
+		w.BulkString("k")
+		w.Int(1)
+	case "double":
+		w.Double(1.5)
+	default:
+		w.Error("ERR Unknown Redis command called from script")
+	}
+	return w.B
+}
+
+func (c *echoCaller) Log(int, string)        {}
+func (c *echoCaller) Known(name []byte) bool { return string(name) != "nosuch" }
+
+func run(t *testing.T, e *Engine, body string, proto int, keys, argv []string) string {
+	t.Helper()
+	sc, err := e.Load(body)
+	if err != nil {
+		return "LOADERR " + err.Error()
+	}
+	inv := &Invocation{Caller: &echoCaller{}, Ctx: context.Background()}
+	for _, k := range keys {
+		inv.Keys = append(inv.Keys, []byte(k))
+	}
+	for _, a := range argv {
+		inv.Argv = append(inv.Argv, []byte(a))
+	}
+	w := resp.Writer{Proto: proto}
+	e.Run(sc, inv, &w)
+	return string(w.B)
+}
+
+// TestConversions checks the Lua <-> RESP conversions of Redis's
+// scripting (unit/scripting's type conversion cases).
+func TestConversions(t *testing.T) {
+	e := New()
+	defer e.Close()
+	tests := []struct {
+		name  string
+		body  string
+		proto int
+		want  string
+	}{
+		{"number truncates", "return 100.5", 2, ":100\r\n"},
+		{"negative number truncates", "return -3.9", 2, ":-3\r\n"},
+		{"string", "return 'hello'", 2, "$5\r\nhello\r\n"},
+		{"true is 1", "return true", 2, ":1\r\n"},
+		{"false is nil", "return false", 2, "$-1\r\n"},
+		{"true in RESP3", "return true", 3, "#t\r\n"},
+		{"false in RESP3", "return false", 3, "#f\r\n"},
+		{"nil", "return nil", 2, "$-1\r\n"},
+		{"table to array up to nil", "return {1,'a',nil,4}", 2, "*2\r\n:1\r\n$1\r\na\r\n"},
+		{"status table", "return {ok='FINE'}", 2, "+FINE\r\n"},
+		{"error table", "return {err='MYERR bad'}", 2, "-MYERR bad\r\n"},
+		{"error_reply", "return redis.error_reply('MY_ERR_CODE custom msg')", 2, "-MY_ERR_CODE custom msg\r\n"},
+		{"status_reply", "return redis.status_reply('OKAY')", 2, "+OKAY\r\n"},
+		{"double in RESP3", "return {double=3.5}", 3, ",3.5\r\n"},
+		{"KEYS and ARGV", "return {KEYS[1], ARGV[1]}", 2, "*2\r\n$1\r\nk\r\n$1\r\na\r\n"},
+		{"call bulk", "return redis.call('get','x')", 2, "$1\r\nv\r\n"},
+		{"call nil is false", "return redis.call('nil') == false", 2, ":1\r\n"},
+		{"call nil is nil in RESP3", "redis.setresp(3); return redis.call('nil') == nil", 2, ":1\r\n"},
+		{"call integer", "return redis.call('incr','x') + 1", 2, ":8\r\n"},
+		{"call status is ok table", "return redis.call('set','x','y')['ok']", 2, "$2\r\nOK\r\n"},
+		{"call array: null is false, back to null", "return redis.call('arr')", 2, "*3\r\n:1\r\n$3\r\ntwo\r\n$-1\r\n"},
+		{"pcall error table", "return redis.pcall('err')['err']", 2, "$65\r\nWRONGTYPE Operation against a key holding the wrong kind of value\r\n"},
+		{"RESP3 map", "redis.setresp(3); return redis.call('map')['map']['k']", 2, ":1\r\n"},
+		{"RESP3 double", "redis.setresp(3); return tostring(redis.call('double')['double'])", 2, "$3\r\n1.5\r\n"},
+		{"sha1hex", "return redis.sha1hex('Pizza & Mandolino')", 2, "$40\r\n74822d82031af7493c20eefa13bd07ec4fada82f\r\n"},
+		{"cjson round trip", "return cjson.encode(cjson.decode('{\"a\":[1,2,3]}'))", 2, "$13\r\n{\"a\":[1,2,3]}\r\n"},
+		{"cjson escapes slash", "return cjson.encode('a/b')", 2, "$6\r\n\"a\\/b\"\r\n"},
+		{"cjson numbers", "return table.concat(cjson.decode('[0.0, -5e3, -1, 0.3e-3, 1023.2, 0e10]'), ' ')", 2, "$26\r\n0 -5000 -1 0.0003 1023.2 0\r\n"},
+		{"cmsgpack double", "local s = cmsgpack.pack(0.1); return #s", 2, ":9\r\n"},
+		{"cmsgpack round trip", "local t = cmsgpack.unpack(cmsgpack.pack({1,2,{a='x'}})); return t[3].a", 2, "$1\r\nx\r\n"},
+		{"bit", "return {bit.band(7,3), bit.bor(1,2,4), bit.bxor(1,3), bit.lshift(1,4), bit.tobit(0xffffffff)}", 2, "*5\r\n:3\r\n:7\r\n:2\r\n:16\r\n:-1\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := run(t, e, tt.body, tt.proto, []string{"k"}, []string{"a"}); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestErrors checks Redis's error replies: the message, then the script
+// and the place.
+func TestErrors(t *testing.T) {
+	e := New()
+	defer e.Close()
+	tests := []struct {
+		name, body, want string
+	}{
+		{"call raises the command's error", "redis.call('err')", "-WRONGTYPE Operation against a key holding the wrong kind of value script: f_"},
+		{"undeclared global read", "return a", "-ERR user_script:1: Script attempted to access nonexistent global variable 'a' script: f_"},
+		{"global write", "a = 1", "-ERR user_script:1: Attempt to modify a readonly table script: f_"},
+		{"library write", "redis.call = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
+		{"setmetatable on _G", "setmetatable(_G, {})", "-ERR user_script:1: Attempt to modify a readonly table"},
+		{"metatable of _G", "local g = getmetatable(_G); g.__index = {}", "-ERR user_script:1: Attempt to modify a readonly table"},
+		{"no loadfile", "loadfile('x')", "-ERR user_script:1: Script attempted to access nonexistent global variable 'loadfile'"},
+		{"no os", "return os.time()", "-ERR user_script:1: Script attempted to access nonexistent global variable 'os'"},
+		{"no arguments", "redis.call()", "-ERR Please specify at least one argument for this redis lib call script: f_"},
+		{"bad argument type", "redis.call('get', {})", "-ERR Lua redis lib command arguments must be strings or integers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := run(t, e, tt.body, 2, nil, nil)
+			if !strings.HasPrefix(got, tt.want) || strings.Count(got, "\r\n") != 1 {
+				t.Errorf("got %q, want prefix %q on one line", got, tt.want)
+			}
+		})
+	}
+	if got := run(t, e, "return (", 2, nil, nil); !strings.HasPrefix(got, "LOADERR ERR Error compiling script") {
+		t.Errorf("syntax error: got %q", got)
+	}
+	if got := run(t, e, "#!lua flags=bogus\nreturn 1", 2, nil, nil); !strings.Contains(got, "Unexpected flag in script shebang") {
+		t.Errorf("bad flag: got %q", got)
+	}
+}
+
+// TestKill cancels a script in an endless loop, pcall or not.
+func TestKill(t *testing.T) {
+	e := New()
+	defer e.Close()
+	for _, body := range []string{"while true do end", "local f = function() while 1 do end end while 1 do pcall(f) end"} {
+		sc, err := e.Load(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // killed before it started: it stops at once
+		w := resp.Writer{Proto: 2}
+		e.Run(sc, &Invocation{Caller: &echoCaller{}, Ctx: ctx}, &w)
+		if !strings.Contains(string(w.B), "killed by user") {
+			t.Errorf("%s: got %q", body, w.B)
+		}
+	}
+}
+
+// TestFunctions loads, calls, lists, dumps and restores libraries.
+func TestFunctions(t *testing.T) {
+	e := New()
+	defer e.Close()
+	code := "#!lua name=lib\nredis.register_function('f1', function(keys, args) return keys[1] .. args[1] end)\n" +
+		"redis.register_function{function_name='f2', callback=function() return 2 end, flags={'no-writes'}}"
+	name, err := e.FunctionLoad(code, false)
+	if err != nil || name != "lib" {
+		t.Fatalf("load: %q %v", name, err)
+	}
+	if _, err := e.FunctionLoad(code, false); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("second load: %v", err)
+	}
+	f := e.Function("F1")
+	if f == nil {
+		t.Fatal("f1 not found (names are case-insensitive)")
+	}
+	w := resp.Writer{Proto: 2}
+	e.FCall(f, &Invocation{Caller: &echoCaller{}, Keys: [][]byte{[]byte("a")}, Argv: [][]byte{[]byte("b")}}, &w)
+	if string(w.B) != "$2\r\nab\r\n" {
+		t.Fatalf("fcall: %q", w.B)
+	}
+	if fl := e.Function("f2").Flags; fl&FlagNoWrites == 0 {
+		t.Fatalf("f2 flags %v", fl)
+	}
+	dump := e.FunctionDump()
+	e.FunctionFlush()
+	if e.Function("f1") != nil {
+		t.Fatal("flush kept f1")
+	}
+	if err := e.FunctionRestore(dump, RestoreAppend); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.FunctionRestore(dump, RestoreAppend); err == nil {
+		t.Fatal("append over an existing library succeeded")
+	}
+	bad := append([]byte(nil), dump...)
+	bad[len(bad)-1] ^= 1
+	if err := e.FunctionRestore(bad, RestoreReplace); err == nil {
+		t.Fatal("corrupt payload accepted")
+	}
+	for _, tt := range []struct{ code, want string }{
+		{"return 1", "Missing library metadata"},
+		{"#!js name=x\n", "Engine 'js' not found"},
+		{"#!lua\n", "Library name was not given"},
+		{"#!lua name=x\nreturn 1", "No functions registered"},
+		{"#!lua name=x\nredis.call('ping')", "nonexistent global variable 'call'"},
+		{"#!lua name=x\nwhile true do end", "FUNCTION LOAD timeout"},
+	} {
+		if _, err := e.FunctionLoad(tt.code, true); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("load %q: %v, want %q", tt.code, err, tt.want)
+		}
+	}
+}
+
+// TestRandomSeeded checks math.randomseed makes math.random repeat.
+func TestRandomSeeded(t *testing.T) {
+	e := New()
+	defer e.Close()
+	body := "math.randomseed(ARGV[1]); return tostring(math.random())"
+	a := run(t, e, body, 2, nil, []string{"10"})
+	b := run(t, e, body, 2, nil, []string{"10"})
+	c := run(t, e, body, 2, nil, []string{"11"})
+	if a != b || a == c {
+		t.Errorf("seed 10: %q %q, seed 11: %q", a, b, c)
+	}
+}

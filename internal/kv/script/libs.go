@@ -1,0 +1,208 @@
+package script
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// openLibs loads what Redis's Lua has: base (without loadfile, dofile
+// and print), table, string, math, and the redis, cjson, cmsgpack and bit
+// libraries, then makes the globals and those libraries read-only.
+func (e *Engine) openLibs() {
+	L := e.L
+	for _, lib := range []struct {
+		name string
+		fn   lua.LGFunction
+	}{
+		{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable},
+		{lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath},
+	} {
+		L.Push(L.NewFunction(lib.fn))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	g := L.G.Global
+	for _, name := range []string{"loadfile", "dofile", "print", "load", "require", "module", "collectgarbage", "newproxy", "_printregs", "channel", "coroutine"} {
+		g.RawSetString(name, lua.LNil)
+	}
+	// loadstring compiles text only (Redis refuses binary chunks, which
+	// gopher-lua cannot load anyway): calling its nil result fails
+	g.RawSetString("loadstring", L.NewFunction(func(L *lua.LState) int {
+		src := L.CheckString(1)
+		if len(src) > 0 && src[0] == 27 {
+			L.Push(lua.LNil)
+			L.Push(lua.LString("binary chunks are not allowed"))
+			return 2
+		}
+		fn, err := L.LoadString(src)
+		if err != nil {
+			L.Push(lua.LNil)
+			L.Push(lua.LString(compileMsg(err)))
+			return 2
+		}
+		fn.Env = e.env
+		L.Push(fn)
+		return 1
+	}))
+	math := g.RawGetString("math").(*lua.LTable)
+	// Redis seeds math.random the same way for every script run, so
+	// scripts are deterministic; gopher-lua's random is Go's, seeded here
+	math.RawSetString("random", L.NewFunction(e.mathRandom))
+	math.RawSetString("randomseed", L.NewFunction(e.mathRandomSeed))
+
+	e.redisRaw = e.redisLib()
+	g.RawSetString("redis", e.redisRaw)
+	g.RawSetString("cjson", cjsonLib(L))
+	g.RawSetString("cmsgpack", cmsgpackLib(L))
+	g.RawSetString("bit", bitLib(L))
+	g.RawSetString("setmetatable", L.NewFunction(e.setMetatable))
+	g.RawSetString("rawset", L.NewFunction(e.rawSet))
+
+	// read-only views of the libraries, then of the globals
+	for _, name := range []string{"redis", "cjson", "cmsgpack", "bit", "string", "math", "table"} {
+		if t, ok := g.RawGetString(name).(*lua.LTable); ok {
+			g.RawSetString(name, e.readOnly(t, false))
+		}
+	}
+	e.globals = g
+	e.env = e.readOnly(g, true)
+	g.RawSetString("_G", e.env)
+}
+
+// readOnly returns a proxy of t that refuses writes with Redis's "Attempt
+// to modify a readonly table"; with strict, reading a missing name is an
+// error too (the globals: "Script attempted to access nonexistent global
+// variable").
+func (e *Engine) readOnly(t *lua.LTable, strict bool) *lua.LTable {
+	L := e.L
+	proxy := L.NewTable()
+	mt := L.NewTable()
+	if strict {
+		mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+			k := L.Get(2)
+			v := t.RawGet(k)
+			if v == lua.LNil {
+				L.RaiseError("Script attempted to access nonexistent global variable '%s'", lua.LVAsString(k))
+			}
+			L.Push(v)
+			return 1
+		}))
+	} else {
+		mt.RawSetString("__index", t)
+	}
+	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Attempt to modify a readonly table")
+		return 0
+	}))
+	// getmetatable returns a read-only view of the metatable itself
+	mtView := L.NewTable()
+	mtViewMeta := L.NewTable()
+	mtViewMeta.RawSetString("__index", mt)
+	mtViewMeta.RawSetString("__newindex", mt.RawGetString("__newindex"))
+	L.SetMetatable(mtView, mtViewMeta)
+	mt.RawSetString("__metatable", mtView)
+	L.SetMetatable(proxy, mt)
+	e.readonly[proxy] = true
+	e.readonly[mtView] = true
+	return proxy
+}
+
+func (e *Engine) setMetatable(L *lua.LState) int {
+	t := L.CheckTable(1)
+	if e.readonly[t] {
+		L.RaiseError("Attempt to modify a readonly table")
+	}
+	mt := L.Get(2)
+	if mt != lua.LNil {
+		if _, ok := mt.(*lua.LTable); !ok {
+			L.ArgError(2, "nil or table expected")
+		}
+	}
+	if old := L.GetMetatable(t); old != lua.LNil {
+		if ot, ok := old.(*lua.LTable); ok && ot.RawGetString("__metatable") != lua.LNil {
+			L.RaiseError("cannot change a protected metatable")
+		}
+	}
+	L.SetMetatable(t, mt)
+	L.Push(t)
+	return 1
+}
+
+func (e *Engine) rawSet(L *lua.LState) int {
+	t := L.CheckTable(1)
+	if e.readonly[t] {
+		L.RaiseError("Attempt to modify a readonly table")
+	}
+	t.RawSet(L.CheckAny(2), L.CheckAny(3))
+	L.Push(t)
+	return 1
+}
+
+// math.random and math.randomseed: Redis's deterministic generator
+// (redisLrand48), reseeded before each script.
+func (e *Engine) mathRandom(L *lua.LState) int {
+	r := float64(e.rand.next()%uint64(1<<31)) / float64(uint64(1)<<31)
+	switch L.GetTop() {
+	case 0:
+		L.Push(lua.LNumber(r))
+	case 1:
+		u := L.CheckInt(1)
+		if u < 1 {
+			L.ArgError(1, "interval is empty")
+		}
+		L.Push(lua.LNumber(int(r*float64(u)) + 1))
+	default:
+		l, u := L.CheckInt(1), L.CheckInt(2)
+		if l > u {
+			L.ArgError(2, "interval is empty")
+		}
+		L.Push(lua.LNumber(int(r*float64(u-l+1)) + l))
+	}
+	return 1
+}
+
+func (e *Engine) mathRandomSeed(L *lua.LState) int {
+	// Lua 5.1's luaL_checkint takes numeric strings too
+	n, ok := L.Get(1).(lua.LNumber)
+	if !ok {
+		s, isStr := L.Get(1).(lua.LString)
+		f, err := strconv.ParseFloat(strings.TrimSpace(string(s)), 64)
+		if !isStr || err != nil {
+			L.ArgError(1, "number expected, got "+L.Get(1).Type().String())
+		}
+		n = lua.LNumber(f)
+	}
+	e.rand.seed(int32(int64(n)))
+	return 0
+}
+
+// lrand48 is the 48-bit linear congruential generator Redis's Lua uses.
+type lrand48 struct{ x uint64 }
+
+func (r *lrand48) seed(s int32) { r.x = (uint64(uint32(s)) << 16) | 0x330e }
+
+func (r *lrand48) next() uint64 {
+	r.x = (r.x*0x5deece66d + 0xb) & (1<<48 - 1)
+	return r.x >> 17
+}
+
+// argString converts a redis.call argument: strings as they are, numbers
+// as Lua prints them (integers without a fraction).
+func argString(v lua.LValue) ([]byte, bool) {
+	switch x := v.(type) {
+	case lua.LString:
+		return []byte(x), true
+	case lua.LNumber:
+		// Redis 7 formats with fpconv_dtoa: the shortest form that reads
+		// back the same, without an exponent below 1e21
+		f := float64(x)
+		if f == math.Trunc(f) && math.Abs(f) < 1e21 {
+			return strconv.AppendFloat(nil, f, 'f', -1, 64), true
+		}
+		return strconv.AppendFloat(nil, f, 'g', -1, 64), true
+	}
+	return nil, false
+}

@@ -1,0 +1,176 @@
+package script
+
+import (
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Log levels of redis.log.
+const (
+	LogDebug = iota
+	LogVerbose
+	LogNotice
+	LogWarning
+)
+
+// redisLib is the redis table: call, pcall, error_reply, status_reply,
+// sha1hex, log, setresp, set_repl, replicate_commands, breakpoint, debug,
+// acl_check_cmd, register_function and the constants.
+func (e *Engine) redisLib() *lua.LTable {
+	L := e.L
+	t := L.NewTable()
+	fns := map[string]lua.LGFunction{
+		"call":  func(L *lua.LState) int { return e.redisCall(L, true) },
+		"pcall": func(L *lua.LState) int { return e.redisCall(L, false) },
+		"error_reply": func(L *lua.LState) int {
+			r := L.CreateTable(0, 1)
+			r.RawSetString("err", lua.LString(strings.TrimPrefix(L.CheckString(1), "-")))
+			L.Push(r)
+			return 1
+		},
+		"status_reply": func(L *lua.LState) int {
+			r := L.CreateTable(0, 1)
+			r.RawSetString("ok", lua.LString(L.CheckString(1)))
+			L.Push(r)
+			return 1
+		},
+		"sha1hex": func(L *lua.LState) int {
+			if L.GetTop() != 1 {
+				L.RaiseError("wrong number of arguments")
+			}
+			L.Push(lua.LString(SHA1Hex(L.ToString(1))))
+			return 1
+		},
+		"log": func(L *lua.LState) int {
+			if L.GetTop() < 2 {
+				L.RaiseError("redis.log() requires two arguments or more.")
+			}
+			lvl, ok := L.Get(1).(lua.LNumber)
+			if !ok || lvl < LogDebug || lvl > LogWarning {
+				L.RaiseError("Invalid debug level.")
+			}
+			var parts []string
+			for i := 2; i <= L.GetTop(); i++ {
+				parts = append(parts, L.ToString(i))
+			}
+			if e.inv != nil && e.inv.Caller != nil {
+				e.inv.Caller.Log(int(lvl), strings.Join(parts, " "))
+			}
+			return 0
+		},
+		"setresp": func(L *lua.LState) int {
+			if L.GetTop() != 1 {
+				L.RaiseError("redis.setresp() requires one argument.")
+			}
+			v := L.CheckInt(1)
+			if v != 2 && v != 3 {
+				L.RaiseError("RESP version must be 2 or 3.")
+			}
+			if e.inv != nil {
+				e.inv.Resp = v
+			}
+			return 0
+		},
+		"set_repl": func(L *lua.LState) int {
+			if e.inv == nil {
+				L.RaiseError("redis.set_repl() can only be called from a script")
+			}
+			if L.GetTop() != 1 {
+				L.RaiseError("redis.set_repl() requires one argument.")
+			}
+			v := L.CheckInt(1)
+			if v&^ReplAll != 0 {
+				L.RaiseError("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+			}
+			e.inv.Repl = v
+			return 0
+		},
+		"replicate_commands": func(L *lua.LState) int { L.Push(lua.LTrue); return 1 },
+		"breakpoint":         func(L *lua.LState) int { L.Push(lua.LFalse); return 1 },
+		"debug":              func(L *lua.LState) int { return 0 },
+		"acl_check_cmd": func(L *lua.LState) int {
+			if e.inv == nil {
+				L.RaiseError("redis.acl_check_cmd() can only be called from a script")
+			}
+			args := e.callArgs(L)
+			if !e.inv.Caller.Known(args[0]) {
+				L.RaiseError("Invalid command passed to redis.acl_check_cmd()")
+			}
+			L.Push(lua.LTrue)
+			return 1
+		},
+		"register_function": e.registerFunction,
+	}
+	// loadRedis (the library API) takes register_function from here; the
+	// redis table of running scripts and functions has none, and calling
+	// it fails as calling Lua's nil does
+	defer func() {
+		t.RawSetString("register_function", L.NewFunction(func(L *lua.LState) int {
+			if e.loading != nil {
+				return e.registerFunction(L)
+			}
+			L.RaiseError("attempt to call field 'register_function' (a nil value)")
+			return 0
+		}))
+	}()
+	for name, fn := range fns {
+		t.RawSetString(name, L.NewFunction(fn))
+	}
+	for name, v := range map[string]int{
+		"LOG_DEBUG": LogDebug, "LOG_VERBOSE": LogVerbose, "LOG_NOTICE": LogNotice, "LOG_WARNING": LogWarning,
+		"REPL_NONE": ReplNone, "REPL_AOF": ReplAOF, "REPL_SLAVE": ReplSlave, "REPL_REPLICA": ReplSlave, "REPL_ALL": ReplAll,
+	} {
+		t.RawSetString(name, lua.LNumber(v))
+	}
+	t.RawSetString("REDIS_VERSION", lua.LString("7.2.0"))
+	t.RawSetString("REDIS_VERSION_NUM", lua.LNumber(0x070200))
+	return t
+}
+
+// callArgs reads redis.call's arguments, raising Redis's errors.
+func (e *Engine) callArgs(L *lua.LState) [][]byte {
+	n := L.GetTop()
+	if n == 0 {
+		L.Error(errTable(L, "ERR Please specify at least one argument for this redis lib call"), 1)
+	}
+	args := make([][]byte, n)
+	for i := 1; i <= n; i++ {
+		b, ok := argString(L.Get(i))
+		if !ok {
+			L.Error(errTable(L, "ERR Lua redis lib command arguments must be strings or integers"), 1)
+		}
+		args[i-1] = b
+	}
+	return args
+}
+
+func errTable(L *lua.LState, msg string) *lua.LTable {
+	t := L.CreateTable(0, 1)
+	t.RawSetString("err", lua.LString(msg))
+	return t
+}
+
+// redisCall is redis.call (raise) and redis.pcall: run the command through
+// the Caller and convert its reply.
+func (e *Engine) redisCall(L *lua.LState, raise bool) int {
+	if e.inv == nil || e.inv.Caller == nil {
+		L.RaiseError("redis.call can only be called inside a script invocation")
+	}
+	if err := e.inv.Ctx.Err(); err != nil {
+		L.RaiseError("Script killed by user with SCRIPT KILL...")
+	}
+	args := e.callArgs(L)
+	reply := e.inv.Caller.Call(e.inv, args)
+	v, _, err := replyToLua(L, reply, 0)
+	if err != nil {
+		v = errTable(L, "ERR reply of the command could not be read")
+	}
+	if t, ok := v.(*lua.LTable); ok && raise {
+		if t.RawGetString("err") != lua.LNil {
+			L.Error(t, 1)
+		}
+	}
+	L.Push(v)
+	return 1
+}

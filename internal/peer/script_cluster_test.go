@@ -1,0 +1,93 @@
+package peer
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gantry-project/gantry/internal/kv/kvtest"
+)
+
+// TestClusterLuaQueueAndShardedPubSub runs three primaries in process:
+// the Lua queue of kvtest through go-redis's cluster client (every
+// queue's keys in one slot, queues spread over the shards), scripts with
+// keys of two slots refused (CROSSSLOT), and sharded pub/sub routed by
+// the channel's slot (SSUBSCRIBE on the owner, MOVED elsewhere).
+func TestClusterLuaQueueAndShardedPubSub(t *testing.T) {
+	defer verifyNoLeaks(t)
+	ctx := context.Background()
+	ps := make([]*testPeer, 3)
+	for i := range ps {
+		ps[i] = startTestPeer(t, i, t.TempDir())
+	}
+	defer func() {
+		for _, p := range ps {
+			p.stop()
+		}
+	}()
+	for i, r := range SplitEven(3) {
+		cl := ps[i].client()
+		if err := cl.Do(ctx, "cluster", "addslotsrange", r.Start, r.End).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Do(ctx, "cluster", "set-config-epoch", i+1).Err(); err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+	}
+	for i := 1; i < 3; i++ {
+		if err := ps[i].c.Join([]string{busAddr(ps[0].c)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{ps[0].addr}, MaxRedirects: 16,
+		DisableIdentity: true, ReadTimeout: 10 * time.Second, ClusterStateReloadInterval: 200 * time.Millisecond})
+	defer cc.Close()
+	waitFor(t, "cluster serving", func() bool {
+		for _, k := range []string{"a", "b", "c", "d"} {
+			if cc.Set(ctx, k, "1", 0).Err() != nil {
+				return false
+			}
+		}
+		return true
+	})
+	for _, q := range []string{"emails", "images", "reports"} {
+		if err := kvtest.RunQueue(ctx, cc, q, 100, 4); err != nil {
+			t.Fatalf("queue %s: %v", q, err)
+		}
+	}
+	err := cc.Eval(ctx, "return 1", []string{"a", "b"}).Err()
+	if err == nil || !strings.HasPrefix(err.Error(), "CROSSSLOT") {
+		t.Errorf("EVAL with keys of two slots: %v", err)
+	}
+
+	sub := cc.SSubscribe(ctx, "orders")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := cc.SPublish(ctx, "orders", "o1").Result(); err != nil || n != 1 {
+		t.Fatalf("spublish: %d %v", n, err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	m, err := sub.ReceiveMessage(rctx)
+	if err != nil || m.Channel != "orders" || m.Payload != "o1" {
+		t.Fatalf("sharded message %+v %v", m, err)
+	}
+	moved := 0
+	for _, p := range ps {
+		cl := p.client()
+		err := cl.Do(ctx, "spublish", "orders", "x").Err()
+		cl.Close()
+		if err != nil && strings.HasPrefix(err.Error(), "MOVED") {
+			moved++
+		}
+	}
+	if moved != 2 {
+		t.Errorf("SPUBLISH on the two nodes that do not own the slot: %d MOVED, want 2", moved)
+	}
+}
