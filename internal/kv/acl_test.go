@@ -2,6 +2,8 @@ package kv
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -601,5 +603,49 @@ func TestACLRequirePassIsDefaultPassword(t *testing.T) {
 	u, _ := getUser(t, r, "default")
 	if u["flags"] != "on nopass" {
 		t.Errorf("default user flags %q", u["flags"])
+	}
+}
+
+// TestACLScriptCalls: the commands a script calls are checked against the
+// caller's user (context lua), as Redis does: EVAL itself allowed does not
+// open every command to a restricted user.
+func TestACLScriptCalls(t *testing.T) {
+	e := startServer(t, nil)
+	r := e.conn1()
+	admin := e.rdb
+	ctx := context.Background()
+	e.runWith(admin, []step{
+		{"ACL SETUSER scripter on >pw -@all +eval +get +set ~allowed:*", "OK"},
+		{"ACL LOG RESET", "OK"},
+	})
+	if err := r.Do(ctx, "AUTH", "scripter", "pw").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		script, key, want string // want: "" for success, else an error substring
+	}{
+		{"return redis.call('set', KEYS[1], 'v')", "allowed:1", ""},
+		{"return redis.call('get', KEYS[1])", "allowed:1", ""},
+		{"return redis.call('flushall')", "allowed:1", "no permissions to run the 'flushall' command"},
+		{"return redis.call('set', KEYS[1], 'v')", "other", "no permissions to access one of the keys"},
+		{"return redis.pcall('del', KEYS[1])", "allowed:1", "no permissions to run the 'del' command"},
+	} {
+		err := r.Eval(ctx, tc.script, []string{tc.key}).Err()
+		if tc.want == "" && err != nil && !errors.Is(err, redis.Nil) {
+			t.Errorf("%s on %s: %v", tc.script, tc.key, err)
+		}
+		if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s on %s: error %v, want %q", tc.script, tc.key, err, tc.want)
+		}
+	}
+	if n, _ := admin.Exists(ctx, "allowed:1").Result(); n != 1 {
+		t.Errorf("the allowed write did not happen")
+	}
+	entries, err := admin.Do(ctx, "ACL", "LOG").Slice()
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("ACL LOG: %d entries (%v), want 3", len(entries), err)
+	}
+	if !strings.Contains(fmt.Sprint(entries[0]), "lua") {
+		t.Errorf("newest entry %v: want context lua", entries[0])
 	}
 }

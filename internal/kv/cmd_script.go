@@ -2,6 +2,7 @@ package kv
 
 import (
 	"context"
+	"github.com/gantry-project/gantry/internal/kv/acl"
 	"slices"
 	"strconv"
 	"strings"
@@ -225,7 +226,11 @@ func cmdEval(c *Client) {
 	}
 	inv := &script.Invocation{Keys: cloneArgs(keys), Argv: cloneArgs(argv), ReadOnly: ro, Repl: script.ReplAll}
 	cmdArgs := cloneArgs(c.Args)
-	job := func() scriptResult { return s.runScript(c.InExec, c.W.Proto, cmdArgs, sc, fn, inv) }
+	who := scriptUser{}
+	if c.restricted() { // the script's commands are checked as the caller's
+		who = scriptUser{user: c.user, info: c.infoLine()}
+	}
+	job := func() scriptResult { return s.runScript(c.InExec, c.W.Proto, cmdArgs, sc, fn, inv, who) }
 	if c.InExec || !c.inLoop {
 		r := job()
 		c.finishScript(r)
@@ -279,7 +284,7 @@ func (c *Client) awaitScript() {
 // runScript runs a script with every shard locked (held already inside
 // EXEC) and logs its effects.
 func (s *Server) runScript(inExec bool, proto int, cmdArgs [][]byte, sc *script.Script, fn *script.Function,
-	inv *script.Invocation) scriptResult {
+	inv *script.Invocation, who scriptUser) scriptResult {
 	se := &s.script
 	if !inExec {
 		for i := 0; i < keyspace.NumShards; i++ {
@@ -312,7 +317,7 @@ func (s *Server) runScript(inExec bool, proto int, cmdArgs [][]byte, sc *script.
 	fake.aofWait, fake.replOff = 0, 0
 	fake.W.Proto = 2
 	fake.W.B = fake.W.B[:0]
-	caller := &scriptCaller{s: s, run: run}
+	caller := &scriptCaller{s: s, run: run, who: who}
 	inv.Caller, inv.Ctx = caller, ctx
 	se.running.Store(run)
 	se.calls.Add(1)
@@ -351,6 +356,36 @@ func (s *Server) runScript(inExec bool, proto int, cmdArgs [][]byte, sc *script.
 type scriptCaller struct {
 	s   *Server
 	run *runningScript
+	who scriptUser
+}
+
+// scriptUser is the ACL user whose script runs, when it is restricted
+// (user nil: every command allowed), and its connection's CLIENT INFO
+// line for the ACL log.
+type scriptUser struct {
+	user *acl.Handle
+	info string
+}
+
+// aclRefusal checks a command a script calls against the script's user,
+// as Redis does (context "lua"); it returns the error reply, "" if
+// allowed.
+func (sc *scriptCaller) aclRefusal(cmd *command.Command, args [][]byte) string {
+	if sc.who.user == nil {
+		return ""
+	}
+	u := sc.who.user.User()
+	if u.Unrestricted() {
+		return ""
+	}
+	s := sc.s
+	req := acl.Request{Cmd: s.users.Catalog().Lookup(cmd.Name, args), Args: args, Keys: cmd.GetKeys(args, nil)}
+	d, ok := u.Check(&req)
+	if ok {
+		return ""
+	}
+	s.aclLog.Add(d.Reason.String(), "lua", d.Object, u.Name, sc.who.info, s.nowMs())
+	return d.Error()
 }
 
 func (sc *scriptCaller) Known(name []byte) bool { return sc.s.cmds.Lookup(name) != nil }
@@ -394,6 +429,9 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		default:
 			return errReply("ERR This Redis command is not allowed from script")
 		}
+	}
+	if msg := sc.aclRefusal(cmd, args); msg != "" {
+		return errReply(msg)
 	}
 	if cmd.Has(command.Write) {
 		if inv.ReadOnly {
