@@ -649,3 +649,54 @@ func TestACLScriptCalls(t *testing.T) {
 		t.Errorf("newest entry %v: want context lua", entries[0])
 	}
 }
+
+// TestACLChannels: PUBLISH, SUBSCRIBE and PSUBSCRIBE are checked against
+// the user's channel patterns (PSUBSCRIBE patterns literally), as Redis 7
+// does; a new user has no channels (acl-pubsub-default resetchannels).
+func TestACLChannels(t *testing.T) {
+	e := startServer(t, nil)
+	r := e.conn1()
+	ctx := context.Background()
+	e.runWith(e.rdb, []step{
+		{"ACL SETUSER news on >pw +@all ~* &news.*", "OK"},
+		{"ACL SETUSER none on >pw +@all ~*", "OK"},
+	})
+	if err := r.Do(ctx, "AUTH", "news", "pw").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []any
+		ok   bool
+	}{
+		{[]any{"PUBLISH", "news.sport", "x"}, true},
+		{[]any{"PUBLISH", "weather", "x"}, false},
+		{[]any{"SPUBLISH", "weather", "x"}, false},
+		{[]any{"EVAL", "return redis.call('publish', 'weather', 'x')", "0"}, false},
+		{[]any{"EVAL", "return redis.call('publish', 'news.x', 'x')", "0"}, true},
+	} {
+		err := r.Do(ctx, tc.args...).Err()
+		if tc.ok != (err == nil) {
+			t.Errorf("%v: %v, want allowed %v", tc.args, err, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		user string
+		sub  func(*redis.Client) *redis.PubSub
+		ok   bool
+	}{
+		{"news", func(c *redis.Client) *redis.PubSub { return c.Subscribe(ctx, "news.a") }, true},
+		{"news", func(c *redis.Client) *redis.PubSub { return c.Subscribe(ctx, "weather") }, false},
+		{"news", func(c *redis.Client) *redis.PubSub { return c.PSubscribe(ctx, "news.*") }, true},
+		{"news", func(c *redis.Client) *redis.PubSub { return c.PSubscribe(ctx, "*") }, false},
+		{"none", func(c *redis.Client) *redis.PubSub { return c.Subscribe(ctx, "news.a") }, false},
+	} {
+		c := redis.NewClient(&redis.Options{Addr: e.addr, Username: tc.user, Password: "pw", Protocol: 2, DisableIdentity: true})
+		ps := tc.sub(c)
+		_, err := ps.Receive(ctx)
+		if tc.ok != (err == nil) {
+			t.Errorf("%s: subscribe: %v, want allowed %v", tc.user, err, tc.ok)
+		}
+		ps.Close()
+		c.Close()
+	}
+}

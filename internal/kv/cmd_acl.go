@@ -125,6 +125,7 @@ func (c *Client) aclAllowed(cmd *command.Command, args [][]byte, context string)
 	}
 	c.aclKeys = cmd.GetKeys(args, c.aclKeys[:0])
 	req.Keys = c.aclKeys
+	req.Channels, req.Patterns = aclChannels(cmd.Name, args)
 	d, ok := u.Check(&req)
 	if ok {
 		return true
@@ -132,6 +133,23 @@ func (c *Client) aclAllowed(cmd *command.Command, args [][]byte, context string)
 	c.srv.aclLog.Add(d.Reason.String(), context, d.Object, u.Name, c.infoLine(), c.srv.nowMs())
 	c.W.Error(d.Error())
 	return false
+}
+
+// aclChannels returns the channels of a pub/sub command that ACL channel
+// permissions cover, and whether they are PSUBSCRIBE patterns (matched
+// literally, as Redis does).
+func aclChannels(name string, args [][]byte) ([][]byte, bool) {
+	switch name {
+	case "publish", "spublish":
+		if len(args) > 1 {
+			return args[1:2], false
+		}
+	case "subscribe", "ssubscribe":
+		return args[1:], false
+	case "psubscribe":
+		return args[1:], true
+	}
+	return nil, false
 }
 
 // auth logs the connection in as user with pass (AUTH, HELLO AUTH); a

@@ -380,6 +380,7 @@ func (sc *scriptCaller) aclRefusal(cmd *command.Command, args [][]byte) string {
 	}
 	s := sc.s
 	req := acl.Request{Cmd: s.users.Catalog().Lookup(cmd.Name, args), Args: args, Keys: cmd.GetKeys(args, nil)}
+	req.Channels, req.Patterns = aclChannels(cmd.Name, args)
 	d, ok := u.Check(&req)
 	if ok {
 		return ""
