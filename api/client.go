@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -380,20 +381,41 @@ func (c *Client) sendHeaders(ctx context.Context, method, path string, query url
 				return nil, ctx.Err()
 			}
 			lastErr = fmt.Errorf("%s %s: %w", method, u, err)
+			// A write that may have reached the server is not sent
+			// again elsewhere: it could apply twice (a register after
+			// a stop that came between). Reads and unsent writes are.
+			if method != http.MethodGet && method != http.MethodHead && !notSent(err) {
+				return nil, lastErr
+			}
 			continue
 		}
 		if resp.StatusCode/100 == 2 {
 			return resp, nil
 		}
+		outcomeUnknown := resp.Header.Get(OutcomeHeader) == "unknown" && method != http.MethodGet
 		apiErr := readAPIError(resp)
-		// 503 means this server has no leader; another may.
-		if resp.StatusCode == http.StatusServiceUnavailable {
+		// 503 means this server has no leader; another may, unless
+		// the write was taken and may still commit.
+		if resp.StatusCode == http.StatusServiceUnavailable && !outcomeUnknown {
 			lastErr = apiErr
 			continue
 		}
 		return nil, apiErr
 	}
 	return nil, lastErr
+}
+
+// OutcomeHeader is set to "unknown" on a 503 whose write the server had
+// handed to Raft when it lost its leadership: the write may still commit,
+// so the client reports the error instead of sending it to another server.
+const OutcomeHeader = "X-Gantry-Outcome"
+
+// notSent reports whether a request failed before any of it reached a
+// server (the connection was never made), so sending it elsewhere cannot
+// apply it twice.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // readAPIError reads and closes a non-2xx answer.

@@ -342,8 +342,11 @@ func (s *Server) removePeer(id, addr string) (string, error) {
 
 // raftErr maps Raft's leadership errors to ErrNotLeader (503).
 func raftErr(what string, err error) error {
-	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
-		errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrRaftShutdown) {
+	if errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {
+		// the entry may have been appended and may still commit
+		return fmt.Errorf("%s: %w: %w (%w)", what, ErrNotLeader, ErrOutcomeUnknown, err)
+	}
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
 		return fmt.Errorf("%s: %w (%w)", what, ErrNotLeader, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)

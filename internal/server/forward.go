@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -102,9 +103,15 @@ func (s *Server) newForwarder() *httputil.ReverseProxy {
 			if r.Context().Err() != nil {
 				return
 			}
-			// The leader was lost mid-request: the write may or may not
-			// have been applied; the client retries (writes are
-			// idempotent) or reads to find out.
+			// The leader was lost mid-request: a write may or may not
+			// have been applied, and sending it again elsewhere could
+			// apply it twice (a register after a stop that came
+			// between), so the client is told the outcome is unknown
+			// unless the request never reached the leader.
+			var op *net.OpError
+			if r.Method != http.MethodGet && !(errors.As(err, &op) && op.Op == "dial") {
+				err = fmt.Errorf("%w (%w)", ErrOutcomeUnknown, err)
+			}
 			writeError(w, fmt.Errorf("forwarding to the leader: %w (%w)", ErrNoLeader, err))
 		},
 	}

@@ -305,6 +305,9 @@ func writeError(w http.ResponseWriter, err error) {
 		code, resp.Fields = http.StatusBadRequest, ve.Errors
 	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader):
 		code = http.StatusServiceUnavailable
+		if errors.Is(err, ErrOutcomeUnknown) {
+			w.Header().Set(api.OutcomeHeader, "unknown")
+		}
 	case errors.Is(err, state.ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, state.ErrAmbiguous), errors.Is(err, state.ErrNamespaceLimit):

@@ -42,6 +42,12 @@ import (
 // Requests that reach a follower are forwarded to the leader instead.
 var ErrNotLeader = errors.New("this server is not the cluster leader")
 
+// ErrOutcomeUnknown marks a write whose entry Raft had taken when this
+// server lost its leadership (or stopped): it may still commit. The
+// answer is 503 with api.OutcomeHeader set, so a client does not send
+// the write again elsewhere, where it could apply twice.
+var ErrOutcomeUnknown = errors.New("the write's outcome is unknown (leadership lost while committing it)")
+
 // Server is one gantry server. Create it with New, then Start; Shutdown
 // stops it. All methods are safe for concurrent use.
 type Server struct {
