@@ -109,7 +109,7 @@ func (s *Server) newForwarder() *httputil.ReverseProxy {
 			// between), so the client is told the outcome is unknown
 			// unless the request never reached the leader.
 			var op *net.OpError
-			if r.Method != http.MethodGet && !(errors.As(err, &op) && op.Op == "dial") {
+			if r.Method != http.MethodGet && (!errors.As(err, &op) || op.Op != "dial") {
 				err = fmt.Errorf("%w (%w)", ErrOutcomeUnknown, err)
 			}
 			writeError(w, fmt.Errorf("forwarding to the leader: %w (%w)", ErrNoLeader, err))
