@@ -348,25 +348,25 @@ func writeUser(c *Client, u *acl.User) {
 	for _, p := range pw {
 		c.W.BulkString(p)
 	}
-	root := u.Root()
-	c.W.BulkString("commands")
-	c.W.BulkString(root.Commands)
-	c.W.BulkString("keys")
-	c.W.BulkString(root.Keys)
-	c.W.BulkString("channels")
-	c.W.BulkString(root.Channels)
+	writeSelectorFields(c, u.Root())
 	c.W.BulkString("selectors")
 	sels := u.Selectors()
 	c.W.Array(len(sels))
 	for _, sel := range sels {
 		c.W.Map(3)
-		c.W.BulkString("commands")
-		c.W.BulkString(sel.Commands)
-		c.W.BulkString("keys")
-		c.W.BulkString(sel.Keys)
-		c.W.BulkString("channels")
-		c.W.BulkString(sel.Channels)
+		writeSelectorFields(c, sel)
 	}
+}
+
+// writeSelectorFields writes a selector's commands, keys and channels as
+// ACL GETUSER shows them, for the user's root selector and each added one.
+func writeSelectorFields(c *Client, sel acl.SelectorInfo) {
+	c.W.BulkString("commands")
+	c.W.BulkString(sel.Commands)
+	c.W.BulkString("keys")
+	c.W.BulkString(sel.Keys)
+	c.W.BulkString("channels")
+	c.W.BulkString(sel.Channels)
 }
 
 func writeLog(c *Client, entries []acl.LogEntry, now int64) {
