@@ -373,6 +373,15 @@ func cmdXPending(c *Ctx) {
 	}
 }
 
+// existingGroup is stream s's consumer group named group, nil when the
+// stream (nil: no such key) or the group does not exist.
+func existingGroup(s *keyspace.Stream, group []byte) *keyspace.StreamGroup {
+	if s == nil {
+		return nil
+	}
+	return s.Group(group)
+}
+
 // XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME
 // unix-ms] [RETRYCOUNT n] [FORCE] [JUSTID] [LASTID id]
 func cmdXClaim(c *Ctx) {
@@ -381,10 +390,7 @@ func cmdXClaim(c *Ctx) {
 	if !ok {
 		return
 	}
-	var g *keyspace.StreamGroup
-	if s != nil {
-		g = s.Group(group)
-	}
+	g := existingGroup(s, group)
 	if g == nil {
 		c.W.Error(noGroupError(key, group))
 		return
@@ -553,10 +559,7 @@ func cmdXAutoClaim(c *Ctx) {
 	if !ok {
 		return
 	}
-	var g *keyspace.StreamGroup
-	if s != nil {
-		g = s.Group(group)
-	}
+	g := existingGroup(s, group)
 	if g == nil {
 		c.W.Error(noGroupError(key, group))
 		return
