@@ -63,6 +63,21 @@ func (g *gen) taskState() TaskState {
 	return ts
 }
 
+// taskStates is nil, empty or a few extra tasks' states.
+func (g *gen) taskStates() map[string]TaskState {
+	switch g.n(3) {
+	case 0, 1:
+		return nil
+	case 2:
+		return map[string]TaskState{}
+	}
+	m := map[string]TaskState{}
+	for range g.n(3) + 1 {
+		m[g.str()] = g.taskState()
+	}
+	return m
+}
+
 var genJobs = []*Job{nil, {ID: "web", Name: "web", Version: 3, Priority: 50, Count: 2, Driver: "mock",
 	Resources: Resources{CPU: 100, MemoryMB: 64}}, {ID: "old", Name: "old", Version: 1, Type: JobTypeBatch}}
 
@@ -79,7 +94,7 @@ func (g *gen) alloc(prev *Allocation) *Allocation {
 	a.JobID = g.str()
 	a.Name = AllocName(a.JobID, a.Index)
 	for range g.n(6) {
-		switch g.n(15) {
+		switch g.n(16) {
 		case 0:
 			a.Name = g.str()
 		case 1:
@@ -116,6 +131,8 @@ func (g *gen) alloc(prev *Allocation) *Allocation {
 					a.Ports = append(a.Ports, AllocPort{Label: g.str(), Value: int(g.int64()), To: int(g.int64())})
 				}
 			}
+		case 15:
+			a.TaskStates = g.taskStates()
 		}
 	}
 	return a
@@ -180,7 +197,7 @@ func (g *gen) reportBatch() *AllocClientUpdateBatchRequest {
 					continue
 				}
 				r.Updates = append(r.Updates, &AllocClientUpdate{ID: g.str(), ClientStatus: g.str(),
-					ClientDescription: g.str(), TaskState: g.taskState()})
+					ClientDescription: g.str(), TaskState: g.taskState(), TaskStates: g.taskStates()})
 			}
 		}
 		req.Nodes = append(req.Nodes, r)

@@ -37,7 +37,10 @@ const (
 	amModifyIndex
 	amAllocModifyIndex
 	amPorts // the host ports: a count (nil-or-length), then label, value, to each
-	amAll   = amPorts<<1 - 1
+	// amTaskStates: the extra tasks' states (taskStates); unset in bodies
+	// from before task groups.
+	amTaskStates
+	amAll = amTaskStates<<1 - 1
 )
 
 // Bits of a plan's flags.
@@ -248,6 +251,9 @@ func (e *planEncoder) alloc(a *Allocation) error {
 	if !slices.Equal(a.Ports, p.Ports) || (a.Ports == nil) != (p.Ports == nil) {
 		m |= amPorts
 	}
+	if a.TaskStates != nil || p.TaskStates != nil {
+		m |= amTaskStates
+	}
 
 	e.uvarint(m)
 	if m&amIDString != 0 {
@@ -332,6 +338,16 @@ func (e *planEncoder) alloc(a *Allocation) error {
 			e.ref(pt.Label)
 			e.int(pt.Value)
 			e.int(pt.To)
+		}
+	}
+	if m&amTaskStates != 0 {
+		// A flag, then the states: "none" must be sayable when the
+		// previous allocation had some.
+		if a.TaskStates == nil {
+			e.uvarint(0)
+		} else {
+			e.uvarint(1)
+			e.taskStates(a.TaskStates)
 		}
 	}
 	e.prev = *a
@@ -621,6 +637,18 @@ func (d *planDecoder) alloc(a *Allocation) bool {
 	} else if a.Ports != nil {
 		// Same ports as the previous allocation: its own copy.
 		a.Ports = slices.Clone(a.Ports)
+	}
+	if m&amTaskStates != 0 {
+		a.TaskStates = nil
+		switch f := d.uvarint("allocation task states flag"); {
+		case d.err != nil:
+		case f == 1:
+			a.TaskStates = d.taskStates()
+		case f != 0:
+			d.fail("allocation task states flag %d is not 0 or 1", f)
+		}
+	} else {
+		a.TaskStates = CopyTaskStates(a.TaskStates)
 	}
 	*p = *a
 	return true

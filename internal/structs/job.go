@@ -123,11 +123,11 @@ func (l LogConfig) WithDefaults() LogConfig {
 	return l
 }
 
-// Job is a unit of work users submit: Count copies of one task.
+// Job is a unit of work users submit: Count copies of one task group.
 //
-// A job holds a single task (no task groups): one job = one kind of process,
-// scaled by Count. This keeps the model and the CLI small; co-located tasks
-// can be a later feature.
+// A job holds a single group: its top-level fields are the group's and its
+// main task's, and Tasks adds more tasks to every copy (tasks.go), so a
+// one-task document reads as it always did.
 type Job struct {
 	// ID is the job's identity in state: JobKey(Namespace, Name), which
 	// is the name in the default namespace. Registering a job with an
@@ -151,6 +151,12 @@ type Job struct {
 	Env       map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
 	// Network asks for host ports for each copy (network.go).
 	Network *Network `json:"network,omitempty" yaml:"network,omitempty"`
+	// Volumes are claimed by each copy and mounted into its tasks by
+	// VolumeMounts (the main task's) and Tasks[i].VolumeMounts; Tasks
+	// are run beside the main task (tasks.go).
+	Volumes      map[string]VolumeRequest `json:"volumes,omitempty" yaml:"volumes,omitempty"`
+	VolumeMounts []VolumeMount            `json:"volume_mounts,omitempty" yaml:"volume_mounts,omitempty"`
+	Tasks        []Task                   `json:"tasks,omitempty" yaml:"tasks,omitempty"`
 
 	Restart    RestartPolicy    `json:"restart" yaml:"restart"`
 	Reschedule ReschedulePolicy `json:"reschedule" yaml:"reschedule"`
@@ -229,6 +235,7 @@ func (j *Job) Copy() *Job {
 	if j.Network != nil {
 		c.Network = &Network{Ports: append([]Port(nil), j.Network.Ports...)}
 	}
+	j.copyTasks(&c)
 	if j.FrameworkTask != nil {
 		t := *j.FrameworkTask
 		c.FrameworkTask = &t
@@ -257,9 +264,13 @@ func SpecChanged(old, updated *Job) bool {
 		Config      map[string]any
 		Env         map[string]string
 		Network     *Network `json:",omitempty"`
+		// Omitted when empty, so jobs without them compare as before.
+		Volumes      map[string]VolumeRequest `json:",omitempty"`
+		VolumeMounts []VolumeMount            `json:",omitempty"`
+		Tasks        []Task                   `json:",omitempty"`
 	}
-	a := spec{old.Constraints, old.Resources, old.Driver, old.Config, old.Env, old.Network}
-	b := spec{updated.Constraints, updated.Resources, updated.Driver, updated.Config, updated.Env, updated.Network}
+	a := spec{old.Constraints, old.Resources, old.Driver, old.Config, old.Env, old.Network, old.Volumes, old.VolumeMounts, old.Tasks}
+	b := spec{updated.Constraints, updated.Resources, updated.Driver, updated.Config, updated.Env, updated.Network, updated.Volumes, updated.VolumeMounts, updated.Tasks}
 	// Compare through JSON so that map[string]any values decoded from YAML
 	// (int) and JSON (float64) compare by meaning.
 	ja, _ := json.Marshal(a)

@@ -44,6 +44,8 @@ type AllocClientUpdate struct {
 	ClientStatus      string    `json:"client_status"`
 	ClientDescription string    `json:"client_description,omitempty"`
 	TaskState         TaskState `json:"task_state"`
+	// TaskStates are the extra tasks' states (Allocation.TaskStates).
+	TaskStates map[string]TaskState `json:"task_states,omitempty"`
 }
 
 // AllocClientUpdateRequest applies a batch of agent reports.
