@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -137,4 +138,31 @@ func (a *Agent) taskMounts(job *structs.Job, mounts []structs.VolumeMount) ([]dr
 		out = append(out, dm)
 	}
 	return out, nil
+}
+
+// addMounts resolves a task's mounts into cfg and tells the task where
+// each volume is as GANTRY_VOLUME_<NAME>: the mount's destination for
+// docker tasks, the host directory for the others (the exec driver has no
+// mount namespace, so it cannot place the volume at the destination, nor
+// make it read-only). The error says why a mount cannot be made here.
+func (a *Agent) addMounts(cfg *driver.TaskConfig, drv string, mounts []structs.VolumeMount, job *structs.Job) error {
+	if len(mounts) == 0 {
+		return nil
+	}
+	ms, err := a.taskMounts(job, mounts)
+	if err != nil {
+		return err
+	}
+	env := make(map[string]string, len(cfg.Env)+len(ms))
+	maps.Copy(env, cfg.Env)
+	for _, m := range ms {
+		where := m.Source
+		if drv == "docker" {
+			where = m.Target
+		}
+		env[structs.VolumeEnvName(m.Volume)] = where
+	}
+	cfg.Env = env
+	cfg.Mounts = ms
+	return nil
 }

@@ -13,9 +13,8 @@ import (
 // task (so one-task documents keep their meaning); Tasks adds more tasks to
 // every copy, placed with the main task on one node and sharing its ports
 // and volumes. Lifecycle hooks order them around the main task, as Nomad's.
-
-// MainTask is the name of the task the job's top-level fields describe.
-const MainTask = "main"
+// The main task is named after the job (as `alloc exec --task` always had
+// it); extra tasks by their own names.
 
 // Lifecycle hooks of an extra task.
 const (
@@ -244,7 +243,7 @@ func (j *Job) validateTasks(e *ValidationError, drivers DriverRules) {
 		e.add("tasks", "at most %d tasks besides the main one (got %d)", MaxTasks, len(j.Tasks))
 		return
 	}
-	names := map[string]bool{MainTask: true}
+	names := map[string]bool{}
 	for i := range j.Tasks {
 		t := &j.Tasks[i]
 		f := fmt.Sprintf("tasks[%d]", i)
@@ -253,8 +252,8 @@ func (j *Job) validateTasks(e *ValidationError, drivers DriverRules) {
 			e.add(f+".name", "is required")
 		case len(t.Name) > MaxTaskNameLen || !nameRE.MatchString(t.Name):
 			e.add(f+".name", "must start with a letter or digit and hold only letters, digits, '_', '-' and '.', at most %d characters (got %q)", MaxTaskNameLen, t.Name)
-		case t.Name == MainTask:
-			e.add(f+".name", "%q is the name of the task the job's top-level fields describe", MainTask)
+		case t.Name == j.Name:
+			e.add(f+".name", "%q is the job's name, which names the main task (the one the job's top-level fields describe)", t.Name)
 		case names[t.Name]:
 			e.add(f+".name", "%q is given twice", t.Name)
 		}
