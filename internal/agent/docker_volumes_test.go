@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/driver/docker"
 	"github.com/gantry-project/gantry/internal/driver/docker/dockertest"
 	"github.com/gantry-project/gantry/internal/driver/tasklog"
 	"github.com/gantry-project/gantry/internal/structs"
@@ -67,4 +68,61 @@ exit 1`
 	if c, _ := os.ReadFile(filepath.Join(vol, "count")); strings.TrimSpace(string(c)) != "3" {
 		t.Errorf("host volume count = %q, want 3", c)
 	}
+}
+
+// TestDockerTaskGroup: a copy of a docker main task and a docker sidecar
+// runs two containers (the sidecar's named after it); an agent restart
+// re-attaches to both without a second container; stopping the copy
+// removes both.
+func TestDockerTaskGroup(t *testing.T) {
+	cli := dockertest.Client(t)
+	image := dockertest.Image(t, cli)
+	fs := newFakeServer(t)
+	dataDir := t.TempDir()
+	a1 := startAgent(t, fs, dataDir, withBuiltinDrivers)
+	al := testAlloc(a1.NodeID(), structs.JobTypeService, "docker",
+		map[string]any{"image": image, "command": "sh", "args": []any{"-c", "exec sleep 1000"}})
+	al.Job.Tasks = []structs.Task{{Name: "side", Driver: "docker", Resources: structs.Resources{CPU: 50, MemoryMB: 16},
+		Lifecycle: &structs.TaskLifecycle{Hook: structs.HookPrestart, Sidecar: true},
+		Config:    map[string]any{"image": image, "command": "sh", "args": []any{"-c", "echo side-up; exec sleep 1000"}}}}
+	fs.addAlloc(al)
+	eventually(t, "main and sidecar running", func() bool {
+		a := fs.alloc(al.ID)
+		return a.ClientStatus == structs.AllocClientRunning && a.TaskStates["side"].State == structs.TaskStateRunning
+	})
+	first := allocContainers(t, cli, al.ID)
+	if len(first) != 2 {
+		t.Fatalf("containers %v, want two", first)
+	}
+	insp, err := cli.ContainerInspect(context.Background(), docker.ContainerName(al.ID)+"-side", client.ContainerInspectOptions{})
+	if err != nil || insp.Container.Config.Labels[docker.LabelTask] != "side" {
+		t.Fatalf("sidecar container: %v", err)
+	}
+	if err := a1.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, fs, dataDir, withBuiltinDrivers)
+	eventually(t, "sidecar re-attached", func() bool { return hasTaskEvent(fs.alloc(al.ID).TaskStates["side"], EventReattached) })
+	if again := allocContainers(t, cli, al.ID); len(again) != 2 || !sameSet(again, first) {
+		t.Fatalf("containers after the agent restart %v, want only %v", again, first)
+	}
+	fs.setDesired(al.ID, structs.AllocDesiredStop)
+	final := fs.waitStatus(al.ID, structs.AllocClientComplete)
+	if final.TaskStates["side"].State != structs.TaskStateDead {
+		t.Fatalf("sidecar %+v after the stop", final.TaskStates["side"])
+	}
+	eventually(t, "containers removed", func() bool { return len(allocContainers(t, cli, al.ID)) == 0 })
+}
+
+func sameSet(a, b []string) bool {
+	m := map[string]bool{}
+	for _, x := range a {
+		m[x] = true
+	}
+	for _, x := range b {
+		if !m[x] {
+			return false
+		}
+	}
+	return len(a) == len(b)
 }
