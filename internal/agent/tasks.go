@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -197,7 +198,7 @@ func (s *sideTask) run(task driver.Task) {
 		}
 		s.update(func(t *taskRecord, ts *structs.TaskState) {
 			s.terminated(t, ts, res, startFailed)
-			t.RestartTimes = append(d.keep, now.UnixNano())
+			t.RestartTimes = append(slices.Clone(d.keep), now.UnixNano())
 			ts.Restarts++
 			ts.State = structs.TaskStatePending
 			s.r.taskEvent(ts, EventRestarting, fmt.Sprintf("restart %d of %d within %s, in %s (%s)", d.attempt, p.Attempts, p.Interval, d.wait, res))
