@@ -377,15 +377,20 @@ func (r *runner) startPoststart(j *structs.Job) {
 		}
 		s, err := r.newSideTask(t)
 		if err != nil {
-			r.update(func(rec *allocRecord) {
-				ts := &rec.task(t.Name).State
-				ts.State, ts.Failed = structs.TaskStateDead, true
-				r.taskEvent(ts, EventDriverFailure, err.Error())
-			})
+			r.taskFailed(t.Name, err)
 			continue
 		}
 		r.launch(s, nil)
 	}
+}
+
+// taskFailed records an extra task that could not be run at all.
+func (r *runner) taskFailed(name string, err error) {
+	r.update(func(rec *allocRecord) {
+		ts := &rec.task(name).State
+		ts.State, ts.Failed = structs.TaskStateDead, true
+		r.taskEvent(ts, EventDriverFailure, err.Error())
+	})
 }
 
 // endTasks stops every extra task still running and then runs the
@@ -411,6 +416,7 @@ func (r *runner) endTasks(j *structs.Job) {
 	for _, t := range tasksOf(j, func(t *structs.Task) bool { return t.Hook() == structs.HookPoststop }) {
 		s, err := r.newSideTask(t)
 		if err != nil {
+			r.taskFailed(t.Name, err)
 			continue
 		}
 		r.launch(s, nil)
