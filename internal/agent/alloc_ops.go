@@ -125,17 +125,17 @@ func (a *Agent) handleRestart(w http.ResponseWriter, r *http.Request) {
 	if run == nil {
 		return
 	}
-	if side != nil {
-		writeError(w, http.StatusNotImplemented, fmt.Sprintf("allocation %s: restarting task %s alone is not supported; restart the main task or stop the allocation", run.id, side.spec.Name))
-		return
-	}
-	if run.current() == nil {
+	if currentOf(run, side) == nil {
 		writeError(w, http.StatusConflict, fmt.Sprintf("allocation %s: %v (starting, waiting to restart, or done)", run.id, driver.ErrTaskNotRunning))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.KillTimeout+30*time.Second)
 	defer cancel()
-	if err := run.restart(ctx); err != nil {
+	restart := run.restart
+	if side != nil {
+		restart = side.restart
+	}
+	if err := restart(ctx); err != nil {
 		writeError(w, taskErrCode(err), fmt.Sprintf("allocation %s: restart: %v", run.id, err))
 		return
 	}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -52,6 +53,8 @@ type sideTask struct {
 	stopCh   chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
+	// restartCh asks for a restart in place (`alloc restart --task`).
+	restartCh chan chan error
 
 	mu  sync.Mutex
 	cur driver.Task // the running task, for exec and signals
@@ -64,7 +67,27 @@ func (r *runner) newSideTask(t structs.Task) (*sideTask, error) {
 	if !ok {
 		return nil, fmt.Errorf("task %s: driver %q is not available on this node", t.Name, t.Driver)
 	}
-	return &sideTask{r: r, spec: t, drv: drv, stopCh: make(chan struct{}), done: make(chan struct{})}, nil
+	return &sideTask{r: r, spec: t, drv: drv, stopCh: make(chan struct{}), done: make(chan struct{}),
+		restartCh: make(chan chan error)}, nil
+}
+
+// restart asks the task's goroutine for a restart in place and waits for
+// the stop.
+func (s *sideTask) restart(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case s.restartCh <- reply:
+	case <-s.done:
+		return driver.ErrTaskNotRunning
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (s *sideTask) finished() bool {
@@ -168,6 +191,20 @@ func (s *sideTask) run(task driver.Task) {
 				s.setCurrent(nil)
 				task.Detach()
 				return
+			case reply := <-s.restartCh:
+				// Asked for: stopped and started again at once, not
+				// counted by the restart policy (as the main task's).
+				s.setCurrent(nil)
+				err := task.Stop(s.r.a.cfg.KillTimeout)
+				res := task.Result()
+				s.update(func(t *taskRecord, ts *structs.TaskState) {
+					t.Handle = nil
+					ts.State, ts.ExitCode = structs.TaskStatePending, res.ExitCode
+					s.r.taskEvent(ts, EventRestartSignaled, "restart asked for by a user; "+res.String())
+				})
+				reply <- err
+				task = nil
+				continue
 			}
 			s.setCurrent(nil)
 			task = nil

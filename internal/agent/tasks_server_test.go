@@ -98,6 +98,21 @@ func TestTaskGroupWithRealServer(t *testing.T) {
 		t.Errorf("logs of an unknown task: %v", err)
 	}
 
+	// `alloc restart --task proxy` restarts the sidecar alone, uncounted.
+	pid := alloc.TaskStates["proxy"].PID
+	if err := c.AllocRestart(ctx, alloc.ID, "proxy"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "sidecar restarted", func() bool {
+		a, _, err := c.Allocation(ctx, alloc.ID, nil)
+		ts := a.TaskStates["proxy"]
+		return err == nil && ts.State == structs.TaskStateRunning && ts.PID != pid && ts.Restarts == 0 &&
+			hasTaskEvent(ts, EventRestartSignaled) && a.TaskState.PID == alloc.TaskState.PID
+	})
+	if err := c.AllocRestart(ctx, alloc.ID, "migrate"); err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Errorf("restart of a finished prestart task: %v", err)
+	}
+
 	missing := &structs.Job{Name: "lost", Type: structs.JobTypeService, Count: 1, Driver: "exec", Resources: res,
 		Config:  sh("sleep 100"),
 		Volumes: map[string]structs.VolumeRequest{"x": {Type: structs.VolumeTypeHost, Source: "archive"}}}
