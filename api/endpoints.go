@@ -178,6 +178,8 @@ type LogOptions struct {
 	Follow bool
 	// Offset skips this many bytes from the start.
 	Offset int64
+	// Task names the task ("" = the main task, named after the job).
+	Task string
 }
 
 // AllocLogs streams an allocation's task log through the server
@@ -192,6 +194,9 @@ func (c *Client) AllocLogs(ctx context.Context, id string, o LogOptions) (io.Rea
 	}
 	if o.Offset > 0 {
 		q.Set("offset", strconv.FormatInt(o.Offset, 10))
+	}
+	if o.Task != "" {
+		q.Set("task", o.Task)
 	}
 	resp, err := c.raw(ctx, "GET", "/v1/allocation/"+url.PathEscape(id)+"/logs", q, nil)
 	if err != nil {

@@ -125,7 +125,34 @@ func agentFlags(f *pflag.FlagSet, cfg *agent.Config, labels *[]string) {
 	f.StringVar(&cfg.DockerEndpoint, "docker-endpoint", cfg.DockerEndpoint, "Docker daemon of the docker driver, e.g. unix:///var/run/docker.sock or tcp://host:2375 (default: $DOCKER_HOST, else the local socket)")
 	f.BoolVar(&cfg.DockerHostBinds, "docker-allow-host-binds", cfg.DockerHostBinds, "let docker jobs bind-mount absolute host paths (default: named volumes and paths in the allocation directory only)")
 	f.StringVar(&cfg.DynamicPorts, "dynamic-ports", cfg.DynamicPorts, "range MIN-MAX the scheduler picks this node's dynamic host ports from")
+	f.Var(&hostVolumesFlag{cfg: cfg}, "host-volume", "a directory jobs may claim as a host volume, NAME=/PATH or NAME=/PATH:ro (repeatable)")
 	f.StringVar(&cfg.PortIP, "port-ip", cfg.PortIP, "address tasks are told their ports are reachable at, GANTRY_IP_<LABEL> (default: the host of --http-addr, 127.0.0.1 for a wildcard)")
 	tlsFlags(f, &cfg.TLS)
 	f.StringVar(&cfg.Token, "token", os.Getenv("GANTRY_TOKEN"), "ACL token the agent presents to the servers; needs node write when ACLs are on (env GANTRY_TOKEN)")
+}
+
+// hostVolumesFlag reads repeated --host-volume NAME=/PATH[:ro] into the
+// agent's config, refusing a name given twice.
+type hostVolumesFlag struct {
+	cfg  *agent.Config
+	seen []string
+}
+
+func (h *hostVolumesFlag) String() string { return strings.Join(h.seen, ",") }
+func (h *hostVolumesFlag) Type() string   { return "NAME=/PATH[:ro]" }
+
+func (h *hostVolumesFlag) Set(s string) error {
+	name, v, err := agent.ParseHostVolume(s)
+	if err != nil {
+		return err
+	}
+	if _, dup := h.cfg.HostVolumes[name]; dup {
+		return fmt.Errorf("host volume %s is given twice", name)
+	}
+	if h.cfg.HostVolumes == nil {
+		h.cfg.HostVolumes = map[string]agent.HostVolume{}
+	}
+	h.cfg.HostVolumes[name] = v
+	h.seen = append(h.seen, s)
+	return nil
 }

@@ -41,6 +41,7 @@ func init() {
 	}
 	logsCmd.Flags().BoolVar(&logs.Stderr, "stderr", false, "show stderr instead of stdout")
 	logsCmd.Flags().BoolVarP(&logs.Follow, "follow", "f", false, "keep streaming new output until interrupted")
+	logsCmd.Flags().StringVar(&logs.Task, "task", "", "the task of a group whose log to show (default: the main task, named after the job)")
 
 	allocCmd.AddCommand(statusCmd, logsCmd)
 	allocCmd.AddCommand(allocOpCmds(opts, allocIDs)...)

@@ -146,6 +146,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	fingerprintDrivers(drivers, a.node.Attributes)
 	a.node.Attributes[structs.NodeAttrDynamicPorts] = cfg.DynamicPorts
+	advertiseHostVolumes(cfg.HostVolumes, a.node.Attributes)
 	for _, d := range drivers {
 		a.drivers[d.Name()] = d
 	}

@@ -65,8 +65,15 @@ func startAgent(t *testing.T, fs *fakeServer, dataDir string, mod ...func(*Confi
 // killLeftovers kills the exec tasks a test left running: Shutdown leaves
 // tasks running on purpose (a restarted agent re-attaches to them).
 func killLeftovers(a *Agent) {
+	var handles []*driver.Handle
 	for _, rec := range a.store.all() {
-		if rec.Handle == nil || rec.Handle.Driver != "exec" {
+		handles = append(handles, rec.Handle)
+		for _, t := range rec.Tasks {
+			handles = append(handles, t.Handle)
+		}
+	}
+	for _, h := range handles {
+		if h == nil || h.Driver != "exec" {
 			continue
 		}
 		var st struct {
@@ -75,7 +82,7 @@ func killLeftovers(a *Agent) {
 			TaskPID   int    `json:"task_pid"`
 			TaskStart uint64 `json:"task_start"`
 		}
-		if json.Unmarshal(rec.Handle.State, &st) != nil {
+		if json.Unmarshal(h.State, &st) != nil {
 			continue
 		}
 		if shim.Alive(st.TaskPID, st.TaskStart) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,37 +75,67 @@ func (r *runner) restart(ctx context.Context) error {
 	}
 }
 
-// runnerFor finds the allocation's runner and checks the task name.
-func (a *Agent) runnerFor(w http.ResponseWriter, r *http.Request) *runner {
+// taskFor finds the allocation's runner and, when the query names an
+// extra task, that task's goroutine (nil for the main task). An extra
+// task that is not running has no current task; callers say so.
+func (a *Agent) taskFor(w http.ResponseWriter, r *http.Request) (*runner, *sideTask) {
 	id := r.PathValue("alloc_id")
 	a.mu.Lock()
 	run := a.runners[id]
 	a.mu.Unlock()
 	if run == nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("allocation %s is not running on this node", id))
-		return nil
+		return nil, nil
 	}
-	if task := r.URL.Query().Get("task"); task != "" {
-		if job := run.snapshot().Alloc.Job; job != nil && task != job.Name {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("allocation %s has no task %q (its task is %q)", id, task, job.Name))
-			return nil
-		}
+	task := r.URL.Query().Get("task")
+	job := run.snapshot().Alloc.Job
+	if task == "" || job == nil || task == job.Name {
+		return run, nil
 	}
-	return run
+	if !job.HasTask(task) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("allocation %s has no task %q (its tasks: %s)", id, task, strings.Join(taskNames(job), ", ")))
+		return nil, nil
+	}
+	if s := run.side(task); s != nil {
+		return run, s
+	}
+	writeError(w, http.StatusConflict, fmt.Sprintf("allocation %s: task %s: %v (not started yet)", id, task, driver.ErrTaskNotRunning))
+	return nil, nil
+}
+
+// taskNames lists a job's tasks, the main one (named after the job) first.
+func taskNames(j *structs.Job) []string {
+	out := []string{j.Name}
+	for i := range j.Tasks {
+		out = append(out, j.Tasks[i].Name)
+	}
+	return out
+}
+
+// currentOf is the running task an operation acts on.
+func currentOf(run *runner, side *sideTask) driver.Task {
+	if side != nil {
+		return side.current()
+	}
+	return run.current()
 }
 
 func (a *Agent) handleRestart(w http.ResponseWriter, r *http.Request) {
-	run := a.runnerFor(w, r)
+	run, side := a.taskFor(w, r)
 	if run == nil {
 		return
 	}
-	if run.current() == nil {
+	if currentOf(run, side) == nil {
 		writeError(w, http.StatusConflict, fmt.Sprintf("allocation %s: %v (starting, waiting to restart, or done)", run.id, driver.ErrTaskNotRunning))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.KillTimeout+30*time.Second)
 	defer cancel()
-	if err := run.restart(ctx); err != nil {
+	restart := run.restart
+	if side != nil {
+		restart = side.restart
+	}
+	if err := restart(ctx); err != nil {
 		writeError(w, taskErrCode(err), fmt.Sprintf("allocation %s: restart: %v", run.id, err))
 		return
 	}
@@ -113,7 +144,7 @@ func (a *Agent) handleRestart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) handleSignal(w http.ResponseWriter, r *http.Request) {
-	run := a.runnerFor(w, r)
+	run, side := a.taskFor(w, r)
 	if run == nil {
 		return
 	}
@@ -122,7 +153,7 @@ func (a *Agent) handleSignal(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	t := run.current()
+	t := currentOf(run, side)
 	s, ok := t.(driver.Signaler)
 	switch {
 	case t == nil:
@@ -182,7 +213,7 @@ func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "exec needs a connection upgrade (Connection: Upgrade, Upgrade: "+api.ExecUpgrade+")")
 		return
 	}
-	run := a.runnerFor(w, r)
+	run, side := a.taskFor(w, r)
 	if run == nil {
 		return
 	}
@@ -191,7 +222,7 @@ func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	t := run.current()
+	t := currentOf(run, side)
 	ex, ok := t.(driver.Execer)
 	switch {
 	case t == nil:

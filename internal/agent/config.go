@@ -75,6 +75,9 @@ type Config struct {
 	// host ports from, "MIN-MAX" (default 20000-32000, Nomad's); it is
 	// advertised as the node attribute network.dynamic_ports.
 	DynamicPorts string
+	// HostVolumes are directories of this node that jobs may claim by
+	// name (volumes.go); advertised as node attributes host_volume.<name>.
+	HostVolumes map[string]HostVolume
 	// PortIP is the address tasks are told their ports are reachable at
 	// (GANTRY_IP_<LABEL>; "" = the host of HTTPAddr, or 127.0.0.1 when
 	// that is a wildcard address).
@@ -190,6 +193,7 @@ func (c Config) Validate() error {
 	if _, err := structs.ParsePortRange(c.DynamicPorts); err != nil {
 		bad("dynamic_ports", "%v", err)
 	}
+	errs = append(errs, checkHostVolumes(c.HostVolumes)...)
 	if c.PortIP != "" && net.ParseIP(c.PortIP) == nil {
 		bad("port_ip", "%q is not an IP address", c.PortIP)
 	}

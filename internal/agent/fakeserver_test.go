@@ -228,7 +228,7 @@ func (fs *fakeServer) updateAllocs(w http.ResponseWriter, r *http.Request) {
 	for _, u := range req.Updates {
 		fs.history[u.ID] = append(fs.history[u.ID], u)
 		if a, ok := fs.allocs[u.ID]; ok {
-			a.ClientStatus, a.ClientDescription, a.TaskState = u.ClientStatus, u.ClientDescription, u.TaskState
+			a.ClientStatus, a.ClientDescription, a.TaskState, a.TaskStates = u.ClientStatus, u.ClientDescription, u.TaskState, u.TaskStates
 		}
 	}
 	idx := fs.bumpLocked()

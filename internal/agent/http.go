@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -106,16 +107,36 @@ func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	run := a.runners[id]
 	a.mu.Unlock()
-	if run == nil && (a.store == nil || a.store.get(id) == nil) {
+	var rec *allocRecord
+	if run != nil {
+		rec = run.snapshot()
+	} else if a.store != nil {
+		rec = a.store.get(id)
+	}
+	if rec == nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("allocation %s is not known to this agent", id))
 		return
+	}
+	// The main task's log is in the allocation's directory; an extra
+	// task's in its own (TaskDir).
+	taskDir := ""
+	if task := r.URL.Query().Get("task"); task != "" {
+		job := rec.Alloc.Job
+		switch {
+		case job == nil || task == job.Name:
+		case job.HasTask(task):
+			taskDir = task
+		default:
+			writeError(w, http.StatusNotFound, fmt.Sprintf("allocation %s has no task %q (its tasks: %s)", id, task, strings.Join(taskNames(job), ", ")))
+			return
+		}
 	}
 	// dead reports whether no more output can come.
 	dead := func() bool { return run == nil || run.finished() }
 	// The log is a set of rotated files read as one stream (package
 	// tasklog): offsets count from the task's first byte of output, and a
 	// follower moves on to each new file as the shim rotates.
-	logs := tasklog.NewReader(filepath.Join(a.cfg.DataDir, allocsDir, id), file, offset)
+	logs := tasklog.NewReader(TaskDir(filepath.Join(a.cfg.DataDir, allocsDir, id), taskDir), file, offset)
 	defer func() { _ = logs.Close() }()
 
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ const (
 	EventDriverFailure = "Driver Failure"
 	EventNotRestarting = "Not Restarting"
 	EventLost          = "Lost"
+	EventSetupFailure  = "Setup Failure" // a prestart task failed
 )
 
 // runner drives one allocation's task through its life on this node:
@@ -47,8 +49,16 @@ type runner struct {
 	restartCh chan chan error
 	cur       driver.Task // guarded by mu
 
-	mu  sync.Mutex
-	rec *allocRecord // guarded by mu; the run goroutine writes it
+	// sides are the extra tasks' goroutines (tasks.go); sideWG waits
+	// for them before done is closed.
+	sides  sides
+	sideWG sync.WaitGroup
+
+	// upMu orders updates end to end (record, disk, report), as the
+	// extra tasks' goroutines update the record too.
+	upMu sync.Mutex
+	mu   sync.Mutex
+	rec  *allocRecord // guarded by mu; the run goroutine writes it
 	// counted says the running-tasks gauge includes this task.
 	counted bool
 }
@@ -104,6 +114,8 @@ func (r *runner) setAlloc(a *structs.Allocation) {
 
 // update changes the record under the lock, saves it and reports it.
 func (r *runner) update(f func(rec *allocRecord)) {
+	r.upMu.Lock()
+	defer r.upMu.Unlock()
 	r.mu.Lock()
 	f(r.rec)
 	rec := r.rec.copy()
@@ -114,14 +126,19 @@ func (r *runner) update(f func(rec *allocRecord)) {
 	r.a.updates.push(&structs.AllocClientUpdate{
 		ID: rec.Alloc.ID, ClientStatus: rec.ClientStatus,
 		ClientDescription: rec.ClientDescription, TaskState: rec.TaskState,
+		TaskStates: rec.taskStates(),
 	})
 }
 
 func (r *runner) event(rec *allocRecord, typ, msg string) {
+	r.taskEvent(&rec.TaskState, typ, msg)
+}
+
+func (r *runner) taskEvent(ts *structs.TaskState, typ, msg string) {
 	ev := structs.TaskEvent{Time: r.a.cfg.Now().UnixNano(), Type: typ, Message: msg}
-	rec.TaskState.Events = append(rec.TaskState.Events, ev)
-	if n := len(rec.TaskState.Events) - structs.MaxTaskEvents; n > 0 {
-		rec.TaskState.Events = append([]structs.TaskEvent(nil), rec.TaskState.Events[n:]...)
+	ts.Events = append(ts.Events, ev)
+	if n := len(ts.Events) - structs.MaxTaskEvents; n > 0 {
+		ts.Events = append([]structs.TaskEvent(nil), ts.Events[n:]...)
 	}
 }
 
@@ -138,19 +155,29 @@ func (r *runner) setCounted(on bool) {
 	}
 }
 
-func (r *runner) taskConfig(alloc *structs.Allocation) *driver.TaskConfig {
+// taskConfig is the main task's config; the error says why its volumes
+// cannot be mounted on this node (the config is complete otherwise).
+func (r *runner) taskConfig(alloc *structs.Allocation) (*driver.TaskConfig, error) {
 	j := alloc.Job
+	// The copy's resources are its tasks' sum; the main task gets what
+	// the extra ones do not (all of it for a one-task job).
+	res := alloc.Resources
+	for i := range j.Tasks {
+		res = res.Sub(j.Tasks[i].Resources)
+	}
 	cfg := &driver.TaskConfig{
 		AllocID: alloc.ID, JobID: alloc.JobID, AllocIndex: alloc.Index, JobType: j.Type,
-		Config: j.Config, Env: jobEnv(j), Resources: alloc.Resources, Logs: j.Logs, AllocDir: r.allocDir,
+		Config: j.Config, Env: jobEnv(j), Resources: res, Logs: j.Logs, AllocDir: r.allocDir,
 	}
 	r.a.addPorts(cfg, alloc)
-	return cfg
+	err := r.a.addMounts(cfg, j.Driver, j.VolumeMounts, j)
+	return cfg, err
 }
 
 // run is the runner's goroutine.
 func (r *runner) run() {
 	defer close(r.done)
+	defer r.sideWG.Wait()
 	rec := r.snapshot()
 	if rec.Phase == phaseDone {
 		return
@@ -166,13 +193,15 @@ func (r *runner) run() {
 		return
 	}
 	var task driver.Task
+	r.recoverTasks(rec) // tasks.go
 	switch rec.Phase {
 	case phaseStarting, phaseRunning:
 		if rec.Handle == nil {
 			r.finish(structs.AllocClientFailed, "task lost: the agent stopped while starting it, so it may or may not have run; it is not started again", EventLost, nil)
 			return
 		}
-		t, err := drv.Recover(rec.Handle, r.taskConfig(alloc))
+		cfg, _ := r.taskConfig(alloc) // it runs: its mounts were made
+		t, err := drv.Recover(rec.Handle, cfg)
 		if err != nil {
 			r.finish(structs.AllocClientFailed, fmt.Sprintf("task lost: re-attaching after an agent restart: %v", err), EventLost, nil)
 			return
@@ -210,10 +239,32 @@ func (r *runner) run() {
 				return
 			default:
 			}
-			t, err := r.start(drv)
+			var t driver.Task
+			err := r.startSidecars(alloc.Job)
+			if err == nil {
+				err = r.runPrestart(alloc.Job)
+			}
+			switch {
+			case errors.Is(err, errKilled):
+				r.finishKilled(nil, driver.ExitResult{})
+				return
+			case errors.Is(err, errDetached):
+				return
+			case err != nil:
+				r.update(func(rec *allocRecord) {
+					rec.Phase = phaseRestartWait
+					rec.TaskState.StartedAt, rec.TaskState.PID, rec.TaskState.ExitCode = 0, 0, 0
+					rec.TaskState.FinishedAt = r.a.cfg.Now().UnixNano()
+					r.event(rec, EventSetupFailure, err.Error())
+				})
+			default:
+				t, err = r.start(drv)
+			}
 			if err != nil {
 				res = driver.ExitResult{ExitCode: -1, Err: err}
 				startFailed = true
+			} else {
+				r.startPoststart(alloc.Job)
 			}
 			task = t
 		}
@@ -266,8 +317,11 @@ func (r *runner) run() {
 // agent that dies mid-start never starts the task a second time.
 func (r *runner) start(drv driver.Driver) (driver.Task, error) {
 	r.update(func(rec *allocRecord) { rec.Phase = phaseStarting })
-	cfg := r.taskConfig(r.snapshot().Alloc)
-	task, err := drv.Start(cfg)
+	cfg, err := r.taskConfig(r.snapshot().Alloc)
+	var task driver.Task
+	if err == nil {
+		task, err = drv.Start(cfg)
+	}
 	if err != nil {
 		r.update(func(rec *allocRecord) {
 			rec.Phase = phaseRestartWait
@@ -398,6 +452,7 @@ func (r *runner) finish(status, desc, evType string, res *driver.ExitResult) {
 	if status == structs.AllocClientFailed {
 		r.a.metrics.failures.Inc()
 	}
+	r.endTasks(r.snapshot().Alloc.Job)
 	r.update(func(rec *allocRecord) {
 		rec.Phase = phaseDone
 		rec.Handle = nil
@@ -439,6 +494,7 @@ func (r *runner) finishKilled(task driver.Task, res driver.ExitResult) {
 	} else {
 		msg += " before it started"
 	}
+	r.endTasks(r.snapshot().Alloc.Job)
 	r.update(func(rec *allocRecord) {
 		rec.Phase = phaseDone
 		rec.Handle = nil

@@ -76,13 +76,57 @@ type allocRecord struct {
 	// RestartTimes are unix nanoseconds of recent restarts, for the
 	// restart policy's interval.
 	RestartTimes []int64 `json:"restart_times,omitempty"`
+	// Tasks are the allocation's extra tasks (task groups), by name.
+	Tasks map[string]*taskRecord `json:"tasks,omitempty"`
+}
+
+// taskRecord is what the agent remembers of one extra task.
+type taskRecord struct {
+	// Handle is set while the task runs, to re-attach after a restart.
+	Handle       *driver.Handle    `json:"handle,omitempty"`
+	State        structs.TaskState `json:"state"`
+	RestartTimes []int64           `json:"restart_times,omitempty"`
 }
 
 func (r *allocRecord) copy() *allocRecord {
 	c := *r
 	c.TaskState.Events = append([]structs.TaskEvent(nil), r.TaskState.Events...)
 	c.RestartTimes = append([]int64(nil), r.RestartTimes...)
+	if r.Tasks != nil {
+		c.Tasks = make(map[string]*taskRecord, len(r.Tasks))
+		for k, t := range r.Tasks {
+			tc := *t
+			tc.State.Events = append([]structs.TaskEvent(nil), t.State.Events...)
+			tc.RestartTimes = append([]int64(nil), t.RestartTimes...)
+			c.Tasks[k] = &tc
+		}
+	}
 	return &c
+}
+
+// taskStates is the report of the extra tasks' states (nil without any).
+func (r *allocRecord) taskStates() map[string]structs.TaskState {
+	if len(r.Tasks) == 0 {
+		return nil
+	}
+	out := make(map[string]structs.TaskState, len(r.Tasks))
+	for k, t := range r.Tasks {
+		out[k] = t.State
+	}
+	return out
+}
+
+// task returns the record of an extra task, creating it.
+func (r *allocRecord) task(name string) *taskRecord {
+	if r.Tasks == nil {
+		r.Tasks = map[string]*taskRecord{}
+	}
+	t := r.Tasks[name]
+	if t == nil {
+		t = &taskRecord{State: structs.TaskState{State: structs.TaskStatePending}}
+		r.Tasks[name] = t
+	}
+	return t
 }
 
 // stateStore is the agent's local allocation state: one JSON file per

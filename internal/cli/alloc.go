@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/gantry-project/gantry/api"
@@ -50,8 +51,30 @@ func (e *Env) AllocStatus(ctx context.Context, ref string) error {
 		return err
 	}
 
-	ts := a.TaskState
-	fmt.Fprintln(e.Out, "\nTask")
+	title := "Task"
+	if len(a.TaskStates) > 0 {
+		title = "Task (main)"
+	}
+	if err := e.writeTask(now, title, a.TaskState); err != nil {
+		return err
+	}
+	// Extra tasks (task groups), by name.
+	names := make([]string, 0, len(a.TaskStates))
+	for n := range a.TaskStates {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := e.writeTask(now, "Task "+sanitize(n), a.TaskStates[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTask prints one task's state and recent events under a title.
+func (e *Env) writeTask(now time.Time, title string, ts api.TaskState) error {
+	fmt.Fprintln(e.Out, "\n"+title)
 	tk := &kv{}
 	tk.add("State", orDash(ts.State))
 	tk.add("Restarts", ts.Restarts)
@@ -84,6 +107,8 @@ func (e *Env) AllocStatus(ctx context.Context, ref string) error {
 type LogOptions struct {
 	Stderr bool
 	Follow bool
+	// Task names the task ("" = the main one, named after the job).
+	Task string
 }
 
 // AllocLogs copies a task's stdout (or stderr) to Out; with Follow it keeps
@@ -99,7 +124,7 @@ func (e *Env) AllocLogs(ctx context.Context, ref string, o LogOptions) error {
 	if o.Stderr {
 		stream = "stderr"
 	}
-	body, err := e.Client.AllocLogs(ctx, a.ID, api.LogOptions{Stream: stream, Follow: o.Follow})
+	body, err := e.Client.AllocLogs(ctx, a.ID, api.LogOptions{Stream: stream, Follow: o.Follow, Task: o.Task})
 	if err == nil {
 		_, err = io.Copy(e.Out, body)
 		body.Close()

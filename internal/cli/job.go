@@ -204,7 +204,35 @@ func (e *Env) JobStatus(ctx context.Context, name string) error {
 	k.add("Status", status)
 	k.add("Version", j.Version)
 	k.add("Driver", j.Driver)
-	k.add("Resources", cpuMem(j.Resources)+" per copy")
+	if len(j.Tasks) == 0 {
+		k.add("Resources", cpuMem(j.Resources)+" per copy")
+	} else {
+		k.add("Resources", cpuMem(j.TotalResources())+" per copy, all tasks")
+		tasks := []string{sanitize(j.Name) + " (main, " + j.Driver + ")"}
+		for _, t := range j.Tasks {
+			what := "sidecar"
+			if t.Lifecycle != nil {
+				what = t.Lifecycle.Hook
+				if t.Lifecycle.Sidecar {
+					what += " sidecar"
+				}
+			}
+			tasks = append(tasks, sanitize(t.Name)+" ("+what+", "+t.Driver+")")
+		}
+		k.add("Tasks", strings.Join(tasks, ", "))
+	}
+	if len(j.Volumes) > 0 {
+		vs := make([]string, 0, len(j.Volumes))
+		for name, v := range j.Volumes {
+			s := sanitize(name) + "=" + v.Type + ":" + sanitize(v.Source)
+			if v.ReadOnly {
+				s += " (ro)"
+			}
+			vs = append(vs, s)
+		}
+		sort.Strings(vs)
+		k.add("Volumes", strings.Join(vs, ", "))
+	}
 	k.add("Placement", orDash(j.Placement))
 	k.add("Restart", restartText(j.Restart))
 	k.add("Reschedule", rescheduleText(j.Reschedule))

@@ -64,6 +64,30 @@ type TaskConfig struct {
 	// give a task its own network (docker) publish each one; others ignore
 	// them. Nil until the agent allocates ports.
 	Ports []PortMapping
+	// Mounts are the job's volumes this task mounts.
+	Mounts []Mount
+	// TaskName is the task of the allocation this is: "" for the main
+	// task, the name for an extra one (task groups). Drivers that name
+	// what they create after the allocation (containers) add it.
+	TaskName string
+}
+
+// Mount kinds.
+const (
+	MountHost         = "host"   // Source is a host directory (a declared host volume)
+	MountDockerVolume = "docker" // Source is a Docker named volume
+)
+
+// Mount is a volume the agent mounts into a task. Drivers that give a task
+// its own file system (docker) mount it at Target; the exec driver, which
+// has no mount namespace, passes a host path as GANTRY_VOLUME_<VOLUME>.
+type Mount struct {
+	// Volume is the job's name for the volume.
+	Volume   string `json:"volume"`
+	Kind     string `json:"kind"`
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"read_only,omitempty"`
 }
 
 // PortMapping publishes one host port to a task.

@@ -182,7 +182,13 @@ func (d *ExecDriver) Start(cfg *TaskConfig) (Task, error) {
 		KillTimeoutMS: d.opts.KillTimeout.Milliseconds(),
 	}
 	if d.opts.Cgroups.Enabled() {
-		cg, err := d.opts.Cgroups.Create(cfg.AllocID, cfg.Resources.CPU, cfg.Resources.MemoryMB)
+		// One cgroup per task: an extra task of the allocation (task
+		// groups) gets its own, limited by its own resources.
+		name := cfg.AllocID
+		if cfg.TaskName != "" {
+			name += "." + cfg.TaskName
+		}
+		cg, err := d.opts.Cgroups.Create(name, cfg.Resources.CPU, cfg.Resources.MemoryMB)
 		if err != nil {
 			d.log.Warn("exec driver: running task without limits", "alloc", cfg.AllocID, "err", err)
 		}

@@ -36,6 +36,16 @@ func FuzzParse(f *testing.F) {
 		"network: {ports: []}\n", "network: {}\n", "network: [1]\n", "network: {ports: [{label: a, static: 1.5}]}\n",
 		"{\"network\": {\"ports\": [{\"label\": \"x\", \"static\": 70000, \"to\": -1}]}}",
 		"network: {ports: [{label: a, stat: 1}]}\n", "network: {ports: [{label: a, static: \"80\"}]}\n",
+		// Task groups: extra tasks with lifecycle hooks, volumes and mounts.
+		tasksYAML, "tasks: []\nvolumes: {}\nvolume_mounts: []\n", "tasks: {}\n", "tasks: [1]\n",
+		"tasks: [{name: a, lifecycle: {}}]\n", "tasks: [{name: a, lifecycle: {hook: prestart, sidecar: yes}}]\n",
+		"tasks: [{name: a, lifecycle: {hook: poststop, sidecar: true}, config: {x: [1, 2.5]}, env: {}}]\n",
+		"tasks: [{name: a, lifecycle: {hooks: prestart}}]\n", "tasks: [{name: a, lifecycle: prestart}]\n",
+		"tasks: [{name: a}, {name: a}]\n", "tasks: [{name: a, resources: {cpu: 1.5}}]\n",
+		"volumes: {data: {type: host, source: data, read_only: true}}\nvolume_mounts: [{volume: data, destination: /d}]\n",
+		"volumes: {data: {type: nfs}}\n", "volumes: {\"\": {}}\n", "volumes: [a]\n", "volumes: {a: {source: [x]}}\n",
+		"volume_mounts: [{volume: nope, destination: rel, read_only: 1}]\n", "volume_mounts: [{volume: a, dest: /x}]\n",
+		"{\"tasks\": [{\"name\": \"a\", \"lifecycle\": {\"hook\": \"prestart\"}, \"volume_mounts\": [{\"volume\": \"v\", \"destination\": \"/v\"}]}], \"volumes\": {\"v\": {\"type\": \"docker\", \"source\": \"v\"}}}",
 	}
 	if files, _ := filepath.Glob("../../examples/*.yaml"); len(files) > 0 {
 		for _, p := range files {
@@ -90,3 +100,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// tasksYAML is a job with a group of tasks and volumes (docs/jobs.md).
+const tasksYAML = `name: db
+driver: exec
+config: {command: /bin/sh, args: [-c, "exec server --data $GANTRY_VOLUME_DATA"]}
+resources: {cpu: 500, memory_mb: 256}
+volumes:
+  data: {type: host, source: pgdata}
+  cache: {type: docker, source: db-cache, read_only: true}
+volume_mounts:
+  - {volume: data, destination: /var/lib/db}
+tasks:
+  - name: migrate
+    driver: exec
+    config: {command: /bin/sh, args: [-c, "migrate up"]}
+    resources: {cpu: 100, memory_mb: 64}
+    lifecycle: {hook: prestart}
+    volume_mounts: [{volume: data, destination: /var/lib/db}]
+  - name: proxy
+    driver: docker
+    config: {image: "busybox:local"}
+    resources: {cpu: 100, memory_mb: 32}
+    lifecycle: {hook: prestart, sidecar: true}
+    volume_mounts: [{volume: cache, destination: /cache, read_only: true}]
+  - name: report
+    driver: mock
+    resources: {cpu: 10, memory_mb: 8}
+    lifecycle: {hook: poststop}
+`

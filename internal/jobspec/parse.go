@@ -207,20 +207,34 @@ func parse(data []byte) (*structs.Job, map[string]int, error) {
 // maps map[string]any), which is what the server sees, and empty
 // collections are nil, as if left out.
 func normalize(job *structs.Job) error {
-	if len(job.Config) == 0 {
-		job.Config = nil
-	} else {
-		b, err := json.Marshal(job.Config)
-		if err != nil {
-			return &Error{Problems: []Problem{{Field: "config", Rule: "has no JSON form: " + err.Error()}}}
-		}
-		job.Config = nil
-		if err := json.Unmarshal(b, &job.Config); err != nil {
-			return &Error{Problems: []Problem{{Field: "config", Rule: err.Error()}}}
-		}
+	var err error
+	if job.Config, err = normalizeConfig(job.Config, "config"); err != nil {
+		return err
 	}
 	if len(job.Env) == 0 {
 		job.Env = nil
+	}
+	// Task groups and volumes (tasks.go in structs).
+	if len(job.Volumes) == 0 {
+		job.Volumes = nil
+	}
+	if len(job.VolumeMounts) == 0 {
+		job.VolumeMounts = nil
+	}
+	if len(job.Tasks) == 0 {
+		job.Tasks = nil
+	}
+	for i := range job.Tasks {
+		t := &job.Tasks[i]
+		if t.Config, err = normalizeConfig(t.Config, fmt.Sprintf("tasks[%d].config", i)); err != nil {
+			return err
+		}
+		if len(t.Env) == 0 {
+			t.Env = nil
+		}
+		if len(t.VolumeMounts) == 0 {
+			t.VolumeMounts = nil
+		}
 	}
 	if len(job.Constraints) == 0 {
 		job.Constraints = nil
@@ -235,4 +249,21 @@ func normalize(job *structs.Job) error {
 	}
 	normalizeJobKinds(job) // kinds.go
 	return nil
+}
+
+// normalizeConfig gives a driver config block its JSON form (nil when
+// empty); field names the block in errors.
+func normalizeConfig(config map[string]any, field string) (map[string]any, error) {
+	if len(config) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(config)
+	if err != nil {
+		return nil, &Error{Problems: []Problem{{Field: field, Rule: "has no JSON form: " + err.Error()}}}
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, &Error{Problems: []Problem{{Field: field, Rule: err.Error()}}}
+	}
+	return out, nil
 }

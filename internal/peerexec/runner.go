@@ -65,6 +65,11 @@ func (r *DriverRunner) Start(a *structs.Allocation) error {
 	if !validAllocID(a.ID) {
 		return fmt.Errorf("allocation ID %q: not a plain name", a.ID)
 	}
+	if len(a.Job.Tasks) > 0 || len(a.Job.Volumes) > 0 {
+		// Peers run one task per copy; refusing beats running the main
+		// task without its hooks or data.
+		return errors.New("task groups (tasks) and volumes are run by gantry agents, not by peers")
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {

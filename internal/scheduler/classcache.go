@@ -40,28 +40,38 @@ func NewFeasibilityCache(maxClasses int) *FeasibilityCache {
 	return &FeasibilityCache{max: maxClasses, classes: map[string]*feasClass{}}
 }
 
-func classKey(cs []structs.Constraint, driver string) string {
+func classKey(job *structs.Job) string {
 	var b strings.Builder
-	b.WriteString(driver)
+	for _, d := range job.Drivers() {
+		b.WriteString(d)
+		b.WriteByte(0)
+	}
 	b.WriteByte(0)
-	for _, c := range cs {
+	for _, c := range job.Constraints {
 		b.WriteString(c.String())
 		b.WriteByte(0)
+	}
+	for _, v := range job.HostVolumeClaims() {
+		b.WriteString("\x00volume ")
+		b.WriteString(v.Source)
+		if !v.ReadOnly {
+			b.WriteString(" rw")
+		}
 	}
 	return b.String()
 }
 
 // filter returns the nodes that are ready and pass the constraints, and how
 // many nodes each reason excluded (nil when none).
-func (c *FeasibilityCache) filter(nodes []*structs.Node, cs []structs.Constraint, driver string) ([]*structs.Node, map[string]int) {
+func (c *FeasibilityCache) filter(nodes []*structs.Node, job *structs.Job) ([]*structs.Node, map[string]int) {
 	c.tick++
-	key := classKey(cs, driver)
+	key := classKey(job)
 	cl := c.classes[key]
 	if cl == nil {
 		if len(c.classes) >= c.max {
 			c.evict()
 		}
-		cl = &feasClass{cons: compileJobConstraints(cs, driver)}
+		cl = &feasClass{cons: compileJobConstraints(job)}
 		c.classes[key] = cl
 	}
 	cl.used = c.tick

@@ -88,7 +88,7 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 	}
 
 	if len(rec.Place) > 0 {
-		if r := job.Resources; r.CPU < 0 || r.MemoryMB < 0 || r.IsZero() {
+		if r := job.TotalResources(); r.CPU < 0 || r.MemoryMB < 0 || r.IsZero() {
 			// Validate rejects these; state from elsewhere must not let a
 			// negative ask hide usage and over-commit a node.
 			return nil, fmt.Errorf("job %s: invalid resources %s", jobID, r)

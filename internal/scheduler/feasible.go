@@ -45,6 +45,10 @@ type Constraints struct {
 	// driverAttr, when set, is the attribute of the job's task driver a
 	// node must have (structs.Node.HasDriver); driverReason its reason.
 	driverAttr, driverReason string
+	// moreDrivers are the attribute and reason of the drivers of a job's
+	// extra tasks; volumes its host volume claims.
+	moreDrivers [][2]string
+	volumes     []volumeCheck
 }
 
 // CompileConstraints prepares cs for matching. A regexp that does not
@@ -71,14 +75,39 @@ func CompileConstraints(cs []structs.Constraint) (*Constraints, error) {
 }
 
 // compileJobConstraints is CompileConstraints of the job's constraints
-// plus the implicit one every job has: its node must run its task driver
-// (a docker job never lands on a node without Docker).
-func compileJobConstraints(cs []structs.Constraint, driver string) *Constraints {
-	c, _ := CompileConstraints(cs) // a bad regexp matches nothing
-	if driver != "" {
-		c.driverAttr, c.driverReason = structs.DriverAttrPrefix+driver, ReasonDriver(driver)
+// plus the implicit ones every job has: its node must run its tasks'
+// drivers (a docker job never lands on a node without Docker) and declare
+// the host volumes it claims.
+func compileJobConstraints(job *structs.Job) *Constraints {
+	c, _ := CompileConstraints(job.Constraints) // a bad regexp matches nothing
+	if job.Driver != "" {
+		c.driverAttr, c.driverReason = structs.DriverAttrPrefix+job.Driver, ReasonDriver(job.Driver)
+	}
+	for _, d := range job.Drivers()[1:] {
+		c.moreDrivers = append(c.moreDrivers, [2]string{structs.DriverAttrPrefix + d, ReasonDriver(d)})
+	}
+	for _, v := range job.HostVolumeClaims() {
+		c.volumes = append(c.volumes, volumeCheck{name: v.Source, readOnly: v.ReadOnly,
+			missing: ReasonHostVolume(v.Source), readOnlyReason: ReasonHostVolumeReadOnly(v.Source)})
 	}
 	return c
+}
+
+// ReasonHostVolume is the NodesFiltered key for a node whose agent does not
+// declare a host volume the job claims.
+func ReasonHostVolume(name string) string { return "host volume " + name + " missing" }
+
+// ReasonHostVolumeReadOnly is the NodesFiltered key for a node that
+// declares a host volume read-only that the job claims read-write.
+func ReasonHostVolumeReadOnly(name string) string {
+	return "host volume " + name + " read-only"
+}
+
+// volumeCheck is one host volume a node must declare.
+type volumeCheck struct {
+	name                    string
+	readOnly                bool // the claim accepts a read-only volume
+	missing, readOnlyReason string
 }
 
 // Check returns the first constraint the node fails as a reason string
@@ -91,6 +120,20 @@ func (c *Constraints) Check(n *structs.Node) string {
 	}
 	if c.driverAttr != "" && !n.HasDriver(c.driverAttr) {
 		return c.driverReason
+	}
+	for _, d := range c.moreDrivers {
+		if !n.HasDriver(d[0]) {
+			return d[1]
+		}
+	}
+	for _, v := range c.volumes {
+		ok, ro := n.HostVolume(v.name)
+		switch {
+		case !ok:
+			return v.missing
+		case ro && !v.readOnly:
+			return v.readOnlyReason
+		}
 	}
 	return ""
 }

@@ -57,7 +57,7 @@ func ReconcilePerNode(job *structs.Job, allocs []*structs.Allocation, nodes []*s
 	for _, a := range allocs {
 		byNode[a.NodeID] = append(byNode[a.NodeID], a)
 	}
-	cons := compileJobConstraints(job.Constraints, job.Driver)
+	cons := compileJobConstraints(job)
 	sorted := slices.Clone(nodes)
 	slices.SortFunc(sorted, func(a, b *structs.Node) int { return cmp.Compare(a.ID, b.ID) })
 	known := make(map[string]bool, len(sorted))
@@ -211,7 +211,7 @@ func computePerNodePlan(opts Options, state State, job *structs.Job) *Result {
 	}
 	now := opts.Now()
 	jobCopy := job.Copy()
-	ask := job.Resources
+	ask := job.TotalResources()
 	f := &structs.PlacementFailure{JobID: job.ID, NodesEvaluated: len(nodes), Time: now.UnixNano()}
 	for _, p := range rec.Place {
 		n := state.NodeByID(p.NodeID)

@@ -122,7 +122,7 @@ func NewPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan) 
 // already read from state (nil: read them if needed), so ComputePlan does
 // not merge a big job's allocations with the overlay twice.
 func newPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan, jobAllocs []*structs.Allocation) *Placer {
-	cons := compileJobConstraints(job.Constraints, job.Driver)
+	cons := compileJobConstraints(job)
 	p := &Placer{
 		state: state, job: job, jobCopy: job.Copy(), plan: plan,
 		rng: opts.Rand, now: opts.Now, sample: opts.SampleSize, cons: cons,
@@ -138,8 +138,8 @@ func newPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan, 
 	p.initQuota(jobAllocs)
 	src := state.Nodes()
 	p.total = len(src)
-	if opts.Cache != nil && len(job.Constraints) > 0 {
-		p.nodes, p.prefiltered = opts.Cache.filter(src, job.Constraints, job.Driver)
+	if opts.Cache != nil && (len(job.Constraints) > 0 || len(job.Volumes) > 0) {
+		p.nodes, p.prefiltered = opts.Cache.filter(src, job)
 		p.cached = true
 		return p
 	}
@@ -402,7 +402,7 @@ func (p *Placer) selectNode(ask structs.Resources) int {
 // Place places one copy. It returns the new allocation, or nil when no node
 // can take it even with preemption; the reason is then in Failure().
 func (p *Placer) Place(req PlaceRequest) *structs.Allocation {
-	ask := p.job.Resources
+	ask := p.job.TotalResources()
 	if p.failed != nil && ask == p.lastAsk {
 		// Nothing has freed room since the last copy failed: this one fails
 		// the same way, so skip the full scan.

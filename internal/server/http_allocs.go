@@ -136,6 +136,9 @@ func (s *Server) allocLogs(w http.ResponseWriter, r *http.Request) (any, error) 
 	}
 	u := url.URL{Scheme: s.scheme(), Host: node.HTTPAddr, Path: "/v1/agent/allocation/" + url.PathEscape(a.ID) + "/logs"}
 	aq := url.Values{"type": {stream}, "offset": {strconv.FormatInt(offset, 10)}}
+	if task := q.Get("task"); task != "" {
+		aq.Set("task", task) // the agent checks it against the allocation's tasks
+	}
 	if follow {
 		aq.Set("follow", "true")
 	}

@@ -523,6 +523,21 @@ func updateAllocsFromClientTxn(txn *writeTxn, index uint64, nodeID string, updat
 		}
 		internTaskState(&c.TaskState)
 		c.Health = u.Health.Copy() // nil: not known (an agent before health checks)
+		c.TaskStates = nil
+		for name, ts := range u.TaskStates {
+			// Only the job's own extra tasks, each as bounded as the main
+			// task's state: a report cannot grow the allocation.
+			if (c.Job != nil && !c.Job.HasTask(name)) || len(c.TaskStates) >= structs.MaxTasks {
+				continue
+			}
+			if c.TaskStates == nil {
+				c.TaskStates = make(map[string]structs.TaskState, len(u.TaskStates))
+			}
+			ev := ts.Events
+			ts.Events = append([]structs.TaskEvent(nil), ev[max(0, len(ev)-structs.MaxTaskEvents):]...)
+			internTaskState(&ts)
+			c.TaskStates[name] = ts
+		}
 		c.ModifyTime = now
 		c.ModifyIndex = index
 		if err := txn.allocs.put(c); err != nil {

@@ -76,6 +76,9 @@ type Allocation struct {
 	// Health is the copy's health as its agent reports it (health.go);
 	// nil while not known.
 	Health *AllocHealth `json:"health,omitempty"`
+	// TaskStates are the states of the copy's extra tasks (Job.Tasks), by
+	// name; TaskState stays the main task's.
+	TaskStates map[string]TaskState `json:"task_states,omitempty"`
 
 	// PreviousAllocation is the allocation this one replaces.
 	PreviousAllocation string `json:"previous_allocation,omitempty"`
@@ -123,6 +126,7 @@ func (a *Allocation) Copy() *Allocation {
 	c.TaskState.Events = append([]TaskEvent(nil), a.TaskState.Events...)
 	c.Ports = append([]AllocPort(nil), a.Ports...)
 	c.Health = a.Health.Copy()
+	c.TaskStates = CopyTaskStates(a.TaskStates)
 	return &c
 }
 
@@ -130,5 +134,18 @@ func (a *Allocation) Copy() *Allocation {
 func (a *Allocation) Stub() *Allocation {
 	c := a.Copy()
 	c.Job = nil
+	return c
+}
+
+// CopyTaskStates deep-copies extra tasks' states (nil stays nil).
+func CopyTaskStates(m map[string]TaskState) map[string]TaskState {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]TaskState, len(m))
+	for k, ts := range m {
+		ts.Events = append([]TaskEvent(nil), ts.Events...)
+		c[k] = ts
+	}
 	return c
 }

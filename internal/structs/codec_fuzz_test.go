@@ -77,6 +77,21 @@ func (g *gen) health() *AllocHealth {
 	return h
 }
 
+// taskStates is nil, empty or a few extra tasks' states.
+func (g *gen) taskStates() map[string]TaskState {
+	switch g.n(3) {
+	case 0, 1:
+		return nil
+	case 2:
+		return map[string]TaskState{}
+	}
+	m := map[string]TaskState{}
+	for range g.n(3) + 1 {
+		m[g.str()] = g.taskState()
+	}
+	return m
+}
+
 var genJobs = []*Job{nil, {ID: "web", Name: "web", Version: 3, Priority: 50, Count: 2, Driver: "mock",
 	Resources: Resources{CPU: 100, MemoryMB: 64}}, {ID: "old", Name: "old", Version: 1, Type: JobTypeBatch}}
 
@@ -94,7 +109,7 @@ func (g *gen) alloc(prev *Allocation) *Allocation {
 	a.Name = AllocName(a.JobID, a.Index)
 	for range g.n(6) {
 		switch g.n(16) {
-		case 15:
+		case 16:
 			a.Health = g.health()
 		case 0:
 			a.Name = g.str()
@@ -132,6 +147,8 @@ func (g *gen) alloc(prev *Allocation) *Allocation {
 					a.Ports = append(a.Ports, AllocPort{Label: g.str(), Value: int(g.int64()), To: int(g.int64())})
 				}
 			}
+		case 15:
+			a.TaskStates = g.taskStates()
 		}
 	}
 	return a

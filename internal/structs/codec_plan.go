@@ -38,7 +38,10 @@ const (
 	amAllocModifyIndex
 	amPorts  // the host ports: a count (nil-or-length), then label, value, to each
 	amHealth // set when Health is not nil (codec_health.go); not a difference
-	amAll    = amHealth<<1 - 1
+	// amTaskStates: the extra tasks' states (taskStates); unset in bodies
+	// from before task groups.
+	amTaskStates
+	amAll = amTaskStates<<1 - 1
 )
 
 // Bits of a plan's flags.
@@ -252,6 +255,9 @@ func (e *planEncoder) alloc(a *Allocation) error {
 	if a.Health != nil {
 		m |= amHealth
 	}
+	if a.TaskStates != nil || p.TaskStates != nil {
+		m |= amTaskStates
+	}
 
 	e.uvarint(m)
 	if m&amIDString != 0 {
@@ -340,6 +346,16 @@ func (e *planEncoder) alloc(a *Allocation) error {
 	}
 	if m&amHealth != 0 {
 		e.health(a.Health)
+	}
+	if m&amTaskStates != 0 {
+		// A flag, then the states: "none" must be sayable when the
+		// previous allocation had some.
+		if a.TaskStates == nil {
+			e.uvarint(0)
+		} else {
+			e.uvarint(1)
+			e.taskStates(a.TaskStates)
+		}
 	}
 	e.prev = *a
 	return nil
@@ -632,6 +648,18 @@ func (d *planDecoder) alloc(a *Allocation) bool {
 	a.Health = nil
 	if m&amHealth != 0 {
 		a.Health = d.health()
+	}
+	if m&amTaskStates != 0 {
+		a.TaskStates = nil
+		switch f := d.uvarint("allocation task states flag"); {
+		case d.err != nil:
+		case f == 1:
+			a.TaskStates = d.taskStates()
+		case f != 0:
+			d.fail("allocation task states flag %d is not 0 or 1", f)
+		}
+	} else {
+		a.TaskStates = CopyTaskStates(a.TaskStates)
 	}
 	*p = *a
 	return true

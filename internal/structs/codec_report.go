@@ -1,6 +1,9 @@
 package structs
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+)
 
 // Bits of a report's mask: statuses written only when they differ from the
 // previous report of the entry.
@@ -10,7 +13,11 @@ const (
 	umClientStatus
 	umClientDescription
 	umHealth // a non-nil Health follows the task state (codec_health.go)
-	umAll    = umHealth<<1 - 1
+	// umTaskStates: the extra tasks' states follow the main task's (a
+	// count, then name and state each). Bodies from before task groups
+	// never set it, so they decode as before.
+	umTaskStates
+	umAll = umTaskStates<<1 - 1
 )
 
 // EncodeReportBatch returns the binary body of an
@@ -47,6 +54,9 @@ func EncodeReportBatch(req *AllocClientUpdateBatchRequest) []byte {
 			if u.Health != nil {
 				m |= umHealth
 			}
+			if u.TaskStates != nil {
+				m |= umTaskStates
+			}
 			e.uvarint(m)
 			if m&umIDString != 0 {
 				e.str(u.ID)
@@ -62,6 +72,9 @@ func EncodeReportBatch(req *AllocClientUpdateBatchRequest) []byte {
 			e.taskState(&u.TaskState, &prev.TaskState)
 			if m&umHealth != 0 {
 				e.health(u.Health)
+			}
+			if m&umTaskStates != 0 {
+				e.taskStates(u.TaskStates)
 			}
 			prev = *u
 		}
@@ -147,6 +160,51 @@ func (d *decoder) report(u *AllocClientUpdate, prev *AllocClientUpdate) bool {
 	if m&umHealth != 0 {
 		u.Health = d.health()
 	}
+	if m&umTaskStates != 0 {
+		u.TaskStates = d.taskStates()
+	}
 	*prev = *u
 	return true
+}
+
+// taskStates writes extra tasks' states sorted by name, each relative to
+// the zero state (they are few and change together with the main one).
+func (e *encoder) taskStates(m map[string]TaskState) {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	e.uvarint(uint64(len(names)))
+	for _, k := range names {
+		ts := m[k]
+		e.ref(k)
+		e.taskState(&ts, &TaskState{})
+	}
+}
+
+func (d *decoder) taskStates() map[string]TaskState {
+	n := d.count("task states")
+	if d.err != nil {
+		return nil
+	}
+	if n > MaxTasks {
+		d.fail("task states: %d, more than the %d tasks a copy may have", n, MaxTasks)
+		return nil
+	}
+	out := make(map[string]TaskState, n)
+	for range n {
+		name := d.ref("task state name")
+		var ts TaskState
+		d.taskState(&ts, &TaskState{})
+		if d.err != nil {
+			return nil
+		}
+		if _, dup := out[name]; dup {
+			d.fail("task states: %q given twice", name)
+			return nil
+		}
+		out[name] = ts
+	}
+	return out
 }

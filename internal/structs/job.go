@@ -123,11 +123,11 @@ func (l LogConfig) WithDefaults() LogConfig {
 	return l
 }
 
-// Job is a unit of work users submit: Count copies of one task.
+// Job is a unit of work users submit: Count copies of one task group.
 //
-// A job holds a single task (no task groups): one job = one kind of process,
-// scaled by Count. This keeps the model and the CLI small; co-located tasks
-// can be a later feature.
+// A job holds a single group: its top-level fields are the group's and its
+// main task's, and Tasks adds more tasks to every copy (tasks.go), so a
+// one-task document reads as it always did.
 type Job struct {
 	// ID is the job's identity in state: JobKey(Namespace, Name), which
 	// is the name in the default namespace. Registering a job with an
@@ -153,6 +153,12 @@ type Job struct {
 	Network *Network `json:"network,omitempty" yaml:"network,omitempty"`
 	// Services name the copies' endpoints and their health checks (health.go).
 	Services []Service `json:"services,omitempty" yaml:"services,omitempty"`
+	// Volumes are claimed by each copy and mounted into its tasks by
+	// VolumeMounts (the main task's) and Tasks[i].VolumeMounts; Tasks
+	// are run beside the main task (tasks.go).
+	Volumes      map[string]VolumeRequest `json:"volumes,omitempty" yaml:"volumes,omitempty"`
+	VolumeMounts []VolumeMount            `json:"volume_mounts,omitempty" yaml:"volume_mounts,omitempty"`
+	Tasks        []Task                   `json:"tasks,omitempty" yaml:"tasks,omitempty"`
 
 	Restart    RestartPolicy    `json:"restart" yaml:"restart"`
 	Reschedule ReschedulePolicy `json:"reschedule" yaml:"reschedule"`
@@ -232,6 +238,7 @@ func (j *Job) Copy() *Job {
 		c.Network = &Network{Ports: append([]Port(nil), j.Network.Ports...)}
 	}
 	c.Services = copyServices(j.Services)
+	j.copyTasks(&c)
 	if j.FrameworkTask != nil {
 		t := *j.FrameworkTask
 		c.FrameworkTask = &t
@@ -261,9 +268,13 @@ func SpecChanged(old, updated *Job) bool {
 		Env         map[string]string
 		Network     *Network  `json:",omitempty"`
 		Services    []Service `json:",omitempty"`
+		// Omitted when empty, so jobs without them compare as before.
+		Volumes      map[string]VolumeRequest `json:",omitempty"`
+		VolumeMounts []VolumeMount            `json:",omitempty"`
+		Tasks        []Task                   `json:",omitempty"`
 	}
-	a := spec{old.Constraints, old.Resources, old.Driver, old.Config, old.Env, old.Network, old.Services}
-	b := spec{updated.Constraints, updated.Resources, updated.Driver, updated.Config, updated.Env, updated.Network, updated.Services}
+	a := spec{old.Constraints, old.Resources, old.Driver, old.Config, old.Env, old.Network, old.Services, old.Volumes, old.VolumeMounts, old.Tasks}
+	b := spec{updated.Constraints, updated.Resources, updated.Driver, updated.Config, updated.Env, updated.Network, updated.Services, updated.Volumes, updated.VolumeMounts, updated.Tasks}
 	// Compare through JSON so that map[string]any values decoded from YAML
 	// (int) and JSON (float64) compare by meaning.
 	ja, _ := json.Marshal(a)

@@ -46,6 +46,8 @@ type AllocClientUpdate struct {
 	TaskState         TaskState `json:"task_state"`
 	// Health is the copy's health; nil while not known (health.go).
 	Health *AllocHealth `json:"health,omitempty"`
+	// TaskStates are the extra tasks' states (Allocation.TaskStates).
+	TaskStates map[string]TaskState `json:"task_states,omitempty"`
 }
 
 // AllocClientUpdateRequest applies a batch of agent reports.

@@ -189,6 +189,7 @@ func (j *Job) Validate(drivers DriverRules) error {
 	}
 	j.validateNetwork(e)
 	j.validateServices(e)
+	j.validateTasks(e, drivers)
 	validateBackoff(e, "reschedule", j.Reschedule.DelayFunction, j.Reschedule.Delay, j.Reschedule.MaxDelay)
 	if j.Driver == "" {
 		e.add("driver", "is required")

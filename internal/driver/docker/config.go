@@ -25,6 +25,7 @@ const (
 	LabelNode    = "gantry.node"
 	LabelAlloc   = "gantry.alloc"
 	LabelJob     = "gantry.job"
+	LabelTask    = "gantry.task" // an extra task's name (task groups)
 	labelPrefix  = "gantry."
 )
 

@@ -123,5 +123,24 @@ func (d *Driver) createOptions(cfg *driver.TaskConfig, s *spec) (client.Containe
 		}
 		h.Mounts = append(h.Mounts, m)
 	}
-	return client.ContainerCreateOptions{Name: ContainerName(cfg.AllocID), Config: c, HostConfig: h}, nil
+	for _, v := range cfg.Mounts {
+		// Volumes the job claims (volumes + volume_mounts): a host volume
+		// is a directory the agent's operator declared, so it needs no
+		// --docker-allow-host-binds; a docker volume is created by the
+		// Engine when missing and outlives the container.
+		m := mount.Mount{Target: v.Target, ReadOnly: v.ReadOnly, Source: v.Source}
+		switch v.Kind {
+		case driver.MountHost:
+			m.Type = mount.TypeBind
+		case driver.MountDockerVolume:
+			m.Type = mount.TypeVolume
+		default:
+			return client.ContainerCreateOptions{}, fmt.Errorf("volume %q: unknown mount kind %q", v.Volume, v.Kind)
+		}
+		h.Mounts = append(h.Mounts, m)
+	}
+	if cfg.TaskName != "" {
+		labels[LabelTask] = cfg.TaskName
+	}
+	return client.ContainerCreateOptions{Name: taskContainerName(cfg), Config: c, HostConfig: h}, nil
 }

@@ -3,6 +3,7 @@ package docker
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -126,5 +127,41 @@ func TestCreateOptionsLimitsAndBinds(t *testing.T) {
 				t.Errorf("shares %d quota %d, want %d %d", o.HostConfig.CPUShares, o.HostConfig.CPUQuota, tc.shares, tc.quota)
 			}
 		})
+	}
+}
+
+// TestCreateOptionsJobVolumes: volumes the job claims become a bind mount
+// (host volume, allowed without --docker-allow-host-binds since the agent
+// declared it) and a volume mount (docker volume), read-only as asked; an
+// extra task's container carries its name.
+func TestCreateOptionsJobVolumes(t *testing.T) {
+	d := &Driver{opts: Options{NodeID: "n1"}}
+	cfg := testConfig(t, map[string]any{"image": "x"})
+	cfg.TaskName = "side"
+	cfg.Mounts = []driver.Mount{
+		{Volume: "data", Kind: driver.MountHost, Source: "/srv/data", Target: "/data", ReadOnly: true},
+		{Volume: "cache", Kind: driver.MountDockerVolume, Source: "web-cache", Target: "/cache"},
+	}
+	s, errs := parseSpec(cfg.Config)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	o, err := d.createOptions(cfg, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []mount.Mount{
+		{Type: mount.TypeBind, Source: "/srv/data", Target: "/data", ReadOnly: true},
+		{Type: mount.TypeVolume, Source: "web-cache", Target: "/cache"},
+	}
+	if !reflect.DeepEqual(o.HostConfig.Mounts, want) {
+		t.Fatalf("mounts %+v, want %+v", o.HostConfig.Mounts, want)
+	}
+	if o.Name != ContainerName(cfg.AllocID)+"-side" || o.Config.Labels[LabelTask] != "side" {
+		t.Fatalf("name %q labels %v", o.Name, o.Config.Labels)
+	}
+	cfg.Mounts = []driver.Mount{{Volume: "x", Kind: "nfs", Source: "a", Target: "/x"}}
+	if _, err := d.createOptions(cfg, s); err == nil || !strings.Contains(err.Error(), `unknown mount kind "nfs"`) {
+		t.Fatalf("err %v", err)
 	}
 }

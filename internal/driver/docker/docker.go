@@ -188,6 +188,16 @@ func (d *Driver) Cleanup(ctx context.Context, owns func(allocID string) bool) (i
 // ContainerName is the name of an allocation's container.
 func ContainerName(allocID string) string { return "gantry-" + allocID }
 
+// taskContainerName is the container of one task of an allocation: the
+// main task's is ContainerName (as before task groups, so running
+// containers are found again), an extra task's adds its name.
+func taskContainerName(cfg *driver.TaskConfig) string {
+	if cfg.TaskName == "" {
+		return ContainerName(cfg.AllocID)
+	}
+	return ContainerName(cfg.AllocID) + "-" + cfg.TaskName
+}
+
 // Files the driver keeps in the allocation directory.
 const (
 	exitFile   = "docker-exit.json" // the container's end, written before it is removed

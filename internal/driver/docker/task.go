@@ -52,7 +52,7 @@ func (d *Driver) Start(cfg *driver.TaskConfig) (driver.Task, error) {
 	if err := d.ensureImage(s); err != nil {
 		return nil, err
 	}
-	if err := d.removeStale(cfg.AllocID); err != nil {
+	if err := d.removeStale(cfg.AllocID, taskContainerName(cfg)); err != nil {
 		return nil, err
 	}
 	opts, err := d.createOptions(cfg, s)
@@ -100,10 +100,9 @@ func (d *Driver) Start(cfg *driver.TaskConfig) (driver.Task, error) {
 // removeStale removes a container an earlier run of the allocation left
 // (its exit was recorded but the removal did not happen). A running one is
 // never touched: starting a second container for a task is refused.
-func (d *Driver) removeStale(allocID string) error {
+func (d *Driver) removeStale(allocID, name string) error {
 	ctx, cancel := d.callCtx()
 	defer cancel()
-	name := ContainerName(allocID)
 	insp, err := d.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	switch {
 	case cerrdefs.IsNotFound(err):

@@ -263,7 +263,7 @@ func (s *Scheduler) Accept(ctx context.Context, streamID string, c *structs.Fram
 			st.State, st.Message = structs.TaskDropped, "the plan applier refused the placement: the node no longer has the room"
 		default:
 			st.State = structs.TaskStaging
-			placed[l.t.nodeID] = placed[l.t.nodeID].Add(l.job.Resources)
+			placed[l.t.nodeID] = placed[l.t.nodeID].Add(l.job.TotalResources())
 		}
 		l.t.state = st.State
 		if st.State != structs.TaskStaging {
