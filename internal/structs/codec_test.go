@@ -209,7 +209,7 @@ func TestDecodeErrors(t *testing.T) {
 			"job 1 is not in the entry's table of 0"},
 		{"dup map key", cat(one, uv(1), uv(1), uv(0), uv(2), uv(pfFailure), uv(0), uv(0), uv(0), uv(0), uv(0), uv(0), uv(3), uv(0), uv(1), uv(0), uv(2)), false,
 			`key "" twice`},
-		{"report mask", cat(one, uv(1), uv(1), uv(2), uv(0), uv(0), uv(2), uv(1<<5)), true, "node 0 of 1: report 0 of 1: report mask 0x20 has unknown bits"},
+		{"report mask", cat(one, uv(1), uv(1), uv(2), uv(0), uv(0), uv(2), uv(1<<6)), true, "node 0 of 1: report 0 of 1: report mask 0x40 has unknown bits"},
 		{"health flags", cat(one, uv(1), uv(1), uv(2), uv(0), uv(0), uv(2), uv(umHealth), make([]byte, 16), uv(0), uv(4)), true, "health flags 0x4 have unknown bits"},
 		{"task mask", cat(one, uv(1), uv(1), uv(2), uv(0), uv(0), uv(2), uv(0), make([]byte, 16), uv(1<<8)), true, "task state mask 0x100 has unknown bits"},
 		{"events count", cat(one, uv(1), uv(1), uv(2), uv(0), uv(0), uv(2), uv(0), make([]byte, 16), uv(tsEvents), uv(100)), true, "task events: 100 items cannot fit"},
