@@ -37,6 +37,7 @@ var persistedMessageTypes = map[string]MessageType{
 	"ACLTokenDeleteRequestType":         124,
 	"NamespaceUpsertRequestType":        125,
 	"NamespaceDeleteRequestType":        126,
+	"DeploymentUpsertRequestType":       127,
 }
 
 // messageTypeConst is one MessageType constant found in the source.
