@@ -254,6 +254,13 @@ type DeploymentUpsertRequest struct {
 	Time        int64         `json:"time"`
 }
 
+// DeploymentActionResponse answers a pause, resume, fail or promote: the
+// deployment as stored, and the Raft index of the change.
+type DeploymentActionResponse struct {
+	Deployment *Deployment `json:"deployment"`
+	Index      uint64      `json:"index"`
+}
+
 // HealthState is a copy's health under a deployment's or a migration's
 // rule.
 type HealthState int
