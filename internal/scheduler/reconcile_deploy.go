@@ -196,6 +196,8 @@ func ReconcileRolling(job *structs.Job, allocs []*structs.Allocation, dep *struc
 	drainBudget := drainMax - moving
 	drainWaiting := false
 
+	// First what does not wait: canaries and old copies beside a new one,
+	// and indexes with no live copy (placed at once, as Reconcile does).
 	for i := range slots {
 		s := &slots[i]
 		switch {
@@ -212,11 +214,27 @@ func ReconcileRolling(job *structs.Job, allocs []*structs.Allocation, dep *struc
 			if s.draining != nil {
 				stop(s.draining, DescNodeDrained)
 			}
-		case s.fresh != nil:
+		case s.fresh != nil, s.old != nil:
 			if s.draining != nil {
 				stop(s.draining, DescNodeDrained)
 			}
-		case s.old != nil:
+		case s.draining != nil:
+		case s.replaced == nil && len(s.allocs) > 0 && s.allocs[0].JobVersion < job.Version &&
+			s.allocs[0].ClientStatus == structs.AllocClientFailed:
+			// An older version's copy failed: its reschedule delay is not
+			// the new version's to wait for.
+			r.Place = append(r.Place, PlaceRequest{Index: s.idx, Previous: s.allocs[0].ID, Reason: "replacement"})
+		default:
+			r.placeMissing(job, s.idx, s.allocs, s.replaced, now)
+		}
+	}
+	// New copies placed above are not healthy yet: they use the budgets.
+	updateBudget -= len(r.Place)
+	drainBudget -= len(r.Place)
+	for i := range slots {
+		s := &slots[i]
+		switch {
+		case s.fresh == nil && s.old != nil:
 			switch {
 			case canaries > 0 && !s.freshEver:
 				canaries--
@@ -228,10 +246,7 @@ func ReconcileRolling(job *structs.Job, allocs []*structs.Allocation, dep *struc
 					Index: s.idx, Previous: s.old.ID, RescheduleCount: s.old.RescheduleCount, Reason: "replacement",
 				})
 			}
-			if s.draining != nil {
-				stop(s.draining, DescNodeDrained)
-			}
-		case s.draining != nil:
+		case s.fresh == nil && s.draining != nil:
 			a := s.draining
 			if a.JobVersion < job.Version && updateBudget > 0 && !canaryPhase {
 				updateBudget-- // an old copy on a draining node: the update replaces it
@@ -248,8 +263,6 @@ func ReconcileRolling(job *structs.Job, allocs []*structs.Allocation, dep *struc
 			r.Place = append(r.Place, PlaceRequest{
 				Index: s.idx, Previous: a.ID, RescheduleCount: a.RescheduleCount, Reason: "replacement",
 			})
-		default:
-			r.placeMissing(job, s.idx, s.allocs, s.replaced, now)
 		}
 	}
 	if drainWaiting {
