@@ -161,7 +161,7 @@ func TestMessageTypeNames(t *testing.T) {
 		{10, "type_10"},
 		{GCRequestType, "gc"},
 		{115, "type_115"},
-		{127, "type_127"},
+		{128, "type_128"},
 		{255, "type_255"},
 	} {
 		if got := tc.t.String(); got != tc.want {
