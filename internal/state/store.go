@@ -548,6 +548,7 @@ func updateAllocsFromClientTxn(txn *writeTxn, index uint64, nodeID string, updat
 			c.TaskState.Events = append([]structs.TaskEvent(nil), ev...)
 		}
 		internTaskState(&c.TaskState)
+		c.Health = u.Health.Copy() // nil: not known (an agent before health checks)
 		c.ModifyTime = now
 		c.ModifyIndex = index
 		if err := txn.allocs.put(c); err != nil {

@@ -73,6 +73,9 @@ type Allocation struct {
 	ClientDescription  string `json:"client_description,omitempty"`
 
 	TaskState TaskState `json:"task_state"`
+	// Health is the copy's health as its agent reports it (health.go);
+	// nil while not known.
+	Health *AllocHealth `json:"health,omitempty"`
 
 	// PreviousAllocation is the allocation this one replaces.
 	PreviousAllocation string `json:"previous_allocation,omitempty"`
@@ -119,6 +122,7 @@ func (a *Allocation) Copy() *Allocation {
 	c := *a
 	c.TaskState.Events = append([]TaskEvent(nil), a.TaskState.Events...)
 	c.Ports = append([]AllocPort(nil), a.Ports...)
+	c.Health = a.Health.Copy()
 	return &c
 }
 

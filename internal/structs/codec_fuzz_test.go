@@ -63,6 +63,20 @@ func (g *gen) taskState() TaskState {
 	return ts
 }
 
+func (g *gen) health() *AllocHealth {
+	if g.n(2) == 0 {
+		return nil
+	}
+	h := &AllocHealth{Healthy: g.n(1) == 1, Time: g.int64()}
+	if n := g.n(3); n > 0 {
+		h.Checks = []CheckStatus{}
+		for range n - 1 {
+			h.Checks = append(h.Checks, CheckStatus{Name: g.str(), Status: g.str(), Output: g.str(), Time: g.int64()})
+		}
+	}
+	return h
+}
+
 var genJobs = []*Job{nil, {ID: "web", Name: "web", Version: 3, Priority: 50, Count: 2, Driver: "mock",
 	Resources: Resources{CPU: 100, MemoryMB: 64}}, {ID: "old", Name: "old", Version: 1, Type: JobTypeBatch}}
 
@@ -79,7 +93,9 @@ func (g *gen) alloc(prev *Allocation) *Allocation {
 	a.JobID = g.str()
 	a.Name = AllocName(a.JobID, a.Index)
 	for range g.n(6) {
-		switch g.n(15) {
+		switch g.n(16) {
+		case 15:
+			a.Health = g.health()
 		case 0:
 			a.Name = g.str()
 		case 1:
@@ -180,7 +196,7 @@ func (g *gen) reportBatch() *AllocClientUpdateBatchRequest {
 					continue
 				}
 				r.Updates = append(r.Updates, &AllocClientUpdate{ID: g.str(), ClientStatus: g.str(),
-					ClientDescription: g.str(), TaskState: g.taskState()})
+					ClientDescription: g.str(), TaskState: g.taskState(), Health: g.health()})
 			}
 		}
 		req.Nodes = append(req.Nodes, r)

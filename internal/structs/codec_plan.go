@@ -36,8 +36,9 @@ const (
 	amCreateIndex
 	amModifyIndex
 	amAllocModifyIndex
-	amPorts // the host ports: a count (nil-or-length), then label, value, to each
-	amAll   = amPorts<<1 - 1
+	amPorts  // the host ports: a count (nil-or-length), then label, value, to each
+	amHealth // set when Health is not nil (codec_health.go); not a difference
+	amAll    = amHealth<<1 - 1
 )
 
 // Bits of a plan's flags.
@@ -248,6 +249,9 @@ func (e *planEncoder) alloc(a *Allocation) error {
 	if !slices.Equal(a.Ports, p.Ports) || (a.Ports == nil) != (p.Ports == nil) {
 		m |= amPorts
 	}
+	if a.Health != nil {
+		m |= amHealth
+	}
 
 	e.uvarint(m)
 	if m&amIDString != 0 {
@@ -333,6 +337,9 @@ func (e *planEncoder) alloc(a *Allocation) error {
 			e.int(pt.Value)
 			e.int(pt.To)
 		}
+	}
+	if m&amHealth != 0 {
+		e.health(a.Health)
 	}
 	e.prev = *a
 	return nil
@@ -621,6 +628,10 @@ func (d *planDecoder) alloc(a *Allocation) bool {
 	} else if a.Ports != nil {
 		// Same ports as the previous allocation: its own copy.
 		a.Ports = slices.Clone(a.Ports)
+	}
+	a.Health = nil
+	if m&amHealth != 0 {
+		a.Health = d.health()
 	}
 	*p = *a
 	return true

@@ -9,7 +9,8 @@ const (
 	umIDString             // the ID is not a UUID: a string follows instead of 16 bytes
 	umClientStatus
 	umClientDescription
-	umAll = umClientDescription<<1 - 1
+	umHealth // a non-nil Health follows the task state (codec_health.go)
+	umAll    = umHealth<<1 - 1
 )
 
 // EncodeReportBatch returns the binary body of an
@@ -43,6 +44,9 @@ func EncodeReportBatch(req *AllocClientUpdateBatchRequest) []byte {
 			if u.ClientDescription != prev.ClientDescription {
 				m |= umClientDescription
 			}
+			if u.Health != nil {
+				m |= umHealth
+			}
 			e.uvarint(m)
 			if m&umIDString != 0 {
 				e.str(u.ID)
@@ -56,6 +60,9 @@ func EncodeReportBatch(req *AllocClientUpdateBatchRequest) []byte {
 				e.ref(u.ClientDescription)
 			}
 			e.taskState(&u.TaskState, &prev.TaskState)
+			if m&umHealth != 0 {
+				e.health(u.Health)
+			}
 			prev = *u
 		}
 	}
@@ -137,6 +144,9 @@ func (d *decoder) report(u *AllocClientUpdate, prev *AllocClientUpdate) bool {
 		u.ClientDescription = d.ref("report client_description")
 	}
 	d.taskState(&u.TaskState, &prev.TaskState)
+	if m&umHealth != 0 {
+		u.Health = d.health()
+	}
 	*prev = *u
 	return true
 }

@@ -30,7 +30,8 @@ func testPlanBatch() *ApplyPlanBatchRequest {
 			PID: 99, Events: []TaskEvent{{Time: 1, Type: "Received"}, {Time: 2, Type: "Started", Message: "task started"}}},
 		PreviousAllocation: testUUID, RescheduleCount: 1, PreemptedBy: testUUID, CreateTime: 3, ModifyTime: 9,
 		CreateIndex: 10, ModifyIndex: 12, AllocModifyIndex: 11,
-		Ports: []AllocPort{{Label: "http", Value: 20001, To: 80}, {Label: "db", Value: -1}}}
+		Ports:  []AllocPort{{Label: "http", Value: 20001, To: 80}, {Label: "db", Value: -1}},
+		Health: &AllocHealth{Healthy: true, Time: 8, Checks: []CheckStatus{{Name: "web-http-0", Status: CheckPassing, Output: "HTTP 200", Time: 7}}}}
 	evicted2 := evicted.Copy()
 	evicted2.ID = testUUID
 	evicted2.TaskState.Events = []TaskEvent{}
@@ -60,7 +61,9 @@ func testReportBatch() *AllocClientUpdateBatchRequest {
 	}
 	return &AllocClientUpdateBatchRequest{Nodes: []AllocClientUpdateRequest{
 		{NodeID: "9b2c7e3a-0000-4000-8000-000000000001", Time: 1_700_000_000_200_000_000,
-			Updates: []*AllocClientUpdate{running(testUUID, 10), running("short", 11), nil}},
+			Updates: []*AllocClientUpdate{running(testUUID, 10), running("short", 11), nil,
+				{ID: "h", ClientStatus: AllocClientRunning, Health: &AllocHealth{Time: 3, Checks: []CheckStatus{{Name: "c", Status: CheckCritical, Output: "refused", Time: 2}, {Name: "d", Status: CheckPassing}}}},
+				{ID: "i", ClientStatus: AllocClientRunning, Health: &AllocHealth{Healthy: true, Time: 4}}}},
 		{NodeID: "n2", Time: 1, Updates: []*AllocClientUpdate{{ID: "x", ClientStatus: AllocClientFailed,
 			ClientDescription: "exited 1", TaskState: TaskState{State: TaskStateDead, Restarts: 3, ExitCode: 1,
 				Failed: true, FinishedAt: 2, Events: []TaskEvent{}}}}},
@@ -206,7 +209,8 @@ func TestDecodeErrors(t *testing.T) {
 			"job 1 is not in the entry's table of 0"},
 		{"dup map key", cat(one, uv(1), uv(1), uv(0), uv(2), uv(pfFailure), uv(0), uv(0), uv(0), uv(0), uv(0), uv(0), uv(3), uv(0), uv(1), uv(0), uv(2)), false,
 			`key "" twice`},
-		{"report mask", cat(one, uv(1), uv(1), uv(2), uv(0), uv(0), uv(2), uv(1<<4)), true, "node 0 of 1: report 0 of 1: report mask 0x10 has unknown bits"},
+		{"report mask", cat(one, uv(1), uv(1), uv(2), uv(0), uv(0), uv(2), uv(1<<5)), true, "node 0 of 1: report 0 of 1: report mask 0x20 has unknown bits"},
+		{"health flags", cat(one, uv(1), uv(1), uv(2), uv(0), uv(0), uv(2), uv(umHealth), make([]byte, 16), uv(0), uv(4)), true, "health flags 0x4 have unknown bits"},
 		{"task mask", cat(one, uv(1), uv(1), uv(2), uv(0), uv(0), uv(2), uv(0), make([]byte, 16), uv(1<<8)), true, "task state mask 0x100 has unknown bits"},
 		{"events count", cat(one, uv(1), uv(1), uv(2), uv(0), uv(0), uv(2), uv(0), make([]byte, 16), uv(tsEvents), uv(100)), true, "task events: 100 items cannot fit"},
 		{"zero pid", cat(one, uv(1), uv(1), uv(2), uv(0), uv(0), uv(2), uv(0), make([]byte, 16), uv(tsPID), uv(0)), true, "task pid: written as set but zero"},

@@ -151,6 +151,8 @@ type Job struct {
 	Env       map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
 	// Network asks for host ports for each copy (network.go).
 	Network *Network `json:"network,omitempty" yaml:"network,omitempty"`
+	// Services name the copies' endpoints and their health checks (health.go).
+	Services []Service `json:"services,omitempty" yaml:"services,omitempty"`
 
 	Restart    RestartPolicy    `json:"restart" yaml:"restart"`
 	Reschedule ReschedulePolicy `json:"reschedule" yaml:"reschedule"`
@@ -246,6 +248,7 @@ func (j *Job) Copy() *Job {
 	if j.Network != nil {
 		c.Network = &Network{Ports: append([]Port(nil), j.Network.Ports...)}
 	}
+	c.Services = copyServices(j.Services)
 	if j.FrameworkTask != nil {
 		t := *j.FrameworkTask
 		c.FrameworkTask = &t
@@ -273,10 +276,11 @@ func SpecChanged(old, updated *Job) bool {
 		Driver      string
 		Config      map[string]any
 		Env         map[string]string
-		Network     *Network `json:",omitempty"`
+		Network     *Network  `json:",omitempty"`
+		Services    []Service `json:",omitempty"`
 	}
-	a := spec{old.Constraints, old.Resources, old.Driver, old.Config, old.Env, old.Network}
-	b := spec{updated.Constraints, updated.Resources, updated.Driver, updated.Config, updated.Env, updated.Network}
+	a := spec{old.Constraints, old.Resources, old.Driver, old.Config, old.Env, old.Network, old.Services}
+	b := spec{updated.Constraints, updated.Resources, updated.Driver, updated.Config, updated.Env, updated.Network, updated.Services}
 	// Compare through JSON so that map[string]any values decoded from YAML
 	// (int) and JSON (float64) compare by meaning.
 	ja, _ := json.Marshal(a)

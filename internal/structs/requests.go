@@ -49,6 +49,8 @@ type AllocClientUpdate struct {
 	ClientStatus      string    `json:"client_status"`
 	ClientDescription string    `json:"client_description,omitempty"`
 	TaskState         TaskState `json:"task_state"`
+	// Health is the copy's health; nil while not known (health.go).
+	Health *AllocHealth `json:"health,omitempty"`
 }
 
 // AllocClientUpdateRequest applies a batch of agent reports.

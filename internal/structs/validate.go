@@ -190,6 +190,7 @@ func (j *Job) Validate(drivers DriverRules) error {
 		e.add("logs.max_file_size_mb", "must be between 1 and %d MiB (got %d)", MaxLogFileSizeMB, l.MaxFileSizeMB)
 	}
 	j.validateNetwork(e)
+	j.validateServices(e)
 	validateBackoff(e, "reschedule", j.Reschedule.DelayFunction, j.Reschedule.Delay, j.Reschedule.MaxDelay)
 	if j.Driver == "" {
 		e.add("driver", "is required")
