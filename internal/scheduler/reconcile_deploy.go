@@ -156,6 +156,7 @@ func ReconcileRolling(job *structs.Job, allocs []*structs.Allocation, dep *struc
 	// Copies of the current version not yet healthy, for the update's
 	// budget (as the deployment recorded them) and the drain's (by the
 	// health rule, with when the next one becomes healthy).
+	needReport := job.HasChecks()
 	notHealthy, moving := 0, 0
 	var nextHealthy time.Time
 	for i := range slots {
@@ -167,7 +168,7 @@ func ReconcileRolling(job *structs.Job, allocs []*structs.Allocation, dep *struc
 			notHealthy++
 		}
 		if waves {
-			st, at, _ := structs.AllocHealth(f, minHealthy, healthyDeadline, now)
+			st, at, _ := structs.CopyHealth(f, minHealthy, healthyDeadline, needReport, now)
 			if st == structs.HealthPending {
 				moving++
 				if !at.IsZero() && (nextHealthy.IsZero() || at.Before(nextHealthy)) {

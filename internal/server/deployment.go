@@ -98,6 +98,7 @@ func decideDeployment(dep *structs.Deployment, job *structs.Job, allocs []*struc
 			oldAt[a.Index] = true
 		}
 	}
+	needReport := job.HasChecks()
 	var unhealthy []string
 	healthyByIndex := map[int]bool{}
 	progress := false
@@ -120,7 +121,7 @@ func decideDeployment(dep *structs.Deployment, job *structs.Job, allocs []*struc
 		case a.DesiredStatus != structs.AllocDesiredRun:
 			continue // stopped by the server (scaled down, drained, a failed canary)
 		}
-		state, at, why := structs.AllocHealth(a, st.MinHealthyTime.D(), st.HealthyDeadline.D(), now)
+		state, at, why := structs.CopyHealth(a, st.MinHealthyTime.D(), st.HealthyDeadline.D(), needReport, now)
 		switch state {
 		case structs.HealthHealthy:
 			c.Healthy = insertSorted(c.Healthy, a.ID)

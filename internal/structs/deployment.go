@@ -273,14 +273,20 @@ const (
 	HealthUnhealthy
 )
 
-// AllocHealth decides a new copy's health at now: the one place the rule
-// is written. A copy is healthy once it has run (client status running,
-// task started) for minHealthy with no restart; unhealthy when it failed,
-// restarted, stopped on its own, or was not healthy healthyDeadline after
-// its placement (0: no deadline). For a pending copy, at is when it
-// becomes healthy if it keeps running, or zero. Agents' health checks,
-// once reported on allocations, replace "running" here.
-func AllocHealth(a *Allocation, minHealthy, healthyDeadline time.Duration, now time.Time) (state HealthState, at time.Time, why string) {
+// CopyHealth decides a new copy's health at now: the one place the rule
+// is written (the deployment watcher and drains use it).
+//
+// A copy is unhealthy when it failed, was lost, exited, or restarted, or
+// was not healthy healthyDeadline after its placement (0: no deadline).
+// It is healthy once it has been healthy for minHealthy: as its agent
+// reports it (Allocation.Health: Healthy held since Health.Time) when the
+// agent reports health, and when it does not (nil: an agent from before
+// health checks) once it has run (client status running, task started)
+// for minHealthy. needReport (the job declares checks) makes a report
+// necessary: running is not enough for a copy whose checks were not yet
+// seen passing. For a pending copy, at is when it becomes healthy if
+// nothing changes, or the healthy deadline, or zero.
+func CopyHealth(a *Allocation, minHealthy, healthyDeadline time.Duration, needReport bool, now time.Time) (state HealthState, at time.Time, why string) {
 	switch {
 	case a.ClientStatus == AllocClientFailed || a.ClientStatus == AllocClientLost:
 		return HealthUnhealthy, time.Time{}, "copy " + a.ClientStatus
@@ -289,9 +295,14 @@ func AllocHealth(a *Allocation, minHealthy, healthyDeadline time.Duration, now t
 	case a.TaskState.Restarts > 0:
 		return HealthUnhealthy, time.Time{}, "copy restarted"
 	}
-	if a.ClientStatus == AllocClientRunning && a.TaskState.StartedAt > 0 {
-		at = time.Unix(0, a.TaskState.StartedAt).Add(minHealthy)
-		if !now.Before(at) {
+	if a.ClientStatus == AllocClientRunning {
+		switch h := a.Health; {
+		case h != nil && h.Healthy && h.Time > 0:
+			at = time.Unix(0, h.Time).Add(minHealthy)
+		case h == nil && !needReport && a.TaskState.StartedAt > 0:
+			at = time.Unix(0, a.TaskState.StartedAt).Add(minHealthy)
+		}
+		if !at.IsZero() && !now.Before(at) {
 			return HealthHealthy, time.Time{}, ""
 		}
 	}
@@ -300,10 +311,7 @@ func AllocHealth(a *Allocation, minHealthy, healthyDeadline time.Duration, now t
 		if !now.Before(deadline) {
 			return HealthUnhealthy, time.Time{}, "not healthy within healthy_deadline " + healthyDeadline.String()
 		}
-		if at.IsZero() || deadline.Before(at) {
-			// Look again at the deadline if not healthy before.
-			return HealthPending, minTime(at, deadline), ""
-		}
+		return HealthPending, minTime(at, deadline), ""
 	}
 	return HealthPending, at, ""
 }
