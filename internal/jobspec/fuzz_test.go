@@ -36,6 +36,11 @@ func FuzzParse(f *testing.F) {
 		"network: {ports: []}\n", "network: {}\n", "network: [1]\n", "network: {ports: [{label: a, static: 1.5}]}\n",
 		"{\"network\": {\"ports\": [{\"label\": \"x\", \"static\": 70000, \"to\": -1}]}}",
 		"network: {ports: [{label: a, stat: 1}]}\n", "network: {ports: [{label: a, static: \"80\"}]}\n",
+		// Update and migrate blocks.
+		"update: {max_parallel: 2, min_healthy_time: 10s, healthy_deadline: 5m, progress_deadline: 10m, stagger: 30s, canary: 1, auto_promote: true, auto_revert: true}\n",
+		"update: {}\n", "update: {max_parallel: -1, canary: x}\n", "update: {min_healthy_time: 1h, healthy_deadline: 1m}\n",
+		"update: [1]\n", "update: {auto_promote: maybe}\n", "migrate: {max_parallel: 1, min_healthy_time: 5s, healthy_deadline: 1m}\n",
+		"migrate: {max_parallel: 0}\n", "type: system\nupdate: {max_parallel: 1}\n", "{\"update\": {\"max_parallel\": 2, \"min_healthy_time\": 1000000}}",
 	}
 	if files, _ := filepath.Glob("../../examples/*.yaml"); len(files) > 0 {
 		for _, p := range files {
