@@ -30,18 +30,18 @@ func TestParseUpdate(t *testing.T) {
 		t.Fatalf("empty update block: %v %+v", err, j)
 	}
 	for doc, want := range map[string]string{
-		"update: {max_parallel: -1}\n":                                "update.max_parallel: must be between 0 and 100000",
-		"update: {canary: -2}\n":                                      "update.canary: must be between 0 and 100000",
-		"update: {max_parallel: 1, auto_promote: true}\n":             "update.auto_promote: needs canary > 0",
+		"update: {max_parallel: -1}\n":                                 "update.max_parallel: must be between 0 and 100000",
+		"update: {canary: -2}\n":                                       "update.canary: must be between 0 and 100000",
+		"update: {max_parallel: 1, auto_promote: true}\n":              "update.auto_promote: needs canary > 0",
 		"update: {max_parallel: 0, canary: 1, healthy_deadline: 1m}\n": "update.canary: needs max_parallel > 0",
-		"update: {min_healthy_time: 2m, healthy_deadline: 1m}\n":      "update.min_healthy_time: must be less than healthy_deadline",
-		"update: {healthy_deadline: 10m, progress_deadline: 1m}\n":    "update.progress_deadline: must be 0 (none) or at least healthy_deadline",
-		"update: {stagger: -1s}\n":                                    "update.stagger: must be >= 0",
-		"update: {max_parallel: two}\n":                               "update.max_parallel: expected an integer",
-		"update: {max_paralel: 2}\n":                                  "did you mean \"max_parallel\"",
-		"type: batch\nupdate: {max_parallel: 1}\n":                    "update: only service jobs roll",
-		"migrate: {max_parallel: -1}\n":                               "migrate.max_parallel: must be between 1 and 100000",
-		"type: system\nmigrate: {max_parallel: 1}\n":                  "migrate: system and sysbatch copies do not move",
+		"update: {min_healthy_time: 2m, healthy_deadline: 1m}\n":       "update.min_healthy_time: must be less than healthy_deadline",
+		"update: {healthy_deadline: 10m, progress_deadline: 1m}\n":     "update.progress_deadline: must be 0 (none) or at least healthy_deadline",
+		"update: {stagger: -1s}\n":                                     "update.stagger: must be >= 0",
+		"update: {max_parallel: two}\n":                                "update.max_parallel: expected an integer",
+		"update: {max_paralel: 2}\n":                                   "did you mean \"max_parallel\"",
+		"type: batch\nupdate: {max_parallel: 1}\n":                     "update: only service jobs roll",
+		"migrate: {max_parallel: -1}\n":                                "migrate.max_parallel: must be between 1 and 100000",
+		"type: system\nmigrate: {max_parallel: 1}\n":                   "migrate: system and sysbatch copies do not move",
 	} {
 		_, err := ParseAndValidate([]byte(strings.Replace(updateBase, "count: 6\n", "count: 6\n"+doc, 1)))
 		if err == nil || !strings.Contains(err.Error(), want) {
