@@ -116,7 +116,9 @@ func TestDecideDeployment(t *testing.T) {
 			t.Fatalf("auto_promote: %+v", d.Update)
 		}
 		// Waiting for a person: the progress deadline does not fail it.
-		waiting := dep(canary, func(d *structs.Deployment) { d.Canaries, d.Healthy, d.RequireProgressBy = []string{"c"}, []string{"c"}, t0.UnixNano() })
+		waiting := dep(canary, func(d *structs.Deployment) {
+			d.Canaries, d.Healthy, d.RequireProgressBy = []string{"c"}, []string{"c"}, t0.UnixNano()
+		})
 		if d = decideDeployment(waiting, job, allocs, t0.Add(time.Hour)); d.Update != nil && d.Update.Status == structs.DeploymentFailed {
 			t.Fatalf("failed while waiting for promotion: %+v", d.Update)
 		}
