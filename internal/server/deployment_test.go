@@ -345,6 +345,14 @@ func TestDeploymentActions(t *testing.T) {
 	if _, err := c.DeploymentAction(bg, d1.ID, "pause"); !isStatus(err, 409) {
 		t.Fatalf("pause of a finished deployment: %v, want 409", err)
 	}
+	// The dry run of a new version shows the first wave only.
+	plan, err := c.PlanJob(bg, rollingJob("2", 3, u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Update != api.PlanUpdateDestructive || plan.Replace != 1 || plan.Ignore != 2 {
+		t.Fatalf("plan of a rolling update: %s, replace %d, ignore %d; want destructive, 1 and 2", plan.Update, plan.Replace, plan.Ignore)
+	}
 	if _, err := c.RegisterJob(bg, rollingJob("2", 3, u)); err != nil {
 		t.Fatal(err)
 	}
