@@ -417,3 +417,75 @@ func TestDeploymentLeaderChange(t *testing.T) {
 		t.Fatalf("after the leader change: live copies by version %v, want 6 of version 2", got)
 	}
 }
+
+// TestDrainInWaves: a node's copies of a job with a migrate block leave
+// one at a time (max_parallel 1), each waiting for the previous
+// replacement to be healthy; a job without the block moves at once.
+func TestDrainInWaves(t *testing.T) {
+	_, c := startServer(t, longTTL(testConfig(t)))
+	registerBigNodes(t, c, 1)
+	startFakeAgents(t, c, "web")
+	const minHealthy = 150 * time.Millisecond
+	j := mockJob("web", 4)
+	j.Migrate = &api.MigrateStrategy{MaxParallel: 1, MinHealthyTime: structs.Duration(minHealthy), HealthyDeadline: structs.Duration(time.Minute)}
+	if _, err := c.RegisterJob(bg, j); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "4 running copies on n1", func() (bool, string) {
+		n := 0
+		for _, a := range liveAllocs(t, c, "web") {
+			if a.ClientStatus == structs.AllocClientRunning {
+				n++
+			}
+		}
+		return n == 4, fmt.Sprint(n)
+	})
+	if _, err := c.RegisterNode(bg, fakeNode("n2", 8000, 8192)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	var wg sync.WaitGroup
+	most := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			allocs, _, err := c.JobAllocations(ctx, "web", nil)
+			if err == nil {
+				moving := 0
+				for _, a := range allocs {
+					if a.NodeID == "n2" && a.DesiredStatus == structs.AllocDesiredRun &&
+						(a.ClientStatus != structs.AllocClientRunning || time.Since(time.Unix(0, a.TaskState.StartedAt)) < minHealthy) {
+						moving++
+					}
+				}
+				most = max(most, moving)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if _, err := c.DrainNodeWith(bg, "n1", &api.NodeDrainRequest{Enable: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "every copy moved to n2 and running", func() (bool, string) {
+		on := map[string]int{}
+		for _, a := range liveAllocs(t, c, "web") {
+			if a.ClientStatus == structs.AllocClientRunning {
+				on[a.NodeID]++
+			}
+		}
+		return on["n2"] == 4 && on["n1"] == 0, fmt.Sprint(on)
+	})
+	cancel()
+	wg.Wait()
+	if most != 1 {
+		t.Fatalf("at most %d copies moving at once, want 1 (max_parallel 1)", most)
+	}
+	n, _, err := c.Node(bg, "n1", nil)
+	if err != nil || !n.Drain || n.DrainDeadline == 0 {
+		t.Fatalf("drained node: %v %+v", err, n)
+	}
+	if _, err := c.DrainNodeWith(bg, "n1", &api.NodeDrainRequest{Enable: true, Force: true, Deadline: structs.Duration(time.Minute)}); !isStatus(err, 400) {
+		t.Fatalf("force with a deadline: %v, want 400", err)
+	}
+}
