@@ -38,7 +38,7 @@ func TestParseUpdate(t *testing.T) {
 		"update: {healthy_deadline: 10m, progress_deadline: 1m}\n":     "update.progress_deadline: must be 0 (none) or at least healthy_deadline",
 		"update: {stagger: -1s}\n":                                     "update.stagger: must be >= 0",
 		"update: {max_parallel: two}\n":                                "update.max_parallel: expected an integer",
-		"update: {max_paralel: 2}\n":                                   "did you mean \"max_parallel\"",
+		"update: {max_paralle: 2}\n":                                   "did you mean \"max_parallel\"",
 		"type: batch\nupdate: {max_parallel: 1}\n":                     "update: only service jobs roll",
 		"migrate: {max_parallel: -1}\n":                                "migrate.max_parallel: must be between 1 and 100000",
 		"type: system\nmigrate: {max_parallel: 1}\n":                   "migrate: system and sysbatch copies do not move",

@@ -249,11 +249,12 @@ func ReconcileRolling(job *structs.Job, allocs []*structs.Allocation, dep *struc
 			}
 		case s.fresh == nil && s.draining != nil:
 			a := s.draining
-			if a.JobVersion < job.Version && updateBudget > 0 && !canaryPhase {
+			switch {
+			case a.JobVersion < job.Version && updateBudget > 0 && !canaryPhase:
 				updateBudget-- // an old copy on a draining node: the update replaces it
-			} else if drainBudget > 0 {
+			case drainBudget > 0:
 				drainBudget--
-			} else {
+			default:
 				drainWaiting = true
 				if n := nodeByID(a.NodeID); n != nil && n.DrainDeadline > 0 {
 					r.wakeAt(time.Unix(0, n.DrainDeadline))
