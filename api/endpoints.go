@@ -107,8 +107,14 @@ func (c *Client) Node(ctx context.Context, id string, q *QueryOptions) (*Node, *
 
 // DrainNode turns draining on or off (POST /v1/node/{id}/drain).
 func (c *Client) DrainNode(ctx context.Context, id string, enable bool) (*IndexResponse, error) {
+	return c.DrainNodeWith(ctx, id, &NodeDrainRequest{Enable: enable})
+}
+
+// DrainNodeWith turns draining on or off with a deadline (POST
+// /v1/node/{id}/drain).
+func (c *Client) DrainNodeWith(ctx context.Context, id string, req *NodeDrainRequest) (*IndexResponse, error) {
 	var out IndexResponse
-	_, err := c.do(ctx, "POST", "/v1/node/"+url.PathEscape(id)+"/drain", nil, &NodeDrainRequest{Enable: enable}, &out)
+	_, err := c.do(ctx, "POST", "/v1/node/"+url.PathEscape(id)+"/drain", nil, req, &out)
 	return &out, err
 }
 

@@ -135,6 +135,13 @@ type HeartbeatResponse struct {
 // NodeDrainRequest is the body of POST /v1/node/{id}/drain.
 type NodeDrainRequest struct {
 	Enable bool `json:"enable"`
+	// Deadline is how long copies of jobs with a migrate or update block
+	// may take to move in waves before the rest are stopped (default
+	// 1h); Force stops them at once; NoDeadline waits for the waves
+	// however long they take.
+	Deadline   structs.Duration `json:"deadline,omitempty"`
+	Force      bool             `json:"force,omitempty"`
+	NoDeadline bool             `json:"no_deadline,omitempty"`
 }
 
 // AllocUpdateRequest is the body of POST /v1/node/{id}/allocations.

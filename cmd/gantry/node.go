@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/cli"
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
 func init() {
@@ -36,7 +39,8 @@ func init() {
 		}),
 	}
 
-	var disable bool
+	var disable, force, noDeadline bool
+	var deadline time.Duration
 	drainCmd := &cobra.Command{
 		Use:               "drain ID|NAME",
 		Short:             "Stop placing work on a node and move its allocations away (--disable to undo)",
@@ -44,10 +48,14 @@ func init() {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: nodeNames,
 		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error {
-			return e.NodeDrain(ctx, args[0], !disable)
+			return e.NodeDrainWith(ctx, args[0], &api.NodeDrainRequest{Enable: !disable,
+				Deadline: structs.Duration(deadline), Force: force, NoDeadline: noDeadline})
 		}),
 	}
 	drainCmd.Flags().BoolVar(&disable, "disable", false, "end draining: the node receives placements again")
+	drainCmd.Flags().DurationVar(&deadline, "deadline", 0, "how long copies of jobs with a migrate or update block may take to move in waves before the rest are stopped (default 1h)")
+	drainCmd.Flags().BoolVar(&force, "force", false, "stop every copy at once, without waves")
+	drainCmd.Flags().BoolVar(&noDeadline, "no-deadline", false, "let the waves take as long as they need")
 
 	nodeCmd.AddCommand(listCmd, statusCmd, drainCmd)
 	rootCmd.AddCommand(nodeCmd)

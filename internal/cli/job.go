@@ -115,6 +115,24 @@ func (e *Env) JobRun(ctx context.Context, path string, data []byte, o RunOptions
 	start := e.Now()
 	fctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if job.Rolls() {
+		// A rolling update: follow its deployment until it ends.
+		err := e.followDeployment(fctx, job.Name, resp.Version, resp.Index, job.Count, pw)
+		pw.finish()
+		switch {
+		case err == nil:
+			fmt.Fprintf(e.Out, "==> Job %s version %d: deployment done (%s)\n", resp.JobID, resp.Version, e.Now().Sub(start).Round(100*time.Millisecond))
+			return nil
+		case isTimeout(err) && ctx.Err() == nil:
+			return notConvergedf("job %s: deployment of version %d not done within %s; `gantry deployment list%s` shows it", resp.JobID, resp.Version, timeout, e.nsFlag())
+		case errors.Is(err, ErrNotConverged):
+			return err
+		case ctx.Err() != nil:
+			return fmt.Errorf("stopped following job %s (Ctrl-C); its deployment goes on: `gantry deployment list%s` shows it", resp.JobID, e.nsFlag())
+		case !errors.Is(err, errNoNewDeployment):
+			return fmt.Errorf("following the deployment of job %s: %w", resp.JobID, e.Humanize(err))
+		}
+	}
 	st, p, err := e.follow(fctx, job.Name, resp.Version, pw)
 	pw.finish()
 	if err != nil {

@@ -163,12 +163,18 @@ func percent(used, total int64) string {
 // NodeDrain turns draining on (new placements stop, allocations move away)
 // or off.
 func (e *Env) NodeDrain(ctx context.Context, ref string, enable bool) error {
+	return e.NodeDrainWith(ctx, ref, &api.NodeDrainRequest{Enable: enable})
+}
+
+// NodeDrainWith turns draining on or off with a deadline (force, or none).
+func (e *Env) NodeDrainWith(ctx context.Context, ref string, req *api.NodeDrainRequest) error {
+	enable := req.Enable
 	// Resolve the name or prefix first so the message names the node.
 	n, _, err := e.Client.Node(ctx, ref, nil)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", ref, e.Humanize(err))
 	}
-	resp, err := e.Client.DrainNode(ctx, n.ID, enable)
+	resp, err := e.Client.DrainNodeWith(ctx, n.ID, req)
 	if err != nil {
 		return fmt.Errorf("draining node %s: %w", n.Name, e.Humanize(err))
 	}

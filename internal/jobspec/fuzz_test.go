@@ -46,6 +46,11 @@ func FuzzParse(f *testing.F) {
 		"volumes: {data: {type: nfs}}\n", "volumes: {\"\": {}}\n", "volumes: [a]\n", "volumes: {a: {source: [x]}}\n",
 		"volume_mounts: [{volume: nope, destination: rel, read_only: 1}]\n", "volume_mounts: [{volume: a, dest: /x}]\n",
 		"{\"tasks\": [{\"name\": \"a\", \"lifecycle\": {\"hook\": \"prestart\"}, \"volume_mounts\": [{\"volume\": \"v\", \"destination\": \"/v\"}]}], \"volumes\": {\"v\": {\"type\": \"docker\", \"source\": \"v\"}}}",
+		// Update and migrate blocks.
+		"update: {max_parallel: 2, min_healthy_time: 10s, healthy_deadline: 5m, progress_deadline: 10m, stagger: 30s, canary: 1, auto_promote: true, auto_revert: true}\n",
+		"update: {}\n", "update: {max_parallel: -1, canary: x}\n", "update: {min_healthy_time: 1h, healthy_deadline: 1m}\n",
+		"update: [1]\n", "update: {auto_promote: maybe}\n", "migrate: {max_parallel: 1, min_healthy_time: 5s, healthy_deadline: 1m}\n",
+		"migrate: {max_parallel: 0}\n", "type: system\nupdate: {max_parallel: 1}\n", "{\"update\": {\"max_parallel\": 2, \"min_healthy_time\": 1000000}}",
 	}
 	if files, _ := filepath.Glob("../../examples/*.yaml"); len(files) > 0 {
 		for _, p := range files {

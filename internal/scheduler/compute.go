@@ -70,7 +70,7 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 		return computePerNodePlan(opts, state, job), nil // pernode.go
 	}
 	allocs := state.AllocsByJob(jobID)
-	rec := Reconcile(job, allocs, state.NodeByID, opts.Now())
+	rec := ReconcileJob(state, job, allocs, opts.Now())
 
 	plan := &structs.Plan{JobID: jobID, SnapshotIndex: state.Index(), Stops: rec.Stops}
 	res := &Result{Plan: plan, RetryAt: rec.RetryAt}

@@ -162,6 +162,13 @@ func (r *Reconciliation) reconcileIndex(job *structs.Job, idx int, allocs []*str
 	if keep != nil {
 		return
 	}
+	r.placeMissing(job, idx, allocs, replaced, now)
+}
+
+// placeMissing decides the placement of an index with no live copy:
+// replaced is the live copy just stopped for a reason that needs a
+// successor, if any; allocs are the index's allocations, newest first.
+func (r *Reconciliation) placeMissing(job *structs.Job, idx int, allocs []*structs.Allocation, replaced *structs.Allocation, now time.Time) {
 	if replaced != nil {
 		r.Place = append(r.Place, PlaceRequest{
 			Index: idx, Previous: replaced.ID, RescheduleCount: replaced.RescheduleCount, Reason: "replacement",

@@ -159,6 +159,13 @@ func TestRouteACLTable(t *testing.T) {
 		"GET /v1/job/{id}/versions":        {url: "/v1/job/web/versions", ok: 200},
 		"POST /v1/job/{id}/revert":         {url: "/v1/job/web/revert", body: `{"version":9}`, ok: 404},
 		"POST /v1/job/{id}/dispatch":       {url: "/v1/job/web/dispatch", body: `{}`, ok: 400},
+		"GET /v1/job/{id}/deployment":      {url: "/v1/job/web/deployment", ok: 404}, // web has no update block
+		"GET /v1/deployments":              {ok: 200},
+		"GET /v1/deployment/{id}":          {url: "/v1/deployment/nope", ok: 404},
+		"POST /v1/deployment/{id}/pause":   {url: "/v1/deployment/nope/pause", ok: 404},
+		"POST /v1/deployment/{id}/resume":  {url: "/v1/deployment/nope/resume", ok: 404},
+		"POST /v1/deployment/{id}/fail":    {url: "/v1/deployment/nope/fail", ok: 404},
+		"POST /v1/deployment/{id}/promote": {url: "/v1/deployment/nope/promote", ok: 404},
 		"POST /v1/node/register":           {body: `{"node":{"id":"n2","name":"two","capacity":{"cpu":1000,"memory_mb":1024}}}`, ok: 200},
 		"POST /v1/node/{id}/heartbeat":     {url: "/v1/node/n1/heartbeat", body: `{}`, ok: 200},
 		"GET /v1/nodes":                    {ok: 200},

@@ -196,6 +196,16 @@ func (d *deriver) derive(t structs.MessageType, body []byte) error {
 			return err
 		}
 		d.gc(req)
+	case structs.DeploymentUpsertRequestType:
+		req, err := decode[structs.DeploymentUpsertRequest](body)
+		if err != nil {
+			return err
+		}
+		for _, dep := range req.Deployments {
+			if dep != nil {
+				d.deployment(d.after.DeploymentByID(nil, dep.ID))
+			}
+		}
 	case structs.ServerMemberUpsertRequestType:
 		req, err := decode[structs.ServerMemberUpsertRequest](body)
 		if err != nil || req.Member == nil {
@@ -250,11 +260,34 @@ type DeploymentEvent struct {
 	PreviousCount   int    `json:"previous_count,omitempty"`
 }
 
+// deployment adds a deployment object's event if this entry changed it
+// (keyed by the deployment's ID; the job's Deployment events above are
+// keyed by the job's).
+func (d *deriver) deployment(dep *structs.Deployment) {
+	if dep == nil || dep.ModifyIndex != d.index {
+		return
+	}
+	typ := "DeploymentStatusUpdate"
+	if dep.CreateIndex == d.index {
+		typ = "DeploymentCreated"
+	}
+	d.add(stream.TopicDeployment, typ, dep.ID, dep.Namespace, dep, dep.JobID)
+}
+
+// jobDeployments adds the events of the job's deployments this entry
+// created or ended.
+func (d *deriver) jobDeployments(jobID string) {
+	for _, dep := range d.after.DeploymentsByJob(nil, jobID) {
+		d.deployment(dep)
+	}
+}
+
 func (d *deriver) jobRegistered(id string) {
 	j := d.after.JobByID(id)
 	if j == nil || j.ModifyIndex != d.index {
 		return
 	}
+	d.jobDeployments(id)
 	ns := jobNamespace(j)
 	d.add(stream.TopicJob, "JobRegistered", j.ID, ns, d.after.JobWithStatus(j))
 	dep := &DeploymentEvent{JobID: j.ID, Version: j.Version, Count: j.Count}
@@ -296,6 +329,7 @@ func (d *deriver) jobDeregistered(req *structs.JobDeregisterRequest) {
 		return
 	}
 	d.add(stream.TopicJob, "JobStopped", j.ID, ns, d.after.JobWithStatus(j))
+	d.jobDeployments(j.ID)
 	for _, a := range d.after.AllocsByJob(j.ID) {
 		d.alloc(a)
 	}

@@ -166,11 +166,14 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 		if err != nil {
 			return err
 		}
-		return f.state.UpdateNodeDrain(index, req.NodeID, req.Drain, req.Time)
+		return f.state.UpdateNodeDrainDeadline(index, req.NodeID, req.Drain, req.Deadline, req.Time)
 	case structs.JobRegisterRequestType:
 		req, err := decode[structs.JobRegisterRequest](body)
 		if err != nil {
 			return err
+		}
+		if req.Deployment != nil {
+			return f.state.ApplyJobWrites(index, []structs.JobWrite{{Register: req}})
 		}
 		return f.state.UpsertJob(index, req.Job)
 	case structs.JobDeregisterRequestType:
@@ -182,6 +185,12 @@ func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
 			return f.state.PurgeJob(index, req.JobID)
 		}
 		return f.state.StopJob(index, req.JobID, req.Time)
+	case structs.DeploymentUpsertRequestType:
+		req, err := decode[structs.DeploymentUpsertRequest](body)
+		if err != nil {
+			return err
+		}
+		return f.state.UpsertDeployments(index, req.Deployments)
 	case structs.JobBatchRequestType:
 		req, err := decode[structs.JobBatchRequest](body)
 		if err != nil {

@@ -45,6 +45,8 @@ func TestFSMAppliesEveryMessageType(t *testing.T) {
 			Capacity: structs.Resources{CPU: 1000, MemoryMB: 1000}}, Time: 10}},
 		{structs.JobRegisterRequestType, json, &structs.JobRegisterRequest{Job: job}},
 		{structs.JobBatchRequestType, json, &structs.JobBatchRequest{Writes: []structs.JobWrite{{Register: &structs.JobRegisterRequest{Job: job}}}}},
+		{structs.DeploymentUpsertRequestType, json, &structs.DeploymentUpsertRequest{Deployments: []*structs.Deployment{
+			{ID: "d1", JobID: "web", Namespace: "default", JobVersion: job.Version, Status: structs.DeploymentSuccessful}}, Time: 11}},
 		{structs.ApplyPlanRequestType, json, plan("a0", 0).Plans[0]},
 		{structs.ApplyPlanBatchRequestType, json, plan("a1", 1)},
 		{structs.ApplyPlanBatchBinaryType, binary, plan("a2", 2)},

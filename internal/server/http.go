@@ -74,6 +74,14 @@ func (s *Server) endpoints() []endpoint {
 		{method: "GET", path: "/v1/job/{id}/versions", acl: nsCap(acl.CapRead), h: s.jobVersions},
 		{method: "POST", path: "/v1/job/{id}/revert", acl: nsCap(acl.CapSubmit), h: s.jobRevert},
 		{method: "POST", path: "/v1/job/{id}/dispatch", acl: nsCap(acl.CapSubmit), h: s.jobDispatch},
+		{method: "GET", path: "/v1/job/{id}/deployment", acl: nsCap(acl.CapRead), h: s.jobDeployment},
+
+		{method: "GET", path: "/v1/deployments", acl: nsCap(acl.CapRead), h: s.deploymentList},
+		{method: "GET", path: "/v1/deployment/{id}", acl: nsCap(acl.CapRead), h: s.deploymentGet},
+		{method: "POST", path: "/v1/deployment/{id}/pause", acl: nsCap(acl.CapSubmit), h: s.deploymentAction(deployPause)},
+		{method: "POST", path: "/v1/deployment/{id}/resume", acl: nsCap(acl.CapSubmit), h: s.deploymentAction(deployResume)},
+		{method: "POST", path: "/v1/deployment/{id}/fail", acl: nsCap(acl.CapSubmit), h: s.deploymentAction(deployFail)},
+		{method: "POST", path: "/v1/deployment/{id}/promote", acl: nsCap(acl.CapSubmit), h: s.deploymentAction(deployPromote)},
 
 		{method: "POST", path: "/v1/node/register", acl: nodeRule(acl.LevelWrite), h: s.nodeRegister},
 		{method: "POST", path: "/v1/node/{id}/heartbeat", acl: nodeRule(acl.LevelWrite), h: s.nodeHeartbeat},

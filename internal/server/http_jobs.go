@@ -116,6 +116,7 @@ func (s *Server) registerJobIf(job *structs.Job, index *uint64) (*api.JobRegiste
 			return structs.JobWrite{}, nil, false
 		}
 		job.Status = structs.JobStatusPending
+		job.Stable = false // server-managed: a deployment of the version sets it
 		switch {
 		case existing == nil:
 			job.Version = 1
@@ -123,6 +124,7 @@ func (s *Server) registerJobIf(job *structs.Job, index *uint64) (*api.JobRegiste
 			job.Version = existing.Version + 1
 		default:
 			job.Version = existing.Version
+			job.Stable = existing.Stable
 			if !existing.Stop {
 				job.Status = existing.Status
 			}
@@ -130,7 +132,7 @@ func (s *Server) registerJobIf(job *structs.Job, index *uint64) (*api.JobRegiste
 		job.Stop, job.StopTime = false, 0
 		job.SubmitTime = s.now().UnixNano()
 		job.CreateIndex, job.ModifyIndex = 0, 0
-		return structs.JobWrite{Register: &structs.JobRegisterRequest{Job: job}}, job, true
+		return structs.JobWrite{Register: &structs.JobRegisterRequest{Job: job, Deployment: newDeployment(job, existing)}}, job, true
 	}, func() {
 		// Scheduled as soon as the registration is queued: the plan is
 		// proposed after it, so it applies after it (the schedulers'

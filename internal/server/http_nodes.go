@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"errors"
 	"fmt"
 	"net"
@@ -183,6 +185,10 @@ func (s *Server) nodeGet(w http.ResponseWriter, r *http.Request) (any, error) {
 	})
 }
 
+// defaultDrainDeadline is Nomad's: copies moving in waves (jobs with a
+// migrate or update block) that have not moved after an hour are stopped.
+const defaultDrainDeadline = time.Hour
+
 func (s *Server) nodeDrain(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req api.NodeDrainRequest
 	if err := decodeBody(w, r, &req); err != nil {
@@ -192,8 +198,25 @@ func (s *Server) nodeDrain(w http.ResponseWriter, r *http.Request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
+	now := s.now()
+	var deadline int64
+	switch {
+	case req.Deadline < 0:
+		return nil, badRequest("deadline: must be >= 0 (got %s)", req.Deadline)
+	case req.Force && (req.NoDeadline || req.Deadline > 0):
+		return nil, badRequest("force: stops every copy at once; give no deadline with it")
+	case req.NoDeadline && req.Deadline > 0:
+		return nil, badRequest("no_deadline: give either deadline or no_deadline")
+	case req.Force:
+		deadline = now.UnixNano()
+	case req.NoDeadline:
+	case req.Deadline > 0:
+		deadline = now.Add(req.Deadline.D()).UnixNano()
+	default:
+		deadline = now.Add(defaultDrainDeadline).UnixNano()
+	}
 	index, _, err := s.raftApply(structs.NodeUpdateDrainRequestType, &structs.NodeUpdateDrainRequest{
-		NodeID: n.ID, Drain: req.Enable, Time: s.now().UnixNano(),
+		NodeID: n.ID, Drain: req.Enable, Time: now.UnixNano(), Deadline: deadline,
 	})
 	if err != nil {
 		return nil, err

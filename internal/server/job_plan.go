@@ -110,7 +110,7 @@ func (s *Server) jobPlan(w http.ResponseWriter, r *http.Request) (any, error) {
 		seed = rand.Uint64()
 	}
 	opts := scheduler.Options{Rand: rand.New(rand.NewPCG(seed, view.Index())), Now: s.now}
-	res, err := scheduler.ComputePlan(opts, withJob(view, job), id)
+	res, err := scheduler.ComputePlan(opts, withJob(view, job, existing), id)
 	if err != nil {
 		return nil, badRequest("planning job %q: %v", id, err)
 	}
@@ -172,6 +172,21 @@ func summarizePlan(out *api.JobPlanResponse, res *scheduler.Result, allocs []*st
 type dryRunView struct {
 	scheduler.State
 	job *structs.Job
+	// dep is the deployment the registration would start (nil: none).
+	dep *structs.Deployment
+}
+
+// LatestDeployment is the deployment the registration would start, else
+// the stored one: a rolling job's dry run shows its first wave
+// (scheduler.DeploymentReader).
+func (v dryRunView) LatestDeployment(id string) *structs.Deployment {
+	if id == v.job.ID && v.dep != nil {
+		return v.dep
+	}
+	if dr, ok := v.State.(scheduler.DeploymentReader); ok {
+		return dr.LatestDeployment(id)
+	}
+	return nil
 }
 
 func (v dryRunView) JobByID(id string) *structs.Job {
@@ -188,8 +203,8 @@ type dryRunRows struct {
 }
 
 // withJob returns base with job in place of the stored one.
-func withJob(base scheduler.State, job *structs.Job) scheduler.State {
-	v := dryRunView{State: base, job: job}
+func withJob(base scheduler.State, job, existing *structs.Job) scheduler.State {
+	v := dryRunView{State: base, job: job, dep: newDeployment(job, existing)}
 	u, okU := base.(scheduler.NodeUsageReader)
 	q, okQ := base.(scheduler.QuotaReader)
 	if okU && okQ {
@@ -201,7 +216,7 @@ func withJob(base scheduler.State, job *structs.Job) scheduler.State {
 // diffIgnored are the server-managed fields a diff leaves out.
 var diffIgnored = map[string]bool{
 	"id": true, "status": true, "version": true, "submit_time": true, "create_index": true,
-	"modify_index": true, "stop": true, "stop_time": true, "framework_task": true,
+	"modify_index": true, "stop": true, "stop_time": true, "framework_task": true, "stable": true,
 }
 
 // JobDiff lists the fields that differ between two versions of a job (old

@@ -112,6 +112,11 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		defer close(periodicDone)
 		s.periodicLoop(ctx)
 	}()
+	deployDone := make(chan struct{})
+	go func() {
+		defer close(deployDone)
+		s.deploymentLoop(ctx)
+	}()
 	s.enqueueAllJobs()
 
 	tick := time.NewTicker(s.cfg.ReconcileInterval)
@@ -122,6 +127,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			<-schedDone
 			<-gcDone
 			<-periodicDone
+			<-deployDone
 			return
 		case <-tick.C:
 			s.enqueueAllJobs()

@@ -62,6 +62,8 @@ type Server struct {
 	updates *updateBatcher // coalesces agents' status reports
 	// periodic launches periodic jobs' children on the leader (periodic.go).
 	periodic *periodicLauncher
+	// deployWatch follows deployments on the leader (deployment.go).
+	deployWatch deploymentWatcher
 	// acls resolves tokens to permissions, cached (acl_resolve.go).
 	acls *aclResolver
 	// peerRole, when set, returns the role ("server", "agent", "client")

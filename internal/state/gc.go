@@ -162,6 +162,9 @@ func (s *Store) GarbageCollect(index uint64, req *structs.GCRequest) (GCResult, 
 			if err := deleteJobVersions(txn, gj.ID); err != nil {
 				return err
 			}
+			if err := deleteDeploymentsTxn(txn, index, gj.ID); err != nil {
+				return err
+			}
 			for _, a := range allocs {
 				txn.allocs.remove(a.ID)
 				nodes.add(a.NodeID)

@@ -30,6 +30,8 @@ type record struct {
 	// JobVersion is a row of a job's history (job_versions.go), written
 	// by builds with job versions.
 	JobVersion *structs.Job `json:"job_version,omitempty"`
+	// Deployment is written by builds with rolling updates.
+	Deployment *structs.Deployment `json:"deployment,omitempty"`
 }
 
 // Persist writes snap as a bare stream of JSON records, the form of
@@ -70,7 +72,7 @@ func (snap *Snapshot) PersistBackup(w io.Writer, now int64) error {
 // allocations (Restore links allocations to them).
 func (snap *Snapshot) persist(encode func(*record) error) error {
 	tables := []string{TableNodes, TableNamespaces, TableJobs, TableJobVersions, TableAllocs, TablePlacementFailures, TableServers,
-		TableACLPolicies, TableACLTokens, tableIndex}
+		TableACLPolicies, TableACLTokens, TableDeployments, tableIndex}
 	for _, t := range tables {
 		if t == TableAllocs {
 			var err error
@@ -107,6 +109,8 @@ func (snap *Snapshot) persist(encode func(*record) error) error {
 				r.Token = v
 			case *structs.Namespace:
 				r.Namespace = v
+			case *structs.Deployment:
+				r.Deployment = v
 			}
 			if err := encode(&r); err != nil {
 				return fmt.Errorf("persist %s: %w", t, err)
@@ -283,6 +287,8 @@ func insertRecord(txn *memdb.Txn, r *record) error {
 		return txn.Insert(TableACLTokens, r.Token)
 	case r.Namespace != nil:
 		return txn.Insert(TableNamespaces, r.Namespace)
+	case r.Deployment != nil:
+		return txn.Insert(TableDeployments, r.Deployment)
 	}
 	return errors.New("empty record")
 }

@@ -51,6 +51,7 @@ func schema() *memdb.DBSchema {
 			"namespace": {Name: "namespace", Indexer: &memdb.StringFieldIndex{Field: "Namespace"}},
 		}},
 		TableJobVersions: jobVersionsSchema(),
+		TableDeployments: deploymentsSchema(),
 		TablePlacementFailures: {Name: TablePlacementFailures, Indexes: map[string]*memdb.IndexSchema{
 			"id": id("JobID"),
 		}},

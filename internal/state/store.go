@@ -148,6 +148,7 @@ func (s *Store) UpsertNode(index uint64, node *structs.Node) error {
 			old := raw.(*structs.Node)
 			n.CreateIndex = old.CreateIndex
 			n.Drain = old.Drain
+			n.DrainDeadline = old.DrainDeadline
 		}
 		n.ModifyIndex = index
 		if err := txn.Insert(TableNodes, n); err != nil {
@@ -216,14 +217,24 @@ func markNodeAllocsLost(txn *writeTxn, index uint64, nodeID string, now int64) (
 	return len(lost), nil
 }
 
-// UpdateNodeDrain turns draining on or off.
+// UpdateNodeDrain turns draining on or off, with no deadline.
 func (s *Store) UpdateNodeDrain(index uint64, nodeID string, drain bool, now int64) error {
+	return s.UpdateNodeDrainDeadline(index, nodeID, drain, 0, now)
+}
+
+// UpdateNodeDrainDeadline turns draining on or off; deadline (unix ns, 0:
+// none) is when copies still waiting to move in waves are stopped.
+func (s *Store) UpdateNodeDrainDeadline(index uint64, nodeID string, drain bool, deadline, now int64) error {
 	return s.write(func(txn *writeTxn) error {
 		n, err := nodeForUpdate(txn, nodeID)
 		if err != nil {
 			return err
 		}
 		n.Drain = drain
+		n.DrainDeadline = 0
+		if drain {
+			n.DrainDeadline = deadline
+		}
 		n.StatusUpdatedAt = now
 		n.ModifyIndex = index
 		if err := txn.Insert(TableNodes, n); err != nil {
@@ -275,6 +286,9 @@ func upsertJobTxn(txn *writeTxn, index uint64, job *structs.Job) error {
 	if err := txn.Insert(TableJobs, j); err != nil {
 		return fmt.Errorf("job %s: %w", j.ID, err)
 	}
+	if err := endDeploymentsTxn(txn, index, j.ID, j.Version, fmt.Sprintf("job updated to version %d", j.Version), j.SubmitTime); err != nil {
+		return err
+	}
 	return recordJobVersion(txn, j)
 }
 
@@ -304,6 +318,9 @@ func stopJobTxn(txn *writeTxn, index uint64, jobID string, now int64) error {
 	j.ModifyIndex = index
 	if err := txn.Insert(TableJobs, j); err != nil {
 		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	if err := endDeploymentsTxn(txn, index, jobID, 0, "job stopped", now); err != nil {
+		return err
 	}
 	var stopped []*structs.Allocation
 	for _, a := range txn.allocs.view().jobGroup(jobID).list() {
@@ -346,6 +363,9 @@ func purgeJobTxn(txn *writeTxn, index uint64, jobID string) error {
 	if err := deleteJobVersions(txn, jobID); err != nil {
 		return err
 	}
+	if err := deleteDeploymentsTxn(txn, index, jobID); err != nil {
+		return err
+	}
 	nodes := nodeBumper{}
 	for _, a := range txn.allocs.view().jobGroup(jobID).list() {
 		nodes.add(a.NodeID)
@@ -372,6 +392,12 @@ func (s *Store) ApplyJobWrites(index uint64, writes []structs.JobWrite) error {
 			case w.Register != nil && w.Deregister == nil:
 				if err := upsertJobTxn(txn, index, w.Register.Job); err != nil {
 					return err
+				}
+				if d := w.Register.Deployment; d != nil {
+					if err := upsertDeploymentTxn(txn, index, d); err != nil {
+						return err
+					}
+					tables = append(tables, TableDeployments)
 				}
 			case w.Deregister != nil && w.Register == nil:
 				d := w.Deregister

@@ -165,6 +165,12 @@ type Job struct {
 	// Logs bounds the task's stdout and stderr files on its node. A change
 	// applies to allocations started after it.
 	Logs LogConfig `json:"logs" yaml:"logs"`
+	// Update makes a new version roll in waves through a deployment;
+	// Migrate bounds how many copies leave a draining node at once
+	// (deployment.go). Neither is part of the spec: changing them keeps
+	// the version.
+	Update  *UpdateStrategy  `json:"update,omitempty" yaml:"update,omitempty"`
+	Migrate *MigrateStrategy `json:"migrate,omitempty" yaml:"migrate,omitempty"`
 
 	// Gang asks for all-or-nothing placement: the copies a scheduling pass
 	// needs are committed together or not at all (default: incremental,
@@ -205,7 +211,10 @@ type Job struct {
 	Status   JobStatus `json:"status" yaml:"-"`
 	// Version increases on every change of the task spec (not of Count);
 	// allocations of an older version are replaced.
-	Version     uint64 `json:"version" yaml:"-"`
+	Version uint64 `json:"version" yaml:"-"`
+	// Stable is set once a deployment of this version succeeded;
+	// auto_revert goes back to the last stable version.
+	Stable      bool   `json:"stable,omitempty" yaml:"-"`
 	SubmitTime  int64  `json:"submit_time" yaml:"-"`
 	CreateIndex uint64 `json:"create_index" yaml:"-"`
 	ModifyIndex uint64 `json:"modify_index" yaml:"-"`
@@ -233,6 +242,14 @@ func (j *Job) Copy() *Job {
 		p.MetaRequired = append([]string(nil), p.MetaRequired...)
 		p.MetaOptional = append([]string(nil), p.MetaOptional...)
 		c.Parameterized = &p
+	}
+	if j.Update != nil {
+		u := *j.Update
+		c.Update = &u
+	}
+	if j.Migrate != nil {
+		m := *j.Migrate
+		c.Migrate = &m
 	}
 	if j.Network != nil {
 		c.Network = &Network{Ports: append([]Port(nil), j.Network.Ports...)}

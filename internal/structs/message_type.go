@@ -77,7 +77,11 @@ const (
 	NamespaceUpsertRequestType MessageType = 125
 	// NamespaceDeleteRequestType deletes empty namespaces.
 	NamespaceDeleteRequestType MessageType = 126
-	// Next: 127.
+	// DeploymentUpsertRequestType stores deployments
+	// (DeploymentUpsertRequest): the watcher's health marks and status
+	// changes, pause, resume, promote and fail.
+	DeploymentUpsertRequestType MessageType = 127
+	// Next: 128.
 )
 
 // messageTypeNames names every known type (metric labels, logs). An array
@@ -105,6 +109,7 @@ var messageTypeNames = [...]string{
 	ACLTokenDeleteRequestType:         "acl_token_delete",
 	NamespaceUpsertRequestType:        "namespace_upsert",
 	NamespaceDeleteRequestType:        "namespace_delete",
+	DeploymentUpsertRequestType:       "deployment_upsert",
 }
 
 // Known reports whether t is one of the types above.

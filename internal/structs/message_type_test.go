@@ -37,6 +37,7 @@ var persistedMessageTypes = map[string]MessageType{
 	"ACLTokenDeleteRequestType":         124,
 	"NamespaceUpsertRequestType":        125,
 	"NamespaceDeleteRequestType":        126,
+	"DeploymentUpsertRequestType":       127,
 }
 
 // messageTypeConst is one MessageType constant found in the source.
@@ -160,7 +161,7 @@ func TestMessageTypeNames(t *testing.T) {
 		{10, "type_10"},
 		{GCRequestType, "gc"},
 		{115, "type_115"},
-		{127, "type_127"},
+		{128, "type_128"},
 		{255, "type_255"},
 	} {
 		if got := tc.t.String(); got != tc.want {

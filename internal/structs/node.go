@@ -27,6 +27,9 @@ type Node struct {
 	Status   NodeStatus `json:"status"`
 	// Drain stops new placements and moves the node's allocations away.
 	Drain bool `json:"drain"`
+	// DrainDeadline is when a drain stops waiting for copies to move in
+	// waves and stops the rest (unix ns; 0: no deadline).
+	DrainDeadline int64 `json:"drain_deadline,omitempty"`
 	// Ineligible, when set, is why the node itself refuses new placements
 	// (its agent found its data disk full). Its allocations stay; the agent
 	// clears it, registering again, once the condition passes.

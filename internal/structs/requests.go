@@ -23,11 +23,16 @@ type NodeUpdateDrainRequest struct {
 	NodeID string `json:"node_id"`
 	Drain  bool   `json:"drain"`
 	Time   int64  `json:"time"`
+	// Deadline is the drain's deadline (unix ns; 0: none).
+	Deadline int64 `json:"deadline,omitempty"`
 }
 
 // JobRegisterRequest upserts a canonicalized, validated job.
 type JobRegisterRequest struct {
 	Job *Job `json:"job"`
+	// Deployment, when set, is the deployment this registration starts
+	// (a new version of a job with an update block).
+	Deployment *Deployment `json:"deployment,omitempty"`
 }
 
 // JobDeregisterRequest stops a job (its allocations get desired "stop");

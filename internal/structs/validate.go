@@ -87,6 +87,7 @@ func (j *Job) Canonicalize() {
 		j.Reschedule = DefaultReschedulePolicy(j.Type)
 	}
 	j.Logs = j.Logs.WithDefaults()
+	j.canonicalizeUpdate()
 	// A block written before delay functions existed keeps its meaning.
 	if j.Restart.DelayFunction == "" {
 		j.Restart.DelayFunction = DelayConstant
@@ -142,6 +143,7 @@ func (j *Job) Validate(drivers DriverRules) error {
 		e.add("type", "must be \"service\", \"batch\", \"system\" or \"sysbatch\" (got %q)", j.Type)
 	}
 	validateJobKinds(e, j)
+	validateUpdate(e, j)
 	if j.Priority < 1 || j.Priority > MaxPriority {
 		e.add("priority", "must be between 1 and %d (got %d)", MaxPriority, j.Priority)
 	}

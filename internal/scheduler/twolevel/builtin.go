@@ -438,6 +438,17 @@ var (
 
 func (v *offerView) Nodes() []*structs.Node { return v.set.nodes }
 
+// LatestDeployment reads through to the full view, so a built-in
+// framework rolls a job's update as the other architectures do
+// (scheduler.DeploymentReader; a full view without deployments gives nil,
+// and a rolling job then waits for one).
+func (v *offerView) LatestDeployment(jobID string) *structs.Deployment {
+	if dr, ok := v.State.(scheduler.DeploymentReader); ok {
+		return dr.LatestDeployment(jobID)
+	}
+	return nil
+}
+
 // NodeUsage of an offered node is its capacity minus what the offer
 // holds, or what state says it uses if that is more.
 func (v *offerView) NodeUsage(id string) structs.Resources {
