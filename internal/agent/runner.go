@@ -111,10 +111,7 @@ func (r *runner) update(f func(rec *allocRecord)) {
 	if err := r.a.store.put(rec); err != nil {
 		r.a.log.Error("alloc state not saved; a restart may not re-attach", "alloc", r.id, "err", err)
 	}
-	r.a.updates.push(&structs.AllocClientUpdate{
-		ID: rec.Alloc.ID, ClientStatus: rec.ClientStatus,
-		ClientDescription: rec.ClientDescription, TaskState: rec.TaskState,
-	})
+	r.a.updates.push(rec.report())
 }
 
 func (r *runner) event(rec *allocRecord, typ, msg string) {
@@ -145,6 +142,7 @@ func (r *runner) taskConfig(alloc *structs.Allocation) *driver.TaskConfig {
 		Config: j.Config, Env: jobEnv(j), Resources: alloc.Resources, Logs: j.Logs, AllocDir: r.allocDir,
 	}
 	r.a.addPorts(cfg, alloc)
+	cfg.Env = r.a.addDNSEnv(cfg.Env)
 	return cfg
 }
 
@@ -166,6 +164,7 @@ func (r *runner) run() {
 		return
 	}
 	var task driver.Task
+	reattached := false
 	switch rec.Phase {
 	case phaseStarting, phaseRunning:
 		if rec.Handle == nil {
@@ -178,6 +177,7 @@ func (r *runner) run() {
 			return
 		}
 		task = t
+		reattached = true
 		r.setCounted(true)
 		r.update(func(rec *allocRecord) {
 			r.event(rec, EventReattached, fmt.Sprintf("agent restarted; re-attached to the running task (pid %d)", rec.Handle.PID))
@@ -219,23 +219,31 @@ func (r *runner) run() {
 		}
 		if task != nil {
 			r.setCurrent(task)
+			hr := r.startHealth(task, reattached) // health.go
+			reattached = false
 			restarted := false
 			select {
 			case <-task.Exited():
 				res = task.Result()
 			case <-r.killCh:
 				r.setCurrent(nil)
+				hr.stop(true)
 				r.finishKilled(task, driver.ExitResult{})
 				return
 			case <-r.detachCh:
 				r.setCurrent(nil)
+				hr.stop(false) // the task runs on: its health stays as saved
 				task.Detach()
 				r.setCounted(false)
 				return
 			case reply := <-r.restartCh:
+				hr.stop(true)
 				reply <- r.restartInPlace(task)
 				restarted = true
+			case why := <-hr.restartC():
+				res = r.restartUnhealthy(task, why)
 			}
+			hr.stop(true)
 			r.setCurrent(nil)
 			r.setCounted(false)
 			task = nil

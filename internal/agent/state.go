@@ -76,6 +76,15 @@ type allocRecord struct {
 	// RestartTimes are unix nanoseconds of recent restarts, for the
 	// restart policy's interval.
 	RestartTimes []int64 `json:"restart_times,omitempty"`
+	// Health is the copy's last verdict (health.go); replaced, never
+	// changed in place, so copies of the record may share it.
+	Health *structs.AllocHealth `json:"health,omitempty"`
+}
+
+// report is the record as the agent reports it to the servers.
+func (r *allocRecord) report() *structs.AllocClientUpdate {
+	return &structs.AllocClientUpdate{ID: r.Alloc.ID, ClientStatus: r.ClientStatus,
+		ClientDescription: r.ClientDescription, TaskState: r.TaskState, Health: r.Health}
 }
 
 func (r *allocRecord) copy() *allocRecord {
