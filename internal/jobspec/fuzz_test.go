@@ -36,6 +36,12 @@ func FuzzParse(f *testing.F) {
 		"network: {ports: []}\n", "network: {}\n", "network: [1]\n", "network: {ports: [{label: a, static: 1.5}]}\n",
 		"{\"network\": {\"ports\": [{\"label\": \"x\", \"static\": 70000, \"to\": -1}]}}",
 		"network: {ports: [{label: a, stat: 1}]}\n", "network: {ports: [{label: a, static: \"80\"}]}\n",
+		// Services and checks.
+		"network: {ports: [{label: http}]}\nservices: [{name: web, port: http, tags: [v1], checks: [{type: http, path: /health, interval: 1s, timeout: 500ms, success_threshold: 2, failure_threshold: 3, initial_delay: 1s, check_restart: {limit: 3, grace: 5s}}]}]\n",
+		"services: [{name: db, checks: [{type: script, command: /bin/true, args: [a, b]}, {type: tcp, port: x}]}]\n",
+		"services: [{name: Web}, {name: web}, {}]\n", "services: {name: web}\n", "services: [{checks: [{}]}]\n",
+		"services: [{name: a, checks: [{type: http, interval: -1s, check_restart: {limit: -1}}]}]\n",
+		"{\"services\": [{\"name\": \"a\", \"checks\": [{\"type\": \"tcp\", \"interval\": 100}]}]}",
 	}
 	if files, _ := filepath.Glob("../../examples/*.yaml"); len(files) > 0 {
 		for _, p := range files {
