@@ -87,9 +87,10 @@ func buildZone(ins []structs.ServiceInstance) (*dnsZone, int) {
 	return z, dropped
 }
 
-// answer builds the reply to a query from the zone. It never panics on
-// any message (FuzzDNSAnswer).
-func (z *dnsZone) answer(req *dns.Msg) *dns.Msg {
+// answer builds the reply to a query from the zone, the instances
+// rotated by rot so that clients taking the first record spread over
+// them. It never panics on any message (FuzzDNSAnswer).
+func (z *dnsZone) answer(req *dns.Msg, rot uint64) *dns.Msg {
 	m := new(dns.Msg)
 	if len(req.Question) != 1 || req.Opcode != dns.OpcodeQuery {
 		m.SetRcode(req, dns.RcodeFormatError)
@@ -143,10 +144,12 @@ func (z *dnsZone) answer(req *dns.Msg) *dns.Msg {
 		m.Ns = []dns.RR{z.soa()}
 		return m
 	}
-	for _, t := range targets {
+	start := int(rot % uint64(len(targets)))
+	for i := range targets {
 		if len(m.Answer) >= MaxDNSAnswers {
 			break
 		}
+		t := targets[(start+i)%len(targets)]
 		switch {
 		case q.Qtype == dns.TypeSRV:
 			h := hdr(dns.TypeSRV)
@@ -186,8 +189,8 @@ func newDNSServer() *dnsServer {
 
 // ServeDNS implements dns.Handler.
 func (d *dnsServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	d.queries.Add(1)
-	m := d.zone.Load().answer(req)
+	n := d.queries.Add(1)
+	m := d.zone.Load().answer(req, n)
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 		size := uint16(dns.MinMsgSize)
 		if o := req.IsEdns0(); o != nil && o.UDPSize() > size {

@@ -56,7 +56,7 @@ func TestDNSAnswer(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := z.answer(tc.q)
+			m := z.answer(tc.q, 0)
 			if m.Rcode != tc.rcode {
 				t.Fatalf("rcode %s, want %s", dns.RcodeToString[m.Rcode], dns.RcodeToString[tc.rcode])
 			}
@@ -99,9 +99,13 @@ func TestDNSLimits(t *testing.T) {
 	if dropped != 5 {
 		t.Fatalf("dropped %d, want 5", dropped)
 	}
-	m := z.answer(query("big.service.gantry.", dns.TypeSRV))
+	m := z.answer(query("big.service.gantry.", dns.TypeSRV), 7)
 	if len(m.Answer) != MaxDNSAnswers || len(m.Extra) != MaxDNSAnswers {
 		t.Fatalf("%d answers, %d extra; want %d each", len(m.Answer), len(m.Extra), MaxDNSAnswers)
+	}
+	// Answers rotate, so clients taking the first record spread.
+	if first := m.Answer[0].(*dns.SRV).Target; first != "7.alloc.gantry." {
+		t.Fatalf("rotated answer starts at %s, want 7.alloc.gantry.", first)
 	}
 }
 
@@ -123,7 +127,7 @@ func FuzzDNSAnswer(f *testing.F) {
 		if err := req.Unpack(b); err != nil {
 			return // the server library answers these itself
 		}
-		m := z.answer(req)
+		m := z.answer(req, uint64(len(b)))
 		if _, err := m.Pack(); err != nil {
 			t.Fatalf("answer does not pack: %v", err)
 		}
