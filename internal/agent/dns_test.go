@@ -203,3 +203,66 @@ func TestDNSServerFollowsCatalog(t *testing.T) {
 		t.Fatalf("env = %v", env)
 	}
 }
+
+// BenchmarkDNSQueries measures queries answered by the agent's DNS server
+// over loopback UDP, a zone of 50 healthy instances, SRV questions (the
+// largest answers); queries/s is reported. Bounded by b.N.
+func BenchmarkDNSQueries(b *testing.B) {
+	var ins []structs.ServiceInstance
+	for i := range 50 {
+		ins = append(ins, structs.ServiceInstance{Service: "web", Namespace: "default", AllocID: "alloc-" + strconv.Itoa(i),
+			Address: "127.0.0.1", Port: 20000 + i, Healthy: true})
+	}
+	d := newDNSServer()
+	z, _ := buildZone(ins)
+	d.zone.Store(z)
+	if err := d.listen("127.0.0.1:0"); err != nil {
+		b.Fatal(err)
+	}
+	wait := d.serve(func(string, ...any) {})
+	defer func() { d.shutdown(); wait() }()
+	for _, qt := range []struct {
+		name  string
+		qtype uint16
+	}{{"A", dns.TypeA}, {"SRV", dns.TypeSRV}} {
+		b.Run(qt.name, func(b *testing.B) {
+			start := time.Now()
+			b.SetParallelism(8) // 8 clients per CPU, each one query in flight
+			b.RunParallel(func(pb *testing.PB) {
+				c := &dns.Client{Timeout: 2 * time.Second, UDPSize: 4096}
+				conn, err := c.Dial(d.addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer conn.Close()
+				m := query("web.service.gantry.", qt.qtype)
+				m.SetEdns0(4096, false)
+				for pb.Next() {
+					if r, _, err := c.ExchangeWithConn(m, conn); err != nil || len(r.Answer) == 0 {
+						b.Errorf("query: %v %v", r, err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "queries/s")
+		})
+	}
+}
+
+// BenchmarkDNSAnswer measures building one answer (no network).
+func BenchmarkDNSAnswer(b *testing.B) {
+	var ins []structs.ServiceInstance
+	for i := range 50 {
+		ins = append(ins, structs.ServiceInstance{Service: "web", Namespace: "default", AllocID: "alloc-" + strconv.Itoa(i),
+			Address: "127.0.0.1", Port: 20000 + i, Healthy: true})
+	}
+	z, _ := buildZone(ins)
+	q := query("web.service.gantry.", dns.TypeSRV)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if m := z.answer(q, uint64(i)); len(m.Answer) != 50 {
+			b.Fatal(len(m.Answer))
+		}
+	}
+}
