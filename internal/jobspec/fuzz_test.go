@@ -43,7 +43,9 @@ func FuzzParse(f *testing.F) {
 		"services: [{name: a, checks: [{type: http, interval: -1s, check_restart: {limit: -1}}]}]\n",
 		"{\"services\": [{\"name\": \"a\", \"checks\": [{\"type\": \"tcp\", \"interval\": 100}]}]}",
 	}
-	if files, _ := filepath.Glob("../../examples/*.yaml"); len(files) > 0 {
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	more, _ := filepath.Glob("../../examples/*/*.yaml") // two-tier: services and checks
+	if files = append(files, more...); len(files) > 0 {
 		for _, p := range files {
 			if b, err := os.ReadFile(p); err == nil {
 				seeds = append(seeds, string(b))

@@ -17,8 +17,8 @@ import (
 	"github.com/gantry-project/gantry/internal/driver/docker/dockertest"
 )
 
-// TestDockerTwoTierServices runs examples/two-tier-backend.yaml and
-// examples/two-tier-web.yaml with a busybox image built for the test: three
+// TestDockerTwoTierServices runs examples/two-tier/backend.yaml and
+// examples/two-tier/web.yaml with a busybox image built for the test: three
 // web copies on dynamic ports with an HTTP check, and a backend they find
 // through the agent's DNS. The test reaches every web copy at the address
 // the catalog gives and sees the backend's value in its answer.
@@ -48,7 +48,7 @@ func TestDockerTwoTierServices(t *testing.T) {
 		if count > 0 {
 			spec = strings.Replace(spec, "count: 3\n", fmt.Sprintf("count: %d\n", count), 1)
 		}
-		file := filepath.Join(c.dir, example)
+		file := filepath.Join(c.dir, filepath.Base(example))
 		if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -57,12 +57,12 @@ func TestDockerTwoTierServices(t *testing.T) {
 		}
 		return file
 	}
-	run("two-tier-backend.yaml", 0)
+	run("two-tier/backend.yaml", 0)
 	c.waitFor(90*time.Second, "the backend healthy", func() (bool, string) {
 		ins, why := healthyInstances(c.client, "backend")
 		return len(ins) == 1, why
 	})
-	run("two-tier-web.yaml", copies)
+	run("two-tier/web.yaml", copies)
 	var web []api.ServiceInstance
 	c.waitFor(180*time.Second, fmt.Sprintf("%d healthy web copies", copies), func() (bool, string) {
 		var why string
