@@ -212,3 +212,35 @@ func freePort(t *testing.T) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// TestHealthKeptAcrossAgentRestart: a re-attached task keeps its checks'
+// statuses, so a healthy copy is never reported unhealthy because its
+// agent restarted.
+func TestHealthKeptAcrossAgentRestart(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer target.Close()
+	port := target.Listener.Addr().(*net.TCPAddr).Port
+	fs := newFakeServer(t)
+	dataDir := t.TempDir()
+	opts := func(c *Config) { c.PortIP = "127.0.0.1"; c.KillTimeout = time.Second }
+	a1 := startAgent(t, fs, dataDir, opts)
+	al := checkedAlloc(a1.NodeID(), port, structs.Check{Type: structs.CheckHTTP,
+		Interval: structs.Duration(100 * time.Millisecond), InitialDelay: structs.Duration(time.Second)})
+	fs.addAlloc(al)
+	eventually(t, "the copy to be healthy", func() bool { h := healthOf(fs, al.ID); return h != nil && h.Healthy })
+	before := len(fs.updates(al.ID))
+	if err := a1.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	a2 := startAgent(t, fs, dataDir, opts)
+	eventually(t, "re-attach event", func() bool { return hasEvent(fs.alloc(al.ID), EventReattached) })
+	time.Sleep(1500 * time.Millisecond) // past the initial delay: the checks ran again
+	for i, u := range fs.updates(al.ID)[before:] {
+		if u.Health == nil || !u.Health.Healthy {
+			t.Fatalf("report %d after the agent restart: health %+v, want healthy throughout", i, u.Health)
+		}
+	}
+	fs.setDesired(al.ID, structs.AllocDesiredStop)
+	fs.waitStatus(al.ID, structs.AllocClientComplete)
+	_ = a2
+}
