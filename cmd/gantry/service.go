@@ -26,7 +26,7 @@ and host port, with its health. Agents started with --dns-addr answer
 	infoCmd := &cobra.Command{
 		Use: "info NAME", Short: "List a service's instances: address, port, health and checks", Args: cobra.ExactArgs(1),
 		Example: "  gantry service info web\n  gantry service info web --all --tag v1",
-		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error { return e.ServiceInfo(ctx, args[0], o) }),
+		RunE:    clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error { return e.ServiceInfo(ctx, args[0], o) }),
 	}
 	infoCmd.Flags().BoolVar(&o.All, "all", false, "include instances that are not healthy")
 	infoCmd.Flags().StringVar(&o.Tag, "tag", "", "only instances with this tag")
