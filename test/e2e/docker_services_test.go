@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/driver/docker/dockertest"
 )
@@ -114,6 +116,13 @@ func TestDockerTwoTierServices(t *testing.T) {
 	c.waitFor(120*time.Second, "no web instances left", func() (bool, string) {
 		ins, _, err := c.client.Service(context.Background(), "web", &api.ServiceQuery{All: true}, nil)
 		return err == nil && len(ins) == 0, fmt.Sprint(len(ins), err)
+	})
+	// The catalog drops a copy once it is stopped; its container goes a
+	// little later. Wait for that, or the agent's end would leave it.
+	c.waitFor(180*time.Second, "the jobs' containers removed", func() (bool, string) {
+		list, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true,
+			Filters: make(client.Filters).Add("ancestor", image)})
+		return err == nil && len(list.Items) == 0, fmt.Sprint(len(list.Items), " containers ", err)
 	})
 }
 
