@@ -41,6 +41,7 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/jobspec
 	$(GO) test -run '^$$' -fuzz FuzzReadExecFrame -fuzztime 30s ./api
+	$(GO) test -run '^$$' -fuzz FuzzDNSAnswer -fuzztime 30s ./internal/agent
 	$(GO) test -run '^$$' -fuzz FuzzParseDumpBody -fuzztime 30s ./internal/kv/keyspace
 	$(GO) test -run '^$$' -fuzz FuzzHLL -fuzztime 30s ./internal/kv/keyspace
 	$(GO) test -run '^$$' -fuzz FuzzParseStreamID -fuzztime 30s ./internal/kv/command

@@ -127,6 +127,7 @@ func agentFlags(f *pflag.FlagSet, cfg *agent.Config, labels *[]string) {
 	f.StringVar(&cfg.DynamicPorts, "dynamic-ports", cfg.DynamicPorts, "range MIN-MAX the scheduler picks this node's dynamic host ports from")
 	f.Var(&hostVolumesFlag{cfg: cfg}, "host-volume", "a directory jobs may claim as a host volume, NAME=/PATH or NAME=/PATH:ro (repeatable)")
 	f.StringVar(&cfg.PortIP, "port-ip", cfg.PortIP, "address tasks are told their ports are reachable at, GANTRY_IP_<LABEL> (default: the host of --http-addr, 127.0.0.1 for a wildcard)")
+	f.StringVar(&cfg.DNSAddr, "dns-addr", cfg.DNSAddr, "host:port where the agent answers DNS for services, <service>.service.gantry (UDP and TCP; default: off)")
 	tlsFlags(f, &cfg.TLS)
 	f.StringVar(&cfg.Token, "token", os.Getenv("GANTRY_TOKEN"), "ACL token the agent presents to the servers; needs node write when ACLs are on (env GANTRY_TOKEN)")
 }

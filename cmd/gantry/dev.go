@@ -34,6 +34,7 @@ type devOptions struct {
 	httpAddr   string
 	runExample string
 	logLevel   string
+	dnsAddr    string
 }
 
 func newDevCmd() *cobra.Command {
@@ -58,6 +59,7 @@ Ctrl-C stops every job first. Tasks never outlive this process: if it dies
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for state and task logs (default: a temporary directory, removed on exit)")
 	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:4646", "address of the server's HTTP API")
 	f.StringVar(&o.runExample, "run-example", "", "job file to submit once the cluster is up (followed until running)")
+	f.StringVar(&o.dnsAddr, "dns-addr", "127.0.0.1:0", "where the first agent answers service DNS (the others take free loopback ports; each is printed; \"\" turns DNS off)")
 	f.StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	return cmd
 }
@@ -117,7 +119,7 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 	}
 	cpuShare, memShare := machineShare(o.agents)
 	var agents []*agent.Agent
-	var names []string
+	var names, dnsAddrs []string
 	for i := 0; i < o.agents; i++ {
 		name := fmt.Sprintf("dev-%d", i+1)
 		zone := string(rune('a' + i))
@@ -127,6 +129,12 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 		acfg.CPU, acfg.MemoryMB = cpuShare, memShare
 		acfg.Logger = logger.With("component", "agent")
 		acfg.TaskLifeline = lifeline
+		if o.dnsAddr != "" {
+			acfg.DNSAddr = "127.0.0.1:0"
+			if i == 0 {
+				acfg.DNSAddr = o.dnsAddr
+			}
+		}
 		a, err := agent.New(acfg)
 		if err != nil {
 			return fmt.Errorf("agent %s: %w", name, err)
@@ -136,6 +144,9 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 		}
 		agents = append(agents, a)
 		names = append(names, fmt.Sprintf("%s (zone=%s)", name, zone))
+		if d := a.DNSAddr(); d != "" {
+			dnsAddrs = append(dnsAddrs, name+" "+d)
+		}
 	}
 
 	client, err := api.NewClient(api.Config{Address: addr})
@@ -146,6 +157,9 @@ func runDev(cmd *cobra.Command, o *devOptions) error {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "gantry dev cluster\n  servers: %s (data in %s)\n  agents: %s, each cpu=%dm memory=%dMiB\n",
 		strings.Join(httpAddrs, ", "), dir, strings.Join(names, ", "), cpuShare, memShare)
+	if len(dnsAddrs) > 0 {
+		fmt.Fprintf(out, "  service DNS (<service>.service.gantry, UDP and TCP): %s\n", strings.Join(dnsAddrs, ", "))
+	}
 	if err := waitNodesReady(ctx, client, o.agents); err != nil {
 		return err
 	}

@@ -44,6 +44,8 @@ type Agent struct {
 	drivers map[string]driver.Driver
 	closers []io.Closer // drivers New made, closed at Shutdown
 	metrics *metrics
+	health  *agentHealth // health.go
+	dns     *dnsServer   // nil unless DNSAddr is set (dns.go)
 	gather  prometheus.Gatherer
 	store   *stateStore
 	updates *updater
@@ -135,7 +137,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	// The node label lets several agents (gantry dev, the simulator) share
 	// one registry.
-	if a.metrics, err = newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"node": name}, reg)); err != nil {
+	nodeReg := prometheus.WrapRegistererWith(prometheus.Labels{"node": name}, reg)
+	if a.metrics, err = newMetrics(nodeReg); err != nil {
+		return nil, fmt.Errorf("agent metrics: %w", err)
+	}
+	if a.health, err = newAgentHealth(nodeReg); err != nil {
 		return nil, fmt.Errorf("agent metrics: %w", err)
 	}
 	drivers := cfg.Drivers
@@ -209,12 +215,18 @@ func (a *Agent) Start(ctx context.Context) error {
 		ln = tls.NewListener(ln, a.tls.ServerConfig())
 	}
 	a.ln = ln
+	a.node.Attributes[structs.NodeAttrNetworkIP] = a.portIP() // where the catalog says tasks are
 	a.httpServer = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
 		// Refused TLS handshakes are logged here, with the reason.
 		ErrorLog: slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelWarn)}
 
 	ctx, cancel := context.WithCancel(ctx)
 	a.cancel = cancel
+	if err := a.startDNS(ctx); err != nil { // dns.go
+		cancel()
+		_ = ln.Close()
+		return fail(err)
+	}
 	// Before the first registration, so a node starting on a full disk
 	// never looks eligible.
 	a.checkDisk()
@@ -373,8 +385,7 @@ func (a *Agent) resendAll() {
 	a.mu.Unlock()
 	for _, r := range runners {
 		rec := r.snapshot()
-		a.updates.push(&structs.AllocClientUpdate{ID: rec.Alloc.ID, ClientStatus: rec.ClientStatus,
-			ClientDescription: rec.ClientDescription, TaskState: rec.TaskState})
+		a.updates.push(rec.report())
 	}
 }
 

@@ -82,6 +82,10 @@ type Config struct {
 	// (GANTRY_IP_<LABEL>; "" = the host of HTTPAddr, or 127.0.0.1 when
 	// that is a wildcard address).
 	PortIP string
+	// DNSAddr is where the agent answers DNS for service discovery
+	// (host:port, UDP and TCP; "" = off, the default). Tasks get it as
+	// GANTRY_DNS_ADDR (dns.go).
+	DNSAddr string
 	// DriverCleanupInterval is how often drivers remove what no allocation
 	// of this agent owns, e.g. containers left by a crash (default 1m; a
 	// pass also runs at start).
@@ -194,6 +198,9 @@ func (c Config) Validate() error {
 		bad("dynamic_ports", "%v", err)
 	}
 	errs = append(errs, checkHostVolumes(c.HostVolumes)...)
+	if _, _, err := net.SplitHostPort(c.DNSAddr); c.DNSAddr != "" && err != nil {
+		bad("dns_addr", "%q is not host:port: %v", c.DNSAddr, err)
+	}
 	if c.PortIP != "" && net.ParseIP(c.PortIP) == nil {
 		bad("port_ip", "%q is not an IP address", c.PortIP)
 	}

@@ -37,17 +37,20 @@ type fakeServer struct {
 	failHeartbeats int
 	allocs         map[string]*structs.Allocation
 	history        map[string][]*structs.AllocClientUpdate
+	// catalog answers GET /v1/catalog (dns_test.go).
+	catalog *catalogServer
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
 	fs := &fakeServer{t: t, ttl: 300 * time.Millisecond, index: 1, changed: make(chan struct{}),
 		nodes: map[string]*structs.Node{}, allocs: map[string]*structs.Allocation{}, lastWatch: map[string]api.NodeWatchState{},
-		history: map[string][]*structs.AllocClientUpdate{}}
+		history: map[string][]*structs.AllocClientUpdate{}, catalog: &catalogServer{changed: make(chan struct{})}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/node/register", fs.register)
 	mux.HandleFunc("POST /v1/node/{id}/heartbeat", fs.heartbeat)
 	mux.HandleFunc("POST /v1/nodes/allocations/watch", fs.watch)
 	mux.HandleFunc("POST /v1/node/{id}/allocations", fs.updateAllocs)
+	mux.Handle("GET /v1/catalog", fs.catalog)
 	fs.srv = httptest.NewServer(mux)
 	t.Cleanup(fs.srv.Close)
 	return fs
@@ -229,6 +232,7 @@ func (fs *fakeServer) updateAllocs(w http.ResponseWriter, r *http.Request) {
 		fs.history[u.ID] = append(fs.history[u.ID], u)
 		if a, ok := fs.allocs[u.ID]; ok {
 			a.ClientStatus, a.ClientDescription, a.TaskState, a.TaskStates = u.ClientStatus, u.ClientDescription, u.TaskState, u.TaskStates
+			a.Health = u.Health
 		}
 	}
 	idx := fs.bumpLocked()

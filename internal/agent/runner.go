@@ -123,11 +123,7 @@ func (r *runner) update(f func(rec *allocRecord)) {
 	if err := r.a.store.put(rec); err != nil {
 		r.a.log.Error("alloc state not saved; a restart may not re-attach", "alloc", r.id, "err", err)
 	}
-	r.a.updates.push(&structs.AllocClientUpdate{
-		ID: rec.Alloc.ID, ClientStatus: rec.ClientStatus,
-		ClientDescription: rec.ClientDescription, TaskState: rec.TaskState,
-		TaskStates: rec.taskStates(),
-	})
+	r.a.updates.push(rec.report())
 }
 
 func (r *runner) event(rec *allocRecord, typ, msg string) {
@@ -170,6 +166,7 @@ func (r *runner) taskConfig(alloc *structs.Allocation) (*driver.TaskConfig, erro
 		Config: j.Config, Env: jobEnv(j), Resources: res, Logs: j.Logs, AllocDir: r.allocDir,
 	}
 	r.a.addPorts(cfg, alloc)
+	cfg.Env = r.a.addDNSEnv(cfg.Env)
 	err := r.a.addMounts(cfg, j.Driver, j.VolumeMounts, j)
 	return cfg, err
 }
@@ -194,6 +191,7 @@ func (r *runner) run() {
 	}
 	var task driver.Task
 	r.recoverTasks(rec) // tasks.go
+	reattached := false
 	switch rec.Phase {
 	case phaseStarting, phaseRunning:
 		if rec.Handle == nil {
@@ -207,6 +205,7 @@ func (r *runner) run() {
 			return
 		}
 		task = t
+		reattached = true
 		r.setCounted(true)
 		r.update(func(rec *allocRecord) {
 			r.event(rec, EventReattached, fmt.Sprintf("agent restarted; re-attached to the running task (pid %d)", rec.Handle.PID))
@@ -270,23 +269,31 @@ func (r *runner) run() {
 		}
 		if task != nil {
 			r.setCurrent(task)
+			hr := r.startHealth(task, reattached) // health.go
+			reattached = false
 			restarted := false
 			select {
 			case <-task.Exited():
 				res = task.Result()
 			case <-r.killCh:
 				r.setCurrent(nil)
+				hr.stop(true)
 				r.finishKilled(task, driver.ExitResult{})
 				return
 			case <-r.detachCh:
 				r.setCurrent(nil)
+				hr.stop(false) // the task runs on: its health stays as saved
 				task.Detach()
 				r.setCounted(false)
 				return
 			case reply := <-r.restartCh:
+				hr.stop(true)
 				reply <- r.restartInPlace(task)
 				restarted = true
+			case why := <-hr.restartC():
+				res = r.restartUnhealthy(task, why)
 			}
+			hr.stop(true)
 			r.setCurrent(nil)
 			r.setCounted(false)
 			task = nil

@@ -78,6 +78,15 @@ type allocRecord struct {
 	RestartTimes []int64 `json:"restart_times,omitempty"`
 	// Tasks are the allocation's extra tasks (task groups), by name.
 	Tasks map[string]*taskRecord `json:"tasks,omitempty"`
+	// Health is the copy's last verdict (health.go); replaced, never
+	// changed in place, so copies of the record may share it.
+	Health *structs.AllocHealth `json:"health,omitempty"`
+}
+
+// report is the record as the agent reports it to the servers.
+func (r *allocRecord) report() *structs.AllocClientUpdate {
+	return &structs.AllocClientUpdate{ID: r.Alloc.ID, ClientStatus: r.ClientStatus,
+		ClientDescription: r.ClientDescription, TaskState: r.TaskState, TaskStates: r.taskStates(), Health: r.Health}
 }
 
 // taskRecord is what the agent remembers of one extra task.

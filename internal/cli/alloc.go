@@ -39,6 +39,9 @@ func (e *Env) AllocStatus(ctx context.Context, ref string) error {
 		client += " (" + a.ClientDescription + ")"
 	}
 	k.add("Status", client)
+	if a.Health != nil {
+		k.add("Health", fmt.Sprintf("%s (since %s)", HealthText(a.Health), timestamp(now, a.Health.Time)))
+	}
 	if a.PreviousAllocation != "" {
 		k.add("Replaces", fmt.Sprintf("%s (reschedule %d)", shortID(a.PreviousAllocation), a.RescheduleCount))
 	}
@@ -57,6 +60,16 @@ func (e *Env) AllocStatus(ctx context.Context, ref string) error {
 	}
 	if err := e.writeTask(now, title, a.TaskState); err != nil {
 		return err
+	}
+	if a.Health != nil && len(a.Health.Checks) > 0 {
+		fmt.Fprintln(e.Out, "\nChecks")
+		ct := newTable("NAME", "STATUS", "SINCE", "OUTPUT")
+		for _, c := range a.Health.Checks {
+			ct.row(c.Name, c.Status, timestamp(now, c.Time), orDash(sanitize(c.Output)))
+		}
+		if err := ct.write(e.Out); err != nil {
+			return err
+		}
 	}
 	// Extra tasks (task groups), by name.
 	names := make([]string, 0, len(a.TaskStates))

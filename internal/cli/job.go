@@ -327,7 +327,17 @@ func allocTable(w io.Writer, now time.Time, allocs []*api.Allocation, withNode b
 	if withNode {
 		header = append(header, "NODE")
 	}
-	header = append(header, "DESIRED", "STATUS", "RESTARTS", "EXIT", "AGE")
+	header = append(header, "DESIRED", "STATUS")
+	// HEALTH only once some copy reports one (agents before health
+	// checks never do).
+	withHealth := false
+	for _, a := range sorted {
+		withHealth = withHealth || a.Health != nil
+	}
+	if withHealth {
+		header = append(header, "HEALTH")
+	}
+	header = append(header, "RESTARTS", "EXIT", "AGE")
 	t := newTable(header...)
 	for _, a := range sorted {
 		exit := "-"
@@ -338,7 +348,11 @@ func allocTable(w io.Writer, now time.Time, allocs []*api.Allocation, withNode b
 		if withNode {
 			cells = append(cells, orDash(nodeLabel(a)))
 		}
-		cells = append(cells, a.DesiredStatus, a.ClientStatus, a.TaskState.Restarts, exit, age(now, a.CreateTime))
+		cells = append(cells, a.DesiredStatus, a.ClientStatus)
+		if withHealth {
+			cells = append(cells, HealthText(a.Health))
+		}
+		cells = append(cells, a.TaskState.Restarts, exit, age(now, a.CreateTime))
 		t.row(cells...)
 	}
 	return t.write(w)

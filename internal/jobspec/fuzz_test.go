@@ -51,8 +51,16 @@ func FuzzParse(f *testing.F) {
 		"update: {}\n", "update: {max_parallel: -1, canary: x}\n", "update: {min_healthy_time: 1h, healthy_deadline: 1m}\n",
 		"update: [1]\n", "update: {auto_promote: maybe}\n", "migrate: {max_parallel: 1, min_healthy_time: 5s, healthy_deadline: 1m}\n",
 		"migrate: {max_parallel: 0}\n", "type: system\nupdate: {max_parallel: 1}\n", "{\"update\": {\"max_parallel\": 2, \"min_healthy_time\": 1000000}}",
+		// Services and checks.
+		"network: {ports: [{label: http}]}\nservices: [{name: web, port: http, tags: [v1], checks: [{type: http, path: /health, interval: 1s, timeout: 500ms, success_threshold: 2, failure_threshold: 3, initial_delay: 1s, check_restart: {limit: 3, grace: 5s}}]}]\n",
+		"services: [{name: db, checks: [{type: script, command: /bin/true, args: [a, b]}, {type: tcp, port: x}]}]\n",
+		"services: [{name: Web}, {name: web}, {}]\n", "services: {name: web}\n", "services: [{checks: [{}]}]\n",
+		"services: [{name: a, checks: [{type: http, interval: -1s, check_restart: {limit: -1}}]}]\n",
+		"{\"services\": [{\"name\": \"a\", \"checks\": [{\"type\": \"tcp\", \"interval\": 100}]}]}",
 	}
-	if files, _ := filepath.Glob("../../examples/*.yaml"); len(files) > 0 {
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	more, _ := filepath.Glob("../../examples/*/*.yaml") // two-tier: services and checks
+	if files = append(files, more...); len(files) > 0 {
 		for _, p := range files {
 			if b, err := os.ReadFile(p); err == nil {
 				seeds = append(seeds, string(b))

@@ -187,6 +187,9 @@ func TestRouteACLTable(t *testing.T) {
 		"POST /v1/allocation/{id}/signal":     {url: "/v1/allocation/" + allocID + "/signal", body: `{"signal":"SIGHUP"}`, ok: http.StatusBadGateway},
 		"POST /v1/allocation/{id}/stop":       {url: "/v1/allocation/" + allocID + "/stop", ok: 200},
 		"GET /v1/namespaces":                  {ok: 200},
+		"GET /v1/services":                    {ok: 200},
+		"GET /v1/service/{name}":              {url: "/v1/service/web", ok: 200},
+		"GET /v1/catalog":                     {ok: 200},
 		"PUT /v1/namespace/{name}":            {url: "/v1/namespace/other", body: `{"quota":{"memory_mb":1024}}`, ok: 200},
 		"DELETE /v1/namespace/{name}":         {url: "/v1/namespace/scratch", ok: 200},
 		"POST /v1/acl/bootstrap":              {ok: http.StatusBadRequest}, // done above: refused, naming the reset index

@@ -103,6 +103,12 @@ func (s *Server) endpoints() []endpoint {
 		{method: "POST", path: "/v1/allocation/{id}/signal", acl: nsCap(acl.CapAllocLifecycle), h: s.allocSignal},
 		{method: "POST", path: "/v1/allocation/{id}/stop", acl: nsCap(acl.CapAllocLifecycle), h: s.allocStop},
 
+		{method: "GET", path: "/v1/services", acl: nsCap(acl.CapRead), h: s.serviceList},
+		{method: "GET", path: "/v1/service/{name}", acl: nsCap(acl.CapRead), h: s.serviceGet},
+		// Every namespace's instances, for the agents' DNS: node read,
+		// as agents already read the allocations they derive from.
+		{method: "GET", path: "/v1/catalog", acl: nodeRule(acl.LevelRead), h: s.catalogGet},
+
 		{method: "GET", path: "/v1/namespaces", acl: anyNamespace(acl.CapRead), h: s.namespaceList},
 		{method: "PUT", path: "/v1/namespace/{name}", acl: operatorRule(acl.LevelWrite), h: s.namespaceApply},
 		{method: "DELETE", path: "/v1/namespace/{name}", acl: operatorRule(acl.LevelWrite), h: s.namespaceDelete},

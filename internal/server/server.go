@@ -75,6 +75,8 @@ type Server struct {
 	aclRand io.Reader
 	// events fans committed changes out to GET /v1/event/stream (events.go).
 	events *stream.Broker
+	// catalog remembers the service catalog's change indexes (http_services.go).
+	catalog catalogMemo
 
 	// forwarder proxies requests to the leader; peerHTTP makes
 	// server-to-server calls (discovery, join, probes).

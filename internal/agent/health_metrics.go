@@ -1,0 +1,38 @@
+package agent
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// agentHealth is what the health checks of all tasks share: their
+// metrics and the HTTP client of the http checks.
+type agentHealth struct {
+	tasks   prometheus.Gauge
+	healthy prometheus.Gauge
+	probes  *prometheus.CounterVec
+	client  *http.Client
+}
+
+func newAgentHealth(reg prometheus.Registerer) (*agentHealth, error) {
+	h := &agentHealth{
+		tasks: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gantry_agent_health_tasks", Help: "Running tasks whose health the agent follows."}),
+		healthy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gantry_agent_healthy_tasks", Help: "Running tasks that are healthy (every check passing)."}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_agent_check_probes_total", Help: "Health check runs, by check type and result."},
+			[]string{"type", "result"}),
+		// No keep-alive: one idle connection per checked copy would add
+		// up on a node with many copies; no proxy: checks go straight to
+		// the copy.
+		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}},
+	}
+	for _, c := range []prometheus.Collector{h.tasks, h.healthy, h.probes} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
