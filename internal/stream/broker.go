@@ -106,6 +106,9 @@ type Broker struct {
 	// overflow is the index of the last entry dropped because the queue
 	// was full (0: none since the broker's goroutine last looked).
 	overflow atomic.Uint64
+	// full counts the subscriptions that want full payloads: events get
+	// their full encoding only while there is one.
+	full atomic.Int64
 
 	mu   sync.Mutex
 	ring ring // guarded by mu
@@ -199,13 +202,14 @@ func (b *Broker) run() {
 func (b *Broker) append(index uint64, events []*Event) {
 	size := 0
 	kept := events[:0]
+	full := b.full.Load() > 0
 	for _, e := range events {
 		e.Index = index
-		if err := e.encode(); err != nil {
+		if err := e.encode(full); err != nil {
 			b.logger.Error("event not encoded", "error", err)
 			continue
 		}
-		size += len(e.encoded)
+		size += len(e.encoded) + len(e.encodedFull)
 		kept = append(kept, e)
 	}
 	batch := &Batch{Index: index, Events: kept, size: size}
@@ -263,6 +267,9 @@ func (b *Broker) endLocked(s *Subscription, err *Error) {
 	s.err = err
 	close(s.done)
 	delete(b.subs, s)
+	if s.full {
+		b.full.Add(-1)
+	}
 	b.left()
 }
 
