@@ -104,7 +104,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error
 		case batch == nil:
 			writeEventLine(bw, sub.LastIndex(), nil, false)
 		default:
-			writeEventLine(bw, batch.Index, batch.Events, full)
+			writeBatch(bw, batch, full)
 			heartbeat.Reset(s.cfg.Events.Heartbeat)
 			// Drain what is ready before flushing: a subscriber that is
 			// behind gets many entries per write rather than a write
@@ -114,7 +114,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error
 				if err != nil || more == nil {
 					break // an error is read again by NextOrIdle
 				}
-				writeEventLine(bw, more.Index, more.Events, full)
+				writeBatch(bw, more, full)
 			}
 		}
 		if err := flush(); err != nil {
@@ -129,6 +129,16 @@ const eventFlushBytes = eventBufferBytes / 2
 
 // eventBufferBytes is a stream's write buffer.
 const eventBufferBytes = 64 << 10
+
+// writeBatch writes a batch's line: the broker's own when the batch is
+// whole (no copy is made of a line larger than the buffer).
+func writeBatch(bw *bufio.Writer, b *stream.Batch, full bool) {
+	if line := b.Line(); line != nil {
+		_, _ = bw.Write(line)
+		return
+	}
+	writeEventLine(bw, b.Index, b.Events, full)
+}
 
 // writeEventLine writes {"index":N,"events":[...]} from the events'
 // shared encodings (the full ones when full is set).

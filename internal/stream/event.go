@@ -112,20 +112,32 @@ func (e *Event) EncodedFor(full bool) []byte {
 	return b
 }
 
-// encode makes the event's JSON, and its full JSON when full is set.
-func (e *Event) encode(full bool) error {
-	b, err := e.appendJSON(nil, e.Payload)
+// encode appends the event's JSON to buf (shared by the events of a
+// batch: one allocation for them all) and keeps it as the event's
+// encoding; it returns buf extended, or unchanged on error.
+func (e *Event) encode(buf []byte) ([]byte, error) {
+	start := len(buf)
+	out, err := e.appendJSON(buf, e.Payload)
 	if err != nil {
-		return err
+		return buf, err
 	}
-	e.encoded = b
-	if full && e.Full != nil {
-		if b, err = e.appendJSON(nil, e.Full); err != nil {
-			return err
-		}
-		e.encodedFull = b
+	// Capped, so nothing appended to buf later can write into it.
+	e.encoded = out[start:len(out):len(out)]
+	return out, nil
+}
+
+// encodeFull is encode for the full payload (a no-op without one).
+func (e *Event) encodeFull(buf []byte) ([]byte, error) {
+	if e.Full == nil {
+		return buf, nil
 	}
-	return nil
+	start := len(buf)
+	out, err := e.appendJSON(buf, e.Full)
+	if err != nil {
+		return buf, err
+	}
+	e.encodedFull = out[start:len(out):len(out)]
+	return out, nil
 }
 
 // appendJSON appends the event with payload p (WireEvent's shape).

@@ -70,7 +70,7 @@ func TestEventEncoding(t *testing.T) {
 			`{"topic":"Node","type":"NodeDrain","key":"n1","index":4}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.e.encode(false); err != nil {
+			if _, err := tc.e.encode([]byte("before")); err != nil {
 				t.Fatal(err)
 			}
 			if got := string(tc.e.Encoded()); got != tc.want {
@@ -86,7 +86,7 @@ func TestEventEncoding(t *testing.T) {
 		})
 	}
 	bad := Event{Topic: TopicJob, Type: "JobPurged", Key: "web", Payload: func() {}}
-	if err := bad.encode(false); err == nil {
+	if _, err := bad.encode(nil); err == nil {
 		t.Error("a payload encoding/json cannot encode gave no error")
 	}
 }
@@ -177,5 +177,53 @@ func TestTryNext(t *testing.T) {
 	s.Close()
 	if _, err := s.TryNext(); !errors.Is(err, ErrClosed) {
 		t.Errorf("after close: %v", err)
+	}
+}
+
+// A batch's line is the stream's line for the entry, its events' encodings
+// slices of it; a subscriber that filters some events out gets a batch
+// without one.
+func TestBatchLine(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	all, err := b.Subscribe(SubscribeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close()
+	some, err := b.Subscribe(SubscribeRequest{Filter: Filter{Keys: []string{"a-7-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer some.Close()
+	b.Want(7)
+	b.Publish(7, func() []*Event {
+		evs := events(7, 3)()
+		evs = append(evs, &Event{Topic: TopicJob, Type: "JobPurged", Key: "bad", Payload: func() {}}) // not encodable: left out
+		return evs
+	})
+	batch, err := all.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"index":7,"events":[` +
+		`{"topic":"Allocation","type":"AllocationPlaced","key":"a-7-0","index":7,"payload":{"i":0}},` +
+		`{"topic":"Allocation","type":"AllocationPlaced","key":"a-7-1","index":7,"payload":{"i":1}},` +
+		`{"topic":"Allocation","type":"AllocationPlaced","key":"a-7-2","index":7,"payload":{"i":2}}]}` + "\n"
+	if got := string(batch.Line()); got != want {
+		t.Errorf("line:\n%s\nwant\n%s", got, want)
+	}
+	if len(batch.Events) != 3 {
+		t.Fatalf("%d events, want 3", len(batch.Events))
+	}
+	var wb WireBatch
+	if err := json.Unmarshal(batch.Line(), &wb); err != nil || len(wb.Events) != 3 || wb.Events[1].Key != "a-7-1" {
+		t.Errorf("line decodes to %+v, %v", wb, err)
+	}
+	sb, err := some.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.Line() != nil || len(sb.Events) != 1 || string(sb.Events[0].Encoded()) != string(batch.Events[1].Encoded()) {
+		t.Errorf("filtered batch: line %q, events %d", sb.Line(), len(sb.Events))
 	}
 }

@@ -170,6 +170,9 @@ func (s *Subscription) match(batch *Batch) *Batch {
 	case 0:
 		return nil
 	case len(batch.Events):
+		if s.full {
+			return &Batch{Index: batch.Index, Events: batch.Events}
+		}
 		return batch
 	}
 	out := &Batch{Index: batch.Index, Events: make([]*Event, 0, n)}
