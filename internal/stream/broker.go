@@ -233,7 +233,8 @@ func (b *Broker) append(index uint64, events []*Event) {
 	size := len(buf) - head
 	var line []byte
 	if len(kept) > 0 {
-		line = append(buf, "]}\n"...)
+		buf = append(buf, "]}\n"...)
+		line = buf
 		b.perEvent = max(64, min(64<<10, size/len(kept)*9/8))
 	}
 	if b.full.Load() > 0 {
