@@ -47,6 +47,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseStreamID -fuzztime 30s ./internal/kv/command
 	$(GO) test -run '^$$' -fuzz FuzzBitfield -fuzztime 30s ./internal/kv/command
 	$(GO) test -run '^$$' -fuzz FuzzCheckInert -fuzztime 30s ./internal/kv
+	$(GO) test -run '^$$' -fuzz FuzzAppendString -fuzztime 30s ./internal/stream
+	$(GO) test -run '^$$' -fuzz FuzzReadEventLine -fuzztime 30s ./internal/bench
 	$(GO) test -run '^$$' -fuzz FuzzLogReader -fuzztime 30s ./internal/kv/aof
 	$(GO) test -run '^$$' -fuzz FuzzPSyncReply -fuzztime 30s ./internal/kv/repl
 	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime 30s ./internal/peerexec

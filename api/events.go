@@ -40,6 +40,9 @@ type EventStreamOptions struct {
 	// change.
 	Resume bool
 	Index  uint64
+	// Full asks for whole objects as allocation payloads rather than the
+	// summary the stream sends by default.
+	Full bool
 }
 
 // EventStreamError is the server's last line: why it ended the stream.
@@ -75,6 +78,9 @@ func (c *Client) EventStream(ctx context.Context, o EventStreamOptions) (*EventS
 	}
 	if len(o.Namespaces) > 0 {
 		q.Set("namespace", strings.Join(o.Namespaces, ","))
+	}
+	if o.Full {
+		q.Set("full", "true")
 	}
 	if o.Resume {
 		q.Set("index", strconv.FormatUint(o.Index, 10))

@@ -40,6 +40,7 @@ older than what it keeps.`,
 	f.StringSliceVar(&o.Topics, "topic", nil, "topics to follow (repeat or comma-separate; default all)")
 	f.StringSliceVar(&o.Keys, "key", nil, "object IDs to follow: job, allocation, node or server IDs")
 	f.StringSliceVar(&o.Namespaces, "namespace", nil, "namespaces to follow (events of nodes and servers always pass)")
+	f.BoolVar(&o.Full, "full", false, "whole allocations as payloads (with -o json) instead of the summary")
 	f.Uint64Var(&o.Index, "index", 0, "start after the entry at this index instead of with the next change")
 	streamCmd.PreRun = func(cmd *cobra.Command, _ []string) { o.Resume = cmd.Flags().Changed("index") }
 	evCmd.AddCommand(streamCmd)

@@ -16,6 +16,8 @@ type EventStreamOptions struct {
 	// Index, when Resume, starts after that entry.
 	Index  uint64
 	Resume bool
+	// Full asks for whole allocations as payloads.
+	Full bool
 }
 
 // EventStream prints the event stream until ctx ends or the server ends
@@ -23,7 +25,7 @@ type EventStreamOptions struct {
 // event as one JSON line (NDJSON, the payload included).
 func (e *Env) EventStream(ctx context.Context, o EventStreamOptions) error {
 	es, err := e.Client.EventStream(ctx, api.EventStreamOptions{Topics: o.Topics, Keys: o.Keys,
-		Namespaces: o.Namespaces, Resume: o.Resume, Index: o.Index})
+		Namespaces: o.Namespaces, Resume: o.Resume, Index: o.Index, Full: o.Full})
 	if err != nil {
 		return fmt.Errorf("event stream: %w", e.Humanize(err))
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -74,7 +75,7 @@ func (f *fsm) publishEntry(index uint64, t structs.MessageType, body []byte, bef
 		f.events.Publish(index, func() []*stream.Event { return nil })
 		return
 	}
-	d := &deriver{index: index, before: before, after: f.state.Snapshot(), seen: map[string]bool{}}
+	d := &deriver{index: index, before: before, after: f.state.Snapshot(), seen: map[seenKey]struct{}{}}
 	body = slices.Clone(body) // the entry's bytes belong to Raft
 	f.events.Publish(index, func() []*stream.Event {
 		if err := d.derive(t, body); err != nil {
@@ -99,18 +100,27 @@ type deriver struct {
 	index         uint64
 	before, after *state.Snapshot
 	out           []*stream.Event
-	// seen holds topic/key of the events made, so each object changes
-	// once per entry.
-	seen map[string]bool
+	// seen holds the topic and key of the events made, so each object
+	// changes once per entry.
+	seen map[seenKey]struct{}
 }
 
-func (d *deriver) add(topic stream.Topic, typ, key, ns string, payload any, filterKeys ...string) {
-	id := string(topic) + "/" + key
-	if d.seen[id] {
-		return
+type seenKey struct {
+	topic stream.Topic
+	key   string
+}
+
+// add adds an event unless its object has one already; it returns the
+// event added, or nil.
+func (d *deriver) add(topic stream.Topic, typ, key, ns string, payload any, filterKeys ...string) *stream.Event {
+	id := seenKey{topic, key}
+	if _, ok := d.seen[id]; ok {
+		return nil
 	}
-	d.seen[id] = true
-	d.out = append(d.out, &stream.Event{Topic: topic, Type: typ, Key: key, Namespace: ns, Payload: payload, FilterKeys: filterKeys})
+	d.seen[id] = struct{}{}
+	e := &stream.Event{Topic: topic, Type: typ, Key: key, Namespace: ns, Payload: payload, FilterKeys: filterKeys}
+	d.out = append(d.out, e)
+	return e
 }
 
 // derive decodes the entry again (off the FSM goroutine) and adds its
@@ -237,8 +247,49 @@ func (d *deriver) alloc(a *structs.Allocation) {
 	if a.CreateIndex == d.index {
 		typ = "AllocationPlaced"
 	}
-	d.add(stream.TopicAllocation, typ, a.ID, jobNamespace(a.Job), a.Stub(), a.JobID, a.NodeID)
+	if e := d.add(stream.TopicAllocation, typ, a.ID, jobNamespace(a.Job), allocEvent{a}, a.JobID, a.NodeID); e != nil {
+		e.Full = fullAlloc{a}
+	}
 }
+
+// allocEvent is the payload of an allocation's event: what a watcher
+// follows (where it runs, what is wanted of it and what it does), not the
+// whole allocation with its job, which was two thirds of the bytes of a
+// stream under load (docs/api.md, "Cost, measured"); ?full=true sends
+// the whole allocation (fullAlloc). It holds the state's allocation,
+// which is never modified once stored.
+type allocEvent struct{ a *structs.Allocation }
+
+// AppendJSON writes {"id","name","job_id","job_version","node_id",
+// "desired_status","desired_description","client_status",
+// "client_description","create_index","modify_index","modify_time"}.
+func (p allocEvent) AppendJSON(dst []byte) []byte {
+	a := p.a
+	o := stream.OpenObject(dst)
+	o.String("id", a.ID)
+	o.String("name", a.Name)
+	o.String("job_id", a.JobID)
+	o.Uint("job_version", a.JobVersion)
+	o.String("node_id", a.NodeID)
+	o.StringOmitEmpty("node_name", a.NodeName)
+	o.String("desired_status", a.DesiredStatus)
+	o.StringOmitEmpty("desired_description", a.DesiredDescription)
+	o.String("client_status", a.ClientStatus)
+	o.StringOmitEmpty("client_description", a.ClientDescription)
+	o.StringOmitEmpty("previous_allocation", a.PreviousAllocation)
+	o.StringOmitEmpty("preempted_by", a.PreemptedBy)
+	o.Uint("create_index", a.CreateIndex)
+	o.Uint("modify_index", a.ModifyIndex)
+	o.Int("modify_time", a.ModifyTime)
+	return o.Close()
+}
+
+// fullAlloc is the payload of ?full=true: the allocation without its job,
+// as GET /v1/allocation/{id} gives it. Encoded only while a subscriber
+// asks for it.
+type fullAlloc struct{ a *structs.Allocation }
+
+func (p fullAlloc) MarshalJSON() ([]byte, error) { return json.Marshal(p.a.Stub()) }
 
 func (d *deriver) reports(nodes []structs.AllocClientUpdateRequest) {
 	for _, n := range nodes {

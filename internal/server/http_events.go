@@ -76,7 +76,8 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error
 
 	w.Header().Set(api.IndexHeader, strconv.FormatUint(max(sub.LastIndex(), 1), 10))
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := bufio.NewWriterSize(w, eventBufferBytes)
+	full := sub.Full()
 	flush := func() error {
 		if err := rc.SetWriteDeadline(time.Now().Add(s.cfg.Events.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
@@ -101,10 +102,20 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error
 		case err != nil:
 			return nil, nil // the client went away
 		case batch == nil:
-			writeEventLine(bw, sub.LastIndex(), nil)
+			writeEventLine(bw, sub.LastIndex(), nil, false)
 		default:
-			writeEventLine(bw, batch.Index, batch.Events)
+			writeBatch(bw, batch, full)
 			heartbeat.Reset(s.cfg.Events.Heartbeat)
+			// Drain what is ready before flushing: a subscriber that is
+			// behind gets many entries per write rather than a write
+			// (and a flush through the HTTP stack) per entry.
+			for bw.Buffered() < eventFlushBytes {
+				more, err := sub.TryNext()
+				if err != nil || more == nil {
+					break // an error is read again by NextOrIdle
+				}
+				writeBatch(bw, more, full)
+			}
 		}
 		if err := flush(); err != nil {
 			return nil, nil
@@ -112,9 +123,26 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error
 	}
 }
 
+// eventFlushBytes is how much a stream writes, at most, before flushing
+// (a batch of events is never split): half its buffer.
+const eventFlushBytes = eventBufferBytes / 2
+
+// eventBufferBytes is a stream's write buffer.
+const eventBufferBytes = 64 << 10
+
+// writeBatch writes a batch's line: the broker's own when the batch is
+// whole (no copy is made of a line larger than the buffer).
+func writeBatch(bw *bufio.Writer, b *stream.Batch, full bool) {
+	if line := b.Line(); line != nil {
+		_, _ = bw.Write(line)
+		return
+	}
+	writeEventLine(bw, b.Index, b.Events, full)
+}
+
 // writeEventLine writes {"index":N,"events":[...]} from the events'
-// shared encodings.
-func writeEventLine(bw *bufio.Writer, index uint64, events []*stream.Event) {
+// shared encodings (the full ones when full is set).
+func writeEventLine(bw *bufio.Writer, index uint64, events []*stream.Event, full bool) {
 	var num [20]byte
 	_, _ = bw.WriteString(`{"index":`)
 	_, _ = bw.Write(strconv.AppendUint(num[:0], index, 10))
@@ -124,7 +152,7 @@ func writeEventLine(bw *bufio.Writer, index uint64, events []*stream.Event) {
 			if i > 0 {
 				_ = bw.WriteByte(',')
 			}
-			_, _ = bw.Write(e.Encoded())
+			_, _ = bw.Write(e.EncodedFor(full))
 		}
 		_ = bw.WriteByte(']')
 	}
@@ -191,6 +219,13 @@ func eventRequest(r *http.Request) (stream.SubscribeRequest, error) {
 	}
 	if req.Filter.Namespaces, err = list("namespace"); err != nil {
 		return req, err
+	}
+	if v := q.Get("full"); v != "" {
+		full, err := strconv.ParseBool(v)
+		if err != nil {
+			return req, badRequest("full: must be true or false (got %q)", v)
+		}
+		req.Full = full
 	}
 	if v := q.Get("index"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -230,5 +231,84 @@ func TestEventAllowed(t *testing.T) {
 	}
 	if all := eventAllowed(acl.Management); !all(&stream.Event{Topic: stream.TopicServer}) {
 		t.Error("a management token is refused a server event")
+	}
+}
+
+// TestEventStreamAllocPayloads: an allocation's event carries a summary
+// of it; ?full=true the whole allocation (without its job).
+func TestEventStreamAllocPayloads(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Events.Broker.Linger = 0
+	_, c := startServer(t, cfg)
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	open := func(full bool) *api.EventStream {
+		es, err := c.EventStream(ctx, api.EventStreamOptions{Topics: []string{"Allocation"}, Full: full})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = es.Close() })
+		return es
+	}
+	summary, whole := open(false), open(true)
+	if _, err := c.RegisterNode(bg, fakeNode("n0", 4000, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterJob(bg, mockJob("web", 1)); err != nil {
+		t.Fatal(err)
+	}
+	first := func(es *api.EventStream) map[string]any {
+		t.Helper()
+		for {
+			b, err := es.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range b.Events {
+				if e.Type != "AllocationPlaced" {
+					continue
+				}
+				var p map[string]any
+				if err := json.Unmarshal(e.Payload, &p); err != nil {
+					t.Fatalf("payload %s: %v", e.Payload, err)
+				}
+				if p["id"] != e.Key || p["job_id"] != "web" || p["desired_status"] != "run" || p["node_id"] == "" {
+					t.Fatalf("payload %s", e.Payload)
+				}
+				return p
+			}
+		}
+	}
+	if p := first(summary); p["resources"] != nil || p["job"] != nil || p["client_status"] == nil || p["modify_index"] == nil {
+		t.Errorf("summary payload %v", p)
+	}
+	if p := first(whole); p["resources"] == nil || p["job"] != nil || p["task_state"] == nil {
+		t.Errorf("full payload %v", p)
+	}
+}
+
+// eventRequest reads full= as a boolean and refuses anything else.
+func TestEventRequestFull(t *testing.T) {
+	for _, tc := range []struct {
+		query   string
+		full    bool
+		wantErr string
+	}{
+		{"", false, ""}, {"full=true", true, ""}, {"full=1", true, ""}, {"full=false", false, ""},
+		{"full=yes", false, `full: must be true or false (got "yes")`},
+	} {
+		r, err := http.NewRequest(http.MethodGet, "/v1/event/stream?"+tc.query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := eventRequest(r)
+		switch {
+		case tc.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: error %v, want %q", tc.query, err, tc.wantErr)
+			}
+		case err != nil || req.Full != tc.full:
+			t.Errorf("%q: full %v, %v; want %v", tc.query, req.Full, err, tc.full)
+		}
 	}
 }

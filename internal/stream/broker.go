@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,6 +96,9 @@ type Broker struct {
 	cfg    Config
 	logger *slog.Logger
 	queue  chan published
+	// perEvent is the bytes to reserve per event when encoding a batch
+	// (the broker's goroutine only).
+	perEvent int
 
 	// active is true while events are recorded: someone subscribes, or
 	// the last one left less than Linger ago. The FSM reads it on every
@@ -106,6 +110,9 @@ type Broker struct {
 	// overflow is the index of the last entry dropped because the queue
 	// was full (0: none since the broker's goroutine last looked).
 	overflow atomic.Uint64
+	// full counts the subscriptions that want full payloads: events get
+	// their full encoding only while there is one.
+	full atomic.Int64
 
 	mu   sync.Mutex
 	ring ring // guarded by mu
@@ -138,14 +145,15 @@ func New(cfg Config) (*Broker, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Broker{
-		cfg:    cfg,
-		logger: cfg.Logger,
-		queue:  make(chan published, cfg.QueueLen),
-		ring:   newRing(cfg.MaxBatches),
-		notify: make(chan struct{}),
-		subs:   map[*Subscription]struct{}{},
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		cfg:      cfg,
+		perEvent: 256,
+		logger:   cfg.Logger,
+		queue:    make(chan published, cfg.QueueLen),
+		ring:     newRing(cfg.MaxBatches),
+		notify:   make(chan struct{}),
+		subs:     map[*Subscription]struct{}{},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	return b, nil
 }
@@ -197,18 +205,47 @@ func (b *Broker) run() {
 
 // append encodes events and adds them to the ring as one batch.
 func (b *Broker) append(index uint64, events []*Event) {
-	size := 0
 	kept := events[:0]
+	// The events are encoded into one buffer laid out as the stream's
+	// line, {"index":N,"events":[e1,e2,...]}, so a subscriber that takes
+	// every event of the entry writes that line as it is; the buffer is
+	// sized from the last batches' events (when it grows, the events
+	// encoded before keep the old one).
+	buf := make([]byte, 0, 32+len(events)*b.perEvent)
+	buf = append(buf, `{"index":`...)
+	buf = strconv.AppendUint(buf, index, 10)
+	buf = append(buf, `,"events":[`...)
+	head := len(buf)
 	for _, e := range events {
 		e.Index = index
-		if err := e.encode(); err != nil {
+		n := len(buf)
+		if len(kept) > 0 {
+			buf = append(buf, ',')
+		}
+		var err error
+		if buf, err = e.encode(buf); err != nil {
 			b.logger.Error("event not encoded", "error", err)
+			buf = buf[:n]
 			continue
 		}
-		size += len(e.encoded)
 		kept = append(kept, e)
 	}
-	batch := &Batch{Index: index, Events: kept, size: size}
+	size := len(buf) - head
+	var line []byte
+	if len(kept) > 0 {
+		buf = append(buf, "]}\n"...)
+		line = buf
+		b.perEvent = max(64, min(64<<10, size/len(kept)*9/8))
+	}
+	if b.full.Load() > 0 {
+		var full []byte
+		for _, e := range kept {
+			n := len(full)
+			full, _ = e.encodeFull(full) // on error, EncodedFor sends the summary
+			size += len(full) - n
+		}
+	}
+	batch := &Batch{Index: index, Events: kept, line: line, size: size}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed || index <= b.floor {
@@ -263,6 +300,9 @@ func (b *Broker) endLocked(s *Subscription, err *Error) {
 	s.err = err
 	close(s.done)
 	delete(b.subs, s)
+	if s.full {
+		b.full.Add(-1)
+	}
 	b.left()
 }
 

@@ -74,36 +74,94 @@ type Event struct {
 	// FilterKeys are other IDs a key filter matches (an allocation's job
 	// and node): not sent.
 	FilterKeys []string
-	// Payload is the object (or a summary), encoded once as JSON.
+	// Payload is the object (or a summary), encoded once as JSON; a
+	// JSONAppender writes itself, anything else goes through
+	// encoding/json.
 	Payload any
+	// Full, when set, is the whole object Payload summarises, sent to
+	// subscribers that ask for it (SubscribeRequest.Full). It is encoded
+	// only while such a subscriber exists, so it must stay valid (not be
+	// modified) for as long as the event is kept.
+	Full any
 
 	// encoded is the event's JSON, made by the broker before the event is
-	// shared with subscribers.
-	encoded []byte
+	// shared with subscribers; encodedFull the same with Full as payload,
+	// made only while a subscriber wants it (nil otherwise).
+	encoded     []byte
+	encodedFull []byte
 }
 
 // Encoded returns the event's JSON (set once the broker published it).
 func (e *Event) Encoded() []byte { return e.encoded }
 
-// wireEvent is an Event on the wire (WireEvent's shape, with the payload
-// not yet encoded).
-type wireEvent struct {
-	Topic     Topic  `json:"topic"`
-	Type      string `json:"type"`
-	Key       string `json:"key"`
-	Namespace string `json:"namespace,omitempty"`
-	Index     uint64 `json:"index"`
-	Payload   any    `json:"payload,omitempty"`
+// EncodedFor returns the event's JSON for a subscriber that wants full
+// payloads or not. An event the broker encoded before the first such
+// subscriber came is encoded again here (for this caller only: a
+// published event is never modified).
+func (e *Event) EncodedFor(full bool) []byte {
+	if !full || e.Full == nil {
+		return e.encoded
+	}
+	if e.encodedFull != nil {
+		return e.encodedFull
+	}
+	b, err := e.appendJSON(nil, e.Full)
+	if err != nil {
+		return e.encoded // the summary rather than nothing
+	}
+	return b
 }
 
-// encode makes the event's JSON.
-func (e *Event) encode() error {
-	b, err := json.Marshal(wireEvent{Topic: e.Topic, Type: e.Type, Key: e.Key, Namespace: e.Namespace, Index: e.Index, Payload: e.Payload})
+// encode appends the event's JSON to buf (shared by the events of a
+// batch: one allocation for them all) and keeps it as the event's
+// encoding; it returns buf extended, or unchanged on error.
+func (e *Event) encode(buf []byte) ([]byte, error) {
+	start := len(buf)
+	out, err := e.appendJSON(buf, e.Payload)
 	if err != nil {
-		return fmt.Errorf("event %s %s %s at %d: %w", e.Topic, e.Type, e.Key, e.Index, err)
+		return buf, err
 	}
-	e.encoded = b
-	return nil
+	// Capped, so nothing appended to buf later can write into it.
+	e.encoded = out[start:len(out):len(out)]
+	return out, nil
+}
+
+// encodeFull is encode for the full payload (a no-op without one).
+func (e *Event) encodeFull(buf []byte) ([]byte, error) {
+	if e.Full == nil {
+		return buf, nil
+	}
+	start := len(buf)
+	out, err := e.appendJSON(buf, e.Full)
+	if err != nil {
+		return buf, err
+	}
+	e.encodedFull = out[start:len(out):len(out)]
+	return out, nil
+}
+
+// appendJSON appends the event with payload p (WireEvent's shape).
+func (e *Event) appendJSON(dst []byte, p any) ([]byte, error) {
+	o := OpenObject(dst)
+	o.String("topic", string(e.Topic))
+	o.String("type", e.Type)
+	o.String("key", e.Key)
+	o.StringOmitEmpty("namespace", e.Namespace)
+	o.Uint("index", e.Index)
+	switch p := p.(type) {
+	case nil:
+	case JSONAppender:
+		o.Value("payload", p)
+	default:
+		b, err := json.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("event %s %s %s at %d: %w", e.Topic, e.Type, e.Key, e.Index, err)
+		}
+		if string(b) != "null" {
+			o.Raw("payload", b)
+		}
+	}
+	return o.Close(), nil
 }
 
 // WireEvent is an event as a client reads it (api.Event).

@@ -8,8 +8,11 @@ import "iter"
 type Batch struct {
 	Index  uint64
 	Events []*Event
-	size   int    // encoded bytes
-	seq    uint64 // position in the ring's sequence
+	// line is the batch as one line of the stream (nil without events);
+	// the events' encodings are slices of it.
+	line []byte
+	size int    // encoded bytes
+	seq  uint64 // position in the ring's sequence
 }
 
 // ring holds the most recent batches, at most len(buf) of them and about
@@ -22,6 +25,12 @@ type ring struct {
 	next  uint64 // sequence number the next batch gets
 	bytes int
 }
+
+// Line returns the batch's line of the stream, {"index":N,"events":[...]}
+// with a newline, when the batch holds every event of its entry with
+// their summaries (what a subscriber without filter or full payloads
+// reads); nil otherwise: the caller writes the events one by one.
+func (b *Batch) Line() []byte { return b.line }
 
 func newRing(n int) ring { return ring{buf: make([]*Batch, n)} }
 

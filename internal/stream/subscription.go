@@ -15,6 +15,9 @@ type SubscribeRequest struct {
 	Resume bool
 	Index  uint64
 	Filter Filter
+	// Full asks for events' full payloads (Event.Full) rather than their
+	// summaries.
+	Full bool
 }
 
 // Subscription reads batches from the broker at its own pace. Next and
@@ -22,6 +25,7 @@ type SubscribeRequest struct {
 type Subscription struct {
 	b      *Broker
 	filter Filter
+	full   bool
 	// cursor is the sequence number of the next batch to read;
 	// lastIndex the index of the last batch read (matching or not); err
 	// why the subscription ended. Guarded by b.mu.
@@ -56,7 +60,7 @@ func (b *Broker) Subscribe(req SubscribeRequest) (*Subscription, error) {
 			b.ring.clear()
 		}
 	}
-	s := &Subscription{b: b, filter: req.Filter, done: make(chan struct{})}
+	s := &Subscription{b: b, filter: req.Filter, full: req.Full, done: make(chan struct{})}
 	switch {
 	case !req.Resume:
 		s.cursor = b.ring.next
@@ -75,6 +79,9 @@ func (b *Broker) Subscribe(req SubscribeRequest) (*Subscription, error) {
 		s.lastIndex = req.Index
 	}
 	b.subs[s] = struct{}{}
+	if s.full {
+		b.full.Add(1)
+	}
 	return s, nil
 }
 
@@ -120,6 +127,37 @@ func (s *Subscription) NextOrIdle(ctx context.Context, idle <-chan time.Time) (*
 	}
 }
 
+// TryNext is Next without waiting: it returns (nil, nil) when no
+// matching batch is kept yet. A writer drains what is ready with it before
+// flushing, so a subscriber that is behind gets many entries per write.
+func (s *Subscription) TryNext() (*Batch, error) {
+	b := s.b
+	for {
+		b.mu.Lock()
+		if s.err != nil {
+			err := s.err
+			b.mu.Unlock()
+			return nil, err
+		}
+		batch := b.ring.at(s.cursor)
+		if batch != nil {
+			s.cursor++
+			s.lastIndex = batch.Index
+		}
+		b.mu.Unlock()
+		if batch == nil {
+			return nil, nil
+		}
+		if out := s.match(batch); out != nil {
+			return out, nil
+		}
+	}
+}
+
+// Full reports whether the subscription wants full payloads
+// (Event.EncodedFor).
+func (s *Subscription) Full() bool { return s.full }
+
 // match returns the part of batch the filter selects, or nil.
 func (s *Subscription) match(batch *Batch) *Batch {
 	n := 0
@@ -132,6 +170,9 @@ func (s *Subscription) match(batch *Batch) *Batch {
 	case 0:
 		return nil
 	case len(batch.Events):
+		if s.full {
+			return &Batch{Index: batch.Index, Events: batch.Events}
+		}
 		return batch
 	}
 	out := &Batch{Index: batch.Index, Events: make([]*Event, 0, n)}
