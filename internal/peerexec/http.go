@@ -53,6 +53,9 @@ func (s *Service) Handler(next http.Handler) http.Handler {
 	mux.HandleFunc("GET /v1/allocation/{id}/logs", s.allocLogs)
 	mux.HandleFunc("GET /v1/peer/members", s.members)
 	mux.HandleFunc("POST /v1/peer/leave", s.leave)
+	if s.streams != nil {
+		mux.HandleFunc("GET "+streamPath, s.streams.accept)
+	}
 	mux.Handle("/", next)
 	return mux
 }

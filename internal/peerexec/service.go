@@ -30,6 +30,10 @@ type ServiceConfig struct {
 	Password string
 	// Engine overrides the protocol's timings (zero: DefaultConfig).
 	Engine *Config
+	// Stream opens the persistent streams to other peers' APIs (their TLS
+	// and credentials); NoStreams keeps every message on the cluster bus.
+	Stream    StreamDialer
+	NoStreams bool
 	// Tick is how often the engine ticks and the cluster view is read.
 	Tick   time.Duration
 	Logger *log.Logger
@@ -44,12 +48,14 @@ type Service struct {
 	cluster *peer.Cluster
 	store   *RESPStore
 	runner  *DriverRunner
+	streams *streams // nil with NoStreams
 	logger  *log.Logger
 
 	mu       sync.Mutex
 	eng      *Engine               // guarded by mu
 	cv       ClusterView           // guarded by mu: the view of the last tick
 	owners   []string              // guarded by mu: slot owners of cv
+	routes   any                   // guarded by mu: the routing snapshot owners were read from
 	outbox   map[string][]*Message // guarded by mu: messages of the current step, per peer
 	replicas atomic.Int32
 
@@ -96,6 +102,9 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 		return nil, err
 	}
 	s.eng = eng
+	if !cfg.NoStreams {
+		s.streams = newStreams(ecfg.ID, cfg.Stream, s.receive, s.linked, logger)
+	}
 	s.refreshView()
 	c.SetExtHandler(s.receive)
 	s.wg.Add(1)
@@ -110,6 +119,9 @@ func (s *Service) Close() error {
 		s.cluster.SetExtHandler(nil)
 		close(s.done)
 		s.wg.Wait()
+		if s.streams != nil {
+			s.streams.close()
+		}
 		s.runner.Close()
 		_ = s.store.Close()
 	})
@@ -129,8 +141,34 @@ func (s *Service) loop() {
 		s.refreshView()
 		s.mu.Lock()
 		s.eng.Tick(time.Now(), s.cv)
+		targets := s.streamTargets()
 		s.unlock()
+		if s.streams != nil {
+			s.streams.ensure(targets)
+		}
 	}
+}
+
+// streamTargets are the members this peer keeps a stream to, with the
+// API address their loads announce (under mu).
+func (s *Service) streamTargets() map[string]string {
+	if s.streams == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, id := range s.cv.Members {
+		if l := s.eng.loads[id]; l != nil && id != s.eng.cfg.ID && l.load.HTTPAddr != "" {
+			out[id] = l.load.HTTPAddr
+		}
+	}
+	return out
+}
+
+// linked tells the engine a stream came up or went down.
+func (s *Service) linked(peer string, up bool) {
+	s.mu.Lock()
+	defer s.unlock()
+	s.eng.Linked(peer, up)
 }
 
 // refreshView reads the cluster layer's view (Status and the routing
@@ -140,9 +178,15 @@ func (s *Service) refreshView() {
 	if err != nil {
 		return
 	}
-	owners := make([]string, numSlots)
-	for i := range owners {
-		owners[i] = string(s.cluster.SlotOwner(uint16(i)))
+	snap := s.cluster.RoutingSnapshot()
+	s.mu.Lock()
+	owners, same := s.owners, snap == s.routes
+	s.mu.Unlock()
+	if !same {
+		owners = make([]string, numSlots)
+		for i := range owners {
+			owners[i] = string(s.cluster.SlotOwner(uint16(i)))
+		}
 	}
 	cv := ClusterView{OK: st.OK, Failed: map[string]bool{}}
 	replicas := 0
@@ -160,12 +204,15 @@ func (s *Service) refreshView() {
 	defer s.mu.Unlock()
 	ver := s.cv.Version
 	for i := range owners {
+		if same {
+			break
+		}
 		if owners[i] != s.owners[i] {
 			ver++
 			break
 		}
 	}
-	s.owners = owners
+	s.owners, s.routes = owners, snap
 	cv.Owner = func(slot uint16) string { return owners[slot] }
 	cv.Version = ver
 	s.cv = cv
@@ -203,7 +250,9 @@ func (s *Service) unlock() {
 	s.outbox = nil
 	s.mu.Unlock()
 	for _, p := range packets {
-		s.cluster.SendExt(peer.NodeID(p.to), p.b)
+		if s.streams == nil || !s.streams.send(p.to, p.b) {
+			s.cluster.SendExt(peer.NodeID(p.to), p.b)
+		}
 	}
 }
 
