@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -30,10 +31,15 @@ type ServiceConfig struct {
 	Password string
 	// Engine overrides the protocol's timings (zero: DefaultConfig).
 	Engine *Config
-	// Stream opens the persistent streams to other peers' APIs (their TLS
-	// and credentials); NoStreams keeps every message on the cluster bus.
+	// Stream is how this peer reaches the other peers' APIs: TLS (https)
+	// and the credentials it presents. The persistent streams, forwarded
+	// listings and log proxies use it. NoStreams keeps every execution
+	// message on the cluster bus.
 	Stream    StreamDialer
 	NoStreams bool
+	// Auth, when set, makes the job API require an ACL user of the
+	// peer's store (HTTP basic) whenever the store requires AUTH.
+	Auth Authenticator
 	// Tick is how often the engine ticks and the cluster view is read.
 	Tick   time.Duration
 	Logger *log.Logger
@@ -48,7 +54,9 @@ type Service struct {
 	cluster *peer.Cluster
 	store   *RESPStore
 	runner  *DriverRunner
-	streams *streams // nil with NoStreams
+	streams *streams     // nil with NoStreams
+	client  *http.Client // to other peers' APIs
+	scheme  string       // of other peers' APIs: http or https
 	logger  *log.Logger
 
 	mu       sync.Mutex
@@ -80,7 +88,12 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 	if logger == nil {
 		logger = log.New(io.Discard, "", 0)
 	}
-	s := &Service{cfg: cfg, p: p, cluster: c, logger: logger, done: make(chan struct{}), left: make(chan struct{}), owners: make([]string, numSlots)}
+	s := &Service{cfg: cfg, p: p, cluster: c, logger: logger, done: make(chan struct{}), left: make(chan struct{}), owners: make([]string, numSlots),
+		client: http.DefaultClient, scheme: "http"}
+	if cfg.Stream.TLS != nil {
+		s.scheme = "https"
+		s.client = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.Stream.TLS.Clone(), MaxIdleConnsPerHost: 16}}
+	}
 	s.store = NewRESPStore(p.Addr().String(), cfg.Password, func() int { return int(s.replicas.Load()) })
 	s.runner = NewDriverRunner(cfg.Drivers, filepath.Join(cfg.DataDir, "allocs"), s.taskUpdate)
 	ecfg := DefaultConfig(string(c.ID()))

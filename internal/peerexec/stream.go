@@ -103,7 +103,10 @@ func (d StreamDialer) dial(ctx context.Context, addr, from string) (net.Conn, er
 	}
 	if d.TLS != nil {
 		cfg := d.TLS.Clone()
-		cfg.NextProtos = []string{"http/1.1"}
+		cfg.NextProtos = []string{"http/1.1"} // a stream takes the connection over: no HTTP/2
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
 		tc := tls.Client(c, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()
