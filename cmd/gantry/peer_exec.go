@@ -106,8 +106,7 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// start attaches the execution layer to p, or returns nil when off. The
-// returned lifeline keeps exec tasks alive while this process lives.
+// start attaches the execution layer to p, or returns nil when off.
 func (f *execFlags) start(p *peer.Peer, httpAddr, dataDir, password string, logger *log.Logger) (*peerexec.Service, error) {
 	if _, err := f.signal(); err != nil {
 		return nil, err
@@ -134,14 +133,10 @@ func (f *execFlags) start(p *peer.Peer, httpAddr, dataDir, password string, logg
 		case "mock":
 			drivers = append(drivers, driver.NewMock(nil))
 		case "exec":
-			// a peer does not re-attach to tasks after a restart: its
-			// tasks die with it (the lifeline) and owners place them again
-			lifeline, w, err := os.Pipe()
-			if err != nil {
-				return nil, fmt.Errorf("task lifeline: %w", err)
-			}
-			keepLifeline = append(keepLifeline, w)
-			d, err := driver.NewExec(driver.ExecOptions{Lifeline: lifeline})
+			// no lifeline: a task outlives a crash of its peer, which
+			// re-attaches to it when it starts again on its data directory
+			// (a peer that stops cleanly stops its tasks first)
+			d, err := driver.NewExec(driver.ExecOptions{})
 			if err != nil {
 				return nil, err
 			}
@@ -175,10 +170,6 @@ func peerStreamDialer(p *peer.Peer, user, auth, requirePass string) peerexec.Str
 	}
 	return d
 }
-
-// keepLifeline holds the write ends of the exec tasks' lifelines for the
-// life of the process.
-var keepLifeline []*os.File
 
 // peerAPI returns the base URL of a peer's HTTP side.
 func peerAPI(addr string) string {

@@ -602,6 +602,24 @@ func (e *Engine) handleStop(m *Message) {
 	}
 }
 
+// AdoptLocal takes a task this peer already runs (re-attached after a
+// restart of the peer) as admitted: it is reported to its owner, which
+// keeps its record instead of placing the copy again.
+func (e *Engine) AdoptLocal(now time.Time, a *structs.Allocation) {
+	if now.After(e.now) {
+		e.now = now
+	}
+	if _, ok := e.tasks[a.ID]; ok {
+		return
+	}
+	a = a.Copy()
+	a.NodeID = e.cfg.ID
+	e.seq++
+	e.tasks[a.ID] = &localTask{alloc: a, seq: e.seq, status: structs.AllocClientRunning,
+		ts: structs.TaskState{State: structs.TaskStateRunning}}
+	e.reportNow = true
+}
+
 // TaskUpdate is the runner's report of a task's state. A terminal client
 // status (complete, failed) is final.
 func (e *Engine) TaskUpdate(now time.Time, allocID, clientStatus string, ts structs.TaskState) {

@@ -118,6 +118,10 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 	if !cfg.NoStreams {
 		s.streams = newStreams(ecfg.ID, cfg.Stream, s.receive, s.linked, logger)
 	}
+	// tasks a crashed process of this peer left running: re-attach
+	for _, err := range s.runner.Recover(func(a *structs.Allocation, _ *driver.Handle) { eng.AdoptLocal(time.Now(), a) }) {
+		logger.Printf("exec: %v", err)
+	}
 	s.refreshView()
 	c.SetExtHandler(s.receive)
 	s.wg.Add(1)
