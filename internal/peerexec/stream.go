@@ -320,7 +320,7 @@ func (s *streams) accept(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
-	var conn net.Conn = c
+	conn := c
 	if brw.Reader.Buffered() > 0 {
 		conn = &bufConn{Conn: c, r: brw.Reader}
 	}
