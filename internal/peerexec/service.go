@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -89,11 +90,16 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 		logger = log.New(io.Discard, "", 0)
 	}
 	s := &Service{cfg: cfg, p: p, cluster: c, logger: logger, done: make(chan struct{}), left: make(chan struct{}), owners: make([]string, numSlots),
-		client: http.DefaultClient, scheme: "http"}
+		scheme: "http"}
+	// a peer cut off by a partition must not hold a forwarded request for
+	// the kernel's connect timeout (minutes): dials give up after 2 s
+	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: 30 * time.Second}
 	if cfg.Stream.TLS != nil {
 		s.scheme = "https"
-		s.client = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.Stream.TLS.Clone(), MaxIdleConnsPerHost: 16}}
+		tr.TLSClientConfig = cfg.Stream.TLS.Clone()
 	}
+	s.client = &http.Client{Transport: tr}
 	s.store = NewRESPStore(p.Addr().String(), cfg.Password, func() int { return int(s.replicas.Load()) })
 	s.runner = NewDriverRunner(cfg.Drivers, filepath.Join(cfg.DataDir, "allocs"), s.taskUpdate)
 	ecfg := DefaultConfig(string(c.ID()))
@@ -141,6 +147,7 @@ func (s *Service) Close() error {
 		}
 		s.runner.Close()
 		_ = s.store.Close()
+		s.client.CloseIdleConnections()
 	})
 	return nil
 }
