@@ -3,6 +3,7 @@ package partition
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"slices"
 	"strings"
@@ -46,7 +47,8 @@ func TestPeerJobsPartition(t *testing.T) {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	client := func(i int) *api.Client {
-		cl, err := api.NewClient(api.Config{Address: "http://" + c.clusterIPs[i] + ":7600"})
+		// bounded: the cut-off peer does not answer at all
+		cl, err := api.NewClient(api.Config{Address: "http://" + c.clusterIPs[i] + ":7600", HTTPClient: &http.Client{Timeout: 10 * time.Second}})
 		if err != nil {
 			t.Fatal(err)
 		}
