@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -93,6 +94,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			if err != nil {
 				return err
 			}
+			ex.masterUser, ex.masterAuth = sec.masterUser, masterAuth
 			svc, err := ex.start(p, httpAddr, dataDir, requirePass, logger)
 			if err != nil {
 				_ = p.Close()
@@ -106,7 +108,11 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 				if svc != nil {
 					h = svc.Handler(h)
 				}
-				hs, err := servePeerHTTP(httpAddr, h, logger)
+				var tlsCfg *tls.Config
+				if f := p.TLSFiles(); f != nil {
+					tlsCfg = f.ServerConfig() // the peer's TLS: the API is served with it too
+				}
+				hs, err := servePeerHTTP(httpAddr, h, tlsCfg, logger)
 				if err != nil {
 					_ = p.Close()
 					return err
@@ -118,8 +124,20 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 				go func() { logger.Printf("pprof: %v", http.ListenAndServe(pprofAddr, nil)) }()
 			}
 			logger.Printf("ready to accept connections on %s", p.Addr())
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			leaveSig, _ := ex.signal() // checked by ex.start
+			var stopSigs []os.Signal
+			for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+				if svc == nil || sig != leaveSig {
+					stopSigs = append(stopSigs, sig)
+				}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), stopSigs...)
 			defer stop()
+			leaveNow := make(chan os.Signal, 1)
+			if svc != nil && leaveSig != nil {
+				signal.Notify(leaveNow, leaveSig)
+				defer signal.Stop(leaveNow)
+			}
 			reloadOnHUP(ctx, slog.New(slog.DiscardHandler), peerReload(p, logger))
 			errc := make(chan error, 1)
 			go func() { errc <- p.Serve() }()
@@ -130,6 +148,14 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			select {
 			case <-left:
 				logger.Printf("left the cluster; shutting down")
+				_ = svc.Close()
+				if err := p.Close(); err != nil {
+					return err
+				}
+				return <-errc
+			case <-leaveNow:
+				ex.leave(svc, leaveNow, ctx.Done(), logger)
+				logger.Printf("shutting down")
 				_ = svc.Close()
 				if err := p.Close(); err != nil {
 					return err
@@ -173,10 +199,17 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 
 // servePeerHTTP serves the peer's HTTP side (the UI's Peers page) on addr
 // until the returned server is closed.
-func servePeerHTTP(addr string, h http.Handler, logger *log.Logger) (*http.Server, error) {
+func servePeerHTTP(addr string, h http.Handler, tlsCfg *tls.Config, logger *log.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http-addr %s: %w", addr, err)
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		// HTTP/1.1 only: the peers' streams take their connection over
+		cfg := tlsCfg.Clone()
+		cfg.NextProtos = []string{"http/1.1"}
+		ln, scheme = tls.NewListener(ln, cfg), "https"
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
@@ -184,6 +217,6 @@ func servePeerHTTP(addr string, h http.Handler, logger *log.Logger) (*http.Serve
 			logger.Printf("http: %v", err)
 		}
 	}()
-	logger.Printf("web UI on http://%s/ui/", ln.Addr())
+	logger.Printf("web UI on %s://%s/ui/", scheme, ln.Addr())
 	return hs, nil
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -33,6 +34,13 @@ type execFlags struct {
 	cpu      int64
 	memoryMB int64
 	labels   []string
+	// leaveSignal makes the peer leave the cluster (as gantry peer leave)
+	// before it exits, bounded by leaveTimeout.
+	leaveSignal  string
+	leaveTimeout time.Duration
+	// masterUser and masterAuth (set from --masteruser, --masterauth) are
+	// also what the peer presents to the other peers' APIs.
+	masterUser, masterAuth string
 }
 
 func (f *execFlags) register(fs *pflag.FlagSet) {
@@ -41,11 +49,68 @@ func (f *execFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.cpu, "cpu", 4000, "CPU (MHz) this peer offers to tasks")
 	fs.Int64Var(&f.memoryMB, "memory-mb", 4096, "memory (MiB) this peer offers to tasks")
 	fs.StringSliceVar(&f.labels, "label", nil, "node label key=value for job constraints (repeatable)")
+	fs.StringVar(&f.leaveSignal, "leave-on-signal", "SIGTERM", "with --run-tasks: on this signal (SIGTERM, SIGINT, SIGUSR1, SIGUSR2 or none) the peer leaves the cluster (hands off its copies and slots, as gantry peer leave) before it exits")
+	fs.DurationVar(&f.leaveTimeout, "leave-timeout", 2*time.Minute, "how long a leave on --leave-on-signal may take before the peer exits anyway")
 }
 
-// start attaches the execution layer to p, or returns nil when off. The
-// returned lifeline keeps exec tasks alive while this process lives.
+// leaveSignals are the signals --leave-on-signal accepts.
+var leaveSignals = map[string]os.Signal{"SIGTERM": syscall.SIGTERM, "SIGINT": os.Interrupt, "SIGUSR1": syscall.SIGUSR1, "SIGUSR2": syscall.SIGUSR2}
+
+// signal returns the leave signal; nil for none.
+func (f *execFlags) signal() (os.Signal, error) {
+	name := strings.ToUpper(f.leaveSignal)
+	if name == "" || name == "NONE" || !f.run {
+		return nil, nil
+	}
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	sig, ok := leaveSignals[name]
+	if !ok {
+		return nil, fmt.Errorf("--leave-on-signal %q: want SIGTERM, SIGINT, SIGUSR1, SIGUSR2 or none", f.leaveSignal)
+	}
+	if f.leaveTimeout <= 0 {
+		return nil, fmt.Errorf("--leave-timeout %s: must be positive", f.leaveTimeout)
+	}
+	return sig, nil
+}
+
+// leave runs a leave on the signal, bounded by the timeout; the peer
+// exits after it whether it finished or not.
+// A second signal (abort) ends the leave at once.
+func (f *execFlags) leave(svc *peerexec.Service, abort <-chan os.Signal, stopped <-chan struct{}, logger *log.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), f.leaveTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-abort:
+			logger.Printf("second signal: giving the leave up")
+		case <-stopped:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	logger.Printf("leaving the cluster (signal; at most %s; signal again to exit at once)", f.leaveTimeout)
+	if err := svc.Leave(ctx, logWriter{logger}); err != nil {
+		logger.Printf("leave: %v; exiting anyway", err)
+		return
+	}
+	logger.Printf("left the cluster")
+}
+
+// logWriter writes each line of a leave's progress to the log.
+type logWriter struct{ l *log.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Printf("leave: %s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// start attaches the execution layer to p, or returns nil when off.
 func (f *execFlags) start(p *peer.Peer, httpAddr, dataDir, password string, logger *log.Logger) (*peerexec.Service, error) {
+	if _, err := f.signal(); err != nil {
+		return nil, err
+	}
 	if !f.run {
 		return nil, nil
 	}
@@ -68,14 +133,10 @@ func (f *execFlags) start(p *peer.Peer, httpAddr, dataDir, password string, logg
 		case "mock":
 			drivers = append(drivers, driver.NewMock(nil))
 		case "exec":
-			// a peer does not re-attach to tasks after a restart: its
-			// tasks die with it (the lifeline) and owners place them again
-			lifeline, w, err := os.Pipe()
-			if err != nil {
-				return nil, fmt.Errorf("task lifeline: %w", err)
-			}
-			keepLifeline = append(keepLifeline, w)
-			d, err := driver.NewExec(driver.ExecOptions{Lifeline: lifeline})
+			// no lifeline: a task outlives a crash of its peer, which
+			// re-attaches to it when it starts again on its data directory
+			// (a peer that stops cleanly stops its tasks first)
+			d, err := driver.NewExec(driver.ExecOptions{})
 			if err != nil {
 				return nil, err
 			}
@@ -92,12 +153,23 @@ func (f *execFlags) start(p *peer.Peer, httpAddr, dataDir, password string, logg
 		dataDir = dir
 	}
 	return peerexec.Start(p, peerexec.ServiceConfig{Node: node, HTTPAddr: httpAddr, DataDir: filepath.Clean(dataDir),
-		Drivers: drivers, Password: password, Logger: logger})
+		Drivers: drivers, Password: password, Logger: logger, Auth: p.Store(), Stream: peerStreamDialer(p, f.masterUser, f.masterAuth, password)})
 }
 
-// keepLifeline holds the write ends of the exec tasks' lifelines for the
-// life of the process.
-var keepLifeline []*os.File
+// peerStreamDialer is how a peer reaches the other peers' APIs: TLS when
+// it has TLS files, as masteruser/masterauth when set (the credentials it
+// uses at its primary), else as the default user with requirepass.
+func peerStreamDialer(p *peer.Peer, user, auth, requirePass string) peerexec.StreamDialer {
+	var d peerexec.StreamDialer
+	if f := p.TLSFiles(); f != nil {
+		d.TLS = f.ClientConfig()
+	}
+	d.User, d.Password = user, auth
+	if d.Password == "" {
+		d.User, d.Password = "", requirePass
+	}
+	return d
+}
 
 // peerAPI returns the base URL of a peer's HTTP side.
 func peerAPI(addr string) string {

@@ -64,3 +64,8 @@ func (c *Cluster) SendExt(to NodeID, b []byte) {
 	}
 	g.sendReliable(mem.Name, msg)
 }
+
+// RoutingSnapshot identifies the current routing snapshot (slot owners,
+// cluster state): equal values mean SlotOwner answers as before, so a
+// layer above can skip reading the 16384 slots again.
+func (c *Cluster) RoutingSnapshot() any { return c.routes.Load() }

@@ -224,3 +224,6 @@ func (p *Peer) peerClient(o *redis.Options) {
 		o.TLSConfig = p.tls.ClientConfig()
 	}
 }
+
+// TLSFiles returns the TLS files of this peer; nil without TLS.
+func (p *Peer) TLSFiles() *TLSFiles { return p.tls }

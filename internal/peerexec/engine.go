@@ -23,6 +23,7 @@ package peerexec
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -191,6 +192,10 @@ type Engine struct {
 
 	// what every peer told about itself
 	loads map[string]*peerLoad
+	// load deltas: peers with a stream up, and what was last sent to each
+	linked   map[string]bool
+	sentLoad map[string]*Load
+	loadVer  uint64
 
 	// owner side
 	owned     []bool      // slots owned at the last tick
@@ -205,6 +210,7 @@ type Engine struct {
 }
 
 type peerLoad struct {
+	inc  string
 	load Load
 	seq  uint64 // the peer's admission counter when it sent the load
 	at   time.Time
@@ -257,6 +263,7 @@ func New(cfg Config, send func(to string, m *Message), store Store, runner Runne
 		tasks: map[string]*localTask{}, loads: map[string]*peerLoad{},
 		owned: make([]bool, numSlots), graceTill: make([]time.Time, numSlots),
 		jobs: map[string]*ownedJob{}, props: map[string]string{},
+		linked: map[string]bool{}, sentLoad: map[string]*Load{},
 	}
 	return e, nil
 }
@@ -297,7 +304,7 @@ func (e *Engine) Step(now time.Time, cv ClusterView, m *Message) {
 	e.observe(now, cv)
 	switch m.Type {
 	case MsgLoad:
-		e.loads[m.From] = &peerLoad{load: *m.Load, seq: m.Load.Seq, at: e.now}
+		e.handleLoad(m)
 	case MsgAdmit:
 		e.handleAdmit(m)
 	case MsgAdmitted:
@@ -340,16 +347,84 @@ func (e *Engine) load() *Load {
 	return &Load{Node: e.selfNode(), Used: used, Tasks: n, HTTPAddr: e.cfg.HTTPAddr, State: e.state, Seq: e.seq}
 }
 
+// Linked tells the engine whether a stream to peer is up (Service's
+// streams). Over a stream, loads are sent as deltas after a full one, and
+// only when they changed; without one, in full every LoadInterval.
+func (e *Engine) Linked(peer string, up bool) {
+	if up {
+		e.linked[peer] = true
+	} else {
+		delete(e.linked, peer)
+	}
+	delete(e.sentLoad, peer) // the next load to it is full
+}
+
+// handleLoad keeps a peer's newest load; a delta completes the full load
+// of the same incarnation it follows.
+func (e *Engine) handleLoad(m *Message) {
+	l := *m.Load
+	old := e.loads[m.From]
+	if old != nil && old.inc == m.Inc && l.Version != 0 && l.Version < old.load.Version {
+		return // an older load that came late
+	}
+	if l.Delta {
+		if old == nil || old.inc != m.Inc || old.load.Node == nil {
+			return // no full load to complete: one follows on the new stream
+		}
+		l.Node, l.HTTPAddr, l.Delta = old.load.Node, old.load.HTTPAddr, false
+	}
+	e.loads[m.From] = &peerLoad{inc: m.Inc, load: l, seq: l.Seq, at: e.now}
+}
+
+// sameLoad compares what a delta carries; sameNode what it leaves out.
+func sameLoad(a, b *Load) bool {
+	return a.Used == b.Used && a.Tasks == b.Tasks && a.State == b.State && a.Seq == b.Seq
+}
+
+func sameNode(a, b *Load) bool {
+	if a.HTTPAddr != b.HTTPAddr || (a.Node == nil) != (b.Node == nil) {
+		return false
+	}
+	if a.Node == nil {
+		return true
+	}
+	x, _ := json.Marshal(a.Node)
+	y, _ := json.Marshal(b.Node)
+	return string(x) == string(y)
+}
+
+func (e *Engine) sendLoads() {
+	l := e.load()
+	e.loads[e.cfg.ID] = &peerLoad{inc: e.inc, load: *l, seq: e.seq, at: e.now}
+	for _, id := range e.cv.Members {
+		if id == e.cfg.ID {
+			continue
+		}
+		out := l
+		if e.linked[id] {
+			last := e.sentLoad[id]
+			switch {
+			case last == nil || !sameNode(last, l):
+			case sameLoad(last, l):
+				continue // nothing changed
+			default:
+				d := *l
+				d.Node, d.HTTPAddr, d.Delta = nil, "", true
+				out = &d
+			}
+			e.sentLoad[id] = l
+		}
+		e.loadVer++
+		v := *out
+		v.Version = e.loadVer
+		e.send(id, &Message{Type: MsgLoad, From: e.cfg.ID, Inc: e.inc, Load: &v})
+	}
+}
+
 func (e *Engine) workerTick() {
 	if e.now.Sub(e.lastLoad) >= e.cfg.LoadInterval {
 		e.lastLoad = e.now
-		l := e.load()
-		e.loads[e.cfg.ID] = &peerLoad{load: *l, seq: e.seq, at: e.now}
-		for _, id := range e.cv.Members {
-			if id != e.cfg.ID {
-				e.send(id, &Message{Type: MsgLoad, From: e.cfg.ID, Inc: e.inc, Load: l})
-			}
-		}
+		e.sendLoads()
 	}
 	e.expireTerminal()
 	if e.reportNow || e.now.Sub(e.lastReport) >= e.cfg.ReportInterval {
@@ -525,6 +600,24 @@ func (e *Engine) handleStop(m *Message) {
 			e.runner.Stop(s.AllocID)
 		}
 	}
+}
+
+// AdoptLocal takes a task this peer already runs (re-attached after a
+// restart of the peer) as admitted: it is reported to its owner, which
+// keeps its record instead of placing the copy again.
+func (e *Engine) AdoptLocal(now time.Time, a *structs.Allocation) {
+	if now.After(e.now) {
+		e.now = now
+	}
+	if _, ok := e.tasks[a.ID]; ok {
+		return
+	}
+	a = a.Copy()
+	a.NodeID = e.cfg.ID
+	e.seq++
+	e.tasks[a.ID] = &localTask{alloc: a, seq: e.seq, status: structs.AllocClientRunning,
+		ts: structs.TaskState{State: structs.TaskStateRunning}}
+	e.reportNow = true
 }
 
 // TaskUpdate is the runner's report of a task's state. A terminal client

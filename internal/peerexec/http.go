@@ -53,8 +53,56 @@ func (s *Service) Handler(next http.Handler) http.Handler {
 	mux.HandleFunc("GET /v1/allocation/{id}/logs", s.allocLogs)
 	mux.HandleFunc("GET /v1/peer/members", s.members)
 	mux.HandleFunc("POST /v1/peer/leave", s.leave)
-	mux.Handle("/", next)
-	return mux
+	if s.streams != nil {
+		mux.HandleFunc("GET "+streamPath, s.streams.accept)
+	}
+	api := requireUser(s.cfg.Auth, mux)
+	root := http.NewServeMux()
+	root.Handle("/", next)
+	for _, p := range []string{"/v1/jobs", "/v1/job/", "/v1/allocations", "/v1/allocation/", "/v1/peer/members", "/v1/peer/leave", streamPath} {
+		root.Handle(p, api)
+	}
+	return root
+}
+
+// Authenticator checks users against the peer's store (kv.Server).
+type Authenticator interface {
+	AuthRequired() bool
+	CheckUser(user, pass string) bool
+}
+
+// requireUser makes h answer only requests with HTTP basic credentials
+// of an ACL user of the store (user "default" for requirepass), whenever
+// the store requires AUTH. The user is checked as AUTH does; the API
+// does not apply the user's command rules (a logged-in user may use
+// the whole job API).
+func requireUser(auth Authenticator, h http.Handler) http.Handler {
+	if auth == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !auth.AuthRequired() {
+			h.ServeHTTP(w, r)
+			return
+		}
+		user, pass, ok := r.BasicAuth()
+		if user == "" {
+			user = "default"
+		}
+		switch {
+		case !ok:
+			unauthorized(w, "authentication required: this peer has users or requirepass; send the user and password as HTTP basic credentials")
+		case !auth.CheckUser(user, pass):
+			unauthorized(w, "authentication failed: wrong user name or password, or the user is off")
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="gantry peer", charset="UTF-8"`)
+	writeError(w, &httpError{code: http.StatusUnauthorized, msg: msg})
 }
 
 type httpError struct {
@@ -153,8 +201,9 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, addr string) {
 		writeError(w, fmt.Errorf("%w: ownership moved while the request was forwarded; try again", ErrClusterDown))
 		return
 	}
-	target := &url.URL{Scheme: "http", Host: addr}
+	target := &url.URL{Scheme: s.scheme, Host: addr}
 	rp := &httputil.ReverseProxy{
+		Transport: s.client.Transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = addr
@@ -365,12 +414,15 @@ func (s *Service) fanout(ctx context.Context, r *http.Request, add func(body io.
 			defer wg.Done()
 			q := r.URL.Query()
 			q.Set("local", "true")
-			u := "http://" + addr + r.URL.Path + "?" + q.Encode()
+			u := s.scheme + "://" + addr + r.URL.Path + "?" + q.Encode()
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 			if err != nil {
 				return
 			}
-			resp, err := http.DefaultClient.Do(req)
+			if a := r.Header.Get("Authorization"); a != "" {
+				req.Header.Set("Authorization", a) // the caller's user, checked by every owner
+			}
+			resp, err := s.client.Do(req)
 			ok := err == nil && resp.StatusCode == http.StatusOK
 			mu.Lock()
 			defer mu.Unlock()

@@ -70,6 +70,14 @@ type Load struct {
 	// Seq is its admission counter: allocations admitted up to it are in
 	// Used.
 	Seq uint64 `json:"seq"`
+	// Version numbers the loads of one incarnation: a receiver keeps the
+	// newest (a load may reach it late over another path).
+	Version uint64 `json:"version,omitempty"`
+	// Delta marks a load sent on a stream after a full one: Node and
+	// HTTPAddr are left out (unchanged since that full load); the rest is
+	// whole. A delta without a full load of the same incarnation before it
+	// is ignored (the sender sends a full one on every new stream).
+	Delta bool `json:"delta,omitempty"`
 }
 
 // Admitted answers an admit.
@@ -189,7 +197,7 @@ func Decode(b []byte) (*Message, error) {
 	}
 	switch m.Type {
 	case MsgLoad:
-		if m.Load == nil || m.Load.Node == nil {
+		if m.Load == nil || (m.Load.Node == nil && !m.Load.Delta) {
 			return bad("load")
 		}
 	case MsgAdmit:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,18 +26,91 @@ type RESPStore struct {
 	// one of them when there is any.
 	replicas func() int
 	timeout  time.Duration
+
+	// Allocation records are written behind: PutAlloc (called under the
+	// engine's lock, once per admitted copy) only queues the write, and a
+	// goroutine sends what is queued as one pipeline. Every other call
+	// flushes the queue first, on the same connection, so the store sees
+	// the writes in their order. A queued write lost with a crash is one
+	// the new owner rebuilds from the peers' reports (adoption).
+	flushMu sync.Mutex // serialises flushes (and the calls that flush)
+	wmu     sync.Mutex
+	pending []hset // guarded by wmu
+	kick    chan struct{}
+	done    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
 }
+
+type hset struct {
+	key, field string
+	val        []byte
+}
+
+// maxPendingWrites bounds the queued allocation writes: beyond it
+// PutAlloc flushes inline.
+const maxPendingWrites = 4096
 
 // NewRESPStore connects to the peer's own address.
 func NewRESPStore(addr, password string, replicas func() int) *RESPStore {
 	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, PoolSize: 1, MaxRetries: -1, // one connection: WAIT counts the writes of its own connection
 
 		DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
-	return &RESPStore{c: c, replicas: replicas, timeout: 5 * time.Second}
+	s := &RESPStore{c: c, replicas: replicas, timeout: 5 * time.Second, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	s.wg.Add(1)
+	go s.writeBehind()
+	return s
 }
 
-// Close closes the connections.
-func (s *RESPStore) Close() error { return s.c.Close() }
+// Close sends what is queued, then closes the connection.
+func (s *RESPStore) Close() error {
+	s.once.Do(func() { close(s.done) })
+	s.wg.Wait()
+	return s.c.Close()
+}
+
+func (s *RESPStore) writeBehind() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.kick:
+			s.flushMu.Lock()
+			_ = s.flushLocked()
+			s.flushMu.Unlock()
+		case <-s.done:
+			s.flushMu.Lock()
+			_ = s.flushLocked()
+			s.flushMu.Unlock()
+			return
+		}
+	}
+}
+
+// flushLocked sends the queued writes as one pipeline (under flushMu).
+func (s *RESPStore) flushLocked() error {
+	s.wmu.Lock()
+	batch := s.pending
+	s.pending = nil
+	s.wmu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	pipe := s.c.Pipeline()
+	for _, w := range batch {
+		pipe.HSet(ctx, w.key, w.field, w.val)
+	}
+	_, err := pipe.Exec(ctx)
+	return storeErr(err)
+}
+
+// flush sends the queued writes before a call that must follow them.
+func (s *RESPStore) flush() func() {
+	s.flushMu.Lock()
+	_ = s.flushLocked() // a refused record write is the engine's to ignore, as before
+	return s.flushMu.Unlock
+}
 
 func (s *RESPStore) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.timeout)
@@ -64,6 +138,7 @@ func (s *RESPStore) PutJob(j *structs.Job) error {
 	if err != nil {
 		return err
 	}
+	defer s.flush()()
 	ctx, cancel := s.ctx()
 	defer cancel()
 	return storeErr(s.c.Set(ctx, JobKey(j.ID), b, 0).Err())
@@ -80,6 +155,7 @@ func (s *RESPStore) Sync() error {
 	if n == 0 {
 		return nil
 	}
+	defer s.flush()()
 	ctx, cancel := s.ctx()
 	defer cancel()
 	got, err := s.c.Wait(ctx, 1, time.Second).Result()
@@ -94,6 +170,7 @@ func (s *RESPStore) Sync() error {
 
 // DeleteJob implements Store.
 func (s *RESPStore) DeleteJob(id string) error {
+	defer s.flush()()
 	ctx, cancel := s.ctx()
 	defer cancel()
 	return storeErr(s.c.Del(ctx, JobKey(id), AllocsKey(id)).Err())
@@ -107,13 +184,24 @@ func (s *RESPStore) PutAlloc(a *structs.Allocation) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := s.ctx()
-	defer cancel()
-	return storeErr(s.c.HSet(ctx, AllocsKey(a.JobID), a.ID, b).Err())
+	s.wmu.Lock()
+	s.pending = append(s.pending, hset{AllocsKey(a.JobID), a.ID, b})
+	n := len(s.pending)
+	s.wmu.Unlock()
+	if n >= maxPendingWrites {
+		s.flush()()
+		return nil
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // Load implements Store: SCAN for job keys, then read the owned ones.
 func (s *RESPStore) Load(owned func(string) bool) ([]*structs.Job, []*structs.Allocation, error) {
+	defer s.flush()()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var jobs []*structs.Job

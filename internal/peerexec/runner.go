@@ -1,8 +1,10 @@
 package peerexec
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,8 +17,11 @@ import (
 // DriverRunner runs a peer's tasks through the agents' drivers (exec,
 // mock): one goroutine per task starts it, waits for it, restarts it in
 // place as its job's restart policy allows, and reports every change.
-// Tasks do not outlive the peer: when the peer stops or dies they end
-// (exec tasks through the shim's lifeline), and owners place them again.
+// Each running task's allocation and driver handle are kept in
+// <dir>/<alloc>/peer-task.json, so that a peer restarted on the same data
+// directory after a crash re-attaches to its tasks (Recover) as an agent
+// does, instead of having them placed again. A peer that stops cleanly
+// stops its tasks (the record goes with them).
 type DriverRunner struct {
 	drivers map[string]driver.Driver
 	dir     string // <data-dir>/allocs
@@ -30,8 +35,22 @@ type DriverRunner struct {
 }
 
 type runTask struct {
-	stop chan struct{}
-	once sync.Once
+	stop   chan struct{}
+	once   sync.Once
+	detach chan struct{} // closed by Detach: leave the task running
+}
+
+// taskRecordFile is a running task's record in its allocation directory.
+const taskRecordFile = "peer-task.json"
+
+// maxTaskRecord bounds a record read back (a job document is at most a
+// few MiB).
+const maxTaskRecord = 8 << 20
+
+// taskRecord is what a restarted peer needs to re-attach to a task.
+type taskRecord struct {
+	Alloc  *structs.Allocation `json:"alloc"`
+	Handle *driver.Handle      `json:"handle"`
 }
 
 // NewDriverRunner runs tasks with drivers, keeping their logs under dir;
@@ -78,17 +97,136 @@ func (r *DriverRunner) Start(a *structs.Allocation) error {
 	if _, ok := r.tasks[a.ID]; ok {
 		return nil
 	}
-	t := &runTask{stop: make(chan struct{})}
+	r.launch(d, a, nil)
+	return nil
+}
+
+// launch runs a task's goroutine (under mu); task is a recovered one.
+func (r *DriverRunner) launch(d driver.Driver, a *structs.Allocation, task driver.Task) {
+	t := &runTask{stop: make(chan struct{}), detach: make(chan struct{})}
 	r.tasks[a.ID] = t
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.run(d, a, t)
+		detached := r.run(d, a, t, task)
 		r.mu.Lock()
 		delete(r.tasks, a.ID)
 		r.mu.Unlock()
+		if !detached {
+			_ = os.Remove(filepath.Join(r.AllocDir(a.ID), taskRecordFile))
+		}
 	}()
-	return nil
+}
+
+// saveRecord keeps a task's allocation and handle for a re-attach.
+func (r *DriverRunner) saveRecord(a *structs.Allocation, h *driver.Handle) error {
+	b, err := json.Marshal(taskRecord{Alloc: a, Handle: h})
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(r.AllocDir(a.ID), taskRecordFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Recover re-attaches to the tasks a previous process of this peer left
+// running (their records in the allocation directories): adopt is told
+// each one (before any of its updates), then its goroutine watches it
+// as if this process had started it. A record whose task cannot be
+// re-attached is dropped (the task ended, or its driver is gone), and
+// returned as an error each; its owner places the copy again.
+func (r *DriverRunner) Recover(adopt func(a *structs.Allocation, h *driver.Handle)) []error {
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return []error{err}
+	}
+	var errs []error
+	for _, ent := range entries {
+		if !ent.IsDir() || !validAllocID(ent.Name()) {
+			continue
+		}
+		path := filepath.Join(r.dir, ent.Name(), taskRecordFile)
+		rec, err := readTaskRecord(path, ent.Name())
+		if err != nil {
+			if !os.IsNotExist(err) {
+				errs = append(errs, err)
+				_ = os.Remove(path)
+			}
+			continue
+		}
+		a := rec.Alloc
+		d := r.drivers[a.Job.Driver]
+		if d == nil {
+			errs = append(errs, fmt.Errorf("task %s: driver %q not available on this peer", a.ID, a.Job.Driver))
+			_ = os.Remove(path)
+			continue
+		}
+		task, err := d.Recover(rec.Handle, r.taskConfig(a))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("task %s: re-attaching: %w", a.ID, err))
+			_ = os.Remove(path)
+			continue
+		}
+		adopt(a, rec.Handle)
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			task.Detach()
+			break
+		}
+		r.launch(d, a, task)
+		r.mu.Unlock()
+	}
+	return errs
+}
+
+// readTaskRecord reads and checks one record.
+func readTaskRecord(path, allocID string) (*taskRecord, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTaskRecord+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxTaskRecord {
+		return nil, fmt.Errorf("task record %s: larger than %d bytes", path, maxTaskRecord)
+	}
+	var rec taskRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("task record %s: %w", path, err)
+	}
+	if rec.Alloc == nil || rec.Alloc.ID != allocID || rec.Alloc.Job == nil || rec.Alloc.JobID == "" || rec.Handle == nil {
+		return nil, fmt.Errorf("task record %s: incomplete or for another allocation", path)
+	}
+	return &rec, nil
+}
+
+func (r *DriverRunner) taskConfig(a *structs.Allocation) *driver.TaskConfig {
+	job := a.Job
+	return &driver.TaskConfig{AllocID: a.ID, JobID: a.JobID, AllocIndex: a.Index, JobType: job.Type,
+		Config: job.Config, Env: job.Env, Resources: a.Resources, Logs: job.Logs, AllocDir: r.AllocDir(a.ID)}
+}
+
+// Detach stops watching every task without stopping it, as a crash of
+// the peer would leave them (tests; a new runner on the same directory
+// re-attaches).
+func (r *DriverRunner) Detach() {
+	r.mu.Lock()
+	r.closed = true
+	for _, t := range r.tasks {
+		close(t.detach)
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
 }
 
 // validAllocID keeps allocation IDs usable as directory names.
@@ -127,7 +265,9 @@ func (r *DriverRunner) Close() {
 	r.wg.Wait()
 }
 
-func (r *DriverRunner) run(d driver.Driver, a *structs.Allocation, t *runTask) {
+// run drives one task until it ends for good (false) or is detached
+// (true). task is a recovered task to watch first, or nil.
+func (r *DriverRunner) run(d driver.Driver, a *structs.Allocation, t *runTask, task driver.Task) bool {
 	ts := structs.TaskState{State: structs.TaskStatePending}
 	event := func(typ, msg string) {
 		ts.Events = append(ts.Events, structs.TaskEvent{Time: time.Now().UnixNano(), Type: typ, Message: msg})
@@ -135,47 +275,67 @@ func (r *DriverRunner) run(d driver.Driver, a *structs.Allocation, t *runTask) {
 			ts.Events = ts.Events[len(ts.Events)-structs.MaxTaskEvents:]
 		}
 	}
-	event("Received", "admitted by this peer")
+	if task == nil {
+		event("Received", "admitted by this peer")
+	}
 	dir := r.AllocDir(a.ID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		ts.State, ts.Failed = structs.TaskStateDead, true
 		event("Setup Failure", err.Error())
 		r.update(a.ID, structs.AllocClientFailed, ts)
-		return
+		return false
 	}
 	job := a.Job
 	pol := job.Restart
 	var restarts []time.Time // within the policy's interval
 	for {
-		task, err := d.Start(&driver.TaskConfig{AllocID: a.ID, JobID: a.JobID, AllocIndex: a.Index, JobType: job.Type,
-			Config: job.Config, Env: job.Env, Resources: a.Resources, Logs: job.Logs, AllocDir: dir})
+		var err error
+		recovered := task != nil
+		if !recovered {
+			task, err = d.Start(r.taskConfig(a))
+		}
 		var res driver.ExitResult
 		if err != nil {
 			event("Driver Failure", err.Error())
 			res = driver.ExitResult{ExitCode: -1, Err: err}
 		} else {
-			ts.State, ts.StartedAt, ts.PID = structs.TaskStateRunning, time.Now().UnixNano(), task.Handle().PID
-			event("Started", "")
+			h := task.Handle()
+			ts.State, ts.StartedAt, ts.PID = structs.TaskStateRunning, h.StartedAt, h.PID
+			if recovered {
+				event("Reattached", fmt.Sprintf("peer restarted; re-attached to the running task (pid %d)", h.PID))
+			} else {
+				if ts.StartedAt == 0 {
+					ts.StartedAt = time.Now().UnixNano()
+				}
+				event("Started", "")
+				if err := r.saveRecord(a, h); err != nil {
+					event("Record Failure", "the task cannot be re-attached after a crash: "+err.Error())
+				}
+			}
 			r.update(a.ID, structs.AllocClientRunning, ts)
 			select {
 			case <-task.Exited():
+			case <-t.detach:
+				task.Detach()
+				return true
 			case <-t.stop:
 				_ = task.Stop(r.grace)
 				<-task.Exited()
 				ts.State, ts.FinishedAt = structs.TaskStateDead, time.Now().UnixNano()
 				event("Killed", "stopped by its owner")
 				r.update(a.ID, structs.AllocClientComplete, ts)
-				return
+				return false
 			}
 			res = task.Result()
 		}
+		task = nil
 		ts.ExitCode, ts.FinishedAt = res.ExitCode, time.Now().UnixNano()
 		event("Terminated", res.String())
 		done := res.Successful() && job.Type == structs.JobTypeBatch
 		if done {
 			ts.State = structs.TaskStateDead
 			r.update(a.ID, structs.AllocClientComplete, ts)
-			return
+			return false
 		}
 		// restart in place while the policy allows
 		now := time.Now()
@@ -194,7 +354,7 @@ func (r *DriverRunner) run(d driver.Driver, a *structs.Allocation, t *runTask) {
 			}
 			event("Not Restarting", "restart attempts exhausted")
 			r.update(a.ID, status, ts)
-			return
+			return false
 		}
 		restarts = append(restarts, now)
 		ts.Restarts++
@@ -208,7 +368,7 @@ func (r *DriverRunner) run(d driver.Driver, a *structs.Allocation, t *runTask) {
 			ts.State = structs.TaskStateDead
 			event("Killed", "stopped by its owner")
 			r.update(a.ID, structs.AllocClientComplete, ts)
-			return
+			return false
 		}
 	}
 }

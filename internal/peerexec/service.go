@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -30,6 +32,15 @@ type ServiceConfig struct {
 	Password string
 	// Engine overrides the protocol's timings (zero: DefaultConfig).
 	Engine *Config
+	// Stream is how this peer reaches the other peers' APIs: TLS (https)
+	// and the credentials it presents. The persistent streams, forwarded
+	// listings and log proxies use it. NoStreams keeps every execution
+	// message on the cluster bus.
+	Stream    StreamDialer
+	NoStreams bool
+	// Auth, when set, makes the job API require an ACL user of the
+	// peer's store (HTTP basic) whenever the store requires AUTH.
+	Auth Authenticator
 	// Tick is how often the engine ticks and the cluster view is read.
 	Tick   time.Duration
 	Logger *log.Logger
@@ -44,12 +55,16 @@ type Service struct {
 	cluster *peer.Cluster
 	store   *RESPStore
 	runner  *DriverRunner
+	streams *streams     // nil with NoStreams
+	client  *http.Client // to other peers' APIs
+	scheme  string       // of other peers' APIs: http or https
 	logger  *log.Logger
 
 	mu       sync.Mutex
 	eng      *Engine               // guarded by mu
 	cv       ClusterView           // guarded by mu: the view of the last tick
 	owners   []string              // guarded by mu: slot owners of cv
+	routes   any                   // guarded by mu: the routing snapshot owners were read from
 	outbox   map[string][]*Message // guarded by mu: messages of the current step, per peer
 	replicas atomic.Int32
 
@@ -74,7 +89,17 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 	if logger == nil {
 		logger = log.New(io.Discard, "", 0)
 	}
-	s := &Service{cfg: cfg, p: p, cluster: c, logger: logger, done: make(chan struct{}), left: make(chan struct{}), owners: make([]string, numSlots)}
+	s := &Service{cfg: cfg, p: p, cluster: c, logger: logger, done: make(chan struct{}), left: make(chan struct{}), owners: make([]string, numSlots),
+		scheme: "http"}
+	// a peer cut off by a partition must not hold a forwarded request for
+	// the kernel's connect timeout (minutes): dials give up after 2 s
+	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: 30 * time.Second}
+	if cfg.Stream.TLS != nil {
+		s.scheme = "https"
+		tr.TLSClientConfig = cfg.Stream.TLS.Clone()
+	}
+	s.client = &http.Client{Transport: tr}
 	s.store = NewRESPStore(p.Addr().String(), cfg.Password, func() int { return int(s.replicas.Load()) })
 	s.runner = NewDriverRunner(cfg.Drivers, filepath.Join(cfg.DataDir, "allocs"), s.taskUpdate)
 	ecfg := DefaultConfig(string(c.ID()))
@@ -96,6 +121,13 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 		return nil, err
 	}
 	s.eng = eng
+	if !cfg.NoStreams {
+		s.streams = newStreams(ecfg.ID, cfg.Stream, s.receive, s.linked, logger)
+	}
+	// tasks a crashed process of this peer left running: re-attach
+	for _, err := range s.runner.Recover(func(a *structs.Allocation, _ *driver.Handle) { eng.AdoptLocal(time.Now(), a) }) {
+		logger.Printf("exec: %v", err)
+	}
 	s.refreshView()
 	c.SetExtHandler(s.receive)
 	s.wg.Add(1)
@@ -110,8 +142,12 @@ func (s *Service) Close() error {
 		s.cluster.SetExtHandler(nil)
 		close(s.done)
 		s.wg.Wait()
+		if s.streams != nil {
+			s.streams.close()
+		}
 		s.runner.Close()
 		_ = s.store.Close()
+		s.client.CloseIdleConnections()
 	})
 	return nil
 }
@@ -129,8 +165,34 @@ func (s *Service) loop() {
 		s.refreshView()
 		s.mu.Lock()
 		s.eng.Tick(time.Now(), s.cv)
+		targets := s.streamTargets()
 		s.unlock()
+		if s.streams != nil {
+			s.streams.ensure(targets)
+		}
 	}
+}
+
+// streamTargets are the members this peer keeps a stream to, with the
+// API address their loads announce (under mu).
+func (s *Service) streamTargets() map[string]string {
+	if s.streams == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, id := range s.cv.Members {
+		if l := s.eng.loads[id]; l != nil && id != s.eng.cfg.ID && l.load.HTTPAddr != "" {
+			out[id] = l.load.HTTPAddr
+		}
+	}
+	return out
+}
+
+// linked tells the engine a stream came up or went down.
+func (s *Service) linked(peer string, up bool) {
+	s.mu.Lock()
+	defer s.unlock()
+	s.eng.Linked(peer, up)
 }
 
 // refreshView reads the cluster layer's view (Status and the routing
@@ -140,9 +202,15 @@ func (s *Service) refreshView() {
 	if err != nil {
 		return
 	}
-	owners := make([]string, numSlots)
-	for i := range owners {
-		owners[i] = string(s.cluster.SlotOwner(uint16(i)))
+	snap := s.cluster.RoutingSnapshot()
+	s.mu.Lock()
+	owners, same := s.owners, snap == s.routes
+	s.mu.Unlock()
+	if !same {
+		owners = make([]string, numSlots)
+		for i := range owners {
+			owners[i] = string(s.cluster.SlotOwner(uint16(i)))
+		}
 	}
 	cv := ClusterView{OK: st.OK, Failed: map[string]bool{}}
 	replicas := 0
@@ -160,12 +228,15 @@ func (s *Service) refreshView() {
 	defer s.mu.Unlock()
 	ver := s.cv.Version
 	for i := range owners {
+		if same {
+			break
+		}
 		if owners[i] != s.owners[i] {
 			ver++
 			break
 		}
 	}
-	s.owners = owners
+	s.owners, s.routes = owners, snap
 	cv.Owner = func(slot uint16) string { return owners[slot] }
 	cv.Version = ver
 	s.cv = cv
@@ -203,7 +274,9 @@ func (s *Service) unlock() {
 	s.outbox = nil
 	s.mu.Unlock()
 	for _, p := range packets {
-		s.cluster.SendExt(peer.NodeID(p.to), p.b)
+		if s.streams == nil || !s.streams.send(p.to, p.b) {
+			s.cluster.SendExt(peer.NodeID(p.to), p.b)
+		}
 	}
 }
 

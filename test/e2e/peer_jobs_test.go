@@ -42,7 +42,7 @@ func TestPeerJobsKill(t *testing.T) {
 		n := &execPeer{peerNode: peerNode{port: freePort(t), bus: freePort(t), dir: t.TempDir()}, http: freePort(t)}
 		n.p = startProc(t, "peer:"+strconv.Itoa(n.port), "peer", "--cluster",
 			"--port", strconv.Itoa(n.port), "--cluster-port", strconv.Itoa(n.bus), "--data-dir", n.dir, "--cpus", "1",
-			"--http-addr", "127.0.0.1:"+strconv.Itoa(n.http), "--run-tasks", "--drivers", "mock", "--cpu", "20000", "--memory-mb", "20000",
+			"--http-addr", "127.0.0.1:"+strconv.Itoa(n.http), "--run-tasks", "--drivers", "mock", "--cpu", "20000", "--memory-mb", "20000", "--leave-on-signal", "none",
 			// a loaded machine (the whole suite with -race) must not fail
 			// peers over by mistake: the kills below are the failures
 			"--cluster-node-timeout", "3s")

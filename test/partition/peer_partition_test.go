@@ -33,6 +33,13 @@ const peerNodeTimeout = time.Second
 
 func newPeerCluster(t *testing.T, n int) *peerCluster {
 	t.Helper()
+	return newPeerClusterArgs(t, n, nil)
+}
+
+// newPeerClusterArgs starts the containers with extra(i) appended to
+// container i's flags.
+func newPeerClusterArgs(t *testing.T, n int, extra func(i int, clusterIP string) []string) *peerCluster {
+	t.Helper()
 	ctx := context.Background()
 	tag := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	image := buildImage(t, "gantry-peer-partition-test:"+tag)
@@ -46,14 +53,18 @@ func newPeerCluster(t *testing.T, n int) *peerCluster {
 	}
 	removeContainers(t, c.names)
 	for i := range n {
-		if _, err := docker(ctx, "run", "-d", "--name", c.names[i], "--network", clusterNet, "--ip", c.clusterIPs[i],
+		args := []string{"run", "-d", "--name", c.names[i], "--network", clusterNet, "--ip", c.clusterIPs[i],
 			image, "peer", "--cluster",
 			"--bind", "0.0.0.0", "--port", "6379", "--cluster-port", "16379",
 			"--protected-mode", "no", // replicas connect from other hosts, without a password
-			"--announce-addr", c.clusterIPs[i]+":6379",
+			"--announce-addr", c.clusterIPs[i] + ":6379",
 			"--cluster-node-timeout", peerNodeTimeout.String(),
 			"--data-dir", "/data",
-		); err != nil {
+		}
+		if extra != nil {
+			args = append(args, extra(i, c.clusterIPs[i])...)
+		}
+		if _, err := docker(ctx, args...); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := docker(ctx, "network", "connect", "--ip", c.ctlIPs[i], ctlNet, c.names[i]); err != nil {

@@ -1,0 +1,105 @@
+package peerexec
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/driver"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+type updates struct {
+	mu  sync.Mutex
+	got map[string][]structs.TaskState
+	st  map[string]string
+}
+
+func (u *updates) update(id, status string, ts structs.TaskState) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.got[id] = append(u.got[id], ts)
+	u.st[id] = status
+}
+
+func (u *updates) status(id string) (string, structs.TaskState) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	l := u.got[id]
+	if len(l) == 0 {
+		return "", structs.TaskState{}
+	}
+	return u.st[id], l[len(l)-1]
+}
+
+// TestRunnerReattach: a runner that goes away without stopping its tasks
+// (a crash) leaves their records; a new runner on the same directory
+// re-attaches to them instead of starting them again.
+func TestRunnerReattach(t *testing.T) {
+	dir := t.TempDir()
+	job := &structs.Job{ID: "web", Name: "web", Type: structs.JobTypeService, Driver: "mock", Count: 1}
+	a := &structs.Allocation{ID: "a1", JobID: "web", Job: job, Resources: structs.Resources{CPU: 10}}
+	u1 := &updates{got: map[string][]structs.TaskState{}, st: map[string]string{}}
+	r1 := NewDriverRunner([]driver.Driver{driver.NewMock(nil)}, dir, u1.update)
+	if err := r1.Start(a); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "running", 5*time.Second, func() bool { s, _ := u1.status("a1"); return s == structs.AllocClientRunning })
+	_, ts1 := u1.status("a1")
+	r1.Detach() // the peer crashed: the task runs on
+
+	// a broken record beside it is dropped with an error naming it
+	if err := os.MkdirAll(filepath.Join(dir, "bad"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad", taskRecordFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	u2 := &updates{got: map[string][]structs.TaskState{}, st: map[string]string{}}
+	r2 := NewDriverRunner([]driver.Driver{driver.NewMock(nil)}, dir, u2.update)
+	defer r2.Close()
+	var adopted []string
+	errs := r2.Recover(func(a *structs.Allocation, _ *driver.Handle) { adopted = append(adopted, a.ID) })
+	if len(adopted) != 1 || adopted[0] != "a1" {
+		t.Fatalf("adopted %v, want [a1]", adopted)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "bad") {
+		t.Fatalf("errors %v, want one naming the bad record", errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad", taskRecordFile)); !os.IsNotExist(err) {
+		t.Fatal("the bad record was kept")
+	}
+	waitUntil(t, "re-attached", 5*time.Second, func() bool { s, _ := u2.status("a1"); return s == structs.AllocClientRunning })
+	_, ts2 := u2.status("a1")
+	if ts2.StartedAt != ts1.StartedAt {
+		t.Fatalf("started at %d, want the first start %d (not started again)", ts2.StartedAt, ts1.StartedAt)
+	}
+	last := ts2.Events[len(ts2.Events)-1]
+	if last.Type != "Reattached" {
+		t.Fatalf("last event %+v, want Reattached", last)
+	}
+	// stopped by its owner: the record goes with it
+	r2.Stop("a1")
+	waitUntil(t, "stopped", 5*time.Second, func() bool { s, _ := u2.status("a1"); return s == structs.AllocClientComplete })
+	waitUntil(t, "record removed", 5*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "a1", taskRecordFile))
+		return os.IsNotExist(err)
+	})
+}
+
+func TestAdoptLocal(t *testing.T) {
+	e, err := New(DefaultConfig("a"), func(string, *Message) {}, NewMemStore(), &nopRunner{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := &structs.Job{ID: "web", Name: "web", Type: structs.JobTypeService, Driver: "mock", Count: 1}
+	e.AdoptLocal(time.Unix(1, 0), &structs.Allocation{ID: "a1", JobID: "web", Job: job, NodeID: "old"})
+	got := e.LocalTask("a1")
+	if got == nil || got.NodeID != "a" || got.ClientStatus != structs.AllocClientRunning || e.LocalTasks() != 1 {
+		t.Fatalf("adopted task %+v", got)
+	}
+}
