@@ -59,10 +59,16 @@ func (r *runner) restartInPlace(task driver.Task) error {
 
 // restart asks the run goroutine for a restart and waits for the stop.
 func (r *runner) restart(ctx context.Context) error {
+	return askRestart(ctx, r.restartCh, r.done)
+}
+
+// askRestart sends a restart request to a task's goroutine, which answers
+// once the task has stopped; done closes when that goroutine has ended.
+func askRestart(ctx context.Context, requests chan<- chan error, done <-chan struct{}) error {
 	reply := make(chan error, 1)
 	select {
-	case r.restartCh <- reply:
-	case <-r.done:
+	case requests <- reply:
+	case <-done:
 		return driver.ErrTaskNotRunning
 	case <-ctx.Done():
 		return ctx.Err()

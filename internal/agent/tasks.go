@@ -74,20 +74,7 @@ func (r *runner) newSideTask(t structs.Task) (*sideTask, error) {
 // restart asks the task's goroutine for a restart in place and waits for
 // the stop.
 func (s *sideTask) restart(ctx context.Context) error {
-	reply := make(chan error, 1)
-	select {
-	case s.restartCh <- reply:
-	case <-s.done:
-		return driver.ErrTaskNotRunning
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return askRestart(ctx, s.restartCh, s.done)
 }
 
 func (s *sideTask) finished() bool {

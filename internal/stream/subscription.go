@@ -95,21 +95,11 @@ func (s *Subscription) Next(ctx context.Context) (*Batch, error) {
 // NextOrIdle is Next that also returns (nil, nil) when idle fires before
 // a matching batch arrives: the caller sends a heartbeat at LastIndex.
 func (s *Subscription) NextOrIdle(ctx context.Context, idle <-chan time.Time) (*Batch, error) {
-	b := s.b
 	for {
-		b.mu.Lock()
-		if s.err != nil {
-			err := s.err
-			b.mu.Unlock()
+		batch, notify, err := s.take()
+		if err != nil {
 			return nil, err
 		}
-		batch := b.ring.at(s.cursor)
-		notify := b.notify
-		if batch != nil {
-			s.cursor++
-			s.lastIndex = batch.Index
-		}
-		b.mu.Unlock()
 		if batch == nil {
 			select {
 			case <-notify:
@@ -131,27 +121,33 @@ func (s *Subscription) NextOrIdle(ctx context.Context, idle <-chan time.Time) (*
 // matching batch is kept yet. A writer drains what is ready with it before
 // flushing, so a subscriber that is behind gets many entries per write.
 func (s *Subscription) TryNext() (*Batch, error) {
-	b := s.b
 	for {
-		b.mu.Lock()
-		if s.err != nil {
-			err := s.err
-			b.mu.Unlock()
+		batch, _, err := s.take()
+		if err != nil || batch == nil {
 			return nil, err
-		}
-		batch := b.ring.at(s.cursor)
-		if batch != nil {
-			s.cursor++
-			s.lastIndex = batch.Index
-		}
-		b.mu.Unlock()
-		if batch == nil {
-			return nil, nil
 		}
 		if out := s.match(batch); out != nil {
 			return out, nil
 		}
 	}
+}
+
+// take moves the cursor past the next kept batch and returns it, or nil
+// with the channel that closes when one arrives; or the subscription's
+// error.
+func (s *Subscription) take() (*Batch, <-chan struct{}, error) {
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.err != nil {
+		return nil, nil, s.err
+	}
+	batch := b.ring.at(s.cursor)
+	if batch != nil {
+		s.cursor++
+		s.lastIndex = batch.Index
+	}
+	return batch, b.notify, nil
 }
 
 // Full reports whether the subscription wants full payloads
