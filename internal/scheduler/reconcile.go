@@ -92,13 +92,23 @@ func Reconcile(job *structs.Job, allocs []*structs.Allocation, nodeByID func(str
 		return r
 	}
 
+	// Scale down first, in index order so plans are deterministic.
+	byIndex := scaleDown(allocs, job.Count, stop)
+	for idx := 0; idx < job.Count; idx++ {
+		r.reconcileIndex(job, idx, byIndex[idx], nodeByID, now, stop)
+	}
+	return r
+}
+
+// scaleDown groups allocs by index and stops the live ones at indexes
+// outside [0, count), in index order so plans are deterministic.
+func scaleDown(allocs []*structs.Allocation, count int, stop func(*structs.Allocation, string)) map[int][]*structs.Allocation {
 	byIndex := map[int][]*structs.Allocation{}
 	for _, a := range allocs {
 		byIndex[a.Index] = append(byIndex[a.Index], a)
 	}
-	// Scale down first, in index order so plans are deterministic.
 	for _, idx := range slices.Sorted(mapKeys(byIndex)) {
-		if idx >= 0 && idx < job.Count {
+		if idx >= 0 && idx < count {
 			continue
 		}
 		for _, a := range byIndex[idx] {
@@ -107,10 +117,7 @@ func Reconcile(job *structs.Job, allocs []*structs.Allocation, nodeByID func(str
 			}
 		}
 	}
-	for idx := 0; idx < job.Count; idx++ {
-		r.reconcileIndex(job, idx, byIndex[idx], nodeByID, now, stop)
-	}
-	return r
+	return byIndex
 }
 
 func mapKeys[V any](m map[int]V) func(func(int) bool) {

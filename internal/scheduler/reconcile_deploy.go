@@ -81,20 +81,7 @@ func ReconcileRolling(job *structs.Job, allocs []*structs.Allocation, dep *struc
 			AllocID: a.ID, NodeID: a.NodeID, Desired: structs.AllocDesiredStop, Description: desc,
 		})
 	}
-	byIndex := map[int][]*structs.Allocation{}
-	for _, a := range allocs {
-		byIndex[a.Index] = append(byIndex[a.Index], a)
-	}
-	for _, idx := range slices.Sorted(mapKeys(byIndex)) {
-		if idx >= 0 && idx < job.Count {
-			continue
-		}
-		for _, a := range byIndex[idx] {
-			if !a.Terminal() {
-				stop(a, DescScaledDown)
-			}
-		}
-	}
+	byIndex := scaleDown(allocs, job.Count, stop)
 	drainMax, minHealthy, healthyDeadline, waves := job.DrainLimit()
 
 	slots := make([]slot, job.Count)
