@@ -316,6 +316,7 @@ func New(cfg Config) (*Server, error) {
 		done:        make(chan struct{}),
 		started:     cfg.Clock.Now(),
 	}
+	s.initDBs(cfg.Databases) // before any client (the scripts' too) takes its Ctx
 	if err := s.lim.init(&cfg); err != nil {
 		return nil, err
 	}
@@ -328,7 +329,6 @@ func New(cfg Config) (*Server, error) {
 	s.initAdmin()
 	s.initPubsubScripting()
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
-	s.initDBs(cfg.Databases)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
 	if cfg.DataDir != "" {
