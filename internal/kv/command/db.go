@@ -81,7 +81,9 @@ func (c *Ctx) CrossShards(dst []int) ([]int, bool) {
 		if n < 0 || n == c.DB {
 			return dst, false
 		}
-		dst = append(dst, GlobalShard(c.DB, keyspace.ShardOf(c.Args[1])), GlobalShard(n, keyspace.ShardOf(c.Args[2])))
+		// both keys here too: the dispatcher reads and touches c.Keys in c.DB
+		dst = append(dst, GlobalShard(c.DB, keyspace.ShardOf(c.Args[1])), GlobalShard(c.DB, keyspace.ShardOf(c.Args[2])),
+			GlobalShard(n, keyspace.ShardOf(c.Args[2])))
 	case "swapdb":
 		a, ok1 := c.dbArg(c.Args[1])
 		b, ok2 := c.dbArg(c.Args[2])
