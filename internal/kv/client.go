@@ -72,9 +72,10 @@ type Client struct {
 	watched       []watchedKey
 	// gLocked holds the global shards of a command of another database
 	// than 0 (globalLocked)
-	gLocked  []int
-	txDB     int         // the database of txrec's last record
-	casDirty atomic.Bool // a watched key changed (set by other clients' commits)
+	gLocked   []int
+	txDB      int         // the database of txrec's last record, -1 before the first
+	txFirstDB int         // the database of txrec's first record
+	casDirty  atomic.Bool // a watched key changed (set by other clients' commits)
 
 	cluster clusterConnState
 
@@ -240,7 +241,10 @@ func (c *Client) commitLocked() {
 // txSelect puts a SELECT in a transaction's records before a record of
 // another database than the previous one's (SELECT inside MULTI).
 func (c *Client) txSelect() {
-	if c.DB != c.txDB {
+	switch {
+	case c.txDB < 0: // the first: the block is logged after a SELECT of its database
+		c.txFirstDB, c.txDB = c.DB, c.DB
+	case c.DB != c.txDB:
 		c.txrec = command.AppendSelect(c.txrec, c.DB)
 		c.txDB = c.DB
 	}

@@ -324,7 +324,7 @@ func (s *Server) runScript(inExec bool, db, proto int, cmdArgs [][]byte, sc *scr
 	}
 	fake := se.fake
 	fake.SelectDB(db)
-	fake.txDB = db
+	fake.txDB, fake.txFirstDB = db, db
 	fake.txrec = fake.txrec[:0]
 	fake.aofWait, fake.replOff = 0, 0
 	fake.W.Proto = 2

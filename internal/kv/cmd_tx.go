@@ -127,7 +127,7 @@ func cmdExec(c *Client) {
 	}
 	c.InExec = true
 	c.txrec = c.txrec[:0]
-	c.txDB = startDB
+	c.txDB = -1 // the block starts in the database of its first write
 	c.W.Array(len(queued))
 	saved := c.Args
 	for i, args := range queued {
@@ -140,9 +140,7 @@ func cmdExec(c *Client) {
 	c.Args = saved
 	c.InExec = false
 	if len(c.txrec) > 0 {
-		if c.txDB != startDB { // the block ends in the database it started in
-			c.txrec = command.AppendSelect(c.txrec, startDB)
-		}
+		firstDB, endDB := c.txFirstDB, c.txDB
 		rec := resp.AppendCommand(nil, bMULTI)
 		rec = append(rec, c.txrec...)
 		rec = resp.AppendCommand(rec, bEXEC)
@@ -153,10 +151,10 @@ func cmdExec(c *Client) {
 			g = c.globalLocked()
 		}
 		if s.aof != nil && s.aof.Enabled() {
-			c.aofWait = s.aof.AppendDB(startDB, rec, g)
+			c.aofWait = s.aof.AppendSpan(firstDB, endDB, rec, g)
 		}
 		if s.repl != nil && !c.master && s.repl.Active() {
-			c.replOff = s.repl.FeedDB(startDB, rec, g)
+			c.replOff = s.repl.FeedSpan(firstDB, endDB, rec, g)
 		}
 	}
 	c.AllLocked = false

@@ -229,6 +229,12 @@ func (a *Log) Append(rec []byte, shards []int) int64 { return a.AppendDB(0, rec,
 // (command.GlobalShard). A SELECT record goes first when the log was in
 // another database.
 func (a *Log) AppendDB(db int, rec []byte, shards []int) int64 {
+	return a.AppendSpan(db, db, rec, shards)
+}
+
+// AppendSpan is AppendDB for records that start in database db and end
+// in endDB: a transaction whose commands SELECT, as Redis logs it.
+func (a *Log) AppendSpan(db, endDB int, rec []byte, shards []int) int64 {
 	toNew := false
 	rw := a.rw.Load()
 	if rw != nil {
@@ -249,6 +255,7 @@ func (a *Log) AppendDB(db int, rec []byte, shards []int) int64 {
 	}
 	a.buf = append(a.buf, rec...)
 	a.off += int64(len(rec))
+	a.bufDB = endDB
 	off := a.off
 	if toNew {
 		if cur := a.rw.Load(); cur == rw { // not switched meanwhile
@@ -257,6 +264,7 @@ func (a *Log) AppendDB(db int, rec []byte, shards []int) int64 {
 				rw.newDB = db
 			}
 			rw.newBuf = append(rw.newBuf, rec...)
+			rw.newDB = endDB
 		}
 	}
 	a.mu.Unlock()

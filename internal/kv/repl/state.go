@@ -178,12 +178,18 @@ func (r *State) Feed(rec []byte, shards []int) int64 { return r.FeedDB(0, rec, s
 // (command.GlobalShard): a SELECT goes first when the stream was in
 // another database.
 func (r *State) FeedDB(db int, rec []byte, shards []int) int64 {
+	return r.FeedSpan(db, db, rec, shards)
+}
+
+// FeedSpan is FeedDB for records that start in database db and end in
+// endDB: a transaction whose commands SELECT, as Redis streams it.
+func (r *State) FeedSpan(db, endDB int, rec []byte, shards []int) int64 {
 	r.mu.Lock()
 	if db != r.streamDB {
-		r.streamDB = db
 		rec = append(command.AppendSelect(nil, db), rec...)
 	}
-	r.feedLocked(db, rec, shards)
+	r.streamDB = endDB
+	r.feedLocked(db, endDB, rec, shards)
 	end := r.bl.end
 	r.mu.Unlock()
 	return end
@@ -192,7 +198,7 @@ func (r *State) FeedDB(db int, rec []byte, shards []int) int64 {
 // FeedRaw appends records that select no database (pings, GETACK).
 func (r *State) FeedRaw(rec []byte) int64 {
 	r.mu.Lock()
-	r.feedLocked(-1, rec, nil)
+	r.feedLocked(-1, -1, rec, nil)
 	end := r.bl.end
 	r.mu.Unlock()
 	return end
@@ -204,13 +210,13 @@ func (r *State) FeedRaw(rec []byte) int64 {
 func (r *State) feedPrimary(rec []byte) int64 {
 	r.mu.Lock()
 	r.streamDB = -1
-	r.feedLocked(-1, rec, nil)
+	r.feedLocked(-1, -1, rec, nil)
 	end := r.bl.end
 	r.mu.Unlock()
 	return end
 }
 
-func (r *State) feedLocked(db int, rec []byte, shards []int) {
+func (r *State) feedLocked(db, endDB int, rec []byte, shards []int) {
 	r.bl.write(rec)
 	if sn := r.snap; sn != nil {
 		after := len(shards) == 0
@@ -226,9 +232,11 @@ func (r *State) feedLocked(db int, rec []byte, shards []int) {
 				// not known yet: its first record selects its own (rec
 				// may select it too: twice is harmless)
 				sn.after = command.AppendSelect(sn.after, db)
-				sn.afterDB = db
 			}
 			sn.after = append(sn.after, rec...)
+			if db >= 0 {
+				sn.afterDB = endDB
+			}
 		}
 	}
 	for l := range r.links {
