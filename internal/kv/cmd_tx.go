@@ -80,15 +80,16 @@ func cmdExec(c *Client) {
 		keys = append(keys, []byte(w.key))
 	}
 	startDB := c.DB
-	if c.execCrossDB(cmds, queued) {
+	switch {
+	case c.execCrossDB(cmds, queued):
 		// SELECT inside, a command reaching another database, or WATCHes
 		// in another database: every shard of every database
 		c.lockEverything()
 		c.AllLocked = true
-	} else if all {
+	case all:
 		c.lockAll()
 		c.AllLocked = true
-	} else {
+	default:
 		c.Keys = keys
 		c.lockKeys()
 	}

@@ -211,12 +211,6 @@ func (s *Server) notifyCommand(c *Client, flags uint32) {
 	}
 }
 
-// notifyKey publishes one event of class on a key of database 0, if
-// enabled.
-func (s *Server) notifyKey(flags, class uint32, event string, key []byte) {
-	s.notifyKeyDB(0, flags, class, event, key)
-}
-
 // notifyKeyDB publishes one event of class on a key of database db
 // (__keyspace@<db>__:<key>, __keyevent@<db>__:<event>), if enabled.
 func (s *Server) notifyKeyDB(db int, flags, class uint32, event string, key []byte) {
