@@ -70,7 +70,12 @@ type Client struct {
 	queuedDenyOOM bool
 	txrec         []byte
 	watched       []watchedKey
-	casDirty      atomic.Bool // a watched key changed (set by other clients' commits)
+	// gLocked holds the global shards of a command of another database
+	// than 0 (globalLocked)
+	gLocked   []int
+	txDB      int         // the database of txrec's last record, -1 before the first
+	txFirstDB int         // the database of txrec's first record
+	casDirty  atomic.Bool // a watched key changed (set by other clients' commits)
 
 	cluster clusterConnState
 
@@ -101,6 +106,7 @@ type Client struct {
 type watchedKey struct {
 	key string
 	exp int64 // expiry when watched
+	db  int   // the database of key
 }
 
 func newClient(s *Server, nc net.Conn) *Client {
@@ -118,6 +124,7 @@ func (c *Client) initCtx() {
 	c.W.Proto = 2
 	c.KS = c.srv.ks
 	c.Track = &c.srv.track
+	c.DBs = c.srv.dbs
 	c.Conn = c
 }
 
@@ -142,8 +149,43 @@ func (c *Client) lockAll() {
 	c.prepare()
 }
 
-// unlock unlocks what lockKeys or lockAll locked.
-func (c *Client) unlock() { c.Unlock() }
+// unlock unlocks what lockKeys, lockAll, lockCross or lockEverything
+// locked.
+func (c *Client) unlock() {
+	if len(c.Cross) > 0 {
+		c.UnlockCross()
+		return
+	}
+	c.Unlock()
+}
+
+// lockWide locks for a command that locks every shard or may cross
+// databases.
+func (c *Client) lockWide(cmd *command.Command) {
+	switch {
+	case cmd.Has(command.CrossDB) && c.lockCross():
+	case cmd.Has(command.LockAll):
+		c.lockAll()
+	default:
+		c.lockKeys()
+	}
+}
+
+// lockCross locks the shards a command needs in several databases
+// (command.CrossDB); false when it needs one database only.
+func (c *Client) lockCross() bool {
+	if len(c.DBs) < 2 {
+		return false
+	}
+	g, ok := c.CrossShards(c.Cross[:0])
+	if !ok {
+		return false
+	}
+	c.Locked = c.Locked[:0]
+	c.LockCross(g)
+	c.prepareGlobal(g)
+	return true
+}
 
 // prepare lets a running rewrite or full-sync snapshot put the locked
 // shards on one side of its cut before the command changes them.
@@ -151,11 +193,12 @@ func (c *Client) prepare() {
 	if len(c.Locked) < 2 {
 		return
 	}
+	g := c.globalLocked()
 	if a := c.srv.aof; a != nil {
-		a.Prepare(c.Locked)
+		a.Prepare(g)
 	}
 	if r := c.srv.repl; r != nil {
-		r.Prepare(c.Locked)
+		r.Prepare(g)
 	}
 }
 
@@ -175,13 +218,15 @@ func (c *Client) commitLocked() {
 	if aofOn || replOn {
 		if rec := c.Record(); len(rec) > 0 {
 			if c.InExec {
+				c.txSelect()
 				c.txrec = append(c.txrec, rec...)
 			} else {
+				g := c.globalLocked()
 				if aofOn {
-					c.aofWait = s.aof.Append(rec, c.Locked)
+					c.aofWait = s.aof.AppendDB(c.DB, rec, g)
 				}
 				if replOn {
-					c.replOff = s.repl.Feed(rec, c.Locked)
+					c.replOff = s.repl.FeedDB(c.DB, rec, g)
 				}
 			}
 		}
@@ -189,7 +234,19 @@ func (c *Client) commitLocked() {
 	c.afterWrite()
 	c.ResetRecord()
 	for _, k := range c.Keys {
-		s.track.TouchLocked(k)
+		c.Track.TouchLocked(k)
+	}
+}
+
+// txSelect puts a SELECT in a transaction's records before a record of
+// another database than the previous one's (SELECT inside MULTI).
+func (c *Client) txSelect() {
+	switch {
+	case c.txDB < 0: // the first: the block is logged after a SELECT of its database
+		c.txFirstDB, c.txDB = c.DB, c.DB
+	case c.DB != c.txDB:
+		c.txrec = command.AppendSelect(c.txrec, c.DB)
+		c.txDB = c.DB
 	}
 }
 
@@ -384,10 +441,10 @@ func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
 		return
 	}
 	if lock {
-		if cmd.Has(command.LockAll) {
-			c.lockAll()
-		} else {
+		if !cmd.Has(command.LockAll | command.CrossDB) {
 			c.lockKeys()
+		} else {
+			c.lockWide(cmd)
 		}
 		if !c.admitLocked(cmd) {
 			c.unlock()

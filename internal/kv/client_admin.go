@@ -20,6 +20,7 @@ type clientShared struct {
 	lastSub atomic.Pointer[string] // "client|list" when lastCmd has subcommands
 	killed  atomic.Bool            // CLIENT KILL: close at the next chance
 	flags   atomic.Int32           // clientFlag bits
+	db      atomic.Int32           // the selected database (SELECT)
 	noEvict atomic.Bool
 	noTouch atomic.Bool
 	user    atomic.Pointer[string] // the ACL user's name; nil: default
@@ -154,7 +155,7 @@ func (c *Client) clientLine(x *Client) string {
 	w("age", strconv.FormatInt((nowMs-x.created.UnixMilli())/1000, 10))
 	w("idle", strconv.FormatInt(max(0, nowMs-last)/1000, 10))
 	w("flags", flags)
-	w("db", "0")
+	w("db", itoa(int(x.shared.db.Load())))
 	w("sub", "0")
 	w("psub", "0")
 	w("ssub", "0")

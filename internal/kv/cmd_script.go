@@ -230,7 +230,8 @@ func cmdEval(c *Client) {
 	if c.restricted() { // the script's commands are checked as the caller's
 		who = scriptUser{user: c.user, info: c.infoLine()}
 	}
-	job := func() scriptResult { return s.runScript(c.InExec, c.W.Proto, cmdArgs, sc, fn, inv, who) }
+	db := c.DB
+	job := func() scriptResult { return s.runScript(c.InExec, db, c.W.Proto, cmdArgs, sc, fn, inv, who) }
 	if c.InExec || !c.inLoop {
 		r := job()
 		c.finishScript(r)
@@ -268,7 +269,8 @@ func (c *Client) finishScript(r scriptResult) {
 	if r.replOff > 0 {
 		c.replOff = r.replOff
 	}
-	if c.InExec {
+	if c.InExec && len(r.txrec) > 0 {
+		c.txSelect()
 		c.txrec = append(c.txrec, r.txrec...)
 	}
 }
@@ -281,24 +283,32 @@ func (c *Client) awaitScript() {
 	c.finishScript(r)
 }
 
-// runScript runs a script with every shard locked (held already inside
-// EXEC) and logs its effects.
-func (s *Server) runScript(inExec bool, proto int, cmdArgs [][]byte, sc *script.Script, fn *script.Function,
+// runScript runs a script in database db with every shard of db locked
+// (held already inside EXEC) and logs its effects.
+func (s *Server) runScript(inExec bool, db, proto int, cmdArgs [][]byte, sc *script.Script, fn *script.Function,
 	inv *script.Invocation, who scriptUser) scriptResult {
 	se := &s.script
+	ks := s.dbs[db].KS
+	shards := se.allShards
+	if db != 0 {
+		shards = make([]int, keyspace.NumShards)
+		for i := range shards {
+			shards[i] = command.GlobalShard(db, i)
+		}
+	}
 	if !inExec {
 		for i := 0; i < keyspace.NumShards; i++ {
-			s.ks.LockShard(i)
+			ks.LockShard(i)
 		}
 		if s.aof != nil {
-			s.aof.Prepare(se.allShards)
+			s.aof.Prepare(shards)
 		}
 		if s.repl != nil {
-			s.repl.Prepare(se.allShards)
+			s.repl.Prepare(shards)
 		}
 		defer func() {
 			for i := keyspace.NumShards - 1; i >= 0; i-- {
-				s.ks.UnlockShard(i)
+				ks.UnlockShard(i)
 			}
 		}()
 	}
@@ -313,6 +323,8 @@ func (s *Server) runScript(inExec bool, proto int, cmdArgs [][]byte, sc *script.
 		run.name = sc.SHA
 	}
 	fake := se.fake
+	fake.SelectDB(db)
+	fake.txDB, fake.txFirstDB = db, db
 	fake.txrec = fake.txrec[:0]
 	fake.aofWait, fake.replOff = 0, 0
 	fake.W.Proto = 2
@@ -341,10 +353,10 @@ func (s *Server) runScript(inExec bool, proto int, cmdArgs [][]byte, sc *script.
 			rec = append(rec, fake.txrec...)
 			rec = resp.AppendCommand(rec, bEXEC)
 			if s.aof != nil && s.aof.Enabled() && inv.Repl&script.ReplAOF != 0 {
-				res.aofWait = s.aof.Append(rec, se.allShards)
+				res.aofWait = s.aof.AppendDB(db, rec, shards)
 			}
 			if s.repl != nil && s.repl.Active() && inv.Repl&script.ReplSlave != 0 {
-				res.replOff = s.repl.Feed(rec, se.allShards)
+				res.replOff = s.repl.FeedDB(db, rec, shards)
 			}
 		}
 	}
@@ -432,6 +444,9 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		}
 	}
 	if msg := sc.aclRefusal(cmd, args); msg != "" {
+		return errReply(msg)
+	}
+	if msg := s.scriptDBRefusal(fake, cmd, args); msg != "" {
 		return errReply(msg)
 	}
 	if cmd.Has(command.Write) {

@@ -118,24 +118,6 @@ func cmdHello(c *Client) {
 	c.W.Array(0)
 }
 
-func cmdSelect(c *Client) {
-	n, ok := c.ArgInt(1)
-	if !ok {
-		return
-	}
-	if n != 0 {
-		// one database (docs/kv.md, "Not done yet"): a standalone peer
-		// answers as a Redis with databases 1, a cluster node as Redis Cluster
-		if c.srv.cfg.Cluster != nil {
-			c.W.Error("ERR SELECT is not allowed in cluster mode")
-		} else {
-			c.W.Error("ERR DB index is out of range")
-		}
-		return
-	}
-	c.W.OK()
-}
-
 func cmdQuit(c *Client) {
 	c.W.OK()
 	c.closing = true
@@ -149,6 +131,7 @@ func cmdReset(c *Client) {
 	c.replyMode = replyOn
 	c.setUser(c.srv.users.Default())
 	c.authed = c.srv.defaultAuthed()
+	c.selectDB(0)
 	c.W.Simple("RESET")
 }
 
@@ -352,7 +335,7 @@ func cmdInfo(c *Client) {
 		"hz:"+strconv.Itoa(s.cfg.ActiveExpireHz), "executable:gantry")
 	section("Clients", "connected_clients:"+strconv.Itoa(nclients), "blocked_clients:"+strconv.FormatInt(s.blocked.Load(), 10),
 		"maxclients:"+strconv.FormatInt(s.lim.maxClients.Load(), 10))
-	used, maxmem := s.ks.UsedMemory(), s.maxmemory.Load()
+	used, maxmem := s.usedMemory(), s.maxmemory.Load()
 	section("Memory", "used_memory:"+strconv.FormatInt(used, 10),
 		"used_memory_human:"+humanBytes(used),
 		"used_memory_dataset:"+strconv.FormatInt(used, 10),
@@ -393,12 +376,7 @@ func cmdInfo(c *Client) {
 	} else {
 		section("Cluster", "cluster_enabled:0")
 	}
-	keys := s.ks.Len()
-	ks := []string{}
-	if keys > 0 {
-		ks = append(ks, fmt.Sprintf("db0:keys=%d,expires=%d,avg_ttl=0", keys, s.ks.ExpiresLen()))
-	}
-	section("Keyspace", ks...)
+	section("Keyspace", s.keyspaceInfo()...)
 	c.W.Verbatim(b.String())
 }
 

@@ -18,7 +18,7 @@ func TestServerCommands(t *testing.T) {
 		{"PING a b", "ERR:ERR wrong number of arguments for 'ping' command"},
 		{"ECHO hi", "hi"},
 		{"SELECT 0", "OK"},
-		{"SELECT 1", "ERR:ERR DB index is out of range"}, // standalone: databases 1
+		{"SELECT 16", "ERR:ERR DB index is out of range"}, // standalone: databases 16
 		{"SELECT x", "ERR:ERR value is not an integer or out of range"},
 		{"AUTH pw", "ERR:ERR AUTH <password> called without any password configured"},
 		{"CLIENT SETNAME conn1", "OK"},
