@@ -69,6 +69,12 @@ type Client struct {
 	// refused when memory is over maxmemory)
 	queuedDenyOOM bool
 	txrec         []byte
+	// trk is the client's tracking mode (set and cleared by its own
+	// goroutine; its fields are guarded by the server's tracker)
+	trk *clientTracking
+	// pushTarget: invalidations may come to the mailbox outside pub/sub
+	pushTarget atomic.Bool
+	nrec          int // the commands in txrec
 	watched       []watchedKey
 	casDirty      atomic.Bool // a watched key changed (set by other clients' commits)
 
@@ -176,6 +182,7 @@ func (c *Client) commitLocked() {
 		if rec := c.Record(); len(rec) > 0 {
 			if c.InExec {
 				c.txrec = append(c.txrec, rec...)
+				c.nrec++
 			} else {
 				if aofOn {
 					c.aofWait = s.aof.Append(rec, c.Locked)
@@ -190,6 +197,14 @@ func (c *Client) commitLocked() {
 	c.ResetRecord()
 	for _, k := range c.Keys {
 		s.track.TouchLocked(k)
+	}
+	if s.ct.n.Load() > 0 {
+		if c.Cmd.Name == "flushall" || c.Cmd.Name == "flushdb" {
+			s.invalidateAll()
+		}
+		for _, k := range c.Keys {
+			s.invalidate(k, c)
+		}
 	}
 }
 
@@ -237,7 +252,7 @@ func (s *Server) dispatch(c *Client) {
 		}
 		return
 	}
-	if c.subs != nil && s.pubsubGate(c, cmd) {
+	if (c.subs != nil || c.trk != nil || c.pushTarget.Load()) && s.pubsubGate(c, cmd) {
 		return
 	}
 	if s.script.busyRun.Load() != nil && !c.master {
@@ -332,6 +347,12 @@ func (s *Server) dispatch(c *Client) {
 		start = time.Now()
 	}
 	s.call(c, cmd, true)
+	if s.ct.n.Load() > 0 {
+		s.flushBcast()
+		if c.trk != nil {
+			c.afterTrackedCommand(cmd)
+		}
+	}
 	c.mark = s.afterCall(c, cmd, start)
 	if c.pausedRetry { // writes are paused (CLUSTER FAILOVER, CLIENT PAUSE)
 		c.pausedRetry = false
@@ -412,6 +433,9 @@ func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
 	}
 	cmd.Handler(&c.Ctx)
 	c.commitLocked()
+	if c.trk != nil && cmd.Has(command.ReadOnly) && len(c.Keys) > 0 && !c.InScript {
+		s.rememberKeys(c)
+	}
 	if lock {
 		c.unlock()
 	}

@@ -431,7 +431,19 @@ func clientAdmin(c *Client, sub string) bool {
 		}
 	case "getredir":
 		if argc(2) {
-			c.W.Int(-1)
+			c.W.Int(c.trackingRedirect())
+		}
+	case "tracking":
+		if len(c.Args) < 3 {
+			c.W.Error("ERR wrong number of arguments for 'client|tracking' command")
+			return true
+		}
+		cmdClientTracking(c)
+	case "caching":
+		cmdClientCaching(c)
+	case "trackinginfo":
+		if argc(2) {
+			cmdClientTrackingInfo(c)
 		}
 	case "unblock":
 		if len(c.Args) != 3 && len(c.Args) != 4 {

@@ -208,7 +208,7 @@ func (s *Server) functionStats(x *command.Ctx) {
 	se := &s.script
 	x.W.Map(2)
 	x.W.BulkString("running_script")
-	if r := se.running.Load(); r != nil && r.function {
+	if r := se.oldestRun(); r != nil && r.function {
 		x.W.Map(3)
 		x.W.BulkString("name")
 		x.W.BulkString(r.name)

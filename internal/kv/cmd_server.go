@@ -101,6 +101,9 @@ func cmdHello(c *Client) {
 		c.setName(string(name))
 	}
 	c.W.Proto = proto
+	c.mail.mu.Lock()
+	c.mail.proto = proto // invalidations and messages from now on
+	c.mail.mu.Unlock()
 	c.W.Map(7)
 	c.W.BulkString("server")
 	c.W.BulkString("redis")
@@ -144,6 +147,7 @@ func cmdQuit(c *Client) {
 func cmdReset(c *Client) {
 	c.discardMulti()
 	c.unwatchAll()
+	c.srv.ct.disable(c)
 	c.W.Proto = 2
 	c.setName("")
 	c.replyMode = replyOn

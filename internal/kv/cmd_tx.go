@@ -121,6 +121,7 @@ func cmdExec(c *Client) {
 	}
 	c.InExec = true
 	c.txrec = c.txrec[:0]
+	c.nrec = 0
 	c.W.Array(len(queued))
 	saved := c.Args
 	for i, args := range queued {
@@ -133,9 +134,12 @@ func cmdExec(c *Client) {
 	c.Args = saved
 	c.InExec = false
 	if len(c.txrec) > 0 {
-		rec := resp.AppendCommand(nil, bMULTI)
-		rec = append(rec, c.txrec...)
-		rec = resp.AppendCommand(rec, bEXEC)
+		rec := c.txrec
+		if c.nrec > 1 { // one command is atomic alone: Redis 7 does not wrap it
+			rec = resp.AppendCommand(nil, bMULTI)
+			rec = append(rec, c.txrec...)
+			rec = resp.AppendCommand(rec, bEXEC)
+		}
 		if s.aof != nil && s.aof.Enabled() {
 			c.aofWait = s.aof.Append(rec, c.Locked)
 		}

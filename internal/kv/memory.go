@@ -91,6 +91,9 @@ func (s *Server) evicted(key []byte) {
 		}
 	}
 	s.track.TouchLocked(key)
+	if s.ct.n.Load() > 0 {
+		s.invalidate(key, nil)
+	}
 }
 
 // evictInBackground goes on evicting for the cron after commands stopped

@@ -258,6 +258,9 @@ func (c *Client) afterWrite() {
 // expired is the keyspace's hook for expired keys (shard locked).
 func (s *Server) expired(key []byte) {
 	s.repl.Expired(key)
+	if s.ct.n.Load() > 0 {
+		s.invalidate(key, nil)
+	}
 	if f := s.ps.notify.Load(); f&(notifyKeyspace|notifyKeyevent) != 0 {
 		s.notifyKey(f, notifyExpired, "expired", key)
 	}

@@ -221,6 +221,7 @@ type Server struct {
 	cfg    Config
 	ks     *keyspace.Keyspace
 	track  command.Tracker // WATCHes, blocked clients and migrating keys, beside ks
+	ct     tracker         // client-side caching (tracking.go)
 	view   Keyspace        // what Keyspace returns to the cluster layer
 	clock  Clock
 	logger *log.Logger
@@ -306,6 +307,7 @@ func New(cfg Config) (*Server, error) {
 	s.initSecurity()
 	s.initAdmin()
 	s.initPubsubScripting()
+	s.initTracking()
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
@@ -542,6 +544,7 @@ const (
 
 func (s *Server) dropClient(c *Client) {
 	c.pubsubDrop()
+	s.ct.disable(c)
 	s.mu.Lock()
 	delete(s.clients, c.id)
 	s.mu.Unlock()
@@ -697,7 +700,7 @@ func (c *Client) serve() {
 		if c.shared.killed.Load() { // CLIENT KILL
 			return
 		}
-		if c.subs != nil { // after setting the deadline: a publisher may reset it
+		if c.subs != nil || c.pushTarget.Load() { // after setting the deadline: a publisher may reset it
 			if more, ok := c.serveMail(); !ok {
 				return
 			} else if more {
@@ -709,7 +712,7 @@ func (c *Client) serve() {
 		if err != nil && n == 0 {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if c.subs != nil && !c.idleTooLong() { // woken by a publisher
+				if (c.subs != nil || c.pushTarget.Load()) && !c.idleTooLong() { // woken by a publisher
 					c.deadline = true
 					continue
 				}

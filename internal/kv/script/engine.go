@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -97,6 +98,29 @@ type Script struct {
 	Body  string
 	Flags Flags
 	fn    *lua.LFunction
+	// Stats are kept by the caller: what earlier runs showed.
+	Stats RunStats
+}
+
+// RunStats are what the server learnt from earlier runs of a script or
+// function: how long it takes (to run short ones without a hand-over)
+// and whether it touched keys it did not declare (to lock the whole
+// keyspace for it from the start).
+type RunStats struct {
+	// Nanos is a moving average of the run time; 0 before the first run.
+	Nanos atomic.Int64
+	// Undeclared is set once a run touched an undeclared key.
+	Undeclared atomic.Bool
+}
+
+// Observe folds one run's duration into Nanos.
+func (r *RunStats) Observe(d time.Duration) {
+	old := r.Nanos.Load()
+	if old == 0 {
+		r.Nanos.Store(int64(d) + 1)
+		return
+	}
+	r.Nanos.Store(old - old/8 + int64(d)/8 + 1)
 }
 
 // Engine holds the Lua state, the script cache and the function
@@ -172,6 +196,16 @@ func (e *Engine) Load(body string) (*Script, error) {
 	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn}
 	e.scripts[sha] = s
 	return s, nil
+}
+
+// Local returns this engine's compiled copy of a script that another
+// engine loaded (the server runs EVAL scripts on a pool of engines, one
+// of which checks and caches them for SCRIPT LOAD and EVALSHA).
+func (e *Engine) Local(s *Script) (*Script, error) {
+	if l, ok := e.scripts[s.SHA]; ok {
+		return l, nil
+	}
+	return e.Load(s.Body)
 }
 
 // Lookup returns the cached script with sha (any case), nil if none.
