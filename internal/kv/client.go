@@ -69,14 +69,15 @@ type Client struct {
 	// refused when memory is over maxmemory)
 	queuedDenyOOM bool
 	txrec         []byte
+	nrec          int // the commands in txrec
+	watched       []watchedKey
+	casDirty      atomic.Bool // a watched key changed (set by other clients' commits)
+
 	// trk is the client's tracking mode (set and cleared by its own
 	// goroutine; its fields are guarded by the server's tracker)
 	trk *clientTracking
 	// pushTarget: invalidations may come to the mailbox outside pub/sub
 	pushTarget atomic.Bool
-	nrec          int // the commands in txrec
-	watched       []watchedKey
-	casDirty      atomic.Bool // a watched key changed (set by other clients' commits)
 
 	cluster clusterConnState
 
