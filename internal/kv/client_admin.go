@@ -23,6 +23,9 @@ type clientShared struct {
 	noEvict atomic.Bool
 	noTouch atomic.Bool
 	user    atomic.Pointer[string] // the ACL user's name; nil: default
+	// unblock is the channel of the blocking command waiting now (CLIENT
+	// UNBLOCK sends it unblockTimeout or unblockError), nil otherwise
+	unblock atomic.Pointer[chan waitResult]
 }
 
 const (
@@ -450,13 +453,23 @@ func clientAdmin(c *Client, sub string) bool {
 			c.W.Error("ERR wrong number of arguments for 'client|unblock' command")
 			return true
 		}
-		if _, ok := command.ParseInt(c.Args[2]); !ok {
+		id, ok := command.ParseInt(c.Args[2])
+		if !ok {
 			c.W.Error("ERR value is not an integer or out of range")
 			return true
 		}
-		// gantry's blocked clients wait on their own goroutines and are not
-		// interrupted from outside: none is unblocked
-		c.W.Int(0)
+		how := waitTimeout
+		if len(c.Args) == 4 {
+			switch {
+			case command.EqualFold(c.Args[3], "timeout"):
+			case command.EqualFold(c.Args[3], "error"):
+				how = waitUnblockError
+			default:
+				c.W.Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+				return true
+			}
+		}
+		c.W.Int(c.srv.unblockClient(id, how))
 	default:
 		return false
 	}

@@ -36,14 +36,17 @@ import (
 // scripts on different keys run in parallel; functions run on the one
 // state that holds their libraries, one at a time.
 //
-// A client served by an event loop runs a script that ran short before
-// on the loop itself. If it runs longer than loopScriptWait without an
-// effect it is stopped, and it runs again as a new script does: on a
-// goroutine; if it is not done within loopScriptWait the client leaves
-// the loop (as a blocking command does) and waits for it there, so the
-// other clients of the loop are still served: after busy-reply-threshold
-// they get -BUSY, and SCRIPT KILL or FUNCTION KILL stops a script that
-// has not written.
+// A client served by an event loop runs a script on the loop itself
+// unless earlier runs of the script took longer than inlineScriptMax on
+// average. If it runs longer than loopScriptWait without an effect it is
+// stopped, and it runs again as a long script does: on a goroutine; if it
+// is not done within loopScriptWait the client leaves the loop (as a
+// blocking command does) and waits for it there, so the other clients of
+// the loop are still served: after busy-reply-threshold they get -BUSY,
+// and SCRIPT KILL or FUNCTION KILL stops a script that has not written.
+// (A script that writes and then runs long on the loop keeps the loop's
+// other clients waiting, as Redis keeps all of them; it could not be
+// killed anyway.)
 
 // loopScriptWait is how long an event loop waits for a script before
 // handing its client to a goroutine of its own, and how long a script
@@ -100,7 +103,8 @@ type runningScript struct {
 	wrote    atomic.Bool
 	done     atomic.Bool
 	// state: runClean, then runEffects once a command with an effect ran,
-	// or runStopped when the run is stopped to run again (stop says why)
+	// or runStopped when the run is stopped to run again (stop says why);
+	// runDone when it returned (a late timer then changes nothing)
 	state atomic.Int32
 	stop  atomic.Int32
 }
@@ -109,6 +113,7 @@ const (
 	runClean int32 = iota
 	runEffects
 	runStopped
+	runDone
 )
 
 // why a run was stopped to run again
@@ -174,9 +179,7 @@ type scriptRunner struct {
 	fake *Client
 	gen  uint64
 	kill *killCtx
-	// yield and busy are reusable timers of the current run
-	yield, busy *time.Timer
-	run         *runningScript
+	run *runningScript
 	// held are the shards the run holds (all: every one, held[] unused)
 	held [keyspace.NumShards]bool
 	all  bool
@@ -189,30 +192,17 @@ func (s *Server) newScriptRunner(eng *script.Engine) *scriptRunner {
 	fc.initCtx()
 	fc.InExec, fc.InScript = true, true
 	r := &scriptRunner{s: s, eng: eng, fake: fc, kill: newKillCtx()}
-	r.yield = time.AfterFunc(time.Hour, func() { r.onYieldTimer() })
-	r.yield.Stop()
-	r.busy = time.AfterFunc(time.Hour, func() { r.onBusyTimer() })
-	r.busy.Stop()
 	return r
 }
 
-// the current run, read by the timers' goroutines
-func (r *scriptRunner) current() *runningScript {
-	r.s.script.runMu.Lock()
-	defer r.s.script.runMu.Unlock()
-	return r.run
-}
-
-func (r *scriptRunner) onYieldTimer() {
-	if run := r.current(); run != nil && run.state.CompareAndSwap(runClean, runStopped) {
-		run.stop.Store(stopYield)
-		r.kill.cancel(run.seq)
-	}
-}
-
-func (r *scriptRunner) onBusyTimer() {
-	if run := r.current(); run != nil && !run.done.Load() {
-		r.s.script.busyRun.Store(run)
+// yieldTimer stops run if it has had no effect yet (it ran too long on
+// an event loop).
+func yieldTimer(k *killCtx, run *runningScript) func() {
+	return func() {
+		run.stop.Store(stopYield) // read only if the swap below succeeds
+		if run.state.CompareAndSwap(runClean, runStopped) {
+			k.cancel(run.seq)
+		}
 	}
 }
 
@@ -404,8 +394,8 @@ func cmdEval(c *Client) {
 		c.finishScript(r)
 		return
 	}
-	// a script that ran short before runs on the loop, without copies
-	if n := stats.Nanos.Load(); n > 0 && n < int64(inlineScriptMax) {
+	// a script not known to run long runs on the loop, without copies
+	if n := stats.Nanos.Load(); n < int64(inlineScriptMax) {
 		if r, ok := s.runScript(job, true); ok {
 			c.finishScript(r)
 			return
@@ -590,9 +580,14 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	inv := *j.inv
 	inv.Caller, inv.Ctx = caller, r.kill
 	se.begin(r, run)
-	r.busy.Reset(time.Duration(se.threshold.Load()) * time.Millisecond)
+	busy := time.AfterFunc(time.Duration(se.threshold.Load())*time.Millisecond, func() {
+		if !run.done.Load() {
+			se.busyRun.Store(run)
+		}
+	})
+	var yield *time.Timer
 	if inline {
-		r.yield.Reset(loopScriptWait)
+		yield = time.AfterFunc(loopScriptWait, yieldTimer(r.kill, run))
 	}
 	w := resp.Writer{Proto: j.proto}
 	if j.fn != nil {
@@ -600,12 +595,16 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	} else {
 		r.eng.Run(sc, &inv, &w)
 	}
-	r.busy.Stop()
-	if inline {
-		r.yield.Stop()
+	stopped := run.state.Swap(runDone) == runStopped
+	busy.Stop()
+	if yield != nil {
+		yield.Stop()
 	}
 	se.end(r, run)
-	stop := run.stop.Load()
+	stop := stopNone
+	if stopped {
+		stop = run.stop.Load()
+	}
 	res := scriptResult{reply: w.B, aofWait: fake.aofWait}
 	if stop != stopRestart {
 		if j.fn != nil {
@@ -868,8 +867,8 @@ func (sc *scriptCaller) hold(cmd *command.Command, keys [][]byte) string {
 		}
 	}
 	sc.stats.Undeclared.Store(true)
+	sc.run.stop.Store(stopRestart) // read only if the swap below succeeds
 	if sc.run.state.CompareAndSwap(runClean, runStopped) {
-		sc.run.stop.Store(stopRestart)
 		r.kill.cancel(sc.run.seq)
 		return "ERR script stopped"
 	}

@@ -307,7 +307,23 @@ func cmdConfig(c *Client) {
 		s.resetStats()
 		c.W.OK()
 	case "rewrite":
-		c.W.Error("ERR The server is running without a config file")
+		if s.cfg.ConfigRewrite == nil {
+			c.W.Error("ERR The server is running without a config file")
+			return
+		}
+		get := func(name string) (string, bool) {
+			p, ok := s.config[name]
+			if !ok {
+				return "", false
+			}
+			return p.get(s), true
+		}
+		if err := s.cfg.ConfigRewrite(get); err != nil {
+			s.logger.Printf("CONFIG REWRITE: %v", err)
+			c.W.Error("ERR Rewriting config file: " + err.Error())
+			return
+		}
+		c.W.OK()
 	case "help":
 		c.W.Array(1)
 		c.W.Simple("CONFIG GET|SET|RESETSTAT|REWRITE")

@@ -146,6 +146,8 @@ type Engine struct {
 	redisRaw *lua.LTable
 	// libEnv is the environment of libraries' code (loadEnv)
 	libEnv *lua.LTable
+	// handler is errorHandler, made once
+	handler *lua.LFunction
 }
 
 // ErrNoScript is EvalSHA's error for an unknown SHA1.
@@ -193,6 +195,10 @@ func (e *Engine) Load(body string) (*Script, error) {
 		return nil, errors.New("ERR Error compiling script (new function): " + oneLine(compileMsg(err)))
 	}
 	fn.Env = e.env
+	// a chunk is a vararg function, and gopher-lua (Lua 5.1's
+	// LUA_COMPAT_VARARG) builds it an `arg` table with a hash part on
+	// every call; scripts get their arguments from KEYS and ARGV
+	fn.Proto.IsVarArg &^= lua.VarArgNeedsArg
 	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn}
 	e.scripts[sha] = s
 	return s, nil
@@ -339,7 +345,10 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 	for _, a := range args {
 		L.Push(a)
 	}
-	err := L.PCall(len(args), 1, L.NewFunction(errorHandler))
+	if e.handler == nil {
+		e.handler = L.NewFunction(errorHandler)
+	}
+	err := L.PCall(len(args), 1, e.handler)
 	if err != nil {
 		L.SetTop(top)
 		if inv.Ctx.Err() != nil {
