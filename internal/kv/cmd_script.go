@@ -179,7 +179,7 @@ type scriptRunner struct {
 	fake *Client
 	gen  uint64
 	kill *killCtx
-	run *runningScript
+	run  *runningScript
 	// held are the shards the run holds (all: every one, held[] unused)
 	held [keyspace.NumShards]bool
 	all  bool
