@@ -311,9 +311,11 @@ func cmdConfig(c *Client) {
 			c.W.Error("ERR The server is running without a config file")
 			return
 		}
+		// the parameters CONFIG SET can change; the file's values of the
+		// others (port, bind...) are what the server started with
 		get := func(name string) (string, bool) {
 			p, ok := s.config[name]
-			if !ok {
+			if !ok || p.set == nil {
 				return "", false
 			}
 			return p.get(s), true

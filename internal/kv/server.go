@@ -66,9 +66,9 @@ type Config struct {
 	ReplBacklogSize int
 	// MasterAuth is the password a replica AUTHs with at its primary.
 	MasterAuth string
-	// ConfigRewrite writes the current parameters (get returns one by its
-	// CONFIG name) to the configuration file the server was started with
-	// (CONFIG REWRITE); nil without one.
+	// ConfigRewrite writes the current parameters (get returns one that
+	// CONFIG SET can change, by its CONFIG name) to the configuration file
+	// the server was started with (CONFIG REWRITE); nil without one.
 	ConfigRewrite func(get func(name string) (string, bool)) error
 	// MasterUser is the user a replica AUTHs as (masteruser); empty is
 	// the default user.
