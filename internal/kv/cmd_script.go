@@ -37,7 +37,7 @@ import (
 // state that holds their libraries, one at a time.
 //
 // A client served by an event loop runs a script on the loop itself
-// unless earlier runs of the script took longer than inlineScriptMax on
+// when earlier runs of the script took less than inlineScriptMax on
 // average. If it runs longer than loopScriptWait without an effect it is
 // stopped, and it runs again as a long script does: on a goroutine; if it
 // is not done within loopScriptWait the client leaves the loop (as a
@@ -79,6 +79,9 @@ type scriptEngine struct {
 
 	runMu sync.Mutex
 	runs  []*runningScript // the scripts running now, oldest first
+	// watchIdle: the watchdog sleeps until wake (runMu)
+	watchIdle bool
+	wake      chan struct{}
 	// busyRun is a script that ran longer than busy-reply-threshold; it
 	// is busy while it runs (a timer that fires as the script ends may
 	// leave it set)
@@ -95,11 +98,11 @@ type scriptEngine struct {
 type runningScript struct {
 	name     string
 	function bool
-	cmd      string
 	args     [][]byte // the command, for FUNCTION STATS
 	start    time.Time
 	kill     *killCtx
 	seq      uint64
+	inline   bool // on an event loop: stopped after loopScriptWait without an effect
 	wrote    atomic.Bool
 	done     atomic.Bool
 	// state: runClean, then runEffects once a command with an effect ran,
@@ -195,14 +198,48 @@ func (s *Server) newScriptRunner(eng *script.Engine) *scriptRunner {
 	return r
 }
 
-// yieldTimer stops run if it has had no effect yet (it ran too long on
-// an event loop).
-func yieldTimer(k *killCtx, run *runningScript) func() {
-	return func() {
-		run.stop.Store(stopYield) // read only if the swap below succeeds
-		if run.state.CompareAndSwap(runClean, runStopped) {
-			k.cancel(run.seq)
+// watchdogTick is how often the watchdog looks at the running scripts.
+const watchdogTick = time.Millisecond
+
+// scriptWatchdog watches the running scripts, instead of two timers per
+// run: it stops a script running on an event loop for loopScriptWait
+// without an effect (to run again on a goroutine), and marks the one
+// running past busy-reply-threshold busy. It ticks only while scripts
+// run; begin wakes it.
+func (s *Server) scriptWatchdog() {
+	se := &s.script
+	t := time.NewTicker(watchdogTick)
+	t.Stop()
+	for {
+		select {
+		case <-s.done:
+			t.Stop()
+			return
+		case <-se.wake:
+			t.Reset(watchdogTick)
+			continue
+		case <-t.C:
 		}
+		now := time.Now()
+		threshold := time.Duration(se.threshold.Load()) * time.Millisecond
+		se.runMu.Lock()
+		if len(se.runs) == 0 {
+			t.Stop()
+			se.watchIdle = true
+		}
+		for _, run := range se.runs {
+			el := now.Sub(run.start)
+			if run.inline && el >= loopScriptWait {
+				run.stop.Store(stopYield) // read only if the swap below succeeds
+				if run.state.CompareAndSwap(runClean, runStopped) {
+					run.kill.cancel(run.seq)
+				}
+			}
+			if el >= threshold && se.busyRun.Load() == nil {
+				se.busyRun.Store(run)
+			}
+		}
+		se.runMu.Unlock()
 	}
 }
 
@@ -249,6 +286,8 @@ func (s *Server) initPubsubScripting() {
 			se.noscript[cmd] = true
 		}
 	}
+	se.wake = make(chan struct{}, 1)
+	se.watchIdle = true
 	se.main = s.newScriptRunner(se.eng)
 	se.exec = s.newScriptRunner(script.New())
 	se.pool = make(chan *scriptRunner, min(max(2*runtime.GOMAXPROCS(0), 4), 16))
@@ -394,8 +433,9 @@ func cmdEval(c *Client) {
 		c.finishScript(r)
 		return
 	}
-	// a script not known to run long runs on the loop, without copies
-	if n := stats.Nanos.Load(); n < int64(inlineScriptMax) {
+	// a script known to run short runs on the loop, without copies (a
+	// new one runs on a goroutine: it may write and then run long)
+	if n := stats.Nanos.Load(); n > 0 && n < int64(inlineScriptMax) {
 		if r, ok := s.runScript(job, true); ok {
 			c.finishScript(r)
 			return
@@ -559,7 +599,7 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	if j.fn != nil {
 		se.mu.Lock()
 	}
-	run := &runningScript{kill: r.kill, cmd: string(j.cmdArgs[0]), args: j.cmdArgs, start: time.Now()}
+	run := &runningScript{kill: r.kill, args: j.cmdArgs, start: time.Now(), inline: inline}
 	if j.fn != nil {
 		run.name, run.function = j.fn.Name, true
 	} else {
@@ -580,15 +620,6 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	inv := *j.inv
 	inv.Caller, inv.Ctx = caller, r.kill
 	se.begin(r, run)
-	busy := time.AfterFunc(time.Duration(se.threshold.Load())*time.Millisecond, func() {
-		if !run.done.Load() {
-			se.busyRun.Store(run)
-		}
-	})
-	var yield *time.Timer
-	if inline {
-		yield = time.AfterFunc(loopScriptWait, yieldTimer(r.kill, run))
-	}
 	w := resp.Writer{Proto: j.proto}
 	if j.fn != nil {
 		se.eng.FCall(j.fn, &inv, &w)
@@ -596,10 +627,6 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 		r.eng.Run(sc, &inv, &w)
 	}
 	stopped := run.state.Swap(runDone) == runStopped
-	busy.Stop()
-	if yield != nil {
-		yield.Stop()
-	}
 	se.end(r, run)
 	stop := stopNone
 	if stopped {
@@ -680,6 +707,13 @@ func (se *scriptEngine) begin(r *scriptRunner, run *runningScript) {
 	se.runMu.Lock()
 	r.run = run
 	se.runs = append(se.runs, run)
+	if se.watchIdle {
+		se.watchIdle = false
+		select {
+		case se.wake <- struct{}{}:
+		default:
+		}
+	}
 	se.runMu.Unlock()
 }
 

@@ -312,6 +312,7 @@ func New(cfg Config) (*Server, error) {
 	s.initAdmin()
 	s.initPubsubScripting()
 	s.initTracking()
+	s.goTracked(s.scriptWatchdog)
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
