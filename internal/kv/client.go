@@ -70,6 +70,7 @@ type Client struct {
 	queuedDenyOOM bool
 	txrec         []byte
 	nrec          int // the commands in txrec
+	pushEnd       int // where pushes moved into W.B by this command end (CLIENT REPLY)
 	watched       []watchedKey
 	casDirty      atomic.Bool // a watched key changed (set by other clients' commits)
 

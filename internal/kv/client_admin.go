@@ -60,6 +60,15 @@ func (c *Client) sharedName() string {
 // applyReplyMode drops the reply of the command just run when CLIENT
 // REPLY says so; start is where its reply begins.
 func (c *Client) applyReplyMode(start int) {
+	// pushes are not replies: messages and invalidations moved in before
+	// the reply, and RESP3 (un)subscribe confirmations, stay (Redis 7
+	// sends pushes whatever CLIENT REPLY says)
+	if c.pushEnd > start {
+		start = c.pushEnd
+	}
+	if c.W.Proto == 3 && c.Cmd != nil && c.Cmd.Group == "pubsub" && strings.HasSuffix(c.Cmd.Name, "subscribe") {
+		start = len(c.W.B)
+	}
 	switch c.replyMode {
 	case replyOff:
 		c.W.B = c.W.B[:start]

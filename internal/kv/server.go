@@ -609,6 +609,7 @@ func (c *Client) process() procResult {
 			continue
 		}
 		start, prev := len(c.W.B), c.aofWait
+		c.pushEnd = 0
 		c.srv.dispatch(c)
 		c.srv.noteReply(c, start)
 		if c.replyMode != replyOn {

@@ -278,3 +278,44 @@ func TestTrackingRedirectRESP3(t *testing.T) {
 	a.nc.Close()
 	waitUntil(t, "tracking client gone", func() bool { n, _, _, _ := e.srv.trackingInfo(); return n == 0 })
 }
+
+// TestReplyOffKeepsPushes: CLIENT REPLY OFF drops replies, not pushes:
+// RESP3 (un)subscribe confirmations, messages and invalidations still
+// come, as in Redis 7 (unit/pubsub "PubSub messages with CLIENT REPLY
+// OFF").
+func TestReplyOffKeepsPushes(t *testing.T) {
+	for _, loops := range []int{2, -1} {
+		t.Run(fmt.Sprint("loops", loops), func(t *testing.T) {
+			e := startServer(t, func(c *Config) { c.EventLoops = loops })
+			a, b := e.resp(), e.resp()
+			a.do("HELLO", "3")
+			a.send("CLIENT", "REPLY", "OFF")
+			if got, want := a.do("SUBSCRIBE", "ch"), ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"; got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+			if got := b.do("PUBLISH", "ch", "hi"); got != ":1\r\n" {
+				t.Fatalf("publish: %q", got)
+			}
+			if got, want := a.next(), ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"; got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+			a.send("PING") // no reply
+			if got, want := a.do("UNSUBSCRIBE", "ch"), ">3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:0\r\n"; got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+			a.send("CLIENT", "TRACKING", "ON")
+			a.send("GET", "k")
+			a.send("CLIENT", "REPLY", "ON")
+			if got := a.do("PING"); got != "+OK\r\n" {
+				t.Fatalf("CLIENT REPLY ON: %q", got)
+			}
+			if got := a.next(); got != "+PONG\r\n" {
+				t.Fatalf("PING: %q", got)
+			}
+			b.do("SET", "k", "1")
+			if got := a.next(); got != inv("k") {
+				t.Errorf("invalidation: %q", got)
+			}
+		})
+	}
+}
