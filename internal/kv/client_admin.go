@@ -61,12 +61,12 @@ func (c *Client) sharedName() string {
 // REPLY says so; start is where its reply begins.
 func (c *Client) applyReplyMode(start int) {
 	// pushes are not replies: messages and invalidations moved in before
-	// the reply, and RESP3 (un)subscribe confirmations, stay (Redis 7
-	// sends pushes whatever CLIENT REPLY says)
+	// the reply, and (un)subscribe confirmations (pushes in Redis 7, in
+	// RESP2 too), stay whatever CLIENT REPLY says
 	if c.pushEnd > start {
 		start = c.pushEnd
 	}
-	if c.W.Proto == 3 && c.Cmd != nil && c.Cmd.Group == "pubsub" && strings.HasSuffix(c.Cmd.Name, "subscribe") {
+	if c.Cmd != nil && c.Cmd.Group == "pubsub" && strings.HasSuffix(c.Cmd.Name, "subscribe") {
 		start = len(c.W.B)
 	}
 	switch c.replyMode {

@@ -312,7 +312,6 @@ func New(cfg Config) (*Server, error) {
 	s.initAdmin()
 	s.initPubsubScripting()
 	s.initTracking()
-	s.goTracked(s.scriptWatchdog)
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
@@ -362,6 +361,7 @@ func New(cfg Config) (*Server, error) {
 		s.startLoops(n)
 	}
 	s.goTracked(s.cronLoop) // after the loops: it reads s.loops
+	s.goTracked(s.scriptWatchdog)
 	return s, nil
 }
 

@@ -316,6 +316,12 @@ func TestReplyOffKeepsPushes(t *testing.T) {
 			if got := a.next(); got != inv("k") {
 				t.Errorf("invalidation: %q", got)
 			}
+			// RESP2: the confirmation of a subscription comes too
+			r2 := e.resp()
+			r2.send("CLIENT", "REPLY", "OFF")
+			if got, want := r2.do("PSUBSCRIBE", "*"), "*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n"; got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
 		})
 	}
 }
