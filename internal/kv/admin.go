@@ -659,7 +659,11 @@ func (s *Server) feedMonitors(c *Client, cmd *command.Command) {
 	b = append(b, '.')
 	b = append(b, fmt.Sprintf("%06d", now.Nanosecond()/1000)...)
 	b = append(b, " [0 "...)
-	b = append(b, c.remoteAddr()...)
+	if c.InScript { // a script's command, as Redis shows it
+		b = append(b, "lua"...)
+	} else {
+		b = append(b, c.remoteAddr()...)
+	}
 	b = append(b, ']')
 	red := redacted(cmd)
 	for i, a := range c.Args {

@@ -422,6 +422,11 @@ func cmdEval(c *Client) {
 			}
 		}
 	}
+	// EVAL and FCALL skip the monitors after the call: they are shown
+	// before their script's commands, as Redis does
+	if s.adm.monitorsN.Load() > 0 {
+		s.feedMonitors(c, c.Cmd)
+	}
 	who := scriptUser{}
 	if c.restricted() { // the script's commands are checked as the caller's
 		who = scriptUser{user: c.user, info: c.infoLine()}
@@ -872,6 +877,9 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	fake.Args = args
 	fake.Now = s.nowMs()
 	s.call(fake, cmd, false)
+	if s.adm.monitorsN.Load() > 0 && !s.adm.skipMon[cmd] {
+		s.feedMonitors(fake, cmd)
+	}
 	if cmd.Has(command.Write) {
 		sc.run.wrote.Store(true)
 	}

@@ -181,3 +181,26 @@ func TestSingleCommandPropagation(t *testing.T) {
 		t.Errorf("log\n%q\nwant it to end with\n%q", got, want)
 	}
 }
+
+// TestMonitorScripts: MONITOR shows an EVAL before the commands its
+// script runs, which show as from "lua".
+func TestMonitorScripts(t *testing.T) {
+	e := startServer(t, nil)
+	m := e.resp()
+	if got := m.do("MONITOR"); got != "+OK\r\n" {
+		t.Fatal(got)
+	}
+	mustDo(t, e.rdb, "redis: nil", "eval", "redis.call('set',KEYS[1],ARGV[1])", 1, "foo", "bar")
+	for i := 0; ; i++ { // go-redis's connection set-up comes first
+		l := m.next()
+		if strings.Contains(l, `"eval"`) {
+			break
+		}
+		if i == 5 {
+			t.Fatalf("no EVAL in MONITOR, last line %q", l)
+		}
+	}
+	if l := m.next(); !strings.Contains(l, `[0 lua] "set" "foo" "bar"`) {
+		t.Errorf("second line %q, want the script's SET from lua", l)
+	}
+}
