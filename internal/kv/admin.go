@@ -661,7 +661,11 @@ func (s *Server) feedMonitors(c *Client, cmd *command.Command) {
 	b = append(b, " ["...)
 	b = strconv.AppendInt(b, int64(c.DB), 10) // the database it ran in, as Redis
 	b = append(b, ' ')
-	b = append(b, c.remoteAddr()...)
+	if c.InScript { // a script's command, as Redis shows it
+		b = append(b, "lua"...)
+	} else {
+		b = append(b, c.remoteAddr()...)
+	}
 	b = append(b, ']')
 	red := redacted(cmd)
 	for i, a := range c.Args {

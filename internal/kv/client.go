@@ -69,6 +69,8 @@ type Client struct {
 	// refused when memory is over maxmemory)
 	queuedDenyOOM bool
 	txrec         []byte
+	nrec          int // the commands in txrec
+	pushEnd       int // where pushes moved into W.B by this command end (CLIENT REPLY)
 	watched       []watchedKey
 	// gLocked holds the global shards of a command of another database
 	// than 0 (globalLocked)
@@ -76,6 +78,12 @@ type Client struct {
 	txDB      int         // the database of txrec's last record, -1 before the first
 	txFirstDB int         // the database of txrec's first record
 	casDirty  atomic.Bool // a watched key changed (set by other clients' commits)
+
+	// trk is the client's tracking mode (set and cleared by its own
+	// goroutine; its fields are guarded by the server's tracker)
+	trk *clientTracking
+	// pushTarget: invalidations may come to the mailbox outside pub/sub
+	pushTarget atomic.Bool
 
 	cluster clusterConnState
 
@@ -220,6 +228,7 @@ func (c *Client) commitLocked() {
 			if c.InExec {
 				c.txSelect()
 				c.txrec = append(c.txrec, rec...)
+				c.nrec++
 			} else {
 				g := c.globalLocked()
 				if aofOn {
@@ -235,6 +244,19 @@ func (c *Client) commitLocked() {
 	c.ResetRecord()
 	for _, k := range c.Keys {
 		c.Track.TouchLocked(k)
+	}
+	// the tracking table is keyed by key name alone, as Redis's: a write
+	// in any database invalidates the key for readers of every database
+	// (more invalidations, never a stale cache), and FLUSHDB flushes
+	// every tracking client as FLUSHALL does (Redis does the same); so
+	// does SWAPDB, which changes every key of two databases at once
+	if s.ct.n.Load() > 0 {
+		if c.Cmd.Name == "flushall" || c.Cmd.Name == "flushdb" || c.Cmd.Name == "swapdb" {
+			s.invalidateAll()
+		}
+		for _, k := range c.Keys {
+			s.invalidate(k, c)
+		}
 	}
 }
 
@@ -294,7 +316,7 @@ func (s *Server) dispatch(c *Client) {
 		}
 		return
 	}
-	if c.subs != nil && s.pubsubGate(c, cmd) {
+	if (c.subs != nil || c.trk != nil || c.pushTarget.Load()) && s.pubsubGate(c, cmd) {
 		return
 	}
 	if s.script.busyRun.Load() != nil && !c.master {
@@ -389,6 +411,12 @@ func (s *Server) dispatch(c *Client) {
 		start = time.Now()
 	}
 	s.call(c, cmd, true)
+	if s.ct.n.Load() > 0 {
+		s.flushBcast()
+		if c.trk != nil {
+			c.afterTrackedCommand(cmd)
+		}
+	}
 	c.mark = s.afterCall(c, cmd, start)
 	if c.pausedRetry { // writes are paused (CLUSTER FAILOVER, CLIENT PAUSE)
 		c.pausedRetry = false
@@ -469,6 +497,9 @@ func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
 	}
 	cmd.Handler(&c.Ctx)
 	c.commitLocked()
+	if c.trk != nil && cmd.Has(command.ReadOnly) && len(c.Keys) > 0 && !c.InScript {
+		s.rememberKeys(c)
+	}
 	if lock {
 		c.unlock()
 	}

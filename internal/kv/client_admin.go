@@ -24,6 +24,9 @@ type clientShared struct {
 	noEvict atomic.Bool
 	noTouch atomic.Bool
 	user    atomic.Pointer[string] // the ACL user's name; nil: default
+	// unblock is the channel of the blocking command waiting now (CLIENT
+	// UNBLOCK sends it unblockTimeout or unblockError), nil otherwise
+	unblock atomic.Pointer[chan waitResult]
 }
 
 const (
@@ -58,6 +61,15 @@ func (c *Client) sharedName() string {
 // applyReplyMode drops the reply of the command just run when CLIENT
 // REPLY says so; start is where its reply begins.
 func (c *Client) applyReplyMode(start int) {
+	// pushes are not replies: messages and invalidations moved in before
+	// the reply, and (un)subscribe confirmations (pushes in Redis 7, in
+	// RESP2 too), stay whatever CLIENT REPLY says
+	if c.pushEnd > start {
+		start = c.pushEnd
+	}
+	if c.Cmd != nil && c.Cmd.Group == "pubsub" && strings.HasSuffix(c.Cmd.Name, "subscribe") {
+		start = len(c.W.B)
+	}
 	switch c.replyMode {
 	case replyOff:
 		c.W.B = c.W.B[:start]
@@ -432,20 +444,42 @@ func clientAdmin(c *Client, sub string) bool {
 		}
 	case "getredir":
 		if argc(2) {
-			c.W.Int(-1)
+			c.W.Int(c.trackingRedirect())
+		}
+	case "tracking":
+		if len(c.Args) < 3 {
+			c.W.Error("ERR wrong number of arguments for 'client|tracking' command")
+			return true
+		}
+		cmdClientTracking(c)
+	case "caching":
+		cmdClientCaching(c)
+	case "trackinginfo":
+		if argc(2) {
+			cmdClientTrackingInfo(c)
 		}
 	case "unblock":
 		if len(c.Args) != 3 && len(c.Args) != 4 {
 			c.W.Error("ERR wrong number of arguments for 'client|unblock' command")
 			return true
 		}
-		if _, ok := command.ParseInt(c.Args[2]); !ok {
+		id, ok := command.ParseInt(c.Args[2])
+		if !ok {
 			c.W.Error("ERR value is not an integer or out of range")
 			return true
 		}
-		// gantry's blocked clients wait on their own goroutines and are not
-		// interrupted from outside: none is unblocked
-		c.W.Int(0)
+		how := waitTimeout
+		if len(c.Args) == 4 {
+			switch {
+			case command.EqualFold(c.Args[3], "timeout"):
+			case command.EqualFold(c.Args[3], "error"):
+				how = waitUnblockError
+			default:
+				c.W.Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+				return true
+			}
+		}
+		c.W.Int(c.srv.unblockClient(id, how))
 	default:
 		return false
 	}

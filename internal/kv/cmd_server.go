@@ -11,11 +11,14 @@ import (
 
 	"github.com/gantry-project/gantry/internal/kv/aof"
 	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/script"
 )
 
-// Version is the Redis version gantry reports to clients (HELLO, INFO); the
-// command set follows Redis 7.2.
-const Version = "7.2.0"
+// Version is the Redis version gantry reports to clients (HELLO, INFO,
+// redis.REDIS_VERSION): 7.0.15, the version whose replies it follows
+// (scores as %.17g) and whose test suite it passes; the few 7.2 additions
+// it also serves (CLIENT SETINFO, CLIENT NO-TOUCH) change no 7.0 reply.
+const Version = script.RedisVersion
 
 func cmdPing(c *Client) {
 	switch len(c.Args) {
@@ -101,6 +104,9 @@ func cmdHello(c *Client) {
 		c.setName(string(name))
 	}
 	c.W.Proto = proto
+	c.mail.mu.Lock()
+	c.mail.proto = proto // invalidations and messages from now on
+	c.mail.mu.Unlock()
 	c.W.Map(7)
 	c.W.BulkString("server")
 	c.W.BulkString("redis")
@@ -126,6 +132,7 @@ func cmdQuit(c *Client) {
 func cmdReset(c *Client) {
 	c.discardMulti()
 	c.unwatchAll()
+	c.srv.ct.disable(c)
 	c.W.Proto = 2
 	c.setName("")
 	c.replyMode = replyOn
@@ -286,7 +293,25 @@ func cmdConfig(c *Client) {
 		s.resetStats()
 		c.W.OK()
 	case "rewrite":
-		c.W.Error("ERR The server is running without a config file")
+		if s.cfg.ConfigRewrite == nil {
+			c.W.Error("ERR The server is running without a config file")
+			return
+		}
+		// the parameters CONFIG SET can change; the file's values of the
+		// others (port, bind...) are what the server started with
+		get := func(name string) (string, bool) {
+			p, ok := s.config[name]
+			if !ok || p.set == nil {
+				return "", false
+			}
+			return p.get(s), true
+		}
+		if err := s.cfg.ConfigRewrite(get); err != nil {
+			s.logger.Printf("CONFIG REWRITE: %v", err)
+			c.W.Error("ERR Rewriting config file: " + err.Error())
+			return
+		}
+		c.W.OK()
 	case "help":
 		c.W.Array(1)
 		c.W.Simple("CONFIG GET|SET|RESETSTAT|REWRITE")

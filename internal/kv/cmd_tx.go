@@ -129,6 +129,7 @@ func cmdExec(c *Client) {
 	c.InExec = true
 	c.txrec = c.txrec[:0]
 	c.txDB = -1 // the block starts in the database of its first write
+	c.nrec = 0
 	c.W.Array(len(queued))
 	saved := c.Args
 	for i, args := range queued {
@@ -142,9 +143,15 @@ func cmdExec(c *Client) {
 	c.InExec = false
 	if len(c.txrec) > 0 {
 		firstDB, endDB := c.txFirstDB, c.txDB
-		rec := resp.AppendCommand(nil, bMULTI)
-		rec = append(rec, c.txrec...)
-		rec = resp.AppendCommand(rec, bEXEC)
+		rec := c.txrec
+		// one command is atomic alone: Redis 7 does not wrap it; a block
+		// that SELECTs (writes in two databases, or moves the client to
+		// another) keeps the wrapper
+		if c.nrec > 1 || firstDB != endDB || c.DB != startDB {
+			rec = resp.AppendCommand(nil, bMULTI)
+			rec = append(rec, c.txrec...)
+			rec = resp.AppendCommand(rec, bEXEC)
+		}
 		g := c.Locked
 		if len(c.Cross) > 0 {
 			g = c.Cross

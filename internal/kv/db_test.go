@@ -135,7 +135,13 @@ func TestDatabaseScripts(t *testing.T) {
 		{"eval return(redis.call('select','2')) 0", "OK"},
 		{"eval return(redis.call('select','3')) 0", "ERR:ERR SELECT of another database is not supported inside a script"},
 		{"eval return(redis.call('move',KEYS[1],'3')) 1 k", "ERR:ERR 'move' reaching another database"},
-		{"select 0", "OK"}, {"get k", "nil"},
+		// declared-key locking in database 2, the fallback to every shard
+		// of database 2 on an undeclared key, FLUSHDB of database 2 only
+		{"eval redis.call('set',KEYS[1],'a');redis.call('set',ARGV[1],'b');return(redis.call('get',ARGV[1])) 1 k other", "b"},
+		{"eval return(redis.call('dbsize')) 1 k", "2"},
+		{"select 0", "OK"}, {"get k", "nil"}, {"get other", "nil"}, {"set z 0", "OK"},
+		{"select 2", "OK"}, {"eval redis.call('flushdb');return(redis.call('dbsize')) 1 k", "0"},
+		{"select 0", "OK"}, {"get z", "0"},
 	})
 }
 
@@ -225,10 +231,14 @@ func TestDatabasesPersist(t *testing.T) {
 		{"swapdb 3 7", "OK"}, {"select 8", "OK"}, {"set f 8", "OK"}, {"select 9", "OK"}, {"set f 9", "OK"}, {"flushdb", "OK"},
 		{"multi", "OK"}, {"set t 9", "QUEUED"}, {"select 10", "QUEUED"}, {"set t 10", "QUEUED"}, {"exec", "[OK OK OK]"},
 		{"eval return(redis.call('set','s','10')) 0", "OK"},
+		// a script that locks its declared key's shard in database 10, then
+		// writes an undeclared key; one that writes once (no MULTI wrapper)
+		{"eval redis.call('set',KEYS[1],'d');redis.call('set','u','10');return(redis.call('get','u')) 1 d", "10"},
+		{"select 11", "OK"}, {"eval return(redis.call('set',KEYS[1],'11')) 1 e", "OK"},
 	}
 	e.runWith(c, steps)
 	before := dbData(t, c, 16)
-	if len(before) != 9 {
+	if len(before) != 12 {
 		t.Fatalf("%d keys before the restart: %v", len(before), before)
 	}
 	e.srv.Close()
@@ -332,7 +342,12 @@ func TestDatabaseReplica(t *testing.T) {
 	p.runWith(pc, []step{{"set a 0", "OK"}, {"select 5", "OK"}, {"set a 5", "OK"}, {"hset h f v", "1"}})
 	replicaOf(t, r, p)
 	waitSynced(t, p, r)
-	p.runWith(pc, []step{{"set b 5", "OK"}, {"move b 6", "1"}, {"set c 5", "OK"}, {"swapdb 6 7", "OK"}})
+	p.runWith(pc, []step{{"set b 5", "OK"}, {"move b 6", "1"}, {"set c 5", "OK"}, {"swapdb 6 7", "OK"},
+		// scripts in database 8: declared keys only, one undeclared write,
+		// and a one-write transaction (logged without MULTI/EXEC)
+		{"select 8", "OK"}, {"eval return(redis.call('set',KEYS[1],'8')) 1 s", "OK"},
+		{"eval redis.call('incr',KEYS[1]);return(redis.call('set','u','8')) 1 n", "OK"},
+		{"multi", "OK"}, {"set t 8", "QUEUED"}, {"exec", "[OK]"}, {"select 5", "OK"}})
 	waitSynced(t, p, r)
 	rc := r.oneConn()
 	assertSameData(t, "on the replica", dbData(t, pc, 16), dbData(t, rc, 16))

@@ -91,6 +91,9 @@ func (s *Server) evicted(db int, key []byte) {
 		}
 	}
 	s.dbs[db].Track.TouchLocked(key)
+	if s.ct.n.Load() > 0 {
+		s.invalidate(key, nil)
+	}
 }
 
 // evictInBackground goes on evicting for the cron after commands stopped

@@ -263,6 +263,9 @@ func (c *Client) afterWrite() {
 // expired is the keyspace's hook for expired keys (shard locked).
 func (s *Server) expired(db int, key []byte) {
 	s.repl.Expired(db, key)
+	if s.ct.n.Load() > 0 {
+		s.invalidate(key, nil)
+	}
 	if f := s.ps.notify.Load(); f&(notifyKeyspace|notifyKeyevent) != 0 {
 		s.notifyKeyDB(db, f, notifyExpired, "expired", key)
 	}

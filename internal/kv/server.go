@@ -66,6 +66,10 @@ type Config struct {
 	ReplBacklogSize int
 	// MasterAuth is the password a replica AUTHs with at its primary.
 	MasterAuth string
+	// ConfigRewrite writes the current parameters (get returns one that
+	// CONFIG SET can change, by its CONFIG name) to the configuration file
+	// the server was started with (CONFIG REWRITE); nil without one.
+	ConfigRewrite func(get func(name string) (string, bool)) error
 	// MasterUser is the user a replica AUTHs as (masteruser); empty is
 	// the default user.
 	MasterUser string
@@ -242,6 +246,7 @@ type Server struct {
 	// replDB is the database a replica's primary stream is in, kept
 	// across links (a partial resync goes on where it stopped)
 	replDB atomic.Int64
+	ct     tracker  // client-side caching (tracking.go)
 	view   Keyspace // what Keyspace returns to the cluster layer
 	clock  Clock
 	logger *log.Logger
@@ -328,6 +333,7 @@ func New(cfg Config) (*Server, error) {
 	s.initSecurity()
 	s.initAdmin()
 	s.initPubsubScripting()
+	s.initTracking()
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
@@ -378,6 +384,7 @@ func New(cfg Config) (*Server, error) {
 		s.startLoops(n)
 	}
 	s.goTracked(s.cronLoop) // after the loops: it reads s.loops
+	s.goTracked(s.scriptWatchdog)
 	return s, nil
 }
 
@@ -565,6 +572,7 @@ const (
 
 func (s *Server) dropClient(c *Client) {
 	c.pubsubDrop()
+	s.ct.disable(c)
 	s.mu.Lock()
 	delete(s.clients, c.id)
 	s.mu.Unlock()
@@ -624,6 +632,7 @@ func (c *Client) process() procResult {
 			continue
 		}
 		start, prev := len(c.W.B), c.aofWait
+		c.pushEnd = 0
 		c.srv.dispatch(c)
 		c.srv.noteReply(c, start)
 		if c.replyMode != replyOn {
@@ -720,7 +729,7 @@ func (c *Client) serve() {
 		if c.shared.killed.Load() { // CLIENT KILL
 			return
 		}
-		if c.subs != nil { // after setting the deadline: a publisher may reset it
+		if c.subs != nil || c.pushTarget.Load() { // after setting the deadline: a publisher may reset it
 			if more, ok := c.serveMail(); !ok {
 				return
 			} else if more {
@@ -732,7 +741,7 @@ func (c *Client) serve() {
 		if err != nil && n == 0 {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if c.subs != nil && !c.idleTooLong() { // woken by a publisher
+				if (c.subs != nil || c.pushTarget.Load()) && !c.idleTooLong() { // woken by a publisher
 					c.deadline = true
 					continue
 				}

@@ -618,3 +618,8 @@ func b2i(b bool) int64 {
 	}
 	return 0
 }
+
+// Snapshotting reports whether a rewrite is cutting the keyspace (a
+// command taking more shards after changing some must not straddle its
+// cut).
+func (a *Log) Snapshotting() bool { return a.rw.Load() != nil }

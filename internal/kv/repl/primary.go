@@ -317,3 +317,7 @@ func (r *State) cron() {
 		}
 	}
 }
+
+// Snapshotting reports whether a full sync's snapshot is cutting the
+// keyspace (see aof.Log.Snapshotting).
+func (r *State) Snapshotting() bool { return r.snapPtr.Load() != nil }
