@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,6 +70,15 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 			cfg.Store.AppendOnly = appendOnly
 			cfg.Store.AppendFsync = appendFsync
 			cfg.Store.ReplBacklogSize = backlog
+			if configFile != "" {
+				fs := cmd.Flags()
+				var mu sync.Mutex
+				cfg.Store.ConfigRewrite = func(get func(string) (string, bool)) error {
+					mu.Lock()
+					defer mu.Unlock()
+					return rewriteConfigFile(fs, configFile, get)
+				}
+			}
 			cfg.Store.MasterAuth = masterAuth
 			admin.apply(&cfg.Store)
 			if err := limits.apply(&cfg.Store); err != nil {

@@ -22,6 +22,7 @@ type storeLimits struct {
 	samples         int
 	lfuLogFactor    int
 	lfuDecayMinutes int
+	databases       int
 }
 
 func (l *storeLimits) register(f *pflag.FlagSet) {
@@ -35,6 +36,7 @@ func (l *storeLimits) register(f *pflag.FlagSet) {
 	f.IntVar(&l.samples, "maxmemory-samples", 5, "keys sampled per eviction (1..64)")
 	f.IntVar(&l.lfuLogFactor, "lfu-log-factor", 10, "LFU counter's logarithm factor")
 	f.IntVar(&l.lfuDecayMinutes, "lfu-decay-time", 1, "minutes per decrement of an unused key's LFU counter (0: never)")
+	f.IntVar(&l.databases, "databases", 0, "numbered databases, 1..1024 (0: 16 standalone; a cluster node has 1)")
 }
 
 func (l *storeLimits) apply(cfg *kv.Config) error {
@@ -55,5 +57,6 @@ func (l *storeLimits) apply(cfg *kv.Config) error {
 	cfg.MaxMemoryPolicy = l.policy
 	cfg.MaxMemorySamples = l.samples
 	cfg.LFULogFactor, cfg.LFUDecayTime = l.lfuLogFactor, l.lfuDecayMinutes
+	cfg.Databases = l.databases
 	return err
 }

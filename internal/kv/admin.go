@@ -658,8 +658,14 @@ func (s *Server) feedMonitors(c *Client, cmd *command.Command) {
 	b = strconv.AppendInt(b, now.Unix(), 10)
 	b = append(b, '.')
 	b = append(b, fmt.Sprintf("%06d", now.Nanosecond()/1000)...)
-	b = append(b, " [0 "...)
-	b = append(b, c.remoteAddr()...)
+	b = append(b, " ["...)
+	b = strconv.AppendInt(b, int64(c.DB), 10) // the database it ran in, as Redis
+	b = append(b, ' ')
+	if c.InScript { // a script's command, as Redis shows it
+		b = append(b, "lua"...)
+	} else {
+		b = append(b, c.remoteAddr()...)
+	}
 	b = append(b, ']')
 	red := redacted(cmd)
 	for i, a := range c.Args {

@@ -114,8 +114,12 @@ func cmdBPop(c *Client) {
 		c.lockKeys()
 		leave()
 		c.unlock()
-		if res == waitTimeout {
+		switch res {
+		case waitTimeout:
 			bp.ReplyTimeout()
+			return
+		case waitUnblockError:
+			c.W.Error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
 			return
 		}
 		c.closing = true
@@ -137,7 +141,28 @@ const (
 	waitWoken waitResult = iota
 	waitTimeout
 	waitGone
+	waitUnblockError // CLIENT UNBLOCK id ERROR
 )
+
+// unblockClient is CLIENT UNBLOCK: it ends the wait of client id's
+// blocking command as a timeout (how waitTimeout) or with an error; 1 if
+// the client was blocked.
+func (s *Server) unblockClient(id int64, how waitResult) int64 {
+	x := s.clientByID(id)
+	if x == nil {
+		return 0
+	}
+	ch := x.shared.unblock.Load()
+	if ch == nil {
+		return 0
+	}
+	select {
+	case *ch <- how:
+		return 1
+	default: // unblocked already
+		return 0
+	}
+}
 
 type readResult struct {
 	data []byte
@@ -168,9 +193,17 @@ func (c *Client) waitBlocked(wake chan struct{}, deadline <-chan time.Time) wait
 		c.pending = append(c.pending, r.data...)
 		return r.err == nil || errors.Is(r.err, os.ErrDeadlineExceeded)
 	}
+	unblock := make(chan waitResult, 1)
+	c.shared.unblock.Store(&unblock)
+	defer c.shared.unblock.Store(nil)
 	startRead()
 	for {
 		select {
+		case how := <-unblock:
+			if !stopRead() {
+				return waitGone
+			}
+			return how
 		case <-wake:
 			if !stopRead() {
 				return waitGone

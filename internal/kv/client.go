@@ -69,8 +69,21 @@ type Client struct {
 	// refused when memory is over maxmemory)
 	queuedDenyOOM bool
 	txrec         []byte
+	nrec          int // the commands in txrec
+	pushEnd       int // where pushes moved into W.B by this command end (CLIENT REPLY)
 	watched       []watchedKey
-	casDirty      atomic.Bool // a watched key changed (set by other clients' commits)
+	// gLocked holds the global shards of a command of another database
+	// than 0 (globalLocked)
+	gLocked   []int
+	txDB      int         // the database of txrec's last record, -1 before the first
+	txFirstDB int         // the database of txrec's first record
+	casDirty  atomic.Bool // a watched key changed (set by other clients' commits)
+
+	// trk is the client's tracking mode (set and cleared by its own
+	// goroutine; its fields are guarded by the server's tracker)
+	trk *clientTracking
+	// pushTarget: invalidations may come to the mailbox outside pub/sub
+	pushTarget atomic.Bool
 
 	cluster clusterConnState
 
@@ -101,6 +114,7 @@ type Client struct {
 type watchedKey struct {
 	key string
 	exp int64 // expiry when watched
+	db  int   // the database of key
 }
 
 func newClient(s *Server, nc net.Conn) *Client {
@@ -118,6 +132,7 @@ func (c *Client) initCtx() {
 	c.W.Proto = 2
 	c.KS = c.srv.ks
 	c.Track = &c.srv.track
+	c.DBs = c.srv.dbs
 	c.Conn = c
 }
 
@@ -142,8 +157,43 @@ func (c *Client) lockAll() {
 	c.prepare()
 }
 
-// unlock unlocks what lockKeys or lockAll locked.
-func (c *Client) unlock() { c.Unlock() }
+// unlock unlocks what lockKeys, lockAll, lockCross or lockEverything
+// locked.
+func (c *Client) unlock() {
+	if len(c.Cross) > 0 {
+		c.UnlockCross()
+		return
+	}
+	c.Unlock()
+}
+
+// lockWide locks for a command that locks every shard or may cross
+// databases.
+func (c *Client) lockWide(cmd *command.Command) {
+	switch {
+	case cmd.Has(command.CrossDB) && c.lockCross():
+	case cmd.Has(command.LockAll):
+		c.lockAll()
+	default:
+		c.lockKeys()
+	}
+}
+
+// lockCross locks the shards a command needs in several databases
+// (command.CrossDB); false when it needs one database only.
+func (c *Client) lockCross() bool {
+	if len(c.DBs) < 2 {
+		return false
+	}
+	g, ok := c.CrossShards(c.Cross[:0])
+	if !ok {
+		return false
+	}
+	c.Locked = c.Locked[:0]
+	c.LockCross(g)
+	c.prepareGlobal(g)
+	return true
+}
 
 // prepare lets a running rewrite or full-sync snapshot put the locked
 // shards on one side of its cut before the command changes them.
@@ -151,11 +201,12 @@ func (c *Client) prepare() {
 	if len(c.Locked) < 2 {
 		return
 	}
+	g := c.globalLocked()
 	if a := c.srv.aof; a != nil {
-		a.Prepare(c.Locked)
+		a.Prepare(g)
 	}
 	if r := c.srv.repl; r != nil {
-		r.Prepare(c.Locked)
+		r.Prepare(g)
 	}
 }
 
@@ -175,13 +226,16 @@ func (c *Client) commitLocked() {
 	if aofOn || replOn {
 		if rec := c.Record(); len(rec) > 0 {
 			if c.InExec {
+				c.txSelect()
 				c.txrec = append(c.txrec, rec...)
+				c.nrec++
 			} else {
+				g := c.globalLocked()
 				if aofOn {
-					c.aofWait = s.aof.Append(rec, c.Locked)
+					c.aofWait = s.aof.AppendDB(c.DB, rec, g)
 				}
 				if replOn {
-					c.replOff = s.repl.Feed(rec, c.Locked)
+					c.replOff = s.repl.FeedDB(c.DB, rec, g)
 				}
 			}
 		}
@@ -189,7 +243,32 @@ func (c *Client) commitLocked() {
 	c.afterWrite()
 	c.ResetRecord()
 	for _, k := range c.Keys {
-		s.track.TouchLocked(k)
+		c.Track.TouchLocked(k)
+	}
+	// the tracking table is keyed by key name alone, as Redis's: a write
+	// in any database invalidates the key for readers of every database
+	// (more invalidations, never a stale cache), and FLUSHDB flushes
+	// every tracking client as FLUSHALL does (Redis does the same); so
+	// does SWAPDB, which changes every key of two databases at once
+	if s.ct.n.Load() > 0 {
+		if c.Cmd.Name == "flushall" || c.Cmd.Name == "flushdb" || c.Cmd.Name == "swapdb" {
+			s.invalidateAll()
+		}
+		for _, k := range c.Keys {
+			s.invalidate(k, c)
+		}
+	}
+}
+
+// txSelect puts a SELECT in a transaction's records before a record of
+// another database than the previous one's (SELECT inside MULTI).
+func (c *Client) txSelect() {
+	switch {
+	case c.txDB < 0: // the first: the block is logged after a SELECT of its database
+		c.txFirstDB, c.txDB = c.DB, c.DB
+	case c.DB != c.txDB:
+		c.txrec = command.AppendSelect(c.txrec, c.DB)
+		c.txDB = c.DB
 	}
 }
 
@@ -237,7 +316,7 @@ func (s *Server) dispatch(c *Client) {
 		}
 		return
 	}
-	if c.subs != nil && s.pubsubGate(c, cmd) {
+	if (c.subs != nil || c.trk != nil || c.pushTarget.Load()) && s.pubsubGate(c, cmd) {
 		return
 	}
 	if s.script.busyRun.Load() != nil && !c.master {
@@ -332,6 +411,12 @@ func (s *Server) dispatch(c *Client) {
 		start = time.Now()
 	}
 	s.call(c, cmd, true)
+	if s.ct.n.Load() > 0 {
+		s.flushBcast()
+		if c.trk != nil {
+			c.afterTrackedCommand(cmd)
+		}
+	}
 	c.mark = s.afterCall(c, cmd, start)
 	if c.pausedRetry { // writes are paused (CLUSTER FAILOVER, CLIENT PAUSE)
 		c.pausedRetry = false
@@ -384,10 +469,10 @@ func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
 		return
 	}
 	if lock {
-		if cmd.Has(command.LockAll) {
-			c.lockAll()
-		} else {
+		if !cmd.Has(command.LockAll | command.CrossDB) {
 			c.lockKeys()
+		} else {
+			c.lockWide(cmd)
 		}
 		if !c.admitLocked(cmd) {
 			c.unlock()
@@ -412,6 +497,9 @@ func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
 	}
 	cmd.Handler(&c.Ctx)
 	c.commitLocked()
+	if c.trk != nil && cmd.Has(command.ReadOnly) && len(c.Keys) > 0 && !c.InScript {
+		s.rememberKeys(c)
+	}
 	if lock {
 		c.unlock()
 	}

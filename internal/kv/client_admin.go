@@ -20,9 +20,13 @@ type clientShared struct {
 	lastSub atomic.Pointer[string] // "client|list" when lastCmd has subcommands
 	killed  atomic.Bool            // CLIENT KILL: close at the next chance
 	flags   atomic.Int32           // clientFlag bits
+	db      atomic.Int32           // the selected database (SELECT)
 	noEvict atomic.Bool
 	noTouch atomic.Bool
 	user    atomic.Pointer[string] // the ACL user's name; nil: default
+	// unblock is the channel of the blocking command waiting now (CLIENT
+	// UNBLOCK sends it unblockTimeout or unblockError), nil otherwise
+	unblock atomic.Pointer[chan waitResult]
 }
 
 const (
@@ -57,6 +61,15 @@ func (c *Client) sharedName() string {
 // applyReplyMode drops the reply of the command just run when CLIENT
 // REPLY says so; start is where its reply begins.
 func (c *Client) applyReplyMode(start int) {
+	// pushes are not replies: messages and invalidations moved in before
+	// the reply, and (un)subscribe confirmations (pushes in Redis 7, in
+	// RESP2 too), stay whatever CLIENT REPLY says
+	if c.pushEnd > start {
+		start = c.pushEnd
+	}
+	if c.Cmd != nil && c.Cmd.Group == "pubsub" && strings.HasSuffix(c.Cmd.Name, "subscribe") {
+		start = len(c.W.B)
+	}
 	switch c.replyMode {
 	case replyOff:
 		c.W.B = c.W.B[:start]
@@ -154,7 +167,7 @@ func (c *Client) clientLine(x *Client) string {
 	w("age", strconv.FormatInt((nowMs-x.created.UnixMilli())/1000, 10))
 	w("idle", strconv.FormatInt(max(0, nowMs-last)/1000, 10))
 	w("flags", flags)
-	w("db", "0")
+	w("db", itoa(int(x.shared.db.Load())))
 	w("sub", "0")
 	w("psub", "0")
 	w("ssub", "0")
@@ -431,20 +444,42 @@ func clientAdmin(c *Client, sub string) bool {
 		}
 	case "getredir":
 		if argc(2) {
-			c.W.Int(-1)
+			c.W.Int(c.trackingRedirect())
+		}
+	case "tracking":
+		if len(c.Args) < 3 {
+			c.W.Error("ERR wrong number of arguments for 'client|tracking' command")
+			return true
+		}
+		cmdClientTracking(c)
+	case "caching":
+		cmdClientCaching(c)
+	case "trackinginfo":
+		if argc(2) {
+			cmdClientTrackingInfo(c)
 		}
 	case "unblock":
 		if len(c.Args) != 3 && len(c.Args) != 4 {
 			c.W.Error("ERR wrong number of arguments for 'client|unblock' command")
 			return true
 		}
-		if _, ok := command.ParseInt(c.Args[2]); !ok {
+		id, ok := command.ParseInt(c.Args[2])
+		if !ok {
 			c.W.Error("ERR value is not an integer or out of range")
 			return true
 		}
-		// gantry's blocked clients wait on their own goroutines and are not
-		// interrupted from outside: none is unblocked
-		c.W.Int(0)
+		how := waitTimeout
+		if len(c.Args) == 4 {
+			switch {
+			case command.EqualFold(c.Args[3], "timeout"):
+			case command.EqualFold(c.Args[3], "error"):
+				how = waitUnblockError
+			default:
+				c.W.Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+				return true
+			}
+		}
+		c.W.Int(c.srv.unblockClient(id, how))
 	default:
 		return false
 	}

@@ -25,6 +25,12 @@ func (s *Server) cmdFunction(x *command.Ctx) {
 		}
 	}
 	args := x.Args[2:]
+	// LOAD and RESTORE are denyoom subcommands in Redis
+	if (sub == "load" || sub == "restore") && !x.Replaying && s.maxmemory.Load() > 0 && s.freeMemory(evictBudget) == evictFail {
+		s.oomRejected.Add(1)
+		x.W.Error("OOM command not allowed when used memory > 'maxmemory'.")
+		return
+	}
 	switch sub {
 	case "load":
 		replace := false
@@ -208,7 +214,7 @@ func (s *Server) functionStats(x *command.Ctx) {
 	se := &s.script
 	x.W.Map(2)
 	x.W.BulkString("running_script")
-	if r := se.running.Load(); r != nil && r.function {
+	if r := se.oldestRun(); r != nil && r.function {
 		x.W.Map(3)
 		x.W.BulkString("name")
 		x.W.BulkString(r.name)

@@ -65,6 +65,8 @@ func (s *Server) ReplInfo() map[string]string {
 func (s *Server) newApplier() func(args [][]byte) string {
 	mc := &Client{srv: s, authed: true, master: true, created: time.Now()}
 	mc.initCtx()
+	// a partial resync goes on in the database the stream was in
+	mc.SelectDB(int(s.replDB.Load()))
 	// the primary decides expiry: its commands see every key, expired or not
 	mc.batchNow = 1
 	mc.Replaying = true

@@ -2,7 +2,7 @@ package kv
 
 import (
 	"context"
-	"github.com/gantry-project/gantry/internal/kv/acl"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,47 +10,83 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/acl"
 	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
 	"github.com/gantry-project/gantry/internal/kv/script"
 	"github.com/gantry-project/gantry/internal/resp"
 )
 
-// Scripting (EVAL, FCALL). A script runs atomically the way EXEC runs a
-// keyspace-wide transaction: it holds every shard of the keyspace, so no
-// other command sees its keys half-changed; its commands run as the
-// server's script client (scriptCaller) through the same call path as
-// EXEC's queued commands, and their log records are gathered and logged
-// and replicated as one MULTI ... EXEC block (scripts are replicated by
-// their effects, as Redis 7 does).
+// Scripting (EVAL, FCALL). A script runs atomically: it holds the shards
+// of the keys it declares (KEYS) while it runs, so no other command sees
+// those keys half-changed. A command of the script on a key of a shard it
+// does not hold (an undeclared key, or a keyspace-wide command such as
+// KEYS) makes it take the whole keyspace: if it has had no effect yet it
+// stops and runs again with every shard locked, else it takes the missing
+// shards without waiting (waiting could deadlock against a client that
+// holds one of them and waits for one of the script's), and the command
+// fails if it cannot. A script that touched undeclared keys once locks
+// the whole keyspace from then on. Its commands run as a script client
+// (scriptCaller) through the same call path as EXEC's queued commands,
+// and their log records are gathered and logged and replicated as one
+// MULTI ... EXEC block (scripts are replicated by their effects, as
+// Redis 7 does; one command alone is not wrapped).
 //
-// A client served by an event loop does not run the script on the loop:
-// the script runs on a goroutine, and if it is not done within
-// loopScriptWait the client leaves the loop (as a blocking command does)
-// and waits for it there, so the other clients of the loop are still
-// served: after busy-reply-threshold they get -BUSY, and SCRIPT KILL or
-// FUNCTION KILL stops a script that has not written.
+// EVAL scripts run on a bounded pool of Lua states (scriptRunner), so
+// scripts on different keys run in parallel; functions run on the one
+// state that holds their libraries, one at a time.
+//
+// A client served by an event loop runs a script on the loop itself
+// when earlier runs of the script took less than inlineScriptMax on
+// average. If it runs longer than loopScriptWait without an effect it is
+// stopped, and it runs again as a long script does: on a goroutine; if it
+// is not done within loopScriptWait the client leaves the loop (as a
+// blocking command does) and waits for it there, so the other clients of
+// the loop are still served: after busy-reply-threshold they get -BUSY,
+// and SCRIPT KILL or FUNCTION KILL stops a script that has not written.
+// (A script that writes and then runs long on the loop keeps the loop's
+// other clients waiting, as Redis keeps all of them; it could not be
+// killed anyway.)
 
 // loopScriptWait is how long an event loop waits for a script before
-// handing its client to a goroutine of its own.
+// handing its client to a goroutine of its own, and how long a script
+// may run on the loop before it is moved off.
 const loopScriptWait = 5 * time.Millisecond
 
+// inlineScriptMax is the average run time under which a script runs on
+// its client's event loop.
+const inlineScriptMax = 200 * time.Microsecond
+
+// undeclaredTries bounds the attempts to take a shard a script did not
+// declare once it has had effects.
+const undeclaredTries = 1000
+
 type scriptEngine struct {
-	mu  sync.Mutex // the Lua state: one script, load or listing at a time
+	mu  sync.Mutex // the main Lua state: its cache, functions, FCALL
 	eng *script.Engine
 	// noscript: the commands scripts may not call
 	noscript map[*command.Command]bool
-	running  atomic.Pointer[runningScript]
-	// busyRun is the script that ran longer than busy-reply-threshold;
-	// it is busy while it is still the running one (a timer that fires
-	// as the script ends may leave it set)
+	// main runs functions (with mu held); pool holds the idle runners of
+	// EVAL scripts, made on demand up to cap(pool); exec is the runner of
+	// scripts inside EXEC, which holds every shard (so one at a time, and
+	// it never waits for a pooled runner held by a script waiting for a
+	// shard of the transaction)
+	main, exec *scriptRunner
+	pool       chan *scriptRunner
+	made       atomic.Int32
+	// gen counts SCRIPT FLUSHes; a runner drops its cache when it lags
+	gen atomic.Uint64
+
+	runMu sync.Mutex
+	runs  []*runningScript // the scripts running now, oldest first
+	// watchIdle: the watchdog sleeps until wake (runMu)
+	watchIdle bool
+	wake      chan struct{}
+	// busyRun is a script that ran longer than busy-reply-threshold; it
+	// is busy while it runs (a timer that fires as the script ends may
+	// leave it set)
 	busyRun   atomic.Pointer[runningScript]
 	threshold atomic.Int64 // busy-reply-threshold, ms
-	// fake is the client the scripts' commands run as; only the holder of
-	// every shard uses it
-	fake *Client
-	// allShards lists every shard, for the log's Prepare and records
-	allShards []int
 
 	calls atomic.Int64 // scripts and functions run (INFO)
 	// read without mu (FUNCTION STATS while a function runs, snapshots)
@@ -58,16 +94,194 @@ type scriptEngine struct {
 	preamble            atomic.Pointer[[]byte]
 }
 
-// runningScript is the script running now (SCRIPT KILL, FUNCTION STATS).
+// runningScript is a script running now (SCRIPT KILL, FUNCTION STATS).
 type runningScript struct {
 	name     string
 	function bool
-	cmd      string
 	args     [][]byte // the command, for FUNCTION STATS
 	start    time.Time
-	cancel   context.CancelFunc
+	kill     *killCtx
+	seq      uint64
+	inline   bool // on an event loop: stopped after loopScriptWait without an effect
 	wrote    atomic.Bool
+	done     atomic.Bool
+	// state: runClean, then runEffects once a command with an effect ran,
+	// or runStopped when the run is stopped to run again (stop says why);
+	// runDone when it returned (a late timer then changes nothing)
+	state atomic.Int32
+	stop  atomic.Int32
 }
+
+const (
+	runClean int32 = iota
+	runEffects
+	runStopped
+	runDone
+)
+
+// why a run was stopped to run again
+const (
+	stopNone    int32 = iota
+	stopYield         // ran too long on an event loop
+	stopRestart       // touched an undeclared key: run with every shard
+)
+
+// killCtx is the cancellation of a runner's Lua state: gopher-lua reads
+// Done between instructions, so it returns a field, without the lock and
+// atomics of context.WithCancel. seq tells runs apart, so that a timer
+// of a finished run cancels nothing.
+type killCtx struct {
+	mu     sync.Mutex
+	done   chan struct{}
+	closed bool
+	seq    uint64
+}
+
+func newKillCtx() *killCtx { return &killCtx{done: make(chan struct{})} }
+
+func (k *killCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (k *killCtx) Done() <-chan struct{}       { return k.done }
+func (k *killCtx) Value(any) any               { return nil }
+func (k *killCtx) Err() error {
+	select {
+	case <-k.done:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+
+// cancel stops run seq if it is still the current one.
+func (k *killCtx) cancel(seq uint64) {
+	k.mu.Lock()
+	if k.seq == seq && !k.closed {
+		k.closed = true
+		close(k.done)
+	}
+	k.mu.Unlock()
+}
+
+// next starts a run and returns its seq.
+func (k *killCtx) next() uint64 {
+	k.mu.Lock()
+	k.seq++
+	if k.closed {
+		k.done = make(chan struct{})
+		k.closed = false
+	}
+	seq := k.seq
+	k.mu.Unlock()
+	return seq
+}
+
+// scriptRunner is a Lua state and the client its scripts' commands run
+// as, with what the current run holds.
+type scriptRunner struct {
+	s    *Server
+	eng  *script.Engine
+	fake *Client
+	gen  uint64
+	kill *killCtx
+	run  *runningScript
+	// held are the shards the run holds (all: every one, held[] unused)
+	held [keyspace.NumShards]bool
+	all  bool
+	// extra are the shards taken after the start (released at the end)
+	extra []int
+	// ks is the keyspace of db, the database of the run (the caller's):
+	// held, extra and fake.Locked are shards of it
+	ks *keyspace.Keyspace
+	db int
+	// gshards is global's buffer
+	gshards []int
+}
+
+// global returns the global numbers (command.GlobalShard) of shards of
+// the run's database, for the log's and the stream's cut: the shards
+// themselves in database 0.
+func (r *scriptRunner) global(shards []int) []int {
+	if r.db == 0 {
+		return shards
+	}
+	r.gshards = r.gshards[:0]
+	for _, i := range shards {
+		r.gshards = append(r.gshards, command.GlobalShard(r.db, i))
+	}
+	return r.gshards
+}
+
+func (s *Server) newScriptRunner(eng *script.Engine) *scriptRunner {
+	fc := &Client{srv: s, authed: true, created: s.clock.Now()}
+	fc.initCtx()
+	fc.InExec, fc.InScript = true, true
+	r := &scriptRunner{s: s, eng: eng, fake: fc, kill: newKillCtx()}
+	return r
+}
+
+// watchdogTick is how often the watchdog looks at the running scripts.
+const watchdogTick = time.Millisecond
+
+// scriptWatchdog watches the running scripts, instead of two timers per
+// run: it stops a script running on an event loop for loopScriptWait
+// without an effect (to run again on a goroutine), and marks the one
+// running past busy-reply-threshold busy. It ticks only while scripts
+// run; begin wakes it.
+func (s *Server) scriptWatchdog() {
+	se := &s.script
+	t := time.NewTicker(watchdogTick)
+	t.Stop()
+	for {
+		select {
+		case <-s.done:
+			t.Stop()
+			return
+		case <-se.wake:
+			t.Reset(watchdogTick)
+			continue
+		case <-t.C:
+		}
+		now := time.Now()
+		threshold := time.Duration(se.threshold.Load()) * time.Millisecond
+		se.runMu.Lock()
+		if len(se.runs) == 0 {
+			t.Stop()
+			se.watchIdle = true
+		}
+		for _, run := range se.runs {
+			el := now.Sub(run.start)
+			if run.inline && el >= loopScriptWait {
+				run.stop.Store(stopYield) // read only if the swap below succeeds
+				if run.state.CompareAndSwap(runClean, runStopped) {
+					run.kill.cancel(run.seq)
+				}
+			}
+			if el >= threshold && se.busyRun.Load() == nil {
+				se.busyRun.Store(run)
+			}
+		}
+		se.runMu.Unlock()
+	}
+}
+
+// runner takes an idle runner of the pool, makes one if the pool is not
+// full, or waits for one when wait is set (nil otherwise).
+func (se *scriptEngine) runner(s *Server, wait bool) *scriptRunner {
+	select {
+	case r := <-se.pool:
+		return r
+	default:
+	}
+	if n := se.made.Add(1); int(n) <= cap(se.pool) {
+		return s.newScriptRunner(script.New())
+	}
+	se.made.Add(-1)
+	if !wait {
+		return nil
+	}
+	return <-se.pool
+}
+
+func (se *scriptEngine) release(r *scriptRunner) { se.pool <- r }
 
 // scriptResult is what a script run leaves for its client.
 type scriptResult struct {
@@ -75,6 +289,7 @@ type scriptResult struct {
 	aofWait int64
 	replOff int64
 	txrec   []byte // inside EXEC: the effects, for EXEC's block
+	nrec    int    // the commands in txrec
 }
 
 // initPubsubScripting sets up pub/sub, keyspace notifications and the
@@ -91,13 +306,11 @@ func (s *Server) initPubsubScripting() {
 			se.noscript[cmd] = true
 		}
 	}
-	for i := 0; i < keyspace.NumShards; i++ {
-		se.allShards = append(se.allShards, i)
-	}
-	fc := &Client{srv: s, authed: true, created: s.clock.Now()}
-	fc.initCtx()
-	fc.AllLocked, fc.InExec, fc.InScript = true, true, true
-	se.fake = fc
+	se.wake = make(chan struct{}, 1)
+	se.watchIdle = true
+	se.main = s.newScriptRunner(se.eng)
+	se.exec = s.newScriptRunner(script.New())
+	se.pool = make(chan *scriptRunner, min(max(2*runtime.GOMAXPROCS(0), 4), 16))
 	s.cmds.Register(command.Spec{
 		Name: "function", Arity: -2, Flags: "noscript may-replicate allow-busy", Group: "scripting",
 		Handler: func(x *command.Ctx) { s.cmdFunction(x) },
@@ -121,10 +334,14 @@ func (s *Server) initPubsubScripting() {
 // busyRefusal is the -BUSY reply of a command that cannot run while a
 // script is over busy-reply-threshold; "" when it may run.
 func (s *Server) busyRefusal(cmd *command.Command) string {
-	if !s.script.isBusy() || cmd.Has(command.AllowBusy) {
+	if cmd.Has(command.AllowBusy) {
 		return ""
 	}
-	if r := s.script.running.Load(); r != nil && r.function {
+	r := s.script.busy()
+	if r == nil {
+		return ""
+	}
+	if r.function {
 		return "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
 	}
 	return "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
@@ -166,6 +383,7 @@ func cmdEval(c *Client) {
 		sc    *script.Script
 		fn    *script.Function
 		flags script.Flags
+		stats *script.RunStats
 	)
 	se.mu.Lock()
 	switch name {
@@ -177,21 +395,21 @@ func cmdEval(c *Client) {
 			c.W.Error(err.Error())
 			return
 		}
-		flags = sc.Flags
+		flags, stats = sc.Flags, &sc.Stats
 	case "evalsha", "evalsha_ro":
 		if sc = se.eng.Lookup(string(c.Args[1])); sc == nil {
 			se.mu.Unlock()
 			c.W.Error(script.ErrNoScript.Error())
 			return
 		}
-		flags = sc.Flags
+		flags, stats = sc.Flags, &sc.Stats
 	default:
 		if fn = se.eng.Function(string(c.Args[1])); fn == nil {
 			se.mu.Unlock()
 			c.W.Error("ERR Function not found")
 			return
 		}
-		flags = fn.Flags | script.FlagShebang
+		flags, stats = fn.Flags|script.FlagShebang, &fn.Stats
 		if ro && flags&script.FlagNoWrites == 0 {
 			se.mu.Unlock()
 			c.W.Error("ERR Can not execute a script with write flag using *_ro command.")
@@ -224,20 +442,38 @@ func cmdEval(c *Client) {
 			}
 		}
 	}
-	inv := &script.Invocation{Keys: cloneArgs(keys), Argv: cloneArgs(argv), ReadOnly: ro, Repl: script.ReplAll}
-	cmdArgs := cloneArgs(c.Args)
+	// EVAL and FCALL skip the monitors after the call: they are shown
+	// before their script's commands, as Redis does
+	if s.adm.monitorsN.Load() > 0 {
+		s.feedMonitors(c, c.Cmd)
+	}
 	who := scriptUser{}
 	if c.restricted() { // the script's commands are checked as the caller's
 		who = scriptUser{user: c.user, info: c.infoLine()}
 	}
-	job := func() scriptResult { return s.runScript(c.InExec, c.W.Proto, cmdArgs, sc, fn, inv, who) }
+	job := &scriptJob{inExec: c.InExec, db: c.DB, proto: c.W.Proto, cmdArgs: c.Args, sc: sc, fn: fn,
+		inv: &script.Invocation{Keys: keys, Argv: argv, ReadOnly: ro, Repl: script.ReplAll}, who: who}
 	if c.InExec || !c.inLoop {
-		r := job()
+		r, _ := s.runScript(job, false)
 		c.finishScript(r)
 		return
 	}
+	// a script known to run short runs on the loop, without copies (a
+	// new one runs on a goroutine: it may write and then run long)
+	if n := stats.Nanos.Load(); n > 0 && n < int64(inlineScriptMax) {
+		if r, ok := s.runScript(job, true); ok {
+			c.finishScript(r)
+			return
+		}
+	}
+	// a goroutine runs it: it keeps its own copy of the arguments
+	job.cmdArgs = cloneArgs(c.Args)
+	job.inv.Keys, job.inv.Argv = job.cmdArgs[3:3+len(keys)], job.cmdArgs[3+len(keys):]
 	ch := make(chan scriptResult, 1)
-	go func() { ch <- job() }()
+	go func() {
+		r, _ := s.runScript(job, false)
+		ch <- r
+	}()
 	t := time.NewTimer(loopScriptWait)
 	select {
 	case r := <-ch:
@@ -249,6 +485,18 @@ func cmdEval(c *Client) {
 		c.scriptWait = ch
 		c.detach = true
 	}
+}
+
+// scriptJob is one EVAL or FCALL to run.
+type scriptJob struct {
+	inExec  bool
+	db      int // the caller's database: the script runs in it
+	proto   int
+	cmdArgs [][]byte
+	sc      *script.Script
+	fn      *script.Function
+	inv     *script.Invocation
+	who     scriptUser
 }
 
 func cloneArgs(a [][]byte) [][]byte {
@@ -268,8 +516,10 @@ func (c *Client) finishScript(r scriptResult) {
 	if r.replOff > 0 {
 		c.replOff = r.replOff
 	}
-	if c.InExec {
+	if c.InExec && len(r.txrec) > 0 {
+		c.txSelect()
 		c.txrec = append(c.txrec, r.txrec...)
+		c.nrec += r.nrec
 	}
 }
 
@@ -281,82 +531,267 @@ func (c *Client) awaitScript() {
 	c.finishScript(r)
 }
 
-// runScript runs a script with every shard locked (held already inside
-// EXEC) and logs its effects.
-func (s *Server) runScript(inExec bool, proto int, cmdArgs [][]byte, sc *script.Script, fn *script.Function,
-	inv *script.Invocation, who scriptUser) scriptResult {
+// runScript runs a script and logs its effects. inline (on an event
+// loop) takes no runner it would wait for, and gives up (ok false) when
+// the script runs longer than loopScriptWait without an effect; the
+// caller then runs it on a goroutine.
+func (s *Server) runScript(j *scriptJob, inline bool) (res scriptResult, ok bool) {
 	se := &s.script
-	if !inExec {
-		for i := 0; i < keyspace.NumShards; i++ {
-			s.ks.LockShard(i)
+	var r *scriptRunner
+	switch {
+	case j.fn != nil:
+		r = se.main
+	case j.inExec:
+		r = se.exec
+	default:
+		if r = se.runner(s, !inline); r == nil {
+			return res, false
 		}
-		if s.aof != nil {
-			s.aof.Prepare(se.allShards)
+		defer se.release(r)
+		if g := se.gen.Load(); r.gen != g {
+			r.eng.Flush()
+			r.gen = g
 		}
-		if s.repl != nil {
-			s.repl.Prepare(se.allShards)
-		}
-		defer func() {
-			for i := keyspace.NumShards - 1; i >= 0; i-- {
-				s.ks.UnlockShard(i)
-			}
-		}()
 	}
-	se.mu.Lock()
-	defer se.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	run := &runningScript{cancel: cancel, cmd: string(cmdArgs[0]), args: cmdArgs, start: time.Now()}
-	if fn != nil {
-		run.name, run.function = fn.Name, true
+	var stats *script.RunStats
+	sc := j.sc
+	if j.fn != nil {
+		stats = &j.fn.Stats
+	} else {
+		stats = &j.sc.Stats
+		var err error
+		if sc, err = r.eng.Local(j.sc); err != nil { // not expected: the main state compiled it
+			return scriptResult{reply: errorReply(j.proto, err.Error())}, true
+		}
+	}
+	all := j.inExec || stats.Undeclared.Load()
+	for {
+		res, stop := s.runOnce(r, j, sc, all, inline)
+		switch stop {
+		case stopYield:
+			return res, false
+		case stopRestart:
+			all = true
+			continue
+		}
+		return res, true
+	}
+}
+
+func errorReply(proto int, msg string) []byte {
+	w := resp.Writer{Proto: proto}
+	w.Error(msg)
+	return w.B
+}
+
+// runOnce runs a script once: with every shard locked (all) or those of
+// its declared keys. It returns why the run stopped to run again.
+func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, inline bool) (scriptResult, int32) {
+	se := &s.script
+	fake := r.fake
+	fake.SelectDB(j.db) // the caller's database: its keyspace and tracker
+	ks := fake.KS
+	r.ks, r.db = ks, j.db
+	locked := fake.Locked[:0]
+	if !j.inExec {
+		if all {
+			for i := 0; i < keyspace.NumShards; i++ {
+				locked = append(locked, i)
+			}
+		} else {
+			for _, k := range j.inv.Keys {
+				locked = append(locked, keyspace.ShardOf(k))
+			}
+			slices.Sort(locked)
+			locked = slices.Compact(locked)
+		}
+		for _, i := range locked {
+			ks.LockShard(i)
+		}
+		if len(locked) > 1 { // the log's and the stream's cut name global shards
+			g := r.global(locked)
+			if s.aof != nil {
+				s.aof.Prepare(g)
+			}
+			if s.repl != nil {
+				s.repl.Prepare(g)
+			}
+		}
+	}
+	r.all = all
+	if !all {
+		for _, i := range locked {
+			r.held[i] = true
+		}
+	}
+	r.extra = r.extra[:0]
+	fake.AllLocked = all
+	fake.Locked = locked
+	if j.fn != nil {
+		se.mu.Lock()
+	}
+	run := &runningScript{kill: r.kill, args: j.cmdArgs, start: time.Now(), inline: inline}
+	if j.fn != nil {
+		run.name, run.function = j.fn.Name, true
 	} else {
 		run.name = sc.SHA
 	}
-	fake := se.fake
+	run.seq = r.kill.next()
+	fake.txDB, fake.txFirstDB = j.db, j.db // a script does not SELECT another database
 	fake.txrec = fake.txrec[:0]
 	fake.aofWait, fake.replOff = 0, 0
 	fake.W.Proto = 2
 	fake.W.B = fake.W.B[:0]
-	caller := &scriptCaller{s: s, run: run, who: who}
-	inv.Caller, inv.Ctx = caller, ctx
-	se.running.Store(run)
-	se.calls.Add(1)
-	se.busyRun.Store(nil)
-	timer := time.AfterFunc(time.Duration(se.threshold.Load())*time.Millisecond, func() { se.busyRun.Store(run) })
-	w := resp.Writer{Proto: proto}
-	if fn != nil {
-		se.eng.FCall(fn, inv, &w)
+	fake.nrec = 0
+	caller := &scriptCaller{s: s, r: r, run: run, who: j.who}
+	if j.fn != nil {
+		caller.stats = &j.fn.Stats
 	} else {
-		se.eng.Run(sc, inv, &w)
+		caller.stats = &j.sc.Stats
 	}
-	timer.Stop()
-	se.running.Store(nil)
-	se.busyRun.Store(nil)
+	inv := *j.inv
+	inv.Caller, inv.Ctx = caller, r.kill
+	se.begin(r, run)
+	w := resp.Writer{Proto: j.proto}
+	if j.fn != nil {
+		se.eng.FCall(j.fn, &inv, &w)
+	} else {
+		r.eng.Run(sc, &inv, &w)
+	}
+	stopped := run.state.Swap(runDone) == runStopped
+	se.end(r, run)
+	stop := stopNone
+	if stopped {
+		stop = run.stop.Load()
+	}
 	res := scriptResult{reply: w.B, aofWait: fake.aofWait}
-	if len(fake.txrec) > 0 {
-		if inExec { // the client's EXEC logs them in its block
-			res.txrec = slices.Clone(fake.txrec)
+	if stop != stopRestart {
+		if j.fn != nil {
+			j.fn.Stats.Observe(time.Since(run.start))
 		} else {
-			rec := resp.AppendCommand(nil, bMULTI)
-			rec = append(rec, fake.txrec...)
-			rec = resp.AppendCommand(rec, bEXEC)
+			j.sc.Stats.Observe(time.Since(run.start))
+		}
+		se.calls.Add(1)
+	}
+	if len(fake.txrec) > 0 { // only a run with effects, which is not stopped
+		shards := locked
+		if !all && len(r.extra) > 0 {
+			shards = append(slices.Clone(locked), r.extra...)
+		}
+		if r.all {
+			shards = allShards
+		}
+		shards = r.global(shards)
+		if j.inExec { // the client's EXEC logs them in its block
+			res.txrec, res.nrec = slices.Clone(fake.txrec), fake.nrec
+		} else {
+			rec := fake.txrec
+			if fake.nrec > 1 { // one command needs no wrapper, as in Redis 7
+				rec = resp.AppendCommand(nil, bMULTI)
+				rec = append(rec, fake.txrec...)
+				rec = resp.AppendCommand(rec, bEXEC)
+			}
 			if s.aof != nil && s.aof.Enabled() && inv.Repl&script.ReplAOF != 0 {
-				res.aofWait = s.aof.Append(rec, se.allShards)
+				res.aofWait = s.aof.AppendDB(j.db, rec, shards)
 			}
 			if s.repl != nil && s.repl.Active() && inv.Repl&script.ReplSlave != 0 {
-				res.replOff = s.repl.Feed(rec, se.allShards)
+				res.replOff = s.repl.FeedDB(j.db, rec, shards)
 			}
 		}
 	}
 	fake.txrec = fake.txrec[:0]
-	return res
+	if j.fn != nil {
+		se.mu.Unlock()
+	}
+	if !j.inExec {
+		for _, i := range r.extra {
+			ks.UnlockShard(i)
+		}
+		for k := len(locked) - 1; k >= 0; k-- {
+			ks.UnlockShard(locked[k])
+		}
+	}
+	if !all {
+		for _, i := range locked {
+			r.held[i] = false
+		}
+		for _, i := range r.extra {
+			r.held[i] = false
+		}
+	}
+	r.extra = r.extra[:0]
+	fake.Locked = locked[:0]
+	fake.AllLocked = false
+	return res, stop
+}
+
+// allShards lists every shard (the log's records of keyspace-wide
+// changes).
+var allShards = func() []int {
+	out := make([]int, keyspace.NumShards)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}()
+
+// begin and end keep the list of running scripts.
+func (se *scriptEngine) begin(r *scriptRunner, run *runningScript) {
+	se.runMu.Lock()
+	r.run = run
+	se.runs = append(se.runs, run)
+	if se.watchIdle {
+		se.watchIdle = false
+		select {
+		case se.wake <- struct{}{}:
+		default:
+		}
+	}
+	se.runMu.Unlock()
+}
+
+func (se *scriptEngine) end(r *scriptRunner, run *runningScript) {
+	run.done.Store(true)
+	se.runMu.Lock()
+	r.run = nil
+	if i := slices.Index(se.runs, run); i >= 0 {
+		se.runs = slices.Delete(se.runs, i, i+1)
+	}
+	se.runMu.Unlock()
+	se.busyRun.CompareAndSwap(run, nil)
+}
+
+// busy returns the script running longer than busy-reply-threshold, nil
+// if none.
+func (se *scriptEngine) busy() *runningScript {
+	r := se.busyRun.Load()
+	if r == nil || r.done.Load() {
+		return nil
+	}
+	return r
+}
+
+// oldestRun is the script SCRIPT KILL and FUNCTION STATS see: the busy
+// one, or else the one running longest.
+func (se *scriptEngine) oldestRun() *runningScript {
+	if r := se.busy(); r != nil {
+		return r
+	}
+	se.runMu.Lock()
+	defer se.runMu.Unlock()
+	if len(se.runs) == 0 {
+		return nil
+	}
+	return se.runs[0]
 }
 
 // scriptCaller runs the commands of a script as the script client.
 type scriptCaller struct {
-	s   *Server
-	run *runningScript
-	who scriptUser
+	s     *Server
+	r     *scriptRunner
+	run   *runningScript
+	who   scriptUser
+	stats *script.RunStats
 }
 
 // scriptUser is the ACL user whose script runs, when it is restricted
@@ -399,12 +834,15 @@ func (sc *scriptCaller) Log(level int, msg string) {
 
 func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	s := sc.s
-	fake := s.script.fake
+	fake := sc.r.fake
 	fake.W.Proto = inv.Resp
 	fake.W.B = fake.W.B[:0]
 	errReply := func(msg string) []byte {
 		fake.W.Error(msg)
 		return fake.W.B
+	}
+	if sc.run.state.Load() == runStopped { // stopped to run again: no more effects
+		return errReply("ERR script stopped")
 	}
 	cmd := s.cmds.Lookup(args[0])
 	if cmd == nil {
@@ -434,6 +872,9 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	if msg := sc.aclRefusal(cmd, args); msg != "" {
 		return errReply(msg)
 	}
+	if msg := s.scriptDBRefusal(fake, cmd, args); msg != "" {
+		return errReply(msg)
+	}
 	if cmd.Has(command.Write) {
 		if inv.ReadOnly {
 			return errReply("ERR Write commands are not allowed from read-only scripts.")
@@ -446,22 +887,113 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 			return errReply("OOM command not allowed when used memory > 'maxmemory'.")
 		}
 	}
+	keys := cmd.GetKeys(args, fake.Keys[:0])
+	fake.Keys = keys
 	if s.cfg.Cluster != nil {
 		// every key must be served here (MOVED would not help a script)
-		for _, k := range cmd.GetKeys(args, nil) {
+		for _, k := range keys {
 			if msg := s.cfg.Cluster.Route(RouteRequest{Keys: [][]byte{k}, Write: cmd.Has(command.Write)}); msg != "" {
 				return errReply("ERR Script attempted to access a non local key in a cluster node script")
 			}
 		}
 	}
+	if msg := sc.hold(cmd, keys); msg != "" {
+		return errReply(msg)
+	}
+	// a command with an effect (a write, PUBLISH...) pins the run: it is
+	// not stopped and run again any more
+	if !cmd.Has(command.ReadOnly) && !sc.run.state.CompareAndSwap(runClean, runEffects) && sc.run.state.Load() == runStopped {
+		return errReply("ERR script stopped")
+	}
 	fake.Args = args
 	fake.Now = s.nowMs()
 	s.call(fake, cmd, false)
+	if s.adm.monitorsN.Load() > 0 && !s.adm.skipMon[cmd] {
+		s.feedMonitors(fake, cmd)
+	}
 	if cmd.Has(command.Write) {
 		sc.run.wrote.Store(true)
 	}
 	return fake.W.B
 }
+
+// hold makes sure the run holds the shards cmd reaches: those of keys, or
+// every shard for a keyspace-wide command. It returns an error reply when
+// it cannot take them, "" when they are held. A run without effects is
+// stopped instead, to run again with every shard locked.
+func (sc *scriptCaller) hold(cmd *command.Command, keys [][]byte) string {
+	r := sc.r
+	if r.all {
+		return ""
+	}
+	wide := cmd.Has(command.AllShards) || cmd.Has(command.LockAll)
+	if !wide {
+		missing := false
+		for _, k := range keys {
+			if !r.held[keyspace.ShardOf(k)] {
+				missing = true
+				break
+			}
+		}
+		if !missing {
+			return ""
+		}
+	}
+	sc.stats.Undeclared.Store(true)
+	sc.run.stop.Store(stopRestart) // read only if the swap below succeeds
+	if sc.run.state.CompareAndSwap(runClean, runStopped) {
+		r.kill.cancel(sc.run.seq)
+		return "ERR script stopped"
+	}
+	// it has had effects: take the shards without waiting, unless a
+	// rewrite or full sync is cutting the keyspace (a shard taken now
+	// could be on the other side of its cut from the ones changed)
+	s := r.s
+	if (s.aof != nil && s.aof.Snapshotting()) || (s.repl != nil && s.repl.Snapshotting()) {
+		return undeclaredErr
+	}
+	var want []int
+	if wide {
+		for i := 0; i < keyspace.NumShards; i++ {
+			if !r.held[i] {
+				want = append(want, i)
+			}
+		}
+	} else {
+		for _, k := range keys {
+			if i := keyspace.ShardOf(k); !r.held[i] && !slices.Contains(want, i) {
+				want = append(want, i)
+			}
+		}
+	}
+	var taken []int
+	for _, i := range want {
+		got := false
+		for try := 0; try < undeclaredTries && !got; try++ {
+			if got = r.ks.TryLockShard(i); !got {
+				runtime.Gosched()
+			}
+		}
+		if !got {
+			for _, t := range taken {
+				r.ks.UnlockShard(t)
+			}
+			return undeclaredErr
+		}
+		taken = append(taken, i)
+	}
+	for _, i := range taken {
+		r.held[i] = true
+	}
+	r.extra = append(r.extra, taken...)
+	if wide {
+		r.all = true
+		r.fake.AllLocked = true
+	}
+	return ""
+}
+
+const undeclaredErr = "ERR Script attempted to access a key it did not declare in KEYS while another client held it; declare every key the script uses"
 
 // SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP
 func cmdScript(c *Client) {
@@ -502,6 +1034,7 @@ func cmdScript(c *Client) {
 		}
 		se.mu.Lock()
 		se.eng.Flush()
+		se.gen.Add(1)
 		se.mu.Unlock()
 		c.W.OK()
 	case sub == "kill" && len(c.Args) == 2:
@@ -518,16 +1051,9 @@ func cmdScript(c *Client) {
 	}
 }
 
-// isBusy reports whether a script has been running longer than
-// busy-reply-threshold.
-func (se *scriptEngine) isBusy() bool {
-	r := se.busyRun.Load()
-	return r != nil && r == se.running.Load()
-}
-
 // busyRefusalAll is busyRefusal for a command without allow-busy.
 func (s *Server) busyRefusalAll() string {
-	if !s.script.isBusy() {
+	if s.script.busy() == nil {
 		return ""
 	}
 	return s.busyRefusal(&command.Command{})
@@ -535,7 +1061,7 @@ func (s *Server) busyRefusalAll() string {
 
 // killScript is SCRIPT KILL (function false) and FUNCTION KILL.
 func (c *Client) killScript(function bool) {
-	r := c.srv.script.running.Load()
+	r := c.srv.script.oldestRun()
 	switch {
 	case r == nil:
 		c.W.Error("NOTBUSY No scripts in execution right now.")
@@ -548,7 +1074,7 @@ func (c *Client) killScript(function bool) {
 	case r.wrote.Load():
 		c.W.Error("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.")
 	default:
-		r.cancel()
+		r.kill.cancel(r.seq)
 		c.W.OK()
 	}
 }

@@ -11,11 +11,14 @@ import (
 
 	"github.com/gantry-project/gantry/internal/kv/aof"
 	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/script"
 )
 
-// Version is the Redis version gantry reports to clients (HELLO, INFO); the
-// command set follows Redis 7.2.
-const Version = "7.2.0"
+// Version is the Redis version gantry reports to clients (HELLO, INFO,
+// redis.REDIS_VERSION): 7.0.15, the version whose replies it follows
+// (scores as %.17g) and whose test suite it passes; the few 7.2 additions
+// it also serves (CLIENT SETINFO, CLIENT NO-TOUCH) change no 7.0 reply.
+const Version = script.RedisVersion
 
 func cmdPing(c *Client) {
 	switch len(c.Args) {
@@ -101,6 +104,9 @@ func cmdHello(c *Client) {
 		c.setName(string(name))
 	}
 	c.W.Proto = proto
+	c.mail.mu.Lock()
+	c.mail.proto = proto // invalidations and messages from now on
+	c.mail.mu.Unlock()
 	c.W.Map(7)
 	c.W.BulkString("server")
 	c.W.BulkString("redis")
@@ -118,24 +124,6 @@ func cmdHello(c *Client) {
 	c.W.Array(0)
 }
 
-func cmdSelect(c *Client) {
-	n, ok := c.ArgInt(1)
-	if !ok {
-		return
-	}
-	if n != 0 {
-		// one database (docs/kv.md, "Not done yet"): a standalone peer
-		// answers as a Redis with databases 1, a cluster node as Redis Cluster
-		if c.srv.cfg.Cluster != nil {
-			c.W.Error("ERR SELECT is not allowed in cluster mode")
-		} else {
-			c.W.Error("ERR DB index is out of range")
-		}
-		return
-	}
-	c.W.OK()
-}
-
 func cmdQuit(c *Client) {
 	c.W.OK()
 	c.closing = true
@@ -144,11 +132,13 @@ func cmdQuit(c *Client) {
 func cmdReset(c *Client) {
 	c.discardMulti()
 	c.unwatchAll()
+	c.srv.ct.disable(c)
 	c.W.Proto = 2
 	c.setName("")
 	c.replyMode = replyOn
 	c.setUser(c.srv.users.Default())
 	c.authed = c.srv.defaultAuthed()
+	c.selectDB(0)
 	c.W.Simple("RESET")
 }
 
@@ -303,7 +293,25 @@ func cmdConfig(c *Client) {
 		s.resetStats()
 		c.W.OK()
 	case "rewrite":
-		c.W.Error("ERR The server is running without a config file")
+		if s.cfg.ConfigRewrite == nil {
+			c.W.Error("ERR The server is running without a config file")
+			return
+		}
+		// the parameters CONFIG SET can change; the file's values of the
+		// others (port, bind...) are what the server started with
+		get := func(name string) (string, bool) {
+			p, ok := s.config[name]
+			if !ok || p.set == nil {
+				return "", false
+			}
+			return p.get(s), true
+		}
+		if err := s.cfg.ConfigRewrite(get); err != nil {
+			s.logger.Printf("CONFIG REWRITE: %v", err)
+			c.W.Error("ERR Rewriting config file: " + err.Error())
+			return
+		}
+		c.W.OK()
 	case "help":
 		c.W.Array(1)
 		c.W.Simple("CONFIG GET|SET|RESETSTAT|REWRITE")
@@ -352,7 +360,7 @@ func cmdInfo(c *Client) {
 		"hz:"+strconv.Itoa(s.cfg.ActiveExpireHz), "executable:gantry")
 	section("Clients", "connected_clients:"+strconv.Itoa(nclients), "blocked_clients:"+strconv.FormatInt(s.blocked.Load(), 10),
 		"maxclients:"+strconv.FormatInt(s.lim.maxClients.Load(), 10))
-	used, maxmem := s.ks.UsedMemory(), s.maxmemory.Load()
+	used, maxmem := s.usedMemory(), s.maxmemory.Load()
 	section("Memory", "used_memory:"+strconv.FormatInt(used, 10),
 		"used_memory_human:"+humanBytes(used),
 		"used_memory_dataset:"+strconv.FormatInt(used, 10),
@@ -393,12 +401,7 @@ func cmdInfo(c *Client) {
 	} else {
 		section("Cluster", "cluster_enabled:0")
 	}
-	keys := s.ks.Len()
-	ks := []string{}
-	if keys > 0 {
-		ks = append(ks, fmt.Sprintf("db0:keys=%d,expires=%d,avg_ttl=0", keys, s.ks.ExpiresLen()))
-	}
-	section("Keyspace", ks...)
+	section("Keyspace", s.keyspaceInfo()...)
 	c.W.Verbatim(b.String())
 }
 

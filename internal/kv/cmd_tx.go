@@ -79,10 +79,17 @@ func cmdExec(c *Client) {
 	for _, w := range c.watched {
 		keys = append(keys, []byte(w.key))
 	}
-	if all {
+	startDB := c.DB
+	switch {
+	case c.execCrossDB(cmds, queued):
+		// SELECT inside, a command reaching another database, or WATCHes
+		// in another database: every shard of every database
+		c.lockEverything()
+		c.AllLocked = true
+	case all:
 		c.lockAll()
 		c.AllLocked = true
-	} else {
+	default:
 		c.Keys = keys
 		c.lockKeys()
 	}
@@ -121,6 +128,8 @@ func cmdExec(c *Client) {
 	}
 	c.InExec = true
 	c.txrec = c.txrec[:0]
+	c.txDB = -1 // the block starts in the database of its first write
+	c.nrec = 0
 	c.W.Array(len(queued))
 	saved := c.Args
 	for i, args := range queued {
@@ -133,14 +142,27 @@ func cmdExec(c *Client) {
 	c.Args = saved
 	c.InExec = false
 	if len(c.txrec) > 0 {
-		rec := resp.AppendCommand(nil, bMULTI)
-		rec = append(rec, c.txrec...)
-		rec = resp.AppendCommand(rec, bEXEC)
+		firstDB, endDB := c.txFirstDB, c.txDB
+		rec := c.txrec
+		// one command is atomic alone: Redis 7 does not wrap it; a block
+		// that SELECTs (writes in two databases, or moves the client to
+		// another) keeps the wrapper
+		if c.nrec > 1 || firstDB != endDB || c.DB != startDB {
+			rec = resp.AppendCommand(nil, bMULTI)
+			rec = append(rec, c.txrec...)
+			rec = resp.AppendCommand(rec, bEXEC)
+		}
+		g := c.Locked
+		if len(c.Cross) > 0 {
+			g = c.Cross
+		} else if startDB != 0 {
+			g = c.globalLocked()
+		}
 		if s.aof != nil && s.aof.Enabled() {
-			c.aofWait = s.aof.Append(rec, c.Locked)
+			c.aofWait = s.aof.AppendSpan(firstDB, endDB, rec, g)
 		}
 		if s.repl != nil && !c.master && s.repl.Active() {
-			c.replOff = s.repl.Feed(rec, c.Locked)
+			c.replOff = s.repl.FeedSpan(firstDB, endDB, rec, g)
 		}
 	}
 	c.AllLocked = false
@@ -172,7 +194,7 @@ func cmdWatch(c *Client) {
 			exp = e.Expiry()
 		}
 		c.Track.WatchLocked(k, &c.casDirty)
-		c.watched = append(c.watched, watchedKey{key: string(k), exp: exp})
+		c.watched = append(c.watched, watchedKey{key: string(k), exp: exp, db: c.DB})
 	}
 	c.W.OK()
 }
@@ -187,9 +209,10 @@ func (c *Client) unwatchAll() {
 	for _, w := range c.watched {
 		k := []byte(w.key)
 		i := keyspace.ShardOf(k)
-		c.KS.LockShard(i)
-		c.Track.UnwatchLocked(k, &c.casDirty)
-		c.KS.UnlockShard(i)
+		d := c.DBs[w.db]
+		d.KS.LockShard(i)
+		d.Track.UnwatchLocked(k, &c.casDirty)
+		d.KS.UnlockShard(i)
 	}
 	c.watched = c.watched[:0]
 	c.casDirty.Store(false)
@@ -204,4 +227,32 @@ func txSpecs() []cmdSpec {
 		{"watch", -2, "noscript loading stale fast allow-busy noqueue", 1, -1, 1, tx, cmdWatch, nil},
 		{"unwatch", 1, "noscript loading stale fast allow-busy", 0, 0, 0, tx, cmdUnwatch, nil},
 	}
+}
+
+// execCrossDB reports whether a transaction reaches beyond the client's
+// database: a SELECT, a command that crosses databases (MOVE, SWAPDB,
+// COPY ... DB, FLUSHALL), or a WATCH in another database.
+func (c *Client) execCrossDB(cmds []*command.Command, queued [][][]byte) bool {
+	if len(c.DBs) < 2 {
+		return false
+	}
+	for _, w := range c.watched {
+		if w.db != c.DB {
+			return true
+		}
+	}
+	savedArgs, savedCmd := c.Args, c.Cmd
+	defer func() { c.Args, c.Cmd = savedArgs, savedCmd }()
+	for i, cmd := range cmds {
+		if cmd.Name == "select" {
+			return true
+		}
+		if cmd.Has(command.CrossDB) {
+			c.Args, c.Cmd = queued[i], cmd
+			if _, ok := c.CrossShards(nil); ok {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -114,7 +114,7 @@ func configTable() map[string]configParam {
 			},
 		},
 		"dir":             {get: func(s *Server) string { return s.cfg.DataDir }},
-		"databases":       fixed("1"),
+		"databases":       {get: func(s *Server) string { return strconv.Itoa(len(s.dbs)) }},
 		"cluster-enabled": {get: func(s *Server) string { return yesno[s.cfg.Cluster != nil] }},
 		"bind":            fixed(""),
 		"appendfilename":  fixed("appendonly"),
@@ -130,16 +130,22 @@ func configTable() map[string]configParam {
 				if !ok {
 					return "argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction"
 				}
-				s.ks.SetPolicy(p)
+				s.eachKS(func(ks *keyspace.Keyspace) { ks.SetPolicy(p) })
 				return ""
 			},
 		},
 		"maxmemory-samples": integer(func(s *Server) int64 { return int64(s.ks.Samples()) }, 1, 64,
-			func(s *Server, v int64) { s.ks.SetSamples(int(v)) }),
+			func(s *Server, v int64) { s.eachKS(func(ks *keyspace.Keyspace) { ks.SetSamples(int(v)) }) }),
 		"lfu-log-factor": integer(func(s *Server) int64 { f, _ := s.ks.LFU(); return int64(f) }, 0, 1<<31-1,
-			func(s *Server, v int64) { _, d := s.ks.LFU(); s.ks.SetLFU(int(v), d) }),
+			func(s *Server, v int64) {
+				_, d := s.ks.LFU()
+				s.eachKS(func(ks *keyspace.Keyspace) { ks.SetLFU(int(v), d) })
+			}),
 		"lfu-decay-time": integer(func(s *Server) int64 { _, d := s.ks.LFU(); return int64(d) }, 0, 1<<31-1,
-			func(s *Server, v int64) { f, _ := s.ks.LFU(); s.ks.SetLFU(f, int(v)) }),
+			func(s *Server, v int64) {
+				f, _ := s.ks.LFU()
+				s.eachKS(func(ks *keyspace.Keyspace) { ks.SetLFU(f, int(v)) })
+			}),
 		"maxclients": {
 			get: func(s *Server) string { return strconv.FormatInt(s.lim.maxClients.Load(), 10) },
 			set: func(s *Server, val string) string {

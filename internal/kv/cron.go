@@ -37,6 +37,7 @@ func (s *Server) cronLoop() {
 		if s.maxmemory.Load() > 0 {
 			s.evictInBackground()
 		}
+		s.flushBcast() // changes by expiry and eviction
 		if s.released.Load() >= releaseMin && time.Since(lastRelease) >= releaseEvery {
 			s.released.Store(0)
 			lastRelease = time.Now()

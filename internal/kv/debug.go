@@ -51,8 +51,11 @@ func cmdMemory(c *Client) {
 	case "stats":
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		used := s.ks.UsedMemory()
-		keys := s.ks.Len()
+		used := s.usedMemory()
+		keys := 0
+		for _, ks := range s.dbKS {
+			keys += ks.Len()
+		}
 		perKey := int64(0)
 		if keys > 0 {
 			perKey = used / int64(keys)
@@ -200,7 +203,7 @@ func cmdDebug(c *Client) {
 	case "digest-value":
 		c.W.Array(len(c.Args) - 2)
 		for _, k := range c.Args[2:] {
-			c.W.BulkString(s.digestKey(k))
+			c.W.BulkString(s.digestKey(c.KS, k))
 		}
 	case "populate":
 		debugPopulate(c)
@@ -283,16 +286,22 @@ func digestOf(key []byte, e *keyspace.Entry) [20]byte {
 func (s *Server) digest() string {
 	var acc [20]byte
 	any := false
-	for i := 0; i < keyspace.NumShards; i++ {
-		s.ks.LockShard(i)
-		s.ks.ForEachInShardLocked(i, func(key string, e *keyspace.Entry) {
-			any = true
-			d := digestOf([]byte(key), e)
-			for j := range acc {
-				acc[j] ^= d[j]
-			}
-		})
-		s.ks.UnlockShard(i)
+	for db, ks := range s.dbKS {
+		for i := 0; i < keyspace.NumShards; i++ {
+			ks.LockShard(i)
+			ks.ForEachInShardLocked(i, func(key string, e *keyspace.Entry) {
+				any = true
+				k := []byte(key)
+				if db != 0 { // the same key in two databases does not cancel out
+					k = append([]byte(strconv.Itoa(db)+":"), k...)
+				}
+				d := digestOf(k, e)
+				for j := range acc {
+					acc[j] ^= d[j]
+				}
+			})
+			ks.UnlockShard(i)
+		}
 	}
 	if !any {
 		return strings.Repeat("0", 40)
@@ -300,15 +309,15 @@ func (s *Server) digest() string {
 	return hex.EncodeToString(acc[:])
 }
 
-func (s *Server) digestKey(key []byte) string {
+func (s *Server) digestKey(ks *keyspace.Keyspace, key []byte) string {
 	out := strings.Repeat("0", 40)
 	sh := keyspace.ShardOf(key)
-	s.ks.LockShard(sh)
-	if e := s.ks.PeekLocked(key, s.nowMs()); e != nil {
+	ks.LockShard(sh)
+	if e := ks.PeekLocked(key, s.nowMs()); e != nil {
 		d := digestOf(key, e)
 		out = hex.EncodeToString(d[:])
 	}
-	s.ks.UnlockShard(sh)
+	ks.UnlockShard(sh)
 	return out
 }
 

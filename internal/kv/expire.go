@@ -25,12 +25,17 @@ func (s *Server) activeExpireLoop() {
 			continue
 		}
 		deadline := time.Now().Add(period / 4)
-		for i := 0; i < keyspace.NumShards && time.Now().Before(deadline); i++ {
-			for {
-				d := s.ks.ExpireSample(i, s.nowMs(), 20)
-				s.expiredKeys.Add(int64(d))
-				if d <= 5 || !time.Now().Before(deadline) {
-					break
+		for _, ks := range s.dbKS {
+			if ks.ExpiresLen() == 0 {
+				continue
+			}
+			for i := 0; i < keyspace.NumShards && time.Now().Before(deadline); i++ {
+				for {
+					d := ks.ExpireSample(i, s.nowMs(), 20)
+					s.expiredKeys.Add(int64(d))
+					if d <= 5 || !time.Now().Before(deadline) {
+						break
+					}
 				}
 			}
 		}
@@ -42,12 +47,14 @@ func (s *Server) activeExpireLoop() {
 func (s *Server) ExpireNow() int {
 	n := 0
 	now := s.nowMs()
-	for i := 0; i < keyspace.NumShards; i++ {
-		for {
-			d := s.ks.ExpireSample(i, now, 1<<30)
-			n += d
-			if d == 0 {
-				break
+	for _, ks := range s.dbKS {
+		for i := 0; i < keyspace.NumShards; i++ {
+			for {
+				d := ks.ExpireSample(i, now, 1<<30)
+				n += d
+				if d == 0 {
+					break
+				}
 			}
 		}
 	}

@@ -83,7 +83,7 @@ func TestKeys(t *testing.T) {
 		{"COPY h l2 REPLACE", "1"},
 		{"HGET l2 f", "v"},
 		{"COPY h h DB 0", "ERR:ERR source and destination objects are the same"},
-		{"COPY h h3 DB 1", "ERR:ERR Copying to another database is not allowed in cluster mode"},
+		{"COPY h h3 DB 16", "ERR:ERR DB index is out of range"},
 		{"COPY nokey x", "0"},
 		{"OBJECT ENCODING l", "int"},
 		{"OBJECT ENCODING h", "listpack"},

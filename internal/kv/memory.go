@@ -34,15 +34,15 @@ const (
 // are gone.
 func (s *Server) freeMemory(budget int) evictResult {
 	limit := s.maxmemory.Load()
-	if limit == 0 || s.ks.UsedMemory() <= limit || s.repl.IsReplica() {
+	if limit == 0 || s.usedMemory() <= limit || s.repl.IsReplica() {
 		return evictOK
 	}
 	now := s.nowMs()
 	for i := 0; i < budget; i++ {
-		if !s.ks.EvictOne(now) {
+		if !s.evictOne(now) {
 			return evictFail
 		}
-		if s.ks.UsedMemory() <= limit {
+		if s.usedMemory() <= limit {
 			return evictOK
 		}
 	}
@@ -77,20 +77,23 @@ func (s *Server) admitMemory(c *Client, cmd *command.Command) bool {
 // shard locked: like an expired key's, its deletion goes to the log and
 // the replicas as a DEL (so a restart or a replica does not bring it
 // back), and WATCHes of it fail.
-func (s *Server) evicted(key []byte) {
+func (s *Server) evicted(db int, key []byte) {
 	s.evictedKeys.Add(1)
-	shards := []int{keyspace.ShardOf(key)}
+	shards := []int{command.GlobalShard(db, keyspace.ShardOf(key))}
 	aofOn := s.aof != nil && s.aof.Enabled()
 	if replOn := s.repl.Active(); aofOn || replOn {
 		rec := resp.AppendCommand(nil, bDEL, key)
 		if aofOn {
-			s.aof.Append(rec, shards)
+			s.aof.AppendDB(db, rec, shards)
 		}
 		if replOn {
-			s.repl.Feed(rec, shards)
+			s.repl.FeedDB(db, rec, shards)
 		}
 	}
-	s.track.TouchLocked(key)
+	s.dbs[db].Track.TouchLocked(key)
+	if s.ct.n.Load() > 0 {
+		s.invalidate(key, nil)
+	}
 }
 
 // evictInBackground goes on evicting for the cron after commands stopped

@@ -187,7 +187,7 @@ func cmdMigrate(c *Client) {
 	for i, it := range items {
 		c.Track.SetMovingLocked(it.key, false)
 		if oks[i] && !o.copy && c.Lookup(it.key) != nil {
-			s.ks.DeleteLocked(it.key)
+			c.KS.DeleteLocked(it.key)
 			del = append(del, it.key)
 		}
 	}

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -165,10 +166,11 @@ func groupClass(group string) uint32 {
 func (s *Server) notifyCommand(c *Client, flags uint32) {
 	if evs, own := c.Events(); own {
 		for _, ev := range evs {
-			s.notifyKey(flags, classOf(ev.Class), ev.Name, ev.Key)
+			s.notifyKeyDB(ev.DB, flags, classOf(ev.Class), ev.Name, ev.Key)
 		}
 		return
 	}
+	db := c.DB
 	cmd := c.Cmd
 	if cmd == nil || len(c.Keys) == 0 {
 		return
@@ -189,38 +191,41 @@ func (s *Server) notifyCommand(c *Client, flags uint32) {
 	switch ev.keys {
 	case 1:
 		for _, k := range c.Keys {
-			s.notifyKey(flags, ev.class, ev.event, k)
+			s.notifyKeyDB(db, flags, ev.class, ev.event, k)
 		}
 	case 2:
-		s.notifyKey(flags, ev.class, ev.event, c.Keys[0])
+		s.notifyKeyDB(db, flags, ev.class, ev.event, c.Keys[0])
 		if len(c.Keys) > 1 {
-			s.notifyKey(flags, ev.class, ev.event2, c.Keys[1])
+			s.notifyKeyDB(db, flags, ev.class, ev.event2, c.Keys[1])
 		}
 	default:
-		s.notifyKey(flags, ev.class, ev.event, c.Keys[0])
+		s.notifyKeyDB(db, flags, ev.class, ev.event, c.Keys[0])
 		if cmd.Name == "setex" || cmd.Name == "psetex" {
-			s.notifyKey(flags, notifyGeneric, "expire", c.Keys[0])
+			s.notifyKeyDB(db, flags, notifyGeneric, "expire", c.Keys[0])
 		}
 	}
 	if flags&notifyNew != 0 {
 		for _, k := range c.newKeys {
-			s.notifyKey(flags, notifyNew, "new", k)
+			s.notifyKeyDB(db, flags, notifyNew, "new", k)
 		}
 	}
 }
 
-// notifyKey publishes one event of class on key, if enabled.
-func (s *Server) notifyKey(flags, class uint32, event string, key []byte) {
+// notifyKeyDB publishes one event of class on a key of database db
+// (__keyspace@<db>__:<key>, __keyevent@<db>__:<event>), if enabled.
+func (s *Server) notifyKeyDB(db int, flags, class uint32, event string, key []byte) {
 	if flags&class == 0 {
 		return
 	}
 	if flags&notifyKeyspace != 0 {
-		ch := make([]byte, 0, 16+len(key))
-		ch = append(append(ch, "__keyspace@0__:"...), key...)
+		ch := make([]byte, 0, 20+len(key))
+		ch = append(ch, "__keyspace@"...)
+		ch = strconv.AppendInt(ch, int64(db), 10)
+		ch = append(append(ch, "__:"...), key...)
 		s.publish(psChannel, ch, []byte(event))
 	}
 	if flags&notifyKeyevent != 0 {
-		s.publish(psChannel, []byte("__keyevent@0__:"+event), key)
+		s.publish(psChannel, []byte("__keyevent@"+strconv.Itoa(db)+"__:"+event), key)
 	}
 }
 
@@ -256,18 +261,21 @@ func (c *Client) afterWrite() {
 }
 
 // expired is the keyspace's hook for expired keys (shard locked).
-func (s *Server) expired(key []byte) {
-	s.repl.Expired(key)
+func (s *Server) expired(db int, key []byte) {
+	s.repl.Expired(db, key)
+	if s.ct.n.Load() > 0 {
+		s.invalidate(key, nil)
+	}
 	if f := s.ps.notify.Load(); f&(notifyKeyspace|notifyKeyevent) != 0 {
-		s.notifyKey(f, notifyExpired, "expired", key)
+		s.notifyKeyDB(db, f, notifyExpired, "expired", key)
 	}
 }
 
 // evictedNotify is the keyspace's hook for evicted keys (shard locked).
-func (s *Server) evictedNotify(key []byte) {
-	s.evicted(key)
+func (s *Server) evictedNotify(db int, key []byte) {
+	s.evicted(db, key)
 	if f := s.ps.notify.Load(); f&(notifyKeyspace|notifyKeyevent) != 0 {
-		s.notifyKey(f, notifyEvicted, "evicted", key)
+		s.notifyKeyDB(db, f, notifyEvicted, "evicted", key)
 	}
 }
 

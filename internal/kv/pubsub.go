@@ -308,6 +308,7 @@ func (c *Client) takeMail() bool {
 	kill := m.kill
 	if len(m.buf) > 0 {
 		c.W.B = append(c.W.B, m.buf...)
+		c.pushEnd = len(c.W.B)
 		if cap(m.buf) > keptBufSize {
 			m.buf = nil
 		} else {

@@ -152,8 +152,8 @@ func TestScriptBusyKill(t *testing.T) {
 			e.run([]step{{"script kill", "ERR:UNKILLABLE"}})
 			// only SHUTDOWN NOSAVE stops it in Redis; the test ends it by
 			// closing the server, which cancels nothing: stop it here
-			r := e.srv.script.running.Load()
-			r.cancel()
+			r := e.srv.script.oldestRun()
+			r.kill.cancel(r.seq)
 			<-done
 		})
 	}

@@ -66,6 +66,10 @@ type Config struct {
 	ReplBacklogSize int
 	// MasterAuth is the password a replica AUTHs with at its primary.
 	MasterAuth string
+	// ConfigRewrite writes the current parameters (get returns one that
+	// CONFIG SET can change, by its CONFIG name) to the configuration file
+	// the server was started with (CONFIG REWRITE); nil without one.
+	ConfigRewrite func(get func(name string) (string, bool)) error
 	// MasterUser is the user a replica AUTHs as (masteruser); empty is
 	// the default user.
 	MasterUser string
@@ -128,6 +132,10 @@ type Config struct {
 	SlowlogMaxLen        int
 	// LatencyMonitorThreshold (ms) records latency events; 0 is off.
 	LatencyMonitorThreshold int64
+
+	// Databases is the number of numbered databases (databases): 0
+	// means 16 standalone; a cluster node has one, as in Redis Cluster.
+	Databases int
 }
 
 // DefaultConfig returns the defaults: in memory, appendfsync everysec when
@@ -210,6 +218,16 @@ func (c *Config) validate() error {
 	if err := c.validateAdmin(); err != nil {
 		return err
 	}
+	switch {
+	case c.Databases < 0 || c.Databases > maxDatabases:
+		return fmt.Errorf("databases %d: want 1..%d", c.Databases, maxDatabases)
+	case c.Cluster != nil && c.Databases > 1:
+		return fmt.Errorf("databases %d: a cluster node has one database", c.Databases)
+	case c.Cluster != nil:
+		c.Databases = 1
+	case c.Databases == 0:
+		c.Databases = 16
+	}
 	if c.LFULogFactor < 0 || c.LFUDecayTime < 0 {
 		return fmt.Errorf("lfu-log-factor %d, lfu-decay-time %d: want >= 0", c.LFULogFactor, c.LFUDecayTime)
 	}
@@ -218,10 +236,18 @@ func (c *Config) validate() error {
 
 // Server serves one keyspace over the Redis protocol.
 type Server struct {
-	cfg    Config
-	ks     *keyspace.Keyspace
-	track  command.Tracker // WATCHes, blocked clients and migrating keys, beside ks
-	view   Keyspace        // what Keyspace returns to the cluster layer
+	cfg   Config
+	ks    *keyspace.Keyspace
+	track command.Tracker // WATCHes, blocked clients and migrating keys, beside ks
+	// dbs are the numbered databases (db.go), dbs[0] being ks and track;
+	// dbKS their keyspaces
+	dbs  []command.DB
+	dbKS []*keyspace.Keyspace
+	// replDB is the database a replica's primary stream is in, kept
+	// across links (a partial resync goes on where it stopped)
+	replDB atomic.Int64
+	ct     tracker  // client-side caching (tracking.go)
+	view   Keyspace // what Keyspace returns to the cluster layer
 	clock  Clock
 	logger *log.Logger
 	cmds   *command.Table
@@ -295,6 +321,7 @@ func New(cfg Config) (*Server, error) {
 		done:        make(chan struct{}),
 		started:     cfg.Clock.Now(),
 	}
+	s.initDBs(cfg.Databases) // before any client (the scripts' too) takes its Ctx
 	if err := s.lim.init(&cfg); err != nil {
 		return nil, err
 	}
@@ -306,13 +333,14 @@ func New(cfg Config) (*Server, error) {
 	s.initSecurity()
 	s.initAdmin()
 	s.initPubsubScripting()
+	s.initTracking()
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
 	if cfg.DataDir != "" {
 		a, err := aof.Open(aof.Config{
 			Dir: cfg.DataDir, On: cfg.AppendOnly, Fsync: cfg.AppendFsync,
-			KS: s.ks, Table: s.cmds, Track: &s.track, Clock: cfg.Clock, Logger: cfg.Logger,
+			KS: s.ks, Table: s.cmds, Track: &s.track, DBs: s.dbs, Clock: cfg.Clock, Logger: cfg.Logger,
 			Dirty: &s.dirty, LastSave: &s.lastSave, FS: cfg.LogFS, Preamble: s.functionsPreamble,
 		})
 		if err != nil {
@@ -323,7 +351,7 @@ func New(cfg Config) (*Server, error) {
 	// replication starts after loading: the loaded data is the state at
 	// offset 0 of a new replication ID
 	s.repl = repl.New(repl.Config{
-		KS: s.ks, BacklogSize: cfg.ReplBacklogSize, MasterAuth: cfg.MasterAuth, MasterUser: cfg.MasterUser, TLS: cfg.ReplTLS,
+		KS: s.ks, DBs: s.dbKS, BacklogSize: cfg.ReplBacklogSize, MasterAuth: cfg.MasterAuth, MasterUser: cfg.MasterUser, TLS: cfg.ReplTLS,
 		Timeout: cfg.ReplTimeout, Logger: cfg.Logger,
 		NewApplier: s.newApplier, ListenPort: s.port, Preamble: s.functionsPreamble,
 	})
@@ -336,12 +364,13 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 		}
 	}
-	s.ks.SetExpireHook(s.expired)
-	s.ks.SetEvictHook(s.evictedNotify)
+	s.setDBHooks()
 	policy, _ := keyspace.ParsePolicy(cfg.MaxMemoryPolicy)
-	s.ks.SetPolicy(policy)
-	s.ks.SetSamples(cfg.MaxMemorySamples)
-	s.ks.SetLFU(cfg.LFULogFactor, cfg.LFUDecayTime)
+	s.eachKS(func(ks *keyspace.Keyspace) {
+		ks.SetPolicy(policy)
+		ks.SetSamples(cfg.MaxMemorySamples)
+		ks.SetLFU(cfg.LFULogFactor, cfg.LFUDecayTime)
+	})
 	s.maxmemory.Store(cfg.MaxMemory)
 	if cfg.ActiveExpireHz > 0 {
 		s.goTracked(s.activeExpireLoop)
@@ -355,6 +384,7 @@ func New(cfg Config) (*Server, error) {
 		s.startLoops(n)
 	}
 	s.goTracked(s.cronLoop) // after the loops: it reads s.loops
+	s.goTracked(s.scriptWatchdog)
 	return s, nil
 }
 
@@ -542,6 +572,7 @@ const (
 
 func (s *Server) dropClient(c *Client) {
 	c.pubsubDrop()
+	s.ct.disable(c)
 	s.mu.Lock()
 	delete(s.clients, c.id)
 	s.mu.Unlock()
@@ -601,6 +632,7 @@ func (c *Client) process() procResult {
 			continue
 		}
 		start, prev := len(c.W.B), c.aofWait
+		c.pushEnd = 0
 		c.srv.dispatch(c)
 		c.srv.noteReply(c, start)
 		if c.replyMode != replyOn {
@@ -697,7 +729,7 @@ func (c *Client) serve() {
 		if c.shared.killed.Load() { // CLIENT KILL
 			return
 		}
-		if c.subs != nil { // after setting the deadline: a publisher may reset it
+		if c.subs != nil || c.pushTarget.Load() { // after setting the deadline: a publisher may reset it
 			if more, ok := c.serveMail(); !ok {
 				return
 			} else if more {
@@ -709,7 +741,7 @@ func (c *Client) serve() {
 		if err != nil && n == 0 {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if c.subs != nil && !c.idleTooLong() { // woken by a publisher
+				if (c.subs != nil || c.pushTarget.Load()) && !c.idleTooLong() { // woken by a publisher
 					c.deadline = true
 					continue
 				}

@@ -18,7 +18,7 @@ func TestServerCommands(t *testing.T) {
 		{"PING a b", "ERR:ERR wrong number of arguments for 'ping' command"},
 		{"ECHO hi", "hi"},
 		{"SELECT 0", "OK"},
-		{"SELECT 1", "ERR:ERR DB index is out of range"}, // standalone: databases 1
+		{"SELECT 16", "ERR:ERR DB index is out of range"}, // standalone: databases 16
 		{"SELECT x", "ERR:ERR value is not an integer or out of range"},
 		{"AUTH pw", "ERR:ERR AUTH <password> called without any password configured"},
 		{"CLIENT SETNAME conn1", "OK"},
@@ -95,7 +95,7 @@ func TestRESP3(t *testing.T) {
 	e := startServer(t, nil)
 	r := e.raw()
 	r.roundTrip("HELLO 4\r\n", "-NOPROTO unsupported protocol version\r\n")
-	hello := "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.2.0\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:1\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+	hello := "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:1\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
 	r.roundTrip("HELLO 3\r\n", hello)
 	r.roundTrip("GET nokey\r\n", "_\r\n")
 	r.roundTrip("HSET h f v\r\n", ":1\r\n")

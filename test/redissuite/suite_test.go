@@ -144,10 +144,11 @@ func TestRedisSuite(t *testing.T) {
 	logs := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	// --singledb: gantry serves one database; --ignore-encoding: its
-	// collections have their own layouts (docs/kv.md, "Redis's test suite")
+	// no --singledb: a standalone peer has Redis's 16 databases and the
+	// suite runs in database 9; --ignore-encoding: gantry's collections
+	// have their own layouts (docs/kv.md, "Redis's test suite")
 	args := append([]string{"127.0.0.1", strconv.Itoa(port)}, units...)
-	args = append(args, "--", "--singledb", "--ignore-encoding")
+	args = append(args, "--", "--ignore-encoding")
 	cmd := exec.CommandContext(ctx, filepath.Join(dir, "run-units.sh"), args...)
 	cmd.Env = append(os.Environ(), "LOGDIR="+logs, "TIMEOUT=120", "TMPDIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()

@@ -82,7 +82,10 @@ func (a *Log) load() error {
 		if err != nil {
 			return fmt.Errorf("snapshot: %w", err)
 		}
-		good, n, perr := a.replay(data)
+		good, n, _, perr := a.replay(data)
+		if errors.Is(perr, errBadDB) {
+			return fmt.Errorf("snapshot %s: %w", path, perr)
+		}
 		if good != len(data) {
 			return fmt.Errorf("snapshot %s: corrupt at byte %d of %d: %w", path, good, len(data), perr)
 		}
@@ -94,7 +97,11 @@ func (a *Log) load() error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("log: %w", err)
 	}
-	good, n, perr := a.replay(data)
+	good, n, db, perr := a.replay(data)
+	if errors.Is(perr, errBadDB) {
+		return fmt.Errorf("log %s: %w", path, perr)
+	}
+	a.bufDB = db
 	if good < len(data) {
 		reason := "incomplete command"
 		if perr != nil {
@@ -122,8 +129,8 @@ func (a *Log) load() error {
 // prefix: it ends after the last complete command outside a transaction or
 // after the EXEC of the last complete MULTI block. err says why the rest was
 // not valid (nil for an incomplete command).
-func (a *Log) replay(data []byte) (good, n int, err error) {
-	c := &command.Ctx{KS: a.cfg.KS, Track: a.cfg.Track}
+func (a *Log) replay(data []byte) (good, n, goodDB int, err error) {
+	c := &command.Ctx{KS: a.cfg.KS, Track: a.cfg.Track, DBs: a.cfg.DBs}
 	c.W.Proto = 2
 	var tx [][][]byte
 	inTx := false
@@ -131,12 +138,12 @@ func (a *Log) replay(data []byte) (good, n int, err error) {
 	var args [][]byte
 	for pos < len(data) {
 		if data[pos] != '*' {
-			return good, n, errors.New("not a RESP array")
+			return good, n, goodDB, errors.New("not a RESP array")
 		}
 		var used int
 		args, used, err = resp.ParseCommand(data[pos:], args)
 		if err != nil || used == 0 {
-			return good, n, err
+			return good, n, goodDB, err
 		}
 		pos += used
 		if len(args) == 0 {
@@ -151,11 +158,13 @@ func (a *Log) replay(data []byte) (good, n int, err error) {
 			continue
 		case command.EqualFold(args[0], "exec"):
 			for _, t := range tx {
-				a.replayOne(c, t)
+				if err := a.replayOne(c, t); err != nil {
+					return good, n, goodDB, err
+				}
 				n++
 			}
 			inTx, tx = false, tx[:0]
-			good = pos
+			good, goodDB = pos, c.DB
 			continue
 		}
 		if inTx {
@@ -163,15 +172,30 @@ func (a *Log) replay(data []byte) (good, n int, err error) {
 			args = nil
 			continue
 		}
-		a.replayOne(c, args)
+		if err := a.replayOne(c, args); err != nil {
+			return good, n, goodDB, err
+		}
 		n++
-		good = pos
+		good, goodDB = pos, c.DB
 	}
-	return good, n, nil
+	return good, n, goodDB, nil
 }
 
-func (a *Log) replayOne(c *command.Ctx, args [][]byte) {
+// errBadDB: a SELECT names a database this server does not have (it was
+// started with fewer databases than the one that wrote the file). Loading
+// stops rather than truncating or mixing databases.
+var errBadDB = errors.New("SELECT of a database out of range")
+
+func (a *Log) replayOne(c *command.Ctx, args [][]byte) error {
+	if command.EqualFold(args[0], "select") && len(args) == 2 {
+		db, ok := command.ParseInt(args[1])
+		if !ok || !c.SelectDB(int(db)) {
+			return fmt.Errorf("%w: SELECT %s with databases %d", errBadDB, command.Trunc(args[1], 20), len(c.DBs))
+		}
+		return nil
+	}
 	if err := a.cfg.Table.Apply(c, args, a.cfg.Clock.Now().UnixMilli()); err != nil {
 		a.cfg.Logger.Printf("log: skipping %v", err)
 	}
+	return nil
 }

@@ -52,6 +52,7 @@ type Log struct {
 	buf      []byte     // appended, not yet written
 	spare    []byte
 	off      int64 // logical offset of the end of buf
+	bufDB    int   // the database the records of the file and buf are in (each file starts in 0)
 	f        File
 	gen      int
 	mode     string
@@ -79,7 +80,8 @@ type Log struct {
 	// snapDone[i] is true while a rewrite runs once shard i has been
 	// written to the new snapshot: its later writes go to the new log too.
 	// Guarded by the keyspace's lock of shard i.
-	snapDone    [keyspace.NumShards]bool
+	// Shards are global (command.GlobalShard: database*NumShards+shard).
+	snapDone    []bool
 	shardDelay  atomic.Int64 // see SetRewriteDelay
 	rewriting   atomic.Bool
 	lastRWError atomic.Value // string
@@ -112,6 +114,10 @@ type Config struct {
 	KS    *keyspace.Keyspace
 	Table *command.Table
 	Track *command.Tracker
+	// DBs, when set, are the numbered databases (KS and Track are then
+	// database 0's); the log selects them with SELECT records as Redis's
+	// does.
+	DBs []command.DB
 	// Clock reads the time for expiry while loading and snapshotting.
 	Clock interface{ Now() time.Time }
 	// Logger receives loading, truncation and rewrite messages.
@@ -139,7 +145,11 @@ func Open(cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(cfg.DBs) == 0 {
+		cfg.DBs = []command.DB{{KS: cfg.KS, Track: cfg.Track}}
+	}
 	a := &Log{cfg: cfg, dir: dir, fs: cfg.FS, mode: mode, stop: make(chan struct{}), lock: lock}
+	a.snapDone = make([]bool, len(cfg.DBs)*keyspace.NumShards)
 	if a.fs == nil {
 		a.fs = OS
 	}
@@ -211,9 +221,20 @@ func (a *Log) Prepare(shards []int) {
 	}
 }
 
-// Append logs records of a command whose shards are locked and returns
-// the offset a reply acknowledging it must wait for.
-func (a *Log) Append(rec []byte, shards []int) int64 {
+// Append logs records of a command of database 0 whose shards are
+// locked and returns the offset a reply acknowledging it must wait for.
+func (a *Log) Append(rec []byte, shards []int) int64 { return a.AppendDB(0, rec, shards) }
+
+// AppendDB is Append for a command of database db; shards are global
+// (command.GlobalShard). A SELECT record goes first when the log was in
+// another database.
+func (a *Log) AppendDB(db int, rec []byte, shards []int) int64 {
+	return a.AppendSpan(db, db, rec, shards)
+}
+
+// AppendSpan is AppendDB for records that start in database db and end
+// in endDB: a transaction whose commands SELECT, as Redis logs it.
+func (a *Log) AppendSpan(db, endDB int, rec []byte, shards []int) int64 {
 	toNew := false
 	rw := a.rw.Load()
 	if rw != nil {
@@ -226,12 +247,24 @@ func (a *Log) Append(rec []byte, shards []int) int64 {
 		}
 	}
 	a.mu.Lock()
+	if db != a.bufDB {
+		n := len(a.buf)
+		a.buf = command.AppendSelect(a.buf, db)
+		a.off += int64(len(a.buf) - n)
+		a.bufDB = db
+	}
 	a.buf = append(a.buf, rec...)
 	a.off += int64(len(rec))
+	a.bufDB = endDB
 	off := a.off
 	if toNew {
 		if cur := a.rw.Load(); cur == rw { // not switched meanwhile
+			if db != rw.newDB {
+				rw.newBuf = command.AppendSelect(rw.newBuf, db)
+				rw.newDB = db
+			}
 			rw.newBuf = append(rw.newBuf, rec...)
+			rw.newDB = endDB
 		}
 	}
 	a.mu.Unlock()
@@ -585,3 +618,8 @@ func b2i(b bool) int64 {
 	}
 	return 0
 }
+
+// Snapshotting reports whether a rewrite is cutting the keyspace (a
+// command taking more shards after changing some must not straddle its
+// cut).
+func (a *Log) Snapshotting() bool { return a.rw.Load() != nil }

@@ -30,6 +30,8 @@ type rewriteState struct {
 	err    error
 
 	newBuf []byte // guarded by a.mu
+	newDB  int    // the database of newBuf's last record; guarded by a.mu
+	snapDB int    // the database of the snapshot's last record; guarded by fileMu
 }
 
 // StartRewrite begins a rewrite in the background; the channel receives its
@@ -49,10 +51,10 @@ func (a *Log) StartRewrite() (<-chan error, error) {
 		return nil, fmt.Errorf("rewrite: %w", err)
 	}
 	rw := &rewriteState{a: a, gen: gen, snapF: f, tmp: tmp, snap: bufio.NewWriterSize(f, 256*1024)}
-	ks := a.cfg.KS
-	for i := range a.snapDone { // no shard is in the new snapshot yet
+	for g := range a.snapDone { // no shard is in the new snapshot yet
+		ks, i := a.shard(g)
 		ks.LockShard(i)
-		a.snapDone[i] = false
+		a.snapDone[g] = false
 		ks.UnlockShard(i)
 	}
 	a.rw.Store(rw)
@@ -87,7 +89,6 @@ func (a *Log) rewriteDone(err error) {
 // generation.
 func (rw *rewriteState) run() error {
 	a := rw.a
-	ks := a.cfg.KS
 	dirtyAtStart := a.cfg.Dirty.Load()
 	tmp := rw.tmp
 	fail := func(err error) error {
@@ -107,13 +108,17 @@ func (rw *rewriteState) run() error {
 			rw.fileMu.Unlock()
 		}
 	}
-	for i := range a.snapDone {
+	for g := range a.snapDone {
+		ks, i := a.shard(g)
 		ks.LockShard(i)
-		if !a.snapDone[i] {
-			rw.snapshotShardLocked(i)
+		keys := ks.ShardLenLocked(i)
+		if !a.snapDone[g] {
+			rw.snapshotShardLocked(g)
 		}
 		ks.UnlockShard(i)
-		if d := time.Duration(a.shardDelay.Load()); d > 0 {
+		// (tests) a pause after each shard with keys: the empty shards of
+		// unused databases go by at once
+		if d := time.Duration(a.shardDelay.Load()); d > 0 && keys > 0 {
 			time.Sleep(d)
 		}
 	}
@@ -199,6 +204,7 @@ func (rw *rewriteState) run() error {
 	// also what a failed write held back: the new generation, written
 	// and fsynced, holds every change, so the log accepts writes again.
 	a.buf = a.buf[:0]
+	a.bufDB = rw.newDB
 	a.written.Store(a.off)
 	a.synced.Store(a.off)
 	a.sizeCur = int64(len(rw.newBuf))
@@ -224,20 +230,34 @@ func (rw *rewriteState) run() error {
 }
 
 // snapshotShardLocked writes a shard's keys to the snapshot and marks it
-// done; the caller holds the shard's lock.
-func (rw *rewriteState) snapshotShardLocked(i int) {
+// done; the caller holds the lock of global shard g. Its keys follow a
+// SELECT when the snapshot was in another database (a command that
+// crosses databases may have a shard written out of order, Prepare).
+func (rw *rewriteState) snapshotShardLocked(g int) {
 	now := rw.a.cfg.Clock.Now().UnixMilli()
 	rw.fileMu.Lock()
 	defer rw.fileMu.Unlock()
 	var buf []byte
-	rw.a.cfg.KS.ForEachInShardLocked(i, func(k string, e *keyspace.Entry) {
+	ks, i := rw.a.shard(g)
+	db := g / keyspace.NumShards
+	ks.ForEachInShardLocked(i, func(k string, e *keyspace.Entry) {
 		if e.ExpiredAt(now) {
 			return
 		}
-		buf = command.AppendEntry(buf[:0], k, e)
+		buf = buf[:0]
+		if db != rw.snapDB {
+			buf = command.AppendSelect(buf, db)
+			rw.snapDB = db
+		}
+		buf = command.AppendEntry(buf, k, e)
 		if rw.err == nil {
 			_, rw.err = rw.snap.Write(buf)
 		}
 	})
-	rw.a.snapDone[i] = true
+	rw.a.snapDone[g] = true
+}
+
+// shard returns the keyspace and shard of global shard g.
+func (a *Log) shard(g int) (*keyspace.Keyspace, int) {
+	return a.cfg.DBs[g/keyspace.NumShards].KS, g % keyspace.NumShards
 }

@@ -40,6 +40,12 @@ type Ctx struct {
 
 	KS    *keyspace.Keyspace
 	Track *Tracker
+	// DB is the number of the database KS and Track belong to; DBs are
+	// all of them (one in cluster mode), for the commands that cross
+	// databases (db.go), which hold the global shards in Cross.
+	DB    int
+	DBs   []DB
+	Cross []int
 	// Conn is the connection the command came from (the server's client),
 	// nil while a log is replayed.
 	Conn any

@@ -328,13 +328,38 @@ func cmdDBSize(c *Ctx) {
 	c.W.Int(int64(n))
 }
 
-// FLUSHALL [ASYNC | SYNC] and FLUSHDB: both drop the only database. The
-// dispatcher holds every shard (the lockall flag).
+// FLUSHALL [ASYNC | SYNC] drops every database: the dispatcher holds
+// every shard of all of them (lockall, crossdb). ASYNC runs synchronously.
 func cmdFlushAll(c *Ctx) {
-	if len(c.Args) > 2 || (len(c.Args) == 2 && !EqualFold(c.Args[1], "async") && !EqualFold(c.Args[1], "sync")) {
-		c.W.Error(ErrSyntax)
+	if !flushArgs(c) {
 		return
 	}
+	if len(c.DBs) > 1 {
+		flushDBsLocked(c)
+		c.Dirty++
+		c.W.OK()
+		return
+	}
+	flushLocked(c)
+}
+
+func flushArgs(c *Ctx) bool {
+	if len(c.Args) > 2 || (len(c.Args) == 2 && !EqualFold(c.Args[1], "async") && !EqualFold(c.Args[1], "sync")) {
+		c.W.Error(ErrSyntax)
+		return false
+	}
+	return true
+}
+
+// FLUSHDB [ASYNC | SYNC] drops the client's database.
+func cmdFlushDB(c *Ctx) {
+	if flushArgs(c) {
+		flushLocked(c)
+	}
+}
+
+// flushLocked drops the keys of c.KS, whose shards the dispatcher holds.
+func flushLocked(c *Ctx) {
 	c.Track.TouchAllLocked(func(key string) bool { return c.KS.PeekLocked([]byte(key), c.Now) != nil })
 	for i := 0; i < keyspace.NumShards; i++ {
 		c.KS.FlushShardLocked(i)
@@ -384,6 +409,7 @@ func cloneEntry(e *keyspace.Entry) *keyspace.Entry {
 func cmdCopy(c *Ctx) {
 	src, dst := c.Args[1], c.Args[2]
 	replace := false
+	target := c.DB
 	for i := 3; i < len(c.Args); i++ {
 		switch {
 		case EqualFold(c.Args[i], "replace"):
@@ -393,18 +419,31 @@ func cmdCopy(c *Ctx) {
 			if !ok {
 				return
 			}
-			if n != 0 {
-				c.W.Error("ERR Copying to another database is not allowed in cluster mode")
+			if len(c.DBs) < 2 && n != 0 {
+				if c.Track.Settings.Cluster() {
+					c.W.Error("ERR Copying to another database is not allowed in cluster mode")
+				} else {
+					c.W.Error(ErrDBRange)
+				}
 				return
 			}
+			if n < 0 || n >= int64(max(len(c.DBs), 1)) {
+				c.W.Error(ErrDBRange)
+				return
+			}
+			target = int(n)
 			i++
 		default:
 			c.W.Error(ErrSyntax)
 			return
 		}
 	}
-	if string(src) == string(dst) {
+	if string(src) == string(dst) && target == c.DB {
 		c.W.Error("ERR source and destination objects are the same")
+		return
+	}
+	if target != c.DB { // the dispatcher holds dst's shard in target (CrossShards)
+		copyToDB(c, c.DBs[target], target, src, dst, replace)
 		return
 	}
 	e := c.Lookup(src)

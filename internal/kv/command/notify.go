@@ -8,13 +8,21 @@ type Event struct {
 	Class byte
 	Name  string
 	Key   []byte
+	DB    int // the database of the key
 }
 
 // Notify raises a keyspace notification. A handler that raises any
 // replaces the server's default event for the command (its name, on its
 // first key) by its own, as Redis's commands each raise theirs.
 func (c *Ctx) Notify(class byte, name string, key []byte) {
-	c.events = append(c.events, Event{Class: class, Name: name, Key: key})
+	c.events = append(c.events, Event{Class: class, Name: name, Key: key, DB: c.DB})
+	c.notified = true
+}
+
+// NotifyDB raises a notification on a key of database db (MOVE's
+// move_to, COPY ... DB's copy_to).
+func (c *Ctx) NotifyDB(db int, class byte, name string, key []byte) {
+	c.events = append(c.events, Event{Class: class, Name: name, Key: key, DB: db})
 	c.notified = true
 }
 

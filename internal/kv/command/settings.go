@@ -15,6 +15,9 @@ import (
 type Settings struct {
 	p       atomic.Pointer[settingValues]
 	cluster atomic.Bool
+	// parent, when set, holds the values instead: the trackers of the
+	// other databases read database 0's (Tracker.ShareSettings)
+	parent *Settings
 }
 
 type settingValues struct {
@@ -30,6 +33,9 @@ var defaultSettings = settingValues{
 }
 
 func (s *Settings) get() *settingValues {
+	if s.parent != nil {
+		return s.parent.get()
+	}
 	if v := s.p.Load(); v != nil {
 		return v
 	}
@@ -50,7 +56,12 @@ func (s *Settings) HLLSparseMaxBytes() int { return int(s.get().hllSparseMaxByte
 func (s *Settings) SetCluster(on bool) { s.cluster.Store(on) }
 
 // Cluster reports whether the server runs in cluster mode.
-func (s *Settings) Cluster() bool { return s.cluster.Load() }
+func (s *Settings) Cluster() bool {
+	if s.parent != nil {
+		return s.parent.Cluster()
+	}
+	return s.cluster.Load()
+}
 
 // settingSpec describes one parameter: its CONFIG name, range, and where
 // it lives in settingValues.

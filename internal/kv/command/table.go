@@ -41,6 +41,7 @@ const (
 	DenyOOM                       // refused while memory is over maxmemory and nothing can be evicted ("denyoom")
 	AllowBusy                     // runs while a script is busy ("allow-busy")
 	MayReplicate                  // logged when it changes state other than keys: FUNCTION ("may-replicate")
+	CrossDB                       // may reach another database: MOVE, COPY ... DB, SWAPDB, FLUSHALL (internal "crossdb", see Ctx.CrossShards)
 )
 
 // Command describes one command: its name, arity (negative: at least -Arity
@@ -164,6 +165,9 @@ func (t *Table) Register(specs ...Spec) {
 			case "allshards":
 				cmd.Mask |= AllShards
 				continue
+			case "crossdb":
+				cmd.Mask |= CrossDB
+				continue
 			case "lockall": // it spans the keyspace: EXEC locks every shard too
 				cmd.Mask |= LockAll | AllShards
 				continue
@@ -216,6 +220,14 @@ func (t *Table) Apply(c *Ctx, args [][]byte, now int64) error {
 	c.Args, c.Cmd, c.Now = args, cmd, now
 	c.Replaying = true
 	c.Keys = cmd.GetKeys(args, c.Keys[:0])
+	if cmd.Has(CrossDB) {
+		if g, ok := c.CrossShards(c.Cross[:0]); ok {
+			c.LockCross(g)
+			cmd.Handler(c)
+			c.UnlockCross()
+			return c.applied(cmd)
+		}
+	}
 	if cmd.Has(LockAll) {
 		c.LockAll()
 	} else {
@@ -223,6 +235,11 @@ func (t *Table) Apply(c *Ctx, args [][]byte, now int64) error {
 	}
 	cmd.Handler(c)
 	c.Unlock()
+	return c.applied(cmd)
+}
+
+// applied ends an Apply: the command's error reply, if any.
+func (c *Ctx) applied(cmd *Command) error {
 	c.ResetRecord()
 	var err error
 	if b := c.W.B; len(b) > 0 && b[0] == '-' {
@@ -336,9 +353,11 @@ func DataCommands() []Spec {
 		{"renamenx", 3, df, 1, 2, 1, gen, cmdRename, nil},
 		{"randomkey", 1, r + " allshards", 0, 0, 0, gen, cmdRandomKey, nil},
 		{"dbsize", 1, rf + " allshards", 0, 0, 0, srv, cmdDBSize, nil},
-		{"flushall", -1, d + " allshards lockall", 0, 0, 0, srv, cmdFlushAll, nil},
-		{"flushdb", -1, d + " allshards lockall", 0, 0, 0, srv, cmdFlushAll, nil},
-		{"copy", -3, w, 1, 2, 1, gen, cmdCopy, nil},
+		{"flushall", -1, d + " allshards lockall crossdb", 0, 0, 0, srv, cmdFlushAll, nil},
+		{"flushdb", -1, d + " allshards lockall", 0, 0, 0, srv, cmdFlushDB, nil},
+		{"copy", -3, w + " crossdb", 1, 2, 1, gen, cmdCopy, nil},
+		{"move", 3, df + " crossdb", 1, 1, 1, gen, cmdMove, nil},
+		{"swapdb", 3, df + " crossdb", 0, 0, 0, srv, cmdSwapDB, nil},
 		{"object", -2, r, 2, 2, 1, gen, cmdObject, nil},
 		{"dump", 2, r, 1, 1, 1, gen, cmdDump, nil},
 		{"restore", -4, w, 1, 1, 1, gen, cmdRestore, nil},

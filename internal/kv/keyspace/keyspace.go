@@ -358,3 +358,16 @@ func (ks *Keyspace) ExpireSample(i int, now int64, n int) int {
 	}
 	return len(victims)
 }
+
+// SwapShardLocked exchanges the keys of shard i with those of the same
+// shard of o (SWAPDB); the caller holds both shards' locks. Each
+// keyspace's memory total follows its new keys when the shard is
+// unlocked (published stays with the keyspace).
+func (ks *Keyspace) SwapShardLocked(o *Keyspace, i int) {
+	a, b := &ks.shards[i], &o.shards[i]
+	a.slots, b.slots = b.slots, a.slots
+	a.keys, b.keys = b.keys, a.keys
+	a.expires, b.expires = b.expires, a.expires
+	a.used, b.used = b.used, a.used
+	a.opened, b.opened = b.opened, a.opened
+}

@@ -192,9 +192,13 @@ func (r *State) readAcks(l *replLink, buf []byte) {
 type snapState struct {
 	// done[i] is set once shard i is in the snapshot; guarded by the
 	// shard's lock
-	done [keyspace.NumShards]bool
-	mu   sync.Mutex // guards data
-	data []byte
+	done []bool // by global shard (command.GlobalShard)
+	db   int    // the database of data's last record; guarded by mu
+	// afterDB is the database of after's last record (-1: none yet);
+	// guarded by State.mu
+	afterDB int
+	mu      sync.Mutex // guards data
+	data    []byte
 	// after are the stream records of commands on shards already in the
 	// snapshot (guarded by State.mu): snapshot + after is the state at
 	// the offset where the snapshot ends
@@ -217,7 +221,7 @@ type snapState struct {
 func (r *State) snapshot(attach func()) (payload []byte, off int64, id string) {
 	r.snapMu.Lock()
 	defer r.snapMu.Unlock()
-	sn := &snapState{}
+	sn := &snapState{done: make([]bool, len(r.cfg.DBs)*keyspace.NumShards), afterDB: -1}
 	if r.cfg.Preamble != nil {
 		sn.data = append(sn.data, r.cfg.Preamble()...)
 	}
@@ -226,14 +230,15 @@ func (r *State) snapshot(attach func()) (payload []byte, off int64, id string) {
 	r.snapPtr.Store(sn)
 	r.mu.Unlock()
 	r.active.Store(true)
-	ks := r.cfg.KS
-	for i := range sn.done {
+	for g := range sn.done {
+		ks, i := r.cfg.DBs[g/keyspace.NumShards], g%keyspace.NumShards
 		ks.LockShard(i)
-		if !sn.done[i] {
-			sn.shardLocked(ks, i)
+		keys := ks.ShardLenLocked(i)
+		if !sn.done[g] {
+			sn.shardLocked(ks, g)
 		}
 		ks.UnlockShard(i)
-		if d := time.Duration(r.snapshotDelay.Load()); d > 0 {
+		if d := time.Duration(r.snapshotDelay.Load()); d > 0 && keys > 0 { // (tests) after shards with keys
 			time.Sleep(d)
 		}
 	}
@@ -243,22 +248,28 @@ func (r *State) snapshot(attach func()) (payload []byte, off int64, id string) {
 	r.snapPtr.Store(nil)
 	r.syncs++
 	r.lastAfter = len(sn.after)
-	r.needSelect = true
+	r.streamDB = -1
 	attach()
 	r.mu.Unlock()
 	return append(sn.data, sn.after...), off, id
 }
 
-// shardLocked writes shard i into the snapshot; the caller holds its lock.
-func (sn *snapState) shardLocked(ks *keyspace.Keyspace, i int) {
+// shardLocked writes global shard g (of ks) into the snapshot, after a
+// SELECT when the snapshot was in another database; the caller holds its
+// lock.
+func (sn *snapState) shardLocked(ks *keyspace.Keyspace, g int) {
 	var buf []byte
-	ks.ForEachInShardLocked(i, func(k string, e *keyspace.Entry) {
+	ks.ForEachInShardLocked(g%keyspace.NumShards, func(k string, e *keyspace.Entry) {
 		buf = command.AppendEntry(buf, k, e)
 	})
 	sn.mu.Lock()
+	if db := g / keyspace.NumShards; len(buf) > 0 && db != sn.db {
+		sn.data = command.AppendSelect(sn.data, db)
+		sn.db = db
+	}
 	sn.data = append(sn.data, buf...)
 	sn.mu.Unlock()
-	sn.done[i] = true
+	sn.done[g] = true
 }
 
 // Prepare runs after a command locked its shards: while a snapshot is
@@ -280,7 +291,7 @@ func (r *State) Prepare(shards []int) {
 	if done && notDone {
 		for _, i := range shards {
 			if !sn.done[i] {
-				sn.shardLocked(r.cfg.KS, i)
+				sn.shardLocked(r.cfg.DBs[i/keyspace.NumShards], i)
 			}
 		}
 	}
@@ -302,7 +313,11 @@ func (r *State) cron() {
 		n := len(r.links)
 		r.mu.Unlock()
 		if n > 0 && !r.replica.Load() {
-			r.Feed(ping, nil)
+			r.FeedRaw(ping)
 		}
 	}
 }
+
+// Snapshotting reports whether a full sync's snapshot is cutting the
+// keyspace (see aof.Log.Snapshotting).
+func (r *State) Snapshotting() bool { return r.snapPtr.Load() != nil }

@@ -58,7 +58,9 @@ func (r *State) ReplicaOf(addr string) {
 		l.nc.Close()
 	}
 	r.loading.Store(false)
-	r.cfg.KS.SetReplicaMode(addr != "")
+	for _, ks := range r.cfg.DBs {
+		ks.SetReplicaMode(addr != "")
+	}
 	r.replica.Store(addr != "")
 	// writes paused by a manual failover go on: here, or with a redirect
 	r.UnpauseWrites()
@@ -287,7 +289,8 @@ func (m *masterConn) fullSync(id string, off int64) error {
 	defer r.loading.Store(false)
 	// FLUSHALL, then every command of the snapshot, each through the
 	// normal path (so the replica's own log records them)
-	if err := m.apply(nil, [][]byte{[]byte("FLUSHALL")}); err != nil {
+	// (the snapshot starts in database 0 and selects the others)
+	if err := m.apply(nil, [][]byte{[]byte("FLUSHALL")}, [][]byte{[]byte("SELECT"), []byte("0")}); err != nil {
 		return err
 	}
 	var args [][]byte
@@ -338,7 +341,7 @@ func (m *masterConn) apply(raw []byte, cmds ...[][]byte) error {
 		}
 	}
 	if len(raw) > 0 {
-		r.Feed(raw, nil)
+		r.feedPrimary(raw)
 	}
 	return nil
 }

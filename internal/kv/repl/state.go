@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
 	"github.com/gantry-project/gantry/internal/resp"
 )
@@ -42,6 +43,9 @@ type Config struct {
 	// KS is the keyspace: snapshots of full syncs read it, write pauses
 	// pass through its shard locks, and a replica hides expired keys.
 	KS *keyspace.Keyspace
+	// DBs, when set, are every numbered database's keyspace (KS is then
+	// database 0); snapshots select each with SELECT, as the stream does.
+	DBs []*keyspace.Keyspace
 	// BacklogSize is the size of the backlog in bytes: how much of the
 	// stream a replica can miss and still continue with a partial resync.
 	BacklogSize int
@@ -93,9 +97,10 @@ type State struct {
 	syncs      int64 // full syncs served
 	lastAfter  int   // stream bytes recorded during the last snapshot (tests)
 	partials   int64 // partial resyncs served
-	// needSelect: a replica attached with a full sync, the next record
-	// starts with SELECT 0, as Redis's stream does after a full sync
-	needSelect bool
+	// streamDB is the database of the stream's last record; -1 (after a
+	// full sync was served, or raw records from a primary) makes the next
+	// record start with SELECT, as Redis's stream does
+	streamDB int
 
 	// active: the stream is kept (since the first replica attached, or
 	// since this server was a replica); before, writes skip it and the
@@ -138,6 +143,9 @@ func newReplID() string {
 // New returns the replication state of a primary with a new replication
 // ID at offset 0, and starts pinging replicas once a second.
 func New(cfg Config) *State {
+	if len(cfg.DBs) == 0 {
+		cfg.DBs = []*keyspace.Keyspace{cfg.KS}
+	}
 	r := &State{
 		cfg: cfg, done: make(chan struct{}),
 		bl: newBacklog(cfg.BacklogSize), replid: newReplID(), replid2: noReplID, secondOff: -1,
@@ -164,14 +172,52 @@ func (r *State) Loading() bool { return r.loading.Load() }
 // returns the offset after them. shards are the shards the caller holds
 // locked (the command's): while a snapshot is taken, records of commands
 // on shards already in it are kept for after it too.
-func (r *State) Feed(rec []byte, shards []int) int64 {
+func (r *State) Feed(rec []byte, shards []int) int64 { return r.FeedDB(0, rec, shards) }
+
+// FeedDB is Feed for a record of database db, shards global
+// (command.GlobalShard): a SELECT goes first when the stream was in
+// another database.
+func (r *State) FeedDB(db int, rec []byte, shards []int) int64 {
+	return r.FeedSpan(db, db, rec, shards)
+}
+
+// FeedSpan is FeedDB for records that start in database db and end in
+// endDB: a transaction whose commands SELECT, as Redis streams it.
+func (r *State) FeedSpan(db, endDB int, rec []byte, shards []int) int64 {
 	r.mu.Lock()
-	if r.needSelect {
-		r.needSelect = false
-		rec = append(append([]byte(nil), selectZero...), rec...)
+	if db != r.streamDB {
+		rec = append(command.AppendSelect(nil, db), rec...)
 	}
-	r.bl.write(rec)
+	r.streamDB = endDB
+	r.feedLocked(db, endDB, rec, shards)
 	end := r.bl.end
+	r.mu.Unlock()
+	return end
+}
+
+// FeedRaw appends records that select no database (pings, GETACK).
+func (r *State) FeedRaw(rec []byte) int64 {
+	r.mu.Lock()
+	r.feedLocked(-1, -1, rec, nil)
+	end := r.bl.end
+	r.mu.Unlock()
+	return end
+}
+
+// feedPrimary appends a replica's copy of its primary's stream as it came,
+// in whatever database it selects: the next record of its own (once
+// promoted) starts with SELECT.
+func (r *State) feedPrimary(rec []byte) int64 {
+	r.mu.Lock()
+	r.streamDB = -1
+	r.feedLocked(-1, -1, rec, nil)
+	end := r.bl.end
+	r.mu.Unlock()
+	return end
+}
+
+func (r *State) feedLocked(db, endDB int, rec []byte, shards []int) {
+	r.bl.write(rec)
 	if sn := r.snap; sn != nil {
 		after := len(shards) == 0
 		for _, i := range shards {
@@ -181,7 +227,16 @@ func (r *State) Feed(rec []byte, shards []int) int64 {
 			}
 		}
 		if after {
+			if db >= 0 && db != sn.afterDB {
+				// after follows the snapshot, whose last database is
+				// not known yet: its first record selects its own (rec
+				// may select it too: twice is harmless)
+				sn.after = command.AppendSelect(sn.after, db)
+			}
 			sn.after = append(sn.after, rec...)
+			if db >= 0 {
+				sn.afterDB = endDB
+			}
 		}
 	}
 	for l := range r.links {
@@ -190,8 +245,6 @@ func (r *State) Feed(rec []byte, shards []int) int64 {
 		default:
 		}
 	}
-	r.mu.Unlock()
-	return end
 }
 
 // Offset returns the replication offset: the end of this server's stream
@@ -202,18 +255,15 @@ func (r *State) Offset() int64 {
 	return r.bl.end
 }
 
-var (
-	bDEL       = []byte("DEL")
-	selectZero = resp.AppendCommand(nil, []byte("SELECT"), []byte("0"))
-)
+var bDEL = []byte("DEL")
 
 // Expired is the keyspace's hook for keys it deletes because they expired
 // (on access or by the active expirer): replicas do not expire keys, they
 // receive a DEL in the stream, as in Redis. Called with the key's shard
 // locked.
-func (r *State) Expired(key []byte) {
+func (r *State) Expired(db int, key []byte) {
 	if r.active.Load() {
-		r.Feed(resp.AppendCommand(nil, bDEL, key), []int{keyspace.ShardOf(key)})
+		r.FeedDB(db, resp.AppendCommand(nil, bDEL, key), []int{command.GlobalShard(db, keyspace.ShardOf(key))})
 	}
 }
 
@@ -231,9 +281,11 @@ func (r *State) PauseWrites(d time.Duration) int64 {
 	r.pausedUntil.Store(time.Now().Add(d).UnixNano())
 	// barrier: a command checks the pause after locking its shards, so
 	// once every shard was free once, later writes see the pause
-	for i := 0; i < keyspace.NumShards; i++ {
-		r.cfg.KS.LockShard(i)
-		r.cfg.KS.UnlockShard(i) //nolint:staticcheck // an empty critical section is the point
+	for _, ks := range r.cfg.DBs {
+		for i := 0; i < keyspace.NumShards; i++ {
+			ks.LockShard(i)
+			ks.UnlockShard(i) //nolint:staticcheck // an empty critical section is the point
+		}
 	}
 	return r.Offset()
 }
@@ -278,7 +330,7 @@ var (
 // (WAIT).
 func (r *State) RequestAcks() {
 	if r.active.Load() {
-		r.Feed(resp.AppendCommand(nil, bREPLCONF, bGETACK, bStar), nil)
+		r.FeedRaw(resp.AppendCommand(nil, bREPLCONF, bGETACK, bStar))
 	}
 }
 

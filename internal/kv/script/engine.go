@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -97,6 +98,29 @@ type Script struct {
 	Body  string
 	Flags Flags
 	fn    *lua.LFunction
+	// Stats are kept by the caller: what earlier runs showed.
+	Stats RunStats
+}
+
+// RunStats are what the server learnt from earlier runs of a script or
+// function: how long it takes (to run short ones without a hand-over)
+// and whether it touched keys it did not declare (to lock the whole
+// keyspace for it from the start).
+type RunStats struct {
+	// Nanos is a moving average of the run time; 0 before the first run.
+	Nanos atomic.Int64
+	// Undeclared is set once a run touched an undeclared key.
+	Undeclared atomic.Bool
+}
+
+// Observe folds one run's duration into Nanos.
+func (r *RunStats) Observe(d time.Duration) {
+	old := r.Nanos.Load()
+	if old == 0 {
+		r.Nanos.Store(int64(d) + 1)
+		return
+	}
+	r.Nanos.Store(old - old/8 + int64(d)/8 + 1)
 }
 
 // Engine holds the Lua state, the script cache and the function
@@ -122,6 +146,8 @@ type Engine struct {
 	redisRaw *lua.LTable
 	// libEnv is the environment of libraries' code (loadEnv)
 	libEnv *lua.LTable
+	// handler is errorHandler, made once
+	handler *lua.LFunction
 }
 
 // ErrNoScript is EvalSHA's error for an unknown SHA1.
@@ -169,9 +195,23 @@ func (e *Engine) Load(body string) (*Script, error) {
 		return nil, errors.New("ERR Error compiling script (new function): " + oneLine(compileMsg(err)))
 	}
 	fn.Env = e.env
+	// a chunk is a vararg function, and gopher-lua (Lua 5.1's
+	// LUA_COMPAT_VARARG) builds it an `arg` table with a hash part on
+	// every call; scripts get their arguments from KEYS and ARGV
+	fn.Proto.IsVarArg &^= lua.VarArgNeedsArg
 	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn}
 	e.scripts[sha] = s
 	return s, nil
+}
+
+// Local returns this engine's compiled copy of a script that another
+// engine loaded (the server runs EVAL scripts on a pool of engines, one
+// of which checks and caches them for SCRIPT LOAD and EVALSHA).
+func (e *Engine) Local(s *Script) (*Script, error) {
+	if l, ok := e.scripts[s.SHA]; ok {
+		return l, nil
+	}
+	return e.Load(s.Body)
 }
 
 // Lookup returns the cached script with sha (any case), nil if none.
@@ -305,7 +345,10 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 	for _, a := range args {
 		L.Push(a)
 	}
-	err := L.PCall(len(args), 1, L.NewFunction(errorHandler))
+	if e.handler == nil {
+		e.handler = L.NewFunction(errorHandler)
+	}
+	err := L.PCall(len(args), 1, e.handler)
 	if err != nil {
 		L.SetTop(top)
 		if inv.Ctx.Err() != nil {

@@ -21,6 +21,8 @@ type Function struct {
 	Flags       Flags
 	Lib         *Library
 	fn          *lua.LFunction
+	// Stats are kept by the caller (see Script.Stats).
+	Stats RunStats
 }
 
 // Library is a loaded function library (FUNCTION LOAD).

@@ -7,6 +7,14 @@ import (
 )
 
 // Log levels of redis.log.
+// RedisVersion is the Redis version scripts see (redis.REDIS_VERSION)
+// and the server reports (kv.Version); RedisVersionNum is it as
+// 0x00MMmmpp (redis.REDIS_VERSION_NUM).
+const (
+	RedisVersion    = "7.0.15"
+	RedisVersionNum = 0x07000f
+)
+
 const (
 	LogDebug = iota
 	LogVerbose
@@ -123,8 +131,8 @@ func (e *Engine) redisLib() *lua.LTable {
 	} {
 		t.RawSetString(name, lua.LNumber(v))
 	}
-	t.RawSetString("REDIS_VERSION", lua.LString("7.2.0"))
-	t.RawSetString("REDIS_VERSION_NUM", lua.LNumber(0x070200))
+	t.RawSetString("REDIS_VERSION", lua.LString(RedisVersion))
+	t.RawSetString("REDIS_VERSION_NUM", lua.LNumber(RedisVersionNum))
 	return t
 }
 
