@@ -112,8 +112,12 @@ func (c *Ctx) LockCross(g []int) {
 	}
 }
 
-// UnlockCross unlocks what LockCross locked.
+// UnlockCross unlocks what LockCross locked, after settling every shard
+// first (Keyspace.SettleShard says why).
 func (c *Ctx) UnlockCross() {
+	for _, x := range c.Cross {
+		c.DBs[x/keyspace.NumShards].KS.SettleShard(x % keyspace.NumShards)
+	}
 	for j := len(c.Cross) - 1; j >= 0; j-- {
 		x := c.Cross[j]
 		c.DBs[x/keyspace.NumShards].KS.UnlockShard(x % keyspace.NumShards)

@@ -86,6 +86,18 @@ func (ks *Keyspace) UnlockShard(i int) {
 	sh.mu.Unlock()
 }
 
+// SettleShard counts what changed in shard i, which the caller holds,
+// without unlocking it. A command that moves entries between keyspaces
+// (MOVE, COPY ... DB, SWAPDB) settles every shard it holds before it
+// unlocks any: an entry still listed as open in the shard it left must
+// not be read after the shard it went to is unlocked.
+func (ks *Keyspace) SettleShard(i int) {
+	sh := &ks.shards[i]
+	if len(sh.opened) != 0 || sh.used != sh.published {
+		ks.settle(sh)
+	}
+}
+
 // SetExpireHook sets the function told about every key deleted because
 // it expired, with the key's shard locked; it must be set before the
 // keyspace is shared.
