@@ -54,17 +54,36 @@ func cmdBPop(c *Client) {
 	// leave takes the client out of its keys' lines (their shards locked)
 	// and wakes whoever is first now: a client that was woken must not
 	// keep the turn when it goes
+	//
+	// It runs while the client is not on the blocked count, so a signal
+	// still pending came from its own change (commitLocked wakes the first
+	// in line, which may be itself) and took it off a count it was not
+	// on: that is put back.
 	leave := func() {
 		if registered {
 			for _, k := range c.Keys {
 				c.Track.UnblockLocked(k, wake)
 				c.Track.PassLocked(k, nil)
 			}
+			select {
+			case <-wake:
+				c.srv.blocked.Add(1)
+			default:
+			}
 		}
 	}
 	for {
 		c.Now = c.srv.nowMs()
 		c.lockKeys()
+		if registered {
+			// A signal that came after the one that woke us took us off
+			// the count while we were not on it: put that back.
+			select {
+			case <-wake:
+				c.srv.blocked.Add(1)
+			default:
+			}
+		}
 		if c.Track.MovingLocked(c.Keys) {
 			leave()
 			c.unlock()
@@ -104,14 +123,28 @@ func cmdBPop(c *Client) {
 			c.register(wake)
 			registered = true
 		}
-		c.unlock()
+		// A signal now came from our own change (commitLocked above: we
+		// hold our keys), which took us off the count while we were not
+		// on it: drop it and put that back. Then count ourselves before
+		// the keys are unlocked, so no wake (which takes one off, in the
+		// waking command) can come first.
+		select {
+		case <-wake:
+			c.srv.blocked.Add(1)
+		default:
+		}
 		c.srv.blocked.Add(1)
+		c.unlock()
 		res := c.waitBlocked(wake, deadline)
-		c.srv.blocked.Add(-1)
 		if res == waitWoken {
-			continue
+			continue // the wake took us off the count
 		}
 		c.lockKeys()
+		select {
+		case <-wake: // a wake that raced the end took us off the count
+		default:
+			c.srv.blocked.Add(-1)
+		}
 		leave()
 		c.unlock()
 		switch res {
@@ -206,6 +239,14 @@ func (c *Client) waitBlocked(wake chan struct{}, deadline <-chan time.Time) wait
 			return how
 		case <-wake:
 			if !stopRead() {
+				// Put the signal back so the caller sees that the wake
+				// took us off the count; if another came meanwhile, it
+				// took us off a second time: count that back.
+				select {
+				case wake <- struct{}{}:
+				default:
+					c.srv.blocked.Add(1)
+				}
 				return waitGone
 			}
 			return waitWoken

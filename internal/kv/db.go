@@ -22,9 +22,10 @@ const maxDatabases = 1024
 // initDBs creates the databases; database 0 is s.ks and s.track.
 func (s *Server) initDBs(n int) {
 	s.dbs = make([]command.DB, n)
+	s.track.Blocked = &s.blocked
 	s.dbs[0] = command.DB{KS: s.ks, Track: &s.track}
 	for i := 1; i < n; i++ {
-		t := &command.Tracker{}
+		t := &command.Tracker{Blocked: &s.blocked}
 		t.ShareSettings(&s.track)
 		s.dbs[i] = command.DB{KS: keyspace.New(), Track: t}
 	}

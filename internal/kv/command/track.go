@@ -18,6 +18,10 @@ type Tracker struct {
 	shards [keyspace.NumShards]trackShard
 	// Settings are the run-time parameters of the value types.
 	Settings Settings
+	// Blocked counts the clients waiting in a blocking command (INFO's
+	// blocked_clients), shared by every database's tracker: a wake
+	// takes one off (wake), the client counts itself while it waits.
+	Blocked *atomic.Int64
 }
 
 type trackShard struct {
@@ -82,10 +86,7 @@ func (t *Tracker) PassLocked(key []byte, ch chan struct{}) {
 		}
 	}
 	if next < len(chans) {
-		select {
-		case chans[next] <- struct{}{}:
-		default:
-		}
+		t.wake(chans[next])
 	}
 }
 
@@ -112,19 +113,31 @@ func (t *Tracker) UnblockLocked(key []byte, ch chan struct{}) {
 func (t *Tracker) TouchLocked(key []byte) {
 	sh := &t.shards[keyspace.ShardOf(key)]
 	if len(sh.watchers) > 0 || len(sh.blocked) > 0 {
-		sh.touch(key)
+		t.touch(sh, key)
 	}
 }
 
-func (sh *trackShard) touch(key []byte) {
+func (t *Tracker) touch(sh *trackShard, key []byte) {
 	for _, w := range sh.watchers[string(key)] {
 		w.Store(true)
 	}
 	if chans := sh.blocked[string(key)]; len(chans) > 0 {
-		select {
-		case chans[0] <- struct{}{}:
-		default:
+		t.wake(chans[0])
+	}
+}
+
+// wake signals a blocked client's channel unless a signal is pending
+// already. A signal takes the client off the Blocked count at once, in the
+// changing command, as Redis's served client leaves blocked_clients
+// before the next command: a client that then finds nothing for it
+// counts itself again (Client.cmdBPop).
+func (t *Tracker) wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+		if t.Blocked != nil {
+			t.Blocked.Add(-1)
 		}
+	default:
 	}
 }
 
@@ -148,10 +161,7 @@ func (t *Tracker) TouchAllLocked(exists func(key string) bool) {
 func (t *Tracker) WakeBlockedLocked(i int) {
 	for _, chans := range t.shards[i].blocked {
 		for _, ch := range chans {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
+			t.wake(ch)
 		}
 	}
 }
