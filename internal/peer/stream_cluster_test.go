@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"testing"
@@ -77,7 +78,7 @@ func TestClusterStreamConsumerGroups(t *testing.T) {
 		read := func(consumer string, count int64) []redis.XMessage {
 			res, err := cc.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "workers", Consumer: consumer,
 				Streams: []string{stream, ">"}, Count: count, Block: 50 * time.Millisecond}).Result()
-			if err == redis.Nil {
+			if errors.Is(err, redis.Nil) {
 				return nil
 			}
 			if err != nil {
