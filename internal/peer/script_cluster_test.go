@@ -17,43 +17,10 @@ import (
 // keys of two slots refused (CROSSSLOT), and sharded pub/sub routed by
 // the channel's slot (SSUBSCRIBE on the owner, MOVED elsewhere).
 func TestClusterLuaQueueAndShardedPubSub(t *testing.T) {
-	defer verifyNoLeaks(t)
+	// Cleanups run last in first: the peers stop before the leak check.
+	t.Cleanup(func() { verifyNoLeaks(t) })
 	ctx := context.Background()
-	ps := make([]*testPeer, 3)
-	for i := range ps {
-		ps[i] = startTestPeer(t, i, t.TempDir())
-	}
-	defer func() {
-		for _, p := range ps {
-			p.stop()
-		}
-	}()
-	for i, r := range SplitEven(3) {
-		cl := ps[i].client()
-		if err := cl.Do(ctx, "cluster", "addslotsrange", r.Start, r.End).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if err := cl.Do(ctx, "cluster", "set-config-epoch", i+1).Err(); err != nil {
-			t.Fatal(err)
-		}
-		cl.Close()
-	}
-	for i := 1; i < 3; i++ {
-		if err := ps[i].c.Join([]string{busAddr(ps[0].c)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{ps[0].addr}, MaxRedirects: 16,
-		DisableIdentity: true, ReadTimeout: 10 * time.Second, ClusterStateReloadInterval: 200 * time.Millisecond})
-	defer cc.Close()
-	waitFor(t, "cluster serving", func() bool {
-		for _, k := range []string{"a", "b", "c", "d"} {
-			if cc.Set(ctx, k, "1", 0).Err() != nil {
-				return false
-			}
-		}
-		return true
-	})
+	ps, cc := startThreePrimaries(t)
 	for _, q := range []string{"emails", "images", "reports"} {
 		if err := kvtest.RunQueue(ctx, cc, q, 100, 4); err != nil {
 			t.Fatalf("queue %s: %v", q, err)
@@ -90,4 +57,48 @@ func TestClusterLuaQueueAndShardedPubSub(t *testing.T) {
 	if moved != 2 {
 		t.Errorf("SPUBLISH on the two nodes that do not own the slot: %d MOVED, want 2", moved)
 	}
+}
+
+// startThreePrimaries starts three primaries in process with the slots
+// split evenly, and returns them with a go-redis cluster client once
+// every shard serves. The peers and the client are closed at the test's cleanup.
+func startThreePrimaries(t *testing.T) ([]*testPeer, *redis.ClusterClient) {
+	t.Helper()
+	ctx := context.Background()
+	ps := make([]*testPeer, 3)
+	for i := range ps {
+		ps[i] = startTestPeer(t, i, t.TempDir())
+	}
+	t.Cleanup(func() {
+		for _, p := range ps {
+			p.stop()
+		}
+	})
+	for i, r := range SplitEven(3) {
+		cl := ps[i].client()
+		if err := cl.Do(ctx, "cluster", "addslotsrange", r.Start, r.End).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Do(ctx, "cluster", "set-config-epoch", i+1).Err(); err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+	}
+	for i := 1; i < 3; i++ {
+		if err := ps[i].c.Join([]string{busAddr(ps[0].c)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{ps[0].addr}, MaxRedirects: 16,
+		DisableIdentity: true, ReadTimeout: 10 * time.Second, ClusterStateReloadInterval: 200 * time.Millisecond})
+	t.Cleanup(func() { cc.Close() })
+	waitFor(t, "cluster serving", func() bool {
+		for _, k := range []string{"a", "b", "c", "d"} {
+			if cc.Set(ctx, k, "1", 0).Err() != nil {
+				return false
+			}
+		}
+		return true
+	})
+	return ps, cc
 }

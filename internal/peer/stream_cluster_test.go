@@ -19,43 +19,10 @@ import (
 // XAUTOCLAIM. Every job must be acknowledged exactly once and nothing
 // left pending.
 func TestClusterStreamConsumerGroups(t *testing.T) {
-	defer verifyNoLeaks(t)
+	// Cleanups run last in first: the peers stop before the leak check.
+	t.Cleanup(func() { verifyNoLeaks(t) })
 	ctx := context.Background()
-	ps := make([]*testPeer, 3)
-	for i := range ps {
-		ps[i] = startTestPeer(t, i, t.TempDir())
-	}
-	defer func() {
-		for _, p := range ps {
-			p.stop()
-		}
-	}()
-	for i, r := range SplitEven(3) {
-		cl := ps[i].client()
-		if err := cl.Do(ctx, "cluster", "addslotsrange", r.Start, r.End).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if err := cl.Do(ctx, "cluster", "set-config-epoch", i+1).Err(); err != nil {
-			t.Fatal(err)
-		}
-		cl.Close()
-	}
-	for i := 1; i < 3; i++ {
-		if err := ps[i].c.Join([]string{busAddr(ps[0].c)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{ps[0].addr}, MaxRedirects: 16,
-		DisableIdentity: true, ReadTimeout: 10 * time.Second, ClusterStateReloadInterval: 200 * time.Millisecond})
-	defer cc.Close()
-	waitFor(t, "cluster serving", func() bool {
-		for _, k := range []string{"a", "b", "c", "d"} {
-			if cc.Set(ctx, k, "1", 0).Err() != nil {
-				return false
-			}
-		}
-		return true
-	})
+	_, cc := startThreePrimaries(t)
 	const jobs = 60
 	shards := map[string]bool{}
 	for _, q := range []string{"emails", "images", "reports", "billing"} {
