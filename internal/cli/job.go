@@ -33,18 +33,9 @@ type RunOptions struct {
 // ReadJobFile reads a job document from path, or from stdin for "-",
 // refusing files over the parser's size limit before reading them whole.
 func ReadJobFile(path string, stdin io.Reader) ([]byte, error) {
-	r := stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	data, err := io.ReadAll(io.LimitReader(r, jobspec.MaxSize+1))
+	data, err := readLimited(path, stdin, jobspec.MaxSize, path)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, err
 	}
 	if len(data) > jobspec.MaxSize {
 		return nil, fmt.Errorf("%s: %w", path, jobspec.ErrTooLarge)
@@ -417,4 +408,24 @@ func (e *Env) nsFlag() string {
 		return ""
 	}
 	return " -n " + ns
+}
+
+// readLimited reads at most limit+1 bytes from the file at path, or from
+// stdin for "-": one byte over the limit is enough for the caller to
+// refuse the input without reading it whole. A read error names what.
+func readLimited(path string, stdin io.Reader, limit int, what string) ([]byte, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	return data, nil
 }

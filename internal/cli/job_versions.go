@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -232,18 +231,9 @@ func ReadPayload(path string, stdin io.Reader) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
-	r := stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	data, err := io.ReadAll(io.LimitReader(r, structs.MaxDispatchPayload+1))
+	data, err := readLimited(path, stdin, structs.MaxDispatchPayload, "payload "+path)
 	if err != nil {
-		return nil, fmt.Errorf("reading payload %s: %w", path, err)
+		return nil, err
 	}
 	if len(data) > structs.MaxDispatchPayload {
 		return nil, fmt.Errorf("payload %s: larger than the %d KiB limit", path, structs.MaxDispatchPayload>>10)
