@@ -125,28 +125,38 @@ func TestPeerJobsKill(t *testing.T) {
 	var last error
 	waitUntil(t, 60*time.Second, "200 copies running", func() bool { last = atCount(); return last == nil })
 
-	// SIGKILL the owner of svc0 and a replica that runs copies
+	// SIGKILL the owner of svc0 and a replica that runs copies. The replica
+	// must serve another primary: killing a primary together with its only
+	// replica leaves its slots with no owner, which the cluster does not
+	// survive (as Redis Cluster).
 	slot := peerexec.JobSlot("svc0")
 	var owner, worker *execPeer
+	for _, p := range ps[:3] {
+		if ownerOfSlot(t, p, slot) {
+			owner = p
+		}
+	}
 	ids := map[*execPeer]string{}
+	primaryOf := map[*execPeer]string{}
+	tasks := map[*execPeer]int{}
 	for _, p := range ps {
 		var ms []peerexec.MemberInfo
 		if err := getJSON("http://127.0.0.1:"+strconv.Itoa(p.http)+"/v1/peer/members", &ms); err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range ms {
-			if !m.Self {
-				continue
-			}
-			ids[p] = m.ID
-			if m.Role == "replica" && m.Tasks > 0 && worker == nil {
-				worker = p
+			if m.Self {
+				ids[p], tasks[p] = m.ID, m.Tasks
+				if m.Role == "replica" {
+					primaryOf[p] = m.Primary
+				}
 			}
 		}
 	}
-	for _, p := range ps[:3] {
-		if ownerOfSlot(t, p, slot) {
-			owner = p
+	for _, p := range ps {
+		if owner != nil && primaryOf[p] != "" && primaryOf[p] != ids[owner] && tasks[p] > 0 {
+			worker = p
+			break
 		}
 	}
 	if owner == nil || worker == nil {
