@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/structs"
 	"github.com/gantry-project/gantry/internal/testutil"
 )
 
@@ -187,9 +188,16 @@ func TestClusterBootstrapForwardFailover(t *testing.T) {
 		_, err := fc.RegisterJob(bg, mockJob("web", 2))
 		return err
 	})
-	// A consistent read through the follower sees the write at once.
-	if j, _, err := fc.Job(bg, "web", nil); err != nil || j.Count != 2 {
-		t.Fatalf("consistent read through follower: %v %+v", err, j)
+	// A consistent read through the follower sees the write at once (a
+	// loaded machine may cost the leader its lease meanwhile: the read then
+	// answers 503 until a leader is elected, and the client retries).
+	var j *structs.Job
+	retryUnavailable(t, "consistent read through follower", func() (err error) {
+		j, _, err = fc.Job(bg, "web", nil)
+		return err
+	})
+	if j.Count != 2 {
+		t.Fatalf("consistent read through follower: count %d, want 2", j.Count)
 	}
 	waitLive(t, fc, "web", 2)
 	// Stale reads are answered locally and catch up.
