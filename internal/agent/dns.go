@@ -204,20 +204,34 @@ func (d *dnsServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 // listen opens the UDP and TCP sockets on addr (host:port; port 0 picks
 // one, the same for both when it can).
 func (d *dnsServer) listen(addr string) error {
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return fmt.Errorf("dns listen udp %s: %w", addr, err)
+	// With port 0 the kernel picks a free UDP port, whose TCP twin may be
+	// taken by another process: pick again, a bounded number of times.
+	_, port, _ := net.SplitHostPort(addr)
+	tries := 1
+	if port == "0" {
+		tries = 16
 	}
-	laddr := pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", laddr)
-	if err != nil {
-		_ = pc.Close()
-		return fmt.Errorf("dns listen tcp %s: %w", laddr, err)
+	var err error
+	for range tries {
+		var pc net.PacketConn
+		pc, err = net.ListenPacket("udp", addr)
+		if err != nil {
+			return fmt.Errorf("dns listen udp %s: %w", addr, err)
+		}
+		laddr := pc.LocalAddr().String()
+		var ln net.Listener
+		ln, err = net.Listen("tcp", laddr)
+		if err != nil {
+			_ = pc.Close()
+			err = fmt.Errorf("dns listen tcp %s: %w", laddr, err)
+			continue
+		}
+		d.addr = laddr
+		d.udp = &dns.Server{PacketConn: pc, Handler: d}
+		d.tcp = &dns.Server{Listener: ln, Handler: d, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+		return nil
 	}
-	d.addr = laddr
-	d.udp = &dns.Server{PacketConn: pc, Handler: d}
-	d.tcp = &dns.Server{Listener: ln, Handler: d, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
-	return nil
+	return err
 }
 
 // serve runs both servers; it returns once they serve (so a shutdown
