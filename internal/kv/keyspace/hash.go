@@ -110,8 +110,20 @@ func (h *Hash) SetWithin(f, v []byte, lim HashLimits) bool {
 			copy(old, v)
 			return false
 		}
-		h.lp = append(h.lp[:start], h.lp[end:]...)
-		h.n--
+		// replace the value where it is: the field keeps its place, as
+		// in Redis's listpack
+		var enc [binary.MaxVarintLen64]byte
+		k := binary.PutUvarint(enc[:], uint64(len(v)))
+		tail := len(h.lp) - end
+		grow := k + len(v) - (end - vpos)
+		if grow > 0 {
+			h.lp = append(h.lp, make([]byte, grow)...)
+		}
+		copy(h.lp[vpos+k+len(v):], h.lp[end:end+tail])
+		copy(h.lp[vpos:], enc[:k])
+		copy(h.lp[vpos+k:], v)
+		h.lp = h.lp[:vpos+k+len(v)+tail]
+		return false
 	}
 	if start < 0 && h.n >= lim.Entries {
 		h.toMap()
