@@ -161,8 +161,6 @@ func rawIDBytes(ms, seq uint64) []byte {
 
 func millisBytes(t int64) []byte { return binary.LittleEndian.AppendUint64(nil, uint64(t)) }
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
 // streamValue builds a stream of type t with one node (master 5-0,
 // master fields a, b): 5-0 {a 1 b 2} same fields, 5-1 {c 3} deleted,
 // 6-0 {x y}; one group g (last 6-0) whose consumer alice has 5-0 and 6-0

@@ -1,6 +1,7 @@
 package rdbcodec
 
 import (
+	"errors"
 	"math"
 	"strconv"
 )
@@ -11,7 +12,7 @@ func parseScore(s []byte) (float64, error) {
 	f, err := strconv.ParseFloat(string(s), 64)
 	if err != nil {
 		// out of range parses as ±Inf with an error, as strtod does
-		if ne, ok := err.(*strconv.NumError); !ok || ne.Err != strconv.ErrRange {
+		if !errors.Is(err, strconv.ErrRange) {
 			return 0, bad("score %q is not a number", s)
 		}
 	}

@@ -171,11 +171,12 @@ func Ziplist(b []byte) ([][]byte, error) {
 	for p := uint64(header); p < end; {
 		start := p
 		var prev uint64
-		if b[p] < 254 {
+		switch {
+		case b[p] < 254:
 			prev, p = uint64(b[p]), p+1
-		} else if b[p] == 254 && p+5 <= end {
+		case b[p] == 254 && p+5 <= end:
 			prev, p = uint64(binary.LittleEndian.Uint32(b[p+1:])), p+5
-		} else {
+		default:
 			return nil, bad("ziplist previous-length byte 0x%02x", b[p])
 		}
 		if prev != prevSize {
