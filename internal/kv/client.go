@@ -417,6 +417,13 @@ func (s *Server) dispatch(c *Client) {
 			c.afterTrackedCommand(cmd)
 		}
 	}
+	if c.detach {
+		// it blocks on an event loop: it runs again on the connection's
+		// goroutine, and that run is the call counted (commandstats,
+		// MONITOR, slow log), once, as Redis counts a blocked command
+		c.keepAsking()
+		return
+	}
 	c.mark = s.afterCall(c, cmd, start)
 	if c.pausedRetry { // writes are paused (CLUSTER FAILOVER, CLIENT PAUSE)
 		c.pausedRetry = false
@@ -432,9 +439,6 @@ func (s *Server) dispatch(c *Client) {
 		c.keepAsking()
 		s.dispatch(c) // routing may have changed meanwhile
 		return
-	}
-	if c.detach { // it runs again on the connection's goroutine
-		c.keepAsking()
 	}
 }
 

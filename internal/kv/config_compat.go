@@ -106,8 +106,6 @@ var inertParams = []struct {
 	{"dynamic-hz", "yes", false, nil},
 	{"enable-module-command", "no", true, nil},
 	{"enable-protected-configs", "no", true, nil},
-	{"hash-max-listpack-entries", "512", false, []string{"hash-max-ziplist-entries"}},
-	{"hash-max-listpack-value", "64", false, []string{"hash-max-ziplist-value"}},
 	{"ignore-warnings", "", false, nil},
 	{"io-threads-do-reads", "no", true, nil},
 	{"jemalloc-bg-thread", "yes", false, nil},

@@ -20,8 +20,8 @@ import (
 // clock, random picks, and OBJECT/INFO internals.
 
 // startRedis runs a throwaway redis-server on a free port and returns a
-// RESP2 client for it.
-func startRedis(t *testing.T) *redis.Client {
+// RESP2 client for it; extra are more server options.
+func startRedis(t *testing.T, extra ...string) *redis.Client {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -34,8 +34,8 @@ func startRedis(t *testing.T) *redis.Client {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", t.TempDir())
+	cmd := exec.Command(bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", t.TempDir()}, extra...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

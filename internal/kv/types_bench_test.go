@@ -2,6 +2,7 @@ package kv
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -27,6 +28,28 @@ func BenchmarkTypesCommandPath(b *testing.B) {
 		}
 		return cmds
 	}
+	// hashes: HSET (updates, after the warm-up) of the 16 fields of a
+	// small hash and of the 1,024 of a large one (past
+	// hash-max-listpack-entries); HGET and HGETALL of the small one (the
+	// first pipeline of each creates it)
+	hcmds := func(cmd, key string, n int, value bool) [][]string {
+		var cmds [][]string
+		for i := 0; i < n; i++ {
+			c := []string{cmd, key, fmt.Sprintf("field:%04d", i)}
+			if value {
+				c = append(c, fmt.Sprintf("value:%08d", i))
+			}
+			cmds = append(cmds, c)
+		}
+		return cmds
+	}
+	reads := func(cmd [][]string) [][]string {
+		cmds := hcmds("HSET", "h", 16, true)
+		for i := 0; i < 63; i++ {
+			cmds = append(cmds, cmd...)
+		}
+		return cmds
+	}
 	for _, v := range []struct {
 		name  string
 		pipes [][]string // each a command; 16 consecutive ones make a pipeline
@@ -37,6 +60,10 @@ func BenchmarkTypesCommandPath(b *testing.B) {
 		{"pfadd", pfadd("hll", 20000), nil},
 		{"pfadd-sparse", pfadd("hlls", 64*16), nil},
 		{"pfcount", [][]string{{"PFCOUNT", "hll"}}, nil},
+		{"hset", hcmds("HSET", "h", 16, true), nil},
+		{"hset-big", hcmds("HSET", "hbig", 1024, true), nil},
+		{"hget", reads(hcmds("HGET", "h", 16, false)), nil},
+		{"hgetall", reads(slices.Repeat([][]string{{"HGETALL", "h"}}, 16)), nil},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			cfg := DefaultConfig()

@@ -77,7 +77,7 @@ func cmdRestore(c *Ctx) {
 		c.W.Error("BUSYKEY Target key name already exists.")
 		return
 	}
-	e, err := keyspace.ParseDump(c.Args[3])
+	e, err := keyspace.ParseDumpWithin(c.Args[3], c.Track.Settings.HashLimits())
 	if err != nil {
 		c.W.Error(err.Error())
 		return

@@ -33,8 +33,9 @@ func cmdHSet(c *Ctx) {
 		return
 	}
 	added := 0
+	lim := c.Track.Settings.HashLimits()
 	for i := 2; i < len(c.Args); i += 2 {
-		if h.Set(c.Args[i], c.Args[i+1]) {
+		if h.SetWithin(c.Args[i], c.Args[i+1], lim) {
 			added++
 		}
 	}
@@ -56,7 +57,7 @@ func cmdHSetNX(c *Ctx) {
 		return
 	}
 	h, _ = c.hashForWrite(c.Args[1])
-	h.Set(c.Args[2], c.Args[3])
+	h.SetWithin(c.Args[2], c.Args[3], c.Track.Settings.HashLimits())
 	c.Dirty++
 	c.W.Int(1)
 }
@@ -193,7 +194,7 @@ func cmdHIncrBy(c *Ctx) {
 	}
 	cur += by
 	h, _ = c.hashForWrite(c.Args[1])
-	h.Set(c.Args[2], strconv.AppendInt(nil, cur, 10))
+	h.SetWithin(c.Args[2], strconv.AppendInt(nil, cur, 10), c.Track.Settings.HashLimits())
 	c.Dirty++
 	c.W.Int(cur)
 }
@@ -226,7 +227,7 @@ func cmdHIncrByFloat(c *Ctx) {
 	}
 	v := strconv.FormatFloat(cur, 'f', -1, 64)
 	h, _ = c.hashForWrite(c.Args[1])
-	h.Set(c.Args[2], []byte(v))
+	h.SetWithin(c.Args[2], []byte(v), c.Track.Settings.HashLimits())
 	c.Dirty++
 	c.Log(bHSET, c.Args[1], c.Args[2], []byte(v))
 	c.W.BulkString(v)

@@ -388,9 +388,7 @@ func cloneEntry(e *keyspace.Entry) *keyspace.Entry {
 		keyspace.Sets.Of(e).Each(func(m []byte) { s.Add(m) })
 		n = keyspace.Sets.NewEntry(s)
 	case keyspace.Hashes.Kind():
-		h := keyspace.NewHash()
-		keyspace.Hashes.Of(e).Each(func(f, x []byte) { h.Set(f, x) })
-		n = keyspace.Hashes.NewEntry(h)
+		n = keyspace.Hashes.NewEntry(keyspace.Hashes.Of(e).Clone())
 	case keyspace.ZSets.Kind():
 		z := keyspace.NewZSet()
 		for x := keyspace.ZSets.Of(e).First(); x != nil; x = x.Next() {

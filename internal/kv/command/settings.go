@@ -1,6 +1,8 @@
 package command
 
 import (
+	"math"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -24,12 +26,16 @@ type settingValues struct {
 	streamNodeMaxEntries int64
 	streamNodeMaxBytes   int64
 	hllSparseMaxBytes    int64
+	hashMaxEntries       int64
+	hashMaxValue         int64
 }
 
 var defaultSettings = settingValues{
 	streamNodeMaxEntries: 100,
 	streamNodeMaxBytes:   4096,
 	hllSparseMaxBytes:    3000,
+	hashMaxEntries:       int64(keyspace.DefaultHashLimits.Entries),
+	hashMaxValue:         int64(keyspace.DefaultHashLimits.Value),
 }
 
 func (s *Settings) get() *settingValues {
@@ -46,6 +52,13 @@ func (s *Settings) get() *settingValues {
 func (s *Settings) NodeLimits() keyspace.NodeLimits {
 	v := s.get()
 	return keyspace.NodeLimits{MaxEntries: v.streamNodeMaxEntries, MaxBytes: v.streamNodeMaxBytes}
+}
+
+// HashLimits returns hash-max-listpack-entries and -value: the bounds
+// of a hash's small, ordered form.
+func (s *Settings) HashLimits() keyspace.HashLimits {
+	v := s.get()
+	return keyspace.HashLimits{Entries: int(min(v.hashMaxEntries, math.MaxInt)), Value: int(min(v.hashMaxValue, math.MaxInt))}
 }
 
 // HLLSparseMaxBytes returns hll-sparse-max-bytes.
@@ -69,19 +82,23 @@ type settingSpec struct {
 	name     string
 	min, max int64
 	field    func(v *settingValues) *int64
+	aliases  []string // Redis's older names
 }
 
 var settingSpecs = []settingSpec{
-	{"stream-node-max-entries", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.streamNodeMaxEntries }},
-	{"stream-node-max-bytes", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.streamNodeMaxBytes }},
-	{"hll-sparse-max-bytes", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.hllSparseMaxBytes }},
+	{"stream-node-max-entries", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.streamNodeMaxEntries }, nil},
+	{"stream-node-max-bytes", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.streamNodeMaxBytes }, nil},
+	{"hll-sparse-max-bytes", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.hllSparseMaxBytes }, nil},
+	{"hash-max-listpack-entries", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.hashMaxEntries }, []string{"hash-max-ziplist-entries"}},
+	{"hash-max-listpack-value", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.hashMaxValue }, []string{"hash-max-ziplist-value"}},
 }
 
-// SettingNames lists the parameters Settings holds.
+// SettingNames lists the parameters Settings holds, with their aliases.
 func SettingNames() []string {
-	names := make([]string, len(settingSpecs))
-	for i, sp := range settingSpecs {
-		names[i] = sp.name
+	var names []string
+	for _, sp := range settingSpecs {
+		names = append(names, sp.name)
+		names = append(names, sp.aliases...)
 	}
 	return names
 }
@@ -93,6 +110,9 @@ func (s *Settings) Params() map[string]string {
 	m := make(map[string]string, len(settingSpecs))
 	for _, sp := range settingSpecs {
 		m[sp.name] = strconv.FormatInt(*sp.field(v), 10)
+		for _, a := range sp.aliases {
+			m[a] = m[sp.name]
+		}
 	}
 	return m
 }
@@ -102,7 +122,7 @@ func (s *Settings) Params() map[string]string {
 // Redis words it, and is "" when it is not.
 func (s *Settings) Set(name, val string) (known bool, reason string) {
 	for _, sp := range settingSpecs {
-		if sp.name != name {
+		if sp.name != name && !slices.Contains(sp.aliases, name) {
 			continue
 		}
 		n, ok := parseMemory(val)

@@ -15,8 +15,9 @@ import (
 //	checksum= 8 bytes, little endian, CRC-64/ECMA of body and version
 //
 // type is one byte (0xC0 string, 0xC1 list, 0xC2 set, 0xC3 hash, 0xC4
-// sorted set, 0xC5 stream, see stream_dump.go; Redis's own types are 0..21, so a Redis payload is refused by
-// its type even if its checksum happened to match). A string is
+// sorted set, 0xC5 stream, see stream_dump.go; Redis's own types are
+// 0..21). Payloads made by Redis (RDB version 11 or older in the footer)
+// are read too, see dump_redis.go. A string is
 // uvarint(len) bytes; a collection is uvarint(count) then, per element,
 // uvarint(len) bytes (a hash: field then value; a sorted set: member then
 // the score as 8 bytes of IEEE 754, little endian). Collections are never
@@ -158,8 +159,16 @@ func (r *dumpReader) count(min int) int {
 	return int(n)
 }
 
-// ParseDump decodes a payload into a new entry (without expiry).
-func ParseDump(p []byte) (*Entry, error) {
+// ParseDump decodes a payload into a new entry (without expiry): one of
+// gantry's own, or one made by Redis's DUMP (dump_redis.go), told apart
+// by the version in the footer.
+func ParseDump(p []byte) (*Entry, error) { return ParseDumpWithin(p, DefaultHashLimits) }
+
+// ParseDumpWithin is ParseDump with the limits of a hash's small form.
+func ParseDumpWithin(p []byte, lim HashLimits) (*Entry, error) {
+	if len(p) >= 10 && binary.LittleEndian.Uint16(p[len(p)-10:]) != dumpVersion {
+		return parseRedisDump(p, lim)
+	}
 	body, err := verifyDump(p)
 	if err != nil {
 		return nil, err
@@ -191,7 +200,7 @@ func ParseDump(p []byte) (*Entry, error) {
 			f := r.bytes()
 			v := r.bytes()
 			if !r.err {
-				h.Set(f, v)
+				h.SetWithin(f, v, lim)
 			}
 		}
 		e = Hashes.NewEntry(h)

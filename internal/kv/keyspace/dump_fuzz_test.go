@@ -1,9 +1,34 @@
 package keyspace
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"os"
 	"testing"
 )
+
+// redisFixtures are the payloads captured from redis-server (see
+// ../restore_redis_test.go).
+func redisFixtures(tb testing.TB) [][]byte {
+	b, err := os.ReadFile("../testdata/redis-dumps.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var fixtures []struct{ Payload string }
+	if err := json.Unmarshal(b, &fixtures); err != nil {
+		tb.Fatal(err)
+	}
+	var out [][]byte
+	for _, fx := range fixtures {
+		p, err := hex.DecodeString(fx.Payload)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
 
 // FuzzParseDump: any payload is refused with an error or decodes into a
 // value whose own dump decodes again; nothing panics or allocates beyond
@@ -26,6 +51,9 @@ func FuzzParseDump(f *testing.F) {
 	}
 	f.Add([]byte("\x00\x03bar\n\x00\xb5\x90\x17\x8b\x1c\x8a\x8a\xf7"))
 	f.Add([]byte{})
+	for _, p := range redisFixtures(f) {
+		f.Add(p)
+	}
 	f.Fuzz(func(t *testing.T, p []byte) {
 		e, err := ParseDump(p)
 		if err != nil {

@@ -5,14 +5,23 @@ import (
 )
 
 // Small hashes are kept as one byte slice of length-prefixed fields and
-// values (like Redis's listpack), which costs a few bytes per field instead
-// of a Go map's hundreds of bytes per hash; a hash that grows past
-// hashMaxSmall fields or gets a field or value longer than hashMaxSmallLen
-// bytes becomes a map for good.
-const (
-	hashMaxSmall    = 128
-	hashMaxSmallLen = 64
-)
+// values (like Redis's listpack), in insertion order as Redis keeps them,
+// which costs a few bytes per field instead of a Go map's hundreds of
+// bytes per hash; a hash that grows past HashLimits.Entries fields or gets
+// a field or value longer than HashLimits.Value bytes becomes a map (no
+// order) for good. The limits are Redis's hash-max-listpack-entries and
+// hash-max-listpack-value, read at each write as Redis does.
+
+// HashLimits bound the small form of a hash.
+type HashLimits struct {
+	Entries int // fields
+	Value   int // bytes of a field or value
+}
+
+// DefaultHashLimits are gantry's defaults: Redis's 64 bytes, but 128
+// fields where Redis has 512, since the small form is searched linearly
+// (a lookup in a small hash of 512 fields costs about 40 times a map's).
+var DefaultHashLimits = HashLimits{Entries: 128, Value: 64}
 
 // Hash is the value of a hash key: lp (small) or m (large).
 type Hash struct {
@@ -76,9 +85,14 @@ func (h *Hash) Has(f []byte) bool {
 	return s >= 0
 }
 
-// Set sets a field and reports whether it is new.
-func (h *Hash) Set(f, v []byte) bool {
-	if h.m == nil && (len(f) > hashMaxSmallLen || len(v) > hashMaxSmallLen) {
+// Set sets a field and reports whether it is new, within
+// DefaultHashLimits.
+func (h *Hash) Set(f, v []byte) bool { return h.SetWithin(f, v, DefaultHashLimits) }
+
+// SetWithin sets a field and reports whether it is new; the hash leaves
+// its small form when it would pass lim.
+func (h *Hash) SetWithin(f, v []byte, lim HashLimits) bool {
+	if h.m == nil && (len(f) > lim.Value || len(v) > lim.Value) {
 		h.toMap()
 	}
 	if h.m != nil {
@@ -98,10 +112,22 @@ func (h *Hash) Set(f, v []byte) bool {
 			copy(old, v)
 			return false
 		}
-		h.lp = append(h.lp[:start], h.lp[end:]...)
-		h.n--
+		// replace the value where it is: the field keeps its place, as
+		// in Redis's listpack
+		var enc [binary.MaxVarintLen64]byte
+		k := binary.PutUvarint(enc[:], uint64(len(v)))
+		tail := len(h.lp) - end
+		grow := k + len(v) - (end - vpos)
+		if grow > 0 {
+			h.lp = append(h.lp, make([]byte, grow)...)
+		}
+		copy(h.lp[vpos+k+len(v):], h.lp[end:end+tail])
+		copy(h.lp[vpos:], enc[:k])
+		copy(h.lp[vpos+k:], v)
+		h.lp = h.lp[:vpos+k+len(v)+tail]
+		return false
 	}
-	if start < 0 && h.n >= hashMaxSmall {
+	if start < 0 && h.n >= lim.Entries {
 		h.toMap()
 		h.m[string(f)] = string(v)
 		h.bytes += len(f) + len(v)
@@ -150,6 +176,18 @@ func (h *Hash) Each(fn func(f, v []byte)) {
 		v, pos = lpNext(h.lp, pos)
 		fn(f, v)
 	}
+}
+
+// Clone returns a deep copy in the same form (and order, when small).
+func (h *Hash) Clone() *Hash {
+	n := &Hash{lp: append([]byte(nil), h.lp...), n: h.n, bytes: h.bytes}
+	if h.m != nil {
+		n.m = make(map[string]string, len(h.m))
+		for f, v := range h.m {
+			n.m[f] = v
+		}
+	}
+	return n
 }
 
 func (h *Hash) toMap() {

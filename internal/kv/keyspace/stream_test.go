@@ -1,6 +1,7 @@
 package keyspace
 
 import (
+	"encoding/hex"
 	"fmt"
 	"testing"
 )
@@ -190,5 +191,41 @@ func TestStreamDumpRoundTrip(t *testing.T) {
 	}
 	if r.Group([]byte("empty")).EntriesRead != InvalidEntriesRead {
 		t.Error("an unknown read counter was not kept")
+	}
+}
+
+// A stream payload of Redis 5/6 (RDB type 15) has no read counters: each
+// group's is estimated from its last delivered ID, as Redis 7 does. The
+// payload (built by rdbcodec's test encoder, streamValue): entries 5-0
+// and 6-0 (5-1 deleted), group g at 6-0 with consumer alice owning both.
+func TestParseDumpLegacyRedisStream(t *testing.T) {
+	p, err := hex.DecodeString("0f0110000000000000000500000000000000004040400000001a0002010101020181610281620200010201000100010101" +
+		"0201050101010001010101018163020301060100010101000101018178028179020601ff02060001016706000200000000000000" +
+		"050000000000000000e8030000000000000100000000000000060000000000000000d007000000000000030105616c696365b80b" +
+		"00000000000002000000000000000500000000000000000000000000000006000000000000000009004dd87bdd8addd036")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := ParseDump(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Streams.Of(e)
+	if s.Len() != 2 || s.EntriesAdded() != 2 || s.LastID() != (StreamID{6, 0}) || !s.MaxDeletedID().IsZero() {
+		t.Fatalf("stream: len %d added %d last %v maxdel %v", s.Len(), s.EntriesAdded(), s.LastID(), s.MaxDeletedID())
+	}
+	g := s.Group([]byte("g"))
+	if g == nil || g.EntriesRead != 2 || g.PendingLen() != 2 {
+		t.Fatalf("group %+v", g)
+	}
+	if lag, ok := s.Lag(g); !ok || lag != 0 {
+		t.Errorf("lag %d %v", lag, ok)
+	}
+	c := g.Consumer([]byte("alice"))
+	if c == nil || c.PendingLen() != 2 || c.SeenTime != 3000 || c.ActiveTime != 3000 {
+		t.Errorf("consumer %+v", c)
+	}
+	if p := g.Pending(StreamID{6, 0}); p == nil || p.DeliveryCount != 3 || p.DeliveryTime != 2000 || p.Consumer != c {
+		t.Errorf("pending 6-0: %+v", p)
 	}
 }
