@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -21,9 +22,10 @@ func init() {
 
 func newAgentCmd() *cobra.Command {
 	var (
-		labels   []string
-		logLevel string
-		cfg      = agent.DefaultConfig()
+		labels    []string
+		logLevel  string
+		pprofAddr string
+		cfg       = agent.DefaultConfig()
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -76,6 +78,11 @@ serves task logs to servers only. SIGHUP reloads the files.`,
 			if err := a.Start(ctx); err != nil {
 				return err
 			}
+			if pprofAddr != "" {
+				// net/http/pprof registers on the default mux; the agent's
+				// API uses its own, so profiles are only on this address.
+				go func() { cfg.Logger.Error("pprof stopped", "error", http.ListenAndServe(pprofAddr, nil)) }()
+			}
 			scheme := "http"
 			if cfg.TLS.Enabled() {
 				scheme = "https"
@@ -88,6 +95,7 @@ serves task logs to servers only. SIGHUP reloads the files.`,
 	f := cmd.Flags()
 	agentFlags(f, &cfg, &labels)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6061; for profiling the agent's memory and CPU)")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd
 }
