@@ -87,14 +87,17 @@ func measureAgentMemory(t *testing.T, d dockerEnv, bin string, copies int, profi
 	c.waitReadyNodes(1)
 	const settle = 30 * time.Second
 	sample := func(what string) int {
+		cpu0 := procCPU(agent.Cmd.Process.Pid)
 		time.Sleep(settle)
-		m, err := procMemKB(agent.Cmd.Process.Pid, "VmRSS", "VmHWM")
+		cpu := procCPU(agent.Cmd.Process.Pid) - cpu0
+		m, err := procMemKB(agent.Cmd.Process.Pid, "VmRSS", "VmHWM", "RssAnon", "RssFile")
 		if err != nil {
 			t.Fatal(err)
 		}
 		stats := heapStats(t, pprofAddr, profiles, name+"-"+what)
-		t.Logf("%s: VmRSS %.1f MiB, VmHWM %.1f MiB; %s (load %s)", what,
-			float64(m["VmRSS"])/1024, float64(m["VmHWM"])/1024, stats, loadAvg())
+		t.Logf("%s: VmRSS %.1f MiB (anonymous %.1f, file %.1f), VmHWM %.1f MiB; %s; CPU %.2fs in %s (load %s)", what,
+			float64(m["VmRSS"])/1024, float64(m["RssAnon"])/1024, float64(m["RssFile"])/1024,
+			float64(m["VmHWM"])/1024, stats, cpu.Seconds(), settle, loadAvg())
 		busyHWM = m["VmHWM"]
 		return m["VmRSS"]
 	}
@@ -145,13 +148,14 @@ func heapStats(t *testing.T, addr, dir, name string) string {
 		}
 	}
 	b := get("http://" + addr + "/debug/pprof/heap?debug=1")
-	want := []string{"HeapInuse", "HeapIdle", "HeapReleased", "StackInuse", "Sys", "NumGC"}
+	want := []string{"HeapAlloc", "HeapInuse", "HeapIdle", "HeapReleased", "Stack", "Sys", "NumGC"}
 	got := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), " = ")
 		if ok {
+			v, _, _ = strings.Cut(v, " / ") // Stack = in use / from the OS
 			got[k] = v
 		}
 	}
@@ -168,4 +172,22 @@ func heapStats(t *testing.T, addr, dir, name string) string {
 	}
 	goroutines := bytes.Count(get("http://"+addr+"/debug/pprof/goroutine?debug=2"), []byte("\ngoroutine "))
 	return fmt.Sprintf("MiB: %s; NumGC %s, goroutines %d", strings.Join(parts, ", "), got["NumGC"], goroutines+1)
+}
+
+// procCPU is the user and system CPU time a process has used.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (in parentheses, which may hold spaces):
+	// utime and stime are the 14th and 15th fields, in clock ticks (100/s).
+	_, rest, _ := bytes.Cut(b, []byte(") "))
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
