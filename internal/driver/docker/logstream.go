@@ -36,14 +36,20 @@ const maxStreamError = 4 << 10
 
 // logStream is an open log stream: its body and the connection under it.
 type logStream struct {
-	io.Reader
+	body io.ReadCloser
 	conn net.Conn
 	stop func() bool // cancels the close-on-cancel of the request's context
 }
 
+func (s *logStream) Read(p []byte) (int, error) { return s.body.Read(p) }
+
+// Close closes the connection, then the body: a body closed first would
+// be read to its end, which a followed log never reaches.
 func (s *logStream) Close() error {
 	s.stop()
-	return s.conn.Close()
+	err := s.conn.Close()
+	_ = s.body.Close()
+	return err
 }
 
 // openLogStream asks the daemon for a container's log (GET
@@ -97,6 +103,11 @@ func openLogStream(ctx context.Context, cli *client.Client, id string, q url.Val
 	if err != nil {
 		return fail(err)
 	}
+	if ctx.Err() != nil { // cancelled before the close-on-cancel ran
+		_, err := fail(ctx.Err())
+		_ = resp.Body.Close() // after the connection: nothing left to drain
+		return nil, err
+	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxStreamError))
 		var msg struct {
@@ -106,7 +117,9 @@ func openLogStream(ctx context.Context, cli *client.Client, id string, q url.Val
 		if json.Unmarshal(b, &msg) == nil && msg.Message != "" {
 			text = msg.Message
 		}
-		return fail(fmt.Errorf("daemon answered %s: %s", resp.Status, text))
+		_, err := fail(fmt.Errorf("daemon answered %s: %s", resp.Status, text))
+		_ = resp.Body.Close() // after the connection: nothing left to drain
+		return nil, err
 	}
-	return &logStream{Reader: resp.Body, conn: conn, stop: stop}, nil
+	return &logStream{body: resp.Body, conn: conn, stop: stop}, nil
 }
