@@ -31,8 +31,35 @@ import (
 // it are read past it.
 const streamReadBuffer = 1 << 10
 
-// maxStreamError bounds what is read of an error answer.
-const maxStreamError = 4 << 10
+// maxStreamError bounds what is read of an error answer, and
+// maxStreamHeader its status line and headers (the client's transport
+// allows 1 MiB).
+const (
+	maxStreamError  = 4 << 10
+	maxStreamHeader = 1 << 20
+)
+
+// headerLimit lets at most n bytes through while n >= 0, then fails
+// reads; n < 0 lifts the limit (once the headers are read).
+type headerLimit struct {
+	r io.Reader
+	n int64
+}
+
+func (h *headerLimit) Read(p []byte) (int, error) {
+	if h.n < 0 {
+		return h.r.Read(p)
+	}
+	if h.n == 0 {
+		return 0, fmt.Errorf("the daemon's answer headers exceed %d bytes", maxStreamHeader)
+	}
+	if int64(len(p)) > h.n {
+		p = p[:h.n]
+	}
+	k, err := h.r.Read(p)
+	h.n -= int64(k)
+	return k, err
+}
 
 // logStream is an open log stream: its body and the connection under it.
 type logStream struct {
@@ -99,10 +126,12 @@ func openLogStream(ctx context.Context, cli *client.Client, id string, q url.Val
 	if err := req.Write(conn); err != nil {
 		return fail(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, streamReadBuffer), req)
+	limit := &headerLimit{r: conn, n: maxStreamHeader}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(limit, streamReadBuffer), req)
 	if err != nil {
 		return fail(err)
 	}
+	limit.n = -1
 	if ctx.Err() != nil { // cancelled before the close-on-cancel ran
 		_, err := fail(ctx.Err())
 		_ = resp.Body.Close() // after the connection: nothing left to drain

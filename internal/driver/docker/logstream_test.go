@@ -39,11 +39,17 @@ func fakeDaemon(t *testing.T, handler http.HandlerFunc) *client.Client {
 // TestOpenLogStream: the request reaches the daemon's log endpoint with
 // the client's API version and the query; a followed stream is read as it
 // is written, and cancelling the context ends a read that waits for more;
-// an error answer is returned with the daemon's message.
+// an error answer is returned with the daemon's message, and headers
+// beyond the limit are refused.
 func TestOpenLogStream(t *testing.T) {
 	release := make(chan struct{})
 	var gotPath, gotQuery string
 	cli := fakeDaemon(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "big") {
+			w.Header().Set("X-Big", strings.Repeat("a", maxStreamHeader))
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		if strings.Contains(r.URL.Path, "missing") {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusNotFound)
@@ -97,6 +103,9 @@ func TestOpenLogStream(t *testing.T) {
 	_, err = openLogStream(context.Background(), cli, "missing", q)
 	if err == nil || !strings.Contains(err.Error(), "No such container: missing") || !strings.Contains(err.Error(), "404") {
 		t.Errorf("error %v, want the daemon's 404 message", err)
+	}
+	if _, err := openLogStream(context.Background(), cli, "big", q); err == nil || !strings.Contains(err.Error(), "exceed") {
+		t.Errorf("oversized headers: error %v, want the limit's", err)
 	}
 	cancelled, cancel2 := context.WithCancel(context.Background())
 	cancel2()
