@@ -108,7 +108,7 @@ serves task logs to servers only. SIGHUP reloads the files.`,
 // runtime lets the heap grow by GOGC percent of it (and of the goroutine
 // stacks) before collecting: 50 instead of 100 takes about a megabyte off
 // the agent's resident size for a collection every few seconds instead of
-// every several (docs/agent.md, "Memory").
+// every several (docs/agent.md, "Memory, start-to-healthy and DNS figures").
 const agentGOGC = 50
 
 // agentRuntime sets the agent process's garbage collector (agentGOGC,

@@ -28,7 +28,10 @@ import (
 // GANTRY_AGENT_MEM may instead list agent binaries (comma-separated) to
 // compare, each run GANTRY_AGENT_MEM_ROUNDS times (default 1), taking turns,
 // so that they share the machine's load; the servers are the tree's
-// binary. GANTRY_AGENT_MEM_PROFILES=DIR saves each agent's heap profile
+// binary. Copy the binaries with cp before comparing them: how many of a
+// binary's pages the kernel maps (the file-backed part of RSS) depends on
+// how the file sits in the page cache, and a freshly linked one may hold
+// large folios that are mapped whole (docs/agent.md, "Memory, start-to-healthy and DNS figures"). GANTRY_AGENT_MEM_PROFILES=DIR saves each agent's heap profile
 // (idle and with the copies) there, for go tool pprof.
 func TestDockerAgentMemory(t *testing.T) {
 	bins := os.Getenv("GANTRY_AGENT_MEM")
