@@ -31,8 +31,10 @@ import (
 // binary. Copy the binaries with cp before comparing them: how many of a
 // binary's pages the kernel maps (the file-backed part of RSS) depends on
 // how the file sits in the page cache, and a freshly linked one may hold
-// large folios that are mapped whole (docs/agent.md, "Memory, start-to-healthy and DNS figures"). GANTRY_AGENT_MEM_PROFILES=DIR saves each agent's heap profile
-// (idle and with the copies) there, for go tool pprof.
+// large folios that are mapped whole (docs/agent.md, "Memory,
+// start-to-healthy and DNS figures"). GANTRY_AGENT_MEM_PROFILES=DIR saves
+// each agent's heap profile (idle and with the copies) there, for go tool
+// pprof.
 func TestDockerAgentMemory(t *testing.T) {
 	bins := os.Getenv("GANTRY_AGENT_MEM")
 	if bins == "" {
