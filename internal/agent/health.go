@@ -47,6 +47,8 @@ type checkState struct {
 	checked bool  // a result arrived since the task started
 	okRun   int   // consecutive passing results
 	failRun int   // consecutive non-passing results
+
+	timer *time.Timer // the next probe; guarded by healthRunner.mu
 }
 
 // observe records one result and reports whether the status (or, for the
@@ -87,16 +89,23 @@ func (s *checkState) wantsRestart(now, started time.Time) bool {
 	return now.Sub(started) >= r.Grace.D()
 }
 
-// healthRunner runs one task's checks while it runs.
+// healthRunner runs one task's checks while it runs. A check is a timer,
+// not a goroutine: each probe runs in the goroutine its timer starts, and
+// between probes a check holds no goroutine (and no stack), which on a
+// node of many copies checked every few seconds is most of the time.
 type healthRunner struct {
 	r       *runner
 	task    driver.Task
 	alloc   *structs.Allocation
 	started time.Time
 
-	restart chan string // a check_restart's reason; buffered 1
-	stopCh  chan struct{}
-	wg      sync.WaitGroup
+	restart chan string     // a check_restart's reason; buffered 1
+	ctx     context.Context // cancelled by stop: probes in flight end
+	cancel  context.CancelFunc
+	// wg counts the checks still scheduled or probing; a check leaves it
+	// once, when it sees ctx cancelled, when stop takes its pending timer
+	// back, or when its check_restart fired.
+	wg sync.WaitGroup
 
 	mu      sync.Mutex
 	checks  []*checkState
@@ -112,8 +121,8 @@ func (r *runner) startHealth(task driver.Task, reattached bool) *healthRunner {
 	rec := r.snapshot()
 	alloc := rec.Alloc
 	now := r.a.cfg.Now()
-	h := &healthRunner{r: r, task: task, alloc: alloc, started: now,
-		restart: make(chan string, 1), stopCh: make(chan struct{})}
+	h := &healthRunner{r: r, task: task, alloc: alloc, started: now, restart: make(chan string, 1)}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	prev := map[string]structs.CheckStatus{}
 	if reattached && rec.Health != nil {
 		for _, c := range rec.Health.Checks {
@@ -138,7 +147,7 @@ func (r *runner) startHealth(task driver.Task, reattached bool) *healthRunner {
 	r.a.health.tasks.Inc()
 	for _, s := range h.checks {
 		h.wg.Add(1)
-		go h.loop(s)
+		h.schedule(s, s.check.InitialDelay.D())
 	}
 	return h
 }
@@ -157,12 +166,18 @@ func (h *healthRunner) stop(unhealthy bool) {
 	if h == nil {
 		return
 	}
-	select {
-	case <-h.stopCh:
+	h.mu.Lock()
+	if h.ctx.Err() != nil {
+		h.mu.Unlock()
 		return
-	default:
 	}
-	close(h.stopCh)
+	h.cancel()
+	for _, s := range h.checks {
+		if s.timer != nil && s.timer.Stop() {
+			h.wg.Done() // its probe will not run
+		}
+	}
+	h.mu.Unlock()
 	h.wg.Wait()
 	h.r.a.health.tasks.Dec()
 	h.mu.Lock()
@@ -226,53 +241,58 @@ func (h *healthRunner) publish(now int64, force bool) {
 	})
 }
 
-// loop probes one check until the task stops.
-func (h *healthRunner) loop(s *checkState) {
-	defer h.wg.Done()
-	wait := s.check.InitialDelay.D()
-	for {
-		t := time.NewTimer(wait)
+// schedule arms s's timer to probe after wait, unless the checks were
+// stopped (then s leaves h.wg). Under h.mu, so stop either finds the
+// timer pending (and takes it back) or schedule finds h stopped.
+func (h *healthRunner) schedule(s *checkState, wait time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ctx.Err() != nil {
+		h.wg.Done()
+		return
+	}
+	if s.timer == nil {
+		s.timer = time.AfterFunc(wait, func() { h.fire(s) })
+		return
+	}
+	s.timer.Reset(wait)
+}
+
+// fire probes a check once, in its timer's goroutine, applies the result
+// and schedules the next probe (or asks for the restart check_restart
+// wants, and stops probing).
+func (h *healthRunner) fire(s *checkState) {
+	if h.ctx.Err() != nil {
+		h.wg.Done() // stopped while the timer fired
+		return
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, s.check.Timeout.D()) // a stop cancels a probe in flight
+	result, output := h.probe(ctx, s.check)
+	cancel()
+	if h.ctx.Err() != nil {
+		h.wg.Done()
+		return
+	}
+	h.r.a.health.probes.WithLabelValues(s.check.Type, result).Inc()
+	now := h.r.a.cfg.Now()
+	h.mu.Lock()
+	changed := s.observe(result, output, now.UnixNano())
+	restart := s.wantsRestart(now, h.started)
+	h.mu.Unlock()
+	if changed {
+		h.publish(now.UnixNano(), false)
+	}
+	if restart {
+		why := fmt.Sprintf("check %q failed %d times in a row (check_restart limit %d): %s",
+			s.name, s.failRun, s.check.CheckRestart.Limit, structs.TruncateCheckOutput(output))
 		select {
-		case <-h.stopCh:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		wait = s.check.Interval.D()
-		ctx, cancel := context.WithTimeout(context.Background(), s.check.Timeout.D())
-		go func() { // a stop cancels a probe in flight
-			select {
-			case <-h.stopCh:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		result, output := h.probe(ctx, s.check)
-		cancel()
-		select {
-		case <-h.stopCh:
-			return
+		case h.restart <- why:
 		default:
 		}
-		h.r.a.health.probes.WithLabelValues(s.check.Type, result).Inc()
-		now := h.r.a.cfg.Now()
-		h.mu.Lock()
-		changed := s.observe(result, output, now.UnixNano())
-		restart := s.wantsRestart(now, h.started)
-		h.mu.Unlock()
-		if changed {
-			h.publish(now.UnixNano(), false)
-		}
-		if restart {
-			why := fmt.Sprintf("check %q failed %d times in a row (check_restart limit %d): %s",
-				s.name, s.failRun, s.check.CheckRestart.Limit, structs.TruncateCheckOutput(output))
-			select {
-			case h.restart <- why:
-			default:
-			}
-			return
-		}
+		h.wg.Done()
+		return
 	}
+	h.schedule(s, s.check.Interval.D())
 }
 
 // probe runs a check once and returns its result and output.

@@ -24,10 +24,14 @@ func newAgentHealth(reg prometheus.Registerer) (*agentHealth, error) {
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gantry_agent_check_probes_total", Help: "Health check runs, by check type and result."},
 			[]string{"type", "result"}),
-		// No keep-alive: one idle connection per checked copy would add
-		// up on a node with many copies; no proxy: checks go straight to
-		// the copy.
-		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}},
+		// No keep-alive: one idle connection per checked copy (and its
+		// two goroutines) would add up on a node with many copies; no
+		// proxy: checks go straight to the copy. A probe reads a status
+		// line, headers and at most maxHTTPCheckBody: 1 KiB buffers
+		// instead of the default 4 KiB ones make each probe's connection
+		// cheaper, and the headers are bounded.
+		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil,
+			WriteBufferSize: 1 << 10, ReadBufferSize: 1 << 10, MaxResponseHeaderBytes: 64 << 10}},
 	}
 	for _, c := range []prometheus.Collector{h.tasks, h.healthy, h.probes} {
 		if err := reg.Register(c); err != nil {

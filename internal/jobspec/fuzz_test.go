@@ -57,6 +57,7 @@ func FuzzParse(f *testing.F) {
 		"services: [{name: Web}, {name: web}, {}]\n", "services: {name: web}\n", "services: [{checks: [{}]}]\n",
 		"services: [{name: a, checks: [{type: http, interval: -1s, check_restart: {limit: -1}}]}]\n",
 		"{\"services\": [{\"name\": \"a\", \"checks\": [{\"type\": \"tcp\", \"interval\": 100}]}]}",
+		"services: []\n", "services: [{name: a, tags: [], checks: []}]\n", "services: [{name: a, checks: [{type: script, command: x, args: []}]}]\n",
 	}
 	files, _ := filepath.Glob("../../examples/*.yaml")
 	more, _ := filepath.Glob("../../examples/*/*.yaml") // two-tier: services and checks

@@ -236,6 +236,24 @@ func normalize(job *structs.Job) error {
 			t.VolumeMounts = nil
 		}
 	}
+	// Services and checks (health.go in structs).
+	if len(job.Services) == 0 {
+		job.Services = nil
+	}
+	for i := range job.Services {
+		svc := &job.Services[i]
+		if len(svc.Tags) == 0 {
+			svc.Tags = nil
+		}
+		if len(svc.Checks) == 0 {
+			svc.Checks = nil
+		}
+		for k := range svc.Checks {
+			if len(svc.Checks[k].Args) == 0 {
+				svc.Checks[k].Args = nil
+			}
+		}
+	}
 	if len(job.Constraints) == 0 {
 		job.Constraints = nil
 	}

@@ -25,6 +25,17 @@ func FuzzJobBody(f *testing.F) {
 		  "constraints":[{"label":"zone","op":"in","values":["a","b"]},{"label":"attr.os","op":"regexp","value":"^lin"}],
 		  "restart":{"attempts":1,"interval":"1m","delay":"1s"},"reschedule":{"attempts":0,"delay":5}}}`,
 		`{"job":null}`, `{}`, `[]`, `{"job":{"count":-1}}`, `{"job":{"restart":{"delay":"forever"}}}`,
+		// Ports, services and checks, volumes, tasks of a copy.
+		`{"job":{"name":"web","driver":"docker","config":{"image":"busybox"},"resources":{"cpu":20,"memory_mb":16},
+		  "network":{"ports":[{"label":"http"},{"label":"admin","static":8080,"to":80}]},
+		  "services":[{"name":"web","port":"http","tags":["v1"],"checks":[{"type":"http","path":"/health","interval":"1s","timeout":"2s",
+		  "success_threshold":2,"failure_threshold":3,"check_restart":{"limit":5,"grace":"30s"}},{"type":"script","command":"/bin/true","args":[]}]}]}}`,
+		`{"job":{"name":"db","driver":"mock","resources":{"cpu":1,"memory_mb":1},
+		  "volumes":{"data":{"type":"host","source":"pgdata","read_only":true},"cache":{"type":"docker","source":"c"}},
+		  "volume_mounts":[{"volume":"data","destination":"/d"}],
+		  "tasks":[{"name":"init","driver":"mock","lifecycle":{"hook":"prestart"},"resources":{"cpu":1,"memory_mb":1}},
+		           {"name":"log","driver":"mock","lifecycle":{"hook":"poststart","sidecar":true},"volume_mounts":[{"volume":"cache","destination":"/c"}]}]}}`,
+		`{"job":{"name":"p","driver":"mock","resources":{"cpu":1,"memory_mb":1},"network":{"ports":[{"label":"a","static":70000}]},"services":[{"name":"-bad"}]}}`,
 	} {
 		f.Add(seed)
 	}

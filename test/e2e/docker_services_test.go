@@ -6,17 +6,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
-
 	"github.com/gantry-project/gantry/api"
-	"github.com/gantry-project/gantry/internal/driver/docker/dockertest"
 )
 
 // TestDockerTwoTierServices runs examples/two-tier/backend.yaml and
@@ -29,8 +25,7 @@ import (
 // measures: the copies' container-start-to-healthy p50/p99 and the agent's
 // RSS with them running.
 func TestDockerTwoTierServices(t *testing.T) {
-	cli := dockertest.Client(t)
-	image := dockertest.Image(t, cli)
+	d := newDockerEnv(t)
 	copies := 3
 	if n, err := strconv.Atoi(os.Getenv("GANTRY_HEALTH_COPIES")); err == nil && n > 0 {
 		copies = n
@@ -41,30 +36,12 @@ func TestDockerTwoTierServices(t *testing.T) {
 	agent := c.startAgentArgs("docker-1", "--cpu", "8000", "--memory", "8192", "--dns-addr", dnsAddr)
 	c.waitReadyNodes(1)
 
-	run := func(example string, count int) string {
-		b, err := os.ReadFile(filepath.Join("..", "..", "examples", example))
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec := strings.ReplaceAll(string(b), "gantry-busybox:local", image)
-		if count > 0 {
-			spec = strings.Replace(spec, "count: 3\n", fmt.Sprintf("count: %d\n", count), 1)
-		}
-		file := filepath.Join(c.dir, filepath.Base(example))
-		if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := c.gantry("job", "run", "--detach", file); err != nil {
-			t.Fatalf("job run %s: %v\n%s", example, err, out)
-		}
-		return file
-	}
-	run("two-tier/backend.yaml", 0)
+	c.runExample(d.image, "two-tier/backend.yaml", 0)
 	c.waitFor(90*time.Second, "the backend healthy", func() (bool, string) {
 		ins, why := healthyInstances(c.client, "backend")
 		return len(ins) == 1, why
 	})
-	run("two-tier/web.yaml", copies)
+	c.runExample(d.image, "two-tier/web.yaml", copies)
 	var web []api.ServiceInstance
 	firstHealthy := map[string]time.Time{} // alloc ID -> first seen healthy in the catalog
 	c.waitFor(300*time.Second, fmt.Sprintf("%d healthy web copies", copies), func() (bool, string) {
@@ -100,13 +77,7 @@ func TestDockerTwoTierServices(t *testing.T) {
 	}
 	if os.Getenv("GANTRY_HEALTH_COPIES") != "" {
 		logStartToHealthy(t, c.liveAllocs("web"), firstHealthy)
-		if rss, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", agent.Cmd.Process.Pid)); err == nil {
-			for _, l := range strings.Split(string(rss), "\n") {
-				if strings.HasPrefix(l, "VmRSS:") {
-					t.Logf("docker agent with %d containers running (and checked every 1s): %s (load %s)", copies+1, strings.Join(strings.Fields(l), " "), loadAvg())
-				}
-			}
-		}
+		logRSS(t, agent, fmt.Sprintf("docker agent with %d containers running (and checked every 1s)", copies+1))
 	}
 	for _, job := range []string{"web", "backend"} {
 		if out, err := c.gantry("job", "stop", job); err != nil {
@@ -119,11 +90,7 @@ func TestDockerTwoTierServices(t *testing.T) {
 	})
 	// The catalog drops a copy once it is stopped; its container goes a
 	// little later. Wait for that, or the agent's end would leave it.
-	c.waitFor(180*time.Second, "the jobs' containers removed", func() (bool, string) {
-		list, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true,
-			Filters: make(client.Filters).Add("ancestor", image)})
-		return err == nil && len(list.Items) == 0, fmt.Sprint(len(list.Items), " containers ", err)
-	})
+	waitNoContainers(c, d, 180*time.Second)
 }
 
 // logStartToHealthy logs the p50 and p99 of the copies' time from their

@@ -15,7 +15,6 @@ import (
 
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/driver/docker"
-	"github.com/gantry-project/gantry/internal/driver/docker/dockertest"
 )
 
 // TestDockerJobRunsAndLogs: a server and two agents, one of them without
@@ -26,8 +25,7 @@ import (
 // GANTRY_DOCKER_COPIES=20 runs 20 copies and logs what the note measures:
 // the copies' received-to-started times and the Docker agent's RSS.
 func TestDockerJobRunsAndLogs(t *testing.T) {
-	cli := dockertest.Client(t)
-	image := dockertest.Image(t, cli)
+	d := newDockerEnv(t)
 	copies := 2
 	if n, err := strconv.Atoi(os.Getenv("GANTRY_DOCKER_COPIES")); err == nil && n > 0 {
 		copies = n
@@ -63,7 +61,7 @@ config:
   image: %s
   command: sh
   args: ["-c", "echo hello-from-docker $GANTRY_ALLOC_INDEX; exec sleep 1000"]
-`, job, copies, image)
+`, job, copies, d.image)
 	file := filepath.Join(c.dir, "docker.yaml")
 	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
@@ -84,21 +82,14 @@ config:
 	})
 	if os.Getenv("GANTRY_DOCKER_COPIES") != "" {
 		logStartTimes(t, running)
-		rss, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", withDocker.Cmd.Process.Pid))
-		if err == nil {
-			for _, l := range strings.Split(string(rss), "\n") {
-				if strings.HasPrefix(l, "VmRSS:") {
-					t.Logf("docker agent with %d containers running: %s", copies, strings.Join(strings.Fields(l), " "))
-				}
-			}
-		}
+		logRSS(t, withDocker, fmt.Sprintf("docker agent with %d containers running", copies))
 	}
 
 	if out, err := c.gantry("job", "stop", job); err != nil {
 		t.Fatalf("job stop: %v\n%s", err, out)
 	}
 	c.waitFor(60*time.Second, "the job's containers removed", func() (bool, string) {
-		list, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true,
+		list, err := d.cli.ContainerList(context.Background(), client.ContainerListOptions{All: true,
 			Filters: make(client.Filters).Add("label", docker.LabelJob+"="+job)})
 		return err == nil && len(list.Items) == 0, fmt.Sprint(len(list.Items), " containers ", err)
 	})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,10 +22,14 @@ import (
 	"github.com/gantry-project/gantry/internal/durable"
 )
 
-// logChunk is the copy buffer of one container: the log stream is read
-// frame by frame through it, so a task's output costs the agent this much
-// memory however long its lines are.
+// logChunk is the size of the copy buffers: the log stream is read frame
+// by frame through one, so a task's output costs the agent this much
+// memory however long its lines are. A copier takes a buffer from
+// frameBufs only while it copies a frame and waits for the next frame's
+// header without one: a node of idle containers holds none.
 const logChunk = 32 << 10
+
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, logChunk); return &b }}
 
 // cursor is how far a container's log stream has been copied: the
 // daemon's timestamp of the last entry written and how many entries with
@@ -46,8 +51,7 @@ type logCopier struct {
 	log      *slog.Logger
 	interval time.Duration
 	out      [2]*tasklog.Writer // stdout, stderr
-	buf      []byte
-	failing  bool // writes are failing (a full disk); noted once per run
+	failing  bool               // writes are failing (a full disk); noted once per run
 
 	mu    sync.Mutex
 	cur   cursor      // guarded by mu
@@ -59,8 +63,7 @@ type logCopier struct {
 // cursor of another container, an earlier run's, starts from the top).
 func openLogs(cli *client.Client, cfg *driver.TaskConfig, containerID string, interval time.Duration, log *slog.Logger) (*logCopier, error) {
 	lc := cfg.Logs.WithDefaults()
-	c := &logCopier{cli: cli, dir: cfg.AllocDir, log: log, interval: interval, buf: make([]byte, logChunk),
-		cur: cursor{Container: containerID}}
+	c := &logCopier{cli: cli, dir: cfg.AllocDir, log: log, interval: interval, cur: cursor{Container: containerID}}
 	for i, base := range []string{driver.StdoutFile, driver.StderrFile} {
 		w, err := tasklog.OpenWriter(cfg.AllocDir, base, lc.MaxFiles, int64(lc.MaxFileSizeMB)<<20)
 		if err != nil {
@@ -84,11 +87,15 @@ func (c *logCopier) copyStream(ctx context.Context, follow bool) error {
 	c.mu.Lock()
 	cur := c.cur
 	c.mu.Unlock()
-	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Timestamps: true}
-	if !cur.Time.IsZero() {
-		opts.Since = cur.Time.Format(time.RFC3339Nano)
+	q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "timestamps": {"1"}}
+	if follow {
+		q.Set("follow", "1")
 	}
-	rc, err := c.cli.ContainerLogs(ctx, cur.Container, opts)
+	if !cur.Time.IsZero() {
+		// The API's "since": seconds, with nanoseconds as the fraction.
+		q.Set("since", fmt.Sprintf("%d.%09d", cur.Time.Unix(), cur.Time.Nanosecond()))
+	}
+	rc, err := openLogStream(ctx, c.cli, cur.Container, q)
 	if err != nil {
 		return fmt.Errorf("reading the log of container %s: %w", short(cur.Container), err)
 	}
@@ -121,13 +128,16 @@ func (c *logCopier) copyFrames(r io.Reader, from cursor) error {
 
 // frame copies one log entry of size bytes: "<RFC3339Nano timestamp> <output>".
 func (c *logCopier) frame(r io.Reader, stream byte, size int, since time.Time, skip *int) error {
-	first := min(size, len(c.buf))
-	if _, err := io.ReadFull(r, c.buf[:first]); err != nil {
+	bp := frameBufs.Get().(*[]byte)
+	defer frameBufs.Put(bp)
+	buf := *bp
+	first := min(size, len(buf))
+	if _, err := io.ReadFull(r, buf[:first]); err != nil {
 		return err
 	}
 	if stream == 3 {
 		// The daemon's own error, sent in the stream.
-		return fmt.Errorf("daemon: %s", bytes.TrimSpace(c.buf[:first]))
+		return fmt.Errorf("daemon: %s", bytes.TrimSpace(buf[:first]))
 	}
 	var w *tasklog.Writer
 	switch stream {
@@ -136,7 +146,7 @@ func (c *logCopier) frame(r io.Reader, stream byte, size int, since time.Time, s
 	case 2:
 		w = c.out[1]
 	}
-	data := c.buf[:first]
+	data := buf[:first]
 	var ts time.Time
 	if sp := bytes.IndexByte(data[:min(len(data), 64)], ' '); sp > 0 {
 		if t, err := time.Parse(time.RFC3339Nano, string(data[:sp])); err == nil {
@@ -163,11 +173,11 @@ func (c *logCopier) frame(r io.Reader, stream byte, size int, since time.Time, s
 	}
 	write(data)
 	for rest := size - first; rest > 0; {
-		n := min(rest, len(c.buf))
-		if _, err := io.ReadFull(r, c.buf[:n]); err != nil {
+		n := min(rest, len(buf))
+		if _, err := io.ReadFull(r, buf[:n]); err != nil {
 			return err
 		}
-		write(c.buf[:n])
+		write(buf[:n])
 		rest -= n
 	}
 	if !ts.IsZero() && !drop {
