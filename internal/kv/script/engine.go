@@ -98,6 +98,7 @@ type Script struct {
 	Body  string
 	Flags Flags
 	fn    *lua.LFunction
+	name  string // "f_" + SHA, the name errors give
 	// Stats are kept by the caller: what earlier runs showed.
 	Stats RunStats
 }
@@ -148,6 +149,8 @@ type Engine struct {
 	libEnv *lua.LTable
 	// handler is errorHandler, made once
 	handler *lua.LFunction
+	// args is the buffer of the arguments of redis.call (callArgs)
+	args [][]byte
 }
 
 // ErrNoScript is EvalSHA's error for an unknown SHA1.
@@ -199,7 +202,7 @@ func (e *Engine) Load(body string) (*Script, error) {
 	// LUA_COMPAT_VARARG) builds it an `arg` table with a hash part on
 	// every call; scripts get their arguments from KEYS and ARGV
 	fn.Proto.IsVarArg &^= lua.VarArgNeedsArg
-	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn}
+	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn, name: "f_" + sha}
 	e.scripts[sha] = s
 	return s, nil
 }
@@ -220,6 +223,18 @@ func (e *Engine) Lookup(sha string) *Script {
 		return nil
 	}
 	return e.scripts[strings.ToLower(sha)]
+}
+
+// LookupSHA is Lookup of a SHA given as bytes (EVALSHA's argument); a
+// lower-case one is looked up without a copy.
+func (e *Engine) LookupSHA(sha []byte) *Script {
+	if len(sha) != 40 {
+		return nil
+	}
+	if s := e.scripts[string(sha)]; s != nil {
+		return s
+	}
+	return e.Lookup(string(sha))
 }
 
 // Exists reports whether a script is cached.
@@ -304,7 +319,7 @@ func oneLine(s string) string {
 // Run runs a cached script with inv and writes its reply to w.
 func (e *Engine) Run(s *Script, inv *Invocation, w *resp.Writer) {
 	if inv.Name == "" {
-		inv.Name = "f_" + s.SHA
+		inv.Name = s.name
 	}
 	e.call(s.fn, inv, w, "@user_script", func(L *lua.LState) int {
 		L.SetGlobal("KEYS", bytesTable(L, inv.Keys))
