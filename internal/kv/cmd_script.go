@@ -854,7 +854,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	if sc.run.state.Load() == runStopped { // stopped to run again: no more effects
 		return errReply("ERR script stopped")
 	}
-	cmd := s.cmds.Lookup(args[0])
+	cmd := fake.lookupCmd(args[0])
 	if cmd == nil {
 		return errReply("ERR Unknown Redis command called from script")
 	}
