@@ -114,14 +114,19 @@ type RunStats struct {
 	Undeclared atomic.Bool
 }
 
-// Observe folds one run's duration into Nanos.
+// Observe folds one run's duration into Nanos. A run counts for at most
+// four times the average: a run is timed by the wall clock, and on a
+// busy machine one that lost its CPU for milliseconds would otherwise
+// make a short script look long for many runs (sending them through a
+// goroutine); a script that really got slower still raises the average
+// by more than a third per run.
 func (r *RunStats) Observe(d time.Duration) {
 	old := r.Nanos.Load()
 	if old == 0 {
 		r.Nanos.Store(int64(d) + 1)
 		return
 	}
-	r.Nanos.Store(old - old/8 + int64(d)/8 + 1)
+	r.Nanos.Store(old - old/8 + min(int64(d), 4*old)/8 + 1)
 }
 
 // Engine holds the Lua state, the script cache and the function
