@@ -10,9 +10,10 @@
 #
 # Usage: bench/redis-compare.sh            (from the repository root)
 # Environment: N (requests per test, default 1000000), C (clients, 50),
-#   TESTS (default set,get,incr,lpush,rpop,sadd,hset,spop,zadd,evalsha,publish;
+#   TESTS (default set,get,incr,lpush,rpop,sadd,hset,spop,zadd,evalsha,publish,xadd;
 #   evalsha runs a cached script that INCRs a random key, publish publishes
-#   to a channel one redis-cli client subscribes to),
+#   to a channel one redis-cli client subscribes to, xadd appends an entry
+#   with an auto-generated ID and one field to a single stream),
 #   GPORT/RPORT (ports, default 16379/16380), PIPELINES ("1 16"),
 #   PIPE_KEYS (keys loaded with redis-cli --pipe first, default 1000000; 0
 #   skips it), MODES ("off everysec"), REPEAT (runs per test, default 1; the table
@@ -26,7 +27,7 @@ set -euo pipefail
 
 N=${N:-1000000}
 C=${C:-50}
-TESTS=${TESTS:-set,get,incr,lpush,rpop,sadd,hset,spop,zadd,evalsha,publish}
+TESTS=${TESTS:-set,get,incr,lpush,rpop,sadd,hset,spop,zadd,evalsha,publish,xadd}
 GPORT=${GPORT:-16379}
 RPORT=${RPORT:-16380}
 PIPELINES=${PIPELINES:-"1 16"}
@@ -131,6 +132,9 @@ bench() {
 		subpid=$!
 		sleep 0.2
 		cmd=(publish bench "message-of-some-bytes")
+		;;
+	xadd)
+		cmd=(xadd bench-stream '*' field "value-of-some-bytes")
 		;;
 	esac
 	# CSV: "test","rps","avg","min","p50","p95","p99","max"

@@ -126,9 +126,9 @@ func isContainer(cmd *command.Command) bool {
 // afterCall records a command that ran: its statistics, the slow log, the
 // latency monitor and the monitors' feed. It returns when the command
 // ended, the start of the next one of the batch.
-func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Time) time.Time {
-	end := time.Now()
-	usec := end.Sub(start).Microseconds()
+func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Duration) time.Duration {
+	end := monoNow()
+	usec := (end - start).Microseconds()
 	c.ranCmd = cmd
 	if c.shared.lastCmd.Load() != cmd { // a pipeline of one command stores once
 		c.shared.lastCmd.Store(cmd)
@@ -160,6 +160,14 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Time) tim
 	}
 	return end
 }
+
+// monoEpoch is the origin of monoNow.
+var monoEpoch = time.Now()
+
+// monoNow reads the monotonic clock alone (time.Now reads the wall clock
+// too): commands are timed with it, once each. It is never 0, which
+// Client.mark uses for "not set".
+func monoNow() time.Duration { return max(time.Since(monoEpoch), 1) }
 
 func (s *Server) subStatsFor(name string) *command.CallStats {
 	a := &s.adm

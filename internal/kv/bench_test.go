@@ -16,9 +16,10 @@ import (
 //	go test -run '^$' -bench CommandPath -benchmem ./internal/kv
 func BenchmarkCommandPath(b *testing.B) {
 	type variant struct {
-		name string
-		cmds [][]string // repeated to fill the pipeline
-		mod  func(b *testing.B, cfg *Config)
+		name  string
+		cmds  [][]string // repeated to fill the pipeline
+		mod   func(b *testing.B, cfg *Config)
+		setup [][]string // run once before
 	}
 	aof := func(b *testing.B, cfg *Config) {
 		cfg.DataDir = b.TempDir()
@@ -30,17 +31,23 @@ func BenchmarkCommandPath(b *testing.B) {
 	}
 	cluster := func(_ *testing.B, cfg *Config) { cfg.Cluster = benchHook{} }
 	variants := []variant{
-		{"set", [][]string{{"SET", "key:000000000042", "xxx"}}, nil},
-		{"get", [][]string{{"GET", "key:000000000042"}}, nil},
-		{"incr", [][]string{{"INCR", "counter:42"}}, nil},
-		{"lpush-rpop", [][]string{{"LPUSH", "mylist", "xxx"}, {"RPOP", "mylist"}}, nil},
-		{"sadd-spop", [][]string{{"SADD", "myset", "element:42"}, {"SPOP", "myset"}}, nil},
-		{"hset", [][]string{{"HSET", "myhash", "element:42", "xxx"}}, nil},
-		{"zadd", [][]string{{"ZADD", "myzset", "42", "element:42"}}, nil},
-		{"set-aof", [][]string{{"SET", "key:000000000042", "xxx"}}, aof},
-		{"set-aof-always", [][]string{{"SET", "key:000000000042", "xxx"}}, aofAlways},
-		{"set-cluster", [][]string{{"SET", "key:000000000042", "xxx"}}, cluster},
-		{"get-cluster", [][]string{{"GET", "key:000000000042"}}, cluster},
+		{"set", [][]string{{"SET", "key:000000000042", "xxx"}}, nil, nil},
+		{"get", [][]string{{"GET", "key:000000000042"}}, nil, nil},
+		{"incr", [][]string{{"INCR", "counter:42"}}, nil, nil},
+		{"lpush-rpop", [][]string{{"LPUSH", "mylist", "xxx"}, {"RPOP", "mylist"}}, nil, nil},
+		{"sadd-spop", [][]string{{"SADD", "myset", "element:42"}, {"SPOP", "myset"}}, nil, nil},
+		{"hset", [][]string{{"HSET", "myhash", "element:42", "xxx"}}, nil, nil},
+		{"zadd", [][]string{{"ZADD", "myzset", "42", "element:42"}}, nil, nil},
+		{"set-aof", [][]string{{"SET", "key:000000000042", "xxx"}}, aof, nil},
+		{"set-aof-always", [][]string{{"SET", "key:000000000042", "xxx"}}, aofAlways, nil},
+		{"set-cluster", [][]string{{"SET", "key:000000000042", "xxx"}}, cluster, nil},
+		{"get-cluster", [][]string{{"GET", "key:000000000042"}}, cluster, nil},
+		// redis-benchmark's EVALSHA test of bench/redis-compare.sh
+		{"evalsha", [][]string{{"EVALSHA", benchScriptSHA, "1", "key:000000000042"}}, nil,
+			[][]string{{"SCRIPT", "LOAD", benchScript}}},
+		{"publish", [][]string{{"PUBLISH", "bench", "message-of-some-bytes"}}, nil, nil},
+		// the stream grows by 16 entries per op: run with -benchtime Nx
+		{"xadd", [][]string{{"XADD", "bench-stream", "*", "field", "value-of-some-bytes"}}, nil, nil},
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
@@ -63,6 +70,17 @@ func BenchmarkCommandPath(b *testing.B) {
 				}
 			}
 			c := newClient(s, nullConn{})
+			for _, cmd := range v.setup {
+				c.Args = c.Args[:0]
+				for _, a := range cmd {
+					c.Args = append(c.Args, []byte(a))
+				}
+				s.dispatch(c)
+				if len(c.W.B) > 0 && c.W.B[0] == '-' {
+					b.Fatalf("%v: %q", cmd, c.W.B)
+				}
+				c.W.B = c.W.B[:0]
+			}
 			c.rbuf = make([]byte, len(pipe))
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -79,6 +97,12 @@ func BenchmarkCommandPath(b *testing.B) {
 		})
 	}
 }
+
+// benchScript is the script of the EVALSHA test, benchScriptSHA its SHA1.
+const (
+	benchScript    = "return redis.call('incr', KEYS[1])"
+	benchScriptSHA = "2bab3b661081db58bd2341920e0ba7cf5dc77b25"
+)
 
 func countCommands(b []byte) int {
 	n := 0

@@ -107,8 +107,28 @@ type Client struct {
 	ranCmd    *command.Command // the command just run (INFO commandstats failed_calls)
 	replyMode replyMode        // CLIENT REPLY
 	// mark is when the previous command of the batch ended (the batch's
-	// start for its first): one clock reading per command times them all
-	mark time.Time
+	// start for its first), on monoNow's clock; 0 when not set. One clock
+	// reading per command times them all
+	mark time.Duration
+	// lastName and lastLookup are the name (as sent) and the command of
+	// the last lookup: a pipeline mostly repeats one command (lookupCmd)
+	lastName   [16]byte
+	lastLen    int
+	lastLookup *command.Command
+}
+
+// lookupCmd is s.cmds.Lookup with the last name looked up remembered:
+// the table does not change once the server runs.
+func (c *Client) lookupCmd(name []byte) *command.Command {
+	if c.lastLookup != nil && len(name) == c.lastLen && string(name) == string(c.lastName[:c.lastLen]) {
+		return c.lastLookup
+	}
+	cmd := c.srv.cmds.Lookup(name)
+	if cmd != nil && len(name) <= len(c.lastName) {
+		c.lastLen = copy(c.lastName[:], name)
+		c.lastLookup = cmd
+	}
+	return cmd
 }
 
 type watchedKey struct {
@@ -280,7 +300,7 @@ func (s *Server) dispatch(c *Client) {
 		return
 	}
 	args := c.Args
-	cmd := s.cmds.Lookup(args[0])
+	cmd := c.lookupCmd(args[0])
 	s.totalCommands.Add(1)
 	if cmd == nil {
 		if c.multi {
@@ -407,8 +427,8 @@ func (s *Server) dispatch(c *Client) {
 	c.lastCmd = cmd.Name
 	c.lastTime.Store(c.Now)
 	start := c.mark // the end of the previous command of the batch
-	if start.IsZero() {
-		start = time.Now()
+	if start == 0 {
+		start = monoNow()
 	}
 	s.call(c, cmd, true)
 	if s.ct.n.Load() > 0 {

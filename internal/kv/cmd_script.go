@@ -194,6 +194,9 @@ type scriptRunner struct {
 	db int
 	// gshards is global's buffer
 	gshards []int
+	// caller and inv are those of the run (runOnce)
+	caller scriptCaller
+	inv    script.Invocation
 }
 
 // global returns the global numbers (command.GlobalShard) of shards of
@@ -397,7 +400,7 @@ func cmdEval(c *Client) {
 		}
 		flags, stats = sc.Flags, &sc.Stats
 	case "evalsha", "evalsha_ro":
-		if sc = se.eng.Lookup(string(c.Args[1])); sc == nil {
+		if sc = se.eng.LookupSHA(c.Args[1]); sc == nil {
 			se.mu.Unlock()
 			c.W.Error(script.ErrNoScript.Error())
 			return
@@ -451,27 +454,30 @@ func cmdEval(c *Client) {
 	if c.restricted() { // the script's commands are checked as the caller's
 		who = scriptUser{user: c.user, info: c.infoLine()}
 	}
-	job := &scriptJob{inExec: c.InExec, db: c.DB, proto: c.W.Proto, cmdArgs: c.Args, sc: sc, fn: fn,
-		inv: &script.Invocation{Keys: keys, Argv: argv, ReadOnly: ro, Repl: script.ReplAll}, who: who}
+	job := scriptJob{inExec: c.InExec, db: c.DB, proto: c.W.Proto, cmdArgs: c.Args, sc: sc, fn: fn,
+		inv: script.Invocation{Keys: keys, Argv: argv, ReadOnly: ro, Repl: script.ReplAll}, who: who}
 	if c.InExec || !c.inLoop {
-		r, _ := s.runScript(job, false)
+		r, _ := s.runScript(&job, false)
 		c.finishScript(r)
 		return
 	}
 	// a script known to run short runs on the loop, without copies (a
 	// new one runs on a goroutine: it may write and then run long)
 	if n := stats.Nanos.Load(); n > 0 && n < int64(inlineScriptMax) {
-		if r, ok := s.runScript(job, true); ok {
+		if r, ok := s.runScript(&job, true); ok {
 			c.finishScript(r)
 			return
 		}
 	}
-	// a goroutine runs it: it keeps its own copy of the arguments
-	job.cmdArgs = cloneArgs(c.Args)
-	job.inv.Keys, job.inv.Argv = job.cmdArgs[3:3+len(keys)], job.cmdArgs[3+len(keys):]
+	// a goroutine runs it: it keeps its own copy of the job and of the
+	// arguments
+	gj := new(scriptJob)
+	*gj = job
+	gj.cmdArgs = cloneArgs(c.Args)
+	gj.inv.Keys, gj.inv.Argv = gj.cmdArgs[3:3+len(keys)], gj.cmdArgs[3+len(keys):]
 	ch := make(chan scriptResult, 1)
 	go func() {
-		r, _ := s.runScript(job, false)
+		r, _ := s.runScript(gj, false)
 		ch <- r
 	}()
 	t := time.NewTimer(loopScriptWait)
@@ -495,7 +501,7 @@ type scriptJob struct {
 	cmdArgs [][]byte
 	sc      *script.Script
 	fn      *script.Function
-	inv     *script.Invocation
+	inv     script.Invocation
 	who     scriptUser
 }
 
@@ -643,20 +649,24 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	fake.W.Proto = 2
 	fake.W.B = fake.W.B[:0]
 	fake.nrec = 0
-	caller := &scriptCaller{s: s, r: r, run: run, who: j.who}
+	// the runner's caller and invocation serve one run at a time
+	caller := &r.caller
+	*caller = scriptCaller{s: s, r: r, run: run, who: j.who}
 	if j.fn != nil {
 		caller.stats = &j.fn.Stats
 	} else {
 		caller.stats = &j.sc.Stats
 	}
-	inv := *j.inv
+	inv := &r.inv
+	*inv = j.inv
 	inv.Caller, inv.Ctx = caller, r.kill
+	defer func() { *caller, *inv = scriptCaller{}, script.Invocation{} }()
 	se.begin(r, run)
 	w := resp.Writer{Proto: j.proto}
 	if j.fn != nil {
-		se.eng.FCall(j.fn, &inv, &w)
+		se.eng.FCall(j.fn, inv, &w)
 	} else {
-		r.eng.Run(sc, &inv, &w)
+		r.eng.Run(sc, inv, &w)
 	}
 	stopped := run.state.Swap(runDone) == runStopped
 	se.end(r, run)
@@ -844,7 +854,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	if sc.run.state.Load() == runStopped { // stopped to run again: no more effects
 		return errReply("ERR script stopped")
 	}
-	cmd := s.cmds.Lookup(args[0])
+	cmd := fake.lookupCmd(args[0])
 	if cmd == nil {
 		return errReply("ERR Unknown Redis command called from script")
 	}

@@ -586,8 +586,8 @@ func (c *Client) process() procResult {
 	// commands of one event loop iteration do in Redis
 	c.batchNow = c.srv.nowMs()
 	c.lastIO = c.batchNow
-	c.mark = time.Now()
-	defer func() { c.batchNow, c.mark = 0, time.Time{} }()
+	c.mark = monoNow()
+	defer func() { c.batchNow, c.mark = 0, 0 }()
 	res := procMore
 	lim := c.parseLimits()
 	for c.rstart < c.rend {

@@ -22,6 +22,11 @@ type Tracker struct {
 	// blocked_clients), shared by every database's tracker: a wake
 	// takes one off (wake), the client counts itself while it waits.
 	Blocked *atomic.Int64
+	// keys counts the keys with watchers or blocked clients, moving the
+	// keys MIGRATE sends: at 0, the checks every command makes skip the
+	// key's shard. Each changes with the key's shard locked, so a command
+	// holding that lock sees the change made before it.
+	keys, moving atomic.Int64
 }
 
 type trackShard struct {
@@ -36,7 +41,11 @@ func (t *Tracker) WatchLocked(key []byte, flag *atomic.Bool) {
 	if sh.watchers == nil {
 		sh.watchers = make(map[string][]*atomic.Bool)
 	}
-	sh.watchers[string(key)] = append(sh.watchers[string(key)], flag)
+	ws, ok := sh.watchers[string(key)]
+	if !ok {
+		t.keys.Add(1)
+	}
+	sh.watchers[string(key)] = append(ws, flag)
 }
 
 // UnwatchLocked undoes one WatchLocked.
@@ -50,7 +59,10 @@ func (t *Tracker) UnwatchLocked(key []byte, flag *atomic.Bool) {
 		}
 	}
 	if len(ws) == 0 {
-		delete(sh.watchers, string(key))
+		if _, ok := sh.watchers[string(key)]; ok {
+			t.keys.Add(-1)
+			delete(sh.watchers, string(key))
+		}
 	} else {
 		sh.watchers[string(key)] = ws
 	}
@@ -66,12 +78,16 @@ func (t *Tracker) BlockLocked(key []byte, ch chan struct{}) {
 	if sh.blocked == nil {
 		sh.blocked = make(map[string][]chan struct{})
 	}
-	for _, x := range sh.blocked[string(key)] {
+	chans, ok := sh.blocked[string(key)]
+	for _, x := range chans {
 		if x == ch {
 			return
 		}
 	}
-	sh.blocked[string(key)] = append(sh.blocked[string(key)], ch)
+	if !ok {
+		t.keys.Add(1)
+	}
+	sh.blocked[string(key)] = append(chans, ch)
 }
 
 // PassLocked wakes the client after ch in the line of key (the first one
@@ -101,7 +117,10 @@ func (t *Tracker) UnblockLocked(key []byte, ch chan struct{}) {
 		}
 	}
 	if len(chans) == 0 {
-		delete(sh.blocked, string(key))
+		if _, ok := sh.blocked[string(key)]; ok {
+			t.keys.Add(-1)
+			delete(sh.blocked, string(key))
+		}
 	} else {
 		sh.blocked[string(key)] = chans
 	}
@@ -111,6 +130,9 @@ func (t *Tracker) UnblockLocked(key []byte, ch chan struct{}) {
 // it changed. It runs for every key of every changing command, so it costs
 // two length checks when nobody watches or waits in the key's shard.
 func (t *Tracker) TouchLocked(key []byte) {
+	if t.keys.Load() == 0 {
+		return
+	}
 	sh := &t.shards[keyspace.ShardOf(key)]
 	if len(sh.watchers) > 0 || len(sh.blocked) > 0 {
 		t.touch(sh, key)
@@ -178,14 +200,23 @@ func (t *Tracker) SetMovingLocked(key []byte, on bool) {
 		if sh.moving == nil {
 			sh.moving = make(map[string]struct{})
 		}
-		sh.moving[string(key)] = struct{}{}
+		if _, ok := sh.moving[string(key)]; !ok {
+			t.moving.Add(1)
+			sh.moving[string(key)] = struct{}{}
+		}
 		return
 	}
-	delete(sh.moving, string(key))
+	if _, ok := sh.moving[string(key)]; ok {
+		t.moving.Add(-1)
+		delete(sh.moving, string(key))
+	}
 }
 
 // MovingLocked reports whether MIGRATE is sending one of keys.
 func (t *Tracker) MovingLocked(keys [][]byte) bool {
+	if t.moving.Load() == 0 {
+		return false
+	}
 	for _, k := range keys {
 		sh := &t.shards[keyspace.ShardOf(k)]
 		if len(sh.moving) == 0 {

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
-
-	"github.com/google/btree"
 )
 
 // Streams is the value type of Redis streams (XADD ...).
@@ -126,11 +124,11 @@ type streamNode struct {
 	fields        [][]byte // the master entry's field names (for the size estimate)
 }
 
-// Stream is the value of a stream: its entries in a B-tree keyed by ID,
+// Stream is the value of a stream: its entries in ID order,
 // the node boundaries Redis would have, its metadata and its consumer
 // groups.
 type Stream struct {
-	entries      *btree.BTreeG[StreamEntry]
+	entries      *streamEntries
 	nodes        []streamNode // oldest first
 	lastID       StreamID
 	maxDeleted   StreamID
@@ -139,13 +137,9 @@ type Stream struct {
 	dataBytes    int // bytes of entry data, for Size
 }
 
-const streamDegree = 32
-
-func lessEntry(a, b StreamEntry) bool { return a.ID.Less(b.ID) }
-
 // NewStream returns an empty stream.
 func NewStream() *Stream {
-	return &Stream{entries: btree.NewG(streamDegree, lessEntry)}
+	return &Stream{entries: &streamEntries{}}
 }
 
 // Len returns the number of entries.
@@ -501,7 +495,7 @@ func (s *Stream) Trim(a TrimArgs) int64 {
 // Size estimates the value's memory in bytes (entries, nodes, groups and
 // their pending entries), for memory accounting.
 func (s *Stream) Size() int {
-	const entryOverhead = 48 // B-tree slot and its share of the node
+	const entryOverhead = 48 // its slot in a chunk (or a B-tree) and its share of the chunk
 	sz := 96 + s.dataBytes + s.Len()*entryOverhead + len(s.nodes)*96
 	for name, g := range s.groups {
 		sz += 96 + len(name) + g.pel.Len()*(entryOverhead+40)

@@ -80,8 +80,19 @@ func (e *Engine) readOnly(t *lua.LTable, strict bool) *lua.LTable {
 	L := e.L
 	proxy := L.NewTable()
 	mt := L.NewTable()
+	mt.RawSetString("__index", t)
+	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Attempt to modify a readonly table")
+		return 0
+	}))
+	shown := mt // what getmetatable shows
 	if strict {
-		mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		// a name missing from t is an error. The proxy's lookups go to the
+		// table t, whose own metatable raises for a missing name: a present
+		// name (redis, KEYS...) is found without calling a function, and
+		// the metatable scripts see has that function as __index, so t
+		// itself stays out of their reach
+		missing := L.NewFunction(func(L *lua.LState) int {
 			k := L.Get(2)
 			v := t.RawGet(k)
 			if v == lua.LNil {
@@ -89,18 +100,18 @@ func (e *Engine) readOnly(t *lua.LTable, strict bool) *lua.LTable {
 			}
 			L.Push(v)
 			return 1
-		}))
-	} else {
-		mt.RawSetString("__index", t)
+		})
+		tmt := L.NewTable()
+		tmt.RawSetString("__index", missing)
+		L.SetMetatable(t, tmt)
+		shown = L.NewTable()
+		shown.RawSetString("__index", missing)
+		shown.RawSetString("__newindex", mt.RawGetString("__newindex"))
 	}
-	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
-		L.RaiseError("Attempt to modify a readonly table")
-		return 0
-	}))
 	// getmetatable returns a read-only view of the metatable itself
 	mtView := L.NewTable()
 	mtViewMeta := L.NewTable()
-	mtViewMeta.RawSetString("__index", mt)
+	mtViewMeta.RawSetString("__index", shown)
 	mtViewMeta.RawSetString("__newindex", mt.RawGetString("__newindex"))
 	L.SetMetatable(mtView, mtViewMeta)
 	mt.RawSetString("__metatable", mtView)

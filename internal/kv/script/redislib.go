@@ -1,6 +1,7 @@
 package script
 
 import (
+	"slices"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -142,7 +143,10 @@ func (e *Engine) callArgs(L *lua.LState) [][]byte {
 	if n == 0 {
 		L.Error(errTable(L, "ERR Please specify at least one argument for this redis lib call"), 1)
 	}
-	args := make([][]byte, n)
+	// the slice is reused from call to call, as a client's arguments
+	// are: a command keeps none of it
+	args := slices.Grow(e.args[:0], n)[:n]
+	clear(args[n:cap(args)])
 	for i := 1; i <= n; i++ {
 		b, ok := argString(L.Get(i))
 		if !ok {
@@ -150,6 +154,7 @@ func (e *Engine) callArgs(L *lua.LState) [][]byte {
 		}
 		args[i-1] = b
 	}
+	e.args = args
 	return args
 }
 
