@@ -252,7 +252,7 @@ func (e *Env) JobStatus(ctx context.Context, name string) error {
 	if len(st.Reschedules) > 0 {
 		fmt.Fprintln(e.Out, "\nReschedules")
 		for _, r := range st.Reschedules {
-			fmt.Fprintf(e.Out, "  %s\n", sanitize(rescheduleLine(now, j, r)))
+			fmt.Fprintf(e.Out, "  %s\n", sanitize(rescheduleLine(now, j.GroupView(r.Group), r)))
 		}
 	}
 	var restarting []string
