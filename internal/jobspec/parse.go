@@ -249,6 +249,23 @@ func normalizeSpec(job *structs.Job, prefix string) error {
 	if len(job.Constraints) == 0 {
 		job.Constraints = nil
 	}
+	if len(job.Services) == 0 {
+		job.Services = nil
+	}
+	for i := range job.Services {
+		s := &job.Services[i]
+		if len(s.Tags) == 0 {
+			s.Tags = nil
+		}
+		if len(s.Checks) == 0 {
+			s.Checks = nil
+		}
+		for k := range s.Checks {
+			if len(s.Checks[k].Args) == 0 {
+				s.Checks[k].Args = nil
+			}
+		}
+	}
 	if job.Network != nil && len(job.Network.Ports) == 0 {
 		job.Network = nil // `network: {}` is the same as leaving it out
 	}
@@ -270,12 +287,12 @@ func normalizeGroups(job *structs.Job) error {
 	for i := range job.Groups {
 		g := &job.Groups[i]
 		v := &structs.Job{Config: g.Config, Env: g.Env, Volumes: g.Volumes, VolumeMounts: g.VolumeMounts,
-			Tasks: g.Tasks, Constraints: g.Constraints, Network: g.Network}
+			Tasks: g.Tasks, Constraints: g.Constraints, Network: g.Network, Services: g.Services}
 		if err := normalizeSpec(v, fmt.Sprintf("groups[%d].", i)); err != nil {
 			return err
 		}
 		g.Config, g.Env, g.Volumes, g.VolumeMounts = v.Config, v.Env, v.Volumes, v.VolumeMounts
-		g.Tasks, g.Constraints, g.Network = v.Tasks, v.Constraints, v.Network
+		g.Tasks, g.Constraints, g.Network, g.Services = v.Tasks, v.Constraints, v.Network, v.Services
 	}
 	return nil
 }
