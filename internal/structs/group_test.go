@@ -2,6 +2,7 @@ package structs
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -94,8 +95,8 @@ func TestValidateGroups(t *testing.T) {
 				}
 				return
 			}
-			ve, ok := err.(*ValidationError)
-			if !ok {
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
 				t.Fatalf("err = %v, want a ValidationError on %s", err, tt.field)
 			}
 			for _, fe := range ve.Errors {

@@ -2,6 +2,7 @@ package architecture_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/gantry-project/gantry/internal/scheduler/architecture"
@@ -15,7 +16,8 @@ import (
 // architecture, each copy with its group's resources, and no node is
 // over-committed or gives one port twice.
 func TestTaskGroupsOnEveryArchitecture(t *testing.T) {
-	all := append(archs[:len(archs):len(archs)], struct {
+	all := slices.Clone(archs)
+	all = append(all, struct {
 		name string
 		mod  func(*architecture.Config)
 	}{"two-level", func(c *architecture.Config) { c.Architecture = architecture.TwoLevel }})
