@@ -47,8 +47,14 @@ func (c *Client) JobAllocations(ctx context.Context, id string, q *QueryOptions)
 
 // ScaleJob changes a job's count (POST /v1/job/{id}/scale).
 func (c *Client) ScaleJob(ctx context.Context, id string, count int) (*JobRegisterResponse, error) {
+	return c.ScaleJobGroup(ctx, id, "", count)
+}
+
+// ScaleJobGroup changes the count of one task group of a job; group may
+// be "" for a job with one group.
+func (c *Client) ScaleJobGroup(ctx context.Context, id, group string, count int) (*JobRegisterResponse, error) {
 	var out JobRegisterResponse
-	_, err := c.do(ctx, "POST", "/v1/job/"+url.PathEscape(id)+"/scale", c.nsQuery(""), &JobScaleRequest{Count: count}, &out)
+	_, err := c.do(ctx, "POST", "/v1/job/"+url.PathEscape(id)+"/scale", c.nsQuery(""), &JobScaleRequest{Count: count, Group: group}, &out)
 	return &out, err
 }
 

@@ -51,6 +51,9 @@ type JobRegisterResponse struct {
 // JobScaleRequest is the body of POST /v1/job/{id}/scale.
 type JobScaleRequest struct {
 	Count int `json:"count"`
+	// Group is the task group to scale; it may be left out for a job
+	// with one group.
+	Group string `json:"group,omitempty"`
 }
 
 // JobListStub is one row of GET /v1/jobs.
@@ -74,9 +77,12 @@ type JobListStub struct {
 // JobStatusResponse is GET /v1/job/{id}/status: the job, its allocations
 // (without the embedded job) and why copies are pending, if they are.
 type JobStatusResponse struct {
-	Job              *Job              `json:"job"`
-	Allocations      []*Allocation     `json:"allocations"`
-	Summary          map[string]int    `json:"summary"`
+	Job         *Job           `json:"job"`
+	Allocations []*Allocation  `json:"allocations"`
+	Summary     map[string]int `json:"summary"`
+	// Groups summarizes each task group of a job with groups, in the
+	// job's order (absent for a job without groups: Summary says it all).
+	Groups           []GroupSummary    `json:"groups,omitempty"`
 	PlacementFailure *PlacementFailure `json:"placement_failure,omitempty"`
 	// WaitingForOffers, under the two-level architecture, says why copies
 	// wait: "waiting for offers: framework batch holds 0 of 3 offers;
@@ -96,6 +102,8 @@ type PendingReschedule struct {
 	// PreviousAllocation is the failed allocation the replacement
 	// replaces.
 	PreviousAllocation string `json:"previous_allocation"`
+	// Group is the copy's task group ("" for a job without groups).
+	Group string `json:"group,omitempty"`
 	// Attempt is the reschedule the replacement will be: its
 	// reschedule_count (1 for the first of its chain).
 	Attempt int `json:"attempt"`
@@ -187,3 +195,11 @@ const (
 
 // NodeStatus is a node's liveness as the server sees it.
 type NodeStatus = structs.NodeStatus
+
+// GroupSummary is one task group's line of a job's status: its wanted
+// copies and its allocations' count by client status (as Summary).
+type GroupSummary struct {
+	Name    string         `json:"name"`
+	Count   int            `json:"count"`
+	Summary map[string]int `json:"summary"`
+}

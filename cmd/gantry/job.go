@@ -91,12 +91,16 @@ converge within --timeout or a batch copy failed.`,
 	stopCmd.Flags().BoolVar(&purge, "purge", false, "also remove the job and its allocations from the cluster state")
 
 	scaleCmd := &cobra.Command{
-		Use:               "scale NAME COUNT",
-		Short:             "Change how many copies of a job run",
-		Example:           "  gantry job scale web 8",
-		Args:              cobra.ExactArgs(2),
+		Use:               "scale NAME [GROUP] COUNT",
+		Short:             "Change how many copies of a job (or of one of its task groups) run",
+		Long:              "Change how many copies of a job run. A job with several task groups scales one group at a time: name it; for a job with one group the group may be left out.",
+		Example:           "  gantry job scale web 8\n  gantry job scale shop cache 2",
+		Args:              cobra.RangeArgs(2, 3),
 		ValidArgsFunction: jobNames,
 		RunE: clientRun(opts, func(ctx context.Context, e *cli.Env, args []string) error {
+			if len(args) == 3 {
+				return e.JobScaleGroup(ctx, args[0], args[1], args[2])
+			}
 			return e.JobScale(ctx, args[0], args[1])
 		}),
 	}

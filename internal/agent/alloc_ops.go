@@ -95,7 +95,7 @@ func (a *Agent) taskFor(w http.ResponseWriter, r *http.Request) (*runner, *sideT
 	}
 	task := r.URL.Query().Get("task")
 	job := run.snapshot().Alloc.Job
-	if task == "" || job == nil || task == job.Name {
+	if task == "" || job == nil || task == job.MainTask() {
 		return run, nil
 	}
 	if !job.HasTask(task) {
@@ -109,9 +109,10 @@ func (a *Agent) taskFor(w http.ResponseWriter, r *http.Request) (*runner, *sideT
 	return nil, nil
 }
 
-// taskNames lists a job's tasks, the main one (named after the job) first.
+// taskNames lists a job's tasks, the main one (named after the job, or
+// after the group in a group's view) first.
 func taskNames(j *structs.Job) []string {
-	out := []string{j.Name}
+	out := []string{j.MainTask()}
 	for i := range j.Tasks {
 		out = append(out, j.Tasks[i].Name)
 	}

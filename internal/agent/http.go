@@ -123,7 +123,7 @@ func (a *Agent) handleLogs(w http.ResponseWriter, r *http.Request) {
 	if task := r.URL.Query().Get("task"); task != "" {
 		job := rec.Alloc.Job
 		switch {
-		case job == nil || task == job.Name:
+		case job == nil || task == job.MainTask():
 		case job.HasTask(task):
 			taskDir = task
 		default:

@@ -109,7 +109,7 @@ func (r *runner) setAlloc(a *structs.Allocation) {
 		a = a.Copy()
 		a.Job = r.rec.Alloc.Job
 	}
-	r.rec.Alloc = a
+	r.rec.Alloc = groupAlloc(a)
 }
 
 // update changes the record under the lock, saves it and reports it.

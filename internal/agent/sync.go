@@ -114,7 +114,7 @@ func (a *Agent) reconcile(ctx context.Context, allocs []*structs.Allocation) {
 			a.log.Warn("ignoring allocation with an unusable ID", "alloc", al.ID)
 			continue
 		}
-		listed[al.ID] = al
+		listed[al.ID] = groupAlloc(al)
 	}
 	var stops, gone []*runner
 	var starts []*allocRecord
@@ -235,4 +235,18 @@ func (a *Agent) forget(id string) {
 	if err := os.RemoveAll(filepath.Join(a.cfg.DataDir, allocsDir, id)); err != nil {
 		a.log.Warn("removing alloc dir", "alloc", id, "err", err)
 	}
+}
+
+// groupAlloc returns the allocation as the agent keeps it: with its job
+// narrowed to the copy's task group (structs.Job.GroupView), so what runs
+// reads the group's tasks, ports, volumes and services as a one-group
+// job's. A job without groups is kept as it is; a job that lacks the
+// allocation's group leaves the allocation without a job.
+func groupAlloc(al *structs.Allocation) *structs.Allocation {
+	if al.Job == nil || (!al.Job.HasGroups() && al.Job.Group == al.Group) {
+		return al
+	}
+	c := al.Copy()
+	c.Job = al.GroupJob()
+	return c
 }

@@ -26,6 +26,9 @@ func (e *Env) AllocStatus(ctx context.Context, ref string) error {
 	k.add("ID", a.ID)
 	k.add("Name", a.Name)
 	k.add("Job", fmt.Sprintf("%s (version %d)", a.JobID, a.JobVersion))
+	if a.Group != "" {
+		k.add("Group", a.Group)
+	}
 	k.add("Node", fmt.Sprintf("%s (%s)", orDash(a.NodeName), orDash(a.NodeID)))
 	k.add("Resources", cpuMem(a.Resources))
 	k.add("Priority", a.Priority)

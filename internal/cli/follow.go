@@ -39,18 +39,41 @@ func computeProgress(st *api.JobStatusResponse) progress {
 	if p.job == "" {
 		p.job = job.ID
 	}
-	latest := make(map[int]*api.Allocation, job.Count)
-	for _, a := range st.Allocations {
-		if a.JobVersion != job.Version || a.Index < 0 || a.Index >= job.Count {
-			continue
+	// Copies are counted per task group (one group, "", for a job
+	// without groups).
+	type copyKey struct {
+		group string
+		idx   int
+	}
+	counts := map[string]int{"": job.Count}
+	var slots []copyKey
+	if job.HasGroups() {
+		counts = make(map[string]int, len(job.Groups))
+		for _, g := range job.Groups {
+			counts[g.Name] = g.Count
+			for i := 0; i < g.Count; i++ {
+				slots = append(slots, copyKey{g.Name, i})
+			}
 		}
-		if cur, ok := latest[a.Index]; !ok || a.CreateIndex > cur.CreateIndex ||
-			(a.CreateIndex == cur.CreateIndex && a.CreateTime > cur.CreateTime) {
-			latest[a.Index] = a
+	} else {
+		for i := 0; i < job.Count; i++ {
+			slots = append(slots, copyKey{"", i})
 		}
 	}
-	for i := 0; i < job.Count; i++ {
-		a, ok := latest[i]
+	latest := make(map[copyKey]*api.Allocation, job.Count)
+	for _, a := range st.Allocations {
+		n, known := counts[a.Group]
+		if !known || a.JobVersion != job.Version || a.Index < 0 || a.Index >= n {
+			continue
+		}
+		k := copyKey{a.Group, a.Index}
+		if cur, ok := latest[k]; !ok || a.CreateIndex > cur.CreateIndex ||
+			(a.CreateIndex == cur.CreateIndex && a.CreateTime > cur.CreateTime) {
+			latest[k] = a
+		}
+	}
+	for _, k := range slots {
+		a, ok := latest[k]
 		if !ok {
 			p.pending++
 			p.unplaced++
@@ -62,7 +85,7 @@ func computeProgress(st *api.JobStatusResponse) progress {
 		case a.ClientStatus == structs.AllocClientFailed:
 			p.failed++
 			p.failures = append(p.failures, failureText(a))
-			if job.Type == structs.JobTypeBatch && !rescheduleLeft(job, a) {
+			if job.Type == structs.JobTypeBatch && !rescheduleLeft(job.GroupView(a.Group), a) {
 				p.failedForGood++
 			}
 		case a.ClientStatus == structs.AllocClientRunning && a.DesiredStatus == structs.AllocDesiredRun:

@@ -212,35 +212,16 @@ func (e *Env) JobStatus(ctx context.Context, name string) error {
 	}
 	k.add("Status", status)
 	k.add("Version", j.Version)
-	k.add("Driver", j.Driver)
-	if len(j.Tasks) == 0 {
-		k.add("Resources", cpuMem(j.Resources)+" per copy")
+	if j.HasGroups() {
+		gs := make([]string, len(j.Groups))
+		for i := range j.Groups {
+			v := j.GroupView(j.Groups[i].Name)
+			gs[i] = fmt.Sprintf("%s (count %d, %s per copy, %d task(s), %s)", sanitize(v.Group), v.Count,
+				cpuMem(v.TotalResources()), 1+len(v.Tasks), sanitize(v.Driver))
+		}
+		k.add("Groups", strings.Join(gs, "; "))
 	} else {
-		k.add("Resources", cpuMem(j.TotalResources())+" per copy, all tasks")
-		tasks := []string{sanitize(j.Name) + " (main, " + j.Driver + ")"}
-		for _, t := range j.Tasks {
-			what := "sidecar"
-			if t.Lifecycle != nil {
-				what = t.Lifecycle.Hook
-				if t.Lifecycle.Sidecar {
-					what += " sidecar"
-				}
-			}
-			tasks = append(tasks, sanitize(t.Name)+" ("+what+", "+t.Driver+")")
-		}
-		k.add("Tasks", strings.Join(tasks, ", "))
-	}
-	if len(j.Volumes) > 0 {
-		vs := make([]string, 0, len(j.Volumes))
-		for name, v := range j.Volumes {
-			s := sanitize(name) + "=" + v.Type + ":" + sanitize(v.Source)
-			if v.ReadOnly {
-				s += " (ro)"
-			}
-			vs = append(vs, s)
-		}
-		sort.Strings(vs)
-		k.add("Volumes", strings.Join(vs, ", "))
+		taskLines(k, j)
 	}
 	k.add("Placement", orDash(j.Placement))
 	k.add("Restart", restartText(j.Restart))
@@ -258,13 +239,7 @@ func (e *Env) JobStatus(ctx context.Context, name string) error {
 	}
 
 	fmt.Fprintln(e.Out, "\nSummary")
-	t := newTable("PENDING", "RUNNING", "COMPLETE", "FAILED", "LOST")
-	cells := make([]any, len(clientStatuses))
-	for i, s := range clientStatuses {
-		cells[i] = st.Summary[s]
-	}
-	t.row(cells...)
-	if err := t.write(e.Out); err != nil {
+	if err := summaryTable(e.Out, st); err != nil {
 		return err
 	}
 
@@ -277,7 +252,7 @@ func (e *Env) JobStatus(ctx context.Context, name string) error {
 	if len(st.Reschedules) > 0 {
 		fmt.Fprintln(e.Out, "\nReschedules")
 		for _, r := range st.Reschedules {
-			fmt.Fprintf(e.Out, "  %s\n", sanitize(rescheduleLine(now, j, r)))
+			fmt.Fprintf(e.Out, "  %s\n", sanitize(rescheduleLine(now, j.GroupView(r.Group), r)))
 		}
 	}
 	var restarting []string
@@ -369,18 +344,28 @@ func (e *Env) JobStop(ctx context.Context, name string, purge bool) error {
 
 // JobScale changes a job's count.
 func (e *Env) JobScale(ctx context.Context, name, count string) error {
+	return e.JobScaleGroup(ctx, name, "", count)
+}
+
+// JobScaleGroup changes the count of a job's task group ("" for a job
+// with one group).
+func (e *Env) JobScaleGroup(ctx context.Context, name, group, count string) error {
 	n, err := strconv.Atoi(count)
 	if err != nil || n < 0 || n > structs.MaxCount {
 		return fmt.Errorf("count %q: must be a whole number from 0 to %d", count, structs.MaxCount)
 	}
-	resp, err := e.Client.ScaleJob(ctx, name, n)
+	resp, err := e.Client.ScaleJobGroup(ctx, name, group, n)
 	if err != nil {
 		return fmt.Errorf("scaling job %s: %w", name, e.Humanize(err))
 	}
 	if ok, err := e.printData(resp); ok {
 		return err
 	}
-	fmt.Fprintf(e.Out, "Job %s scaled to %d at index %d\n", name, n, resp.Index)
+	what := name
+	if group != "" {
+		what += " group " + group
+	}
+	fmt.Fprintf(e.Out, "Job %s scaled to %d at index %d\n", what, n, resp.Index)
 	return nil
 }
 
@@ -428,4 +413,63 @@ func readLimited(path string, stdin io.Reader, limit int, what string) ([]byte, 
 		return nil, fmt.Errorf("reading %s: %w", what, err)
 	}
 	return data, nil
+}
+
+// summaryTable writes a job's allocation counts by client status: one row
+// per task group for a job with groups (with each group's count), one row
+// for a job without.
+func summaryTable(w io.Writer, st *api.JobStatusResponse) error {
+	if len(st.Groups) == 0 {
+		t := newTable("PENDING", "RUNNING", "COMPLETE", "FAILED", "LOST")
+		cells := make([]any, len(clientStatuses))
+		for i, s := range clientStatuses {
+			cells[i] = st.Summary[s]
+		}
+		t.row(cells...)
+		return t.write(w)
+	}
+	t := newTable("GROUP", "COUNT", "PENDING", "RUNNING", "COMPLETE", "FAILED", "LOST")
+	for _, g := range st.Groups {
+		cells := []any{sanitize(g.Name), g.Count}
+		for _, s := range clientStatuses {
+			cells = append(cells, g.Summary[s])
+		}
+		t.row(cells...)
+	}
+	return t.write(w)
+}
+
+// taskLines adds the driver, resources, tasks and volumes of a job without
+// groups to its status.
+func taskLines(k *kv, j *api.Job) {
+	k.add("Driver", j.Driver)
+	if len(j.Tasks) == 0 {
+		k.add("Resources", cpuMem(j.Resources)+" per copy")
+	} else {
+		k.add("Resources", cpuMem(j.TotalResources())+" per copy, all tasks")
+		tasks := []string{sanitize(j.Name) + " (main, " + j.Driver + ")"}
+		for _, t := range j.Tasks {
+			what := "sidecar"
+			if t.Lifecycle != nil {
+				what = t.Lifecycle.Hook
+				if t.Lifecycle.Sidecar {
+					what += " sidecar"
+				}
+			}
+			tasks = append(tasks, sanitize(t.Name)+" ("+what+", "+t.Driver+")")
+		}
+		k.add("Tasks", strings.Join(tasks, ", "))
+	}
+	if len(j.Volumes) > 0 {
+		vs := make([]string, 0, len(j.Volumes))
+		for name, v := range j.Volumes {
+			s := sanitize(name) + "=" + v.Type + ":" + sanitize(v.Source)
+			if v.ReadOnly {
+				s += " (ro)"
+			}
+			vs = append(vs, s)
+		}
+		sort.Strings(vs)
+		k.add("Volumes", strings.Join(vs, ", "))
+	}
 }

@@ -58,6 +58,14 @@ func FuzzParse(f *testing.F) {
 		"services: [{name: a, checks: [{type: http, interval: -1s, check_restart: {limit: -1}}]}]\n",
 		"{\"services\": [{\"name\": \"a\", \"checks\": [{\"type\": \"tcp\", \"interval\": 100}]}]}",
 		"services: []\n", "services: [{name: a, tags: [], checks: []}]\n", "services: [{name: a, checks: [{type: script, command: x, args: []}]}]\n",
+		// Several task groups.
+		groupsYAML, "groups: []\n", "groups: {}\n", "groups: [1]\n", "groups: [{}]\n", "groups: [{name: a}, {name: a}]\n",
+		"groups: [{name: a, count: 1.5}]\n", "groups: [{name: a, tasks: [{name: a}]}]\n", "groups: [{name: a, group: b}]\n",
+		"driver: mock\ngroups: [{name: a, driver: mock, resources: {cpu: 1, memory_mb: 1}}]\n",
+		"groups: [{name: a, update: {max_parallel: 1}, migrate: {}, restart: {}, logs: {max_files: 2}}]\n",
+		"groups: [{name: a, network: {}, volumes: {}, volume_mounts: [], env: {}, config: {}, constraints: []}]\n",
+		"{\"groups\": [{\"name\": \"a\", \"count\": 2, \"config\": {\"x\": [1, 2.5]}, \"network\": {\"ports\": [{\"label\": \"h\"}]}}]}",
+		"group: x\n",
 	}
 	files, _ := filepath.Glob("../../examples/*.yaml")
 	more, _ := filepath.Glob("../../examples/*/*.yaml") // two-tier: services and checks
@@ -142,4 +150,29 @@ tasks:
     driver: mock
     resources: {cpu: 10, memory_mb: 8}
     lifecycle: {hook: poststop}
+`
+
+// groupsYAML is a job with two task groups (docs/jobs.md).
+const groupsYAML = `name: shop
+constraints: [{label: attr.os, op: "=", value: linux}]
+groups:
+  - name: web
+    count: 3
+    driver: mock
+    config: {run_for: 1h}
+    resources: {cpu: 100, memory_mb: 64}
+    network: {ports: [{label: http}]}
+    services: [{name: web, port: http}]
+    volumes: {data: {type: host, source: data}}
+    volume_mounts: [{volume: data, destination: /data}]
+    tasks:
+      - {name: sidecar, driver: mock, resources: {cpu: 10, memory_mb: 8}, lifecycle: {hook: prestart, sidecar: true}}
+  - name: cache
+    count: 1
+    constraints: [{label: zone, op: in, values: [a, b]}]
+    driver: mock
+    resources: {cpu: 200, memory_mb: 128}
+    restart: {attempts: 1, delay: 1s}
+    reschedule: {attempts: 2, delay: 5s}
+    logs: {max_files: 2}
 `

@@ -207,8 +207,18 @@ func parse(data []byte) (*structs.Job, map[string]int, error) {
 // maps map[string]any), which is what the server sees, and empty
 // collections are nil, as if left out.
 func normalize(job *structs.Job) error {
+	if err := normalizeSpec(job, ""); err != nil {
+		return err
+	}
+	normalizeJobKinds(job) // kinds.go
+	return normalizeGroups(job)
+}
+
+// normalizeSpec normalizes the fields of one group: a one-group job's, or
+// a group's carried in a Job; prefix names the group in errors.
+func normalizeSpec(job *structs.Job, prefix string) error {
 	var err error
-	if job.Config, err = normalizeConfig(job.Config, "config"); err != nil {
+	if job.Config, err = normalizeConfig(job.Config, prefix+"config"); err != nil {
 		return err
 	}
 	if len(job.Env) == 0 {
@@ -226,7 +236,7 @@ func normalize(job *structs.Job) error {
 	}
 	for i := range job.Tasks {
 		t := &job.Tasks[i]
-		if t.Config, err = normalizeConfig(t.Config, fmt.Sprintf("tasks[%d].config", i)); err != nil {
+		if t.Config, err = normalizeConfig(t.Config, fmt.Sprintf("%stasks[%d].config", prefix, i)); err != nil {
 			return err
 		}
 		if len(t.Env) == 0 {
@@ -265,7 +275,26 @@ func normalize(job *structs.Job) error {
 			job.Constraints[i].Values = nil
 		}
 	}
-	normalizeJobKinds(job) // kinds.go
+	return nil
+}
+
+// normalizeGroups does for each group what normalize does for a one-group
+// job's fields.
+func normalizeGroups(job *structs.Job) error {
+	if len(job.Groups) == 0 {
+		job.Groups = nil
+		return nil
+	}
+	for i := range job.Groups {
+		g := &job.Groups[i]
+		v := &structs.Job{Config: g.Config, Env: g.Env, Volumes: g.Volumes, VolumeMounts: g.VolumeMounts,
+			Tasks: g.Tasks, Constraints: g.Constraints, Network: g.Network, Services: g.Services}
+		if err := normalizeSpec(v, fmt.Sprintf("groups[%d].", i)); err != nil {
+			return err
+		}
+		g.Config, g.Env, g.Volumes, g.VolumeMounts = v.Config, v.Env, v.Volumes, v.VolumeMounts
+		g.Tasks, g.Constraints, g.Network, g.Services = v.Tasks, v.Constraints, v.Network, v.Services
+	}
 	return nil
 }
 

@@ -285,6 +285,10 @@ func (s *Service) jobRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if job.HasGroups() {
+		writeError(w, badRequest("invalid job: groups: jobs with task groups are run by gantry agents, not by peers (peers run one task per copy)"))
+		return
+	}
 	if job.Driver != "mock" && job.Driver != "exec" {
 		writeError(w, badRequest("invalid job: driver %q: peers run exec and mock tasks", job.Driver))
 		return

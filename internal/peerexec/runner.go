@@ -84,7 +84,7 @@ func (r *DriverRunner) Start(a *structs.Allocation) error {
 	if !validAllocID(a.ID) {
 		return fmt.Errorf("allocation ID %q: not a plain name", a.ID)
 	}
-	if len(a.Job.Tasks) > 0 || len(a.Job.Volumes) > 0 {
+	if len(a.Job.Tasks) > 0 || len(a.Job.Volumes) > 0 || a.Job.HasGroups() {
 		// Peers run one task per copy; refusing beats running the main
 		// task without its hooks or data.
 		return errors.New("task groups (tasks) and volumes are run by gantry agents, not by peers")

@@ -70,6 +70,9 @@ func ComputePlan(opts Options, state State, jobID string) (*Result, error) {
 		return computePerNodePlan(opts, state, job), nil // pernode.go
 	}
 	allocs := state.AllocsByJob(jobID)
+	if job != nil && job.HasGroups() && !job.Stop && !job.IsParent() {
+		return computeGroupsPlan(opts, state, job, allocs) // groups.go
+	}
 	rec := ReconcileJob(state, job, allocs, opts.Now())
 
 	plan := &structs.Plan{JobID: jobID, SnapshotIndex: state.Index(), Stops: rec.Stops}

@@ -45,6 +45,8 @@ type nodeInfo struct {
 	copies    int32 // live and planned copies of this job
 	usageDone bool
 	kept      bool // in Placer.kept: a candidate of the next copy
+	// plannedDone: Placer.planned is in used.
+	plannedDone bool
 }
 
 // Placer places copies of one job onto the nodes of a State view, adding
@@ -55,6 +57,13 @@ type Placer struct {
 	state   State
 	job     *structs.Job
 	jobCopy *structs.Job // shared by every allocation this pass creates
+	// group is the task group placed (job is then the group's view and
+	// jobCopy the whole job), with its copies' name prefix "job.group";
+	// "" for a job's implicit group.
+	group, namePrefix string
+	// planned is what placements already in the plan when the Placer was
+	// made hold per node (another group's copies of the same pass).
+	planned map[string]structs.Resources
 	plan    *structs.Plan
 	rng     *rand.Rand
 	now     func() time.Time
@@ -124,7 +133,7 @@ func NewPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan) 
 func newPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan, jobAllocs []*structs.Allocation) *Placer {
 	cons := compileJobConstraints(job)
 	p := &Placer{
-		state: state, job: job, jobCopy: job.Copy(), plan: plan,
+		state: state, job: job, jobCopy: job.Copy(), plan: plan, namePrefix: job.ID,
 		rng: opts.Rand, now: opts.Now, sample: opts.SampleSize, cons: cons,
 		removed: make(map[string]bool, len(plan.Stops)+len(plan.Preemptions)),
 	}
@@ -136,6 +145,13 @@ func newPlacer(opts Options, state State, job *structs.Job, plan *structs.Plan, 
 	}
 	p.initUsageRows(jobAllocs)
 	p.initQuota(jobAllocs)
+	for _, a := range plan.Placements {
+		if p.planned == nil {
+			p.planned = map[string]structs.Resources{}
+		}
+		p.planned[a.NodeID] = p.planned[a.NodeID].Add(a.Resources)
+		p.quotaUsed = p.quotaUsed.Add(a.Resources)
+	}
 	src := state.Nodes()
 	p.total = len(src)
 	if opts.Cache != nil && (len(job.Constraints) > 0 || len(job.Volumes) > 0) {
@@ -318,6 +334,10 @@ func (p *Placer) usage(i int) *nodeInfo {
 			}
 		}
 	}
+	if p.planned != nil && !in.plannedDone {
+		in.plannedDone = true
+		in.used = in.used.Add(p.planned[p.nodes[i].ID])
+	}
 	return in
 }
 
@@ -439,8 +459,9 @@ func (p *Placer) Place(req PlaceRequest) *structs.Allocation {
 		ID:                 p.strs.id(p.rng),
 		JobID:              p.job.ID,
 		JobVersion:         p.job.Version,
-		Name:               p.strs.name(p.job.ID, req.Index),
+		Name:               p.strs.name(p.namePrefix, req.Index),
 		Index:              req.Index,
+		Group:              p.group,
 		NodeID:             n.ID,
 		NodeName:           n.Name,
 		Resources:          ask,

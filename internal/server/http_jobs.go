@@ -168,7 +168,9 @@ func (s *Server) jobScale(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	c := job.Copy()
-	c.Count = req.Count
+	if err := scaleGroup(c, req.Group, req.Count); err != nil {
+		return nil, err
+	}
 	return s.registerJob(c)
 }
 
@@ -279,6 +281,7 @@ func (s *Server) jobStatus(w http.ResponseWriter, r *http.Request) (any, error) 
 			Job:              snap.JobWithStatus(j),
 			Allocations:      stubs(allocs),
 			Summary:          state.JobSummary(allocs),
+			Groups:           groupSummaries(j, allocs),
 			PlacementFailure: snap.PlacementFailureWatch(ws, id),
 			Reschedules:      pendingReschedules(j, allocs, snap, s.now()),
 			WaitingForOffers: s.whyPending(id),
@@ -305,13 +308,21 @@ func (s *Server) jobAllocs(w http.ResponseWriter, r *http.Request) (any, error) 
 // does, not a second reading of the policy.
 func pendingReschedules(j *structs.Job, allocs []*structs.Allocation, snap *state.Snapshot, now time.Time) []*api.PendingReschedule {
 	var out []*api.PendingReschedule
-	delayed := scheduler.Reconcile(j, allocs, snap.NodeByID, now).Delayed
-	if j.Type.PerNode() {
-		delayed = scheduler.ReconcilePerNode(j, allocs, snap.Nodes(), now).Delayed
+	add := func(group string, delayed []scheduler.DelayedReschedule) {
+		for _, d := range delayed {
+			out = append(out, &api.PendingReschedule{Index: d.Index, Group: group, Name: structs.AllocGroupName(j.ID, group, d.Index),
+				PreviousAllocation: d.Previous, Attempt: d.Attempt, Delay: api.Duration(d.Delay), Time: d.At.UnixNano()})
+		}
 	}
-	for _, d := range delayed {
-		out = append(out, &api.PendingReschedule{Index: d.Index, Name: structs.AllocName(j.ID, d.Index),
-			PreviousAllocation: d.Previous, Attempt: d.Attempt, Delay: api.Duration(d.Delay), Time: d.At.UnixNano()})
+	switch {
+	case j.Type.PerNode():
+		add("", scheduler.ReconcilePerNode(j, allocs, snap.Nodes(), now).Delayed)
+	case j.HasGroups() && !j.Stop:
+		for _, g := range scheduler.ReconcileGroups(j, allocs, snap.NodeByID, now) {
+			add(g.Group, g.Delayed)
+		}
+	default:
+		add("", scheduler.Reconcile(j, allocs, snap.NodeByID, now).Delayed)
 	}
 	return out
 }
@@ -334,4 +345,56 @@ func (s *Server) verifiedNotFound(format string, args ...any) error {
 		return raftErr("verifying leadership", err)
 	}
 	return notFound(format, args...)
+}
+
+// scaleGroup sets the count of a job's group: the named one, or the only
+// one when group is "" (a one-group job, with or without groups:). A job
+// with groups keeps Count the sum of its groups' (Canonicalize).
+func scaleGroup(j *structs.Job, group string, count int) error {
+	if count < 0 || count > structs.MaxCount {
+		return badRequest("count: must be between 0 and %d (got %d)", structs.MaxCount, count)
+	}
+	if !j.HasGroups() {
+		if group != "" && group != j.Name {
+			return notFound("job %q has no group %q (its one group is named after the job)", j.ID, group)
+		}
+		j.Count = count
+		return nil
+	}
+	if group == "" {
+		if len(j.Groups) > 1 {
+			return badRequest("job %q has %d groups (%s): name the group to scale", j.ID, len(j.Groups), strings.Join(j.GroupNames(), ", "))
+		}
+		group = j.Groups[0].Name
+	}
+	g := j.LookupGroup(group)
+	if g == nil {
+		return notFound("job %q has no group %q (its groups: %s)", j.ID, group, strings.Join(j.GroupNames(), ", "))
+	}
+	g.Count = count
+	j.Count = 0
+	for i := range j.Groups {
+		j.Count += j.Groups[i].Count
+	}
+	return nil
+}
+
+// groupSummaries is the per-group summary of a job with groups (nil for
+// one without).
+func groupSummaries(j *structs.Job, allocs []*structs.Allocation) []api.GroupSummary {
+	if !j.HasGroups() {
+		return nil
+	}
+	out := make([]api.GroupSummary, len(j.Groups))
+	idx := make(map[string]int, len(j.Groups))
+	for i, g := range j.Groups {
+		out[i] = api.GroupSummary{Name: g.Name, Count: g.Count, Summary: map[string]int{}}
+		idx[g.Name] = i
+	}
+	for _, a := range allocs {
+		if i, ok := idx[a.Group]; ok && a.DesiredStatus == structs.AllocDesiredRun {
+			out[i].Summary[a.ClientStatus]++
+		}
+	}
+	return out
 }

@@ -81,8 +81,8 @@ func (s *Server) instances(ws memdb.WatchSet, snap *state.Snapshot, a *acl.ACL, 
 	var out []structs.ServiceInstance
 	nodes := map[string]*structs.Node{}
 	for _, al := range snap.AllocsWatch(ws) {
-		if al.Job == nil || len(al.Job.Services) == 0 {
-			continue
+		if al.Job == nil || (len(al.Job.Services) == 0 && !al.Job.HasGroups()) {
+			continue // ServiceInstances looks at a group's services
 		}
 		aNS := structs.JobNamespace(al.JobID)
 		if ns == structs.AllNamespaces {

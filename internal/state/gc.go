@@ -58,6 +58,20 @@ func NeededAllocs(job *structs.Job, allocs []*structs.Allocation) map[string]boo
 	if job.Type.PerNode() {
 		return neededPerNode(job, allocs) // jobstatus.go
 	}
+	if job.HasGroups() {
+		// Each group's indexes on their own (allocations of a removed
+		// group are needed by no one).
+		var needed map[string]bool
+		for _, name := range job.GroupNames() {
+			for id := range NeededAllocs(job.GroupView(name), allocsOfGroup(allocs, name)) {
+				if needed == nil {
+					needed = map[string]bool{}
+				}
+				needed[id] = true
+			}
+		}
+		return needed
+	}
 	var needed map[string]bool
 	keep := func(id string) {
 		if needed == nil {

@@ -28,6 +28,15 @@ func JobStatus(job *structs.Job, allocs []*structs.Allocation) structs.JobStatus
 }
 
 func batchComplete(job *structs.Job, allocs []*structs.Allocation) bool {
+	if job.HasGroups() {
+		// Every group complete: each counts its own indexes.
+		for _, name := range job.GroupNames() {
+			if !batchComplete(job.GroupView(name), allocsOfGroup(allocs, name)) {
+				return false
+			}
+		}
+		return true
+	}
 	if job.Count == 0 {
 		return true
 	}
@@ -100,4 +109,15 @@ func neededPerNode(job *structs.Job, allocs []*structs.Allocation) map[string]bo
 		return nil
 	}
 	return needed
+}
+
+// allocsOfGroup returns the allocations of one task group.
+func allocsOfGroup(allocs []*structs.Allocation, group string) []*structs.Allocation {
+	var out []*structs.Allocation
+	for _, a := range allocs {
+		if a.Group == group {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -550,10 +550,14 @@ func updateAllocsFromClientTxn(txn *writeTxn, index uint64, nodeID string, updat
 		internTaskState(&c.TaskState)
 		c.Health = u.Health.Copy() // nil: not known (an agent before health checks)
 		c.TaskStates = nil
+		var gj *structs.Job // the allocation's group of its job (its tasks)
+		if len(u.TaskStates) > 0 && c.Job != nil {
+			gj = c.GroupJob()
+		}
 		for name, ts := range u.TaskStates {
 			// Only the job's own extra tasks, each as bounded as the main
 			// task's state: a report cannot grow the allocation.
-			if (c.Job != nil && !c.Job.HasTask(name)) || len(c.TaskStates) >= structs.MaxTasks {
+			if (c.Job != nil && (gj == nil || !gj.HasTask(name))) || len(c.TaskStates) >= structs.MaxTasks {
 				continue
 			}
 			if c.TaskStates == nil {

@@ -54,8 +54,12 @@ type Allocation struct {
 	JobVersion uint64 `json:"job_version"`
 	// Name is "<job>[<index>]"; Index is stable across replacements so a
 	// replacement takes the place of the copy it replaces.
-	Name      string    `json:"name"`
-	Index     int       `json:"index"`
+	Name  string `json:"name"`
+	Index int    `json:"index"`
+	// Group is the job's task group the copy belongs to ("" for the
+	// implicit group of a job without groups); Index counts per group,
+	// and Name is then "<job>.<group>[<index>]" (group.go).
+	Group     string    `json:"group,omitempty"`
 	NodeID    string    `json:"node_id"`
 	NodeName  string    `json:"node_name,omitempty"`
 	Resources Resources `json:"resources"`
@@ -65,6 +69,8 @@ type Allocation struct {
 	Priority int `json:"priority"`
 	// Job is the job as it was when the allocation was placed, so an agent
 	// runs exactly the version it was given.
+	// The job's groups are all in it; the agent runs the copy's
+	// (GroupJob).
 	Job *Job `json:"job,omitempty"`
 
 	DesiredStatus      string `json:"desired_status"`
@@ -97,7 +103,7 @@ type Allocation struct {
 	AllocModifyIndex uint64 `json:"alloc_modify_index"`
 }
 
-// AllocName is the display name of copy idx of a job.
+// AllocName is the display name of copy idx of a job's implicit group.
 func AllocName(job string, idx int) string { return fmt.Sprintf("%s[%d]", job, idx) }
 
 // ClientTerminal reports whether the task has finished on the node for good.
@@ -149,3 +155,8 @@ func CopyTaskStates(m map[string]TaskState) map[string]TaskState {
 	}
 	return c
 }
+
+// GroupJob is the view of the allocation's group of its embedded job
+// (Job.GroupView): what the copy runs. nil without the job, or when the
+// job has no such group.
+func (a *Allocation) GroupJob() *Job { return a.Job.GroupView(a.Group) }

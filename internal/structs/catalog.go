@@ -61,7 +61,11 @@ func NodeAddress(n *Node) string {
 // ServiceInstances returns the instances of a's services. Only copies the
 // servers want running and whose task runs have instances.
 func ServiceInstances(a *Allocation, node *Node) []ServiceInstance {
-	if a == nil || a.Job == nil || len(a.Job.Services) == 0 || a.DesiredStatus != AllocDesiredRun || a.ClientStatus != AllocClientRunning {
+	if a == nil || a.DesiredStatus != AllocDesiredRun || a.ClientStatus != AllocClientRunning {
+		return nil
+	}
+	j := a.GroupJob() // the services of the copy's group
+	if j == nil || len(j.Services) == 0 {
 		return nil
 	}
 	addr := NodeAddress(node)
@@ -70,8 +74,8 @@ func ServiceInstances(a *Allocation, node *Node) []ServiceInstance {
 	if a.Health != nil {
 		checks = a.Health.Checks
 	}
-	out := make([]ServiceInstance, 0, len(a.Job.Services))
-	for _, s := range a.Job.Services {
+	out := make([]ServiceInstance, 0, len(j.Services))
+	for _, s := range j.Services {
 		port := 0
 		for _, p := range a.Ports {
 			if s.Port != "" && strings.EqualFold(p.Label, s.Port) {

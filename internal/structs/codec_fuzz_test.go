@@ -93,7 +93,8 @@ func (g *gen) taskStates() map[string]TaskState {
 }
 
 var genJobs = []*Job{nil, {ID: "web", Name: "web", Version: 3, Priority: 50, Count: 2, Driver: "mock",
-	Resources: Resources{CPU: 100, MemoryMB: 64}}, {ID: "old", Name: "old", Version: 1, Type: JobTypeBatch}}
+	Resources: Resources{CPU: 100, MemoryMB: 64}}, {ID: "old", Name: "old", Version: 1, Type: JobTypeBatch},
+	{ID: "shop", Name: "shop", Version: 2, Count: 3, Groups: []TaskGroup{{Name: "web", Count: 2, Driver: "mock"}, {Name: "cache", Count: 1, Driver: "exec"}}}}
 
 func (g *gen) alloc(prev *Allocation) *Allocation {
 	if g.n(15) == 0 {
@@ -108,7 +109,12 @@ func (g *gen) alloc(prev *Allocation) *Allocation {
 	a.JobID = g.str()
 	a.Name = AllocName(a.JobID, a.Index)
 	for range g.n(6) {
-		switch g.n(16) {
+		switch g.n(17) {
+		case 17:
+			// A task group: the name derived from it unless case 0 or
+			// 13 changes the name or the index afterwards.
+			a.Group = g.str()
+			a.Name = AllocGroupName(a.JobID, a.Group, a.Index)
 		case 16:
 			a.Health = g.health()
 		case 0:

@@ -41,7 +41,10 @@ const (
 	// amTaskStates: the extra tasks' states (taskStates); unset in bodies
 	// from before task groups.
 	amTaskStates
-	amAll = amTaskStates<<1 - 1
+	// amGroup: the task group (string table); unset in bodies from before
+	// groups, whose allocations all belong to their job's implicit group.
+	amGroup
+	amAll = amGroup<<1 - 1
 )
 
 // Bits of a plan's flags.
@@ -198,7 +201,7 @@ func (e *planEncoder) alloc(a *Allocation) error {
 	if a.JobVersion != p.JobVersion {
 		m |= amJobVersion
 	}
-	if !isAllocName(a.Name, a.JobID, a.Index) {
+	if !isGroupAllocName(a.Name, a.JobID, a.Group, a.Index) {
 		m |= amName
 	}
 	if a.Resources != p.Resources {
@@ -257,6 +260,9 @@ func (e *planEncoder) alloc(a *Allocation) error {
 	}
 	if a.TaskStates != nil || p.TaskStates != nil {
 		m |= amTaskStates
+	}
+	if a.Group != p.Group {
+		m |= amGroup
 	}
 
 	e.uvarint(m)
@@ -357,6 +363,9 @@ func (e *planEncoder) alloc(a *Allocation) error {
 			e.taskStates(a.TaskStates)
 		}
 	}
+	if m&amGroup != 0 {
+		e.ref(a.Group)
+	}
 	e.prev = *a
 	return nil
 }
@@ -376,6 +385,15 @@ func isAllocName(name, job string, idx int) bool {
 	}
 	var buf [20]byte
 	return name[len(job)+1:len(name)-1] == string(strconv.AppendInt(buf[:0], int64(idx), 10))
+}
+
+// isGroupAllocName reports whether name is AllocGroupName(job, group, idx).
+func isGroupAllocName(name, job, group string, idx int) bool {
+	if group == "" {
+		return isAllocName(name, job, idx)
+	}
+	return len(name) > len(job) && name[:len(job)] == job && name[len(job)] == '.' &&
+		isAllocName(name[len(job)+1:], group, idx)
 }
 
 // allocName is AllocName without fmt (the decoder derives most names).
@@ -561,8 +579,6 @@ func (d *planDecoder) alloc(a *Allocation) bool {
 	}
 	if m&amName != 0 {
 		a.Name = d.str("allocation name")
-	} else {
-		a.Name = allocName(a.JobID, a.Index)
 	}
 	if m&amResources != 0 {
 		a.Resources.CPU = d.varint("allocation cpu")
@@ -660,6 +676,17 @@ func (d *planDecoder) alloc(a *Allocation) bool {
 		}
 	} else {
 		a.TaskStates = CopyTaskStates(a.TaskStates)
+	}
+	if m&amGroup != 0 {
+		a.Group = d.ref("allocation group")
+	}
+	if m&amName == 0 {
+		// Derived once the group is known (it follows the name).
+		if a.Group == "" {
+			a.Name = allocName(a.JobID, a.Index)
+		} else {
+			a.Name = allocName(a.JobID+"."+a.Group, a.Index)
+		}
 	}
 	*p = *a
 	return true

@@ -123,11 +123,12 @@ func (l LogConfig) WithDefaults() LogConfig {
 	return l
 }
 
-// Job is a unit of work users submit: Count copies of one task group.
+// Job is a unit of work users submit: Count copies of one task group, or
+// the groups listed under Groups (group.go).
 //
-// A job holds a single group: its top-level fields are the group's and its
-// main task's, and Tasks adds more tasks to every copy (tasks.go), so a
-// one-task document reads as it always did.
+// Without Groups a job holds a single group: its top-level fields are the
+// group's and its main task's, and Tasks adds more tasks to every copy
+// (tasks.go), so a one-task document reads as it always did.
 type Job struct {
 	// ID is the job's identity in state: JobKey(Namespace, Name), which
 	// is the name in the default namespace. Registering a job with an
@@ -159,6 +160,12 @@ type Job struct {
 	Volumes      map[string]VolumeRequest `json:"volumes,omitempty" yaml:"volumes,omitempty"`
 	VolumeMounts []VolumeMount            `json:"volume_mounts,omitempty" yaml:"volume_mounts,omitempty"`
 	Tasks        []Task                   `json:"tasks,omitempty" yaml:"tasks,omitempty"`
+	// Groups, when given, are the job's task groups (group.go); the
+	// group fields above are then left out, and Count is the sum of the
+	// groups' counts.
+	Groups []TaskGroup `json:"groups,omitempty" yaml:"groups,omitempty"`
+	// Group is set only on a group's view (GroupView): the group's name.
+	Group string `json:"group,omitempty" yaml:"-"`
 
 	Restart    RestartPolicy    `json:"restart" yaml:"restart"`
 	Reschedule ReschedulePolicy `json:"reschedule" yaml:"reschedule"`
@@ -256,6 +263,7 @@ func (j *Job) Copy() *Job {
 	}
 	c.Services = copyServices(j.Services)
 	j.copyTasks(&c)
+	j.copyGroups(&c)
 	if j.FrameworkTask != nil {
 		t := *j.FrameworkTask
 		c.FrameworkTask = &t
@@ -289,12 +297,26 @@ func SpecChanged(old, updated *Job) bool {
 		Volumes      map[string]VolumeRequest `json:",omitempty"`
 		VolumeMounts []VolumeMount            `json:",omitempty"`
 		Tasks        []Task                   `json:",omitempty"`
+		// Groups without their counts (scaling is no new version).
+		Groups []TaskGroup `json:",omitempty"`
 	}
-	a := spec{old.Constraints, old.Resources, old.Driver, old.Config, old.Env, old.Network, old.Services, old.Volumes, old.VolumeMounts, old.Tasks}
-	b := spec{updated.Constraints, updated.Resources, updated.Driver, updated.Config, updated.Env, updated.Network, updated.Services, updated.Volumes, updated.VolumeMounts, updated.Tasks}
+	a := spec{old.Constraints, old.Resources, old.Driver, old.Config, old.Env, old.Network, old.Services, old.Volumes, old.VolumeMounts, old.Tasks, uncounted(old.Groups)}
+	b := spec{updated.Constraints, updated.Resources, updated.Driver, updated.Config, updated.Env, updated.Network, updated.Services, updated.Volumes, updated.VolumeMounts, updated.Tasks, uncounted(updated.Groups)}
 	// Compare through JSON so that map[string]any values decoded from YAML
 	// (int) and JSON (float64) compare by meaning.
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return !reflect.DeepEqual(ja, jb)
+}
+
+// uncounted returns the groups with their counts at zero (a shallow copy).
+func uncounted(gs []TaskGroup) []TaskGroup {
+	if gs == nil {
+		return nil
+	}
+	out := append([]TaskGroup(nil), gs...)
+	for i := range out {
+		out[i].Count = 0
+	}
+	return out
 }

@@ -252,7 +252,9 @@ func (j *Job) validateTasks(e *ValidationError, drivers DriverRules) {
 			e.add(f+".name", "is required")
 		case len(t.Name) > MaxTaskNameLen || !nameRE.MatchString(t.Name):
 			e.add(f+".name", "must start with a letter or digit and hold only letters, digits, '_', '-' and '.', at most %d characters (got %q)", MaxTaskNameLen, t.Name)
-		case t.Name == j.Name:
+		case t.Name == j.MainTask() && j.Group != "":
+			e.add(f+".name", "%q is the group's name, which names the main task (the one the group's driver and config describe)", t.Name)
+		case t.Name == j.MainTask():
 			e.add(f+".name", "%q is the job's name, which names the main task (the one the job's top-level fields describe)", t.Name)
 		case names[t.Name]:
 			e.add(f+".name", "%q is given twice", t.Name)

@@ -88,6 +88,8 @@ func (j *Job) Canonicalize() {
 	}
 	j.Logs = j.Logs.WithDefaults()
 	j.canonicalizeUpdate()
+	j.canonicalizeGroups()
+	j.canonicalizeGroupPolicies()
 	// A block written before delay functions existed keeps its meaning.
 	if j.Restart.DelayFunction == "" {
 		j.Restart.DelayFunction = DelayConstant
@@ -159,6 +161,21 @@ func (j *Job) Validate(drivers DriverRules) error {
 	for i, c := range j.Constraints {
 		validateConstraint(e, fmt.Sprintf("constraints[%d]", i), c)
 	}
+	if j.HasGroups() {
+		j.validateGroups(e, drivers) // group.go
+	} else {
+		j.validateSpec(e, drivers)
+	}
+	if len(e.Errors) > 0 {
+		return e
+	}
+	return nil
+}
+
+// validateSpec checks the fields of a job's single group (a one-group job,
+// or a group's view): resources, env, policies, logs, ports, services,
+// tasks and the main task's driver.
+func (j *Job) validateSpec(e *ValidationError, drivers DriverRules) {
 	if j.Resources.CPU <= 0 {
 		e.add("resources.cpu", "must be > 0 millicores (got %d)", j.Resources.CPU)
 	}
@@ -207,10 +224,6 @@ func (j *Job) Validate(drivers DriverRules) error {
 			e.add("driver", "unknown driver %q (known: %s)", j.Driver, strings.Join(names, ", "))
 		}
 	}
-	if len(e.Errors) > 0 {
-		return e
-	}
-	return nil
 }
 
 // validateBackoff checks a policy's delay function and its cap.
