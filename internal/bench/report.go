@@ -63,6 +63,10 @@ type Report struct {
 	// With the server in process they include the server's.
 	BenchCPUSeconds      float64 `json:"bench_cpu_s"`
 	BenchCPUTotalSeconds float64 `json:"bench_cpu_total_s"`
+	// IdleCPUPerSecond is what an in-process peer cluster uses doing
+	// nothing (heartbeats, loads, reports, ticks), in CPU seconds per
+	// second, measured before the first submission (peer runs only).
+	IdleCPUPerSecond float64 `json:"idle_cpu_per_s,omitempty"`
 
 	SubmitErrors int      `json:"submit_errors"`
 	NodeErrors   int      `json:"node_errors"`

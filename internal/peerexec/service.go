@@ -287,6 +287,14 @@ func (s *Service) receive(b []byte) {
 		return
 	}
 	s.mu.Lock()
+	stale := s.cluster.RoutingSnapshot() != s.routes
+	s.mu.Unlock()
+	if stale {
+		// slots changed hands since the last tick: a report may be about
+		// slots this peer just gained, so act on the current view
+		s.refreshView()
+	}
+	s.mu.Lock()
 	defer s.unlock()
 	for _, m := range ms {
 		s.eng.Step(time.Now(), s.cv, m)
@@ -321,8 +329,9 @@ func (s *Service) LiveTasks() []*structs.Allocation {
 // ID returns the peer's node ID.
 func (s *Service) ID() string { return string(s.cluster.ID()) }
 
-// Ready reports whether the cluster is ok here and this peer has the
-// loads of n peers (itself included) with their API addresses.
+// Ready reports whether the cluster is ok here, this peer has the loads
+// of n peers (itself included) with their API addresses, and it
+// supervises the jobs of its slots (no takeover grace left).
 func (s *Service) Ready(n int) bool {
 	ok := false
 	s.with(func(e *Engine, cv ClusterView) {
@@ -335,7 +344,7 @@ func (s *Service) Ready(n int) bool {
 				c++
 			}
 		}
-		ok = c >= n
+		ok = c >= n && len(e.takeovers) == 0 // owners supervise (no grace left)
 	})
 	return ok
 }
