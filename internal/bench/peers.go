@@ -159,6 +159,7 @@ func RunPeers(ctx context.Context, o Options, primaries int) (*Report, error) {
 	// submitters'), from the first submission to the last placement
 	if cpu1, rss, err := selfUsage(); err == nil {
 		rep.ServerCPUSeconds, rep.ServerPeakRSSMB = cpu1-cpu0, float64(rss)/(1<<20)
+		rep.CPUWindowSeconds = time.Since(t0).Seconds()
 		rep.UsageScope = "whole process (every peer and the submitters)"
 	}
 	rec.mu.Lock()

@@ -67,6 +67,9 @@ type Report struct {
 	// nothing (heartbeats, loads, reports, ticks), in CPU seconds per
 	// second, measured before the first submission (peer runs only).
 	IdleCPUPerSecond float64 `json:"idle_cpu_per_s,omitempty"`
+	// CPUWindowSeconds is how long ServerCPUSeconds was measured over
+	// (peer runs: from the first submission to the last placement seen).
+	CPUWindowSeconds float64 `json:"cpu_window_s,omitempty"`
 
 	SubmitErrors int      `json:"submit_errors"`
 	NodeErrors   int      `json:"node_errors"`

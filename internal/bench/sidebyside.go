@@ -71,6 +71,12 @@ func WriteSideBySide(w io.Writer, reps []*Report) error {
 		}
 		return float64(r.Placed) / r.ServerCPUSeconds
 	}))
+	row("CPU per placement net of idle (µs)", func(r *Report) string {
+		if r.Placed == 0 || r.IdleCPUPerSecond == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", (r.ServerCPUSeconds-r.IdleCPUPerSecond*r.CPUWindowSeconds)/float64(r.Placed)*1e6)
+	})
 	row("idle CPU (% of a core)", f("%.0f%%", func(r *Report) float64 { return 100 * r.IdleCPUPerSecond }))
 	row("server peak RSS (MiB)", f("%.0f", func(r *Report) float64 { return r.ServerPeakRSSMB }))
 	row("final-state check", func(r *Report) string {
