@@ -303,6 +303,7 @@ func (s *Service) jobRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	var j *structs.Job
 	s.with(func(e *Engine, cv ClusterView) { j, err = e.Register(time.Now(), cv, job) })
+	s.wake() // place it now, not at the next tick
 	if err != nil {
 		writeError(w, err)
 		return
@@ -362,6 +363,7 @@ func (s *Service) jobScale(_ http.ResponseWriter, r *http.Request, id string) (a
 	var j *structs.Job
 	var err error
 	s.with(func(e *Engine, cv ClusterView) { j, err = e.Scale(time.Now(), cv, id, req.Count) })
+	s.wake() // place it now, not at the next tick
 	if err != nil {
 		return nil, err
 	}

@@ -71,9 +71,10 @@ type Service struct {
 	leaving atomic.Bool
 	left    chan struct{} // closed when Leave finished
 
-	done chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	wakeup chan struct{} // an early tick (a job changed)
+	done   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
 // Start attaches the execution layer to a peer in cluster mode.
@@ -90,6 +91,7 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 		logger = log.New(io.Discard, "", 0)
 	}
 	s := &Service{cfg: cfg, p: p, cluster: c, logger: logger, done: make(chan struct{}), left: make(chan struct{}), owners: make([]string, numSlots),
+		wakeup: make(chan struct{}, 1),
 		scheme: "http"}
 	// a peer cut off by a partition must not hold a forwarded request for
 	// the kernel's connect timeout (minutes): dials give up after 2 s
@@ -161,6 +163,7 @@ func (s *Service) loop() {
 		case <-s.done:
 			return
 		case <-t.C:
+		case <-s.wakeup:
 		}
 		s.refreshView()
 		s.mu.Lock()
@@ -170,6 +173,15 @@ func (s *Service) loop() {
 		if s.streams != nil {
 			s.streams.ensure(targets)
 		}
+	}
+}
+
+// wake makes the loop tick now: a job registered or scaled is placed
+// without waiting for the next tick.
+func (s *Service) wake() {
+	select {
+	case s.wakeup <- struct{}{}:
+	default:
 	}
 }
 
