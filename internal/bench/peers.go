@@ -162,6 +162,15 @@ func RunPeers(ctx context.Context, o Options, primaries int) (*Report, error) {
 		rep.CPUWindowSeconds = time.Since(t0).Seconds()
 		rep.UsageScope = "whole process (every peer and the submitters)"
 	}
+	// what the cluster costs with the copies placed (reports of the
+	// running tasks to their owners, loads): over peerIdleWindow again
+	if busy0, _, err := selfUsage(); err == nil {
+		at := time.Now()
+		time.Sleep(peerIdleWindow)
+		if busy1, _, err := selfUsage(); err == nil {
+			rep.SteadyCPUPerSecond = (busy1 - busy0) / time.Since(at).Seconds()
+		}
+	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rep.Placed, rep.Running, rep.Received = rec.placedN.Load(), int64(len(rec.running)), rec.placedN.Load()

@@ -70,6 +70,9 @@ type Report struct {
 	// CPUWindowSeconds is how long ServerCPUSeconds was measured over
 	// (peer runs: from the first submission to the last placement seen).
 	CPUWindowSeconds float64 `json:"cpu_window_s,omitempty"`
+	// SteadyCPUPerSecond is the peer cluster's CPU seconds per second
+	// with the placed copies running, measured after placement.
+	SteadyCPUPerSecond float64 `json:"steady_cpu_per_s,omitempty"`
 
 	SubmitErrors int      `json:"submit_errors"`
 	NodeErrors   int      `json:"node_errors"`

@@ -78,6 +78,7 @@ func WriteSideBySide(w io.Writer, reps []*Report) error {
 		return fmt.Sprintf("%.0f", (r.ServerCPUSeconds-r.IdleCPUPerSecond*r.CPUWindowSeconds)/float64(r.Placed)*1e6)
 	})
 	row("idle CPU (% of a core)", f("%.0f%%", func(r *Report) float64 { return 100 * r.IdleCPUPerSecond }))
+	row("CPU after placement (% of a core)", f("%.0f%%", func(r *Report) float64 { return 100 * r.SteadyCPUPerSecond }))
 	row("server peak RSS (MiB)", f("%.0f", func(r *Report) float64 { return r.ServerPeakRSSMB }))
 	row("final-state check", func(r *Report) string {
 		if r.Check.OK {
