@@ -688,7 +688,10 @@ func (s *Service) members(w http.ResponseWriter, _ *http.Request) {
 				m.State = StateDown
 			}
 			if m.Self {
+				// this peer's own figures now, not as of its last load
 				m.Jobs = len(e.Jobs())
+				m.Used, m.Tasks = e.used()
+				m.State = e.State()
 			}
 			out = append(out, m)
 		}
