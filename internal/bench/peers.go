@@ -8,7 +8,10 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +73,25 @@ func RunPeers(ctx context.Context, o Options, primaries int) (*Report, error) {
 		}
 	}
 	conc := max(w.Arrival.Concurrency, 1)
+	stopProf, err := startPeerProfile(o.ProfileDir, primaries)
+	if err != nil {
+		return nil, err
+	}
+	defer stopProf()
+	// what the cluster costs doing nothing (heartbeats, loads, reports,
+	// ticks): CPU seconds per second, over peerIdleWindow before the
+	// first submission
+	idle0, _, err := selfUsage()
+	if err != nil {
+		return nil, err
+	}
+	idleStart := time.Now()
+	time.Sleep(peerIdleWindow)
+	cpu0, _, err := selfUsage()
+	if err != nil {
+		return nil, err
+	}
+	rep.IdleCPUPerSecond = (cpu0 - idle0) / time.Since(idleStart).Seconds()
 	t0 := time.Now()
 	var next atomic.Int64
 	var subErr error
@@ -130,6 +152,25 @@ func RunPeers(ctx context.Context, o Options, primaries int) (*Report, error) {
 	if o.Progress != nil {
 		fmt.Fprintln(o.Progress)
 	}
+	if p := stopProf(); p != "" {
+		rep.Profiles = append(rep.Profiles, p)
+	}
+	// every peer runs in this process: its CPU is the cluster's (and the
+	// submitters'), from the first submission to the last placement
+	if cpu1, rss, err := selfUsage(); err == nil {
+		rep.ServerCPUSeconds, rep.ServerPeakRSSMB = cpu1-cpu0, float64(rss)/(1<<20)
+		rep.CPUWindowSeconds = time.Since(t0).Seconds()
+		rep.UsageScope = "whole process (every peer and the submitters)"
+	}
+	// what the cluster costs with the copies placed (reports of the
+	// running tasks to their owners, loads): over peerIdleWindow again
+	if busy0, _, err := selfUsage(); err == nil {
+		at := time.Now()
+		time.Sleep(peerIdleWindow)
+		if busy1, _, err := selfUsage(); err == nil {
+			rep.SteadyCPUPerSecond = (busy1 - busy0) / time.Since(at).Seconds()
+		}
+	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rep.Placed, rep.Running, rep.Received = rec.placedN.Load(), int64(len(rec.running)), rec.placedN.Load()
@@ -143,6 +184,38 @@ func RunPeers(ctx context.Context, o Options, primaries int) (*Report, error) {
 	rep.Check = CheckResult{OK: rep.Placed == int64(rep.Tasks) && !rec.overPlaced, Nodes: primaries, Allocs: int(rep.Placed)}
 	rep.Scheduler.PlansSubmitted = uint64(rep.Placed)
 	return rep, runErr
+}
+
+// peerIdleWindow is how long RunPeers measures the idle cluster's CPU.
+const peerIdleWindow = 2 * time.Second
+
+// startPeerProfile takes a CPU profile of the process (every peer) into
+// dir/peer-N-cpu.pprof until the returned function is called; without a
+// dir it does nothing.
+func startPeerProfile(dir string, primaries int) (func() string, error) {
+	if dir == "" {
+		return func() string { return "" }, nil
+	}
+	path := filepath.Join(dir, fmt.Sprintf("peer-%d-cpu.pprof", primaries))
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var once sync.Once
+	return func() string {
+		saved := ""
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			if f.Close() == nil {
+				saved = path
+			}
+		})
+		return saved
+	}, nil
 }
 
 // peerRecorder collects, from the owners' hooks, when copies were placed

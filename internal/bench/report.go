@@ -63,6 +63,16 @@ type Report struct {
 	// With the server in process they include the server's.
 	BenchCPUSeconds      float64 `json:"bench_cpu_s"`
 	BenchCPUTotalSeconds float64 `json:"bench_cpu_total_s"`
+	// IdleCPUPerSecond is what an in-process peer cluster uses doing
+	// nothing (heartbeats, loads, reports, ticks), in CPU seconds per
+	// second, measured before the first submission (peer runs only).
+	IdleCPUPerSecond float64 `json:"idle_cpu_per_s,omitempty"`
+	// CPUWindowSeconds is how long ServerCPUSeconds was measured over
+	// (peer runs: from the first submission to the last placement seen).
+	CPUWindowSeconds float64 `json:"cpu_window_s,omitempty"`
+	// SteadyCPUPerSecond is the peer cluster's CPU seconds per second
+	// with the placed copies running, measured after placement.
+	SteadyCPUPerSecond float64 `json:"steady_cpu_per_s,omitempty"`
 
 	SubmitErrors int      `json:"submit_errors"`
 	NodeErrors   int      `json:"node_errors"`

@@ -59,6 +59,26 @@ func WriteSideBySide(w io.Writer, reps []*Report) error {
 	row("offer hold p99 (ms)", f("%.2f", func(r *Report) float64 { return r.Scheduler.OfferHoldP99Ms }))
 	row("scheduler busy", f("%.0f%%", func(r *Report) float64 { return 100 * r.Scheduler.BusyFraction }))
 	row("server CPU (s)", f("%.2f", func(r *Report) float64 { return r.ServerCPUSeconds }))
+	row("CPU per placement (µs)", f("%.0f", func(r *Report) float64 {
+		if r.Placed == 0 {
+			return 0
+		}
+		return r.ServerCPUSeconds / float64(r.Placed) * 1e6
+	}))
+	row("placements per CPU-second", f("%.0f", func(r *Report) float64 {
+		if r.ServerCPUSeconds == 0 {
+			return 0
+		}
+		return float64(r.Placed) / r.ServerCPUSeconds
+	}))
+	row("CPU per placement net of idle (µs)", func(r *Report) string {
+		if r.Placed == 0 || r.IdleCPUPerSecond == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", (r.ServerCPUSeconds-r.IdleCPUPerSecond*r.CPUWindowSeconds)/float64(r.Placed)*1e6)
+	})
+	row("idle CPU (% of a core)", f("%.0f%%", func(r *Report) float64 { return 100 * r.IdleCPUPerSecond }))
+	row("CPU after placement (% of a core)", f("%.0f%%", func(r *Report) float64 { return 100 * r.SteadyCPUPerSecond }))
 	row("server peak RSS (MiB)", f("%.0f", func(r *Report) float64 { return r.ServerPeakRSSMB }))
 	row("final-state check", func(r *Report) string {
 		if r.Check.OK {

@@ -19,6 +19,7 @@ package peer
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -63,10 +64,17 @@ func (c SlotOwner) beats(o SlotOwner) bool {
 type SlotMap struct {
 	owners [NumSlots]SlotOwner
 	counts map[NodeID]int // slots per owner, kept with owners
+	// byOwner caches ranges() until the next change of an owner (nil:
+	// stale). Every heartbeat carries the sender's slots and every Status
+	// lists everyone's, so without it each scanned all 16384 slots.
+	byOwner map[NodeID][]SlotRange
 }
 
 // put is the one place that changes owners, keeping counts in step.
 func (m *SlotMap) put(s uint16, o SlotOwner) {
+	if m.owners[s].Node != o.Node {
+		m.byOwner = nil
+	}
 	if m.counts == nil {
 		m.counts = make(map[NodeID]int)
 	}
@@ -125,6 +133,7 @@ func (m *SlotMap) Set(s uint16, node NodeID, epoch uint64) {
 // setRange assigns every slot of r to node at epoch (node "" unassigns
 // them); the new owner's count changes once per range, not per slot.
 func (m *SlotMap) setRange(r SlotRange, node NodeID, epoch uint64) {
+	m.byOwner = nil
 	if m.counts == nil {
 		m.counts = make(map[NodeID]int)
 	}
@@ -145,11 +154,14 @@ func (m *SlotMap) setRange(r SlotRange, node NodeID, epoch uint64) {
 	}
 }
 
-// SlotsOf returns the slots node owns, as sorted ranges.
+// SlotsOf returns the slots node owns, as sorted ranges (a copy).
 func (m *SlotMap) SlotsOf(node NodeID) []SlotRange {
-	var out []SlotRange
+	if node != "" {
+		return slices.Clone(m.cachedRanges()[node])
+	}
+	var out []SlotRange // the unassigned slots
 	for s := 0; s < NumSlots; s++ {
-		if m.owners[s].Node != node {
+		if m.owners[s].Node != "" {
 			continue
 		}
 		if n := len(out); n > 0 && int(out[n-1].End) == s-1 {
@@ -161,8 +173,23 @@ func (m *SlotMap) SlotsOf(node NodeID) []SlotRange {
 	return out
 }
 
-// ranges returns every owner's slots as sorted ranges, in one pass.
+// ranges returns every owner's slots as sorted ranges (a copy).
 func (m *SlotMap) ranges() map[NodeID][]SlotRange {
+	c := m.cachedRanges()
+	out := make(map[NodeID][]SlotRange, len(c))
+	for o, rs := range c {
+		out[o] = slices.Clone(rs)
+	}
+	return out
+}
+
+// cachedRanges returns byOwner, computing it in one pass when stale. A
+// SlotMap is not safe for concurrent use (the Node's is its owner's;
+// Slots gives each caller its own clone).
+func (m *SlotMap) cachedRanges() map[NodeID][]SlotRange {
+	if m.byOwner != nil {
+		return m.byOwner
+	}
 	out := make(map[NodeID][]SlotRange, len(m.counts))
 	for s := 0; s < NumSlots; {
 		o := m.owners[s].Node
@@ -175,6 +202,7 @@ func (m *SlotMap) ranges() map[NodeID][]SlotRange {
 		}
 		s = e + 1
 	}
+	m.byOwner = out
 	return out
 }
 

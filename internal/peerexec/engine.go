@@ -112,11 +112,17 @@ type Config struct {
 	Seed uint64
 
 	LoadInterval   time.Duration // loads sent to every member
-	ReportInterval time.Duration // full reports to every owner
-	AdmitTimeout   time.Duration // an unanswered admit is sent again
-	AdmitTries     int           // ... at most this many times, then given up
+	ReportInterval time.Duration // reports to every owner (deltas over a stream)
+	// FullReportInterval: over a stream, a report lists only the tasks
+	// that changed since the last one, and the whole list goes at least
+	// this often (and on every new stream or change of the owner's slots).
+	FullReportInterval time.Duration
+	AdmitTimeout       time.Duration // an unanswered admit is sent again
+	AdmitTries         int           // ... at most this many times, then given up
 	// TakeoverGrace is how long a new owner of a slot listens to reports
-	// before it places or stops anything for the slot's jobs.
+	// before it places or stops anything for the slot's jobs, unless every
+	// live member sent it a full report for the slot before (then it acts
+	// at once: it knows everything that runs there).
 	TakeoverGrace time.Duration
 	// RefuseBackoff keeps a peer that refused a job out of its placements.
 	RefuseBackoff time.Duration
@@ -135,7 +141,8 @@ type Config struct {
 func DefaultConfig(id string) Config {
 	return Config{
 		ID: id, LoadInterval: 250 * time.Millisecond, ReportInterval: 250 * time.Millisecond,
-		AdmitTimeout: time.Second, AdmitTries: 3, TakeoverGrace: 750 * time.Millisecond,
+		FullReportInterval: 5 * time.Second,
+		AdmitTimeout:       time.Second, AdmitTries: 3, TakeoverGrace: 750 * time.Millisecond,
 		RefuseBackoff: 5 * time.Second, ResyncInterval: time.Second,
 		TerminalRetention: 10 * time.Minute, MaxTerminal: 2000,
 	}
@@ -146,7 +153,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.ID == "":
 		return errors.New("peerexec: no node ID")
-	case c.LoadInterval <= 0 || c.ReportInterval <= 0 || c.AdmitTimeout <= 0 || c.ResyncInterval <= 0:
+	case c.LoadInterval <= 0 || c.ReportInterval <= 0 || c.AdmitTimeout <= 0 || c.ResyncInterval <= 0 || c.FullReportInterval <= 0:
 		return errors.New("peerexec: intervals must be positive")
 	case c.AdmitTries < 1:
 		return errors.New("peerexec: AdmitTries must be at least 1")
@@ -189,6 +196,9 @@ type Engine struct {
 	lastLoad   time.Time
 	lastReport time.Time
 	reportNow  bool
+	taskVer    uint64                 // bumped at every change of a local task
+	sentReport map[string]*reportMark // per owner: what the last report over its stream covered
+	reportVer  uint64                 // the view version of the last reports
 
 	// what every peer told about itself
 	loads map[string]*peerLoad
@@ -200,6 +210,7 @@ type Engine struct {
 	// owner side
 	owned     []bool      // slots owned at the last tick
 	graceTill []time.Time // per slot: end of its takeover grace
+	takeovers []*takeover // slots gained whose grace may end early
 	jobs      map[string]*ownedJob
 	props     map[string]string // proposed allocation ID -> job ID
 	lastSync  time.Time
@@ -216,9 +227,27 @@ type peerLoad struct {
 	at   time.Time
 }
 
+// reportMark is what the last report to an owner over its stream
+// covered: a delta after it lists the tasks changed since (ver) for the
+// same slots.
+type reportMark struct {
+	slots [][2]uint16
+	ver   uint64
+	full  time.Time // when the last full report went
+}
+
+// takeover is a set of slots gained at once: their grace ends early
+// once every live member sent a full report covering all of them.
+type takeover struct {
+	slots []uint16
+	till  time.Time
+	heard map[string]bool
+}
+
 type localTask struct {
 	alloc       *structs.Allocation
 	seq         uint64
+	ver         uint64 // taskVer of its last change
 	status      string
 	ts          structs.TaskState
 	desiredStop bool
@@ -263,7 +292,7 @@ func New(cfg Config, send func(to string, m *Message), store Store, runner Runne
 		tasks: map[string]*localTask{}, loads: map[string]*peerLoad{},
 		owned: make([]bool, numSlots), graceTill: make([]time.Time, numSlots),
 		jobs: map[string]*ownedJob{}, props: map[string]string{},
-		linked: map[string]bool{}, sentLoad: map[string]*Load{},
+		linked: map[string]bool{}, sentLoad: map[string]*Load{}, sentReport: map[string]*reportMark{},
 	}
 	return e, nil
 }
@@ -356,7 +385,8 @@ func (e *Engine) Linked(peer string, up bool) {
 	} else {
 		delete(e.linked, peer)
 	}
-	delete(e.sentLoad, peer) // the next load to it is full
+	delete(e.sentLoad, peer)   // the next load to it is full
+	delete(e.sentReport, peer) // and so is the next report
 }
 
 // handleLoad keeps a peer's newest load; a delta completes the full load
@@ -427,6 +457,9 @@ func (e *Engine) workerTick() {
 		e.sendLoads()
 	}
 	e.expireTerminal()
+	if e.cv.Version != 0 && e.cv.Version != e.reportVer {
+		e.reportNow = true // slots changed hands: tell the new owners at once
+	}
 	if e.reportNow || e.now.Sub(e.lastReport) >= e.cfg.ReportInterval {
 		e.reportNow = false
 		e.lastReport = e.now
@@ -457,17 +490,32 @@ func (e *Engine) expireTerminal() {
 	}
 }
 
-// sendReports sends every slot owner the full list of this peer's tasks
-// for the slots it owns in this peer's view (an empty list too: that is
-// how an owner learns a restarted peer lost its tasks).
+// sendReports sends every slot owner the list of this peer's tasks for
+// the slots it owns in this peer's view: the full list (an empty list
+// too: that is how an owner learns a restarted peer lost its tasks), or,
+// over a stream (ordered and reliable while it lasts) after a full one
+// for the same slots, only the tasks changed since the last report, and
+// nothing when none did. A full list still goes every FullReportInterval.
 func (e *Engine) sendReports() {
 	ranges := e.ownerRanges()
+	e.reportVer = e.cv.Version
+	marks := map[string]*reportMark{}
+	for o := range ranges {
+		if m := e.sentReport[o]; m != nil && e.linked[o] && o != e.cfg.ID &&
+			e.now.Sub(m.full) < e.cfg.FullReportInterval && slices.Equal(m.slots, ranges[o]) {
+			marks[o] = m
+		}
+	}
 	byOwner := map[string][]TaskReport{}
 	for _, t := range e.tasks {
 		o := e.cv.Owner(JobSlot(t.alloc.JobID))
-		if o != "" {
-			byOwner[o] = append(byOwner[o], e.taskReport(t))
+		if o == "" {
+			continue
 		}
+		if m := marks[o]; m != nil && t.ver <= m.ver {
+			continue // unchanged since the last report to o
+		}
+		byOwner[o] = append(byOwner[o], e.taskReport(t))
 	}
 	for _, o := range slices.Sorted(mapKeys(ranges)) {
 		if e.failed(o) {
@@ -480,8 +528,30 @@ func (e *Engine) sendReports() {
 			e.handleReport(e.cfg.ID, e.inc, r)
 			continue
 		}
+		if m := marks[o]; m != nil {
+			if len(tasks) == 0 {
+				continue
+			}
+			r.Delta = true
+			m.ver = e.taskVer
+		} else if e.linked[o] {
+			e.sentReport[o] = &reportMark{slots: ranges[o], ver: e.taskVer, full: e.now}
+		} else {
+			delete(e.sentReport, o)
+		}
 		e.send(o, &Message{Type: MsgReport, From: e.cfg.ID, Inc: e.inc, Report: r})
 	}
+	for o := range e.sentReport {
+		if _, ok := ranges[o]; !ok {
+			delete(e.sentReport, o) // no longer an owner
+		}
+	}
+}
+
+// touch marks a local task changed (it goes in the next delta).
+func (e *Engine) touch(t *localTask) {
+	e.taskVer++
+	t.ver = e.taskVer
 }
 
 // ownerRanges returns the slot ranges of every owner in the view.
@@ -580,8 +650,10 @@ func (e *Engine) handleAdmit(m *Message) {
 		return
 	}
 	e.seq++
-	e.tasks[a.ID] = &localTask{alloc: a, seq: e.seq, status: structs.AllocClientPending,
+	t := &localTask{alloc: a, seq: e.seq, status: structs.AllocClientPending,
 		ts: structs.TaskState{State: structs.TaskStatePending}}
+	e.touch(t)
+	e.tasks[a.ID] = t
 	reply(true, "")
 }
 
@@ -595,6 +667,7 @@ func (e *Engine) handleStop(m *Message) {
 			continue // only the job's owner in this peer's view stops its tasks
 		}
 		t.desiredStop = true
+		e.touch(t)
 		e.reportNow = true
 		if t.doneAt.IsZero() {
 			e.runner.Stop(s.AllocID)
@@ -615,8 +688,10 @@ func (e *Engine) AdoptLocal(now time.Time, a *structs.Allocation) {
 	a = a.Copy()
 	a.NodeID = e.cfg.ID
 	e.seq++
-	e.tasks[a.ID] = &localTask{alloc: a, seq: e.seq, status: structs.AllocClientRunning,
+	t := &localTask{alloc: a, seq: e.seq, status: structs.AllocClientRunning,
 		ts: structs.TaskState{State: structs.TaskStateRunning}}
+	e.touch(t)
+	e.tasks[a.ID] = t
 	e.reportNow = true
 }
 
@@ -631,6 +706,7 @@ func (e *Engine) TaskUpdate(now time.Time, allocID, clientStatus string, ts stru
 		return
 	}
 	t.status, t.ts = clientStatus, ts
+	e.touch(t)
 	if clientStatus == structs.AllocClientComplete || clientStatus == structs.AllocClientFailed || clientStatus == structs.AllocClientLost {
 		t.doneAt = e.now
 	}

@@ -307,6 +307,7 @@ func (s *Service) jobRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	var j *structs.Job
 	s.with(func(e *Engine, cv ClusterView) { j, err = e.Register(time.Now(), cv, job) })
+	s.wake() // place it now, not at the next tick
 	if err != nil {
 		writeError(w, err)
 		return
@@ -366,6 +367,7 @@ func (s *Service) jobScale(_ http.ResponseWriter, r *http.Request, id string) (a
 	var j *structs.Job
 	var err error
 	s.with(func(e *Engine, cv ClusterView) { j, err = e.Scale(time.Now(), cv, id, req.Count) })
+	s.wake() // place it now, not at the next tick
 	if err != nil {
 		return nil, err
 	}
@@ -690,7 +692,10 @@ func (s *Service) members(w http.ResponseWriter, _ *http.Request) {
 				m.State = StateDown
 			}
 			if m.Self {
+				// this peer's own figures now, not as of its last load
 				m.Jobs = len(e.Jobs())
+				m.Used, m.Tasks = e.used()
+				m.State = e.State()
 			}
 			out = append(out, m)
 		}

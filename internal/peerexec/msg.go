@@ -21,8 +21,9 @@ const (
 	MsgAdmitted = "admitted"
 	// MsgStop: an owner asks a peer to stop allocations.
 	MsgStop = "stop"
-	// MsgReport: a peer's full list of the tasks it runs (or ran) for
-	// the jobs of the slots it believes the receiver owns.
+	// MsgReport: a peer's list of the tasks it runs (or ran) for the
+	// jobs of the slots it believes the receiver owns: full, or (over a
+	// stream, after a full one) only the tasks that changed.
 	MsgReport = "report"
 )
 
@@ -109,6 +110,11 @@ type Report struct {
 	// report is complete for the jobs of these slots.
 	Slots [][2]uint16  `json:"slots"`
 	Tasks []TaskReport `json:"tasks"`
+	// Delta marks a report that lists only the tasks changed since the
+	// previous report on the same stream: the receiver records them but
+	// does not take a task missing from it as gone (a full report, at
+	// least every FullReportInterval, does that).
+	Delta bool `json:"delta,omitempty"`
 }
 
 // TaskReport is one task as its peer knows it: enough to rebuild the

@@ -15,6 +15,7 @@ import (
 // jobs and retries admits.
 func (e *Engine) ownerTick() {
 	e.followOwnership()
+	e.endGraces()
 	if !e.cv.OK {
 		return // a minority owner changes nothing; its workers keep running
 	}
@@ -69,10 +70,14 @@ func (e *Engine) followOwnership() {
 		return // tried again next tick
 	}
 	e.ownedVer = e.cv.Version
+	to := &takeover{till: e.now.Add(e.cfg.TakeoverGrace), heard: map[string]bool{}}
 	for s := range gained {
 		e.owned[s] = true
-		e.graceTill[s] = e.now.Add(e.cfg.TakeoverGrace)
+		e.graceTill[s] = to.till
+		to.slots = append(to.slots, s)
 	}
+	slices.Sort(to.slots)
+	e.takeovers = append(e.takeovers, to)
 	for _, j := range jobs {
 		if _, ok := e.jobs[j.ID]; !ok {
 			e.jobs[j.ID] = newOwnedJob(j)
@@ -86,6 +91,65 @@ func (e *Engine) followOwnership() {
 			}
 		}
 	}
+}
+
+// heardFrom notes a full report from a peer for the given slot ranges:
+// it is complete for them, so a takeover of slots it covers has learned
+// what that peer runs there.
+func (e *Engine) heardFrom(from string, slots [][2]uint16) {
+	for _, to := range e.takeovers {
+		if !to.heard[from] && coversAll(slots, to.slots) {
+			to.heard[from] = true
+		}
+	}
+}
+
+// coversAll reports whether every slot of sorted lies in the ranges.
+func coversAll(ranges [][2]uint16, sorted []uint16) bool {
+	for _, s := range sorted {
+		in := false
+		for _, rg := range ranges {
+			if s >= rg[0] && s <= rg[1] {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false
+		}
+	}
+	return true
+}
+
+// endGraces ends the grace of a takeover once every live member (this
+// peer too) sent a full report for its slots: nothing runs there that
+// the owner does not know of, so it supervises at once. A member that
+// does not report (unreachable but not failed yet) leaves the grace to
+// its full length. A grace already over, or slots lost since, drop out.
+func (e *Engine) endGraces() {
+	kept := e.takeovers[:0]
+	for _, to := range e.takeovers {
+		if !e.now.Before(to.till) {
+			continue
+		}
+		all := e.cv.OK
+		for _, m := range e.cv.Members {
+			if all && !e.failed(m) && !to.heard[m] {
+				all = false
+			}
+		}
+		if !all {
+			kept = append(kept, to)
+			continue
+		}
+		for _, s := range to.slots {
+			if e.owned[s] && e.graceTill[s].Equal(to.till) {
+				e.graceTill[s] = e.now
+			}
+		}
+	}
+	clear(e.takeovers[len(kept):])
+	e.takeovers = kept
 }
 
 func newOwnedJob(j *structs.Job) *ownedJob {
@@ -264,12 +328,16 @@ func (e *Engine) handleAdmitted(m *Message) {
 	}
 }
 
-// handleReport merges a peer's full report for the slots it believes
-// this peer owns: states are recorded, copies the records lost are
-// adopted, copies of unknown jobs stopped, and live records the peer no
-// longer has (a new incarnation, or a report made after the admission)
-// become lost so that Reconcile replaces them.
+// handleReport merges a peer's report for the slots it believes this
+// peer owns: states are recorded, copies the records lost are adopted,
+// copies of unknown jobs stopped, and, from a full report, live records
+// the peer no longer has (a new incarnation, or a report made after the
+// admission) become lost so that Reconcile replaces them.
 func (e *Engine) handleReport(from, inc string, r *Report) {
+	e.followOwnership() // a report may be the first news of slots gained
+	if !r.Delta {
+		e.heardFrom(from, r.Slots)
+	}
 	covered := func(slot uint16) bool {
 		for _, rg := range r.Slots {
 			if slot >= rg[0] && slot <= rg[1] {
@@ -332,8 +400,12 @@ func (e *Engine) handleReport(from, inc string, r *Report) {
 			restop = append(restop, StopRequest{AllocID: a.ID, JobID: a.JobID, Description: a.DesiredDescription})
 		}
 	}
-	// live records on this peer that it no longer lists
+	// live records on this peer that it no longer lists (a delta lists
+	// only what changed)
 	for _, oj := range e.jobs {
+		if r.Delta {
+			break
+		}
 		if !covered(oj.slot) {
 			continue
 		}

@@ -71,9 +71,10 @@ type Service struct {
 	leaving atomic.Bool
 	left    chan struct{} // closed when Leave finished
 
-	done chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	wakeup chan struct{} // an early tick (a job changed)
+	done   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
 // Start attaches the execution layer to a peer in cluster mode.
@@ -90,6 +91,7 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 		logger = log.New(io.Discard, "", 0)
 	}
 	s := &Service{cfg: cfg, p: p, cluster: c, logger: logger, done: make(chan struct{}), left: make(chan struct{}), owners: make([]string, numSlots),
+		wakeup: make(chan struct{}, 1),
 		scheme: "http"}
 	// a peer cut off by a partition must not hold a forwarded request for
 	// the kernel's connect timeout (minutes): dials give up after 2 s
@@ -161,6 +163,7 @@ func (s *Service) loop() {
 		case <-s.done:
 			return
 		case <-t.C:
+		case <-s.wakeup:
 		}
 		s.refreshView()
 		s.mu.Lock()
@@ -170,6 +173,15 @@ func (s *Service) loop() {
 		if s.streams != nil {
 			s.streams.ensure(targets)
 		}
+	}
+}
+
+// wake makes the loop tick now: a job registered or scaled is placed
+// without waiting for the next tick.
+func (s *Service) wake() {
+	select {
+	case s.wakeup <- struct{}{}:
+	default:
 	}
 }
 
@@ -287,6 +299,14 @@ func (s *Service) receive(b []byte) {
 		return
 	}
 	s.mu.Lock()
+	stale := s.cluster.RoutingSnapshot() != s.routes
+	s.mu.Unlock()
+	if stale {
+		// slots changed hands since the last tick: a report may be about
+		// slots this peer just gained, so act on the current view
+		s.refreshView()
+	}
+	s.mu.Lock()
 	defer s.unlock()
 	for _, m := range ms {
 		s.eng.Step(time.Now(), s.cv, m)
@@ -321,8 +341,9 @@ func (s *Service) LiveTasks() []*structs.Allocation {
 // ID returns the peer's node ID.
 func (s *Service) ID() string { return string(s.cluster.ID()) }
 
-// Ready reports whether the cluster is ok here and this peer has the
-// loads of n peers (itself included) with their API addresses.
+// Ready reports whether the cluster is ok here, this peer has the loads
+// of n peers (itself included) with their API addresses, and it
+// supervises the jobs of its slots (no takeover grace left).
 func (s *Service) Ready(n int) bool {
 	ok := false
 	s.with(func(e *Engine, cv ClusterView) {
@@ -335,7 +356,7 @@ func (s *Service) Ready(n int) bool {
 				c++
 			}
 		}
-		ok = c >= n
+		ok = c >= n && len(e.takeovers) == 0 // owners supervise (no grace left)
 	})
 	return ok
 }

@@ -116,6 +116,11 @@ func TestPeerLeaveOnSignal(t *testing.T) {
 		}
 	}
 	if leaver == nil || copies == 0 {
+		for _, p := range ps {
+			for _, m := range members(p) {
+				t.Logf("via %d: %s self=%v role=%s tasks=%d used=%v cap=%v state=%s", p.http, m.ID[:6], m.Self, m.Role, m.Tasks, m.Used, m.Capacity, m.State)
+			}
+		}
 		t.Fatal("no primary runs copies")
 	}
 	var other *execPeer

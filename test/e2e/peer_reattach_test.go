@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/peer"
 	"github.com/gantry-project/gantry/internal/peerexec"
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -53,14 +54,18 @@ func TestPeerOwnerKillRestart(t *testing.T) {
 		return true
 	})
 	const count = 30
+	// spread: every peer, the owner too, runs copies, so each kill
+	// makes the new owner place the killed peer's copies again
 	job := &structs.Job{Name: "web", Type: structs.JobTypeService, Count: count, Driver: "mock", Priority: 50,
-		Resources: structs.Resources{CPU: 20, MemoryMB: 16}}
+		Placement: structs.PlacementSpread, Resources: structs.Resources{CPU: 20, MemoryMB: 16}}
 	waitUntil(t, 30*time.Second, "job submitted", func() bool {
 		_, err := ps[0].api(t).RegisterJob(ctx, job)
 		return err == nil
 	})
-	// running returns the IDs of the copies running at count, or an error
-	running := func(via *execPeer) ([]string, error) {
+	// running returns the IDs of the copies running at count, or an
+	// error; copies recorded on the peer dead do not count (their
+	// records say running until the new owner replaces them)
+	running := func(via *execPeer, dead string) ([]string, error) {
 		st, _, err := via.api(t).JobStatus(ctx, "web", nil)
 		if err != nil {
 			return nil, err
@@ -68,7 +73,7 @@ func TestPeerOwnerKillRestart(t *testing.T) {
 		idx := map[int]bool{}
 		var ids []string
 		for _, a := range st.Allocations {
-			if a.DesiredStatus == structs.AllocDesiredRun && a.ClientStatus == structs.AllocClientRunning {
+			if a.DesiredStatus == structs.AllocDesiredRun && a.ClientStatus == structs.AllocClientRunning && a.NodeID != dead {
 				if idx[a.Index] {
 					return nil, fmt.Errorf("web[%d] twice", a.Index)
 				}
@@ -83,7 +88,7 @@ func TestPeerOwnerKillRestart(t *testing.T) {
 		return ids, nil
 	}
 	var last error
-	waitUntil(t, 60*time.Second, "web at count", func() bool { _, last = running(ps[0]); return last == nil })
+	waitUntil(t, 60*time.Second, "web at count", func() bool { _, last = running(ps[0], ""); return last == nil })
 	slot := peerexec.JobSlot("web")
 	var times []time.Duration
 	for round := 0; round < 5; round++ {
@@ -97,10 +102,11 @@ func TestPeerOwnerKillRestart(t *testing.T) {
 			t.Fatalf("round %d: no owner of the job's slot", round)
 		}
 		via := ps[(owner+1)%len(ps)]
-		before, err := running(via)
+		before, err := running(via, "")
 		if err != nil {
 			t.Fatalf("round %d: before the kill: %v", round, err)
 		}
+		dead := selfID(t, ps[owner])
 		at := time.Now()
 		ps[owner].p.Kill9()
 		var after []string
@@ -112,8 +118,8 @@ func TestPeerOwnerKillRestart(t *testing.T) {
 				}
 			}
 			// supervised again: a live peer owns the slot and answers
-			// with the job at count
-			if ids, err := running(via); err == nil && newOwner {
+			// with the job at count, none of it on the killed peer
+			if ids, err := running(via, dead); err == nil && newOwner {
 				after = ids
 				break
 			}
@@ -130,7 +136,7 @@ func TestPeerOwnerKillRestart(t *testing.T) {
 			return getJSON("http://127.0.0.1:"+strconv.Itoa(ps[owner].http)+"/v1/peer/members", &ms) == nil
 		})
 		time.Sleep(3 * time.Second) // reports from the restarted peer reach the owner
-		final, err := running(via)
+		final, err := running(via, "")
 		if err != nil {
 			t.Fatalf("round %d: after the restart: %v", round, err)
 		}
@@ -144,6 +150,22 @@ func TestPeerOwnerKillRestart(t *testing.T) {
 			t.Log(p.p.Out.String())
 		}
 	}
+}
+
+// selfID returns a peer's node ID.
+func selfID(t *testing.T, p *execPeer) string {
+	t.Helper()
+	var st peer.HTTPStatus
+	if err := getJSON("http://127.0.0.1:"+strconv.Itoa(p.http)+"/v1/peer/status", &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, ps := range st.Peers {
+		if ps.Self {
+			return ps.ID
+		}
+	}
+	t.Fatal("no self in the peer's status")
+	return ""
 }
 
 func overlap(a, b []string) int {
