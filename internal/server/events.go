@@ -13,11 +13,12 @@ import (
 
 // The event stream (GET /v1/event/stream, docs/api.md) is fed from the
 // FSM: after an entry is applied, and only while someone subscribes
-// (stream.Broker.Want), the FSM hands the broker the entry's body and
-// snapshots of the state before and after it. The broker's goroutine
-// derives the events from them (deriveEvents), so the FSM pays one O(1)
-// snapshot or two and a copy of the body per entry while subscribed, and
-// three atomic operations otherwise.
+// (stream.Broker.Want), the FSM hands the broker the request it decoded
+// and applied, and snapshots of the state before and after it. The
+// broker's goroutine derives the events from them (deriver.derive), so
+// the FSM pays one O(1) snapshot or two per entry while subscribed (the
+// entry is not copied, nor decoded again), and three atomic operations
+// otherwise.
 //
 // An event says what the entry changed, read from the state after it:
 // an allocation named by a plan or a report gives an event only if the
