@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/state"
@@ -14,11 +13,12 @@ import (
 
 // The event stream (GET /v1/event/stream, docs/api.md) is fed from the
 // FSM: after an entry is applied, and only while someone subscribes
-// (stream.Broker.Want), the FSM hands the broker the entry's body and
-// snapshots of the state before and after it. The broker's goroutine
-// derives the events from them (deriveEvents), so the FSM pays one O(1)
-// snapshot or two and a copy of the body per entry while subscribed, and
-// three atomic operations otherwise.
+// (stream.Broker.Want), the FSM hands the broker the request it decoded
+// and applied, and snapshots of the state before and after it. The
+// broker's goroutine derives the events from them (deriver.derive), so
+// the FSM pays one O(1) snapshot or two per entry while subscribed (the
+// entry is not copied, nor decoded again), and three atomic operations
+// otherwise.
 //
 // An event says what the entry changed, read from the state after it:
 // an allocation named by a plan or a report gives an event only if the
@@ -69,16 +69,18 @@ func jobNamespace(j *structs.Job) string {
 }
 
 // publishEntry is the FSM's hook, called after the entry at index was
-// applied with resp, when the broker wants it.
-func (f *fsm) publishEntry(index uint64, t structs.MessageType, body []byte, before *state.Snapshot, resp any) {
-	if err, ok := resp.(error); ok && err != nil {
+// applied with resp, when the broker wants it. req is the request the FSM
+// decoded and applied: the events are derived from it and the state after
+// the entry (and before, needsBefore) on the broker's goroutine, without
+// decoding the entry again. Nothing modifies req once applied.
+func (f *fsm) publishEntry(index uint64, t structs.MessageType, req any, before *state.Snapshot, resp any) {
+	if err, ok := resp.(error); ok && err != nil || req == nil {
 		f.events.Publish(index, func() []*stream.Event { return nil })
 		return
 	}
-	d := &deriver{index: index, before: before, after: f.state.Snapshot(), seen: map[seenKey]struct{}{}}
-	body = slices.Clone(body) // the entry's bytes belong to Raft
+	d := &deriver{index: index, before: before, after: f.state.Snapshot()}
 	f.events.Publish(index, func() []*stream.Event {
-		if err := d.derive(t, body); err != nil {
+		if err := d.derive(t, req); err != nil {
 			f.logger.Warn("events of a raft entry not derived", "index", index, "type", t, "error", err)
 		}
 		return d.out
@@ -100,9 +102,18 @@ type deriver struct {
 	index         uint64
 	before, after *state.Snapshot
 	out           []*stream.Event
+	// allocs is how many events the entry may give (a size hint: the
+	// allocations and plans it names).
+	allocs int
 	// seen holds the topic and key of the events made, so each object
-	// changes once per entry.
-	seen map[seenKey]struct{}
+	// changes once per entry; allocSeen the same for allocation events,
+	// by the state's object (one per ID in a snapshot), cheaper to hash.
+	seen      map[seenKey]struct{}
+	allocSeen map[*structs.Allocation]struct{}
+	// slab and keys are the events and filter keys not handed out yet:
+	// an entry's events are allocated together, not one by one.
+	slab []stream.Event
+	keys []string
 }
 
 type seenKey struct {
@@ -112,61 +123,83 @@ type seenKey struct {
 
 // add adds an event unless its object has one already; it returns the
 // event added, or nil.
-func (d *deriver) add(topic stream.Topic, typ, key, ns string, payload any, filterKeys ...string) *stream.Event {
+func (d *deriver) add(topic stream.Topic, typ, key, ns string, payload any) *stream.Event {
 	id := seenKey{topic, key}
 	if _, ok := d.seen[id]; ok {
 		return nil
 	}
+	if d.seen == nil {
+		d.seen = map[seenKey]struct{}{}
+	}
 	d.seen[id] = struct{}{}
-	e := &stream.Event{Topic: topic, Type: typ, Key: key, Namespace: ns, Payload: payload, FilterKeys: filterKeys}
+	return d.event(topic, typ, key, ns, payload)
+}
+
+// event adds an event from the slab.
+func (d *deriver) event(topic stream.Topic, typ, key, ns string, payload any) *stream.Event {
+	if len(d.slab) == 0 {
+		// The first chunk holds the events the entry is expected to
+		// give (an allocation's and a plan's each); more come by 16.
+		n := 16
+		if d.out == nil {
+			n = min(max(d.allocs, 1), 4096)
+		}
+		d.slab = make([]stream.Event, n)
+	}
+	e := &d.slab[0]
+	d.slab = d.slab[1:]
+	*e = stream.Event{Topic: topic, Type: typ, Key: key, Namespace: ns, Payload: payload}
+	if d.out == nil {
+		d.out = make([]*stream.Event, 0, max(d.allocs, 1))
+	}
 	d.out = append(d.out, e)
 	return e
 }
 
-// derive decodes the entry again (off the FSM goroutine) and adds its
-// events.
-func (d *deriver) derive(t structs.MessageType, body []byte) error {
-	switch t {
-	case structs.NodeRegisterRequestType:
-		req, err := decode[structs.NodeRegisterRequest](body)
-		if err != nil || req.Node == nil {
-			return err
+// allocEventOf adds an allocation's event unless the allocation has one
+// already; its key filters also match the job and the node.
+func (d *deriver) allocEventOf(a *structs.Allocation, typ string, payload, full any) {
+	if _, ok := d.allocSeen[a]; ok {
+		return
+	}
+	if d.allocSeen == nil {
+		d.allocSeen = make(map[*structs.Allocation]struct{}, max(d.allocs, 8))
+	}
+	d.allocSeen[a] = struct{}{}
+	e := d.event(stream.TopicAllocation, typ, a.ID, jobNamespace(a.Job), payload)
+	e.Full = full
+	if len(d.keys) < 2 {
+		d.keys = make([]string, 2*min(max(d.allocs, 4), 4096))
+	}
+	e.FilterKeys = d.keys[:2:2]
+	e.FilterKeys[0], e.FilterKeys[1] = a.JobID, a.NodeID
+	d.keys = d.keys[2:]
+}
+
+// derive adds the events of the entry whose decoded request is req (the
+// type apply decodes for t).
+func (d *deriver) derive(t structs.MessageType, req any) error {
+	switch r := req.(type) {
+	case *structs.NodeRegisterRequest:
+		if r.Node != nil {
+			d.node("NodeRegistered", r.Node.ID)
 		}
-		d.node("NodeRegistered", req.Node.ID)
-	case structs.NodeUpdateStatusRequestType:
-		req, err := decode[structs.NodeUpdateStatusRequest](body)
-		if err != nil {
-			return err
-		}
-		d.node("NodeStatus", req.NodeID)
-		d.after.EachAllocOfNode(req.NodeID, func(a *structs.Allocation) bool {
+	case *structs.NodeUpdateStatusRequest:
+		d.node("NodeStatus", r.NodeID)
+		d.after.EachAllocOfNode(r.NodeID, func(a *structs.Allocation) bool {
 			d.alloc(a)
 			return true
 		})
-	case structs.NodeUpdateDrainRequestType:
-		req, err := decode[structs.NodeUpdateDrainRequest](body)
-		if err != nil {
-			return err
+	case *structs.NodeUpdateDrainRequest:
+		d.node("NodeDrain", r.NodeID)
+	case *structs.JobRegisterRequest:
+		if r.Job != nil {
+			d.jobRegistered(r.Job.ID)
 		}
-		d.node("NodeDrain", req.NodeID)
-	case structs.JobRegisterRequestType:
-		req, err := decode[structs.JobRegisterRequest](body)
-		if err != nil || req.Job == nil {
-			return err
-		}
-		d.jobRegistered(req.Job.ID)
-	case structs.JobDeregisterRequestType:
-		req, err := decode[structs.JobDeregisterRequest](body)
-		if err != nil {
-			return err
-		}
-		d.jobDeregistered(req)
-	case structs.JobBatchRequestType:
-		req, err := decode[structs.JobBatchRequest](body)
-		if err != nil {
-			return err
-		}
-		for _, w := range req.Writes {
+	case *structs.JobDeregisterRequest:
+		d.jobDeregistered(r)
+	case *structs.JobBatchRequest:
+		for _, w := range r.Writes {
 			switch {
 			case w.Register != nil && w.Register.Job != nil:
 				d.jobRegistered(w.Register.Job.ID)
@@ -174,60 +207,43 @@ func (d *deriver) derive(t structs.MessageType, body []byte) error {
 				d.jobDeregistered(w.Deregister)
 			}
 		}
-	case structs.AllocClientUpdateRequestType:
-		req, err := decode[structs.AllocClientUpdateRequest](body)
-		if err != nil {
-			return err
+	case *structs.AllocClientUpdateRequest:
+		d.report(r)
+	case *structs.AllocClientUpdateBatchRequest:
+		for i := range r.Nodes {
+			d.allocs += len(r.Nodes[i].Updates)
 		}
-		d.reports([]structs.AllocClientUpdateRequest{*req})
-	case structs.AllocClientUpdateBatchRequestType, structs.AllocClientUpdateBatchBinaryType:
-		req, err := decodeReportBatch(t, body)
-		if err != nil {
-			return err
+		for i := range r.Nodes {
+			d.report(&r.Nodes[i])
 		}
-		d.reports(req.Nodes)
-	case structs.ApplyPlanRequestType:
-		req, err := decode[structs.ApplyPlanRequest](body)
-		if err != nil {
-			return err
+	case *structs.ApplyPlanRequest:
+		d.allocs = len(r.Allocs) + 1
+		d.plan(r)
+	case *structs.ApplyPlanBatchRequest:
+		for _, p := range r.Plans {
+			if p != nil {
+				d.allocs += len(p.Allocs) + 1
+			}
 		}
-		d.plan(req)
-	case structs.ApplyPlanBatchRequestType, structs.ApplyPlanBatchBinaryType:
-		req, err := decodePlanBatch(t, body)
-		if err != nil {
-			return err
-		}
-		for _, p := range req.Plans {
+		for _, p := range r.Plans {
 			d.plan(p)
 		}
-	case structs.GCRequestType:
-		req, err := decode[structs.GCRequest](body)
-		if err != nil {
-			return err
-		}
-		d.gc(req)
-	case structs.DeploymentUpsertRequestType:
-		req, err := decode[structs.DeploymentUpsertRequest](body)
-		if err != nil {
-			return err
-		}
-		for _, dep := range req.Deployments {
+	case *structs.GCRequest:
+		d.gc(r)
+	case *structs.DeploymentUpsertRequest:
+		for _, dep := range r.Deployments {
 			if dep != nil {
 				d.deployment(d.after.DeploymentByID(nil, dep.ID))
 			}
 		}
-	case structs.ServerMemberUpsertRequestType:
-		req, err := decode[structs.ServerMemberUpsertRequest](body)
-		if err != nil || req.Member == nil {
-			return err
+	case *structs.ServerMemberUpsertRequest:
+		if r.Member != nil {
+			d.add(stream.TopicServer, "ServerMemberUpserted", r.Member.ID, "", r.Member)
 		}
-		d.add(stream.TopicServer, "ServerMemberUpserted", req.Member.ID, "", req.Member)
-	case structs.ServerMemberDeleteRequestType:
-		req, err := decode[structs.ServerMemberDeleteRequest](body)
-		if err != nil {
-			return err
-		}
-		d.add(stream.TopicServer, "ServerMemberDeleted", req.ID, "", map[string]string{"id": req.ID})
+	case *structs.ServerMemberDeleteRequest:
+		d.add(stream.TopicServer, "ServerMemberDeleted", r.ID, "", map[string]string{"id": r.ID})
+	default:
+		return fmt.Errorf("no events for a %T (entry type %d)", req, t)
 	}
 	return nil
 }
@@ -247,9 +263,7 @@ func (d *deriver) alloc(a *structs.Allocation) {
 	if a.CreateIndex == d.index {
 		typ = "AllocationPlaced"
 	}
-	if e := d.add(stream.TopicAllocation, typ, a.ID, jobNamespace(a.Job), allocEvent{a}, a.JobID, a.NodeID); e != nil {
-		e.Full = fullAlloc{a}
-	}
+	d.allocEventOf(a, typ, allocEvent{a}, fullAlloc{a})
 }
 
 // allocEvent is the payload of an allocation's event: what a watcher
@@ -260,13 +274,14 @@ func (d *deriver) alloc(a *structs.Allocation) {
 // which is never modified once stored.
 type allocEvent struct{ a *structs.Allocation }
 
-// AppendJSON writes {"id","name","job_id","job_version","node_id",
-// "desired_status","desired_description","client_status",
-// "client_description","create_index","modify_index","modify_time"}.
+// AppendJSON writes {"name","job_id","job_version","node_id",
+// "node_name","desired_status","desired_description","client_status",
+// "client_description","previous_allocation","preempted_by",
+// "create_index","modify_time"}: the allocation's ID and modify index are
+// the event's key and index, not repeated.
 func (p allocEvent) AppendJSON(dst []byte) []byte {
 	a := p.a
 	o := stream.OpenObject(dst)
-	o.String("id", a.ID)
 	o.String("name", a.Name)
 	o.String("job_id", a.JobID)
 	o.Uint("job_version", a.JobVersion)
@@ -279,7 +294,6 @@ func (p allocEvent) AppendJSON(dst []byte) []byte {
 	o.StringOmitEmpty("previous_allocation", a.PreviousAllocation)
 	o.StringOmitEmpty("preempted_by", a.PreemptedBy)
 	o.Uint("create_index", a.CreateIndex)
-	o.Uint("modify_index", a.ModifyIndex)
 	o.Int("modify_time", a.ModifyTime)
 	return o.Close()
 }
@@ -291,12 +305,11 @@ type fullAlloc struct{ a *structs.Allocation }
 
 func (p fullAlloc) MarshalJSON() ([]byte, error) { return json.Marshal(p.a.Stub()) }
 
-func (d *deriver) reports(nodes []structs.AllocClientUpdateRequest) {
-	for _, n := range nodes {
-		for _, u := range n.Updates {
-			if u != nil {
-				d.alloc(d.after.AllocByID(u.ID))
-			}
+// report adds the events of one node's reports.
+func (d *deriver) report(n *structs.AllocClientUpdateRequest) {
+	for _, u := range n.Updates {
+		if u != nil {
+			d.alloc(d.after.AllocByID(u.ID))
 		}
 	}
 }
@@ -322,7 +335,9 @@ func (d *deriver) deployment(dep *structs.Deployment) {
 	if dep.CreateIndex == d.index {
 		typ = "DeploymentCreated"
 	}
-	d.add(stream.TopicDeployment, typ, dep.ID, dep.Namespace, dep, dep.JobID)
+	if e := d.add(stream.TopicDeployment, typ, dep.ID, dep.Namespace, dep); e != nil {
+		e.FilterKeys = []string{dep.JobID}
+	}
 }
 
 // jobDeployments adds the events of the job's deployments this entry
@@ -393,8 +408,7 @@ func (d *deriver) allocDeleted(a *structs.Allocation) {
 	if a == nil || d.after.AllocByID(a.ID) != nil {
 		return
 	}
-	d.add(stream.TopicAllocation, "AllocationDeleted", a.ID, jobNamespace(a.Job),
-		map[string]string{"id": a.ID, "job_id": a.JobID, "node_id": a.NodeID}, a.JobID, a.NodeID)
+	d.allocEventOf(a, "AllocationDeleted", map[string]string{"id": a.ID, "job_id": a.JobID, "node_id": a.NodeID}, nil)
 }
 
 // PlanEvent is the payload of a Plan event: one plan as committed.

@@ -24,8 +24,8 @@ type scriptStep struct {
 
 // eventScript covers every kind of entry: nodes, a job, its placements, a
 // plan dropped because its job changed, reports (one for an unknown
-// allocation), drain, node down, stop, purge, garbage collection and
-// server records.
+// allocation, one repeated), drain, node down, stop, purge, garbage
+// collection (an allocation named twice) and server records.
 func eventScript() []scriptStep {
 	job := &structs.Job{ID: "web", Name: "web", Type: structs.JobTypeService, Priority: 50, Count: 2, Version: 1,
 		Driver: "mock", Resources: structs.Resources{CPU: 100, MemoryMB: 64}}
@@ -57,7 +57,9 @@ func eventScript() []scriptStep {
 			[]string{"Plan PlanApplied web"}},
 		{structs.AllocClientUpdateBatchRequestType, &structs.AllocClientUpdateBatchRequest{Nodes: []structs.AllocClientUpdateRequest{
 			{NodeID: "n1", Updates: []*structs.AllocClientUpdate{running("a1"), running("nope")}},
-			{NodeID: "n2", Updates: []*structs.AllocClientUpdate{running("a2")}}}},
+			{NodeID: "n2", Updates: []*structs.AllocClientUpdate{running("a2")}},
+			// a1 reported twice in one entry: one event.
+			{NodeID: "n1", Updates: []*structs.AllocClientUpdate{running("a1")}}}},
 			[]string{"Allocation AllocationUpdated a1", "Allocation AllocationUpdated a2"}},
 		{structs.JobRegisterRequestType, &structs.JobRegisterRequest{Job: scaled},
 			[]string{"Job JobRegistered web", "Deployment DeploymentScaled web"}},
@@ -66,7 +68,7 @@ func eventScript() []scriptStep {
 			[]string{"Node NodeStatus n2", "Allocation AllocationUpdated a2"}},
 		{structs.JobDeregisterRequestType, &structs.JobDeregisterRequest{JobID: "web"},
 			[]string{"Job JobStopped web", "Allocation AllocationUpdated a1", "Deployment DeploymentStopped web"}},
-		{structs.GCRequestType, &structs.GCRequest{Allocs: []structs.GCAllocs{{JobID: "web", ModifyIndex: 10, IDs: []string{"a2"}}}},
+		{structs.GCRequestType, &structs.GCRequest{Allocs: []structs.GCAllocs{{JobID: "web", ModifyIndex: 10, IDs: []string{"a2", "a2"}}}},
 			[]string{"Allocation AllocationDeleted a2"}},
 		{structs.JobDeregisterRequestType, &structs.JobDeregisterRequest{JobID: "web", Purge: true},
 			[]string{"Job JobPurged web", "Allocation AllocationDeleted a1"}},
@@ -103,6 +105,11 @@ func readEvents(t *testing.T, sub *stream.Subscription, n int) []string {
 		}
 		for _, e := range b.Events {
 			got = append(got, fmt.Sprintf("%d %s %s %s", e.Index, e.Topic, e.Type, e.Key))
+			// Every allocation of the script is job web's: a key filter
+			// on the job selects it.
+			if e.Topic == stream.TopicAllocation && !(&stream.Filter{Keys: []string{"web"}}).Match(e) {
+				t.Fatalf("event %s %s: filter keys %q do not name its job", e.Type, e.Key, e.FilterKeys)
+			}
 			var w stream.WireEvent
 			if err := json.Unmarshal(e.Encoded(), &w); err != nil || w.Key != e.Key || w.Index != e.Index {
 				t.Fatalf("event %s %s encoded as %s (%v)", e.Type, e.Key, e.Encoded(), err)

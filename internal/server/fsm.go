@@ -108,9 +108,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if publish && needsBefore(t) {
 		before = f.state.Snapshot()
 	}
-	resp := f.apply(l.Index, t, body)
+	resp, req := f.apply(l.Index, t, body)
 	if publish {
-		f.publishEntry(l.Index, t, body, before, resp)
+		f.publishEntry(l.Index, t, req, before, resp)
 	}
 	var unknown *unknownEntryError
 	if err, ok := resp.(error); ok && err != nil {
@@ -138,121 +138,123 @@ func decode[T any](body []byte) (*T, error) {
 	return &v, nil
 }
 
-// apply decodes and applies one entry and returns Apply's response. It has
+// apply decodes and applies one entry and returns Apply's response and the
+// decoded request (nil when not decoded; the event stream derives its
+// events from it, so it must not be modified once applied). It has
 // a case for every structs.MessageTypes() (fsm_types_test.go checks); any
 // other type is refused with an *unknownEntryError.
-func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) any {
+func (f *fsm) apply(index uint64, t structs.MessageType, body []byte) (resp, decoded any) {
 	switch t {
 	case structs.NodeRegisterRequestType:
 		req, err := decode[structs.NodeRegisterRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
 		if req.Node == nil {
-			return fmt.Errorf("node register at %d: no node", index)
+			return fmt.Errorf("node register at %d: no node", index), req
 		}
 		n := req.Node.Copy()
 		n.Status = structs.NodeStatusReady
 		n.StatusUpdatedAt = req.Time
-		return f.state.UpsertNode(index, n)
+		return f.state.UpsertNode(index, n), req
 	case structs.NodeUpdateStatusRequestType:
 		req, err := decode[structs.NodeUpdateStatusRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
-		return f.state.UpdateNodeStatus(index, req.NodeID, req.Status, req.Time)
+		return f.state.UpdateNodeStatus(index, req.NodeID, req.Status, req.Time), req
 	case structs.NodeUpdateDrainRequestType:
 		req, err := decode[structs.NodeUpdateDrainRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
-		return f.state.UpdateNodeDrainDeadline(index, req.NodeID, req.Drain, req.Deadline, req.Time)
+		return f.state.UpdateNodeDrainDeadline(index, req.NodeID, req.Drain, req.Deadline, req.Time), req
 	case structs.JobRegisterRequestType:
 		req, err := decode[structs.JobRegisterRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
 		if req.Deployment != nil {
-			return f.state.ApplyJobWrites(index, []structs.JobWrite{{Register: req}})
+			return f.state.ApplyJobWrites(index, []structs.JobWrite{{Register: req}}), req
 		}
-		return f.state.UpsertJob(index, req.Job)
+		return f.state.UpsertJob(index, req.Job), req
 	case structs.JobDeregisterRequestType:
 		req, err := decode[structs.JobDeregisterRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
 		if req.Purge {
-			return f.state.PurgeJob(index, req.JobID)
+			return f.state.PurgeJob(index, req.JobID), req
 		}
-		return f.state.StopJob(index, req.JobID, req.Time)
+		return f.state.StopJob(index, req.JobID, req.Time), req
 	case structs.DeploymentUpsertRequestType:
 		req, err := decode[structs.DeploymentUpsertRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
-		return f.state.UpsertDeployments(index, req.Deployments)
+		return f.state.UpsertDeployments(index, req.Deployments), req
 	case structs.JobBatchRequestType:
 		req, err := decode[structs.JobBatchRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
-		return f.state.ApplyJobWrites(index, req.Writes)
+		return f.state.ApplyJobWrites(index, req.Writes), req
 	case structs.AllocClientUpdateRequestType:
 		req, err := decode[structs.AllocClientUpdateRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
 		terminal, err := f.state.UpdateAllocsFromClient(index, req.NodeID, req.Updates, req.Time)
 		if err != nil {
-			return err
+			return err, nil
 		}
-		return &fsmResult{terminal: terminal}
+		return &fsmResult{terminal: terminal}, req
 	case structs.AllocClientUpdateBatchRequestType, structs.AllocClientUpdateBatchBinaryType:
 		req, err := decodeReportBatch(t, body)
 		if err != nil {
-			return err
+			return err, nil
 		}
 		terminal, err := f.state.UpdateAllocsFromClientBatch(index, req.Nodes)
 		if err != nil {
-			return err
+			return err, nil
 		}
-		return &fsmResult{terminal: terminal}
+		return &fsmResult{terminal: terminal}, req
 	case structs.ApplyPlanRequestType:
 		req, err := decode[structs.ApplyPlanRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
-		return planResult(f.state.ApplyPlans(index, []*structs.ApplyPlanRequest{req}))
+		return planResult(f.state.ApplyPlans(index, []*structs.ApplyPlanRequest{req})), req
 	case structs.ApplyPlanBatchRequestType, structs.ApplyPlanBatchBinaryType:
 		req, err := decodePlanBatch(t, body)
 		if err != nil {
-			return err
+			return err, nil
 		}
-		return planResult(f.state.ApplyPlans(index, req.Plans))
+		return planResult(f.state.ApplyPlans(index, req.Plans)), req
 	case structs.GCRequestType:
 		req, err := decode[structs.GCRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
 		res, err := f.state.GarbageCollect(index, req)
 		if err != nil {
-			return err
+			return err, nil
 		}
-		return &res
+		return &res, req
 	case structs.ServerMemberUpsertRequestType:
 		req, err := decode[structs.ServerMemberUpsertRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
-		return f.state.UpsertServerMember(index, req.Member)
+		return f.state.UpsertServerMember(index, req.Member), req
 	case structs.ServerMemberDeleteRequestType:
 		req, err := decode[structs.ServerMemberDeleteRequest](body)
 		if err != nil {
-			return err
+			return err, nil
 		}
-		return f.state.DeleteServerMember(index, req.ID)
+		return f.state.DeleteServerMember(index, req.ID), req
 	}
-	return f.applyACL(index, t, body)
+	return f.applyACL(index, t, body), nil
 }
 
 // applyACL applies the ACL and namespace entries;

@@ -272,17 +272,19 @@ func TestEventStreamAllocPayloads(t *testing.T) {
 				if err := json.Unmarshal(e.Payload, &p); err != nil {
 					t.Fatalf("payload %s: %v", e.Payload, err)
 				}
-				if p["id"] != e.Key || p["job_id"] != "web" || p["desired_status"] != "run" || p["node_id"] == "" {
+				if p["job_id"] != "web" || p["desired_status"] != "run" || p["node_id"] == "" || p["id"] != nil && p["id"] != e.Key {
 					t.Fatalf("payload %s", e.Payload)
 				}
 				return p
 			}
 		}
 	}
-	if p := first(summary); p["resources"] != nil || p["job"] != nil || p["client_status"] == nil || p["modify_index"] == nil {
+	// The summary leaves out the ID and modify index (the event's key
+	// and index); the whole allocation has them.
+	if p := first(summary); p["resources"] != nil || p["job"] != nil || p["client_status"] == nil || p["create_index"] == nil || p["id"] != nil || p["modify_index"] != nil {
 		t.Errorf("summary payload %v", p)
 	}
-	if p := first(whole); p["resources"] == nil || p["job"] != nil || p["task_state"] == nil {
+	if p := first(whole); p["resources"] == nil || p["job"] != nil || p["task_state"] == nil || p["id"] == nil || p["modify_index"] == nil {
 		t.Errorf("full payload %v", p)
 	}
 }

@@ -59,8 +59,9 @@ type Config struct {
 }
 
 // DefaultConfig: 16,384 entries or 64 MiB of events, whichever is reached
-// first; a queue of 1,024 entries (each holds two state snapshots until
-// derived, so the queue is kept short); one minute of linger.
+// first; a queue of 1,024 entries (each holds two state snapshots and the
+// decoded entry until derived, so the queue is kept short); one minute of
+// linger.
 func DefaultConfig() Config {
 	return Config{MaxBatches: 16384, MaxBytes: 64 << 20, QueueLen: 1024, Linger: time.Minute}
 }
