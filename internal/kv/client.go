@@ -41,6 +41,13 @@ type Client struct {
 	wpos   int  // bytes of W.B already written
 	// waitingOut is set while the loop waits for the socket to drain.
 	waitingOut bool
+	// blockWake is the wake channel of a blocking command that registered
+	// on its keys in the event loop before leaving it: the command's run on
+	// the connection's goroutine waits on it (blocking.go)
+	blockWake chan struct{}
+	// blockCancel undoes that registration when the goroutine's run of the
+	// command is refused before it waits (its ACL changed meanwhile...)
+	blockCancel func()
 
 	name     string
 	libName  string
@@ -240,9 +247,13 @@ func (c *Client) commitLocked() {
 			}
 		}
 	}
+	keys := c.Keys
+	if c.Changed != nil {
+		keys = c.Changed
+	}
 	c.afterWrite()
 	c.ResetRecord()
-	for _, k := range c.Keys {
+	for _, k := range keys {
 		c.Track.TouchLocked(k)
 	}
 	// the tracking table is keyed by key name alone, as Redis's: a write
@@ -254,7 +265,7 @@ func (c *Client) commitLocked() {
 		if c.Cmd.Name == "flushall" || c.Cmd.Name == "flushdb" || c.Cmd.Name == "swapdb" {
 			s.invalidateAll()
 		}
-		for _, k := range c.Keys {
+		for _, k := range keys {
 			s.invalidate(k, c)
 		}
 	}

@@ -191,6 +191,11 @@ func TestKeyspaceNotifications(t *testing.T) {
 			[]string{"__keyspace@0__:st xgroup-create", "__keyspace@0__:st xadd", "__keyspace@0__:st xgroup-createconsumer"}},
 		{"En", []string{"set n1 a", "set n1 b", "set n2 a"}, []string{"__keyevent@0__:new n1", "__keyevent@0__:new n2"}},
 		{"E$", []string{"eval redis.call('set',KEYS[1],'v') 1 fromscript"}, []string{"__keyevent@0__:set fromscript"}},
+		// SMOVE: the destination's "sadd" only when it gains the member,
+		// "del" of an emptied source
+		{"Ksg", []string{"sadd src a b", "sadd dst a", "smove src dst a", "smove src dst b"},
+			[]string{"__keyspace@0__:src sadd", "__keyspace@0__:dst sadd", "__keyspace@0__:src srem",
+				"__keyspace@0__:src srem", "__keyspace@0__:src del", "__keyspace@0__:dst sadd"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.flags+" "+tt.cmds[len(tt.cmds)-1], func(t *testing.T) {

@@ -304,6 +304,10 @@ type Server struct {
 
 	ps     pubsub       // subscriptions and keyspace notifications (pubsub.go)
 	script scriptEngine // EVAL and FUNCTION (cmd_script.go)
+
+	// detached, when set (tests), runs on the goroutine of a client that
+	// left its event loop before it serves the client
+	detached atomic.Pointer[func(*Client)]
 }
 
 // New creates a server and loads the snapshot and log of cfg.DataDir.
@@ -702,6 +706,10 @@ func (c *Client) serve() {
 	c.detach = false
 	for {
 		res := c.process()
+		if c.blockCancel != nil { // the blocking command was refused on its second run
+			c.blockCancel()
+			c.blockWake, c.blockCancel = nil, nil
+		}
 		if res == procClose {
 			_ = c.flush() // best effort: the connection is closing anyway
 			return
