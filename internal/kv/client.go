@@ -308,17 +308,11 @@ func (s *Server) dispatch(c *Client) {
 		return
 	}
 	if !cmd.ArityOK(len(args)) {
-		if c.multi {
-			c.multiErr = true
-		}
-		c.W.Error("ERR wrong number of arguments for '" + cmd.Name + "' command")
+		c.refuse(cmd, "ERR wrong number of arguments for '"+cmd.Name+"' command")
 		return
 	}
 	if !c.authed && !cmd.Has(command.NoAuth) {
-		if c.multi {
-			c.multiErr = true
-		}
-		c.W.Error("NOAUTH Authentication required.")
+		c.refuse(cmd, "NOAUTH Authentication required.")
 		return
 	}
 	if c.restricted() && !c.aclAllowed(cmd, args, "toplevel") {
@@ -332,10 +326,7 @@ func (s *Server) dispatch(c *Client) {
 	}
 	if s.script.busyRun.Load() != nil && !c.master {
 		if msg := s.busyRefusal(cmd); msg != "" {
-			if c.multi {
-				c.multiErr = true
-			}
-			c.W.Error(msg)
+			c.refuse(cmd, msg)
 			return
 		}
 	}
