@@ -363,7 +363,8 @@ func cmdInfo(c *Client) {
 	used, maxmem := s.usedMemory(), s.maxmemory.Load()
 	section("Memory", "used_memory:"+strconv.FormatInt(used, 10),
 		"used_memory_human:"+humanBytes(used),
-		"used_memory_dataset:"+strconv.FormatInt(used, 10),
+		"used_memory_startup:"+strconv.FormatInt(s.baseMem, 10),
+		"used_memory_dataset:"+strconv.FormatInt(used-s.baseMem, 10),
 		"used_memory_rss:"+strconv.FormatUint(ms.Sys, 10),
 		"maxmemory:"+strconv.FormatInt(maxmem, 10), "maxmemory_human:"+humanBytes(maxmem),
 		"maxmemory_policy:"+s.ks.Policy().String(),
