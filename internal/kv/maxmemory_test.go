@@ -228,3 +228,19 @@ func TestBaseMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestScriptAllowOOM: over maxmemory a script's first write is refused
+// -OOM, unless the script or function has the allow-oom flag.
+func TestScriptAllowOOM(t *testing.T) {
+	env := startServer(t, nil)
+	mustDo(t, env.rdb, "oom", "function", "load", "#!lua name=oom\n"+
+		"redis.register_function{function_name='plain', callback=function(k) return redis.call('set', k[1], '1') end}\n"+
+		"redis.register_function{function_name='allowed', callback=function(k) return redis.call('set', k[1], '1') end, flags={'allow-oom'}}")
+	env.run([]step{{"SET filler 0123456789", "OK"}})
+	env.setConfig("maxmemory", "1")
+	oom := "OOM command not allowed when used memory > 'maxmemory'."
+	mustDo(t, env.rdb, oom, "fcall", "plain", 1, "x")
+	mustDo(t, env.rdb, oom+" script: f_91fb98f1f472072e36230bd1f864f688f3ab12cd, on @user_script:1.", "eval", "return redis.call('set', KEYS[1], '1')", 1, "x")
+	mustDo(t, env.rdb, "OK", "fcall", "allowed", 1, "x")
+	mustDo(t, env.rdb, "OK", "eval", "#!lua flags=allow-oom\nreturn redis.call('set', KEYS[1], '2')", 1, "x")
+}
