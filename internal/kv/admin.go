@@ -344,6 +344,14 @@ func writeHelp(c *Client, lines ...string) {
 	}
 }
 
+// noteLatency samples event (expire-cycle...) when it took at least
+// latency-monitor-threshold, as Redis's latencyAddSampleIfNeeded.
+func (s *Server) noteLatency(event string, d time.Duration) {
+	if t := s.adm.latThreshold.Load(); t > 0 && d.Milliseconds() >= t {
+		s.latencyAdd(event, d.Milliseconds())
+	}
+}
+
 func (s *Server) latencyAdd(event string, ms int64) {
 	a := &s.adm
 	now := s.clock.Now().Unix()
@@ -380,6 +388,13 @@ func cmdLatency(c *Client) {
 	}
 	sort.Strings(events)
 	a.latMu.Unlock()
+	switch sub {
+	case "latest", "doctor", "help":
+		if len(c.Args) != 2 {
+			c.W.Error("ERR wrong number of arguments for 'latency|" + sub + "' command")
+			return
+		}
+	}
 	switch sub {
 	case "latest":
 		a.latMu.Lock()

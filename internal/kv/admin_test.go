@@ -114,17 +114,29 @@ func TestLatencyMonitor(t *testing.T) {
 		{"latency reset nosuchevent", "0"},
 		{"latency graph nosuchevent", "ERR:ERR No samples available for event 'nosuchevent'"},
 		{"latency history command", "*"},
+		{"latency help xxx", "ERR:ERR wrong number of arguments for 'latency|help' command"},
+		{"latency latest xxx", "ERR:ERR wrong number of arguments for 'latency|latest' command"},
 	})
+	// an event under the threshold is not sampled, one at it is
+	e.srv.noteLatency("expire-cycle", 4*time.Millisecond)
+	e.run([]step{{"latency history expire-cycle", "[]"}})
+	e.srv.noteLatency("expire-cycle", 5*time.Millisecond)
 	ctx := context.Background()
+	if h, err := e.rdb.Do(ctx, "latency", "history", "expire-cycle").Slice(); err != nil || len(h) != 1 {
+		t.Fatalf("LATENCY HISTORY expire-cycle: %v, %v", h, err)
+	}
 	latest, err := e.rdb.Do(ctx, "latency", "latest").Slice()
-	if err != nil || len(latest) != 1 {
+	if err != nil || len(latest) != 2 {
 		t.Fatalf("LATENCY LATEST: %v, %v", latest, err)
 	}
 	ev := latest[0].([]any)
+	if ev[0] != "command" {
+		ev = latest[1].([]any)
+	}
 	if ev[0] != "command" || ev[2].(int64) < 5 {
 		t.Errorf("LATENCY LATEST %v: want a command event of at least 5 ms", ev)
 	}
-	e.run([]step{{"latency reset", "1"}, {"latency latest", "[]"}})
+	e.run([]step{{"latency reset", "2"}, {"latency latest", "[]"}})
 
 	e.run([]step{{"config resetstat", "OK"}, {"set a b", "OK"}, {"set c d", "OK"}, {"client id", "*"}})
 	h, err := e.rdb.Do(ctx, "latency", "histogram", "set", "client", "nosuch").Result()
