@@ -132,6 +132,11 @@ func cmdQuit(c *Client) {
 func cmdReset(c *Client) {
 	c.discardMulti()
 	c.unwatchAll()
+	if c.subs != nil { // leaves subscribed mode (messages already come first)
+		for k := pubsubKind(0); k < psKinds; k++ {
+			c.unsubscribe(k, nil, false)
+		}
+	}
 	c.srv.ct.disable(c)
 	c.W.Proto = 2
 	c.setName("")

@@ -102,6 +102,14 @@ func TestSubscribedModeRESP2(t *testing.T) {
 	r.roundTrip("UNSUBSCRIBE\r\n", "*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:0\r\n")
 	r.roundTrip("PUNSUBSCRIBE\r\n", "*3\r\n$12\r\npunsubscribe\r\n$-1\r\n:0\r\n")
 	r.roundTrip("GET x\r\n", "$-1\r\n") // out of subscribed mode
+	// RESET leaves subscribed mode too, with every kind of subscription
+	r.roundTrip("SUBSCRIBE a\r\n", "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n")
+	r.roundTrip("PSUBSCRIBE p*\r\n", "*3\r\n$10\r\npsubscribe\r\n$2\r\np*\r\n:2\r\n")
+	r.roundTrip("RESET\r\n", "+RESET\r\n")
+	r.roundTrip("SET x v\r\n", "+OK\r\n")
+	if n := e.rdb.Publish(context.Background(), "a", "m").Val(); n != 0 {
+		t.Errorf("PUBLISH after RESET reached %d subscribers", n)
+	}
 
 	r3 := e.raw()
 	r3.roundTrip("HELLO 3\r\n", "")
