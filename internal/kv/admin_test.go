@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestDebugNeedsEnableDebugCommand(t *testing.T) {
@@ -302,10 +304,17 @@ func TestMonitor(t *testing.T) {
 	if err := e.rdb.Get(ctx, "k").Err(); err != nil {
 		t.Fatal(err)
 	}
+	// a transaction's commands show as they run, before EXEC
+	if _, err := e.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, "foo", "bar", 0)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	br := bufio.NewReader(r.nc)
 	var lines []string
-	for len(lines) < 3 {
+	for len(lines) < 6 {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			t.Fatalf("monitor read: %v (got %q)", err, lines)
@@ -319,6 +328,9 @@ func TestMonitor(t *testing.T) {
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "set" "k" "v w"$`),
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "auth" "\(redacted\)"$`),
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "get" "k"$`),
+		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "multi"$`),
+		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "set" "foo" "bar"$`),
+		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "exec"$`),
 	}
 	for i, re := range want {
 		if !re.MatchString(lines[i]) {
@@ -527,5 +539,40 @@ func TestInfoMigrateCachedSockets(t *testing.T) {
 	src.run([]step{{"set k v", "OK"}, {"migrate " + host + " " + port + " k 0 5000", "OK"}})
 	if got := count(); got != "1" {
 		t.Errorf("migrate_cached_sockets %s after a MIGRATE, want 1", got)
+	}
+}
+
+func TestRedactedArgs(t *testing.T) {
+	tests := []struct {
+		cmd  string
+		want string // the arguments, "x" where redacted
+	}{
+		{"auth pass", "auth x"},
+		{"auth user pass", "auth x x"},
+		{"hello 2 AUTH user pass SETNAME n", "hello 2 AUTH x x SETNAME n"},
+		{"hello 3", "hello 3"},
+		{"migrate h 1 key 9 5000", "migrate h 1 key 9 5000"},
+		{"migrate h 1 key 9 5000 AUTH pass", "migrate h 1 key 9 5000 AUTH x"},
+		{"migrate h 1 \"\" 9 5000 COPY AUTH2 user pass KEYS a auth", "migrate h 1 \"\" 9 5000 COPY AUTH2 x x KEYS a auth"},
+		{"set auth pass", "set auth pass"},
+	}
+	table := commandTable()
+	for _, tt := range tests {
+		var args [][]byte
+		for _, a := range strings.Fields(tt.cmd) {
+			args = append(args, []byte(a))
+		}
+		red := redactedArgs(table.Lookup(args[0]), args)
+		var got []string
+		for i, a := range args {
+			if red != nil && red[i] {
+				got = append(got, "x")
+			} else {
+				got = append(got, string(a))
+			}
+		}
+		if g := strings.Join(got, " "); g != tt.want {
+			t.Errorf("%s: %s, want %s", tt.cmd, g, tt.want)
+		}
 	}
 }

@@ -158,6 +158,10 @@ func cmdExec(c *Client) {
 			continue // permissions changed since it was queued: its reply is the refusal
 		}
 		s.call(c, cmds[i], false)
+		// MONITOR shows them as they run, before EXEC's own line
+		if s.adm.monitorsN.Load() > 0 && !s.adm.skipMon[cmds[i]] {
+			s.feedMonitors(c, cmds[i])
+		}
 	}
 	c.Args = saved
 	c.InExec = false
