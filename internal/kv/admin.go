@@ -155,7 +155,8 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Time) tim
 		}
 		s.latencyAdd(event, usec/1000)
 	}
-	if a.monitorsN.Load() > 0 && !a.skipMon[cmd] {
+	// a command leaving the event loop (c.detach) runs again: shown then
+	if a.monitorsN.Load() > 0 && !a.skipMon[cmd] && !c.detach {
 		s.feedMonitors(c, cmd)
 	}
 	return end

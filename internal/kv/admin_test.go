@@ -304,6 +304,12 @@ func TestMonitor(t *testing.T) {
 	if err := e.rdb.Get(ctx, "k").Err(); err != nil {
 		t.Fatal(err)
 	}
+	// MIGRATE leaves the event loop and runs again: shown once, its
+	// password redacted
+	host, port, _ := strings.Cut(e.addr, ":")
+	if err := e.rdb.Do(ctx, "migrate", host, port, "nokey", 0, 1000, "auth", "pw").Err(); err != nil {
+		t.Fatal(err)
+	}
 	// a transaction's commands show as they run, before EXEC
 	if _, err := e.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, "foo", "bar", 0)
@@ -314,7 +320,7 @@ func TestMonitor(t *testing.T) {
 	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	br := bufio.NewReader(r.nc)
 	var lines []string
-	for len(lines) < 6 {
+	for len(lines) < 7 {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			t.Fatalf("monitor read: %v (got %q)", err, lines)
@@ -328,6 +334,7 @@ func TestMonitor(t *testing.T) {
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "set" "k" "v w"$`),
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "auth" "\(redacted\)"$`),
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "get" "k"$`),
+		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "migrate" "127\.0\.0\.1" "\d+" "nokey" "0" "1000" "auth" "\(redacted\)"$`),
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "multi"$`),
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "set" "foo" "bar"$`),
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "exec"$`),
