@@ -583,3 +583,20 @@ func TestRedactedArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigListen: bind and port show where the server listens; setting
+// them to that is accepted (CONFIG SET of every parameter to its value),
+// another value is refused as a socket that cannot be opened.
+func TestConfigListen(t *testing.T) {
+	e := startServer(t, nil)
+	_, port, _ := strings.Cut(e.addr, ":")
+	e.run([]step{
+		{"config get bind", "[bind 127.0.0.1]"},
+		{"config get port", "[port " + port + "]"},
+		{"config set bind 127.0.0.1", "OK"},
+		{"config set port " + port + " maxmemory 5", "OK"},
+		{"config set bind 0.0.0.0", "ERR:ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses."},
+		{"config set maxmemory 7 port 1", "ERR:ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port."},
+		{"config get maxmemory", "[maxmemory 5]"}, // rolled back
+	})
+}

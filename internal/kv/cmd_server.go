@@ -3,6 +3,7 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 
@@ -435,6 +436,20 @@ func (s *Server) port() string {
 		port = s.ln.Addr().String()[i+1:]
 	}
 	return port
+}
+
+// bindAddr is CONFIG GET bind: the address the server listens on.
+func (s *Server) bindAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(s.ln.Addr().String())
+	if err != nil {
+		return ""
+	}
+	return host
 }
 
 func pid() int { return os.Getpid() }

@@ -19,6 +19,19 @@ type configParam struct {
 	set func(s *Server, v string) string
 }
 
+// listenParam is a parameter of the listening socket (bind, port), which
+// a running gantry server does not change: CONFIG SET to its current value
+// is accepted (it changes nothing, as in Redis), another value is refused
+// with Redis's message for a socket it cannot open, and the reason.
+func listenParam(get func(*Server) string, flag, refusal string) configParam {
+	return configParam{get: get, set: func(s *Server, v string) string {
+		if strings.EqualFold(strings.TrimSpace(v), get(s)) {
+			return ""
+		}
+		return refusal + " (gantry listens where it started: restart it with --" + flag + ")"
+	}}
+}
+
 // configTable returns the parameters CONFIG knows.
 func configTable() map[string]configParam {
 	yesno := map[bool]string{true: "yes", false: "no"}
@@ -116,7 +129,7 @@ func configTable() map[string]configParam {
 		"dir":             {get: func(s *Server) string { return s.cfg.DataDir }},
 		"databases":       {get: func(s *Server) string { return strconv.Itoa(len(s.dbs)) }},
 		"cluster-enabled": {get: func(s *Server) string { return yesno[s.cfg.Cluster != nil] }},
-		"bind":            fixed(""),
+		"bind":            listenParam(func(s *Server) string { return s.bindAddr() }, "bind", "Failed to bind to specified addresses."),
 		"appendfilename":  fixed("appendonly"),
 		"io-threads":      fixed("1"),
 		"hz":              ignored("10", true),
