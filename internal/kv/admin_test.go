@@ -598,5 +598,7 @@ func TestConfigListen(t *testing.T) {
 		{"config set bind 0.0.0.0", "ERR:ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses."},
 		{"config set maxmemory 7 port 1", "ERR:ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port."},
 		{"config get maxmemory", "[maxmemory 5]"}, // rolled back
+		{"config set masteruser \"\"", "OK"},
+		{"config set masteruser other", "ERR:ERR CONFIG SET failed (possibly related to argument 'masteruser') - can't change masteruser of a running server"},
 	})
 }

@@ -19,16 +19,17 @@ type configParam struct {
 	set func(s *Server, v string) string
 }
 
-// listenParam is a parameter of the listening socket (bind, port), which
-// a running gantry server does not change: CONFIG SET to its current value
-// is accepted (it changes nothing, as in Redis), another value is refused
-// with Redis's message for a socket it cannot open, and the reason.
-func listenParam(get func(*Server) string, flag, refusal string) configParam {
+// startParam is a parameter Redis changes live and a running gantry
+// server keeps as it started (bind, port, masteruser): CONFIG SET to its
+// current value is accepted (it changes nothing, as in Redis), another
+// value is refused with refusal (Redis's message for a socket it cannot
+// open, for bind and port) and the flag to restart with.
+func startParam(get func(*Server) string, flag, refusal string) configParam {
 	return configParam{get: get, set: func(s *Server, v string) string {
 		if strings.EqualFold(strings.TrimSpace(v), get(s)) {
 			return ""
 		}
-		return refusal + " (gantry listens where it started: restart it with --" + flag + ")"
+		return refusal + " (gantry keeps the value it started with: restart it with --" + flag + ")"
 	}}
 }
 
@@ -129,7 +130,7 @@ func configTable() map[string]configParam {
 		"dir":             {get: func(s *Server) string { return s.cfg.DataDir }},
 		"databases":       {get: func(s *Server) string { return strconv.Itoa(len(s.dbs)) }},
 		"cluster-enabled": {get: func(s *Server) string { return yesno[s.cfg.Cluster != nil] }},
-		"bind":            listenParam(func(s *Server) string { return s.bindAddr() }, "bind", "Failed to bind to specified addresses."),
+		"bind":            startParam(func(s *Server) string { return s.bindAddr() }, "bind", "Failed to bind to specified addresses."),
 		"appendfilename":  fixed("appendonly"),
 		"io-threads":      fixed("1"),
 		"hz":              ignored("10", true),

@@ -63,7 +63,7 @@ func adminParams() map[string]configParam {
 		}(),
 		"latency-monitor-threshold": intParam(func(s *Server) *atomic.Int64 { return &s.adm.latThreshold }, 0, 1<<62),
 		"enable-debug-command":      {get: func(s *Server) string { return s.adm.debugMode }},
-		"port":                      listenParam((*Server).port, "port", "Unable to listen on this port."),
+		"port":                      startParam((*Server).port, "port", "Unable to listen on this port."),
 	}
 }
 
