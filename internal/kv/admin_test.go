@@ -598,6 +598,9 @@ func TestConfigListen(t *testing.T) {
 		{"config set bind 0.0.0.0", "ERR:ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses."},
 		{"config set maxmemory 7 port 1", "ERR:ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port."},
 		{"config get maxmemory", "[maxmemory 5]"}, // rolled back
+		{"config set repl-backlog-size 10000002", "OK"},
+		{"config get repl-backlog-size", "[repl-backlog-size 10000002]"},
+		{"config set repl-backlog-size 2gb", "ERR:ERR CONFIG SET failed (possibly related to argument 'repl-backlog-size') - argument must be between 16384 and 1073741824 inclusive"},
 		{"config set masteruser \"\"", "OK"},
 		{"config set masteruser other", "ERR:ERR CONFIG SET failed (possibly related to argument 'masteruser') - can't change masteruser of a running server"},
 	})

@@ -135,6 +135,11 @@ func configTable() map[string]configParam {
 		"io-threads":      fixed("1"),
 		"hz":              ignored("10", true),
 		"save":            ignored("", false),
+
+		// the backlog keeps its newest bytes when resized (repl.State)
+		"repl-backlog-size": memory(func(s *Server) int64 { return int64(s.repl.BacklogSize()) }, 16<<10, 1<<30,
+			func(s *Server, v int64) { s.repl.SetBacklogSize(int(v)) }),
+
 		"maxmemory": memory(func(s *Server) int64 { return s.maxmemory.Load() }, 0, 1<<62,
 			func(s *Server, v int64) { s.maxmemory.Store(v) }), // the cron evicts what is over
 		"maxmemory-policy": {
