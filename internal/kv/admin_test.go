@@ -601,7 +601,15 @@ func TestConfigListen(t *testing.T) {
 		{"config set repl-backlog-size 10000002", "OK"},
 		{"config get repl-backlog-size", "[repl-backlog-size 10000002]"},
 		{"config set repl-backlog-size 2gb", "ERR:ERR CONFIG SET failed (possibly related to argument 'repl-backlog-size') - argument must be between 16384 and 1073741824 inclusive"},
+		{"config get replicaof", "[replicaof ]"},
+		{"config get *-load-delay", "[]"}, // hidden from patterns
+		{"config get key-load-delay", "[key-load-delay 0]"},
+		{"config get repl-diskless-sync-delay", "[repl-diskless-sync-delay 5]"},
 		{"config set masteruser \"\"", "OK"},
 		{"config set masteruser other", "ERR:ERR CONFIG SET failed (possibly related to argument 'masteruser') - can't change masteruser of a running server"},
 	})
+	// save is kept as given (gantry has no RDB schedule)
+	mustDo(t, e.rdb, "OK", "config", "set", "save", "3000 5  60 10")
+	e.run([]step{{"config get save", "[save 3000 5 60 10]"}})
+	mustDo(t, e.rdb, "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters", "config", "set", "save", "3000")
 }

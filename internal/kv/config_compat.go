@@ -272,7 +272,8 @@ func addCompatParams(table map[string]configParam) map[string]configParam {
 		def := ip.def
 		val.Store(&def)
 		name := ip.name
-		p := configParam{get: func(*Server) string { return *val.Load() }}
+		// key-load-delay and rdb-key-save-delay are hidden in Redis
+		p := configParam{get: func(*Server) string { return *val.Load() }, hidden: name == "key-load-delay" || name == "rdb-key-save-delay"}
 		if !ip.immutable {
 			p.set = func(_ *Server, v string) string {
 				norm, msg := checkInert(name, def, v)
