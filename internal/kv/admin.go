@@ -155,7 +155,8 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Duration)
 		}
 		s.latencyAdd(event, usec/1000)
 	}
-	if a.monitorsN.Load() > 0 && !a.skipMon[cmd] {
+	// a command leaving the event loop (c.detach) runs again: shown then
+	if a.monitorsN.Load() > 0 && !a.skipMon[cmd] && !c.detach {
 		s.feedMonitors(c, cmd)
 	}
 	return end
@@ -253,9 +254,11 @@ func (s *Server) slowlogAdd(c *Client, usec int64) {
 		}
 		e.args = append(e.args, string(arg))
 	}
-	if redacted(c.Cmd) {
-		for i := 1; i < len(e.args); i++ {
-			e.args[i] = "(redacted)"
+	if red := redactedArgs(c.Cmd, c.Args); red != nil {
+		for i := 1; i < len(e.args) && i < len(red); i++ {
+			if red[i] {
+				e.args[i] = "(redacted)"
+			}
 		}
 	}
 	a.slowMu.Lock()
@@ -268,16 +271,48 @@ func (s *Server) slowlogAdd(c *Client, usec int64) {
 	a.slowMu.Unlock()
 }
 
-// redacted: commands whose arguments (passwords) logs do not show.
-func redacted(cmd *command.Command) bool {
+// redactedArgs marks the arguments of args (a command of cmd) that
+// MONITOR and the slow log show as "(redacted)", as Redis: every argument
+// of AUTH, the user and password after HELLO's AUTH, MIGRATE's AUTH
+// password and AUTH2 user and password. nil when none.
+func redactedArgs(cmd *command.Command, args [][]byte) []bool {
 	if cmd == nil {
-		return false
+		return nil
+	}
+	var red []bool
+	mark := func(from, n int) {
+		if red == nil {
+			red = make([]bool, len(args))
+		}
+		for i := from; i < from+n && i < len(args); i++ {
+			red[i] = true
+		}
 	}
 	switch cmd.Name {
-	case "auth", "hello", "migrate":
-		return true
+	case "auth":
+		mark(1, len(args)-1)
+	case "hello":
+		for i := 2; i < len(args); i++ {
+			if command.EqualFold(args[i], "auth") {
+				mark(i+1, 2)
+				i += 2
+			}
+		}
+	case "migrate":
+		for i := 6; i < len(args); i++ {
+			switch {
+			case command.EqualFold(args[i], "keys"):
+				return red
+			case command.EqualFold(args[i], "auth"):
+				mark(i+1, 1)
+				i++
+			case command.EqualFold(args[i], "auth2"):
+				mark(i+1, 2)
+				i += 2
+			}
+		}
 	}
-	return false
+	return red
 }
 
 // SLOWLOG GET [count] | LEN | RESET | HELP
@@ -352,6 +387,14 @@ func writeHelp(c *Client, lines ...string) {
 	}
 }
 
+// noteLatency samples event (expire-cycle...) when it took at least
+// latency-monitor-threshold, as Redis's latencyAddSampleIfNeeded.
+func (s *Server) noteLatency(event string, d time.Duration) {
+	if t := s.adm.latThreshold.Load(); t > 0 && d.Milliseconds() >= t {
+		s.latencyAdd(event, d.Milliseconds())
+	}
+}
+
 func (s *Server) latencyAdd(event string, ms int64) {
 	a := &s.adm
 	now := s.clock.Now().Unix()
@@ -388,6 +431,13 @@ func cmdLatency(c *Client) {
 	}
 	sort.Strings(events)
 	a.latMu.Unlock()
+	switch sub {
+	case "latest", "doctor", "help":
+		if len(c.Args) != 2 {
+			c.W.Error("ERR wrong number of arguments for 'latency|" + sub + "' command")
+			return
+		}
+	}
 	switch sub {
 	case "latest":
 		a.latMu.Lock()
@@ -675,10 +725,10 @@ func (s *Server) feedMonitors(c *Client, cmd *command.Command) {
 		b = append(b, c.remoteAddr()...)
 	}
 	b = append(b, ']')
-	red := redacted(cmd)
+	red := redactedArgs(cmd, c.Args)
 	for i, a := range c.Args {
 		b = append(b, ' ')
-		if red && i > 0 {
+		if red != nil && red[i] {
 			b = append(b, "\"(redacted)\""...)
 			continue
 		}

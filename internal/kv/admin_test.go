@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestDebugNeedsEnableDebugCommand(t *testing.T) {
@@ -114,17 +116,29 @@ func TestLatencyMonitor(t *testing.T) {
 		{"latency reset nosuchevent", "0"},
 		{"latency graph nosuchevent", "ERR:ERR No samples available for event 'nosuchevent'"},
 		{"latency history command", "*"},
+		{"latency help xxx", "ERR:ERR wrong number of arguments for 'latency|help' command"},
+		{"latency latest xxx", "ERR:ERR wrong number of arguments for 'latency|latest' command"},
 	})
+	// an event under the threshold is not sampled, one at it is
+	e.srv.noteLatency("expire-cycle", 4*time.Millisecond)
+	e.run([]step{{"latency history expire-cycle", "[]"}})
+	e.srv.noteLatency("expire-cycle", 5*time.Millisecond)
 	ctx := context.Background()
+	if h, err := e.rdb.Do(ctx, "latency", "history", "expire-cycle").Slice(); err != nil || len(h) != 1 {
+		t.Fatalf("LATENCY HISTORY expire-cycle: %v, %v", h, err)
+	}
 	latest, err := e.rdb.Do(ctx, "latency", "latest").Slice()
-	if err != nil || len(latest) != 1 {
+	if err != nil || len(latest) != 2 {
 		t.Fatalf("LATENCY LATEST: %v, %v", latest, err)
 	}
 	ev := latest[0].([]any)
+	if ev[0] != "command" {
+		ev = latest[1].([]any)
+	}
 	if ev[0] != "command" || ev[2].(int64) < 5 {
 		t.Errorf("LATENCY LATEST %v: want a command event of at least 5 ms", ev)
 	}
-	e.run([]step{{"latency reset", "1"}, {"latency latest", "[]"}})
+	e.run([]step{{"latency reset", "2"}, {"latency latest", "[]"}})
 
 	e.run([]step{{"config resetstat", "OK"}, {"set a b", "OK"}, {"set c d", "OK"}, {"client id", "*"}})
 	h, err := e.rdb.Do(ctx, "latency", "histogram", "set", "client", "nosuch").Result()
@@ -290,10 +304,23 @@ func TestMonitor(t *testing.T) {
 	if err := e.rdb.Get(ctx, "k").Err(); err != nil {
 		t.Fatal(err)
 	}
+	// MIGRATE leaves the event loop and runs again: shown once, its
+	// password redacted
+	host, port, _ := strings.Cut(e.addr, ":")
+	if err := e.rdb.Do(ctx, "migrate", host, port, "nokey", 0, 1000, "auth", "pw").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// a transaction's commands show as they run, before EXEC
+	if _, err := e.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, "foo", "bar", 0)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	br := bufio.NewReader(r.nc)
 	var lines []string
-	for len(lines) < 3 {
+	for len(lines) < 7 {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			t.Fatalf("monitor read: %v (got %q)", err, lines)
@@ -307,6 +334,10 @@ func TestMonitor(t *testing.T) {
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "set" "k" "v w"$`),
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "auth" "\(redacted\)"$`),
 		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "get" "k"$`),
+		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "migrate" "127\.0\.0\.1" "\d+" "nokey" "0" "1000" "auth" "\(redacted\)"$`),
+		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "multi"$`),
+		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "set" "foo" "bar"$`),
+		regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "exec"$`),
 	}
 	for i, re := range want {
 		if !re.MatchString(lines[i]) {
@@ -516,4 +547,69 @@ func TestInfoMigrateCachedSockets(t *testing.T) {
 	if got := count(); got != "1" {
 		t.Errorf("migrate_cached_sockets %s after a MIGRATE, want 1", got)
 	}
+}
+
+func TestRedactedArgs(t *testing.T) {
+	tests := []struct {
+		cmd  string
+		want string // the arguments, "x" where redacted
+	}{
+		{"auth pass", "auth x"},
+		{"auth user pass", "auth x x"},
+		{"hello 2 AUTH user pass SETNAME n", "hello 2 AUTH x x SETNAME n"},
+		{"hello 3", "hello 3"},
+		{"migrate h 1 key 9 5000", "migrate h 1 key 9 5000"},
+		{"migrate h 1 key 9 5000 AUTH pass", "migrate h 1 key 9 5000 AUTH x"},
+		{"migrate h 1 \"\" 9 5000 COPY AUTH2 user pass KEYS a auth", "migrate h 1 \"\" 9 5000 COPY AUTH2 x x KEYS a auth"},
+		{"set auth pass", "set auth pass"},
+	}
+	table := commandTable()
+	for _, tt := range tests {
+		var args [][]byte
+		for _, a := range strings.Fields(tt.cmd) {
+			args = append(args, []byte(a))
+		}
+		red := redactedArgs(table.Lookup(args[0]), args)
+		var got []string
+		for i, a := range args {
+			if red != nil && red[i] {
+				got = append(got, "x")
+			} else {
+				got = append(got, string(a))
+			}
+		}
+		if g := strings.Join(got, " "); g != tt.want {
+			t.Errorf("%s: %s, want %s", tt.cmd, g, tt.want)
+		}
+	}
+}
+
+// TestConfigListen: bind and port show where the server listens; setting
+// them to that is accepted (CONFIG SET of every parameter to its value),
+// another value is refused as a socket that cannot be opened.
+func TestConfigListen(t *testing.T) {
+	e := startServer(t, nil)
+	_, port, _ := strings.Cut(e.addr, ":")
+	e.run([]step{
+		{"config get bind", "[bind 127.0.0.1]"},
+		{"config get port", "[port " + port + "]"},
+		{"config set bind 127.0.0.1", "OK"},
+		{"config set port " + port + " maxmemory 5", "OK"},
+		{"config set bind 0.0.0.0", "ERR:ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses."},
+		{"config set maxmemory 7 port 1", "ERR:ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port."},
+		{"config get maxmemory", "[maxmemory 5]"}, // rolled back
+		{"config set repl-backlog-size 10000002", "OK"},
+		{"config get repl-backlog-size", "[repl-backlog-size 10000002]"},
+		{"config set repl-backlog-size 2gb", "ERR:ERR CONFIG SET failed (possibly related to argument 'repl-backlog-size') - argument must be between 16384 and 1073741824 inclusive"},
+		{"config get replicaof", "[replicaof ]"},
+		{"config get *-load-delay", "[]"}, // hidden from patterns
+		{"config get key-load-delay", "[key-load-delay 0]"},
+		{"config get repl-diskless-sync-delay", "[repl-diskless-sync-delay 5]"},
+		{"config set masteruser \"\"", "OK"},
+		{"config set masteruser other", "ERR:ERR CONFIG SET failed (possibly related to argument 'masteruser') - can't change masteruser of a running server"},
+	})
+	// save is kept as given (gantry has no RDB schedule)
+	mustDo(t, e.rdb, "OK", "config", "set", "save", "3000 5  60 10")
+	e.run([]step{{"config get save", "[save 3000 5 60 10]"}})
+	mustDo(t, e.rdb, "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters", "config", "set", "save", "3000")
 }

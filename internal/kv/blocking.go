@@ -1,11 +1,14 @@
 package kv
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
 )
 
 // cmdBPop serves the blocking commands (command.BlockingPop pops or
@@ -51,6 +54,16 @@ func cmdBPop(c *Client) {
 	}
 	wake := make(chan struct{}, 1)
 	registered := false
+	// resumed: the event loop registered the client on its keys and
+	// counted it blocked before it left the loop, so that clients are
+	// served in the order their commands ran, not the order their
+	// goroutines started: it waits at once (a wake that came meanwhile is
+	// in the channel)
+	resumed := c.blockWake != nil
+	if resumed {
+		wake, c.blockWake, c.blockCancel = c.blockWake, nil, nil
+		registered = true
+	}
 	// leave takes the client out of its keys' lines (their shards locked)
 	// and wakes whoever is first now: a client that was woken must not
 	// keep the turn when it goes
@@ -73,6 +86,10 @@ func cmdBPop(c *Client) {
 		}
 	}
 	for {
+		if resumed {
+			resumed = false
+			goto wait
+		}
 		c.Now = c.srv.nowMs()
 		c.lockKeys()
 		if registered {
@@ -108,8 +125,19 @@ func cmdBPop(c *Client) {
 		// creating its consumer)
 		c.commitLocked()
 		if c.inLoop { // an event loop must not block: move to a goroutine
+			// Register and count the client now, keys locked, as below:
+			// the goroutine waits at once (resumed above).
+			c.register(wake)
+			select {
+			case <-wake:
+				c.srv.blocked.Add(1)
+			default:
+			}
+			c.srv.blocked.Add(1)
 			c.unlock()
 			bp.Detach()
+			c.blockWake = wake
+			c.blockCancel = c.cancelBlock(wake)
 			c.detach = true
 			return
 		}
@@ -135,6 +163,7 @@ func cmdBPop(c *Client) {
 		}
 		c.srv.blocked.Add(1)
 		c.unlock()
+	wait:
 		res := c.waitBlocked(wake, deadline)
 		if res == waitWoken {
 			continue // the wake took us off the count
@@ -157,6 +186,39 @@ func cmdBPop(c *Client) {
 		}
 		c.closing = true
 		return
+	}
+}
+
+// cancelBlock returns what takes the client out of the lines of its
+// keys, registered in the event loop with wake, when the run of the
+// command on its goroutine does not reach the wait: the keys and database
+// are those of now, the command having run since.
+func (c *Client) cancelBlock(wake chan struct{}) func() {
+	ks, track := c.KS, c.Track
+	keys := make([][]byte, len(c.Keys))
+	shards := make([]int, 0, len(c.Keys))
+	for i, k := range c.Keys {
+		keys[i] = bytes.Clone(k)
+		shards = append(shards, keyspace.ShardOf(k))
+	}
+	slices.Sort(shards)
+	shards = slices.Compact(shards)
+	return func() {
+		for _, i := range shards {
+			ks.LockShard(i)
+		}
+		for _, k := range keys {
+			track.UnblockLocked(k, wake)
+			track.PassLocked(k, nil)
+		}
+		select {
+		case <-wake: // the waker took it off the count
+		default:
+			c.srv.blocked.Add(-1)
+		}
+		for j := len(shards) - 1; j >= 0; j-- {
+			ks.UnlockShard(shards[j])
+		}
 	}
 }
 

@@ -3,6 +3,8 @@ package kv
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,4 +138,49 @@ func waitBlocked(t *testing.T, e *testEnv, key string, n int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("%d clients never blocked on %s", n, key)
+}
+
+// TestBlockedInCommandOrder: clients blocked on a key are served in the
+// order their blocking commands ran, even when the goroutine a command
+// waits on (after it left the event loop) starts late. The first client's
+// BRPOPLPUSH has a destination of the wrong type: woken, it answers
+// WRONGTYPE and the element goes to the second, as in Redis.
+func TestBlockedInCommandOrder(t *testing.T) {
+	e := startServer(t, func(c *Config) { c.EventLoops = 1 })
+	if len(e.srv.loops) == 0 {
+		t.Skip("no event loops on this platform")
+	}
+	first := e.raw()
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the server's close, which waits for the goroutine
+	var held atomic.Bool
+	hook := func(*Client) {
+		if held.CompareAndSwap(false, true) { // the first client to leave the loop
+			<-release
+		}
+	}
+	e.srv.detached.Store(&hook)
+	e.run([]step{{"SET target1 nolist", "OK"}})
+	first.roundTrip("BRPOPLPUSH blist target1 0\r\n", "")
+	waitCount := func(n int64) {
+		t.Helper()
+		for i := 0; i < 500 && e.srv.blocked.Load() != n; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := e.srv.blocked.Load(); got != n {
+			t.Fatalf("%d clients blocked, want %d", got, n)
+		}
+	}
+	waitCount(1)
+	second := e.raw()
+	second.roundTrip("BRPOPLPUSH blist target2 0\r\n", "")
+	waitBlocked(t, e, "blist", 2)
+	e.run([]step{{"LPUSH blist foo", "1"}})
+	free()
+	first.roundTrip("", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n")
+	second.roundTrip("", "$3\r\nfoo\r\n")
+	e.run([]step{{"LRANGE target2 0 -1", "[foo]"}, {"EXISTS blist", "0"}})
+	waitCount(0)
 }

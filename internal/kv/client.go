@@ -41,6 +41,13 @@ type Client struct {
 	wpos   int  // bytes of W.B already written
 	// waitingOut is set while the loop waits for the socket to drain.
 	waitingOut bool
+	// blockWake is the wake channel of a blocking command that registered
+	// on its keys in the event loop before leaving it: the command's run on
+	// the connection's goroutine waits on it (blocking.go)
+	blockWake chan struct{}
+	// blockCancel undoes that registration when the goroutine's run of the
+	// command is refused before it waits (its ACL changed meanwhile...)
+	blockCancel func()
 
 	name     string
 	libName  string
@@ -260,9 +267,13 @@ func (c *Client) commitLocked() {
 			}
 		}
 	}
+	keys := c.Keys
+	if c.Changed != nil {
+		keys = c.Changed
+	}
 	c.afterWrite()
 	c.ResetRecord()
-	for _, k := range c.Keys {
+	for _, k := range keys {
 		c.Track.TouchLocked(k)
 	}
 	// the tracking table is keyed by key name alone, as Redis's: a write
@@ -274,7 +285,7 @@ func (c *Client) commitLocked() {
 		if c.Cmd.Name == "flushall" || c.Cmd.Name == "flushdb" || c.Cmd.Name == "swapdb" {
 			s.invalidateAll()
 		}
-		for _, k := range c.Keys {
+		for _, k := range keys {
 			s.invalidate(k, c)
 		}
 	}
@@ -317,17 +328,11 @@ func (s *Server) dispatch(c *Client) {
 		return
 	}
 	if !cmd.ArityOK(len(args)) {
-		if c.multi {
-			c.multiErr = true
-		}
-		c.W.Error("ERR wrong number of arguments for '" + cmd.Name + "' command")
+		c.refuse(cmd, "ERR wrong number of arguments for '"+cmd.Name+"' command")
 		return
 	}
 	if !c.authed && !cmd.Has(command.NoAuth) {
-		if c.multi {
-			c.multiErr = true
-		}
-		c.W.Error("NOAUTH Authentication required.")
+		c.refuse(cmd, "NOAUTH Authentication required.")
 		return
 	}
 	if c.restricted() && !c.aclAllowed(cmd, args, "toplevel") {
@@ -341,10 +346,7 @@ func (s *Server) dispatch(c *Client) {
 	}
 	if s.script.busyRun.Load() != nil && !c.master {
 		if msg := s.busyRefusal(cmd); msg != "" {
-			if c.multi {
-				c.multiErr = true
-			}
-			c.W.Error(msg)
+			c.refuse(cmd, msg)
 			return
 		}
 	}

@@ -34,7 +34,7 @@ func (s *Server) initACL() error {
 		},
 	}
 	s.config["aclfile"] = configParam{get: func(s *Server) string { return s.cfg.ACLFile }}
-	s.config["masteruser"] = configParam{get: func(s *Server) string { return s.cfg.MasterUser }}
+	s.config["masteruser"] = startParam(func(s *Server) string { return s.cfg.MasterUser }, "masteruser", "can't change masteruser of a running server")
 	if s.cfg.ACLFile != "" {
 		if s.cfg.RequirePass != "" {
 			// as Redis: the two ways of giving the default user a password

@@ -288,6 +288,16 @@ func cmdReplConf(c *Client) {
 	c.W.OK()
 }
 
+// replicaOfValue is CONFIG GET replicaof: "host port" of the primary,
+// "" on a primary.
+func (s *Server) replicaOfValue() string {
+	host, port, err := net.SplitHostPort(s.repl.MasterAddr())
+	if err != nil {
+		return ""
+	}
+	return host + " " + port
+}
+
 // cmdReplicaOf is REPLICAOF host port | REPLICAOF NO ONE (and SLAVEOF).
 func cmdReplicaOf(c *Client) {
 	s := c.srv

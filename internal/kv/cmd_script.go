@@ -103,6 +103,7 @@ type runningScript struct {
 	kill     *killCtx
 	seq      uint64
 	inline   bool // on an event loop: stopped after loopScriptWait without an effect
+	allowOOM bool // the allow-oom flag: no OOM refusal of its commands
 	wrote    atomic.Bool
 	done     atomic.Bool
 	// state: runClean, then runEffects once a command with an effect ran,
@@ -455,7 +456,8 @@ func cmdEval(c *Client) {
 		who = scriptUser{user: c.user, info: c.infoLine()}
 	}
 	job := scriptJob{inExec: c.InExec, db: c.DB, proto: c.W.Proto, cmdArgs: c.Args, sc: sc, fn: fn,
-		inv: script.Invocation{Keys: keys, Argv: argv, ReadOnly: ro, Repl: script.ReplAll}, who: who}
+		inv: script.Invocation{Keys: keys, Argv: argv, ReadOnly: ro, Repl: script.ReplAll}, who: who,
+		allowOOM: flags&script.FlagShebang != 0 && flags&script.FlagAllowOOM != 0}
 	if c.InExec || !c.inLoop {
 		r, _ := s.runScript(&job, false)
 		c.finishScript(r)
@@ -503,6 +505,8 @@ type scriptJob struct {
 	fn      *script.Function
 	inv     script.Invocation
 	who     scriptUser
+	// allowOOM: the allow-oom flag, its commands run over maxmemory
+	allowOOM bool
 }
 
 func cloneArgs(a [][]byte) [][]byte {
@@ -636,7 +640,7 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	if j.fn != nil {
 		se.mu.Lock()
 	}
-	run := &runningScript{kill: r.kill, args: j.cmdArgs, start: time.Now(), inline: inline}
+	run := &runningScript{kill: r.kill, args: j.cmdArgs, start: time.Now(), inline: inline, allowOOM: j.allowOOM}
 	if j.fn != nil {
 		run.name, run.function = j.fn.Name, true
 	} else {
@@ -892,7 +896,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		if s.repl.IsReplica() {
 			return errReply(errReadOnlyReplica)
 		}
-		if s.maxmemory.Load() > 0 && cmd.Has(command.DenyOOM) && !sc.run.wrote.Load() && s.freeMemory(evictBudget) == evictFail {
+		if !sc.run.allowOOM && s.maxmemory.Load() > 0 && cmd.Has(command.DenyOOM) && !sc.run.wrote.Load() && s.freeMemory(evictBudget) == evictFail {
 			s.oomRejected.Add(1)
 			return errReply("OOM command not allowed when used memory > 'maxmemory'.")
 		}

@@ -3,6 +3,7 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 
@@ -132,6 +133,11 @@ func cmdQuit(c *Client) {
 func cmdReset(c *Client) {
 	c.discardMulti()
 	c.unwatchAll()
+	if c.subs != nil { // leaves subscribed mode (messages already come first)
+		for k := pubsubKind(0); k < psKinds; k++ {
+			c.unsubscribe(k, nil, false)
+		}
+	}
 	c.srv.ct.disable(c)
 	c.W.Proto = 2
 	c.setName("")
@@ -363,7 +369,8 @@ func cmdInfo(c *Client) {
 	used, maxmem := s.usedMemory(), s.maxmemory.Load()
 	section("Memory", "used_memory:"+strconv.FormatInt(used, 10),
 		"used_memory_human:"+humanBytes(used),
-		"used_memory_dataset:"+strconv.FormatInt(used, 10),
+		"used_memory_startup:"+strconv.FormatInt(s.baseMem, 10),
+		"used_memory_dataset:"+strconv.FormatInt(used-s.baseMem, 10),
 		"used_memory_rss:"+strconv.FormatUint(ms.Sys, 10),
 		"maxmemory:"+strconv.FormatInt(maxmem, 10), "maxmemory_human:"+humanBytes(maxmem),
 		"maxmemory_policy:"+s.ks.Policy().String(),
@@ -429,6 +436,20 @@ func (s *Server) port() string {
 		port = s.ln.Addr().String()[i+1:]
 	}
 	return port
+}
+
+// bindAddr is CONFIG GET bind: the address the server listens on.
+func (s *Server) bindAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(s.ln.Addr().String())
+	if err != nil {
+		return ""
+	}
+	return host
 }
 
 func pid() int { return os.Getpid() }

@@ -1,6 +1,8 @@
 package kv
 
 import (
+	"strings"
+
 	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
 	"github.com/gantry-project/gantry/internal/resp"
@@ -40,6 +42,24 @@ func cmdDiscard(c *Client) {
 	c.discardMulti()
 	c.unwatchAll()
 	c.W.OK()
+}
+
+// refuse replies the error msg to a command the dispatcher does not run.
+// Inside MULTI it fails the transaction; EXEC refused (while a script is
+// busy...) ends it with -EXECABORT and the reason, as Redis's
+// rejectCommand.
+func (c *Client) refuse(cmd *command.Command, msg string) {
+	if c.multi {
+		if cmd.Name == "exec" {
+			c.discardMulti()
+			c.unwatchAll()
+			// Redis's reasons without an error code go without "ERR"
+			c.W.Error("EXECABORT Transaction discarded because of: " + strings.TrimPrefix(msg, "ERR "))
+			return
+		}
+		c.multiErr = true
+	}
+	c.W.Error(msg)
 }
 
 // cmdExec runs the queued commands atomically: it locks the shards of all
@@ -138,6 +158,10 @@ func cmdExec(c *Client) {
 			continue // permissions changed since it was queued: its reply is the refusal
 		}
 		s.call(c, cmds[i], false)
+		// MONITOR shows them as they run, before EXEC's own line
+		if s.adm.monitorsN.Load() > 0 && !s.adm.skipMon[cmds[i]] {
+			s.feedMonitors(c, cmds[i])
+		}
 	}
 	c.Args = saved
 	c.InExec = false

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-project/gantry/internal/kv/command"
@@ -17,6 +18,46 @@ import (
 type configParam struct {
 	get func(s *Server) string
 	set func(s *Server, v string) string
+	// hidden: CONFIG GET shows it when asked by its name only, not for a
+	// pattern (Redis's hidden test parameters)
+	hidden bool
+}
+
+// startParam is a parameter Redis changes live and a running gantry
+// server keeps as it started (bind, port, masteruser): CONFIG SET to its
+// current value is accepted (it changes nothing, as in Redis), another
+// value is refused with refusal (Redis's message for a socket it cannot
+// open, for bind and port) and the flag to restart with.
+func startParam(get func(*Server) string, flag, refusal string) configParam {
+	return configParam{get: get, set: func(s *Server, v string) string {
+		if strings.EqualFold(strings.TrimSpace(v), get(s)) {
+			return ""
+		}
+		return refusal + " (gantry keeps the value it started with: restart it with --" + flag + ")"
+	}}
+}
+
+// saveParam is save: gantry has no RDB schedule (its log and snapshots
+// are section "Persistence"), so the value is checked as Redis checks it
+// (pairs of seconds and changes, or "") and kept for CONFIG GET only.
+func saveParam() configParam {
+	val := new(atomic.Pointer[string])
+	empty := ""
+	val.Store(&empty)
+	return configParam{get: func(*Server) string { return *val.Load() }, set: func(_ *Server, v string) string {
+		f := strings.Fields(v)
+		if len(f)%2 != 0 {
+			return "Invalid save parameters"
+		}
+		for _, x := range f {
+			if n, err := strconv.Atoi(x); err != nil || n < 0 {
+				return "Invalid save parameters"
+			}
+		}
+		norm := strings.Join(f, " ")
+		val.Store(&norm)
+		return ""
+	}}
 }
 
 // configTable returns the parameters CONFIG knows.
@@ -116,11 +157,18 @@ func configTable() map[string]configParam {
 		"dir":             {get: func(s *Server) string { return s.cfg.DataDir }},
 		"databases":       {get: func(s *Server) string { return strconv.Itoa(len(s.dbs)) }},
 		"cluster-enabled": {get: func(s *Server) string { return yesno[s.cfg.Cluster != nil] }},
-		"bind":            fixed(""),
+		"bind":            startParam(func(s *Server) string { return s.bindAddr() }, "bind", "Failed to bind to specified addresses."),
 		"appendfilename":  fixed("appendonly"),
 		"io-threads":      fixed("1"),
 		"hz":              ignored("10", true),
-		"save":            ignored("", false),
+		"save":            saveParam(),
+		"replicaof":       {get: func(s *Server) string { return s.replicaOfValue() }},
+		"slaveof":         {get: func(s *Server) string { return s.replicaOfValue() }},
+
+		// the backlog keeps its newest bytes when resized (repl.State)
+		"repl-backlog-size": memory(func(s *Server) int64 { return int64(s.repl.BacklogSize()) }, 16<<10, 1<<30,
+			func(s *Server, v int64) { s.repl.SetBacklogSize(int(v)) }),
+
 		"maxmemory": memory(func(s *Server) int64 { return s.maxmemory.Load() }, 0, 1<<62,
 			func(s *Server, v int64) { s.maxmemory.Store(v) }), // the cron evicts what is over
 		"maxmemory-policy": {
@@ -207,8 +255,11 @@ func configGet(c *Client) {
 		return
 	}
 	var names []string
-	for name := range s.config {
+	for name, param := range s.config {
 		for _, p := range c.Args[2:] {
+			if param.hidden && !strings.EqualFold(string(p), name) {
+				continue
+			}
 			if command.GlobMatch(command.LowerInto(nil, p), []byte(name)) {
 				names = append(names, name)
 				break

@@ -63,7 +63,7 @@ func adminParams() map[string]configParam {
 		}(),
 		"latency-monitor-threshold": intParam(func(s *Server) *atomic.Int64 { return &s.adm.latThreshold }, 0, 1<<62),
 		"enable-debug-command":      {get: func(s *Server) string { return s.adm.debugMode }},
-		"port":                      {get: func(s *Server) string { return s.port() }},
+		"port":                      startParam((*Server).port, "port", "Unable to listen on this port."),
 	}
 }
 
@@ -270,7 +270,8 @@ func addCompatParams(table map[string]configParam) map[string]configParam {
 		def := ip.def
 		val.Store(&def)
 		name := ip.name
-		p := configParam{get: func(*Server) string { return *val.Load() }}
+		// key-load-delay and rdb-key-save-delay are hidden in Redis
+		p := configParam{get: func(*Server) string { return *val.Load() }, hidden: name == "key-load-delay" || name == "rdb-key-save-delay"}
 		if !ip.immutable {
 			p.set = func(_ *Server, v string) string {
 				norm, msg := checkInert(name, def, v)

@@ -52,8 +52,13 @@ func (s *Server) eachKS(fn func(ks *keyspace.Keyspace)) {
 	}
 }
 
-// usedMemory is the estimated memory of every database's keys.
-func (s *Server) usedMemory() int64 {
+// usedMemory is used_memory, the figure maxmemory limits: the memory
+// used without data (Config.BaseMemory) and the estimate of every
+// database's keys.
+func (s *Server) usedMemory() int64 { return s.baseMem + s.datasetMemory() }
+
+// datasetMemory is the estimated memory of every database's keys.
+func (s *Server) datasetMemory() int64 {
 	var n int64
 	for _, ks := range s.dbKS {
 		n += ks.UsedMemory()

@@ -51,7 +51,7 @@ func cmdMemory(c *Client) {
 	case "stats":
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		used := s.usedMemory()
+		used := s.datasetMemory()
 		keys := 0
 		for _, ks := range s.dbKS {
 			keys += ks.Len()
@@ -65,7 +65,7 @@ func cmdMemory(c *Client) {
 			v    int64
 		}{
 			{"peak.allocated", int64(ms.HeapSys)}, {"total.allocated", int64(ms.HeapAlloc)},
-			{"startup.allocated", 0}, {"replication.backlog", int64(s.cfg.ReplBacklogSize)},
+			{"startup.allocated", s.baseMem}, {"replication.backlog", int64(s.repl.BacklogSize())},
 			{"clients.slaves", 0}, {"clients.normal", 0}, {"cluster.links", 0}, {"aof.buffer", 0},
 			{"lua.caches", 0}, {"functions.caches", 0}, {"overhead.total", int64(ms.HeapAlloc) - used},
 			{"keys.count", int64(keys)}, {"keys.bytes-per-key", perKey}, {"dataset.bytes", used},

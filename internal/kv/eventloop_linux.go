@@ -415,6 +415,9 @@ func (l *eventLoop) detachClient(c *Client) {
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
+		if h := s.detached.Load(); h != nil {
+			(*h)(c)
+		}
 		c.serve()
 		s.dropClient(c)
 	}()

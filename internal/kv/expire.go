@@ -24,7 +24,8 @@ func (s *Server) activeExpireLoop() {
 		if s.adm.activeExpireOff.Load() { // DEBUG SET-ACTIVE-EXPIRE 0
 			continue
 		}
-		deadline := time.Now().Add(period / 4)
+		start := time.Now()
+		deadline := start.Add(period / 4)
 		for _, ks := range s.dbKS {
 			if ks.ExpiresLen() == 0 {
 				continue
@@ -39,6 +40,7 @@ func (s *Server) activeExpireLoop() {
 				}
 			}
 		}
+		s.noteLatency("expire-cycle", time.Since(start))
 	}
 }
 

@@ -86,6 +86,7 @@ func startServer(t *testing.T, mod func(*Config)) *testEnv {
 	cfg.Clock = clock
 	cfg.Logger = testLogger(t)
 	cfg.ActiveExpireHz = 0
+	cfg.BaseMemory = 0 // the estimates alone: a test's limits are in keys' bytes
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -89,6 +89,8 @@ func TestLists(t *testing.T) {
 		{"LMPOP 2 nokey dst RIGHT COUNT 5", "[dst [2 1]]"},
 		{"LMPOP 1 dst LEFT", "nil"},
 		{"LMPOP 0 dst LEFT", "ERR:ERR numkeys should be greater than 0"},
+		{"LMPOP a dst LEFT", "ERR:ERR numkeys should be greater than 0"},
+		{"BLMPOP 0 a dst LEFT", "ERR:ERR numkeys should be greater than 0"},
 		{"LMPOP 1 dst LEFT COUNT 0", "ERR:ERR count should be greater than 0"},
 		{"LMPOP 1 dst MIDDLE", "ERR:ERR syntax error"},
 		{"LMPOP 5 a b", "ERR:ERR syntax error"},

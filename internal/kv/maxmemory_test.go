@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -194,4 +195,52 @@ func TestObjectIdleTimeFreq(t *testing.T) {
 		{"CONFIG GET lfu-*", "[lfu-decay-time 5 lfu-log-factor 20]"},
 		{"CONFIG GET maxmemory-samples", "[maxmemory-samples 10]"},
 	})
+}
+
+// TestBaseMemory: used_memory counts the memory used without data
+// (Config.BaseMemory, INFO used_memory_startup) besides the keys'
+// estimate, so an empty server over a tiny maxmemory refuses denyoom
+// commands, FUNCTION LOAD among them, as Redis does.
+func TestBaseMemory(t *testing.T) {
+	tests := []struct {
+		base     int64
+		wantBase func(int64) bool
+	}{
+		{0, func(v int64) bool { return v == 0 }},
+		{12345, func(v int64) bool { return v == 12345 }},
+		{-1, func(v int64) bool { return v > 0 }}, // measured
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.base), func(t *testing.T) {
+			env := startServer(t, func(c *Config) { c.BaseMemory = tt.base })
+			startup, _ := strconv.ParseInt(env.infoField("used_memory_startup"), 10, 64)
+			used, _ := strconv.ParseInt(env.infoField("used_memory"), 10, 64)
+			dataset, _ := strconv.ParseInt(env.infoField("used_memory_dataset"), 10, 64)
+			if !tt.wantBase(startup) || used != startup+dataset || dataset != 0 {
+				t.Fatalf("empty server: used_memory %d, startup %d, dataset %d", used, startup, dataset)
+			}
+			env.setConfig("maxmemory", "1")
+			want := "OOM command not allowed when used memory > 'maxmemory'."
+			if tt.base == 0 {
+				want = "lib" // nothing used yet
+			}
+			mustDo(t, env.rdb, want, "function", "load", "#!lua name=lib\nredis.register_function('f', function() return 1 end)")
+		})
+	}
+}
+
+// TestScriptAllowOOM: over maxmemory a script's first write is refused
+// -OOM, unless the script or function has the allow-oom flag.
+func TestScriptAllowOOM(t *testing.T) {
+	env := startServer(t, nil)
+	mustDo(t, env.rdb, "oom", "function", "load", "#!lua name=oom\n"+
+		"redis.register_function{function_name='plain', callback=function(k) return redis.call('set', k[1], '1') end}\n"+
+		"redis.register_function{function_name='allowed', callback=function(k) return redis.call('set', k[1], '1') end, flags={'allow-oom'}}")
+	env.run([]step{{"SET filler 0123456789", "OK"}})
+	env.setConfig("maxmemory", "1")
+	oom := "OOM command not allowed when used memory > 'maxmemory'."
+	mustDo(t, env.rdb, oom, "fcall", "plain", 1, "x")
+	mustDo(t, env.rdb, oom+" script: f_91fb98f1f472072e36230bd1f864f688f3ab12cd, on @user_script:1.", "eval", "return redis.call('set', KEYS[1], '1')", 1, "x")
+	mustDo(t, env.rdb, "OK", "fcall", "allowed", 1, "x")
+	mustDo(t, env.rdb, "OK", "eval", "#!lua flags=allow-oom\nreturn redis.call('set', KEYS[1], '2')", 1, "x")
 }

@@ -1,6 +1,8 @@
 package kv
 
 import (
+	"runtime"
+
 	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
 	"github.com/gantry-project/gantry/internal/resp"
@@ -101,4 +103,17 @@ func (s *Server) evicted(db int, key []byte) {
 func (s *Server) evictInBackground() {
 	for i := 0; i < 16 && s.freeMemory(evictBudget) == evictRunning; i++ {
 	}
+}
+
+// processBaseMemory measures the memory the process uses before it holds
+// data (the server's tables, the script engine, the Go runtime's own
+// structures and the goroutines' stacks): what Redis's used_memory counts
+// at start-up besides an empty dataset. It reads the Go runtime's
+// statistics once, when the server is created, after a collection so
+// that the start-up garbage is not counted.
+func processBaseMemory() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc + ms.StackInuse + ms.MSpanInuse + ms.MCacheInuse + ms.BuckHashSys + ms.OtherSys)
 }

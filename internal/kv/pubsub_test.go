@@ -102,6 +102,14 @@ func TestSubscribedModeRESP2(t *testing.T) {
 	r.roundTrip("UNSUBSCRIBE\r\n", "*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:0\r\n")
 	r.roundTrip("PUNSUBSCRIBE\r\n", "*3\r\n$12\r\npunsubscribe\r\n$-1\r\n:0\r\n")
 	r.roundTrip("GET x\r\n", "$-1\r\n") // out of subscribed mode
+	// RESET leaves subscribed mode too, with every kind of subscription
+	r.roundTrip("SUBSCRIBE a\r\n", "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n")
+	r.roundTrip("PSUBSCRIBE p*\r\n", "*3\r\n$10\r\npsubscribe\r\n$2\r\np*\r\n:2\r\n")
+	r.roundTrip("RESET\r\n", "+RESET\r\n")
+	r.roundTrip("SET x v\r\n", "+OK\r\n")
+	if n := e.rdb.Publish(context.Background(), "a", "m").Val(); n != 0 {
+		t.Errorf("PUBLISH after RESET reached %d subscribers", n)
+	}
 
 	r3 := e.raw()
 	r3.roundTrip("HELLO 3\r\n", "")
@@ -191,6 +199,11 @@ func TestKeyspaceNotifications(t *testing.T) {
 			[]string{"__keyspace@0__:st xgroup-create", "__keyspace@0__:st xadd", "__keyspace@0__:st xgroup-createconsumer"}},
 		{"En", []string{"set n1 a", "set n1 b", "set n2 a"}, []string{"__keyevent@0__:new n1", "__keyevent@0__:new n2"}},
 		{"E$", []string{"eval redis.call('set',KEYS[1],'v') 1 fromscript"}, []string{"__keyevent@0__:set fromscript"}},
+		// SMOVE: the destination's "sadd" only when it gains the member,
+		// "del" of an emptied source
+		{"Ksg", []string{"sadd src a b", "sadd dst a", "smove src dst a", "smove src dst b"},
+			[]string{"__keyspace@0__:src sadd", "__keyspace@0__:dst sadd", "__keyspace@0__:src srem",
+				"__keyspace@0__:src srem", "__keyspace@0__:src del", "__keyspace@0__:dst sadd"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.flags+" "+tt.cmds[len(tt.cmds)-1], func(t *testing.T) {

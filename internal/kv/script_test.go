@@ -127,8 +127,16 @@ func TestScriptBusyKill(t *testing.T) {
 	for _, loops := range []int{1, -1} {
 		t.Run(fmt.Sprint("loops", loops), func(t *testing.T) {
 			e := startServer(t, func(c *Config) { c.EventLoops = loops })
+			t.Cleanup(func() { // a failed test leaves its script looping: stop it before the server closes
+				if r := e.srv.script.oldestRun(); r != nil {
+					r.kill.cancel(r.seq)
+				}
+			})
 			ctx := context.Background()
 			e.run([]step{{"config set busy-reply-threshold 20", "OK"}})
+			tx := e.raw()
+			tx.roundTrip("MULTI\r\n", "+OK\r\n")
+			tx.roundTrip("INCR xx\r\n", "+QUEUED\r\n")
 			runner := e.client(2)
 			done := make(chan error, 1)
 			go func() { done <- runner.Eval(ctx, "while true do end", nil).Err() }()
@@ -136,11 +144,16 @@ func TestScriptBusyKill(t *testing.T) {
 				err := e.rdb.Ping(ctx).Err()
 				return err != nil && strings.HasPrefix(err.Error(), "BUSY")
 			})
+			// a transaction begun before: a command refused -BUSY fails it,
+			// and EXEC refused ends it with EXECABORT and the reason
+			tx.roundTrip("INCR xx\r\n", "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n")
+			tx.roundTrip("EXEC\r\n", "-EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n")
 			e.run([]step{{"function kill", "ERR:BUSY"}, {"script kill", "OK"}})
 			if err := <-done; err == nil || !strings.Contains(err.Error(), "killed by user") {
 				t.Fatalf("killed script: %v", err)
 			}
-			e.run([]step{{"ping", "PONG"}})
+			e.run([]step{{"ping", "PONG"}, {"get xx", "nil"}})
+			tx.roundTrip("PING\r\n", "+PONG\r\n") // no longer in MULTI
 
 			go func() {
 				done <- runner.Eval(ctx, "redis.call('set','w','1') local t = redis.call('time')[1] while true do end", nil).Err()

@@ -109,9 +109,15 @@ type Config struct {
 	// classes not named keep Redis's defaults.
 	ClientOutputBufferLimit string
 
-	// MaxMemory is maxmemory, the estimated bytes of keys and values over
-	// which keys are evicted or writes refused (memory.go); 0: no limit.
+	// MaxMemory is maxmemory, the bytes of used_memory over which keys
+	// are evicted or writes refused (memory.go); 0: no limit.
 	MaxMemory int64
+	// BaseMemory is the memory the server uses without data, counted in
+	// used_memory beside the keys' estimate, as Redis's used_memory counts
+	// its start-up allocations (INFO used_memory_startup): -1 (the
+	// default) measures it in New from the Go runtime, 0 counts none (the
+	// tests of exact estimates).
+	BaseMemory int64
 	// MaxMemoryPolicy is maxmemory-policy: noeviction (default),
 	// allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru,
 	// volatile-lfu, volatile-random or volatile-ttl.
@@ -147,6 +153,7 @@ func DefaultConfig() Config {
 		ActiveExpireHz: 10,
 		LFULogFactor:   10,
 		LFUDecayTime:   1,
+		BaseMemory:     -1,
 		Clock:          realClock{},
 		Logger:         log.New(os.Stderr, "kv: ", log.LstdFlags),
 	}
@@ -202,6 +209,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxMemory < 0 {
 		return fmt.Errorf("maxmemory %d: want >= 0", c.MaxMemory)
+	}
+	if c.BaseMemory < -1 {
+		return fmt.Errorf("base memory %d: want -1 (measure) or >= 0", c.BaseMemory)
 	}
 	if c.MaxMemoryPolicy == "" {
 		c.MaxMemoryPolicy = "noeviction"
@@ -295,6 +305,10 @@ type Server struct {
 	released atomic.Int64
 	blocked  atomic.Int64 // clients waiting in a blocking command
 
+	// baseMem is the memory used without data, part of used_memory
+	// (Config.BaseMemory)
+	baseMem int64
+
 	adm adminState // introspection: stats, slow log, latency, MONITOR (admin.go)
 
 	loops    []*eventLoop
@@ -304,6 +318,10 @@ type Server struct {
 
 	ps     pubsub       // subscriptions and keyspace notifications (pubsub.go)
 	script scriptEngine // EVAL and FUNCTION (cmd_script.go)
+
+	// detached, when set (tests), runs on the goroutine of a client that
+	// left its event loop before it serves the client
+	detached atomic.Pointer[func(*Client)]
 }
 
 // New creates a server and loads the snapshot and log of cfg.DataDir.
@@ -337,6 +355,10 @@ func New(cfg Config) (*Server, error) {
 	s.track.Settings.SetCluster(cfg.Cluster != nil)
 	s.view.s = s
 	s.lastSave.Store(s.started.Unix())
+	s.baseMem = cfg.BaseMemory
+	if s.baseMem < 0 { // before the data is loaded
+		s.baseMem = processBaseMemory()
+	}
 	if cfg.DataDir != "" {
 		a, err := aof.Open(aof.Config{
 			Dir: cfg.DataDir, On: cfg.AppendOnly, Fsync: cfg.AppendFsync,
@@ -702,6 +724,10 @@ func (c *Client) serve() {
 	c.detach = false
 	for {
 		res := c.process()
+		if c.blockCancel != nil { // the blocking command was refused on its second run
+			c.blockCancel()
+			c.blockWake, c.blockCancel = nil, nil
+		}
 		if res == procClose {
 			_ = c.flush() // best effort: the connection is closing anyway
 			return

@@ -35,7 +35,7 @@ func TestServerCommands(t *testing.T) {
 		{"CONFIG GET appendfsync", "[appendfsync always]"},
 		{"CONFIG SET appendfsync sometimes", "ERR:ERR CONFIG SET failed (possibly related to argument 'appendfsync')"},
 		{"CONFIG SET nosuch 1", "ERR:ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"},
-		{"CONFIG SET port 1", "ERR:ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"},
+		{"CONFIG SET port 1", "ERR:ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port."},
 		{"CONFIG SET save \"\"", "OK"},
 		{"CONFIG NOPE", "ERR:ERR unknown subcommand 'NOPE'. Try CONFIG HELP."},
 		{"COMMAND COUNT", fmt.Sprint(e.srv.cmds.Len())},

@@ -126,3 +126,35 @@ func TestHashes(t *testing.T) {
 		t.Fatalf("HGETALL = %v, %v", res, err)
 	}
 }
+
+// TestSMoveWatch: SMOVE of a member the destination already has changes
+// only the source, so a WATCH on the destination holds (as Redis) and one
+// on the source fails.
+func TestSMoveWatch(t *testing.T) {
+	tests := []struct {
+		watched string
+		member  string
+		execs   bool // EXEC runs the transaction
+	}{
+		{"dst", "a", true},  // dst has a: unchanged
+		{"dst", "b", false}, // dst gains b
+		{"src", "a", false}, // src loses a
+		{"dst", "zz", true}, // nothing moves
+	}
+	for _, tt := range tests {
+		t.Run(tt.watched+" "+tt.member, func(t *testing.T) {
+			e := startServer(t, nil)
+			e.run([]step{{"SADD src a b", "2"}, {"SADD dst a", "1"}})
+			r := e.raw()
+			r.roundTrip("WATCH "+tt.watched+"\r\n", "+OK\r\n")
+			r.roundTrip("MULTI\r\n", "+OK\r\n")
+			r.roundTrip("SADD other c\r\n", "+QUEUED\r\n")
+			e.run([]step{{"SMOVE src dst " + tt.member, "*"}})
+			want := "*-1\r\n"
+			if tt.execs {
+				want = "*1\r\n:1\r\n"
+			}
+			r.roundTrip("EXEC\r\n", want)
+		})
+	}
+}

@@ -26,6 +26,10 @@ type Ctx struct {
 	// Dirty counts the changes the handler made; a command that ends with
 	// Dirty > 0 is logged and replicated, and WATCHes on its keys fail.
 	Dirty int
+	// Changed, when a handler sets it, are the keys it changed, fewer
+	// than Keys (SMOVE of a member the destination has): only they are
+	// touched (WATCH, blocked clients, tracking). ResetRecord clears it.
+	Changed [][]byte
 	// AllLocked is set while the caller holds every shard (EXEC with a
 	// keyspace-wide command); InExec while EXEC runs its queued commands.
 	AllLocked bool
@@ -107,6 +111,7 @@ func (c *Ctx) ResetRecord() {
 	c.rec = c.rec[:0]
 	c.custom = false
 	c.Dirty = 0
+	c.Changed = nil
 	c.ResetEvents()
 }
 

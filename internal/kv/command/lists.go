@@ -443,11 +443,7 @@ func cmdLMove(c *Ctx) {
 // parseMPop parses "numkeys key... LEFT|RIGHT [COUNT n]" at args[pos:].
 func (c *Ctx) parseMPop(pos int) (keys [][]byte, left bool, count int64, ok bool) {
 	n, ok := ParseInt(c.Args[pos])
-	if !ok {
-		c.W.Error(ErrNotInt)
-		return nil, false, 0, false
-	}
-	if n <= 0 {
+	if !ok || n <= 0 { // Redis answers this for a non-number too
 		c.W.Error("ERR numkeys should be greater than 0")
 		return nil, false, 0, false
 	}

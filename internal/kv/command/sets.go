@@ -205,13 +205,25 @@ func cmdSMove(c *Ctx) {
 		return
 	}
 	s.Remove(m)
-	c.dropIfEmpty(src, s.Len())
+	c.Notify('s', "srem", src)
+	if s.Len() == 0 {
+		c.KS.DeleteLocked(src)
+		c.Notify('g', "del", src)
+	}
+	c.Dirty++
+	// the destination changes only if it did not have the member: as
+	// Redis, it is not touched otherwise (its WATCHes hold, no "sadd")
+	if d != nil && d.Has(m) {
+		c.Changed = c.Args[1:2]
+		c.W.Int(1)
+		return
+	}
 	if d == nil {
 		d = keyspace.NewSet()
 		c.KS.AddLocked(dst, keyspace.Sets.NewEntry(d))
 	}
 	d.Add(m)
-	c.Dirty++
+	c.Notify('s', "sadd", dst)
 	c.W.Int(1)
 }
 

@@ -62,5 +62,22 @@ func (b *backlog) readFrom(off int64, dst []byte, max int) ([]byte, bool) {
 	return dst, true
 }
 
+// resize makes the ring size bytes (at least 16 KiB), keeping the newest
+// bytes that fit: a replica behind them resyncs in full, as after Redis's
+// resizeReplicationBacklog.
+func (b *backlog) resize(size int) {
+	if size < 16*1024 {
+		size = 16 * 1024
+	}
+	if size == len(b.buf) {
+		return
+	}
+	keep := max(b.end-int64(size), b.start)
+	data, _ := b.readFrom(keep, nil, 0)
+	nb := backlog{buf: make([]byte, size), start: keep, end: keep}
+	nb.write(data)
+	*b = nb
+}
+
 // holds reports whether a replica at off can continue from the backlog.
 func (b *backlog) holds(off int64) bool { return off >= b.start && off <= b.end }

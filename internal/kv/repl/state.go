@@ -159,6 +159,21 @@ func New(cfg Config) *State {
 	return r
 }
 
+// BacklogSize is the size of the backlog in bytes (repl-backlog-size).
+func (r *State) BacklogSize() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.bl.buf)
+}
+
+// SetBacklogSize resizes the backlog (CONFIG SET repl-backlog-size),
+// keeping its newest bytes that fit.
+func (r *State) SetBacklogSize(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bl.resize(n)
+}
+
 // Active reports whether the stream is kept: writes must be fed.
 func (r *State) Active() bool { return r.active.Load() }
 
