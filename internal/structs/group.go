@@ -172,12 +172,7 @@ func (j *Job) validateGroups(e *ValidationError, drivers DriverRules) {
 	for i := range j.Groups {
 		g := &j.Groups[i]
 		f := fmt.Sprintf("groups[%d]", i)
-		switch {
-		case g.Name == "":
-			e.add(f+".name", "is required")
-		case len(g.Name) > MaxTaskNameLen || !nameRE.MatchString(g.Name):
-			e.add(f+".name", "must start with a letter or digit and hold only letters, digits, '_', '-' and '.', at most %d characters (got %q)", MaxTaskNameLen, g.Name)
-		case seen[g.Name]:
+		if validName(e, f, g.Name) && seen[g.Name] {
 			e.add(f+".name", "group %q is given twice: group names are unique in a job", g.Name)
 		}
 		seen[g.Name] = true

@@ -248,10 +248,7 @@ func (j *Job) validateTasks(e *ValidationError, drivers DriverRules) {
 		t := &j.Tasks[i]
 		f := fmt.Sprintf("tasks[%d]", i)
 		switch {
-		case t.Name == "":
-			e.add(f+".name", "is required")
-		case len(t.Name) > MaxTaskNameLen || !nameRE.MatchString(t.Name):
-			e.add(f+".name", "must start with a letter or digit and hold only letters, digits, '_', '-' and '.', at most %d characters (got %q)", MaxTaskNameLen, t.Name)
+		case !validName(e, f, t.Name):
 		case t.Name == j.MainTask() && j.Group != "":
 			e.add(f+".name", "%q is the group's name, which names the main task (the one the group's driver and config describe)", t.Name)
 		case t.Name == j.MainTask():
@@ -350,4 +347,18 @@ func sortedVolumeNames(m map[string]VolumeRequest) []string {
 // volume's claim says so.
 func (j *Job) MountReadOnly(m VolumeMount) bool {
 	return m.ReadOnly || j.Volumes[m.Volume].ReadOnly
+}
+
+// validName reports an empty or malformed task or group name at f.name;
+// it says whether the name is well formed.
+func validName(e *ValidationError, f, name string) bool {
+	switch {
+	case name == "":
+		e.add(f+".name", "is required")
+	case len(name) > MaxTaskNameLen || !nameRE.MatchString(name):
+		e.add(f+".name", "must start with a letter or digit and hold only letters, digits, '_', '-' and '.', at most %d characters (got %q)", MaxTaskNameLen, name)
+	default:
+		return true
+	}
+	return false
 }
