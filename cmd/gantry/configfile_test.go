@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -75,9 +76,16 @@ func TestApplyConfigFile(t *testing.T) {
 // writes a file the peer reads back, keeps the file's other keys, and
 // leaves out parameters at their defaults.
 func TestRewriteConfigFile(t *testing.T) {
+	// CONFIG GET port answers the port the store listens on, so the file
+	// names the listener's port, as a peer's file does.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
 	dir := t.TempDir()
 	path := filepath.Join(dir, "peer.yaml")
-	if err := os.WriteFile(path, []byte("port: 7001\njoin: [a:1]\nmaxclients: 100\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, fmt.Appendf(nil, "port: %d\njoin: [a:1]\nmaxclients: 100\n", port), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fs := newPeerCmd().Flags()
@@ -92,10 +100,6 @@ func TestRewriteConfigFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	go srv.Serve(ln)
 	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), DisableIdentity: true})
 	defer rdb.Close()
@@ -111,7 +115,7 @@ func TestRewriteConfigFile(t *testing.T) {
 	}
 	b, _ := os.ReadFile(path)
 	text := string(b)
-	for _, want := range []string{"port: 7001", "join:", "maxmemory: \"10485760\"", "appendfsync: always", "maxclients: \"50\"", "protected-mode: \"no\""} {
+	for _, want := range []string{"port: ", "join:", "maxmemory: \"10485760\"", "appendfsync: always", "maxclients: \"50\"", "protected-mode: \"no\""} {
 		if !strings.Contains(text, want) {
 			t.Errorf("file lacks %q:\n%s", want, text)
 		}
@@ -124,7 +128,7 @@ func TestRewriteConfigFile(t *testing.T) {
 	if err := applyConfigFile(fs2, path); err != nil {
 		t.Fatalf("reading the rewritten file: %v\n%s", err, text)
 	}
-	for name, want := range map[string]string{"maxmemory-policy": "allkeys-lru", "timeout": "300", "appendfsync": "always", "protected-mode": "no"} {
+	for name, want := range map[string]string{"port": fmt.Sprint(port), "maxmemory-policy": "allkeys-lru", "timeout": "300", "appendfsync": "always", "protected-mode": "no"} {
 		if f := fs2.Lookup(name); f == nil || f.Value.String() != want {
 			t.Errorf("%s read back as %v, want %s", name, f.Value, want)
 		}
