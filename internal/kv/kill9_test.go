@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,33 +42,72 @@ func freePort(t *testing.T) string {
 // peerProc is a gantry peer subprocess.
 type peerProc struct {
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	out  *syncBuffer
 	addr string
 }
 
+// syncBuffer is the subprocess's output, read while it still writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startPeer starts a peer on a free port and waits until it answers. The
+// port is free when picked but another process may take it before the
+// peer binds it: the peer then exits and whatever holds the port answers
+// instead, so the answer must come from the peer's own process, and a
+// lost port is picked again.
 func startPeer(t *testing.T, bin, dir, fsync string) *peerProc {
 	t.Helper()
-	port := freePort(t)
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "peer", "--port", port, "--data-dir", dir, "--appendfsync", fsync)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &peerProc{cmd: cmd, out: &out, addr: "127.0.0.1:" + port}
-	c := redis.NewClient(&redis.Options{Addr: p.addr, DisableIdentity: true, MaxRetries: -1})
-	defer c.Close()
-	for i := 0; ; i++ {
-		if c.Ping(context.Background()).Err() == nil {
+	for attempt := 0; ; attempt++ {
+		port := freePort(t)
+		out := &syncBuffer{}
+		cmd := exec.Command(bin, "peer", "--port", port, "--data-dir", dir, "--appendfsync", fsync)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p := &peerProc{cmd: cmd, out: out, addr: "127.0.0.1:" + port}
+		if p.answers(attempt < 5) {
 			return p
 		}
-		if i == 200 {
-			cmd.Process.Kill()
-			cmd.Wait()
+		cmd.Process.Kill()
+		cmd.Wait()
+		if attempt >= 5 || !strings.Contains(out.String(), "address already in use") {
 			t.Fatalf("peer did not start: %s", out.String())
+		}
+	}
+}
+
+// answers waits until the peer's own process answers on its address; it
+// gives up early when the peer lost its port and retry allows picking
+// another.
+func (p *peerProc) answers(retry bool) bool {
+	c := redis.NewClient(&redis.Options{Addr: p.addr, DisableIdentity: true, MaxRetries: -1})
+	defer c.Close()
+	self := "process_id:" + strconv.Itoa(p.cmd.Process.Pid) + "\r\n"
+	for i := 0; i < 400; i++ {
+		if info, err := c.Info(context.Background(), "server").Result(); err == nil && strings.Contains(info, self) {
+			return true
+		}
+		if retry && strings.Contains(p.out.String(), "address already in use") {
+			return false
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+	return false
 }
 
 // TestKill9 kills a peer with SIGKILL in the middle of a write loop and

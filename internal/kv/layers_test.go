@@ -8,7 +8,7 @@ import (
 )
 
 // TestLayers keeps the imports of the data store's packages pointing one
-// way (docs/kv.md, "Code"): keyspace <- command <- aof, repl <- kv, and
+// way (docs/kv.md, "Code"): rdbcodec <- keyspace <- command <- aof, repl <- kv, and
 // script (Lua, given commands through an interface) <- kv. A
 // package may import only the gantry packages listed for it (none above
 // it, no cycle), and the two lower layers no network or file packages.
@@ -19,7 +19,9 @@ func TestLayers(t *testing.T) {
 		allowed   []string // gantry packages, without the prefix
 		forbidden []string // standard packages
 	}{
-		{"keyspace", nil, []string{"net", "os", "log", "time", "io"}},
+		// decoders of Redis's DUMP payloads: pure functions of bytes
+		{"rdbcodec", nil, []string{"net", "os", "log", "time", "io"}},
+		{"keyspace", []string{"kv/rdbcodec"}, []string{"net", "os", "log", "time", "io"}},
 		{"command", []string{"kv/keyspace", "resp"}, []string{"net", "os", "log"}},
 		{"aof", []string{"kv/keyspace", "kv/command", "resp", "durable"}, []string{"net"}},
 		{"repl", []string{"kv/keyspace", "kv/command", "resp", "durable"}, nil},
