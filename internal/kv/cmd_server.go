@@ -397,7 +397,7 @@ func cmdInfo(c *Client) {
 		"client_query_buffer_limit_disconnections:"+strconv.FormatInt(s.queryLimitCloses.Load(), 10),
 		"client_output_buffer_limit_disconnections:"+strconv.FormatInt(s.outputLimitCloses.Load(), 10),
 		"gantry_timeout_disconnections:"+strconv.FormatInt(s.timeoutCloses.Load(), 10))
-	section("Replication", s.repl.Info()...)
+	section("Replication", s.replInfo()...)
 	section("CPU", s.cpuInfo()...)
 	if full := want["all"] || want["everything"]; full || want["commandstats"] {
 		section("Commandstats", s.commandStatsInfo()...)

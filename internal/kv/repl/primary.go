@@ -45,7 +45,7 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 		return errChained
 	}
 	l := &replLink{nc: p.Conn, ip: p.IP, port: p.Port, notify: make(chan struct{}, 1)}
-	l.ackTime.Store(time.Now().Unix())
+	l.ackTime.Store(r.now())
 
 	var head, payload []byte
 	var pos int64
@@ -88,6 +88,7 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 		delete(r.links, l)
 		r.wakeWaitersLocked()
 		r.mu.Unlock()
+		r.refreshGood()
 	}()
 	// replies to commands before PSYNC go first
 	if err := p.Flush(); err != nil {
@@ -108,6 +109,7 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 	}
 	payload = nil
 	l.online.Store(true)
+	r.refreshGood()
 	r.cfg.Logger.Printf("replica %s:%s attached (partial=%v) at offset %d", l.ip, l.port, partial, pos)
 
 	// what the replica sends: ACKs (bytes already read come first)
@@ -172,7 +174,7 @@ func (r *State) readAcks(l *replLink, buf []byte) {
 			if len(args) == 3 && command.EqualFold(args[0], "replconf") && command.EqualFold(args[1], "ack") {
 				if off, ok := command.ParseInt(args[2]); ok {
 					l.ack.Store(off)
-					l.ackTime.Store(time.Now().Unix())
+					l.ackTime.Store(r.now())
 					r.mu.Lock()
 					r.wakeWaitersLocked()
 					r.mu.Unlock()
@@ -312,6 +314,7 @@ func (r *State) cron() {
 		r.mu.Lock()
 		n := len(r.links)
 		r.mu.Unlock()
+		r.refreshGood()
 		if n > 0 && !r.replica.Load() {
 			r.FeedRaw(ping)
 		}

@@ -68,6 +68,8 @@ type Config struct {
 	// ListenPort returns the port clients reach this server on (a replica
 	// tells its primary with REPLCONF listening-port).
 	ListenPort func() string
+	// Now, when set, is the clock of ACK times in Unix seconds (tests).
+	Now func() int64
 	// Preamble, when set, returns records a full sync's snapshot starts
 	// with: state other than keys (the function libraries).
 	Preamble func() []byte
@@ -119,6 +121,13 @@ type State struct {
 	replica     atomic.Bool
 	loading     atomic.Bool
 	pausedUntil atomic.Int64 // Unix ns; writes wait until then (CLIENT PAUSE WRITE)
+
+	// good is the number of good replicas (online, last ACK at most
+	// goodLag seconds old), refreshed every second and as replicas attach
+	// and detach, as Redis's repl_good_slaves_count
+	good    atomic.Int64
+	goodLag atomic.Int64
+	now     func() int64 // Unix seconds (tests set it)
 }
 
 // replLink is a replica attached to this server.
@@ -150,7 +159,12 @@ func New(cfg Config) *State {
 		cfg: cfg, done: make(chan struct{}),
 		bl: newBacklog(cfg.BacklogSize), replid: newReplID(), replid2: noReplID, secondOff: -1,
 		links: make(map[*replLink]struct{}), waiters: make(map[chan struct{}]struct{}),
+		now: cfg.Now,
 	}
+	if r.now == nil {
+		r.now = func() int64 { return time.Now().Unix() }
+	}
+	r.goodLag.Store(10)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -319,6 +333,32 @@ func (r *State) WaitUnpaused() bool {
 		}
 	}
 	return true
+}
+
+// SetGoodLag sets how old, in seconds, a replica's last ACK may be for it
+// to count as good (min-replicas-max-lag) and counts them again.
+func (r *State) SetGoodLag(sec int64) {
+	r.goodLag.Store(sec)
+	r.refreshGood()
+}
+
+// GoodReplicas returns the number of good replicas: online, with a
+// REPLCONF ACK at most the good lag old. It is counted once a second and
+// as replicas attach and detach (one atomic load here).
+func (r *State) GoodReplicas() int { return int(r.good.Load()) }
+
+// refreshGood counts the good replicas.
+func (r *State) refreshGood() {
+	now, lag := r.now(), r.goodLag.Load()
+	n := 0
+	r.mu.Lock()
+	for l := range r.links {
+		if l.online.Load() && now-l.ackTime.Load() <= lag {
+			n++
+		}
+	}
+	r.mu.Unlock()
+	r.good.Store(int64(n))
 }
 
 // CountAcked returns how many online replicas acknowledged off.

@@ -1,0 +1,116 @@
+package kv
+
+import (
+	"context"
+	"strconv"
+	"testing"
+)
+
+// TestReplMinReplicasToWrite: a primary without enough good replicas
+// refuses writes, EXEC of a transaction with a write (also when the
+// setting changed after the write was queued) and writes queued in MULTI,
+// and serves reads; with a replica attached, or with either parameter 0,
+// writes go on.
+func TestReplMinReplicasToWrite(t *testing.T) {
+	p := startServer(t, nil)
+	c := p.oneConn()
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"off by default", []step{{"set k 1", "OK"}}},
+		{"write refused", []step{
+			{"config set min-replicas-to-write 1", "OK"},
+			{"config get min-slaves-to-write", "map[min-slaves-to-write:1]"},
+			{"set k 2", "ERR:NOREPLICAS Not enough good replicas to write."},
+			{"incr n", "ERR:NOREPLICAS"},
+			{"get k", "1"}, {"ping", "PONG"},
+			// scripts: reads run, a write is refused
+			{"eval return(redis.call('get',KEYS[1])) 1 k", "1"},
+			{"eval return(redis.call('set',KEYS[1],'s')) 1 k", "ERR:NOREPLICAS"},
+		}},
+		{"queued write fails the transaction", []step{
+			{"multi", "OK"}, {"set k 3", "ERR:NOREPLICAS"}, {"get k", "QUEUED"},
+			{"exec", "ERR:EXECABORT Transaction discarded because of previous errors."},
+		}},
+		{"read-only transaction runs", []step{
+			{"multi", "OK"}, {"get k", "QUEUED"}, {"exec", "[1]"},
+		}},
+		{"max-lag 0 turns it off", []step{
+			{"config set min-replicas-to-write 1", "OK"}, {"config set min-replicas-max-lag 0", "OK"},
+			{"set k 4", "OK"},
+			{"config set min-slaves-max-lag 10", "OK"}, {"config get min-replicas-max-lag", "map[min-replicas-max-lag:10]"},
+			{"set k 5", "ERR:NOREPLICAS"},
+			{"config set min-replicas-to-write 0", "OK"}, {"set k 5", "OK"},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { p.runWith(c, tc.steps) })
+	}
+	// the setting changes from another connection between queueing and
+	// EXEC: EXEC is refused and nothing runs
+	p.runWith(c, []step{{"set k 1", "OK"}, {"multi", "OK"}, {"incr k", "QUEUED"}})
+	p.setConfig("min-replicas-to-write", "2")
+	p.runWith(c, []step{{"exec", "ERR:EXECABORT Transaction discarded because of: NOREPLICAS Not enough good replicas to write."}, {"get k", "1"}})
+	if got := p.infoField("min_slaves_good_slaves"); got != "0" {
+		t.Errorf("min_slaves_good_slaves %s, want 0", got)
+	}
+	p.setConfig("min-replicas-to-write", "0")
+
+	// a good replica lets writes through
+	r := startServer(t, nil)
+	replicaOf(t, r, p)
+	waitSynced(t, p, r)
+	p.setConfig("min-replicas-to-write", "1")
+	waitUntil(t, "a good replica", func() bool { return p.infoField("min_slaves_good_slaves") == "1" })
+	p.runWith(c, []step{{"set k 6", "OK"}, {"multi", "OK"}, {"incr k", "QUEUED"}, {"exec", "[7]"}})
+	p.setConfig("min-replicas-to-write", "2")
+	p.runWith(c, []step{{"set k 8", "ERR:NOREPLICAS"}})
+	p.setConfig("min-replicas-to-write", "0")
+	if v, err := c.Do(context.Background(), "get", "k").Text(); err != nil || v != strconv.Itoa(7) {
+		t.Errorf("k = %q %v, want 7", v, err)
+	}
+}
+
+// TestReplServeStaleDataNo: a replica whose link is down answers
+// -MASTERDOWN to commands not flagged stale (and EXEC of a transaction
+// with one) when replica-serve-stale-data is no, and serves them when it
+// is yes or the server is a primary again. REPLICAOF accepts port 0, as
+// Redis 7 does.
+func TestReplServeStaleDataNo(t *testing.T) {
+	s := startServer(t, nil)
+	c := s.oneConn()
+	const down = "ERR:MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+	s.runWith(c, []step{{"set k v", "OK"}, {"replicaof 127.0.0.1 -1", "ERR:ERR Invalid master port"}})
+	tests := []struct {
+		name  string
+		stale string // replica-serve-stale-data
+		steps []step
+	}{
+		{"stale data served", "yes", []step{{"replicaof 127.0.0.1 0", "OK"}, {"get k", "v"}, {"ping", "PONG"}}},
+		{"stale data refused", "no", []step{
+			{"get k", down}, {"ping", down}, {"dbsize", down},
+			{"info server", "*"}, {"config get replica-serve-stale-data", "map[replica-serve-stale-data:no]"},
+			{"role", "*"}, {"multi", "OK"}, {"get k", down}, {"exec", "ERR:EXECABORT"},
+		}},
+		{"alias", "yes", []step{{"config set slave-serve-stale-data no", "OK"}, {"get k", down}}},
+		{"primary again", "no", []step{{"replicaof no one", "OK"}, {"get k", "v"}, {"ping", "PONG"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s.setConfig("replica-serve-stale-data", tc.stale)
+			s.runWith(c, tc.steps)
+		})
+	}
+
+	// the link goes down between queueing and EXEC: EXEC is refused
+	s.setConfig("replica-serve-stale-data", "no")
+	for _, queued := range []string{"get k", "ping"} {
+		s.runWith(c, []step{{"multi", "OK"}, {queued, "QUEUED"}})
+		s.srv.ReplicaOf("127.0.0.1:0")
+		s.runWith(c, []step{{"exec", "ERR:EXECABORT Transaction discarded because of: MASTERDOWN"}})
+		s.srv.ReplicaOf("")
+	}
+	s.runWith(c, []step{{"multi", "OK"}, {"get k", "QUEUED"}, {"exec", "[v]"}})
+	s.setConfig("replica-serve-stale-data", "yes")
+}
