@@ -1,9 +1,13 @@
 package kv
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestReplMinReplicasToWrite: a primary without enough good replicas
@@ -113,4 +117,44 @@ func TestReplServeStaleDataNo(t *testing.T) {
 	}
 	s.runWith(c, []step{{"multi", "OK"}, {"get k", "QUEUED"}, {"exec", "[v]"}})
 	s.setConfig("replica-serve-stale-data", "yes")
+}
+
+// TestReplicaOfSendsAcknowledgedWrites: a primary that becomes a replica
+// ends its replicas' links, after sending them the writes it
+// acknowledged before REPLICAOF (Redis keeps them connected; a gantry
+// replica serves no replica, so the links end once drained).
+func TestReplicaOfSendsAcknowledgedWrites(t *testing.T) {
+	e := startServer(t, nil)
+	r := e.raw()
+	if _, err := r.nc.Write([]byte("SYNC\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(r.nc)
+	var size int
+	for { // the payload's header, after newlines the primary may send first
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "$") {
+			size, _ = strconv.Atoi(strings.TrimSpace(line[1:]))
+			break
+		}
+	}
+	if _, err := br.Discard(size); err != nil {
+		t.Fatal(err)
+	}
+	c := e.oneConn()
+	e.runWith(c, []step{{"set k v", "OK"}, {"replicaof 127.0.0.1 0", "OK"}, {"set k w", "ERR:READONLY"}})
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatalf("stream: %v (got %q)", err, rest)
+	}
+	// the once-a-second PING may come in between
+	got := strings.ReplaceAll(strings.ToLower(strings.TrimLeft(string(rest), "\n")), "*1\r\n$4\r\nping\r\n", "")
+	if want := "*2\r\n$6\r\nselect\r\n$1\r\n0\r\n*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n"; got != want {
+		t.Errorf("stream %q, want %q then the end", got, want)
+	}
+	e.runWith(c, []step{{"replicaof no one", "OK"}})
 }

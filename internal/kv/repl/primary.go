@@ -44,7 +44,8 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 	if r.replica.Load() {
 		return errChained
 	}
-	l := &replLink{nc: p.Conn, ip: p.IP, port: p.Port, notify: make(chan struct{}, 1)}
+	l := &replLink{nc: p.Conn, ip: p.IP, port: p.Port, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	l.drainTo.Store(-1)
 	l.ackTime.Store(r.now())
 
 	var head, payload []byte
@@ -89,6 +90,7 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 		r.wakeWaitersLocked()
 		r.mu.Unlock()
 		r.refreshGood()
+		close(l.done)
 	}()
 	// replies to commands before PSYNC go first
 	if err := p.Flush(); err != nil {
@@ -125,9 +127,16 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 	}()
 	var buf []byte
 	for {
+		limit := int64(1 << 20)
+		if d := l.drainTo.Load(); d >= 0 { // ReplicaOf: up to d, then end
+			if pos >= d {
+				return ""
+			}
+			limit = min(limit, d-pos)
+		}
 		r.mu.Lock()
 		var ok bool
-		buf, ok = r.bl.readFrom(pos, buf[:0], 1<<20)
+		buf, ok = r.bl.readFrom(pos, buf[:0], int(limit))
 		r.mu.Unlock()
 		if !ok {
 			r.cfg.Logger.Printf("replica %s:%s fell behind the backlog at offset %d: disconnecting it (it will full-sync)", l.ip, l.port, pos)

@@ -139,6 +139,11 @@ type replLink struct {
 	online  atomic.Bool
 	ack     atomic.Int64
 	ackTime atomic.Int64 // Unix seconds of the last ACK
+	// drainTo, when not -1, is the stream offset the link sends up to
+	// before it ends: this server became a replica, and its replicas get
+	// the writes it acknowledged before that (ReplicaOf)
+	drainTo atomic.Int64
+	done    chan struct{} // closed when ServeReplica is done with the link
 }
 
 func newReplID() string {
