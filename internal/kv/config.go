@@ -174,6 +174,8 @@ func configTable() map[string]configParam {
 			func(s *Server, v int64) { s.minReplicas.Store(v); s.setReplGuards() }),
 		"min-replicas-max-lag": integer(func(s *Server) int64 { return s.minReplicasLag.Load() }, 0, 1<<31-1,
 			func(s *Server, v int64) { s.minReplicasLag.Store(v); s.repl.SetGoodLag(v); s.setReplGuards() }),
+		"repl-ping-replica-period": integer(func(s *Server) int64 { return s.repl.PingPeriod() }, 1, 1<<31-1,
+			func(s *Server, v int64) { s.repl.SetPingPeriod(v) }),
 		"replica-serve-stale-data": {
 			get: func(s *Server) string { return yesno[s.serveStaleData.Load()] },
 			set: func(s *Server, val string) string {
@@ -265,7 +267,8 @@ func configTable() map[string]configParam {
 		}
 	}
 	for alias, name := range map[string]string{"min-slaves-to-write": "min-replicas-to-write",
-		"min-slaves-max-lag": "min-replicas-max-lag", "slave-serve-stale-data": "replica-serve-stale-data"} {
+		"min-slaves-max-lag": "min-replicas-max-lag", "slave-serve-stale-data": "replica-serve-stale-data",
+		"repl-ping-slave-period": "repl-ping-replica-period"} {
 		table[alias] = table[name]
 	}
 	return addCompatParams(table)

@@ -139,7 +139,6 @@ var inertParams = []struct {
 	{"repl-diskless-sync", "yes", false, nil},
 	{"repl-diskless-sync-delay", "5", false, nil},
 	{"repl-diskless-sync-max-replicas", "0", false, nil},
-	{"repl-ping-replica-period", "10", false, []string{"repl-ping-slave-period"}},
 	{"replica-announce-ip", "", false, []string{"slave-announce-ip"}},
 	{"replica-announce-port", "0", false, []string{"slave-announce-port"}},
 	{"replica-announced", "yes", false, nil},

@@ -158,3 +158,27 @@ func TestReplicaOfSendsAcknowledgedWrites(t *testing.T) {
 	}
 	e.runWith(c, []step{{"replicaof no one", "OK"}})
 }
+
+// TestReplConfigParams: the replication parameters given a meaning here,
+// their defaults, ranges and Redis's old names.
+func TestReplConfigParams(t *testing.T) {
+	e := startServer(t, nil)
+	e.run([]step{
+		{"config get min-replicas-to-write", "[min-replicas-to-write 0]"},
+		{"config get min-replicas-max-lag", "[min-replicas-max-lag 10]"},
+		{"config get replica-serve-stale-data", "[replica-serve-stale-data yes]"},
+		{"config get repl-ping-replica-period", "[repl-ping-replica-period 1]"},
+		{"config set min-replicas-to-write -1", "ERR:"},
+		{"config set min-replicas-max-lag x", "ERR:"},
+		{"config set replica-serve-stale-data maybe", "ERR:"},
+		{"config set repl-ping-replica-period 0", "ERR:"},
+		{"config set repl-ping-slave-period 3600", "OK"},
+		{"config get repl-ping-replica-period", "[repl-ping-replica-period 3600]"},
+		{"config set min-slaves-to-write 2", "OK"},
+		{"config get min-replicas-to-write", "[min-replicas-to-write 2]"},
+		{"config set min-slaves-to-write 0", "OK"},
+	})
+	if got := e.srv.repl.PingPeriod(); got != 3600 {
+		t.Errorf("ping period %d, want 3600", got)
+	}
+}

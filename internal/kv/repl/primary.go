@@ -308,12 +308,14 @@ func (r *State) Prepare(shards []int) {
 	}
 }
 
-// cron pings the replicas every second, so a replica notices a silent
-// primary.
+// cron pings the replicas every repl-ping-replica-period seconds, so a
+// replica notices a silent primary, and counts the good replicas every
+// second.
 func (r *State) cron() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	ping := resp.AppendCommand(nil, bPING)
+	var sincePing int64
 	for {
 		select {
 		case <-r.done:
@@ -324,6 +326,10 @@ func (r *State) cron() {
 		n := len(r.links)
 		r.mu.Unlock()
 		r.refreshGood()
+		if sincePing++; sincePing < r.pingPeriod.Load() {
+			continue
+		}
+		sincePing = 0
 		if n > 0 && !r.replica.Load() {
 			r.FeedRaw(ping)
 		}

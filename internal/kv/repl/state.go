@@ -127,6 +127,9 @@ type State struct {
 	// and detach, as Redis's repl_good_slaves_count
 	good    atomic.Int64
 	goodLag atomic.Int64
+	// pingPeriod is how often, in seconds, the primary PINGs its replicas
+	// (repl-ping-replica-period)
+	pingPeriod atomic.Int64
 	now     func() int64 // Unix seconds (tests set it)
 }
 
@@ -170,6 +173,7 @@ func New(cfg Config) *State {
 		r.now = func() int64 { return time.Now().Unix() }
 	}
 	r.goodLag.Store(10)
+	r.pingPeriod.Store(DefaultPingPeriod)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -339,6 +343,17 @@ func (r *State) WaitUnpaused() bool {
 	}
 	return true
 }
+
+// DefaultPingPeriod is gantry's repl-ping-replica-period: a second (Redis
+// has 10), well within a replica's link timeout (--repl-timeout).
+const DefaultPingPeriod = 1
+
+// PingPeriod returns how often, in seconds, the replicas are PINGed.
+func (r *State) PingPeriod() int64 { return r.pingPeriod.Load() }
+
+// SetPingPeriod sets how often, in seconds (at least 1), the replicas
+// are PINGed; it must stay under their link timeout.
+func (r *State) SetPingPeriod(sec int64) { r.pingPeriod.Store(max(sec, 1)) }
 
 // SetGoodLag sets how old, in seconds, a replica's last ACK may be for it
 // to count as good (min-replicas-max-lag) and counts them again.
