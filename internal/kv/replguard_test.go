@@ -182,3 +182,38 @@ func TestReplConfigParams(t *testing.T) {
 		t.Errorf("ping period %d, want 3600", got)
 	}
 }
+
+// TestReplPublishPropagated: PUBLISH and SPUBLISH reach the subscribers of
+// a replica, alone and inside a transaction, as in Redis.
+func TestReplPublishPropagated(t *testing.T) {
+	p := startServer(t, nil)
+	r := startServer(t, nil)
+	replicaOf(t, r, p)
+	waitSynced(t, p, r)
+	ctx := context.Background()
+	sub := r.rdb.Subscribe(ctx, "ch")
+	defer sub.Close()
+	ssub := r.rdb.SSubscribe(ctx, "sch")
+	defer ssub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ssub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := p.oneConn()
+	p.runWith(c, []step{
+		{"publish ch one", "0"},
+		{"multi", "OK"}, {"publish ch two", "QUEUED"}, {"set k v", "QUEUED"}, {"exec", "[0 OK]"},
+		{"spublish sch three", "0"},
+	})
+	for _, want := range []string{"one", "two"} {
+		m, err := sub.ReceiveMessage(ctx)
+		if err != nil || m.Payload != want {
+			t.Fatalf("replica subscriber got %v %v, want %q", m, err, want)
+		}
+	}
+	if m, err := ssub.ReceiveMessage(ctx); err != nil || m.Payload != "three" {
+		t.Fatalf("replica shard subscriber got %v %v, want three", m, err)
+	}
+}

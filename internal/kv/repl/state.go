@@ -130,7 +130,7 @@ type State struct {
 	// pingPeriod is how often, in seconds, the primary PINGs its replicas
 	// (repl-ping-replica-period)
 	pingPeriod atomic.Int64
-	now     func() int64 // Unix seconds (tests set it)
+	now        func() int64 // Unix seconds (tests set it)
 }
 
 // replLink is a replica attached to this server.
