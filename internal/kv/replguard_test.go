@@ -3,6 +3,7 @@ package kv
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -215,5 +216,37 @@ func TestReplPublishPropagated(t *testing.T) {
 	}
 	if m, err := ssub.ReceiveMessage(ctx); err != nil || m.Payload != "three" {
 		t.Fatalf("replica shard subscriber got %v %v, want three", m, err)
+	}
+}
+
+// TestReplXReadGroupConsumers: a consumer XREADGROUP creates exists on
+// the replica whether the read delivered entries (the XCLAIMs create it)
+// or not, with NOACK, or from the history.
+func TestReplXReadGroupConsumers(t *testing.T) {
+	p := startServer(t, nil)
+	r := startServer(t, nil)
+	replicaOf(t, r, p)
+	waitSynced(t, p, r)
+	p.run([]step{
+		{"xadd s 1-1 f v", "1-1"}, {"xadd s 2-1 f v", "2-1"}, {"xgroup create s g 0", "OK"},
+		{"xreadgroup group g delivered count 1 streams s >", "*"},
+		{"xreadgroup group g noack count 1 noack streams s >", "*"},
+		{"xreadgroup group g nothing streams s >", "*"},
+		{"xreadgroup group g history streams s 0", "*"},
+	})
+	waitSynced(t, p, r)
+	want := "[delivered history noack nothing]"
+	for _, e := range []*testEnv{p, r} {
+		res, err := e.rdb.XInfoConsumers(context.Background(), "s", "g").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range res {
+			names = append(names, c.Name)
+		}
+		if got := fmt.Sprint(names); got != want {
+			t.Errorf("consumers %s, want %s", got, want)
+		}
 	}
 }
