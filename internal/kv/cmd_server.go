@@ -476,5 +476,6 @@ func serverSpecs() []cmdSpec {
 		{"bgsave", -1, "admin noscript no-async-loading", 0, 0, 0, srv, cmdSave, nil},
 		{"bgrewriteaof", 1, "admin noscript no-async-loading", 0, 0, 0, srv, cmdSave, nil},
 		{"lastsave", 1, "loading stale fast", 0, 0, 0, srv, cmdLastSave, nil},
+		{"shutdown", -1, "admin noscript loading stale no-multi allow-busy", 0, 0, 0, srv, cmdShutdown, nil},
 	}
 }

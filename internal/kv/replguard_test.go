@@ -250,3 +250,32 @@ func TestReplXReadGroupConsumers(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdown: SHUTDOWN asks the process to stop (Config.Shutdown) and
+// closes the connection; it is refused inside MULTI, with bad arguments,
+// and by a server without the hook.
+func TestShutdown(t *testing.T) {
+	stops := make(chan struct{}, 4)
+	e := startServer(t, func(c *Config) { c.Shutdown = func() { stops <- struct{}{} } })
+	c := e.oneConn()
+	e.runWith(c, []step{
+		{"shutdown save nosave", "ERR:ERR syntax error"},
+		{"shutdown abort now", "ERR:ERR syntax error"},
+		{"shutdown bogus", "ERR:ERR syntax error"},
+		{"shutdown abort", "ERR:ERR No shutdown in progress."},
+		{"multi", "OK"}, {"set foo bar", "QUEUED"},
+		{"shutdown", "ERR:ERR Command not allowed inside a transaction"},
+		{"exec", "ERR:EXECABORT"}, {"get foo", "nil"},
+	})
+	if len(stops) != 0 {
+		t.Fatal("a refused SHUTDOWN stopped the server")
+	}
+	if err := c.Do(context.Background(), "shutdown", "nosave").Err(); err == nil {
+		t.Error("SHUTDOWN answered; want the connection closed")
+	}
+	if len(stops) != 1 {
+		t.Errorf("SHUTDOWN asked to stop %d times, want 1", len(stops))
+	}
+	embedded := startServer(t, nil)
+	embedded.run([]step{{"shutdown", "ERR:ERR SHUTDOWN is not available"}})
+}

@@ -86,9 +86,13 @@ type Config struct {
 	// peers with (tls-cluster).
 	MigrateTLS *tls.Config
 	// ReplTimeout is how long a replication link may stay silent (the
-	// primary pings every second) before the replica reconnects; default
-	// 5 s.
+	// primary pings every repl-ping-replica-period, a second by default)
+	// before the replica reconnects; default 5 s.
 	ReplTimeout time.Duration
+	// Shutdown, when set, asks the process to stop as after SIGTERM
+	// (SHUTDOWN); it must not wait for the stop. Without it SHUTDOWN is
+	// refused.
+	Shutdown func()
 
 	// MaxClients is the most connections served at once (maxclients);
 	// more are answered "-ERR max number of clients reached" and closed.
