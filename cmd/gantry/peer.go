@@ -177,6 +177,12 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 					return err
 				}
 				return <-errc
+			case <-p.StopRequested():
+				logger.Printf("SHUTDOWN: shutting down") // as after SIGTERM
+				if err := p.Close(); err != nil {
+					return err
+				}
+				return <-errc
 			case err := <-errc:
 				if cerr := p.Close(); cerr != nil {
 					logger.Printf("close: %v", cerr)

@@ -75,6 +75,12 @@ type Client struct {
 	// queuedDenyOOM: a queued command is flagged denyoom (EXEC is
 	// refused when memory is over maxmemory)
 	queuedDenyOOM bool
+	// queuedWrite: a queued command is a write (EXEC is refused without
+	// enough good replicas, min-replicas-to-write); queuedNoStale: one is
+	// not flagged stale (EXEC is refused on a replica whose link is down,
+	// replica-serve-stale-data no)
+	queuedWrite   bool
+	queuedNoStale bool
 	txrec         []byte
 	nrec          int // the commands in txrec
 	pushEnd       int // where pushes moved into W.B by this command end (CLIENT REPLY)
@@ -404,11 +410,19 @@ func (s *Server) dispatch(c *Client) {
 			return
 		}
 	}
+	if s.replGuards.Load() != 0 && !c.master {
+		if msg := s.replGuardRefusal(c, cmd); msg != "" {
+			c.refuse(cmd, msg)
+			return
+		}
+	}
 	if !c.master && s.maxmemory.Load() > 0 && !s.admitMemory(c, cmd) {
 		return
 	}
 	if c.multi && !cmd.Has(command.NoQueue) {
 		c.queuedDenyOOM = c.queuedDenyOOM || cmd.Has(command.DenyOOM)
+		c.queuedWrite = c.queuedWrite || cmd.Has(command.Write)
+		c.queuedNoStale = c.queuedNoStale || !cmd.Has(command.Stale)
 		size := 0
 		for _, a := range args {
 			size += len(a) + 24

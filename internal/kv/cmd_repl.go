@@ -310,8 +310,10 @@ func cmdReplicaOf(c *Client) {
 		c.W.OK()
 		return
 	}
+	// port 0 is accepted, as Redis 7 does: the link never comes up (a
+	// replica kept away from any primary, replica-serve-stale-data)
 	p, err := strconv.Atoi(string(c.Args[2]))
-	if err != nil || p <= 0 || p > 65535 {
+	if err != nil || p < 0 || p > 65535 {
 		c.W.Error("ERR Invalid master port")
 		return
 	}

@@ -896,6 +896,9 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		if s.repl.IsReplica() {
 			return errReply(errReadOnlyReplica)
 		}
+		if msg := s.minReplicasRefusal(); msg != "" { // min-replicas-to-write (replguard.go)
+			return errReply(msg)
+		}
 		if !sc.run.allowOOM && s.maxmemory.Load() > 0 && cmd.Has(command.DenyOOM) && !sc.run.wrote.Load() && s.freeMemory(evictBudget) == evictFail {
 			s.oomRejected.Add(1)
 			return errReply("OOM command not allowed when used memory > 'maxmemory'.")

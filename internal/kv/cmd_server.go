@@ -397,7 +397,7 @@ func cmdInfo(c *Client) {
 		"client_query_buffer_limit_disconnections:"+strconv.FormatInt(s.queryLimitCloses.Load(), 10),
 		"client_output_buffer_limit_disconnections:"+strconv.FormatInt(s.outputLimitCloses.Load(), 10),
 		"gantry_timeout_disconnections:"+strconv.FormatInt(s.timeoutCloses.Load(), 10))
-	section("Replication", s.repl.Info()...)
+	section("Replication", s.replInfo()...)
 	section("CPU", s.cpuInfo()...)
 	if full := want["all"] || want["everything"]; full || want["commandstats"] {
 		section("Commandstats", s.commandStatsInfo()...)
@@ -476,5 +476,6 @@ func serverSpecs() []cmdSpec {
 		{"bgsave", -1, "admin noscript no-async-loading", 0, 0, 0, srv, cmdSave, nil},
 		{"bgrewriteaof", 1, "admin noscript no-async-loading", 0, 0, 0, srv, cmdSave, nil},
 		{"lastsave", 1, "loading stale fast", 0, 0, 0, srv, cmdLastSave, nil},
+		{"shutdown", -1, "admin noscript loading stale no-multi allow-busy", 0, 0, 0, srv, cmdShutdown, nil},
 	}
 }

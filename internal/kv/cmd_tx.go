@@ -23,6 +23,7 @@ func cmdMulti(c *Client) {
 	c.queued = c.queued[:0]
 	c.queuedBytes = 0
 	c.queuedDenyOOM = false
+	c.queuedWrite, c.queuedNoStale = false, false
 	c.W.OK()
 }
 
@@ -32,6 +33,7 @@ func (c *Client) discardMulti() {
 	c.queued = nil
 	c.queuedBytes = 0
 	c.queuedDenyOOM = false
+	c.queuedWrite, c.queuedNoStale = false, false
 }
 
 func cmdDiscard(c *Client) {

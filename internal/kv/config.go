@@ -169,6 +169,29 @@ func configTable() map[string]configParam {
 		"repl-backlog-size": memory(func(s *Server) int64 { return int64(s.repl.BacklogSize()) }, 16<<10, 1<<30,
 			func(s *Server, v int64) { s.repl.SetBacklogSize(int(v)) }),
 
+		// the replication guards (replguard.go)
+		"min-replicas-to-write": integer(func(s *Server) int64 { return s.minReplicas.Load() }, 0, 1<<31-1,
+			func(s *Server, v int64) { s.minReplicas.Store(v); s.setReplGuards() }),
+		"min-replicas-max-lag": integer(func(s *Server) int64 { return s.minReplicasLag.Load() }, 0, 1<<31-1,
+			func(s *Server, v int64) { s.minReplicasLag.Store(v); s.repl.SetGoodLag(v); s.setReplGuards() }),
+		"repl-ping-replica-period": integer(func(s *Server) int64 { return s.repl.PingPeriod() }, 1, 1<<31-1,
+			func(s *Server, v int64) { s.repl.SetPingPeriod(v) }),
+		"replica-serve-stale-data": {
+			get: func(s *Server) string { return yesno[s.serveStaleData.Load()] },
+			set: func(s *Server, val string) string {
+				switch strings.ToLower(val) {
+				case "yes":
+					s.serveStaleData.Store(true)
+				case "no":
+					s.serveStaleData.Store(false)
+				default:
+					return "argument must be 'yes' or 'no'"
+				}
+				s.setReplGuards()
+				return ""
+			},
+		},
+
 		"maxmemory": memory(func(s *Server) int64 { return s.maxmemory.Load() }, 0, 1<<62,
 			func(s *Server, v int64) { s.maxmemory.Store(v) }), // the cron evicts what is over
 		"maxmemory-policy": {
@@ -242,6 +265,11 @@ func configTable() map[string]configParam {
 				return reason
 			},
 		}
+	}
+	for alias, name := range map[string]string{"min-slaves-to-write": "min-replicas-to-write",
+		"min-slaves-max-lag": "min-replicas-max-lag", "slave-serve-stale-data": "replica-serve-stale-data",
+		"repl-ping-slave-period": "repl-ping-replica-period"} {
+		table[alias] = table[name]
 	}
 	return addCompatParams(table)
 }

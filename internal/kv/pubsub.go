@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/resp"
 )
 
 // Pub/sub. A publisher never writes to a subscriber's socket or reply
@@ -398,10 +399,33 @@ func cmdSUnsubscribe(c *Client) { c.unsubscribe(psShard, c.Args[1:], true) }
 
 func cmdPublish(c *Client) {
 	c.W.Int(int64(c.srv.publish(psChannel, c.Args[1], c.Args[2])))
+	c.propagatePublish()
 }
 
 func cmdSPublish(c *Client) {
 	c.W.Int(int64(c.srv.publish(psShard, c.Args[1], c.Args[2])))
+	c.propagatePublish()
+}
+
+// propagatePublish sends a PUBLISH or SPUBLISH to the replicas, as Redis
+// does, so that their subscribers get the message too (a replica applies
+// it as a publish of its own). It is not logged on its own (it changes no
+// data); inside a transaction it goes with the transaction's records, in
+// order, as Redis propagates it (the log then holds it too: replayed, it
+// reaches no subscriber).
+func (c *Client) propagatePublish() {
+	s := c.srv
+	if c.master || s.repl == nil || !s.repl.Active() {
+		return
+	}
+	rec := resp.AppendCommand(nil, c.Args...)
+	if c.InExec {
+		c.txSelect()
+		c.txrec = append(c.txrec, rec...)
+		c.nrec++
+		return
+	}
+	c.replOff = s.repl.FeedDB(c.DB, rec, nil)
 }
 
 // PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT |

@@ -86,9 +86,13 @@ type Config struct {
 	// peers with (tls-cluster).
 	MigrateTLS *tls.Config
 	// ReplTimeout is how long a replication link may stay silent (the
-	// primary pings every second) before the replica reconnects; default
-	// 5 s.
+	// primary pings every repl-ping-replica-period, a second by default)
+	// before the replica reconnects; default 5 s.
 	ReplTimeout time.Duration
+	// Shutdown, when set, asks the process to stop as after SIGTERM
+	// (SHUTDOWN); it must not wait for the stop. Without it SHUTDOWN is
+	// refused.
+	Shutdown func()
 
 	// MaxClients is the most connections served at once (maxclients);
 	// more are answered "-ERR max number of clients reached" and closed.
@@ -295,6 +299,13 @@ type Server struct {
 	evictedKeys   atomic.Int64
 	oomRejected   atomic.Int64 // commands refused with -OOM
 	maxmemory     atomic.Int64 // 0: no limit
+	// replGuards (replguard.go) is not 0 while min-replicas-to-write or
+	// replica-serve-stale-data no may refuse commands: the dispatcher's
+	// one load when neither is set
+	replGuards     atomic.Uint32
+	minReplicas    atomic.Int64 // min-replicas-to-write
+	minReplicasLag atomic.Int64 // min-replicas-max-lag, seconds
+	serveStaleData atomic.Bool  // replica-serve-stale-data
 	// clients refused or closed by a limit
 	rejectedConns     atomic.Int64 // maxclients
 	queryLimitCloses  atomic.Int64 // client-query-buffer-limit
@@ -394,6 +405,8 @@ func New(cfg Config) (*Server, error) {
 		ks.SetLFU(cfg.LFULogFactor, cfg.LFUDecayTime)
 	})
 	s.maxmemory.Store(cfg.MaxMemory)
+	s.minReplicasLag.Store(defaultMinReplicasLag)
+	s.serveStaleData.Store(true)
 	if cfg.ActiveExpireHz > 0 {
 		s.goTracked(s.activeExpireLoop)
 	}

@@ -118,7 +118,14 @@ type Peer struct {
 	tls   *TLSFiles    // nil without TLS (tls.go)
 	tlsLn net.Listener // the TLS port, nil without one
 	tlsWG sync.WaitGroup
+
+	stop     chan struct{} // closed by a client's SHUTDOWN
+	stopOnce sync.Once
 }
+
+// StopRequested is closed when a client asked the peer to stop (SHUTDOWN);
+// its owner then stops it as after SIGTERM.
+func (p *Peer) StopRequested() <-chan struct{} { return p.stop }
 
 // New listens on Bind:Port, starts the cluster layer in cluster mode
 // (loading nodes.json from the data dir), then the store (loading its
@@ -137,7 +144,7 @@ func New(cfg Config) (*Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	p := &Peer{cfg: cfg, logger: logger, ln: ln}
+	p := &Peer{cfg: cfg, logger: logger, ln: ln, stop: make(chan struct{})}
 	if err := p.startTLS(); err != nil {
 		ln.Close()
 		return nil, err
@@ -152,6 +159,9 @@ func New(cfg Config) (*Peer, error) {
 func (p *Peer) start() error {
 	kcfg := p.cfg.Store
 	p.storeTLS(&kcfg)
+	if kcfg.Shutdown == nil {
+		kcfg.Shutdown = func() { p.stopOnce.Do(func() { close(p.stop) }) }
+	}
 	if p.cfg.Cluster {
 		if err := p.startCluster(); err != nil {
 			return err

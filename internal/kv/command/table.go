@@ -42,6 +42,7 @@ const (
 	AllowBusy                     // runs while a script is busy ("allow-busy")
 	MayReplicate                  // logged when it changes state other than keys: FUNCTION ("may-replicate")
 	CrossDB                       // may reach another database: MOVE, COPY ... DB, SWAPDB, FLUSHALL (internal "crossdb", see Ctx.CrossShards)
+	Stale                         // runs on a replica whose link is down with replica-serve-stale-data no ("stale")
 )
 
 // Command describes one command: its name, arity (negative: at least -Arity
@@ -181,6 +182,8 @@ func (t *Table) Register(specs ...Spec) {
 				cmd.Mask |= AllowBusy
 			case "may-replicate":
 				cmd.Mask |= MayReplicate
+			case "stale":
+				cmd.Mask |= Stale
 			}
 			cmd.Flags = append(cmd.Flags, f)
 		}

@@ -44,8 +44,9 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 	if r.replica.Load() {
 		return errChained
 	}
-	l := &replLink{nc: p.Conn, ip: p.IP, port: p.Port, notify: make(chan struct{}, 1)}
-	l.ackTime.Store(time.Now().Unix())
+	l := &replLink{nc: p.Conn, ip: p.IP, port: p.Port, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	l.drainTo.Store(-1)
+	l.ackTime.Store(r.now())
 
 	var head, payload []byte
 	var pos int64
@@ -88,6 +89,8 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 		delete(r.links, l)
 		r.wakeWaitersLocked()
 		r.mu.Unlock()
+		r.refreshGood()
+		close(l.done)
 	}()
 	// replies to commands before PSYNC go first
 	if err := p.Flush(); err != nil {
@@ -108,6 +111,7 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 	}
 	payload = nil
 	l.online.Store(true)
+	r.refreshGood()
 	r.cfg.Logger.Printf("replica %s:%s attached (partial=%v) at offset %d", l.ip, l.port, partial, pos)
 
 	// what the replica sends: ACKs (bytes already read come first)
@@ -123,9 +127,16 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 	}()
 	var buf []byte
 	for {
+		limit := int64(1 << 20)
+		if d := l.drainTo.Load(); d >= 0 { // ReplicaOf: up to d, then end
+			if pos >= d {
+				return ""
+			}
+			limit = min(limit, d-pos)
+		}
 		r.mu.Lock()
 		var ok bool
-		buf, ok = r.bl.readFrom(pos, buf[:0], 1<<20)
+		buf, ok = r.bl.readFrom(pos, buf[:0], int(limit))
 		r.mu.Unlock()
 		if !ok {
 			r.cfg.Logger.Printf("replica %s:%s fell behind the backlog at offset %d: disconnecting it (it will full-sync)", l.ip, l.port, pos)
@@ -172,7 +183,7 @@ func (r *State) readAcks(l *replLink, buf []byte) {
 			if len(args) == 3 && command.EqualFold(args[0], "replconf") && command.EqualFold(args[1], "ack") {
 				if off, ok := command.ParseInt(args[2]); ok {
 					l.ack.Store(off)
-					l.ackTime.Store(time.Now().Unix())
+					l.ackTime.Store(r.now())
 					r.mu.Lock()
 					r.wakeWaitersLocked()
 					r.mu.Unlock()
@@ -297,12 +308,14 @@ func (r *State) Prepare(shards []int) {
 	}
 }
 
-// cron pings the replicas every second, so a replica notices a silent
-// primary.
+// cron pings the replicas every repl-ping-replica-period seconds, so a
+// replica notices a silent primary, and counts the good replicas every
+// second.
 func (r *State) cron() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	ping := resp.AppendCommand(nil, bPING)
+	var sincePing int64
 	for {
 		select {
 		case <-r.done:
@@ -312,6 +325,11 @@ func (r *State) cron() {
 		r.mu.Lock()
 		n := len(r.links)
 		r.mu.Unlock()
+		r.refreshGood()
+		if sincePing++; sincePing < r.pingPeriod.Load() {
+			continue
+		}
+		sincePing = 0
 		if n > 0 && !r.replica.Load() {
 			r.FeedRaw(ping)
 		}

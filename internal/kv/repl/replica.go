@@ -43,6 +43,7 @@ func (r *State) ReplicaOf(addr string) {
 	} else if !wasReplica {
 		// our own replicas must follow the new primary
 		for l := range r.links {
+			l.drainTo.Store(r.bl.end)
 			drop = append(drop, l)
 		}
 	}
@@ -54,9 +55,7 @@ func (r *State) ReplicaOf(addr string) {
 	if old != nil {
 		old.Close()
 	}
-	for _, l := range drop {
-		l.nc.Close()
-	}
+	r.dropLinks(drop)
 	r.loading.Store(false)
 	for _, ks := range r.cfg.DBs {
 		ks.SetReplicaMode(addr != "")
@@ -74,6 +73,39 @@ func (r *State) ReplicaOf(addr string) {
 		r.replicaLoop(gen, addr)
 	}()
 }
+
+// dropLinks ends the links of replicas of a server that became a replica:
+// each sends the stream up to its drainTo first (the writes acknowledged
+// before REPLICAOF reach them, as in Redis, whose replicas stay
+// connected), for at most drainWait in all; then the connections close.
+func (r *State) dropLinks(drop []*replLink) {
+	if len(drop) == 0 {
+		return
+	}
+	for _, l := range drop {
+		select {
+		case l.notify <- struct{}{}:
+		default:
+		}
+	}
+	t := time.NewTimer(drainWait)
+	defer t.Stop()
+	expired := false
+	for _, l := range drop {
+		if !expired {
+			select {
+			case <-l.done:
+			case <-t.C:
+				expired = true
+			}
+		}
+		l.nc.Close()
+	}
+}
+
+// drainWait bounds how long ReplicaOf waits for its replicas' links to
+// send what they had not sent yet.
+const drainWait = time.Second
 
 // MasterAddr returns the primary this server replicates from, "" for a
 // primary.

@@ -68,6 +68,8 @@ type Config struct {
 	// ListenPort returns the port clients reach this server on (a replica
 	// tells its primary with REPLCONF listening-port).
 	ListenPort func() string
+	// Now, when set, is the clock of ACK times in Unix seconds (tests).
+	Now func() int64
 	// Preamble, when set, returns records a full sync's snapshot starts
 	// with: state other than keys (the function libraries).
 	Preamble func() []byte
@@ -119,6 +121,16 @@ type State struct {
 	replica     atomic.Bool
 	loading     atomic.Bool
 	pausedUntil atomic.Int64 // Unix ns; writes wait until then (CLIENT PAUSE WRITE)
+
+	// good is the number of good replicas (online, last ACK at most
+	// goodLag seconds old), refreshed every second and as replicas attach
+	// and detach, as Redis's repl_good_slaves_count
+	good    atomic.Int64
+	goodLag atomic.Int64
+	// pingPeriod is how often, in seconds, the primary PINGs its replicas
+	// (repl-ping-replica-period)
+	pingPeriod atomic.Int64
+	now        func() int64 // Unix seconds (tests set it)
 }
 
 // replLink is a replica attached to this server.
@@ -130,6 +142,11 @@ type replLink struct {
 	online  atomic.Bool
 	ack     atomic.Int64
 	ackTime atomic.Int64 // Unix seconds of the last ACK
+	// drainTo, when not -1, is the stream offset the link sends up to
+	// before it ends: this server became a replica, and its replicas get
+	// the writes it acknowledged before that (ReplicaOf)
+	drainTo atomic.Int64
+	done    chan struct{} // closed when ServeReplica is done with the link
 }
 
 func newReplID() string {
@@ -150,7 +167,13 @@ func New(cfg Config) *State {
 		cfg: cfg, done: make(chan struct{}),
 		bl: newBacklog(cfg.BacklogSize), replid: newReplID(), replid2: noReplID, secondOff: -1,
 		links: make(map[*replLink]struct{}), waiters: make(map[chan struct{}]struct{}),
+		now: cfg.Now,
 	}
+	if r.now == nil {
+		r.now = func() int64 { return time.Now().Unix() }
+	}
+	r.goodLag.Store(10)
+	r.pingPeriod.Store(DefaultPingPeriod)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -319,6 +342,43 @@ func (r *State) WaitUnpaused() bool {
 		}
 	}
 	return true
+}
+
+// DefaultPingPeriod is gantry's repl-ping-replica-period: a second (Redis
+// has 10), well within a replica's link timeout (--repl-timeout).
+const DefaultPingPeriod = 1
+
+// PingPeriod returns how often, in seconds, the replicas are PINGed.
+func (r *State) PingPeriod() int64 { return r.pingPeriod.Load() }
+
+// SetPingPeriod sets how often, in seconds (at least 1), the replicas
+// are PINGed; it must stay under their link timeout.
+func (r *State) SetPingPeriod(sec int64) { r.pingPeriod.Store(max(sec, 1)) }
+
+// SetGoodLag sets how old, in seconds, a replica's last ACK may be for it
+// to count as good (min-replicas-max-lag) and counts them again.
+func (r *State) SetGoodLag(sec int64) {
+	r.goodLag.Store(sec)
+	r.refreshGood()
+}
+
+// GoodReplicas returns the number of good replicas: online, with a
+// REPLCONF ACK at most the good lag old. It is counted once a second and
+// as replicas attach and detach (one atomic load here).
+func (r *State) GoodReplicas() int { return int(r.good.Load()) }
+
+// refreshGood counts the good replicas.
+func (r *State) refreshGood() {
+	now, lag := r.now(), r.goodLag.Load()
+	n := 0
+	r.mu.Lock()
+	for l := range r.links {
+		if l.online.Load() && now-l.ackTime.Load() <= lag {
+			n++
+		}
+	}
+	r.mu.Unlock()
+	r.good.Store(int64(n))
 }
 
 // CountAcked returns how many online replicas acknowledged off.
