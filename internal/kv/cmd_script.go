@@ -26,7 +26,12 @@ import (
 // shards without waiting (waiting could deadlock against a client that
 // holds one of them and waits for one of the script's), and the command
 // fails if it cannot. A script that touched undeclared keys once locks
-// the whole keyspace from then on. Its commands run as a script client
+// the whole keyspace from then on. A script that SELECTs another database
+// (or reaches one: MOVE, SWAPDB...) does the same with every shard of
+// every database: it runs again holding them all (or takes them without
+// waiting once it has had effects), and holds them all from then on. Its
+// SELECT changes the database of its following commands only; the
+// caller's stays. Its commands run as a script client
 // (scriptCaller) through the same call path as EXEC's queued commands,
 // and their log records are gathered and logged and replicated as one
 // MULTI ... EXEC block (scripts are replicated by their effects, as
@@ -88,6 +93,11 @@ type scriptEngine struct {
 	busyRun   atomic.Pointer[runningScript]
 	threshold atomic.Int64 // busy-reply-threshold, ms
 
+	// allGlobal lists every shard of every database (a script that
+	// SELECTs locks them all; read only)
+	allOnce   sync.Once
+	allGlobal []int
+
 	calls atomic.Int64 // scripts and functions run (INFO)
 	// read without mu (FUNCTION STATS while a function runs, snapshots)
 	libCount, funcCount atomic.Int64
@@ -125,6 +135,7 @@ const (
 	stopNone    int32 = iota
 	stopYield         // ran too long on an event loop
 	stopRestart       // touched an undeclared key: run with every shard
+	stopAllDBs        // reached another database: run with every database
 )
 
 // killCtx is the cancellation of a runner's Lua state: gopher-lua reads
@@ -193,6 +204,13 @@ type scriptRunner struct {
 	// held, extra and fake.Locked are shards of it
 	ks *keyspace.Keyspace
 	db int
+	// alldb: the run holds every shard of every database (it may SELECT
+	// another one); xheld are the global shards of the other databases
+	// taken after the start (holdAllDBs), alldbFrom whether it locked
+	// them all at the start (in fake.Cross)
+	alldb, alldbFrom bool
+	xheld            []int
+	inExec           bool // the run is a command of EXEC (which holds its shards)
 	// gshards is global's buffer
 	gshards []int
 	// caller and inv are those of the run (runOnce)
@@ -294,6 +312,7 @@ type scriptResult struct {
 	replOff int64
 	txrec   []byte // inside EXEC: the effects, for EXEC's block
 	nrec    int    // the commands in txrec
+	endDB   int    // the database txrec ends in (the script SELECTed)
 }
 
 // initPubsubScripting sets up pub/sub, keyspace notifications and the
@@ -455,7 +474,7 @@ func cmdEval(c *Client) {
 	if c.restricted() { // the script's commands are checked as the caller's
 		who = scriptUser{user: c.user, info: c.infoLine()}
 	}
-	job := scriptJob{inExec: c.InExec, db: c.DB, proto: c.W.Proto, cmdArgs: c.Args, sc: sc, fn: fn,
+	job := scriptJob{inExec: c.InExec, allDBs: c.InExec && len(c.Cross) > 0, db: c.DB, proto: c.W.Proto, cmdArgs: c.Args, sc: sc, fn: fn,
 		inv: script.Invocation{Keys: keys, Argv: argv, ReadOnly: ro, Repl: script.ReplAll}, who: who,
 		allowOOM: flags&script.FlagShebang != 0 && flags&script.FlagAllowOOM != 0}
 	if c.InExec || !c.inLoop {
@@ -505,6 +524,8 @@ type scriptJob struct {
 	fn      *script.Function
 	inv     script.Invocation
 	who     scriptUser
+	// allDBs: inside EXEC, the transaction holds every database
+	allDBs bool
 	// allowOOM: the allow-oom flag, its commands run over maxmemory
 	allowOOM bool
 }
@@ -530,6 +551,7 @@ func (c *Client) finishScript(r scriptResult) {
 		c.txSelect()
 		c.txrec = append(c.txrec, r.txrec...)
 		c.nrec += r.nrec
+		c.txDB = r.endDB
 	}
 }
 
@@ -575,13 +597,17 @@ func (s *Server) runScript(j *scriptJob, inline bool) (res scriptResult, ok bool
 		}
 	}
 	all := j.inExec || stats.Undeclared.Load()
+	alldb := !j.inExec && len(s.dbs) > 1 && stats.OtherDB.Load()
 	for {
-		res, stop := s.runOnce(r, j, sc, all, inline)
+		res, stop := s.runOnce(r, j, sc, all, alldb, inline)
 		switch stop {
 		case stopYield:
 			return res, false
 		case stopRestart:
 			all = true
+			continue
+		case stopAllDBs:
+			all, alldb = true, true
 			continue
 		}
 		return res, true
@@ -594,16 +620,24 @@ func errorReply(proto int, msg string) []byte {
 	return w.B
 }
 
-// runOnce runs a script once: with every shard locked (all) or those of
-// its declared keys. It returns why the run stopped to run again.
-func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, inline bool) (scriptResult, int32) {
+// runOnce runs a script once: with every shard of every database locked
+// (alldb), every shard of its database (all) or those of its declared
+// keys. It returns why the run stopped to run again.
+func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, alldb, inline bool) (scriptResult, int32) {
 	se := &s.script
 	fake := r.fake
 	fake.SelectDB(j.db) // the caller's database: its keyspace and tracker
 	ks := fake.KS
 	r.ks, r.db = ks, j.db
 	locked := fake.Locked[:0]
-	if !j.inExec {
+	r.alldb, r.alldbFrom, r.inExec = j.allDBs, false, j.inExec
+	r.xheld = r.xheld[:0]
+	if alldb && !j.inExec {
+		se.allOnce.Do(func() { se.allGlobal = s.allGlobalShards() })
+		fake.LockCross(se.allGlobal)
+		fake.prepareGlobal(fake.Cross)
+		r.alldb, r.alldbFrom, all = true, true, true
+	} else if !j.inExec {
 		if all {
 			for i := 0; i < keyspace.NumShards; i++ {
 				locked = append(locked, i)
@@ -647,7 +681,9 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 		run.name = sc.SHA
 	}
 	run.seq = r.kill.next()
-	fake.txDB, fake.txFirstDB = j.db, j.db // a script does not SELECT another database
+	// the records start in the caller's database; a SELECT of the script
+	// puts a SELECT before the next one (txSelect)
+	fake.txDB, fake.txFirstDB = j.db, j.db
 	fake.txrec = fake.txrec[:0]
 	fake.aofWait, fake.replOff = 0, 0
 	fake.W.Proto = 2
@@ -696,20 +732,27 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 			shards = allShards
 		}
 		shards = r.global(shards)
+		if r.alldb {
+			se.allOnce.Do(func() { se.allGlobal = s.allGlobalShards() })
+			shards = se.allGlobal
+		}
+		endDB := fake.txDB
 		if j.inExec { // the client's EXEC logs them in its block
-			res.txrec, res.nrec = slices.Clone(fake.txrec), fake.nrec
+			res.txrec, res.nrec, res.endDB = slices.Clone(fake.txrec), fake.nrec, endDB
 		} else {
 			rec := fake.txrec
-			if fake.nrec > 1 { // one command needs no wrapper, as in Redis 7
+			// one command needs no wrapper, as in Redis 7; records that
+			// SELECT keep it
+			if fake.nrec > 1 || endDB != j.db {
 				rec = resp.AppendCommand(nil, bMULTI)
 				rec = append(rec, fake.txrec...)
 				rec = resp.AppendCommand(rec, bEXEC)
 			}
 			if s.aof != nil && s.aof.Enabled() && inv.Repl&script.ReplAOF != 0 {
-				res.aofWait = s.aof.AppendDB(j.db, rec, shards)
+				res.aofWait = s.aof.AppendSpan(j.db, endDB, rec, shards)
 			}
 			if s.repl != nil && s.repl.Active() && inv.Repl&script.ReplSlave != 0 {
-				res.replOff = s.repl.FeedDB(j.db, rec, shards)
+				res.replOff = s.repl.FeedSpan(j.db, endDB, rec, shards)
 			}
 		}
 	}
@@ -717,7 +760,25 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	if j.fn != nil {
 		se.mu.Unlock()
 	}
-	if !j.inExec {
+	switch {
+	case j.inExec:
+	case r.alldbFrom:
+		fake.UnlockCross()
+		fake.Cross = nil // allGlobalShards' slice is shared
+	default:
+		if len(r.xheld) > 0 {
+			// an entry may have moved between databases (MOVE): settle
+			// every shard before unlocking any (Keyspace.SettleShard)
+			for _, d := range fake.DBs {
+				for i := 0; i < keyspace.NumShards; i++ {
+					d.KS.SettleShard(i)
+				}
+			}
+			for k := len(r.xheld) - 1; k >= 0; k-- {
+				x := r.xheld[k]
+				fake.DBs[x/keyspace.NumShards].KS.UnlockShard(x % keyspace.NumShards)
+			}
+		}
 		for _, i := range r.extra {
 			ks.UnlockShard(i)
 		}
@@ -725,6 +786,8 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 			ks.UnlockShard(locked[k])
 		}
 	}
+	r.xheld = r.xheld[:0]
+	r.alldb, r.alldbFrom = false, false
 	if !all {
 		for _, i := range locked {
 			r.held[i] = false
@@ -886,8 +949,10 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	if msg := sc.aclRefusal(cmd, args); msg != "" {
 		return errReply(msg)
 	}
-	if msg := s.scriptDBRefusal(fake, cmd, args); msg != "" {
-		return errReply(msg)
+	if !sc.r.alldb && s.scriptOtherDB(fake, cmd, args) {
+		if msg := sc.holdAllDBs(); msg != "" {
+			return errReply(msg)
+		}
 	}
 	if cmd.Has(command.Write) {
 		if inv.ReadOnly {
@@ -1006,6 +1071,65 @@ func (sc *scriptCaller) hold(cmd *command.Command, keys [][]byte) string {
 	}
 	return ""
 }
+
+// holdAllDBs makes the run hold every shard of every database, before a
+// command that reaches another database than the one it holds (SELECT,
+// MOVE...). A run without effects is stopped instead, to run again with
+// every database locked; else the missing shards are taken without
+// waiting, as hold does.
+func (sc *scriptCaller) holdAllDBs() string {
+	r := sc.r
+	sc.stats.OtherDB.Store(true)
+	if r.inExec { // EXEC holds every database when it has a script (execCrossDB)
+		return "ERR a script inside MULTI cannot reach another database unless the transaction holds every database"
+	}
+	sc.run.stop.Store(stopAllDBs) // read only if the swap below succeeds
+	if sc.run.state.CompareAndSwap(runClean, runStopped) {
+		r.kill.cancel(sc.run.seq)
+		return "ERR script stopped"
+	}
+	s := r.s
+	if (s.aof != nil && s.aof.Snapshotting()) || (s.repl != nil && s.repl.Snapshotting()) {
+		return otherDBErr
+	}
+	fake := r.fake
+	var taken []int // global
+	for db := range fake.DBs {
+		for i := 0; i < keyspace.NumShards; i++ {
+			if db == r.db && (r.all || r.held[i]) {
+				continue
+			}
+			ks := fake.DBs[db].KS
+			got := false
+			for try := 0; try < undeclaredTries && !got; try++ {
+				if got = ks.TryLockShard(i); !got {
+					runtime.Gosched()
+				}
+			}
+			if !got {
+				for k := len(taken) - 1; k >= 0; k-- {
+					x := taken[k]
+					fake.DBs[x/keyspace.NumShards].KS.UnlockShard(x % keyspace.NumShards)
+				}
+				return otherDBErr
+			}
+			taken = append(taken, command.GlobalShard(db, i))
+		}
+	}
+	for _, x := range taken {
+		if x/keyspace.NumShards == r.db {
+			r.extra = append(r.extra, x%keyspace.NumShards)
+			r.held[x%keyspace.NumShards] = true
+		} else {
+			r.xheld = append(r.xheld, x)
+		}
+	}
+	r.all, r.alldb = true, true
+	fake.AllLocked = true
+	return ""
+}
+
+const otherDBErr = "ERR Script reached another database while another client held part of it; it runs holding every database from its next call"
 
 const undeclaredErr = "ERR Script attempted to access a key it did not declare in KEYS while another client held it; declare every key the script uses"
 

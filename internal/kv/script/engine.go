@@ -112,6 +112,9 @@ type RunStats struct {
 	Nanos atomic.Int64
 	// Undeclared is set once a run touched an undeclared key.
 	Undeclared atomic.Bool
+	// OtherDB is set once a run SELECTed another database or reached one
+	// (MOVE, SWAPDB...): it then runs holding every database.
+	OtherDB atomic.Bool
 }
 
 // Observe folds one run's duration into Nanos. A run counts for at most
