@@ -315,9 +315,19 @@ type scriptResult struct {
 	endDB   int    // the database txrec ends in (the script SELECTed)
 }
 
+// registerFunction adds the FUNCTION command to the table, with the
+// server (so the log can replay it); before the ACL catalog is built,
+// which must know it and its subcommands (+@scripting allows FUNCTION
+// LOAD, as in Redis).
+func (s *Server) registerFunction() {
+	s.cmds.Register(command.Spec{
+		Name: "function", Arity: -2, Flags: "noscript may-replicate allow-busy", Group: "scripting",
+		Handler: func(x *command.Ctx) { s.cmdFunction(x) },
+	})
+}
+
 // initPubsubScripting sets up pub/sub, keyspace notifications and the
-// script engine; the command table must exist (the FUNCTION command is
-// registered here, with the server, so the log can replay it).
+// script engine; the command table must exist (registerFunction).
 func (s *Server) initPubsubScripting() {
 	s.ps.init()
 	se := &s.script
@@ -334,10 +344,6 @@ func (s *Server) initPubsubScripting() {
 	se.main = s.newScriptRunner(se.eng)
 	se.exec = s.newScriptRunner(script.New())
 	se.pool = make(chan *scriptRunner, min(max(2*runtime.GOMAXPROCS(0), 4), 16))
-	s.cmds.Register(command.Spec{
-		Name: "function", Arity: -2, Flags: "noscript may-replicate allow-busy", Group: "scripting",
-		Handler: func(x *command.Ctx) { s.cmdFunction(x) },
-	})
 	s.config["notify-keyspace-events"] = notifyConfig()
 	busy := configParam{
 		get: func(s *Server) string { return strconv.FormatInt(s.script.threshold.Load(), 10) },
