@@ -667,6 +667,16 @@ func TestACLScriptingCategory(t *testing.T) {
 		{"FUNCTION LIST", "*"},
 		{"FCALL f 1 ya", "ERR:NOPERM"},
 	})
+	// redis.acl_check_cmd checks the script's user, without an ACL LOG
+	// entry; unknown commands are an error
+	e.runWith(e.rdb, []step{{"ACL LOG RESET", "OK"}})
+	e.runWith(r, []step{
+		{"EVAL return(redis.acl_check_cmd('set','xx','1')) 1 xx", "1"},
+		{"EVAL return(redis.acl_check_cmd('hset','xx','f','1')) 1 xx", "nil"},
+		{"EVAL return(redis.acl_check_cmd('set','yy','1')) 0", "nil"},
+		{"EVAL return(redis.acl_check_cmd('nosuchcmd','yy')) 0", "ERR:ERR user_script:1: Invalid command passed to redis.acl_check_cmd()"},
+	})
+	e.runWith(e.rdb, []step{{"ACL LOG", "[]"}, {"EVAL return(redis.acl_check_cmd('hset','xx','f','1')) 0", "1"}})
 	e.runWith(e.rdb, []step{{"ACL SETUSER fn -function|load", "OK"}})
 	err := r.Do(ctx, "FUNCTION", "LOAD", "REPLACE", lib).Err()
 	if err == nil || err.Error() != "NOPERM this user has no permissions to run the 'function|load' command" {

@@ -889,25 +889,39 @@ type scriptUser struct {
 // as Redis does (context "lua"); it returns the error reply, "" if
 // allowed.
 func (sc *scriptCaller) aclRefusal(cmd *command.Command, args [][]byte) string {
-	if sc.who.user == nil {
+	d, ok := sc.aclCheck(cmd, args)
+	if ok {
 		return ""
+	}
+	s := sc.s
+	s.aclLog.Add(d.Reason.String(), "lua", d.Object, sc.who.user.User().Name, sc.who.info, s.nowMs())
+	return d.Error()
+}
+
+// aclCheck checks a command against the script's user; ok when allowed.
+func (sc *scriptCaller) aclCheck(cmd *command.Command, args [][]byte) (d acl.Denial, ok bool) {
+	if sc.who.user == nil {
+		return d, true
 	}
 	u := sc.who.user.User()
 	if u.Unrestricted() {
-		return ""
+		return d, true
 	}
 	s := sc.s
 	req := acl.Request{Cmd: s.users.Catalog().Lookup(cmd.Name, args), Args: args, Keys: cmd.GetKeys(args, nil)}
 	req.Channels, req.Patterns = aclChannels(cmd.Name, args)
-	d, ok := u.Check(&req)
-	if ok {
-		return ""
-	}
-	s.aclLog.Add(d.Reason.String(), "lua", d.Object, u.Name, sc.who.info, s.nowMs())
-	return d.Error()
+	return u.Check(&req)
 }
 
-func (sc *scriptCaller) Known(name []byte) bool { return sc.s.cmds.Lookup(name) != nil }
+// ACLCheck is redis.acl_check_cmd: the check of aclRefusal, not logged.
+func (sc *scriptCaller) ACLCheck(args [][]byte) (known, allowed bool) {
+	cmd := sc.s.cmds.Lookup(args[0])
+	if cmd == nil {
+		return false, false
+	}
+	_, ok := sc.aclCheck(cmd, args)
+	return true, ok
+}
 
 func (sc *scriptCaller) Log(level int, msg string) {
 	if level >= script.LogNotice {

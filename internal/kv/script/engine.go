@@ -29,8 +29,10 @@ type Caller interface {
 	Call(inv *Invocation, args [][]byte) []byte
 	// Log writes a message of redis.log at a level (0 debug .. 3 warning).
 	Log(level int, msg string)
-	// Known reports whether name is a command (redis.acl_check_cmd).
-	Known(name []byte) bool
+	// ACLCheck is redis.acl_check_cmd: whether args[0] is a command
+	// (known) and the script's user may run args (allowed), without
+	// logging a refusal.
+	ACLCheck(args [][]byte) (known, allowed bool)
 }
 
 // Invocation is one run of a script or function.

@@ -50,7 +50,9 @@ func (c *echoCaller) Call(inv *Invocation, args [][]byte) []byte {
 }
 
 func (c *echoCaller) Log(int, string)        {}
-func (c *echoCaller) Known(name []byte) bool { return string(name) != "nosuch" }
+func (c *echoCaller) ACLCheck(args [][]byte) (known, allowed bool) {
+	return string(args[0]) != "nosuch", string(args[0]) != "denied"
+}
 
 func run(t *testing.T, e *Engine, body string, proto int, keys, argv []string) string {
 	t.Helper()
@@ -111,6 +113,8 @@ func TestConversions(t *testing.T) {
 		{"cjson numbers", "return table.concat(cjson.decode('[0.0, -5e3, -1, 0.3e-3, 1023.2, 0e10]'), ' ')", 2, "$26\r\n0 -5000 -1 0.0003 1023.2 0\r\n"},
 		{"cmsgpack double", "local s = cmsgpack.pack(0.1); return #s", 2, ":9\r\n"},
 		{"cmsgpack round trip", "local t = cmsgpack.unpack(cmsgpack.pack({1,2,{a='x'}})); return t[3].a", 2, "$1\r\nx\r\n"},
+		{"acl_check_cmd allowed", "return redis.acl_check_cmd('set','k','v')", 2, ":1\r\n"},
+		{"acl_check_cmd denied is false", "return redis.acl_check_cmd('denied','k')", 2, "$-1\r\n"},
 		{"bit", "return {bit.band(7,3), bit.bor(1,2,4), bit.bxor(1,3), bit.lshift(1,4), bit.tobit(0xffffffff)}", 2, "*5\r\n:3\r\n:7\r\n:2\r\n:16\r\n:-1\r\n"},
 	}
 	for _, tt := range tests {
