@@ -99,8 +99,10 @@ type scriptEngine struct {
 	allGlobal []int
 
 	calls atomic.Int64 // scripts and functions run (INFO)
-	// read without mu (FUNCTION STATS while a function runs, snapshots)
+	// read without mu (FUNCTION STATS while a function runs, snapshots,
+	// INFO)
 	libCount, funcCount atomic.Int64
+	nScripts, scriptsMem atomic.Int64
 	preamble            atomic.Pointer[[]byte]
 }
 
@@ -315,6 +317,12 @@ type scriptResult struct {
 	endDB   int    // the database txrec ends in (the script SELECTed)
 }
 
+// noteScripts counts the cached scripts for INFO (with mu held).
+func (se *scriptEngine) noteScripts() {
+	se.nScripts.Store(int64(se.eng.NumScripts()))
+	se.scriptsMem.Store(se.eng.ScriptsMemory())
+}
+
 // registerFunction adds the FUNCTION command to the table, with the
 // server (so the log can replay it); before the ACL catalog is built,
 // which must know it and its subcommands (+@scripting allows FUNCTION
@@ -419,6 +427,7 @@ func cmdEval(c *Client) {
 	case "eval", "eval_ro":
 		var err error
 		sc, err = se.eng.Load(string(c.Args[1]))
+		se.noteScripts()
 		if err != nil {
 			se.mu.Unlock()
 			c.W.Error(err.Error())
@@ -1168,6 +1177,7 @@ func cmdScript(c *Client) {
 	case sub == "load" && len(c.Args) == 3:
 		se.mu.Lock()
 		sc, err := se.eng.Load(string(c.Args[2]))
+		se.noteScripts()
 		se.mu.Unlock()
 		if err != nil {
 			c.W.Error(err.Error())
@@ -1192,6 +1202,7 @@ func cmdScript(c *Client) {
 		}
 		se.mu.Lock()
 		se.eng.Flush()
+		se.noteScripts()
 		se.gen.Add(1)
 		se.mu.Unlock()
 		c.W.OK()

@@ -222,3 +222,38 @@ func mustDo(t *testing.T, c *redis.Client, want string, args ...any) {
 		t.Errorf("%q: got %q, want %q", args, got, want)
 	}
 }
+
+// TestScriptInfoMemory: INFO memory counts the cached scripts and the
+// functions, as Redis 7's number_of_cached_scripts and friends.
+func TestScriptInfoMemory(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	field := func(name string) string {
+		t.Helper()
+		for _, l := range strings.Split(e.rdb.Info(ctx, "memory").Val(), "\r\n") {
+			if v, ok := strings.CutPrefix(l, name+":"); ok {
+				return v
+			}
+		}
+		t.Fatalf("INFO memory has no %s", name)
+		return ""
+	}
+	e.run([]step{{"script load return(1)", "*"}, {"script load return(2)", "*"}, {"eval return(3) 0", "3"}, {"eval return(3) 0", "3"}})
+	if n := field("number_of_cached_scripts"); n != "3" {
+		t.Errorf("number_of_cached_scripts %s, want 3", n)
+	}
+	if m := field("used_memory_scripts_eval"); m == "0" {
+		t.Errorf("used_memory_scripts_eval 0 with 3 scripts")
+	}
+	lib := "#!lua name=l\nredis.register_function('f1', function() return 1 end)\nredis.register_function('f2', function() return 2 end)"
+	if err := e.rdb.FunctionLoad(ctx, lib).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if f, l := field("number_of_functions"), field("number_of_libraries"); f != "2" || l != "1" {
+		t.Errorf("functions %s libraries %s, want 2 and 1", f, l)
+	}
+	e.run([]step{{"script flush async", "OK"}})
+	if n, m := field("number_of_cached_scripts"), field("used_memory_scripts_eval"); n != "0" || m != "0" {
+		t.Errorf("after SCRIPT FLUSH: %s scripts, %s bytes", n, m)
+	}
+}

@@ -140,6 +140,8 @@ func (r *RunStats) Observe(d time.Duration) {
 type Engine struct {
 	L       *lua.LState
 	scripts map[string]*Script
+	// scriptsMem is ScriptsMemory, kept as scripts are cached
+	scriptsMem int64
 	// the running invocation, for the redis library
 	inv *Invocation
 	// globals: the real table; env: the read-only view scripts see
@@ -214,6 +216,7 @@ func (e *Engine) Load(body string) (*Script, error) {
 	fn.Proto.IsVarArg &^= lua.VarArgNeedsArg
 	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn, name: "f_" + sha}
 	e.scripts[sha] = s
+	e.scriptsMem += scriptMem(s)
 	return s, nil
 }
 
@@ -251,19 +254,19 @@ func (e *Engine) LookupSHA(sha []byte) *Script {
 func (e *Engine) Exists(sha string) bool { return e.Lookup(sha) != nil }
 
 // Flush forgets every cached script (SCRIPT FLUSH).
-func (e *Engine) Flush() { e.scripts = make(map[string]*Script) }
+func (e *Engine) Flush() {
+	e.scripts = make(map[string]*Script)
+	e.scriptsMem = 0
+}
 
 // NumScripts is the number of cached scripts.
 func (e *Engine) NumScripts() int { return len(e.scripts) }
 
 // ScriptsMemory estimates the bytes the cached scripts hold.
-func (e *Engine) ScriptsMemory() int64 {
-	var n int64
-	for _, s := range e.scripts {
-		n += int64(len(s.Body)) + 200
-	}
-	return n
-}
+func (e *Engine) ScriptsMemory() int64 { return e.scriptsMem }
+
+// scriptMem estimates the bytes a cached script holds.
+func scriptMem(s *Script) int64 { return int64(len(s.Body)) + 200 }
 
 // parseShebang reads "#!lua flags=a,b" on the first line of an EVAL
 // script; the line is replaced by an empty one so line numbers stay.
