@@ -101,9 +101,9 @@ type scriptEngine struct {
 	calls atomic.Int64 // scripts and functions run (INFO)
 	// read without mu (FUNCTION STATS while a function runs, snapshots,
 	// INFO)
-	libCount, funcCount atomic.Int64
+	libCount, funcCount  atomic.Int64
 	nScripts, scriptsMem atomic.Int64
-	preamble            atomic.Pointer[[]byte]
+	preamble             atomic.Pointer[[]byte]
 }
 
 // runningScript is a script running now (SCRIPT KILL, FUNCTION STATS).

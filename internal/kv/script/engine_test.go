@@ -49,7 +49,7 @@ func (c *echoCaller) Call(inv *Invocation, args [][]byte) []byte {
 	return w.B
 }
 
-func (c *echoCaller) Log(int, string)        {}
+func (c *echoCaller) Log(int, string) {}
 func (c *echoCaller) ACLCheck(args [][]byte) (known, allowed bool) {
 	return string(args[0]) != "nosuch", string(args[0]) != "denied"
 }
