@@ -315,6 +315,9 @@ type scriptResult struct {
 	txrec   []byte // inside EXEC: the effects, for EXEC's block
 	nrec    int    // the commands in txrec
 	endDB   int    // the database txrec ends in (the script SELECTed)
+	// errCounted: reply is an error the script's command replied,
+	// counted in the error statistics then
+	errCounted bool
 }
 
 // noteScripts counts the cached scripts for INFO (with mu held).
@@ -556,6 +559,7 @@ func cloneArgs(a [][]byte) [][]byte {
 // finishScript gives the client a script's reply and what it waits for.
 func (c *Client) finishScript(r scriptResult) {
 	c.W.B = append(c.W.B, r.reply...)
+	c.errCounted = r.errCounted && !c.InExec
 	if r.aofWait > c.aofWait {
 		c.aofWait = r.aofWait
 	}
@@ -729,7 +733,7 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	if stopped {
 		stop = run.stop.Load()
 	}
-	res := scriptResult{reply: w.B, aofWait: fake.aofWait}
+	res := scriptResult{reply: w.B, aofWait: fake.aofWait, errCounted: inv.ErrorCounted}
 	if stop != stopRestart {
 		if j.fn != nil {
 			j.fn.Stats.Observe(time.Since(run.start))
@@ -948,51 +952,62 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		return fake.W.B
 	}
 	if sc.run.state.Load() == runStopped { // stopped to run again: no more effects
-		return errReply("ERR script stopped")
+		return errReply(errScriptStopped)
 	}
 	cmd := fake.lookupCmd(args[0])
 	if cmd == nil {
-		return errReply("ERR Unknown Redis command called from script")
+		s.countError(errReply("ERR Unknown Redis command called from script"))
+		return fake.W.B
+	}
+	// a command refused before it runs: counted in the error statistics
+	// and as a rejected call of the command, as Redis does
+	refuse := func(msg string) []byte {
+		if msg == errScriptStopped {
+			return errReply(msg)
+		}
+		s.countError(errReply(msg))
+		s.scriptCmdStats(cmd, args).Rejected.Add(1)
+		return fake.W.B
 	}
 	if !cmd.ArityOK(len(args)) {
-		return errReply("ERR Wrong number of args calling Redis command from script")
+		return refuse("ERR Wrong number of args calling Redis command from script")
 	}
 	if s.script.noscript[cmd] || cmd.Has(command.NoMulti) {
-		return errReply("ERR This Redis command is not allowed from script")
+		return refuse("ERR This Redis command is not allowed from script")
 	}
 	if cmd.Has(command.SelfLock) {
 		switch cmd.Name {
 		case "xread", "xreadgroup":
 			for _, a := range args[1:] {
 				if command.EqualFold(a, "block") {
-					return errReply("ERR " + cmd.Name + " command is not allowed with BLOCK option from scripts")
+					return refuse("ERR " + cmd.Name + " command is not allowed with BLOCK option from scripts")
 				}
 				if command.EqualFold(a, "streams") {
 					break
 				}
 			}
 		default:
-			return errReply("ERR This Redis command is not allowed from script")
+			return refuse("ERR This Redis command is not allowed from script")
 		}
 	}
 	if msg := sc.aclRefusal(cmd, args); msg != "" {
-		return errReply(msg)
+		return refuse(msg)
 	}
 	if !sc.r.alldb && s.scriptOtherDB(fake, cmd, args) {
 		if msg := sc.holdAllDBs(); msg != "" {
-			return errReply(msg)
+			return refuse(msg)
 		}
 	}
 	if cmd.Has(command.Write) {
 		if inv.ReadOnly {
-			return errReply("ERR Write commands are not allowed from read-only scripts.")
+			return refuse("ERR Write commands are not allowed from read-only scripts.")
 		}
 		if s.repl.IsReplica() {
-			return errReply(errReadOnlyReplica)
+			return refuse(errReadOnlyReplica)
 		}
 		if !sc.run.allowOOM && s.maxmemory.Load() > 0 && cmd.Has(command.DenyOOM) && !sc.run.wrote.Load() && s.freeMemory(evictBudget) == evictFail {
 			s.oomRejected.Add(1)
-			return errReply("OOM command not allowed when used memory > 'maxmemory'.")
+			return refuse("OOM command not allowed when used memory > 'maxmemory'.")
 		}
 	}
 	keys := cmd.GetKeys(args, fake.Keys[:0])
@@ -1001,21 +1016,28 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		// every key must be served here (MOVED would not help a script)
 		for _, k := range keys {
 			if msg := s.cfg.Cluster.Route(RouteRequest{Keys: [][]byte{k}, Write: cmd.Has(command.Write)}); msg != "" {
-				return errReply("ERR Script attempted to access a non local key in a cluster node script")
+				return refuse("ERR Script attempted to access a non local key in a cluster node script")
 			}
 		}
 	}
 	if msg := sc.hold(cmd, keys); msg != "" {
-		return errReply(msg)
+		return refuse(msg)
 	}
 	// a command with an effect (a write, PUBLISH...) pins the run: it is
 	// not stopped and run again any more
 	if !cmd.Has(command.ReadOnly) && !sc.run.state.CompareAndSwap(runClean, runEffects) && sc.run.state.Load() == runStopped {
-		return errReply("ERR script stopped")
+		return refuse(errScriptStopped)
 	}
 	fake.Args = args
 	fake.Now = s.nowMs()
+	start := monoNow()
 	s.call(fake, cmd, false)
+	st := s.scriptCmdStats(cmd, args)
+	st.Record((monoNow() - start).Microseconds())
+	if len(fake.W.B) > 0 && fake.W.B[0] == '-' {
+		s.countError(fake.W.B)
+		st.Failed.Add(1)
+	}
 	if s.adm.monitorsN.Load() > 0 && !s.adm.skipMon[cmd] {
 		s.feedMonitors(fake, cmd)
 	}
@@ -1023,6 +1045,19 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		sc.run.wrote.Store(true)
 	}
 	return fake.W.B
+}
+
+// errScriptStopped stops a run that runs again: not an error of the
+// script's.
+const errScriptStopped = "ERR script stopped"
+
+// scriptCmdStats are the statistics of a command a script calls (its
+// subcommand's for CLIENT, CONFIG...).
+func (s *Server) scriptCmdStats(cmd *command.Command, args [][]byte) *command.CallStats {
+	if cmd.Stats.Container && len(args) > 1 {
+		return s.subStatsFor(cmd.Name + "|" + strings.ToLower(string(args[1])))
+	}
+	return &cmd.Stats
 }
 
 // hold makes sure the run holds the shards cmd reaches: those of keys, or
@@ -1051,7 +1086,7 @@ func (sc *scriptCaller) hold(cmd *command.Command, keys [][]byte) string {
 	sc.run.stop.Store(stopRestart) // read only if the swap below succeeds
 	if sc.run.state.CompareAndSwap(runClean, runStopped) {
 		r.kill.cancel(sc.run.seq)
-		return "ERR script stopped"
+		return errScriptStopped
 	}
 	// it has had effects: take the shards without waiting, unless a
 	// rewrite or full sync is cutting the keyspace (a shard taken now
@@ -1115,7 +1150,7 @@ func (sc *scriptCaller) holdAllDBs() string {
 	sc.run.stop.Store(stopAllDBs) // read only if the swap below succeeds
 	if sc.run.state.CompareAndSwap(runClean, runStopped) {
 		r.kill.cancel(sc.run.seq)
-		return "ERR script stopped"
+		return errScriptStopped
 	}
 	s := r.s
 	if (s.aof != nil && s.aof.Snapshotting()) || (s.repl != nil && s.repl.Snapshotting()) {

@@ -139,8 +139,11 @@ func replyToLua(L *lua.LState, b []byte, depth int) (lua.LValue, int, error) {
 		t.RawSetString("ok", lua.LString(line))
 		return t, next, nil
 	case '-':
-		t := L.CreateTable(0, 1)
+		t := L.CreateTable(0, 2)
 		t.RawSetString("err", lua.LString(line))
+		// the server counted this error when the command replied it (INFO
+		// errorstats): the script's reply with it is not counted again
+		t.RawSetString(noStatsField, lua.LTrue)
 		return t, next, nil
 	case ':':
 		n, err := strconv.ParseInt(string(line), 10, 64)

@@ -51,6 +51,12 @@ type Invocation struct {
 	// Name is the script's function name in error replies: f_<sha1> or
 	// the function's name.
 	Name string
+	// ErrorCounted is set by the run when its reply is an error a
+	// command of the script replied (redis.call raising it, or the table
+	// of redis.pcall returned): the server counted it in its error
+	// statistics then, and does not count it again (Redis 7 does the
+	// same).
+	ErrorCounted bool
 }
 
 // redis.set_repl flags.
@@ -362,6 +368,7 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 		inv.Ctx = context.Background()
 	}
 	e.inv = inv
+	inv.ErrorCounted = false
 	defer func() { e.inv = nil }()
 	if prepare != nil {
 		prepare(L)
@@ -388,7 +395,20 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 	}
 	ret := L.Get(-1)
 	L.SetTop(top)
+	if t, ok := ret.(*lua.LTable); ok {
+		inv.ErrorCounted = counted(t)
+	}
 	writeReply(L, ret, w, 0)
+}
+
+// noStatsField marks an error table made from a command's error reply
+// (the field Redis sets too): the server counted the error already.
+const noStatsField = "ignore_error_stats_update"
+
+// counted reports whether t is an error the server counted already.
+func counted(t *lua.LTable) bool {
+	_, isErr := t.RawGetString("err").(lua.LString)
+	return isErr && lua.LVAsBool(t.RawGetString(noStatsField))
 }
 
 // errorHandler turns an error into Redis's error table {err=, source=,
@@ -439,6 +459,7 @@ func (e *Engine) writeError(err error, inv *Invocation, w *resp.Writer, source s
 	if msg == "" {
 		msg = "ERR"
 	}
+	inv.ErrorCounted = counted(t)
 	if src, line := t.RawGetString("source"), t.RawGetString("line"); src != lua.LNil && line != lua.LNil {
 		msg += " script: " + inv.Name + ", on " + lua.LVAsString(src) + ":" + lua.LVAsString(line) + "."
 	}
