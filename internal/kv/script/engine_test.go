@@ -2,6 +2,7 @@ package script
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -245,5 +246,27 @@ func TestRandomSeeded(t *testing.T) {
 	c := run(t, e, body, 2, nil, []string{"11"})
 	if a != b || a == c {
 		t.Errorf("seed 10: %q %q, seed 11: %q", a, b, c)
+	}
+}
+
+// TestTableOrderStable: cmsgpack.pack and cjson.encode walk a table in
+// the order of pairs (keys in the order first set), the same on every
+// run, so a circular table packs as Redis's test expects.
+func TestTableOrderStable(t *testing.T) {
+	e := New()
+	defer e.Close()
+	body := `local a = {x=nil,y=5}
+		local b = {x=a}
+		a['x'] = b
+		local encoded = cmsgpack.pack(a)
+		local h = ""
+		for i = 1, #encoded do h = h .. string.format("%02x",string.byte(encoded,i)) end
+		return {h, cjson.encode({b=1, a=2, c=3, d=4, e=5})}`
+	const hex = "82a17905a17881a17882a17905a17881a17882a17905a17881a17882a17905a17881a17882a17905a17881a17882a17905a17881a17882a17905a17881a17882a17905a17881a178c0"
+	want := "*2\r\n$" + strconv.Itoa(len(hex)) + "\r\n" + hex + "\r\n$31\r\n{\"b\":1,\"a\":2,\"c\":3,\"d\":4,\"e\":5}\r\n"
+	for i := 0; i < 20; i++ { // Go's map order would differ between runs
+		if got := run(t, e, body, 2, nil, nil); got != want {
+			t.Fatalf("run %d: got %q, want %q", i, got, want)
+		}
 	}
 }
