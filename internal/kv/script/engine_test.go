@@ -116,6 +116,7 @@ func TestConversions(t *testing.T) {
 		{"cmsgpack round trip", "local t = cmsgpack.unpack(cmsgpack.pack({1,2,{a='x'}})); return t[3].a", 2, "$1\r\nx\r\n"},
 		{"acl_check_cmd allowed", "return redis.acl_check_cmd('set','k','v')", 2, ":1\r\n"},
 		{"acl_check_cmd denied is false", "return redis.acl_check_cmd('denied','k')", 2, "$-1\r\n"},
+		{"string.dump cannot be loaded", "local f, err = loadstring(string.dump(function() return 1 end)); return {type(f), err}", 2, "*2\r\n$3\r\nnil\r\n$29\r\nbinary chunks are not allowed\r\n"},
 		{"bit", "return {bit.band(7,3), bit.bor(1,2,4), bit.bxor(1,3), bit.lshift(1,4), bit.tobit(0xffffffff)}", 2, "*5\r\n:3\r\n:7\r\n:2\r\n:16\r\n:-1\r\n"},
 	}
 	for _, tt := range tests {
