@@ -254,7 +254,7 @@ func txSpecs() []cmdSpec {
 }
 
 // execCrossDB reports whether a transaction reaches beyond the client's
-// database: a SELECT, a script (which may SELECT), a command that
+// database: a SELECT, a script that may SELECT, a command that
 // crosses databases (MOVE, SWAPDB, COPY ... DB, FLUSHALL), or a WATCH in
 // another database.
 func (c *Client) execCrossDB(cmds []*command.Command, queued [][][]byte) bool {
@@ -270,9 +270,13 @@ func (c *Client) execCrossDB(cmds []*command.Command, queued [][][]byte) bool {
 	defer func() { c.Args, c.Cmd = savedArgs, savedCmd }()
 	for i, cmd := range cmds {
 		switch cmd.Name {
-		case "select", "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro":
-			// a script may SELECT: it runs holding what EXEC holds
+		case "select":
 			return true
+		case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro":
+			// a script runs holding what EXEC holds
+			if c.srv.scriptMayReachDB(cmd, queued[i]) {
+				return true
+			}
 		}
 		if cmd.Has(command.CrossDB) {
 			c.Args, c.Cmd = queued[i], cmd
