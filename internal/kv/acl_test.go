@@ -650,6 +650,40 @@ func TestACLScriptCalls(t *testing.T) {
 	}
 }
 
+// TestACLScriptingCategory: +@scripting opens FUNCTION's subcommands
+// (LOAD, FCALL...) as in Redis; -function|load closes one of them.
+func TestACLScriptingCategory(t *testing.T) {
+	e := startServer(t, nil)
+	r := e.conn1()
+	ctx := context.Background()
+	e.runWith(e.rdb, []step{{"ACL SETUSER fn on >pw +@scripting +set ~x*", "OK"}})
+	e.runWith(r, []step{{"AUTH fn pw", "OK"}})
+	lib := "#!lua name=lib\nredis.register_function('f', function(k) return redis.call('set', k[1], 'v') end)"
+	if v, err := r.Do(ctx, "FUNCTION", "LOAD", lib).Result(); err != nil || v != "lib" {
+		t.Fatalf("FUNCTION LOAD with +@scripting: %v %v", v, err)
+	}
+	e.runWith(r, []step{
+		{"FCALL f 1 xa", "OK"},
+		{"FUNCTION LIST", "*"},
+		{"FCALL f 1 ya", "ERR:NOPERM"},
+	})
+	// redis.acl_check_cmd checks the script's user, without an ACL LOG
+	// entry; unknown commands are an error
+	e.runWith(e.rdb, []step{{"ACL LOG RESET", "OK"}})
+	e.runWith(r, []step{
+		{"EVAL return(redis.acl_check_cmd('set','xx','1')) 1 xx", "1"},
+		{"EVAL return(redis.acl_check_cmd('hset','xx','f','1')) 1 xx", "nil"},
+		{"EVAL return(redis.acl_check_cmd('set','yy','1')) 0", "nil"},
+		{"EVAL return(redis.acl_check_cmd('nosuchcmd','yy')) 0", "ERR:ERR user_script:1: Invalid command passed to redis.acl_check_cmd()"},
+	})
+	e.runWith(e.rdb, []step{{"ACL LOG", "[]"}, {"EVAL return(redis.acl_check_cmd('hset','xx','f','1')) 0", "1"}})
+	e.runWith(e.rdb, []step{{"ACL SETUSER fn -function|load", "OK"}})
+	err := r.Do(ctx, "FUNCTION", "LOAD", "REPLACE", lib).Err()
+	if err == nil || err.Error() != "NOPERM this user has no permissions to run the 'function|load' command" {
+		t.Fatalf("FUNCTION LOAD after -function|load: %v", err)
+	}
+}
+
 // TestACLChannels: PUBLISH, SUBSCRIBE and PSUBSCRIBE are checked against
 // the user's channel patterns (PSUBSCRIBE patterns literally), as Redis 7
 // does; a new user has no channels (acl-pubsub-default resetchannels).

@@ -193,10 +193,31 @@ func (s *Server) subStatsFor(name string) *command.CallStats {
 func (s *Server) noteReply(c *Client, start int) {
 	ran := c.ranCmd
 	c.ranCmd = nil
+	counted := c.errCounted
+	c.errCounted = false
 	if start >= len(c.W.B) || c.W.B[start] != '-' {
 		return
 	}
-	line := c.W.B[start+1:]
+	if counted { // a script's error its command's reply counted already
+		if ran != nil {
+			ran.Stats.Failed.Add(1)
+		}
+		return
+	}
+	s.countError(c.W.B[start:])
+	if ran != nil {
+		ran.Stats.Failed.Add(1)
+	} else if len(c.Args) > 0 {
+		if cmd := s.cmds.Lookup(c.Args[0]); cmd != nil {
+			cmd.Stats.Rejected.Add(1)
+		}
+	}
+}
+
+// countError counts an error reply (starting with '-') in INFO
+// errorstats and total_error_replies.
+func (s *Server) countError(reply []byte) {
+	line := reply[1:]
 	if i := strings.IndexByte(string(line[:min(len(line), 64)]), ' '); i > 0 {
 		line = line[:i]
 	} else if i := strings.IndexByte(string(line[:min(len(line), 64)]), '\r'); i > 0 {
@@ -210,13 +231,6 @@ func (s *Server) noteReply(c *Client, start int) {
 		a.errCodes[code]++
 	}
 	a.errMu.Unlock()
-	if ran != nil {
-		ran.Stats.Failed.Add(1)
-	} else if len(c.Args) > 0 {
-		if cmd := s.cmds.Lookup(c.Args[0]); cmd != nil {
-			cmd.Stats.Rejected.Add(1)
-		}
-	}
 }
 
 // resetStats is the introspection part of CONFIG RESETSTAT.

@@ -116,9 +116,13 @@ type Client struct {
 	pausedRetry bool   // the command met a write pause and runs again after it
 
 	// introspection (admin.go, client_admin.go)
-	shared    clientShared
-	ranCmd    *command.Command // the command just run (INFO commandstats failed_calls)
-	replyMode replyMode        // CLIENT REPLY
+	shared clientShared
+	ranCmd *command.Command // the command just run (INFO commandstats failed_calls)
+	// errCounted: the error reply of the command just run was counted in
+	// the error statistics already (a script's, by the command that
+	// replied it)
+	errCounted bool
+	replyMode  replyMode // CLIENT REPLY
 	// mark is when the previous command of the batch ended (the batch's
 	// start for its first), on monoNow's clock; 0 when not set. One clock
 	// reading per command times them all

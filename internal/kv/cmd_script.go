@@ -26,7 +26,12 @@ import (
 // shards without waiting (waiting could deadlock against a client that
 // holds one of them and waits for one of the script's), and the command
 // fails if it cannot. A script that touched undeclared keys once locks
-// the whole keyspace from then on. Its commands run as a script client
+// the whole keyspace from then on. A script that SELECTs another database
+// (or reaches one: MOVE, SWAPDB...) does the same with every shard of
+// every database: it runs again holding them all (or takes them without
+// waiting once it has had effects), and holds them all from then on. Its
+// SELECT changes the database of its following commands only; the
+// caller's stays. Its commands run as a script client
 // (scriptCaller) through the same call path as EXEC's queued commands,
 // and their log records are gathered and logged and replicated as one
 // MULTI ... EXEC block (scripts are replicated by their effects, as
@@ -88,10 +93,17 @@ type scriptEngine struct {
 	busyRun   atomic.Pointer[runningScript]
 	threshold atomic.Int64 // busy-reply-threshold, ms
 
+	// allGlobal lists every shard of every database (a script that
+	// SELECTs locks them all; read only)
+	allOnce   sync.Once
+	allGlobal []int
+
 	calls atomic.Int64 // scripts and functions run (INFO)
-	// read without mu (FUNCTION STATS while a function runs, snapshots)
-	libCount, funcCount atomic.Int64
-	preamble            atomic.Pointer[[]byte]
+	// read without mu (FUNCTION STATS while a function runs, snapshots,
+	// INFO)
+	libCount, funcCount  atomic.Int64
+	nScripts, scriptsMem atomic.Int64
+	preamble             atomic.Pointer[[]byte]
 }
 
 // runningScript is a script running now (SCRIPT KILL, FUNCTION STATS).
@@ -125,6 +137,7 @@ const (
 	stopNone    int32 = iota
 	stopYield         // ran too long on an event loop
 	stopRestart       // touched an undeclared key: run with every shard
+	stopAllDBs        // reached another database: run with every database
 )
 
 // killCtx is the cancellation of a runner's Lua state: gopher-lua reads
@@ -193,6 +206,13 @@ type scriptRunner struct {
 	// held, extra and fake.Locked are shards of it
 	ks *keyspace.Keyspace
 	db int
+	// alldb: the run holds every shard of every database (it may SELECT
+	// another one); xheld are the global shards of the other databases
+	// taken after the start (holdAllDBs), alldbFrom whether it locked
+	// them all at the start (in fake.Cross)
+	alldb, alldbFrom bool
+	xheld            []int
+	inExec           bool // the run is a command of EXEC (which holds its shards)
 	// gshards is global's buffer
 	gshards []int
 	// caller and inv are those of the run (runOnce)
@@ -294,11 +314,31 @@ type scriptResult struct {
 	replOff int64
 	txrec   []byte // inside EXEC: the effects, for EXEC's block
 	nrec    int    // the commands in txrec
+	endDB   int    // the database txrec ends in (the script SELECTed)
+	// errCounted: reply is an error the script's command replied,
+	// counted in the error statistics then
+	errCounted bool
+}
+
+// noteScripts counts the cached scripts for INFO (with mu held).
+func (se *scriptEngine) noteScripts() {
+	se.nScripts.Store(int64(se.eng.NumScripts()))
+	se.scriptsMem.Store(se.eng.ScriptsMemory())
+}
+
+// registerFunction adds the FUNCTION command to the table, with the
+// server (so the log can replay it); before the ACL catalog is built,
+// which must know it and its subcommands (+@scripting allows FUNCTION
+// LOAD, as in Redis).
+func (s *Server) registerFunction() {
+	s.cmds.Register(command.Spec{
+		Name: "function", Arity: -2, Flags: "noscript may-replicate allow-busy", Group: "scripting",
+		Handler: func(x *command.Ctx) { s.cmdFunction(x) },
+	})
 }
 
 // initPubsubScripting sets up pub/sub, keyspace notifications and the
-// script engine; the command table must exist (the FUNCTION command is
-// registered here, with the server, so the log can replay it).
+// script engine; the command table must exist (registerFunction).
 func (s *Server) initPubsubScripting() {
 	s.ps.init()
 	se := &s.script
@@ -315,10 +355,6 @@ func (s *Server) initPubsubScripting() {
 	se.main = s.newScriptRunner(se.eng)
 	se.exec = s.newScriptRunner(script.New())
 	se.pool = make(chan *scriptRunner, min(max(2*runtime.GOMAXPROCS(0), 4), 16))
-	s.cmds.Register(command.Spec{
-		Name: "function", Arity: -2, Flags: "noscript may-replicate allow-busy", Group: "scripting",
-		Handler: func(x *command.Ctx) { s.cmdFunction(x) },
-	})
 	s.config["notify-keyspace-events"] = notifyConfig()
 	busy := configParam{
 		get: func(s *Server) string { return strconv.FormatInt(s.script.threshold.Load(), 10) },
@@ -394,6 +430,7 @@ func cmdEval(c *Client) {
 	case "eval", "eval_ro":
 		var err error
 		sc, err = se.eng.Load(string(c.Args[1]))
+		se.noteScripts()
 		if err != nil {
 			se.mu.Unlock()
 			c.W.Error(err.Error())
@@ -455,7 +492,7 @@ func cmdEval(c *Client) {
 	if c.restricted() { // the script's commands are checked as the caller's
 		who = scriptUser{user: c.user, info: c.infoLine()}
 	}
-	job := scriptJob{inExec: c.InExec, db: c.DB, proto: c.W.Proto, cmdArgs: c.Args, sc: sc, fn: fn,
+	job := scriptJob{inExec: c.InExec, allDBs: c.InExec && len(c.Cross) > 0, db: c.DB, proto: c.W.Proto, cmdArgs: c.Args, sc: sc, fn: fn,
 		inv: script.Invocation{Keys: keys, Argv: argv, ReadOnly: ro, Repl: script.ReplAll}, who: who,
 		allowOOM: flags&script.FlagShebang != 0 && flags&script.FlagAllowOOM != 0}
 	if c.InExec || !c.inLoop {
@@ -505,6 +542,8 @@ type scriptJob struct {
 	fn      *script.Function
 	inv     script.Invocation
 	who     scriptUser
+	// allDBs: inside EXEC, the transaction holds every database
+	allDBs bool
 	// allowOOM: the allow-oom flag, its commands run over maxmemory
 	allowOOM bool
 }
@@ -520,6 +559,7 @@ func cloneArgs(a [][]byte) [][]byte {
 // finishScript gives the client a script's reply and what it waits for.
 func (c *Client) finishScript(r scriptResult) {
 	c.W.B = append(c.W.B, r.reply...)
+	c.errCounted = r.errCounted && !c.InExec
 	if r.aofWait > c.aofWait {
 		c.aofWait = r.aofWait
 	}
@@ -530,6 +570,7 @@ func (c *Client) finishScript(r scriptResult) {
 		c.txSelect()
 		c.txrec = append(c.txrec, r.txrec...)
 		c.nrec += r.nrec
+		c.txDB = r.endDB
 	}
 }
 
@@ -575,13 +616,17 @@ func (s *Server) runScript(j *scriptJob, inline bool) (res scriptResult, ok bool
 		}
 	}
 	all := j.inExec || stats.Undeclared.Load()
+	alldb := !j.inExec && len(s.dbs) > 1 && stats.OtherDB.Load()
 	for {
-		res, stop := s.runOnce(r, j, sc, all, inline)
+		res, stop := s.runOnce(r, j, sc, all, alldb, inline)
 		switch stop {
 		case stopYield:
 			return res, false
 		case stopRestart:
 			all = true
+			continue
+		case stopAllDBs:
+			all, alldb = true, true
 			continue
 		}
 		return res, true
@@ -594,16 +639,24 @@ func errorReply(proto int, msg string) []byte {
 	return w.B
 }
 
-// runOnce runs a script once: with every shard locked (all) or those of
-// its declared keys. It returns why the run stopped to run again.
-func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, inline bool) (scriptResult, int32) {
+// runOnce runs a script once: with every shard of every database locked
+// (alldb), every shard of its database (all) or those of its declared
+// keys. It returns why the run stopped to run again.
+func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, alldb, inline bool) (scriptResult, int32) {
 	se := &s.script
 	fake := r.fake
 	fake.SelectDB(j.db) // the caller's database: its keyspace and tracker
 	ks := fake.KS
 	r.ks, r.db = ks, j.db
 	locked := fake.Locked[:0]
-	if !j.inExec {
+	r.alldb, r.alldbFrom, r.inExec = j.allDBs, false, j.inExec
+	r.xheld = r.xheld[:0]
+	if alldb && !j.inExec {
+		se.allOnce.Do(func() { se.allGlobal = s.allGlobalShards() })
+		fake.LockCross(se.allGlobal)
+		fake.prepareGlobal(fake.Cross)
+		r.alldb, r.alldbFrom, all = true, true, true
+	} else if !j.inExec {
 		if all {
 			for i := 0; i < keyspace.NumShards; i++ {
 				locked = append(locked, i)
@@ -647,7 +700,9 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 		run.name = sc.SHA
 	}
 	run.seq = r.kill.next()
-	fake.txDB, fake.txFirstDB = j.db, j.db // a script does not SELECT another database
+	// the records start in the caller's database; a SELECT of the script
+	// puts a SELECT before the next one (txSelect)
+	fake.txDB, fake.txFirstDB = j.db, j.db
 	fake.txrec = fake.txrec[:0]
 	fake.aofWait, fake.replOff = 0, 0
 	fake.W.Proto = 2
@@ -678,7 +733,7 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	if stopped {
 		stop = run.stop.Load()
 	}
-	res := scriptResult{reply: w.B, aofWait: fake.aofWait}
+	res := scriptResult{reply: w.B, aofWait: fake.aofWait, errCounted: inv.ErrorCounted}
 	if stop != stopRestart {
 		if j.fn != nil {
 			j.fn.Stats.Observe(time.Since(run.start))
@@ -696,20 +751,27 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 			shards = allShards
 		}
 		shards = r.global(shards)
+		if r.alldb {
+			se.allOnce.Do(func() { se.allGlobal = s.allGlobalShards() })
+			shards = se.allGlobal
+		}
+		endDB := fake.txDB
 		if j.inExec { // the client's EXEC logs them in its block
-			res.txrec, res.nrec = slices.Clone(fake.txrec), fake.nrec
+			res.txrec, res.nrec, res.endDB = slices.Clone(fake.txrec), fake.nrec, endDB
 		} else {
 			rec := fake.txrec
-			if fake.nrec > 1 { // one command needs no wrapper, as in Redis 7
+			// one command needs no wrapper, as in Redis 7; records that
+			// SELECT keep it
+			if fake.nrec > 1 || endDB != j.db {
 				rec = resp.AppendCommand(nil, bMULTI)
 				rec = append(rec, fake.txrec...)
 				rec = resp.AppendCommand(rec, bEXEC)
 			}
 			if s.aof != nil && s.aof.Enabled() && inv.Repl&script.ReplAOF != 0 {
-				res.aofWait = s.aof.AppendDB(j.db, rec, shards)
+				res.aofWait = s.aof.AppendSpan(j.db, endDB, rec, shards)
 			}
 			if s.repl != nil && s.repl.Active() && inv.Repl&script.ReplSlave != 0 {
-				res.replOff = s.repl.FeedDB(j.db, rec, shards)
+				res.replOff = s.repl.FeedSpan(j.db, endDB, rec, shards)
 			}
 		}
 	}
@@ -717,7 +779,25 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	if j.fn != nil {
 		se.mu.Unlock()
 	}
-	if !j.inExec {
+	switch {
+	case j.inExec:
+	case r.alldbFrom:
+		fake.UnlockCross()
+		fake.Cross = nil // allGlobalShards' slice is shared
+	default:
+		if len(r.xheld) > 0 {
+			// an entry may have moved between databases (MOVE): settle
+			// every shard before unlocking any (Keyspace.SettleShard)
+			for _, d := range fake.DBs {
+				for i := 0; i < keyspace.NumShards; i++ {
+					d.KS.SettleShard(i)
+				}
+			}
+			for k := len(r.xheld) - 1; k >= 0; k-- {
+				x := r.xheld[k]
+				fake.DBs[x/keyspace.NumShards].KS.UnlockShard(x % keyspace.NumShards)
+			}
+		}
 		for _, i := range r.extra {
 			ks.UnlockShard(i)
 		}
@@ -725,6 +805,8 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 			ks.UnlockShard(locked[k])
 		}
 	}
+	r.xheld = r.xheld[:0]
+	r.alldb, r.alldbFrom = false, false
 	if !all {
 		for _, i := range locked {
 			r.held[i] = false
@@ -820,25 +902,39 @@ type scriptUser struct {
 // as Redis does (context "lua"); it returns the error reply, "" if
 // allowed.
 func (sc *scriptCaller) aclRefusal(cmd *command.Command, args [][]byte) string {
-	if sc.who.user == nil {
+	d, ok := sc.aclCheck(cmd, args)
+	if ok {
 		return ""
+	}
+	s := sc.s
+	s.aclLog.Add(d.Reason.String(), "lua", d.Object, sc.who.user.User().Name, sc.who.info, s.nowMs())
+	return d.Error()
+}
+
+// aclCheck checks a command against the script's user; ok when allowed.
+func (sc *scriptCaller) aclCheck(cmd *command.Command, args [][]byte) (d acl.Denial, ok bool) {
+	if sc.who.user == nil {
+		return d, true
 	}
 	u := sc.who.user.User()
 	if u.Unrestricted() {
-		return ""
+		return d, true
 	}
 	s := sc.s
 	req := acl.Request{Cmd: s.users.Catalog().Lookup(cmd.Name, args), Args: args, Keys: cmd.GetKeys(args, nil)}
 	req.Channels, req.Patterns = aclChannels(cmd.Name, args)
-	d, ok := u.Check(&req)
-	if ok {
-		return ""
-	}
-	s.aclLog.Add(d.Reason.String(), "lua", d.Object, u.Name, sc.who.info, s.nowMs())
-	return d.Error()
+	return u.Check(&req)
 }
 
-func (sc *scriptCaller) Known(name []byte) bool { return sc.s.cmds.Lookup(name) != nil }
+// ACLCheck is redis.acl_check_cmd: the check of aclRefusal, not logged.
+func (sc *scriptCaller) ACLCheck(args [][]byte) (known, allowed bool) {
+	cmd := sc.s.cmds.Lookup(args[0])
+	if cmd == nil {
+		return false, false
+	}
+	_, ok := sc.aclCheck(cmd, args)
+	return true, ok
+}
 
 func (sc *scriptCaller) Log(level int, msg string) {
 	if level >= script.LogNotice {
@@ -856,52 +952,65 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		return fake.W.B
 	}
 	if sc.run.state.Load() == runStopped { // stopped to run again: no more effects
-		return errReply("ERR script stopped")
+		return errReply(errScriptStopped)
 	}
 	cmd := fake.lookupCmd(args[0])
 	if cmd == nil {
-		return errReply("ERR Unknown Redis command called from script")
+		s.countError(errReply("ERR Unknown Redis command called from script"))
+		return fake.W.B
+	}
+	// a command refused before it runs: counted in the error statistics
+	// and as a rejected call of the command, as Redis does
+	refuse := func(msg string) []byte {
+		if msg == errScriptStopped {
+			return errReply(msg)
+		}
+		s.countError(errReply(msg))
+		s.scriptCmdStats(cmd, args).Rejected.Add(1)
+		return fake.W.B
 	}
 	if !cmd.ArityOK(len(args)) {
-		return errReply("ERR Wrong number of args calling Redis command from script")
+		return refuse("ERR Wrong number of args calling Redis command from script")
 	}
 	if s.script.noscript[cmd] || cmd.Has(command.NoMulti) {
-		return errReply("ERR This Redis command is not allowed from script")
+		return refuse("ERR This Redis command is not allowed from script")
 	}
 	if cmd.Has(command.SelfLock) {
 		switch cmd.Name {
 		case "xread", "xreadgroup":
 			for _, a := range args[1:] {
 				if command.EqualFold(a, "block") {
-					return errReply("ERR " + cmd.Name + " command is not allowed with BLOCK option from scripts")
+					return refuse("ERR " + cmd.Name + " command is not allowed with BLOCK option from scripts")
 				}
 				if command.EqualFold(a, "streams") {
 					break
 				}
 			}
 		default:
-			return errReply("ERR This Redis command is not allowed from script")
+			return refuse("ERR This Redis command is not allowed from script")
 		}
 	}
 	if msg := sc.aclRefusal(cmd, args); msg != "" {
-		return errReply(msg)
+		return refuse(msg)
 	}
-	if msg := s.scriptDBRefusal(fake, cmd, args); msg != "" {
-		return errReply(msg)
+	if !sc.r.alldb && s.scriptOtherDB(fake, cmd, args) {
+		if msg := sc.holdAllDBs(); msg != "" {
+			return refuse(msg)
+		}
 	}
 	if cmd.Has(command.Write) {
 		if inv.ReadOnly {
-			return errReply("ERR Write commands are not allowed from read-only scripts.")
+			return refuse("ERR Write commands are not allowed from read-only scripts.")
 		}
 		if s.repl.IsReplica() {
-			return errReply(errReadOnlyReplica)
+			return refuse(errReadOnlyReplica)
 		}
 		if msg := s.minReplicasRefusal(); msg != "" { // min-replicas-to-write (replguard.go)
 			return errReply(msg)
 		}
 		if !sc.run.allowOOM && s.maxmemory.Load() > 0 && cmd.Has(command.DenyOOM) && !sc.run.wrote.Load() && s.freeMemory(evictBudget) == evictFail {
 			s.oomRejected.Add(1)
-			return errReply("OOM command not allowed when used memory > 'maxmemory'.")
+			return refuse("OOM command not allowed when used memory > 'maxmemory'.")
 		}
 	}
 	keys := cmd.GetKeys(args, fake.Keys[:0])
@@ -910,21 +1019,28 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		// every key must be served here (MOVED would not help a script)
 		for _, k := range keys {
 			if msg := s.cfg.Cluster.Route(RouteRequest{Keys: [][]byte{k}, Write: cmd.Has(command.Write)}); msg != "" {
-				return errReply("ERR Script attempted to access a non local key in a cluster node script")
+				return refuse("ERR Script attempted to access a non local key in a cluster node script")
 			}
 		}
 	}
 	if msg := sc.hold(cmd, keys); msg != "" {
-		return errReply(msg)
+		return refuse(msg)
 	}
 	// a command with an effect (a write, PUBLISH...) pins the run: it is
 	// not stopped and run again any more
 	if !cmd.Has(command.ReadOnly) && !sc.run.state.CompareAndSwap(runClean, runEffects) && sc.run.state.Load() == runStopped {
-		return errReply("ERR script stopped")
+		return refuse(errScriptStopped)
 	}
 	fake.Args = args
 	fake.Now = s.nowMs()
+	start := monoNow()
 	s.call(fake, cmd, false)
+	st := s.scriptCmdStats(cmd, args)
+	st.Record((monoNow() - start).Microseconds())
+	if len(fake.W.B) > 0 && fake.W.B[0] == '-' {
+		s.countError(fake.W.B)
+		st.Failed.Add(1)
+	}
 	if s.adm.monitorsN.Load() > 0 && !s.adm.skipMon[cmd] {
 		s.feedMonitors(fake, cmd)
 	}
@@ -932,6 +1048,19 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		sc.run.wrote.Store(true)
 	}
 	return fake.W.B
+}
+
+// errScriptStopped stops a run that runs again: not an error of the
+// script's.
+const errScriptStopped = "ERR script stopped"
+
+// scriptCmdStats are the statistics of a command a script calls (its
+// subcommand's for CLIENT, CONFIG...).
+func (s *Server) scriptCmdStats(cmd *command.Command, args [][]byte) *command.CallStats {
+	if cmd.Stats.Container && len(args) > 1 {
+		return s.subStatsFor(cmd.Name + "|" + strings.ToLower(string(args[1])))
+	}
+	return &cmd.Stats
 }
 
 // hold makes sure the run holds the shards cmd reaches: those of keys, or
@@ -960,7 +1089,7 @@ func (sc *scriptCaller) hold(cmd *command.Command, keys [][]byte) string {
 	sc.run.stop.Store(stopRestart) // read only if the swap below succeeds
 	if sc.run.state.CompareAndSwap(runClean, runStopped) {
 		r.kill.cancel(sc.run.seq)
-		return "ERR script stopped"
+		return errScriptStopped
 	}
 	// it has had effects: take the shards without waiting, unless a
 	// rewrite or full sync is cutting the keyspace (a shard taken now
@@ -1010,6 +1139,99 @@ func (sc *scriptCaller) hold(cmd *command.Command, keys [][]byte) string {
 	return ""
 }
 
+// scriptMayReachDB reports whether a script queued in MULTI (args: its
+// EVAL, EVALSHA or FCALL) may reach another database, so that EXEC locks
+// every database for it: a script not run yet, or one that SELECTed (or
+// reached another database) once. A script that ran without doing so
+// runs under EXEC's usual locks (every shard of the client's database):
+// locking all of them costs EXEC several times its time with 16
+// databases. If such a script SELECTs all the same (its data led it
+// there), that command fails inside the transaction and the script is
+// marked, so that the next EXEC of it locks every database.
+func (s *Server) scriptMayReachDB(cmd *command.Command, args [][]byte) bool {
+	if len(args) < 2 {
+		return true
+	}
+	se := &s.script
+	var st *script.RunStats
+	se.mu.Lock()
+	switch cmd.Name {
+	case "eval", "eval_ro":
+		if sc := se.eng.Lookup(script.SHA1Hex(string(args[1]))); sc != nil {
+			st = &sc.Stats
+		}
+	case "evalsha", "evalsha_ro":
+		if sc := se.eng.LookupSHA(args[1]); sc != nil {
+			st = &sc.Stats
+		}
+	default:
+		if fn := se.eng.Function(string(args[1])); fn != nil {
+			st = &fn.Stats
+		}
+	}
+	se.mu.Unlock()
+	return st == nil || st.Nanos.Load() == 0 || st.OtherDB.Load()
+}
+
+// holdAllDBs makes the run hold every shard of every database, before a
+// command that reaches another database than the one it holds (SELECT,
+// MOVE...). A run without effects is stopped instead, to run again with
+// every database locked; else the missing shards are taken without
+// waiting, as hold does.
+func (sc *scriptCaller) holdAllDBs() string {
+	r := sc.r
+	sc.stats.OtherDB.Store(true)
+	if r.inExec { // EXEC did not lock every database (scriptMayReachDB)
+		return "ERR Script reached another database inside MULTI for the first time; EXEC locks every database for it from now on"
+	}
+	sc.run.stop.Store(stopAllDBs) // read only if the swap below succeeds
+	if sc.run.state.CompareAndSwap(runClean, runStopped) {
+		r.kill.cancel(sc.run.seq)
+		return errScriptStopped
+	}
+	s := r.s
+	if (s.aof != nil && s.aof.Snapshotting()) || (s.repl != nil && s.repl.Snapshotting()) {
+		return otherDBErr
+	}
+	fake := r.fake
+	var taken []int // global
+	for db := range fake.DBs {
+		for i := 0; i < keyspace.NumShards; i++ {
+			if db == r.db && (r.all || r.held[i]) {
+				continue
+			}
+			ks := fake.DBs[db].KS
+			got := false
+			for try := 0; try < undeclaredTries && !got; try++ {
+				if got = ks.TryLockShard(i); !got {
+					runtime.Gosched()
+				}
+			}
+			if !got {
+				for k := len(taken) - 1; k >= 0; k-- {
+					x := taken[k]
+					fake.DBs[x/keyspace.NumShards].KS.UnlockShard(x % keyspace.NumShards)
+				}
+				return otherDBErr
+			}
+			taken = append(taken, command.GlobalShard(db, i))
+		}
+	}
+	for _, x := range taken {
+		if x/keyspace.NumShards == r.db {
+			r.extra = append(r.extra, x%keyspace.NumShards)
+			r.held[x%keyspace.NumShards] = true
+		} else {
+			r.xheld = append(r.xheld, x)
+		}
+	}
+	r.all, r.alldb = true, true
+	fake.AllLocked = true
+	return ""
+}
+
+const otherDBErr = "ERR Script reached another database while another client held part of it; it runs holding every database from its next call"
+
 const undeclaredErr = "ERR Script attempted to access a key it did not declare in KEYS while another client held it; declare every key the script uses"
 
 // SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP
@@ -1027,6 +1249,7 @@ func cmdScript(c *Client) {
 	case sub == "load" && len(c.Args) == 3:
 		se.mu.Lock()
 		sc, err := se.eng.Load(string(c.Args[2]))
+		se.noteScripts()
 		se.mu.Unlock()
 		if err != nil {
 			c.W.Error(err.Error())
@@ -1051,6 +1274,7 @@ func cmdScript(c *Client) {
 		}
 		se.mu.Lock()
 		se.eng.Flush()
+		se.noteScripts()
 		se.gen.Add(1)
 		se.mu.Unlock()
 		c.W.OK()

@@ -375,6 +375,10 @@ func cmdInfo(c *Client) {
 		"maxmemory:"+strconv.FormatInt(maxmem, 10), "maxmemory_human:"+humanBytes(maxmem),
 		"maxmemory_policy:"+s.ks.Policy().String(),
 		"lazyfree_pending_objects:0", // gantry frees at once: the collector reclaims
+		"used_memory_scripts_eval:"+strconv.FormatInt(s.script.scriptsMem.Load(), 10),
+		"number_of_cached_scripts:"+strconv.FormatInt(s.script.nScripts.Load(), 10),
+		"number_of_functions:"+strconv.FormatInt(s.script.funcCount.Load(), 10),
+		"number_of_libraries:"+strconv.FormatInt(s.script.libCount.Load(), 10),
 		"gantry_heap_alloc:"+strconv.FormatUint(ms.HeapAlloc, 10),
 		"mem_allocator:go")
 	p := []string{"loading:0", "rdb_changes_since_last_save:" + strconv.FormatInt(s.dirty.Load(), 10),

@@ -256,8 +256,9 @@ func txSpecs() []cmdSpec {
 }
 
 // execCrossDB reports whether a transaction reaches beyond the client's
-// database: a SELECT, a command that crosses databases (MOVE, SWAPDB,
-// COPY ... DB, FLUSHALL), or a WATCH in another database.
+// database: a SELECT, a script that may SELECT, a command that
+// crosses databases (MOVE, SWAPDB, COPY ... DB, FLUSHALL), or a WATCH in
+// another database.
 func (c *Client) execCrossDB(cmds []*command.Command, queued [][][]byte) bool {
 	if len(c.DBs) < 2 {
 		return false
@@ -270,8 +271,14 @@ func (c *Client) execCrossDB(cmds []*command.Command, queued [][][]byte) bool {
 	savedArgs, savedCmd := c.Args, c.Cmd
 	defer func() { c.Args, c.Cmd = savedArgs, savedCmd }()
 	for i, cmd := range cmds {
-		if cmd.Name == "select" {
+		switch cmd.Name {
+		case "select":
 			return true
+		case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro":
+			// a script runs holding what EXEC holds
+			if c.srv.scriptMayReachDB(cmd, queued[i]) {
+				return true
+			}
 		}
 		if cmd.Has(command.CrossDB) {
 			c.Args, c.Cmd = queued[i], cmd

@@ -133,8 +133,26 @@ func TestDatabaseScripts(t *testing.T) {
 		{"select 2", "OK"},
 		{"eval return(redis.call('set',KEYS[1],'s')) 1 k", "OK"}, {"get k", "s"},
 		{"eval return(redis.call('select','2')) 0", "OK"},
-		{"eval return(redis.call('select','3')) 0", "ERR:ERR SELECT of another database is not supported inside a script"},
-		{"eval return(redis.call('move',KEYS[1],'3')) 1 k", "ERR:ERR 'move' reaching another database"},
+		{"eval return(redis.call('select','16')) 0", "ERR:ERR DB index is out of range"},
+		// SELECT in a script moves its following commands only: the
+		// caller stays in database 2
+		{"eval redis.call('select','3');redis.call('set','k3','x');return(redis.call('get','k3')) 0", "x"},
+		{"get k3", "nil"}, {"eval return(redis.call('exists','k3')) 0", "0"},
+		// a script that wrote before it SELECTs takes the other databases
+		// without running again
+		{"eval redis.call('set',KEYS[1],'w');redis.call('select','4');return(redis.call('set',KEYS[1],'w4')) 1 k4", "OK"},
+		{"eval redis.call('set',KEYS[1],'w');redis.call('select','4');return(redis.call('set',KEYS[1],'w4')) 1 k4", "OK"},
+		{"get k4", "w"},
+		// MOVE, SWAPDB and FLUSHALL reach other databases too
+		{"set mv m", "OK"}, {"eval return(redis.call('move',KEYS[1],'3')) 1 mv", "1"}, {"get mv", "nil"},
+		{"eval return(redis.call('swapdb','3','5')) 0", "OK"},
+		// inside MULTI, the caller's database stays as well
+		{"multi", "OK"}, {"eval redis.call('select','6');return(redis.call('set','t','6')) 0", "QUEUED"},
+		{"set t 2", "QUEUED"}, {"exec", "[OK OK]"}, {"get t", "2"}, {"del t", "1"},
+		{"select 3", "OK"}, {"get k3", "nil"}, {"get mv", "nil"},
+		{"select 5", "OK"}, {"get k3", "x"}, {"get mv", "m"},
+		{"select 4", "OK"}, {"get k4", "w4"}, {"select 6", "OK"}, {"get t", "6"}, {"flushall", "OK"},
+		{"select 2", "OK"}, {"set k s", "OK"},
 		// declared-key locking in database 2, the fallback to every shard
 		// of database 2 on an undeclared key, FLUSHDB of database 2 only
 		{"eval redis.call('set',KEYS[1],'a');redis.call('set',ARGV[1],'b');return(redis.call('get',ARGV[1])) 1 k other", "b"},
@@ -142,6 +160,15 @@ func TestDatabaseScripts(t *testing.T) {
 		{"select 0", "OK"}, {"get k", "nil"}, {"get other", "nil"}, {"set z 0", "OK"},
 		{"select 2", "OK"}, {"eval redis.call('flushdb');return(redis.call('dbsize')) 1 k", "0"},
 		{"select 0", "OK"}, {"get z", "0"},
+		// a script known not to SELECT runs in EXEC under the usual locks;
+		// when it SELECTs all the same, that command fails, and the next
+		// EXEC of it locks every database
+		{"select 2", "OK"},
+		{"eval redis.call('select',ARGV[1]);return(redis.call('set','t','x')) 0 2", "OK"},
+		{"multi", "OK"}, {"eval redis.call('select',ARGV[1]);return(redis.call('set','t','x')) 0 7", "QUEUED"},
+		{"exec", "[ERR(ERR Script reached another database inside MULTI for the first time; EXEC locks every database for it from now on script: f_afd83d16d20a8f8b8b154d017b4a7ef1f2b31d75, on @user_script:1.)]"},
+		{"multi", "OK"}, {"eval redis.call('select',ARGV[1]);return(redis.call('set','t','x')) 0 7", "QUEUED"}, {"exec", "[OK]"},
+		{"select 7", "OK"}, {"get t", "x"},
 	})
 }
 
@@ -235,10 +262,15 @@ func TestDatabasesPersist(t *testing.T) {
 		// writes an undeclared key; one that writes once (no MULTI wrapper)
 		{"eval redis.call('set',KEYS[1],'d');redis.call('set','u','10');return(redis.call('get','u')) 1 d", "10"},
 		{"select 11", "OK"}, {"eval return(redis.call('set',KEYS[1],'11')) 1 e", "OK"},
+		// a script that SELECTs: its writes in databases 11, 12 and 13,
+		// the caller's next write in 11
+		{"eval redis.call('set',KEYS[1],'11');redis.call('select','12');redis.call('set','g','12');redis.call('select','13');return(redis.call('set','g','13')) 1 g", "OK"},
+		{"set h 11", "OK"},
+		{"eval redis.call('select','14');return(redis.call('set','one','14')) 0", "OK"}, {"set h2 11", "OK"},
 	}
 	e.runWith(c, steps)
 	before := dbData(t, c, 16)
-	if len(before) != 12 {
+	if len(before) != 18 {
 		t.Fatalf("%d keys before the restart: %v", len(before), before)
 	}
 	e.srv.Close()
@@ -347,7 +379,12 @@ func TestDatabaseReplica(t *testing.T) {
 		// and a one-write transaction (logged without MULTI/EXEC)
 		{"select 8", "OK"}, {"eval return(redis.call('set',KEYS[1],'8')) 1 s", "OK"},
 		{"eval redis.call('incr',KEYS[1]);return(redis.call('set','u','8')) 1 n", "OK"},
-		{"multi", "OK"}, {"set t 8", "QUEUED"}, {"exec", "[OK]"}, {"select 5", "OK"}})
+		{"multi", "OK"}, {"set t 8", "QUEUED"}, {"exec", "[OK]"},
+		// a script that SELECTs, then the caller's write in database 8
+		{"eval redis.call('set','x','8');redis.call('select','9');redis.call('incr','x');redis.call('select','10');return(redis.call('incr','x')) 0", "1"},
+		{"set after 8", "OK"},
+		{"eval redis.call('select','11');return(redis.call('set','one','11')) 0", "OK"}, {"set after2 8", "OK"},
+		{"select 5", "OK"}})
 	waitSynced(t, p, r)
 	rc := r.oneConn()
 	assertSameData(t, "on the replica", dbData(t, pc, 16), dbData(t, rc, 16))

@@ -48,3 +48,31 @@ func BenchmarkEvalshaPipelined(b *testing.B) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkEvalInMulti runs MULTI, EVALSHA (an INCR), EXEC from one
+// client: with 16 databases EXEC locks every shard of every database,
+// since the script may SELECT; with one database, every shard of it.
+func BenchmarkEvalInMulti(b *testing.B) {
+	for _, dbs := range []int{1, 16} {
+		b.Run(fmt.Sprintf("databases=%d", dbs), func(b *testing.B) {
+			t := &testing.T{}
+			e := startServer(t, func(c *Config) { c.Databases = dbs })
+			defer e.srv.Close()
+			ctx := context.Background()
+			sha, err := e.rdb.ScriptLoad(ctx, "return redis.call('incr', KEYS[1])").Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := redis.NewClient(&redis.Options{Addr: e.addr, DisableIdentity: true, PoolSize: 1})
+			defer c.Close()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p := c.TxPipeline()
+				p.EvalSha(ctx, sha, []string{"k"})
+				if _, err := p.Exec(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

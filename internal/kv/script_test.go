@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -221,4 +222,87 @@ func mustDo(t *testing.T, c *redis.Client, want string, args ...any) {
 	if got != want {
 		t.Errorf("%q: got %q, want %q", args, got, want)
 	}
+}
+
+// TestScriptInfoMemory: INFO memory counts the cached scripts and the
+// functions, as Redis 7's number_of_cached_scripts and friends.
+func TestScriptInfoMemory(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	field := func(name string) string {
+		t.Helper()
+		for _, l := range strings.Split(e.rdb.Info(ctx, "memory").Val(), "\r\n") {
+			if v, ok := strings.CutPrefix(l, name+":"); ok {
+				return v
+			}
+		}
+		t.Fatalf("INFO memory has no %s", name)
+		return ""
+	}
+	e.run([]step{{"script load return(1)", "*"}, {"script load return(2)", "*"}, {"eval return(3) 0", "3"}, {"eval return(3) 0", "3"}})
+	if n := field("number_of_cached_scripts"); n != "3" {
+		t.Errorf("number_of_cached_scripts %s, want 3", n)
+	}
+	if m := field("used_memory_scripts_eval"); m == "0" {
+		t.Errorf("used_memory_scripts_eval 0 with 3 scripts")
+	}
+	lib := "#!lua name=l\nredis.register_function('f1', function() return 1 end)\nredis.register_function('f2', function() return 2 end)"
+	if err := e.rdb.FunctionLoad(ctx, lib).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if f, l := field("number_of_functions"), field("number_of_libraries"); f != "2" || l != "1" {
+		t.Errorf("functions %s libraries %s, want 2 and 1", f, l)
+	}
+	e.run([]step{{"script flush async", "OK"}})
+	if n, m := field("number_of_cached_scripts"), field("used_memory_scripts_eval"); n != "0" || m != "0" {
+		t.Errorf("after SCRIPT FLUSH: %s scripts, %s bytes", n, m)
+	}
+}
+
+// TestScriptErrorStats: the commands a script calls count in INFO
+// commandstats (calls, failed and rejected calls) and errorstats, and an
+// error they replied that the script passes on is not counted twice, as
+// Redis 7 reports them.
+func TestScriptErrorStats(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	check := func(when string, want ...string) {
+		t.Helper()
+		info := e.rdb.Info(ctx, "commandstats", "errorstats", "stats").Val()
+		for _, w := range want {
+			if !regexp.MustCompile(`(?m)^` + w).MatchString(info) {
+				t.Errorf("%s: no line matching %s in\n%s", when, w, info)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		want  []string
+	}{
+		{"raised OOM refusal", []step{{"append pad v", "*"}, {"config set maxmemory 1", "OK"},
+			{"eval return(redis.call('set','x','y')) 1 x", "ERR:OOM command not allowed"}},
+			[]string{`errorstat_OOM:count=1\r`, `total_error_replies:1\r`, `cmdstat_set:calls=0,.*rejected_calls=1,failed_calls=0`,
+				`cmdstat_eval:calls=1,.*rejected_calls=0,failed_calls=1`}},
+		{"pcall OOM refusal returned", []step{{"append pad v", "*"}, {"config set maxmemory 1", "OK"},
+			{"eval return(redis.pcall('set','x','y')) 1 x", "ERR:OOM command not allowed"}},
+			[]string{`errorstat_OOM:count=1\r`, `total_error_replies:1\r`, `cmdstat_set:calls=0,.*rejected_calls=1,failed_calls=0`,
+				`cmdstat_eval:calls=1,.*rejected_calls=0,failed_calls=1`}},
+		{"raised command error", []step{{"eval return(redis.call('select',99)) 0", "ERR:ERR DB index is out of range"}},
+			[]string{`errorstat_ERR:count=1\r`, `total_error_replies:1\r`, `cmdstat_select:calls=1,.*rejected_calls=0,failed_calls=1`,
+				`cmdstat_eval:calls=1,.*rejected_calls=0,failed_calls=1`}},
+		{"pcall command error caught", []step{{"eval return(redis.pcall('select',99)['err']) 0", "ERR DB index is out of range"}},
+			[]string{`errorstat_ERR:count=1\r`, `total_error_replies:1\r`, `cmdstat_select:calls=1,.*failed_calls=1`,
+				`cmdstat_eval:calls=1,.*rejected_calls=0,failed_calls=0`}},
+		{"script's own error counted", []step{{"eval return(redis.error_reply('MYERR_x')) 0", "ERR:MYERR_x"}},
+			[]string{`errorstat_MYERR_x:count=1\r`, `total_error_replies:1\r`, `cmdstat_eval:calls=1,.*failed_calls=1`}},
+		{"read-only script refusal", []step{{"eval_ro return(redis.call('set','x','y')) 1 x", "ERR:ERR Write commands are not allowed from read-only scripts"}},
+			[]string{`errorstat_ERR:count=1\r`, `total_error_replies:1\r`, `cmdstat_set:calls=0,.*rejected_calls=1`,
+				`cmdstat_eval_ro:calls=1,.*failed_calls=1`}},
+	} {
+		e.run([]step{{"config set maxmemory 0", "OK"}, {"config resetstat", "OK"}})
+		e.run(tc.steps)
+		check(tc.name, tc.want...)
+	}
+	e.run([]step{{"config set maxmemory 0", "OK"}})
 }

@@ -356,6 +356,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.config = configTable()
 	s.cmds = commandTable()
+	s.registerFunction()
 	if err := s.initACL(); err != nil {
 		return nil, err
 	}

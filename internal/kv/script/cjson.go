@@ -173,7 +173,7 @@ func (cj *cjson) appendValue(b []byte, v lua.LValue, depth int) ([]byte, string)
 		b = append(b, '{')
 		first := true
 		var bad string
-		x.ForEach(func(k, val lua.LValue) {
+		forEach(x, func(k, val lua.LValue) {
 			if bad != "" {
 				return
 			}
@@ -211,7 +211,7 @@ func (cj *cjson) appendValue(b []byte, v lua.LValue, depth int) ([]byte, string)
 func (cj *cjson) arrayLen(t *lua.LTable) (int, bool, string) {
 	maxKey, items := 0, 0
 	isArray := true
-	t.ForEach(func(k, _ lua.LValue) {
+	forEach(t, func(k, _ lua.LValue) {
 		n, ok := k.(lua.LNumber)
 		if !ok || float64(n) < 1 || float64(n) != math.Floor(float64(n)) {
 			isArray = false

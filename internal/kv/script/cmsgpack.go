@@ -85,9 +85,9 @@ func msgpackAppend(b []byte, v lua.LValue, level int) []byte {
 			return b
 		}
 		n := 0
-		x.ForEach(func(_, _ lua.LValue) { n++ })
+		forEach(x, func(_, _ lua.LValue) { n++ })
 		b = msgpackHeader(b, n, 0x80, 0xde, 0xdf)
-		x.ForEach(func(k, val lua.LValue) {
+		forEach(x, func(k, val lua.LValue) {
 			b = msgpackAppend(b, k, level+1)
 			b = msgpackAppend(b, val, level+1)
 		})
@@ -143,7 +143,7 @@ func msgpackInt(b []byte, n int64) []byte {
 func msgpackArrayLen(t *lua.LTable) (int, bool) {
 	count, maxKey := 0, 0
 	ok := true
-	t.ForEach(func(k, _ lua.LValue) {
+	forEach(t, func(k, _ lua.LValue) {
 		n, isNum := k.(lua.LNumber)
 		if !isNum || float64(n) < 1 || float64(n) != math.Floor(float64(n)) {
 			ok = false

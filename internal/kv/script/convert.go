@@ -73,7 +73,7 @@ func writeReply(L *lua.LState, v lua.LValue, w *resp.Writer, depth int) {
 		}
 		if m, ok := x.RawGetString("map").(*lua.LTable); ok {
 			var keys, vals []lua.LValue
-			m.ForEach(func(k, v lua.LValue) { keys = append(keys, k); vals = append(vals, v) })
+			forEach(m, func(k, v lua.LValue) { keys = append(keys, k); vals = append(vals, v) })
 			w.Map(len(keys))
 			for i := range keys {
 				writeReply(L, keys[i], w, depth+1)
@@ -83,7 +83,7 @@ func writeReply(L *lua.LState, v lua.LValue, w *resp.Writer, depth int) {
 		}
 		if s, ok := x.RawGetString("set").(*lua.LTable); ok {
 			var keys []lua.LValue
-			s.ForEach(func(k, _ lua.LValue) { keys = append(keys, k) })
+			forEach(s, func(k, _ lua.LValue) { keys = append(keys, k) })
 			w.Set(len(keys))
 			for _, k := range keys {
 				writeReply(L, k, w, depth+1)
@@ -139,8 +139,11 @@ func replyToLua(L *lua.LState, b []byte, depth int) (lua.LValue, int, error) {
 		t.RawSetString("ok", lua.LString(line))
 		return t, next, nil
 	case '-':
-		t := L.CreateTable(0, 1)
+		t := L.CreateTable(0, 2)
 		t.RawSetString("err", lua.LString(line))
+		// the server counted this error when the command replied it (INFO
+		// errorstats): the script's reply with it is not counted again
+		t.RawSetString(noStatsField, lua.LTrue)
 		return t, next, nil
 	case ':':
 		n, err := strconv.ParseInt(string(line), 10, 64)
@@ -247,4 +250,15 @@ func replyToLua(L *lua.LState, b []byte, depth int) (lua.LValue, int, error) {
 		return t, next, nil
 	}
 	return nil, 0, errReply
+}
+
+// forEach calls fn on each pair of t in the order of Lua's next (and so
+// pairs): the array part, then the keys in the order they were first
+// set. LTable.ForEach walks Go maps, in an order that changes from run
+// to run; cmsgpack.pack, cjson.encode and the replies of maps follow the
+// order a script sees instead, the same on every run.
+func forEach(t *lua.LTable, fn func(k, v lua.LValue)) {
+	for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
+		fn(k, v)
+	}
 }

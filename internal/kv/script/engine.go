@@ -29,8 +29,10 @@ type Caller interface {
 	Call(inv *Invocation, args [][]byte) []byte
 	// Log writes a message of redis.log at a level (0 debug .. 3 warning).
 	Log(level int, msg string)
-	// Known reports whether name is a command (redis.acl_check_cmd).
-	Known(name []byte) bool
+	// ACLCheck is redis.acl_check_cmd: whether args[0] is a command
+	// (known) and the script's user may run args (allowed), without
+	// logging a refusal.
+	ACLCheck(args [][]byte) (known, allowed bool)
 }
 
 // Invocation is one run of a script or function.
@@ -49,6 +51,12 @@ type Invocation struct {
 	// Name is the script's function name in error replies: f_<sha1> or
 	// the function's name.
 	Name string
+	// ErrorCounted is set by the run when its reply is an error a
+	// command of the script replied (redis.call raising it, or the table
+	// of redis.pcall returned): the server counted it in its error
+	// statistics then, and does not count it again (Redis 7 does the
+	// same).
+	ErrorCounted bool
 }
 
 // redis.set_repl flags.
@@ -112,6 +120,9 @@ type RunStats struct {
 	Nanos atomic.Int64
 	// Undeclared is set once a run touched an undeclared key.
 	Undeclared atomic.Bool
+	// OtherDB is set once a run SELECTed another database or reached one
+	// (MOVE, SWAPDB...): it then runs holding every database.
+	OtherDB atomic.Bool
 }
 
 // Observe folds one run's duration into Nanos. A run counts for at most
@@ -135,6 +146,8 @@ func (r *RunStats) Observe(d time.Duration) {
 type Engine struct {
 	L       *lua.LState
 	scripts map[string]*Script
+	// scriptsMem is ScriptsMemory, kept as scripts are cached
+	scriptsMem int64
 	// the running invocation, for the redis library
 	inv *Invocation
 	// globals: the real table; env: the read-only view scripts see
@@ -209,6 +222,7 @@ func (e *Engine) Load(body string) (*Script, error) {
 	fn.Proto.IsVarArg &^= lua.VarArgNeedsArg
 	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn, name: "f_" + sha}
 	e.scripts[sha] = s
+	e.scriptsMem += scriptMem(s)
 	return s, nil
 }
 
@@ -246,19 +260,19 @@ func (e *Engine) LookupSHA(sha []byte) *Script {
 func (e *Engine) Exists(sha string) bool { return e.Lookup(sha) != nil }
 
 // Flush forgets every cached script (SCRIPT FLUSH).
-func (e *Engine) Flush() { e.scripts = make(map[string]*Script) }
+func (e *Engine) Flush() {
+	e.scripts = make(map[string]*Script)
+	e.scriptsMem = 0
+}
 
 // NumScripts is the number of cached scripts.
 func (e *Engine) NumScripts() int { return len(e.scripts) }
 
 // ScriptsMemory estimates the bytes the cached scripts hold.
-func (e *Engine) ScriptsMemory() int64 {
-	var n int64
-	for _, s := range e.scripts {
-		n += int64(len(s.Body)) + 200
-	}
-	return n
-}
+func (e *Engine) ScriptsMemory() int64 { return e.scriptsMem }
+
+// scriptMem estimates the bytes a cached script holds.
+func scriptMem(s *Script) int64 { return int64(len(s.Body)) + 200 }
 
 // parseShebang reads "#!lua flags=a,b" on the first line of an EVAL
 // script; the line is replaced by an empty one so line numbers stay.
@@ -354,6 +368,7 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 		inv.Ctx = context.Background()
 	}
 	e.inv = inv
+	inv.ErrorCounted = false
 	defer func() { e.inv = nil }()
 	if prepare != nil {
 		prepare(L)
@@ -380,7 +395,20 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 	}
 	ret := L.Get(-1)
 	L.SetTop(top)
+	if t, ok := ret.(*lua.LTable); ok {
+		inv.ErrorCounted = counted(t)
+	}
 	writeReply(L, ret, w, 0)
+}
+
+// noStatsField marks an error table made from a command's error reply
+// (the field Redis sets too): the server counted the error already.
+const noStatsField = "ignore_error_stats_update"
+
+// counted reports whether t is an error the server counted already.
+func counted(t *lua.LTable) bool {
+	_, isErr := t.RawGetString("err").(lua.LString)
+	return isErr && lua.LVAsBool(t.RawGetString(noStatsField))
 }
 
 // errorHandler turns an error into Redis's error table {err=, source=,
@@ -431,6 +459,7 @@ func (e *Engine) writeError(err error, inv *Invocation, w *resp.Writer, source s
 	if msg == "" {
 		msg = "ERR"
 	}
+	inv.ErrorCounted = counted(t)
 	if src, line := t.RawGetString("source"), t.RawGetString("line"); src != lua.LNil && line != lua.LNil {
 		msg += " script: " + inv.Name + ", on " + lua.LVAsString(src) + ":" + lua.LVAsString(line) + "."
 	}

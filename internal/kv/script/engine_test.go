@@ -2,6 +2,7 @@ package script
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -49,8 +50,10 @@ func (c *echoCaller) Call(inv *Invocation, args [][]byte) []byte {
 	return w.B
 }
 
-func (c *echoCaller) Log(int, string)        {}
-func (c *echoCaller) Known(name []byte) bool { return string(name) != "nosuch" }
+func (c *echoCaller) Log(int, string) {}
+func (c *echoCaller) ACLCheck(args [][]byte) (known, allowed bool) {
+	return string(args[0]) != "nosuch", string(args[0]) != "denied"
+}
 
 func run(t *testing.T, e *Engine, body string, proto int, keys, argv []string) string {
 	t.Helper()
@@ -111,6 +114,9 @@ func TestConversions(t *testing.T) {
 		{"cjson numbers", "return table.concat(cjson.decode('[0.0, -5e3, -1, 0.3e-3, 1023.2, 0e10]'), ' ')", 2, "$26\r\n0 -5000 -1 0.0003 1023.2 0\r\n"},
 		{"cmsgpack double", "local s = cmsgpack.pack(0.1); return #s", 2, ":9\r\n"},
 		{"cmsgpack round trip", "local t = cmsgpack.unpack(cmsgpack.pack({1,2,{a='x'}})); return t[3].a", 2, "$1\r\nx\r\n"},
+		{"acl_check_cmd allowed", "return redis.acl_check_cmd('set','k','v')", 2, ":1\r\n"},
+		{"acl_check_cmd denied is false", "return redis.acl_check_cmd('denied','k')", 2, "$-1\r\n"},
+		{"string.dump cannot be loaded", "local f, err = loadstring(string.dump(function() return 1 end)); return {type(f), err}", 2, "*2\r\n$3\r\nnil\r\n$29\r\nbinary chunks are not allowed\r\n"},
 		{"bit", "return {bit.band(7,3), bit.bor(1,2,4), bit.bxor(1,3), bit.lshift(1,4), bit.tobit(0xffffffff)}", 2, "*5\r\n:3\r\n:7\r\n:2\r\n:16\r\n:-1\r\n"},
 	}
 	for _, tt := range tests {
@@ -241,5 +247,27 @@ func TestRandomSeeded(t *testing.T) {
 	c := run(t, e, body, 2, nil, []string{"11"})
 	if a != b || a == c {
 		t.Errorf("seed 10: %q %q, seed 11: %q", a, b, c)
+	}
+}
+
+// TestTableOrderStable: cmsgpack.pack and cjson.encode walk a table in
+// the order of pairs (keys in the order first set), the same on every
+// run, so a circular table packs as Redis's test expects.
+func TestTableOrderStable(t *testing.T) {
+	e := New()
+	defer e.Close()
+	body := `local a = {x=nil,y=5}
+		local b = {x=a}
+		a['x'] = b
+		local encoded = cmsgpack.pack(a)
+		local h = ""
+		for i = 1, #encoded do h = h .. string.format("%02x",string.byte(encoded,i)) end
+		return {h, cjson.encode({b=1, a=2, c=3, d=4, e=5})}`
+	const hex = "82a17905a17881a17882a17905a17881a17882a17905a17881a17882a17905a17881a17882a17905a17881a17882a17905a17881a17882a17905a17881a17882a17905a17881a178c0"
+	want := "*2\r\n$" + strconv.Itoa(len(hex)) + "\r\n" + hex + "\r\n$31\r\n{\"b\":1,\"a\":2,\"c\":3,\"d\":4,\"e\":5}\r\n"
+	for i := 0; i < 20; i++ { // Go's map order would differ between runs
+		if got := run(t, e, body, 2, nil, nil); got != want {
+			t.Fatalf("run %d: got %q, want %q", i, got, want)
+		}
 	}
 }

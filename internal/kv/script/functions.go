@@ -227,7 +227,7 @@ func (e *Engine) registerFunction(L *lua.LState) int {
 			L.RaiseError("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
 		}
 		var bad string
-		t.ForEach(func(k, v lua.LValue) {
+		forEach(t, func(k, v lua.LValue) {
 			switch lua.LVAsString(k) {
 			case "function_name":
 				s, ok := v.(lua.LString)
@@ -253,7 +253,7 @@ func (e *Engine) registerFunction(L *lua.LState) int {
 					bad = "flags argument to redis.register_function must be a table representing function flags"
 					return
 				}
-				ft.ForEach(func(_, fv lua.LValue) {
+				forEach(ft, func(_, fv lua.LValue) {
 					fl, ok := flagByName(lua.LVAsString(fv))
 					if !ok {
 						bad = "unknown flag given"

@@ -47,6 +47,19 @@ func (e *Engine) openLibs() {
 		L.Push(fn)
 		return 1
 	}))
+	// string.dump: gopher-lua has no Lua 5.1 bytecode to give, and no
+	// binary chunk can be loaded here (nor in Redis: loadstring refuses
+	// them), so a dump is good for nothing but that refusal; it is the
+	// binary chunk's signature and version alone ("\27Lua" 0x51), which
+	// loadstring refuses as Redis does (gopher-lua's own string.dump
+	// raised an error instead)
+	g.RawGetString("string").(*lua.LTable).RawSetString("dump", L.NewFunction(func(L *lua.LState) int {
+		if f := L.CheckFunction(1); f.IsG {
+			L.RaiseError("unable to dump given function")
+		}
+		L.Push(lua.LString("\x1bLua\x51"))
+		return 1
+	}))
 	math := g.RawGetString("math").(*lua.LTable)
 	// Redis seeds math.random the same way for every script run, so
 	// scripts are deterministic; gopher-lua's random is Go's, seeded here

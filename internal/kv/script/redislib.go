@@ -103,10 +103,11 @@ func (e *Engine) redisLib() *lua.LTable {
 				L.RaiseError("redis.acl_check_cmd() can only be called from a script")
 			}
 			args := e.callArgs(L)
-			if !e.inv.Caller.Known(args[0]) {
+			known, allowed := e.inv.Caller.ACLCheck(args)
+			if !known {
 				L.RaiseError("Invalid command passed to redis.acl_check_cmd()")
 			}
-			L.Push(lua.LTrue)
+			L.Push(lua.LBool(allowed))
 			return 1
 		},
 		"register_function": e.registerFunction,
