@@ -470,6 +470,12 @@ func cmdEval(c *Client) {
 			c.W.Error(errReadOnlyReplica)
 			return
 		}
+		// a script that may write is refused up front, as Redis does,
+		// rather than at its first write
+		if msg := s.minReplicasRefusal(); !ro && msg != "" {
+			c.W.Error(msg)
+			return
+		}
 		if !ro && flags&script.FlagAllowOOM == 0 && s.maxmemory.Load() > 0 && s.freeMemory(evictBudget) == evictFail {
 			s.oomRejected.Add(1)
 			c.W.Error("OOM command not allowed when used memory > 'maxmemory'.")

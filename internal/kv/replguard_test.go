@@ -60,6 +60,19 @@ func TestReplMinReplicasToWrite(t *testing.T) {
 	if got := p.infoField("min_slaves_good_slaves"); got != "0" {
 		t.Errorf("min_slaves_good_slaves %s, want 0", got)
 	}
+	// a shebang script that may write is refused before it runs, even
+	// one that only reads; one flagged no-writes runs
+	p.setConfig("min-replicas-to-write", "1")
+	ctx := context.Background()
+	for _, tc := range []struct{ script, want string }{
+		{"#!lua\nreturn redis.call('get', KEYS[1])", "NOREPLICAS Not enough good replicas to write."},
+		{"#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", ""},
+	} {
+		err := c.Eval(ctx, tc.script, []string{"k"}).Err()
+		if got := fmt.Sprint(err); (tc.want == "") != (err == nil) || tc.want != "" && got != tc.want {
+			t.Errorf("eval %q: %v, want %q", tc.script, err, tc.want)
+		}
+	}
 	p.setConfig("min-replicas-to-write", "0")
 
 	// a good replica lets writes through
