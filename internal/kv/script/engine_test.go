@@ -117,6 +117,7 @@ func TestConversions(t *testing.T) {
 		{"acl_check_cmd allowed", "return redis.acl_check_cmd('set','k','v')", 2, ":1\r\n"},
 		{"acl_check_cmd denied is false", "return redis.acl_check_cmd('denied','k')", 2, "$-1\r\n"},
 		{"string.dump cannot be loaded", "local f, err = loadstring(string.dump(function() return 1 end)); return {type(f), err}", 2, "*2\r\n$3\r\nnil\r\n$29\r\nbinary chunks are not allowed\r\n"},
+		{"getmetatable of nil and numbers", "return {getmetatable(nil) == nil, getmetatable(1) == nil, getmetatable(true) == nil}", 2, "*3\r\n:1\r\n:1\r\n:1\r\n"},
 		{"bit", "return {bit.band(7,3), bit.bor(1,2,4), bit.bxor(1,3), bit.lshift(1,4), bit.tobit(0xffffffff)}", 2, "*5\r\n:3\r\n:7\r\n:2\r\n:16\r\n:-1\r\n"},
 	}
 	for _, tt := range tests {
@@ -146,6 +147,9 @@ func TestErrors(t *testing.T) {
 		{"no os", "return os.time()", "-ERR user_script:1: Script attempted to access nonexistent global variable 'os'"},
 		{"no arguments", "redis.call()", "-ERR Please specify at least one argument for this redis lib call script: f_"},
 		{"bad argument type", "redis.call('get', {})", "-ERR Lua redis lib command arguments must be strings or integers"},
+		{"calling nil", "local f = nil; f()", "-ERR user_script:1: attempt to call a nil value script: f_"},
+		{"calling a number", "local n = 1; n()", "-ERR user_script:1: attempt to call a number value script: f_"},
+		{"calling a loaded dump", "return loadstring(string.dump(function() return 1 end))()", "-ERR user_script:1: attempt to call a nil value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -60,6 +60,28 @@ func (e *Engine) openLibs() {
 		L.Push(lua.LString("\x1bLua\x51"))
 		return 1
 	}))
+	// Calling a nil, boolean or number: gopher-lua says "attempt to call a
+	// non-function object", Lua 5.1 (and so Redis) "attempt to call a nil
+	// value", which scripts and their callers match on. A __call on those
+	// types' shared metatables raises Lua 5.1's message at the caller's
+	// line; getmetatable keeps answering nil for them, as in Lua 5.1.
+	for _, v := range []lua.LValue{lua.LNil, lua.LFalse, lua.LNumber(0)} {
+		mt := L.NewTable()
+		mt.RawSetString("__call", L.NewFunction(func(L *lua.LState) int {
+			L.RaiseError("attempt to call a %s value", L.Get(1).Type())
+			return 0
+		}))
+		L.SetMetatable(v, mt)
+	}
+	g.RawSetString("getmetatable", L.NewFunction(func(L *lua.LState) int {
+		switch v := L.CheckAny(1); v.Type() {
+		case lua.LTNil, lua.LTBool, lua.LTNumber:
+			L.Push(lua.LNil)
+		default:
+			L.Push(L.GetMetatable(v))
+		}
+		return 1
+	}))
 	math := g.RawGetString("math").(*lua.LTable)
 	// Redis seeds math.random the same way for every script run, so
 	// scripts are deterministic; gopher-lua's random is Go's, seeded here
