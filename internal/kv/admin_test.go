@@ -447,26 +447,7 @@ func TestMonitorReset(t *testing.T) {
 // record is SELECT 0, as Redis's (tools reading the stream expect it).
 func TestReplStreamStartsWithSelect(t *testing.T) {
 	e := startServer(t, nil)
-	r := e.raw()
-	if _, err := r.nc.Write([]byte("SYNC\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	br := bufio.NewReader(r.nc)
-	var size int
-	for { // the payload's header, after newlines the primary may send first
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(line, "$") {
-			size, _ = strconv.Atoi(strings.TrimSpace(line[1:]))
-			break
-		}
-	}
-	if _, err := br.Discard(size); err != nil {
-		t.Fatal(err)
-	}
+	br := e.syncStream()
 	e.run([]step{{"set k v", "OK"}})
 	want := "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n"
 	got := make([]byte, 0, len(want))

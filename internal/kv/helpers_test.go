@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -262,4 +264,31 @@ func tempDirForBuild() (string, error) {
 	d, err := os.MkdirTemp("", "gantry-kv-test")
 	buildDir = d
 	return d, err
+}
+
+// syncStream attaches to the server's replication stream as a replica
+// does (SYNC), skips the snapshot and returns the stream that follows.
+func (e *testEnv) syncStream() *bufio.Reader {
+	e.t.Helper()
+	r := e.raw()
+	if _, err := r.nc.Write([]byte("SYNC\r\n")); err != nil {
+		e.t.Fatal(err)
+	}
+	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(r.nc)
+	var size int
+	for { // the payload's header, after newlines the primary may send first
+		line, err := br.ReadString('\n')
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "$") {
+			size, _ = strconv.Atoi(strings.TrimSpace(line[1:]))
+			break
+		}
+	}
+	if _, err := br.Discard(size); err != nil {
+		e.t.Fatal(err)
+	}
+	return br
 }

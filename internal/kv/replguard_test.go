@@ -1,14 +1,12 @@
 package kv
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestReplMinReplicasToWrite: a primary without enough good replicas
@@ -139,26 +137,7 @@ func TestReplServeStaleDataNo(t *testing.T) {
 // replica serves no replica, so the links end once drained).
 func TestReplicaOfSendsAcknowledgedWrites(t *testing.T) {
 	e := startServer(t, nil)
-	r := e.raw()
-	if _, err := r.nc.Write([]byte("SYNC\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	br := bufio.NewReader(r.nc)
-	var size int
-	for { // the payload's header, after newlines the primary may send first
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(line, "$") {
-			size, _ = strconv.Atoi(strings.TrimSpace(line[1:]))
-			break
-		}
-	}
-	if _, err := br.Discard(size); err != nil {
-		t.Fatal(err)
-	}
+	br := e.syncStream()
 	c := e.oneConn()
 	e.runWith(c, []step{{"set k v", "OK"}, {"replicaof 127.0.0.1 0", "OK"}, {"set k w", "ERR:READONLY"}})
 	rest, err := io.ReadAll(br)
