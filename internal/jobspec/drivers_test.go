@@ -1,7 +1,6 @@
 package jobspec
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -36,21 +35,7 @@ func TestParseAndValidateDrivers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseAndValidate([]byte(tc.doc))
-			if tc.want == nil {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			var pe *Error
-			if !errors.As(err, &pe) || len(pe.Problems) != len(tc.want) {
-				t.Fatalf("err %v, want %d problems: %q", err, len(tc.want), tc.want)
-			}
-			for i, w := range tc.want {
-				if got := pe.Problems[i].String(); !strings.HasPrefix(got, w) {
-					t.Errorf("problem %d = %q, want %q", i, got, w)
-				}
-			}
+			wantProblems(t, err, tc.want)
 		})
 	}
 }

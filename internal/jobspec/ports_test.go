@@ -1,9 +1,7 @@
 package jobspec
 
 import (
-	"errors"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/gantry-project/gantry/internal/structs"
@@ -54,21 +52,7 @@ func TestParsePorts(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseAndValidate([]byte(head+tc.doc), nil)
-			if tc.want == nil {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			var pe *Error
-			if !errors.As(err, &pe) || len(pe.Problems) != len(tc.want) {
-				t.Fatalf("err %v, want %d problems: %q", err, len(tc.want), tc.want)
-			}
-			for i, w := range tc.want {
-				if got := pe.Problems[i].String(); !strings.HasPrefix(got, w) {
-					t.Errorf("problem %d = %q, want prefix %q", i, got, w)
-				}
-			}
+			wantProblems(t, err, tc.want)
 		})
 	}
 }

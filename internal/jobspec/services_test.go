@@ -1,8 +1,6 @@
 package jobspec
 
 import (
-	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -59,15 +57,7 @@ func TestParseServices(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseAndValidate([]byte(head+tc.doc), nil)
-			var pe *Error
-			if !errors.As(err, &pe) || len(pe.Problems) != len(tc.want) {
-				t.Fatalf("err %v, want %d problems: %q", err, len(tc.want), tc.want)
-			}
-			for i, w := range tc.want {
-				if got := pe.Problems[i].String(); !strings.HasPrefix(got, w) {
-					t.Errorf("problem %d = %q, want prefix %q", i, got, w)
-				}
-			}
+			wantProblems(t, err, tc.want)
 		})
 	}
 }

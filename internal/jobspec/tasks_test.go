@@ -84,21 +84,28 @@ func TestParseTasks(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseAndValidate([]byte(head+tc.doc), nil)
-			if tc.want == nil {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			var pe *Error
-			if !errors.As(err, &pe) || len(pe.Problems) != len(tc.want) {
-				t.Fatalf("err %v, want %d problems: %q", err, len(tc.want), tc.want)
-			}
-			for i, w := range tc.want {
-				if got := pe.Problems[i].String(); !strings.HasPrefix(got, w) {
-					t.Errorf("problem %d = %q, want prefix %q", i, got, w)
-				}
-			}
+			wantProblems(t, err, tc.want)
 		})
+	}
+}
+
+// wantProblems checks a document's error lists the wanted problems in
+// order, each as a prefix; no wanted problem means no error.
+func wantProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	var pe *Error
+	if !errors.As(err, &pe) || len(pe.Problems) != len(want) {
+		t.Fatalf("err %v, want %d problems: %q", err, len(want), want)
+	}
+	for i, w := range want {
+		if got := pe.Problems[i].String(); !strings.HasPrefix(got, w) {
+			t.Errorf("problem %d = %q, want prefix %q", i, got, w)
+		}
 	}
 }
