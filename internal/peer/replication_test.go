@@ -88,21 +88,7 @@ func TestReplicatedCluster(t *testing.T) {
 	}()
 	// slots and config epochs as redis-cli sets them, before the peers
 	// know each other
-	for i, r := range SplitEven(3) {
-		cl := ps[i].client()
-		if err := cl.Do(ctx, "cluster", "addslotsrange", r.Start, r.End).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if err := cl.Do(ctx, "cluster", "set-config-epoch", i+1).Err(); err != nil {
-			t.Fatal(err)
-		}
-		cl.Close()
-	}
-	for i := 1; i < 6; i++ {
-		if err := ps[i].c.Join([]string{busAddr(ps[0].c)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	splitSlotsAndJoin(t, ps[:6], 3)
 	for i := 3; i < 6; i++ {
 		cl := ps[i].client()
 		waitFor(t, "cluster replicate", func() bool {

@@ -74,21 +74,7 @@ func startThreePrimaries(t *testing.T) ([]*testPeer, *redis.ClusterClient) {
 			p.stop()
 		}
 	})
-	for i, r := range SplitEven(3) {
-		cl := ps[i].client()
-		if err := cl.Do(ctx, "cluster", "addslotsrange", r.Start, r.End).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if err := cl.Do(ctx, "cluster", "set-config-epoch", i+1).Err(); err != nil {
-			t.Fatal(err)
-		}
-		cl.Close()
-	}
-	for i := 1; i < 3; i++ {
-		if err := ps[i].c.Join([]string{busAddr(ps[0].c)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	splitSlotsAndJoin(t, ps, 3)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{ps[0].addr}, MaxRedirects: 16,
 		DisableIdentity: true, ReadTimeout: 10 * time.Second, ClusterStateReloadInterval: 200 * time.Millisecond})
 	t.Cleanup(func() { cc.Close() })
@@ -101,4 +87,27 @@ func startThreePrimaries(t *testing.T) ([]*testPeer, *redis.ClusterClient) {
 		return true
 	})
 	return ps, cc
+}
+
+// splitSlotsAndJoin gives the first primaries of ps the slots split
+// evenly with config epochs 1..primaries, as redis-cli sets them before
+// the peers know each other, then joins every other peer to the first.
+func splitSlotsAndJoin(t *testing.T, ps []*testPeer, primaries int) {
+	t.Helper()
+	ctx := context.Background()
+	for i, r := range SplitEven(primaries) {
+		cl := ps[i].client()
+		if err := cl.Do(ctx, "cluster", "addslotsrange", r.Start, r.End).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Do(ctx, "cluster", "set-config-epoch", i+1).Err(); err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+	}
+	for _, p := range ps[1:] {
+		if err := p.c.Join([]string{busAddr(ps[0].c)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
