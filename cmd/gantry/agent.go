@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -82,9 +81,9 @@ serves task logs to servers only. SIGHUP reloads the files.`,
 				return err
 			}
 			if pprofAddr != "" {
-				// net/http/pprof registers on the default mux; the agent's
-				// API uses its own, so profiles are only on this address.
-				go func() { cfg.Logger.Error("pprof stopped", "error", http.ListenAndServe(pprofAddr, nil)) }()
+				if err := servePprof(pprofAddr, func(err error) { cfg.Logger.Error("pprof stopped", "error", err) }); err != nil {
+					return err
+				}
 			}
 			scheme := "http"
 			if cfg.TLS.Enabled() {

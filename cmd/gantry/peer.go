@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -130,8 +129,9 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 				defer func() { _ = hs.Close() }()
 			}
 			if pprofAddr != "" {
-				// net/http/pprof registers on the default mux
-				go func() { logger.Printf("pprof: %v", http.ListenAndServe(pprofAddr, nil)) }()
+				if err := servePprof(pprofAddr, func(err error) { logger.Printf("pprof: %v", err) }); err != nil {
+					return err
+				}
 			}
 			logger.Printf("ready to accept connections on %s", p.Addr())
 			leaveSig, _ := ex.signal() // checked by ex.start

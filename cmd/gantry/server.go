@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http"
-	_ "net/http/pprof" // served only with --pprof
 	"os"
 	"os/signal"
 	"syscall"
@@ -79,9 +77,9 @@ forwarding and reading task logs from agents. SIGHUP reloads the files.`,
 				return err
 			}
 			if pprofAddr != "" {
-				// net/http/pprof registers on the default mux; the API
-				// uses its own, so profiles are only on this address.
-				go func() { cfg.Logger.Error("pprof stopped", "error", http.ListenAndServe(pprofAddr, nil)) }()
+				if err := servePprof(pprofAddr, func(err error) { cfg.Logger.Error("pprof stopped", "error", err) }); err != nil {
+					return err
+				}
 			}
 			cfg.Logger.Info("gantry server running", "http", srv.HTTPAddr())
 			<-ctx.Done()
