@@ -116,7 +116,8 @@ func startServer(t *testing.T, mod func(*Config)) *testEnv {
 
 func (e *testEnv) client(proto int) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: e.addr, Protocol: proto, DisableIdentity: true,
-		Password: "", MaxRetries: -1, PoolSize: 4, ReadTimeout: 5 * time.Second})
+		// 30 s: a heavy command (PFSELFTEST) takes seconds under -race on a loaded machine
+		Password: "", MaxRetries: -1, PoolSize: 4, ReadTimeout: 30 * time.Second})
 	e.t.Cleanup(func() { c.Close() })
 	return c
 }
