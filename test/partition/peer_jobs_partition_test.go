@@ -108,6 +108,24 @@ func (j *peerJobs) runningOn(ctx context.Context, via int) (map[string]int, erro
 	return out, nil
 }
 
+// copiesOn returns the IDs of the service copies recorded running on
+// node, by job.
+func (j *peerJobs) copiesOn(ctx context.Context, via int, node string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, name := range j.services {
+		st, err := j.status(ctx, via, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range st.Allocations {
+			if a.ClientStatus == structs.AllocClientRunning && a.NodeID == node {
+				out[name] = append(out[name], a.ID)
+			}
+		}
+	}
+	return out, nil
+}
+
 // localTasks is the number of tasks container i runs now, by its own
 // account (its own entry of /v1/peer/members is current, not a load):
 // what runs there, whatever the owners believe.
@@ -287,6 +305,10 @@ func TestPeerJobsPartition(t *testing.T) {
 			owned = append(owned, job.Name)
 		}
 	}
+	orphans, err := j.copiesOn(ctx, 0, victimID) // the copies the isolated side keeps running
+	if err != nil {
+		t.Fatal(err)
+	}
 	other := replica // a majority peer to ask
 	if _, err := docker(ctx, "network", "disconnect", c.network, c.names[victim]); err != nil {
 		t.Fatal(err)
@@ -334,6 +356,7 @@ func TestPeerJobsPartition(t *testing.T) {
 		t.Fatalf("2 s later, the majority is no longer at count: %s", why)
 	}
 
+	reconnecting := time.Now()
 	if _, err := docker(ctx, "network", "connect", "--ip", c.clusterIPs[victim], c.network, c.names[victim]); err != nil {
 		t.Fatal(err)
 	}
@@ -346,6 +369,23 @@ func TestPeerJobsPartition(t *testing.T) {
 		return j.exactlyEverywhere(ctx)
 	})
 	t.Logf("%s: exactly count, recorded and running, %.1fs after healing", since(), time.Since(healAt).Seconds())
+	// The cut-off peer's copies ran on through the cut (the minority
+	// stops nothing) and were stopped by their owners after healing.
+	for name, ids := range orphans {
+		st, err := j.status(ctx, other, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range st.Allocations {
+			if !slices.Contains(ids, a.ID) {
+				continue
+			}
+			if a.ClientStatus != structs.AllocClientComplete || a.DesiredStatus != structs.AllocDesiredStop || a.TaskState.FinishedAt < reconnecting.UnixNano() {
+				t.Errorf("%s: the cut-off peer's copy %s is %s (desired %s, %q), finished %s after the reconnection; want stopped by its owner after healing",
+					name, a.ID, a.ClientStatus, a.DesiredStatus, a.DesiredDescription, time.Duration(a.TaskState.FinishedAt-reconnecting.UnixNano()))
+			}
+		}
+	}
 	for _, name := range j.batches {
 		after, why := j.batchDone(ctx, victim, name)
 		if why != "" || !slices.Equal(after, batchBefore[name]) {
