@@ -376,14 +376,22 @@ func TestPeerJobsPartition(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		found := 0
 		for _, a := range st.Allocations {
 			if !slices.Contains(ids, a.ID) {
 				continue
 			}
-			if a.ClientStatus != structs.AllocClientComplete || a.DesiredStatus != structs.AllocDesiredStop || a.TaskState.FinishedAt < reconnecting.UnixNano() {
-				t.Errorf("%s: the cut-off peer's copy %s is %s (desired %s, %q), finished %s after the reconnection; want stopped by its owner after healing",
-					name, a.ID, a.ClientStatus, a.DesiredStatus, a.DesiredDescription, time.Duration(a.TaskState.FinishedAt-reconnecting.UnixNano()))
+			found++
+			killed := slices.ContainsFunc(a.TaskState.Events, func(e structs.TaskEvent) bool {
+				return e.Type == "Killed" && e.Time >= reconnecting.UnixNano()
+			})
+			if a.ClientStatus != structs.AllocClientComplete || a.DesiredStatus != structs.AllocDesiredStop || !killed {
+				t.Errorf("%s: the cut-off peer's copy %s is %s (desired %s, %q), events %+v; want killed by its owner after the reconnection",
+					name, a.ID, a.ClientStatus, a.DesiredStatus, a.DesiredDescription, a.TaskState.Events)
 			}
+		}
+		if found != len(ids) {
+			t.Errorf("%s: %d of the cut-off peer's %d copies recorded after healing", name, found, len(ids))
 		}
 	}
 	for _, name := range j.batches {
