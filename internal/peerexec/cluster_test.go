@@ -9,7 +9,9 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +36,7 @@ type testPeer struct {
 	down bool
 }
 
-func startPeer(t *testing.T, i int) *testPeer {
+func startPeer(t *testing.T, i int, tl *taskLog) *testPeer {
 	t.Helper()
 	cfg := peer.DefaultConfig()
 	cfg.Port = 0
@@ -64,7 +66,7 @@ func startPeer(t *testing.T, i int) *testPeer {
 	tp.http = ln.Addr().String()
 	svc, err := peerexec.Start(p, peerexec.ServiceConfig{
 		Node:     structs.Node{Capacity: structs.Resources{CPU: 2000, MemoryMB: 2048}, Labels: map[string]string{"n": fmt.Sprint(i)}},
-		HTTPAddr: tp.http, DataDir: t.TempDir(), Drivers: []driver.Driver{driver.NewMock(nil)},
+		HTTPAddr: tp.http, DataDir: t.TempDir(), Drivers: []driver.Driver{tl.wrap(driver.NewMock(nil))},
 		Logger: log.New(io.Discard, "", 0),
 	})
 	if err != nil {
@@ -116,13 +118,14 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
-// startCluster forms 3 primaries with a replica each.
-func startCluster(t *testing.T) []*testPeer {
+// startCluster forms 3 primaries with a replica each; tl, when not nil,
+// logs the tasks of all of them.
+func startCluster(t *testing.T, tl *taskLog) []*testPeer {
 	t.Helper()
 	ctx := context.Background()
 	ps := make([]*testPeer, 6)
 	for i := range ps {
-		ps[i] = startPeer(t, i)
+		ps[i] = startPeer(t, i, tl)
 	}
 	t.Cleanup(func() {
 		for _, p := range ps {
@@ -194,6 +197,86 @@ func client(t *testing.T, p *testPeer) *api.Client {
 	return c
 }
 
+// taskLog counts, for every peer of a test at once, the tasks of each
+// job that their drivers started and have not stopped: what runs, in one
+// order (its mutex), whatever the peers report and whenever the test
+// looks. While a floor is set, a stop that leaves a job with fewer tasks
+// is recorded as an error.
+type taskLog struct {
+	mu      sync.Mutex
+	running map[string]int
+	floor   map[string]int
+	errs    []string
+}
+
+func newTaskLog() *taskLog { return &taskLog{running: map[string]int{}} }
+
+// wrap logs d's tasks; a nil log leaves d alone.
+func (l *taskLog) wrap(d driver.Driver) driver.Driver {
+	if l == nil {
+		return d
+	}
+	return loggedDriver{Driver: d, log: l}
+}
+
+func (l *taskLog) count(job string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.running[job]
+}
+
+// watch sets the floors (nil: none) and returns the errors so far.
+func (l *taskLog) watch(floor map[string]int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.floor = floor
+	return slices.Clone(l.errs)
+}
+
+func (l *taskLog) started(job string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.running[job]++
+}
+
+func (l *taskLog) stopped(job, alloc string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.running[job]--
+	if n, min := l.running[job], l.floor[job]; n < min {
+		l.errs = append(l.errs, fmt.Sprintf("%s: stopping %s left %d copies running, want at least %d", job, alloc, n, min))
+	}
+}
+
+// loggedDriver logs the start and the stop of its tasks. Only stops are
+// logged as ends: the tests' service copies run until stopped.
+type loggedDriver struct {
+	driver.Driver
+	log *taskLog
+}
+
+func (d loggedDriver) Start(cfg *driver.TaskConfig) (driver.Task, error) {
+	task, err := d.Driver.Start(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.log.started(cfg.JobID)
+	return &loggedTask{Task: task, log: d.log, job: cfg.JobID, alloc: cfg.AllocID}, nil
+}
+
+type loggedTask struct {
+	driver.Task
+	log        *taskLog
+	job, alloc string
+	once       sync.Once
+}
+
+func (t *loggedTask) Stop(grace time.Duration) error {
+	err := t.Task.Stop(grace)
+	t.once.Do(func() { t.log.stopped(t.job, t.alloc) })
+	return err
+}
+
 // live counts the copies of each job running on the peers still up.
 func live(ps []*testPeer) map[string]map[int]int {
 	out := map[string]map[int]int{}
@@ -223,6 +306,24 @@ func exactly(got map[int]int, count int) bool {
 	return true
 }
 
+// syncBuffer is a strings.Builder a leave may write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 func job(name string, typ structs.JobType, count int) *structs.Job {
 	j := &structs.Job{Name: name, Type: typ, Count: count, Driver: "mock", Priority: 50,
 		Resources: structs.Resources{CPU: 50, MemoryMB: 32}}
@@ -246,7 +347,7 @@ func TestPeerJobs(t *testing.T) {
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		verifyNoLeaks(t, ignore)
 	})
-	ps := startCluster(t)
+	ps := startCluster(t, nil)
 	ctx := context.Background()
 	c := client(t, ps[5]) // a replica: every job is forwarded to its owner
 	jobs := []*structs.Job{job("web", structs.JobTypeService, 12), job("api", structs.JobTypeService, 7), job("etl", structs.JobTypeBatch, 5)}
@@ -327,58 +428,67 @@ func TestPeerLeave(t *testing.T) {
 		httpTransport.CloseIdleConnections()
 		verifyNoLeaks(t, ignore)
 	})
-	ps := startCluster(t)
+	tl := newTaskLog()
+	ps := startCluster(t, tl)
 	ctx := context.Background()
 	c := client(t, ps[0])
+	counts := map[string]int{"a": 15, "b": 9}
 	for _, j := range []*structs.Job{job("a", structs.JobTypeService, 15), job("b", structs.JobTypeService, 9)} {
 		waitFor(t, "register "+j.Name, 30*time.Second, func() bool { _, err := c.RegisterJob(ctx, j); return err == nil })
 	}
-	waitFor(t, "copies running", 20*time.Second, func() bool {
+	// every copy started by its driver, running on its peer and known to
+	// run by its owner before the leave (a copy still starting would
+	// count as missing)
+	waitFor(t, "copies running", 60*time.Second, func() bool {
 		l := live(ps)
-		return exactly(l["a"], 15) && exactly(l["b"], 9)
+		for name, n := range counts {
+			if !exactly(l[name], n) || tl.count(name) != n {
+				return false
+			}
+			st, _, err := c.JobStatus(ctx, name, nil)
+			if err != nil || st.Summary[structs.AllocClientRunning] != n {
+				return false
+			}
+		}
+		for _, p := range ps {
+			for _, a := range p.svc.LiveTasks() {
+				if a.ClientStatus != structs.AllocClientRunning {
+					return false
+				}
+			}
+		}
+		return true
 	})
 	leaver := ps[1]
 	if len(leaver.svc.LiveTasks()) == 0 {
 		t.Fatal("the leaving peer runs nothing: nothing to test")
 	}
 	leftID := leaver.svc.ID()
+	// never fewer than count copies running while copies move: every stop
+	// of a task, on any peer, is checked as it happens
+	tl.watch(counts)
 	errc := make(chan error, 1)
-	var out strings.Builder
+	var out syncBuffer
+	leaveAt := time.Now()
 	go func() { errc <- leaver.svc.Leave(ctx, &out) }()
-	deadline := time.After(60 * time.Second)
-	for done := false; !done; {
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Fatalf("leave: %v\n%s", err, out.String())
-			}
-			done = true
-		case <-deadline:
-			t.Fatalf("leave did not finish:\n%s", out.String())
-		case <-time.After(20 * time.Millisecond):
-			// never fewer than count copies running while copies move
-			l := live(ps)
-			for name, n := range map[string]int{"a": 15, "b": 9} {
-				running := 0
-				for _, p := range ps {
-					for _, a := range p.svc.LiveTasks() {
-						if a.JobID == name && a.ClientStatus == structs.AllocClientRunning {
-							running++
-						}
-					}
-				}
-				if running < n && len(l[name]) == n {
-					t.Errorf("%s: %d copies running during the leave, want at least %d", name, running, n)
-				}
-			}
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("leave: %v\n%s", err, out.String())
 		}
+	case <-time.After(120 * time.Second):
+		t.Fatalf("leave did not finish in 120 s:\n%s", out.String())
+	}
+	t.Logf("leave in %s:\n%s", time.Since(leaveAt).Round(time.Millisecond), out.String())
+	for _, e := range tl.watch(nil) {
+		t.Errorf("during the leave: %s", e)
 	}
 	<-leaver.svc.Left()
 	if n := len(leaver.svc.LiveTasks()); n != 0 {
 		t.Errorf("the peer left with %d tasks", n)
 	}
 	leaver.stop()
-	waitFor(t, "jobs at count without the peer, which the others forgot", 20*time.Second, func() bool {
+	waitFor(t, "jobs at count without the peer, which the others forgot", 60*time.Second, func() bool {
 		l := live(ps)
 		if !exactly(l["a"], 15) || !exactly(l["b"], 9) {
 			return false

@@ -72,14 +72,18 @@ func (s *Service) handOffSlots(ctx context.Context, st *peer.Status, out io.Writ
 			target = p
 		}
 	}
+	slotsGone := func() bool {
+		cur, err := s.cluster.Status()
+		return err == nil && len(cur.Self().Slots) == 0
+	}
 	switch {
 	case replica.ID != "":
 		fmt.Fprintf(out, "handing the slots to replica %s (%s) by a manual failover\n", replica.ID, replica.Addr)
 		c := redis.NewClient(&redis.Options{Addr: replica.Addr, Password: s.cfg.Password, DisableIdentity: true})
 		defer c.Close()
-		if err := c.Do(ctx, "cluster", "failover").Err(); err != nil {
-			return fmt.Errorf("cluster failover on %s: %w", replica.Addr, err)
-		}
+		return failoverUntil(ctx, out, replica.Addr, 2*peer.ManualFailoverTimeout,
+			func() error { return c.Do(ctx, "cluster", "failover").Err() },
+			func(ctx context.Context) error { return s.waitFor(ctx, slotsGone) })
 	case target.ID != "":
 		fmt.Fprintf(out, "resharding the slots to %s (%s)\n", target.ID, target.Addr)
 		if err := peer.Reshard(ctx, s.p.Addr().String(), []string{string(st.ID)}, string(target.ID), numSlots, nil, peer.MoveOptions{}, out); err != nil {
@@ -88,10 +92,33 @@ func (s *Service) handOffSlots(ctx context.Context, st *peer.Status, out io.Writ
 	default:
 		return errors.New("no replica and no other primary to take this peer's slots")
 	}
-	return s.waitFor(ctx, func() bool {
-		cur, err := s.cluster.Status()
-		return err == nil && len(cur.Self().Slots) == 0
-	})
+	return s.waitFor(ctx, slotsGone)
+}
+
+// failoverUntil asks the replica at addr for a manual failover and waits
+// (gone) for this peer's slots to be gone. A manual failover that fails
+// (the replica did not catch up, or no majority voted, within
+// peer.ManualFailoverTimeout) changes nothing and tells nobody (CLUSTER
+// FAILOVER answers before it runs): so after each, longer than an
+// attempt lasts, it asks again, until ctx ends. Only the first request's
+// error ends the leave: a later one may come from a replica that was
+// promoted meanwhile, whose claim has not reached this peer yet.
+func failoverUntil(ctx context.Context, out io.Writer, addr string, each time.Duration, ask func() error, gone func(context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		if err := ask(); err != nil {
+			if attempt == 1 {
+				return fmt.Errorf("cluster failover on %s: %w", addr, err)
+			}
+			fmt.Fprintf(out, "cluster failover on %s: %v\n", addr, err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, each)
+		err := gone(wctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		fmt.Fprintf(out, "the slots are still here after %s: asking %s again\n", each, addr)
+	}
 }
 
 func (s *Service) waitFor(ctx context.Context, cond func() bool) error {

@@ -27,6 +27,19 @@ type peerCluster struct {
 	clusterIPs []string // on the cluster network: announced, gossip, clients
 	ctlIPs     []string // on the control network: the test's own view
 	network    string   // the cluster network
+	ids        []string // node IDs, once create has run
+}
+
+// skipWithoutPeerTools skips a peer container test on a machine without
+// Docker or redis-cli.
+func skipWithoutPeerTools(t *testing.T, what string) {
+	t.Helper()
+	if dockerSkip != "" {
+		t.Skip(what + " skipped: " + dockerSkip)
+	}
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Skip(what + " skipped: redis-cli not installed (Debian package redis-tools; .ci/run installs it)")
+	}
 }
 
 const peerNodeTimeout = time.Second
@@ -81,6 +94,73 @@ func newPeerClusterArgs(t *testing.T, n int, extra func(i int, clusterIP string)
 	return c
 }
 
+// create makes the containers one cluster with `redis-cli --cluster
+// create --cluster-replicas 1` (three primaries, three replicas), waits
+// until every node sees three primaries with slots and three replicas,
+// records the node IDs and returns the last node's view.
+func (c *peerCluster) create(ctx context.Context) []peer.NodeLine {
+	t := c.t
+	t.Helper()
+	var addrs []string
+	for _, ip := range c.clusterIPs {
+		addrs = append(addrs, ip+":6379")
+	}
+	cctx, ccancel := context.WithTimeout(ctx, 2*time.Minute)
+	out, err := exec.CommandContext(cctx, "redis-cli",
+		append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "1", "--cluster-yes")...).CombinedOutput()
+	ccancel()
+	if err != nil || !strings.Contains(string(out), "[OK] All 16384 slots covered") {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	var lines []peer.NodeLine
+	waitFor(t, 60*time.Second, "every node to see 3 primaries and 3 replicas", func() (bool, string) {
+		for i := range c.names {
+			v, err := c.view(ctx, i)
+			if err != nil {
+				return false, err.Error()
+			}
+			var prim, repl int
+			for _, l := range v {
+				switch {
+				case slices.Contains(l.Flags, "master") && len(l.Slots) > 0:
+					prim++
+				case slices.Contains(l.Flags, "slave"):
+					repl++
+				}
+			}
+			if prim != 3 || repl != 3 {
+				return false, fmt.Sprintf("%s: %d primaries, %d replicas", c.names[i], prim, repl)
+			}
+			lines = v
+		}
+		return true, ""
+	})
+	c.ids = make([]string, len(c.names))
+	for i := range c.names {
+		id, err := c.node(i).ClusterMyID(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ids[i] = id
+	}
+	return lines
+}
+
+// index returns the container of a node ID, or -1.
+func (c *peerCluster) index(id string) int { return slices.Index(c.ids, id) }
+
+// replicaOf returns the container replicating primary in lines, or -1.
+func (c *peerCluster) replicaOf(lines []peer.NodeLine, primary string) int {
+	for _, l := range lines {
+		if l.Primary == primary {
+			if i := c.index(l.ID); i >= 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
 // node is a plain (non-cluster) client of container i over the control
 // network.
 func (c *peerCluster) node(i int) *redis.Client {
@@ -111,6 +191,49 @@ func ownerOfSlot(lines []peer.NodeLine, slot uint16) string {
 	return ""
 }
 
+// healed reports whether every node has the same owner for every slot,
+// slot owned by newOwner, and oldPrimary as a replica of newOwner (a
+// healed partition), or what is not so yet.
+func (c *peerCluster) healed(ctx context.Context, slot uint16, newOwner, oldPrimary string) (bool, string) {
+	var first map[uint16]string
+	for i := range c.names {
+		v, err := c.view(ctx, i)
+		if err != nil {
+			return false, fmt.Sprintf("%s: %v", c.names[i], err)
+		}
+		owners := map[uint16]string{}
+		for _, l := range v {
+			for _, r := range l.Slots {
+				for s := r.Start; s <= r.End; s++ {
+					if prev, dup := owners[s]; dup && prev != l.ID {
+						return false, fmt.Sprintf("%s: slot %d owned by %s and %s", c.names[i], s, prev, l.ID)
+					}
+					owners[s] = l.ID
+				}
+			}
+		}
+		if len(owners) != peer.NumSlots {
+			return false, fmt.Sprintf("%s: %d slots covered", c.names[i], len(owners))
+		}
+		if owners[slot] != newOwner {
+			return false, fmt.Sprintf("%s: slot %d owned by %s, want %s", c.names[i], slot, owners[slot], newOwner)
+		}
+		if old, ok := lineOf(v, oldPrimary); !ok || old.Primary != newOwner {
+			return false, fmt.Sprintf("%s: old primary is %+v", c.names[i], old)
+		}
+		if first == nil {
+			first = owners
+			continue
+		}
+		for s, o := range owners {
+			if first[s] != o {
+				return false, fmt.Sprintf("slot %d: %s vs %s", s, first[s], o)
+			}
+		}
+	}
+	return true, ""
+}
+
 func lineOf(lines []peer.NodeLine, id string) (peer.NodeLine, bool) {
 	for _, l := range lines {
 		if l.ID == id {
@@ -126,75 +249,23 @@ func lineOf(lines []peer.NodeLine, id string) (peer.NodeLine, bool) {
 // the cut survive, and after healing every node agrees on one owner per
 // slot, with the old primary now a replica of the new one.
 func TestPeerPartitionedPrimary(t *testing.T) {
-	if dockerSkip != "" {
-		t.Skip("peer partition test skipped: " + dockerSkip)
-	}
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		t.Skip("peer partition test skipped: redis-cli not installed (Debian package redis-tools; .ci/run installs it)")
-	}
+	skipWithoutPeerTools(t, "peer partition test")
 	ctx := context.Background()
 	start := time.Now()
 	since := func() time.Duration { return time.Since(start).Round(time.Millisecond) }
 	c := newPeerCluster(t, 6)
 	t.Logf("%s: image built, six peers answer", since())
 
-	var addrs []string
-	for _, ip := range c.clusterIPs {
-		addrs = append(addrs, ip+":6379")
-	}
-	cctx, ccancel := context.WithTimeout(ctx, 2*time.Minute)
-	out, err := exec.CommandContext(cctx, "redis-cli",
-		append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "1", "--cluster-yes")...).CombinedOutput()
-	ccancel()
-	if err != nil || !strings.Contains(string(out), "[OK] All 16384 slots covered") {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	// Every node sees three primaries with slots, each with one replica.
-	var lines []peer.NodeLine
-	waitFor(t, 60*time.Second, "every node to see 3 primaries and 3 replicas", func() (bool, string) {
-		for i := range c.names {
-			v, err := c.view(ctx, i)
-			if err != nil {
-				return false, err.Error()
-			}
-			var prim, repl int
-			for _, l := range v {
-				switch {
-				case slices.Contains(l.Flags, "master") && len(l.Slots) > 0:
-					prim++
-				case slices.Contains(l.Flags, "slave"):
-					repl++
-				}
-			}
-			if prim != 3 || repl != 3 {
-				return false, fmt.Sprintf("%s: %d primaries, %d replicas", c.names[i], prim, repl)
-			}
-			lines = v
-		}
-		return true, ""
-	})
+	lines := c.create(ctx)
 	t.Logf("%s: cluster formed", since())
 
 	// The victim: the primary that owns slot 0; its replica should take over.
 	victimID := ownerOfSlot(lines, 0)
-	victim, replica := -1, -1
-	var replicaID string
-	for i := range c.names {
-		id, err := c.node(i).ClusterMyID(ctx).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, _ := lineOf(lines, id)
-		switch {
-		case id == victimID:
-			victim = i
-		case l.Primary == victimID:
-			replica, replicaID = i, id
-		}
-	}
+	victim, replica := c.index(victimID), c.replicaOf(lines, victimID)
 	if victim < 0 || replica < 0 {
 		t.Fatalf("no primary of slot 0 with a replica in %+v", lines)
 	}
+	replicaID := c.ids[replica]
 
 	// Keys that live on the victim, written and acknowledged by its replica
 	// (WAIT 1) before the cut.
@@ -287,43 +358,7 @@ func TestPeerPartitionedPrimary(t *testing.T) {
 	// One owner per slot, the same on every node, and the old primary is a
 	// replica of the new one.
 	waitFor(t, 90*time.Second, "every node to agree, the old primary a replica", func() (bool, string) {
-		var first map[uint16]string
-		for i := range c.names {
-			v, err := c.view(ctx, i)
-			if err != nil {
-				return false, fmt.Sprintf("%s: %v", c.names[i], err)
-			}
-			owners := map[uint16]string{}
-			for _, l := range v {
-				for _, r := range l.Slots {
-					for s := r.Start; s <= r.End; s++ {
-						if prev, dup := owners[s]; dup && prev != l.ID {
-							return false, fmt.Sprintf("%s: slot %d owned by %s and %s", c.names[i], s, prev, l.ID)
-						}
-						owners[s] = l.ID
-					}
-				}
-			}
-			if len(owners) != peer.NumSlots {
-				return false, fmt.Sprintf("%s: %d slots covered", c.names[i], len(owners))
-			}
-			if owners[0] != replicaID {
-				return false, fmt.Sprintf("%s: slot 0 owned by %s", c.names[i], owners[0])
-			}
-			if old, ok := lineOf(v, victimID); !ok || old.Primary != replicaID {
-				return false, fmt.Sprintf("%s: old primary is %+v", c.names[i], old)
-			}
-			if first == nil {
-				first = owners
-			} else {
-				for s, o := range owners {
-					if first[s] != o {
-						return false, fmt.Sprintf("slot %d: %s vs %s", s, first[s], o)
-					}
-				}
-			}
-		}
-		return true, ""
+		return c.healed(ctx, 0, replicaID, victimID)
 	})
 	t.Logf("%s: converged: one owner per slot on all six nodes", since())
 
