@@ -201,7 +201,7 @@ func cmdWait(c *Client) {
 	r.AddWaiter(wake)
 	defer r.RemoveWaiter(wake)
 	for {
-		switch c.waitBlocked(wake, deadline) {
+		switch c.waitBlocked(&command.Waiter{C: wake}, deadline) {
 		case waitGone:
 			c.closing = true
 			return
