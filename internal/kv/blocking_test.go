@@ -3,6 +3,7 @@ package kv
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,6 +204,7 @@ func TestBlockedServedBeforeReply(t *testing.T) {
 		{"command", "RPUSH l1 foo\r\n", ":1\r\n"},
 		// the pusher's own next command runs after the serving too
 		{"pipeline", "RPUSH l1 foo\r\nLRANGE l3 0 -1\r\n", ":1\r\n*1\r\n$3\r\nfoo\r\n"},
+		// a transaction or script of one write is logged as that write
 		{"exec", "MULTI\r\nRPUSH l1 foo\r\nEXEC\r\n", "+OK\r\n+QUEUED\r\n*1\r\n:1\r\n"},
 		{"script", "EVAL \"return redis.call('rpush', KEYS[1], 'foo')\" 1 l1\r\n", ":1\r\n"},
 	}
@@ -231,6 +233,7 @@ func TestBlockedServedBeforeReply(t *testing.T) {
 				case <-time.After(50 * time.Millisecond):
 				}
 			}
+			stream := e.syncStream() // its goroutine runs already: not held
 			e.srv.detached.Store(&hook)
 			a, b := e.raw(), e.raw()
 			a.roundTrip("BLMOVE l1 l2 RIGHT LEFT 0\r\n", "")
@@ -250,6 +253,20 @@ func TestBlockedServedBeforeReply(t *testing.T) {
 			free()
 			a.roundTrip("", "$3\r\nfoo\r\n")
 			b.roundTrip("", "$3\r\nfoo\r\n")
+			// replicas apply the push, then the moves in the order served
+			order := []string{"rpush\r\n$2\r\nl1\r\n", "lmove\r\n$2\r\nl1\r\n", "lmove\r\n$2\r\nl2\r\n"}
+			var got []byte
+			for !strings.Contains(strings.ToLower(string(got)), order[2]) {
+				c, err := stream.ReadByte()
+				if err != nil {
+					t.Fatalf("replication stream: %v (got %q)", err, got)
+				}
+				got = append(got, c)
+			}
+			low := strings.ToLower(string(got))
+			if i, j := strings.Index(low, order[0]), strings.Index(low, order[1]); i < 0 || j < i {
+				t.Errorf("replication stream %q: want %q before %q before %q", got, order[0], order[1], order[2])
+			}
 		})
 	}
 }

@@ -137,9 +137,12 @@ func (t *Tracker) TouchLocked(key []byte) { t.TouchForLocked(key, nil) }
 // TouchForLocked is TouchLocked for a command that serves the clients it
 // wakes before its reply: they join p (see Pass).
 func (t *Tracker) TouchForLocked(key []byte, p *Pass) {
-	if t.keys.Load() == 0 {
-		return
+	if t.keys.Load() != 0 { // inlined: nobody watches or waits anywhere
+		t.touchKey(key, p)
 	}
+}
+
+func (t *Tracker) touchKey(key []byte, p *Pass) {
 	sh := &t.shards[keyspace.ShardOf(key)]
 	if len(sh.watchers) > 0 || len(sh.blocked) > 0 {
 		t.touch(sh, key, p)
