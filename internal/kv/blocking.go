@@ -52,8 +52,18 @@ func cmdBPop(c *Client) {
 		defer t.Stop()
 		deadline = t.C
 	}
-	wake := make(chan struct{}, 1)
+	wake := command.NewWaiter()
 	registered := false
+	// the pass that woke the client, if any, waits for each try (see
+	// command.Pass); what a try changes wakes clients into that pass, or
+	// into the client's own when no pass woke it, which dispatch waits for
+	// before the reply
+	defer func() {
+		c.touchPass = nil
+		if wake != nil {
+			wake.Settle()
+		}
+	}()
 	// resumed: the event loop registered the client on its keys and
 	// counted it blocked before it left the loop, so that clients are
 	// served in the order their commands ran, not the order their
@@ -76,10 +86,10 @@ func cmdBPop(c *Client) {
 		if registered {
 			for _, k := range c.Keys {
 				c.Track.UnblockLocked(k, wake)
-				c.Track.PassLocked(k, nil)
+				c.Track.PassLocked(k, nil, c.touchPass)
 			}
 			select {
-			case <-wake:
+			case <-wake.C:
 				c.srv.blocked.Add(1)
 			default:
 			}
@@ -92,11 +102,13 @@ func cmdBPop(c *Client) {
 		}
 		c.Now = c.srv.nowMs()
 		c.lockKeys()
+		// no one wakes us while we hold our keys: the pass is settled
+		c.touchPass = wake.Pass()
 		if registered {
 			// A signal that came after the one that woke us took us off
 			// the count while we were not on it: put that back.
 			select {
-			case <-wake:
+			case <-wake.C:
 				c.srv.blocked.Add(1)
 			default:
 			}
@@ -129,7 +141,7 @@ func cmdBPop(c *Client) {
 			// the goroutine waits at once (resumed above).
 			c.register(wake)
 			select {
-			case <-wake:
+			case <-wake.C:
 				c.srv.blocked.Add(1)
 			default:
 			}
@@ -139,13 +151,14 @@ func cmdBPop(c *Client) {
 			c.blockWake = wake
 			c.blockCancel = c.cancelBlock(wake)
 			c.detach = true
+			wake = nil // the goroutine's run settles what wakes it
 			return
 		}
 		if registered {
 			// nothing for us: the next in line may want something else
 			// (another consumer group of a stream)
 			for _, k := range c.Keys {
-				c.Track.PassLocked(k, wake)
+				c.Track.PassLocked(k, wake, c.touchPass)
 			}
 		} else {
 			c.register(wake)
@@ -157,20 +170,23 @@ func cmdBPop(c *Client) {
 		// the keys are unlocked, so no wake (which takes one off, in the
 		// waking command) can come first.
 		select {
-		case <-wake:
+		case <-wake.C:
 			c.srv.blocked.Add(1)
 		default:
 		}
 		c.srv.blocked.Add(1)
 		c.unlock()
+		c.touchPass = nil
+		wake.Settle() // tried: the command that woke us may reply
 	wait:
 		res := c.waitBlocked(wake, deadline)
 		if res == waitWoken {
 			continue // the wake took us off the count
 		}
 		c.lockKeys()
+		c.touchPass = wake.Pass()
 		select {
-		case <-wake: // a wake that raced the end took us off the count
+		case <-wake.C: // a wake that raced the end took us off the count
 		default:
 			c.srv.blocked.Add(-1)
 		}
@@ -193,7 +209,7 @@ func cmdBPop(c *Client) {
 // keys, registered in the event loop with wake, when the run of the
 // command on its goroutine does not reach the wait: the keys and database
 // are those of now, the command having run since.
-func (c *Client) cancelBlock(wake chan struct{}) func() {
+func (c *Client) cancelBlock(wake *command.Waiter) func() {
 	ks, track := c.KS, c.Track
 	keys := make([][]byte, len(c.Keys))
 	shards := make([]int, 0, len(c.Keys))
@@ -207,26 +223,28 @@ func (c *Client) cancelBlock(wake chan struct{}) func() {
 		for _, i := range shards {
 			ks.LockShard(i)
 		}
+		p := wake.Pass()
 		for _, k := range keys {
 			track.UnblockLocked(k, wake)
-			track.PassLocked(k, nil)
+			track.PassLocked(k, nil, p)
 		}
 		select {
-		case <-wake: // the waker took it off the count
+		case <-wake.C: // the waker took it off the count
 		default:
 			c.srv.blocked.Add(-1)
 		}
 		for j := len(shards) - 1; j >= 0; j-- {
 			ks.UnlockShard(shards[j])
 		}
+		wake.Settle()
 	}
 }
 
 // register puts the client in the line of each of c.Keys, to be woken
 // when one changes; the shards are locked.
-func (c *Client) register(ch chan struct{}) {
+func (c *Client) register(w *command.Waiter) {
 	for _, k := range c.Keys {
-		c.Track.BlockLocked(k, ch)
+		c.Track.BlockLocked(k, w)
 	}
 }
 
@@ -267,7 +285,12 @@ type readResult struct {
 // waitBlocked sends the replies so far and waits. A reader goroutine
 // watches the socket meanwhile so a disconnect ends the wait; bytes it
 // reads (pipelined commands) are kept for after the blocking command.
-func (c *Client) waitBlocked(wake chan struct{}, deadline <-chan time.Time) waitResult {
+func (c *Client) waitBlocked(wake *command.Waiter, deadline <-chan time.Time) waitResult {
+	if len(c.W.B) > 0 {
+		// a command that woke us does not wait on our socket, which may
+		// not take the replies: the signal stays, we try after the flush
+		wake.Settle()
+	}
 	if err := c.flush(); err != nil {
 		return waitGone
 	}
@@ -299,13 +322,13 @@ func (c *Client) waitBlocked(wake chan struct{}, deadline <-chan time.Time) wait
 				return waitGone
 			}
 			return how
-		case <-wake:
+		case <-wake.C:
 			if !stopRead() {
 				// Put the signal back so the caller sees that the wake
 				// took us off the count; if another came meanwhile, it
 				// took us off a second time: count that back.
 				select {
-				case wake <- struct{}{}:
+				case wake.C <- struct{}{}:
 				default:
 					c.srv.blocked.Add(1)
 				}

@@ -3,6 +3,7 @@ package kv
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,10 +178,95 @@ func TestBlockedInCommandOrder(t *testing.T) {
 	second := e.raw()
 	second.roundTrip("BRPOPLPUSH blist target2 0\r\n", "")
 	waitBlocked(t, e, "blist", 2)
-	e.run([]step{{"LPUSH blist foo", "1"}})
+	// the push waits for the clients it woke: the first one's goroutine
+	// starts once the push has run
+	pusher := e.raw()
+	pusher.roundTrip("LPUSH blist foo\r\n", "")
 	free()
+	pusher.roundTrip("", ":1\r\n")
 	first.roundTrip("", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n")
 	second.roundTrip("", "$3\r\nfoo\r\n")
 	e.run([]step{{"LRANGE target2 0 -1", "[foo]"}, {"EXISTS blist", "0"}})
 	waitCount(0)
+}
+
+// TestBlockedServedBeforeReply: as Redis serves blocked clients right
+// after the command that made their key ready, a push's reply comes after
+// the pops and moves it caused, chains of BLMOVEs included ("Linked
+// LMOVEs" of Redis's suite): a command sent after the reply, by any
+// client, sees them, and a WATCH of a key a served client changed fails.
+// The woken clients' goroutines are held back (up to 50 ms after the
+// wake) so that without the wait the reply would come first.
+func TestBlockedServedBeforeReply(t *testing.T) {
+	tests := []struct {
+		name, push, reply string
+	}{
+		{"command", "RPUSH l1 foo\r\n", ":1\r\n"},
+		// the pusher's own next command runs after the serving too
+		{"pipeline", "RPUSH l1 foo\r\nLRANGE l3 0 -1\r\n", ":1\r\n*1\r\n$3\r\nfoo\r\n"},
+		// a transaction or script of one write is logged as that write
+		{"exec", "MULTI\r\nRPUSH l1 foo\r\nEXEC\r\n", "+OK\r\n+QUEUED\r\n*1\r\n:1\r\n"},
+		{"script", "EVAL \"return redis.call('rpush', KEYS[1], 'foo')\" 1 l1\r\n", ":1\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startServer(t, nil)
+			if len(e.srv.loops) == 0 {
+				t.Skip("no event loops on this platform")
+			}
+			release := make(chan struct{})
+			var once sync.Once
+			free := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(free)
+			var armed atomic.Bool
+			hook := func(*Client) {
+				// hold the goroutine until the push woke the clients
+				for !armed.Load() || e.srv.blocked.Load() >= 2 {
+					select {
+					case <-release:
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+				select {
+				case <-release:
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			stream := e.syncStream() // its goroutine runs already: not held
+			e.srv.detached.Store(&hook)
+			a, b := e.raw(), e.raw()
+			a.roundTrip("BLMOVE l1 l2 RIGHT LEFT 0\r\n", "")
+			waitBlocked(t, e, "l1", 1)
+			b.roundTrip("BLMOVE l2 l3 LEFT RIGHT 0\r\n", "")
+			waitBlocked(t, e, "l2", 2) // a waits on its destination too
+			armed.Store(true)
+			w := e.raw()
+			w.roundTrip("WATCH l3\r\nMULTI\r\nGET x\r\n", "+OK\r\n+OK\r\n+QUEUED\r\n")
+			e.raw().roundTrip(tc.push, tc.reply)
+			w.roundTrip("EXEC\r\n", "*-1\r\n")
+			e.run([]step{
+				{"LRANGE l1 0 -1", "[]"},
+				{"LRANGE l2 0 -1", "[]"},
+				{"LRANGE l3 0 -1", "[foo]"},
+			})
+			free()
+			a.roundTrip("", "$3\r\nfoo\r\n")
+			b.roundTrip("", "$3\r\nfoo\r\n")
+			// replicas apply the push, then the moves in the order served
+			order := []string{"rpush\r\n$2\r\nl1\r\n", "lmove\r\n$2\r\nl1\r\n", "lmove\r\n$2\r\nl2\r\n"}
+			var got []byte
+			for !strings.Contains(strings.ToLower(string(got)), order[2]) {
+				c, err := stream.ReadByte()
+				if err != nil {
+					t.Fatalf("replication stream: %v (got %q)", err, got)
+				}
+				got = append(got, c)
+			}
+			low := strings.ToLower(string(got))
+			if i, j := strings.Index(low, order[0]), strings.Index(low, order[1]); i < 0 || j < i {
+				t.Errorf("replication stream %q: want %q before %q before %q", got, order[0], order[1], order[2])
+			}
+		})
+	}
 }

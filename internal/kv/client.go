@@ -44,7 +44,13 @@ type Client struct {
 	// blockWake is the wake channel of a blocking command that registered
 	// on its keys in the event loop before leaving it: the command's run on
 	// the connection's goroutine waits on it (blocking.go)
-	blockWake chan struct{}
+	blockWake *command.Waiter
+	// pass serves the blocked clients the client's commands wake
+	// before their replies (dispatch waits for it); touchPass, when set,
+	// is the pass its changes wake clients into instead: that of the
+	// command that woke its blocking command, or of a script's caller
+	pass      command.Pass
+	touchPass *command.Pass
 	// blockCancel undoes that registration when the goroutine's run of the
 	// command is refused before it waits (its ACL changed meanwhile...)
 	blockCancel func()
@@ -283,8 +289,12 @@ func (c *Client) commitLocked() {
 	}
 	c.afterWrite()
 	c.ResetRecord()
+	p := c.touchPass
+	if p == nil {
+		p = &c.pass
+	}
 	for _, k := range keys {
-		c.Track.TouchLocked(k)
+		c.Track.TouchForLocked(k, p)
 	}
 	// the tracking table is keyed by key name alone, as Redis's: a write
 	// in any database invalidates the key for readers of every database
@@ -318,6 +328,7 @@ func (c *Client) txSelect() {
 func (s *Server) dispatch(c *Client) {
 	if c.scriptWait != nil { // the EVAL that left the event loop
 		c.awaitScript()
+		c.servePass()
 		return
 	}
 	args := c.Args
@@ -451,6 +462,7 @@ func (s *Server) dispatch(c *Client) {
 		start = monoNow()
 	}
 	s.call(c, cmd, true)
+	c.servePass()
 	if s.ct.n.Load() > 0 {
 		s.flushBcast()
 		if c.trk != nil {
@@ -479,6 +491,22 @@ func (s *Server) dispatch(c *Client) {
 		c.keepAsking()
 		s.dispatch(c) // routing may have changed meanwhile
 		return
+	}
+}
+
+// passWaitMax bounds how long a command waits for the clients it woke to
+// try (command.Pass.Wait): their goroutines are runnable, the bound only
+// keeps a command from waiting on one that is not (a goroutine held up by
+// CLIENT PAUSE before its try).
+const passWaitMax = time.Second
+
+// servePass waits, before the reply, until the blocked clients the
+// command woke (and those they woke in turn) have tried, as Redis serves
+// them right after the command: whoever reads the reply, or sends a
+// command after it, sees their pops and moves done.
+func (c *Client) servePass() {
+	if c.pass.Pending() {
+		c.pass.Wait(passWaitMax)
 	}
 }
 

@@ -200,8 +200,9 @@ func cmdWait(c *Client) {
 	wake := make(chan struct{}, 1)
 	r.AddWaiter(wake)
 	defer r.RemoveWaiter(wake)
+	w := &command.Waiter{C: wake} // in no key's line: no pass wakes it
 	for {
-		switch c.waitBlocked(wake, deadline) {
+		switch c.waitBlocked(w, deadline) {
 		case waitGone:
 			c.closing = true
 			return

@@ -498,7 +498,7 @@ func cmdEval(c *Client) {
 	if c.restricted() { // the script's commands are checked as the caller's
 		who = scriptUser{user: c.user, info: c.infoLine()}
 	}
-	job := scriptJob{inExec: c.InExec, allDBs: c.InExec && len(c.Cross) > 0, db: c.DB, proto: c.W.Proto, cmdArgs: c.Args, sc: sc, fn: fn,
+	job := scriptJob{inExec: c.InExec, allDBs: c.InExec && len(c.Cross) > 0, db: c.DB, proto: c.W.Proto, cmdArgs: c.Args, sc: sc, fn: fn, pass: &c.pass,
 		inv: script.Invocation{Keys: keys, Argv: argv, ReadOnly: ro, Repl: script.ReplAll}, who: who,
 		allowOOM: flags&script.FlagShebang != 0 && flags&script.FlagAllowOOM != 0}
 	if c.InExec || !c.inLoop {
@@ -552,6 +552,9 @@ type scriptJob struct {
 	allDBs bool
 	// allowOOM: the allow-oom flag, its commands run over maxmemory
 	allowOOM bool
+	// pass is the caller's: the blocked clients the script's changes
+	// wake are served before the caller's reply (Client.servePass)
+	pass *command.Pass
 }
 
 func cloneArgs(a [][]byte) [][]byte {
@@ -652,6 +655,7 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	se := &s.script
 	fake := r.fake
 	fake.SelectDB(j.db) // the caller's database: its keyspace and tracker
+	fake.touchPass = j.pass
 	ks := fake.KS
 	r.ks, r.db = ks, j.db
 	locked := fake.Locked[:0]

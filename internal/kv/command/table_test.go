@@ -124,10 +124,11 @@ func TestTracker(t *testing.T) {
 		return func() { ks.UnlockShard(i) }
 	}
 	var flag atomic.Bool
-	ch := make(chan struct{}, 1)
+	w := NewWaiter()
+	ch := w.C
 	u := lock(k)
 	tr.WatchLocked(k, &flag)
-	tr.BlockLocked(k, ch)
+	tr.BlockLocked(k, w)
 	tr.SetMovingLocked(k, true)
 	u()
 	u = lock(other)
@@ -146,7 +147,7 @@ func TestTracker(t *testing.T) {
 		t.Fatal("the change did not reach the watcher and the blocked client")
 	}
 	tr.UnwatchLocked(k, &flag)
-	tr.UnblockLocked(k, ch)
+	tr.UnblockLocked(k, w)
 	tr.SetMovingLocked(k, false)
 	flag.Store(false)
 	<-ch
