@@ -49,13 +49,17 @@ func tokenClient(t *testing.T, s *Server, secret string) *api.Client {
 // tokenWith makes a client token holding one policy with the rules given.
 func tokenWith(t *testing.T, mgmt *api.Client, name, rules string) string {
 	t.Helper()
-	if _, err := mgmt.ApplyACLPolicy(bg, &api.ACLPolicy{Name: name, Rules: rules}); err != nil {
-		t.Fatalf("policy %s: %v\n%s", name, err, rules)
-	}
-	tok, err := mgmt.CreateACLToken(bg, &api.ACLTokenCreateRequest{Name: name, Policies: []string{name}})
-	if err != nil {
-		t.Fatalf("token %s: %v", name, err)
-	}
+	// In a cluster, a 503 (an election under way) is retried as a client does.
+	retryUnavailable(t, "policy "+name+"\n"+rules, func() error {
+		_, err := mgmt.ApplyACLPolicy(bg, &api.ACLPolicy{Name: name, Rules: rules})
+		return err
+	})
+	var tok *api.ACLToken
+	retryUnavailable(t, "token "+name, func() error {
+		var err error
+		tok, err = mgmt.CreateACLToken(bg, &api.ACLTokenCreateRequest{Name: name, Policies: []string{name}})
+		return err
+	})
 	return tok.SecretID
 }
 

@@ -308,7 +308,7 @@ func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Durati
 	writes := s.logWrites.Load()
 	f := s.raft.Apply(buf, timeout)
 	return func() (uint64, any, error) {
-		if err := f.Error(); err != nil {
+		if err := s.waitApplied(f); err != nil {
 			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
 				errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrRaftShutdown) {
 				return 0, nil, fmt.Errorf("%w (%w)", ErrNotLeader, err)
@@ -321,6 +321,29 @@ func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Durati
 			return f.Index(), nil, err
 		}
 		return f.Index(), f.Response(), nil
+	}
+}
+
+// waitApplied waits for f's outcome, or for the server to shut down.
+// hashicorp/raft can leave a future unanswered when Raft stops while its
+// entry is queued for the FSM (hashicorp/raft#498): waiting on it alone
+// hung Shutdown, which waits for the goroutines that propose. The caller
+// then gets ErrRaftShutdown, an unknown outcome like a lost leadership;
+// the waiting goroutine ends when Raft answers, or never for such a lost
+// future, which only a stopping server can have.
+func (s *Server) waitApplied(f raft.ApplyFuture) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-s.shutdownCh:
+		select {
+		case err := <-done:
+			return err
+		default:
+			return raft.ErrRaftShutdown
+		}
 	}
 }
 
