@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -47,6 +48,8 @@ func BenchmarkCommandPath(b *testing.B) {
 		// redis-benchmark's EVALSHA test of bench/redis-compare.sh
 		{"evalsha", [][]string{{"EVALSHA", benchScriptSHA, "1", "key:000000000042"}}, nil,
 			[][]string{{"SCRIPT", "LOAD", benchScript}}},
+		// the same with a new key every run (redis-benchmark -r)
+		{"evalsha-keys", evalshaKeys(16), nil, [][]string{{"SCRIPT", "LOAD", benchScript}}},
 		{"publish", [][]string{{"PUBLISH", "bench", "message-of-some-bytes"}}, nil, nil},
 		// the stream grows by 16 entries per op: run with -benchtime Nx
 		{"xadd", [][]string{{"XADD", "bench-stream", "*", "field", "value-of-some-bytes"}}, nil, nil},
@@ -111,6 +114,15 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// evalshaKeys is n EVALSHAs of benchScript, each with its own key.
+func evalshaKeys(n int) [][]string {
+	cmds := make([][]string, n)
+	for i := range cmds {
+		cmds[i] = []string{"EVALSHA", benchScriptSHA, "1", fmt.Sprintf("key:%012d", i)}
+	}
+	return cmds
 }
 
 // benchScript is the script of the EVALSHA test, benchScriptSHA its SHA1.

@@ -502,8 +502,9 @@ func cmdEval(c *Client) {
 		inv: script.Invocation{Keys: keys, Argv: argv, ReadOnly: ro, Repl: script.ReplAll}, who: who,
 		allowOOM: flags&script.FlagShebang != 0 && flags&script.FlagAllowOOM != 0}
 	// a run on this goroutine writes its reply into the client's buffer
-	// (a goroutine's run below has its own)
-	job.out = &c.W
+	// and runs at the command's time (a goroutine's run below has its own
+	// buffer and reads the clock when it starts)
+	job.out, job.now = &c.W, c.Now
 	if c.InExec || !c.inLoop {
 		r, _ := s.runScript(&job, false)
 		c.finishScript(r)
@@ -521,7 +522,7 @@ func cmdEval(c *Client) {
 	// arguments
 	gj := new(scriptJob)
 	*gj = job
-	gj.out = nil
+	gj.out, gj.now = nil, 0
 	gj.cmdArgs = cloneArgs(c.Args)
 	gj.inv.Keys, gj.inv.Argv = gj.cmdArgs[3:3+len(keys)], gj.cmdArgs[3+len(keys):]
 	ch := make(chan scriptResult, 1)
@@ -559,6 +560,9 @@ type scriptJob struct {
 	// out, when set, is the writer the reply goes to (the caller's, on
 	// its goroutine); otherwise scriptResult.reply holds it
 	out *resp.Writer
+	// now is the time (Unix ms) of the run's commands, 0 to read the
+	// clock when the run starts
+	now int64
 }
 
 func cloneArgs(a [][]byte) [][]byte {
@@ -716,6 +720,13 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	// the records start in the caller's database; a SELECT of the script
 	// puts a SELECT before the next one (txSelect)
 	fake.txDB, fake.txFirstDB = j.db, j.db
+	// the script's commands see one time, its start's, as in Redis (a key
+	// does not expire in the middle of a script); call reads it from
+	// batchNow instead of the clock
+	fake.batchNow = j.now
+	if fake.batchNow == 0 {
+		fake.batchNow = s.nowMs()
+	}
 	fake.txrec = fake.txrec[:0]
 	fake.aofWait, fake.replOff = 0, 0
 	fake.W.Proto = 2
@@ -837,6 +848,7 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	r.extra = r.extra[:0]
 	fake.Locked = locked[:0]
 	fake.AllLocked = false
+	fake.batchNow = 0
 	return res, stop
 }
 
@@ -1050,7 +1062,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	if !cmd.Has(command.ReadOnly) && !sc.run.state.CompareAndSwap(runClean, runEffects) && sc.run.state.Load() == runStopped {
 		return refuse(errScriptStopped)
 	}
-	fake.Args = args // call reads the clock into fake.Now
+	fake.Args = args // call sets fake.Now to the run's time (batchNow)
 	start := monoNow()
 	s.call(fake, cmd, false)
 	st := s.scriptCmdStats(cmd, args)

@@ -369,6 +369,13 @@ func (a *argsTable) fill(e *Engine, name string, items [][]byte) {
 		e.globals.RawSetString(name, a.t)
 	}
 	for i, it := range items {
+		// an item as it was in the last run keeps its string (a constant
+		// argument, a key run again): no copy
+		if i < a.n {
+			if old, ok := a.t.RawGetInt(i + 1).(lua.LString); ok && string(old) == string(it) {
+				continue
+			}
+		}
 		a.t.RawSetInt(i+1, lua.LString(it))
 	}
 	for i := len(items) + 1; i <= a.n; i++ {

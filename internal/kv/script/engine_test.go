@@ -298,6 +298,8 @@ func TestArgsTablesFreshPerRun(t *testing.T) {
 		{"fewer items", "return 1", []string{"k"}, nil, "1:1:nil:k|0:0:nil:"},
 		{"none", "return 1", nil, nil, "0:0:nil:|0:0:nil:"},
 		{"item changed", "KEYS[1] = 'z'; ARGV[2] = 'w'; return 1", []string{"k"}, []string{"v"}, "1:1:nil:k|1:1:nil:v"},
+		{"same items, changed", "KEYS[1] = 'z'; ARGV[1] = 'w'; return 1", []string{"a", "b", "c"}, []string{"x", "y"}, "3:3:nil:a,b,c|2:2:nil:x,y"},
+		{"same items", "return 1", []string{"a", "b"}, []string{"x", "y", "z"}, "2:2:nil:a,b|3:3:nil:x,y,z"},
 		{"item removed", "KEYS[3] = nil; table.remove(ARGV, 1); return 1", []string{"k", "l", "m"}, []string{"v"}, "3:3:nil:k,l,m|1:1:nil:v"},
 		{"item appended", "table.insert(KEYS, 'd'); ARGV[5] = 'q'; return 1", []string{"k"}, []string{"v"}, "1:1:nil:k|1:1:nil:v"},
 		{"hash key", "KEYS.x = 1; rawset(ARGV, 'y', 2); return 1", []string{"k"}, []string{"v"}, "1:1:nil:k|1:1:nil:v"},
