@@ -44,6 +44,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDNSAnswer -fuzztime 30s ./internal/agent
 	$(GO) test -run '^$$' -fuzz FuzzParseDumpBody -fuzztime 30s ./internal/kv/keyspace
 	$(GO) test -run '^$$' -fuzz FuzzHLL -fuzztime 30s ./internal/kv/keyspace
+	$(GO) test -run '^$$' -fuzz FuzzKeySlot -fuzztime 30s ./internal/kv/keyspace
 	$(GO) test -run '^$$' -fuzz FuzzParseStreamID -fuzztime 30s ./internal/kv/command
 	$(GO) test -run '^$$' -fuzz FuzzBitfield -fuzztime 30s ./internal/kv/command
 	$(GO) test -run '^$$' -fuzz FuzzCheckInert -fuzztime 30s ./internal/kv

@@ -2,7 +2,6 @@ package kv
 
 import (
 	"strings"
-	"time"
 
 	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/kv/script"
@@ -224,7 +223,7 @@ func (s *Server) functionStats(x *command.Ctx) {
 			x.W.Bulk(a)
 		}
 		x.W.BulkString("duration_ms")
-		x.W.Int(time.Since(r.start).Milliseconds())
+		x.W.Int((monoNow() - r.start).Milliseconds())
 	} else {
 		x.W.Null()
 	}

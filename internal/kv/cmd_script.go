@@ -110,8 +110,8 @@ type scriptEngine struct {
 type runningScript struct {
 	name     string
 	function bool
-	args     [][]byte // the command, for FUNCTION STATS
-	start    time.Time
+	args     [][]byte      // the command, for FUNCTION STATS
+	start    time.Duration // monoNow when it started
 	kill     *killCtx
 	seq      uint64
 	inline   bool // on an event loop: stopped after loopScriptWait without an effect
@@ -264,7 +264,7 @@ func (s *Server) scriptWatchdog() {
 			continue
 		case <-t.C:
 		}
-		now := time.Now()
+		now := monoNow()
 		threshold := time.Duration(se.threshold.Load()) * time.Millisecond
 		se.runMu.Lock()
 		if len(se.runs) == 0 {
@@ -272,7 +272,7 @@ func (s *Server) scriptWatchdog() {
 			se.watchIdle = true
 		}
 		for _, run := range se.runs {
-			el := now.Sub(run.start)
+			el := now - run.start
 			if run.inline && el >= loopScriptWait {
 				run.stop.Store(stopYield) // read only if the swap below succeeds
 				if run.state.CompareAndSwap(runClean, runStopped) {
@@ -501,6 +501,10 @@ func cmdEval(c *Client) {
 	job := scriptJob{inExec: c.InExec, allDBs: c.InExec && len(c.Cross) > 0, db: c.DB, proto: c.W.Proto, cmdArgs: c.Args, sc: sc, fn: fn, pass: &c.pass,
 		inv: script.Invocation{Keys: keys, Argv: argv, ReadOnly: ro, Repl: script.ReplAll}, who: who,
 		allowOOM: flags&script.FlagShebang != 0 && flags&script.FlagAllowOOM != 0}
+	// a run on this goroutine writes its reply into the client's buffer
+	// and runs at the command's time (a goroutine's run below has its own
+	// buffer and reads the clock when it starts)
+	job.out, job.now = &c.W, c.Now
 	if c.InExec || !c.inLoop {
 		r, _ := s.runScript(&job, false)
 		c.finishScript(r)
@@ -518,6 +522,7 @@ func cmdEval(c *Client) {
 	// arguments
 	gj := new(scriptJob)
 	*gj = job
+	gj.out, gj.now = nil, 0
 	gj.cmdArgs = cloneArgs(c.Args)
 	gj.inv.Keys, gj.inv.Argv = gj.cmdArgs[3:3+len(keys)], gj.cmdArgs[3+len(keys):]
 	ch := make(chan scriptResult, 1)
@@ -555,6 +560,12 @@ type scriptJob struct {
 	// pass is the caller's: the blocked clients the script's changes
 	// wake are served before the caller's reply (Client.servePass)
 	pass *command.Pass
+	// out, when set, is the writer the reply goes to (the caller's, on
+	// its goroutine); otherwise scriptResult.reply holds it
+	out *resp.Writer
+	// now is the time (Unix ms) of the run's commands, 0 to read the
+	// clock when the run starts
+	now int64
 }
 
 func cloneArgs(a [][]byte) [][]byte {
@@ -703,7 +714,7 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	if j.fn != nil {
 		se.mu.Lock()
 	}
-	run := &runningScript{kill: r.kill, args: j.cmdArgs, start: time.Now(), inline: inline, allowOOM: j.allowOOM}
+	run := &runningScript{kill: r.kill, args: j.cmdArgs, start: monoNow(), inline: inline, allowOOM: j.allowOOM}
 	if j.fn != nil {
 		run.name, run.function = j.fn.Name, true
 	} else {
@@ -713,6 +724,13 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	// the records start in the caller's database; a SELECT of the script
 	// puts a SELECT before the next one (txSelect)
 	fake.txDB, fake.txFirstDB = j.db, j.db
+	// the script's commands see one time, its start's, as in Redis (a key
+	// does not expire in the middle of a script); call reads it from
+	// batchNow instead of the clock
+	fake.batchNow = j.now
+	if fake.batchNow == 0 {
+		fake.batchNow = s.nowMs()
+	}
 	fake.txrec = fake.txrec[:0]
 	fake.aofWait, fake.replOff = 0, 0
 	fake.W.Proto = 2
@@ -731,24 +749,30 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	inv.Caller, inv.Ctx = caller, r.kill
 	defer func() { *caller, *inv = scriptCaller{}, script.Invocation{} }()
 	se.begin(r, run)
-	w := resp.Writer{Proto: j.proto}
+	own := resp.Writer{Proto: j.proto}
+	w := &own
+	if j.out != nil {
+		w = j.out
+	}
+	mark := len(w.B)
 	if j.fn != nil {
-		se.eng.FCall(j.fn, inv, &w)
+		se.eng.FCall(j.fn, inv, w)
 	} else {
-		r.eng.Run(sc, inv, &w)
+		r.eng.Run(sc, inv, w)
 	}
 	stopped := run.state.Swap(runDone) == runStopped
 	se.end(r, run)
 	stop := stopNone
 	if stopped {
 		stop = run.stop.Load()
+		w.B = w.B[:mark] // the run that replaces it replies
 	}
-	res := scriptResult{reply: w.B, aofWait: fake.aofWait, errCounted: inv.ErrorCounted}
+	res := scriptResult{reply: own.B, aofWait: fake.aofWait, errCounted: inv.ErrorCounted}
 	if stop != stopRestart {
 		if j.fn != nil {
-			j.fn.Stats.Observe(time.Since(run.start))
+			j.fn.Stats.Observe(monoNow() - run.start)
 		} else {
-			j.sc.Stats.Observe(time.Since(run.start))
+			j.sc.Stats.Observe(monoNow() - run.start)
 		}
 		se.calls.Add(1)
 	}
@@ -828,6 +852,7 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	r.extra = r.extra[:0]
 	fake.Locked = locked[:0]
 	fake.AllLocked = false
+	fake.batchNow = 0
 	return res, stop
 }
 
@@ -1041,8 +1066,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	if !cmd.Has(command.ReadOnly) && !sc.run.state.CompareAndSwap(runClean, runEffects) && sc.run.state.Load() == runStopped {
 		return refuse(errScriptStopped)
 	}
-	fake.Args = args
-	fake.Now = s.nowMs()
+	fake.Args = args // call sets fake.Now to the run's time (batchNow)
 	start := monoNow()
 	s.call(fake, cmd, false)
 	st := s.scriptCmdStats(cmd, args)

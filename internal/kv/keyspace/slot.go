@@ -1,5 +1,7 @@
 package keyspace
 
+import "bytes"
+
 // crc16tab is the CRC16-CCITT (XMODEM) table Redis Cluster uses for slots.
 var crc16tab = func() (t [256]uint16) {
 	for i := 0; i < 256; i++ {
@@ -50,17 +52,11 @@ func crc16(b []byte) uint16 {
 // of the part between the first '{' and the next '}' when that is not empty,
 // modulo 16384.
 func KeySlot(key []byte) uint16 {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '{' {
-			for j := i + 1; j < len(key); j++ {
-				if key[j] == '}' {
-					if j > i+1 {
-						key = key[i+1 : j]
-					}
-					return crc16(key) & (NumSlots - 1)
-				}
-			}
-			break
+	// IndexByte scans a word or more at a time: the search for '{' cost
+	// half as much as the CRC of a 16-byte key byte by byte
+	if i := bytes.IndexByte(key, '{'); i >= 0 {
+		if j := bytes.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
 		}
 	}
 	return crc16(key) & (NumSlots - 1)

@@ -38,6 +38,62 @@ func TestCRC16(t *testing.T) {
 	}
 }
 
+// keySlotRef is Redis's keyHashSlot (cluster.c), loop for loop.
+func keySlotRef(key []byte) uint16 {
+	s := 0
+	for s < len(key) && key[s] != '{' {
+		s++
+	}
+	if s == len(key) {
+		return crc16Bytewise(key) & 16383
+	}
+	e := s + 1
+	for e < len(key) && key[e] != '}' {
+		e++
+	}
+	if e == len(key) || e == s+1 {
+		return crc16Bytewise(key) & 16383
+	}
+	return crc16Bytewise(key[s+1:e]) & 16383
+}
+
+func TestKeySlotHashTags(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		same string // a key of the same slot
+	}{
+		{"{user1000}.following", "user1000"},
+		{"foo{bar}baz", "bar"},
+		{"foo{}{bar}", "foo{}{bar}"}, // an empty tag: the whole key
+		{"foo{{bar}}zap", "{bar"},
+		{"foo{bar}{zap}", "bar"},
+		{"{}", "{}"},
+		{"{", "{"},
+		{"}{", "}{"},
+		{"a{b", "a{b"},
+		{"a}b{c}", "c"},
+		{"", ""},
+	} {
+		if got, want := KeySlot([]byte(tc.key)), keySlotRef([]byte(tc.same)); got != want {
+			t.Errorf("KeySlot(%q) = %d, want %d (the slot of %q)", tc.key, got, want, tc.same)
+		}
+		if got, want := KeySlot([]byte(tc.key)), keySlotRef([]byte(tc.key)); got != want {
+			t.Errorf("KeySlot(%q) = %d, Redis's %d", tc.key, got, want)
+		}
+	}
+}
+
+func FuzzKeySlot(f *testing.F) {
+	for _, k := range []string{"key:000000000042", "{a}b", "a{}b{c}", "{{}}", "x{y"} {
+		f.Add([]byte(k))
+	}
+	f.Fuzz(func(t *testing.T, key []byte) {
+		if got, want := KeySlot(key), keySlotRef(key); got != want {
+			t.Fatalf("KeySlot(%q) = %d, Redis's %d", key, got, want)
+		}
+	})
+}
+
 func FuzzCRC16(f *testing.F) {
 	f.Add([]byte("key:000000000042"))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -169,6 +169,8 @@ type Engine struct {
 	handler *lua.LFunction
 	// args is the buffer of the arguments of redis.call (callArgs)
 	args [][]byte
+	// keys and argv are the KEYS and ARGV tables of EVAL scripts (Run)
+	keys, argv argsTable
 }
 
 // ErrNoScript is EvalSHA's error for an unknown SHA1.
@@ -340,11 +342,60 @@ func (e *Engine) Run(s *Script, inv *Invocation, w *resp.Writer) {
 	if inv.Name == "" {
 		inv.Name = s.name
 	}
-	e.call(s.fn, inv, w, "@user_script", func(L *lua.LState) int {
-		L.SetGlobal("KEYS", bytesTable(L, inv.Keys))
-		L.SetGlobal("ARGV", bytesTable(L, inv.Argv))
-		return 0
-	}, nil)
+	e.keys.fill(e, "KEYS", inv.Keys)
+	e.argv.fill(e, "ARGV", inv.Argv)
+	e.call(s.fn, inv, w, "@user_script", nil)
+}
+
+// argsTable is the KEYS or ARGV table of EVAL scripts. It is refilled
+// from run to run instead of made anew (a table, its array and a global's
+// update per run), while the last run left it as it was filled: no
+// metatable and nothing past its n items. A run that changed more gets a
+// new table, so no run sees what another did to it; scripts cannot keep
+// a reference from one run to the next (the globals are read-only).
+type argsTable struct {
+	t *lua.LTable
+	n int // the items of the last fill
+}
+
+// argsTableMax is the most items a reused table keeps room for: a larger
+// one is let go after its run.
+const argsTableMax = 1024
+
+func (a *argsTable) fill(e *Engine, name string, items [][]byte) {
+	if a.t == nil || !a.clean() {
+		a.t = e.L.CreateTable(len(items), 0)
+		a.n = 0
+		e.globals.RawSetString(name, a.t)
+	}
+	for i, it := range items {
+		// an item as it was in the last run keeps its string (a constant
+		// argument, a key run again): no copy
+		if i < a.n {
+			if old, ok := a.t.RawGetInt(i + 1).(lua.LString); ok && string(old) == string(it) {
+				continue
+			}
+		}
+		a.t.RawSetInt(i+1, lua.LString(it))
+	}
+	for i := len(items) + 1; i <= a.n; i++ {
+		a.t.RawSetInt(i, lua.LNil)
+	}
+	a.n = len(items)
+}
+
+// clean reports whether the table holds nothing but what fill put in
+// (its items may have been changed: the next fill sets them all).
+func (a *argsTable) clean() bool {
+	if a.t.Metatable != lua.LNil || a.n > argsTableMax {
+		return false
+	}
+	var after lua.LValue = lua.LNil // Next(nil) is the first key
+	if a.n > 0 {
+		after = lua.LNumber(a.n)
+	}
+	k, _ := a.t.Next(after)
+	return k == lua.LNil
 }
 
 func bytesTable(L *lua.LState, items [][]byte) *lua.LTable {
@@ -355,11 +406,10 @@ func bytesTable(L *lua.LState, items [][]byte) *lua.LTable {
 	return t
 }
 
-// call runs fn: prepare sets up globals, args are fn's arguments. A Lua
-// error becomes an error reply in Redis's format: the message, then
-// " script: <name>, on <source>:<line>." when the place is known.
-func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source string,
-	prepare func(L *lua.LState) int, args []lua.LValue) {
+// call runs fn with args. A Lua error becomes an error reply in Redis's
+// format: the message, then " script: <name>, on <source>:<line>." when
+// the place is known.
+func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source string, args []lua.LValue) {
 	L := e.L
 	if inv.Resp == 0 {
 		inv.Resp = 2
@@ -370,9 +420,6 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 	e.inv = inv
 	inv.ErrorCounted = false
 	defer func() { e.inv = nil }()
-	if prepare != nil {
-		prepare(L)
-	}
 	L.SetContext(inv.Ctx)
 	defer L.RemoveContext()
 	top := L.GetTop()

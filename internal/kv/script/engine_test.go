@@ -275,3 +275,73 @@ func TestTableOrderStable(t *testing.T) {
 		}
 	}
 }
+
+// TestArgsTablesFreshPerRun checks that KEYS and ARGV, which are refilled
+// from run to run rather than made anew, look new to every run whatever
+// the run before did to them.
+func TestArgsTablesFreshPerRun(t *testing.T) {
+	// probe describes KEYS and ARGV as a run sees them first
+	const probe = `local function d(t)
+		local n = 0
+		for _ in pairs(t) do n = n + 1 end
+		return #t .. ':' .. n .. ':' .. tostring(getmetatable(t)) .. ':' .. table.concat(t, ',')
+	end
+	return d(KEYS) .. '|' .. d(ARGV)`
+	cases := []struct {
+		name   string
+		change string // run first, with keys a b c and argv x y
+		keys   []string
+		argv   []string
+		want   string
+	}{
+		{"untouched", "return 1", []string{"k"}, []string{"v"}, "1:1:nil:k|1:1:nil:v"},
+		{"fewer items", "return 1", []string{"k"}, nil, "1:1:nil:k|0:0:nil:"},
+		{"none", "return 1", nil, nil, "0:0:nil:|0:0:nil:"},
+		{"item changed", "KEYS[1] = 'z'; ARGV[2] = 'w'; return 1", []string{"k"}, []string{"v"}, "1:1:nil:k|1:1:nil:v"},
+		{"same items, changed", "KEYS[1] = 'z'; ARGV[1] = 'w'; return 1", []string{"a", "b", "c"}, []string{"x", "y"}, "3:3:nil:a,b,c|2:2:nil:x,y"},
+		{"same items", "return 1", []string{"a", "b"}, []string{"x", "y", "z"}, "2:2:nil:a,b|3:3:nil:x,y,z"},
+		{"item removed", "KEYS[3] = nil; table.remove(ARGV, 1); return 1", []string{"k", "l", "m"}, []string{"v"}, "3:3:nil:k,l,m|1:1:nil:v"},
+		{"item appended", "table.insert(KEYS, 'd'); ARGV[5] = 'q'; return 1", []string{"k"}, []string{"v"}, "1:1:nil:k|1:1:nil:v"},
+		{"hash key", "KEYS.x = 1; rawset(ARGV, 'y', 2); return 1", []string{"k"}, []string{"v"}, "1:1:nil:k|1:1:nil:v"},
+		{"metatable", "setmetatable(KEYS, {__index = function() return 'm' end}); return 1", []string{"k"}, []string{"v"}, "1:1:nil:k|1:1:nil:v"},
+		{"error mid-run", "KEYS.x = 1; table.insert(ARGV, 'e'); error('boom')", []string{"k"}, []string{"v"}, "1:1:nil:k|1:1:nil:v"},
+		{"more items", "return 1", []string{"k", "l", "m", "n"}, []string{"v", "w", "x"}, "4:4:nil:k,l,m,n|3:3:nil:v,w,x"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := New()
+			defer e.Close()
+			run(t, e, tc.change, 2, []string{"a", "b", "c"}, []string{"x", "y"})
+			got := run(t, e, probe, 2, tc.keys, tc.argv)
+			want := "$" + strconv.Itoa(len(tc.want)) + "\r\n" + tc.want + "\r\n"
+			if got != want {
+				t.Errorf("after %q: got %q, want %q", tc.change, got, want)
+			}
+		})
+	}
+}
+
+// TestCallArgsNotCopied checks that redis.call hands the caller the
+// script's strings as they are, and that a string the script keeps is
+// the same after the call (the arguments alias Lua's strings).
+func TestCallArgsNotCopied(t *testing.T) {
+	e := New()
+	defer e.Close()
+	got := run(t, e, `local s = string.rep('ab', 3)
+		redis.call('set', s, '', 12, 1.5)
+		return s .. '|' .. string.upper(s)`, 2, nil, nil)
+	if want := "$13\r\nababab|ABABAB\r\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	c := &echoCaller{}
+	sc, err := e.Load(`redis.call('set', KEYS[1], '', 12, 1.5) return 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &Invocation{Caller: c, Ctx: context.Background(), Keys: [][]byte{[]byte("k")}}
+	var w resp.Writer
+	e.Run(sc, inv, &w)
+	if len(c.calls) != 1 || strings.Join(c.calls[0], ",") != "set,k,,12,1.5" {
+		t.Errorf("calls %q", c.calls)
+	}
+}

@@ -306,7 +306,7 @@ func (e *Engine) Function(name string) *Function { return e.lib.funcs[strings.To
 func (e *Engine) FCall(f *Function, inv *Invocation, w *resp.Writer) {
 	inv.Name = f.Name
 	L := e.L
-	e.call(f.fn, inv, w, "@user_function", nil, []lua.LValue{bytesTable(L, inv.Keys), bytesTable(L, inv.Argv)})
+	e.call(f.fn, inv, w, "@user_function", []lua.LValue{bytesTable(L, inv.Keys), bytesTable(L, inv.Argv)})
 }
 
 // FunctionDelete removes a library.

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -240,7 +241,14 @@ func (r *lrand48) next() uint64 {
 func argString(v lua.LValue) ([]byte, bool) {
 	switch x := v.(type) {
 	case lua.LString:
-		return []byte(x), true
+		// the string's own bytes, without a copy: the commands of the
+		// server neither change their arguments nor keep them (a client's
+		// arguments point into its read buffer, which the next command
+		// overwrites)
+		if len(x) == 0 {
+			return []byte{}, true
+		}
+		return unsafe.Slice(unsafe.StringData(string(x)), len(x)), true
 	case lua.LNumber:
 		// Redis 7 formats with fpconv_dtoa: the shortest form that reads
 		// back the same, without an exponent below 1e21
