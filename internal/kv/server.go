@@ -718,7 +718,7 @@ func (c *Client) prepareRead() bool {
 		if c.queryOver(1) {
 			return false
 		}
-		size := 2 * len(c.rbuf)
+		size := max(2*len(c.rbuf), readBufSize) // a buffer the cron trimmed to its input
 		if need := c.partial.Size(); need > len(c.rbuf) && need < size {
 			size = min(need+need/8, size)
 		}
@@ -755,6 +755,8 @@ func (c *Client) serve() {
 		if !c.prepareRead() {
 			return
 		}
+		// for CLIENT LIST while this goroutine waits
+		c.noteQuery()
 		if len(c.pending) > 0 { // bytes read while blocked
 			c.feed()
 			continue
