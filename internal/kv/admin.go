@@ -246,6 +246,7 @@ func (s *Server) resetStats() {
 	a.errCodes = map[string]int64{}
 	a.errMu.Unlock()
 	a.errTotal.Store(0)
+	s.lazy.ResetStats()
 }
 
 func (s *Server) slowlogAdd(c *Client, usec int64) {

@@ -28,6 +28,7 @@ type Client struct {
 	rend    int
 	partial resp.Partial // progress of a big command still arriving
 	pending []byte       // bytes read while blocked, parsed next
+	qpeak   int          // most input held since the last cron (querybuf.go)
 	closing bool         // close after the replies are sent
 	// limits (limits.go)
 	lastIO    int64 // Unix ms of the last read or write progress (timeout)

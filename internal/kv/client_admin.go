@@ -27,6 +27,10 @@ type clientShared struct {
 	// unblock is the channel of the blocking command waiting now (CLIENT
 	// UNBLOCK sends it unblockTimeout or unblockError), nil otherwise
 	unblock atomic.Pointer[chan waitResult]
+	// qbuf and qbufSize are the input held and the read buffer's size,
+	// as of the client's last read or the cron (querybuf.go)
+	qbuf     atomic.Int64
+	qbufSize atomic.Int64
 }
 
 const (
@@ -147,6 +151,8 @@ func (c *Client) clientLine(x *Client) string {
 		}
 		// the query buffer still holds the running command, as in Redis
 		qbuf, rbs, omem, proto, lib, ver = c.rend-c.rstart+requestLen(c.Args), len(c.rbuf), len(c.W.B), c.W.Proto, c.libName, c.libVer
+	} else { // another client's: what it published after its last read
+		qbuf, rbs = int(x.shared.qbuf.Load()), int(x.shared.qbufSize.Load())
 	}
 	var b strings.Builder
 	b.Grow(300)

@@ -374,7 +374,7 @@ func cmdInfo(c *Client) {
 		"used_memory_rss:"+strconv.FormatUint(ms.Sys, 10),
 		"maxmemory:"+strconv.FormatInt(maxmem, 10), "maxmemory_human:"+humanBytes(maxmem),
 		"maxmemory_policy:"+s.ks.Policy().String(),
-		"lazyfree_pending_objects:0", // gantry frees at once: the collector reclaims
+		"lazyfree_pending_objects:"+strconv.FormatInt(s.lazy.Pending(), 10),
 		"used_memory_scripts_eval:"+strconv.FormatInt(s.script.scriptsMem.Load(), 10),
 		"number_of_cached_scripts:"+strconv.FormatInt(s.script.nScripts.Load(), 10),
 		"number_of_functions:"+strconv.FormatInt(s.script.funcCount.Load(), 10),
@@ -392,7 +392,7 @@ func cmdInfo(c *Client) {
 	section("Stats", "total_connections_received:"+strconv.FormatInt(s.totalConns.Load(), 10),
 		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
 		"total_error_replies:"+strconv.FormatInt(s.adm.errTotal.Load(), 10),
-		"lazyfreed_objects:0",
+		"lazyfreed_objects:"+strconv.FormatInt(s.lazy.Freed(), 10),
 		"migrate_cached_sockets:"+strconv.Itoa(s.migrations.cached()),
 		"rejected_connections:"+strconv.FormatInt(s.rejectedConns.Load(), 10),
 		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10),

@@ -111,11 +111,6 @@ var inertParams = []struct {
 	{"jemalloc-bg-thread", "yes", false, nil},
 	{"latency-tracking", "yes", false, nil},
 	{"latency-tracking-info-percentiles", "50 99 99.9", false, nil},
-	{"lazyfree-lazy-eviction", "no", false, nil},
-	{"lazyfree-lazy-expire", "no", false, nil},
-	{"lazyfree-lazy-server-del", "no", false, nil},
-	{"lazyfree-lazy-user-del", "no", false, nil},
-	{"lazyfree-lazy-user-flush", "no", false, nil},
 	{"list-compress-depth", "0", false, nil},
 	{"list-max-listpack-size", "-2", false, []string{"list-max-ziplist-size"}},
 	{"logfile", "", true, nil},
@@ -259,6 +254,9 @@ func addCompatParams(table map[string]configParam) map[string]configParam {
 		}
 	}
 	for name, p := range adminParams() {
+		add(name, p)
+	}
+	for name, p := range lazyFreeParams() {
 		add(name, p)
 	}
 	for _, ip := range inertParams {

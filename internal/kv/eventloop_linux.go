@@ -205,8 +205,9 @@ func (l *eventLoop) requestCron() {
 
 // cron is the loop's share of Redis's clientsCron: it closes clients idle
 // longer than timeout and clients whose unsent replies stayed over the soft
-// output limit too long while the loop waited for their socket, and gives
-// the buffers of idle clients back.
+// output limit too long while the loop waited for their socket, gives
+// the buffers of idle clients back and trims oversized query buffers
+// (resizeQuery).
 func (l *eventLoop) cron() {
 	s := l.s
 	now := s.nowMs()
@@ -219,11 +220,15 @@ func (l *eventLoop) cron() {
 			l.closeClient(c)
 			continue
 		}
+		idle := now - c.lastIO
+		if idle > idleRelease.Milliseconds() {
+			c.releaseBuffers()
+		}
+		c.resizeQuery(idle)
 		soft, secs := soft, secs
 		if c.subs.count() > 0 {
 			soft, secs = ps.soft.Load(), ps.softSecs.Load()
 		}
-		idle := now - c.lastIO
 		if timeout > 0 && idle > timeout {
 			s.timeoutCloses.Add(1)
 			l.closeClient(c)
@@ -235,9 +240,6 @@ func (l *eventLoop) cron() {
 				l.closeClient(c)
 			}
 			continue
-		}
-		if idle > idleRelease.Milliseconds() {
-			c.releaseBuffers()
 		}
 	}
 }
@@ -283,18 +285,24 @@ func (l *eventLoop) readClient(c *Client) {
 	n, err := rawRead(c.fd, c.rbuf[c.rend:])
 	if n <= 0 {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
+			c.noteQuery() // prepareRead may have changed the buffer
 			return
 		}
 		l.closeClient(c)
 		return
 	}
 	c.rend += n
+	c.notePeak()
 	l.runClient(c)
 }
 
 // runClient executes the client's buffered commands.
 func (l *eventLoop) runClient(c *Client) {
-	switch c.process() {
+	res := c.process()
+	if res != procDetach { // a detached client is its goroutine's now
+		c.noteQuery()
+	}
+	switch res {
 	case procClose:
 		c.closing = true
 	case procDetach:

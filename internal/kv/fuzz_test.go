@@ -56,6 +56,9 @@ func FuzzCommands(f *testing.F) {
 		{"COMMAND", "GETKEYS", "SET", "a", "b"},
 		{"MULTI"}, {"EXEC"}, {"WATCH", "k"},
 		{"KEYS", "[a-"},
+		{"XADD", "x", "1-0", "f", "v"}, {"XGROUP", "CREATE", "x", "g", "0"},
+		{"XCLAIM", "x", "g", "c", "0", "1-0", "FORCE", "JUSTID", "LASTID", "1-0", "ENTRIESREAD", "1"},
+		{"UNLINK", "x", "l"}, {"FLUSHALL", "ASYNC"},
 	}
 	for _, s := range seeds {
 		f.Add(cmdBytes(s...))

@@ -315,6 +315,9 @@ type Server struct {
 	// cron last gave memory back to the OS
 	released atomic.Int64
 	blocked  atomic.Int64 // clients waiting in a blocking command
+	// lazy frees big values deleted by UNLINK, FLUSH... ASYNC and the
+	// lazyfree-lazy-* paths in the background (lazyfree.go)
+	lazy *keyspace.LazyFree
 
 	// baseMem is the memory used without data, part of used_memory
 	// (Config.BaseMemory)
@@ -351,6 +354,7 @@ func New(cfg Config) (*Server, error) {
 		started:     cfg.Clock.Now(),
 	}
 	s.initDBs(cfg.Databases) // before any client (the scripts' too) takes its Ctx
+	s.initLazyFree()
 	if err := s.lim.init(&cfg); err != nil {
 		return nil, err
 	}
@@ -420,6 +424,7 @@ func New(cfg Config) (*Server, error) {
 		s.startLoops(n)
 	}
 	s.goTracked(s.cronLoop) // after the loops: it reads s.loops
+	s.goTracked(func() { s.lazy.Run(s.done) })
 	s.goTracked(s.scriptWatchdog)
 	return s, nil
 }
@@ -718,7 +723,7 @@ func (c *Client) prepareRead() bool {
 		if c.queryOver(1) {
 			return false
 		}
-		size := 2 * len(c.rbuf)
+		size := max(2*len(c.rbuf), readBufSize) // a buffer the cron trimmed to its input
 		if need := c.partial.Size(); need > len(c.rbuf) && need < size {
 			size = min(need+need/8, size)
 		}
@@ -755,6 +760,8 @@ func (c *Client) serve() {
 		if !c.prepareRead() {
 			return
 		}
+		// for CLIENT LIST while this goroutine waits
+		c.noteQuery()
 		if len(c.pending) > 0 { // bytes read while blocked
 			c.feed()
 			continue

@@ -1,10 +1,13 @@
 package kv
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -478,4 +481,128 @@ func TestStreamsMatchRedis(t *testing.T) {
 		}
 	}
 	diff(t, e, r, cmds)
+}
+
+// readStreamCommand reads one command of a replication stream (keepalive
+// newlines skipped) as its arguments.
+func readStreamCommand(t *testing.T, br *bufio.Reader) []string {
+	t.Helper()
+	line := func() string {
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream: %v", err)
+			}
+			if l = strings.TrimRight(l, "\r\n"); l != "" {
+				return l
+			}
+		}
+	}
+	head := line()
+	n, err := strconv.Atoi(strings.TrimPrefix(head, "*"))
+	if !strings.HasPrefix(head, "*") || err != nil {
+		t.Fatalf("stream: %q is not a command", head)
+	}
+	args := make([]string, n)
+	for i := range args {
+		size, _ := strconv.Atoi(strings.TrimPrefix(line(), "$"))
+		b := make([]byte, size+2)
+		if _, err := io.ReadFull(br, b); err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		args[i] = string(b[:size])
+	}
+	return args
+}
+
+// TestXReadGroupPropagation: XREADGROUP in a transaction is propagated
+// as Redis 7.0 does (MULTI, one XCLAIM per entry, EXEC: no XGROUP SETID),
+// each XCLAIM carrying the group's position with its entries-read count
+// (ENTRIESREAD), so that a replica and a replayed log end with the
+// primary's entries-read and lag even where a deleted entry makes the
+// primary estimate them.
+func TestXReadGroupPropagation(t *testing.T) {
+	dir := t.TempDir()
+	clock := newFakeClock()
+	mod := func(c *Config) { c.DataDir, c.Clock = dir, clock }
+	p := startServer(t, mod)
+	r := startServer(t, nil)
+	replicaOf(t, r, p)
+	waitSynced(t, p, r)
+	br := p.syncStream()
+	p.run([]step{
+		{"XADD s 1-0 f v", "1-0"}, {"XADD s 2-0 f v", "2-0"}, {"XADD s 3-0 f v", "3-0"},
+		{"XADD s 4-0 f v", "4-0"}, {"XADD s 5-0 f v", "5-0"},
+		{"XGROUP CREATE s g 0", "OK"},
+		{"XDEL s 3-0", "1"},
+		{"MULTI", "OK"},
+		{"XREADGROUP GROUP g c COUNT 2 STREAMS s >", "QUEUED"},
+		{"XREADGROUP GROUP g c STREAMS s >", "QUEUED"},
+		{"EXEC", "*"},
+	})
+	var names []string
+	for len(names) == 0 || names[len(names)-1] != "exec" {
+		args := readStreamCommand(t, br)
+		name := strings.ToLower(args[0])
+		names = append(names, name)
+		if name == "xclaim" {
+			n := len(args)
+			if n < 4 || !strings.EqualFold(args[n-4], "LASTID") || !strings.EqualFold(args[n-2], "ENTRIESREAD") || args[n-3] != args[5] {
+				t.Errorf("XCLAIM without the group's position: %q", args)
+			}
+		}
+	}
+	want := "select xadd xadd xadd xadd xadd xgroup xdel multi xclaim xclaim xclaim xclaim exec"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("stream:\n%s\nwant:\n%s", got, want)
+	}
+	same := func(what string) {
+		t.Helper()
+		waitSynced(t, p, r)
+		want := streamState(t, p, "s")
+		if got := streamState(t, r, "s"); got != want {
+			t.Errorf("%s: replica:\n%s\nprimary:\n%s", what, got, want)
+		}
+	}
+	// the count after 5-0 is estimated (3-0 was deleted): the replica has it
+	if got := streamState(t, p, "s"); !strings.Contains(got, "last-delivered-id 5-0 entries-read 5 ") {
+		t.Fatalf("primary's group: %s", got)
+	}
+	same("after the transaction")
+
+	// NOACK has no claim to carry the new consumer and the position:
+	// XGROUP CREATECONSUMER and SETID do, as in Redis 7.0
+	p.run([]step{{"XADD s 6-0 f v", "6-0"}, {"XREADGROUP GROUP g d NOACK STREAMS s >", "*"}})
+	names = names[:0]
+	for len(names) < 3 {
+		args := readStreamCommand(t, br)
+		names = append(names, strings.ToLower(args[0]+" "+args[1]))
+	}
+	if got := strings.Join(names, ", "); got != "xadd s, xgroup createconsumer, xgroup setid" {
+		t.Errorf("after XREADGROUP NOACK: %s", got)
+	}
+	same("after NOACK")
+	want = streamState(t, p, "s")
+	p.srv.Close()
+	e2 := startServer(t, mod)
+	if got := streamState(t, e2, "s"); got != want {
+		t.Errorf("after replaying the log:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestXClaimEntriesRead: XCLAIM's ENTRIESREAD sets the group's count with
+// LASTID only when LASTID is not behind the group's last ID.
+func TestXClaimEntriesRead(t *testing.T) {
+	e := startServer(t, nil)
+	e.run([]step{
+		{"XADD s 1-0 f v", "1-0"}, {"XADD s 2-0 f v", "2-0"}, {"XADD s 3-0 f v", "3-0"},
+		{"XGROUP CREATE s g 0", "OK"},
+		{"XCLAIM s g c 0 1-0 FORCE JUSTID LASTID 2-0 ENTRIESREAD 7", "[1-0]"},
+		{"XINFO GROUPS s", "[[name g consumers 1 pending 1 last-delivered-id 2-0 entries-read 7 lag -4]]"},
+		{"XCLAIM s g c 0 1-0 FORCE JUSTID LASTID 1-0 ENTRIESREAD 1", "[1-0]"},
+		{"XINFO GROUPS s", "[[name g consumers 1 pending 1 last-delivered-id 2-0 entries-read 7 lag -4]]"},
+		{"XCLAIM s g c 0 1-0 ENTRIESREAD 1", "ERR:ERR XCLAIM ENTRIESREAD needs LASTID"},
+		{"XCLAIM s g c 0 1-0 LASTID 2-0 ENTRIESREAD -2", "ERR:ERR value for ENTRIESREAD must be positive or -1"},
+		{"XCLAIM s g c 0 1-0 LASTID 2-0 ENTRIESREAD x", "ERR:ERR value is not an integer"},
+	})
 }

@@ -223,11 +223,11 @@ func cmdSwapDB(c *Ctx) {
 
 // flushDBsLocked drops the keys of every database (FLUSHALL with several
 // databases; the dispatcher holds all their shards).
-func flushDBsLocked(c *Ctx) {
+func flushDBsLocked(c *Ctx, async bool) {
 	for _, d := range c.DBs {
 		d.Track.TouchAllLocked(func(key string) bool { return d.KS.PeekLocked([]byte(key), c.Now) != nil })
+		flushKeyspaceLocked(d.KS, async)
 		for i := 0; i < keyspace.NumShards; i++ {
-			d.KS.FlushShardLocked(i)
 			d.Track.WakeBlockedLocked(i)
 		}
 	}

@@ -10,9 +10,26 @@ import (
 )
 
 func cmdDel(c *Ctx) {
+	if lf := c.KS.LazyFree(); lf != nil && lf.UserDel.Load() { // lazyfree-lazy-user-del
+		cmdUnlink(c)
+		return
+	}
 	var n int64
 	for _, k := range c.Args[1:] {
 		if c.Lookup(k) != nil && c.KS.DeleteLocked(k) {
+			n++
+		}
+	}
+	c.Dirty += int(n)
+	c.W.Int(n)
+}
+
+// UNLINK key [key ...] is DEL with big values freed in the background
+// (keyspace.LazyFree).
+func cmdUnlink(c *Ctx) {
+	var n int64
+	for _, k := range c.Args[1:] {
+		if c.Lookup(k) != nil && c.KS.UnlinkLocked(k) {
 			n++
 		}
 	}
@@ -329,45 +346,67 @@ func cmdDBSize(c *Ctx) {
 }
 
 // FLUSHALL [ASYNC | SYNC] drops every database: the dispatcher holds
-// every shard of all of them (lockall, crossdb). ASYNC runs synchronously.
+// every shard of all of them (lockall, crossdb). ASYNC (or no option
+// with lazyfree-lazy-user-flush) leaves the keys to the lazy freer.
 func cmdFlushAll(c *Ctx) {
-	if !flushArgs(c) {
+	async, ok := flushArgs(c)
+	if !ok {
 		return
 	}
 	if len(c.DBs) > 1 {
-		flushDBsLocked(c)
+		flushDBsLocked(c, async)
 		c.Dirty++
 		c.W.OK()
 		return
 	}
-	flushLocked(c)
+	flushLocked(c, async)
 }
 
-func flushArgs(c *Ctx) bool {
-	if len(c.Args) > 2 || (len(c.Args) == 2 && !EqualFold(c.Args[1], "async") && !EqualFold(c.Args[1], "sync")) {
-		c.W.Error(ErrSyntax)
-		return false
+// flushArgs checks the option of FLUSHALL and FLUSHDB and tells whether
+// the flush is lazy.
+func flushArgs(c *Ctx) (async, ok bool) {
+	switch {
+	case len(c.Args) == 1:
+		lf := c.KS.LazyFree()
+		return lf != nil && lf.UserFlush.Load(), true
+	case len(c.Args) == 2 && EqualFold(c.Args[1], "async"):
+		return true, true
+	case len(c.Args) == 2 && EqualFold(c.Args[1], "sync"):
+		return false, true
 	}
-	return true
+	c.W.Error(ErrSyntax)
+	return false, false
 }
 
 // FLUSHDB [ASYNC | SYNC] drops the client's database.
 func cmdFlushDB(c *Ctx) {
-	if flushArgs(c) {
-		flushLocked(c)
+	if async, ok := flushArgs(c); ok {
+		flushLocked(c, async)
 	}
 }
 
 // flushLocked drops the keys of c.KS, whose shards the dispatcher holds.
-func flushLocked(c *Ctx) {
+func flushLocked(c *Ctx, async bool) {
 	c.Track.TouchAllLocked(func(key string) bool { return c.KS.PeekLocked([]byte(key), c.Now) != nil })
+	flushKeyspaceLocked(c.KS, async)
 	for i := 0; i < keyspace.NumShards; i++ {
-		c.KS.FlushShardLocked(i)
 		// an XREADGROUP blocked on a flushed stream must learn it is gone
 		c.Track.WakeBlockedLocked(i)
 	}
 	c.Dirty++
 	c.W.OK()
+}
+
+// flushKeyspaceLocked drops every key of ks, whose shards the caller
+// holds; async hands them to the lazy freer.
+func flushKeyspaceLocked(ks *keyspace.Keyspace, async bool) {
+	if async {
+		ks.FlushAsyncLocked()
+		return
+	}
+	for i := 0; i < keyspace.NumShards; i++ {
+		ks.FlushShardLocked(i)
+	}
 }
 
 // cloneEntry deep-copies a value (COPY); nil for a value type it does

@@ -7,11 +7,17 @@ import (
 )
 
 // Consumer group commands: XGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM.
-// Their effects are logged the way Redis propagates them: a claim or a
+// Their effects are logged the way Redis 7.0 propagates them: a claim or a
 // delivery as an idempotent "XCLAIM key group consumer 0 id TIME ms
-// RETRYCOUNT n FORCE JUSTID LASTID id", a group's progress as "XGROUP SETID
-// key group id ENTRIESREAD n", so a replica and a replayed log end with
-// the same pending entries and group positions.
+// RETRYCOUNT n FORCE JUSTID LASTID id", a group's progress without a
+// claim (NOACK, LASTID alone) as "XGROUP SETID key group id ENTRIESREAD
+// n", so a replica and a replayed log end with the same pending entries
+// and group positions. The XCLAIM carries the group's entries-read count
+// too, as "ENTRIESREAD n" after LASTID (a gantry extension of XCLAIM):
+// Redis 7.0's XCLAIM moves the group's last ID and leaves entries-read
+// behind, which Redis 7.2 fixes by logging an XGROUP SETID after the
+// claims; the extra option keeps the entries of a transaction as Redis
+// 7.0 logs them and the count exact.
 
 var (
 	bXCLAIM         = []byte("XCLAIM")
@@ -39,7 +45,8 @@ func (c *Ctx) logXClaim(key, group []byte, g *keyspace.StreamGroup, id keyspace.
 	c.Log(bXCLAIM, key, group, []byte(p.Consumer.Name), bZero, id.AppendTo(nil),
 		bTIME, strconv.AppendInt(nil, p.DeliveryTime, 10),
 		bRETRYCOUNT, strconv.AppendInt(nil, p.DeliveryCount, 10),
-		bFORCE, bJUSTID, bLASTID, g.LastID.AppendTo(nil))
+		bFORCE, bJUSTID, bLASTID, g.LastID.AppendTo(nil),
+		bENTRIESREAD, strconv.AppendInt(nil, g.EntriesRead, 10))
 	c.Dirty++
 }
 
@@ -49,13 +56,19 @@ func (c *Ctx) logGroupID(key, group []byte, g *keyspace.StreamGroup) {
 	c.Dirty++
 }
 
-// consumerFor returns the consumer name of group g, creating (and logging)
-// it when it does not exist; it is marked seen now.
-func (c *Ctx) consumerFor(key, group []byte, g *keyspace.StreamGroup, name []byte) *keyspace.StreamConsumer {
+// consumerFor returns the consumer name of group g, creating it when it
+// does not exist; it is marked seen now. A consumer created is logged as
+// XGROUP CREATECONSUMER unless claimed says an XCLAIM of the consumer is
+// logged next, which creates it too (as Redis 7.0 propagates a claim or a
+// delivery; Redis 7.0 logs nothing for a consumer that got nothing, which
+// leaves it out of replicas).
+func (c *Ctx) consumerFor(key, group []byte, g *keyspace.StreamGroup, name []byte, claimed bool) *keyspace.StreamConsumer {
 	cons := g.Consumer(name)
 	if cons == nil {
 		cons = g.CreateConsumer(name, c.Now)
-		c.Log(bXGROUP, bCREATECONSUMER, key, group, name)
+		if !claimed {
+			c.Log(bXGROUP, bCREATECONSUMER, key, group, name)
+		}
 		c.Dirty++
 		c.Notify('t', "xgroup-createconsumer", key)
 	}
@@ -383,7 +396,11 @@ func existingGroup(s *keyspace.Stream, group []byte) *keyspace.StreamGroup {
 }
 
 // XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME
-// unix-ms] [RETRYCOUNT n] [FORCE] [JUSTID] [LASTID id]
+// unix-ms] [RETRYCOUNT n] [FORCE] [JUSTID] [LASTID id [ENTRIESREAD n]]
+//
+// ENTRIESREAD (gantry's, see the top of the file) sets the group's
+// entries-read count with the last ID LASTID gives, when that ID is not
+// behind the group's.
 func cmdXClaim(c *Ctx) {
 	key, group := c.Args[1], c.Args[2]
 	s, ok := c.lookupStream(key)
@@ -413,6 +430,8 @@ func cmdXClaim(c *Ctx) {
 	retry, delivery := int64(-1), int64(0)
 	force, justID, timeGiven := false, false, false
 	var lastID keyspace.StreamID
+	lastGiven, entriesRead := false, int64(0)
+	readGiven := false
 	for ; j < len(c.Args); j++ {
 		opt := c.Args[j]
 		more := j+1 < len(c.Args)
@@ -450,15 +469,33 @@ func cmdXClaim(c *Ctx) {
 			if lastID, ok = c.streamID(c.Args[j]); !ok {
 				return
 			}
+			lastGiven = true
+		case EqualFold(opt, "entriesread") && more:
+			j++
+			if entriesRead, ok = c.ArgInt(j); !ok {
+				return
+			}
+			if entriesRead < 0 && entriesRead != keyspace.InvalidEntriesRead {
+				c.W.Error("ERR value for ENTRIESREAD must be positive or -1")
+				return
+			}
+			readGiven = true
 		default:
 			c.W.Error("ERR Unrecognized XCLAIM option '" + Trunc(opt, 128) + "'")
 			return
 		}
 	}
+	if readGiven && !lastGiven {
+		c.W.Error("ERR XCLAIM ENTRIESREAD needs LASTID")
+		return
+	}
 	propagateLast := false
 	if g.LastID.Less(lastID) {
 		g.LastID = lastID
 		propagateLast = true
+	}
+	if readGiven && !lastID.Less(g.LastID) {
+		g.EntriesRead = entriesRead
 	}
 	switch {
 	case !timeGiven:
@@ -492,7 +529,7 @@ func cmdXClaim(c *Ctx) {
 			continue
 		}
 		if cons == nil {
-			cons = c.consumerFor(key, group, g, c.Args[3])
+			cons = c.consumerFor(key, group, g, c.Args[3], true)
 			if c.Replaying && delivery > cons.SeenTime {
 				cons.SeenTime = delivery // a replica's clock is not the primary's
 			}
@@ -594,7 +631,7 @@ func cmdXAutoClaim(c *Ctx) {
 			continue
 		}
 		if cons == nil {
-			cons = c.consumerFor(key, group, g, c.Args[3])
+			cons = c.consumerFor(key, group, g, c.Args[3], true)
 		}
 		p = g.Claim(cons, id)
 		p.DeliveryTime = c.Now

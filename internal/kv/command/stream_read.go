@@ -248,7 +248,9 @@ func (r *streamRead) try() bool {
 			c.W.Error("NOGROUP the consumer group this client was blocked on no longer exists")
 			return true
 		}
-		cons := c.consumerFor(k, r.group, g, r.consumer)
+		// ">" without NOACK logs an XCLAIM per entry delivered
+		claims := r.newOnly[i] && !r.noack && s.Len() > 0 && g.LastID.Less(s.LastEntryID())
+		cons := c.consumerFor(k, r.group, g, r.consumer, claims)
 		if !r.newOnly[i] {
 			results = append(results, readResult{k, r.readHistory(k, s, g, cons, r.ids[i])})
 			continue
@@ -316,10 +318,12 @@ func (r *streamRead) readGroup(key []byte, s *keyspace.Stream, g *keyspace.Strea
 		if !r.noack {
 			p := g.Deliver(cons, row.id, c.Now)
 			cons.ActiveTime = c.Now
-			c.logXClaim(key, r.group, g, row.id, p)
+			c.logXClaim(key, r.group, g, row.id, p) // with the group's position
 		}
 	}
-	c.logGroupID(key, r.group, g)
+	if r.noack { // as Redis 7.0: no claim carries the position
+		c.logGroupID(key, r.group, g)
+	}
 	return rows
 }
 

@@ -337,7 +337,7 @@ func DataCommands() []Spec {
 		{"incrbyfloat", 3, wf, 1, 1, 1, str, cmdIncrByFloat, nil},
 		// keys
 		{"del", -2, d, 1, -1, 1, gen, cmdDel, nil},
-		{"unlink", -2, df, 1, -1, 1, gen, cmdDel, nil},
+		{"unlink", -2, df, 1, -1, 1, gen, cmdUnlink, nil},
 		{"exists", -2, rf, 1, -1, 1, gen, cmdExists, nil},
 		{"touch", -2, rf, 1, -1, 1, gen, cmdExists, nil},
 		{"expire", -3, df, 1, 1, 1, gen, cmdExpire, nil},

@@ -309,7 +309,9 @@ func (ks *Keyspace) evictKey(i int, key string, p Policy, now int64) bool {
 	if e == nil || (p.volatile() && e.exp == 0) {
 		return false
 	}
-	ks.DeleteLocked([]byte(key))
+	if e := ks.removeLocked([]byte(key)); e != nil {
+		ks.dropValue(e, true)
+	}
 	if ks.evict.hook != nil {
 		ks.evict.hook([]byte(key))
 	}

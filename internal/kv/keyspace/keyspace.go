@@ -57,6 +57,7 @@ type Keyspace struct {
 	replicaMode atomic.Bool
 	used        atomic.Int64 // estimated bytes of keys and values (memory.go)
 	evict       evictor      // eviction policy and pool (evict.go)
+	lazy        *LazyFree    // the background freer (lazyfree.go); nil: none
 }
 
 // New returns an empty keyspace.
@@ -153,6 +154,7 @@ func (ks *Keyspace) find(sh *shard, slot uint16, key []byte, now int64) *Entry {
 		delete(sh.expires, string(key))
 		sh.keys--
 		sh.drop(len(key), e)
+		ks.dropValue(e, false)
 		if ks.expireHook != nil {
 			ks.expireHook(key)
 		}
@@ -185,16 +187,19 @@ func (ks *Keyspace) AddLocked(key []byte, e *Entry) *Entry {
 }
 
 // DeleteLocked removes key and reports whether it existed (expired or not).
-func (ks *Keyspace) DeleteLocked(key []byte) bool {
+func (ks *Keyspace) DeleteLocked(key []byte) bool { return ks.removeLocked(key) != nil }
+
+// removeLocked removes key and returns its entry, nil if it did not exist.
+func (ks *Keyspace) removeLocked(key []byte) *Entry {
 	slot := KeySlot(key)
 	sh := &ks.shards[int(slot)%NumShards]
 	m := sh.slots[int(slot)/NumShards]
 	if m == nil {
-		return false
+		return nil
 	}
 	e, ok := m[string(key)]
 	if !ok {
-		return false
+		return nil
 	}
 	delete(m, string(key))
 	delete(sh.expires, string(key))
@@ -203,7 +208,7 @@ func (ks *Keyspace) DeleteLocked(key []byte) bool {
 	if len(m) == 0 {
 		sh.slots[int(slot)/NumShards] = nil
 	}
-	return true
+	return e
 }
 
 // SetExpireLocked changes the expiry of the entry e of key.
@@ -363,7 +368,9 @@ func (ks *Keyspace) ExpireSample(i int, now int64, n int) int {
 		}
 	}
 	for _, k := range victims {
-		ks.DeleteLocked([]byte(k))
+		if e := ks.removeLocked([]byte(k)); e != nil {
+			ks.dropValue(e, false)
+		}
 		if ks.expireHook != nil {
 			ks.expireHook([]byte(k))
 		}

@@ -1,0 +1,290 @@
+package keyspace
+
+import "sync/atomic"
+
+// LazyFreeThreshold: a value made of more allocations than this is freed
+// by the lazy freer when it is deleted by UNLINK (and the other lazy
+// paths); a smaller one is dropped at once, since handing it over costs
+// more than freeing it (Redis's LAZYFREE_THRESHOLD).
+const LazyFreeThreshold = 64
+
+// lazyQueue bounds the values waiting for the freer; when it is full a
+// deleted value is dropped at once, as a synchronous delete.
+const lazyQueue = 4096
+
+// releaser is a collection the freer can take apart: freeEffort counts
+// its allocations (Redis's lazyfreeGetFreeEffort), release drops its
+// internal structures.
+type releaser interface {
+	freeEffort() int
+	release()
+}
+
+// LazyFree is Redis's lazy free: values deleted by UNLINK, FLUSHALL and
+// FLUSHDB ASYNC and the lazyfree-lazy-* paths go to one background
+// goroutine, which takes them apart (clears their maps, slices and trees)
+// and counts them. The deleting command only unlinks the key: the work
+// of walking a big value's structures, and the garbage collector's of
+// reclaiming them piece by piece as one graph, is not on its path. A nil
+// *LazyFree frees nothing lazily.
+type LazyFree struct {
+	// the lazyfree-lazy-* settings the keyspace acts on itself (expiry,
+	// eviction); the commands read UserDel and UserFlush
+	Expire, Eviction, UserDel, UserFlush atomic.Bool
+
+	jobs    chan lazyJob
+	pending atomic.Int64 // lazyfree_pending_objects
+	freed   atomic.Int64 // lazyfreed_objects
+}
+
+// lazyJob is one value or the keys of flushed shards.
+type lazyJob struct {
+	v    releaser
+	maps []map[string]*Entry
+	n    int64 // objects it counts for
+}
+
+// NewLazyFree returns a freer whose queue fills until Run takes it.
+func NewLazyFree() *LazyFree {
+	return &LazyFree{jobs: make(chan lazyJob, lazyQueue)}
+}
+
+// Run frees what is queued until done is closed, then what is left.
+func (lf *LazyFree) Run(done <-chan struct{}) {
+	for {
+		select {
+		case j := <-lf.jobs:
+			lf.do(j)
+		case <-done:
+			for {
+				select {
+				case j := <-lf.jobs:
+					lf.do(j)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (lf *LazyFree) do(j lazyJob) {
+	if j.v != nil {
+		j.v.release()
+	}
+	for _, m := range j.maps {
+		for _, e := range m {
+			if r := releaserOf(e); r != nil {
+				r.release()
+			}
+		}
+		clear(m)
+	}
+	lf.pending.Add(-j.n)
+	lf.freed.Add(j.n)
+}
+
+// Pending returns the objects queued and not freed yet
+// (lazyfree_pending_objects).
+func (lf *LazyFree) Pending() int64 {
+	if lf == nil {
+		return 0
+	}
+	return lf.pending.Load()
+}
+
+// Freed returns the objects freed in the background since the start or
+// the last ResetStats (lazyfreed_objects).
+func (lf *LazyFree) Freed() int64 {
+	if lf == nil {
+		return 0
+	}
+	return lf.freed.Load()
+}
+
+// ResetStats zeroes Freed (CONFIG RESETSTAT).
+func (lf *LazyFree) ResetStats() {
+	if lf != nil {
+		lf.freed.Store(0)
+	}
+}
+
+// enqueue hands j to the freer; false when the queue is full.
+func (lf *LazyFree) enqueue(j lazyJob) bool {
+	lf.pending.Add(j.n)
+	select {
+	case lf.jobs <- j:
+		return true
+	default:
+		lf.pending.Add(-j.n)
+		return false
+	}
+}
+
+// free hands the value of a deleted entry to the freer when it is big
+// enough to be worth it. Only the value is handed over, not the entry:
+// the shard may still read the entry's bits before it is unlocked.
+func (lf *LazyFree) free(e *Entry) {
+	if lf == nil {
+		return
+	}
+	if r := releaserOf(e); r != nil && r.freeEffort() > LazyFreeThreshold {
+		lf.enqueue(lazyJob{v: r, n: 1})
+	}
+}
+
+// releaserOf returns the collection of e, nil for a string (one
+// allocation) or a type that cannot be taken apart.
+func releaserOf(e *Entry) releaser {
+	if e.m&objFlag == 0 {
+		return nil
+	}
+	switch k := Kind(e.m & lenMask); k {
+	case kindList:
+		return (*List)(e.p)
+	case kindSet:
+		return (*Set)(e.p)
+	case kindHash:
+		return (*Hash)(e.p)
+	case kindZSet:
+		return (*ZSet)(e.p)
+	case Streams.kind:
+		return (*Stream)(e.p)
+	}
+	return nil
+}
+
+// SetLazyFree makes UnlinkLocked, FlushAsyncLocked and the lazy
+// expiry and eviction paths use lf; set once before serving.
+func (ks *Keyspace) SetLazyFree(lf *LazyFree) { ks.lazy = lf }
+
+// LazyFree returns the freer set by SetLazyFree (nil if none).
+func (ks *Keyspace) LazyFree() *LazyFree { return ks.lazy }
+
+// UnlinkLocked removes key as DeleteLocked does, and hands a big value
+// to the lazy freer (UNLINK).
+func (ks *Keyspace) UnlinkLocked(key []byte) bool {
+	e := ks.removeLocked(key)
+	if e == nil {
+		return false
+	}
+	ks.lazy.free(e)
+	return true
+}
+
+// FlushAsyncLocked drops every key as FlushShardLocked of every shard
+// does (the caller holds them all), and hands them to the lazy freer in
+// one job that counts each key as an object (FLUSHALL and FLUSHDB ASYNC,
+// as Redis's emptyDbAsync). Without a freer, or with its queue full, the
+// keys are dropped at once.
+func (ks *Keyspace) FlushAsyncLocked() {
+	var maps []map[string]*Entry
+	var n int64
+	if ks.lazy != nil {
+		for i := range ks.shards {
+			sh := &ks.shards[i]
+			for _, m := range sh.slots {
+				if m != nil {
+					maps = append(maps, m)
+				}
+			}
+			n += int64(sh.keys)
+		}
+	}
+	for i := range ks.shards {
+		ks.FlushShardLocked(i)
+	}
+	if n > 0 {
+		ks.lazy.enqueue(lazyJob{maps: maps, n: n})
+	}
+}
+
+// dropValue hands the value of an entry deleted by expiry (evicted
+// false) or eviction to the freer when the matching setting is on.
+func (ks *Keyspace) dropValue(e *Entry, evicted bool) {
+	lf := ks.lazy
+	if lf == nil {
+		return
+	}
+	if (!evicted && lf.Expire.Load()) || (evicted && lf.Eviction.Load()) {
+		lf.free(e)
+	}
+}
+
+// The collections' efforts count what the collector reclaims one by one:
+// a member or element is an allocation (its bytes), a small set or hash
+// kept as one packed buffer is one. Their release drops the structures.
+
+func (l *List) freeEffort() int { return l.n }
+
+func (l *List) release() {
+	clear(l.buf)
+	*l = List{}
+}
+
+func (s *Set) freeEffort() int {
+	if s.m != nil {
+		return len(s.m)
+	}
+	return 1
+}
+
+func (s *Set) release() {
+	clear(s.m)
+	*s = Set{}
+}
+
+func (h *Hash) freeEffort() int {
+	if h.m != nil {
+		return len(h.m)
+	}
+	return 1
+}
+
+func (h *Hash) release() {
+	clear(h.m)
+	*h = Hash{}
+}
+
+func (z *ZSet) freeEffort() int { return z.length }
+
+func (z *ZSet) release() {
+	clear(z.dict)
+	// unlink the skip list node by node so no node keeps the rest alive
+	for n := z.header; n != nil; {
+		var next *ZNode
+		if len(n.level) > 0 {
+			next = n.level[0].forward
+		}
+		n.backward, n.level = nil, nil
+		n = next
+	}
+	*z = ZSet{}
+}
+
+// A stream's effort is its entries plus, per consumer group, the group
+// and its pending entries.
+func (s *Stream) freeEffort() int {
+	n := s.entries.Len()
+	for _, g := range s.groups {
+		n += 1 + g.pel.Len()
+	}
+	return n
+}
+
+func (s *Stream) release() {
+	for _, c := range s.entries.chunks {
+		clear(c.items)
+	}
+	clear(s.entries.chunks)
+	for _, g := range s.groups {
+		g.pel.Clear(false)
+		for _, c := range g.consumers {
+			c.pel.Clear(false)
+		}
+		clear(g.consumers)
+	}
+	clear(s.groups)
+	clear(s.nodes)
+	*s = Stream{entries: &streamEntries{}}
+}

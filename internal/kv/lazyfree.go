@@ -1,0 +1,55 @@
+package kv
+
+import (
+	"strings"
+	"sync/atomic"
+
+	"github.com/gantry-project/gantry/internal/kv/keyspace"
+)
+
+// initLazyFree gives every database the server's lazy freer
+// (keyspace.LazyFree); the server runs it from New to Close.
+func (s *Server) initLazyFree() {
+	s.lazy = keyspace.NewLazyFree()
+	for _, d := range s.dbs {
+		d.KS.SetLazyFree(s.lazy)
+	}
+}
+
+// lazyFreeParams are Redis's lazyfree-lazy-* settings: which deletions
+// other than UNLINK and FLUSH... ASYNC leave big values to the lazy freer.
+// lazyfree-lazy-server-del (implicit deletes: a key overwritten by SET,
+// RENAME...) is kept and shown but gantry drops those values at once.
+func lazyFreeParams() map[string]configParam {
+	flag := func(get func(s *Server) *atomic.Bool) configParam {
+		return configParam{
+			get: func(s *Server) string { return yesNo(get(s).Load()) },
+			set: func(s *Server, v string) string {
+				switch strings.ToLower(v) {
+				case "yes":
+					get(s).Store(true)
+				case "no":
+					get(s).Store(false)
+				default:
+					return "argument must be 'yes' or 'no'"
+				}
+				return ""
+			},
+		}
+	}
+	var serverDel atomic.Bool // stored only
+	return map[string]configParam{
+		"lazyfree-lazy-eviction":   flag(func(s *Server) *atomic.Bool { return &s.lazy.Eviction }),
+		"lazyfree-lazy-expire":     flag(func(s *Server) *atomic.Bool { return &s.lazy.Expire }),
+		"lazyfree-lazy-user-del":   flag(func(s *Server) *atomic.Bool { return &s.lazy.UserDel }),
+		"lazyfree-lazy-user-flush": flag(func(s *Server) *atomic.Bool { return &s.lazy.UserFlush }),
+		"lazyfree-lazy-server-del": flag(func(*Server) *atomic.Bool { return &serverDel }),
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
