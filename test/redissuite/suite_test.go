@@ -150,7 +150,9 @@ func TestRedisSuite(t *testing.T) {
 	args := append([]string{"127.0.0.1", strconv.Itoa(port)}, units...)
 	args = append(args, "--", "--ignore-encoding")
 	cmd := exec.CommandContext(ctx, filepath.Join(dir, "run-units.sh"), args...)
-	cmd.Env = append(os.Environ(), "LOGDIR="+logs, "TIMEOUT=120", "TMPDIR="+t.TempDir())
+	// TIMEOUT is runtest's limit on a time without progress: geo's fuzz
+	// tests run long single tests, over 120 s on a loaded machine
+	cmd.Env = append(os.Environ(), "LOGDIR="+logs, "TIMEOUT=600", "TMPDIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	results := parseSummary(string(out))
 	for _, r := range results {
@@ -182,7 +184,8 @@ func logUnitErrors(t *testing.T, logs string) {
 		}
 		var lines []string
 		for _, l := range strings.Split(string(b), "\n") {
-			if strings.Contains(l, "err]") || strings.Contains(l, "exception]") || strings.HasPrefix(l, "Expected") {
+			if strings.Contains(l, "err]") || strings.Contains(l, "exception]") || strings.HasPrefix(l, "Expected") ||
+				strings.Contains(l, "TIMEOUT") || strings.Contains(l, "timed out") {
 				lines = append(lines, l)
 			}
 		}
