@@ -95,6 +95,16 @@ func routePath(route string) (method, path string) {
 	return method, strings.ReplaceAll(path, "{id}", "n1")
 }
 
+// refused: a TLS handshake the server refused, as the client sees it.
+func refused(err error) bool {
+	for _, s := range []string{"remote error", "use of closed network connection", "connection reset by peer", "broken pipe", "EOF"} {
+		if strings.Contains(err.Error(), s) {
+			return true
+		}
+	}
+	return false
+}
+
 // TestTLSRefusesCallers is the acceptance matrix of the API with TLS on:
 // no certificate, another CA's certificate and plain HTTP are refused at
 // the connection; a client certificate cannot use the agents' or the
@@ -119,7 +129,10 @@ func TestTLSRefusesCallers(t *testing.T) {
 			{"certificate of another CA", caller(t, &otherServer), base},
 		} {
 			_, err := call(tc.hc, "GET", tc.url+"/v1/jobs", "", nil)
-			if err == nil || !strings.Contains(err.Error(), "remote error") {
+			// With TLS 1.3 the client may send its request before the
+			// server's alert arrives: it then sees the connection closed
+			// or reset instead of the alert. No answer in every case.
+			if err == nil || !refused(err) {
 				t.Errorf("%s: %v, want the server to refuse the handshake", tc.name, err)
 			}
 		}
