@@ -37,6 +37,7 @@ const (
 	maxReportTasks = 100000
 	maxStopIDs     = 100000
 	maxSlotRanges  = 16384
+	maxAdmits      = 10000 // copies in one admit, answers in one admitted
 )
 
 // Message is one execution-layer message between peers.
@@ -48,11 +49,32 @@ type Message struct {
 	// peer runs, whatever the previous one admitted.
 	Inc string `json:"inc,omitempty"`
 
-	Load     *Load               `json:"load,omitempty"`
-	Alloc    *structs.Allocation `json:"alloc,omitempty"`    // admit
-	Admitted *Admitted           `json:"admitted,omitempty"` // admitted
-	Stop     []StopRequest       `json:"stop,omitempty"`     // stop
-	Report   *Report             `json:"report,omitempty"`   // report
+	Load  *Load               `json:"load,omitempty"`
+	Alloc *structs.Allocation `json:"alloc,omitempty"` // admit of one copy, with its job
+	// Job and Allocs: admit of several copies of one job at once (the job
+	// goes once; each copy's Job is left out and set to it on decoding).
+	Job      *structs.Job          `json:"job,omitempty"`
+	Allocs   []*structs.Allocation `json:"allocs,omitempty"`
+	Admitted *Admitted             `json:"admitted,omitempty"` // admitted: one answer
+	Answers  []Admitted            `json:"answers,omitempty"`  // admitted: several answers
+	Stop     []StopRequest         `json:"stop,omitempty"`     // stop
+	Report   *Report               `json:"report,omitempty"`   // report
+}
+
+// admits returns the copies an admit asks for, each with its job.
+func (m *Message) admits() []*structs.Allocation {
+	if m.Alloc != nil {
+		return []*structs.Allocation{m.Alloc}
+	}
+	return m.Allocs
+}
+
+// answers returns the answers of an admitted message.
+func (m *Message) answers() []Admitted {
+	if m.Admitted != nil {
+		return []Admitted{*m.Admitted}
+	}
+	return m.Answers
 }
 
 // Load is what a peer tells every other about itself.
@@ -207,12 +229,12 @@ func Decode(b []byte) (*Message, error) {
 			return bad("load")
 		}
 	case MsgAdmit:
-		if m.Alloc == nil || m.Alloc.ID == "" || m.Alloc.Job == nil || m.Alloc.JobID == "" {
-			return bad("allocation and job")
+		if err := checkAdmit(&m); err != nil {
+			return nil, err
 		}
 	case MsgAdmitted:
-		if m.Admitted == nil || m.Admitted.AllocID == "" {
-			return bad("answer")
+		if err := checkAnswers(&m); err != nil {
+			return nil, err
 		}
 	case MsgStop:
 		if len(m.Stop) == 0 {
@@ -242,4 +264,49 @@ func Decode(b []byte) (*Message, error) {
 		return nil, fmt.Errorf("%w: unknown type %q", ErrBadMessage, m.Type)
 	}
 	return &m, nil
+}
+
+// checkAdmit checks an admit: one copy with its job, or several copies
+// of one job given once (each then gets it as its Job).
+func checkAdmit(m *Message) error {
+	bad := fmt.Errorf("%w: admit message without allocation and job", ErrBadMessage)
+	switch {
+	case m.Alloc != nil:
+		if m.Alloc.ID == "" || m.Alloc.Job == nil || m.Alloc.JobID == "" || m.Job != nil || len(m.Allocs) > 0 {
+			return bad
+		}
+		return nil
+	case m.Job == nil || m.Job.ID == "" || len(m.Allocs) == 0:
+		return bad
+	case len(m.Allocs) > maxAdmits:
+		return fmt.Errorf("%w: %d copies in an admit, limit %d", ErrBadMessage, len(m.Allocs), maxAdmits)
+	}
+	for _, a := range m.Allocs {
+		if a == nil || a.ID == "" || a.JobID != m.Job.ID {
+			return fmt.Errorf("%w: admit of a copy without ID or of another job", ErrBadMessage)
+		}
+		a.Job = m.Job
+	}
+	return nil
+}
+
+// checkAnswers checks an admitted message: one answer or several.
+func checkAnswers(m *Message) error {
+	switch {
+	case m.Admitted != nil:
+		if m.Admitted.AllocID == "" || len(m.Answers) > 0 {
+			return fmt.Errorf("%w: admitted message without answer", ErrBadMessage)
+		}
+		return nil
+	case len(m.Answers) == 0:
+		return fmt.Errorf("%w: admitted message without answer", ErrBadMessage)
+	case len(m.Answers) > maxAdmits:
+		return fmt.Errorf("%w: %d answers, limit %d", ErrBadMessage, len(m.Answers), maxAdmits)
+	}
+	for _, ad := range m.Answers {
+		if ad.AllocID == "" {
+			return fmt.Errorf("%w: answer without allocation", ErrBadMessage)
+		}
+	}
+	return nil
 }
