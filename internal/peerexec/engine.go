@@ -200,11 +200,11 @@ type Engine struct {
 	sentReport map[string]*reportMark // per owner: what the last report over its stream covered
 	// kept as tasks change, so an admission, a load and a tick cost no
 	// scan of every task
-	liveUsed structs.Resources // resources of the live tasks
-	liveN    int               // live tasks
-	finished []*localTask      // terminal tasks, in the order they ended
-	touched  []touch           // tasks changed since the last reports
-	reportVer  uint64                 // the view version of the last reports
+	liveUsed  structs.Resources // resources of the live tasks
+	liveN     int               // live tasks
+	finished  []*localTask      // terminal tasks, in the order they ended
+	touched   []touch           // tasks changed since the last reports
+	reportVer uint64            // the view version of the last reports
 
 	// what every peer told about itself
 	loads map[string]*peerLoad
