@@ -1,9 +1,11 @@
 package peerexec
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -170,7 +172,8 @@ const MaxBatch = 10000
 func EncodeBatch(ms []*Message) ([]byte, error) { return json.Marshal(ms) }
 
 // DecodeBatch parses a packet of EncodeBatch (or a single message) and
-// checks each message as Decode does.
+// checks each message as Decode does. The array is read once, message by
+// message (not split into raw messages first), and at most MaxBatch.
 func DecodeBatch(b []byte) ([]*Message, error) {
 	if len(b) > MaxMessageSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadMessage, len(b), MaxMessageSize)
@@ -186,20 +189,29 @@ func DecodeBatch(b []byte) ([]*Message, error) {
 		}
 		return []*Message{m}, nil
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(b, &raws); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // [
 		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
-	if len(raws) > MaxBatch {
-		return nil, fmt.Errorf("%w: %d messages in a batch, limit %d", ErrBadMessage, len(raws), MaxBatch)
-	}
-	out := make([]*Message, 0, len(raws))
-	for _, r := range raws {
-		m, err := Decode(r)
-		if err != nil {
+	var out []*Message
+	for dec.More() {
+		if len(out) == MaxBatch {
+			return nil, fmt.Errorf("%w: more than %d messages in a batch", ErrBadMessage, MaxBatch)
+		}
+		m := new(Message)
+		if err := dec.Decode(m); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
+		}
+		if err := check(m); err != nil {
 			return nil, err
 		}
 		out = append(out, m)
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the batch", ErrBadMessage)
 	}
 	return out, nil
 }
@@ -217,11 +229,19 @@ func Decode(b []byte) (*Message, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
-	if m.From == "" {
-		return nil, fmt.Errorf("%w: no sender", ErrBadMessage)
+	if err := check(&m); err != nil {
+		return nil, err
 	}
-	bad := func(what string) (*Message, error) {
-		return nil, fmt.Errorf("%w: %s message without %s", ErrBadMessage, m.Type, what)
+	return &m, nil
+}
+
+// check checks a parsed message: kind, required parts and list lengths.
+func check(m *Message) error {
+	if m.From == "" {
+		return fmt.Errorf("%w: no sender", ErrBadMessage)
+	}
+	bad := func(what string) error {
+		return fmt.Errorf("%w: %s message without %s", ErrBadMessage, m.Type, what)
 	}
 	switch m.Type {
 	case MsgLoad:
@@ -229,41 +249,41 @@ func Decode(b []byte) (*Message, error) {
 			return bad("load")
 		}
 	case MsgAdmit:
-		if err := checkAdmit(&m); err != nil {
-			return nil, err
+		if err := checkAdmit(m); err != nil {
+			return err
 		}
 	case MsgAdmitted:
-		if err := checkAnswers(&m); err != nil {
-			return nil, err
+		if err := checkAnswers(m); err != nil {
+			return err
 		}
 	case MsgStop:
 		if len(m.Stop) == 0 {
 			return bad("allocations")
 		}
 		if len(m.Stop) > maxStopIDs {
-			return nil, fmt.Errorf("%w: %d stops, limit %d", ErrBadMessage, len(m.Stop), maxStopIDs)
+			return fmt.Errorf("%w: %d stops, limit %d", ErrBadMessage, len(m.Stop), maxStopIDs)
 		}
 	case MsgReport:
 		if m.Report == nil {
 			return bad("report")
 		}
 		if len(m.Report.Tasks) > maxReportTasks || len(m.Report.Slots) > maxSlotRanges {
-			return nil, fmt.Errorf("%w: report too long", ErrBadMessage)
+			return fmt.Errorf("%w: report too long", ErrBadMessage)
 		}
 		for _, r := range m.Report.Slots {
 			if r[0] > r[1] || r[1] >= numSlots {
-				return nil, fmt.Errorf("%w: slot range %d-%d", ErrBadMessage, r[0], r[1])
+				return fmt.Errorf("%w: slot range %d-%d", ErrBadMessage, r[0], r[1])
 			}
 		}
 		for _, t := range m.Report.Tasks {
 			if t.AllocID == "" || t.JobID == "" {
-				return nil, fmt.Errorf("%w: task without allocation or job", ErrBadMessage)
+				return fmt.Errorf("%w: task without allocation or job", ErrBadMessage)
 			}
 		}
 	default:
-		return nil, fmt.Errorf("%w: unknown type %q", ErrBadMessage, m.Type)
+		return fmt.Errorf("%w: unknown type %q", ErrBadMessage, m.Type)
 	}
-	return &m, nil
+	return nil
 }
 
 // checkAdmit checks an admit: one copy with its job, or several copies
