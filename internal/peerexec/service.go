@@ -210,7 +210,7 @@ func (s *Service) linked(peer string, up bool) {
 // refreshView reads the cluster layer's view (Status and the routing
 // snapshot); the owners' version moves when any slot's owner changed.
 func (s *Service) refreshView() {
-	st, err := s.cluster.Status()
+	st, err := s.cluster.Members()
 	if err != nil {
 		return
 	}
