@@ -126,8 +126,15 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 	if !cfg.NoStreams {
 		s.streams = newStreams(ecfg.ID, cfg.Stream, s.receive, s.linked, logger)
 	}
-	// tasks a crashed process of this peer left running: re-attach
-	for _, err := range s.runner.Recover(func(a *structs.Allocation, _ *driver.Handle) { eng.AdoptLocal(time.Now(), a) }) {
+	// tasks a crashed process of this peer left running: re-attach (under
+	// mu: the tasks re-attached before run already, and report to the
+	// engine through taskUpdate)
+	adopt := func(a *structs.Allocation, _ *driver.Handle) {
+		s.mu.Lock()
+		defer s.unlock()
+		eng.AdoptLocal(time.Now(), a)
+	}
+	for _, err := range s.runner.Recover(adopt) {
 		logger.Printf("exec: %v", err)
 	}
 	s.refreshView()
