@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,6 +266,7 @@ type benchPeers struct {
 	clients []*api.Client
 	done    []chan struct{}
 	tr      *http.Transport
+	dir     string // the peers' data directories, removed by close
 }
 
 func startBenchPeers(n int, total structs.Resources, w *Workload, rec *peerRecorder) (*benchPeers, error) {
@@ -274,7 +276,11 @@ func startBenchPeers(n int, total structs.Resources, w *Workload, rec *peerRecor
 			rec.counts[g.job(i).ID] = g.Tasks
 		}
 	}
-	cl := &benchPeers{tr: &http.Transport{MaxIdleConnsPerHost: 64}}
+	dir, err := os.MkdirTemp("", "gantry-bench-peers-")
+	if err != nil {
+		return nil, err
+	}
+	cl := &benchPeers{tr: &http.Transport{MaxIdleConnsPerHost: 64}, dir: dir}
 	quiet := log.New(io.Discard, "", 0)
 	for i := 0; i < n; i++ {
 		cfg := peer.DefaultConfig()
@@ -303,6 +309,7 @@ func startBenchPeers(n int, total structs.Resources, w *Workload, rec *peerRecor
 		ecfg := peerexec.DefaultConfig("")
 		ecfg.OnPlaced, ecfg.OnRunning = rec.onPlaced, rec.onRunning
 		svc, err := peerexec.Start(p, peerexec.ServiceConfig{Node: node, HTTPAddr: ln.Addr().String(),
+			DataDir: filepath.Join(dir, strconv.Itoa(i)), // the tasks' directories and records
 			Drivers: []driver.Driver{driver.NewMock(nil)}, Engine: &ecfg, Logger: quiet})
 		if err != nil {
 			ln.Close()
@@ -372,6 +379,7 @@ func (cl *benchPeers) close() {
 		<-cl.done[i]
 	}
 	cl.tr.CloseIdleConnections()
+	_ = os.RemoveAll(cl.dir)
 }
 
 // submitPeerJob registers a job, retrying while the cluster answers 503

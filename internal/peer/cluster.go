@@ -174,16 +174,18 @@ type input struct {
 type queryKind uint8
 
 const (
-	queryNone   queryKind = iota
-	queryStatus           // result.status
-	queryState            // result.state (what push-pull sends)
+	queryNone    queryKind = iota
+	queryStatus            // result.status
+	queryState             // result.state (what push-pull sends)
+	queryMembers           // result.members
 )
 
 type result struct {
-	res    OpResult
-	err    error
-	status *Status
-	state  *State
+	res     OpResult
+	err     error
+	status  *Status
+	state   *State
+	members *Members
 }
 
 // pending is an input waiting for its answer until the step is durable.
@@ -362,6 +364,17 @@ func (c *Cluster) Status() (*Status, error) {
 		return nil, err
 	}
 	return r.status, nil
+}
+
+// Members returns the membership part of Status only: a layer that reads
+// it every few tens of milliseconds (the execution layer's tick) does not
+// pay for Status's copies of every peer, slot range and failure report.
+func (c *Cluster) Members() (*Members, error) {
+	r, err := c.call(input{query: queryMembers})
+	if err != nil {
+		return nil, err
+	}
+	return r.members, nil
 }
 
 // State returns the node's persistent state (what push-pull sends).

@@ -85,8 +85,19 @@ func (g *gossip) create(name string, port int) (*memberlist.Memberlist, error) {
 	// compressed messages.
 	mc.EnableCompression = false
 	mc.Logger = log.New(g.mlLog, "", 0)
+	// memberlist's transport, without a 64 KiB buffer per received packet
+	// (transport_net.go)
+	tr, err := newBusTransport(cfg.BindAddr, port, mc.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, port, err)
+	}
+	mc.Transport, mc.BindPort = tr, tr.Port()
+	if cfg.AdvertisePort == 0 {
+		mc.AdvertisePort = tr.Port()
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		_ = tr.Shutdown()
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, port, err)
 	}
 	return ml, nil

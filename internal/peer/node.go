@@ -132,6 +132,16 @@ type Node struct {
 	// dirty are slots this primary lost to a newer claim while staying a
 	// primary (Ready.DirtySlots)
 	dirty []uint16
+	// claims are the last slot claims applied from each primary
+	claims map[NodeID]appliedClaim
+}
+
+// appliedClaim is a claim of slots as applyClaims last applied it, and
+// the slot map's generation after it.
+type appliedClaim struct {
+	epoch  uint64
+	ranges []SlotRange
+	gen    uint64
 }
 
 // election is a replica's failover attempt.
@@ -332,6 +342,7 @@ func (n *Node) forget(id NodeID) error {
 		return errors.New("Can't forget my master")
 	}
 	delete(n.peers, id)
+	delete(n.claims, id)
 	for s := 0; s < NumSlots; s++ {
 		if n.slots.owners[s].Node == id {
 			n.slots.put(uint16(s), SlotOwner{})
@@ -514,6 +525,17 @@ func (n *Node) mayClearFail(p *PeerInfo, now time.Time) bool {
 // node, or its primary, lost all of its slots to a newer claim: it then
 // follows the new owner (the old primary comes back as a replica).
 func (n *Node) applyClaims(from NodeID, epoch uint64, ranges []SlotRange) {
+	// every heartbeat repeats its sender's claims: the same claim on an
+	// unchanged map changes nothing again, so skip the per-slot scan
+	if c, ok := n.claims[from]; ok && c.gen == n.slots.gen && c.epoch == epoch && slices.Equal(c.ranges, ranges) {
+		return
+	}
+	defer func() {
+		if n.claims == nil {
+			n.claims = map[NodeID]appliedClaim{}
+		}
+		n.claims[from] = appliedClaim{epoch: epoch, ranges: slices.Clone(ranges), gen: n.slots.gen}
+	}()
 	me := n.self()
 	watched := n.id
 	if me.Role == RoleReplica {

@@ -412,3 +412,34 @@ func drain(n *Node) Ready {
 	n.Advance(rd)
 	return rd
 }
+
+// TestMembersMatchStatus: Members is Status's membership (ID, OK, every
+// peer's role, primary and FAIL), before and after a primary fails over.
+func TestMembersMatchStatus(t *testing.T) {
+	nw := newSimNet(t, 6, 1)
+	nw.shards(3)
+	check := func(when string) {
+		t.Helper()
+		for _, id := range nw.ids {
+			n := nw.nodes[id]
+			if nw.down[id] {
+				continue
+			}
+			st, m := n.Status(nw.now, false), n.Members(false)
+			if m.ID != st.ID || m.OK != st.OK || len(m.Peers) != len(st.Peers) {
+				t.Fatalf("%s, node %s: members %+v, status id %s ok %v with %d peers", when, id, m, st.ID, st.OK, len(st.Peers))
+			}
+			for i, p := range st.Peers {
+				want := Member{ID: p.ID, Role: p.Role, Primary: p.Primary, Fail: p.Fail}
+				if m.Peers[i] != want {
+					t.Fatalf("%s, node %s: member %d is %+v, status says %+v", when, id, i, m.Peers[i], want)
+				}
+			}
+		}
+	}
+	check("formed")
+	prim, repl := nw.ids[0], nw.ids[3]
+	nw.crash(prim)
+	nw.runUntil(5*time.Second, "failover", func() bool { return nw.ownerEverywhere(0) == repl })
+	check("after failover")
+}

@@ -139,6 +139,7 @@ func (c *Cluster) answer(waiting []pending, err error) {
 	now := c.now()
 	var status *Status
 	var state *State
+	var members *Members
 	for _, p := range waiting {
 		r := result{res: p.res, err: p.err}
 		if r.err == nil && err != nil && p.in.op != nil {
@@ -151,6 +152,11 @@ func (c *Cluster) answer(waiting []pending, err error) {
 				status = &st
 			}
 			r.status = status
+		case queryMembers:
+			if members == nil {
+				members = c.node.Members(c.cfg.RequireFullCoverage)
+			}
+			r.members = members
 		case queryState:
 			if state == nil {
 				st := c.node.State()

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gantry-project/gantry/internal/kv"
 )
@@ -68,12 +69,21 @@ type SlotMap struct {
 	// stale). Every heartbeat carries the sender's slots and every Status
 	// lists everyone's, so without it each scanned all 16384 slots.
 	byOwner map[NodeID][]SlotRange
+	// gen changes (to a value unique in the process) whenever an owner or
+	// an epoch changes: a claim applied before to the same gen changes
+	// nothing again (Node.applyClaims skips it).
+	gen uint64
 }
+
+var slotMapGen atomic.Uint64
 
 // put is the one place that changes owners, keeping counts in step.
 func (m *SlotMap) put(s uint16, o SlotOwner) {
 	if m.owners[s].Node != o.Node {
 		m.byOwner = nil
+	}
+	if m.owners[s] != o {
+		m.gen = slotMapGen.Add(1)
 	}
 	if m.counts == nil {
 		m.counts = make(map[NodeID]int)
@@ -134,6 +144,7 @@ func (m *SlotMap) Set(s uint16, node NodeID, epoch uint64) {
 // them); the new owner's count changes once per range, not per slot.
 func (m *SlotMap) setRange(r SlotRange, node NodeID, epoch uint64) {
 	m.byOwner = nil
+	m.gen = slotMapGen.Add(1)
 	if m.counts == nil {
 		m.counts = make(map[NodeID]int)
 	}

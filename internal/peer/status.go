@@ -59,6 +59,34 @@ func (s *Status) Peer(id NodeID) (PeerStatus, bool) {
 	return PeerStatus{}, false
 }
 
+// Members is the membership part of a Status: this node's ID, OK, and
+// every known node (this one included, sorted by ID) with its role and
+// whether it failed.
+type Members struct {
+	ID    NodeID
+	OK    bool
+	Peers []Member
+}
+
+// Member is one node in Members.
+type Member struct {
+	ID      NodeID
+	Role    Role
+	Primary NodeID // of a replica
+	Fail    bool
+}
+
+// Members returns the node's membership; requireFull is the coverage
+// rule of OK.
+func (n *Node) Members(requireFull bool) *Members {
+	m := &Members{ID: n.id, OK: n.ClusterOK(requireFull), Peers: make([]Member, 0, len(n.peers))}
+	for _, id := range n.sortedPeerIDs() {
+		p := n.peers[id]
+		m.Peers = append(m.Peers, Member{ID: p.ID, Role: p.Role, Primary: p.Primary, Fail: p.Fail})
+	}
+	return m
+}
+
 // Status returns a copy of the node's view at now; requireFull is the
 // coverage rule of OK.
 func (n *Node) Status(now time.Time, requireFull bool) Status {

@@ -198,7 +198,13 @@ type Engine struct {
 	reportNow  bool
 	taskVer    uint64                 // bumped at every change of a local task
 	sentReport map[string]*reportMark // per owner: what the last report over its stream covered
-	reportVer  uint64                 // the view version of the last reports
+	// kept as tasks change, so an admission, a load and a tick cost no
+	// scan of every task
+	liveUsed  structs.Resources // resources of the live tasks
+	liveN     int               // live tasks
+	finished  []*localTask      // terminal tasks, in the order they ended
+	touched   []touch           // tasks changed since the last reports
+	reportVer uint64            // the view version of the last reports
 
 	// what every peer told about itself
 	loads map[string]*peerLoad
@@ -244,8 +250,15 @@ type takeover struct {
 	heard map[string]bool
 }
 
+// touch is one change of a local task: ver is the task's version then.
+type touch struct {
+	t   *localTask
+	ver uint64
+}
+
 type localTask struct {
 	alloc       *structs.Allocation
+	slot        uint16 // of its job
 	seq         uint64
 	ver         uint64 // taskVer of its last change
 	status      string
@@ -347,17 +360,17 @@ func (e *Engine) Step(now time.Time, cv ClusterView, m *Message) {
 
 // ---- worker side ----
 
-// used sums the resources of the live local tasks.
-func (e *Engine) used() (structs.Resources, int) {
-	var r structs.Resources
-	n := 0
-	for _, t := range e.tasks {
-		if t.doneAt.IsZero() {
-			r = r.Add(t.alloc.Resources)
-			n++
-		}
-	}
-	return r, n
+// used sums the resources of the live local tasks (kept up to date by
+// addTask and TaskUpdate).
+func (e *Engine) used() (structs.Resources, int) { return e.liveUsed, e.liveN }
+
+// addTask records a new live local task.
+func (e *Engine) addTask(t *localTask) {
+	t.slot = JobSlot(t.alloc.JobID)
+	e.tasks[t.alloc.ID] = t
+	e.liveUsed = e.liveUsed.Add(t.alloc.Resources)
+	e.liveN++
+	e.touch(t)
 }
 
 func (e *Engine) selfNode() *structs.Node {
@@ -468,25 +481,20 @@ func (e *Engine) workerTick() {
 }
 
 // expireTerminal forgets finished tasks past their retention, oldest
-// first beyond MaxTerminal.
+// first beyond MaxTerminal (finished is in the order they ended: doneAt
+// never goes back).
 func (e *Engine) expireTerminal() {
-	var done []*localTask
-	for id, t := range e.tasks {
-		if t.doneAt.IsZero() {
-			continue
+	n := 0
+	for _, t := range e.finished {
+		if len(e.finished)-n <= e.cfg.MaxTerminal && e.now.Sub(t.doneAt) <= e.cfg.TerminalRetention {
+			break
 		}
-		if e.now.Sub(t.doneAt) > e.cfg.TerminalRetention {
-			delete(e.tasks, id)
-			continue
-		}
-		done = append(done, t)
-	}
-	if len(done) <= e.cfg.MaxTerminal {
-		return
-	}
-	slices.SortFunc(done, func(a, b *localTask) int { return a.doneAt.Compare(b.doneAt) })
-	for _, t := range done[:len(done)-e.cfg.MaxTerminal] {
 		delete(e.tasks, t.alloc.ID)
+		n++
+	}
+	if n > 0 {
+		clear(e.finished[:n])
+		e.finished = e.finished[n:]
 	}
 }
 
@@ -496,26 +504,47 @@ func (e *Engine) expireTerminal() {
 // over a stream (ordered and reliable while it lasts) after a full one
 // for the same slots, only the tasks changed since the last report, and
 // nothing when none did. A full list still goes every FullReportInterval.
+// This peer's report to itself follows the same rule (nothing is lost on
+// the way). When every owner gets a delta, only the tasks changed since
+// the last round are looked at, not every task.
 func (e *Engine) sendReports() {
 	ranges := e.ownerRanges()
 	e.reportVer = e.cv.Version
 	marks := map[string]*reportMark{}
+	all := false // some owner gets the full list
 	for o := range ranges {
-		if m := e.sentReport[o]; m != nil && e.linked[o] && o != e.cfg.ID &&
+		if e.failed(o) {
+			delete(e.sentReport, o) // the next report to it, if it returns, is full
+			continue
+		}
+		if m := e.sentReport[o]; m != nil && (e.linked[o] || o == e.cfg.ID) &&
 			e.now.Sub(m.full) < e.cfg.FullReportInterval && slices.Equal(m.slots, ranges[o]) {
 			marks[o] = m
+		} else {
+			all = true
 		}
 	}
 	byOwner := map[string][]TaskReport{}
-	for _, t := range e.tasks {
-		o := e.cv.Owner(JobSlot(t.alloc.JobID))
+	add := func(t *localTask) {
+		o := e.cv.Owner(t.slot)
 		if o == "" {
-			continue
+			return
 		}
 		if m := marks[o]; m != nil && t.ver <= m.ver {
-			continue // unchanged since the last report to o
+			return // unchanged since the last report to o
 		}
 		byOwner[o] = append(byOwner[o], e.taskReport(t))
+	}
+	if all {
+		for _, t := range e.tasks {
+			add(t)
+		}
+	} else {
+		for _, c := range e.touched {
+			if c.ver == c.t.ver && e.tasks[c.t.alloc.ID] == c.t { // its last change, still kept
+				add(c.t)
+			}
+		}
 	}
 	for _, o := range slices.Sorted(mapKeys(ranges)) {
 		if e.failed(o) {
@@ -524,20 +553,20 @@ func (e *Engine) sendReports() {
 		tasks := byOwner[o]
 		slices.SortFunc(tasks, func(a, b TaskReport) int { return cmp.Compare(a.AllocID, b.AllocID) })
 		r := &Report{Seq: e.seq, Slots: ranges[o], Tasks: tasks}
-		if o == e.cfg.ID {
-			e.handleReport(e.cfg.ID, e.inc, r)
-			continue
-		}
 		if m := marks[o]; m != nil {
+			m.ver = e.taskVer // every change for o up to now is in this delta
 			if len(tasks) == 0 {
 				continue
 			}
 			r.Delta = true
-			m.ver = e.taskVer
-		} else if e.linked[o] {
+		} else if e.linked[o] || o == e.cfg.ID {
 			e.sentReport[o] = &reportMark{slots: ranges[o], ver: e.taskVer, full: e.now}
 		} else {
 			delete(e.sentReport, o)
+		}
+		if o == e.cfg.ID {
+			e.handleReport(e.cfg.ID, e.inc, r)
+			continue
 		}
 		e.send(o, &Message{Type: MsgReport, From: e.cfg.ID, Inc: e.inc, Report: r})
 	}
@@ -546,12 +575,15 @@ func (e *Engine) sendReports() {
 			delete(e.sentReport, o) // no longer an owner
 		}
 	}
+	clear(e.touched)
+	e.touched = e.touched[:0]
 }
 
 // touch marks a local task changed (it goes in the next delta).
 func (e *Engine) touch(t *localTask) {
 	e.taskVer++
 	t.ver = e.taskVer
+	e.touched = append(e.touched, touch{t, t.ver})
 }
 
 // ownerRanges returns the slot ranges of every owner in the view.
@@ -600,14 +632,14 @@ func (e *Engine) taskReport(t *localTask) TaskReport {
 
 // admitCheck is the peer's exact local check of an allocation: the
 // reason of a refusal ("" to admit), and whether only room was lacking.
-func (e *Engine) admitCheck(from string, a *structs.Allocation) (string, bool) {
+// node is this peer (selfNode), shared by the copies of one admit.
+func (e *Engine) admitCheck(from string, a *structs.Allocation, node *structs.Node) (string, bool) {
 	if o := e.cv.Owner(JobSlot(a.JobID)); o != from {
 		return fmt.Sprintf("not the job's owner in this peer's view (owner %q)", o), false
 	}
 	if e.state != StateUp {
 		return "peer is " + e.state, false
 	}
-	node := e.selfNode()
 	cons, _ := scheduler.CompileConstraints(a.Job.Constraints)
 	if r := cons.Check(node); r != "" {
 		return r, false
@@ -622,39 +654,56 @@ func (e *Engine) admitCheck(from string, a *structs.Allocation) (string, bool) {
 	return "", false
 }
 
+// handleAdmit admits or refuses each copy of an admit, in order, and
+// answers them all in one message.
 func (e *Engine) handleAdmit(m *Message) {
-	a := m.Alloc
-	full := false
-	reply := func(ok bool, reason string) {
-		used, _ := e.used()
-		ad := &Admitted{AllocID: a.ID, OK: ok, Reason: reason, Full: full, Seq: e.seq, Used: used}
-		if m.From == e.cfg.ID {
-			e.handleAdmitted(&Message{Type: MsgAdmitted, From: e.cfg.ID, Inc: e.inc, Admitted: ad})
-			return
+	var node *structs.Node
+	allocs := m.admits()
+	answers := make([]Admitted, 0, len(allocs))
+	for _, a := range allocs {
+		if a.Job == nil {
+			a.Job = m.Job // a copy built in this process (sendTo to itself)
 		}
-		e.send(m.From, &Message{Type: MsgAdmitted, From: e.cfg.ID, Inc: e.inc, Admitted: ad})
+		if node == nil {
+			node = e.selfNode()
+		}
+		answers = append(answers, e.admitOne(m.From, a, node))
+	}
+	reply := &Message{Type: MsgAdmitted, From: e.cfg.ID, Inc: e.inc, Answers: answers}
+	if len(answers) == 1 {
+		reply.Admitted, reply.Answers = &answers[0], nil
+	}
+	if m.From == e.cfg.ID {
+		e.handleAdmitted(reply)
+		return
+	}
+	e.send(m.From, reply)
+}
+
+// admitOne admits or refuses one copy.
+func (e *Engine) admitOne(from string, a *structs.Allocation, node *structs.Node) Admitted {
+	full := false
+	answer := func(ok bool, reason string) Admitted {
+		used, _ := e.used()
+		return Admitted{AllocID: a.ID, OK: ok, Reason: reason, Full: full, Seq: e.seq, Used: used}
 	}
 	if _, ok := e.tasks[a.ID]; ok {
-		reply(true, "") // a repeated admit
-		return
+		return answer(true, "") // a repeated admit
 	}
-	if r, room := e.admitCheck(m.From, a); r != "" {
+	if r, room := e.admitCheck(from, a, node); r != "" {
 		full = room
-		reply(false, r)
-		return
+		return answer(false, r)
 	}
 	a = a.Copy()
 	a.NodeID = e.cfg.ID
 	if err := e.runner.Start(a); err != nil {
-		reply(false, "start: "+err.Error())
-		return
+		return answer(false, "start: "+err.Error())
 	}
 	e.seq++
 	t := &localTask{alloc: a, seq: e.seq, status: structs.AllocClientPending,
 		ts: structs.TaskState{State: structs.TaskStatePending}}
-	e.touch(t)
-	e.tasks[a.ID] = t
-	reply(true, "")
+	e.addTask(t)
+	return answer(true, "")
 }
 
 func (e *Engine) handleStop(m *Message) {
@@ -690,8 +739,7 @@ func (e *Engine) AdoptLocal(now time.Time, a *structs.Allocation) {
 	e.seq++
 	t := &localTask{alloc: a, seq: e.seq, status: structs.AllocClientRunning,
 		ts: structs.TaskState{State: structs.TaskStateRunning}}
-	e.touch(t)
-	e.tasks[a.ID] = t
+	e.addTask(t)
 	e.reportNow = true
 }
 
@@ -709,6 +757,9 @@ func (e *Engine) TaskUpdate(now time.Time, allocID, clientStatus string, ts stru
 	e.touch(t)
 	if clientStatus == structs.AllocClientComplete || clientStatus == structs.AllocClientFailed || clientStatus == structs.AllocClientLost {
 		t.doneAt = e.now
+		e.liveUsed = e.liveUsed.Sub(t.alloc.Resources)
+		e.liveN--
+		e.finished = append(e.finished, t)
 	}
 	e.reportNow = true
 }

@@ -14,6 +14,8 @@ func FuzzDecode(f *testing.F) {
 		{Type: MsgLoad, From: "a", Inc: "1", Load: &Load{Node: &structs.Node{ID: "a", Capacity: structs.Resources{CPU: 1}}, Seq: 3}},
 		{Type: MsgAdmit, From: "a", Alloc: &structs.Allocation{ID: "x", JobID: "web", Job: job}},
 		{Type: MsgAdmitted, From: "b", Admitted: &Admitted{AllocID: "x", OK: true, Seq: 1}},
+		{Type: MsgAdmit, From: "a", Job: job, Allocs: []*structs.Allocation{{ID: "x", JobID: "web"}, {ID: "y", JobID: "web"}}},
+		{Type: MsgAdmitted, From: "b", Answers: []Admitted{{AllocID: "x", OK: true, Seq: 1}, {AllocID: "y", Reason: "full", Full: true}}},
 		{Type: MsgStop, From: "a", Stop: []StopRequest{{AllocID: "x", JobID: "web"}}},
 		{Type: MsgReport, From: "b", Report: &Report{Seq: 2, Slots: [][2]uint16{{0, 100}}, Tasks: []TaskReport{{AllocID: "x", JobID: "web"}}}},
 	}
@@ -78,13 +80,22 @@ func TestDecodeRejects(t *testing.T) {
 		{"unknown type", `{"type":"x","from":"a"}`},
 		{"load without node", `{"type":"load","from":"a","load":{}}`},
 		{"admit without job", `{"type":"admit","from":"a","alloc":{"id":"x","job_id":"j"}}`},
+		{"admit of several without job", `{"type":"admit","from":"a","allocs":[{"id":"x","job_id":"j"}]}`},
+		{"admit of another job's copy", `{"type":"admit","from":"a","job":{"id":"j"},"allocs":[{"id":"x","job_id":"k"}]}`},
+		{"admit of a copy without ID", `{"type":"admit","from":"a","job":{"id":"j"},"allocs":[{"job_id":"j"}]}`},
+		{"admit of a null copy", `{"type":"admit","from":"a","job":{"id":"j"},"allocs":[null]}`},
+		{"admit in both forms", `{"type":"admit","from":"a","alloc":{"id":"x","job_id":"j","job":{"id":"j"}},"job":{"id":"j"},"allocs":[{"id":"y","job_id":"j"}]}`},
+		{"admitted without answers", `{"type":"admitted","from":"a","answers":[]}`},
+		{"answer without allocation", `{"type":"admitted","from":"a","answers":[{"ok":true}]}`},
+		{"batch with trailing data", `[{"type":"stop","from":"a","stop":[{"alloc_id":"x"}]}] x`},
+		{"batch without comma", `[{"type":"stop","from":"a","stop":[{"alloc_id":"x"}]} {"type":"stop","from":"a","stop":[{"alloc_id":"x"}]}]`},
 		{"empty stop", `{"type":"stop","from":"a"}`},
 		{"bad slot range", `{"type":"report","from":"a","report":{"slots":[[10,2]]}}`},
 		{"slot out of range", `{"type":"report","from":"a","report":{"slots":[[0,16384]]}}`},
 		{"task without job", `{"type":"report","from":"a","report":{"tasks":[{"alloc_id":"x"}]}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Decode([]byte(tc.in)); err == nil {
+			if _, err := DecodeBatch([]byte(tc.in)); err == nil {
 				t.Errorf("accepted %s", tc.in)
 			}
 		})

@@ -1,9 +1,11 @@
 package peerexec
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -37,6 +39,7 @@ const (
 	maxReportTasks = 100000
 	maxStopIDs     = 100000
 	maxSlotRanges  = 16384
+	maxAdmits      = 10000 // copies in one admit, answers in one admitted
 )
 
 // Message is one execution-layer message between peers.
@@ -48,11 +51,32 @@ type Message struct {
 	// peer runs, whatever the previous one admitted.
 	Inc string `json:"inc,omitempty"`
 
-	Load     *Load               `json:"load,omitempty"`
-	Alloc    *structs.Allocation `json:"alloc,omitempty"`    // admit
-	Admitted *Admitted           `json:"admitted,omitempty"` // admitted
-	Stop     []StopRequest       `json:"stop,omitempty"`     // stop
-	Report   *Report             `json:"report,omitempty"`   // report
+	Load  *Load               `json:"load,omitempty"`
+	Alloc *structs.Allocation `json:"alloc,omitempty"` // admit of one copy, with its job
+	// Job and Allocs: admit of several copies of one job at once (the job
+	// goes once; each copy's Job is left out and set to it on decoding).
+	Job      *structs.Job          `json:"job,omitempty"`
+	Allocs   []*structs.Allocation `json:"allocs,omitempty"`
+	Admitted *Admitted             `json:"admitted,omitempty"` // admitted: one answer
+	Answers  []Admitted            `json:"answers,omitempty"`  // admitted: several answers
+	Stop     []StopRequest         `json:"stop,omitempty"`     // stop
+	Report   *Report               `json:"report,omitempty"`   // report
+}
+
+// admits returns the copies an admit asks for, each with its job.
+func (m *Message) admits() []*structs.Allocation {
+	if m.Alloc != nil {
+		return []*structs.Allocation{m.Alloc}
+	}
+	return m.Allocs
+}
+
+// answers returns the answers of an admitted message.
+func (m *Message) answers() []Admitted {
+	if m.Admitted != nil {
+		return []Admitted{*m.Admitted}
+	}
+	return m.Answers
 }
 
 // Load is what a peer tells every other about itself.
@@ -148,7 +172,8 @@ const MaxBatch = 10000
 func EncodeBatch(ms []*Message) ([]byte, error) { return json.Marshal(ms) }
 
 // DecodeBatch parses a packet of EncodeBatch (or a single message) and
-// checks each message as Decode does.
+// checks each message as Decode does. The array is read once, message by
+// message (not split into raw messages first), and at most MaxBatch.
 func DecodeBatch(b []byte) ([]*Message, error) {
 	if len(b) > MaxMessageSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadMessage, len(b), MaxMessageSize)
@@ -164,20 +189,29 @@ func DecodeBatch(b []byte) ([]*Message, error) {
 		}
 		return []*Message{m}, nil
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(b, &raws); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // [
 		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
-	if len(raws) > MaxBatch {
-		return nil, fmt.Errorf("%w: %d messages in a batch, limit %d", ErrBadMessage, len(raws), MaxBatch)
-	}
-	out := make([]*Message, 0, len(raws))
-	for _, r := range raws {
-		m, err := Decode(r)
-		if err != nil {
+	var out []*Message
+	for dec.More() {
+		if len(out) == MaxBatch {
+			return nil, fmt.Errorf("%w: more than %d messages in a batch", ErrBadMessage, MaxBatch)
+		}
+		m := new(Message)
+		if err := dec.Decode(m); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
+		}
+		if err := check(m); err != nil {
 			return nil, err
 		}
 		out = append(out, m)
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the batch", ErrBadMessage)
 	}
 	return out, nil
 }
@@ -195,11 +229,19 @@ func Decode(b []byte) (*Message, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
-	if m.From == "" {
-		return nil, fmt.Errorf("%w: no sender", ErrBadMessage)
+	if err := check(&m); err != nil {
+		return nil, err
 	}
-	bad := func(what string) (*Message, error) {
-		return nil, fmt.Errorf("%w: %s message without %s", ErrBadMessage, m.Type, what)
+	return &m, nil
+}
+
+// check checks a parsed message: kind, required parts and list lengths.
+func check(m *Message) error {
+	if m.From == "" {
+		return fmt.Errorf("%w: no sender", ErrBadMessage)
+	}
+	bad := func(what string) error {
+		return fmt.Errorf("%w: %s message without %s", ErrBadMessage, m.Type, what)
 	}
 	switch m.Type {
 	case MsgLoad:
@@ -207,39 +249,84 @@ func Decode(b []byte) (*Message, error) {
 			return bad("load")
 		}
 	case MsgAdmit:
-		if m.Alloc == nil || m.Alloc.ID == "" || m.Alloc.Job == nil || m.Alloc.JobID == "" {
-			return bad("allocation and job")
+		if err := checkAdmit(m); err != nil {
+			return err
 		}
 	case MsgAdmitted:
-		if m.Admitted == nil || m.Admitted.AllocID == "" {
-			return bad("answer")
+		if err := checkAnswers(m); err != nil {
+			return err
 		}
 	case MsgStop:
 		if len(m.Stop) == 0 {
 			return bad("allocations")
 		}
 		if len(m.Stop) > maxStopIDs {
-			return nil, fmt.Errorf("%w: %d stops, limit %d", ErrBadMessage, len(m.Stop), maxStopIDs)
+			return fmt.Errorf("%w: %d stops, limit %d", ErrBadMessage, len(m.Stop), maxStopIDs)
 		}
 	case MsgReport:
 		if m.Report == nil {
 			return bad("report")
 		}
 		if len(m.Report.Tasks) > maxReportTasks || len(m.Report.Slots) > maxSlotRanges {
-			return nil, fmt.Errorf("%w: report too long", ErrBadMessage)
+			return fmt.Errorf("%w: report too long", ErrBadMessage)
 		}
 		for _, r := range m.Report.Slots {
 			if r[0] > r[1] || r[1] >= numSlots {
-				return nil, fmt.Errorf("%w: slot range %d-%d", ErrBadMessage, r[0], r[1])
+				return fmt.Errorf("%w: slot range %d-%d", ErrBadMessage, r[0], r[1])
 			}
 		}
 		for _, t := range m.Report.Tasks {
 			if t.AllocID == "" || t.JobID == "" {
-				return nil, fmt.Errorf("%w: task without allocation or job", ErrBadMessage)
+				return fmt.Errorf("%w: task without allocation or job", ErrBadMessage)
 			}
 		}
 	default:
-		return nil, fmt.Errorf("%w: unknown type %q", ErrBadMessage, m.Type)
+		return fmt.Errorf("%w: unknown type %q", ErrBadMessage, m.Type)
 	}
-	return &m, nil
+	return nil
+}
+
+// checkAdmit checks an admit: one copy with its job, or several copies
+// of one job given once (each then gets it as its Job).
+func checkAdmit(m *Message) error {
+	bad := fmt.Errorf("%w: admit message without allocation and job", ErrBadMessage)
+	switch {
+	case m.Alloc != nil:
+		if m.Alloc.ID == "" || m.Alloc.Job == nil || m.Alloc.JobID == "" || m.Job != nil || len(m.Allocs) > 0 {
+			return bad
+		}
+		return nil
+	case m.Job == nil || m.Job.ID == "" || len(m.Allocs) == 0:
+		return bad
+	case len(m.Allocs) > maxAdmits:
+		return fmt.Errorf("%w: %d copies in an admit, limit %d", ErrBadMessage, len(m.Allocs), maxAdmits)
+	}
+	for _, a := range m.Allocs {
+		if a == nil || a.ID == "" || a.JobID != m.Job.ID {
+			return fmt.Errorf("%w: admit of a copy without ID or of another job", ErrBadMessage)
+		}
+		a.Job = m.Job
+	}
+	return nil
+}
+
+// checkAnswers checks an admitted message: one answer or several.
+func checkAnswers(m *Message) error {
+	switch {
+	case m.Admitted != nil:
+		if m.Admitted.AllocID == "" || len(m.Answers) > 0 {
+			return fmt.Errorf("%w: admitted message without answer", ErrBadMessage)
+		}
+		return nil
+	case len(m.Answers) == 0:
+		return fmt.Errorf("%w: admitted message without answer", ErrBadMessage)
+	case len(m.Answers) > maxAdmits:
+		return fmt.Errorf("%w: %d answers, limit %d", ErrBadMessage, len(m.Answers), maxAdmits)
+	}
+	for _, ad := range m.Answers {
+		if ad.AllocID == "" {
+			return fmt.Errorf("%w: answer without allocation", ErrBadMessage)
+		}
+	}
+	return nil
 }

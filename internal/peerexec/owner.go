@@ -23,6 +23,7 @@ func (e *Engine) ownerTick() {
 	if full {
 		e.lastSync = e.now
 	}
+	var use map[string]structs.Resources // computed at the first reconcile
 	for _, id := range slices.Sorted(mapKeys(e.jobs)) {
 		oj := e.jobs[id]
 		e.retryAdmits(oj)
@@ -30,7 +31,10 @@ func (e *Engine) ownerTick() {
 			continue
 		}
 		if oj.dirty || full || (!oj.retryAt.IsZero() && !e.now.Before(oj.retryAt)) {
-			e.reconcile(oj)
+			if use == nil {
+				use = e.ownerUse()
+			}
+			e.reconcile(oj, use)
 		}
 	}
 }
@@ -190,9 +194,14 @@ func (e *Engine) putAlloc(a *structs.Allocation) {
 
 // reconcile runs the placement core on one job and acts on its plan:
 // stops go to their peers (and the records), placements become admits.
-func (e *Engine) reconcile(oj *ownedJob) {
+// use is ownerUse (nil: computed here); reconcile adds its admits to it
+// and takes its stops out, for the next job of the same tick.
+func (e *Engine) reconcile(oj *ownedJob, use map[string]structs.Resources) {
 	oj.dirty = false
-	v := e.view(oj)
+	if use == nil {
+		use = e.ownerUse()
+	}
+	v := e.view(oj, use)
 	res, err := scheduler.ComputePlan(scheduler.Options{Rand: e.rng, Now: func() time.Time { return e.now }}, v, oj.job.ID)
 	if err != nil {
 		return
@@ -201,6 +210,7 @@ func (e *Engine) reconcile(oj *ownedJob) {
 	stops := map[string][]StopRequest{}
 	for _, st := range append(plan.Stops, plan.Preemptions...) {
 		if p := oj.props[st.AllocID]; p != nil {
+			use[p.alloc.NodeID] = use[p.alloc.NodeID].Sub(p.alloc.Resources)
 			delete(oj.props, st.AllocID)
 			delete(e.props, st.AllocID)
 			if !e.failed(p.alloc.NodeID) {
@@ -214,6 +224,9 @@ func (e *Engine) reconcile(oj *ownedJob) {
 		}
 		if st.Description == scheduler.DescNodeDrained && !replacedAndRunning(oj, a) {
 			continue // a leaving peer's copy stops once its replacement runs
+		}
+		if e.pendingUse(oj, a.ID, a) {
+			use[a.NodeID] = use[a.NodeID].Sub(a.Resources)
 		}
 		a = a.Copy()
 		a.DesiredStatus, a.DesiredDescription, a.ModifyTime = st.Desired, st.Description, e.now.UnixNano()
@@ -230,6 +243,7 @@ func (e *Engine) reconcile(oj *ownedJob) {
 	for _, node := range slices.Sorted(mapKeys(stops)) {
 		e.sendTo(node, &Message{Type: MsgStop, Stop: stops[node]})
 	}
+	admits := map[string][]*structs.Allocation{}
 	for _, p := range plan.Placements {
 		a := p.Copy()
 		a.Job = oj.job
@@ -237,8 +251,10 @@ func (e *Engine) reconcile(oj *ownedJob) {
 		a.ModifyTime = a.CreateTime
 		oj.props[a.ID] = &proposal{alloc: a, sent: e.now, tries: 1}
 		e.props[a.ID] = oj.job.ID
-		e.sendTo(a.NodeID, &Message{Type: MsgAdmit, Alloc: a})
+		use[a.NodeID] = use[a.NodeID].Add(a.Resources)
+		admits[a.NodeID] = append(admits[a.NodeID], a)
 	}
+	e.sendAdmits(oj, admits)
 	switch {
 	case plan.Failure != nil:
 		oj.failure = plan.Failure
@@ -273,6 +289,7 @@ func (e *Engine) sendTo(to string, m *Message) {
 // AdmitTries (or at once when the peer failed): the peer may still have
 // started the copy, and then reports it and Reconcile stops the extra.
 func (e *Engine) retryAdmits(oj *ownedJob) {
+	again := map[string][]*structs.Allocation{}
 	for _, id := range slices.Sorted(mapKeys(oj.props)) {
 		p := oj.props[id]
 		if e.now.Sub(p.sent) < e.cfg.AdmitTimeout && !e.failed(p.alloc.NodeID) {
@@ -286,12 +303,33 @@ func (e *Engine) retryAdmits(oj *ownedJob) {
 		}
 		p.tries++
 		p.sent = e.now
-		e.sendTo(p.alloc.NodeID, &Message{Type: MsgAdmit, Alloc: p.alloc})
+		again[p.alloc.NodeID] = append(again[p.alloc.NodeID], p.alloc)
+	}
+	e.sendAdmits(oj, again)
+}
+
+// sendAdmits sends each peer one admit for all its copies of the job:
+// the job goes once, not with every copy.
+func (e *Engine) sendAdmits(oj *ownedJob, byNode map[string][]*structs.Allocation) {
+	for _, node := range slices.Sorted(mapKeys(byNode)) {
+		allocs := make([]*structs.Allocation, len(byNode[node]))
+		for i, a := range byNode[node] {
+			c := *a // the proposal keeps its job; the wire copy does not
+			c.Job = nil
+			allocs[i] = &c
+		}
+		e.sendTo(node, &Message{Type: MsgAdmit, Job: oj.job, Allocs: allocs})
 	}
 }
 
 func (e *Engine) handleAdmitted(m *Message) {
-	ad := m.Admitted
+	for _, ad := range m.answers() {
+		e.handleAnswer(m.From, m.Inc, &ad)
+	}
+}
+
+// handleAnswer takes a peer's answer to one admitted copy.
+func (e *Engine) handleAnswer(from, inc string, ad *Admitted) {
 	jobID, ok := e.props[ad.AllocID]
 	if !ok {
 		return // given up, or answered before
@@ -304,14 +342,14 @@ func (e *Engine) handleAdmitted(m *Message) {
 	p := oj.props[ad.AllocID]
 	delete(oj.props, ad.AllocID)
 	delete(e.props, ad.AllocID)
-	if p == nil || p.alloc.NodeID != m.From {
+	if p == nil || p.alloc.NodeID != from {
 		return
 	}
 	if !ad.OK {
 		if !ad.Full {
-			oj.refused[m.From] = e.now.Add(e.cfg.RefuseBackoff)
+			oj.refused[from] = e.now.Add(e.cfg.RefuseBackoff)
 		}
-		if l := e.loads[m.From]; l != nil && ad.Seq >= l.load.Seq {
+		if l := e.loads[from]; l != nil && ad.Seq >= l.load.Seq {
 			// the peer's exact usage now: the view corrects itself
 			l.load.Used, l.load.Seq = ad.Used, ad.Seq
 		}
@@ -321,7 +359,7 @@ func (e *Engine) handleAdmitted(m *Message) {
 	a := p.alloc
 	a.ModifyTime = e.now.UnixNano()
 	oj.allocs[a.ID] = a
-	oj.admits[a.ID] = admission{inc: m.Inc, seq: ad.Seq}
+	oj.admits[a.ID] = admission{inc: inc, seq: ad.Seq}
 	e.putAlloc(a)
 	if e.cfg.OnPlaced != nil {
 		e.cfg.OnPlaced(a.JobID)
@@ -533,7 +571,7 @@ func (e *Engine) StopJob(now time.Time, cv ClusterView, jobID string, purge bool
 	if err := e.saveJob(j); err != nil {
 		return nil, err
 	}
-	e.reconcile(e.jobs[jobID]) // send the stops now
+	e.reconcile(e.jobs[jobID], nil) // send the stops now
 	if purge {
 		if err := e.store.DeleteJob(jobID); err != nil {
 			return nil, err

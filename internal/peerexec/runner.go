@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -229,6 +230,19 @@ func (r *DriverRunner) Detach() {
 	r.wg.Wait()
 }
 
+// mkdir makes an allocation's directory: one mkdir when its parent
+// exists (MkdirAll would stat it first), else MkdirAll.
+func mkdir(dir string) error {
+	err := os.Mkdir(dir, 0o755)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return os.MkdirAll(dir, 0o755)
+	}
+	return err
+}
+
 // validAllocID keeps allocation IDs usable as directory names.
 func validAllocID(id string) bool {
 	if id == "" || len(id) > 128 || id == "." || id == ".." {
@@ -279,7 +293,7 @@ func (r *DriverRunner) run(d driver.Driver, a *structs.Allocation, t *runTask, t
 		event("Received", "admitted by this peer")
 	}
 	dir := r.AllocDir(a.ID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdir(dir); err != nil {
 		ts.State, ts.Failed = structs.TaskStateDead, true
 		event("Setup Failure", err.Error())
 		r.update(a.ID, structs.AllocClientFailed, ts)

@@ -126,8 +126,15 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 	if !cfg.NoStreams {
 		s.streams = newStreams(ecfg.ID, cfg.Stream, s.receive, s.linked, logger)
 	}
-	// tasks a crashed process of this peer left running: re-attach
-	for _, err := range s.runner.Recover(func(a *structs.Allocation, _ *driver.Handle) { eng.AdoptLocal(time.Now(), a) }) {
+	// tasks a crashed process of this peer left running: re-attach (under
+	// mu: the tasks re-attached before run already, and report to the
+	// engine through taskUpdate)
+	adopt := func(a *structs.Allocation, _ *driver.Handle) {
+		s.mu.Lock()
+		defer s.unlock()
+		eng.AdoptLocal(time.Now(), a)
+	}
+	for _, err := range s.runner.Recover(adopt) {
 		logger.Printf("exec: %v", err)
 	}
 	s.refreshView()
@@ -210,7 +217,7 @@ func (s *Service) linked(peer string, up bool) {
 // refreshView reads the cluster layer's view (Status and the routing
 // snapshot); the owners' version moves when any slot's owner changed.
 func (s *Service) refreshView() {
-	st, err := s.cluster.Status()
+	st, err := s.cluster.Members()
 	if err != nil {
 		return
 	}

@@ -253,7 +253,7 @@ func TestLoadDeltas(t *testing.T) {
 	if l := tick(); len(l) != 0 {
 		t.Fatalf("unchanged load sent again: %+v", l[0].Load)
 	}
-	a.tasks["x"] = &localTask{alloc: &structs.Allocation{ID: "x", Resources: structs.Resources{CPU: 100}}}
+	a.addTask(&localTask{alloc: &structs.Allocation{ID: "x", JobID: "j", Resources: structs.Resources{CPU: 100}}})
 	l := tick()
 	if len(l) != 1 || !l[0].Load.Delta || l[0].Load.Node != nil || l[0].Load.Used.CPU != 100 {
 		t.Fatalf("changed usage: %+v, want a delta with the new usage", l)

@@ -29,7 +29,7 @@ var (
 // it receives none.
 const noLoadYet = "no load received yet"
 
-func (e *Engine) view(oj *ownedJob) *jobView {
+func (e *Engine) view(oj *ownedJob, use map[string]structs.Resources) *jobView {
 	v := &jobView{e: e, oj: oj, nodes: map[string]*structs.Node{}, usage: map[string]structs.Resources{}}
 	members := map[string]bool{}
 	for _, id := range e.cv.Members {
@@ -61,22 +61,40 @@ func (e *Engine) view(oj *ownedJob) *jobView {
 		}
 		v.nodes[id] = n
 	}
-	// what this owner admitted since the peer's last load, and admits in flight
-	for _, oj2 := range e.jobs {
-		for id, a := range oj2.allocs {
-			if a.Terminal() {
-				continue
-			}
-			l := e.loads[a.NodeID]
-			if ad, ok := oj2.admits[id]; ok && l != nil && l.load.Seq < ad.seq {
-				v.usage[a.NodeID] = v.usage[a.NodeID].Add(a.Resources)
-			}
-		}
-		for _, p := range oj2.props {
-			v.usage[p.alloc.NodeID] = v.usage[p.alloc.NodeID].Add(p.alloc.Resources)
-		}
+	for id, r := range use {
+		v.usage[id] = v.usage[id].Add(r)
 	}
 	return v
+}
+
+// ownerUse is what this owner added on each peer that the peer's last
+// load does not show yet: copies admitted since, and admits in flight.
+// ownerTick computes it once for all the jobs it reconciles (reconcile
+// keeps it up to date), not once per job: it scans every owned copy.
+func (e *Engine) ownerUse() map[string]structs.Resources {
+	use := map[string]structs.Resources{}
+	for _, oj := range e.jobs {
+		for id, a := range oj.allocs {
+			if e.pendingUse(oj, id, a) {
+				use[a.NodeID] = use[a.NodeID].Add(a.Resources)
+			}
+		}
+		for _, p := range oj.props {
+			use[p.alloc.NodeID] = use[p.alloc.NodeID].Add(p.alloc.Resources)
+		}
+	}
+	return use
+}
+
+// pendingUse reports whether a live copy was admitted after its peer's
+// last load (the load's usage does not count it yet).
+func (e *Engine) pendingUse(oj *ownedJob, id string, a *structs.Allocation) bool {
+	if a.Terminal() {
+		return false
+	}
+	l := e.loads[a.NodeID]
+	ad, ok := oj.admits[id]
+	return ok && l != nil && l.load.Seq < ad.seq
 }
 
 func (v *jobView) Index() uint64 { return v.e.index }
