@@ -305,7 +305,7 @@ func TestEventsFromWrites(t *testing.T) {
 		if !derivesFromWrites(mt) {
 			continue
 		}
-		if mt == structs.AllocClientUpdateBatchRequestType && step.want != nil {
+		if step.t == structs.AllocClientUpdateBatchRequestType && step.want != nil {
 			// The script's report batch names a1 twice.
 			if !w.Again {
 				t.Fatalf("entry %d wrote a1 twice, not flagged", index)
