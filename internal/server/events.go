@@ -37,12 +37,19 @@ type EventsConfig struct {
 	// WriteTimeout is how long one write to a subscriber may block (its
 	// TCP window full) before the subscriber is dropped.
 	WriteTimeout time.Duration
+	// Coalesce is how long a stream waits after a write that sent all it
+	// had before it looks for more: entries committed meanwhile go out
+	// in one write, so a subscriber wakes and writes at most once per
+	// Coalesce while entries are small and frequent (0: write each entry
+	// as soon as it is ready). It is the latency the stream may add.
+	Coalesce time.Duration
 }
 
-// DefaultEventsConfig: the broker's defaults, a 10 s heartbeat and a 30 s
-// write timeout.
+// DefaultEventsConfig: the broker's defaults, a 10 s heartbeat, a 30 s
+// write timeout and 5 ms of coalescing.
 func DefaultEventsConfig() EventsConfig {
-	return EventsConfig{Broker: stream.DefaultConfig(), Heartbeat: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	return EventsConfig{Broker: stream.DefaultConfig(), Heartbeat: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		Coalesce: 5 * time.Millisecond}
 }
 
 // Validate checks the sizes and durations.
@@ -53,6 +60,9 @@ func (c EventsConfig) Validate() error {
 	}
 	if c.WriteTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("event stream: write timeout must be positive (got %s)", c.WriteTimeout))
+	}
+	if c.Coalesce < 0 || c.Coalesce > time.Second {
+		errs = append(errs, fmt.Errorf("event stream: coalescing must be between 0 and 1s (got %s)", c.Coalesce))
 	}
 	return errors.Join(errs...)
 }
@@ -73,18 +83,40 @@ func jobNamespace(j *structs.Job) string {
 // decoded and applied: the events are derived from it and the state after
 // the entry (and before, needsBefore) on the broker's goroutine, without
 // decoding the entry again. Nothing modifies req once applied.
-func (f *fsm) publishEntry(index uint64, t structs.MessageType, req any, before *state.Snapshot, resp any) {
+//
+// writes, when not nil, is what the entry stored in the allocation table
+// (state.Store.RecordAllocWrites): the allocation events of plans and
+// reports are made from it rather than by looking up each allocation the
+// request names in the state after (a tree search per allocation, a fifth
+// of the stream's CPU under load: docs/api.md, "Cost, measured").
+func (f *fsm) publishEntry(index uint64, t structs.MessageType, req any, before *state.Snapshot, writes *state.AllocWrites, resp any) {
 	if err, ok := resp.(error); ok && err != nil || req == nil {
 		f.events.Publish(index, func() []*stream.Event { return nil })
 		return
 	}
 	d := &deriver{index: index, before: before, after: f.state.Snapshot()}
+	if writes != nil && !writes.Again {
+		d.written, d.fromWrites = writes.Allocs, true
+	}
 	f.events.Publish(index, func() []*stream.Event {
 		if err := d.derive(t, req); err != nil {
 			f.logger.Warn("events of a raft entry not derived", "index", index, "type", t, "error", err)
 		}
 		return d.out
 	})
+}
+
+// derivesFromWrites reports whether the events of an entry of type t are
+// derived from the allocations it stored (deriver.stored): plans and
+// reports, which name the allocations they write in the order they write
+// them.
+func derivesFromWrites(t structs.MessageType) bool {
+	switch t {
+	case structs.ApplyPlanRequestType, structs.ApplyPlanBatchRequestType, structs.ApplyPlanBatchBinaryType,
+		structs.AllocClientUpdateRequestType, structs.AllocClientUpdateBatchRequestType, structs.AllocClientUpdateBatchBinaryType:
+		return true
+	}
+	return false
 }
 
 // needsBefore reports whether deriving the events of an entry of type t
@@ -114,6 +146,27 @@ type deriver struct {
 	// an entry's events are allocated together, not one by one.
 	slab []stream.Event
 	keys []string
+	// fromWrites: the allocations of plans and reports are read from
+	// written, the allocations the entry stored (each once), in the
+	// order the request names them; stored takes them off the front.
+	fromWrites bool
+	written    []*structs.Allocation
+}
+
+// stored returns the allocation id as this entry stored it, or nil when
+// the entry did not store it: the next of the entry's writes when that is
+// the one, otherwise (fromWrites off) the state after the entry, whose
+// version the caller checks against the entry's index.
+func (d *deriver) stored(id string) *structs.Allocation {
+	if !d.fromWrites {
+		return d.after.AllocByID(id)
+	}
+	if len(d.written) > 0 && d.written[0].ID == id {
+		a := d.written[0]
+		d.written = d.written[1:]
+		return a
+	}
+	return nil
 }
 
 type seenKey struct {
@@ -159,13 +212,17 @@ func (d *deriver) event(topic stream.Topic, typ, key, ns string, payload any) *s
 // allocEventOf adds an allocation's event unless the allocation has one
 // already; its key filters also match the job and the node.
 func (d *deriver) allocEventOf(a *structs.Allocation, typ string, payload, full any) {
-	if _, ok := d.allocSeen[a]; ok {
-		return
+	// From the entry's writes each allocation comes once (an entry that
+	// wrote one twice is derived from the state instead).
+	if !d.fromWrites {
+		if _, ok := d.allocSeen[a]; ok {
+			return
+		}
+		if d.allocSeen == nil {
+			d.allocSeen = make(map[*structs.Allocation]struct{}, max(d.allocs, 8))
+		}
+		d.allocSeen[a] = struct{}{}
 	}
-	if d.allocSeen == nil {
-		d.allocSeen = make(map[*structs.Allocation]struct{}, max(d.allocs, 8))
-	}
-	d.allocSeen[a] = struct{}{}
 	e := d.event(stream.TopicAllocation, typ, a.ID, jobNamespace(a.Job), payload)
 	e.Full = full
 	if len(d.keys) < 2 {
@@ -177,8 +234,24 @@ func (d *deriver) allocEventOf(a *structs.Allocation, typ string, payload, full 
 }
 
 // derive adds the events of the entry whose decoded request is req (the
-// type apply decodes for t).
+// type apply decodes for t). Derived from the entry's writes, every write
+// must have been matched to an allocation the request names; if one was
+// not (the store wrote in another order than the request names them), the
+// events are derived again from the state after the entry, so none is
+// lost.
 func (d *deriver) derive(t structs.MessageType, req any) error {
+	if !d.fromWrites {
+		return d.deriveEntry(t, req)
+	}
+	err := d.deriveEntry(t, req)
+	if err == nil && len(d.written) == 0 {
+		return nil
+	}
+	*d = deriver{index: d.index, before: d.before, after: d.after}
+	return d.deriveEntry(t, req)
+}
+
+func (d *deriver) deriveEntry(t structs.MessageType, req any) error {
 	switch r := req.(type) {
 	case *structs.NodeRegisterRequest:
 		if r.Node != nil {
@@ -309,7 +382,7 @@ func (p fullAlloc) MarshalJSON() ([]byte, error) { return json.Marshal(p.a.Stub(
 func (d *deriver) report(n *structs.AllocClientUpdateRequest) {
 	for _, u := range n.Updates {
 		if u != nil {
-			d.alloc(d.after.AllocByID(u.ID))
+			d.alloc(d.stored(u.ID))
 		}
 	}
 }
@@ -434,7 +507,7 @@ func (d *deriver) plan(p *structs.ApplyPlanRequest) {
 		if pa == nil {
 			continue
 		}
-		a := d.after.AllocByID(pa.ID)
+		a := d.stored(pa.ID)
 		if a == nil || a.ModifyIndex != d.index {
 			if pa.CreateIndex == 0 && pa.DesiredStatus == structs.AllocDesiredRun {
 				ev.Dropped = true

@@ -32,7 +32,13 @@ type eventBench struct {
 }
 
 func newEventBench(b *testing.B, broker *stream.Broker, allocs int) *eventBench {
-	const batch, nodes = 1000, 1000
+	return newEventBenchOf(b, broker, allocs, 1000)
+}
+
+// newEventBenchOf is newEventBench with entries of batch placements (and
+// their reports).
+func newEventBenchOf(b *testing.B, broker *stream.Broker, allocs, batch int) *eventBench {
+	const nodes = 1000
 	st, err := state.New()
 	if err != nil {
 		b.Fatal(err)
@@ -185,7 +191,14 @@ func BenchmarkFSMEvents(b *testing.B) {
 // subscriber receives per second and in all; b.N is events per
 // subscriber. The FSM is held back when the slowest client is 64 entries
 // behind, so what is measured is delivery, not the ring dropping anyone.
-func BenchmarkEventStreamHTTP(b *testing.B) {
+func BenchmarkEventStreamHTTP(b *testing.B) { benchmarkEventStreamHTTP(b, 1000) }
+
+// BenchmarkEventStreamHTTPSmallEntries is BenchmarkEventStreamHTTP with
+// entries of 10 placements or 10 reports: the cost per entry of waking
+// the subscribers and writing to them, rather than per byte, dominates.
+func BenchmarkEventStreamHTTPSmallEntries(b *testing.B) { benchmarkEventStreamHTTP(b, 10) }
+
+func benchmarkEventStreamHTTP(b *testing.B, batch int) {
 	const subs = 10
 	broker, err := stream.New(stream.DefaultConfig())
 	if err != nil {
@@ -199,7 +212,7 @@ func BenchmarkEventStreamHTTP(b *testing.B) {
 		}
 	}))
 	defer hs.Close()
-	eb := newEventBench(b, broker, max(b.N/2, 1000))
+	eb := newEventBenchOf(b, broker, max(b.N/2, 1000), batch)
 	total := int64(2*eb.allocs + len(eb.entries)/2) // + one plan event per plan entry
 
 	var counts [subs]atomic.Int64
@@ -269,4 +282,59 @@ func BenchmarkEventStreamHTTP(b *testing.B) {
 		bytes += wire[i].Load()
 	}
 	b.ReportMetric(float64(bytes)/float64(total*subs), "B/event")
+}
+
+// BenchmarkDeriveEvents is deriving alone (the broker goroutine's part
+// before encoding), for a plan entry of 1,000 placements and the report
+// entry after it: from the allocations each entry stored (what the FSM
+// hands over while someone subscribes) and by looking each allocation up
+// in the state after the entry (what an entry that wrote one twice
+// falls back to). An op is an entry; cpu-ns/entry is the process's CPU
+// (GC included), which a loaded machine disturbs less than ns/op.
+func BenchmarkDeriveEvents(b *testing.B) {
+	eb := newEventBench(b, nil, 1000)
+	type derived struct {
+		t      structs.MessageType
+		req    any
+		after  *state.Snapshot
+		writes *state.AllocWrites
+	}
+	var entries []derived
+	for _, data := range eb.entries[:2] {
+		eb.index++
+		w := &state.AllocWrites{}
+		eb.f.state.RecordAllocWrites(w)
+		resp, req := eb.f.apply(eb.index, structs.MessageType(data[0]), data[1:])
+		eb.f.state.RecordAllocWrites(nil)
+		if err, ok := resp.(error); ok && err != nil {
+			b.Fatal(err)
+		}
+		entries = append(entries, derived{structs.MessageType(data[0]), req, eb.f.state.Snapshot(), w})
+	}
+	for _, fromWrites := range []bool{true, false} {
+		name := "from-state"
+		if fromWrites {
+			name = "from-writes"
+		}
+		for i, e := range entries {
+			b.Run(fmt.Sprintf("%s/%s", name, []string{"plan", "report"}[i]), func(b *testing.B) {
+				events := 0
+				cpu0 := processCPU(b)
+				for b.Loop() {
+					d := &deriver{index: eb.index - uint64(len(entries)-1-i), after: e.after}
+					if fromWrites {
+						d.written, d.fromWrites = e.writes.Allocs, true
+					}
+					if err := d.derive(e.t, e.req); err != nil {
+						b.Fatal(err)
+					}
+					events = len(d.out)
+				}
+				b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/entry")
+				if events < 1000 {
+					b.Fatalf("%d events", events)
+				}
+			})
+		}
+	}
 }

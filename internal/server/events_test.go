@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/stream"
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -239,3 +240,102 @@ func TestEventsRestoreResets(t *testing.T) {
 type nopCloser struct{ *memSink }
 
 func (nopCloser) Close() error { return nil }
+
+// TestEventsFromWrites: the events of plans and reports derived from what
+// the entry stored (state.AllocWrites) are those derived by reading the
+// state after it, for every entry of the script; the store records the
+// writes in the order the request names them, so the fast path takes
+// every write; an entry that wrote an allocation twice is flagged; and
+// writes in another order fall back to the state, losing nothing.
+func TestEventsFromWrites(t *testing.T) {
+	f := newTestFSM(t)
+	fast := 0
+	steps := eventScript()
+	// Before the script's report batch (which names a1 twice), one that
+	// names each allocation once, and an unknown one.
+	running := func(id string) *structs.AllocClientUpdate {
+		return &structs.AllocClientUpdate{ID: id, ClientStatus: structs.AllocClientRunning}
+	}
+	steps = slices.Insert(steps, 5, scriptStep{t: structs.AllocClientUpdateBatchRequestType, req: &structs.AllocClientUpdateBatchRequest{
+		Nodes: []structs.AllocClientUpdateRequest{
+			{NodeID: "n2", Updates: []*structs.AllocClientUpdate{running("a2"), running("nope")}},
+			{NodeID: "n1", Updates: []*structs.AllocClientUpdate{running("a1")}}}}})
+	for i, step := range steps {
+		index := uint64(i + 1)
+		l := entry(t, index, step.t, step.req)
+		mt := structs.MessageType(l.Data[0])
+		var before *state.Snapshot
+		if needsBefore(mt) {
+			before = f.state.Snapshot()
+		}
+		w := &state.AllocWrites{}
+		f.state.RecordAllocWrites(w)
+		resp, req := f.apply(index, mt, l.Data[1:])
+		f.state.RecordAllocWrites(nil)
+		if err, ok := resp.(error); ok && err != nil {
+			t.Fatalf("entry %d: %v", index, err)
+		}
+		after := f.state.Snapshot()
+		derive := func(written []*structs.Allocation, fromWrites bool) ([]string, *deriver) {
+			d := &deriver{index: index, before: before, after: after, written: written, fromWrites: fromWrites}
+			if err := d.derive(mt, req); err != nil {
+				t.Fatalf("entry %d: %v", index, err)
+			}
+			var out []string
+			for _, e := range d.out {
+				var p []byte
+				if ja, ok := e.Payload.(stream.JSONAppender); ok {
+					p = ja.AppendJSON(nil)
+				} else {
+					var err error
+					if p, err = json.Marshal(e.Payload); err != nil {
+						t.Fatal(err)
+					}
+				}
+				out = append(out, fmt.Sprintf("%s %s %s %s %q %s", e.Topic, e.Type, e.Key, e.Namespace, e.FilterKeys, p))
+			}
+			return out, d
+		}
+		want, _ := derive(nil, false)
+		for _, a := range w.Allocs {
+			if a.ModifyIndex != index {
+				t.Fatalf("entry %d recorded %s of index %d", index, a.ID, a.ModifyIndex)
+			}
+		}
+		if !derivesFromWrites(mt) {
+			continue
+		}
+		if step.t == structs.AllocClientUpdateBatchRequestType && step.want != nil {
+			// The script's report batch names a1 twice.
+			if !w.Again {
+				t.Fatalf("entry %d wrote a1 twice, not flagged", index)
+			}
+			continue
+		}
+		if w.Again {
+			t.Fatalf("entry %d flagged as writing an allocation twice", index)
+		}
+		got, d := derive(w.Allocs, true)
+		if !d.fromWrites || len(d.written) != 0 {
+			t.Fatalf("entry %d: writes not taken in the order named (%d left)", index, len(d.written))
+		}
+		fast++
+		if !slices.Equal(got, want) {
+			t.Fatalf("entry %d from writes:\n%s\nfrom the state:\n%s", index, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if len(w.Allocs) > 1 {
+			rev := slices.Clone(w.Allocs)
+			slices.Reverse(rev)
+			got, d := derive(rev, true)
+			if d.fromWrites {
+				t.Fatalf("entry %d: writes in reverse order taken as they were", index)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("entry %d from writes in reverse:\n%s\nfrom the state:\n%s", index, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}
+	}
+	if fast < 3 {
+		t.Fatalf("%d entries derived from their writes, want the script's plans and the added report", fast)
+	}
+}

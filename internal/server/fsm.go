@@ -105,12 +105,22 @@ func (f *fsm) Apply(l *raft.Log) any {
 	t, body := structs.MessageType(l.Data[0]), l.Data[1:]
 	publish := f.events != nil && f.events.Want(l.Index)
 	var before *state.Snapshot
-	if publish && needsBefore(t) {
-		before = f.state.Snapshot()
+	var writes *state.AllocWrites
+	if publish {
+		if needsBefore(t) {
+			before = f.state.Snapshot()
+		}
+		if derivesFromWrites(t) {
+			writes = &state.AllocWrites{}
+			f.state.RecordAllocWrites(writes)
+		}
 	}
 	resp, req := f.apply(l.Index, t, body)
+	if writes != nil {
+		f.state.RecordAllocWrites(nil)
+	}
 	if publish {
-		f.publishEntry(l.Index, t, req, before, resp)
+		f.publishEntry(l.Index, t, req, before, writes, resp)
 	}
 	var unknown *unknownEntryError
 	if err, ok := resp.(error); ok && err != nil {

@@ -92,8 +92,12 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error
 	}
 	heartbeat := time.NewTicker(s.cfg.Events.Heartbeat)
 	defer heartbeat.Stop()
+	coalesce := time.NewTimer(time.Hour)
+	coalesce.Stop()
+	defer coalesce.Stop()
 	for {
 		batch, err := sub.NextOrIdle(r.Context(), heartbeat.C)
+		caughtUp := false
 		switch {
 		case errors.As(err, &serr):
 			writeEventError(bw, serr)
@@ -109,9 +113,13 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error
 			// Drain what is ready before flushing: a subscriber that is
 			// behind gets many entries per write rather than a write
 			// (and a flush through the HTTP stack) per entry.
-			for bw.Buffered() < eventFlushBytes {
+			for {
+				if bw.Buffered() >= eventFlushBytes {
+					break
+				}
 				more, err := sub.TryNext()
 				if err != nil || more == nil {
+					caughtUp = err == nil
 					break // an error is read again by NextOrIdle
 				}
 				writeBatch(bw, more, full)
@@ -119,6 +127,17 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error
 		}
 		if err := flush(); err != nil {
 			return nil, nil
+		}
+		if caughtUp && s.cfg.Events.Coalesce > 0 {
+			// Sent all there was: let entries gather for a while rather
+			// than wake and write for each as it commits. A subscriber
+			// still behind (its buffer filled) writes again at once.
+			coalesce.Reset(s.cfg.Events.Coalesce)
+			select {
+			case <-coalesce.C:
+			case <-sub.Done():
+			case <-r.Context().Done():
+			}
 		}
 	}
 }

@@ -148,6 +148,58 @@ func TestEventStreamHTTP(t *testing.T) {
 	}
 }
 
+// TestEventStreamCoalesced: a stream that waits a long while between
+// writes (Coalesce) still sends every event once, in index order, and
+// ends with the reason when the broker ends it while it waits.
+func TestEventStreamCoalesced(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Events.Coalesce = 300 * time.Millisecond
+	s, c := startServer(t, cfg)
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	es, err := c.EventStream(ctx, api.EventStreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	const nodes = 6
+	for i := range nodes {
+		if _, err := c.RegisterNode(bg, fakeNode(fmt.Sprintf("n%d", i), 4000, 4096)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.RegisterJob(bg, mockJob("web", 4)); err != nil {
+		t.Fatal(err)
+	}
+	got := streamUntil(t, es, "four placements", func(ev []string) bool {
+		return count(ev, "Allocation AllocationPlaced") == 4
+	})
+	for i := range nodes {
+		if n := count(got, fmt.Sprintf("Node NodeRegistered n%d", i)); n != 1 {
+			t.Fatalf("node n%d registered %d times in %q", i, n, got)
+		}
+	}
+	if n := count(got, "Job JobRegistered web"); n != 1 {
+		t.Fatalf("job registered %d times in %q", n, got)
+	}
+	// Ended while it waits between writes: the reason is its last line.
+	mark := es.Index()
+	s.events.Reset(mark, "test reset")
+	for {
+		_, err := es.Next()
+		var ee *api.EventStreamError
+		if errors.As(err, &ee) {
+			if ee.Code != api.EventReset {
+				t.Fatalf("stream ended with %v", err)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("stream ended without its reason: %v", err)
+		}
+	}
+}
+
 // TestEventStreamSlowClientDropped: a client that never reads is dropped
 // once it falls behind the ring, and the server keeps committing.
 func TestEventStreamSlowClientDropped(t *testing.T) {

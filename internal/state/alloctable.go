@@ -336,6 +336,11 @@ type allocTxn struct {
 	last [2]*allocGroup
 	// nsOwned says t.nsUsed is this transaction's own copy.
 	nsOwned bool
+	// record keeps the allocations put in written (Store.
+	// RecordAllocWrites); again says one was put twice.
+	record  bool
+	written []*structs.Allocation
+	again   bool
 }
 
 // lastSlot returns the index of kind's entry in allocTxn.last.
@@ -450,6 +455,10 @@ func (x *allocTxn) put(a *structs.Allocation) error {
 	item := mkAllocItem(a.ID, a)
 	old, _ := t.byID.ReplaceOrInsert(item)
 	x.ids = append(x.ids, a.ID)
+	if x.record {
+		x.written = append(x.written, a)
+		x.again = x.again || old.a != nil && old.a.ModifyIndex == a.ModifyIndex
+	}
 	x.link(watchNode, old.a, item)
 	x.link(watchJob, old.a, item)
 	if !sameUsage(old.a, a) {

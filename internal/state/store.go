@@ -46,7 +46,28 @@ type Store struct {
 	// versionsKept is how many versions of each job the history keeps
 	// (0 = DefaultJobVersionsKept); see job_versions.go.
 	versionsKept atomic.Int64
+	// writes, when set, receives the allocations each committed write
+	// stores (RecordAllocWrites).
+	writes atomic.Pointer[AllocWrites]
 }
+
+// AllocWrites is what write transactions stored in the allocation table,
+// for a caller that reads those allocations right after (the event
+// stream derives its events from them instead of looking each one up).
+type AllocWrites struct {
+	// Allocs are the stored versions, in the order written; an
+	// allocation written twice appears twice.
+	Allocs []*structs.Allocation
+	// Again is set when a transaction wrote an allocation it had written
+	// already (the same modify index): Allocs then holds an intermediate
+	// version, and a caller wanting each allocation once reads the table.
+	Again bool
+}
+
+// RecordAllocWrites makes every write committed from now on append what
+// it stored to w (nil stops recording). Meant for the single writer (the
+// FSM), set around one write; a write that fails records nothing.
+func (s *Store) RecordAllocWrites(w *AllocWrites) { s.writes.Store(w) }
 
 // New returns an empty store.
 func New() (*Store, error) {
@@ -93,6 +114,8 @@ func (s *Store) write(fn func(txn *writeTxn) error) error {
 	mtx := db.Txn(true)
 	defer mtx.Abort()
 	txn := &writeTxn{Txn: mtx, allocs: newAllocTxn(s.allocs.Load(), s.seq.Add(1)), versionsKept: s.JobVersionsKept()}
+	rec := s.writes.Load()
+	txn.allocs.record = rec != nil
 	if err := fn(txn); err != nil {
 		return err
 	}
@@ -111,6 +134,10 @@ func (s *Store) write(fn func(txn *writeTxn) error) error {
 	}
 	if publish {
 		s.watches.notify(txn.allocs)
+		if rec != nil {
+			rec.Allocs = append(rec.Allocs, txn.allocs.written...)
+			rec.Again = rec.Again || txn.allocs.again
+		}
 	}
 	return nil
 }
