@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/gantry-project/gantry/internal/peer"
 	"github.com/gantry-project/gantry/internal/peerexec"
 	"github.com/gantry-project/gantry/internal/structs"
+	"github.com/gantry-project/gantry/internal/testutil"
 )
 
 // testPeer is a real peer (RESP store, memberlist gossip on loopback)
@@ -306,24 +306,6 @@ func exactly(got map[int]int, count int) bool {
 	return true
 }
 
-// syncBuffer is a strings.Builder a leave may write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func job(name string, typ structs.JobType, count int) *structs.Job {
 	j := &structs.Job{Name: name, Type: typ, Count: count, Driver: "mock", Priority: 50,
 		Resources: structs.Resources{CPU: 50, MemoryMB: 32}}
@@ -468,7 +450,7 @@ func TestPeerLeave(t *testing.T) {
 	// of a task, on any peer, is checked as it happens
 	tl.watch(counts)
 	errc := make(chan error, 1)
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	leaveAt := time.Now()
 	go func() { errc <- leaver.svc.Leave(ctx, &out) }()
 	select {
