@@ -324,13 +324,15 @@ func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Durati
 	}
 }
 
-// waitApplied waits for f's outcome, or for the server to shut down.
-// hashicorp/raft can leave a future unanswered when Raft stops while its
-// entry is queued for the FSM (hashicorp/raft#498): waiting on it alone
-// hung Shutdown, which waits for the goroutines that propose. The caller
-// then gets ErrRaftShutdown, an unknown outcome like a lost leadership;
-// the waiting goroutine ends when Raft answers, or never for such a lost
-// future, which only a stopping server can have.
+// waitApplied waits for f's outcome. hashicorp/raft can leave a future
+// unanswered when Raft stops while its entry is queued for the FSM
+// (hashicorp/raft#498): waiting on it alone hung Shutdown, which waits for
+// the goroutines that propose. So once the server is stopping and Raft
+// itself has stopped, an unanswered future is given up with
+// ErrRaftShutdown. Not before: while Raft runs, an entry given up on could
+// still commit, and the plan applier, taking it as failed, would check
+// later plans without it. The waiting goroutine of a lost future is left;
+// only a stopped server has one.
 func (s *Server) waitApplied(f raft.ApplyFuture) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
@@ -338,11 +340,23 @@ func (s *Server) waitApplied(f raft.ApplyFuture) error {
 	case err := <-done:
 		return err
 	case <-s.shutdownCh:
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		select {
 		case err := <-done:
 			return err
-		default:
-			return raft.ErrRaftShutdown
+		case <-tick.C:
+			if s.raft.State() != raft.Shutdown {
+				continue
+			}
+			select {
+			case err := <-done:
+				return err
+			default:
+				return raft.ErrRaftShutdown
+			}
 		}
 	}
 }
