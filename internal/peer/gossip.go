@@ -88,6 +88,12 @@ func (g *gossip) create(name string, port int) (*memberlist.Memberlist, error) {
 	// memberlist's transport, without a 64 KiB buffer per received packet
 	// (transport_net.go)
 	tr, err := newBusTransport(cfg.BindAddr, port, mc.Logger)
+	// With port 0 the UDP socket takes the TCP listener's port, which
+	// another process may hold: pick again, as memberlist's own transport
+	// does.
+	for try := 1; err != nil && port == 0 && try < 10; try++ {
+		tr, err = newBusTransport(cfg.BindAddr, port, mc.Logger)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, port, err)
 	}

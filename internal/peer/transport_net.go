@@ -81,7 +81,7 @@ func listenBus(ip net.IP, port int, logger *log.Logger) (*busTransport, error) {
 	port = tcp.Addr().(*net.TCPAddr).Port
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
 	if err != nil {
-		tcp.Close()
+		_ = tcp.Close()
 		return nil, fmt.Errorf("bus: UDP listener on %s port %d: %w", ip, port, err)
 	}
 	for size := udpSocketBuf; size > 0; size /= 2 {

@@ -113,10 +113,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error
 			// Drain what is ready before flushing: a subscriber that is
 			// behind gets many entries per write rather than a write
 			// (and a flush through the HTTP stack) per entry.
-			for {
-				if bw.Buffered() >= eventFlushBytes {
-					break
-				}
+			for bw.Buffered() < eventFlushBytes {
 				more, err := sub.TryNext()
 				if err != nil || more == nil {
 					caughtUp = err == nil
