@@ -298,7 +298,7 @@ func (s *Server) joinMember(m *structs.ServerMember) error {
 			if err := s.raft.RemoveServer(sv.ID, 0, s.cfg.ApplyTimeout).Error(); err != nil {
 				return raftErr("removing stale peer", err)
 			}
-			_, _, _ = s.raftApply(structs.ServerMemberDeleteRequestType, &structs.ServerMemberDeleteRequest{ID: string(sv.ID)})
+			_, _, _ = s.raftApplyStoppable(structs.ServerMemberDeleteRequestType, &structs.ServerMemberDeleteRequest{ID: string(sv.ID)})
 		}
 	}
 	if !present {
@@ -312,7 +312,7 @@ func (s *Server) joinMember(m *structs.ServerMember) error {
 	}
 	c := *m
 	c.CreateIndex, c.ModifyIndex = 0, 0
-	_, _, err = s.raftApply(structs.ServerMemberUpsertRequestType, &structs.ServerMemberUpsertRequest{Member: &c})
+	_, _, err = s.raftApplyStoppable(structs.ServerMemberUpsertRequestType, &structs.ServerMemberUpsertRequest{Member: &c})
 	return err
 }
 
@@ -330,7 +330,7 @@ func (s *Server) removePeer(id, addr string) (string, error) {
 			}
 			// The old leader may have removed itself: the delete is then
 			// retried by nobody, and a stale row only shows in listings.
-			_, _, err := s.raftApply(structs.ServerMemberDeleteRequestType, &structs.ServerMemberDeleteRequest{ID: string(sv.ID)})
+			_, _, err := s.raftApplyStoppable(structs.ServerMemberDeleteRequestType, &structs.ServerMemberDeleteRequest{ID: string(sv.ID)})
 			if err != nil && !errors.Is(err, ErrNotLeader) {
 				return string(sv.ID), err
 			}

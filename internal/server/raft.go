@@ -288,7 +288,14 @@ func loadOrCreateServerID(dataDir string) (string, error) {
 // raftApply proposes one entry and waits until it is applied on this
 // server. It returns the entry's index and the FSM's non-error response.
 func (s *Server) raftApply(t structs.MessageType, req any) (uint64, any, error) {
-	return s.raftPropose(t, req, s.cfg.ApplyTimeout)()
+	return s.propose(t, req, s.cfg.ApplyTimeout, raft.Future.Error)()
+}
+
+// raftApplyStoppable is raftApply for the cluster loop's membership
+// entries, whose wait also ends once the server and Raft have stopped
+// (waitApplied): Shutdown waits for that loop.
+func (s *Server) raftApplyStoppable(t structs.MessageType, req any) (uint64, any, error) {
+	return s.propose(t, req, s.cfg.ApplyTimeout, s.waitApplied)()
 }
 
 // raftPropose proposes one entry and returns a wait for its outcome (as
@@ -297,6 +304,11 @@ func (s *Server) raftApply(t structs.MessageType, req any) (uint64, any, error) 
 // take it rather than giving up (an entry that timed out waiting to be
 // taken would be missing from the log while a later one is there).
 func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Duration) func() (uint64, any, error) {
+	return s.propose(t, req, timeout, raft.Future.Error)
+}
+
+// propose is raftPropose with the wait for the future given.
+func (s *Server) propose(t structs.MessageType, req any, timeout time.Duration, wait func(raft.Future) error) func() (uint64, any, error) {
 	if s.raft == nil {
 		return func() (uint64, any, error) { return 0, nil, ErrNotLeader }
 	}
@@ -308,7 +320,7 @@ func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Durati
 	writes := s.logWrites.Load()
 	f := s.raft.Apply(buf, timeout)
 	return func() (uint64, any, error) {
-		if err := s.waitApplied(f); err != nil {
+		if err := wait(f); err != nil {
 			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
 				errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrRaftShutdown) {
 				return 0, nil, fmt.Errorf("%w (%w)", ErrNotLeader, err)
@@ -326,14 +338,13 @@ func (s *Server) raftPropose(t structs.MessageType, req any, timeout time.Durati
 
 // waitApplied waits for f's outcome. hashicorp/raft can leave a future
 // unanswered when Raft stops while its entry is queued for the FSM
-// (hashicorp/raft#498): waiting on it alone hung Shutdown, which waits for
-// the goroutines that propose. So once the server is stopping and Raft
+// (hashicorp/raft#498): the cluster loop waiting on one hung Shutdown,
+// which waits for that loop. So once the server is stopping and Raft
 // itself has stopped, an unanswered future is given up with
-// ErrRaftShutdown. Not before: while Raft runs, an entry given up on could
-// still commit, and the plan applier, taking it as failed, would check
-// later plans without it. The waiting goroutine of a lost future is left;
-// only a stopped server has one.
-func (s *Server) waitApplied(f raft.ApplyFuture) error {
+// ErrRaftShutdown; not before, since while Raft runs the entry may still
+// commit. The waiting goroutine of a lost future is left; only a stopped
+// server has one.
+func (s *Server) waitApplied(f raft.Future) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {

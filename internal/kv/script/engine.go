@@ -390,7 +390,7 @@ func (a *argsTable) clean() bool {
 	if a.t.Metatable != lua.LNil || a.n > argsTableMax {
 		return false
 	}
-	after := lua.LValue(lua.LNil) // Next(nil) is the first key
+	after := lua.LNil // Next(nil) is the first key
 	if a.n > 0 {
 		after = lua.LNumber(a.n)
 	}
