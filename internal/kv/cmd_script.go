@@ -1120,16 +1120,14 @@ func (sc *scriptCaller) hold(cmd *command.Command, keys [][]byte) string {
 		}
 	}
 	sc.stats.Undeclared.Store(true)
-	sc.run.stop.Store(stopRestart) // read only if the swap below succeeds
-	if sc.run.state.CompareAndSwap(runClean, runStopped) {
-		r.kill.cancel(sc.run.seq)
+	if sc.stopToRerun(stopRestart) {
 		return errScriptStopped
 	}
 	// it has had effects: take the shards without waiting, unless a
 	// rewrite or full sync is cutting the keyspace (a shard taken now
 	// could be on the other side of its cut from the ones changed)
 	s := r.s
-	if (s.aof != nil && s.aof.Snapshotting()) || (s.repl != nil && s.repl.Snapshotting()) {
+	if s.snapshotting() {
 		return undeclaredErr
 	}
 	var want []int
@@ -1212,19 +1210,33 @@ func (s *Server) scriptMayReachDB(cmd *command.Command, args [][]byte) bool {
 // MOVE...). A run without effects is stopped instead, to run again with
 // every database locked; else the missing shards are taken without
 // waiting, as hold does.
+// stopToRerun stops a run that has had no effects yet, to run it again for
+// why (stopRestart, stopAllDBs); false when it has had effects.
+func (sc *scriptCaller) stopToRerun(why int32) bool {
+	sc.run.stop.Store(why) // read only if the swap below succeeds
+	if sc.run.state.CompareAndSwap(runClean, runStopped) {
+		sc.r.kill.cancel(sc.run.seq)
+		return true
+	}
+	return false
+}
+
+// snapshotting: a rewrite or a full sync is cutting the keyspace.
+func (s *Server) snapshotting() bool {
+	return (s.aof != nil && s.aof.Snapshotting()) || (s.repl != nil && s.repl.Snapshotting())
+}
+
 func (sc *scriptCaller) holdAllDBs() string {
 	r := sc.r
 	sc.stats.OtherDB.Store(true)
 	if r.inExec { // EXEC did not lock every database (scriptMayReachDB)
 		return "ERR Script reached another database inside MULTI for the first time; EXEC locks every database for it from now on"
 	}
-	sc.run.stop.Store(stopAllDBs) // read only if the swap below succeeds
-	if sc.run.state.CompareAndSwap(runClean, runStopped) {
-		r.kill.cancel(sc.run.seq)
+	if sc.stopToRerun(stopAllDBs) {
 		return errScriptStopped
 	}
 	s := r.s
-	if (s.aof != nil && s.aof.Snapshotting()) || (s.repl != nil && s.repl.Snapshotting()) {
+	if s.snapshotting() {
 		return otherDBErr
 	}
 	fake := r.fake

@@ -1,7 +1,6 @@
 package kv
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gantry-project/gantry/internal/testutil"
 )
 
 // buildGantry builds the gantry binary once per test binary run.
@@ -42,26 +43,8 @@ func freePort(t *testing.T) string {
 // peerProc is a gantry peer subprocess.
 type peerProc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	addr string
-}
-
-// syncBuffer is the subprocess's output, read while it still writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startPeer starts a peer on a free port and waits until it answers. The
@@ -73,7 +56,7 @@ func startPeer(t *testing.T, bin, dir, fsync string) *peerProc {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
-		out := &syncBuffer{}
+		out := &testutil.SyncBuffer{}
 		cmd := exec.Command(bin, "peer", "--port", port, "--data-dir", dir, "--appendfsync", fsync)
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
