@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/scheduler/sharedstate"
+	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -259,8 +261,15 @@ func TestSharedStateLeaderLossKeepsAckedPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := rec.ackedIDs()
+	oldIndex := s.State().Snapshot().Index()
 
 	s2, c2 := startServer(t, cfg)
+	// Registered after startServer's, so it runs before the shutdown.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("allocations (old leader's last index %d):\n%s", oldIndex, placementReport(s2.State().Snapshot(), acked, oldIndex))
+		}
+	})
 	// The new leader's state has every committed entry once a barrier
 	// has passed.
 	if err := s2.raft.Barrier(10 * time.Second).Error(); err != nil {
@@ -281,5 +290,67 @@ func TestSharedStateLeaderLossKeepsAckedPlans(t *testing.T) {
 		})
 	}
 	checkNoOverCommit(t, s2)
+	if dups := copiesLiveTwice(s2.State().Snapshot()); len(dups) > 0 {
+		t.Fatalf("copies placed twice: %v", dups)
+	}
 	t.Logf("%d placements acknowledged before the leader stopped", len(acked))
+}
+
+// copiesLiveTwice returns the names of job copies with more than one live
+// allocation.
+func copiesLiveTwice(snap *state.Snapshot) []string {
+	var out []string
+	for _, j := range snap.Jobs() {
+		seen := map[string]int{}
+		for _, a := range snap.AllocsByJob(j.ID) {
+			if !a.Terminal() {
+				seen[a.Name]++
+			}
+		}
+		for name, n := range seen {
+			if n > 1 {
+				out = append(out, fmt.Sprintf("%s x%d", name, n))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// placementReport lists every job's allocations (copy name, ID, node,
+// create index, desired and client status; "acked" if the stopped leader
+// acknowledged it, "old" if it was placed before the restart, at or below
+// oldIndex) with the job's stored placement failure, each node's live
+// usage, and the copies live twice: it tells a copy placed twice or a
+// stray allocation from room the scheduler left unused.
+func placementReport(snap *state.Snapshot, acked []string, oldIndex uint64) string {
+	var b strings.Builder
+	live := 0
+	for _, j := range snap.Jobs() {
+		fmt.Fprintf(&b, "job %s count %d version %d", j.ID, j.Count, j.Version)
+		if f := snap.PlacementFailure(j.ID); f != nil {
+			fmt.Fprintf(&b, "; failure: %d unplaced, %s", f.Unplaced, f.Message)
+		}
+		b.WriteString("\n")
+		for _, a := range snap.AllocsByJob(j.ID) {
+			var tags []string
+			if slices.Contains(acked, a.ID) {
+				tags = append(tags, "acked")
+			}
+			if a.CreateIndex <= oldIndex {
+				tags = append(tags, "old")
+			}
+			if !a.Terminal() {
+				live++
+				tags = append(tags, "live")
+			}
+			fmt.Fprintf(&b, "  %s %s node %s created %d modified %d %s/%s %s\n", a.Name, a.ID, a.NodeID,
+				a.CreateIndex, a.AllocModifyIndex, a.DesiredStatus, a.ClientStatus, strings.Join(tags, ","))
+		}
+	}
+	for _, n := range snap.Nodes() {
+		fmt.Fprintf(&b, "node %s %s: %s used of %s\n", n.ID, n.Status, snap.NodeUsage(n.ID), n.Capacity)
+	}
+	fmt.Fprintf(&b, "%d live allocations at index %d; copies live twice: %v\n", live, snap.Index(), copiesLiveTwice(snap))
+	return b.String()
 }
