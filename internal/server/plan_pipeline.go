@@ -82,6 +82,7 @@ type planPipeline struct {
 	committing bool
 	gen        uint64       // bumped when a commit fails and the overlay is dropped
 	index      overlayIndex // the inflight plans by node and allocation
+	seq        uint64       // the last checked plan's overlayEntry.seq
 
 	nodes nodeList // the node list, kept while the nodes table does not change
 }
@@ -135,7 +136,6 @@ func (q *planPipeline) snapshot() scheduler.State {
 
 func (q *planPipeline) view() (*overlayView, uint64) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	// The jobs first: a write leaves that set only once applied, so a
 	// snapshot taken after has whatever left it meanwhile.
 	jobs := q.s.jobs.inLog()
@@ -144,7 +144,48 @@ func (q *planPipeline) view() (*overlayView, uint64) {
 		entries = append(entries, c.ov)
 	}
 	snap := q.s.state.Snapshot()
-	return &overlayView{Snapshot: snap, entries: entries, index: q.index, jobs: jobs, nodes: q.nodes.at(snap)}, q.gen
+	v := &overlayView{Snapshot: snap, entries: entries, index: q.index, jobs: jobs, nodes: q.nodes.at(snap)}
+	gen := q.gen
+	q.mu.Unlock()
+	v.applied = appliedThrough(snap, entries)
+	return v, gen
+}
+
+// appliedThrough returns the seq of the newest entry the snapshot already
+// holds (0: none). The FSM applies an entry before the committer hears of
+// it and takes it out of the overlay; entries apply in check order, so
+// those applied are the oldest, and the first one whose evidence
+// (overlayEntry.placed) the snapshot lacks ends the walk: one lookup, plus
+// one per entry applied and not yet answered. An entry without evidence
+// places nothing new and so adds no usage. One whose placements the FSM
+// dropped ends the walk too: the entries applied behind it are then
+// counted twice until answered, on the safe side.
+func appliedThrough(snap *state.Snapshot, entries []*overlayEntry) uint64 {
+	var seq uint64
+	for _, e := range entries {
+		if e.placed == "" {
+			continue
+		}
+		if snap.AllocByID(e.placed) == nil {
+			break
+		}
+		seq = e.seq
+	}
+	return seq
+}
+
+// newPlacement returns the ID of one of a checked plan's new live
+// placements that the view it was checked against does not hold, or "".
+// Its presence in a later snapshot says the entry applied; that of an ID
+// the view held (a placement taking an existing allocation's ID) would
+// not.
+func newPlacement(view planView, req *structs.ApplyPlanRequest) string {
+	for _, a := range req.Allocs {
+		if isPlacement(a) && !a.Terminal() && view.AllocByID(a.ID) == nil {
+			return a.ID
+		}
+	}
+	return ""
 }
 
 // submit checks a plan and queues its accepted part for commit. It
@@ -174,7 +215,9 @@ func (q *planPipeline) submit(ctx context.Context, plan *structs.Plan) (*structs
 		}
 		return res, nil, nil
 	}
-	c := &checkedPlan{plan: plan, res: res, req: req, ov: newOverlayEntry(req), done: make(chan struct{})}
+	ov := newOverlayEntry(req)
+	ov.placed = newPlacement(view, req)
+	c := &checkedPlan{plan: plan, res: res, req: req, ov: ov, done: make(chan struct{})}
 	// What the submitter sees before the commit (the committer sets
 	// res.Index once the plan is queued).
 	early := *res
@@ -184,6 +227,8 @@ func (q *planPipeline) submit(ctx context.Context, plan *structs.Plan) (*structs
 		q.mu.Unlock()
 		return nil, nil, fmt.Errorf("plan for job %s: %w", plan.JobID, errPlanAborted)
 	}
+	q.seq++
+	c.ov.seq = q.seq
 	q.inflight = append(q.inflight, c)
 	q.index = q.index.add(c.ov)
 	q.queued++
@@ -435,9 +480,14 @@ type overlayEntry struct {
 	failure *structs.PlacementFailure // set: stored; nil and clear: removed
 	clear   bool
 	// nsAdds is what the new placements (not Terminal) add per namespace
-	// (nil when they add nothing); placed is the ID of one of them.
+	// (nil when they add nothing); placed is the ID of one of them
+	// (through the pipeline: one the check's view did not hold, see
+	// newPlacement), "" if none.
 	nsAdds map[string]structs.Resources
 	placed string
+	// seq numbers the pipeline's entries in check order (from 1; 0: an
+	// entry built by hand, never taken as applied).
+	seq uint64
 }
 
 // entryNode is one entry's part on one node.
@@ -532,6 +582,15 @@ type overlayView struct {
 	// nodes, when set, are the snapshot's nodes, shared between views
 	// while the nodes table does not change.
 	nodes *nodeTable
+	// applied is the seq of the newest entry the snapshot already holds
+	// (appliedThrough; 0: none).
+	applied uint64
+}
+
+// holds reports whether the snapshot already holds the entry (applied,
+// its submitters not yet answered).
+func (v *overlayView) holds(e *overlayEntry) bool {
+	return e.seq != 0 && e.seq <= v.applied
 }
 
 // Nodes returns every node (scheduler.State).
@@ -656,11 +715,16 @@ func isPlacement(a *structs.Allocation) bool {
 // new placements add to the node, minus what their stops and evictions
 // free: one lookup in the overlay index, plus one per allocation stopped
 // there in flight (per-allocation lookups of placements were most of the
-// scheduler's time in c1m-like). It errs only on the safe side: a
-// placement committed but not yet out of the overlay counts twice for
-// that moment, and a stop frees what the snapshot says the allocation
-// holds (nothing if it already ended), or, for a placement not committed
-// yet, what that placement added.
+// scheduler's time in c1m-like). The placements of entries the snapshot
+// already holds (applied, not yet answered) are in its row and are not
+// added again: counted twice, they made a scheduler find the node full,
+// record a placement failure, and leave the job unplaced until something
+// enqueued it again (the next reconcile). It errs only on the safe side:
+// a placement taking an existing allocation's ID, or one applied behind
+// an entry whose placements the FSM dropped (appliedThrough), counts
+// twice for that moment, and a stop frees what the snapshot says the
+// allocation holds (nothing if it already ended), or, for a placement
+// not committed yet, what that placement added.
 func (v *overlayView) NodeUsage(nodeID string) structs.Resources {
 	used := v.Snapshot.NodeUsage(nodeID)
 	var stopEntries []*overlayEntry
@@ -670,6 +734,12 @@ func (v *overlayView) NodeUsage(nodeID string) structs.Resources {
 			return used
 		}
 		used = used.Add(n.adds)
+		for _, e := range n.entries { // in check order: those held first
+			if !v.holds(e) {
+				break
+			}
+			used = used.Sub(e.nodes[nodeID].adds)
+		}
 		stopEntries = n.stops
 	} else {
 		for _, e := range v.entries { // a view built by hand (tests)
@@ -677,7 +747,9 @@ func (v *overlayView) NodeUsage(nodeID string) structs.Resources {
 			if !ok {
 				continue
 			}
-			used = used.Add(p.adds)
+			if !v.holds(e) {
+				used = used.Add(p.adds)
+			}
 			if p.stops {
 				stopEntries = append(stopEntries, e)
 			}

@@ -1,14 +1,17 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/scheduler"
 	"github.com/gantry-project/gantry/internal/state"
 	"github.com/gantry-project/gantry/internal/structs"
 )
@@ -81,7 +84,7 @@ func TestPipelinedPlansNeverOverCommit(t *testing.T) {
 							view := s.plans.snapshot()
 							if ov, ok := view.(*overlayView); ok {
 								for n := range 3 {
-									checkOverlayUsage(t, ov, fmt.Sprintf("n%d", n), false, structs.Resources{})
+									checkOverlayUsage(t, ov, fmt.Sprintf("n%d", n), true, structs.Resources{})
 								}
 							}
 							for _, a := range view.AllocsByJob(job) {
@@ -249,8 +252,9 @@ func testOverlayView(t *testing.T, indexed bool) {
 			t.Errorf("%s: %v, want %v", name, got, want)
 		}
 	}
-	// "dup" was committed while in the overlay: counted twice; the stop of
-	// "old" frees its room.
+	// "dup" is stored and placed by an entry the view does not take as
+	// applied (as a placement taking a stored allocation's ID): counted
+	// twice; the stop of "old" frees its room.
 	checkOverlayUsage(t, v, "n1", true, dup.Resources)
 	if a := v.AllocByID("new"); a == nil || a.DesiredStatus != "run" {
 		t.Errorf("AllocByID(new) = %+v", a)
@@ -307,9 +311,9 @@ func testOverlayView(t *testing.T, indexed bool) {
 }
 
 // checkOverlayUsage compares the view's usage of a node with a scan. The
-// usage may exceed the scan (placements committed while still in the
-// overlay count twice for that moment: the safe side), never fall short
-// of it; with exact set it must equal scan plus extra.
+// usage may exceed the scan (a placement taking a stored allocation's ID
+// counts twice until committed: the safe side), never fall short of it;
+// with exact set it must equal scan plus extra.
 func checkOverlayUsage(t *testing.T, v *overlayView, node string, exact bool, extra structs.Resources) {
 	t.Helper()
 	var want structs.Resources
@@ -385,7 +389,7 @@ func TestNodeListFollowsNodeTable(t *testing.T) {
 // and of uncommitted allocations, several versions of one allocation) are
 // added and the oldest removed, as the pipeline does; after every step a
 // view through the index answers exactly like a view that scans the
-// entries.
+// entries, with a random prefix of them taken as applied.
 func TestOverlayIndexMatchesScan(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -452,11 +456,18 @@ func TestOverlayIndexMatchesScan(t *testing.T) {
 					}
 					rng.Shuffle(len(allocs), func(i, j int) { allocs[i], allocs[j] = allocs[j], allocs[i] })
 					e := newOverlayEntry(&structs.ApplyPlanRequest{JobID: "j", Allocs: allocs})
+					e.seq = uint64(step + 1)
 					entries = append(entries, e)
 					ix = ix.add(e)
 				}
-				indexed := &overlayView{Snapshot: snap, entries: entries, index: ix}
-				scan := &overlayView{Snapshot: snap, entries: entries}
+				// A random prefix of the entries taken as applied (in
+				// the store; here only the usage counts them once).
+				var applied uint64
+				if k := rng.IntN(len(entries) + 1); k > 0 {
+					applied = entries[k-1].seq
+				}
+				indexed := &overlayView{Snapshot: snap, entries: entries, index: ix, applied: applied}
+				scan := &overlayView{Snapshot: snap, entries: entries, applied: applied}
 				for _, n := range nodes {
 					if a, b := indexed.NodeUsage(n), scan.NodeUsage(n); a != b {
 						t.Fatalf("step %d: usage of %s: indexed %s, scan %s", step, n, a, b)
@@ -482,5 +493,92 @@ func TestOverlayIndexMatchesScan(t *testing.T) {
 				t.Fatalf("index not empty after removing every entry: %d nodes, %d allocations", ix.nodes.Len(), ix.allocs.Len())
 			}
 		})
+	}
+}
+
+// idleScheduler is a scheduler that never runs: tests that compute and
+// submit plans themselves need no other plans racing theirs.
+type idleScheduler struct{}
+
+func (idleScheduler) Enqueue(string, int)             {}
+func (idleScheduler) Run(ctx context.Context)         { <-ctx.Done() }
+func (idleScheduler) Status() structs.SchedulerStatus { return structs.SchedulerStatus{} }
+
+// TestAppliedPlanCountsOnceInView: between the FSM applying a plan entry
+// and the committer answering it (which takes it out of the overlay), a
+// view holds the plan's placements both in its snapshot and in the
+// overlay; they count once. Counted twice, the room a's copy leaves on
+// the one node looked taken: b's plan recorded "1 node excluded by cpu",
+// and nothing enqueued b again before the next reconcile (a job left
+// unplaced in a cluster with room, as TestSharedStateLeaderLossKeepsAckedPlans
+// saw now and then). The proposer holds a's answer in that window.
+func TestAppliedPlanCountsOnceInView(t *testing.T) {
+	s, c := startServerWith(t, testConfig(t), func(s *Server) { s.sched = idleScheduler{} })
+	registerNodes(t, c, 1, 1000) // room for two copies of 500m
+	for _, j := range []string{"a", "b"} {
+		if _, err := c.RegisterJob(bg, mockJob(j, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applied, release := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	s.plans.propose = func(mt structs.MessageType, req any) func() (uint64, any, error) {
+		wait := s.raftPropose(mt, req, 0)
+		if held.Swap(true) {
+			return wait
+		}
+		return func() (uint64, any, error) {
+			index, resp, err := wait()
+			close(applied)
+			<-release
+			return index, resp, err
+		}
+	}
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(letGo) // before the server's shutdown, which waits for the committer
+
+	opts := scheduler.Options{Rand: rand.New(rand.NewPCG(1, 2))}
+	ra, err := scheduler.ComputePlan(opts, s.plans.snapshot(), "a")
+	if err != nil || len(ra.Plan.Placements) != 1 {
+		t.Fatalf("a: %+v, %v", ra, err)
+	}
+	_, waitA, err := s.SubmitPlanPipelined(bg, ra.Plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-applied
+	snap := s.State().Snapshot()
+	if snap.AllocByID(ra.Plan.Placements[0].ID) == nil {
+		t.Fatal("a's entry answered before it applied")
+	}
+	view := s.plans.snapshot().(*overlayView)
+	if len(view.entries) != 1 {
+		t.Fatalf("%d entries in the overlay, want a's (its answer is held)", len(view.entries))
+	}
+	if got, want := view.NodeUsage("n0"), snap.NodeUsage("n0"); got != want {
+		t.Errorf("view's usage of n0 %s, want the store's %s (a's copy once)", got, want)
+	}
+	checkOverlayUsage(t, view, "n0", true, structs.Resources{})
+	rb, err := scheduler.ComputePlan(opts, view, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rb.Plan.Placements) != 1 || rb.Plan.Failure != nil {
+		t.Fatalf("b: %d placed, failure %+v; want its copy on n0", len(rb.Plan.Placements), rb.Plan.Failure)
+	}
+	resB, waitB, err := s.SubmitPlanPipelined(bg, rb.Plan)
+	if err != nil || len(resB.RejectedNodes) != 0 {
+		t.Fatalf("b's plan: %+v, %v; want it accepted", resB, err)
+	}
+	letGo()
+	for _, w := range []func() (*structs.PlanResult, error){waitA, waitB} {
+		if res, err := w(); err != nil || len(res.Placed) != 1 {
+			t.Fatalf("commit: %+v, %v", res, err)
+		}
+	}
+	checkNoOverCommit(t, s)
+	if u := s.State().Snapshot().NodeUsage("n0"); u.CPU != 1000 {
+		t.Fatalf("n0 uses %s, want both copies (1000m)", u)
 	}
 }
