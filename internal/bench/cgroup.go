@@ -60,10 +60,14 @@ func parseMounts(r io.Reader) ([]cgroupMount, error) {
 // machineGroups is a bench-named parent cgroup holding one child group
 // per machine; close removes them all.
 type machineGroups struct {
-	v2       bool
-	cpuDir   string // the parent in the cpu hierarchy (v2: the unified one)
-	acctDir  string // v1: the parent in the cpuacct hierarchy; "" when co-mounted with cpu or absent
-	hasAcct  bool   // v1: cpuacct.usage is readable (co-mounted or acctDir)
+	v2      bool
+	cpuDir  string // the parent in the cpu hierarchy (v2: the unified one)
+	acctDir string // v1: the parent in the cpuacct hierarchy; "" when co-mounted with cpu or absent
+	hasAcct bool   // v1: cpuacct.usage is readable (co-mounted or acctDir)
+	// nice is the bench's own nice value, given to every group as its
+	// weight: a group competes with the host's other processes as one
+	// entity, so without it a niced bench's machines would not be niced
+	nice     int
 	children []*machineGroup
 }
 
@@ -85,6 +89,17 @@ func openMachineGroups(mounts []cgroupMount, parent string) (*machineGroups, err
 	if strings.ContainsAny(parent, "/.") || parent == "" {
 		return nil, fmt.Errorf("cgroup name %q: want a plain name", parent)
 	}
+	g, err := openHierarchy(mounts, parent)
+	if err != nil {
+		return nil, err
+	}
+	if prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0); err == nil {
+		g.nice = 20 - prio // the raw syscall's 1..40 for nice 19..-20
+	}
+	return g, nil
+}
+
+func openHierarchy(mounts []cgroupMount, parent string) (*machineGroups, error) {
 	var problems []string
 	var v1CPU, v1Acct string
 	for _, m := range mounts {
@@ -190,11 +205,24 @@ func (g *machineGroups) add(name string, cpus float64) (*machineGroup, error) {
 	g.children = append(g.children, m)
 	period := cpuPeriod.Microseconds()
 	quota := int64(math.Round(cpus * float64(period)))
+	weight := niceWeight(g.nice)
 	if g.v2 {
 		if err := writeFile(filepath.Join(m.cpuDir, "cpu.max"), fmt.Sprintf("%d %d", quota, period)); err != nil {
 			return nil, err
 		}
+		if g.nice != 0 {
+			// cpu.weight is 100 for nice 0's 1024
+			w := min(max((weight*100+512)/1024, 1), 10000)
+			if err := writeFile(filepath.Join(m.cpuDir, "cpu.weight"), strconv.Itoa(w)); err != nil {
+				return nil, err
+			}
+		}
 		return m, nil
+	}
+	if g.nice != 0 {
+		if err := writeFile(filepath.Join(m.cpuDir, "cpu.shares"), strconv.Itoa(weight)); err != nil {
+			return nil, err
+		}
 	}
 	if err := writeFile(filepath.Join(m.cpuDir, "cpu.cfs_period_us"), strconv.FormatInt(period, 10)); err != nil {
 		return nil, err
@@ -209,6 +237,18 @@ func (g *machineGroups) add(name string, cpus float64) (*machineGroup, error) {
 		}
 	}
 	return m, nil
+}
+
+// niceWeight is the scheduler's weight of a nice value (the kernel's
+// sched_prio_to_weight; nice 0 is 1024).
+func niceWeight(nice int) int {
+	weights := [40]int{
+		88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916,
+		9548, 7620, 6100, 4904, 3906, 3121, 2501, 1991, 1586, 1277,
+		1024, 820, 655, 526, 423, 335, 272, 215, 172, 137,
+		110, 87, 70, 56, 45, 36, 29, 23, 18, 15,
+	}
+	return weights[min(max(nice, -20), 19)+20]
 }
 
 // addPID moves a process into the group.

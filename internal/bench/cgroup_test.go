@@ -44,6 +44,7 @@ func TestMachineGroups(t *testing.T) {
 				"unified/gantry-bench-t/cgroup.subtree_control": "+cpu",
 				"unified/gantry-bench-t/peer-1/cpu.max":         "15000 100000",
 				"unified/gantry-bench-t/peer-1/cgroup.procs":    "4242",
+				"unified/gantry-bench-t/peer-1/cpu.weight":      "11", // nice 10
 			},
 			stats:     map[string]string{"unified/gantry-bench-t/peer-1/cpu.stat": "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\nnr_periods 40\nnr_throttled 10\nthrottled_usec 250000\n"},
 			wantUsage: 1500 * time.Millisecond, wantThr: 250 * time.Millisecond,
@@ -127,6 +128,9 @@ func TestMachineGroups(t *testing.T) {
 				}
 			}
 			g, err := openMachineGroups(tc.layout.mounts(root), "gantry-bench-t")
+			if err == nil {
+				g.nice = 10 // as under nice -n 10, whatever runs the test
+			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "--machine-cpus needs") {
 					t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
