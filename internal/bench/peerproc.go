@@ -308,13 +308,15 @@ func startPeerProcs(ctx context.Context, o Options, n int, groups *machineGroups
 	if err != nil {
 		return nil, err
 	}
+	// every peer's ports at once: free ports taken one peer at a time
+	// could repeat a port an earlier peer has not bound yet
+	allPorts, err := freePorts(3 * n)
+	if err != nil {
+		return nil, err
+	}
 	var addrs []string
 	for i := 0; i < n; i++ {
-		ports, err := freePorts(3)
-		if err != nil {
-			cl.stop()
-			return nil, err
-		}
+		ports := allPorts[3*i : 3*i+3]
 		tmp := filepath.Join(cl.dir, "peer-"+strconv.Itoa(i+1))
 		if err := os.MkdirAll(tmp, 0o755); err != nil {
 			cl.stop()
