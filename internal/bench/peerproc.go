@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -196,7 +197,7 @@ func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error
 		return nil, errors.Join(runErr, fmt.Errorf("reading the placements: %w", err))
 	}
 	fig := peerPlacementFigures(allocs, submitted, counts, t0)
-	rep.Placed, rep.Running, rep.Received = fig.placed, fig.running, fig.placed
+	rep.Placed, rep.Running, rep.Received = fig.placed, fig.running, fig.records
 	rep.Unplaced = int64(rep.Tasks) - rep.Placed
 	if rep.Placed > 0 && fig.last > 0 {
 		rep.TimeToPlaceAllSeconds = time.Duration(fig.last - t0.UnixNano()).Seconds()
@@ -205,9 +206,11 @@ func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error
 		}
 	}
 	rep.SubmitToPlaced, rep.SubmitToRunning = percentiles(fig.toPlaced), percentiles(fig.toRunning)
-	rep.Check = CheckResult{OK: rep.Placed == int64(rep.Tasks) && len(fig.over) == 0, Nodes: primaries, Allocs: int(rep.Placed)}
-	for _, j := range fig.over {
-		rep.Check.Problems = append(rep.Check.Problems, "job "+j+": more copies placed than its count")
+	rep.Check = CheckResult{OK: rep.Placed == int64(rep.Tasks) && len(fig.problems) == 0, Nodes: primaries, Allocs: int(fig.records),
+		Missing: fig.missing, Duplicates: fig.twice}
+	rep.Check.Problems = fig.problems
+	if len(rep.Check.Problems) > 10 {
+		rep.Check.Problems = append(rep.Check.Problems[:10], fmt.Sprintf("... and %d more jobs", len(fig.problems)-10))
 	}
 	rep.Scheduler.PlansSubmitted = uint64(rep.Placed)
 	return rep, runErr
@@ -215,48 +218,91 @@ func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error
 
 // peerFigures are the placements read back from the owners.
 type peerFigures struct {
-	placed, running     int64
-	toPlaced, toRunning []time.Duration
-	last                int64    // the last placement, Unix ns
-	over                []string // jobs with more copies placed than their count
+	placed, running, records int64
+	toPlaced, toRunning      []time.Duration
+	last                     int64    // the last copy's placement, Unix ns
+	missing, twice           int      // copies with no allocation, with two, wanted at the end
+	problems                 []string // the jobs with such copies
 }
 
-// peerPlacementFigures times each copy the owners recorded against its
-// job's submission (both wall clocks of this host). A copy counts as
-// placed when its peer admitted it: its task's "Received" event (or,
-// while its peer has not reported it yet, the owner's record of the
-// admission, ModifyTime of a pending copy); as running when its task
-// started (TaskState.StartedAt, the peer's clock).
+// peerPlacementFigures times each copy of the workload (a job's index)
+// against its job's submission (both wall clocks of this host), from the
+// owners' records. A copy is placed when its first allocation was: when
+// its peer admitted it (its task's "Received" event; while its peer has
+// not reported it yet, the owner's record of the admission, ModifyTime
+// of a pending allocation); running when its first task started
+// (TaskState.StartedAt, the peer's clock). Replacements (of copies on a
+// peer judged failed, or extras an owner stopped) are in records, not in
+// placed. At the end each copy must have exactly one allocation wanted
+// running (or, batch, run to completion): none is missing, two are a
+// duplicate.
 func peerPlacementFigures(allocs []*structs.Allocation, submitted map[string]int64, counts map[string]int, t0 time.Time) peerFigures {
+	type copyKey struct {
+		job   string
+		index int
+	}
+	placedAt, runningAt := map[copyKey]int64{}, map[copyKey]int64{}
+	live := map[copyKey]int{}
 	var f peerFigures
-	perJob := map[string]int{}
 	for _, a := range allocs {
-		sub, ok := submitted[a.JobID]
-		if !ok {
+		if _, ok := submitted[a.JobID]; !ok {
 			continue // not this run's job
 		}
-		perJob[a.JobID]++
-		placedAt := a.CreateTime
+		f.records++
+		k := copyKey{a.JobID, a.Index}
+		at := a.CreateTime
 		if a.ClientStatus == structs.AllocClientPending && a.ModifyTime > 0 {
-			placedAt = a.ModifyTime
+			at = a.ModifyTime
 		}
 		for _, ev := range a.TaskState.Events {
 			if ev.Type == "Received" {
-				placedAt = ev.Time
+				at = ev.Time
 				break
 			}
 		}
-		f.placed++
-		f.toPlaced = append(f.toPlaced, time.Duration(max(placedAt-sub, 0)))
-		f.last = max(f.last, placedAt)
+		if cur, ok := placedAt[k]; !ok || at < cur {
+			placedAt[k] = at
+		}
 		if st := a.TaskState.StartedAt; st > 0 {
+			if cur, ok := runningAt[k]; !ok || st < cur {
+				runningAt[k] = st
+			}
+		}
+		if a.DesiredStatus == structs.AllocDesiredRun {
+			switch a.ClientStatus {
+			case structs.AllocClientPending, structs.AllocClientRunning, structs.AllocClientComplete:
+				live[k]++
+			}
+		}
+	}
+	for k, at := range placedAt {
+		sub := submitted[k.job]
+		f.placed++
+		f.toPlaced = append(f.toPlaced, time.Duration(max(at-sub, 0)))
+		f.last = max(f.last, at)
+		if st, ok := runningAt[k]; ok {
 			f.running++
 			f.toRunning = append(f.toRunning, time.Duration(max(st-sub, 0)))
 		}
 	}
-	for j, n := range perJob {
-		if n > counts[j] {
-			f.over = append(f.over, j)
+	jobs := make([]string, 0, len(counts))
+	for j := range counts {
+		jobs = append(jobs, j)
+	}
+	slices.Sort(jobs)
+	for _, j := range jobs {
+		missing, twice := 0, 0
+		for i := range counts[j] {
+			switch n := live[copyKey{j, i}]; {
+			case n == 0:
+				missing++
+			case n > 1:
+				twice++
+			}
+		}
+		f.missing, f.twice = f.missing+missing, f.twice+twice
+		if missing > 0 || twice > 0 {
+			f.problems = append(f.problems, fmt.Sprintf("job %s: %d copies missing, %d live twice", j, missing, twice))
 		}
 	}
 	if f.last > 0 && f.last < t0.UnixNano() {
