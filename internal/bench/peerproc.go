@@ -302,7 +302,7 @@ func peerPlacementFigures(allocs []*structs.Allocation, submitted map[string]int
 		}
 		f.missing, f.twice = f.missing+missing, f.twice+twice
 		if missing > 0 || twice > 0 {
-			f.problems = append(f.problems, fmt.Sprintf("job %s: %d copies missing, %d live twice", j, missing, twice))
+			f.problems = append(f.problems, fmt.Sprintf("job %s: %d copies missing, %d with two allocations pending, running or completed", j, missing, twice))
 		}
 	}
 	if f.last > 0 && f.last < t0.UnixNano() {

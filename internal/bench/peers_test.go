@@ -75,7 +75,7 @@ func TestPeerPlacementFigures(t *testing.T) {
 	if !slices.Equal(f.toPlaced, want) {
 		t.Errorf("submit to placed %v, want %v", f.toPlaced, want)
 	}
-	if f.missing != 1 || f.twice != 1 || len(f.problems) != 1 || !strings.Contains(f.problems[0], "job b: 1 copies missing, 1 live twice") {
+	if f.missing != 1 || f.twice != 1 || len(f.problems) != 1 || !strings.Contains(f.problems[0], "job b: 1 copies missing, 1 with two allocations") {
 		t.Errorf("missing %d twice %d problems %q", f.missing, f.twice, f.problems)
 	}
 }
