@@ -425,13 +425,10 @@ func startPeerProcs(ctx context.Context, o Options, n int, groups *machineGroups
 		return nil, fmt.Errorf("bench: forming the peer cluster: %w", err)
 	}
 	// ready: every peer sees every other up with its API address
-	for {
-		if cl.allUp(ctx, n) {
-			break
-		}
+	for !cl.allUp(ctx, n) {
 		if ctx.Err() != nil {
 			cl.stop()
-			return nil, fmt.Errorf("bench: the peer cluster did not form within 90s (logs in %s)", cl.dir)
+			return nil, fmt.Errorf("bench: the peer cluster did not form within 90s (with --data-dir the peers' logs stay in %s)", cl.dir)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -49,7 +49,7 @@ timeout: 1m
 // task's Received event or, still pending, ModifyTime; at the end a copy
 // must be wanted once.
 func TestPeerPlacementFigures(t *testing.T) {
-	ms := func(n int64) int64 { return int64(time.Unix(100, 0).UnixNano()) + n*int64(time.Millisecond) }
+	ms := func(n int64) int64 { return time.Unix(100, 0).UnixNano() + n*int64(time.Millisecond) }
 	t0 := time.Unix(100, 0)
 	received := func(at int64) structs.TaskState {
 		return structs.TaskState{StartedAt: at + int64(time.Millisecond), Events: []structs.TaskEvent{{Type: "Received", Time: at}, {Type: "Started", Time: at + 1}}}
