@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"syscall"
 	"time"
@@ -38,6 +39,7 @@ func newBenchCmd() *cobra.Command {
 		schedArch  []string
 		schedN     []int
 		primaries  []int
+		machineCPU float64
 	)
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD.yaml",
@@ -59,7 +61,8 @@ timed out (the report is still printed).`,
   gantry bench --tls bench/workloads/latency.yaml
   gantry bench compare old.json new.json
   gantry bench --scheduler monolithic,shared-state,two-level bench/workloads/mixed.yaml
-  gantry bench --scheduler shared-state --schedulers 1,2,4,8 bench/workloads/small.yaml`,
+  gantry bench --scheduler shared-state --schedulers 1,2,4,8 bench/workloads/small.yaml
+  gantry bench --scheduler peer,shared-state --primaries 3,6,12 --machine-cpus 0.15 bench/workloads/peer-10k.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" {
@@ -105,7 +108,13 @@ timed out (the report is still printed).`,
 			default:
 				return fmt.Errorf("--raft-log-store: must be %s or %s (got %q)", server.LogStoreWAL, server.LogStoreBoltDB, logStore)
 			}
-			opts := bench.Options{Workload: w, Server: serverMode, Exe: exe, DataDir: dataDir, RaftLogStore: logStore,
+			if machineCPU < 0 || machineCPU > float64(runtime.NumCPU()) || (machineCPU > 0 && machineCPU < 0.01) {
+				return fmt.Errorf("--machine-cpus: must be 0 (off) or between 0.01 and %d, this host's CPUs (got %g)", runtime.NumCPU(), machineCPU)
+			}
+			if machineCPU > 0 && serverMode != bench.ServerProcess {
+				return fmt.Errorf("--machine-cpus: needs --server process (each machine is a child process)")
+			}
+			opts := bench.Options{Workload: w, Server: serverMode, Exe: exe, DataDir: dataDir, RaftLogStore: logStore, MachineCPUs: machineCPU,
 				ProfileDir: profileDir, ProfileSeconds: profileSec, Seed: seed, TLS: useTLS,
 				EventSubscribers: eventSubs,
 				Logger:           slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
@@ -160,7 +169,8 @@ timed out (the report is still printed).`,
 	f.DurationVar(&timeout, "timeout", 0, "bound the run (overrides the workload's timeout; the report of a timed-out run is still printed)")
 	f.StringSliceVar(&schedArch, "scheduler", nil, "server scheduling architecture(s), comma-separated (monolithic, shared-state, two-level); several run one after another and print side by side")
 	f.IntSliceVar(&schedN, "schedulers", nil, "shared-state worker counts, comma-separated (one run each)")
-	f.IntSliceVar(&primaries, "primaries", []int{3}, "with --scheduler peer: peer cluster sizes (primaries, in-process), comma-separated (one run each)")
+	f.IntSliceVar(&primaries, "primaries", []int{3}, "with --scheduler peer: peer cluster sizes (primaries; in-process unless --machine-cpus), comma-separated (one run each)")
+	f.Float64Var(&machineCPU, "machine-cpus", 0, "emulate machines of this many CPUs (e.g. 0.15): the server, or with --scheduler peer each peer, runs as a child process in a CPU cgroup of its own with that quota (cgroup v2 or v1; needs a writable one); the simulated nodes and submitters stay in the bench, unlimited; 0: off")
 	cmd.AddCommand(newBenchCompareCmd())
 	return cmd
 }

@@ -119,6 +119,7 @@ type childProcess struct {
 	pprof   string
 	logPath string
 	done    chan error
+	machine *machineGroup // its cgroup with --machine-cpus, else nil
 }
 
 // startChild starts exe (the gantry binary) as a server on free loopback

@@ -36,11 +36,15 @@ const ArchitecturePeer = "peer"
 // peers, every job submitted through the HTTP API of peer i mod n (so
 // most are forwarded to their owner), as the workload's arrival says.
 // Placed is when a copy's peer admitted it (the owner records it),
-// running when the peer first reports it running.
+// running when the peer first reports it running. With o.MachineCPUs the
+// peers are child processes in CPU cgroups instead (runPeerProcs).
 func RunPeers(ctx context.Context, o Options, primaries int) (*Report, error) {
 	w := o.Workload
 	if primaries < 1 {
 		return nil, errors.New("bench: primaries must be >= 1")
+	}
+	if o.MachineCPUs > 0 {
+		return runPeerProcs(ctx, o, primaries)
 	}
 	rep := &Report{Workload: w.Name, StartedAt: time.Now(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		Server: "inproc", Architecture: ArchitecturePeer, Workers: primaries,

@@ -2,7 +2,12 @@ package bench
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/gantry-project/gantry/internal/structs"
 )
 
 // TestRunPeers runs a small workload on three in-process peers: every
@@ -35,5 +40,42 @@ timeout: 1m
 	}
 	if rep.PlacementsPerSecond <= 0 || rep.SubmitToPlaced.N != 65 || rep.ArchitectureLabel() != "peer ×3" {
 		t.Errorf("figures: %+v", rep)
+	}
+}
+
+// TestPeerPlacementFigures times copies from the owners' records as the
+// child-process mode reads them: the first allocation of a copy counts
+// (a replacement is a record, not a placement), its admission time is its
+// task's Received event or, still pending, ModifyTime; at the end a copy
+// must be wanted once.
+func TestPeerPlacementFigures(t *testing.T) {
+	ms := func(n int64) int64 { return time.Unix(100, 0).UnixNano() + n*int64(time.Millisecond) }
+	t0 := time.Unix(100, 0)
+	received := func(at int64) structs.TaskState {
+		return structs.TaskState{StartedAt: at + int64(time.Millisecond), Events: []structs.TaskEvent{{Type: "Received", Time: at}, {Type: "Started", Time: at + 1}}}
+	}
+	allocs := []*structs.Allocation{
+		// a[0]: placed at 10 ms, lost with its peer, replaced at 50 ms
+		{JobID: "a", Index: 0, CreateTime: ms(5), DesiredStatus: structs.AllocDesiredStop, ClientStatus: structs.AllocClientLost, TaskState: received(ms(10))},
+		{JobID: "a", Index: 0, CreateTime: ms(45), DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning, TaskState: received(ms(50))},
+		// a[1]: admitted at 30 ms, not reported yet
+		{JobID: "a", Index: 1, CreateTime: ms(20), ModifyTime: ms(30), DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientPending},
+		// b[0] twice, both wanted; b[1] never placed
+		{JobID: "b", Index: 0, CreateTime: ms(60), DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientComplete, TaskState: received(ms(70))},
+		{JobID: "b", Index: 0, CreateTime: ms(61), DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientRunning, TaskState: received(ms(80))},
+		// not this run's
+		{JobID: "other", Index: 0, CreateTime: ms(1)},
+	}
+	f := peerPlacementFigures(allocs, map[string]int64{"a": ms(0), "b": ms(40)}, map[string]int{"a": 2, "b": 2}, t0)
+	if f.placed != 3 || f.records != 5 || f.running != 2 || f.last != ms(70) {
+		t.Errorf("placed %d records %d running %d last %d", f.placed, f.records, f.running, f.last)
+	}
+	slices.Sort(f.toPlaced)
+	want := []time.Duration{10 * time.Millisecond, 30 * time.Millisecond, 30 * time.Millisecond}
+	if !slices.Equal(f.toPlaced, want) {
+		t.Errorf("submit to placed %v, want %v", f.toPlaced, want)
+	}
+	if f.missing != 1 || f.twice != 1 || len(f.problems) != 1 || !strings.Contains(f.problems[0], "job b: 1 copies missing, 1 with two allocations") {
+		t.Errorf("missing %d twice %d problems %q", f.missing, f.twice, f.problems)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -74,6 +75,12 @@ type Report struct {
 	// with the placed copies running, measured after placement.
 	SteadyCPUPerSecond float64 `json:"steady_cpu_per_s,omitempty"`
 
+	// MachineCPUs is each emulated machine's CPU quota (--machine-cpus;
+	// 0: none), and Machines each machine's cgroup figures over the CPU
+	// window (from the first submission to the end of placement).
+	MachineCPUs float64          `json:"machine_cpus,omitempty"`
+	Machines    []MachineFigures `json:"machines,omitempty"`
+
 	SubmitErrors int      `json:"submit_errors"`
 	NodeErrors   int      `json:"node_errors"`
 	Errors       []string `json:"errors,omitempty"`
@@ -84,6 +91,64 @@ type Report struct {
 
 	Check    CheckResult `json:"check"`
 	Profiles []string    `json:"profiles,omitempty"`
+}
+
+// MachineFigures is one emulated machine's CPU over a run's CPU window.
+type MachineFigures struct {
+	Name       string  `json:"name"`
+	QuotaCPUs  float64 `json:"quota_cpus"`
+	CPUSeconds float64 `json:"cpu_s"`
+	// QuotaUsed is CPUSeconds over the quota's CPU-seconds in the window:
+	// near 1 the machine was bound by its quota; well below with few
+	// throttled periods and a long WaitSeconds, the host starved it.
+	QuotaUsed        float64 `json:"quota_used"`
+	Periods          int64   `json:"periods"`
+	ThrottledPeriods int64   `json:"throttled_periods"`
+	ThrottledSeconds float64 `json:"throttled_s"`
+	// WaitSeconds is its threads' time runnable but not running (the
+	// kernel's schedstat: throttled time and waiting behind other
+	// processes for a core).
+	WaitSeconds float64 `json:"runqueue_wait_s"`
+}
+
+// machineFigures turns two snapshots of each machine's cgroup into the
+// report's figures over window.
+func machineFigures(ms []*machineGroup, before, after []cpuStat, window time.Duration) []MachineFigures {
+	out := make([]MachineFigures, len(ms))
+	for i, m := range ms {
+		d := after[i].sub(before[i])
+		f := MachineFigures{Name: m.Name, QuotaCPUs: m.CPUs, CPUSeconds: d.Usage.Seconds(), Periods: d.Periods,
+			ThrottledPeriods: d.ThrottledPeriods, ThrottledSeconds: d.Throttled.Seconds(), WaitSeconds: d.Wait.Seconds()}
+		if window > 0 {
+			f.QuotaUsed = f.CPUSeconds / (m.CPUs * window.Seconds())
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// machineSummary is one line on the machines: quota use and throttling,
+// as min/median/max over them.
+func (r *Report) machineSummary() string {
+	if len(r.Machines) == 0 {
+		return "-"
+	}
+	var used, thr []float64
+	wait := 0.0
+	for _, m := range r.Machines {
+		used = append(used, 100*m.QuotaUsed)
+		if m.Periods > 0 {
+			thr = append(thr, 100*float64(m.ThrottledPeriods)/float64(m.Periods))
+		} else {
+			thr = append(thr, 0)
+		}
+		wait += m.WaitSeconds
+	}
+	mmm := func(v []float64) string {
+		slices.Sort(v)
+		return fmt.Sprintf("%.0f/%.0f/%.0f%%", v[0], v[len(v)/2], v[len(v)-1])
+	}
+	return fmt.Sprintf("%d × %.2g CPU: quota used %s, periods throttled %s (min/median/max), run-queue wait %.1f s", len(r.Machines), r.MachineCPUs, mmm(used), mmm(thr), wait)
 }
 
 // SchedulerFigures come from the server's scheduler status and metrics.
@@ -166,6 +231,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("bench CPU", "%.2f s during placement (%.0f µs per placement; %.2f s total; simulated nodes and submitters)",
 		r.BenchCPUSeconds, benchPer, r.BenchCPUTotalSeconds)
 	row("server peak RSS", "%.0f MiB", r.ServerPeakRSSMB)
+	if len(r.Machines) > 0 {
+		row("machines", "%s", r.machineSummary())
+	}
 	if e := r.Events; e != nil {
 		row("event stream", "%d subscribers received %d events (%.0f/s in all, %.1f MiB), %d dropped",
 			e.Subscribers, e.Events, e.PerSecond, float64(e.Bytes)/(1<<20), e.Dropped)

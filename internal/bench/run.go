@@ -67,6 +67,11 @@ type Options struct {
 	// DataDir/tls; the simulated nodes present the agent certificate,
 	// the submitters the client one (tls.go).
 	TLS bool
+	// MachineCPUs, when > 0, emulates machines of that many CPUs: each
+	// child process standing for a machine (the server; with
+	// ArchitecturePeer, each peer) runs in a CPU cgroup of its own with
+	// that quota (cgroup.go). Needs ServerProcess and a writable cgroup.
+	MachineCPUs float64
 	// EventSubscribers follow the event stream (every topic) during
 	// placement; the report's Events says what they received.
 	EventSubscribers int
@@ -112,6 +117,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	switch o.Server {
 	case ServerInProcess, "":
 		o.Server = ServerInProcess
+		if o.MachineCPUs > 0 {
+			return nil, errors.New("bench: --machine-cpus needs --server process (a machine is a child process)")
+		}
 		p, err := startInProcess(settings, o.Logger)
 		if err != nil {
 			return nil, err
@@ -127,9 +135,31 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			// process, keeps its own setting).
 			defer debug.SetGCPercent(debug.SetGCPercent(benchGCPercent))
 		}
+		var groups *machineGroups
+		var server *machineGroup
+		if o.MachineCPUs > 0 {
+			var err error
+			if groups, server, err = openServerGroup(o.MachineCPUs); err != nil {
+				return nil, err
+			}
+			defer func() {
+				if err := groups.close(); err != nil {
+					o.Logger.Warn("removing the cgroups", "error", err)
+				}
+			}()
+		}
 		c, err := startChild(o.Exe, settings, o.ProfileDir != "")
 		if err != nil {
 			return nil, err
+		}
+		if server != nil {
+			// the server starts outside the group (a v1 cgroup cannot be
+			// joined at exec); its start is not measured anyway
+			if err := server.addPID(c.cmd.Process.Pid); err != nil {
+				_ = c.Stop()
+				return nil, err
+			}
+			c.machine = server
 		}
 		cp, exited = c, c.done
 	default:
@@ -137,6 +167,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r := &runner{o: o, w: w, cp: cp, rep: newReport(w, o.Server), certs: certs}
 	r.rep.TLS = o.TLS
+	r.rep.MachineCPUs = o.MachineCPUs
 	defer func() {
 		if err := cp.Stop(); err != nil {
 			o.Logger.Warn("stopping server", "error", err)
@@ -224,6 +255,7 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	busy0, _ := r.schedulerBusySeconds(ctx)
+	mach0, mach0At := r.machineStat()
 	writes0 := r.metricValues(ctx, writesWaitedSum, writesWaitedCount)
 
 	// 2. Submit and watch placements.
@@ -252,6 +284,11 @@ func (r *runner) run(ctx context.Context) error {
 	checkCtx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r.collect(checkCtx, start, end, cpu0, benchCPU0, busy0)
+	if mach0 != nil {
+		if mach1, at := r.machineStat(); mach1 != nil {
+			r.rep.Machines = machineFigures([]*machineGroup{r.cp.(*childProcess).machine}, mach0, mach1, at.Sub(mach0At))
+		}
+	}
 	if events != nil {
 		ef := events.figures(r.o.EventSubscribers, end.Sub(start))
 		r.rep.Events = &ef
@@ -275,6 +312,44 @@ func (r *runner) run(ctx context.Context) error {
 		r.rep.NodeErrors += g.errorCount()
 	}
 	return waitErr
+}
+
+// machineStat reads the server machine's cgroup (nil without one).
+func (r *runner) machineStat() ([]cpuStat, time.Time) {
+	c, ok := r.cp.(*childProcess)
+	if !ok || c.machine == nil {
+		return nil, time.Time{}
+	}
+	st, err := c.machine.stat()
+	if err != nil {
+		r.addError(err)
+		return nil, time.Time{}
+	}
+	return []cpuStat{st}, time.Now()
+}
+
+// openServerGroup makes the cgroups of a centralized run: one machine,
+// the server.
+func openServerGroup(cpus float64) (*machineGroups, *machineGroup, error) {
+	g, err := openBenchGroups()
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := g.add("server", cpus)
+	if err != nil {
+		_ = g.close()
+		return nil, nil, err
+	}
+	return g, m, nil
+}
+
+// openBenchGroups creates this bench's parent cgroup.
+func openBenchGroups() (*machineGroups, error) {
+	mounts, err := readMounts("/proc/self/mounts")
+	if err != nil {
+		return nil, fmt.Errorf("--machine-cpus: reading the cgroup mounts: %w", err)
+	}
+	return openMachineGroups(mounts, fmt.Sprintf("gantry-bench-%d", os.Getpid()))
 }
 
 // registerNodes registers the nodes with a few concurrent workers (each

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -79,6 +80,35 @@ func WriteSideBySide(w io.Writer, reps []*Report) error {
 	})
 	row("idle CPU (% of a core)", f("%.0f%%", func(r *Report) float64 { return 100 * r.IdleCPUPerSecond }))
 	row("CPU after placement (% of a core)", f("%.0f%%", func(r *Report) float64 { return 100 * r.SteadyCPUPerSecond }))
+	if slices.ContainsFunc(reps, func(r *Report) bool { return len(r.Machines) > 0 }) {
+		row("machines", func(r *Report) string {
+			if len(r.Machines) == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%d × %.2g CPU", len(r.Machines), r.MachineCPUs)
+		})
+		row("quota used, median (%)", func(r *Report) string {
+			if len(r.Machines) == 0 {
+				return "-"
+			}
+			v := make([]float64, len(r.Machines))
+			for i, m := range r.Machines {
+				v[i] = 100 * m.QuotaUsed
+			}
+			slices.Sort(v)
+			return fmt.Sprintf("%.0f", v[len(v)/2])
+		})
+		row("periods throttled (%)", func(r *Report) string {
+			var p, t int64
+			for _, m := range r.Machines {
+				p, t = p+m.Periods, t+m.ThrottledPeriods
+			}
+			if p == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.0f", 100*float64(t)/float64(p))
+		})
+	}
 	row("server peak RSS (MiB)", f("%.0f", func(r *Report) float64 { return r.ServerPeakRSSMB }))
 	row("final-state check", func(r *Report) string {
 		if r.Check.OK {

@@ -1,0 +1,579 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gantry-project/gantry/api"
+	"github.com/gantry-project/gantry/internal/peer"
+	"github.com/gantry-project/gantry/internal/peerexec"
+	"github.com/gantry-project/gantry/internal/structs"
+)
+
+// peerPollInterval is how often a child-process peer run asks the owners
+// how many copies they placed (each ask lists every owned job, a cost
+// inside the peers' quotas, so not too often).
+const peerPollInterval = 500 * time.Millisecond
+
+// runPeerProcs is RunPeers with every peer a `gantry peer` child process
+// (o.Exe) in a CPU cgroup of its own with o.MachineCPUs: equal machines
+// emulated on one host. The cluster is formed as `gantry cluster create`
+// forms one (slots split evenly, MEET over loopback); the submitters stay
+// in this process, unlimited. Placements are observed through the peers'
+// HTTP API only: the owners' job lists while the run goes, then every
+// job's allocations once placement is over (their times, below).
+func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error) {
+	w := o.Workload
+	if o.Exe == "" {
+		return nil, errors.New("bench: --machine-cpus needs the gantry binary")
+	}
+	if primaries < 3 {
+		return nil, errors.New("bench: a peer cluster of child processes needs at least 3 primaries")
+	}
+	rep := &Report{Workload: w.Name, StartedAt: time.Now(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
+		Server: ServerProcess, Architecture: ArchitecturePeer, Workers: primaries, MachineCPUs: o.MachineCPUs,
+		Nodes: primaries, Jobs: w.TotalJobs(), Tasks: w.TotalTasks()}
+	groups, err := openBenchGroups()
+	if err != nil {
+		return nil, err
+	}
+	var cl *peerProcs
+	defer func() {
+		if cl != nil {
+			cl.stop()
+		}
+		if err := groups.close(); err != nil && o.Progress != nil {
+			fmt.Fprintf(o.Progress, "removing the cgroups: %v\n", err)
+		}
+	}()
+	start := time.Now()
+	if cl, err = startPeerProcs(ctx, o, primaries, groups); err != nil {
+		return nil, err
+	}
+	rep.RegisterSeconds = time.Since(start).Seconds()
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "peer cluster of %d primaries (child processes, %g CPU each) up in %.1fs\n", primaries, o.MachineCPUs, rep.RegisterSeconds)
+	}
+	timeout := time.Duration(w.Timeout)
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	var jobs []*structs.Job
+	counts := map[string]int{}
+	for _, g := range w.Jobs {
+		for i := 0; i < g.Count; i++ {
+			j := g.job(i)
+			jobs = append(jobs, j)
+			counts[structs.JobKey(j.Namespace, j.Name)] = g.Tasks
+		}
+	}
+	// the idle cluster's CPU, as RunPeers measures it
+	idle0, err := cl.stat()
+	if err != nil {
+		return nil, err
+	}
+	idleStart := time.Now()
+	time.Sleep(peerIdleWindow)
+	cpu0, err := cl.stat()
+	if err != nil {
+		return nil, err
+	}
+	rep.IdleCPUPerSecond = usageSum(cpu0, idle0).Seconds() / time.Since(idleStart).Seconds()
+	bench0, _, err := selfUsage()
+	if err != nil {
+		return nil, err
+	}
+	submitted := make(map[string]int64, len(jobs)) // job key -> submission, Unix ns
+	var subMu sync.Mutex
+	t0 := time.Now()
+	var next atomic.Int64
+	var subErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for range max(w.Arrival.Concurrency, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) || ctx.Err() != nil {
+					return
+				}
+				if w.Arrival.Rate > 0 {
+					at := t0.Add(time.Duration(float64(i) / w.Arrival.Rate * float64(time.Second)))
+					time.Sleep(time.Until(at))
+				}
+				j := jobs[i]
+				subMu.Lock()
+				submitted[structs.JobKey(j.Namespace, j.Name)] = time.Now().UnixNano()
+				subMu.Unlock()
+				if err := submitPeerJob(ctx, cl.clients[i%len(cl.clients)], j); err != nil {
+					errOnce.Do(func() { subErr = fmt.Errorf("submit %s: %w", j.ID, err) })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	rep.SubmitSeconds = time.Since(t0).Seconds()
+	if subErr != nil {
+		return nil, subErr
+	}
+	settle := time.Duration(w.Settle)
+	if settle <= 0 {
+		settle = 10 * time.Second
+	}
+	var runErr error
+	lastCount, lastChange := int64(-1), time.Now()
+	for {
+		placed, err := cl.placedCount(ctx)
+		if err == nil && placed >= int64(rep.Tasks) {
+			break
+		}
+		if err == nil && placed != lastCount {
+			lastCount, lastChange = placed, time.Now()
+		} else if time.Since(lastChange) > settle {
+			break
+		}
+		if ctx.Err() != nil {
+			runErr = ErrTimeout
+			rep.TimedOut = true
+			break
+		}
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "\rplaced %d/%d", max(placed, 0), rep.Tasks)
+		}
+		time.Sleep(peerPollInterval)
+	}
+	if o.Progress != nil {
+		fmt.Fprintln(o.Progress)
+	}
+	// the peers' CPU, in their cgroups, from the first submission to the
+	// placement seen complete; the submitters' is the bench's
+	cpu1, err := cl.stat()
+	if err != nil {
+		return nil, err
+	}
+	window := time.Since(t0)
+	rep.ServerCPUSeconds, rep.CPUWindowSeconds = usageSum(cpu1, cpu0).Seconds(), window.Seconds()
+	rep.ServerCPUTotalSeconds = usageSum(cpu1, nil).Seconds()
+	rep.UsageScope = fmt.Sprintf("the %d peer processes (their cgroups; the submitters not included)", primaries)
+	rep.Machines = machineFigures(cl.machines, cpu0, cpu1, window)
+	if b, _, err := selfUsage(); err == nil {
+		rep.BenchCPUSeconds, rep.BenchCPUTotalSeconds = b-bench0, b
+	}
+	busy0 := cpu1
+	at := time.Now()
+	time.Sleep(peerIdleWindow)
+	if busy1, err := cl.stat(); err == nil {
+		rep.SteadyCPUPerSecond = usageSum(busy1, busy0).Seconds() / time.Since(at).Seconds()
+	}
+	rep.ServerPeakRSSMB = float64(cl.peakRSS()) / (1 << 20)
+
+	// what was placed, and when, from the owners' records
+	checkCtx, cancelCheck := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancelCheck()
+	allocs, err := cl.allocations(checkCtx)
+	if err != nil {
+		return nil, errors.Join(runErr, fmt.Errorf("reading the placements: %w", err))
+	}
+	fig := peerPlacementFigures(allocs, submitted, counts, t0)
+	rep.Placed, rep.Running, rep.Received = fig.placed, fig.running, fig.records
+	rep.Unplaced = int64(rep.Tasks) - rep.Placed
+	if rep.Placed > 0 && fig.last > 0 {
+		rep.TimeToPlaceAllSeconds = time.Duration(fig.last - t0.UnixNano()).Seconds()
+		if rep.TimeToPlaceAllSeconds > 0 {
+			rep.PlacementsPerSecond = float64(rep.Placed) / rep.TimeToPlaceAllSeconds
+		}
+	}
+	rep.SubmitToPlaced, rep.SubmitToRunning = percentiles(fig.toPlaced), percentiles(fig.toRunning)
+	rep.Check = CheckResult{OK: rep.Placed == int64(rep.Tasks) && len(fig.problems) == 0, Nodes: primaries, Allocs: int(fig.records),
+		Missing: fig.missing, Duplicates: fig.twice}
+	rep.Check.Problems = fig.problems
+	if len(rep.Check.Problems) > 10 {
+		rep.Check.Problems = append(rep.Check.Problems[:10], fmt.Sprintf("... and %d more jobs", len(fig.problems)-10))
+	}
+	rep.Scheduler.PlansSubmitted = uint64(rep.Placed)
+	return rep, runErr
+}
+
+// peerFigures are the placements read back from the owners.
+type peerFigures struct {
+	placed, running, records int64
+	toPlaced, toRunning      []time.Duration
+	last                     int64    // the last copy's placement, Unix ns
+	missing, twice           int      // copies with no allocation, with two, wanted at the end
+	problems                 []string // the jobs with such copies
+}
+
+// peerPlacementFigures times each copy of the workload (a job's index)
+// against its job's submission (both wall clocks of this host), from the
+// owners' records. A copy is placed when its first allocation was: when
+// its peer admitted it (its task's "Received" event; while its peer has
+// not reported it yet, the owner's record of the admission, ModifyTime
+// of a pending allocation); running when its first task started
+// (TaskState.StartedAt, the peer's clock). Replacements (of copies on a
+// peer judged failed, or extras an owner stopped) are in records, not in
+// placed. At the end each copy must have exactly one allocation wanted
+// running (or, batch, run to completion): none is missing, two are a
+// duplicate.
+func peerPlacementFigures(allocs []*structs.Allocation, submitted map[string]int64, counts map[string]int, t0 time.Time) peerFigures {
+	type copyKey struct {
+		job   string
+		index int
+	}
+	placedAt, runningAt := map[copyKey]int64{}, map[copyKey]int64{}
+	live := map[copyKey]int{}
+	var f peerFigures
+	for _, a := range allocs {
+		if _, ok := submitted[a.JobID]; !ok {
+			continue // not this run's job
+		}
+		f.records++
+		k := copyKey{a.JobID, a.Index}
+		at := a.CreateTime
+		if a.ClientStatus == structs.AllocClientPending && a.ModifyTime > 0 {
+			at = a.ModifyTime
+		}
+		for _, ev := range a.TaskState.Events {
+			if ev.Type == "Received" {
+				at = ev.Time
+				break
+			}
+		}
+		if cur, ok := placedAt[k]; !ok || at < cur {
+			placedAt[k] = at
+		}
+		if st := a.TaskState.StartedAt; st > 0 {
+			if cur, ok := runningAt[k]; !ok || st < cur {
+				runningAt[k] = st
+			}
+		}
+		if a.DesiredStatus == structs.AllocDesiredRun {
+			switch a.ClientStatus {
+			case structs.AllocClientPending, structs.AllocClientRunning, structs.AllocClientComplete:
+				live[k]++
+			}
+		}
+	}
+	for k, at := range placedAt {
+		sub := submitted[k.job]
+		f.placed++
+		f.toPlaced = append(f.toPlaced, time.Duration(max(at-sub, 0)))
+		f.last = max(f.last, at)
+		if st, ok := runningAt[k]; ok {
+			f.running++
+			f.toRunning = append(f.toRunning, time.Duration(max(st-sub, 0)))
+		}
+	}
+	jobs := make([]string, 0, len(counts))
+	for j := range counts {
+		jobs = append(jobs, j)
+	}
+	slices.Sort(jobs)
+	for _, j := range jobs {
+		missing, twice := 0, 0
+		for i := range counts[j] {
+			switch n := live[copyKey{j, i}]; {
+			case n == 0:
+				missing++
+			case n > 1:
+				twice++
+			}
+		}
+		f.missing, f.twice = f.missing+missing, f.twice+twice
+		if missing > 0 || twice > 0 {
+			f.problems = append(f.problems, fmt.Sprintf("job %s: %d copies missing, %d with two allocations pending, running or completed", j, missing, twice))
+		}
+	}
+	if f.last > 0 && f.last < t0.UnixNano() {
+		f.last = t0.UnixNano()
+	}
+	return f
+}
+
+// usageSum is the CPU the machines used between two snapshots (before nil:
+// since they started).
+func usageSum(after, before []cpuStat) time.Duration {
+	var d time.Duration
+	for i := range after {
+		d += after[i].Usage
+		if before != nil {
+			d -= before[i].Usage
+		}
+	}
+	return d
+}
+
+// peerProcs is a cluster of `gantry peer` child processes.
+type peerProcs struct {
+	cmds     []*exec.Cmd
+	done     []chan struct{}
+	machines []*machineGroup
+	clients  []*api.Client
+	https    []string // each peer's API base URL
+	hc       *http.Client
+	dir      string
+	removeAt bool // remove dir when stopped
+}
+
+func startPeerProcs(ctx context.Context, o Options, n int, groups *machineGroups) (*peerProcs, error) {
+	w := o.Workload
+	var total structs.Resources
+	for _, g := range w.Nodes {
+		total = total.Add(structs.Resources{CPU: g.CPU * int64(g.Count), MemoryMB: g.MemoryMB * int64(g.Count)})
+	}
+	cl := &peerProcs{hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: time.Minute}}
+	var err error
+	if o.DataDir != "" {
+		cl.dir = filepath.Join(o.DataDir, fmt.Sprintf("peers-%d", n))
+		err = os.MkdirAll(cl.dir, 0o755)
+	} else {
+		cl.dir, err = os.MkdirTemp("", "gantry-bench-peers-")
+		cl.removeAt = true
+	}
+	if err != nil {
+		return nil, err
+	}
+	// every peer's ports at once: free ports taken one peer at a time
+	// could repeat a port an earlier peer has not bound yet
+	allPorts, err := freePorts(3 * n)
+	if err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for i := 0; i < n; i++ {
+		ports := allPorts[3*i : 3*i+3]
+		tmp := filepath.Join(cl.dir, "peer-"+strconv.Itoa(i+1))
+		if err := os.MkdirAll(tmp, 0o755); err != nil {
+			cl.stop()
+			return nil, err
+		}
+		addr, httpAddr := "127.0.0.1:"+ports[0], "127.0.0.1:"+ports[2]
+		args := []string{"peer", "--cluster", "--bind", "127.0.0.1", "--port", ports[0], "--cluster-port", ports[1],
+			"--http-addr", httpAddr, "--run-tasks", "--drivers", "mock", "--leave-on-signal", "none",
+			"--cpu", strconv.FormatInt(total.CPU/int64(n), 10), "--memory-mb", strconv.FormatInt(total.MemoryMB/int64(n), 10)}
+		if len(w.Nodes) > 0 {
+			for k, vs := range w.Nodes[0].Labels {
+				args = append(args, "--label", k+"="+vs[i%len(vs)])
+			}
+		}
+		m, err := groups.add("peer-"+strconv.Itoa(i+1), o.MachineCPUs)
+		if err != nil {
+			cl.stop()
+			return nil, err
+		}
+		logf, err := os.Create(tmp + ".log")
+		if err != nil {
+			cl.stop()
+			return nil, err
+		}
+		cmd := exec.Command(o.Exe, args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		// memory-only store (no --data-dir); the tasks' directories go
+		// to a temporary directory, here under the run's
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			cl.stop()
+			return nil, fmt.Errorf("starting %s peer: %w", o.Exe, err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+		cl.cmds, cl.done, cl.machines = append(cl.cmds, cmd), append(cl.done, done), append(cl.machines, m)
+		if err := m.addPID(cmd.Process.Pid); err != nil {
+			cl.stop()
+			return nil, err
+		}
+		c, err := api.NewClient(api.Config{Address: "http://" + httpAddr, HTTPClient: cl.hc})
+		if err != nil {
+			cl.stop()
+			return nil, err
+		}
+		cl.clients, cl.https, addrs = append(cl.clients, c), append(cl.https, "http://"+httpAddr), append(addrs, addr)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	for i, a := range addrs {
+		if err := cl.waitPort(ctx, i, a); err != nil {
+			cl.stop()
+			return nil, err
+		}
+	}
+	if err := peer.CreateWithReplicas(ctx, addrs, 0, 60*time.Second, io.Discard); err != nil {
+		cl.stop()
+		return nil, fmt.Errorf("bench: forming the peer cluster: %w", err)
+	}
+	// ready: every peer sees every other up with its API address
+	for !cl.allUp(ctx, n) {
+		if ctx.Err() != nil {
+			cl.stop()
+			return nil, fmt.Errorf("bench: the peer cluster did not form within 90s (with --data-dir the peers' logs stay in %s)", cl.dir)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// the owners' takeover grace after gaining their slots (at most
+	// 750 ms) is not visible through the API: let it pass
+	time.Sleep(time.Second)
+	return cl, nil
+}
+
+// waitPort waits until peer i accepts connections on addr.
+func (cl *peerProcs) waitPort(ctx context.Context, i int, addr string) error {
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-cl.done[i]:
+			return fmt.Errorf("bench: peer %d exited at start (log: %s)", i+1, filepath.Join(cl.dir, fmt.Sprintf("peer-%d.log", i+1)))
+		case <-ctx.Done():
+			return fmt.Errorf("bench: peer %d not listening on %s: %w", i+1, addr, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// allUp reports whether every peer lists n members up with their API.
+func (cl *peerProcs) allUp(ctx context.Context, n int) bool {
+	for _, base := range cl.https {
+		var ms []peerexec.MemberInfo
+		if err := cl.getJSON(ctx, base+"/v1/peer/members", &ms); err != nil {
+			return false
+		}
+		up := 0
+		for _, m := range ms {
+			if m.State == peerexec.StateUp && m.HTTPAddr != "" {
+				up++
+			}
+		}
+		if up < n {
+			return false
+		}
+	}
+	return true
+}
+
+// placedCount sums the copies every owner recorded for its own jobs.
+func (cl *peerProcs) placedCount(ctx context.Context) (int64, error) {
+	var n int64
+	for _, base := range cl.https {
+		var jobs []*api.JobListStub
+		if err := cl.getJSON(ctx, base+"/v1/jobs?local=true", &jobs); err != nil {
+			return -1, err
+		}
+		for _, j := range jobs {
+			for _, c := range j.Summary {
+				n += int64(c)
+			}
+		}
+	}
+	return n, nil
+}
+
+// allocations reads every job's allocations from its owner.
+func (cl *peerProcs) allocations(ctx context.Context) ([]*structs.Allocation, error) {
+	var out []*structs.Allocation
+	for _, base := range cl.https {
+		var jobs []*api.JobListStub
+		if err := cl.getJSON(ctx, base+"/v1/jobs?local=true", &jobs); err != nil {
+			return nil, err
+		}
+		for _, j := range jobs {
+			var as []*structs.Allocation
+			if err := cl.getJSON(ctx, base+"/v1/job/"+url.PathEscape(j.ID)+"/allocations", &as); err != nil {
+				return nil, fmt.Errorf("job %s: %w", j.ID, err)
+			}
+			out = append(out, as...)
+		}
+	}
+	return out, nil
+}
+
+func (cl *peerProcs) getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := cl.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.Unmarshal(body, v)
+}
+
+// stat snapshots every machine's cgroup.
+func (cl *peerProcs) stat() ([]cpuStat, error) {
+	out := make([]cpuStat, len(cl.machines))
+	for i, m := range cl.machines {
+		s, err := m.stat()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// peakRSS sums the peers' peak resident sizes (VmHWM).
+func (cl *peerProcs) peakRSS() int64 {
+	var sum int64
+	for _, c := range cl.cmds {
+		if kb, err := procStatusKB(fmt.Sprintf("/proc/%d/status", c.Process.Pid), "VmHWM:"); err == nil {
+			sum += kb * 1024
+		}
+	}
+	return sum
+}
+
+// stop ends every peer (SIGTERM, then SIGKILL after 10 s) and waits.
+func (cl *peerProcs) stop() {
+	for _, c := range cl.cmds {
+		_ = c.Process.Signal(syscall.SIGTERM)
+	}
+	for i, c := range cl.cmds {
+		select {
+		case <-cl.done[i]:
+		case <-time.After(10 * time.Second):
+			_ = c.Process.Kill()
+			<-cl.done[i]
+		}
+	}
+	cl.cmds, cl.done = nil, nil
+	if t, ok := cl.hc.Transport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+	if cl.removeAt {
+		_ = os.RemoveAll(cl.dir)
+	}
+}
