@@ -171,23 +171,32 @@ const a11yProblems = `(() => {
 
 // checkKeyboard checks labels and focusability, then presses Tab through
 // the page and checks that every control outside a list's rows got the
-// focus.
+// focus. Controls are compared by a key (tag, href, id, name, label or
+// text), not as DOM nodes: a live page may redraw a table between two Tabs,
+// and a redrawn link is the same control to a keyboard user.
 func (b *browser) checkKeyboard(page string) {
 	b.t.Helper()
 	if p := eval[[]string](b, a11yProblems); len(p) > 0 {
 		b.t.Errorf("%s: %s", page, strings.Join(p, "\n"))
 	}
-	eval[chromedp.Void](b, `document.querySelectorAll('[data-tab-seen]').forEach((e) => e.removeAttribute('data-tab-seen')); document.activeElement?.blur(); true`)
-	want := eval[int](b, `[...document.querySelectorAll('a[href], button, input, select, textarea, summary, canvas[tabindex], .vlist')].filter((el) => !el.closest('[hidden]') && el.getClientRects().length && !el.closest('.vlist .spacer') && !el.disabled).length`)
+	eval[chromedp.Void](b, tabKeyJS+`window.__tabSeen = new Set(); document.activeElement?.blur(); true`)
+	want := eval[int](b, tabControlsJS+`.length`)
 	for range want + 5 {
 		b.do("tab", chromedp.KeyEvent("\t"))
-		eval[chromedp.Void](b, `document.activeElement && document.activeElement.setAttribute('data-tab-seen', '1'); true`)
+		eval[chromedp.Void](b, `document.activeElement && window.__tabSeen.add(window.__tabKey(document.activeElement)); true`)
 	}
-	missed := eval[[]string](b, `[...document.querySelectorAll('a[href], button, input, select, textarea, summary, canvas[tabindex], .vlist')].filter((el) => !el.closest('[hidden]') && el.getClientRects().length && !el.closest('.vlist .spacer') && !el.disabled && !el.hasAttribute('data-tab-seen')).map((el) => el.outerHTML.slice(0, 100))`)
+	missed := eval[[]string](b, tabControlsJS+`.filter((el) => !window.__tabSeen.has(window.__tabKey(el))).map((el) => el.outerHTML.slice(0, 100))`)
 	if len(missed) > 0 {
 		b.t.Errorf("%s: Tab never reached:\n%s", page, strings.Join(missed, "\n"))
 	}
 }
+
+// tabKeyJS defines window.__tabKey: what identifies a control across a
+// redraw of the page.
+const tabKeyJS = `window.__tabKey = (el) => [el.tagName, el.getAttribute('href') || '', el.id || '', el.getAttribute('name') || '', el.getAttribute('aria-label') || '', (el.textContent || '').trim().slice(0, 60)].join('|'); `
+
+// tabControlsJS is the page's keyboard controls outside a list's rows.
+const tabControlsJS = `[...document.querySelectorAll('a[href], button, input, select, textarea, summary, canvas[tabindex], .vlist')].filter((el) => !el.closest('[hidden]') && el.getClientRects().length && !el.closest('.vlist .spacer') && !el.disabled)`
 
 func evalVoid(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](expr)
