@@ -18,13 +18,15 @@ type peerNode struct {
 	port, bus int
 	dir       string
 	p         *proc
+	// extra flags for `gantry peer`
+	args []string
 }
 
 func startPeer(t *testing.T, n *peerNode) {
 	t.Helper()
-	n.p = startProc(t, "peer:"+strconv.Itoa(n.port), "peer", "--cluster",
-		"--port", strconv.Itoa(n.port), "--cluster-port", strconv.Itoa(n.bus),
-		"--data-dir", n.dir, "--cpus", "1")
+	args := append([]string{"peer", "--cluster", "--port", strconv.Itoa(n.port), "--cluster-port", strconv.Itoa(n.bus),
+		"--data-dir", n.dir, "--cpus", "1"}, n.args...)
+	n.p = startProc(t, "peer:"+strconv.Itoa(n.port), args...)
 	c := redis.NewClient(&redis.Options{Addr: n.addr()})
 	defer c.Close()
 	waitUntil(t, 20*time.Second, "peer "+n.addr()+" answers PING", func() bool {

@@ -28,7 +28,11 @@ func startPeerCluster(t *testing.T, n int) ([]*peerNode, []string) {
 	nodes := make([]*peerNode, n)
 	var addrs []string
 	for i := range nodes {
-		nodes[i] = &peerNode{port: freePort(t), bus: freePort(t), dir: t.TempDir()}
+		// these tests move slots under load and kill no peer: a node
+		// timeout of 5 s (the default is 1 s) keeps a heartbeat late on a
+		// busy test machine from failing the cluster in mid-move
+		nodes[i] = &peerNode{port: freePort(t), bus: freePort(t), dir: t.TempDir(),
+			args: []string{"--cluster-node-timeout", "5s"}}
 		startPeer(t, nodes[i])
 		addrs = append(addrs, nodes[i].addr())
 	}
