@@ -82,10 +82,14 @@ type scriptEngine struct {
 	// gen counts SCRIPT FLUSHes; a runner drops its cache when it lags
 	gen atomic.Uint64
 
-	runMu sync.Mutex
-	runs  []*runningScript // the scripts running now, oldest first
-	// watchIdle: the watchdog sleeps until wake (runMu)
-	watchIdle bool
+	// runners lists every runner made (runMu); a runner's cur is the
+	// script it runs now. A run is published and withdrawn with an atomic
+	// store on its runner alone: no lock is shared by the runs of the
+	// event loops
+	runMu   sync.Mutex
+	runners []*scriptRunner
+	// watchIdle: the watchdog sleeps until wake
+	watchIdle atomic.Bool
 	wake      chan struct{}
 	// busyRun is a script that ran longer than busy-reply-threshold; it
 	// is busy while it runs (a timer that fires as the script ends may
@@ -196,7 +200,8 @@ type scriptRunner struct {
 	fake *Client
 	gen  uint64
 	kill *killCtx
-	run  *runningScript
+	// cur is the script it runs now, nil between runs (begin, end)
+	cur atomic.Pointer[runningScript]
 	// held are the shards the run holds (all: every one, held[] unused)
 	held [keyspace.NumShards]bool
 	all  bool
@@ -218,6 +223,12 @@ type scriptRunner struct {
 	// caller and inv are those of the run (runOnce)
 	caller scriptCaller
 	inv    script.Invocation
+	// src and local: the script last run and this runner's compiled copy
+	// of it (Engine.Local, a map lookup by SHA1 otherwise)
+	src, local *script.Script
+	// allowed is the last command its scripts called that scripts may
+	// call (the noscript table is a map lookup)
+	allowed *command.Command
 }
 
 // global returns the global numbers (command.GlobalShard) of shards of
@@ -239,6 +250,10 @@ func (s *Server) newScriptRunner(eng *script.Engine) *scriptRunner {
 	fc.initCtx()
 	fc.InExec, fc.InScript = true, true
 	r := &scriptRunner{s: s, eng: eng, fake: fc, kill: newKillCtx()}
+	se := &s.script
+	se.runMu.Lock()
+	se.runners = append(se.runners, r)
+	se.runMu.Unlock()
 	return r
 }
 
@@ -266,25 +281,48 @@ func (s *Server) scriptWatchdog() {
 		}
 		now := monoNow()
 		threshold := time.Duration(se.threshold.Load()) * time.Millisecond
-		se.runMu.Lock()
-		if len(se.runs) == 0 {
-			t.Stop()
-			se.watchIdle = true
+		// a run marked busy as it ended (end cleared the mark before it
+		// was set) is unmarked here
+		if b := se.busyRun.Load(); b != nil && b.done.Load() {
+			se.busyRun.CompareAndSwap(b, nil)
 		}
-		for _, run := range se.runs {
-			el := now - run.start
-			if run.inline && el >= loopScriptWait {
-				run.stop.Store(stopYield) // read only if the swap below succeeds
-				if run.state.CompareAndSwap(runClean, runStopped) {
-					run.kill.cancel(run.seq)
-				}
+		if !se.watchRuns(now, threshold) {
+			// idle, then look again: a run that begins now either finds
+			// watchIdle set (and wakes the watchdog) or is seen here
+			se.watchIdle.Store(true)
+			if !se.watchRuns(now, threshold) || !se.watchIdle.CompareAndSwap(true, false) {
+				t.Stop()
 			}
-			if el >= threshold && se.busyRun.Load() == nil {
+		}
+	}
+}
+
+// watchRuns does the watchdog's work on the runs of now; false when none
+// is running.
+func (se *scriptEngine) watchRuns(now, threshold time.Duration) bool {
+	se.runMu.Lock()
+	defer se.runMu.Unlock()
+	running := false
+	for _, r := range se.runners {
+		run := r.cur.Load()
+		if run == nil {
+			continue
+		}
+		running = true
+		el := now - run.start
+		if run.inline && el >= loopScriptWait {
+			run.stop.Store(stopYield) // read only if the swap below succeeds
+			if run.state.CompareAndSwap(runClean, runStopped) {
+				run.kill.cancel(run.seq)
+			}
+		}
+		if el >= threshold && !run.done.Load() {
+			if b := se.busyRun.Load(); b == nil || b.done.Load() {
 				se.busyRun.Store(run)
 			}
 		}
-		se.runMu.Unlock()
 	}
+	return running
 }
 
 // runner takes an idle runner of the pool, makes one if the pool is not
@@ -351,7 +389,7 @@ func (s *Server) initPubsubScripting() {
 		}
 	}
 	se.wake = make(chan struct{}, 1)
-	se.watchIdle = true
+	se.watchIdle.Store(true)
 	se.main = s.newScriptRunner(se.eng)
 	se.exec = s.newScriptRunner(script.New())
 	se.pool = make(chan *scriptRunner, min(max(2*runtime.GOMAXPROCS(0), 4), 16))
@@ -622,6 +660,7 @@ func (s *Server) runScript(j *scriptJob, inline bool) (res scriptResult, ok bool
 		if g := se.gen.Load(); r.gen != g {
 			r.eng.Flush()
 			r.gen = g
+			r.src, r.local = nil, nil
 		}
 	}
 	var stats *script.RunStats
@@ -630,9 +669,14 @@ func (s *Server) runScript(j *scriptJob, inline bool) (res scriptResult, ok bool
 		stats = &j.fn.Stats
 	} else {
 		stats = &j.sc.Stats
-		var err error
-		if sc, err = r.eng.Local(j.sc); err != nil { // not expected: the main state compiled it
-			return scriptResult{reply: errorReply(j.proto, err.Error())}, true
+		if j.sc == r.src {
+			sc = r.local
+		} else {
+			var err error
+			if sc, err = r.eng.Local(j.sc); err != nil { // not expected: the main state compiled it
+				return scriptResult{reply: errorReply(j.proto, err.Error())}, true
+			}
+			r.src, r.local = j.sc, sc
 		}
 	}
 	all := j.inExec || stats.Undeclared.Load()
@@ -866,29 +910,21 @@ var allShards = func() []int {
 	return out
 }()
 
-// begin and end keep the list of running scripts.
+// begin and end publish and withdraw the script a runner runs, and begin
+// wakes the watchdog when it sleeps.
 func (se *scriptEngine) begin(r *scriptRunner, run *runningScript) {
-	se.runMu.Lock()
-	r.run = run
-	se.runs = append(se.runs, run)
-	if se.watchIdle {
-		se.watchIdle = false
+	r.cur.Store(run)
+	if se.watchIdle.Load() && se.watchIdle.CompareAndSwap(true, false) {
 		select {
 		case se.wake <- struct{}{}:
 		default:
 		}
 	}
-	se.runMu.Unlock()
 }
 
 func (se *scriptEngine) end(r *scriptRunner, run *runningScript) {
 	run.done.Store(true)
-	se.runMu.Lock()
-	r.run = nil
-	if i := slices.Index(se.runs, run); i >= 0 {
-		se.runs = slices.Delete(se.runs, i, i+1)
-	}
-	se.runMu.Unlock()
+	r.cur.Store(nil)
 	se.busyRun.CompareAndSwap(run, nil)
 }
 
@@ -910,10 +946,13 @@ func (se *scriptEngine) oldestRun() *runningScript {
 	}
 	se.runMu.Lock()
 	defer se.runMu.Unlock()
-	if len(se.runs) == 0 {
-		return nil
+	var oldest *runningScript
+	for _, r := range se.runners {
+		if run := r.cur.Load(); run != nil && (oldest == nil || run.start < oldest.start) {
+			oldest = run
+		}
 	}
-	return se.runs[0]
+	return oldest
 }
 
 // scriptCaller runs the commands of a script as the script client.
@@ -1007,7 +1046,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	if !cmd.ArityOK(len(args)) {
 		return refuse("ERR Wrong number of args calling Redis command from script")
 	}
-	if s.script.noscript[cmd] || cmd.Has(command.NoMulti) {
+	if cmd != sc.r.allowed && (s.script.noscript[cmd] || cmd.Has(command.NoMulti)) {
 		return refuse("ERR This Redis command is not allowed from script")
 	}
 	if cmd.Has(command.SelfLock) {
@@ -1025,6 +1064,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 			return refuse("ERR This Redis command is not allowed from script")
 		}
 	}
+	sc.r.allowed = cmd
 	if msg := sc.aclRefusal(cmd, args); msg != "" {
 		return refuse(msg)
 	}
