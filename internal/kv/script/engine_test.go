@@ -169,7 +169,7 @@ func TestErrors(t *testing.T) {
 	}
 	// the globals are as they were, and every way to them is the view _G
 	for body, want := range map[string]string{
-		"return {type(redis), type(KEYS), type(redis.call), (pcall(function() return x end))}": "*4\r\n$5\r\ntable\r\n$5\r\ntable\r\n$8\r\nfunction\r\n$-1\r\n",
+		"return {type(redis), type(KEYS), type(redis.call), (pcall(function() return x end))}":             "*4\r\n$5\r\ntable\r\n$5\r\ntable\r\n$8\r\nfunction\r\n$-1\r\n",
 		"return rawequal(getfenv(1), _G) and rawequal(getfenv(0), _G) and rawequal(getfenv(tostring), _G)": ":1\r\n",
 		"y = 1": "-ERR user_script:1: Attempt to modify a readonly table",
 	} {
