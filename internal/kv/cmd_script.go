@@ -77,8 +77,12 @@ type scriptEngine struct {
 	// it never waits for a pooled runner held by a script waiting for a
 	// shard of the transaction)
 	main, exec *scriptRunner
-	pool       chan *scriptRunner
+	pool       []runnerSlot
 	made       atomic.Int32
+	// waiting counts the runner calls that wait; release sends them a
+	// token on freed
+	waiting atomic.Int32
+	freed   chan struct{}
 	// gen counts SCRIPT FLUSHes; a runner drops its cache when it lags
 	gen atomic.Uint64
 
@@ -325,25 +329,61 @@ func (se *scriptEngine) watchRuns(now, threshold time.Duration) bool {
 	return running
 }
 
+// runnerSlot holds an idle runner of the pool, one slot per cache line:
+// event loops take a runner and put it back with one compare-and-swap
+// each, on lines they mostly do not share (a channel took a lock shared
+// by every loop, twice per run).
+type runnerSlot struct {
+	r atomic.Pointer[scriptRunner]
+	_ [56]byte
+}
+
 // runner takes an idle runner of the pool, makes one if the pool is not
 // full, or waits for one when wait is set (nil otherwise).
 func (se *scriptEngine) runner(s *Server, wait bool) *scriptRunner {
-	select {
-	case r := <-se.pool:
-		return r
-	default:
+	waiting := false
+	defer func() {
+		if waiting {
+			se.waiting.Add(-1)
+		}
+	}()
+	for {
+		for i := range se.pool {
+			if r := se.pool[i].r.Load(); r != nil && se.pool[i].r.CompareAndSwap(r, nil) {
+				return r
+			}
+		}
+		if n := se.made.Add(1); int(n) <= len(se.pool) {
+			return s.newScriptRunner(script.New())
+		}
+		se.made.Add(-1)
+		if !wait {
+			return nil
+		}
+		// counted as waiting before the pool is searched again: a runner
+		// put back after that search finds the count and sends a token
+		if !waiting {
+			waiting = true
+			se.waiting.Add(1)
+			continue
+		}
+		<-se.freed
 	}
-	if n := se.made.Add(1); int(n) <= cap(se.pool) {
-		return s.newScriptRunner(script.New())
-	}
-	se.made.Add(-1)
-	if !wait {
-		return nil
-	}
-	return <-se.pool
 }
 
-func (se *scriptEngine) release(r *scriptRunner) { se.pool <- r }
+func (se *scriptEngine) release(r *scriptRunner) {
+	for i := range se.pool {
+		if se.pool[i].r.CompareAndSwap(nil, r) {
+			break
+		}
+	}
+	if se.waiting.Load() > 0 {
+		select {
+		case se.freed <- struct{}{}:
+		default: // as many tokens as runners are pending: a waiter has one
+		}
+	}
+}
 
 // scriptResult is what a script run leaves for its client.
 type scriptResult struct {
@@ -392,7 +432,8 @@ func (s *Server) initPubsubScripting() {
 	se.watchIdle.Store(true)
 	se.main = s.newScriptRunner(se.eng)
 	se.exec = s.newScriptRunner(script.New())
-	se.pool = make(chan *scriptRunner, min(max(2*runtime.GOMAXPROCS(0), 4), 16))
+	se.pool = make([]runnerSlot, min(max(2*runtime.GOMAXPROCS(0), 4), 16))
+	se.freed = make(chan struct{}, len(se.pool))
 	s.config["notify-keyspace-events"] = notifyConfig()
 	busy := configParam{
 		get: func(s *Server) string { return strconv.FormatInt(s.script.threshold.Load(), 10) },
@@ -925,7 +966,9 @@ func (se *scriptEngine) begin(r *scriptRunner, run *runningScript) {
 func (se *scriptEngine) end(r *scriptRunner, run *runningScript) {
 	run.done.Store(true)
 	r.cur.Store(nil)
-	se.busyRun.CompareAndSwap(run, nil)
+	if se.busyRun.Load() == run {
+		se.busyRun.CompareAndSwap(run, nil)
+	}
 }
 
 // busy returns the script running longer than busy-reply-threshold, nil
