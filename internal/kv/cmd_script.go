@@ -77,15 +77,23 @@ type scriptEngine struct {
 	// it never waits for a pooled runner held by a script waiting for a
 	// shard of the transaction)
 	main, exec *scriptRunner
-	pool       chan *scriptRunner
+	pool       []runnerSlot
 	made       atomic.Int32
+	// waiting counts the runner calls that wait; release sends them a
+	// token on freed
+	waiting atomic.Int32
+	freed   chan struct{}
 	// gen counts SCRIPT FLUSHes; a runner drops its cache when it lags
 	gen atomic.Uint64
 
-	runMu sync.Mutex
-	runs  []*runningScript // the scripts running now, oldest first
-	// watchIdle: the watchdog sleeps until wake (runMu)
-	watchIdle bool
+	// runners lists every runner made (runMu); a runner's cur is the
+	// script it runs now. A run is published and withdrawn with an atomic
+	// store on its runner alone: no lock is shared by the runs of the
+	// event loops
+	runMu   sync.Mutex
+	runners []*scriptRunner
+	// watchIdle: the watchdog sleeps until wake
+	watchIdle atomic.Bool
 	wake      chan struct{}
 	// busyRun is a script that ran longer than busy-reply-threshold; it
 	// is busy while it runs (a timer that fires as the script ends may
@@ -196,7 +204,8 @@ type scriptRunner struct {
 	fake *Client
 	gen  uint64
 	kill *killCtx
-	run  *runningScript
+	// cur is the script it runs now, nil between runs (begin, end)
+	cur atomic.Pointer[runningScript]
 	// held are the shards the run holds (all: every one, held[] unused)
 	held [keyspace.NumShards]bool
 	all  bool
@@ -218,6 +227,12 @@ type scriptRunner struct {
 	// caller and inv are those of the run (runOnce)
 	caller scriptCaller
 	inv    script.Invocation
+	// src and local: the script last run and this runner's compiled copy
+	// of it (Engine.Local, a map lookup by SHA1 otherwise)
+	src, local *script.Script
+	// allowed is the last command its scripts called that scripts may
+	// call (the noscript table is a map lookup)
+	allowed *command.Command
 }
 
 // global returns the global numbers (command.GlobalShard) of shards of
@@ -239,6 +254,10 @@ func (s *Server) newScriptRunner(eng *script.Engine) *scriptRunner {
 	fc.initCtx()
 	fc.InExec, fc.InScript = true, true
 	r := &scriptRunner{s: s, eng: eng, fake: fc, kill: newKillCtx()}
+	se := &s.script
+	se.runMu.Lock()
+	se.runners = append(se.runners, r)
+	se.runMu.Unlock()
 	return r
 }
 
@@ -266,46 +285,105 @@ func (s *Server) scriptWatchdog() {
 		}
 		now := monoNow()
 		threshold := time.Duration(se.threshold.Load()) * time.Millisecond
-		se.runMu.Lock()
-		if len(se.runs) == 0 {
-			t.Stop()
-			se.watchIdle = true
+		// a run marked busy as it ended (end cleared the mark before it
+		// was set) is unmarked here
+		if b := se.busyRun.Load(); b != nil && b.done.Load() {
+			se.busyRun.CompareAndSwap(b, nil)
 		}
-		for _, run := range se.runs {
-			el := now - run.start
-			if run.inline && el >= loopScriptWait {
-				run.stop.Store(stopYield) // read only if the swap below succeeds
-				if run.state.CompareAndSwap(runClean, runStopped) {
-					run.kill.cancel(run.seq)
-				}
+		if !se.watchRuns(now, threshold) {
+			// idle, then look again: a run that begins now either finds
+			// watchIdle set (and wakes the watchdog) or is seen here
+			se.watchIdle.Store(true)
+			if !se.watchRuns(now, threshold) || !se.watchIdle.CompareAndSwap(true, false) {
+				t.Stop()
 			}
-			if el >= threshold && se.busyRun.Load() == nil {
+		}
+	}
+}
+
+// watchRuns does the watchdog's work on the runs of now; false when none
+// is running.
+func (se *scriptEngine) watchRuns(now, threshold time.Duration) bool {
+	se.runMu.Lock()
+	defer se.runMu.Unlock()
+	running := false
+	for _, r := range se.runners {
+		run := r.cur.Load()
+		if run == nil {
+			continue
+		}
+		running = true
+		el := now - run.start
+		if run.inline && el >= loopScriptWait {
+			run.stop.Store(stopYield) // read only if the swap below succeeds
+			if run.state.CompareAndSwap(runClean, runStopped) {
+				run.kill.cancel(run.seq)
+			}
+		}
+		if el >= threshold && !run.done.Load() {
+			if b := se.busyRun.Load(); b == nil || b.done.Load() {
 				se.busyRun.Store(run)
 			}
 		}
-		se.runMu.Unlock()
 	}
+	return running
+}
+
+// runnerSlot holds an idle runner of the pool, one slot per cache line:
+// event loops take a runner and put it back with one compare-and-swap
+// each, on lines they mostly do not share (a channel took a lock shared
+// by every loop, twice per run).
+type runnerSlot struct {
+	r atomic.Pointer[scriptRunner]
+	_ [56]byte
 }
 
 // runner takes an idle runner of the pool, makes one if the pool is not
 // full, or waits for one when wait is set (nil otherwise).
 func (se *scriptEngine) runner(s *Server, wait bool) *scriptRunner {
-	select {
-	case r := <-se.pool:
-		return r
-	default:
+	waiting := false
+	defer func() {
+		if waiting {
+			se.waiting.Add(-1)
+		}
+	}()
+	for {
+		for i := range se.pool {
+			if r := se.pool[i].r.Load(); r != nil && se.pool[i].r.CompareAndSwap(r, nil) {
+				return r
+			}
+		}
+		if n := se.made.Add(1); int(n) <= len(se.pool) {
+			return s.newScriptRunner(script.New())
+		}
+		se.made.Add(-1)
+		if !wait {
+			return nil
+		}
+		// counted as waiting before the pool is searched again: a runner
+		// put back after that search finds the count and sends a token
+		if !waiting {
+			waiting = true
+			se.waiting.Add(1)
+			continue
+		}
+		<-se.freed
 	}
-	if n := se.made.Add(1); int(n) <= cap(se.pool) {
-		return s.newScriptRunner(script.New())
-	}
-	se.made.Add(-1)
-	if !wait {
-		return nil
-	}
-	return <-se.pool
 }
 
-func (se *scriptEngine) release(r *scriptRunner) { se.pool <- r }
+func (se *scriptEngine) release(r *scriptRunner) {
+	for i := range se.pool {
+		if se.pool[i].r.CompareAndSwap(nil, r) {
+			break
+		}
+	}
+	if se.waiting.Load() > 0 {
+		select {
+		case se.freed <- struct{}{}:
+		default: // as many tokens as runners are pending: a waiter has one
+		}
+	}
+}
 
 // scriptResult is what a script run leaves for its client.
 type scriptResult struct {
@@ -351,10 +429,11 @@ func (s *Server) initPubsubScripting() {
 		}
 	}
 	se.wake = make(chan struct{}, 1)
-	se.watchIdle = true
+	se.watchIdle.Store(true)
 	se.main = s.newScriptRunner(se.eng)
 	se.exec = s.newScriptRunner(script.New())
-	se.pool = make(chan *scriptRunner, min(max(2*runtime.GOMAXPROCS(0), 4), 16))
+	se.pool = make([]runnerSlot, min(max(2*runtime.GOMAXPROCS(0), 4), 16))
+	se.freed = make(chan struct{}, len(se.pool))
 	s.config["notify-keyspace-events"] = notifyConfig()
 	busy := configParam{
 		get: func(s *Server) string { return strconv.FormatInt(s.script.threshold.Load(), 10) },
@@ -622,6 +701,7 @@ func (s *Server) runScript(j *scriptJob, inline bool) (res scriptResult, ok bool
 		if g := se.gen.Load(); r.gen != g {
 			r.eng.Flush()
 			r.gen = g
+			r.src, r.local = nil, nil
 		}
 	}
 	var stats *script.RunStats
@@ -630,9 +710,14 @@ func (s *Server) runScript(j *scriptJob, inline bool) (res scriptResult, ok bool
 		stats = &j.fn.Stats
 	} else {
 		stats = &j.sc.Stats
-		var err error
-		if sc, err = r.eng.Local(j.sc); err != nil { // not expected: the main state compiled it
-			return scriptResult{reply: errorReply(j.proto, err.Error())}, true
+		if j.sc == r.src {
+			sc = r.local
+		} else {
+			var err error
+			if sc, err = r.eng.Local(j.sc); err != nil { // not expected: the main state compiled it
+				return scriptResult{reply: errorReply(j.proto, err.Error())}, true
+			}
+			r.src, r.local = j.sc, sc
 		}
 	}
 	all := j.inExec || stats.Undeclared.Load()
@@ -866,30 +951,24 @@ var allShards = func() []int {
 	return out
 }()
 
-// begin and end keep the list of running scripts.
+// begin and end publish and withdraw the script a runner runs, and begin
+// wakes the watchdog when it sleeps.
 func (se *scriptEngine) begin(r *scriptRunner, run *runningScript) {
-	se.runMu.Lock()
-	r.run = run
-	se.runs = append(se.runs, run)
-	if se.watchIdle {
-		se.watchIdle = false
+	r.cur.Store(run)
+	if se.watchIdle.Load() && se.watchIdle.CompareAndSwap(true, false) {
 		select {
 		case se.wake <- struct{}{}:
 		default:
 		}
 	}
-	se.runMu.Unlock()
 }
 
 func (se *scriptEngine) end(r *scriptRunner, run *runningScript) {
 	run.done.Store(true)
-	se.runMu.Lock()
-	r.run = nil
-	if i := slices.Index(se.runs, run); i >= 0 {
-		se.runs = slices.Delete(se.runs, i, i+1)
+	r.cur.Store(nil)
+	if se.busyRun.Load() == run {
+		se.busyRun.CompareAndSwap(run, nil)
 	}
-	se.runMu.Unlock()
-	se.busyRun.CompareAndSwap(run, nil)
 }
 
 // busy returns the script running longer than busy-reply-threshold, nil
@@ -910,10 +989,13 @@ func (se *scriptEngine) oldestRun() *runningScript {
 	}
 	se.runMu.Lock()
 	defer se.runMu.Unlock()
-	if len(se.runs) == 0 {
-		return nil
+	var oldest *runningScript
+	for _, r := range se.runners {
+		if run := r.cur.Load(); run != nil && (oldest == nil || run.start < oldest.start) {
+			oldest = run
+		}
 	}
-	return se.runs[0]
+	return oldest
 }
 
 // scriptCaller runs the commands of a script as the script client.
@@ -1007,7 +1089,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	if !cmd.ArityOK(len(args)) {
 		return refuse("ERR Wrong number of args calling Redis command from script")
 	}
-	if s.script.noscript[cmd] || cmd.Has(command.NoMulti) {
+	if cmd != sc.r.allowed && (s.script.noscript[cmd] || cmd.Has(command.NoMulti)) {
 		return refuse("ERR This Redis command is not allowed from script")
 	}
 	if cmd.Has(command.SelfLock) {
@@ -1025,6 +1107,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 			return refuse("ERR This Redis command is not allowed from script")
 		}
 	}
+	sc.r.allowed = cmd
 	if msg := sc.aclRefusal(cmd, args); msg != "" {
 		return refuse(msg)
 	}

@@ -133,8 +133,8 @@ return s`
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := e.srv.script.made.Load(); n < 1 || int(n) > cap(e.srv.script.pool) {
-		t.Errorf("%d Lua states made, pool of %d", n, cap(e.srv.script.pool))
+	if n := e.srv.script.made.Load(); n < 1 || int(n) > len(e.srv.script.pool) {
+		t.Errorf("%d Lua states made, pool of %d", n, len(e.srv.script.pool))
 	}
 }
 

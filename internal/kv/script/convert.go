@@ -103,6 +103,25 @@ func writeReply(L *lua.LState, v lua.LValue, w *resp.Writer, depth int) {
 	}
 }
 
+// smallNumbers are the Lua numbers 0 .. len-1 as values: a number put
+// in an interface is a heap allocation of its own, and most integer
+// replies (counters, 0 and 1 of EXISTS, DEL, SADD...) and table sizes
+// are small.
+var smallNumbers = func() (t [1024]lua.LValue) {
+	for i := range t {
+		t[i] = lua.LNumber(i)
+	}
+	return t
+}()
+
+// number is n as a Lua value.
+func number(n int64) lua.LValue {
+	if n >= 0 && n < int64(len(smallNumbers)) {
+		return smallNumbers[n]
+	}
+	return lua.LNumber(n)
+}
+
 // toInt truncates a Lua number to an integer as C's (long long) cast.
 func toInt(f float64) int64 {
 	if math.IsNaN(f) {
@@ -150,7 +169,7 @@ func replyToLua(L *lua.LState, b []byte, depth int) (lua.LValue, int, error) {
 		if err != nil {
 			return nil, 0, errReply
 		}
-		return lua.LNumber(n), next, nil
+		return number(n), next, nil
 	case '$', '=':
 		n, err := strconv.Atoi(string(line))
 		if err != nil || n < -1 {

@@ -217,7 +217,18 @@ func (e *Engine) Load(body string) (*Script, error) {
 	if err != nil {
 		return nil, errors.New("ERR Error compiling script (new function): " + oneLine(compileMsg(err)))
 	}
+	// a script that assigns no global runs with the globals table itself
+	// as its environment: a global is found with one table lookup, where
+	// the read-only view takes three (the view, its metatable, the
+	// globals). Nothing else can write to the table: its only ways out
+	// to a script are getfenv, which answers the view for it, and _G,
+	// which is the view; a script that assigns a global (SETGLOBAL, which
+	// would overwrite an existing name without asking the metatable)
+	// gets the view, whose metatable refuses it
 	fn.Env = e.env
+	if !assignsGlobals(fn.Proto) {
+		fn.Env = e.globals
+	}
 	// a chunk is a vararg function, and gopher-lua (Lua 5.1's
 	// LUA_COMPAT_VARARG) builds it an `arg` table with a hash part on
 	// every call; scripts get their arguments from KEYS and ARGV
@@ -226,6 +237,22 @@ func (e *Engine) Load(body string) (*Script, error) {
 	e.scripts[sha] = s
 	e.scriptsMem += scriptMem(s)
 	return s, nil
+}
+
+// assignsGlobals reports whether p or a function defined in it has an
+// assignment to a global variable.
+func assignsGlobals(p *lua.FunctionProto) bool {
+	for _, inst := range p.Code {
+		if int(inst>>26) == lua.OP_SETGLOBAL {
+			return true
+		}
+	}
+	for _, sub := range p.FunctionPrototypes {
+		if assignsGlobals(sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // Local returns this engine's compiled copy of a script that another
@@ -392,7 +419,7 @@ func (a *argsTable) clean() bool {
 	}
 	after := lua.LNil // Next(nil) is the first key
 	if a.n > 0 {
-		after = lua.LNumber(a.n)
+		after = number(int64(a.n))
 	}
 	k, _ := a.t.Next(after)
 	return k == lua.LNil

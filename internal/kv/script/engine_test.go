@@ -145,6 +145,14 @@ func TestErrors(t *testing.T) {
 		{"metatable of _G", "local g = getmetatable(_G); g.__index = {}", "-ERR user_script:1: Attempt to modify a readonly table"},
 		{"no loadfile", "loadfile('x')", "-ERR user_script:1: Script attempted to access nonexistent global variable 'loadfile'"},
 		{"no os", "return os.time()", "-ERR user_script:1: Script attempted to access nonexistent global variable 'os'"},
+		{"global write in a function", "local function f() a = 1 end f()", "-ERR user_script:1: Attempt to modify a readonly table script: f_"},
+		// a script that assigns no global runs in the globals table itself:
+		// getfenv must not hand it out
+		{"globals of the script through getfenv", "getfenv(1).redis = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
+		{"globals of a function through getfenv", "getfenv(function() end).KEYS = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
+		{"globals of level 0 through getfenv", "getfenv(0).x = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
+		{"globals of a Go function through getfenv", "getfenv(tostring).x = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
+		{"new global through getfenv", "rawset(getfenv(1), 'x', 1)", "-ERR user_script:1: Attempt to modify a readonly table"},
 		{"no arguments", "redis.call()", "-ERR Please specify at least one argument for this redis lib call script: f_"},
 		{"bad argument type", "redis.call('get', {})", "-ERR Lua redis lib command arguments must be strings or integers"},
 		{"calling nil", "local f = nil; f()", "-ERR user_script:1: attempt to call a nil value script: f_"},
@@ -158,6 +166,16 @@ func TestErrors(t *testing.T) {
 				t.Errorf("got %q, want prefix %q on one line", got, tt.want)
 			}
 		})
+	}
+	// the globals are as they were, and every way to them is the view _G
+	for body, want := range map[string]string{
+		"return {type(redis), type(KEYS), type(redis.call), (pcall(function() return x end))}":             "*4\r\n$5\r\ntable\r\n$5\r\ntable\r\n$8\r\nfunction\r\n$-1\r\n",
+		"return rawequal(getfenv(1), _G) and rawequal(getfenv(0), _G) and rawequal(getfenv(tostring), _G)": ":1\r\n",
+		"y = 1": "-ERR user_script:1: Attempt to modify a readonly table",
+	} {
+		if got := run(t, e, body, 2, nil, nil); !strings.HasPrefix(got, want) {
+			t.Errorf("%s: got %q, want prefix %q", body, got, want)
+		}
 	}
 	if got := run(t, e, "return (", 2, nil, nil); !strings.HasPrefix(got, "LOADERR ERR Error compiling script") {
 		t.Errorf("syntax error: got %q", got)

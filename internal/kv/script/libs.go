@@ -106,6 +106,18 @@ func (e *Engine) openLibs() {
 	e.globals = g
 	e.env = e.readOnly(g, true)
 	g.RawSetString("_G", e.env)
+	// getfenv answers the read-only view where gopher-lua's would give
+	// the globals table itself (level 0, a Go function, a script that
+	// runs in the globals: Load), which a script could then write to
+	orig := g.RawGetString("getfenv").(*lua.LFunction).GFunction
+	g.RawSetString("getfenv", L.NewFunction(func(L *lua.LState) int {
+		n := orig(L)
+		if n == 1 && L.Get(-1) == lua.LValue(e.globals) {
+			L.Pop(1)
+			L.Push(e.env)
+		}
+		return n
+	}))
 }
 
 // readOnly returns a proxy of t that refuses writes with Redis's "Attempt
