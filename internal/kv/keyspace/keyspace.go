@@ -116,7 +116,12 @@ func (ks *Keyspace) SetReplicaMode(on bool) { ks.replicaMode.Store(on) }
 // expired at now. It counts as an access for eviction (LRU, LFU), and the
 // caller may change the entry until it unlocks the shard.
 func (ks *Keyspace) LookupLocked(key []byte, now int64) *Entry {
-	slot := KeySlot(key)
+	return ks.LookupSlotLocked(key, KeySlot(key), now)
+}
+
+// LookupSlotLocked is LookupLocked for a caller that knows the key's slot
+// (KeySlot(key)) already, as a command's context does (command.Ctx.SlotOf).
+func (ks *Keyspace) LookupSlotLocked(key []byte, slot uint16, now int64) *Entry {
 	sh := &ks.shards[int(slot)%NumShards]
 	sh.lastNow = now // the time a key added next is created at
 	e := ks.find(sh, slot, key, now)
@@ -239,6 +244,12 @@ func (ks *Keyspace) SetStringLocked(key, val []byte, exp int64, now int64) {
 		ks.AddLocked(key, NewString(CopyBytes(val), exp))
 		return
 	}
+	ks.ReplaceStringLocked(key, e, val, exp)
+}
+
+// ReplaceStringLocked makes e, the live entry of key (from LookupLocked),
+// the string val with the given expiry, reusing its buffer when it can.
+func (ks *Keyspace) ReplaceStringLocked(key []byte, e *Entry, val []byte, exp int64) {
 	if e.IsString() && cap(e.Bytes()) >= len(val) && cap(e.Bytes()) <= 2*len(val)+16 {
 		e.SetBytes(append(e.Bytes()[:0], val...))
 	} else {
