@@ -75,6 +75,11 @@ type Log struct {
 
 	written atomic.Int64 // offset written to the file (survives a process crash)
 	synced  atomic.Int64 // offset fsynced (survives a machine crash)
+	// fsyncing is set while the everysec fsync runs: a write then may
+	// wait in the kernel for it (Redis postpones its write for that
+	// reason), so it goes through the runtime, which lets other
+	// goroutines run meanwhile, instead of writeRaw
+	fsyncing atomic.Bool
 
 	rw atomic.Pointer[rewriteState]
 	// snapDone[i] is true while a rewrite runs once shard i has been
@@ -324,7 +329,14 @@ func (a *Log) flushLocked(sync bool) error {
 	good := a.sizeCur
 	a.mu.Unlock()
 	if len(data) > 0 {
-		if n, err := f.Write(data); err != nil {
+		n, raw, err := 0, false, error(nil)
+		if !a.fsyncing.Load() {
+			n, raw, err = writeRaw(f, data)
+		}
+		if !raw {
+			n, err = f.Write(data)
+		}
+		if err != nil {
 			return a.writeFailed(f, data, n, good, end, err)
 		}
 	}
@@ -506,8 +518,11 @@ func (a *Log) syncEverysec() error {
 	f := a.f
 	a.mu.Unlock()
 	end := a.written.Load()
+	a.fsyncing.Store(true)
 	a.writeMu.Unlock()
-	if err := f.Sync(); err != nil {
+	err := f.Sync()
+	a.fsyncing.Store(false)
+	if err != nil {
 		err = fmt.Errorf("append-only log: fsync: %w", err)
 		a.mu.Lock()
 		if a.writeErr == nil && a.fsyncErr == nil {

@@ -62,6 +62,34 @@ type Ctx struct {
 	// resume is what a blocking command that left the event loop keeps
 	// for its second run on the connection's goroutine (BlockingPop.Detach).
 	resume any
+	// memo is the hash slot of the last key SlotOf computed one for
+	memo slotMemo
+}
+
+// slotMemo holds a key's slot with a copy of the key: compared by
+// content, it cannot outlive the bytes it was computed from (a client's
+// arguments point into its read buffer, which the next read overwrites).
+type slotMemo struct {
+	key  [48]byte
+	n    int
+	slot uint16
+	ok   bool
+}
+
+// SlotOf returns keyspace.KeySlot(key), computed once for the key the
+// dispatcher locked and the handler then looks up (the CRC of every
+// keyed command was computed two to four times).
+func (c *Ctx) SlotOf(key []byte) uint16 {
+	m := &c.memo
+	if m.ok && len(key) == m.n && string(key) == string(m.key[:m.n]) {
+		return m.slot
+	}
+	slot := keyspace.KeySlot(key)
+	if len(key) <= len(m.key) {
+		m.n = copy(m.key[:], key)
+		m.slot, m.ok = slot, true
+	}
+	return slot
 }
 
 // Log replaces the record of the current command by args (called by

@@ -26,7 +26,9 @@ var (
 )
 
 // Lookup returns the live entry of key (nil if absent); its shard is locked.
-func (c *Ctx) Lookup(key []byte) *keyspace.Entry { return c.KS.LookupLocked(key, c.Now) }
+func (c *Ctx) Lookup(key []byte) *keyspace.Entry {
+	return c.KS.LookupSlotLocked(key, c.SlotOf(key), c.Now)
+}
 
 // LookupAs returns the value of key if it is of type t (nil if the key
 // is absent); ok is false after replying WRONGTYPE. A command of a new
@@ -155,7 +157,11 @@ func (c *Ctx) setGeneric(key, val []byte, nx, xx, get, keepttl, hasExp bool, exp
 		c.Dirty++
 		c.Log(bDEL, key)
 	} else {
-		c.KS.SetStringLocked(key, val, exp, c.Now)
+		if e != nil { // e is the entry SetStringLocked would look up again
+			c.KS.ReplaceStringLocked(key, e, val, exp)
+		} else {
+			c.KS.AddLocked(key, keyspace.NewString(keyspace.CopyBytes(val), exp))
+		}
 		c.Dirty++
 		switch {
 		case hasExp:

@@ -260,7 +260,7 @@ func (c *Ctx) LockKeys() {
 	case 0:
 		return
 	case 1:
-		i := keyspace.ShardOf(c.Keys[0])
+		i := int(c.SlotOf(c.Keys[0])) % keyspace.NumShards
 		c.Locked = append(c.Locked, i)
 		c.KS.LockShard(i)
 		return

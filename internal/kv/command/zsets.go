@@ -86,8 +86,8 @@ loop:
 	var last float64
 	aborted := false
 	for j, score := range scores {
-		m := string(pairs[2*j+1])
-		old, exists := z.Score(m)
+		m := pairs[2*j+1] // copied only into the set: a ZADD of a member present at its score allocates nothing
+		old, exists := z.ScoreBytes(m)
 		if incr {
 			if exists {
 				score += old
@@ -106,10 +106,10 @@ loop:
 		}
 		last = score
 		if !exists {
-			z.Add(m, score)
+			z.Add(string(m), score)
 			added++
 		} else if old != score {
-			z.Add(m, score)
+			z.Add(string(m), score)
 			changed++
 		}
 	}

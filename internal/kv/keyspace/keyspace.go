@@ -56,8 +56,12 @@ type Keyspace struct {
 	// deleted; the primary's DEL deletes them.
 	replicaMode atomic.Bool
 	used        atomic.Int64 // estimated bytes of keys and values (memory.go)
-	evict       evictor      // eviction policy and pool (evict.go)
-	lazy        *LazyFree    // the background freer (lazyfree.go); nil: none
+	// expiresN counts the keys with an expiry of every shard, kept with
+	// each shard's expires map, so that ExpiresLen (the active expiry
+	// cycle asks it ten times a second for each database) locks nothing
+	expiresN atomic.Int64
+	evict    evictor   // eviction policy and pool (evict.go)
+	lazy     *LazyFree // the background freer (lazyfree.go); nil: none
 }
 
 // New returns an empty keyspace.
@@ -112,7 +116,12 @@ func (ks *Keyspace) SetReplicaMode(on bool) { ks.replicaMode.Store(on) }
 // expired at now. It counts as an access for eviction (LRU, LFU), and the
 // caller may change the entry until it unlocks the shard.
 func (ks *Keyspace) LookupLocked(key []byte, now int64) *Entry {
-	slot := KeySlot(key)
+	return ks.LookupSlotLocked(key, KeySlot(key), now)
+}
+
+// LookupSlotLocked is LookupLocked for a caller that knows the key's slot
+// (KeySlot(key)) already, as a command's context does (command.Ctx.SlotOf).
+func (ks *Keyspace) LookupSlotLocked(key []byte, slot uint16, now int64) *Entry {
 	sh := &ks.shards[int(slot)%NumShards]
 	sh.lastNow = now // the time a key added next is created at
 	e := ks.find(sh, slot, key, now)
@@ -151,7 +160,7 @@ func (ks *Keyspace) find(sh *shard, slot uint16, key []byte, now int64) *Entry {
 			return nil
 		}
 		delete(m, string(key))
-		delete(sh.expires, string(key))
+		ks.delExpire(sh, key)
 		sh.keys--
 		sh.drop(len(key), e)
 		ks.dropValue(e, false)
@@ -177,7 +186,7 @@ func (ks *Keyspace) AddLocked(key []byte, e *Entry) *Entry {
 	m[k] = e
 	sh.keys++
 	if e.exp != 0 {
-		sh.expires[k] = struct{}{}
+		ks.addExpire(sh, k)
 	}
 	if e.access() == 0 {
 		ks.initAccess(sh, e, sh.lastNow)
@@ -202,7 +211,7 @@ func (ks *Keyspace) removeLocked(key []byte) *Entry {
 		return nil
 	}
 	delete(m, string(key))
-	delete(sh.expires, string(key))
+	ks.delExpire(sh, key)
 	sh.keys--
 	sh.drop(len(key), e)
 	if len(m) == 0 {
@@ -218,10 +227,10 @@ func (ks *Keyspace) SetExpireLocked(key []byte, e *Entry, exp int64) {
 	}
 	sh := &ks.shards[ShardOf(key)]
 	if exp == 0 {
-		delete(sh.expires, string(key))
+		ks.delExpire(sh, key)
 		sh.used -= expireCost
 	} else if e.exp == 0 {
-		sh.expires[string(key)] = struct{}{}
+		ks.addExpire(sh, string(key))
 		sh.used += expireCost
 	}
 	e.exp = exp
@@ -235,6 +244,12 @@ func (ks *Keyspace) SetStringLocked(key, val []byte, exp int64, now int64) {
 		ks.AddLocked(key, NewString(CopyBytes(val), exp))
 		return
 	}
+	ks.ReplaceStringLocked(key, e, val, exp)
+}
+
+// ReplaceStringLocked makes e, the live entry of key (from LookupLocked),
+// the string val with the given expiry, reusing its buffer when it can.
+func (ks *Keyspace) ReplaceStringLocked(key []byte, e *Entry, val []byte, exp int64) {
 	if e.IsString() && cap(e.Bytes()) >= len(val) && cap(e.Bytes()) <= 2*len(val)+16 {
 		e.SetBytes(append(e.Bytes()[:0], val...))
 	} else {
@@ -270,14 +285,25 @@ func (ks *Keyspace) Len() int {
 func (ks *Keyspace) ShardLenLocked(i int) int { return ks.shards[i].keys }
 
 // ExpiresLen returns the number of keys with an expiry.
-func (ks *Keyspace) ExpiresLen() int {
-	n := 0
-	for i := range ks.shards {
-		ks.shards[i].mu.Lock()
-		n += len(ks.shards[i].expires)
-		ks.shards[i].mu.Unlock()
+func (ks *Keyspace) ExpiresLen() int { return int(ks.expiresN.Load()) }
+
+// addExpire and delExpire add a key to and remove one from the shard's
+// keys with an expiry (sh is locked), keeping expiresN.
+func (ks *Keyspace) addExpire(sh *shard, k string) {
+	n := len(sh.expires)
+	sh.expires[k] = struct{}{}
+	if len(sh.expires) != n {
+		ks.expiresN.Add(1)
 	}
-	return n
+}
+
+func (ks *Keyspace) delExpire(sh *shard, key []byte) {
+	if n := len(sh.expires); n > 0 {
+		delete(sh.expires, string(key))
+		if len(sh.expires) != n {
+			ks.expiresN.Add(-1)
+		}
+	}
 }
 
 // ForEachInSlotLocked calls fn for each key of a slot (live or expired, the
@@ -334,6 +360,7 @@ func (ks *Keyspace) FlushShardLocked(i int) {
 		sh.slots[j] = nil
 	}
 	sh.keys = 0
+	ks.expiresN.Add(-int64(len(sh.expires)))
 	sh.expires = make(map[string]struct{})
 	for _, e := range sh.opened {
 		e.m &^= openFlag
@@ -386,6 +413,9 @@ func (ks *Keyspace) SwapShardLocked(o *Keyspace, i int) {
 	a, b := &ks.shards[i], &o.shards[i]
 	a.slots, b.slots = b.slots, a.slots
 	a.keys, b.keys = b.keys, a.keys
+	d := int64(len(b.expires) - len(a.expires))
+	ks.expiresN.Add(d)
+	o.expiresN.Add(-d)
 	a.expires, b.expires = b.expires, a.expires
 	a.used, b.used = b.used, a.used
 	a.opened, b.opened = b.opened, a.opened

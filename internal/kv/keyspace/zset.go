@@ -308,6 +308,12 @@ func (z *ZSet) Score(member string) (float64, bool) {
 	return s, ok
 }
 
+// ScoreBytes is Score for a member given as bytes, without copying it.
+func (z *ZSet) ScoreBytes(member []byte) (float64, bool) {
+	s, ok := z.dict[string(member)]
+	return s, ok
+}
+
 // Members calls fn for every member and its score, in no order.
 func (z *ZSet) Members(fn func(member string, score float64)) {
 	for m, s := range z.dict {
