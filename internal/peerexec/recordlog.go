@@ -440,6 +440,10 @@ func (l *recordLog) append(kind byte, id string, payload []byte) error {
 	if err := l.openLocked(); err != nil {
 		return err
 	}
+	if l.report != nil { // opened here, not by load: nobody else says it
+		l.logf("exec: %v", l.report)
+		l.report = nil
+	}
 	if kind == recEnd {
 		// a task's end follows its start, from the same goroutine: the
 		// start is in l.live once written
