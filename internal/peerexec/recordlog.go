@@ -335,9 +335,9 @@ func (l *recordLog) openLocked() error {
 		_ = f.Close()
 		aside := l.path + ".corrupt"
 		if rerr := os.Rename(l.path, aside); rerr != nil {
-			return fmt.Errorf("task record log %s: %v; moving it aside: %w", l.path, err, rerr)
+			return fmt.Errorf("task record log %s: %w; moving it aside: %w", l.path, err, rerr)
 		}
-		l.report = fmt.Errorf("task record log %s: %v: moved to %s; none of its tasks is re-attached (their owners place them again)", l.path, err, aside)
+		l.report = fmt.Errorf("task record log %s: %w: moved to %s; none of its tasks is re-attached (their owners place them again)", l.path, err, aside)
 		if f, err = os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 			return fmt.Errorf("task record log: %w", err)
 		}
@@ -403,8 +403,11 @@ func (l *recordLog) load() ([]loadedRecord, error) {
 			return out, fmt.Errorf("task record log %s: %w", l.path, err)
 		}
 		_, id, payload, _, err := decodeRecord(b)
-		if err != nil || id != s.id {
-			return out, fmt.Errorf("task record log %s: record at offset %d changed since it was read: %v", l.path, s.off, err)
+		if err != nil {
+			return out, fmt.Errorf("task record log %s: record at offset %d changed since it was read: %w", l.path, s.off, err)
+		}
+		if id != s.id {
+			return out, fmt.Errorf("task record log %s: record at offset %d changed since it was read: %s, not %s", l.path, s.off, id, s.id)
 		}
 		out = append(out, loadedRecord{id: id, payload: payload})
 	}
@@ -505,7 +508,7 @@ func (l *recordLog) flushLocked() {
 		err = fmt.Errorf("task record log %s: %w", l.path, err)
 		// a partial write would make the next records follow garbage
 		if terr := f.Truncate(size); terr != nil {
-			l.broken = fmt.Errorf("%w; undoing it: %v", err, terr)
+			l.broken = fmt.Errorf("%w; undoing it: %w", err, terr)
 		}
 		for i := range b.entries {
 			if !b.entries[i].dropped {
