@@ -1,8 +1,10 @@
 package peerexec
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,8 +52,13 @@ func TestRunnerReattach(t *testing.T) {
 	waitUntil(t, "running", 5*time.Second, func() bool { s, _ := u1.status("a1"); return s == structs.AllocClientRunning })
 	_, ts1 := u1.status("a1")
 	r1.Detach() // the peer crashed: the task runs on
+	// a mock task writes nothing in its directory: none is made
+	if _, err := os.Stat(filepath.Join(dir, "a1")); !os.IsNotExist(err) {
+		t.Fatalf("a directory for a mock task: %v", err)
+	}
 
-	// a broken record beside it is dropped with an error naming it
+	// a broken record file (as peers wrote them before the record log)
+	// is dropped with an error naming it
 	if err := os.MkdirAll(filepath.Join(dir, "bad"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -82,13 +89,57 @@ func TestRunnerReattach(t *testing.T) {
 	if last.Type != "Reattached" {
 		t.Fatalf("last event %+v, want Reattached", last)
 	}
-	// stopped by its owner: the record goes with it
+	// stopped by its owner: its record ends with it
 	r2.Stop("a1")
 	waitUntil(t, "stopped", 5*time.Second, func() bool { s, _ := u2.status("a1"); return s == structs.AllocClientComplete })
-	waitUntil(t, "record removed", 5*time.Second, func() bool {
-		_, err := os.Stat(filepath.Join(dir, "a1", taskRecordFile))
-		return os.IsNotExist(err)
-	})
+	waitUntil(t, "record ended", 5*time.Second, func() bool { return !r2.log.has("a1") })
+	r2.Close()
+	if got, lines, report := loadAll(t, filepath.Join(dir, recordLogFile)); len(got) != 0 || lines != "" || report != nil {
+		t.Fatalf("records after the stop: %q, notices %q, report %v", got, lines, report)
+	}
+}
+
+// TestRunnerAdoptsRecordFiles: a record file a peer before the record
+// log left is re-attached, folded into the log and removed; its task's
+// end then ends it in the log.
+func TestRunnerAdoptsRecordFiles(t *testing.T) {
+	dir := t.TempDir()
+	job := &structs.Job{ID: "web", Name: "web", Type: structs.JobTypeService, Driver: "mock", Count: 1}
+	a := &structs.Allocation{ID: "a2", JobID: "web", Job: job, NodeID: "p1"}
+	mock := driver.NewMock(nil)
+	task, err := mock.Start(&driver.TaskConfig{AllocID: a.ID, JobID: a.JobID, JobType: job.Type, AllocDir: filepath.Join(dir, a.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task.Detach()
+	b, err := json.Marshal(taskRecord{Alloc: a, Handle: task.Handle()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, a.ID, taskRecordFile)
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u := &updates{got: map[string][]structs.TaskState{}, st: map[string]string{}}
+	r := NewDriverRunner([]driver.Driver{mock}, dir, u.update)
+	var adopted []string
+	if errs := r.Recover(func(a *structs.Allocation, _ *driver.Handle) { adopted = append(adopted, a.ID) }); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	if !slices.Equal(adopted, []string{"a2"}) || !r.log.has("a2") {
+		t.Fatalf("adopted %v, in the log: %v", adopted, r.log.has("a2"))
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("the record file was kept: %v", err)
+	}
+	waitUntil(t, "re-attached", 5*time.Second, func() bool { s, _ := u.status("a2"); return s == structs.AllocClientRunning })
+	r.Close() // stops it: its record ends
+	if got, _, _ := loadAll(t, filepath.Join(dir, recordLogFile)); len(got) != 0 {
+		t.Fatalf("records after the stop: %q", got)
+	}
 }
 
 func TestAdoptLocal(t *testing.T) {

@@ -104,6 +104,7 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 	s.client = &http.Client{Transport: tr}
 	s.store = NewRESPStore(p.Addr().String(), cfg.Password, func() int { return int(s.replicas.Load()) })
 	s.runner = NewDriverRunner(cfg.Drivers, filepath.Join(cfg.DataDir, "allocs"), s.taskUpdate)
+	s.runner.setLogger(logger)
 	ecfg := DefaultConfig(string(c.ID()))
 	if cfg.Engine != nil {
 		ecfg = *cfg.Engine
