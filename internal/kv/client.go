@@ -114,6 +114,9 @@ type Client struct {
 	// scriptWait: the script this client's EVAL runs, after the client
 	// left its event loop to wait for it (cmd_script.go)
 	scriptWait chan scriptResult
+	// detachStart: when the command that left the event loop started
+	// (an EVAL whose script goes on is counted from there)
+	detachStart time.Duration
 
 	// replication
 	master      bool   // applies the primary's stream (bypasses READONLY and routing)
@@ -328,8 +331,15 @@ func (c *Client) txSelect() {
 // queueing, and calls it.
 func (s *Server) dispatch(c *Client) {
 	if c.scriptWait != nil { // the EVAL that left the event loop
+		cmd := c.lookupCmd(c.Args[0])
 		c.awaitScript()
 		c.servePass()
+		// counted here, once, from its start on the loop (the loop's
+		// run returned without counting it): commandstats, the slow
+		// log, the latency monitor and MONITOR see it as any other call
+		if cmd != nil {
+			c.mark = s.afterCall(c, cmd, c.detachStart)
+		}
 		return
 	}
 	args := c.Args
@@ -474,6 +484,7 @@ func (s *Server) dispatch(c *Client) {
 		// it blocks on an event loop: it runs again on the connection's
 		// goroutine, and that run is the call counted (commandstats,
 		// MONITOR, slow log), once, as Redis counts a blocked command
+		c.detachStart = start
 		c.keepAsking()
 		return
 	}

@@ -306,3 +306,31 @@ func TestScriptErrorStats(t *testing.T) {
 	}
 	e.run([]step{{"config set maxmemory 0", "OK"}})
 }
+
+// TestScriptOffLoopCounted: an EVAL whose script outlasts the event loop's
+// wait (loopScriptWait) leaves the loop and is answered from the client's
+// goroutine; it is still counted once in commandstats and the slow log.
+func TestScriptOffLoopCounted(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	e.run([]step{{"config set slowlog-log-slower-than 0", "OK"}, {"config resetstat", "OK"}, {"slowlog reset", "OK"}})
+	// a loop of some tens of milliseconds in gopher-lua: well past the
+	// loop's 5 ms wait
+	long := "local n = 0 for i = 1, 3000000 do n = n + 1 end return n"
+	if n, err := e.rdb.Eval(ctx, long, nil).Int(); err != nil || n != 3000000 {
+		t.Fatalf("eval: %d %v", n, err)
+	}
+	info := e.rdb.Info(ctx, "commandstats").Val()
+	if !regexp.MustCompile(`(?m)^cmdstat_eval:calls=1,`).MatchString(info) {
+		t.Errorf("eval not counted once in\n%s", info)
+	}
+	var found bool
+	for _, l := range e.rdb.SlowLogGet(ctx, 10).Val() {
+		if len(l.Args) > 0 && strings.EqualFold(l.Args[0], "eval") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("eval not in the slow log: %+v", e.rdb.SlowLogGet(ctx, 10).Val())
+	}
+}
