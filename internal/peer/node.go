@@ -78,6 +78,9 @@ type Message struct {
 	// Forced marks a vote request of a manual CLUSTER FAILOVER FORCE: the
 	// voters do not require the primary to be failed.
 	Forced bool
+	// Wire is set by the transport in JSON messages: the newest binary
+	// encoding the sender reads (wire.go; 0: JSON only).
+	Wire uint8 `json:",omitempty"`
 }
 
 // PeerInfo is this node's view of one peer.
