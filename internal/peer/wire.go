@@ -68,7 +68,8 @@ func appendWire(dst []byte, m *Message) []byte {
 	if m.Subject != "" {
 		f |= wfSubject
 	}
-	b := append(dst, wireV1, byte(m.Type))
+	b := dst
+	b = append(b, wireV1, byte(m.Type))
 	b = binary.AppendUvarint(b, f)
 	b = appendWireStr(b, string(m.From))
 	if m.To != "" {
