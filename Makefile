@@ -56,6 +56,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime 30s ./internal/peerexec
 	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime 30s ./internal/peerexec
 	$(GO) test -run '^$$' -fuzz FuzzRecordLog -fuzztime 30s ./internal/peerexec
+	$(GO) test -run '^$$' -fuzz FuzzDecodeBinaryBatch -fuzztime 30s ./internal/peerexec
+	$(GO) test -run '^$$' -fuzz FuzzDecodeWire -fuzztime 30s ./internal/peer
 	$(GO) test -run '^$$' -fuzz FuzzReplyToLua -fuzztime 30s ./internal/kv/script
 	$(GO) test -run '^$$' -fuzz FuzzDecoders -fuzztime 30s ./internal/kv/script
 	$(GO) test -run '^$$' -fuzz FuzzBacklog -fuzztime 30s ./internal/kv/repl

@@ -1,7 +1,6 @@
 package peer
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -394,12 +393,26 @@ func (c *Cluster) SlotOwner(s uint16) NodeID { return c.routes.Load().ownerOf(s)
 
 // receive queues a message that arrived from the network.
 func (c *Cluster) receive(b []byte) {
-	var m Message
-	if err := json.Unmarshal(b, &m); err != nil {
-		c.logger.Printf("cluster: bad message: %v", err)
-		return
+	if m, ok := c.decode(b); ok {
+		c.submit(input{msg: &m.Message})
 	}
-	c.submit(input{msg: &m})
+}
+
+// received is a decoded bus message, and whether it came binary.
+type received struct {
+	Message
+	bin bool
+}
+
+// decode decodes a protocol message (binary or JSON); a bad one is
+// logged and dropped.
+func (c *Cluster) decode(b []byte) (received, bool) {
+	m, bin, err := decodeMessage(b)
+	if err != nil {
+		c.logger.Printf("cluster: bad message: %v", err)
+		return received{}, false
+	}
+	return received{m, bin}, true
 }
 
 // Join contacts peers by their gossip addresses (host:busport).

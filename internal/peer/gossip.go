@@ -34,6 +34,14 @@ type gossip struct {
 
 	send senders // per-peer queues of reliable messages (sender.go)
 
+	// wire are the peers that read binary protocol messages (wire.go);
+	// guarded by memMu
+	wire map[NodeID]bool
+	// legacyJSON makes this node behave as one of the version before the
+	// binary form (tests of a rolling upgrade): JSON without Wire, and
+	// binary messages refused as that version's decoder refused them.
+	legacyJSON atomic.Bool
+
 	restartMu sync.Mutex // serialises CLUSTER RESET's restarts
 	gen       int        // gossip generation, bumped by each restart (restartMu)
 	bindPort  int        // the configured bus port, then the bound one (restartMu)
@@ -157,27 +165,55 @@ func (g *gossip) restart(id NodeID) error {
 	return nil
 }
 
-// Send implements Transport.
+// Send implements Transport. The message is encoded once per encoding:
+// binary for the peers that read it, JSON for the others.
 func (g *gossip) Send(m Message) {
 	ml := g.ml.Load()
 	if ml == nil {
 		return
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		g.c.logger.Printf("cluster: encode %s: %v", m.Type, err)
-		return
+	var js, bin []byte
+	jsonOf := func() []byte {
+		if js == nil {
+			jm := m
+			if !g.legacyJSON.Load() {
+				jm.Wire = wireVersion
+			}
+			var err error
+			if js, err = json.Marshal(jm); err != nil {
+				g.c.logger.Printf("cluster: encode %s: %v", m.Type, err)
+			}
+		}
+		return js
 	}
 	g.memMu.Lock()
-	mems := make([]memberlist.Node, 0, len(g.members))
-	for _, m := range g.members {
-		mems = append(mems, m)
+	type dest struct {
+		mem    memberlist.Node
+		binary bool
+	}
+	dests := make([]dest, 0, len(g.members))
+	for _, mem := range g.members {
+		id := nodeOfMember(mem.Name)
+		if id == m.From || (m.To != "" && id != m.To) {
+			continue
+		}
+		dests = append(dests, dest{mem, g.wire[id] && !g.legacyJSON.Load()})
 	}
 	g.memMu.Unlock()
-	for i := range mems {
-		mem := &mems[i]
-		if id := nodeOfMember(mem.Name); id == m.From || (m.To != "" && id != m.To) {
-			continue
+	for i := range dests {
+		mem := &dests[i].mem
+		b := []byte(nil)
+		if dests[i].binary {
+			if bin == nil {
+				bin, _ = encodeWire(&m)
+			}
+			b = bin
+		}
+		if b == nil {
+			b = jsonOf()
+		}
+		if b == nil {
+			return
 		}
 		// heartbeats are small and periodic: UDP; anything that does not
 		// fit a packet, or must arrive (votes, FAIL), goes over TCP
@@ -191,7 +227,34 @@ func (g *gossip) Send(m Message) {
 	}
 	if m.Type == MsgFail {
 		// also spread it by gossip, reaching peers a direct send missed
-		g.queue.QueueBroadcast(&broadcast{msg: b})
+		// (any peer, so in JSON)
+		if b := jsonOf(); b != nil {
+			g.queue.QueueBroadcast(&broadcast{msg: b})
+		}
+	}
+}
+
+// maxWirePeers bounds the peers remembered as reading binary messages.
+const maxWirePeers = 4096
+
+// noteWire remembers whether the peer id reads binary protocol messages,
+// from a message it sent: binary, or JSON saying so (Message.Wire). A
+// peer restarted with an older version goes back to JSON.
+func (g *gossip) noteWire(id NodeID, reads bool) {
+	g.memMu.Lock()
+	defer g.memMu.Unlock()
+	if g.wire[id] == reads {
+		return
+	}
+	if !reads {
+		delete(g.wire, id)
+		return
+	}
+	if g.wire == nil {
+		g.wire = map[NodeID]bool{}
+	}
+	if len(g.wire) < maxWirePeers {
+		g.wire[id] = true
 	}
 }
 
@@ -262,7 +325,16 @@ func (d *delegate) NotifyMsg(b []byte) {
 		d.c.receiveExt(b[1:]) // another layer's message (ext.go)
 		return
 	}
-	d.c.receive(b) // json.Unmarshal copies what it keeps
+	if len(b) > 0 && b[0] == wireV1 && d.legacyJSON.Load() {
+		d.c.logger.Printf("cluster: bad message: binary (this node reads JSON only)")
+		return
+	}
+	m, ok := d.c.decode(b) // copies what it keeps
+	if !ok {
+		return
+	}
+	(*gossip)(d).noteWire(m.From, m.bin || m.Wire >= wireVersion)
+	d.c.submit(input{msg: &m.Message})
 }
 
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
@@ -305,6 +377,7 @@ func (e *events) NotifyJoin(m *memberlist.Node) {
 func (e *events) NotifyLeave(m *memberlist.Node) {
 	e.memMu.Lock()
 	delete(e.members, m.Name)
+	delete(e.wire, nodeOfMember(m.Name)) // it may come back another version
 	e.memMu.Unlock()
 }
 

@@ -78,6 +78,9 @@ type Message struct {
 	// Forced marks a vote request of a manual CLUSTER FAILOVER FORCE: the
 	// voters do not require the primary to be failed.
 	Forced bool
+	// Wire is set by the transport in JSON messages: the newest binary
+	// encoding the sender reads (wire.go; 0: JSON only).
+	Wire uint8 `json:",omitempty"`
 }
 
 // PeerInfo is this node's view of one peer.
@@ -120,6 +123,7 @@ type Node struct {
 	// before sending, so a restart cannot vote twice in one epoch.
 	lastVoteEpoch uint64
 	peers         map[NodeID]*PeerInfo // includes this node
+	ids           []NodeID             // sortedPeerIDs' last answer
 	slots         SlotMap
 
 	lastHeartbeat time.Time
@@ -394,12 +398,30 @@ func (n *Node) header(m Message) Message {
 
 func (n *Node) send(m Message) { n.msgs = append(n.msgs, n.header(m)) }
 
+// sortedPeerIDs returns the IDs of n.peers in order. Tick (every 10 ms)
+// and every heartbeat walk them: the list is kept while it still names
+// exactly the peers (same length, every ID present), so an unchanged
+// view costs lookups, not a sort and an allocation. Callers only read
+// it; a changed view gets a new slice (a loop over the old one is safe).
 func (n *Node) sortedPeerIDs() []NodeID {
+	if len(n.ids) == len(n.peers) {
+		same := true
+		for _, id := range n.ids {
+			if _, ok := n.peers[id]; !ok {
+				same = false
+				break
+			}
+		}
+		if same {
+			return n.ids
+		}
+	}
 	ids := make([]NodeID, 0, len(n.peers))
 	for id := range n.peers {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	n.ids = ids
 	return ids
 }
 

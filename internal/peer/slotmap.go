@@ -65,6 +65,8 @@ func (c SlotOwner) beats(o SlotOwner) bool {
 type SlotMap struct {
 	owners [NumSlots]SlotOwner
 	counts map[NodeID]int // slots per owner, kept with owners
+	// assigned is the sum of counts (ClusterOK asks at every owner step)
+	assigned int
 	// byOwner caches ranges() until the next change of an owner (nil:
 	// stale). Every heartbeat carries the sender's slots and every Status
 	// lists everyone's, so without it each scanned all 16384 slots.
@@ -92,9 +94,11 @@ func (m *SlotMap) put(s uint16, o SlotOwner) {
 		if m.counts[prev]--; m.counts[prev] == 0 {
 			delete(m.counts, prev)
 		}
+		m.assigned--
 	}
 	if o.Node != "" {
 		m.counts[o.Node]++
+		m.assigned++
 	}
 	m.owners[s] = o
 }
@@ -107,7 +111,7 @@ func (m *SlotMap) Primaries() int { return len(m.counts) }
 
 // clone returns a deep copy.
 func (m *SlotMap) clone() *SlotMap {
-	c := &SlotMap{owners: m.owners, counts: make(map[NodeID]int, len(m.counts))}
+	c := &SlotMap{owners: m.owners, counts: make(map[NodeID]int, len(m.counts)), assigned: m.assigned}
 	for k, v := range m.counts {
 		c.counts[k] = v
 	}
@@ -157,11 +161,13 @@ func (m *SlotMap) setRange(r SlotRange, node NodeID, epoch uint64) {
 			if m.counts[prev]--; m.counts[prev] == 0 {
 				delete(m.counts, prev)
 			}
+			m.assigned--
 		}
 		m.owners[s] = o
 	}
 	if node != "" {
 		m.counts[node] += r.Len()
+		m.assigned += r.Len()
 	}
 }
 
@@ -221,13 +227,7 @@ func (m *SlotMap) cachedRanges() map[NodeID][]SlotRange {
 func (m *SlotMap) Covered() bool { return m.Count() == NumSlots }
 
 // Count returns how many slots are assigned.
-func (m *SlotMap) Count() int {
-	n := 0
-	for _, c := range m.counts {
-		n += c
-	}
-	return n
-}
+func (m *SlotMap) Count() int { return m.assigned }
 
 // SlotRange is an inclusive range of slots.
 type SlotRange struct{ Start, End uint16 }

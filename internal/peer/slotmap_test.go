@@ -2,6 +2,7 @@ package peer
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -162,5 +163,38 @@ func TestSetRange(t *testing.T) {
 	}
 	if byRange.Primaries() != 2 || byRange.Count() != 151 {
 		t.Errorf("primaries %d, count %d", byRange.Primaries(), byRange.Count())
+	}
+}
+
+// TestSlotMapCountKept: Count (kept as slots change) equals the slots
+// with an owner, through claims, sets, unassignments and range sets.
+func TestSlotMapCountKept(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	ids := []NodeID{"", "a", "b", "c"}
+	var m SlotMap
+	for i := range 500 {
+		s := uint16(rng.IntN(NumSlots))
+		node := ids[rng.IntN(len(ids))]
+		switch rng.IntN(3) {
+		case 0:
+			m.Claim(s, node, rng.Uint64N(5))
+		case 1:
+			m.Set(s, node, rng.Uint64N(5))
+		default:
+			end := min(int(s)+rng.IntN(3000), NumSlots-1)
+			m.setRange(SlotRange{s, uint16(end)}, node, rng.Uint64N(5))
+		}
+		want := 0
+		for _, o := range m.owners {
+			if o.Node != "" {
+				want++
+			}
+		}
+		if got := m.Count(); got != want {
+			t.Fatalf("step %d: Count %d, %d slots assigned", i, got, want)
+		}
+		if i%50 == 0 && m.clone().Count() != want {
+			t.Fatalf("step %d: clone's Count %d, want %d", i, m.clone().Count(), want)
+		}
 	}
 }

@@ -213,6 +213,10 @@ type Engine struct {
 	sentLoad map[string]*Load
 	loadVer  uint64
 
+	// selfNode's cached answer, and the lifecycle state it was made for
+	node      *structs.Node
+	nodeState string
+
 	// owner side
 	owned     []bool      // slots owned at the last tick
 	graceTill []time.Time // per slot: end of its takeover grace
@@ -373,7 +377,13 @@ func (e *Engine) addTask(t *localTask) {
 	e.touch(t)
 }
 
+// selfNode describes this peer (read-only: shared by the loads and
+// admissions until the lifecycle state changes, so a load round compares
+// it with what a peer was last sent without encoding it).
 func (e *Engine) selfNode() *structs.Node {
+	if e.node != nil && e.nodeState == e.state {
+		return e.node
+	}
 	n := e.cfg.Node.Copy()
 	n.ID = e.cfg.ID
 	if n.Name == "" {
@@ -381,12 +391,13 @@ func (e *Engine) selfNode() *structs.Node {
 	}
 	n.Status = structs.NodeStatusReady
 	n.Drain = e.state == StateLeaving || e.state == StateExiting
+	e.node, e.nodeState = n, e.state
 	return n
 }
 
 func (e *Engine) load() *Load {
 	used, n := e.used()
-	return &Load{Node: e.selfNode(), Used: used, Tasks: n, HTTPAddr: e.cfg.HTTPAddr, State: e.state, Seq: e.seq}
+	return &Load{Node: e.selfNode(), Used: used, Tasks: n, HTTPAddr: e.cfg.HTTPAddr, State: e.state, Seq: e.seq, Wire: WireVersion}
 }
 
 // Linked tells the engine whether a stream to peer is up (Service's
@@ -428,22 +439,28 @@ func sameNode(a, b *Load) bool {
 	if a.HTTPAddr != b.HTTPAddr || (a.Node == nil) != (b.Node == nil) {
 		return false
 	}
-	if a.Node == nil {
-		return true
+	if a.Node == b.Node {
+		return true // the same (shared, unchanged) node
 	}
 	x, _ := json.Marshal(a.Node)
 	y, _ := json.Marshal(b.Node)
 	return string(x) == string(y)
 }
 
+// sendLoads sends this peer's load to every member: one message for
+// the round, shared by every member that gets it in full and one for
+// those that get a delta (the service encodes a message once, whatever
+// the number of receivers). Version numbers the rounds.
 func (e *Engine) sendLoads() {
 	l := e.load()
 	e.loads[e.cfg.ID] = &peerLoad{inc: e.inc, load: *l, seq: e.seq, at: e.now}
+	e.loadVer++
+	var full, delta *Message
 	for _, id := range e.cv.Members {
 		if id == e.cfg.ID {
 			continue
 		}
-		out := l
+		isDelta := false
 		if e.linked[id] {
 			last := e.sentLoad[id]
 			switch {
@@ -451,16 +468,25 @@ func (e *Engine) sendLoads() {
 			case sameLoad(last, l):
 				continue // nothing changed
 			default:
-				d := *l
-				d.Node, d.HTTPAddr, d.Delta = nil, "", true
-				out = &d
+				isDelta = true
 			}
 			e.sentLoad[id] = l
 		}
-		e.loadVer++
-		v := *out
-		v.Version = e.loadVer
-		e.send(id, &Message{Type: MsgLoad, From: e.cfg.ID, Inc: e.inc, Load: &v})
+		if isDelta {
+			if delta == nil {
+				d := *l
+				d.Node, d.HTTPAddr, d.Delta, d.Version = nil, "", true, e.loadVer
+				delta = &Message{Type: MsgLoad, From: e.cfg.ID, Inc: e.inc, Load: &d}
+			}
+			e.send(id, delta)
+			continue
+		}
+		if full == nil {
+			v := *l
+			v.Version = e.loadVer
+			full = &Message{Type: MsgLoad, From: e.cfg.ID, Inc: e.inc, Load: &v}
+		}
+		e.send(id, full)
 	}
 }
 

@@ -103,6 +103,9 @@ type Load struct {
 	// whole. A delta without a full load of the same incarnation before it
 	// is ignored (the sender sends a full one on every new stream).
 	Delta bool `json:"delta,omitempty"`
+	// Wire is the newest binary encoding of messages the sender reads
+	// (wire.go; 0: JSON only): peers send it binary batches from then on.
+	Wire uint8 `json:"wire,omitempty"`
 }
 
 // Admitted answers an admit.
@@ -171,13 +174,32 @@ const MaxBatch = 10000
 // packet on the cluster bus costs a connection.
 func EncodeBatch(ms []*Message) ([]byte, error) { return json.Marshal(ms) }
 
-// DecodeBatch parses a packet of EncodeBatch (or a single message) and
-// checks each message as Decode does. The array is read once, message by
-// message (not split into raw messages first), and at most MaxBatch.
+// DecodeBatch parses a packet of EncodeBatch, EncodeBinaryBatch (its
+// first byte tells them apart) or a single JSON message, and checks each
+// message as Decode does. A JSON array is read once, message by message
+// (not split into raw messages first), and at most MaxBatch.
 func DecodeBatch(b []byte) ([]*Message, error) {
+	ms, _, err := decodeBatch(b)
+	return ms, err
+}
+
+// decodeBatch is DecodeBatch, also saying whether the batch was binary.
+func decodeBatch(b []byte) ([]*Message, bool, error) {
 	if len(b) > MaxMessageSize {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadMessage, len(b), MaxMessageSize)
+		return nil, false, fmt.Errorf("%w: %d bytes, limit %d", ErrBadMessage, len(b), MaxMessageSize)
 	}
+	if len(b) > 0 && b[0] == wireV1 {
+		ms, err := decodeWireBatch(b)
+		return ms, true, err
+	}
+	if len(b) > 0 && b[0] < 0x20 && b[0] != ' ' && b[0] != '\t' && b[0] != '\n' && b[0] != '\r' {
+		return nil, false, fmt.Errorf("%w: unknown encoding version byte %#x (this peer reads JSON and %#x)", ErrBadMessage, b[0], wireV1)
+	}
+	ms, err := decodeJSONBatch(b)
+	return ms, false, err
+}
+
+func decodeJSONBatch(b []byte) ([]*Message, error) {
 	i := 0
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++

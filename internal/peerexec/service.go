@@ -1,6 +1,7 @@
 package peerexec
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -60,12 +61,15 @@ type Service struct {
 	scheme  string       // of other peers' APIs: http or https
 	logger  *log.Logger
 
-	mu       sync.Mutex
-	eng      *Engine               // guarded by mu
-	cv       ClusterView           // guarded by mu: the view of the last tick
-	owners   []string              // guarded by mu: slot owners of cv
-	routes   any                   // guarded by mu: the routing snapshot owners were read from
-	outbox   map[string][]*Message // guarded by mu: messages of the current step, per peer
+	mu     sync.Mutex
+	eng    *Engine               // guarded by mu
+	cv     ClusterView           // guarded by mu: the view of the last tick
+	owners []string              // guarded by mu: slot owners of cv
+	routes any                   // guarded by mu: the routing snapshot owners were read from
+	outbox map[string][]*Message // guarded by mu: messages of the current step, per peer
+	// wire: the peers that read binary batches (they said so in a load,
+	// or sent one); the others get JSON. Guarded by mu.
+	wire     map[string]bool
 	replicas atomic.Int32
 
 	leaving atomic.Bool
@@ -271,26 +275,16 @@ func (s *Service) send(to string, m *Message) {
 	s.outbox[to] = append(s.outbox[to], m)
 }
 
+// packet is an encoded batch for one peer.
+type packet struct {
+	to string
+	b  []byte
+}
+
 // unlock encodes the step's messages (under mu: they point into the
 // engine's state), releases mu, then sends each peer's packets.
 func (s *Service) unlock() {
-	type packet struct {
-		to string
-		b  []byte
-	}
-	var packets []packet
-	for to, ms := range s.outbox {
-		for len(ms) > 0 {
-			n := min(len(ms), 500) // packets well under MaxMessageSize
-			b, err := EncodeBatch(ms[:n])
-			ms = ms[n:]
-			if err != nil {
-				s.logger.Printf("exec: encode: %v", err)
-				continue
-			}
-			packets = append(packets, packet{to, b})
-		}
-	}
+	packets := s.packets()
 	s.outbox = nil
 	s.mu.Unlock()
 	for _, p := range packets {
@@ -300,13 +294,107 @@ func (s *Service) unlock() {
 	}
 }
 
+// packets encodes the step's messages into each peer's packets (under
+// mu): binary for the peers that read it, JSON for the others. A message
+// sent to several peers (a load) is encoded once per encoding.
+func (s *Service) packets() []packet {
+	var packets []packet
+	var bin, js map[*Message][]byte // encoded messages, by encoding
+	binc, jsc := &bin, &js
+	if len(s.outbox) < 2 {
+		binc, jsc = nil, nil // one peer: nothing is shared
+	}
+	var entries [][]byte
+	for to, ms := range s.outbox {
+		binary := s.wire[to]
+		for len(ms) > 0 {
+			n := min(len(ms), 500) // packets well under MaxMessageSize
+			entries = entries[:0]
+			var err error
+			for _, m := range ms[:n] {
+				var e []byte
+				if binary {
+					e, err = encodeOnce(binc, m, func(m *Message) ([]byte, error) { return appendWireEntry(nil, m) })
+				} else {
+					e, err = encodeOnce(jsc, m, func(m *Message) ([]byte, error) { return json.Marshal(m) })
+				}
+				if err != nil {
+					break
+				}
+				entries = append(entries, e)
+			}
+			ms = ms[n:]
+			if err != nil {
+				s.logger.Printf("exec: encode: %v", err)
+				continue
+			}
+			if binary {
+				packets = append(packets, packet{to, joinWire(entries)})
+			} else {
+				packets = append(packets, packet{to, joinJSON(entries)})
+			}
+		}
+	}
+	return packets
+}
+
+// encodeOnce returns m's encoding from *cache, encoding it (and keeping
+// it) the first time; a nil cache keeps nothing.
+func encodeOnce(cache *map[*Message][]byte, m *Message, enc func(*Message) ([]byte, error)) ([]byte, error) {
+	if cache == nil {
+		return enc(m)
+	}
+	if b, ok := (*cache)[m]; ok {
+		return b, nil
+	}
+	b, err := enc(m)
+	if err != nil {
+		return nil, err
+	}
+	if *cache == nil {
+		*cache = map[*Message][]byte{}
+	}
+	(*cache)[m] = b
+	return b, nil
+}
+
+// maxWirePeers bounds the peers remembered as reading binary batches.
+const maxWirePeers = 4096
+
+// noteWire remembers which encoding a peer reads, from what it sent
+// (under mu): a binary batch, or a JSON load announcing (or not) that it
+// reads one. A peer restarted with an older version goes back to JSON.
+func (s *Service) noteWire(ms []*Message, binary bool) {
+	for _, m := range ms {
+		reads := binary
+		if !binary {
+			if m.Type != MsgLoad {
+				continue
+			}
+			reads = m.Load.Wire >= WireVersion
+		}
+		if s.wire[m.From] == reads {
+			continue
+		}
+		if s.wire == nil {
+			s.wire = map[string]bool{}
+		}
+		if !reads {
+			delete(s.wire, m.From)
+		} else if len(s.wire) < maxWirePeers {
+			s.wire[m.From] = true
+		}
+	}
+}
+
 func (s *Service) receive(b []byte) {
-	ms, err := DecodeBatch(b)
+	ms, binary, err := decodeBatch(b)
 	if err != nil {
 		s.logger.Printf("exec: %v", err)
 		return
 	}
 	s.mu.Lock()
+	s.noteWire(ms, binary)
 	stale := s.cluster.RoutingSnapshot() != s.routes
 	s.mu.Unlock()
 	if stale {

@@ -152,6 +152,8 @@ type sim struct {
 
 	ver    uint64       // bumped at every change of the slot owners or failures
 	cached *ClusterView // current() at ver
+
+	sent int // messages delivered: every other one goes binary
 }
 
 // newSim starts primaries peers with replicas each (slots split evenly).
@@ -205,12 +207,17 @@ func (s *sim) after(d time.Duration, fn func()) {
 func (s *sim) cut(a, b string) bool { return s.peers[a].side != s.peers[b].side }
 
 // deliver sends a message through the network: encoded and decoded (as
-// on the wire), delayed, maybe dropped.
+// on the wire: JSON and binary by turns), delayed, maybe dropped.
 func (s *sim) deliver(from, to string, m *Message) {
 	if s.rng.Float64() < s.drop {
 		return
 	}
-	b, err := Encode(m)
+	s.sent++
+	encode := Encode
+	if s.sent%2 == 0 {
+		encode = func(m *Message) ([]byte, error) { return EncodeBinaryBatch([]*Message{m}) }
+	}
+	b, err := encode(m)
 	if err != nil {
 		s.t.Fatalf("encode: %v", err)
 	}
@@ -220,11 +227,11 @@ func (s *sim) deliver(from, to string, m *Message) {
 		if dst == nil || !dst.up || !src.up || s.cut(from, to) {
 			return
 		}
-		dm, err := Decode(b)
-		if err != nil {
-			s.t.Fatalf("decode: %v", err)
+		dms, err := DecodeBatch(b)
+		if err != nil || len(dms) != 1 {
+			s.t.Fatalf("decode: %v (%d messages)", err, len(dms))
 		}
-		dst.eng.Step(s.now, s.view(dst), dm)
+		dst.eng.Step(s.now, s.view(dst), dms[0])
 	})
 }
 

@@ -24,7 +24,8 @@ import (
 // to the other's HTTP API (GET /v1/peer/stream, upgraded like a
 // WebSocket: the API's TLS and credentials cover it), and both send
 // length-prefixed frames on it. A frame is a 4-byte big-endian length and
-// that many bytes of EncodeBatch; length 0 is a keepalive. Until a stream
+// that many bytes of a batch (EncodeBatch, or EncodeBinaryBatch for a
+// peer that reads it); length 0 is a keepalive. Until a stream
 // is up (the dialer learns the other's HTTP address from its first load,
 // which travels on the bus), and whenever one is down, messages go on the
 // bus as before.
