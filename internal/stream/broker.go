@@ -214,8 +214,11 @@ type span struct{ i, start, end int }
 const slabBytes = 256 << 10
 
 // maxScratch is the largest scratch buffer kept between entries; a larger
-// one (an entry of some tens of thousands of events) is let go.
-const maxScratch = 4 << 20
+// one (an entry of more than ~50,000 events) is let go. A c1m-like run's
+// plan entries (several plans of 1,000 placements each) take a few MiB:
+// with a limit of 4 MiB the buffer was let go and grown again, by
+// doubling, for most of them.
+const maxScratch = 16 << 20
 
 // append encodes events and adds them to the ring as one batch.
 //
