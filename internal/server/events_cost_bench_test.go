@@ -44,11 +44,10 @@ func derivedEntries(b *testing.B, eb *eventBench, n int) []derivedEntry {
 // allocations of the timed part per event (MemStats count every
 // goroutine's, the broker's included).
 type perEvent struct {
-	b        *testing.B
-	mem      runtime.MemStats
-	cpu      int64
-	start    time.Time
-	finished bool
+	b     *testing.B
+	mem   runtime.MemStats
+	cpu   int64
+	start time.Time
 }
 
 func startPerEvent(b *testing.B) *perEvent {

@@ -233,7 +233,8 @@ const maxScratch = 16 << 20
 func (b *Broker) append(index uint64, events []*Event) {
 	kept := events[:0]
 	spans := b.spans[:0]
-	buf := append(b.scratch[:0], `{"index":`...)
+	buf := b.scratch[:0]
+	buf = append(buf, `{"index":`...)
 	buf = strconv.AppendUint(buf, index, 10)
 	buf = append(buf, `,"events":[`...)
 	head := len(buf)
