@@ -97,9 +97,12 @@ type Broker struct {
 	cfg    Config
 	logger *slog.Logger
 	queue  chan published
-	// perEvent is the bytes to reserve per event when encoding a batch
-	// (the broker's goroutine only).
-	perEvent int
+	// scratch is where a batch is encoded, spans where its events lie in
+	// it, and slab the unused end of the buffer finished lines are copied
+	// into (the broker's goroutine only: Broker.keep).
+	scratch []byte
+	spans   []span
+	slab    []byte
 
 	// active is true while events are recorded: someone subscribes, or
 	// the last one left less than Linger ago. The FSM reads it on every
@@ -146,15 +149,14 @@ func New(cfg Config) (*Broker, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Broker{
-		cfg:      cfg,
-		perEvent: 256,
-		logger:   cfg.Logger,
-		queue:    make(chan published, cfg.QueueLen),
-		ring:     newRing(cfg.MaxBatches),
-		notify:   make(chan struct{}),
-		subs:     map[*Subscription]struct{}{},
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		cfg:    cfg,
+		logger: cfg.Logger,
+		queue:  make(chan published, cfg.QueueLen),
+		ring:   newRing(cfg.MaxBatches),
+		notify: make(chan struct{}),
+		subs:   map[*Subscription]struct{}{},
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 	return b, nil
 }
@@ -204,15 +206,34 @@ func (b *Broker) run() {
 	}
 }
 
+// span is where event i of a batch lies in the broker's scratch buffer.
+type span struct{ i, start, end int }
+
+// slabBytes is the size of the buffers the encodings of small entries
+// share; a line of more than an eighth of it gets its own.
+const slabBytes = 256 << 10
+
+// maxScratch is the largest scratch buffer kept between entries; a larger
+// one (an entry of more than ~50,000 events) is let go. A c1m-like run's
+// plan entries (several plans of 1,000 placements each) take a few MiB:
+// with a limit of 4 MiB the buffer was let go and grown again, by
+// doubling, for most of them.
+const maxScratch = 16 << 20
+
 // append encodes events and adds them to the ring as one batch.
+//
+// The events are encoded into the broker's scratch buffer laid out as
+// the stream's line, {"index":N,"events":[e1,e2,...]}, so a subscriber
+// that takes every event of the entry writes that line as it is; the
+// line is then copied to memory of exactly its size (keep), of which the
+// events' encodings are slices. Encoding in place into a buffer sized
+// ahead reserved an eighth more than an entry's events took, and grew
+// (leaving the first buffer to the events encoded before) when an entry's
+// events were larger than the last ones'.
 func (b *Broker) append(index uint64, events []*Event) {
 	kept := events[:0]
-	// The events are encoded into one buffer laid out as the stream's
-	// line, {"index":N,"events":[e1,e2,...]}, so a subscriber that takes
-	// every event of the entry writes that line as it is; the buffer is
-	// sized from the last batches' events (when it grows, the events
-	// encoded before keep the old one).
-	buf := make([]byte, 0, 32+len(events)*b.perEvent)
+	spans := b.spans[:0]
+	buf := b.scratch[:0]
 	buf = append(buf, `{"index":`...)
 	buf = strconv.AppendUint(buf, index, 10)
 	buf = append(buf, `,"events":[`...)
@@ -223,29 +244,52 @@ func (b *Broker) append(index uint64, events []*Event) {
 		if len(kept) > 0 {
 			buf = append(buf, ',')
 		}
-		var err error
-		if buf, err = e.encode(buf); err != nil {
+		out, err := e.appendJSON(buf, e.Payload)
+		if err != nil {
 			b.logger.Error("event not encoded", "error", err)
 			buf = buf[:n]
 			continue
 		}
+		spans = append(spans, span{i: len(kept), start: len(buf), end: len(out)})
+		buf = out
 		kept = append(kept, e)
 	}
 	size := len(buf) - head
 	var line []byte
 	if len(kept) > 0 {
 		buf = append(buf, "]}\n"...)
-		line = buf
-		b.perEvent = max(64, min(64<<10, size/len(kept)*9/8))
-	}
-	if b.full.Load() > 0 {
-		var full []byte
-		for _, e := range kept {
-			n := len(full)
-			full, _ = e.encodeFull(full) // on error, EncodedFor sends the summary
-			size += len(full) - n
+		line = b.keep(buf)
+		for _, sp := range spans {
+			kept[sp.i].encoded = line[sp.start:sp.end:sp.end]
 		}
 	}
+	if b.full.Load() > 0 {
+		buf, spans = buf[:0], spans[:0]
+		for i, e := range kept {
+			if e.Full == nil {
+				continue
+			}
+			out, err := e.appendJSON(buf, e.Full)
+			if err != nil {
+				continue // EncodedFor sends the summary
+			}
+			spans = append(spans, span{i: i, start: len(buf), end: len(out)})
+			buf = out
+		}
+		if len(spans) > 0 {
+			full := b.keep(buf)
+			for _, sp := range spans {
+				kept[sp.i].encodedFull = full[sp.start:sp.end:sp.end]
+			}
+			size += len(buf)
+		}
+	}
+	if cap(buf) <= maxScratch {
+		b.scratch = buf[:0]
+	} else {
+		b.scratch = nil
+	}
+	b.spans = spans[:0]
 	batch := &Batch{Index: index, Events: kept, line: line, size: size}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -257,6 +301,25 @@ func (b *Broker) append(index uint64, events []*Event) {
 	}
 	close(b.notify)
 	b.notify = make(chan struct{})
+}
+
+// keep copies p to memory the ring may hold: its own allocation for a
+// large line, otherwise the next bytes of a slab shared with the lines of
+// other entries, so small entries do not cost an allocation each. A slab
+// is freed once the ring let go of every line in it, so it holds at most
+// two slabs more than the ring counts (the oldest, partly evicted, and
+// the one being filled).
+func (b *Broker) keep(p []byte) []byte {
+	if len(p) > slabBytes/8 {
+		// Not zeroed first, unlike make: every byte is copied over.
+		return append([]byte(nil), p...)
+	}
+	if len(p) > cap(b.slab)-len(b.slab) {
+		b.slab = make([]byte, 0, slabBytes)
+	}
+	start := len(b.slab)
+	b.slab = append(b.slab, p...)
+	return b.slab[start:len(b.slab):len(b.slab)]
 }
 
 // evicted drops the subscribers that had not read a batch leaving the

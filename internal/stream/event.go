@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -112,56 +113,38 @@ func (e *Event) EncodedFor(full bool) []byte {
 	return b
 }
 
-// encode appends the event's JSON to buf (shared by the events of a
-// batch: one allocation for them all) and keeps it as the event's
-// encoding; it returns buf extended, or unchanged on error.
-func (e *Event) encode(buf []byte) ([]byte, error) {
-	start := len(buf)
-	out, err := e.appendJSON(buf, e.Payload)
-	if err != nil {
-		return buf, err
-	}
-	// Capped, so nothing appended to buf later can write into it.
-	e.encoded = out[start:len(out):len(out)]
-	return out, nil
-}
-
-// encodeFull is encode for the full payload (a no-op without one).
-func (e *Event) encodeFull(buf []byte) ([]byte, error) {
-	if e.Full == nil {
-		return buf, nil
-	}
-	start := len(buf)
-	out, err := e.appendJSON(buf, e.Full)
-	if err != nil {
-		return buf, err
-	}
-	e.encodedFull = out[start:len(out):len(out)]
-	return out, nil
-}
-
-// appendJSON appends the event with payload p (WireEvent's shape).
+// appendJSON appends the event with payload p (WireEvent's shape). The
+// envelope's keys are written as constants and every write returns the
+// slice (no object kept in memory between fields): see JSONObject.
 func (e *Event) appendJSON(dst []byte, p any) ([]byte, error) {
-	o := OpenObject(dst)
-	o.String("topic", string(e.Topic))
-	o.String("type", e.Type)
-	o.String("key", e.Key)
-	o.StringOmitEmpty("namespace", e.Namespace)
-	o.Uint("index", e.Index)
+	dst = append(dst, `{"topic":`...)
+	dst = AppendString(dst, string(e.Topic))
+	dst = append(dst, `,"type":`...)
+	dst = AppendString(dst, e.Type)
+	dst = append(dst, `,"key":`...)
+	dst = AppendString(dst, e.Key)
+	if e.Namespace != "" {
+		dst = append(dst, `,"namespace":`...)
+		dst = AppendString(dst, e.Namespace)
+	}
+	dst = append(dst, `,"index":`...)
+	dst = strconv.AppendUint(dst, e.Index, 10)
 	switch p := p.(type) {
 	case nil:
 	case JSONAppender:
-		o.Value("payload", p)
+		dst = append(dst, `,"payload":`...)
+		dst = p.AppendJSON(dst)
 	default:
 		b, err := json.Marshal(p)
 		if err != nil {
 			return nil, fmt.Errorf("event %s %s %s at %d: %w", e.Topic, e.Type, e.Key, e.Index, err)
 		}
 		if string(b) != "null" {
-			o.Raw("payload", b)
+			dst = append(dst, `,"payload":`...)
+			dst = append(dst, b...)
 		}
 	}
-	return o.Close(), nil
+	return append(dst, '}'), nil
 }
 
 // WireEvent is an event as a client reads it (api.Event).

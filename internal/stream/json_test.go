@@ -70,9 +70,11 @@ func TestEventEncoding(t *testing.T) {
 			`{"topic":"Node","type":"NodeDrain","key":"n1","index":4}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := tc.e.encode([]byte("before")); err != nil {
+			b, err := tc.e.appendJSON([]byte("before"), tc.e.Payload)
+			if err != nil {
 				t.Fatal(err)
 			}
+			tc.e.encoded = b[len("before"):]
 			if got := string(tc.e.Encoded()); got != tc.want {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
 			}
@@ -86,7 +88,7 @@ func TestEventEncoding(t *testing.T) {
 		})
 	}
 	bad := Event{Topic: TopicJob, Type: "JobPurged", Key: "web", Payload: func() {}}
-	if _, err := bad.encode(nil); err == nil {
+	if _, err := bad.appendJSON(nil, bad.Payload); err == nil {
 		t.Error("a payload encoding/json cannot encode gave no error")
 	}
 }
@@ -225,5 +227,30 @@ func TestBatchLine(t *testing.T) {
 	}
 	if sb.Line() != nil || len(sb.Events) != 1 || string(sb.Events[0].Encoded()) != string(batch.Events[1].Encoded()) {
 		t.Errorf("filtered batch: line %q, events %d", sb.Line(), len(sb.Events))
+	}
+}
+
+// plainWord agrees with the byte table for every byte at every position,
+// and for every pair of neighbouring bytes (where a borrow could carry a
+// flag from one byte to the next).
+func TestPlainWord(t *testing.T) {
+	word := func(b [8]byte) uint64 {
+		var x uint64
+		for i := range b {
+			x |= uint64(b[i]) << (8 * i)
+		}
+		return x
+	}
+	fill := [8]byte{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}
+	for pos := range 7 {
+		for c1 := range 256 {
+			for c2 := range 256 {
+				b := fill
+				b[pos], b[pos+1] = byte(c1), byte(c2)
+				if got, want := plainWord(word(b)), plain[c1] && plain[c2]; got != want {
+					t.Fatalf("plainWord(%q) = %v, want %v", b[:], got, want)
+				}
+			}
+		}
 	}
 }
