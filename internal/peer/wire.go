@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/gantry-project/gantry/internal/binwire"
 )
 
 // The binary encoding of protocol messages on the cluster bus. Every
@@ -131,35 +133,35 @@ func decodeMessage(b []byte) (Message, bool, error) {
 // decodeWire decodes a binary message (b[0] == wireV1). The node's Step
 // checks what it means (IDs, roles, slot ranges).
 func decodeWire(b []byte) (Message, error) {
-	d := &wireDec{b: b, off: 1}
+	d := &wireDec{binwire.Decoder{B: b, Off: 1}}
 	var m Message
 	if len(b) < 2 {
 		return m, fmt.Errorf("%w: %d bytes", errBadWire, len(b))
 	}
 	m.Type = MsgType(b[1])
-	d.off = 2
-	f := d.uv("flags")
-	if d.err == nil && f&^wfAll != 0 {
-		d.fail("flags %#x: unknown bits", f)
+	d.Off = 2
+	f := d.Uvarint("flags")
+	if d.Err == nil && f&^wfAll != 0 {
+		d.Fail("flags %#x: unknown bits", f)
 	}
 	m.Forced = f&wfForced != 0
 	m.From = NodeID(d.str("from", maxWireID))
 	if f&wfTo != 0 {
 		m.To = NodeID(d.str("to", maxWireID))
 	}
-	m.CurrentEpoch = d.uv("current epoch")
-	m.ConfigEpoch = d.uv("config epoch")
+	m.CurrentEpoch = d.Uvarint("current epoch")
+	m.ConfigEpoch = d.Uvarint("config epoch")
 	m.Addr = d.str("addr", maxWireAddr)
-	port := d.uv("bus port")
-	if d.err == nil && port > 65535 {
-		d.fail("bus port %d", port)
+	port := d.Uvarint("bus port")
+	if d.Err == nil && port > 65535 {
+		d.Fail("bus port %d", port)
 	}
 	m.BusPort = int(port)
-	m.Role = Role(d.byte("role"))
+	m.Role = Role(d.Byte("role"))
 	if f&wfPrimary != 0 {
 		m.Primary = NodeID(d.str("primary", maxWireID))
 	}
-	m.Offset = d.uv("offset")
+	m.Offset = d.Uvarint("offset")
 	if n := d.count("slot ranges", NumSlots, 2); n > 0 {
 		m.Slots = make([]SlotRange, n)
 		for i := range m.Slots {
@@ -175,95 +177,53 @@ func decodeWire(b []byte) (Message, error) {
 	if f&wfSubject != 0 {
 		m.Subject = NodeID(d.str("subject", maxWireID))
 	}
-	if d.err == nil && d.off != len(b) {
-		d.fail("%d bytes after the message", len(b)-d.off)
+	if d.Err == nil && d.Off != len(b) {
+		d.Fail("%d bytes after the message", len(b)-d.Off)
 	}
-	if d.err != nil {
-		return Message{}, fmt.Errorf("%w: %s: %w", errBadWire, m.Type, d.err)
+	if d.Err != nil {
+		return Message{}, fmt.Errorf("%w: %s: %w", errBadWire, m.Type, d.Err)
 	}
 	return m, nil
 }
 
 // wireDec reads a binary message; the first error sticks (later reads
 // give zero values).
-type wireDec struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (d *wireDec) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf(format, args...)
-	}
-}
-
-func (d *wireDec) uv(what string) uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b[d.off:])
-	if n <= 0 {
-		d.fail("%s: truncated or overlong varint", what)
-		return 0
-	}
-	d.off += n
-	return v
-}
-
-func (d *wireDec) byte(what string) byte {
-	if d.err != nil {
-		return 0
-	}
-	if d.off >= len(d.b) {
-		d.fail("%s: truncated", what)
-		return 0
-	}
-	d.off++
-	return d.b[d.off-1]
-}
+type wireDec struct{ binwire.Decoder }
 
 func (d *wireDec) str(what string, limit int) string {
-	n := d.uv(what)
-	if d.err != nil {
+	n := d.Uvarint(what)
+	if d.Err != nil {
 		return ""
 	}
 	if n > uint64(limit) {
-		d.fail("%s: %d bytes, limit %d", what, n, limit)
+		d.Fail("%s: %d bytes, limit %d", what, n, limit)
 		return ""
 	}
-	if n > uint64(len(d.b)-d.off) {
-		d.fail("%s: %d bytes wanted, %d left", what, n, len(d.b)-d.off)
+	if n > uint64(len(d.B)-d.Off) {
+		d.Fail("%s: %d bytes wanted, %d left", what, n, len(d.B)-d.Off)
 		return ""
 	}
-	s := string(d.b[d.off : d.off+int(n)])
-	d.off += int(n)
+	s := string(d.B[d.Off : d.Off+int(n)])
+	d.Off += int(n)
 	return s
 }
 
 // count reads a list's length: at most limit, and no more than the bytes
 // left allow at minBytes per item.
 func (d *wireDec) count(what string, limit, minBytes int) int {
-	n := d.uv(what)
-	if d.err != nil {
+	n := d.Uvarint(what)
+	if d.Err != nil {
 		return 0
 	}
 	if n > uint64(limit) {
-		d.fail("%s: %d, limit %d", what, n, limit)
+		d.Fail("%s: %d, limit %d", what, n, limit)
 		return 0
 	}
-	if n*uint64(minBytes) > uint64(len(d.b)-d.off) {
-		d.fail("%s: %d cannot fit the %d bytes left", what, n, len(d.b)-d.off)
+	if n*uint64(minBytes) > uint64(len(d.B)-d.Off) {
+		d.Fail("%s: %d cannot fit the %d bytes left", what, n, len(d.B)-d.Off)
 		return 0
 	}
 	return int(n)
 }
 
-func (d *wireDec) slot(what string) uint16 {
-	v := d.uv(what)
-	if d.err == nil && v >= NumSlots {
-		d.fail("%s %d: slots are below %d", what, v, NumSlots)
-		return 0
-	}
-	return uint16(v)
-}
+func (d *wireDec) slot(what string) uint16 { return d.Slot(what, NumSlots) }

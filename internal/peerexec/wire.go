@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/gantry-project/gantry/internal/binwire"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -358,22 +359,22 @@ func (w *wenc) report(r *Report) {
 // decodeWireBatch decodes a binary batch (b[0] == wireV1) and checks
 // each message as Decode does.
 func decodeWireBatch(b []byte) ([]*Message, error) {
-	d := &wdec{b: b, off: 1}
-	n := d.uv("message count")
-	if d.err == nil && n > MaxBatch {
+	d := &wdec{binwire.Decoder{B: b, Off: 1}}
+	n := d.Uvarint("message count")
+	if d.Err == nil && n > MaxBatch {
 		return nil, fmt.Errorf("%w: %d messages in a batch, limit %d", ErrBadMessage, n, MaxBatch)
 	}
-	if d.err == nil && n > uint64(len(b)-d.off) {
-		d.fail("%d messages cannot fit the %d bytes left", n, len(b)-d.off)
+	if d.Err == nil && n > uint64(len(b)-d.Off) {
+		d.Fail("%d messages cannot fit the %d bytes left", n, len(b)-d.Off)
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadMessage, d.err)
+	if d.Err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadMessage, d.Err)
 	}
 	out := make([]*Message, 0, n)
 	for i := range n {
-		e := d.bytes(d.uv("message length"), "message")
-		if d.err != nil {
-			return nil, fmt.Errorf("%w: message %d of %d: %w", ErrBadMessage, i, n, d.err)
+		e := d.Bytes(d.Uvarint("message length"), "message")
+		if d.Err != nil {
+			return nil, fmt.Errorf("%w: message %d of %d: %w", ErrBadMessage, i, n, d.Err)
 		}
 		m, err := decodeWireEntry(e)
 		if err != nil {
@@ -384,8 +385,8 @@ func decodeWireBatch(b []byte) ([]*Message, error) {
 		}
 		out = append(out, m)
 	}
-	if d.off != len(b) {
-		return nil, fmt.Errorf("%w: %d bytes after the batch", ErrBadMessage, len(b)-d.off)
+	if d.Off != len(b) {
+		return nil, fmt.Errorf("%w: %d bytes after the batch", ErrBadMessage, len(b)-d.Off)
 	}
 	return out, nil
 }
@@ -402,7 +403,7 @@ func decodeWireEntry(e []byte) (*Message, error) {
 		}
 		return m, nil
 	}
-	d := &wdec{b: e, off: 1}
+	d := &wdec{binwire.Decoder{B: e, Off: 1}}
 	m := &Message{}
 	switch e[0] {
 	case wtLoad:
@@ -426,11 +427,11 @@ func decodeWireEntry(e []byte) (*Message, error) {
 	case MsgAdmit:
 		d.admit(m)
 	case MsgAdmitted:
-		switch f := d.uv("admitted form"); {
-		case d.err != nil:
+		switch f := d.Uvarint("admitted form"); {
+		case d.Err != nil:
 		case f == afList:
 			n := d.count("answers", maxAdmits, false)
-			if d.err == nil {
+			if d.Err == nil {
 				m.Answers = make([]Admitted, n)
 				for i := range m.Answers {
 					d.answer(&m.Answers[i])
@@ -440,11 +441,11 @@ func decodeWireEntry(e []byte) (*Message, error) {
 			m.Admitted = new(Admitted)
 			d.answer(m.Admitted)
 		default:
-			d.fail("admitted form %d is not 0 or 1", f)
+			d.Fail("admitted form %d is not 0 or 1", f)
 		}
 	case MsgStop:
 		n := d.count("stops", maxStopIDs, false)
-		if d.err == nil {
+		if d.Err == nil {
 			m.Stop = make([]StopRequest, n)
 			for i := range m.Stop {
 				s := &m.Stop[i]
@@ -456,83 +457,34 @@ func decodeWireEntry(e []byte) (*Message, error) {
 	case MsgReport:
 		m.Report = d.report()
 	}
-	if d.err == nil && d.off != len(e) {
-		d.fail("%d bytes after the %s message", len(e)-d.off, m.Type)
+	if d.Err == nil && d.Off != len(e) {
+		d.Fail("%d bytes after the %s message", len(e)-d.Off, m.Type)
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("%s message: %w", m.Type, d.err)
+	if d.Err != nil {
+		return nil, fmt.Errorf("%s message: %w", m.Type, d.Err)
 	}
 	return m, nil
 }
 
 // wdec reads a binary message. The first error sticks: later reads give
-// zero values, and the caller checks err at the end.
-type wdec struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (d *wdec) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf(format, args...)
-	}
-}
-
-func (d *wdec) uv(what string) uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b[d.off:])
-	if n <= 0 {
-		d.fail("%s: truncated or overlong varint", what)
-		return 0
-	}
-	d.off += n
-	return v
-}
-
-func (d *wdec) v(what string) int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b[d.off:])
-	if n <= 0 {
-		d.fail("%s: truncated or overlong varint", what)
-		return 0
-	}
-	d.off += n
-	return v
-}
+// zero values, and the caller checks Err at the end.
+type wdec struct{ binwire.Decoder }
 
 func (d *wdec) int(what string) int {
-	v := d.v(what)
+	v := d.Varint(what)
 	if int64(int(v)) != v {
-		d.fail("%s: %d does not fit an int", what, v)
+		d.Fail("%s: %d does not fit an int", what, v)
 		return 0
 	}
 	return int(v)
 }
 
-func (d *wdec) bytes(n uint64, what string) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)-d.off) {
-		d.fail("%s: %d bytes wanted, %d left", what, n, len(d.b)-d.off)
-		return nil
-	}
-	b := d.b[d.off : d.off+int(n)]
-	d.off += int(n)
-	return b
-}
-
 func (d *wdec) str(what string) string {
-	n := d.uv(what)
-	if d.err == nil && n > maxWireString {
-		d.fail("%s: string of %d bytes, limit %d", what, n, maxWireString)
+	n := d.Uvarint(what)
+	if d.Err == nil && n > maxWireString {
+		d.Fail("%s: string of %d bytes, limit %d", what, n, maxWireString)
 	}
-	return intern(d.bytes(n, what))
+	return intern(d.Bytes(n, what))
 }
 
 // intern returns the status and state words every report repeats without
@@ -562,8 +514,8 @@ func intern(b []byte) string {
 // count reads a list length: at most limit, and (each item taking at
 // least one byte) at most what is left; -1 for nil when nilable.
 func (d *wdec) count(what string, limit int, nilable bool) int {
-	n := d.uv(what)
-	if d.err != nil {
+	n := d.Uvarint(what)
+	if d.Err != nil {
 		return 0
 	}
 	if nilable {
@@ -573,26 +525,26 @@ func (d *wdec) count(what string, limit int, nilable bool) int {
 		n--
 	}
 	if n > uint64(limit) {
-		d.fail("%s: %d items, limit %d", what, n, limit)
+		d.Fail("%s: %d items, limit %d", what, n, limit)
 		return 0
 	}
-	if n > uint64(len(d.b)-d.off) {
-		d.fail("%s: %d items cannot fit the %d bytes left", what, n, len(d.b)-d.off)
+	if n > uint64(len(d.B)-d.Off) {
+		d.Fail("%s: %d items cannot fit the %d bytes left", what, n, len(d.B)-d.Off)
 		return 0
 	}
 	return int(n)
 }
 
 func (d *wdec) flags(what string, all uint64) uint64 {
-	f := d.uv(what)
+	f := d.Uvarint(what)
 	if f&^all != 0 {
-		d.fail("%s %#x: unknown bits", what, f)
+		d.Fail("%s %#x: unknown bits", what, f)
 	}
 	return f
 }
 
 func (d *wdec) res(what string) structs.Resources {
-	return structs.Resources{CPU: d.v(what + " cpu"), MemoryMB: d.v(what + " memory_mb")}
+	return structs.Resources{CPU: d.Varint(what + " cpu"), MemoryMB: d.Varint(what + " memory_mb")}
 }
 
 func (d *wdec) load() *Load {
@@ -600,54 +552,54 @@ func (d *wdec) load() *Load {
 	f := d.flags("load flags", lfAll)
 	l.Delta = f&lfDelta != 0
 	if f&lfNode != 0 {
-		doc := d.bytes(d.uv("load node"), "load node")
-		if d.err == nil {
+		doc := d.Bytes(d.Uvarint("load node"), "load node")
+		if d.Err == nil {
 			if err := json.Unmarshal(doc, &l.Node); err != nil {
-				d.fail("load node: %w", err)
+				d.Fail("load node: %w", err)
 			}
 		}
-		if d.err == nil && l.Node == nil {
-			d.fail("load node: null")
+		if d.Err == nil && l.Node == nil {
+			d.Fail("load node: null")
 		}
 	}
 	l.Used = d.res("load used")
 	l.Tasks = d.int("load tasks")
 	l.HTTPAddr = d.str("load http_addr")
 	l.State = d.str("load state")
-	l.Seq = d.uv("load seq")
-	l.Version = d.uv("load version")
-	w := d.uv("load wire")
+	l.Seq = d.Uvarint("load seq")
+	l.Version = d.Uvarint("load version")
+	w := d.Uvarint("load wire")
 	if w > 255 {
-		d.fail("load wire %d", w)
+		d.Fail("load wire %d", w)
 	}
 	l.Wire = uint8(w)
 	return l
 }
 
 func (d *wdec) admit(m *Message) {
-	doc := d.bytes(d.uv("admit job"), "admit job")
-	if d.err != nil {
+	doc := d.Bytes(d.Uvarint("admit job"), "admit job")
+	if d.Err != nil {
 		return
 	}
 	if err := json.Unmarshal(doc, &m.Job); err != nil {
-		d.fail("admit job: %w", err)
+		d.Fail("admit job: %w", err)
 		return
 	}
 	if m.Job == nil {
-		d.fail("admit job: null")
+		d.Fail("admit job: null")
 		return
 	}
-	body := d.bytes(d.uv("admit copies"), "admit copies")
-	if d.err != nil {
+	body := d.Bytes(d.Uvarint("admit copies"), "admit copies")
+	if d.Err != nil {
 		return
 	}
 	req, err := structs.DecodePlanBatch(body)
 	if err != nil {
-		d.fail("admit copies: %w", err)
+		d.Fail("admit copies: %w", err)
 		return
 	}
 	if len(req.Plans) != 1 || req.Plans[0] == nil || req.Plans[0].Allocs == nil {
-		d.fail("admit copies: want one list of copies")
+		d.Fail("admit copies: want one list of copies")
 		return
 	}
 	m.Allocs = req.Plans[0].Allocs // check gives each its job
@@ -658,33 +610,26 @@ func (d *wdec) answer(a *Admitted) {
 	f := d.flags("answer flags", ansAll)
 	a.OK, a.Full = f&ansOK != 0, f&ansFull != 0
 	a.Reason = d.str("answer reason")
-	a.Seq = d.uv("answer seq")
+	a.Seq = d.Uvarint("answer seq")
 	a.Used = d.res("answer used")
 }
 
-func (d *wdec) slot(what string) uint16 {
-	v := d.uv(what)
-	if v >= numSlots {
-		d.fail("%s %d: slots are below %d", what, v, numSlots)
-		return 0
-	}
-	return uint16(v)
-}
+func (d *wdec) slot(what string) uint16 { return d.Slot(what, numSlots) }
 
 func (d *wdec) report() *Report {
 	r := &Report{}
-	r.Seq = d.uv("report seq")
+	r.Seq = d.Uvarint("report seq")
 	r.Delta = d.flags("report flags", lfDelta) != 0
-	if n := d.count("report slots", maxSlotRanges, true); n >= 0 && d.err == nil {
+	if n := d.count("report slots", maxSlotRanges, true); n >= 0 && d.Err == nil {
 		r.Slots = make([][2]uint16, n)
 		for i := range r.Slots {
 			r.Slots[i] = [2]uint16{d.slot("report slot range start"), d.slot("report slot range end")}
 		}
 	}
-	if n := d.count("report tasks", maxReportTasks, true); n >= 0 && d.err == nil {
+	if n := d.count("report tasks", maxReportTasks, true); n >= 0 && d.Err == nil {
 		r.Tasks = make([]TaskReport, n)
 		for i := range r.Tasks {
-			if d.err != nil {
+			if d.Err != nil {
 				break
 			}
 			d.task(&r.Tasks[i])
@@ -696,7 +641,7 @@ func (d *wdec) report() *Report {
 func (d *wdec) task(t *TaskReport) {
 	t.AllocID = d.str("task alloc_id")
 	t.JobID = d.str("task job_id")
-	t.JobVersion = d.uv("task job_version")
+	t.JobVersion = d.Uvarint("task job_version")
 	t.Name = d.str("task name")
 	t.Index = d.int("task index")
 	t.Resources = d.res("task resources")
@@ -709,20 +654,20 @@ func (d *wdec) task(t *TaskReport) {
 	ts.State = d.str("task state")
 	ts.Restarts = d.int("task restarts")
 	ts.ExitCode = d.int("task exit_code")
-	ts.StartedAt = d.v("task started_at")
-	ts.FinishedAt = d.v("task finished_at")
+	ts.StartedAt = d.Varint("task started_at")
+	ts.FinishedAt = d.Varint("task finished_at")
 	ts.PID = d.int("task pid")
-	if n := d.count("task events", maxTaskEvents, true); n >= 0 && d.err == nil {
+	if n := d.count("task events", maxTaskEvents, true); n >= 0 && d.Err == nil {
 		ts.Events = make([]structs.TaskEvent, n)
 		for i := range ts.Events {
 			ev := &ts.Events[i]
-			ev.Time = d.v("task event time")
+			ev.Time = d.Varint("task event time")
 			ev.Type = d.str("task event type")
 			ev.Message = d.str("task event message")
 		}
 	}
-	t.CreateTime = d.v("task create_time")
-	t.CreateIndex = d.uv("task create_index")
+	t.CreateTime = d.Varint("task create_time")
+	t.CreateIndex = d.Uvarint("task create_index")
 	t.RescheduleCount = d.int("task reschedule_count")
 	t.Previous = d.str("task previous")
 }
