@@ -264,7 +264,7 @@ timeout: 2m
 		t.Fatalf("machines %+v", rep.Machines)
 	}
 	for _, m := range rep.Machines {
-		if m.QuotaCPUs != 0.25 || m.CPUSeconds <= 0 || m.QuotaUsed <= 0 {
+		if m.QuotaCPUs != 1 || m.CPUSeconds <= 0 || m.QuotaUsed <= 0 {
 			t.Errorf("machine %+v", m)
 		}
 	}
