@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -105,35 +104,11 @@ func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error
 	submitted := make(map[string]int64, len(jobs)) // job key -> submission, Unix ns
 	var subMu sync.Mutex
 	t0 := time.Now()
-	var next atomic.Int64
-	var subErr error
-	var errOnce sync.Once
-	var wg sync.WaitGroup
-	for range max(w.Arrival.Concurrency, 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(jobs) || ctx.Err() != nil {
-					return
-				}
-				if w.Arrival.Rate > 0 {
-					at := t0.Add(time.Duration(float64(i) / w.Arrival.Rate * float64(time.Second)))
-					time.Sleep(time.Until(at))
-				}
-				j := jobs[i]
-				subMu.Lock()
-				submitted[structs.JobKey(j.Namespace, j.Name)] = time.Now().UnixNano()
-				subMu.Unlock()
-				if err := submitPeerJob(ctx, cl.clients[i%len(cl.clients)], j); err != nil {
-					errOnce.Do(func() { subErr = fmt.Errorf("submit %s: %w", j.ID, err) })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	subErr := submitPeerJobs(ctx, w, t0, max(w.Arrival.Concurrency, 1), jobs, cl.clients, func(j *structs.Job) {
+		subMu.Lock()
+		submitted[structs.JobKey(j.Namespace, j.Name)] = time.Now().UnixNano()
+		subMu.Unlock()
+	})
 	rep.SubmitSeconds = time.Since(t0).Seconds()
 	if subErr != nil {
 		return nil, subErr

@@ -98,33 +98,7 @@ func RunPeers(ctx context.Context, o Options, primaries int) (*Report, error) {
 	}
 	rep.IdleCPUPerSecond = (cpu0 - idle0) / time.Since(idleStart).Seconds()
 	t0 := time.Now()
-	var next atomic.Int64
-	var subErr error
-	var errOnce sync.Once
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(jobs) || ctx.Err() != nil {
-					return
-				}
-				if w.Arrival.Rate > 0 {
-					at := t0.Add(time.Duration(float64(i) / w.Arrival.Rate * float64(time.Second)))
-					time.Sleep(time.Until(at))
-				}
-				j := jobs[i]
-				rec.submit(j.ID)
-				if err := submitPeerJob(ctx, cl.clients[i%len(cl.clients)], j); err != nil {
-					errOnce.Do(func() { subErr = fmt.Errorf("submit %s: %w", j.ID, err) })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	subErr := submitPeerJobs(ctx, w, t0, conc, jobs, cl.clients, func(j *structs.Job) { rec.submit(j.ID) })
 	rep.SubmitSeconds = time.Since(t0).Seconds()
 	if subErr != nil {
 		return nil, subErr
@@ -384,6 +358,41 @@ func (cl *benchPeers) close() {
 	}
 	cl.tr.CloseIdleConnections()
 	_ = os.RemoveAll(cl.dir)
+}
+
+// submitPeerJobs submits jobs as the workload's arrival says: conc
+// submitters, job i no earlier than i/rate seconds after t0 when a rate is
+// set, to clients[i mod n], onSubmit called just before. The first error
+// is returned (the other submitters go on, as a cluster's clients would).
+func submitPeerJobs(ctx context.Context, w *Workload, t0 time.Time, conc int, jobs []*structs.Job, clients []*api.Client, onSubmit func(*structs.Job)) error {
+	var next atomic.Int64
+	var subErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) || ctx.Err() != nil {
+					return
+				}
+				if w.Arrival.Rate > 0 {
+					at := t0.Add(time.Duration(float64(i) / w.Arrival.Rate * float64(time.Second)))
+					time.Sleep(time.Until(at))
+				}
+				j := jobs[i]
+				onSubmit(j)
+				if err := submitPeerJob(ctx, clients[i%len(clients)], j); err != nil {
+					errOnce.Do(func() { subErr = fmt.Errorf("submit %s: %w", j.ID, err) })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return subErr
 }
 
 // submitPeerJob registers a job, retrying while the cluster answers 503
