@@ -387,15 +387,7 @@ func (l *recordLog) load() ([]loadedRecord, error) {
 	if err := l.openLocked(); err != nil {
 		return nil, err
 	}
-	type idSpan struct {
-		id string
-		span
-	}
-	spans := make([]idSpan, 0, len(l.live))
-	for id, s := range l.live {
-		spans = append(spans, idSpan{id, s})
-	}
-	slices.SortFunc(spans, func(a, b idSpan) int { return cmp.Compare(a.off, b.off) })
+	spans := l.liveSpansLocked()
 	out := make([]loadedRecord, 0, len(spans))
 	for _, s := range spans {
 		b := make([]byte, s.n)
@@ -567,21 +559,29 @@ func (l *recordLog) makeRoomLocked(b *logBatch) {
 	b.buf = buf
 }
 
+// idSpan is a live record's place in the file and the task it is for.
+type idSpan struct {
+	id string
+	span
+}
+
+// liveSpansLocked lists the live records in file order.
+func (l *recordLog) liveSpansLocked() []idSpan {
+	spans := make([]idSpan, 0, len(l.live))
+	for id, s := range l.live {
+		spans = append(spans, idSpan{id, s})
+	}
+	slices.SortFunc(spans, func(a, b idSpan) int { return cmp.Compare(a.off, b.off) })
+	return spans
+}
+
 // compactLocked rewrites the file with its live records only (under mu
 // with writing set, so no other write and no change of l.live; mu is
 // released during the I/O): written to a temporary file, fsynced,
 // renamed over the log, the directory fsynced, so a crash leaves the
 // old file or the new one, whole. A failure keeps the old file.
 func (l *recordLog) compactLocked() {
-	type idSpan struct {
-		id string
-		span
-	}
-	spans := make([]idSpan, 0, len(l.live))
-	for id, s := range l.live {
-		spans = append(spans, idSpan{id, s})
-	}
-	slices.SortFunc(spans, func(a, b idSpan) int { return cmp.Compare(a.off, b.off) })
+	spans := l.liveSpansLocked()
 	old := l.f
 	l.mu.Unlock()
 	tmp := l.path + ".tmp"
