@@ -276,10 +276,10 @@ func (t *blockedJobs) pass() (*state.Snapshot, bool) {
 		t.mu.Unlock()
 		return snap, false
 	}
-	from := t.cursor
+	from, fresh := t.cursor, false
 	for _, e := range t.entries {
 		if e.fresh {
-			from = min(from, e.index)
+			from, fresh = min(from, e.index), true
 		}
 	}
 	changes := map[string]roomChange{}
@@ -289,8 +289,17 @@ func (t *blockedJobs) pass() (*state.Snapshot, bool) {
 		changes[id] = c
 		return true
 	})
-	for i := range t.ring {
-		ev := &t.ring[i]
+	// The ring holds events seq-roomEventsKept..seq-1; without a fresh
+	// entry only the unread ones matter.
+	first := uint64(0)
+	if !fresh {
+		first = t.done
+	}
+	if t.seq > uint64(len(t.ring)) {
+		first = max(first, t.seq-uint64(len(t.ring)))
+	}
+	for k := first; k < t.seq; k++ {
+		ev := &t.ring[k%roomEventsKept]
 		unread := ev.seq >= t.done
 		if !unread && ev.index <= from {
 			continue
