@@ -549,3 +549,41 @@ func TestTwoLevelWaitingJobPlacedWhenRoomGrows(t *testing.T) {
 		t.Fatalf("two-level: %d blocked, %d unblocked; want none", n, u)
 	}
 }
+
+// TestBlockedAcrossLeaderChange: three servers; a job blocked on the
+// leader, the leader stops; the new leader rebuilds its set by evaluating
+// every job and places the job once another is stopped.
+func TestBlockedAcrossLeaderChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three servers")
+	}
+	tc := newTestCluster(t, 3, func(c *Config) { c.ReconcileInterval = time.Hour })
+	l := tc.leader()
+	c := tc.client(l)
+	tc.waitMembers(c, 3)
+	retryUnavailable(t, "register node", func() error {
+		_, err := c.RegisterNode(bg, fakeNode("n1", 1000, 64*1024))
+		return err
+	})
+	retryUnavailable(t, "register fill", func() error {
+		_, err := c.RegisterJob(bg, mockJob("fill", 2))
+		return err
+	})
+	waitLive(t, c, "fill", 2)
+	retryUnavailable(t, "register wait", func() error {
+		_, err := c.RegisterJob(bg, mockJob("wait", 1))
+		return err
+	})
+	waitBlocked(t, tc.servers[l], "wait")
+
+	tc.stop(l)
+	nl := tc.leader()
+	waitBlocked(t, tc.servers[nl], "wait")
+	nc := tc.client(nl)
+	retryUnavailable(t, "stop fill", func() error {
+		_, err := nc.StopJob(bg, "fill", false)
+		return err
+	})
+	waitLive(t, nc, "wait", 1)
+	checkCopies(t, nc, "wait", 1)
+}
