@@ -530,7 +530,9 @@ func TestBlockedRebuiltOnNewLeadership(t *testing.T) {
 func TestTwoLevelWaitingJobPlacedWhenRoomGrows(t *testing.T) {
 	s, c := startServer(t, blockedConfig(t, architecture.TwoLevel))
 	registerNodes(t, c, 1, 1000)
-	if _, err := c.RegisterJob(bg, mockJob("fill", 2)); err != nil {
+	fill := mockJob("fill", 2)
+	fill.Resources.CPU = 450 // 100 cpu stay free: offered, too small for wait
+	if _, err := c.RegisterJob(bg, fill); err != nil {
 		t.Fatal(err)
 	}
 	waitLive(t, c, "fill", 2)
