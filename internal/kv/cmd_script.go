@@ -602,6 +602,9 @@ func cmdEval(c *Client) {
 	// and runs at the command's time (a goroutine's run below has its own
 	// buffer and reads the clock when it starts)
 	job.out, job.now = &c.W, c.Now
+	// on a loop, the run starts where the previous command of the batch
+	// ended (the batch's start for its first): one clock reading less
+	job.start = c.mark
 	if c.InExec || !c.inLoop {
 		r, _ := s.runScript(&job, false)
 		c.finishScript(r)
@@ -619,7 +622,7 @@ func cmdEval(c *Client) {
 	// arguments
 	gj := new(scriptJob)
 	*gj = job
-	gj.out, gj.now = nil, 0
+	gj.out, gj.now, gj.start = nil, 0, 0
 	gj.cmdArgs = cloneArgs(c.Args)
 	gj.inv.Keys, gj.inv.Argv = gj.cmdArgs[3:3+len(keys)], gj.cmdArgs[3+len(keys):]
 	ch := make(chan scriptResult, 1)
@@ -695,6 +698,9 @@ type scriptJob struct {
 	// now is the time (Unix ms) of the run's commands, 0 to read the
 	// clock when the run starts
 	now int64
+	// start is the monoNow reading the first run starts at, 0 to read
+	// the clock (a run that runs again reads it)
+	start time.Duration
 }
 
 func cloneArgs(a [][]byte) [][]byte {
@@ -849,7 +855,11 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	if j.fn != nil {
 		se.mu.Lock()
 	}
-	run := &runningScript{kill: r.kill, args: j.cmdArgs, start: monoNow(), inline: inline, allowOOM: j.allowOOM}
+	start := j.start
+	if j.start = 0; start == 0 {
+		start = monoNow()
+	}
+	run := &runningScript{kill: r.kill, args: j.cmdArgs, start: start, inline: inline, allowOOM: j.allowOOM}
 	if j.fn != nil {
 		run.name, run.function = j.fn.Name, true
 	} else {
@@ -882,7 +892,6 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	inv := &r.inv
 	*inv = j.inv
 	inv.Caller, inv.Ctx = caller, r.kill
-	defer func() { *caller, *inv = scriptCaller{}, script.Invocation{} }()
 	se.begin(r, run)
 	own := resp.Writer{Proto: j.proto}
 	w := &own
@@ -987,6 +996,7 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	fake.Locked = locked[:0]
 	fake.AllLocked = false
 	fake.batchNow = 0
+	*caller, *inv = scriptCaller{}, script.Invocation{}
 	return res, stop
 }
 
@@ -1242,7 +1252,7 @@ func (sc *scriptCaller) hold(cmd *command.Command, keys [][]byte) string {
 	if !wide {
 		missing := false
 		for _, k := range keys {
-			if !r.held[keyspace.ShardOf(k)] {
+			if !r.declared(k) && !r.held[keyspace.ShardOf(k)] {
 				missing = true
 				break
 			}
@@ -1301,6 +1311,20 @@ func (sc *scriptCaller) hold(cmd *command.Command, keys [][]byte) string {
 		r.fake.AllLocked = true
 	}
 	return ""
+}
+
+// declared reports whether k is one of the first keys the run declared
+// (KEYS), whose shards it holds: found without computing its slot.
+func (r *scriptRunner) declared(k []byte) bool {
+	for i, d := range r.inv.Keys {
+		if i == 4 {
+			break
+		}
+		if string(d) == string(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // scriptMayReachDB reports whether a script queued in MULTI (args: its
