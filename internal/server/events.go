@@ -351,7 +351,8 @@ type allocEvent struct{ a *structs.Allocation }
 // "node_name","desired_status","desired_description","client_status",
 // "client_description","previous_allocation","preempted_by",
 // "create_index","modify_time"}: the allocation's ID and modify index are
-// the event's key and index, not repeated.
+// the event's key and the line's index, not repeated, nor is its create
+// index when it is that index too (an AllocationPlaced event).
 func (p allocEvent) AppendJSON(dst []byte) []byte {
 	a := p.a
 	o := stream.OpenObject(dst)
@@ -366,7 +367,9 @@ func (p allocEvent) AppendJSON(dst []byte) []byte {
 	o.StringOmitEmpty("client_description", a.ClientDescription)
 	o.StringOmitEmpty("previous_allocation", a.PreviousAllocation)
 	o.StringOmitEmpty("preempted_by", a.PreemptedBy)
-	o.Uint("create_index", a.CreateIndex)
+	if a.CreateIndex != a.ModifyIndex {
+		o.Uint("create_index", a.CreateIndex)
+	}
 	o.Int("modify_time", a.ModifyTime)
 	return o.Close()
 }
