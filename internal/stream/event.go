@@ -201,9 +201,9 @@ type WireLine struct {
 
 // WireGroup is a run of events of one topic, type and namespace.
 type WireGroup struct {
-	Topic     string `json:"topic"`
-	Type      string `json:"type"`
-	Namespace string `json:"namespace,omitempty"`
+	Topic     string           `json:"topic"`
+	Type      string           `json:"type"`
+	Namespace string           `json:"namespace,omitempty"`
 	Events    []WireGroupEvent `json:"events"`
 }
 
