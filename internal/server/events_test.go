@@ -61,7 +61,7 @@ func eventScript() []scriptStep {
 			{NodeID: "n2", Updates: []*structs.AllocClientUpdate{running("a2")}},
 			// a1 reported twice in one entry: one event.
 			{NodeID: "n1", Updates: []*structs.AllocClientUpdate{running("a1")}}}},
-			[]string{"Allocation AllocationUpdated a1", "Allocation AllocationUpdated a2"}},
+			[]string{"Allocation AllocationReported a1", "Allocation AllocationReported a2"}},
 		{structs.JobRegisterRequestType, &structs.JobRegisterRequest{Job: scaled},
 			[]string{"Job JobRegistered web", "Deployment DeploymentScaled web"}},
 		{structs.NodeUpdateDrainRequestType, &structs.NodeUpdateDrainRequest{NodeID: "n1", Drain: true}, []string{"Node NodeDrain n1"}},
@@ -358,7 +358,8 @@ func TestEventsFromWrites(t *testing.T) {
 }
 
 // An allocation's summary leaves out its create index when it is the
-// event's index (a placement) and carries it otherwise.
+// event's index (a placement) and carries it otherwise; an agent's report
+// carries what names the allocation and its client status.
 func TestAllocEventCreateIndex(t *testing.T) {
 	a := &structs.Allocation{ID: "a1", Name: "web[0]", JobID: "web", JobVersion: 2, NodeID: "n1",
 		DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientPending, CreateIndex: 7, ModifyIndex: 7, ModifyTime: 5}
@@ -371,5 +372,10 @@ func TestAllocEventCreateIndex(t *testing.T) {
 	const updated = `{"name":"web[0]","job_id":"web","job_version":2,"node_id":"n1","desired_status":"run","client_status":"running","create_index":7,"modify_time":5}`
 	if got := string(allocEvent{&b}.AppendJSON(nil)); got != updated {
 		t.Errorf("updated:\n got %s\nwant %s", got, updated)
+	}
+	b.ClientDescription = "started"
+	const reported = `{"name":"web[0]","job_id":"web","node_id":"n1","client_status":"running","client_description":"started","modify_time":5}`
+	if got := string(allocReport{&b}.AppendJSON(nil)); got != reported {
+		t.Errorf("reported:\n got %s\nwant %s", got, reported)
 	}
 }
