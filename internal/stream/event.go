@@ -195,6 +195,9 @@ type WireBatch struct {
 type WireLine struct {
 	Index  uint64      `json:"index"`
 	Groups []WireGroup `json:"groups,omitempty"`
+	// Events are a line's events as servers before groups wrote them,
+	// each whole (read, so a client follows a cluster being upgraded).
+	Events []WireEvent `json:"events,omitempty"`
 	Error  string      `json:"error,omitempty"`
 	Code   string      `json:"code,omitempty"`
 }
@@ -216,14 +219,16 @@ type WireGroupEvent struct {
 // Batch returns the line with its groups flattened into events, in
 // order, each with the line's index.
 func (l *WireLine) Batch() *WireBatch {
-	b := &WireBatch{Index: l.Index, Error: l.Error, Code: l.Code}
-	n := 0
+	b := &WireBatch{Index: l.Index, Events: l.Events, Error: l.Error, Code: l.Code}
+	if len(l.Groups) == 0 {
+		return b
+	}
+	n := len(l.Events)
 	for i := range l.Groups {
 		n += len(l.Groups[i].Events)
 	}
-	if n > 0 {
-		b.Events = make([]WireEvent, 0, n)
-	}
+	b.Events = make([]WireEvent, 0, n)
+	b.Events = append(b.Events, l.Events...)
 	for i := range l.Groups {
 		g := &l.Groups[i]
 		for _, e := range g.Events {

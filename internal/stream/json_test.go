@@ -313,3 +313,18 @@ func TestBatchLineGroups(t *testing.T) {
 		}
 	}
 }
+
+// A line of a server before groups (its events whole) reads as the same
+// batch.
+func TestWireLineFlatEvents(t *testing.T) {
+	const old = `{"index":12,"events":[{"topic":"Allocation","type":"AllocationPlaced","key":"a1","namespace":"default","index":12,"payload":{"name":"web[0]"}},{"topic":"Plan","type":"PlanApplied","key":"web","index":12}]}`
+	var wl WireLine
+	if err := json.Unmarshal([]byte(old), &wl); err != nil {
+		t.Fatal(err)
+	}
+	wb := wl.Batch()
+	if wb.Index != 12 || len(wb.Events) != 2 || wb.Events[0].Key != "a1" || wb.Events[0].Namespace != "default" ||
+		string(wb.Events[0].Payload) != `{"name":"web[0]"}` || wb.Events[1].Type != "PlanApplied" || wb.Events[1].Index != 12 {
+		t.Errorf("decoded %+v", wb)
+	}
+}
