@@ -11,7 +11,7 @@
 # peer over the window (`go tool pprof -top FILE`), with PERF=FILE a
 # `perf record -g` of every peer (`perf report -i FILE`). With KILL=1 it then
 # kills the last peer (SIGKILL) and polls every other peer's CLUSTER NODES
-# (redis-cli, every 10 ms) until each shows it `fail`, and prints the time
+# (redis-cli, every 20 ms) until each shows it `fail`, and prints the time
 # from the kill to the first and to the last of them.
 #
 # Usage: bench/peer-idle.sh               (from the repository root)
@@ -117,7 +117,7 @@ if [ "$KILL" = 1 ]; then
 	victim=$(redis-cli -p "${addrs[$last]##*:}" cluster myid)
 	watchers=()
 	for i in $(seq 0 $((last - 1))); do
-		(stdbuf -oL redis-cli -p "${addrs[$i]##*:}" -r 3000 -i 0.01 cluster nodes 2>/dev/null |
+		(stdbuf -oL redis-cli -p "${addrs[$i]##*:}" -r 1500 -i 0.02 cluster nodes 2>/dev/null |
 			while read -r id _ flags _; do
 				if [ "$id" = "$victim" ] && [[ ",$flags," == *,fail,* ]]; then
 					echo "$EPOCHREALTIME" >"$work/fail-$i"
