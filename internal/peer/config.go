@@ -83,7 +83,15 @@ func DefaultNodeConfig(id NodeID, addr string) NodeConfig {
 // once (MinHeartbeatInterval 0.1 d); with d/3 its own third heartbeat
 // would fall just before the suspicion and hold it back by
 // MinHeartbeatInterval.
-func heartbeatOf(d time.Duration) time.Duration { return d / 20 * 7 }
+//
+// It is at most max(d/10, 350 ms), the rate of the schedule before it
+// for long node timeouts: heartbeats are one-way, so a peer's interval
+// must stay well below its peers' node timeouts too, and a cluster that
+// mixes node timeouts (a peer with 5 s among peers with 1 s) keeps
+// hearing every peer often enough (TestPeerAddRebalanceDelNode).
+func heartbeatOf(d time.Duration) time.Duration {
+	return min(d/20*7, max(d/10, 350*time.Millisecond))
+}
 
 // WithNodeTimeout returns c with the node timeout d and the settings that
 // scale with it: failure reports valid for 2d, heartbeats every 0.35 d
