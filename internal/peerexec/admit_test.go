@@ -109,12 +109,13 @@ func TestAdmitWindowAndRetries(t *testing.T) {
 	ids := map[string]int{} // copy ID -> admits of it sent
 	tick := func(d time.Duration) {
 		p.now = p.now.Add(d)
+		waiting := len(p.queue) // sent before, counted then
 		p.w.Tick(p.now, p.cv)
 		p.o.Tick(p.now, p.cv)
 		var keep []pairMsg
-		for _, m := range p.queue {
+		for i, m := range p.queue {
 			if m.to == "w" {
-				if m.m.Type == MsgAdmit {
+				if m.m.Type == MsgAdmit && i >= waiting {
 					for _, a := range m.m.admits() {
 						ids[a.ID]++
 					}
