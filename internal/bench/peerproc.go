@@ -187,11 +187,11 @@ func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error
 	rep.SubmitToPlaced, rep.SubmitToRunning = percentiles(fig.toPlaced), percentiles(fig.toRunning)
 	rep.Check = CheckResult{OK: rep.Placed == int64(rep.Tasks) && len(fig.problems) == 0, Nodes: primaries, Allocs: int(fig.records),
 		Missing: fig.missing, Duplicates: fig.twice, RanTwice: fig.ranTwice, Replaced: fig.replaced}
-	probs := fig.problems
-	if len(probs) > 10 {
-		probs = append(probs[:10:10], fmt.Sprintf("... and %d more jobs", len(fig.problems)-10))
+	rep.Check.Problems = fig.problems
+	if len(rep.Check.Problems) > 10 {
+		rep.Check.Problems = append(rep.Check.Problems[:10:10], fmt.Sprintf("... and %d more jobs", len(fig.problems)-10))
 	}
-	rep.Check.Problems = append(probs, fig.examples...)
+	rep.Check.Problems = append(rep.Check.Problems, fig.examples...)
 	rep.Scheduler.PlansSubmitted = uint64(rep.Placed)
 	return rep, runErr
 }
