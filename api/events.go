@@ -14,9 +14,11 @@ import (
 )
 
 type (
-	// Event is one change the server derived from a committed entry.
+	// Event is one change the server derived from a committed entry,
+	// with the index, topic, type and namespace its line and group give.
 	Event = stream.WireEvent
-	// EventBatch is one line of the event stream.
+	// EventBatch is one line of the event stream, its groups flattened
+	// into events in order.
 	EventBatch = stream.WireBatch
 )
 
@@ -109,15 +111,15 @@ func (s *EventStream) Next() (*EventBatch, error) {
 		}
 		return nil, io.EOF
 	}
-	var b EventBatch
-	if err := json.Unmarshal(s.sc.Bytes(), &b); err != nil {
+	var l stream.WireLine
+	if err := json.Unmarshal(s.sc.Bytes(), &l); err != nil {
 		return nil, fmt.Errorf("decoding an event stream line: %w", err)
 	}
-	if b.Error != "" || b.Code != "" {
-		return nil, &EventStreamError{Code: b.Code, Msg: b.Error, Floor: b.Index}
+	if l.Error != "" || l.Code != "" {
+		return nil, &EventStreamError{Code: l.Code, Msg: l.Error, Floor: l.Index}
 	}
-	s.index = b.Index
-	return &b, nil
+	s.index = l.Index
+	return l.Batch(), nil
 }
 
 // Index is the index of the last line read: resume from it.

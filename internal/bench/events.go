@@ -133,18 +133,21 @@ type eventLine struct {
 
 var (
 	eventLinePrefix = []byte(`{"index":`)
-	eventMarker     = []byte(`{"topic":`)
+	eventMarker     = []byte(`{"key":`)
 )
 
 // readEventLine reads a line of the stream without decoding its events:
-// the server writes each line as {"index":N,"events":[{"topic":...},...]}
-// (its encoding is fixed: internal/stream), so the index is the number
-// after the prefix and the events are counted by their opening bytes
-// (no payload has a "topic" field, and JSON strings escape the quotes
-// that would make one). Only a line without events, which may be the
-// server's last (an error), is decoded. The bench's subscribers run on
-// the cores the server uses: decoding 15 MB/s of events each with
-// encoding/json cost more than the server spent sending them.
+// the server writes each line as {"index":N,"groups":[{"topic":...,
+// "events":[{"key":...},...]},...]} (its encoding is fixed:
+// internal/stream), so the index is the number after the prefix and the
+// events are counted by their opening bytes (none of the payloads the
+// bench's jobs and nodes give has a "key" field: allocation summaries,
+// plans, jobs without meta, nodes whose labels are the workload's; and
+// JSON strings escape the quotes that would make one). Only a line
+// without events, which may be the server's last (an error), is decoded.
+// The bench's subscribers run on the cores the server uses: decoding
+// 15 MB/s of events each with encoding/json cost more than the server
+// spent sending them.
 func readEventLine(b []byte) (eventLine, error) {
 	var l eventLine
 	if !bytes.HasPrefix(b, eventLinePrefix) {

@@ -11,8 +11,8 @@ func TestReadEventLine(t *testing.T) {
 		want       eventLine
 		wantErr    string
 	}{
-		{"events", `{"index":12,"events":[{"topic":"Allocation","type":"AllocationPlaced","key":"a","index":12,"payload":{"id":"a"}},{"topic":"Plan","type":"PlanApplied","key":"web","index":12}]}`,
-			eventLine{index: 12, events: 2}, ""},
+		{"events", `{"index":12,"groups":[{"topic":"Allocation","type":"AllocationPlaced","namespace":"default","events":[{"key":"a","payload":{"name":"a[0]"}},{"key":"b"}]},{"topic":"Plan","type":"PlanApplied","events":[{"key":"web","payload":{"job_id":"web"}}]}]}`,
+			eventLine{index: 12, events: 3}, ""},
 		{"heartbeat", `{"index":40}`, eventLine{index: 40}, ""},
 		{"error", `{"index":9,"error":"subscriber dropped","code":"slow_subscriber"}`,
 			eventLine{index: 9, code: "slow_subscriber", msg: "subscriber dropped"}, ""},
@@ -36,7 +36,7 @@ func TestReadEventLine(t *testing.T) {
 }
 
 func FuzzReadEventLine(f *testing.F) {
-	for _, s := range []string{`{"index":1}`, `{"index":2,"events":[{"topic":"Job"}]}`, `{"index":3,"code":"reset"}`, ``, `{"index":`} {
+	for _, s := range []string{`{"index":1}`, `{"index":2,"groups":[{"topic":"Job","type":"JobRegistered","events":[{"key":"web"}]}]}`, `{"index":3,"code":"reset"}`, ``, `{"index":`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -9,9 +9,9 @@ import (
 )
 
 func TestEventStream(t *testing.T) {
-	const lines = `{"index":7,"events":[{"topic":"Job","type":"JobRegistered","key":"web","namespace":"default","index":7,"payload":{"id":"web"}}]}
+	const lines = `{"index":7,"groups":[{"topic":"Job","type":"JobRegistered","namespace":"default","events":[{"key":"web","payload":{"id":"web"}}]}]}
 {"index":9}
-{"index":12,"events":[{"topic":"Allocation","type":"AllocationPlaced","key":"a1","index":12,"payload":{}},{"topic":"Plan","type":"PlanApplied","key":"web","index":12}]}
+{"index":12,"groups":[{"topic":"Allocation","type":"AllocationPlaced","events":[{"key":"a1","payload":{}}]},{"topic":"Plan","type":"PlanApplied","events":[{"key":"web"}]}]}
 {"index":12,"error":"subscriber dropped: it fell behind","code":"slow_subscriber"}
 `
 	tests := []struct {

@@ -30,6 +30,8 @@ func (e *Env) SchedulerStatus(ctx context.Context) error {
 	if len(st.Frameworks) > 0 {
 		return e.twoLevelStatus(k, st)
 	}
+	k.add("Blocked jobs", st.BlockedJobs)
+	k.add("Unblocked", st.Unblocked)
 	if len(st.Schedulers) == 0 {
 		return k.write(e.Out)
 	}

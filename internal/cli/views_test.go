@@ -177,6 +177,8 @@ Busy         = 12.5%
 Latency p50  = 0.80 ms
 Latency p99  = 4.25 ms
 Decisions/s  = 0.0
+Blocked jobs = 0
+Unblocked    = 0
 `},
 	}
 	f := viewServer(t)

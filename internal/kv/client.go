@@ -117,6 +117,9 @@ type Client struct {
 	// detachStart: when the command that left the event loop started
 	// (an EVAL whose script goes on is counted from there)
 	detachStart time.Duration
+	// evalLast is the script of the client's last EVALSHA, looked up
+	// again without the script cache's lock (cmd_script.go)
+	evalLast *evalLast
 
 	// replication
 	master      bool   // applies the primary's stream (bypasses READONLY and routing)

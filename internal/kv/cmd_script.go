@@ -106,7 +106,6 @@ type scriptEngine struct {
 	allOnce   sync.Once
 	allGlobal []int
 
-	calls atomic.Int64 // scripts and functions run (INFO)
 	// read without mu (FUNCTION STATS while a function runs, snapshots,
 	// INFO)
 	libCount, funcCount  atomic.Int64
@@ -148,37 +147,46 @@ const (
 	stopAllDBs        // reached another database: run with every database
 )
 
-// killCtx is the cancellation of a runner's Lua state: gopher-lua reads
-// Done between instructions, so it returns a field, without the lock and
-// atomics of context.WithCancel. seq tells runs apart, so that a timer
-// of a finished run cancels nothing.
+// killCtx is the cancellation of a runner's Lua state. gopher-lua
+// selects on Done before every instruction it runs; Done answers nil (a
+// select on a nil channel falls through at once) until the run is
+// cancelled, then the closed channel, so the running script sees the
+// kill at its next instruction. seq tells runs apart, so that a timer of
+// a finished run cancels nothing.
 type killCtx struct {
 	mu     sync.Mutex
-	done   chan struct{}
-	closed bool
+	done   chan struct{} // closed by cancel; written by next (mu)
+	closed atomic.Bool   // done is closed: the current run is cancelled
 	seq    uint64
 }
 
 func newKillCtx() *killCtx { return &killCtx{done: make(chan struct{})} }
 
 func (k *killCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (k *killCtx) Done() <-chan struct{}       { return k.done }
 func (k *killCtx) Value(any) any               { return nil }
-func (k *killCtx) Err() error {
-	select {
-	case <-k.done:
-		return context.Canceled
-	default:
+
+// Done is nil while the run goes on: the run's goroutine wrote done
+// (next) before the run, and cancel closes it before setting closed.
+func (k *killCtx) Done() <-chan struct{} {
+	if !k.closed.Load() {
 		return nil
 	}
+	return k.done
+}
+
+func (k *killCtx) Err() error {
+	if k.closed.Load() {
+		return context.Canceled
+	}
+	return nil
 }
 
 // cancel stops run seq if it is still the current one.
 func (k *killCtx) cancel(seq uint64) {
 	k.mu.Lock()
-	if k.seq == seq && !k.closed {
-		k.closed = true
+	if k.seq == seq && !k.closed.Load() {
 		close(k.done)
+		k.closed.Store(true)
 	}
 	k.mu.Unlock()
 }
@@ -187,9 +195,9 @@ func (k *killCtx) cancel(seq uint64) {
 func (k *killCtx) next() uint64 {
 	k.mu.Lock()
 	k.seq++
-	if k.closed {
+	if k.closed.Load() {
 		k.done = make(chan struct{})
-		k.closed = false
+		k.closed.Store(false)
 	}
 	seq := k.seq
 	k.mu.Unlock()
@@ -504,25 +512,35 @@ func cmdEval(c *Client) {
 		flags script.Flags
 		stats *script.RunStats
 	)
-	se.mu.Lock()
-	switch name {
-	case "eval", "eval_ro":
+	if name == "evalsha" || name == "evalsha_ro" {
+		if sc = c.evalLast.lookup(se, c.Args[1]); sc != nil {
+			flags, stats = sc.Flags, &sc.Stats
+		}
+	}
+	if sc == nil {
+		se.mu.Lock()
+	}
+	switch {
+	case sc != nil:
+	case name == "eval" || name == "eval_ro":
 		var err error
 		sc, err = se.eng.Load(string(c.Args[1]))
 		se.noteScripts()
+		se.mu.Unlock()
 		if err != nil {
-			se.mu.Unlock()
 			c.W.Error(err.Error())
 			return
 		}
 		flags, stats = sc.Flags, &sc.Stats
-	case "evalsha", "evalsha_ro":
+	case name == "evalsha" || name == "evalsha_ro":
 		if sc = se.eng.LookupSHA(c.Args[1]); sc == nil {
 			se.mu.Unlock()
 			c.W.Error(script.ErrNoScript.Error())
 			return
 		}
+		c.remember(se, c.Args[1], sc)
 		flags, stats = sc.Flags, &sc.Stats
+		se.mu.Unlock()
 	default:
 		if fn = se.eng.Function(string(c.Args[1])); fn == nil {
 			se.mu.Unlock()
@@ -535,8 +553,8 @@ func cmdEval(c *Client) {
 			c.W.Error("ERR Can not execute a script with write flag using *_ro command.")
 			return
 		}
+		se.mu.Unlock()
 	}
-	se.mu.Unlock()
 	if flags&script.FlagShebang != 0 {
 		if flags&script.FlagNoWrites != 0 {
 			ro = true
@@ -584,6 +602,9 @@ func cmdEval(c *Client) {
 	// and runs at the command's time (a goroutine's run below has its own
 	// buffer and reads the clock when it starts)
 	job.out, job.now = &c.W, c.Now
+	// on a loop, the run starts where the previous command of the batch
+	// ended (the batch's start for its first): one clock reading less
+	job.start = c.mark
 	if c.InExec || !c.inLoop {
 		r, _ := s.runScript(&job, false)
 		c.finishScript(r)
@@ -601,7 +622,7 @@ func cmdEval(c *Client) {
 	// arguments
 	gj := new(scriptJob)
 	*gj = job
-	gj.out, gj.now = nil, 0
+	gj.out, gj.now, gj.start = nil, 0, 0
 	gj.cmdArgs = cloneArgs(c.Args)
 	gj.inv.Keys, gj.inv.Argv = gj.cmdArgs[3:3+len(keys)], gj.cmdArgs[3+len(keys):]
 	ch := make(chan scriptResult, 1)
@@ -620,6 +641,38 @@ func cmdEval(c *Client) {
 		c.scriptWait = ch
 		c.detach = true
 	}
+}
+
+// evalLast is a client's last EVALSHA: the SHA1 as it sent it and the
+// script, valid while no SCRIPT FLUSH has run since (gen). A pipeline or
+// a client repeating one script finds it without the script cache's lock
+// (which every event loop takes) and its map lookup.
+type evalLast struct {
+	sha [40]byte
+	sc  *script.Script
+	gen uint64
+}
+
+// lookup returns the script of sha if it is the one remembered, nil
+// otherwise (l may be nil).
+func (l *evalLast) lookup(se *scriptEngine, sha []byte) *script.Script {
+	if l == nil || l.sc == nil || len(sha) != len(l.sha) || string(sha) != string(l.sha[:]) || l.gen != se.gen.Load() {
+		return nil
+	}
+	return l.sc
+}
+
+// remember makes sc the client's last EVALSHA (se.mu held: gen is that
+// of the cache sc was found in).
+func (c *Client) remember(se *scriptEngine, sha []byte, sc *script.Script) {
+	if len(sha) != len(evalLast{}.sha) {
+		return
+	}
+	if c.evalLast == nil {
+		c.evalLast = new(evalLast)
+	}
+	copy(c.evalLast.sha[:], sha)
+	c.evalLast.sc, c.evalLast.gen = sc, se.gen.Load()
 }
 
 // scriptJob is one EVAL or FCALL to run.
@@ -645,6 +698,9 @@ type scriptJob struct {
 	// now is the time (Unix ms) of the run's commands, 0 to read the
 	// clock when the run starts
 	now int64
+	// start is the monoNow reading the first run starts at, 0 to read
+	// the clock (a run that runs again reads it)
+	start time.Duration
 }
 
 func cloneArgs(a [][]byte) [][]byte {
@@ -799,7 +855,11 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	if j.fn != nil {
 		se.mu.Lock()
 	}
-	run := &runningScript{kill: r.kill, args: j.cmdArgs, start: monoNow(), inline: inline, allowOOM: j.allowOOM}
+	start := j.start
+	if j.start = 0; start == 0 {
+		start = monoNow()
+	}
+	run := &runningScript{kill: r.kill, args: j.cmdArgs, start: start, inline: inline, allowOOM: j.allowOOM}
 	if j.fn != nil {
 		run.name, run.function = j.fn.Name, true
 	} else {
@@ -832,7 +892,6 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	inv := &r.inv
 	*inv = j.inv
 	inv.Caller, inv.Ctx = caller, r.kill
-	defer func() { *caller, *inv = scriptCaller{}, script.Invocation{} }()
 	se.begin(r, run)
 	own := resp.Writer{Proto: j.proto}
 	w := &own
@@ -859,7 +918,6 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 		} else {
 			j.sc.Stats.Observe(monoNow() - run.start)
 		}
-		se.calls.Add(1)
 	}
 	if len(fake.txrec) > 0 { // only a run with effects, which is not stopped
 		shards := locked
@@ -938,6 +996,7 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	fake.Locked = locked[:0]
 	fake.AllLocked = false
 	fake.batchNow = 0
+	*caller, *inv = scriptCaller{}, script.Invocation{}
 	return res, stop
 }
 
@@ -1161,7 +1220,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	if s.adm.monitorsN.Load() > 0 && !s.adm.skipMon[cmd] {
 		s.feedMonitors(fake, cmd)
 	}
-	if cmd.Has(command.Write) {
+	if cmd.Has(command.Write) && !sc.run.wrote.Load() {
 		sc.run.wrote.Store(true)
 	}
 	return fake.W.B
@@ -1193,7 +1252,7 @@ func (sc *scriptCaller) hold(cmd *command.Command, keys [][]byte) string {
 	if !wide {
 		missing := false
 		for _, k := range keys {
-			if !r.held[keyspace.ShardOf(k)] {
+			if !r.declared(k) && !r.held[keyspace.ShardOf(k)] {
 				missing = true
 				break
 			}
@@ -1252,6 +1311,20 @@ func (sc *scriptCaller) hold(cmd *command.Command, keys [][]byte) string {
 		r.fake.AllLocked = true
 	}
 	return ""
+}
+
+// declared reports whether k is one of the first keys the run declared
+// (KEYS), whose shards it holds: found without computing its slot.
+func (r *scriptRunner) declared(k []byte) bool {
+	for i, d := range r.inv.Keys {
+		if i == 4 {
+			break
+		}
+		if string(d) == string(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // scriptMayReachDB reports whether a script queued in MULTI (args: its

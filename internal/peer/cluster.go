@@ -43,8 +43,11 @@ type ClusterConfig struct {
 	// RequireFullCoverage is Redis's cluster-require-full-coverage:
 	// refuse every command while a slot is unassigned or its owner failed.
 	RequireFullCoverage bool
-	// TickInterval is how often the protocol's Tick runs.
-	TickInterval time.Duration
+	// TickInterval is the shortest time between two of the protocol's
+	// Ticks, and MaxTickInterval the longest: in between, the owner ticks
+	// when the node has something to do (Node.NextDeadline).
+	TickInterval    time.Duration
+	MaxTickInterval time.Duration
 	// ReconnectInterval is how often peers of the view that gossip lost
 	// are dialled again.
 	ReconnectInterval time.Duration
@@ -57,7 +60,8 @@ type ClusterConfig struct {
 
 // DefaultClusterConfig returns the settings of gantry peer --cluster: the
 // default protocol timers, gossip on loopback at any port, full coverage
-// required, a 10 ms tick, reconnects every second, no persistence. The
+// required, ticks 10 ms to 1 s apart, reconnects every second, no
+// persistence. The
 // announced address (Node.Addr) is the caller's to set.
 func DefaultClusterConfig() ClusterConfig {
 	return ClusterConfig{
@@ -65,6 +69,7 @@ func DefaultClusterConfig() ClusterConfig {
 		BindAddr:            "127.0.0.1",
 		RequireFullCoverage: true,
 		TickInterval:        10 * time.Millisecond,
+		MaxTickInterval:     time.Second,
 		ReconnectInterval:   time.Second,
 	}
 }
@@ -90,8 +95,11 @@ func (c ClusterConfig) Validate() error {
 	if l := len(c.SecretKey); l != 0 && l != 16 && l != 24 && l != 32 {
 		return badConfig("gossip key of %d bytes: want 16, 24 or 32", l)
 	}
-	if c.TickInterval <= 0 || c.TickInterval > c.Node.HeartbeatInterval {
-		return badConfig("tick interval %v: must be positive and at most the heartbeat interval %v", c.TickInterval, c.Node.HeartbeatInterval)
+	if c.TickInterval <= 0 || c.TickInterval > c.Node.MinHeartbeatInterval {
+		return badConfig("tick interval %v: must be positive and at most the minimum heartbeat interval %v", c.TickInterval, c.Node.MinHeartbeatInterval)
+	}
+	if c.MaxTickInterval < c.TickInterval {
+		return badConfig("longest tick interval %v: must be at least the tick interval %v", c.MaxTickInterval, c.TickInterval)
 	}
 	if c.ReconnectInterval <= 0 {
 		return badConfig("reconnect interval %v: must be positive", c.ReconnectInterval)

@@ -28,6 +28,7 @@ func TestClusterConfigValidate(t *testing.T) {
 		{"gossip key", func(c *ClusterConfig) { c.SecretKey = []byte("short") }},
 		{"zero tick", func(c *ClusterConfig) { c.TickInterval = 0 }},
 		{"tick above heartbeats", func(c *ClusterConfig) { c.TickInterval = time.Second }},
+		{"longest tick below tick", func(c *ClusterConfig) { c.MaxTickInterval = c.TickInterval - 1 }},
 		{"zero reconnect", func(c *ClusterConfig) { c.ReconnectInterval = 0 }},
 	}
 	for _, tt := range tests {

@@ -124,13 +124,14 @@ func (n *Node) handleVote(m Message, now time.Time) {
 	}
 	n.el.votes[m.From] = true
 	if len(n.el.votes) >= n.quorum() {
-		n.promote(n.el.epoch)
+		n.promote(n.el.epoch, now)
 	}
 }
 
 // promote makes this replica the primary of its primary's slots with
-// config epoch e and announces it at once.
-func (n *Node) promote(e uint64) {
+// config epoch e and announces it at once (not held back by
+// MinHeartbeatInterval).
+func (n *Node) promote(e uint64, now time.Time) {
 	me := n.self()
 	old := me.Primary
 	for s := range n.slots.owners {
@@ -145,5 +146,5 @@ func (n *Node) promote(e uint64) {
 	}
 	n.el = election{}
 	n.mustSave = true
-	n.send(Message{Type: MsgHeartbeat})
+	n.sendHeartbeat(now)
 }

@@ -91,10 +91,10 @@ func (g *gossip) create(name string, port int) (*memberlist.Memberlist, error) {
 	// joins (at start, MEET, reconnects) must not hang on an unreachable
 	// peer for the LAN default of 10 s
 	mc.TCPTimeout = 2 * time.Second
-	// heartbeats go to every peer every 100 ms and are small: compressing
-	// each (LZW, a fresh table per message) cost more CPU than any other
-	// part of a 12-peer cluster running jobs. Receivers still accept
-	// compressed messages.
+	// heartbeats go to every peer several times per node timeout and are
+	// small: compressing each (LZW, a fresh table per message) cost more
+	// CPU than any other part of a 12-peer cluster running jobs.
+	// Receivers still accept compressed messages.
 	mc.EnableCompression = false
 	mc.Logger = log.New(g.mlLog, "", 0)
 	// memberlist's transport, without a 64 KiB buffer per received packet

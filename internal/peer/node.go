@@ -127,8 +127,14 @@ type Node struct {
 	slots         SlotMap
 
 	lastHeartbeat time.Time
-	el            election
-	mig           migration // SETSLOT state and FORGET's blacklist (migration.go)
+	// sent is the header of the last heartbeat to every peer (heartbeat):
+	// a header that differs from it goes out before HeartbeatInterval
+	sent Message
+	// sentPeers is how many peers this node knew at that heartbeat: a
+	// peer newly known is told this node's header at once
+	sentPeers int
+	el        election
+	mig       migration // SETSLOT state and FORGET's blacklist (migration.go)
 
 	// the pending output (Ready) until Advance
 	msgs     []Message
@@ -159,6 +165,12 @@ type election struct {
 	retryAt  time.Time // no new attempt before this
 	forced   bool
 	until    time.Time // a forced election's end (Op.Until); zero: none
+}
+
+// isZero reports whether no election is scheduled, running or held off.
+func (e *election) isZero() bool {
+	return e.startAt.IsZero() && e.rank == 0 && !e.asking && e.epoch == 0 && e.deadline.IsZero() &&
+		e.votes == nil && e.retryAt.IsZero() && !e.forced && e.until.IsZero()
 }
 
 // expired reports whether a manual failover's election is past its end:
@@ -425,13 +437,10 @@ func (n *Node) sortedPeerIDs() []NodeID {
 	return ids
 }
 
-// Tick advances time: heartbeats, suspicion of silent peers, failure
-// agreement, and the replica's election.
+// Tick advances time: suspicion of silent peers, failure agreement, the
+// replica's election, and heartbeats. Nothing happens before NextDeadline:
+// a Tick earlier than it changes nothing, so the owner sleeps until then.
 func (n *Node) Tick(now time.Time) {
-	if now.Sub(n.lastHeartbeat) >= n.cfg.HeartbeatInterval {
-		n.lastHeartbeat = now
-		n.send(Message{Type: MsgHeartbeat})
-	}
 	for _, id := range n.sortedPeerIDs() {
 		p := n.peers[id]
 		if id == n.id {
@@ -444,6 +453,174 @@ func (n *Node) Tick(now time.Time) {
 		n.checkFailing(p, now)
 	}
 	n.tickElection(now)
+	n.heartbeat(now)
+}
+
+// heartbeat sends this node's header to every peer when it changed (a
+// new suspect, a slot claim, a role, a new peer known), at most every
+// MinHeartbeatInterval, and otherwise every HeartbeatInterval
+// (periodicDue). It is the schedule of Redis's clusterCron in spirit (a
+// node is pinged when its pong is older than half the node timeout, and
+// news spreads at once) with one-way messages: each peer gets a few
+// heartbeats per node timeout, not one per tick.
+func (n *Node) heartbeat(now time.Time) {
+	if !n.lastHeartbeat.IsZero() {
+		if now.Sub(n.lastHeartbeat) < n.cfg.MinHeartbeatInterval || now.Before(n.periodicDue()) && !n.headerChanged() {
+			return
+		}
+	}
+	n.sendHeartbeat(now)
+}
+
+// periodicDue is when the next heartbeat is due while the header does
+// not change: at the next multiple of HeartbeatInterval of the wall
+// clock (the same instants on every peer whose clock is in time), but
+// not within MinHeartbeatInterval of the last heartbeat, so at most
+// HeartbeatInterval after it. On a common grid a peer receives its
+// peers' heartbeats together and wakes once for all of them, instead of
+// once per peer at random phases; and a silent peer is suspected by
+// everyone at about the same moment. The wait is computed from the wall
+// clock's phase but added to the last heartbeat's time, so a wall clock
+// that jumps changes one interval, not the schedule.
+func (n *Node) periodicDue() time.Time {
+	h, last := n.cfg.HeartbeatInterval, n.lastHeartbeat
+	wait := h - last.Sub(last.Truncate(h))
+	return last.Add(max(wait, n.cfg.MinHeartbeatInterval))
+}
+
+// sendHeartbeat sends this node's header to every peer now.
+func (n *Node) sendHeartbeat(now time.Time) {
+	hb := n.header(Message{Type: MsgHeartbeat})
+	n.lastHeartbeat, n.sent, n.sentPeers = now, hb, len(n.peers)
+	n.msgs = append(n.msgs, hb)
+}
+
+// headerChanged reports whether this node's header says something the
+// last heartbeat did not, or a peer became known since: everything but
+// the replication offset (it changes with every write and waits for the
+// next periodic heartbeat, as in Redis) and the current epoch (every
+// message carries it; the changes that matter, a new config epoch or an
+// election's vote request, are sent by themselves). It reads what header
+// would write, without building it.
+func (n *Node) headerChanged() bool {
+	s, me := &n.sent, n.self()
+	if me.ConfigEpoch != s.ConfigEpoch || me.Addr != s.Addr || me.BusPort != s.BusPort ||
+		me.Role != s.Role || me.Primary != s.Primary || len(n.peers) != n.sentPeers {
+		return true
+	}
+	var slots []SlotRange
+	if me.Role == RolePrimary {
+		slots = n.slots.cachedRanges()[n.id]
+	}
+	if !slices.Equal(slots, s.Slots) {
+		return true
+	}
+	i := 0
+	for _, id := range n.sortedPeerIDs() {
+		if p := n.peers[id]; id != n.id && (p.PFail || p.Fail) {
+			if i >= len(s.Suspects) || s.Suspects[i] != id {
+				return true
+			}
+			i++
+		}
+	}
+	return i != len(s.Suspects)
+}
+
+// NextDeadline returns the earliest time at which Tick has something to
+// do (send a heartbeat, suspect a silent peer, drop an expired failure
+// report, mark a peer FAIL, move the election on); now when that is due
+// already. A Tick before it changes nothing (every simulation checks
+// this at each of its steps: simNet.tick), so the owner does not tick
+// more often than needed: on an idle cluster, at its heartbeats instead
+// of every TickInterval.
+func (n *Node) NextDeadline(now time.Time) time.Time {
+	if n.lastHeartbeat.IsZero() {
+		return now
+	}
+	next := n.periodicDue()
+	at := func(t time.Time) {
+		if t.Before(next) {
+			next = t
+		}
+	}
+	if n.headerChanged() {
+		at(n.lastHeartbeat.Add(n.cfg.MinHeartbeatInterval))
+	}
+	quorum, selfVote := n.quorum(), 0
+	if n.self().Role == RolePrimary && n.ownsSlots(n.id) {
+		selfVote = 1
+	}
+	for id, p := range n.peers {
+		if id == n.id {
+			continue
+		}
+		if !p.PFail {
+			// Tick suspects it once now - LastSeen > NodeTimeout
+			at(p.LastSeen.Add(n.cfg.NodeTimeout + 1))
+		}
+		valid := 0
+		for _, t := range p.reports {
+			// Tick drops a report once now - t > FailReportValidity
+			at(t.Add(n.cfg.FailReportValidity + 1))
+			if now.Sub(t) <= n.cfg.FailReportValidity {
+				valid++
+			}
+		}
+		if p.PFail && !p.Fail && valid+selfVote >= quorum {
+			at(now) // reports arrived since the last Tick: FAIL now
+		}
+	}
+	if t, ok := n.electionDeadline(now); ok {
+		at(t)
+	}
+	if next.Before(now) {
+		return now
+	}
+	return next
+}
+
+// electionDeadline is when tickElection next changes something; false:
+// not before an input changes the node.
+func (n *Node) electionDeadline(now time.Time) (time.Time, bool) {
+	if n.self().Role != RoleReplica {
+		return now, !n.el.isZero()
+	}
+	if n.el.expired(now) {
+		return now, true
+	}
+	var t time.Time
+	has := false
+	earliest := func(x time.Time) {
+		if !has || x.Before(t) {
+			t, has = x, true
+		}
+	}
+	if n.el.forced && !n.el.until.IsZero() {
+		earliest(n.el.until.Add(1)) // expired once now is after until
+	}
+	if n.el.asking {
+		earliest(n.el.deadline.Add(1)) // given up once now is after the deadline
+		return t, has
+	}
+	me := n.self()
+	prim, ok := n.peers[me.Primary]
+	failed := ok && prim.Fail && n.ownsSlots(prim.ID)
+	if !failed && !n.el.forced {
+		if !n.el.startAt.IsZero() {
+			return now, true // the schedule is dropped
+		}
+		return t, has
+	}
+	if now.Before(n.el.retryAt) {
+		earliest(n.el.retryAt)
+		return t, has
+	}
+	if n.el.startAt.IsZero() || !n.el.forced && n.rank() > n.el.rank {
+		return now, true // scheduled, or put off for a better sibling
+	}
+	earliest(n.el.startAt)
+	return t, has
 }
 
 // Step applies one message received at now.

@@ -369,6 +369,8 @@ func TestConfigValidation(t *testing.T) {
 		{"zero timeout", func(c *NodeConfig) { c.NodeTimeout = 0 }},
 		{"validity below timeout", func(c *NodeConfig) { c.FailReportValidity = c.NodeTimeout / 2 }},
 		{"heartbeat too slow", func(c *NodeConfig) { c.HeartbeatInterval = c.NodeTimeout }},
+		{"zero minimum heartbeat", func(c *NodeConfig) { c.MinHeartbeatInterval = 0 }},
+		{"minimum above heartbeat", func(c *NodeConfig) { c.MinHeartbeatInterval = c.HeartbeatInterval + 1 }},
 		{"negative delay", func(c *NodeConfig) { c.RankDelay = -1 }},
 		{"zero election timeout", func(c *NodeConfig) { c.ElectionTimeout = 0 }},
 	}

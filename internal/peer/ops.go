@@ -124,7 +124,7 @@ func (n *Node) apply(op Op, now time.Time) error {
 	case OpReplicate:
 		return n.replicate(op.Node)
 	case OpFailover:
-		return n.failover(op.Mode, op.Until)
+		return n.failover(op.Mode, op.Until, now)
 	case OpSetSlot:
 		return n.setSlot(op)
 	case OpReset:
@@ -287,7 +287,7 @@ const (
 // which first waits for the replica to catch up with a paused primary,
 // needs the replication layer (Cluster.ManualFailover, which then applies
 // FailoverForce) and is refused with ErrFailoverNeedsSync.
-func (n *Node) failover(mode FailoverMode, until time.Time) error {
+func (n *Node) failover(mode FailoverMode, until, now time.Time) error {
 	me := n.self()
 	if me.Role != RoleReplica {
 		return errors.New("You should send CLUSTER FAILOVER to a replica")
@@ -295,7 +295,7 @@ func (n *Node) failover(mode FailoverMode, until time.Time) error {
 	switch mode {
 	case FailoverTakeover:
 		n.currentEpoch++
-		n.promote(n.currentEpoch)
+		n.promote(n.currentEpoch, now)
 		return nil
 	case FailoverForce:
 		n.el = election{forced: true, until: until}

@@ -10,9 +10,13 @@ import (
 // Advance) and answer replies to the callers. The simulation (sim_test.go)
 // calls handle, tick and flush itself, so it drives the same code.
 
-// run is the owner goroutine.
+// run is the owner goroutine. It ticks the node when the node has
+// something to do (NextDeadline; untilTick), not on a fixed period: an
+// idle peer's owner wakes for its heartbeats and its peers', not every
+// TickInterval.
 func (c *Cluster) run() {
-	t := time.NewTicker(c.cfg.TickInterval)
+	last := c.now()
+	t := time.NewTimer(c.untilTick(last, last))
 	defer t.Stop()
 	var waiting []pending
 	for {
@@ -22,8 +26,9 @@ func (c *Cluster) run() {
 				_ = c.flush() // a failure is logged; nobody waits for it
 			}
 			return
-		case now := <-t.C:
-			c.tick(now)
+		case <-t.C:
+			last = c.now()
+			c.tick(last)
 		case in := <-c.inputs:
 			waiting = c.handle(in, c.now(), waiting)
 		batch:
@@ -40,7 +45,25 @@ func (c *Cluster) run() {
 		c.answer(waiting, err)
 		clear(waiting)
 		waiting = waiting[:0]
+		t.Reset(c.untilTick(last, c.now()))
 	}
+}
+
+// untilTick is how long the owner waits, at now, for its next Tick when
+// the last one was at last: until the node's next deadline, but not
+// sooner than TickInterval after the last Tick (a deadline that is
+// always due cannot make the owner spin) and not later than
+// MaxTickInterval after it (the store's replication offset is copied in
+// at each Tick).
+func (c *Cluster) untilTick(last, now time.Time) time.Duration {
+	at := c.node.NextDeadline(now)
+	if lo := last.Add(c.cfg.TickInterval); at.Before(lo) {
+		at = lo
+	}
+	if hi := last.Add(c.cfg.MaxTickInterval); at.After(hi) {
+		at = hi
+	}
+	return max(at.Sub(now), 0)
 }
 
 // tick advances the node's clock, with the store's replication offset

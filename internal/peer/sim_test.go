@@ -50,6 +50,15 @@ type simNet struct {
 	// sends, and every message delivered
 	onSend    func(from NodeID, m Message)
 	onDeliver func(to NodeID, m Message)
+
+	// atDeadlines ticks each node only when its owner would (untilTick:
+	// its next deadline, 10-100 ms after its last Tick) instead of at
+	// every step; lastTick and nextTick are each node's schedule, ticks
+	// counts the Ticks
+	atDeadlines bool
+	lastTick    map[NodeID]time.Time
+	nextTick    map[NodeID]time.Time
+	ticks       map[NodeID]int
 }
 
 type inflight struct {
@@ -115,6 +124,7 @@ func newSimNetWith(t testing.TB, n int, seed uint64, mod func(i int, c *NodeConf
 		cut: make(map[[2]NodeID]bool), down: make(map[NodeID]bool),
 		saved: make(map[NodeID]State), cfgs: make(map[NodeID]NodeConfig),
 		offsets: make(map[NodeID]uint64), dirty: make(map[NodeID][]uint16),
+		lastTick: make(map[NodeID]time.Time), nextTick: make(map[NodeID]time.Time), ticks: make(map[NodeID]int),
 	}
 	for i := 0; i < n; i++ {
 		id := testID(i)
@@ -338,12 +348,51 @@ func (nw *simNet) tick() {
 		if nw.down[id] {
 			continue
 		}
-		nw.cls[id].tick(nw.now)
+		c := nw.cls[id]
+		if nw.atDeadlines {
+			// the owner resets its timer after every input and tick
+			next := nw.now.Add(c.untilTick(nw.lastTick[id], nw.now))
+			if nw.now.Before(next) {
+				continue
+			}
+			nw.lastTick[id] = nw.now
+		}
+		nw.ticks[id]++
+		// a Tick before the node's deadline must change nothing: the
+		// owner skips it
+		early := nw.now.Before(c.node.NextDeadline(nw.now))
+		var before string
+		if early {
+			before = tickState(c.node)
+		}
+		c.tick(nw.now)
+		if early {
+			if after := tickState(c.node); after != before {
+				nw.t.Fatalf("%s: a Tick at %v before the deadline %v changed the node:\nbefore %s\nafter  %s",
+					id[36:], nw.now.Format("05.000"), c.node.NextDeadline(nw.now).Format("05.000"), before, after)
+			}
+		}
 		nw.collect(id)
 	}
 	if nw.afterTick != nil {
 		nw.afterTick()
 	}
+}
+
+// tickState is what a Tick can change in a node: its pending messages,
+// its heartbeat schedule, each peer's suspicion, failure and reports, and
+// the election.
+func tickState(n *Node) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "msgs %d save %v hb %v epoch %d |", len(n.msgs), n.mustSave, n.lastHeartbeat.UnixNano(), n.currentEpoch)
+	for _, id := range n.sortedPeerIDs() {
+		p := n.peers[id]
+		fmt.Fprintf(&b, " %s:%v/%v/%d/%d", id[36:], p.PFail, p.Fail, p.FailTime.UnixNano(), len(p.reports))
+	}
+	e := &n.el
+	fmt.Fprintf(&b, " | el %d %d %v %d %d %d %v %d %v %d", e.startAt.UnixNano(), e.rank, e.asking, e.epoch,
+		e.deadline.UnixNano(), len(e.votes), e.votes == nil, e.retryAt.UnixNano(), e.forced, e.until.UnixNano())
+	return b.String()
 }
 
 // owners returns, for the live nodes, the owner each sees of slot s.
@@ -416,7 +465,7 @@ func TestSimCrashVoterEveryStep(t *testing.T) {
 		// before the (slower) requests, so its state changes just before
 		// it votes
 		nw := newSimNetWith(t, 5, seed, func(_ int, c *NodeConfig) {
-			c.RankDelay, c.HeartbeatInterval = 0, 20*time.Millisecond
+			c.RankDelay, c.HeartbeatInterval, c.MinHeartbeatInterval = 0, 20*time.Millisecond, 20*time.Millisecond
 		})
 		nw.shards(3) // 3 and 4 replicate 0
 		nw.maxDelay, nw.dropRate = 40*time.Millisecond, 0.05

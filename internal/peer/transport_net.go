@@ -18,10 +18,10 @@ import (
 // busTransport is memberlist's network transport (UDP packets, a TCP
 // connection per stream) as memberlist's own NetTransport does it, with
 // one difference that matters for the protocol's heartbeats (every peer
-// to every other every 100 ms): NetTransport allocates and clears a fresh
-// 64 KiB buffer for every UDP packet it receives, since memberlist may
-// keep the packet; this one reads into one buffer and hands memberlist a
-// copy of the packet's own size. In a 12-peer cluster on one machine
+// to every other, several times per node timeout): NetTransport
+// allocates and clears a fresh 64 KiB buffer for every UDP packet it
+// receives, since memberlist may keep the packet; this one reads into
+// one buffer and hands memberlist a copy of the packet's own size. In a 12-peer cluster on one machine
 // that was most of the CPU of the idle cluster's bus.
 type busTransport struct {
 	packetCh chan *memberlist.Packet

@@ -10,8 +10,9 @@ import (
 )
 
 // The binary encoding of protocol messages on the cluster bus. Every
-// peer sends its header to every other every HeartbeatInterval, so the
-// bus carries peers² messages per interval; decoding them as JSON was
+// peer sends its header to every other every HeartbeatInterval (and at
+// once when it changes), so the bus carries peers² messages per
+// interval; decoding them as JSON was
 // the largest part of an idle cluster's CPU after the transport. The
 // binary form writes the same fields in a fixed order:
 //

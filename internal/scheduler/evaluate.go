@@ -81,6 +81,10 @@ type Evaluation struct {
 	Preempted int
 	// Unplaced counts the copies the last plan could not place.
 	Unplaced int
+	// Index is the index of the view the last plan was computed on (0
+	// when no view was read): whatever frees room after it was not seen
+	// by this evaluation.
+	Index uint64
 }
 
 // staleSnapshotTries bounds the wait for a view at least as new as a
@@ -148,6 +152,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, opts Options, jobID string, pr
 		if err != nil {
 			return e.giveUp(ctx, ev, OutcomeSnapshotFailed, fmt.Errorf("snapshot: %w", err))
 		}
+		ev.Index = st.Index()
 		res, err := ComputePlan(opts, st, jobID)
 		if err != nil {
 			return e.giveUp(ctx, ev, OutcomeInvalidJob, err)

@@ -97,6 +97,17 @@ func (b *updateBatcher) flush() {
 			b.s.allocsReported(bt.req.Nodes)
 		}
 		if res, ok := resp.(*fsmResult); ok && err == nil {
+			// Ended allocations free room on their nodes: the blocked
+			// jobs those nodes admit are enqueued (blocked.go).
+			if len(res.terminal) > 0 {
+				nodes := make([]string, 0, len(res.terminal))
+				for _, a := range res.terminal {
+					if k := len(nodes); k == 0 || nodes[k-1] != a.NodeID {
+						nodes = append(nodes, a.NodeID)
+					}
+				}
+				b.s.blocked.roomGrew(index, nodes...)
+			}
 			seen := map[string]bool{}
 			var namespaces []string
 			for _, a := range res.terminal {

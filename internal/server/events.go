@@ -351,7 +351,8 @@ type allocEvent struct{ a *structs.Allocation }
 // "node_name","desired_status","desired_description","client_status",
 // "client_description","previous_allocation","preempted_by",
 // "create_index","modify_time"}: the allocation's ID and modify index are
-// the event's key and index, not repeated.
+// the event's key and the line's index, not repeated, nor is its create
+// index when it is that index too (an AllocationPlaced event).
 func (p allocEvent) AppendJSON(dst []byte) []byte {
 	a := p.a
 	o := stream.OpenObject(dst)
@@ -366,7 +367,9 @@ func (p allocEvent) AppendJSON(dst []byte) []byte {
 	o.StringOmitEmpty("client_description", a.ClientDescription)
 	o.StringOmitEmpty("previous_allocation", a.PreviousAllocation)
 	o.StringOmitEmpty("preempted_by", a.PreemptedBy)
-	o.Uint("create_index", a.CreateIndex)
+	if a.CreateIndex != a.ModifyIndex {
+		o.Uint("create_index", a.CreateIndex)
+	}
 	o.Int("modify_time", a.ModifyTime)
 	return o.Close()
 }
@@ -378,13 +381,39 @@ type fullAlloc struct{ a *structs.Allocation }
 
 func (p fullAlloc) MarshalJSON() ([]byte, error) { return json.Marshal(p.a.Stub()) }
 
-// report adds the events of one node's reports.
+// report adds the events of one node's reports: AllocationReported, of
+// what a report changes (allocReport).
 func (d *deriver) report(n *structs.AllocClientUpdateRequest) {
 	for _, u := range n.Updates {
-		if u != nil {
-			d.alloc(d.stored(u.ID))
+		if u == nil {
+			continue
+		}
+		if a := d.stored(u.ID); a != nil && a.ModifyIndex == d.index {
+			d.allocEventOf(a, "AllocationReported", allocReport{a}, fullAlloc{a})
 		}
 	}
+}
+
+// allocReport is the payload of an agent's report (AllocationReported):
+// what names the allocation and what a report changes, its client status.
+// The rest of the summary (job version, node name, desired status, create
+// index ...) a report leaves as the allocation's last AllocationPlaced or
+// AllocationUpdated event gave it; half the events of a stream under load
+// are reports, which carried it all again (docs/api.md).
+type allocReport struct{ a *structs.Allocation }
+
+// AppendJSON writes {"name","job_id","node_id","client_status",
+// "client_description","modify_time"}.
+func (p allocReport) AppendJSON(dst []byte) []byte {
+	a := p.a
+	o := stream.OpenObject(dst)
+	o.String("name", a.Name)
+	o.String("job_id", a.JobID)
+	o.String("node_id", a.NodeID)
+	o.String("client_status", a.ClientStatus)
+	o.StringOmitEmpty("client_description", a.ClientDescription)
+	o.Int("modify_time", a.ModifyTime)
+	return o.Close()
 }
 
 // DeploymentEvent is the payload of a Deployment event: what a job

@@ -235,7 +235,7 @@ func benchmarkEventStreamHTTP(b *testing.B, batch int) {
 			ready <- struct{}{}
 			sc := bufio.NewScanner(resp.Body)
 			sc.Buffer(make([]byte, 1<<20), 64<<20)
-			marker := []byte(`{"topic":`)
+			marker := []byte(`{"key":`)
 			for sc.Scan() {
 				counts[i].Add(int64(bytes.Count(sc.Bytes(), marker)))
 				lines[i].Add(1)

@@ -61,7 +61,7 @@ func eventScript() []scriptStep {
 			{NodeID: "n2", Updates: []*structs.AllocClientUpdate{running("a2")}},
 			// a1 reported twice in one entry: one event.
 			{NodeID: "n1", Updates: []*structs.AllocClientUpdate{running("a1")}}}},
-			[]string{"Allocation AllocationUpdated a1", "Allocation AllocationUpdated a2"}},
+			[]string{"Allocation AllocationReported a1", "Allocation AllocationReported a2"}},
 		{structs.JobRegisterRequestType, &structs.JobRegisterRequest{Job: scaled},
 			[]string{"Job JobRegistered web", "Deployment DeploymentScaled web"}},
 		{structs.NodeUpdateDrainRequestType, &structs.NodeUpdateDrainRequest{NodeID: "n1", Drain: true}, []string{"Node NodeDrain n1"}},
@@ -104,6 +104,23 @@ func readEvents(t *testing.T, sub *stream.Subscription, n int) []string {
 		if err != nil {
 			t.Fatalf("after %d events %q: %v", len(got), got, err)
 		}
+		if line := b.Line(); line != nil {
+			// The line as sent: its groups flattened are the batch's
+			// events, in order.
+			var wl stream.WireLine
+			if err := json.Unmarshal(line, &wl); err != nil {
+				t.Fatalf("line %s: %v", line, err)
+			}
+			wb := wl.Batch()
+			if wb.Index != b.Index || len(wb.Events) != len(b.Events) {
+				t.Fatalf("line %s decodes to %+v", line, wb)
+			}
+			for i, w := range wb.Events {
+				if e := b.Events[i]; w.Topic != string(e.Topic) || w.Type != e.Type || w.Key != e.Key || w.Namespace != e.Namespace || w.Index != e.Index {
+					t.Fatalf("line %s: event %d decodes to %+v, want %s %s %s", line, i, w, e.Topic, e.Type, e.Key)
+				}
+			}
+		}
 		for _, e := range b.Events {
 			got = append(got, fmt.Sprintf("%d %s %s %s", e.Index, e.Topic, e.Type, e.Key))
 			// Every allocation of the script is job web's: a key filter
@@ -111,8 +128,8 @@ func readEvents(t *testing.T, sub *stream.Subscription, n int) []string {
 			if e.Topic == stream.TopicAllocation && !(&stream.Filter{Keys: []string{"web"}}).Match(e) {
 				t.Fatalf("event %s %s: filter keys %q do not name its job", e.Type, e.Key, e.FilterKeys)
 			}
-			var w stream.WireEvent
-			if err := json.Unmarshal(e.Encoded(), &w); err != nil || w.Key != e.Key || w.Index != e.Index {
+			var w stream.WireGroupEvent
+			if err := json.Unmarshal(e.Encoded(), &w); err != nil || w.Key != e.Key {
 				t.Fatalf("event %s %s encoded as %s (%v)", e.Type, e.Key, e.Encoded(), err)
 			}
 		}
@@ -337,5 +354,28 @@ func TestEventsFromWrites(t *testing.T) {
 	}
 	if fast < 3 {
 		t.Fatalf("%d entries derived from their writes, want the script's plans and the added report", fast)
+	}
+}
+
+// An allocation's summary leaves out its create index when it is the
+// event's index (a placement) and carries it otherwise; an agent's report
+// carries what names the allocation and its client status.
+func TestAllocEventCreateIndex(t *testing.T) {
+	a := &structs.Allocation{ID: "a1", Name: "web[0]", JobID: "web", JobVersion: 2, NodeID: "n1",
+		DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientPending, CreateIndex: 7, ModifyIndex: 7, ModifyTime: 5}
+	const placed = `{"name":"web[0]","job_id":"web","job_version":2,"node_id":"n1","desired_status":"run","client_status":"pending","modify_time":5}`
+	if got := string(allocEvent{a}.AppendJSON(nil)); got != placed {
+		t.Errorf("placed:\n got %s\nwant %s", got, placed)
+	}
+	b := *a
+	b.ModifyIndex, b.ClientStatus = 9, structs.AllocClientRunning
+	const updated = `{"name":"web[0]","job_id":"web","job_version":2,"node_id":"n1","desired_status":"run","client_status":"running","create_index":7,"modify_time":5}`
+	if got := string(allocEvent{&b}.AppendJSON(nil)); got != updated {
+		t.Errorf("updated:\n got %s\nwant %s", got, updated)
+	}
+	b.ClientDescription = "started"
+	const reported = `{"name":"web[0]","job_id":"web","node_id":"n1","client_status":"running","client_description":"started","modify_time":5}`
+	if got := string(allocReport{&b}.AppendJSON(nil)); got != reported {
+		t.Errorf("reported:\n got %s\nwant %s", got, reported)
 	}
 }

@@ -418,5 +418,6 @@ func (s *Server) statusLeader(w http.ResponseWriter, r *http.Request) (any, erro
 
 func (s *Server) schedulerStatus(w http.ResponseWriter, r *http.Request) (any, error) {
 	st := s.sched.Status()
+	st.BlockedJobs, st.Unblocked = s.blocked.count()
 	return &st, nil
 }

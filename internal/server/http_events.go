@@ -156,27 +156,35 @@ func writeBatch(bw *bufio.Writer, b *stream.Batch, full bool) {
 	writeEventLine(bw, b.Index, b.Events, full)
 }
 
-// writeEventLine writes {"index":N,"events":[...]} from the events'
-// shared encodings (the full ones when full is set).
+// writeEventLine writes {"index":N,"groups":[...]} from the events'
+// shared encodings (the full ones when full is set), a group for each
+// run of events of one topic, type and namespace.
 func writeEventLine(bw *bufio.Writer, index uint64, events []*stream.Event, full bool) {
 	var num [20]byte
+	var head [256]byte
 	_, _ = bw.WriteString(`{"index":`)
 	_, _ = bw.Write(strconv.AppendUint(num[:0], index, 10))
 	if len(events) > 0 {
-		_, _ = bw.WriteString(`,"events":[`)
+		_, _ = bw.WriteString(`,"groups":[`)
 		for i, e := range events {
-			if i > 0 {
+			switch {
+			case i == 0:
+				_, _ = bw.Write(stream.AppendGroupHead(head[:0], e))
+			case !stream.SameGroup(events[i-1], e):
+				_, _ = bw.WriteString("]},")
+				_, _ = bw.Write(stream.AppendGroupHead(head[:0], e))
+			default:
 				_ = bw.WriteByte(',')
 			}
 			_, _ = bw.Write(e.EncodedFor(full))
 		}
-		_ = bw.WriteByte(']')
+		_, _ = bw.WriteString("]}]")
 	}
 	_, _ = bw.WriteString("}\n")
 }
 
 func writeEventError(bw *bufio.Writer, e *stream.Error) {
-	line, _ := json.Marshal(stream.WireBatch{Index: e.Floor, Error: e.Msg, Code: e.Code})
+	line, _ := json.Marshal(stream.WireLine{Index: e.Floor, Error: e.Msg, Code: e.Code})
 	_, _ = bw.Write(line)
 	_ = bw.WriteByte('\n')
 }

@@ -332,8 +332,9 @@ func TestEventStreamAllocPayloads(t *testing.T) {
 		}
 	}
 	// The summary leaves out the ID and modify index (the event's key
-	// and index); the whole allocation has them.
-	if p := first(summary); p["resources"] != nil || p["job"] != nil || p["client_status"] == nil || p["create_index"] == nil || p["id"] != nil || p["modify_index"] != nil {
+	// and index), and of a placement the create index (the same); the
+	// whole allocation has them.
+	if p := first(summary); p["resources"] != nil || p["job"] != nil || p["client_status"] == nil || p["create_index"] != nil || p["id"] != nil || p["modify_index"] != nil {
 		t.Errorf("summary payload %v", p)
 	}
 	if p := first(whole); p["resources"] == nil || p["job"] != nil || p["task_state"] == nil || p["id"] == nil || p["modify_index"] == nil {
@@ -364,5 +365,53 @@ func TestEventRequestFull(t *testing.T) {
 		case err != nil || req.Full != tc.full:
 			t.Errorf("%q: full %v, %v; want %v", tc.query, req.Full, err, tc.full)
 		}
+	}
+}
+
+// A filtered subscriber's line regroups the events it keeps: a run
+// broken only by events it filtered out is one group.
+func TestWriteEventLineGroups(t *testing.T) {
+	broker, err := stream.New(stream.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	sub, err := broker.Subscribe(stream.SubscribeRequest{Filter: stream.Filter{Topics: []stream.Topic{stream.TopicAllocation, stream.TopicNode}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ev := func(topic stream.Topic, typ, key, ns string) *stream.Event {
+		return &stream.Event{Topic: topic, Type: typ, Key: key, Namespace: ns, Payload: map[string]string{"k": key}}
+	}
+	broker.Want(5)
+	broker.Publish(5, func() []*stream.Event {
+		return []*stream.Event{
+			ev(stream.TopicAllocation, "AllocationPlaced", "a1", "default"),
+			ev(stream.TopicPlan, "PlanApplied", "web", "default"),
+			ev(stream.TopicAllocation, "AllocationPlaced", "a2", "default"),
+			ev(stream.TopicNode, "NodeDrain", "n1", ""),
+		}
+	})
+	batch, err := sub.Next(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batch.Line() != nil {
+		t.Fatal("a filtered batch has the entry's line")
+	}
+	var sb strings.Builder
+	bw := bufio.NewWriter(&sb)
+	writeBatch(bw, batch, false)
+	writeEventLine(bw, 6, nil, false)
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"index":5,"groups":[` +
+		`{"topic":"Allocation","type":"AllocationPlaced","namespace":"default","events":[{"key":"a1","payload":{"k":"a1"}},{"key":"a2","payload":{"k":"a2"}}]},` +
+		`{"topic":"Node","type":"NodeDrain","events":[{"key":"n1","payload":{"k":"n1"}}]}]}` + "\n" +
+		`{"index":6}` + "\n"
+	if sb.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", sb.String(), want)
 	}
 }

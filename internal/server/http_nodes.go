@@ -133,7 +133,7 @@ func (s *Server) nodeRegister(w http.ResponseWriter, r *http.Request) (any, erro
 		return nil, err
 	}
 	s.hb.reset(n.ID, s.cfg.HeartbeatTTL)
-	s.enqueueBlockedJobs()
+	s.enqueueBlockedJobs(index, n.ID)
 	return &api.NodeRegisterResponse{NodeID: n.ID, HeartbeatTTL: structs.Duration(s.cfg.HeartbeatTTL), Index: index}, nil
 }
 
@@ -158,7 +158,7 @@ func (s *Server) nodeHeartbeat(w http.ResponseWriter, r *http.Request) (any, err
 			return nil, err
 		}
 		s.logger.Info("node is back", "node", id, "name", n.Name)
-		s.enqueueBlockedJobs()
+		s.enqueueBlockedJobs(index, id)
 	}
 	s.hb.reset(id, s.cfg.HeartbeatTTL)
 	return &api.HeartbeatResponse{HeartbeatTTL: structs.Duration(s.cfg.HeartbeatTTL), Index: index}, nil
@@ -224,7 +224,7 @@ func (s *Server) nodeDrain(w http.ResponseWriter, r *http.Request) (any, error) 
 	if req.Enable {
 		s.enqueueNodeJobs(n.ID)
 	} else {
-		s.enqueueBlockedJobs()
+		s.enqueueBlockedJobs(index, n.ID)
 	}
 	return &api.IndexResponse{Index: index}, nil
 }

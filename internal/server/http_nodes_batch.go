@@ -38,7 +38,7 @@ func (s *Server) nodesHeartbeat(w http.ResponseWriter, r *http.Request) (any, er
 	snap := s.state.Snapshot()
 	index := snap.Index()
 	resp := &api.NodesHeartbeatResponse{HeartbeatTTL: structs.Duration(s.cfg.HeartbeatTTL)}
-	back := false
+	var back []string
 	for _, id := range req.NodeIDs {
 		n := snap.NodeByID(id)
 		if n == nil {
@@ -54,12 +54,12 @@ func (s *Server) nodesHeartbeat(w http.ResponseWriter, r *http.Request) (any, er
 			}
 			index = max(index, i)
 			s.logger.Info("node is back", "node", id, "name", n.Name)
-			back = true
+			back = append(back, id)
 		}
 		s.hb.reset(id, s.cfg.HeartbeatTTL)
 	}
-	if back {
-		s.enqueueBlockedJobs()
+	if len(back) > 0 {
+		s.enqueueBlockedJobs(index, back...)
 	}
 	resp.Index = index
 	return resp, nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/gantry-project/gantry/internal/scheduler/architecture"
 	"github.com/gantry-project/gantry/internal/structs"
 )
 
@@ -97,6 +98,17 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	}
 	s.hb.start(ready, s.cfg.HeartbeatTTL+s.cfg.heartbeatGrace())
 
+	// The blocked set tracks from here, before any evaluation ends.
+	blockedDone := make(chan struct{})
+	if s.cfg.Scheduler.Architecture != architecture.TwoLevel {
+		s.blocked.start(snap.Index())
+		go func() {
+			defer close(blockedDone)
+			s.blocked.run(ctx)
+		}()
+	} else {
+		close(blockedDone)
+	}
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
@@ -125,6 +137,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			<-schedDone
+			<-blockedDone
 			<-gcDone
 			<-periodicDone
 			<-deployDone
@@ -166,12 +179,18 @@ func (s *Server) enqueueNodeJobs(nodeID string) {
 	}
 }
 
-// enqueueBlockedJobs enqueues every job with a stored placement failure (a
-// node became available, so they may fit now), and every system and
-// sysbatch job (the node may be one they must run on).
-func (s *Server) enqueueBlockedJobs() {
+// enqueueBlockedJobs is told that nodes became available at index
+// (registered, back, no longer draining): it enqueues every system and
+// sysbatch job (a node may be one they must run on) and the blocked jobs
+// those nodes admit (blocked.go). When the blocked set does not cover
+// every waiting job (two-level, or the set overflowed) it enqueues every
+// job with a stored placement failure instead.
+func (s *Server) enqueueBlockedJobs(index uint64, nodeIDs ...string) {
 	snap := s.state.Snapshot()
 	s.enqueuePerNodeJobs(snap)
+	if s.blocked.roomGrew(index, nodeIDs...) {
+		return
+	}
 	for _, f := range snap.PlacementFailures() {
 		if j := snap.JobByID(f.JobID); j != nil {
 			s.sched.Enqueue(j.ID, j.Priority)

@@ -89,3 +89,23 @@ func newMetrics() *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// registerBlocked adds the blocked-job tracker's figures (blocked.go).
+func (m *metrics) registerBlocked(t *blockedJobs) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gantry_scheduler_blocked_jobs",
+			Help: "Jobs with copies left unplaced for want of room, waiting for room to grow on a node that admits them (leader only).",
+		}, func() float64 {
+			n, _ := t.count()
+			return float64(n)
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gantry_scheduler_unblocked_total",
+			Help: "Blocked jobs enqueued again because room grew on a node that admits them.",
+		}, func() float64 {
+			_, n := t.count()
+			return float64(n)
+		}),
+	)
+}

@@ -58,6 +58,9 @@ type Server struct {
 	now     func() time.Time
 	metrics *metrics
 	sched   scheduler.Architecture
+	// blocked tracks the jobs waiting for room, to enqueue them when
+	// room grows (blocked.go).
+	blocked *blockedJobs
 	hb      *heartbeats
 	updates *updateBatcher // coalesces agents' status reports
 	// periodic launches periodic jobs' children on the leader (periodic.go).
@@ -192,9 +195,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("invalid server config: %w", err)
 	}
 	s.fsm.events = s.events
-	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.plans.snapshot(), nil }, s); err != nil {
+	s.blocked = newBlockedJobs(st.Snapshot, func(jobID string, priority int) { s.sched.Enqueue(jobID, priority) })
+	var evaluated func(scheduler.Evaluation)
+	if cfg.Scheduler.Architecture != architecture.TwoLevel {
+		evaluated = s.blocked.evaluated
+	}
+	if s.sched, err = newScheduler(cfg, s.metrics.registry, func() (scheduler.State, error) { return s.plans.snapshot(), nil }, s, evaluated); err != nil {
 		return nil, err
 	}
+	s.metrics.registerBlocked(s.blocked)
 	if tl, ok := s.sched.(*twolevel.Scheduler); ok {
 		tl.SetLauncher(taskLauncher{s})
 	}
@@ -204,13 +213,15 @@ func New(cfg Config) (*Server, error) {
 }
 
 // newScheduler builds the architecture cfg.Scheduler picks over the given
-// views and planner.
-func newScheduler(cfg Config, reg prometheus.Registerer, snapshot func() (scheduler.State, error), planner scheduler.Planner) (scheduler.Architecture, error) {
+// views and planner; evaluated (may be nil) hears of every evaluation.
+func newScheduler(cfg Config, reg prometheus.Registerer, snapshot func() (scheduler.State, error), planner scheduler.Planner,
+	evaluated func(scheduler.Evaluation)) (scheduler.Architecture, error) {
 	sched, err := architecture.New(cfg.Scheduler, scheduler.Env{
 		Snapshot:   snapshot,
 		Planner:    planner,
 		Logger:     cfg.Logger,
 		Registerer: reg,
+		Evaluated:  evaluated,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("invalid server config: %w", err)

@@ -233,7 +233,7 @@ func TestSharedStateLeaderLossKeepsAckedPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recordingPlanner{s: s, holdAfter: 10}
-	if s.sched, err = newScheduler(cfg, nil, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, rec); err != nil {
+	if s.sched, err = newScheduler(cfg, nil, func() (scheduler.State, error) { return s.state.Snapshot(), nil }, rec, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(); err != nil {

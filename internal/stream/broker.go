@@ -223,25 +223,33 @@ const maxScratch = 16 << 20
 // append encodes events and adds them to the ring as one batch.
 //
 // The events are encoded into the broker's scratch buffer laid out as
-// the stream's line, {"index":N,"events":[e1,e2,...]}, so a subscriber
-// that takes every event of the entry writes that line as it is; the
-// line is then copied to memory of exactly its size (keep), of which the
-// events' encodings are slices. Encoding in place into a buffer sized
-// ahead reserved an eighth more than an entry's events took, and grew
-// (leaving the first buffer to the events encoded before) when an entry's
-// events were larger than the last ones'.
+// the stream's line, {"index":N,"groups":[{"topic":T,"type":Y,
+// "namespace":NS,"events":[e1,e2,...]},...]}, a group for each run of
+// events of one topic, type and namespace, so a subscriber that takes
+// every event of the entry writes that line as it is; the line is then
+// copied to memory of exactly its size (keep), of which the events'
+// encodings ({"key":K,"payload":P}) are slices. Encoding in place into a
+// buffer sized ahead reserved an eighth more than an entry's events took,
+// and grew (leaving the first buffer to the events encoded before) when
+// an entry's events were larger than the last ones'.
 func (b *Broker) append(index uint64, events []*Event) {
 	kept := events[:0]
 	spans := b.spans[:0]
 	buf := b.scratch[:0]
 	buf = append(buf, `{"index":`...)
 	buf = strconv.AppendUint(buf, index, 10)
-	buf = append(buf, `,"events":[`...)
+	buf = append(buf, `,"groups":[`...)
 	head := len(buf)
+	var prev *Event // the last event kept
 	for _, e := range events {
 		e.Index = index
 		n := len(buf)
-		if len(kept) > 0 {
+		switch {
+		case prev == nil:
+			buf = AppendGroupHead(buf, e)
+		case !SameGroup(prev, e):
+			buf = AppendGroupHead(append(buf, "]},"...), e)
+		default:
 			buf = append(buf, ',')
 		}
 		out, err := e.appendJSON(buf, e.Payload)
@@ -253,11 +261,12 @@ func (b *Broker) append(index uint64, events []*Event) {
 		spans = append(spans, span{i: len(kept), start: len(buf), end: len(out)})
 		buf = out
 		kept = append(kept, e)
+		prev = e
 	}
 	size := len(buf) - head
 	var line []byte
 	if len(kept) > 0 {
-		buf = append(buf, "]}\n"...)
+		buf = append(buf, "]}]}\n"...)
 		line = b.keep(buf)
 		for _, sp := range spans {
 			kept[sp.i].encoded = line[sp.start:sp.end:sp.end]

@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -85,14 +84,16 @@ type Event struct {
 	// modified) for as long as the event is kept.
 	Full any
 
-	// encoded is the event's JSON, made by the broker before the event is
+	// encoded is the event's JSON as its group lists it ({"key":K,
+	// "payload":P}), made by the broker before the event is
 	// shared with subscribers; encodedFull the same with Full as payload,
 	// made only while a subscriber wants it (nil otherwise).
 	encoded     []byte
 	encodedFull []byte
 }
 
-// Encoded returns the event's JSON (set once the broker published it).
+// Encoded returns the event's JSON as its group lists it, {"key":K,
+// "payload":P} (set once the broker published it).
 func (e *Event) Encoded() []byte { return e.encoded }
 
 // EncodedFor returns the event's JSON for a subscriber that wants full
@@ -113,22 +114,14 @@ func (e *Event) EncodedFor(full bool) []byte {
 	return b
 }
 
-// appendJSON appends the event with payload p (WireEvent's shape). The
-// envelope's keys are written as constants and every write returns the
-// slice (no object kept in memory between fields): see JSONObject.
+// appendJSON appends the event with payload p as its group lists it,
+// {"key":K,"payload":P}: its topic, type, namespace and index are the
+// group's and the line's (AppendGroupHead), not repeated per event. The
+// keys are written as constants and every write returns the slice (no
+// object kept in memory between fields): see JSONObject.
 func (e *Event) appendJSON(dst []byte, p any) ([]byte, error) {
-	dst = append(dst, `{"topic":`...)
-	dst = AppendString(dst, string(e.Topic))
-	dst = append(dst, `,"type":`...)
-	dst = AppendString(dst, e.Type)
-	dst = append(dst, `,"key":`...)
+	dst = append(dst, `{"key":`...)
 	dst = AppendString(dst, e.Key)
-	if e.Namespace != "" {
-		dst = append(dst, `,"namespace":`...)
-		dst = AppendString(dst, e.Namespace)
-	}
-	dst = append(dst, `,"index":`...)
-	dst = strconv.AppendUint(dst, e.Index, 10)
 	switch p := p.(type) {
 	case nil:
 	case JSONAppender:
@@ -147,7 +140,31 @@ func (e *Event) appendJSON(dst []byte, p any) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// WireEvent is an event as a client reads it (api.Event).
+// SameGroup reports whether b goes in the same group as a, the event
+// before it on a line: same topic, type and namespace.
+func SameGroup(a, b *Event) bool {
+	return a.Topic == b.Topic && a.Type == b.Type && a.Namespace == b.Namespace
+}
+
+// AppendGroupHead appends the start of the group that e opens,
+// {"topic":T,"type":Y,"namespace":NS,"events":[ (no namespace for
+// events without one); the group's events follow, separated by commas,
+// and "]}" closes it.
+func AppendGroupHead(dst []byte, e *Event) []byte {
+	dst = append(dst, `{"topic":`...)
+	dst = AppendString(dst, string(e.Topic))
+	dst = append(dst, `,"type":`...)
+	dst = AppendString(dst, e.Type)
+	if e.Namespace != "" {
+		dst = append(dst, `,"namespace":`...)
+		dst = AppendString(dst, e.Namespace)
+	}
+	return append(dst, `,"events":[`...)
+}
+
+// WireEvent is an event as a client reads it (api.Event): the line's
+// index and its group's topic, type and namespace, with its own key and
+// payload.
 type WireEvent struct {
 	Topic     string          `json:"topic"`
 	Type      string          `json:"type"`
@@ -157,10 +174,11 @@ type WireEvent struct {
 	Payload   json.RawMessage `json:"payload,omitempty"`
 }
 
-// WireBatch is one line of GET /v1/event/stream (api.EventBatch): the
-// events of one committed entry that match the subscriber's filter; a
-// heartbeat (no events: every entry up to Index was looked at); or, last,
-// an error saying why the stream ended.
+// WireBatch is one line of GET /v1/event/stream as a client reads it
+// (api.EventBatch), its groups flattened into events (WireLine.Batch):
+// the events of one committed entry that match the subscriber's filter;
+// a heartbeat (no events: every entry up to Index was looked at); or,
+// last, an error saying why the stream ended.
 type WireBatch struct {
 	Index  uint64      `json:"index"`
 	Events []WireEvent `json:"events,omitempty"`
@@ -168,6 +186,56 @@ type WireBatch struct {
 	// Code is the error's kind: CodeIndexTooOld, CodeSlow, CodeReset,
 	// CodeClosed.
 	Code string `json:"code,omitempty"`
+}
+
+// WireLine is one line of GET /v1/event/stream as the server writes it:
+// the entry's events in groups, each group a run of consecutive events
+// of one topic, type and namespace.
+type WireLine struct {
+	Index  uint64      `json:"index"`
+	Groups []WireGroup `json:"groups,omitempty"`
+	// Events are a line's events as servers before groups wrote them,
+	// each whole (read, so a client follows a cluster being upgraded).
+	Events []WireEvent `json:"events,omitempty"`
+	Error  string      `json:"error,omitempty"`
+	Code   string      `json:"code,omitempty"`
+}
+
+// WireGroup is a run of events of one topic, type and namespace.
+type WireGroup struct {
+	Topic     string           `json:"topic"`
+	Type      string           `json:"type"`
+	Namespace string           `json:"namespace,omitempty"`
+	Events    []WireGroupEvent `json:"events"`
+}
+
+// WireGroupEvent is an event in its group: its key and payload.
+type WireGroupEvent struct {
+	Key     string          `json:"key"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// Batch returns the line with its groups flattened into events, in
+// order, each with the line's index.
+func (l *WireLine) Batch() *WireBatch {
+	b := &WireBatch{Index: l.Index, Events: l.Events, Error: l.Error, Code: l.Code}
+	if len(l.Groups) == 0 {
+		return b
+	}
+	n := len(l.Events)
+	for i := range l.Groups {
+		n += len(l.Groups[i].Events)
+	}
+	b.Events = make([]WireEvent, 0, n)
+	b.Events = append(b.Events, l.Events...)
+	for i := range l.Groups {
+		g := &l.Groups[i]
+		for _, e := range g.Events {
+			b.Events = append(b.Events, WireEvent{Topic: g.Topic, Type: g.Type, Key: e.Key, Namespace: g.Namespace,
+				Index: l.Index, Payload: e.Payload})
+		}
+	}
+	return b
 }
 
 // Filter selects events. An empty field matches everything.

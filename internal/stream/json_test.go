@@ -61,13 +61,13 @@ func TestEventEncoding(t *testing.T) {
 	}{
 		{"appender", Event{Topic: TopicAllocation, Type: "AllocationPlaced", Key: "a<1>", Namespace: "default", Index: 12,
 			Payload: appenderPayload{id: "a\"1"}},
-			`{"topic":"Allocation","type":"AllocationPlaced","key":"a\u003c1\u003e","namespace":"default","index":12,"payload":{"id":"a\"1","n":-3,"u":7}}`},
+			`{"key":"a\u003c1\u003e","payload":{"id":"a\"1","n":-3,"u":7}}`},
 		{"json", Event{Topic: TopicJob, Type: "JobPurged", Key: "web", Index: 3, Payload: map[string]string{"id": "web"}},
-			`{"topic":"Job","type":"JobPurged","key":"web","index":3,"payload":{"id":"web"}}`},
+			`{"key":"web","payload":{"id":"web"}}`},
 		{"no payload", Event{Topic: TopicNode, Type: "NodeDrain", Key: "n1", Index: 4},
-			`{"topic":"Node","type":"NodeDrain","key":"n1","index":4}`},
+			`{"key":"n1"}`},
 		{"null payload", Event{Topic: TopicNode, Type: "NodeDrain", Key: "n1", Index: 4, Payload: (*struct{})(nil)},
-			`{"topic":"Node","type":"NodeDrain","key":"n1","index":4}`},
+			`{"key":"n1"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := tc.e.appendJSON([]byte("before"), tc.e.Payload)
@@ -78,11 +78,11 @@ func TestEventEncoding(t *testing.T) {
 			if got := string(tc.e.Encoded()); got != tc.want {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
 			}
-			var w WireEvent
+			var w WireGroupEvent
 			if err := json.Unmarshal(tc.e.Encoded(), &w); err != nil {
-				t.Fatalf("not a WireEvent: %v", err)
+				t.Fatalf("not a WireGroupEvent: %v", err)
 			}
-			if w.Key != tc.e.Key || w.Index != tc.e.Index || w.Topic != string(tc.e.Topic) {
+			if w.Key != tc.e.Key {
 				t.Errorf("decoded %+v", w)
 			}
 		})
@@ -207,19 +207,22 @@ func TestBatchLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"index":7,"events":[` +
-		`{"topic":"Allocation","type":"AllocationPlaced","key":"a-7-0","index":7,"payload":{"i":0}},` +
-		`{"topic":"Allocation","type":"AllocationPlaced","key":"a-7-1","index":7,"payload":{"i":1}},` +
-		`{"topic":"Allocation","type":"AllocationPlaced","key":"a-7-2","index":7,"payload":{"i":2}}]}` + "\n"
+	const want = `{"index":7,"groups":[{"topic":"Allocation","type":"AllocationPlaced","events":[` +
+		`{"key":"a-7-0","payload":{"i":0}},` +
+		`{"key":"a-7-1","payload":{"i":1}},` +
+		`{"key":"a-7-2","payload":{"i":2}}]}]}` + "\n"
 	if got := string(batch.Line()); got != want {
 		t.Errorf("line:\n%s\nwant\n%s", got, want)
 	}
 	if len(batch.Events) != 3 {
 		t.Fatalf("%d events, want 3", len(batch.Events))
 	}
-	var wb WireBatch
-	if err := json.Unmarshal(batch.Line(), &wb); err != nil || len(wb.Events) != 3 || wb.Events[1].Key != "a-7-1" {
-		t.Errorf("line decodes to %+v, %v", wb, err)
+	var wl WireLine
+	if err := json.Unmarshal(batch.Line(), &wl); err != nil {
+		t.Fatal(err)
+	}
+	if wb := wl.Batch(); len(wb.Events) != 3 || wb.Events[1].Key != "a-7-1" || wb.Events[1].Index != 7 || wb.Events[1].Type != "AllocationPlaced" {
+		t.Errorf("line decodes to %+v", wb)
 	}
 	sb, err := some.Next(context.Background())
 	if err != nil {
@@ -252,5 +255,76 @@ func TestPlainWord(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A line groups each run of events of one topic, type and namespace; a
+// run broken by another kind of event starts a new group, so the order
+// of events is the line's order.
+func TestBatchLineGroups(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	all, err := b.Subscribe(SubscribeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close()
+	ev := func(topic Topic, typ, key, ns string) *Event {
+		return &Event{Topic: topic, Type: typ, Key: key, Namespace: ns}
+	}
+	b.Want(3)
+	b.Publish(3, func() []*Event {
+		return []*Event{
+			ev(TopicAllocation, "AllocationPlaced", "a1", "default"),
+			ev(TopicAllocation, "AllocationPlaced", "a2", "default"),
+			ev(TopicAllocation, "AllocationPlaced", "a3", "team-a"),
+			ev(TopicPlan, "PlanApplied", "web", "default"),
+			{Topic: TopicJob, Type: "JobPurged", Key: "bad", Payload: func() {}}, // not encodable: left out
+			ev(TopicAllocation, "AllocationPlaced", "a4", "default"),
+			ev(TopicAllocation, "AllocationUpdated", "a5", "default"),
+			ev(TopicNode, "NodeDrain", "n1", ""),
+		}
+	})
+	batch, err := all.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"index":3,"groups":[` +
+		`{"topic":"Allocation","type":"AllocationPlaced","namespace":"default","events":[{"key":"a1"},{"key":"a2"}]},` +
+		`{"topic":"Allocation","type":"AllocationPlaced","namespace":"team-a","events":[{"key":"a3"}]},` +
+		`{"topic":"Plan","type":"PlanApplied","namespace":"default","events":[{"key":"web"}]},` +
+		`{"topic":"Allocation","type":"AllocationPlaced","namespace":"default","events":[{"key":"a4"}]},` +
+		`{"topic":"Allocation","type":"AllocationUpdated","namespace":"default","events":[{"key":"a5"}]},` +
+		`{"topic":"Node","type":"NodeDrain","events":[{"key":"n1"}]}]}` + "\n"
+	if got := string(batch.Line()); got != want {
+		t.Errorf("line:\n%s\nwant\n%s", got, want)
+	}
+	var wl WireLine
+	if err := json.Unmarshal(batch.Line(), &wl); err != nil {
+		t.Fatal(err)
+	}
+	wb := wl.Batch()
+	if len(wb.Events) != len(batch.Events) {
+		t.Fatalf("%d events decoded, %d in the batch", len(wb.Events), len(batch.Events))
+	}
+	for i, w := range wb.Events {
+		e := batch.Events[i]
+		if w.Topic != string(e.Topic) || w.Type != e.Type || w.Key != e.Key || w.Namespace != e.Namespace || w.Index != 3 || w.Payload != nil {
+			t.Errorf("event %d decodes to %+v, want %s %s %s %q", i, w, e.Topic, e.Type, e.Key, e.Namespace)
+		}
+	}
+}
+
+// A line of a server before groups (its events whole) reads as the same
+// batch.
+func TestWireLineFlatEvents(t *testing.T) {
+	const old = `{"index":12,"events":[{"topic":"Allocation","type":"AllocationPlaced","key":"a1","namespace":"default","index":12,"payload":{"name":"web[0]"}},{"topic":"Plan","type":"PlanApplied","key":"web","index":12}]}`
+	var wl WireLine
+	if err := json.Unmarshal([]byte(old), &wl); err != nil {
+		t.Fatal(err)
+	}
+	wb := wl.Batch()
+	if wb.Index != 12 || len(wb.Events) != 2 || wb.Events[0].Key != "a1" || wb.Events[0].Namespace != "default" ||
+		string(wb.Events[0].Payload) != `{"name":"web[0]"}` || wb.Events[1].Type != "PlanApplied" || wb.Events[1].Index != 12 {
+		t.Errorf("decoded %+v", wb)
 	}
 }

@@ -26,7 +26,7 @@ type ring struct {
 	bytes int
 }
 
-// Line returns the batch's line of the stream, {"index":N,"events":[...]}
+// Line returns the batch's line of the stream, {"index":N,"groups":[...]}
 // with a newline, when the batch holds every event of its entry with
 // their summaries (what a subscriber without filter or full payloads
 // reads); nil otherwise: the caller writes the events one by one.

@@ -17,6 +17,12 @@ type SchedulerStatus struct {
 	// DecisionsPerSec is jobs scheduled per second of wall time since the
 	// scheduler started on this leader.
 	DecisionsPerSec float64 `json:"decisions_per_sec"`
+	// BlockedJobs counts the jobs with copies left unplaced for want of
+	// room that the leader enqueues again when room grows on a node that
+	// admits them; Unblocked counts those enqueues (monolithic and
+	// shared-state; two-level jobs wait for offers instead).
+	BlockedJobs int    `json:"blocked_jobs"`
+	Unblocked   uint64 `json:"unblocked"`
 
 	// Shared-state figures (zero for other architectures).
 

@@ -135,6 +135,38 @@ func toInt(f float64) int64 {
 
 var errReply = errors.New("protocol error in reply")
 
+// parseInt parses a reply's integer or length as strconv.ParseInt in
+// base 10; one of up to 18 bytes (an integer reply, a length) without
+// strconv's generic path.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		return n, err == nil
+	}
+	i, neg := 0, false
+	switch b[0] {
+	case '-':
+		i, neg = 1, true
+	case '+':
+		i = 1
+	}
+	if i == len(b) {
+		return 0, false
+	}
+	var n int64
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			return 0, false
+		}
+		n = n*10 + int64(d)
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
 // replyToLua converts one RESP reply from the start of b to a Lua value
 // as Redis's redisProtocolToLuaType: integers to numbers, bulk strings to
 // strings, null bulk and null array to false (RESP2) or nil (RESP3),
@@ -165,14 +197,15 @@ func replyToLua(L *lua.LState, b []byte, depth int) (lua.LValue, int, error) {
 		t.RawSetString(noStatsField, lua.LTrue)
 		return t, next, nil
 	case ':':
-		n, err := strconv.ParseInt(string(line), 10, 64)
-		if err != nil {
+		n, ok := parseInt(line)
+		if !ok {
 			return nil, 0, errReply
 		}
 		return number(n), next, nil
 	case '$', '=':
-		n, err := strconv.Atoi(string(line))
-		if err != nil || n < -1 {
+		n64, ok := parseInt(line)
+		n := int(n64)
+		if !ok || n64 < -1 || n64 > 1<<40 {
 			return nil, 0, errReply
 		}
 		if n == -1 {
@@ -195,8 +228,9 @@ func replyToLua(L *lua.LState, b []byte, depth int) (lua.LValue, int, error) {
 		}
 		return lua.LString(s), next + n + 2, nil
 	case '*', '~', '%', '>':
-		n, err := strconv.Atoi(string(line))
-		if err != nil || n < -1 {
+		n64, ok := parseInt(line)
+		n := int(n64)
+		if !ok || n64 < -1 || n64 > 1<<40 {
 			return nil, 0, errReply
 		}
 		if n == -1 {

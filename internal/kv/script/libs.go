@@ -97,6 +97,18 @@ func (e *Engine) openLibs() {
 	g.RawSetString("setmetatable", L.NewFunction(e.setMetatable))
 	g.RawSetString("rawset", L.NewFunction(e.rawSet))
 
+	// table.insert writes without asking the metatable (as Lua's does):
+	// into a read-only view it would add items every later script sees;
+	// Redis's read-only tables refuse it
+	tbl := g.RawGetString("table").(*lua.LTable)
+	insert := tbl.RawGetString("insert").(*lua.LFunction).GFunction
+	tbl.RawSetString("insert", L.NewFunction(func(L *lua.LState) int {
+		if t, ok := L.Get(1).(*lua.LTable); ok && e.readonly[t] {
+			L.RaiseError("Attempt to modify a readonly table")
+		}
+		return insert(L)
+	}))
+
 	// read-only views of the libraries, then of the globals
 	for _, name := range []string{"redis", "cjson", "cmsgpack", "bit", "string", "math", "table"} {
 		if t, ok := g.RawGetString(name).(*lua.LTable); ok {

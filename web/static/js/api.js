@@ -127,9 +127,23 @@ export async function* lines(path, params, signal) {
   }
 }
 
-// events follows /v1/event/stream, calling fn for each batch of events;
-// it reconnects, resuming after the last index seen, until signal aborts.
-// onGap is told when the server could not resume (events were lost).
+// flatten returns a stream line's events, each with the line's index
+// and its group's topic, type and namespace.
+function flatten(line) {
+  const out = [];
+  for (const g of line.groups) {
+    for (const e of g.events) {
+      out.push({ topic: g.topic, type: g.type, key: e.key, namespace: g.namespace, index: line.index, payload: e.payload });
+    }
+  }
+  return out;
+}
+
+// events follows /v1/event/stream, calling fn for each batch of events
+// (a line's groups flattened: each event with the line's index and its
+// group's topic, type and namespace); it reconnects, resuming after the
+// last index seen, until signal aborts. onGap is told when the server
+// could not resume (events were lost).
 export async function events(params, signal, fn, onGap) {
   let index = null;
   while (!signal.aborted) {
@@ -143,7 +157,7 @@ export async function events(params, signal, fn, onGap) {
           break;
         }
         index = line.index;
-        if (line.events) fn(line.events, line.index);
+        if (line.groups) fn(flatten(line), line.index);
       }
     } catch (e) {
       if (signal.aborted) return;
