@@ -94,7 +94,8 @@ func TestFinishedTaskReportedThenForgotten(t *testing.T) {
 // TestAdmitWindowAndRetries: an owner keeps at most MaxAdmitsInFlight
 // copies unanswered at a peer (the rest wait at the owner, counted
 // against MaxWaiting, which refuses more work with ErrBusy), and it
-// sends an unanswered admit again, with backoff, for as long as the peer
+// sends an unanswered admit again, five times 1 s apart then with
+// backoff, for as long as the peer
 // is alive, never placing the copy again under another ID (before, an
 // admit unanswered after three tries was given up and its copy placed
 // again: a late peer then ran both).
@@ -141,9 +142,10 @@ func TestAdmitWindowAndRetries(t *testing.T) {
 		t.Fatalf("after 30 s without an answer: %d distinct copies admitted, want the same 4 (never placed again while the peer lives)", len(ids))
 	}
 	for id, n := range ids {
-		// sent at 0, then 1, 2, 4 and 5 s apart: 0, 1, 3, 7, 12, 17, 22, 27
-		if n < 6 || n > 9 {
-			t.Errorf("copy %s admitted %d times in 30 s; want about 8 (retries backing off to 5 s)", id, n)
+		// sent at 0, 1, 2, 3, 4 (admitQuickTries sends 1 s apart), then
+		// 2, 4 and 5 s apart: 6, 10, 15, 20, 25, 30
+		if n < 10 || n > 12 {
+			t.Errorf("copy %s admitted %d times in 30 s; want about 11 (five sends 1 s apart, then backing off to 5 s)", id, n)
 		}
 	}
 	// w hears everything now: all ten copies end up there, once each

@@ -4,7 +4,9 @@ import (
 	"container/heap"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -590,11 +592,25 @@ func (s *sim) submitAll(t *testing.T, jobs ...*structs.Job) {
 	}
 }
 
+// seeds are the simulations' seeds: 1 to 6 (1 and 2 with -short), or 1
+// to N with GANTRY_SIM_SEEDS=N (to measure how often a scenario fails).
 func seeds(t *testing.T) []uint64 {
+	n := 6
 	if testing.Short() {
-		return []uint64{1, 2}
+		n = 2
 	}
-	return []uint64{1, 2, 3, 4, 5, 6}
+	if v := os.Getenv("GANTRY_SIM_SEEDS"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 1 {
+			t.Fatalf("GANTRY_SIM_SEEDS=%q: want a positive number of seeds", v)
+		}
+		n = k
+	}
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = uint64(i + 1)
+	}
+	return out
 }
 
 func TestSimPlaceAndRun(t *testing.T) {
