@@ -18,6 +18,13 @@ type CheckResult struct {
 	// Duplicates counts task copies (job, index) held by more than one
 	// allocation that is running, pending or completed.
 	Duplicates int `json:"duplicates"`
+	// RanTwice counts, of the duplicates, copies whose task ran to
+	// completion twice (a batch copy run again; peer runs).
+	RanTwice int `json:"ran_twice,omitempty"`
+	// Replaced counts allocations that hold no copy at the end: stopped,
+	// killed, failed or lost, a copy placed again or an extra stopped
+	// (peer runs).
+	Replaced int `json:"replaced,omitempty"`
 	// Missing counts task copies with no such allocation.
 	Missing int `json:"missing"`
 	// Unknown counts allocations of jobs the workload did not submit or

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +16,9 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -104,12 +107,13 @@ func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error
 	submitted := make(map[string]int64, len(jobs)) // job key -> submission, Unix ns
 	var subMu sync.Mutex
 	t0 := time.Now()
+	var retries atomic.Int64
 	subErr := submitPeerJobs(ctx, w, t0, max(w.Arrival.Concurrency, 1), jobs, cl.clients, func(j *structs.Job) {
 		subMu.Lock()
 		submitted[structs.JobKey(j.Namespace, j.Name)] = time.Now().UnixNano()
 		subMu.Unlock()
-	})
-	rep.SubmitSeconds = time.Since(t0).Seconds()
+	}, &retries)
+	rep.SubmitSeconds, rep.SubmitRetries = time.Since(t0).Seconds(), retries.Load()
 	if subErr != nil {
 		return nil, subErr
 	}
@@ -182,11 +186,12 @@ func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error
 	}
 	rep.SubmitToPlaced, rep.SubmitToRunning = percentiles(fig.toPlaced), percentiles(fig.toRunning)
 	rep.Check = CheckResult{OK: rep.Placed == int64(rep.Tasks) && len(fig.problems) == 0, Nodes: primaries, Allocs: int(fig.records),
-		Missing: fig.missing, Duplicates: fig.twice}
+		Missing: fig.missing, Duplicates: fig.twice, RanTwice: fig.ranTwice, Replaced: fig.replaced}
 	rep.Check.Problems = fig.problems
 	if len(rep.Check.Problems) > 10 {
-		rep.Check.Problems = append(rep.Check.Problems[:10], fmt.Sprintf("... and %d more jobs", len(fig.problems)-10))
+		rep.Check.Problems = append(rep.Check.Problems[:10:10], fmt.Sprintf("... and %d more jobs", len(fig.problems)-10))
 	}
+	rep.Check.Problems = append(rep.Check.Problems, fig.examples...)
 	rep.Scheduler.PlansSubmitted = uint64(rep.Placed)
 	return rep, runErr
 }
@@ -195,9 +200,38 @@ func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error
 type peerFigures struct {
 	placed, running, records int64
 	toPlaced, toRunning      []time.Duration
-	last                     int64    // the last copy's placement, Unix ns
-	missing, twice           int      // copies with no allocation, with two, wanted at the end
-	problems                 []string // the jobs with such copies
+	last                     int64 // the last copy's placement, Unix ns
+	// missing: copies held by no allocation at the end; twice: by two or
+	// more; ranTwice: of those, copies whose task ran to completion twice
+	// (a batch copy run again); replaced: allocations that hold nothing
+	// (stopped, killed, lost: a copy placed again, an extra stopped)
+	missing, twice, ranTwice, replaced int
+	problems                           []string // the jobs with such copies
+	examples                           []string // the allocations of a few copies held twice
+}
+
+// maxHeldExamples bounds the copies held twice whose allocations the
+// check's problems spell out.
+const maxHeldExamples = 3
+
+// copyHold says how an allocation holds its copy at the end of a run:
+// live (wanted, pending or running), or ran (its task ran to completion
+// on its own, whatever its record wants now: a copy that completed on a
+// peer and was then marked stopped still ran), or neither (a replaced
+// copy: stopped or killed by its owner, failed, lost).
+func copyHold(a *structs.Allocation) (live, ran bool) {
+	switch a.ClientStatus {
+	case structs.AllocClientPending, structs.AllocClientRunning:
+		return a.DesiredStatus == structs.AllocDesiredRun, false
+	case structs.AllocClientComplete:
+		for _, ev := range a.TaskState.Events {
+			if ev.Type == "Killed" {
+				return false, false // stopped by its owner
+			}
+		}
+		return false, true
+	}
+	return false, false
 }
 
 // peerPlacementFigures times each copy of the workload (a job's index)
@@ -208,16 +242,18 @@ type peerFigures struct {
 // of a pending allocation); running when its first task started
 // (TaskState.StartedAt, the peer's clock). Replacements (of copies on a
 // peer judged failed, or extras an owner stopped) are in records, not in
-// placed. At the end each copy must have exactly one allocation wanted
-// running (or, batch, run to completion): none is missing, two are a
-// duplicate.
+// placed. At the end each copy must be held exactly once: by one
+// allocation wanted and pending or running, or (batch) by one whose task
+// ran to completion. Two are a duplicate (two live copies, or a copy
+// that completed twice); a replaced copy that was stopped is not.
 func peerPlacementFigures(allocs []*structs.Allocation, submitted map[string]int64, counts map[string]int, t0 time.Time) peerFigures {
 	type copyKey struct {
 		job   string
 		index int
 	}
 	placedAt, runningAt := map[copyKey]int64{}, map[copyKey]int64{}
-	live := map[copyKey]int{}
+	held, ran := map[copyKey]int{}, map[copyKey]int{}
+	byCopy := map[copyKey][]*structs.Allocation{}
 	var f peerFigures
 	for _, a := range allocs {
 		if _, ok := submitted[a.JobID]; !ok {
@@ -225,6 +261,7 @@ func peerPlacementFigures(allocs []*structs.Allocation, submitted map[string]int
 		}
 		f.records++
 		k := copyKey{a.JobID, a.Index}
+		byCopy[k] = append(byCopy[k], a)
 		at := a.CreateTime
 		if a.ClientStatus == structs.AllocClientPending && a.ModifyTime > 0 {
 			at = a.ModifyTime
@@ -243,11 +280,14 @@ func peerPlacementFigures(allocs []*structs.Allocation, submitted map[string]int
 				runningAt[k] = st
 			}
 		}
-		if a.DesiredStatus == structs.AllocDesiredRun {
-			switch a.ClientStatus {
-			case structs.AllocClientPending, structs.AllocClientRunning, structs.AllocClientComplete:
-				live[k]++
-			}
+		switch live, done := copyHold(a); {
+		case live:
+			held[k]++
+		case done:
+			held[k]++
+			ran[k]++
+		default:
+			f.replaced++
 		}
 	}
 	for k, at := range placedAt {
@@ -266,18 +306,25 @@ func peerPlacementFigures(allocs []*structs.Allocation, submitted map[string]int
 	}
 	slices.Sort(jobs)
 	for _, j := range jobs {
-		missing, twice := 0, 0
+		missing, twice, ranTwice := 0, 0, 0
 		for i := range counts[j] {
-			switch n := live[copyKey{j, i}]; {
+			k := copyKey{j, i}
+			switch n := held[k]; {
 			case n == 0:
 				missing++
 			case n > 1:
 				twice++
+				if ran[k] > 1 {
+					ranTwice++
+				}
+				if len(f.examples) < maxHeldExamples {
+					f.examples = append(f.examples, heldExample(structs.AllocName(j, i), byCopy[k]))
+				}
 			}
 		}
-		f.missing, f.twice = f.missing+missing, f.twice+twice
+		f.missing, f.twice, f.ranTwice = f.missing+missing, f.twice+twice, f.ranTwice+ranTwice
 		if missing > 0 || twice > 0 {
-			f.problems = append(f.problems, fmt.Sprintf("job %s: %d copies missing, %d with two allocations pending, running or completed", j, missing, twice))
+			f.problems = append(f.problems, fmt.Sprintf("job %s: %d copies missing, %d held twice (%d of them ran to completion twice)", j, missing, twice, ranTwice))
 		}
 	}
 	if f.last > 0 && f.last < t0.UnixNano() {
@@ -285,6 +332,31 @@ func peerPlacementFigures(allocs []*structs.Allocation, submitted map[string]int
 	}
 	return f
 }
+
+// heldExample spells out the allocations of a copy held twice: each
+// one's ID, peer, statuses and task events, oldest first.
+func heldExample(name string, allocs []*structs.Allocation) string {
+	allocs = slices.Clone(allocs)
+	slices.SortFunc(allocs, func(a, b *structs.Allocation) int { return cmp.Compare(a.CreateIndex, b.CreateIndex) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:", name)
+	for _, a := range allocs {
+		fmt.Fprintf(&b, " [%s on %s: %s/%s", short(a.ID), short(a.NodeID), a.DesiredStatus, a.ClientStatus)
+		if a.DesiredDescription != "" {
+			fmt.Fprintf(&b, " (%s)", a.DesiredDescription)
+		}
+		if a.ClientDescription != "" {
+			fmt.Fprintf(&b, " (%s)", a.ClientDescription)
+		}
+		for _, ev := range a.TaskState.Events {
+			fmt.Fprintf(&b, " %s@%s", ev.Type, time.Unix(0, ev.Time).UTC().Format("15:04:05.000"))
+		}
+		fmt.Fprintf(&b, " created %s]", time.Unix(0, a.CreateTime).UTC().Format("15:04:05.000"))
+	}
+	return b.String()
+}
+
+func short(id string) string { return id[:min(len(id), 8)] }
 
 // usageSum is the CPU the machines used between two snapshots (before nil:
 // since they started).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -98,8 +99,9 @@ func RunPeers(ctx context.Context, o Options, primaries int) (*Report, error) {
 	}
 	rep.IdleCPUPerSecond = (cpu0 - idle0) / time.Since(idleStart).Seconds()
 	t0 := time.Now()
-	subErr := submitPeerJobs(ctx, w, t0, conc, jobs, cl.clients, func(j *structs.Job) { rec.submit(j.ID) })
-	rep.SubmitSeconds = time.Since(t0).Seconds()
+	var retries atomic.Int64
+	subErr := submitPeerJobs(ctx, w, t0, conc, jobs, cl.clients, func(j *structs.Job) { rec.submit(j.ID) }, &retries)
+	rep.SubmitSeconds, rep.SubmitRetries = time.Since(t0).Seconds(), retries.Load()
 	if subErr != nil {
 		return nil, subErr
 	}
@@ -364,7 +366,7 @@ func (cl *benchPeers) close() {
 // submitters, job i no earlier than i/rate seconds after t0 when a rate is
 // set, to clients[i mod n], onSubmit called just before. The first error
 // is returned (the other submitters go on, as a cluster's clients would).
-func submitPeerJobs(ctx context.Context, w *Workload, t0 time.Time, conc int, jobs []*structs.Job, clients []*api.Client, onSubmit func(*structs.Job)) error {
+func submitPeerJobs(ctx context.Context, w *Workload, t0 time.Time, conc int, jobs []*structs.Job, clients []*api.Client, onSubmit func(*structs.Job), retries *atomic.Int64) error {
 	var next atomic.Int64
 	var subErr error
 	var errOnce sync.Once
@@ -384,7 +386,7 @@ func submitPeerJobs(ctx context.Context, w *Workload, t0 time.Time, conc int, jo
 				}
 				j := jobs[i]
 				onSubmit(j)
-				if err := submitPeerJob(ctx, clients[i%len(clients)], j); err != nil {
+				if err := submitPeerJob(ctx, clients[i%len(clients)], j, retries); err != nil {
 					errOnce.Do(func() { subErr = fmt.Errorf("submit %s: %w", j.ID, err) })
 					return
 				}
@@ -395,19 +397,33 @@ func submitPeerJobs(ctx context.Context, w *Workload, t0 time.Time, conc int, jo
 	return subErr
 }
 
+// Submission retries: a peer answers 503 while it cannot take a job now
+// (an owner not ready yet, a slot changing hands, or a peer busy at its
+// limits: too many requests in progress or too many copies waiting to
+// be placed) and 429 when it sheds load; the submitter retries, as a
+// cluster's client would, backing off from submitRetryMin to
+// submitRetryMax, until the run's context ends.
+const (
+	submitRetryMin = 50 * time.Millisecond
+	submitRetryMax = 2 * time.Second
+)
+
 // submitPeerJob registers a job, retrying while the cluster answers 503
-// (an owner not ready yet, a slot changing hands), as a client would.
-func submitPeerJob(ctx context.Context, c *api.Client, j *structs.Job) error {
-	for attempt := 0; ; attempt++ {
+// or 429 (counted in retries).
+func submitPeerJob(ctx context.Context, c *api.Client, j *structs.Job, retries *atomic.Int64) error {
+	wait := submitRetryMin
+	for {
 		_, err := c.RegisterJob(ctx, j)
 		var ae *api.APIError
-		if err == nil || attempt >= 50 || !errors.As(err, &ae) || ae.StatusCode != http.StatusServiceUnavailable {
+		if err == nil || !errors.As(err, &ae) || (ae.StatusCode != http.StatusServiceUnavailable && ae.StatusCode != http.StatusTooManyRequests) {
 			return err
 		}
+		retries.Add(1)
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(wait/2 + rand.N(wait/2+1)):
 		}
+		wait = min(2*wait, submitRetryMax)
 	}
 }

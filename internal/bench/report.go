@@ -81,10 +81,13 @@ type Report struct {
 	MachineCPUs float64          `json:"machine_cpus,omitempty"`
 	Machines    []MachineFigures `json:"machines,omitempty"`
 
-	SubmitErrors int      `json:"submit_errors"`
-	NodeErrors   int      `json:"node_errors"`
-	Errors       []string `json:"errors,omitempty"`
-	TimedOut     bool     `json:"timed_out"`
+	SubmitErrors int `json:"submit_errors"`
+	// SubmitRetries counts submissions a peer refused as busy (503, 429)
+	// and the submitter sent again (peer runs).
+	SubmitRetries int64    `json:"submit_retries,omitempty"`
+	NodeErrors    int      `json:"node_errors"`
+	Errors        []string `json:"errors,omitempty"`
+	TimedOut      bool     `json:"timed_out"`
 
 	// Events is what the event subscribers received (--event-subscribers).
 	Events *EventFigures `json:"events,omitempty"`
@@ -242,12 +245,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	row("errors", "%d submit, %d node requests", r.SubmitErrors, r.NodeErrors)
+	if r.SubmitRetries > 0 {
+		row("", "%d submissions refused as busy and sent again", r.SubmitRetries)
+	}
 	verdict := "OK"
 	if !r.Check.OK {
 		verdict = "FAILED"
 	}
 	row("final-state check", "%s: %d nodes, %d allocations (at most %d on a node), %d over-committed, %d duplicates, %d missing, %d unknown, %d lost",
 		verdict, r.Check.Nodes, r.Check.Allocs, r.Check.MaxNodeAllocs, r.Check.Overcommitted, r.Check.Duplicates, r.Check.Missing, r.Check.Unknown, r.Check.NotOnServer)
+	if r.Check.RanTwice > 0 || r.Check.Replaced > 0 {
+		row("", "%d of the duplicates ran to completion twice; %d allocations replaced (stopped, killed, failed or lost)", r.Check.RanTwice, r.Check.Replaced)
+	}
 	for _, p := range r.Check.Problems {
 		row("", "%s", p)
 	}

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -51,8 +52,8 @@ func (c *Cluster) SendExt(to NodeID, b []byte) {
 	msg = append(append(msg, extMarker), b...)
 	g.memMu.Lock()
 	var mem *memberlist.Node
-	for name, m := range g.members {
-		if nodeOfMember(name) == to {
+	for _, m := range g.targets(time.Now()) { // memberlist's members, and those it declared dead lately
+		if nodeOfMember(m.Name) == to {
 			m := m
 			mem = &m
 			break

@@ -31,6 +31,10 @@ type gossip struct {
 	// (memberlist mutates the nodes Members returns while we would read them)
 	memMu   sync.Mutex
 	members map[string]memberlist.Node
+	// gone are the members memberlist declared dead, kept goneKeep (at
+	// most maxGone): the protocol's messages still go to them (see
+	// targets). Guarded by memMu.
+	gone map[string]goneMember
 
 	send senders // per-peer queues of reliable messages (sender.go)
 
@@ -155,6 +159,7 @@ func (g *gossip) restart(id NodeID) error {
 	}
 	g.memMu.Lock()
 	clear(g.members)
+	clear(g.gone)
 	g.memMu.Unlock()
 	g.bindPort = port
 	ml, err := g.create(name, port)
@@ -163,6 +168,60 @@ func (g *gossip) restart(id NodeID) error {
 	}
 	g.ml.Store(ml)
 	return nil
+}
+
+// goneMember is a member memberlist declared dead, and when.
+type goneMember struct {
+	node memberlist.Node
+	at   time.Time
+}
+
+const (
+	// goneKeep is how long the protocol's messages still go to a member
+	// memberlist declared dead, unless it joins again (the reconnect loop
+	// dials it every ReconnectInterval) or its node is seen under another
+	// name; maxGone bounds them. Shorter than ForgetTTL: a node reset
+	// (del-node) ignores its old peers' messages for that long.
+	goneKeep = 30 * time.Second
+	maxGone  = 4096
+)
+
+// targets returns the members the protocol's messages go to (under
+// memMu): memberlist's live members, and the ones it declared dead in
+// the last goneKeep. Failures are judged by the protocol's heartbeats
+// (NodeTimeout), not by memberlist's probes: a peer saturated at its CPU
+// quota answers probes late, memberlist declares it dead within a few
+// seconds (0.5 s probe timeout, then the suspicion timeout), and, sent
+// nothing more, it would miss every heartbeat and be judged FAIL by the
+// protocol too, while it lives and would have heard them.
+func (g *gossip) targets(now time.Time) []memberlist.Node {
+	out := make([]memberlist.Node, 0, len(g.members)+len(g.gone))
+	live := make(map[NodeID]bool, len(g.members))
+	for _, mem := range g.members {
+		out = append(out, mem)
+		live[nodeOfMember(mem.Name)] = true
+	}
+	for name, gm := range g.gone {
+		switch {
+		case now.Sub(gm.at) > goneKeep:
+			delete(g.gone, name)
+		case !live[nodeOfMember(name)]:
+			out = append(out, gm.node)
+		}
+	}
+	return out
+}
+
+// member returns the member named name: live, or declared dead in the
+// last goneKeep (under memMu).
+func (g *gossip) member(name string, now time.Time) (memberlist.Node, bool) {
+	if mem, ok := g.members[name]; ok {
+		return mem, true
+	}
+	if gm, ok := g.gone[name]; ok && now.Sub(gm.at) <= goneKeep {
+		return gm.node, true
+	}
+	return memberlist.Node{}, false
 }
 
 // Send implements Transport. The message is encoded once per encoding:
@@ -191,8 +250,9 @@ func (g *gossip) Send(m Message) {
 		mem    memberlist.Node
 		binary bool
 	}
-	dests := make([]dest, 0, len(g.members))
-	for _, mem := range g.members {
+	targets := g.targets(time.Now())
+	dests := make([]dest, 0, len(targets))
+	for _, mem := range targets {
 		id := nodeOfMember(mem.Name)
 		if id == m.From || (m.To != "" && id != m.To) {
 			continue
@@ -368,6 +428,12 @@ type events gossip
 func (e *events) NotifyJoin(m *memberlist.Node) {
 	e.memMu.Lock()
 	e.members[m.Name] = *m
+	id := nodeOfMember(m.Name)
+	for name := range e.gone {
+		if nodeOfMember(name) == id {
+			delete(e.gone, name) // back (under this name or a new one)
+		}
+	}
 	e.memMu.Unlock()
 	if id := nodeOfMember(m.Name); ValidNodeID(string(id)) {
 		e.c.submit(input{op: &Op{Kind: OpAddPeer, Node: id, Addr: string(m.Meta)}})
@@ -377,6 +443,12 @@ func (e *events) NotifyJoin(m *memberlist.Node) {
 func (e *events) NotifyLeave(m *memberlist.Node) {
 	e.memMu.Lock()
 	delete(e.members, m.Name)
+	if e.gone == nil {
+		e.gone = map[string]goneMember{}
+	}
+	if _, ok := e.gone[m.Name]; ok || len(e.gone) < maxGone {
+		e.gone[m.Name] = goneMember{node: *m, at: time.Now()}
+	}
 	delete(e.wire, nodeOfMember(m.Name)) // it may come back another version
 	e.memMu.Unlock()
 }

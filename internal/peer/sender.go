@@ -82,11 +82,13 @@ func (g *gossip) runSender(name string, s *peerSender) {
 }
 
 // deliver sends b to the member's current address (it may have moved
-// since the message was queued); a member that left is skipped.
+// since the message was queued); a member that left (memberlist
+// declared it dead more than goneKeep ago, or it left for good) is
+// skipped.
 func (g *gossip) deliver(name string, b []byte) {
 	ml := g.ml.Load()
 	g.memMu.Lock()
-	mem, ok := g.members[name]
+	mem, ok := g.member(name, time.Now())
 	g.memMu.Unlock()
 	if ml == nil || !ok {
 		return

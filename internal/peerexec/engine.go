@@ -117,13 +117,26 @@ type Config struct {
 	// that changed since the last one, and the whole list goes at least
 	// this often (and on every new stream or change of the owner's slots).
 	FullReportInterval time.Duration
-	AdmitTimeout       time.Duration // an unanswered admit is sent again
-	AdmitTries         int           // ... at most this many times, then given up
+	// AdmitTimeout: an unanswered admit is sent again after this long,
+	// then after twice as long each time, at most AdmitRetryMax apart,
+	// for as long as its peer is not judged failed (an admit is given up
+	// only then: a live peer may answer late, and may have started it).
+	AdmitTimeout  time.Duration
+	AdmitRetryMax time.Duration
 	// TakeoverGrace is how long a new owner of a slot listens to reports
 	// before it places or stops anything for the slot's jobs, unless every
 	// live member sent it a full report for the slot before (then it acts
 	// at once: it knows everything that runs there).
 	TakeoverGrace time.Duration
+	// MaxAdmitsInFlight bounds the copies this owner has admitted to one
+	// peer and not had answered: the work it queues at a peer (a
+	// saturated one answers late). Placements beyond it wait at the owner
+	// for answers. 0: no bound.
+	MaxAdmitsInFlight int
+	// MaxWaiting bounds the copies of this owner's jobs waiting to be
+	// placed: a submission (or scale-up) that would pass it is refused
+	// with ErrBusy, to be retried. 0: no bound.
+	MaxWaiting int
 	// RefuseBackoff keeps a peer that refused a job out of its placements.
 	RefuseBackoff time.Duration
 	// ResyncInterval: every job is reconciled at least this often.
@@ -142,7 +155,8 @@ func DefaultConfig(id string) Config {
 	return Config{
 		ID: id, LoadInterval: 250 * time.Millisecond, ReportInterval: 250 * time.Millisecond,
 		FullReportInterval: 5 * time.Second,
-		AdmitTimeout:       time.Second, AdmitTries: 3, TakeoverGrace: 750 * time.Millisecond,
+		AdmitTimeout:       time.Second, AdmitRetryMax: 5 * time.Second, TakeoverGrace: 750 * time.Millisecond,
+		MaxAdmitsInFlight: 256, MaxWaiting: 50_000,
 		RefuseBackoff: 5 * time.Second, ResyncInterval: time.Second,
 		TerminalRetention: 10 * time.Minute, MaxTerminal: 2000,
 	}
@@ -155,9 +169,10 @@ func (c Config) Validate() error {
 		return errors.New("peerexec: no node ID")
 	case c.LoadInterval <= 0 || c.ReportInterval <= 0 || c.AdmitTimeout <= 0 || c.ResyncInterval <= 0 || c.FullReportInterval <= 0:
 		return errors.New("peerexec: intervals must be positive")
-	case c.AdmitTries < 1:
-		return errors.New("peerexec: AdmitTries must be at least 1")
-	case c.MaxTerminal < 0 || c.TakeoverGrace < 0 || c.RefuseBackoff < 0 || c.TerminalRetention < 0:
+	case c.AdmitRetryMax < c.AdmitTimeout:
+		return errors.New("peerexec: AdmitRetryMax must be at least AdmitTimeout")
+	case c.MaxTerminal < 0 || c.TakeoverGrace < 0 || c.RefuseBackoff < 0 || c.TerminalRetention < 0 ||
+		c.MaxAdmitsInFlight < 0 || c.MaxWaiting < 0:
 		return errors.New("peerexec: negative limit")
 	}
 	return nil
@@ -168,6 +183,9 @@ var (
 	ErrNotOwner    = errors.New("not the owner of the job's slot")
 	ErrClusterDown = errors.New("cluster down: this peer does not reach a majority of primaries")
 	ErrNotFound    = errors.New("not found")
+	// ErrBusy: the peer has too much work waiting; the request may be
+	// sent again later (HTTP 503 with Retry-After).
+	ErrBusy = errors.New("peer busy")
 )
 
 // NotOwnerError says which peer owns a job (for forwarding).
@@ -205,6 +223,11 @@ type Engine struct {
 	finished  []*localTask      // terminal tasks, in the order they ended
 	touched   []touch           // tasks changed since the last reports
 	reportVer uint64            // the view version of the last reports
+	// reportedVer is taskVer when the last reports went: every change
+	// up to it was sent to the owners then
+	reportedVer uint64
+	ended       map[string]bool // tasks run here and forgotten (remember)
+	endedQ      []endedID       // the same, in the order they were forgotten
 
 	// what every peer told about itself
 	loads map[string]*peerLoad
@@ -223,6 +246,10 @@ type Engine struct {
 	takeovers []*takeover // slots gained whose grace may end early
 	jobs      map[string]*ownedJob
 	props     map[string]string // proposed allocation ID -> job ID
+	inflight  map[string]int    // admits in flight (copies) per peer
+	blocked   map[string]bool   // jobs with copies held back by a full window
+	freed     bool              // a window got room since the last tick
+	waiting   int               // copies of owned jobs waiting to be placed
 	lastSync  time.Time
 	index     uint64
 	ownedVer  uint64                 // view version followOwnership last completed for
@@ -281,6 +308,7 @@ type ownedJob struct {
 	retryAt time.Time
 	dirty   bool
 	slot    uint16
+	waiting int // copies held back by full windows (or not reconciled yet)
 }
 
 type admission struct {
@@ -308,7 +336,7 @@ func New(cfg Config, send func(to string, m *Message), store Store, runner Runne
 		cfg: cfg, inc: inc, send: send, store: store, runner: runner, rng: rng, state: StateUp,
 		tasks: map[string]*localTask{}, loads: map[string]*peerLoad{},
 		owned: make([]bool, numSlots), graceTill: make([]time.Time, numSlots),
-		jobs: map[string]*ownedJob{}, props: map[string]string{},
+		jobs: map[string]*ownedJob{}, props: map[string]string{}, inflight: map[string]int{}, blocked: map[string]bool{},
 		linked: map[string]bool{}, sentLoad: map[string]*Load{}, sentReport: map[string]*reportMark{},
 	}
 	return e, nil
@@ -508,19 +536,65 @@ func (e *Engine) workerTick() {
 
 // expireTerminal forgets finished tasks past their retention, oldest
 // first beyond MaxTerminal (finished is in the order they ended: doneAt
-// never goes back).
+// never goes back), but never one whose last change no report has
+// carried yet: its owner must learn how it ended (a batch copy it never
+// heard complete would be placed again once a full report no longer
+// lists it). A forgotten task's ID is kept a while longer (ended), so a
+// repeated admit of it that comes late does not start it again.
 func (e *Engine) expireTerminal() {
 	n := 0
 	for _, t := range e.finished {
 		if len(e.finished)-n <= e.cfg.MaxTerminal && e.now.Sub(t.doneAt) <= e.cfg.TerminalRetention {
 			break
 		}
+		if t.ver > e.reportedVer {
+			break // not reported yet: the next report round carries it
+		}
 		delete(e.tasks, t.alloc.ID)
+		e.remember(t.alloc.ID)
 		n++
 	}
 	if n > 0 {
 		clear(e.finished[:n])
 		e.finished = e.finished[n:]
+	}
+	e.expireEnded()
+}
+
+// maxEnded bounds the IDs of forgotten tasks a peer keeps (about 100
+// bytes each).
+const maxEnded = 100_000
+
+// endedID is the ID of a task this peer ran and forgot, and when.
+type endedID struct {
+	id string
+	at time.Time
+}
+
+// remember keeps the ID of a forgotten task, so that a repeated admit
+// of it is answered without running it again.
+func (e *Engine) remember(id string) {
+	if e.ended == nil {
+		e.ended = map[string]bool{}
+	}
+	e.ended[id] = true
+	e.endedQ = append(e.endedQ, endedID{id, e.now})
+}
+
+// expireEnded forgets the IDs of forgotten tasks past TerminalRetention,
+// oldest first beyond maxEnded.
+func (e *Engine) expireEnded() {
+	n := 0
+	for _, x := range e.endedQ {
+		if len(e.endedQ)-n <= maxEnded && e.now.Sub(x.at) <= e.cfg.TerminalRetention {
+			break
+		}
+		delete(e.ended, x.id)
+		n++
+	}
+	if n > 0 {
+		clear(e.endedQ[:n])
+		e.endedQ = e.endedQ[n:]
 	}
 }
 
@@ -603,6 +677,7 @@ func (e *Engine) sendReports() {
 	}
 	clear(e.touched)
 	e.touched = e.touched[:0]
+	e.reportedVer = e.taskVer
 }
 
 // touch marks a local task changed (it goes in the next delta).
@@ -715,6 +790,11 @@ func (e *Engine) admitOne(from string, a *structs.Allocation, node *structs.Node
 	}
 	if _, ok := e.tasks[a.ID]; ok {
 		return answer(true, "") // a repeated admit
+	}
+	if e.ended[a.ID] {
+		// a repeated admit of a copy that ran here and ended (its end
+		// reported): admitted once, it is not run again
+		return answer(true, "")
 	}
 	if r, room := e.admitCheck(from, a, node); r != "" {
 		full = room

@@ -40,18 +40,21 @@ const (
 // peer's status and UI).
 func (s *Service) Handler(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /v1/jobs", s.jobRegister)
-	mux.HandleFunc("POST /v1/jobs", s.jobRegister)
-	mux.HandleFunc("GET /v1/jobs", s.jobList)
-	mux.HandleFunc("GET /v1/job/{id}", s.jobRoute(s.jobGet))
-	mux.HandleFunc("GET /v1/job/{id}/status", s.jobRoute(s.jobStatus))
-	mux.HandleFunc("GET /v1/job/{id}/allocations", s.jobRoute(s.jobAllocs))
-	mux.HandleFunc("POST /v1/job/{id}/scale", s.jobRoute(s.jobScale))
-	mux.HandleFunc("DELETE /v1/job/{id}", s.jobRoute(s.jobStop))
-	mux.HandleFunc("GET /v1/allocations", s.allocList)
-	mux.HandleFunc("GET /v1/allocation/{id}", s.allocGet)
+	limit := s.limitRequests
+	mux.HandleFunc("PUT /v1/jobs", limit(s.jobRegister))
+	mux.HandleFunc("POST /v1/jobs", limit(s.jobRegister))
+	mux.HandleFunc("GET /v1/jobs", limit(s.jobList))
+	mux.HandleFunc("GET /v1/job/{id}", limit(s.jobRoute(s.jobGet)))
+	mux.HandleFunc("GET /v1/job/{id}/status", limit(s.jobRoute(s.jobStatus)))
+	mux.HandleFunc("GET /v1/job/{id}/allocations", limit(s.jobRoute(s.jobAllocs)))
+	mux.HandleFunc("POST /v1/job/{id}/scale", limit(s.jobRoute(s.jobScale)))
+	mux.HandleFunc("DELETE /v1/job/{id}", limit(s.jobRoute(s.jobStop)))
+	mux.HandleFunc("GET /v1/allocations", limit(s.allocList))
+	mux.HandleFunc("GET /v1/allocation/{id}", limit(s.allocGet))
+	// logs (which may follow a task for long), the leave and the streams
+	// are not counted: they are few and long by nature
 	mux.HandleFunc("GET /v1/allocation/{id}/logs", s.allocLogs)
-	mux.HandleFunc("GET /v1/peer/members", s.members)
+	mux.HandleFunc("GET /v1/peer/members", limit(s.members))
 	mux.HandleFunc("POST /v1/peer/leave", s.leave)
 	if s.streams != nil {
 		mux.HandleFunc("GET "+streamPath, s.streams.accept)
@@ -63,6 +66,27 @@ func (s *Service) Handler(next http.Handler) http.Handler {
 		root.Handle(p, api)
 	}
 	return root
+}
+
+// MaxRequests bounds the job API requests a peer serves at once (logs,
+// leave and the peers' streams aside); one more is refused at once with
+// 503 and Retry-After, to be sent again: the work clients queue on a
+// peer is bounded, so a saturated peer is not buried under requests
+// (every request is a goroutine wanting CPU beside the cluster bus).
+const MaxRequests = 256
+
+// limitRequests serves h within the peer's MaxRequests.
+func (s *Service) limitRequests(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.reqs <- struct{}{}:
+		default:
+			writeError(w, fmt.Errorf("%w: %d API requests in progress on this peer (limit %d); try again later", ErrBusy, len(s.reqs), cap(s.reqs)))
+			return
+		}
+		defer func() { <-s.reqs }()
+		h(w, r)
+	}
 }
 
 // Authenticator checks users against the peer's store (kv.Server).
@@ -137,6 +161,9 @@ func writeError(w http.ResponseWriter, err error) {
 		code, resp.Fields = http.StatusBadRequest, ve.Errors
 	case errors.Is(err, ErrNotFound):
 		code = http.StatusNotFound
+	case errors.Is(err, ErrBusy):
+		code = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "1")
 	case errors.Is(err, ErrNotOwner), errors.Is(err, ErrClusterDown):
 		code = http.StatusServiceUnavailable
 	}

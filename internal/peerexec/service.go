@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,9 +73,17 @@ type Service struct {
 	wire     map[string]bool
 	replicas atomic.Int32
 
+	// busWaiting counts the bus messages waiting for the engine (each on
+	// a goroutine of memberlist's); busDropped those dropped past the
+	// bound, logged now and then
+	busWaiting atomic.Int32
+	busDropped atomic.Int64
+	busLogged  atomic.Int64 // Unix ns of the last drop logged
+
 	leaving atomic.Bool
 	left    chan struct{} // closed when Leave finished
 
+	reqs   chan struct{} // job API requests being served (MaxRequests)
 	wakeup chan struct{} // an early tick (a job changed)
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -95,7 +104,7 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 		logger = log.New(io.Discard, "", 0)
 	}
 	s := &Service{cfg: cfg, p: p, cluster: c, logger: logger, done: make(chan struct{}), left: make(chan struct{}), owners: make([]string, numSlots),
-		wakeup: make(chan struct{}, 1),
+		wakeup: make(chan struct{}, 1), reqs: make(chan struct{}, MaxRequests),
 		scheme: "http"}
 	// a peer cut off by a partition must not hold a forwarded request for
 	// the kernel's connect timeout (minutes): dials give up after 2 s
@@ -143,7 +152,7 @@ func Start(p *peer.Peer, cfg ServiceConfig) (*Service, error) {
 		logger.Printf("exec: %v", err)
 	}
 	s.refreshView()
-	c.SetExtHandler(s.receive)
+	c.SetExtHandler(s.receiveBus)
 	s.wg.Add(1)
 	go s.loop()
 	return s, nil
@@ -263,7 +272,35 @@ func (s *Service) refreshView() {
 	s.owners, s.routes = owners, snap
 	cv.Owner = func(slot uint16) string { return owners[slot] }
 	cv.Version = ver
+	s.logViewChange(s.cv, cv)
 	s.cv = cv
+}
+
+// logViewChange logs what changed in the cluster's judgement between two
+// views (under mu): cluster_state, and peers judged failed or back. An
+// owner places and stops nothing while the state is fail, and places
+// again the copies of a failed peer: these lines explain both.
+func (s *Service) logViewChange(old, cv ClusterView) {
+	if old.Owner == nil {
+		return // the first view
+	}
+	if old.OK != cv.OK {
+		state := "ok"
+		if !cv.OK {
+			state = "fail (no majority of primaries reached, or a slot without a live owner): owners here place and stop nothing"
+		}
+		s.logger.Printf("exec: cluster state %s", state)
+	}
+	for _, id := range slices.Sorted(mapKeys(cv.Failed)) {
+		if !old.Failed[id] {
+			s.logger.Printf("exec: peer %s judged failed (FAIL): its copies are placed again by their owners", id)
+		}
+	}
+	for _, id := range slices.Sorted(mapKeys(old.Failed)) {
+		if !cv.Failed[id] {
+			s.logger.Printf("exec: peer %s no longer failed", id)
+		}
+	}
 }
 
 // send queues a message of the current step (under mu); unlock sends
@@ -385,6 +422,31 @@ func (s *Service) noteWire(ms []*Message, binary bool) {
 			s.wire[m.From] = true
 		}
 	}
+}
+
+// maxBusWaiting bounds the execution messages from the cluster bus that
+// wait for the engine at once. Memberlist hands each message arriving
+// over TCP to a goroutine of its own: a saturated peer would otherwise
+// pile up goroutines (each a message decoded and waiting for the lock)
+// without bound. One past the bound is dropped: on the bus every message
+// is one that is repeated (loads and reports are periodic and full
+// there, admits and stops are sent again until answered or seen done).
+// A stream is read by one goroutine, so its messages queue in TCP.
+const maxBusWaiting = 64
+
+// receiveBus takes an execution message from the cluster bus.
+func (s *Service) receiveBus(b []byte) {
+	if s.busWaiting.Add(1) > maxBusWaiting {
+		s.busWaiting.Add(-1)
+		n := s.busDropped.Add(1)
+		now := time.Now().UnixNano()
+		if last := s.busLogged.Load(); now-last >= int64(10*time.Second) && s.busLogged.CompareAndSwap(last, now) {
+			s.logger.Printf("exec: %d messages from the cluster bus waiting for this peer's engine: dropped one (%d so far; all are repeated)", maxBusWaiting, n)
+		}
+		return
+	}
+	defer s.busWaiting.Add(-1)
+	s.receive(b)
 }
 
 func (s *Service) receive(b []byte) {

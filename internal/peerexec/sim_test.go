@@ -4,7 +4,9 @@ import (
 	"container/heap"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -142,6 +144,10 @@ type sim struct {
 	downAt map[string]time.Time
 	drop   float64 // message loss probability
 	maxLat time.Duration
+	// slow: a saturated peer's messages wait this long before it handles
+	// them (its work queued ahead of them); the cluster layer does not
+	// judge it failed
+	slow map[string]time.Duration
 
 	starts    []simStart
 	completed map[string][]time.Time
@@ -221,7 +227,7 @@ func (s *sim) deliver(from, to string, m *Message) {
 	if err != nil {
 		s.t.Fatalf("encode: %v", err)
 	}
-	lat := time.Duration(s.rng.Int64N(int64(s.maxLat))) + 100*time.Microsecond
+	lat := time.Duration(s.rng.Int64N(int64(s.maxLat))) + 100*time.Microsecond + s.slow[to]
 	s.after(lat, func() {
 		src, dst := s.peers[from], s.peers[to]
 		if dst == nil || !dst.up || !src.up || s.cut(from, to) {
@@ -530,6 +536,38 @@ func (s *sim) checkNoRerun(since time.Time) {
 	}
 }
 
+// checkHeldOnce asserts, from the owners' records, that every copy of
+// every acknowledged job is held by exactly one allocation that is
+// wanted and pending, running or complete (the final-state check of
+// gantry bench), and that no batch copy completed twice.
+func (s *sim) checkHeldOnce() {
+	s.t.Helper()
+	for _, id := range slices.Sorted(mapKeys(s.acked)) {
+		j := s.acked[id]
+		owner := s.peers[s.ownerOf(id)]
+		st, err := owner.eng.Job(id)
+		if err != nil {
+			s.t.Errorf("%s: %v", id, err)
+			continue
+		}
+		held := map[int]int{}
+		for _, a := range st.Allocations {
+			if a.DesiredStatus == structs.AllocDesiredRun && (a.ClientStatus == structs.AllocClientPending ||
+				a.ClientStatus == structs.AllocClientRunning || a.ClientStatus == structs.AllocClientComplete) {
+				held[a.Index]++
+			}
+		}
+		for idx := 0; idx < j.Count; idx++ {
+			if held[idx] != 1 {
+				s.t.Errorf("%s[%d]: held by %d allocations in its owner's records, want 1", id, idx, held[idx])
+			}
+			if n := len(s.completed[fmt.Sprintf("%s[%d]", id, idx)]); j.Type == structs.JobTypeBatch && n > 1 {
+				s.t.Errorf("%s[%d]: completed %d times", id, idx, n)
+			}
+		}
+	}
+}
+
 // ownerOf returns the current owner of a job.
 func (s *sim) ownerOf(job string) string { return s.current().Owner(JobSlot(job)) }
 
@@ -554,11 +592,25 @@ func (s *sim) submitAll(t *testing.T, jobs ...*structs.Job) {
 	}
 }
 
+// seeds are the simulations' seeds: 1 to 6 (1 and 2 with -short), or 1
+// to N with GANTRY_SIM_SEEDS=N (to measure how often a scenario fails).
 func seeds(t *testing.T) []uint64 {
+	n := 6
 	if testing.Short() {
-		return []uint64{1, 2}
+		n = 2
 	}
-	return []uint64{1, 2, 3, 4, 5, 6}
+	if v := os.Getenv("GANTRY_SIM_SEEDS"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 1 {
+			t.Fatalf("GANTRY_SIM_SEEDS=%q: want a positive number of seeds", v)
+		}
+		n = k
+	}
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = uint64(i + 1)
+	}
+	return out
 }
 
 func TestSimPlaceAndRun(t *testing.T) {
@@ -761,6 +813,50 @@ func TestSimMessageLoss(t *testing.T) {
 			s.crash(s.ownerOf("a"))
 			s.run(8 * time.Second)
 			s.checkConverged()
+		})
+	}
+}
+
+// TestSimSlowWorker: a worker saturated by its work handles every
+// message seconds late (its admits queue behind the work), and the
+// cluster layer does not judge it failed. Its owners must not give the
+// admits up and place the copies again: every copy is held once, and
+// no batch copy runs again after it completed (before, an admit
+// unanswered after three tries was given up, its copies placed again,
+// and the late peer ran both sets: batch copies completed twice).
+func TestSimSlowWorker(t *testing.T) {
+	for _, seed := range seeds(t) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			s := newSim(t, seed, 3, 0)
+			s.run(time.Second)
+			slow := "p02"
+			s.slow = map[string]time.Duration{slow: 4500 * time.Millisecond}
+			var jobs []*structs.Job
+			for _, o := range []string{"p00", "p01"} {
+				for i, name := range s.jobsOn(o, 2, "bat-"+o+"-") {
+					j := simJob(name, structs.JobTypeBatch, 6)
+					j.Config = map[string]any{"run_for_ms": 100.0}
+					if i == 0 { // only the slow peer may run it
+						j.Constraints = []structs.Constraint{{Label: "zone", Operator: "=", Value: slow}}
+					}
+					jobs = append(jobs, j)
+				}
+				for i, name := range s.jobsOn(o, 2, "svc-"+o+"-") {
+					j := simJob(name, structs.JobTypeService, 6)
+					if i == 0 {
+						j.Constraints = []structs.Constraint{{Label: "zone", Operator: "=", Value: slow}}
+					}
+					jobs = append(jobs, j)
+				}
+			}
+			s.submitAll(t, jobs...)
+			s.run(25 * time.Second)
+			s.checkConverged()
+			s.checkNoRerun(time.Time{})
+			s.checkHeldOnce()
+			if len(s.peers[slow].runner.running) == 0 {
+				t.Fatal("the slow peer runs nothing: the scenario tests nothing")
+			}
 		})
 	}
 }
