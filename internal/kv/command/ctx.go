@@ -196,43 +196,7 @@ func ParseInt(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
-	if len(b) <= 18 { // cannot overflow: parsed here, as strconv would
-		return parseShortInt(b)
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return n, true
-}
-
-// parseShortInt is ParseInt of at most 18 bytes (an optional sign and
-// digits, strconv.ParseInt's base-10 syntax), which cannot overflow:
-// numkeys, counters and lengths are parsed without strconv's generic
-// path.
-func parseShortInt(b []byte) (int64, bool) {
-	i, neg := 0, false
-	switch b[0] {
-	case '-':
-		i, neg = 1, true
-	case '+':
-		i = 1
-	}
-	if i == len(b) {
-		return 0, false
-	}
-	var n int64
-	for ; i < len(b); i++ {
-		d := b[i] - '0'
-		if d > 9 {
-			return 0, false
-		}
-		n = n*10 + int64(d)
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
+	return resp.ParseInt(b)
 }
 
 // ParseFloat parses a float as Redis does (inf spellings, no NaN).

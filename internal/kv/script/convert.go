@@ -138,34 +138,7 @@ var errReply = errors.New("protocol error in reply")
 // parseInt parses a reply's integer or length as strconv.ParseInt in
 // base 10; one of up to 18 bytes (an integer reply, a length) without
 // strconv's generic path.
-func parseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		n, err := strconv.ParseInt(string(b), 10, 64)
-		return n, err == nil
-	}
-	i, neg := 0, false
-	switch b[0] {
-	case '-':
-		i, neg = 1, true
-	case '+':
-		i = 1
-	}
-	if i == len(b) {
-		return 0, false
-	}
-	var n int64
-	for ; i < len(b); i++ {
-		d := b[i] - '0'
-		if d > 9 {
-			return 0, false
-		}
-		n = n*10 + int64(d)
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
-}
+func parseInt(b []byte) (int64, bool) { return resp.ParseInt(b) }
 
 // replyToLua converts one RESP reply from the start of b to a Lua value
 // as Redis's redisProtocolToLuaType: integers to numbers, bulk strings to
