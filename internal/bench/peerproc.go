@@ -122,29 +122,9 @@ func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error
 		settle = 10 * time.Second
 	}
 	var runErr error
-	lastCount, lastChange := int64(-1), time.Now()
-	for {
-		placed, err := cl.placedCount(ctx)
-		if err == nil && placed >= int64(rep.Tasks) {
-			break
-		}
-		if err == nil && placed != lastCount {
-			lastCount, lastChange = placed, time.Now()
-		} else if time.Since(lastChange) > settle {
-			break
-		}
-		if ctx.Err() != nil {
-			runErr = ErrTimeout
-			rep.TimedOut = true
-			break
-		}
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "\rplaced %d/%d", max(placed, 0), rep.Tasks)
-		}
-		time.Sleep(peerPollInterval)
-	}
-	if o.Progress != nil {
-		fmt.Fprintln(o.Progress)
+	if !waitPlaced(ctx, o.Progress, int64(rep.Tasks), settle, peerPollInterval, func() (int64, error) { return cl.placedCount(ctx) }) {
+		runErr = ErrTimeout
+		rep.TimedOut = true
 	}
 	// the peers' CPU, in their cgroups, from the first submission to the
 	// placement seen complete; the submitters' is the bench's
@@ -622,5 +602,35 @@ func (cl *peerProcs) stop() {
 	}
 	if cl.removeAt {
 		_ = os.RemoveAll(cl.dir)
+	}
+}
+
+// waitPlaced polls placed every interval until it reaches total, stops
+// growing for settle, or ctx ends (false: the run timed out), printing
+// progress when progress is not nil. A failed read counts as no change.
+func waitPlaced(ctx context.Context, progress io.Writer, total int64, settle, interval time.Duration, placed func() (int64, error)) bool {
+	defer func() {
+		if progress != nil {
+			fmt.Fprintln(progress)
+		}
+	}()
+	lastCount, lastChange := int64(-1), time.Now()
+	for {
+		n, err := placed()
+		if err == nil && n >= total {
+			return true
+		}
+		if err == nil && n != lastCount {
+			lastCount, lastChange = n, time.Now()
+		} else if time.Since(lastChange) > settle {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if progress != nil {
+			fmt.Fprintf(progress, "\rplaced %d/%d", max(n, 0), total)
+		}
+		time.Sleep(interval)
 	}
 }

@@ -110,28 +110,8 @@ func RunPeers(ctx context.Context, o Options, primaries int) (*Report, error) {
 		settle = 10 * time.Second
 	}
 	var runErr error
-	lastCount, lastChange := int64(-1), time.Now()
-	for {
-		placed := rec.placedN.Load()
-		if placed >= int64(rep.Tasks) {
-			break
-		}
-		if placed != lastCount {
-			lastCount, lastChange = placed, time.Now()
-		} else if time.Since(lastChange) > settle {
-			break
-		}
-		if ctx.Err() != nil {
-			runErr = ErrTimeout
-			break
-		}
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "\rplaced %d/%d", placed, rep.Tasks)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if o.Progress != nil {
-		fmt.Fprintln(o.Progress)
+	if !waitPlaced(ctx, o.Progress, int64(rep.Tasks), settle, 50*time.Millisecond, func() (int64, error) { return rec.placedN.Load(), nil }) {
+		runErr = ErrTimeout
 	}
 	if p := stopProf(); p != "" {
 		rep.Profiles = append(rep.Profiles, p)
