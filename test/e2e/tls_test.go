@@ -126,11 +126,16 @@ func TestTLSClusterRunsJobs(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	// Each server answers: the CLI reaches all three over TLS.
-	out, err := gantry(files.env(all), "server", "members")
-	if err != nil || strings.Count(out, "alive") != 3 {
-		t.Fatalf("server members: %v\n%s", err, out)
-	}
+	// Each server answers: the CLI reaches all three over TLS. The followers
+	// record themselves with the leader a moment after it is elected, so the
+	// nodes can be ready before every server shows as alive.
+	testutil.WaitFor(t, 60*time.Second, 200*time.Millisecond, "3 alive servers", func() (bool, string) {
+		out, err := gantry(files.env(all), "server", "members")
+		if err != nil {
+			return false, fmt.Sprintf("%v\n%s", err, out)
+		}
+		return strings.Count(out, "alive") == 3, out
+	})
 
 	spec := fmt.Sprintf(`name: hello
 type: service
