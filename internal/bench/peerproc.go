@@ -106,11 +106,17 @@ func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error
 	}
 	submitted := make(map[string]int64, len(jobs)) // job key -> submission, Unix ns
 	var subMu sync.Mutex
+	profiled := cl.profile(ctx, o, rep)
 	t0 := time.Now()
 	var retries atomic.Int64
+	acked := make(map[string]int64, len(jobs)) // job key -> acknowledgement, Unix ns
 	subErr := submitPeerJobs(ctx, w, t0, max(w.Arrival.Concurrency, 1), jobs, cl.clients, func(j *structs.Job) {
 		subMu.Lock()
 		submitted[structs.JobKey(j.Namespace, j.Name)] = time.Now().UnixNano()
+		subMu.Unlock()
+	}, func(j *structs.Job) {
+		subMu.Lock()
+		acked[structs.JobKey(j.Namespace, j.Name)] = time.Now().UnixNano()
 		subMu.Unlock()
 	}, &retries)
 	rep.SubmitSeconds, rep.SubmitRetries = time.Since(t0).Seconds(), retries.Load()
@@ -147,15 +153,19 @@ func runPeerProcs(ctx context.Context, o Options, primaries int) (*Report, error
 		rep.SteadyCPUPerSecond = usageSum(busy1, busy0).Seconds() / time.Since(at).Seconds()
 	}
 	rep.ServerPeakRSSMB = float64(cl.peakRSS()) / (1 << 20)
+	<-profiled
 
 	// what was placed, and when, from the owners' records
 	checkCtx, cancelCheck := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancelCheck()
-	allocs, err := cl.allocations(checkCtx)
+	recs, err := cl.allocations(checkCtx)
 	if err != nil {
 		return nil, errors.Join(runErr, fmt.Errorf("reading the placements: %w", err))
 	}
+	allocs := recs.allocs
 	fig := peerPlacementFigures(allocs, submitted, counts, t0)
+	recs.acked = acked
+	rep.PeerTimeline = peerTimeline(recs, cl.ids, cl.stats(checkCtx), submitted, t0)
 	rep.Placed, rep.Running, rep.Received = fig.placed, fig.running, fig.records
 	rep.Unplaced = int64(rep.Tasks) - rep.Placed
 	if rep.Placed > 0 && fig.last > 0 {
@@ -358,6 +368,8 @@ type peerProcs struct {
 	machines []*machineGroup
 	clients  []*api.Client
 	https    []string // each peer's API base URL
+	ids      []string // each peer's node ID (once the cluster is up)
+	pprofs   []string // each peer's pprof address (with a profile dir)
 	hc       *http.Client
 	dir      string
 	removeAt bool // remove dir when stopped
@@ -383,13 +395,17 @@ func startPeerProcs(ctx context.Context, o Options, n int, groups *machineGroups
 	}
 	// every peer's ports at once: free ports taken one peer at a time
 	// could repeat a port an earlier peer has not bound yet
-	allPorts, err := freePorts(3 * n)
+	per := 3 // RESP, cluster bus, HTTP; and pprof with a profile dir
+	if o.ProfileDir != "" {
+		per = 4
+	}
+	allPorts, err := freePorts(per * n)
 	if err != nil {
 		return nil, err
 	}
 	var addrs []string
 	for i := 0; i < n; i++ {
-		ports := allPorts[3*i : 3*i+3]
+		ports := allPorts[per*i : per*i+per]
 		tmp := filepath.Join(cl.dir, "peer-"+strconv.Itoa(i+1))
 		if err := os.MkdirAll(tmp, 0o755); err != nil {
 			cl.stop()
@@ -403,6 +419,11 @@ func startPeerProcs(ctx context.Context, o Options, n int, groups *machineGroups
 			for k, vs := range w.Nodes[0].Labels {
 				args = append(args, "--label", k+"="+vs[i%len(vs)])
 			}
+		}
+		if o.ProfileDir != "" {
+			pp := "127.0.0.1:" + ports[3]
+			args = append(args, "--pprof", pp)
+			cl.pprofs = append(cl.pprofs, pp)
 		}
 		m, err := groups.add("peer-"+strconv.Itoa(i+1), o.MachineCPUs)
 		if err != nil {
@@ -465,6 +486,40 @@ func startPeerProcs(ctx context.Context, o Options, n int, groups *machineGroups
 	return cl, nil
 }
 
+// profile takes a CPU profile of every peer from now on, for
+// o.ProfileSeconds, into o.ProfileDir/peer-I-of-N-cpu.pprof (with a
+// profile dir); the channel closes when they are saved.
+func (cl *peerProcs) profile(ctx context.Context, o Options, rep *Report) <-chan struct{} {
+	done := make(chan struct{})
+	if o.ProfileDir == "" || len(cl.pprofs) == 0 {
+		close(done)
+		return done
+	}
+	secs := o.ProfileSeconds
+	if secs <= 0 {
+		secs = 20
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, addr := range cl.pprofs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := filepath.Join(o.ProfileDir, fmt.Sprintf("peer-%d-of-%d-cpu.pprof", i+1, len(cl.pprofs)))
+			err := fetchProfile(ctx, addr, "profile?seconds="+strconv.Itoa(secs), path)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				rep.Errors = append(rep.Errors, err.Error())
+				return
+			}
+			rep.Profiles = append(rep.Profiles, path)
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
+}
+
 // waitPort waits until peer i accepts connections on addr.
 func (cl *peerProcs) waitPort(ctx context.Context, i int, addr string) error {
 	for {
@@ -483,9 +538,11 @@ func (cl *peerProcs) waitPort(ctx context.Context, i int, addr string) error {
 	}
 }
 
-// allUp reports whether every peer lists n members up with their API.
+// allUp reports whether every peer lists n members up with their API
+// (and notes each peer's node ID).
 func (cl *peerProcs) allUp(ctx context.Context, n int) bool {
-	for _, base := range cl.https {
+	ids := make([]string, len(cl.https))
+	for i, base := range cl.https {
 		var ms []peerexec.MemberInfo
 		if err := cl.getJSON(ctx, base+"/v1/peer/members", &ms); err != nil {
 			return false
@@ -495,12 +552,34 @@ func (cl *peerProcs) allUp(ctx context.Context, n int) bool {
 			if m.State == peerexec.StateUp && m.HTTPAddr != "" {
 				up++
 			}
+			if m.Self {
+				ids[i] = m.ID
+			}
 		}
 		if up < n {
 			return false
 		}
 	}
+	cl.ids = ids
 	return true
+}
+
+// stats reads every peer's execution counters (nil for a peer that did
+// not answer).
+func (cl *peerProcs) stats(ctx context.Context) []*peerexec.Stats {
+	out := make([]*peerexec.Stats, len(cl.https))
+	for i, base := range cl.https {
+		var ms []peerexec.MemberInfo
+		if err := cl.getJSON(ctx, base+"/v1/peer/members", &ms); err != nil {
+			continue
+		}
+		for _, m := range ms {
+			if m.Self {
+				out[i] = m.Exec
+			}
+		}
+	}
+	return out
 }
 
 // placedCount sums the copies every owner recorded for its own jobs.
@@ -520,20 +599,22 @@ func (cl *peerProcs) placedCount(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// allocations reads every job's allocations from its owner.
-func (cl *peerProcs) allocations(ctx context.Context) ([]*structs.Allocation, error) {
-	var out []*structs.Allocation
-	for _, base := range cl.https {
+// allocations reads every job's allocations from its owner, with which
+// peer owns each job and when it registered it.
+func (cl *peerProcs) allocations(ctx context.Context) (peerRecords, error) {
+	out := peerRecords{owner: map[string]int{}, registered: map[string]int64{}}
+	for i, base := range cl.https {
 		var jobs []*api.JobListStub
 		if err := cl.getJSON(ctx, base+"/v1/jobs?local=true", &jobs); err != nil {
-			return nil, err
+			return out, err
 		}
 		for _, j := range jobs {
 			var as []*structs.Allocation
 			if err := cl.getJSON(ctx, base+"/v1/job/"+url.PathEscape(j.ID)+"/allocations", &as); err != nil {
-				return nil, fmt.Errorf("job %s: %w", j.ID, err)
+				return out, fmt.Errorf("job %s: %w", j.ID, err)
 			}
-			out = append(out, as...)
+			out.allocs = append(out.allocs, as...)
+			out.owner[j.ID], out.registered[j.ID] = i, j.SubmitTime
 		}
 	}
 	return out, nil

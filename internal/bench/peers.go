@@ -100,7 +100,7 @@ func RunPeers(ctx context.Context, o Options, primaries int) (*Report, error) {
 	rep.IdleCPUPerSecond = (cpu0 - idle0) / time.Since(idleStart).Seconds()
 	t0 := time.Now()
 	var retries atomic.Int64
-	subErr := submitPeerJobs(ctx, w, t0, conc, jobs, cl.clients, func(j *structs.Job) { rec.submit(j.ID) }, &retries)
+	subErr := submitPeerJobs(ctx, w, t0, conc, jobs, cl.clients, func(j *structs.Job) { rec.submit(j.ID) }, nil, &retries)
 	rep.SubmitSeconds, rep.SubmitRetries = time.Since(t0).Seconds(), retries.Load()
 	if subErr != nil {
 		return nil, subErr
@@ -344,9 +344,10 @@ func (cl *benchPeers) close() {
 
 // submitPeerJobs submits jobs as the workload's arrival says: conc
 // submitters, job i no earlier than i/rate seconds after t0 when a rate is
-// set, to clients[i mod n], onSubmit called just before. The first error
-// is returned (the other submitters go on, as a cluster's clients would).
-func submitPeerJobs(ctx context.Context, w *Workload, t0 time.Time, conc int, jobs []*structs.Job, clients []*api.Client, onSubmit func(*structs.Job), retries *atomic.Int64) error {
+// set, to clients[i mod n], onSubmit called just before and onAck (when
+// set) once it is acknowledged. The first error is returned (the other
+// submitters go on, as a cluster's clients would).
+func submitPeerJobs(ctx context.Context, w *Workload, t0 time.Time, conc int, jobs []*structs.Job, clients []*api.Client, onSubmit, onAck func(*structs.Job), retries *atomic.Int64) error {
 	var next atomic.Int64
 	var subErr error
 	var errOnce sync.Once
@@ -369,6 +370,9 @@ func submitPeerJobs(ctx context.Context, w *Workload, t0 time.Time, conc int, jo
 				if err := submitPeerJob(ctx, clients[i%len(clients)], j, retries); err != nil {
 					errOnce.Do(func() { subErr = fmt.Errorf("submit %s: %w", j.ID, err) })
 					return
+				}
+				if onAck != nil {
+					onAck(j)
 				}
 			}
 		}()

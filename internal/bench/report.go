@@ -92,6 +92,10 @@ type Report struct {
 	// Events is what the event subscribers received (--event-subscribers).
 	Events *EventFigures `json:"events,omitempty"`
 
+	// PeerTimeline is where a peer run of child processes spent its
+	// time (peertimeline.go).
+	PeerTimeline *PeerTimeline `json:"peer_timeline,omitempty"`
+
 	Check    CheckResult `json:"check"`
 	Profiles []string    `json:"profiles,omitempty"`
 }

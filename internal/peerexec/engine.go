@@ -255,7 +255,36 @@ type Engine struct {
 	ownedVer  uint64                 // view version followOwnership last completed for
 	ranges    map[string][][2]uint16 // slot ranges per owner, for rangesVer
 	rangesVer uint64
+
+	stats Stats
 }
+
+// Stats counts what an engine did since it started, for operators and
+// benchmarks (GET /v1/peer/members shows them in the peer's own row):
+// where placements wait, are refused or are sent again.
+type Stats struct {
+	// owner side
+	Reconciles uint64 `json:"reconciles"`          // placement core runs
+	Proposed   uint64 `json:"proposed"`            // copies sent in admits (first sends)
+	Resent     uint64 `json:"resent"`              // copies sent again, unanswered
+	Admitted   uint64 `json:"admitted"`            // answers admitting a copy
+	RefusedFit uint64 `json:"refused_fit"`         // answers refusing a copy for room
+	Refused    uint64 `json:"refused"`             // answers refusing a copy for another reason
+	HeldBack   uint64 `json:"held_back"`           // placements held back by a full window
+	Adopted    uint64 `json:"adopted"`             // copies learned from reports, not answers
+	Lost       uint64 `json:"lost"`                // copies a full report no longer listed
+	GivenUp    uint64 `json:"given_up"`            // admits dropped: their peer failed
+	Registered uint64 `json:"registered"`          // jobs registered or scaled
+	Busy       uint64 `json:"busy,omitempty"`      // requests refused busy (set by the service)
+	Forwarded  uint64 `json:"forwarded,omitempty"` // requests forwarded to an owner (set by the service)
+	// worker side
+	AdmitsIn uint64 `json:"admits_in"` // copies asked of this peer
+	Started  uint64 `json:"started"`   // copies started here
+	Repeated uint64 `json:"repeated"`  // copies asked again after they started
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats { return e.stats }
 
 type peerLoad struct {
 	inc  string
@@ -788,10 +817,13 @@ func (e *Engine) admitOne(from string, a *structs.Allocation, node *structs.Node
 		used, _ := e.used()
 		return Admitted{AllocID: a.ID, OK: ok, Reason: reason, Full: full, Seq: e.seq, Used: used}
 	}
+	e.stats.AdmitsIn++
 	if _, ok := e.tasks[a.ID]; ok {
+		e.stats.Repeated++
 		return answer(true, "") // a repeated admit
 	}
 	if e.ended[a.ID] {
+		e.stats.Repeated++
 		// a repeated admit of a copy that ran here and ended (its end
 		// reported): admitted once, it is not run again
 		return answer(true, "")
@@ -806,6 +838,7 @@ func (e *Engine) admitOne(from string, a *structs.Allocation, node *structs.Node
 		return answer(false, "start: "+err.Error())
 	}
 	e.seq++
+	e.stats.Started++
 	t := &localTask{alloc: a, seq: e.seq, status: structs.AllocClientPending,
 		ts: structs.TaskState{State: structs.TaskStatePending}}
 	e.addTask(t)

@@ -81,6 +81,7 @@ func (s *Service) limitRequests(h http.HandlerFunc) http.HandlerFunc {
 		select {
 		case s.reqs <- struct{}{}:
 		default:
+			s.busy.Add(1)
 			writeError(w, fmt.Errorf("%w: %d API requests in progress on this peer (limit %d); try again later", ErrBusy, len(s.reqs), cap(s.reqs)))
 			return
 		}
@@ -228,6 +229,7 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, addr string) {
 		writeError(w, fmt.Errorf("%w: ownership moved while the request was forwarded; try again", ErrClusterDown))
 		return
 	}
+	s.forwarded.Add(1)
 	target := &url.URL{Scheme: s.scheme, Host: addr}
 	rp := &httputil.ReverseProxy{
 		Transport: s.client.Transport,
@@ -690,6 +692,9 @@ type MemberInfo struct {
 	Tasks    int               `json:"tasks"`
 	Jobs     int               `json:"jobs,omitempty"` // jobs it owns (this peer only)
 	Self     bool              `json:"self,omitempty"`
+	// Exec counts what this peer's execution layer did since it
+	// started (this peer only).
+	Exec *Stats `json:"exec,omitempty"`
 }
 
 // members lists every peer: lifecycle state (down when the cluster
@@ -723,6 +728,8 @@ func (s *Service) members(w http.ResponseWriter, _ *http.Request) {
 				m.Jobs = len(e.Jobs())
 				m.Used, m.Tasks = e.used()
 				m.State = e.State()
+				ex := s.stats(e)
+				m.Exec = &ex
 			}
 			out = append(out, m)
 		}

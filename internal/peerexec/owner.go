@@ -263,6 +263,7 @@ func (e *Engine) putAlloc(a *structs.Allocation) {
 // and takes its stops out, for the next job of the same tick.
 func (e *Engine) reconcile(oj *ownedJob, use map[string]structs.Resources) {
 	oj.dirty = false
+	e.stats.Reconciles++
 	if use == nil {
 		use = e.ownerUse()
 	}
@@ -320,6 +321,7 @@ func (e *Engine) reconcile(oj *ownedJob, use map[string]structs.Resources) {
 			held++
 			continue
 		}
+		e.stats.Proposed++
 		a := p.Copy()
 		a.Job = oj.job
 		a.CreateIndex = e.nextIndex()
@@ -329,6 +331,7 @@ func (e *Engine) reconcile(oj *ownedJob, use map[string]structs.Resources) {
 		admits[a.NodeID] = append(admits[a.NodeID], a)
 	}
 	e.sendAdmits(oj, admits)
+	e.stats.HeldBack += uint64(held)
 	e.setWaiting(oj, held)
 	if held > 0 {
 		e.blocked[oj.job.ID] = true
@@ -380,6 +383,7 @@ func (e *Engine) retryAdmits(oj *ownedJob) {
 		if e.failed(p.alloc.NodeID) {
 			e.delProp(oj, id)
 			oj.dirty = true
+			e.stats.GivenUp++
 			continue
 		}
 		if e.now.Sub(p.sent) < e.admitWait(p.tries) {
@@ -387,6 +391,7 @@ func (e *Engine) retryAdmits(oj *ownedJob) {
 		}
 		p.tries++
 		p.sent = e.now
+		e.stats.Resent++
 		if again == nil {
 			again = map[string][]*structs.Allocation{}
 		}
@@ -455,7 +460,10 @@ func (e *Engine) handleAnswer(from, inc string, ad *Admitted) {
 		return
 	}
 	if !ad.OK {
-		if !ad.Full {
+		if ad.Full {
+			e.stats.RefusedFit++
+		} else {
+			e.stats.Refused++
 			oj.refused[from] = e.now.Add(e.cfg.RefuseBackoff)
 		}
 		if l := e.loads[from]; l != nil && ad.Seq >= l.load.Seq {
@@ -465,6 +473,7 @@ func (e *Engine) handleAnswer(from, inc string, ad *Admitted) {
 		oj.dirty = true
 		return
 	}
+	e.stats.Admitted++
 	a := p.alloc
 	a.ModifyTime = e.now.UnixNano()
 	oj.allocs[a.ID] = a
@@ -520,6 +529,7 @@ func (e *Engine) handleReport(from, inc string, r *Report) {
 				}
 			} else {
 				a = adopt(oj.job, from, t)
+				e.stats.Adopted++
 			}
 			oj.admits[a.ID] = admission{inc: inc, seq: r.Seq}
 			oj.allocs[a.ID] = a
@@ -562,6 +572,7 @@ func (e *Engine) handleReport(from, inc string, r *Report) {
 			if ad, ok := oj.admits[id]; ok && ad.inc == inc && r.Seq < ad.seq {
 				continue // the report was made before the admission
 			}
+			e.stats.Lost++
 			a = a.Copy()
 			a.ClientStatus, a.ClientDescription, a.ModifyTime = structs.AllocClientLost, "not running on its peer", e.now.UnixNano()
 			if a.TaskState.State != structs.TaskStateDead {
@@ -648,6 +659,7 @@ func (e *Engine) Register(now time.Time, cv ClusterView, job *structs.Job) (*str
 	}
 	oj := e.jobs[j.ID]
 	e.setWaiting(oj, oj.waiting+j.Count) // until its next reconcile says
+	e.stats.Registered++
 	return j, nil
 }
 
@@ -657,6 +669,7 @@ func (e *Engine) Register(now time.Time, cv ClusterView, job *structs.Job) (*str
 // An owner with nothing waiting takes any job.
 func (e *Engine) admitWork(add int) error {
 	if m := e.cfg.MaxWaiting; m > 0 && add > 0 && e.waiting > 0 && e.waiting+add > m {
+		e.stats.Busy++
 		return fmt.Errorf("%w: %d copies of the jobs this peer owns wait to be placed (limit %d); try again later", ErrBusy, e.waiting, m)
 	}
 	return nil
@@ -686,6 +699,7 @@ func (e *Engine) Scale(now time.Time, cv ClusterView, jobID string, count int) (
 		return nil, err
 	}
 	e.setWaiting(oj, oj.waiting+add)
+	e.stats.Registered++
 	return j, nil
 }
 

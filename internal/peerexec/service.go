@@ -80,6 +80,10 @@ type Service struct {
 	busDropped atomic.Int64
 	busLogged  atomic.Int64 // Unix ns of the last drop logged
 
+	// busy and forwarded count the API requests refused busy and
+	// forwarded to an owner (Stats)
+	busy, forwarded atomic.Uint64
+
 	leaving atomic.Bool
 	left    chan struct{} // closed when Leave finished
 
@@ -482,6 +486,14 @@ func (s *Service) with(fn func(e *Engine, cv ClusterView)) {
 	s.mu.Lock()
 	defer s.unlock()
 	fn(s.eng, s.cv)
+}
+
+// stats returns the engine's counters with the service's (under mu).
+func (s *Service) stats(e *Engine) Stats {
+	st := e.Stats()
+	st.Busy += s.busy.Load()
+	st.Forwarded = s.forwarded.Load()
+	return st
 }
 
 // SetState sets the member lifecycle state this peer announces.
