@@ -2,6 +2,7 @@ package peerexec
 
 import (
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -157,5 +158,87 @@ func TestAdmitWindowAndRetries(t *testing.T) {
 	}
 	if _, err := p.o.Register(p.now, p.cv, simJob("api", structs.JobTypeService, 5)); err != nil {
 		t.Fatalf("with nothing waiting: %v", err)
+	}
+}
+
+// TestAdmitRetriesOverStream: an admit sent on a stream that stays up
+// is not lost (a stream is ordered and reliable while it lasts), so an
+// owner waits AdmitRetryMax before it sends it again, not AdmitTimeout:
+// a peer that is merely slow is not sent every admit five more times in
+// 5 s. When the stream ends (or is replaced), an unanswered admit goes
+// again on the quick schedule, as over the cluster bus.
+func TestAdmitRetriesOverStream(t *testing.T) {
+	tests := []struct {
+		name   string
+		linked bool
+		// sends of each copy in the first 20 s without an answer
+		min, max int
+	}{
+		{"cluster bus", false, 8, 9}, // 0, 1, 2, 3, 4, then 6, 10, 15, 20
+		{"stream up", true, 4, 5},    // 0, 5, 10, 15, 20
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, func(uint16) string { return "o" })
+			if tc.linked {
+				p.o.Linked("w", true)
+				p.w.Linked("o", true)
+			}
+			p.step(p.w.cfg.ReportInterval)
+			if _, err := p.o.Register(p.now, p.cv, simJob("web", structs.JobTypeService, 3)); err != nil {
+				t.Fatal(err)
+			}
+			sends := map[string]int{}
+			tick := func(d time.Duration) {
+				p.now = p.now.Add(d)
+				waiting := len(p.queue)
+				p.o.Tick(p.now, p.cv)
+				var keep []pairMsg
+				for i, m := range p.queue {
+					if m.to == "w" {
+						if m.m.Type == MsgAdmit && i >= waiting {
+							for _, a := range m.m.admits() {
+								sends[a.ID]++
+							}
+						}
+						keep = append(keep, m) // w is slow: nothing reaches it yet
+						continue
+					}
+					p.o.Step(p.now, p.cv, m.m)
+				}
+				p.queue = keep
+			}
+			tick(p.o.cfg.TakeoverGrace)
+			for range 20 {
+				tick(time.Second)
+			}
+			if len(sends) != 3 {
+				t.Fatalf("%d copies admitted, want 3", len(sends))
+			}
+			for id, n := range sends {
+				if n < tc.min || n > tc.max {
+					t.Errorf("copy %s sent %d times in 20 s, want %d-%d", id, n, tc.min, tc.max)
+				}
+			}
+			if !tc.linked {
+				return
+			}
+			// the stream ends: what was sent on it may be lost
+			p.o.Linked("w", false)
+			before := maps.Clone(sends)
+			tick(p.o.cfg.AdmitTimeout)
+			for id, n := range sends {
+				if n != before[id]+1 {
+					t.Errorf("copy %s: sent %d times after the stream ended, want once more at once", id, n-before[id])
+				}
+			}
+			// w catches up: each copy runs once
+			for range 10 {
+				p.step(100 * time.Millisecond)
+			}
+			if n := p.w.LocalTasks(); n != 3 {
+				t.Fatalf("w runs %d tasks, want 3", n)
+			}
+		})
 	}
 }

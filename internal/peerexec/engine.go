@@ -235,6 +235,9 @@ type Engine struct {
 	linked   map[string]bool
 	sentLoad map[string]*Load
 	loadVer  uint64
+	// linkGen numbers each peer's streams: bumped whenever one comes up
+	// or goes down (an admit sent on a stream that lasts is not lost)
+	linkGen map[string]uint64
 
 	// selfNode's cached answer, and the lifecycle state it was made for
 	node      *structs.Node
@@ -349,6 +352,9 @@ type proposal struct {
 	alloc *structs.Allocation
 	sent  time.Time
 	tries int
+	// link is the stream its last send went on (its peer's linkGen
+	// then), 0 for the cluster bus
+	link uint64
 }
 
 // New returns an engine; send delivers a message to a peer (best effort).
@@ -367,6 +373,7 @@ func New(cfg Config, send func(to string, m *Message), store Store, runner Runne
 		owned: make([]bool, numSlots), graceTill: make([]time.Time, numSlots),
 		jobs: map[string]*ownedJob{}, props: map[string]string{}, inflight: map[string]int{}, blocked: map[string]bool{},
 		linked: map[string]bool{}, sentLoad: map[string]*Load{}, sentReport: map[string]*reportMark{},
+		linkGen: map[string]uint64{},
 	}
 	return e, nil
 }
@@ -461,6 +468,7 @@ func (e *Engine) load() *Load {
 // streams). Over a stream, loads are sent as deltas after a full one, and
 // only when they changed; without one, in full every LoadInterval.
 func (e *Engine) Linked(peer string, up bool) {
+	e.linkGen[peer]++ // a stream that ends may have lost what was sent on it
 	if up {
 		e.linked[peer] = true
 	} else {

@@ -326,7 +326,7 @@ func (e *Engine) reconcile(oj *ownedJob, use map[string]structs.Resources) {
 		a.Job = oj.job
 		a.CreateIndex = e.nextIndex()
 		a.ModifyTime = a.CreateTime
-		e.addProp(oj, &proposal{alloc: a, sent: e.now, tries: 1})
+		e.addProp(oj, &proposal{alloc: a, sent: e.now, tries: 1, link: e.link(a.NodeID)})
 		use[a.NodeID] = use[a.NodeID].Add(a.Resources)
 		admits[a.NodeID] = append(admits[a.NodeID], a)
 	}
@@ -386,11 +386,11 @@ func (e *Engine) retryAdmits(oj *ownedJob) {
 			e.stats.GivenUp++
 			continue
 		}
-		if e.now.Sub(p.sent) < e.admitWait(p.tries) {
+		if e.now.Sub(p.sent) < e.admitWait(p) {
 			continue
 		}
 		p.tries++
-		p.sent = e.now
+		p.sent, p.link = e.now, e.link(p.alloc.NodeID)
 		e.stats.Resent++
 		if again == nil {
 			again = map[string][]*structs.Allocation{}
@@ -412,15 +412,35 @@ func (e *Engine) retryAdmits(oj *ownedJob) {
 // saturated than unreached: from then on it is sent less.
 const admitQuickTries = 5
 
-// admitWait is how long an admit sent tries times waits for its answer
-// before it is sent again: AdmitTimeout for the first admitQuickTries
-// sends, then doubling, at most AdmitRetryMax.
-func (e *Engine) admitWait(tries int) time.Duration {
+// admitWait is how long an admit waits for its answer before it is sent
+// again: AdmitTimeout for the first admitQuickTries sends, then
+// doubling, at most AdmitRetryMax. An admit whose last send went on a
+// stream that is still up waits AdmitRetryMax: a stream is ordered and
+// reliable while it lasts, so the admit is not lost but waits at a slow
+// peer, and each repeat would only add to that peer's work. An admit
+// whose stream ended since may be lost: it goes again AdmitTimeout
+// after its last send.
+func (e *Engine) admitWait(p *proposal) time.Duration {
+	if p.link != 0 {
+		if p.link == e.link(p.alloc.NodeID) {
+			return e.cfg.AdmitRetryMax
+		}
+		return e.cfg.AdmitTimeout // its stream ended: maybe lost
+	}
 	d := e.cfg.AdmitTimeout
-	for i := admitQuickTries; i < tries && d < e.cfg.AdmitRetryMax; i++ {
+	for i := admitQuickTries; i < p.tries && d < e.cfg.AdmitRetryMax; i++ {
 		d *= 2
 	}
 	return min(d, e.cfg.AdmitRetryMax)
+}
+
+// link identifies the stream a message to peer goes on now: its
+// linkGen while a stream is up, 0 (the cluster bus) otherwise.
+func (e *Engine) link(peer string) uint64 {
+	if !e.linked[peer] {
+		return 0
+	}
+	return e.linkGen[peer]
 }
 
 // sendAdmits sends each peer one admit for all its copies of the job:

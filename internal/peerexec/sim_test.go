@@ -148,6 +148,10 @@ type sim struct {
 	// them (its work queued ahead of them); the cluster layer does not
 	// judge it failed
 	slow map[string]time.Duration
+	// streams: every pair of live peers is linked by a stream (ordered,
+	// nothing lost while it lasts: drop spares them); a crash ends the
+	// crashed peer's streams, a restart opens new ones
+	streams bool
 
 	starts    []simStart
 	completed map[string][]time.Time
@@ -203,6 +207,35 @@ func (s *sim) boot(p *simPeer) {
 	}
 	p.eng = eng
 	p.store.OnWrite = func(kind, jobID, allocID string, b []byte) { s.replicate(p, kind, jobID, allocID, b) }
+	s.link(p, true)
+}
+
+// link tells p and every other live peer that their streams came up
+// (or went down), with streams on.
+func (s *sim) link(p *simPeer, up bool) {
+	if !s.streams {
+		return
+	}
+	for _, id := range s.order {
+		q := s.peers[id]
+		if q == p || q.eng == nil || !q.up {
+			continue
+		}
+		q.eng.Linked(p.id, up)
+		if up {
+			p.eng.Linked(q.id, true)
+		}
+	}
+}
+
+// linkAll links every pair of peers (streams up from now on).
+func (s *sim) linkAll() {
+	s.streams = true
+	for _, id := range s.order {
+		if p := s.peers[id]; p.up {
+			s.link(p, true)
+		}
+	}
 }
 
 func (s *sim) after(d time.Duration, fn func()) {
@@ -215,7 +248,7 @@ func (s *sim) cut(a, b string) bool { return s.peers[a].side != s.peers[b].side 
 // deliver sends a message through the network: encoded and decoded (as
 // on the wire: JSON and binary by turns), delayed, maybe dropped.
 func (s *sim) deliver(from, to string, m *Message) {
-	if s.rng.Float64() < s.drop {
+	if s.rng.Float64() < s.drop && !s.streams {
 		return
 	}
 	s.sent++
@@ -328,6 +361,7 @@ func (s *sim) crash(id string) {
 	p := s.peers[id]
 	p.up = false
 	p.gen++
+	s.link(p, false)
 	p.runner.running = map[string]simTask{}
 	s.downAt[id] = s.now
 }
@@ -824,39 +858,63 @@ func TestSimMessageLoss(t *testing.T) {
 // no batch copy runs again after it completed (before, an admit
 // unanswered after three tries was given up, its copies placed again,
 // and the late peer ran both sets: batch copies completed twice).
+//
+// With streams between the peers (ordered, nothing lost while they
+// last), the owners do not send the slow peer's admits again at all:
+// its answers come 4.5 s late, before AdmitRetryMax; over the cluster
+// bus they send each one again every second meanwhile.
 func TestSimSlowWorker(t *testing.T) {
-	for _, seed := range seeds(t) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			s := newSim(t, seed, 3, 0)
-			s.run(time.Second)
-			slow := "p02"
-			s.slow = map[string]time.Duration{slow: 4500 * time.Millisecond}
-			var jobs []*structs.Job
-			for _, o := range []string{"p00", "p01"} {
-				for i, name := range s.jobsOn(o, 2, "bat-"+o+"-") {
-					j := simJob(name, structs.JobTypeBatch, 6)
-					j.Config = map[string]any{"run_for_ms": 100.0}
-					if i == 0 { // only the slow peer may run it
-						j.Constraints = []structs.Constraint{{Label: "zone", Operator: "=", Value: slow}}
-					}
-					jobs = append(jobs, j)
-				}
-				for i, name := range s.jobsOn(o, 2, "svc-"+o+"-") {
-					j := simJob(name, structs.JobTypeService, 6)
-					if i == 0 {
-						j.Constraints = []structs.Constraint{{Label: "zone", Operator: "=", Value: slow}}
-					}
-					jobs = append(jobs, j)
-				}
+	for _, streams := range []bool{false, true} {
+		for _, seed := range seeds(t) {
+			t.Run(fmt.Sprintf("streams=%v/%d", streams, seed), func(t *testing.T) {
+				testSimSlowWorker(t, seed, streams)
+			})
+		}
+	}
+}
+
+func testSimSlowWorker(t *testing.T, seed uint64, streams bool) {
+	s := newSim(t, seed, 3, 0)
+	if streams {
+		s.linkAll()
+	}
+	s.run(time.Second)
+	slow := "p02"
+	s.slow = map[string]time.Duration{slow: 4500 * time.Millisecond}
+	var jobs []*structs.Job
+	for _, o := range []string{"p00", "p01"} {
+		for i, name := range s.jobsOn(o, 2, "bat-"+o+"-") {
+			j := simJob(name, structs.JobTypeBatch, 6)
+			j.Config = map[string]any{"run_for_ms": 100.0}
+			if i == 0 { // only the slow peer may run it
+				j.Constraints = []structs.Constraint{{Label: "zone", Operator: "=", Value: slow}}
 			}
-			s.submitAll(t, jobs...)
-			s.run(25 * time.Second)
-			s.checkConverged()
-			s.checkNoRerun(time.Time{})
-			s.checkHeldOnce()
-			if len(s.peers[slow].runner.running) == 0 {
-				t.Fatal("the slow peer runs nothing: the scenario tests nothing")
+			jobs = append(jobs, j)
+		}
+		for i, name := range s.jobsOn(o, 2, "svc-"+o+"-") {
+			j := simJob(name, structs.JobTypeService, 6)
+			if i == 0 {
+				j.Constraints = []structs.Constraint{{Label: "zone", Operator: "=", Value: slow}}
 			}
-		})
+			jobs = append(jobs, j)
+		}
+	}
+	s.submitAll(t, jobs...)
+	s.run(25 * time.Second)
+	s.checkConverged()
+	s.checkNoRerun(time.Time{})
+	s.checkHeldOnce()
+	if len(s.peers[slow].runner.running) == 0 {
+		t.Fatal("the slow peer runs nothing: the scenario tests nothing")
+	}
+	var resent uint64
+	for _, id := range s.order {
+		resent += s.peers[id].eng.Stats().Resent
+	}
+	if streams && resent != 0 {
+		t.Errorf("with streams up, the owners sent %d admits again to a peer that is only slow; want none", resent)
+	}
+	if !streams && resent == 0 {
+		t.Error("over the cluster bus no admit was sent again: the slow peer was not slow")
 	}
 }
