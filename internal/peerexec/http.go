@@ -201,22 +201,31 @@ func jobKey(r *http.Request) (string, error) {
 }
 
 // ownerOf returns the owner of a job and its API address ("" for this
-// peer), or an error when it is not known.
+// peer), or an error when it is not known. It takes no engine lock: the
+// owner is the cluster's routing snapshot's, the address the last tick's
+// copy of the loads' (the engine's loads when that has none yet), so a
+// request is routed while the engine is busy.
 func (s *Service) ownerOf(jobID string) (string, string, error) {
-	var owner, addr, self string
-	s.with(func(e *Engine, cv ClusterView) {
-		self = e.ID()
-		owner = cv.Owner(JobSlot(jobID))
-		if l, ok := e.Loads()[owner]; ok {
-			addr = l.HTTPAddr
-		}
-	})
+	slot := JobSlot(jobID)
+	owner, self := string(s.cluster.SlotOwner(slot)), s.ID()
 	switch {
 	case owner == "":
-		return "", "", fmt.Errorf("%w: the job's slot %d has no owner", ErrClusterDown, JobSlot(jobID))
+		return "", "", fmt.Errorf("%w: the job's slot %d has no owner", ErrClusterDown, slot)
 	case owner == self:
 		return owner, "", nil
-	case addr == "":
+	}
+	var addr string
+	if m := s.apiAddrs.Load(); m != nil {
+		addr = (*m)[owner]
+	}
+	if addr == "" {
+		s.with(func(e *Engine, _ ClusterView) {
+			if l := e.loads[owner]; l != nil {
+				addr = l.load.HTTPAddr
+			}
+		})
+	}
+	if addr == "" {
 		return "", "", fmt.Errorf("%w: the API address of owner %s is not known yet", ErrClusterDown, owner)
 	}
 	return owner, addr, nil
@@ -335,8 +344,14 @@ func (s *Service) jobRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var j *structs.Job
-	s.with(func(e *Engine, cv ClusterView) { j, err = e.Register(time.Now(), cv, job) })
+	var durable func() error
+	s.with(func(e *Engine, cv ClusterView) { j, durable, err = e.RegisterBehind(time.Now(), cv, job) })
 	s.wake() // place it now, not at the next tick
+	if err == nil {
+		// the record's write and WAIT, without the engine's lock: the
+		// owner goes on placing (this job too) meanwhile
+		err = durable()
+	}
 	if err != nil {
 		writeError(w, err)
 		return

@@ -42,9 +42,18 @@ type RESPStore struct {
 	once    sync.Once
 }
 
+// hset is one queued write: HSET key field val, or SET key val (a job's
+// record) when field is empty; done, when set, hears how it went.
 type hset struct {
 	key, field string
 	val        []byte
+	done       *writeResult
+}
+
+// writeResult is how one queued write went, once its pipeline returned.
+type writeResult struct {
+	done chan struct{}
+	err  error
 }
 
 // maxPendingWrites bounds the queued allocation writes: beyond it
@@ -98,10 +107,21 @@ func (s *RESPStore) flushLocked() error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	pipe := s.c.Pipeline()
-	for _, w := range batch {
-		pipe.HSet(ctx, w.key, w.field, w.val)
+	cmds := make([]redis.Cmder, len(batch))
+	for i, w := range batch {
+		if w.field == "" {
+			cmds[i] = pipe.Set(ctx, w.key, w.val, 0)
+		} else {
+			cmds[i] = pipe.HSet(ctx, w.key, w.field, w.val)
+		}
 	}
 	_, err := pipe.Exec(ctx)
+	for i, w := range batch {
+		if w.done != nil {
+			w.done.err = storeErr(cmds[i].Err())
+			close(w.done.done)
+		}
+	}
 	return storeErr(err)
 }
 
@@ -142,6 +162,34 @@ func (s *RESPStore) PutJob(j *structs.Job) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	return storeErr(s.c.Set(ctx, JobKey(j.ID), b, 0).Err())
+}
+
+// PutJobBehind implements JobQueuer: the job's record goes in the queue
+// of writes behind the allocation writes before it (one connection, in
+// order), and wait returns once the store took it (or refused it).
+func (s *RESPStore) PutJobBehind(j *structs.Job) (wait func() error) {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return func() error { return err }
+	}
+	res := &writeResult{done: make(chan struct{})}
+	s.wmu.Lock()
+	s.pending = append(s.pending, hset{key: JobKey(j.ID), val: b, done: res})
+	s.wmu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return func() error {
+		select {
+		case <-res.done:
+			return res.err
+		case <-s.done:
+			s.flush()() // Close flushes what is queued; wait for it
+			<-res.done
+			return res.err
+		}
+	}
 }
 
 // ErrNotReplicated: the shard has replicas and none confirmed the write
@@ -185,7 +233,7 @@ func (s *RESPStore) PutAlloc(a *structs.Allocation) error {
 		return err
 	}
 	s.wmu.Lock()
-	s.pending = append(s.pending, hset{AllocsKey(a.JobID), a.ID, b})
+	s.pending = append(s.pending, hset{key: AllocsKey(a.JobID), field: a.ID, val: b})
 	n := len(s.pending)
 	s.wmu.Unlock()
 	if n >= maxPendingWrites {

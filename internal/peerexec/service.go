@@ -83,6 +83,9 @@ type Service struct {
 	// busy and forwarded count the API requests refused busy and
 	// forwarded to an owner (Stats)
 	busy, forwarded atomic.Uint64
+	// apiAddrs is every member's API address from its last load, copied
+	// at each tick: requests are routed without the engine's lock
+	apiAddrs atomic.Pointer[map[string]string]
 
 	leaving atomic.Bool
 	left    chan struct{} // closed when Leave finished
@@ -194,6 +197,7 @@ func (s *Service) loop() {
 		s.mu.Lock()
 		s.eng.Tick(time.Now(), s.cv)
 		targets := s.streamTargets()
+		s.copyAPIAddrs()
 		s.unlock()
 		if s.streams != nil {
 			s.streams.ensure(targets)
@@ -223,6 +227,27 @@ func (s *Service) streamTargets() map[string]string {
 		}
 	}
 	return out
+}
+
+// copyAPIAddrs keeps apiAddrs up to date with the loads (under mu); a
+// new map only when an address changed.
+func (s *Service) copyAPIAddrs() {
+	cur := s.apiAddrs.Load()
+	same := cur != nil && len(*cur) == len(s.eng.loads)
+	for id, l := range s.eng.loads {
+		if !same {
+			break
+		}
+		same = (*cur)[id] == l.load.HTTPAddr
+	}
+	if same {
+		return
+	}
+	m := make(map[string]string, len(s.eng.loads))
+	for id, l := range s.eng.loads {
+		m[id] = l.load.HTTPAddr
+	}
+	s.apiAddrs.Store(&m)
 }
 
 // linked tells the engine a stream came up or went down.
