@@ -156,3 +156,47 @@ func TestClusterOverMemberlist(t *testing.T) {
 		return st.ID == ids[0] && me.Role == RoleReplica && me.Primary == ids[3] && agreed(0, 1, 2, 3)
 	})
 }
+
+// TestTimerStepsQueuedMessagesFirst: when the owner's timer fires, the
+// messages already queued for it are stepped before the node ticks. A
+// saturated peer's owner goroutine runs late (its work is ahead of it in
+// the Go scheduler); by then a peer's heartbeat may wait in its queue,
+// and a tick that came first judged that peer silent (PFAIL) although it
+// was heard.
+func TestTimerStepsQueuedMessagesFirst(t *testing.T) {
+	nw := newSimNet(t, 3, 1)
+	nw.shards(3)
+	nw.run(time.Second)
+	a, b := nw.ids[0], nw.ids[1]
+	c := nw.cls[a]
+	pb, _ := nw.nodes[a].Peer(b)
+	if pb.PFail {
+		t.Fatal("b suspected before the test")
+	}
+	// a's owner ran late: the node timeout passed since it last stepped
+	// anything, and b's latest heartbeat waits in its queue
+	nw.now = pb.LastSeen.Add(nw.cfgs[a].NodeTimeout + 200*time.Millisecond)
+	hb := nw.nodes[b].header(Message{Type: MsgHeartbeat})
+	queue := func() {
+		select {
+		case c.inputs <- input{msg: &hb}:
+		default:
+			t.Fatal("inputs queue full")
+		}
+	}
+
+	// the scenario: ticking before stepping the queued heartbeat suspects b
+	node := *nw.nodes[a].peers[b]
+	c.node.Tick(nw.now)
+	if p, _ := nw.nodes[a].Peer(b); !p.PFail {
+		t.Fatal("a tick past the node timeout does not suspect b: the test tests nothing")
+	}
+	*nw.nodes[a].peers[b] = node // as before that tick
+
+	queue()
+	waiting, at := c.onTimer(nil)
+	c.answer(waiting, c.flush())
+	if p, _ := nw.nodes[a].Peer(b); p.PFail || !at.Equal(nw.now) || len(c.inputs) != 0 {
+		t.Fatalf("after the timer: b pfail %v (want false: its heartbeat was queued), tick at %v, %d inputs left", p.PFail, at, len(c.inputs))
+	}
+}

@@ -27,19 +27,10 @@ func (c *Cluster) run() {
 			}
 			return
 		case <-t.C:
-			last = c.now()
-			c.tick(last)
+			waiting, last = c.onTimer(waiting)
 		case in := <-c.inputs:
 			waiting = c.handle(in, c.now(), waiting)
-		batch:
-			for len(waiting) < maxBatch {
-				select {
-				case in := <-c.inputs:
-					waiting = c.handle(in, c.now(), waiting)
-				default:
-					break batch
-				}
-			}
+			waiting = c.drain(waiting)
 		}
 		err := c.flush()
 		c.answer(waiting, err)
@@ -47,6 +38,32 @@ func (c *Cluster) run() {
 		waiting = waiting[:0]
 		t.Reset(c.untilTick(last, c.now()))
 	}
+}
+
+// onTimer is the owner's tick when its timer fires: what was heard
+// before is stepped first, then the node ticks (returned: when). The tick
+// judges silence (PFAIL), and a heartbeat queued here while this
+// goroutine waited for the CPU (a saturated peer, its work ahead in the
+// Go scheduler) is not silence: ticking first suspected its sender.
+func (c *Cluster) onTimer(waiting []pending) ([]pending, time.Time) {
+	waiting = c.drain(waiting)
+	now := c.now()
+	c.tick(now)
+	return waiting, now
+}
+
+// drain steps the node with the inputs queued now: at most a queue's
+// worth, and at most maxBatch waiting for an answer in all.
+func (c *Cluster) drain(waiting []pending) []pending {
+	for n := 0; n < inputsQueue && len(waiting) < maxBatch; n++ {
+		select {
+		case in := <-c.inputs:
+			waiting = c.handle(in, c.now(), waiting)
+		default:
+			return waiting
+		}
+	}
+	return waiting
 }
 
 // untilTick is how long the owner waits, at now, for its next Tick when
