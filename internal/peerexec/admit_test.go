@@ -2,7 +2,6 @@ package peerexec
 
 import (
 	"errors"
-	"fmt"
 	"maps"
 	"testing"
 	"time"
@@ -239,78 +238,6 @@ func TestAdmitRetriesOverStream(t *testing.T) {
 			}
 			if n := p.w.LocalTasks(); n != 3 {
 				t.Fatalf("w runs %d tasks, want 3", n)
-			}
-		})
-	}
-}
-
-// queuedStore is a MemStore whose job records wait in a queue until the
-// test writes them (or fails them), as RESPStore's do behind its
-// connection.
-type queuedStore struct {
-	*MemStore
-	queue []func(error) error
-}
-
-func (s *queuedStore) PutJobBehind(j *structs.Job) func() error {
-	var err error
-	done := false
-	s.queue = append(s.queue, func(fail error) error {
-		if fail == nil {
-			fail = s.PutJob(j)
-		}
-		err, done = fail, true
-		return err
-	})
-	return func() error {
-		if !done {
-			return errors.New("waited before the write was done")
-		}
-		return err
-	}
-}
-
-// TestRegisterBehind: an owner whose store queues job records takes a
-// registration without waiting for the store under its lock: the job is
-// placed from the next tick, its records reach the store in the order
-// they were taken, and the caller's wait reports the write's outcome
-// (a failed write is not acknowledged).
-func TestRegisterBehind(t *testing.T) {
-	for _, fail := range []error{nil, errors.New("MOVED 1234 10.0.0.2:7000")} {
-		t.Run(fmt.Sprint(fail), func(t *testing.T) {
-			p := newPair(t, func(uint16) string { return "o" })
-			st := &queuedStore{MemStore: NewMemStore()}
-			p.o.store = st
-			p.step(p.w.cfg.ReportInterval)
-			p.step(p.o.cfg.TakeoverGrace)
-			j1, wait1, err := p.o.RegisterBehind(p.now, p.cv, simJob("web", structs.JobTypeService, 2))
-			if err != nil {
-				t.Fatal(err)
-			}
-			v2 := simJob("web", structs.JobTypeService, 3) // an update before the first write is done
-			j2, wait2, err := p.o.RegisterBehind(p.now, p.cv, v2)
-			if err != nil || j2.ModifyIndex <= j1.ModifyIndex {
-				t.Fatalf("second registration: %v, modify index %d after %d", err, j2.ModifyIndex, j1.ModifyIndex)
-			}
-			p.step(10 * time.Millisecond)
-			if n := p.w.LocalTasks(); n != 3 {
-				t.Fatalf("w runs %d copies before the records were written, want 3 (placed at once)", n)
-			}
-			if len(st.queue) != 2 {
-				t.Fatalf("%d job writes queued, want 2", len(st.queue))
-			}
-			for _, write := range st.queue {
-				_ = write(fail)
-			}
-			if err1, err2 := wait1(), wait2(); (err1 == nil) != (fail == nil) || (err2 == nil) != (fail == nil) {
-				t.Fatalf("waits: %v, %v; want the write's outcome %v", err1, err2, fail)
-			}
-			if fail != nil {
-				return
-			}
-			jobs, _, err := st.Load(func(string) bool { return true })
-			if err != nil || len(jobs) != 1 || jobs[0].Count != 3 {
-				t.Fatalf("store holds %v (%v), want the second version (count 3)", jobs, err)
 			}
 		})
 	}

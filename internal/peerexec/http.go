@@ -344,19 +344,20 @@ func (s *Service) jobRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var j *structs.Job
-	var durable func() error
-	s.with(func(e *Engine, cv ClusterView) { j, durable, err = e.RegisterBehind(time.Now(), cv, job) })
-	s.wake() // place it now, not at the next tick
-	if err == nil {
-		// the record's write and WAIT, without the engine's lock: the
-		// owner goes on placing (this job too) meanwhile
-		err = durable()
-	}
+	s.with(func(e *Engine, cv ClusterView) { j, err = e.Register(time.Now(), cv, job) })
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, api.JobRegisterResponse{JobID: j.ID, Version: j.Version, Index: j.ModifyIndex})
+	// the acknowledgement leaves first, then the job is placed (now, not
+	// at the next tick): a client that submits one job after another
+	// waits for the acknowledgement, and placing first delayed it on a
+	// busy peer
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	s.wake()
 }
 
 func (s *Service) status(jobID string) (*JobStatus, error) {

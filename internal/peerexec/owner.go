@@ -653,63 +653,6 @@ func (e *Engine) owns(jobID string) error {
 // Register creates or updates a job (already validated, ID set). It is
 // acknowledged once the store has made the record durable.
 func (e *Engine) Register(now time.Time, cv ClusterView, job *structs.Job) (*structs.Job, error) {
-	j, err := e.newVersion(now, cv, job)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.saveJob(j); err != nil {
-		return nil, err
-	}
-	e.registered(j)
-	return j, nil
-}
-
-// JobQueuer is a Store that can queue a job's record behind its earlier
-// writes and let the caller wait for it later (RESPStore).
-type JobQueuer interface {
-	PutJobBehind(j *structs.Job) (wait func() error)
-}
-
-// RegisterBehind is Register without waiting for the store under the
-// engine's lock: the job is taken (and placed from the next tick on), its
-// record queued behind the store's earlier writes, and wait, called
-// without the lock, returns once the record is durable as Register's
-// acknowledgement requires. A submission that wait fails was not
-// acknowledged and may or may not have applied (as a WAIT that times
-// out). With a store that cannot queue, it is Register.
-func (e *Engine) RegisterBehind(now time.Time, cv ClusterView, job *structs.Job) (*structs.Job, func() error, error) {
-	q, ok := e.store.(JobQueuer)
-	if !ok {
-		j, err := e.Register(now, cv, job)
-		return j, func() error { return nil }, err
-	}
-	j, err := e.newVersion(now, cv, job)
-	if err != nil {
-		return nil, nil, err
-	}
-	wait := q.PutJobBehind(j)
-	e.keepJob(j)
-	e.registered(j)
-	store := e.store
-	return j, func() error {
-		if err := wait(); err != nil {
-			return err
-		}
-		return store.Sync()
-	}, nil
-}
-
-// registered counts a new or updated job's copies as waiting, until its
-// next reconcile says.
-func (e *Engine) registered(j *structs.Job) {
-	oj := e.jobs[j.ID]
-	e.setWaiting(oj, oj.waiting+j.Count)
-	e.stats.Registered++
-}
-
-// newVersion checks that this peer may take a job now and returns the
-// record to write: the job with its submit time, indexes and version.
-func (e *Engine) newVersion(now time.Time, cv ClusterView, job *structs.Job) (*structs.Job, error) {
 	e.observe(now, cv)
 	if err := e.owns(job.ID); err != nil {
 		return nil, err
@@ -731,6 +674,12 @@ func (e *Engine) newVersion(now time.Time, cv ClusterView, job *structs.Job) (*s
 	}
 	j.ModifyIndex = e.nextIndex()
 	j.Status = structs.JobStatusPending
+	if err := e.saveJob(j); err != nil {
+		return nil, err
+	}
+	oj := e.jobs[j.ID]
+	e.setWaiting(oj, oj.waiting+j.Count) // until its next reconcile says
+	e.stats.Registered++
 	return j, nil
 }
 
@@ -811,13 +760,6 @@ func (e *Engine) saveJob(j *structs.Job) error {
 	if err := e.store.Sync(); err != nil {
 		return err
 	}
-	e.keepJob(j)
-	return nil
-}
-
-// keepJob takes a job's new record in memory: reconciled at the next
-// tick.
-func (e *Engine) keepJob(j *structs.Job) {
 	oj := e.jobs[j.ID]
 	if oj == nil {
 		oj = newOwnedJob(j)
@@ -829,6 +771,7 @@ func (e *Engine) keepJob(j *structs.Job) {
 	for _, a := range oj.allocs {
 		a.Job = nil // records keep no stale job copy
 	}
+	return nil
 }
 
 // JobStatus is one owned job with its allocations (without the job).

@@ -40,10 +40,19 @@ type RESPStore struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+
+	// Job records have a connection of their own (jc), written in the
+	// order they were queued (jobs, by jobWriter): a registration's
+	// acknowledgement waits for its record, not behind the allocation
+	// writes queued before it (hundreds while an owner places).
+	jc   *redis.Client
+	jobs chan hset
 }
 
-// hset is one queued write: HSET key field val, or SET key val (a job's
-// record) when field is empty; done, when set, hears how it went.
+// hset is one queued write: HSET key field val (an allocation), or SET
+// key val (a job's record; nil val: a barrier, written once every write
+// queued before it is) when field is empty; done, when set, hears how it
+// went.
 type hset struct {
 	key, field string
 	val        []byte
@@ -65,17 +74,107 @@ func NewRESPStore(addr, password string, replicas func() int) *RESPStore {
 	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, PoolSize: 1, MaxRetries: -1, // one connection: WAIT counts the writes of its own connection
 
 		DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
-	s := &RESPStore{c: c, replicas: replicas, timeout: 5 * time.Second, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	s.wg.Add(1)
+	jc := redis.NewClient(&redis.Options{Addr: addr, Password: password, PoolSize: 1, MaxRetries: -1,
+		DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+	s := &RESPStore{c: c, jc: jc, replicas: replicas, timeout: 5 * time.Second, kick: make(chan struct{}, 1), done: make(chan struct{}),
+		jobs: make(chan hset, maxQueuedJobs)}
+	s.wg.Add(2)
 	go s.writeBehind()
+	go s.jobWriter()
 	return s
 }
 
-// Close sends what is queued, then closes the connection.
+// maxQueuedJobs bounds the job records waiting for their connection:
+// beyond it, queueing one waits (the API's requests are bounded too).
+const maxQueuedJobs = 256
+
+// Close sends what is queued, then closes the connections.
 func (s *RESPStore) Close() error {
 	s.once.Do(func() { close(s.done) })
 	s.wg.Wait()
-	return s.c.Close()
+	return errors.Join(s.c.Close(), s.jc.Close())
+}
+
+// jobWriter writes the queued job records on their connection, in order:
+// what waits is sent as one pipeline.
+func (s *RESPStore) jobWriter() {
+	defer s.wg.Done()
+	var batch []hset
+	for {
+		batch = batch[:0]
+		select {
+		case w := <-s.jobs:
+			batch = append(batch, w)
+		case <-s.done:
+			for { // what was queued before Close
+				select {
+				case w := <-s.jobs:
+					batch = append(batch, w)
+				default:
+					s.writeJobs(batch)
+					return
+				}
+			}
+		}
+	more:
+		for len(batch) < maxQueuedJobs {
+			select {
+			case w := <-s.jobs:
+				batch = append(batch, w)
+			default:
+				break more
+			}
+		}
+		s.writeJobs(batch)
+	}
+}
+
+// writeJobs sends job records as one pipeline and tells each waiter.
+func (s *RESPStore) writeJobs(batch []hset) {
+	if len(batch) == 0 {
+		return
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	pipe := s.jc.Pipeline()
+	cmds := make([]redis.Cmder, len(batch))
+	for i, w := range batch {
+		if w.val != nil {
+			cmds[i] = pipe.Set(ctx, w.key, w.val, 0)
+		}
+	}
+	if pipe.Len() > 0 {
+		_, _ = pipe.Exec(ctx) // each record's own error goes to its waiter
+	}
+	for i, w := range batch {
+		if cmds[i] != nil { // a barrier only orders
+			w.done.err = storeErr(cmds[i].Err())
+		}
+		close(w.done.done)
+	}
+}
+
+// queueJob queues a job record (nil b: a barrier) and returns its wait.
+func (s *RESPStore) queueJob(key string, b []byte) func() error {
+	res := &writeResult{done: make(chan struct{})}
+	select {
+	case s.jobs <- hset{key: key, val: b, done: res}:
+	case <-s.done:
+		return func() error { return errors.New("peerexec: store closed") }
+	}
+	return func() error {
+		select {
+		case <-res.done:
+		case <-s.done:
+			s.wg.Wait() // Close writes what was queued before it
+			select {
+			case <-res.done:
+			default:
+				return errors.New("peerexec: store closed")
+			}
+		}
+		return res.err
+	}
 }
 
 func (s *RESPStore) writeBehind() {
@@ -107,21 +206,10 @@ func (s *RESPStore) flushLocked() error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	pipe := s.c.Pipeline()
-	cmds := make([]redis.Cmder, len(batch))
-	for i, w := range batch {
-		if w.field == "" {
-			cmds[i] = pipe.Set(ctx, w.key, w.val, 0)
-		} else {
-			cmds[i] = pipe.HSet(ctx, w.key, w.field, w.val)
-		}
+	for _, w := range batch {
+		pipe.HSet(ctx, w.key, w.field, w.val)
 	}
 	_, err := pipe.Exec(ctx)
-	for i, w := range batch {
-		if w.done != nil {
-			w.done.err = storeErr(cmds[i].Err())
-			close(w.done.done)
-		}
-	}
 	return storeErr(err)
 }
 
@@ -152,44 +240,15 @@ func storeErr(err error) error {
 	return err
 }
 
-// PutJob implements Store.
+// PutJob implements Store: the record goes on the job records'
+// connection, behind the records queued before it, not behind the
+// allocation writes.
 func (s *RESPStore) PutJob(j *structs.Job) error {
 	b, err := json.Marshal(j)
 	if err != nil {
 		return err
 	}
-	defer s.flush()()
-	ctx, cancel := s.ctx()
-	defer cancel()
-	return storeErr(s.c.Set(ctx, JobKey(j.ID), b, 0).Err())
-}
-
-// PutJobBehind implements JobQueuer: the job's record goes in the queue
-// of writes behind the allocation writes before it (one connection, in
-// order), and wait returns once the store took it (or refused it).
-func (s *RESPStore) PutJobBehind(j *structs.Job) (wait func() error) {
-	b, err := json.Marshal(j)
-	if err != nil {
-		return func() error { return err }
-	}
-	res := &writeResult{done: make(chan struct{})}
-	s.wmu.Lock()
-	s.pending = append(s.pending, hset{key: JobKey(j.ID), val: b, done: res})
-	s.wmu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-	return func() error {
-		select {
-		case <-res.done:
-			return res.err
-		case <-s.done:
-			s.flush()() // Close flushes what is queued; wait for it
-			<-res.done
-			return res.err
-		}
-	}
+	return s.queueJob(JobKey(j.ID), b)()
 }
 
 // ErrNotReplicated: the shard has replicas and none confirmed the write
@@ -206,19 +265,27 @@ func (s *RESPStore) Sync() error {
 	defer s.flush()()
 	ctx, cancel := s.ctx()
 	defer cancel()
-	got, err := s.c.Wait(ctx, 1, time.Second).Result()
-	if err != nil {
-		return err
-	}
-	if got < 1 {
-		return ErrNotReplicated
+	// WAIT counts a connection's own writes: the allocations', then the
+	// job records'
+	for _, c := range []*redis.Client{s.c, s.jc} {
+		got, err := c.Wait(ctx, 1, time.Second).Result()
+		if err != nil {
+			return err
+		}
+		if got < 1 {
+			return ErrNotReplicated
+		}
 	}
 	return nil
 }
 
-// DeleteJob implements Store.
+// DeleteJob implements Store: after the allocation writes and the job
+// records queued before it.
 func (s *RESPStore) DeleteJob(id string) error {
 	defer s.flush()()
+	if err := s.queueJob("", nil)(); err != nil {
+		return err
+	}
 	ctx, cancel := s.ctx()
 	defer cancel()
 	return storeErr(s.c.Del(ctx, JobKey(id), AllocsKey(id)).Err())
@@ -247,9 +314,13 @@ func (s *RESPStore) PutAlloc(a *structs.Allocation) error {
 	return nil
 }
 
-// Load implements Store: SCAN for job keys, then read the owned ones.
+// Load implements Store: SCAN for job keys, then read the owned ones
+// (once the writes queued before are done).
 func (s *RESPStore) Load(owned func(string) bool) ([]*structs.Job, []*structs.Allocation, error) {
 	defer s.flush()()
+	if err := s.queueJob("", nil)(); err != nil {
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var jobs []*structs.Job
