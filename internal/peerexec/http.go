@@ -208,10 +208,10 @@ func jobKey(r *http.Request) (string, error) {
 func (s *Service) ownerOf(jobID string) (string, string, error) {
 	slot := JobSlot(jobID)
 	owner, self := string(s.cluster.SlotOwner(slot)), s.ID()
-	switch {
-	case owner == "":
+	switch owner {
+	case "":
 		return "", "", fmt.Errorf("%w: the job's slot %d has no owner", ErrClusterDown, slot)
-	case owner == self:
+	case self:
 		return owner, "", nil
 	}
 	var addr string
