@@ -56,6 +56,10 @@ type Ctx struct {
 
 	custom bool   // the handler wrote its own log records
 	rec    []byte // log records of the command
+	// parts is the last record of LogParts, kept in parts until Record
+	// asks for it: without a log or replicas it is never built (XADD's
+	// record was a seventh of its instructions)
+	parts partsRec
 	// events are the keyspace notifications the handler raised (Notify)
 	events   []Event
 	notified bool
@@ -92,10 +96,22 @@ func (c *Ctx) SlotOf(key []byte) uint16 {
 	return slot
 }
 
+// partsRec is a record of LogParts not built yet: the bytes of its head
+// (copied: the handler's may be on its stack) and its tail, which are
+// arguments of the command, valid until Record.
+type partsRec struct {
+	on   bool
+	n    int
+	lens [8]int
+	buf  []byte
+	tail [][]byte
+}
+
 // Log replaces the record of the current command by args (called by
 // handlers whose effect differs from their arguments: relative expiries,
 // random pops, float increments). It may be called several times.
 func (c *Ctx) Log(args ...[]byte) {
+	c.buildParts()
 	if !c.custom {
 		c.custom = true
 		c.rec = c.rec[:0]
@@ -104,8 +120,45 @@ func (c *Ctx) Log(args ...[]byte) {
 }
 
 // LogParts is Log of one command made of head then tail, without a slice
-// holding both (a hot handler builds head on its stack).
+// holding both (a hot handler builds head on its stack). tail must be
+// arguments of the command: the record is built when Record asks for it.
 func (c *Ctx) LogParts(head, tail [][]byte) {
+	c.buildParts()
+	if len(head) > len(c.parts.lens) {
+		c.appendParts(head, tail)
+		return
+	}
+	if !c.custom {
+		c.custom = true
+		c.rec = c.rec[:0]
+	}
+	p := &c.parts
+	p.on, p.n, p.tail = true, len(head), tail
+	p.buf = p.buf[:0]
+	for i, h := range head {
+		p.buf = append(p.buf, h...)
+		p.lens[i] = len(h)
+	}
+}
+
+// buildParts appends the record LogParts kept in parts to c.rec.
+func (c *Ctx) buildParts() {
+	p := &c.parts
+	if !p.on {
+		return
+	}
+	var head [len(p.lens)][]byte
+	b := p.buf
+	for i := 0; i < p.n; i++ {
+		head[i], b = b[:p.lens[i]], b[p.lens[i]:]
+	}
+	p.on = false
+	c.appendParts(head[:p.n], p.tail)
+	p.tail = nil
+}
+
+// appendParts appends the command head then tail to c.rec.
+func (c *Ctx) appendParts(head, tail [][]byte) {
 	if !c.custom {
 		c.custom = true
 		c.rec = c.rec[:0]
@@ -128,6 +181,7 @@ func (c *Ctx) LogParts(head, tail [][]byte) {
 // what the handler logged, or else the command itself. It is valid until
 // ResetRecord.
 func (c *Ctx) Record() []byte {
+	c.buildParts()
 	if !c.custom {
 		c.rec = resp.AppendCommand(c.rec[:0], c.Args...)
 	}
@@ -138,6 +192,7 @@ func (c *Ctx) Record() []byte {
 func (c *Ctx) ResetRecord() {
 	c.rec = c.rec[:0]
 	c.custom = false
+	c.parts.on, c.parts.tail = false, nil
 	c.Dirty = 0
 	c.Changed = nil
 	c.ResetEvents()
@@ -204,6 +259,16 @@ func ParseFloat(b []byte) (float64, bool) {
 	if len(b) == 0 {
 		return 0, false
 	}
+	if n, ok := smallInt(b); ok {
+		// scores and increments are mostly integers: strconv's general
+		// path was a tenth of a ZADD's instructions
+		return float64(n), true
+	}
+	return parseFloatStrconv(b)
+}
+
+// parseFloatStrconv is ParseFloat of any input, with strconv.
+func parseFloatStrconv(b []byte) (float64, bool) {
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
 		// strconv rejects "inf" spellings Redis accepts only partly; and
@@ -220,6 +285,35 @@ func ParseFloat(b []byte) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// smallInt parses b, decimal digits with an optional '-', when its value
+// is exact as a float64 (at most 15 digits) and not -0 (which is a float
+// of its own); ok is false for anything else, which ParseFloat reads with
+// strconv.
+func smallInt(b []byte) (int64, bool) {
+	i := 0
+	if b[0] == '-' {
+		i = 1
+	}
+	if len(b) == i || len(b)-i > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, ch := range b[i:] {
+		d := ch - '0'
+		if d > 9 {
+			return 0, false
+		}
+		n = n*10 + int64(d)
+	}
+	if i == 1 {
+		if n == 0 {
+			return 0, false
+		}
+		n = -n
+	}
+	return n, true
 }
 
 // EqualFold reports whether b equals the lower-case ASCII s, ignoring case.

@@ -384,11 +384,13 @@ func cmdXAdd(c *Ctx) {
 		c.KS.AddLocked(key, keyspace.Streams.NewEntry(s))
 	}
 	s.Append(id, fv, c.Track.Settings.NodeLimits())
-	c.replyStreamID(id)
-	c.Dirty++
-	// the record is built on the stack: XADD is a hot command
-	var head [6][]byte
+	// the ID is formatted once, for the reply and the record
 	var idBuf, thBuf [48]byte
+	idText := id.AppendTo(idBuf[:0])
+	c.W.Bulk(idText)
+	c.Dirty++
+	// the record's head is on the stack: XADD is a hot command
+	var head [6][]byte
 	head[0], head[1] = bXADD, key
 	n := 2
 	if a.strategy {
@@ -397,7 +399,7 @@ func cmdXAdd(c *Ctx) {
 		head[3] = bEQUALS
 		n = 5
 	}
-	head[n] = id.AppendTo(idBuf[:0])
+	head[n] = idText
 	c.LogParts(head[:n+1], fv)
 }
 

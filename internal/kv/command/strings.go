@@ -461,7 +461,7 @@ func cmdIncr(c *Ctx) {
 	}
 	var cur int64
 	if e != nil {
-		if cur, ok = ParseInt(e.Bytes()); !ok {
+		if cur, ok = parseCounter(e.Bytes()); !ok {
 			c.W.Error(ErrNotInt)
 			return
 		}
@@ -471,15 +471,29 @@ func cmdIncr(c *Ctx) {
 		return
 	}
 	cur += by
-	var tmp [20]byte
-	v := strconv.AppendInt(tmp[:0], cur, 10)
+	// formatted once, for the value and for the reply ":n\r\n"
+	var tmp [24]byte
+	tmp[0] = ':'
+	r := strconv.AppendInt(tmp[:1], cur, 10)
+	v := r[1:]
 	if e == nil {
 		c.KS.AddLocked(c.Args[1], keyspace.NewString(keyspace.CopyBytes(v), 0))
 	} else {
 		e.SetBytes(append(e.Bytes()[:0], v...))
 	}
 	c.Dirty++
-	c.W.Int(cur)
+	c.W.Raw(append(r, '\r', '\n'))
+}
+
+// parseCounter parses the value of a counter (INCR and the like): the
+// short ones without the general parser.
+func parseCounter(b []byte) (int64, bool) {
+	if len(b) > 0 {
+		if n, ok := smallInt(b); ok {
+			return n, true
+		}
+	}
+	return ParseInt(b)
 }
 
 func cmdIncrByFloat(c *Ctx) {

@@ -86,6 +86,9 @@ func (cmd *Command) GetKeys(args [][]byte, dst [][]byte) [][]byte {
 	if cmd.First == 0 {
 		return dst
 	}
+	if cmd.Last == cmd.First && cmd.First < len(args) { // one key: most commands
+		return append(dst, args[cmd.First])
+	}
 	last := cmd.Last
 	if last < 0 {
 		last += len(args)

@@ -23,6 +23,9 @@ func cmdZAdd(c *Ctx) {
 loop:
 	for ; i < len(c.Args); i++ {
 		a := c.Args[i]
+		if len(a) != 2 && len(a) != 4 { // the options' lengths: a score is not looked at six times
+			break
+		}
 		switch {
 		case EqualFold(a, "nx"):
 			nx = true

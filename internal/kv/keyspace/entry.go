@@ -95,7 +95,7 @@ func NewType[T any](name string) *Type[T] {
 		}
 	}
 	kindNames = append(kindNames, name)
-	kindMem = append(kindMem, memoryOf[T])
+	kindMem = append(kindMem, memoryFunc[T]())
 	return &Type[T]{kind: Kind(len(kindNames) - 1)}
 }
 

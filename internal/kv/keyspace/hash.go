@@ -42,8 +42,15 @@ func (h *Hash) Len() int {
 
 // lpNext decodes the string at lp[pos:] and returns it and the next position.
 func lpNext(lp []byte, pos int) ([]byte, int) {
-	n, k := binary.Uvarint(lp[pos:])
-	pos += k
+	var n uint64
+	if b := lp[pos]; b < 0x80 { // a length under 128 is one byte
+		n = uint64(b)
+		pos++
+	} else {
+		var k int
+		n, k = binary.Uvarint(lp[pos:])
+		pos += k
+	}
 	return lp[pos : pos+int(n)], pos + int(n)
 }
 

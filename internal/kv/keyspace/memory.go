@@ -50,6 +50,16 @@ var kindMem = []func(unsafe.Pointer) int64{nil}
 // it counts as objCost.
 type memorySizer interface{ Memory() int64 }
 
+// memoryFunc returns the memory function of a type: whether it has a
+// Memory method is asked once, not at every lookup and unlock (a failed
+// interface assertion, for a stream, cost more than its bookkeeping).
+func memoryFunc[T any]() func(unsafe.Pointer) int64 {
+	if _, ok := any((*T)(nil)).(memorySizer); ok {
+		return memoryOf[T]
+	}
+	return func(unsafe.Pointer) int64 { return objCost }
+}
+
 func memoryOf[T any](p unsafe.Pointer) int64 {
 	if m, ok := any((*T)(p)).(memorySizer); ok {
 		return m.Memory()

@@ -122,6 +122,10 @@ type streamNode struct {
 	live, deleted int
 	bytes         int      // estimated listpack size of the entries
 	fields        [][]byte // the master entry's field names (for the size estimate)
+	// head is the estimated size of what does not change once the node
+	// is made: the listpack's header and the master entry's fields and
+	// their count (every XADD measured them again)
+	head int
 }
 
 // Stream is the value of a stream: its entries in ID order,
@@ -244,7 +248,11 @@ func (s *Stream) Append(id StreamID, fv [][]byte, lim NodeLimits) {
 		for i := 0; i < len(fv); i += 2 {
 			fields = append(fields, CopyBytes(fv[i]))
 		}
-		s.nodes = append(s.nodes, streamNode{master: id, fields: fields})
+		head := 7 + lpIntSize(int64(len(fields))) + lpIntSize(0)
+		for _, f := range fields {
+			head += lpStrSize(f)
+		}
+		s.nodes = append(s.nodes, streamNode{master: id, fields: fields, head: head})
 		n = &s.nodes[len(s.nodes)-1]
 	}
 	n.bytes += n.entrySize(id, fv)
@@ -259,11 +267,7 @@ func (s *Stream) Append(id StreamID, fv [][]byte, lim NodeLimits) {
 
 // size estimates the node's listpack bytes: header, master entry, entries.
 func (n *streamNode) size() int {
-	sz := 7 + lpIntSize(int64(n.live)) + lpIntSize(int64(n.deleted)) + lpIntSize(int64(len(n.fields))) + lpIntSize(0)
-	for _, f := range n.fields {
-		sz += lpStrSize(f)
-	}
-	return sz + n.bytes
+	return n.head + lpIntSize(int64(n.live)) + lpIntSize(int64(n.deleted)) + n.bytes
 }
 
 // entrySize estimates the listpack bytes of an entry in node n.

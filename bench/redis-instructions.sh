@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# redis-instructions.sh counts the user-space instructions a gantry peer
+# and redis-server execute per request of redis-benchmark's tests, under
+# valgrind's callgrind: a measure the load of a shared machine does not
+# move (bench/redis-compare.sh's throughput does, by +-20 % per test).
+#
+# For each test and server: start the server under callgrind (the peer
+# with GODEBUG=asyncpreemptoff=1), send a warm-up of 20,000 requests,
+# zero the counters, run redis-benchmark -n N -c 50 -P P, dump, and print
+# the instructions of that run divided by N. Kernel time (the read and
+# write system calls) is not counted.
+#
+# Usage: bench/redis-instructions.sh            (from the repository root)
+# Environment: TESTS (default get,incr,lpush,hset,zadd,publish,xadd; the
+#   names of redis-benchmark -t, publish and xadd as in redis-compare.sh),
+#   N (requests, default 200000), P (pipeline, default 16), PORT (default
+#   16390), SERVERS ("gantry redis").
+# Needs: go, valgrind, redis-server, redis-benchmark, redis-cli.
+set -euo pipefail
+
+TESTS=${TESTS:-get,incr,lpush,hset,zadd,publish,xadd}
+N=${N:-200000}
+P=${P:-16}
+PORT=${PORT:-16390}
+SERVERS=${SERVERS:-"gantry redis"}
+
+for bin in go valgrind callgrind_control redis-server redis-benchmark redis-cli; do
+	command -v "$bin" >/dev/null || { echo "redis-instructions: $bin not found" >&2; exit 1; }
+done
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+vpid=""
+subpid=""
+cleanup() {
+	[ -n "$subpid" ] && kill "$subpid" 2>/dev/null || true
+	[ -n "$vpid" ] && kill "$vpid" 2>/dev/null && wait "$vpid" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# with symbols (make build strips them)
+(cd "$root" && go build -o "$work/gantry" ./cmd/gantry)
+
+# count SERVER TEST: prints the instructions per request
+count() {
+	local out=$work/cg.$1.$2
+	mkdir -p "$work/data"
+	if [ "$1" = gantry ]; then
+		GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --callgrind-out-file="$out.%p" \
+			"$work/gantry" peer --bind 127.0.0.1 --port "$PORT" 2>"$out.log" &
+	else
+		valgrind --tool=callgrind --callgrind-out-file="$out.%p" redis-server --bind 127.0.0.1 \
+			--port "$PORT" --save "" --appendonly no --dir "$work/data" >"$out.log" 2>&1 &
+	fi
+	vpid=$!
+	local up=0
+	for _ in $(seq 1 300); do
+		if ! kill -0 "$vpid" 2>/dev/null; then
+			break
+		fi
+		if redis-cli -h 127.0.0.1 -p "$PORT" ping >/dev/null 2>&1; then
+			up=1
+			break
+		fi
+		sleep 0.2
+	done
+	[ "$up" = 1 ] || { echo "redis-instructions: $1 does not answer on port $PORT" >&2; exit 1; }
+	local cmd=(-t "$2")
+	case "$2" in
+	publish)
+		redis-cli -h 127.0.0.1 -p "$PORT" subscribe bench >/dev/null &
+		subpid=$!
+		sleep 0.5
+		cmd=(publish bench "message-of-some-bytes")
+		;;
+	xadd)
+		cmd=(xadd bench-stream '*' field "value-of-some-bytes")
+		;;
+	esac
+	redis-cli -h 127.0.0.1 -p "$PORT" flushall >/dev/null
+	redis-benchmark -h 127.0.0.1 -p "$PORT" -n 20000 -c 50 -P "$P" -q "${cmd[@]}" >/dev/null
+	callgrind_control -z "$vpid" >/dev/null 2>&1
+	redis-benchmark -h 127.0.0.1 -p "$PORT" -n "$N" -c 50 -P "$P" -q "${cmd[@]}" >/dev/null
+	callgrind_control -d "$vpid" >/dev/null 2>&1
+	sleep 1
+	local f
+	f=$(ls -t "$out".* | grep -v '\.log$' | head -n 1)
+	awk -v n="$N" '/^(summary|totals):/ { printf "%.0f", $2 / n; exit }' "$f"
+	if [ -n "$subpid" ]; then
+		kill "$subpid" 2>/dev/null || true
+		wait "$subpid" 2>/dev/null || true
+		subpid=""
+	fi
+	kill "$vpid" 2>/dev/null || true
+	wait "$vpid" 2>/dev/null || true
+	vpid=""
+	rm -rf "$work/data" "$out".*
+}
+
+echo "instructions per request (callgrind), redis-benchmark -n $N -c 50 -P $P"
+printf '%-8s' test
+for srv in $SERVERS; do printf ' %10s' "$srv"; done
+echo
+for t in ${TESTS//,/ }; do
+	printf '%-8s' "$(echo "$t" | tr a-z A-Z)"
+	for srv in $SERVERS; do printf ' %10s' "$(count "$srv" "$t")"; done
+	echo
+done

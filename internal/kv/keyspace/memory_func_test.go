@@ -1,0 +1,33 @@
+package keyspace
+
+import (
+	"testing"
+	"unsafe"
+)
+
+type sizedValue struct{ n int64 }
+
+func (v *sizedValue) Memory() int64 { return v.n }
+
+type plainValue struct{ _ int }
+
+// TestMemoryFunc: a type with a Memory method is measured by it, one
+// without counts as objCost.
+func TestMemoryFunc(t *testing.T) {
+	sized := &sizedValue{n: 1234}
+	cases := []struct {
+		name string
+		fn   func(unsafe.Pointer) int64
+		p    unsafe.Pointer
+		want int64
+	}{
+		{"with Memory", memoryFunc[sizedValue](), unsafe.Pointer(sized), 1234},
+		{"without", memoryFunc[plainValue](), unsafe.Pointer(&plainValue{}), objCost},
+		{"list", memoryFunc[List](), unsafe.Pointer(&List{}), (&List{}).Memory()},
+	}
+	for _, tc := range cases {
+		if got := tc.fn(tc.p); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
