@@ -274,11 +274,14 @@ func TestEventStreamUnchunked(t *testing.T) {
 	if _, err := fmt.Fprintf(conn, "GET /v1/event/stream?topic=Node HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func() {
+		_ = conn.Close() // first: closing the body would read it to its end
+		_ = resp.Body.Close()
+	}()
 	if resp.StatusCode != http.StatusOK || len(resp.TransferEncoding) != 0 || !resp.Close || resp.ContentLength != -1 {
 		t.Fatalf("status %d, transfer encoding %q, close %v, length %d; want 200, none, close, unknown",
 			resp.StatusCode, resp.TransferEncoding, resp.Close, resp.ContentLength)
@@ -286,7 +289,9 @@ func TestEventStreamUnchunked(t *testing.T) {
 	if _, err := c.RegisterNode(bg, fakeNode("n1", 4000, 4096)); err != nil {
 		t.Fatal(err)
 	}
-	// The raw bytes after the headers are the lines themselves.
+	// Without a transfer encoding the body is the bytes after the
+	// headers as they are: the lines.
+	br := bufio.NewReader(resp.Body)
 	line, err := br.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, `{"index":`) || !strings.Contains(line, `"type":"NodeRegistered"`) {
 		t.Fatalf("first bytes of the body %q, %v; want the node's line", line, err)
