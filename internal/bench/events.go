@@ -1,12 +1,12 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -97,14 +97,15 @@ func (f *eventFollowers) follow(ctx context.Context, u string, opened chan<- err
 		return
 	}
 	opened <- nil
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), maxBenchEventLine)
+	lr := newEventLineReader(resp.Body)
 	var last uint64
-	for sc.Scan() {
-		f.bytes.Add(int64(len(sc.Bytes()) + 1))
-		l, err := readEventLine(sc.Bytes())
+	for {
+		l, n, err := lr.next()
+		f.bytes.Add(int64(n))
 		if err != nil {
-			f.drop(err.Error())
+			if !errors.Is(err, io.EOF) && !errors.Is(ctx.Err(), context.Canceled) {
+				f.drop(err.Error())
+			}
 			return
 		}
 		if l.code != "" || l.msg != "" {
@@ -119,9 +120,106 @@ func (f *eventFollowers) follow(ctx context.Context, u string, opened chan<- err
 		last = l.index
 		f.events.Add(int64(l.events))
 	}
-	if err := sc.Err(); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
-		f.drop(err.Error())
+}
+
+// eventLineReader reads the stream's lines as they arrive without
+// holding a whole line: the events of a line are counted read by read
+// (a line of a c1m-like plan entry is megabytes), and only its head is
+// kept, which for a short line (a heartbeat, an error) is all of it and
+// goes to readEventLine. A bufio.Scanner held each line whole, copied it
+// as its buffer filled, and looked for the newline from the line's start
+// again after every read: on the cores the server uses.
+type eventLineReader struct {
+	r   io.Reader
+	buf []byte
+	// buf[pos:end] is read and not yet looked at.
+	pos, end int
+	// The current line: its first bytes, its length, the events counted,
+	// and its last bytes (a marker cut by the end of a read).
+	head   []byte
+	n      int
+	events int
+	tail   [len(eventMarkerStr) - 1]byte
+	ntail  int
+}
+
+// eventLineHead is how much of a line is kept: all of any line without
+// events (a heartbeat or an error), and a long line's index.
+const eventLineHead = 4 << 10
+
+func newEventLineReader(r io.Reader) *eventLineReader {
+	return &eventLineReader{r: r, buf: make([]byte, 256<<10), head: make([]byte, 0, eventLineHead)}
+}
+
+// next returns the next line and the bytes read for it (its newline
+// included), or the read's error (io.EOF at the end of the stream).
+func (lr *eventLineReader) next() (eventLine, int, error) {
+	read := 0
+	for {
+		if lr.pos == lr.end {
+			n, err := lr.r.Read(lr.buf)
+			read += n
+			lr.pos, lr.end = 0, n
+			if n == 0 {
+				if err == nil {
+					continue
+				}
+				return eventLine{}, read, err
+			}
+		}
+		p := lr.buf[lr.pos:lr.end]
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			lr.feed(p[:i])
+			lr.pos += i + 1
+			l, err := lr.line()
+			return l, read, err
+		}
+		lr.feed(p)
+		lr.pos = lr.end
+		if lr.n > maxBenchEventLine {
+			return eventLine{}, read, fmt.Errorf("event stream line longer than %d bytes", maxBenchEventLine)
+		}
 	}
+}
+
+// feed takes the next bytes of the current line.
+func (lr *eventLineReader) feed(p []byte) {
+	const m = len(eventMarkerStr) - 1
+	// Markers that begin in the last bytes before p and end in it.
+	var w [2 * m]byte
+	k := copy(w[:], lr.tail[:lr.ntail])
+	k += copy(w[k:], p[:min(len(p), m)])
+	for i := range lr.ntail {
+		if bytes.HasPrefix(w[i:k], eventMarker) {
+			lr.events++
+		}
+	}
+	lr.events += bytes.Count(p, eventMarker)
+	if len(p) >= m {
+		lr.ntail = copy(lr.tail[:], p[len(p)-m:])
+	} else {
+		lr.ntail = copy(lr.tail[:], w[max(k-m, 0):k])
+	}
+	if len(lr.head) < eventLineHead {
+		lr.head = append(lr.head, p[:min(len(p), eventLineHead-len(lr.head))]...)
+	}
+	lr.n += len(p)
+}
+
+// line ends the current line and returns what it held.
+func (lr *eventLineReader) line() (eventLine, error) {
+	defer func() { lr.head, lr.n, lr.events, lr.ntail = lr.head[:0], 0, 0, 0 }()
+	if lr.n <= eventLineHead {
+		return readEventLine(lr.head)
+	}
+	index, _, err := lineIndex(lr.head)
+	if err != nil {
+		return eventLine{}, err
+	}
+	if lr.events == 0 {
+		return eventLine{}, fmt.Errorf("event stream line of %d bytes without events: %.80q", lr.n, lr.head)
+	}
+	return eventLine{index: index, events: lr.events}, nil
 }
 
 // eventLine is what a bench subscriber reads of a line.
@@ -131,9 +229,11 @@ type eventLine struct {
 	code, msg string
 }
 
+const eventMarkerStr = `{"key":`
+
 var (
 	eventLinePrefix = []byte(`{"index":`)
-	eventMarker     = []byte(`{"key":`)
+	eventMarker     = []byte(eventMarkerStr)
 )
 
 // readEventLine reads a line of the stream without decoding its events:
@@ -150,20 +250,12 @@ var (
 // spent sending them.
 func readEventLine(b []byte) (eventLine, error) {
 	var l eventLine
-	if !bytes.HasPrefix(b, eventLinePrefix) {
-		return l, fmt.Errorf("event stream line not understood: %.80q", b)
-	}
-	rest := b[len(eventLinePrefix):]
-	n := 0
-	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-		n++
-	}
-	index, err := strconv.ParseUint(string(rest[:n]), 10, 64)
+	index, rest, err := lineIndex(b)
 	if err != nil {
-		return l, fmt.Errorf("event stream line without an index: %.80q", b)
+		return l, err
 	}
 	l.index = index
-	if l.events = bytes.Count(rest[n:], eventMarker); l.events > 0 {
+	if l.events = bytes.Count(rest, eventMarker); l.events > 0 {
 		return l, nil
 	}
 	var line struct {
@@ -175,6 +267,24 @@ func readEventLine(b []byte) (eventLine, error) {
 	}
 	l.code, l.msg = line.Code, line.Error
 	return l, nil
+}
+
+// lineIndex reads the index a line starts with, {"index":N, and returns
+// the rest of the line.
+func lineIndex(b []byte) (uint64, []byte, error) {
+	if !bytes.HasPrefix(b, eventLinePrefix) {
+		return 0, nil, fmt.Errorf("event stream line not understood: %.80q", b)
+	}
+	rest := b[len(eventLinePrefix):]
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	index, err := strconv.ParseUint(string(rest[:n]), 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("event stream line without an index: %.80q", b)
+	}
+	return index, rest[n:], nil
 }
 
 func (f *eventFollowers) drop(reason string) {

@@ -359,7 +359,7 @@ func TestEventsFromWrites(t *testing.T) {
 
 // An allocation's summary leaves out its create index when it is the
 // event's index (a placement) and carries it otherwise; an agent's report
-// carries what names the allocation and its client status.
+// carries the allocation's name and its client status and description.
 func TestAllocEventCreateIndex(t *testing.T) {
 	a := &structs.Allocation{ID: "a1", Name: "web[0]", JobID: "web", JobVersion: 2, NodeID: "n1",
 		DesiredStatus: structs.AllocDesiredRun, ClientStatus: structs.AllocClientPending, CreateIndex: 7, ModifyIndex: 7, ModifyTime: 5}
@@ -374,7 +374,7 @@ func TestAllocEventCreateIndex(t *testing.T) {
 		t.Errorf("updated:\n got %s\nwant %s", got, updated)
 	}
 	b.ClientDescription = "started"
-	const reported = `{"name":"web[0]","job_id":"web","node_id":"n1","client_status":"running","client_description":"started","modify_time":5}`
+	const reported = `{"name":"web[0]","client_status":"running","client_description":"started"}`
 	if got := string(allocReport{&b}.AppendJSON(nil)); got != reported {
 		t.Errorf("reported:\n got %s\nwant %s", got, reported)
 	}

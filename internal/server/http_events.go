@@ -34,6 +34,12 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) (any, error
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
+	// Not chunked: the body ends when the connection closes, as a
+	// stream's does anyway. A chunk costs net/http three writes to the
+	// socket (its header and the first 4 KiB through the connection's
+	// buffer, the rest, then the CRLF at the flush): one write per flush
+	// instead, to each subscriber.
+	w.Header().Set("Transfer-Encoding", "identity")
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK) // a stream has no length to announce
 		return nil, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -254,6 +255,51 @@ func TestEventStreamSlowClientDropped(t *testing.T) {
 	}
 	if !strings.Contains(last, api.EventSlow) {
 		t.Logf("last line read: %.200s (the connection may be cut before the reason arrives)", last)
+	}
+}
+
+// TestEventStreamUnchunked: the stream's body is its lines as they are,
+// not chunked, ended by closing the connection (one socket write per
+// flush, not three), with the server's last line before the close.
+func TestEventStreamUnchunked(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Events.Coalesce = 0
+	s, c := startServer(t, cfg)
+	conn, err := net.Dial("tcp", s.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := fmt.Fprintf(conn, "GET /v1/event/stream?topic=Node HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = conn.Close() // first: closing the body would read it to its end
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode != http.StatusOK || len(resp.TransferEncoding) != 0 || !resp.Close || resp.ContentLength != -1 {
+		t.Fatalf("status %d, transfer encoding %q, close %v, length %d; want 200, none, close, unknown",
+			resp.StatusCode, resp.TransferEncoding, resp.Close, resp.ContentLength)
+	}
+	if _, err := c.RegisterNode(bg, fakeNode("n1", 4000, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	// Without a transfer encoding the body is the bytes after the
+	// headers as they are: the lines.
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, `{"index":`) || !strings.Contains(line, `"type":"NodeRegistered"`) {
+		t.Fatalf("first bytes of the body %q, %v; want the node's line", line, err)
+	}
+	s.events.Reset(s.events.Stats().Floor+1000, "test reset")
+	rest, err := io.ReadAll(br)
+	if err != nil || !strings.HasSuffix(string(rest), `"code":"reset"}`+"\n") {
+		t.Fatalf("after the reset: %q, %v; want its line, then the end", rest, err)
 	}
 }
 

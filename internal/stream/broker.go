@@ -103,6 +103,11 @@ type Broker struct {
 	scratch []byte
 	spans   []span
 	slab    []byte
+	// slabMem is the memory of slab (the broker holds a reference to it
+	// while it fills it); lines keeps the memory of lines nothing reads
+	// any more, to copy later lines into (lineMem).
+	slabMem *lineMem
+	lines   linePool
 
 	// active is true while events are recorded: someone subscribes, or
 	// the last one left less than Linger ago. The FSM reads it on every
@@ -158,6 +163,9 @@ func New(cfg Config) (*Broker, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
+	// Memory of lines no longer read, kept to be reused: a quarter of
+	// what the ring may hold.
+	b.lines.maxBytes = cfg.MaxBytes / 4
 	return b, nil
 }
 
@@ -265,11 +273,16 @@ func (b *Broker) append(index uint64, events []*Event) {
 	}
 	size := len(buf) - head
 	var line []byte
+	var mem *lineMem
 	if len(kept) > 0 {
 		buf = append(buf, "]}]}\n"...)
-		line = b.keep(buf)
+		line, mem = b.keep(buf)
 		for _, sp := range spans {
 			kept[sp.i].encoded = line[sp.start:sp.end:sp.end]
+		}
+		if mem != b.slabMem {
+			// A line of its own: the ring counts the memory it holds.
+			size += cap(mem.buf) - len(line)
 		}
 	}
 	if b.full.Load() > 0 {
@@ -286,7 +299,8 @@ func (b *Broker) append(index uint64, events []*Event) {
 			buf = out
 		}
 		if len(spans) > 0 {
-			full := b.keep(buf)
+			// Not reused: only while a subscriber asks for it.
+			full := append([]byte(nil), buf...)
 			for _, sp := range spans {
 				kept[sp.i].encodedFull = full[sp.start:sp.end:sp.end]
 			}
@@ -299,10 +313,11 @@ func (b *Broker) append(index uint64, events []*Event) {
 		b.scratch = nil
 	}
 	b.spans = spans[:0]
-	batch := &Batch{Index: index, Events: kept, line: line, size: size}
+	batch := &Batch{Index: index, Events: kept, line: line, mem: mem, size: size}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed || index <= b.floor {
+		mem.release()
 		return // recorded as lost already (a reset overtook it)
 	}
 	for evicted := range b.ring.push(batch, b.cfg.MaxBytes) {
@@ -312,23 +327,28 @@ func (b *Broker) append(index uint64, events []*Event) {
 	b.notify = make(chan struct{})
 }
 
-// keep copies p to memory the ring may hold: its own allocation for a
-// large line, otherwise the next bytes of a slab shared with the lines of
-// other entries, so small entries do not cost an allocation each. A slab
-// is freed once the ring let go of every line in it, so it holds at most
-// two slabs more than the ring counts (the oldest, partly evicted, and
-// the one being filled).
-func (b *Broker) keep(p []byte) []byte {
+// keep copies p to memory the ring may hold, and returns it with that
+// memory, referenced once (by the batch the line is for): a buffer of
+// its own for a large line, otherwise the next bytes of a slab shared
+// with the lines of other entries, so small entries do not cost an
+// allocation each. Both come from memory the ring's lines left once
+// nothing read them any more when there is some (lineMem), so the ring
+// takes at most a quarter more than it counts.
+func (b *Broker) keep(p []byte) ([]byte, *lineMem) {
 	if len(p) > slabBytes/8 {
-		// Not zeroed first, unlike make: every byte is copied over.
-		return append([]byte(nil), p...)
+		m := b.lines.get(len(p))
+		m.buf = append(m.buf, p...)
+		return m.buf[:len(p):len(p)], m
 	}
 	if len(p) > cap(b.slab)-len(b.slab) {
-		b.slab = make([]byte, 0, slabBytes)
+		b.slabMem.release() // the broker's reference
+		b.slabMem = b.lines.get(slabBytes)
+		b.slab = b.slabMem.buf
 	}
 	start := len(b.slab)
 	b.slab = append(b.slab, p...)
-	return b.slab[start:len(b.slab):len(b.slab)]
+	b.slabMem.hold()
+	return b.slab[start:len(b.slab):len(b.slab)], b.slabMem
 }
 
 // evicted drops the subscribers that had not read a batch leaving the

@@ -93,7 +93,8 @@ type Event struct {
 }
 
 // Encoded returns the event's JSON as its group lists it, {"key":K,
-// "payload":P} (set once the broker published it).
+// "payload":P} (set once the broker published it). A subscriber reads it
+// only until it asks for its next batch (Subscription.Next).
 func (e *Event) Encoded() []byte { return e.encoded }
 
 // EncodedFor returns the event's JSON for a subscriber that wants full

@@ -11,6 +11,9 @@ type Batch struct {
 	// line is the batch as one line of the stream (nil without events);
 	// the events' encodings are slices of it.
 	line []byte
+	// mem is the memory line lies in, referenced by the batch while the
+	// ring holds it (nil without a line).
+	mem  *lineMem
 	size int    // encoded bytes
 	seq  uint64 // position in the ring's sequence
 }
@@ -81,6 +84,7 @@ func (r *ring) evict() *Batch {
 	r.buf[i] = nil
 	r.first++
 	r.bytes -= old.size
+	old.mem.release()
 	return old
 }
 

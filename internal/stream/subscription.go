@@ -33,6 +33,10 @@ type Subscription struct {
 	lastIndex uint64
 	err       *Error
 	done      chan struct{}
+	// held is the memory of the line of the last batch taken, which the
+	// subscriber may be writing until it asks for the next (take):
+	// not reused before. Guarded by b.mu.
+	held *lineMem
 }
 
 // Subscribe starts a subscription. It fails with an *Error: CodeIndexTooOld
@@ -88,6 +92,9 @@ func (b *Broker) Subscribe(req SubscribeRequest) (*Subscription, error) {
 // Next returns the next batch with events matching the filter (a copy
 // holding only those), waiting for one; or an *Error when the
 // subscription ended (dropped as slow, reset, closed), or ctx's error.
+// The batch's encodings (Batch.Line, Event.Encoded) are valid until the
+// next call of Next, NextOrIdle or TryNext: the memory is then reused
+// once the ring, too, let go of the batch.
 func (s *Subscription) Next(ctx context.Context) (*Batch, error) {
 	return s.NextOrIdle(ctx, nil)
 }
@@ -134,11 +141,16 @@ func (s *Subscription) TryNext() (*Batch, error) {
 
 // take moves the cursor past the next kept batch and returns it, or nil
 // with the channel that closes when one arrives; or the subscription's
-// error.
+// error. The caller is done with the batch it took before: its line's
+// memory may be reused from now on, so the encodings of a batch (its
+// line, its events' Encoded) are read only until the next Next, TryNext
+// or NextOrIdle.
 func (s *Subscription) take() (*Batch, <-chan struct{}, error) {
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	s.held.release()
+	s.held = nil
 	if s.err != nil {
 		return nil, nil, s.err
 	}
@@ -146,6 +158,8 @@ func (s *Subscription) take() (*Batch, <-chan struct{}, error) {
 	if batch != nil {
 		s.cursor++
 		s.lastIndex = batch.Index
+		s.held = batch.mem
+		s.held.hold()
 	}
 	return batch, b.notify, nil
 }
