@@ -483,8 +483,12 @@ func (s *Server) dispatch(c *Client) {
 	if c.lastTime.Load() != now { // a batch stores it once
 		c.lastTime.Store(now)
 	}
-	if c.tally.stats != &cmd.Stats && (c.tally.total > 0 || c.tally.stats != nil) {
-		c.flushTally() // what this command may read is counted
+	if t := &c.tally; t.stats != &cmd.Stats && (t.stats != nil || t.total > 1) {
+		// what this command may read is counted (this command itself
+		// once it ran, as Redis counts it)
+		t.total--
+		c.flushTally()
+		t.total = 1
 	}
 	start := c.mark // the end of the previous command of the batch
 	if start == 0 {

@@ -32,7 +32,9 @@ const _ = uint32(1) << (command.HistBuckets - 1)
 func (c *Client) tallyCall(st *command.CallStats, usec int64) {
 	t := &c.tally
 	if t.stats != st {
-		c.flushTally()
+		if t.stats != nil {
+			t.flushStats()
+		}
 		t.stats = st
 	}
 	t.calls++
@@ -52,6 +54,12 @@ func (c *Client) flushTally() {
 		c.srv.totalCommands.Add(t.total)
 		t.total = 0
 	}
+	t.flushStats()
+	t.stats = nil
+}
+
+// flushStats adds the tallied calls to their command's statistics.
+func (t *callTally) flushStats() {
 	if st := t.stats; st != nil && t.calls > 0 {
 		st.Calls.Add(t.calls)
 		st.Usec.Add(t.usec)
@@ -62,5 +70,4 @@ func (c *Client) flushTally() {
 		}
 		t.calls, t.usec, t.used = 0, 0, 0
 	}
-	t.stats = nil
 }

@@ -30,8 +30,8 @@ func (r *rawConn) pipeline(cmds []string) []string {
 	return out
 }
 
-// infoField is field's value in an INFO reply, -1 when missing.
-func infoField(info, field string) int64 {
+// infoNum is field's value in an INFO reply, -1 when missing.
+func infoNum(info, field string) int64 {
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(field) + `[:=](\d+)`).FindStringSubmatch(info)
 	if m == nil {
 		return -1
@@ -91,20 +91,20 @@ func TestTallyPipeline(t *testing.T) {
 					}
 				}
 				for name, want := range tc.calls {
-					if got := infoField(last, "cmdstat_"+name+":calls"); got != want {
+					if got := infoNum(last, "cmdstat_"+name+":calls"); got != want {
 						t.Errorf("cmdstat_%s calls %d, want %d", name, got, want)
 					}
 				}
 				if tc.total >= 0 {
-					t0 := infoField(first, "total_commands_processed")
-					if got := infoField(last, "total_commands_processed") - t0; got != tc.total {
+					t0 := infoNum(first, "total_commands_processed")
+					if got := infoNum(last, "total_commands_processed") - t0; got != tc.total {
 						t.Errorf("total_commands_processed grew by %d, want %d", got, tc.total)
 					}
 				}
 				// once the replies are out, every client sees the batch counted
 				other := e.raw().pipeline([]string{"INFO commandstats"})[0]
 				for name, want := range tc.calls {
-					if got := infoField(other, "cmdstat_"+name+":calls"); got != want {
+					if got := infoNum(other, "cmdstat_"+name+":calls"); got != want {
 						t.Errorf("another client: cmdstat_%s calls %d, want %d", name, got, want)
 					}
 				}
@@ -138,7 +138,7 @@ func TestClientIdleOwnCommand(t *testing.T) {
 			r.pipeline([]string{"PING"})
 			e.clock.Advance(10 * time.Second)
 			info := r.pipeline([]string{"CLIENT INFO"})[0]
-			if got := infoField(strings.ReplaceAll(info, " ", "\n"), "idle"); got != 0 {
+			if got := infoNum(strings.ReplaceAll(info, " ", "\n"), "idle"); got != 0 {
 				t.Errorf("CLIENT INFO after 10 s: idle=%d, want 0 (%s)", got, info)
 			}
 			e.clock.Advance(5 * time.Second)
