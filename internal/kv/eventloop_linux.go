@@ -56,9 +56,6 @@ type eventLoop struct {
 	// whole milliseconds, for kernels without epoll_pwait2 (before 5.11).
 	waitTS syscall.Timespec
 	waitMs int
-	// yielded is when the loop last let other goroutines run (monoNow):
-	// it parked, or called runtime.Gosched after loopYield of waits.
-	yielded time.Duration
 	// parkN and parkErr carry the result of the poll the parked loop
 	// runs when the netpoller wakes it (parkPoll, a method value made
 	// once, so a park allocates nothing).
@@ -79,13 +76,13 @@ type eventLoop struct {
 // an idle loop holds no thread.
 const loopWait = 200 * time.Microsecond
 
-// loopYield bounds how long a loop that keeps finding events (so never
-// parks) holds the P before it lets the goroutines that are ready run:
-// a timer's (the cron, the log's fsync), or one a command woke. Those
-// waiting for the network (a client on a goroutine of its own, a
-// replica's link) are found by the runtime's monitor, which polls the
-// network every 10 ms when nobody else does.
-const loopYield = time.Millisecond
+// While a loop waits in epoll_wait it holds its P, so it first lets the
+// goroutines that are ready run (runtime.Gosched): a client's goroutine it
+// just started (a blocking command), one a command woke, a timer's (the
+// cron, the log's fsync). Goroutines waiting for the network (a client on
+// a goroutine of its own, a replica's link) are found by the runtime's
+// monitor, which polls the network every 10 ms when nobody else does,
+// while a loop keeps finding events and so never parks.
 
 func newEventLoop(s *Server) (*eventLoop, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
@@ -168,7 +165,6 @@ func (l *eventLoop) run() {
 	defer l.closeFDs()
 	events := make([]syscall.EpollEvent, 256)
 	l.parkEvents = events
-	l.yielded = monoNow()
 	served := false // the last iteration had events: wait for more before parking
 	for {
 		var n int
@@ -201,7 +197,6 @@ func (l *eventLoop) run() {
 			l.mu.Lock()
 			l.idle = false
 			l.mu.Unlock()
-			l.yielded = monoNow()
 		}
 		served = n > 0
 		if err != nil {
@@ -252,10 +247,10 @@ func (l *eventLoop) parkPoll(uintptr) bool {
 // that posted mail wakes it; mail is true when mail was waiting already
 // (goIdle delivered it, nothing was polled).
 func (l *eventLoop) waitEvents(events []syscall.EpollEvent) (n int, mail bool, err error) {
-	if now := monoNow(); now-l.yielded >= loopYield {
-		runtime.Gosched()
-		l.yielded = now
-	}
+	// what the iteration made ready (a client's goroutine it started, a
+	// goroutine a command woke, a timer's) runs before the loop holds the
+	// P in epoll_wait
+	runtime.Gosched()
 	if l.goIdle() {
 		return 0, true, nil
 	}
@@ -269,8 +264,8 @@ func (l *eventLoop) waitEvents(events []syscall.EpollEvent) (n int, mail bool, e
 // epollWait is epoll_pwait2 with the timeout loopWait (epoll_wait with
 // whole milliseconds on kernels without it). It is a raw system call: the
 // loop keeps its P while it waits, which skips the runtime's system call
-// bookkeeping and the hand-off of the P (see loopWait and loopYield for
-// what that costs other goroutines).
+// bookkeeping and the hand-off of the P (see loopWait for what that costs
+// other goroutines).
 func (l *eventLoop) epollWait(events []syscall.EpollEvent) (int, error) {
 	if l.waitMs == 0 {
 		return pollNow(l.epfd, events)
