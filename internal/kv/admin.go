@@ -142,7 +142,11 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Duration)
 	} else if c.shared.lastSub.Load() != nil {
 		c.shared.lastSub.Store(nil)
 	}
-	stats.Record(usec)
+	if c.tally.on && stats == &cmd.Stats {
+		c.tallyCall(stats, usec)
+	} else {
+		stats.Record(usec)
+	}
 	if t := a.slowThreshold.Load(); t >= 0 && usec >= t && !a.skipSlow[cmd] {
 		s.slowlogAdd(c, usec)
 	}

@@ -145,6 +145,8 @@ type Client struct {
 	lastName   [16]byte
 	lastLen    int
 	lastLookup *command.Command
+	// tally gathers the statistics of the batch's commands (tally.go)
+	tally callTally
 }
 
 // lookupCmd is s.cmds.Lookup with the last name looked up remembered:
@@ -347,7 +349,11 @@ func (s *Server) dispatch(c *Client) {
 	}
 	args := c.Args
 	cmd := c.lookupCmd(args[0])
-	s.totalCommands.Add(1)
+	if c.tally.on {
+		c.tally.total++
+	} else {
+		s.totalCommands.Add(1)
+	}
 	if cmd == nil {
 		if c.multi {
 			c.multiErr = true
@@ -470,7 +476,20 @@ func (s *Server) dispatch(c *Client) {
 		return
 	}
 	c.lastCmd = cmd.Name
-	c.lastTime.Store(c.Now)
+	now := c.batchNow
+	if now == 0 {
+		now = s.nowMs()
+	}
+	if c.lastTime.Load() != now { // a batch stores it once
+		c.lastTime.Store(now)
+	}
+	if t := &c.tally; t.stats != &cmd.Stats && (t.stats != nil || t.total > 1) {
+		// what this command may read is counted (this command itself
+		// once it ran, as Redis counts it)
+		t.total--
+		c.flushTally()
+		t.total = 1
+	}
 	start := c.mark // the end of the previous command of the batch
 	if start == 0 {
 		start = monoNow()

@@ -6,11 +6,15 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // eventLoop serves many connections from one goroutine with epoll, the way
@@ -46,7 +50,39 @@ type eventLoop struct {
 	// their replies first (procOut); they run again once those are out.
 	resume, resuming []*Client
 	cronDue          atomic.Bool // the server's cron asks for l.cron
+
+	// waitTS is how long a loop that just served events waits for more
+	// in epoll_wait before it parks (loopWait); waitMs is the same in
+	// whole milliseconds, for kernels without epoll_pwait2 (before 5.11).
+	waitTS syscall.Timespec
+	waitMs int
+	// parkN and parkErr carry the result of the poll the parked loop
+	// runs when the netpoller wakes it (parkPoll, a method value made
+	// once, so a park allocates nothing).
+	parkEvents []syscall.EpollEvent
+	parkN      int
+	parkErr    error
+	parkFn     func(uintptr) bool
 }
+
+// loopWait is how long a loop that has just served events waits for more
+// in epoll_wait, holding its thread and its P, before it parks in Go's
+// netpoller. A client that is answered sends its next request within
+// tens of microseconds; waiting for it in epoll_wait is one system call
+// where parking and being woken is five (two empty polls here, the
+// runtime's own empty poll and its blocking one, then the poll that finds
+// the events) plus the scheduler's work, the way Redis waits in its
+// epoll_wait. Past loopWait without events the loop parks as before, so
+// an idle loop holds no thread.
+const loopWait = 200 * time.Microsecond
+
+// While a loop waits in epoll_wait it holds its P, so it first lets the
+// goroutines that are ready run (runtime.Gosched): a client's goroutine it
+// just started (a blocking command), one a command woke, a timer's (the
+// cron, the log's fsync). Goroutines waiting for the network (a client on
+// a goroutine of its own, a replica's link) are found by the runtime's
+// monitor, which polls the network every 10 ms when nobody else does,
+// while a loop keeps finding events and so never parks.
 
 func newEventLoop(s *Server) (*eventLoop, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
@@ -78,6 +114,9 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 		return nil, err
 	}
 	l.epConn = rc
+	l.waitTS = syscall.NsecToTimespec(loopWait.Nanoseconds())
+	l.waitMs = int((loopWait + time.Millisecond - 1) / time.Millisecond)
+	l.parkFn = l.parkPoll
 	return l, nil
 }
 
@@ -125,25 +164,41 @@ func connFD(nc net.Conn) (int, bool) {
 func (l *eventLoop) run() {
 	defer l.closeFDs()
 	events := make([]syscall.EpollEvent, 256)
+	l.parkEvents = events
+	served := false // the last iteration had events: wait for more before parking
 	for {
-		// Under load a non-blocking poll finds work at once; an idle loop
-		// waits in the netpoller for the epoll descriptor to be readable.
-		n, err := pollNow(l.epfd, events)
+		var n int
+		var err error
+		switch {
+		case len(l.resume) > 0: // clients to run: only look
+			n, err = pollNow(l.epfd, events)
+		case served:
+			var mail bool
+			n, mail, err = l.waitEvents(events)
+			if mail { // mail came meanwhile: deliver it first
+				l.flushTouched()
+				continue
+			}
+		default:
+			// Under load a non-blocking poll finds work at once; an idle loop
+			// waits in the netpoller for the epoll descriptor to be readable.
+			n, err = pollNow(l.epfd, events)
+		}
 		if n == 0 && err == nil && len(l.resume) == 0 {
 			if l.goIdle() { // mail came meanwhile: deliver it first
 				l.flushTouched()
 				continue
 			}
-			if rerr := l.epConn.Read(func(uintptr) bool {
-				n, err = pollNow(l.epfd, events)
-				return n > 0 || err != nil
-			}); rerr != nil {
+			if rerr := l.epConn.Read(l.parkFn); rerr != nil {
 				err = rerr
+			} else {
+				n, err = l.parkN, l.parkErr
 			}
 			l.mu.Lock()
 			l.idle = false
 			l.mu.Unlock()
 		}
+		served = n > 0
 		if err != nil {
 			if errors.Is(err, syscall.EINTR) {
 				continue
@@ -180,6 +235,63 @@ func (l *eventLoop) run() {
 		}
 	}
 }
+
+// parkPoll is the parked loop's look at its epoll descriptor, each time
+// the netpoller reports it readable (and once before the loop parks).
+func (l *eventLoop) parkPoll(uintptr) bool {
+	l.parkN, l.parkErr = pollNow(l.epfd, l.parkEvents)
+	return l.parkN > 0 || l.parkErr != nil
+}
+
+// waitEvents waits up to loopWait for events, marked idle meanwhile so
+// that posted mail wakes it; mail is true when mail was waiting already
+// (goIdle delivered it, nothing was polled).
+func (l *eventLoop) waitEvents(events []syscall.EpollEvent) (n int, mail bool, err error) {
+	// what the iteration made ready (a client's goroutine it started, a
+	// goroutine a command woke, a timer's) runs before the loop holds the
+	// P in epoll_wait
+	runtime.Gosched()
+	if l.goIdle() {
+		return 0, true, nil
+	}
+	n, err = l.epollWait(events)
+	l.mu.Lock()
+	l.idle = false
+	l.mu.Unlock()
+	return n, false, err
+}
+
+// epollWait is epoll_pwait2 with the timeout loopWait (epoll_wait with
+// whole milliseconds on kernels without it). It is a raw system call: the
+// loop keeps its P while it waits, which skips the runtime's system call
+// bookkeeping and the hand-off of the P (see loopWait for what that costs
+// other goroutines).
+func (l *eventLoop) epollWait(events []syscall.EpollEvent) (int, error) {
+	if l.waitMs == 0 {
+		return pollNow(l.epfd, events)
+	}
+	if !noPwait2.Load() {
+		r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT2, uintptr(l.epfd),
+			uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)),
+			uintptr(unsafe.Pointer(&l.waitTS)), 0, 0)
+		if e == 0 {
+			return int(r), nil
+		}
+		if e != syscall.ENOSYS {
+			return 0, e
+		}
+		noPwait2.Store(true)
+	}
+	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(l.epfd),
+		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(l.waitMs), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// noPwait2 is set once epoll_pwait2 answered ENOSYS.
+var noPwait2 atomic.Bool
 
 // resumeClients runs the input of clients that stopped to send their
 // replies (procOut), once the socket took enough of them; one whose socket

@@ -628,7 +628,12 @@ func (c *Client) process() procResult {
 	c.batchNow = c.srv.nowMs()
 	c.lastIO = c.batchNow
 	c.mark = monoNow()
-	defer func() { c.batchNow, c.mark = 0, 0 }()
+	c.tally.on = true
+	defer func() {
+		c.batchNow, c.mark = 0, 0
+		c.tally.on = false
+		c.flushTally() // before any reply of the batch is sent
+	}()
 	res := procMore
 	lim := c.parseLimits()
 	for c.rstart < c.rend {

@@ -34,18 +34,27 @@ type Limits struct {
 	Unauthenticated bool
 }
 
-// bounds returns the largest argument count and bulk length and the
-// error messages for going over them.
-func (l Limits) bounds() (count, bulk int64, overCount, overBulk string) {
+// maxes returns the largest argument count and bulk length.
+func (l Limits) maxes() (count, bulk int64) {
 	count, bulk = MaxMultibulk, MaxBulk
-	overCount, overBulk = "invalid multibulk length", "invalid bulk length"
 	if l.MaxBulk > 0 && l.MaxBulk < bulk {
 		bulk = l.MaxBulk
 	}
 	if l.Unauthenticated {
-		count, overCount = MaxUnauthMultibulk, "unauthenticated multibulk length"
-		if bulk > MaxUnauthBulk {
-			bulk, overBulk = MaxUnauthBulk, "unauthenticated bulk length"
+		count, bulk = MaxUnauthMultibulk, min(bulk, MaxUnauthBulk)
+	}
+	return count, bulk
+}
+
+// bounds returns the largest argument count and bulk length and the
+// error messages for going over them.
+func (l Limits) bounds() (count, bulk int64, overCount, overBulk string) {
+	count, bulk = l.maxes()
+	overCount, overBulk = "invalid multibulk length", "invalid bulk length"
+	if l.Unauthenticated {
+		overCount = "unauthenticated multibulk length"
+		if l.MaxBulk <= 0 || l.MaxBulk > MaxUnauthBulk { // the cap is the unauthenticated one
+			overBulk = "unauthenticated bulk length"
 		}
 	}
 	return count, bulk, overCount, overBulk
@@ -77,10 +86,14 @@ func ParseCommandLimits(buf []byte, dst [][]byte, lim Limits) (args [][]byte, n 
 	if buf[0] != '*' {
 		return parseInline(buf, args)
 	}
-	maxCount, maxBulk, overCount, overBulk := lim.bounds()
-	count, pos, err := parseLen(buf, 1, maxCount, "invalid multibulk length", overCount)
-	if err != nil || pos == 0 {
-		return args, 0, err
+	maxCount, maxBulk := lim.maxes()
+	count, pos, ok := shortLen(buf, 1)
+	if !ok || count > maxCount {
+		_, _, overCount, _ := lim.bounds()
+		count, pos, err = parseLen(buf, 1, maxCount, "invalid multibulk length", overCount)
+		if err != nil || pos == 0 {
+			return args, 0, err
+		}
 	}
 	for i := int64(0); i < count; i++ { // a count of -1 (null array) is empty
 		if pos >= len(buf) {
@@ -89,9 +102,13 @@ func ParseCommandLimits(buf []byte, dst [][]byte, lim Limits) (args [][]byte, n 
 		if buf[pos] != '$' {
 			return args, 0, &ProtocolError{"expected '$', got '" + printable(buf[pos]) + "'"}
 		}
-		size, p, err := parseLen(buf, pos+1, maxBulk, "invalid bulk length", overBulk)
-		if err != nil || p == 0 {
-			return args[:0], 0, err
+		size, p, ok := shortLen(buf, pos+1)
+		if !ok || size > maxBulk {
+			_, _, _, overBulk := lim.bounds()
+			size, p, err = parseLen(buf, pos+1, maxBulk, "invalid bulk length", overBulk)
+			if err != nil || p == 0 {
+				return args[:0], 0, err
+			}
 		}
 		if size < 0 {
 			return args, 0, &ProtocolError{"invalid bulk length"}
@@ -147,6 +164,31 @@ func parseLen(buf []byte, pos int, limit int64, what, over string) (int64, int, 
 		v = -v
 	}
 	return v, i + 2, nil
+}
+
+// shortLen reads a length of one or two digits and its CRLF at buf[i]:
+// nearly every count and argument length. ok is false for anything else
+// (more digits, a sign, an incomplete or malformed line), which parseLen
+// then reads, so the two agree on every input (TestShortLen).
+func shortLen(buf []byte, i int) (v int64, next int, ok bool) {
+	if i+2 >= len(buf) {
+		return 0, 0, false
+	}
+	d0 := buf[i] - '0'
+	if d0 > 9 {
+		return 0, 0, false
+	}
+	if buf[i+1] == '\r' {
+		if buf[i+2] != '\n' {
+			return 0, 0, false
+		}
+		return int64(d0), i + 3, true
+	}
+	d1 := buf[i+1] - '0'
+	if d1 > 9 || i+3 >= len(buf) || buf[i+2] != '\r' || buf[i+3] != '\n' {
+		return 0, 0, false
+	}
+	return int64(d0)*10 + int64(d1), i + 4, true
 }
 
 func parseInline(buf []byte, args [][]byte) ([][]byte, int, error) {

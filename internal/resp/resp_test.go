@@ -139,3 +139,69 @@ func FuzzParseCommand(f *testing.F) {
 		}
 	})
 }
+
+// shortLen, the parser's fast path for lengths of one or two digits,
+// agrees with parseLen wherever it answers, and answers for every such
+// length: every string of up to 5 bytes over the bytes that matter.
+func TestShortLen(t *testing.T) {
+	alphabet := []byte("019\r\n-x")
+	var gen func(prefix []byte, n int)
+	answered := 0
+	gen = func(b []byte, n int) {
+		v, next, ok := shortLen(b, 0)
+		pv, pnext, err := parseLen(b, 0, 1<<40, "what", "over")
+		if ok {
+			answered++
+			if err != nil || pv != v || pnext != next {
+				t.Errorf("%q: shortLen %d %d, parseLen %d %d %v", b, v, next, pv, pnext, err)
+			}
+		} else if err == nil && pnext > 0 && pnext <= 4 && pv >= 0 && b[0] != '-' {
+			t.Errorf("%q: shortLen did not answer where parseLen read %d", b, pv)
+		}
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			gen(append(b[:len(b):len(b)], c), n-1)
+		}
+	}
+	gen(nil, 5)
+	if answered == 0 {
+		t.Fatal("shortLen never answered")
+	}
+	for _, tc := range []struct {
+		in   string
+		v    int64
+		next int
+	}{{"7\r\n", 7, 3}, {"42\r\nx", 42, 4}, {"99\r\n", 99, 4}} {
+		if v, next, ok := shortLen([]byte(tc.in), 0); !ok || v != tc.v || next != tc.next {
+			t.Errorf("%q: %d %d %v, want %d %d", tc.in, v, next, ok, tc.v, tc.next)
+		}
+	}
+}
+
+// Limits under the fast path: counts and lengths of one or two digits are
+// still checked against an unauthenticated client's caps.
+func TestParseLimitsShort(t *testing.T) {
+	unauth := Limits{Unauthenticated: true}
+	tests := []struct {
+		in  string
+		lim Limits
+		err string
+	}{
+		{"*11\r\n", unauth, "Protocol error: unauthenticated multibulk length"},
+		{"*10\r\n", unauth, ""},
+		{"*1\r\n$20\r\n", Limits{MaxBulk: 10}, "Protocol error: invalid bulk length"},
+		{"*1\r\n$10\r\n", Limits{MaxBulk: 10}, ""},
+	}
+	for _, tt := range tests {
+		_, _, err := ParseCommandLimits([]byte(tt.in), nil, tt.lim)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tt.err {
+			t.Errorf("%q %+v: err %q, want %q", tt.in, tt.lim, got, tt.err)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package kv
+
+import (
+	"math/bits"
+
+	"github.com/gantry-project/gantry/internal/kv/command"
+)
+
+// callTally gathers the statistics of the commands a client runs in one
+// batch (Client.process) and adds them to the shared atomics once, when
+// the batch ends or before a different command runs: a pipeline of 16
+// GETs makes four atomic additions where it made sixty-four
+// (total_commands_processed, and commandstats' calls, microseconds and
+// latency bucket). No reply of a batch is sent before its tally is added,
+// and a command that reads the statistics (INFO, LATENCY HISTOGRAM,
+// CONFIG RESETSTAT) is a different command, so it runs after the flush:
+// no client sees a reply whose command is not counted yet.
+type callTally struct {
+	on    bool  // inside Client.process: tally instead of adding at once
+	total int64 // commands dispatched, for total_commands_processed
+	// stats is the command whose calls, usec and hist are tallied
+	stats       *command.CallStats
+	calls, usec int64
+	hist        [command.HistBuckets]int32
+	used        uint32 // bit i set: hist[i] > 0
+}
+
+// The buckets' bits fit in used (a constant overflow otherwise).
+const _ = uint32(1) << (command.HistBuckets - 1)
+
+// tallyCall tallies one call of the command of st that took usec microseconds.
+func (c *Client) tallyCall(st *command.CallStats, usec int64) {
+	t := &c.tally
+	if t.stats != st {
+		if t.stats != nil {
+			t.flushStats()
+		}
+		t.stats = st
+	}
+	t.calls++
+	t.usec += usec
+	b := bits.Len64(uint64(usec))
+	if b >= command.HistBuckets {
+		b = command.HistBuckets - 1
+	}
+	t.hist[b]++
+	t.used |= 1 << b
+}
+
+// flushTally adds the tally to the server's statistics and empties it.
+func (c *Client) flushTally() {
+	t := &c.tally
+	if t.total > 0 {
+		c.srv.totalCommands.Add(t.total)
+		t.total = 0
+	}
+	t.flushStats()
+	t.stats = nil
+}
+
+// flushStats adds the tallied calls to their command's statistics.
+func (t *callTally) flushStats() {
+	if st := t.stats; st != nil && t.calls > 0 {
+		st.Calls.Add(t.calls)
+		st.Usec.Add(t.usec)
+		for m := t.used; m != 0; m &= m - 1 {
+			i := bits.TrailingZeros32(m)
+			st.Hist[i].Add(int64(t.hist[i]))
+			t.hist[i] = 0
+		}
+		t.calls, t.usec, t.used = 0, 0, 0
+	}
+}
