@@ -277,7 +277,9 @@ func (l *eventLoop) epollWait(events []syscall.EpollEvent) (int, error) {
 		if e == 0 {
 			return int(r), nil
 		}
-		if e != syscall.ENOSYS {
+		// ENOSYS: a kernel before 5.11; EPERM: a seccomp profile that
+		// does not know the call (a container runtime's older default)
+		if e != syscall.ENOSYS && e != syscall.EPERM {
 			return 0, e
 		}
 		noPwait2.Store(true)
@@ -290,7 +292,7 @@ func (l *eventLoop) epollWait(events []syscall.EpollEvent) (int, error) {
 	return int(r), nil
 }
 
-// noPwait2 is set once epoll_pwait2 answered ENOSYS.
+// noPwait2 is set once epoll_pwait2 answered ENOSYS or EPERM.
 var noPwait2 atomic.Bool
 
 // resumeClients runs the input of clients that stopped to send their
