@@ -24,10 +24,25 @@ func TestMemoryFunc(t *testing.T) {
 		{"with Memory", memoryFunc[sizedValue](), unsafe.Pointer(sized), 1234},
 		{"without", memoryFunc[plainValue](), unsafe.Pointer(&plainValue{}), objCost},
 		{"list", memoryFunc[List](), unsafe.Pointer(&List{}), (&List{}).Memory()},
+		{"stream", memoryFunc[Stream](), unsafe.Pointer(sampleStream()), int64(sampleStream().Size())},
 	}
 	for _, tc := range cases {
 		if got := tc.fn(tc.p); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestStreamMemoryGrows: a stream's entries count in its memory (it was
+// an empty object's size whatever it held).
+func TestStreamMemoryGrows(t *testing.T) {
+	s := NewStream()
+	e := Streams.NewEntry(s)
+	empty := e.Memory()
+	for i := uint64(1); i <= 1000; i++ {
+		s.Append(StreamID{Ms: i}, [][]byte{[]byte("field"), []byte("value-of-some-bytes")}, DefaultNodeLimits)
+	}
+	if got := e.Memory(); got < empty+1000*24 {
+		t.Fatalf("1,000 entries: %d bytes, empty %d: want at least 24,000 more", got, empty)
 	}
 }

@@ -496,6 +496,12 @@ func (s *Stream) Trim(a TrimArgs) int64 {
 	return deleted
 }
 
+// Memory is the estimated size of a stream (Size): without it a stream
+// counted as an empty object in used_memory and to maxmemory, whatever
+// its entries. Groups and consumers are counted one by one, so a stream
+// with very many of them costs a little more per command.
+func (s *Stream) Memory() int64 { return int64(s.Size()) }
+
 // Size estimates the value's memory in bytes (entries, nodes, groups and
 // their pending entries), for memory accounting.
 func (s *Stream) Size() int {
