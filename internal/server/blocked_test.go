@@ -340,6 +340,26 @@ func blockedConfig(t *testing.T, arch string) Config {
 	return cfg
 }
 
+// eachBlockedArchitecture runs test under every architecture on a server
+// whose reconcile never runs in the test, with nodes nodes of 1000 MHz.
+func eachBlockedArchitecture(t *testing.T, nodes int, test func(t *testing.T, s *Server, c *api.Client)) {
+	for _, arch := range testArchitectures {
+		t.Run(arch, func(t *testing.T) {
+			s, c := startServer(t, blockedConfig(t, arch))
+			registerNodes(t, c, nodes, 1000)
+			test(t, s, c)
+		})
+	}
+}
+
+// completeAlloc reports a as complete, as its node's agent would.
+func completeAlloc(t *testing.T, c *api.Client, a *api.Allocation) {
+	t.Helper()
+	if _, err := c.UpdateAllocations(bg, a.NodeID, []*api.AllocClientUpdate{{ID: a.ID, ClientStatus: structs.AllocClientComplete}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitBlocked waits until the job has a stored placement failure and the
 // leader tracks it as blocked.
 func waitBlocked(t *testing.T, s *Server, job string) {
@@ -366,136 +386,116 @@ func checkCopies(t *testing.T, c *api.Client, job string, n int) {
 }
 
 func TestBlockedJobPlacedAfterJobStopped(t *testing.T) {
-	for _, arch := range testArchitectures {
-		t.Run(arch, func(t *testing.T) {
-			s, c := startServer(t, blockedConfig(t, arch))
-			registerNodes(t, c, 1, 1000)
-			if _, err := c.RegisterJob(bg, mockJob("fill", 2)); err != nil {
-				t.Fatal(err)
-			}
-			waitLive(t, c, "fill", 2)
-			if _, err := c.RegisterJob(bg, mockJob("wait", 1)); err != nil {
-				t.Fatal(err)
-			}
-			waitBlocked(t, s, "wait")
-			if _, err := c.StopJob(bg, "fill", false); err != nil {
-				t.Fatal(err)
-			}
-			waitLive(t, c, "wait", 1)
-			checkCopies(t, c, "wait", 1)
-			checkNoOverCommit(t, s)
-			st, err := c.SchedulerStatus(bg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.Unblocked != 1 {
-				t.Fatalf("status: %d unblocked, want 1", st.Unblocked)
-			}
-		})
-	}
+	eachBlockedArchitecture(t, 1, func(t *testing.T, s *Server, c *api.Client) {
+		if _, err := c.RegisterJob(bg, mockJob("fill", 2)); err != nil {
+			t.Fatal(err)
+		}
+		waitLive(t, c, "fill", 2)
+		if _, err := c.RegisterJob(bg, mockJob("wait", 1)); err != nil {
+			t.Fatal(err)
+		}
+		waitBlocked(t, s, "wait")
+		if _, err := c.StopJob(bg, "fill", false); err != nil {
+			t.Fatal(err)
+		}
+		waitLive(t, c, "wait", 1)
+		checkCopies(t, c, "wait", 1)
+		checkNoOverCommit(t, s)
+		st, err := c.SchedulerStatus(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Unblocked != 1 {
+			t.Fatalf("status: %d unblocked, want 1", st.Unblocked)
+		}
+	})
 }
 
 func TestBlockedJobPlacedAfterBatchCompletes(t *testing.T) {
-	for _, arch := range testArchitectures {
-		t.Run(arch, func(t *testing.T) {
-			s, c := startServer(t, blockedConfig(t, arch))
-			registerNodes(t, c, 1, 1000)
-			b := mockJob("batch", 2)
-			b.Type = structs.JobTypeBatch
-			if _, err := c.RegisterJob(bg, b); err != nil {
-				t.Fatal(err)
-			}
-			live := waitLive(t, c, "batch", 2)
-			if _, err := c.RegisterJob(bg, mockJob("wait", 2)); err != nil {
-				t.Fatal(err)
-			}
-			waitBlocked(t, s, "wait")
-			if _, err := c.UpdateAllocations(bg, live[0].NodeID, []*api.AllocClientUpdate{{ID: live[0].ID, ClientStatus: structs.AllocClientComplete}}); err != nil {
-				t.Fatal(err)
-			}
-			waitLive(t, c, "wait", 1)
-			if _, err := c.UpdateAllocations(bg, live[1].NodeID, []*api.AllocClientUpdate{{ID: live[1].ID, ClientStatus: structs.AllocClientComplete}}); err != nil {
-				t.Fatal(err)
-			}
-			waitLive(t, c, "wait", 2)
-			checkCopies(t, c, "wait", 2)
-			checkNoOverCommit(t, s)
-		})
-	}
+	eachBlockedArchitecture(t, 1, func(t *testing.T, s *Server, c *api.Client) {
+		b := mockJob("batch", 2)
+		b.Type = structs.JobTypeBatch
+		if _, err := c.RegisterJob(bg, b); err != nil {
+			t.Fatal(err)
+		}
+		live := waitLive(t, c, "batch", 2)
+		if _, err := c.RegisterJob(bg, mockJob("wait", 2)); err != nil {
+			t.Fatal(err)
+		}
+		waitBlocked(t, s, "wait")
+		completeAlloc(t, c, live[0])
+		waitLive(t, c, "wait", 1)
+		completeAlloc(t, c, live[1])
+		waitLive(t, c, "wait", 2)
+		checkCopies(t, c, "wait", 2)
+		checkNoOverCommit(t, s)
+	})
 }
 
 func TestBlockedJobPlacedAfterNodeAdded(t *testing.T) {
-	for _, arch := range testArchitectures {
-		t.Run(arch, func(t *testing.T) {
-			s, c := startServer(t, blockedConfig(t, arch))
-			registerNodes(t, c, 1, 1000)
-			if _, err := c.RegisterJob(bg, mockJob("wait", 3)); err != nil {
-				t.Fatal(err)
-			}
-			waitLive(t, c, "wait", 2)
-			waitBlocked(t, s, "wait")
-			if _, err := c.RegisterNode(bg, fakeNode("n9", 1000, 64*1024)); err != nil {
-				t.Fatal(err)
-			}
-			waitLive(t, c, "wait", 3)
-			checkCopies(t, c, "wait", 3)
-			checkNoOverCommit(t, s)
-		})
-	}
+	eachBlockedArchitecture(t, 1, func(t *testing.T, s *Server, c *api.Client) {
+		if _, err := c.RegisterJob(bg, mockJob("wait", 3)); err != nil {
+			t.Fatal(err)
+		}
+		waitLive(t, c, "wait", 2)
+		waitBlocked(t, s, "wait")
+		if _, err := c.RegisterNode(bg, fakeNode("n9", 1000, 64*1024)); err != nil {
+			t.Fatal(err)
+		}
+		waitLive(t, c, "wait", 3)
+		checkCopies(t, c, "wait", 3)
+		checkNoOverCommit(t, s)
+	})
 }
 
 // Many batch copies completing in one report: each blocked job is
 // evaluated once more (and placed), the finished job once.
 func TestBlockedManyCompletionsOneEvaluationEach(t *testing.T) {
-	for _, arch := range testArchitectures {
-		t.Run(arch, func(t *testing.T) {
-			s, c := startServer(t, blockedConfig(t, arch))
-			registerNodes(t, c, 4, 1000)
-			b := mockJob("batch", 8)
-			b.Type = structs.JobTypeBatch
-			if _, err := c.RegisterJob(bg, b); err != nil {
+	eachBlockedArchitecture(t, 4, func(t *testing.T, s *Server, c *api.Client) {
+		b := mockJob("batch", 8)
+		b.Type = structs.JobTypeBatch
+		if _, err := c.RegisterJob(bg, b); err != nil {
+			t.Fatal(err)
+		}
+		live := waitLive(t, c, "batch", 8)
+		for _, name := range []string{"w1", "w2"} {
+			if _, err := c.RegisterJob(bg, mockJob(name, 2)); err != nil {
 				t.Fatal(err)
 			}
-			live := waitLive(t, c, "batch", 8)
-			for _, name := range []string{"w1", "w2"} {
-				if _, err := c.RegisterJob(bg, mockJob(name, 2)); err != nil {
-					t.Fatal(err)
-				}
-				waitFor(t, 20*time.Second, name+" failure", func() (bool, string) {
-					return s.State().Snapshot().PlacementFailure(name) != nil, "none"
-				})
-			}
-			waitFor(t, 20*time.Second, "two jobs blocked and the queue empty", func() (bool, string) {
-				n, _ := s.blocked.count()
-				st := s.sched.Status()
-				return n == 2 && st.QueueDepth == 0, fmt.Sprintf("%d blocked, queue %d", n, st.QueueDepth)
+			waitFor(t, 20*time.Second, name+" failure", func() (bool, string) {
+				return s.State().Snapshot().PlacementFailure(name) != nil, "none"
 			})
-			base := s.sched.Status().Evaluations
-			updates := map[string][]*api.AllocClientUpdate{}
-			for _, a := range live {
-				updates[a.NodeID] = append(updates[a.NodeID], &api.AllocClientUpdate{ID: a.ID, ClientStatus: structs.AllocClientComplete})
-			}
-			if _, err := c.UpdateNodesAllocations(bg, updates); err != nil {
-				t.Fatal(err)
-			}
-			waitLive(t, c, "w1", 2)
-			waitLive(t, c, "w2", 2)
-			want := base + 3 // the batch job, w1, w2
-			waitFor(t, 20*time.Second, "the evaluations", func() (bool, string) {
-				st := s.sched.Status()
-				return st.Evaluations >= want && st.QueueDepth == 0, fmt.Sprintf("%d evaluations, queue %d", st.Evaluations-base, st.QueueDepth)
-			})
-			if got := s.sched.Status().Evaluations; got != want {
-				t.Fatalf("%d evaluations after the completions, want 3 (the batch job, w1, w2)", got-base)
-			}
-			if n, u := s.blocked.count(); n != 0 || u != 2 {
-				t.Fatalf("%d blocked, %d unblocked; want 0 and 2", n, u)
-			}
-			checkCopies(t, c, "w1", 2)
-			checkCopies(t, c, "w2", 2)
-			checkNoOverCommit(t, s)
+		}
+		waitFor(t, 20*time.Second, "two jobs blocked and the queue empty", func() (bool, string) {
+			n, _ := s.blocked.count()
+			st := s.sched.Status()
+			return n == 2 && st.QueueDepth == 0, fmt.Sprintf("%d blocked, queue %d", n, st.QueueDepth)
 		})
-	}
+		base := s.sched.Status().Evaluations
+		updates := map[string][]*api.AllocClientUpdate{}
+		for _, a := range live {
+			updates[a.NodeID] = append(updates[a.NodeID], &api.AllocClientUpdate{ID: a.ID, ClientStatus: structs.AllocClientComplete})
+		}
+		if _, err := c.UpdateNodesAllocations(bg, updates); err != nil {
+			t.Fatal(err)
+		}
+		waitLive(t, c, "w1", 2)
+		waitLive(t, c, "w2", 2)
+		want := base + 3 // the batch job, w1, w2
+		waitFor(t, 20*time.Second, "the evaluations", func() (bool, string) {
+			st := s.sched.Status()
+			return st.Evaluations >= want && st.QueueDepth == 0, fmt.Sprintf("%d evaluations, queue %d", st.Evaluations-base, st.QueueDepth)
+		})
+		if got := s.sched.Status().Evaluations; got != want {
+			t.Fatalf("%d evaluations after the completions, want 3 (the batch job, w1, w2)", got-base)
+		}
+		if n, u := s.blocked.count(); n != 0 || u != 2 {
+			t.Fatalf("%d blocked, %d unblocked; want 0 and 2", n, u)
+		}
+		checkCopies(t, c, "w1", 2)
+		checkCopies(t, c, "w2", 2)
+		checkNoOverCommit(t, s)
+	})
 }
 
 // A new leader starts with an empty set and rebuilds it by evaluating
