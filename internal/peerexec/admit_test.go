@@ -109,26 +109,7 @@ func TestAdmitWindowAndRetries(t *testing.T) {
 	}
 	// w hears nothing from now on: its messages wait
 	ids := map[string]int{} // copy ID -> admits of it sent
-	tick := func(d time.Duration) {
-		p.now = p.now.Add(d)
-		waiting := len(p.queue) // sent before, counted then
-		p.w.Tick(p.now, p.cv)
-		p.o.Tick(p.now, p.cv)
-		var keep []pairMsg
-		for i, m := range p.queue {
-			if m.to == "w" {
-				if m.m.Type == MsgAdmit && i >= waiting {
-					for _, a := range m.m.admits() {
-						ids[a.ID]++
-					}
-				}
-				keep = append(keep, m)
-				continue
-			}
-			p.o.Step(p.now, p.cv, m.m)
-		}
-		p.queue = keep
-	}
+	tick := func(d time.Duration) { p.tickWorkerDeaf(d, true, ids) }
 	tick(p.o.cfg.TakeoverGrace)
 	if len(ids) != 4 || p.o.waiting != 6 {
 		t.Fatalf("after the first placement: %d copies admitted, %d waiting; want 4 (the window) and 6", len(ids), p.o.waiting)
@@ -189,25 +170,7 @@ func TestAdmitRetriesOverStream(t *testing.T) {
 				t.Fatal(err)
 			}
 			sends := map[string]int{}
-			tick := func(d time.Duration) {
-				p.now = p.now.Add(d)
-				waiting := len(p.queue)
-				p.o.Tick(p.now, p.cv)
-				var keep []pairMsg
-				for i, m := range p.queue {
-					if m.to == "w" {
-						if m.m.Type == MsgAdmit && i >= waiting {
-							for _, a := range m.m.admits() {
-								sends[a.ID]++
-							}
-						}
-						keep = append(keep, m) // w is slow: nothing reaches it yet
-						continue
-					}
-					p.o.Step(p.now, p.cv, m.m)
-				}
-				p.queue = keep
-			}
+			tick := func(d time.Duration) { p.tickWorkerDeaf(d, false, sends) } // w is slow: nothing reaches it yet
 			tick(p.o.cfg.TakeoverGrace)
 			for range 20 {
 				tick(time.Second)
@@ -241,4 +204,31 @@ func TestAdmitRetriesOverStream(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tickWorkerDeaf advances the pair by d while nothing reaches w: the
+// owner ticks (and w too when tickW), messages to w stay queued, those to
+// the owner are stepped, and each admit sent to w in this tick counts in
+// admits by copy ID.
+func (p *pair) tickWorkerDeaf(d time.Duration, tickW bool, admits map[string]int) {
+	p.now = p.now.Add(d)
+	waiting := len(p.queue) // sent before, counted then
+	if tickW {
+		p.w.Tick(p.now, p.cv)
+	}
+	p.o.Tick(p.now, p.cv)
+	var keep []pairMsg
+	for i, m := range p.queue {
+		if m.to == "w" {
+			if m.m.Type == MsgAdmit && i >= waiting {
+				for _, a := range m.m.admits() {
+					admits[a.ID]++
+				}
+			}
+			keep = append(keep, m)
+			continue
+		}
+		p.o.Step(p.now, p.cv, m.m)
+	}
+	p.queue = keep
 }
