@@ -18,6 +18,7 @@ import (
 	"github.com/gantry-project/gantry/api"
 	"github.com/gantry-project/gantry/internal/acl"
 	"github.com/gantry-project/gantry/internal/stream"
+	"github.com/gantry-project/gantry/internal/tlsutil"
 )
 
 // streamUntil reads the stream until cond holds over the events read so
@@ -459,5 +460,41 @@ func TestWriteEventLineGroups(t *testing.T) {
 		`{"index":6}` + "\n"
 	if sb.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", sb.String(), want)
+	}
+}
+
+// TestEventStreamOverTLS: over TLS (HTTP/1.1: the API listener offers no
+// HTTP/2) the stream is unchunked too, its lines as they are.
+func TestEventStreamOverTLS(t *testing.T) {
+	p := newTestPKI(t)
+	cfg := testConfig(t)
+	cfg.TLS = p.cfg[tlsutil.RoleServer]
+	cfg.Events.Coalesce = 0
+	s, _ := startServer(t, cfg)
+	clientCert := p.cfg[tlsutil.RoleClient]
+	hc := caller(t, &clientCert)
+	hc.Timeout = 0
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "https://"+s.HTTPAddr()+"/v1/event/stream?topic=Node", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(resp.TransferEncoding) != 0 || !resp.Close {
+		t.Fatalf("status %d, transfer encoding %q, close %v; want 200, none, close",
+			resp.StatusCode, resp.TransferEncoding, resp.Close)
+	}
+	agent := tlsAPIClient(t, s.HTTPAddr(), p.cfg[tlsutil.RoleAgent])
+	if _, err := agent.RegisterNode(bg, fakeNode("n1", 4000, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"type":"NodeRegistered"`) {
+		t.Fatalf("first line %q, %v; want the node's line", line, err)
 	}
 }
