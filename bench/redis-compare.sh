@@ -8,6 +8,12 @@
 # on both; each without pipelining and with -P 16. Everything listens on
 # 127.0.0.1 only and every run is bounded by -n.
 #
+# It also prints each server's CPU time per request (user + system, all
+# its threads, from /proc/PID/stat over the run): on a machine shared with
+# other work, or where the client and the server take turns on the same
+# cores, throughput swings by more than the servers differ, while the CPU a
+# server spends per request moves much less.
+#
 # Usage: bench/redis-compare.sh            (from the repository root)
 # Environment: N (requests per test, default 1000000), C (clients, 50),
 #   TESTS (default set,get,incr,lpush,rpop,sadd,hset,spop,zadd,evalsha,publish,xadd;
@@ -20,7 +26,11 @@
 #   shows the best rps and the best p99 of the runs of each server),
 #   TLS (1: both servers serve a TLS port with client certificates, made
 #   with gantry tls, and redis-benchmark connects to it with --tls; the
-#   redis-server must be built with TLS, as Debian's is).
+#   redis-server must be built with TLS, as Debian's is),
+#   PIN (1: each server runs on CPU SERVER_CPU and redis-benchmark on
+#   CLIENT_CPU, with taskset, so the scheduler cannot put the client and
+#   the server on one core; default 0; SERVER_CPU defaults to 1, CLIENT_CPU
+#   to 0).
 # Needs: go, redis-server and redis-benchmark
 #   (apt-get install -y redis-server redis-tools).
 set -euo pipefail
@@ -35,6 +45,17 @@ MODES=${MODES:-"off everysec"}
 REPEAT=${REPEAT:-1}
 PIPE_KEYS=${PIPE_KEYS:-1000000}
 TLS=${TLS:-0}
+PIN=${PIN:-0}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+
+spin=()
+cpin=()
+if [ "$PIN" = 1 ]; then
+	command -v taskset >/dev/null || { echo "redis-compare: PIN=1 needs taskset (util-linux)" >&2; exit 1; }
+	spin=(taskset -c "$SERVER_CPU")
+	cpin=(taskset -c "$CLIENT_CPU")
+fi
 
 for bin in go redis-server redis-benchmark redis-cli; do
 	command -v "$bin" >/dev/null || { echo "redis-compare: $bin not found (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
@@ -86,16 +107,16 @@ start_servers() { # $1: off | everysec
 	rm -rf "$work/gdata" "$work/rdata"
 	mkdir -p "$work/gdata" "$work/rdata"
 	if [ "$1" = off ]; then
-		"$work/gantry" peer --bind 127.0.0.1 --port "$GPORT" "${gtls[@]}" 2>"$work/gantry.log" &
+		"${spin[@]}" "$work/gantry" peer --bind 127.0.0.1 --port "$GPORT" "${gtls[@]}" 2>"$work/gantry.log" &
 		gpid=$!
-		redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly no \
+		"${spin[@]}" redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly no \
 			--dir "$work/rdata" "${rtls[@]}" >"$work/redis.log" 2>&1 &
 		rpid=$!
 	else
-		"$work/gantry" peer --bind 127.0.0.1 --port "$GPORT" --data-dir "$work/gdata" \
+		"${spin[@]}" "$work/gantry" peer --bind 127.0.0.1 --port "$GPORT" --data-dir "$work/gdata" \
 			--appendfsync "$1" "${gtls[@]}" 2>"$work/gantry.log" &
 		gpid=$!
-		redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly yes \
+		"${spin[@]}" redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly yes \
 			--appendfsync "$1" --dir "$work/rdata" "${rtls[@]}" >"$work/redis.log" 2>&1 &
 		rpid=$!
 	fi
@@ -113,7 +134,15 @@ stop_servers() {
 # the script of the evalsha test
 SCRIPT="return redis.call('incr', KEYS[1])"
 
-# bench PORT P TEST: one redis-benchmark run; prints "rps,p99"
+# cpu_ticks PID: the user and system CPU time of a process, all its
+# threads, in clock ticks
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+hz=$(getconf CLK_TCK)
+
+# bench PORT P TEST: one redis-benchmark run; prints "rps,p99,cpu" (cpu:
+# the server's CPU microseconds per request over the run)
 bench() {
 	redis-cli -h 127.0.0.1 -p "$1" flushall >/dev/null
 	local port=$1
@@ -128,7 +157,7 @@ bench() {
 	publish)
 		# one subscriber, so every message is delivered (bounded: the
 		# subscriber ends with the test)
-		redis-cli -h 127.0.0.1 -p "$1" subscribe bench >/dev/null &
+		"${cpin[@]}" redis-cli -h 127.0.0.1 -p "$1" subscribe bench >/dev/null &
 		subpid=$!
 		sleep 0.2
 		cmd=(publish bench "message-of-some-bytes")
@@ -137,19 +166,27 @@ bench() {
 		cmd=(xadd bench-stream '*' field "value-of-some-bytes")
 		;;
 	esac
+	local pid=$rpid
+	[ "$1" = "$GPORT" ] && pid=$gpid
+	local t0 out t1
+	t0=$(cpu_ticks "$pid")
 	# CSV: "test","rps","avg","min","p50","p95","p99","max"
-	redis-benchmark -h 127.0.0.1 -p "$port" "${btls[@]}" -n "$N" -c "$C" -P "$2" --csv "${cmd[@]}" |
-		tail -n 1 | tr -d '"' | cut -d, -f2,7
+	out=$("${cpin[@]}" redis-benchmark -h 127.0.0.1 -p "$port" "${btls[@]}" -n "$N" -c "$C" -P "$2" --csv "${cmd[@]}" |
+		tail -n 1 | tr -d '"' | cut -d, -f2,7)
+	t1=$(cpu_ticks "$pid")
+	echo "$out,$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$N" 'BEGIN { printf "%.3f", d / hz * 1e6 / n }')"
 	if [ "$3" = publish ]; then
 		kill "$subpid" 2>/dev/null || true
 		wait "$subpid" 2>/dev/null || true
 	fi
 }
 
-# best RUNS: the highest rps and the lowest p99 of several runs ("rps,p99"
-# lines on stdin), to see through a machine shared with other work
+# best RUNS: the highest rps, the lowest p99 and the lowest CPU per
+# request of several runs ("rps,p99,cpu" lines on stdin), to see through a
+# machine shared with other work
 best() {
-	awk -F, 'NR == 1 || $1 > r { r = $1 } NR == 1 || $2 < p { p = $2 } END { printf "%s,%s", r, p }'
+	awk -F, 'NR == 1 || $1 > r { r = $1 } NR == 1 || $2 < p { p = $2 } NR == 1 || $3 < c { c = $3 }
+		END { printf "%s,%s,%s", r, p, c }'
 }
 
 # mass insertion: PIPE_KEYS SETs through redis-cli --pipe into each server
@@ -197,12 +234,14 @@ for mode in $MODES; do
 done
 
 echo
-echo "gantry vs redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): -n $N -c $C, best of $REPEAT, 127.0.0.1, TLS=$TLS"
-printf '%-9s %-3s %-6s %11s %11s %7s %9s %9s %7s\n' persist P test gantry_rps redis_rps rps_x gantry_p99 redis_p99 p99_x
-# fields: mode, P, test, gantry rps, gantry p99, redis rps, redis p99
+echo "gantry vs redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): -n $N -c $C, best of $REPEAT, 127.0.0.1, TLS=$TLS, PIN=$PIN"
+printf '%-9s %-3s %-6s %11s %11s %7s %9s %9s %7s %8s %8s %7s\n' persist P test gantry_rps redis_rps rps_x gantry_p99 redis_p99 p99_x g_cpu r_cpu cpu_x
+# fields: mode, P, test, gantry rps, gantry p99, gantry cpu, redis rps, redis p99, redis cpu
 awk -F, '{
-	rx = ($6 > 0) ? $4 / $6 : 0
-	px = ($7 > 0) ? $5 / $7 : 0
-	printf "%-9s %-3s %-6s %11.0f %11.0f %6.2fx %9.3f %9.3f %6.2fx\n", $1, $2, $3, $4, $6, rx, $5, $7, px
+	rx = ($7 > 0) ? $4 / $7 : 0
+	px = ($8 > 0) ? $5 / $8 : 0
+	cx = ($9 > 0) ? $6 / $9 : 0
+	printf "%-9s %-3s %-6s %11.0f %11.0f %6.2fx %9.3f %9.3f %6.2fx %8.3f %8.3f %6.2fx\n", $1, $2, $3, $4, $7, rx, $5, $8, px, $6, $9, cx
 }' "$results"
-echo "(rps_x = gantry/redis throughput, higher is better; p99_x = gantry/redis p99 latency in ms, lower is better)"
+echo "(rps_x = gantry/redis throughput, higher is better; p99_x = gantry/redis p99 latency in ms, lower is better;"
+echo " g_cpu, r_cpu = the server's CPU microseconds per request, cpu_x = gantry/redis, lower is better)"
