@@ -271,11 +271,9 @@ func (l *eventLoop) epollWait(events []syscall.EpollEvent) (int, error) {
 		return pollNow(l.epfd, events)
 	}
 	if !noPwait2.Load() {
-		r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT2, uintptr(l.epfd),
-			uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)),
-			uintptr(unsafe.Pointer(&l.waitTS)), 0, 0)
+		r, e := epollPwait2(l.epfd, events, &l.waitTS)
 		if e == 0 {
-			return int(r), nil
+			return r, nil
 		}
 		// ENOSYS: a kernel before 5.11; EPERM: a seccomp profile that
 		// does not know the call (a container runtime's older default)
@@ -294,6 +292,15 @@ func (l *eventLoop) epollWait(events []syscall.EpollEvent) (int, error) {
 
 // noPwait2 is set once epoll_pwait2 answered ENOSYS or EPERM.
 var noPwait2 atomic.Bool
+
+// epollPwait2 is the epoll_pwait2 system call; a variable so that a test
+// can refuse it as a kernel or a seccomp profile would.
+var epollPwait2 = func(epfd int, events []syscall.EpollEvent, ts *syscall.Timespec) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT2, uintptr(epfd),
+		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)),
+		uintptr(unsafe.Pointer(ts)), 0, 0)
+	return int(r), e
+}
 
 // resumeClients runs the input of clients that stopped to send their
 // replies (procOut), once the socket took enough of them; one whose socket
