@@ -107,6 +107,10 @@ type Script struct {
 	Flags Flags
 	fn    *lua.LFunction
 	name  string // "f_" + SHA, the name errors give
+	// straight: the script runs each of its instructions at most once
+	// and can reach no other Lua code (straightLine), so it runs without
+	// the kill context's check before every instruction
+	straight bool
 	// Stats are kept by the caller: what earlier runs showed.
 	Stats RunStats
 }
@@ -171,6 +175,12 @@ type Engine struct {
 	args [][]byte
 	// keys and argv are the KEYS and ARGV tables of EVAL scripts (Run)
 	keys, argv argsTable
+	// exposed is set once a script got a metatable through which the
+	// libraries' own tables or the metatable of strings can be changed
+	// (getmetatable): from then on a later script's library call or
+	// string method may be Lua code, and every script of this engine
+	// runs with the kill context's check
+	exposed bool
 }
 
 // ErrNoScript is EvalSHA's error for an unknown SHA1.
@@ -233,7 +243,7 @@ func (e *Engine) Load(body string) (*Script, error) {
 	// LUA_COMPAT_VARARG) builds it an `arg` table with a hash part on
 	// every call; scripts get their arguments from KEYS and ARGV
 	fn.Proto.IsVarArg &^= lua.VarArgNeedsArg
-	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn, name: "f_" + sha}
+	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn, name: "f_" + sha, straight: straightLine(fn.Proto)}
 	e.scripts[sha] = s
 	e.scriptsMem += scriptMem(s)
 	return s, nil
@@ -253,6 +263,51 @@ func assignsGlobals(p *lua.FunctionProto) bool {
 		}
 	}
 	return false
+}
+
+// straightGlobals are the globals a straight-line script may read: none
+// of them is or leads to Lua code (loadstring, _G, getfenv and
+// getmetatable do: they are left out), so the only Lua code such a script
+// runs is its own; the Go functions it calls run Lua code only when
+// given a Lua function, and it has none to give.
+var straightGlobals = map[string]bool{
+	"redis": true, "KEYS": true, "ARGV": true, "cjson": true, "cmsgpack": true, "bit": true,
+	"string": true, "math": true, "table": true, "tonumber": true, "tostring": true, "type": true,
+	"unpack": true, "select": true, "next": true, "pairs": true, "ipairs": true, "assert": true,
+	"error": true, "pcall": true, "xpcall": true, "rawequal": true, "rawget": true, "rawset": true,
+	"setmetatable": true, "_VERSION": true,
+}
+
+// straightLine reports whether a chunk runs each of its instructions at
+// most once and nothing but them: no jump backwards, no loop, no
+// function defined in it, and only straightGlobals read. Such a chunk
+// ends after at most len(p.Code) instructions plus the Go functions it
+// calls, so it needs no check of the kill context between instructions
+// (a kill is still seen by redis.call and when it returns: call).
+func straightLine(p *lua.FunctionProto) bool {
+	if len(p.FunctionPrototypes) > 0 {
+		return false
+	}
+	for _, inst := range p.Code {
+		switch int(inst >> 26) {
+		case lua.OP_CLOSURE, lua.OP_FORLOOP, lua.OP_FORPREP, lua.OP_TFORLOOP:
+			return false
+		case lua.OP_JMP:
+			if int(inst&0x3ffff)-0x1ffff < 0 { // sBx: a jump backwards
+				return false
+			}
+		case lua.OP_GETGLOBAL:
+			bx := int(inst & 0x3ffff)
+			if bx >= len(p.Constants) {
+				return false
+			}
+			name, ok := p.Constants[bx].(lua.LString)
+			if !ok || !straightGlobals[string(name)] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Local returns this engine's compiled copy of a script that another
@@ -371,7 +426,7 @@ func (e *Engine) Run(s *Script, inv *Invocation, w *resp.Writer) {
 	}
 	e.keys.fill(e, "KEYS", inv.Keys)
 	e.argv.fill(e, "ARGV", inv.Argv)
-	e.call(s.fn, inv, w, "@user_script", nil)
+	e.callMode(s.fn, inv, w, "@user_script", nil, s.straight && !e.exposed)
 }
 
 // argsTable is the KEYS or ARGV table of EVAL scripts. It is refilled
@@ -437,6 +492,14 @@ func bytesTable(L *lua.LState, items [][]byte) *lua.LTable {
 // format: the message, then " script: <name>, on <source>:<line>." when
 // the place is known.
 func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source string, args []lua.LValue) {
+	e.callMode(fn, inv, w, source, args, false)
+}
+
+// callMode is call; straight runs fn without the kill context (gopher-lua
+// selects on its Done channel before every instruction otherwise): fn
+// must be a straightLine chunk, which cannot run long between two
+// checks of the context, redis.call's and the one when it returns.
+func (e *Engine) callMode(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source string, args []lua.LValue, straight bool) {
 	L := e.L
 	if inv.Resp == 0 {
 		inv.Resp = 2
@@ -447,8 +510,10 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 	e.inv = inv
 	inv.ErrorCounted = false
 	defer func() { e.inv = nil }()
-	L.SetContext(inv.Ctx)
-	defer L.RemoveContext()
+	if !straight {
+		L.SetContext(inv.Ctx)
+		defer L.RemoveContext()
+	}
 	top := L.GetTop()
 	L.Push(fn)
 	for _, a := range args {
@@ -469,6 +534,13 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 	}
 	ret := L.Get(-1)
 	L.SetTop(top)
+	// killed in a Go function it called (string.rep of a large count, a
+	// command that took long): with the context the next instruction
+	// would have stopped it
+	if straight && inv.Ctx.Err() != nil {
+		w.Error("ERR Script killed by user with SCRIPT KILL...")
+		return
+	}
 	if t, ok := ret.(*lua.LTable); ok {
 		inv.ErrorCounted = counted(t)
 	}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-project/gantry/internal/resp"
 )
@@ -204,6 +205,91 @@ func TestKill(t *testing.T) {
 		if !strings.Contains(string(w.B), "killed by user") {
 			t.Errorf("%s: got %q", body, w.B)
 		}
+	}
+}
+
+// TestStraightLine: the scripts that run without the kill context's
+// check before every instruction are those that can run nothing but
+// their own instructions, each once.
+func TestStraightLine(t *testing.T) {
+	e := New()
+	defer e.Close()
+	for _, tc := range []struct {
+		body     string
+		straight bool
+	}{
+		{"return redis.call('incr', KEYS[1])", true},
+		{"local v = redis.call('get', KEYS[1]) if v then return v end return ARGV[1]", true},
+		{"return pcall(redis.call, 'get', 'k')", true},
+		{"return cjson.encode({a = tonumber(ARGV[1]) or 0})", true},
+		{"#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", true},
+		{"while true do end", false},
+		{"repeat local x = 1 until false", false},
+		{"for i = 1, 2 do end", false},
+		{"for k, v in pairs(KEYS) do end", false},
+		{"local f = function() return 1 end return f()", false},
+		{"return loadstring('return 1')()", false},
+		{"return _G.redis.call('get', 'k')", false},
+		{"return getfenv(1)", false},
+		{"return getmetatable('')", false},
+		{"x = 1", true}, // refused by the read-only view's Go function
+	} {
+		sc, err := e.Load(tc.body)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.body, err)
+		}
+		if sc.straight != tc.straight {
+			t.Errorf("%q: straight %v, want %v", tc.body, sc.straight, tc.straight)
+		}
+	}
+}
+
+// TestKillStraight: a straight-line script runs without the context's
+// check between instructions, and is still killed: by redis.call, by
+// the check when it returns, and, once a script could have put Lua code
+// behind a library function or a string method (getmetatable), by the
+// check before every instruction again.
+func TestKillStraight(t *testing.T) {
+	for _, tc := range []struct {
+		name, setup, body string
+	}{
+		{"redis.call", "", "return redis.call('incr', KEYS[1])"},
+		{"no call", "", "return string.rep('x', 3)"},
+		{"pcall", "", "local ok = pcall(redis.call, 'incr', 'k') return 'done'"},
+		{"string method", "getmetatable('').__index = function() while true do end end", "return ('x'):len()"},
+		{"library function", "getmetatable(redis).__index.call = function() while true do end end", "return redis.call('incr', KEYS[1])"},
+		{"string library", "getmetatable('').__index.len = function() while true do end end", "return string.len('x')"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := New()
+			defer e.Close()
+			if tc.setup != "" {
+				run(t, e, tc.setup, 2, nil, nil)
+			}
+			sc, err := e.Load(tc.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sc.straight {
+				t.Fatalf("%q is not straight", tc.body)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			done := make(chan string, 1)
+			go func() {
+				w := resp.Writer{Proto: 2}
+				e.Run(sc, &Invocation{Caller: &echoCaller{}, Ctx: ctx, Keys: [][]byte{[]byte("k")}}, &w)
+				done <- string(w.B)
+			}()
+			select {
+			case got := <-done:
+				if !strings.Contains(got, "killed by user") {
+					t.Errorf("got %q", got)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the killed script still runs") // (its goroutine is left behind)
+			}
+		})
 	}
 }
 
