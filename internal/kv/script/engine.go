@@ -111,6 +111,10 @@ type Script struct {
 	// and can reach no other Lua code (straightLine), so it runs without
 	// the kill context's check before every instruction
 	straight bool
+	// pure: straight, and writes to no table it did not make (no
+	// SETTABLE, no rawset, setmetatable or table library): a run leaves
+	// KEYS and ARGV as it found them (argsTable.clean need not look)
+	pure bool
 	// Stats are kept by the caller: what earlier runs showed.
 	Stats RunStats
 }
@@ -181,6 +185,9 @@ type Engine struct {
 	// string method may be Lua code, and every script of this engine
 	// runs with the kill context's check
 	exposed bool
+	// argsTouched: the last Lua code run here may have changed KEYS or
+	// ARGV (anything but a pure script's run)
+	argsTouched bool
 }
 
 // ErrNoScript is EvalSHA's error for an unknown SHA1.
@@ -244,6 +251,7 @@ func (e *Engine) Load(body string) (*Script, error) {
 	// every call; scripts get their arguments from KEYS and ARGV
 	fn.Proto.IsVarArg &^= lua.VarArgNeedsArg
 	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn, name: "f_" + sha, straight: straightLine(fn.Proto)}
+	s.pure = s.straight && !writesTables(fn.Proto)
 	e.scripts[sha] = s
 	e.scriptsMem += scriptMem(s)
 	return s, nil
@@ -308,6 +316,27 @@ func straightLine(p *lua.FunctionProto) bool {
 		}
 	}
 	return true
+}
+
+// writesTables reports whether a straight-line chunk may write to a table
+// it did not make: a SETTABLE, or a read of rawset, setmetatable or the
+// table library (the other functions of straightGlobals write to no
+// table they are given).
+func writesTables(p *lua.FunctionProto) bool {
+	for _, inst := range p.Code {
+		switch int(inst >> 26) {
+		case lua.OP_SETTABLE, lua.OP_SETTABLEKS:
+			return true
+		case lua.OP_GETGLOBAL:
+			if bx := int(inst & 0x3ffff); bx < len(p.Constants) {
+				switch p.Constants[bx].String() {
+				case "rawset", "setmetatable", "table":
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // Local returns this engine's compiled copy of a script that another
@@ -424,8 +453,12 @@ func (e *Engine) Run(s *Script, inv *Invocation, w *resp.Writer) {
 	if inv.Name == "" {
 		inv.Name = s.name
 	}
-	e.keys.fill(e, "KEYS", inv.Keys)
-	e.argv.fill(e, "ARGV", inv.Argv)
+	// after a pure script's run the tables are as fill left them; a
+	// library function may be Lua code once exposed
+	touched := e.argsTouched || e.exposed
+	e.keys.fill(e, "KEYS", inv.Keys, touched)
+	e.argv.fill(e, "ARGV", inv.Argv, touched)
+	e.argsTouched = !s.pure
 	e.callMode(s.fn, inv, w, "@user_script", nil, s.straight && !e.exposed)
 }
 
@@ -444,8 +477,10 @@ type argsTable struct {
 // one is let go after its run.
 const argsTableMax = 1024
 
-func (a *argsTable) fill(e *Engine, name string, items [][]byte) {
-	if a.t == nil || !a.clean() {
+// fill refills the table with items; touched: the last run may have
+// changed it (what clean looks at).
+func (a *argsTable) fill(e *Engine, name string, items [][]byte, touched bool) {
+	if a.t == nil || a.n > argsTableMax || touched && !a.clean() {
 		a.t = e.L.CreateTable(len(items), 0)
 		a.n = 0
 		e.globals.RawSetString(name, a.t)
@@ -469,7 +504,7 @@ func (a *argsTable) fill(e *Engine, name string, items [][]byte) {
 // clean reports whether the table holds nothing but what fill put in
 // (its items may have been changed: the next fill sets them all).
 func (a *argsTable) clean() bool {
-	if a.t.Metatable != lua.LNil || a.n > argsTableMax {
+	if a.t.Metatable != lua.LNil {
 		return false
 	}
 	after := lua.LNil // Next(nil) is the first key
@@ -492,6 +527,7 @@ func bytesTable(L *lua.LState, items [][]byte) *lua.LTable {
 // format: the message, then " script: <name>, on <source>:<line>." when
 // the place is known.
 func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source string, args []lua.LValue) {
+	e.argsTouched = true
 	e.callMode(fn, inv, w, source, args, false)
 }
 

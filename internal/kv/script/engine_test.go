@@ -2,6 +2,7 @@ package script
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -414,15 +415,48 @@ func TestArgsTablesFreshPerRun(t *testing.T) {
 		{"error mid-run", "KEYS.x = 1; table.insert(ARGV, 'e'); error('boom')", []string{"k"}, []string{"v"}, "1:1:nil:k|1:1:nil:v"},
 		{"more items", "return 1", []string{"k", "l", "m", "n"}, []string{"v", "w", "x"}, "4:4:nil:k,l,m,n|3:3:nil:v,w,x"},
 	}
+	// a pure script (one that writes to no table it did not make) is
+	// given the tables without a look at them after a pure run: a run of
+	// one between the change and the probe, and one as the probe
+	const pureProbe = `return tostring(#KEYS) .. ':' .. tostring(KEYS[1]) .. ':' .. tostring(KEYS[4]) .. ':' ..
+		tostring(KEYS.x) .. ':' .. tostring(KEYS.y) .. '|' .. tostring(#ARGV) .. ':' .. tostring(ARGV[5]) .. ':' .. tostring(ARGV.y)`
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			for _, middle := range []string{"", "return KEYS[1]"} {
+				e := New()
+				run(t, e, tc.change, 2, []string{"a", "b", "c"}, []string{"x", "y"})
+				if middle != "" {
+					run(t, e, middle, 2, []string{"a", "b", "c"}, []string{"x", "y"})
+				}
+				got := run(t, e, probe, 2, tc.keys, tc.argv)
+				want := "$" + strconv.Itoa(len(tc.want)) + "\r\n" + tc.want + "\r\n"
+				if got != want {
+					t.Errorf("after %q, %q: got %q, want %q", tc.change, middle, got, want)
+				}
+				e.Close()
+			}
 			e := New()
 			defer e.Close()
+			if sc, _ := e.Load(pureProbe); !sc.pure {
+				t.Fatal("the probe is not pure")
+			}
 			run(t, e, tc.change, 2, []string{"a", "b", "c"}, []string{"x", "y"})
-			got := run(t, e, probe, 2, tc.keys, tc.argv)
-			want := "$" + strconv.Itoa(len(tc.want)) + "\r\n" + tc.want + "\r\n"
-			if got != want {
-				t.Errorf("after %q: got %q, want %q", tc.change, got, want)
+			first := func(items []string) string {
+				if len(items) == 0 {
+					return "nil"
+				}
+				return items[0]
+			}
+			wantPure := fmt.Sprintf("%d:%s:nil:nil:nil|%d:nil:nil", len(tc.keys), first(tc.keys), len(tc.argv))
+			if len(tc.keys) >= 4 {
+				wantPure = fmt.Sprintf("%d:%s:%s:nil:nil|%d:nil:nil", len(tc.keys), first(tc.keys), tc.keys[3], len(tc.argv))
+			}
+			for i := 0; i < 2; i++ { // after the change, then after itself
+				got := run(t, e, pureProbe, 2, tc.keys, tc.argv)
+				want := "$" + strconv.Itoa(len(wantPure)) + "\r\n" + wantPure + "\r\n"
+				if got != want {
+					t.Errorf("pure probe %d after %q: got %q, want %q", i, tc.change, got, want)
+				}
 			}
 		})
 	}
