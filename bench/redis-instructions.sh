@@ -17,7 +17,8 @@
 #   names of redis-benchmark -t, and publish, xadd and evalsha (a cached
 #   script that INCRs a random key) as in redis-compare.sh), N (requests,
 #   default 200000), P (pipeline, default 16), PORT (default 16390),
-#   SERVERS ("gantry redis").
+#   SERVERS ("gantry redis"), GANTRY (a gantry binary to count instead of
+#   one built from this tree, built with symbols).
 # Needs: go, valgrind, redis-server, redis-benchmark, redis-cli.
 set -euo pipefail
 
@@ -43,7 +44,11 @@ cleanup() {
 trap cleanup EXIT
 
 # with symbols (make build strips them)
-(cd "$root" && go build -o "$work/gantry" ./cmd/gantry)
+if [ -n "${GANTRY:-}" ]; then
+	cp "$GANTRY" "$work/gantry"
+else
+	(cd "$root" && go build -o "$work/gantry" ./cmd/gantry)
+fi
 
 # count SERVER TEST: prints the instructions per request
 count() {
