@@ -521,6 +521,12 @@ func (s *Server) busyRefusal(cmd *command.Command) string {
 
 // scriptKeys parses "numkeys key... arg..." at Args[2].
 func scriptKeys(c *Client) (keys, argv [][]byte, ok bool) {
+	// call took the keys from these arguments with the command's key
+	// spec (NumKeysAt(2)), which gives them only for a valid numkeys
+	// above 0: numkeys is not parsed again
+	if n := len(c.Keys); n > 0 && n <= len(c.Args)-3 {
+		return c.Args[3 : 3+n], c.Args[3+n:], true
+	}
 	n, ok := command.ParseInt(c.Args[2])
 	if !ok {
 		if strings.HasPrefix(c.Cmd.Name, "fcall") {
@@ -1278,6 +1284,8 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		return refuse(errScriptStopped)
 	}
 	fake.Args = args // call sets fake.Now to the run's time (batchNow)
+	// fake.Keys are args' (GetKeys above)
+	fake.keysReady = true
 	start := monoNow()
 	s.call(fake, cmd, false)
 	st := s.scriptCmdStats(cmd, args)
