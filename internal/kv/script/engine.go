@@ -183,7 +183,9 @@ type Engine struct {
 	// libraries' own tables or the metatable of strings can be changed
 	// (getmetatable): from then on a later script's library call or
 	// string method may be Lua code, and every script of this engine
-	// runs with the kill context's check
+	// runs with the kill context's check. (Redis's debug library, which
+	// this engine does not load, would be another such way in: loading it
+	// means setting this flag from its metatable functions too.)
 	exposed bool
 	// argsTouched: the last Lua code run here may have changed KEYS or
 	// ARGV (anything but a pure script's run)
