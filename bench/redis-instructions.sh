@@ -5,16 +5,20 @@
 # move (bench/redis-compare.sh's throughput does, by +-20 % per test).
 #
 # For each test and server: start the server under callgrind (the peer
-# with GODEBUG=asyncpreemptoff=1), send a warm-up of 20,000 requests,
+# with GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off: valgrind 3.19 stops on
+# Go's preemption signals, and on RDTSCP, which Go's runtime reads when
+# one of its locks is contended), send a warm-up of 20,000 requests,
 # zero the counters, run redis-benchmark -n N -c 50 -P P, dump, and print
 # the instructions of that run divided by N. Kernel time (the read and
 # write system calls) is not counted.
 #
 # Usage: bench/redis-instructions.sh            (from the repository root)
 # Environment: TESTS (default get,incr,lpush,hset,zadd,publish,xadd; the
-#   names of redis-benchmark -t, publish and xadd as in redis-compare.sh),
-#   N (requests, default 200000), P (pipeline, default 16), PORT (default
-#   16390), SERVERS ("gantry redis").
+#   names of redis-benchmark -t, and publish, xadd and evalsha (a cached
+#   script that INCRs a random key) as in redis-compare.sh), N (requests,
+#   default 200000), P (pipeline, default 16), PORT (default 16390),
+#   SERVERS ("gantry redis"), GANTRY (a gantry binary to count instead of
+#   one built from this tree, built with symbols).
 # Needs: go, valgrind, redis-server, redis-benchmark, redis-cli.
 set -euo pipefail
 
@@ -40,14 +44,18 @@ cleanup() {
 trap cleanup EXIT
 
 # with symbols (make build strips them)
-(cd "$root" && go build -o "$work/gantry" ./cmd/gantry)
+if [ -n "${GANTRY:-}" ]; then
+	cp "$GANTRY" "$work/gantry"
+else
+	(cd "$root" && go build -o "$work/gantry" ./cmd/gantry)
+fi
 
 # count SERVER TEST: prints the instructions per request
 count() {
 	local out=$work/cg.$1.$2
 	mkdir -p "$work/data"
 	if [ "$1" = gantry ]; then
-		GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --callgrind-out-file="$out.%p" \
+		GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off valgrind --tool=callgrind --callgrind-out-file="$out.%p" \
 			"$work/gantry" peer --bind 127.0.0.1 --port "$PORT" 2>"$out.log" &
 	else
 		valgrind --tool=callgrind --callgrind-out-file="$out.%p" redis-server --bind 127.0.0.1 \
@@ -66,8 +74,12 @@ count() {
 		sleep 0.2
 	done
 	[ "$up" = 1 ] || { echo "redis-instructions: $1 does not answer on port $PORT" >&2; exit 1; }
+	redis-cli -h 127.0.0.1 -p "$PORT" flushall >/dev/null
 	local cmd=(-t "$2")
 	case "$2" in
+	evalsha)
+		cmd=(-r 100000 evalsha "$(redis-cli -h 127.0.0.1 -p "$PORT" script load "return redis.call('incr', KEYS[1])")" 1 "key:__rand_int__")
+		;;
 	publish)
 		redis-cli -h 127.0.0.1 -p "$PORT" subscribe bench >/dev/null &
 		subpid=$!
@@ -78,7 +90,6 @@ count() {
 		cmd=(xadd bench-stream '*' field "value-of-some-bytes")
 		;;
 	esac
-	redis-cli -h 127.0.0.1 -p "$PORT" flushall >/dev/null
 	redis-benchmark -h 127.0.0.1 -p "$PORT" -n 20000 -c 50 -P "$P" -q "${cmd[@]}" >/dev/null
 	callgrind_control -z "$vpid" >/dev/null 2>&1
 	redis-benchmark -h 127.0.0.1 -p "$PORT" -n "$N" -c 50 -P "$P" -q "${cmd[@]}" >/dev/null

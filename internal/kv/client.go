@@ -56,6 +56,10 @@ type Client struct {
 	// command is refused before it waits (its ACL changed meanwhile...)
 	blockCancel func()
 
+	// keysReady: Keys are those of Args already (a script's command,
+	// whose keys the script checked): call does not take them again
+	keysReady bool
+
 	name     string
 	libName  string
 	libVer   string
@@ -562,7 +566,11 @@ func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
 	} else {
 		c.Now = s.nowMs()
 	}
-	c.Keys = cmd.GetKeys(c.Args, c.Keys[:0])
+	if c.keysReady { // the caller took them from c.Args already
+		c.keysReady = false
+	} else {
+		c.Keys = cmd.GetKeys(c.Args, c.Keys[:0])
+	}
 	if cmd.Has(command.SelfLock) {
 		if !c.replicaAdmits(cmd) {
 			return

@@ -213,7 +213,11 @@ func (s *Server) functionStats(x *command.Ctx) {
 	se := &s.script
 	x.W.Map(2)
 	x.W.BulkString("running_script")
-	if r := se.oldestRun(); r != nil && r.function {
+	r := se.oldestRun()
+	if r != nil {
+		defer r.unpin()
+	}
+	if r != nil && r.function {
 		x.W.Map(3)
 		x.W.BulkString("name")
 		x.W.BulkString(r.name)

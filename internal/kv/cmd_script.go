@@ -114,9 +114,12 @@ type scriptEngine struct {
 }
 
 // runningScript is a script running now (SCRIPT KILL, FUNCTION STATS).
+// A runner reuses the one of its last run (scriptRunner.spare) unless
+// another goroutine may still read it: those read it pinned (pinCur,
+// pinBusy), and busyRun may point to it.
 type runningScript struct {
 	name     string
-	function bool
+	function bool          // set when it is made: a reused one keeps it
 	args     [][]byte      // the command, for FUNCTION STATS
 	start    time.Duration // monoNow when it started
 	kill     *killCtx
@@ -130,7 +133,44 @@ type runningScript struct {
 	// runDone when it returned (a late timer then changes nothing)
 	state atomic.Int32
 	stop  atomic.Int32
+	// pins counts the readers of other goroutines (pinCur, pinBusy)
+	pins atomic.Int32
 }
+
+// pinCur returns the run r runs now, pinned (its fields stay as they are
+// until unpin), nil if none. A run that ended between the two loads may
+// have been reused for the runner's next run: then the second load is
+// that run, published after its fields were written.
+func (r *scriptRunner) pinCur() *runningScript {
+	run := r.cur.Load()
+	if run == nil {
+		return nil
+	}
+	run.pins.Add(1)
+	if r.cur.Load() != run {
+		run.unpin()
+		return nil
+	}
+	return run
+}
+
+// pinBusy returns the run marked busy, pinned, nil if none. A runner
+// does not reuse a run busyRun points to, and the watchdog marks a run
+// only while it holds it pinned.
+func (se *scriptEngine) pinBusy() *runningScript {
+	run := se.busyRun.Load()
+	if run == nil {
+		return nil
+	}
+	run.pins.Add(1)
+	if se.busyRun.Load() != run || run.done.Load() {
+		run.unpin()
+		return nil
+	}
+	return run
+}
+
+func (run *runningScript) unpin() { run.pins.Add(-1) }
 
 const (
 	runClean int32 = iota
@@ -241,6 +281,10 @@ type scriptRunner struct {
 	// allowed is the last command its scripts called that scripts may
 	// call (the noscript table is a map lookup)
 	allowed *command.Command
+	// spare is the runningScript of the last run when no other goroutine
+	// can read it any more: the next run reuses it (one allocation less
+	// per run)
+	spare *runningScript
 }
 
 // global returns the global numbers (command.GlobalShard) of shards of
@@ -316,7 +360,7 @@ func (se *scriptEngine) watchRuns(now, threshold time.Duration) bool {
 	defer se.runMu.Unlock()
 	running := false
 	for _, r := range se.runners {
-		run := r.cur.Load()
+		run := r.pinCur()
 		if run == nil {
 			continue
 		}
@@ -333,6 +377,7 @@ func (se *scriptEngine) watchRuns(now, threshold time.Duration) bool {
 				se.busyRun.Store(run)
 			}
 		}
+		run.unpin()
 	}
 	return running
 }
@@ -476,6 +521,12 @@ func (s *Server) busyRefusal(cmd *command.Command) string {
 
 // scriptKeys parses "numkeys key... arg..." at Args[2].
 func scriptKeys(c *Client) (keys, argv [][]byte, ok bool) {
+	// call took the keys from these arguments with the command's key
+	// spec (NumKeysAt(2)), which gives them only for a valid numkeys
+	// above 0: numkeys is not parsed again
+	if n := len(c.Keys); n > 0 && n <= len(c.Args)-3 {
+		return c.Args[3 : 3+n], c.Args[3+n:], true
+	}
 	n, ok := command.ParseInt(c.Args[2])
 	if !ok {
 		if strings.HasPrefix(c.Cmd.Name, "fcall") {
@@ -859,9 +910,18 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	if j.start = 0; start == 0 {
 		start = monoNow()
 	}
-	run := &runningScript{kill: r.kill, args: j.cmdArgs, start: start, inline: inline, allowOOM: j.allowOOM}
+	run := r.spare
+	r.spare = nil
+	if run == nil || run.function != (j.fn != nil) {
+		run = &runningScript{function: j.fn != nil}
+	}
+	run.kill, run.args, run.start, run.inline, run.allowOOM = r.kill, j.cmdArgs, start, inline, j.allowOOM
+	run.wrote.Store(false)
+	run.done.Store(false)
+	run.state.Store(runClean)
+	run.stop.Store(stopNone)
 	if j.fn != nil {
-		run.name, run.function = j.fn.Name, true
+		run.name = j.fn.Name
 	} else {
 		run.name = sc.SHA
 	}
@@ -906,6 +966,12 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	}
 	stopped := run.state.Swap(runDone) == runStopped
 	se.end(r, run)
+	// unpublished (end), read by no other goroutine and not marked busy:
+	// the next run may reuse it (a reader that pins it from now on finds
+	// it withdrawn, or published again for that run)
+	if run.pins.Load() == 0 && se.busyRun.Load() != run {
+		r.spare = run
+	}
 	stop := stopNone
 	if stopped {
 		stop = run.stop.Load()
@@ -1031,7 +1097,7 @@ func (se *scriptEngine) end(r *scriptRunner, run *runningScript) {
 }
 
 // busy returns the script running longer than busy-reply-threshold, nil
-// if none.
+// if none (only its function field may be read: pinBusy).
 func (se *scriptEngine) busy() *runningScript {
 	r := se.busyRun.Load()
 	if r == nil || r.done.Load() {
@@ -1041,17 +1107,26 @@ func (se *scriptEngine) busy() *runningScript {
 }
 
 // oldestRun is the script SCRIPT KILL and FUNCTION STATS see: the busy
-// one, or else the one running longest.
+// one, or else the one running longest; pinned (the caller unpins it).
 func (se *scriptEngine) oldestRun() *runningScript {
-	if r := se.busy(); r != nil {
+	if r := se.pinBusy(); r != nil {
 		return r
 	}
 	se.runMu.Lock()
 	defer se.runMu.Unlock()
 	var oldest *runningScript
 	for _, r := range se.runners {
-		if run := r.cur.Load(); run != nil && (oldest == nil || run.start < oldest.start) {
+		run := r.pinCur()
+		if run == nil {
+			continue
+		}
+		if oldest == nil || run.start < oldest.start {
+			if oldest != nil {
+				oldest.unpin()
+			}
 			oldest = run
+		} else {
+			run.unpin()
 		}
 	}
 	return oldest
@@ -1209,6 +1284,8 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 		return refuse(errScriptStopped)
 	}
 	fake.Args = args // call sets fake.Now to the run's time (batchNow)
+	// fake.Keys are args' (GetKeys above)
+	fake.keysReady = true
 	start := monoNow()
 	s.call(fake, cmd, false)
 	st := s.scriptCmdStats(cmd, args)
@@ -1505,6 +1582,9 @@ func (s *Server) busyRefusalAll() string {
 // killScript is SCRIPT KILL (function false) and FUNCTION KILL.
 func (c *Client) killScript(function bool) {
 	r := c.srv.script.oldestRun()
+	if r != nil {
+		defer r.unpin()
+	}
 	switch {
 	case r == nil:
 		c.W.Error("NOTBUSY No scripts in execution right now.")

@@ -54,6 +54,57 @@ func TestEvalshaClientCache(t *testing.T) {
 	}
 }
 
+// TestRunningScriptReuse: a runner reuses the runningScript of its last
+// run (no allocation per run), unless another goroutine (SCRIPT KILL,
+// FUNCTION STATS, the watchdog) still holds it pinned: it then makes a
+// new one, and the pinned one keeps what it showed.
+func TestRunningScriptReuse(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		keepPin bool
+	}{{"unpinned", false}, {"pinned", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startServer(t, func(c *Config) { c.EventLoops = 1 })
+			se := &e.srv.script
+			ctx := context.Background()
+			runner := e.client(2)
+			done := make(chan error, 1)
+			go func() { done <- runner.Eval(ctx, "while true do end", nil).Err() }()
+			var run *runningScript
+			waitUntil(t, "the script runs", func() bool { run = se.oldestRun(); return run != nil })
+			seq := run.seq
+			if !tc.keepPin {
+				run.unpin()
+			}
+			e.run([]step{{"script kill", "OK"}})
+			if err := <-done; err == nil || !strings.Contains(err.Error(), "killed by user") {
+				t.Fatalf("killed script: %v", err)
+			}
+			// the one runner made, taken from the pool: its last run is over
+			spare := func() *runningScript {
+				r := se.runner(e.srv, false)
+				defer se.release(r)
+				return r.spare
+			}
+			if got := spare(); (got == run) == tc.keepPin {
+				t.Fatalf("spare %p, the killed run %p", got, run)
+			}
+			if err := runner.Eval(ctx, "return 1", nil).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if got := spare(); got == nil || (got == run) == tc.keepPin {
+				t.Fatalf("after another run: spare %p, the killed run %p", got, run)
+			}
+			if tc.keepPin {
+				if run.seq != seq || !run.done.Load() {
+					t.Errorf("the pinned run was reused: seq %d -> %d, done %v", seq, run.seq, run.done.Load())
+				}
+				run.unpin()
+			}
+		})
+	}
+}
+
 // TestScriptRunsAfterKill checks that a runner whose script was killed
 // runs the next scripts to their end: its kill channel is fresh again.
 func TestScriptRunsAfterKill(t *testing.T) {
@@ -61,6 +112,7 @@ func TestScriptRunsAfterKill(t *testing.T) {
 	t.Cleanup(func() {
 		if r := e.srv.script.oldestRun(); r != nil {
 			r.kill.cancel(r.seq)
+			r.unpin()
 		}
 	})
 	ctx := context.Background()
@@ -68,7 +120,13 @@ func TestScriptRunsAfterKill(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		done := make(chan error, 1)
 		go func() { done <- runner.Eval(ctx, "local n = 0 while true do n = n + 1 end", nil).Err() }()
-		waitUntil(t, "the script runs", func() bool { return e.srv.script.oldestRun() != nil })
+		waitUntil(t, "the script runs", func() bool {
+			r := e.srv.script.oldestRun()
+			if r != nil {
+				r.unpin()
+			}
+			return r != nil
+		})
 		e.run([]step{{"script kill", "OK"}})
 		if err := <-done; err == nil || !strings.Contains(err.Error(), "killed by user") {
 			t.Fatalf("killed script: %v", err)

@@ -131,6 +131,7 @@ func TestScriptBusyKill(t *testing.T) {
 			t.Cleanup(func() { // a failed test leaves its script looping: stop it before the server closes
 				if r := e.srv.script.oldestRun(); r != nil {
 					r.kill.cancel(r.seq)
+					r.unpin()
 				}
 			})
 			ctx := context.Background()
@@ -168,6 +169,7 @@ func TestScriptBusyKill(t *testing.T) {
 			// closing the server, which cancels nothing: stop it here
 			r := e.srv.script.oldestRun()
 			r.kill.cancel(r.seq)
+			r.unpin()
 			<-done
 		})
 	}

@@ -107,6 +107,14 @@ type Script struct {
 	Flags Flags
 	fn    *lua.LFunction
 	name  string // "f_" + SHA, the name errors give
+	// straight: the script runs each of its instructions at most once
+	// and can reach no other Lua code (straightLine), so it runs without
+	// the kill context's check before every instruction
+	straight bool
+	// pure: straight, and writes to no table it did not make (no
+	// SETTABLE, no rawset, setmetatable or table library): a run leaves
+	// KEYS and ARGV as it found them (argsTable.clean need not look)
+	pure bool
 	// Stats are kept by the caller: what earlier runs showed.
 	Stats RunStats
 }
@@ -171,6 +179,17 @@ type Engine struct {
 	args [][]byte
 	// keys and argv are the KEYS and ARGV tables of EVAL scripts (Run)
 	keys, argv argsTable
+	// exposed is set once a script got a metatable through which the
+	// libraries' own tables or the metatable of strings can be changed
+	// (getmetatable): from then on a later script's library call or
+	// string method may be Lua code, and every script of this engine
+	// runs with the kill context's check. (Redis's debug library, which
+	// this engine does not load, would be another such way in: loading it
+	// means setting this flag from its metatable functions too.)
+	exposed bool
+	// argsTouched: the last Lua code run here may have changed KEYS or
+	// ARGV (anything but a pure script's run)
+	argsTouched bool
 }
 
 // ErrNoScript is EvalSHA's error for an unknown SHA1.
@@ -233,7 +252,8 @@ func (e *Engine) Load(body string) (*Script, error) {
 	// LUA_COMPAT_VARARG) builds it an `arg` table with a hash part on
 	// every call; scripts get their arguments from KEYS and ARGV
 	fn.Proto.IsVarArg &^= lua.VarArgNeedsArg
-	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn, name: "f_" + sha}
+	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn, name: "f_" + sha, straight: straightLine(fn.Proto)}
+	s.pure = s.straight && !writesTables(fn.Proto)
 	e.scripts[sha] = s
 	e.scriptsMem += scriptMem(s)
 	return s, nil
@@ -250,6 +270,72 @@ func assignsGlobals(p *lua.FunctionProto) bool {
 	for _, sub := range p.FunctionPrototypes {
 		if assignsGlobals(sub) {
 			return true
+		}
+	}
+	return false
+}
+
+// straightGlobals are the globals a straight-line script may read: none
+// of them is or leads to Lua code (loadstring, _G, getfenv and
+// getmetatable do: they are left out), so the only Lua code such a script
+// runs is its own; the Go functions it calls run Lua code only when
+// given a Lua function, and it has none to give.
+var straightGlobals = map[string]bool{
+	"redis": true, "KEYS": true, "ARGV": true, "cjson": true, "cmsgpack": true, "bit": true,
+	"string": true, "math": true, "table": true, "tonumber": true, "tostring": true, "type": true,
+	"unpack": true, "select": true, "next": true, "pairs": true, "ipairs": true, "assert": true,
+	"error": true, "pcall": true, "xpcall": true, "rawequal": true, "rawget": true, "rawset": true,
+	"setmetatable": true, "_VERSION": true,
+}
+
+// straightLine reports whether a chunk runs each of its instructions at
+// most once and nothing but them: no jump backwards, no loop, no
+// function defined in it, and only straightGlobals read. Such a chunk
+// ends after at most len(p.Code) instructions plus the Go functions it
+// calls, so it needs no check of the kill context between instructions
+// (a kill is still seen by redis.call and when it returns: call).
+func straightLine(p *lua.FunctionProto) bool {
+	if len(p.FunctionPrototypes) > 0 {
+		return false
+	}
+	for _, inst := range p.Code {
+		switch int(inst >> 26) {
+		case lua.OP_CLOSURE, lua.OP_FORLOOP, lua.OP_FORPREP, lua.OP_TFORLOOP:
+			return false
+		case lua.OP_JMP:
+			if int(inst&0x3ffff)-0x1ffff < 0 { // sBx: a jump backwards
+				return false
+			}
+		case lua.OP_GETGLOBAL:
+			bx := int(inst & 0x3ffff)
+			if bx >= len(p.Constants) {
+				return false
+			}
+			name, ok := p.Constants[bx].(lua.LString)
+			if !ok || !straightGlobals[string(name)] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// writesTables reports whether a straight-line chunk may write to a table
+// it did not make: a SETTABLE, or a read of rawset, setmetatable or the
+// table library (the other functions of straightGlobals write to no
+// table they are given).
+func writesTables(p *lua.FunctionProto) bool {
+	for _, inst := range p.Code {
+		switch int(inst >> 26) {
+		case lua.OP_SETTABLE, lua.OP_SETTABLEKS:
+			return true
+		case lua.OP_GETGLOBAL:
+			if bx := int(inst & 0x3ffff); bx < len(p.Constants) {
+				switch p.Constants[bx].String() {
+				case "rawset", "setmetatable", "table":
+					return true
+				}
+			}
 		}
 	}
 	return false
@@ -369,9 +455,13 @@ func (e *Engine) Run(s *Script, inv *Invocation, w *resp.Writer) {
 	if inv.Name == "" {
 		inv.Name = s.name
 	}
-	e.keys.fill(e, "KEYS", inv.Keys)
-	e.argv.fill(e, "ARGV", inv.Argv)
-	e.call(s.fn, inv, w, "@user_script", nil)
+	// after a pure script's run the tables are as fill left them; a
+	// library function may be Lua code once exposed
+	touched := e.argsTouched || e.exposed
+	e.keys.fill(e, "KEYS", inv.Keys, touched)
+	e.argv.fill(e, "ARGV", inv.Argv, touched)
+	e.argsTouched = !s.pure
+	e.callMode(s.fn, inv, w, "@user_script", nil, s.straight && !e.exposed)
 }
 
 // argsTable is the KEYS or ARGV table of EVAL scripts. It is refilled
@@ -389,8 +479,10 @@ type argsTable struct {
 // one is let go after its run.
 const argsTableMax = 1024
 
-func (a *argsTable) fill(e *Engine, name string, items [][]byte) {
-	if a.t == nil || !a.clean() {
+// fill refills the table with items; touched: the last run may have
+// changed it (what clean looks at).
+func (a *argsTable) fill(e *Engine, name string, items [][]byte, touched bool) {
+	if a.t == nil || a.n > argsTableMax || touched && !a.clean() {
 		a.t = e.L.CreateTable(len(items), 0)
 		a.n = 0
 		e.globals.RawSetString(name, a.t)
@@ -414,7 +506,7 @@ func (a *argsTable) fill(e *Engine, name string, items [][]byte) {
 // clean reports whether the table holds nothing but what fill put in
 // (its items may have been changed: the next fill sets them all).
 func (a *argsTable) clean() bool {
-	if a.t.Metatable != lua.LNil || a.n > argsTableMax {
+	if a.t.Metatable != lua.LNil {
 		return false
 	}
 	after := lua.LNil // Next(nil) is the first key
@@ -437,6 +529,15 @@ func bytesTable(L *lua.LState, items [][]byte) *lua.LTable {
 // format: the message, then " script: <name>, on <source>:<line>." when
 // the place is known.
 func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source string, args []lua.LValue) {
+	e.argsTouched = true
+	e.callMode(fn, inv, w, source, args, false)
+}
+
+// callMode is call; straight runs fn without the kill context (gopher-lua
+// selects on its Done channel before every instruction otherwise): fn
+// must be a straightLine chunk, which cannot run long between two
+// checks of the context, redis.call's and the one when it returns.
+func (e *Engine) callMode(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source string, args []lua.LValue, straight bool) {
 	L := e.L
 	if inv.Resp == 0 {
 		inv.Resp = 2
@@ -447,8 +548,10 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 	e.inv = inv
 	inv.ErrorCounted = false
 	defer func() { e.inv = nil }()
-	L.SetContext(inv.Ctx)
-	defer L.RemoveContext()
+	if !straight {
+		L.SetContext(inv.Ctx)
+		defer L.RemoveContext()
+	}
 	top := L.GetTop()
 	L.Push(fn)
 	for _, a := range args {
@@ -469,6 +572,13 @@ func (e *Engine) call(fn *lua.LFunction, inv *Invocation, w *resp.Writer, source
 	}
 	ret := L.Get(-1)
 	L.SetTop(top)
+	// killed in a Go function it called (string.rep of a large count, a
+	// command that took long): with the context the next instruction
+	// would have stopped it
+	if straight && inv.Ctx.Err() != nil {
+		w.Error("ERR Script killed by user with SCRIPT KILL...")
+		return
+	}
 	if t, ok := ret.(*lua.LTable); ok {
 		inv.ErrorCounted = counted(t)
 	}

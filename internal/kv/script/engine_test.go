@@ -2,9 +2,11 @@ package script
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-project/gantry/internal/resp"
 )
@@ -207,6 +209,91 @@ func TestKill(t *testing.T) {
 	}
 }
 
+// TestStraightLine: the scripts that run without the kill context's
+// check before every instruction are those that can run nothing but
+// their own instructions, each once.
+func TestStraightLine(t *testing.T) {
+	e := New()
+	defer e.Close()
+	for _, tc := range []struct {
+		body     string
+		straight bool
+	}{
+		{"return redis.call('incr', KEYS[1])", true},
+		{"local v = redis.call('get', KEYS[1]) if v then return v end return ARGV[1]", true},
+		{"return pcall(redis.call, 'get', 'k')", true},
+		{"return cjson.encode({a = tonumber(ARGV[1]) or 0})", true},
+		{"#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", true},
+		{"while true do end", false},
+		{"repeat local x = 1 until false", false},
+		{"for i = 1, 2 do end", false},
+		{"for k, v in pairs(KEYS) do end", false},
+		{"local f = function() return 1 end return f()", false},
+		{"return loadstring('return 1')()", false},
+		{"return _G.redis.call('get', 'k')", false},
+		{"return getfenv(1)", false},
+		{"return getmetatable('')", false},
+		{"x = 1", true}, // refused by the read-only view's Go function
+	} {
+		sc, err := e.Load(tc.body)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.body, err)
+		}
+		if sc.straight != tc.straight {
+			t.Errorf("%q: straight %v, want %v", tc.body, sc.straight, tc.straight)
+		}
+	}
+}
+
+// TestKillStraight: a straight-line script runs without the context's
+// check between instructions, and is still killed: by redis.call, by
+// the check when it returns, and, once a script could have put Lua code
+// behind a library function or a string method (getmetatable), by the
+// check before every instruction again.
+func TestKillStraight(t *testing.T) {
+	for _, tc := range []struct {
+		name, setup, body string
+	}{
+		{"redis.call", "", "return redis.call('incr', KEYS[1])"},
+		{"no call", "", "return string.rep('x', 3)"},
+		{"pcall", "", "local ok = pcall(redis.call, 'incr', 'k') return 'done'"},
+		{"string method", "getmetatable('').__index = function() while true do end end", "return ('x'):len()"},
+		{"library function", "getmetatable(redis).__index.call = function() while true do end end", "return redis.call('incr', KEYS[1])"},
+		{"string library", "getmetatable('').__index.len = function() while true do end end", "return string.len('x')"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := New()
+			defer e.Close()
+			if tc.setup != "" {
+				run(t, e, tc.setup, 2, nil, nil)
+			}
+			sc, err := e.Load(tc.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sc.straight {
+				t.Fatalf("%q is not straight", tc.body)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			done := make(chan string, 1)
+			go func() {
+				w := resp.Writer{Proto: 2}
+				e.Run(sc, &Invocation{Caller: &echoCaller{}, Ctx: ctx, Keys: [][]byte{[]byte("k")}}, &w)
+				done <- string(w.B)
+			}()
+			select {
+			case got := <-done:
+				if !strings.Contains(got, "killed by user") {
+					t.Errorf("got %q", got)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the killed script still runs") // (its goroutine is left behind)
+			}
+		})
+	}
+}
+
 // TestFunctions loads, calls, lists, dumps and restores libraries.
 func TestFunctions(t *testing.T) {
 	e := New()
@@ -328,15 +415,48 @@ func TestArgsTablesFreshPerRun(t *testing.T) {
 		{"error mid-run", "KEYS.x = 1; table.insert(ARGV, 'e'); error('boom')", []string{"k"}, []string{"v"}, "1:1:nil:k|1:1:nil:v"},
 		{"more items", "return 1", []string{"k", "l", "m", "n"}, []string{"v", "w", "x"}, "4:4:nil:k,l,m,n|3:3:nil:v,w,x"},
 	}
+	// a pure script (one that writes to no table it did not make) is
+	// given the tables without a look at them after a pure run: a run of
+	// one between the change and the probe, and one as the probe
+	const pureProbe = `return tostring(#KEYS) .. ':' .. tostring(KEYS[1]) .. ':' .. tostring(KEYS[4]) .. ':' ..
+		tostring(KEYS.x) .. ':' .. tostring(KEYS.y) .. '|' .. tostring(#ARGV) .. ':' .. tostring(ARGV[5]) .. ':' .. tostring(ARGV.y)`
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			for _, middle := range []string{"", "return KEYS[1]"} {
+				e := New()
+				run(t, e, tc.change, 2, []string{"a", "b", "c"}, []string{"x", "y"})
+				if middle != "" {
+					run(t, e, middle, 2, []string{"a", "b", "c"}, []string{"x", "y"})
+				}
+				got := run(t, e, probe, 2, tc.keys, tc.argv)
+				want := "$" + strconv.Itoa(len(tc.want)) + "\r\n" + tc.want + "\r\n"
+				if got != want {
+					t.Errorf("after %q, %q: got %q, want %q", tc.change, middle, got, want)
+				}
+				e.Close()
+			}
 			e := New()
 			defer e.Close()
+			if sc, _ := e.Load(pureProbe); !sc.pure {
+				t.Fatal("the probe is not pure")
+			}
 			run(t, e, tc.change, 2, []string{"a", "b", "c"}, []string{"x", "y"})
-			got := run(t, e, probe, 2, tc.keys, tc.argv)
-			want := "$" + strconv.Itoa(len(tc.want)) + "\r\n" + tc.want + "\r\n"
-			if got != want {
-				t.Errorf("after %q: got %q, want %q", tc.change, got, want)
+			first := func(items []string) string {
+				if len(items) == 0 {
+					return "nil"
+				}
+				return items[0]
+			}
+			wantPure := fmt.Sprintf("%d:%s:nil:nil:nil|%d:nil:nil", len(tc.keys), first(tc.keys), len(tc.argv))
+			if len(tc.keys) >= 4 {
+				wantPure = fmt.Sprintf("%d:%s:%s:nil:nil|%d:nil:nil", len(tc.keys), first(tc.keys), tc.keys[3], len(tc.argv))
+			}
+			for i := 0; i < 2; i++ { // after the change, then after itself
+				got := run(t, e, pureProbe, 2, tc.keys, tc.argv)
+				want := "$" + strconv.Itoa(len(wantPure)) + "\r\n" + wantPure + "\r\n"
+				if got != want {
+					t.Errorf("pure probe %d after %q: got %q, want %q", i, tc.change, got, want)
+				}
 			}
 		})
 	}

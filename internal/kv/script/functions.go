@@ -106,6 +106,7 @@ func (e *Engine) compileLibrary(code string) (*Library, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
 	L := e.L
+	e.argsTouched = true
 	L.SetContext(ctx)
 	top := L.GetTop()
 	L.Push(fn)

@@ -79,7 +79,14 @@ func (e *Engine) openLibs() {
 		case lua.LTNil, lua.LTBool, lua.LTNumber:
 			L.Push(lua.LNil)
 		default:
-			L.Push(L.GetMetatable(v))
+			mt := L.GetMetatable(v)
+			// the metatable of strings, or that of a read-only view (whose
+			// __index is the library's own table): what a script writes
+			// there changes what later scripts call (Engine.exposed)
+			if t, ok := mt.(*lua.LTable); ok && (v.Type() != lua.LTTable || e.readonly[t]) {
+				e.exposed = true
+			}
+			L.Push(mt)
 		}
 		return 1
 	}))
