@@ -179,14 +179,9 @@ type Engine struct {
 	args [][]byte
 	// keys and argv are the KEYS and ARGV tables of EVAL scripts (Run)
 	keys, argv argsTable
-	// exposed is set once a script got a metatable through which the
-	// libraries' own tables or the metatable of strings can be changed
-	// (getmetatable): from then on a later script's library call or
-	// string method may be Lua code, and every script of this engine
-	// runs with the kill context's check. (Redis's debug library, which
-	// this engine does not load, would be another such way in: loading it
-	// means setting this flag from its metatable functions too.)
-	exposed bool
+	// noMeta is what the metatable of a library's read-only view holds
+	// as __metatable: getmetatable answers nil for it
+	noMeta *lua.LTable
 	// argsTouched: the last Lua code run here may have changed KEYS or
 	// ARGV (anything but a pure script's run)
 	argsTouched bool
@@ -455,13 +450,12 @@ func (e *Engine) Run(s *Script, inv *Invocation, w *resp.Writer) {
 	if inv.Name == "" {
 		inv.Name = s.name
 	}
-	// after a pure script's run the tables are as fill left them; a
-	// library function may be Lua code once exposed
-	touched := e.argsTouched || e.exposed
-	e.keys.fill(e, "KEYS", inv.Keys, touched)
-	e.argv.fill(e, "ARGV", inv.Argv, touched)
+	// after a pure script's run the tables are as fill left them (the
+	// libraries it may call are Go functions no script can replace)
+	e.keys.fill(e, "KEYS", inv.Keys, e.argsTouched)
+	e.argv.fill(e, "ARGV", inv.Argv, e.argsTouched)
 	e.argsTouched = !s.pure
-	e.callMode(s.fn, inv, w, "@user_script", nil, s.straight && !e.exposed)
+	e.callMode(s.fn, inv, w, "@user_script", nil, s.straight)
 }
 
 // argsTable is the KEYS or ARGV table of EVAL scripts. It is refilled

@@ -80,11 +80,8 @@ func (e *Engine) openLibs() {
 			L.Push(lua.LNil)
 		default:
 			mt := L.GetMetatable(v)
-			// the metatable of strings, or that of a read-only view (whose
-			// __index is the library's own table): what a script writes
-			// there changes what later scripts call (Engine.exposed)
-			if t, ok := mt.(*lua.LTable); ok && (v.Type() != lua.LTTable || e.readonly[t]) {
-				e.exposed = true
+			if mt == lua.LValue(e.noMeta) { // a library's read-only view
+				mt = lua.LNil
 			}
 			L.Push(mt)
 		}
@@ -117,10 +114,20 @@ func (e *Engine) openLibs() {
 	}))
 
 	// read-only views of the libraries, then of the globals
+	e.noMeta = L.NewTable()
 	for _, name := range []string{"redis", "cjson", "cmsgpack", "bit", "string", "math", "table"} {
 		if t, ok := g.RawGetString(name).(*lua.LTable); ok {
 			g.RawSetString(name, e.readOnly(t, false))
 		}
+	}
+	// The metatable of strings: its __index, the string library, is the
+	// library's read-only view, and getmetatable('') answers a read-only
+	// view of the metatable. Redis 7.0 hands out both writable, so a
+	// script could put its own code behind every later script's string
+	// methods; later Redis releases closed that, and so does this.
+	if smt, ok := L.GetMetatable(lua.LString("")).(*lua.LTable); ok {
+		smt.RawSetString("__index", g.RawGetString("string"))
+		smt.RawSetString("__metatable", e.readOnly(smt, false))
 	}
 	e.globals = g
 	e.env = e.readOnly(g, true)
@@ -175,15 +182,23 @@ func (e *Engine) readOnly(t *lua.LTable, strict bool) *lua.LTable {
 		shown.RawSetString("__index", missing)
 		shown.RawSetString("__newindex", mt.RawGetString("__newindex"))
 	}
-	// getmetatable returns a read-only view of the metatable itself
+	L.SetMetatable(proxy, mt)
+	e.readonly[proxy] = true
+	if !strict {
+		// getmetatable answers nil for a library, as Redis's read-only
+		// tables have no metatable; the metatable itself (whose __index is
+		// the library's own table) stays out of scripts' reach
+		mt.RawSetString("__metatable", e.noMeta)
+		return proxy
+	}
+	// getmetatable(_G) answers a read-only view of the metatable scripts
+	// are shown (Redis's suite writes to it and expects the refusal)
 	mtView := L.NewTable()
 	mtViewMeta := L.NewTable()
 	mtViewMeta.RawSetString("__index", shown)
 	mtViewMeta.RawSetString("__newindex", mt.RawGetString("__newindex"))
 	L.SetMetatable(mtView, mtViewMeta)
 	mt.RawSetString("__metatable", mtView)
-	L.SetMetatable(proxy, mt)
-	e.readonly[proxy] = true
 	e.readonly[mtView] = true
 	return proxy
 }
