@@ -273,10 +273,7 @@ func (s *Stream) freeEffort() int {
 }
 
 func (s *Stream) release() {
-	for _, c := range s.entries.chunks {
-		clear(c.items)
-	}
-	clear(s.entries.chunks)
+	clear(s.entries.chunks) // a chunk's items and data hold no pointers
 	for _, g := range s.groups {
 		g.pel.Clear(false)
 		for _, c := range g.consumers {

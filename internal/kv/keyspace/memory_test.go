@@ -112,6 +112,31 @@ func TestMemoryEstimate(t *testing.T) {
 			}
 			ks.AddLocked(k, Hashes.NewEntry(h))
 		}},
+		{"streams-5", 20000, func(ks *Keyspace, k []byte) {
+			s := NewStream()
+			for i := 0; i < 5; i++ {
+				s.Append(StreamID{Ms: uint64(i + 1)}, [][]byte{[]byte("field"), val(i)}, DefaultNodeLimits)
+			}
+			ks.AddLocked(k, Streams.NewEntry(s))
+		}},
+		{"streams-100000", 3, func(ks *Keyspace, k []byte) {
+			s := NewStream()
+			for i := 0; i < 100000; i++ {
+				s.Append(StreamID{Ms: uint64(i + 1)}, [][]byte{[]byte("field"), []byte("value-of-some-bytes")}, DefaultNodeLimits)
+			}
+			ks.AddLocked(k, Streams.NewEntry(s))
+		}},
+		{"streams-xdel-trim", 3, func(ks *Keyspace, k []byte) {
+			s := NewStream()
+			for i := 0; i < 100000; i++ {
+				s.Append(StreamID{Ms: uint64(i + 1)}, [][]byte{[]byte("f"), val(i), []byte("g"), val(i)}, DefaultNodeLimits)
+			}
+			for i := 0; i < 100000; i += 3 {
+				s.Delete(StreamID{Ms: uint64(i + 1)})
+			}
+			s.Trim(TrimArgs{MaxLen: true, N: 40000})
+			ks.AddLocked(k, Streams.NewEntry(s))
+		}},
 		{"zsets-100", 1000, func(ks *Keyspace, k []byte) {
 			z := NewZSet()
 			for i := 0; i < 100; i++ {

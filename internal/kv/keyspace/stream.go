@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
+	"unsafe"
 )
 
 // Streams is the value type of Redis streams (XADD ...).
@@ -68,7 +69,8 @@ func (a StreamID) String() string { return string(a.AppendTo(nil)) }
 
 // StreamEntry is an entry of a stream: its ID and its fields and values,
 // encoded as uvarint(pairs) then uvarint(len) bytes for each field and
-// value, so an entry is one allocation.
+// value. data aliases the stream's chunk, whose bytes are never changed
+// in place, so an entry stays valid after the stream changes.
 type StreamEntry struct {
 	ID   StreamID
 	data []byte
@@ -97,21 +99,6 @@ func (e StreamEntry) Fields(fn func(f, v []byte)) {
 	}
 }
 
-// encodeFields encodes fields and values (alternating) as an entry's data.
-func encodeFields(fv [][]byte) []byte {
-	size := binary.MaxVarintLen64
-	for _, x := range fv {
-		size += binary.MaxVarintLen64 + len(x)
-	}
-	b := make([]byte, 0, size)
-	b = binary.AppendUvarint(b, uint64(len(fv)/2))
-	for _, x := range fv {
-		b = binary.AppendUvarint(b, uint64(len(x)))
-		b = append(b, x...)
-	}
-	return b[:len(b):len(b)]
-}
-
 // streamNode mirrors one listpack node of Redis's stream: Redis trims with
 // "~" and LIMIT by whole nodes and reports the node count in XINFO, so a
 // stream keeps the boundaries Redis would have (a node is full after
@@ -138,7 +125,7 @@ type Stream struct {
 	maxDeleted   StreamID
 	entriesAdded int64
 	groups       map[string]*StreamGroup
-	dataBytes    int // bytes of entry data, for Size
+	fieldBytes   int // the nodes' field names (fieldsFootprint), for Size
 }
 
 // NewStream returns an empty stream.
@@ -254,13 +241,12 @@ func (s *Stream) Append(id StreamID, fv [][]byte, lim NodeLimits) {
 		}
 		s.nodes = append(s.nodes, streamNode{master: id, fields: fields, head: head})
 		n = &s.nodes[len(s.nodes)-1]
+		s.fieldBytes += n.fieldsFootprint()
 	}
 	n.bytes += n.entrySize(id, fv)
 	n.live++
 	n.last = id
-	data := encodeFields(fv)
-	s.entries.ReplaceOrInsert(StreamEntry{ID: id, data: data})
-	s.dataBytes += len(data)
+	s.entries.Append(id, fv)
 	s.lastID = id
 	s.entriesAdded++
 }
@@ -393,23 +379,16 @@ func (s *Stream) markDeleted(i int) {
 	n.live--
 	n.deleted++
 	if n.live == 0 {
-		s.nodes = append(s.nodes[:i], s.nodes[i+1:]...)
+		s.dropNodes(i, i+1)
 	}
-}
-
-func (s *Stream) remove(e StreamEntry) {
-	s.entries.Delete(e)
-	s.dataBytes -= len(e.data)
 }
 
 // Delete removes entry id (XDEL) and reports whether it existed; it
 // updates the largest deleted ID.
 func (s *Stream) Delete(id StreamID) bool {
-	e, ok := s.entries.Get(StreamEntry{ID: id})
-	if !ok {
+	if _, ok := s.entries.Delete(StreamEntry{ID: id}); !ok {
 		return false
 	}
-	s.remove(e)
 	if i := s.nodeOf(id); i >= 0 {
 		s.markDeleted(i)
 	}
@@ -448,24 +427,17 @@ func (s *Stream) Trim(a TrimArgs) int64 {
 		} else {
 			whole = n.last.Less(a.MinID)
 		}
-		if whole {
-			var victims []StreamEntry
-			s.Range(n.master, n.last, false, func(e StreamEntry) bool {
-				victims = append(victims, e)
-				return true
-			})
-			for _, e := range victims {
-				s.remove(e)
-			}
-			s.nodes = s.nodes[1:]
-			deleted += int64(len(victims))
+		if whole { // the first node's entries are the stream's first ones
+			deleted += int64(s.entries.DeleteThrough(n.last))
+			s.dropNodes(0, 1)
 			continue
 		}
 		if a.Approx {
 			break
 		}
 		// exact: delete the node's entries up to the bound, keep the node
-		var victims []StreamEntry
+		var victims int
+		var through StreamID
 		left := int64(s.Len())
 		s.Range(n.master, n.last, false, func(e StreamEntry) bool {
 			if a.MaxLen {
@@ -475,18 +447,19 @@ func (s *Stream) Trim(a TrimArgs) int64 {
 			} else if !e.ID.Less(a.MinID) {
 				return false
 			}
-			victims = append(victims, e)
+			victims++
+			through = e.ID
 			left--
 			return true
 		})
-		for _, e := range victims {
-			s.remove(e)
-			n.live--
-			n.deleted++
+		if victims > 0 {
+			s.entries.DeleteThrough(through)
 		}
-		deleted += int64(len(victims))
+		n.live -= victims
+		n.deleted += victims
+		deleted += int64(victims)
 		if n.live == 0 { // not reachable: the whole-node case covers it
-			s.nodes = s.nodes[1:]
+			s.dropNodes(0, 1)
 		}
 		break
 	}
@@ -505,15 +478,51 @@ func (s *Stream) Memory() int64 { return int64(s.Size()) }
 // Size estimates the value's memory in bytes (entries, nodes, groups and
 // their pending entries), for memory accounting.
 func (s *Stream) Size() int {
-	const entryOverhead = 48 // its slot in a chunk (or a B-tree) and its share of the chunk
-	sz := 96 + s.dataBytes + s.Len()*entryOverhead + len(s.nodes)*96
+	const pelItemSize = 48 // a pending entry's slot in a B-tree (its share of a node)
+	sz := streamHeader + s.entries.bytes + cap(s.nodes)*streamNodeSize + s.fieldBytes
 	for name, g := range s.groups {
-		sz += 96 + len(name) + g.pel.Len()*(entryOverhead+40)
+		sz += 96 + len(name) + g.pel.Len()*(pelItemSize+40)
 		for cn, c := range g.consumers {
-			sz += 80 + len(cn) + c.pel.Len()*entryOverhead
+			sz += 80 + len(cn) + c.pel.Len()*pelItemSize
 		}
 	}
 	return sz
+}
+
+// streamHeader is the Stream and its streamEntries; streamNodeSize a
+// streamNode in the nodes array.
+const (
+	streamHeader   = 96 + 48
+	streamNodeSize = int(unsafe.Sizeof(streamNode{}))
+)
+
+// fieldsFootprint estimates the heap of a node's field names: the array
+// and a copy of each, rounded up as small allocations are.
+func (n *streamNode) fieldsFootprint() int {
+	sz := roundAlloc(cap(n.fields) * 24)
+	for _, f := range n.fields {
+		sz += roundAlloc(len(f))
+	}
+	return sz
+}
+
+func roundAlloc(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return (n + 15) &^ 15
+}
+
+// dropNodes removes nodes [from, to).
+func (s *Stream) dropNodes(from, to int) {
+	for i := from; i < to; i++ {
+		s.fieldBytes -= s.nodes[i].fieldsFootprint()
+	}
+	if from == 0 {
+		s.nodes = s.nodes[to:]
+	} else {
+		s.nodes = append(s.nodes[:from], s.nodes[to:]...)
+	}
 }
 
 // RaxNodes returns the number of radix tree nodes Redis's stream would

@@ -1,9 +1,22 @@
 package keyspace
 
-import "slices"
+import (
+	"encoding/binary"
+	"math"
+	"slices"
+)
 
 // entryChunkMax is the most entries a chunk of a stream's entry list holds.
 const entryChunkMax = 128
+
+// chunkArenaMax is the most bytes of entry data a chunk holds: offsets
+// into it are 32-bit. A variable so tests can lower it.
+var chunkArenaMax = math.MaxUint32
+
+// arenaHintMax caps the capacity a new chunk's arena is given from the
+// chunk before it, so one chunk of big entries does not reserve as much
+// for the next entry, whatever its size.
+const arenaHintMax = 64 << 10
 
 // streamEntries holds a stream's entries in ID order, in chunks of at most
 // entryChunkMax entries: a sorted list of sorted arrays, close to Redis's
@@ -14,9 +27,81 @@ const entryChunkMax = 128
 type streamEntries struct {
 	chunks []*entryChunk
 	n      int
+	bytes  int // heap estimate of the chunks (Stream.Size)
 }
 
-type entryChunk struct{ items []StreamEntry }
+// entryChunk keeps its entries' encoded fields back to back in one byte
+// slice, as a listpack node does, and per entry only its ID and where its
+// data is: a million entries are a few thousand heap objects, and items
+// has no pointer, so the GC neither marks an object per entry nor scans
+// the items.
+//
+// The bytes of data below len(data) are never written again: an entry
+// handed out aliases them and stays valid whatever happens to the chunk
+// later. Appends write past len(data); compaction and splits copy into a
+// new slice; data is never shortened.
+type entryChunk struct {
+	items   []chunkItem
+	data    []byte
+	garbage int // bytes of data no item refers to (deleted or replaced entries)
+}
+
+type chunkItem struct {
+	id     StreamID
+	off, n uint32
+}
+
+// chunkItemSize is the size of a chunkItem; chunkOverhead the chunk's
+// header, its slot in chunks and the size-class rounding of both.
+const (
+	chunkItemSize = 24
+	chunkOverhead = 80
+)
+
+func (ch *entryChunk) entry(i int) StreamEntry {
+	it := ch.items[i]
+	end := it.off + it.n
+	return StreamEntry{ID: it.id, data: ch.data[it.off:end:end]}
+}
+
+func (ch *entryChunk) lastID() StreamID { return ch.items[len(ch.items)-1].id }
+
+// footprint estimates the chunk's heap bytes.
+func (ch *entryChunk) footprint() int {
+	return chunkOverhead + cap(ch.items)*chunkItemSize + cap(ch.data)
+}
+
+// live returns the bytes of data the items refer to.
+func (ch *entryChunk) live() int { return len(ch.data) - ch.garbage }
+
+// compact copies the live entries' data into a new slice of their size.
+func (ch *entryChunk) compact() {
+	data := make([]byte, 0, ch.live())
+	for i := range ch.items {
+		it := &ch.items[i]
+		off := len(data)
+		data = append(data, ch.data[it.off:it.off+it.n]...)
+		it.off = uint32(off)
+	}
+	ch.data, ch.garbage = data, 0
+}
+
+// newChunk returns a chunk of entries es (their data copied), which fit.
+func newChunk(es []StreamEntry, items int) *entryChunk {
+	size := 0
+	for _, e := range es {
+		size += len(e.data)
+	}
+	ch := &entryChunk{items: make([]chunkItem, 0, max(items, len(es))), data: make([]byte, 0, size)}
+	for _, e := range es {
+		ch.items = append(ch.items, chunkItem{id: e.ID, off: uint32(len(ch.data)), n: uint32(len(e.data))})
+		ch.data = append(ch.data, e.data...)
+	}
+	return ch
+}
+
+// fits reports whether entries of size bytes in all fit one chunk.
+func fits(n, size int) bool { return n <= entryChunkMax && size <= chunkArenaMax }
 
 func (l *streamEntries) last() *entryChunk { return l.chunks[len(l.chunks)-1] }
 
@@ -28,7 +113,7 @@ func (l *streamEntries) Min() (StreamEntry, bool) {
 	if l.n == 0 {
 		return StreamEntry{}, false
 	}
-	return l.chunks[0].items[0], true
+	return l.chunks[0].entry(0), true
 }
 
 // Max returns the last entry.
@@ -36,8 +121,8 @@ func (l *streamEntries) Max() (StreamEntry, bool) {
 	if l.n == 0 {
 		return StreamEntry{}, false
 	}
-	items := l.last().items
-	return items[len(items)-1], true
+	ch := l.last()
+	return ch.entry(len(ch.items) - 1), true
 }
 
 // seek returns the position of the first entry whose ID is id or after
@@ -46,8 +131,7 @@ func (l *streamEntries) seek(id StreamID) (ci, i int) {
 	lo, hi := 0, len(l.chunks)
 	for lo < hi { // the first chunk whose last entry is not before id
 		m := int(uint(lo+hi) >> 1)
-		items := l.chunks[m].items
-		if items[len(items)-1].ID.Less(id) {
+		if l.chunks[m].lastID().Less(id) {
 			lo = m + 1
 		} else {
 			hi = m
@@ -60,7 +144,7 @@ func (l *streamEntries) seek(id StreamID) (ci, i int) {
 	a, b := 0, len(items)
 	for a < b {
 		m := int(uint(a+b) >> 1)
-		if items[m].ID.Less(id) {
+		if items[m].id.Less(id) {
 			a = m + 1
 		} else {
 			b = m
@@ -72,7 +156,7 @@ func (l *streamEntries) seek(id StreamID) (ci, i int) {
 // find returns the position of entry id.
 func (l *streamEntries) find(id StreamID) (ci, i int, ok bool) {
 	ci, i = l.seek(id)
-	return ci, i, ci < len(l.chunks) && l.chunks[ci].items[i].ID == id
+	return ci, i, ci < len(l.chunks) && l.chunks[ci].items[i].id == id
 }
 
 // Get returns the entry with key's ID.
@@ -81,7 +165,7 @@ func (l *streamEntries) Get(key StreamEntry) (StreamEntry, bool) {
 	if !ok {
 		return StreamEntry{}, false
 	}
-	return l.chunks[ci].items[i], true
+	return l.chunks[ci].entry(i), true
 }
 
 // Has reports whether an entry has key's ID.
@@ -104,8 +188,9 @@ func (l *streamEntries) AscendGreaterOrEqual(pivot StreamEntry, fn func(StreamEn
 
 func (l *streamEntries) ascendFrom(ci, i int, fn func(StreamEntry) bool) {
 	for ; ci < len(l.chunks); ci, i = ci+1, 0 {
-		for _, e := range l.chunks[ci].items[i:] {
-			if !fn(e) {
+		ch := l.chunks[ci]
+		for ; i < len(ch.items); i++ {
+			if !fn(ch.entry(i)) {
 				return
 			}
 		}
@@ -128,48 +213,119 @@ func (l *streamEntries) DescendLessOrEqual(pivot StreamEntry, fn func(StreamEntr
 		}
 	}
 	for ; ci >= 0; ci-- {
-		items := l.chunks[ci].items
+		ch := l.chunks[ci]
 		if i < 0 {
-			i = len(items) - 1
+			i = len(ch.items) - 1
 		}
 		for ; i >= 0; i-- {
-			if !fn(items[i]) {
+			if !fn(ch.entry(i)) {
 				return
 			}
 		}
 	}
 }
 
-// ReplaceOrInsert adds e, or replaces the entry with its ID.
+// tail returns the chunk an entry of size bytes is appended to, a new one
+// when the last is full.
+func (l *streamEntries) tail(size int) *entryChunk {
+	if len(l.chunks) > 0 {
+		ch := l.last()
+		if len(ch.items) < entryChunkMax && len(ch.data)+size <= chunkArenaMax {
+			return ch
+		}
+		l.seal(ch)
+	}
+	ch := &entryChunk{}
+	if len(l.chunks) == 0 {
+		ch.items = make([]chunkItem, 0, 4) // a small stream stays small
+	} else {
+		// the chunk before is full: the next one likely holds as much
+		prev := l.last()
+		ch.items = make([]chunkItem, 0, entryChunkMax)
+		hint := min(prev.live()*entryChunkMax/len(prev.items), arenaHintMax, chunkArenaMax)
+		ch.data = make([]byte, 0, max(size, hint))
+	}
+	l.chunks = append(l.chunks, ch)
+	l.bytes += ch.footprint()
+	return ch
+}
+
+// seal gives back the spare capacity of a chunk no entry is appended to
+// any more, when it is worth a copy.
+func (l *streamEntries) seal(ch *entryChunk) {
+	if cap(ch.data)-ch.live() <= ch.live()/8 {
+		return
+	}
+	l.bytes -= ch.footprint()
+	ch.compact()
+	l.bytes += ch.footprint()
+}
+
+// Append adds an entry with fields and values fv (alternating), encoded
+// as StreamEntry's data, after the last entry (id is greater than every
+// ID).
+func (l *streamEntries) Append(id StreamID, fv [][]byte) {
+	size := fieldsSize(fv)
+	ch := l.tail(size)
+	before := ch.footprint()
+	off := len(ch.data)
+	ch.data = appendFields(slices.Grow(ch.data, size), fv)
+	ch.items = append(ch.items, chunkItem{id: id, off: uint32(off), n: uint32(len(ch.data) - off)})
+	l.bytes += ch.footprint() - before
+	l.n++
+}
+
+// ReplaceOrInsert adds e (its data copied), or replaces the entry with
+// its ID. Only tests insert before the last entry: a stream's IDs grow.
 func (l *streamEntries) ReplaceOrInsert(e StreamEntry) {
 	if last, ok := l.Max(); !ok || last.ID.Less(e.ID) { // an append: the usual case
-		if len(l.chunks) == 0 || len(l.last().items) == entryChunkMax {
-			c := 4 // a small stream stays small
-			if len(l.chunks) > 0 {
-				c = entryChunkMax
-			}
-			l.chunks = append(l.chunks, &entryChunk{items: make([]StreamEntry, 0, c)})
-		}
-		ch := l.last()
-		ch.items = append(ch.items, e)
+		ch := l.tail(len(e.data))
+		before := ch.footprint()
+		off := len(ch.data)
+		ch.data = append(ch.data, e.data...)
+		ch.items = append(ch.items, chunkItem{id: e.ID, off: uint32(off), n: uint32(len(e.data))})
+		l.bytes += ch.footprint() - before
 		l.n++
 		return
 	}
 	ci, i, ok := l.find(e.ID)
 	ch := l.chunks[ci] // ci is in range: e is before the last entry
+	es := make([]StreamEntry, 0, len(ch.items)+1)
+	for j := range ch.items {
+		es = append(es, ch.entry(j))
+	}
 	if ok {
-		ch.items[i] = e
-		return
+		es[i] = e
+	} else {
+		es = slices.Insert(es, i, e)
+		l.n++
 	}
-	ch.items = slices.Insert(ch.items, i, e)
-	l.n++
-	if len(ch.items) > entryChunkMax { // split it in halves
-		half := len(ch.items) / 2
-		next := &entryChunk{items: slices.Clone(ch.items[half:])}
-		clear(ch.items[half:])
-		ch.items = ch.items[:half]
-		l.chunks = slices.Insert(l.chunks, ci+1, next)
+	l.replaceChunk(ci, es)
+}
+
+// replaceChunk puts entries es in place of chunk ci, in as many chunks as
+// the limits need (halves, as a full chunk splits).
+func (l *streamEntries) replaceChunk(ci int, es []StreamEntry) {
+	l.bytes -= l.chunks[ci].footprint()
+	var out []*entryChunk
+	var split func(es []StreamEntry)
+	split = func(es []StreamEntry) {
+		size := 0
+		for _, e := range es {
+			size += len(e.data)
+		}
+		if fits(len(es), size) || len(es) == 1 {
+			out = append(out, newChunk(es, 0))
+			return
+		}
+		split(es[:len(es)/2])
+		split(es[len(es)/2:])
 	}
+	split(es)
+	for _, ch := range out {
+		l.bytes += ch.footprint()
+	}
+	l.chunks = slices.Insert(slices.Delete(l.chunks, ci, ci+1), ci, out...)
 }
 
 // Delete removes the entry with key's ID.
@@ -179,26 +335,111 @@ func (l *streamEntries) Delete(key StreamEntry) (StreamEntry, bool) {
 		return StreamEntry{}, false
 	}
 	ch := l.chunks[ci]
-	e := ch.items[i]
-	switch {
-	case len(ch.items) == 1:
-		l.chunks = slices.Delete(l.chunks, ci, ci+1)
-	case i == 0: // trimming: the chunk's array is dropped with the chunk
-		ch.items[0] = StreamEntry{}
+	e := ch.entry(i)
+	l.n--
+	if len(ch.items) == 1 {
+		l.dropChunks(ci, ci+1)
+		return e, true
+	}
+	before := ch.footprint()
+	if i == 0 { // trimming: the chunk's array is dropped with the chunk
 		ch.items = ch.items[1:]
-	default:
+	} else {
 		ch.items = slices.Delete(ch.items, i, i+1)
 	}
-	l.n--
+	ch.garbage += len(e.data)
+	l.collect(ch)
+	l.bytes += ch.footprint() - before
 	return e, true
 }
 
-// Clone returns a copy of the list; the entries' data is shared (it is
-// never changed in place).
+// collect compacts a chunk when most of its data is garbage: XDEL in the
+// middle of a stream, or a short stream trimmed as it grows, would keep
+// every deleted entry's bytes otherwise.
+func (l *streamEntries) collect(ch *entryChunk) {
+	if ch.garbage > len(ch.data)/2 {
+		ch.compact()
+	}
+}
+
+func (l *streamEntries) dropChunks(from, to int) {
+	for _, ch := range l.chunks[from:to] {
+		l.bytes -= ch.footprint()
+	}
+	l.chunks = slices.Delete(l.chunks, from, to)
+	if len(l.chunks) == 0 {
+		l.chunks = nil // let the backing array go
+	}
+}
+
+// DeleteThrough removes the entries up to id inclusive (the first ones:
+// trimming) and returns how many. Whole chunks go without a look at
+// their entries.
+func (l *streamEntries) DeleteThrough(id StreamID) int {
+	ci, i := l.seek(id)
+	if ci < len(l.chunks) && l.chunks[ci].items[i].id == id {
+		i++
+	}
+	if ci < len(l.chunks) && i == len(l.chunks[ci].items) {
+		ci, i = ci+1, 0
+	}
+	removed := 0
+	for _, ch := range l.chunks[:ci] {
+		removed += len(ch.items)
+	}
+	l.dropChunks(0, ci)
+	if i > 0 {
+		ch := l.chunks[0]
+		before := ch.footprint()
+		for _, it := range ch.items[:i] {
+			ch.garbage += int(it.n)
+		}
+		ch.items = ch.items[i:]
+		removed += i
+		l.collect(ch)
+		l.bytes += ch.footprint() - before
+	}
+	l.n -= removed
+	return removed
+}
+
+// Clone returns a copy of the list. The chunks' data is shared, clipped
+// to its length so that neither list appends into the other's entries
+// (and data below the length is never written).
 func (l *streamEntries) Clone() *streamEntries {
 	out := &streamEntries{chunks: make([]*entryChunk, len(l.chunks)), n: l.n}
 	for i, ch := range l.chunks {
-		out.chunks[i] = &entryChunk{items: slices.Clone(ch.items)}
+		out.chunks[i] = &entryChunk{items: slices.Clone(ch.items), data: slices.Clip(ch.data), garbage: ch.garbage}
+		out.bytes += out.chunks[i].footprint()
 	}
 	return out
+}
+
+// fieldsSize returns the size of fields and values fv encoded by
+// appendFields.
+func fieldsSize(fv [][]byte) int {
+	size := uvarintLen(uint64(len(fv) / 2))
+	for _, x := range fv {
+		size += uvarintLen(uint64(len(x))) + len(x)
+	}
+	return size
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// appendFields appends fields and values fv (alternating) encoded as an
+// entry's data.
+func appendFields(b []byte, fv [][]byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(fv)/2))
+	for _, x := range fv {
+		b = binary.AppendUvarint(b, uint64(len(x)))
+		b = append(b, x...)
+	}
+	return b
 }

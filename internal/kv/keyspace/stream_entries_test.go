@@ -1,6 +1,8 @@
 package keyspace
 
 import (
+	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -20,11 +22,11 @@ func TestStreamEntriesModel(t *testing.T) {
 			switch op := rng.IntN(10); {
 			case op < 4: // append, as XADD
 				next.Seq++
-				e := StreamEntry{ID: next, data: []byte{byte(step)}}
+				e := StreamEntry{ID: next, data: entryData(step)}
 				l.ReplaceOrInsert(e)
 				ref = append(ref, e)
 			case op < 5: // insert or replace anywhere
-				e := StreamEntry{ID: id(), data: []byte{byte(step)}}
+				e := StreamEntry{ID: id(), data: entryData(step)}
 				l.ReplaceOrInsert(e)
 				i, found := slices.BinarySearchFunc(ref, e.ID, func(a StreamEntry, b StreamID) int { return a.ID.Compare(b) })
 				if found {
@@ -87,12 +89,18 @@ func TestStreamEntriesModel(t *testing.T) {
 			if l.Len() != len(ref) {
 				t.Fatalf("seed %d step %d: Len %d, want %d", seed, step, l.Len(), len(ref))
 			}
+			if err := checkChunks(l); err != nil {
+				t.Fatalf("seed %d step %d: %v", seed, step, err)
+			}
 			mn, okMin := l.Min()
 			mx, okMax := l.Max()
 			if okMin != (len(ref) > 0) || okMax != (len(ref) > 0) ||
 				(len(ref) > 0 && (mn.ID != ref[0].ID || mx.ID != ref[len(ref)-1].ID)) {
 				t.Fatalf("seed %d step %d: Min/Max wrong", seed, step)
 			}
+		}
+		if err := sameEntries(l, ref); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
 		}
 		var all []StreamEntry
 		l.Clone().Ascend(func(e StreamEntry) bool { all = append(all, e); return true })
@@ -115,5 +123,227 @@ func BenchmarkStreamAppend(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		s.Append(StreamID{Ms: uint64(i/4 + 1), Seq: uint64(i % 4)}, fv, DefaultNodeLimits)
+	}
+}
+
+// entryData is the data of the step-th entry of a test: 1 to 40 bytes
+// that name the step.
+func entryData(step int) []byte {
+	return bytes.Repeat([]byte{byte(step), byte(step >> 8)}, 1+step%20)
+}
+
+// checkChunks checks the invariants of the chunks: none empty or over
+// the limits, IDs ascending, every item inside its chunk's data, the
+// garbage what the items leave of it and at most half of it, and the
+// heap estimate the sum of the chunks'.
+func checkChunks(l *streamEntries) error {
+	n, bytes := 0, 0
+	var prev StreamID
+	for ci, ch := range l.chunks {
+		if len(ch.items) == 0 || len(ch.items) > entryChunkMax {
+			return fmt.Errorf("chunk %d: %d entries", ci, len(ch.items))
+		}
+		used := 0
+		for i, it := range ch.items {
+			if (ci > 0 || i > 0) && !prev.Less(it.id) {
+				return fmt.Errorf("chunk %d: %v after %v", ci, it.id, prev)
+			}
+			prev = it.id
+			if int(it.off)+int(it.n) > len(ch.data) {
+				return fmt.Errorf("chunk %d: entry %v at %d+%d past %d bytes", ci, it.id, it.off, it.n, len(ch.data))
+			}
+			used += int(it.n)
+		}
+		if used+ch.garbage != len(ch.data) {
+			return fmt.Errorf("chunk %d: %d bytes used, %d garbage, %d in all", ci, used, ch.garbage, len(ch.data))
+		}
+		if ch.garbage*2 > len(ch.data) {
+			return fmt.Errorf("chunk %d: %d bytes of %d are garbage", ci, ch.garbage, len(ch.data))
+		}
+		if len(ch.data) > chunkArenaMax && len(ch.items) > 1 {
+			return fmt.Errorf("chunk %d: %d bytes of data", ci, len(ch.data))
+		}
+		n += len(ch.items)
+		bytes += ch.footprint()
+	}
+	if n != l.n {
+		return fmt.Errorf("%d entries in the chunks, Len %d", n, l.n)
+	}
+	if bytes != l.bytes {
+		return fmt.Errorf("heap estimate %d, chunks' sum %d", l.bytes, bytes)
+	}
+	return nil
+}
+
+// sameEntries compares the list's entries, IDs and data, with want.
+func sameEntries(l *streamEntries, want []StreamEntry) error {
+	var got []StreamEntry
+	l.Ascend(func(e StreamEntry) bool { got = append(got, e); return true })
+	if len(got) != len(want) {
+		return fmt.Errorf("%d entries, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].ID != want[i].ID || !bytes.Equal(got[i].data, want[i].data) {
+			return fmt.Errorf("entry %d: %v %x, want %v %x", i, got[i].ID, got[i].data, want[i].ID, want[i].data)
+		}
+	}
+	return nil
+}
+
+// TestStreamEntriesArena covers what the chunks' shared data adds: XDEL
+// in the middle, compaction, trimming, clones that change apart, entries
+// kept by a caller while their chunk changes, and the arena's size limit.
+func TestStreamEntriesArena(t *testing.T) {
+	id := func(i int) StreamID { return StreamID{Ms: uint64(i)} }
+	build := func(n int) (*streamEntries, []StreamEntry) {
+		l := &streamEntries{}
+		var ref []StreamEntry
+		for i := 1; i <= n; i++ {
+			e := StreamEntry{ID: id(i), data: entryData(i)}
+			l.ReplaceOrInsert(e)
+			ref = append(ref, e)
+		}
+		return l, ref
+	}
+	del := func(l *streamEntries, ref []StreamEntry, ids ...int) []StreamEntry {
+		for _, i := range ids {
+			if _, ok := l.Delete(StreamEntry{ID: id(i)}); !ok {
+				panic(fmt.Sprint("no entry ", i))
+			}
+			ref = slices.DeleteFunc(ref, func(e StreamEntry) bool { return e.ID == id(i) })
+		}
+		return ref
+	}
+	span := func(from, to int) []int {
+		var out []int
+		for i := from; i <= to; i++ {
+			out = append(out, i)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"delete in the middle", func(t *testing.T) {
+			l, ref := build(300)
+			ref = del(l, ref, 2, 50, 129, 130, 200, 299)
+			if err := sameEntries(l, ref); err != nil {
+				t.Fatal(err)
+			}
+			if ch := l.chunks[0]; ch.garbage == 0 {
+				t.Fatal("a deleted entry's bytes are not counted as garbage")
+			}
+		}},
+		{"compaction past half", func(t *testing.T) {
+			l, ref := build(entryChunkMax)
+			ch := l.chunks[0]
+			old := ch.data
+			ref = del(l, ref, span(2, 100)...) // most of the chunk's bytes
+			if err := sameEntries(l, ref); err != nil {
+				t.Fatal(err)
+			}
+			if &ch.data[0] == &old[0] || ch.garbage*2 > len(ch.data) {
+				t.Fatalf("not compacted: %d bytes, %d garbage", len(ch.data), ch.garbage)
+			}
+			if cap(ch.data) >= cap(old)/2 {
+				t.Fatalf("compacted data keeps %d bytes of capacity of %d", cap(ch.data), cap(old))
+			}
+		}},
+		{"trim drops whole chunks", func(t *testing.T) {
+			l, ref := build(5 * entryChunkMax)
+			if got := l.DeleteThrough(id(2*entryChunkMax + 10)); got != 2*entryChunkMax+10 {
+				t.Fatalf("DeleteThrough removed %d", got)
+			}
+			ref = ref[2*entryChunkMax+10:]
+			if len(l.chunks) != 3 {
+				t.Fatalf("%d chunks left, want 3", len(l.chunks))
+			}
+			if err := sameEntries(l, ref); err != nil {
+				t.Fatal(err)
+			}
+			if got := l.DeleteThrough(StreamID{Ms: 1 << 60}); got != len(ref) || l.Len() != 0 || l.chunks != nil {
+				t.Fatalf("DeleteThrough(all) removed %d, %d chunks left", got, len(l.chunks))
+			}
+		}},
+		{"a short stream trimmed as it grows", func(t *testing.T) {
+			l := &streamEntries{}
+			for i := 1; i <= 10000; i++ {
+				l.ReplaceOrInsert(StreamEntry{ID: id(i), data: entryData(i)})
+				if i > 10 {
+					l.DeleteThrough(id(i - 10))
+				}
+			}
+			if len(l.chunks) != 1 || cap(l.chunks[0].data) > 4096 {
+				t.Fatalf("10 entries take %d chunks, %d bytes", len(l.chunks), cap(l.chunks[0].data))
+			}
+		}},
+		{"clone independence", func(t *testing.T) {
+			l, ref := build(200)
+			c := l.Clone()
+			cref := slices.Clone(ref)
+			for i := 201; i <= 240; i++ { // both append into the last chunk's data
+				e := StreamEntry{ID: id(i), data: entryData(i)}
+				l.ReplaceOrInsert(e)
+				ref = append(ref, e)
+				e = StreamEntry{ID: id(i), data: entryData(i + 7)}
+				c.ReplaceOrInsert(e)
+				cref = append(cref, e)
+			}
+			ref = del(l, ref, span(130, 190)...)
+			cref = del(c, cref, 1, 2, 3, 150)
+			if err := sameEntries(l, ref); err != nil {
+				t.Fatal("original:", err)
+			}
+			if err := sameEntries(c, cref); err != nil {
+				t.Fatal("clone:", err)
+			}
+		}},
+		{"kept entry after its chunk changes", func(t *testing.T) {
+			l, _ := build(entryChunkMax + 5)
+			// entry 2 and the last live on; entry 3 is deleted (a caller
+			// may hold it still); compaction moves later entries' bytes
+			// to where entry 2 was
+			kept, _ := l.Get(StreamEntry{ID: id(2)})
+			last, _ := l.Max()
+			gone, _ := l.Delete(StreamEntry{ID: id(3)})
+			want, wantLast, wantGone := slices.Clone(kept.data), slices.Clone(last.data), slices.Clone(gone.data)
+			l.Delete(StreamEntry{ID: id(1)})
+			for i := 4; i < 100; i++ { // compacts the chunk
+				l.Delete(StreamEntry{ID: id(i)})
+			}
+			for i := entryChunkMax + 6; i < 4*entryChunkMax; i++ { // grows and seals the last
+				l.ReplaceOrInsert(StreamEntry{ID: id(i), data: entryData(i)})
+			}
+			l.Delete(StreamEntry{ID: id(100)})
+			l.ReplaceOrInsert(StreamEntry{ID: id(100), data: []byte("again")}) // splits nothing, rebuilds the chunk
+			l.DeleteThrough(id(3 * entryChunkMax))
+			if !bytes.Equal(kept.data, want) || !bytes.Equal(last.data, wantLast) || !bytes.Equal(gone.data, wantGone) {
+				t.Fatalf("kept entries changed: %x, %x, %x", kept.data, last.data, gone.data)
+			}
+		}},
+		{"arena limit", func(t *testing.T) {
+			defer func(m int) { chunkArenaMax = m }(chunkArenaMax)
+			chunkArenaMax = 200
+			l, ref := build(300)
+			if len(l.chunks) < 300*20/200 {
+				t.Fatalf("%d chunks for 300 entries of up to 40 bytes in 200", len(l.chunks))
+			}
+			for _, i := range []int{10, 20, 30} { // rebuilds a chunk past the limit: splits it
+				l.Delete(StreamEntry{ID: id(i)})
+				e := StreamEntry{ID: id(i), data: bytes.Repeat([]byte{'x'}, 150)}
+				l.ReplaceOrInsert(e)
+				ref[i-1] = e
+			}
+			if err := sameEntries(l, ref); err != nil {
+				t.Fatal(err)
+			}
+			if err := checkChunks(l); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, tt.run)
 	}
 }

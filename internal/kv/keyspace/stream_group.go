@@ -302,7 +302,7 @@ func (s *Stream) Advance(g *StreamGroup, id StreamID) {
 func (s *Stream) Clone() *Stream {
 	n := &Stream{
 		entries: s.entries.Clone(), lastID: s.lastID, maxDeleted: s.maxDeleted,
-		entriesAdded: s.entriesAdded, dataBytes: s.dataBytes,
+		entriesAdded: s.entriesAdded, fieldBytes: s.fieldBytes,
 	}
 	n.nodes = slices.Clone(s.nodes)
 	for _, g := range s.Groups() {
