@@ -387,14 +387,7 @@ func checkCopies(t *testing.T, c *api.Client, job string, n int) {
 
 func TestBlockedJobPlacedAfterJobStopped(t *testing.T) {
 	eachBlockedArchitecture(t, 1, func(t *testing.T, s *Server, c *api.Client) {
-		if _, err := c.RegisterJob(bg, mockJob("fill", 2)); err != nil {
-			t.Fatal(err)
-		}
-		waitLive(t, c, "fill", 2)
-		if _, err := c.RegisterJob(bg, mockJob("wait", 1)); err != nil {
-			t.Fatal(err)
-		}
-		waitBlocked(t, s, "wait")
+		fillThenBlock(t, s, c)
 		if _, err := c.StopJob(bg, "fill", false); err != nil {
 			t.Fatal(err)
 		}
@@ -504,14 +497,7 @@ func TestBlockedManyCompletionsOneEvaluationEach(t *testing.T) {
 func TestBlockedRebuiltOnNewLeadership(t *testing.T) {
 	s, c := startServer(t, blockedConfig(t, architecture.Monolithic))
 	registerNodes(t, c, 1, 1000)
-	if _, err := c.RegisterJob(bg, mockJob("fill", 2)); err != nil {
-		t.Fatal(err)
-	}
-	waitLive(t, c, "fill", 2)
-	if _, err := c.RegisterJob(bg, mockJob("wait", 1)); err != nil {
-		t.Fatal(err)
-	}
-	waitBlocked(t, s, "wait")
+	fillThenBlock(t, s, c)
 	s.revokeLeadership()
 	if n, _ := s.blocked.count(); n != 0 {
 		t.Fatalf("%d blocked after leadership was lost, want 0", n)
@@ -588,4 +574,18 @@ func TestBlockedAcrossLeaderChange(t *testing.T) {
 	})
 	waitLive(t, nc, "wait", 1)
 	checkCopies(t, nc, "wait", 1)
+}
+
+// fillThenBlock fills the one node with job "fill" (two live copies) and
+// registers job "wait", which then waits blocked for room.
+func fillThenBlock(t *testing.T, s *Server, c *api.Client) {
+	t.Helper()
+	if _, err := c.RegisterJob(bg, mockJob("fill", 2)); err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, c, "fill", 2)
+	if _, err := c.RegisterJob(bg, mockJob("wait", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitBlocked(t, s, "wait")
 }
