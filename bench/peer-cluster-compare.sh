@@ -11,7 +11,8 @@
 #   clusters alternate test by test so neither always runs on a busier
 #   machine),
 #   GBASE/RBASE (first client port of each cluster, default 17101/17201;
-#   the gossip ports are +10000).
+#   the gossip ports are +10000), GANTRY (a gantry binary to run
+#   instead of one built from this tree).
 # Needs: go, redis-server, redis-cli, redis-benchmark
 #   (apt-get install -y redis-server redis-tools).
 set -euo pipefail
@@ -24,30 +25,10 @@ REPEAT=${REPEAT:-3}
 GBASE=${GBASE:-17101}
 RBASE=${RBASE:-17201}
 
-for bin in go redis-server redis-benchmark redis-cli; do
-	command -v "$bin" >/dev/null || { echo "peer-cluster-compare: $bin not found (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
-done
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-(cd "$root" && go build -o "$work/gantry" ./cmd/gantry)
-
-wait_port() {
-	for _ in $(seq 1 100); do
-		redis-cli -h 127.0.0.1 -p "$1" ping >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "peer-cluster-compare: nothing answers on port $1" >&2
-	exit 1
-}
+. "$(dirname "$0")/lib.sh"
+bench_setup peer-cluster-compare
+need go redis-server redis-benchmark redis-cli
+build_gantry
 
 gaddrs=()
 raddrs=()

@@ -30,24 +30,12 @@ KILL=${KILL:-0}
 PPROF=${PPROF:-}
 PERF=${PERF:-}
 
-command -v redis-cli >/dev/null || { echo "peer-idle: redis-cli not found (apt-get install -y redis-tools)" >&2; exit 1; }
-[ "$NODES" -ge 3 ] || { echo "peer-idle: NODES must be at least 3" >&2; exit 1; }
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-gantry=${GANTRY:-}
-if [ -z "$gantry" ]; then
-	(cd "$root" && go build -o "$work/gantry" ./cmd/gantry)
-	gantry=$work/gantry
-fi
+. "$(dirname "$0")/lib.sh"
+bench_setup peer-idle
+need redis-cli
+[ "$NODES" -ge 3 ] || die "NODES must be at least 3"
+build_gantry
+gantry=$work/gantry
 
 addrs=()
 for i in $(seq 0 $((NODES - 1))); do

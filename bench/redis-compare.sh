@@ -30,7 +30,8 @@
 #   PIN (1: each server runs on CPU SERVER_CPU and redis-benchmark on
 #   CLIENT_CPU, with taskset, so the scheduler cannot put the client and
 #   the server on one core; default 0; SERVER_CPU defaults to 1, CLIENT_CPU
-#   to 0).
+#   to 0), GANTRY (a gantry binary to run instead of one built from this
+#   tree).
 # Needs: go, redis-server and redis-benchmark
 #   (apt-get install -y redis-server redis-tools).
 set -euo pipefail
@@ -49,30 +50,21 @@ PIN=${PIN:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 
+. "$(dirname "$0")/lib.sh"
+bench_setup redis-compare
+
 spin=()
 cpin=()
 if [ "$PIN" = 1 ]; then
-	command -v taskset >/dev/null || { echo "redis-compare: PIN=1 needs taskset (util-linux)" >&2; exit 1; }
+	need taskset
 	spin=(taskset -c "$SERVER_CPU")
 	cpin=(taskset -c "$CLIENT_CPU")
 fi
 
-for bin in go redis-server redis-benchmark redis-cli; do
-	command -v "$bin" >/dev/null || { echo "redis-compare: $bin not found (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
-done
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
+need go redis-server redis-benchmark redis-cli
+build_gantry
 gpid=""
 rpid=""
-cleanup() {
-	[ -n "$gpid" ] && kill "$gpid" 2>/dev/null && wait "$gpid" 2>/dev/null || true
-	[ -n "$rpid" ] && kill "$rpid" 2>/dev/null && wait "$rpid" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-(cd "$root" && go build -o "$work/gantry" ./cmd/gantry)
 
 # TLS: a CA, a server and a client certificate; the benchmarked ports are
 # then the TLS ports (the plain ones stay for redis-cli's setup commands)
@@ -94,15 +86,6 @@ if [ "$TLS" = 1 ]; then
 	btls=(--tls --cacert "$ca" --cert "$work/global-client-gantry.pem" --key "$work/global-client-gantry-key.pem")
 fi
 
-wait_port() {
-	for _ in $(seq 1 100); do
-		redis-cli -h 127.0.0.1 -p "$1" ping >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "redis-compare: nothing answers on port $1" >&2
-	exit 1
-}
-
 start_servers() { # $1: off | everysec
 	rm -rf "$work/gdata" "$work/rdata"
 	mkdir -p "$work/gdata" "$work/rdata"
@@ -120,6 +103,7 @@ start_servers() { # $1: off | everysec
 			--appendfsync "$1" --dir "$work/rdata" "${rtls[@]}" >"$work/redis.log" 2>&1 &
 		rpid=$!
 	fi
+	pids+=("$gpid" "$rpid")
 	wait_port "$GPORT"
 	wait_port "$RPORT"
 }
@@ -127,6 +111,7 @@ start_servers() { # $1: off | everysec
 stop_servers() {
 	kill "$gpid" "$rpid" 2>/dev/null || true
 	wait "$gpid" "$rpid" 2>/dev/null || true
+	forget "$gpid" "$rpid"
 	gpid=""
 	rpid=""
 }
@@ -159,6 +144,7 @@ bench() {
 		# subscriber ends with the test)
 		"${cpin[@]}" redis-cli -h 127.0.0.1 -p "$1" subscribe bench >/dev/null &
 		subpid=$!
+		pids+=("$subpid")
 		sleep 0.2
 		cmd=(publish bench "message-of-some-bytes")
 		;;
@@ -178,6 +164,7 @@ bench() {
 	if [ "$3" = publish ]; then
 		kill "$subpid" 2>/dev/null || true
 		wait "$subpid" 2>/dev/null || true
+		forget "$subpid"
 	fi
 }
 

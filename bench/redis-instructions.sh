@@ -28,27 +28,12 @@ P=${P:-16}
 PORT=${PORT:-16390}
 SERVERS=${SERVERS:-"gantry redis"}
 
-for bin in go valgrind callgrind_control redis-server redis-benchmark redis-cli; do
-	command -v "$bin" >/dev/null || { echo "redis-instructions: $bin not found" >&2; exit 1; }
-done
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
+. "$(dirname "$0")/lib.sh"
+bench_setup redis-instructions
+need go valgrind callgrind_control redis-server redis-benchmark redis-cli
+build_gantry
 vpid=""
 subpid=""
-cleanup() {
-	[ -n "$subpid" ] && kill "$subpid" 2>/dev/null || true
-	[ -n "$vpid" ] && kill "$vpid" 2>/dev/null && wait "$vpid" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-# with symbols (make build strips them)
-if [ -n "${GANTRY:-}" ]; then
-	cp "$GANTRY" "$work/gantry"
-else
-	(cd "$root" && go build -o "$work/gantry" ./cmd/gantry)
-fi
 
 # count SERVER TEST: prints the instructions per request
 count() {
@@ -62,6 +47,7 @@ count() {
 			--port "$PORT" --save "" --appendonly no --dir "$work/data" >"$out.log" 2>&1 &
 	fi
 	vpid=$!
+	pids+=("$vpid")
 	local up=0
 	for _ in $(seq 1 300); do
 		if ! kill -0 "$vpid" 2>/dev/null; then
@@ -73,7 +59,7 @@ count() {
 		fi
 		sleep 0.2
 	done
-	[ "$up" = 1 ] || { echo "redis-instructions: $1 does not answer on port $PORT" >&2; exit 1; }
+	[ "$up" = 1 ] || die "$1 does not answer on port $PORT"
 	redis-cli -h 127.0.0.1 -p "$PORT" flushall >/dev/null
 	local cmd=(-t "$2")
 	case "$2" in
@@ -83,6 +69,7 @@ count() {
 	publish)
 		redis-cli -h 127.0.0.1 -p "$PORT" subscribe bench >/dev/null &
 		subpid=$!
+		pids+=("$subpid")
 		sleep 0.5
 		cmd=(publish bench "message-of-some-bytes")
 		;;
@@ -101,10 +88,12 @@ count() {
 	if [ -n "$subpid" ]; then
 		kill "$subpid" 2>/dev/null || true
 		wait "$subpid" 2>/dev/null || true
+		forget "$subpid"
 		subpid=""
 	fi
 	kill "$vpid" 2>/dev/null || true
 	wait "$vpid" 2>/dev/null || true
+	forget "$vpid"
 	vpid=""
 	rm -rf "$work/data" "$out".*
 }
