@@ -596,6 +596,9 @@ func errorHandler(L *lua.LState) int {
 	t, ok := v.(*lua.LTable)
 	if !ok || t.RawGetString("err") == lua.LNil {
 		msg := v.String()
+		if s, isStr := v.(lua.LString); isStr {
+			msg = errorText(L, string(s))
+		}
 		if ok {
 			msg = "execution failure"
 		}
@@ -614,7 +617,12 @@ func errorHandler(L *lua.LState) int {
 		if dbg.What == "G" || dbg.CurrentLine <= 0 {
 			continue
 		}
-		t.RawSetString("source", lua.LString("@"+dbg.Source))
+		src := "@" + dbg.Source
+		// a chunk of loadstring: Lua 5.1's source is its text (chunkID)
+		if in, ok := strings.CutPrefix(dbg.Source, `[string "`); ok && strings.HasSuffix(in, `"]`) && !strings.HasSuffix(in, `..."]`) {
+			src = strings.TrimSuffix(in, `"]`)
+		}
+		t.RawSetString("source", lua.LString(src))
 		t.RawSetString("line", lua.LNumber(dbg.CurrentLine))
 		break
 	}
