@@ -410,8 +410,9 @@ func luaErrorBody(body, named, typ string) string {
 	case body == "attempt to call a non-function object" && typ != "":
 		return "attempt to call " + value(typ)
 	case strings.HasPrefix(body, "attempt to call a ") && strings.HasSuffix(body, " value") && named != "":
-		// the __call of nil, booleans and numbers (openLibs) raised it
-		return "attempt to call " + value(strings.TrimSuffix(body[len("attempt to call a "):], " value"))
+		// the __call of nil, booleans and numbers (openLibs) raised it;
+		// the register holds that __call now, the message has the type
+		return "attempt to call " + named + "(a " + strings.TrimSuffix(body[len("attempt to call a "):], " value") + " value)"
 	case body == "__unm undefined" && typ != "":
 		return "attempt to perform arithmetic on " + value(typ)
 	case body == "__len undefined" && typ != "":
@@ -480,9 +481,18 @@ func culprit(L *lua.LState, dbg *lua.Debug, fn *lua.LFunction, pc int) (what, na
 	case lua.OP_CONCAT:
 		// Lua 5.1 concatenates from the right: the culprit is the
 		// rightmost value that is not a string or a number
+		// of the first pair that fails, the left one if it is not a
+		// string or a number (luaG_concaterror)
+		bad := func(r int) bool {
+			_, v := L.GetLocal(dbg, r+1)
+			return !isNumeric(v) && v.Type() != lua.LTString
+		}
 		for r := c; r >= b; r-- {
-			if _, v := L.GetLocal(dbg, r+1); !isNumeric(v) && v.Type() != lua.LTString {
+			if bad(r) {
 				reg = r
+				if r == c && r > b && bad(r-1) {
+					reg = r - 1
+				}
 				break
 			}
 		}
