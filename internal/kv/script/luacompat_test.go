@@ -162,8 +162,10 @@ func TestKillCoroutine(t *testing.T) {
 	// start a goroutine per coroutine for context.WithCancel)
 	e := New()
 	defer e.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// a context that is not context's own (as the server's is): a
+	// context.WithCancel under it would start a goroutine
+	ctx := &chanCtx{Context: context.Background(), done: make(chan struct{})}
+	defer close(ctx.done)
 	sc, _ := e.Load("local t = {} for i = 1, 50 do t[i] = coroutine.create(function() coroutine.yield() end) coroutine.resume(t[i]) end return #t")
 	w := resp.Writer{Proto: 2}
 	e.Run(sc, &Invocation{Caller: &echoCaller{}, Ctx: ctx}, &w)
@@ -175,3 +177,11 @@ func TestKillCoroutine(t *testing.T) {
 		t.Errorf("%d goroutines after the runs, %d before", n, before)
 	}
 }
+
+// chanCtx is a context whose Done is its own channel.
+type chanCtx struct {
+	context.Context
+	done chan struct{}
+}
+
+func (c *chanCtx) Done() <-chan struct{} { return c.done }
