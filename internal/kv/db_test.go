@@ -166,7 +166,7 @@ func TestDatabaseScripts(t *testing.T) {
 		{"select 2", "OK"},
 		{"eval redis.call('select',ARGV[1]);return(redis.call('set','t','x')) 0 2", "OK"},
 		{"multi", "OK"}, {"eval redis.call('select',ARGV[1]);return(redis.call('set','t','x')) 0 7", "QUEUED"},
-		{"exec", "[ERR(ERR Script reached another database inside MULTI for the first time; EXEC locks every database for it from now on script: f_afd83d16d20a8f8b8b154d017b4a7ef1f2b31d75, on @user_script:1.)]"},
+		{"exec", "[ERR(ERR Script reached another database inside MULTI for the first time; EXEC locks every database for it from now on script: afd83d16d20a8f8b8b154d017b4a7ef1f2b31d75, on @user_script:1.)]"},
 		{"multi", "OK"}, {"eval redis.call('select',ARGV[1]);return(redis.call('set','t','x')) 0 7", "QUEUED"}, {"exec", "[OK]"},
 		{"select 7", "OK"}, {"get t", "x"},
 	})

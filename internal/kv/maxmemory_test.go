@@ -240,7 +240,7 @@ func TestScriptAllowOOM(t *testing.T) {
 	env.setConfig("maxmemory", "1")
 	oom := "OOM command not allowed when used memory > 'maxmemory'."
 	mustDo(t, env.rdb, oom, "fcall", "plain", 1, "x")
-	mustDo(t, env.rdb, oom+" script: f_91fb98f1f472072e36230bd1f864f688f3ab12cd, on @user_script:1.", "eval", "return redis.call('set', KEYS[1], '1')", 1, "x")
+	mustDo(t, env.rdb, oom+" script: 91fb98f1f472072e36230bd1f864f688f3ab12cd, on @user_script:1.", "eval", "return redis.call('set', KEYS[1], '1')", 1, "x")
 	mustDo(t, env.rdb, "OK", "fcall", "allowed", 1, "x")
 	mustDo(t, env.rdb, "OK", "eval", "#!lua flags=allow-oom\nreturn redis.call('set', KEYS[1], '2')", 1, "x")
 }

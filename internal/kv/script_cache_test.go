@@ -38,7 +38,7 @@ func TestEvalshaClientCache(t *testing.T) {
 			// again in upper case
 			c.roundTrip(cmd("EVALSHA", sha1, "1", "k")+cmd("EVALSHA", sha1, "1", "k")+cmd("EVALSHA", sha2, "1", "k")+
 				cmd("EVALSHA", strings.ToUpper(sha1), "1", "k")+cmd("EVALSHA_RO", sha1, "1", "k"),
-				":1\r\n:2\r\n:12\r\n:13\r\n-ERR Write commands are not allowed from read-only scripts. script: f_"+sha1+", on @user_script:1.\r\n")
+				":1\r\n:2\r\n:12\r\n:13\r\n-ERR Write commands are not allowed from read-only scripts. script: "+sha1+", on @user_script:1.\r\n")
 			// flushed by the client itself, in the same pipeline
 			c.roundTrip(cmd("EVALSHA", sha1, "1", "k")+cmd("SCRIPT", "FLUSH")+cmd("EVALSHA", sha1, "1", "k"),
 				":14\r\n+OK\r\n"+noscript)

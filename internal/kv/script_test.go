@@ -24,7 +24,7 @@ func TestScripting(t *testing.T) {
 		"redis.register_function{function_name='get1', callback=function(k, a) return redis.call('get', k[1]) end, flags={'no-writes'}}\n"+
 		"redis.register_function('set1', function(k, a) return redis.call('set', k[1], a[1]) end)")
 	body := "#!lua flags=no-writes\nredis.call('set','x','y')"
-	mustDo(t, e.rdb, "ERR Write commands are not allowed from read-only scripts. script: f_"+script.SHA1Hex(body)+", on @user_script:2.",
+	mustDo(t, e.rdb, "ERR Write commands are not allowed from read-only scripts. script: "+script.SHA1Hex(body)+", on @user_script:2.",
 		"eval", body, 0)
 	mustDo(t, e.rdb, "redis: nil", "eval", "#!lua\nredis.call('set','x','y')", 0) // a shebang without flags may write
 	sha := script.SHA1Hex("return(redis.call('get',KEYS[1]))")

@@ -48,7 +48,7 @@ type Invocation struct {
 	Repl int
 	// Ctx cancels the script (SCRIPT KILL, FUNCTION KILL).
 	Ctx context.Context
-	// Name is the script's function name in error replies: f_<sha1> or
+	// Name is the script's function name in error replies: its SHA1 or
 	// the function's name.
 	Name string
 	// ErrorCounted is set by the run when its reply is an error a
@@ -106,7 +106,7 @@ type Script struct {
 	Body  string
 	Flags Flags
 	fn    *lua.LFunction
-	name  string // "f_" + SHA, the name errors give
+	name  string // the SHA, the name errors give (Redis 7.0.15 has no f_ there)
 	// straight: the script runs each of its instructions at most once
 	// and can reach no other Lua code (straightLine), so it runs without
 	// the kill context's check before every instruction
@@ -247,7 +247,7 @@ func (e *Engine) Load(body string) (*Script, error) {
 	// LUA_COMPAT_VARARG) builds it an `arg` table with a hash part on
 	// every call; scripts get their arguments from KEYS and ARGV
 	fn.Proto.IsVarArg &^= lua.VarArgNeedsArg
-	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn, name: "f_" + sha, straight: straightLine(fn.Proto)}
+	s := &Script{SHA: sha, Body: body, Flags: flags, fn: fn, name: sha, straight: straightLine(fn.Proto)}
 	s.pure = s.straight && !writesTables(fn.Proto)
 	e.scripts[sha] = s
 	e.scriptsMem += scriptMem(s)
@@ -596,6 +596,9 @@ func errorHandler(L *lua.LState) int {
 	t, ok := v.(*lua.LTable)
 	if !ok || t.RawGetString("err") == lua.LNil {
 		msg := v.String()
+		if s, isStr := v.(lua.LString); isStr {
+			msg = errorText(L, string(s))
+		}
 		if ok {
 			msg = "execution failure"
 		}
@@ -614,7 +617,12 @@ func errorHandler(L *lua.LState) int {
 		if dbg.What == "G" || dbg.CurrentLine <= 0 {
 			continue
 		}
-		t.RawSetString("source", lua.LString("@"+dbg.Source))
+		src := "@" + dbg.Source
+		// a chunk of loadstring: Lua 5.1's source is its text (chunkID)
+		if in, ok := strings.CutPrefix(dbg.Source, `[string "`); ok && strings.HasSuffix(in, `"]`) && !strings.HasSuffix(in, `..."]`) {
+			src = strings.TrimSuffix(in, `"]`)
+		}
+		t.RawSetString("source", lua.LString(src))
 		t.RawSetString("line", lua.LNumber(dbg.CurrentLine))
 		break
 	}

@@ -139,15 +139,15 @@ func TestErrors(t *testing.T) {
 	tests := []struct {
 		name, body, want string
 	}{
-		{"call raises the command's error", "redis.call('err')", "-WRONGTYPE Operation against a key holding the wrong kind of value script: f_"},
-		{"undeclared global read", "return a", "-ERR user_script:1: Script attempted to access nonexistent global variable 'a' script: f_"},
-		{"global write", "a = 1", "-ERR user_script:1: Attempt to modify a readonly table script: f_"},
+		{"call raises the command's error", "redis.call('err')", "-WRONGTYPE Operation against a key holding the wrong kind of value script: "},
+		{"undeclared global read", "return a", "-ERR user_script:1: Script attempted to access nonexistent global variable 'a' script: "},
+		{"global write", "a = 1", "-ERR user_script:1: Attempt to modify a readonly table script: "},
 		{"library write", "redis.call = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
 		{"setmetatable on _G", "setmetatable(_G, {})", "-ERR user_script:1: Attempt to modify a readonly table"},
 		{"metatable of _G", "local g = getmetatable(_G); g.__index = {}", "-ERR user_script:1: Attempt to modify a readonly table"},
 		{"no loadfile", "loadfile('x')", "-ERR user_script:1: Script attempted to access nonexistent global variable 'loadfile'"},
 		{"no os", "return os.time()", "-ERR user_script:1: Script attempted to access nonexistent global variable 'os'"},
-		{"global write in a function", "local function f() a = 1 end f()", "-ERR user_script:1: Attempt to modify a readonly table script: f_"},
+		{"global write in a function", "local function f() a = 1 end f()", "-ERR user_script:1: Attempt to modify a readonly table script: "},
 		// a script that assigns no global runs in the globals table itself:
 		// getfenv must not hand it out
 		{"globals of the script through getfenv", "getfenv(1).redis = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
@@ -159,14 +159,14 @@ func TestErrors(t *testing.T) {
 		{"table.insert into the globals", "table.insert(_G, 'x')", "-ERR user_script:1: Attempt to modify a readonly table"},
 		{"table.insert into a library, then read", "pcall(table.insert, string, 'x') return string[1]", "$-1"},
 		// no way to a library's own table or to the metatable of strings
-		{"a library's metatable is nil", "getmetatable(redis).__index.call = 1", "-ERR user_script:1: attempt to index a non-table object(nil)"},
+		{"a library's metatable is nil", "getmetatable(redis).__index.call = 1", "-ERR user_script:1: attempt to index a nil value script: "}, // redis-server 7.0.15's text
 		{"the metatable of strings", "getmetatable('').__index = function() return 1 end", "-ERR user_script:1: Attempt to modify a readonly table"},
 		{"the string library through strings", "getmetatable('').__index.len = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
 		{"the string library through a string", "local s = 'x' getmetatable(s).__index.rep = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
-		{"no arguments", "redis.call()", "-ERR Please specify at least one argument for this redis lib call script: f_"},
+		{"no arguments", "redis.call()", "-ERR Please specify at least one argument for this redis lib call script: "},
 		{"bad argument type", "redis.call('get', {})", "-ERR Lua redis lib command arguments must be strings or integers"},
-		{"calling nil", "local f = nil; f()", "-ERR user_script:1: attempt to call a nil value script: f_"},
-		{"calling a number", "local n = 1; n()", "-ERR user_script:1: attempt to call a number value script: f_"},
+		{"calling nil", "local f = nil; f()", "-ERR user_script:1: attempt to call local 'f' (a nil value) script: "}, // as redis-server 7.0.15
+		{"calling a number", "local n = 1; n()", "-ERR user_script:1: attempt to call local 'n' (a number value) script: "},
 		{"calling a loaded dump", "return loadstring(string.dump(function() return 1 end))()", "-ERR user_script:1: attempt to call a nil value"},
 	}
 	for _, tt := range tests {

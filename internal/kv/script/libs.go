@@ -26,28 +26,12 @@ func (e *Engine) openLibs() {
 		L.Call(1, 0)
 	}
 	g := L.G.Global
-	for _, name := range []string{"loadfile", "dofile", "print", "load", "require", "module", "collectgarbage", "newproxy", "_printregs", "channel", "coroutine"} {
+	for _, name := range []string{"loadfile", "dofile", "print", "require", "module", "collectgarbage", "newproxy", "_printregs", "channel"} {
 		g.RawSetString(name, lua.LNil)
 	}
-	// loadstring compiles text only (Redis refuses binary chunks, which
-	// gopher-lua cannot load anyway): calling its nil result fails
-	g.RawSetString("loadstring", L.NewFunction(func(L *lua.LState) int {
-		src := L.CheckString(1)
-		if len(src) > 0 && src[0] == 27 {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("binary chunks are not allowed"))
-			return 2
-		}
-		fn, err := L.LoadString(src)
-		if err != nil {
-			L.Push(lua.LNil)
-			L.Push(lua.LString(compileMsg(err)))
-			return 2
-		}
-		fn.Env = e.env
-		L.Push(fn)
-		return 1
-	}))
+	// coroutine, load, loadstring; error, pcall, xpcall with Lua 5.1's
+	// error texts (luacompat.go)
+	e.openCompat()
 	// string.dump: gopher-lua has no Lua 5.1 bytecode to give, and no
 	// binary chunk can be loaded here (nor in Redis: loadstring refuses
 	// them), so a dump is good for nothing but that refusal; it is the
