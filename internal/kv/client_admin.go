@@ -31,6 +31,9 @@ type clientShared struct {
 	// as of the client's last read or the cron (querybuf.go)
 	qbuf     atomic.Int64
 	qbufSize atomic.Int64
+	// mem is the memory the client held at its last batch (noteMem,
+	// client_evict.go); -1 once it is dropped
+	mem atomic.Int64
 }
 
 const (

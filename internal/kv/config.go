@@ -194,6 +194,7 @@ func configTable() map[string]configParam {
 
 		"maxmemory": memory(func(s *Server) int64 { return s.maxmemory.Load() }, 0, 1<<62,
 			func(s *Server, v int64) { s.maxmemory.Store(v) }), // the cron evicts what is over
+		"maxmemory-clients": maxmemoryClientsParam(),
 		"maxmemory-policy": {
 			get: func(s *Server) string { return s.ks.Policy().String() },
 			set: func(s *Server, val string) string {

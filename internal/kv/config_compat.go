@@ -115,7 +115,6 @@ var inertParams = []struct {
 	{"list-max-listpack-size", "-2", false, []string{"list-max-ziplist-size"}},
 	{"logfile", "", true, nil},
 	{"loglevel", "notice", false, nil},
-	{"maxmemory-clients", "0", false, nil},
 	{"maxmemory-eviction-tenacity", "10", false, nil},
 	{"no-appendfsync-on-rewrite", "no", false, nil},
 	{"oom-score-adj", "no", false, nil},
@@ -201,15 +200,6 @@ func checkInert(name, def, v string) (string, string) {
 			return strings.ToLower(v), ""
 		}
 		return "", "argument must be 'yes' or 'no'"
-	case name == "maxmemory-clients" && strings.HasSuffix(v, "%"):
-		n, err := strconv.Atoi(strings.TrimSuffix(v, "%"))
-		if err != nil || n < 0 {
-			return "", "argument must be a memory or percent value"
-		}
-		if n > 100 {
-			return "", "percentage argument must be less or equal to 100"
-		}
-		return v, ""
 	case name == "oom-score-adj-values":
 		f := strings.Fields(v)
 		if len(f) != 3 {

@@ -37,6 +37,9 @@ func (s *Server) cronLoop() {
 		if s.maxmemory.Load() > 0 {
 			s.evictInBackground()
 		}
+		if lim := s.clientsLimit(); lim > 0 && s.cev.total.Load() > lim {
+			s.evictClients(lim)
+		}
 		s.flushBcast() // changes by expiry and eviction
 		if s.released.Load() >= releaseMin && time.Since(lastRelease) >= releaseEvery {
 			s.released.Store(0)

@@ -496,6 +496,7 @@ func (l *eventLoop) writeOut(c *Client) {
 	if cap(c.W.B) > keptBufSize {
 		l.s.released.Add(int64(cap(c.W.B)))
 		c.W.B = nil
+		c.noteMem() // the big reply is out: its memory no longer counts
 	} else {
 		c.W.B = c.W.B[:0]
 	}

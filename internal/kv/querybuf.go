@@ -26,6 +26,7 @@ func (c *Client) noteQuery() {
 	if n := int64(len(c.rbuf)); c.shared.qbufSize.Load() != n {
 		c.shared.qbufSize.Store(n)
 	}
+	c.noteMem()
 }
 
 // notePeak records the most input held since the last cron (Redis's

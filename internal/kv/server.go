@@ -297,8 +297,9 @@ type Server struct {
 	lastSave      atomic.Int64 // Unix seconds
 	expiredKeys   atomic.Int64
 	evictedKeys   atomic.Int64
-	oomRejected   atomic.Int64 // commands refused with -OOM
-	maxmemory     atomic.Int64 // 0: no limit
+	cev           clientEviction // maxmemory-clients (client_evict.go)
+	oomRejected   atomic.Int64   // commands refused with -OOM
+	maxmemory     atomic.Int64   // 0: no limit
 	// replGuards (replguard.go) is not 0 while min-replicas-to-write or
 	// replica-serve-stale-data no may refuse commands: the dispatcher's
 	// one load when neither is set
@@ -410,6 +411,7 @@ func New(cfg Config) (*Server, error) {
 		ks.SetLFU(cfg.LFULogFactor, cfg.LFUDecayTime)
 	})
 	s.maxmemory.Store(cfg.MaxMemory)
+	s.cev.pct.Store(-1) // maxmemory-clients 0: no limit
 	s.minReplicasLag.Store(defaultMinReplicasLag)
 	s.serveStaleData.Store(true)
 	if cfg.ActiveExpireHz > 0 {
@@ -612,6 +614,7 @@ const (
 )
 
 func (s *Server) dropClient(c *Client) {
+	c.forgetMem()
 	c.pubsubDrop()
 	s.ct.disable(c)
 	s.mu.Lock()

@@ -1,0 +1,140 @@
+package kv
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// bigArgPrefix starts a SET whose value announces n bytes: the server
+// holds what arrives of it in the client's query buffer.
+func bigArgPrefix(n int) string {
+	return "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$" + strconv.Itoa(n) + "\r\n"
+}
+
+// TestClientEviction: past maxmemory-clients the client holding the
+// most memory is closed, whatever holds it (a query buffer, a reply not
+// yet sent, a MULTI queue), and counted in evicted_clients; the others,
+// which fit, are untouched.
+func TestClientEviction(t *testing.T) {
+	const limit = 256 << 10
+	tests := []struct {
+		name string
+		// grow makes nc hold more than limit (and sends nothing after)
+		grow func(t *testing.T, env *testEnv, nc net.Conn)
+	}{
+		{"query buffer", func(t *testing.T, _ *testEnv, nc net.Conn) {
+			nc.Write([]byte(bigArgPrefix(4 << 20) + strings.Repeat("x", 2*limit)))
+		}},
+		{"reply", func(t *testing.T, env *testEnv, nc net.Conn) {
+			env.setConfig("maxmemory-clients", "0") // to store the value first
+			if err := env.rdb.Set(context.Background(), "big", strings.Repeat("v", 2*limit), 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			env.setConfig("maxmemory-clients", strconv.Itoa(limit))
+			// the reader never reads: the reply stays in the server
+			nc.Write([]byte(strings.Repeat("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n", 4)))
+		}},
+		{"multi queue", func(t *testing.T, _ *testEnv, nc net.Conn) {
+			arg := strings.Repeat("m", 32<<10)
+			req := "*1\r\n$5\r\nMULTI\r\n"
+			for i := 0; i < 2*limit/len(arg)+1; i++ {
+				req += "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$" + strconv.Itoa(len(arg)) + "\r\n" + arg + "\r\n"
+			}
+			nc.Write([]byte(req))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := startServer(t, nil)
+			env.setConfig("maxmemory-clients", strconv.Itoa(limit))
+			bystander := env.raw()
+			bystander.roundTrip("PING\r\n", "+PONG\r\n")
+
+			victim, err := net.Dial("tcp", env.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer victim.Close()
+			tt.grow(t, env, victim)
+			if !closedByServer(victim) {
+				t.Fatal("the client over maxmemory-clients was not closed")
+			}
+			if v := env.infoField("evicted_clients"); v != "1" {
+				t.Errorf("evicted_clients %s, want 1", v)
+			}
+			// the biggest went and the rest fit: the bystander stays
+			bystander.roundTrip("PING\r\n", "+PONG\r\n")
+			waitUntil(t, "the victim's memory to leave the total", func() bool {
+				return atoi(env.infoField("mem_clients_normal")) < limit
+			})
+		})
+	}
+}
+
+// TestClientEvictionNoEvict: a client with CLIENT NO-EVICT on is never
+// closed for the limit, but its memory counts: as in Redis, the
+// evictable clients go until the rest fit or none is left.
+func TestClientEvictionNoEvict(t *testing.T) {
+	const limit = 256 << 10
+	env := startServer(t, nil)
+	env.setConfig("maxmemory-clients", strconv.Itoa(limit))
+	other := env.raw()
+	other.roundTrip("PING\r\n", "+PONG\r\n")
+	kept := env.raw()
+	kept.roundTrip("CLIENT NO-EVICT on\r\n", "+OK\r\n")
+	const n = 4 << 20
+	kept.nc.Write([]byte(bigArgPrefix(n) + strings.Repeat("x", n/2)))
+	if !closedByServer(other.nc) {
+		t.Fatal("an evictable client was kept while a no-evict one held more than the limit")
+	}
+	kept.roundTrip(strings.Repeat("x", n/2)+"\r\nPING\r\n", "+OK\r\n+PONG\r\n")
+	if v := atoi(env.infoField("evicted_clients")); v < 1 {
+		t.Errorf("evicted_clients %d, want at least the other client", v)
+	}
+}
+
+// TestClientEvictionConfig: maxmemory-clients takes 0, a memory value or
+// a percentage of maxmemory, and answers as it was set.
+func TestClientEvictionConfig(t *testing.T) {
+	env := startServer(t, nil)
+	env.run([]step{
+		{"config get maxmemory-clients", "[maxmemory-clients 0]"},
+		{"config set maxmemory-clients 1mb", "OK"},
+		{"config get maxmemory-clients", "[maxmemory-clients 1048576]"},
+		{"config set maxmemory-clients 10%", "OK"},
+		{"config get maxmemory-clients", "[maxmemory-clients 10%]"},
+		{"config set maxmemory-clients 101%", "ERR:ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100"},
+		{"config set maxmemory-clients lots", "ERR:ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - argument must be a memory or percent value"},
+		{"config set maxmemory-clients -1%", "ERR:ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - argument must be a memory or percent value"},
+	})
+	env.setConfig("maxmemory", "2000000")
+	if got := env.srv.clientsLimit(); got != 200000 {
+		t.Errorf("10%% of maxmemory 2000000: limit %d, want 200000", got)
+	}
+	env.setConfig("maxmemory", "0")
+	if got := env.srv.clientsLimit(); got != 0 {
+		t.Errorf("a percentage without maxmemory: limit %d, want 0 (none)", got)
+	}
+}
+
+// TestClientEvictionSparesWhatFits: with the total under the limit
+// nobody is closed, however many clients there are.
+func TestClientEvictionSparesWhatFits(t *testing.T) {
+	env := startServer(t, nil)
+	env.setConfig("maxmemory-clients", strconv.Itoa(40*readBufSize))
+	var conns []*rawConn
+	for i := 0; i < 20; i++ {
+		c := env.raw()
+		c.roundTrip("PING\r\n", "+PONG\r\n")
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.roundTrip("PING\r\n", "+PONG\r\n")
+	}
+	if v := env.infoField("evicted_clients"); v != "0" {
+		t.Errorf("evicted_clients %s under the limit", v)
+	}
+}
