@@ -67,17 +67,27 @@ func (a StreamID) AppendTo(b []byte) []byte {
 // String returns the ID as "ms-seq".
 func (a StreamID) String() string { return string(a.AppendTo(nil)) }
 
-// StreamEntry is an entry of a stream: its ID and its fields and values,
-// encoded as uvarint(pairs) then uvarint(len) bytes for each field and
-// value. data aliases the stream's chunk, whose bytes are never changed
-// in place, so an entry stays valid after the stream changes.
+// StreamEntry is an entry of a stream: its ID and its fields and values.
+// When the entry has its chunk's master field names, names is their
+// encoding, uvarint(count) then uvarint(len) bytes per name, and data
+// starts with the values, uvarint(len) bytes each; otherwise names is
+// nil and data starts with uvarint(pairs) then uvarint(len) bytes for
+// each field and value. data may run on past the entry (into the
+// records after it). Both alias the stream's chunk, whose bytes are
+// never changed in place, so an entry stays valid after the stream
+// changes.
 type StreamEntry struct {
-	ID   StreamID
-	data []byte
+	ID    StreamID
+	names []byte
+	data  []byte
 }
 
 // Pairs returns the number of field-value pairs.
 func (e StreamEntry) Pairs() int {
+	if e.names != nil {
+		n, _ := binary.Uvarint(e.names)
+		return int(n)
+	}
 	n, _ := binary.Uvarint(e.data)
 	return int(n)
 }
@@ -85,18 +95,36 @@ func (e StreamEntry) Pairs() int {
 // Fields calls fn for each field and value, in order; the slices alias
 // the entry.
 func (e StreamEntry) Fields(fn func(f, v []byte)) {
+	next := func(b []byte) ([]byte, []byte) {
+		l, k := binary.Uvarint(b)
+		return b[k : k+int(l)], b[k+int(l):]
+	}
+	var f, v []byte
+	if e.names != nil {
+		n, p := binary.Uvarint(e.names)
+		names, b := e.names[p:], e.data
+		for ; n > 0; n-- {
+			f, names = next(names)
+			v, b = next(b)
+			fn(f, v)
+		}
+		return
+	}
 	n, p := binary.Uvarint(e.data)
 	b := e.data[p:]
-	next := func() []byte {
-		l, k := binary.Uvarint(b)
-		s := b[k : k+int(l)]
-		b = b[k+int(l):]
-		return s
-	}
 	for ; n > 0; n-- {
-		f := next()
-		fn(f, next())
+		f, b = next(b)
+		v, b = next(b)
+		fn(f, v)
 	}
+}
+
+// fieldValues returns the entry's fields and values, alternating
+// (aliasing the entry).
+func (e StreamEntry) fieldValues() [][]byte {
+	fv := make([][]byte, 0, 2*e.Pairs())
+	e.Fields(func(f, v []byte) { fv = append(fv, f, v) })
+	return fv
 }
 
 // streamNode mirrors one listpack node of Redis's stream: Redis trims with
