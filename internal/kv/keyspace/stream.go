@@ -68,27 +68,27 @@ func (a StreamID) AppendTo(b []byte) []byte {
 func (a StreamID) String() string { return string(a.AppendTo(nil)) }
 
 // StreamEntry is an entry of a stream: its ID and its fields and values.
-// When the entry has its chunk's master field names, names is their
-// encoding, uvarint(count) then uvarint(len) bytes per name, and data
-// starts with the values, uvarint(len) bytes each; otherwise names is
-// nil and data starts with uvarint(pairs) then uvarint(len) bytes for
-// each field and value. data may run on past the entry (into the
-// records after it). Both alias the stream's chunk, whose bytes are
-// never changed in place, so an entry stays valid after the stream
-// changes.
+// The entry's fields start at data[off:]. When names is not 0 the entry
+// has its chunk's master field names, data[:names] (uvarint(count) then
+// uvarint(len) bytes per name), and its fields are the values alone,
+// uvarint(len) bytes each; otherwise they are uvarint(pairs) then
+// uvarint(len) bytes for each field and value. data is the chunk's (it
+// runs on past the entry), whose bytes are never changed in place, so an
+// entry stays valid after the stream changes.
 type StreamEntry struct {
 	ID    StreamID
-	names []byte
 	data  []byte
+	off   uint32
+	names uint32
 }
 
 // Pairs returns the number of field-value pairs.
 func (e StreamEntry) Pairs() int {
-	if e.names != nil {
-		n, _ := binary.Uvarint(e.names)
-		return int(n)
+	b := e.data[e.off:]
+	if e.names != 0 {
+		b = e.data
 	}
-	n, _ := binary.Uvarint(e.data)
+	n, _ := binary.Uvarint(b)
 	return int(n)
 }
 
@@ -100,9 +100,9 @@ func (e StreamEntry) Fields(fn func(f, v []byte)) {
 		return b[k : k+int(l)], b[k+int(l):]
 	}
 	var f, v []byte
-	if e.names != nil {
-		n, p := binary.Uvarint(e.names)
-		names, b := e.names[p:], e.data
+	if e.names != 0 {
+		n, p := binary.Uvarint(e.data)
+		names, b := e.data[p:e.names], e.data[e.off:]
 		for ; n > 0; n-- {
 			f, names = next(names)
 			v, b = next(b)
@@ -110,8 +110,8 @@ func (e StreamEntry) Fields(fn func(f, v []byte)) {
 		}
 		return
 	}
-	n, p := binary.Uvarint(e.data)
-	b := e.data[p:]
+	n, p := binary.Uvarint(e.data[e.off:])
+	b := e.data[int(e.off)+p:]
 	for ; n > 0; n-- {
 		f, b = next(b)
 		v, b = next(b)

@@ -99,9 +99,9 @@ func (ch *entryChunk) idAt(off uint32) (id StreamID, same bool, p int) {
 
 func (ch *entryChunk) entry(i int) StreamEntry {
 	id, same, p := ch.idAt(ch.offs[i])
-	e := StreamEntry{ID: id, data: ch.data[p:len(ch.data):len(ch.data)]}
+	e := StreamEntry{ID: id, data: ch.data[:len(ch.data):len(ch.data)], off: uint32(p)}
 	if same {
-		e.names = ch.data[:ch.names:ch.names]
+		e.names = ch.names
 	}
 	return e
 }

@@ -200,9 +200,9 @@ func checkChunks(l *streamEntries, deep bool) error {
 			}
 			if deep {
 				want, same := ch.recordSize(e.ID, e.fieldValues())
-				if want != size || same != (e.names != nil) {
+				if want != size || same != (e.names != 0) {
 					return fmt.Errorf("chunk %d: entry %v takes %d bytes, shares names %v; encoded anew %d, %v",
-						ci, e.ID, size, e.names != nil, want, same)
+						ci, e.ID, size, e.names != 0, want, same)
 				}
 			}
 			end = int(off) + size
@@ -449,7 +449,7 @@ func TestStreamEntriesEncoding(t *testing.T) {
 	}
 	var got int
 	l.Ascend(func(e StreamEntry) bool {
-		if e.names == nil {
+		if e.names == 0 {
 			t.Fatalf("entry %v does not share the master's field names", e.ID)
 		}
 		got++
