@@ -184,6 +184,12 @@ func (ch *entryChunk) sameNames(fv [][]byte) bool {
 // recordSize returns the size of the record of entry id with fields
 // and values fv in the chunk, and whether it has the master's names.
 func (ch *entryChunk) recordSize(id StreamID, fv [][]byte) (int, bool) {
+	return ch.recordSizeFlat(id, fv, fieldsSize(fv))
+}
+
+// recordSizeFlat is recordSize given fieldsSize(fv): the values alone
+// take that less the names' encoding, which it starts as.
+func (ch *entryChunk) recordSizeFlat(id StreamID, fv [][]byte, flat int) (int, bool) {
 	size := 1
 	x := id.Ms - ch.master.Ms
 	if x == 0 {
@@ -194,15 +200,10 @@ func (ch *entryChunk) recordSize(id StreamID, fv [][]byte) (int, bool) {
 	if x >= recInline {
 		size += uvarintLen(x - recInline)
 	}
-	same := ch.sameNames(fv)
-	if same {
-		for i := 1; i < len(fv); i += 2 {
-			size += uvarintLen(uint64(len(fv[i]))) + len(fv[i])
-		}
-	} else {
-		size += fieldsSize(fv)
+	if ch.sameNames(fv) {
+		return size + flat - int(ch.names), true
 	}
-	return size, same
+	return size + flat, false
 }
 
 // appendRecord appends the record of entry id (not before the master)
@@ -427,9 +428,10 @@ func (l *streamEntries) seal(ch *entryChunk) {
 // Append adds an entry with fields and values fv (alternating) after the
 // last entry (id is greater than every ID).
 func (l *streamEntries) Append(id StreamID, fv [][]byte) {
-	ch := l.tail(id, fv, recordMax(fv))
+	flat := fieldsSize(fv)
+	ch := l.tail(id, fv, 1+2*binary.MaxVarintLen64+flat)
 	before := ch.footprint()
-	size, same := ch.recordSize(id, fv)
+	size, same := ch.recordSizeFlat(id, fv, flat)
 	ch.data = slices.Grow(ch.data, size)
 	ch.appendRecord(id, fv, same)
 	l.bytes += ch.footprint() - before
