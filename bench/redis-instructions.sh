@@ -15,7 +15,8 @@
 # Usage: bench/redis-instructions.sh            (from the repository root)
 # Environment: TESTS (default get,incr,lpush,hset,zadd,publish,xadd; the
 #   names of redis-benchmark -t, and publish, xadd and evalsha (a cached
-#   script that INCRs a random key) as in redis-compare.sh), N (requests,
+#   script that INCRs a random key) as in redis-compare.sh, and xrange (10
+#   entries from the middle of a stream of 20,000)), N (requests,
 #   default 200000), P (pipeline, default 16), PORT (default 16390),
 #   SERVERS ("gantry redis"), GANTRY (a gantry binary to count instead of
 #   one built from this tree, built with symbols).
@@ -75,6 +76,15 @@ count() {
 		;;
 	xadd)
 		cmd=(xadd bench-stream '*' field "value-of-some-bytes")
+		;;
+	xrange)
+		# 10 entries from the middle of a stream of 20,000: a seek inside
+		# a node (chunk) and 10 entries decoded
+		redis-benchmark -h 127.0.0.1 -p "$PORT" -n 20000 -c 50 -P 16 -q \
+			xadd bench-stream '*' field "value-of-some-bytes" >/dev/null
+		local mid
+		mid=$(redis-cli -h 127.0.0.1 -p "$PORT" --raw xrange bench-stream - + COUNT 10000 | sed -n 29998p)
+		cmd=(xrange bench-stream "$mid" + COUNT 10)
 		;;
 	esac
 	redis-benchmark -h 127.0.0.1 -p "$PORT" -n 20000 -c 50 -P "$P" -q "${cmd[@]}" >/dev/null

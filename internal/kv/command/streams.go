@@ -467,7 +467,10 @@ func cmdXRange(c *Ctx) {
 		c.W.NullArray()
 		return
 	}
-	var out []keyspace.StreamEntry
+	// the entries are counted before the reply: collected first, the
+	// first 16 on the stack (the closure does not escape)
+	var buf [16]keyspace.StreamEntry
+	out := buf[:0]
 	s.Range(start, end, rev, func(e keyspace.StreamEntry) bool {
 		out = append(out, e)
 		return count < 0 || int64(len(out)) < count

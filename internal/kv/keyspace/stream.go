@@ -67,36 +67,64 @@ func (a StreamID) AppendTo(b []byte) []byte {
 // String returns the ID as "ms-seq".
 func (a StreamID) String() string { return string(a.AppendTo(nil)) }
 
-// StreamEntry is an entry of a stream: its ID and its fields and values,
-// encoded as uvarint(pairs) then uvarint(len) bytes for each field and
-// value. data aliases the stream's chunk, whose bytes are never changed
-// in place, so an entry stays valid after the stream changes.
+// StreamEntry is an entry of a stream: its ID and its fields and values.
+// The entry's fields start at data[off:]. When names is not 0 the entry
+// has its chunk's master field names, data[:names] (uvarint(count) then
+// uvarint(len) bytes per name), and its fields are the values alone,
+// uvarint(len) bytes each; otherwise they are uvarint(pairs) then
+// uvarint(len) bytes for each field and value. data is the chunk's (it
+// runs on past the entry), whose bytes are never changed in place, so an
+// entry stays valid after the stream changes.
 type StreamEntry struct {
-	ID   StreamID
-	data []byte
+	ID    StreamID
+	data  []byte
+	off   uint32
+	names uint32
 }
 
 // Pairs returns the number of field-value pairs.
 func (e StreamEntry) Pairs() int {
-	n, _ := binary.Uvarint(e.data)
+	b := e.data[e.off:]
+	if e.names != 0 {
+		b = e.data
+	}
+	n, _ := binary.Uvarint(b)
 	return int(n)
 }
 
 // Fields calls fn for each field and value, in order; the slices alias
 // the entry.
 func (e StreamEntry) Fields(fn func(f, v []byte)) {
-	n, p := binary.Uvarint(e.data)
-	b := e.data[p:]
-	next := func() []byte {
+	next := func(b []byte) ([]byte, []byte) {
 		l, k := binary.Uvarint(b)
-		s := b[k : k+int(l)]
-		b = b[k+int(l):]
-		return s
+		return b[k : k+int(l)], b[k+int(l):]
 	}
+	var f, v []byte
+	if e.names != 0 {
+		n, p := binary.Uvarint(e.data)
+		names, b := e.data[p:e.names], e.data[e.off:]
+		for ; n > 0; n-- {
+			f, names = next(names)
+			v, b = next(b)
+			fn(f, v)
+		}
+		return
+	}
+	n, p := binary.Uvarint(e.data[e.off:])
+	b := e.data[int(e.off)+p:]
 	for ; n > 0; n-- {
-		f := next()
-		fn(f, next())
+		f, b = next(b)
+		v, b = next(b)
+		fn(f, v)
 	}
+}
+
+// fieldValues returns the entry's fields and values, alternating
+// (aliasing the entry).
+func (e StreamEntry) fieldValues() [][]byte {
+	fv := make([][]byte, 0, 2*e.Pairs())
+	e.Fields(func(f, v []byte) { fv = append(fv, f, v) })
+	return fv
 }
 
 // streamNode mirrors one listpack node of Redis's stream: Redis trims with

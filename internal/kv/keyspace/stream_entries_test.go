@@ -22,11 +22,11 @@ func TestStreamEntriesModel(t *testing.T) {
 			switch op := rng.IntN(10); {
 			case op < 4: // append, as XADD
 				next.Seq++
-				e := StreamEntry{ID: next, data: entryData(step)}
+				e := testEntry(next, step)
 				l.ReplaceOrInsert(e)
 				ref = append(ref, e)
 			case op < 5: // insert or replace anywhere
-				e := StreamEntry{ID: id(), data: entryData(step)}
+				e := testEntry(id(), step)
 				l.ReplaceOrInsert(e)
 				i, found := slices.BinarySearchFunc(ref, e.ID, func(a StreamEntry, b StreamID) int { return a.ID.Compare(b) })
 				if found {
@@ -89,8 +89,17 @@ func TestStreamEntriesModel(t *testing.T) {
 			if l.Len() != len(ref) {
 				t.Fatalf("seed %d step %d: Len %d, want %d", seed, step, l.Len(), len(ref))
 			}
-			if err := checkChunks(l); err != nil {
-				t.Fatalf("seed %d step %d: %v", seed, step, err)
+			// every step while the list is short, then every 16th: a
+			// check decodes every record
+			if step < 3000 || step%16 == 0 {
+				if err := checkChunks(l, step%128 == 0); err != nil {
+					t.Fatalf("seed %d step %d: %v", seed, step, err)
+				}
+			}
+			if step%128 == 0 {
+				if err := sameEntries(l, ref); err != nil {
+					t.Fatalf("seed %d step %d: %v", seed, step, err)
+				}
 			}
 			mn, okMin := l.Min()
 			mx, okMax := l.Max()
@@ -102,15 +111,13 @@ func TestStreamEntriesModel(t *testing.T) {
 		if err := sameEntries(l, ref); err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
+		if err := checkChunks(l, true); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
 		var all []StreamEntry
 		l.Clone().Ascend(func(e StreamEntry) bool { all = append(all, e); return true })
-		if !slices.EqualFunc(all, ref, func(a, b StreamEntry) bool { return a.ID == b.ID && string(a.data) == string(b.data) }) {
+		if !slices.EqualFunc(all, ref, func(a, b StreamEntry) bool { return a.ID == b.ID && bytes.Equal(flat(a), flat(b)) }) {
 			t.Fatalf("seed %d: the clone's entries differ", seed)
-		}
-		for _, ch := range l.chunks {
-			if len(ch.items) == 0 || len(ch.items) > entryChunkMax {
-				t.Fatalf("seed %d: a chunk of %d entries", seed, len(ch.items))
-			}
 		}
 	}
 }
@@ -126,33 +133,80 @@ func BenchmarkStreamAppend(b *testing.B) {
 	}
 }
 
-// entryData is the data of the step-th entry of a test: 1 to 40 bytes
+// entryData is the value of the step-th entry of a test: 1 to 40 bytes
 // that name the step.
 func entryData(step int) []byte {
 	return bytes.Repeat([]byte{byte(step), byte(step >> 8)}, 1+step%20)
 }
 
+// testFields returns the fields and values of the step-th entry of a
+// test: mostly one field "field" (as XADD with the same fields), some
+// entries with other names, two fields or a long value.
+func testFields(step int) [][]byte {
+	v := entryData(step)
+	switch step % 7 {
+	case 3:
+		return [][]byte{[]byte("other"), v}
+	case 5:
+		return [][]byte{[]byte("field"), v, []byte("f2"), []byte{}}
+	case 6:
+		if step%3 == 0 {
+			return [][]byte{[]byte("field"), bytes.Repeat(v, 10)}
+		}
+	}
+	return [][]byte{[]byte("field"), v}
+}
+
+// testEntry returns entry id with the step-th fields, encoded as an
+// entry that does not share its names.
+func testEntry(id StreamID, step int) StreamEntry {
+	return StreamEntry{ID: id, data: appendFields(nil, testFields(step))}
+}
+
+// flat returns an entry's fields encoded without shared names.
+func flat(e StreamEntry) []byte { return appendFields(nil, e.fieldValues()) }
+
 // checkChunks checks the invariants of the chunks: none empty or over
-// the limits, IDs ascending, every item inside its chunk's data, the
-// garbage what the items leave of it and at most half of it, and the
-// heap estimate the sum of the chunks'.
-func checkChunks(l *streamEntries) error {
+// the limits, IDs ascending and not before the master's, every record
+// inside its chunk's data, after the names and before the next record,
+// each record as the chunk encodes that entry (the names shared whenever
+// they are the master's), the garbage what the records leave of the
+// data and at most half of it, and the heap estimate the sum of the
+// chunks'. The records are encoded anew (which allocates) only when deep.
+func checkChunks(l *streamEntries, deep bool) error {
 	n, bytes := 0, 0
 	var prev StreamID
 	for ci, ch := range l.chunks {
-		if len(ch.items) == 0 || len(ch.items) > entryChunkMax {
-			return fmt.Errorf("chunk %d: %d entries", ci, len(ch.items))
+		if len(ch.offs) == 0 || len(ch.offs) > entryChunkMax {
+			return fmt.Errorf("chunk %d: %d entries", ci, len(ch.offs))
 		}
-		used := 0
-		for i, it := range ch.items {
-			if (ci > 0 || i > 0) && !prev.Less(it.id) {
-				return fmt.Errorf("chunk %d: %v after %v", ci, it.id, prev)
+		used := int(ch.names)
+		end := int(ch.names)
+		for i, off := range ch.offs {
+			if int(off) < end {
+				return fmt.Errorf("chunk %d: entry %d at %d, before %d", ci, i, off, end)
 			}
-			prev = it.id
-			if int(it.off)+int(it.n) > len(ch.data) {
-				return fmt.Errorf("chunk %d: entry %v at %d+%d past %d bytes", ci, it.id, it.off, it.n, len(ch.data))
+			e := ch.entry(i)
+			if (ci > 0 || i > 0) && !prev.Less(e.ID) {
+				return fmt.Errorf("chunk %d: %v after %v", ci, e.ID, prev)
 			}
-			used += int(it.n)
+			if e.ID.Less(ch.master) {
+				return fmt.Errorf("chunk %d: %v before the master %v", ci, e.ID, ch.master)
+			}
+			prev = e.ID
+			size := ch.recordLen(i)
+			if int(off)+size > len(ch.data) {
+				return fmt.Errorf("chunk %d: entry %v at %d+%d past %d bytes", ci, e.ID, off, size, len(ch.data))
+			}
+			if deep {
+				want, same := ch.recordSize(e.ID, e.fieldValues())
+				if want != size || same != (e.names != 0) {
+					return fmt.Errorf("chunk %d: entry %v takes %d bytes, shares names %v; encoded anew %d, %v",
+						ci, e.ID, size, e.names != 0, want, same)
+				}
+			}
+			end = int(off) + size
+			used += size
 		}
 		if used+ch.garbage != len(ch.data) {
 			return fmt.Errorf("chunk %d: %d bytes used, %d garbage, %d in all", ci, used, ch.garbage, len(ch.data))
@@ -160,10 +214,10 @@ func checkChunks(l *streamEntries) error {
 		if ch.garbage*2 > len(ch.data) {
 			return fmt.Errorf("chunk %d: %d bytes of %d are garbage", ci, ch.garbage, len(ch.data))
 		}
-		if len(ch.data) > chunkArenaMax && len(ch.items) > 1 {
+		if len(ch.data) > chunkArenaMax && len(ch.offs) > 1 {
 			return fmt.Errorf("chunk %d: %d bytes of data", ci, len(ch.data))
 		}
-		n += len(ch.items)
+		n += len(ch.offs)
 		bytes += ch.footprint()
 	}
 	if n != l.n {
@@ -175,7 +229,7 @@ func checkChunks(l *streamEntries) error {
 	return nil
 }
 
-// sameEntries compares the list's entries, IDs and data, with want.
+// sameEntries compares the list's entries, IDs and fields, with want.
 func sameEntries(l *streamEntries, want []StreamEntry) error {
 	var got []StreamEntry
 	l.Ascend(func(e StreamEntry) bool { got = append(got, e); return true })
@@ -183,8 +237,8 @@ func sameEntries(l *streamEntries, want []StreamEntry) error {
 		return fmt.Errorf("%d entries, want %d", len(got), len(want))
 	}
 	for i := range got {
-		if got[i].ID != want[i].ID || !bytes.Equal(got[i].data, want[i].data) {
-			return fmt.Errorf("entry %d: %v %x, want %v %x", i, got[i].ID, got[i].data, want[i].ID, want[i].data)
+		if g, w := flat(got[i]), flat(want[i]); got[i].ID != want[i].ID || !bytes.Equal(g, w) {
+			return fmt.Errorf("entry %d: %v %x, want %v %x", i, got[i].ID, g, want[i].ID, w)
 		}
 	}
 	return nil
@@ -199,7 +253,7 @@ func TestStreamEntriesArena(t *testing.T) {
 		l := &streamEntries{}
 		var ref []StreamEntry
 		for i := 1; i <= n; i++ {
-			e := StreamEntry{ID: id(i), data: entryData(i)}
+			e := testEntry(id(i), i)
 			l.ReplaceOrInsert(e)
 			ref = append(ref, e)
 		}
@@ -269,7 +323,7 @@ func TestStreamEntriesArena(t *testing.T) {
 		{"a short stream trimmed as it grows", func(t *testing.T) {
 			l := &streamEntries{}
 			for i := 1; i <= 10000; i++ {
-				l.ReplaceOrInsert(StreamEntry{ID: id(i), data: entryData(i)})
+				l.ReplaceOrInsert(testEntry(id(i), i))
 				if i > 10 {
 					l.DeleteThrough(id(i - 10))
 				}
@@ -283,10 +337,10 @@ func TestStreamEntriesArena(t *testing.T) {
 			c := l.Clone()
 			cref := slices.Clone(ref)
 			for i := 201; i <= 240; i++ { // both append into the last chunk's data
-				e := StreamEntry{ID: id(i), data: entryData(i)}
+				e := testEntry(id(i), i)
 				l.ReplaceOrInsert(e)
 				ref = append(ref, e)
-				e = StreamEntry{ID: id(i), data: entryData(i + 7)}
+				e = testEntry(id(i), i+7)
 				c.ReplaceOrInsert(e)
 				cref = append(cref, e)
 			}
@@ -307,19 +361,19 @@ func TestStreamEntriesArena(t *testing.T) {
 			kept, _ := l.Get(StreamEntry{ID: id(2)})
 			last, _ := l.Max()
 			gone, _ := l.Delete(StreamEntry{ID: id(3)})
-			want, wantLast, wantGone := slices.Clone(kept.data), slices.Clone(last.data), slices.Clone(gone.data)
+			want, wantLast, wantGone := flat(kept), flat(last), flat(gone)
 			l.Delete(StreamEntry{ID: id(1)})
 			for i := 4; i < 100; i++ { // compacts the chunk
 				l.Delete(StreamEntry{ID: id(i)})
 			}
 			for i := entryChunkMax + 6; i < 4*entryChunkMax; i++ { // grows and seals the last
-				l.ReplaceOrInsert(StreamEntry{ID: id(i), data: entryData(i)})
+				l.ReplaceOrInsert(testEntry(id(i), i))
 			}
 			l.Delete(StreamEntry{ID: id(100)})
-			l.ReplaceOrInsert(StreamEntry{ID: id(100), data: []byte("again")}) // splits nothing, rebuilds the chunk
+			l.ReplaceOrInsert(StreamEntry{ID: id(100), data: appendFields(nil, fv("again"))}) // splits nothing, rebuilds the chunk
 			l.DeleteThrough(id(3 * entryChunkMax))
-			if !bytes.Equal(kept.data, want) || !bytes.Equal(last.data, wantLast) || !bytes.Equal(gone.data, wantGone) {
-				t.Fatalf("kept entries changed: %x, %x, %x", kept.data, last.data, gone.data)
+			if !bytes.Equal(flat(kept), want) || !bytes.Equal(flat(last), wantLast) || !bytes.Equal(flat(gone), wantGone) {
+				t.Fatalf("kept entries changed: %x, %x, %x", flat(kept), flat(last), flat(gone))
 			}
 		}},
 		{"arena limit", func(t *testing.T) {
@@ -331,19 +385,77 @@ func TestStreamEntriesArena(t *testing.T) {
 			}
 			for _, i := range []int{10, 20, 30} { // rebuilds a chunk past the limit: splits it
 				l.Delete(StreamEntry{ID: id(i)})
-				e := StreamEntry{ID: id(i), data: bytes.Repeat([]byte{'x'}, 150)}
+				e := StreamEntry{ID: id(i), data: appendFields(nil, [][]byte{[]byte("field"), bytes.Repeat([]byte{'x'}, 150)})}
 				l.ReplaceOrInsert(e)
 				ref[i-1] = e
 			}
 			if err := sameEntries(l, ref); err != nil {
 				t.Fatal(err)
 			}
-			if err := checkChunks(l); err != nil {
+			if err := checkChunks(l, true); err != nil {
 				t.Fatal(err)
 			}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.run)
+	}
+}
+
+// TestStreamEntriesEncoding covers the records' IDs at the edges of
+// their encoding (deltas past the inline range, the largest ms and seq,
+// a master of 0-0) and that entries with the master's field names
+// drop them: a one-field entry costs its value, its offset and a byte or
+// two of ID.
+func TestStreamEntriesEncoding(t *testing.T) {
+	const max = 1<<64 - 1
+	idSets := [][]StreamID{
+		{{0, 0}, {0, 1}, {0, 62}, {0, 63}, {0, 64}, {0, 200}, {0, max}, {1, 0}, {62, max}, {63, 0}, {64, 5}, {1 << 40, 1}, {max, 0}, {max, max}},
+		{{5, max - 70}, {5, max - 8}, {5, max}, {6, 0}, {max - 1, max}, {max, 7}},
+	}
+	for si, set := range idSets {
+		l := &streamEntries{}
+		var ref []StreamEntry
+		for i, id := range set {
+			l.Append(id, testFields(i))
+			ref = append(ref, testEntry(id, i))
+			if err := checkChunks(l, true); err != nil {
+				t.Fatalf("set %d after %v: %v", si, id, err)
+			}
+		}
+		if err := sameEntries(l, ref); err != nil {
+			t.Fatalf("set %d: %v", si, err)
+		}
+		for _, e := range ref {
+			if got, ok := l.Get(StreamEntry{ID: e.ID}); !ok || got.ID != e.ID {
+				t.Fatalf("set %d: Get(%v) = %v, %v", si, e.ID, got.ID, ok)
+			}
+		}
+	}
+
+	// XADD's case: auto IDs, a few entries per millisecond, one field
+	l := &streamEntries{}
+	value := []byte("value-of-some-bytes")
+	const n = 100 * entryChunkMax
+	for i := 0; i < n; i++ {
+		l.Append(StreamID{Ms: 1700000000000 + uint64(i/3), Seq: uint64(i % 3)}, [][]byte{[]byte("field"), value})
+	}
+	if err := checkChunks(l, true); err != nil {
+		t.Fatal(err)
+	}
+	// offset 4, header 1-2, value 1+19; the chunks' own share under 1
+	if per := float64(l.bytes) / n; per > 27 {
+		t.Fatalf("%.1f bytes per one-field entry of %d bytes, want at most 27", per, len(value))
+	}
+	var got int
+	l.Ascend(func(e StreamEntry) bool {
+		if e.names == 0 {
+			t.Fatalf("entry %v does not share the master's field names", e.ID)
+		}
+		got++
+		return true
+	})
+	if got != n {
+		t.Fatalf("%d entries, want %d", got, n)
 	}
 }
