@@ -110,6 +110,9 @@ type Op struct {
 	Buf  []byte // not empty
 	N    int
 	Err  error
+	// Lost is set when the kernel may still hold Buf (the ring broke
+	// with the request out): Buf must never be used or reused again.
+	Lost bool
 }
 
 // ErrBroken is returned by Do when a request did not complete within the
@@ -224,13 +227,16 @@ func (r *Ring) Entries() int { return int(r.entries) }
 // io_uring_enter itself; then Ops without a result have Err set too.
 func (r *Ring) Do(ops []Op) error {
 	if r.broken {
+		for i := range ops {
+			ops[i].N, ops[i].Err, ops[i].Lost = 0, ErrBroken, false
+		}
 		return ErrBroken
 	}
 	for len(ops) > 0 {
 		k := min(len(ops), int(r.entries))
 		if err := r.do(ops[:k]); err != nil {
-			for i := range ops[k:] {
-				ops[k+i].Err = err
+			for i := range ops[k:] { // not submitted
+				ops[k+i].N, ops[k+i].Err, ops[k+i].Lost = 0, err, false
 			}
 			return err
 		}
@@ -253,7 +259,7 @@ func (r *Ring) do(ops []Op) error {
 			s.opcode, s.msgFlags = opRecv, unix.MSG_DONTWAIT
 		}
 		r.sqArray[idx] = idx
-		o.N, o.Err = 0, ErrBroken // until its completion says otherwise
+		o.N, o.Err, o.Lost = 0, ErrBroken, false // until its completion says otherwise
 	}
 	// the store publishes the SQEs (release)
 	atomic.StoreUint32(r.sqTail, tail+uint32(len(ops)))
@@ -288,6 +294,7 @@ func (r *Ring) do(ops []Op) error {
 			r.broken = true
 			for i := range ops {
 				if ops[i].Err == ErrBroken {
+					ops[i].Lost = true
 					r.held = append(r.held, ops[i].Buf)
 				}
 			}
@@ -302,7 +309,7 @@ func (r *Ring) do(ops []Op) error {
 			r.broken = true
 			for i := range ops {
 				if ops[i].Err == ErrBroken {
-					ops[i].Err = err
+					ops[i].Err, ops[i].Lost = err, true
 					r.held = append(r.held, ops[i].Buf)
 				}
 			}
