@@ -30,13 +30,15 @@ import (
 // A client whose blocking command (BLPOP ...) has to wait leaves its loop
 // for a goroutine of its own (procDetach) and stays there.
 type eventLoop struct {
-	s       *Server
-	epfd    int
-	epFile  *os.File        // epfd, registered with Go's netpoller
-	epConn  syscall.RawConn // waits for epfd to have events
-	wakeR   int
-	wakeW   int
-	clients map[int]*Client // by fd; loop goroutine only
+	s      *Server
+	epfd   int
+	epFile *os.File        // epfd, registered with Go's netpoller
+	epConn syscall.RawConn // waits for epfd to have events
+	wakeR  int
+	wakeW  int
+	// clients is indexed by fd (a lookup per event, cheaper than a map);
+	// it grows to the highest fd served. Loop goroutine only.
+	clients []*Client
 
 	mu   sync.Mutex // guards adds, mail and idle
 	adds []*Client
@@ -115,7 +117,7 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 		syscall.Close(epfd)
 		return nil, err
 	}
-	l := &eventLoop{s: s, epfd: epfd, wakeR: p[0], wakeW: p[1], clients: make(map[int]*Client)}
+	l := &eventLoop{s: s, epfd: epfd, wakeR: p[0], wakeW: p[1]}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wakeR)}
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wakeR, &ev); err != nil {
 		l.closeFDs()
@@ -139,6 +141,21 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 	l.waitMs = int((loopWait + time.Millisecond - 1) / time.Millisecond)
 	l.parkFn = l.parkPoll
 	return l, nil
+}
+
+// client is the client served on fd, nil if none.
+func (l *eventLoop) client(fd int) *Client {
+	if uint(fd) < uint(len(l.clients)) {
+		return l.clients[fd]
+	}
+	return nil
+}
+
+func (l *eventLoop) setClient(c *Client) {
+	if c.fd >= len(l.clients) {
+		l.clients = append(l.clients, make([]*Client, max(c.fd+1, 2*len(l.clients), 64)-len(l.clients))...)
+	}
+	l.clients[c.fd] = c
 }
 
 func (l *eventLoop) closeFDs() {
@@ -241,7 +258,7 @@ func (l *eventLoop) run() {
 				}
 				continue
 			}
-			c := l.clients[fd]
+			c := l.client(fd)
 			if c == nil {
 				continue
 			}
@@ -341,7 +358,7 @@ func (l *eventLoop) resumeClients() {
 	}
 	l.resuming, l.resume = l.resume, l.resuming[:0]
 	for _, c := range l.resuming {
-		if l.clients[c.fd] == c && !c.closing && !c.outputPaused() {
+		if l.client(c.fd) == c && !c.closing && !c.outputPaused() {
 			l.runClient(c)
 		}
 	}
@@ -367,6 +384,9 @@ func (l *eventLoop) cron() {
 	soft, secs := o.soft.Load(), o.softSecs.Load()
 	ps := &s.lim.output[classPubsub]
 	for _, c := range l.clients {
+		if c == nil {
+			continue
+		}
 		if c.shared.killed.Load() { // CLIENT KILL
 			l.closeClient(c)
 			continue
@@ -422,7 +442,7 @@ func (l *eventLoop) drainWake() bool {
 			c.nc.Close()
 			continue
 		}
-		l.clients[c.fd] = c
+		l.setClient(c)
 		c.setMailLoop(l)
 	}
 	return true
@@ -468,7 +488,7 @@ func (l *eventLoop) readBatch() {
 	}
 	l.batch, l.ops = l.batch[:0], l.ops[:0]
 	for _, c := range l.reads {
-		if l.clients[c.fd] != c { // closed by an earlier event
+		if l.client(c.fd) != c { // closed by an earlier event
 			continue
 		}
 		if !c.prepareRead() {
@@ -487,7 +507,7 @@ func (l *eventLoop) readBatch() {
 	for i, c := range l.batch {
 		o := &l.ops[i]
 		// a command of a client before it in the batch may have closed it
-		if l.clients[c.fd] == c {
+		if l.client(c.fd) == c {
 			l.readDone(c, o.N, o.Err)
 		}
 	}
@@ -502,7 +522,7 @@ func (l *eventLoop) readBatch() {
 func (l *eventLoop) writeBatch() bool {
 	l.batch, l.ops = l.batch[:0], l.ops[:0]
 	for _, c := range l.touched {
-		if c.batched || c.waitingOut || c.wpos >= len(c.W.B) || l.clients[c.fd] != c {
+		if c.batched || c.waitingOut || c.wpos >= len(c.W.B) || l.client(c.fd) != c {
 			continue // once per client: touched may hold it twice
 		}
 		c.batched = true
@@ -522,7 +542,7 @@ func (l *eventLoop) writeBatch() bool {
 	}
 	for i, c := range l.batch {
 		o := &l.ops[i]
-		if l.clients[c.fd] == c && l.wrote(c, o.N, o.Err) {
+		if l.client(c.fd) == c && l.wrote(c, o.N, o.Err) {
 			l.writeOut(c) // the rest, or the end of the replies
 		}
 	}
@@ -674,12 +694,12 @@ func (l *eventLoop) wrote(c *Client, n int, err error) bool {
 }
 
 func (l *eventLoop) closeClient(c *Client) {
-	if _, ok := l.clients[c.fd]; !ok {
+	if l.client(c.fd) == nil {
 		return
 	}
 	// closing the socket removes it from the epoll set anyway
 	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
-	delete(l.clients, c.fd)
+	l.clients[c.fd] = nil
 	c.unwatchAll()
 	c.nc.Close()
 	l.s.dropClient(c)
@@ -689,7 +709,7 @@ func (l *eventLoop) closeClient(c *Client) {
 func (l *eventLoop) detachClient(c *Client) {
 	// DEL fails only for an fd that is not in the set: nothing to undo
 	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
-	delete(l.clients, c.fd)
+	l.clients[c.fd] = nil
 	c.setMailLoop(nil)
 	s := l.s
 	s.mu.Lock()
@@ -713,8 +733,10 @@ func (l *eventLoop) detachClient(c *Client) {
 
 func (l *eventLoop) shutdown() {
 	for _, c := range l.clients {
-		c.nc.Close()
-		l.s.dropClient(c)
+		if c != nil {
+			c.nc.Close()
+			l.s.dropClient(c)
+		}
 	}
 	clear(l.clients)
 	l.mu.Lock()
@@ -842,7 +864,7 @@ func (l *eventLoop) goIdle() bool {
 // into their replies, which flushTouched writes.
 func (l *eventLoop) deliverMail(mail []*Client) {
 	for _, c := range mail {
-		if l.clients[c.fd] != c {
+		if l.client(c.fd) != c {
 			continue
 		}
 		if !c.takeMail() {
