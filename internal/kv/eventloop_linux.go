@@ -71,7 +71,7 @@ type eventLoop struct {
 	// ring, when set, reads the clients of an iteration with one
 	// io_uring_enter, and writes their replies with another (see
 	// readBatch); nil serves them with read(2) and write(2).
-	ring  *uring.Ring
+	ring  batchRing
 	reads []*Client // clients to read this iteration (with ring only)
 	batch []*Client // the clients of ops
 	ops   []uring.Op
@@ -86,7 +86,19 @@ const ringEntries = 256
 // newRing sets up a loop's io_uring; a variable so that a test can refuse
 // it as an old kernel (ENOSYS), a seccomp profile (EPERM) or
 // kernel.io_uring_disabled would.
-var newRing = func() (*uring.Ring, error) { return uring.New(ringEntries) }
+var newRing = func() (batchRing, error) {
+	r, err := uring.New(ringEntries)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// batchRing is what a loop needs of a *uring.Ring (a test breaks one).
+type batchRing interface {
+	Do(ops []uring.Op) error
+	Close() error
+}
 
 // loopWait is how long a loop that has just served events waits for more
 // in epoll_wait, holding its thread and its P, before it parks in Go's

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -244,11 +245,11 @@ func TestEventLoopURingRefused(t *testing.T) {
 	for _, refuse := range []syscall.Errno{syscall.ENOSYS, syscall.EPERM} {
 		t.Run(refuse.Error(), func(t *testing.T) {
 			calls := 0
-			newRing = func() (*uring.Ring, error) {
+			newRing = func() (batchRing, error) {
 				calls++
 				uring.Setup = func(uint32, *uring.Params) (int, error) { return -1, refuse }
 				defer func() { uring.Setup = setupCall }()
-				return uring.New(ringEntries)
+				return old() // with the refusing setup
 			}
 			var logs syncBuf
 			e := startServer(t, func(c *Config) { c.EventLoops = 2; c.NoIOURing = false; c.Logger = log.New(&logs, "", 0) })
@@ -264,3 +265,90 @@ func TestEventLoopURingRefused(t *testing.T) {
 }
 
 var setupCall = uring.Setup
+
+// brokenRing runs the batch for real, then reports the first request as
+// still held by the kernel (uring.ErrBroken with Lost), as a kernel that
+// kept a request would.
+type brokenRing struct {
+	batchRing
+	broke *atomic.Bool
+}
+
+func (b brokenRing) Do(ops []uring.Op) error {
+	if err := b.batchRing.Do(ops); err != nil {
+		return err
+	}
+	ops[0].N, ops[0].Err, ops[0].Lost = 0, uring.ErrBroken, true
+	b.broke.Store(true)
+	return uring.ErrBroken
+}
+
+// A ring that breaks: the client whose buffer the kernel may hold is
+// closed, the loop logs once and serves everyone else with read(2) and
+// write(2) from then on.
+func TestEventLoopURingBroken(t *testing.T) {
+	needRing(t)
+	old := newRing
+	t.Cleanup(func() { newRing = old })
+	var broke atomic.Bool
+	newRing = func() (batchRing, error) {
+		r, err := old()
+		if err != nil {
+			return nil, err
+		}
+		return brokenRing{r, &broke}, nil
+	}
+	var logs syncBuf
+	e := startServer(t, func(c *Config) {
+		c.EventLoops = 1
+		c.NoIOURing = false
+		c.EnableDebugCommand = "yes"
+		c.Logger = log.New(&logs, "", 0)
+	})
+	sleeper := e.raw()
+	if _, err := sleeper.nc.Write([]byte("DEBUG SLEEP 0.2\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	conns := make([]net.Conn, 4)
+	for i := range conns {
+		nc, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		conns[i] = nc
+	}
+	time.Sleep(20 * time.Millisecond) // the loop adds them after its sleep
+	sleeper.roundTrip("", "+OK\r\n")
+	if _, err := sleeper.nc.Write([]byte("DEBUG SLEEP 0.2\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	for _, nc := range conns {
+		if _, err := nc.Write([]byte("INCR n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sleeper.roundTrip("", "+OK\r\n")
+	closed, served := 0, 0
+	for _, nc := range conns {
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if v, err := readRESP(bufio.NewReader(nc)); err != nil {
+			closed++
+		} else if strings.HasPrefix(v, ":") {
+			served++
+		}
+	}
+	if !broke.Load() {
+		t.Fatal("no batch: the ring never broke")
+	}
+	if closed != 1 || served != 3 {
+		t.Fatalf("%d clients closed and %d served, want 1 and 3", closed, served)
+	}
+	// from now on read and write: many clients at once, and no batch
+	clientsTakingTurns(t, e.addr, 8, 30)
+	if n := strings.Count(logs.String(), "io_uring"); n != 1 {
+		t.Fatalf("%d log lines on io_uring, want 1: %q", n, logs.String())
+	}
+}
