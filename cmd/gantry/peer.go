@@ -37,6 +37,7 @@ func newPeerCmd() *cobra.Command {
 		appendFsync string
 		pprofAddr   string
 		cpus        int
+		ioURing     bool
 		cl          clusterFlags
 		configFile  string
 		backlog     int
@@ -91,6 +92,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 				// default is one
 				runtime.GOMAXPROCS(cpus)
 				cfg.Store.EventLoops = cpus
+				cfg.Store.NoIOURing = !ioURing
 			} else {
 				cfg.Store.EventLoops = -1
 			}
@@ -199,6 +201,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	f.BoolVar(&appendOnly, "appendonly", true, "keep an append-only log in --data-dir")
 	f.StringVar(&appendFsync, "appendfsync", "everysec", "fsync policy of the log: always, everysec or no")
 	f.IntVar(&cpus, "cpus", 1, "CPUs (and epoll event loops) serving clients; 0 serves each connection from a goroutine on all CPUs")
+	f.BoolVar(&ioURing, "io-uring", true, "event loops read and write their clients' sockets in batches through io_uring where the kernel allows it (false: one read and one write system call per client)")
 	f.StringVar(&httpAddr, "http-addr", "", "serve the web UI's Peers page and GET /v1/peer/status on this address (e.g. 127.0.0.1:6380; empty: off)")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	f.IntVar(&backlog, "repl-backlog-size", 1<<20, "bytes of the replication stream kept for partial resyncs of replicas")

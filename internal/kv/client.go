@@ -40,6 +40,8 @@ type Client struct {
 	inLoop bool // served by an event loop, not by its own goroutine
 	detach bool // leave the event loop to block
 	wpos   int  // bytes of W.B already written
+	// batched marks the client while writeBatch has written its replies
+	batched bool
 	// waitingOut is set while the loop waits for the socket to drain.
 	waitingOut bool
 	// blockWake is the wake channel of a blocking command that registered

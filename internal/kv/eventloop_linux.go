@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gantry-project/gantry/internal/uring"
 )
 
 // eventLoop serves many connections from one goroutine with epoll, the way
@@ -28,13 +30,15 @@ import (
 // A client whose blocking command (BLPOP ...) has to wait leaves its loop
 // for a goroutine of its own (procDetach) and stays there.
 type eventLoop struct {
-	s       *Server
-	epfd    int
-	epFile  *os.File        // epfd, registered with Go's netpoller
-	epConn  syscall.RawConn // waits for epfd to have events
-	wakeR   int
-	wakeW   int
-	clients map[int]*Client // by fd; loop goroutine only
+	s      *Server
+	epfd   int
+	epFile *os.File        // epfd, registered with Go's netpoller
+	epConn syscall.RawConn // waits for epfd to have events
+	wakeR  int
+	wakeW  int
+	// clients is indexed by fd (a lookup per event, cheaper than a map);
+	// it grows to the highest fd served. Loop goroutine only.
+	clients []*Client
 
 	mu   sync.Mutex // guards adds, mail and idle
 	adds []*Client
@@ -63,6 +67,37 @@ type eventLoop struct {
 	parkN      int
 	parkErr    error
 	parkFn     func(uintptr) bool
+
+	// ring, when set, reads the clients of an iteration with one
+	// io_uring_enter, and writes their replies with another (see
+	// readBatch); nil serves them with read(2) and write(2).
+	ring  batchRing
+	reads []*Client // clients to read this iteration (with ring only)
+	batch []*Client // the clients of ops
+	ops   []uring.Op
+	// batchReads and batchWrites count the batches (tests, measurements)
+	batchReads, batchWrites atomic.Int64
+}
+
+// ringEntries is the size of a loop's io_uring: more clients in one
+// iteration take more than one io_uring_enter.
+const ringEntries = 256
+
+// newRing sets up a loop's io_uring; a variable so that a test can refuse
+// it as an old kernel (ENOSYS), a seccomp profile (EPERM) or
+// kernel.io_uring_disabled would.
+var newRing = func() (batchRing, error) {
+	r, err := uring.New(ringEntries)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// batchRing is what a loop needs of a *uring.Ring (a test breaks one).
+type batchRing interface {
+	Do(ops []uring.Op) error
+	Close() error
 }
 
 // loopWait is how long a loop that has just served events waits for more
@@ -94,7 +129,7 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 		syscall.Close(epfd)
 		return nil, err
 	}
-	l := &eventLoop{s: s, epfd: epfd, wakeR: p[0], wakeW: p[1], clients: make(map[int]*Client)}
+	l := &eventLoop{s: s, epfd: epfd, wakeR: p[0], wakeW: p[1]}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wakeR)}
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wakeR, &ev); err != nil {
 		l.closeFDs()
@@ -120,7 +155,26 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 	return l, nil
 }
 
+// client is the client served on fd, nil if none.
+func (l *eventLoop) client(fd int) *Client {
+	if uint(fd) < uint(len(l.clients)) {
+		return l.clients[fd]
+	}
+	return nil
+}
+
+func (l *eventLoop) setClient(c *Client) {
+	if c.fd >= len(l.clients) {
+		l.clients = append(l.clients, make([]*Client, max(c.fd+1, 2*len(l.clients), 64)-len(l.clients))...)
+	}
+	l.clients[c.fd] = c
+}
+
 func (l *eventLoop) closeFDs() {
+	if l.ring != nil {
+		l.ring.Close()
+		l.ring = nil
+	}
 	if l.epFile != nil {
 		l.epFile.Close()
 	} else {
@@ -216,7 +270,7 @@ func (l *eventLoop) run() {
 				}
 				continue
 			}
-			c := l.clients[fd]
+			c := l.client(fd)
 			if c == nil {
 				continue
 			}
@@ -224,8 +278,13 @@ func (l *eventLoop) run() {
 				l.writeOut(c)
 				continue
 			}
+			if l.ring != nil {
+				l.reads = append(l.reads, c)
+				continue
+			}
 			l.readClient(c)
 		}
+		l.readBatch()
 		if l.hasMail.Load() {
 			l.takeMail()
 		}
@@ -311,7 +370,7 @@ func (l *eventLoop) resumeClients() {
 	}
 	l.resuming, l.resume = l.resume, l.resuming[:0]
 	for _, c := range l.resuming {
-		if l.clients[c.fd] == c && !c.closing && !c.outputPaused() {
+		if l.client(c.fd) == c && !c.closing && !c.outputPaused() {
 			l.runClient(c)
 		}
 	}
@@ -337,6 +396,9 @@ func (l *eventLoop) cron() {
 	soft, secs := o.soft.Load(), o.softSecs.Load()
 	ps := &s.lim.output[classPubsub]
 	for _, c := range l.clients {
+		if c == nil {
+			continue
+		}
 		if c.shared.killed.Load() { // CLIENT KILL
 			l.closeClient(c)
 			continue
@@ -392,7 +454,7 @@ func (l *eventLoop) drainWake() bool {
 			c.nc.Close()
 			continue
 		}
-		l.clients[c.fd] = c
+		l.setClient(c)
 		c.setMailLoop(l)
 	}
 	return true
@@ -404,6 +466,11 @@ func (l *eventLoop) readClient(c *Client) {
 		return
 	}
 	n, err := rawRead(c.fd, c.rbuf[c.rend:])
+	l.readDone(c, n, err)
+}
+
+// readDone runs what a read of n bytes (or err) brought.
+func (l *eventLoop) readDone(c *Client, n int, err error) {
 	if n <= 0 {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
 			c.noteQuery() // prepareRead may have changed the buffer
@@ -415,6 +482,112 @@ func (l *eventLoop) readClient(c *Client) {
 	c.rend += n
 	c.notePeak()
 	l.runClient(c)
+}
+
+// readBatch reads the clients of the iteration (reads) with one
+// io_uring_enter instead of one read(2) each, then runs their commands;
+// one client is read with read(2). Every receive carries MSG_DONTWAIT, so
+// it completes within the enter as read(2) on the non-blocking socket
+// would: with the bytes, EAGAIN or an error (package uring).
+func (l *eventLoop) readBatch() {
+	if len(l.reads) < 2 {
+		if len(l.reads) == 1 {
+			l.readClient(l.reads[0])
+		}
+		clear(l.reads)
+		l.reads = l.reads[:0]
+		return
+	}
+	l.batch, l.ops = l.batch[:0], l.ops[:0]
+	for _, c := range l.reads {
+		if l.client(c.fd) != c { // closed by an earlier event
+			continue
+		}
+		if !c.prepareRead() {
+			l.closeClient(c)
+			continue
+		}
+		l.batch = append(l.batch, c)
+		l.ops = append(l.ops, uring.Op{Kind: uring.Recv, FD: c.fd, Buf: c.rbuf[c.rend:]})
+	}
+	clear(l.reads)
+	l.reads = l.reads[:0]
+	l.batchReads.Add(1)
+	if err := l.ring.Do(l.ops); err != nil {
+		l.ringFailed(err)
+	}
+	for i, c := range l.batch {
+		o := &l.ops[i]
+		// a command of a client before it in the batch may have closed it
+		if l.client(c.fd) == c {
+			l.readDone(c, o.N, o.Err)
+		}
+	}
+	l.clearBatch()
+}
+
+// writeBatch writes the replies of the touched clients with one
+// io_uring_enter instead of one write(2) each (at least two of them; a
+// single one is left to writeOut). What a send leaves (a partial write,
+// EAGAIN, an error) writeOut handles as after write(2). It returns false
+// when it wrote nothing.
+func (l *eventLoop) writeBatch() bool {
+	l.batch, l.ops = l.batch[:0], l.ops[:0]
+	for _, c := range l.touched {
+		if c.batched || c.waitingOut || c.wpos >= len(c.W.B) || l.client(c.fd) != c {
+			continue // once per client: touched may hold it twice
+		}
+		c.batched = true
+		l.batch = append(l.batch, c)
+		l.ops = append(l.ops, uring.Op{Kind: uring.Send, FD: c.fd, Buf: c.W.B[c.wpos:]})
+	}
+	if len(l.batch) < 2 {
+		for _, c := range l.batch {
+			c.batched = false
+		}
+		l.clearBatch()
+		return false
+	}
+	l.batchWrites.Add(1)
+	if err := l.ring.Do(l.ops); err != nil {
+		l.ringFailed(err)
+	}
+	for i, c := range l.batch {
+		o := &l.ops[i]
+		if l.client(c.fd) == c && l.wrote(c, o.N, o.Err) {
+			l.writeOut(c) // the rest, or the end of the replies
+		}
+	}
+	l.clearBatch()
+	return true
+}
+
+func (l *eventLoop) clearBatch() {
+	clear(l.batch)
+	l.batch = l.batch[:0]
+	clear(l.ops)
+	l.ops = l.ops[:0]
+}
+
+// ringFailed turns io_uring off for the loop after Do failed. A client
+// whose buffer the kernel may still hold (Lost) gives that buffer up
+// without touching it (no pool gets it back) and is closed; the others
+// have their results.
+func (l *eventLoop) ringFailed(err error) {
+	l.s.logger.Printf("event loop: io_uring: %v; using read and write", err)
+	l.ring.Close() // a broken ring stays open: the kernel may write into it
+	l.ring = nil
+	for i, c := range l.batch {
+		if !l.ops[i].Lost {
+			continue
+		}
+		if l.ops[i].Kind == uring.Recv {
+			c.rbuf, c.rstart, c.rend = nil, 0, 0
+		} else {
+			c.W.B, c.wpos = nil, 0
+		}
+		l.closeClient(c)
+	}
 }
 
 // runClient executes the client's buffered commands.
@@ -456,8 +629,18 @@ func (l *eventLoop) flushTouched() {
 			c.settleAcks(durable, refusal)
 		}
 	}
-	for _, c := range l.touched {
-		l.writeOut(c)
+	if l.ring != nil && len(l.touched) >= 2 && l.writeBatch() {
+		for _, c := range l.touched {
+			if c.batched { // written by writeBatch
+				c.batched = false
+				continue
+			}
+			l.writeOut(c)
+		}
+	} else {
+		for _, c := range l.touched {
+			l.writeOut(c)
+		}
 	}
 	clear(l.touched)
 	l.touched = l.touched[:0]
@@ -468,29 +651,9 @@ func (l *eventLoop) flushTouched() {
 func (l *eventLoop) writeOut(c *Client) {
 	for c.wpos < len(c.W.B) {
 		n, err := rawWrite(c.fd, c.W.B[c.wpos:])
-		if n > 0 {
-			c.wpos += n
-			if c.waitingOut { // a slow reader is not idle
-				c.lastIO = l.s.nowMs()
-			}
-			continue
-		}
-		if errors.Is(err, syscall.EAGAIN) {
-			if !c.waitingOut {
-				c.waitingOut = true
-				ev := syscall.EpollEvent{Events: syscall.EPOLLOUT, Fd: int32(c.fd)}
-				if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
-					// the loop would never learn the socket drained
-					l.closeClient(c)
-				}
-			}
+		if !l.wrote(c, n, err) {
 			return
 		}
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		l.closeClient(c)
-		return
 	}
 	c.wpos = 0
 	if cap(c.W.B) > keptBufSize {
@@ -515,13 +678,41 @@ func (l *eventLoop) writeOut(c *Client) {
 	}
 }
 
+// wrote takes the result of a write of c's replies; false means stop
+// writing: the socket is full (the loop waits for EPOLLOUT) or c is closed.
+func (l *eventLoop) wrote(c *Client, n int, err error) bool {
+	if n > 0 {
+		c.wpos += n
+		if c.waitingOut { // a slow reader is not idle
+			c.lastIO = l.s.nowMs()
+		}
+		return true
+	}
+	if errors.Is(err, syscall.EAGAIN) {
+		if !c.waitingOut {
+			c.waitingOut = true
+			ev := syscall.EpollEvent{Events: syscall.EPOLLOUT, Fd: int32(c.fd)}
+			if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
+				// the loop would never learn the socket drained
+				l.closeClient(c)
+			}
+		}
+		return false
+	}
+	if errors.Is(err, syscall.EINTR) {
+		return true
+	}
+	l.closeClient(c)
+	return false
+}
+
 func (l *eventLoop) closeClient(c *Client) {
-	if _, ok := l.clients[c.fd]; !ok {
+	if l.client(c.fd) == nil {
 		return
 	}
 	// closing the socket removes it from the epoll set anyway
 	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
-	delete(l.clients, c.fd)
+	l.clients[c.fd] = nil
 	c.unwatchAll()
 	c.nc.Close()
 	l.s.dropClient(c)
@@ -531,7 +722,7 @@ func (l *eventLoop) closeClient(c *Client) {
 func (l *eventLoop) detachClient(c *Client) {
 	// DEL fails only for an fd that is not in the set: nothing to undo
 	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
-	delete(l.clients, c.fd)
+	l.clients[c.fd] = nil
 	c.setMailLoop(nil)
 	s := l.s
 	s.mu.Lock()
@@ -555,8 +746,10 @@ func (l *eventLoop) detachClient(c *Client) {
 
 func (l *eventLoop) shutdown() {
 	for _, c := range l.clients {
-		c.nc.Close()
-		l.s.dropClient(c)
+		if c != nil {
+			c.nc.Close()
+			l.s.dropClient(c)
+		}
 	}
 	clear(l.clients)
 	l.mu.Lock()
@@ -581,6 +774,22 @@ func (s *Server) startLoops(n int) bool {
 			return false
 		}
 		s.loops = append(s.loops, l)
+	}
+	if !s.cfg.NoIOURing {
+		for i, l := range s.loops {
+			r, err := newRing()
+			if err != nil {
+				if i == 0 { // the others would fail alike
+					s.logger.Printf("event loops: io_uring unavailable, using read and write: %v", err)
+				}
+				for _, l := range s.loops[:i] {
+					l.ring.Close()
+					l.ring = nil
+				}
+				break
+			}
+			l.ring = r
+		}
 	}
 	for _, l := range s.loops {
 		s.goTracked(l.run)
@@ -668,7 +877,7 @@ func (l *eventLoop) goIdle() bool {
 // into their replies, which flushTouched writes.
 func (l *eventLoop) deliverMail(mail []*Client) {
 	for _, c := range mail {
-		if l.clients[c.fd] != c {
+		if l.client(c.fd) != c {
 			continue
 		}
 		if !c.takeMail() {

@@ -89,6 +89,9 @@ func startServer(t *testing.T, mod func(*Config)) *testEnv {
 	cfg.Logger = testLogger(t)
 	cfg.ActiveExpireHz = 0
 	cfg.BaseMemory = 0 // the estimates alone: a test's limits are in keys' bytes
+	// KV_TEST_NO_IOURING=1 runs the tests with the event loops' plain
+	// read(2) and write(2)
+	cfg.NoIOURing = os.Getenv("KV_TEST_NO_IOURING") != ""
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -49,6 +49,11 @@ type Config struct {
 	// (Linux); 0 means one per CPU (GOMAXPROCS), a negative number serves
 	// each connection from its own goroutine instead.
 	EventLoops int
+	// NoIOURing makes the event loops read and write each client with
+	// read(2) and write(2); by default they batch the reads and the
+	// writes of an iteration through io_uring where the kernel allows it
+	// (docs/kv.md, "Batched socket I/O with io_uring").
+	NoIOURing bool
 	// ActiveExpireHz is how many times a second the expirer samples keys
 	// with an expiry; 0 disables the active expirer (keys still expire
 	// lazily on access).
