@@ -237,8 +237,9 @@ func debugObject(c *Client) {
 		ser := len(keyspace.Dump(e))
 		extra := ""
 		if enc == "quicklist" && e.Kind() == keyspace.Lists.Kind() {
+			l := keyspace.Lists.Of(e)
 			extra = fmt.Sprintf(" ql_nodes:%d ql_avg_node:%.2f ql_listpack_max:%d ql_compressed:0 ql_uncompressed_size:%d",
-				1, float64(keyspace.Lists.Of(e).Len()), -2, ser)
+				l.Nodes(), float64(l.Len())/float64(max(l.Nodes(), 1)), -2, ser)
 		}
 		c.W.Simple(fmt.Sprintf("Value at:%p refcount:1 encoding:%s serializedlength:%d lru:%d lru_seconds_idle:%d%s",
 			e, enc, ser, (c.Now/1000)&(1<<24-1), e.IdleTime(c.Now), extra))

@@ -215,10 +215,11 @@ func (ks *Keyspace) dropValue(e *Entry, evicted bool) {
 // a member or element is an allocation (its bytes), a small set or hash
 // kept as one packed buffer is one. Their release drops the structures.
 
-func (l *List) freeEffort() int { return l.n }
+// A list's allocations are its nodes' (a node, its items, its data).
+func (l *List) freeEffort() int { return 3 * l.Nodes() }
 
 func (l *List) release() {
-	clear(l.buf)
+	clear(l.nodes)
 	*l = List{}
 }
 
