@@ -279,3 +279,21 @@ func TestListPacked(t *testing.T) {
 		t.Fatalf("%.2f allocations per push and pop", allocs)
 	}
 }
+
+// TestListTrimFreesBytes: elements trimmed off a node do not keep its
+// bytes (LTRIM of a big node down to one element).
+func TestListTrimFreesBytes(t *testing.T) {
+	l := &List{}
+	v := bytes.Repeat([]byte("v"), 60)
+	for i := 0; i < listNodeMax; i++ {
+		l.PushBack(v)
+	}
+	full := l.Memory()
+	l.Trim(5, 5)
+	if m := l.Memory(); m > full/4 {
+		t.Fatalf("one element of 60 bytes left: %d bytes (%d before)", m, full)
+	}
+	if !bytes.Equal(l.At(0), v) {
+		t.Fatalf("left %q", l.At(0))
+	}
+}
