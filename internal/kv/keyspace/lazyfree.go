@@ -215,8 +215,9 @@ func (ks *Keyspace) dropValue(e *Entry, evicted bool) {
 // a member or element is an allocation (its bytes), a small set or hash
 // kept as one packed buffer is one. Their release drops the structures.
 
-// A list's allocations are its nodes' (a node, its items, its data).
-func (l *List) freeEffort() int { return 3 * l.Nodes() }
+// A list's effort is its nodes, as Redis counts a quicklist's: each is
+// three allocations, whatever number of elements it packs.
+func (l *List) freeEffort() int { return l.Nodes() }
 
 func (l *List) release() {
 	clear(l.nodes)

@@ -1,5 +1,7 @@
 package keyspace
 
+import "unsafe"
+
 // listNodeMax is the most elements a node of a list holds.
 const listNodeMax = 128
 
@@ -31,6 +33,15 @@ type List struct {
 	// element cs; valid while cok (every change of counts clears it)
 	ci, cs int
 	cok    bool
+	// A list's first node and its arrays are in the List itself, so
+	// that a list of a few short elements is one allocation (a queue
+	// whose key goes at every pop and comes back at the next push).
+	// Used once: bytes handed out may alias buf.
+	inl     bool
+	inlNode listNode
+	inlSlot [1]*listNode
+	inlIts  [4]listItem
+	inlBuf  [32]byte
 }
 
 // listNode holds its elements' bytes in data and their places in items.
@@ -47,11 +58,13 @@ type listNode struct {
 type listItem struct{ off, n uint32 }
 
 // listItemSize is the size of a listItem; listNodeCost the node's header
-// and its slot in nodes; listCost the List beside objCost.
+// and its slot in nodes; listCost the List but for its own node's header,
+// which counts as a node's while in use (its arrays count twice then,
+// 64 bytes over).
 const (
 	listItemSize = 8
 	listNodeCost = 64 + 8
-	listCost     = 48
+	listCost     = int(unsafe.Sizeof(List{})) - listNodeCost
 )
 
 func (nd *listNode) count() int { return len(nd.items) - nd.lo }
@@ -290,11 +303,36 @@ func (l *List) pushNode(nd *listNode, front bool) {
 	l.mem += cap(l.nodes)*8 + nd.footprint()
 }
 
+// startInline makes the List's own node its first, for an element of
+// size bytes; it reports false when that was done before.
+func (l *List) startInline(size int, front bool) bool {
+	if l.inl || l.nodes != nil {
+		return false
+	}
+	l.inl = true
+	nd := &l.inlNode
+	nd.items = l.inlIts[:0]
+	if front {
+		nd.items, nd.lo = l.inlIts[:], len(l.inlIts)
+	}
+	if size <= len(l.inlBuf) {
+		nd.data = l.inlBuf[:0]
+	} else {
+		nd.data = make([]byte, 0, size)
+	}
+	l.inlSlot[0] = nd
+	l.nodes, l.nlo = l.inlSlot[:], 0
+	l.mem += nd.footprint() + len(l.inlSlot)*8
+	return true
+}
+
 // PushBack appends a copy of v.
 func (l *List) PushBack(v []byte) {
 	var nd *listNode
 	if l.n > 0 {
 		nd = l.last()
+	} else if l.startInline(len(v), false) {
+		nd = l.first()
 	}
 	if nd == nil || !nd.fits(len(v)) {
 		nd = newListNode(nd, len(v), false)
@@ -312,6 +350,8 @@ func (l *List) PushBack(v []byte) {
 func (l *List) PushFront(v []byte) {
 	var nd *listNode
 	if l.n > 0 {
+		nd = l.first()
+	} else if l.startInline(len(v), true) {
 		nd = l.first()
 	}
 	if nd == nil || !nd.fits(len(v)) {

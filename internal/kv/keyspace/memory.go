@@ -106,7 +106,7 @@ func KeyMemory(key []byte, e *Entry) int64 { return keyMemory(len(key), e.exp) +
 
 // Memory is the estimated size of a list.
 func (l *List) Memory() int64 {
-	return objCost + listCost + int64(l.mem)
+	return int64(listCost + l.mem)
 }
 
 // Memory is the estimated size of a set.
