@@ -84,9 +84,10 @@ func (nd *listNode) at(j int) []byte {
 	return nd.data[it.off:end:end]
 }
 
-// fits reports whether an element of size bytes can join the node.
+// fits reports whether an element of size bytes can join the node; an
+// empty one (a new list's own) takes any.
 func (nd *listNode) fits(size int) bool {
-	return nd.count() < listNodeMax && nd.bytes()+size <= listNodeBytes
+	return nd.count() == 0 || nd.count() < listNodeMax && nd.bytes()+size <= listNodeBytes
 }
 
 // add copies v into data and returns its item (not yet in items). When

@@ -68,6 +68,9 @@ func TestListModel(t *testing.T) {
 			for seed := uint64(1); seed <= 4; seed++ {
 				runListModel(t, seed, 3000)
 			}
+			for seed := uint64(100); seed < 400; seed++ { // new lists
+				runListModel(t, seed, 20)
+			}
 		})
 	}
 }
@@ -88,7 +91,7 @@ func runListModel(t *testing.T, seed uint64, steps int) {
 			return slices.Clone(pool[r.IntN(len(pool))])
 		}
 		size := r.IntN(24)
-		if r.IntN(50) == 0 {
+		if r.IntN(50) == 0 || steps < 100 && r.IntN(4) == 0 {
 			size = r.IntN(3 * listNodeBytes) // sometimes bigger than a node
 		}
 		v := make([]byte, size)
@@ -295,5 +298,21 @@ func TestListTrimFreesBytes(t *testing.T) {
 	}
 	if !bytes.Equal(l.At(0), v) {
 		t.Fatalf("left %q", l.At(0))
+	}
+}
+
+// TestListFirstElementBig: a new list's first element bigger than a node
+// (the list's own first node must not stay behind empty).
+func TestListFirstElementBig(t *testing.T) {
+	big := bytes.Repeat([]byte("b"), 2*listNodeBytes)
+	for _, front := range []bool{false, true} {
+		l := &List{}
+		if front {
+			l.PushFront(big)
+		} else {
+			l.PushBack(big)
+		}
+		l.PushBack([]byte("x"))
+		checkList(t, l, [][]byte{big, []byte("x")})
 	}
 }
