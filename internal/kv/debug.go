@@ -164,9 +164,12 @@ func cmdDebug(c *Client) {
 			return
 		}
 		n, err := parseMemory(string(c.Args[2]))
-		if err != nil || n <= 0 || n > 1<<32 {
+		if err != nil || n < 0 || n > 1<<32-1<<20 {
 			c.W.Error("ERR argument must be a memory value bigger than 1 and smaller than 4gb")
 			return
+		}
+		if n == 0 { // Redis's default, as its quicklistisSetPackedThreshold
+			n = 1 << 30
 		}
 		s.adm.quicklistPackedN.Store(n) // gantry's lists have no packed nodes: nothing else changes
 		c.W.OK()
