@@ -87,6 +87,11 @@ count() {
 		cmd=(xrange bench-stream "$mid" + COUNT 10)
 		;;
 	esac
+	case "$2" in
+	rpop | lpop) # pop from a full list, not an empty one
+		redis-benchmark -h 127.0.0.1 -p "$PORT" -n $((N + 20000)) -c 50 -P 16 -q -t lpush >/dev/null
+		;;
+	esac
 	redis-benchmark -h 127.0.0.1 -p "$PORT" -n 20000 -c 50 -P "$P" -q "${cmd[@]}" >/dev/null
 	callgrind_control -z "$vpid" >/dev/null 2>&1
 	redis-benchmark -h 127.0.0.1 -p "$PORT" -n "$N" -c 50 -P "$P" -q "${cmd[@]}" >/dev/null

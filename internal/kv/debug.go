@@ -164,9 +164,12 @@ func cmdDebug(c *Client) {
 			return
 		}
 		n, err := parseMemory(string(c.Args[2]))
-		if err != nil || n <= 0 || n > 1<<32 {
+		if err != nil || n < 0 || n > 1<<32-1<<20 {
 			c.W.Error("ERR argument must be a memory value bigger than 1 and smaller than 4gb")
 			return
+		}
+		if n == 0 { // Redis's default, as its quicklistisSetPackedThreshold
+			n = 1 << 30
 		}
 		s.adm.quicklistPackedN.Store(n) // gantry's lists have no packed nodes: nothing else changes
 		c.W.OK()
@@ -237,8 +240,9 @@ func debugObject(c *Client) {
 		ser := len(keyspace.Dump(e))
 		extra := ""
 		if enc == "quicklist" && e.Kind() == keyspace.Lists.Kind() {
+			l := keyspace.Lists.Of(e)
 			extra = fmt.Sprintf(" ql_nodes:%d ql_avg_node:%.2f ql_listpack_max:%d ql_compressed:0 ql_uncompressed_size:%d",
-				1, float64(keyspace.Lists.Of(e).Len()), -2, ser)
+				l.Nodes(), float64(l.Len())/float64(max(l.Nodes(), 1)), -2, ser)
 		}
 		c.W.Simple(fmt.Sprintf("Value at:%p refcount:1 encoding:%s serializedlength:%d lru:%d lru_seconds_idle:%d%s",
 			e, enc, ser, (c.Now/1000)&(1<<24-1), e.IdleTime(c.Now), extra))

@@ -16,6 +16,12 @@ import (
 //
 //	go test -run '^$' -bench Handlers -benchmem ./internal/kv/command
 func BenchmarkHandlers(b *testing.B) {
+	if listFill == nil {
+		listFill = []string{"RPUSH", "mylist"}
+		for i := 0; i < refillEvery; i++ {
+			listFill = append(listFill, "value-of-some-bytes")
+		}
+	}
 	members := make([][]byte, 1<<16)
 	scores := make([][]byte, len(members))
 	for i := range members {
@@ -29,19 +35,27 @@ func BenchmarkHandlers(b *testing.B) {
 		vary int // argument replaced by members[i] at each op (0: none)
 		// run once before
 		setup [][]string
+		// refill, run before the first op and again every refillEvery
+		// ops outside the timer, keeps the popping cases' list full
+		refill []string
 	}{
-		{"get-miss", []string{"GET", "key:__rand_int__"}, false, 0, nil},
-		{"incr", []string{"INCR", "counter:__rand_int__"}, false, 0, nil},
-		{"lpush", []string{"LPUSH", "mylist", "xxx"}, false, 0, nil},
-		{"hset", []string{"HSET", "myhash", "element:__rand_int__", "xxx"}, false, 0, nil},
-		{"zadd", []string{"ZADD", "myzset", "0", "element:__rand_int__"}, false, 0, nil},
-		{"zadd-rand", []string{"ZADD", "myzset", "0", "m"}, false, 3, nil},
-		{"xadd", []string{"XADD", "bench-stream", "*", "field", "value-of-some-bytes"}, false, 0, nil},
-		{"xadd-log", []string{"XADD", "bench-stream", "*", "field", "value-of-some-bytes"}, true, 0, nil},
+		{"get-miss", []string{"GET", "key:__rand_int__"}, false, 0, nil, nil},
+		{"incr", []string{"INCR", "counter:__rand_int__"}, false, 0, nil, nil},
+		{"lpush", []string{"LPUSH", "mylist", "xxx"}, false, 0, nil, nil},
+		{"rpush", []string{"RPUSH", "mylist", "value-of-some-bytes"}, false, 0, nil, nil},
+		{"lpop", []string{"LPOP", "mylist"}, false, 0, nil, listFill},
+		{"rpop", []string{"RPOP", "mylist"}, false, 0, nil, listFill},
+		// redis-benchmark's lrange_100 (a list of 600 elements)
+		{"lrange", []string{"LRANGE", "mylist", "0", "99"}, false, 0, nil, listFill[:2+600]},
+		{"hset", []string{"HSET", "myhash", "element:__rand_int__", "xxx"}, false, 0, nil, nil},
+		{"zadd", []string{"ZADD", "myzset", "0", "element:__rand_int__"}, false, 0, nil, nil},
+		{"zadd-rand", []string{"ZADD", "myzset", "0", "m"}, false, 3, nil, nil},
+		{"xadd", []string{"XADD", "bench-stream", "*", "field", "value-of-some-bytes"}, false, 0, nil, nil},
+		{"xadd-log", []string{"XADD", "bench-stream", "*", "field", "value-of-some-bytes"}, true, 0, nil, nil},
 		// 10 entries from the middle of a stream of 10,000 (IDs as XADD
 		// makes them, 4 a millisecond): a seek inside a chunk, 10 decoded
-		{"xrange", []string{"XRANGE", "xs", "1700000001250-1", "+", "COUNT", "10"}, false, 0, xsetup(10000)},
-		{"xrevrange", []string{"XREVRANGE", "xs", "1700000001250-1", "-", "COUNT", "10"}, false, 0, xsetup(10000)},
+		{"xrange", []string{"XRANGE", "xs", "1700000001250-1", "+", "COUNT", "10"}, false, 0, xsetup(10000), nil},
+		{"xrevrange", []string{"XREVRANGE", "xs", "1700000001250-1", "-", "COUNT", "10"}, false, 0, xsetup(10000), nil},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -69,8 +83,31 @@ func BenchmarkHandlers(b *testing.B) {
 			cmd := table.Lookup(args[0])
 			now := int64(1)
 			b.ReportAllocs()
+			refill := func() {
+				if tc.refill == nil {
+					return
+				}
+				ra := make([][]byte, len(tc.refill))
+				for i, a := range tc.refill {
+					ra[i] = []byte(a)
+				}
+				rc := table.Lookup(ra[0])
+				c.Args, c.Cmd = ra, rc
+				c.Keys = rc.GetKeys(ra, c.Keys[:0])
+				c.LockKeys()
+				rc.Handler(c)
+				c.Unlock()
+				c.ResetRecord()
+				c.W.B = c.W.B[:0]
+			}
+			refill()
 			i := 0
 			for b.Loop() {
+				if tc.refill != nil && i > 0 && i%refillEvery == 0 {
+					b.StopTimer()
+					refill()
+					b.StartTimer()
+				}
 				if tc.vary > 0 {
 					args[tc.vary] = members[i&(len(members)-1)]
 					args[tc.vary-1] = scores[(i+i>>16)&(len(scores)-1)]
@@ -101,3 +138,10 @@ func xsetup(n int) [][]string {
 	}
 	return cmds
 }
+
+// refillEvery is how many elements the popping cases' refill pushes, and
+// how often it runs.
+const refillEvery = 100000
+
+// listFill pushes refillEvery ~20-byte values.
+var listFill []string

@@ -521,10 +521,7 @@ func encoding(e *keyspace.Entry) string {
 		return "raw"
 	case keyspace.Lists.Kind():
 		v := keyspace.Lists.Of(e)
-		size := 0
-		for i := 0; i < v.Len(); i++ {
-			size += len(v.At(i)) + 2
-		}
+		size := v.Bytes() + 2*v.Len()
 		if size <= 8192 {
 			return "listpack"
 		}

@@ -39,9 +39,9 @@ func cmdPush(c *Ctx) {
 	left := name[0] == 'l'
 	for _, v := range c.Args[2:] {
 		if left {
-			l.PushFront(keyspace.CopyBytes(v))
+			l.PushFront(v)
 		} else {
-			l.PushBack(keyspace.CopyBytes(v))
+			l.PushBack(v)
 		}
 	}
 	c.Dirty++
@@ -181,7 +181,7 @@ func cmdLSet(c *Ctx) {
 		c.W.Error("ERR index out of range")
 		return
 	}
-	l.Set(i, keyspace.CopyBytes(c.Args[3]))
+	l.Set(i, c.Args[3])
 	c.Dirty++
 	c.W.OK()
 }
@@ -199,38 +199,7 @@ func cmdLRem(c *Ctx) {
 		c.W.Int(0)
 		return
 	}
-	elem := string(c.Args[3])
-	s := l.Slice()
-	removed := 0
-	if count >= 0 {
-		out := s[:0]
-		for _, v := range s {
-			if string(v) == elem && (count == 0 || int64(removed) < count) {
-				removed++
-				continue
-			}
-			out = append(out, v)
-		}
-		clear(s[len(out):])
-		l.Replace(out)
-	} else {
-		keep := make([]bool, len(s))
-		for i := len(s) - 1; i >= 0; i-- {
-			if string(s[i]) == elem && int64(removed) < -count {
-				removed++
-				continue
-			}
-			keep[i] = true
-		}
-		out := s[:0]
-		for i, v := range s {
-			if keep[i] {
-				out = append(out, v)
-			}
-		}
-		clear(s[len(out):])
-		l.Replace(out)
-	}
+	removed := l.Remove(c.Args[3], int(max(min(count, 1<<40), -1<<40)))
 	if removed > 0 {
 		c.Dirty++
 		c.dropIfEmpty(c.Args[1], l.Len())
@@ -255,10 +224,7 @@ func cmdLTrim(c *Ctx) {
 	if !in {
 		c.KS.DeleteLocked(c.Args[1])
 	} else {
-		all := l.Slice()
-		kept := make([][]byte, e-s+1)
-		copy(kept, all[s:e+1])
-		l.Replace(kept)
+		l.Trim(s, e)
 	}
 	c.Dirty++
 	c.W.OK()
@@ -288,7 +254,7 @@ func cmdLInsert(c *Ctx) {
 			if !before {
 				i++
 			}
-			l.InsertAt(i, keyspace.CopyBytes(c.Args[4]))
+			l.InsertAt(i, c.Args[4])
 			c.Dirty++
 			c.W.Int(int64(l.Len()))
 			return

@@ -135,6 +135,19 @@ func (r *dumpReader) uvarint() uint64 {
 	return v
 }
 
+// view is bytes without the copy: the slice aliases the payload.
+func (r *dumpReader) view() []byte {
+	n := r.uvarint()
+	if r.err || n > uint64(len(r.b)) {
+		r.err = true
+		r.b = nil
+		return nil
+	}
+	s := r.b[:n:n]
+	r.b = r.b[n:]
+	return s
+}
+
 func (r *dumpReader) bytes() []byte {
 	n := r.uvarint()
 	if r.err || n > uint64(len(r.b)) {
@@ -185,7 +198,7 @@ func ParseDumpWithin(p []byte, lim HashLimits) (*Entry, error) {
 	case dumpList:
 		l := &List{}
 		for n := r.count(1); n > 0 && !r.err; n-- {
-			l.PushBack(r.bytes())
+			l.PushBack(r.view()) // the list copies it
 		}
 		e = Lists.NewEntry(l)
 	case dumpSet:

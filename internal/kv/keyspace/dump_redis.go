@@ -38,7 +38,7 @@ func fromRedis(o *rdbcodec.Object, lim HashLimits) *Entry {
 	case rdbcodec.KindList:
 		l := &List{}
 		for _, x := range o.Elems {
-			l.PushBack(append([]byte(nil), x...))
+			l.PushBack(x)
 		}
 		return Lists.NewEntry(l)
 	case rdbcodec.KindSet:

@@ -215,10 +215,12 @@ func (ks *Keyspace) dropValue(e *Entry, evicted bool) {
 // a member or element is an allocation (its bytes), a small set or hash
 // kept as one packed buffer is one. Their release drops the structures.
 
-func (l *List) freeEffort() int { return l.n }
+// A list's effort is its nodes, as Redis counts a quicklist's: each is
+// three allocations, whatever number of elements it packs.
+func (l *List) freeEffort() int { return l.Nodes() }
 
 func (l *List) release() {
-	clear(l.buf)
+	clear(l.nodes)
 	*l = List{}
 }
 

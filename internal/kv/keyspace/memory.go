@@ -31,12 +31,10 @@ const (
 	expireCost = 32
 	// objCost is a collection's structure.
 	objCost = 48
-	// per member: a list's slice header (per slot of its ring); a big
-	// set's and a big hash's map slot, at the maps' average load, and the
-	// rounding of the strings' allocations; a sorted set's dictionary
-	// slot, skip list node and levels.
-	listElemCost   = 24
-	listAllocCost  = 8 // an element's allocation, rounded up
+	// per member: a big set's and a big hash's map slot, at the maps'
+	// average load, and the rounding of the strings' allocations; a
+	// sorted set's dictionary slot, skip list node and levels. A list
+	// counts its nodes (list.go).
 	setMemberCost  = 60
 	hashFieldCost  = 92
 	zsetMemberCost = 128
@@ -108,7 +106,7 @@ func KeyMemory(key []byte, e *Entry) int64 { return keyMemory(len(key), e.exp) +
 
 // Memory is the estimated size of a list.
 func (l *List) Memory() int64 {
-	return objCost + int64(len(l.buf))*listElemCost + int64(l.n)*listAllocCost + int64(l.bytes)
+	return int64(listCost + l.mem)
 }
 
 // Memory is the estimated size of a set.

@@ -84,6 +84,22 @@ func TestMemoryEstimate(t *testing.T) {
 			}
 			ks.AddLocked(k, Lists.NewEntry(l))
 		}},
+		{"lists-100000", 5, func(ks *Keyspace, k []byte) {
+			l := &List{}
+			for i := 0; i < 100000; i++ {
+				l.PushBack([]byte("value-of-some-bytes!"))
+			}
+			ks.AddLocked(k, Lists.NewEntry(l))
+		}},
+		{"lists-lpush-lrem-ltrim", 5, func(ks *Keyspace, k []byte) {
+			l := &List{}
+			for i := 0; i < 100000; i++ {
+				l.PushFront(val(i % 10))
+			}
+			l.Remove(val(3), 0)
+			l.Trim(1000, l.Len()-1000)
+			ks.AddLocked(k, Lists.NewEntry(l))
+		}},
 		{"sets-small-3", 50000, func(ks *Keyspace, k []byte) {
 			s := NewSet()
 			for i := 0; i < 3; i++ {

@@ -1,0 +1,318 @@
+package keyspace
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// checkList checks l's invariants and that it holds model.
+func checkList(t *testing.T, l *List, model [][]byte) {
+	t.Helper()
+	if l.Len() != len(model) {
+		t.Fatalf("len %d, model %d", l.Len(), len(model))
+	}
+	n, live, mem := 0, 0, cap(l.nodes)*8
+	for k, nd := range l.nodes {
+		if k < l.nlo {
+			if nd != nil {
+				t.Fatalf("node slot %d before nlo %d not cleared", k, l.nlo)
+			}
+			continue
+		}
+		if nd.count() == 0 {
+			t.Fatalf("node %d empty", k)
+		}
+		if nd.count() > listNodeMax || nd.count() > 1 && nd.bytes() > listNodeBytes {
+			t.Fatalf("node %d: %d elements, %d bytes: over the limits", k, nd.count(), nd.bytes())
+		}
+		if cap(nd.items) > 4*listNodeMax {
+			t.Fatalf("node %d: items capacity %d", k, cap(nd.items))
+		}
+		if nd.count() > 1 && cap(nd.data) > 8*listNodeBytes {
+			t.Fatalf("node %d: data capacity %d for %d bytes", k, cap(nd.data), nd.bytes())
+		}
+		b := 0
+		for j := 0; j < nd.count(); j++ {
+			b += len(nd.at(j))
+		}
+		if b != nd.bytes() {
+			t.Fatalf("node %d: items refer to %d bytes, data %d - garbage %d", k, b, len(nd.data), nd.garbage)
+		}
+		n += nd.count()
+		live += b
+		mem += nd.footprint()
+	}
+	if n != l.n || live != l.live || mem != l.mem {
+		t.Fatalf("counted n %d live %d mem %d, list says %d %d %d", n, live, mem, l.n, l.live, l.mem)
+	}
+	for i, v := range model {
+		if got := l.At(i); !bytes.Equal(got, v) {
+			t.Fatalf("element %d: %q, model %q", i, got, v)
+		}
+	}
+}
+
+type heldValue struct{ got, want []byte }
+
+// TestListModel runs random operations on a List and on a [][]byte and
+// compares them, with the nodes' limits low so that nodes fill, split,
+// merge and compact often; values handed out must stay unchanged.
+func TestListModel(t *testing.T) {
+	for _, nodeBytes := range []int{64, 1 << 10, 8 << 10} {
+		t.Run(fmt.Sprintf("node-%d", nodeBytes), func(t *testing.T) {
+			defer func(b int) { listNodeBytes = b }(listNodeBytes)
+			listNodeBytes = nodeBytes
+			for seed := uint64(1); seed <= 4; seed++ {
+				runListModel(t, seed, 3000)
+			}
+			for seed := uint64(100); seed < 400; seed++ { // new lists
+				runListModel(t, seed, 20)
+			}
+		})
+	}
+}
+
+func runListModel(t *testing.T, seed uint64, steps int) {
+	r := rand.New(rand.NewPCG(seed, 7))
+	l := &List{}
+	var model [][]byte
+	var held []heldValue
+	hold := func(v []byte) {
+		if len(held) < 2000 {
+			held = append(held, heldValue{v, slices.Clone(v)})
+		}
+	}
+	pool := [][]byte{[]byte("a"), []byte("bb"), []byte(""), []byte("pivot")}
+	val := func() []byte {
+		if r.IntN(3) == 0 {
+			return slices.Clone(pool[r.IntN(len(pool))])
+		}
+		size := r.IntN(24)
+		if r.IntN(50) == 0 || steps < 100 && r.IntN(4) == 0 {
+			size = r.IntN(3 * listNodeBytes) // sometimes bigger than a node
+		}
+		v := make([]byte, size)
+		for i := range v {
+			v[i] = byte('a' + r.IntN(26))
+		}
+		return v
+	}
+	// the list must not keep the caller's slice: scribble over it
+	scribble := func(v []byte) {
+		for i := range v {
+			v[i] = '#'
+		}
+	}
+	for step := 0; step < steps; step++ {
+		op := r.IntN(20)
+		if len(model) > 600 && op < 8 { // keep it from growing without bound
+			op = 8 + r.IntN(4)
+		}
+		switch {
+		case op < 4:
+			v := val()
+			l.PushBack(v)
+			model = append(model, slices.Clone(v))
+			scribble(v)
+		case op < 8:
+			v := val()
+			l.PushFront(v)
+			model = slices.Insert(model, 0, slices.Clone(v))
+			scribble(v)
+		case op < 10 && len(model) > 0:
+			v := l.PopFront()
+			if !bytes.Equal(v, model[0]) {
+				t.Fatalf("seed %d step %d: PopFront %q, model %q", seed, step, v, model[0])
+			}
+			model = model[1:]
+			hold(v)
+		case op < 12 && len(model) > 0:
+			v := l.PopBack()
+			if !bytes.Equal(v, model[len(model)-1]) {
+				t.Fatalf("seed %d step %d: PopBack %q, model %q", seed, step, v, model[len(model)-1])
+			}
+			model = model[:len(model)-1]
+			hold(v)
+		case op < 13 && len(model) > 0:
+			i := r.IntN(len(model))
+			v := val()
+			l.Set(i, v)
+			model[i] = slices.Clone(v)
+			scribble(v)
+		case op < 14:
+			i := r.IntN(len(model) + 1)
+			v := val()
+			l.InsertAt(i, v)
+			model = slices.Insert(model, i, slices.Clone(v))
+			scribble(v)
+		case op < 15 && len(model) > 0:
+			v := slices.Clone(pool[r.IntN(len(pool))])
+			count := r.IntN(5) - 2
+			want := removeModel(&model, v, count)
+			if got := l.Remove(v, count); got != want {
+				t.Fatalf("seed %d step %d: Remove(%q, %d) = %d, model %d", seed, step, v, count, got, want)
+			}
+		case op < 16 && len(model) > 0:
+			start := r.IntN(len(model))
+			stop := start + r.IntN(len(model)-start)
+			if r.IntN(2) == 0 { // mostly small trims, as a capped list
+				start, stop = r.IntN(3), len(model)-1-r.IntN(3)
+				if start > stop || stop < 0 {
+					start, stop = 0, len(model)-1
+				}
+			}
+			l.Trim(start, stop)
+			model = model[start : stop+1]
+		case op < 18 && len(model) > 0: // LRANGE, LINDEX
+			i := r.IntN(len(model))
+			for j := i; j < min(len(model), i+r.IntN(50)); j++ {
+				v := l.At(j)
+				if !bytes.Equal(v, model[j]) {
+					t.Fatalf("seed %d step %d: At(%d) %q, model %q", seed, step, j, v, model[j])
+				}
+				hold(v)
+			}
+		default:
+			if len(model) > 0 {
+				i := r.IntN(len(model))
+				if v := l.At(i); !bytes.Equal(v, model[i]) {
+					t.Fatalf("seed %d step %d: At(%d) %q, model %q", seed, step, i, v, model[i])
+				}
+			}
+		}
+		if step%97 == 0 || step == steps-1 {
+			checkList(t, l, model)
+		}
+		for _, h := range held {
+			if !bytes.Equal(h.got, h.want) {
+				t.Fatalf("seed %d step %d: a value handed out changed to %q, was %q", seed, step, h.got, h.want)
+			}
+		}
+		if len(held) == 2000 {
+			held = held[:0]
+		}
+	}
+}
+
+// removeModel is LREM on the model.
+func removeModel(model *[][]byte, v []byte, count int) int {
+	s := *model
+	removed := 0
+	keep := make([]bool, len(s))
+	for k := range s {
+		i := k
+		if count < 0 {
+			i = len(s) - 1 - k
+		}
+		if bytes.Equal(s[i], v) && (count == 0 || removed < max(count, -count)) {
+			removed++
+			continue
+		}
+		keep[i] = true
+	}
+	var out [][]byte
+	for i, x := range s {
+		if keep[i] {
+			out = append(out, x)
+		}
+	}
+	*model = out
+	return removed
+}
+
+// TestListQueueBounded: a queue (push at one end, pop at the other)
+// holding few elements keeps its memory bounded however many pass
+// through it.
+func TestListQueueBounded(t *testing.T) {
+	for _, front := range []bool{false, true} {
+		l := &List{}
+		v := []byte("value-of-some-bytes")
+		peak := int64(0)
+		for i := 0; i < 200000; i++ {
+			if front {
+				l.PushFront(v)
+			} else {
+				l.PushBack(v)
+			}
+			if l.Len() > 50 {
+				if front {
+					l.PopBack()
+				} else {
+					l.PopFront()
+				}
+			}
+			if i == 1000 {
+				peak = l.Memory()
+			}
+			if i > 1000 && l.Memory() > 2*peak+4096 {
+				t.Fatalf("front %v: after %d pushes %d bytes, %d after 1,000", front, i, l.Memory(), peak)
+			}
+		}
+		if cap(l.nodes) > 16 {
+			t.Fatalf("front %v: %d node slots for %d nodes", front, cap(l.nodes), l.Nodes())
+		}
+	}
+}
+
+// TestListPacked: a list's elements are packed in few nodes (no
+// allocation per element) and its memory estimate follows them.
+func TestListPacked(t *testing.T) {
+	l := &List{}
+	v := []byte("value-of-some-bytes!") // 20 bytes
+	for i := 0; i < 100000; i++ {
+		l.PushBack(v)
+	}
+	if got, want := l.Nodes(), 100000/listNodeMax+1; got > want {
+		t.Fatalf("100,000 elements in %d nodes, want at most %d", got, want)
+	}
+	if m := l.Memory(); m > 100000*36 {
+		t.Fatalf("100,000 elements of 20 bytes: %d bytes, want under 36 an element", m)
+	}
+	l.PushFront(v) // the first node is full: start a new one, as LPUSH would
+	allocs := testing.AllocsPerRun(1000, func() {
+		l.PushBack(v)
+		l.PushFront(v)
+		l.PopBack()
+		l.PopFront()
+	})
+	if allocs > 0.1 {
+		t.Fatalf("%.2f allocations per push and pop", allocs)
+	}
+}
+
+// TestListTrimFreesBytes: elements trimmed off a node do not keep its
+// bytes (LTRIM of a big node down to one element).
+func TestListTrimFreesBytes(t *testing.T) {
+	l := &List{}
+	v := bytes.Repeat([]byte("v"), 60)
+	for i := 0; i < listNodeMax; i++ {
+		l.PushBack(v)
+	}
+	full := l.Memory()
+	l.Trim(5, 5)
+	if m := l.Memory(); m > full/4 {
+		t.Fatalf("one element of 60 bytes left: %d bytes (%d before)", m, full)
+	}
+	if !bytes.Equal(l.At(0), v) {
+		t.Fatalf("left %q", l.At(0))
+	}
+}
+
+// TestListFirstElementBig: a new list's first element bigger than a node
+// (the list's own first node must not stay behind empty).
+func TestListFirstElementBig(t *testing.T) {
+	big := bytes.Repeat([]byte("b"), 2*listNodeBytes)
+	for _, front := range []bool{false, true} {
+		l := &List{}
+		if front {
+			l.PushFront(big)
+		} else {
+			l.PushBack(big)
+		}
+		l.PushBack([]byte("x"))
+		checkList(t, l, [][]byte{big, []byte("x")})
+	}
+}
