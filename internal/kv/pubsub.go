@@ -40,6 +40,10 @@ const mailMax = 1 << 30
 type pubsub struct {
 	mu   sync.RWMutex
 	subs [psKinds]map[string]*subscribers
+	// pats are the patterns of subs[psPattern], which every PUBLISH on a
+	// channel (and every keyspace notification) matches in turn: a slice
+	// for the same reason as subscribers.list
+	pats []*subscribers
 	// notify holds the notify-keyspace-events flags (notifyXxx bits).
 	notify atomic.Uint32
 }
@@ -60,6 +64,8 @@ func (p *pubsub) init() {
 type subscribers struct {
 	pos  map[*Client]int // index in list
 	list []*Client
+	name string // the pattern, for a pattern's subscribers
+	pat  int    // index in pubsub.pats, for a pattern's subscribers
 }
 
 func (ss *subscribers) add(c *Client) {
@@ -83,6 +89,17 @@ func (ss *subscribers) remove(c *Client) {
 	ss.list[last] = nil // no reference to a closed client stays behind
 	ss.list = ss.list[:last]
 	delete(ss.pos, c)
+}
+
+// dropPattern removes a pattern nobody subscribes to any more from pats.
+func (p *pubsub) dropPattern(m *subscribers) {
+	last := len(p.pats) - 1
+	if m.pat != last {
+		p.pats[m.pat] = p.pats[last]
+		p.pats[m.pat].pat = m.pat
+	}
+	p.pats[last] = nil
+	p.pats = p.pats[:last]
 }
 
 // count is the number of subscribers; 0 for a nil list.
@@ -142,8 +159,12 @@ func (c *Client) subscribe(kind pubsubKind, names [][]byte) {
 			c.subs.names[kind][name] = struct{}{}
 			m := s.ps.subs[kind][name]
 			if m == nil {
-				m = &subscribers{pos: make(map[*Client]int, 1)}
+				m = &subscribers{pos: make(map[*Client]int, 1), name: name}
 				s.ps.subs[kind][name] = m
+				if kind == psPattern {
+					m.pat = len(s.ps.pats)
+					s.ps.pats = append(s.ps.pats, m)
+				}
 			}
 			m.add(c)
 		}
@@ -198,6 +219,9 @@ func (c *Client) unsubscribe(kind pubsubKind, names [][]byte, reply bool) {
 					m.remove(c)
 					if len(m.list) == 0 {
 						delete(s.ps.subs[kind], name)
+						if kind == psPattern {
+							s.ps.dropPattern(m)
+						}
 					}
 				}
 			}
@@ -259,10 +283,11 @@ func (s *Server) publish(kind pubsubKind, channel, msg []byte) int {
 		})
 		n++
 	}
-	if kind != psChannel || len(s.ps.subs[psPattern]) == 0 { // ranging over an empty map costs a random start
+	if kind != psChannel {
 		return n
 	}
-	for pat, subs := range s.ps.subs[psPattern] {
+	for _, subs := range s.ps.pats {
+		pat := subs.name
 		if !command.GlobMatch([]byte(pat), channel) {
 			continue
 		}

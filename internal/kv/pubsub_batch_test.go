@@ -277,7 +277,13 @@ func TestSubscriberOtherLoopWoken(t *testing.T) {
 // network: one subscriber served by an event loop (never woken: the loop
 // is busy), its mailbox moved into its replies every 16 messages, as a
 // loop iteration does at -P 16.
-func BenchmarkPublishOneSubscriber(b *testing.B) {
+func BenchmarkPublishOneSubscriber(b *testing.B) { benchPublish(b, psChannel, "bench") }
+
+// BenchmarkPublishOnePattern is the same with one PSUBSCRIBE ben*
+// subscriber (as a keyspace-notification consumer subscribes).
+func BenchmarkPublishOnePattern(b *testing.B) { benchPublish(b, psPattern, "ben*") }
+
+func benchPublish(b *testing.B, kind pubsubKind, name string) {
 	cfg := DefaultConfig()
 	cfg.EventLoops = -1
 	cfg.ActiveExpireHz = 0
@@ -288,7 +294,7 @@ func BenchmarkPublishOneSubscriber(b *testing.B) {
 	defer s.Close()
 	c := newClient(s, nil)
 	c.mail.loop = &eventLoop{s: s}
-	c.subscribe(psChannel, [][]byte{[]byte("bench")})
+	c.subscribe(kind, [][]byte{[]byte(name)})
 	c.W.B = c.W.B[:0]
 	ch, msg := []byte("bench"), []byte("message-of-some-bytes")
 	b.ReportAllocs()
@@ -303,4 +309,72 @@ func BenchmarkPublishOneSubscriber(b *testing.B) {
 			c.mail.loop.mail = c.mail.loop.mail[:0]
 		}
 	}
+}
+
+// TestPatternList subscribes and unsubscribes patterns from two clients
+// in an order that removes first, middle and last entries of the list
+// PUBLISH matches channels against, and checks the list against the
+// registry and the receivers PUBLISH counts after every change.
+func TestPatternList(t *testing.T) {
+	e := startServer(t, nil)
+	conf := func(kw string, counts []int, pats ...string) string {
+		var b strings.Builder
+		for i, p := range pats {
+			fmt.Fprintf(&b, "*3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n:%d\r\n", len(kw), kw, len(p), p, counts[i])
+		}
+		return b.String()
+	}
+	check := func(pub map[string]int) {
+		t.Helper()
+		ps := &e.srv.ps
+		ps.mu.RLock()
+		var names []string
+		for i, m := range ps.pats {
+			if m.pat != i || ps.subs[psPattern][m.name] != m {
+				t.Errorf("pattern %q at %d: index %d, registry %p, list %p", m.name, i, m.pat, ps.subs[psPattern][m.name], m)
+			}
+			names = append(names, m.name)
+		}
+		if len(names) != len(ps.subs[psPattern]) {
+			t.Errorf("list %v, registry holds %d patterns", names, len(ps.subs[psPattern]))
+		}
+		ps.mu.RUnlock()
+		for ch, want := range pub {
+			if n := e.srv.publish(psChannel, []byte(ch), []byte("m")); n != want {
+				t.Errorf("patterns %v: PUBLISH %s reached %d, want %d", names, ch, n, want)
+			}
+		}
+	}
+	// cmd sends req and reads until want: the messages check published
+	// come first
+	cmd := func(r *rawConn, req, want string) {
+		t.Helper()
+		r.nc.Write([]byte(req))
+		r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var got []byte
+		b := make([]byte, 1)
+		for !strings.HasSuffix(string(got), want) {
+			if _, err := r.nc.Read(b); err != nil {
+				t.Fatalf("%q: %v (got %q)", req, err, got)
+			}
+			got = append(got, b[0])
+		}
+	}
+	c1, c2 := e.raw(), e.raw()
+	cmd(c1, "PSUBSCRIBE a* b* c*\r\n", conf("psubscribe", []int{1, 2, 3}, "a*", "b*", "c*"))
+	cmd(c2, "PSUBSCRIBE b* d*\r\n", conf("psubscribe", []int{1, 2}, "b*", "d*"))
+	check(map[string]int{"ax": 1, "bx": 2, "cx": 1, "dx": 1, "ex": 0})
+	cmd(c1, "PUNSUBSCRIBE a*\r\n", conf("punsubscribe", []int{2}, "a*")) // the first
+	check(map[string]int{"ax": 0, "bx": 2, "cx": 1, "dx": 1})
+	cmd(c2, "PUNSUBSCRIBE d*\r\n", conf("punsubscribe", []int{1}, "d*"))
+	cmd(c1, "PUNSUBSCRIBE c*\r\n", conf("punsubscribe", []int{1}, "c*"))
+	check(map[string]int{"bx": 2, "cx": 0, "dx": 0})
+	cmd(c1, "PSUBSCRIBE e*\r\n", conf("psubscribe", []int{2}, "e*"))
+	c2.nc.Close() // a closing client's patterns go too
+	waitUntil(t, "c2's patterns dropped", func() bool {
+		return e.srv.publish(psChannel, []byte("bx"), []byte("m")) == 1
+	})
+	check(map[string]int{"bx": 1, "ex": 1, "dx": 0})
+	cmd(c1, "PUNSUBSCRIBE\r\n", conf("punsubscribe", []int{1, 0}, "b*", "e*"))
+	check(map[string]int{"bx": 0, "ex": 0})
 }
