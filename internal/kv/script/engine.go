@@ -276,7 +276,7 @@ func assignsGlobals(p *lua.FunctionProto) bool {
 // runs is its own; the Go functions it calls run Lua code only when
 // given a Lua function, and it has none to give.
 var straightGlobals = map[string]bool{
-	"redis": true, "KEYS": true, "ARGV": true, "cjson": true, "cmsgpack": true, "bit": true,
+	"redis": true, "KEYS": true, "ARGV": true, "cjson": true, "cmsgpack": true, "bit": true, "struct": true,
 	"string": true, "math": true, "table": true, "tonumber": true, "tostring": true, "type": true,
 	"unpack": true, "select": true, "next": true, "pairs": true, "ipairs": true, "assert": true,
 	"error": true, "pcall": true, "xpcall": true, "rawequal": true, "rawget": true, "rawset": true,

@@ -10,8 +10,8 @@ import (
 )
 
 // openLibs loads what Redis's Lua has: base (without loadfile, dofile
-// and print), table, string, math, and the redis, cjson, cmsgpack and bit
-// libraries, then makes the globals and those libraries read-only.
+// and print), table, string, math, and the redis, cjson, cmsgpack, bit and
+// struct libraries, then makes the globals and those libraries read-only.
 func (e *Engine) openLibs() {
 	L := e.L
 	for _, lib := range []struct {
@@ -82,6 +82,7 @@ func (e *Engine) openLibs() {
 	g.RawSetString("cjson", cjsonLib(L))
 	g.RawSetString("cmsgpack", cmsgpackLib(L))
 	g.RawSetString("bit", bitLib(L))
+	g.RawSetString("struct", structLib(L))
 	g.RawSetString("setmetatable", L.NewFunction(e.setMetatable))
 	g.RawSetString("rawset", L.NewFunction(e.rawSet))
 
@@ -99,7 +100,7 @@ func (e *Engine) openLibs() {
 
 	// read-only views of the libraries, then of the globals
 	e.noMeta = L.NewTable()
-	for _, name := range []string{"redis", "cjson", "cmsgpack", "bit", "string", "math", "table"} {
+	for _, name := range []string{"redis", "cjson", "cmsgpack", "bit", "struct", "string", "math", "table"} {
 		if t, ok := g.RawGetString(name).(*lua.LTable); ok {
 			g.RawSetString(name, e.readOnly(t, false))
 		}
