@@ -156,6 +156,8 @@ type Engine struct {
 	scripts map[string]*Script
 	// scriptsMem is ScriptsMemory, kept as scripts are cached
 	scriptsMem int64
+	// collectgarbage("setpause"/"setstepmul")'s values, kept per state
+	gcPause, gcStepMul int
 	// the running invocation, for the redis library
 	inv *Invocation
 	// globals: the real table; env: the read-only view scripts see
@@ -274,7 +276,9 @@ func assignsGlobals(p *lua.FunctionProto) bool {
 // of them is or leads to Lua code (loadstring, _G, getfenv and
 // getmetatable do: they are left out), so the only Lua code such a script
 // runs is its own; the Go functions it calls run Lua code only when
-// given a Lua function, and it has none to give.
+// given a Lua function, and it has none to give. (collectgarbage and
+// gcinfo call no Lua code either, but each call may walk a quarter of a
+// million values: a script of many such calls is checked for kills.)
 var straightGlobals = map[string]bool{
 	"redis": true, "KEYS": true, "ARGV": true, "cjson": true, "cmsgpack": true, "bit": true, "struct": true,
 	"string": true, "math": true, "table": true, "tonumber": true, "tostring": true, "type": true,

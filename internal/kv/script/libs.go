@@ -83,6 +83,10 @@ func (e *Engine) openLibs() {
 	g.RawSetString("cmsgpack", cmsgpackLib(L))
 	g.RawSetString("bit", bitLib(L))
 	g.RawSetString("struct", structLib(L))
+	// Lua 5.1's collectgarbage and gcinfo over gopher-lua's Go heap (gc.go)
+	e.gcPause, e.gcStepMul = 200, 200
+	g.RawSetString("collectgarbage", L.NewFunction(e.collectGarbage))
+	g.RawSetString("gcinfo", L.NewFunction(e.gcInfo))
 	g.RawSetString("setmetatable", L.NewFunction(e.setMetatable))
 	g.RawSetString("rawset", L.NewFunction(e.rawSet))
 
