@@ -38,6 +38,8 @@ func (e *Engine) openLibs() {
 	// binary chunk's signature and version alone ("\27Lua" 0x51), which
 	// loadstring refuses as Redis does (gopher-lua's own string.dump
 	// raised an error instead)
+	// string.format: Lua 5.1's, C's printf items (format.go)
+	g.RawGetString("string").(*lua.LTable).RawSetString("format", L.NewFunction(strFormat))
 	g.RawGetString("string").(*lua.LTable).RawSetString("dump", L.NewFunction(func(L *lua.LState) int {
 		if f := L.CheckFunction(1); f.IsG {
 			L.RaiseError("unable to dump given function")

@@ -165,3 +165,19 @@ func containsS(format string) bool {
 	}
 	return false
 }
+
+// FuzzStringFormat: string.format never panics, whatever the format and
+// its numbers and strings.
+func FuzzStringFormat(f *testing.F) {
+	for _, s := range []string{"%d", "%5.2f|%-#10x", "%q%s%c", "%99.99f", "%-+ #0d", "%", "%.0e%G%u%o", "%123d"} {
+		f.Add(s, -1.5, "a\x00b")
+	}
+	f.Fuzz(func(t *testing.T, format string, n float64, s string) {
+		if len(format) > 256 {
+			return
+		}
+		L := lua.NewState(lua.Options{SkipOpenLibs: true})
+		defer L.Close()
+		structCall(t, L, strFormat, lua.LString(format), lua.LNumber(n), lua.LString(s), lua.LNumber(n), lua.LString(s))
+	})
+}
