@@ -166,7 +166,10 @@ type Engine struct {
 	// readonly records the read-only proxies (setmetatable, rawset refuse
 	// them)
 	readonly map[*lua.LTable]bool
-	lib      *Libraries
+	// viewed maps a read-only proxy to the table it shows, for next,
+	// pairs and rawget, which see what is there as Redis's do
+	viewed map[*lua.LTable]*lua.LTable
+	lib    *Libraries
 	// loading is the library being loaded (register_function), nil
 	// otherwise
 	loading *Library
@@ -197,6 +200,7 @@ func New() *Engine {
 	e := &Engine{
 		scripts:  make(map[string]*Script),
 		readonly: make(map[*lua.LTable]bool),
+		viewed:   make(map[*lua.LTable]*lua.LTable),
 		lib:      newLibraries(),
 	}
 	e.L = lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024 * 4, RegistryMaxSize: 1024 * 1024})

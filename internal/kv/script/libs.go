@@ -91,6 +91,64 @@ func (e *Engine) openLibs() {
 	g.RawSetString("gcinfo", L.NewFunction(e.gcInfo))
 	g.RawSetString("setmetatable", L.NewFunction(e.setMetatable))
 	g.RawSetString("rawset", L.NewFunction(e.rawSet))
+	// next, pairs and rawget see through a read-only view to the table
+	// it shows: pairs(_G) lists the globals, rawget(_G, 'redis') finds
+	// the library, as in Redis, whose read-only tables are the tables
+	// themselves. What they give is what an index already reads; writes
+	// still go through the view and are refused.
+	see := func(L *lua.LState) {
+		if t, ok := L.Get(1).(*lua.LTable); ok {
+			if u := e.viewed[t]; u != nil {
+				L.Replace(1, u)
+			}
+		}
+	}
+	rawget := g.RawGetString("rawget").(*lua.LFunction).GFunction
+	g.RawSetString("rawget", L.NewFunction(func(L *lua.LState) int {
+		see(L)
+		return rawget(L)
+	}))
+	// the string library is also the strings' metatable (gopher-lua's
+	// __index and the __metatable set below), which Redis's is not
+	strLib := g.RawGetString("string").(*lua.LTable)
+	next := L.NewFunction(func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		u := e.viewed[t]
+		if u == nil {
+			u = t
+		}
+		k := L.Get(2)
+		if u != t && k != lua.LNil && u.RawGet(k) == lua.LNil {
+			// gopher-lua starts over; Lua 5.1 refuses (a view's table
+			// changes under no script's iteration, so it cannot be a
+			// field cleared while iterating)
+			L.Error(lua.LString("invalid key to 'next'"), 0)
+		}
+		for {
+			var v lua.LValue
+			k, v = u.Next(k)
+			if u == strLib && (k == lua.LString("__index") || k == lua.LString("__metatable")) {
+				continue
+			}
+			if k == lua.LNil {
+				L.Push(lua.LNil)
+				return 1
+			}
+			L.Push(k)
+			L.Push(v)
+			return 2
+		}
+	})
+	g.RawSetString("next", next)
+	g.RawSetString("pairs", L.NewFunction(func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		L.Push(next)
+		L.Push(t)
+		L.Push(lua.LNil)
+		return 3
+	}))
+	// gopher-lua's own global; Redis has no such name
+	g.RawSetString("_GOPHER_LUA_VERSION", lua.LNil)
 
 	// table.insert writes without asking the metatable (as Lua's does):
 	// into a read-only view it would add items every later script sees;
@@ -175,6 +233,7 @@ func (e *Engine) readOnly(t *lua.LTable, strict bool) *lua.LTable {
 	}
 	L.SetMetatable(proxy, mt)
 	e.readonly[proxy] = true
+	e.viewed[proxy] = t
 	if !strict {
 		// getmetatable answers nil for a library, as Redis's read-only
 		// tables have no metatable; the metatable itself (whose __index is
