@@ -29,6 +29,26 @@ func TestGlobalsListed(t *testing.T) {
 		{`for k, v in pairs(_G) do if k == 'string' then return rawequal(v, string) end end`, ":1\r\n"},
 		{`return {pcall(next, _G, 'nosuchkey')}`, "*2\r\n$-1\r\n$21\r\ninvalid key to 'next'\r\n"},
 		{`return next(_G, 'nosuchkey')`, "-ERR invalid key to 'next' script: SHA, on @user_script:1.\r\n"},
+		// Lua 5.1's deprecated table functions, cjson.new, cmsgpack's names
+		{`local r = {} local v = table.foreach({10, 20, x = 'y'}, function(k, v) r[#r+1] = tostring(k) .. '=' .. tostring(v) end) table.sort(r) return {table.concat(r, ' '), tostring(v)}`, "*2\r\n$13\r\n1=10 2=20 x=y\r\n$3\r\nnil\r\n"},
+		{`return table.foreach({1, 2, 3}, function(k, v) if v == 2 then return 'stop' .. k end end)`, "$5\r\nstop2\r\n"},
+		{`local r = {} table.foreachi({10, 20, nil, 40}, function(i, v) r[#r+1] = i .. '=' .. tostring(v) end) return table.concat(r, ' ')`, "$20\r\n1=10 2=20 3=nil 4=40\r\n"},
+		{`return table.foreachi({5, 6}, function(i, v) if i == 2 then return v * 2 end end)`, ":12\r\n"},
+		{`return table.foreach({1}, 'x')`, "-ERR user_script:1: bad argument #2 to 'foreach' (function expected, got string) script: SHA, on @user_script:1.\r\n"},
+		{`return table.foreach('x', type)`, "-ERR user_script:1: bad argument #1 to 'foreach' (table expected, got string) script: SHA, on @user_script:1.\r\n"},
+		{`return table.foreachi({1})`, "-ERR user_script:1: bad argument #2 to 'foreachi' (function expected, got no value) script: SHA, on @user_script:1.\r\n"},
+		{`return {pcall(table.setn, {}, 1)}`, "*2\r\n$-1\r\n$18\r\n'setn' is obsolete\r\n"},
+		{`return cmsgpack._COPYRIGHT`, "$40\r\nCopyright (C) 2012, Salvatore Sanfilippo\r\n"},
+		{`return cmsgpack._DESCRIPTION`, "$36\r\nMessagePack C implementation for Lua\r\n"},
+		{`return cmsgpack._NAME .. ' ' .. cmsgpack._VERSION`, "$27\r\ncmsgpack lua-cmsgpack 0.4.0\r\n"},
+		{`return type(cjson.new)`, "$8\r\nfunction\r\n"},
+		{`local c = cjson.new() return {type(c), c.encode({1, 2}), tostring(c == cjson)}`, "*3\r\n$5\r\ntable\r\n$5\r\n[1,2]\r\n$5\r\nfalse\r\n"},
+		{`local c = cjson.new() c.encode_max_depth(1) return c.encode({{}})`, "-ERR user_script:1: Cannot serialise, excessive nesting (2) script: SHA, on @user_script:1.\r\n"},
+		{`local c = cjson.new() c.encode_max_depth(1) return cjson.encode({{}})`, "$4\r\n[{}]\r\n"},
+		{`local c = cjson.new() c.x = 1 return c.x`, ":1\r\n"},
+		{`local t = {} for k, v in pairs(table) do t[#t+1] = k end table.sort(t) return table.concat(t, ' ')`, "$57\r\nconcat foreach foreachi getn insert maxn remove setn sort\r\n"},
+		{`local t = {} for k, v in pairs(cjson) do t[#t+1] = k end table.sort(t) return table.concat(t, ' ')`, "$180\r\n_NAME _VERSION decode decode_invalid_numbers decode_max_depth encode encode_invalid_numbers encode_keep_buffer encode_max_depth encode_number_precision encode_sparse_array new null\r\n"},
+		{`local t = {} for k, v in pairs(cmsgpack) do t[#t+1] = k end table.sort(t) return table.concat(t, ' ')`, "$74\r\n_COPYRIGHT _DESCRIPTION _NAME _VERSION pack unpack unpack_limit unpack_one\r\n"},
 	} {
 		want := strings.ReplaceAll(tc.want, "SHA", SHA1Hex(tc.body))
 		if got := run(t, e, tc.body, 2, nil, nil); got != want {

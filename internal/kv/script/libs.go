@@ -81,8 +81,21 @@ func (e *Engine) openLibs() {
 
 	e.redisRaw = e.redisLib()
 	g.RawSetString("redis", e.redisRaw)
-	g.RawSetString("cjson", cjsonLib(L))
-	g.RawSetString("cmsgpack", cmsgpackLib(L))
+	// cjson.new makes an instance with its own settings, as lua-cjson's
+	var newCjson func(L *lua.LState) *lua.LTable
+	newCjson = func(L *lua.LState) *lua.LTable {
+		t := cjsonLib(L)
+		t.RawSetString("new", L.NewFunction(func(L *lua.LState) int {
+			L.Push(newCjson(L))
+			return 1
+		}))
+		return t
+	}
+	g.RawSetString("cjson", newCjson(L))
+	mp := cmsgpackLib(L)
+	mp.RawSetString("_COPYRIGHT", lua.LString("Copyright (C) 2012, Salvatore Sanfilippo"))
+	mp.RawSetString("_DESCRIPTION", lua.LString("MessagePack C implementation for Lua"))
+	g.RawSetString("cmsgpack", mp)
 	g.RawSetString("bit", bitLib(L))
 	g.RawSetString("struct", structLib(L))
 	// Lua 5.1's collectgarbage and gcinfo over gopher-lua's Go heap (gc.go)
@@ -155,6 +168,47 @@ func (e *Engine) openLibs() {
 	// Redis's read-only tables refuse it
 	tbl := g.RawGetString("table").(*lua.LTable)
 	insert := tbl.RawGetString("insert").(*lua.LFunction).GFunction
+	// Lua 5.1's deprecated table.foreach, foreachi and setn, which
+	// Redis's Lua still has (gopher-lua has not)
+	tbl.RawSetString("foreach", L.NewFunction(func(L *lua.LState) int {
+		t, f := L.CheckTable(1), L.CheckFunction(2)
+		if u := e.viewed[t]; u != nil {
+			t = u
+		}
+		for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
+			L.Push(f)
+			L.Push(k)
+			L.Push(v)
+			L.Call(2, 1)
+			if r := L.Get(-1); r != lua.LNil {
+				return 1
+			}
+			L.Pop(1)
+		}
+		return 0
+	}))
+	tbl.RawSetString("foreachi", L.NewFunction(func(L *lua.LState) int {
+		t, f := L.CheckTable(1), L.CheckFunction(2)
+		if u := e.viewed[t]; u != nil {
+			t = u
+		}
+		n := t.Len()
+		for i := 1; i <= n; i++ {
+			L.Push(f)
+			L.Push(lua.LNumber(i))
+			L.Push(t.RawGetInt(i))
+			L.Call(2, 1)
+			if r := L.Get(-1); r != lua.LNil {
+				return 1
+			}
+			L.Pop(1)
+		}
+		return 0
+	}))
+	tbl.RawSetString("setn", L.NewFunction(func(L *lua.LState) int {
+		L.Error(lua.LString("'setn' is obsolete"), 0)
+		return 0
+	}))
 	tbl.RawSetString("insert", L.NewFunction(func(L *lua.LState) int {
 		if t, ok := L.Get(1).(*lua.LTable); ok && e.readonly[t] {
 			L.RaiseError("Attempt to modify a readonly table")

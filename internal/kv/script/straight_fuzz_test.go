@@ -68,6 +68,7 @@ var straightFragments = []string{
 	"local sp = struct.pack('>i4c0s', 5, 'ab', 'c') ", "local su = struct.unpack('bc0', '\\2ab') ",
 	"local sz = struct.size('!4bi') ", "local sm = struct.pack('s', m) ", "local sg = struct.unpack('i', t) ",
 	"local gc = collectgarbage('count') ", "local gi = gcinfo() ",
+	"local fe = table.foreach(t, pcall) ", "local fi = table.foreachi({1, 2}, type) ", "local cn = cjson.new() ",
 }
 
 // FuzzStraightLine: whenever straightLine accepts a script (it then runs
