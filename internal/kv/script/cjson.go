@@ -3,6 +3,7 @@ package script
 import (
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
@@ -97,6 +98,9 @@ func (cj *cjson) encode(L *lua.LState) int {
 	}
 	b, err := cj.appendValue(nil, L.Get(1), 0)
 	if err != "" {
+		if strings.HasPrefix(err, ",") { // lua-cjson's "Cannot serialise, excessive nesting (n)"
+			L.RaiseError("Cannot serialise%s", err)
+		}
 		L.RaiseError("Cannot serialise %s", err)
 	}
 	L.Push(lua.LString(b))
@@ -151,7 +155,7 @@ func (cj *cjson) appendValue(b []byte, v lua.LValue, depth int) ([]byte, string)
 	case *lua.LTable:
 		depth++
 		if depth > cj.encodeDepth {
-			return nil, "table: excessive nesting (" + strconv.Itoa(depth) + ")"
+			return nil, ", excessive nesting (" + strconv.Itoa(depth) + ")"
 		}
 		n, isArray, err := cj.arrayLen(x)
 		if err != "" {

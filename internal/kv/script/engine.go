@@ -156,6 +156,8 @@ type Engine struct {
 	scripts map[string]*Script
 	// scriptsMem is ScriptsMemory, kept as scripts are cached
 	scriptsMem int64
+	// collectgarbage("setpause"/"setstepmul")'s values, kept per state
+	gcPause, gcStepMul int
 	// the running invocation, for the redis library
 	inv *Invocation
 	// globals: the real table; env: the read-only view scripts see
@@ -164,7 +166,10 @@ type Engine struct {
 	// readonly records the read-only proxies (setmetatable, rawset refuse
 	// them)
 	readonly map[*lua.LTable]bool
-	lib      *Libraries
+	// viewed maps a read-only proxy to the table it shows, for next,
+	// pairs and rawget, which see what is there as Redis's do
+	viewed map[*lua.LTable]*lua.LTable
+	lib    *Libraries
 	// loading is the library being loaded (register_function), nil
 	// otherwise
 	loading *Library
@@ -195,6 +200,7 @@ func New() *Engine {
 	e := &Engine{
 		scripts:  make(map[string]*Script),
 		readonly: make(map[*lua.LTable]bool),
+		viewed:   make(map[*lua.LTable]*lua.LTable),
 		lib:      newLibraries(),
 	}
 	e.L = lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024 * 4, RegistryMaxSize: 1024 * 1024})
@@ -274,9 +280,11 @@ func assignsGlobals(p *lua.FunctionProto) bool {
 // of them is or leads to Lua code (loadstring, _G, getfenv and
 // getmetatable do: they are left out), so the only Lua code such a script
 // runs is its own; the Go functions it calls run Lua code only when
-// given a Lua function, and it has none to give.
+// given a Lua function, and it has none to give. (collectgarbage and
+// gcinfo call no Lua code either, but each call may walk a quarter of a
+// million values: a script of many such calls is checked for kills.)
 var straightGlobals = map[string]bool{
-	"redis": true, "KEYS": true, "ARGV": true, "cjson": true, "cmsgpack": true, "bit": true,
+	"redis": true, "KEYS": true, "ARGV": true, "cjson": true, "cmsgpack": true, "bit": true, "struct": true,
 	"string": true, "math": true, "table": true, "tonumber": true, "tostring": true, "type": true,
 	"unpack": true, "select": true, "next": true, "pairs": true, "ipairs": true, "assert": true,
 	"error": true, "pcall": true, "xpcall": true, "rawequal": true, "rawget": true, "rawset": true,

@@ -240,6 +240,10 @@ func TestStraightLine(t *testing.T) {
 		{"return _G.redis.call('get', 'k')", false},
 		{"return getfenv(1)", false},
 		{"return getmetatable('')", false},
+		{"return struct.unpack('>i4', struct.pack('>i4', ARGV[1]))", true},
+		// no Lua code, but each call walks the state (gc.go): checked for kills
+		{"return collectgarbage('count')", false},
+		{"return gcinfo()", false},
 		{"x = 1", true}, // refused by the read-only view's Go function
 	} {
 		sc, err := e.Load(tc.body)

@@ -10,8 +10,8 @@ import (
 )
 
 // openLibs loads what Redis's Lua has: base (without loadfile, dofile
-// and print), table, string, math, and the redis, cjson, cmsgpack and bit
-// libraries, then makes the globals and those libraries read-only.
+// and print), table, string, math, and the redis, cjson, cmsgpack, bit and
+// struct libraries, then makes the globals and those libraries read-only.
 func (e *Engine) openLibs() {
 	L := e.L
 	for _, lib := range []struct {
@@ -38,6 +38,8 @@ func (e *Engine) openLibs() {
 	// binary chunk's signature and version alone ("\27Lua" 0x51), which
 	// loadstring refuses as Redis does (gopher-lua's own string.dump
 	// raised an error instead)
+	// string.format: Lua 5.1's, C's printf items (format.go)
+	g.RawGetString("string").(*lua.LTable).RawSetString("format", L.NewFunction(strFormat))
 	g.RawGetString("string").(*lua.LTable).RawSetString("dump", L.NewFunction(func(L *lua.LState) int {
 		if f := L.CheckFunction(1); f.IsG {
 			L.RaiseError("unable to dump given function")
@@ -79,17 +81,134 @@ func (e *Engine) openLibs() {
 
 	e.redisRaw = e.redisLib()
 	g.RawSetString("redis", e.redisRaw)
-	g.RawSetString("cjson", cjsonLib(L))
-	g.RawSetString("cmsgpack", cmsgpackLib(L))
+	// cjson.new makes an instance with its own settings, as lua-cjson's
+	var newCjson func(L *lua.LState) *lua.LTable
+	newCjson = func(L *lua.LState) *lua.LTable {
+		t := cjsonLib(L)
+		t.RawSetString("new", L.NewFunction(func(L *lua.LState) int {
+			L.Push(newCjson(L))
+			return 1
+		}))
+		return t
+	}
+	g.RawSetString("cjson", newCjson(L))
+	mp := cmsgpackLib(L)
+	mp.RawSetString("_COPYRIGHT", lua.LString("Copyright (C) 2012, Salvatore Sanfilippo"))
+	mp.RawSetString("_DESCRIPTION", lua.LString("MessagePack C implementation for Lua"))
+	g.RawSetString("cmsgpack", mp)
 	g.RawSetString("bit", bitLib(L))
+	g.RawSetString("struct", structLib(L))
+	// Lua 5.1's collectgarbage and gcinfo over gopher-lua's Go heap (gc.go)
+	e.gcPause, e.gcStepMul = 200, 200
+	g.RawSetString("collectgarbage", L.NewFunction(e.collectGarbage))
+	g.RawSetString("gcinfo", L.NewFunction(e.gcInfo))
 	g.RawSetString("setmetatable", L.NewFunction(e.setMetatable))
 	g.RawSetString("rawset", L.NewFunction(e.rawSet))
+	// next, pairs and rawget see through a read-only view to the table
+	// it shows: pairs(_G) lists the globals, rawget(_G, 'redis') finds
+	// the library, as in Redis, whose read-only tables are the tables
+	// themselves. What they give is what an index already reads; writes
+	// still go through the view and are refused.
+	see := func(L *lua.LState) {
+		if t, ok := L.Get(1).(*lua.LTable); ok {
+			if u := e.viewed[t]; u != nil {
+				L.Replace(1, u)
+			}
+		}
+	}
+	rawget := g.RawGetString("rawget").(*lua.LFunction).GFunction
+	g.RawSetString("rawget", L.NewFunction(func(L *lua.LState) int {
+		see(L)
+		return rawget(L)
+	}))
+	// the string library is also the strings' metatable (gopher-lua's
+	// __index and the __metatable set below), which Redis's is not
+	strLib := g.RawGetString("string").(*lua.LTable)
+	next := L.NewFunction(func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		u := e.viewed[t]
+		if u == nil {
+			u = t
+		}
+		k := L.Get(2)
+		if u != t && k != lua.LNil && u.RawGet(k) == lua.LNil {
+			// gopher-lua starts over; Lua 5.1 refuses (a view's table
+			// changes under no script's iteration, so it cannot be a
+			// field cleared while iterating)
+			L.Error(lua.LString("invalid key to 'next'"), 0)
+		}
+		for {
+			var v lua.LValue
+			k, v = u.Next(k)
+			if u == strLib && (k == lua.LString("__index") || k == lua.LString("__metatable")) {
+				continue
+			}
+			if k == lua.LNil {
+				L.Push(lua.LNil)
+				return 1
+			}
+			L.Push(k)
+			L.Push(v)
+			return 2
+		}
+	})
+	g.RawSetString("next", next)
+	g.RawSetString("pairs", L.NewFunction(func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		L.Push(next)
+		L.Push(t)
+		L.Push(lua.LNil)
+		return 3
+	}))
+	// gopher-lua's own global; Redis has no such name
+	g.RawSetString("_GOPHER_LUA_VERSION", lua.LNil)
 
 	// table.insert writes without asking the metatable (as Lua's does):
 	// into a read-only view it would add items every later script sees;
 	// Redis's read-only tables refuse it
 	tbl := g.RawGetString("table").(*lua.LTable)
 	insert := tbl.RawGetString("insert").(*lua.LFunction).GFunction
+	// Lua 5.1's deprecated table.foreach, foreachi and setn, which
+	// Redis's Lua still has (gopher-lua has not)
+	tbl.RawSetString("foreach", L.NewFunction(func(L *lua.LState) int {
+		t, f := L.CheckTable(1), L.CheckFunction(2)
+		if u := e.viewed[t]; u != nil {
+			t = u
+		}
+		for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
+			L.Push(f)
+			L.Push(k)
+			L.Push(v)
+			L.Call(2, 1)
+			if r := L.Get(-1); r != lua.LNil {
+				return 1
+			}
+			L.Pop(1)
+		}
+		return 0
+	}))
+	tbl.RawSetString("foreachi", L.NewFunction(func(L *lua.LState) int {
+		t, f := L.CheckTable(1), L.CheckFunction(2)
+		if u := e.viewed[t]; u != nil {
+			t = u
+		}
+		n := t.Len()
+		for i := 1; i <= n; i++ {
+			L.Push(f)
+			L.Push(lua.LNumber(i))
+			L.Push(t.RawGetInt(i))
+			L.Call(2, 1)
+			if r := L.Get(-1); r != lua.LNil {
+				return 1
+			}
+			L.Pop(1)
+		}
+		return 0
+	}))
+	tbl.RawSetString("setn", L.NewFunction(func(L *lua.LState) int {
+		L.Error(lua.LString("'setn' is obsolete"), 0)
+		return 0
+	}))
 	tbl.RawSetString("insert", L.NewFunction(func(L *lua.LState) int {
 		if t, ok := L.Get(1).(*lua.LTable); ok && e.readonly[t] {
 			L.RaiseError("Attempt to modify a readonly table")
@@ -99,7 +218,7 @@ func (e *Engine) openLibs() {
 
 	// read-only views of the libraries, then of the globals
 	e.noMeta = L.NewTable()
-	for _, name := range []string{"redis", "cjson", "cmsgpack", "bit", "string", "math", "table"} {
+	for _, name := range []string{"redis", "cjson", "cmsgpack", "bit", "struct", "string", "math", "table"} {
 		if t, ok := g.RawGetString(name).(*lua.LTable); ok {
 			g.RawSetString(name, e.readOnly(t, false))
 		}
@@ -168,6 +287,7 @@ func (e *Engine) readOnly(t *lua.LTable, strict bool) *lua.LTable {
 	}
 	L.SetMetatable(proxy, mt)
 	e.readonly[proxy] = true
+	e.viewed[proxy] = t
 	if !strict {
 		// getmetatable answers nil for a library, as Redis's read-only
 		// tables have no metatable; the metatable itself (whose __index is

@@ -648,10 +648,17 @@ func badArgument(L *lua.LState, body string) string {
 	if n, err := strconv.Atoi(num); err == nil && strings.HasSuffix(detail, "got nil)") {
 		// the Go function that raised it is the innermost frame
 		if d, ok := L.GetStack(1); ok {
-			if fn, _, nargs, ok := frameOf(d); ok && fn.IsG && n > nargs {
+			// struct.pack pushes a nil before its buffer (lua_struct.c),
+			// so its missing arguments after the format are "got nil" in Redis
+			if fn, _, nargs, ok := frameOf(d); ok && fn.IsG && n > nargs && !(n > 1 && isStructPack(fn)) {
 				detail = strings.TrimSuffix(detail, "nil)") + "no value)"
 			}
 		}
 	}
 	return "bad argument #" + num + " to " + name + " (" + detail
+}
+
+// isStructPack reports whether fn is struct.pack (struct.go).
+func isStructPack(fn *lua.LFunction) bool {
+	return reflect.ValueOf(fn.GFunction).Pointer() == reflect.ValueOf(lua.LGFunction(structPack)).Pointer()
 }

@@ -65,6 +65,10 @@ var straightFragments = []string{
 	"table.insert(t, 3) ", "table.sort(t) ", "local k = t[1] and t[2] ", "local mm = math.max(1, 2, 3) ",
 	"local cc = collectgarbage ", "local co = coroutine.create(pcall) ", "coroutine.resume(co) ",
 	"local ss = string.gsub('abc', 'b', string.upper) ", "local ff = string.find('abc', 'b', 1, true) ",
+	"local sp = struct.pack('>i4c0s', 5, 'ab', 'c') ", "local su = struct.unpack('bc0', '\\2ab') ",
+	"local sz = struct.size('!4bi') ", "local sm = struct.pack('s', m) ", "local sg = struct.unpack('i', t) ",
+	"local gc = collectgarbage('count') ", "local gi = gcinfo() ",
+	"local fe = table.foreach(t, pcall) ", "local fi = table.foreachi({1, 2}, type) ", "local cn = cjson.new() ",
 }
 
 // FuzzStraightLine: whenever straightLine accepts a script (it then runs

@@ -1,0 +1,113 @@
+package script
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestStruct: the struct library against redis-server 7.0.15 (each reply
+// below is what `EVAL <body> 0` answered there, recorded raw; SHA stands
+// for the script's SHA1).
+func TestStruct(t *testing.T) {
+	e := New()
+	defer e.Close()
+	for _, tc := range []struct{ body, want string }{
+		{`return struct.pack('c2000000000', '')`, "-ERR user_script:1: bad argument #3 to 'pack' (string too short) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('i17', 1)`, "$17\r\n\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\r\n"},
+		{`return struct.pack('i33', 1)`, "-ERR user_script:1: integral size 33 is larger than limit of 32 script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('<i16', -1)`, "$16\r\n\xff\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\r\n"},
+		{`return {struct.unpack('<i16', struct.pack('<i16', -1))}`, "*2\r\n:-1\r\n:17\r\n"},
+		{`return {struct.unpack('<i12', string.rep('\255', 12))}`, "*2\r\n:-1\r\n:13\r\n"},
+		{`return {struct.unpack('>i4', struct.pack('>i4', -5))}`, "*2\r\n:-5\r\n:5\r\n"},
+		{`return {struct.unpack(string.rep('i0', 10000), '')}`, "-ERR user_script:1: stack overflow (too many results) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.size('!4bi')`, ":8\r\n"},
+		{`return struct.size('s')`, "-ERR user_script:1: bad argument #1 to 'size' (option 's' has no fixed size) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.size('c0')`, "-ERR user_script:1: bad argument #1 to 'size' (option 'c0' has no fixed size) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.size('c')`, ":1\r\n"},
+		{`return struct.size(' b ')`, ":1\r\n"},
+		{`return struct.size('z')`, ":0\r\n"},
+		{`return struct.size('T')`, ":8\r\n"},
+		{`return struct.size('!')`, ":0\r\n"},
+		{`return struct.size('!bd')`, ":16\r\n"},
+		{`return struct.size('!2bd')`, ":10\r\n"},
+		{`return struct.size('!3bd')`, "-ERR user_script:1: alignment 3 is not a power of 2 script: SHA, on @user_script:1.\r\n"},
+		{`return struct.size('!0')`, "-ERR user_script:1: alignment 0 is not a power of 2 script: SHA, on @user_script:1.\r\n"},
+		{`return struct.size('!bi3')`, ":6\r\n"},
+		{`return struct.size('c2000000000')`, ":2000000000\r\n"},
+		{`return struct.size('c99999999999999999999')`, "-ERR user_script:1: integral size overflow script: SHA, on @user_script:1.\r\n"},
+		{`return struct.size('i2147483648')`, "-ERR user_script:1: integral size overflow script: SHA, on @user_script:1.\r\n"},
+		{`return struct.size('i2147483647')`, "-ERR user_script:1: integral size 2147483647 is larger than limit of 32 script: SHA, on @user_script:1.\r\n"},
+		{`return {struct.unpack('c0', 'abc')}`, "-ERR user_script:1: format 'c0' needs a previous size script: SHA, on @user_script:1.\r\n"},
+		{`return {struct.unpack('bc0', struct.pack('bc0', 3, 'abc'))}`, "*2\r\n$3\r\nabc\r\n:5\r\n"},
+		{`return {struct.unpack('bc0', '\255abc')}`, "-ERR user_script:1: bad argument #2 to 'unpack' (data string too short) script: SHA, on @user_script:1.\r\n"},
+		{`return {struct.unpack('Bc0', '\2abc')}`, "*2\r\n$2\r\nab\r\n:4\r\n"},
+		{`return {struct.unpack('!4bxi', struct.pack('!4bxi', 1, 2))}`, "*3\r\n:1\r\n:2\r\n:9\r\n"},
+		{`return struct.pack('!3i', 1)`, "-ERR user_script:1: alignment 3 is not a power of 2 script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('bxh', 1, 2)`, "$4\r\n\x01\x00\x02\x00\r\n"},
+		{`return struct.pack('>bxh', 1, 2)`, "$4\r\n\x01\x00\x00\x02\r\n"},
+		{`return struct.pack('c', 'abc')`, "$1\r\na\r\n"},
+		{`return struct.pack('c5', 'abc')`, "-ERR user_script:1: bad argument #3 to 'pack' (string too short) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('c0', 'abc')`, "$3\r\nabc\r\n"},
+		{`return struct.pack('s', 'a\0b')`, "$4\r\na\x00b\x00\r\n"},
+		{`return struct.pack('s', 12)`, "$3\r\n12\x00\r\n"},
+		{`return struct.pack('s', 0.1)`, "$4\r\n0.1\x00\r\n"},
+		{`return struct.pack('s', 1/3)`, "$17\r\n0.33333333333333\x00\r\n"},
+		{`return struct.pack('s', {})`, "-ERR user_script:1: bad argument #2 to 'pack' (string expected, got table) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('s5', 'a')`, "-ERR user_script:1: bad argument #1 to 'pack' (invalid format option '5') script: SHA, on @user_script:1.\r\n"},
+		{`return {struct.unpack('z', 'a')}`, "-ERR user_script:1: bad argument #1 to 'unpack' (invalid format option 'z') script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('z')`, "-ERR user_script:1: bad argument #1 to 'pack' (invalid format option 'z') script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('b')`, "-ERR user_script:1: bad argument #2 to 'pack' (number expected, got nil) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack()`, "-ERR user_script:1: bad argument #1 to 'pack' (string expected, got no value) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.unpack('b')`, "-ERR user_script:1: bad argument #2 to 'unpack' (string expected, got no value) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('i0', 1)`, "$0\r\n\r\n"},
+		{`return {struct.unpack('i4', 'ab')}`, "-ERR user_script:1: bad argument #2 to 'unpack' (data string too short) script: SHA, on @user_script:1.\r\n"},
+		{`return {struct.unpack('b', 'ab', 3)}`, "-ERR user_script:1: bad argument #2 to 'unpack' (data string too short) script: SHA, on @user_script:1.\r\n"},
+		{`return {struct.unpack('b', 'ab', 0)}`, "-ERR user_script:1: bad argument #3 to 'unpack' (offset must be 1 or greater) script: SHA, on @user_script:1.\r\n"},
+		{`return {struct.unpack('b', 'ab', -1)}`, "-ERR user_script:1: bad argument #2 to 'unpack' (data string too short) script: SHA, on @user_script:1.\r\n"},
+		{`return {struct.unpack('b', 'ab', '2')}`, "*2\r\n:98\r\n:3\r\n"},
+		{`return {struct.unpack('b', 'ab', 1.9)}`, "*2\r\n:97\r\n:2\r\n"},
+		{`return {struct.unpack('b', 'ab', 'x')}`, "-ERR user_script:1: bad argument #3 to 'unpack' (number expected, got string) script: SHA, on @user_script:1.\r\n"},
+		{`return {struct.unpack('', 'ab', 5)}`, "*1\r\n:5\r\n"},
+		{`return {struct.unpack('s', 'ab\0cd\0', 4)}`, "*2\r\n$2\r\ncd\r\n:7\r\n"},
+		{`return {struct.unpack('s', 'abc')}`, "-ERR user_script:1: unfinished string in data script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('d', 1.5)`, "$8\r\n\x00\x00\x00\x00\x00\x00\xf8?\r\n"},
+		{`return struct.pack('>d', 1.5)`, "$8\r\n?\xf8\x00\x00\x00\x00\x00\x00\r\n"},
+		{`return struct.pack('f', 1.5)`, "$4\r\n\x00\x00\xc0?\r\n"},
+		{`return struct.pack('>f', -2.25)`, "$4\r\n\xc0\x10\x00\x00\r\n"},
+		{`return {struct.unpack('f', struct.pack('f', 1.5))}`, "*2\r\n:1\r\n:5\r\n"},
+		{`return struct.pack('B', 300)`, "$1\r\n,\r\n"},
+		{`return struct.pack('b', -1)`, "$1\r\n\xff\r\n"},
+		{`return struct.pack('b', 1.7)`, "$1\r\n\x01\r\n"},
+		{`return struct.pack('b', -1.7)`, "$1\r\n\xff\r\n"},
+		{`return struct.pack('b', 'x')`, "-ERR user_script:1: bad argument #2 to 'pack' (number expected, got string) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('b', '12')`, "$1\r\n\x0c\r\n"},
+		{`return struct.pack('b', ' 0x10 ')`, "$1\r\n\x10\r\n"},
+		{`return struct.pack('i8', 2^53)`, "$8\r\n\x00\x00\x00\x00\x00\x00 \x00\r\n"},
+		{`return struct.pack('i8', 2^64)`, "$8\r\n\x00\x00\x00\x00\x00\x00\x00\x00\r\n"},
+		{`return struct.pack('i8', -2^64)`, "$8\r\n\x00\x00\x00\x00\x00\x00\x00\x80\r\n"},
+		{`return struct.pack('I8', 0/0)`, "$8\r\n\x00\x00\x00\x00\x00\x00\x00\x80\r\n"},
+		{`return struct.pack('>I3', 0x123456)`, "$3\r\n\x124V\r\n"},
+		{`return {struct.unpack('i8', '\255\255\255\255\255\255\255\255')}`, "*2\r\n:-1\r\n:9\r\n"},
+		{`return {struct.unpack('>h', '\255\254')}`, "*2\r\n:-2\r\n:3\r\n"},
+		{`return {struct.unpack('<H', '\255\254')}`, "*2\r\n:65279\r\n:3\r\n"},
+		{`return {struct.unpack('l', struct.pack('l', -123456789))}`, "*2\r\n:-123456789\r\n:9\r\n"},
+		{`return {struct.unpack('<I3i2', '\1\2\3\4\5')}`, "*3\r\n:197121\r\n:1284\r\n:6\r\n"},
+		{`return struct.pack('!', 1)`, "$0\r\n\r\n"},
+		{`return {struct.unpack('!2bh', '\1\0\2\0')}`, "*3\r\n:1\r\n:2\r\n:5\r\n"},
+		{`return struct.pack('!8bd', 1, 2)`, "$16\r\n\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00@\r\n"},
+		{`return {struct.unpack('>i', struct.pack('>i', 2^31))}`, "*2\r\n:-2147483648\r\n:5\r\n"},
+		{`return type(struct)`, "$5\r\ntable\r\n"},
+		{`return struct.pack('bb', 1)`, "-ERR user_script:1: bad argument #3 to 'pack' (number expected, got nil) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('bbb', 1)`, "-ERR user_script:1: bad argument #3 to 'pack' (number expected, got nil) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('bs', 1)`, "-ERR user_script:1: bad argument #3 to 'pack' (string expected, got nil) script: SHA, on @user_script:1.\r\n"},
+		{`return struct.pack('b', nil)`, "-ERR user_script:1: bad argument #2 to 'pack' (number expected, got nil) script: SHA, on @user_script:1.\r\n"},
+		{`return string.format('%.10g', struct.unpack('f', struct.pack('f', 0.1)))`, "$12\r\n0.1000000015\r\n"},
+		{`return string.format('%.0f', struct.unpack('I8', '\255\255\255\255\255\255\255\255'))`, "$20\r\n18446744073709551616\r\n"},
+		{`return {pcall(function() struct.x = 1 end)}`, "*2\r\n$-1\r\n$49\r\nuser_script:1: Attempt to modify a readonly table\r\n"},
+	} {
+		want := strings.ReplaceAll(tc.want, "SHA", SHA1Hex(tc.body))
+		if got := run(t, e, tc.body, 2, nil, nil); got != want {
+			t.Errorf("%s\n got %q\nwant %q", tc.body, got, want)
+		}
+	}
+}
