@@ -26,7 +26,7 @@ func TestClientEviction(t *testing.T) {
 		grow func(t *testing.T, env *testEnv, nc net.Conn)
 	}{
 		{"query buffer", func(t *testing.T, _ *testEnv, nc net.Conn) {
-			nc.Write([]byte(bigArgPrefix(4 << 20) + strings.Repeat("x", 2*limit)))
+			nc.Write([]byte(bigArgPrefix(4<<20) + strings.Repeat("x", 2*limit)))
 		}},
 		{"reply", func(t *testing.T, env *testEnv, nc net.Conn) {
 			env.setConfig("maxmemory-clients", "0") // to store the value first
