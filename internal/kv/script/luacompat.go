@@ -117,19 +117,12 @@ func (e *Engine) openCompat() {
 		name := L.OptString(2, "=(load)")
 		r := &chunkReader{L: L, f: f}
 		fn, err := L.Load(r, chunkID(name))
-		switch {
-		case r.err != "":
+		if r.err != "" {
 			L.Push(lua.LNil)
 			L.Push(lua.LString(r.err))
 			return 2
-		case err != nil:
-			L.Push(lua.LNil)
-			L.Push(lua.LString(compileMsg(err)))
-			return 2
 		}
-		fn.Env = e.env
-		L.Push(fn)
-		return 1
+		return e.pushLoaded(L, fn, err)
 	}))
 	g.RawSetString("loadstring", L.NewFunction(func(L *lua.LState) int {
 		src := L.CheckString(1)
@@ -250,6 +243,12 @@ func (e *Engine) loadChunk(L *lua.LState, src, name string) int {
 		return 2
 	}
 	fn, err := L.Load(strings.NewReader(src), chunkID(name))
+	return e.pushLoaded(L, fn, err)
+}
+
+// pushLoaded pushes what load and loadstring return: the compiled chunk,
+// set to run in the read-only globals, or nil and the compiler's message.
+func (e *Engine) pushLoaded(L *lua.LState, fn *lua.LFunction, err error) int {
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString(compileMsg(err)))
