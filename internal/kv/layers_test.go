@@ -28,7 +28,8 @@ func TestLayers(t *testing.T) {
 		{"acl", []string{"kv/command"}, []string{"net"}},
 		// scripts run commands through the Caller the server gives them
 		{"script", []string{"resp"}, []string{"net", "os", "log", "io/fs"}},
-		{".", []string{"kv/keyspace", "kv/command", "kv/aof", "kv/repl", "kv/acl", "kv/script", "resp"}, nil},
+		// uring: batched socket I/O for the event loops, a leaf (x/sys only)
+		{".", []string{"kv/keyspace", "kv/command", "kv/aof", "kv/repl", "kv/acl", "kv/script", "resp", "uring"}, nil},
 	}
 	for _, tt := range tests {
 		name := strings.TrimSuffix("internal/kv/"+tt.dir, "/.")
