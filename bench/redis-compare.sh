@@ -154,13 +154,18 @@ bench() {
 	esac
 	local pid=$rpid
 	[ "$1" = "$GPORT" ] && pid=$gpid
-	local t0 out t1
+	local t0 out t1 ccpu
 	t0=$(cpu_ticks "$pid")
-	# CSV: "test","rps","avg","min","p50","p95","p99","max"
-	out=$("${cpin[@]}" redis-benchmark -h 127.0.0.1 -p "$port" "${btls[@]}" -n "$N" -c "$C" -P "$2" --csv "${cmd[@]}" |
-		tail -n 1 | tr -d '"' | cut -d, -f2,7)
+	# the client's user and system seconds, from bash's time
+	{
+		TIMEFORMAT='%3U %3S'
+		time "${cpin[@]}" redis-benchmark -h 127.0.0.1 -p "$port" "${btls[@]}" -n "$N" -c "$C" -P "$2" --csv "${cmd[@]}" >"$work/bench.csv"
+	} 2>"$work/bench.time"
 	t1=$(cpu_ticks "$pid")
-	echo "$out,$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$N" 'BEGIN { printf "%.3f", d / hz * 1e6 / n }')"
+	# CSV: "test","rps","avg","min","p50","p95","p99","max"
+	out=$(tail -n 1 "$work/bench.csv" | tr -d '"' | cut -d, -f2,7)
+	ccpu=$(tail -n 1 "$work/bench.time" | awk -v n="$N" '{ printf "%.3f", ($1 + $2) * 1e6 / n }')
+	echo "$out,$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$N" 'BEGIN { printf "%.3f", d / hz * 1e6 / n }'),$ccpu"
 	if [ "$3" = publish ]; then
 		kill "$subpid" 2>/dev/null || true
 		wait "$subpid" 2>/dev/null || true
@@ -169,11 +174,12 @@ bench() {
 }
 
 # best RUNS: the highest rps, the lowest p99 and the lowest CPU per
-# request of several runs ("rps,p99,cpu" lines on stdin), to see through a
-# machine shared with other work
+# request of several runs ("rps,p99,cpu,client_cpu" lines on stdin), to
+# see through a machine shared with other work; the client's CPU per
+# request is that of the run with the highest rps
 best() {
-	awk -F, 'NR == 1 || $1 > r { r = $1 } NR == 1 || $2 < p { p = $2 } NR == 1 || $3 < c { c = $3 }
-		END { printf "%s,%s,%s", r, p, c }'
+	awk -F, 'NR == 1 || $1 > r { r = $1; k = $4 } NR == 1 || $2 < p { p = $2 } NR == 1 || $3 < c { c = $3 }
+		END { printf "%s,%s,%s,%s", r, p, c, k }'
 }
 
 # mass insertion: PIPE_KEYS SETs through redis-cli --pipe into each server
@@ -222,13 +228,16 @@ done
 
 echo
 echo "gantry vs redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): -n $N -c $C, best of $REPEAT, 127.0.0.1, TLS=$TLS, PIN=$PIN"
-printf '%-9s %-3s %-6s %11s %11s %7s %9s %9s %7s %8s %8s %7s\n' persist P test gantry_rps redis_rps rps_x gantry_p99 redis_p99 p99_x g_cpu r_cpu cpu_x
-# fields: mode, P, test, gantry rps, gantry p99, gantry cpu, redis rps, redis p99, redis cpu
+printf '%-9s %-3s %-6s %11s %11s %7s %9s %9s %7s %8s %8s %7s %7s %7s\n' persist P test gantry_rps redis_rps rps_x gantry_p99 redis_p99 p99_x g_cpu r_cpu cpu_x gc_use rc_use
+# fields: mode, P, test, gantry rps, gantry p99, gantry cpu, gantry's client cpu,
+# redis rps, redis p99, redis cpu, redis's client cpu
 awk -F, '{
-	rx = ($7 > 0) ? $4 / $7 : 0
-	px = ($8 > 0) ? $5 / $8 : 0
-	cx = ($9 > 0) ? $6 / $9 : 0
-	printf "%-9s %-3s %-6s %11.0f %11.0f %6.2fx %9.3f %9.3f %6.2fx %8.3f %8.3f %6.2fx\n", $1, $2, $3, $4, $7, rx, $5, $8, px, $6, $9, cx
+	rx = ($8 > 0) ? $4 / $8 : 0
+	px = ($9 > 0) ? $5 / $9 : 0
+	cx = ($10 > 0) ? $6 / $10 : 0
+	printf "%-9s %-3s %-6s %11.0f %11.0f %6.2fx %9.3f %9.3f %6.2fx %8.3f %8.3f %6.2fx %6.0f%% %6.0f%%\n", $1, $2, $3, $4, $8, rx, $5, $9, px, $6, $10, cx, $7 * $4 / 1e4, $11 * $8 / 1e4
 }' "$results"
 echo "(rps_x = gantry/redis throughput, higher is better; p99_x = gantry/redis p99 latency in ms, lower is better;"
-echo " g_cpu, r_cpu = the server's CPU microseconds per request, cpu_x = gantry/redis, lower is better)"
+echo " g_cpu, r_cpu = the server's CPU microseconds per request, cpu_x = gantry/redis, lower is better;"
+echo " gc_use, rc_use = the CPU redis-benchmark used in the best run against gantry and against redis-server,"
+echo " in % of one core: near 100 % the client, not the server, sets the throughput)"
