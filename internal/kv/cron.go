@@ -22,7 +22,11 @@ const (
 // use deadlines instead. It also returns the memory of big client buffers
 // to the OS.
 func (s *Server) cronLoop() {
-	t := time.NewTicker(cronPeriod)
+	every := cronPeriod
+	if s.cfg.cronEvery > 0 {
+		every = s.cfg.cronEvery
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	var lastRelease time.Time
 	for {

@@ -151,6 +151,10 @@ type Config struct {
 	// Databases is the number of numbered databases (databases): 0
 	// means 16 standalone; a cluster node has one, as in Redis Cluster.
 	Databases int
+
+	// cronEvery replaces cronPeriod when set: a test that must not be
+	// rescued by the cron's wake-ups sets it to hours.
+	cronEvery time.Duration
 }
 
 // DefaultConfig returns the defaults: in memory, appendfsync everysec when
