@@ -70,7 +70,7 @@ func clientsTakingTurns(t *testing.T, addr string, n, rounds int) {
 					got, err := readRESP(br)
 					want := fmt.Sprintf(":%d\r\n", sumDepth(r)+d+1)
 					if err != nil || got != want {
-						errs <- fmt.Errorf("client %d round %d: %q %v, want %q", i, r, got, err, want)
+						errs <- fmt.Errorf("client %d round %d: %q %w, want %q", i, r, got, err, want)
 						return
 					}
 				}
@@ -157,7 +157,7 @@ func TestEventLoopURingPartialWrites(t *testing.T) {
 				nc.SetReadDeadline(time.Now().Add(20 * time.Second))
 				buf := make([]byte, len(want)+len("+PONG\r\n"))
 				if _, err := io.ReadFull(nc, buf); err != nil {
-					errs <- fmt.Errorf("client %d: %v", i, err)
+					errs <- fmt.Errorf("client %d: %w", i, err)
 					return
 				}
 				if string(buf) != want+"+PONG\r\n" {

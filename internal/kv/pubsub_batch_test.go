@@ -177,7 +177,7 @@ func TestPublishOrderManyPublishers(t *testing.T) {
 						nc.SetReadDeadline(time.Now().Add(30 * time.Second))
 						for j := 0; j < pipe; j++ {
 							if s, err := pbr.ReadString('\n'); err != nil || s != ":1\r\n" {
-								errs <- fmt.Errorf("publisher %d: reply %q, %v", p, s, err)
+								errs <- fmt.Errorf("publisher %d: reply %q, %w", p, s, err)
 								return
 							}
 						}

@@ -164,7 +164,7 @@ func New(entries uint32) (*Ring, error) {
 	}
 	r := &Ring{fd: fd, entries: p.SQEntries, extArg: p.Features&featExtArg != 0}
 	if err := r.mapRings(&p); err != nil {
-		r.Close()
+		_ = r.Close() // the mapping's error is the one to report
 		return nil, err
 	}
 	return r, nil
@@ -293,7 +293,7 @@ func (r *Ring) do(ops []Op) error {
 		if got < submitted {
 			r.broken = true
 			for i := range ops {
-				if ops[i].Err == ErrBroken {
+				if errors.Is(ops[i].Err, ErrBroken) {
 					ops[i].Lost = true
 					r.held = append(r.held, ops[i].Buf)
 				}
@@ -308,7 +308,7 @@ func (r *Ring) do(ops []Op) error {
 			// enter: the ring is not usable any more
 			r.broken = true
 			for i := range ops {
-				if ops[i].Err == ErrBroken {
+				if errors.Is(ops[i].Err, ErrBroken) {
 					ops[i].Err, ops[i].Lost = err, true
 					r.held = append(r.held, ops[i].Buf)
 				}
@@ -345,7 +345,7 @@ func (r *Ring) reap(ops []Op) int {
 func (r *Ring) wait(n uint32) {
 	if !r.extArg {
 		// no timeout without EXT_ARG (before 5.11): only look
-		enter(r.fd, 0, 0, enterGetEvents, nil)
+		_, _ = enter(r.fd, 0, 0, enterGetEvents, nil) // the reap after it counts what came
 		return
 	}
 	ts := unix.NsecToTimespec(100e6)

@@ -148,7 +148,7 @@ func testFields(step int) [][]byte {
 	case 3:
 		return [][]byte{[]byte("other"), v}
 	case 5:
-		return [][]byte{[]byte("field"), v, []byte("f2"), []byte{}}
+		return [][]byte{[]byte("field"), v, []byte("f2"), {}}
 	case 6:
 		if step%3 == 0 {
 			return [][]byte{[]byte("field"), bytes.Repeat(v, 10)}

@@ -30,8 +30,6 @@ import (
 // Neither calls Lua code, and each call costs at most the bounded walk.
 const gcWalkLimit = 1 << 18
 
-var gcOptions = []string{"stop", "restart", "collect", "count", "step", "setpause", "setstepmul"}
-
 func (e *Engine) collectGarbage(L *lua.LState) int {
 	opt := "collect"
 	switch v := L.Get(1).(type) {

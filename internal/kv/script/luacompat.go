@@ -1,6 +1,7 @@
 package script
 
 import (
+	"errors"
 	"io"
 	"reflect"
 	"strconv"
@@ -227,7 +228,8 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 }
 
 func apiErrorValue(err error) lua.LValue {
-	if aerr, ok := err.(*lua.ApiError); ok {
+	var aerr *lua.ApiError
+	if errors.As(err, &aerr) {
 		return aerr.Object
 	}
 	return lua.LString(err.Error())
@@ -649,7 +651,7 @@ func badArgument(L *lua.LState, body string) string {
 		if d, ok := L.GetStack(1); ok {
 			// struct.pack pushes a nil before its buffer (lua_struct.c),
 			// so its missing arguments after the format are "got nil" in Redis
-			if fn, _, nargs, ok := frameOf(d); ok && fn.IsG && n > nargs && !(n > 1 && isStructPack(fn)) {
+			if fn, _, nargs, ok := frameOf(d); ok && fn.IsG && n > nargs && (n <= 1 || !isStructPack(fn)) {
 				detail = strings.TrimSuffix(detail, "nil)") + "no value)"
 			}
 		}

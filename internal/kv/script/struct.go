@@ -293,7 +293,7 @@ func structUnpack(L *lua.LState) int {
 	pos := uint64(start) - 1
 	var out []lua.LValue
 	tooShort := func(size uint64) {
-		if !(size <= ld && pos <= ld-size) {
+		if size > ld || pos > ld-size {
 			L.ArgError(2, "data string too short")
 		}
 	}
@@ -317,11 +317,11 @@ func structUnpack(L *lua.LState) int {
 			out = append(out, lua.LNumber(math.Float64frombits(order(f.h.little).(binary.ByteOrder).Uint64([]byte(data[pos:pos+8])))))
 		case 'c':
 			if size == 0 {
-				var prev lua.LValue = lua.LNil
-				if len(out) > 0 {
-					prev = out[len(out)-1]
+				var n float64
+				ok := len(out) > 0
+				if ok {
+					n, ok = structNumber(out[len(out)-1])
 				}
-				n, ok := structNumber(prev)
 				if !ok {
 					L.RaiseError("format 'c0' needs a previous size")
 				}

@@ -137,7 +137,7 @@ func FuzzStruct(f *testing.F) {
 			t.Fatalf("unpack %q: %d values, want %d", rt, len(got)-1, len(vals))
 		}
 		for i, v := range vals {
-			if got[i] != v && !(isNaN(got[i]) && isNaN(v)) {
+			if got[i] != v && (!isNaN(got[i]) || !isNaN(v)) {
 				t.Fatalf("format %q item %d: got %v, want %v", rt, i, got[i], v)
 			}
 		}
