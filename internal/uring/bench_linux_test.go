@@ -98,23 +98,28 @@ func BenchmarkBatch(b *testing.B) {
 				bufs[i] = make([]byte, 512)
 			}
 			ops := make([]Op, k)
+			// batch runs one Do of kind over fds and checks that each op
+			// moved the whole message
+			batch := func(kind Kind, fds []int, buf func(int) []byte) {
+				for i := range ops {
+					ops[i] = Op{Kind: kind, FD: fds[i], Buf: buf(i)}
+				}
+				if err := r.Do(ops); err != nil {
+					b.Fatal(err)
+				}
+				for i := range ops {
+					if ops[i].Err != nil || ops[i].N != len(msg) {
+						b.Fatal(ops[i].N, ops[i].Err)
+					}
+				}
+			}
 			time.Sleep(10 * time.Millisecond)
 			b.ResetTimer()
 			cpu0 := cpuNs()
 			t0 := time.Now()
 			for it := 0; it < b.N; it++ {
 				if mode.uringW {
-					for i := range ops {
-						ops[i] = Op{Kind: Send, FD: snd[i], Buf: msg}
-					}
-					if err := r.Do(ops); err != nil {
-						b.Fatal(err)
-					}
-					for i := range ops {
-						if ops[i].Err != nil || ops[i].N != len(msg) {
-							b.Fatal(ops[i].N, ops[i].Err)
-						}
-					}
+					batch(Send, snd, func(int) []byte { return msg })
 				} else {
 					for i := 0; i < k; i++ {
 						if n, err := rawRW(syscall.SYS_WRITE, snd[i], msg); n != len(msg) {
@@ -123,17 +128,7 @@ func BenchmarkBatch(b *testing.B) {
 					}
 				}
 				if mode.uringR {
-					for i := range ops {
-						ops[i] = Op{Kind: Recv, FD: rcv[i], Buf: bufs[i]}
-					}
-					if err := r.Do(ops); err != nil {
-						b.Fatal(err)
-					}
-					for i := range ops {
-						if ops[i].Err != nil || ops[i].N != len(msg) {
-							b.Fatal(ops[i].N, ops[i].Err)
-						}
-					}
+					batch(Recv, rcv, func(i int) []byte { return bufs[i] })
 				} else {
 					for i := 0; i < k; i++ {
 						if n, err := rawRW(syscall.SYS_READ, rcv[i], bufs[i]); n != len(msg) {
