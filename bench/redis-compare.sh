@@ -31,7 +31,14 @@
 #   CLIENT_CPU, with taskset, so the scheduler cannot put the client and
 #   the server on one core; default 0; SERVER_CPU defaults to 1, CLIENT_CPU
 #   to 0), GANTRY (a gantry binary to run instead of one built from this
-#   tree).
+#   tree), CONTROL (1: a second redis-server, on CPORT (default RPORT+2),
+#   runs every test too, interleaved with the other two, and the table adds
+#   ctl_x, its throughput over the first redis-server's: an A/A control
+#   that shows how far two identical servers differ on this machine in this
+#   run, the band inside which rps_x says nothing; default 0).
+#   The table's med_x is the median over the REPEAT rounds of the ratio
+#   gantry/redis within one round (the runs of a round are back to back,
+#   so load from elsewhere hits both alike); ctl_med the same for the control.
 # Needs: go, redis-server and redis-benchmark
 #   (apt-get install -y redis-server redis-tools).
 set -euo pipefail
@@ -49,6 +56,8 @@ TLS=${TLS:-0}
 PIN=${PIN:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
+CONTROL=${CONTROL:-0}
+CPORT=${CPORT:-$((RPORT + 2))}
 
 . "$(dirname "$0")/lib.sh"
 bench_setup redis-compare
@@ -65,11 +74,13 @@ need go redis-server redis-benchmark redis-cli
 build_gantry
 gpid=""
 rpid=""
+cpid=""
 
 # TLS: a CA, a server and a client certificate; the benchmarked ports are
 # then the TLS ports (the plain ones stay for redis-cli's setup commands)
 gtls=()
 rtls=()
+ctls=()
 btls=()
 GBPORT=$GPORT
 RBPORT=$RPORT
@@ -79,41 +90,58 @@ if [ "$TLS" = 1 ]; then
 	ca=$work/gantry-agent-ca.pem
 	GBPORT=$((GPORT + 1000))
 	RBPORT=$((RPORT + 1000))
+	CBPORT=$((CPORT + 1000))
 	gtls=(--tls-port "$GBPORT" --tls-cert-file "$work/global-server-gantry.pem"
 		--tls-key-file "$work/global-server-gantry-key.pem" --tls-ca-cert-file "$ca")
 	rtls=(--tls-port "$RBPORT" --tls-cert-file "$work/global-server-gantry.pem"
+		--tls-key-file "$work/global-server-gantry-key.pem" --tls-ca-cert-file "$ca")
+	ctls=(--tls-port "$CBPORT" --tls-cert-file "$work/global-server-gantry.pem"
 		--tls-key-file "$work/global-server-gantry-key.pem" --tls-ca-cert-file "$ca")
 	btls=(--tls --cacert "$ca" --cert "$work/global-client-gantry.pem" --key "$work/global-client-gantry-key.pem")
 fi
 
 start_servers() { # $1: off | everysec
-	rm -rf "$work/gdata" "$work/rdata"
-	mkdir -p "$work/gdata" "$work/rdata"
+	rm -rf "$work/gdata" "$work/rdata" "$work/cdata"
+	mkdir -p "$work/gdata" "$work/rdata" "$work/cdata"
 	if [ "$1" = off ]; then
 		"${spin[@]}" "$work/gantry" peer --bind 127.0.0.1 --port "$GPORT" "${gtls[@]}" 2>"$work/gantry.log" &
 		gpid=$!
-		"${spin[@]}" redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly no \
-			--dir "$work/rdata" "${rtls[@]}" >"$work/redis.log" 2>&1 &
-		rpid=$!
 	else
 		"${spin[@]}" "$work/gantry" peer --bind 127.0.0.1 --port "$GPORT" --data-dir "$work/gdata" \
 			--appendfsync "$1" "${gtls[@]}" 2>"$work/gantry.log" &
 		gpid=$!
-		"${spin[@]}" redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly yes \
-			--appendfsync "$1" --dir "$work/rdata" "${rtls[@]}" >"$work/redis.log" 2>&1 &
-		rpid=$!
 	fi
+	start_redis "$1" "$RPORT" "$work/rdata" "${rtls[@]}"
+	rpid=$started
 	pids+=("$gpid" "$rpid")
 	wait_port "$GPORT"
 	wait_port "$RPORT"
+	if [ "$CONTROL" = 1 ]; then
+		start_redis "$1" "$CPORT" "$work/cdata" "${ctls[@]}"
+		cpid=$started
+		pids+=("$cpid")
+		wait_port "$CPORT"
+	fi
+}
+
+# start_redis MODE PORT DIR [TLS ARGS...]: a redis-server in the background
+# (a child of this shell, so stop_servers can wait for it); its PID in started
+start_redis() {
+	local mode=$1 port=$2 dir=$3 aof=(--appendonly no)
+	shift 3
+	[ "$mode" = off ] || aof=(--appendonly yes --appendfsync "$mode")
+	"${spin[@]}" redis-server --bind 127.0.0.1 --port "$port" --save "" "${aof[@]}" \
+		--dir "$dir" "$@" >"$dir.log" 2>&1 &
+	started=$!
 }
 
 stop_servers() {
-	kill "$gpid" "$rpid" 2>/dev/null || true
-	wait "$gpid" "$rpid" 2>/dev/null || true
-	forget "$gpid" "$rpid"
+	kill "$gpid" "$rpid" $cpid 2>/dev/null || true
+	wait "$gpid" "$rpid" $cpid 2>/dev/null || true
+	forget "$gpid" "$rpid" $cpid
 	gpid=""
 	rpid=""
+	cpid=""
 }
 
 # the script of the evalsha test
@@ -132,7 +160,7 @@ bench() {
 	redis-cli -h 127.0.0.1 -p "$1" flushall >/dev/null
 	local port=$1
 	if [ "$TLS" = 1 ]; then # the TLS port beside the plain one
-		port=$(( $1 == GPORT ? GBPORT : RBPORT ))
+		port=$(( $1 == GPORT ? GBPORT : $1 == CPORT ? CBPORT : RBPORT ))
 	fi
 	local cmd=(-t "$3")
 	case "$3" in
@@ -154,6 +182,7 @@ bench() {
 	esac
 	local pid=$rpid
 	[ "$1" = "$GPORT" ] && pid=$gpid
+	[ "$1" = "$CPORT" ] && pid=$cpid
 	local t0 out t1 ccpu
 	t0=$(cpu_ticks "$pid")
 	# the client's user and system seconds, from bash's time
@@ -182,12 +211,22 @@ best() {
 		END { printf "%s,%s,%s,%s", r, p, c, k }'
 }
 
+# paired_median A B: the median over rounds of A's rps / B's rps in the
+# same round (line i of each file is round i)
+paired_median() {
+	paste -d, "$1" "$2" | awk -F, '$5 > 0 { print $1 / $5 }' | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR == 0) { print 0; exit }
+			printf "%.4f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # mass insertion: PIPE_KEYS SETs through redis-cli --pipe into each server
 if [ "$PIPE_KEYS" -gt 0 ]; then
 	awk -v n="$PIPE_KEYS" 'BEGIN { for (i = 0; i < n; i++) { k = "key:" i; v = i ""
 		printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v } }' >"$work/pipe.resp"
 	start_servers off
-	for srv in gantry:$GPORT redis:$RPORT; do
+	srvs=(gantry:$GPORT redis:$RPORT)
+	[ "$CONTROL" = 1 ] && srvs+=(control:$CPORT)
+	for srv in "${srvs[@]}"; do
 		port=${srv#*:}
 		t0=$(date +%s.%N)
 		out=$(redis-cli -h 127.0.0.1 -p "$port" --pipe <"$work/pipe.resp" | tail -n 1)
@@ -208,19 +247,28 @@ for mode in $MODES; do
 		for t in ${TESTS//,/ }; do
 			: >"$work/g.runs"
 			: >"$work/r.runs"
+			: >"$work/c.runs"
 			for _ in $(seq 1 "$REPEAT"); do
-				# interleave the two servers test by test and alternate which
-				# goes first, so load from elsewhere hits both alike
-				if [ $((turn % 2)) = 0 ]; then
-					bench "$GPORT" "$p" "$t" >>"$work/g.runs"
-					bench "$RPORT" "$p" "$t" >>"$work/r.runs"
-				else
-					bench "$RPORT" "$p" "$t" >>"$work/r.runs"
-					bench "$GPORT" "$p" "$t" >>"$work/g.runs"
-				fi
+				# interleave the servers test by test and rotate which goes
+				# first, so load from elsewhere hits them alike
+				order=(g r)
+				[ "$CONTROL" = 1 ] && order+=(c)
+				k=$((turn % ${#order[@]}))
+				order=("${order[@]:k}" "${order[@]:0:k}")
+				for s in "${order[@]}"; do
+					case $s in
+					g) bench "$GPORT" "$p" "$t" >>"$work/g.runs" ;;
+					r) bench "$RPORT" "$p" "$t" >>"$work/r.runs" ;;
+					c) bench "$CPORT" "$p" "$t" >>"$work/c.runs" ;;
+					esac
+				done
 				turn=$((turn + 1))
 			done
-			echo "$mode,$p,$(echo "$t" | tr a-z A-Z),$(best <"$work/g.runs"),$(best <"$work/r.runs")" >>"$results"
+			ctl="0,0,0,0,0"
+			if [ "$CONTROL" = 1 ]; then
+				ctl="$(best <"$work/c.runs"),$(paired_median "$work/c.runs" "$work/r.runs")"
+			fi
+			echo "$mode,$p,$(echo "$t" | tr a-z A-Z),$(best <"$work/g.runs"),$(best <"$work/r.runs"),$(paired_median "$work/g.runs" "$work/r.runs"),$ctl" >>"$results"
 		done
 	done
 	stop_servers
@@ -228,16 +276,25 @@ done
 
 echo
 echo "gantry vs redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): -n $N -c $C, best of $REPEAT, 127.0.0.1, TLS=$TLS, PIN=$PIN"
-printf '%-9s %-3s %-6s %11s %11s %7s %9s %9s %7s %8s %8s %7s %7s %7s\n' persist P test gantry_rps redis_rps rps_x gantry_p99 redis_p99 p99_x g_cpu r_cpu cpu_x gc_use rc_use
+printf '%-9s %-3s %-6s %11s %11s %7s %7s %9s %9s %7s %8s %8s %7s %7s %7s' persist P test gantry_rps redis_rps rps_x med_x gantry_p99 redis_p99 p99_x g_cpu r_cpu cpu_x gc_use rc_use
+[ "$CONTROL" = 1 ] && printf ' %7s %7s' ctl_x ctl_med
+echo
 # fields: mode, P, test, gantry rps, gantry p99, gantry cpu, gantry's client cpu,
-# redis rps, redis p99, redis cpu, redis's client cpu
-awk -F, '{
+# redis rps, redis p99, redis cpu, redis's client cpu, median paired ratio,
+# control rps, p99, cpu, client cpu, control's median paired ratio
+awk -F, -v control="$CONTROL" '{
 	rx = ($8 > 0) ? $4 / $8 : 0
 	px = ($9 > 0) ? $5 / $9 : 0
 	cx = ($10 > 0) ? $6 / $10 : 0
-	printf "%-9s %-3s %-6s %11.0f %11.0f %6.2fx %9.3f %9.3f %6.2fx %8.3f %8.3f %6.2fx %6.0f%% %6.0f%%\n", $1, $2, $3, $4, $8, rx, $5, $9, px, $6, $10, cx, $7 * $4 / 1e4, $11 * $8 / 1e4
+	printf "%-9s %-3s %-6s %11.0f %11.0f %6.2fx %6.2fx %9.3f %9.3f %6.2fx %8.3f %8.3f %6.2fx %6.0f%% %6.0f%%", $1, $2, $3, $4, $8, rx, $12, $5, $9, px, $6, $10, cx, $7 * $4 / 1e4, $11 * $8 / 1e4
+	if (control == 1)
+		printf " %6.2fx %6.2fx", ($8 > 0) ? $13 / $8 : 0, $17
+	printf "\n"
 }' "$results"
-echo "(rps_x = gantry/redis throughput, higher is better; p99_x = gantry/redis p99 latency in ms, lower is better;"
+echo "(rps_x = gantry/redis throughput, best run against best run, higher is better;"
+echo " med_x = the median over the rounds of gantry/redis in one round;"
+[ "$CONTROL" = 1 ] && echo " ctl_x, ctl_med = the same two for a second redis-server against the first: the noise band;"
+echo " p99_x = gantry/redis p99 latency in ms, lower is better;"
 echo " g_cpu, r_cpu = the server's CPU microseconds per request, cpu_x = gantry/redis, lower is better;"
 echo " gc_use, rc_use = the CPU redis-benchmark used in the best run against gantry and against redis-server,"
 echo " in % of one core: near 100 % the client, not the server, sets the throughput)"
