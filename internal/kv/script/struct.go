@@ -168,17 +168,7 @@ func structString(L *lua.LState, i int) string {
 }
 
 // lua51Number formats a number as Lua 5.1's tostring ("%.14g").
-func lua51Number(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case f != f:
-		return "nan"
-	}
-	return strconv.FormatFloat(f, 'g', 14, 64)
-}
+func lua51Number(f float64) string { return luaNumber(f) }
 
 func structPack(L *lua.LState) int {
 	f := newStructFormat(L)
@@ -361,12 +351,7 @@ func structNumber(v lua.LValue) (float64, bool) {
 	case lua.LNumber:
 		return float64(x), true
 	case lua.LString:
-		if n, err := strconv.ParseFloat(trimSpace(string(x)), 64); err == nil {
-			return n, true
-		}
-		if n, ok := parseHex(trimSpace(string(x))); ok {
-			return n, true
-		}
+		return str2number(string(x))
 	}
 	return 0, false
 }
