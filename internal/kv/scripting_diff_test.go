@@ -21,6 +21,8 @@ func TestScriptingMatchesRedis(t *testing.T) {
 	}
 	cmds = append(cmds,
 		[]string{"FUNCTION", "LOAD", luaDiffLibrary},
+		[]string{"FCALL", "globals", "0"},
+		[]string{"FCALL", "redislib", "0"},
 		[]string{"FCALL", "numbers", "0"},
 		[]string{"FCALL", "keys", "0"},
 		[]string{"FCALL", "writeglobal", "0"},
@@ -32,13 +34,14 @@ func TestScriptingMatchesRedis(t *testing.T) {
 	diffRaw(t, e, r, cmds)
 }
 
-// luaDiffLibrary is a FUNCTION library of numbers and errors. (Its
-// functions' globals differ: redis-server 7.0 runs them without
-// __redis__err__handler and with no redis.breakpoint, debug and
-// replicate_commands; docs/kv.md.)
+// luaDiffLibrary is a FUNCTION library whose functions list what they
+// see (redis-server 7.0 runs them without __redis__err__handler and with
+// no redis.breakpoint, debug and replicate_commands) and convert numbers.
 const luaDiffLibrary = `#!lua name=difflib
 local function sorted(tb) local t = {} for k in pairs(tb) do t[#t+1] = k end table.sort(t) return t end
 redis.register_function('keys', function() return sorted(KEYS) end)
+redis.register_function('globals', function() return sorted(_G) end)
+redis.register_function('redislib', function() return sorted(redis) end)
 redis.register_function('numbers', function() return {tostring(0.1+0.2), 1e15 .. '', table.concat({2^53, 1/0, -1/0}, ' ')} end)
 redis.register_function('writeglobal', function() x = 1 end)
 redis.register_function('caught', function() return {pcall(redis.call, 'nosuchcmd')} end)

@@ -176,9 +176,9 @@ func TestErrors(t *testing.T) {
 	}
 	// the globals are as they were, and every way to them is the view _G
 	for body, want := range map[string]string{
-		"return {type(redis), type(KEYS), type(redis.call), (pcall(function() return x end))}":             "*4\r\n$5\r\ntable\r\n$5\r\ntable\r\n$8\r\nfunction\r\n$-1\r\n",
+		"return {type(redis), type(KEYS), type(redis.call), (pcall(function() return x end))}": "*4\r\n$5\r\ntable\r\n$5\r\ntable\r\n$8\r\nfunction\r\n$-1\r\n",
 		"return rawequal(_G._G, _G)": ":1\r\n",
-		"y = 1": "-ERR user_script:1: Attempt to modify a readonly table",
+		"y = 1":                      "-ERR user_script:1: Attempt to modify a readonly table",
 		// the string methods and library are the real ones after the tries
 		"return {('ab'):len(), string.rep('x', 2), ('abc'):sub(2), getmetatable(redis) == nil}": "*4\r\n:2\r\n$2\r\nxx\r\n$2\r\nbc\r\n:1\r\n",
 	} {

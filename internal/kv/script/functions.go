@@ -185,6 +185,16 @@ func (e *Engine) loadEnv() *lua.LTable {
 		return e.libEnv
 	}
 	L := e.L
+	// An engine that loads libraries runs functions (the server runs
+	// EVAL scripts on other engines): redis-server 7.0 runs functions in
+	// a Lua state of their own, whose globals have no
+	// __redis__err__handler and whose redis table has no breakpoint,
+	// debug and replicate_commands (scripts' debugger and effects
+	// switch)
+	e.globals.RawSetString("__redis__err__handler", lua.LNil)
+	for _, name := range []string{"breakpoint", "debug", "replicate_commands"} {
+		e.redisRaw.RawSetString(name, lua.LNil)
+	}
 	loadRedis := L.NewTable()
 	full := e.redisRaw
 	for _, name := range []string{"log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION", "REDIS_VERSION_NUM"} {

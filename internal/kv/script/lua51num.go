@@ -27,10 +27,10 @@ import (
 //go:linkname luaJumpTable github.com/yuin/gopher-lua.jumpTable
 var luaJumpTable [lua.OP_NOP + 1]func(*lua.LState, uint32, unsafe.Pointer) int
 
-var concatInstalled = func() bool {
+func init() {
 	orig := luaJumpTable[lua.OP_CONCAT]
 	if orig == nil {
-		return false
+		return
 	}
 	luaJumpTable[lua.OP_CONCAT] = func(L *lua.LState, inst uint32, frame unsafe.Pointer) int {
 		b := int(inst & 0x1ff)    // GETB
@@ -54,8 +54,7 @@ var concatInstalled = func() bool {
 		}
 		return orig(L, inst, frame)
 	}
-	return true
-}()
+}
 
 // checkNumber is luaL_checknumber: a number or a numeric string (Lua
 // 5.1's reading of it).

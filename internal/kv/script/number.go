@@ -1,6 +1,7 @@
 package script
 
 import (
+	"errors"
 	"math"
 	"strconv"
 )
@@ -212,10 +213,7 @@ func strtod(s string) (float64, int) {
 	return sign(f), i + j
 }
 
-func isRange(err error) bool {
-	ne, ok := err.(*strconv.NumError)
-	return ok && ne.Err == strconv.ErrRange
-}
+func isRange(err error) bool { return errors.Is(err, strconv.ErrRange) }
 
 // strtoul is glibc's strtoul(s, &end, base) for Lua 5.1's tonumber with
 // a base: spaces, a sign (a minus negates the unsigned value), "0x" for

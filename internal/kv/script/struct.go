@@ -3,7 +3,6 @@ package script
 import (
 	"encoding/binary"
 	"math"
-	"strconv"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -354,29 +353,6 @@ func structNumber(v lua.LValue) (float64, bool) {
 		return str2number(string(x))
 	}
 	return 0, false
-}
-
-func trimSpace(s string) string {
-	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
-	for len(s) > 0 && isSpace(s[0]) {
-		s = s[1:]
-	}
-	for len(s) > 0 && isSpace(s[len(s)-1]) {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// parseHex is Lua 5.1's fallback for "0x..." strings (strtoul, base 16).
-func parseHex(s string) (float64, bool) {
-	if len(s) < 3 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(s[2:], 16, 64)
-	if err != nil {
-		return 0, false
-	}
-	return float64(n), true
 }
 
 func structSize(L *lua.LState) int {
