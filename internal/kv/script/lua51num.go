@@ -184,7 +184,23 @@ func tableConcat(L *lua.LState) int {
 // prints numbers with Go's format and refuses numeric strings.
 var stringArgs = map[string]string{
 	"byte": "snn", "find": "ssn", "gmatch": "ss", "gsub": "sssn", "len": "s", "lower": "s",
-	"match": "ssn", "rep": "sn", "reverse": "s", "sub": "snn", "upper": "s", "char": "*",
+	"match": "ssn", "rep": "sn", "reverse": "s", "sub": "snn", "upper": "s",
+}
+
+// strChar is string.char: each argument a number (or numeric string)
+// that is a byte, else "invalid value" as Lua 5.1 (gopher-lua wraps).
+func strChar(L *lua.LState) int {
+	n := L.GetTop()
+	b := make([]byte, n)
+	for i := 1; i <= n; i++ {
+		c := cLong(checkNumber(L, i))
+		if c < 0 || c > 255 {
+			L.ArgError(i, "invalid value")
+		}
+		b[i-1] = byte(c)
+	}
+	L.Push(lua.LString(b))
+	return 1
 }
 
 // openNumbers installs the functions above in the globals and the
@@ -201,11 +217,8 @@ func (e *Engine) openNumbers() {
 		orig := str.RawGetString(name).(*lua.LFunction).GFunction
 		str.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
 			top := L.GetTop()
-			for i := 0; i < top && (i < len(kinds) || kinds == "*"); i++ {
-				kind := byte('n')
-				if kinds != "*" {
-					kind = kinds[i]
-				}
+			for i := 0; i < top && i < len(kinds); i++ {
+				kind := kinds[i]
 				switch x := L.Get(i + 1).(type) {
 				case lua.LNumber:
 					if kind == 's' {
@@ -222,4 +235,5 @@ func (e *Engine) openNumbers() {
 			return orig(L)
 		}))
 	}
+	str.RawSetString("char", L.NewFunction(strChar))
 }

@@ -134,7 +134,7 @@ func (e *Engine) openCompat() {
 	// a number gets the position of the function at the level asked
 	// for, none when that is not Lua code (error('x', 2) in the
 	// script's body: its caller is the server)
-	g.RawSetString("error", L.NewFunction(func(L *lua.LState) int {
+	errorFn := L.NewFunction(func(L *lua.LState) int {
 		v := L.Get(1)
 		level := optInt(L, 2, 1)
 		switch x := v.(type) {
@@ -149,12 +149,13 @@ func (e *Engine) openCompat() {
 		}
 		L.Error(v, 0)
 		return 0
-	}))
+	})
+	g.RawSetString("error", errorFn)
 	// pcall and xpcall: the message of an error the VM raised is mapped to
 	// Lua 5.1's text while its frame is still there (errorText)
 	var mapper *lua.LFunction
 	mapper = L.NewFunction(func(L *lua.LState) int {
-		L.Push(errorValue(L, goCaller(L, mapper, L.Get(1))))
+		L.Push(errorValue(L, goCaller(L, mapper, errorFn, L.Get(1))))
 		return 1
 	})
 	g.RawSetString("pcall", L.NewFunction(func(L *lua.LState) int {
@@ -180,7 +181,7 @@ func (e *Engine) openCompat() {
 		L.Push(fn)
 		var h *lua.LFunction
 		h = L.NewFunction(func(L *lua.LState) int {
-			v := errorValue(L, goCaller(L, h, L.Get(1)))
+			v := errorValue(L, goCaller(L, h, errorFn, L.Get(1)))
 			L.Push(handler)
 			L.Push(v)
 			L.Call(1, 1)
@@ -227,8 +228,9 @@ func where(L *lua.LState, level int) string {
 // error a Go function raised when that function was called by another
 // Go function (pcall(string.rep)): gopher-lua names the nearest Lua
 // frame, Lua 5.1 the caller (luaL_where(L, 1)), which has no line. It
-// runs in the error handler h, while the frames are there.
-func goCaller(L *lua.LState, h *lua.LFunction, v lua.LValue) lua.LValue {
+// runs in the error handler h, while the frames are there. error
+// (errorFn) puts its own position, from the level it is given.
+func goCaller(L *lua.LState, h, errorFn *lua.LFunction, v lua.LValue) lua.LValue {
 	s, ok := v.(lua.LString)
 	if !ok {
 		return v
@@ -250,7 +252,7 @@ func goCaller(L *lua.LState, h *lua.LFunction, v lua.LValue) lua.LValue {
 		fns[n] = fn
 		n++
 	}
-	if n < 2 || !fns[0].IsG || !fns[1].IsG {
+	if n < 2 || fns[0] == errorFn || !fns[0].IsG || !fns[1].IsG {
 		return v
 	}
 	if pos, body := splitPosition(string(s)); pos != "" {
