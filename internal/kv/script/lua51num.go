@@ -22,7 +22,8 @@ import (
 // (the compiler moves the operands there), and Lua 5.1's luaV_concat
 // converts them in place the same way. Operands with a table or nil
 // among them are left as they are: the __concat metamethod gets the
-// numbers as numbers, and the error names the culprit as before.
+// numbers as numbers, and the error names the culprit as before. The
+// table is the process's: gopher-lua is used by this package alone.
 //
 //go:linkname luaJumpTable github.com/yuin/gopher-lua.jumpTable
 var luaJumpTable [lua.OP_NOP + 1]func(*lua.LState, uint32, unsafe.Pointer) int
