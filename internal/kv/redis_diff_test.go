@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -148,4 +149,31 @@ func newDiffEnv(t *testing.T) (*testEnv, *redis.Client) {
 	r := startRedis(t)
 	e := startServer(t, nil)
 	return e, r
+}
+
+// diffRaw runs cmds on both servers over plain connections and reports
+// every reply whose bytes differ (a bulk string where the other sends an
+// error, a double printed otherwise: what go-redis's values hide).
+func diffRaw(t *testing.T, e *testEnv, r *redis.Client, cmds [][]string) {
+	t.Helper()
+	dial := func(addr string) *respConn {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		return &respConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+	}
+	gc, rc := dial(e.addr), dial(r.Options().Addr)
+	bad := 0
+	for i, cmd := range cmds {
+		want, got := rc.do(cmd...), gc.do(cmd...)
+		if got != want {
+			bad++
+			t.Errorf("command %d %q:\n gantry %.400q\n redis  %.400q", i, cmd, got, want)
+			if bad == 20 {
+				t.Fatal("too many differences")
+			}
+		}
+	}
 }

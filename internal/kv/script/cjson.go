@@ -193,7 +193,7 @@ func (cj *cjson) appendValue(b []byte, v lua.LValue, depth int) ([]byte, string)
 				b = append(b, formatG(float64(kk), cj.precision)...)
 				b = append(b, '"')
 			default:
-				bad = "table key must be a number or string"
+				bad = k.Type().String() + ": table key must be a number or string"
 				return
 			}
 			b = append(b, ':')
@@ -207,7 +207,7 @@ func (cj *cjson) appendValue(b []byte, v lua.LValue, depth int) ([]byte, string)
 		}
 		return append(b, '}'), ""
 	}
-	return nil, v.Type().String()
+	return nil, v.Type().String() + ": type not supported"
 }
 
 // arrayLen is lua-cjson's lua_array_length: the largest key when every
@@ -297,10 +297,47 @@ type jsonDecoder struct {
 	cj  *cjson
 }
 
+// fail records lua-cjson's parse error: what was expected, the token
+// found at d.i (named as lua-cjson names its token types) and where.
 func (d *jsonDecoder) fail(want string) {
+	d.failFound(want, d.token())
+}
+
+func (d *jsonDecoder) failFound(want, found string) {
 	if d.err == "" {
-		d.err = "Expected " + want + " but found invalid token at character " + strconv.Itoa(d.i+1)
+		d.err = "Expected " + want + " but found " + found + " at character " + strconv.Itoa(d.i+1)
 	}
+}
+
+// token names the token at d.i as lua-cjson's json_token_type_name.
+func (d *jsonDecoder) token() string {
+	if d.i >= len(d.s) {
+		return "T_END"
+	}
+	rest := d.s[d.i:]
+	switch c := rest[0]; {
+	case c == '{':
+		return "T_OBJ_BEGIN"
+	case c == '}':
+		return "T_OBJ_END"
+	case c == '[':
+		return "T_ARR_BEGIN"
+	case c == ']':
+		return "T_ARR_END"
+	case c == ':':
+		return "T_COLON"
+	case c == ',':
+		return "T_COMMA"
+	case c == '"':
+		return "T_STRING"
+	case c == '-' || isDigit(c):
+		return "T_NUMBER"
+	case strings.HasPrefix(rest, "true") || strings.HasPrefix(rest, "false"):
+		return "T_BOOLEAN"
+	case strings.HasPrefix(rest, "null"):
+		return "T_NULL"
+	}
+	return "invalid token"
 }
 
 func (d *jsonDecoder) skip() {
@@ -347,7 +384,7 @@ func (d *jsonDecoder) value(depth int) lua.LValue {
 					d.fail("object key string")
 					return lua.LNil
 				}
-				k := d.str()
+				k := d.str("object key string")
 				d.skip()
 				if d.i >= len(d.s) || d.s[d.i] != ':' {
 					d.fail("colon")
@@ -376,7 +413,7 @@ func (d *jsonDecoder) value(depth int) lua.LValue {
 			return lua.LNil
 		}
 	case c == '"':
-		return lua.LString(d.str())
+		return lua.LString(d.str("value"))
 	case c == 't' && len(d.s)-d.i >= 4 && d.s[d.i:d.i+4] == "true":
 		d.i += 4
 		return lua.LTrue
@@ -399,7 +436,17 @@ func (d *jsonDecoder) value(depth int) lua.LValue {
 				d.i = j
 				return lua.LNumber(n)
 			}
-			d.fail("value")
+			// lua-cjson reads the longest number there is (strtod) and
+			// leaves the rest to the next token
+			if f, n := strtod(d.s[d.i:j]); n > 0 {
+				d.i += n
+				return lua.LNumber(f)
+			}
+			if j > d.i && (c == '-' || isDigit(c)) {
+				d.failFound("value", "invalid number")
+			} else {
+				d.fail("value")
+			}
 			return lua.LNil
 		}
 		d.i = j
@@ -407,8 +454,9 @@ func (d *jsonDecoder) value(depth int) lua.LValue {
 	}
 }
 
-// str reads a JSON string at d.i (on its opening quote).
-func (d *jsonDecoder) str() string {
+// str reads a JSON string at d.i (on its opening quote), where want was
+// expected (for the error of a string without its end).
+func (d *jsonDecoder) str(want string) string {
 	d.i++
 	var b []byte
 	for d.i < len(d.s) {
@@ -448,8 +496,12 @@ func (d *jsonDecoder) str() string {
 					}
 				}
 				b = utf8.AppendRune(b, rune(r))
-			default:
+			case '"', '\\', '/':
 				b = append(b, e)
+			default:
+				d.i--
+				d.failFound(want, "invalid escape code")
+				return ""
 			}
 			d.i++
 		case c < 0x20:
@@ -460,6 +512,6 @@ func (d *jsonDecoder) str() string {
 			d.i++
 		}
 	}
-	d.fail("string end")
+	d.failFound(want, "unexpected end of string")
 	return ""
 }

@@ -168,6 +168,9 @@ func msgpackUnpack(L *lua.LState, limit, offset int, offsets bool) int {
 	var vals []lua.LValue
 	for d.i < len(d.s) && (limit == 0 || len(vals) < limit) {
 		v := d.value(0)
+		if d.badFormat {
+			L.RaiseError("Bad data format in input.")
+		}
 		if d.err {
 			L.RaiseError("Missing bytes in input.")
 		}
@@ -190,10 +193,11 @@ func msgpackUnpack(L *lua.LState, limit, offset int, offsets bool) int {
 }
 
 type msgpackDecoder struct {
-	L   *lua.LState
-	s   string
-	i   int
-	err bool
+	L         *lua.LState
+	s         string
+	i         int
+	err       bool
+	badFormat bool // the error is an unknown type, not missing bytes
 }
 
 func (d *msgpackDecoder) take(n int) string {
@@ -278,7 +282,8 @@ func (d *msgpackDecoder) value(depth int) lua.LValue {
 	case 0xdf:
 		return d.mapOf(int(d.uint(4)), depth)
 	}
-	d.err = true
+	// a type lua-cmsgpack does not read (0xc1, the ext types)
+	d.err, d.badFormat = true, true
 	return lua.LNil
 }
 

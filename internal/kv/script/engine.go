@@ -240,9 +240,8 @@ func (e *Engine) Load(body string) (*Script, error) {
 	// a script that assigns no global runs with the globals table itself
 	// as its environment: a global is found with one table lookup, where
 	// the read-only view takes three (the view, its metatable, the
-	// globals). Nothing else can write to the table: its only ways out
-	// to a script are getfenv, which answers the view for it, and _G,
-	// which is the view; a script that assigns a global (SETGLOBAL, which
+	// globals). Nothing else can write to the table: its only way out
+	// to a script is _G, which is the view (there is no getfenv); a script that assigns a global (SETGLOBAL, which
 	// would overwrite an existing name without asking the metatable)
 	// gets the view, whose metatable refuses it
 	fn.Env = e.env
@@ -277,8 +276,7 @@ func assignsGlobals(p *lua.FunctionProto) bool {
 }
 
 // straightGlobals are the globals a straight-line script may read: none
-// of them is or leads to Lua code (loadstring, _G, getfenv and
-// getmetatable do: they are left out), so the only Lua code such a script
+// of them is or leads to Lua code (loadstring, _G and getmetatable do: they are left out), so the only Lua code such a script
 // runs is its own; the Go functions it calls run Lua code only when
 // given a Lua function, and it has none to give. (collectgarbage and
 // gcinfo call no Lua code either, but each call may walk a quarter of a

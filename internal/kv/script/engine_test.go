@@ -143,20 +143,17 @@ func TestErrors(t *testing.T) {
 		{"undeclared global read", "return a", "-ERR user_script:1: Script attempted to access nonexistent global variable 'a' script: "},
 		{"global write", "a = 1", "-ERR user_script:1: Attempt to modify a readonly table script: "},
 		{"library write", "redis.call = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
-		{"setmetatable on _G", "setmetatable(_G, {})", "-ERR user_script:1: Attempt to modify a readonly table"},
+		{"setmetatable on _G", "setmetatable(_G, {})", "-ERR Attempt to modify a readonly table script: "}, // redis-server 7.0.15 gives no position
 		{"metatable of _G", "local g = getmetatable(_G); g.__index = {}", "-ERR user_script:1: Attempt to modify a readonly table"},
 		{"no loadfile", "loadfile('x')", "-ERR user_script:1: Script attempted to access nonexistent global variable 'loadfile'"},
 		{"no os", "return os.time()", "-ERR user_script:1: Script attempted to access nonexistent global variable 'os'"},
 		{"global write in a function", "local function f() a = 1 end f()", "-ERR user_script:1: Attempt to modify a readonly table script: "},
 		// a script that assigns no global runs in the globals table itself:
-		// getfenv must not hand it out
-		{"globals of the script through getfenv", "getfenv(1).redis = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
-		{"globals of a function through getfenv", "getfenv(function() end).KEYS = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
-		{"globals of level 0 through getfenv", "getfenv(0).x = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
-		{"globals of a Go function through getfenv", "getfenv(tostring).x = 1", "-ERR user_script:1: Attempt to modify a readonly table"},
-		{"new global through getfenv", "rawset(getfenv(1), 'x', 1)", "-ERR user_script:1: Attempt to modify a readonly table"},
-		{"table.insert into a library", "table.insert(redis, 'x')", "-ERR user_script:1: Attempt to modify a readonly table"},
-		{"table.insert into the globals", "table.insert(_G, 'x')", "-ERR user_script:1: Attempt to modify a readonly table"},
+		// there is no getfenv to hand it out (redis-server 7.0.15 has none)
+		{"no getfenv", "getfenv(1).redis = 1", "-ERR user_script:1: Script attempted to access nonexistent global variable 'getfenv'"},
+		{"no setfenv", "setfenv(1, {})", "-ERR user_script:1: Script attempted to access nonexistent global variable 'setfenv'"},
+		{"table.insert into a library", "table.insert(redis, 'x')", "-ERR Attempt to modify a readonly table script: "},
+		{"table.insert into the globals", "table.insert(_G, 'x')", "-ERR Attempt to modify a readonly table script: "},
 		{"table.insert into a library, then read", "pcall(table.insert, string, 'x') return string[1]", "$-1"},
 		// no way to a library's own table or to the metatable of strings
 		{"a library's metatable is nil", "getmetatable(redis).__index.call = 1", "-ERR user_script:1: attempt to index a nil value script: "}, // redis-server 7.0.15's text
@@ -179,9 +176,9 @@ func TestErrors(t *testing.T) {
 	}
 	// the globals are as they were, and every way to them is the view _G
 	for body, want := range map[string]string{
-		"return {type(redis), type(KEYS), type(redis.call), (pcall(function() return x end))}":             "*4\r\n$5\r\ntable\r\n$5\r\ntable\r\n$8\r\nfunction\r\n$-1\r\n",
-		"return rawequal(getfenv(1), _G) and rawequal(getfenv(0), _G) and rawequal(getfenv(tostring), _G)": ":1\r\n",
-		"y = 1": "-ERR user_script:1: Attempt to modify a readonly table",
+		"return {type(redis), type(KEYS), type(redis.call), (pcall(function() return x end))}": "*4\r\n$5\r\ntable\r\n$5\r\ntable\r\n$8\r\nfunction\r\n$-1\r\n",
+		"return rawequal(_G._G, _G)": ":1\r\n",
+		"y = 1":                      "-ERR user_script:1: Attempt to modify a readonly table",
 		// the string methods and library are the real ones after the tries
 		"return {('ab'):len(), string.rep('x', 2), ('abc'):sub(2), getmetatable(redis) == nil}": "*4\r\n:2\r\n$2\r\nxx\r\n$2\r\nbc\r\n:1\r\n",
 	} {

@@ -120,8 +120,12 @@ func (e *Engine) compileLibrary(code string) (*Library, error) {
 		msg := compileMsg(err)
 		var apiErr *lua.ApiError
 		if errors.As(err, &apiErr) {
-			if t, ok := apiErr.Object.(*lua.LTable); ok {
-				msg = lua.LVAsString(t.RawGetString("err"))
+			switch x := apiErr.Object.(type) {
+			case *lua.LTable:
+				msg = lua.LVAsString(x.RawGetString("err"))
+			case lua.LString:
+				// redis-server 7.0 names a raised string an ERR
+				msg = "ERR " + string(x)
 			}
 		}
 		return nil, errors.New("ERR Error registering functions: " + oneLine(msg))
@@ -181,9 +185,19 @@ func (e *Engine) loadEnv() *lua.LTable {
 		return e.libEnv
 	}
 	L := e.L
+	// An engine that loads libraries runs functions (the server runs
+	// EVAL scripts on other engines): redis-server 7.0 runs functions in
+	// a Lua state of their own, whose globals have no
+	// __redis__err__handler and whose redis table has no breakpoint,
+	// debug and replicate_commands (scripts' debugger and effects
+	// switch)
+	e.globals.RawSetString("__redis__err__handler", lua.LNil)
+	for _, name := range []string{"breakpoint", "debug", "replicate_commands"} {
+		e.redisRaw.RawSetString(name, lua.LNil)
+	}
 	loadRedis := L.NewTable()
 	full := e.redisRaw
-	for _, name := range []string{"register_function", "log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION", "REDIS_VERSION_NUM"} {
+	for _, name := range []string{"log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION", "REDIS_VERSION_NUM"} {
 		loadRedis.RawSetString(name, full.RawGetString(name))
 	}
 	loadRedis.RawSetString("register_function", L.NewFunction(e.registerFunction))

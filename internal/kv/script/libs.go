@@ -1,7 +1,6 @@
 package script
 
 import (
-	"math"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -78,6 +77,10 @@ func (e *Engine) openLibs() {
 	// scripts are deterministic; gopher-lua's random is Go's, seeded here
 	math.RawSetString("random", L.NewFunction(e.mathRandom))
 	math.RawSetString("randomseed", L.NewFunction(e.mathRandomSeed))
+
+	// tostring, tonumber, table.concat, the string functions, math.huge
+	// and ".." with Lua 5.1's numbers (lua51num.go)
+	e.openNumbers()
 
 	e.redisRaw = e.redisLib()
 	g.RawSetString("redis", e.redisRaw)
@@ -211,7 +214,7 @@ func (e *Engine) openLibs() {
 	}))
 	tbl.RawSetString("insert", L.NewFunction(func(L *lua.LState) int {
 		if t, ok := L.Get(1).(*lua.LTable); ok && e.readonly[t] {
-			L.RaiseError("Attempt to modify a readonly table")
+			L.Error(lua.LString("Attempt to modify a readonly table"), 0)
 		}
 		return insert(L)
 	}))
@@ -235,18 +238,12 @@ func (e *Engine) openLibs() {
 	e.globals = g
 	e.env = e.readOnly(g, true)
 	g.RawSetString("_G", e.env)
-	// getfenv answers the read-only view where gopher-lua's would give
-	// the globals table itself (level 0, a Go function, a script that
-	// runs in the globals: Load), which a script could then write to
-	orig := g.RawGetString("getfenv").(*lua.LFunction).GFunction
-	g.RawSetString("getfenv", L.NewFunction(func(L *lua.LState) int {
-		n := orig(L)
-		if n == 1 && L.Get(-1) == lua.LValue(e.globals) {
-			L.Pop(1)
-			L.Push(e.env)
-		}
-		return n
-	}))
+	// redis-server 7.0 has no getfenv and setfenv (scripts could reach
+	// other code's environments with them), and has its error handler
+	// as a global
+	g.RawSetString("getfenv", lua.LNil)
+	g.RawSetString("setfenv", lua.LNil)
+	g.RawSetString("__redis__err__handler", L.NewFunction(errorHandler))
 }
 
 // readOnly returns a proxy of t that refuses writes with Redis's "Attempt
@@ -310,7 +307,8 @@ func (e *Engine) readOnly(t *lua.LTable, strict bool) *lua.LTable {
 func (e *Engine) setMetatable(L *lua.LState) int {
 	t := L.CheckTable(1)
 	if e.readonly[t] {
-		L.RaiseError("Attempt to modify a readonly table")
+		// without a position, as redis-server 7.0 raises it
+		L.Error(lua.LString("Attempt to modify a readonly table"), 0)
 	}
 	mt := L.Get(2)
 	if mt != lua.LNil {
@@ -387,7 +385,7 @@ func (r *lrand48) next() uint64 {
 }
 
 // argString converts a redis.call argument: strings as they are, numbers
-// as Lua prints them (integers without a fraction).
+// as redis-server 7.0 prints them ("%.17g").
 func argString(v lua.LValue) ([]byte, bool) {
 	switch x := v.(type) {
 	case lua.LString:
@@ -400,13 +398,9 @@ func argString(v lua.LValue) ([]byte, bool) {
 		}
 		return unsafe.Slice(unsafe.StringData(string(x)), len(x)), true
 	case lua.LNumber:
-		// Redis 7 formats with fpconv_dtoa: the shortest form that reads
-		// back the same, without an exponent below 1e21
-		f := float64(x)
-		if f == math.Trunc(f) && math.Abs(f) < 1e21 {
-			return strconv.AppendFloat(nil, f, 'f', -1, 64), true
-		}
-		return strconv.AppendFloat(nil, f, 'g', -1, 64), true
+		// redis-server 7.0 formats with "%.17g" (7.2 with fpconv_dtoa's
+		// shortest form)
+		return argNumber(float64(x)), true
 	}
 	return nil, false
 }

@@ -130,15 +130,32 @@ func (e *Engine) openCompat() {
 		return e.loadChunk(L, src, L.OptString(2, src))
 	}))
 
-	// error(): Lua 5.1 raises whatever it is given, nil too
-	g.RawSetString("error", L.NewFunction(func(L *lua.LState) int {
-		L.Error(L.Get(1), L.OptInt(2, 1))
+	// error(): Lua 5.1 raises whatever it is given, nil too; a string or
+	// a number gets the position of the function at the level asked
+	// for, none when that is not Lua code (error('x', 2) in the
+	// script's body: its caller is the server)
+	errorFn := L.NewFunction(func(L *lua.LState) int {
+		v := L.Get(1)
+		level := optInt(L, 2, 1)
+		switch x := v.(type) {
+		case lua.LString:
+			if level > 0 {
+				v = lua.LString(where(L, level) + string(x))
+			}
+		case lua.LNumber:
+			if level > 0 {
+				v = lua.LString(where(L, level) + luaNumber(float64(x)))
+			}
+		}
+		L.Error(v, 0)
 		return 0
-	}))
+	})
+	g.RawSetString("error", errorFn)
 	// pcall and xpcall: the message of an error the VM raised is mapped to
 	// Lua 5.1's text while its frame is still there (errorText)
-	mapper := L.NewFunction(func(L *lua.LState) int {
-		L.Push(errorValue(L, L.Get(1)))
+	var mapper *lua.LFunction
+	mapper = L.NewFunction(func(L *lua.LState) int {
+		L.Push(errorValue(L, goCaller(L, mapper, errorFn, L.Get(1))))
 		return 1
 	})
 	g.RawSetString("pcall", L.NewFunction(func(L *lua.LState) int {
@@ -151,7 +168,7 @@ func (e *Engine) openCompat() {
 		}
 		if err := L.PCall(L.GetTop()-1, lua.MultRet, mapper); err != nil {
 			L.Push(lua.LFalse)
-			L.Push(apiErrorValue(err))
+			L.Push(caught(apiErrorValue(err)))
 			return 2
 		}
 		L.Insert(lua.LTrue, 1)
@@ -162,8 +179,9 @@ func (e *Engine) openCompat() {
 		handler := L.CheckFunction(2)
 		top := L.GetTop()
 		L.Push(fn)
-		h := L.NewFunction(func(L *lua.LState) int {
-			v := errorValue(L, L.Get(1))
+		var h *lua.LFunction
+		h = L.NewFunction(func(L *lua.LState) int {
+			v := errorValue(L, goCaller(L, h, errorFn, L.Get(1)))
 			L.Push(handler)
 			L.Push(v)
 			L.Call(1, 1)
@@ -177,6 +195,70 @@ func (e *Engine) openCompat() {
 		L.Insert(lua.LTrue, top+1)
 		return L.GetTop() - top
 	}))
+}
+
+// caught is the value pcall hands to the script for an error: an error
+// table (a table with an err field: redis.call's, error({err=...}))
+// becomes its err field, as in redis-server 7.0 (xpcall's handler and
+// coroutine.resume get the table).
+func caught(v lua.LValue) lua.LValue {
+	if t, ok := v.(*lua.LTable); ok {
+		if err := t.RawGetString("err"); err != lua.LNil {
+			return err
+		}
+	}
+	return v
+}
+
+// where is luaL_where: "source:line: " of the function at level (1: the
+// caller of the Go function running), or nothing when that is not Lua
+// code.
+func where(L *lua.LState, level int) string {
+	dbg, ok := L.GetStack(level)
+	if !ok {
+		return ""
+	}
+	if _, err := L.GetInfo("Sl", dbg, lua.LNil); err != nil || dbg.What == "G" || dbg.CurrentLine <= 0 {
+		return ""
+	}
+	return dbg.Source + ":" + strconv.Itoa(dbg.CurrentLine) + ": "
+}
+
+// goCaller drops the position gopher-lua puts before the message of an
+// error a Go function raised when that function was called by another
+// Go function (pcall(string.rep)): gopher-lua names the nearest Lua
+// frame, Lua 5.1 the caller (luaL_where(L, 1)), which has no line. It
+// runs in the error handler h, while the frames are there. error
+// (errorFn) puts its own position, from the level it is given.
+func goCaller(L *lua.LState, h, errorFn *lua.LFunction, v lua.LValue) lua.LValue {
+	s, ok := v.(lua.LString)
+	if !ok {
+		return v
+	}
+	var fns [2]*lua.LFunction
+	n := 0
+	for lvl := 0; n < 2 && lvl < 8; lvl++ {
+		dbg, ok := L.GetStack(lvl)
+		if !ok {
+			return v
+		}
+		fn, _, _, ok := frameOf(dbg)
+		if !ok {
+			return v
+		}
+		if fn == h && n == 0 {
+			continue
+		}
+		fns[n] = fn
+		n++
+	}
+	if n < 2 || fns[0] == errorFn || !fns[0].IsG || !fns[1].IsG {
+		return v
+	}
+	if pos, body := splitPosition(string(s)); pos != "" {
+		return lua.LString(body)
+	}
+	return v
 }
 
 // chunkReader reads a chunk for load from its reader function, as the

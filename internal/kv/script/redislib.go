@@ -25,39 +25,52 @@ const (
 
 // redisLib is the redis table: call, pcall, error_reply, status_reply,
 // sha1hex, log, setresp, set_repl, replicate_commands, breakpoint, debug,
-// acl_check_cmd, register_function and the constants.
+// acl_check_cmd and the constants.
 func (e *Engine) redisLib() *lua.LTable {
 	L := e.L
 	t := L.NewTable()
 	fns := map[string]lua.LGFunction{
 		"call":  func(L *lua.LState) int { return e.redisCall(L, true) },
 		"pcall": func(L *lua.LState) int { return e.redisCall(L, false) },
+		// error_reply and status_reply take one string (a number is
+		// refused, as lua_type tells it from one); anything else is an
+		// error table returned, not raised, as in redis-server 7.0
 		"error_reply": func(L *lua.LState) int {
+			s, ok := L.Get(1).(lua.LString)
+			if L.GetTop() != 1 || !ok {
+				L.Push(errTable(L, "ERR wrong number or type of arguments"))
+				return 1
+			}
 			r := L.CreateTable(0, 1)
-			r.RawSetString("err", lua.LString(strings.TrimPrefix(L.CheckString(1), "-")))
+			r.RawSetString("err", lua.LString(strings.TrimPrefix(string(s), "-")))
 			L.Push(r)
 			return 1
 		},
 		"status_reply": func(L *lua.LState) int {
+			s, ok := L.Get(1).(lua.LString)
+			if L.GetTop() != 1 || !ok {
+				L.Push(errTable(L, "ERR wrong number or type of arguments"))
+				return 1
+			}
 			r := L.CreateTable(0, 1)
-			r.RawSetString("ok", lua.LString(L.CheckString(1)))
+			r.RawSetString("ok", s)
 			L.Push(r)
 			return 1
 		},
 		"sha1hex": func(L *lua.LState) int {
 			if L.GetTop() != 1 {
-				L.RaiseError("wrong number of arguments")
+				raiseError(L, "wrong number of arguments")
 			}
-			L.Push(lua.LString(SHA1Hex(L.ToString(1))))
+			L.Push(lua.LString(SHA1Hex(checkLString(L, 1))))
 			return 1
 		},
 		"log": func(L *lua.LState) int {
 			if L.GetTop() < 2 {
-				L.RaiseError("redis.log() requires two arguments or more.")
+				raiseError(L, "redis.log() requires two arguments or more.")
 			}
 			lvl, ok := L.Get(1).(lua.LNumber)
 			if !ok || lvl < LogDebug || lvl > LogWarning {
-				L.RaiseError("Invalid debug level.")
+				raiseError(L, "Invalid debug level.")
 			}
 			var parts []string
 			for i := 2; i <= L.GetTop(); i++ {
@@ -70,11 +83,11 @@ func (e *Engine) redisLib() *lua.LTable {
 		},
 		"setresp": func(L *lua.LState) int {
 			if L.GetTop() != 1 {
-				L.RaiseError("redis.setresp() requires one argument.")
+				raiseError(L, "redis.setresp() requires one argument.")
 			}
 			v := L.CheckInt(1)
 			if v != 2 && v != 3 {
-				L.RaiseError("RESP version must be 2 or 3.")
+				raiseError(L, "RESP version must be 2 or 3.")
 			}
 			if e.inv != nil {
 				e.inv.Resp = v
@@ -86,11 +99,11 @@ func (e *Engine) redisLib() *lua.LTable {
 				L.RaiseError("redis.set_repl() can only be called from a script")
 			}
 			if L.GetTop() != 1 {
-				L.RaiseError("redis.set_repl() requires one argument.")
+				raiseError(L, "redis.set_repl() requires one argument.")
 			}
 			v := L.CheckInt(1)
 			if v&^ReplAll != 0 {
-				L.RaiseError("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+				raiseError(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
 			}
 			e.inv.Repl = v
 			return 0
@@ -102,28 +115,21 @@ func (e *Engine) redisLib() *lua.LTable {
 			if e.inv == nil {
 				L.RaiseError("redis.acl_check_cmd() can only be called from a script")
 			}
-			args := e.callArgs(L)
+			args, bad := e.callArgs(L)
+			if bad != "" {
+				raiseError(L, bad)
+			}
 			known, allowed := e.inv.Caller.ACLCheck(args)
 			if !known {
-				L.RaiseError("Invalid command passed to redis.acl_check_cmd()")
+				raiseError(L, "Invalid command passed to redis.acl_check_cmd()")
 			}
 			L.Push(lua.LBool(allowed))
 			return 1
 		},
-		"register_function": e.registerFunction,
 	}
-	// loadRedis (the library API) takes register_function from here; the
-	// redis table of running scripts and functions has none, and calling
-	// it fails as calling Lua's nil does
-	defer func() {
-		t.RawSetString("register_function", L.NewFunction(func(L *lua.LState) int {
-			if e.loading != nil {
-				return e.registerFunction(L)
-			}
-			L.RaiseError("attempt to call field 'register_function' (a nil value)")
-			return 0
-		}))
-	}()
+	// the redis table of scripts and functions has no register_function
+	// (as in redis-server 7.0: pairs(redis) does not list it, calling it
+	// is calling a nil field); the library API (loadRedis) has its own
 	for name, fn := range fns {
 		t.RawSetString(name, L.NewFunction(fn))
 	}
@@ -138,11 +144,11 @@ func (e *Engine) redisLib() *lua.LTable {
 	return t
 }
 
-// callArgs reads redis.call's arguments, raising Redis's errors.
-func (e *Engine) callArgs(L *lua.LState) [][]byte {
+// callArgs reads redis.call's arguments, or gives Redis's error for them.
+func (e *Engine) callArgs(L *lua.LState) ([][]byte, string) {
 	n := L.GetTop()
 	if n == 0 {
-		L.Error(errTable(L, "ERR Please specify at least one argument for this redis lib call"), 1)
+		return nil, "Please specify at least one argument for this redis lib call"
 	}
 	// the slice is reused from call to call, as a client's arguments
 	// are: a command keeps none of it
@@ -151,12 +157,19 @@ func (e *Engine) callArgs(L *lua.LState) [][]byte {
 	for i := 1; i <= n; i++ {
 		b, ok := argString(L.Get(i))
 		if !ok {
-			L.Error(errTable(L, "ERR Lua redis lib command arguments must be strings or integers"), 1)
+			return nil, "Lua redis lib command arguments must be strings or integers"
 		}
 		args[i-1] = b
 	}
 	e.args = args
-	return args
+	return args, ""
+}
+
+// raiseError raises "ERR msg" as redis-server 7.0's library functions do:
+// an error table, whose text alone (no position) is the reply when no
+// pcall catches it, and which pcall hands to the script as that text.
+func raiseError(L *lua.LState, msg string) {
+	L.Error(errTable(L, "ERR "+msg), 0)
 }
 
 func errTable(L *lua.LState, msg string) *lua.LTable {
@@ -174,7 +187,15 @@ func (e *Engine) redisCall(L *lua.LState, raise bool) int {
 	if err := e.inv.Ctx.Err(); err != nil {
 		L.RaiseError("Script killed by user with SCRIPT KILL...")
 	}
-	args := e.callArgs(L)
+	args, bad := e.callArgs(L)
+	if bad != "" {
+		// redis.pcall returns the error table, as redis-server 7.0
+		if raise {
+			raiseError(L, bad)
+		}
+		L.Push(errTable(L, "ERR "+bad))
+		return 1
+	}
 	reply := e.inv.Caller.Call(e.inv, args)
 	v, _, err := replyToLua(L, reply, 0)
 	if err != nil {

@@ -3,7 +3,6 @@ package script
 import (
 	"encoding/binary"
 	"math"
-	"strconv"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -168,17 +167,7 @@ func structString(L *lua.LState, i int) string {
 }
 
 // lua51Number formats a number as Lua 5.1's tostring ("%.14g").
-func lua51Number(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case f != f:
-		return "nan"
-	}
-	return strconv.FormatFloat(f, 'g', 14, 64)
-}
+func lua51Number(f float64) string { return luaNumber(f) }
 
 func structPack(L *lua.LState) int {
 	f := newStructFormat(L)
@@ -361,37 +350,9 @@ func structNumber(v lua.LValue) (float64, bool) {
 	case lua.LNumber:
 		return float64(x), true
 	case lua.LString:
-		if n, err := strconv.ParseFloat(trimSpace(string(x)), 64); err == nil {
-			return n, true
-		}
-		if n, ok := parseHex(trimSpace(string(x))); ok {
-			return n, true
-		}
+		return str2number(string(x))
 	}
 	return 0, false
-}
-
-func trimSpace(s string) string {
-	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
-	for len(s) > 0 && isSpace(s[0]) {
-		s = s[1:]
-	}
-	for len(s) > 0 && isSpace(s[len(s)-1]) {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// parseHex is Lua 5.1's fallback for "0x..." strings (strtoul, base 16).
-func parseHex(s string) (float64, bool) {
-	if len(s) < 3 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(s[2:], 16, 64)
-	if err != nil {
-		return 0, false
-	}
-	return float64(n), true
 }
 
 func structSize(L *lua.LState) int {
