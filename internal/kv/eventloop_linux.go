@@ -50,6 +50,17 @@ type eventLoop struct {
 	idle    bool
 	hasMail atomic.Bool // mail is not empty
 	touched []*Client
+	// held are clients whose messages stay in their mailbox for a later
+	// pass (see pushHoldMax): clients that only receive pushes, with less than
+	// pushHoldMax waiting, while the loop is busy. heldPasses counts the
+	// passes since the first was held; spare is held's other array.
+	held, heldSpare []*Client
+	heldPasses      int
+	// holds counts the mailboxes held at the end of a pass (tests,
+	// measurements)
+	holds atomic.Int64
+	// hooks, set by a test, looks at the loop at its checkpoints
+	hooks atomic.Pointer[loopHooks]
 	// resume holds clients that stopped running their input to send
 	// their replies first (procOut); they run again once those are out.
 	resume, resuming []*Client
@@ -78,6 +89,35 @@ type eventLoop struct {
 	// batchReads and batchWrites count the batches (tests, measurements)
 	batchReads, batchWrites atomic.Int64
 }
+
+// loopHooks are a test's looks at a loop, on the loop's goroutine.
+type loopHooks struct {
+	// pass runs at the end of each iteration, once the replies are written
+	pass func(l *eventLoop)
+	// idle runs when the loop is about to wait for events (goIdle), with
+	// l.mu held and no mail posted
+	idle func(l *eventLoop)
+	// holdAlways holds every push-only client's messages whatever their
+	// size, for as many passes as it takes and when the loop waits: only a
+	// command of the client's own takes them
+	holdAlways bool
+}
+
+// Pushes to a client that sent nothing (pub/sub messages, invalidations)
+// are held in its mailbox while its loop is busy, so that the client gets
+// them in fewer, larger writes; replies are never held. A loop whose pass
+// wrote replies to some client expects more work at its next poll: it
+// leaves the mailboxes of push-only clients (nothing unsent, the socket
+// not full) with less than pushHoldMax bytes for the next pass, at most
+// pushHoldPasses passes in a row, and it polls without waiting while it
+// holds any: a poll that finds nothing sends them before the loop waits.
+// So a push waits at most pushHoldPasses passes of a busy loop and never
+// while the loop is idle; a client that sends a command gets the pushes
+// in front of its reply (pubsubGate), in that pass.
+const (
+	pushHoldMax    = 16 << 10
+	pushHoldPasses = 4
+)
 
 // ringEntries is the size of a loop's io_uring: more clients in one
 // iteration take more than one io_uring_enter.
@@ -226,6 +266,17 @@ func (l *eventLoop) run() {
 		switch {
 		case len(l.resume) > 0: // clients to run: only look
 			n, err = pollNow(l.epfd, events)
+		case len(l.held) > 0:
+			// pushes held: look for more work without waiting; with none,
+			// they go out before the loop waits
+			n, err = pollNow(l.epfd, events)
+			if n == 0 && err == nil {
+				if h := l.hooks.Load(); h == nil || !h.holdAlways {
+					l.releaseHeld()
+					l.flushTouched()
+					continue
+				}
+			}
 		case served:
 			var mail bool
 			n, mail, err = l.waitEvents(events)
@@ -285,10 +336,11 @@ func (l *eventLoop) run() {
 			l.readClient(c)
 		}
 		l.readBatch()
-		if l.hasMail.Load() {
-			l.takeMail()
-		}
+		l.passMail()
 		l.flushTouched()
+		if h := l.hooks.Load(); h != nil && h.pass != nil {
+			h.pass(l)
+		}
 		if l.cronDue.Swap(false) {
 			l.cron()
 		}
@@ -445,7 +497,7 @@ func (l *eventLoop) drainWake() bool {
 	l.adds, l.mail = nil, nil
 	l.hasMail.Store(false)
 	l.mu.Unlock()
-	defer l.deliverMail(mail)
+	defer l.deliverMail(mail, false)
 	for _, c := range adds {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(c.fd)}
 		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
@@ -845,14 +897,60 @@ func (l *eventLoop) postMail(c *Client) {
 	}
 }
 
-// takeMail delivers the mail posted while the loop was busy.
-func (l *eventLoop) takeMail() {
+// passMail delivers, at the end of a pass, the mail posted while the loop
+// was busy and the mailboxes it held, or holds them for the next pass
+// (see pushHoldMax): when this pass wrote replies, more clients are
+// likely ready at the next poll.
+func (l *eventLoop) passMail() {
+	hold := len(l.touched) > 0 && l.heldPasses < pushHoldPasses
+	if h := l.hooks.Load(); h != nil && h.holdAlways {
+		hold = true
+	}
+	if len(l.held) > 0 {
+		held := l.takeHeld()
+		l.deliverMail(held, hold)
+		clear(held)
+		l.heldSpare = held[:0]
+	}
+	if l.hasMail.Load() {
+		l.takeMail(hold)
+	}
+	if len(l.held) > 0 {
+		l.heldPasses++
+	} else {
+		l.heldPasses = 0
+	}
+}
+
+// releaseHeld moves the held mailboxes into the replies, which
+// flushTouched writes.
+func (l *eventLoop) releaseHeld() {
+	held := l.takeHeld()
+	l.deliverMail(held, false)
+	clear(held)
+	l.heldSpare = held[:0]
+	l.heldPasses = 0
+}
+
+// takeHeld empties l.held, returning what it held.
+func (l *eventLoop) takeHeld() []*Client {
+	held := l.held
+	l.held = l.heldSpare[:0]
+	for _, c := range held {
+		c.pushHeld = false
+	}
+	return held
+}
+
+// takeMail delivers the mail posted while the loop was busy, holding
+// what it may (hold, see passMail).
+func (l *eventLoop) takeMail(hold bool) {
 	l.mu.Lock()
 	mail := l.mail
 	l.mail = nil
 	l.hasMail.Store(false)
 	l.mu.Unlock()
-	l.deliverMail(mail)
+	l.deliverMail(mail, hold)
 }
 
 // goIdle marks the loop idle before it sleeps, unless mail came while it
@@ -865,8 +963,11 @@ func (l *eventLoop) goIdle() bool {
 		l.mail = nil
 		l.hasMail.Store(false)
 		l.mu.Unlock()
-		l.deliverMail(mail)
+		l.deliverMail(mail, false)
 		return true
+	}
+	if h := l.hooks.Load(); h != nil && h.idle != nil {
+		h.idle(l)
 	}
 	l.idle = true
 	l.mu.Unlock()
@@ -874,10 +975,25 @@ func (l *eventLoop) goIdle() bool {
 }
 
 // deliverMail moves the mailboxes of clients still served by the loop
-// into their replies, which flushTouched writes.
-func (l *eventLoop) deliverMail(mail []*Client) {
+// into their replies, which flushTouched writes; with hold, those of
+// push-only clients under pushHoldMax stay for a later pass (l.held).
+func (l *eventLoop) deliverMail(mail []*Client, hold bool) {
+	limit := pushHoldMax
+	if h := l.hooks.Load(); h != nil && h.holdAlways {
+		limit = mailMax
+	}
 	for _, c := range mail {
 		if l.client(c.fd) != c {
+			c.pushHeld = false
+			continue
+		}
+		if c.pushHeld { // held (again) earlier in this pass
+			continue
+		}
+		if hold && len(c.W.B) == 0 && !c.waitingOut && !c.closing && c.holdMail(limit) {
+			c.pushHeld = true
+			l.held = append(l.held, c)
+			l.holds.Add(1)
 			continue
 		}
 		if !c.takeMail() {
