@@ -101,19 +101,24 @@ type loopHooks struct {
 	// size, for as many passes as it takes and when the loop waits: only a
 	// command of the client's own takes them
 	holdAlways bool
+	// holdAhead holds as if every pass with mail found more work ahead
+	// (within pushHoldPasses and pushHoldMax)
+	holdAhead bool
 }
 
 // Pushes to a client that sent nothing (pub/sub messages, invalidations)
-// are held in its mailbox while its loop is busy, so that the client gets
-// them in fewer, larger writes; replies are never held. A loop whose pass
-// wrote replies to some client expects more work at its next poll: it
-// leaves the mailboxes of push-only clients (nothing unsent, the socket
-// not full) with less than pushHoldMax bytes for the next pass, at most
-// pushHoldPasses passes in a row, and it polls without waiting while it
-// holds any: a poll that finds nothing sends them before the loop waits.
-// So a push waits at most pushHoldPasses passes of a busy loop and never
-// while the loop is idle; a client that sends a command gets the pushes
-// in front of its reply (pubsubGate), in that pass.
+// are held in its mailbox while its loop has more work ready, so that the
+// client gets them in fewer, larger writes; replies are never held. At the
+// end of a pass that served two clients or more, with mail to deliver,
+// the loop looks at its epoll set without waiting (passMail): when more
+// clients are ready, it leaves the mailboxes of push-only clients
+// (nothing unsent, the socket not full) with less than pushHoldMax bytes
+// for the next pass, which serves what the look found without polling
+// again, at most pushHoldPasses passes in a row. When nothing is ready
+// they go out with the pass's replies, before the loop waits. So a push
+// waits at most pushHoldPasses passes of a busy loop and never while the
+// loop is idle; a client that sends a command gets the pushes in front of
+// its reply (pubsubGate), in that pass.
 const (
 	pushHoldMax    = 16 << 10
 	pushHoldPasses = 4
@@ -260,23 +265,21 @@ func (l *eventLoop) run() {
 	events := make([]syscall.EpollEvent, 256)
 	l.parkEvents = events
 	served := false // the last iteration had events: wait for more before parking
+	carried := 0    // events the last pass found ahead (passMail's look)
 	for {
 		var n int
 		var err error
 		switch {
+		case carried > 0: // found by the last pass, still in events
+			n, carried = carried, 0
+		case len(l.held) > 0 && !l.holdAlways():
+			// held pushes go out before the loop waits (passMail holds
+			// only when it found more work ahead, so this is a safeguard)
+			l.releaseHeld()
+			l.flushTouched()
+			continue
 		case len(l.resume) > 0: // clients to run: only look
 			n, err = pollNow(l.epfd, events)
-		case len(l.held) > 0:
-			// pushes held: look for more work without waiting; with none,
-			// they go out before the loop waits
-			n, err = pollNow(l.epfd, events)
-			if n == 0 && err == nil {
-				if h := l.hooks.Load(); h == nil || !h.holdAlways {
-					l.releaseHeld()
-					l.flushTouched()
-					continue
-				}
-			}
 		case served:
 			var mail bool
 			n, mail, err = l.waitEvents(events)
@@ -312,6 +315,7 @@ func (l *eventLoop) run() {
 			return
 		}
 		l.resumeClients() // flushed at the end of the last iteration
+		ready := 0        // clients with input
 		for i := 0; i < n; i++ {
 			fd := int(events[i].Fd)
 			if fd == l.wakeR {
@@ -329,6 +333,7 @@ func (l *eventLoop) run() {
 				l.writeOut(c)
 				continue
 			}
+			ready++
 			if l.ring != nil {
 				l.reads = append(l.reads, c)
 				continue
@@ -336,7 +341,7 @@ func (l *eventLoop) run() {
 			l.readClient(c)
 		}
 		l.readBatch()
-		l.passMail()
+		carried = l.passMail(ready, events)
 		l.flushTouched()
 		if h := l.hooks.Load(); h != nil && h.pass != nil {
 			h.pass(l)
@@ -898,13 +903,28 @@ func (l *eventLoop) postMail(c *Client) {
 }
 
 // passMail delivers, at the end of a pass, the mail posted while the loop
-// was busy and the mailboxes it held, or holds them for the next pass
-// (see pushHoldMax): when this pass wrote replies, more clients are
-// likely ready at the next poll.
-func (l *eventLoop) passMail() {
-	hold := len(l.touched) > 0 && l.heldPasses < pushHoldPasses
-	if h := l.hooks.Load(); h != nil && h.holdAlways {
+// was busy and the mailboxes it held, or holds those of push-only clients
+// for the next pass (see pushHoldMax). It holds only when the pass served
+// more than one client and a look at the epoll set (pollNow into events,
+// which the pass is done with) finds more work ready: it returns how many
+// events that look found, which the next pass serves without polling.
+func (l *eventLoop) passMail(ready int, events []syscall.EpollEvent) (ahead int) {
+	if len(l.held) == 0 && !l.hasMail.Load() {
+		return 0
+	}
+	hold := ready >= 2 && l.heldPasses < pushHoldPasses
+	h := l.hooks.Load()
+	switch {
+	case h != nil && h.holdAlways:
 		hold = true
+	case h != nil && h.holdAhead:
+		hold = l.heldPasses < pushHoldPasses
+	case hold:
+		if n, err := pollNow(l.epfd, events); err == nil && n > 0 {
+			ahead = n
+		} else {
+			hold = false // nothing more to do: send them now
+		}
 	}
 	if len(l.held) > 0 {
 		held := l.takeHeld()
@@ -920,6 +940,13 @@ func (l *eventLoop) passMail() {
 	} else {
 		l.heldPasses = 0
 	}
+	return ahead
+}
+
+// holdAlways reports a test's holdAlways.
+func (l *eventLoop) holdAlways() bool {
+	h := l.hooks.Load()
+	return h != nil && h.holdAlways
 }
 
 // releaseHeld moves the held mailboxes into the replies, which
@@ -979,7 +1006,7 @@ func (l *eventLoop) goIdle() bool {
 // push-only clients under pushHoldMax stay for a later pass (l.held).
 func (l *eventLoop) deliverMail(mail []*Client, hold bool) {
 	limit := pushHoldMax
-	if h := l.hooks.Load(); h != nil && h.holdAlways {
+	if l.holdAlways() {
 		limit = mailMax
 	}
 	for _, c := range mail {

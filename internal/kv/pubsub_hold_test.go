@@ -125,8 +125,8 @@ func checkOrder(t *testing.T, msgs []string, pubs, per int) {
 }
 
 // TestPushesHeldUntilIdle has pipelining publishers on the subscriber's
-// loop, so the loop holds the subscriber's messages (its passes write
-// the publishers' replies), and checks at each point where the loop is
+// loop, so the loop may hold the subscriber's messages (its passes serve
+// several publishers and find more ready), or does (holdAhead), and checks at each point where the loop is
 // about to wait for events that it holds nothing and every mailbox is
 // empty: a held message never waits for the loop's next wake-up. Every
 // pass must also keep to pushHoldPasses. The last batch's messages arrive
@@ -136,15 +136,23 @@ func TestPushesHeldUntilIdle(t *testing.T) {
 		name            string
 		proto           int
 		pubs, per, pipe int
+		// ahead holds as if each pass found more work (holdAhead): the
+		// loop holds for sure, and must send what it holds before it waits
+		ahead bool
 	}{
-		{"resp2 one publisher", 2, 1, 64, 16},
-		{"resp2 four publishers", 2, 4, 400, 16},
-		{"resp3 four publishers", 3, 4, 400, 16},
-		{"resp2 unpipelined", 2, 2, 50, 1},
+		{"resp2 one publisher", 2, 1, 64, 16, false},
+		{"resp2 four publishers", 2, 4, 400, 16, false},
+		{"resp3 four publishers", 3, 4, 400, 16, false},
+		{"resp2 unpipelined", 2, 2, 50, 1, false},
+		{"resp2 one publisher held", 2, 1, 64, 16, true},
+		{"resp2 four publishers held", 2, 4, 400, 16, true},
+		{"resp3 four publishers held", 3, 4, 400, 16, true},
+		{"resp3 unpipelined held", 3, 2, 50, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var idleLooks, stuck, overPasses atomic.Int64
 			hooks := &loopHooks{
+				holdAhead: tc.ahead,
 				idle: func(l *eventLoop) {
 					idleLooks.Add(1)
 					if len(l.held) > 0 {
@@ -171,8 +179,11 @@ func TestPushesHeldUntilIdle(t *testing.T) {
 			publishBatches(t, h.e.addr, tc.pubs, tc.per, tc.pipe)
 			msgs, _ := readPushes(t, h.sub.nc, h.br, tc.proto, tc.pubs*tc.per)
 			checkOrder(t, msgs, tc.pubs, tc.per)
-			if tc.pipe > 1 && h.loop.holds.Load() == 0 {
+			if holds := h.loop.holds.Load(); tc.ahead && holds == 0 {
 				t.Fatal("the loop never held the subscriber's messages")
+			} else if !tc.ahead && tc.pubs == 1 && holds > 0 {
+				// one client ready per pass: nothing to wait for
+				t.Fatalf("the loop held %d times for one publisher", holds)
 			}
 			// the loop waits for events again once everything is out
 			h.sub.roundTrip("PING\r\n", map[int]string{2: "*2\r\n$4\r\npong\r\n$0\r\n\r\n", 3: "+PONG\r\n"}[tc.proto])
@@ -259,6 +270,71 @@ func TestReplyNotHeldBehindPushes(t *testing.T) {
 			}
 			if n := unsent.Load(); n > 0 {
 				t.Fatalf("%d times a pass ended with output unsent", n)
+			}
+		})
+	}
+}
+
+// TestPassMailHolds runs passMail on a loop without sockets, as if every
+// pass served two clients and found more work ahead (holdAhead): a
+// push-only client's mailbox is held for pushHoldPasses passes at most,
+// and not at all once it reaches pushHoldMax, when the client has a reply
+// unsent, waits for its socket, or is closing.
+func TestPassMailHolds(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		msg       int  // bytes published to the client each pass
+		reply     bool // the client has a reply to send
+		waiting   bool // its socket is full
+		closing   bool
+		wantHolds int // passes its mailbox is held before it is delivered
+	}{
+		{name: "small messages", msg: 100, wantHolds: pushHoldPasses},
+		{name: "reaches the size", msg: pushHoldMax/3 + 1, wantHolds: 2},
+		{name: "one big message", msg: pushHoldMax, wantHolds: 0},
+		{name: "reply unsent", msg: 100, reply: true},
+		{name: "socket full", msg: 100, waiting: true},
+		{name: "closing", msg: 100, closing: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &eventLoop{}
+			l.hooks.Store(&loopHooks{holdAhead: true})
+			c := &Client{fd: 7, waitingOut: tc.waiting, closing: tc.closing}
+			l.setClient(c)
+			c.mail.loop = l
+			if tc.reply {
+				c.W.B = append(c.W.B, "+OK\r\n"...)
+			}
+			sent, held := len(c.W.B), 0
+			for pass := 0; pass <= pushHoldPasses+1; pass++ {
+				// a publish: the mailbox grows, the client is posted once
+				c.mail.mu.Lock()
+				c.mail.buf = append(c.mail.buf, strings.Repeat("m", tc.msg)...)
+				posted := c.mail.queued
+				c.mail.queued = true
+				c.mail.mu.Unlock()
+				if !posted {
+					l.mail = append(l.mail, c)
+					l.hasMail.Store(true)
+				}
+				l.passMail(2, nil)
+				if len(l.held) > 0 {
+					held++
+					if len(c.W.B) != sent {
+						t.Fatalf("pass %d: held, with %d bytes moved to the replies", pass, len(c.W.B)-sent)
+					}
+					continue
+				}
+				if c.mail.queued || len(c.mail.buf) > 0 {
+					t.Fatalf("pass %d: not held, and the mailbox is not taken", pass)
+				}
+				if len(l.touched) == 0 && !tc.waiting {
+					t.Fatalf("pass %d: delivered, and the client is not to be written", pass)
+				}
+				break
+			}
+			if held != tc.wantHolds {
+				t.Fatalf("held in %d passes, want %d", held, tc.wantHolds)
 			}
 		})
 	}
