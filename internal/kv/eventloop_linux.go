@@ -333,6 +333,11 @@ func (l *eventLoop) run() {
 				l.writeOut(c)
 				continue
 			}
+			if c.waitingOut {
+				// its socket filled after passMail's look found its input:
+				// it is read once the socket drains (writeOut)
+				continue
+			}
 			ready++
 			if l.ring != nil {
 				l.reads = append(l.reads, c)
