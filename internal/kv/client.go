@@ -42,6 +42,8 @@ type Client struct {
 	wpos   int  // bytes of W.B already written
 	// batched marks the client while writeBatch has written its replies
 	batched bool
+	// pushHeld marks the client while its loop holds its mailbox (l.held)
+	pushHeld bool
 	// waitingOut is set while the loop waits for the socket to drain.
 	waitingOut bool
 	// blockWake is the wake channel of a blocking command that registered

@@ -50,6 +50,17 @@ type eventLoop struct {
 	idle    bool
 	hasMail atomic.Bool // mail is not empty
 	touched []*Client
+	// held are clients whose messages stay in their mailbox for a later
+	// pass (see pushHoldMax): clients that only receive pushes, with less than
+	// pushHoldMax waiting, while the loop is busy. heldPasses counts the
+	// passes since the first was held; spare is held's other array.
+	held, heldSpare []*Client
+	heldPasses      int
+	// holds counts the mailboxes held at the end of a pass (tests,
+	// measurements)
+	holds atomic.Int64
+	// hooks, set by a test, looks at the loop at its checkpoints
+	hooks atomic.Pointer[loopHooks]
 	// resume holds clients that stopped running their input to send
 	// their replies first (procOut); they run again once those are out.
 	resume, resuming []*Client
@@ -78,6 +89,40 @@ type eventLoop struct {
 	// batchReads and batchWrites count the batches (tests, measurements)
 	batchReads, batchWrites atomic.Int64
 }
+
+// loopHooks are a test's looks at a loop, on the loop's goroutine.
+type loopHooks struct {
+	// pass runs at the end of each iteration, once the replies are written
+	pass func(l *eventLoop)
+	// idle runs when the loop is about to wait for events (goIdle), with
+	// l.mu held and no mail posted
+	idle func(l *eventLoop)
+	// holdAlways holds every push-only client's messages whatever their
+	// size, for as many passes as it takes and when the loop waits: only a
+	// command of the client's own takes them
+	holdAlways bool
+	// holdAhead holds as if every pass with mail found more work ahead
+	// (within pushHoldPasses and pushHoldMax)
+	holdAhead bool
+}
+
+// Pushes to a client that sent nothing (pub/sub messages, invalidations)
+// are held in its mailbox while its loop has more work ready, so that the
+// client gets them in fewer, larger writes; replies are never held. At the
+// end of a pass that served two clients or more, with mail to deliver,
+// the loop looks at its epoll set without waiting (passMail): when more
+// clients are ready, it leaves the mailboxes of push-only clients
+// (nothing unsent, the socket not full) with less than pushHoldMax bytes
+// for the next pass, which serves what the look found without polling
+// again, at most pushHoldPasses passes in a row. When nothing is ready
+// they go out with the pass's replies, before the loop waits. So a push
+// waits at most pushHoldPasses passes of a busy loop and never while the
+// loop is idle; a client that sends a command gets the pushes in front of
+// its reply (pubsubGate), in that pass.
+const (
+	pushHoldMax    = 16 << 10
+	pushHoldPasses = 4
+)
 
 // ringEntries is the size of a loop's io_uring: more clients in one
 // iteration take more than one io_uring_enter.
@@ -220,10 +265,19 @@ func (l *eventLoop) run() {
 	events := make([]syscall.EpollEvent, 256)
 	l.parkEvents = events
 	served := false // the last iteration had events: wait for more before parking
+	carried := 0    // events the last pass found ahead (passMail's look)
 	for {
 		var n int
 		var err error
 		switch {
+		case carried > 0: // found by the last pass, still in events
+			n, carried = carried, 0
+		case len(l.held) > 0 && !l.holdAlways():
+			// held pushes go out before the loop waits (passMail holds
+			// only when it found more work ahead, so this is a safeguard)
+			l.releaseHeld()
+			l.flushTouched()
+			continue
 		case len(l.resume) > 0: // clients to run: only look
 			n, err = pollNow(l.epfd, events)
 		case served:
@@ -261,6 +315,7 @@ func (l *eventLoop) run() {
 			return
 		}
 		l.resumeClients() // flushed at the end of the last iteration
+		ready := 0        // clients with input
 		for i := 0; i < n; i++ {
 			fd := int(events[i].Fd)
 			if fd == l.wakeR {
@@ -278,6 +333,12 @@ func (l *eventLoop) run() {
 				l.writeOut(c)
 				continue
 			}
+			if c.waitingOut {
+				// its socket filled after passMail's look found its input:
+				// it is read once the socket drains (writeOut)
+				continue
+			}
+			ready++
 			if l.ring != nil {
 				l.reads = append(l.reads, c)
 				continue
@@ -285,10 +346,11 @@ func (l *eventLoop) run() {
 			l.readClient(c)
 		}
 		l.readBatch()
-		if l.hasMail.Load() {
-			l.takeMail()
-		}
+		carried = l.passMail(ready, events)
 		l.flushTouched()
+		if h := l.hooks.Load(); h != nil && h.pass != nil {
+			h.pass(l)
+		}
 		if l.cronDue.Swap(false) {
 			l.cron()
 		}
@@ -445,7 +507,7 @@ func (l *eventLoop) drainWake() bool {
 	l.adds, l.mail = nil, nil
 	l.hasMail.Store(false)
 	l.mu.Unlock()
-	defer l.deliverMail(mail)
+	defer l.deliverMail(mail, false)
 	for _, c := range adds {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(c.fd)}
 		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
@@ -845,14 +907,82 @@ func (l *eventLoop) postMail(c *Client) {
 	}
 }
 
-// takeMail delivers the mail posted while the loop was busy.
-func (l *eventLoop) takeMail() {
+// passMail delivers, at the end of a pass, the mail posted while the loop
+// was busy and the mailboxes it held, or holds those of push-only clients
+// for the next pass (see pushHoldMax). It holds only when the pass served
+// more than one client and a look at the epoll set (pollNow into events,
+// which the pass is done with) finds more work ready: it returns how many
+// events that look found, which the next pass serves without polling.
+func (l *eventLoop) passMail(ready int, events []syscall.EpollEvent) (ahead int) {
+	if len(l.held) == 0 && !l.hasMail.Load() {
+		return 0
+	}
+	hold := ready >= 2 && l.heldPasses < pushHoldPasses
+	h := l.hooks.Load()
+	switch {
+	case h != nil && h.holdAlways:
+		hold = true
+	case h != nil && h.holdAhead:
+		hold = l.heldPasses < pushHoldPasses
+	case hold:
+		if n, err := pollNow(l.epfd, events); err == nil && n > 0 {
+			ahead = n
+		} else {
+			hold = false // nothing more to do: send them now
+		}
+	}
+	if len(l.held) > 0 {
+		held := l.takeHeld()
+		l.deliverMail(held, hold)
+		clear(held)
+		l.heldSpare = held[:0]
+	}
+	if l.hasMail.Load() {
+		l.takeMail(hold)
+	}
+	if len(l.held) > 0 {
+		l.heldPasses++
+	} else {
+		l.heldPasses = 0
+	}
+	return ahead
+}
+
+// holdAlways reports a test's holdAlways.
+func (l *eventLoop) holdAlways() bool {
+	h := l.hooks.Load()
+	return h != nil && h.holdAlways
+}
+
+// releaseHeld moves the held mailboxes into the replies, which
+// flushTouched writes.
+func (l *eventLoop) releaseHeld() {
+	held := l.takeHeld()
+	l.deliverMail(held, false)
+	clear(held)
+	l.heldSpare = held[:0]
+	l.heldPasses = 0
+}
+
+// takeHeld empties l.held, returning what it held.
+func (l *eventLoop) takeHeld() []*Client {
+	held := l.held
+	l.held = l.heldSpare[:0]
+	for _, c := range held {
+		c.pushHeld = false
+	}
+	return held
+}
+
+// takeMail delivers the mail posted while the loop was busy, holding
+// what it may (hold, see passMail).
+func (l *eventLoop) takeMail(hold bool) {
 	l.mu.Lock()
 	mail := l.mail
 	l.mail = nil
 	l.hasMail.Store(false)
 	l.mu.Unlock()
-	l.deliverMail(mail)
+	l.deliverMail(mail, hold)
 }
 
 // goIdle marks the loop idle before it sleeps, unless mail came while it
@@ -865,8 +995,11 @@ func (l *eventLoop) goIdle() bool {
 		l.mail = nil
 		l.hasMail.Store(false)
 		l.mu.Unlock()
-		l.deliverMail(mail)
+		l.deliverMail(mail, false)
 		return true
+	}
+	if h := l.hooks.Load(); h != nil && h.idle != nil {
+		h.idle(l)
 	}
 	l.idle = true
 	l.mu.Unlock()
@@ -874,10 +1007,25 @@ func (l *eventLoop) goIdle() bool {
 }
 
 // deliverMail moves the mailboxes of clients still served by the loop
-// into their replies, which flushTouched writes.
-func (l *eventLoop) deliverMail(mail []*Client) {
+// into their replies, which flushTouched writes; with hold, those of
+// push-only clients under pushHoldMax stay for a later pass (l.held).
+func (l *eventLoop) deliverMail(mail []*Client, hold bool) {
+	limit := pushHoldMax
+	if l.holdAlways() {
+		limit = mailMax
+	}
 	for _, c := range mail {
 		if l.client(c.fd) != c {
+			c.pushHeld = false
+			continue
+		}
+		if c.pushHeld { // held (again) earlier in this pass
+			continue
+		}
+		if hold && len(c.W.B) == 0 && !c.waitingOut && !c.closing && c.holdMail(limit) {
+			c.pushHeld = true
+			l.held = append(l.held, c)
+			l.holds.Add(1)
 			continue
 		}
 		if !c.takeMail() {

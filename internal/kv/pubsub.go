@@ -439,6 +439,20 @@ func (c *Client) pubsubOver(out int, now int64) bool {
 	return false
 }
 
+// holdMail reports whether the mailbox holds messages, fewer than limit
+// bytes of them, and marks it queued: its loop holds it for a later pass
+// (eventLoop.held) and publishers need not post it again.
+func (c *Client) holdMail(limit int) bool {
+	m := &c.mail
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.kill || len(m.buf) == 0 || len(m.buf) >= limit {
+		return false
+	}
+	m.queued = true
+	return true
+}
+
 // hasMail reports whether messages wait in the mailbox.
 func (c *Client) hasMail() bool {
 	c.mail.mu.Lock()
