@@ -502,14 +502,20 @@ func cmdUnsubscribe(c *Client)  { c.unsubscribe(psChannel, c.Args[1:], true) }
 func cmdPUnsubscribe(c *Client) { c.unsubscribe(psPattern, c.Args[1:], true) }
 func cmdSUnsubscribe(c *Client) { c.unsubscribe(psShard, c.Args[1:], true) }
 
-func cmdPublish(c *Client) {
-	c.W.Int(int64(c.srv.publish(psChannel, c.Args[1], c.Args[2])))
-	c.propagatePublish()
-}
+func cmdPublish(c *Client)  { c.publishReply(psChannel) }
+func cmdSPublish(c *Client) { c.publishReply(psShard) }
 
-func cmdSPublish(c *Client) {
-	c.W.Int(int64(c.srv.publish(psShard, c.Args[1], c.Args[2])))
+// publishReply publishes the command's message and answers the count. A
+// RESP3 client subscribed to what it publishes gets the message before
+// the count, as Redis writes it into the publisher's output first
+// (not inside EXEC, whose reply is one array: the message follows it).
+func (c *Client) publishReply(kind pubsubKind) {
+	n := c.srv.publish(kind, c.Args[1], c.Args[2])
 	c.propagatePublish()
+	if !c.InExec && c.subs.count() > 0 && !c.takeMail() {
+		return // over its pubsub output limit: closing
+	}
+	c.W.Int(int64(n))
 }
 
 // propagatePublish sends a PUBLISH or SPUBLISH to the replicas, as Redis

@@ -133,6 +133,12 @@ func TestSubscribedModeRESP2(t *testing.T) {
 	readUntil("+OK\r\n$1\r\nv\r\n")
 	e.rdb.Publish(context.Background(), "c", "push")
 	readUntil(">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$4\r\npush\r\n")
+	// publishing to itself: the message, then the count (redis-server's
+	// order); inside EXEC the message follows the transaction's reply
+	r3.nc.Write([]byte("PUBLISH c self\r\nPING\r\n"))
+	readUntil(">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$4\r\nself\r\n:1\r\n+PONG\r\n")
+	r3.nc.Write([]byte("MULTI\r\nPUBLISH c tx\r\nEXEC\r\nPING\r\n"))
+	readUntil("+OK\r\n+QUEUED\r\n*1\r\n:1\r\n>3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\ntx\r\n+PONG\r\n")
 }
 
 // TestSlowSubscriberDisconnected checks the pubsub class of
