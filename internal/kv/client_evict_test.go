@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // bigArgPrefix starts a SET whose value announces n bytes: the server
@@ -136,5 +137,40 @@ func TestClientEvictionSparesWhatFits(t *testing.T) {
 	}
 	if v := env.infoField("evicted_clients"); v != "0" {
 		t.Errorf("evicted_clients %s under the limit", v)
+	}
+}
+
+// TestClientEvictionSubscriber: a subscriber that stops reading holds
+// its unsent messages in the server; they count as soon as its loop
+// delivers them, not at the next cron (which this server runs hourly),
+// so the subscriber is the client evicted.
+func TestClientEvictionSubscriber(t *testing.T) {
+	const limit = 256 << 10
+	env := startServer(t, func(c *Config) { c.cronEvery = time.Hour })
+	env.setConfig("maxmemory-clients", strconv.Itoa(limit))
+	sub := env.raw()
+	sub.roundTrip("SUBSCRIBE ch\r\n", "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n")
+	// 12 MB, more than loopback's socket buffers take, under the pubsub
+	// class's hard limit of 32 MB; in pipelines of two, so the
+	// publisher's query buffer stays well under the limit
+	msg := strings.Repeat("p", 64<<10)
+	ctx := context.Background()
+	for range 96 {
+		pipe := env.rdb.Pipeline()
+		for range 2 {
+			pipe.Publish(ctx, "ch", msg)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the subscriber to be evicted", func() bool {
+		return env.infoField("evicted_clients") == "1"
+	})
+	waitUntil(t, "the subscriber to be gone", func() bool {
+		return !strings.Contains(env.rdb.ClientList(ctx).Val(), "cmd=subscribe")
+	})
+	if err := env.rdb.Ping(ctx).Err(); err != nil {
+		t.Errorf("the publisher: %v", err)
 	}
 }

@@ -1032,6 +1032,9 @@ func (l *eventLoop) deliverMail(mail []*Client, hold bool) {
 			l.closeClient(c)
 			continue
 		}
+		// a subscriber sends nothing, so no batch of its own notes what
+		// its messages hold: they count from here (maxmemory-clients)
+		c.noteMem()
 		if len(c.W.B) > c.wpos && !c.waitingOut {
 			l.touched = append(l.touched, c)
 		}

@@ -12,6 +12,7 @@ func (c *Client) serveMail() (more, ok bool) {
 		_ = c.flush()
 		return false, false
 	}
+	c.noteMem() // counts while the flush below waits on a slow reader
 	if err := c.flush(); err != nil {
 		return false, false
 	}
