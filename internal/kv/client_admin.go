@@ -34,6 +34,12 @@ type clientShared struct {
 	// mem is the memory the client held at its last batch (noteMem,
 	// client_evict.go); -1 once it is dropped
 	mem atomic.Int64
+	// omem is its reply bytes unsent, as of the same moment
+	omem atomic.Int64
+	// subs counts its subscriptions by kind (channels, patterns, shard
+	// channels), proto is its protocol (2 or 3) once it said HELLO
+	subs  [psKinds]atomic.Int32
+	proto atomic.Int32
 }
 
 const (
@@ -133,6 +139,13 @@ func (c *Client) clientLine(x *Client) string {
 	if x.shared.noTouch.Load() {
 		flags += "T"
 	}
+	var subs [psKinds]int
+	for k := range subs {
+		subs[k] = int(x.shared.subs[k].Load())
+	}
+	if subs[psChannel]+subs[psPattern]+subs[psShard] > 0 {
+		flags += "P"
+	}
 	if flags == "" {
 		flags = "N"
 	}
@@ -156,6 +169,11 @@ func (c *Client) clientLine(x *Client) string {
 		qbuf, rbs, omem, proto, lib, ver = c.rend-c.rstart+requestLen(c.Args), len(c.rbuf), len(c.W.B), c.W.Proto, c.libName, c.libVer
 	} else { // another client's: what it published after its last read
 		qbuf, rbs = int(x.shared.qbuf.Load()), int(x.shared.qbufSize.Load())
+		omem, proto = int(x.shared.omem.Load()), int(x.shared.proto.Load())
+	}
+	totMem := rbs + omem
+	if m := int(x.shared.mem.Load()); m > totMem && x != c {
+		totMem = m // its MULTI queue, watched keys and subscriptions too
 	}
 	var b strings.Builder
 	b.Grow(300)
@@ -177,9 +195,9 @@ func (c *Client) clientLine(x *Client) string {
 	w("idle", strconv.FormatInt(max(0, nowMs-last)/1000, 10))
 	w("flags", flags)
 	w("db", itoa(int(x.shared.db.Load())))
-	w("sub", "0")
-	w("psub", "0")
-	w("ssub", "0")
+	w("sub", itoa(subs[psChannel]))
+	w("psub", itoa(subs[psPattern]))
+	w("ssub", itoa(subs[psShard]))
 	w("multi", multi)
 	w("qbuf", itoa(qbuf))
 	w("qbuf-free", itoa(max(0, rbs-qbuf)))
@@ -190,7 +208,7 @@ func (c *Client) clientLine(x *Client) string {
 	w("obl", "0")
 	w("oll", "0")
 	w("omem", itoa(omem))
-	w("tot-mem", itoa(rbs+omem))
+	w("tot-mem", itoa(totMem))
 	w("events", "r")
 	w("cmd", cmd)
 	w("user", x.sharedUser())
@@ -218,11 +236,17 @@ func (s *Server) clientsSorted() []*Client {
 }
 
 // clientType is the type CLIENT LIST TYPE and CLIENT KILL TYPE name:
-// master for the link applying a primary's stream, normal otherwise (a
-// replica's link and pub/sub are not told apart from other clients).
+// master for the link applying a primary's stream, pubsub for a client
+// with a subscription (as Redis 7.0, whatever its protocol), normal
+// otherwise (a replica's link is not told apart from other clients).
 func clientType(x *Client) string {
 	if x.master {
 		return "master"
+	}
+	for k := range x.shared.subs {
+		if x.shared.subs[k].Load() > 0 {
+			return "pubsub"
+		}
 	}
 	return "normal"
 }

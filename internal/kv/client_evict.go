@@ -72,6 +72,9 @@ func (c *Client) memUsage() int64 {
 // it grew the total past the limit. Only the client's own goroutine (its
 // event loop) calls it.
 func (c *Client) noteMem() {
+	if o := int64(len(c.W.B) - c.wpos); c.shared.omem.Load() != o {
+		c.shared.omem.Store(o) // CLIENT LIST's omem for other clients
+	}
 	m := c.memUsage()
 	old := c.shared.mem.Load()
 	if m == old || old < 0 { // unchanged, or the client was dropped

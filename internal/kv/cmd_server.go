@@ -105,6 +105,7 @@ func cmdHello(c *Client) {
 		c.setName(string(name))
 	}
 	c.W.Proto = proto
+	c.shared.proto.Store(int32(proto))
 	c.mail.mu.Lock()
 	c.mail.proto = proto // invalidations and messages from now on
 	c.mail.mu.Unlock()
@@ -140,6 +141,7 @@ func cmdReset(c *Client) {
 	}
 	c.srv.ct.disable(c)
 	c.W.Proto = 2
+	c.shared.proto.Store(2)
 	c.setName("")
 	c.replyMode = replyOn
 	c.setUser(c.srv.users.Default())

@@ -167,6 +167,7 @@ func (c *Client) subscribe(kind pubsubKind, names [][]byte) {
 				}
 			}
 			m.add(c)
+			c.shared.subs[kind].Add(1)
 		}
 		s.ps.mu.Unlock()
 		c.pushHeader(3)
@@ -215,6 +216,7 @@ func (c *Client) unsubscribe(kind pubsubKind, names [][]byte, reply bool) {
 		if c.subs != nil {
 			if _, ok := c.subs.names[kind][name]; ok {
 				delete(c.subs.names[kind], name)
+				c.shared.subs[kind].Add(-1)
 				if m := s.ps.subs[kind][name]; m != nil {
 					m.remove(c)
 					if len(m.list) == 0 {
