@@ -40,6 +40,8 @@ type clientShared struct {
 	// channels), proto is its protocol (2 or 3) once it said HELLO
 	subs  [psKinds]atomic.Int32
 	proto atomic.Int32
+	// lib is CLIENT SETINFO's lib-name and lib-ver
+	lib atomic.Pointer[[2]string]
 }
 
 const (
@@ -170,6 +172,9 @@ func (c *Client) clientLine(x *Client) string {
 	} else { // another client's: what it published after its last read
 		qbuf, rbs = int(x.shared.qbuf.Load()), int(x.shared.qbufSize.Load())
 		omem, proto = int(x.shared.omem.Load()), int(x.shared.proto.Load())
+		if l := x.shared.lib.Load(); l != nil {
+			lib, ver = l[0], l[1]
+		}
 	}
 	totMem := rbs + omem
 	if m := int(x.shared.mem.Load()); m > totMem && x != c {
@@ -214,13 +219,8 @@ func (c *Client) clientLine(x *Client) string {
 	w("user", x.sharedUser())
 	w("redir", "-1")
 	w("resp", itoa(max(proto, 2)))
-	if x == c {
-		w("lib-name", lib)
-		w("lib-ver", ver)
-	} else {
-		w("lib-name", "")
-		w("lib-ver", "")
-	}
+	w("lib-name", lib)
+	w("lib-ver", ver)
 	return b.String()
 }
 

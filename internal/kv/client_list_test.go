@@ -29,7 +29,8 @@ func clientListLine(t *testing.T, e *testEnv, name string, args ...any) map[stri
 
 // TestClientListSubscribers: another client's CLIENT LIST line shows a
 // subscriber's counts by kind, the P flag, its protocol, and the type
-// pubsub (CLIENT LIST TYPE, CLIENT KILL TYPE), as redis-server 7.0.15
+// pubsub (CLIENT LIST TYPE, CLIENT KILL TYPE) as redis-server 7.0.15, and
+// its CLIENT SETINFO library
 // lists them; unsubscribed from everything it is a normal client again.
 func TestClientListSubscribers(t *testing.T) {
 	e := startServer(t, nil)
@@ -40,6 +41,7 @@ func TestClientListSubscribers(t *testing.T) {
 	r3 := e.raw()
 	r3.roundTrip("CLIENT SETNAME three\r\n", "+OK\r\n")
 	r3.roundTrip("HELLO 3\r\n", "")
+	r3.roundTrip("CLIENT SETINFO lib-name go-redis\r\nCLIENT SETINFO lib-ver 9.7\r\n", "")
 	r3.roundTrip("SSUBSCRIBE s\r\n", "") // the HELLO map and the push, read below
 	r3.roundTrip("PING\r\n", "")
 	idle := e.raw()
@@ -50,7 +52,7 @@ func TestClientListSubscribers(t *testing.T) {
 		want map[string]string
 	}{
 		{"two", map[string]string{"flags": "P", "sub": "2", "psub": "1", "ssub": "0", "resp": "2"}},
-		{"three", map[string]string{"flags": "P", "sub": "0", "psub": "0", "ssub": "1", "resp": "3"}},
+		{"three", map[string]string{"flags": "P", "sub": "0", "psub": "0", "ssub": "1", "resp": "3", "lib-name": "go-redis", "lib-ver": "9.7"}},
 		{"idle", map[string]string{"flags": "N", "sub": "0", "psub": "0", "ssub": "0", "resp": "2"}},
 	} {
 		waitUntil(t, tc.name+"'s line", func() bool {

@@ -207,12 +207,14 @@ func cmdClient(c *Client) {
 				return
 			}
 			c.libName = v
+			c.shared.lib.Store(&[2]string{c.libName, c.libVer})
 		case command.EqualFold(c.Args[2], "lib-ver"):
 			if !validClientName(c.Args[3]) {
 				c.W.Error("ERR lib-ver cannot contain spaces, newlines or special characters.")
 				return
 			}
 			c.libVer = v
+			c.shared.lib.Store(&[2]string{c.libName, c.libVer})
 		default:
 			c.W.Error("ERR Unrecognized option '" + string(c.Args[2]) + "'")
 			return
