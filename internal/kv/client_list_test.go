@@ -28,10 +28,10 @@ func clientListLine(t *testing.T, e *testEnv, name string, args ...any) map[stri
 }
 
 // TestClientListSubscribers: another client's CLIENT LIST line shows a
-// subscriber's counts by kind, the P flag, its protocol, and the type
-// pubsub (CLIENT LIST TYPE, CLIENT KILL TYPE) as redis-server 7.0.15, and
-// its CLIENT SETINFO library
-// lists them; unsubscribed from everything it is a normal client again.
+// subscriber's counts by kind, the P flag, its protocol and the type
+// pubsub (CLIENT LIST TYPE, CLIENT KILL TYPE), as redis-server 7.0.15
+// lists them, and its CLIENT SETINFO library; unsubscribed from
+// everything it is a normal client again.
 func TestClientListSubscribers(t *testing.T) {
 	e := startServer(t, nil)
 	r2 := e.raw()
