@@ -108,6 +108,11 @@ func cmdBPop(c *Client) {
 			resumed = false
 			goto wait
 		}
+		if registered { // woken
+			if h := c.srv.retrying.Load(); h != nil {
+				(*h)(c)
+			}
+		}
 		c.lockKeys()
 		// the clock is read with the keys held: a wake comes from a
 		// command that still holds them (EXEC running DEBUG SLEEP, a

@@ -145,7 +145,12 @@ func cmdDebug(c *Client) {
 			return
 		}
 		// like Redis, the whole event loop sleeps: that is its purpose
-		time.Sleep(time.Duration(secs * float64(time.Second)))
+		d := time.Duration(secs * float64(time.Second))
+		if sl, ok := s.clock.(clockSleeper); ok {
+			sl.Sleep(d)
+		} else {
+			time.Sleep(d)
+		}
 		c.W.OK()
 	case "set-active-expire":
 		if len(c.Args) != 3 {
