@@ -3,6 +3,7 @@ package kv
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/aof"
 	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
 )
@@ -133,7 +135,7 @@ func cmdDebug(c *Client) {
 		writeHelp(c, "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"CHANGE-REPL-ID", "DIGEST", "DIGEST-VALUE <key> [<key> ...]", "JMAP", "LISTPACK <key>",
 			"OBJECT <key>", "POPULATE <count> [<prefix>] [<size>]", "QUICKLIST-PACKED-THRESHOLD <size>",
-			"RELOAD", "SET-ACTIVE-EXPIRE <0|1>", "SLEEP <seconds>", "HELP")
+			"LOADAOF", "RELOAD", "SET-ACTIVE-EXPIRE <0|1>", "SLEEP <seconds>", "HELP")
 	case "sleep":
 		if len(c.Args) != 3 {
 			c.WrongArgs()
@@ -198,6 +200,8 @@ func cmdDebug(c *Client) {
 			}
 		}
 		c.W.OK()
+	case "loadaof":
+		debugLoadAOF(c)
 	case "object":
 		debugObject(c)
 	case "listpack", "quicklist-info", "stringmatch-len":
@@ -217,6 +221,35 @@ func cmdDebug(c *Client) {
 		debugPopulate(c)
 	default:
 		c.W.Error("ERR unknown subcommand or wrong number of arguments for '" + command.Trunc(c.Args[1], 128) + "'. Try DEBUG HELP.")
+	}
+}
+
+// debugLoadAOF is DEBUG LOADAOF: as Redis, it writes out the log, drops
+// every key and loads the data directory's snapshot and log again, which
+// shows whether they hold what the keyspace held. Nothing of it is logged
+// or replicated. Every shard of every database is held meanwhile.
+func debugLoadAOF(c *Client) {
+	s := c.srv
+	if len(c.Args) != 2 {
+		c.WrongArgs()
+		return
+	}
+	if s.aof == nil {
+		c.W.Error("ERR no append only file: this server has no data directory")
+		return
+	}
+	c.lockEverything()
+	c.Now = s.nowMs()
+	n, err := s.aof.Reload(func() { command.FlushAllLocked(&c.Ctx) })
+	c.unlock()
+	switch {
+	case errors.Is(err, aof.ErrRewriteRunning):
+		c.W.Error("ERR Background append only file rewriting in progress")
+	case err != nil:
+		c.W.Error("ERR Error loading the append only file: " + err.Error())
+	default:
+		s.logger.Printf("Append Only File loaded by DEBUG LOADAOF: %d commands", n)
+		c.W.OK()
 	}
 }
 
