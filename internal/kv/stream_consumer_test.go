@@ -67,7 +67,13 @@ func TestXReadGroupConsumerWhenServed(t *testing.T) {
 // consumerNames lists the consumers of group g of stream s.
 func consumerNames(t *testing.T, e *testEnv) string {
 	t.Helper()
-	res, err := e.rdb.XInfoConsumers(context.Background(), "s", "g").Result()
+	return consumerNamesOf(t, e, "s", "g")
+}
+
+// consumerNamesOf lists the consumers of group of stream key.
+func consumerNamesOf(t *testing.T, e *testEnv, key, group string) string {
+	t.Helper()
+	res, err := e.rdb.XInfoConsumers(context.Background(), key, group).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
