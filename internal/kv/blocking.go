@@ -32,8 +32,8 @@ func cmdBPop(c *Client) {
 		return
 	}
 	if bp.NoWait {
-		c.Now = c.srv.nowMs()
 		c.lockKeys()
+		c.Now = c.srv.nowMs()
 		if c.Track.MovingLocked(c.Keys) {
 			c.unlock()
 			c.W.Error(errMoving)
@@ -54,12 +54,19 @@ func cmdBPop(c *Client) {
 	}
 	wake := command.NewWaiter()
 	registered := false
+	// shown means this run set the client's b flag (CLIENT LIST), which it
+	// clears when it returns: from its registration on its keys to its
+	// reply, as Redis's CLIENT_BLOCKED
+	shown := false
 	// the pass that woke the client, if any, waits for each try (see
 	// command.Pass); what a try changes wakes clients into that pass, or
 	// into the client's own when no pass woke it, which dispatch waits for
 	// before the reply
 	defer func() {
 		c.touchPass = nil
+		if shown {
+			c.shared.flags.And(^flagBlocked)
+		}
 		if wake != nil {
 			wake.Settle()
 		}
@@ -73,6 +80,7 @@ func cmdBPop(c *Client) {
 	if resumed {
 		wake, c.blockWake, c.blockCancel = c.blockWake, nil, nil
 		registered = true
+		shown = true // set by the event loop's run
 	}
 	// leave takes the client out of its keys' lines (their shards locked)
 	// and wakes whoever is first now: a client that was woken must not
@@ -100,8 +108,17 @@ func cmdBPop(c *Client) {
 			resumed = false
 			goto wait
 		}
-		c.Now = c.srv.nowMs()
+		if registered { // woken
+			if h := c.srv.retrying.Load(); h != nil {
+				(*h)(c)
+			}
+		}
 		c.lockKeys()
+		// the clock is read with the keys held: a wake comes from a
+		// command that still holds them (EXEC running DEBUG SLEEP, a
+		// script), and a key that expired meanwhile is gone for the try,
+		// as for Redis, which serves blocked clients after the command
+		c.Now = c.srv.nowMs()
 		// no one wakes us while we hold our keys: the pass is settled
 		c.touchPass = wake.Pass()
 		if registered {
@@ -140,6 +157,7 @@ func cmdBPop(c *Client) {
 			// Register and count the client now, keys locked, as below:
 			// the goroutine waits at once (resumed above).
 			c.register(wake)
+			c.showBlocked() // the goroutine's run clears it
 			select {
 			case <-wake.C:
 				c.srv.blocked.Add(1)
@@ -163,6 +181,8 @@ func cmdBPop(c *Client) {
 		} else {
 			c.register(wake)
 			registered = true
+			c.showBlocked()
+			shown = true
 		}
 		// A signal now came from our own change (commitLocked above: we
 		// hold our keys), which took us off the count while we were not
@@ -233,10 +253,24 @@ func (c *Client) cancelBlock(wake *command.Waiter) func() {
 		default:
 			c.srv.blocked.Add(-1)
 		}
+		c.shared.flags.And(^flagBlocked)
 		for j := len(shards) - 1; j >= 0; j-- {
 			ks.UnlockShard(shards[j])
 		}
 		wake.Settle()
+	}
+}
+
+// showBlocked shows the client blocked in CLIENT LIST: flag b, and its
+// blocking command as its last (Redis names a client's command as it
+// starts).
+func (c *Client) showBlocked() {
+	c.shared.flags.Or(flagBlocked)
+	if c.Cmd != nil && c.shared.lastCmd.Load() != c.Cmd {
+		c.shared.lastCmd.Store(c.Cmd)
+	}
+	if c.shared.lastSub.Load() != nil {
+		c.shared.lastSub.Store(nil)
 	}
 }
 

@@ -19,6 +19,7 @@ func cmdMulti(c *Client) {
 		return
 	}
 	c.multi = true
+	c.shared.flags.Or(flagMulti) // x in CLIENT LIST
 	c.multiErr = false
 	c.queued = c.queued[:0]
 	c.queuedBytes = 0
@@ -29,6 +30,7 @@ func cmdMulti(c *Client) {
 
 func (c *Client) discardMulti() {
 	c.multi = false
+	c.shared.flags.And(^flagMulti)
 	c.multiErr = false
 	c.queued = nil
 	c.queuedBytes = 0
@@ -121,6 +123,7 @@ func cmdExec(c *Client) {
 				c.AllLocked = false
 				c.unlock()
 				c.multi, c.queued = true, queued
+				c.shared.flags.Or(flagMulti)
 				c.pausedRetry = true
 				return
 			}

@@ -3,6 +3,7 @@ package kv
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gantry-project/gantry/internal/kv/aof"
 	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
 )
@@ -133,7 +135,7 @@ func cmdDebug(c *Client) {
 		writeHelp(c, "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"CHANGE-REPL-ID", "DIGEST", "DIGEST-VALUE <key> [<key> ...]", "JMAP", "LISTPACK <key>",
 			"OBJECT <key>", "POPULATE <count> [<prefix>] [<size>]", "QUICKLIST-PACKED-THRESHOLD <size>",
-			"RELOAD", "SET-ACTIVE-EXPIRE <0|1>", "SLEEP <seconds>", "HELP")
+			"LOADAOF", "PROTOCOL <type>", "RELOAD", "SET-ACTIVE-EXPIRE <0|1>", "SLEEP <seconds>", "HELP")
 	case "sleep":
 		if len(c.Args) != 3 {
 			c.WrongArgs()
@@ -145,7 +147,12 @@ func cmdDebug(c *Client) {
 			return
 		}
 		// like Redis, the whole event loop sleeps: that is its purpose
-		time.Sleep(time.Duration(secs * float64(time.Second)))
+		d := time.Duration(secs * float64(time.Second))
+		if sl, ok := s.clock.(clockSleeper); ok {
+			sl.Sleep(d)
+		} else {
+			time.Sleep(d)
+		}
 		c.W.OK()
 	case "set-active-expire":
 		if len(c.Args) != 3 {
@@ -193,6 +200,10 @@ func cmdDebug(c *Client) {
 			}
 		}
 		c.W.OK()
+	case "loadaof":
+		debugLoadAOF(c)
+	case "protocol":
+		debugProtocol(c)
 	case "object":
 		debugObject(c)
 	case "listpack", "quicklist-info", "stringmatch-len":
@@ -211,7 +222,116 @@ func cmdDebug(c *Client) {
 	case "populate":
 		debugPopulate(c)
 	default:
-		c.W.Error("ERR unknown subcommand or wrong number of arguments for '" + command.Trunc(c.Args[1], 128) + "'. Try DEBUG HELP.")
+		debugSubcommandError(c)
+	}
+}
+
+// debugSubcommandError replies Redis's error for an unknown DEBUG
+// subcommand or a wrong number of arguments to one.
+func debugSubcommandError(c *Client) {
+	c.W.Error("ERR unknown subcommand or wrong number of arguments for '" + command.Trunc(c.Args[1], 128) + "'. Try DEBUG HELP.")
+}
+
+// debugLoadAOF is DEBUG LOADAOF: as Redis, it writes out the log, drops
+// every key and loads the data directory's snapshot and log again, which
+// shows whether they hold what the keyspace held. Nothing of it is logged
+// or replicated. Every shard of every database is held meanwhile.
+func debugLoadAOF(c *Client) {
+	s := c.srv
+	if len(c.Args) != 2 {
+		debugSubcommandError(c)
+		return
+	}
+	if s.aof == nil {
+		c.W.Error("ERR no append only file: this server has no data directory")
+		return
+	}
+	c.lockEverything()
+	c.Now = s.nowMs()
+	n, err := s.aof.Reload(func() { command.FlushAllLocked(&c.Ctx) })
+	c.unlock()
+	switch {
+	case errors.Is(err, aof.ErrRewriteRunning):
+		c.W.Error("ERR Background append only file rewriting in progress")
+	case err != nil:
+		c.W.Error("ERR Error loading the append only file: " + err.Error())
+	default:
+		s.logger.Printf("Append Only File loaded by DEBUG LOADAOF: %d commands", n)
+		c.W.OK()
+	}
+}
+
+// debugProtocol is DEBUG PROTOCOL <type>: a reply of each type of the
+// protocol, as Redis's, for clients to test their parsers: string,
+// integer, double, bignum, null, array, set, map, attrib (an attribute
+// before a reply, RESP3), push (RESP3 only, then a reply), verbatim, true
+// and false.
+func debugProtocol(c *Client) {
+	if len(c.Args) != 3 {
+		debugSubcommandError(c)
+		return
+	}
+	w := &c.W
+	resp3 := w.RESP3()
+	switch strings.ToLower(string(c.Args[2])) {
+	case "string":
+		w.BulkString("Hello World")
+	case "integer":
+		w.Int(12345)
+	case "double":
+		w.Double(3.141)
+	case "bignum":
+		const big = "1234567999999999999999999999999999999"
+		if resp3 {
+			w.Raw([]byte("(" + big + "\r\n"))
+		} else {
+			w.BulkString(big)
+		}
+	case "null":
+		w.Null()
+	case "array", "set":
+		if c.Args[2][0]|0x20 == 'a' {
+			w.Array(3)
+		} else {
+			w.Set(3)
+		}
+		for j := int64(0); j < 3; j++ {
+			w.Int(j)
+		}
+	case "map":
+		w.Map(3)
+		for j := int64(0); j < 3; j++ {
+			w.Int(j)
+			w.Bool(j == 1)
+		}
+	case "attrib":
+		if resp3 {
+			w.Raw([]byte("|1\r\n"))
+			w.BulkString("key-popularity")
+			w.Array(2)
+			w.BulkString("key:123")
+			w.Int(90)
+		}
+		// an attribute is not a reply: one follows
+		w.BulkString("Some real reply following the attribute")
+	case "push":
+		if !resp3 {
+			w.Error("ERR RESP2 is not supported by this command")
+			return
+		}
+		w.Raw([]byte(">2\r\n"))
+		w.BulkString("server-cpu-usage")
+		w.Int(42)
+		// a push is not a reply: one follows, for clients that drop pushes
+		w.BulkString("Some real reply following the push reply")
+	case "verbatim":
+		w.Verbatim("This is a verbatim\nstring")
+	case "true":
+		w.Bool(true)
+	case "false":
+		w.Bool(false)
+	default:
+		w.Error("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false")
 	}
 }
 

@@ -27,6 +27,12 @@ type Clock interface {
 	Now() time.Time
 }
 
+// clockSleeper is a Clock that makes its time pass itself: DEBUG SLEEP
+// sleeps on it (a test's fake clock advances) instead of on the real one.
+type clockSleeper interface {
+	Sleep(d time.Duration)
+}
+
 type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
@@ -346,6 +352,9 @@ type Server struct {
 	// detached, when set (tests), runs on the goroutine of a client that
 	// left its event loop before it serves the client
 	detached atomic.Pointer[func(*Client)]
+	// retrying, when set (tests), runs on the goroutine of a woken
+	// blocked client before it takes its keys to try again
+	retrying atomic.Pointer[func(*Client)]
 }
 
 // New creates a server and loads the snapshot and log of cfg.DataDir.

@@ -35,10 +35,11 @@ func suiteDir() string {
 	return filepath.Join("..", "..", "..", "shared", "redis-tests")
 }
 
-// readUnits reads units.txt: one unit a line, # comments.
-func readUnits(t *testing.T) []string {
+// readUnits reads a list of units (units.txt): one unit a line, #
+// comments.
+func readUnits(t *testing.T, name string) []string {
 	t.Helper()
-	f, err := os.Open("units.txt")
+	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +110,24 @@ SUMMARY 127.0.0.1:17411 units=2 passed=136 failed=3 exceptions=1 ignored=1 skipp
 }
 
 // TestRedisSuite starts a standalone peer and runs the units of units.txt
-// against it: every one must end with 0 failed and 0 exceptions.
+// against it: every one must end with 0 failed and 0 exceptions. DEBUG
+// is off, Redis 7's default: the suite skips the tests tagged
+// needs:debug.
 func TestRedisSuite(t *testing.T) {
+	runSuite(t, "units.txt", false)
+}
+
+// TestRedisSuiteDebug runs the units of units-debug.txt against a peer
+// started with --enable-debug-command yes, so that their tests tagged
+// needs:debug (DEBUG SLEEP, SET-ACTIVE-EXPIRE, LOADAOF...) run too.
+func TestRedisSuiteDebug(t *testing.T) {
+	runSuite(t, "units-debug.txt", true)
+}
+
+// runSuite starts a standalone peer (allowing DEBUG when debug is set)
+// and runs the units of the file list against it: every one must end
+// with 0 failed and 0 exceptions.
+func runSuite(t *testing.T, list string, debug bool) {
 	dir := suiteDir()
 	if _, err := os.Stat(filepath.Join(dir, "run-units.sh")); err != nil {
 		t.Skipf("Redis's test suite not found at %s (REDIS_TESTS_DIR): %v", dir, err)
@@ -121,13 +138,17 @@ func TestRedisSuite(t *testing.T) {
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Skip("redis-cli not installed (Debian package redis-tools): run-units.sh uses it")
 	}
-	units := readUnits(t)
+	units := readUnits(t, list)
 	if len(units) == 0 {
-		t.Skip("units.txt lists no unit")
+		t.Skipf("%s lists no unit", list)
 	}
 	port := testutil.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	testutil.StartProc(t, gantryBin, "peer", "peer", "--port", strconv.Itoa(port), "--data-dir", t.TempDir())
+	args := []string{"peer", "--port", strconv.Itoa(port), "--data-dir", t.TempDir()}
+	if debug {
+		args = append(args, "--enable-debug-command", "yes")
+	}
+	testutil.StartProc(t, gantryBin, "peer", args...)
 	testutil.WaitFor(t, 20*time.Second, 50*time.Millisecond, "the peer answers", func() (bool, string) {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
@@ -141,13 +162,20 @@ func TestRedisSuite(t *testing.T) {
 	if out, _ := exec.Command("redis-cli", "-p", strconv.Itoa(port), "command", "info", "function").Output(); !strings.Contains(string(out), "function") {
 		t.Skip("this peer has no FUNCTION command yet: the suite's set-up calls FUNCTION FLUSH before every unit")
 	}
+	// run-units.sh skips the tests tagged needs:debug when DEBUG is
+	// refused: the pass with DEBUG must not pass by skipping them
+	if debug {
+		if out, err := exec.Command("redis-cli", "-p", strconv.Itoa(port), "debug", "help").CombinedOutput(); err != nil || !strings.Contains(string(out), "LOADAOF") {
+			t.Fatalf("the peer started with --enable-debug-command yes refuses DEBUG: %v %s", err, out)
+		}
+	}
 	logs := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	// no --singledb: a standalone peer has Redis's 16 databases and the
 	// suite runs in database 9; --ignore-encoding: gantry's collections
 	// have their own layouts (docs/kv.md, "Redis's test suite")
-	args := append([]string{"127.0.0.1", strconv.Itoa(port)}, units...)
+	args = append([]string{"127.0.0.1", strconv.Itoa(port)}, units...)
 	args = append(args, "--", "--ignore-encoding")
 	cmd := exec.CommandContext(ctx, filepath.Join(dir, "run-units.sh"), args...)
 	// TIMEOUT is runtest's limit on a time without progress: geo's fuzz

@@ -82,7 +82,7 @@ func (a *Log) load() error {
 		if err != nil {
 			return fmt.Errorf("snapshot: %w", err)
 		}
-		good, n, _, perr := a.replay(data)
+		good, n, _, perr := a.replay(data, false)
 		if errors.Is(perr, errBadDB) {
 			return fmt.Errorf("snapshot %s: %w", path, perr)
 		}
@@ -97,7 +97,7 @@ func (a *Log) load() error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("log: %w", err)
 	}
-	good, n, db, perr := a.replay(data)
+	good, n, db, perr := a.replay(data, false)
 	if errors.Is(perr, errBadDB) {
 		return fmt.Errorf("log %s: %w", path, perr)
 	}
@@ -128,9 +128,10 @@ func (a *Log) load() error {
 // replay executes the commands in data and returns the length of the valid
 // prefix: it ends after the last complete command outside a transaction or
 // after the EXEC of the last complete MULTI block. err says why the rest was
-// not valid (nil for an incomplete command).
-func (a *Log) replay(data []byte) (good, n, goodDB int, err error) {
-	c := &command.Ctx{KS: a.cfg.KS, Track: a.cfg.Track, DBs: a.cfg.DBs}
+// not valid (nil for an incomplete command). held: the caller holds
+// every shard of every database (Reload).
+func (a *Log) replay(data []byte, held bool) (good, n, goodDB int, err error) {
+	c := &command.Ctx{KS: a.cfg.KS, Track: a.cfg.Track, DBs: a.cfg.DBs, AllLocked: held}
 	c.W.Proto = 2
 	var tx [][][]byte
 	inTx := false
@@ -198,4 +199,87 @@ func (a *Log) replayOne(c *command.Ctx, args [][]byte) error {
 		a.cfg.Logger.Printf("log: skipping %v", err)
 	}
 	return nil
+}
+
+// ErrIncomplete is Reload's error when a file does not end after a whole
+// record: nothing was loaded.
+var ErrIncomplete = errors.New("the file does not end after a whole record")
+
+// Reload loads the snapshot and the log again, as at start, into the
+// keyspace (DEBUG LOADAOF): it writes out what the log holds in memory,
+// reads both files, calls empty to drop every key and replays them. The
+// caller holds every shard of every database, so nothing is appended
+// meanwhile, and no rewrite can start. It returns the commands replayed;
+// on an error before empty (a rewrite running, a file that cannot be
+// read or ends inside a record) the keyspace is left as it was.
+func (a *Log) Reload(empty func()) (int, error) {
+	if a.rw.Load() != nil {
+		return 0, ErrRewriteRunning
+	}
+	a.writeMu.Lock()
+	defer a.writeMu.Unlock()
+	if err := a.flushLocked(false); err != nil {
+		return 0, err
+	}
+	m, ok, err := readManifest(a.dir)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("data dir %s: no manifest", a.dir)
+	}
+	var files [][]byte
+	for _, name := range []string{m.base, m.log} {
+		if name == "" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(a.dir, name))
+		if err != nil {
+			return 0, err
+		}
+		if !wholeRecords(data) {
+			return 0, fmt.Errorf("%s: %w", name, ErrIncomplete)
+		}
+		files = append(files, data)
+	}
+	empty()
+	total := 0
+	for _, data := range files {
+		_, n, _, err := a.replay(data, true)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	a.cfg.Dirty.Store(0)
+	return total, nil
+}
+
+// wholeRecords reports whether data is a sequence of whole RESP commands
+// with every MULTI closed by an EXEC, all of which replay loads.
+func wholeRecords(data []byte) bool {
+	var args [][]byte
+	inTx := false
+	for pos := 0; pos < len(data); {
+		if data[pos] != '*' {
+			return false
+		}
+		var used int
+		var err error
+		args, used, err = resp.ParseCommand(data[pos:], args)
+		if err != nil || used == 0 {
+			return false
+		}
+		pos += used
+		if len(args) == 0 {
+			continue
+		}
+		switch {
+		case command.EqualFold(args[0], "multi"):
+			inTx = true
+		case command.EqualFold(args[0], "exec"):
+			inTx = false
+		}
+	}
+	return !inTx
 }

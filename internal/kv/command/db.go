@@ -223,6 +223,11 @@ func cmdSwapDB(c *Ctx) {
 
 // flushDBsLocked drops the keys of every database (FLUSHALL with several
 // databases; the dispatcher holds all their shards).
+// FlushAllLocked drops every key of every database, as FLUSHALL SYNC,
+// without counting a change or replying: the caller holds every shard of
+// every database.
+func FlushAllLocked(c *Ctx) { flushDBsLocked(c, false) }
+
 func flushDBsLocked(c *Ctx, async bool) {
 	for _, d := range c.DBs {
 		d.Track.TouchAllLocked(func(key string) bool { return d.KS.PeekLocked([]byte(key), c.Now) != nil })

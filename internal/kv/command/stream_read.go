@@ -248,8 +248,14 @@ func (r *streamRead) try() bool {
 			c.W.Error("NOGROUP the consumer group this client was blocked on no longer exists")
 			return true
 		}
+		fresh := s.Len() > 0 && g.LastID.Less(s.LastEntryID())
+		if r.newOnly[i] && !fresh {
+			// nothing new for ">": as Redis 7.0, the consumer is made
+			// (or seen) only when it is served, not when it waits
+			continue
+		}
 		// ">" without NOACK logs an XCLAIM per entry delivered
-		claims := r.newOnly[i] && !r.noack && s.Len() > 0 && g.LastID.Less(s.LastEntryID())
+		claims := r.newOnly[i] && !r.noack
 		cons := c.consumerFor(k, r.group, g, r.consumer, claims)
 		if !r.newOnly[i] {
 			results = append(results, readResult{k, r.readHistory(k, s, g, cons, r.ids[i])})
