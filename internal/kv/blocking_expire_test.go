@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bufio"
+	"cmp"
 	"io"
 	"strconv"
 	"strings"
@@ -198,6 +199,7 @@ func TestClientListFlagsBlockedMulti(t *testing.T) {
 		reply      string // of cmd ("" for none: it blocks)
 		flags      string
 		lastCmd    string
+		multi      string // CLIENT LIST's multi in the state ("" for -1)
 		end        string // ends the state ("" for CLIENT UNBLOCK from another client)
 		endReply   string
 	}{
@@ -206,11 +208,11 @@ func TestClientListFlagsBlockedMulti(t *testing.T) {
 		{name: "bzpopmin", cmd: "BZPOPMIN z 0\r\n", flags: "b", lastCmd: "bzpopmin", endReply: "*-1\r\n"},
 		{name: "xread", setup: "XADD s 1-1 f v\r\n", setupReply: "$3\r\n1-1\r\n",
 			cmd: "XREAD BLOCK 0 STREAMS s $\r\n", flags: "b", lastCmd: "xread", endReply: "*-1\r\n"},
-		{name: "multi then exec", cmd: "MULTI\r\nSET a b\r\n", reply: "+OK\r\n+QUEUED\r\n", flags: "x",
-			end: "EXEC\r\n", endReply: "*1\r\n+OK\r\n"},
-		{name: "multi then discard", cmd: "MULTI\r\n", reply: "+OK\r\n", flags: "x",
+		{name: "multi then exec", cmd: "MULTI\r\nSET a b\r\nSET c d\r\n", reply: "+OK\r\n+QUEUED\r\n+QUEUED\r\n", flags: "x", multi: "2",
+			end: "EXEC\r\n", endReply: "*2\r\n+OK\r\n+OK\r\n"},
+		{name: "multi then discard", cmd: "MULTI\r\n", reply: "+OK\r\n", flags: "x", multi: "0",
 			end: "DISCARD\r\n", endReply: "+OK\r\n"},
-		{name: "multi failed", cmd: "MULTI\r\nNOSUCHCOMMAND\r\n", reply: "+OK\r\n-ERR unknown command 'NOSUCHCOMMAND', with args beginning with: \r\n", flags: "x",
+		{name: "multi failed", cmd: "MULTI\r\nNOSUCHCOMMAND\r\n", reply: "+OK\r\n-ERR unknown command 'NOSUCHCOMMAND', with args beginning with: \r\n", flags: "x", multi: "0",
 			end: "EXEC\r\n", endReply: "-EXECABORT Transaction discarded because of previous errors.\r\n"},
 	}
 	for _, loops := range []struct {
@@ -243,6 +245,10 @@ func TestClientListFlagsBlockedMulti(t *testing.T) {
 				if !strings.Contains(l, " flags="+tc.flags+" ") {
 					t.Errorf("in the state: %q, want flags=%s", l, tc.flags)
 				}
+				multi := cmp.Or(tc.multi, "-1")
+				if !strings.Contains(l, " multi="+multi+" ") {
+					t.Errorf("in the state: %q, want multi=%s", l, multi)
+				}
 				if tc.lastCmd != "" && !strings.Contains(l, " cmd="+tc.lastCmd+" ") {
 					t.Errorf("in the state: %q, want cmd=%s", l, tc.lastCmd)
 				}
@@ -258,8 +264,8 @@ func TestClientListFlagsBlockedMulti(t *testing.T) {
 				} else {
 					x.roundTrip(tc.end, tc.endReply)
 				}
-				if l := line(); !strings.Contains(l, " flags=N ") {
-					t.Errorf("after: %q, want flags=N", l)
+				if l := line(); !strings.Contains(l, " flags=N ") || !strings.Contains(l, " multi=-1 ") {
+					t.Errorf("after: %q, want flags=N multi=-1", l)
 				}
 			})
 		}

@@ -480,6 +480,7 @@ func (s *Server) dispatch(c *Client) {
 			q[i] = slices.Clone(a)
 		}
 		c.queued = append(c.queued, q)
+		c.shared.multiN.Store(int32(len(c.queued)))
 		c.W.Simple("QUEUED")
 		return
 	}

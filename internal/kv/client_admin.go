@@ -42,6 +42,9 @@ type clientShared struct {
 	proto atomic.Int32
 	// lib is CLIENT SETINFO's lib-name and lib-ver
 	lib atomic.Pointer[[2]string]
+	// multiN is the number of commands queued in its MULTI (CLIENT
+	// LIST's multi when flagMulti is set)
+	multiN atomic.Int32
 }
 
 const (
@@ -174,6 +177,9 @@ func (c *Client) clientLine(x *Client) string {
 		omem, proto = int(x.shared.omem.Load()), int(x.shared.proto.Load())
 		if l := x.shared.lib.Load(); l != nil {
 			lib, ver = l[0], l[1]
+		}
+		if f&flagMulti != 0 {
+			multi = strconv.Itoa(int(x.shared.multiN.Load()))
 		}
 	}
 	totMem := rbs + omem

@@ -19,6 +19,7 @@ func cmdMulti(c *Client) {
 		return
 	}
 	c.multi = true
+	c.shared.multiN.Store(0)
 	c.shared.flags.Or(flagMulti) // x in CLIENT LIST
 	c.multiErr = false
 	c.queued = c.queued[:0]
