@@ -674,7 +674,7 @@ func TestACLScriptingCategory(t *testing.T) {
 		{"EVAL return(redis.acl_check_cmd('set','xx','1')) 1 xx", "1"},
 		{"EVAL return(redis.acl_check_cmd('hset','xx','f','1')) 1 xx", "nil"},
 		{"EVAL return(redis.acl_check_cmd('set','yy','1')) 0", "nil"},
-		{"EVAL return(redis.acl_check_cmd('nosuchcmd','yy')) 0", "ERR:ERR user_script:1: Invalid command passed to redis.acl_check_cmd()"},
+		{"EVAL return(redis.acl_check_cmd('nosuchcmd','yy')) 0", "ERR:ERR Invalid command passed to redis.acl_check_cmd() script: 3af54fb136965c67de06a86cb6d015e8121c6313, on @user_script:1."},
 	})
 	e.runWith(e.rdb, []step{{"ACL LOG", "[]"}, {"EVAL return(redis.acl_check_cmd('hset','xx','f','1')) 0", "1"}})
 	e.runWith(e.rdb, []step{{"ACL SETUSER fn -function|load", "OK"}})

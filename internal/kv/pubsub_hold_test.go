@@ -299,7 +299,8 @@ func TestPassMailHolds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &eventLoop{}
 			l.hooks.Store(&loopHooks{holdAhead: true})
-			c := &Client{fd: 7, waitingOut: tc.waiting, closing: tc.closing}
+			// a server of its own: delivery notes the client's memory
+			c := &Client{srv: &Server{}, fd: 7, waitingOut: tc.waiting, closing: tc.closing}
 			l.setClient(c)
 			c.mail.loop = l
 			if tc.reply {
