@@ -483,7 +483,7 @@ func cmdCopy(c *Ctx) {
 		copyToDB(c, c.DBs[target], target, src, dst, replace)
 		return
 	}
-	e := c.Lookup(src)
+	e := c.readKey(src)
 	if e == nil {
 		c.W.Int(0)
 		return
