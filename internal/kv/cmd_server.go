@@ -367,6 +367,9 @@ func cmdInfo(c *Client) {
 		section("Commandstats", s.commandStatsInfo)
 	}
 	section("Errorstats", s.errorStatsInfo)
+	if full := want["all"] || want["everything"]; full || want["latencystats"] {
+		section("Latencystats", s.latencyStatsInfo)
+	}
 	if s.cfg.Cluster != nil {
 		section("Cluster", func() []string { return []string{"cluster_enabled:1"} })
 	} else {

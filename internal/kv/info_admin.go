@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"runtime"
 	"sort"
 	"strconv"
@@ -360,4 +361,65 @@ func (s *Server) statsInfo() []string {
 		"client_output_buffer_limit_disconnections:" + i64(s.outputLimitCloses.Load()),
 		"gantry_timeout_disconnections:" + i64(s.timeoutCloses.Load()),
 	}
+}
+
+// latencyStatsInfo is INFO latencystats: for each command called since
+// the start or CONFIG RESETSTAT, the latency-tracking-info-percentiles of
+// its calls' durations, in µs with three decimals as Redis's. gantry's
+// histograms have power-of-two buckets (LATENCY HISTOGRAM): a percentile
+// is the upper end of the bucket it falls in, 2^b-1 µs (1 µs at least).
+func (s *Server) latencyStatsInfo() []string {
+	if p, ok := s.config["latency-tracking"]; ok && p.get(s) != "yes" {
+		return nil
+	}
+	var pcts []float64
+	if p, ok := s.config["latency-tracking-info-percentiles"]; ok {
+		for _, f := range strings.Fields(p.get(s)) {
+			if v, err := strconv.ParseFloat(f, 64); err == nil {
+				pcts = append(pcts, v)
+			}
+		}
+	}
+	var lines []string
+	add := func(name string, st *command.CallStats) {
+		var hist [command.HistBuckets]int64
+		var total int64
+		for i := range hist {
+			hist[i] = st.Hist[i].Load()
+			total += hist[i]
+		}
+		if total == 0 {
+			return
+		}
+		var b strings.Builder
+		b.WriteString("latency_percentiles_usec_" + name + ":")
+		for j, p := range pcts {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			target := int64(math.Ceil(p / 100 * float64(total)))
+			target = max(target, 1)
+			var cum int64
+			bucket := len(hist) - 1
+			for i, n := range hist {
+				if cum += n; cum >= target {
+					bucket = i
+					break
+				}
+			}
+			usec := max(int64(1)<<bucket-1, 1)
+			b.WriteString("p" + strconv.FormatFloat(p, 'f', -1, 64) + "=" + strconv.FormatInt(usec, 10) + ".000")
+		}
+		lines = append(lines, b.String())
+	}
+	for _, cmd := range s.cmds.Sorted() {
+		add(cmd.Name, &cmd.Stats)
+	}
+	s.adm.subMu.Lock()
+	for name, st := range s.adm.subStats {
+		add(name, st)
+	}
+	s.adm.subMu.Unlock()
+	sort.Strings(lines)
+	return lines
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantry-project/gantry/internal/kv/command"
 )
 
 // rawInfo sends INFO sections on a raw connection and returns the whole
@@ -246,7 +248,7 @@ func TestInfoInstantaneous(t *testing.T) {
 
 // infoSectionNames are the sections and field names of redis-server
 // 7.0.15's INFO everything on a primary without data, persistence or
-// replicas (Latencystats left out: see docs/kv.md).
+// replicas.
 var infoSectionNames = map[string]string{
 	"Server": "redis_version redis_git_sha1 redis_git_dirty redis_build_id redis_mode os arch_bits " +
 		"monotonic_clock multiplexing_api atomicvar_api gcc_version process_id process_supervised run_id " +
@@ -316,7 +318,7 @@ func TestInfoFieldNames(t *testing.T) {
 			fields[cur] = append(fields[cur], k)
 		}
 	}
-	wantOrder := "Server Clients Memory Persistence Stats Replication CPU Modules Commandstats Errorstats Cluster Keyspace"
+	wantOrder := "Server Clients Memory Persistence Stats Replication CPU Modules Commandstats Errorstats Latencystats Cluster Keyspace"
 	if got := strings.Join(order, " "); got != wantOrder {
 		t.Errorf("sections %s, want %s", got, wantOrder)
 	}
@@ -332,5 +334,54 @@ func TestInfoFieldNames(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// INFO latencystats reports latency-tracking-info-percentiles of each
+// command's calls from its power-of-two histogram: the upper end of the
+// bucket the percentile falls in; nothing while latency-tracking is no,
+// nothing for a command after CONFIG RESETSTAT.
+func TestInfoLatencyStats(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	st := &command.CallStats{}
+	st.Calls.Store(100)
+	st.Hist[1].Store(98) // 1 µs
+	st.Hist[5].Store(2)  // 16 to 31 µs
+	e.srv.adm.subMu.Lock()
+	e.srv.adm.subStats["test|sub"] = st
+	e.srv.adm.subMu.Unlock()
+	cases := []struct {
+		config []string // CONFIG SET arguments
+		want   string   // the line of test|sub, "" for none
+	}{
+		{nil, "latency_percentiles_usec_test|sub:p50=1.000,p99=31.000,p99.9=31.000"},
+		{[]string{"latency-tracking-info-percentiles", "0 98 98.5 100"},
+			"latency_percentiles_usec_test|sub:p0=1.000,p98=1.000,p98.5=31.000,p100=31.000"},
+		{[]string{"latency-tracking", "no"}, ""},
+	}
+	for _, tc := range cases {
+		if tc.config != nil {
+			args := []any{"config", "set"}
+			for _, a := range tc.config {
+				args = append(args, a)
+			}
+			if err := e.rdb.Do(ctx, args...).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		info, err := e.rdb.Info(ctx, "latencystats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := regexp.MustCompile(`(?m)^latency_percentiles_usec_test\|sub:.*$`).FindString(strings.ReplaceAll(info, "\r", ""))
+		if got != tc.want {
+			t.Errorf("after CONFIG SET %v: %q, want %q", tc.config, got, tc.want)
+		}
+	}
+	e.run([]step{{"config set latency-tracking yes", "OK"}, {"set a b", "OK"}, {"config resetstat", "OK"}})
+	info, _ := e.rdb.Info(ctx, "latencystats").Result()
+	if strings.Contains(info, "latency_percentiles_usec_set:") {
+		t.Errorf("INFO latencystats after CONFIG RESETSTAT:\n%s", info)
 	}
 }
