@@ -239,6 +239,13 @@ func TestInfoInstantaneous(t *testing.T) {
 	if err := e.rdb.Do(ctx, "config", "resetstat").Err(); err != nil {
 		t.Fatal(err)
 	}
+	m := &s.adm.metrics
+	m.mu.Lock()
+	cleared := m.ops == instMetric{} && m.netIn == instMetric{} && m.netOut == instMetric{}
+	m.mu.Unlock()
+	if !cleared {
+		t.Errorf("CONFIG RESETSTAT left the instantaneous samples")
+	}
 	s.sampleMetrics(1200)
 	info, _ = e.rdb.Info(ctx, "stats").Result()
 	if got := infoNum(info, "instantaneous_ops_per_sec"); got != 0 {
