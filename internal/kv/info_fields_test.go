@@ -55,7 +55,8 @@ func rawExchange(t *testing.T, r *rawConn, br *bufio.Reader, req, want string) {
 // The keyspace hits and misses move as redis-server 7.0.15's do (checked
 // against it command by command): a read's lookup of a present key is a
 // hit, of an absent one a miss; a write's lookup counts only when it reads
-// the value (GETSET, SET GET, a STORE's sources, COPY's source).
+// the value (GETSET, SET GET, a STORE's sources, COPY's source); a
+// script's commands count as the caller's.
 func TestInfoKeyspaceHits(t *testing.T) {
 	cases := []struct {
 		cmd          string
@@ -83,6 +84,9 @@ func TestInfoKeyspaceHits(t *testing.T) {
 		{"copy a c", 1, 0},
 		{"touch a nokey", 1, 1},
 		{"ping", 0, 0},
+		// a script's commands count as the client's (EVAL's arguments: the script)
+		{"eval redis.call('get','a');redis.call('get','nokey');return(1)", 1, 1},
+		{"eval redis.call('set','a','2');return(redis.call('exists','a'))", 1, 0},
 	}
 	for _, loops := range []int{0, -1} { // event loops, goroutines
 		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
@@ -96,6 +100,9 @@ func TestInfoKeyspaceHits(t *testing.T) {
 				args := []any{}
 				for _, a := range strings.Fields(tc.cmd) {
 					args = append(args, a)
+				}
+				if args[0] == "eval" {
+					args = append(args, "0")
 				}
 				_ = e.rdb.Do(ctx, args...).Err() // replies checked elsewhere
 				info, _ := e.rdb.Info(ctx, "stats").Result()
