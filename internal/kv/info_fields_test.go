@@ -83,6 +83,8 @@ func TestInfoKeyspaceHits(t *testing.T) {
 		{"zunionstore z 1 nokey", 0, 1},
 		{"copy a c", 1, 0},
 		{"touch a nokey", 1, 1},
+		{"object encoding a", 1, 0},
+		{"object idletime nokey", 0, 1},
 		{"ping", 0, 0},
 		// a script's commands count as the client's (EVAL's arguments: the script)
 		{"eval redis.call('get','a');redis.call('get','nokey');return(1)", 1, 1},
