@@ -74,6 +74,12 @@ type adminState struct {
 	activeExpireOff  atomic.Bool // DEBUG SET-ACTIVE-EXPIRE 0
 	cpuAtStart       [2]float64
 	quicklistPackedN atomic.Int64 // DEBUG QUICKLIST-PACKED-THRESHOLD, accepted only
+
+	io      ioStats     // INFO counters of the clients served by goroutines (iostats.go)
+	metrics instMetrics // instantaneous_* and used_memory_peak (iostats.go)
+
+	runIDOnce sync.Once
+	runID     string // INFO run_id
 }
 
 // containerCommands have subcommands with statistics of their own, as in
@@ -251,6 +257,8 @@ func (s *Server) resetStats() {
 	a.errMu.Unlock()
 	a.errTotal.Store(0)
 	s.lazy.ResetStats()
+	s.resetIO()
+	s.resetMetrics()
 }
 
 func (s *Server) slowlogAdd(c *Client, usec int64) {

@@ -155,6 +155,9 @@ type Client struct {
 	lastLookup *command.Command
 	// tally gathers the statistics of the batch's commands (tally.go)
 	tally callTally
+	// io are the counters of the client's event loop, nil while it is
+	// served by a goroutine (adminState.io then; iostats.go)
+	io *ioStats
 }
 
 // lookupCmd is s.cmds.Lookup with the last name looked up remembered:

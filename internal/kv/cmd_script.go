@@ -449,6 +449,9 @@ type scriptResult struct {
 	// errCounted: reply is an error the script's command replied,
 	// counted in the error statistics then
 	errCounted bool
+	// hits and misses: keyspace_hits and keyspace_misses of the
+	// script's commands
+	hits, misses int64
 }
 
 // noteScripts counts the cached scripts for INFO (with mu held).
@@ -766,6 +769,8 @@ func cloneArgs(a [][]byte) [][]byte {
 func (c *Client) finishScript(r scriptResult) {
 	c.W.B = append(c.W.B, r.reply...)
 	c.errCounted = r.errCounted && !c.InExec
+	c.Hits += r.hits
+	c.Misses += r.misses
 	if r.aofWait > c.aofWait {
 		c.aofWait = r.aofWait
 	}
@@ -941,6 +946,7 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	fake.W.Proto = 2
 	fake.W.B = fake.W.B[:0]
 	fake.nrec = 0
+	fake.Hits, fake.Misses = 0, 0
 	// the runner's caller and invocation serve one run at a time
 	caller := &r.caller
 	*caller = scriptCaller{s: s, r: r, run: run, who: j.who}
@@ -979,6 +985,10 @@ func (s *Server) runOnce(r *scriptRunner, j *scriptJob, sc *script.Script, all, 
 	}
 	res := scriptResult{reply: own.B, aofWait: fake.aofWait, errCounted: inv.ErrorCounted}
 	if stop != stopRestart {
+		// the keyspace hits and misses of the script's commands count
+		// with the caller's (finishScript); a run stopped to run again
+		// on a goroutine counts in that run
+		res.hits, res.misses = fake.Hits, fake.Misses
 		if j.fn != nil {
 			j.fn.Stats.Observe(monoNow() - run.start)
 		} else {

@@ -338,7 +338,7 @@ func cmdInfo(c *Client) {
 	}
 	all := len(want) == 0 || want["all"] || want["everything"] || want["default"]
 	var b strings.Builder
-	section := func(name string, lines ...string) {
+	section := func(name string, lines func() []string) {
 		if !all && !want[strings.ToLower(name)] {
 			return
 		}
@@ -346,79 +346,36 @@ func cmdInfo(c *Client) {
 			b.WriteString("\r\n")
 		}
 		b.WriteString("# " + name + "\r\n")
-		for _, l := range lines {
+		for _, l := range lines() {
 			b.WriteString(l + "\r\n")
 		}
 	}
 	now := s.clock.Now()
-	s.mu.Lock()
-	nclients := len(s.clients)
-	s.mu.Unlock()
 	var ms runtime.MemStats
 	if all || want["memory"] {
 		runtime.ReadMemStats(&ms)
 	}
-	up := int64(now.Sub(s.started).Seconds())
-	mode := "redis_mode:standalone"
-	if s.cfg.Cluster != nil {
-		mode = "redis_mode:cluster"
-	}
-	section("Server",
-		"redis_version:"+Version, "gantry:1", mode, "os:"+runtime.GOOS,
-		"arch_bits:64", "process_id:"+strconv.Itoa(pid()), "tcp_port:"+s.port(),
-		"uptime_in_seconds:"+strconv.FormatInt(up, 10), "uptime_in_days:"+strconv.FormatInt(up/86400, 10),
-		"hz:"+strconv.Itoa(s.cfg.ActiveExpireHz), "executable:gantry")
-	section("Clients", "connected_clients:"+strconv.Itoa(nclients), "blocked_clients:"+strconv.FormatInt(s.blocked.Load(), 10),
-		"maxclients:"+strconv.FormatInt(s.lim.maxClients.Load(), 10))
-	used, maxmem := s.usedMemory(), s.maxmemory.Load()
-	section("Memory", "used_memory:"+strconv.FormatInt(used, 10),
-		"used_memory_human:"+humanBytes(used),
-		"used_memory_startup:"+strconv.FormatInt(s.baseMem, 10),
-		"used_memory_dataset:"+strconv.FormatInt(used-s.baseMem, 10),
-		"used_memory_rss:"+strconv.FormatUint(ms.Sys, 10),
-		"mem_clients_normal:"+strconv.FormatInt(s.cev.total.Load(), 10),
-		"maxmemory:"+strconv.FormatInt(maxmem, 10), "maxmemory_human:"+humanBytes(maxmem),
-		"maxmemory_policy:"+s.ks.Policy().String(),
-		"lazyfree_pending_objects:"+strconv.FormatInt(s.lazy.Pending(), 10),
-		"used_memory_scripts_eval:"+strconv.FormatInt(s.script.scriptsMem.Load(), 10),
-		"number_of_cached_scripts:"+strconv.FormatInt(s.script.nScripts.Load(), 10),
-		"number_of_functions:"+strconv.FormatInt(s.script.funcCount.Load(), 10),
-		"number_of_libraries:"+strconv.FormatInt(s.script.libCount.Load(), 10),
-		"gantry_heap_alloc:"+strconv.FormatUint(ms.HeapAlloc, 10),
-		"mem_allocator:go")
-	p := []string{"loading:0", "rdb_changes_since_last_save:" + strconv.FormatInt(s.dirty.Load(), 10),
-		"rdb_last_save_time:" + strconv.FormatInt(s.lastSave.Load(), 10)}
-	if s.aof != nil {
-		p = append(p, s.aof.Info()...)
-	} else {
-		p = append(p, "rdb_bgsave_in_progress:0", "aof_enabled:0", "aof_rewrite_in_progress:0")
-	}
-	section("Persistence", p...)
-	section("Stats", "total_connections_received:"+strconv.FormatInt(s.totalConns.Load(), 10),
-		"total_commands_processed:"+strconv.FormatInt(s.totalCommands.Load(), 10),
-		"total_error_replies:"+strconv.FormatInt(s.adm.errTotal.Load(), 10),
-		"lazyfreed_objects:"+strconv.FormatInt(s.lazy.Freed(), 10),
-		"migrate_cached_sockets:"+strconv.Itoa(s.migrations.cached()),
-		"rejected_connections:"+strconv.FormatInt(s.rejectedConns.Load(), 10),
-		"expired_keys:"+strconv.FormatInt(s.expiredKeys.Load(), 10),
-		"evicted_keys:"+strconv.FormatInt(s.evictedKeys.Load(), 10),
-		"evicted_clients:"+strconv.FormatInt(s.cev.evicted.Load(), 10),
-		"gantry_oom_rejected_commands:"+strconv.FormatInt(s.oomRejected.Load(), 10),
-		"client_query_buffer_limit_disconnections:"+strconv.FormatInt(s.queryLimitCloses.Load(), 10),
-		"client_output_buffer_limit_disconnections:"+strconv.FormatInt(s.outputLimitCloses.Load(), 10),
-		"gantry_timeout_disconnections:"+strconv.FormatInt(s.timeoutCloses.Load(), 10))
-	section("Replication", s.replInfo()...)
-	section("CPU", s.cpuInfo()...)
+	section("Server", func() []string { return s.serverInfo(now) })
+	section("Clients", s.clientsInfo)
+	section("Memory", func() []string { return s.memoryInfo(&ms) })
+	section("Persistence", s.persistenceInfo)
+	section("Stats", s.statsInfo)
+	section("Replication", s.replInfo)
+	section("CPU", s.cpuInfo)
+	section("Modules", func() []string { return nil })
 	if full := want["all"] || want["everything"]; full || want["commandstats"] {
-		section("Commandstats", s.commandStatsInfo()...)
+		section("Commandstats", s.commandStatsInfo)
 	}
-	section("Errorstats", s.errorStatsInfo()...)
+	section("Errorstats", s.errorStatsInfo)
+	if full := want["all"] || want["everything"]; full || want["latencystats"] {
+		section("Latencystats", s.latencyStatsInfo)
+	}
 	if s.cfg.Cluster != nil {
-		section("Cluster", "cluster_enabled:1")
+		section("Cluster", func() []string { return []string{"cluster_enabled:1"} })
 	} else {
-		section("Cluster", "cluster_enabled:0")
+		section("Cluster", func() []string { return []string{"cluster_enabled:0"} })
 	}
-	section("Keyspace", s.keyspaceInfo()...)
+	section("Keyspace", s.keyspaceInfo)
 	c.W.Verbatim(b.String())
 }
 

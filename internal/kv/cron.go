@@ -38,6 +38,7 @@ func (s *Server) cronLoop() {
 		for _, l := range s.loops {
 			l.requestCron()
 		}
+		s.sampleMetrics(s.nowMs())
 		if s.maxmemory.Load() > 0 {
 			s.evictInBackground()
 		}

@@ -88,6 +88,8 @@ type eventLoop struct {
 	ops   []uring.Op
 	// batchReads and batchWrites count the batches (tests, measurements)
 	batchReads, batchWrites atomic.Int64
+	// io are the INFO counters of the loop's clients (iostats.go)
+	io ioStats
 }
 
 // loopHooks are a test's looks at a loop, on the loop's goroutine.
@@ -518,6 +520,7 @@ func (l *eventLoop) drainWake() bool {
 		}
 		l.setClient(c)
 		c.setMailLoop(l)
+		c.io = &l.io
 	}
 	return true
 }
@@ -533,6 +536,7 @@ func (l *eventLoop) readClient(c *Client) {
 
 // readDone runs what a read of n bytes (or err) brought.
 func (l *eventLoop) readDone(c *Client, n int, err error) {
+	l.io.reads.Add(1)
 	if n <= 0 {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
 			c.noteQuery() // prepareRead may have changed the buffer
@@ -542,6 +546,7 @@ func (l *eventLoop) readDone(c *Client, n int, err error) {
 		return
 	}
 	c.rend += n
+	l.io.netIn.Add(int64(n))
 	c.notePeak()
 	l.runClient(c)
 }
@@ -743,8 +748,10 @@ func (l *eventLoop) writeOut(c *Client) {
 // wrote takes the result of a write of c's replies; false means stop
 // writing: the socket is full (the loop waits for EPOLLOUT) or c is closed.
 func (l *eventLoop) wrote(c *Client, n int, err error) bool {
+	l.io.writes.Add(1)
 	if n > 0 {
 		c.wpos += n
+		l.io.netOut.Add(int64(n))
 		if c.waitingOut { // a slow reader is not idle
 			c.lastIO = l.s.nowMs()
 		}
@@ -786,6 +793,7 @@ func (l *eventLoop) detachClient(c *Client) {
 	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
 	l.clients[c.fd] = nil
 	c.setMailLoop(nil)
+	c.io = nil
 	s := l.s
 	s.mu.Lock()
 	if s.closed {

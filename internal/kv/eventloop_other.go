@@ -4,7 +4,7 @@ package kv
 
 import "net"
 
-type eventLoop struct{}
+type eventLoop struct{ io ioStats }
 
 func (l *eventLoop) add(c *Client) {}
 

@@ -811,6 +811,7 @@ func (c *Client) serve() {
 		}
 		n, err := c.nc.Read(c.rbuf[c.rend:])
 		c.rend += n
+		c.srv.adm.io.noteRead(n)
 		if err != nil && n == 0 {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -855,7 +856,8 @@ func (c *Client) flush() error {
 		_ = c.nc.SetWriteDeadline(time.Time{})
 		c.wdeadline = false
 	}
-	_, err := c.nc.Write(c.W.B[c.wpos:])
+	n, err := c.nc.Write(c.W.B[c.wpos:])
+	c.srv.adm.io.noteWrite(n)
 	c.wpos = 0
 	if cap(c.W.B) > keptBufSize {
 		c.srv.released.Add(int64(cap(c.W.B)))

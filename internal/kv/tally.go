@@ -56,6 +56,7 @@ func (c *Client) flushTally() {
 	}
 	t.flushStats()
 	t.stats = nil
+	c.flushKeyspaceStats()
 }
 
 // flushStats adds the tallied calls to their command's statistics.

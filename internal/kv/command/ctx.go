@@ -53,6 +53,12 @@ type Ctx struct {
 	// Conn is the connection the command came from (the server's client),
 	// nil while a log is replayed.
 	Conn any
+	// Hits and Misses count the keys the command's reads found and did
+	// not find (INFO keyspace_hits and keyspace_misses); the server adds
+	// them to its statistics and zeroes them.
+	Hits, Misses int64
+	// reading: the command, a write, reads the key it looks up (readKey)
+	reading bool
 
 	custom bool   // the handler wrote its own log records
 	rec    []byte // log records of the command

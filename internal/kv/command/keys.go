@@ -483,7 +483,7 @@ func cmdCopy(c *Ctx) {
 		copyToDB(c, c.DBs[target], target, src, dst, replace)
 		return
 	}
-	e := c.Lookup(src)
+	e := c.readKey(src)
 	if e == nil {
 		c.W.Int(0)
 		return
@@ -582,6 +582,12 @@ func cmdObject(c *Ctx) {
 		return
 	}
 	e := c.KS.PeekLocked(c.Args[2], c.Now) // OBJECT is not an access
+	// but a read for the statistics, as Redis's lookupKeyReadWithFlags
+	if e != nil {
+		c.Hits++
+	} else {
+		c.Misses++
+	}
 	if e == nil {
 		c.W.Null()
 		return

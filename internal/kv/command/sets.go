@@ -231,13 +231,16 @@ func cmdSMove(c *Ctx) {
 // replying WRONGTYPE.
 func (c *Ctx) setOp(op string, keys [][]byte) (map[string]struct{}, bool) {
 	sets := make([]*keyspace.Set, len(keys))
+	c.reading = true // a STORE's sources count as reads
 	for i, k := range keys {
 		s, ok := c.lookupSet(k)
 		if !ok {
+			c.reading = false
 			return nil, false
 		}
 		sets[i] = s
 	}
+	c.reading = false
 	out := make(map[string]struct{})
 	switch op {
 	case "sinter":

@@ -242,7 +242,7 @@ func (c *Ctx) sortGeneric(readonly bool) {
 		}
 	}
 	defer release()
-	e := c.Lookup(c.Args[1])
+	e := c.readKey(c.Args[1])
 	var list *keyspace.List
 	var set *keyspace.Set
 	var zset *keyspace.ZSet

@@ -26,8 +26,19 @@ var (
 )
 
 // Lookup returns the live entry of key (nil if absent); its shard is locked.
+// The lookups of a command that does not write count as keyspace hits or
+// misses, as Redis's lookupKeyRead does, and those of a write command
+// reading a key it does not write (GETSET, a STORE's sources: readKey).
 func (c *Ctx) Lookup(key []byte) *keyspace.Entry {
-	return c.KS.LookupSlotLocked(key, c.SlotOf(key), c.Now)
+	e := c.KS.LookupSlotLocked(key, c.SlotOf(key), c.Now)
+	if cmd := c.Cmd; cmd != nil && (cmd.Mask&Write == 0 || c.reading) {
+		if e != nil {
+			c.Hits++
+		} else {
+			c.Misses++
+		}
+	}
+	return e
 }
 
 // LookupAs returns the value of key if it is of type t (nil if the key
@@ -43,6 +54,15 @@ func LookupAs[T any](c *Ctx, t *keyspace.Type[T], key []byte) (v *T, ok bool) {
 		return nil, false
 	}
 	return v, true
+}
+
+// readKey is Lookup of a key a write command reads (Redis's
+// lookupKeyRead): it counts as a keyspace hit or miss.
+func (c *Ctx) readKey(key []byte) *keyspace.Entry {
+	c.reading = true
+	e := c.Lookup(key)
+	c.reading = false
+	return e
 }
 
 // lookupString returns the string entry of key (nil if absent); ok is false
@@ -132,7 +152,9 @@ func cmdSet(c *Ctx) {
 }
 
 func (c *Ctx) setGeneric(key, val []byte, nx, xx, get, keepttl, hasExp bool, exp int64) {
+	c.reading = get // SET ... GET reads the old value
 	e := c.Lookup(key)
+	c.reading = false
 	if get && e != nil && !e.IsString() {
 		c.W.Error(ErrWrongType)
 		return
@@ -249,7 +271,9 @@ func cmdMSet(c *Ctx) {
 }
 
 func cmdGetSet(c *Ctx) {
+	c.reading = true
 	e, ok := c.lookupString(c.Args[1])
+	c.reading = false
 	if !ok {
 		return
 	}
@@ -264,7 +288,9 @@ func cmdGetSet(c *Ctx) {
 }
 
 func cmdGetDel(c *Ctx) {
+	c.reading = true
 	e, ok := c.lookupString(c.Args[1])
+	c.reading = false
 	if !ok {
 		return
 	}
@@ -300,7 +326,9 @@ func cmdGetEx(c *Ctx) {
 			return
 		}
 	}
+	c.reading = true
 	e, ok := c.lookupString(key)
+	c.reading = false
 	if !ok {
 		return
 	}

@@ -147,7 +147,7 @@ func (in zsetInput) each(fn func(m string, score float64)) {
 func (c *Ctx) zsetInputs(keys [][]byte) ([]zsetInput, bool) {
 	ins := make([]zsetInput, len(keys))
 	for i, k := range keys {
-		e := c.Lookup(k)
+		e := c.readKey(k)
 		if e == nil {
 			continue
 		}

@@ -1,0 +1,178 @@
+package kv
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// ioStats are the keyspace and network counters of INFO's Stats section
+// (keyspace_hits, keyspace_misses, total_net_input_bytes,
+// total_net_output_bytes, total_reads_processed, total_writes_processed)
+// for the clients of one event loop, or for the clients served by
+// goroutines (adminState.io). Only the loop's goroutine adds to a loop's
+// counters, so their cache line stays on the loop's core: no command adds
+// to a counter another loop adds to. INFO sums them (ioTotals); CONFIG
+// RESETSTAT zeroes them. A client adds its keyspace hits and misses once
+// per batch of commands (flushTally), the bytes once per read and write.
+type ioStats struct {
+	hits, misses  atomic.Int64
+	netIn, netOut atomic.Int64
+	reads, writes atomic.Int64
+	_             [128 - 6*8]byte // a cache line (two, with the prefetcher) of its own
+}
+
+// noteRead and noteWrite count a read or write of n bytes by a client
+// served by a goroutine.
+func (st *ioStats) noteRead(n int) {
+	st.reads.Add(1)
+	st.netIn.Add(int64(n))
+}
+
+func (st *ioStats) noteWrite(n int) {
+	st.writes.Add(1)
+	st.netOut.Add(int64(n))
+}
+
+// ioSums are the sums of the ioStats of the server.
+type ioSums struct {
+	hits, misses, netIn, netOut, reads, writes int64
+}
+
+func (st *ioStats) addTo(t *ioSums) {
+	t.hits += st.hits.Load()
+	t.misses += st.misses.Load()
+	t.netIn += st.netIn.Load()
+	t.netOut += st.netOut.Load()
+	t.reads += st.reads.Load()
+	t.writes += st.writes.Load()
+}
+
+func (st *ioStats) reset() {
+	st.hits.Store(0)
+	st.misses.Store(0)
+	st.netIn.Store(0)
+	st.netOut.Store(0)
+	st.reads.Store(0)
+	st.writes.Store(0)
+}
+
+// ioTotals sums the counters of every loop and of the goroutines' clients.
+func (s *Server) ioTotals() ioSums {
+	var t ioSums
+	s.adm.io.addTo(&t)
+	for _, l := range s.loops {
+		l.io.addTo(&t)
+	}
+	return t
+}
+
+// resetIO zeroes the counters (CONFIG RESETSTAT).
+func (s *Server) resetIO() {
+	s.adm.io.reset()
+	for _, l := range s.loops {
+		l.io.reset()
+	}
+}
+
+// flushKeyspaceStats adds the keyspace hits and misses the client's
+// commands counted (command.Ctx.Lookup) to its loop's counters.
+func (c *Client) flushKeyspaceStats() {
+	if c.Hits|c.Misses == 0 {
+		return
+	}
+	st := c.io
+	if st == nil {
+		st = &c.srv.adm.io
+	}
+	if c.Hits != 0 {
+		st.hits.Add(c.Hits)
+		c.Hits = 0
+	}
+	if c.Misses != 0 {
+		st.misses.Add(c.Misses)
+		c.Misses = 0
+	}
+}
+
+// metricSamples is how many samples an instantaneous metric averages
+// (Redis's STATS_METRIC_SAMPLES), taken every cronPeriod.
+const metricSamples = 16
+
+// instMetric is one of INFO's instantaneous_* figures: the rate of a
+// counter over the last metricSamples samples, as Redis's
+// trackInstantaneousMetric computes it.
+type instMetric struct {
+	lastMs, lastCount int64
+	samples           [metricSamples]int64
+	idx               int
+}
+
+// sample adds the rate (per second) of count since the last sample.
+func (m *instMetric) sample(nowMs, count int64) {
+	if m.lastMs != 0 {
+		dt := nowMs - m.lastMs
+		rate := int64(0)
+		if dt > 0 {
+			rate = (count - m.lastCount) * 1000 / dt
+		}
+		m.samples[m.idx] = rate
+		m.idx = (m.idx + 1) % metricSamples
+	}
+	m.lastMs, m.lastCount = nowMs, count
+}
+
+// value is the mean of the samples.
+func (m *instMetric) value() int64 {
+	var sum int64
+	for _, v := range m.samples {
+		sum += v
+	}
+	return sum / metricSamples
+}
+
+// instMetrics are the instantaneous_* figures of INFO, sampled by the
+// server's cron (sampleMetrics).
+type instMetrics struct {
+	mu                 sync.Mutex
+	ops, netIn, netOut instMetric
+	peakMem            int64 // used_memory_peak
+}
+
+// sampleMetrics takes a sample of the instantaneous metrics at nowMs
+// (the server's cron, every cronPeriod) and updates used_memory_peak.
+func (s *Server) sampleMetrics(nowMs int64) {
+	t := s.ioTotals()
+	ops := s.totalCommands.Load()
+	used := s.usedMemory()
+	m := &s.adm.metrics
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ops.sample(nowMs, ops)
+	m.netIn.sample(nowMs, t.netIn)
+	m.netOut.sample(nowMs, t.netOut)
+	if used > m.peakMem {
+		m.peakMem = used
+	}
+}
+
+// notePeakMemory raises used_memory_peak to the memory used now (INFO
+// reads it, as Redis updates its peak when it reports).
+func (s *Server) notePeakMemory(used int64) int64 {
+	m := &s.adm.metrics
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if used > m.peakMem {
+		m.peakMem = used
+	}
+	return m.peakMem
+}
+
+// resetMetrics clears the samples and the peak (CONFIG RESETSTAT, as
+// Redis's resetServerStats).
+func (s *Server) resetMetrics() {
+	m := &s.adm.metrics
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ops, m.netIn, m.netOut = instMetric{}, instMetric{}, instMetric{}
+	m.peakMem = 0
+}
