@@ -159,18 +159,9 @@ func strtod(s string) (float64, int) {
 		}
 		mant := rest[:j]
 		exp := "p0"
-		if j < len(rest) && lower(rest[j]) == 'p' {
-			k := j + 1
-			if k < len(rest) && (rest[k] == '+' || rest[k] == '-') {
-				k++
-			}
-			if k < len(rest) && isDigit(rest[k]) {
-				for k < len(rest) && isDigit(rest[k]) {
-					k++
-				}
-				exp = rest[j:k]
-				j = k
-			}
+		if k := exponentEnd(rest, j, 'p'); k > j {
+			exp = rest[j:k]
+			j = k
 		}
 		f, err := strconv.ParseFloat(mant+exp, 64)
 		if err != nil && !isRange(err) {
@@ -194,23 +185,32 @@ func strtod(s string) (float64, int) {
 	if digits == 0 {
 		return 0, 0
 	}
-	if j < len(rest) && lower(rest[j]) == 'e' {
-		k := j + 1
-		if k < len(rest) && (rest[k] == '+' || rest[k] == '-') {
-			k++
-		}
-		if k < len(rest) && isDigit(rest[k]) {
-			for k < len(rest) && isDigit(rest[k]) {
-				k++
-			}
-			j = k
-		}
-	}
+	j = exponentEnd(rest, j, 'e')
 	f, err := strconv.ParseFloat(rest[:j], 64)
 	if err != nil && !isRange(err) {
 		return 0, 0
 	}
 	return sign(f), i + j
+}
+
+// exponentEnd is the end of the exponent at s[j:] ('e' or 'p', either
+// case, an optional sign, digits), or j when there is none: strtod takes
+// a marker without digits as the end of the number.
+func exponentEnd(s string, j int, marker byte) int {
+	if j >= len(s) || lower(s[j]) != marker {
+		return j
+	}
+	k := j + 1
+	if k < len(s) && (s[k] == '+' || s[k] == '-') {
+		k++
+	}
+	if k >= len(s) || !isDigit(s[k]) {
+		return j
+	}
+	for k < len(s) && isDigit(s[k]) {
+		k++
+	}
+	return k
 }
 
 func isRange(err error) bool { return errors.Is(err, strconv.ErrRange) }
