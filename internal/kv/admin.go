@@ -572,16 +572,17 @@ func (s *Server) latencyDoctor(events []string) string {
 }
 
 // latencyHistogram is LATENCY HISTOGRAM [command ...]: per command, its
-// calls and the cumulative counts by power-of-two microsecond bucket.
+// calls and the cumulative counts of its latency histogram at Redis's
+// power-of-two levels (command.Latency.LogBuckets).
 func (s *Server) latencyHistogram(c *Client) {
 	type entry struct {
 		name string
-		st   *command.CallStats
+		lat  *command.Latency
 	}
 	var list []entry
 	add := func(name string, st *command.CallStats) {
-		if st.Calls.Load() > 0 {
-			list = append(list, entry{name, st})
+		if l := st.Latency(); l != nil {
+			list = append(list, entry{name, l})
 		}
 	}
 	subs := func(prefix string) {
@@ -634,16 +635,9 @@ func (s *Server) latencyHistogram(c *Client) {
 		c.W.BulkString(e.name)
 		c.W.Map(2)
 		c.W.BulkString("calls")
-		c.W.Int(e.st.Calls.Load())
+		c.W.Int(e.lat.Total())
 		c.W.BulkString("histogram_usec")
-		var buckets [][2]int64
-		var cum int64
-		for i := range e.st.Hist {
-			if n := e.st.Hist[i].Load(); n > 0 {
-				cum += n
-				buckets = append(buckets, [2]int64{int64(1) << i, cum})
-			}
-		}
+		buckets := e.lat.LogBuckets()
 		c.W.Map(len(buckets))
 		for _, b := range buckets {
 			c.W.Int(b[0])

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"runtime"
 	"sort"
 	"strconv"
@@ -150,16 +149,13 @@ func (s *Server) serverInfo(now time.Time) []string {
 
 // clientsInfo is INFO's Clients section. client_recent_max_input_buffer
 // and client_recent_max_output_buffer are the largest read buffer and
-// unsent replies among the connected clients, as of their last batch.
+// unsent replies the cron saw among the clients in about the last 8
+// seconds (clientPeaks).
 func (s *Server) clientsInfo() []string {
-	var maxIn, maxOut int64
 	s.mu.Lock()
 	n := len(s.clients)
-	for _, c := range s.clients {
-		maxIn = max(maxIn, c.shared.qbufSize.Load())
-		maxOut = max(maxOut, c.shared.omem.Load())
-	}
 	s.mu.Unlock()
+	maxIn, maxOut := s.recentBuffers()
 	return []string{
 		"connected_clients:" + strconv.Itoa(n), "cluster_connections:0",
 		"maxclients:" + i64(s.lim.maxClients.Load()),
@@ -331,7 +327,7 @@ func (s *Server) statsInfo() []string {
 		"rejected_connections:" + i64(s.rejectedConns.Load()),
 		"sync_full:" + orZero(repl["gantry_full_syncs"]),
 		"sync_partial_ok:" + orZero(repl["gantry_partial_syncs"]),
-		"sync_partial_err:0",
+		"sync_partial_err:" + orZero(repl["gantry_partial_sync_errors"]),
 		"expired_keys:" + i64(s.expiredKeys.Load()),
 		"expired_stale_perc:0.00", "expired_time_cap_reached_count:0",
 		"expire_cycle_cpu_milliseconds:0",
@@ -365,9 +361,8 @@ func (s *Server) statsInfo() []string {
 
 // latencyStatsInfo is INFO latencystats: for each command called since
 // the start or CONFIG RESETSTAT, the latency-tracking-info-percentiles of
-// its calls' durations, in µs with three decimals as Redis's. gantry's
-// histograms have power-of-two buckets (LATENCY HISTOGRAM): a percentile
-// is the upper end of the bucket it falls in, 2^b-1 µs (1 µs at least).
+// its calls' durations, in µs with three decimals, from the command's
+// HDR histogram as Redis's (command.Latency.Percentile).
 func (s *Server) latencyStatsInfo() []string {
 	if p, ok := s.config["latency-tracking"]; ok && p.get(s) != "yes" {
 		return nil
@@ -382,35 +377,21 @@ func (s *Server) latencyStatsInfo() []string {
 	}
 	var lines []string
 	add := func(name string, st *command.CallStats) {
-		var hist [command.HistBuckets]int64
-		var total int64
-		for i := range hist {
-			hist[i] = st.Hist[i].Load()
-			total += hist[i]
-		}
-		if total == 0 {
+		l := st.Latency()
+		if l == nil {
 			return
 		}
-		var b strings.Builder
-		b.WriteString("latency_percentiles_usec_" + name + ":")
+		b := []byte("latency_percentiles_usec_" + name + ":")
 		for j, p := range pcts {
 			if j > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			target := int64(math.Ceil(p / 100 * float64(total)))
-			target = max(target, 1)
-			var cum int64
-			bucket := len(hist) - 1
-			for i, n := range hist {
-				if cum += n; cum >= target {
-					bucket = i
-					break
-				}
-			}
-			usec := max(int64(1)<<bucket-1, 1)
-			b.WriteString("p" + strconv.FormatFloat(p, 'f', -1, 64) + "=" + strconv.FormatInt(usec, 10) + ".000")
+			b = append(b, 'p')
+			b = append(b, percentileName(p)...)
+			b = append(b, '=')
+			b = strconv.AppendFloat(b, float64(l.Percentile(p))/1000, 'f', 3, 64)
 		}
-		lines = append(lines, b.String())
+		lines = append(lines, string(b))
 	}
 	for _, cmd := range s.cmds.Sorted() {
 		add(cmd.Name, &cmd.Stats)
@@ -422,4 +403,12 @@ func (s *Server) latencyStatsInfo() []string {
 	s.adm.subMu.Unlock()
 	sort.Strings(lines)
 	return lines
+}
+
+// percentileName is a percentile as Redis names it in INFO latencystats:
+// "%f" without its trailing zeros and point (99.9, 50).
+func percentileName(p float64) string {
+	s := strconv.FormatFloat(p, 'f', 6, 64)
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
 }

@@ -354,16 +354,17 @@ func TestInfoFieldNames(t *testing.T) {
 }
 
 // INFO latencystats reports latency-tracking-info-percentiles of each
-// command's calls from its power-of-two histogram: the upper end of the
-// bucket the percentile falls in; nothing while latency-tracking is no,
-// nothing for a command after CONFIG RESETSTAT.
+// command's calls from its HDR histogram, as redis-server: the highest
+// value equivalent to the call the percentile falls on (the lowest for
+// p0); nothing while latency-tracking is no, nothing for a command after
+// CONFIG RESETSTAT.
 func TestInfoLatencyStats(t *testing.T) {
 	e := startServer(t, nil)
 	ctx := context.Background()
 	st := &command.CallStats{}
-	st.Calls.Store(100)
-	st.Hist[1].Store(98) // 1 µs
-	st.Hist[5].Store(2)  // 16 to 31 µs
+	for i := range 100 {
+		st.Record(map[bool]int64{true: 1, false: 20}[i < 98]) // 98 calls of 1 µs, 2 of 20
+	}
 	e.srv.adm.subMu.Lock()
 	e.srv.adm.subStats["test|sub"] = st
 	e.srv.adm.subMu.Unlock()
@@ -371,9 +372,9 @@ func TestInfoLatencyStats(t *testing.T) {
 		config []string // CONFIG SET arguments
 		want   string   // the line of test|sub, "" for none
 	}{
-		{nil, "latency_percentiles_usec_test|sub:p50=1.000,p99=31.000,p99.9=31.000"},
+		{nil, "latency_percentiles_usec_test|sub:p50=1.003,p99=20.095,p99.9=20.095"},
 		{[]string{"latency-tracking-info-percentiles", "0 98 98.5 100"},
-			"latency_percentiles_usec_test|sub:p0=1.000,p98=1.000,p98.5=31.000,p100=31.000"},
+			"latency_percentiles_usec_test|sub:p0=1.000,p98=1.003,p98.5=20.095,p100=20.095"},
 		{[]string{"latency-tracking", "no"}, ""},
 	}
 	for _, tc := range cases {
@@ -399,5 +400,47 @@ func TestInfoLatencyStats(t *testing.T) {
 	info, _ := e.rdb.Info(ctx, "latencystats").Result()
 	if strings.Contains(info, "latency_percentiles_usec_set:") {
 		t.Errorf("INFO latencystats after CONFIG RESETSTAT:\n%s", info)
+	}
+}
+
+// The latency of calls of known durations, reported by INFO latencystats
+// and LATENCY HISTOGRAM as redis-server 7.0.15 reported them for DEBUG
+// SLEEPs of 672, 1146 and 2000 µs and one over a second (recorded as 1 s):
+// percentiles with HdrHistogram's 2 significant figures (not the top of a
+// power-of-two bucket), and the histogram's levels at the highest value
+// equivalent to each power of two from 1024 ns (1056, 2113 ... µs).
+func TestLatencyHDR(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	st := &e.srv.cmds.Lookup([]byte("echo")).Stats
+	for _, usec := range []int64{672, 1146, 2000, 1_100_000} {
+		st.Record(usec)
+	}
+	cases := []struct {
+		pcts string
+		want string
+	}{
+		{"0 50 99 99.9 100", "latency_percentiles_usec_echo:p0=671.744,p50=1146.879,p99=1002438.655,p99.9=1002438.655,p100=1002438.655"},
+		{"25 25.5 74.99", "latency_percentiles_usec_echo:p25=675.839,p25.5=675.839,p74.99=2007.039"},
+	}
+	for _, tc := range cases {
+		if err := e.rdb.ConfigSet(ctx, "latency-tracking-info-percentiles", tc.pcts).Err(); err != nil {
+			t.Fatal(err)
+		}
+		info, err := e.rdb.Info(ctx, "latencystats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := regexp.MustCompile(`(?m)^latency_percentiles_usec_echo:.*$`).FindString(strings.ReplaceAll(info, "\r", ""))
+		if got != tc.want {
+			t.Errorf("percentiles %q: %q, want %q", tc.pcts, got, tc.want)
+		}
+	}
+	h, err := e.rdb.Do(ctx, "latency", "histogram", "echo").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(h), "[echo [calls 4 histogram_usec [1056 1 2113 3 1073741 4]]]"; got != want {
+		t.Errorf("LATENCY HISTOGRAM echo: %s, want %s", got, want)
 	}
 }

@@ -136,17 +136,75 @@ type instMetrics struct {
 	mu                 sync.Mutex
 	ops, netIn, netOut instMetric
 	peakMem            int64 // used_memory_peak
+	clientPeaks        clientPeaks
 }
 
-// sampleMetrics takes a sample of the instantaneous metrics at nowMs
-// (the server's cron, every cronPeriod) and updates used_memory_peak.
+// peakSlots is how many one-second slots client_recent_max_input_buffer
+// and client_recent_max_output_buffer cover (Redis's
+// CLIENTS_PEAK_MEM_USAGE_SLOTS).
+const peakSlots = 8
+
+// clientPeaks are the biggest client buffers seen in each of the last
+// peakSlots seconds, as Redis's ClientsPeakMemInput/Output: the slot of a
+// second is its Unix time modulo peakSlots, the next slot is cleared at
+// each sample, so INFO reports the largest of about the last 8 seconds.
+// A second without samples (a stalled cron) leaves its slot as it was, as
+// in Redis. CONFIG RESETSTAT keeps them, as Redis's.
+type clientPeaks struct {
+	in, out [peakSlots]int64
+}
+
+// note records buffers of in and out bytes seen at Unix second sec.
+func (p *clientPeaks) note(sec, in, out int64) {
+	slot := sec % peakSlots
+	next := (slot + 1) % peakSlots
+	p.in[next], p.out[next] = 0, 0
+	p.in[slot] = max(p.in[slot], in)
+	p.out[slot] = max(p.out[slot], out)
+}
+
+// recent is the biggest input and output buffers of the slots.
+func (p *clientPeaks) recent() (in, out int64) {
+	for i := range p.in {
+		in = max(in, p.in[i])
+		out = max(out, p.out[i])
+	}
+	return in, out
+}
+
+// biggestBuffers is the largest read buffer and the most unsent reply
+// bytes among the connected clients, as of their last batch.
+func (s *Server) biggestBuffers() (in, out int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.clients {
+		in = max(in, c.shared.qbufSize.Load())
+		out = max(out, c.shared.omem.Load())
+	}
+	return in, out
+}
+
+// recentBuffers is INFO's client_recent_max_input_buffer and
+// client_recent_max_output_buffer.
+func (s *Server) recentBuffers() (in, out int64) {
+	m := &s.adm.metrics
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.clientPeaks.recent()
+}
+
+// sampleMetrics takes a sample of the instantaneous metrics and of the
+// clients' biggest buffers at nowMs (the server's cron, every cronPeriod)
+// and updates used_memory_peak.
 func (s *Server) sampleMetrics(nowMs int64) {
 	t := s.ioTotals()
 	ops := s.totalCommands.Load()
 	used := s.usedMemory()
+	in, out := s.biggestBuffers()
 	m := &s.adm.metrics
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.clientPeaks.note(nowMs/1000, in, out)
 	m.ops.sample(nowMs, ops)
 	m.netIn.sample(nowMs, t.netIn)
 	m.netOut.sample(nowMs, t.netOut)

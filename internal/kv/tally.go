@@ -21,12 +21,16 @@ type callTally struct {
 	// stats is the command whose calls, usec and hist are tallied
 	stats       *command.CallStats
 	calls, usec int64
-	hist        [command.HistBuckets]int32
-	used        uint32 // bit i set: hist[i] > 0
+	hist        [tallyUsec]int32 // calls by duration in µs, under tallyUsec
+	used        uint32           // bit i set: hist[i] > 0
 }
 
-// The buckets' bits fit in used (a constant overflow otherwise).
-const _ = uint32(1) << (command.HistBuckets - 1)
+// tallyUsec bounds the durations tallied (in µs): a longer call adds to its
+// command's latency histogram at once, a cost small beside its own.
+const tallyUsec = 32
+
+// The durations' bits fit in used (a constant overflow otherwise).
+const _ = uint32(1) << (tallyUsec - 1)
 
 // tallyCall tallies one call of the command of st that took usec microseconds.
 func (c *Client) tallyCall(st *command.CallStats, usec int64) {
@@ -39,12 +43,12 @@ func (c *Client) tallyCall(st *command.CallStats, usec int64) {
 	}
 	t.calls++
 	t.usec += usec
-	b := bits.Len64(uint64(usec))
-	if b >= command.HistBuckets {
-		b = command.HistBuckets - 1
+	if uint64(usec) < tallyUsec {
+		t.hist[usec]++
+		t.used |= 1 << usec
+	} else {
+		st.AddLatency(command.UsecIndex(usec), 1)
 	}
-	t.hist[b]++
-	t.used |= 1 << b
 }
 
 // flushTally adds the tally to the server's statistics and empties it.
@@ -66,7 +70,7 @@ func (t *callTally) flushStats() {
 		st.Usec.Add(t.usec)
 		for m := t.used; m != 0; m &= m - 1 {
 			i := bits.TrailingZeros32(m)
-			st.Hist[i].Add(int64(t.hist[i]))
+			st.AddLatency(command.UsecIndex(int64(i)), int64(t.hist[i]))
 			t.hist[i] = 0
 		}
 		t.calls, t.usec, t.used = 0, 0, 0

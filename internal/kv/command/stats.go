@@ -1,13 +1,8 @@
 package command
 
 import (
-	"math/bits"
 	"sync/atomic"
 )
-
-// HistBuckets is the number of latency buckets of a CallStats: bucket i
-// counts calls that took less than 2^i microseconds (the last one the rest).
-const HistBuckets = 32
 
 // CallStats are the statistics of one command for INFO commandstats and
 // LATENCY HISTOGRAM: calls, microseconds spent, calls refused before
@@ -19,7 +14,7 @@ type CallStats struct {
 	Usec     atomic.Int64
 	Rejected atomic.Int64
 	Failed   atomic.Int64
-	Hist     [HistBuckets]atomic.Int64
+	hist     atomic.Pointer[hdrCounts] // latency histogram (hdr.go), nil before the first call
 	// Container is set (before serving) for commands whose subcommands
 	// have statistics of their own (CLIENT, CONFIG ...).
 	Container bool
@@ -29,11 +24,7 @@ type CallStats struct {
 func (s *CallStats) Record(usec int64) {
 	s.Calls.Add(1)
 	s.Usec.Add(usec)
-	b := bits.Len64(uint64(usec))
-	if b >= HistBuckets {
-		b = HistBuckets - 1
-	}
-	s.Hist[b].Add(1)
+	s.AddLatency(UsecIndex(usec), 1)
 }
 
 // Reset zeroes the statistics (CONFIG RESETSTAT).
@@ -42,7 +33,5 @@ func (s *CallStats) Reset() {
 	s.Usec.Store(0)
 	s.Rejected.Store(0)
 	s.Failed.Store(0)
-	for i := range s.Hist {
-		s.Hist[i].Store(0)
-	}
+	s.hist.Store(nil) // freed, as Redis frees its histograms
 }

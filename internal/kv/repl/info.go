@@ -100,7 +100,8 @@ func (r *State) Info() []string {
 		"repl_backlog_first_byte_offset:"+strconv.FormatInt(first, 10),
 		"repl_backlog_histlen:"+strconv.FormatInt(r.bl.end-r.bl.start, 10),
 		"gantry_full_syncs:"+strconv.FormatInt(r.syncs, 10),
-		"gantry_partial_syncs:"+strconv.FormatInt(r.partials, 10))
+		"gantry_partial_syncs:"+strconv.FormatInt(r.partials, 10),
+		"gantry_partial_sync_errors:"+strconv.FormatInt(r.partialErrs, 10))
 	return lines
 }
 

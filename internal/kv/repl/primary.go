@@ -66,6 +66,9 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 		head = []byte("+CONTINUE " + r.replid + "\r\n")
 		r.mu.Unlock()
 	} else {
+		if !p.Legacy && p.ID != "?" { // a replica that asked to continue (Redis's sync_partial_err)
+			r.partialErrs++
+		}
 		r.mu.Unlock()
 		var id string
 		refused := false

@@ -99,6 +99,9 @@ type State struct {
 	syncs      int64 // full syncs served
 	lastAfter  int   // stream bytes recorded during the last snapshot (tests)
 	partials   int64 // partial resyncs served
+	// partialErrs counts PSYNCs with a replid (not "?") answered with a
+	// full resync
+	partialErrs int64
 	// streamDB is the database of the stream's last record; -1 (after a
 	// full sync was served, or raw records from a primary) makes the next
 	// record start with SELECT, as Redis's stream does
