@@ -25,10 +25,13 @@ func TestClientEviction(t *testing.T) {
 		name string
 		// grow makes nc hold more than limit (and sends nothing after)
 		grow func(t *testing.T, env *testEnv, nc net.Conn)
+		// silent: the victim gets none of the replies it asked for (as
+		// from Redis, which frees an evicted client without writing)
+		silent bool
 	}{
 		{"query buffer", func(t *testing.T, _ *testEnv, nc net.Conn) {
 			nc.Write([]byte(bigArgPrefix(4<<20) + strings.Repeat("x", 2*limit)))
-		}},
+		}, true},
 		{"reply", func(t *testing.T, env *testEnv, nc net.Conn) {
 			env.setConfig("maxmemory-clients", "0") // to store the value first
 			if err := env.rdb.Set(context.Background(), "big", strings.Repeat("v", 2*limit), 0).Err(); err != nil {
@@ -37,7 +40,7 @@ func TestClientEviction(t *testing.T) {
 			env.setConfig("maxmemory-clients", strconv.Itoa(limit))
 			// the reader never reads: the reply stays in the server
 			nc.Write([]byte(strings.Repeat("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n", 4)))
-		}},
+		}, true},
 		{"multi queue", func(t *testing.T, _ *testEnv, nc net.Conn) {
 			arg := strings.Repeat("m", 32<<10)
 			req := "*1\r\n$5\r\nMULTI\r\n"
@@ -45,7 +48,7 @@ func TestClientEviction(t *testing.T) {
 				req += "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$" + strconv.Itoa(len(arg)) + "\r\n" + arg + "\r\n"
 			}
 			nc.Write([]byte(req))
-		}},
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,8 +63,12 @@ func TestClientEviction(t *testing.T) {
 			}
 			defer victim.Close()
 			tt.grow(t, env, victim)
-			if !closedByServer(victim) {
+			got, closed := readUntilClosed(victim)
+			if !closed {
 				t.Fatal("the client over maxmemory-clients was not closed")
+			}
+			if tt.silent && got != 0 {
+				t.Errorf("the evicted client got %d bytes of its replies, want none", got)
 			}
 			if v := env.infoField("evicted_clients"); v != "1" {
 				t.Errorf("evicted_clients %s, want 1", v)
@@ -92,6 +99,10 @@ func TestClientEvictionNoEvict(t *testing.T) {
 		t.Fatal("an evictable client was kept while a no-evict one held more than the limit")
 	}
 	kept.roundTrip(strings.Repeat("x", n/2)+"\r\nPING\r\n", "+OK\r\n+PONG\r\n")
+	// while kept holds more than the limit, any other client is evicted
+	// at its first command, with no reply (as in Redis): lift the limit
+	// from kept before asking INFO on another connection
+	kept.roundTrip("CONFIG SET maxmemory-clients 0\r\n", "+OK\r\n")
 	if v := atoi(env.infoField("evicted_clients")); v < 1 {
 		t.Errorf("evicted_clients %d, want at least the other client", v)
 	}

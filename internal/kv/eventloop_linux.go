@@ -604,6 +604,9 @@ func (l *eventLoop) writeBatch() bool {
 		if c.batched || c.waitingOut || c.wpos >= len(c.W.B) || l.client(c.fd) != c {
 			continue // once per client: touched may hold it twice
 		}
+		if c.shared.killed.Load() {
+			continue // writeOut closes it without a write
+		}
 		c.batched = true
 		l.batch = append(l.batch, c)
 		l.ops = append(l.ops, uring.Op{Kind: uring.Send, FD: c.fd, Buf: c.W.B[c.wpos:]})
@@ -716,6 +719,12 @@ func (l *eventLoop) flushTouched() {
 // writeOut writes pending replies; when the socket is full it waits for
 // EPOLLOUT and stops reading the client meanwhile.
 func (l *eventLoop) writeOut(c *Client) {
+	if c.shared.killed.Load() {
+		// CLIENT KILL, or evicted for maxmemory-clients by its own batch:
+		// as Redis frees it, what it was not sent yet is dropped
+		l.closeClient(c)
+		return
+	}
 	for c.wpos < len(c.W.B) {
 		n, err := rawWrite(c.fd, c.W.B[c.wpos:])
 		if !l.wrote(c, n, err) {

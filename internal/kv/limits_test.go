@@ -73,6 +73,21 @@ func closedByServer(nc net.Conn) bool {
 	}
 }
 
+// readUntilClosed reads nc until the server closes it (closed) or 10 s
+// pass; got is how many bytes arrived before.
+func readUntilClosed(nc net.Conn) (got int, closed bool) {
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b := make([]byte, 64<<10)
+	for {
+		n, err := nc.Read(b)
+		got += n
+		if err != nil {
+			var ne net.Error
+			return got, !errors.As(err, &ne) || !ne.Timeout()
+		}
+	}
+}
+
 // flakyListener fails its first accepts with EMFILE, as accept4 does when
 // the process is out of descriptors.
 type flakyListener struct {

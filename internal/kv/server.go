@@ -773,6 +773,14 @@ func (c *Client) serve() {
 			c.blockCancel()
 			c.blockWake, c.blockCancel = nil, nil
 		}
+		// what the batch's replies hold counts before they are written: a
+		// client that asked for more than maxmemory-clients is evicted
+		// here, and, as Redis frees it, its replies (as a killed
+		// client's) are dropped
+		c.noteMem()
+		if c.shared.killed.Load() {
+			return
+		}
 		if res == procClose {
 			_ = c.flush() // best effort: the connection is closing anyway
 			return
