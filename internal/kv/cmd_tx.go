@@ -130,7 +130,17 @@ func cmdExec(c *Client) {
 			}
 		}
 	}
+	// the transaction's time is read with its locks held, and is the rest
+	// of the batch's: a key that expired while EXEC waited for them is
+	// gone for its commands, as for redis-server, which runs EXEC after
+	// the command that held them (call gives them c.batchNow)
 	now := s.nowMs()
+	if c.master { // the link's commands keep batchNow 1: they see every key
+		c.Now = now
+	} else {
+		c.advanceNow(now)
+		now = c.Now
+	}
 	aborted := c.casDirty.Load()
 	for _, w := range c.watched { // a watched key that expired counts as changed
 		if w.exp != 0 && w.exp <= now {
@@ -144,7 +154,6 @@ func cmdExec(c *Client) {
 		c.W.NullArray()
 		return
 	}
-	c.Now = now
 	if msg := c.execAdmitLocked(cmds, queued); msg != "" {
 		c.AllLocked = false
 		c.unlock()
