@@ -399,6 +399,7 @@ func (s *Server) dispatch(c *Client) {
 		if c.multi {
 			c.multiErr = true
 		}
+		c.showCmd(nil)
 		msg := "ERR unknown command '" + command.Trunc(args[0], 128) + "', with args beginning with: "
 		for _, a := range args[1:] {
 			if len(msg) > 256 {
@@ -421,6 +422,7 @@ func (s *Server) dispatch(c *Client) {
 		if c.multi {
 			c.multiErr = true
 		}
+		c.showCmd(cmd)
 		return
 	}
 	if (c.subs != nil || c.trk != nil || c.pushTarget.Load()) && s.pubsubGate(c, cmd) {
@@ -434,6 +436,7 @@ func (s *Server) dispatch(c *Client) {
 	}
 	if c.multi && cmd.Has(command.NoMulti) {
 		c.multiErr = true
+		c.showCmd(cmd)
 		c.W.Error("ERR Command not allowed inside a transaction")
 		return
 	}
@@ -514,6 +517,7 @@ func (s *Server) dispatch(c *Client) {
 		}
 		c.queued = append(c.queued, q)
 		c.shared.multiN.Store(int32(len(c.queued)))
+		c.showCmd(cmd)
 		c.W.Simple("QUEUED")
 		return
 	}

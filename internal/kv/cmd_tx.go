@@ -54,6 +54,7 @@ func cmdDiscard(c *Client) {
 // busy...) ends it with -EXECABORT and the reason, as Redis's
 // rejectCommand.
 func (c *Client) refuse(cmd *command.Command, msg string) {
+	c.showCmd(cmd)
 	if c.multi {
 		if cmd.Name == "exec" {
 			c.discardMulti()
@@ -79,6 +80,12 @@ func cmdExec(c *Client) {
 	queued := c.queued
 	failed := c.multiErr
 	c.discardMulti()
+	// while EXEC runs the client stays in MULTI for CLIENT LIST and
+	// CLIENT INFO (x, multi=<queued>) and EXEC is its command, as in
+	// Redis, which ends the transaction after its commands ran
+	c.shared.flags.Or(flagMulti)
+	c.showCmd(c.Cmd)
+	defer c.endExec()
 	if failed {
 		c.unwatchAll()
 		c.W.Error("EXECABORT Transaction discarded because of previous errors.")
@@ -207,6 +214,14 @@ func cmdExec(c *Client) {
 	c.AllLocked = false
 	c.unlock()
 	c.unwatchAll()
+}
+
+// endExec takes the client out of MULTI for CLIENT LIST once EXEC
+// returned, unless EXEC waits to run again (a write pause).
+func (c *Client) endExec() {
+	if !c.multi {
+		c.shared.flags.And(^flagMulti)
+	}
 }
 
 // cmdWatch registers the client on its keys' shards (locked by the
