@@ -117,8 +117,9 @@ func cmdBPop(c *Client) {
 		// the clock is read with the keys held: a wake comes from a
 		// command that still holds them (EXEC running DEBUG SLEEP, a
 		// script), and a key that expired meanwhile is gone for the try,
-		// as for Redis, which serves blocked clients after the command
-		c.Now = c.srv.nowMs()
+		// as for Redis, which serves blocked clients after the command;
+		// the commands after it in its batch run after it too
+		c.advanceNow(c.srv.nowMs())
 		// no one wakes us while we hold our keys: the pass is settled
 		c.touchPass = wake.Pass()
 		if registered {

@@ -210,14 +210,42 @@ func (s *Server) password() string {
 
 // lockKeys locks the shards of c.Keys in ascending order.
 func (c *Client) lockKeys() {
-	c.LockKeys()
+	if c.LockKeys() {
+		c.lockWaited()
+	}
 	c.prepare()
 }
 
 // lockAll locks every shard (FLUSHALL, EXEC of a keyspace-wide command).
 func (c *Client) lockAll() {
-	c.LockAll()
+	if c.LockAll() {
+		c.lockWaited()
+	}
 	c.prepare()
+}
+
+// lockWaited reads the clock again after the command waited for a shard
+// another held (an EXEC that slept, a slow script): redis-server would
+// have run it after that one, so a key that expired meanwhile is gone
+// for it. A replica's link (which sees every key), a script's and
+// EXEC's commands keep the one time they run at.
+func (c *Client) lockWaited() {
+	if c.master || c.InScript || c.InExec {
+		return
+	}
+	c.advanceNow(c.srv.nowMs())
+}
+
+// advanceNow makes now the time of the running command and of the rest
+// of its batch: the commands after it never see an earlier time than it
+// did, nor does it see an earlier one than its batch.
+func (c *Client) advanceNow(now int64) {
+	now = max(now, c.Now)
+	if c.batchNow != 0 {
+		now = max(now, c.batchNow)
+		c.batchNow = now
+	}
+	c.Now = now
 }
 
 // unlock unlocks what lockKeys, lockAll, lockCross or lockEverything
@@ -253,7 +281,9 @@ func (c *Client) lockCross() bool {
 		return false
 	}
 	c.Locked = c.Locked[:0]
-	c.LockCross(g)
+	if c.LockCross(g) {
+		c.lockWaited()
+	}
 	c.prepareGlobal(g)
 	return true
 }
@@ -369,6 +399,7 @@ func (s *Server) dispatch(c *Client) {
 		if c.multi {
 			c.multiErr = true
 		}
+		c.showCmd(nil)
 		msg := "ERR unknown command '" + command.Trunc(args[0], 128) + "', with args beginning with: "
 		for _, a := range args[1:] {
 			if len(msg) > 256 {
@@ -391,6 +422,7 @@ func (s *Server) dispatch(c *Client) {
 		if c.multi {
 			c.multiErr = true
 		}
+		c.showCmd(cmd)
 		return
 	}
 	if (c.subs != nil || c.trk != nil || c.pushTarget.Load()) && s.pubsubGate(c, cmd) {
@@ -404,6 +436,7 @@ func (s *Server) dispatch(c *Client) {
 	}
 	if c.multi && cmd.Has(command.NoMulti) {
 		c.multiErr = true
+		c.showCmd(cmd)
 		c.W.Error("ERR Command not allowed inside a transaction")
 		return
 	}
@@ -484,6 +517,7 @@ func (s *Server) dispatch(c *Client) {
 		}
 		c.queued = append(c.queued, q)
 		c.shared.multiN.Store(int32(len(c.queued)))
+		c.showCmd(cmd)
 		c.W.Simple("QUEUED")
 		return
 	}

@@ -63,6 +63,22 @@ const (
 	replySkipNext // SKIP was the command just run: the one after it is skipped
 )
 
+// showCmd names cmd as the client's command in CLIENT LIST (NULL for
+// nil, an unknown command) when it does not run (queued in MULTI,
+// refused) or before it runs (EXEC): Redis names the command it looked
+// up, whether it runs or not. afterCall names a command that ran.
+func (c *Client) showCmd(cmd *command.Command) {
+	if c.shared.lastCmd.Load() != cmd {
+		c.shared.lastCmd.Store(cmd)
+	}
+	if cmd != nil && cmd.Stats.Container && len(c.Args) > 1 {
+		full := cmd.Name + "|" + strings.ToLower(string(c.Args[1]))
+		c.shared.lastSub.Store(&full)
+	} else if c.shared.lastSub.Load() != nil {
+		c.shared.lastSub.Store(nil)
+	}
+}
+
 // setName sets the client's name (CLIENT SETNAME, HELLO SETNAME, RESET).
 func (c *Client) setName(n string) {
 	c.name = n
@@ -160,15 +176,19 @@ func (c *Client) clientLine(x *Client) string {
 	} else if lc := x.shared.lastCmd.Load(); lc != nil {
 		cmd = lc.Name
 	}
-	if x == c && len(c.Args) > 1 && c.Cmd != nil && c.Cmd.Stats.Container {
+	switch {
+	case x != c:
+	case c.InExec: // Redis names the command the client sent
+		cmd = "exec"
+	case len(c.Args) > 1 && c.Cmd != nil && c.Cmd.Stats.Container:
 		cmd = c.Cmd.Name + "|" + strings.ToLower(string(c.Args[1]))
-	} else if x == c && c.Cmd != nil {
+	case c.Cmd != nil:
 		cmd = c.Cmd.Name
 	}
 	multi, qbuf, rbs, omem, proto, lib, ver := "-1", 0, 0, 0, 0, "", ""
 	if x == c { // its own fields: safe to read
-		if c.multi {
-			multi = strconv.Itoa(len(c.queued))
+		if f&flagMulti != 0 { // in MULTI, or in EXEC: multiN is len(c.queued) or EXEC's queue's
+			multi = strconv.Itoa(int(c.shared.multiN.Load()))
 		}
 		// the query buffer still holds the running command, as in Redis
 		qbuf, rbs, omem, proto, lib, ver = c.rend-c.rstart+requestLen(c.Args), len(c.rbuf), len(c.W.B), c.W.Proto, c.libName, c.libVer

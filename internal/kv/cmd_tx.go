@@ -54,6 +54,7 @@ func cmdDiscard(c *Client) {
 // busy...) ends it with -EXECABORT and the reason, as Redis's
 // rejectCommand.
 func (c *Client) refuse(cmd *command.Command, msg string) {
+	c.showCmd(cmd)
 	if c.multi {
 		if cmd.Name == "exec" {
 			c.discardMulti()
@@ -79,6 +80,12 @@ func cmdExec(c *Client) {
 	queued := c.queued
 	failed := c.multiErr
 	c.discardMulti()
+	// while EXEC runs the client stays in MULTI for CLIENT LIST and
+	// CLIENT INFO (x, multi=<queued>) and EXEC is its command, as in
+	// Redis, which ends the transaction after its commands ran
+	c.shared.flags.Or(flagMulti)
+	c.showCmd(c.Cmd)
+	defer c.endExec()
 	if failed {
 		c.unwatchAll()
 		c.W.Error("EXECABORT Transaction discarded because of previous errors.")
@@ -130,7 +137,17 @@ func cmdExec(c *Client) {
 			}
 		}
 	}
+	// the transaction's time is read with its locks held, and is the rest
+	// of the batch's: a key that expired while EXEC waited for them is
+	// gone for its commands, as for redis-server, which runs EXEC after
+	// the command that held them (call gives them c.batchNow)
 	now := s.nowMs()
+	if c.master { // the link's commands keep batchNow 1: they see every key
+		c.Now = now
+	} else {
+		c.advanceNow(now)
+		now = c.Now
+	}
 	aborted := c.casDirty.Load()
 	for _, w := range c.watched { // a watched key that expired counts as changed
 		if w.exp != 0 && w.exp <= now {
@@ -144,7 +161,6 @@ func cmdExec(c *Client) {
 		c.W.NullArray()
 		return
 	}
-	c.Now = now
 	if msg := c.execAdmitLocked(cmds, queued); msg != "" {
 		c.AllLocked = false
 		c.unlock()
@@ -198,6 +214,14 @@ func cmdExec(c *Client) {
 	c.AllLocked = false
 	c.unlock()
 	c.unwatchAll()
+}
+
+// endExec takes the client out of MULTI for CLIENT LIST once EXEC
+// returned, unless EXEC waits to run again (a write pause).
+func (c *Client) endExec() {
+	if !c.multi {
+		c.shared.flags.And(^flagMulti)
+	}
 }
 
 // cmdWatch registers the client on its keys' shards (locked by the

@@ -104,12 +104,16 @@ func (c *Ctx) CrossShards(dst []int) ([]int, bool) {
 }
 
 // LockCross locks the global shards g (ascending, from CrossShards) and
-// records them in c.Cross for UnlockCross.
-func (c *Ctx) LockCross(g []int) {
+// records them in c.Cross for UnlockCross. It reports whether it waited
+// for a shard another held.
+func (c *Ctx) LockCross(g []int) (waited bool) {
 	c.Cross = g
 	for _, x := range g {
-		c.DBs[x/keyspace.NumShards].KS.LockShard(x % keyspace.NumShards)
+		if lockShard(c.DBs[x/keyspace.NumShards].KS, x%keyspace.NumShards) {
+			waited = true
+		}
 	}
+	return waited
 }
 
 // UnlockCross unlocks what LockCross locked, after settling every shard

@@ -262,17 +262,20 @@ func (c *Ctx) applied(cmd *Command) error {
 }
 
 // LockKeys locks the shards of c.Keys in ascending order and records them
-// in c.Locked.
-func (c *Ctx) LockKeys() {
+// in c.Locked. It reports whether it waited for a shard another held.
+func (c *Ctx) LockKeys() (waited bool) {
 	c.Locked = c.Locked[:0]
 	switch len(c.Keys) {
 	case 0:
-		return
+		return false
 	case 1:
 		i := int(c.SlotOf(c.Keys[0])) % keyspace.NumShards
 		c.Locked = append(c.Locked, i)
+		if c.KS.TryLockShard(i) { // lockShard, inlined: the common case
+			return false
+		}
 		c.KS.LockShard(i)
-		return
+		return true
 	}
 	for _, k := range c.Keys {
 		c.Locked = append(c.Locked, keyspace.ShardOf(k))
@@ -280,17 +283,35 @@ func (c *Ctx) LockKeys() {
 	slices.Sort(c.Locked)
 	c.Locked = slices.Compact(c.Locked)
 	for _, i := range c.Locked {
-		c.KS.LockShard(i)
+		if lockShard(c.KS, i) {
+			waited = true
+		}
 	}
+	return waited
 }
 
-// LockAll locks every shard (FLUSHALL, KEYS inside EXEC).
-func (c *Ctx) LockAll() {
+// lockShard locks shard i of ks and reports whether it had to wait for
+// another holder: the command may read the clock again. Uncontended,
+// TryLock is one compare-and-swap, as Lock's fast path.
+func lockShard(ks *keyspace.Keyspace, i int) (waited bool) {
+	if ks.TryLockShard(i) {
+		return false
+	}
+	ks.LockShard(i)
+	return true
+}
+
+// LockAll locks every shard (FLUSHALL, KEYS inside EXEC). It reports
+// whether it waited for a shard another held.
+func (c *Ctx) LockAll() (waited bool) {
 	c.Locked = c.Locked[:0]
 	for i := 0; i < keyspace.NumShards; i++ {
 		c.Locked = append(c.Locked, i)
-		c.KS.LockShard(i)
+		if lockShard(c.KS, i) {
+			waited = true
+		}
 	}
+	return waited
 }
 
 // Unlock unlocks the shards in c.Locked.

@@ -1,0 +1,106 @@
+package kv
+
+import (
+	"bufio"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// clientFields parses a CLIENT LIST line's flags, multi and cmd.
+func clientFields(line string) string {
+	var out []string
+	for _, f := range strings.Fields(line) {
+		for _, k := range []string{"flags=", "multi=", "cmd="} {
+			if strings.HasPrefix(f, k) {
+				out = append(out, f)
+			}
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// TestClientListCmdField: CLIENT LIST's cmd= is the command the client
+// sent last, whether it ran or not, NULL for an unknown one, in MULTI or
+// not; inside EXEC the client is still in its transaction (x, multi=
+// the commands queued, cmd=exec). The lines are redis-server 7.0.15's.
+func TestClientListCmdField(t *testing.T) {
+	const unknown = "-ERR unknown command 'NOSUCH', with args beginning with: \r\n"
+	tests := []struct {
+		name  string
+		req   string
+		reply string
+		want  string // flags, multi and cmd seen by another client
+	}{
+		{name: "unknown", req: "PING\r\nNOSUCH\r\n", reply: "+PONG\r\n" + unknown, want: "flags=N multi=-1 cmd=NULL"},
+		{name: "unknown in multi", req: "MULTI\r\nNOSUCH\r\n", reply: "+OK\r\n" + unknown, want: "flags=x multi=0 cmd=NULL"},
+		{name: "queued", req: "MULTI\r\nGET k\r\n", reply: "+OK\r\n+QUEUED\r\n", want: "flags=x multi=1 cmd=get"},
+		{name: "queued then unknown", req: "MULTI\r\nGET k\r\nNOSUCH\r\n", reply: "+OK\r\n+QUEUED\r\n" + unknown, want: "flags=x multi=1 cmd=NULL"},
+		{name: "queued subcommand", req: "MULTI\r\nCLIENT SETNAME n\r\n", reply: "+OK\r\n+QUEUED\r\n", want: "flags=x multi=1 cmd=client|setname"},
+		{name: "wrong arity in multi", req: "MULTI\r\nGET\r\n", reply: "+OK\r\n-ERR wrong number of arguments for 'get' command\r\n",
+			want: "flags=x multi=0 cmd=get"},
+		{name: "wrong arity", req: "PING\r\nGET\r\n", reply: "+PONG\r\n-ERR wrong number of arguments for 'get' command\r\n",
+			want: "flags=N multi=-1 cmd=get"},
+		{name: "not allowed in multi", req: "MULTI\r\nWATCH k\r\n", reply: "+OK\r\n-ERR WATCH inside MULTI is not allowed\r\n",
+			want: "flags=x multi=0 cmd=watch"},
+		{name: "unknown then get", req: "NOSUCH\r\nGET k\r\n", reply: unknown + "$-1\r\n", want: "flags=N multi=-1 cmd=get"},
+		{name: "exec aborted", req: "MULTI\r\nNOSUCH\r\nEXEC\r\n",
+			reply: "+OK\r\n" + unknown + "-EXECABORT Transaction discarded because of previous errors.\r\n", want: "flags=N multi=-1 cmd=exec"},
+		{name: "exec", req: "MULTI\r\nGET k\r\nEXEC\r\n", reply: "+OK\r\n+QUEUED\r\n*1\r\n$-1\r\n", want: "flags=N multi=-1 cmd=exec"},
+	}
+	for _, loops := range []struct {
+		name string
+		n    int
+	}{{"event loops", 0}, {"goroutines", -1}} {
+		for _, tc := range tests {
+			t.Run(loops.name+"/"+tc.name, func(t *testing.T) {
+				e := startServer(t, func(c *Config) { c.EventLoops = loops.n })
+				x := e.raw()
+				ids := strconv.FormatInt(clientID(t, x), 10)
+				x.roundTrip(tc.req, tc.reply)
+				other := e.raw()
+				if _, err := other.nc.Write([]byte("CLIENT LIST ID " + ids + "\r\n")); err != nil {
+					t.Fatal(err)
+				}
+				if got := clientFields(bulkReply(t, bufio.NewReader(other.nc))); got != tc.want {
+					t.Errorf("got %q, want %q", got, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// TestClientInfoInsideExec: CLIENT INFO run by EXEC shows the client in
+// its transaction, as redis-server 7.0.15: flags=x, multi= the commands
+// queued, cmd=exec; after EXEC, flags=N multi=-1.
+func TestClientInfoInsideExec(t *testing.T) {
+	for _, loops := range []struct {
+		name string
+		n    int
+	}{{"event loops", 0}, {"goroutines", -1}} {
+		t.Run(loops.name, func(t *testing.T) {
+			e := startServer(t, func(c *Config) { c.EventLoops = loops.n })
+			x := e.raw()
+			x.roundTrip("MULTI\r\nCLIENT INFO\r\nGET k\r\n", "+OK\r\n+QUEUED\r\n+QUEUED\r\n")
+			if _, err := x.nc.Write([]byte("EXEC\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(x.nc)
+			if l := replyLine(t, br); l != "*2" {
+				t.Fatalf("EXEC: %q", l)
+			}
+			if got, want := clientFields(bulkReply(t, br)), "flags=x multi=2 cmd=exec"; got != want {
+				t.Errorf("inside EXEC: %q, want %q", got, want)
+			}
+			if l := replyLine(t, br); l != "$-1" {
+				t.Fatalf("GET: %q", l)
+			}
+			if _, err := x.nc.Write([]byte("CLIENT INFO\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := clientFields(bulkReply(t, br)), "flags=N multi=-1 cmd=client|info"; got != want {
+				t.Errorf("after EXEC: %q, want %q", got, want)
+			}
+		})
+	}
+}
