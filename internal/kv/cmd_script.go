@@ -1254,7 +1254,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	denied := false
 	if cmd != sc.r.allowed {
 		denied = s.script.noscript[cmd]
-		if cmd.Has(command.NoMulti) || denied && !(s.script.denyOff.Load() && scriptMayCallDenied(cmd)) {
+		if cmd.Has(command.NoMulti) || denied && (!s.script.denyOff.Load() || !scriptMayCallDenied(cmd)) {
 			return refuse("ERR This Redis command is not allowed from script")
 		}
 	}
