@@ -69,8 +69,11 @@ const undeclaredTries = 1000
 type scriptEngine struct {
 	mu  sync.Mutex // the main Lua state: its cache, functions, FCALL
 	eng *script.Engine
-	// noscript: the commands scripts may not call
+	// noscript: the commands scripts may not call; denyOff is DEBUG
+	// SET-DISABLE-DENY-SCRIPTS: scripts may call those of them
+	// scriptMayCallDenied allows
 	noscript map[*command.Command]bool
+	denyOff  atomic.Bool
 	// main runs functions (with mu held); pool holds the idle runners of
 	// EVAL scripts, made on demand up to cap(pool); exec is the runner of
 	// scripts inside EXEC, which holds every shard (so one at a time, and
@@ -1203,6 +1206,21 @@ func (sc *scriptCaller) Log(level int, msg string) {
 	}
 }
 
+// scriptMayCallDenied tells whether a script may call cmd, a command
+// marked noscript, once DEBUG SET-DISABLE-DENY-SCRIPTS 1 lets it. Redis
+// then lets scripts call any of them; gantry those that run on the
+// script's own client as on a connection: not the ones that act on a
+// connection's transaction, subscriptions or authentication, the scripting
+// engine, replicas (WAIT) or snapshots, nor those taking locks of their
+// own (a script holds its shards).
+func scriptMayCallDenied(cmd *command.Command) bool {
+	switch cmd.Name {
+	case "acl", "client", "config", "debug", "latency", "role":
+		return true
+	}
+	return false
+}
+
 func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	s := sc.s
 	fake := sc.r.fake
@@ -1233,8 +1251,12 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	if !cmd.ArityOK(len(args)) {
 		return refuse("ERR Wrong number of args calling Redis command from script")
 	}
-	if cmd != sc.r.allowed && (s.script.noscript[cmd] || cmd.Has(command.NoMulti)) {
-		return refuse("ERR This Redis command is not allowed from script")
+	denied := false
+	if cmd != sc.r.allowed {
+		denied = s.script.noscript[cmd]
+		if cmd.Has(command.NoMulti) || denied && (!s.script.denyOff.Load() || !scriptMayCallDenied(cmd)) {
+			return refuse("ERR This Redis command is not allowed from script")
+		}
 	}
 	if cmd.Has(command.SelfLock) {
 		switch cmd.Name {
@@ -1251,7 +1273,9 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 			return refuse("ERR This Redis command is not allowed from script")
 		}
 	}
-	sc.r.allowed = cmd
+	if !denied { // a denied command is checked again: the switch may be off next time
+		sc.r.allowed = cmd
+	}
 	if msg := sc.aclRefusal(cmd, args); msg != "" {
 		return refuse(msg)
 	}

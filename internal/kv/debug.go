@@ -118,9 +118,11 @@ const debugRefused = "ERR DEBUG command not allowed. If the enable-debug-command
 // local and the client connects over loopback), as in Redis 7.
 func cmdDebug(c *Client) {
 	s := c.srv
-	switch s.adm.debugMode {
-	case "yes":
-	case "local":
+	// a script's DEBUG (DEBUG SET-DISABLE-DENY-SCRIPTS) is not refused: as
+	// in Redis, the caller's check was that of its EVAL
+	switch mode := s.adm.debugMode; {
+	case c.InScript || mode == "yes":
+	case mode == "local":
 		if !c.loopback() {
 			c.W.Error(debugRefused)
 			return
@@ -130,17 +132,25 @@ func cmdDebug(c *Client) {
 		return
 	}
 	sub := strings.ToLower(string(c.Args[1]))
+	argc, ok := debugArity[sub]
+	if ok && !argc(len(c.Args)) {
+		debugSubcommandError(c)
+		return
+	}
+	// these lock shards of their own, which a script may hold: it would
+	// wait for itself
+	if c.InScript && debugSelfLocking[sub] {
+		c.W.Error("ERR This Redis command is not allowed from script")
+		return
+	}
 	switch sub {
 	case "help":
 		writeHelp(c, "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"CHANGE-REPL-ID", "DIGEST", "DIGEST-VALUE <key> [<key> ...]", "JMAP", "LISTPACK <key>",
 			"OBJECT <key>", "POPULATE <count> [<prefix>] [<size>]", "QUICKLIST-PACKED-THRESHOLD <size>",
-			"LOADAOF", "PROTOCOL <type>", "RELOAD", "SET-ACTIVE-EXPIRE <0|1>", "SLEEP <seconds>", "HELP")
+			"LOADAOF", "PROTOCOL <type>", "RELOAD [MERGE] [NOFLUSH] [NOSAVE]", "SET-ACTIVE-EXPIRE <0|1>",
+			"SET-DISABLE-DENY-SCRIPTS <0|1>", "SLEEP <seconds>", "HELP")
 	case "sleep":
-		if len(c.Args) != 3 {
-			c.WrongArgs()
-			return
-		}
 		secs, err := strconv.ParseFloat(string(c.Args[2]), 64)
 		if err != nil || secs < 0 || secs > 3600 {
 			c.W.Error("ERR value is not a valid float")
@@ -155,21 +165,17 @@ func cmdDebug(c *Client) {
 		}
 		c.W.OK()
 	case "set-active-expire":
-		if len(c.Args) != 3 {
-			c.WrongArgs()
-			return
-		}
 		n, ok := c.ArgInt(2)
 		if !ok {
 			return
 		}
 		s.adm.activeExpireOff.Store(n == 0)
 		c.W.OK()
+	case "set-disable-deny-scripts":
+		// Redis reads it with atoi: anything not a number is 0
+		s.script.denyOff.Store(cAtoi(c.Args[2]) != 0)
+		c.W.OK()
 	case "quicklist-packed-threshold":
-		if len(c.Args) != 3 {
-			c.WrongArgs()
-			return
-		}
 		n, err := parseMemory(string(c.Args[2]))
 		if err != nil || n < 0 || n > 1<<32-1<<20 {
 			c.W.Error("ERR argument must be a memory value bigger than 1 and smaller than 4gb")
@@ -187,19 +193,7 @@ func cmdDebug(c *Client) {
 		s.logger.Printf("DEBUG JMAP:\n%s", jmapReport())
 		c.W.OK()
 	case "reload":
-		// Redis saves and loads its RDB; gantry writes a new snapshot (as
-		// SAVE) and keeps what it holds, which is what the snapshot holds
-		if s.aof != nil {
-			done, err := s.aof.StartRewrite()
-			if err == nil {
-				err = <-done
-			}
-			if err != nil {
-				c.W.Error("ERR Error trying to save the DB: " + err.Error())
-				return
-			}
-		}
-		c.W.OK()
+		debugReload(c)
 	case "loadaof":
 		debugLoadAOF(c)
 	case "protocol":
@@ -209,10 +203,6 @@ func cmdDebug(c *Client) {
 	case "listpack", "quicklist-info", "stringmatch-len":
 		c.W.Simple("OK")
 	case "digest":
-		if len(c.Args) != 2 {
-			c.WrongArgs()
-			return
-		}
 		c.W.BulkString(s.digest())
 	case "digest-value":
 		c.W.Array(len(c.Args) - 2)
@@ -226,6 +216,147 @@ func cmdDebug(c *Client) {
 	}
 }
 
+// debugArity is the number of arguments (with DEBUG and the subcommand)
+// each subcommand takes, as Redis checks it: any other answers the error
+// of an unknown subcommand. RELOAD, LOADAOF and DIGEST-VALUE take any.
+var debugArity = map[string]func(n int) bool{
+	"help":                       argcIs(2),
+	"sleep":                      argcIs(3),
+	"set-active-expire":          argcIs(3),
+	"set-disable-deny-scripts":   argcIs(3),
+	"quicklist-packed-threshold": argcIs(3),
+	"change-repl-id":             argcIs(2),
+	"jmap":                       argcIs(2),
+	"protocol":                   argcIs(3),
+	"object":                     argcIs(3),
+	"listpack":                   argcIs(3),
+	"digest":                     argcIs(2),
+	"populate":                   func(n int) bool { return n >= 3 && n <= 5 },
+}
+
+func argcIs(want int) func(int) bool { return func(n int) bool { return n == want } }
+
+// debugSelfLocking are the subcommands that lock shards themselves.
+var debugSelfLocking = map[string]bool{
+	"reload": true, "loadaof": true, "object": true, "digest": true, "digest-value": true, "populate": true,
+}
+
+// cAtoi is C's atoi: an optional sign and the digits that follow, 0 without.
+func cAtoi(b []byte) int64 {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] >= '\t' && b[i] <= '\r') {
+		i++
+	}
+	neg := false
+	if i < len(b) && (b[i] == '-' || b[i] == '+') {
+		neg = b[i] == '-'
+		i++
+	}
+	var n int64
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		n = n*10 + int64(b[i]-'0')
+	}
+	if neg {
+		return -n
+	}
+	return n
+}
+
+const errReloadLoad = "ERR Error trying to load the RDB dump, check server logs."
+
+// debugReload is DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]. Redis saves its
+// RDB (unless NOSAVE), empties the keys and the function libraries
+// (unless NOFLUSH) and loads the RDB back; a library or key of the file
+// that is held already fails the load unless MERGE. gantry's snapshot
+// holds what its keyspace and libraries hold, so a saving RELOAD writes
+// it and keeps what it holds (MERGE or the flush would load it back to
+// the same), and without MERGE and with NOFLUSH fails on any library or
+// key held; NOSAVE loads the data directory's snapshot and log as they
+// are, as DEBUG LOADAOF, emptying first unless NOFLUSH.
+func debugReload(c *Client) {
+	s := c.srv
+	merge, flush, save := false, true, true
+	for _, opt := range c.Args[2:] {
+		switch strings.ToLower(string(opt)) {
+		case "merge":
+			merge = true
+		case "noflush":
+			flush = false
+		case "nosave":
+			save = false
+		default:
+			c.W.Error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+			return
+		}
+	}
+	// every library and key of the snapshot is held when it was just
+	// written, or it may be; Redis crashes on a duplicate key
+	if !flush && !merge && s.holdsData() {
+		s.logger.Printf("DEBUG RELOAD NOFLUSH without MERGE: libraries or keys are held already")
+		c.W.Error(errReloadLoad)
+		return
+	}
+	if s.aof == nil {
+		if !save { // no data directory: no file to load
+			c.W.Error(errReloadLoad)
+			return
+		}
+		c.W.OK()
+		return
+	}
+	if save {
+		done, err := s.aof.StartRewrite()
+		if err == nil {
+			err = <-done
+		}
+		if err != nil {
+			c.W.Error("ERR Error trying to save the DB: " + err.Error())
+			return
+		}
+		c.W.OK()
+		return
+	}
+	c.lockEverything()
+	c.Now = s.nowMs()
+	_, err := s.aof.Reload(func() {
+		if flush {
+			command.FlushAllLocked(&c.Ctx)
+			s.flushFunctions()
+		}
+	})
+	c.unlock()
+	if err != nil {
+		s.logger.Printf("DEBUG RELOAD NOSAVE: %v", err)
+		c.W.Error(errReloadLoad)
+		return
+	}
+	s.logger.Printf("DB reloaded by DEBUG RELOAD")
+	c.W.OK()
+}
+
+// holdsData tells whether a function library or a key is held.
+func (s *Server) holdsData() bool {
+	if s.script.libCount.Load() > 0 {
+		return true
+	}
+	for _, ks := range s.dbKS {
+		if ks.Len() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// flushFunctions drops every function library, not logged: for a load
+// that replaces them (Redis empties them with the keys).
+func (s *Server) flushFunctions() {
+	se := &s.script
+	se.mu.Lock()
+	se.eng.FunctionFlush()
+	se.functionsChanged()
+	se.mu.Unlock()
+}
+
 // debugSubcommandError replies Redis's error for an unknown DEBUG
 // subcommand or a wrong number of arguments to one.
 func debugSubcommandError(c *Client) {
@@ -233,22 +364,21 @@ func debugSubcommandError(c *Client) {
 }
 
 // debugLoadAOF is DEBUG LOADAOF: as Redis, it writes out the log, drops
-// every key and loads the data directory's snapshot and log again, which
-// shows whether they hold what the keyspace held. Nothing of it is logged
-// or replicated. Every shard of every database is held meanwhile.
+// every key and function library and loads the data directory's snapshot
+// and log again, which shows whether they hold what the server held.
+// Nothing of it is logged or replicated. Every shard of every database is held meanwhile.
 func debugLoadAOF(c *Client) {
 	s := c.srv
-	if len(c.Args) != 2 {
-		debugSubcommandError(c)
-		return
-	}
 	if s.aof == nil {
 		c.W.Error("ERR no append only file: this server has no data directory")
 		return
 	}
 	c.lockEverything()
 	c.Now = s.nowMs()
-	n, err := s.aof.Reload(func() { command.FlushAllLocked(&c.Ctx) })
+	n, err := s.aof.Reload(func() {
+		command.FlushAllLocked(&c.Ctx)
+		s.flushFunctions()
+	})
 	c.unlock()
 	switch {
 	case errors.Is(err, aof.ErrRewriteRunning):
@@ -267,10 +397,6 @@ func debugLoadAOF(c *Client) {
 // before a reply, RESP3), push (RESP3 only, then a reply), verbatim, true
 // and false.
 func debugProtocol(c *Client) {
-	if len(c.Args) != 3 {
-		debugSubcommandError(c)
-		return
-	}
 	w := &c.W
 	resp3 := w.RESP3()
 	switch strings.ToLower(string(c.Args[2])) {
@@ -347,10 +473,6 @@ func (c *Client) withKey(key []byte, fn func(e *keyspace.Entry)) {
 }
 
 func debugObject(c *Client) {
-	if len(c.Args) != 3 {
-		c.WrongArgs()
-		return
-	}
 	c.withKey(c.Args[2], func(e *keyspace.Entry) {
 		if e == nil {
 			c.W.Error("ERR no such key")
@@ -449,10 +571,6 @@ func (s *Server) digestKey(ks *keyspace.Keyspace, key []byte) string {
 // value:N (padded or cut to size) where the key does not exist, each as a
 // logged and replicated SET.
 func debugPopulate(c *Client) {
-	if len(c.Args) < 3 || len(c.Args) > 5 {
-		c.WrongArgs()
-		return
-	}
 	n, ok := command.ParseInt(c.Args[2])
 	if !ok || n < 0 {
 		c.W.Error("ERR count is not an integer or out of range")

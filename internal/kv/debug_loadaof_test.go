@@ -116,7 +116,7 @@ func TestDebugLoadAOFRefused(t *testing.T) {
 	e.run([]step{
 		{"SET k v", "OK"},
 		{"DEBUG LOADAOF", "ERR:ERR no append only file"},
-		{"DEBUG LOADAOF extra", "ERR:ERR unknown subcommand or wrong number of arguments for 'LOADAOF'"},
+		{"DEBUG LOADAOF extra", "ERR:ERR no append only file"}, // Redis takes any arguments
 		{"GET k", "v"},
 	})
 	off := startServer(t, func(c *Config) { c.DataDir = t.TempDir() })
