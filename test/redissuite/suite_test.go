@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -37,49 +36,29 @@ func suiteDir() string {
 }
 
 // readUnits reads a list of units (units.txt): one unit a line, #
-// comments. A line "--skiptest NAME" is a runtest option instead: NAME
-// (the rest of the line) is a test the list's pass skips, returned in
-// opts.
-func readUnits(t *testing.T, name string) (units, opts []string) {
+// comments.
+func readUnits(t *testing.T, name string) []string {
 	t.Helper()
 	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	units, opts, err = parseUnits(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return units, opts
-}
-
-func parseUnits(r io.Reader) (units, opts []string, err error) {
-	sc := bufio.NewScanner(r)
+	var units []string
+	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = strings.TrimSpace(line[:i])
 		}
-		if test, ok := strings.CutPrefix(line, "--skiptest "); ok {
-			opts = append(opts, "--skiptest", strings.TrimSpace(test))
-			continue
-		}
 		if line != "" {
 			units = append(units, line)
 		}
 	}
-	return units, opts, sc.Err()
-}
-
-func TestParseUnits(t *testing.T) {
-	units, opts, _ := parseUnits(strings.NewReader("# c\nunit/a\n\n  unit/b  # why\n--skiptest SRANDMEMBER with a long chain  # why\n"))
-	if strings.Join(units, ",") != "unit/a,unit/b" {
-		t.Errorf("units %q", units)
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
-	if len(opts) != 2 || opts[0] != "--skiptest" || opts[1] != "SRANDMEMBER with a long chain" {
-		t.Errorf("opts %q", opts)
-	}
+	return units
 }
 
 // unitResult is one unit's line of run-units.sh's summary.
@@ -159,7 +138,7 @@ func runSuite(t *testing.T, list string, debug bool) {
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Skip("redis-cli not installed (Debian package redis-tools): run-units.sh uses it")
 	}
-	units, opts := readUnits(t, list)
+	units := readUnits(t, list)
 	if len(units) == 0 {
 		t.Skipf("%s lists no unit", list)
 	}
@@ -198,7 +177,6 @@ func runSuite(t *testing.T, list string, debug bool) {
 	// have their own layouts (docs/kv.md, "Redis's test suite")
 	args = append([]string{"127.0.0.1", strconv.Itoa(port)}, units...)
 	args = append(args, "--", "--ignore-encoding")
-	args = append(args, opts...)
 	cmd := exec.CommandContext(ctx, filepath.Join(dir, "run-units.sh"), args...)
 	// TIMEOUT is runtest's limit on a time without progress: geo's fuzz
 	// tests run long single tests, over 120 s on a loaded machine
