@@ -461,13 +461,15 @@ func debugProtocol(c *Client) {
 	}
 }
 
-// withKey runs fn with the shard of key locked.
+// withKey runs fn with the shard of key locked, on key's entry even when
+// its expiry has passed (Redis's DEBUG OBJECT reads the table with
+// dictFind, so a key active expiry has not taken yet is still shown).
 func (c *Client) withKey(key []byte, fn func(e *keyspace.Entry)) {
 	keys := c.Keys
 	c.Keys = append(c.Keys[:0], key)
 	c.Now = c.srv.nowMs()
 	c.lockKeys()
-	fn(c.KS.PeekLocked(key, c.Now))
+	fn(c.KS.RawLocked(key))
 	c.unlock()
 	c.Keys = keys[:0]
 }

@@ -145,6 +145,18 @@ func (ks *Keyspace) PeekLocked(key []byte, now int64) *Entry {
 	return ks.find(&ks.shards[int(slot)%NumShards], slot, key, now)
 }
 
+// RawLocked returns the entry of key even when its expiry has passed, and
+// leaves it in place: DEBUG OBJECT reads the table as Redis's dictFind
+// does, without expiring the key.
+func (ks *Keyspace) RawLocked(key []byte) *Entry {
+	slot := KeySlot(key)
+	m := ks.shards[int(slot)%NumShards].slots[int(slot)/NumShards]
+	if m == nil {
+		return nil
+	}
+	return m[string(key)]
+}
+
 // find returns the live entry of key, deleting it when it has expired.
 func (ks *Keyspace) find(sh *shard, slot uint16, key []byte, now int64) *Entry {
 	m := sh.slots[int(slot)/NumShards]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -16,11 +17,13 @@ import (
 const maxDepth = 1000
 
 // writeReply writes a Lua value as Redis's luaReplyToRedisReply: numbers
-// truncated to integers, strings as bulk strings, true as 1 (RESP3 #t),
-// false and nil as null (RESP3 #f for false), tables with ok, err, double,
-// map, set, big_number or verbatim_string fields as those types, and
-// other tables as arrays up to their first nil.
-func writeReply(L *lua.LState, v lua.LValue, w *resp.Writer, depth int) {
+// truncated to integers, strings as bulk strings, nil as null, tables
+// with ok, err, double, map, set, big_number or verbatim_string fields as
+// those types, and other tables as arrays up to their first nil.
+// Booleans follow the script's protocol (sresp, redis.setresp), not the
+// client's: under 2 true is 1 and false the client's null; under 3 they
+// are the client's booleans (#t/#f, or 1/0 to a RESP2 client).
+func writeReply(L *lua.LState, v lua.LValue, w *resp.Writer, sresp, depth int) {
 	if depth > maxDepth {
 		w.Error("ERR reached lua stack limit")
 		return
@@ -32,10 +35,12 @@ func writeReply(L *lua.LState, v lua.LValue, w *resp.Writer, depth int) {
 		w.Int(toInt(float64(x)))
 	case lua.LBool:
 		switch {
-		case w.Proto == 3:
+		case sresp == 3 && w.Proto == 3:
 			w.Bool(bool(x))
 		case bool(x):
 			w.Int(1)
+		case sresp == 3:
+			w.Int(0)
 		default:
 			w.Null()
 		}
@@ -57,12 +62,20 @@ func writeReply(L *lua.LState, v lua.LValue, w *resp.Writer, depth int) {
 			return
 		}
 		if s, ok := x.RawGetString("big_number").(lua.LString); ok {
+			// CR and LF become spaces in either protocol (Redis's
+			// sdsmapchars), so a big number is one line
+			n := strings.Map(func(r rune) rune {
+				if r == '\r' || r == '\n' {
+					return ' '
+				}
+				return r
+			}, string(s))
 			if w.Proto == 3 {
 				w.B = append(w.B, '(')
-				w.B = append(w.B, oneLine(string(s))...)
+				w.B = append(w.B, n...)
 				w.B = append(w.B, '\r', '\n')
 			} else {
-				w.Bulk([]byte(s))
+				w.Bulk([]byte(n))
 			}
 			return
 		}
@@ -76,8 +89,8 @@ func writeReply(L *lua.LState, v lua.LValue, w *resp.Writer, depth int) {
 			forEach(m, func(k, v lua.LValue) { keys = append(keys, k); vals = append(vals, v) })
 			w.Map(len(keys))
 			for i := range keys {
-				writeReply(L, keys[i], w, depth+1)
-				writeReply(L, vals[i], w, depth+1)
+				writeReply(L, keys[i], w, sresp, depth+1)
+				writeReply(L, vals[i], w, sresp, depth+1)
 			}
 			return
 		}
@@ -86,7 +99,7 @@ func writeReply(L *lua.LState, v lua.LValue, w *resp.Writer, depth int) {
 			forEach(s, func(k, _ lua.LValue) { keys = append(keys, k) })
 			w.Set(len(keys))
 			for _, k := range keys {
-				writeReply(L, k, w, depth+1)
+				writeReply(L, k, w, sresp, depth+1)
 			}
 			return
 		}
@@ -96,7 +109,7 @@ func writeReply(L *lua.LState, v lua.LValue, w *resp.Writer, depth int) {
 		}
 		w.Array(n)
 		for i := 1; i <= n; i++ {
-			writeReply(L, x.RawGetInt(i), w, depth+1)
+			writeReply(L, x.RawGetInt(i), w, sresp, depth+1)
 		}
 	default:
 		w.Null()
@@ -274,6 +287,25 @@ func replyToLua(L *lua.LState, b []byte, depth int) (lua.LValue, int, error) {
 		t := L.CreateTable(0, 1)
 		t.RawSetString("big_number", lua.LString(line))
 		return t, next, nil
+	case '|':
+		// an attribute: Redis does not show it to the script; the reply
+		// it comes before is the value
+		n64, ok := parseInt(line)
+		if !ok || n64 < 0 || n64 > int64(len(b)-next)/6 {
+			return nil, 0, errReply
+		}
+		for i := int64(0); i < 2*n64; i++ {
+			_, used, err := replyToLua(L, b[next:], depth+1)
+			if err != nil {
+				return nil, 0, err
+			}
+			next += used
+		}
+		v, used, err := replyToLua(L, b[next:], depth+1)
+		if err != nil {
+			return nil, 0, err
+		}
+		return v, next + used, nil
 	}
 	return nil, 0, errReply
 }

@@ -582,7 +582,7 @@ func (e *Engine) callMode(fn *lua.LFunction, inv *Invocation, w *resp.Writer, so
 	if t, ok := ret.(*lua.LTable); ok {
 		inv.ErrorCounted = counted(t)
 	}
-	writeReply(L, ret, w, 0)
+	writeReply(L, ret, w, inv.Resp, 0)
 }
 
 // noStatsField marks an error table made from a command's error reply

@@ -12,7 +12,8 @@ import (
 // must return an error or a value, never panic or allocate without bound.
 func FuzzReplyToLua(f *testing.F) {
 	for _, s := range []string{"+OK\r\n", "-ERR x\r\n", ":12\r\n", "$3\r\nabc\r\n", "$-1\r\n", "*2\r\n:1\r\n$1\r\na\r\n",
-		"%1\r\n+k\r\n:1\r\n", "~1\r\n+a\r\n", ",1.5\r\n", "#t\r\n", "_\r\n", "(123\r\n", "=7\r\ntxt:abc\r\n", "*999999999\r\n"} {
+		"%1\r\n+k\r\n:1\r\n", "~1\r\n+a\r\n", ",1.5\r\n", "#t\r\n", "_\r\n", "(123\r\n", "=7\r\ntxt:abc\r\n", "*999999999\r\n",
+		"|1\r\n+k\r\n:1\r\n$1\r\nv\r\n", "*2\r\n|1\r\n+a\r\n+b\r\n:1\r\n:2\r\n", "|999999\r\n"} {
 		f.Add([]byte(s))
 	}
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
