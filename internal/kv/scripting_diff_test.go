@@ -377,6 +377,10 @@ var luaMoreScripts = []string{
 // "1_000", "0o7", "1e") and the names Lua 5.1 gives the culprit; and
 // the constants 0 and -0.0, which Lua 5.1 keeps in one slot per function.
 var luaCoercionScripts = []string{
+	`return {pcall(math.max, 1, nil, 'x')}`,
+	`return unpack({1,2,3}, nil, '2')`,
+	`return {pcall(unpack, {1,2,3}, nil, 'x')}`,
+	`return {pcall(math.max, 1, {}, 'x')}`,
 	`return '0b11'+0`,
 	`return '1_000'+0`,
 	`return ' 0x10 '+0`,

@@ -214,9 +214,9 @@ func numberArgs(orig lua.LGFunction, first, last int) lua.LGFunction {
 					L.TypeError(i, lua.LTNumber)
 				}
 				L.Replace(i, lua.LNumber(f))
-			case *lua.LNilType:
-				// an optional argument, or the function's error
 			default:
+				// nil (an optional argument, or the function's error)
+				// or another type
 				other = true
 			}
 		}

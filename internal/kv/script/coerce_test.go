@@ -42,6 +42,7 @@ func TestLua51Coercion(t *testing.T) {
 		{`return {math.floor('1.5'), math.floor(' 0x10 '), math.max('3', 2, '0x10'), math.ldexp(1, '3')}`, "*4\r\n:1\r\n:16\r\n:16\r\n:8\r\n"},
 		{`return math.floor('0b11')`, "-ERR user_script:1: bad argument #1 to 'floor' (number expected, got string) script: SHA, on @user_script:1.\r\n"},
 		{`return {pcall(math.floor, '1_000')}`, "*2\r\n$-1\r\n$52\r\nbad argument #1 to '?' (number expected, got string)\r\n"},
+		{`return {pcall(math.max, 1, nil, 'x')}`, "*2\r\n$-1\r\n$49\r\nbad argument #2 to '?' (number expected, got nil)\r\n"},
 		{`return {pcall(math.max, 1, 'x', {})}`, "*2\r\n$-1\r\n$52\r\nbad argument #2 to '?' (number expected, got string)\r\n"},
 		{`return {select('2', 'a', 'b'), unpack({1,2,3}, '2')}`, "*3\r\n$1\r\nb\r\n:2\r\n:3\r\n"},
 		{`local t={1,2} table.insert(t, '1', 0) return t`, "*3\r\n:0\r\n:1\r\n:2\r\n"},
