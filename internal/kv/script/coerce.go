@@ -19,42 +19,47 @@ import (
 // numbers, tables and the rest go to gopher-lua's handler unchanged, a
 // string operand is read here.
 
-// vm holds the offsets of LState's current call frame and registers,
-// the frame's local base and the registers' array: an instruction's
-// operands are read as gopher-lua's rkValue reads them (the frame's
-// function holds the constants RK operands name). ok is false when
-// gopher-lua's layout is not the expected one (then the handlers stay
-// gopher-lua's).
-var vm = func() (l struct {
-	ok                           bool
-	frame, reg, array, localBase uintptr
-}) {
+// The offsets of LState's current call frame and registers, of the
+// frame's function and local base, and of the registers' array in
+// gopher-lua v1.1.2 on 64-bit platforms: an instruction's operands are
+// read as gopher-lua's rkValue reads them (the frame's function holds
+// the constants RK operands name), with constants, as the handlers run
+// for every arithmetic instruction. vmOK checks them by reflection at
+// start; when gopher-lua's layout is another, its handlers stay.
+const (
+	offFrame     = 120
+	offReg       = 88
+	offArray     = 0
+	offFn        = 8
+	offLocalBase = 40
+)
+
+var vmOK = func() bool {
 	st := reflect.TypeOf(lua.LState{})
 	f, ok1 := st.FieldByName("currentFrame")
 	d, ok2 := reflect.TypeOf(lua.Debug{}).FieldByName("frame")
 	r, ok3 := st.FieldByName("reg")
-	if !ok1 || !ok2 || !ok3 || f.Type != d.Type || !frameLayout.ok || r.Type.Kind() != reflect.Pointer {
-		return
+	if !ok1 || !ok2 || !ok3 || f.Type != d.Type || r.Type.Kind() != reflect.Pointer {
+		return false
 	}
 	a, ok4 := r.Type.Elem().FieldByName("array")
-	lb, ok5 := f.Type.Elem().FieldByName("LocalBase")
-	if !ok4 || !ok5 || a.Type != reflect.TypeOf([]lua.LValue(nil)) || lb.Type.Kind() != reflect.Int {
-		return
-	}
-	l.ok, l.frame, l.reg, l.array, l.localBase = true, f.Offset, r.Offset, a.Offset, lb.Offset
-	return
+	fn, ok5 := f.Type.Elem().FieldByName("Fn")
+	lb, ok6 := f.Type.Elem().FieldByName("LocalBase")
+	return ok4 && ok5 && ok6 && a.Type == reflect.TypeOf([]lua.LValue(nil)) &&
+		fn.Type == reflect.TypeOf((*lua.LFunction)(nil)) && lb.Type.Kind() == reflect.Int &&
+		f.Offset == offFrame && r.Offset == offReg && a.Offset == offArray && fn.Offset == offFn && lb.Offset == offLocalBase
 }()
 
 // rk is an instruction's RK operand in the running Lua function: a
 // constant or a register.
 func rk(L *lua.LState, x int) lua.LValue {
-	cf := *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(L), vm.frame))
+	cf := *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(L), offFrame))
 	if x&opBitRK != 0 {
-		fn := *(**lua.LFunction)(unsafe.Add(cf, frameLayout.fn))
+		fn := *(**lua.LFunction)(unsafe.Add(cf, offFn))
 		return fn.Proto.Constants[x&^opBitRK]
 	}
-	rg := *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(L), vm.reg))
-	return (*(*[]lua.LValue)(unsafe.Add(rg, vm.array)))[*(*int)(unsafe.Add(cf, vm.localBase))+x]
+	rg := *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(L), offReg))
+	return (*(*[]lua.LValue)(unsafe.Add(rg, offArray)))[*(*int)(unsafe.Add(cf, offLocalBase))+x]
 }
 
 // setReg sets register a of the running function, raising gopher-lua's
@@ -106,7 +111,7 @@ func arith(op int, a, b float64) float64 {
 }
 
 func init() {
-	if !vm.ok || luaJumpTable[lua.OP_ADD] == nil {
+	if !vmOK || luaJumpTable[lua.OP_ADD] == nil {
 		return
 	}
 	for op := lua.OP_ADD; op <= lua.OP_POW; op++ {
