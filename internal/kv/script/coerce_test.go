@@ -1,6 +1,8 @@
 package script
 
 import (
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -61,4 +63,39 @@ func TestLua51Coercion(t *testing.T) {
 			t.Errorf("%s\n got  %q\n want %q", tc.body, got, want)
 		}
 	}
+}
+
+// FuzzStringArith checks that the VM reads a string operand as tonumber
+// does (str2number) in "+", unary minus, math.floor's argument and a
+// numeric for, and raises when it is no number.
+func FuzzStringArith(f *testing.F) {
+	for _, s := range []string{"12", " 0x10 ", "0b11", "1_000", "1e", "inf", "-nan", "0x1p4", ".5", "5.", "0x", "\t7\v", "1e500"} {
+		f.Add(s)
+	}
+	e := New()
+	defer e.Close()
+	const body = `local s = ARGV[1]
+local r = {}
+for _, f in ipairs({function() return s + 0 end, function() return -s end, function() return math.floor(s) end,
+	function() local n = 'none' for i = 0, s do n = i break end return n end}) do
+	local ok, v = pcall(f)
+	r[#r+1] = ok and tostring(v) or 'E'
+end
+return table.concat(r, '|')`
+	f.Fuzz(func(t *testing.T, s string) {
+		if strings.IndexByte(s, 0) >= 0 {
+			return
+		}
+		want := "E|E|E|E"
+		if n, ok := str2number(s); ok {
+			want = luaNumber(n+0) + "|" + luaNumber(-n) + "|" + luaNumber(math.Floor(n)) + "|none"
+			if n >= 0 {
+				want = want[:len(want)-len("none")] + "0"
+			}
+		}
+		got := run(t, e, body, 2, nil, []string{s})
+		if got != "$"+strconv.Itoa(len(want))+"\r\n"+want+"\r\n" {
+			t.Fatalf("%q: got %q, want %q", s, got, want)
+		}
+	})
 }
