@@ -272,3 +272,14 @@ func (e *Engine) openCoercion() {
 		}))
 	}
 }
+
+// toNumberOr0 is lua_tonumber: 0 for a value that is no number.
+func toNumberOr0(v lua.LValue) float64 {
+	f, _ := toNumber(v)
+	return f
+}
+
+// checkInt is luaL_checkint: a number or a numeric string, as a C int.
+func checkInt(L *lua.LState, n int) int {
+	return int(cLong(checkNumber(L, n)))
+}
