@@ -11,7 +11,7 @@ import (
 func bitLib(L *lua.LState) *lua.LTable {
 	t := L.NewTable()
 	arg := func(L *lua.LState, i int) uint32 {
-		n := float64(L.CheckNumber(i))
+		n := checkNumber(L, i)
 		// LuaBitOp's normalisation: add 2^52+2^51 and take the low word
 		return uint32(int64(math.Mod(math.Floor(n+0.5), 1<<32)))
 	}

@@ -32,7 +32,7 @@ func cjsonLib(L *lua.LState) *lua.LTable {
 	intSetting := func(p *int, lo, hi int) lua.LGFunction {
 		return func(L *lua.LState) int {
 			if L.GetTop() >= 1 {
-				v := L.CheckInt(1)
+				v := checkInt(L, 1)
 				if v < lo || v > hi {
 					L.ArgError(1, "expected integer between "+strconv.Itoa(lo)+" and "+strconv.Itoa(hi))
 				}
@@ -72,10 +72,10 @@ func cjsonLib(L *lua.LState) *lua.LTable {
 				cj.sparseConvert = lua.LVAsBool(L.Get(1))
 			}
 			if L.GetTop() >= 2 {
-				cj.sparseRatio = L.CheckInt(2)
+				cj.sparseRatio = checkInt(L, 2)
 			}
 			if L.GetTop() >= 3 {
-				cj.sparseSafe = L.CheckInt(3)
+				cj.sparseSafe = checkInt(L, 3)
 			}
 			L.Push(lua.LBool(cj.sparseConvert))
 			L.Push(lua.LNumber(cj.sparseRatio))

@@ -18,10 +18,10 @@ func cmsgpackLib(L *lua.LState) *lua.LTable {
 	t.RawSetString("pack", L.NewFunction(msgpackPack))
 	t.RawSetString("unpack", L.NewFunction(func(L *lua.LState) int { return msgpackUnpack(L, 0, 0, false) }))
 	t.RawSetString("unpack_one", L.NewFunction(func(L *lua.LState) int {
-		return msgpackUnpack(L, 1, L.OptInt(2, 0), true)
+		return msgpackUnpack(L, 1, optInt(L, 2, 0), true)
 	}))
 	t.RawSetString("unpack_limit", L.NewFunction(func(L *lua.LState) int {
-		return msgpackUnpack(L, L.CheckInt(2), L.OptInt(3, 0), true)
+		return msgpackUnpack(L, checkInt(L, 2), optInt(L, 3, 0), true)
 	}))
 	t.RawSetString("_NAME", lua.LString("cmsgpack"))
 	t.RawSetString("_VERSION", lua.LString("lua-cmsgpack 0.4.0"))

@@ -15,11 +15,13 @@ func (intCaller) Log(int, string)                   {}
 func (intCaller) ACLCheck([][]byte) (bool, bool)    { return true, true }
 
 // BenchmarkEvalRun runs a cached script on one engine, as EVALSHA does
-// after the lookup: a redis.call, and a concatenation with a number.
+// after the lookup: a redis.call, a concatenation with a number, and a
+// loop of arithmetic (the VM's arithmetic handlers).
 func BenchmarkEvalRun(b *testing.B) {
 	for _, bc := range []struct{ name, body string }{
 		{"call", "return redis.call('incr', KEYS[1])"},
 		{"concat", "return redis.call('set', KEYS[1], ARGV[1] .. ':' .. 12)"},
+		{"arith", "local n = 0 for i = 1, 100 do n = n + i * 2 - 1 end return n"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := New()

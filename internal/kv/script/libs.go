@@ -81,6 +81,7 @@ func (e *Engine) openLibs() {
 	// tostring, tonumber, table.concat, the string functions, math.huge
 	// and ".." with Lua 5.1's numbers (lua51num.go)
 	e.openNumbers()
+	e.openCoercion()
 
 	e.redisRaw = e.redisLib()
 	g.RawSetString("redis", e.redisRaw)

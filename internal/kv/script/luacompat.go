@@ -593,15 +593,11 @@ func culprit(L *lua.LState, dbg *lua.Debug, fn *lua.LFunction, pc int) (what, na
 
 const opBitRK = 1 << 8
 
+// isNumeric is luaV_tonumber's success (Lua 5.1's getobjname names the
+// first operand it fails on).
 func isNumeric(v lua.LValue) bool {
-	switch x := v.(type) {
-	case lua.LNumber:
-		return true
-	case lua.LString:
-		_, err := strconv.ParseFloat(strings.TrimSpace(string(x)), 64)
-		return err == nil
-	}
-	return false
+	_, ok := toNumber(v)
+	return ok
 }
 
 // rkValue is an RK operand: a constant or a register.

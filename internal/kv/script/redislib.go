@@ -68,8 +68,13 @@ func (e *Engine) redisLib() *lua.LTable {
 			if L.GetTop() < 2 {
 				raiseError(L, "redis.log() requires two arguments or more.")
 			}
-			lvl, ok := L.Get(1).(lua.LNumber)
-			if !ok || lvl < LogDebug || lvl > LogWarning {
+			// lua_isnumber, then the level as a C int
+			f, ok := toNumber(L.Get(1))
+			if !ok {
+				raiseError(L, "First argument must be a number (log level).")
+			}
+			lvl := cLong(f)
+			if lvl < LogDebug || lvl > LogWarning {
 				raiseError(L, "Invalid debug level.")
 			}
 			var parts []string
@@ -85,7 +90,7 @@ func (e *Engine) redisLib() *lua.LTable {
 			if L.GetTop() != 1 {
 				raiseError(L, "redis.setresp() requires one argument.")
 			}
-			v := L.CheckInt(1)
+			v := int(cLong(toNumberOr0(L.Get(1)))) // lua_tonumber: 0 for no number
 			if v != 2 && v != 3 {
 				raiseError(L, "RESP version must be 2 or 3.")
 			}
@@ -101,7 +106,7 @@ func (e *Engine) redisLib() *lua.LTable {
 			if L.GetTop() != 1 {
 				raiseError(L, "redis.set_repl() requires one argument.")
 			}
-			v := L.CheckInt(1)
+			v := int(cLong(toNumberOr0(L.Get(1)))) // lua_tonumber: 0 for no number
 			if v&^ReplAll != 0 {
 				raiseError(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
 			}

@@ -182,7 +182,7 @@ func structPack(L *lua.LState) int {
 		}
 		switch opt {
 		case 'b', 'B', 'h', 'H', 'l', 'L', 'T', 'i', 'I':
-			v := structWord(float64(L.CheckNumber(arg)))
+			v := structWord(checkNumber(L, arg))
 			arg++
 			start := len(b)
 			for j := uint64(0); j < size; j++ {
@@ -195,11 +195,11 @@ func structPack(L *lua.LState) int {
 		case 'x':
 			b = append(b, 0)
 		case 'f':
-			v := math.Float32bits(float32(L.CheckNumber(arg)))
+			v := math.Float32bits(float32(checkNumber(L, arg)))
 			arg++
 			b = order(f.h.little).AppendUint32(b, v)
 		case 'd':
-			v := math.Float64bits(float64(L.CheckNumber(arg)))
+			v := math.Float64bits(checkNumber(L, arg))
 			arg++
 			b = order(f.h.little).AppendUint64(b, v)
 		case 'c', 's':
@@ -269,7 +269,7 @@ func structUnpack(L *lua.LState) int {
 	// then fails as "data string too short", as in Redis
 	start := int64(1)
 	if L.Get(3) != lua.LNil {
-		n := float64(L.CheckNumber(3))
+		n := checkNumber(L, 3)
 		if n != n || n >= 1<<63 || n < -(1<<63) {
 			start = math.MinInt64
 		} else {
