@@ -51,6 +51,7 @@ type adminState struct {
 	slowThreshold atomic.Int64 // µs; negative disables the slow log
 	slowMax       atomic.Int64
 	latThreshold  atomic.Int64 // ms; 0 disables the latency monitor
+	latencyOff    atomic.Bool  // latency-tracking no: histograms not fed
 
 	slowMu   sync.Mutex
 	slowlog  []slowEntry // newest first
@@ -148,10 +149,11 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Duration)
 	} else if c.shared.lastSub.Load() != nil {
 		c.shared.lastSub.Store(nil)
 	}
+	hist := !a.latencyOff.Load()
 	if c.tally.on && stats == &cmd.Stats {
-		c.tallyCall(stats, usec)
+		c.tallyCall(stats, usec, hist)
 	} else {
-		stats.Record(usec)
+		stats.Record(usec, hist)
 	}
 	if t := a.slowThreshold.Load(); t >= 0 && usec >= t && !a.skipSlow[cmd] {
 		s.slowlogAdd(c, usec)

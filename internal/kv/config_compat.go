@@ -63,7 +63,24 @@ func adminParams() map[string]configParam {
 		}(),
 		"latency-monitor-threshold": intParam(func(s *Server) *atomic.Int64 { return &s.adm.latThreshold }, 0, 1<<62),
 		"enable-debug-command":      {get: func(s *Server) string { return s.adm.debugMode }},
-		"port":                      startParam((*Server).port, "port", "Unable to listen on this port."),
+		// off, no call is recorded in the latency histograms, as Redis
+		"latency-tracking": {
+			get: func(s *Server) string {
+				if s.adm.latencyOff.Load() {
+					return "no"
+				}
+				return "yes"
+			},
+			set: func(s *Server, v string) string {
+				switch strings.ToLower(v) {
+				case "yes", "no":
+					s.adm.latencyOff.Store(strings.EqualFold(v, "no"))
+					return ""
+				}
+				return "argument must be 'yes' or 'no'"
+			},
+		},
+		"port": startParam((*Server).port, "port", "Unable to listen on this port."),
 	}
 }
 
@@ -109,7 +126,6 @@ var inertParams = []struct {
 	{"ignore-warnings", "", false, nil},
 	{"io-threads-do-reads", "no", true, nil},
 	{"jemalloc-bg-thread", "yes", false, nil},
-	{"latency-tracking", "yes", false, nil},
 	{"latency-tracking-info-percentiles", "50 99 99.9", false, nil},
 	{"list-compress-depth", "0", false, nil},
 	{"list-max-listpack-size", "-2", false, []string{"list-max-ziplist-size"}},

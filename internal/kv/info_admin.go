@@ -364,7 +364,7 @@ func (s *Server) statsInfo() []string {
 // its calls' durations, in µs with three decimals, from the command's
 // HDR histogram as Redis's (command.Latency.Percentile).
 func (s *Server) latencyStatsInfo() []string {
-	if p, ok := s.config["latency-tracking"]; ok && p.get(s) != "yes" {
+	if s.adm.latencyOff.Load() {
 		return nil
 	}
 	var pcts []float64
