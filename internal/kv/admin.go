@@ -50,8 +50,9 @@ type latencyEvent struct {
 type adminState struct {
 	slowThreshold atomic.Int64 // µs; negative disables the slow log
 	slowMax       atomic.Int64
-	latThreshold  atomic.Int64 // ms; 0 disables the latency monitor
-	latencyOff    atomic.Bool  // latency-tracking no: histograms not fed
+	latThreshold  atomic.Int64              // ms; 0 disables the latency monitor
+	latencyOff    atomic.Bool               // latency-tracking no: histograms not fed
+	latencyPcts   atomic.Pointer[[]float64] // latency-tracking-info-percentiles; nil: the default
 
 	slowMu   sync.Mutex
 	slowlog  []slowEntry // newest first

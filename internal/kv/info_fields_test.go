@@ -505,3 +505,51 @@ func TestLatencyTrackingOff(t *testing.T) {
 		}
 	}
 }
+
+// CONFIG GET latency-tracking-info-percentiles shows the percentiles set
+// formatted as Redis formats them ("%f" without trailing zeros), and
+// CONFIG SET refuses what Redis refuses with its messages; replies taken
+// from redis-server 7.0.15.
+func TestLatencyPercentilesConfig(t *testing.T) {
+	e := startServer(t, nil)
+	const prefix = "ERR:ERR CONFIG SET failed (possibly related to argument 'latency-tracking-info-percentiles') - "
+	cases := []struct{ set, want string }{
+		{"50 99 99.9", "50 99 99.9"},
+		{"99.9999999", "100"},
+		{"0", "0"},
+		{"100", "100"},
+		{"1.5", "1.5"},
+		{"12.3456789", "12.345679"},
+		{"99.90", "99.9"},
+		{"1e2", "100"},
+		{"0x10", "16"},
+		{"0.0000005", "0"},
+		{"0.0000006", "0.000001"},
+		{"-0", "-0"},
+		{"50 50", "50 50"},
+		{"", ""},
+		{"50  99", prefix + "Invalid latency-tracking-info-percentiles parameters"},
+		{" 50", prefix + "Invalid latency-tracking-info-percentiles parameters"},
+		{"nan", prefix + "Invalid latency-tracking-info-percentiles parameters"},
+		{"50 abc", prefix + "Invalid latency-tracking-info-percentiles parameters"},
+		{"100.0000001", prefix + "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"},
+		{"-1", prefix + "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"},
+		{"inf", prefix + "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		got := "OK"
+		if err := e.rdb.ConfigSet(ctx, "latency-tracking-info-percentiles", tc.set).Err(); err != nil {
+			got = "ERR:" + err.Error()
+		} else {
+			v, err := e.rdb.ConfigGet(ctx, "latency-tracking-info-percentiles").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = v["latency-tracking-info-percentiles"]
+		}
+		if got != tc.want {
+			t.Errorf("CONFIG SET latency-tracking-info-percentiles %q: %q, want %q", tc.set, got, tc.want)
+		}
+	}
+}
