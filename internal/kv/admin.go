@@ -146,7 +146,11 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Duration)
 	if cmd.Stats.Container && len(c.Args) > 1 {
 		full := cmd.Name + "|" + strings.ToLower(string(c.Args[1]))
 		stats = s.subStatsFor(full)
-		c.shared.lastSub.Store(&full)
+		if s.knownSub(cmd, c.Args) {
+			c.shared.lastSub.Store(&full)
+		} else {
+			c.showCmd(nil)
+		}
 	} else if c.shared.lastSub.Load() != nil {
 		c.shared.lastSub.Store(nil)
 	}
