@@ -50,7 +50,9 @@ type latencyEvent struct {
 type adminState struct {
 	slowThreshold atomic.Int64 // µs; negative disables the slow log
 	slowMax       atomic.Int64
-	latThreshold  atomic.Int64 // ms; 0 disables the latency monitor
+	latThreshold  atomic.Int64              // ms; 0 disables the latency monitor
+	latencyOff    atomic.Bool               // latency-tracking no: histograms not fed
+	latencyPcts   atomic.Pointer[[]float64] // latency-tracking-info-percentiles; nil: the default
 
 	slowMu   sync.Mutex
 	slowlog  []slowEntry // newest first
@@ -144,14 +146,19 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Duration)
 	if cmd.Stats.Container && len(c.Args) > 1 {
 		full := cmd.Name + "|" + strings.ToLower(string(c.Args[1]))
 		stats = s.subStatsFor(full)
-		c.shared.lastSub.Store(&full)
+		if s.knownSub(cmd, c.Args) {
+			c.shared.lastSub.Store(&full)
+		} else {
+			c.showCmd(nil)
+		}
 	} else if c.shared.lastSub.Load() != nil {
 		c.shared.lastSub.Store(nil)
 	}
+	hist := !a.latencyOff.Load()
 	if c.tally.on && stats == &cmd.Stats {
-		c.tallyCall(stats, usec)
+		c.tallyCall(stats, usec, hist)
 	} else {
-		stats.Record(usec)
+		stats.Record(usec, hist)
 	}
 	if t := a.slowThreshold.Load(); t >= 0 && usec >= t && !a.skipSlow[cmd] {
 		s.slowlogAdd(c, usec)

@@ -72,11 +72,25 @@ func (c *Client) showCmd(cmd *command.Command) {
 		c.shared.lastCmd.Store(cmd)
 	}
 	if cmd != nil && cmd.Stats.Container && len(c.Args) > 1 {
+		if !c.srv.knownSub(cmd, c.Args) {
+			c.showCmd(nil)
+			return
+		}
 		full := cmd.Name + "|" + strings.ToLower(string(c.Args[1]))
 		c.shared.lastSub.Store(&full)
 	} else if c.shared.lastSub.Load() != nil {
 		c.shared.lastSub.Store(nil)
 	}
+}
+
+// knownSub reports whether args[1] is a subcommand Redis has for the
+// container cmd: Redis refuses an unknown one when it looks the command
+// up, and CLIENT LIST shows cmd=NULL for it, as for an unknown command.
+func (s *Server) knownSub(cmd *command.Command, args [][]byte) bool {
+	if cmd.Name == "client" && strings.EqualFold(string(args[1]), "no-touch") {
+		return true // gantry's (Redis 7.2's), not in 7.0's table
+	}
+	return s.users.Catalog().Lookup(cmd.Name, args).Name() != cmd.Name
 }
 
 // setName sets the client's name (CLIENT SETNAME, HELLO SETNAME, RESET).

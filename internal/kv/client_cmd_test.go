@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bufio"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -102,5 +103,43 @@ func TestClientInfoInsideExec(t *testing.T) {
 				t.Errorf("after EXEC: %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// An unknown subcommand of a container command is shown as cmd=NULL by
+// CLIENT LIST, as an unknown command, while a known subcommand refused
+// for its arity is named; replies and cmd= taken from redis-server 7.0.15.
+func TestClientListUnknownSubcommand(t *testing.T) {
+	tests := []struct {
+		req, reply, want string
+	}{
+		{"CLIENT NOSUCH", "-ERR unknown subcommand 'NOSUCH'. Try CLIENT HELP.\r\n", "cmd=NULL"},
+		{"CLIENT NOSUCH x", "-ERR unknown subcommand 'NOSUCH'. Try CLIENT HELP.\r\n", "cmd=NULL"},
+		{"CONFIG NOSUCH", "-ERR unknown subcommand 'NOSUCH'. Try CONFIG HELP.\r\n", "cmd=NULL"},
+		{"OBJECT NOSUCH", "-ERR unknown subcommand 'NOSUCH'. Try OBJECT HELP.\r\n", "cmd=NULL"},
+		{"XINFO NOSUCH", "-ERR unknown subcommand 'NOSUCH'. Try XINFO HELP.\r\n", "cmd=NULL"},
+		{"MEMORY nosuch", "-ERR unknown subcommand 'nosuch'. Try MEMORY HELP.\r\n", "cmd=NULL"},
+		{"SLOWLOG nosuch", "-ERR unknown subcommand 'nosuch'. Try SLOWLOG HELP.\r\n", "cmd=NULL"},
+		{"CONFIG get", "-ERR wrong number of arguments for 'config|get' command\r\n", "cmd=config|get"},
+		{"OBJECT encoding", "-ERR wrong number of arguments for 'object|encoding' command\r\n", "cmd=object|encoding"},
+		{"CLIENT", "-ERR wrong number of arguments for 'client' command\r\n", "cmd=client"},
+		{"CLIENT SETNAME n", "+OK\r\n", "cmd=client|setname"},
+		{"CLIENT NO-TOUCH off", "+OK\r\n", "cmd=client|no-touch"},
+	}
+	e := startServer(t, nil)
+	x := e.raw()
+	ids := strconv.FormatInt(clientID(t, x), 10)
+	other := e.raw()
+	br := bufio.NewReader(other.nc)
+	for _, tc := range tests {
+		x.roundTrip(tc.req+"\r\n", tc.reply)
+		if _, err := other.nc.Write([]byte("CLIENT LIST ID " + ids + "\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		line := bulkReply(t, br)
+		got := regexp.MustCompile(`cmd=\S+`).FindString(line)
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.req, got, tc.want)
+		}
 	}
 }

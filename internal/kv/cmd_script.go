@@ -1323,7 +1323,7 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	start := monoNow()
 	s.call(fake, cmd, false)
 	st := s.scriptCmdStats(cmd, args)
-	st.Record((monoNow() - start).Microseconds())
+	st.Record((monoNow() - start).Microseconds(), !s.adm.latencyOff.Load())
 	if len(fake.W.B) > 0 && fake.W.B[0] == '-' {
 		s.countError(fake.W.B)
 		st.Failed.Add(1)

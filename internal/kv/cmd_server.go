@@ -300,6 +300,8 @@ func cmdConfig(c *Client) {
 		s.rejectedConns.Store(0)
 		s.queryLimitCloses.Store(0)
 		s.outputLimitCloses.Store(0)
+		s.cev.evicted.Store(0)
+		s.repl.ResetStats()
 		s.resetStats()
 		c.W.OK()
 	case "rewrite":

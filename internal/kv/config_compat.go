@@ -2,6 +2,7 @@ package kv
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -63,7 +64,40 @@ func adminParams() map[string]configParam {
 		}(),
 		"latency-monitor-threshold": intParam(func(s *Server) *atomic.Int64 { return &s.adm.latThreshold }, 0, 1<<62),
 		"enable-debug-command":      {get: func(s *Server) string { return s.adm.debugMode }},
-		"port":                      startParam((*Server).port, "port", "Unable to listen on this port."),
+		// off, no call is recorded in the latency histograms, as Redis
+		"latency-tracking": {
+			get: func(s *Server) string {
+				if s.adm.latencyOff.Load() {
+					return "no"
+				}
+				return "yes"
+			},
+			set: func(s *Server, v string) string {
+				switch strings.ToLower(v) {
+				case "yes", "no":
+					s.adm.latencyOff.Store(strings.EqualFold(v, "no"))
+					return ""
+				}
+				return "argument must be 'yes' or 'no'"
+			},
+		},
+		"latency-tracking-info-percentiles": {
+			get: func(s *Server) string {
+				var out []string
+				for _, p := range s.latencyPercentiles() {
+					out = append(out, percentileName(p))
+				}
+				return strings.Join(out, " ")
+			},
+			set: func(s *Server, v string) string {
+				pcts, msg := parsePercentiles(v)
+				if msg == "" {
+					s.adm.latencyPcts.Store(&pcts)
+				}
+				return msg
+			},
+		},
+		"port": startParam((*Server).port, "port", "Unable to listen on this port."),
 	}
 }
 
@@ -109,8 +143,6 @@ var inertParams = []struct {
 	{"ignore-warnings", "", false, nil},
 	{"io-threads-do-reads", "no", true, nil},
 	{"jemalloc-bg-thread", "yes", false, nil},
-	{"latency-tracking", "yes", false, nil},
-	{"latency-tracking-info-percentiles", "50 99 99.9", false, nil},
 	{"list-compress-depth", "0", false, nil},
 	{"list-max-listpack-size", "-2", false, []string{"list-max-ziplist-size"}},
 	{"logfile", "", true, nil},
@@ -178,6 +210,34 @@ var enumValues = map[string][]string{
 	"maxmemory-eviction-tenacity": nil,
 }
 
+// parsePercentiles parses latency-tracking-info-percentiles as Redis: the
+// value split at each space (an empty field is invalid), each field read
+// as strtod reads it (hexadecimal too), between 0 and 100.
+func parsePercentiles(v string) ([]float64, string) {
+	pcts := []float64{}
+	if v == "" {
+		return pcts, ""
+	}
+	for _, x := range strings.Split(v, " ") {
+		if strings.ContainsRune(x, '_') {
+			return nil, "Invalid latency-tracking-info-percentiles parameters"
+		}
+		h := strings.TrimLeft(strings.ToLower(x), "+-")
+		if strings.HasPrefix(h, "0x") && !strings.ContainsRune(h, 'p') {
+			x += "p0" // strtod's hexadecimal without exponent
+		}
+		f, err := strconv.ParseFloat(x, 64)
+		if math.IsNaN(f) || (err != nil && !math.IsInf(f, 0)) {
+			return nil, "Invalid latency-tracking-info-percentiles parameters"
+		}
+		if f < 0 || f > 100 {
+			return nil, "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+		}
+		pcts = append(pcts, f)
+	}
+	return pcts, ""
+}
+
 // checkInert validates v for an inert parameter whose default is def and
 // returns the value CONFIG GET shows, or the reason it is refused.
 func checkInert(name, def, v string) (string, string) {
@@ -211,16 +271,6 @@ func checkInert(name, def, v string) (string, string) {
 			}
 		}
 		return strings.Join(f, " "), ""
-	case name == "latency-tracking-info-percentiles":
-		var out []string
-		for _, x := range strings.Fields(v) {
-			f, err := strconv.ParseFloat(x, 64)
-			if err != nil || f < 0 || f > 100 {
-				return "", "latency-tracking-info-percentiles must be between 0.0 and 100.0"
-			}
-			out = append(out, strconv.FormatFloat(f, 'f', -1, 64))
-		}
-		return strings.Join(out, " "), ""
 	}
 	if _, err := strconv.ParseInt(def, 10, 64); err == nil && def != "" {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {

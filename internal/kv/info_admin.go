@@ -364,17 +364,10 @@ func (s *Server) statsInfo() []string {
 // its calls' durations, in µs with three decimals, from the command's
 // HDR histogram as Redis's (command.Latency.Percentile).
 func (s *Server) latencyStatsInfo() []string {
-	if p, ok := s.config["latency-tracking"]; ok && p.get(s) != "yes" {
+	if s.adm.latencyOff.Load() {
 		return nil
 	}
-	var pcts []float64
-	if p, ok := s.config["latency-tracking-info-percentiles"]; ok {
-		for _, f := range strings.Fields(p.get(s)) {
-			if v, err := strconv.ParseFloat(f, 64); err == nil {
-				pcts = append(pcts, v)
-			}
-		}
-	}
+	pcts := s.latencyPercentiles()
 	var lines []string
 	add := func(name string, st *command.CallStats) {
 		l := st.Latency()
@@ -403,6 +396,15 @@ func (s *Server) latencyStatsInfo() []string {
 	s.adm.subMu.Unlock()
 	sort.Strings(lines)
 	return lines
+}
+
+// latencyPercentiles is latency-tracking-info-percentiles, as set (CONFIG
+// GET shows them formatted by percentileName, as Redis).
+func (s *Server) latencyPercentiles() []float64 {
+	if p := s.adm.latencyPcts.Load(); p != nil {
+		return *p
+	}
+	return []float64{50, 99, 99.9}
 }
 
 // percentileName is a percentile as Redis names it in INFO latencystats:

@@ -363,7 +363,7 @@ func TestInfoLatencyStats(t *testing.T) {
 	ctx := context.Background()
 	st := &command.CallStats{}
 	for i := range 100 {
-		st.Record(map[bool]int64{true: 1, false: 20}[i < 98]) // 98 calls of 1 µs, 2 of 20
+		st.Record(map[bool]int64{true: 1, false: 20}[i < 98], true) // 98 calls of 1 µs, 2 of 20
 	}
 	e.srv.adm.subMu.Lock()
 	e.srv.adm.subStats["test|sub"] = st
@@ -414,7 +414,7 @@ func TestLatencyHDR(t *testing.T) {
 	ctx := context.Background()
 	st := &e.srv.cmds.Lookup([]byte("echo")).Stats
 	for _, usec := range []int64{672, 1146, 2000, 1_100_000} {
-		st.Record(usec)
+		st.Record(usec, true)
 	}
 	cases := []struct {
 		pcts string
@@ -442,5 +442,114 @@ func TestLatencyHDR(t *testing.T) {
 	}
 	if got, want := fmt.Sprint(h), "[echo [calls 4 histogram_usec [1056 1 2113 3 1073741 4]]]"; got != want {
 		t.Errorf("LATENCY HISTOGRAM echo: %s, want %s", got, want)
+	}
+}
+
+// latency-tracking no stops the recording in the latency histograms, as
+// redis-server 7.0.15: LATENCY HISTOGRAM still shows what was recorded
+// before (it is kept, not hidden), commandstats still counts every call,
+// and recording resumes with yes. Single calls, pipelines (the client's
+// tally) and calls from a script are covered.
+func TestLatencyTrackingOff(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	histCalls := func() string {
+		h, err := e.rdb.Do(ctx, "latency", "histogram", "echo").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return regexp.MustCompile(`calls \d+`).FindString(fmt.Sprint(h))
+	}
+	statCalls := func() string {
+		info, err := e.rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return regexp.MustCompile(`cmdstat_echo:calls=\d+`).FindString(info)
+	}
+	echo := func(n int) {
+		pipe := e.rdb.Pipeline()
+		for range n {
+			pipe.Echo(ctx, "x")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := func() {
+		if err := e.rdb.Eval(ctx, "return redis.call('echo', 'x')", nil).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		tracking        string // CONFIG SET latency-tracking, "" for none
+		run             func()
+		hist, commstats string
+	}{
+		{"", func() { echo(2) }, "calls 2", "cmdstat_echo:calls=2"},
+		{"no", func() { echo(1); echo(16); script() }, "calls 2", "cmdstat_echo:calls=20"},
+		{"yes", func() { echo(1); script() }, "calls 4", "cmdstat_echo:calls=22"},
+	}
+	for _, tc := range cases {
+		if tc.tracking != "" {
+			if err := e.rdb.ConfigSet(ctx, "latency-tracking", tc.tracking).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tc.run()
+		if got := histCalls(); got != tc.hist {
+			t.Errorf("latency-tracking %q: LATENCY HISTOGRAM echo %q, want %q", tc.tracking, got, tc.hist)
+		}
+		if got := statCalls(); got != tc.commstats {
+			t.Errorf("latency-tracking %q: commandstats %q, want %q", tc.tracking, got, tc.commstats)
+		}
+	}
+}
+
+// CONFIG GET latency-tracking-info-percentiles shows the percentiles set
+// formatted as Redis formats them ("%f" without trailing zeros), and
+// CONFIG SET refuses what Redis refuses with its messages; replies taken
+// from redis-server 7.0.15.
+func TestLatencyPercentilesConfig(t *testing.T) {
+	e := startServer(t, nil)
+	const prefix = "ERR:ERR CONFIG SET failed (possibly related to argument 'latency-tracking-info-percentiles') - "
+	cases := []struct{ set, want string }{
+		{"50 99 99.9", "50 99 99.9"},
+		{"99.9999999", "100"},
+		{"0", "0"},
+		{"100", "100"},
+		{"1.5", "1.5"},
+		{"12.3456789", "12.345679"},
+		{"99.90", "99.9"},
+		{"1e2", "100"},
+		{"0x10", "16"},
+		{"0.0000005", "0"},
+		{"0.0000006", "0.000001"},
+		{"-0", "-0"},
+		{"50 50", "50 50"},
+		{"", ""},
+		{"50  99", prefix + "Invalid latency-tracking-info-percentiles parameters"},
+		{" 50", prefix + "Invalid latency-tracking-info-percentiles parameters"},
+		{"nan", prefix + "Invalid latency-tracking-info-percentiles parameters"},
+		{"50 abc", prefix + "Invalid latency-tracking-info-percentiles parameters"},
+		{"100.0000001", prefix + "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"},
+		{"-1", prefix + "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"},
+		{"inf", prefix + "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		var got string // the value CONFIG GET shows, or the refusal
+		if err := e.rdb.ConfigSet(ctx, "latency-tracking-info-percentiles", tc.set).Err(); err != nil {
+			got = "ERR:" + err.Error()
+		} else {
+			v, err := e.rdb.ConfigGet(ctx, "latency-tracking-info-percentiles").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = v["latency-tracking-info-percentiles"]
+		}
+		if got != tc.want {
+			t.Errorf("CONFIG SET latency-tracking-info-percentiles %q: %q, want %q", tc.set, got, tc.want)
+		}
 	}
 }

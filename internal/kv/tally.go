@@ -32,8 +32,9 @@ const tallyUsec = 32
 // The durations' bits fit in used (a constant overflow otherwise).
 const _ = uint32(1) << (tallyUsec - 1)
 
-// tallyCall tallies one call of the command of st that took usec microseconds.
-func (c *Client) tallyCall(st *command.CallStats, usec int64) {
+// tallyCall tallies one call of the command of st that took usec
+// microseconds, and its latency if hist (latency-tracking on).
+func (c *Client) tallyCall(st *command.CallStats, usec int64, hist bool) {
 	t := &c.tally
 	if t.stats != st {
 		if t.stats != nil {
@@ -43,6 +44,9 @@ func (c *Client) tallyCall(st *command.CallStats, usec int64) {
 	}
 	t.calls++
 	t.usec += usec
+	if !hist {
+		return
+	}
 	if uint64(usec) < tallyUsec {
 		t.hist[usec]++
 		t.used |= 1 << usec

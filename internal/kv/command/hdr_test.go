@@ -29,7 +29,7 @@ func TestHDRLatency(t *testing.T) {
 	for _, tc := range cases {
 		var st CallStats
 		for _, u := range tc.usec {
-			st.Record(u)
+			st.Record(u, true)
 		}
 		l := st.Latency()
 		if l.Total() != int64(len(tc.usec)) {

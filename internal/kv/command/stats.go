@@ -20,11 +20,14 @@ type CallStats struct {
 	Container bool
 }
 
-// Record counts one call that took usec microseconds.
-func (s *CallStats) Record(usec int64) {
+// Record counts one call that took usec microseconds, in the latency
+// histogram too if hist (latency-tracking on).
+func (s *CallStats) Record(usec int64, hist bool) {
 	s.Calls.Add(1)
 	s.Usec.Add(usec)
-	s.AddLatency(UsecIndex(usec), 1)
+	if hist {
+		s.AddLatency(UsecIndex(usec), 1)
+	}
 }
 
 // Reset zeroes the statistics (CONFIG RESETSTAT).

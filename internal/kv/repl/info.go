@@ -111,3 +111,11 @@ func b2i(b bool) int64 {
 	}
 	return 0
 }
+
+// ResetStats zeroes the sync counters (CONFIG RESETSTAT zeroes Redis's
+// sync_full, sync_partial_ok and sync_partial_err).
+func (r *State) ResetStats() {
+	r.mu.Lock()
+	r.syncs, r.partials, r.partialErrs = 0, 0, 0
+	r.mu.Unlock()
+}
