@@ -118,10 +118,7 @@ func TestBlockedKeyExpiredBeforeTry(t *testing.T) {
 			served:  "*2\r\n$1\r\nk\r\n$5\r\nhello\r\n",
 		},
 	}
-	for _, loops := range []struct {
-		name string
-		n    int
-	}{{"event loops", 0}, {"goroutines", -1}} {
+	for _, loops := range loopModes {
 		for _, tc := range tests {
 			t.Run(loops.name+"/"+tc.name, func(t *testing.T) {
 				clk := &wakeClock{fakeClock: newFakeClock(), woken: make(chan struct{}, 1)}
@@ -215,10 +212,7 @@ func TestClientListFlagsBlockedMulti(t *testing.T) {
 		{name: "multi failed", cmd: "MULTI\r\nNOSUCHCOMMAND\r\n", reply: "+OK\r\n-ERR unknown command 'NOSUCHCOMMAND', with args beginning with: \r\n", flags: "x", multi: "0",
 			end: "EXEC\r\n", endReply: "-EXECABORT Transaction discarded because of previous errors.\r\n"},
 	}
-	for _, loops := range []struct {
-		name string
-		n    int
-	}{{"event loops", 0}, {"goroutines", -1}} {
+	for _, loops := range loopModes {
 		for _, tc := range tests {
 			t.Run(loops.name+"/"+tc.name, func(t *testing.T) {
 				e := startServer(t, func(c *Config) { c.EventLoops = loops.n })

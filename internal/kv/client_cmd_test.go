@@ -49,10 +49,7 @@ func TestClientListCmdField(t *testing.T) {
 			reply: "+OK\r\n" + unknown + "-EXECABORT Transaction discarded because of previous errors.\r\n", want: "flags=N multi=-1 cmd=exec"},
 		{name: "exec", req: "MULTI\r\nGET k\r\nEXEC\r\n", reply: "+OK\r\n+QUEUED\r\n*1\r\n$-1\r\n", want: "flags=N multi=-1 cmd=exec"},
 	}
-	for _, loops := range []struct {
-		name string
-		n    int
-	}{{"event loops", 0}, {"goroutines", -1}} {
+	for _, loops := range loopModes {
 		for _, tc := range tests {
 			t.Run(loops.name+"/"+tc.name, func(t *testing.T) {
 				e := startServer(t, func(c *Config) { c.EventLoops = loops.n })
@@ -75,10 +72,7 @@ func TestClientListCmdField(t *testing.T) {
 // its transaction, as redis-server 7.0.15: flags=x, multi= the commands
 // queued, cmd=exec; after EXEC, flags=N multi=-1.
 func TestClientInfoInsideExec(t *testing.T) {
-	for _, loops := range []struct {
-		name string
-		n    int
-	}{{"event loops", 0}, {"goroutines", -1}} {
+	for _, loops := range loopModes {
 		t.Run(loops.name, func(t *testing.T) {
 			e := startServer(t, func(c *Config) { c.EventLoops = loops.n })
 			x := e.raw()

@@ -296,3 +296,10 @@ func (e *testEnv) syncStream() *bufio.Reader {
 	}
 	return br
 }
+
+// loopModes are the two ways a peer serves its clients, for tests that
+// run in both: on event loops (the default) and on a goroutine each.
+var loopModes = []struct {
+	name string
+	n    int // Config.EventLoops
+}{{"event loops", 0}, {"goroutines", -1}}

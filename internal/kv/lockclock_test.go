@@ -81,10 +81,7 @@ func TestLockWaitReadsClock(t *testing.T) {
 	if k == a {
 		t.Fatalf("k and a are in one shard (%d)", k)
 	}
-	for _, loops := range []struct {
-		name string
-		n    int
-	}{{"event loops", 0}, {"goroutines", -1}} {
+	for _, loops := range loopModes {
 		for _, tc := range tests {
 			t.Run(loops.name+"/"+tc.name, func(t *testing.T) {
 				e := startServer(t, func(c *Config) { c.EventLoops = loops.n })
@@ -112,10 +109,7 @@ func TestLockWaitReadsClock(t *testing.T) {
 // their batch's start): a key that expired while it was blocked is gone
 // for them, as in redis-server.
 func TestBlockedWakeMovesBatchTime(t *testing.T) {
-	for _, loops := range []struct {
-		name string
-		n    int
-	}{{"event loops", 0}, {"goroutines", -1}} {
+	for _, loops := range loopModes {
 		t.Run(loops.name, func(t *testing.T) {
 			e := startServer(t, func(c *Config) { c.EventLoops = loops.n })
 			e.raw().roundTrip("SET k v PX 100\r\n", "+OK\r\n")

@@ -1,12 +1,10 @@
 package kv
 
 import (
-	"bufio"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // CONFIG RESETSTAT zeroes the INFO stats counters redis-server 7.0.15
@@ -15,20 +13,7 @@ import (
 // after: RESETSTAT itself counts, as in Redis.
 func TestResetStatZeroes(t *testing.T) {
 	e := startServer(t, nil)
-	// psync sends cmd on a connection of its own and returns the first line
-	psync := func(cmd string) string {
-		r := e.raw()
-		defer r.nc.Close()
-		if _, err := r.nc.Write([]byte(cmd + "\r\n")); err != nil {
-			t.Fatal(err)
-		}
-		_ = r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		line, err := bufio.NewReader(r.nc).ReadString('\n')
-		if err != nil {
-			t.Fatalf("%s: %v", cmd, err)
-		}
-		return line
-	}
+	psync := func(cmd string) string { return firstLine(t, e, cmd) }
 	e.run([]step{{"set a b", "OK"}, {"get a", "b"}, {"get nokey", "nil"}})
 	r := e.raw()
 	r.roundTrip("NOSUCH\r\n", "-ERR unknown command 'NOSUCH', with args beginning with: \r\n")

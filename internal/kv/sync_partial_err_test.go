@@ -23,21 +23,7 @@ func TestInfoSyncPartialErr(t *testing.T) {
 		}
 		return infoNum(info, "sync_full"), infoNum(info, "sync_partial_ok"), infoNum(info, "sync_partial_err")
 	}
-	// psync sends cmd on a connection of its own and returns the first line
-	// of the answer (+FULLRESYNC, +CONTINUE or a bulk header for SYNC)
-	psync := func(cmd string) string {
-		r := e.raw()
-		defer r.nc.Close()
-		if _, err := r.nc.Write([]byte(cmd + "\r\n")); err != nil {
-			t.Fatal(err)
-		}
-		_ = r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		line, err := bufio.NewReader(r.nc).ReadString('\n')
-		if err != nil {
-			t.Fatalf("%s: %v", cmd, err)
-		}
-		return line
-	}
+	psync := func(cmd string) string { return firstLine(t, e, cmd) }
 	e.run([]step{{"set a b", "OK"}})
 	steps := []struct {
 		cmd       func() string
@@ -73,4 +59,22 @@ func TestInfoSyncPartialErr(t *testing.T) {
 			t.Errorf("after %s: sync_full sync_partial_ok sync_partial_err = %s, want %s", cmd, got, want)
 		}
 	}
+}
+
+// firstLine sends cmd on a connection of its own and returns the first
+// line of the answer (PSYNC's +FULLRESYNC or +CONTINUE, a bulk header for
+// SYNC).
+func firstLine(t *testing.T, e *testEnv, cmd string) string {
+	t.Helper()
+	r := e.raw()
+	defer r.nc.Close()
+	if _, err := r.nc.Write([]byte(cmd + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(r.nc).ReadString('\n')
+	if err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return line
 }

@@ -72,7 +72,8 @@ func setReg(L *lua.LState, a int, v lua.LValue) {
 	L.Replace(a+1, v)
 }
 
-// toNumber is luaV_tonumber: a number, or a string Lua 5.1 reads as one.
+// toNumber is luaV_tonumber (and lua_isnumber/lua_tonumber): a number,
+// or a string Lua 5.1 reads as one.
 func toNumber(v lua.LValue) (float64, bool) {
 	switch x := v.(type) {
 	case lua.LNumber:

@@ -186,7 +186,7 @@ func (f *cFormat) pad(b []byte, s string) []byte {
 
 // formatNumber is luaL_checknumber: a number or a numeric string.
 func formatNumber(L *lua.LState, i int) float64 {
-	n, ok := structNumber(L.Get(i))
+	n, ok := toNumber(L.Get(i))
 	if !ok {
 		L.TypeError(i, lua.LTNumber)
 	}

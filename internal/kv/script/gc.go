@@ -43,7 +43,7 @@ func (e *Engine) collectGarbage(L *lua.LState) int {
 	}
 	ex := 0
 	if v := L.Get(2); v != lua.LNil {
-		n, ok := structNumber(v)
+		n, ok := toNumber(v)
 		if !ok {
 			L.TypeError(2, lua.LTNumber)
 		}

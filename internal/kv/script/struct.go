@@ -309,7 +309,7 @@ func structUnpack(L *lua.LState) int {
 				var n float64
 				ok := len(out) > 0
 				if ok {
-					n, ok = structNumber(out[len(out)-1])
+					n, ok = toNumber(out[len(out)-1])
 				}
 				if !ok {
 					L.RaiseError("format 'c0' needs a previous size")
@@ -342,17 +342,6 @@ func structUnpack(L *lua.LState) int {
 	}
 	L.Push(lua.LNumber(int64(pos + 1)))
 	return len(out) + 1
-}
-
-// structNumber is lua_isnumber/lua_tonumber: a number or a numeric string.
-func structNumber(v lua.LValue) (float64, bool) {
-	switch x := v.(type) {
-	case lua.LNumber:
-		return float64(x), true
-	case lua.LString:
-		return str2number(string(x))
-	}
-	return 0, false
 }
 
 func structSize(L *lua.LState) int {
