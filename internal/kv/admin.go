@@ -143,6 +143,7 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Duration)
 	}
 	a := &s.adm
 	stats := &cmd.Stats
+	hist := !a.latencyOff.Load()
 	if cmd.Stats.Container && len(c.Args) > 1 {
 		full := cmd.Name + "|" + strings.ToLower(string(c.Args[1]))
 		stats = s.subStatsFor(full)
@@ -150,11 +151,11 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Duration)
 			c.shared.lastSub.Store(&full)
 		} else {
 			c.showCmd(nil)
+			hist = false // no histogram (24 KB) for a name a client made up
 		}
 	} else if c.shared.lastSub.Load() != nil {
 		c.shared.lastSub.Store(nil)
 	}
-	hist := !a.latencyOff.Load()
 	if c.tally.on && stats == &cmd.Stats {
 		c.tallyCall(stats, usec, hist)
 	} else {

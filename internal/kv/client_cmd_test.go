@@ -2,6 +2,8 @@ package kv
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -135,5 +137,26 @@ func TestClientListUnknownSubcommand(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.req, got, tc.want)
 		}
+	}
+}
+
+// TestUnknownSubcommandNoHistogram: a made-up subcommand keeps its
+// commandstats line but gets no latency histogram (24 KB each, up to the
+// 1024 names a client could make), as Redis, which never runs it, has
+// none for it.
+func TestUnknownSubcommandNoHistogram(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		e.rdb.Do(ctx, "CLIENT", "NOSUCH"+strconv.Itoa(i))
+		e.rdb.Eval(ctx, "return redis.pcall('config', 'nosuch"+strconv.Itoa(i)+"')", nil)
+	}
+	e.rdb.Do(ctx, "CLIENT", "ID")
+	hist := fmt.Sprint(e.rdb.Do(ctx, "LATENCY", "HISTOGRAM").Val())
+	if strings.Contains(hist, "nosuch") || !strings.Contains(hist, "client|id") {
+		t.Errorf("LATENCY HISTOGRAM %s: want client|id and no made-up subcommand", hist)
+	}
+	if stats := e.infoField("cmdstat_client|nosuch0"); !strings.HasPrefix(stats, "calls=1,") {
+		t.Errorf("cmdstat_client|nosuch0 %q, want its one call", stats)
 	}
 }

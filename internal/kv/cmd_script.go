@@ -1245,7 +1245,8 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 			return errReply(msg)
 		}
 		s.countError(errReply(msg))
-		s.scriptCmdStats(cmd, args).Rejected.Add(1)
+		st, _ := s.scriptCmdStats(cmd, args)
+		st.Rejected.Add(1)
 		return fake.W.B
 	}
 	if !cmd.ArityOK(len(args)) {
@@ -1322,8 +1323,8 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	fake.keysReady = true
 	start := monoNow()
 	s.call(fake, cmd, false)
-	st := s.scriptCmdStats(cmd, args)
-	st.Record((monoNow() - start).Microseconds(), !s.adm.latencyOff.Load())
+	st, known := s.scriptCmdStats(cmd, args)
+	st.Record((monoNow() - start).Microseconds(), known && !s.adm.latencyOff.Load())
 	if len(fake.W.B) > 0 && fake.W.B[0] == '-' {
 		s.countError(fake.W.B)
 		st.Failed.Add(1)
@@ -1342,12 +1343,13 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 const errScriptStopped = "ERR script stopped"
 
 // scriptCmdStats are the statistics of a command a script calls (its
-// subcommand's for CLIENT, CONFIG...).
-func (s *Server) scriptCmdStats(cmd *command.Command, args [][]byte) *command.CallStats {
+// subcommand's for CLIENT, CONFIG...); known is false for a subcommand
+// Redis does not have, which gets no latency histogram.
+func (s *Server) scriptCmdStats(cmd *command.Command, args [][]byte) (st *command.CallStats, known bool) {
 	if cmd.Stats.Container && len(args) > 1 {
-		return s.subStatsFor(cmd.Name + "|" + strings.ToLower(string(args[1])))
+		return s.subStatsFor(cmd.Name + "|" + strings.ToLower(string(args[1]))), s.knownSub(cmd, args)
 	}
-	return &cmd.Stats
+	return &cmd.Stats, true
 }
 
 // hold makes sure the run holds the shards cmd reaches: those of keys, or
