@@ -316,16 +316,7 @@ func debugReload(c *Client) {
 		c.W.OK()
 		return
 	}
-	c.lockEverything()
-	c.Now = s.nowMs()
-	_, err := s.aof.Reload(func() {
-		if flush {
-			command.FlushAllLocked(&c.Ctx)
-			s.flushFunctions()
-		}
-	})
-	c.unlock()
-	if err != nil {
+	if _, err := c.reloadData(flush); err != nil {
 		s.logger.Printf("DEBUG RELOAD NOSAVE: %v", err)
 		c.W.Error(errReloadLoad)
 		return
@@ -363,6 +354,23 @@ func debugSubcommandError(c *Client) {
 	c.W.Error("ERR unknown subcommand or wrong number of arguments for '" + command.Trunc(c.Args[1], 128) + "'. Try DEBUG HELP.")
 }
 
+// reloadData loads the data directory's snapshot and log again with every
+// shard of every database held, first dropping every key and function
+// library when flush (DEBUG LOADAOF, DEBUG RELOAD NOSAVE); it returns the
+// commands of the log applied.
+func (c *Client) reloadData(flush bool) (int, error) {
+	s := c.srv
+	c.lockEverything()
+	defer c.unlock()
+	c.Now = s.nowMs()
+	return s.aof.Reload(func() {
+		if flush {
+			command.FlushAllLocked(&c.Ctx)
+			s.flushFunctions()
+		}
+	})
+}
+
 // debugLoadAOF is DEBUG LOADAOF: as Redis, it writes out the log, drops
 // every key and function library and loads the data directory's snapshot
 // and log again, which shows whether they hold what the server held.
@@ -373,13 +381,7 @@ func debugLoadAOF(c *Client) {
 		c.W.Error("ERR no append only file: this server has no data directory")
 		return
 	}
-	c.lockEverything()
-	c.Now = s.nowMs()
-	n, err := s.aof.Reload(func() {
-		command.FlushAllLocked(&c.Ctx)
-		s.flushFunctions()
-	})
-	c.unlock()
+	n, err := c.reloadData(true)
 	switch {
 	case errors.Is(err, aof.ErrRewriteRunning):
 		c.W.Error("ERR Background append only file rewriting in progress")
