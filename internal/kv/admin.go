@@ -84,11 +84,6 @@ type adminState struct {
 	runID     string // INFO run_id
 }
 
-// containerCommands have subcommands with statistics of their own, as in
-// Redis ("client|list").
-var containerCommands = []string{"client", "config", "latency", "memory", "object", "slowlog",
-	"cluster", "command", "xinfo", "xgroup", "script", "function", "pubsub", "acl", "module"}
-
 func (s *Server) initAdmin() {
 	a := &s.adm
 	a.slowThreshold.Store(s.cfg.SlowlogLogSlowerThan)
@@ -121,15 +116,9 @@ func (s *Server) initAdmin() {
 	a.cpuAtStart = [2]float64{u, sy}
 }
 
-// isContainer reports whether cmd has subcommands with their own stats.
-func isContainer(cmd *command.Command) bool {
-	for _, n := range containerCommands {
-		if cmd.Name == n {
-			return true
-		}
-	}
-	return false
-}
+// isContainer reports whether cmd has subcommands with their own stats,
+// as in Redis ("client|list").
+func isContainer(cmd *command.Command) bool { return cmd.Subs != nil }
 
 // afterCall records a command that ran: its statistics, the slow log, the
 // latency monitor and the monitors' feed. It returns when the command
@@ -137,7 +126,6 @@ func isContainer(cmd *command.Command) bool {
 func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Duration) time.Duration {
 	end := monoNow()
 	usec := (end - start).Microseconds()
-	c.ranCmd = cmd
 	if c.shared.lastCmd.Load() != cmd { // a pipeline of one command stores once
 		c.shared.lastCmd.Store(cmd)
 	}
@@ -145,17 +133,18 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Duration)
 	stats := &cmd.Stats
 	hist := !a.latencyOff.Load()
 	if cmd.Stats.Container && len(c.Args) > 1 {
-		full := cmd.Name + "|" + strings.ToLower(string(c.Args[1]))
-		stats = s.subStatsFor(full)
-		if s.knownSub(cmd, c.Args) {
-			c.shared.lastSub.Store(&full)
-		} else {
+		if sub := cmd.Sub(c.Args); sub != nil {
+			stats = s.subStatsFor(sub.Name)
+			c.shared.lastSub.Store(&sub.Name)
+		} else { // not from a client (the dispatcher refuses it)
+			stats = s.subStatsFor(cmd.Name + "|" + strings.ToLower(string(c.Args[1])))
 			c.showCmd(nil)
 			hist = false // no histogram (24 KB) for a name a client made up
 		}
 	} else if c.shared.lastSub.Load() != nil {
 		c.shared.lastSub.Store(nil)
 	}
+	c.ranStats = stats
 	if c.tally.on && stats == &cmd.Stats {
 		c.tallyCall(stats, usec, hist)
 	} else {
@@ -209,8 +198,8 @@ func (s *Server) subStatsFor(name string) *command.CallStats {
 // noteReply counts an error reply of the command just dispatched (INFO
 // errorstats, failed and rejected calls). start is where its reply begins.
 func (s *Server) noteReply(c *Client, start int) {
-	ran := c.ranCmd
-	c.ranCmd = nil
+	ran := c.ranStats
+	c.ranStats = nil
 	counted := c.errCounted
 	c.errCounted = false
 	if start >= len(c.W.B) || c.W.B[start] != '-' {
@@ -218,16 +207,23 @@ func (s *Server) noteReply(c *Client, start int) {
 	}
 	if counted { // a script's error its command's reply counted already
 		if ran != nil {
-			ran.Stats.Failed.Add(1)
+			ran.Failed.Add(1)
 		}
 		return
 	}
 	s.countError(c.W.B[start:])
 	if ran != nil {
-		ran.Stats.Failed.Add(1)
+		ran.Failed.Add(1)
 	} else if len(c.Args) > 0 {
 		if cmd := s.cmds.Lookup(c.Args[0]); cmd != nil {
-			cmd.Stats.Rejected.Add(1)
+			switch {
+			case cmd.Subs == nil || len(c.Args) < 2:
+				cmd.Stats.Rejected.Add(1)
+			case cmd.Sub(c.Args) != nil: // the subcommand's, as Redis counts it
+				s.subStatsFor(cmd.Sub(c.Args).Name).Rejected.Add(1)
+			}
+			// an unknown subcommand is no command: counted in no
+			// command's statistics (errorstats only), as in Redis
 		}
 	}
 }
@@ -356,7 +352,7 @@ func cmdSlowlog(c *Client) {
 	switch strings.ToLower(string(c.Args[1])) {
 	case "get":
 		if len(c.Args) > 3 {
-			c.W.Error("ERR wrong number of arguments for 'slowlog|get' command")
+			c.SubcommandSyntax()
 			return
 		}
 		count := int64(10)

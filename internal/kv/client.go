@@ -138,7 +138,9 @@ type Client struct {
 
 	// introspection (admin.go, client_admin.go)
 	shared clientShared
-	ranCmd *command.Command // the command just run (INFO commandstats failed_calls)
+	// ranStats are the statistics of the command just run, its
+	// subcommand's for a container (INFO commandstats failed_calls)
+	ranStats *command.CallStats
 	// errCounted: the error reply of the command just run was counted in
 	// the error statistics already (a script's, by the command that
 	// replied it)
@@ -413,6 +415,15 @@ func (s *Server) dispatch(c *Client) {
 	if !cmd.ArityOK(len(args)) {
 		c.refuse(cmd, "ERR wrong number of arguments for '"+cmd.Name+"' command")
 		return
+	}
+	// a container's subcommand is looked up as a command of its own: an
+	// unknown one, or a wrong number of arguments for one, is refused
+	// before anything else runs, as Redis does
+	if cmd.Subs != nil && len(args) > 1 {
+		if _, msg := cmd.CheckSub(args); msg != "" {
+			c.refuse(cmd, msg)
+			return
+		}
 	}
 	if !c.authed && !cmd.Has(command.NoAuth) {
 		c.refuse(cmd, "NOAUTH Authentication required.")

@@ -83,14 +83,12 @@ func (c *Client) showCmd(cmd *command.Command) {
 	}
 }
 
-// knownSub reports whether args[1] is a subcommand Redis has for the
-// container cmd: Redis refuses an unknown one when it looks the command
-// up, and CLIENT LIST shows cmd=NULL for it, as for an unknown command.
+// knownSub reports whether args[1] is a subcommand of the container cmd
+// (Redis's or gantry's, cmd.Subs): the dispatcher refuses an unknown one
+// when it looks the command up, and CLIENT LIST shows cmd=NULL for it,
+// as for an unknown command.
 func (s *Server) knownSub(cmd *command.Command, args [][]byte) bool {
-	if cmd.Name == "client" && strings.EqualFold(string(args[1]), "no-touch") {
-		return true // gantry's (Redis 7.2's), not in 7.0's table
-	}
-	return s.users.Catalog().Lookup(cmd.Name, args).Name() != cmd.Name
+	return cmd.Sub(args) != nil
 }
 
 // setName sets the client's name (CLIENT SETNAME, HELLO SETNAME, RESET).
@@ -532,16 +530,11 @@ func clientAdmin(c *Client, sub string) bool {
 			cmdClientTrackingInfo(c)
 		}
 	case "unblock":
-		if len(c.Args) != 3 && len(c.Args) != 4 {
-			c.W.Error("ERR wrong number of arguments for 'client|unblock' command")
+		if len(c.Args) > 4 {
+			c.SubcommandSyntax()
 			return true
 		}
-		id, ok := command.ParseInt(c.Args[2])
-		if !ok {
-			c.W.Error("ERR value is not an integer or out of range")
-			return true
-		}
-		how := waitTimeout
+		how := waitTimeout // the reason first, then the id, as Redis
 		if len(c.Args) == 4 {
 			switch {
 			case command.EqualFold(c.Args[3], "timeout"):
@@ -551,6 +544,11 @@ func clientAdmin(c *Client, sub string) bool {
 				c.W.Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
 				return true
 			}
+		}
+		id, ok := command.ParseInt(c.Args[2])
+		if !ok {
+			c.W.Error("ERR value is not an integer or out of range")
+			return true
 		}
 		c.W.Int(c.srv.unblockClient(id, how))
 	default:

@@ -20,7 +20,18 @@ func (s *Server) initACL() error {
 	for i, cmd := range cmds {
 		descs[i] = acl.CommandDesc{Name: cmd.Name, Flags: cmd.Flags, Group: cmd.Group}
 	}
-	s.users = acl.NewUsers(acl.NewCatalog(descs), s.cfg.RequirePass)
+	cat := acl.NewCatalog(descs)
+	s.users = acl.NewUsers(cat, s.cfg.RequirePass)
+	// the subcommands the dispatcher checks a container's calls against:
+	// the catalog's, the one table of names and arities
+	for _, cmd := range cmds {
+		if subs := cat.Subcommands(cmd.Name); subs != nil {
+			cmd.Subs = make(map[string]*command.Sub, len(subs))
+			for n, sc := range subs {
+				cmd.Subs[n] = &command.Sub{Name: sc.Name, Arity: sc.Arity}
+			}
+		}
+	}
 	s.aclLog = acl.NewLog(acl.DefaultLogMax)
 	s.config["acllog-max-len"] = configParam{
 		get: func(s *Server) string { return strconv.Itoa(s.aclLog.Max()) },
@@ -210,7 +221,7 @@ func cmdACL(c *Client) {
 	sub := strings.ToLower(string(c.Args[1]))
 	n := len(c.Args)
 	wrong := func() {
-		c.W.Error("ERR unknown subcommand or wrong number of arguments for '" + string(c.Args[1]) + "'. Try ACL HELP.")
+		c.SubcommandSyntax()
 	}
 	switch {
 	case sub == "setuser" && n >= 3:

@@ -1,8 +1,6 @@
 package kv
 
 import (
-	"strings"
-
 	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/kv/script"
 	"github.com/gantry-project/gantry/internal/resp"
@@ -52,10 +50,6 @@ func (s *Server) cmdFunction(x *command.Ctx) {
 		x.Dirty++
 		x.W.BulkString(name)
 	case "delete":
-		if len(args) != 1 {
-			wrongArgsSub(x, "function|delete")
-			return
-		}
 		se.mu.Lock()
 		err := se.eng.FunctionDelete(string(args[0]))
 		se.functionsChanged()
@@ -68,7 +62,7 @@ func (s *Server) cmdFunction(x *command.Ctx) {
 		x.W.OK()
 	case "flush":
 		if len(args) > 1 {
-			wrongArgsSub(x, "function|flush")
+			x.SubcommandSyntax()
 			return
 		}
 		if len(args) == 1 && !command.EqualFold(args[0], "sync") && !command.EqualFold(args[0], "async") {
@@ -84,17 +78,13 @@ func (s *Server) cmdFunction(x *command.Ctx) {
 	case "list":
 		s.functionList(x, args)
 	case "dump":
-		if len(args) != 0 {
-			wrongArgsSub(x, "function|dump")
-			return
-		}
 		se.mu.Lock()
 		d := se.eng.FunctionDump()
 		se.mu.Unlock()
 		x.W.Bulk(d)
 	case "restore":
 		if len(args) < 1 || len(args) > 2 {
-			wrongArgsSub(x, "function|restore")
+			x.SubcommandSyntax()
 			return
 		}
 		policy := script.RestoreAppend
@@ -139,7 +129,7 @@ func (s *Server) cmdFunction(x *command.Ctx) {
 			x.W.Simple(l)
 		}
 	default:
-		x.W.Error("ERR unknown subcommand or wrong number of arguments for '" + command.Trunc(x.Args[1], 128) + "'. Try FUNCTION HELP.")
+		x.SubcommandSyntax()
 	}
 }
 
@@ -265,10 +255,4 @@ func (se *scriptEngine) functionsChanged() {
 	}
 	p := resp.AppendCommand(nil, bFUNCTION, bRESTORE, se.eng.FunctionDump(), bREPLACE)
 	se.preamble.Store(&p)
-}
-
-// wrongArgsSub replies the arity error of a subcommand.
-func wrongArgsSub(x *command.Ctx, name string) {
-	_, sub, _ := strings.Cut(name, "|")
-	x.W.Error("ERR unknown subcommand or wrong number of arguments for '" + sub + "'. Try FUNCTION HELP.")
 }

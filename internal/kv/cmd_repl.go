@@ -229,17 +229,22 @@ func clientPause(c *Client, sub string) {
 		c.W.OK()
 		return
 	}
-	if len(c.Args) < 3 || len(c.Args) > 4 {
-		c.W.Error("ERR wrong number of arguments for 'client|pause' command")
+	if len(c.Args) > 4 {
+		c.SubcommandSyntax()
+		return
+	}
+	// the mode first, then the timeout, as Redis
+	if len(c.Args) == 4 && !command.EqualFold(c.Args[3], "write") && !command.EqualFold(c.Args[3], "all") {
+		c.W.Error("ERR CLIENT PAUSE mode must be WRITE or ALL")
 		return
 	}
 	ms, ok := command.ParseInt(c.Args[2])
-	if !ok || ms < 0 {
+	if !ok {
 		c.W.Error("ERR timeout is not an integer or out of range")
 		return
 	}
-	if len(c.Args) == 4 && !command.EqualFold(c.Args[3], "write") && !command.EqualFold(c.Args[3], "all") {
-		c.W.Error(command.ErrSyntax)
+	if ms < 0 {
+		c.W.Error("ERR timeout is negative")
 		return
 	}
 	c.srv.PauseWrites(time.Duration(ms) * time.Millisecond)

@@ -1252,6 +1252,14 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	if !cmd.ArityOK(len(args)) {
 		return refuse("ERR Wrong number of args calling Redis command from script")
 	}
+	if cmd.Subs != nil && len(args) > 1 { // a subcommand is a command of its own
+		if sub, msg := cmd.CheckSub(args); sub == nil {
+			s.countError(errReply("ERR Unknown Redis command called from script"))
+			return fake.W.B
+		} else if msg != "" {
+			return refuse("ERR Wrong number of args calling Redis command from script")
+		}
+	}
 	denied := false
 	if cmd != sc.r.allowed {
 		denied = s.script.noscript[cmd]
@@ -1582,8 +1590,8 @@ func cmdScript(c *Client) {
 			}
 		}
 		se.mu.Unlock()
-	case sub == "flush" && len(c.Args) <= 3:
-		if len(c.Args) == 3 && !command.EqualFold(c.Args[2], "sync") && !command.EqualFold(c.Args[2], "async") {
+	case sub == "flush":
+		if len(c.Args) > 3 || len(c.Args) == 3 && !command.EqualFold(c.Args[2], "sync") && !command.EqualFold(c.Args[2], "async") {
 			c.W.Error("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
 			return
 		}
@@ -1603,7 +1611,7 @@ func cmdScript(c *Client) {
 			"LOAD <script>", "    Load a script into the scripts cache without executing it.",
 			"HELP", "    Print this help.")
 	default:
-		c.W.Error("ERR unknown subcommand or wrong number of arguments for '" + command.Trunc(c.Args[1], 128) + "'. Try SCRIPT HELP.")
+		c.SubcommandSyntax()
 	}
 }
 

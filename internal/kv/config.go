@@ -308,8 +308,8 @@ func configGet(c *Client) {
 // the ones applied are set back if a later one is refused.
 func configSet(c *Client) {
 	s := c.srv
-	if len(c.Args) < 4 || len(c.Args)%2 != 0 {
-		c.W.Error("ERR wrong number of arguments for 'config|set' command")
+	if len(c.Args)%2 != 0 { // the command table checked there is a pair
+		c.W.Error(command.ErrSyntax)
 		return
 	}
 	seen := map[string]bool{}

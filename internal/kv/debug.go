@@ -351,7 +351,7 @@ func (s *Server) flushFunctions() {
 // debugSubcommandError replies Redis's error for an unknown DEBUG
 // subcommand or a wrong number of arguments to one.
 func debugSubcommandError(c *Client) {
-	c.W.Error("ERR unknown subcommand or wrong number of arguments for '" + command.Trunc(c.Args[1], 128) + "'. Try DEBUG HELP.")
+	c.W.Error(command.SubSyntaxError("debug", c.Args[1]))
 }
 
 // reloadData loads the data directory's snapshot and log again with every

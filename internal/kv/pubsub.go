@@ -594,7 +594,7 @@ func cmdPubsub(c *Client) {
 			c.W.Simple(h)
 		}
 	default:
-		c.W.Error("ERR unknown subcommand or wrong number of arguments for '" + command.Trunc(c.Args[1], 128) + "'. Try PUBSUB HELP.")
+		c.SubcommandSyntax()
 	}
 }
 

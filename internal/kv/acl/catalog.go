@@ -47,12 +47,41 @@ type CommandDesc struct {
 	Group string   // COMMAND group: string, list, server, connection ...
 }
 
+// catalogEntry is a command or subcommand of Redis's table
+// (catalog_gen.go) or one gantry adds (gantrySubcommands): its
+// categories, the access of its key specs and its arity.
+type catalogEntry struct {
+	cats, keys string
+	arity      int
+}
+
+// gantrySubcommands are the subcommands gantry serves that Redis 7.0
+// does not have, with Redis 7.2's categories and arities where it has
+// them: CLIENT SETINFO (which clients send on connecting), CLIENT
+// NO-TOUCH, CLUSTER MYSHARDID and gantry's CLUSTER KEYRING.
+var gantrySubcommands = map[string]catalogEntry{
+	"client|setinfo":    {"slow connection", "", 4},
+	"client|no-touch":   {"slow connection", "", 3},
+	"cluster|myshardid": {"slow", "", 2},
+	"cluster|keyring":   {"admin slow dangerous", "", -3},
+}
+
+// entry is the catalog entry of name, Redis's or gantry's.
+func entry(name string) (catalogEntry, bool) {
+	if e, ok := redisCommands[name]; ok {
+		return e, true
+	}
+	e, ok := gantrySubcommands[name]
+	return e, ok
+}
+
 // cmdInfo is one command or subcommand of the catalog.
 type cmdInfo struct {
 	id     int
 	name   string // "get", "client|kill"
 	cats   uint32
 	keys   []uint8 // access per key spec
+	arity  int     // of a subcommand, counting the container's name
 	parent int     // id of the container, -1
 	subs   map[string]int
 }
@@ -92,13 +121,14 @@ func NewCatalog(descs []CommandDesc) *Catalog {
 		} else {
 			ci = add(name, derivedCats(d), "", -1)
 		}
-		for full, rc := range redisCommands {
-			if sub, ok := strings.CutPrefix(full, name+"|"); ok {
-				if ci.subs == nil {
-					ci.subs = make(map[string]int)
+		for _, table := range []map[string]catalogEntry{redisCommands, gantrySubcommands} {
+			for full := range table {
+				if sub, ok := strings.CutPrefix(full, name+"|"); ok {
+					if ci.subs == nil {
+						ci.subs = make(map[string]int)
+					}
+					ci.subs[sub] = -1
 				}
-				ci.subs[sub] = -1
-				_ = rc
 			}
 		}
 		// subcommands in a stable order, after their container
@@ -108,8 +138,10 @@ func NewCatalog(descs []CommandDesc) *Catalog {
 		}
 		sort.Strings(subs)
 		for _, sub := range subs {
-			rc := redisCommands[name+"|"+sub]
-			ci.subs[sub] = add(name+"|"+sub, parseCats(rc.cats), rc.keys, ci.id).id
+			rc, _ := entry(name + "|" + sub)
+			sci := add(name+"|"+sub, parseCats(rc.cats), rc.keys, ci.id)
+			sci.arity = rc.arity
+			ci.subs[sub] = sci.id
 		}
 	}
 	return cat
@@ -192,6 +224,32 @@ func (cat *Catalog) Lookup(name string, args [][]byte) Command {
 		}
 	}
 	return Command{ci}
+}
+
+// Subcommand is a subcommand of a container command: its full name
+// ("client|kill") and its arity, counting the container's name
+// (negative: at least that many arguments).
+type Subcommand struct {
+	Name  string
+	Arity int
+}
+
+// Subcommands returns the subcommands of the container command name
+// (lower case) by their lower-case names, nil for a command that has
+// none: Redis's (catalog_gen.go) and gantry's (gantrySubcommands). The
+// server refuses any other subcommand, and a call of one of these with a
+// wrong number of arguments, before the command runs, as Redis does.
+func (cat *Catalog) Subcommands(name string) map[string]Subcommand {
+	ci := cat.byName[name]
+	if ci == nil || ci.subs == nil {
+		return nil
+	}
+	out := make(map[string]Subcommand, len(ci.subs))
+	for sub, id := range ci.subs {
+		sci := cat.cmds[id]
+		out[sub] = Subcommand{Name: sci.name, Arity: sci.arity}
+	}
+	return out
 }
 
 // KeyAccess says what a command does to its key number i of n (as the

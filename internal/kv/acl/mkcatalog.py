@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes catalog_gen.go from a running redis-server 7's COMMAND INFO:
-the ACL categories of every command and subcommand and whether each of
-its key specs reads (access) or writes (insert, update, delete) its keys.
+the ACL categories of every command and subcommand, whether each of
+its key specs reads (access) or writes (insert, update, delete) its keys,
+and its arity (the dispatcher checks a subcommand's).
 
     redis-server --port 16399 --save '' &
     redis-cli -p 16399 --json COMMAND INFO | python3 mkcatalog.py > catalog_gen.go
@@ -19,8 +20,8 @@ def emit(c, parent=None):
         r = "access" in f
         w = bool(f & {"insert", "update", "delete"})
         specs.append("%d" % ((1 if r else 0) | (2 if w else 0)))
-    out.append('\t"%s": {"%s", "%s"},' % (name, cats, "".join(specs)))
-    for sub in c[9]:
+    out.append('\t"%s": {"%s", "%s", %d},' % (name, cats, "".join(specs), c[1]))
+    for sub in sorted(c[9], key=lambda s: s[0]):
         emit(sub, name)
 for c in sorted(cmds, key=lambda c: c[0]):
     emit(c)
@@ -30,7 +31,8 @@ print("package acl")
 print()
 print("// redisCommands holds, for every command and subcommand of Redis 7")
 print("// (\"container|sub\"), its ACL categories and one digit per key spec:")
-print("// 1 reads the keys, 2 writes them, 3 both, 0 neither (EXISTS, TYPE).")
-print("var redisCommands = map[string]struct{ cats, keys string }{")
+print("// 1 reads the keys, 2 writes them, 3 both, 0 neither (EXISTS, TYPE);")
+print("// and its arity, counting the command's name (negative: at least).")
+print("var redisCommands = map[string]catalogEntry{")
 print("\n".join(out))
 print("}")

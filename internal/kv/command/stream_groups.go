@@ -103,42 +103,29 @@ func (c *Ctx) replyHelp(lines []string) {
 	}
 }
 
-// subcommandArity checks the arity of a container command's subcommand
-// (XGROUP, XINFO), replying Redis's error; known is false for an unknown
-// subcommand.
-func (c *Ctx) subcommandArity(arities map[string]int) (sub string, ok bool) {
-	sub = string(LowerInto(nil, c.Args[1]))
-	ar, known := arities[sub]
-	if !known {
-		c.W.Error("ERR unknown subcommand '" + Trunc(c.Args[1], 128) + "'. Try " + upper(c.Cmd.Name) + " HELP.")
-		return sub, false
+// subcommand returns the lower-case subcommand of a container command
+// (XGROUP, XINFO). The dispatcher refused an unknown one, or a wrong
+// number of arguments for one (Command.CheckSub); so does Table.Apply,
+// but ok is false, with the error replied, for a call that was not
+// checked.
+func (c *Ctx) subcommand() (sub string, ok bool) {
+	sc, msg := c.Cmd.CheckSub(c.Args)
+	if msg != "" {
+		c.W.Error(msg)
+		return "", false
 	}
-	if (ar >= 0 && len(c.Args) != ar) || (ar < 0 && len(c.Args) < -ar) {
-		c.W.Error("ERR wrong number of arguments for '" + c.Cmd.Name + "|" + sub + "' command")
-		return sub, false
-	}
-	return sub, true
+	return sc.Name[len(c.Cmd.Name)+1:], true
 }
 
-func upper(s string) string {
-	b := []byte(s)
-	for i, ch := range b {
-		if ch >= 'a' && ch <= 'z' {
-			b[i] = ch - 'a' + 'A'
-		}
-	}
-	return string(b)
+// SubcommandSyntax replies Redis's error of a container command's
+// handler for a subcommand it cannot run with the arguments given.
+func (c *Ctx) SubcommandSyntax() {
+	c.W.Error(SubSyntaxError(c.Cmd.Name, c.Args[1]))
 }
-
-func (c *Ctx) subcommandSyntax() {
-	c.W.Error("ERR unknown subcommand or wrong number of arguments for '" + Trunc(c.Args[1], 128) + "'. Try " + upper(c.Cmd.Name) + " HELP.")
-}
-
-var xgroupArity = map[string]int{"create": -5, "setid": -5, "destroy": 4, "createconsumer": 5, "delconsumer": 5, "help": 2}
 
 // XGROUP CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER|HELP
 func cmdXGroup(c *Ctx) {
-	sub, ok := c.subcommandArity(xgroupArity)
+	sub, ok := c.subcommand()
 	if !ok {
 		return
 	}
@@ -165,7 +152,7 @@ func cmdXGroup(c *Ctx) {
 			}
 			i += 2
 		default:
-			c.subcommandSyntax()
+			c.SubcommandSyntax()
 			return
 		}
 	}
@@ -185,14 +172,10 @@ func cmdXGroup(c *Ctx) {
 		c.W.Error("NOGROUP No such consumer group '" + string(group) + "' for key name '" + string(key) + "'")
 		return
 	}
-	if (sub == "destroy" || sub == "createconsumer" || sub == "delconsumer") && len(c.Args) != xgroupArity[sub] {
-		c.subcommandSyntax()
-		return
-	}
 	switch sub {
 	case "create", "setid":
 		if sub == "setid" && len(c.Args) != 5 && len(c.Args) != 7 {
-			c.subcommandSyntax()
+			c.SubcommandSyntax()
 			return
 		}
 		var id keyspace.StreamID

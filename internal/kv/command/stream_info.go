@@ -16,12 +16,10 @@ var xinfoHelp = []string{
 	"    Prints this help.",
 }
 
-var xinfoArity = map[string]int{"consumers": 4, "groups": 3, "stream": -3, "help": 2}
-
 // XINFO STREAM key [FULL [COUNT n]] | GROUPS key | CONSUMERS key group |
 // HELP, with Redis 7.0's fields.
 func cmdXInfo(c *Ctx) {
-	sub, ok := c.subcommandArity(xinfoArity)
+	sub, ok := c.subcommand()
 	if !ok {
 		return
 	}
@@ -102,7 +100,7 @@ func (c *Ctx) xinfoStream(s *keyspace.Stream) {
 		full = true
 		if len(opts) == 3 {
 			if !EqualFold(opts[1], "count") {
-				c.subcommandSyntax()
+				c.SubcommandSyntax()
 				return
 			}
 			n, ok := c.ArgInt(5)
@@ -114,7 +112,7 @@ func (c *Ctx) xinfoStream(s *keyspace.Stream) {
 			}
 		}
 	default:
-		c.subcommandSyntax()
+		c.SubcommandSyntax()
 		return
 	}
 	if full {

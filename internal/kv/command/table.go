@@ -12,6 +12,7 @@
 package command
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sort"
@@ -65,6 +66,67 @@ type Command struct {
 	Handler Handler
 	// Stats are the command's call statistics (INFO commandstats).
 	Stats CallStats
+	// Subs are the subcommands of a container command (CLIENT, CONFIG
+	// ...) by lower-case name, nil for any other command. The server sets
+	// them before serving, from the ACL catalog (Redis's command table);
+	// the dispatcher checks a call against them (CheckSub).
+	Subs map[string]*Sub
+}
+
+// Sub is a subcommand of a container command: its full name
+// ("client|kill") and its arity, counting the container's name.
+type Sub struct {
+	Name  string
+	Arity int
+}
+
+// Sub returns the subcommand args[1] names of the container cmd, nil if
+// it has none of that name (or args has no subcommand).
+func (cmd *Command) Sub(args [][]byte) *Sub {
+	if len(args) < 2 {
+		return nil
+	}
+	var buf [32]byte // subcommand names are short: no allocation
+	return cmd.Subs[string(LowerInto(buf[:0], args[1]))]
+}
+
+// CheckSub returns the error Redis replies, before running the container
+// command cmd, when args (of two or more) name a subcommand it does not
+// have or give a subcommand a wrong number of arguments; "" when the call
+// may run. sub is the subcommand, nil when unknown.
+func (cmd *Command) CheckSub(args [][]byte) (sub *Sub, msg string) {
+	sub = cmd.Sub(args)
+	if sub == nil {
+		return nil, UnknownSubError(cmd.Name, args[1])
+	}
+	if sub.Arity > 0 && len(args) != sub.Arity || len(args) < -sub.Arity {
+		return sub, "ERR wrong number of arguments for '" + sub.Name + "' command"
+	}
+	return sub, ""
+}
+
+// UnknownSubError is Redis's error for an unknown subcommand of the
+// container command name.
+func UnknownSubError(name string, sub []byte) string {
+	return "ERR unknown subcommand '" + SubArg(sub) + "'. Try " + strings.ToUpper(name) + " HELP."
+}
+
+// SubSyntaxError is Redis's error of a container's handler for a
+// subcommand it cannot run with the arguments given (the command table's
+// arity let them through: SLOWLOG GET 1 2).
+func SubSyntaxError(name string, sub []byte) string {
+	return "ERR unknown subcommand or wrong number of arguments for '" + SubArg(sub) +
+		"'. Try " + strings.ToUpper(name) + " HELP."
+}
+
+// SubArg is a subcommand's name as Redis's errors show it, formatted with
+// "%.128s": up to its first NUL byte, and its first 128 bytes (the
+// writer makes newlines spaces).
+func SubArg(sub []byte) string {
+	if i := bytes.IndexByte(sub, 0); i >= 0 {
+		sub = sub[:i]
+	}
+	return Trunc(sub, 128)
 }
 
 // Has reports whether the command has one of the flags f.
@@ -224,6 +286,11 @@ func (t *Table) Apply(c *Ctx, args [][]byte, now int64) error {
 	cmd := t.Lookup(args[0])
 	if cmd == nil || cmd.Has(SelfLock) || !cmd.Has(Write|MayReplicate) || !cmd.ArityOK(len(args)) {
 		return fmt.Errorf("invalid command %q with %d arguments", Trunc(args[0], 64), len(args))
+	}
+	if cmd.Subs != nil && len(args) > 1 {
+		if _, msg := cmd.CheckSub(args); msg != "" {
+			return fmt.Errorf("invalid command %q %q with %d arguments", Trunc(args[0], 64), Trunc(args[1], 64), len(args))
+		}
 	}
 	c.Args, c.Cmd, c.Now = args, cmd, now
 	c.Replaying = true
