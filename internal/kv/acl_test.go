@@ -497,7 +497,7 @@ func TestACLKeyReadWrite(t *testing.T) {
 	e.run([]step{
 		{"ACL DRYRUN command-test EXISTS read write", "OK"}, // existence tests need no access
 		{"ACL DRYRUN command-test EXISTS nokey", "This user has no permissions to access the 'nokey' key"},
-		{"ACL DRYRUN command-test", "ERR:ERR unknown subcommand or wrong number of arguments for 'DRYRUN'"},
+		{"ACL DRYRUN command-test", "ERR:ERR wrong number of arguments for 'acl|dryrun' command"},
 		{"ACL DRYRUN command-test GET", "ERR:ERR wrong number of arguments for 'get' command"},
 		{"ACL DRYRUN nouser GET a", "ERR:ERR User 'nouser' not found"},
 		{"ACL DRYRUN command-test nocmd", "ERR:ERR Command 'nocmd' not found"},
