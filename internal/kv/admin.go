@@ -216,11 +216,10 @@ func (s *Server) noteReply(c *Client, start int) {
 		ran.Failed.Add(1)
 	} else if len(c.Args) > 0 {
 		if cmd := s.cmds.Lookup(c.Args[0]); cmd != nil {
-			switch {
-			case cmd.Subs == nil || len(c.Args) < 2:
+			if cmd.Subs == nil || len(c.Args) < 2 {
 				cmd.Stats.Rejected.Add(1)
-			case cmd.Sub(c.Args) != nil: // the subcommand's, as Redis counts it
-				s.subStatsFor(cmd.Sub(c.Args).Name).Rejected.Add(1)
+			} else if sub := cmd.Sub(c.Args); sub != nil { // the subcommand's, as Redis counts it
+				s.subStatsFor(sub.Name).Rejected.Add(1)
 			}
 			// an unknown subcommand is no command: counted in no
 			// command's statistics (errorstats only), as in Redis

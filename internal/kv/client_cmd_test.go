@@ -40,6 +40,10 @@ func TestClientListCmdField(t *testing.T) {
 		{name: "queued", req: "MULTI\r\nGET k\r\n", reply: "+OK\r\n+QUEUED\r\n", want: "flags=x multi=1 cmd=get"},
 		{name: "queued then unknown", req: "MULTI\r\nGET k\r\nNOSUCH\r\n", reply: "+OK\r\n+QUEUED\r\n" + unknown, want: "flags=x multi=1 cmd=NULL"},
 		{name: "queued subcommand", req: "MULTI\r\nCLIENT SETNAME n\r\n", reply: "+OK\r\n+QUEUED\r\n", want: "flags=x multi=1 cmd=client|setname"},
+		{name: "unknown subcommand in multi", req: "MULTI\r\nCLIENT NOSUCH\r\n",
+			reply: "+OK\r\n-ERR unknown subcommand 'NOSUCH'. Try CLIENT HELP.\r\n", want: "flags=x multi=0 cmd=NULL"},
+		{name: "subcommand arity in multi", req: "MULTI\r\nCONFIG GET\r\n",
+			reply: "+OK\r\n-ERR wrong number of arguments for 'config|get' command\r\n", want: "flags=x multi=0 cmd=config|get"},
 		{name: "wrong arity in multi", req: "MULTI\r\nGET\r\n", reply: "+OK\r\n-ERR wrong number of arguments for 'get' command\r\n",
 			want: "flags=x multi=0 cmd=get"},
 		{name: "wrong arity", req: "PING\r\nGET\r\n", reply: "+PONG\r\n-ERR wrong number of arguments for 'get' command\r\n",
@@ -140,10 +144,9 @@ func TestClientListUnknownSubcommand(t *testing.T) {
 	}
 }
 
-// TestUnknownSubcommandNoHistogram: a made-up subcommand keeps its
-// commandstats line but gets no latency histogram (24 KB each, up to the
-// 1024 names a client could make), as Redis, which never runs it, has
-// none for it.
+// TestUnknownSubcommandNoHistogram: a made-up subcommand, from a client
+// or a script, is refused before it runs: no commandstats line and no
+// latency histogram (24 KB each), as in Redis.
 func TestUnknownSubcommandNoHistogram(t *testing.T) {
 	e := startServer(t, nil)
 	ctx := context.Background()
