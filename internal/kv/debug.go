@@ -69,7 +69,7 @@ func cmdMemory(c *Client) {
 			{"peak.allocated", int64(ms.HeapSys)}, {"total.allocated", int64(ms.HeapAlloc)},
 			{"startup.allocated", s.baseMem}, {"replication.backlog", int64(s.repl.BacklogSize())},
 			{"clients.slaves", 0}, {"clients.normal", 0}, {"cluster.links", 0}, {"aof.buffer", 0},
-			{"lua.caches", 0}, {"functions.caches", 0}, {"overhead.total", int64(ms.HeapAlloc) - used},
+			{"lua.caches", s.script.scriptsMem.Load()}, {"functions.caches", s.script.fnMem.Load()}, {"overhead.total", int64(ms.HeapAlloc) - used},
 			{"keys.count", int64(keys)}, {"keys.bytes-per-key", perKey}, {"dataset.bytes", used},
 		}
 		c.W.Map(len(fields) + 1)

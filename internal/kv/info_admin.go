@@ -180,7 +180,8 @@ func (s *Server) memoryInfo(ms *runtime.MemStats) []string {
 	resident := int64(ms.HeapSys - ms.HeapReleased)
 	clientsMem := s.cev.total.Load()
 	overhead := s.baseMem // used_memory is the startup memory and the data's
-	evalMem := s.script.scriptsMem.Load()
+	evalMem, fnMem := s.script.scriptsMem.Load(), s.script.fnMem.Load()
+	vmEval, vmFn := s.script.luaMemory(), s.script.fnVM.Load()
 	return []string{
 		"used_memory:" + i64(used), "used_memory_human:" + humanBytes(used),
 		"used_memory_rss:" + i64(rss), "used_memory_rss_human:" + humanBytes(rss),
@@ -194,15 +195,17 @@ func (s *Server) memoryInfo(ms *runtime.MemStats) []string {
 		"allocator_resident:" + i64(resident),
 		"total_system_memory:" + i64(totalSystemMemory()),
 		"total_system_memory_human:" + humanBytes(totalSystemMemory()),
-		// the Lua states are Go heap, counted in used_memory_rss only
-		"used_memory_lua:0", "used_memory_vm_eval:0", "used_memory_lua_human:0B",
+		// estimates (script/memory.go): gopher-lua meters nothing
+		"used_memory_lua:" + i64(vmEval), "used_memory_vm_eval:" + i64(vmEval),
+		"used_memory_lua_human:" + humanBytes(vmEval),
 		"used_memory_scripts_eval:" + i64(evalMem),
 		"number_of_cached_scripts:" + i64(s.script.nScripts.Load()),
 		"number_of_functions:" + i64(s.script.funcCount.Load()),
 		"number_of_libraries:" + i64(s.script.libCount.Load()),
-		"used_memory_vm_functions:0", "used_memory_vm_total:0", "used_memory_vm_total_human:0B",
-		"used_memory_functions:0",
-		"used_memory_scripts:" + i64(evalMem), "used_memory_scripts_human:" + humanBytes(evalMem),
+		"used_memory_vm_functions:" + i64(vmFn), "used_memory_vm_total:" + i64(vmEval+vmFn),
+		"used_memory_vm_total_human:" + humanBytes(vmEval+vmFn),
+		"used_memory_functions:" + i64(fnMem),
+		"used_memory_scripts:" + i64(evalMem+fnMem), "used_memory_scripts_human:" + humanBytes(evalMem+fnMem),
 		"maxmemory:" + i64(maxmem), "maxmemory_human:" + humanBytes(maxmem),
 		"maxmemory_policy:" + s.ks.Policy().String(),
 		"allocator_frag_ratio:" + ratio(active, alloc), "allocator_frag_bytes:" + i64(active-alloc),
