@@ -308,7 +308,9 @@ func (s *Server) statsInfo() []string {
 	m := &s.adm.metrics
 	m.mu.Lock()
 	ops, in, out := m.ops.value(), m.netIn.value(), m.netOut.value()
+	rin, rout := m.replIn.value(), m.replOut.value()
 	m.mu.Unlock()
+	replIn, replOut := s.repl.NetBytes()
 	repl := infoFields(s.repl.Info())
 	orZero := func(v string) string {
 		if v == "" {
@@ -324,9 +326,9 @@ func (s *Server) statsInfo() []string {
 		"instantaneous_ops_per_sec:" + i64(ops),
 		"total_net_input_bytes:" + i64(io.netIn),
 		"total_net_output_bytes:" + i64(io.netOut),
-		"total_net_repl_input_bytes:0", "total_net_repl_output_bytes:0",
+		"total_net_repl_input_bytes:" + i64(replIn), "total_net_repl_output_bytes:" + i64(replOut),
 		"instantaneous_input_kbps:" + kbps(in), "instantaneous_output_kbps:" + kbps(out),
-		"instantaneous_input_repl_kbps:0.00", "instantaneous_output_repl_kbps:0.00",
+		"instantaneous_input_repl_kbps:" + kbps(rin), "instantaneous_output_repl_kbps:" + kbps(rout),
 		"rejected_connections:" + i64(s.rejectedConns.Load()),
 		"sync_full:" + orZero(repl["gantry_full_syncs"]),
 		"sync_partial_ok:" + orZero(repl["gantry_partial_syncs"]),

@@ -135,7 +135,8 @@ func (m *instMetric) value() int64 {
 type instMetrics struct {
 	mu                 sync.Mutex
 	ops, netIn, netOut instMetric
-	peakMem            int64 // used_memory_peak
+	replIn, replOut    instMetric // the replication bytes (repl.State.NetBytes)
+	peakMem            int64      // used_memory_peak
 	clientPeaks        clientPeaks
 }
 
@@ -201,6 +202,7 @@ func (s *Server) sampleMetrics(nowMs int64) {
 	ops := s.totalCommands.Load()
 	used := s.usedMemory()
 	in, out := s.biggestBuffers()
+	replIn, replOut := s.repl.NetBytes()
 	m := &s.adm.metrics
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -208,6 +210,8 @@ func (s *Server) sampleMetrics(nowMs int64) {
 	m.ops.sample(nowMs, ops)
 	m.netIn.sample(nowMs, t.netIn)
 	m.netOut.sample(nowMs, t.netOut)
+	m.replIn.sample(nowMs, replIn)
+	m.replOut.sample(nowMs, replOut)
 	if used > m.peakMem {
 		m.peakMem = used
 	}
@@ -232,5 +236,6 @@ func (s *Server) resetMetrics() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ops, m.netIn, m.netOut = instMetric{}, instMetric{}, instMetric{}
+	m.replIn, m.replOut = instMetric{}, instMetric{}
 	m.peakMem = 0
 }
