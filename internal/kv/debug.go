@@ -146,7 +146,7 @@ func cmdDebug(c *Client) {
 	switch sub {
 	case "help":
 		writeHelp(c, "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-			"CHANGE-REPL-ID", "DIGEST", "DIGEST-VALUE <key> [<key> ...]", "JMAP", "LISTPACK <key>",
+			"CHANGE-REPL-ID", "DIGEST", "DIGEST-VALUE <key> [<key> ...]", "HTSTATS <dbid>", "HTSTATS-KEY <key>", "JMAP", "LISTPACK <key>",
 			"OBJECT <key>", "POPULATE <count> [<prefix>] [<size>]", "QUICKLIST-PACKED-THRESHOLD <size>",
 			"LOADAOF", "PROTOCOL <type>", "RELOAD [MERGE] [NOFLUSH] [NOSAVE]", "SET-ACTIVE-EXPIRE <0|1>",
 			"SET-DISABLE-DENY-SCRIPTS <0|1>", "SLEEP <seconds>", "HELP")
@@ -211,6 +211,10 @@ func cmdDebug(c *Client) {
 		}
 	case "populate":
 		debugPopulate(c)
+	case "htstats":
+		debugHTStats(c)
+	case "htstats-key":
+		debugHTStatsKey(c)
 	default:
 		debugSubcommandError(c)
 	}
@@ -231,6 +235,8 @@ var debugArity = map[string]func(n int) bool{
 	"object":                     argcIs(3),
 	"listpack":                   argcIs(3),
 	"digest":                     argcIs(2),
+	"htstats":                    argcIs(3),
+	"htstats-key":                argcIs(3),
 	"populate":                   func(n int) bool { return n >= 3 && n <= 5 },
 }
 
@@ -239,6 +245,7 @@ func argcIs(want int) func(int) bool { return func(n int) bool { return n == wan
 // debugSelfLocking are the subcommands that lock shards themselves.
 var debugSelfLocking = map[string]bool{
 	"reload": true, "loadaof": true, "object": true, "digest": true, "digest-value": true, "populate": true,
+	"htstats": true, "htstats-key": true,
 }
 
 // cAtoi is C's atoi: an optional sign and the digits that follow, 0 without.
