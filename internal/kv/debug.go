@@ -92,7 +92,9 @@ func cmdMemory(c *Client) {
 	case "malloc-stats":
 		c.W.Verbatim(jmapReport())
 	case "purge":
-		runtime.GC()
+		// Redis's jemalloc purge: the freed pages go back to the system
+		// (a collection, then the scavenger on the whole heap)
+		c.srv.lazy.Release()
 		c.W.OK()
 	case "help":
 		writeHelp(c, "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

@@ -174,7 +174,10 @@ func (s *Server) clientsInfo() []string {
 func (s *Server) memoryInfo(ms *runtime.MemStats) []string {
 	used, maxmem := s.usedMemory(), s.maxmemory.Load()
 	peak := s.notePeakMemory(used)
-	rss := int64(ms.Sys)
+	rss := processRSS()
+	if rss == 0 {
+		rss = int64(ms.Sys - ms.HeapReleased)
+	}
 	dataset := used - s.baseMem
 	alloc, active := int64(ms.HeapAlloc), int64(ms.HeapInuse)
 	resident := int64(ms.HeapSys - ms.HeapReleased)
