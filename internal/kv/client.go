@@ -22,6 +22,8 @@ type Client struct {
 	srv *Server
 	nc  net.Conn
 	id  int64
+	// listIdx is its place in srv.clientList (srv.mu)
+	listIdx int
 
 	rbuf    []byte
 	rstart  int

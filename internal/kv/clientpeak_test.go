@@ -91,3 +91,83 @@ func TestInfoClientRecentMax(t *testing.T) {
 		}
 	}
 }
+
+// The cron's scan of the clients' buffers holds the server's lock only to
+// copy a chunk of the client list: between chunks it is free (accepts and
+// CLIENT commands go on), and every client is still seen.
+func TestClientPeaksScanUnlocked(t *testing.T) {
+	e := startServer(t, func(c *Config) { c.cronEvery = time.Hour })
+	s := e.srv
+	count := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.clients)
+	}
+	base := count()
+	var conns []*rawConn
+	for range 9 {
+		r := e.raw()
+		r.roundTrip("PING\r\n", "+PONG\r\n")
+		conns = append(conns, r)
+	}
+	// clients that leave give their place in the list to the last one
+	for _, i := range []int{0, 4, 5} {
+		conns[i].nc.Close()
+	}
+	consistent := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i, c := range s.clientList {
+			if c.listIdx != i || s.clients[c.id] != c {
+				return false
+			}
+		}
+		return len(s.clientList) == len(s.clients)
+	}
+	for deadline := time.Now().Add(5 * time.Second); count() != base+6; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d clients, want %d", count(), base+6)
+		}
+	}
+	if !consistent() {
+		t.Fatal("the client list does not match the clients")
+	}
+	big := e.raw()
+	if _, err := big.nc.Write([]byte("*2\r\n$4\r\necho\r\n$300000\r\n" + strings.Repeat("x", 100000))); err != nil {
+		t.Fatal(err)
+	}
+	biggest := func() (in int64) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, c := range s.clients {
+			in = max(in, c.shared.qbufSize.Load())
+		}
+		return in
+	}
+	for deadline := time.Now().Add(5 * time.Second); biggest() < 100000; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the partial command is not read: biggest buffer %d", biggest())
+		}
+	}
+	want := biggest()
+	s.mu.Lock()
+	n := len(s.clients)
+	s.mu.Unlock()
+	chunks, held := 0, 0
+	s.peakChunk = 2
+	s.peakScanHook = func() {
+		chunks++
+		if !s.mu.TryLock() {
+			held++
+			return
+		}
+		s.mu.Unlock()
+	}
+	in, _ := s.biggestBuffers()
+	if held > 0 || chunks != (n+1)/2 {
+		t.Errorf("%d clients in chunks of 2: %d chunks, the lock held after %d of them", n, chunks, held)
+	}
+	if in != want {
+		t.Errorf("biggest input buffer %d, want %d", in, want)
+	}
+}

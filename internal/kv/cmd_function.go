@@ -249,6 +249,8 @@ func (s *Server) functionsPreamble() []byte {
 func (se *scriptEngine) functionsChanged() {
 	se.libCount.Store(int64(len(se.eng.Libraries())))
 	se.funcCount.Store(int64(se.eng.NumFunctions()))
+	se.fnVM.Store(se.eng.FunctionsVMMemory())
+	se.fnMem.Store(se.eng.FunctionsMemory())
 	if se.eng.NumFunctions() == 0 {
 		se.preamble.Store(nil)
 		return

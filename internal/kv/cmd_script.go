@@ -113,7 +113,9 @@ type scriptEngine struct {
 	// INFO)
 	libCount, funcCount  atomic.Int64
 	nScripts, scriptsMem atomic.Int64
-	preamble             atomic.Pointer[[]byte]
+	// fnVM and fnMem: FunctionsVMMemory and FunctionsMemory of eng
+	fnVM, fnMem atomic.Int64
+	preamble    atomic.Pointer[[]byte]
 }
 
 // runningScript is a script running now (SCRIPT KILL, FUNCTION STATS).
@@ -253,7 +255,8 @@ type scriptRunner struct {
 	s    *Server
 	eng  *script.Engine
 	fake *Client
-	gen  uint64
+	// gen is the SCRIPT FLUSH its cache is of (atomic: INFO reads it)
+	gen  atomic.Uint64
 	kill *killCtx
 	// cur is the script it runs now, nil between runs (begin, end)
 	cur atomic.Pointer[runningScript]
@@ -463,6 +466,26 @@ func (se *scriptEngine) noteScripts() {
 	se.scriptsMem.Store(se.eng.ScriptsMemory())
 }
 
+// luaMemory is INFO's used_memory_vm_eval: the estimate of every Lua
+// state EVAL scripts run on (the main one, the EXEC one and the pool's
+// made so far) with the scripts each compiled; a runner whose cache
+// lags a SCRIPT FLUSH counts as empty (it drops its cache on its next
+// run).
+func (se *scriptEngine) luaMemory() int64 {
+	g := se.gen.Load()
+	se.runMu.Lock()
+	defer se.runMu.Unlock()
+	var n int64
+	for _, r := range se.runners {
+		if r != se.main && r.gen.Load() != g {
+			n += script.StateBase()
+			continue
+		}
+		n += r.eng.VMMemory()
+	}
+	return n
+}
+
 // registerFunction adds the FUNCTION command to the table, with the
 // server (so the log can replay it); before the ACL catalog is built,
 // which must know it and its subcommands (+@scripting allows FUNCTION
@@ -491,6 +514,7 @@ func (s *Server) initPubsubScripting() {
 	se.watchIdle.Store(true)
 	se.main = s.newScriptRunner(se.eng)
 	se.exec = s.newScriptRunner(script.New())
+	se.fnMem.Store(se.eng.FunctionsMemory())
 	se.pool = make([]runnerSlot, min(max(2*runtime.GOMAXPROCS(0), 4), 16))
 	se.freed = make(chan struct{}, len(se.pool))
 	s.config["notify-keyspace-events"] = notifyConfig()
@@ -813,11 +837,11 @@ func (s *Server) runScript(j *scriptJob, inline bool) (res scriptResult, ok bool
 			return res, false
 		}
 		defer se.release(r)
-		if g := se.gen.Load(); r.gen != g {
-			r.eng.Flush()
-			r.gen = g
-			r.src, r.local = nil, nil
-		}
+	}
+	if g := se.gen.Load(); r != se.main && r.gen.Load() != g {
+		r.eng.Flush()
+		r.gen.Store(g)
+		r.src, r.local = nil, nil
 	}
 	var stats *script.RunStats
 	sc := j.sc

@@ -69,7 +69,7 @@ func cmdMemory(c *Client) {
 			{"peak.allocated", int64(ms.HeapSys)}, {"total.allocated", int64(ms.HeapAlloc)},
 			{"startup.allocated", s.baseMem}, {"replication.backlog", int64(s.repl.BacklogSize())},
 			{"clients.slaves", 0}, {"clients.normal", 0}, {"cluster.links", 0}, {"aof.buffer", 0},
-			{"lua.caches", 0}, {"functions.caches", 0}, {"overhead.total", int64(ms.HeapAlloc) - used},
+			{"lua.caches", s.script.scriptsMem.Load()}, {"functions.caches", s.script.fnMem.Load()}, {"overhead.total", int64(ms.HeapAlloc) - used},
 			{"keys.count", int64(keys)}, {"keys.bytes-per-key", perKey}, {"dataset.bytes", used},
 		}
 		c.W.Map(len(fields) + 1)
@@ -92,7 +92,9 @@ func cmdMemory(c *Client) {
 	case "malloc-stats":
 		c.W.Verbatim(jmapReport())
 	case "purge":
-		runtime.GC()
+		// Redis's jemalloc purge: the freed pages go back to the system
+		// (a collection, then the scavenger on the whole heap)
+		c.srv.lazy.Release()
 		c.W.OK()
 	case "help":
 		writeHelp(c, "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -146,7 +148,7 @@ func cmdDebug(c *Client) {
 	switch sub {
 	case "help":
 		writeHelp(c, "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-			"CHANGE-REPL-ID", "DIGEST", "DIGEST-VALUE <key> [<key> ...]", "JMAP", "LISTPACK <key>",
+			"CHANGE-REPL-ID", "DIGEST", "DIGEST-VALUE <key> [<key> ...]", "HTSTATS <dbid>", "HTSTATS-KEY <key>", "JMAP", "LISTPACK <key>",
 			"OBJECT <key>", "POPULATE <count> [<prefix>] [<size>]", "QUICKLIST-PACKED-THRESHOLD <size>",
 			"LOADAOF", "PROTOCOL <type>", "RELOAD [MERGE] [NOFLUSH] [NOSAVE]", "SET-ACTIVE-EXPIRE <0|1>",
 			"SET-DISABLE-DENY-SCRIPTS <0|1>", "SLEEP <seconds>", "HELP")
@@ -211,6 +213,10 @@ func cmdDebug(c *Client) {
 		}
 	case "populate":
 		debugPopulate(c)
+	case "htstats":
+		debugHTStats(c)
+	case "htstats-key":
+		debugHTStatsKey(c)
 	default:
 		debugSubcommandError(c)
 	}
@@ -231,6 +237,8 @@ var debugArity = map[string]func(n int) bool{
 	"object":                     argcIs(3),
 	"listpack":                   argcIs(3),
 	"digest":                     argcIs(2),
+	"htstats":                    argcIs(3),
+	"htstats-key":                argcIs(3),
 	"populate":                   func(n int) bool { return n >= 3 && n <= 5 },
 }
 
@@ -239,6 +247,7 @@ func argcIs(want int) func(int) bool { return func(n int) bool { return n == wan
 // debugSelfLocking are the subcommands that lock shards themselves.
 var debugSelfLocking = map[string]bool{
 	"reload": true, "loadaof": true, "object": true, "digest": true, "digest-value": true, "populate": true,
+	"htstats": true, "htstats-key": true,
 }
 
 // cAtoi is C's atoi: an optional sign and the digits that follow, 0 without.

@@ -174,13 +174,17 @@ func (s *Server) clientsInfo() []string {
 func (s *Server) memoryInfo(ms *runtime.MemStats) []string {
 	used, maxmem := s.usedMemory(), s.maxmemory.Load()
 	peak := s.notePeakMemory(used)
-	rss := int64(ms.Sys)
+	rss := processRSS()
+	if rss == 0 {
+		rss = int64(ms.Sys - ms.HeapReleased)
+	}
 	dataset := used - s.baseMem
 	alloc, active := int64(ms.HeapAlloc), int64(ms.HeapInuse)
 	resident := int64(ms.HeapSys - ms.HeapReleased)
 	clientsMem := s.cev.total.Load()
 	overhead := s.baseMem // used_memory is the startup memory and the data's
-	evalMem := s.script.scriptsMem.Load()
+	evalMem, fnMem := s.script.scriptsMem.Load(), s.script.fnMem.Load()
+	vmEval, vmFn := s.script.luaMemory(), s.script.fnVM.Load()
 	return []string{
 		"used_memory:" + i64(used), "used_memory_human:" + humanBytes(used),
 		"used_memory_rss:" + i64(rss), "used_memory_rss_human:" + humanBytes(rss),
@@ -194,15 +198,17 @@ func (s *Server) memoryInfo(ms *runtime.MemStats) []string {
 		"allocator_resident:" + i64(resident),
 		"total_system_memory:" + i64(totalSystemMemory()),
 		"total_system_memory_human:" + humanBytes(totalSystemMemory()),
-		// the Lua states are Go heap, counted in used_memory_rss only
-		"used_memory_lua:0", "used_memory_vm_eval:0", "used_memory_lua_human:0B",
+		// estimates (script/memory.go): gopher-lua meters nothing
+		"used_memory_lua:" + i64(vmEval), "used_memory_vm_eval:" + i64(vmEval),
+		"used_memory_lua_human:" + humanBytes(vmEval),
 		"used_memory_scripts_eval:" + i64(evalMem),
 		"number_of_cached_scripts:" + i64(s.script.nScripts.Load()),
 		"number_of_functions:" + i64(s.script.funcCount.Load()),
 		"number_of_libraries:" + i64(s.script.libCount.Load()),
-		"used_memory_vm_functions:0", "used_memory_vm_total:0", "used_memory_vm_total_human:0B",
-		"used_memory_functions:0",
-		"used_memory_scripts:" + i64(evalMem), "used_memory_scripts_human:" + humanBytes(evalMem),
+		"used_memory_vm_functions:" + i64(vmFn), "used_memory_vm_total:" + i64(vmEval+vmFn),
+		"used_memory_vm_total_human:" + humanBytes(vmEval+vmFn),
+		"used_memory_functions:" + i64(fnMem),
+		"used_memory_scripts:" + i64(evalMem+fnMem), "used_memory_scripts_human:" + humanBytes(evalMem+fnMem),
 		"maxmemory:" + i64(maxmem), "maxmemory_human:" + humanBytes(maxmem),
 		"maxmemory_policy:" + s.ks.Policy().String(),
 		"allocator_frag_ratio:" + ratio(active, alloc), "allocator_frag_bytes:" + i64(active-alloc),
@@ -305,7 +311,9 @@ func (s *Server) statsInfo() []string {
 	m := &s.adm.metrics
 	m.mu.Lock()
 	ops, in, out := m.ops.value(), m.netIn.value(), m.netOut.value()
+	rin, rout := m.replIn.value(), m.replOut.value()
 	m.mu.Unlock()
+	replIn, replOut := s.repl.NetBytes()
 	repl := infoFields(s.repl.Info())
 	orZero := func(v string) string {
 		if v == "" {
@@ -321,9 +329,9 @@ func (s *Server) statsInfo() []string {
 		"instantaneous_ops_per_sec:" + i64(ops),
 		"total_net_input_bytes:" + i64(io.netIn),
 		"total_net_output_bytes:" + i64(io.netOut),
-		"total_net_repl_input_bytes:0", "total_net_repl_output_bytes:0",
+		"total_net_repl_input_bytes:" + i64(replIn), "total_net_repl_output_bytes:" + i64(replOut),
 		"instantaneous_input_kbps:" + kbps(in), "instantaneous_output_kbps:" + kbps(out),
-		"instantaneous_input_repl_kbps:0.00", "instantaneous_output_repl_kbps:0.00",
+		"instantaneous_input_repl_kbps:" + kbps(rin), "instantaneous_output_repl_kbps:" + kbps(rout),
 		"rejected_connections:" + i64(s.rejectedConns.Load()),
 		"sync_full:" + orZero(repl["gantry_full_syncs"]),
 		"sync_partial_ok:" + orZero(repl["gantry_partial_syncs"]),

@@ -135,7 +135,8 @@ func (m *instMetric) value() int64 {
 type instMetrics struct {
 	mu                 sync.Mutex
 	ops, netIn, netOut instMetric
-	peakMem            int64 // used_memory_peak
+	replIn, replOut    instMetric // the replication bytes (repl.State.NetBytes)
+	peakMem            int64      // used_memory_peak
 	clientPeaks        clientPeaks
 }
 
@@ -172,14 +173,43 @@ func (p *clientPeaks) recent() (in, out int64) {
 	return in, out
 }
 
+// peakScanChunk is how many clients biggestBuffers copies per hold of
+// the server's lock.
+const peakScanChunk = 256
+
 // biggestBuffers is the largest read buffer and the most unsent reply
-// bytes among the connected clients, as of their last batch.
+// bytes among the connected clients, as of their last batch (each
+// client's own goroutine or loop keeps its sizes in atomics). It holds
+// s.mu only to copy a chunk of the client list, not across the scan, so
+// with thousands of clients accepts and CLIENT commands do not wait for
+// it. The list is scanned from its end: a client that leaves meanwhile
+// has the last one take its place, which is either scanned already (then
+// seen twice) or still ahead, so no client connected throughout is
+// missed; one that connects meanwhile is seen at the next sample.
 func (s *Server) biggestBuffers() (in, out int64) {
+	var buf [peakScanChunk]*Client
+	chunk := peakScanChunk
+	if s.peakChunk > 0 {
+		chunk = min(s.peakChunk, peakScanChunk)
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.clients {
-		in = max(in, c.shared.qbufSize.Load())
-		out = max(out, c.shared.omem.Load())
+	hi := len(s.clientList)
+	s.mu.Unlock()
+	for hi > 0 {
+		s.mu.Lock()
+		hi = min(hi, len(s.clientList))
+		lo := max(hi-chunk, 0)
+		n := copy(buf[:], s.clientList[lo:hi])
+		s.mu.Unlock()
+		hi = lo
+		for _, c := range buf[:n] {
+			in = max(in, c.shared.qbufSize.Load())
+			out = max(out, c.shared.omem.Load())
+		}
+		clear(buf[:n])
+		if s.peakScanHook != nil {
+			s.peakScanHook()
+		}
 	}
 	return in, out
 }
@@ -201,6 +231,7 @@ func (s *Server) sampleMetrics(nowMs int64) {
 	ops := s.totalCommands.Load()
 	used := s.usedMemory()
 	in, out := s.biggestBuffers()
+	replIn, replOut := s.repl.NetBytes()
 	m := &s.adm.metrics
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -208,6 +239,8 @@ func (s *Server) sampleMetrics(nowMs int64) {
 	m.ops.sample(nowMs, ops)
 	m.netIn.sample(nowMs, t.netIn)
 	m.netOut.sample(nowMs, t.netOut)
+	m.replIn.sample(nowMs, replIn)
+	m.replOut.sample(nowMs, replOut)
 	if used > m.peakMem {
 		m.peakMem = used
 	}
@@ -232,5 +265,6 @@ func (s *Server) resetMetrics() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ops, m.netIn, m.netOut = instMetric{}, instMetric{}, instMetric{}
+	m.replIn, m.replOut = instMetric{}, instMetric{}
 	m.peakMem = 0
 }

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 
@@ -11,10 +12,17 @@ import (
 // (keyspace.LazyFree); the server runs it from New to Close.
 func (s *Server) initLazyFree() {
 	s.lazy = keyspace.NewLazyFree()
+	s.lazy.SetRelease(bigFlush, debug.FreeOSMemory)
 	for _, d := range s.dbs {
 		d.KS.SetLazyFree(s.lazy)
 	}
 }
+
+// bigFlush is the estimated size of the keys of a FLUSHALL or FLUSHDB
+// after which the freer hands the memory back to the system
+// (keyspace.LazyFree.SetRelease): a collection and a scavenge of the
+// whole heap, off the command's path, worth it only when much was freed.
+const bigFlush = 32 << 20
 
 // lazyFreeParams are Redis's lazyfree-lazy-* settings: which deletions
 // other than UNLINK and FLUSH... ASYNC leave big values to the lazy freer.

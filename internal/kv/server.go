@@ -286,12 +286,19 @@ type Server struct {
 	lim    limits                 // settable limits on clients
 	config map[string]configParam // CONFIG GET and SET
 
-	mu          sync.Mutex // guards clients, ln, lns, closed and the settable config
-	clients     map[int64]*Client
-	ln          net.Listener   // the first listener (its port is the replica's listening-port)
-	lns         []net.Listener // every listener (plain and TLS)
-	closed      bool
-	requirepass string
+	mu      sync.Mutex // guards clients, clientList, ln, lns, closed and the settable config
+	clients map[int64]*Client
+	// clientList holds the clients of clients in a slice (Client.listIdx),
+	// so a scan can copy them a chunk at a time (biggestBuffers)
+	clientList []*Client
+	// peakChunk (0: peakScanChunk) and peakScanHook, called after each
+	// chunk with mu not held: tests of biggestBuffers
+	peakChunk    int
+	peakScanHook func()
+	ln           net.Listener   // the first listener (its port is the replica's listening-port)
+	lns          []net.Listener // every listener (plain and TLS)
+	closed       bool
+	requirepass  string
 
 	users  *acl.Users // ACL users (cmd_acl.go)
 	aclLog *acl.Log
@@ -543,6 +550,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		s.clients[c.id] = c
+		c.listIdx = len(s.clientList)
+		s.clientList = append(s.clientList, c)
 		s.totalConns.Add(1)
 		if len(s.loops) > 0 {
 			if fd, ok := connFD(nc); ok {
@@ -636,7 +645,15 @@ func (s *Server) dropClient(c *Client) {
 	c.pubsubDrop()
 	s.ct.disable(c)
 	s.mu.Lock()
-	delete(s.clients, c.id)
+	if s.clients[c.id] == c {
+		delete(s.clients, c.id)
+		// the last client takes its place
+		last := len(s.clientList) - 1
+		s.clientList[c.listIdx] = s.clientList[last]
+		s.clientList[c.listIdx].listIdx = c.listIdx
+		s.clientList[last] = nil
+		s.clientList = s.clientList[:last]
+	}
 	s.mu.Unlock()
 }
 

@@ -404,9 +404,7 @@ func flushKeyspaceLocked(ks *keyspace.Keyspace, async bool) {
 		ks.FlushAsyncLocked()
 		return
 	}
-	for i := 0; i < keyspace.NumShards; i++ {
-		ks.FlushShardLocked(i)
-	}
+	ks.FlushLocked()
 }
 
 // cloneEntry deep-copies a value (COPY); nil for a value type it does

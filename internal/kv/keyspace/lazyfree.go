@@ -35,18 +35,66 @@ type LazyFree struct {
 	jobs    chan lazyJob
 	pending atomic.Int64 // lazyfree_pending_objects
 	freed   atomic.Int64 // lazyfreed_objects
+
+	// release hands the memory of a big flush back to the system (see
+	// SetRelease): releaseMin is the flushed bytes that call for it,
+	// releaseFn what does it, wantRelease a request for Run
+	releaseMin  atomic.Int64
+	releaseFn   atomic.Pointer[func()]
+	wantRelease chan struct{}
 }
 
 // lazyJob is one value or the keys of flushed shards.
 type lazyJob struct {
-	v    releaser
-	maps []map[string]*Entry
-	n    int64 // objects it counts for
+	v     releaser
+	maps  []map[string]*Entry
+	n     int64 // objects it counts for
+	bytes int64 // the flushed keys' estimated size (FlushAsyncLocked)
 }
 
 // NewLazyFree returns a freer whose queue fills until Run takes it.
 func NewLazyFree() *LazyFree {
-	return &LazyFree{jobs: make(chan lazyJob, lazyQueue)}
+	return &LazyFree{jobs: make(chan lazyJob, lazyQueue), wantRelease: make(chan struct{}, 1)}
+}
+
+// SetRelease makes a flush of at least min bytes (the keyspace's
+// estimate) call fn on the freer's goroutine once the keys are dropped:
+// after a FLUSHALL or FLUSHDB SYNC right away, after an ASYNC one once
+// the freer has taken the keys apart. The server's fn is
+// debug.FreeOSMemory: Go's collector would free the keys' memory at its
+// next cycle, but its scavenger gives the pages back to the system only
+// slowly, so a process that held gigabytes would keep them resident
+// (Redis 7.0 purges jemalloc after a synchronous flush). Requests made
+// while one waits are merged. min 0 or fn nil: never.
+func (lf *LazyFree) SetRelease(min int64, fn func()) {
+	lf.releaseMin.Store(min)
+	if fn == nil {
+		lf.releaseFn.Store(nil)
+		return
+	}
+	lf.releaseFn.Store(&fn)
+}
+
+// noteFlushed asks for a release after bytes were flushed, when they are
+// enough.
+func (lf *LazyFree) noteFlushed(bytes int64) {
+	if lf == nil {
+		return
+	}
+	if m := lf.releaseMin.Load(); m <= 0 || bytes < m || lf.releaseFn.Load() == nil {
+		return
+	}
+	select {
+	case lf.wantRelease <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// Release calls SetRelease's fn now (MEMORY PURGE), whatever was freed.
+func (lf *LazyFree) Release() {
+	if fn := lf.releaseFn.Load(); fn != nil {
+		(*fn)()
+	}
 }
 
 // Run frees what is queued until done is closed, then what is left.
@@ -55,6 +103,8 @@ func (lf *LazyFree) Run(done <-chan struct{}) {
 		select {
 		case j := <-lf.jobs:
 			lf.do(j)
+		case <-lf.wantRelease:
+			lf.Release()
 		case <-done:
 			for {
 				select {
@@ -82,6 +132,7 @@ func (lf *LazyFree) do(j lazyJob) {
 	}
 	lf.pending.Add(-j.n)
 	lf.freed.Add(j.n)
+	lf.noteFlushed(j.bytes)
 }
 
 // Pending returns the objects queued and not freed yet
@@ -180,6 +231,7 @@ func (ks *Keyspace) UnlinkLocked(key []byte) bool {
 func (ks *Keyspace) FlushAsyncLocked() {
 	var maps []map[string]*Entry
 	var n int64
+	bytes := ks.usedLocked()
 	if ks.lazy != nil {
 		for i := range ks.shards {
 			sh := &ks.shards[i]
@@ -194,9 +246,31 @@ func (ks *Keyspace) FlushAsyncLocked() {
 	for i := range ks.shards {
 		ks.FlushShardLocked(i)
 	}
-	if n > 0 {
-		ks.lazy.enqueue(lazyJob{maps: maps, n: n})
+	if n > 0 && ks.lazy.enqueue(lazyJob{maps: maps, n: n, bytes: bytes}) {
+		return
 	}
+	ks.lazy.noteFlushed(bytes) // dropped at once
+}
+
+// FlushLocked drops every key as FlushShardLocked of every shard does
+// (the caller holds them all): FLUSHALL and FLUSHDB SYNC. A big flush
+// has the freer give the memory back (SetRelease).
+func (ks *Keyspace) FlushLocked() {
+	bytes := ks.usedLocked()
+	for i := range ks.shards {
+		ks.FlushShardLocked(i)
+	}
+	ks.lazy.noteFlushed(bytes)
+}
+
+// usedLocked is the estimated size of the keys of every shard (the
+// caller holds them all).
+func (ks *Keyspace) usedLocked() int64 {
+	var n int64
+	for i := range ks.shards {
+		n += ks.shards[i].used
+	}
+	return n
 }
 
 // dropValue hands the value of an entry deleted by expiry (evicted

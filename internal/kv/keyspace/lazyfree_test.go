@@ -174,3 +174,73 @@ func TestFlushAsync(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushRelease: a flush of at least SetRelease's bytes asks the freer
+// to give the memory back (a synchronous one at once, an ASYNC one once
+// the freer has dropped the keys); a smaller one does not.
+func TestFlushRelease(t *testing.T) {
+	ks := New()
+	lf := NewLazyFree()
+	ks.SetLazyFree(lf)
+	released := 0
+	lf.SetRelease(100_000, func() { released++ })
+	fill := func(n int) {
+		for i := range NumShards {
+			ks.LockShard(i)
+		}
+		for i := range n {
+			ks.AddLocked([]byte("k"+strconv.Itoa(i)), NewString(make([]byte, 100), 0))
+		}
+		for i := range NumShards {
+			ks.UnlockShard(i)
+		}
+	}
+	flush := func(async bool) {
+		for i := range NumShards {
+			ks.LockShard(i)
+		}
+		if async {
+			ks.FlushAsyncLocked()
+		} else {
+			ks.FlushLocked()
+		}
+		for i := range NumShards {
+			ks.UnlockShard(i)
+		}
+	}
+	// the freer's work, one job at a time (Run would also take the
+	// release requests)
+	freeJobs := func() {
+		for len(lf.jobs) > 0 {
+			lf.do(<-lf.jobs)
+		}
+	}
+	for _, async := range []bool{false, true} {
+		released = 0
+		fill(10) // about 2 KB
+		flush(async)
+		freeJobs()
+		if len(lf.wantRelease) != 0 || ks.UsedMemory() != 0 {
+			t.Errorf("async %v: a small flush asked for a release (used %d)", async, ks.UsedMemory())
+		}
+		fill(2000) // over 100 KB
+		if ks.UsedMemory() < 100_000 {
+			t.Fatalf("2,000 keys of 100 bytes: used %d", ks.UsedMemory())
+		}
+		flush(async)
+		if async {
+			if len(lf.wantRelease) != 0 {
+				t.Errorf("an ASYNC flush asked for a release before the freer dropped the keys")
+			}
+			freeJobs()
+		}
+		if len(lf.wantRelease) != 1 {
+			t.Fatalf("async %v: no release asked for after a big flush", async)
+		}
+		<-lf.wantRelease
+		lf.Release()
+		if released != 1 {
+			t.Errorf("async %v: released %d times, want 1", async, released)
+		}
+	}
+}

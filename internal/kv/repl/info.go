@@ -118,4 +118,10 @@ func (r *State) ResetStats() {
 	r.mu.Lock()
 	r.syncs, r.partials, r.partialErrs = 0, 0, 0
 	r.mu.Unlock()
+	r.netIn.Store(0)
+	r.netOut.Store(0)
 }
+
+// NetBytes are the replication bytes read from the primary and written
+// to replicas so far.
+func (r *State) NetBytes() (in, out int64) { return r.netIn.Load(), r.netOut.Load() }

@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"bytes"
 	"net"
 	"strconv"
 	"sync"
@@ -101,13 +102,23 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 	}
 	nc := p.Conn
 	_ = nc.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
-	if _, err := nc.Write(head); err != nil {
+	// the +FULLRESYNC or +CONTINUE line is not replication traffic in
+	// Redis's count (it writes it apart from the replica's output)
+	reply := int64(0)
+	if head[0] == '+' {
+		reply = int64(bytes.IndexByte(head, '\n') + 1)
+	}
+	if n, err := nc.Write(head); err != nil {
+		r.netOut.Add(max(int64(n)-reply, 0))
 		return ""
 	}
+	r.netOut.Add(int64(len(head)) - reply)
 	for len(payload) > 0 { // chunks, so a slow replica gets a fresh deadline
 		n := min(len(payload), 1<<20)
 		_ = nc.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
-		if _, err := nc.Write(payload[:n]); err != nil {
+		w, err := nc.Write(payload[:n])
+		r.netOut.Add(int64(w))
+		if err != nil {
 			return ""
 		}
 		payload = payload[n:]
@@ -147,7 +158,9 @@ func (r *State) ServeReplica(p PSync) (refusal string) {
 		}
 		if len(buf) > 0 {
 			_ = nc.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
-			if _, err := nc.Write(buf); err != nil {
+			w, err := nc.Write(buf)
+			r.netOut.Add(int64(w))
+			if err != nil {
 				return ""
 			}
 			pos += int64(len(buf))

@@ -304,11 +304,13 @@ func (m *masterConn) fullSync(id string, off int64) error {
 	if err != nil || size < 0 {
 		return fmt.Errorf("full sync: bad payload length %q", l)
 	}
+	r.netIn.Add(int64(len(l)) + 2) // "$<size>\r\n"
 	payload := make([]byte, 0, min(size, 64<<20))
 	chunk := make([]byte, 256*1024)
 	for int64(len(payload)) < size {
 		m.nc.SetReadDeadline(time.Now().Add(m.tout))
 		n, err := m.br.Read(chunk[:min(int64(len(chunk)), size-int64(len(payload)))])
+		r.netIn.Add(int64(n))
 		payload = append(payload, chunk[:n]...)
 		if err != nil {
 			return fmt.Errorf("full sync: payload: %w", err)
@@ -411,6 +413,7 @@ func (m *masterConn) stream() error {
 		m.nc.SetReadDeadline(time.Now().Add(time.Second))
 		n, err := m.br.Read(tmp)
 		if n > 0 {
+			r.netIn.Add(int64(n))
 			lastIO = time.Now()
 			r.mu.Lock()
 			r.lastIO = lastIO

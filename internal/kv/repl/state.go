@@ -107,6 +107,12 @@ type State struct {
 	// record start with SELECT, as Redis's stream does
 	streamDB int
 
+	// netIn and netOut are the replication bytes read from the primary
+	// and written to replicas (INFO's total_net_repl_input_bytes and
+	// total_net_repl_output_bytes): a full sync's bulk payload and the
+	// stream, not the +FULLRESYNC or +CONTINUE line, as Redis counts them
+	netIn, netOut atomic.Int64
+
 	// active: the stream is kept (since the first replica attached, or
 	// since this server was a replica); before, writes skip it and the
 	// offset stays 0, as in Redis

@@ -156,6 +156,9 @@ type Engine struct {
 	scripts map[string]*Script
 	// scriptsMem is ScriptsMemory, kept as scripts are cached
 	scriptsMem int64
+	// vmScripts: the compiled scripts' share of VMMemory (read by INFO
+	// while the engine runs a script)
+	vmScripts atomic.Int64
 	// collectgarbage("setpause"/"setstepmul")'s values, kept per state
 	gcPause, gcStepMul int
 	// the running invocation, for the redis library
@@ -205,6 +208,7 @@ func New() *Engine {
 	}
 	e.L = lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024 * 4, RegistryMaxSize: 1024 * 1024})
 	e.openLibs()
+	e.noteBase()
 	// scripts are replicated by their effects, so math.random need not
 	// repeat itself (Redis 7 does not reseed it per script either)
 	e.rand.seed(int32(time.Now().UnixNano()))
@@ -256,6 +260,7 @@ func (e *Engine) Load(body string) (*Script, error) {
 	s.pure = s.straight && !writesTables(fn.Proto)
 	e.scripts[sha] = s
 	e.scriptsMem += scriptMem(s)
+	e.vmScripts.Add(compiledMem(fn) + int64(len(body)))
 	return s, nil
 }
 
@@ -379,16 +384,11 @@ func (e *Engine) Exists(sha string) bool { return e.Lookup(sha) != nil }
 func (e *Engine) Flush() {
 	e.scripts = make(map[string]*Script)
 	e.scriptsMem = 0
+	e.vmScripts.Store(0)
 }
 
 // NumScripts is the number of cached scripts.
 func (e *Engine) NumScripts() int { return len(e.scripts) }
-
-// ScriptsMemory estimates the bytes the cached scripts hold.
-func (e *Engine) ScriptsMemory() int64 { return e.scriptsMem }
-
-// scriptMem estimates the bytes a cached script holds.
-func scriptMem(s *Script) int64 { return int64(len(s.Body)) + 200 }
 
 // parseShebang reads "#!lua flags=a,b" on the first line of an EVAL
 // script; the line is replaced by an empty one so line numbers stay.
