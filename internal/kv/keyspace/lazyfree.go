@@ -251,6 +251,10 @@ func (h *Hash) release() {
 func (z *ZSet) freeEffort() int { return z.length }
 
 func (z *ZSet) release() {
+	if z.dict == nil {
+		*z = ZSet{}
+		return
+	}
 	clear(z.dict)
 	// unlink the skip list node by node so no node keeps the rest alive
 	for n := z.header; n != nil; {

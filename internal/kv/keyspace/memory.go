@@ -38,6 +38,10 @@ const (
 	setMemberCost  = 60
 	hashFieldCost  = 92
 	zsetMemberCost = 128
+	// zsetCost is a sorted set's structure (ZSet), zsetHeaderCost its
+	// skip list's header node without the levels.
+	zsetCost       = 80
+	zsetHeaderCost = 64
 )
 
 // kindMem are the memory functions of the kinds (NewType), by Kind; a
@@ -125,9 +129,15 @@ func (h *Hash) Memory() int64 {
 	return objCost + int64(len(h.m))*hashFieldCost + int64(h.bytes)
 }
 
-// Memory is the estimated size of a sorted set.
+// Memory is the estimated size of a sorted set: in the small form its
+// structure and its slice; in the big form also the skip list's header
+// (a node and its levels) and, per member, the dictionary's slot, the
+// node and its levels.
 func (z *ZSet) Memory() int64 {
-	return objCost + zMaxLevel*16 + int64(len(z.dict))*zsetMemberCost + int64(z.bytes)
+	if z.dict == nil {
+		return zsetCost + int64(cap(z.lp))
+	}
+	return zsetCost + zsetHeaderCost + int64(cap(z.header.level))*16 + int64(len(z.dict))*zsetMemberCost + int64(z.bytes)
 }
 
 // open marks e as being measured again: its size leaves the shard's total

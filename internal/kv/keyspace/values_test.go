@@ -129,7 +129,7 @@ func TestZSetRanks(t *testing.T) {
 		if got := z.Rank(x.Member); got != rank {
 			t.Fatalf("rank(%s) = %d, want %d", x.Member, got, rank)
 		}
-		if y := z.ByRank(rank); y != x {
+		if y := z.ByRank(rank); y.n != x {
 			t.Fatalf("byRank(%d) wrong", rank)
 		}
 		if x.level[0].forward != nil && !zless(x.Score, x.Member, x.level[0].forward.Score, x.level[0].forward.Member) {
