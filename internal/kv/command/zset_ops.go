@@ -280,25 +280,10 @@ func cmdZSetOp(c *Ctx) {
 
 // storeZSet replaces dst with z (deleting dst when z is empty), logged
 // as the command itself (the result is deterministic), in the form
-// Redis gives a new key (ZSet.Conform, zset-max-listpack-entries/-value).
-// A result small enough for Redis's listpack encoding keeps no negative
-// zero: Redis stores an integral score as an integer there, so -0 reads
-// back as 0.
+// Redis gives a new key (ZSet.Conform, zset-max-listpack-entries/-value;
+// the small form keeps no negative zero, as Redis's listpack).
 func (c *Ctx) storeZSet(dst []byte, z *keyspace.ZSet) {
-	lim := c.Track.Settings.ZSetLimits()
-	z.Conform(lim)
-	if z.Packed() {
-		var negZero []string
-		z.Members(func(m string, s float64) {
-			if s == 0 && math.Signbit(s) {
-				negZero = append(negZero, m)
-			}
-		})
-		for _, m := range negZero {
-			z.Remove(m) // Add keeps -0: it equals 0
-			z.Add(m, 0)
-		}
-	}
+	z.Conform(c.Track.Settings.ZSetLimits())
 	existed := c.Lookup(dst) != nil
 	if existed {
 		c.KS.DeleteLocked(dst)

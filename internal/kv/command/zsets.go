@@ -650,9 +650,31 @@ func cmdZScan(c *Ctx) {
 		members = make([]string, 0, z.Card())
 		z.Members(func(m string, _ float64) { members = append(members, m) })
 	}
-	picked, next := collScan(members, cursor, count)
+	var picked []string
+	var next uint64
+	if z != nil && z.Packed() && cursor == 0 {
+		picked = members // a listpack is scanned whole, in its order
+	} else {
+		picked, next = collScan(members, cursor, count)
+	}
+	packed := z != nil && z.Packed()
 	c.replyScan(next, picked, pattern, func(m string) [][]byte {
 		s, _ := z.Score(m)
-		return [][]byte{[]byte(m), []byte(strconv.FormatFloat(s, 'g', -1, 64))}
+		return [][]byte{[]byte(m), scanScore(s, packed)}
 	})
+}
+
+// scanScore formats a score as ZSCAN shows it: Redis's listpack holds
+// the text of a score, an integral one up to 2^62 as an integer (so -0 is
+// 0); its skip list is printed with %.17g.
+func scanScore(s float64, packed bool) []byte {
+	switch {
+	case math.IsInf(s, 1):
+		return []byte("inf")
+	case math.IsInf(s, -1):
+		return []byte("-inf")
+	case packed && s >= -(1<<62) && s <= 1<<62 && s == math.Trunc(s):
+		return strconv.AppendInt(nil, int64(s), 10)
+	}
+	return strconv.AppendFloat(nil, s, 'g', 17, 64)
 }

@@ -257,7 +257,7 @@ func (z *ZSet) release() {
 	}
 	clear(z.dict)
 	// unlink the skip list node by node so no node keeps the rest alive
-	for n := z.header; n != nil; {
+	for n := z.sl.header; n != nil; {
 		var next *ZNode
 		if len(n.level) > 0 {
 			next = n.level[0].forward

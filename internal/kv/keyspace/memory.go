@@ -38,10 +38,14 @@ const (
 	setMemberCost  = 60
 	hashFieldCost  = 92
 	zsetMemberCost = 128
-	// zsetCost is a sorted set's structure (ZSet), zsetHeaderCost its
-	// skip list's header node without the levels.
-	zsetCost       = 80
-	zsetHeaderCost = 64
+	// zsetCost is a sorted set's structure (ZSet); zsetHeaderCost its
+	// skip list's (zskiplist) and the list's header node without the
+	// levels, zsetDictCost its dictionary's header and first group (a big
+	// set of few members, after zset-max-listpack-entries 0 or a long
+	// member, pays them).
+	zsetCost       = 48
+	zsetHeaderCost = 32 + 64
+	zsetDictCost   = 200
 )
 
 // kindMem are the memory functions of the kinds (NewType), by Kind; a
@@ -137,7 +141,7 @@ func (z *ZSet) Memory() int64 {
 	if z.dict == nil {
 		return zsetCost + int64(cap(z.lp))
 	}
-	return zsetCost + zsetHeaderCost + int64(cap(z.header.level))*16 + int64(len(z.dict))*zsetMemberCost + int64(z.bytes)
+	return zsetCost + zsetHeaderCost + zsetDictCost + int64(cap(z.sl.header.level))*16 + int64(len(z.dict))*zsetMemberCost + int64(z.sl.bytes)
 }
 
 // open marks e as being measured again: its size leaves the shard's total

@@ -10,9 +10,12 @@ import (
 // A sorted set has two forms, as in Redis. A small one (at most
 // ZSetLimits.Entries members, none longer than ZSetLimits.Value bytes) is
 // one byte slice of entries sorted by (score, member), like Redis's
-// listpack: per entry the score as 8 bytes of IEEE 754 (little endian),
-// uvarint(len) and the member, then the entry's length written backwards
-// (7 bits a byte, the last byte first) so an iterator steps back in O(1).
+// listpack: per entry the score, uvarint(len) and the member, then the
+// entry's length written backwards (7 bits a byte, the last byte first)
+// so an iterator steps back in O(1). An integral score up to 2^53 is a
+// uvarint of its zigzag shifted left once (1 to 8 bytes; -0 is 0, as
+// Redis's listpack keeps an integral score as an integer), another is
+// the byte 1 and 8 bytes of IEEE 754, little endian.
 // Lookups and ranks scan it. A set that passes a limit becomes a
 // dictionary of scores plus a skip list ordered by (score, member), whose
 // links carry spans so ranks are O(log n), for good; Compact makes a big
@@ -28,15 +31,20 @@ type ZSetLimits struct {
 // DefaultZSetLimits are Redis 7.0's defaults.
 var DefaultZSetLimits = ZSetLimits{Entries: 128, Value: 64}
 
-// ZSet is the value of a sorted set: lp (small) or dict and the skip list.
+// ZSet is the value of a sorted set: lp (small) or dict and sl.
 type ZSet struct {
 	lp     []byte             // small form: score, uvarint len, member, backlen; ...
 	dict   map[string]float64 // nil while small
+	sl     *zskiplist         // nil while small
+	length int                // members
+}
+
+// zskiplist is the skip list of a big set.
+type zskiplist struct {
 	header *ZNode
 	tail   *ZNode
-	length int // members: of lp while small, of the skip list after
 	level  int
-	bytes  int // of the members (Memory), in the big form
+	bytes  int // of the members (Memory)
 }
 
 // ZNode is a skip list node; as a value it is also a (member, score) pair.
@@ -53,6 +61,10 @@ type zLevel struct {
 }
 
 const zMaxLevel = 32
+
+func newZSkiplist() *zskiplist {
+	return &zskiplist{header: &ZNode{level: make([]zLevel, 1)}, level: 1}
+}
 
 // NewZSet returns an empty sorted set in the small form.
 func NewZSet() *ZSet { return &ZSet{} }
@@ -88,11 +100,44 @@ func zlpBacklenSize(l int) int {
 	return n
 }
 
+// zlpScore decodes the score at lp[pos:] and returns it and its size.
+func zlpScore(lp []byte, pos int) (float64, int) {
+	b := lp[pos]
+	if b&1 != 0 {
+		return math.Float64frombits(binary.LittleEndian.Uint64(lp[pos+1:])), 9
+	}
+	var v uint64
+	k := 1
+	if b < 0x80 {
+		v = uint64(b)
+	} else {
+		v, k = binary.Uvarint(lp[pos:])
+	}
+	v >>= 1
+	return float64(int64(v>>1) ^ -int64(v&1)), k
+}
+
+// zlpIntScore reports whether s is kept as an integer, and its encoding.
+func zlpIntScore(s float64) (uint64, bool) {
+	if s != math.Trunc(s) || s > 1<<53 || s < -(1<<53) {
+		return 0, false
+	}
+	i := int64(s)
+	return (uint64(i<<1) ^ uint64(i>>63)) << 1, true
+}
+
+func zlpScoreLen(s float64) int {
+	if v, ok := zlpIntScore(s); ok {
+		return uvarintLen(v)
+	}
+	return 9
+}
+
 // zlpAt decodes the entry at pos: its member (aliasing lp), its score and
 // the position of the next entry.
 func zlpAt(lp []byte, pos int) (m []byte, score float64, next int) {
-	score = math.Float64frombits(binary.LittleEndian.Uint64(lp[pos:]))
-	m, end := lpNext(lp, pos+8)
+	score, k := zlpScore(lp, pos)
+	m, end := lpNext(lp, pos+k)
 	return m, score, end + zlpBacklenSize(end-pos)
 }
 
@@ -113,10 +158,10 @@ func zlpPrev(lp []byte, pos int) int {
 	return e - l
 }
 
-// zlpEntryLen is the size of an entry of member m.
-func zlpEntryLen(m []byte) (l, body int) {
-	body = 8 + uvarintLen(uint64(len(m))) + len(m)
-	return body + zlpBacklenSize(body), body
+// zlpEntryLen is the size of an entry of member m and score s.
+func zlpEntryLen(m []byte, s float64) int {
+	body := zlpScoreLen(s) + uvarintLen(uint64(len(m))) + len(m)
+	return body + zlpBacklenSize(body)
 }
 
 // zlpFind returns the position of member m's entry and its score, or -1.
@@ -150,17 +195,31 @@ func (z *ZSet) zlpInsert(m []byte, score float64) {
 		}
 		pos = next
 	}
-	l, body := zlpEntryLen(m)
+	l := zlpEntryLen(m, score)
 	old := len(lp)
 	lp = append(lp, make([]byte, l)...)
 	copy(lp[pos+l:], lp[pos:old])
-	e := lp[pos : pos+l]
-	binary.LittleEndian.PutUint64(e, math.Float64bits(score))
-	k := 8 + binary.PutUvarint(e[8:], uint64(len(m)))
+	zlpPut(lp[pos:pos+l], m, score)
+	z.lp = lp
+	z.length++
+}
+
+// zlpPut encodes the entry of m and score into e, of zlpEntryLen bytes.
+func zlpPut(e []byte, m []byte, score float64) {
+	var k int
+	if v, ok := zlpIntScore(score); ok {
+		k = binary.PutUvarint(e, v)
+	} else {
+		e[0] = 1
+		binary.LittleEndian.PutUint64(e[1:], math.Float64bits(score))
+		k = 9
+	}
+	k += binary.PutUvarint(e[k:], uint64(len(m)))
 	k += copy(e[k:], m)
-	// the backwards length: high groups first, every byte but the first
-	// flagged
-	n := l - body
+	// the backwards length of the body: high groups first, every byte but
+	// the first flagged
+	body := k
+	n := len(e) - body
 	for i := n - 1; i >= 0; i-- {
 		g := byte(body>>(7*i)) & 127
 		if i < n-1 {
@@ -169,8 +228,6 @@ func (z *ZSet) zlpInsert(m []byte, score float64) {
 		e[k] = g
 		k++
 	}
-	z.lp = lp
-	z.length++
 }
 
 // toBig converts the small form to the dictionary and skip list.
@@ -179,14 +236,13 @@ func (z *ZSet) toBig() {
 	z.lp = nil
 	z.length = 0
 	z.dict = make(map[string]float64, max(n, 8))
-	z.header = &ZNode{level: make([]zLevel, 1)}
-	z.level = 1
+	z.sl = newZSkiplist()
 	for pos := 0; pos < len(lp); {
 		m, s, next := zlpAt(lp, pos)
 		ms := string(m)
 		z.dict[ms] = s
 		z.slInsert(s, ms)
-		z.bytes += len(ms)
+		z.sl.bytes += len(ms)
 		pos = next
 	}
 }
@@ -228,20 +284,16 @@ func (z *ZSet) Conform(lim ZSetLimits) {
 	if !fits {
 		return
 	}
-	var lp []byte
-	for x := z.header.level[0].forward; x != nil; x = x.level[0].forward {
-		l, body := zlpEntryLen([]byte(x.Member))
-		lp = binary.LittleEndian.AppendUint64(lp, math.Float64bits(x.Score))
-		lp = binary.AppendUvarint(lp, uint64(len(x.Member)))
-		lp = append(lp, x.Member...)
-		n := l - body
-		for i := n - 1; i >= 0; i-- {
-			g := byte(body>>(7*i)) & 127
-			if i < n-1 {
-				g |= 128
-			}
-			lp = append(lp, g)
-		}
+	size := 0
+	for x := z.sl.header.level[0].forward; x != nil; x = x.level[0].forward {
+		size += zlpEntryLen(unsafe.Slice(unsafe.StringData(x.Member), len(x.Member)), x.Score)
+	}
+	lp := make([]byte, 0, size)
+	for x := z.sl.header.level[0].forward; x != nil; x = x.level[0].forward {
+		m := unsafe.Slice(unsafe.StringData(x.Member), len(x.Member))
+		l := zlpEntryLen(m, x.Score)
+		lp = lp[:len(lp)+l]
+		zlpPut(lp[len(lp)-l:], m, x.Score)
 	}
 	n := z.Card()
 	z.release()
@@ -253,11 +305,11 @@ func (z *ZSet) Clone() *ZSet {
 	if z.dict == nil {
 		return &ZSet{lp: append([]byte(nil), z.lp...), length: z.length}
 	}
-	c := &ZSet{dict: make(map[string]float64, len(z.dict)), header: &ZNode{level: make([]zLevel, 1)}, level: 1}
-	for x := z.header.level[0].forward; x != nil; x = x.level[0].forward {
+	c := &ZSet{dict: make(map[string]float64, len(z.dict)), sl: newZSkiplist()}
+	for x := z.sl.header.level[0].forward; x != nil; x = x.level[0].forward {
 		c.dict[x.Member] = x.Score
 		c.slInsert(x.Score, x.Member)
-		c.bytes += len(x.Member)
+		c.sl.bytes += len(x.Member)
 	}
 	return c
 }
@@ -306,7 +358,7 @@ func (z *ZSet) addBig(member string, score float64) bool {
 	z.dict[member] = score
 	z.slInsert(score, member)
 	if !ok {
-		z.bytes += len(member)
+		z.sl.bytes += len(member)
 	}
 	return !ok
 }
@@ -327,16 +379,17 @@ func (z *ZSet) Remove(member string) bool {
 	}
 	delete(z.dict, member)
 	z.slDelete(score, member)
-	z.bytes -= len(member)
+	z.sl.bytes -= len(member)
 	return true
 }
 
 func (z *ZSet) slInsert(score float64, member string) {
+	sl := z.sl
 	var update [zMaxLevel]*ZNode
 	var rank [zMaxLevel]int
-	x := z.header
-	for i := z.level - 1; i >= 0; i-- {
-		if i < z.level-1 {
+	x := sl.header
+	for i := sl.level - 1; i >= 0; i-- {
+		if i < sl.level-1 {
 			rank[i] = rank[i+1]
 		}
 		for f := x.level[i].forward; f != nil && zless(f.Score, f.Member, score, member); f = x.level[i].forward {
@@ -346,18 +399,18 @@ func (z *ZSet) slInsert(score float64, member string) {
 		update[i] = x
 	}
 	lvl := zRandomLevel()
-	if lvl > z.level {
+	if lvl > sl.level {
 		// the header grows with the level instead of holding zMaxLevel
 		// levels from the start
-		for len(z.header.level) < lvl {
-			z.header.level = append(z.header.level, zLevel{})
+		for len(sl.header.level) < lvl {
+			sl.header.level = append(sl.header.level, zLevel{})
 		}
-		for i := z.level; i < lvl; i++ {
+		for i := sl.level; i < lvl; i++ {
 			rank[i] = 0
-			update[i] = z.header
+			update[i] = sl.header
 			update[i].level[i].span = z.length
 		}
-		z.level = lvl
+		sl.level = lvl
 	}
 	x = &ZNode{Member: member, Score: score, level: make([]zLevel, lvl)}
 	for i := 0; i < lvl; i++ {
@@ -366,24 +419,25 @@ func (z *ZSet) slInsert(score float64, member string) {
 		x.level[i].span = update[i].level[i].span - (rank[0] - rank[i])
 		update[i].level[i].span = rank[0] - rank[i] + 1
 	}
-	for i := lvl; i < z.level; i++ {
+	for i := lvl; i < sl.level; i++ {
 		update[i].level[i].span++
 	}
-	if update[0] != z.header {
+	if update[0] != sl.header {
 		x.backward = update[0]
 	}
 	if x.level[0].forward != nil {
 		x.level[0].forward.backward = x
 	} else {
-		z.tail = x
+		sl.tail = x
 	}
 	z.length++
 }
 
 func (z *ZSet) slDelete(score float64, member string) {
+	sl := z.sl
 	var update [zMaxLevel]*ZNode
-	x := z.header
-	for i := z.level - 1; i >= 0; i-- {
+	x := sl.header
+	for i := sl.level - 1; i >= 0; i-- {
 		for f := x.level[i].forward; f != nil && zless(f.Score, f.Member, score, member); f = x.level[i].forward {
 			x = f
 		}
@@ -393,7 +447,7 @@ func (z *ZSet) slDelete(score float64, member string) {
 	if x == nil || x.Score != score || x.Member != member {
 		return
 	}
-	for i := 0; i < z.level; i++ {
+	for i := 0; i < sl.level; i++ {
 		if update[i].level[i].forward == x {
 			update[i].level[i].span += x.level[i].span - 1
 			update[i].level[i].forward = x.level[i].forward
@@ -404,10 +458,10 @@ func (z *ZSet) slDelete(score float64, member string) {
 	if x.level[0].forward != nil {
 		x.level[0].forward.backward = x.backward
 	} else {
-		z.tail = x.backward
+		sl.tail = x.backward
 	}
-	for z.level > 1 && z.header.level[z.level-1].forward == nil {
-		z.level--
+	for sl.level > 1 && sl.header.level[sl.level-1].forward == nil {
+		sl.level--
 	}
 	z.length--
 }
@@ -429,14 +483,14 @@ func (z *ZSet) Rank(member string) int {
 	if !ok {
 		return -1
 	}
-	x := z.header
+	x := z.sl.header
 	r := 0
-	for i := z.level - 1; i >= 0; i-- {
+	for i := z.sl.level - 1; i >= 0; i-- {
 		for f := x.level[i].forward; f != nil && (f.Score < score || (f.Score == score && f.Member <= member)); f = x.level[i].forward {
 			r += x.level[i].span
 			x = f
 		}
-		if x != z.header && x.Member == member {
+		if x != z.sl.header && x.Member == member {
 			return r - 1
 		}
 	}
@@ -460,7 +514,8 @@ func (it ZIter) Score() float64 {
 	if it.n != nil {
 		return it.n.Score
 	}
-	return math.Float64frombits(binary.LittleEndian.Uint64(it.z.lp[it.pos:]))
+	s, _ := zlpScore(it.z.lp, it.pos)
+	return s
 }
 
 // MemberBytes returns the member; the slice aliases the set and must not
@@ -469,7 +524,8 @@ func (it ZIter) MemberBytes() []byte {
 	if it.n != nil {
 		return unsafe.Slice(unsafe.StringData(it.n.Member), len(it.n.Member))
 	}
-	m, _ := lpNext(it.z.lp, it.pos+8)
+	_, k := zlpScore(it.z.lp, it.pos)
+	m, _ := lpNext(it.z.lp, it.pos+k)
 	return m
 }
 
@@ -516,7 +572,7 @@ func (z *ZSet) First() ZIter {
 	if z.dict == nil {
 		return z.at(0)
 	}
-	return ZIter{n: z.header.level[0].forward}
+	return ZIter{n: z.sl.header.level[0].forward}
 }
 
 // Last returns the member of the highest score; not Valid when empty.
@@ -527,7 +583,7 @@ func (z *ZSet) Last() ZIter {
 		}
 		return z.at(zlpPrev(z.lp, len(z.lp)))
 	}
-	return ZIter{n: z.tail}
+	return ZIter{n: z.sl.tail}
 }
 
 // ByRank returns the member at 0-based rank r; not Valid out of range.
@@ -543,9 +599,9 @@ func (z *ZSet) ByRank(r int) ZIter {
 		return z.at(pos)
 	}
 	r++
-	x := z.header
+	x := z.sl.header
 	traversed := 0
-	for i := z.level - 1; i >= 0; i-- {
+	for i := z.sl.level - 1; i >= 0; i-- {
 		for x.level[i].forward != nil && traversed+x.level[i].span <= r {
 			traversed += x.level[i].span
 			x = x.level[i].forward
@@ -592,8 +648,8 @@ func (z *ZSet) FirstInScore(r *ScoreRange) ZIter {
 		}
 		return ZIter{}
 	}
-	x := z.header
-	for i := z.level - 1; i >= 0; i-- {
+	x := z.sl.header
+	for i := z.sl.level - 1; i >= 0; i-- {
 		for f := x.level[i].forward; f != nil && !r.GteMin(f.Score); f = x.level[i].forward {
 			x = f
 		}
@@ -623,13 +679,13 @@ func (z *ZSet) LastInScore(r *ScoreRange) ZIter {
 		}
 		return z.at(last)
 	}
-	x := z.header
-	for i := z.level - 1; i >= 0; i-- {
+	x := z.sl.header
+	for i := z.sl.level - 1; i >= 0; i-- {
 		for f := x.level[i].forward; f != nil && r.LteMax(f.Score); f = x.level[i].forward {
 			x = f
 		}
 	}
-	if x == z.header || !r.GteMin(x.Score) {
+	if x == z.sl.header || !r.GteMin(x.Score) {
 		return ZIter{}
 	}
 	return ZIter{n: x}
@@ -682,8 +738,8 @@ func (z *ZSet) FirstInLex(r *LexRange) ZIter {
 		}
 		return ZIter{}
 	}
-	x := z.header
-	for i := z.level - 1; i >= 0; i-- {
+	x := z.sl.header
+	for i := z.sl.level - 1; i >= 0; i-- {
 		for f := x.level[i].forward; f != nil && !r.GteMin(f.Member); f = x.level[i].forward {
 			x = f
 		}
@@ -713,13 +769,13 @@ func (z *ZSet) LastInLex(r *LexRange) ZIter {
 		}
 		return z.at(last)
 	}
-	x := z.header
-	for i := z.level - 1; i >= 0; i-- {
+	x := z.sl.header
+	for i := z.sl.level - 1; i >= 0; i-- {
 		for f := x.level[i].forward; f != nil && r.LteMax(f.Member); f = x.level[i].forward {
 			x = f
 		}
 	}
-	if x == z.header || !r.GteMin(x.Member) {
+	if x == z.sl.header || !r.GteMin(x.Member) {
 		return ZIter{}
 	}
 	return ZIter{n: x}
