@@ -54,11 +54,16 @@ func fromRedis(o *rdbcodec.Object, lim HashLimits, zlim ZSetLimits) *Entry {
 		}
 		return Hashes.NewEntry(h)
 	case rdbcodec.KindZSet:
-		z := NewZSet()
-		for i, m := range o.Elems {
-			z.AddWithin(m, o.Scores[i], zlim)
+		// as Redis loads it: a listpack (or ziplist) stays one unless it
+		// has more members than the limit; a skip list becomes a listpack
+		// if it fits both limits
+		small := len(o.Elems) <= zlim.Entries
+		if !o.Packed {
+			for _, m := range o.Elems {
+				small = small && len(m) <= zlim.Value
+			}
 		}
-		return ZSets.NewEntry(z)
+		return ZSets.NewEntry(zsetOf(o.Elems, o.Scores, small))
 	case rdbcodec.KindStream:
 		if s := streamFromRedis(o.Stream); s != nil {
 			return Streams.NewEntry(s)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"unsafe"
 )
 
@@ -298,6 +299,41 @@ func (z *ZSet) Conform(lim ZSetLimits) {
 	n := z.Card()
 	z.release()
 	z.lp, z.length = lp, n
+}
+
+// zsetOf builds a set of distinct members with their scores, in the
+// small form if small.
+func zsetOf(members [][]byte, scores []float64, small bool) *ZSet {
+	z := NewZSet()
+	if !small {
+		for i, m := range members {
+			z.AddWithin(m, scores[i], ZSetLimits{})
+		}
+		return z
+	}
+	order := make([]int, len(members))
+	size := 0
+	for i := range order {
+		order[i] = i
+		size += zlpEntryLen(members[i], scores[i])
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		switch {
+		case zless(scores[a], bstr(members[a]), scores[b], bstr(members[b])):
+			return -1
+		case zless(scores[b], bstr(members[b]), scores[a], bstr(members[a])):
+			return 1
+		}
+		return 0
+	})
+	z.lp = make([]byte, 0, size)
+	for _, i := range order {
+		l := zlpEntryLen(members[i], scores[i])
+		z.lp = z.lp[:len(z.lp)+l]
+		zlpPut(z.lp[len(z.lp)-l:], members[i], scores[i])
+	}
+	z.length = len(members)
+	return z
 }
 
 // Clone returns a copy of z in the same form (COPY).
