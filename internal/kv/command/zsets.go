@@ -88,10 +88,8 @@ loop:
 	added, changed := 0, 0
 	var last float64
 	aborted := false
-	var lim keyspace.ZSetLimits // read only for a small set: a big one stays big
-	if z.Packed() {
-		lim = c.Track.Settings.ZSetLimits()
-	}
+	var lim keyspace.ZSetLimits // read only to add to a small set: a big one stays big
+	limRead := false
 	for j, score := range scores {
 		m := pairs[2*j+1] // copied only into the set: a ZADD of a member present at its score allocates nothing
 		old, exists := z.ScoreBytes(m)
@@ -113,6 +111,9 @@ loop:
 		}
 		last = score
 		if !exists {
+			if !limRead && z.Packed() {
+				lim, limRead = c.Track.Settings.ZSetLimits(), true
+			}
 			z.AddWithin(m, score, lim)
 			added++
 		} else if old != score {

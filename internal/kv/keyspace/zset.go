@@ -166,14 +166,35 @@ func zlpEntryLen(m []byte, s float64) int {
 }
 
 // zlpFind returns the position of member m's entry and its score, or -1.
+// It skips the entries without decoding their scores (ZADD of a present
+// member looks it up twice).
 func (z *ZSet) zlpFind(m []byte) (int, float64) {
 	lp := z.lp
 	for pos := 0; pos < len(lp); {
-		em, s, next := zlpAt(lp, pos)
-		if string(em) == string(m) {
+		p := pos
+		if lp[p]&1 != 0 { // a float score
+			p += 9
+		} else {
+			for lp[p] >= 0x80 {
+				p++
+			}
+			p++
+		}
+		var n int
+		if b := lp[p]; b < 0x80 {
+			n = int(b)
+			p++
+		} else {
+			v, k := binary.Uvarint(lp[p:])
+			n = int(v)
+			p += k
+		}
+		if n == len(m) && string(lp[p:p+n]) == string(m) {
+			s, _ := zlpScore(lp, pos)
 			return pos, s
 		}
-		pos = next
+		p += n
+		pos = p + zlpBacklenSize(p-pos)
 	}
 	return -1, 0
 }
