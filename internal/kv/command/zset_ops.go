@@ -426,8 +426,20 @@ func cmdZRandMember(c *Ctx) {
 		n *= 2
 	}
 	c.W.Array(n)
+	var all []keyspace.ZIter // a small set's members: ByRank scans it
+	if z.Packed() {
+		all = make([]keyspace.ZIter, 0, z.Card())
+		for x := z.First(); x.Valid(); x = x.Next() {
+			all = append(all, x)
+		}
+	}
 	for i := int64(0); i < -count; i++ {
-		x := z.ByRank(rand.IntN(z.Card()))
+		var x keyspace.ZIter
+		if all != nil {
+			x = all[rand.IntN(len(all))]
+		} else {
+			x = z.ByRank(rand.IntN(z.Card()))
+		}
 		if withScores && c.W.RESP3() {
 			c.W.Array(2)
 		}
