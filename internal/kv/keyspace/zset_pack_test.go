@@ -434,3 +434,33 @@ func TestZSetPackedScores(t *testing.T) {
 		t.Fatalf("entry of a small integer score: %d bytes, want 4", l)
 	}
 }
+
+// TestZSetPackedNoAllocs checks that reads, steps and updates of the small
+// form in place allocate nothing.
+func TestZSetPackedNoAllocs(t *testing.T) {
+	z := NewZSet()
+	for i := range 50 {
+		z.Add("member-"+strconv.Itoa(i), float64(i%7)/2)
+	}
+	m := []byte("member-17")
+	sr := ScoreRange{Min: 1, Max: 2}
+	allocs := testing.AllocsPerRun(100, func() {
+		z.AddWithin(m, 1.5, DefaultZSetLimits)  // present at that score
+		z.AddWithin(m, 3.25, DefaultZSetLimits) // moved: fits the capacity
+		z.AddWithin(m, 1.5, DefaultZSetLimits)
+		z.ScoreBytes(m)
+		z.Score("member-3")
+		z.Rank("member-40")
+		n := 0
+		for x := z.FirstInScore(&sr); x.Valid() && sr.LteMax(x.Score()); x = x.Next() {
+			n += len(x.MemberBytes())
+		}
+		for x := z.Last(); x.Valid(); x = x.Prev() {
+			n += len(x.MemberBytes())
+		}
+		_ = z.ByRank(25).MemberBytes()
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations", allocs)
+	}
+}
