@@ -19,7 +19,7 @@ import (
 // the byte 1 and 8 bytes of IEEE 754, little endian.
 // Lookups and ranks scan it. A set that passes a limit becomes a
 // dictionary of scores plus a skip list ordered by (score, member), whose
-// links carry spans so ranks are O(log n), for good; Compact makes a big
+// links carry spans so ranks are O(log n), for good; Conform makes a big
 // set small again where Redis does (a new destination key, a load). The
 // limits are zset-max-listpack-entries and -value, read at each write.
 
