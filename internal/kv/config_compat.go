@@ -190,8 +190,6 @@ var inertParams = []struct {
 	{"tracking-table-max-keys", "1000000", false, nil},
 	{"unixsocket", "", true, nil},
 	{"unixsocketperm", "0", true, nil},
-	{"zset-max-listpack-entries", "128", false, []string{"zset-max-ziplist-entries"}},
-	{"zset-max-listpack-value", "64", false, []string{"zset-max-ziplist-value"}},
 	{"repl-timeout", "60", false, nil},
 }
 

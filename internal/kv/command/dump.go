@@ -77,7 +77,7 @@ func cmdRestore(c *Ctx) {
 		c.W.Error("BUSYKEY Target key name already exists.")
 		return
 	}
-	e, err := keyspace.ParseDumpWithin(c.Args[3], c.Track.Settings.HashLimits())
+	e, err := keyspace.ParseDumpWithin(c.Args[3], c.Track.Settings.HashLimits(), c.Track.Settings.ZSetLimits())
 	if err != nil {
 		c.W.Error(err.Error())
 		return

@@ -507,11 +507,11 @@ func geoSearchPoints(z *keyspace.ZSet, shape *geoShape, limit int64) []geoPoint 
 		h.bits++
 		hi := float64(geoAlign52(h))
 		r := keyspace.ScoreRange{Min: lo, Max: hi, MaxEx: true}
-		for x := z.FirstInScore(&r); x != nil && r.LteMax(x.Score); x = x.Next() {
-			long, lat, ok := geoScoreToLongLat(x.Score)
+		for x := z.FirstInScore(&r); x.Valid() && r.LteMax(x.Score()); x = x.Next() {
+			long, lat, ok := geoScoreToLongLat(x.Score())
 			if ok {
 				if d, in := shape.within(long, lat); in {
-					points = append(points, geoPoint{member: x.Member, score: x.Score, long: long, lat: lat, dist: d})
+					points = append(points, geoPoint{member: x.Member(), score: x.Score(), long: long, lat: lat, dist: d})
 				}
 			}
 			if len(points) > 0 && limit > 0 && int64(len(points)) >= limit {

@@ -427,11 +427,7 @@ func cloneEntry(e *keyspace.Entry) *keyspace.Entry {
 	case keyspace.Hashes.Kind():
 		n = keyspace.Hashes.NewEntry(keyspace.Hashes.Of(e).Clone())
 	case keyspace.ZSets.Kind():
-		z := keyspace.NewZSet()
-		for x := keyspace.ZSets.Of(e).First(); x != nil; x = x.Next() {
-			z.Add(x.Member, x.Score)
-		}
-		n = keyspace.ZSets.NewEntry(z)
+		n = keyspace.ZSets.NewEntry(keyspace.ZSets.Of(e).Clone())
 	case keyspace.Streams.Kind():
 		n = keyspace.Streams.NewEntry(keyspace.Streams.Of(e).Clone())
 	default:
@@ -505,7 +501,6 @@ func cmdCopy(c *Ctx) {
 
 // encoding names the Redis encoding a value of this size would have.
 func encoding(e *keyspace.Entry) string {
-	small := func(n int, maxLen int) bool { return n <= 128 && maxLen <= 64 }
 	switch e.Kind() {
 	case keyspace.KindString:
 		if len(e.Bytes()) <= 20 {
@@ -546,10 +541,7 @@ func encoding(e *keyspace.Entry) string {
 		}
 		return "hashtable"
 	case keyspace.ZSets.Kind():
-		v := keyspace.ZSets.Of(e)
-		maxLen := 0
-		v.Members(func(m string, _ float64) { maxLen = max(maxLen, len(m)) })
-		if small(v.Card(), maxLen) {
+		if keyspace.ZSets.Of(e).Packed() {
 			return "listpack"
 		}
 		return "skiplist"

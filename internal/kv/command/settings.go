@@ -28,6 +28,8 @@ type settingValues struct {
 	hllSparseMaxBytes    int64
 	hashMaxEntries       int64
 	hashMaxValue         int64
+	zsetMaxEntries       int64
+	zsetMaxValue         int64
 }
 
 var defaultSettings = settingValues{
@@ -36,6 +38,8 @@ var defaultSettings = settingValues{
 	hllSparseMaxBytes:    3000,
 	hashMaxEntries:       int64(keyspace.DefaultHashLimits.Entries),
 	hashMaxValue:         int64(keyspace.DefaultHashLimits.Value),
+	zsetMaxEntries:       int64(keyspace.DefaultZSetLimits.Entries),
+	zsetMaxValue:         int64(keyspace.DefaultZSetLimits.Value),
 }
 
 func (s *Settings) get() *settingValues {
@@ -59,6 +63,13 @@ func (s *Settings) NodeLimits() keyspace.NodeLimits {
 func (s *Settings) HashLimits() keyspace.HashLimits {
 	v := s.get()
 	return keyspace.HashLimits{Entries: int(min(v.hashMaxEntries, math.MaxInt)), Value: int(min(v.hashMaxValue, math.MaxInt))}
+}
+
+// ZSetLimits returns zset-max-listpack-entries and -value: the bounds
+// of a sorted set's small form.
+func (s *Settings) ZSetLimits() keyspace.ZSetLimits {
+	v := s.get()
+	return keyspace.ZSetLimits{Entries: int(min(v.zsetMaxEntries, math.MaxInt)), Value: int(min(v.zsetMaxValue, math.MaxInt))}
 }
 
 // HLLSparseMaxBytes returns hll-sparse-max-bytes.
@@ -91,6 +102,8 @@ var settingSpecs = []settingSpec{
 	{"hll-sparse-max-bytes", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.hllSparseMaxBytes }, nil},
 	{"hash-max-listpack-entries", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.hashMaxEntries }, []string{"hash-max-ziplist-entries"}},
 	{"hash-max-listpack-value", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.hashMaxValue }, []string{"hash-max-ziplist-value"}},
+	{"zset-max-listpack-entries", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.zsetMaxEntries }, []string{"zset-max-ziplist-entries"}},
+	{"zset-max-listpack-value", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.zsetMaxValue }, []string{"zset-max-ziplist-value"}},
 }
 
 // SettingNames lists the parameters Settings holds, with their aliases.

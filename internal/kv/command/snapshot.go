@@ -68,8 +68,8 @@ func AppendEntry(b []byte, key string, e *keyspace.Entry) []byte {
 	case keyspace.ZSets.Kind():
 		v := keyspace.ZSets.Of(e)
 		args = append(args, bZADD, k)
-		for x := v.First(); x != nil; x = x.Next() {
-			args = append(args, fmtScore(x.Score), []byte(x.Member))
+		for x := v.First(); x.Valid(); x = x.Next() {
+			args = append(args, fmtScore(x.Score()), append([]byte(nil), x.MemberBytes()...))
 			if len(args) >= 2+batch {
 				flush()
 			}

@@ -296,7 +296,7 @@ func (c *Ctx) sortGeneric(readonly bool) {
 				if a.desc {
 					idx = int64(n) - 1 - i
 				}
-				items = append(items, sortItem{elem: []byte(zset.ByRank(int(idx)).Member)})
+				items = append(items, sortItem{elem: []byte(zset.ByRank(int(idx)).Member())})
 			}
 		}
 		end, start = end-start, 0

@@ -271,35 +271,19 @@ func cmdZSetOp(c *Ctx) {
 		c.W.Int(int64(res.Card()))
 		return
 	}
-	nodes := make([]*keyspace.ZNode, 0, res.Card())
-	for x := res.First(); x != nil; x = x.Next() {
+	nodes := make([]keyspace.ZIter, 0, res.Card())
+	for x := res.First(); x.Valid(); x = x.Next() {
 		nodes = append(nodes, x)
 	}
 	c.replyNodes(nodes, a.withScores)
 }
 
 // storeZSet replaces dst with z (deleting dst when z is empty), logged
-// as the command itself (the result is deterministic). A result small
-// enough for Redis's listpack encoding (128 members of up to 64 bytes)
-// keeps no negative zero: Redis stores an integral score as an integer
-// there, so -0 reads back as 0.
+// as the command itself (the result is deterministic), in the form
+// Redis gives a new key (ZSet.Conform, zset-max-listpack-entries/-value;
+// the small form keeps no negative zero, as Redis's listpack).
 func (c *Ctx) storeZSet(dst []byte, z *keyspace.ZSet) {
-	if z.Card() <= 128 {
-		small := true
-		var negZero []string
-		z.Members(func(m string, s float64) {
-			small = small && len(m) <= 64
-			if s == 0 && math.Signbit(s) {
-				negZero = append(negZero, m)
-			}
-		})
-		if small {
-			for _, m := range negZero {
-				z.Remove(m) // Add keeps -0: it equals 0
-				z.Add(m, 0)
-			}
-		}
-	}
+	z.Conform(c.Track.Settings.ZSetLimits())
 	existed := c.Lookup(dst) != nil
 	if existed {
 		c.KS.DeleteLocked(dst)
@@ -369,7 +353,7 @@ func cmdZRangeStore(c *Ctx) {
 	res := keyspace.NewZSet()
 	if z != nil {
 		for _, x := range a.collect(z) {
-			res.Add(x.Member, x.Score)
+			res.Add(x.Member(), x.Score())
 		}
 	}
 	c.storeZSet(c.Args[1], res)
@@ -419,7 +403,7 @@ func cmdZRandMember(c *Ctx) {
 			c.W.Null()
 			return
 		}
-		c.W.BulkString(z.ByRank(rand.IntN(z.Card())).Member)
+		c.W.Bulk(z.ByRank(rand.IntN(z.Card())).MemberBytes())
 		return
 	}
 	if z == nil {
@@ -427,7 +411,7 @@ func cmdZRandMember(c *Ctx) {
 		return
 	}
 	if count >= 0 {
-		var picked []*keyspace.ZNode
+		var picked []keyspace.ZIter
 		for _, i := range rand.Perm(z.Card())[:min(int64(z.Card()), count)] {
 			picked = append(picked, z.ByRank(i))
 		}
@@ -442,14 +426,26 @@ func cmdZRandMember(c *Ctx) {
 		n *= 2
 	}
 	c.W.Array(n)
+	var all []keyspace.ZIter // a small set's members: ByRank scans it
+	if z.Packed() {
+		all = make([]keyspace.ZIter, 0, z.Card())
+		for x := z.First(); x.Valid(); x = x.Next() {
+			all = append(all, x)
+		}
+	}
 	for i := int64(0); i < -count; i++ {
-		x := z.ByRank(rand.IntN(z.Card()))
+		var x keyspace.ZIter
+		if all != nil {
+			x = all[rand.IntN(len(all))]
+		} else {
+			x = z.ByRank(rand.IntN(z.Card()))
+		}
 		if withScores && c.W.RESP3() {
 			c.W.Array(2)
 		}
-		c.W.BulkString(x.Member)
+		c.W.Bulk(x.MemberBytes())
 		if withScores {
-			c.W.Double(x.Score)
+			c.W.Double(x.Score())
 		}
 	}
 }
@@ -472,13 +468,13 @@ func cmdZLexCount(c *Ctx) {
 	// the rank of the last (members of different scores make the answer
 	// meaningless, never a crash)
 	first := z.FirstInLex(&r)
-	if first == nil {
+	if !first.Valid() {
 		c.W.Int(0)
 		return
 	}
-	n := z.Card() - z.Rank(first.Member)
-	if last := z.LastInLex(&r); last != nil {
-		n -= z.Card() - 1 - z.Rank(last.Member)
+	n := z.Card() - z.Rank(first.Member())
+	if last := z.LastInLex(&r); last.Valid() {
+		n -= z.Card() - 1 - z.Rank(last.Member())
 	}
 	c.W.Int(int64(max(n, 0)))
 }
@@ -498,8 +494,8 @@ func cmdZRemRangeByLex(c *Ctx) {
 		return
 	}
 	var victims []string
-	for x := z.FirstInLex(&r); x != nil && r.LteMax(x.Member); x = x.Next() {
-		victims = append(victims, x.Member)
+	for x := z.FirstInLex(&r); x.Valid() && r.LteMax(x.Member()); x = x.Next() {
+		victims = append(victims, x.Member())
 	}
 	for _, m := range victims {
 		z.Remove(m)

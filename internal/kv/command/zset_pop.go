@@ -61,8 +61,9 @@ func popZSet(z *keyspace.ZSet, max bool, count int64) []keyspace.ZNode {
 		if max {
 			x = z.Last()
 		}
-		out = append(out, keyspace.ZNode{Member: x.Member, Score: x.Score})
-		z.Remove(x.Member)
+		m := x.Member()
+		out = append(out, keyspace.ZNode{Member: m, Score: x.Score()})
+		z.Remove(m)
 	}
 	return out
 }

@@ -88,6 +88,8 @@ loop:
 	added, changed := 0, 0
 	var last float64
 	aborted := false
+	var lim keyspace.ZSetLimits // read only to add to a small set: a big one stays big
+	limRead := false
 	for j, score := range scores {
 		m := pairs[2*j+1] // copied only into the set: a ZADD of a member present at its score allocates nothing
 		old, exists := z.ScoreBytes(m)
@@ -109,10 +111,13 @@ loop:
 		}
 		last = score
 		if !exists {
-			z.Add(string(m), score)
+			if !limRead && z.Packed() {
+				lim, limRead = c.Track.Settings.ZSetLimits(), true
+			}
+			z.AddWithin(m, score, lim)
 			added++
 		} else if old != score {
-			z.Add(string(m), score)
+			z.AddWithin(m, score, lim)
 			changed++
 		}
 	}
@@ -201,10 +206,10 @@ func cmdZIncrBy(c *Ctx) {
 	if !ok {
 		return
 	}
-	m := string(c.Args[3])
+	m := c.Args[3]
 	var cur float64
 	if z != nil {
-		cur, _ = z.Score(m)
+		cur, _ = z.ScoreBytes(m)
 	}
 	cur += by
 	if math.IsNaN(cur) {
@@ -215,7 +220,7 @@ func cmdZIncrBy(c *Ctx) {
 		z = keyspace.NewZSet()
 		c.KS.AddLocked(c.Args[1], keyspace.ZSets.NewEntry(z))
 	}
-	z.Add(m, cur)
+	z.AddWithin(m, cur, c.Track.Settings.ZSetLimits())
 	c.Dirty++
 	c.Log(bZADD, c.Args[1], fmtScore(cur), c.Args[3])
 	c.W.Double(cur)
@@ -297,12 +302,12 @@ func cmdZCount(c *Ctx) {
 		return
 	}
 	first := z.FirstInScore(&r)
-	if first == nil {
+	if !first.Valid() {
 		c.W.Int(0)
 		return
 	}
 	last := z.LastInScore(&r)
-	c.W.Int(int64(z.Rank(last.Member) - z.Rank(first.Member) + 1))
+	c.W.Int(int64(z.Rank(last.Member()) - z.Rank(first.Member()) + 1))
 }
 
 // ZRANK key member [WITHSCORE] and ZREVRANK.
@@ -344,13 +349,13 @@ func cmdZRank(c *Ctx) {
 }
 
 // replyNodes writes members (with scores) in RESP2 or RESP3 shape.
-func (c *Ctx) replyNodes(nodes []*keyspace.ZNode, withScores bool) {
+func (c *Ctx) replyNodes(nodes []keyspace.ZIter, withScores bool) {
 	if withScores && c.W.RESP3() {
 		c.W.Array(len(nodes))
 		for _, x := range nodes {
 			c.W.Array(2)
-			c.W.BulkString(x.Member)
-			c.W.Double(x.Score)
+			c.W.Bulk(x.MemberBytes())
+			c.W.Double(x.Score())
 		}
 		return
 	}
@@ -360,6 +365,30 @@ func (c *Ctx) replyNodes(nodes []*keyspace.ZNode, withScores bool) {
 	}
 	c.W.Array(n)
 	for _, x := range nodes {
+		c.W.Bulk(x.MemberBytes())
+		if withScores {
+			c.W.Double(x.Score())
+		}
+	}
+}
+
+// replyPairs is replyNodes for members taken out of their set.
+func (c *Ctx) replyPairs(pairs []keyspace.ZNode, withScores bool) {
+	if withScores && c.W.RESP3() {
+		c.W.Array(len(pairs))
+		for _, x := range pairs {
+			c.W.Array(2)
+			c.W.BulkString(x.Member)
+			c.W.Double(x.Score)
+		}
+		return
+	}
+	n := len(pairs)
+	if withScores {
+		n *= 2
+	}
+	c.W.Array(n)
+	for _, x := range pairs {
 		c.W.BulkString(x.Member)
 		if withScores {
 			c.W.Double(x.Score)
@@ -450,8 +479,8 @@ func (c *Ctx) parseZRange(name string, base int) (a zrangeArgs, ok bool) {
 }
 
 // collect returns the nodes of z in the range, in reply order.
-func (a *zrangeArgs) collect(z *keyspace.ZSet) []*keyspace.ZNode {
-	var nodes []*keyspace.ZNode
+func (a *zrangeArgs) collect(z *keyspace.ZSet) []keyspace.ZIter {
+	var nodes []keyspace.ZIter
 	if !a.byScore && !a.byLex {
 		s, e, in := normRange(a.start, a.stop, z.Card())
 		if in {
@@ -459,7 +488,7 @@ func (a *zrangeArgs) collect(z *keyspace.ZSet) []*keyspace.ZNode {
 				s, e = z.Card()-1-e, z.Card()-1-s
 			}
 			x := z.ByRank(s)
-			for i := s; i <= e && x != nil; i++ {
+			for i := s; i <= e && x.Valid(); i++ {
 				nodes = append(nodes, x)
 				x = x.Next()
 			}
@@ -471,12 +500,13 @@ func (a *zrangeArgs) collect(z *keyspace.ZSet) []*keyspace.ZNode {
 		}
 		return nodes
 	}
-	var x *keyspace.ZNode
-	inRange := func(x *keyspace.ZNode) bool {
+	var x keyspace.ZIter
+	inRange := func(x keyspace.ZIter) bool {
 		if a.byScore {
-			return a.sr.GteMin(x.Score) && a.sr.LteMax(x.Score)
+			return a.sr.GteMin(x.Score()) && a.sr.LteMax(x.Score())
 		}
-		return a.lr.GteMin(x.Member) && a.lr.LteMax(x.Member)
+		m := x.MemberBytes()
+		return a.lr.GteMin(string(m)) && a.lr.LteMax(string(m))
 	}
 	switch {
 	case a.byScore && a.rev:
@@ -490,12 +520,12 @@ func (a *zrangeArgs) collect(z *keyspace.ZSet) []*keyspace.ZNode {
 	}
 	offset, limit := a.offset, a.limit
 	if offset < 0 {
-		x = nil
+		x = keyspace.ZIter{}
 	}
-	for ; x != nil && offset > 0; offset-- {
+	for ; x.Valid() && offset > 0; offset-- {
 		x = zstep(x, a.rev)
 	}
-	for ; x != nil && inRange(x) && limit != 0; limit-- {
+	for ; x.Valid() && inRange(x) && limit != 0; limit-- {
 		nodes = append(nodes, x)
 		x = zstep(x, a.rev)
 	}
@@ -520,7 +550,7 @@ func cmdZRange(c *Ctx) {
 	c.replyNodes(a.collect(z), a.withScores)
 }
 
-func zstep(x *keyspace.ZNode, rev bool) *keyspace.ZNode {
+func zstep(x keyspace.ZIter, rev bool) keyspace.ZIter {
 	if rev {
 		return x.Prev()
 	}
@@ -554,13 +584,13 @@ func cmdZRemRange(c *Ctx) {
 	}
 	var victims []string
 	if byScore {
-		for x := z.FirstInScore(&sr); x != nil && sr.LteMax(x.Score); x = x.Next() {
-			victims = append(victims, x.Member)
+		for x := z.FirstInScore(&sr); x.Valid() && sr.LteMax(x.Score()); x = x.Next() {
+			victims = append(victims, x.Member())
 		}
 	} else if s, e, in := normRange(start, stop, z.Card()); in {
 		x := z.ByRank(s)
-		for i := s; i <= e && x != nil; i++ {
-			victims = append(victims, x.Member)
+		for i := s; i <= e && x.Valid(); i++ {
+			victims = append(victims, x.Member())
 			x = x.Next()
 		}
 	}
@@ -588,19 +618,12 @@ func cmdZPop(c *Ctx) {
 		return
 	}
 	max := c.Cmd.Name == "zpopmax"
-	var nodes []*keyspace.ZNode
+	var nodes []keyspace.ZNode
 	if z != nil {
-		for int64(len(nodes)) < count && z.Card() > 0 {
-			x := z.First()
-			if max {
-				x = z.Last()
-			}
-			nodes = append(nodes, x)
-			z.Remove(x.Member)
-		}
+		nodes = popZSet(z, max, count)
 	}
 	if hasCount {
-		c.replyNodes(nodes, true)
+		c.replyPairs(nodes, true)
 	} else {
 		c.W.Array(2 * len(nodes))
 		for _, x := range nodes {
@@ -628,9 +651,31 @@ func cmdZScan(c *Ctx) {
 		members = make([]string, 0, z.Card())
 		z.Members(func(m string, _ float64) { members = append(members, m) })
 	}
-	picked, next := collScan(members, cursor, count)
+	var picked []string
+	var next uint64
+	if z != nil && z.Packed() && cursor == 0 {
+		picked = members // a listpack is scanned whole, in its order
+	} else {
+		picked, next = collScan(members, cursor, count)
+	}
+	packed := z != nil && z.Packed()
 	c.replyScan(next, picked, pattern, func(m string) [][]byte {
 		s, _ := z.Score(m)
-		return [][]byte{[]byte(m), []byte(strconv.FormatFloat(s, 'g', -1, 64))}
+		return [][]byte{[]byte(m), scanScore(s, packed)}
 	})
+}
+
+// scanScore formats a score as ZSCAN shows it: Redis's listpack holds
+// the text of a score, an integral one up to 2^62 as an integer (so -0 is
+// 0); its skip list is printed with %.17g.
+func scanScore(s float64, packed bool) []byte {
+	switch {
+	case math.IsInf(s, 1):
+		return []byte("inf")
+	case math.IsInf(s, -1):
+		return []byte("-inf")
+	case packed && s >= -(1<<62) && s <= 1<<62 && s == math.Trunc(s):
+		return strconv.AppendInt(nil, int64(s), 10)
+	}
+	return strconv.AppendFloat(nil, s, 'g', 17, 64)
 }

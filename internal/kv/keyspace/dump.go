@@ -84,9 +84,9 @@ func Dump(e *Entry) []byte {
 		v := ZSets.Of(e)
 		b = append(b, dumpZSet)
 		b = binary.AppendUvarint(b, uint64(v.Card()))
-		for x := v.First(); x != nil; x = x.Next() {
-			b = appendDumpString(b, []byte(x.Member))
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x.Score))
+		for x := v.First(); x.Valid(); x = x.Next() {
+			b = appendDumpString(b, x.MemberBytes())
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x.Score()))
 		}
 	case Streams.Kind():
 		b = appendDumpStream(append(b, dumpStream), Streams.Of(e))
@@ -175,12 +175,15 @@ func (r *dumpReader) count(min int) int {
 // ParseDump decodes a payload into a new entry (without expiry): one of
 // gantry's own, or one made by Redis's DUMP (dump_redis.go), told apart
 // by the version in the footer.
-func ParseDump(p []byte) (*Entry, error) { return ParseDumpWithin(p, DefaultHashLimits) }
+func ParseDump(p []byte) (*Entry, error) {
+	return ParseDumpWithin(p, DefaultHashLimits, DefaultZSetLimits)
+}
 
-// ParseDumpWithin is ParseDump with the limits of a hash's small form.
-func ParseDumpWithin(p []byte, lim HashLimits) (*Entry, error) {
+// ParseDumpWithin is ParseDump with the limits of the small forms of a
+// hash and a sorted set.
+func ParseDumpWithin(p []byte, lim HashLimits, zlim ZSetLimits) (*Entry, error) {
 	if len(p) >= 10 && binary.LittleEndian.Uint16(p[len(p)-10:]) != dumpVersion {
-		return parseRedisDump(p, lim)
+		return parseRedisDump(p, lim, zlim)
 	}
 	body, err := verifyDump(p)
 	if err != nil {
@@ -231,7 +234,7 @@ func ParseDumpWithin(p []byte, lim HashLimits) (*Entry, error) {
 				r.err = true
 				break
 			}
-			z.Add(string(m), score)
+			z.AddWithin(m, score, zlim)
 		}
 		e = ZSets.NewEntry(z)
 	case dumpStream:

@@ -9,7 +9,7 @@ import (
 // parseRedisDump decodes a payload made by Redis's DUMP (see rdbcodec)
 // into a new entry. Redis's checks and replies apply: a newer RDB version
 // or a wrong CRC-64 is ErrDumpChecksum, anything malformed ErrDumpFormat.
-func parseRedisDump(p []byte, lim HashLimits) (*Entry, error) {
+func parseRedisDump(p []byte, lim HashLimits, zlim ZSetLimits) (*Entry, error) {
 	o, err := rdbcodec.Decode(p)
 	if err != nil {
 		if errors.Is(err, rdbcodec.ErrChecksum) {
@@ -17,7 +17,7 @@ func parseRedisDump(p []byte, lim HashLimits) (*Entry, error) {
 		}
 		return nil, ErrDumpFormat
 	}
-	e := fromRedis(o, lim)
+	e := fromRedis(o, lim, zlim)
 	if e == nil {
 		return nil, ErrDumpFormat
 	}
@@ -27,7 +27,7 @@ func parseRedisDump(p []byte, lim HashLimits) (*Entry, error) {
 // fromRedis turns a decoded value into an entry; nil when it does not fit
 // gantry's values (rdbcodec has refused empty collections, duplicates and
 // NaN scores already).
-func fromRedis(o *rdbcodec.Object, lim HashLimits) *Entry {
+func fromRedis(o *rdbcodec.Object, lim HashLimits, zlim ZSetLimits) *Entry {
 	switch o.Kind {
 	case rdbcodec.KindString:
 		s := o.Str
@@ -54,11 +54,16 @@ func fromRedis(o *rdbcodec.Object, lim HashLimits) *Entry {
 		}
 		return Hashes.NewEntry(h)
 	case rdbcodec.KindZSet:
-		z := NewZSet()
-		for i, m := range o.Elems {
-			z.Add(string(m), o.Scores[i])
+		// as Redis loads it: a listpack (or ziplist) stays one unless it
+		// has more members than the limit; a skip list becomes a listpack
+		// if it fits both limits
+		small := len(o.Elems) <= zlim.Entries
+		if !o.Packed {
+			for _, m := range o.Elems {
+				small = small && len(m) <= zlim.Value
+			}
 		}
-		return ZSets.NewEntry(z)
+		return ZSets.NewEntry(zsetOf(o.Elems, o.Scores, small))
 	case rdbcodec.KindStream:
 		if s := streamFromRedis(o.Stream); s != nil {
 			return Streams.NewEntry(s)

@@ -322,12 +322,23 @@ func (h *Hash) release() {
 	*h = Hash{}
 }
 
-func (z *ZSet) freeEffort() int { return z.length }
+// A sorted set's effort is its members in the big form, 1 in the small
+// one (one allocation), as Redis counts a skip list's and a listpack's.
+func (z *ZSet) freeEffort() int {
+	if z.dict == nil {
+		return 1
+	}
+	return z.length
+}
 
 func (z *ZSet) release() {
+	if z.dict == nil {
+		*z = ZSet{}
+		return
+	}
 	clear(z.dict)
 	// unlink the skip list node by node so no node keeps the rest alive
-	for n := z.header; n != nil; {
+	for n := z.sl.header; n != nil; {
 		var next *ZNode
 		if len(n.level) > 0 {
 			next = n.level[0].forward

@@ -38,6 +38,14 @@ const (
 	setMemberCost  = 60
 	hashFieldCost  = 92
 	zsetMemberCost = 128
+	// zsetCost is a sorted set's structure (ZSet); zsetHeaderCost its
+	// skip list's (zskiplist) and the list's header node without the
+	// levels, zsetDictCost its dictionary's header and first group (a big
+	// set of few members, after zset-max-listpack-entries 0 or a long
+	// member, pays them).
+	zsetCost       = 48
+	zsetHeaderCost = 32 + 64
+	zsetDictCost   = 200
 )
 
 // kindMem are the memory functions of the kinds (NewType), by Kind; a
@@ -125,9 +133,15 @@ func (h *Hash) Memory() int64 {
 	return objCost + int64(len(h.m))*hashFieldCost + int64(h.bytes)
 }
 
-// Memory is the estimated size of a sorted set.
+// Memory is the estimated size of a sorted set: in the small form its
+// structure and its slice; in the big form also the skip list's header
+// (a node and its levels) and, per member, the dictionary's slot, the
+// node and its levels.
 func (z *ZSet) Memory() int64 {
-	return objCost + zMaxLevel*16 + int64(len(z.dict))*zsetMemberCost + int64(z.bytes)
+	if z.dict == nil {
+		return zsetCost + int64(cap(z.lp))
+	}
+	return zsetCost + zsetHeaderCost + zsetDictCost + int64(cap(z.sl.header.level))*16 + int64(len(z.dict))*zsetMemberCost + int64(z.sl.bytes)
 }
 
 // open marks e as being measured again: its size leaves the shard's total

@@ -8,7 +8,7 @@ import (
 
 // BenchmarkMemoryPerKey measures the heap bytes per key of string keys as
 // redis-benchmark -r writes them ("key:000000000042" -> "xxx"), and of
-// small hashes. Run with: go test -run XXX -bench MemoryPerKey . -benchtime 1x
+// small hashes and sorted sets. Run with: go test -run XXX -bench MemoryPerKey . -benchtime 1x
 func BenchmarkMemoryPerKey(b *testing.B) {
 	for _, n := range []int{100000, 1000000} {
 		b.Run(fmt.Sprintf("strings-%d", n), func(b *testing.B) {
@@ -41,6 +41,24 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 			}), "bytes/key")
 		}
 	})
+	// ZADD key 1 a 2 b 3 c: the small form, and the big one
+	// (zset-max-listpack-entries 0)
+	for _, tt := range []struct {
+		name string
+		lim  ZSetLimits
+	}{{"zset-3-members-100000", DefaultZSetLimits}, {"zset-3-members-skiplist-100000", ZSetLimits{}}} {
+		b.Run(tt.name, func(b *testing.B) {
+			for b.Loop() {
+				b.ReportMetric(bytesPerKey(100000, func(ks *Keyspace, k []byte) {
+					z := NewZSet()
+					for i, m := range []string{"a", "b", "c"} {
+						z.AddWithin([]byte(m), float64(i+1), tt.lim)
+					}
+					ks.AddLocked(k, ZSets.NewEntry(z))
+				}), "bytes/key")
+			}
+		})
+	}
 }
 
 func bytesPerKey(n int, put func(ks *Keyspace, k []byte)) float64 {
@@ -153,9 +171,30 @@ func TestMemoryEstimate(t *testing.T) {
 			s.Trim(TrimArgs{MaxLen: true, N: 40000})
 			ks.AddLocked(k, Streams.NewEntry(s))
 		}},
-		{"zsets-100", 1000, func(ks *Keyspace, k []byte) {
+		{"zsets-small-3", 50000, func(ks *Keyspace, k []byte) {
+			z := NewZSet()
+			for i := 0; i < 3; i++ {
+				z.Add(string(val(i)), float64(i))
+			}
+			ks.AddLocked(k, ZSets.NewEntry(z))
+		}},
+		{"zsets-small-100", 2000, func(ks *Keyspace, k []byte) {
 			z := NewZSet()
 			for i := 0; i < 100; i++ {
+				z.Add(string(val(i)), float64(i))
+			}
+			ks.AddLocked(k, ZSets.NewEntry(z))
+		}},
+		{"zsets-big-3", 20000, func(ks *Keyspace, k []byte) {
+			z := NewZSet()
+			for i := 0; i < 3; i++ {
+				z.AddWithin(val(i), float64(i), ZSetLimits{})
+			}
+			ks.AddLocked(k, ZSets.NewEntry(z))
+		}},
+		{"zsets-big-500", 200, func(ks *Keyspace, k []byte) {
+			z := NewZSet()
+			for i := 0; i < 500; i++ {
 				z.Add(string(val(i)), float64(i))
 			}
 			ks.AddLocked(k, ZSets.NewEntry(z))

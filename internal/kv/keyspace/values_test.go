@@ -125,11 +125,11 @@ func TestZSetRanks(t *testing.T) {
 		t.Fatalf("card %d length %d, model %d", z.Card(), z.length, len(model))
 	}
 	rank := 0
-	for x := z.header.level[0].forward; x != nil; x = x.level[0].forward {
+	for x := z.sl.header.level[0].forward; x != nil; x = x.level[0].forward {
 		if got := z.Rank(x.Member); got != rank {
 			t.Fatalf("rank(%s) = %d, want %d", x.Member, got, rank)
 		}
-		if y := z.ByRank(rank); y != x {
+		if y := z.ByRank(rank); y.n != x {
 			t.Fatalf("byRank(%d) wrong", rank)
 		}
 		if x.level[0].forward != nil && !zless(x.Score, x.Member, x.level[0].forward.Score, x.level[0].forward.Member) {

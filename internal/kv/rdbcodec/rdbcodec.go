@@ -75,6 +75,10 @@ type Object struct {
 	Scores []float64
 	// Stream is a stream's content.
 	Stream *Stream
+	// Packed is set for a sorted set encoded as a listpack or a ziplist:
+	// Redis loads one as a listpack unless it has more members than
+	// zset-max-listpack-entries, whatever their lengths.
+	Packed bool
 }
 
 // Redis's RDB object types (rdb.h).
@@ -408,6 +412,7 @@ func blobObject(t byte, blob []byte) (*Object, error) {
 		o.Elems = append(o.Elems, el[i])
 		o.Scores = append(o.Scores, f)
 	}
+	o.Packed = true
 	return checkZSet(o)
 }
 
