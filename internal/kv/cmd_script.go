@@ -466,24 +466,30 @@ func (se *scriptEngine) noteScripts() {
 	se.scriptsMem.Store(se.eng.ScriptsMemory())
 }
 
-// luaMemory is INFO's used_memory_vm_eval: the estimate of every Lua
-// state EVAL scripts run on (the main one, the EXEC one and the pool's
-// made so far) with the scripts each compiled; a runner whose cache
-// lags a SCRIPT FLUSH counts as empty (it drops its cache on its next
-// run).
-func (se *scriptEngine) luaMemory() int64 {
+// luaMemory returns the estimates of INFO's Lua fields: vm, the main Lua
+// state's with its compiled scripts (used_memory_vm_eval and
+// used_memory_lua: the memory of the VM scripts run in, Redis's single
+// VM), and all, every state EVAL scripts run on (the main one, the EXEC
+// one and the pool's made so far, each a VM like the main one that
+// compiles the scripts it runs; gantry_used_memory_vm_eval_all_states).
+// A runner whose cache lags a SCRIPT FLUSH counts as empty (it drops
+// its cache on its next run).
+func (se *scriptEngine) luaMemory() (vm, all int64, states int) {
 	g := se.gen.Load()
 	se.runMu.Lock()
 	defer se.runMu.Unlock()
-	var n int64
 	for _, r := range se.runners {
 		if r != se.main && r.gen.Load() != g {
-			n += script.StateBase()
+			all += script.StateBase()
 			continue
 		}
-		n += r.eng.VMMemory()
+		n := r.eng.VMMemory()
+		if r == se.main {
+			vm = n
+		}
+		all += n
 	}
-	return n
+	return vm, all, len(se.runners)
 }
 
 // registerFunction adds the FUNCTION command to the table, with the

@@ -184,7 +184,8 @@ func (s *Server) memoryInfo(ms *runtime.MemStats) []string {
 	clientsMem := s.cev.total.Load()
 	overhead := s.baseMem // used_memory is the startup memory and the data's
 	evalMem, fnMem := s.script.scriptsMem.Load(), s.script.fnMem.Load()
-	vmEval, vmFn := s.script.luaMemory(), s.script.fnVM.Load()
+	vmEval, vmAll, states := s.script.luaMemory()
+	vmFn := s.script.fnVM.Load()
 	return []string{
 		"used_memory:" + i64(used), "used_memory_human:" + humanBytes(used),
 		"used_memory_rss:" + i64(rss), "used_memory_rss_human:" + humanBytes(rss),
@@ -222,6 +223,8 @@ func (s *Server) memoryInfo(ms *runtime.MemStats) []string {
 		"mem_allocator:go", "active_defrag_running:0",
 		"lazyfree_pending_objects:" + i64(s.lazy.Pending()),
 		"lazyfreed_objects:" + i64(s.lazy.Freed()),
+		"gantry_lua_states:" + strconv.Itoa(states),
+		"gantry_used_memory_vm_eval_all_states:" + i64(vmAll),
 		"gantry_heap_alloc:" + strconv.FormatUint(ms.HeapAlloc, 10),
 	}
 }

@@ -85,3 +85,57 @@ func TestInfoLuaMemory(t *testing.T) {
 		t.Errorf("after EVAL and SCRIPT FLUSH: %v, before the flush %v", m, ran)
 	}
 }
+
+// TestInfoLuaStates: used_memory_lua (and used_memory_vm_eval) is the
+// main Lua VM's, as Redis's single VM's: under 100 KB fresh (the bound
+// of Redis's suite); gantry_used_memory_vm_eval_all_states adds up every
+// state scripts run on (the main one, EXEC's, the pool's), counted by
+// gantry_lua_states.
+func TestInfoLuaStates(t *testing.T) {
+	e := startServer(t, nil)
+	ctx := context.Background()
+	mem := func() map[string]int64 {
+		t.Helper()
+		m := map[string]int64{}
+		for _, l := range strings.Split(e.rdb.Info(ctx, "memory").Val(), "\r\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+					m[k] = n
+				}
+			}
+		}
+		for _, k := range []string{"used_memory_lua", "gantry_lua_states", "gantry_used_memory_vm_eval_all_states"} {
+			if _, ok := m[k]; !ok {
+				t.Fatalf("INFO memory has no %s", k)
+			}
+		}
+		return m
+	}
+	fresh := mem()
+	if vm := fresh["used_memory_lua"]; vm <= 0 || vm >= 100<<10 {
+		t.Errorf("used_memory_lua of a fresh server %d, want above 0 and under 100 KB", vm)
+	}
+	if fresh["gantry_lua_states"] != 2 || fresh["gantry_used_memory_vm_eval_all_states"] != 2*fresh["used_memory_lua"] {
+		t.Errorf("fresh: %d states, %d bytes in all, want the main and EXEC's states of %d bytes each",
+			fresh["gantry_lua_states"], fresh["gantry_used_memory_vm_eval_all_states"], fresh["used_memory_lua"])
+	}
+	body := "local t = {} for i = 1, 10 do t[i] = 'v' .. i end return #t"
+	if err := e.rdb.Eval(ctx, body, nil).Err(); err != nil {
+		t.Fatal(err)
+	}
+	pipe := e.rdb.TxPipeline()
+	pipe.Eval(ctx, body, nil)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ran := mem()
+	grew := ran["used_memory_lua"] - fresh["used_memory_lua"]
+	if grew <= int64(len(body)) {
+		t.Errorf("the main VM grew by %d bytes for a script of %d", grew, len(body))
+	}
+	// the EXEC state compiled it too
+	if all := ran["gantry_used_memory_vm_eval_all_states"]; all < fresh["gantry_used_memory_vm_eval_all_states"]+2*grew {
+		t.Errorf("all states %d after the script ran in two of them (fresh %d, one's share %d)",
+			all, fresh["gantry_used_memory_vm_eval_all_states"], grew)
+	}
+}

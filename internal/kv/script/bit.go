@@ -9,7 +9,7 @@ import (
 // bitLib is LuaBitOp (the bit table Redis ships): 32-bit operations on
 // numbers, results as signed 32-bit integers.
 func bitLib(L *lua.LState) *lua.LTable {
-	t := L.NewTable()
+	t := L.CreateTable(0, 0) // its map is made at the first name, for 32
 	arg := func(L *lua.LState, i int) uint32 {
 		n := checkNumber(L, i)
 		// LuaBitOp's normalisation: add 2^52+2^51 and take the low word

@@ -28,7 +28,7 @@ type cjson struct {
 func cjsonLib(L *lua.LState) *lua.LTable {
 	cj := &cjson{encodeDepth: 1000, decodeDepth: 1000, decodeInvalid: true, precision: 14, sparseRatio: 2, sparseSafe: 10}
 	cj.null = L.NewUserData()
-	t := L.NewTable()
+	t := L.CreateTable(0, 0) // its map is made at the first name, for 32
 	intSetting := func(p *int, lo, hi int) lua.LGFunction {
 		return func(L *lua.LState) int {
 			if L.GetTop() >= 1 {

@@ -14,7 +14,7 @@ import (
 const msgpackMaxNesting = 16
 
 func cmsgpackLib(L *lua.LState) *lua.LTable {
-	t := L.NewTable()
+	t := L.CreateTable(0, 0) // its map is made at the first name, for 32
 	t.RawSetString("pack", L.NewFunction(msgpackPack))
 	t.RawSetString("unpack", L.NewFunction(func(L *lua.LState) int { return msgpackUnpack(L, 0, 0, false) }))
 	t.RawSetString("unpack_one", L.NewFunction(func(L *lua.LState) int {

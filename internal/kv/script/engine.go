@@ -206,7 +206,7 @@ func New() *Engine {
 		viewed:   make(map[*lua.LTable]*lua.LTable),
 		lib:      newLibraries(),
 	}
-	e.L = lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024 * 4, RegistryMaxSize: 1024 * 1024})
+	e.L = lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 256, RegistryGrowStep: 256, RegistryMaxSize: 1024 * 1024})
 	e.openLibs()
 	e.noteBase()
 	// scripts are replicated by their effects, so math.random need not
@@ -608,7 +608,7 @@ func errorHandler(L *lua.LState) int {
 		if ok {
 			msg = "execution failure"
 		}
-		t = L.NewTable()
+		t = L.CreateTable(0, 1)
 		t.RawSetString("err", lua.LString("ERR "+msg))
 	}
 	// the innermost Lua frame is where the error happened

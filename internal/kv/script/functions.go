@@ -195,15 +195,15 @@ func (e *Engine) loadEnv() *lua.LTable {
 	for _, name := range []string{"breakpoint", "debug", "replicate_commands"} {
 		e.redisRaw.RawSetString(name, lua.LNil)
 	}
-	loadRedis := L.NewTable()
+	loadRedis := L.CreateTable(0, 8)
 	full := e.redisRaw
 	for _, name := range []string{"log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION", "REDIS_VERSION_NUM"} {
 		loadRedis.RawSetString(name, full.RawGetString(name))
 	}
 	loadRedis.RawSetString("register_function", L.NewFunction(e.registerFunction))
 	roLoad := e.readOnly(loadRedis, true)
-	env := L.NewTable()
-	mt := L.NewTable()
+	env := L.CreateTable(0, 0)
+	mt := L.CreateTable(0, 2)
 	// while the library loads only the library API is there; its
 	// functions, run later, see the globals scripts see
 	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {

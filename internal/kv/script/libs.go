@@ -52,7 +52,7 @@ func (e *Engine) openLibs() {
 	// types' shared metatables raises Lua 5.1's message at the caller's
 	// line; getmetatable keeps answering nil for them, as in Lua 5.1.
 	for _, v := range []lua.LValue{lua.LNil, lua.LFalse, lua.LNumber(0)} {
-		mt := L.NewTable()
+		mt := L.CreateTable(0, 1)
 		mt.RawSetString("__call", L.NewFunction(func(L *lua.LState) int {
 			L.RaiseError("attempt to call a %s value", L.Get(1).Type())
 			return 0
@@ -221,7 +221,7 @@ func (e *Engine) openLibs() {
 	}))
 
 	// read-only views of the libraries, then of the globals
-	e.noMeta = L.NewTable()
+	e.noMeta = L.CreateTable(0, 0)
 	for _, name := range []string{"redis", "cjson", "cmsgpack", "bit", "struct", "string", "math", "table"} {
 		if t, ok := g.RawGetString(name).(*lua.LTable); ok {
 			g.RawSetString(name, e.readOnly(t, false))
@@ -253,8 +253,8 @@ func (e *Engine) openLibs() {
 // variable").
 func (e *Engine) readOnly(t *lua.LTable, strict bool) *lua.LTable {
 	L := e.L
-	proxy := L.NewTable()
-	mt := L.NewTable()
+	proxy := L.CreateTable(0, 0) // never written: all its reads go to mt
+	mt := L.CreateTable(0, 3)
 	mt.RawSetString("__index", t)
 	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
 		L.RaiseError("Attempt to modify a readonly table")
@@ -276,10 +276,10 @@ func (e *Engine) readOnly(t *lua.LTable, strict bool) *lua.LTable {
 			L.Push(v)
 			return 1
 		})
-		tmt := L.NewTable()
+		tmt := L.CreateTable(0, 1)
 		tmt.RawSetString("__index", missing)
 		L.SetMetatable(t, tmt)
-		shown = L.NewTable()
+		shown = L.CreateTable(0, 2)
 		shown.RawSetString("__index", missing)
 		shown.RawSetString("__newindex", mt.RawGetString("__newindex"))
 	}
@@ -295,8 +295,8 @@ func (e *Engine) readOnly(t *lua.LTable, strict bool) *lua.LTable {
 	}
 	// getmetatable(_G) answers a read-only view of the metatable scripts
 	// are shown (Redis's suite writes to it and expects the refusal)
-	mtView := L.NewTable()
-	mtViewMeta := L.NewTable()
+	mtView := L.CreateTable(0, 0)
+	mtViewMeta := L.CreateTable(0, 2)
 	mtViewMeta.RawSetString("__index", shown)
 	mtViewMeta.RawSetString("__newindex", mt.RawGetString("__newindex"))
 	L.SetMetatable(mtView, mtViewMeta)

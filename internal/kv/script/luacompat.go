@@ -77,7 +77,7 @@ func (e *Engine) openCompat() {
 		}
 		return n
 	}
-	co := L.NewTable()
+	co := L.CreateTable(0, 0) // its map is made at the first name, for 32
 	co.RawSetString("create", L.NewFunction(create))
 	co.RawSetString("resume", L.NewFunction(resume))
 	yield := goFn("yield")

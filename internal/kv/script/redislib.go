@@ -28,7 +28,7 @@ const (
 // acl_check_cmd and the constants.
 func (e *Engine) redisLib() *lua.LTable {
 	L := e.L
-	t := L.NewTable()
+	t := L.CreateTable(0, 0) // its map is made at the first name, for 32
 	fns := map[string]lua.LGFunction{
 		"call":  func(L *lua.LState) int { return e.redisCall(L, true) },
 		"pcall": func(L *lua.LState) int { return e.redisCall(L, false) },

@@ -29,7 +29,7 @@ import (
 // byte is copied, so struct.pack('c2000000000', ”) fails at once, as in
 // Redis ("string too short").
 func structLib(L *lua.LState) *lua.LTable {
-	t := L.NewTable()
+	t := L.CreateTable(0, 3)
 	t.RawSetString("pack", L.NewFunction(structPack))
 	t.RawSetString("unpack", L.NewFunction(structUnpack))
 	t.RawSetString("size", L.NewFunction(structSize))
