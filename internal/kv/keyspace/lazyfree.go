@@ -294,7 +294,9 @@ func (ks *Keyspace) dropValue(e *Entry, evicted bool) {
 func (l *List) freeEffort() int { return l.Nodes() }
 
 func (l *List) release() {
-	clear(l.nodes)
+	if l.d != nil {
+		clear(l.d.nodes)
+	}
 	*l = List{}
 }
 

@@ -114,7 +114,10 @@ func KeyMemory(key []byte, e *Entry) int64 { return keyMemory(len(key), e.exp) +
 
 // Memory is the estimated size of a list.
 func (l *List) Memory() int64 {
-	return int64(listCost + l.mem)
+	if l.d != nil {
+		return int64(listCost + dequeCost + l.d.mem)
+	}
+	return int64(listCost + cap(l.sd))
 }
 
 // Memory is the estimated size of a set.
