@@ -213,7 +213,21 @@ func runListModel(t *testing.T, seed uint64, steps int) {
 			}
 			l.Trim(start, stop)
 			model = model[start : stop+1]
-		case op < 18 && len(model) > 0: // LRANGE, LINDEX
+		case op < 17 && len(model) > 0: // LRANGE
+			i := r.IntN(len(model))
+			j := min(len(model)-1, i+r.IntN(130))
+			k := i
+			l.Range(i, j, func(v []byte) {
+				if !bytes.Equal(v, model[k]) {
+					t.Fatalf("seed %d step %d: Range(%d, %d) element %d %q, model %q", seed, step, i, j, k, v, model[k])
+				}
+				hold(v)
+				k++
+			})
+			if k != j+1 {
+				t.Fatalf("seed %d step %d: Range(%d, %d) gave %d elements", seed, step, i, j, k-i)
+			}
+		case op < 18 && len(model) > 0: // LINDEX
 			i := r.IntN(len(model))
 			for j := i; j < min(len(model), i+r.IntN(50)); j++ {
 				v := l.At(j)
@@ -468,7 +482,9 @@ func TestListPackedPushAfterPop(t *testing.T) {
 	if string(back) != "c" || string(front) != "a" {
 		t.Fatalf("popped values changed to %q %q", front, back)
 	}
-	checkList(t, l, [][]byte{[]byte("y"), []byte("b"), []byte("x")})
+	model := [][]byte{[]byte("y"), []byte("b"), []byte("x")}
+	checkList(t, l, model)
+	checkSmallMemory(t, l, model)
 }
 
 // FuzzList runs the operations the input spells on a List and on a
@@ -485,6 +501,7 @@ func FuzzList(f *testing.F) {
 		l := &List{}
 		var model [][]byte
 		var held []heldValue
+		grew := false
 		for i := 0; i+1 < len(p); i += 2 {
 			op, arg := p[i]%10, int(p[i+1])
 			v := bytes.Repeat([]byte{'a' + byte(arg%3)}, arg%7*(1+arg/224*40)) // 0 to 6 bytes, or up to 240
@@ -520,19 +537,54 @@ func FuzzList(f *testing.F) {
 				model = model[start : stop+1]
 			case op == 8 && len(model) > 0:
 				held = append(held, heldValue{l.At(arg % len(model)), model[arg%len(model)]})
-			case op == 9: // a pass to the end and back: the cursor
+			case op == 9: // a pass to the end (the cursor), and Range
 				for j := range model {
 					if !bytes.Equal(l.At(j), model[j]) {
 						t.Fatalf("At(%d) %q, model %q", j, l.At(j), model[j])
 					}
 				}
+				if len(model) > 0 {
+					j := arg % len(model)
+					l.Range(j, len(model)-1, func(v []byte) {
+						if !bytes.Equal(v, model[j]) {
+							t.Fatalf("Range: element %d %q, model %q", j, v, model[j])
+						}
+						j++
+					})
+				}
 			}
 			checkList(t, l, model)
+			if grew = grew || len(model) > listNodeMax || modelBytes(model) > listPackBytes(); !grew {
+				checkSmallMemory(t, l, model)
+			}
 			for _, h := range held {
 				if !bytes.Equal(h.got, h.want) {
 					t.Fatalf("a value handed out changed to %q, was %q", h.got, h.want)
 				}
 			}
+		}
+	})
+}
+
+// BenchmarkListBig: LPUSH and RPOP on one big list (redis-benchmark's
+// lpush and rpop).
+func BenchmarkListBig(b *testing.B) {
+	l := &List{}
+	v := []byte("xxx")
+	for i := 0; i < 100000; i++ {
+		l.PushFront(v)
+	}
+	b.Run("push-front", func(b *testing.B) {
+		for b.Loop() {
+			l.PushFront(v)
+		}
+	})
+	b.Run("pop-back", func(b *testing.B) {
+		for b.Loop() {
+			if l.Len() == 0 {
+				l.PushFront(v)
+			}
+			l.PopBack()
 		}
 	})
 }

@@ -341,6 +341,32 @@ func (l *List) At(i int) []byte {
 	return v
 }
 
+// Range calls fn with elements i to j in order (0 <= i <= j < len), as
+// At would return them, without a lookup per element (LRANGE); fn must not
+// change the list.
+func (l *List) Range(i, j int, fn func(v []byte)) {
+	if d := l.d; d != nil {
+		nd, k, x := d.locate(i)
+		for n := j - i + 1; ; {
+			for ; x < nd.count() && n > 0; x++ {
+				fn(nd.at(x))
+				n--
+			}
+			if n == 0 {
+				return
+			}
+			k++
+			nd, x = d.nodes[k], 0
+		}
+	}
+	off := l.packSeek(i)
+	for ; i <= j; i++ {
+		var v []byte
+		v, off = packedAt(l.sd, off)
+		fn(v)
+	}
+}
+
 // Set replaces element i with a copy of v.
 func (l *List) Set(i int, v []byte) {
 	if l.d == nil {
