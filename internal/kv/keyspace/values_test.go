@@ -141,3 +141,57 @@ func TestZSetRanks(t *testing.T) {
 		t.Fatalf("walked %d nodes, want %d", rank, len(model))
 	}
 }
+
+// TestSmallSetHashMemory: a small set or hash is a 32-byte header and
+// one packed slice (SADD k 1 2 3: 7 bytes; HSET k a 1 b 1 c 1: 14), its
+// count in the slice; the map form's fields are behind a pointer.
+func TestSmallSetHashMemory(t *testing.T) {
+	s := NewSet()
+	for _, m := range []string{"1", "2", "3"} {
+		s.Add([]byte(m))
+	}
+	if m := s.Memory(); m > 32+8 {
+		t.Errorf("set of 3: memory %d, want at most 40", m)
+	}
+	h := NewHash()
+	for _, f := range []string{"a", "b", "c"} {
+		h.Set([]byte(f), []byte("1"))
+	}
+	if m := h.Memory(); m > 32+16 {
+		t.Errorf("hash of 3: memory %d, want at most 48", m)
+	}
+	for _, m := range []string{"1", "2", "3"} {
+		s.Remove([]byte(m))
+	}
+	for _, f := range []string{"a", "b", "c"} {
+		h.Del([]byte(f))
+	}
+	if s.Len() != 0 || h.Len() != 0 || !s.Small() || !h.Small() {
+		t.Errorf("emptied: set %d, hash %d", s.Len(), h.Len())
+	}
+}
+
+// TestHashCountLimit: the small form counts up to 65,535 fields; a hash
+// allowed more (hash-max-listpack-entries) becomes a map there.
+func TestHashCountLimit(t *testing.T) {
+	h := NewHash()
+	lim := HashLimits{Entries: 1 << 20, Value: 64}
+	h.SetWithin([]byte("0"), nil, lim)
+	for i := 1; i < 1<<16-2; i++ { // as SetWithin appends, without its search
+		h.lp = append(h.lp, byte(len(strconv.Itoa(i))))
+		h.lp = strconv.AppendInt(h.lp, int64(i), 10)
+		h.lp = append(h.lp, 0)
+		h.addN(1)
+	}
+	h.SetWithin([]byte("65534"), nil, lim)
+	if !h.Small() || h.Len() != 1<<16-1 {
+		t.Fatalf("65,535 fields: small %v, len %d", h.Small(), h.Len())
+	}
+	h.SetWithin([]byte("65535"), nil, lim)
+	if h.Small() || h.Len() != 1<<16 {
+		t.Fatalf("65,536 fields: small %v, len %d", h.Small(), h.Len())
+	}
+	if v, ok := h.Get([]byte("4242")); !ok || len(v) != 0 {
+		t.Fatalf("field 4242: %q %v", v, ok)
+	}
+}
