@@ -137,9 +137,7 @@ func cmdLRange(c *Ctx) {
 		return
 	}
 	c.W.Array(e - s + 1)
-	for i := s; i <= e; i++ {
-		c.W.Bulk(l.At(i))
-	}
+	l.Range(s, e, c.W.Bulk)
 }
 
 func cmdLIndex(c *Ctx) {

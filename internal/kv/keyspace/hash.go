@@ -23,21 +23,44 @@ type HashLimits struct {
 // (a lookup in a small hash of 512 fields costs about 40 times a map's).
 var DefaultHashLimits = HashLimits{Entries: 128, Value: 64}
 
-// Hash is the value of a hash key: lp (small) or m (large).
+// Hash is the value of a hash key: lp (small) or big's map. A small hash
+// is the 32-byte Hash and lp: its count in lp's first two bytes (so at
+// most 65,535 fields), then uvarint length + field, uvarint length +
+// value, ...; what only a big one needs is in big.
 type Hash struct {
-	lp    []byte            // uvarint length + field, uvarint length + value, ...
-	n     int               // fields in lp
-	m     map[string]string // nil while small
-	bytes int               // of the fields and values while m is used (Memory)
+	lp  []byte
+	big *hashMap // nil while small
 }
+
+// hashMap is a big hash.
+type hashMap struct {
+	m     map[string]string
+	bytes int // of the fields and values (Memory)
+}
+
+// hashMaxSmall is the most fields the small form counts.
+const hashMaxSmall = 1<<16 - 1
 
 func NewHash() *Hash { return &Hash{} }
 
 func (h *Hash) Len() int {
-	if h.m != nil {
-		return len(h.m)
+	if h.big != nil {
+		return len(h.big.m)
 	}
-	return h.n
+	return h.n()
+}
+
+// n is a small hash's count.
+func (h *Hash) n() int {
+	if len(h.lp) == 0 {
+		return 0
+	}
+	return int(binary.LittleEndian.Uint16(h.lp))
+}
+
+// addN adds d to a small hash's count.
+func (h *Hash) addN(d int) {
+	binary.LittleEndian.PutUint16(h.lp, uint16(h.n()+d))
 }
 
 // lpNext decodes the string at lp[pos:] and returns it and the next position.
@@ -57,7 +80,7 @@ func lpNext(lp []byte, pos int) ([]byte, int) {
 // find returns the positions of a field's entry and of its value in lp,
 // or -1.
 func (h *Hash) find(f []byte) (start, vpos int) {
-	for pos := 0; pos < len(h.lp); {
+	for pos := 2; pos < len(h.lp); {
 		s := pos
 		field, p := lpNext(h.lp, pos)
 		_, next := lpNext(h.lp, p)
@@ -71,8 +94,8 @@ func (h *Hash) find(f []byte) (start, vpos int) {
 
 // Get returns a field's value; the slice aliases the hash for small ones.
 func (h *Hash) Get(f []byte) ([]byte, bool) {
-	if h.m != nil {
-		v, ok := h.m[string(f)]
+	if h.big != nil {
+		v, ok := h.big.m[string(f)]
 		return []byte(v), ok
 	}
 	_, vpos := h.find(f)
@@ -84,8 +107,8 @@ func (h *Hash) Get(f []byte) ([]byte, bool) {
 }
 
 func (h *Hash) Has(f []byte) bool {
-	if h.m != nil {
-		_, ok := h.m[string(f)]
+	if h.big != nil {
+		_, ok := h.big.m[string(f)]
 		return ok
 	}
 	s, _ := h.find(f)
@@ -99,16 +122,16 @@ func (h *Hash) Set(f, v []byte) bool { return h.SetWithin(f, v, DefaultHashLimit
 // SetWithin sets a field and reports whether it is new; the hash leaves
 // its small form when it would pass lim.
 func (h *Hash) SetWithin(f, v []byte, lim HashLimits) bool {
-	if h.m == nil && (len(f) > lim.Value || len(v) > lim.Value) {
+	if h.big == nil && (len(f) > lim.Value || len(v) > lim.Value) {
 		h.toMap()
 	}
-	if h.m != nil {
-		old, ok := h.m[string(f)]
-		h.m[string(f)] = string(v)
+	if big := h.big; big != nil {
+		old, ok := big.m[string(f)]
+		big.m[string(f)] = string(v)
 		if ok {
-			h.bytes += len(v) - len(old)
+			big.bytes += len(v) - len(old)
 		} else {
-			h.bytes += len(f) + len(v)
+			big.bytes += len(f) + len(v)
 		}
 		return !ok
 	}
@@ -134,27 +157,30 @@ func (h *Hash) SetWithin(f, v []byte, lim HashLimits) bool {
 		h.lp = h.lp[:vpos+k+len(v)+tail]
 		return false
 	}
-	if start < 0 && h.n >= lim.Entries {
+	if start < 0 && h.n() >= min(lim.Entries, hashMaxSmall) {
 		h.toMap()
-		h.m[string(f)] = string(v)
-		h.bytes += len(f) + len(v)
+		h.big.m[string(f)] = string(v)
+		h.big.bytes += len(f) + len(v)
 		return true
+	}
+	if len(h.lp) == 0 {
+		h.lp = append(h.lp, 0, 0)
 	}
 	h.lp = binary.AppendUvarint(h.lp, uint64(len(f)))
 	h.lp = append(h.lp, f...)
 	h.lp = binary.AppendUvarint(h.lp, uint64(len(v)))
 	h.lp = append(h.lp, v...)
-	h.n++
+	h.addN(1)
 	return start < 0
 }
 
 // Del removes a field and reports whether it existed.
 func (h *Hash) Del(f []byte) bool {
-	if h.m != nil {
-		v, ok := h.m[string(f)]
+	if big := h.big; big != nil {
+		v, ok := big.m[string(f)]
 		if ok {
-			delete(h.m, string(f))
-			h.bytes -= len(f) + len(v)
+			delete(big.m, string(f))
+			big.bytes -= len(f) + len(v)
 		}
 		return ok
 	}
@@ -164,20 +190,20 @@ func (h *Hash) Del(f []byte) bool {
 	}
 	_, end := lpNext(h.lp, vpos)
 	h.lp = append(h.lp[:start], h.lp[end:]...)
-	h.n--
+	h.addN(-1)
 	return true
 }
 
 // Each calls fn for every field and value; the slices are valid only
 // during the call and fn must not change the hash.
 func (h *Hash) Each(fn func(f, v []byte)) {
-	if h.m != nil {
-		for f, v := range h.m {
+	if h.big != nil {
+		for f, v := range h.big.m {
 			fn([]byte(f), []byte(v))
 		}
 		return
 	}
-	for pos := 0; pos < len(h.lp); {
+	for pos := 2; pos < len(h.lp); {
 		var f, v []byte
 		f, pos = lpNext(h.lp, pos)
 		v, pos = lpNext(h.lp, pos)
@@ -187,25 +213,24 @@ func (h *Hash) Each(fn func(f, v []byte)) {
 
 // Clone returns a deep copy in the same form (and order, when small).
 func (h *Hash) Clone() *Hash {
-	n := &Hash{lp: append([]byte(nil), h.lp...), n: h.n, bytes: h.bytes}
-	if h.m != nil {
-		n.m = make(map[string]string, len(h.m))
-		for f, v := range h.m {
-			n.m[f] = v
+	n := &Hash{lp: append([]byte(nil), h.lp...)}
+	if h.big != nil {
+		n.big = &hashMap{m: make(map[string]string, len(h.big.m)), bytes: h.big.bytes}
+		for f, v := range h.big.m {
+			n.big.m[f] = v
 		}
 	}
 	return n
 }
 
 func (h *Hash) toMap() {
-	m := make(map[string]string, h.n+1)
-	h.bytes = 0
+	big := &hashMap{m: make(map[string]string, h.n()+1)}
 	h.Each(func(f, v []byte) {
-		m[string(f)] = string(v)
-		h.bytes += len(f) + len(v)
+		big.m[string(f)] = string(v)
+		big.bytes += len(f) + len(v)
 	})
-	h.m, h.lp, h.n = m, nil, 0
+	h.big, h.lp = big, nil
 }
 
 // Small reports whether the hash is in its compact form.
-func (h *Hash) Small() bool { return h.m == nil }
+func (h *Hash) Small() bool { return h.big == nil }

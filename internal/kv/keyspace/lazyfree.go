@@ -294,31 +294,37 @@ func (ks *Keyspace) dropValue(e *Entry, evicted bool) {
 func (l *List) freeEffort() int { return l.Nodes() }
 
 func (l *List) release() {
-	clear(l.nodes)
+	if l.d != nil {
+		clear(l.d.nodes)
+	}
 	*l = List{}
 }
 
 func (s *Set) freeEffort() int {
-	if s.m != nil {
-		return len(s.m)
+	if s.big != nil {
+		return len(s.big.m)
 	}
 	return 1
 }
 
 func (s *Set) release() {
-	clear(s.m)
+	if s.big != nil {
+		clear(s.big.m)
+	}
 	*s = Set{}
 }
 
 func (h *Hash) freeEffort() int {
-	if h.m != nil {
-		return len(h.m)
+	if h.big != nil {
+		return len(h.big.m)
 	}
 	return 1
 }
 
 func (h *Hash) release() {
-	clear(h.m)
+	if h.big != nil {
+		clear(h.big.m)
+	}
 	*h = Hash{}
 }
 

@@ -10,12 +10,12 @@ const listNodeMax = 128
 // node of its own. A variable so tests can lower it.
 var listNodeBytes = 8 << 10
 
-// List is the value of a list key: a deque of nodes, close to Redis's
-// quicklist. A node keeps up to listNodeMax elements back to back in one
-// byte slice, and per element only where it is (no pointer): a million
-// elements are a few thousand heap objects, so the GC neither marks an
-// object per element nor scans a pointer per element, and a push copies
-// the value into its node instead of allocating it.
+// deque is a list too big for the packed form (List): a deque of nodes,
+// close to Redis's quicklist. A node keeps up to listNodeMax elements
+// back to back in one byte slice, and per element only where it is (no
+// pointer): a million elements are a few thousand heap objects, so the GC
+// neither marks an object per element nor scans a pointer per element,
+// and a push copies the value into its node instead of allocating it.
 //
 // An element handed out (At, PopFront, PopBack) aliases its node's bytes
 // and stays valid and unchanged for its holder: a node's data below its
@@ -23,7 +23,7 @@ var listNodeBytes = 8 << 10
 // ends are O(1) amortised; access by index walks the nodes by their
 // counts from the nearer end or from the last position found, so a
 // sequential walk (LRANGE, LPOS, DUMP) is O(1) an element.
-type List struct {
+type deque struct {
 	nodes []*listNode // live: nodes[nlo:]; none is empty
 	nlo   int
 	n     int // elements
@@ -33,15 +33,6 @@ type List struct {
 	// element cs; valid while cok (every change of counts clears it)
 	ci, cs int
 	cok    bool
-	// A list's first node and its arrays are in the List itself, so
-	// that a list of a few short elements is one allocation (a queue
-	// whose key goes at every pop and comes back at the next push).
-	// Used once: bytes handed out may alias buf.
-	inl     bool
-	inlNode listNode
-	inlSlot [1]*listNode
-	inlIts  [4]listItem
-	inlBuf  [32]byte
 }
 
 // listNode holds its elements' bytes in data and their places in items.
@@ -58,13 +49,11 @@ type listNode struct {
 type listItem struct{ off, n uint32 }
 
 // listItemSize is the size of a listItem; listNodeCost the node's header
-// and its slot in nodes; listCost the List but for its own node's header,
-// which counts as a node's while in use (its arrays count twice then,
-// 64 bytes over).
+// and its slot in nodes; dequeCost the deque's header.
 const (
 	listItemSize = 8
 	listNodeCost = 64 + 8
-	listCost     = int(unsafe.Sizeof(List{})) - listNodeCost
+	dequeCost    = int(unsafe.Sizeof(deque{}))
 )
 
 func (nd *listNode) count() int { return len(nd.items) - nd.lo }
@@ -197,20 +186,15 @@ func packNodes(elems [][]byte) []*listNode {
 	return out
 }
 
-func (l *List) Len() int { return l.n }
-
-// Bytes returns the bytes of the elements.
-func (l *List) Bytes() int { return l.live }
-
 // Nodes returns the number of nodes.
-func (l *List) Nodes() int { return len(l.nodes) - l.nlo }
+func (l *deque) Nodes() int { return len(l.nodes) - l.nlo }
 
-func (l *List) first() *listNode { return l.nodes[l.nlo] }
-func (l *List) last() *listNode  { return l.nodes[len(l.nodes)-1] }
+func (l *deque) first() *listNode { return l.nodes[l.nlo] }
+func (l *deque) last() *listNode  { return l.nodes[len(l.nodes)-1] }
 
 // locate returns the node holding element i (0 <= i < len), its index in
 // nodes and i's index in it.
-func (l *List) locate(i int) (*listNode, int, int) {
+func (l *deque) locate(i int) (*listNode, int, int) {
 	if nd := l.first(); i < nd.count() {
 		return nd, l.nlo, i
 	}
@@ -244,15 +228,8 @@ func abs(x int) int {
 	return x
 }
 
-// At returns element i, 0 <= i < len. The slice stays valid and
-// unchanged whatever happens to the list later.
-func (l *List) At(i int) []byte {
-	nd, _, j := l.locate(i)
-	return nd.at(j)
-}
-
 // Set replaces element i with a copy of v.
-func (l *List) Set(i int, v []byte) {
+func (l *deque) Set(i int, v []byte) {
 	nd, k, j := l.locate(i)
 	old := nd.at(j)
 	l.live += len(v) - len(old)
@@ -271,7 +248,7 @@ func (l *List) Set(i int, v []byte) {
 }
 
 // elems returns the node's elements (aliasing its data).
-func (l *List) elems(nd *listNode) [][]byte {
+func (l *deque) elems(nd *listNode) [][]byte {
 	out := make([][]byte, nd.count(), nd.count()+1)
 	for j := range out {
 		out[j] = nd.at(j)
@@ -280,7 +257,7 @@ func (l *List) elems(nd *listNode) [][]byte {
 }
 
 // replaceNode replaces nodes[k] with new nodes holding copies of elems.
-func (l *List) replaceNode(k int, elems [][]byte) {
+func (l *deque) replaceNode(k int, elems [][]byte) {
 	l.mem -= l.nodes[k].footprint()
 	nn := packNodes(elems)
 	for _, nd := range nn {
@@ -292,7 +269,7 @@ func (l *List) replaceNode(k int, elems [][]byte) {
 	l.cok = false
 }
 
-func (l *List) pushNode(nd *listNode, front bool) {
+func (l *deque) pushNode(nd *listNode, front bool) {
 	l.mem -= cap(l.nodes) * 8
 	l.nodes, l.nlo = room(l.nodes, l.nlo, front)
 	if front {
@@ -304,71 +281,8 @@ func (l *List) pushNode(nd *listNode, front bool) {
 	l.mem += cap(l.nodes)*8 + nd.footprint()
 }
 
-// startInline makes the List's own node its first, for an element of
-// size bytes; it reports false when that was done before.
-func (l *List) startInline(size int, front bool) bool {
-	if l.inl || l.nodes != nil {
-		return false
-	}
-	l.inl = true
-	nd := &l.inlNode
-	nd.items = l.inlIts[:0]
-	if front {
-		nd.items, nd.lo = l.inlIts[:], len(l.inlIts)
-	}
-	if size <= len(l.inlBuf) {
-		nd.data = l.inlBuf[:0]
-	} else {
-		nd.data = make([]byte, 0, size)
-	}
-	l.inlSlot[0] = nd
-	l.nodes, l.nlo = l.inlSlot[:], 0
-	l.mem += nd.footprint() + len(l.inlSlot)*8
-	return true
-}
-
-// PushBack appends a copy of v.
-func (l *List) PushBack(v []byte) {
-	var nd *listNode
-	if l.n > 0 {
-		nd = l.last()
-	} else if l.startInline(len(v), false) {
-		nd = l.first()
-	}
-	if nd == nil || !nd.fits(len(v)) {
-		nd = newListNode(nd, len(v), false)
-		l.pushNode(nd, false)
-	}
-	before := nd.footprint()
-	nd.pushItemBack(nd.add(v))
-	l.mem += nd.footprint() - before
-	l.n++
-	l.live += len(v)
-	l.cok = false
-}
-
-// PushFront prepends a copy of v.
-func (l *List) PushFront(v []byte) {
-	var nd *listNode
-	if l.n > 0 {
-		nd = l.first()
-	} else if l.startInline(len(v), true) {
-		nd = l.first()
-	}
-	if nd == nil || !nd.fits(len(v)) {
-		nd = newListNode(nd, len(v), true)
-		l.pushNode(nd, true)
-	}
-	before := nd.footprint()
-	nd.pushItemFront(nd.add(v))
-	l.mem += nd.footprint() - before
-	l.n++
-	l.live += len(v)
-	l.cok = false
-}
-
 // dropNode removes nodes[k], which is empty or dropped whole.
-func (l *List) dropNode(k int) {
+func (l *deque) dropNode(k int) {
 	l.mem -= l.nodes[k].footprint()
 	switch k {
 	case l.nlo:
@@ -388,46 +302,8 @@ func (l *List) dropNode(k int) {
 	l.cok = false
 }
 
-// PopFront removes and returns the first element (len > 0).
-func (l *List) PopFront() []byte {
-	nd := l.first()
-	v := nd.at(0)
-	nd.lo++
-	nd.garbage += len(v)
-	if nd.count() == 0 {
-		l.dropNode(l.nlo)
-	}
-	l.n--
-	l.live -= len(v)
-	l.cok = false
-	return v
-}
-
-// PopBack removes and returns the last element (len > 0).
-func (l *List) PopBack() []byte {
-	nd := l.last()
-	v := nd.at(nd.count() - 1)
-	nd.items = nd.items[:len(nd.items)-1]
-	nd.garbage += len(v)
-	if nd.count() == 0 {
-		l.dropNode(len(l.nodes) - 1)
-	}
-	l.n--
-	l.live -= len(v)
-	l.cok = false
-	return v
-}
-
-// InsertAt inserts a copy of v before position i (0 <= i <= len).
-func (l *List) InsertAt(i int, v []byte) {
-	switch i {
-	case 0:
-		l.PushFront(v)
-		return
-	case l.n:
-		l.PushBack(v)
-		return
-	}
+// InsertAt inserts a copy of v before position i (0 < i < len).
+func (l *deque) InsertAt(i int, v []byte) {
 	nd, k, j := l.locate(i)
 	l.n++
 	l.live += len(v)
@@ -451,7 +327,7 @@ func (l *List) InsertAt(i int, v []byte) {
 // Remove removes up to count elements equal to v, from the head when
 // count > 0, from the tail when count < 0, all when count is 0 (LREM);
 // it returns how many it removed.
-func (l *List) Remove(v []byte, count int) int {
+func (l *deque) Remove(v []byte, count int) int {
 	budget := count
 	if count < 0 {
 		budget = -count
@@ -524,7 +400,7 @@ func (nd *listNode) remove(v []byte, back bool, budget int, every bool) int {
 // repack drops empty nodes and merges neighbours that together fit one
 // node when either is under a quarter full, so that removals from the
 // middle do not leave a trail of small nodes.
-func (l *List) repack() {
+func (l *deque) repack() {
 	out := l.nodes[l.nlo:l.nlo]
 	for _, nd := range l.nodes[l.nlo:] {
 		if nd.count() == 0 {
@@ -553,7 +429,7 @@ func (l *List) repack() {
 }
 
 // Trim keeps elements start to stop (0 <= start <= stop < len), LTRIM.
-func (l *List) Trim(start, stop int) {
+func (l *deque) Trim(start, stop int) {
 	drop := start
 	for drop > 0 {
 		nd := l.first()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -14,6 +15,53 @@ func checkList(t *testing.T, l *List, model [][]byte) {
 	if l.Len() != len(model) {
 		t.Fatalf("len %d, model %d", l.Len(), len(model))
 	}
+	if l.d == nil {
+		checkPacked(t, l)
+	} else {
+		checkDeque(t, l.d)
+	}
+	for i, v := range model {
+		if got := l.At(i); !bytes.Equal(got, v) {
+			t.Fatalf("element %d: %q, model %q", i, got, v)
+		}
+	}
+}
+
+// checkPacked checks the invariants of a packed list.
+func checkPacked(t *testing.T, l *List) {
+	t.Helper()
+	if l.room > l.slo || l.slo > l.shi || int(l.shi) > len(l.sd) {
+		t.Fatalf("room %d slo %d shi %d len %d", l.room, l.slo, l.shi, len(l.sd))
+	}
+	if l.sn > listNodeMax || int(l.slive) > listPackBytes() {
+		t.Fatalf("%d elements, %d bytes: over the limits", l.sn, l.slive)
+	}
+	if c := cap(l.sd); c > 64 && 4*int(l.shi-l.slo) < c {
+		t.Fatalf("%d bytes of elements in a slice of %d", l.shi-l.slo, c)
+	}
+	n, live := 0, 0
+	for off := int(l.slo); off < int(l.shi); n++ {
+		var v []byte
+		v, off = packedAt(l.sd, off)
+		live += len(v)
+		if off > int(l.shi) {
+			t.Fatalf("element %d ends at %d, past %d", n, off, l.shi)
+		}
+	}
+	if n != int(l.sn) || live != int(l.slive) {
+		t.Fatalf("counted n %d live %d, list says %d %d", n, live, l.sn, l.slive)
+	}
+	for off := int(l.shi); off > int(l.slo); n-- { // and backwards
+		_, off = packedBefore(l.sd, off)
+	}
+	if n != 0 {
+		t.Fatalf("walking back found %d elements more or fewer", n)
+	}
+}
+
+// checkDeque checks the invariants of a list's nodes.
+func checkDeque(t *testing.T, l *deque) {
+	t.Helper()
 	n, live, mem := 0, 0, cap(l.nodes)*8
 	for k, nd := range l.nodes {
 		if k < l.nlo {
@@ -48,11 +96,6 @@ func checkList(t *testing.T, l *List, model [][]byte) {
 	if n != l.n || live != l.live || mem != l.mem {
 		t.Fatalf("counted n %d live %d mem %d, list says %d %d %d", n, live, mem, l.n, l.live, l.mem)
 	}
-	for i, v := range model {
-		if got := l.At(i); !bytes.Equal(got, v) {
-			t.Fatalf("element %d: %q, model %q", i, got, v)
-		}
-	}
 }
 
 type heldValue struct{ got, want []byte }
@@ -79,6 +122,7 @@ func runListModel(t *testing.T, seed uint64, steps int) {
 	r := rand.New(rand.NewPCG(seed, 7))
 	l := &List{}
 	var model [][]byte
+	grew := false // the model was once over a packed list's limits
 	var held []heldValue
 	hold := func(v []byte) {
 		if len(held) < 2000 {
@@ -91,6 +135,9 @@ func runListModel(t *testing.T, seed uint64, steps int) {
 			return slices.Clone(pool[r.IntN(len(pool))])
 		}
 		size := r.IntN(24)
+		if r.IntN(20) == 0 { // around the packed form's two-byte lengths
+			size = 120 + r.IntN(16)
+		}
 		if r.IntN(50) == 0 || steps < 100 && r.IntN(4) == 0 {
 			size = r.IntN(3 * listNodeBytes) // sometimes bigger than a node
 		}
@@ -166,7 +213,21 @@ func runListModel(t *testing.T, seed uint64, steps int) {
 			}
 			l.Trim(start, stop)
 			model = model[start : stop+1]
-		case op < 18 && len(model) > 0: // LRANGE, LINDEX
+		case op < 17 && len(model) > 0: // LRANGE
+			i := r.IntN(len(model))
+			j := min(len(model)-1, i+r.IntN(130))
+			k := i
+			l.Range(i, j, func(v []byte) {
+				if !bytes.Equal(v, model[k]) {
+					t.Fatalf("seed %d step %d: Range(%d, %d) element %d %q, model %q", seed, step, i, j, k, v, model[k])
+				}
+				hold(v)
+				k++
+			})
+			if k != j+1 {
+				t.Fatalf("seed %d step %d: Range(%d, %d) gave %d elements", seed, step, i, j, k-i)
+			}
+		case op < 18 && len(model) > 0: // LINDEX
 			i := r.IntN(len(model))
 			for j := i; j < min(len(model), i+r.IntN(50)); j++ {
 				v := l.At(j)
@@ -183,6 +244,10 @@ func runListModel(t *testing.T, seed uint64, steps int) {
 				}
 			}
 		}
+		grew = grew || len(model) > listNodeMax || modelBytes(model) > listPackBytes()
+		if !grew {
+			checkSmallMemory(t, l, model)
+		}
 		if step%97 == 0 || step == steps-1 {
 			checkList(t, l, model)
 		}
@@ -194,6 +259,31 @@ func runListModel(t *testing.T, seed uint64, steps int) {
 		if len(held) == 2000 {
 			held = held[:0]
 		}
+	}
+}
+
+func modelBytes(model [][]byte) int {
+	n := 0
+	for _, v := range model {
+		n += len(v)
+	}
+	return n
+}
+
+// checkSmallMemory checks that a list that never had more than
+// listNodeMax elements or listPackBytes bytes of them takes its header
+// and at most four times its packed elements (64 bytes at least).
+func checkSmallMemory(t *testing.T, l *List, model [][]byte) {
+	t.Helper()
+	packed := 0
+	for _, v := range model {
+		packed += len(v) + 2
+		if len(v) >= 128 {
+			packed += 2
+		}
+	}
+	if m, want := l.Memory(), int64(48+max(64, 4*packed)); m > want {
+		t.Fatalf("%d elements, %d bytes packed: memory %d, want at most %d", len(model), packed, m, want)
 	}
 }
 
@@ -251,8 +341,8 @@ func TestListQueueBounded(t *testing.T) {
 				t.Fatalf("front %v: after %d pushes %d bytes, %d after 1,000", front, i, l.Memory(), peak)
 			}
 		}
-		if cap(l.nodes) > 16 {
-			t.Fatalf("front %v: %d node slots for %d nodes", front, cap(l.nodes), l.Nodes())
+		if l.d != nil && cap(l.d.nodes) > 16 {
+			t.Fatalf("front %v: %d node slots for %d nodes", front, cap(l.d.nodes), l.Nodes())
 		}
 	}
 }
@@ -315,4 +405,186 @@ func TestListFirstElementBig(t *testing.T) {
 		l.PushBack([]byte("x"))
 		checkList(t, l, [][]byte{big, []byte("x")})
 	}
+}
+
+// TestListSmallMemory: a small list is its 48-byte header and its
+// elements packed in one slice (Redis's listpack), as RPUSH makes it.
+func TestListSmallMemory(t *testing.T) {
+	for _, tt := range []struct {
+		elems []string
+		want  int64
+	}{
+		{[]string{"a", "b", "c"}, 48 + 16},                                       // 9 bytes packed
+		{[]string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}, 48 + 32},   // 31
+		{[]string{strings.Repeat("x", 127), strings.Repeat("y", 128)}, 48 + 288}, // 129 + 132
+	} {
+		for _, front := range []bool{false, true} {
+			l := &List{}
+			var model [][]byte
+			for _, v := range tt.elems {
+				if front {
+					l.PushFront([]byte(v))
+					model = slices.Insert(model, 0, []byte(v))
+				} else {
+					l.PushBack([]byte(v))
+					model = append(model, []byte(v))
+				}
+			}
+			checkList(t, l, model)
+			if m := l.Memory(); m > tt.want {
+				t.Errorf("front %v %q: memory %d, want at most %d", front, tt.elems[0], m, tt.want)
+			}
+		}
+	}
+}
+
+// TestListPackedLimits: a packed list moves to nodes at its 129th element
+// or past 8 KB of elements, and not before.
+func TestListPackedLimits(t *testing.T) {
+	l := &List{}
+	for i := 0; i < listNodeMax; i++ {
+		l.PushFront([]byte("v"))
+	}
+	if l.d != nil {
+		t.Fatalf("%d elements: moved to nodes", l.Len())
+	}
+	l.InsertAt(64, []byte("w"))
+	if l.d == nil || l.Len() != listNodeMax+1 || string(l.At(64)) != "w" {
+		t.Fatalf("129 elements: packed %v, len %d", l.d == nil, l.Len())
+	}
+	l = &List{}
+	l.PushBack(make([]byte, 8<<10-1))
+	l.PushBack([]byte("x"))
+	if l.d != nil {
+		t.Fatal("8 KB of elements: moved to nodes")
+	}
+	l.Set(1, []byte("xy"))
+	if l.d == nil || string(l.At(1)) != "xy" {
+		t.Fatal("8 KB + 1 of elements: still packed")
+	}
+	l = &List{}
+	l.PushFront(make([]byte, 8<<10+1))
+	if l.d == nil || len(l.At(0)) != 8<<10+1 {
+		t.Fatal("an element over 8 KB: packed")
+	}
+}
+
+// TestListPackedPushAfterPop: a push after a pop at the same end does not
+// write over the popped element, which its holder still reads.
+func TestListPackedPushAfterPop(t *testing.T) {
+	l := &List{}
+	for _, v := range []string{"a", "b", "c"} {
+		l.PushBack([]byte(v))
+	}
+	back, front := l.PopBack(), l.PopFront()
+	l.PushBack([]byte("x"))
+	l.PushFront([]byte("y"))
+	if string(back) != "c" || string(front) != "a" {
+		t.Fatalf("popped values changed to %q %q", front, back)
+	}
+	model := [][]byte{[]byte("y"), []byte("b"), []byte("x")}
+	checkList(t, l, model)
+	checkSmallMemory(t, l, model)
+}
+
+// FuzzList runs the operations the input spells on a List and on a
+// [][]byte, with low node limits, and compares them.
+func FuzzList(f *testing.F) {
+	f.Add([]byte("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09"))
+	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x03\x03\x01\x02"))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if len(p) > 4096 {
+			return
+		}
+		defer func(b int) { listNodeBytes = b }(listNodeBytes)
+		listNodeBytes = 200
+		l := &List{}
+		var model [][]byte
+		var held []heldValue
+		grew := false
+		for i := 0; i+1 < len(p); i += 2 {
+			op, arg := p[i]%10, int(p[i+1])
+			v := bytes.Repeat([]byte{'a' + byte(arg%3)}, arg%7*(1+arg/224*40)) // 0 to 6 bytes, or up to 240
+			switch {
+			case op == 0:
+				l.PushBack(v)
+				model = append(model, slices.Clone(v))
+			case op == 1:
+				l.PushFront(v)
+				model = slices.Insert(model, 0, slices.Clone(v))
+			case op == 2 && len(model) > 0:
+				held = append(held, heldValue{l.PopFront(), model[0]})
+				model = model[1:]
+			case op == 3 && len(model) > 0:
+				held = append(held, heldValue{l.PopBack(), model[len(model)-1]})
+				model = model[:len(model)-1]
+			case op == 4 && len(model) > 0:
+				l.Set(arg%len(model), v)
+				model[arg%len(model)] = slices.Clone(v)
+			case op == 5:
+				j := arg % (len(model) + 1)
+				l.InsertAt(j, v)
+				model = slices.Insert(model, j, slices.Clone(v))
+			case op == 6 && len(model) > 0:
+				count := arg%5 - 2
+				if got, want := l.Remove(v, count), removeModel(&model, v, count); got != want {
+					t.Fatalf("Remove %d, model %d", got, want)
+				}
+			case op == 7 && len(model) > 0:
+				start := arg % len(model)
+				stop := start + arg/7%(len(model)-start)
+				l.Trim(start, stop)
+				model = model[start : stop+1]
+			case op == 8 && len(model) > 0:
+				held = append(held, heldValue{l.At(arg % len(model)), model[arg%len(model)]})
+			case op == 9: // a pass to the end (the cursor), and Range
+				for j := range model {
+					if !bytes.Equal(l.At(j), model[j]) {
+						t.Fatalf("At(%d) %q, model %q", j, l.At(j), model[j])
+					}
+				}
+				if len(model) > 0 {
+					j := arg % len(model)
+					l.Range(j, len(model)-1, func(v []byte) {
+						if !bytes.Equal(v, model[j]) {
+							t.Fatalf("Range: element %d %q, model %q", j, v, model[j])
+						}
+						j++
+					})
+				}
+			}
+			checkList(t, l, model)
+			if grew = grew || len(model) > listNodeMax || modelBytes(model) > listPackBytes(); !grew {
+				checkSmallMemory(t, l, model)
+			}
+			for _, h := range held {
+				if !bytes.Equal(h.got, h.want) {
+					t.Fatalf("a value handed out changed to %q, was %q", h.got, h.want)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkListBig: LPUSH and RPOP on one big list (redis-benchmark's
+// lpush and rpop).
+func BenchmarkListBig(b *testing.B) {
+	l := &List{}
+	v := []byte("xxx")
+	for i := 0; i < 100000; i++ {
+		l.PushFront(v)
+	}
+	b.Run("push-front", func(b *testing.B) {
+		for b.Loop() {
+			l.PushFront(v)
+		}
+	})
+	b.Run("pop-back", func(b *testing.B) {
+		for b.Loop() {
+			if l.Len() == 0 {
+				l.PushFront(v)
+			}
+			l.PopBack()
+		}
+	})
 }

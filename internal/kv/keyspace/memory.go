@@ -114,24 +114,41 @@ func KeyMemory(key []byte, e *Entry) int64 { return keyMemory(len(key), e.exp) +
 
 // Memory is the estimated size of a list.
 func (l *List) Memory() int64 {
-	return int64(listCost + l.mem)
+	if l.d != nil {
+		return int64(listCost + dequeCost + l.d.mem)
+	}
+	return int64(listCost + cap(l.sd))
 }
 
-// Memory is the estimated size of a set.
+// Memory is the estimated size of a set: its header, and its packed
+// members or its map.
 func (s *Set) Memory() int64 {
-	if s.m == nil {
-		return objCost + int64(cap(s.lp))
+	if s.big == nil {
+		return setCost + int64(cap(s.lp))
 	}
-	return objCost + int64(len(s.m))*setMemberCost + int64(s.bytes)
+	return setCost + setMapCost + int64(len(s.big.m))*setMemberCost + int64(s.big.bytes)
 }
 
-// Memory is the estimated size of a hash.
+// setCost and setMapCost are the Set and a big one's setMap.
+const (
+	setCost    = int64(unsafe.Sizeof(Set{}))
+	setMapCost = int64(unsafe.Sizeof(setMap{}))
+)
+
+// Memory is the estimated size of a hash: its header, and its packed
+// fields or its map.
 func (h *Hash) Memory() int64 {
-	if h.m == nil {
-		return objCost + int64(cap(h.lp))
+	if h.big == nil {
+		return hashCost + int64(cap(h.lp))
 	}
-	return objCost + int64(len(h.m))*hashFieldCost + int64(h.bytes)
+	return hashCost + hashMapCost + int64(len(h.big.m))*hashFieldCost + int64(h.big.bytes)
 }
+
+// hashCost and hashMapCost are the Hash and a big one's hashMap.
+const (
+	hashCost    = int64(unsafe.Sizeof(Hash{}))
+	hashMapCost = int64(unsafe.Sizeof(hashMap{}))
+)
 
 // Memory is the estimated size of a sorted set: in the small form its
 // structure and its slice; in the big form also the skip list's header

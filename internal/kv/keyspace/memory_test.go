@@ -8,13 +8,32 @@ import (
 
 // BenchmarkMemoryPerKey measures the heap bytes per key of string keys as
 // redis-benchmark -r writes them ("key:000000000042" -> "xxx"), and of
-// small hashes and sorted sets. Run with: go test -run XXX -bench MemoryPerKey . -benchtime 1x
+// small lists, sets, hashes and sorted sets. Run with: go test -run XXX -bench MemoryPerKey . -benchtime 1x
 func BenchmarkMemoryPerKey(b *testing.B) {
 	for _, n := range []int{100000, 1000000} {
 		b.Run(fmt.Sprintf("strings-%d", n), func(b *testing.B) {
 			for b.Loop() {
 				b.ReportMetric(bytesPerKey(n, func(ks *Keyspace, k []byte) {
 					ks.SetStringLocked(k, []byte("xxx"), 0, 0)
+				}), "bytes/key")
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name  string
+		elems []string
+	}{
+		{"list-3-100000", []string{"a", "b", "c"}},                                           // RPUSH k a b c
+		{"list-10-ints-100000", []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}}, // RPUSH k 1 ... 10
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			for b.Loop() {
+				b.ReportMetric(bytesPerKey(100000, func(ks *Keyspace, k []byte) {
+					l := &List{}
+					for _, v := range tt.elems {
+						l.PushBack([]byte(v))
+					}
+					ks.AddLocked(k, Lists.NewEntry(l))
 				}), "bytes/key")
 			}
 		})

@@ -13,13 +13,19 @@ const (
 	setMaxSmallLen = 64
 )
 
-// Set is the value of a set key: lp (small) or m (large). The methods
-// accept a nil *Set as the empty set.
+// Set is the value of a set key: lp (small) or big's map. The methods
+// accept a nil *Set as the empty set. A small set is the 32-byte Set and
+// lp: its count in lp's first byte (at most setMaxSmall), then its
+// members; what only a big one needs is in big.
 type Set struct {
-	lp    []byte
-	n     int
+	lp  []byte
+	big *setMap // nil while small
+}
+
+// setMap is a big set.
+type setMap struct {
 	m     map[string]struct{}
-	bytes int // of the members while m is used (Memory)
+	bytes int // of the members (Memory)
 }
 
 func NewSet() *Set { return &Set{} }
@@ -28,18 +34,26 @@ func (s *Set) Len() int {
 	switch {
 	case s == nil:
 		return 0
-	case s.m != nil:
-		return len(s.m)
+	case s.big != nil:
+		return len(s.big.m)
 	}
-	return s.n
+	return s.n()
 }
 
-func (s *Set) Small() bool { return s.m == nil }
+// n is a small set's count.
+func (s *Set) n() int {
+	if len(s.lp) == 0 {
+		return 0
+	}
+	return int(s.lp[0])
+}
+
+func (s *Set) Small() bool { return s.big == nil }
 
 // find returns the position of a member's entry in lp and of the next
 // entry, or -1.
 func (s *Set) find(b []byte) (int, int) {
-	for pos := 0; pos < len(s.lp); {
+	for pos := 1; pos < len(s.lp); {
 		m, next := lpNext(s.lp, pos)
 		if string(m) == string(b) {
 			return pos, next
@@ -53,8 +67,8 @@ func (s *Set) Has(b []byte) bool {
 	if s == nil {
 		return false
 	}
-	if s.m != nil {
-		_, ok := s.m[string(b)]
+	if s.big != nil {
+		_, ok := s.big.m[string(b)]
 		return ok
 	}
 	p, _ := s.find(b)
@@ -63,26 +77,30 @@ func (s *Set) Has(b []byte) bool {
 
 // Add adds a member and reports whether it is new.
 func (s *Set) Add(b []byte) bool {
-	if s.m == nil && (len(b) > setMaxSmallLen || s.n >= setMaxSmall) {
+	if big := s.big; big != nil {
+		if _, ok := big.m[string(b)]; ok {
+			return false
+		}
+		big.m[string(b)] = struct{}{}
+		big.bytes += len(b)
+		return true
+	}
+	if len(b) > setMaxSmallLen || s.n() >= setMaxSmall {
 		if s.Has(b) {
 			return false
 		}
 		s.toMap()
-	}
-	if s.m != nil {
-		if _, ok := s.m[string(b)]; ok {
-			return false
-		}
-		s.m[string(b)] = struct{}{}
-		s.bytes += len(b)
-		return true
+		return s.Add(b)
 	}
 	if p, _ := s.find(b); p >= 0 {
 		return false
 	}
+	if len(s.lp) == 0 {
+		s.lp = append(s.lp, 0)
+	}
 	s.lp = binary.AppendUvarint(s.lp, uint64(len(b)))
 	s.lp = append(s.lp, b...)
-	s.n++
+	s.lp[0]++
 	return true
 }
 
@@ -91,11 +109,11 @@ func (s *Set) Remove(b []byte) bool {
 	if s == nil {
 		return false
 	}
-	if s.m != nil {
-		_, ok := s.m[string(b)]
+	if big := s.big; big != nil {
+		_, ok := big.m[string(b)]
 		if ok {
-			delete(s.m, string(b))
-			s.bytes -= len(b)
+			delete(big.m, string(b))
+			big.bytes -= len(b)
 		}
 		return ok
 	}
@@ -104,7 +122,7 @@ func (s *Set) Remove(b []byte) bool {
 		return false
 	}
 	s.lp = append(s.lp[:p], s.lp[next:]...)
-	s.n--
+	s.lp[0]--
 	return true
 }
 
@@ -114,13 +132,13 @@ func (s *Set) Each(fn func(m []byte)) {
 	if s == nil {
 		return
 	}
-	if s.m != nil {
-		for m := range s.m {
+	if s.big != nil {
+		for m := range s.big.m {
 			fn([]byte(m))
 		}
 		return
 	}
-	for pos := 0; pos < len(s.lp); {
+	for pos := 1; pos < len(s.lp); {
 		var m []byte
 		m, pos = lpNext(s.lp, pos)
 		fn(m)
@@ -130,8 +148,8 @@ func (s *Set) Each(fn func(m []byte)) {
 // Members returns the members as strings.
 func (s *Set) Members() []string {
 	out := make([]string, 0, s.Len())
-	if s != nil && s.m != nil {
-		for m := range s.m {
+	if s != nil && s.big != nil {
+		for m := range s.big.m {
 			out = append(out, m)
 		}
 		return out
@@ -141,13 +159,12 @@ func (s *Set) Members() []string {
 }
 
 func (s *Set) toMap() {
-	m := make(map[string]struct{}, s.n+1)
-	s.bytes = 0
+	big := &setMap{m: make(map[string]struct{}, s.n()+1)}
 	s.Each(func(b []byte) {
-		m[string(b)] = struct{}{}
-		s.bytes += len(b)
+		big.m[string(b)] = struct{}{}
+		big.bytes += len(b)
 	})
-	s.m, s.lp, s.n = m, nil, 0
+	s.big, s.lp = big, nil
 }
 
 // RandomMembers returns n distinct members (n <= Len). Go's map iteration
@@ -158,8 +175,8 @@ func (s *Set) RandomMembers(n int) []string {
 	if n <= 0 {
 		return out
 	}
-	if s.m != nil && n*2 < len(s.m) {
-		for m := range s.m {
+	if s.big != nil && n*2 < len(s.big.m) {
+		for m := range s.big.m {
 			out = append(out, m)
 			if len(out) == n {
 				break

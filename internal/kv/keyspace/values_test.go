@@ -141,3 +141,123 @@ func TestZSetRanks(t *testing.T) {
 		t.Fatalf("walked %d nodes, want %d", rank, len(model))
 	}
 }
+
+// TestSmallSetHashMemory: a small set or hash is a 32-byte header and
+// one packed slice (SADD k 1 2 3: 7 bytes; HSET k a 1 b 1 c 1: 14), its
+// count in the slice; the map form's fields are behind a pointer.
+func TestSmallSetHashMemory(t *testing.T) {
+	s := NewSet()
+	for _, m := range []string{"1", "2", "3"} {
+		s.Add([]byte(m))
+	}
+	if m := s.Memory(); m > 32+8 {
+		t.Errorf("set of 3: memory %d, want at most 40", m)
+	}
+	h := NewHash()
+	for _, f := range []string{"a", "b", "c"} {
+		h.Set([]byte(f), []byte("1"))
+	}
+	if m := h.Memory(); m > 32+16 {
+		t.Errorf("hash of 3: memory %d, want at most 48", m)
+	}
+	for _, m := range []string{"1", "2", "3"} {
+		s.Remove([]byte(m))
+	}
+	for _, f := range []string{"a", "b", "c"} {
+		h.Del([]byte(f))
+	}
+	if s.Len() != 0 || h.Len() != 0 || !s.Small() || !h.Small() {
+		t.Errorf("emptied: set %d, hash %d", s.Len(), h.Len())
+	}
+}
+
+// TestHashCountLimit: the small form counts up to 65,535 fields; a hash
+// allowed more (hash-max-listpack-entries) becomes a map there.
+func TestHashCountLimit(t *testing.T) {
+	h := NewHash()
+	lim := HashLimits{Entries: 1 << 20, Value: 64}
+	h.SetWithin([]byte("0"), nil, lim)
+	for i := 1; i < 1<<16-2; i++ { // as SetWithin appends, without its search
+		h.lp = append(h.lp, byte(len(strconv.Itoa(i))))
+		h.lp = strconv.AppendInt(h.lp, int64(i), 10)
+		h.lp = append(h.lp, 0)
+		h.addN(1)
+	}
+	h.SetWithin([]byte("65534"), nil, lim)
+	if !h.Small() || h.Len() != 1<<16-1 {
+		t.Fatalf("65,535 fields: small %v, len %d", h.Small(), h.Len())
+	}
+	h.SetWithin([]byte("65535"), nil, lim)
+	if h.Small() || h.Len() != 1<<16 {
+		t.Fatalf("65,536 fields: small %v, len %d", h.Small(), h.Len())
+	}
+	if v, ok := h.Get([]byte("4242")); !ok || len(v) != 0 {
+		t.Fatalf("field 4242: %q %v", v, ok)
+	}
+}
+
+// FuzzSetHash runs the operations the input spells on a Set and a Hash
+// (limits lowered to 6 fields) and on maps, and checks that a small one
+// is its 32-byte header and its slice.
+func FuzzSetHash(f *testing.F) {
+	f.Add([]byte("\x00\x01\x00\x02\x01\x01\x02\x03\x00\x07"))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		s, h := NewSet(), NewHash()
+		ms, mh := map[string]bool{}, map[string]string{}
+		lim := HashLimits{Entries: 6, Value: 40}
+		for i := 0; i+1 < len(p); i += 2 {
+			op, arg := p[i]%4, int(p[i+1])
+			k := strconv.Itoa(arg % 9)
+			if arg >= 250 {
+				k = strings.Repeat("k", 60+arg-250) // over the small forms' lengths
+			}
+			switch op {
+			case 0:
+				if s.Add([]byte(k)) == ms[k] {
+					t.Fatalf("Add(%q) on %v", k, ms)
+				}
+				ms[k] = true
+			case 1:
+				if s.Remove([]byte(k)) != ms[k] {
+					t.Fatalf("Remove(%q) on %v", k, ms)
+				}
+				delete(ms, k)
+			case 2:
+				v := strings.Repeat("v", arg%5)
+				_, had := mh[k]
+				if h.SetWithin([]byte(k), []byte(v), lim) == had {
+					t.Fatalf("Set(%q) on %v", k, mh)
+				}
+				mh[k] = v
+			case 3:
+				_, had := mh[k]
+				if h.Del([]byte(k)) != had {
+					t.Fatalf("Del(%q) on %v", k, mh)
+				}
+				delete(mh, k)
+			}
+			if s.Len() != len(ms) || h.Len() != len(mh) {
+				t.Fatalf("len %d %d, models %d %d", s.Len(), h.Len(), len(ms), len(mh))
+			}
+			n := 0
+			s.Each(func(m []byte) {
+				n++
+				if !ms[string(m)] {
+					t.Fatalf("member %q not in %v", m, ms)
+				}
+			})
+			h.Each(func(f, v []byte) {
+				n++
+				if w, ok := mh[string(f)]; !ok || w != string(v) {
+					t.Fatalf("field %q=%q, model %v", f, v, mh)
+				}
+			})
+			if n != len(ms)+len(mh) {
+				t.Fatalf("each: %d, models %d", n, len(ms)+len(mh))
+			}
+			if s.Small() && s.Memory() > 32+int64(cap(s.lp)) || h.Small() && h.Memory() > 32+int64(cap(h.lp)) {
+				t.Fatalf("small: memory %d %d for slices of %d %d", s.Memory(), h.Memory(), cap(s.lp), cap(h.lp))
+			}
+		}
+	})
+}
