@@ -568,18 +568,18 @@ func (s *Server) dispatch(c *Client) {
 		c.keepAsking()
 		return
 	}
-	if !ran && !c.pausedRetry {
-		// refused under its locks (cluster routing, a replica's check):
-		// a rejected call, not a call, as Redis refuses it before call()
-		// (noteReply counts it)
+	if !ran || c.pausedRetry {
+		c.showCmd(cmd)
 		c.mark = 0
-		return
-	}
-	if !c.pausedRetry { // a paused command is counted when it runs again
-		c.countCommand()
-	}
-	c.mark = s.afterCall(c, cmd, start)
-	if c.pausedRetry { // writes are paused (CLUSTER FAILOVER, CLIENT PAUSE)
+		if !c.pausedRetry {
+			// refused under its locks (cluster routing, a replica's
+			// check): a rejected call, not a call, as Redis refuses it
+			// before call() (noteReply counts it)
+			return
+		}
+		// writes are paused (CLUSTER FAILOVER, CLIENT PAUSE): it runs
+		// again after the pause, and that run is the call counted, as
+		// Redis counts a client's command the pause held
 		c.pausedRetry = false
 		if c.inLoop {
 			c.detach = true // wait on a goroutine, then run again
@@ -594,6 +594,8 @@ func (s *Server) dispatch(c *Client) {
 		s.dispatch(c) // routing may have changed meanwhile
 		return
 	}
+	c.countCommand()
+	c.mark = s.afterCall(c, cmd, start)
 }
 
 // passWaitMax bounds how long a command waits for the clients it woke to

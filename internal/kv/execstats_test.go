@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -494,4 +495,61 @@ func (c *statsConn) do(cmds ...[]string) string {
 		}
 	}
 	return out.String()
+}
+
+// A write held by CLIENT PAUSE WRITE is one call, counted when it runs
+// after the pause: the replies and lines are redis-server 7.0.15's for
+// the same commands.
+func TestExecStatsPausedWrite(t *testing.T) {
+	for _, loops := range []int{1, -1} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			e := startServer(t, func(c *Config) { c.EventLoops = loops })
+			c, admin := e.statsConn(), e.statsConn()
+			id, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(c.do([]string{"CLIENT", "ID"}), ":")), 10, 64)
+			c.do([]string{"CONFIG", "RESETSTAT"})
+			admin.do([]string{"CLIENT", "PAUSE", "100000", "WRITE"})
+			req := resp.AppendCommand(nil, []byte("SET"), []byte("p"), []byte("1"))
+			req = resp.AppendCommand(req, []byte("MULTI"))
+			req = resp.AppendCommand(req, []byte("SET"), []byte("q"), []byte("1"))
+			req = resp.AppendCommand(req, []byte("EXEC"))
+			if _, err := c.nc.Write(req); err != nil {
+				t.Fatal(err)
+			}
+			set := e.srv.cmds.Lookup([]byte("set"))
+			waitUntil(t, "the SET to meet the pause", func() bool {
+				for _, x := range e.srv.clientsSorted() {
+					if x.id == id && x.shared.lastCmd.Load() == set {
+						return true
+					}
+				}
+				return false
+			})
+			admin.do([]string{"CLIENT", "UNPAUSE"})
+			var got strings.Builder
+			for range 4 {
+				v, err := readRESP(c.br)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got.WriteString(v)
+			}
+			if want := "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n"; got.String() != want {
+				t.Errorf("replies %q, want %q", got.String(), want)
+			}
+			lines := execStatsLines(e.statsConn().do([]string{"INFO", "everything"}))
+			want := []string{
+				"cmdstat_client|pause:calls=1,rejected_calls=0,failed_calls=0",
+				"cmdstat_client|unpause:calls=1,rejected_calls=0,failed_calls=0",
+				"cmdstat_config|resetstat:calls=1,rejected_calls=0,failed_calls=0",
+				"cmdstat_exec:calls=1,rejected_calls=0,failed_calls=0",
+				"cmdstat_multi:calls=1,rejected_calls=0,failed_calls=0",
+				"cmdstat_set:calls=2,rejected_calls=0,failed_calls=0",
+				"total_commands_processed:7",
+				"total_error_replies:0",
+			}
+			if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+				t.Errorf("INFO:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
 }
