@@ -154,19 +154,51 @@ func (s *Server) afterCall(c *Client, cmd *command.Command, start time.Duration)
 		s.slowlogAdd(c, usec)
 	}
 	if t := a.latThreshold.Load(); t > 0 && usec/1000 >= t {
-		event := "command"
-		for _, f := range cmd.Flags {
-			if f == "fast" {
-				event = "fast-command"
-			}
-		}
-		s.latencyAdd(event, usec/1000)
+		s.latencyAdd(latencyEventOf(cmd), usec/1000)
 	}
 	// a command leaving the event loop (c.detach) runs again: shown then
 	if a.monitorsN.Load() > 0 && !a.skipMon[cmd] && !c.detach {
 		s.feedMonitors(c, cmd)
 	}
 	return end
+}
+
+// afterNested records a command EXEC or a script ran (call), started at
+// start, its reply at c.W.B[at:]: as Redis's call() does for them, its
+// calls, microseconds and latency histogram (its subcommand's for a
+// container), total_commands_processed, an error reply in the error
+// statistics and its failed calls, the slow log and the latency monitor.
+// EXEC's and the script's own call is counted by afterCall.
+func (s *Server) afterNested(c *Client, cmd *command.Command, start time.Duration, at int) {
+	usec := (monoNow() - start).Microseconds()
+	a := &s.adm
+	st, known := s.scriptCmdStats(cmd, c.Args)
+	st.Record(usec, known && !a.latencyOff.Load())
+	c.countCommand()
+	if at < len(c.W.B) && c.W.B[at] == '-' {
+		if c.errCounted { // a script's error its command's reply counted already
+			c.errCounted = false
+		} else {
+			s.countError(c.W.B[at:])
+		}
+		st.Failed.Add(1)
+	}
+	if t := a.slowThreshold.Load(); t >= 0 && usec >= t && !a.skipSlow[cmd] {
+		s.slowlogAdd(c, usec)
+	}
+	if t := a.latThreshold.Load(); t > 0 && usec/1000 >= t {
+		s.latencyAdd(latencyEventOf(cmd), usec/1000)
+	}
+}
+
+// latencyEventOf is the latency monitor's event of a slow call of cmd.
+func latencyEventOf(cmd *command.Command) string {
+	for _, f := range cmd.Flags {
+		if f == "fast" {
+			return "fast-command"
+		}
+	}
+	return "command"
 }
 
 // monoEpoch is the origin of monoNow.
@@ -227,6 +259,13 @@ func (s *Server) noteReply(c *Client, start int) {
 	}
 }
 
+// countErrorAt counts the error reply at c.W.B[at:], if there is one.
+func (s *Server) countErrorAt(c *Client, at int) {
+	if at < len(c.W.B) && c.W.B[at] == '-' {
+		s.countError(c.W.B[at:])
+	}
+}
+
 // countError counts an error reply (starting with '-') in INFO
 // errorstats and total_error_replies.
 func (s *Server) countError(reply []byte) {
@@ -271,6 +310,9 @@ func (s *Server) slowlogAdd(c *Client, usec int64) {
 		return
 	}
 	e := slowEntry{time: s.clock.Now().Unix(), usec: usec, addr: c.remoteAddr(), name: c.name, argCount: len(c.Args)}
+	if c.InScript && c.nc == nil { // a script's command: Redis's script client has no address
+		e.addr = "?:0"
+	}
 	n := min(len(c.Args), slowlogArgs)
 	for i := 0; i < n; i++ {
 		if i == slowlogArgs-1 && len(c.Args) > slowlogArgs {

@@ -147,7 +147,12 @@ type Client struct {
 	// the error statistics already (a script's, by the command that
 	// replied it)
 	errCounted bool
-	replyMode  replyMode // CLIENT REPLY
+	// rejected: the handler refused the command before it ran, where
+	// Redis refuses it before call() (an EVAL whose keys are served
+	// elsewhere, a script flagged to write over maxmemory): a rejected
+	// call, not a call (read and cleared by call)
+	rejected  bool
+	replyMode replyMode // CLIENT REPLY
 	// mark is when the previous command of the batch ended (the batch's
 	// start for its first), on monoNow's clock; 0 when not set. One clock
 	// reading per command times them all
@@ -388,17 +393,13 @@ func (s *Server) dispatch(c *Client) {
 		// run returned without counting it): commandstats, the slow
 		// log, the latency monitor and MONITOR see it as any other call
 		if cmd != nil {
+			c.countCommand()
 			c.mark = s.afterCall(c, cmd, c.detachStart)
 		}
 		return
 	}
 	args := c.Args
 	cmd := c.lookupCmd(args[0])
-	if c.tally.on {
-		c.tally.total++
-	} else {
-		s.totalCommands.Add(1)
-	}
 	if cmd == nil {
 		if c.multi {
 			c.multiErr = true
@@ -542,18 +543,16 @@ func (s *Server) dispatch(c *Client) {
 	if c.lastTime.Load() != now { // a batch stores it once
 		c.lastTime.Store(now)
 	}
-	if t := &c.tally; t.stats != &cmd.Stats && (t.stats != nil || t.total > 1) {
+	if t := &c.tally; t.stats != &cmd.Stats && (t.stats != nil || t.total > 0) {
 		// what this command may read is counted (this command itself
 		// once it ran, as Redis counts it)
-		t.total--
 		c.flushTally()
-		t.total = 1
 	}
 	start := c.mark // the end of the previous command of the batch
 	if start == 0 {
 		start = monoNow()
 	}
-	s.call(c, cmd, true)
+	ran := s.call(c, cmd, true)
 	c.servePass()
 	if s.ct.n.Load() > 0 {
 		s.flushBcast()
@@ -569,8 +568,18 @@ func (s *Server) dispatch(c *Client) {
 		c.keepAsking()
 		return
 	}
-	c.mark = s.afterCall(c, cmd, start)
-	if c.pausedRetry { // writes are paused (CLUSTER FAILOVER, CLIENT PAUSE)
+	if !ran || c.pausedRetry {
+		c.showCmd(cmd)
+		c.mark = 0
+		if !c.pausedRetry {
+			// refused under its locks (cluster routing, a replica's
+			// check): a rejected call, not a call, as Redis refuses it
+			// before call() (noteReply counts it)
+			return
+		}
+		// writes are paused (CLUSTER FAILOVER, CLIENT PAUSE): it runs
+		// again after the pause, and that run is the call counted, as
+		// Redis counts a client's command the pause held
 		c.pausedRetry = false
 		if c.inLoop {
 			c.detach = true // wait on a goroutine, then run again
@@ -585,6 +594,8 @@ func (s *Server) dispatch(c *Client) {
 		s.dispatch(c) // routing may have changed meanwhile
 		return
 	}
+	c.countCommand()
+	c.mark = s.afterCall(c, cmd, start)
 }
 
 // passWaitMax bounds how long a command waits for the clients it woke to
@@ -611,9 +622,22 @@ func (c *Client) keepAsking() {
 	}
 }
 
+// countCommand counts a command that ran in total_commands_processed:
+// as Redis counts in call(), a command refused before it runs or queued
+// by MULTI is not counted, and each command EXEC or a script runs is.
+func (c *Client) countCommand() {
+	if c.tally.on {
+		c.tally.total++
+	} else {
+		c.srv.totalCommands.Add(1)
+	}
+}
+
 // call runs a command: it locks the shards of its keys (unless the caller
-// holds them, as EXEC does), runs the handler and commits.
-func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
+// holds them, as EXEC does), runs the handler and commits. It returns
+// false when the command did not run: refused with its shards locked
+// (an error reply), or to run again after a write pause (pausedRetry).
+func (s *Server) call(c *Client, cmd *command.Command, lock bool) bool {
 	c.Cmd = cmd
 	c.Dirty = 0
 	if c.batchNow != 0 {
@@ -628,14 +652,18 @@ func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
 	}
 	if cmd.Has(command.SelfLock) {
 		if !c.replicaAdmits(cmd) {
-			return
+			return false
 		}
 		if c.pauseHit(cmd) {
 			c.pausedRetry = true
-			return
+			return false
 		}
 		cmd.Handler(&c.Ctx)
-		return
+		if c.rejected {
+			c.rejected = false
+			return false
+		}
+		return true
 	}
 	if lock {
 		if !cmd.Has(command.LockAll | command.CrossDB) {
@@ -645,21 +673,21 @@ func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
 		}
 		if !c.admitLocked(cmd) {
 			c.unlock()
-			return
+			return false
 		}
 	}
 	if !c.replicaAdmits(cmd) {
 		if lock {
 			c.unlock()
 		}
-		return
+		return false
 	}
 	if c.pauseHit(cmd) {
 		if lock {
 			c.unlock()
 		}
 		c.pausedRetry = true
-		return
+		return false
 	}
 	if s.ps.notify.Load()&notifyNew != 0 && cmd.Has(command.Write) {
 		c.noteNewKeys()
@@ -672,6 +700,7 @@ func (s *Server) call(c *Client, cmd *command.Command, lock bool) {
 	if lock {
 		c.unlock()
 	}
+	return true
 }
 
 // cmdSpec registers a command whose handler needs the connection.

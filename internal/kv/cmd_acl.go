@@ -142,8 +142,27 @@ func (c *Client) aclAllowed(cmd *command.Command, args [][]byte, context string)
 		return true
 	}
 	c.srv.aclLog.Add(d.Reason.String(), context, d.Object, u.Name, c.infoLine(), c.srv.nowMs())
+	if context == "multi" { // EXEC's check of a queued command, Redis's reply
+		c.W.Error("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. " +
+			"This command is no longer allowed for the following reason: " + execDenial(d.Reason))
+		return false
+	}
 	c.W.Error(d.Error())
 	return false
+}
+
+// execDenial is the reason EXEC gives for a queued command its user may
+// no longer run, as redis-server 7.0's execCommand words it.
+func execDenial(r acl.Reason) string {
+	switch r {
+	case acl.DeniedCommand:
+		return "no permission to execute the command or subcommand"
+	case acl.DeniedKey:
+		return "no permission to touch the specified keys"
+	case acl.DeniedChannel:
+		return "no permission to access one of the channels used as arguments"
+	}
+	return "no permission"
 }
 
 // aclChannels returns the channels of a pub/sub command that ACL channel

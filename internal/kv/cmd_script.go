@@ -651,17 +651,20 @@ func cmdEval(c *Client) {
 			return
 		}
 		if !ro && s.repl.IsReplica() && !c.master {
+			c.rejected = true
 			c.W.Error(errReadOnlyReplica)
 			return
 		}
 		// a script that may write is refused up front, as Redis does,
 		// rather than at its first write
 		if msg := s.minReplicasRefusal(); !ro && msg != "" {
+			c.rejected = true
 			c.W.Error(msg)
 			return
 		}
 		if !ro && flags&script.FlagAllowOOM == 0 && s.maxmemory.Load() > 0 && s.freeMemory(evictBudget) == evictFail {
 			s.oomRejected.Add(1)
+			c.rejected = true
 			c.W.Error("OOM command not allowed when used memory > 'maxmemory'.")
 			return
 		}
@@ -669,6 +672,7 @@ func cmdEval(c *Client) {
 	if s.cfg.Cluster != nil && !c.master && !c.InExec && len(keys) > 0 {
 		if flags&script.FlagAllowCrossSlot == 0 || flags&script.FlagShebang == 0 {
 			if !s.route(c, c.Cmd, c.cluster.pendingAsking, c.existsSelfLocking) {
+				c.rejected = true
 				return
 			}
 		}
@@ -801,7 +805,7 @@ func cloneArgs(a [][]byte) [][]byte {
 // finishScript gives the client a script's reply and what it waits for.
 func (c *Client) finishScript(r scriptResult) {
 	c.W.B = append(c.W.B, r.reply...)
-	c.errCounted = r.errCounted && !c.InExec
+	c.errCounted = r.errCounted // inside EXEC, afterNested reads it
 	c.Hits += r.hits
 	c.Misses += r.misses
 	if r.aofWait > c.aofWait {
@@ -1360,13 +1364,15 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 	// fake.Keys are args' (GetKeys above)
 	fake.keysReady = true
 	start := monoNow()
-	s.call(fake, cmd, false)
-	st, known := s.scriptCmdStats(cmd, args)
-	st.Record((monoNow() - start).Microseconds(), known && !s.adm.latencyOff.Load())
-	if len(fake.W.B) > 0 && fake.W.B[0] == '-' {
-		s.countError(fake.W.B)
-		st.Failed.Add(1)
+	if !s.call(fake, cmd, false) {
+		s.countErrorAt(fake, 0)
+		st, _ := s.scriptCmdStats(cmd, args)
+		st.Rejected.Add(1)
+		return fake.W.B
 	}
+	// counted as Redis's call() counts a script's command: commandstats,
+	// errorstats, total_commands_processed, the slow log
+	s.afterNested(fake, cmd, start, 0)
 	if s.adm.monitorsN.Load() > 0 && !s.adm.skipMon[cmd] {
 		s.feedMonitors(fake, cmd)
 	}

@@ -173,19 +173,39 @@ func cmdExec(c *Client) {
 	c.txDB = -1 // the block starts in the database of its first write
 	c.nrec = 0
 	c.W.Array(len(queued))
-	saved := c.Args
+	saved, execCmd := c.Args, c.Cmd
+	// refusedLast: an error was replied after the last command that ran
+	// (an ACL refusal). Redis counts the errors of EXEC's own call from
+	// the end of the last call it made: such a refusal makes EXEC a
+	// failed call
+	refusedLast := false
 	for i, args := range queued {
 		c.Args = args
+		at := len(c.W.B)
 		if c.restricted() && !c.aclAllowed(cmds[i], args, "multi") {
-			continue // permissions changed since it was queued: its reply is the refusal
+			// permissions changed since it was queued: its reply is the
+			// refusal, counted in the error statistics only, as in Redis
+			s.countErrorAt(c, at)
+			refusedLast = true
+			continue
 		}
-		s.call(c, cmds[i], false)
+		start := monoNow()
+		if !s.call(c, cmds[i], false) { // refused (a cluster replica's check)
+			s.countErrorAt(c, at)
+			refusedLast = true
+			continue
+		}
+		s.afterNested(c, cmds[i], start, at)
+		refusedLast = false
 		// MONITOR shows them as they run, before EXEC's own line
 		if s.adm.monitorsN.Load() > 0 && !s.adm.skipMon[cmds[i]] {
 			s.feedMonitors(c, cmds[i])
 		}
 	}
-	c.Args = saved
+	c.Args, c.Cmd = saved, execCmd
+	if refusedLast {
+		execCmd.Stats.Failed.Add(1)
+	}
 	c.InExec = false
 	if len(c.txrec) > 0 {
 		firstDB, endDB := c.txFirstDB, c.txDB

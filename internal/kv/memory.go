@@ -58,7 +58,10 @@ func (s *Server) admitMemory(c *Client, cmd *command.Command) bool {
 		return true
 	}
 	isExec := cmd.Name == "exec" && c.multi
-	if !cmd.Has(command.DenyOOM) && (!isExec || !c.queuedDenyOOM) {
+	// inside MULTI every command but EXEC, DISCARD, QUIT and RESET is
+	// refused: a queue would grow memory without bound (Redis's rule)
+	queues := c.multi && !isExec && cmd.Name != "discard" && cmd.Name != "quit" && cmd.Name != "reset"
+	if !cmd.Has(command.DenyOOM) && (!isExec || !c.queuedDenyOOM) && !queues {
 		return true
 	}
 	s.oomRejected.Add(1)
