@@ -260,3 +260,40 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestAllKeysAgain: "~*" and "&*" (and allkeys, allchannels) are accepted
+// on a selector that already has every key or channel, as redis-server
+// 7.0.15 accepts them; another pattern after them is refused.
+func TestAllKeysAgain(t *testing.T) {
+	us := NewUsers(testCatalog(), "")
+	for _, tt := range []struct {
+		rules string
+		err   string // "" for accepted
+		want  string // the user's ACL LIST line after them, as redis-server 7.0.15 shows it
+	}{
+		{"~* ~*", "", "user u off sanitize-payload ~* resetchannels -@all"},
+		{"allkeys ~*", "", "user u off sanitize-payload ~* resetchannels -@all"},
+		{"~* allkeys", "", "user u off sanitize-payload ~* resetchannels -@all"},
+		{"%R~* ~*", "", "user u off sanitize-payload ~* resetchannels -@all"},
+		{"~* ~foo", "Adding a pattern after the *", ""},
+		{"~* %RW~*", "Adding a pattern after the *", ""},
+		{"resetchannels &* &*", "", "user u off sanitize-payload &* -@all"},
+		{"resetchannels allchannels &*", "", "user u off sanitize-payload &* -@all"},
+		{"resetchannels &* &x", "Adding a pattern after the *", ""},
+	} {
+		err := us.SetUser("u", append([]string{"reset"}, strings.Fields(tt.rules)...))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: error %v, want one with %q", tt.rules, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.rules, err)
+			continue
+		}
+		if d := us.Get("u").User().Describe(); d != tt.want {
+			t.Errorf("%s: user %q, want %q", tt.rules, d, tt.want)
+		}
+	}
+}

@@ -113,13 +113,15 @@ func (s *Selector) full() bool {
 // apply applies one rule that is not a user flag.
 func (s *Selector) apply(rule string) error {
 	switch strings.ToLower(rule) {
-	case "allkeys":
-		rule = "~*"
+	case "allkeys", "~*": // again on an allkeys selector too, as Redis
+		s.keys, s.allKeys = nil, true
+		return nil
 	case "resetkeys":
 		s.keys, s.allKeys = nil, false
 		return nil
-	case "allchannels":
-		rule = "&*"
+	case "allchannels", "&*":
+		s.channels, s.allChannels = nil, true
+		return nil
 	case "resetchannels":
 		s.channels, s.allChannels = nil, false
 		return nil
@@ -139,10 +141,6 @@ func (s *Selector) apply(rule string) error {
 			return errChanAfterAll
 		}
 		p := rule[1:]
-		if p == "*" {
-			s.channels, s.allChannels = nil, true
-			return nil
-		}
 		if !slices.Contains(s.channels, p) {
 			if len(s.channels) >= MaxPatterns {
 				return errTooMany
@@ -182,7 +180,7 @@ func (s *Selector) addKeyPattern(rule string) error {
 	if s.allKeys {
 		return errKeyAfterAll
 	}
-	if p == "*" && flags == KeyRead|KeyWrite {
+	if p == "*" && flags == KeyRead|KeyWrite { // %RW~*
 		s.keys, s.allKeys = nil, true
 		return nil
 	}

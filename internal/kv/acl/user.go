@@ -246,7 +246,7 @@ func (u *User) Flags() []string {
 	if u.nopass {
 		flags = append(flags, "nopass")
 	}
-	if u.sanitize == "skip-sanitize-payload" {
+	if u.sanitize != "" { // set by reset or by name, as Redis shows it
 		flags = append(flags, u.sanitize)
 	}
 	return flags
