@@ -16,13 +16,7 @@ func TestInfoLuaMemory(t *testing.T) {
 	ctx := context.Background()
 	mem := func() map[string]int64 {
 		t.Helper()
-		m := map[string]int64{}
-		for _, l := range strings.Split(e.rdb.Info(ctx, "memory").Val(), "\r\n") {
-			k, v, ok := strings.Cut(l, ":")
-			if n, err := strconv.ParseInt(v, 10, 64); ok && err == nil {
-				m[k] = n
-			}
-		}
+		m := infoInts(ctx, e, "memory")
 		for _, k := range []string{"used_memory_lua", "used_memory_vm_eval", "used_memory_vm_functions",
 			"used_memory_vm_total", "used_memory_scripts_eval", "used_memory_functions", "used_memory_scripts"} {
 			if _, ok := m[k]; !ok {
@@ -96,14 +90,7 @@ func TestInfoLuaStates(t *testing.T) {
 	ctx := context.Background()
 	mem := func() map[string]int64 {
 		t.Helper()
-		m := map[string]int64{}
-		for _, l := range strings.Split(e.rdb.Info(ctx, "memory").Val(), "\r\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok {
-				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-					m[k] = n
-				}
-			}
-		}
+		m := infoInts(ctx, e, "memory")
 		for _, k := range []string{"used_memory_lua", "gantry_lua_states", "gantry_used_memory_vm_eval_all_states"} {
 			if _, ok := m[k]; !ok {
 				t.Fatalf("INFO memory has no %s", k)
@@ -138,4 +125,17 @@ func TestInfoLuaStates(t *testing.T) {
 		t.Errorf("all states %d after the script ran in two of them (fresh %d, one's share %d)",
 			all, fresh["gantry_used_memory_vm_eval_all_states"], grew)
 	}
+}
+
+// infoInts returns the integer fields of an INFO section.
+func infoInts(ctx context.Context, e *testEnv, section string) map[string]int64 {
+	m := map[string]int64{}
+	for _, l := range strings.Split(e.rdb.Info(ctx, section).Val(), "\r\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				m[k] = n
+			}
+		}
+	}
+	return m
 }
