@@ -73,6 +73,7 @@ type adminState struct {
 	monitors  map[*Client]chan []byte
 
 	debugMode        string      // enable-debug-command: no, yes or local
+	moduleMode       string      // enable-module-command: no, yes or local
 	activeExpireOff  atomic.Bool // DEBUG SET-ACTIVE-EXPIRE 0
 	cpuAtStart       [2]float64
 	quicklistPackedN atomic.Int64 // DEBUG QUICKLIST-PACKED-THRESHOLD, accepted only
@@ -94,6 +95,7 @@ func (s *Server) initAdmin() {
 	a.subStats = map[string]*command.CallStats{}
 	a.monitors = map[*Client]chan []byte{}
 	a.debugMode = s.cfg.EnableDebugCommand
+	a.moduleMode = s.cfg.EnableModuleCommand
 	a.skipSlow = map[*command.Command]bool{}
 	a.skipMon = map[*command.Command]bool{}
 	for _, cmd := range s.cmds.Sorted() {
@@ -844,5 +846,6 @@ func adminSpecs() []cmdSpec {
 		{"monitor", 1, "admin noscript loading stale", 0, 0, 0, srv, cmdMonitor, nil},
 		{"memory", -2, "readonly", 0, 0, 0, srv, cmdMemory, memoryKeys},
 		{"debug", -2, "admin noscript loading stale", 0, 0, 0, srv, cmdDebug, nil},
+		{"module", -2, "admin noscript", 0, 0, 0, srv, cmdModule, nil},
 	}
 }

@@ -17,6 +17,13 @@ func (c *Config) validateAdmin() error {
 	default:
 		return fmt.Errorf("enable-debug-command %q: want no, yes or local", c.EnableDebugCommand)
 	}
+	switch c.EnableModuleCommand {
+	case "":
+		c.EnableModuleCommand = "no"
+	case "no", "yes", "local":
+	default:
+		return fmt.Errorf("enable-module-command %q: want no, yes or local", c.EnableModuleCommand)
+	}
 	if c.SlowlogLogSlowerThan == 0 && c.SlowlogMaxLen == 0 {
 		c.SlowlogLogSlowerThan, c.SlowlogMaxLen = 10000, 128
 	}
@@ -64,6 +71,7 @@ func adminParams() map[string]configParam {
 		}(),
 		"latency-monitor-threshold": intParam(func(s *Server) *atomic.Int64 { return &s.adm.latThreshold }, 0, 1<<62),
 		"enable-debug-command":      {get: func(s *Server) string { return s.adm.debugMode }},
+		"enable-module-command":     {get: func(s *Server) string { return s.adm.moduleMode }},
 		// off, no call is recorded in the latency histograms, as Redis
 		"latency-tracking": {
 			get: func(s *Server) string {

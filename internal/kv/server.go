@@ -147,6 +147,9 @@ type Config struct {
 	// EnableDebugCommand is enable-debug-command: "no" (default), "yes",
 	// or "local" (loopback clients only).
 	EnableDebugCommand string
+	// EnableModuleCommand is enable-module-command, the same for MODULE
+	// LOAD, LOADEX and UNLOAD (gantry loads no modules).
+	EnableModuleCommand string
 	// SlowlogLogSlowerThan (µs; negative: off) and SlowlogMaxLen configure
 	// the slow log; both 0 means Redis's defaults, 10000 and 128.
 	SlowlogLogSlowerThan int64

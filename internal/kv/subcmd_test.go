@@ -8,7 +8,7 @@ import (
 )
 
 // subcommandCases are every container command of Redis 7.0.15 (but
-// MODULE, which gantry does not have) with an unknown subcommand, and
+// MODULE, whose cases are in TestModuleCommand) with an unknown subcommand, and
 // each of its subcommands with one argument too few and one too many, and
 // calls its command table lets through that the command refuses itself
 // (SLOWLOG GET 1 2), with redis-server 7.0.15's replies.
