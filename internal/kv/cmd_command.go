@@ -1,6 +1,8 @@
 package kv
 
 import (
+	"strings"
+
 	"github.com/gantry-project/gantry/internal/kv/command"
 )
 
@@ -57,7 +59,8 @@ func (c *Client) commandInfo(cmd *command.Command) {
 
 func (s *Server) sortedCommands() []*command.Command { return s.cmds.Sorted() }
 
-// COMMAND [COUNT | INFO name... | DOCS name... | LIST | GETKEYS cmd args...]
+// COMMAND [COUNT | INFO name... | DOCS name... | LIST [FILTERBY ...] |
+// GETKEYS cmd args... | GETKEYSANDFLAGS cmd args... | HELP]
 func cmdCommand(c *Client) {
 	s := c.srv
 	if len(c.Args) == 1 {
@@ -73,10 +76,22 @@ func cmdCommand(c *Client) {
 	case "count":
 		c.W.Int(int64(s.cmds.Len()))
 	case "list":
-		cmds := s.sortedCommands()
-		c.W.Array(len(cmds))
-		for _, cmd := range cmds {
-			c.W.BulkString(cmd.Name)
+		if len(c.Args) == 2 {
+			cmds := s.sortedCommands()
+			c.W.Array(len(cmds))
+			for _, cmd := range cmds {
+				c.W.BulkString(cmd.Name)
+			}
+			return
+		}
+		names, ok := s.commandListFilter(c.Args[2:])
+		if !ok {
+			c.W.Error("ERR syntax error")
+			return
+		}
+		c.W.Array(len(names))
+		for _, n := range names {
+			c.W.BulkString(n)
 		}
 	case "info":
 		names := c.Args[2:]
@@ -118,9 +133,9 @@ func cmdCommand(c *Client) {
 			c.W.BulkString("group")
 			c.W.BulkString(cmd.Group)
 		}
-	case "getkeys":
+	case "getkeys", "getkeysandflags":
 		if len(c.Args) < 3 {
-			c.W.Error("ERR wrong number of arguments for 'command|getkeys' command")
+			c.W.Error("ERR wrong number of arguments for 'command|" + sub + "' command")
 			return
 		}
 		args := c.Args[2:]
@@ -134,6 +149,14 @@ func cmdCommand(c *Client) {
 			return
 		}
 		keys := cmd.GetKeys(args, nil)
+		if len(keys) == 0 && noMandatoryKeys(cmd) { // EVAL s 0
+			c.W.Array(0)
+			return
+		}
+		if sub == "getkeysandflags" {
+			c.keysAndFlags(cmd, args, keys)
+			return
+		}
 		if len(keys) == 0 {
 			c.W.Error("ERR The command has no key arguments")
 			return
@@ -143,11 +166,87 @@ func cmdCommand(c *Client) {
 			c.W.Bulk(k)
 		}
 	case "help":
-		c.W.Array(1)
-		c.W.Simple("COMMAND [COUNT | INFO | DOCS | LIST | GETKEYS]")
+		writeHelp(c, "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"(no subcommand)", "    Return details about all Redis commands.",
+			"COUNT", "    Return the total number of commands in this Redis server.",
+			"LIST", "    Return a list of all commands in this Redis server.",
+			"INFO [<command-name> ...]", "    Return details about multiple Redis commands.",
+			"    If no command names are given, documentation details for all", "    commands are returned.",
+			"DOCS [<command-name> ...]", "    Return documentation details about multiple Redis commands.",
+			"    If no command names are given, documentation details for all", "    commands are returned.",
+			"GETKEYS <full-command>", "    Return the keys from a full Redis command.",
+			"GETKEYSANDFLAGS <full-command>", "    Return the keys and the access flags from a full Redis command.",
+			"HELP", "    Prints this help.")
 	default:
 		c.W.Error("ERR unknown subcommand '" + string(c.Args[1]) + "'. Try COMMAND HELP.")
 	}
+}
+
+// keysAndFlags answers COMMAND GETKEYSANDFLAGS: each key of the call args
+// of cmd with the flags of its key spec (Redis's RO/RW/OW/RM and
+// access/update/insert/delete); a channel (SPUBLISH's) is not a key.
+func (c *Client) keysAndFlags(cmd *command.Command, args, keys [][]byte) {
+	ac := c.srv.users.Catalog().Lookup(cmd.Name, args)
+	type keyFlags struct {
+		key   []byte
+		flags []string
+	}
+	out := make([]keyFlags, 0, len(keys))
+	for i, k := range keys {
+		if flags, ok := ac.KeyFlags(args, i); ok {
+			out = append(out, keyFlags{k, flags})
+		}
+	}
+	if len(out) == 0 {
+		c.W.Error("ERR The command has no key arguments")
+		return
+	}
+	c.W.Array(len(out))
+	for _, kf := range out {
+		c.W.Array(2)
+		c.W.Bulk(kf.key)
+		c.W.Array(len(kf.flags))
+		for _, f := range kf.flags {
+			c.W.Simple(f)
+		}
+	}
+}
+
+// commandListFilter is COMMAND LIST FILTERBY MODULE name | ACLCAT category
+// | PATTERN pattern: the commands and subcommands that pass (none is a
+// module's: gantry loads none), ok false for any other arguments, Redis's
+// syntax error.
+func (s *Server) commandListFilter(args [][]byte) (names []string, ok bool) {
+	if len(args) != 3 || !command.EqualFold(args[0], "filterby") {
+		return nil, false
+	}
+	cat := s.users.Catalog()
+	switch arg := strings.ToLower(string(args[2])); {
+	case command.EqualFold(args[1], "module"):
+		return nil, true
+	case command.EqualFold(args[1], "aclcat"):
+		names, _ = cat.InCategory(arg)
+		return names, true
+	case command.EqualFold(args[1], "pattern"):
+		for _, n := range cat.Names() {
+			if command.GlobMatch([]byte(arg), []byte(n)) {
+				names = append(names, n)
+			}
+		}
+		return names, true
+	}
+	return nil, false
+}
+
+// noMandatoryKeys reports whether cmd may be called with no keys (EVAL,
+// FCALL ...): COMMAND GETKEYS answers it an empty array, as Redis.
+func noMandatoryKeys(cmd *command.Command) bool {
+	for _, f := range cmd.Flags {
+		if f == "no_mandatory_keys" || f == "no-mandatory-keys" {
+			return true
+		}
+	}
+	return false
 }
 
 func summary(cmd *command.Command) string {

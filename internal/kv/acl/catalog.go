@@ -53,6 +53,7 @@ type CommandDesc struct {
 type catalogEntry struct {
 	cats, keys string
 	arity      int
+	keyFlags   string // the key specs' flags, "|" between specs
 }
 
 // gantrySubcommands are the subcommands gantry serves that Redis 7.0
@@ -60,10 +61,10 @@ type catalogEntry struct {
 // them: CLIENT SETINFO (which clients send on connecting), CLIENT
 // NO-TOUCH, CLUSTER MYSHARDID and gantry's CLUSTER KEYRING.
 var gantrySubcommands = map[string]catalogEntry{
-	"client|setinfo":    {"slow connection", "", 4},
-	"client|no-touch":   {"slow connection", "", 3},
-	"cluster|myshardid": {"slow", "", 2},
-	"cluster|keyring":   {"admin slow dangerous", "", -3},
+	"client|setinfo":    {"slow connection", "", 4, ""},
+	"client|no-touch":   {"slow connection", "", 3, ""},
+	"cluster|myshardid": {"slow", "", 2, ""},
+	"cluster|keyring":   {"admin slow dangerous", "", -3, ""},
 }
 
 // entry is the catalog entry of name, Redis's or gantry's.
@@ -77,13 +78,15 @@ func entry(name string) (catalogEntry, bool) {
 
 // cmdInfo is one command or subcommand of the catalog.
 type cmdInfo struct {
-	id     int
-	name   string // "get", "client|kill"
-	cats   uint32
-	keys   []uint8 // access per key spec
-	arity  int     // of a subcommand, counting the container's name
-	parent int     // id of the container, -1
-	subs   map[string]int
+	id   int
+	name string // "get", "client|kill"
+	cats uint32
+	keys []uint8 // access per key spec
+	// flags of each key spec, as COMMAND INFO shows them ("RW access delete")
+	keyFlags []string
+	arity    int // of a subcommand, counting the container's name
+	parent   int // id of the container, -1
+	subs     map[string]int
 }
 
 // Catalog numbers the commands and subcommands the server serves, with
@@ -101,6 +104,9 @@ func NewCatalog(descs []CommandDesc) *Catalog {
 	cat := &Catalog{byName: make(map[string]*cmdInfo)}
 	add := func(name string, cats uint32, keys string, parent int) *cmdInfo {
 		ci := &cmdInfo{id: len(cat.cmds), name: name, cats: cats, parent: parent}
+		if e, ok := entry(name); ok && e.keyFlags != "" {
+			ci.keyFlags = strings.Split(e.keyFlags, "|")
+		}
 		for _, d := range keys {
 			ci.keys = append(ci.keys, uint8(d-'0'))
 		}
@@ -281,6 +287,52 @@ func (c Command) KeyAccess(args [][]byte, i int) uint8 {
 		return KeyRead | KeyWrite // a command gantry adds: the safe side
 	}
 	return ci.keys[min(i, len(ci.keys)-1)]
+}
+
+// KeyFlags are the flags COMMAND GETKEYSANDFLAGS shows for the command's
+// key number i (as the server extracted them), placed on the key specs as
+// KeyAccess does (SORT's second key is its STORE destination, the last
+// spec); SET and BITFIELD's follow their arguments as Redis's. ok is
+// false for a key that is not one (a spec flagged not_key: SPUBLISH's
+// channel). A command of gantry's own has none.
+func (c Command) KeyFlags(args [][]byte, i int) (flags []string, ok bool) {
+	ci := c.ci
+	if ci == nil || len(ci.keyFlags) == 0 {
+		return nil, true
+	}
+	switch ci.name {
+	case "set", "bitfield":
+		switch c.KeyAccess(args, i) {
+		case KeyRead:
+			return []string{"RO", "access"}, true
+		case KeyWrite:
+			return []string{"OW", "update"}, true
+		}
+		return []string{"RW", "access", "update"}, true
+	case "sort":
+		if i > 0 {
+			i = len(ci.keyFlags) - 1
+		}
+	}
+	for _, f := range strings.Fields(ci.keyFlags[min(i, len(ci.keyFlags)-1)]) {
+		switch f {
+		case "not_key":
+			return nil, false
+		case "incomplete", "variable_flags": // resolved by the command's arguments
+		default:
+			flags = append(flags, f)
+		}
+	}
+	return flags, true
+}
+
+// Names lists the commands and subcommands (COMMAND LIST FILTERBY).
+func (cat *Catalog) Names() []string {
+	out := make([]string, len(cat.cmds))
+	for i, ci := range cat.cmds {
+		out[i] = ci.name
+	}
+	return out
 }
 
 // InCategory lists the commands and subcommands of a category (ACL CAT).

@@ -2,7 +2,8 @@
 """Writes catalog_gen.go from a running redis-server 7's COMMAND INFO:
 the ACL categories of every command and subcommand, whether each of
 its key specs reads (access) or writes (insert, update, delete) its keys,
-and its arity (the dispatcher checks a subcommand's).
+its arity (the dispatcher checks a subcommand's), and the flags of its key
+specs (COMMAND GETKEYSANDFLAGS).
 
     redis-server --port 16399 --save '' &
     redis-cli -p 16399 --json COMMAND INFO | python3 mkcatalog.py > catalog_gen.go
@@ -14,13 +15,14 @@ out = []
 def emit(c, parent=None):
     name = c[0].lower()
     cats = " ".join(x.lstrip("@") for x in c[6])
-    specs = []
+    specs, kflags = [], []
     for ks in c[8]:
+        kflags.append(" ".join(ks.get("flags", [])))
         f = set(ks.get("flags", []))
         r = "access" in f
         w = bool(f & {"insert", "update", "delete"})
         specs.append("%d" % ((1 if r else 0) | (2 if w else 0)))
-    out.append('\t"%s": {"%s", "%s", %d},' % (name, cats, "".join(specs), c[1]))
+    out.append('\t"%s": {"%s", "%s", %d, "%s"},' % (name, cats, "".join(specs), c[1], "|".join(kflags)))
     for sub in sorted(c[9], key=lambda s: s[0]):
         emit(sub, name)
 for c in sorted(cmds, key=lambda c: c[0]):
@@ -32,7 +34,8 @@ print()
 print("// redisCommands holds, for every command and subcommand of Redis 7")
 print("// (\"container|sub\"), its ACL categories and one digit per key spec:")
 print("// 1 reads the keys, 2 writes them, 3 both, 0 neither (EXISTS, TYPE);")
-print("// and its arity, counting the command's name (negative: at least).")
+print("// its arity, counting the command's name (negative: at least); and the")
+print("// flags of its key specs, \"|\" between specs (COMMAND GETKEYSANDFLAGS).")
 print("var redisCommands = map[string]catalogEntry{")
 print("\n".join(out))
 print("}")
