@@ -306,8 +306,11 @@ func cmdACL(c *Client) {
 	case sub == "genpass" && n <= 3:
 		bits := int64(256)
 		if n == 3 {
-			v, err := strconv.ParseInt(string(c.Args[2]), 10, 64)
-			if err != nil || v <= 0 || v > 4096 {
+			v, ok := c.ArgInt(2) // as Redis: not an integer, then the range
+			if !ok {
+				return
+			}
+			if v <= 0 || v > 4096 {
 				c.W.Error("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096")
 				return
 			}
@@ -322,12 +325,11 @@ func cmdACL(c *Client) {
 				c.W.OK()
 				return
 			}
-			v, err := strconv.ParseInt(string(c.Args[2]), 10, 64)
-			if err != nil || v < 0 {
-				c.W.Error("ERR value is out of range, must be positive")
+			v, ok := c.ArgInt(2)
+			if !ok {
 				return
 			}
-			count = int(min(v, 1<<20))
+			count = int(max(0, min(v, 1<<20))) // a negative count lists none, as Redis
 		}
 		writeLog(c, s.aclLog.Entries(count), s.nowMs())
 	case sub == "dryrun" && n >= 4:

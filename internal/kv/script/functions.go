@@ -378,7 +378,8 @@ const (
 	RestoreFlush
 )
 
-var errPayload = errors.New("ERR payload version or checksum are wrong")
+// errPayload is Redis's error for a payload FUNCTION RESTORE cannot read.
+var errPayload = errors.New("ERR DUMP payload version or checksum are wrong")
 
 // FunctionRestore loads a FunctionDump payload with policy.
 func (e *Engine) FunctionRestore(payload []byte, policy RestorePolicy) error {
