@@ -28,6 +28,7 @@ func (s *Server) initDBs(n int) {
 		t := &command.Tracker{Blocked: &s.blocked}
 		t.ShareSettings(&s.track)
 		s.dbs[i] = command.DB{KS: keyspace.New(), Track: t}
+		s.dbs[i].KS.ShareScanSnapshots(s.ks)
 	}
 	s.dbKS = make([]*keyspace.Keyspace, n)
 	for i, d := range s.dbs {
@@ -65,6 +66,10 @@ func (s *Server) datasetMemory() int64 {
 	}
 	return n
 }
+
+// scanSnapshotsBytes is the memory of the scan snapshots, which the
+// databases share (keyspace/scansnap.go), outside used_memory.
+func (s *Server) scanSnapshotsBytes() int64 { return s.ks.ScanSnapshots().Bytes() }
 
 // evictOne evicts a key of the database using the most memory (Redis's
 // pool spans its databases; this spreads eviction over them in

@@ -226,6 +226,7 @@ func (s *Server) memoryInfo(ms *runtime.MemStats) []string {
 		"gantry_lua_states:" + strconv.Itoa(states),
 		"gantry_used_memory_vm_eval_all_states:" + i64(vmAll),
 		"gantry_heap_alloc:" + strconv.FormatUint(ms.HeapAlloc, 10),
+		"gantry_scan_snapshots_bytes:" + i64(s.scanSnapshotsBytes()),
 	}
 }
 

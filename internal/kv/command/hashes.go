@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"weak"
 
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
 )
@@ -312,15 +313,28 @@ func cmdHScan(c *Ctx) {
 	if !ok {
 		return
 	}
+	if h == nil {
+		c.replyScan(0, nil, pattern, nil)
+		return
+	}
+	if cursor == 0 && h.Len() <= smallScan {
+		var fields []string
+		values := map[string][]byte{}
+		h.Each(func(f, v []byte) {
+			fields = append(fields, string(f))
+			values[string(f)] = append([]byte(nil), v...)
+		})
+		c.replyScan(0, fields, pattern, func(f string) [][]byte { return [][]byte{[]byte(f), values[f]} })
+		return
+	}
 	values := map[string][]byte{}
-	if h != nil {
-		h.Each(func(f, v []byte) { values[string(f)] = append([]byte(nil), v...) })
-	}
-	fields := make([]string, 0, len(values))
-	for f := range values {
-		fields = append(fields, f)
-	}
-	picked, next := collScan(fields, cursor, count)
+	picked, next := c.snapScan(weak.Make(h), h.Fields, func(f string) bool {
+		v, ok := h.Get(strBytes(f))
+		if ok {
+			values[f] = v
+		}
+		return ok
+	}, cursor, count)
 	c.replyScan(next, picked, pattern, func(f string) [][]byte { return [][]byte{[]byte(f), values[f]} })
 }
 

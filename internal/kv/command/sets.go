@@ -2,6 +2,7 @@ package command
 
 import (
 	"math/rand/v2"
+	"weak"
 
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
 )
@@ -359,6 +360,12 @@ func cmdSScan(c *Ctx) {
 	if !ok {
 		return
 	}
-	picked, next := collScan(s.Members(), cursor, count)
+	var picked []string
+	var next uint64
+	if cursor == 0 && s.Len() <= smallScan {
+		picked = s.Members()
+	} else if s != nil {
+		picked, next = c.snapScan(weak.Make(s), s.Members, func(m string) bool { return s.Has(strBytes(m)) }, cursor, count)
+	}
 	c.replyScan(next, picked, pattern, func(m string) [][]byte { return [][]byte{[]byte(m)} })
 }

@@ -3,6 +3,7 @@ package command
 import (
 	"math"
 	"strconv"
+	"weak"
 
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
 	"github.com/gantry-project/gantry/internal/resp"
@@ -646,22 +647,49 @@ func cmdZScan(c *Ctx) {
 	if !ok {
 		return
 	}
-	var members []string
-	if z != nil {
-		members = make([]string, 0, z.Card())
-		z.Members(func(m string, _ float64) { members = append(members, m) })
+	if z == nil {
+		c.replyScan(0, nil, pattern, nil)
+		return
 	}
+	packed := z.Packed()
+	scores := map[string]float64{}
 	var picked []string
 	var next uint64
-	if z != nil && z.Packed() && cursor == 0 {
-		picked = members // a listpack is scanned whole, in its order
+	if cursor == 0 && (packed || z.Card() <= smallScan) {
+		// returned whole (a listpack in its order), with the scores read
+		// as the members are
+		picked = make([]string, 0, z.Card())
+		z.Members(func(m string, s float64) {
+			picked = append(picked, m)
+			scores[m] = s
+		})
 	} else {
-		picked, next = collScan(members, cursor, count)
+		present := func(m string) bool {
+			s, ok := z.Score(m)
+			if ok {
+				scores[m] = s
+			}
+			return ok
+		}
+		if packed { // one pass over the listpack, not a search per member
+			all := map[string]float64{}
+			z.Members(func(m string, s float64) { all[m] = s })
+			present = func(m string) bool {
+				s, ok := all[m]
+				if ok {
+					scores[m] = s
+				}
+				return ok
+			}
+		}
+		picked, next = c.snapScan(weak.Make(z), func() []string {
+			ms := make([]string, 0, z.Card())
+			z.Members(func(m string, _ float64) { ms = append(ms, m) })
+			return ms
+		}, present, cursor, count)
 	}
-	packed := z != nil && z.Packed()
 	c.replyScan(next, picked, pattern, func(m string) [][]byte {
-		s, _ := z.Score(m)
-		return [][]byte{[]byte(m), scanScore(s, packed)}
+		return [][]byte{[]byte(m), scanScore(scores[m], packed)}
 	})
 }
 

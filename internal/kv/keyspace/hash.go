@@ -234,3 +234,16 @@ func (h *Hash) toMap() {
 
 // Small reports whether the hash is in its compact form.
 func (h *Hash) Small() bool { return h.big == nil }
+
+// Fields returns the fields as strings (a big hash's without copying).
+func (h *Hash) Fields() []string {
+	out := make([]string, 0, h.Len())
+	if h.big != nil {
+		for f := range h.big.m {
+			out = append(out, f)
+		}
+		return out
+	}
+	h.Each(func(f, _ []byte) { out = append(out, string(f)) })
+	return out
+}

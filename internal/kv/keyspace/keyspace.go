@@ -60,13 +60,14 @@ type Keyspace struct {
 	// each shard's expires map, so that ExpiresLen (the active expiry
 	// cycle asks it ten times a second for each database) locks nothing
 	expiresN atomic.Int64
-	evict    evictor   // eviction policy and pool (evict.go)
-	lazy     *LazyFree // the background freer (lazyfree.go); nil: none
+	evict    evictor        // eviction policy and pool (evict.go)
+	lazy     *LazyFree      // the background freer (lazyfree.go); nil: none
+	scan     *ScanSnapshots // of the big collections being scanned (scansnap.go)
 }
 
 // New returns an empty keyspace.
 func New() *Keyspace {
-	ks := &Keyspace{}
+	ks := &Keyspace{scan: &ScanSnapshots{}}
 	for i := range ks.shards {
 		ks.shards[i].expires = make(map[string]struct{})
 		ks.shards[i].rng = uint64(i)*0x9e3779b97f4a7c15 + 1

@@ -246,6 +246,7 @@ func (ks *Keyspace) FlushAsyncLocked() {
 	for i := range ks.shards {
 		ks.FlushShardLocked(i)
 	}
+	ks.scan.Clear()
 	if n > 0 && ks.lazy.enqueue(lazyJob{maps: maps, n: n, bytes: bytes}) {
 		return
 	}
@@ -260,6 +261,7 @@ func (ks *Keyspace) FlushLocked() {
 	for i := range ks.shards {
 		ks.FlushShardLocked(i)
 	}
+	ks.scan.Clear()
 	ks.lazy.noteFlushed(bytes)
 }
 
