@@ -102,9 +102,17 @@ func TestPeerOwnerKillRestart(t *testing.T) {
 			t.Fatalf("round %d: no owner of the job's slot", round)
 		}
 		via := ps[(owner+1)%len(ps)]
-		before, err := running(via, "")
-		if err != nil {
-			t.Fatalf("round %d: before the kill: %v", round, err)
+		// another peer answers for the job once gossip has brought it the
+		// owner's API address (until then: 503 "not known yet")
+		var before []string
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if before, err = running(via, ""); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: before the kill: %v", round, err)
+			}
 		}
 		dead := selfID(t, ps[owner])
 		at := time.Now()
