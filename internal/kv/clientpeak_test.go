@@ -44,14 +44,7 @@ func TestInfoClientRecentMax(t *testing.T) {
 	e := startServer(t, func(c *Config) { c.cronEvery = time.Hour })
 	s := e.srv
 	ctx := context.Background()
-	biggest := func() (in int64) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, c := range s.clients {
-			in = max(in, c.shared.qbufSize.Load())
-		}
-		return in
-	}
+	biggest := func() int64 { return biggestQueryBuf(s) }
 	info := func() int64 {
 		v, err := e.rdb.Info(ctx, "clients").Result()
 		if err != nil {
@@ -136,14 +129,7 @@ func TestClientPeaksScanUnlocked(t *testing.T) {
 	if _, err := big.nc.Write([]byte("*2\r\n$4\r\necho\r\n$300000\r\n" + strings.Repeat("x", 100000))); err != nil {
 		t.Fatal(err)
 	}
-	biggest := func() (in int64) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, c := range s.clients {
-			in = max(in, c.shared.qbufSize.Load())
-		}
-		return in
-	}
+	biggest := func() int64 { return biggestQueryBuf(s) }
 	for deadline := time.Now().Add(5 * time.Second); biggest() < 100000; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the partial command is not read: biggest buffer %d", biggest())
@@ -170,4 +156,14 @@ func TestClientPeaksScanUnlocked(t *testing.T) {
 	if in != want {
 		t.Errorf("biggest input buffer %d, want %d", in, want)
 	}
+}
+
+// biggestQueryBuf is the biggest input buffer of the server's clients now.
+func biggestQueryBuf(s *Server) (in int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.clients {
+		in = max(in, c.shared.qbufSize.Load())
+	}
+	return in
 }

@@ -195,26 +195,11 @@ func TestCollectionScans(t *testing.T) {
 		e.rdb.ZAdd(ctx, "z", redisZ(float64(i), m))
 	}
 	check := func(name string, scan func(cursor uint64) ([]string, uint64, error), stride int) {
-		seen := map[string]bool{}
-		var cursor uint64
-		for n := 0; ; n++ {
-			items, next, err := scan(cursor)
-			if err != nil {
-				t.Fatal(err)
+		seen := scanAll(t, name, scan, stride, nil)
+		for m, n := range seen {
+			if n > 1 {
+				t.Fatalf("%s: %s returned twice", name, m)
 			}
-			for i := 0; i < len(items); i += stride {
-				if seen[items[i]] {
-					t.Fatalf("%s: %s returned twice", name, items[i])
-				}
-				seen[items[i]] = true
-			}
-			if next == 0 {
-				break
-			}
-			if n > 1000 {
-				t.Fatalf("%s: cursor does not end", name)
-			}
-			cursor = next
 		}
 		if len(seen) != 500 {
 			t.Fatalf("%s: saw %d members, want 500", name, len(seen))
