@@ -428,6 +428,11 @@ func (s *Server) dispatch(c *Client) {
 			return
 		}
 	}
+	// DEBUG and MODULE LOAD are refused by their settings before
+	// anything else, as Redis's protected commands
+	if (cmd.Name == "debug" || cmd.Name == "module") && c.protectedRefused(cmd, args) {
+		return
+	}
 	if !c.authed && !cmd.Has(command.NoAuth) {
 		c.refuse(cmd, "NOAUTH Authentication required.")
 		return

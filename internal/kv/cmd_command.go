@@ -3,6 +3,7 @@ package kv
 import (
 	"strings"
 
+	"github.com/gantry-project/gantry/internal/kv/acl"
 	"github.com/gantry-project/gantry/internal/kv/command"
 )
 
@@ -144,21 +145,26 @@ func cmdCommand(c *Client) {
 			c.W.Error("ERR Invalid command specified")
 			return
 		}
+		ac := s.users.Catalog().Lookup(cmd.Name, args)
+		if !commandHasKeys(cmd, ac, args) {
+			c.W.Error("ERR The command has no key arguments")
+			return
+		}
 		if !cmd.ArityOK(len(args)) {
 			c.W.Error("ERR Invalid number of arguments specified for command")
 			return
 		}
-		keys := cmd.GetKeys(args, nil)
-		if len(keys) == 0 && noMandatoryKeys(cmd) { // EVAL s 0
-			c.W.Array(0)
+		keys, noFlags := commandGetKeys(cmd, args)
+		if len(keys) == 0 {
+			if noMandatoryKeys(cmd) { // EVAL s 0
+				c.W.Array(0)
+			} else {
+				c.W.Error("ERR Invalid arguments specified for command")
+			}
 			return
 		}
 		if sub == "getkeysandflags" {
-			c.keysAndFlags(cmd, args, keys)
-			return
-		}
-		if len(keys) == 0 {
-			c.W.Error("ERR The command has no key arguments")
+			c.keysAndFlags(ac, args, keys, noFlags)
 			return
 		}
 		c.W.Array(len(keys))
@@ -183,33 +189,53 @@ func cmdCommand(c *Client) {
 }
 
 // keysAndFlags answers COMMAND GETKEYSANDFLAGS: each key of the call args
-// of cmd with the flags of its key spec (Redis's RO/RW/OW/RM and
-// access/update/insert/delete); a channel (SPUBLISH's) is not a key.
-func (c *Client) keysAndFlags(cmd *command.Command, args, keys [][]byte) {
-	ac := c.srv.users.Catalog().Lookup(cmd.Name, args)
-	type keyFlags struct {
-		key   []byte
-		flags []string
-	}
-	out := make([]keyFlags, 0, len(keys))
+// of ac with the flags of its key spec (Redis's RO/RW/OW/RM and
+// access/update/insert/delete), or none when noFlags (keys found by a
+// getkeys function of Redis's that gives none).
+func (c *Client) keysAndFlags(ac acl.Command, args, keys [][]byte, noFlags bool) {
+	c.W.Array(len(keys))
 	for i, k := range keys {
-		if flags, ok := ac.KeyFlags(args, i); ok {
-			out = append(out, keyFlags{k, flags})
+		var flags []string
+		if !noFlags {
+			flags, _ = ac.KeyFlags(args, i)
 		}
-	}
-	if len(out) == 0 {
-		c.W.Error("ERR The command has no key arguments")
-		return
-	}
-	c.W.Array(len(out))
-	for _, kf := range out {
 		c.W.Array(2)
-		c.W.Bulk(kf.key)
-		c.W.Array(len(kf.flags))
-		for _, f := range kf.flags {
+		c.W.Bulk(k)
+		c.W.Array(len(flags))
+		for _, f := range flags {
 			c.W.Simple(f)
 		}
 	}
+}
+
+// commandHasKeys is Redis's doesCommandHaveKeys of the command or, for a
+// container, of the subcommand args name: a key spec that is a key
+// (SPUBLISH's channel is not; MEMORY STATS has none).
+func commandHasKeys(cmd *command.Command, ac acl.Command, args [][]byte) bool {
+	if cmd.First == 0 && cmd.KeysFn == nil {
+		return false
+	}
+	if !ac.Valid() || ac.Name() == "set" || ac.Name() == "bitfield" { // these two read args
+		return true
+	}
+	flags, isKey := ac.KeyFlags(args, 0)
+	return isKey && (len(flags) > 0 || !strings.Contains(ac.Name(), "|"))
+}
+
+// commandGetKeys is the keys COMMAND GETKEYS finds in args, as Redis's
+// (getkeys.go); noFlags when Redis's getkeys function found them, which
+// gives no flags.
+func commandGetKeys(cmd *command.Command, args [][]byte) (keys [][]byte, noFlags bool) {
+	fn := redisGetKeysSpecs[cmd.Name]
+	if fn == nil {
+		return cmd.GetKeys(args, nil), false
+	}
+	pos, noFlags := fn(args)
+	keys = make([][]byte, len(pos))
+	for i, p := range pos {
+		keys[i] = args[p]
+	}
+	return keys, noFlags
 }
 
 // commandListFilter is COMMAND LIST FILTERBY MODULE name | ACLCAT category

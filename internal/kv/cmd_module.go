@@ -7,22 +7,11 @@ const moduleRefused = "ERR MODULE command not allowed. If the enable-module-comm
 // MODULE LIST | LOAD path [arg ...] | LOADEX path [...] | UNLOAD name |
 // HELP. gantry loads no modules: LIST is empty, LOAD and LOADEX fail as
 // Redis's for a library that does not load, UNLOAD finds no module. The
-// dispatcher has checked the subcommand and its arity (the ACL catalog's);
-// LOAD, LOADEX and UNLOAD are refused unless enable-module-command is yes
-// (or local and the client connects over loopback), as Redis 7.0.15's
-// protected subcommands.
+// dispatcher has checked the subcommand and its arity (the ACL catalog's)
+// and refused LOAD, LOADEX and UNLOAD unless enable-module-command allows
+// them (protectedRefused).
 func cmdModule(c *Client) {
 	sub := string(command.LowerInto(nil, c.Args[1]))
-	switch sub {
-	case "load", "loadex", "unload":
-		switch mode := c.srv.adm.moduleMode; {
-		case mode == "yes":
-		case mode == "local" && c.loopback():
-		default:
-			c.W.Error(moduleRefused)
-			return
-		}
-	}
 	switch sub {
 	case "help":
 		writeHelp(c, "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -41,4 +30,35 @@ func cmdModule(c *Client) {
 	default: // the catalog knows no other subcommand
 		c.W.Error(command.UnknownSubError("module", c.Args[1]))
 	}
+}
+
+// protectedRefused refuses, as Redis 7.0.15's processCommand, a call of a
+// command it flags protected that enable-debug-command (DEBUG) or
+// enable-module-command (MODULE LOAD, LOADEX and UNLOAD) does not allow:
+// "yes", or "local" for a client on loopback. Redis checks it right after
+// the command's name and arity, before authentication, ACL permissions
+// and MULTI's queueing: an unauthenticated client is refused with this
+// error rather than NOAUTH, and a transaction is aborted at EXEC. The
+// dispatcher calls it for DEBUG and MODULE only; it replies the refusal.
+func (c *Client) protectedRefused(cmd *command.Command, args [][]byte) bool {
+	var mode, msg string
+	switch cmd.Name {
+	case "debug":
+		mode, msg = c.srv.adm.debugMode, debugRefused
+	case "module":
+		var buf [16]byte
+		switch string(command.LowerInto(buf[:0], args[1])) {
+		case "load", "loadex", "unload":
+			mode, msg = c.srv.adm.moduleMode, moduleRefused
+		default:
+			return false
+		}
+	default:
+		return false
+	}
+	if mode == "yes" || mode == "local" && c.loopback() {
+		return false
+	}
+	c.refuse(cmd, msg)
+	return true
 }

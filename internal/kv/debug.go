@@ -116,23 +116,13 @@ func jmapReport() string {
 
 const debugRefused = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."
 
-// DEBUG subcommand ...: refused unless enable-debug-command is yes (or
-// local and the client connects over loopback), as in Redis 7.
+// DEBUG subcommand ...: the dispatcher has refused it unless
+// enable-debug-command is yes (or local and the client connects over
+// loopback), as Redis 7 (protectedRefused); a script's DEBUG (DEBUG
+// SET-DISABLE-DENY-SCRIPTS) is not refused: as in Redis, the caller's
+// check was that of its EVAL.
 func cmdDebug(c *Client) {
 	s := c.srv
-	// a script's DEBUG (DEBUG SET-DISABLE-DENY-SCRIPTS) is not refused: as
-	// in Redis, the caller's check was that of its EVAL
-	switch mode := s.adm.debugMode; {
-	case c.InScript || mode == "yes":
-	case mode == "local":
-		if !c.loopback() {
-			c.W.Error(debugRefused)
-			return
-		}
-	default:
-		c.W.Error(debugRefused)
-		return
-	}
 	sub := strings.ToLower(string(c.Args[1]))
 	argc, ok := debugArity[sub]
 	if ok && !argc(len(c.Args)) {
@@ -276,11 +266,15 @@ const errReloadLoad = "ERR Error trying to load the RDB dump, check server logs.
 // debugReload is DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]. Redis saves its
 // RDB (unless NOSAVE), empties the keys and the function libraries
 // (unless NOFLUSH) and loads the RDB back; a library or key of the file
-// that is held already fails the load unless MERGE. gantry's snapshot
-// holds what its keyspace and libraries hold, so a saving RELOAD writes
-// it and keeps what it holds (MERGE or the flush would load it back to
-// the same), and without MERGE and with NOFLUSH fails on any library or
-// key held; NOSAVE loads the data directory's snapshot and log as they
+// that is held already fails the load unless MERGE. A saving RELOAD
+// writes the snapshot and loads it back as Redis: values take the form
+// the loading gives them (a big hash that now fits the small limits comes
+// back small) and keys whose expiry passed are gone. Without MERGE and
+// with NOFLUSH it fails on any library or key held; with NOFLUSH and
+// MERGE the snapshot just written holds every key and library held, each
+// of which the load replaces, so it empties first as without NOFLUSH
+// (replaying the snapshot onto the keys would add a list's elements
+// twice). NOSAVE loads the data directory's snapshot and log as they
 // are, as DEBUG LOADAOF, emptying first unless NOFLUSH.
 func debugReload(c *Client) {
 	s := c.srv
@@ -310,10 +304,20 @@ func debugReload(c *Client) {
 			c.W.Error(errReloadLoad)
 			return
 		}
+		c.W.OK() // nothing to write or load: the keyspace stays as it is
+		return
+	}
+	if !save {
+		if _, err := c.reloadData(flush); err != nil {
+			s.logger.Printf("DEBUG RELOAD NOSAVE: %v", err)
+			c.W.Error(errReloadLoad)
+			return
+		}
+		s.logger.Printf("DB reloaded by DEBUG RELOAD")
 		c.W.OK()
 		return
 	}
-	if save {
+	for try := 1; ; try++ {
 		done, err := s.aof.StartRewrite()
 		if err == nil {
 			err = <-done
@@ -322,16 +326,55 @@ func debugReload(c *Client) {
 			c.W.Error("ERR Error trying to save the DB: " + err.Error())
 			return
 		}
-		c.W.OK()
-		return
+		switch loaded, err := c.reloadSaved(); {
+		case loaded:
+			s.logger.Printf("DB saved and reloaded by DEBUG RELOAD")
+			c.W.OK()
+			return
+		case err != nil:
+			s.logger.Printf("DEBUG RELOAD: %v", err)
+			c.W.Error(errReloadLoad)
+			return
+		case try == reloadTries:
+			// written to all the time: the snapshot is written, the
+			// keyspace kept as it is
+			s.logger.Printf("DEBUG RELOAD: changes after each of %d snapshots: the keys are kept as they are", try)
+			c.W.OK()
+			return
+		}
 	}
-	if _, err := c.reloadData(flush); err != nil {
-		s.logger.Printf("DEBUG RELOAD NOSAVE: %v", err)
-		c.W.Error(errReloadLoad)
-		return
+}
+
+// reloadTries is how many snapshots a saving DEBUG RELOAD writes to find
+// one that nothing changed since, with appendonly no.
+const reloadTries = 3
+
+// reloadSaved loads back the snapshot a rewrite just wrote, with every
+// shard of every database held, first emptying the keys and libraries
+// (Redis's flush after its save). Redis's RELOAD runs alone; here other
+// clients may write between the end of the rewrite and the locking: with
+// appendonly yes their writes are in the new log, which the load replays
+// after the snapshot, and with it off the load happens only when nothing
+// changed since the rewrite began (the dirty counter, which the rewrite
+// lowered by what the snapshot holds, is 0); loaded false otherwise.
+func (c *Client) reloadSaved() (loaded bool, err error) {
+	s := c.srv
+	c.lockEverything()
+	defer c.unlock()
+	if !s.aof.Enabled() && s.dirty.Load() != 0 {
+		return false, nil
 	}
-	s.logger.Printf("DB reloaded by DEBUG RELOAD")
-	c.W.OK()
+	c.Now = s.nowMs()
+	if _, err := s.aof.Reload(func() {
+		command.FlushAllLocked(&c.Ctx)
+		s.flushFunctions()
+	}); err != nil {
+		if errors.Is(err, aof.ErrRewriteRunning) { // another one began meanwhile
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // holdsData tells whether a function library or a key is held.
