@@ -57,3 +57,48 @@ func TestModuleCommand(t *testing.T) {
 		t.Error("enable-module-command maybe: want an error")
 	}
 }
+
+// TestProtectedCommandOrder: DEBUG and MODULE LOAD, LOADEX and UNLOAD are
+// refused by enable-debug-command and enable-module-command right after
+// the command's name and arity are checked, before authentication, ACL
+// permissions and MULTI's queueing, as redis-server 7.0.15's
+// processCommand (its CMD_PROTECTED check): an unauthenticated client
+// gets the refusal rather than NOAUTH, a transaction is aborted, a user
+// denied the command gets the refusal rather than NOPERM. The replies are
+// redis-server 7.0.15's (requirepass pw, both settings no), in order on
+// one connection.
+func TestProtectedCommandOrder(t *testing.T) {
+	const debugRefusedReply = "-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n"
+	e := startServer(t, func(c *Config) { c.RequirePass = "pw" })
+	r := e.raw()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"DEBUG", "HELP"}, debugRefusedReply},
+		{[]string{"DEBUG"}, "-ERR wrong number of arguments for 'debug' command\r\n"},
+		{[]string{"DEBUG", "nosuch"}, debugRefusedReply},
+		{[]string{"MODULE", "LOAD", "/x"}, moduleRefusedReply},
+		{[]string{"MODULE", "LOAD"}, "-ERR wrong number of arguments for 'module|load' command\r\n"},
+		{[]string{"MODULE", "UNLOAD", "x"}, moduleRefusedReply},
+		{[]string{"MODULE", "LOADEX", "/x"}, moduleRefusedReply},
+		{[]string{"MODULE", "LIST"}, "-NOAUTH Authentication required.\r\n"},
+		{[]string{"MODULE", "nosuch"}, "-ERR unknown subcommand 'nosuch'. Try MODULE HELP.\r\n"},
+		{[]string{"MULTI"}, "-NOAUTH Authentication required.\r\n"},
+		{[]string{"AUTH", "pw"}, "+OK\r\n"},
+		{[]string{"MULTI"}, "+OK\r\n"},
+		{[]string{"DEBUG", "HELP"}, debugRefusedReply},
+		{[]string{"MODULE", "LIST"}, "+QUEUED\r\n"},
+		{[]string{"EXEC"}, "-EXECABORT Transaction discarded because of previous errors.\r\n"},
+		{[]string{"MULTI"}, "+OK\r\n"},
+		{[]string{"MODULE", "UNLOAD", "x"}, moduleRefusedReply},
+		{[]string{"EXEC"}, "-EXECABORT Transaction discarded because of previous errors.\r\n"},
+		{[]string{"ACL", "SETUSER", "u", "on", ">p", "+@all", "-debug", "-module|load"}, "+OK\r\n"},
+		{[]string{"AUTH", "u", "p"}, "+OK\r\n"},
+		{[]string{"DEBUG", "HELP"}, debugRefusedReply},
+		{[]string{"MODULE", "LOAD", "/x"}, moduleRefusedReply},
+		{[]string{"MODULE", "LIST"}, "*0\r\n"},
+	} {
+		r.roundTrip(respArray(tt.args...), tt.want)
+	}
+}
