@@ -430,7 +430,7 @@ func (s *Server) dispatch(c *Client) {
 	}
 	// DEBUG and MODULE LOAD are refused by their settings before
 	// anything else, as Redis's protected commands
-	if (cmd.Name == "debug" || cmd.Name == "module") && c.protectedRefused(cmd, args) {
+	if cmd.Has(command.Protected) && c.protectedRefused(cmd, args) {
 		return
 	}
 	if !c.authed && !cmd.Has(command.NoAuth) {

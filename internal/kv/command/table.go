@@ -44,6 +44,7 @@ const (
 	MayReplicate                  // logged when it changes state other than keys: FUNCTION ("may-replicate")
 	CrossDB                       // may reach another database: MOVE, COPY ... DB, SWAPDB, FLUSHALL (internal "crossdb", see Ctx.CrossShards)
 	Stale                         // runs on a replica whose link is down with replica-serve-stale-data no ("stale")
+	Protected                     // refused by its enable-*-command setting before auth: DEBUG, MODULE (internal "protected", as Redis's CMD_PROTECTED)
 )
 
 // Command describes one command: its name, arity (negative: at least -Arity
@@ -249,6 +250,9 @@ func (t *Table) Register(specs ...Spec) {
 				cmd.Mask |= MayReplicate
 			case "stale":
 				cmd.Mask |= Stale
+			case "protected":
+				cmd.Mask |= Protected
+				continue
 			}
 			cmd.Flags = append(cmd.Flags, f)
 		}
