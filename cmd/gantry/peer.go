@@ -42,6 +42,7 @@ func newPeerCmd() *cobra.Command {
 		configFile  string
 		backlog     int
 		masterAuth  string
+		pubsubDef   string
 		httpAddr    string
 		limits      storeLimits
 		sec         peerSecurity
@@ -80,6 +81,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 				}
 			}
 			cfg.Store.MasterAuth = masterAuth
+			cfg.Store.ACLPubsubDefault = pubsubDef
 			admin.apply(&cfg.Store)
 			if err := limits.apply(&cfg.Store); err != nil {
 				return err
@@ -206,6 +208,7 @@ redis-cli --cluster create and cluster clients use (see docs/peer.md).`,
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	f.IntVar(&backlog, "repl-backlog-size", 1<<20, "bytes of the replication stream kept for partial resyncs of replicas")
 	f.StringVar(&masterAuth, "masterauth", "", "password this peer AUTHs with at its primary when it is a replica")
+	f.StringVar(&pubsubDef, "acl-pubsub-default", "resetchannels", "channels of ACL users created from then on (and of ACL SETUSER reset): resetchannels (none) or allchannels")
 	limits.register(f)
 	admin.register(f)
 	cl.register(f)

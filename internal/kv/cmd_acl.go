@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,6 +46,33 @@ func (s *Server) initACL() error {
 		},
 	}
 	s.config["aclfile"] = configParam{get: func(s *Server) string { return s.cfg.ACLFile }}
+	// before the aclfile, whose users get it
+	switch strings.ToLower(s.cfg.ACLPubsubDefault) {
+	case "", "resetchannels":
+	case "allchannels":
+		s.users.SetPubsubDefault(true)
+	default:
+		return fmt.Errorf("acl-pubsub-default %q: want allchannels or resetchannels", s.cfg.ACLPubsubDefault)
+	}
+	s.config["acl-pubsub-default"] = configParam{
+		get: func(s *Server) string {
+			if s.users.PubsubDefault() {
+				return "allchannels"
+			}
+			return "resetchannels"
+		},
+		set: func(s *Server, v string) string {
+			switch strings.ToLower(v) {
+			case "allchannels":
+				s.users.SetPubsubDefault(true)
+			case "resetchannels":
+				s.users.SetPubsubDefault(false)
+			default:
+				return "argument(s) must be one of the following: allchannels, resetchannels"
+			}
+			return ""
+		},
+	}
 	s.config["masteruser"] = startParam(func(s *Server) string { return s.cfg.MasterUser }, "masteruser", "can't change masteruser of a running server")
 	if s.cfg.ACLFile != "" {
 		if s.cfg.RequirePass != "" {
@@ -52,14 +80,15 @@ func (s *Server) initACL() error {
 			// do not mix
 			return errors.New("requirepass and aclfile: configure the default user's password in the ACL file")
 		}
-		if err := s.loadACLFile(); err != nil {
+		if err := s.loadACLFile(nil); err != nil {
 			return fmt.Errorf("aclfile %s: %w", s.cfg.ACLFile, err)
 		}
 	}
 	return nil
 }
 
-func (s *Server) loadACLFile() error {
+// loadACLFile reads the aclfile (at start, and for ACL LOAD run by c).
+func (s *Server) loadACLFile(c *Client) error {
 	b, err := os.ReadFile(s.cfg.ACLFile)
 	if err != nil {
 		return err
@@ -69,7 +98,26 @@ func (s *Server) loadACLFile() error {
 		return err
 	}
 	s.users.Replace(users, s.password())
+	// as Redis frees the users it replaces: their connections close now
+	s.closeUserClients(c, func(name string) bool { return name != acl.DefaultUser })
 	return nil
+}
+
+// closeUserClients closes the connections logged in as a user match
+// selects (ACL DELUSER, ACL LOAD), each from its own loop, at once as
+// Redis does; c, the connection running the command, when it is one of
+// them, gets its reply first.
+func (s *Server) closeUserClients(c *Client, match func(user string) bool) {
+	for _, x := range s.clientsSorted() {
+		if x.master || !match(x.sharedUser()) {
+			continue
+		}
+		if x == c {
+			c.closing = true
+			continue
+		}
+		s.killClient(x)
+	}
 }
 
 // saveACLFile writes the users to the aclfile: a temporary file, fsynced
@@ -248,9 +296,13 @@ func cmdACL(c *Client) {
 		for _, a := range c.Args[3:] {
 			rules = append(rules, string(a))
 		}
-		if err := s.users.SetUser(string(c.Args[2]), rules); err != nil {
+		revoked, err := s.users.SetUser(string(c.Args[2]), rules)
+		if err != nil {
 			c.W.Error("ERR " + err.Error())
 			return
+		}
+		if revoked {
+			s.closeRevokedSubscribers(c, string(c.Args[2]))
 		}
 		c.W.OK()
 	case sub == "getuser" && n == 3:
@@ -270,6 +322,7 @@ func cmdACL(c *Client) {
 			c.W.Error("ERR " + err.Error())
 			return
 		}
+		s.closeUserClients(c, func(name string) bool { return slices.Contains(names, name) })
 		c.W.Int(int64(count))
 	case sub == "list" && n == 2:
 		lines := s.users.List()
@@ -339,7 +392,7 @@ func cmdACL(c *Client) {
 			c.W.Error(errNoACLFile)
 			return
 		}
-		if err := s.loadACLFile(); err != nil {
+		if err := s.loadACLFile(c); err != nil {
 			c.W.Error("ERR " + err.Error())
 			return
 		}

@@ -152,6 +152,14 @@ func (c *Client) subscribe(kind pubsubKind, names [][]byte) {
 	for _, n := range names {
 		name := string(n)
 		s.ps.mu.Lock()
+		// the ACL check ran before: an ACL SETUSER on another loop may
+		// have taken the channel away since, and scanned the
+		// subscribers before this one joined them. Checked under the
+		// lock the scan takes, the subscription is closed as if it had
+		// come first.
+		if c.user != nil && !c.user.User().KeepsSubscription(name, kind == psPattern) {
+			c.closing = true
+		}
 		if c.subs.names[kind] == nil {
 			c.subs.names[kind] = make(map[string]struct{})
 		}
@@ -235,6 +243,45 @@ func (c *Client) unsubscribe(kind pubsubKind, names [][]byte, reply bool) {
 			c.W.Bulk(n)
 			c.W.Int(int64(c.subCount(kind)))
 		}
+	}
+}
+
+// closeRevokedSubscribers closes the connections logged in as user that
+// hold a subscription its current version no longer keeps (Redis 7.0's
+// ACLKillPubsubClientsIfNeeded, after an ACL SETUSER that revoked
+// channels). Each is closed from its own loop (killClient) with nothing
+// more sent, as Redis frees it; the connection running the command, when
+// it is one of them, gets its reply first (redis-server 7.0.15 crashes
+// there).
+func (s *Server) closeRevokedSubscribers(c *Client, user string) {
+	h := s.users.Get(user)
+	if h == nil {
+		return
+	}
+	u := h.User()
+	var doomed map[*Client]bool
+	s.ps.mu.RLock()
+	for k := range s.ps.subs {
+		for name, m := range s.ps.subs[k] {
+			for _, x := range m.list {
+				if x.master || doomed[x] || x.sharedUser() != user ||
+					u.KeepsSubscription(name, pubsubKind(k) == psPattern) {
+					continue
+				}
+				if doomed == nil {
+					doomed = make(map[*Client]bool)
+				}
+				doomed[x] = true
+			}
+		}
+	}
+	s.ps.mu.RUnlock()
+	for x := range doomed {
+		if x == c {
+			c.closing = true
+			continue
+		}
+		s.killClient(x)
 	}
 }
 

@@ -87,6 +87,10 @@ type Config struct {
 	// ACLFile is the file of ACL users (aclfile) that ACL LOAD reads and
 	// ACL SAVE writes; empty keeps users in memory only.
 	ACLFile string
+	// ACLPubsubDefault is acl-pubsub-default: the channels of users
+	// created from then on, "resetchannels" (none, also for "") or
+	// "allchannels".
+	ACLPubsubDefault string
 	// ProtectedMode refuses clients from other hosts while the default
 	// user has no password (protected-mode, as Redis 7).
 	ProtectedMode bool

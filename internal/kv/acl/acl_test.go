@@ -25,7 +25,7 @@ func TestRulesRoundTrip(t *testing.T) {
 		"+@all -gantrything",
 	}
 	for _, rules := range tests {
-		if err := us.SetUser("u", append([]string{"reset"}, strings.Fields(rules)...)); err != nil {
+		if _, err := us.SetUser("u", append([]string{"reset"}, strings.Fields(rules)...)); err != nil {
 			// selectors are one argument each in these tests
 			t.Fatalf("%s: %v", rules, err)
 		}
@@ -96,7 +96,7 @@ func TestCheck(t *testing.T) {
 		{"+mget ~key (+mget ~key ~otherkey)", withKeys(req("get", "key"), "key"), DeniedCommand, "get"},
 	}
 	for _, tt := range tests {
-		if err := us.SetUser("u", append([]string{"reset", "on"}, splitRules(tt.rules)...)); err != nil {
+		if _, err := us.SetUser("u", append([]string{"reset", "on"}, splitRules(tt.rules)...)); err != nil {
 			t.Fatalf("%s: %v", tt.rules, err)
 		}
 		d, ok := us.Get("u").User().Check(tt.req)
@@ -141,7 +141,7 @@ func TestDefaultUserFastPath(t *testing.T) {
 	if !u.Unrestricted() || u.NoPass() || !u.CheckPassword("pw") || u.CheckPassword("x") {
 		t.Fatal("requirepass does not make the default user's password")
 	}
-	if err := us.SetUser("default", []string{"-get"}); err != nil {
+	if _, err := us.SetUser("default", []string{"-get"}); err != nil {
 		t.Fatal(err)
 	}
 	if us.Default().User().Unrestricted() {
@@ -197,7 +197,7 @@ func FuzzSetUser(f *testing.F) {
 			return
 		}
 		us := NewUsers(cat, "")
-		if err := us.SetUser("u", strings.Split(s, " ")); err != nil {
+		if _, err := us.SetUser("u", strings.Split(s, " ")); err != nil {
 			if us.Get("u") != nil {
 				t.Fatalf("a refused SETUSER created the user")
 			}
@@ -255,7 +255,7 @@ func TestLimits(t *testing.T) {
 				rules[i] += ")"
 			}
 		}
-		if err := us.SetUser("u", rules); err == nil || !strings.Contains(err.Error(), "Too many") {
+		if _, err := us.SetUser("u", rules); err == nil || !strings.Contains(err.Error(), "Too many") {
 			t.Errorf("%d rules %q...: %v", len(rules), rules[0], err)
 		}
 	}
@@ -281,7 +281,7 @@ func TestAllKeysAgain(t *testing.T) {
 		{"resetchannels allchannels &*", "", "user u off sanitize-payload &* -@all"},
 		{"resetchannels &* &x", "Adding a pattern after the *", ""},
 	} {
-		err := us.SetUser("u", append([]string{"reset"}, strings.Fields(tt.rules)...))
+		_, err := us.SetUser("u", append([]string{"reset"}, strings.Fields(tt.rules)...))
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s: error %v, want one with %q", tt.rules, err, tt.err)

@@ -38,8 +38,13 @@ func (u *User) Enabled() bool { return u.enabled }
 // NoPass reports whether any password logs the user in.
 func (u *User) NoPass() bool { return u.nopass }
 
-func newUser(cat *Catalog, name string) *User {
-	return &User{Name: name, root: newSelector(cat)}
+// newUser is a user as ACL SETUSER and the ACL file create it: off, no
+// passwords, commands or keys; every channel when acl-pubsub-default is
+// allchannels (pubAll), none when it is resetchannels.
+func newUser(cat *Catalog, name string, pubAll bool) *User {
+	u := &User{Name: name, root: newSelector(cat)}
+	u.root.allChannels = pubAll
+	return u
 }
 
 func (u *User) clone() *User {
@@ -110,13 +115,16 @@ func validHash(h string) bool {
 	return true
 }
 
-// apply applies one rule to the user (u is a private copy).
-func (u *User) apply(cat *Catalog, rule string) error {
+// apply applies one rule to the user (u is a private copy). pubAll is
+// acl-pubsub-default: whether a new selector "(...)" and "reset" start
+// with every channel, as Redis's selectors start with it.
+func (u *User) apply(cat *Catalog, rule string, pubAll bool) error {
 	if rule == "" {
 		return errSyntax
 	}
 	if strings.HasPrefix(rule, "(") && strings.HasSuffix(rule, ")") {
 		sel := newSelector(cat)
+		sel.allChannels = pubAll
 		for _, r := range fields(rule[1 : len(rule)-1]) {
 			if strings.ContainsAny(r, "()") {
 				return errSyntax // no nesting: the file could not tell where it ends
@@ -152,6 +160,7 @@ func (u *User) apply(cat *Catalog, rule string) error {
 		return nil
 	case "reset":
 		*u = User{Name: u.Name, root: newSelector(cat), sanitize: "sanitize-payload"}
+		u.root.allChannels = pubAll
 		return nil
 	}
 	switch rule[0] {
@@ -192,6 +201,57 @@ func (u *User) apply(cat *Catalog, rule string) error {
 		return nil
 	}
 	return u.root.apply(rule)
+}
+
+// KeepsSubscription reports whether a subscription of the user's
+// connection survives a change of the user's channels, as Redis 7.0
+// decides it (ACLKillPubsubClientsIfNeeded): a selector with every
+// channel keeps all; otherwise the channel patterns of all selectors
+// together, matched against a channel as a glob and compared literally
+// with a PSUBSCRIBE pattern (pattern), as the command's check does.
+func (u *User) KeepsSubscription(name string, pattern bool) bool {
+	if u.unrestricted {
+		return true
+	}
+	for i := -1; i < len(u.selectors); i++ {
+		s := u.root
+		if i >= 0 {
+			s = u.selectors[i]
+		}
+		if s.allChannels || s.channelAllowed([]byte(name), pattern) {
+			return true
+		}
+	}
+	return false
+}
+
+// revokesChannels reports whether changing a user from old to cur may take
+// a channel away from its subscribers, Redis's test before it looks at
+// them: not when a selector of cur has every channel, nor when cur's
+// channel patterns include every one of old's (and old had no selector
+// with every channel).
+func revokesChannels(old, cur *User) bool {
+	sels := func(u *User) []*Selector { return append([]*Selector{u.root}, u.selectors...) }
+	upcoming := map[string]bool{}
+	for _, s := range sels(cur) {
+		if s.allChannels {
+			return false
+		}
+		for _, p := range s.channels {
+			upcoming[p] = true
+		}
+	}
+	for _, s := range sels(old) {
+		if s.allChannels {
+			return true
+		}
+		for _, p := range s.channels {
+			if !upcoming[p] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // finish computes what the checks use after rules changed the user.

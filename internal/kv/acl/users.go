@@ -31,6 +31,10 @@ const DefaultUser = "default"
 // Users is the set of users of a server.
 type Users struct {
 	cat *Catalog
+	// pubAll is acl-pubsub-default: users and selectors created from now
+	// on (and "reset") have every channel (allchannels) or none
+	// (resetchannels, the default of Redis 7)
+	pubAll atomic.Bool
 
 	mu    sync.Mutex
 	users map[string]*Handle
@@ -52,18 +56,26 @@ func NewUsers(cat *Catalog, requirepass string) *Users {
 }
 
 func defaultUser(cat *Catalog, requirepass string) *User {
-	u := newUser(cat, DefaultUser)
+	u := newUser(cat, DefaultUser, true) // every channel, whatever acl-pubsub-default says, as Redis
 	for _, r := range []string{"on", "~*", "&*", "+@all"} {
-		_ = u.apply(cat, r)
+		_ = u.apply(cat, r, true)
 	}
 	if requirepass == "" {
-		_ = u.apply(cat, "nopass")
+		_ = u.apply(cat, "nopass", true)
 	} else {
-		_ = u.apply(cat, ">"+requirepass)
+		_ = u.apply(cat, ">"+requirepass, true)
 	}
 	u.finish()
 	return u
 }
+
+// SetPubsubDefault sets acl-pubsub-default: whether users created from
+// now on, their selectors and "reset" get every channel (allchannels) or
+// none (resetchannels). Existing users keep their channels.
+func (us *Users) SetPubsubDefault(all bool) { us.pubAll.Store(all) }
+
+// PubsubDefault reports acl-pubsub-default: true for allchannels.
+func (us *Users) PubsubDefault() bool { return us.pubAll.Load() }
 
 // Catalog returns the command catalog the users' rules refer to.
 func (us *Users) Catalog() *Catalog { return us.cat }
@@ -111,15 +123,20 @@ func validName(name string) error {
 
 // SetUser creates or changes a user by rules (ACL SETUSER). Either every
 // rule applies or none does. A new user starts off, without passwords,
-// commands, keys or channels.
-func (us *Users) SetUser(name string, rules []string) error {
+// commands or keys, with the channels of acl-pubsub-default. revoked
+// reports that the change of an existing user may take channels away
+// from its subscribers: the caller closes the connections of the user
+// whose subscriptions the new version no longer keeps
+// (User.KeepsSubscription), as Redis does.
+func (us *Users) SetUser(name string, rules []string) (revoked bool, err error) {
 	if err := validName(name); err != nil {
-		return err
+		return false, err
 	}
-	rules, err := mergeSelectorArgs(rules)
+	rules, err = mergeSelectorArgs(rules)
 	if err != nil {
-		return err
+		return false, err
 	}
+	pubAll := us.pubAll.Load()
 	us.mu.Lock()
 	defer us.mu.Unlock()
 	h := us.users[name]
@@ -127,27 +144,30 @@ func (us *Users) SetUser(name string, rules []string) error {
 	if h != nil {
 		u = h.User().clone()
 	} else {
-		u = newUser(us.cat, name)
+		u = newUser(us.cat, name, pubAll)
 	}
 	for _, r := range rules {
-		if err := u.apply(us.cat, r); err != nil {
-			return &RuleError{r, err}
+		if err := u.apply(us.cat, r, pubAll); err != nil {
+			return false, &RuleError{r, err}
 		}
 	}
 	u.finish()
 	if h == nil {
 		if len(us.users) >= MaxUsers {
-			return redisError(fmt.Sprintf("Too many users: at most %d", MaxUsers))
+			return false, redisError(fmt.Sprintf("Too many users: at most %d", MaxUsers))
 		}
 		h = &Handle{}
 		us.users[name] = h
+	} else {
+		revoked = revokesChannels(h.User(), u)
 	}
 	h.cur.Store(u)
-	return nil
+	return revoked, nil
 }
 
-// DelUser deletes users and returns how many existed; their connections
-// see Handle.Deleted.
+// DelUser deletes users and returns how many existed; the caller closes
+// their connections, and a connection that logs in meanwhile sees
+// User.Deleted at its next command.
 func (us *Users) DelUser(names []string) (int, error) {
 	us.mu.Lock()
 	defer us.mu.Unlock()
@@ -174,10 +194,10 @@ func (us *Users) SetDefaultPassword(pass string) {
 	defer us.mu.Unlock()
 	u := us.def.User().clone()
 	if pass == "" {
-		_ = u.apply(us.cat, "nopass")
+		_ = u.apply(us.cat, "nopass", false)
 	} else {
-		_ = u.apply(us.cat, "resetpass")
-		_ = u.apply(us.cat, ">"+pass)
+		_ = u.apply(us.cat, "resetpass", false)
+		_ = u.apply(us.cat, ">"+pass, false)
 	}
 	u.finish()
 	us.def.cur.Store(u)
@@ -198,6 +218,7 @@ func (us *Users) Authenticate(name, pass string) *Handle {
 // A file without the default user keeps the default user of def.
 func (us *Users) Parse(text string) (map[string]*User, error) {
 	users := make(map[string]*User)
+	pubAll := us.pubAll.Load()
 	for i, line := range strings.Split(text, "\n") {
 		line = strings.Trim(line, " \t\r\v\f")
 		if line == "" || line[0] == '#' {
@@ -221,9 +242,9 @@ func (us *Users) Parse(text string) (map[string]*User, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", i+1, err)
 		}
-		u := newUser(us.cat, name)
+		u := newUser(us.cat, name, pubAll)
 		for _, r := range rules {
-			if err := u.apply(us.cat, r); err != nil {
+			if err := u.apply(us.cat, r, pubAll); err != nil {
 				return nil, fmt.Errorf("line %d: %w", i+1, &RuleError{r, err})
 			}
 		}
@@ -233,10 +254,12 @@ func (us *Users) Parse(text string) (map[string]*User, error) {
 	return users, nil
 }
 
-// Replace installs parsed users (ACL LOAD, the aclfile at start): every
-// other user's connections are closed, as Redis closes them; the default
+// Replace installs parsed users (ACL LOAD, the aclfile at start). The
+// caller closes the connections of every user but the default one, as
+// Redis does (those that log in meanwhile see User.Deleted); the default
 // user, when the file does not name it, is reset to all permissions with
-// requirepass.
+// requirepass, and its subscribers are kept whatever its new channels, as
+// Redis 7.0 keeps them.
 func (us *Users) Replace(users map[string]*User, requirepass string) {
 	us.mu.Lock()
 	defer us.mu.Unlock()
