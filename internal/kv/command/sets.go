@@ -22,9 +22,9 @@ func cmdSAdd(c *Ctx) {
 		s = keyspace.NewSet()
 		c.KS.AddLocked(c.Args[1], keyspace.Sets.NewEntry(s))
 	}
-	added := 0
+	added, lim := 0, c.Track.Settings.IntsetEntries()
 	for _, m := range c.Args[2:] {
-		if s.Add(m) {
+		if s.AddWithin(m, lim) {
 			added++
 		}
 	}
@@ -223,7 +223,7 @@ func cmdSMove(c *Ctx) {
 		d = keyspace.NewSet()
 		c.KS.AddLocked(dst, keyspace.Sets.NewEntry(d))
 	}
-	d.Add(m)
+	d.AddWithin(m, c.Track.Settings.IntsetEntries())
 	c.Notify('s', "sadd", dst)
 	c.W.Int(1)
 }
@@ -301,9 +301,9 @@ func cmdSetOp(c *Ctx) {
 	dst := c.Args[1]
 	existed := c.KS.DeleteLocked(dst)
 	if len(out) > 0 {
-		ns := keyspace.NewSet()
+		ns, lim := keyspace.NewSet(), c.Track.Settings.IntsetEntries()
 		for m := range out {
-			ns.Add([]byte(m))
+			ns.AddWithin([]byte(m), lim)
 		}
 		c.KS.AddLocked(dst, keyspace.Sets.NewEntry(ns))
 	}
@@ -362,7 +362,9 @@ func cmdSScan(c *Ctx) {
 	}
 	var picked []string
 	var next uint64
-	if cursor == 0 && s.Len() <= smallScan {
+	// an intset answers whole at any cursor, with cursor 0, as Redis's
+	// compact encodings do
+	if s.Intset() || cursor == 0 && s.Len() <= smallScan {
 		picked = s.Members()
 	} else if s != nil {
 		picked, next = c.snapScan(weak.Make(s), s.Members, func(m string) bool { return s.Has(strBytes(m)) }, cursor, count)

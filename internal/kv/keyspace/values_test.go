@@ -255,8 +255,8 @@ func FuzzSetHash(f *testing.F) {
 			if n != len(ms)+len(mh) {
 				t.Fatalf("each: %d, models %d", n, len(ms)+len(mh))
 			}
-			if s.Small() && s.Memory() > 32+int64(cap(s.lp)) || h.Small() && h.Memory() > 32+int64(cap(h.lp)) {
-				t.Fatalf("small: memory %d %d for slices of %d %d", s.Memory(), h.Memory(), cap(s.lp), cap(h.lp))
+			if s.Small() && s.Memory() > 16+int64(cap(s.lp())) || h.Small() && h.Memory() > 32+int64(cap(h.lp)) {
+				t.Fatalf("small: memory %d %d for slices of %d %d", s.Memory(), h.Memory(), cap(s.lp()), cap(h.lp))
 			}
 		}
 	})
