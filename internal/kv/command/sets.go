@@ -1,7 +1,10 @@
 package command
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"weak"
 
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
@@ -121,7 +124,7 @@ func cmdSPop(c *Ctx) {
 		}
 		return
 	}
-	picked := s.RandomMembers(min(int(count), s.Len()))
+	picked := popPicks(s, min(int(count), s.Len()))
 	rec := [][]byte{bSREM, c.Args[1]}
 	for _, m := range picked {
 		s.Remove([]byte(m))
@@ -137,6 +140,26 @@ func cmdSPop(c *Ctx) {
 		c.Log(rec...)
 		c.dropIfEmpty(c.Args[1], s.Len())
 	}
+}
+
+// popPicks returns the n members SPOP takes. In the order Redis 7.0
+// replies them: when it leaves fewer than a fifth of n (or nothing), it
+// answers in the set's order (an intset's ascending), else in the order
+// of its random picks.
+func popPicks(s *keyspace.Set, n int) []string {
+	size := s.Len()
+	if n >= size {
+		return s.Members()
+	}
+	picked := s.RandomMembers(n)
+	if (size-n)*5 <= n && s.Intset() {
+		slices.SortFunc(picked, func(a, b string) int {
+			x, _ := strconv.ParseInt(a, 10, 64)
+			y, _ := strconv.ParseInt(b, 10, 64)
+			return cmp.Compare(x, y)
+		})
+	}
+	return picked
 }
 
 func cmdSRandMember(c *Ctx) {
@@ -173,7 +196,12 @@ func cmdSRandMember(c *Ctx) {
 		return
 	}
 	if count > 0 {
-		picked := s.RandomMembers(min(int(count), s.Len()))
+		var picked []string
+		if int(count) >= s.Len() {
+			picked = s.Members() // as Redis: the whole set in its order
+		} else {
+			picked = s.RandomMembers(int(count))
+		}
 		c.W.Array(len(picked))
 		for _, m := range picked {
 			c.W.BulkString(m)

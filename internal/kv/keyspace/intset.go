@@ -91,9 +91,36 @@ func isSearch(is []byte, v int64) (int, bool) {
 
 // isNew returns an empty intset of width w with room for n integers.
 func isNew(w, n int) []byte {
-	is := make([]byte, 1, 1+n*w)
+	is := make([]byte, 1, isRoom(1+n*w))
 	is[0] = isTag | byte(w)
 	return is
+}
+
+// isRoom rounds a capacity up as Go's allocator would (8 bytes under 32,
+// 16 up to 256; above, its classes are within an eighth, which the growth
+// leaves anyway), so that the capacity counted is about what is taken.
+func isRoom(n int) int {
+	switch {
+	case n <= 32:
+		return (n + 7) &^ 7
+	case n <= 256:
+		return (n + 15) &^ 15
+	}
+	return n
+}
+
+// isGrow extends is by k bytes. Past its capacity the new one has an
+// eighth more room, not twice as append gives: Redis reallocates an
+// intset to its exact size at every insertion, and an intset is memory
+// first (an insertion moves up to all of it anyway).
+func isGrow(is []byte, k int) []byte {
+	n := len(is) + k
+	if n <= cap(is) {
+		return is[:n]
+	}
+	nb := make([]byte, n, isRoom(n+max(n/8, 8)))
+	copy(nb, is)
+	return nb
 }
 
 // isInsert adds v and reports whether it is new; the slice may move.
@@ -121,7 +148,7 @@ func isInsert(is []byte, v int64) ([]byte, bool) {
 		return is, false
 	}
 	p := 1 + i*w
-	is = append(is, make([]byte, w)...)
+	is = isGrow(is, w)
 	copy(is[p+w:], is[p:len(is)-w])
 	isPutW(is, w, i, v)
 	return is, true
