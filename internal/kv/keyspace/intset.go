@@ -211,11 +211,24 @@ func parseSetInt(b []byte) (int64, bool) {
 	return int64(u), true
 }
 
-// isEach calls fn with the decimal of every integer, ascending.
+// isEach calls fn with the decimal of every integer, ascending. The
+// decimals are written one after another into one buffer made for the
+// call, not reused: a caller may keep them, as it may keep the members
+// of the other forms (the snapshot writer and SORT do).
 func isEach(is []byte, fn func(m []byte)) {
-	var buf [20]byte
 	w := isWidth(is)
-	for i, n := 0, (len(is)-1)/w; i < n; i++ {
-		fn(strconv.AppendInt(buf[:0], isGetW(is, w, i), 10))
+	n := (len(is) - 1) / w
+	digits := 6 // the longest decimal of the width, "-32768"
+	switch w {
+	case 4:
+		digits = 11
+	case 8:
+		digits = 20
+	}
+	buf := make([]byte, 0, n*digits)
+	for i := range n {
+		start := len(buf)
+		buf = strconv.AppendInt(buf, isGetW(is, w, i), 10)
+		fn(buf[start:len(buf):len(buf)])
 	}
 }

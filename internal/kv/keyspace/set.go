@@ -251,8 +251,10 @@ func (s *Set) setLPKeep(b []byte) {
 	s.p, s.n, s.c = unsafe.Pointer(unsafe.SliceData(b)), uint32(len(b)), uint32(cap(b)) //nolint:gosec // bounded by the forms' limits
 }
 
-// Each calls fn for every member (an intset's ascending); the slice is
-// valid during the call only and fn must not change the set.
+// Each calls fn for every member (an intset's ascending); fn must not
+// change the set. The slice is the set's own bytes (small form, map key)
+// or, for an intset, a decimal made for the call: valid as long as the
+// set is not changed.
 func (s *Set) Each(fn func(m []byte)) {
 	if s == nil || s.n == 0 {
 		return
