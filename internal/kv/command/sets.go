@@ -25,7 +25,10 @@ func cmdSAdd(c *Ctx) {
 		s = keyspace.NewSet()
 		c.KS.AddLocked(c.Args[1], keyspace.Sets.NewEntry(s))
 	}
-	added, lim := 0, c.Track.Settings.IntsetEntries()
+	added, lim := 0, keyspace.DefaultIntsetEntries
+	if s.TakesInts() { // the other forms do not read it
+		lim = c.Track.Settings.IntsetEntries()
+	}
 	for _, m := range c.Args[2:] {
 		if s.AddWithin(m, lim) {
 			added++

@@ -94,13 +94,18 @@ func (s *Set) Len() int {
 // form).
 func (s *Set) Small() bool { return s == nil || s.n != bigSet }
 
+// TakesInts reports whether an add may make or grow an intset, and so
+// reads set-max-intset-entries: the set is empty or an intset.
+func (s *Set) TakesInts() bool {
+	return s == nil || s.n == 0 || s.n != bigSet && *(*byte)(s.p)&isTag == isTag
+}
+
 // Intset reports whether the set is an intset (OBJECT ENCODING "intset").
 func (s *Set) Intset() bool { return s != nil && s.isInts() }
 
-// find returns the position of a member's entry in the small form and of
-// the next entry, or -1.
-func (s *Set) find(b []byte) (int, int) {
-	lp := s.lp()
+// findIn returns the position of a member's entry in lp, the small form,
+// and of the next entry, or -1.
+func findIn(lp, b []byte) (int, int) {
 	for pos := 1; pos < len(lp); {
 		m, next := lpNext(lp, pos)
 		if string(m) == string(b) {
@@ -127,7 +132,7 @@ func (s *Set) Has(b []byte) bool {
 		_, found := isSearch(s.lp(), v)
 		return found
 	}
-	p, _ := s.find(b)
+	p, _ := findIn(s.lp(), b)
 	return p >= 0
 }
 
@@ -136,9 +141,11 @@ func (s *Set) Has(b []byte) bool {
 func (s *Set) Add(b []byte) bool { return s.AddWithin(b, DefaultIntsetEntries) }
 
 // AddWithin adds a member and reports whether it is new; an intset holds
-// at most maxInts members (set-max-intset-entries).
+// at most maxInts members (set-max-intset-entries). The map and a member
+// already in the small form are the fast paths (redis-benchmark's SADD).
 func (s *Set) AddWithin(b []byte, maxInts int) bool {
-	if big := s.big(); big != nil {
+	if s.n == bigSet {
+		big := (*setMap)(s.p)
 		if _, ok := big.m[string(b)]; ok {
 			return false
 		}
@@ -146,8 +153,21 @@ func (s *Set) AddWithin(b []byte, maxInts int) bool {
 		big.bytes += len(b)
 		return true
 	}
-	maxInts = min(maxInts, maxIntsetEntries)
-	if s.n == 0 {
+	if s.n != 0 {
+		if lp := unsafe.Slice((*byte)(s.p), s.n); lp[0]&isTag != isTag {
+			if p, _ := findIn(lp, b); p >= 0 {
+				return false
+			}
+		}
+	}
+	return s.addNew(b, maxInts)
+}
+
+// addNew is AddWithin to an empty set, an intset, or a small form that
+// has not got b.
+func (s *Set) addNew(b []byte, maxInts int) bool {
+	lp := s.lp()
+	if len(lp) == 0 {
 		// a new set is an intset if its first member is an integer
 		if v, ok := parseSetInt(b); ok && maxInts >= 1 {
 			is := isNew(isWidthOf(v), 1)
@@ -155,33 +175,25 @@ func (s *Set) AddWithin(b []byte, maxInts int) bool {
 			s.setLP(is)
 			return true
 		}
-	} else if s.isInts() {
+	} else if lp[0]&isTag == isTag {
 		v, ok := parseSetInt(b)
 		if ok {
-			is := s.lp()
-			if _, found := isSearch(is, v); found {
+			if _, found := isSearch(lp, v); found {
 				return false
 			}
-			if isLen(is) < maxInts {
-				is, _ = isInsert(is, v)
-				s.setLP(is)
+			if isLen(lp) < min(maxInts, maxIntsetEntries) {
+				lp, _ = isInsert(lp, v)
+				s.setLP(lp)
 				return true
 			}
 		}
 		s.fromInts(1)
 		return s.AddWithin(b, maxInts)
 	}
-	if len(b) > setMaxSmallLen || s.Len() >= setMaxSmall {
-		if s.Has(b) {
-			return false
-		}
+	if len(b) > setMaxSmallLen || len(lp) > 0 && int(lp[0]) >= setMaxSmall {
 		s.toMap(1)
 		return s.AddWithin(b, maxInts)
 	}
-	if p, _ := s.find(b); p >= 0 {
-		return false
-	}
-	lp := s.lp()
 	if len(lp) == 0 {
 		lp = append(lp, 0)
 	}
@@ -234,11 +246,11 @@ func (s *Set) Remove(b []byte) bool {
 		}
 		return removed
 	}
-	p, next := s.find(b)
+	lp := s.lp()
+	p, next := findIn(lp, b)
 	if p < 0 {
 		return false
 	}
-	lp := s.lp()
 	lp = append(lp[:p], lp[next:]...)
 	lp[0]--
 	s.setLPKeep(lp)
