@@ -182,7 +182,6 @@ var inertParams = []struct {
 	{"replica-priority", "100", false, []string{"slave-priority"}},
 	{"replica-read-only", "yes", false, []string{"slave-read-only"}},
 	{"sanitize-dump-payload", "no", false, nil},
-	{"set-max-intset-entries", "512", false, nil},
 	{"set-proc-title", "yes", true, nil},
 	{"shutdown-on-sigint", "default", false, nil},
 	{"shutdown-on-sigterm", "default", false, nil},

@@ -421,9 +421,7 @@ func cloneEntry(e *keyspace.Entry) *keyspace.Entry {
 		}
 		n = keyspace.Lists.NewEntry(l)
 	case keyspace.Sets.Kind():
-		s := keyspace.NewSet()
-		keyspace.Sets.Of(e).Each(func(m []byte) { s.Add(m) })
-		n = keyspace.Sets.NewEntry(s)
+		n = keyspace.Sets.NewEntry(keyspace.Sets.Of(e).Clone())
 	case keyspace.Hashes.Kind():
 		n = keyspace.Hashes.NewEntry(keyspace.Hashes.Of(e).Clone())
 	case keyspace.ZSets.Kind():
@@ -520,18 +518,10 @@ func encoding(e *keyspace.Entry) string {
 		}
 		return "quicklist"
 	case keyspace.Sets.Kind():
-		v := keyspace.Sets.Of(e)
-		ints := true
-		v.Each(func(m []byte) {
-			if n, ok := ParseInt(m); !ok || strconv.FormatInt(n, 10) != string(m) {
-				ints = false
-			}
-		})
-		if ints && v.Len() <= 512 {
+		// Redis 7.0 has intsets and hashtables only: gantry's small form
+		// of other members is a hashtable to it
+		if keyspace.Sets.Of(e).Intset() {
 			return "intset"
-		}
-		if v.Small() {
-			return "listpack"
 		}
 		return "hashtable"
 	case keyspace.Hashes.Kind():

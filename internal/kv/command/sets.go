@@ -1,7 +1,10 @@
 package command
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"weak"
 
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
@@ -22,9 +25,12 @@ func cmdSAdd(c *Ctx) {
 		s = keyspace.NewSet()
 		c.KS.AddLocked(c.Args[1], keyspace.Sets.NewEntry(s))
 	}
-	added := 0
+	added, lim := 0, keyspace.DefaultIntsetEntries
+	if s.TakesInts() { // the other forms do not read it
+		lim = c.Track.Settings.IntsetEntries()
+	}
 	for _, m := range c.Args[2:] {
-		if s.Add(m) {
+		if s.AddWithin(m, lim) {
 			added++
 		}
 	}
@@ -121,7 +127,7 @@ func cmdSPop(c *Ctx) {
 		}
 		return
 	}
-	picked := s.RandomMembers(min(int(count), s.Len()))
+	picked := popPicks(s, min(int(count), s.Len()))
 	rec := [][]byte{bSREM, c.Args[1]}
 	for _, m := range picked {
 		s.Remove([]byte(m))
@@ -137,6 +143,26 @@ func cmdSPop(c *Ctx) {
 		c.Log(rec...)
 		c.dropIfEmpty(c.Args[1], s.Len())
 	}
+}
+
+// popPicks returns the n members SPOP takes. In the order Redis 7.0
+// replies them: when it leaves fewer than a fifth of n (or nothing), it
+// answers in the set's order (an intset's ascending), else in the order
+// of its random picks.
+func popPicks(s *keyspace.Set, n int) []string {
+	size := s.Len()
+	if n >= size {
+		return s.Members()
+	}
+	picked := s.RandomMembers(n)
+	if (size-n)*5 <= n && s.Intset() {
+		slices.SortFunc(picked, func(a, b string) int {
+			x, _ := strconv.ParseInt(a, 10, 64)
+			y, _ := strconv.ParseInt(b, 10, 64)
+			return cmp.Compare(x, y)
+		})
+	}
+	return picked
 }
 
 func cmdSRandMember(c *Ctx) {
@@ -173,7 +199,12 @@ func cmdSRandMember(c *Ctx) {
 		return
 	}
 	if count > 0 {
-		picked := s.RandomMembers(min(int(count), s.Len()))
+		var picked []string
+		if int(count) >= s.Len() {
+			picked = s.Members() // as Redis: the whole set in its order
+		} else {
+			picked = s.RandomMembers(int(count))
+		}
 		c.W.Array(len(picked))
 		for _, m := range picked {
 			c.W.BulkString(m)
@@ -223,7 +254,7 @@ func cmdSMove(c *Ctx) {
 		d = keyspace.NewSet()
 		c.KS.AddLocked(dst, keyspace.Sets.NewEntry(d))
 	}
-	d.Add(m)
+	d.AddWithin(m, c.Track.Settings.IntsetEntries())
 	c.Notify('s', "sadd", dst)
 	c.W.Int(1)
 }
@@ -301,9 +332,9 @@ func cmdSetOp(c *Ctx) {
 	dst := c.Args[1]
 	existed := c.KS.DeleteLocked(dst)
 	if len(out) > 0 {
-		ns := keyspace.NewSet()
+		ns, lim := keyspace.NewSet(), c.Track.Settings.IntsetEntries()
 		for m := range out {
-			ns.Add([]byte(m))
+			ns.AddWithin([]byte(m), lim)
 		}
 		c.KS.AddLocked(dst, keyspace.Sets.NewEntry(ns))
 	}
@@ -362,7 +393,9 @@ func cmdSScan(c *Ctx) {
 	}
 	var picked []string
 	var next uint64
-	if cursor == 0 && s.Len() <= smallScan {
+	// an intset answers whole at any cursor, with cursor 0, as Redis's
+	// compact encodings do
+	if s.Intset() || cursor == 0 && s.Len() <= smallScan {
 		picked = s.Members()
 	} else if s != nil {
 		picked, next = c.snapScan(weak.Make(s), s.Members, func(m string) bool { return s.Has(strBytes(m)) }, cursor, count)

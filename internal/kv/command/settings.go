@@ -30,6 +30,7 @@ type settingValues struct {
 	hashMaxValue         int64
 	zsetMaxEntries       int64
 	zsetMaxValue         int64
+	setMaxIntset         int64
 }
 
 var defaultSettings = settingValues{
@@ -40,6 +41,7 @@ var defaultSettings = settingValues{
 	hashMaxValue:         int64(keyspace.DefaultHashLimits.Value),
 	zsetMaxEntries:       int64(keyspace.DefaultZSetLimits.Entries),
 	zsetMaxValue:         int64(keyspace.DefaultZSetLimits.Value),
+	setMaxIntset:         keyspace.DefaultIntsetEntries,
 }
 
 func (s *Settings) get() *settingValues {
@@ -71,6 +73,10 @@ func (s *Settings) ZSetLimits() keyspace.ZSetLimits {
 	v := s.get()
 	return keyspace.ZSetLimits{Entries: int(min(v.zsetMaxEntries, math.MaxInt)), Value: int(min(v.zsetMaxValue, math.MaxInt))}
 }
+
+// IntsetEntries returns set-max-intset-entries: the most members of a
+// set kept as an intset.
+func (s *Settings) IntsetEntries() int { return int(min(s.get().setMaxIntset, math.MaxInt32)) }
 
 // HLLSparseMaxBytes returns hll-sparse-max-bytes.
 func (s *Settings) HLLSparseMaxBytes() int { return int(s.get().hllSparseMaxBytes) }
@@ -104,6 +110,7 @@ var settingSpecs = []settingSpec{
 	{"hash-max-listpack-value", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.hashMaxValue }, []string{"hash-max-ziplist-value"}},
 	{"zset-max-listpack-entries", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.zsetMaxEntries }, []string{"zset-max-ziplist-entries"}},
 	{"zset-max-listpack-value", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.zsetMaxValue }, []string{"zset-max-ziplist-value"}},
+	{"set-max-intset-entries", 0, 1<<63 - 1, func(v *settingValues) *int64 { return &v.setMaxIntset }, nil},
 }
 
 // SettingNames lists the parameters Settings holds, with their aliases.

@@ -302,19 +302,7 @@ func (l *List) release() {
 	*l = List{}
 }
 
-func (s *Set) freeEffort() int {
-	if s.big != nil {
-		return len(s.big.m)
-	}
-	return 1
-}
-
-func (s *Set) release() {
-	if s.big != nil {
-		clear(s.big.m)
-	}
-	*s = Set{}
-}
+// A set's are in set.go.
 
 func (h *Hash) freeEffort() int {
 	if h.big != nil {

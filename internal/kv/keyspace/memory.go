@@ -120,20 +120,7 @@ func (l *List) Memory() int64 {
 	return int64(listCost + cap(l.sd))
 }
 
-// Memory is the estimated size of a set: its header, and its packed
-// members or its map.
-func (s *Set) Memory() int64 {
-	if s.big == nil {
-		return setCost + int64(cap(s.lp))
-	}
-	return setCost + setMapCost + int64(len(s.big.m))*setMemberCost + int64(s.big.bytes)
-}
-
-// setCost and setMapCost are the Set and a big one's setMap.
-const (
-	setCost    = int64(unsafe.Sizeof(Set{}))
-	setMapCost = int64(unsafe.Sizeof(setMap{}))
-)
+// A set's Memory is in set.go.
 
 // Memory is the estimated size of a hash: its header, and its packed
 // fields or its map.

@@ -3,6 +3,7 @@ package keyspace
 import (
 	"fmt"
 	"runtime"
+	"strconv"
 	"testing"
 )
 
@@ -141,6 +142,20 @@ func TestMemoryEstimate(t *testing.T) {
 			s := NewSet()
 			for i := 0; i < 3; i++ {
 				s.Add(val(i))
+			}
+			ks.AddLocked(k, Sets.NewEntry(s))
+		}},
+		{"sets-intset-3", 100000, func(ks *Keyspace, k []byte) {
+			s := NewSet()
+			for i := 1; i <= 3; i++ {
+				s.Add(strconv.AppendInt(nil, int64(i), 10))
+			}
+			ks.AddLocked(k, Sets.NewEntry(s))
+		}},
+		{"sets-intset-300", 1000, func(ks *Keyspace, k []byte) {
+			s := NewSet()
+			for i := 0; i < 300; i++ {
+				s.Add(strconv.AppendInt(nil, int64(i)*100003, 10))
 			}
 			ks.AddLocked(k, Sets.NewEntry(s))
 		}},
