@@ -108,7 +108,11 @@ type blockedJobs struct {
 	// untracked counts evaluations that left copies unplaced while the
 	// set was full (since this server last gained leadership).
 	untracked uint64
-	unblocked uint64 // jobs enqueued because room grew (all time)
+	unblocked uint64 // jobs the tracker enqueued because room grew (all time)
+
+	// beforePass, when set (before the leader starts; tests), runs at the
+	// start of each pass, outside the lock.
+	beforePass func()
 }
 
 func newBlockedJobs(snapshot func() *state.Snapshot, enqueue func(jobID string, priority int)) *blockedJobs {
@@ -260,6 +264,9 @@ type roomChange struct {
 // enqueues the blocked jobs a changed node now admits, and returns the
 // snapshot and whether jobs remain blocked.
 func (t *blockedJobs) pass() (*state.Snapshot, bool) {
+	if t.beforePass != nil {
+		t.beforePass()
+	}
 	t.mu.Lock()
 	if !t.running {
 		t.mu.Unlock()
