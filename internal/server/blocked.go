@@ -49,6 +49,18 @@ import (
 // waits for the sweep and for node events, which then enqueue every job
 // with a stored placement failure as before.
 //
+// Unblocked (count, `gantry scheduler status`,
+// gantry_scheduler_unblocked_total) counts the tracker's enqueues: a
+// blocked job enqueued by a pass because room grew on a node that admits
+// it. It does not count a blocked job that an evaluation from another path
+// places first (its registration's second enqueue, an update, a
+// deployment, the reconcile): that evaluation, which may have read the
+// room in the schedulers' view (the plan pipeline's overlay) before the
+// state has it, drops the entry (evaluated, ev.Unplaced == 0) and the
+// tracker never enqueues the job. Nor does it count whether the enqueued
+// job's next evaluation placed it (another job may have taken the room
+// first, and it is blocked again).
+//
 // The two-level architecture has no use for it: its frameworks' waiting
 // jobs are retried when the allocator offers the room that grew.
 
