@@ -49,6 +49,18 @@ import (
 // waits for the sweep and for node events, which then enqueue every job
 // with a stored placement failure as before.
 //
+// Unblocked (count, `gantry scheduler status`,
+// gantry_scheduler_unblocked_total) counts the tracker's enqueues: a
+// blocked job enqueued by a pass because room grew on a node that admits
+// it. It does not count a blocked job that an evaluation from another path
+// places first (its registration's second enqueue, an update, a
+// deployment, the reconcile): that evaluation, which may have read the
+// room in the schedulers' view (the plan pipeline's overlay) before the
+// state has it, drops the entry (evaluated, ev.Unplaced == 0) and the
+// tracker never enqueues the job. Nor does it count whether the enqueued
+// job's next evaluation placed it (another job may have taken the room
+// first, and it is blocked again).
+//
 // The two-level architecture has no use for it: its frameworks' waiting
 // jobs are retried when the allocator offers the room that grew.
 
@@ -108,7 +120,11 @@ type blockedJobs struct {
 	// untracked counts evaluations that left copies unplaced while the
 	// set was full (since this server last gained leadership).
 	untracked uint64
-	unblocked uint64 // jobs enqueued because room grew (all time)
+	unblocked uint64 // jobs the tracker enqueued because room grew (all time)
+
+	// beforePass, when set (before the leader starts; tests), runs at the
+	// start of each pass, outside the lock.
+	beforePass func()
 }
 
 func newBlockedJobs(snapshot func() *state.Snapshot, enqueue func(jobID string, priority int)) *blockedJobs {
@@ -260,6 +276,9 @@ type roomChange struct {
 // enqueues the blocked jobs a changed node now admits, and returns the
 // snapshot and whether jobs remain blocked.
 func (t *blockedJobs) pass() (*state.Snapshot, bool) {
+	if t.beforePass != nil {
+		t.beforePass()
+	}
 	t.mu.Lock()
 	if !t.running {
 		t.mu.Unlock()

@@ -6,11 +6,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,7 +32,44 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 	return testutil.StartProc(t, gantryBin, name, args...)
 }
 
-func freePort(t *testing.T) int { return testutil.FreePort(t) }
+// freePort returns a loopback port free now and not handed out before in
+// this process: from GANTRY_E2E_PORTS ("low-high", inclusive) when set,
+// so that a run on a shared machine keeps to its own range, else
+// testutil.FreePort's.
+func freePort(t *testing.T) int {
+	t.Helper()
+	r := os.Getenv("GANTRY_E2E_PORTS")
+	if r == "" {
+		return testutil.FreePort(t)
+	}
+	lo, hi, ok := strings.Cut(r, "-")
+	low, err1 := strconv.Atoi(lo)
+	high, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || low > high {
+		t.Fatalf("GANTRY_E2E_PORTS=%q: want low-high", r)
+	}
+	rangeMu.Lock()
+	defer rangeMu.Unlock()
+	for p := low; p <= high; p++ {
+		if rangeHanded[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		rangeHanded[p] = true
+		return p
+	}
+	t.Fatalf("GANTRY_E2E_PORTS=%s: no free port left", r)
+	return 0
+}
+
+var (
+	rangeMu     sync.Mutex
+	rangeHanded = map[int]bool{}
+)
 
 // cluster is one server and its agents, all real processes.
 type cluster struct {

@@ -27,11 +27,22 @@ func startPeer(t *testing.T, n *peerNode) {
 	args := append([]string{"peer", "--cluster", "--port", strconv.Itoa(n.port), "--cluster-port", strconv.Itoa(n.bus),
 		"--data-dir", n.dir, "--cpus", "1"}, n.args...)
 	n.p = startProc(t, "peer:"+strconv.Itoa(n.port), args...)
-	c := redis.NewClient(&redis.Options{Addr: n.addr()})
-	defer c.Close()
-	waitUntil(t, 20*time.Second, "peer "+n.addr()+" answers PING", func() bool {
-		return c.Ping(context.Background()).Err() == nil
-	})
+	waitPing(t, n.addr())
+}
+
+// waitPing waits until the peers at addrs answer PING (a process just
+// started may not listen yet).
+func waitPing(t *testing.T, addrs ...string) {
+	t.Helper()
+	for _, addr := range addrs {
+		func() {
+			c := redis.NewClient(&redis.Options{Addr: addr})
+			defer c.Close()
+			waitUntil(t, 20*time.Second, "peer "+addr+" answers PING", func() bool {
+				return c.Ping(context.Background()).Err() == nil
+			})
+		}()
+	}
 }
 
 func (n *peerNode) addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }

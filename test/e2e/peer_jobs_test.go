@@ -49,6 +49,7 @@ func TestPeerJobsKill(t *testing.T) {
 		ps[i] = n
 		addrs = append(addrs, n.addr())
 	}
+	waitPing(t, addrs...) // listening before the cluster is created
 	out, err := exec.Command(gantryBin, append([]string{"cluster", "create", "--replicas", "1"}, addrs...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("cluster create: %v\n%s", err, out)
@@ -180,6 +181,8 @@ func TestPeerJobsKill(t *testing.T) {
 		}
 	}
 	t.Logf("all jobs at count %.1fs after the kills", time.Since(killedAt).Seconds())
+	// not a wait for anything: a window in which nothing may change (no
+	// late extra copy, none lost), checked once at its end
 	time.Sleep(2 * time.Second)
 	if err := atCount(); err != nil {
 		t.Errorf("after settling: %v", err)

@@ -35,6 +35,7 @@ func TestPeerLeaveOnSignal(t *testing.T) {
 		ps[i] = n
 		addrs = append(addrs, n.addr())
 	}
+	waitPing(t, addrs...) // listening before the cluster is created
 	out, err := exec.Command(gantryBin, append([]string{"cluster", "create", "--replicas", "1"}, addrs...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("cluster create: %v\n%s", err, out)

@@ -101,6 +101,23 @@ type keyLoad struct {
 	firstErr  error
 }
 
+// count returns the writes so far.
+func (l *keyLoad) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ops
+}
+
+// waitOps waits until n writes were made, or the load failed or ended.
+func (l *keyLoad) waitOps(t *testing.T, n int) {
+	t.Helper()
+	waitUntil(t, 60*time.Second, fmt.Sprintf("%d writes", n), func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.ops >= n || l.firstErr != nil
+	})
+}
+
 func (l *keyLoad) fail(err error) {
 	l.mu.Lock()
 	if l.firstErr == nil {
@@ -236,7 +253,8 @@ func TestPeerReshardUnderLoad(t *testing.T) {
 	// bounded: the moves below end the load; a hang ends it after 4 minutes
 	guard := time.AfterFunc(4*time.Minute, stop)
 	defer guard.Stop()
-	time.Sleep(500 * time.Millisecond)
+	// the moves start under load: every writer has written a few keys
+	load.waitOps(t, 40)
 
 	start := time.Now()
 	out, err := exec.Command("redis-cli", "--cluster", "reshard", addrs[0], "--cluster-from", ids[0]+","+ids[1],
@@ -259,7 +277,9 @@ func TestPeerReshardUnderLoad(t *testing.T) {
 	}
 	t.Logf("gantry cluster reshard: 500 slots in %v; %s", time.Since(start).Round(time.Millisecond),
 		lastLine(string(out)))
-	time.Sleep(300 * time.Millisecond)
+	// the load goes on past the moves: about every key written once more
+	// on the layout they left
+	load.waitOps(t, load.count()+len(keys))
 	stop()
 	wg.Wait()
 	if load.firstErr != nil {
@@ -357,7 +377,8 @@ func TestPeerAddRebalanceDelNode(t *testing.T) {
 	checkKeys()
 	c4 := redis.NewClient(&redis.Options{Addr: n4.addr(), MaxRetries: -1})
 	defer c4.Close()
-	// it stays alone (the others do not gossip it back, nor it them)
+	// it stays alone (the others do not gossip it back, nor it them): not
+	// a wait for anything, a window in which nothing may happen
 	time.Sleep(3 * time.Second)
 	nodes, err := c4.ClusterNodes(ctx).Result()
 	if err != nil || strings.Count(strings.TrimSpace(nodes), "\n") != 0 {
