@@ -226,12 +226,7 @@ func (c *Client) clientLine(x *Client) string {
 		// its buffers, MULTI queue, watched keys and subscriptions
 		totMem = max(int(x.shared.mem.Load()), qsize+unsent)
 	}
-	// as Redis: obl is the reply bytes in the reply buffer (at most its
-	// usable size), oll the 16 KB blocks of its reply list holding the
-	// rest and omem those bytes
-	obl := min(unsent, rbs)
-	omem := unsent - obl
-	oll := (omem + replyChunk - 1) / replyChunk
+	obl, oll, omem := replyFields(unsent, rbs)
 	var b strings.Builder
 	b.Grow(300)
 	w := func(k, v string) {

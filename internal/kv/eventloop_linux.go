@@ -746,6 +746,7 @@ func (l *eventLoop) writeOut(c *Client) {
 		c.noteMem() // the big reply is out: its memory no longer counts
 	} else {
 		c.W.B = c.W.B[:0]
+		c.sentAll()
 	}
 	if c.closing {
 		l.closeClient(c)

@@ -155,3 +155,23 @@ func (l *eventLoop) cronReplies(now int64, n int) {
 	}
 	l.replyNext = fd
 }
+
+// replyFields are CLIENT LIST's obl, oll and omem of a client with unsent
+// reply bytes and a reply buffer of usable size rbs, as Redis shows them:
+// obl the bytes in the buffer (at most its size), oll the 16 KB blocks of
+// the reply list that would hold the rest, omem those bytes (Redis's omem
+// leaves the buffer out too).
+func replyFields(unsent, rbs int) (obl, oll, omem int) {
+	obl = min(unsent, rbs)
+	omem = unsent - obl
+	return obl, (omem + replyChunk - 1) / replyChunk, omem
+}
+
+// sentAll publishes that the client's replies are all written: noteMem
+// published them unsent before the write, and CLIENT LIST of other
+// clients would show them in obl and omem until its next batch.
+func (c *Client) sentAll() {
+	if c.shared.omem.Load() != 0 {
+		c.shared.omem.Store(0)
+	}
+}

@@ -895,6 +895,7 @@ func (c *Client) flush() error {
 	} else {
 		c.W.B = c.W.B[:0]
 	}
+	c.sentAll()
 	return err
 }
 
