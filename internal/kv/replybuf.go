@@ -19,9 +19,10 @@ import (
 // gantry's W.B is that buffer and Redis's reply list at once: a reply
 // bigger than the buffer still goes out whole (W.B grows for it, up to
 // keptBufSize it stays between writes). What an idle client keeps follows
-// the usable size: the cron replaces an empty W.B with a bigger capacity
-// by one of the usable size, and a client idle over idleRelease gives it
-// back altogether (releaseBuffers). The write path only updates the peak.
+// the usable size: the cron drops an empty W.B of a bigger capacity (the
+// next reply allocates what it needs), and a client idle over idleRelease
+// gives it back whatever its size (releaseBuffers). The write path only
+// updates the peak.
 
 const (
 	// replyChunk is the usable size of a new client's buffer and the most
@@ -121,11 +122,13 @@ func (r *replyBuf) resize(rb *replyBufs, now int64, held int) {
 }
 
 // resizeReply is the cron's visit of c's reply buffer: after it, an
-// empty W.B bigger than the usable size is replaced by one of that size.
+// empty W.B bigger than the usable size is dropped (the next reply
+// allocates what it needs), so that a client keeps at most the usable
+// size between its replies.
 func (c *Client) resizeReply(now int64) {
 	c.reply.resize(&c.srv.rbufs, now, len(c.W.B)-c.wpos)
 	if len(c.W.B) == 0 && c.wpos == 0 && cap(c.W.B) > c.reply.size {
-		c.W.B = make([]byte, 0, c.reply.size)
+		c.W.B = nil
 		c.noteMem()
 	}
 }
