@@ -102,6 +102,9 @@ func (r *replyBuf) resize(rb *replyBufs, now int64, held int) {
 	if rb.resizeOff.Load() {
 		return
 	}
+	if r.size == 0 { // a client not made by newClient (a primary's link)
+		r.init()
+	}
 	pos := min(held, r.size)
 	newSize := 0
 	if half := r.size / 2; half >= replyMin && r.peak < half {

@@ -41,6 +41,7 @@ func TestReplyBufResize(t *testing.T) {
 		{"held beyond the buffer counts its size", 1024, 1024, now - 5000, 5000, false, 5000, 2048, 1024, 0, 1},
 		{"never reset", 4096, 100, 0, -1, false, 0, 1024, 100, 1, 0},
 		{"resizing off", replyChunk, 0, 0, 5000, true, 0, replyChunk, 0, 0, 0},
+		{"a client without a buffer gets a new one's", 0, 0, 0, 5000, false, 0, replyChunk, 0, 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
