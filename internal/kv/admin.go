@@ -88,6 +88,7 @@ type adminState struct {
 func (s *Server) initAdmin() {
 	a := &s.adm
 	a.slowThreshold.Store(s.cfg.SlowlogLogSlowerThan)
+	s.rbufs.peakResetMs.Store(replyPeakResetDefault)
 	a.slowMax.Store(int64(s.cfg.SlowlogMaxLen))
 	a.latThreshold.Store(s.cfg.LatencyMonitorThreshold)
 	a.latency = map[string]*latencyEvent{}

@@ -31,6 +31,7 @@ type Client struct {
 	partial resp.Partial // progress of a big command still arriving
 	pending []byte       // bytes read while blocked, parsed next
 	qpeak   int          // most input held since the last cron (querybuf.go)
+	reply   replyBuf     // the reply buffer's usable size and peak (replybuf.go)
 	closing bool         // close after the replies are sent
 	// limits (limits.go)
 	lastIO    int64 // Unix ms of the last read or write progress (timeout)
@@ -192,6 +193,7 @@ type watchedKey struct {
 func newClient(s *Server, nc net.Conn) *Client {
 	c := &Client{srv: s, nc: nc, id: s.nextID.Add(1), created: s.clock.Now()}
 	c.lastIO = c.created.UnixMilli()
+	c.reply.init()
 	c.initCtx()
 	c.setUser(s.users.Default())
 	c.authed = s.defaultAuthed()

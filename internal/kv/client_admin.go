@@ -197,27 +197,36 @@ func (c *Client) clientLine(x *Client) string {
 	case c.Cmd != nil:
 		cmd = c.Cmd.Name
 	}
-	multi, qbuf, rbs, omem, proto, lib, ver := "-1", 0, 0, 0, 0, "", ""
+	// qsize is the read buffer's size, unsent the reply bytes not written
+	// yet, rbs and rbp the reply buffer's usable size and peak
+	// (replybuf.go), argvMem the running command's arguments
+	multi, proto, lib, ver := "-1", 0, "", ""
+	var qbuf, qsize, unsent, rbs, rbp, argvMem, totMem int
 	if x == c { // its own fields: safe to read
 		if f&flagMulti != 0 { // in MULTI, or in EXEC: multiN is len(c.queued) or EXEC's queue's
 			multi = strconv.Itoa(int(c.shared.multiN.Load()))
 		}
 		// the query buffer still holds the running command, as in Redis
-		qbuf, rbs, omem, proto, lib, ver = c.rend-c.rstart+requestLen(c.Args), len(c.rbuf), len(c.W.B), c.W.Proto, c.libName, c.libVer
+		qbuf, qsize, proto, lib, ver = c.rend-c.rstart+requestLen(c.Args), len(c.rbuf), c.W.Proto, c.libName, c.libVer
+		unsent, rbs, rbp = len(c.W.B)-c.wpos, c.reply.size, c.reply.peak
+		for _, a := range c.Args {
+			argvMem += len(a)
+		}
+		totMem = int(c.memUsage()) + argvMem
 	} else { // another client's: what it published after its last read
-		qbuf, rbs = int(x.shared.qbuf.Load()), int(x.shared.qbufSize.Load())
-		omem, proto = int(x.shared.omem.Load()), int(x.shared.proto.Load())
+		qbuf, qsize = int(x.shared.qbuf.Load()), int(x.shared.qbufSize.Load())
+		unsent, proto = int(x.shared.omem.Load()), int(x.shared.proto.Load())
+		rbs, rbp = int(x.reply.sharedSize.Load()), int(x.reply.sharedPeak.Load())
 		if l := x.shared.lib.Load(); l != nil {
 			lib, ver = l[0], l[1]
 		}
 		if f&flagMulti != 0 {
 			multi = strconv.Itoa(int(x.shared.multiN.Load()))
 		}
+		// its buffers, MULTI queue, watched keys and subscriptions
+		totMem = max(int(x.shared.mem.Load()), qsize+unsent)
 	}
-	totMem := rbs + omem
-	if m := int(x.shared.mem.Load()); m > totMem && x != c {
-		totMem = m // its MULTI queue, watched keys and subscriptions too
-	}
+	obl, oll, omem := replyFields(unsent, rbs)
 	var b strings.Builder
 	b.Grow(300)
 	w := func(k, v string) {
@@ -243,13 +252,13 @@ func (c *Client) clientLine(x *Client) string {
 	w("ssub", itoa(subs[psShard]))
 	w("multi", multi)
 	w("qbuf", itoa(qbuf))
-	w("qbuf-free", itoa(max(0, rbs-qbuf)))
-	w("argv-mem", "0")
+	w("qbuf-free", itoa(max(0, qsize-qbuf)))
+	w("argv-mem", itoa(argvMem))
 	w("multi-mem", "0")
 	w("rbs", itoa(rbs))
-	w("rbp", itoa(qbuf))
-	w("obl", "0")
-	w("oll", "0")
+	w("rbp", itoa(rbp))
+	w("obl", itoa(obl))
+	w("oll", itoa(oll))
 	w("omem", itoa(omem))
 	w("tot-mem", itoa(totMem))
 	w("events", "r")

@@ -297,6 +297,8 @@ func cmdConfig(c *Client) {
 		s.expiredKeys.Store(0)
 		s.evictedKeys.Store(0)
 		s.oomRejected.Store(0)
+		s.rbufs.shrinks.Store(0)
+		s.rbufs.expands.Store(0)
 		s.rejectedConns.Store(0)
 		s.queryLimitCloses.Store(0)
 		s.outputLimitCloses.Store(0)

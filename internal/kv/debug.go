@@ -140,7 +140,8 @@ func cmdDebug(c *Client) {
 		writeHelp(c, "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"CHANGE-REPL-ID", "DIGEST", "DIGEST-VALUE <key> [<key> ...]", "HTSTATS <dbid>", "HTSTATS-KEY <key>", "JMAP", "LISTPACK <key>",
 			"OBJECT <key>", "POPULATE <count> [<prefix>] [<size>]", "QUICKLIST-PACKED-THRESHOLD <size>",
-			"LOADAOF", "PROTOCOL <type>", "RELOAD [MERGE] [NOFLUSH] [NOSAVE]", "SET-ACTIVE-EXPIRE <0|1>",
+			"LOADAOF", "PROTOCOL <type>", "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+			"REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>", "REPLYBUFFER RESIZING <0|1>", "SET-ACTIVE-EXPIRE <0|1>",
 			"SET-DISABLE-DENY-SCRIPTS <0|1>", "SLEEP <seconds>", "HELP")
 	case "sleep":
 		secs, err := strconv.ParseFloat(string(c.Args[2]), 64)
@@ -207,6 +208,8 @@ func cmdDebug(c *Client) {
 		debugHTStats(c)
 	case "htstats-key":
 		debugHTStatsKey(c)
+	case "replybuffer":
+		debugReplyBuffer(c)
 	default:
 		debugSubcommandError(c)
 	}
@@ -229,6 +232,7 @@ var debugArity = map[string]func(n int) bool{
 	"digest":                     argcIs(2),
 	"htstats":                    argcIs(3),
 	"htstats-key":                argcIs(3),
+	"replybuffer":                argcIs(4),
 	"populate":                   func(n int) bool { return n >= 3 && n <= 5 },
 }
 

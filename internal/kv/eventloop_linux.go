@@ -65,6 +65,9 @@ type eventLoop struct {
 	// their replies first (procOut); they run again once those are out.
 	resume, resuming []*Client
 	cronDue          atomic.Bool // the server's cron asks for l.cron
+	// replyNext is the fd where the cron's next visit of reply buffers
+	// starts (cronReplies)
+	replyNext int
 
 	// waitTS is how long a loop that just served events waits for more
 	// in epoll_wait before it parks (loopWait); waitMs is the same in
@@ -450,8 +453,9 @@ func (l *eventLoop) requestCron() {
 // cron is the loop's share of Redis's clientsCron: it closes clients idle
 // longer than timeout and clients whose unsent replies stayed over the soft
 // output limit too long while the loop waited for their socket, gives
-// the buffers of idle clients back and trims oversized query buffers
-// (resizeQuery).
+// the buffers of idle clients back, trims oversized query buffers
+// (resizeQuery) and, at Redis's pace, resizes reply buffers
+// (cronReplies).
 func (l *eventLoop) cron() {
 	s := l.s
 	now := s.nowMs()
@@ -459,10 +463,12 @@ func (l *eventLoop) cron() {
 	o := &s.lim.output[classNormal]
 	soft, secs := o.soft.Load(), o.softSecs.Load()
 	ps := &s.lim.output[classPubsub]
+	n := 0
 	for _, c := range l.clients {
 		if c == nil {
 			continue
 		}
+		n++
 		if c.shared.killed.Load() { // CLIENT KILL
 			l.closeClient(c)
 			continue
@@ -489,6 +495,7 @@ func (l *eventLoop) cron() {
 			continue
 		}
 	}
+	l.cronReplies(now, n)
 }
 
 // drainWake takes new connections; false means the server is closing.
@@ -725,6 +732,7 @@ func (l *eventLoop) writeOut(c *Client) {
 		l.closeClient(c)
 		return
 	}
+	c.reply.notePeak(len(c.W.B))
 	for c.wpos < len(c.W.B) {
 		n, err := rawWrite(c.fd, c.W.B[c.wpos:])
 		if !l.wrote(c, n, err) {
@@ -738,6 +746,7 @@ func (l *eventLoop) writeOut(c *Client) {
 		c.noteMem() // the big reply is out: its memory no longer counts
 	} else {
 		c.W.B = c.W.B[:0]
+		c.sentAll()
 	}
 	if c.closing {
 		l.closeClient(c)

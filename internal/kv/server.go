@@ -328,6 +328,7 @@ type Server struct {
 	evictedKeys   atomic.Int64
 	cev           clientEviction // maxmemory-clients (client_evict.go)
 	oomRejected   atomic.Int64   // commands refused with -OOM
+	rbufs         replyBufs      // reply buffer resizing (replybuf.go)
 	maxmemory     atomic.Int64   // 0: no limit
 	// replGuards (replguard.go) is not 0 while min-replicas-to-write or
 	// replica-serve-stale-data no may refuse commands: the dispatcher's
@@ -881,6 +882,7 @@ func (c *Client) flush() error {
 	if len(c.W.B) == 0 {
 		return nil
 	}
+	c.reply.notePeak(len(c.W.B))
 	if t := c.srv.lim.timeoutMs.Load(); t > 0 { // a client that never reads is idle too
 		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Duration(t) * time.Millisecond))
 		c.wdeadline = true
@@ -897,6 +899,7 @@ func (c *Client) flush() error {
 	} else {
 		c.W.B = c.W.B[:0]
 	}
+	c.sentAll()
 	return err
 }
 
