@@ -2,10 +2,12 @@ package kv
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/gantry-project/gantry/internal/kv/acl"
 	"github.com/gantry-project/gantry/internal/kv/command"
+	"github.com/gantry-project/gantry/internal/resp"
 )
 
 // commandInfoEntry is what COMMAND INFO shows of a command or subcommand
@@ -280,26 +282,28 @@ func cmdCommand(c *Client) {
 			}
 		}
 	case "docs":
-		var cmds []*command.Command
+		type doc struct {
+			name string
+			cmd  *command.Command
+		}
+		var docs []doc
 		if len(c.Args) == 2 {
-			cmds = s.sortedCommands()
+			for _, cmd := range s.sortedCommands() {
+				docs = append(docs, doc{cmd.Name, cmd})
+			}
 		} else {
 			for _, n := range c.Args[2:] {
 				if cmd := s.cmds.Lookup(n); cmd != nil {
-					cmds = append(cmds, cmd)
+					docs = append(docs, doc{cmd.Name, cmd})
+				} else if cmd, sub := s.lookupSub(n); cmd != nil {
+					docs = append(docs, doc{sub, cmd})
 				}
 			}
 		}
-		c.W.Map(len(cmds))
-		for _, cmd := range cmds {
-			c.W.BulkString(cmd.Name)
-			c.W.Map(3)
-			c.W.BulkString("summary")
-			c.W.BulkString(summary(cmd))
-			c.W.BulkString("since")
-			c.W.BulkString("1.0.0")
-			c.W.BulkString("group")
-			c.W.BulkString(cmd.Group)
+		c.W.Map(len(docs))
+		for _, d := range docs {
+			c.W.BulkString(d.name)
+			c.commandDocs(d.name, d.cmd)
 		}
 	case "getkeys", "getkeysandflags":
 		if len(c.Args) < 3 {
@@ -442,6 +446,126 @@ func noMandatoryKeys(cmd *command.Command) bool {
 	return false
 }
 
-func summary(cmd *command.Command) string {
-	return "The " + cmd.Name + " command (" + cmd.Group + "), as Redis documents it."
+func summary(name, group string) string {
+	return "The " + name + " command (" + group + "), as Redis documents it."
+}
+
+// commandDocsEntry is the COMMAND DOCS of a command or subcommand: the
+// fields Redis 7.0 gives, in its order, and their facts (cmddocs_gen.go).
+// The prose is gantry's own: the summary (summary), the complexity and
+// the history's texts.
+type commandDocsEntry struct {
+	fields                      string // "summary since group complexity arguments"
+	since, group                string
+	docFlags                    string
+	deprecatedSince, replacedBy string
+	history                     string // the versions of its history entries
+	args                        string // its arguments as RESP3
+}
+
+// gantrySubcommandDocs is the COMMAND DOCS of the subcommands Redis 7.0
+// lacks: Redis 7.2's CLIENT SETINFO, CLIENT NO-TOUCH and CLUSTER
+// MYSHARDID, gantry's CLUSTER KEYRING (no arguments listed).
+var gantrySubcommandDocs = map[string]commandDocsEntry{
+	"client|setinfo":    {fields: "summary since group complexity", since: "7.2.0", group: "connection"},
+	"client|no-touch":   {fields: "summary since group complexity", since: "7.2.0", group: "connection"},
+	"cluster|myshardid": {fields: "summary since group complexity", since: "7.2.0", group: "cluster"},
+	"cluster|keyring":   {fields: "summary since group complexity", since: "7.0.0", group: "cluster"},
+}
+
+// commandDocs writes the COMMAND DOCS map of name (a command or a
+// subcommand of cmd), in Redis 7.0's shape, subcommands included.
+func (c *Client) commandDocs(name string, cmd *command.Command) {
+	e, ok := redisCommandDocs[name]
+	if !ok {
+		e, ok = gantrySubcommandDocs[name]
+	}
+	if !ok { // a command Redis lacks
+		e = commandDocsEntry{fields: "summary since group complexity", since: "7.0.0", group: cmd.Group}
+	}
+	var subs []string
+	if !strings.Contains(name, "|") {
+		for _, sub := range c.srv.users.Catalog().Subcommands(name) {
+			subs = append(subs, sub.Name)
+		}
+		sort.Strings(subs)
+	}
+	fields := strings.Fields(e.fields)
+	n := len(fields)
+	if len(subs) > 0 {
+		n++
+	}
+	w := &c.W
+	w.Map(n)
+	for _, f := range fields {
+		w.BulkString(f)
+		switch f {
+		case "summary":
+			w.BulkString(summary(name, e.group))
+		case "since":
+			w.BulkString(e.since)
+		case "group":
+			w.BulkString(e.group)
+		case "complexity":
+			w.BulkString("See Redis's documentation of " + strings.ToUpper(strings.ReplaceAll(name, "|", " ")) + ".")
+		case "doc_flags":
+			writeWords(w.Set, w.Simple, e.docFlags)
+		case "deprecated_since":
+			w.BulkString(e.deprecatedSince)
+		case "replaced_by":
+			w.BulkString(e.replacedBy)
+		case "history":
+			versions := strings.Fields(e.history)
+			w.Set(len(versions))
+			for _, v := range versions {
+				w.Array(2)
+				w.BulkString(v)
+				w.BulkString("Changed in Redis " + v + ".")
+			}
+		case "arguments":
+			writeRESP3(w, e.args)
+		}
+	}
+	if len(subs) > 0 {
+		w.BulkString("subcommands")
+		w.Map(len(subs))
+		for _, sub := range subs {
+			w.BulkString(sub)
+			c.commandDocs(sub, cmd)
+		}
+	}
+}
+
+// writeRESP3 writes the RESP3 reply s (aggregates, bulk and simple
+// strings, integers: the generated tables' arguments) in the client's
+// protocol, and returns what follows it in s.
+func writeRESP3(w *resp.Writer, s string) string {
+	line, rest, _ := strings.Cut(s, "\r\n")
+	if line == "" {
+		return rest
+	}
+	n, _ := strconv.Atoi(line[1:])
+	switch line[0] {
+	case '+':
+		w.Simple(line[1:])
+	case ':':
+		w.Int(int64(n))
+	case '$':
+		w.BulkString(rest[:n])
+		rest = rest[n+2:]
+	case '*', '~', '%':
+		switch line[0] {
+		case '*':
+			w.Array(n)
+		case '~':
+			w.Set(n)
+		default:
+			w.Map(n)
+			n *= 2
+		}
+		for range n {
+			rest = writeRESP3(w, rest)
+		}
+	}
+	return rest
 }
