@@ -39,7 +39,7 @@ func TestServerCommands(t *testing.T) {
 		{"CONFIG SET save \"\"", "OK"},
 		{"CONFIG NOPE", "ERR:ERR unknown subcommand 'NOPE'. Try CONFIG HELP."},
 		{"COMMAND COUNT", fmt.Sprint(e.srv.cmds.Len())},
-		{"COMMAND INFO get nosuch", "[[get 2 [readonly fast] 1 1 1 [@string] [] [[flags [] begin_search [type index spec [index 1]] find_keys [type range spec [lastkey 0 keystep 1 limit 0]] notes ]] []] nil]"},
+		{"COMMAND INFO get nosuch", "[[get 2 [readonly fast] 1 1 1 [@read @string @fast] [] [[flags [RO access] begin_search [type index spec [index 1]] find_keys [type range spec [lastkey 0 keystep 1 limit 0]]]] []] nil]"},
 		{"COMMAND GETKEYS MSET a 1 b 2", "[a b]"},
 		{"COMMAND GETKEYS LMPOP 2 x y LEFT", "[x y]"},
 		{"COMMAND GETKEYS PING", "ERR:ERR wrong number of arguments for 'command|getkeys' command"},
