@@ -41,8 +41,8 @@ type shard struct {
 	published int64    // the part of used the keyspace's total has
 	opened    []*Entry // entries opened since the shard was locked
 	// eviction (evict.go)
-	lastNow int64    // the time of the last lookup: new keys' access time
-	rng     uint64   // LFU's random increments
+	lastNow int64  // the time of the last lookup: new keys' access time
+	rng     uint64 // LFU's random increments
 	// hidden: an expired key was left in place (hidden, not deleted: a
 	// replica, a write pause), so AddLocked may find one to replace
 	hidden bool
@@ -62,7 +62,7 @@ type Keyspace struct {
 	// pause): expired keys are hidden, not deleted, as in replica mode;
 	// set once before serving
 	expiryPaused func() bool
-	used        atomic.Int64 // estimated bytes of keys and values (memory.go)
+	used         atomic.Int64 // estimated bytes of keys and values (memory.go)
 	// expiresN counts the keys with an expiry of every shard, kept with
 	// each shard's expires map, so that ExpiresLen (the active expiry
 	// cycle asks it ten times a second for each database) locks nothing
