@@ -2,6 +2,7 @@ package kv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -16,11 +17,15 @@ func doArgs(ctx context.Context, c *redis.Client, cmd string) string {
 	for _, a := range strings.Fields(cmd) {
 		args = append(args, a)
 	}
-	v, err := c.Do(ctx, args...).Result()
-	if err != nil {
-		if err == redis.Nil {
-			return "nil"
-		}
+	return replyString(c.Do(ctx, args...).Result())
+}
+
+// replyString formats a reply as doArgs does.
+func replyString(v any, err error) string {
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "nil"
+	case err != nil:
 		return "ERR:" + err.Error()
 	}
 	return fmt.Sprint(v)
@@ -119,17 +124,7 @@ func TestPauseHeldCommands(t *testing.T) {
 			c := e.oneConn()
 			a := tc.args
 			done := make(chan string, 1)
-			go func() {
-				v, err := c.Do(ctx, a...).Result()
-				switch {
-				case err == redis.Nil:
-					done <- "nil"
-				case err != nil:
-					done <- "ERR:" + err.Error()
-				default:
-					done <- fmt.Sprint(v)
-				}
-			}()
+			go func() { done <- replyString(c.Do(ctx, a...).Result()) }()
 			if tc.held {
 				waitUntil(t, "the command is held", func() bool { return e.infoField("blocked_clients") == "1" })
 				list := doArgs(ctx, e.rdb, "client list")
@@ -172,14 +167,7 @@ func TestReadOnlyScriptMayReplicate(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, tc := range tests {
-		v, err := e.rdb.Do(ctx, tc.args...).Result()
-		got := fmt.Sprint(v)
-		switch {
-		case err == redis.Nil:
-			got = "nil"
-		case err != nil:
-			got = "ERR:" + err.Error()
-		}
+		got := replyString(e.rdb.Do(ctx, tc.args...).Result())
 		if !strings.HasPrefix(got, tc.want) || (tc.want != roErr && got != tc.want) {
 			t.Errorf("%v: %q, want %q", tc.args, got, tc.want)
 		}
