@@ -593,7 +593,7 @@ func (s *Server) dispatch(c *Client) {
 			c.keepAsking()
 			return
 		}
-		if !s.repl.WaitUnpaused() {
+		if !s.waitPause(c) {
 			c.closing = true
 			return
 		}

@@ -84,9 +84,72 @@ func (s *Server) newApplier() func(args [][]byte) string {
 }
 
 // pauseHit reports whether a command that just locked its shards must
-// wait for the end of a pause instead of running.
+// wait for the end of a pause instead of running. EVAL, EVALSHA and FCALL
+// decide in their handler, from their script's flags (pauseScript).
 func (c *Client) pauseHit(cmd *command.Command) bool {
-	return cmd.Has(command.Write) && !c.master && !c.InExec && c.srv.repl.Paused()
+	if c.master || c.InExec || !c.srv.repl.Paused() {
+		return false
+	}
+	switch cmd.Name {
+	case "eval", "evalsha", "fcall":
+		return false
+	}
+	return mayReplicate(cmd, c.Args)
+}
+
+// mayReplicate reports whether a command writes or may replicate, as
+// Redis's CMD_WRITE | CMD_MAY_REPLICATE: what a write pause holds and a
+// read-only script refuses. Redis flags PFCOUNT may-replicate (it may
+// rewrite its keys' cached cardinality), and of FUNCTION the subcommands
+// that change the libraries.
+func mayReplicate(cmd *command.Command, args [][]byte) bool {
+	switch cmd.Name {
+	case "pfcount":
+		return true
+	case "function":
+		if len(args) < 2 {
+			return false
+		}
+		sub := args[1]
+		return command.EqualFold(sub, "load") || command.EqualFold(sub, "delete") ||
+			command.EqualFold(sub, "flush") || command.EqualFold(sub, "restore")
+	}
+	return cmd.Has(command.Write | command.MayReplicate)
+}
+
+// pauseScript holds EVAL, EVALSHA and FCALL (and their _RO forms) during
+// a write pause when their script may write (scriptMayWrite): true means
+// the command runs again after the pause.
+func (c *Client) pauseScript() bool {
+	if c.master || c.InExec || !c.srv.repl.Paused() || !c.srv.scriptMayWrite(c.Cmd.Name, c.Args) {
+		return false
+	}
+	c.pausedRetry = true
+	c.rejected = true
+	return true
+}
+
+// pausedQueued reports whether a queued command of a transaction makes
+// EXEC wait for the end of a write pause.
+func (s *Server) pausedQueued(cmd *command.Command, args [][]byte) bool {
+	switch cmd.Name {
+	case "eval", "evalsha", "fcall", "eval_ro", "evalsha_ro", "fcall_ro":
+		return s.scriptMayWrite(cmd.Name, args)
+	}
+	return mayReplicate(cmd, args)
+}
+
+// waitPause holds a client whose command met a write pause until the
+// pause ends; false when the server is closing. Meanwhile the client
+// counts in INFO's blocked_clients and shows flag b in CLIENT LIST, as
+// Redis 7.0 shows a client it postpones (BLOCKED_POSTPONE).
+func (s *Server) waitPause(c *Client) bool {
+	s.blocked.Add(1)
+	c.showBlocked()
+	ok := s.repl.WaitUnpaused()
+	c.shared.flags.And(^flagBlocked)
+	s.blocked.Add(-1)
+	return ok
 }
 
 // replicaCheck refuses client writes on a replica and every command with
@@ -247,8 +310,26 @@ func clientPause(c *Client, sub string) {
 		c.W.Error("ERR timeout is negative")
 		return
 	}
-	c.srv.PauseWrites(time.Duration(ms) * time.Millisecond)
+	d := time.Duration(ms) * time.Millisecond
+	if c.holdsShards() {
+		// run by EXEC (or with shards held): the barrier would wait for
+		// the shards this client holds, and every client after it for
+		// the barrier. The pause starts now without it; the rest of the
+		// transaction runs (its writes skip the pause check), as in
+		// Redis, whose pause starts at the end of the transaction
+		c.srv.repl.StartPause(d)
+	} else {
+		c.srv.PauseWrites(d)
+	}
 	c.W.OK()
+}
+
+// holdsShards reports whether the client holds shard locks now: it runs
+// inside EXEC or a script, or under its own command's locks. Nothing it
+// runs may then wait for every shard (a barrier), which would wait for
+// itself.
+func (c *Client) holdsShards() bool {
+	return c.InExec || c.InScript || c.AllLocked || len(c.Locked) > 0 || len(c.Cross) > 0
 }
 
 func replSpecs() []cmdSpec {

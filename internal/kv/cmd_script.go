@@ -588,6 +588,9 @@ func cmdEval(c *Client) {
 	s := c.srv
 	se := &s.script
 	name := c.Cmd.Name
+	if c.pauseScript() { // runs again after a write pause
+		return
+	}
 	keys, argv, ok := scriptKeys(c)
 	if !ok {
 		return
@@ -1327,10 +1330,12 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 			return refuse(msg)
 		}
 	}
+	// a read-only script refuses what may replicate too (PUBLISH,
+	// PFCOUNT), as Redis does: it runs during a write pause
+	if inv.ReadOnly && mayReplicate(cmd, args) {
+		return refuse("ERR Write commands are not allowed from read-only scripts.")
+	}
 	if cmd.Has(command.Write) {
-		if inv.ReadOnly {
-			return refuse("ERR Write commands are not allowed from read-only scripts.")
-		}
 		if s.repl.IsReplica() {
 			return refuse(errReadOnlyReplica)
 		}
@@ -1493,6 +1498,43 @@ func (r *scriptRunner) declared(k []byte) bool {
 // databases. If such a script SELECTs all the same (its data led it
 // there), that command fails inside the transaction and the script is
 // marked, so that the next EXEC of it locks every database.
+// scriptMayWrite reports whether EVAL, EVALSHA, FCALL or their _RO forms
+// with args may write, as Redis's evalGetCommandFlags and
+// fcallGetCommandFlags tell a write pause: a script that declares flags
+// may unless no-writes; one without flags, or not known (an EVALSHA of
+// an unknown digest, an unknown function), as its command: EVAL, EVALSHA
+// and FCALL may, their _RO forms not.
+func (s *Server) scriptMayWrite(name string, args [][]byte) bool {
+	ro := strings.HasSuffix(name, "_ro")
+	if len(args) < 2 {
+		return !ro
+	}
+	var flags script.Flags
+	se := &s.script
+	se.mu.Lock()
+	switch name {
+	case "eval", "eval_ro":
+		if sc := se.eng.Lookup(script.SHA1Hex(string(args[1]))); sc != nil {
+			flags = sc.Flags
+		} else {
+			flags = script.ShebangFlags(string(args[1]))
+		}
+	case "evalsha", "evalsha_ro":
+		if sc := se.eng.LookupSHA(args[1]); sc != nil {
+			flags = sc.Flags
+		}
+	default:
+		if fn := se.eng.Function(string(args[1])); fn != nil {
+			flags = fn.Flags | script.FlagShebang
+		}
+	}
+	se.mu.Unlock()
+	if flags&script.FlagShebang == 0 {
+		return !ro
+	}
+	return flags&script.FlagNoWrites == 0
+}
+
 func (s *Server) scriptMayReachDB(cmd *command.Command, args [][]byte) bool {
 	if len(args) < 2 {
 		return true

@@ -126,8 +126,8 @@ func cmdExec(c *Client) {
 		c.lockKeys()
 	}
 	if s.repl != nil && s.repl.Paused() && !c.master {
-		for _, cmd := range cmds {
-			if cmd.Mask&command.Write != 0 { // wait for the pause to end, then run again
+		for i, cmd := range cmds {
+			if s.pausedQueued(cmd, queued[i]) { // wait for the pause to end, then run again
 				c.AllLocked = false
 				c.unlock()
 				c.multi, c.queued = true, queued

@@ -41,7 +41,8 @@ func (s *Server) initDBs(n int) {
 func (s *Server) setDBHooks() {
 	for i, ks := range s.dbKS {
 		db := i
-		ks.SetExpireHook(func(key []byte) { s.expired(db, key) })
+		ks.SetExpireHook(func(key []byte) { s.keyExpired(db, key) })
+		ks.SetExpiryPause(s.expiryPaused)
 		ks.SetEvictHook(func(key []byte) { s.evictedNotify(db, key) })
 	}
 }

@@ -32,8 +32,7 @@ func (s *Server) activeExpireLoop() {
 			}
 			for i := 0; i < keyspace.NumShards && time.Now().Before(deadline); i++ {
 				for {
-					d := ks.ExpireSample(i, s.nowMs(), 20)
-					s.expiredKeys.Add(int64(d))
+					d := ks.ExpireSample(i, s.nowMs(), 20) // keyExpired counts them
 					if d <= 5 || !time.Now().Before(deadline) {
 						break
 					}
@@ -60,6 +59,19 @@ func (s *Server) ExpireNow() int {
 			}
 		}
 	}
-	s.expiredKeys.Add(int64(n))
 	return n
 }
+
+// keyExpired is the keyspace's hook for a key of database db it deleted
+// because it expired, on access or by the active expirer (its shard
+// locked): counted in INFO's expired_keys, as Redis counts both.
+func (s *Server) keyExpired(db int, key []byte) {
+	s.expiredKeys.Add(1)
+	s.expired(db, key)
+}
+
+// expiryPaused reports whether expiry is paused: while client writes are
+// (CLIENT PAUSE WRITE), Redis neither deletes an expired key a command
+// reads (it answers as if it were gone) nor runs its active expiry, so
+// the dataset stays as it is; the next access after the pause deletes it.
+func (s *Server) expiryPaused() bool { return s.repl != nil && s.repl.Paused() }

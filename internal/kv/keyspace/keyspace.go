@@ -41,9 +41,12 @@ type shard struct {
 	published int64    // the part of used the keyspace's total has
 	opened    []*Entry // entries opened since the shard was locked
 	// eviction (evict.go)
-	lastNow int64    // the time of the last lookup: new keys' access time
-	rng     uint64   // LFU's random increments
-	_       [48]byte // 640 bytes: shards on separate cache lines
+	lastNow int64  // the time of the last lookup: new keys' access time
+	rng     uint64 // LFU's random increments
+	// hidden: an expired key was left in place (hidden, not deleted: a
+	// replica, a write pause), so AddLocked may find one to replace
+	hidden bool
+	_      [47]byte // 640 bytes: shards on separate cache lines
 }
 
 // Keyspace is the set of keys of one database, sharded by hash slot.
@@ -55,7 +58,11 @@ type Keyspace struct {
 	// replicaMode: on a replica expired keys are hidden from reads but not
 	// deleted; the primary's DEL deletes them.
 	replicaMode atomic.Bool
-	used        atomic.Int64 // estimated bytes of keys and values (memory.go)
+	// expiryPaused, when set, reports whether expiry is paused (a write
+	// pause): expired keys are hidden, not deleted, as in replica mode;
+	// set once before serving
+	expiryPaused func() bool
+	used         atomic.Int64 // estimated bytes of keys and values (memory.go)
 	// expiresN counts the keys with an expiry of every shard, kept with
 	// each shard's expires map, so that ExpiresLen (the active expiry
 	// cycle asks it ten times a second for each database) locks nothing
@@ -113,6 +120,18 @@ func (ks *Keyspace) SetExpireHook(fn func(key []byte)) { ks.expireHook = fn }
 // keys from reads but leaves deleting them to its primary's DEL.
 func (ks *Keyspace) SetReplicaMode(on bool) { ks.replicaMode.Store(on) }
 
+// SetExpiryPause sets the function that tells whether expiry is paused:
+// while it is, lookups hide expired keys without deleting them and the
+// active expirer deletes none, as Redis keeps the dataset constant while
+// writes are paused. It must be set before the keyspace is shared.
+func (ks *Keyspace) SetExpiryPause(fn func() bool) { ks.expiryPaused = fn }
+
+// keepExpired reports whether expired keys stay in place now (replica
+// mode, paused expiry).
+func (ks *Keyspace) keepExpired() bool {
+	return ks.replicaMode.Load() || ks.expiryPaused != nil && ks.expiryPaused()
+}
+
 // LookupLocked returns the live entry of key, deleting it when it has
 // expired at now. It counts as an access for eviction (LRU, LFU), and the
 // caller may change the entry until it unlocks the shard.
@@ -169,7 +188,8 @@ func (ks *Keyspace) find(sh *shard, slot uint16, key []byte, now int64) *Entry {
 		return nil
 	}
 	if e.exp != 0 && e.exp <= now {
-		if ks.replicaMode.Load() {
+		if ks.keepExpired() {
+			sh.hidden = true
 			return nil
 		}
 		delete(m, string(key))
@@ -196,6 +216,16 @@ func (ks *Keyspace) AddLocked(key []byte, e *Entry) *Entry {
 		sh.slots[int(slot)/NumShards] = m
 	}
 	k := string(key)
+	if sh.hidden {
+		// an expired key left in place (hidden by a lookup) is replaced
+		if old := m[k]; old != nil {
+			delete(m, k)
+			ks.delExpire(sh, key)
+			sh.keys--
+			sh.drop(len(key), old)
+			ks.dropValue(old, false)
+		}
+	}
 	m[k] = e
 	sh.keys++
 	if e.exp != 0 {
@@ -386,9 +416,10 @@ func (ks *Keyspace) FlushShardLocked(i int) {
 // ExpireSample checks up to n keys with an expiry of shard i (map
 // iteration starts at a random place) and deletes those expired at now,
 // as Redis's active expiry cycle does. It returns how many it deleted; a
-// replica deletes none (it waits for the primary's DEL).
+// replica deletes none (it waits for the primary's DEL), nor does a
+// server whose expiry is paused.
 func (ks *Keyspace) ExpireSample(i int, now int64, n int) int {
-	if ks.replicaMode.Load() {
+	if ks.keepExpired() {
 		return 0
 	}
 	sh := &ks.shards[i]

@@ -324,8 +324,10 @@ func (r *State) Paused() bool {
 // PauseWrites makes client writes wait for d (or until UnpauseWrites) and
 // returns the stream offset once every write already executing has
 // committed: the writes acknowledged before the pause are all below it.
+// The caller must hold no shard: the barrier takes each in turn (a
+// command run by EXEC or a script calls StartPause instead).
 func (r *State) PauseWrites(d time.Duration) int64 {
-	r.pausedUntil.Store(time.Now().Add(d).UnixNano())
+	r.StartPause(d)
 	// barrier: a command checks the pause after locking its shards, so
 	// once every shard was free once, later writes see the pause
 	for _, ks := range r.cfg.DBs {
@@ -335,6 +337,15 @@ func (r *State) PauseWrites(d time.Duration) int64 {
 		}
 	}
 	return r.Offset()
+}
+
+// StartPause makes client writes wait for d (or until UnpauseWrites)
+// without the barrier of PauseWrites: for a caller that holds shards (a
+// CLIENT PAUSE run by EXEC or a script, which would wait for itself).
+// The writes that hold shards now commit after it, as the rest of the
+// transaction does in Redis, whose pause starts at the end of EXEC.
+func (r *State) StartPause(d time.Duration) {
+	r.pausedUntil.Store(time.Now().Add(d).UnixNano())
 }
 
 // UnpauseWrites ends a pause.

@@ -390,6 +390,18 @@ func (e *Engine) Flush() {
 // NumScripts is the number of cached scripts.
 func (e *Engine) NumScripts() int { return len(e.scripts) }
 
+// ShebangFlags returns the flags an EVAL script declares on its shebang
+// line (with FlagShebang), 0 for a script without one or with a bad one:
+// what the server knows of a script before it loads it (Redis's
+// evalGetCommandFlags, for a write pause).
+func ShebangFlags(body string) Flags {
+	f, _, err := parseShebang(body)
+	if err != nil {
+		return 0
+	}
+	return f
+}
+
 // parseShebang reads "#!lua flags=a,b" on the first line of an EVAL
 // script; the line is replaced by an empty one so line numbers stay.
 func parseShebang(body string) (Flags, string, error) {
