@@ -845,8 +845,8 @@ func adminSpecs() []cmdSpec {
 		{"slowlog", -2, "admin loading stale", 0, 0, 0, srv, cmdSlowlog, nil},
 		{"latency", -2, "admin noscript loading stale", 0, 0, 0, srv, cmdLatency, nil},
 		{"monitor", 1, "admin noscript loading stale", 0, 0, 0, srv, cmdMonitor, nil},
-		{"memory", -2, "readonly", 0, 0, 0, srv, cmdMemory, memoryKeys},
-		{"debug", -2, "admin noscript loading stale protected", 0, 0, 0, srv, cmdDebug, nil},
+		{"memory", -2, "readonly execall", 0, 0, 0, srv, cmdMemory, memoryKeys},
+		{"debug", -2, "admin noscript loading stale protected execall", 0, 0, 0, srv, cmdDebug, nil},
 		{"module", -2, "admin noscript protected", 0, 0, 0, srv, cmdModule, nil},
 	}
 }

@@ -1330,6 +1330,14 @@ func (sc *scriptCaller) Call(inv *script.Invocation, args [][]byte) []byte {
 			return refuse(msg)
 		}
 	}
+	// a command that locks shards itself (INFO, MEMORY STATS:
+	// command.ExecAll) would wait for those the script holds: it runs
+	// holding every shard of every database, with AllLocked
+	if cmd.Has(command.ExecAll) && !sc.r.alldb && (len(fake.DBs) > 1 || !sc.r.all) {
+		if msg := sc.holdAllDBs(); msg != "" {
+			return refuse(msg)
+		}
+	}
 	// a read-only script refuses what may replicate too (PUBLISH,
 	// PFCOUNT), as Redis does: it runs during a write pause
 	if inv.ReadOnly && mayReplicate(cmd, args) {

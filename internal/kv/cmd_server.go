@@ -255,7 +255,25 @@ func cmdSave(c *Client) {
 		c.W.Error(command.ErrSyntax)
 		return
 	}
-	done, err := s.aof.StartRewrite()
+	var done <-chan error
+	var err error
+	if c.AllLocked && c.Cmd.Name != "save" {
+		// inside EXEC, which holds every shard the rewrite's start takes:
+		// it starts once EXEC released them, and replies at once as
+		// Redis's, whose child starts at once
+		if msg := s.onlyRewrite(); msg != "" {
+			err = aof.ErrRewriteRunning
+		} else {
+			name := strings.ToUpper(c.Cmd.Name)
+			go func() {
+				if _, err := s.aof.StartRewrite(); err != nil {
+					s.logger.Printf("%s inside MULTI, after EXEC: %v", name, err)
+				}
+			}()
+		}
+	} else {
+		done, err = s.aof.StartRewrite()
+	}
 	if err != nil {
 		switch {
 		case c.Cmd.Name == "bgrewriteaof" && errors.Is(err, aof.ErrRewriteRunning):
@@ -379,7 +397,7 @@ func cmdInfo(c *Client) {
 	} else {
 		section("Cluster", func() []string { return []string{"cluster_enabled:0"} })
 	}
-	section("Keyspace", s.keyspaceInfo)
+	section("Keyspace", func() []string { return s.keyspaceInfo(c.AllLocked) })
 	c.W.Verbatim(b.String())
 }
 
@@ -439,13 +457,13 @@ func serverSpecs() []cmdSpec {
 		{"quit", -1, "noscript loading stale fast no-auth allow-busy noqueue", 0, 0, 0, con, cmdQuit, nil},
 		{"reset", 1, "noscript loading stale fast no-auth allow-busy noqueue", 0, 0, 0, con, cmdReset, nil},
 		{"client", -2, "noscript loading stale", 0, 0, 0, con, cmdClient, nil},
-		{"info", -1, "loading stale", 0, 0, 0, srv, cmdInfo, nil},
+		{"info", -1, "loading stale execall", 0, 0, 0, srv, cmdInfo, nil},
 		{"config", -2, "admin noscript loading stale", 0, 0, 0, srv, cmdConfig, nil},
 		{"command", -1, "loading stale", 0, 0, 0, srv, cmdCommand, nil},
 		{"time", 1, "loading stale fast", 0, 0, 0, srv, cmdTime, nil},
 		{"save", 1, "admin noscript no-async-loading no-multi", 0, 0, 0, srv, cmdSave, nil},
-		{"bgsave", -1, "admin noscript no-async-loading", 0, 0, 0, srv, cmdSave, nil},
-		{"bgrewriteaof", 1, "admin noscript no-async-loading", 0, 0, 0, srv, cmdSave, nil},
+		{"bgsave", -1, "admin noscript no-async-loading execall", 0, 0, 0, srv, cmdSave, nil},
+		{"bgrewriteaof", 1, "admin noscript no-async-loading execall", 0, 0, 0, srv, cmdSave, nil},
 		{"lastsave", 1, "loading stale fast", 0, 0, 0, srv, cmdLastSave, nil},
 		{"shutdown", -1, "admin noscript loading stale no-multi allow-busy", 0, 0, 0, srv, cmdShutdown, nil},
 	}

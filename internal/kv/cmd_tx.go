@@ -97,7 +97,7 @@ func cmdExec(c *Client) {
 		c.W.Error("EXECABORT Transaction discarded because of: " + msg)
 		return
 	}
-	all := false
+	all, everything := false, false
 	var keys [][]byte
 	cmds := make([]*command.Command, len(queued))
 	for i, args := range queued {
@@ -106,6 +106,9 @@ func cmdExec(c *Client) {
 		if cmd.Mask&command.AllShards != 0 {
 			all = true
 		}
+		if cmd.Mask&command.ExecAll != 0 {
+			everything = true
+		}
 		keys = cmd.GetKeys(args, keys)
 	}
 	for _, w := range c.watched {
@@ -113,9 +116,12 @@ func cmdExec(c *Client) {
 	}
 	startDB := c.DB
 	switch {
-	case c.execCrossDB(cmds, queued):
-		// SELECT inside, a command reaching another database, or WATCHes
-		// in another database: every shard of every database
+	case everything || c.execCrossDB(cmds, queued):
+		// SELECT inside, a command reaching another database, WATCHes in
+		// another database, or a command that locks shards itself (INFO,
+		// DEBUG DIGEST, BGSAVE ...: command.ExecAll), which would wait
+		// for the shards EXEC holds: every shard of every database, so
+		// that it runs with c.AllLocked and takes none
 		c.lockEverything()
 		c.AllLocked = true
 	case all:

@@ -96,14 +96,31 @@ func (s *Server) evictOne(now int64) bool {
 }
 
 // keyspaceInfo is INFO's keyspace section: a line per non-empty database.
-func (s *Server) keyspaceInfo() []string {
+// held: the caller holds every shard of every database (INFO inside EXEC
+// or a script, command.ExecAll).
+func (s *Server) keyspaceInfo(held bool) []string {
 	var out []string
 	for i, ks := range s.dbKS {
-		if keys := ks.Len(); keys > 0 {
+		keys := 0
+		if held {
+			keys = ks.LenLocked()
+		} else {
+			keys = ks.Len()
+		}
+		if keys > 0 {
 			out = append(out, fmt.Sprintf("db%d:keys=%d,expires=%d,avg_ttl=0", i, keys, ks.ExpiresLen()))
 		}
 	}
 	return out
+}
+
+// keysLen is ks.Len for c, without locking when c holds every shard of
+// every database (EXEC or a script running a command.ExecAll command).
+func (c *Client) keysLen(ks *keyspace.Keyspace) int {
+	if c.AllLocked {
+		return ks.LenLocked()
+	}
+	return ks.Len()
 }
 
 // selectDB makes database n the client's; false when out of range.

@@ -56,7 +56,7 @@ func cmdMemory(c *Client) {
 		used := s.datasetMemory()
 		keys := 0
 		for _, ks := range s.dbKS {
-			keys += ks.Len()
+			keys += c.keysLen(ks)
 		}
 		perKey := int64(0)
 		if keys > 0 {
@@ -84,7 +84,7 @@ func cmdMemory(c *Client) {
 		c.W.BulkString("overhead.hashtable.expires")
 		c.W.Int(int64(s.ks.ExpiresLen()) * 48)
 	case "doctor":
-		if s.ks.Len() == 0 {
+		if c.keysLen(s.ks) == 0 {
 			c.W.Verbatim("Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n")
 			return
 		}
@@ -196,11 +196,11 @@ func cmdDebug(c *Client) {
 	case "listpack", "quicklist-info", "stringmatch-len":
 		c.W.Simple("OK")
 	case "digest":
-		c.W.BulkString(s.digest())
+		c.W.BulkString(s.digest(c.AllLocked))
 	case "digest-value":
 		c.W.Array(len(c.Args) - 2)
 		for _, k := range c.Args[2:] {
-			c.W.BulkString(s.digestKey(c.KS, k))
+			c.W.BulkString(s.digestKey(c.KS, k, c.AllLocked))
 		}
 	case "populate":
 		debugPopulate(c)
@@ -298,7 +298,7 @@ func debugReload(c *Client) {
 	}
 	// every library and key of the snapshot is held when it was just
 	// written, or it may be; Redis crashes on a duplicate key
-	if !flush && !merge && s.holdsData() {
+	if !flush && !merge && s.holdsData(c.AllLocked) {
 		s.logger.Printf("DEBUG RELOAD NOFLUSH without MERGE: libraries or keys are held already")
 		c.W.Error(errReloadLoad)
 		return
@@ -321,32 +321,73 @@ func debugReload(c *Client) {
 		c.W.OK()
 		return
 	}
+	if c.AllLocked {
+		// inside EXEC: the rewrite takes every shard, which EXEC holds.
+		// Redis saves and loads back at once; here the save and the load
+		// run once EXEC has released its shards (they give back the
+		// keys EXEC left), and RELOAD answers OK now. A failure is logged
+		if msg := s.onlyRewrite(); msg != "" {
+			c.W.Error("ERR Error trying to save the DB: " + msg)
+			return
+		}
+		go func() {
+			if msg := newClient(s, nil).saveReload(); msg != "" {
+				s.logger.Printf("DEBUG RELOAD inside MULTI, after EXEC: %s", msg)
+			}
+		}()
+		c.W.OK()
+		return
+	}
+	if msg := c.saveReload(); msg != "" {
+		c.W.Error(msg)
+		return
+	}
+	c.W.OK()
+}
+
+// saveReload writes a snapshot and loads it back (a saving DEBUG RELOAD);
+// it returns the error to reply, "" for OK. c holds no shard.
+func (c *Client) saveReload() string {
+	s := c.srv
 	for try := 1; ; try++ {
 		done, err := s.aof.StartRewrite()
 		if err == nil {
 			err = <-done
 		}
 		if err != nil {
-			c.W.Error("ERR Error trying to save the DB: " + err.Error())
-			return
+			return "ERR Error trying to save the DB: " + err.Error()
 		}
 		switch loaded, err := c.reloadSaved(); {
 		case loaded:
 			s.logger.Printf("DB saved and reloaded by DEBUG RELOAD")
-			c.W.OK()
-			return
+			return ""
 		case err != nil:
 			s.logger.Printf("DEBUG RELOAD: %v", err)
-			c.W.Error(errReloadLoad)
-			return
+			return errReloadLoad
 		case try == reloadTries:
 			// written to all the time: the snapshot is written, the
 			// keyspace kept as it is
 			s.logger.Printf("DEBUG RELOAD: changes after each of %d snapshots: the keys are kept as they are", try)
-			c.W.OK()
-			return
+			return ""
 		}
 	}
+}
+
+// onlyRewrite is the error of a rewrite that cannot start because another
+// one runs ("" when none runs), for a command that starts its rewrite
+// after EXEC released its shards and replies at once (BGSAVE inside
+// MULTI). It reads the log's INFO line: another rewrite may still begin
+// between the check and the start, which then fails and is logged.
+func (s *Server) onlyRewrite() string {
+	if s.aof == nil {
+		return ""
+	}
+	for _, l := range s.aof.Info() {
+		if l == "aof_rewrite_in_progress:1" {
+			return aof.ErrRewriteRunning.Error()
+		}
+	}
+	return ""
 }
 
 // reloadTries is how many snapshots a saving DEBUG RELOAD writes to find
@@ -381,13 +422,14 @@ func (c *Client) reloadSaved() (loaded bool, err error) {
 	return true, nil
 }
 
-// holdsData tells whether a function library or a key is held.
-func (s *Server) holdsData() bool {
+// holdsData tells whether a function library or a key is held; held: the
+// caller holds every shard of every database.
+func (s *Server) holdsData(held bool) bool {
 	if s.script.libCount.Load() > 0 {
 		return true
 	}
 	for _, ks := range s.dbKS {
-		if ks.Len() > 0 {
+		if held && ks.LenLocked() > 0 || !held && ks.Len() > 0 {
 			return true
 		}
 	}
@@ -413,11 +455,14 @@ func debugSubcommandError(c *Client) {
 // reloadData loads the data directory's snapshot and log again with every
 // shard of every database held, first dropping every key and function
 // library when flush (DEBUG LOADAOF, DEBUG RELOAD NOSAVE); it returns the
-// commands of the log applied.
+// commands of the log applied. Inside EXEC (c.AllLocked: it holds every
+// shard of every database for DEBUG) it runs with EXEC's locks.
 func (c *Client) reloadData(flush bool) (int, error) {
 	s := c.srv
-	c.lockEverything()
-	defer c.unlock()
+	if !c.AllLocked {
+		c.lockEverything()
+		defer c.unlock()
+	}
 	c.Now = s.nowMs()
 	return s.aof.Reload(func() {
 		if flush {
@@ -522,7 +567,12 @@ func debugProtocol(c *Client) {
 // withKey runs fn with the shard of key locked, on key's entry even when
 // its expiry has passed (Redis's DEBUG OBJECT reads the table with
 // dictFind, so a key active expiry has not taken yet is still shown).
+// Inside EXEC (c.AllLocked) the shard is held already.
 func (c *Client) withKey(key []byte, fn func(e *keyspace.Entry)) {
+	if c.AllLocked {
+		fn(c.KS.RawLocked(key))
+		return
+	}
 	keys := c.Keys
 	c.Keys = append(c.Keys[:0], key)
 	c.Now = c.srv.nowMs()
@@ -588,13 +638,16 @@ func digestOf(key []byte, e *keyspace.Entry) [20]byte {
 }
 
 // digest is DEBUG DIGEST: the XOR of every key's digest, 40 zeros for an
-// empty keyspace, as Redis.
-func (s *Server) digest() string {
+// empty keyspace, as Redis. held: the caller holds every shard of every
+// database (EXEC).
+func (s *Server) digest(held bool) string {
 	var acc [20]byte
 	any := false
 	for db, ks := range s.dbKS {
 		for i := 0; i < keyspace.NumShards; i++ {
-			ks.LockShard(i)
+			if !held {
+				ks.LockShard(i)
+			}
 			ks.ForEachInShardLocked(i, func(key string, e *keyspace.Entry) {
 				any = true
 				k := []byte(key)
@@ -606,7 +659,9 @@ func (s *Server) digest() string {
 					acc[j] ^= d[j]
 				}
 			})
-			ks.UnlockShard(i)
+			if !held {
+				ks.UnlockShard(i)
+			}
 		}
 	}
 	if !any {
@@ -615,15 +670,17 @@ func (s *Server) digest() string {
 	return hex.EncodeToString(acc[:])
 }
 
-func (s *Server) digestKey(ks *keyspace.Keyspace, key []byte) string {
+func (s *Server) digestKey(ks *keyspace.Keyspace, key []byte, held bool) string {
 	out := strings.Repeat("0", 40)
 	sh := keyspace.ShardOf(key)
-	ks.LockShard(sh)
+	if !held {
+		ks.LockShard(sh)
+		defer ks.UnlockShard(sh)
+	}
 	if e := ks.PeekLocked(key, s.nowMs()); e != nil {
 		d := digestOf(key, e)
 		out = hex.EncodeToString(d[:])
 	}
-	ks.UnlockShard(sh)
 	return out
 }
 
@@ -661,7 +718,7 @@ func debugPopulate(c *Client) {
 			val = v
 		}
 		c.Args = [][]byte{[]byte("set"), key, val, []byte("nx")}
-		c.srv.call(c, set, true)
+		c.srv.call(c, set, !c.AllLocked) // inside EXEC it holds every shard
 		c.W.B = c.W.B[:mark]
 	}
 	c.Args = saved

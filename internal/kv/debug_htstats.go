@@ -107,8 +107,12 @@ func debugHTStats(c *Client) {
 		return
 	}
 	ks := s.dbKS[id]
-	c.W.Verbatim("[Dictionary HT]\n" + chains(keyspace.NumSlots, ks.SlotLens()).String() +
-		"[Expires HT]\n" + chains(keyspace.NumShards, ks.ExpireLens()).String())
+	slots, expires := ks.SlotLens, ks.ExpireLens
+	if c.AllLocked { // inside EXEC, which holds every shard
+		slots, expires = ks.SlotLensLocked, ks.ExpireLensLocked
+	}
+	c.W.Verbatim("[Dictionary HT]\n" + chains(keyspace.NumSlots, slots()).String() +
+		"[Expires HT]\n" + chains(keyspace.NumShards, expires()).String())
 }
 
 // debugHTStatsKey is DEBUG HTSTATS-KEY <key>.

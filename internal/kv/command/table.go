@@ -45,6 +45,7 @@ const (
 	CrossDB                       // may reach another database: MOVE, COPY ... DB, SWAPDB, FLUSHALL (internal "crossdb", see Ctx.CrossShards)
 	Stale                         // runs on a replica whose link is down with replica-serve-stale-data no ("stale")
 	Protected                     // refused by its enable-*-command setting before auth: DEBUG, MODULE (internal "protected", as Redis's CMD_PROTECTED)
+	ExecAll                       // locks shards itself (INFO, DEBUG, MEMORY, BGSAVE ...): EXEC and scripts hold every shard of every database for it, and it uses the Locked variants when AllLocked (internal "execall")
 )
 
 // Command describes one command: its name, arity (negative: at least -Arity
@@ -234,6 +235,9 @@ func (t *Table) Register(specs ...Spec) {
 				continue
 			case "crossdb":
 				cmd.Mask |= CrossDB
+				continue
+			case "execall":
+				cmd.Mask |= ExecAll
 				continue
 			case "lockall": // it spans the keyspace: EXEC locks every shard too
 				cmd.Mask |= LockAll | AllShards
