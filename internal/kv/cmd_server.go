@@ -259,17 +259,17 @@ func cmdSave(c *Client) {
 	var err error
 	if c.AllLocked && c.Cmd.Name != "save" {
 		// inside EXEC, which holds every shard the rewrite's start takes:
-		// it starts once EXEC released them, and replies at once as
-		// Redis's, whose child starts at once
+		// it starts once EXEC released them, before EXEC's reply; the
+		// command replies as Redis's, whose child starts at once
 		if msg := s.onlyRewrite(); msg != "" {
 			err = aof.ErrRewriteRunning
 		} else {
 			name := strings.ToUpper(c.Cmd.Name)
-			go func() {
+			c.afterExec(func() {
 				if _, err := s.aof.StartRewrite(); err != nil {
 					s.logger.Printf("%s inside MULTI, after EXEC: %v", name, err)
 				}
-			}()
+			})
 		}
 	} else {
 		done, err = s.aof.StartRewrite()
@@ -458,7 +458,7 @@ func serverSpecs() []cmdSpec {
 		{"reset", 1, "noscript loading stale fast no-auth allow-busy noqueue", 0, 0, 0, con, cmdReset, nil},
 		{"client", -2, "noscript loading stale", 0, 0, 0, con, cmdClient, nil},
 		{"info", -1, "loading stale execall", 0, 0, 0, srv, cmdInfo, nil},
-		{"config", -2, "admin noscript loading stale", 0, 0, 0, srv, cmdConfig, nil},
+		{"config", -2, "admin noscript loading stale execall", 0, 0, 0, srv, cmdConfig, nil},
 		{"command", -1, "loading stale", 0, 0, 0, srv, cmdCommand, nil},
 		{"time", 1, "loading stale fast", 0, 0, 0, srv, cmdTime, nil},
 		{"save", 1, "admin noscript no-async-loading no-multi", 0, 0, 0, srv, cmdSave, nil},

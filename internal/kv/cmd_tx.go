@@ -2,6 +2,7 @@ package kv
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/gantry-project/gantry/internal/kv/command"
 	"github.com/gantry-project/gantry/internal/kv/keyspace"
@@ -240,6 +241,35 @@ func cmdExec(c *Client) {
 	c.AllLocked = false
 	c.unlock()
 	c.unwatchAll()
+	if everything {
+		c.runAfterExec()
+	}
+}
+
+// execAfter holds, by client, what the commands of its running EXEC left
+// to do once EXEC has released its shards: a rewrite (BGSAVE,
+// BGREWRITEAOF, DEBUG RELOAD, CONFIG SET appendonly yes) takes every
+// shard, which EXEC holds for them (command.ExecAll). Only such an EXEC
+// looks here: the other transactions pay nothing.
+var execAfter sync.Map // *Client -> *[]func()
+
+// afterExec runs fn once the client's EXEC has released its shards, before
+// EXEC's reply is sent.
+func (c *Client) afterExec(fn func()) {
+	v, _ := execAfter.LoadOrStore(c, new([]func()))
+	fns := v.(*[]func())
+	*fns = append(*fns, fn)
+}
+
+// runAfterExec runs what afterExec left, in order.
+func (c *Client) runAfterExec() {
+	v, ok := execAfter.LoadAndDelete(c)
+	if !ok {
+		return
+	}
+	for _, fn := range *v.(*[]func()) {
+		fn()
+	}
 }
 
 // endExec takes the client out of MULTI for CLIENT LIST once EXEC

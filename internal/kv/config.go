@@ -306,6 +306,24 @@ func configGet(c *Client) {
 // configSet sets every pair or none, as Redis: names are checked first
 // (unknown, immutable, given twice), then values are applied in order and
 // the ones applied are set back if a later one is refused.
+// appendOnlyInExec is CONFIG SET appendonly inside EXEC, which holds every
+// shard (command.ExecAll): turning the log on starts a rewrite, which takes
+// every shard; it is turned on once EXEC released them, before its reply.
+// A failure then is logged.
+func (c *Client) appendOnlyInExec(set func(*Server, string) string) func(*Server, string) string {
+	return func(s *Server, val string) string {
+		if val != "yes" || s.aof == nil || s.aof.Enabled() {
+			return set(s, val)
+		}
+		c.afterExec(func() {
+			if err := s.aof.SetEnabled(true); err != nil {
+				s.logger.Printf("CONFIG SET appendonly yes inside MULTI, after EXEC: %v", err)
+			}
+		})
+		return ""
+	}
+}
+
 func configSet(c *Client) {
 	s := c.srv
 	if len(c.Args)%2 != 0 { // the command table checked there is a pair
@@ -339,7 +357,11 @@ func configSet(c *Client) {
 		name := string(command.LowerInto(nil, c.Args[i]))
 		p := s.config[name]
 		old := p.get(s)
-		if msg := p.set(s, string(c.Args[i+1])); msg != "" {
+		set := p.set
+		if name == "appendonly" && c.AllLocked {
+			set = c.appendOnlyInExec(p.set)
+		}
+		if msg := set(s, string(c.Args[i+1])); msg != "" {
 			for j := len(done) - 1; j >= 0; j-- {
 				_ = done[j].p.set(s, done[j].old) // a value it held is valid
 			}

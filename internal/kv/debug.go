@@ -324,17 +324,18 @@ func debugReload(c *Client) {
 	if c.AllLocked {
 		// inside EXEC: the rewrite takes every shard, which EXEC holds.
 		// Redis saves and loads back at once; here the save and the load
-		// run once EXEC has released its shards (they give back the
-		// keys EXEC left), and RELOAD answers OK now. A failure is logged
+		// run once EXEC has released its shards, before its reply (they
+		// give back the keys EXEC left), and RELOAD answers OK. A failure
+		// is logged
 		if msg := s.onlyRewrite(); msg != "" {
 			c.W.Error("ERR Error trying to save the DB: " + msg)
 			return
 		}
-		go func() {
+		c.afterExec(func() {
 			if msg := newClient(s, nil).saveReload(); msg != "" {
 				s.logger.Printf("DEBUG RELOAD inside MULTI, after EXEC: %s", msg)
 			}
-		}()
+		})
 		c.W.OK()
 		return
 	}
@@ -376,8 +377,8 @@ func (c *Client) saveReload() string {
 // onlyRewrite is the error of a rewrite that cannot start because another
 // one runs ("" when none runs), for a command that starts its rewrite
 // after EXEC released its shards and replies at once (BGSAVE inside
-// MULTI). It reads the log's INFO line: another rewrite may still begin
-// between the check and the start, which then fails and is logged.
+// MULTI). It reads the log's INFO line: a rewrite that begins between the
+// check and the start makes it fail, which is logged.
 func (s *Server) onlyRewrite() string {
 	if s.aof == nil {
 		return ""
