@@ -60,12 +60,18 @@ func selfLockServer(t *testing.T, loops int) (*Server, string) {
 // false: the peer hung (the deadline passed).
 func selfLockCase(t *testing.T, addr string, cmd []string) bool {
 	t.Helper()
+	var conns []net.Conn
+	defer func() { // the sweep's cases would run out of descriptors
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
 	dial := func() (net.Conn, *bufio.Reader) {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { nc.Close() })
+		conns = append(conns, nc)
 		if err := nc.SetDeadline(time.Now().Add(selfLockDeadline)); err != nil {
 			t.Fatal(err)
 		}
