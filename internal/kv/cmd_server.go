@@ -259,8 +259,8 @@ func cmdSave(c *Client) {
 	var err error
 	if c.AllLocked && c.Cmd.Name != "save" {
 		// inside EXEC, which holds every shard the rewrite's start takes:
-		// it starts once EXEC released them, before EXEC's reply; the
-		// command replies as Redis's, whose child starts at once
+		// as Redis's (server.in_exec), it is scheduled, here to start
+		// once EXEC released them, before EXEC's reply
 		if msg := s.onlyRewrite(); msg != "" {
 			err = aof.ErrRewriteRunning
 		} else {
@@ -270,6 +270,12 @@ func cmdSave(c *Client) {
 					s.logger.Printf("%s inside MULTI, after EXEC: %v", name, err)
 				}
 			})
+			if name == "BGSAVE" {
+				c.W.Simple("Background saving scheduled")
+			} else {
+				c.W.Simple("Background append only file rewriting scheduled")
+			}
+			return
 		}
 	} else {
 		done, err = s.aof.StartRewrite()

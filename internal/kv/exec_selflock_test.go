@@ -206,3 +206,73 @@ func simpleArgs(name string, arity int, sub string) []string {
 	}
 	return args
 }
+
+// TestScriptSelfLockingCommands: a script holds the shards of its keys; a
+// command that locks shards itself, called from it, must not wait for
+// them (the script and every client of its keys hung). The script takes
+// every shard of every database for it.
+func TestScriptSelfLockingCommands(t *testing.T) {
+	cases := [][]string{{"info"}, {"info", "keyspace"}, {"memory", "stats"}, {"memory", "doctor"}}
+	for _, loops := range loopModes {
+		for _, cmd := range cases {
+			t.Run(loops.name+"/"+strings.Join(cmd, " "), func(t *testing.T) {
+				_, addr := selfLockServer(t, loops.n)
+				call := "redis.call('" + strings.Join(cmd, "','") + "') return 'ok'"
+				x := dialSelfLock(t, addr)
+				x.send(t, "SET", "a", "b")
+				x.send(t, "EVAL", call, "1", "a")
+				if v := x.read(t); v != "+OK\r\n" {
+					t.Fatalf("SET: %q", v)
+				}
+				if v := x.read(t); v != "$2\r\nok\r\n" {
+					t.Errorf("EVAL %q: %q", call, v)
+				}
+				y := dialSelfLock(t, addr)
+				y.send(t, "GET", "a")
+				if v := y.read(t); v != "$1\r\nb\r\n" {
+					t.Errorf("GET a after EVAL %q: %q", call, v)
+				}
+			})
+		}
+	}
+}
+
+type selfLockConn struct {
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func dialSelfLock(t *testing.T, addr string) *selfLockConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	if err := nc.SetDeadline(time.Now().Add(selfLockDeadline)); err != nil {
+		t.Fatal(err)
+	}
+	return &selfLockConn{nc: nc, br: bufio.NewReader(nc)}
+}
+
+func (x *selfLockConn) send(t *testing.T, args ...string) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := x.nc.Write([]byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// read reads a reply; a timeout fails the test: the peer hangs.
+func (x *selfLockConn) read(t *testing.T) string {
+	t.Helper()
+	v, err := readRESP(x.br)
+	if err != nil {
+		t.Fatalf("no reply (got %q): %v: the peer hangs", v, err)
+	}
+	return v
+}
