@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -94,7 +95,7 @@ func selfLockCase(t *testing.T, addr string, cmd []string) bool {
 		v, err := readRESP(xr)
 		got = append(got, v)
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 				t.Errorf("%q inside MULTI: no reply from EXEC (got %q): the peer hangs", cmd, got)
 				return false
 			}
