@@ -147,6 +147,13 @@ func TestExecSelfLockingCommands(t *testing.T) {
 		for _, cmd := range cases {
 			t.Run(loops.name+"/"+strings.Join(cmd, " "), func(t *testing.T) {
 				_, addr := selfLockServer(t, loops.n)
+				if cmd[0] == "CONFIG" { // the log is on with a data directory: off, so that SET turns it on
+					x := dialSelfLock(t, addr)
+					x.send(t, "CONFIG", "SET", "appendonly", "no")
+					if v := x.read(t); v != "+OK\r\n" {
+						t.Fatalf("CONFIG SET appendonly no: %q", v)
+					}
+				}
 				selfLockCase(t, addr, cmd)
 			})
 		}
