@@ -703,6 +703,13 @@ func cmdMonitor(c *Client) {
 		c.W.Error("ERR MONITOR not allowed in a transaction")
 		return
 	}
+	if c.InExec {
+		// Redis's reply to a client that expects a reply per command
+		// (CLIENT_DENY_BLOCKING): it would serve the stream holding the
+		// shards EXEC holds
+		c.W.Error("ERR MONITOR isn't allowed for DENY BLOCKING client")
+		return
+	}
 	if c.inLoop {
 		c.detach = true
 		return

@@ -57,7 +57,8 @@ func selfLockServer(t *testing.T, loops int) (*Server, string) {
 }
 
 // selfLockCase sends MULTI; SET a b; cmd; EXEC on a new connection, reads
-// the four replies and checks that another connection still gets PONG.
+// the four replies and checks that another connection still gets PONG and
+// a reply to GET a (a command that holds EXEC's shards hangs it).
 // false: the peer hung (the deadline passed).
 func selfLockCase(t *testing.T, addr string, cmd []string) bool {
 	t.Helper()
@@ -106,11 +107,15 @@ func selfLockCase(t *testing.T, addr string, cmd []string) bool {
 		t.Errorf("%q inside MULTI: EXEC replied %q", cmd, got[3])
 	}
 	p, pr := dial()
-	if _, err := p.Write([]byte(req("PING"))); err != nil {
+	if _, err := p.Write([]byte(req("PING") + req("GET", "a"))); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := readRESP(pr); err != nil || v != "+PONG\r\n" {
 		t.Errorf("after %q inside MULTI, PING from another client: %q, %v: the peer hangs", cmd, v, err)
+		return false
+	}
+	if v, err := readRESP(pr); err != nil {
+		t.Errorf("after %q inside MULTI, GET a from another client: %q, %v: the peer hangs", cmd, v, err)
 		return false
 	}
 	return true
@@ -142,6 +147,7 @@ func TestExecSelfLockingCommands(t *testing.T) {
 		{"BGREWRITEAOF"},
 		{"CONFIG", "SET", "appendonly", "yes"},
 		{"CLIENT", "PAUSE", "0", "WRITE"},
+		{"MONITOR"},
 	}
 	for _, loops := range loopModes {
 		for _, cmd := range cases {
