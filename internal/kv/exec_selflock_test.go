@@ -19,41 +19,17 @@ import (
 // takes, not a measure of speed.
 const selfLockDeadline = 20 * time.Second
 
-// selfLockServer serves a peer with a data directory and DEBUG enabled. A
-// peer that hung is not waited for when the test ends (its event loop or
-// connection goroutine is stuck on a shard): the test has failed already.
+// selfLockServer serves a peer with a data directory and DEBUG enabled
+// (startServer, which does not wait for a peer that hung once the test
+// failed).
 func selfLockServer(t *testing.T, loops int) (*Server, string) {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.Clock = newFakeClock()
-	cfg.Logger = testLogger(t)
-	cfg.ActiveExpireHz = 0
-	cfg.BaseMemory = 0
-	cfg.EventLoops = loops
-	cfg.DataDir = t.TempDir()
-	cfg.EnableDebugCommand = "yes"
-	srv, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		srv.Serve(ln)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		if t.Failed() {
-			ln.Close()
-			return
-		}
-		srv.Close()
-		<-done
+	e := startServer(t, func(c *Config) {
+		c.EventLoops = loops
+		c.DataDir = t.TempDir()
+		c.EnableDebugCommand = "yes"
 	})
-	return srv, ln.Addr().String()
+	return e.srv, e.addr
 }
 
 // selfLockCase sends MULTI; SET a b; cmd; EXEC on a new connection, reads
