@@ -166,7 +166,7 @@ func cmdDebug(c *Client) {
 		c.W.OK()
 	case "set-disable-deny-scripts":
 		// Redis reads it with atoi: anything not a number is 0
-		s.script.denyOff.Store(cAtoi(c.Args[2]) != 0)
+		s.script.denyOff.Store(cAtoiInt(c.Args[2]) != 0)
 		c.W.OK()
 	case "quicklist-packed-threshold":
 		n, err := parseMemory(string(c.Args[2]))
@@ -244,26 +244,6 @@ var debugSelfLocking = map[string]bool{
 	"htstats": true, "htstats-key": true,
 }
 
-// cAtoi is C's atoi: an optional sign and the digits that follow, 0 without.
-func cAtoi(b []byte) int64 {
-	i := 0
-	for i < len(b) && (b[i] == ' ' || b[i] >= '\t' && b[i] <= '\r') {
-		i++
-	}
-	neg := false
-	if i < len(b) && (b[i] == '-' || b[i] == '+') {
-		neg = b[i] == '-'
-		i++
-	}
-	var n int64
-	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-		n = n*10 + int64(b[i]-'0')
-	}
-	if neg {
-		return -n
-	}
-	return n
-}
 
 const errReloadLoad = "ERR Error trying to load the RDB dump, check server logs."
 

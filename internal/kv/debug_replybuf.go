@@ -24,7 +24,7 @@ func debugReplyBuffer(c *Client) {
 			rb.peakResetMs.Store(n)
 		}
 	case "resizing":
-		rb.resizeOff.Store(int32(cAtoi(c.Args[3])) == 0) // C's atoi is an int
+		rb.resizeOff.Store(cAtoiInt(c.Args[3]) == 0)
 	default:
 		debugSubcommandError(c)
 		return

@@ -157,8 +157,8 @@ func genericGetKeys(args [][]byte, store, numIdx int) []int {
 	return pos
 }
 
-// cAtoiInt is glibc's atoi: strtol (saturating at the 64-bit bounds) cast
-// to a 32-bit int.
+// cAtoiInt is glibc's atoi (DEBUG's arguments, numkeys in getkeys):
+// strtol (saturating at the 64-bit bounds) cast to a 32-bit int.
 func cAtoiInt(b []byte) int {
 	i := 0
 	for i < len(b) && (b[i] == ' ' || b[i] >= '\t' && b[i] <= '\r') {
