@@ -244,7 +244,6 @@ var debugSelfLocking = map[string]bool{
 	"htstats": true, "htstats-key": true,
 }
 
-
 const errReloadLoad = "ERR Error trying to load the RDB dump, check server logs."
 
 // debugReload is DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]. Redis saves its
